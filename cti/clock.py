@@ -28,7 +28,7 @@ T = TypeVar("T")
 VIRTUAL_EPOCH = 1767600000.0
 
 
-class _VirtualSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+class _VirtualSelector(selectors.DefaultSelector):
     """A selector that, instead of blocking until a timer is due, advances the clock."""
 
     def __init__(self) -> None:

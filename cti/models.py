@@ -137,8 +137,9 @@ class QueueConfig(BaseModel):
     """A queue's routing parameters.
 
     A waiting call's rank is ``priority + value_weight * value + aging_rate * waited``.
-    The lowest-value caller waits at most ``starvation_bound_s`` longer than the
-    highest-value caller who arrived at the same moment.
+    The lowest-value caller waits at most ``100 * value_weight / aging_rate`` seconds
+    longer than the highest-value caller who arrived at the same moment
+    (:func:`queue_engine.priority.starvation_bound_s`).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -152,11 +153,6 @@ class QueueConfig(BaseModel):
     sl_target_s: float = Field(20.0, gt=0.0)
     short_abandon_s: float = Field(5.0, ge=0.0)
 
-    @property
-    def starvation_bound_s(self) -> float:
-        """Longest extra wait that customer value (0..100) can cost a caller."""
-        return (100.0 - 0.0) * self.value_weight / self.aging_rate
-
 
 class CallDetailRecord(BaseModel):
     """What happened to one call. Times are seconds on the engine's clock."""
@@ -169,8 +165,10 @@ class CallDetailRecord(BaseModel):
     segment: Segment
     value: float
     arrived_at: float
+    offered_at: float | None = Field(None, description="first offer to an agent")
     answered_at: float | None = None
     ended_at: float
+    """When the conversation (or the wait) ended."""
     agent_id: str | None = None
     outcome: str = Field(description="answered | abandoned | failed")
     disposition: str = ""
@@ -180,8 +178,14 @@ class CallDetailRecord(BaseModel):
 
     @property
     def wait_s(self) -> float:
+        """Seconds in queue: to the answer, or to the hang-up for an abandoned call."""
         end = self.answered_at if self.answered_at is not None else self.ended_at
         return end - self.arrived_at
+
+    @property
+    def left_queue_at(self) -> float:
+        """When the call was first taken from the queue (offered) or abandoned it."""
+        return self.offered_at if self.offered_at is not None else self.ended_at
 
     @property
     def talk_s(self) -> float:
