@@ -142,7 +142,7 @@ class QueueConfig(BaseModel):
     (:func:`queue_engine.priority.starvation_bound_s`).
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     priority: float = 0.0

@@ -13,7 +13,7 @@ apart. The protocol version lives in the topic (``cti/v1/...``), see :mod:`cti.t
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -195,7 +195,7 @@ class RequestSnapshot(_Command):
     type: Literal["request_snapshot"] = "request_snapshot"
 
 
-Command = Annotated[
+AnyCommand = (
     Login
     | Logout
     | SetReady
@@ -204,9 +204,9 @@ Command = Annotated[
     | RejectOffer
     | HangUp
     | CompleteWrapUp
-    | RequestSnapshot,
-    Field(discriminator="type"),
-]
+    | RequestSnapshot
+)
+Command = Annotated[AnyCommand, Field(discriminator="type")]
 
 Message = Annotated[
     CallArrived
@@ -268,5 +268,5 @@ def decode(payload: bytes | str, *, where: str = "") -> Message:
         ) from exc
 
 
-def is_command(message: Message) -> bool:
+def is_command(message: Message) -> TypeGuard[AnyCommand]:
     return isinstance(message, COMMAND_TYPES)

@@ -1,0 +1,43 @@
+# The two commands of the README: `make demo` and `make test`.
+# Both create the virtual environment in .venv if it is absent and install the project.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test lint typecheck pytest bench clean
+
+demo: $(VENV)/.installed
+	$(BIN)/cti demo $(ARGS)
+
+test: $(VENV)/.installed-dev lint typecheck pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# mypy --strict on the cores (the file list is in pyproject.toml, [tool.mypy]).
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed-dev
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_router.py
+	$(BIN)/python benchmarks/bench_customer_lookup.py
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

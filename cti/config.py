@@ -1,0 +1,124 @@
+"""Configuration from a TOML file; every key has a documented default.
+
+The defaults, with a comment on each key, are in ``cti/default_config.toml`` (shipped
+with the package and printed by ``cti config``). A user's file overrides them key by
+key; unknown keys are errors, named with the file and the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from cti.errors import ConfigError
+from cti.models import QueueConfig
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EngineSettings(_Section):
+    default_region: str = "CN"
+    max_missed_offers: int = Field(1, ge=1)
+    status_interval_s: float = Field(1.0, gt=0)
+    dispositions: tuple[str, ...] = (
+        "resolved",
+        "follow-up",
+        "sale",
+        "no sale",
+        "complaint",
+        "wrong number",
+    )
+    default_queue: str = "general"
+    dnis_queues: dict[str, str] = Field(default_factory=dict)
+
+
+class StoreSettings(_Section):
+    path: str = ""
+
+
+class DemoSettings(_Section):
+    human_agent: str = "1001"
+    bots: int = Field(10, ge=0)
+    rate_per_hour: float = Field(180.0, ge=0)
+    mean_handle_s: float = Field(180.0, gt=0)
+    mean_patience_s: float = Field(120.0, ge=0)
+    bot_answer_delay_s: float = Field(2.0, ge=0)
+    bot_wrap_up_s: float = Field(5.0, ge=0)
+    customers: int = Field(2000, ge=0)
+    unknown_share: float = Field(0.15, ge=0, le=1)
+    private_share: float = Field(0.05, ge=0, le=1)
+    malformed_share: float = Field(0.02, ge=0, le=1)
+    seed: int = 7
+
+
+class Config(_Section):
+    engine: EngineSettings = EngineSettings()
+    queues: tuple[QueueConfig, ...] = (QueueConfig(name="general", wrap_up_s=60.0),)
+    store: StoreSettings = StoreSettings()
+    demo: DemoSettings = DemoSettings()
+
+    @model_validator(mode="after")
+    def _queues_consistent(self) -> Config:
+        names = [q.name for q in self.queues]
+        if not names:
+            raise ValueError("at least one [[queues]] table is required")
+        if len(set(names)) != len(names):
+            raise ValueError(f"queue names must be unique, got {names}")
+        targets = {self.engine.default_queue, *self.engine.dnis_queues.values()}
+        missing = sorted(targets - set(names))
+        if missing:
+            raise ValueError(f"routing names queues that are not defined: {missing}")
+        return self
+
+    def queue(self, name: str) -> QueueConfig:
+        for q in self.queues:
+            if q.name == name:
+                return q
+        raise ConfigError(f"no queue named {name!r}")
+
+
+def default_config_text() -> str:
+    """The shipped defaults file, with its comments."""
+    return resources.files("cti").joinpath("default_config.toml").read_text("utf-8")
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Defaults, then the file at ``path`` (if any), then ``overrides`` (section -> keys)."""
+    data: dict[str, Any] = tomllib.loads(default_config_text())
+    where = "the defaults"
+    if path is not None:
+        where = str(path)
+        try:
+            user = tomllib.loads(Path(path).read_text("utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        _merge(data, user)
+    if overrides:
+        _merge(data, overrides)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            lines.append(f"  {key}: {err['msg']}")
+        raise ConfigError(f"config from {where} is not valid:\n" + "\n".join(lines)) from None
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Merge ``extra`` into ``base``: tables key by key, everything else replaced."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value

@@ -1,0 +1,69 @@
+"""The contract every telephony line keeps.
+
+A line turns what happens on a wire (a SIP INVITE, a modem's RING with caller ID, a
+simulated arrival) into line events, and carries out the engine's requests (answer,
+hang up, dial). The engine knows lines only through this class.
+
+Contract:
+
+* :meth:`events` yields :class:`~cti.protocol.CallArrived` once per call, before any
+  other event of that call, and :class:`~cti.protocol.CallerHungUp` at most once, when
+  the far end leaves (while ringing, waiting or talking). ``call_id`` is unique per line
+  for the life of the process. ``ani`` is the number exactly as the line received it:
+  possibly empty, a privacy marker, or garbage; the engine normalises it.
+* :meth:`answer` connects a ringing call. :meth:`hang_up` ends a call from our side
+  and produces no ``CallerHungUp``. Both raise :class:`~cti.errors.TelephonyError` for
+  a call the line does not have (it may have just ended), and never anything else.
+* Capabilities say what the line can do; a request beyond them raises
+  ``TelephonyError``. Consoles show such actions disabled.
+* :meth:`start` and :meth:`stop` open and close the line; ``stop`` is safe to call twice.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from cti.errors import TelephonyError
+from cti.protocol import CallArrived, CallerHungUp
+
+LineEvent = CallArrived | CallerHungUp
+
+
+@dataclass(frozen=True, slots=True)
+class LineCapabilities:
+    can_dial: bool = False
+    can_transfer: bool = False
+    can_hold: bool = False
+    can_ring_many: bool = False
+    """Can offer one call to several agents at once (ring-all)."""
+
+
+class TelephonyAdapter(ABC):
+    """One line (trunk, modem, simulator). See the module docstring for the contract."""
+
+    name: str
+    capabilities: LineCapabilities
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Open the line. The default does nothing."""
+
+    async def stop(self) -> None:  # noqa: B027 - optional hook
+        """Close the line. The default does nothing."""
+
+    @abstractmethod
+    def events(self) -> AsyncIterator[LineEvent]:
+        """The line's call events, in the order they happened."""
+
+    @abstractmethod
+    async def answer(self, call_id: str) -> None:
+        """Connect a ringing call."""
+
+    @abstractmethod
+    async def hang_up(self, call_id: str) -> None:
+        """End a call from our side."""
+
+    async def dial(self, number: str) -> str:
+        """Place an outbound call; returns its call id."""
+        raise TelephonyError(f"line {self.name!r} cannot dial out (asked to dial {number!r})")

@@ -1,0 +1,307 @@
+"""The engine service end to end on virtual time: trunk -> router -> bus -> agent -> trunk."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import pytest
+
+from cti import topics
+from cti.bus import InMemoryBus
+from cti.clock import run_virtual
+from cti.config import load_config
+from cti.models import (
+    AgentState,
+    CallDetailRecord,
+    CallerKind,
+    Customer,
+    Interaction,
+    PhoneNumber,
+    Segment,
+)
+from cti.protocol import (
+    AcceptOffer,
+    AgentStateChanged,
+    AnyCommand,
+    CallConnected,
+    CallEnded,
+    CallOffered,
+    CommandResult,
+    CompleteWrapUp,
+    HangUp,
+    Login,
+    Message,
+    OfferWithdrawn,
+    QueueStatus,
+    SetReady,
+)
+from cti.service import EngineService
+from telephony_adapters.sim import SimCallState, SimTrunk
+
+T = TypeVar("T")
+
+ALICE = Customer(
+    id=1,
+    name="王小明",
+    phones=(PhoneNumber(raw="13812345678", e164="+8613812345678"),),
+    value=95.0,
+    segment=Segment.PLATINUM,
+)
+
+
+@dataclass
+class FakeStore:
+    """The directory and recorder protocols, in memory."""
+
+    customers: list[Customer] = field(default_factory=lambda: [ALICE])
+    records: list[CallDetailRecord] = field(default_factory=list)
+    interactions: list[tuple[int, Interaction]] = field(default_factory=list)
+
+    async def find_by_number(self, e164: str) -> list[Customer]:
+        return [c for c in self.customers if any(p.e164 == e164 for p in c.phones)]
+
+    async def recent_interactions(
+        self, customer_id: int, limit: int = 5
+    ) -> tuple[Interaction, ...]:
+        return tuple(i for cid, i in self.interactions if cid == customer_id)[:limit]
+
+    async def record_call(self, cdr: CallDetailRecord) -> bool:
+        self.records.append(cdr)
+        return True
+
+    async def add_interaction(self, customer_id: int, interaction: Interaction) -> None:
+        self.interactions.append((customer_id, interaction))
+
+
+class Agent:
+    """A test's hands on one agent's topics."""
+
+    def __init__(self, bus: InMemoryBus, agent_id: str) -> None:
+        self.bus = bus
+        self.agent_id = agent_id
+        self.inbox: asyncio.Queue[Message] = asyncio.Queue()
+
+    async def send(self, command: AnyCommand) -> None:
+        await self.bus.publish(topics.agent_commands(self.agent_id), command)
+
+    async def do(self, command: AnyCommand) -> CommandResult:
+        """Send a command and wait for the engine's answer to it."""
+        await self.send(command)
+        while True:
+            result = await self.expect(CommandResult)
+            if result.command_id == command.command_id:
+                return result
+
+    async def expect(self, kind: type[T], timeout: float = 60.0) -> T:
+        """The next message of ``kind`` (others are skipped)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await self.inbox.get()
+                if isinstance(message, kind):
+                    return message
+
+    async def state(self) -> AgentState:
+        return (await self.expect(AgentStateChanged)).state
+
+
+@dataclass
+class Center:
+    bus: InMemoryBus
+    trunk: SimTrunk
+    store: FakeStore
+    service: EngineService
+    agents: dict[str, Agent]
+
+
+@asynccontextmanager
+async def center(agent_ids: list[str], **queue: object) -> AsyncIterator[Center]:
+    config = load_config(overrides={"queues": [{"name": "general", **queue}]})
+    bus = InMemoryBus()
+    trunk = SimTrunk()
+    store = FakeStore()
+    service = EngineService(
+        config, bus, store, [trunk], {a: ["general"] for a in agent_ids}, recorder=store
+    )
+    agents = {a: Agent(bus, a) for a in agent_ids}
+    async with bus.subscribe("cti/v1/agents/+/+") as sub:
+
+        async def route() -> None:
+            async for topic, message in sub:
+                agent_id = topics.agent_of(topic)
+                if agent_id in agents and not topic.endswith("/commands"):
+                    agents[agent_id].inbox.put_nowait(message)
+
+        router_task = asyncio.create_task(route())
+        engine = asyncio.create_task(service.run())
+        await service.ready.wait()
+        try:
+            yield Center(bus, trunk, store, service, agents)
+        finally:
+            engine.cancel()
+            router_task.cancel()
+            await asyncio.gather(engine, router_task, return_exceptions=True)
+
+
+async def ready(agent: Agent) -> None:
+    await agent.send(Login(agent_id=agent.agent_id))
+    assert await agent.state() is AgentState.NOT_READY
+    await agent.send(SetReady(agent_id=agent.agent_id))
+    assert await agent.state() is AgentState.READY
+
+
+def virtual(test: Callable[[], Awaitable[None]]) -> None:
+    async def main() -> None:
+        await test()
+
+    run_virtual(main)
+
+
+def test_known_caller_pops_answers_and_is_recorded_with_disposition() -> None:
+    async def body() -> None:
+        async with center(["1001"]) as c:
+            a = c.agents["1001"]
+            await ready(a)
+            call_id = c.trunk.ring("138-1234-5678")
+            offer = await a.expect(CallOffered)
+            assert offer.pop.call_id == call_id
+            assert offer.pop.caller_kind is CallerKind.KNOWN
+            assert offer.pop.customer == ALICE
+            assert "value 95" in offer.pop.priority_reason
+            assert offer.dispositions[0] == "resolved"
+            await a.send(AcceptOffer(agent_id="1001", call_id=call_id))
+            await a.expect(CallConnected)
+            assert c.trunk.state(call_id) is SimCallState.ANSWERED
+            await asyncio.sleep(42)
+            await a.send(HangUp(agent_id="1001", call_id=call_id))
+            ended = await a.expect(CallEnded)
+            assert ended.by == "agent"
+            assert c.trunk.state(call_id) is None  # the line was hung up
+            done = await a.do(CompleteWrapUp(agent_id="1001", call_id=call_id, disposition="sale"))
+            assert done.ok
+            await c.service.flush()
+            [cdr] = c.store.records
+            assert (cdr.outcome, cdr.disposition, cdr.customer_id) == ("answered", "sale", 1)
+            assert cdr.talk_s == pytest.approx(42, abs=0.1)
+            assert c.store.interactions[0][1].disposition == "sale"
+
+    virtual(body)
+
+
+@pytest.mark.parametrize(
+    ("ani", "kind"),
+    [
+        ("19912345678", CallerKind.UNKNOWN),
+        ("P", CallerKind.PRIVATE),
+        ("", CallerKind.PRIVATE),
+        ("☎#*garbage", CallerKind.MALFORMED),
+        ("1" * 40, CallerKind.MALFORMED),
+    ],
+)
+def test_unknown_private_and_malformed_numbers_pop_a_new_caller(ani: str, kind: CallerKind) -> None:
+    async def body() -> None:
+        async with center(["1001"]) as c:
+            a = c.agents["1001"]
+            await ready(a)
+            c.trunk.ring(ani)
+            offer = await a.expect(CallOffered)
+            assert offer.pop.caller_kind is kind
+            assert offer.pop.customer is None
+            assert offer.pop.ani == ani
+
+    virtual(body)
+
+
+def test_caller_who_gives_up_is_recorded_abandoned_and_leaves_the_queue() -> None:
+    async def body() -> None:
+        async with center(["1001"]) as c:
+            call_id = c.trunk.ring("13812345678")
+            await asyncio.sleep(2)
+            status = c.bus.retained(topics.queue_status("general"))
+            assert isinstance(status, QueueStatus) and status.waiting == 1
+            await asyncio.sleep(30)
+            c.trunk.caller_hangs_up(call_id)
+            await asyncio.sleep(2)
+            await c.service.flush()
+            [cdr] = c.store.records
+            assert cdr.outcome == "abandoned"
+            assert cdr.wait_s == pytest.approx(32, abs=0.01)
+            status = c.bus.retained(topics.queue_status("general"))
+            assert isinstance(status, QueueStatus)
+            assert (status.waiting, status.abandoned) == (0, 1)
+
+    virtual(body)
+
+
+def test_unanswered_offer_goes_to_the_next_agent_and_the_first_goes_not_ready() -> None:
+    async def body() -> None:
+        async with center(["1001", "1002"], offer_timeout_s=10.0) as c:
+            first, second = c.agents["1001"], c.agents["1002"]
+            await ready(first)
+            await ready(second)
+            call_id = c.trunk.ring("13812345678")
+            assert (await first.expect(CallOffered)).pop.call_id == call_id
+            withdrawn = await first.expect(OfferWithdrawn)
+            assert withdrawn.reason == "timeout"
+            state = await first.expect(AgentStateChanged)
+            while state.state is not AgentState.NOT_READY:
+                state = await first.expect(AgentStateChanged)
+            assert state.reason == "missed offer"
+            offer = await second.expect(CallOffered)
+            assert offer.pop.call_id == call_id
+            assert offer.pop.waited_s == pytest.approx(10.0)
+
+    virtual(body)
+
+
+def test_repeated_command_is_applied_once_and_a_foreign_one_refused() -> None:
+    async def body() -> None:
+        async with center(["1001"]) as c:
+            a = c.agents["1001"]
+            await ready(a)
+            call_id = c.trunk.ring("13812345678")
+            await a.expect(CallOffered)
+            accept = AcceptOffer(agent_id="1001", call_id=call_id)
+            await a.send(accept)
+            await a.send(accept)  # a retry with the same id
+            await asyncio.sleep(1)
+            seen = _drain(a)
+            results = [m for m in seen if isinstance(m, CommandResult)]
+            assert len(results) == 2 and results[0] == results[1] and results[0].ok
+            assert results[0].command_id == accept.command_id
+            assert len([m for m in seen if isinstance(m, CallConnected)]) == 1
+            # A command for 1001 sent on 1002's topic is refused.
+            await c.bus.publish(
+                topics.agent_commands("1002"), HangUp(agent_id="1001", call_id=call_id)
+            )
+            await asyncio.sleep(1)
+            assert c.trunk.state(call_id) is SimCallState.ANSWERED
+
+    virtual(body)
+
+
+def test_bad_payloads_and_bad_commands_do_not_stop_the_engine() -> None:
+    async def body() -> None:
+        async with center(["1001"]) as c:
+            a = c.agents["1001"]
+            c.bus.publish_payload(topics.agent_commands("1001"), b"\xff\xfe not json")
+            await a.send(AcceptOffer(agent_id="1001", call_id="no-such-call"))
+            refused = await a.expect(CommandResult)
+            assert not refused.ok and "no-such-call" in refused.error
+            await c.bus.publish(topics.agent_commands("9999"), Login(agent_id="9999"))
+            await asyncio.sleep(1)
+            await ready(a)  # the engine still works
+            c.trunk.ring("13812345678")
+            assert (await a.expect(CallOffered)).pop.customer == ALICE
+
+    virtual(body)
+
+
+def _drain(agent: Agent) -> list[Message]:
+    out = []
+    while not agent.inbox.empty():
+        out.append(agent.inbox.get_nowait())
+    return out
