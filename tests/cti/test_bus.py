@@ -50,7 +50,7 @@ async def test_bad_payload_is_dropped_and_the_bus_goes_on(caplog: pytest.LogCapt
         bus.publish_payload("elsewhere/x", b'{"type": "set_ready", "agent_id": "1"}')
         good = SetReady(agent_id="1")
         await bus.publish(topics.agent_commands("1"), good)
-        topic, message = await asyncio.wait_for(anext(aiter(sub)), 1)
+        _topic, message = await asyncio.wait_for(anext(aiter(sub)), 1)
     assert message == good
     assert bus.dropped == 2
     assert "cti/v1/agents/1/commands" in caplog.text
