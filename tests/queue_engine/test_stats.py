@@ -1,0 +1,65 @@
+"""Statistics as REFERENCE §1 defines them, and the starvation check."""
+
+from __future__ import annotations
+
+import pytest
+
+from cti.models import CallDetailRecord, CallerKind, Segment
+from queue_engine.stats import passed_over_beyond_bound, tally
+
+
+def cdr(
+    call_id: str,
+    arrived: float,
+    *,
+    offered: float | None = None,
+    answered: float | None = None,
+    ended: float,
+    outcome: str = "answered",
+) -> CallDetailRecord:
+    return CallDetailRecord(
+        call_id=call_id,
+        queue="q",
+        ani="1",
+        caller_kind=CallerKind.UNKNOWN,
+        customer_id=None,
+        segment=Segment.BASIC,
+        value=0.0,
+        arrived_at=arrived,
+        offered_at=offered if offered is not None else answered,
+        answered_at=answered,
+        ended_at=ended,
+        outcome=outcome,
+    )
+
+
+def test_service_level_leaves_short_abandons_out_of_both_sides() -> None:
+    records = [
+        cdr("a", 0, answered=10, ended=50),  # within 20 s
+        cdr("b", 0, answered=30, ended=60),  # late
+        cdr("c", 0, ended=3, outcome="abandoned"),  # short abandon: excluded
+        cdr("d", 0, ended=40, outcome="abandoned"),
+    ]
+    t = tally(records, sl_target_s=20, short_abandon_s=5)
+    assert (t.offered, t.answered, t.abandoned, t.short_abandoned) == (4, 2, 2, 1)
+    assert t.service_level == pytest.approx(1 / 3)
+    assert t.service_level_of_answered == pytest.approx(1 / 2)
+    assert t.asa_s == pytest.approx(20.0)
+    assert t.abandon_rate == pytest.approx(0.5)
+    assert t.max_wait_s == pytest.approx(40.0)
+
+
+def test_empty_tally_has_no_figures_rather_than_zeroes() -> None:
+    t = tally([])
+    assert t.service_level is None and t.asa_s is None and t.abandon_rate is None
+
+
+def test_passed_over_counts_only_callers_beyond_the_bound() -> None:
+    old = cdr("old", 0, answered=200, ended=300)
+    within = cdr("within", 50, answered=60, ended=100)  # arrived 50 s later: allowed
+    beyond = cdr("beyond", 150, answered=160, ended=170)  # 150 s later, served first
+    assert passed_over_beyond_bound([old, within], {"q": 100}) == 0
+    assert passed_over_beyond_bound([old, within, beyond], {"q": 100}) == 1
+    # An abandoned old caller who left before the newcomer was served was not passed over.
+    gone = cdr("gone", 0, ended=120, outcome="abandoned")
+    assert passed_over_beyond_bound([gone, beyond], {"q": 100}) == 0

@@ -1,0 +1,54 @@
+"""The simulator trunk keeps the adapter contract."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from cti.errors import TelephonyError
+from cti.protocol import CallArrived, CallerHungUp
+from telephony_adapters.base import TelephonyAdapter
+from telephony_adapters.sim import SimCallState, SimTrunk
+
+
+async def test_calls_arrive_once_and_end_once() -> None:
+    trunk = SimTrunk("sim", dnis="800")
+    assert isinstance(trunk, TelephonyAdapter)
+    events = aiter(trunk.events())
+    a = trunk.ring("13812345678", caller_name="王")
+    b = trunk.ring("P")
+    assert a != b
+    first = await anext(events)
+    assert first == CallArrived(
+        call_id=a, ani="13812345678", dnis="800", line="sim", caller_name="王"
+    )
+    assert (await anext(events)).call_id == b
+    assert trunk.caller_hangs_up(b) is True
+    assert trunk.caller_hangs_up(b) is False  # at most once
+    assert await anext(events) == CallerHungUp(call_id=b, line="sim")
+
+
+async def test_answer_wakes_the_caller_and_hang_up_ends_the_call() -> None:
+    trunk = SimTrunk()
+    call_id = trunk.ring("1")
+    waiter = asyncio.create_task(trunk.wait_answered(call_id))
+    await trunk.answer(call_id)
+    await asyncio.wait_for(waiter, 1)
+    assert trunk.state(call_id) is SimCallState.ANSWERED
+    await trunk.hang_up(call_id)
+    assert trunk.state(call_id) is None
+    assert trunk.caller_hangs_up(call_id) is False  # our hang-up makes no CallerHungUp
+
+
+async def test_requests_for_calls_the_line_does_not_have_raise_telephony_error() -> None:
+    trunk = SimTrunk()
+    gone = trunk.ring("1")
+    trunk.caller_hangs_up(gone)
+    with pytest.raises(TelephonyError, match=gone):
+        await trunk.answer(gone)
+    with pytest.raises(TelephonyError, match="no live call"):
+        await trunk.hang_up("never")
+    with pytest.raises(TelephonyError, match="cannot dial"):
+        await trunk.dial("13812345678")
+    assert trunk.capabilities.can_dial is False
