@@ -1,0 +1,567 @@
+"""The agent desktop: log in, go ready, take an offered call with its screen-pop, hang
+up, wrap up with a disposition.
+
+The app talks to the engine only through the bus and the wire protocol
+(:mod:`cti.protocol`): it publishes commands on ``topics.agent_commands(id)`` and
+follows ``topics.agent_events(id)``, ``topics.agent_state(id)`` and
+``topics.ALL_QUEUE_STATUS``. Events and state arrive on separate topics and may be
+seen in either order, so the call in hand (offer, talking, wrap-up) is reconciled from
+both; a state that names a call the desk has already left behind is not allowed to
+bring that call back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Sequence
+from typing import ClassVar, Literal
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import ContentSwitcher, Footer, Input, Label, Static
+
+from agent_console.widgets import (
+    CustomerCard,
+    DispositionPicker,
+    QueueStatusLine,
+    StateBar,
+    caller_number,
+    format_duration,
+)
+from cti import topics
+from cti.bus import Bus, Subscription
+from cti.clock import wall_time
+from cti.models import AgentState
+from cti.protocol import (
+    AcceptOffer,
+    AgentStateChanged,
+    CallConnected,
+    CallEnded,
+    CallOffered,
+    CommandResult,
+    CompleteWrapUp,
+    HangUp,
+    Login,
+    Logout,
+    Message,
+    OfferWithdrawn,
+    QueueStatus,
+    RejectOffer,
+    SetNotReady,
+    SetReady,
+)
+
+View = Literal["login", "idle", "offer", "talking", "wrap_up"]
+"""What the desk shows: the login form, no call, an offer, a conversation, wrap-up."""
+
+Phase = Literal["offer", "talking", "wrap_up"]
+
+#: How long a command may take to get onto the bus before the agent is told.
+PUBLISH_TIMEOUT_S = 5.0
+#: How long a command may go unanswered before its key is enabled again.
+ANSWER_TIMEOUT_S = 5.0
+#: Dispositions offered when the engine sent none with the offer.
+DEFAULT_DISPOSITIONS: tuple[str, ...] = ("done",)
+#: Reason sent with "not ready" from the `n` key.
+NOT_READY_REASON = "break"
+#: How many finished call ids are remembered to ignore stale state about them.
+_LEFT_CALLS_KEPT = 64
+
+_BUSY = frozenset({AgentState.RESERVED, AgentState.TALKING, AgentState.WRAP_UP})
+_GATED = frozenset({"ready", "not_ready", "answer", "reject", "hang_up", "disposition"})
+_SWITCHER_CHILD: dict[View, str] = {
+    "login": "login",
+    "idle": "idle",
+    "offer": "call",
+    "talking": "call",
+    "wrap_up": "wrap-up",
+}
+
+
+def agent_id_problem(agent_id: str) -> str | None:
+    """Why ``agent_id`` cannot be used in a topic, or ``None`` if it can."""
+    if not agent_id:
+        return "Agent id is empty: type the id you were given (letters and digits)."
+    bad = sorted({ch for ch in agent_id if ch in "/+#" or ch.isspace()})
+    if bad:
+        shown = " ".join(repr(ch) for ch in bad)
+        return f"Agent id {agent_id!r} contains {shown}: use letters, digits, '-' or '_'."
+    return None
+
+
+class AgentDesktop(App[None]):
+    """The agent's desk. Read-only attributes for tests and embedding: :attr:`agent_id`,
+    :attr:`agent_state`, :attr:`current_call_id`, :attr:`offer`, :attr:`view`,
+    :attr:`queue_statuses`."""
+
+    CSS_PATH = "desktop.tcss"
+    TITLE = "CTI Desk"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "ready", "Ready"),
+        Binding("n", "not_ready", "Not ready"),
+        Binding("a", "answer", "Answer"),
+        Binding("x", "reject", "Reject"),
+        Binding("h", "hang_up", "Hang up"),
+        Binding("1", "disposition(1)", "Disposition", key_display="1-9"),
+        *(
+            Binding(str(number), f"disposition({number})", f"Disposition {number}", show=False)
+            for number in range(2, 10)
+        ),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(
+        self,
+        bus: Bus,
+        agent_id: str = "",
+        *,
+        queues: Sequence[str] = (),
+        clock: Callable[[], float] = wall_time,
+    ) -> None:
+        """``queues`` limits the status line to those queues (all when empty);
+        ``clock`` gives wall-clock epoch seconds for the timers (fix it for snapshots)."""
+        super().__init__()
+        self.bus = bus
+        self.queues = tuple(queues)
+        self._clock = clock
+        self._agent_id = agent_id
+        self._state: AgentStateChanged | None = None
+        self._phase: Phase | None = None
+        self._call_id: str | None = None
+        self._offer: CallOffered | None = None
+        self._left_calls: dict[str, None] = {}
+        self._notice = ""
+        self._picker_call: str | None = None
+        self._pending: str | None = None
+        self._pending_since = 0.0
+
+    # --- read-only state ---------------------------------------------------------
+
+    @property
+    def agent_id(self) -> str:
+        """The agent logged in (or typed in the login form before logging in)."""
+        return self._agent_id
+
+    @property
+    def agent_state(self) -> AgentState | None:
+        """The agent's state as the engine last published it; ``None`` before any."""
+        return self._state.state if self._state is not None else None
+
+    @property
+    def current_call_id(self) -> str | None:
+        """The call offered, in conversation or in wrap-up; ``None`` when idle."""
+        return self._call_id
+
+    @property
+    def offer(self) -> CallOffered | None:
+        """The offer of the call in hand (kept through talking and wrap-up)."""
+        return self._offer
+
+    @property
+    def view(self) -> View:
+        if self.agent_state is None or self.agent_state is AgentState.LOGGED_OUT:
+            return "login"
+        return self._phase or "idle"
+
+    @property
+    def queue_statuses(self) -> dict[str, QueueStatus]:
+        return dict(self.query_one(QueueStatusLine).statuses)
+
+    # --- layout ------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StateBar(id="state-bar")
+        yield QueueStatusLine(self.queues, id="queue-status")
+        with ContentSwitcher(initial="login", id="views"):
+            with Vertical(id="login"), Vertical(id="login-box"):
+                yield Label("Agent id", id="login-label")
+                yield Input(self._agent_id, placeholder="e.g. 1001", id="agent-id")
+                yield Static(Text("Enter to log in."), id="login-status")
+            yield Static(id="idle")
+            with Vertical(id="call"):
+                yield Static(id="call-banner")
+                yield CustomerCard(id="pop-card")
+            with Vertical(id="wrap-up"):
+                yield Static(id="wrap-up-banner")
+                yield DispositionPicker(id="disposition-picker")
+                yield Static(
+                    Text("1-9 or ↑↓ Enter: choose · Tab: type a note first"),
+                    id="wrap-up-hint",
+                )
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#login-box").border_title = "CTI Desk · agent login"
+        self.query_one(StateBar).agent_id = self._agent_id
+        self.query_one("#agent-id", Input).focus()
+        self._follow_queues()
+        self.set_interval(1.0, self.refresh_clock, name="desk-clock")
+        self.refresh_clock()
+
+    # --- login -------------------------------------------------------------------
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "agent-id":
+            return
+        event.stop()
+        agent_id = event.value.strip()
+        problem = agent_id_problem(agent_id)
+        if problem is not None:
+            self._login_status(problem)
+            self.notify(problem, severity="error", markup=False)
+            return
+        self.log_in(agent_id)
+
+    def log_in(self, agent_id: str) -> None:
+        """Follow ``agent_id``'s events and state, then publish ``Login``."""
+        if agent_id != self._agent_id:
+            self._state = None
+            self._end_call()
+        self._agent_id = agent_id
+        self.query_one(StateBar).agent_id = agent_id
+        self._login_status(f"Logging in as {agent_id}…")
+        self._follow_agent(agent_id)
+
+    def _login_status(self, text: str) -> None:
+        self.query_one("#login-status", Static).update(Text(text))
+
+    # --- bus workers -------------------------------------------------------------
+
+    @work(exclusive=True, group="agent", name="agent-follow")
+    async def _follow_agent(self, agent_id: str) -> None:
+        async with (
+            self.bus.subscribe(topics.agent_events(agent_id)) as events,
+            self.bus.subscribe(topics.agent_state(agent_id)) as states,
+        ):
+            # Subscribed before logging in, so no answer to the login is missed.
+            await self._send(Login(agent_id=agent_id))
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._pump(events), name=f"desk-events-{agent_id}")
+                group.create_task(self._pump(states), name=f"desk-state-{agent_id}")
+
+    async def _pump(self, subscription: Subscription) -> None:
+        async for _topic, message in subscription:
+            self.apply(message)
+
+    @work(group="queues", name="queue-follow")
+    async def _follow_queues(self) -> None:
+        line = self.query_one(QueueStatusLine)
+        async with self.bus.subscribe(topics.ALL_QUEUE_STATUS) as statuses:
+            async for _topic, message in statuses:
+                if isinstance(message, QueueStatus):
+                    line.update_status(message)
+
+    async def _send(
+        self,
+        command: Login
+        | Logout
+        | SetReady
+        | SetNotReady
+        | AcceptOffer
+        | RejectOffer
+        | HangUp
+        | CompleteWrapUp,
+        *,
+        awaits_answer: bool = False,
+    ) -> None:
+        try:
+            async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+                await self.bus.publish(topics.agent_commands(command.agent_id), command)
+        except TimeoutError:
+            self.notify(
+                f"Could not send {command.type} within {PUBLISH_TIMEOUT_S:g} s: "
+                "is the engine's bus reachable?",
+                severity="error",
+                markup=False,
+            )
+            return
+        if awaits_answer:
+            self._pending = command.command_id
+            self._pending_since = self._clock()
+            self.refresh_bindings()
+
+    # --- applying what the engine says -------------------------------------------
+
+    def apply(self, message: Message) -> None:
+        """Bring the desk up to date with one message from the engine."""
+        if isinstance(message, AgentStateChanged):
+            self._on_state(message)
+        elif isinstance(message, CallOffered):
+            self._on_offered(message)
+        elif isinstance(message, OfferWithdrawn):
+            self._on_withdrawn(message)
+        elif isinstance(message, CallConnected):
+            self._on_connected(message)
+        elif isinstance(message, CallEnded):
+            self._on_ended(message)
+        elif isinstance(message, CommandResult):
+            self._on_result(message)
+        elif isinstance(message, QueueStatus):
+            self.query_one(QueueStatusLine).update_status(message)
+            return
+        else:
+            return
+        self._refresh()
+
+    def _mine(self, agent_id: str) -> bool:
+        return agent_id == self._agent_id
+
+    def _on_state(self, message: AgentStateChanged) -> None:
+        if not self._mine(message.agent_id):
+            return
+        previous = self.agent_state
+        self._state = message
+        self._pending = None
+        state, call_id = message.state, message.call_id
+        if state is AgentState.LOGGED_OUT:
+            self._end_call()
+            if previous is not None and previous is not AgentState.LOGGED_OUT:
+                self._login_status("Logged out. Enter to log in again.")
+        elif state in (AgentState.READY, AgentState.NOT_READY):
+            # An offer is only cleared by its withdrawal or expiry: its state may
+            # arrive after the offer itself.
+            if self._phase in ("talking", "wrap_up") or self._offer_expired():
+                self._end_call()
+        elif call_id is not None and call_id in self._left_calls:
+            pass  # stale news about a call already left behind
+        elif state is AgentState.RESERVED:
+            if self._phase is None:
+                self._start_call(call_id, "offer")
+        elif state is AgentState.TALKING:
+            if self._phase in (None, "offer"):
+                self._start_call(call_id or self._call_id, "talking")
+        elif state is AgentState.WRAP_UP:
+            self._start_call(call_id or self._call_id, "wrap_up")
+
+    def _on_offered(self, message: CallOffered) -> None:
+        if not self._mine(message.agent_id):
+            return
+        self._left_calls.pop(message.pop.call_id, None)
+        self._start_call(message.pop.call_id, "offer")
+        self._offer = message
+        self._notice = ""
+
+    def _on_withdrawn(self, message: OfferWithdrawn) -> None:
+        if not self._mine(message.agent_id):
+            return
+        if message.call_id == self._call_id and self._phase == "offer":
+            self._end_call()
+            self._notice = f"The offered call was withdrawn: {message.reason}."
+            self.notify(self._notice, severity="warning", markup=False)
+        else:
+            self._remember_left(message.call_id)
+
+    def _on_connected(self, message: CallConnected) -> None:
+        if self._mine(message.agent_id) and message.call_id not in self._left_calls:
+            self._start_call(message.call_id, "talking")
+
+    def _on_ended(self, message: CallEnded) -> None:
+        if self._mine(message.agent_id) and message.call_id not in self._left_calls:
+            self._start_call(message.call_id, "wrap_up")
+            if message.by == "caller":
+                self.notify("The caller hung up.", markup=False)
+
+    def _on_result(self, message: CommandResult) -> None:
+        if message.command_id == self._pending:
+            self._pending = None
+        if not message.ok:
+            error = message.error or "the engine refused the command"
+            self.notify(error, title="Refused", severity="error", markup=False)
+            if self.view == "login":
+                self._login_status(f"Login refused: {error}")
+
+    def _start_call(self, call_id: str | None, phase: Phase) -> None:
+        if self._call_id is not None and call_id is not None and call_id != self._call_id:
+            self._end_call()
+        self._call_id = call_id if call_id is not None else self._call_id
+        self._phase = phase
+
+    def _end_call(self) -> None:
+        if self._call_id is not None:
+            self._remember_left(self._call_id)
+        self._call_id = None
+        self._phase = None
+        self._offer = None
+        self._picker_call = None
+
+    def _remember_left(self, call_id: str) -> None:
+        self._left_calls[call_id] = None
+        while len(self._left_calls) > _LEFT_CALLS_KEPT:
+            del self._left_calls[next(iter(self._left_calls))]
+
+    def _offer_expired(self) -> bool:
+        return (
+            self._phase == "offer"
+            and self._offer is not None
+            and self._clock() > self._offer.deadline_wall
+        )
+
+    # --- drawing -----------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        view = self.view
+        self.query_one(StateBar).state = self._state
+        pop = self._offer.pop if self._offer is not None else None
+        self.query_one(CustomerCard).pop = pop if pop and pop.call_id == self._call_id else None
+        if view == "wrap_up" and self._picker_call != self._call_id:
+            self._picker_call = self._call_id
+            dispositions = self._offer.dispositions if self._offer else ()
+            self.query_one(DispositionPicker).set_dispositions(dispositions or DEFAULT_DISPOSITIONS)
+        switcher = self.query_one(ContentSwitcher)
+        child = _SWITCHER_CHILD[view]
+        if switcher.current != child:
+            switcher.current = child
+            self._focus_for(view)
+        self.refresh_clock()
+        self.refresh_bindings()
+
+    def _focus_for(self, view: View) -> None:
+        if view == "login":
+            self.query_one("#agent-id", Input).focus()
+        elif view == "wrap_up":
+            self.query_one(DispositionPicker).focus_list()
+        else:
+            self.screen.set_focus(None)
+
+    def refresh_clock(self) -> None:
+        """Redraw what counts with the clock (time in state, countdowns); runs every second."""
+        now = self._clock()
+        self.query_one(StateBar).now = now
+        if self._pending is not None and now - self._pending_since > ANSWER_TIMEOUT_S:
+            self._pending = None
+            self.refresh_bindings()
+        view = self.view
+        if view == "idle":
+            self.query_one("#idle", Static).update(self._idle_text())
+        elif view in ("offer", "talking"):
+            self.query_one("#call-banner", Static).update(self._call_banner(now))
+        elif view == "wrap_up":
+            self.query_one("#wrap-up-banner", Static).update(self._wrap_up_banner(now))
+
+    def _idle_text(self) -> Text:
+        text = Text()
+        if self.agent_state is AgentState.READY:
+            text.append("Ready. Waiting for a call.", style="bold")
+        else:
+            reason = self._state.reason if self._state is not None else ""
+            text.append(f"Not ready{f' ({reason})' if reason else ''}.", style="bold")
+            text.append(" Press r when you are ready.")
+        if self._notice:
+            text.append("\n\n")
+            text.append(self._notice)
+        return text
+
+    def _call_banner(self, now: float) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if self.view == "talking":
+            text.append("Talking", style="bold")
+            if self._state is not None and self._state.state is AgentState.TALKING:
+                text.append(f" · {format_duration(now - self._state.since_wall)}")
+            text.append("  ·  h: hang up")
+            return text
+        text.append("Incoming call", style="bold")
+        if self._offer is None:
+            text.append(" · details coming…")
+            return text
+        left = self._offer.deadline_wall - now
+        if left > 0:
+            text.append(f" · answer within {math.ceil(left)} s")
+        else:
+            text.append(" · offer expired")
+        text.append("  ·  a: answer  x: reject")
+        return text
+
+    def _wrap_up_banner(self, now: float) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append("Wrap-up", style="bold")
+        if self._offer is not None:
+            pop = self._offer.pop
+            text.append(" · ")
+            text.append(pop.customer.name if pop.customer else caller_number(pop))
+        deadline = self._state.wrap_up_deadline_wall if self._state is not None else None
+        if deadline is not None and self.agent_state is AgentState.WRAP_UP:
+            text.append(f" · auto-ready in {format_duration(deadline - now)}")
+        return text
+
+    # --- actions -----------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Actions that do not apply now are shown disabled (``None``), not hidden."""
+        if action not in _GATED:
+            return True
+        return True if self._applies(action, parameters) else None
+
+    def _applies(self, action: str, parameters: tuple[object, ...]) -> bool:
+        if self._pending is not None:
+            return False
+        state, view = self.agent_state, self.view
+        if action == "ready":
+            return state is AgentState.NOT_READY
+        if action == "not_ready":
+            return state is AgentState.READY and view == "idle"
+        if action in ("answer", "reject"):
+            return view == "offer" and self._call_id is not None
+        if action == "hang_up":
+            return view == "talking" and self._call_id is not None
+        if action == "disposition":
+            if view != "wrap_up":
+                return False
+            number = parameters[0] if parameters else 0
+            offered = len(self.query_one(DispositionPicker).dispositions)
+            return isinstance(number, int) and 1 <= number <= offered
+        return False
+
+    async def action_ready(self) -> None:
+        await self._send(SetReady(agent_id=self._agent_id), awaits_answer=True)
+
+    async def action_not_ready(self) -> None:
+        await self._send(
+            SetNotReady(agent_id=self._agent_id, reason=NOT_READY_REASON), awaits_answer=True
+        )
+
+    async def action_answer(self) -> None:
+        if self._call_id is not None:
+            await self._send(
+                AcceptOffer(agent_id=self._agent_id, call_id=self._call_id), awaits_answer=True
+            )
+
+    async def action_reject(self) -> None:
+        if self._call_id is not None:
+            await self._send(
+                RejectOffer(agent_id=self._agent_id, call_id=self._call_id), awaits_answer=True
+            )
+
+    async def action_hang_up(self) -> None:
+        if self._call_id is not None:
+            await self._send(
+                HangUp(agent_id=self._agent_id, call_id=self._call_id), awaits_answer=True
+            )
+
+    def action_disposition(self, number: int) -> None:
+        self.query_one(DispositionPicker).choose(number - 1)
+
+    async def on_disposition_picker_chosen(self, event: DispositionPicker.Chosen) -> None:
+        event.stop()
+        if self.view != "wrap_up" or self._call_id is None or self._pending is not None:
+            return
+        await self._send(
+            CompleteWrapUp(
+                agent_id=self._agent_id,
+                call_id=self._call_id,
+                disposition=event.disposition,
+                note=event.note,
+            ),
+            awaits_answer=True,
+        )
+
+    async def action_quit(self) -> None:
+        """Log out first unless a call is in hand, then leave."""
+        state = self.agent_state
+        if state is not None and state is not AgentState.LOGGED_OUT and state not in _BUSY:
+            await self._send(Logout(agent_id=self._agent_id))
+        self.exit()
