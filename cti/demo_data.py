@@ -1,0 +1,316 @@
+"""Demo customers: deterministic, realistic enough to exercise routing and the console.
+
+Values are skewed (most customers low value, a few high), so the five segments form a
+pyramid. About half the names are Chinese, half Latin, with a few traps for the display:
+accents, a long CJK name, sound-alike names written differently, and one name that
+looks like Rich markup. Numbers are valid and unique, except a handful of family phones
+that two customers share.
+"""
+
+from __future__ import annotations
+
+import random
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import phonenumbers
+
+from cti.models import Customer, Interaction, PhoneNumber, PhoneType, Segment
+from cti.store import Store
+
+#: Wall-clock epoch the demo history is dated back from: 2026-01-05 08:00 UTC.
+DEMO_NOW = 1767600000.0
+
+#: Names every dataset starts with (when ``n`` allows): display traps and sound-alikes.
+SPECIAL_NAMES: tuple[tuple[str, str, bool], ...] = (
+    # (name, e-mail local part, is Chinese)
+    ("[bold]Markup[/bold] Test", "markup.test", False),
+    ("爱新觉罗启星", "aixinjueluo.qixing", True),
+    ("张伟", "zhang.wei", True),
+    ("章伟", "zhang.wei", True),
+    ("李静", "li.jing", True),
+    ("李婧", "li.jing", True),
+    ("José Núñez", "jose.nunez", False),
+    ("Zoë O'Brien", "zoe.obrien", False),
+)
+
+# (characters, pinyin); 张/章, 徐/许 and 晨/辰, 静/婧 sound alike.
+_CN_SURNAMES = (
+    ("王", "wang"), ("李", "li"), ("张", "zhang"), ("刘", "liu"), ("陈", "chen"),
+    ("杨", "yang"), ("黄", "huang"), ("赵", "zhao"), ("吴", "wu"), ("周", "zhou"),
+    ("徐", "xu"), ("孙", "sun"), ("马", "ma"), ("朱", "zhu"), ("胡", "hu"),
+    ("郭", "guo"), ("何", "he"), ("林", "lin"), ("高", "gao"), ("罗", "luo"),
+    ("郑", "zheng"), ("梁", "liang"), ("谢", "xie"), ("宋", "song"), ("唐", "tang"),
+    ("许", "xu"), ("韩", "han"), ("冯", "feng"), ("邓", "deng"), ("曹", "cao"),
+    ("章", "zhang"), ("汪", "wang"), ("叶", "ye"), ("苏", "su"), ("范", "fan"),
+    ("欧阳", "ouyang"), ("司马", "sima"), ("诸葛", "zhuge"), ("上官", "shangguan"),
+)  # fmt: skip
+_CN_GIVEN = (
+    ("伟", "wei"), ("芳", "fang"), ("娜", "na"), ("静", "jing"), ("婧", "jing"),
+    ("敏", "min"), ("丽", "li"), ("强", "qiang"), ("磊", "lei"), ("军", "jun"),
+    ("洋", "yang"), ("勇", "yong"), ("艳", "yan"), ("杰", "jie"), ("涛", "tao"),
+    ("明", "ming"), ("超", "chao"), ("霞", "xia"), ("晨", "chen"), ("辰", "chen"),
+    ("秀英", "xiuying"), ("桂英", "guiying"), ("建华", "jianhua"), ("建国", "jianguo"),
+    ("志强", "zhiqiang"), ("欣怡", "xinyi"), ("子涵", "zihan"), ("梓轩", "zixuan"),
+    ("雨桐", "yutong"), ("思远", "siyuan"), ("俊杰", "junjie"), ("海燕", "haiyan"),
+)  # fmt: skip
+_LATIN_FIRST = (
+    "James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda",
+    "William", "Elizabeth", "David", "Sarah", "Oliver", "Amelia", "Harry", "Isla",
+    "George", "Emily", "Noah", "Olivia", "José", "Zoë", "Chloé", "François", "Renée",
+    "Søren", "Björn", "Siobhán", "Anaïs", "Noël",
+)  # fmt: skip
+_LATIN_LAST = (
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Miller", "Davis", "García",
+    "Rodríguez", "Wilson", "Taylor", "Evans", "Thomas", "Roberts", "O'Brien", "Murphy",
+    "Müller", "Schröder", "Lefèvre", "Núñez", "Kowalski", "Andersson", "Walker",
+    "Wright", "Hughes", "Clarke",
+)  # fmt: skip
+_ASCII_FOLD = str.maketrans({"ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "ß": "ss", "æ": "ae"})
+
+_TIME_ZONES = {"CN": "Asia/Shanghai", "GB": "Europe/London", "US": "America/New_York"}
+_CN_MOBILE_PREFIXES = (
+    *(f"13{d}" for d in range(10)),
+    *(f"15{d}" for d in "012356789"),
+    *(f"18{d}" for d in range(10)),
+)
+_US_AREA_CODES = ("212", "347", "415", "646", "718", "917")
+_DISPOSITIONS = ("resolved", "resolved", "follow-up", "sale", "no-sale")
+_NOTES = {
+    "zh": ("咨询账单", "更换套餐", "投诉已处理", "预约回访", "购买新设备"),
+    "en": ("Billing question", "Plan change", "Complaint handled", "Asked for a callback",
+           "Bought a new device"),
+}  # fmt: skip
+_MAX_DRAWS = 1000
+
+
+@dataclass
+class _Draft:
+    """A customer being generated; phones are ``(raw, e164, kind)``."""
+
+    name: str
+    email_local: str
+    language: str
+    region: str
+    value: float
+    phones: list[tuple[str, str, PhoneType]] = field(default_factory=list)
+
+
+def generate_customers(n: int = 2000, seed: int = 7, default_region: str = "CN") -> list[Customer]:
+    """``n`` demo customers with ids 1..n, the same for the same seed.
+
+    Phones are entered as a clerk in ``default_region`` would: national form for that
+    region's numbers, international otherwise. ``n / 200`` home numbers (one at least)
+    are each shared by two customers, as a family phone.
+    """
+    rng = random.Random(seed)
+    numbers = _NumberDrawer(rng, default_region)
+    drafts = [_draft(rng, numbers, i) for i in range(n)]
+    _share_family_phones(rng, numbers, drafts)
+    emails: set[str] = set()
+    return [
+        Customer(
+            id=i,
+            name=d.name,
+            phones=tuple(
+                PhoneNumber(raw=raw, e164=e164, kind=kind) for raw, e164, kind in d.phones
+            ),
+            value=d.value,
+            segment=Segment.for_value(d.value),
+            language=d.language,
+            time_zone=_TIME_ZONES[d.region],
+            email=_unique_email(rng, d, emails),
+        )
+        for i, d in enumerate(drafts, start=1)
+    ]
+
+
+def generate_interactions(
+    customers: Iterable[Customer], seed: int = 7, now: float = DEMO_NOW
+) -> list[tuple[int, Interaction]]:
+    """Past contacts, within the year before ``now``, for about a third of the customers."""
+    rng = random.Random(seed)
+    history: list[tuple[int, Interaction]] = []
+    for customer in customers:
+        if rng.random() >= 0.35:
+            continue
+        notes = _NOTES["zh" if customer.language == "zh" else "en"]
+        for _ in range(rng.randint(1, 5)):
+            history.append(
+                (
+                    customer.id,
+                    Interaction(
+                        at=round(now - rng.uniform(3600.0, 365 * 86400.0)),
+                        channel=rng.choice(("call", "call", "call", "email", "chat")),
+                        disposition=rng.choice(_DISPOSITIONS),
+                        agent_id=f"agent-{rng.randint(1, 12):02d}",
+                        note=rng.choice(notes),
+                    ),
+                )
+            )
+    return history
+
+
+async def seed_store(store: Store, n: int = 2000, seed: int = 7, *, now: float = DEMO_NOW) -> int:
+    """Load the demo customers and their history into an empty store; return how many.
+
+    A store that already has customers is left alone (returns 0).
+    """
+    if await store.customer_count():
+        return 0
+    customers = generate_customers(n, seed)
+    await store.add_customers(customers)
+    await store.add_interactions(generate_interactions(customers, seed, now))
+    return len(customers)
+
+
+def numbers_for_callers(
+    customers: Iterable[Customer], default_region: str = "CN", seed: int = 7
+) -> list[str]:
+    """Each distinct number of ``customers`` once, as a line might present it.
+
+    Numbers of ``default_region`` come in national forms (``13812345678``,
+    ``010-6234-5678``, ``0755 8612 3456``) or international ones (``+86...``,
+    ``0086...``); other numbers as ``+...`` or ``00...``.
+    """
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    presented: list[str] = []
+    for customer in customers:
+        for phone in customer.phones:
+            if phone.e164 in seen:
+                continue
+            seen.add(phone.e164)
+            presented.append(_as_presented(rng, phone.e164, default_region))
+    return presented
+
+
+def _as_presented(rng: random.Random, e164: str, default_region: str) -> str:
+    number = phonenumbers.parse(e164)
+    forms = [e164, "00" + e164[1:]]
+    if phonenumbers.region_code_for_number(number) == default_region:
+        national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+        forms += [*_spellings(national)] * 2
+    return rng.choice(forms)
+
+
+class _NumberDrawer:
+    """Draws valid numbers never drawn before, written as entered in ``home_region``."""
+
+    def __init__(self, rng: random.Random, home_region: str) -> None:
+        self._rng = rng
+        self._home_region = home_region
+        self._used: set[str] = set()
+
+    def draw(self, region: str, kind: PhoneType) -> tuple[str, str, PhoneType]:
+        """A new number of ``region`` as ``(raw, e164, kind)``."""
+        for _ in range(_MAX_DRAWS):
+            number = phonenumbers.parse(self._digits(region, kind), region)
+            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            if e164 not in self._used and phonenumbers.is_valid_number(number):
+                self._used.add(e164)
+                return self._as_entered(number), e164, kind
+        raise RuntimeError(f"no free valid {kind} number for {region} after {_MAX_DRAWS} draws")
+
+    def _digits(self, region: str, kind: PhoneType) -> str:
+        """National significant digits of a plausible number."""
+        rng = self._rng
+        mobile = kind is PhoneType.MOBILE
+        if region == "CN":
+            if mobile:
+                return rng.choice(_CN_MOBILE_PREFIXES) + f"{rng.randrange(10**8):08d}"
+            return (
+                rng.choice(("10", "21", "755")) + f"{rng.randint(2, 8)}{rng.randrange(10**7):07d}"
+            )
+        if region == "GB":
+            if mobile:
+                return f"7{rng.choice('45789')}{rng.randrange(10**8):08d}"
+            return f"20{rng.choice('378')}{rng.randrange(10**7):07d}"
+        return f"{rng.choice(_US_AREA_CODES)}{rng.randint(200, 999)}{rng.randrange(10**4):04d}"
+
+    def _as_entered(self, number: phonenumbers.PhoneNumber) -> str:
+        """National form for a home-region number (spaced, dashed or bare), else international."""
+        if phonenumbers.region_code_for_number(number) == self._home_region:
+            text = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+        else:
+            text = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+        return self._rng.choice(_spellings(text))
+
+
+def _spellings(formatted: str) -> tuple[str, str, str]:
+    """A formatted number spaced, dashed and bare: ``010 6234 5678``, ``010-6234-5678``..."""
+    return formatted, formatted.replace(" ", "-"), formatted.replace(" ", "")
+
+
+def _draft(rng: random.Random, numbers: _NumberDrawer, index: int) -> _Draft:
+    if index < len(SPECIAL_NAMES):
+        name, email_local, chinese = SPECIAL_NAMES[index]
+    else:
+        chinese = rng.random() < 0.5
+        name, email_local = _chinese_name(rng) if chinese else _latin_name(rng)
+    if chinese:
+        region = rng.choices(("CN", "GB", "US"), weights=(90, 5, 5))[0]
+    else:
+        region = rng.choices(("CN", "GB", "US"), weights=(20, 40, 40))[0]
+    # Beta(1, 1.8): a decreasing density, so platinum < gold < silver < bronze < basic.
+    draft = _Draft(
+        name=name,
+        email_local=email_local,
+        language="zh" if chinese else "en",
+        region=region,
+        value=round(100.0 * rng.betavariate(1.0, 1.8), 1),
+    )
+    draft.phones.append(numbers.draw(region, PhoneType.MOBILE))
+    for _ in range(rng.choices((0, 1, 2), weights=(55, 33, 12))[0]):
+        extra = rng.random()
+        if extra < 0.4:
+            draft.phones.append(numbers.draw(region, PhoneType.HOME))
+        elif extra < 0.7:
+            draft.phones.append(numbers.draw(region, PhoneType.WORK))
+        else:  # a second mobile, often a Chinese one for people living abroad or visiting
+            draft.phones.append(numbers.draw(rng.choice((region, "CN")), PhoneType.MOBILE))
+    return draft
+
+
+def _share_family_phones(rng: random.Random, numbers: _NumberDrawer, drafts: list[_Draft]) -> None:
+    """Give one new home number to each of ``n / 200`` pairs of customers (one pair at least)."""
+    pairs = max(round(len(drafts) / 200), 1) if len(drafts) >= 2 else 0
+    chosen = rng.sample(range(len(drafts)), 2 * pairs)
+    for a, b in zip(chosen[::2], chosen[1::2], strict=True):
+        home = numbers.draw(drafts[a].region, PhoneType.HOME)
+        for index in (a, b):
+            phones = drafts[index].phones
+            if len(phones) == 3:
+                phones.pop()
+            phones.append(home)
+
+
+def _chinese_name(rng: random.Random) -> tuple[str, str]:
+    surname, surname_pinyin = rng.choice(_CN_SURNAMES)
+    given, given_pinyin = rng.choice(_CN_GIVEN)
+    return surname + given, f"{surname_pinyin}.{given_pinyin}"
+
+
+def _latin_name(rng: random.Random) -> tuple[str, str]:
+    first, last = rng.choice(_LATIN_FIRST), rng.choice(_LATIN_LAST)
+    return f"{first} {last}", f"{_ascii(first)}.{_ascii(last)}"
+
+
+def _ascii(text: str) -> str:
+    folded = unicodedata.normalize("NFKD", text.translate(_ASCII_FOLD))
+    return "".join(ch for ch in folded if ch.isascii() and ch.isalnum()).lower()
+
+
+def _unique_email(rng: random.Random, draft: _Draft, taken: set[str]) -> str:
+    """An address at an example domain (one in ten customers has none)."""
+    if rng.random() < 0.1:
+        return ""
+    domain = rng.choice(("example.com", "example.net", "example.org"))
+    local = draft.email_local
+    suffix = 1
+    while f"{local}@{domain}" in taken:
+        suffix += 1
+        local = f"{draft.email_local}{suffix}"
+    taken.add(f"{local}@{domain}")
+    return f"{local}@{domain}"

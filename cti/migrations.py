@@ -1,0 +1,78 @@
+"""The store's schema as numbered migrations.
+
+:class:`cti.store.Store` applies, in order, each migration whose number is not yet in the
+``schema_version`` table, each in its own transaction. A released migration is never
+edited: change the schema by appending a new number.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+#: One schema step: its number (1, 2, ...) and the SQL statements it runs.
+Migration: TypeAlias = tuple[int, str]
+
+MIGRATIONS: tuple[Migration, ...] = (
+    (
+        1,
+        """
+        CREATE TABLE customers (
+            id        INTEGER PRIMARY KEY,
+            name      TEXT NOT NULL,
+            value     REAL,
+            segment   TEXT,
+            language  TEXT,
+            time_zone TEXT,
+            email     TEXT
+        );
+        CREATE TABLE customer_phones (
+            customer_id INTEGER NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+            raw         TEXT,
+            e164        TEXT NOT NULL,
+            kind        TEXT
+        );
+        CREATE INDEX idx_customer_phones_e164 ON customer_phones (e164);
+        CREATE INDEX idx_customer_phones_customer ON customer_phones (customer_id);
+        """,
+    ),
+    (
+        2,
+        """
+        CREATE TABLE interactions (
+            id          INTEGER PRIMARY KEY,
+            customer_id INTEGER NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+            at          REAL NOT NULL,
+            channel     TEXT NOT NULL DEFAULT 'call',
+            disposition TEXT NOT NULL DEFAULT '',
+            agent_id    TEXT NOT NULL DEFAULT '',
+            note        TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX idx_interactions_customer_at ON interactions (customer_id, at);
+        """,
+    ),
+    (
+        3,
+        """
+        CREATE TABLE call_records (
+            id           INTEGER PRIMARY KEY,
+            call_id      TEXT NOT NULL UNIQUE,
+            queue        TEXT NOT NULL,
+            ani          TEXT NOT NULL,
+            caller_kind  TEXT NOT NULL,
+            customer_id  INTEGER,  -- no foreign key: a record outlives its customer
+            segment      TEXT NOT NULL,
+            value        REAL NOT NULL,
+            arrived_at   REAL NOT NULL,
+            offered_at   REAL,
+            answered_at  REAL,
+            ended_at     REAL NOT NULL,
+            agent_id     TEXT,
+            outcome      TEXT NOT NULL,
+            disposition  TEXT NOT NULL DEFAULT '',
+            wrap_up_s    REAL NOT NULL DEFAULT 0,
+            offers       INTEGER NOT NULL DEFAULT 0,
+            started_wall REAL NOT NULL DEFAULT 0
+        );
+        """,
+    ),
+)

@@ -1,0 +1,382 @@
+"""The customer and call-record store: one SQLite file through aiosqlite.
+
+WAL mode, ``synchronous=NORMAL``, foreign keys on; the schema comes from the numbered
+migrations of :mod:`cti.migrations`. One connection per store; an asyncio lock keeps each
+write transaction whole when several tasks write at once. Every database call goes
+through :func:`_io`, inside :func:`cti.clock.real_io`, and every sqlite failure comes out
+as a :class:`~cti.errors.StoreError` that says what was being done and where.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import random
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self, TypeVar
+
+import aiosqlite
+
+from cti.clock import real_io
+from cti.errors import StoreError
+from cti.migrations import MIGRATIONS, Migration
+from cti.models import CallDetailRecord, Customer, Interaction, PhoneNumber, PhoneType
+
+T = TypeVar("T")
+
+_PRAGMAS = ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON")
+
+_CREATE_SCHEMA_VERSION = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version    INTEGER PRIMARY KEY,
+    applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+)
+"""
+
+_SELECT_CUSTOMERS = """
+SELECT c.id, c.name, c.value, c.segment, c.language, c.time_zone, c.email,
+       p.raw, p.e164, p.kind
+FROM customers AS c LEFT JOIN customer_phones AS p ON p.customer_id = c.id
+WHERE {where}
+ORDER BY c.id, p.rowid
+"""
+
+#: The customers holding one E.164 number, with all their phones: one indexed query.
+FIND_BY_NUMBER_SQL = _SELECT_CUSTOMERS.format(
+    where="c.id IN (SELECT customer_id FROM customer_phones WHERE e164 = ?)"
+)
+_CUSTOMERS_BY_IDS_SQL = _SELECT_CUSTOMERS.format(where="c.id IN (SELECT value FROM json_each(?))")
+
+_INSERT_CUSTOMER = (
+    "INSERT INTO customers (id, name, value, segment, language, time_zone, email)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_PHONE = "INSERT INTO customer_phones (customer_id, raw, e164, kind) VALUES (?, ?, ?, ?)"
+_INSERT_INTERACTION = (
+    "INSERT INTO interactions (customer_id, at, channel, disposition, agent_id, note)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_RECENT_INTERACTIONS = (
+    "SELECT at, channel, disposition, agent_id, note FROM interactions"
+    " WHERE customer_id = ? ORDER BY at DESC, id DESC LIMIT ?"
+)
+
+_CDR_FIELDS = tuple(CallDetailRecord.model_fields)
+_INSERT_CDR = (
+    f"INSERT OR IGNORE INTO call_records ({', '.join(_CDR_FIELDS)})"
+    f" VALUES ({', '.join('?' for _ in _CDR_FIELDS)})"
+)
+_SELECT_CDRS = f"SELECT {', '.join(_CDR_FIELDS)} FROM call_records ORDER BY id"
+
+
+async def _io(doing: str, op: Callable[[], Awaitable[T]], lock: asyncio.Lock | None = None) -> T:
+    """Await one database operation as real I/O, under ``lock`` if given.
+
+    sqlite errors (and aiosqlite's "connection closed") become :class:`StoreError`.
+    """
+    async with real_io():
+        try:
+            async with lock if lock is not None else contextlib.nullcontext():
+                return await op()
+        except (sqlite3.Error, ValueError) as exc:
+            raise StoreError(f"{doing}: {exc}") from exc
+
+
+class Store:
+    """Customers, their phones and interactions, and call detail records.
+
+    Open with ``await Store.open(path)`` and close with ``await store.close()``, or use
+    ``async with await Store.open(path) as store``. Not closing leaves a thread behind.
+    """
+
+    def __init__(self, path: Path, connection: aiosqlite.Connection) -> None:
+        """Wrap an open connection; use :meth:`open` instead."""
+        self.path = path
+        self._connection: aiosqlite.Connection | None = connection
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(
+        cls, path: str | os.PathLike[str], *, migrations: Sequence[Migration] = MIGRATIONS
+    ) -> Self:
+        """Open (creating it and its folders if need be) and migrate the store at ``path``.
+
+        ``":memory:"`` opens a private in-memory store.
+        """
+        db_path = Path(path)
+        if db_path.is_dir():
+            raise StoreError(
+                f"the store path {db_path} is a folder; give a file in it, such as"
+                f" {db_path / 'cti.db'}"
+            )
+        if str(path) != ":memory:":
+            try:
+                db_path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"creating the folder of the store at {db_path}: {exc}") from exc
+        connection = await _io(
+            f"opening the store at {db_path}",
+            lambda: aiosqlite.connect(db_path, isolation_level=None),
+        )
+        store = cls(db_path, connection)
+        try:
+            for pragma in _PRAGMAS:
+                await store._fetch("setting up the connection", pragma)
+            await store._migrate(migrations)
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        """Close the store after the writes under way; closing twice is harmless."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await _io(f"closing the store at {self.path}", connection.close, self._write_lock)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- customers ------------------------------------------------------------------
+
+    async def add_customers(self, customers: Iterable[Customer]) -> int:
+        """Insert customers and their phones in one transaction; return how many.
+
+        Phones are stored as given: their ``e164`` must already be normalised. A
+        duplicate id fails the whole batch.
+        """
+        batch = list(customers)
+        # Rows are made as sqlite consumes them (on the connection's thread): no list of
+        # a million tuples for the garbage collector to walk again and again.
+        customer_rows = (
+            (c.id, c.name, c.value, c.segment, c.language, c.time_zone, c.email) for c in batch
+        )
+        phone_rows = ((c.id, p.raw, p.e164, p.kind) for c in batch for p in c.phones)
+
+        async def insert(connection: aiosqlite.Connection) -> None:
+            await connection.executemany(_INSERT_CUSTOMER, customer_rows)
+            await connection.executemany(_INSERT_PHONE, phone_rows)
+
+        await self._write(f"adding {len(batch)} customers", insert)
+        return len(batch)
+
+    async def customer_count(self) -> int:
+        """How many customers the store holds."""
+        rows = await self._fetch("counting customers", "SELECT count(*) FROM customers")
+        return int(rows[0][0])
+
+    async def find_by_number(self, e164: str) -> list[Customer]:
+        """Every customer with a phone of this E.164 number, each with all its phones."""
+        rows = await self._fetch(
+            f"looking up customers by number {e164!r}", FIND_BY_NUMBER_SQL, (e164,)
+        )
+        return _customers_from_rows(rows)
+
+    async def get_customer(self, customer_id: int) -> Customer | None:
+        """The customer with this id, or None."""
+        found = await self._customers_by_ids(f"reading customer {customer_id}", [customer_id])
+        return found[0] if found else None
+
+    async def sample_customers(self, n: int, seed: int) -> list[Customer]:
+        """``min(n, count)`` distinct customers drawn at random, the same for a seed."""
+        rows = await self._fetch("listing customer ids", "SELECT id FROM customers ORDER BY id")
+        ids = [int(row[0]) for row in rows]
+        chosen = random.Random(seed).sample(ids, min(n, len(ids)))
+        by_id = {
+            c.id: c
+            for c in await self._customers_by_ids(f"reading {len(chosen)} customers", chosen)
+        }
+        return [by_id[i] for i in chosen]
+
+    # -- interactions ---------------------------------------------------------------
+
+    async def add_interaction(self, customer_id: int, interaction: Interaction) -> None:
+        """Record one past contact with a customer (who must exist)."""
+        await self.add_interactions([(customer_id, interaction)])
+
+    async def add_interactions(self, interactions: Iterable[tuple[int, Interaction]]) -> int:
+        """Record past contacts as ``(customer_id, interaction)`` in one transaction."""
+        rows = [
+            (cid, i.at, i.channel, i.disposition, i.agent_id, i.note) for cid, i in interactions
+        ]
+        ids = sorted({row[0] for row in rows})
+        doing = (
+            f"adding interactions for customer {ids[0]}"
+            if len(ids) == 1
+            else (f"adding {len(rows)} interactions for {len(ids)} customers")
+        )
+
+        async def insert(connection: aiosqlite.Connection) -> None:
+            await connection.executemany(_INSERT_INTERACTION, rows)
+
+        await self._write(doing, insert)
+        return len(rows)
+
+    async def recent_interactions(
+        self, customer_id: int, limit: int = 5
+    ) -> tuple[Interaction, ...]:
+        """A customer's latest ``limit`` interactions, newest first."""
+        rows = await self._fetch(
+            f"reading the interactions of customer {customer_id}",
+            _RECENT_INTERACTIONS,
+            (customer_id, limit),
+        )
+        return tuple(
+            Interaction(at=at, channel=channel, disposition=disp, agent_id=agent, note=note)
+            for at, channel, disp, agent, note in rows
+        )
+
+    # -- call detail records --------------------------------------------------------
+
+    async def record_call(self, cdr: CallDetailRecord) -> bool:
+        """Store a call detail record; False if one with its ``call_id`` is already in."""
+        return await self.record_calls([cdr]) == 1
+
+    async def record_calls(self, cdrs: Iterable[CallDetailRecord]) -> int:
+        """Store call detail records in one transaction; return how many were new."""
+        rows = [tuple(getattr(cdr, field) for field in _CDR_FIELDS) for cdr in cdrs]
+        first = f"call {rows[0][0]!r}" if len(rows) == 1 else f"{len(rows)} calls"
+
+        async def insert(connection: aiosqlite.Connection) -> int:
+            cursor = await connection.executemany(_INSERT_CDR, rows)
+            return max(cursor.rowcount, 0)
+
+        return await self._write(f"recording {first}", insert)
+
+    async def call_records(self) -> list[CallDetailRecord]:
+        """Every stored call detail record, in the order they were recorded."""
+        rows = await self._fetch("reading call records", _SELECT_CDRS)
+        return [
+            CallDetailRecord.model_validate(dict(zip(_CDR_FIELDS, row, strict=True)))
+            for row in rows
+        ]
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def _open_connection(self, doing: str) -> aiosqlite.Connection:
+        if self._connection is None:
+            raise StoreError(f"{doing}: the store at {self.path} is closed")
+        return self._connection
+
+    async def _fetch(
+        self, doing: str, sql: str, params: Sequence[object] = ()
+    ) -> list[sqlite3.Row]:
+        """Run one statement and return its rows."""
+        connection = self._open_connection(doing)
+        rows = await _io(
+            f"{doing} in the store at {self.path}",
+            lambda: connection.execute_fetchall(sql, params),
+        )
+        return list(rows)
+
+    async def _write(self, doing: str, body: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """Run ``body`` as one transaction, alone among this store's writers."""
+        connection = self._open_connection(doing)
+
+        async def transaction() -> T:
+            await connection.execute("BEGIN IMMEDIATE")
+            try:
+                result = await body(connection)
+                await connection.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error, ValueError):
+                    await connection.rollback()
+                raise
+            return result
+
+        return await _io(f"{doing} in the store at {self.path}", transaction, self._write_lock)
+
+    async def _customers_by_ids(self, doing: str, ids: Sequence[int]) -> list[Customer]:
+        if not ids:
+            return []
+        rows = await self._fetch(doing, _CUSTOMERS_BY_IDS_SQL, (json.dumps(list(ids)),))
+        return _customers_from_rows(rows)
+
+    async def _migrate(self, migrations: Sequence[Migration]) -> None:
+        """Apply, each in its own transaction, the migrations not applied yet."""
+        numbers = [number for number, _ in migrations]
+        if numbers != sorted(set(numbers)) or any(number < 1 for number in numbers):
+            raise StoreError(f"migrations must be numbered upwards from 1; got {numbers}")
+
+        async def create_version_table(connection: aiosqlite.Connection) -> None:
+            await connection.execute(_CREATE_SCHEMA_VERSION)
+
+        await self._write("creating the schema_version table", create_version_table)
+        rows = await self._fetch("reading the schema version", "SELECT version FROM schema_version")
+        applied = {int(row[0]) for row in rows}
+        newest_known = max(numbers, default=0)
+        if applied and max(applied) > newest_known:
+            raise StoreError(
+                f"the store at {self.path} has schema version {max(applied)}, newer than"
+                f" this program knows ({newest_known}); open it with a newer CTI Desk"
+            )
+        for number, sql in migrations:
+            if number in applied:
+                continue
+
+            async def apply(
+                connection: aiosqlite.Connection, number: int = number, sql: str = sql
+            ) -> None:
+                for statement in _statements(sql):
+                    await connection.execute(statement)
+                await connection.execute(
+                    "INSERT INTO schema_version (version) VALUES (?)", (number,)
+                )
+
+            await self._write(f"applying migration {number}", apply)
+
+
+def _statements(script: str) -> list[str]:
+    """Split an SQL script into its statements (semicolons in strings are kept)."""
+    statements: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\r\n;"):
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip(" \t\r\n;"):
+        statements.append(pending)  # unterminated: let sqlite report it
+    return statements
+
+
+def _customers_from_rows(rows: Iterable[sqlite3.Row]) -> list[Customer]:
+    """Customers from rows of ``_SELECT_CUSTOMERS`` (one row per phone, by customer)."""
+    customers: list[Customer] = []
+    for _, group in itertools.groupby(rows, key=lambda row: row[0]):
+        customer_rows = list(group)
+        cid, name, value, segment, language, time_zone, email = customer_rows[0][:7]
+        stored = {
+            "value": value,
+            "segment": segment,
+            "language": language,
+            "time_zone": time_zone,
+            "email": email,
+        }
+        phones = tuple(
+            PhoneNumber(raw=raw or "", e164=e164, kind=PhoneType(kind or PhoneType.OTHER))
+            for *_, raw, e164, kind in customer_rows
+            if e164 is not None
+        )
+        customers.append(
+            Customer.model_validate(
+                {"id": cid, "name": name, "phones": phones}
+                | {key: v for key, v in stored.items() if v is not None}
+            )
+        )
+    return customers
