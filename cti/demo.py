@@ -106,12 +106,11 @@ class DemoCenter:
             self.tasks.append(asyncio.create_task(bot.run(), name=f"bot:{bot.agent_id}"))
         await asyncio.sleep(0.01)
 
-    def arrivals(self, *, until: float | None) -> Coroutine[Any, Any, int]:
+    def arrivals(self, *, until: float | None, initial: int = 0) -> Coroutine[Any, Any, int]:
         demo = self.config.demo
         model = ArrivalModel(demo.rate_per_hour, demo.mean_patience_s)
-        return run_arrivals(
-            self.trunk, model, self.pool, random.Random(self.rng.random()), until=until
-        )
+        rng = random.Random(self.rng.random())
+        return run_arrivals(self.trunk, model, self.pool, rng, until=until, initial=initial)
 
     async def close(self) -> None:
         for task in reversed(self.tasks):
@@ -225,7 +224,10 @@ async def run_interactive(config: Config, db_path: Path) -> None:
     center = await DemoCenter.open(config, db_path, bots=config.demo.bots, human=human)
     try:
         await center.start()
-        center.tasks.append(asyncio.create_task(center.arrivals(until=None), name="arrivals"))
+        # The center is already busy when you log in: every bot has a call and a few
+        # callers wait, so the first call is offered to you as soon as you are Ready.
+        warm = center.arrivals(until=None, initial=config.demo.bots + 2)
+        center.tasks.append(asyncio.create_task(warm, name="arrivals"))
         app = AgentDesktop(center.bus, human, queues=[q.name for q in config.queues])
         await app.run_async()
     finally:

@@ -57,5 +57,5 @@ def explain(queue: QueueConfig, value: float, waited_s: float) -> str:
     return (
         f"rank {queue.priority + queue.value_weight * v + queue.aging_rate * waited_s:.0f} = "
         f"queue {queue.priority:g} + value {v:.0f} x {queue.value_weight:g} "
-        f"+ waited {waited_s:.0f}s x {queue.aging_rate:g}"
+        f"+ waited {int(waited_s)}s x {queue.aging_rate:g}"
     )

@@ -81,28 +81,36 @@ async def run_arrivals(
     rng: random.Random,
     *,
     until: float | None = None,
+    initial: int = 0,
 ) -> int:
     """Ring callers into ``trunk`` until loop time ``until`` (forever if None).
 
+    ``initial`` callers ring at once (a center that is already busy when you arrive).
     Returns, once the last caller is answered or has given up, how many called.
     """
     loop = asyncio.get_running_loop()
-    if model.rate_per_hour == 0:
-        if until is not None:
-            await asyncio.sleep(max(0.0, until - loop.time()))
-        return 0
     calls = 0
     async with asyncio.TaskGroup() as callers:
+
+        def ring() -> None:
+            nonlocal calls
+            call_id = trunk.ring(pool.draw())
+            calls += 1
+            mean = model.mean_patience_s
+            patience = rng.expovariate(1.0 / mean) if mean else None
+            callers.create_task(_wait(trunk, call_id, patience), name=f"caller:{call_id}")
+
+        for _ in range(initial):
+            ring()
+        if model.rate_per_hour == 0:
+            if until is not None:
+                await asyncio.sleep(max(0.0, until - loop.time()))
+            return calls
         while True:
             await asyncio.sleep(rng.expovariate(model.rate_per_hour / 3600.0))
             if until is not None and loop.time() >= until:
                 break
-            call_id = trunk.ring(pool.draw())
-            calls += 1
-            patience = (
-                rng.expovariate(1.0 / model.mean_patience_s) if model.mean_patience_s else None
-            )
-            callers.create_task(_wait(trunk, call_id, patience), name=f"caller:{call_id}")
+            ring()
     return calls
 
 
