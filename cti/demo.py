@@ -143,7 +143,7 @@ async def run_headless(
         await arrivals
         drain_end = loop.time() + _DRAIN_LIMIT_S
         while center.service.router.active_call_ids() and loop.time() < drain_end:
-            await asyncio.sleep(5.0)
+            await asyncio.sleep(1.0)
     finally:
         await center.close()
     return summarise(config, center.service.records, wall_s=time.perf_counter() - started)

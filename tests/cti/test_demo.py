@@ -83,3 +83,18 @@ def test_bad_config_is_reported_not_raised(
     code = main(["demo", "--headless", "--config", str(bad), "--db", str(tmp_path / "c.db")])
     assert code == 2
     assert "demo.bots" in capsys.readouterr().err
+
+
+def test_realtime_mode_runs_the_same_engine_on_the_wall_clock(tmp_path: Path) -> None:
+    # Two wall-clock seconds at 7,200 calls/h, with quick bots: a few calls, really routed.
+    fast = tmp_path / "fast.toml"
+    fast.write_text(
+        "[demo]\nmean_handle_s = 0.2\nbot_answer_delay_s = 0.05\nbot_wrap_up_s = 0.05\n",
+        encoding="utf-8",
+    )
+    summary = headless(
+        tmp_path / "rt.db",
+        *("--config", str(fast), "--realtime", "--seconds", "2", "--rate", "7200", "--seed", "3"),
+    )
+    assert summary["offered"] >= 1
+    assert summary["offered"] == summary["answered"] + summary["abandoned"]
