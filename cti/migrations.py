@@ -75,4 +75,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    (
+        4,
+        """
+        ALTER TABLE call_records ADD COLUMN note TEXT NOT NULL DEFAULT '';
+        """,
+    ),
 )

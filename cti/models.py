@@ -175,6 +175,7 @@ class CallDetailRecord(BaseModel):
     wrap_up_s: float = 0.0
     offers: int = 0
     started_wall: float = Field(0.0, description="wall-clock epoch of arrival")
+    note: str = Field("", description="the agent's wrap-up note")
 
     @property
     def wait_s(self) -> float:

@@ -238,8 +238,8 @@ class EngineService:
                     actions = r.reject(agent_id, call_id, now)
                 case HangUp(call_id=call_id):
                     actions = r.agent_hang_up(agent_id, call_id, now)
-                case CompleteWrapUp(call_id=call_id, disposition=disposition):
-                    actions = r.complete_wrap_up(agent_id, call_id, disposition, now)
+                case CompleteWrapUp(call_id=call_id, disposition=disposition, note=note):
+                    actions = r.complete_wrap_up(agent_id, call_id, disposition, now, note=note)
                 case RequestSnapshot():
                     self._resend_agent(agent_id)
                     actions = []
@@ -393,6 +393,7 @@ class EngineService:
                                 channel="call",
                                 disposition=cdr.disposition,
                                 agent_id=cdr.agent_id or "",
+                                note=cdr.note,
                             ),
                         )
             except CtiError as exc:

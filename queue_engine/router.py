@@ -45,7 +45,6 @@ from queue_engine.priority import fixed_key, starvation_bound_s
 #: Reason given when an agent goes Not Ready on their own after missing offers.
 MISSED_OFFER = "missed offer"
 REJECTED_OFFER = "rejected offer"
-WRAP_UP_TIMEOUT = "wrap-up timeout"
 NOT_READY_AFTER_CALL = "not ready after call"
 
 
@@ -253,13 +252,13 @@ class Router:
         return out
 
     def complete_wrap_up(
-        self, agent_id: str, call_id: str, disposition: str, now: float
+        self, agent_id: str, call_id: str, disposition: str, now: float, *, note: str = ""
     ) -> list[Action]:
         agent = self._agent(agent_id)
         if agent.state is not AgentState.WRAP_UP or agent.call_id != call_id:
             raise RoutingError(f"agent {agent_id!r} is not in wrap-up of call {call_id!r}")
         out: list[Action] = []
-        self._finish_wrap_up(agent, disposition, now, out)
+        self._finish_wrap_up(agent, disposition, note, now, out)
         return out
 
     # --- line events -----------------------------------------------------------------
@@ -273,6 +272,9 @@ class Router:
         call = _Call(call_id, queue, caller, now, fixed_key(q.config, caller.value, now), seq)
         self._calls[call_id] = call
         heapq.heappush(q.by_arrival, (now, seq, call_id))
+        if len(q.by_arrival) > 2 * q.waiting + 64:
+            q.by_arrival = [e for e in q.by_arrival if self._is_queued(e[2])]
+            heapq.heapify(q.by_arrival)
         out: list[Action] = []
         self._place(call, q, now, out)
         return out
@@ -324,7 +326,7 @@ class Router:
             if agent.state is AgentState.RESERVED:
                 self._offer_lapsed(agent, now, out)
             elif agent.state is AgentState.WRAP_UP:
-                self._finish_wrap_up(agent, "", now, out, reason=WRAP_UP_TIMEOUT)
+                self._finish_wrap_up(agent, "", "", now, out)
 
     # --- views -----------------------------------------------------------------------
 
@@ -527,12 +529,14 @@ class Router:
         )
 
     def _finish_wrap_up(
-        self, agent: _Agent, disposition: str, now: float, out: list[Action], reason: str = ""
+        self, agent: _Agent, disposition: str, note: str, now: float, out: list[Action]
     ) -> None:
         assert agent.call_id is not None
         call = self._calls[agent.call_id]
         assert call.ended_at is not None
-        self._finish_call(call, call.ended_at, "answered", disposition, now - call.ended_at, out)
+        self._finish_call(
+            call, call.ended_at, "answered", disposition, now - call.ended_at, out, note=note
+        )
         agent.call_id = None
         if agent.not_ready_after_call:
             agent.not_ready_after_call = False
@@ -548,6 +552,8 @@ class Router:
         disposition: str,
         wrap_up_s: float,
         out: list[Action],
+        *,
+        note: str = "",
     ) -> None:
         call.phase = CallPhase.DONE
         call.ended_at = ended_at
@@ -575,6 +581,7 @@ class Router:
                     disposition=disposition,
                     wrap_up_s=wrap_up_s,
                     offers=call.offers,
+                    note=note,
                 )
             )
         )

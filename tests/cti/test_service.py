@@ -180,13 +180,19 @@ def test_known_caller_pops_answers_and_is_recorded_with_disposition() -> None:
             ended = await a.expect(CallEnded)
             assert ended.by == "agent"
             assert c.trunk.state(call_id) is None  # the line was hung up
-            done = await a.do(CompleteWrapUp(agent_id="1001", call_id=call_id, disposition="sale"))
+            done = await a.do(
+                CompleteWrapUp(
+                    agent_id="1001", call_id=call_id, disposition="sale", note="回电 [b]周五[/b]"
+                )
+            )
             assert done.ok
             await c.service.flush()
             [cdr] = c.store.records
             assert (cdr.outcome, cdr.disposition, cdr.customer_id) == ("answered", "sale", 1)
             assert cdr.talk_s == pytest.approx(42, abs=0.1)
+            assert cdr.note == "回电 [b]周五[/b]"
             assert c.store.interactions[0][1].disposition == "sale"
+            assert c.store.interactions[0][1].note == "回电 [b]周五[/b]"
 
     virtual(body)
 
