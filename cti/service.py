@@ -27,7 +27,7 @@ from cti import topics
 from cti.bus import Bus, Subscription
 from cti.clock import wall_time
 from cti.config import Config
-from cti.errors import CtiError
+from cti.errors import CtiError, StoreError
 from cti.models import CallDetailRecord, CallerInfo, CallerKind, Customer, Interaction
 from cti.phone import classify
 from cti.protocol import (
@@ -182,20 +182,28 @@ class EngineService:
         kind, e164 = classify(ani, self.config.engine.default_region)
         if e164 is None:
             return CallerInfo(ani=ani, kind=kind)
-        matches = await self.directory.find_by_number(e164)
-        if not matches:
+        try:
+            matches = await self.directory.find_by_number(e164)
+            customer = max(matches, key=lambda c: c.value) if matches else None
+            history = await self.directory.recent_interactions(customer.id) if customer else ()
+        except StoreError as exc:
+            # The call matters more than the card: route it as an unknown caller.
+            log.error("customer lookup for %s failed, routing as unknown: %s", e164, exc)
+            return CallerInfo(ani=ani, e164=e164, kind=CallerKind.UNKNOWN)
+        if customer is None:
             return CallerInfo(ani=ani, e164=e164, kind=CallerKind.UNKNOWN)
         # Several customers may share a number (a family phone): the most valuable
         # sets the call's priority.
-        customer = max(matches, key=lambda c: c.value)
-        history = await self.directory.recent_interactions(customer.id)
         return CallerInfo(
             ani=ani, e164=e164, kind=CallerKind.KNOWN, customer=customer, history=history
         )
 
     async def _serve_commands(self, commands: Subscription) -> None:
         async for topic, message in commands:
-            self.handle_command(topic, message)
+            try:
+                self.handle_command(topic, message)
+            except Exception:
+                log.exception("%s: unexpected error on %r; the engine goes on", topic, message)
 
     def handle_command(self, topic: str, message: Message) -> None:
         """Apply one command from ``topic``, once per ``command_id``, and answer it."""
@@ -257,7 +265,10 @@ class EngineService:
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
             self._wake.clear()
-            self._apply(self.router.advance(loop.time()))
+            try:
+                self._apply(self.router.advance(loop.time()))
+            except Exception:
+                log.exception("router timers failed; the engine goes on")
 
     # --- outputs -------------------------------------------------------------------
 

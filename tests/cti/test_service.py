@@ -14,6 +14,7 @@ from cti import topics
 from cti.bus import InMemoryBus
 from cti.clock import run_virtual
 from cti.config import load_config
+from cti.errors import StoreError
 from cti.models import (
     AgentState,
     CallDetailRecord,
@@ -58,10 +59,13 @@ class FakeStore:
     """The directory and recorder protocols, in memory."""
 
     customers: list[Customer] = field(default_factory=lambda: [ALICE])
+    broken: bool = False
     records: list[CallDetailRecord] = field(default_factory=list)
     interactions: list[tuple[int, Interaction]] = field(default_factory=list)
 
     async def find_by_number(self, e164: str) -> list[Customer]:
+        if self.broken:
+            raise StoreError("reading customers: disk I/O error")
         return [c for c in self.customers if any(p.e164 == e164 for p in c.phones)]
 
     async def recent_interactions(
@@ -311,3 +315,18 @@ def _drain(agent: Agent) -> list[Message]:
     while not agent.inbox.empty():
         out.append(agent.inbox.get_nowait())
     return out
+
+
+def test_a_failing_customer_lookup_still_routes_the_call_as_unknown() -> None:
+    async def body() -> None:
+        async with center(["1001"]) as c:
+            a = c.agents["1001"]
+            await ready(a)
+            c.store.broken = True
+            call_id = c.trunk.ring("13812345678")
+            offer = await a.expect(CallOffered)
+            assert offer.pop.call_id == call_id
+            assert offer.pop.caller_kind is CallerKind.UNKNOWN
+            assert offer.pop.e164 == "+8613812345678"
+
+    virtual(body)
