@@ -16,7 +16,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# mypy --strict on the cores (the file list is in pyproject.toml, [tool.mypy]).
+# mypy --strict on every package (the list is in pyproject.toml, [tool.mypy]).
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 

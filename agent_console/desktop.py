@@ -39,6 +39,7 @@ from cti.models import AgentState
 from cti.protocol import (
     AcceptOffer,
     AgentStateChanged,
+    AnyCommand,
     CallConnected,
     CallEnded,
     CallOffered,
@@ -258,14 +259,7 @@ class AgentDesktop(App[None]):
 
     async def _send(
         self,
-        command: Login
-        | Logout
-        | SetReady
-        | SetNotReady
-        | AcceptOffer
-        | RejectOffer
-        | HangUp
-        | CompleteWrapUp,
+        command: AnyCommand,
         *,
         awaits_answer: bool = False,
     ) -> None:

@@ -13,7 +13,7 @@ apart. The protocol version lives in the topic (``cti/v1/...``), see :mod:`cti.t
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal, TypeGuard
+from typing import Annotated, Literal, TypeGuard, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -206,9 +206,9 @@ AnyCommand = (
     | CompleteWrapUp
     | RequestSnapshot
 )
-Command = Annotated[AnyCommand, Field(discriminator="type")]
+"""Every command a console may send."""
 
-Message = Annotated[
+AnyEvent = (
     CallArrived
     | CallerHungUp
     | AgentStateChanged
@@ -218,29 +218,13 @@ Message = Annotated[
     | CallEnded
     | QueueStatus
     | CommandResult
-    | Login
-    | Logout
-    | SetReady
-    | SetNotReady
-    | AcceptOffer
-    | RejectOffer
-    | HangUp
-    | CompleteWrapUp
-    | RequestSnapshot,
-    Field(discriminator="type"),
-]
-
-COMMAND_TYPES: tuple[type[_Command], ...] = (
-    Login,
-    Logout,
-    SetReady,
-    SetNotReady,
-    AcceptOffer,
-    RejectOffer,
-    HangUp,
-    CompleteWrapUp,
-    RequestSnapshot,
 )
+"""Every event a line or the engine may publish."""
+
+Command = Annotated[AnyCommand, Field(discriminator="type")]
+Message = Annotated[AnyEvent | AnyCommand, Field(discriminator="type")]
+
+COMMAND_TYPES: tuple[type[_Command], ...] = get_args(AnyCommand)
 
 _MESSAGE: TypeAdapter[Message] = TypeAdapter(Message)
 
