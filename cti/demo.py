@@ -131,6 +131,8 @@ async def run_headless(
     """Run ``seconds`` of arrivals with bots only, let the calls finish, and summarise."""
     started = time.perf_counter()
     center = await DemoCenter.open(config, db_path, bots=config.demo.bots, human=None)
+    records: list[CallDetailRecord] = []
+    center.service.record_listeners.append(records.append)
     loop = asyncio.get_running_loop()
     try:
         await center.start()
@@ -146,7 +148,7 @@ async def run_headless(
             await asyncio.sleep(1.0)
     finally:
         await center.close()
-    return summarise(config, center.service.records, wall_s=time.perf_counter() - started)
+    return summarise(config, records, wall_s=time.perf_counter() - started)
 
 
 def summarise(config: Config, records: list[CallDetailRecord], *, wall_s: float) -> dict[str, Any]:

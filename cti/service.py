@@ -115,9 +115,8 @@ class EngineService:
         for agent_id, queues in agents.items():
             self.router.add_agent(agent_id, queues)
         self.tallies = {q.name: Tally(q.sl_target_s, q.short_abandon_s) for q in config.queues}
-        self.records: list[CallDetailRecord] = []
-        """Every call record of this run, in the order calls finished."""
         self.record_listeners: list[Callable[[CallDetailRecord], None]] = []
+        """Called with every call record as the call finishes (before it is stored)."""
         self._line_of: dict[str, str] = {}
         self._offers: dict[str, CallOffered] = {}
         self._commands: OrderedDict[str, CommandResult] = OrderedDict()
@@ -332,7 +331,6 @@ class EngineService:
             case RecordCall(cdr=cdr):
                 record = cdr.model_copy(update={"started_wall": wall - (loop_now - cdr.arrived_at)})
                 self._line_of.pop(record.call_id, None)
-                self.records.append(record)
                 self.tallies[record.queue].add(record)
                 for listener in self.record_listeners:
                     listener(record)
