@@ -54,6 +54,7 @@ from cti.protocol import (
     SetReady,
     is_command,
 )
+from queue_engine import inputs as ri
 from queue_engine.actions import (
     Action,
     AgentStateSet,
@@ -167,14 +168,13 @@ class EngineService:
                 log.exception("line %s: unexpected error on %r; the line goes on", line.name, event)
 
     async def handle_line_event(self, event: LineEvent) -> None:
-        now = asyncio.get_running_loop().time()
         if isinstance(event, CallArrived):
             caller = await self.identify(event.ani)
             queue = self.config.engine.dnis_queues.get(event.dnis, self.config.engine.default_queue)
             self._line_of[event.call_id] = event.line
-            self._apply(self.router.enqueue(event.call_id, queue, caller, now))
+            self.route(ri.CallArrives(call_id=event.call_id, queue=queue, caller=caller))
         elif isinstance(event, CallerHungUp):
-            self._apply(self.router.caller_hung_up(event.call_id, now))
+            self.route(ri.CallerHangsUp(call_id=event.call_id))
 
     async def identify(self, ani: str) -> CallerInfo:
         """Classify the number the line gave and look the customer up (one indexed query)."""
@@ -227,32 +227,32 @@ class EngineService:
                 ok=False,
                 error=f"command for agent {agent_id!r} arrived on the topic of {topic_agent!r}",
             )
-        now = asyncio.get_running_loop().time()
-        r = self.router
         try:
             match message:
                 case Login():
-                    actions = r.login(agent_id, now)
+                    self.route(ri.AgentLogsIn(agent_id=agent_id))
                 case Logout():
-                    actions = r.logout(agent_id, now)
+                    self.route(ri.AgentLogsOut(agent_id=agent_id))
                 case SetReady():
-                    actions = r.set_ready(agent_id, now)
+                    self.route(ri.AgentGoesReady(agent_id=agent_id))
                 case SetNotReady(reason=reason):
-                    actions = r.set_not_ready(agent_id, reason, now)
+                    self.route(ri.AgentGoesNotReady(agent_id=agent_id, reason=reason))
                 case AcceptOffer(call_id=call_id):
-                    actions = r.accept(agent_id, call_id, now)
+                    self.route(ri.AgentAccepts(agent_id=agent_id, call_id=call_id))
                 case RejectOffer(call_id=call_id):
-                    actions = r.reject(agent_id, call_id, now)
+                    self.route(ri.AgentRejects(agent_id=agent_id, call_id=call_id))
                 case HangUp(call_id=call_id):
-                    actions = r.agent_hang_up(agent_id, call_id, now)
+                    self.route(ri.AgentHangsUp(agent_id=agent_id, call_id=call_id))
                 case CompleteWrapUp(call_id=call_id, disposition=disposition, note=note):
-                    actions = r.complete_wrap_up(agent_id, call_id, disposition, now, note=note)
+                    self.route(
+                        ri.AgentFinishesWrapUp(
+                            agent_id=agent_id, call_id=call_id, disposition=disposition, note=note
+                        )
+                    )
                 case RequestSnapshot():
                     self._resend_agent(agent_id)
-                    actions = []
         except CtiError as exc:
             return CommandResult(command_id=command_id, ok=False, error=str(exc))
-        self._apply(actions)
         return CommandResult(command_id=command_id, ok=True)
 
     async def _serve_timers(self) -> None:
@@ -265,9 +265,18 @@ class EngineService:
                     await self._wake.wait()
             self._wake.clear()
             try:
-                self._apply(self.router.advance(loop.time()))
+                self.route(ri.TimePasses())
             except Exception:
                 log.exception("router timers failed; the engine goes on")
+
+    def route(self, event: ri.AnyInput) -> None:
+        """Hand one input to the router now and queue its actions, in order.
+
+        Every change of routing state passes through here, so this is where it can be
+        journaled. Raises :class:`~cti.errors.RoutingError` (nothing changed) if the
+        router's state does not allow the input.
+        """
+        self._apply(self.router.handle(event, asyncio.get_running_loop().time()))
 
     # --- outputs -------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from enum import StrEnum
 
 from cti.errors import RoutingError
 from cti.models import AgentState, CallDetailRecord, CallerInfo, QueueConfig
+from queue_engine import inputs
 from queue_engine.actions import (
     Action,
     AgentStateSet,
@@ -40,6 +41,7 @@ from queue_engine.actions import (
     WithdrawOffer,
     WithdrawReason,
 )
+from queue_engine.inputs import AnyInput
 from queue_engine.priority import fixed_key, starvation_bound_s
 
 #: Reason given when an agent goes Not Ready on their own after missing offers.
@@ -147,7 +149,54 @@ class Router:
         """Heap of (deadline, seq, agent_id, token): offer and wrap-up deadlines."""
         self._seq = itertools.count()
 
+    # --- the one entry point for shells ----------------------------------------------
+
+    def handle(self, event: AnyInput, now: float) -> list[Action]:
+        """Apply one input (see :mod:`queue_engine.inputs`) at ``now``."""
+        match event:
+            case inputs.AgentLogsIn(agent_id=a):
+                return self.login(a, now)
+            case inputs.AgentLogsOut(agent_id=a):
+                return self.logout(a, now)
+            case inputs.AgentGoesReady(agent_id=a):
+                return self.set_ready(a, now)
+            case inputs.AgentGoesNotReady(agent_id=a, reason=reason):
+                return self.set_not_ready(a, reason, now)
+            case inputs.AgentAccepts(agent_id=a, call_id=c):
+                return self.accept(a, c, now)
+            case inputs.AgentRejects(agent_id=a, call_id=c):
+                return self.reject(a, c, now)
+            case inputs.AgentHangsUp(agent_id=a, call_id=c):
+                return self.agent_hang_up(a, c, now)
+            case inputs.AgentFinishesWrapUp(agent_id=a, call_id=c, disposition=d, note=note):
+                return self.complete_wrap_up(a, c, d, now, note=note)
+            case inputs.CallArrives(call_id=c, queue=q, caller=caller):
+                return self.enqueue(c, q, caller, now)
+            case inputs.CallerHangsUp(call_id=c):
+                return self.caller_hung_up(c, now)
+            case inputs.TimePasses():
+                return self.advance(now)
+            case inputs.QueueConfigured(queue=config):
+                return self.configure_queue(config, now)
+        raise RoutingError(f"unknown router input {event!r}")  # pragma: no cover
+
     # --- configuration ---------------------------------------------------------------
+
+    def configure_queue(self, config: QueueConfig, now: float) -> list[Action]:
+        """Add a queue, or change its parameters; waiting calls keep their arrival time."""
+        q = self._queues.get(config.name)
+        if q is None:
+            self._queues[config.name] = _Queue(config)
+            return []
+        q.config = config
+        for call in self._calls.values():
+            if call.queue == config.name:
+                call.key = fixed_key(config, call.caller.value, call.arrived_at)
+        q.calls = [
+            (-self._calls[cid].key, seq, cid) for _, seq, cid in q.calls if self._is_queued(cid)
+        ]
+        heapq.heapify(q.calls)
+        return []
 
     @property
     def queue_names(self) -> list[str]:
