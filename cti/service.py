@@ -124,6 +124,7 @@ class EngineService:
         self._effects: asyncio.Queue[Action | _Publish] = asyncio.Queue()
         self._records: asyncio.Queue[CallDetailRecord] = asyncio.Queue()
         self._wake = asyncio.Event()
+        self._time_offset: float | None = None
         self.ready = asyncio.Event()
         """Set once the service listens for commands and line events."""
 
@@ -256,10 +257,9 @@ class EngineService:
         return CommandResult(command_id=command_id, ok=True)
 
     async def _serve_timers(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             deadline = self.router.next_deadline()
-            delay = None if deadline is None else max(0.0, deadline - loop.time())
+            delay = None if deadline is None else max(0.0, deadline - self.now())
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
@@ -276,7 +276,20 @@ class EngineService:
         journaled. Raises :class:`~cti.errors.RoutingError` (nothing changed) if the
         router's state does not allow the input.
         """
-        self._apply(self.router.handle(event, asyncio.get_running_loop().time()))
+        self._apply(self.router.handle(event, self.now()))
+
+    def now(self) -> float:
+        """Engine time: the router's ``now``, monotonic seconds that read as epoch seconds.
+
+        The loop's monotonic clock plus an offset fixed on first use so that engine time
+        then equals :func:`~cti.clock.wall_time`. So it never jumps with the wall clock
+        while the process lives, and across a restart it carries on where the wall clock
+        is: a caller who waited 30 s before a crash and 10 s of downtime has waited 40 s.
+        """
+        loop_time = asyncio.get_running_loop().time()
+        if self._time_offset is None:
+            self._time_offset = wall_time() - loop_time
+        return loop_time + self._time_offset
 
     # --- outputs -------------------------------------------------------------------
 
@@ -303,7 +316,7 @@ class EngineService:
                 self._effects.task_done()
 
     async def _carry_out(self, action: Action | _Publish) -> None:
-        loop_now = asyncio.get_running_loop().time()
+        loop_now = self.now()
         wall = wall_time()
         match action:
             case _Publish(topic=topic, message=message, retain=retain):
@@ -382,7 +395,7 @@ class EngineService:
         )
 
     def _resend_agent(self, agent_id: str) -> None:
-        now = asyncio.get_running_loop().time()
+        now = self.now()
         wall = wall_time()
         self._send(
             topics.agent_state(agent_id), self._state_message(agent_id, now, wall), retain=True
@@ -427,7 +440,7 @@ class EngineService:
 
     async def publish_status(self) -> None:
         """Publish every queue's live figures (retained)."""
-        now = asyncio.get_running_loop().time()
+        now = self.now()
         wall = wall_time()
         for name in self.router.queue_names:
             snap = self.router.snapshot(name, now)
