@@ -81,4 +81,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE call_records ADD COLUMN note TEXT NOT NULL DEFAULT '';
         """,
     ),
+    (
+        5,
+        """
+        ALTER TABLE call_records ADD COLUMN kind TEXT NOT NULL DEFAULT 'inbound';
+        ALTER TABLE call_records ADD COLUMN exit_action TEXT NOT NULL DEFAULT '';
+        ALTER TABLE call_records ADD COLUMN callback_requested_at REAL;
+        """,
+    ),
 )

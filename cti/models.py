@@ -7,8 +7,9 @@ seconds (``float``) supplied by the caller; wall-clock timestamps appear only in
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Segment(StrEnum):
@@ -133,6 +134,87 @@ class AgentState(StrEnum):
     WRAP_UP = "wrap_up"
 
 
+class Strategy(StrEnum):
+    """How a queue picks among the Ready agents who may take a call."""
+
+    LONGEST_IDLE = "longest_idle"
+    """The agent Ready the longest."""
+    FEWEST_CALLS = "fewest_calls"
+    """The agent who has handled the fewest calls (then longest idle)."""
+    LEAST_TALK_TIME = "least_talk_time"
+    """The agent with the least talk time so far (then longest idle)."""
+    ROUND_ROBIN = "round_robin"
+    """The next agent in the queue's member order after the one who got the last call."""
+    RANDOM = "random"
+    """Any, at random (seeded, so a replay chooses the same)."""
+    BEST_PROFICIENCY = "best_proficiency"
+    """The agent most proficient in the queue's skills (then longest idle)."""
+    RING_ALL = "ring_all"
+    """Offer to every eligible Ready agent at once; the first to accept takes it."""
+
+
+SkillLevel = Annotated[int, Field(ge=1, le=5)]
+"""Proficiency in a skill: 1 (novice) to 5 (expert)."""
+
+
+class RelaxStep(BaseModel):
+    """After ``after_s`` seconds of waiting, a call needs only ``skills`` (a bullseye ring)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    after_s: float = Field(gt=0.0)
+    skills: dict[str, SkillLevel] = Field(default_factory=dict)
+
+
+class ExitAction(StrEnum):
+    QUEUE = "queue"
+    """Move the call to another queue; it keeps its age."""
+    VOICEMAIL = "voicemail"
+    """Send the caller to voicemail."""
+    CALLBACK = "callback"
+    """Release the line and call back later; the call keeps its place in the queue."""
+    MESSAGE = "message"
+    """Play a message and hang up."""
+
+
+class QueueExit(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    action: ExitAction
+    queue: str = ""
+    """Target of ``action = "queue"``."""
+    message: str = ""
+    """What to play for ``message`` (and before voicemail)."""
+
+    @model_validator(mode="after")
+    def _queue_named(self) -> QueueExit:
+        if self.action is ExitAction.QUEUE and not self.queue:
+            raise ValueError('an exit with action = "queue" must name the queue')
+        return self
+
+
+class MaxWaitExit(QueueExit):
+    after_s: float = Field(gt=0.0)
+
+
+class MaxLengthExit(QueueExit):
+    calls: int = Field(ge=0)
+    """A call that finds this many already waiting leaves at once."""
+
+
+class NoAgentsExit(QueueExit):
+    when: Literal["none_logged_in", "none_available"] = "none_available"
+    """``none_available``: every member is logged out or Not Ready (busy counts as there)."""
+
+
+class QueueExits(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_wait: MaxWaitExit | None = None
+    max_length: MaxLengthExit | None = None
+    no_agents: NoAgentsExit | None = None
+
+
 class QueueConfig(BaseModel):
     """A queue's routing parameters.
 
@@ -140,6 +222,9 @@ class QueueConfig(BaseModel):
     The lowest-value caller waits at most ``100 * value_weight / aging_rate`` seconds
     longer than the highest-value caller who arrived at the same moment
     (:func:`queue_engine.priority.starvation_bound_s`).
+
+    ``skills`` are required of an agent at first; each of ``relax``, once a call has
+    waited ``after_s``, replaces them with a looser set (fewer skills, lower levels).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -150,8 +235,54 @@ class QueueConfig(BaseModel):
     aging_rate: float = Field(1.0, gt=0.0, description="rank points per second waited")
     offer_timeout_s: float = Field(15.0, gt=0.0)
     wrap_up_s: float = Field(10.0, ge=0.0, description="wrap-up time before auto-ready")
+    wrap_up_max_s: float | None = Field(
+        None, ge=0.0, description="cap on wrap-up when an agent asks for more time"
+    )
     sl_target_s: float = Field(20.0, gt=0.0)
     short_abandon_s: float = Field(5.0, ge=0.0)
+    strategy: Strategy = Strategy.LONGEST_IDLE
+    skills: dict[str, SkillLevel] = Field(default_factory=dict)
+    relax: tuple[RelaxStep, ...] = ()
+    exits: QueueExits = QueueExits()
+    expected_aht_s: float = Field(180.0, gt=0.0, description="handle time assumed for waits")
+
+    @model_validator(mode="after")
+    def _relaxation_only_loosens(self) -> QueueConfig:
+        previous, after = self.skills, 0.0
+        for i, step in enumerate(self.relax):
+            if step.after_s <= after:
+                raise ValueError(f"relax[{i}].after_s must grow: {step.after_s} <= {after}")
+            for skill, level in step.skills.items():
+                if skill not in previous or level > previous[skill]:
+                    raise ValueError(
+                        f"relax[{i}] asks for {skill} >= {level}, which is not a loosening "
+                        f"of the step before ({previous}); a ring may only drop skills or "
+                        "lower levels"
+                    )
+            previous, after = step.skills, step.after_s
+        if self.wrap_up_max_s is not None and self.wrap_up_max_s < self.wrap_up_s:
+            raise ValueError("wrap_up_max_s must be at least wrap_up_s")
+        return self
+
+    @property
+    def rings(self) -> tuple[tuple[float, dict[str, int]], ...]:
+        """(waited at least, skills required) for each step, the first from 0 s."""
+        return ((0.0, dict(self.skills)), *((r.after_s, dict(r.skills)) for r in self.relax))
+
+
+class AgentConfig(BaseModel):
+    """An agent: skills, and the queues served with a per-agent queue priority.
+
+    The priority is added to the rank of that queue's calls when this agent frees up
+    and chooses among its queues: a bonus in rank points (like seconds of waiting).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    name: str = ""
+    skills: dict[str, SkillLevel] = Field(default_factory=dict)
+    queues: dict[str, float] = Field(default_factory=dict)
 
 
 class CallDetailRecord(BaseModel):
@@ -170,12 +301,15 @@ class CallDetailRecord(BaseModel):
     ended_at: float
     """When the conversation (or the wait) ended."""
     agent_id: str | None = None
-    outcome: str = Field(description="answered | abandoned | failed")
+    outcome: str = Field(description="answered | abandoned | exited")
     disposition: str = ""
     wrap_up_s: float = 0.0
     offers: int = 0
     started_wall: float = Field(0.0, description="wall-clock epoch of arrival")
     note: str = Field("", description="the agent's wrap-up note")
+    kind: str = Field("inbound", description="inbound | callback")
+    exit_action: str = Field("", description="for outcome 'exited': where the call went and why")
+    callback_requested_at: float | None = None
 
     @property
     def wait_s(self) -> float:

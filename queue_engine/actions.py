@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from cti.models import AgentState, CallDetailRecord
+from cti.models import AgentState, CallDetailRecord, ExitAction
 
-WithdrawReason = Literal["timeout", "rejected", "caller_hung_up", "logged_out"]
+WithdrawReason = Literal[
+    "timeout", "rejected", "caller_hung_up", "answered_elsewhere", "moved", "exited"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +33,43 @@ class WithdrawOffer:
 
 @dataclass(frozen=True, slots=True)
 class ConnectCall:
-    """The agent accepted: answer the line and bridge it to the agent."""
+    """The agent accepted: answer the line and bridge it to the agent.
+
+    For a callback (the caller's line was released), ``dial`` is the number to call
+    back for the agent instead.
+    """
 
     call_id: str
     agent_id: str
+    dial: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseLine:
+    """Hang up the caller's line; the call stays in the queue as a callback."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExitCall:
+    """The call leaves the queue for ``action`` (voicemail or a message, then hang-up)."""
+
+    call_id: str
+    queue: str
+    action: ExitAction
+    reason: str
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MoveCall:
+    """The call moved to another queue (by an exit rule or a supervisor); age kept."""
+
+    call_id: str
+    from_queue: str
+    to_queue: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,4 +99,14 @@ class RecordCall:
     cdr: CallDetailRecord
 
 
-Action = OfferCall | WithdrawOffer | ConnectCall | DisconnectCall | AgentStateSet | RecordCall
+Action = (
+    OfferCall
+    | WithdrawOffer
+    | ConnectCall
+    | DisconnectCall
+    | AgentStateSet
+    | RecordCall
+    | ReleaseLine
+    | ExitCall
+    | MoveCall
+)

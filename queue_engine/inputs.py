@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from cti.models import CallerInfo, QueueConfig
+from cti.models import AgentConfig, CallerInfo, QueueConfig
 
 
 class _Input(BaseModel):
@@ -68,6 +68,22 @@ class AgentFinishesWrapUp(_Input):
     note: str = ""
 
 
+class AgentExtendsWrapUp(_Input):
+    """More wrap-up time, up to the queue's cap."""
+
+    kind: Literal["agent_extends_wrap_up"] = "agent_extends_wrap_up"
+    agent_id: str
+    call_id: str
+    seconds: float = Field(gt=0)
+
+
+class AgentConfigured(_Input):
+    """An agent is added, or its skills and queues change (configuration reload)."""
+
+    kind: Literal["agent_configured"] = "agent_configured"
+    agent: AgentConfig
+
+
 class CallArrives(_Input):
     kind: Literal["call_arrives"] = "call_arrives"
     call_id: str
@@ -78,6 +94,41 @@ class CallArrives(_Input):
 class CallerHangsUp(_Input):
     kind: Literal["caller_hangs_up"] = "caller_hangs_up"
     call_id: str
+
+
+class CallerAsksCallback(_Input):
+    """Virtual hold: a waiting caller hangs up and is called back from their place."""
+
+    kind: Literal["caller_asks_callback"] = "caller_asks_callback"
+    call_id: str
+    number: str
+
+
+class CallbackScheduled(_Input):
+    """A callback joins ``queue`` at engine time ``due``."""
+
+    kind: Literal["callback_scheduled"] = "callback_scheduled"
+    call_id: str
+    queue: str
+    caller: CallerInfo
+    due: float
+    number: str
+
+
+class CallPriorityChanged(_Input):
+    """A supervisor gives one waiting call its own priority; it keeps its age."""
+
+    kind: Literal["call_priority_changed"] = "call_priority_changed"
+    call_id: str
+    priority: float
+
+
+class CallMoved(_Input):
+    """A supervisor moves a waiting call to another queue; it keeps its age."""
+
+    kind: Literal["call_moved"] = "call_moved"
+    call_id: str
+    queue: str
 
 
 class TimePasses(_Input):
@@ -102,8 +153,14 @@ AnyInput = (
     | AgentRejects
     | AgentHangsUp
     | AgentFinishesWrapUp
+    | AgentExtendsWrapUp
+    | AgentConfigured
     | CallArrives
     | CallerHangsUp
+    | CallerAsksCallback
+    | CallbackScheduled
+    | CallPriorityChanged
+    | CallMoved
     | TimePasses
     | QueueConfigured
 )

@@ -1,43 +1,71 @@
-"""The router: queues, agents and the matching between them. Sans-I/O.
+"""The router: queues, agents, skills and the matching between them. Sans-I/O.
 
 Every public method takes ``now`` (monotonic seconds, never read from a clock), changes
 the router's state, and returns the :mod:`queue_engine.actions` its shell must carry
-out. Methods are synchronous and never block. A request the state does not allow
-raises :class:`~cti.errors.RoutingError` and changes nothing.
+out. :meth:`Router.handle` takes the same requests as data
+(:mod:`queue_engine.inputs`). A request the state does not allow raises
+:class:`~cti.errors.RoutingError` and changes nothing.
 
-Invariants after every call (checked by the property tests):
+**Ranking.** Each queue keeps its waiting calls in rank order on a fixed-key heap
+(:mod:`queue_engine.priority`). Calls are further split by *ring*: a queue's ``skills``
+apply at first and each ``relax`` step loosens them once a call has waited long
+enough, like bullseye rings. Because rings only loosen, an agent eligible for a ring
+is eligible for every later one, so each (queue, ring) keeps its own heap and a call
+moves outwards on a timer.
 
-* every call is in exactly one place: waiting in its queue, offered to one agent,
-  talking to one agent, in that agent's wrap-up, or finished with one detail record;
+**Choosing a call for an agent.** An agent who frees up looks at the head of every
+ring it is eligible for in every queue it serves, and takes the best by
+``rank + the agent's priority for that queue``, then arrival. Aging keeps growing the
+rank of every waiting call, so no queue starves: an agent's queue priority is worth a
+fixed number of seconds of waiting, never more.
+
+**Choosing an agent for a call.** The Ready agents of a queue are kept per ring in the
+order of the queue's strategy (longest idle, fewest calls, least talk time, round
+robin with memory, random, best proficiency); ring-all offers the call to all of them.
+
+**Invariants** after every call (checked by the property tests):
+
+* every call is in exactly one place: waiting, offered (to one agent, or to several
+  for ring-all), talking, in wrap-up, or finished with exactly one record;
 * no agent has more than one call;
-* no queue has a waiting call while an agent who serves it is Ready (work is never
-  left on the table);
-* each queue is served in rank order (:mod:`queue_engine.priority`).
-
-Agent selection is *longest idle*: of the Ready agents who serve the queue, the one
-who has been Ready the longest gets the call. An agent who frees up takes the best
-call across all the queues they serve, by rank at that moment, then by arrival.
+* no call waits while a Ready agent could take it;
+* each ring of each queue is served in rank order.
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
+import random
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from cti.errors import RoutingError
-from cti.models import AgentState, CallDetailRecord, CallerInfo, QueueConfig
+from cti.models import (
+    AgentConfig,
+    AgentState,
+    CallDetailRecord,
+    CallerInfo,
+    ExitAction,
+    QueueConfig,
+    QueueExit,
+    Strategy,
+)
 from queue_engine import inputs
 from queue_engine.actions import (
     Action,
     AgentStateSet,
     ConnectCall,
     DisconnectCall,
+    ExitCall,
+    MoveCall,
     OfferCall,
     RecordCall,
+    ReleaseLine,
     WithdrawOffer,
     WithdrawReason,
 )
@@ -49,13 +77,24 @@ MISSED_OFFER = "missed offer"
 REJECTED_OFFER = "rejected offer"
 NOT_READY_AFTER_CALL = "not ready after call"
 
+_FINISHED_MEMORY = 100_000
+#: A call may be moved by exit rules at most this many times (guards against loops).
+_MAX_EXIT_MOVES = 8
+#: Weight of the newest handle time in a queue's running average (for wait estimates).
+_AHT_SMOOTHING = 0.05
+
 
 class CallPhase(StrEnum):
+    SCHEDULED = "scheduled"
     QUEUED = "queued"
     OFFERED = "offered"
     TALKING = "talking"
     WRAP_UP = "wrap_up"
     DONE = "done"
+
+
+_BUSY = frozenset({AgentState.RESERVED, AgentState.TALKING, AgentState.WRAP_UP})
+_PRESENT = _BUSY | {AgentState.READY}
 
 
 @dataclass(slots=True)
@@ -66,41 +105,112 @@ class _Call:
     arrived_at: float
     key: float
     seq: int
+    kind: str = "inbound"
+    priority: float | None = None
+    """Supervisor's priority for this call, replacing the queue's."""
     phase: CallPhase = CallPhase.QUEUED
+    ring: int = 0
+    version: int = 0
+    """Bumped whenever the call's heap entry is replaced; older entries are stale."""
     agent_id: str | None = None
+    offered_to: set[str] = field(default_factory=set)
     offered_at: float | None = None
     answered_at: float | None = None
     ended_at: float | None = None
     offers: int = 0
+    callback_number: str | None = None
+    callback_requested_at: float | None = None
+    exit_moves: int = 0
 
 
 @dataclass(slots=True)
 class _Agent:
     agent_id: str
-    queues: tuple[str, ...]
+    queues: dict[str, float]
+    """Queue -> this agent's priority (rank bonus) for it, in the order configured."""
+    skills: dict[str, int]
     state: AgentState = AgentState.LOGGED_OUT
     reason: str = ""
     since: float = 0.0
     token: int = 0
-    """Bumped on every state change; heap and timer entries carry the token they saw."""
+    """Bumped on every state change; timer entries carry the token they saw."""
     call_id: str | None = None
     deadline: float | None = None
+    wrap_started: float | None = None
     missed: int = 0
     not_ready_after_call: bool = False
     calls_handled: int = 0
+    talk_time: float = 0.0
+    pool_keys: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    """Queue -> the key under which this Ready agent sits in that queue's pool."""
+
+
+class _Pool:
+    """Ready agents of one ring of one queue, kept sorted by the strategy's key."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[tuple[Any, ...], str]] = []
+
+    def add(self, key: tuple[Any, ...], agent_id: str) -> None:
+        bisect.insort(self.entries, (key, agent_id))
+
+    def remove(self, key: tuple[Any, ...], agent_id: str) -> None:
+        i = bisect.bisect_left(self.entries, (key, agent_id))
+        if i < len(self.entries) and self.entries[i] == (key, agent_id):
+            del self.entries[i]
+
+    def first(self) -> tuple[tuple[Any, ...], str] | None:
+        return self.entries[0] if self.entries else None
+
+    def first_after(self, index: int) -> tuple[tuple[Any, ...], str] | None:
+        """Round robin: the first entry whose key (member index) is above ``index``."""
+        i = bisect.bisect_right(self.entries, ((index, "\U0010ffff"), ""))
+        if i < len(self.entries):
+            return self.entries[i]
+        return self.entries[0] if self.entries else None
 
 
 @dataclass(slots=True)
 class _Queue:
     config: QueueConfig
-    calls: list[tuple[float, int, str]] = field(default_factory=list)
-    """Heap of (-fixed_key, seq, call_id); entries of calls no longer waiting are stale."""
+    rings: list[tuple[float, dict[str, int]]]
+    calls: list[list[tuple[float, int, str, int]]]
+    """Per ring, a heap of (-fixed_key, seq, call_id, version); stale entries skipped."""
+    pools: list[_Pool]
     by_arrival: list[tuple[float, int, str]] = field(default_factory=list)
-    """Heap of (arrived_at, seq, call_id), for the longest wait; stale entries as above."""
-    ready: list[tuple[float, int, str, int]] = field(default_factory=list)
-    """Heap of (ready_since, seq, agent_id, token) of Ready agents; stale if token moved."""
     waiting: int = 0
-    agent_ids: list[str] = field(default_factory=list)
+    members: dict[str, int | None] = field(default_factory=dict)
+    """Agent id -> the first ring the agent is eligible for (None: never)."""
+    order: dict[str, int] = field(default_factory=dict)
+    """Agent id -> member index, for round robin."""
+    rr_last: int = -1
+    aht: float = 180.0
+
+    @classmethod
+    def build(cls, config: QueueConfig) -> _Queue:
+        rings = [(after, dict(skills)) for after, skills in config.rings]
+        return cls(
+            config,
+            rings,
+            calls=[[] for _ in rings],
+            pools=[_Pool() for _ in rings],
+            aht=config.expected_aht_s,
+        )
+
+    def ring_for(self, waited: float) -> int:
+        ring = 0
+        for i, (after, _) in enumerate(self.rings):
+            if waited >= after:
+                ring = i
+        return ring
+
+    def first_ring(self, skills: Mapping[str, int]) -> int | None:
+        for i, (_, required) in enumerate(self.rings):
+            if all(skills.get(s, 0) >= level for s, level in required.items()):
+                return i
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,15 +236,27 @@ class AgentSnapshot:
     calls_handled: int
 
 
-_FINISHED_MEMORY = 100_000
-_BUSY = frozenset({AgentState.RESERVED, AgentState.TALKING, AgentState.WRAP_UP})
+@dataclass(frozen=True, slots=True)
+class WaitEstimate:
+    call_id: str
+    position: int
+    """1 for the call that will be served next."""
+    wait_s: float
+    """Estimated further wait, in seconds."""
 
 
 class Router:
     """The automatic call distributor's core (see the module docstring)."""
 
-    def __init__(self, queues: Iterable[QueueConfig], *, max_missed_offers: int = 1) -> None:
-        self._queues: dict[str, _Queue] = {q.name: _Queue(q) for q in queues}
+    def __init__(
+        self,
+        queues: Iterable[QueueConfig],
+        *,
+        max_missed_offers: int = 1,
+        agents: Iterable[AgentConfig] = (),
+        seed: int = 0,
+    ) -> None:
+        self._queues: dict[str, _Queue] = {q.name: _Queue.build(q) for q in queues}
         if not self._queues:
             raise RoutingError("the router needs at least one queue")
         if max_missed_offers < 1:
@@ -145,9 +267,12 @@ class Router:
         """Calls not yet finished. Heap entries of calls no longer here are stale."""
         self._finished: OrderedDict[str, None] = OrderedDict()
         """Recently finished call ids, so that a repeated hang-up is recognised."""
-        self._timers: list[tuple[float, int, str, int]] = []
-        """Heap of (deadline, seq, agent_id, token): offer and wrap-up deadlines."""
+        self._timers: list[tuple[float, int, str, str, int]] = []
+        """Heap of (when, seq, kind, agent or call id, token)."""
         self._seq = itertools.count()
+        self._rng = random.Random(seed)
+        for agent in agents:
+            self.configure_agent(agent)
 
     # --- the one entry point for shells ----------------------------------------------
 
@@ -170,33 +295,29 @@ class Router:
                 return self.agent_hang_up(a, c, now)
             case inputs.AgentFinishesWrapUp(agent_id=a, call_id=c, disposition=d, note=note):
                 return self.complete_wrap_up(a, c, d, now, note=note)
+            case inputs.AgentExtendsWrapUp(agent_id=a, call_id=c, seconds=secs):
+                return self.extend_wrap_up(a, c, secs, now)
             case inputs.CallArrives(call_id=c, queue=q, caller=caller):
                 return self.enqueue(c, q, caller, now)
             case inputs.CallerHangsUp(call_id=c):
                 return self.caller_hung_up(c, now)
+            case inputs.CallerAsksCallback(call_id=c, number=number):
+                return self.request_callback(c, number, now)
+            case inputs.CallbackScheduled(call_id=c, queue=q, caller=caller, due=due, number=n):
+                return self.schedule_callback(c, q, caller, due, n, now)
+            case inputs.CallPriorityChanged(call_id=c, priority=p):
+                return self.set_call_priority(c, p, now)
+            case inputs.CallMoved(call_id=c, queue=q):
+                return self.move_call(c, q, now, reason="supervisor")
             case inputs.TimePasses():
                 return self.advance(now)
             case inputs.QueueConfigured(queue=config):
                 return self.configure_queue(config, now)
+            case inputs.AgentConfigured(agent=config):
+                return self.configure_agent(config, now)
         raise RoutingError(f"unknown router input {event!r}")  # pragma: no cover
 
     # --- configuration ---------------------------------------------------------------
-
-    def configure_queue(self, config: QueueConfig, now: float) -> list[Action]:
-        """Add a queue, or change its parameters; waiting calls keep their arrival time."""
-        q = self._queues.get(config.name)
-        if q is None:
-            self._queues[config.name] = _Queue(config)
-            return []
-        q.config = config
-        for call in self._calls.values():
-            if call.queue == config.name:
-                call.key = fixed_key(config, call.caller.value, call.arrived_at)
-        q.calls = [
-            (-self._calls[cid].key, seq, cid) for _, seq, cid in q.calls if self._is_queued(cid)
-        ]
-        heapq.heapify(q.calls)
-        return []
 
     @property
     def queue_names(self) -> list[str]:
@@ -208,17 +329,73 @@ class Router:
     def starvation_bound_s(self, queue: str) -> float:
         return starvation_bound_s(self._queue(queue).config)
 
-    def add_agent(self, agent_id: str, queues: Sequence[str]) -> None:
-        """Register an agent (Logged Out) who serves ``queues``."""
+    def add_agent(
+        self,
+        agent_id: str,
+        queues: Sequence[str] | Mapping[str, float],
+        skills: Mapping[str, int] | None = None,
+    ) -> None:
+        """Register a new agent (Logged Out) who serves ``queues``."""
         if agent_id in self._agents:
             raise RoutingError(f"agent {agent_id!r} already exists")
-        if not queues:
-            raise RoutingError(f"agent {agent_id!r} must serve at least one queue")
-        for name in queues:
+        bonus = dict(queues) if isinstance(queues, Mapping) else dict.fromkeys(queues, 0.0)
+        self.configure_agent(AgentConfig(id=agent_id, skills=dict(skills or {}), queues=bonus))
+
+    def configure_agent(self, config: AgentConfig, now: float = 0.0) -> list[Action]:
+        """Add an agent, or change its skills and queues (it keeps its state)."""
+        if not config.queues:
+            raise RoutingError(f"agent {config.id!r} must serve at least one queue")
+        for name in config.queues:
             self._queue(name)
-        self._agents[agent_id] = _Agent(agent_id, tuple(dict.fromkeys(queues)))
-        for name in dict.fromkeys(queues):
-            self._queues[name].agent_ids.append(agent_id)
+        agent = self._agents.get(config.id)
+        if agent is None:
+            agent = _Agent(config.id, dict(config.queues), dict(config.skills))
+            self._agents[config.id] = agent
+        else:
+            self._leave_pools(agent)
+            for name in agent.queues:
+                q = self._queues[name]
+                q.members.pop(agent.agent_id, None)
+            agent.queues = dict(config.queues)
+            agent.skills = dict(config.skills)
+        for name in agent.queues:
+            q = self._queues[name]
+            q.members[agent.agent_id] = q.first_ring(agent.skills)
+            q.order.setdefault(agent.agent_id, len(q.order))
+        out: list[Action] = []
+        if agent.state is AgentState.READY:
+            self._make_ready(agent, now, out)
+        return out
+
+    def configure_queue(self, config: QueueConfig, now: float) -> list[Action]:
+        """Add a queue, or change its parameters; waiting calls keep their age."""
+        old = self._queues.get(config.name)
+        if old is None:
+            self._queues[config.name] = _Queue.build(config)
+            return []
+        new = _Queue.build(config)
+        new.order, new.rr_last, new.aht = old.order, old.rr_last, old.aht
+        self._queues[config.name] = new
+        for agent_id in old.members:
+            agent = self._agents[agent_id]
+            agent.pool_keys.pop(config.name, None)
+            new.members[agent_id] = new.first_ring(agent.skills)
+        out: list[Action] = []
+        for call in [c for c in self._calls.values() if c.queue == config.name]:
+            call.key = self._key(call)
+            if call.phase is CallPhase.QUEUED:
+                new.waiting += 1
+                self._push(call, new, now)
+                if call.ring + 1 < len(new.rings):
+                    self._timer(call.arrived_at + new.rings[call.ring + 1][0], "ring", call.call_id)
+        new.by_arrival = [e for e in old.by_arrival if self._is_queued(e[2])]
+        heapq.heapify(new.by_arrival)
+        for agent_id in new.members:
+            agent = self._agents[agent_id]
+            if agent.state is AgentState.READY:
+                self._leave_pools(agent)
+                self._make_ready(agent, now, out)
+        return out
 
     # --- agent requests --------------------------------------------------------------
 
@@ -240,6 +417,7 @@ class Router:
         out: list[Action] = []
         if agent.state is not AgentState.LOGGED_OUT:
             self._set_state(agent, AgentState.LOGGED_OUT, "", now, out)
+            self._check_staffing(agent, now, out)
         return out
 
     def set_ready(self, agent_id: str, now: float) -> list[Action]:
@@ -262,6 +440,7 @@ class Router:
         out: list[Action] = []
         if agent.state in (AgentState.READY, AgentState.NOT_READY):
             self._set_state(agent, AgentState.NOT_READY, reason, now, out)
+            self._check_staffing(agent, now, out)
         elif agent.state in (AgentState.TALKING, AgentState.WRAP_UP):
             agent.not_ready_after_call = True
         elif agent.state is AgentState.RESERVED:
@@ -274,10 +453,19 @@ class Router:
     def accept(self, agent_id: str, call_id: str, now: float) -> list[Action]:
         agent = self._agent(agent_id)
         call = self._offered_to(agent, call_id)
+        out: list[Action] = []
+        for other in sorted(call.offered_to - {agent_id}):
+            out.append(WithdrawOffer(call_id, other, "answered_elsewhere"))
+            peer = self._agents[other]
+            peer.call_id = None
+            self._make_ready(peer, now, out)
+        call.offered_to = {agent_id}
         call.phase = CallPhase.TALKING
+        call.agent_id = agent_id
         call.answered_at = now
         agent.missed = 0
-        out: list[Action] = [ConnectCall(call_id, agent_id)]
+        dial = call.callback_number if call.callback_number is not None else None
+        out.insert(0, ConnectCall(call_id, agent_id, dial))
         self._set_state(agent, AgentState.TALKING, "", now, out, call_id=call_id)
         return out
 
@@ -288,7 +476,10 @@ class Router:
         call = self._offered_to(agent, call_id)
         out: list[Action] = [WithdrawOffer(call_id, agent_id, "rejected")]
         self._set_state(agent, AgentState.NOT_READY, reason, now, out)
-        self._requeue(call, now, out)
+        call.offered_to.discard(agent_id)
+        if not call.offered_to:
+            self._requeue(call, now, out)
+        self._check_staffing(agent, now, out)
         return out
 
     def agent_hang_up(self, agent_id: str, call_id: str, now: float) -> list[Action]:
@@ -310,22 +501,69 @@ class Router:
         self._finish_wrap_up(agent, disposition, note, now, out)
         return out
 
-    # --- line events -----------------------------------------------------------------
+    def extend_wrap_up(
+        self, agent_id: str, call_id: str, seconds: float, now: float
+    ) -> list[Action]:
+        """More wrap-up time, up to the queue's ``wrap_up_max_s`` from the call's end."""
+        agent = self._agent(agent_id)
+        if agent.state is not AgentState.WRAP_UP or agent.call_id != call_id:
+            raise RoutingError(f"agent {agent_id!r} is not in wrap-up of call {call_id!r}")
+        call = self._calls[call_id]
+        cfg = self._queues[call.queue].config
+        cap = cfg.wrap_up_max_s if cfg.wrap_up_max_s is not None else cfg.wrap_up_s
+        assert agent.wrap_started is not None and agent.deadline is not None
+        deadline = min(agent.deadline + max(0.0, seconds), agent.wrap_started + cap)
+        if deadline <= agent.deadline:
+            raise RoutingError(
+                f"wrap-up of call {call_id!r} is at its cap of {cap:g} s for queue {call.queue!r}"
+            )
+        out: list[Action] = []
+        started = agent.wrap_started
+        self._set_state(
+            agent, AgentState.WRAP_UP, "", agent.since, out, call_id=call_id, deadline=deadline
+        )
+        agent.wrap_started = started
+        return out
+
+    # --- calls -----------------------------------------------------------------------
 
     def enqueue(self, call_id: str, queue: str, caller: CallerInfo, now: float) -> list[Action]:
-        """A new call enters ``queue``: offered at once if an agent is Ready, else waits."""
-        if call_id in self._calls or call_id in self._finished:
-            raise RoutingError(f"call {call_id!r} is already known to the router")
+        """A new call enters ``queue``: offered at once if an agent can take it, else waits."""
+        self._new_call_id(call_id)
         q = self._queue(queue)
-        seq = next(self._seq)
-        call = _Call(call_id, queue, caller, now, fixed_key(q.config, caller.value, now), seq)
+        call = _Call(call_id, queue, caller, now, 0.0, next(self._seq))
+        call.key = self._key(call)
         self._calls[call_id] = call
-        heapq.heappush(q.by_arrival, (now, seq, call_id))
-        if len(q.by_arrival) > 2 * q.waiting + 64:
-            q.by_arrival = [e for e in q.by_arrival if self._is_queued(e[2])]
-            heapq.heapify(q.by_arrival)
         out: list[Action] = []
-        self._place(call, q, now, out)
+        self._enter(call, q, now, out)
+        return out
+
+    def schedule_callback(
+        self,
+        call_id: str,
+        queue: str,
+        caller: CallerInfo,
+        due: float,
+        number: str,
+        now: float,
+    ) -> list[Action]:
+        """A callback to ``number`` joins ``queue`` at ``due`` (at once if that is past).
+
+        It ranks by its customer's value like a call; its age counts from ``due``.
+        """
+        self._new_call_id(call_id)
+        self._queue(queue)
+        call = _Call(call_id, queue, caller, max(due, now), 0.0, next(self._seq), kind="callback")
+        call.callback_number = number
+        call.callback_requested_at = now
+        call.key = self._key(call)
+        self._calls[call_id] = call
+        out: list[Action] = []
+        if due <= now:
+            self._enter(call, self._queues[queue], now, out)
+        else:
+            call.phase = CallPhase.SCHEDULED
+            self._timer(due, "due", call_id)
         return out
 
     def caller_hung_up(self, call_id: str, now: float) -> list[Action]:
@@ -336,15 +574,20 @@ class Router:
                 return []  # the call is over already: a repeated event changes nothing
             raise RoutingError(f"hang-up for call {call_id!r}, which the router never saw")
         out: list[Action] = []
+        if call.callback_number is not None and call.phase in (
+            CallPhase.SCHEDULED,
+            CallPhase.QUEUED,
+            CallPhase.OFFERED,
+        ):
+            return out  # a callback's line is already released; the callback stands
         if call.phase is CallPhase.QUEUED:
-            self._queue(call.queue).waiting -= 1
-            self._finish_call(call, now, "abandoned", "", 0.0, out)
+            self._queues[call.queue].waiting -= 1
+            self._finish_call(call, now, "abandoned", out)
         elif call.phase is CallPhase.OFFERED:
-            agent = self._agent(call.agent_id or "")
-            out.append(WithdrawOffer(call_id, agent.agent_id, "caller_hung_up"))
-            self._finish_call(call, now, "abandoned", "", 0.0, out)
-            agent.call_id = None
-            self._make_ready(agent, now, out)
+            agents = self._withdraw_offers(call, "caller_hung_up", out)
+            self._finish_call(call, now, "abandoned", out)
+            for agent in agents:  # not their fault: Ready again, maybe for the next call
+                self._make_ready(agent, now, out)
         elif call.phase is CallPhase.TALKING:
             agent = self._agent(call.agent_id or "")
             out.append(DisconnectCall(call_id, agent.agent_id, "caller"))
@@ -352,14 +595,50 @@ class Router:
         # In wrap-up the caller is already gone: a repeated event changes nothing.
         return out
 
+    def request_callback(self, call_id: str, number: str, now: float) -> list[Action]:
+        """Virtual hold: the waiting caller hangs up and is called back from their place."""
+        call = self._calls.get(call_id)
+        if call is None or call.phase is not CallPhase.QUEUED:
+            raise RoutingError(f"call {call_id!r} is not waiting, so it cannot become a callback")
+        if not number:
+            raise RoutingError(f"call {call_id!r}: a callback needs a number to call back")
+        call.callback_number = number
+        call.callback_requested_at = now
+        call.kind = "callback"
+        return [ReleaseLine(call_id)]
+
+    def set_call_priority(self, call_id: str, priority: float, now: float) -> list[Action]:
+        """Give one waiting call its own priority instead of its queue's; age is kept."""
+        call = self._waiting(call_id)
+        call.priority = priority
+        call.key = self._key(call)
+        q = self._queues[call.queue]
+        self._push(call, q, now)
+        return []
+
+    def move_call(self, call_id: str, queue: str, now: float, *, reason: str) -> list[Action]:
+        """Move a waiting call to another queue; it keeps its age (arrival time)."""
+        call = self._waiting(call_id)
+        target = self._queue(queue)
+        if queue == call.queue:
+            return []
+        source = self._queues[call.queue]
+        source.waiting -= 1
+        call.version += 1
+        out: list[Action] = [MoveCall(call_id, call.queue, queue, reason)]
+        call.queue = queue
+        call.key = self._key(call)
+        self._enter(call, target, now, out, moved=True)
+        return out
+
     # --- time ------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
-        """When :meth:`advance` next has something to do (an offer or wrap-up lapses)."""
+        """When :meth:`advance` next has something to do."""
         while self._timers:
-            deadline, _, agent_id, token = self._timers[0]
-            if self._agents[agent_id].token == token:
-                return deadline
+            when, _, kind, ref, token = self._timers[0]
+            if kind != "agent" or self._agents[ref].token == token:
+                return when
             heapq.heappop(self._timers)
         return None
 
@@ -370,25 +649,46 @@ class Router:
             deadline = self.next_deadline()
             if deadline is None or deadline > now:
                 return out
-            _, _, agent_id, _ = heapq.heappop(self._timers)
-            agent = self._agents[agent_id]
-            if agent.state is AgentState.RESERVED:
-                self._offer_lapsed(agent, now, out)
-            elif agent.state is AgentState.WRAP_UP:
-                self._finish_wrap_up(agent, "", "", now, out)
+            _, _, kind, ref, _ = heapq.heappop(self._timers)
+            if kind == "agent":
+                agent = self._agents[ref]
+                if agent.state is AgentState.RESERVED:
+                    self._offer_lapsed(agent, now, out)
+                elif agent.state is AgentState.WRAP_UP:
+                    self._finish_wrap_up(agent, "", "", now, out)
+                continue
+            call = self._calls.get(ref)
+            if call is None:
+                continue
+            if kind == "due" and call.phase is CallPhase.SCHEDULED:
+                self._enter(call, self._queues[call.queue], now, out)
+            elif kind == "ring" and call.phase is CallPhase.QUEUED:
+                q = self._queues[call.queue]
+                if q.ring_for(now - call.arrived_at) > call.ring:
+                    q.waiting -= 1
+                    self._place(call, q, now, out)
+            elif (
+                kind == "max_wait"
+                and call.phase is CallPhase.QUEUED
+                and call.callback_number is None
+            ):
+                rule = self._queues[call.queue].config.exits.max_wait
+                if rule is not None and now - call.arrived_at >= rule.after_s - 1e-9:
+                    self._queues[call.queue].waiting -= 1
+                    self._take_exit(call, rule, "max wait", now, out)
 
     # --- views -----------------------------------------------------------------------
 
     def snapshot(self, queue: str, now: float) -> QueueSnapshot:
         q = self._queue(queue)
-        while q.by_arrival and not self._is_queued(q.by_arrival[0][2]):
+        while q.by_arrival and not self._is_queued(q.by_arrival[0][2], queue):
             heapq.heappop(q.by_arrival)
         longest = now - q.by_arrival[0][0] if q.by_arrival else 0.0
-        states = [self._agents[a].state for a in q.agent_ids]
+        states = [self._agents[a].state for a in q.members]
         return QueueSnapshot(
             queue=queue,
             waiting=q.waiting,
-            longest_wait_s=longest,
+            longest_wait_s=max(0.0, longest),
             agents_ready=sum(s is AgentState.READY for s in states),
             agents_busy=sum(s in _BUSY for s in states),
             agents_logged_in=sum(s is not AgentState.LOGGED_OUT for s in states),
@@ -402,6 +702,9 @@ class Router:
 
     def agent_ids(self) -> list[str]:
         return list(self._agents)
+
+    def agent_queues(self, agent_id: str) -> list[str]:
+        return list(self._agent(agent_id).queues)
 
     def has_agent(self, agent_id: str) -> bool:
         return agent_id in self._agents
@@ -418,17 +721,50 @@ class Router:
     def call_arrived_at(self, call_id: str) -> float:
         return self._call(call_id).arrived_at
 
+    def call_kind(self, call_id: str) -> str:
+        return self._call(call_id).kind
+
+    def call_ring(self, call_id: str) -> int:
+        return self._call(call_id).ring
+
+    def offered_to(self, call_id: str) -> list[str]:
+        return sorted(self._call(call_id).offered_to)
+
     def waiting_in_order(self, queue: str) -> list[str]:
         """Waiting call ids of ``queue``, best first (for the wallboard and tests)."""
+        self._queue(queue)
+        live = {
+            cid: (-c.key, c.seq)
+            for cid, c in self._calls.items()
+            if c.queue == queue and c.phase is CallPhase.QUEUED
+        }
+        return sorted(live, key=lambda cid: live[cid])
+
+    def estimated_waits(self, queue: str, now: float) -> list[WaitEstimate]:
+        """Position and estimated further wait of every waiting call of ``queue``.
+
+        Position 1 is served next. With ``r`` Ready agents the first ``r`` wait nothing;
+        after them, each place costs the queue's average handle time divided by the
+        agents present (Ready or busy): ``wait(p) = (p - r) * AHT / n``. The average
+        handle time starts at ``expected_aht_s`` and follows finished calls.
+        """
         q = self._queue(queue)
-        live = [e for e in q.calls if self._is_queued(e[2])]
-        return [call_id for _, _, call_id in sorted(live)]
+        order = self.waiting_in_order(queue)
+        states = [self._agents[a].state for a, ring in q.members.items() if ring is not None]
+        present = sum(s in _PRESENT for s in states)
+        ready = sum(s is AgentState.READY for s in states)
+        out = []
+        for i, call_id in enumerate(order, start=1):
+            ahead = i - ready
+            wait = float("inf") if present == 0 else max(0, ahead) * q.aht / present
+            out.append(WaitEstimate(call_id, i, wait))
+        return out
 
     def active_call_ids(self) -> list[str]:
-        """Calls not yet finished: waiting, offered, talking or in wrap-up."""
+        """Calls not yet finished: scheduled, waiting, offered, talking or in wrap-up."""
         return list(self._calls)
 
-    # --- internals -------------------------------------------------------------------
+    # --- internals: lookups ----------------------------------------------------------
 
     def _queue(self, name: str) -> _Queue:
         try:
@@ -449,9 +785,23 @@ class Router:
         except KeyError:
             raise RoutingError(f"no call with id {call_id!r}") from None
 
-    def _is_queued(self, call_id: str) -> bool:
+    def _waiting(self, call_id: str) -> _Call:
         call = self._calls.get(call_id)
-        return call is not None and call.phase is CallPhase.QUEUED
+        if call is None or call.phase is not CallPhase.QUEUED:
+            raise RoutingError(f"call {call_id!r} is not waiting in a queue")
+        return call
+
+    def _new_call_id(self, call_id: str) -> None:
+        if call_id in self._calls or call_id in self._finished:
+            raise RoutingError(f"call {call_id!r} is already known to the router")
+
+    def _is_queued(self, call_id: str, queue: str | None = None) -> bool:
+        call = self._calls.get(call_id)
+        return (
+            call is not None
+            and call.phase is CallPhase.QUEUED
+            and (queue is None or call.queue == queue)
+        )
 
     def _offered_to(self, agent: _Agent, call_id: str) -> _Call:
         call = self._calls.get(call_id)
@@ -460,9 +810,21 @@ class Router:
             or agent.state is not AgentState.RESERVED
             or agent.call_id != call_id
             or call.phase is not CallPhase.OFFERED
+            or agent.agent_id not in call.offered_to
         ):
             raise RoutingError(f"agent {agent.agent_id!r} has no offer of call {call_id!r}")
         return call
+
+    def _key(self, call: _Call) -> float:
+        cfg = self._queues[call.queue].config
+        if call.priority is not None:
+            cfg = cfg.model_copy(update={"priority": call.priority})
+        return fixed_key(cfg, call.caller.value, call.arrived_at)
+
+    def _timer(self, when: float, kind: str, ref: str, token: int = 0) -> None:
+        heapq.heappush(self._timers, (when, next(self._seq), kind, ref, token))
+
+    # --- internals: agents -----------------------------------------------------------
 
     def _set_state(
         self,
@@ -475,6 +837,8 @@ class Router:
         call_id: str | None = None,
         deadline: float | None = None,
     ) -> None:
+        if agent.state is AgentState.READY:
+            self._leave_pools(agent)
         agent.state = state
         agent.reason = reason
         agent.since = now
@@ -482,71 +846,214 @@ class Router:
         agent.call_id = call_id
         agent.deadline = deadline
         if deadline is not None:
-            heapq.heappush(self._timers, (deadline, next(self._seq), agent.agent_id, agent.token))
+            self._timer(deadline, "agent", agent.agent_id, agent.token)
         out.append(AgentStateSet(agent.agent_id, state, reason, call_id, deadline))
 
-    def _make_ready(self, agent: _Agent, now: float, out: list[Action]) -> None:
-        """The agent is free: take the best waiting call, or wait in the Ready lists."""
-        best: _Call | None = None
-        best_rank = (0.0, 0.0, 0)
-        for name in agent.queues:
+    def _leave_pools(self, agent: _Agent) -> None:
+        for name, key in agent.pool_keys.items():
             q = self._queues[name]
-            head = self._head(q)
-            if head is None:
+            ring = q.members.get(agent.agent_id)
+            if ring is not None:
+                q.pools[ring].remove(key, agent.agent_id)
+        agent.pool_keys.clear()
+
+    def _pool_key(self, q: _Queue, agent: _Agent, now: float) -> tuple[Any, ...]:
+        strategy = q.config.strategy
+        tie = (now, agent.agent_id)
+        if strategy is Strategy.FEWEST_CALLS:
+            return (agent.calls_handled, *tie)
+        if strategy is Strategy.LEAST_TALK_TIME:
+            return (agent.talk_time, *tie)
+        if strategy is Strategy.RANDOM:
+            return (self._rng.random(), agent.agent_id)
+        if strategy is Strategy.BEST_PROFICIENCY:
+            required = q.rings[0][1]
+            score = sum(agent.skills.get(s, 0) for s in required) / max(1, len(required))
+            return (-score, *tie)
+        if strategy is Strategy.ROUND_ROBIN:
+            return (q.order[agent.agent_id], agent.agent_id)
+        return tie  # longest idle, and ring-all
+
+    def _make_ready(self, agent: _Agent, now: float, out: list[Action]) -> None:
+        """The agent is free: take the best call it may take, or wait in the pools."""
+        best: _Call | None = None
+        best_rank: tuple[float, float, int] = (0.0, 0.0, 0)
+        for name, bonus in agent.queues.items():
+            q = self._queues[name]
+            first = q.members.get(agent.agent_id)
+            if first is None:
                 continue
-            r = (-(head.key + q.config.aging_rate * now), head.arrived_at, head.seq)
-            if best is None or r < best_rank:
-                best, best_rank = head, r
+            for ring in range(first, len(q.rings)):
+                head = self._head(q, ring)
+                if head is None:
+                    continue
+                r = (-(head.key + q.config.aging_rate * now + bonus), head.arrived_at, head.seq)
+                if best is None or r < best_rank:
+                    best, best_rank = head, r
         if best is not None:
             q = self._queues[best.queue]
-            heapq.heappop(q.calls)
+            heapq.heappop(q.calls[best.ring])
             q.waiting -= 1
-            self._offer(best, agent, now, out)
+            self._offer(best, [agent], now, out)
             return
-        self._set_state(agent, AgentState.READY, "", now, out)
+        if agent.state is not AgentState.READY:
+            self._set_state(agent, AgentState.READY, "", now, out)
         for name in agent.queues:
             q = self._queues[name]
-            heapq.heappush(q.ready, (now, next(self._seq), agent.agent_id, agent.token))
-            if len(q.ready) > 2 * len(q.agent_ids) + 16:
-                q.ready = [e for e in q.ready if self._agents[e[2]].token == e[3]]
-                heapq.heapify(q.ready)
+            home = q.members.get(agent.agent_id)
+            if home is None:
+                continue
+            key = self._pool_key(q, agent, now)
+            q.pools[home].add(key, agent.agent_id)
+            agent.pool_keys[name] = key
 
-    def _head(self, q: _Queue) -> _Call | None:
-        while q.calls:
-            call = self._calls.get(q.calls[0][2])
-            if call is not None and call.phase is CallPhase.QUEUED:
+    def _check_staffing(self, agent: _Agent, now: float, out: list[Action]) -> None:
+        """After an agent left: waiting calls of a queue with nobody left may exit."""
+        for name in agent.queues:
+            q = self._queues[name]
+            rule = q.config.exits.no_agents
+            if rule is None or q.waiting == 0 or self._staffed(q, rule.when):
+                continue
+            for call_id in self.waiting_in_order(name):
+                call = self._calls[call_id]
+                if call.callback_number is not None:
+                    continue  # a callback waits for agents to come back
+                q.waiting -= 1
+                call.version += 1
+                self._take_exit(call, rule, "no agents", now, out)
+
+    def _staffed(self, q: _Queue, when: str) -> bool:
+        wanted = _PRESENT if when == "none_available" else _PRESENT | {AgentState.NOT_READY}
+        return any(
+            ring is not None and self._agents[a].state in wanted for a, ring in q.members.items()
+        )
+
+    # --- internals: calls ------------------------------------------------------------
+
+    def _head(self, q: _Queue, ring: int) -> _Call | None:
+        heap = q.calls[ring]
+        while heap:
+            _, _, call_id, version = heap[0]
+            call = self._calls.get(call_id)
+            if (
+                call is not None
+                and call.phase is CallPhase.QUEUED
+                and call.version == version
+                and call.queue == q.config.name
+                and call.ring == ring
+            ):
                 return call
-            heapq.heappop(q.calls)
+            heapq.heappop(heap)
         return None
 
-    def _place(self, call: _Call, q: _Queue, now: float, out: list[Action]) -> None:
-        """Offer ``call`` to the longest-idle Ready agent of its queue, or queue it."""
-        while q.ready:
-            _, _, agent_id, token = heapq.heappop(q.ready)
-            agent = self._agents[agent_id]
-            if agent.token == token and agent.state is AgentState.READY:
-                self._offer(call, agent, now, out)
+    def _enter(
+        self, call: _Call, q: _Queue, now: float, out: list[Action], *, moved: bool = False
+    ) -> None:
+        """A call arrives in ``q`` (new, due, or moved): exit rules first, then place it."""
+        exits = q.config.exits
+        call.phase = CallPhase.QUEUED
+        heapq.heappush(q.by_arrival, (call.arrived_at, call.seq, call.call_id))
+        if len(q.by_arrival) > 2 * q.waiting + 64:
+            q.by_arrival = [e for e in q.by_arrival if self._is_queued(e[2], q.config.name)]
+            heapq.heapify(q.by_arrival)
+        if call.callback_number is None:  # exits are for callers on the line
+            if exits.max_length is not None and q.waiting >= exits.max_length.calls:
+                self._take_exit(call, exits.max_length, "queue full", now, out)
                 return
+            if exits.no_agents is not None and not self._staffed(q, exits.no_agents.when):
+                self._take_exit(call, exits.no_agents, "no agents", now, out)
+                return
+            if exits.max_wait is not None:
+                self._timer(call.arrived_at + exits.max_wait.after_s, "max_wait", call.call_id)
+        self._place(call, q, now, out)
+
+    def _place(self, call: _Call, q: _Queue, now: float, out: list[Action]) -> None:
+        """Offer ``call`` to the best Ready agent of its ring, or queue it."""
+        call.ring = q.ring_for(now - call.arrived_at)
+        agents = self._choose_agents(q, call.ring)
+        if agents:
+            self._offer(call, agents, now, out)
+            return
         call.phase = CallPhase.QUEUED
         call.agent_id = None
+        call.offered_to = set()
         q.waiting += 1
-        heapq.heappush(q.calls, (-call.key, call.seq, call.call_id))
-        if len(q.calls) > 2 * q.waiting + 64:
-            q.calls = [e for e in q.calls if self._is_queued(e[2])]
-            heapq.heapify(q.calls)
+        self._push(call, q, now)
+        if call.ring + 1 < len(q.rings):
+            self._timer(call.arrived_at + q.rings[call.ring + 1][0], "ring", call.call_id)
 
-    def _offer(self, call: _Call, agent: _Agent, now: float, out: list[Action]) -> None:
-        cfg = self._queues[call.queue].config
+    def _push(self, call: _Call, q: _Queue, now: float) -> None:
+        call.version += 1
+        call.ring = q.ring_for(now - call.arrived_at)
+        heap = q.calls[call.ring]
+        heapq.heappush(heap, (-call.key, call.seq, call.call_id, call.version))
+        if len(heap) > 2 * q.waiting + 64:
+            q.calls[call.ring] = [e for e in heap if self._head_valid(e, q, call.ring)]
+            heapq.heapify(q.calls[call.ring])
+
+    def _head_valid(self, entry: tuple[float, int, str, int], q: _Queue, ring: int) -> bool:
+        call = self._calls.get(entry[2])
+        return (
+            call is not None
+            and call.phase is CallPhase.QUEUED
+            and call.version == entry[3]
+            and call.queue == q.config.name
+            and call.ring == ring
+        )
+
+    def _choose_agents(self, q: _Queue, ring: int) -> list[_Agent]:
+        """The agent(s) to offer a call of ``ring`` to, by the queue's strategy."""
+        pools = q.pools[: ring + 1]
+        strategy = q.config.strategy
+        if strategy is Strategy.RING_ALL:
+            ids = sorted({a for pool in pools for _, a in pool.entries})
+            return [self._agents[a] for a in ids]
+        best: tuple[tuple[Any, ...], str] | None = None
+        if strategy is Strategy.ROUND_ROBIN:
+            n = max(1, len(q.order))
+            best_distance = n + 1
+            for pool in pools:
+                entry = pool.first_after(q.rr_last)
+                if entry is None:
+                    continue
+                distance = (entry[0][0] - q.rr_last - 1) % n
+                if distance < best_distance:
+                    best, best_distance = entry, distance
+        else:
+            for pool in pools:
+                entry = pool.first()
+                if entry is not None and (best is None or entry < best):
+                    best = entry
+        return [] if best is None else [self._agents[best[1]]]
+
+    def _offer(self, call: _Call, agents: list[_Agent], now: float, out: list[Action]) -> None:
+        q = self._queues[call.queue]
+        cfg = q.config
         call.phase = CallPhase.OFFERED
-        call.agent_id = agent.agent_id
+        call.offered_to = {a.agent_id for a in agents}
+        call.agent_id = agents[0].agent_id if len(agents) == 1 else None
         call.offers += 1
         if call.offered_at is None:
             call.offered_at = now
         deadline = now + cfg.offer_timeout_s
-        self._set_state(
-            agent, AgentState.RESERVED, "", now, out, call_id=call.call_id, deadline=deadline
-        )
-        out.append(OfferCall(call.call_id, agent.agent_id, call.queue, deadline))
+        if cfg.strategy is Strategy.ROUND_ROBIN:
+            q.rr_last = q.order[agents[0].agent_id]
+        for agent in agents:
+            self._set_state(
+                agent, AgentState.RESERVED, "", now, out, call_id=call.call_id, deadline=deadline
+            )
+            out.append(OfferCall(call.call_id, agent.agent_id, call.queue, deadline))
+
+    def _withdraw_offers(
+        self, call: _Call, reason: WithdrawReason, out: list[Action]
+    ) -> list[_Agent]:
+        """Withdraw every offer of ``call``; returns the agents, now without a call."""
+        agents = [self._agents[a] for a in sorted(call.offered_to)]
+        call.offered_to = set()
+        for agent in agents:
+            out.append(WithdrawOffer(call.call_id, agent.agent_id, reason))
+            agent.call_id = None
+        return agents
 
     def _requeue(self, call: _Call, now: float, out: list[Action]) -> None:
         """Back to the queue at its old place (its fixed key never changed)."""
@@ -557,39 +1064,82 @@ class Router:
     def _offer_lapsed(self, agent: _Agent, now: float, out: list[Action]) -> None:
         assert agent.call_id is not None
         call = self._calls[agent.call_id]
-        reason: WithdrawReason = "timeout"
-        out.append(WithdrawOffer(call.call_id, agent.agent_id, reason))
+        out.append(WithdrawOffer(call.call_id, agent.agent_id, "timeout"))
+        call.offered_to.discard(agent.agent_id)
         agent.missed += 1
         if agent.missed >= self.max_missed_offers:
             self._set_state(agent, AgentState.NOT_READY, MISSED_OFFER, now, out)
-            self._requeue(call, now, out)
+            if not call.offered_to:
+                self._requeue(call, now, out)
+            self._check_staffing(agent, now, out)
         else:
             agent.call_id = None
-            self._requeue(call, now, out)
+            if not call.offered_to:
+                self._requeue(call, now, out)
             self._make_ready(agent, now, out)
+
+    def _take_exit(
+        self, call: _Call, rule: QueueExit, reason: str, now: float, out: list[Action]
+    ) -> None:
+        """The call leaves its queue by ``rule`` (it is not counted as waiting any more)."""
+        if rule.action is ExitAction.QUEUE and call.exit_moves < _MAX_EXIT_MOVES:
+            call.exit_moves += 1
+            out.append(MoveCall(call.call_id, call.queue, rule.queue, reason))
+            call.version += 1
+            call.queue = rule.queue
+            call.key = self._key(call)
+            self._enter(call, self._queues[rule.queue], now, out, moved=True)
+            return
+        if rule.action is ExitAction.CALLBACK and call.callback_number is None:
+            q = self._queues[call.queue]
+            call.callback_number = call.caller.e164 or call.caller.ani
+            call.callback_requested_at = now
+            call.kind = "callback"
+            out.append(ReleaseLine(call.call_id))
+            if call.callback_number:
+                self._place(call, q, now, out)
+                return
+        action = ExitAction.VOICEMAIL if rule.action is ExitAction.QUEUE else rule.action
+        if call.callback_number is None:
+            out.append(ExitCall(call.call_id, call.queue, action, reason, rule.message))
+        self._finish_call(call, now, "exited", out, exit_action=f"{action.value}: {reason}")
 
     def _end_conversation(self, call: _Call, agent: _Agent, now: float, out: list[Action]) -> None:
         call.phase = CallPhase.WRAP_UP
         call.ended_at = now
         agent.calls_handled += 1
+        if call.answered_at is not None:
+            agent.talk_time += now - call.answered_at
         wrap = self._queues[call.queue].config.wrap_up_s
         self._set_state(
             agent, AgentState.WRAP_UP, "", now, out, call_id=call.call_id, deadline=now + wrap
         )
+        agent.wrap_started = now
 
     def _finish_wrap_up(
         self, agent: _Agent, disposition: str, note: str, now: float, out: list[Action]
     ) -> None:
         assert agent.call_id is not None
         call = self._calls[agent.call_id]
-        assert call.ended_at is not None
+        assert call.ended_at is not None and call.answered_at is not None
+        q = self._queues[call.queue]
+        handle = (call.ended_at - call.answered_at) + (now - call.ended_at)
+        q.aht += _AHT_SMOOTHING * (handle - q.aht)
         self._finish_call(
-            call, call.ended_at, "answered", disposition, now - call.ended_at, out, note=note
+            call,
+            call.ended_at,
+            "answered",
+            out,
+            disposition=disposition,
+            note=note,
+            wrap_up_s=now - call.ended_at,
         )
         agent.call_id = None
+        agent.wrap_started = None
         if agent.not_ready_after_call:
             agent.not_ready_after_call = False
             self._set_state(agent, AgentState.NOT_READY, NOT_READY_AFTER_CALL, now, out)
+            self._check_staffing(agent, now, out)
         else:
             self._make_ready(agent, now, out)
 
@@ -598,11 +1148,12 @@ class Router:
         call: _Call,
         ended_at: float,
         outcome: str,
-        disposition: str,
-        wrap_up_s: float,
         out: list[Action],
         *,
+        disposition: str = "",
         note: str = "",
+        wrap_up_s: float = 0.0,
+        exit_action: str = "",
     ) -> None:
         call.phase = CallPhase.DONE
         call.ended_at = ended_at
@@ -631,6 +1182,9 @@ class Router:
                     wrap_up_s=wrap_up_s,
                     offers=call.offers,
                     note=note,
+                    kind=call.kind,
+                    exit_action=exit_action,
+                    callback_requested_at=call.callback_requested_at,
                 )
             )
         )
