@@ -3,8 +3,12 @@
 * **Service level** (target T): calls answered within T / calls offered, leaving out
   short abandons (abandoned within ``short_abandon_s``) from both. The variant
   "answered within T / answered" is reported too, as ``service_level_of_answered``.
-* **ASA**: mean wait of answered calls.
+* **ASA**: mean wait of answered calls. **AHT**: talk + hold + wrap-up, averaged over
+  answered calls (there is no hold yet: talk + wrap-up).
 * **Abandon rate**: abandoned / offered (short abandons counted apart as well).
+* **Occupancy**: busy time (talk, hold, wrap-up) / staffed time not in Not Ready.
+  Reserved (an offer ringing) is not busy: it counts as available (idle) time, as
+  Ready does. Logged-out time is not staffed.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from cti.models import CallDetailRecord
+from cti.models import AgentState, CallDetailRecord
 
 
 @dataclass(slots=True)
@@ -28,19 +32,33 @@ class Tally:
     answered_within_target: int = 0
     answered_wait_total_s: float = 0.0
     max_wait_s: float = 0.0
+    answered_handle_total_s: float = 0.0
+    """Talk + hold + wrap-up of the answered calls, summed (for AHT)."""
 
-    def add(self, cdr: CallDetailRecord) -> None:
+    def add(
+        self,
+        cdr: CallDetailRecord,
+        *,
+        sl_target_s: float | None = None,
+        short_abandon_s: float | None = None,
+    ) -> None:
+        """Count one finished call. ``sl_target_s`` and ``short_abandon_s`` judge this
+        call by other thresholds than the tally's own (a tally over several queues
+        judges each call by its queue's)."""
+        target = self.sl_target_s if sl_target_s is None else sl_target_s
+        short = self.short_abandon_s if short_abandon_s is None else short_abandon_s
         wait = cdr.wait_s
         self.offered += 1
         self.max_wait_s = max(self.max_wait_s, wait)
         if cdr.outcome == "answered":
             self.answered += 1
             self.answered_wait_total_s += wait
-            if wait <= self.sl_target_s:
+            self.answered_handle_total_s += cdr.talk_s + cdr.wrap_up_s
+            if wait <= target:
                 self.answered_within_target += 1
         elif cdr.outcome == "abandoned":
             self.abandoned += 1
-            if wait <= self.short_abandon_s:
+            if wait <= short:
                 self.short_abandoned += 1
 
     @property
@@ -58,8 +76,48 @@ class Tally:
         return self.answered_wait_total_s / self.answered if self.answered else None
 
     @property
+    def aht_s(self) -> float | None:
+        """Mean talk + hold + wrap-up of answered calls."""
+        return self.answered_handle_total_s / self.answered if self.answered else None
+
+    @property
     def abandon_rate(self) -> float | None:
         return self.abandoned / self.offered if self.offered else None
+
+
+BUSY_STATES = frozenset({AgentState.TALKING, AgentState.WRAP_UP})
+"""Busy for occupancy: talk, (hold,) wrap-up."""
+IDLE_STATES = frozenset({AgentState.READY, AgentState.RESERVED})
+"""Staffed, not Not Ready and not busy: waiting for a call or being offered one."""
+
+
+@dataclass(slots=True)
+class AgentTime:
+    """Agent seconds by kind, for occupancy. Logged-out time is not staffed: not kept."""
+
+    busy_s: float = 0.0
+    idle_s: float = 0.0
+    not_ready_s: float = 0.0
+
+    def add(self, state: AgentState, seconds: float) -> None:
+        """Count ``seconds`` spent in ``state``."""
+        if state in BUSY_STATES:
+            self.busy_s += seconds
+        elif state in IDLE_STATES:
+            self.idle_s += seconds
+        elif state is AgentState.NOT_READY:
+            self.not_ready_s += seconds
+
+    @property
+    def staffed_s(self) -> float:
+        """Logged-in time: busy + idle + Not Ready."""
+        return self.busy_s + self.idle_s + self.not_ready_s
+
+    @property
+    def occupancy(self) -> float | None:
+        """Busy / staffed time not in Not Ready (busy + idle)."""
+        available = self.busy_s + self.idle_s
+        return self.busy_s / available if available > 0 else None
 
 
 def tally(

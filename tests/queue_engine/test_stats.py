@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cti.models import CallDetailRecord, CallerKind, Segment
-from queue_engine.stats import passed_over_beyond_bound, tally
+from cti.models import AgentState, CallDetailRecord, CallerKind, Segment
+from queue_engine.stats import AgentTime, Tally, passed_over_beyond_bound, tally
 
 
 def cdr(
@@ -63,3 +63,36 @@ def test_passed_over_counts_only_callers_beyond_the_bound() -> None:
     # An abandoned old caller who left before the newcomer was served was not passed over.
     gone = cdr("gone", 0, ended=120, outcome="abandoned")
     assert passed_over_beyond_bound([gone, beyond], {"q": 100}) == 0
+
+
+def test_aht_is_talk_plus_wrap_up_of_answered_calls() -> None:
+    a = cdr("a", 0, answered=10, ended=110).model_copy(update={"wrap_up_s": 20.0})
+    b = cdr("b", 0, answered=5, ended=55).model_copy(update={"wrap_up_s": 10.0})
+    gone = cdr("c", 0, ended=30, outcome="abandoned")
+    assert tally([a, b, gone]).aht_s == pytest.approx((120 + 60) / 2)
+    assert tally([gone]).aht_s is None
+
+
+def test_a_call_can_be_judged_by_thresholds_other_than_the_tallys() -> None:
+    t = Tally(sl_target_s=20, short_abandon_s=5)
+    t.add(cdr("a", 0, answered=40, ended=50), sl_target_s=60)
+    t.add(cdr("b", 0, ended=8, outcome="abandoned"), short_abandon_s=10)
+    t.add(cdr("c", 0, answered=40, ended=50))  # the tally's own 20 s: late
+    assert (t.answered_within_target, t.short_abandoned) == (1, 1)
+
+
+def test_occupancy_counts_reserved_as_idle_and_leaves_not_ready_out() -> None:
+    time = AgentTime()
+    for state, seconds in [
+        (AgentState.READY, 10.0),
+        (AgentState.RESERVED, 5.0),
+        (AgentState.TALKING, 60.0),
+        (AgentState.WRAP_UP, 15.0),
+        (AgentState.NOT_READY, 100.0),
+        (AgentState.LOGGED_OUT, 1000.0),
+    ]:
+        time.add(state, seconds)
+    assert (time.busy_s, time.idle_s, time.not_ready_s) == (75.0, 15.0, 100.0)
+    assert time.staffed_s == 190.0
+    assert time.occupancy == pytest.approx(75 / 90)
+    assert AgentTime(not_ready_s=50.0).occupancy is None

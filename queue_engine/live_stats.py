@@ -1,0 +1,360 @@
+"""Live statistics per queue and per interval, from the router's actions. Sans-I/O.
+
+The definitions are those of REFERENCE §1, computed by :mod:`queue_engine.stats`
+(:class:`~queue_engine.stats.Tally` for calls, :class:`~queue_engine.stats.AgentTime`
+for occupancy). This module only attributes what happens to queues and intervals:
+
+* **Calls** count when their :class:`~queue_engine.actions.RecordCall` arrives (for an
+  answered call, after its wrap-up), in the queue named in the record and in the
+  interval in which the call *arrived*. Each call is judged by the SL target and
+  short-abandon threshold of its own queue, in the queue's figures and the overall
+  ones alike.
+* **Agent time** runs from one :class:`~queue_engine.actions.AgentStateSet` to the next
+  and, for the state an agent is in now, up to ``now``. It is split exactly across
+  interval boundaries. An agent's time counts in every queue the agent serves (a
+  queue's occupancy is the occupancy of the agents who serve it) and once in the
+  overall figures. Reserved (an offer ringing) counts as idle, not busy.
+* **Intervals** are ``[origin + k * interval_s, origin + (k + 1) * interval_s)`` for any
+  integer ``k``; the last ``keep_intervals`` (96: a day of 15-minute intervals) up to the
+  one holding ``now`` are kept. A call whose arrival interval was already dropped
+  counts in the run totals only.
+
+Every method takes ``now`` (monotonic seconds); nothing here reads a clock. ``now``
+should not decrease; if it does, no time passes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from cti.models import AgentState, CallDetailRecord, QueueConfig
+from queue_engine.actions import Action, AgentStateSet, RecordCall
+from queue_engine.stats import AgentTime, Tally
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL_S = 900.0
+DEFAULT_KEEP_INTERVALS = 96
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFigures:
+    """A queue's figures (``queue`` None: every queue) over some span of time.
+
+    Ratios and means are None when there is nothing to divide by.
+    """
+
+    queue: str | None
+    offered: int
+    answered: int
+    abandoned: int
+    """Every abandoned call, short abandons included."""
+    short_abandoned: int
+    """Abandoned within the queue's short-abandon threshold (listed apart)."""
+    answered_within_target: int
+    service_level: float | None
+    """Answered within T / offered, short abandons left out of both."""
+    service_level_of_answered: float | None
+    """Answered within T / answered."""
+    asa_s: float | None
+    """Mean wait of answered calls."""
+    aht_s: float | None
+    """Mean talk + hold + wrap-up of answered calls."""
+    abandon_rate: float | None
+    """Abandoned / offered."""
+    max_wait_s: float
+    """Longest wait of the finished calls (0 when none)."""
+    occupancy: float | None
+    """Busy (talk, hold, wrap-up) / staffed time not in Not Ready."""
+    busy_s: float
+    idle_s: float
+    """Ready or Reserved."""
+    not_ready_s: float
+    staffed_s: float
+    """Logged in: busy + idle + Not Ready."""
+
+    @classmethod
+    def of(cls, queue: str | None, calls: Tally, time: AgentTime) -> QueueFigures:
+        return cls(
+            queue=queue,
+            offered=calls.offered,
+            answered=calls.answered,
+            abandoned=calls.abandoned,
+            short_abandoned=calls.short_abandoned,
+            answered_within_target=calls.answered_within_target,
+            service_level=calls.service_level,
+            service_level_of_answered=calls.service_level_of_answered,
+            asa_s=calls.asa_s,
+            aht_s=calls.aht_s,
+            abandon_rate=calls.abandon_rate,
+            max_wait_s=calls.max_wait_s,
+            occupancy=time.occupancy,
+            busy_s=time.busy_s,
+            idle_s=time.idle_s,
+            not_ready_s=time.not_ready_s,
+            staffed_s=time.staffed_s,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalFigures:
+    """The figures of one interval ``[start, end)``; the current one runs up to ``now``."""
+
+    start: float
+    end: float
+    figures: QueueFigures
+
+
+@dataclass(slots=True)
+class _Bucket:
+    calls: Tally = field(default_factory=Tally)
+    time: AgentTime = field(default_factory=AgentTime)
+
+
+@dataclass(slots=True)
+class _Ledger:
+    """Calls and agent time over one span (the run, or one interval), overall and by queue."""
+
+    overall: _Bucket = field(default_factory=_Bucket)
+    queues: dict[str, _Bucket] = field(default_factory=dict)
+
+    def bucket(self, queue: str | None) -> _Bucket | None:
+        return self.overall if queue is None else self.queues.get(queue)
+
+    def add_call(self, cdr: CallDetailRecord, config: QueueConfig) -> None:
+        queue = self.queues.setdefault(cdr.queue, _Bucket())
+        for b in (self.overall, queue):
+            b.calls.add(cdr, sl_target_s=config.sl_target_s, short_abandon_s=config.short_abandon_s)
+
+    def add_time(self, state: AgentState, seconds: float, queues: Sequence[str]) -> None:
+        self.overall.time.add(state, seconds)
+        for name in queues:
+            self.queues.setdefault(name, _Bucket()).time.add(state, seconds)
+
+
+@dataclass(slots=True)
+class _Agent:
+    queues: tuple[str, ...]
+    state: AgentState = AgentState.LOGGED_OUT
+    since: float = 0.0
+
+
+class LiveStats:
+    """Figures per queue and overall, for the run so far and per interval.
+
+    ``queues`` maps a queue's name to its configuration (its SL target and short-abandon
+    threshold judge its calls); ``agent_queues`` maps an agent's id to the queues the
+    agent serves.
+    """
+
+    def __init__(
+        self,
+        queues: Mapping[str, QueueConfig],
+        agent_queues: Mapping[str, Sequence[str]],
+        interval_s: float = DEFAULT_INTERVAL_S,
+        origin: float = 0.0,
+        *,
+        keep_intervals: int = DEFAULT_KEEP_INTERVALS,
+    ) -> None:
+        if not (interval_s > 0 and math.isfinite(interval_s)):
+            raise ValueError(f"interval_s must be positive, not {interval_s}")
+        if keep_intervals < 1:
+            raise ValueError(f"keep_intervals must be at least 1, not {keep_intervals}")
+        self.interval_s = interval_s
+        self.origin = origin
+        self.keep_intervals = keep_intervals
+        self._config: dict[str, QueueConfig] = dict(queues)
+        self._agents: dict[str, _Agent] = {}
+        self._serving: dict[str, set[str]] = {}
+        """Queue name -> ids of the agents serving it."""
+        for agent_id, served in agent_queues.items():
+            self._agents[agent_id] = agent = _Agent(())
+            self._assign(agent_id, agent, served)
+        self._total = _Ledger()
+        self._intervals: dict[int, _Ledger] = {}
+        self._first: int | None = None
+        """Index of the earliest interval anything happened in."""
+        self._kept_from = -math.inf
+        """Intervals before this index have been dropped."""
+
+    # --- configuration -------------------------------------------------------------
+
+    def configure_queue(self, config: QueueConfig) -> None:
+        """Add a queue or change its thresholds; calls recorded from now on use them."""
+        self._config[config.name] = config
+
+    def set_agent_queues(self, agent_id: str, queues: Sequence[str], now: float) -> None:
+        """The agent serves ``queues`` from ``now`` on; its time so far stays where it was."""
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            self._agents[agent_id] = agent = _Agent((), since=now)
+        else:
+            self._close(agent, now)
+        self._assign(agent_id, agent, queues)
+        self._touch(self._index(now))
+        self._prune(now)
+
+    # --- input ---------------------------------------------------------------------
+
+    def observe(self, action: Action, now: float) -> None:
+        """Take one of the router's actions into account; all but calls recorded and
+        agent state changes are ignored."""
+        if isinstance(action, RecordCall):
+            self._record(action.cdr, now)
+        elif isinstance(action, AgentStateSet):
+            self._agent_state(action.agent_id, action.state, now)
+        else:
+            return
+        self._touch(self._index(now))
+        self._prune(now)
+
+    # --- output --------------------------------------------------------------------
+
+    def snapshot(self, queue: str | None, now: float) -> QueueFigures:
+        """The figures of the run so far, up to ``now``; ``queue`` None for all queues."""
+        self._check(queue)
+        bucket = self._total.bucket(queue)
+        calls = bucket.calls if bucket else Tally()
+        time = replace(bucket.time) if bucket else AgentTime()
+        for agent in self._agents_serving(queue):
+            time.add(agent.state, max(0.0, now - agent.since))
+        return QueueFigures.of(queue, calls, time)
+
+    def intervals(self, queue: str | None, now: float) -> list[IntervalFigures]:
+        """The kept intervals, oldest first, from the first one anything happened in to
+        the one holding ``now`` (which runs up to ``now``). Empty ones are included."""
+        self._check(queue)
+        current = self._index(now)
+        if self._first is None:
+            return []
+        first = max(self._first, self._oldest(now))
+        times: dict[int, AgentTime] = {}
+        for k in range(first, current + 1):
+            ledger = self._intervals.get(k)
+            bucket = ledger.bucket(queue) if ledger else None
+            times[k] = replace(bucket.time) if bucket else AgentTime()
+        for agent in self._agents_serving(queue):
+            for k, seconds in self._split(agent.since, now, now):
+                if k in times:
+                    times[k].add(agent.state, seconds)
+        out = []
+        for k, time in times.items():
+            ledger = self._intervals.get(k)
+            bucket = ledger.bucket(queue) if ledger else None
+            calls = bucket.calls if bucket else Tally()
+            figures = QueueFigures.of(queue, calls, time)
+            out.append(IntervalFigures(self._start(k), self._start(k + 1), figures))
+        return out
+
+    def agents_by_state(self, queue: str | None, now: float) -> dict[AgentState, int]:
+        """How many agents serving ``queue`` (None: every agent) are in each state, by
+        the latest state change observed (every state is a key). An agent never seen
+        is logged out. ``now`` is taken for symmetry with the other views."""
+        self._check(queue)
+        counts = dict.fromkeys(AgentState, 0)
+        for agent in self._agents_serving(queue):
+            counts[agent.state] += 1
+        return counts
+
+    # --- internals -----------------------------------------------------------------
+
+    def _record(self, cdr: CallDetailRecord, now: float) -> None:
+        config = self._config.get(cdr.queue)
+        if config is None:
+            log.warning(
+                "call %r is in queue %r, which the statistics do not know: "
+                "judged by the default thresholds",
+                cdr.call_id,
+                cdr.queue,
+            )
+            config = self._config[cdr.queue] = QueueConfig(name=cdr.queue)
+        k = self._index(cdr.arrived_at)
+        self._total.add_call(cdr, config)
+        if k >= self._oldest(now):
+            self._intervals.setdefault(k, _Ledger()).add_call(cdr, config)
+            self._touch(k)
+
+    def _agent_state(self, agent_id: str, state: AgentState, now: float) -> None:
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            log.warning(
+                "agent %r serves no queue the statistics know of: counted in the overall "
+                "figures only",
+                agent_id,
+            )
+            self._agents[agent_id] = agent = _Agent((), since=now)
+        else:
+            self._close(agent, now)
+        agent.state = state
+
+    def _close(self, agent: _Agent, now: float) -> None:
+        """Account the agent's time in its current state up to ``now``."""
+        end = max(now, agent.since)
+        if agent.state is not AgentState.LOGGED_OUT and end > agent.since:
+            self._total.add_time(agent.state, end - agent.since, agent.queues)
+            for k, seconds in self._split(agent.since, end, now):
+                ledger = self._intervals.setdefault(k, _Ledger())
+                ledger.add_time(agent.state, seconds, agent.queues)
+        agent.since = end
+
+    def _assign(self, agent_id: str, agent: _Agent, queues: Sequence[str]) -> None:
+        for name in agent.queues:
+            self._serving[name].discard(agent_id)
+        agent.queues = tuple(dict.fromkeys(queues))
+        for name in agent.queues:
+            self._serving.setdefault(name, set()).add(agent_id)
+
+    def _agents_serving(self, queue: str | None) -> Iterator[_Agent]:
+        if queue is None:
+            yield from self._agents.values()
+        else:
+            for agent_id in self._serving.get(queue, ()):
+                yield self._agents[agent_id]
+
+    def _check(self, queue: str | None) -> None:
+        if (
+            queue is not None
+            and queue not in self._config
+            and queue not in self._serving
+            and queue not in self._total.queues
+        ):
+            raise KeyError(f"no queue {queue!r}")
+
+    def _index(self, t: float) -> int:
+        """The interval holding ``t``; exact at boundaries despite rounding."""
+        k = math.floor((t - self.origin) / self.interval_s)
+        if self._start(k + 1) <= t:
+            k += 1
+        elif self._start(k) > t:
+            k -= 1
+        return k
+
+    def _start(self, k: int) -> float:
+        return self.origin + k * self.interval_s
+
+    def _oldest(self, now: float) -> int:
+        """The earliest interval kept at ``now``."""
+        return self._index(now) - self.keep_intervals + 1
+
+    def _split(self, start: float, end: float, now: float) -> Iterator[tuple[int, float]]:
+        """``[start, end)`` cut at interval boundaries: (interval, seconds) for each piece
+        in an interval kept at ``now``."""
+        lo = max(start, self._start(self._oldest(now)))
+        k = self._index(lo)
+        while lo < end:
+            hi = min(end, self._start(k + 1))
+            yield k, hi - lo
+            lo, k = hi, k + 1
+
+    def _touch(self, k: int) -> None:
+        if self._first is None or k < self._first:
+            self._first = k
+
+    def _prune(self, now: float) -> None:
+        oldest = self._oldest(now)
+        if oldest > self._kept_from:
+            self._intervals = {k: v for k, v in self._intervals.items() if k >= oldest}
+            self._kept_from = oldest
