@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cti.errors import ConfigError
-from cti.models import QueueConfig
+from cti.models import AgentConfig, QueueConfig
 
 
 class _Section(BaseModel):
@@ -36,6 +36,7 @@ class EngineSettings(_Section):
     )
     default_queue: str = "general"
     dnis_queues: dict[str, str] = Field(default_factory=dict)
+    seed: int = 0
 
 
 class StoreSettings(_Section):
@@ -60,6 +61,7 @@ class DemoSettings(_Section):
 class Config(_Section):
     engine: EngineSettings = EngineSettings()
     queues: tuple[QueueConfig, ...] = (QueueConfig(name="general", wrap_up_s=60.0),)
+    agents: tuple[AgentConfig, ...] = ()
     store: StoreSettings = StoreSettings()
     demo: DemoSettings = DemoSettings()
 
@@ -71,9 +73,17 @@ class Config(_Section):
         if len(set(names)) != len(names):
             raise ValueError(f"queue names must be unique, got {names}")
         targets = {self.engine.default_queue, *self.engine.dnis_queues.values()}
+        for q in self.queues:
+            exits = (q.exits.max_wait, q.exits.max_length, q.exits.no_agents)
+            targets.update(e.queue for e in exits if e is not None and e.queue)
+        for a in self.agents:
+            targets.update(a.queues)
         missing = sorted(targets - set(names))
         if missing:
-            raise ValueError(f"routing names queues that are not defined: {missing}")
+            raise ValueError(f"routing, exits or agents name undefined queues: {missing}")
+        ids = [a.id for a in self.agents]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"agent ids must be unique, got {ids}")
         return self
 
     def queue(self, name: str) -> QueueConfig:

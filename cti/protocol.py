@@ -43,6 +43,18 @@ class CallArrived(_Message):
     caller_name: str = ""
 
 
+class CallbackRequested(_Message):
+    """A waiting caller asked to be called back (a key in the queue's menu): virtual hold.
+
+    ``number`` is where to call back; empty means the number the call came from.
+    """
+
+    type: Literal["callback_requested"] = "callback_requested"
+    call_id: str
+    number: str = ""
+    line: str = ""
+
+
 class CallerHungUp(_Message):
     """The far end hung up (while waiting, ringing or talking)."""
 
@@ -133,6 +145,29 @@ class QueueStatus(_Message):
     at_wall: float
 
 
+class WaitingCall(_Message):
+    """One waiting call as the wallboard shows it."""
+
+    call_id: str
+    position: int
+    waited_s: float
+    estimated_wait_s: float | None
+    """None when nobody is there to answer."""
+    ani: str
+    customer: str = ""
+    segment: str = ""
+    kind: str = "inbound"
+
+
+class QueueCalls(_Message):
+    """The waiting calls of a queue, best first; published retained beside its status."""
+
+    type: Literal["queue_calls"] = "queue_calls"
+    queue: str
+    calls: tuple[WaitingCall, ...]
+    at_wall: float
+
+
 class CommandResult(_Message):
     """The engine's answer to a command: applied, or refused with a reason."""
 
@@ -147,52 +182,107 @@ class CommandResult(_Message):
 
 class _Command(_Message):
     command_id: str = Field(default_factory=_new_id)
+
+
+class _AgentCommand(_Command):
     agent_id: str
+    """The agent sending it (the topic must be this agent's)."""
 
 
-class Login(_Command):
+class _SupervisorCommand(_Command):
+    supervisor_id: str
+    """The supervisor sending it (the topic must be this supervisor's)."""
+
+
+class Login(_AgentCommand):
     type: Literal["login"] = "login"
 
 
-class Logout(_Command):
+class Logout(_AgentCommand):
     type: Literal["logout"] = "logout"
 
 
-class SetReady(_Command):
+class SetReady(_AgentCommand):
     type: Literal["set_ready"] = "set_ready"
 
 
-class SetNotReady(_Command):
+class SetNotReady(_AgentCommand):
     type: Literal["set_not_ready"] = "set_not_ready"
     reason: str = "break"
 
 
-class AcceptOffer(_Command):
+class AcceptOffer(_AgentCommand):
     type: Literal["accept_offer"] = "accept_offer"
     call_id: str
 
 
-class RejectOffer(_Command):
+class RejectOffer(_AgentCommand):
     type: Literal["reject_offer"] = "reject_offer"
     call_id: str
 
 
-class HangUp(_Command):
+class HangUp(_AgentCommand):
     type: Literal["hang_up"] = "hang_up"
     call_id: str
 
 
-class CompleteWrapUp(_Command):
+class CompleteWrapUp(_AgentCommand):
     type: Literal["complete_wrap_up"] = "complete_wrap_up"
     call_id: str
     disposition: str
     note: str = ""
 
 
-class RequestSnapshot(_Command):
+class RequestSnapshot(_AgentCommand):
     """Ask the engine to re-send this agent's state and current offer or call."""
 
     type: Literal["request_snapshot"] = "request_snapshot"
+
+
+class ExtendWrapUp(_AgentCommand):
+    """More wrap-up time, up to the queue's cap."""
+
+    type: Literal["extend_wrap_up"] = "extend_wrap_up"
+    call_id: str
+    seconds: float = Field(30.0, gt=0)
+
+
+class ScheduleCallback(_AgentCommand):
+    """Call ``number`` back at ``local_time`` in ``time_zone`` (the customer's).
+
+    ``local_time`` is ISO 8601 without an offset, e.g. ``2026-11-23T10:30``; an empty
+    ``time_zone`` means the engine's default. The callback joins ``queue`` (empty: the
+    default queue) with the customer's value when that moment comes.
+    """
+
+    type: Literal["schedule_callback"] = "schedule_callback"
+    number: str
+    local_time: str
+    time_zone: str = ""
+    queue: str = ""
+
+
+class ChangeCallPriority(_SupervisorCommand):
+    type: Literal["change_call_priority"] = "change_call_priority"
+    call_id: str
+    priority: float
+
+
+class MoveWaitingCall(_SupervisorCommand):
+    type: Literal["move_waiting_call"] = "move_waiting_call"
+    call_id: str
+    queue: str
+
+
+class ForceNotReady(_SupervisorCommand):
+    type: Literal["force_not_ready"] = "force_not_ready"
+    agent_id: str
+    reason: str = "supervisor"
+
+
+class ForceLogout(_SupervisorCommand):
+    type: Literal["force_logout"] = "force_logout"
+    agent_id: str
 
 
 AnyCommand = (
@@ -205,12 +295,19 @@ AnyCommand = (
     | HangUp
     | CompleteWrapUp
     | RequestSnapshot
+    | ExtendWrapUp
+    | ScheduleCallback
 )
-"""Every command a console may send."""
+"""Every command an agent's console may send."""
+
+SupervisorCommand = ChangeCallPriority | MoveWaitingCall | ForceNotReady | ForceLogout
+"""Every command a supervisor's wallboard may send."""
 
 AnyEvent = (
     CallArrived
     | CallerHungUp
+    | CallbackRequested
+    | QueueCalls
     | AgentStateChanged
     | CallOffered
     | OfferWithdrawn
@@ -222,9 +319,10 @@ AnyEvent = (
 """Every event a line or the engine may publish."""
 
 Command = Annotated[AnyCommand, Field(discriminator="type")]
-Message = Annotated[AnyEvent | AnyCommand, Field(discriminator="type")]
+Message = Annotated[AnyEvent | AnyCommand | SupervisorCommand, Field(discriminator="type")]
 
-COMMAND_TYPES: tuple[type[_Command], ...] = get_args(AnyCommand)
+COMMAND_TYPES: tuple[type[_AgentCommand], ...] = get_args(AnyCommand)
+SUPERVISOR_COMMAND_TYPES: tuple[type[_SupervisorCommand], ...] = get_args(SupervisorCommand)
 
 _MESSAGE: TypeAdapter[Message] = TypeAdapter(Message)
 
@@ -253,4 +351,9 @@ def decode(payload: bytes | str, *, where: str = "") -> Message:
 
 
 def is_command(message: Message) -> TypeGuard[AnyCommand]:
+    """Whether ``message`` is an agent's command."""
     return isinstance(message, COMMAND_TYPES)
+
+
+def is_supervisor_command(message: Message) -> TypeGuard[SupervisorCommand]:
+    return isinstance(message, SUPERVISOR_COMMAND_TYPES)

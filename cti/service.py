@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,7 +28,14 @@ from cti.bus import Bus, Subscription
 from cti.clock import wall_time
 from cti.config import Config
 from cti.errors import CtiError, StoreError
-from cti.models import CallDetailRecord, CallerInfo, CallerKind, Customer, Interaction
+from cti.models import (
+    AgentConfig,
+    CallDetailRecord,
+    CallerInfo,
+    CallerKind,
+    Customer,
+    Interaction,
+)
 from cti.phone import classify
 from cti.protocol import (
     AcceptOffer,
@@ -103,7 +110,7 @@ class EngineService:
         bus: Bus,
         directory: CustomerDirectory,
         lines: Sequence[TelephonyAdapter],
-        agents: dict[str, Sequence[str]],
+        agents: Iterable[AgentConfig] | Mapping[str, Sequence[str]],
         *,
         recorder: CallRecorder | None = None,
     ) -> None:
@@ -112,9 +119,14 @@ class EngineService:
         self.directory = directory
         self.recorder = recorder
         self.lines = {line.name: line for line in lines}
-        self.router = Router(config.queues, max_missed_offers=config.engine.max_missed_offers)
-        for agent_id, queues in agents.items():
-            self.router.add_agent(agent_id, queues)
+        if isinstance(agents, Mapping):
+            agents = [AgentConfig(id=a, queues=dict.fromkeys(qs, 0.0)) for a, qs in agents.items()]
+        self.router = Router(
+            config.queues,
+            max_missed_offers=config.engine.max_missed_offers,
+            agents=agents,
+            seed=config.engine.seed,
+        )
         self.tallies = {q.name: Tally(q.sl_target_s, q.short_abandon_s) for q in config.queues}
         self.record_listeners: list[Callable[[CallDetailRecord], None]] = []
         """Called with every call record as the call finishes (before it is stored)."""

@@ -7,6 +7,9 @@
 | ``cti/v1/agents/{agent}/state`` | engine -> all | yes | the agent's current state |
 | ``cti/v1/agents/{agent}/presence`` | console -> all | yes | ``online``/``offline`` (last will) |
 | ``cti/v1/queues/{queue}/status`` | engine -> all | yes | live queue figures |
+| ``cti/v1/queues/{queue}/calls`` | engine -> all | yes | waiting calls, positions, waits |
+| ``cti/v1/supervisors/{id}/commands`` | wallboard -> engine | no | supervisor actions |
+| ``cti/v1/supervisors/{id}/events`` | engine -> wallboard | no | results of those actions |
 | ``cti/v1/lines/{line}/events`` | adapter -> all | no | calls arriving and ending |
 
 Patterns use MQTT wildcards: ``+`` matches one level, ``#`` the rest.
@@ -37,6 +40,18 @@ def queue_status(queue: str) -> str:
     return f"{PREFIX}/queues/{queue}/status"
 
 
+def queue_calls(queue: str) -> str:
+    return f"{PREFIX}/queues/{queue}/calls"
+
+
+def supervisor_commands(supervisor_id: str) -> str:
+    return f"{PREFIX}/supervisors/{supervisor_id}/commands"
+
+
+def supervisor_events(supervisor_id: str) -> str:
+    return f"{PREFIX}/supervisors/{supervisor_id}/events"
+
+
 def line_events(line: str) -> str:
     return f"{PREFIX}/lines/{line}/events"
 
@@ -44,12 +59,23 @@ def line_events(line: str) -> str:
 ALL_AGENT_COMMANDS = f"{PREFIX}/agents/+/commands"
 ALL_AGENT_STATES = f"{PREFIX}/agents/+/state"
 ALL_QUEUE_STATUS = f"{PREFIX}/queues/+/status"
+ALL_QUEUE_CALLS = f"{PREFIX}/queues/+/calls"
+ALL_SUPERVISOR_COMMANDS = f"{PREFIX}/supervisors/+/commands"
 
 
 def agent_of(topic: str) -> str | None:
     """The agent id in an ``agents/{agent}/...`` topic, else ``None``."""
+    return _id_in(topic, "agents")
+
+
+def supervisor_of(topic: str) -> str | None:
+    """The supervisor id in a ``supervisors/{id}/...`` topic, else ``None``."""
+    return _id_in(topic, "supervisors")
+
+
+def _id_in(topic: str, kind: str) -> str | None:
     parts = topic.split("/")
-    if len(parts) >= 4 and parts[:3] == ["cti", "v1", "agents"]:
+    if len(parts) >= 4 and parts[:3] == ["cti", "v1", kind]:
         return parts[3]
     return None
 

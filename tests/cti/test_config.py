@@ -45,7 +45,7 @@ def test_several_queues_and_dnis_routing(tmp_path: Path) -> None:
         ("[engine]\nmax_missed_offers = 0\n", ["engine.max_missed_offers", "greater than"]),
         ("[demo]\nbotz = 3\n", ["demo.botz", "Extra inputs"]),
         ('[[queues]]\nname = "a"\naging_rate = 0\n', ["queues.0.aging_rate"]),
-        ('[[queues]]\nname = "a"\n', ["not defined", "general"]),
+        ('[[queues]]\nname = "a"\n', ["undefined queues", "general"]),
         ("[engine\n", ["not valid TOML"]),
     ],
 )
