@@ -37,6 +37,7 @@ class EngineSettings(_Section):
     default_queue: str = "general"
     dnis_queues: dict[str, str] = Field(default_factory=dict)
     seed: int = 0
+    time_zone: str = "Asia/Shanghai"
 
 
 class StoreSettings(_Section):

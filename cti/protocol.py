@@ -143,6 +143,12 @@ class QueueStatus(_Message):
     service_level: float | None
     asa_s: float | None
     at_wall: float
+    short_abandoned: int = 0
+    service_level_of_answered: float | None = None
+    aht_s: float | None = None
+    abandon_rate: float | None = None
+    occupancy: float | None = None
+    agents_by_state: dict[str, int] = Field(default_factory=dict)
 
 
 class WaitingCall(_Message):

@@ -21,7 +21,9 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cti import topics
 from cti.bus import Bus, Subscription
@@ -42,24 +44,35 @@ from cti.protocol import (
     AgentStateChanged,
     AnyCommand,
     CallArrived,
+    CallbackRequested,
     CallConnected,
     CallEnded,
     CallerHungUp,
     CallOffered,
+    ChangeCallPriority,
     CommandResult,
     CompleteWrapUp,
+    ExtendWrapUp,
+    ForceLogout,
+    ForceNotReady,
     HangUp,
     Login,
     Logout,
     Message,
+    MoveWaitingCall,
     OfferWithdrawn,
+    QueueCalls,
     QueueStatus,
     RejectOffer,
     RequestSnapshot,
+    ScheduleCallback,
     ScreenPop,
     SetNotReady,
     SetReady,
+    SupervisorCommand,
+    WaitingCall,
     is_command,
+    is_supervisor_command,
 )
 from queue_engine import inputs as ri
 from queue_engine.actions import (
@@ -67,13 +80,16 @@ from queue_engine.actions import (
     AgentStateSet,
     ConnectCall,
     DisconnectCall,
+    ExitCall,
+    MoveCall,
     OfferCall,
     RecordCall,
+    ReleaseLine,
     WithdrawOffer,
 )
+from queue_engine.live_stats import LiveStats
 from queue_engine.priority import explain
 from queue_engine.router import Router
-from queue_engine.stats import Tally
 from telephony_adapters.base import LineEvent, TelephonyAdapter
 
 log = logging.getLogger(__name__)
@@ -127,7 +143,11 @@ class EngineService:
             agents=agents,
             seed=config.engine.seed,
         )
-        self.tallies = {q.name: Tally(q.sl_target_s, q.short_abandon_s) for q in config.queues}
+        self.stats = LiveStats(
+            {q.name: q for q in config.queues},
+            {a: self.router.agent_queues(a) for a in self.router.agent_ids()},
+        )
+        """Live figures per queue and per 15-minute interval (REFERENCE §1)."""
         self.record_listeners: list[Callable[[CallDetailRecord], None]] = []
         """Called with every call record as the call finishes (before it is stored)."""
         self._line_of: dict[str, str] = {}
@@ -137,6 +157,8 @@ class EngineService:
         self._records: asyncio.Queue[CallDetailRecord] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._time_offset: float | None = None
+        self._timer_deadline: float | None = None
+        self._callback_ids = 0
         self.ready = asyncio.Event()
         """Set once the service listens for commands and line events."""
 
@@ -149,11 +171,13 @@ class EngineService:
         try:
             async with (
                 self.bus.subscribe(topics.ALL_AGENT_COMMANDS) as commands,
+                self.bus.subscribe(topics.ALL_SUPERVISOR_COMMANDS) as supervision,
                 asyncio.TaskGroup() as tg,
             ):
                 for line in self.lines.values():
                     tg.create_task(self._serve_line(line), name=f"line:{line.name}")
                 tg.create_task(self._serve_commands(commands), name="engine:commands")
+                tg.create_task(self._serve_commands(supervision), name="engine:supervision")
                 tg.create_task(self._serve_timers(), name="engine:timers")
                 tg.create_task(self._serve_effects(), name="engine:effects")
                 tg.create_task(self._serve_records(), name="engine:records")
@@ -188,6 +212,10 @@ class EngineService:
             self.route(ri.CallArrives(call_id=event.call_id, queue=queue, caller=caller))
         elif isinstance(event, CallerHungUp):
             self.route(ri.CallerHangsUp(call_id=event.call_id))
+        elif isinstance(event, CallbackRequested):
+            caller = self.router.call_caller(event.call_id)
+            number = event.number or caller.e164 or caller.ani
+            self.route(ri.CallerAsksCallback(call_id=event.call_id, number=number))
 
     async def identify(self, ani: str) -> CallerInfo:
         """Classify the number the line gave and look the customer up (one indexed query)."""
@@ -213,73 +241,121 @@ class EngineService:
     async def _serve_commands(self, commands: Subscription) -> None:
         async for topic, message in commands:
             try:
-                self.handle_command(topic, message)
+                await self.handle_command(topic, message)
             except Exception:
                 log.exception("%s: unexpected error on %r; the engine goes on", topic, message)
 
-    def handle_command(self, topic: str, message: Message) -> None:
+    async def handle_command(self, topic: str, message: Message) -> None:
         """Apply one command from ``topic``, once per ``command_id``, and answer it."""
-        if not is_command(message):
+        reply_to: Callable[[str], str]
+        if is_command(message):
+            sender, reply_to = message.agent_id, topics.agent_events
+            claimed = topics.agent_of(topic)
+        elif is_supervisor_command(message):
+            sender, reply_to = message.supervisor_id, topics.supervisor_events
+            claimed = topics.supervisor_of(topic)
+        else:
             log.warning("%s: %s is not a command; ignored", topic, message.type)
             return
-        agent_id = topics.agent_of(topic)
         result = self._commands.get(message.command_id)
         if result is None:
-            result = self._execute(agent_id, message)
+            if claimed != sender:
+                result = CommandResult(
+                    command_id=message.command_id,
+                    ok=False,
+                    error=f"command from {sender!r} arrived on the topic of {claimed!r}",
+                )
+            else:
+                result = await self._execute(message)
             self._commands[message.command_id] = result
             if len(self._commands) > _COMMAND_MEMORY:
                 self._commands.popitem(last=False)
-        self._send(topics.agent_events(agent_id or message.agent_id), result)
+        self._send(reply_to(claimed or sender), result)
 
-    def _execute(self, topic_agent: str | None, message: AnyCommand) -> CommandResult:
-        command_id = message.command_id
-        agent_id = message.agent_id
-        if topic_agent != agent_id:
-            return CommandResult(
-                command_id=command_id,
-                ok=False,
-                error=f"command for agent {agent_id!r} arrived on the topic of {topic_agent!r}",
-            )
+    async def _execute(self, message: AnyCommand | SupervisorCommand) -> CommandResult:
         try:
             match message:
-                case Login():
-                    self.route(ri.AgentLogsIn(agent_id=agent_id))
-                case Logout():
-                    self.route(ri.AgentLogsOut(agent_id=agent_id))
-                case SetReady():
-                    self.route(ri.AgentGoesReady(agent_id=agent_id))
-                case SetNotReady(reason=reason):
-                    self.route(ri.AgentGoesNotReady(agent_id=agent_id, reason=reason))
-                case AcceptOffer(call_id=call_id):
-                    self.route(ri.AgentAccepts(agent_id=agent_id, call_id=call_id))
-                case RejectOffer(call_id=call_id):
-                    self.route(ri.AgentRejects(agent_id=agent_id, call_id=call_id))
-                case HangUp(call_id=call_id):
-                    self.route(ri.AgentHangsUp(agent_id=agent_id, call_id=call_id))
-                case CompleteWrapUp(call_id=call_id, disposition=disposition, note=note):
+                case Login(agent_id=a):
+                    self.route(ri.AgentLogsIn(agent_id=a))
+                case Logout(agent_id=a):
+                    self.route(ri.AgentLogsOut(agent_id=a))
+                case SetReady(agent_id=a):
+                    self.route(ri.AgentGoesReady(agent_id=a))
+                case (
+                    SetNotReady(agent_id=a, reason=reason)
+                    | ForceNotReady(agent_id=a, reason=reason)
+                ):
+                    self.route(ri.AgentGoesNotReady(agent_id=a, reason=reason))
+                case AcceptOffer(agent_id=a, call_id=call_id):
+                    self.route(ri.AgentAccepts(agent_id=a, call_id=call_id))
+                case RejectOffer(agent_id=a, call_id=call_id):
+                    self.route(ri.AgentRejects(agent_id=a, call_id=call_id))
+                case HangUp(agent_id=a, call_id=call_id):
+                    self.route(ri.AgentHangsUp(agent_id=a, call_id=call_id))
+                case CompleteWrapUp(agent_id=a, call_id=call_id, disposition=d, note=note):
                     self.route(
                         ri.AgentFinishesWrapUp(
-                            agent_id=agent_id, call_id=call_id, disposition=disposition, note=note
+                            agent_id=a, call_id=call_id, disposition=d, note=note
                         )
                     )
-                case RequestSnapshot():
-                    self._resend_agent(agent_id)
+                case ExtendWrapUp(agent_id=a, call_id=call_id, seconds=seconds):
+                    self.route(ri.AgentExtendsWrapUp(agent_id=a, call_id=call_id, seconds=seconds))
+                case ScheduleCallback(number=number, local_time=at, time_zone=tz, queue=queue):
+                    await self.schedule_callback(number, at, tz, queue)
+                case RequestSnapshot(agent_id=a):
+                    self._resend_agent(a)
+                case ForceLogout(agent_id=a):
+                    self.route(ri.AgentLogsOut(agent_id=a))
+                case ChangeCallPriority(call_id=call_id, priority=priority):
+                    self.route(ri.CallPriorityChanged(call_id=call_id, priority=priority))
+                case MoveWaitingCall(call_id=call_id, queue=queue):
+                    self.route(ri.CallMoved(call_id=call_id, queue=queue))
         except CtiError as exc:
-            return CommandResult(command_id=command_id, ok=False, error=str(exc))
-        return CommandResult(command_id=command_id, ok=True)
+            return CommandResult(command_id=message.command_id, ok=False, error=str(exc))
+        return CommandResult(command_id=message.command_id, ok=True)
+
+    async def schedule_callback(
+        self, number: str, local_time: str = "", time_zone: str = "", queue: str = ""
+    ) -> str:
+        """Schedule a callback to ``number`` at ``local_time`` in ``time_zone`` (default:
+        the customer's, else the engine's); empty ``local_time`` means as soon as possible.
+
+        The caller is looked up like an inbound call, so the callback ranks by the
+        customer's value. Returns the callback's call id. Raises :class:`CtiError`
+        naming the bad number, time or zone.
+        """
+        caller = await self.identify(number)
+        if caller.e164 is None:
+            raise CtiError(f"cannot call back {number!r}: not a phone number")
+        target = queue or self.config.engine.default_queue
+        now = self.now()
+        due = now
+        if local_time:
+            zone = time_zone or (caller.customer.time_zone if caller.customer else "")
+            due = _local_to_epoch(local_time, zone or self.config.engine.time_zone)
+        self._callback_ids += 1
+        call_id = f"cb-{int(now)}-{self._callback_ids}"
+        self.route(
+            ri.CallbackScheduled(
+                call_id=call_id, queue=target, caller=caller, due=due, number=caller.e164
+            )
+        )
+        return call_id
 
     async def _serve_timers(self) -> None:
         while True:
-            deadline = self.router.next_deadline()
+            self._timer_deadline = deadline = self.router.next_deadline()
             delay = None if deadline is None else max(0.0, deadline - self.now())
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
             self._wake.clear()
-            try:
-                self.route(ri.TimePasses())
-            except Exception:
-                log.exception("router timers failed; the engine goes on")
+            due = self.router.next_deadline()
+            if due is not None and due <= self.now():
+                try:
+                    self.route(ri.TimePasses())
+                except Exception:
+                    log.exception("router timers failed; the engine goes on")
 
     def route(self, event: ri.AnyInput) -> None:
         """Hand one input to the router now and queue its actions, in order.
@@ -288,7 +364,11 @@ class EngineService:
         journaled. Raises :class:`~cti.errors.RoutingError` (nothing changed) if the
         router's state does not allow the input.
         """
-        self._apply(self.router.handle(event, self.now()))
+        now = self.now()
+        actions = self.router.handle(event, now)
+        for action in actions:
+            self.stats.observe(action, now)
+        self._apply(actions)
 
     def now(self) -> float:
         """Engine time: the router's ``now``, monotonic seconds that read as epoch seconds.
@@ -308,8 +388,8 @@ class EngineService:
     def _apply(self, actions: list[Action]) -> None:
         for action in actions:
             self._effects.put_nowait(action)
-        if actions:
-            self._wake.set()
+        if self.router.next_deadline() != self._timer_deadline:
+            self._wake.set()  # the timer task sleeps until another moment: wake it
 
     def _send(self, topic: str, message: Message, *, retain: bool = False) -> None:
         """Publish after every effect decided so far (keeps each agent's events in order)."""
@@ -343,9 +423,14 @@ class EngineService:
                     topics.agent_events(agent_id),
                     OfferWithdrawn(agent_id=agent_id, call_id=call_id, reason=reason),
                 )
-            case ConnectCall(call_id=call_id, agent_id=agent_id):
+            case ConnectCall(call_id=call_id, agent_id=agent_id, dial=dial):
                 self._offers.pop(agent_id, None)
-                await self._line_for(call_id).answer(call_id)
+                if dial is None:
+                    await self._line_for(call_id).answer(call_id)
+                else:
+                    line = self._dialling_line(call_id)
+                    self._line_of[call_id] = line.name
+                    await line.dial(dial, call_id=call_id)
                 await self.bus.publish(
                     topics.agent_events(agent_id), CallConnected(agent_id=agent_id, call_id=call_id)
                 )
@@ -362,10 +447,16 @@ class EngineService:
                     self._state_message(action.agent_id, loop_now, wall),
                     retain=True,
                 )
+            case ReleaseLine(call_id=call_id):
+                await self._line_for(call_id).hang_up(call_id)
+            case ExitCall(call_id=call_id, action=exit_action, reason=reason):
+                log.info("call %s leaves for %s (%s)", call_id, exit_action.value, reason)
+                await self._line_for(call_id).hang_up(call_id)
+            case MoveCall(call_id=call_id, from_queue=source, to_queue=target, reason=reason):
+                log.info("call %s moved from %s to %s (%s)", call_id, source, target, reason)
             case RecordCall(cdr=cdr):
                 record = cdr.model_copy(update={"started_wall": wall - (loop_now - cdr.arrived_at)})
                 self._line_of.pop(record.call_id, None)
-                self.tallies[record.queue].add(record)
                 for listener in self.record_listeners:
                     listener(record)
                 self._records.put_nowait(record)
@@ -416,6 +507,16 @@ class EngineService:
         if offer is not None:
             self._send(topics.agent_events(agent_id), offer)
 
+    def _dialling_line(self, call_id: str) -> TelephonyAdapter:
+        """The line to call back on: the one the call came in on if it can dial."""
+        name = self._line_of.get(call_id)
+        if name in self.lines and self.lines[name].capabilities.can_dial:
+            return self.lines[name]
+        for line in self.lines.values():
+            if line.capabilities.can_dial:
+                return line
+        raise CtiError(f"no line can dial out to call back {call_id!r}")
+
     def _line_for(self, call_id: str) -> TelephonyAdapter:
         name = self._line_of.get(call_id)
         if name is None or name not in self.lines:
@@ -451,12 +552,13 @@ class EngineService:
             await asyncio.sleep(interval)
 
     async def publish_status(self) -> None:
-        """Publish every queue's live figures (retained)."""
+        """Publish every queue's live figures and waiting calls (both retained)."""
         now = self.now()
         wall = wall_time()
         for name in self.router.queue_names:
             snap = self.router.snapshot(name, now)
-            t = self.tallies[name]
+            f = self.stats.snapshot(name, now)
+            states = self.stats.agents_by_state(name, now)
             await self.bus.publish(
                 topics.queue_status(name),
                 QueueStatus(
@@ -466,15 +568,42 @@ class EngineService:
                     agents_ready=snap.agents_ready,
                     agents_busy=snap.agents_busy,
                     agents_logged_in=snap.agents_logged_in,
-                    offered=t.offered,
-                    answered=t.answered,
-                    abandoned=t.abandoned,
-                    service_level=t.service_level,
-                    asa_s=t.asa_s,
+                    offered=f.offered,
+                    answered=f.answered,
+                    abandoned=f.abandoned,
+                    short_abandoned=f.short_abandoned,
+                    service_level=f.service_level,
+                    service_level_of_answered=f.service_level_of_answered,
+                    asa_s=f.asa_s,
+                    aht_s=f.aht_s,
+                    abandon_rate=f.abandon_rate,
+                    occupancy=f.occupancy,
+                    agents_by_state={s.value: n for s, n in states.items()},
                     at_wall=wall,
                 ),
                 retain=True,
             )
+            await self.bus.publish(
+                topics.queue_calls(name), self._waiting_calls(name, now, wall), retain=True
+            )
+
+    def _waiting_calls(self, queue: str, now: float, wall: float) -> QueueCalls:
+        calls = []
+        for estimate in self.router.estimated_waits(queue, now):
+            caller = self.router.call_caller(estimate.call_id)
+            calls.append(
+                WaitingCall(
+                    call_id=estimate.call_id,
+                    position=estimate.position,
+                    waited_s=now - self.router.call_arrived_at(estimate.call_id),
+                    estimated_wait_s=None if estimate.wait_s == float("inf") else estimate.wait_s,
+                    ani=caller.ani,
+                    customer=caller.customer.name if caller.customer else "",
+                    segment=caller.segment.value if caller.customer else "",
+                    kind=self.router.call_kind(estimate.call_id),
+                )
+            )
+        return QueueCalls(queue=queue, calls=tuple(calls), at_wall=wall)
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,3 +613,20 @@ class _Publish:
     topic: str
     message: Message
     retain: bool = False
+
+
+def _local_to_epoch(local_time: str, zone: str) -> float:
+    """``2026-11-23T10:30`` in ``Asia/Shanghai`` -> epoch seconds (engine time)."""
+    try:
+        naive = datetime.fromisoformat(local_time)
+    except ValueError:
+        raise CtiError(
+            f"callback time {local_time!r} is not ISO 8601 (expected e.g. 2026-11-23T10:30)"
+        ) from None
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CtiError(f"unknown time zone {zone!r} (expected e.g. Asia/Shanghai)") from None
+    if naive.tzinfo is not None:
+        return naive.timestamp()
+    return naive.replace(tzinfo=tz).timestamp()

@@ -8,7 +8,9 @@ Contract:
 
 * :meth:`events` yields :class:`~cti.protocol.CallArrived` once per call, before any
   other event of that call, and :class:`~cti.protocol.CallerHungUp` at most once, when
-  the far end leaves (while ringing, waiting or talking). ``call_id`` is unique per line
+  the far end leaves (while ringing, waiting or talking). A line whose callers can ask
+  for a callback while waiting (a key press) yields
+  :class:`~cti.protocol.CallbackRequested`. ``call_id`` is unique per line
   for the life of the process. ``ani`` is the number exactly as the line received it:
   possibly empty, a privacy marker, or garbage; the engine normalises it.
 * :meth:`answer` connects a ringing call. :meth:`hang_up` ends a call from our side
@@ -26,9 +28,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from cti.errors import TelephonyError
-from cti.protocol import CallArrived, CallerHungUp
+from cti.protocol import CallArrived, CallbackRequested, CallerHungUp
 
-LineEvent = CallArrived | CallerHungUp
+LineEvent = CallArrived | CallerHungUp | CallbackRequested
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,8 @@ class TelephonyAdapter(ABC):
     async def hang_up(self, call_id: str) -> None:
         """End a call from our side."""
 
-    async def dial(self, number: str) -> str:
-        """Place an outbound call; returns its call id."""
+    async def dial(self, number: str, *, call_id: str | None = None) -> str:
+        """Place an outbound call; returns its call id (``call_id`` if given, so that a
+        callback keeps the id the engine knows it by). The far end hanging up later is a
+        :class:`~cti.protocol.CallerHungUp` like any other."""
         raise TelephonyError(f"line {self.name!r} cannot dial out (asked to dial {number!r})")

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from enum import StrEnum
 
 from cti.errors import TelephonyError
-from cti.protocol import CallArrived, CallerHungUp
+from cti.protocol import CallArrived, CallbackRequested, CallerHungUp
 from telephony_adapters.base import LineCapabilities, LineEvent, TelephonyAdapter
 
 
@@ -27,12 +27,14 @@ class SimTrunk(TelephonyAdapter):
 
     def __init__(self, name: str = "sim", *, dnis: str = "") -> None:
         self.name = name
-        self.capabilities = LineCapabilities(can_dial=False)
+        self.capabilities = LineCapabilities(can_dial=True)
         self._dnis = dnis
         self._events: asyncio.Queue[LineEvent] = asyncio.Queue()
         self._state: dict[str, SimCallState] = {}
         self._answered: dict[str, asyncio.Event] = {}
         self._ids = itertools.count(1)
+        self.dialled: list[tuple[str, str]] = []
+        """(call id, number) of every call dialled out, in order."""
 
     # --- the simulator's side ------------------------------------------------------
 
@@ -83,6 +85,22 @@ class SimTrunk(TelephonyAdapter):
         if call_id not in self._state:
             raise TelephonyError(f"line {self.name!r}: no live call {call_id!r} to hang up")
         self._end(call_id)
+
+    async def dial(self, number: str, *, call_id: str | None = None) -> str:
+        """The simulated far end answers at once (the simulator models who hangs up)."""
+        call_id = call_id or f"{self.name}-out-{next(self._ids)}"
+        if call_id in self._state:
+            raise TelephonyError(f"line {self.name!r}: call {call_id!r} is already live")
+        self._state[call_id] = SimCallState.ANSWERED
+        self.dialled.append((call_id, number))
+        return call_id
+
+    def request_callback(self, call_id: str, number: str = "") -> bool:
+        """The waiting caller presses the callback key. False if the call is not ringing."""
+        if self._state.get(call_id) is not SimCallState.RINGING:
+            return False
+        self._events.put_nowait(CallbackRequested(call_id=call_id, number=number, line=self.name))
+        return True
 
     def _end(self, call_id: str) -> None:
         # Forget ended calls entirely so a long run does not grow; unknown == ended.

@@ -12,7 +12,7 @@ import pytest
 
 from cti import topics
 from cti.bus import InMemoryBus
-from cti.clock import run_virtual
+from cti.clock import VIRTUAL_EPOCH, run_virtual, wall_time
 from cti.config import load_config
 from cti.errors import StoreError
 from cti.models import (
@@ -31,14 +31,21 @@ from cti.protocol import (
     CallConnected,
     CallEnded,
     CallOffered,
+    ChangeCallPriority,
     CommandResult,
     CompleteWrapUp,
+    ForceLogout,
+    ForceNotReady,
     HangUp,
     Login,
     Message,
+    MoveWaitingCall,
     OfferWithdrawn,
+    QueueCalls,
     QueueStatus,
+    ScheduleCallback,
     SetReady,
+    SupervisorCommand,
 )
 from cti.service import EngineService
 from telephony_adapters.sim import SimCallState, SimTrunk
@@ -122,8 +129,11 @@ class Center:
 
 
 @asynccontextmanager
-async def center(agent_ids: list[str], **queue: object) -> AsyncIterator[Center]:
-    config = load_config(overrides={"queues": [{"name": "general", **queue}]})
+async def center(
+    agent_ids: list[str], extra_queues: list[dict[str, object]] | None = None, **queue: object
+) -> AsyncIterator[Center]:
+    queues = [{"name": "general", **queue}, *(extra_queues or [])]
+    config = load_config(overrides={"queues": queues})
     bus = InMemoryBus()
     trunk = SimTrunk()
     store = FakeStore()
@@ -328,5 +338,147 @@ def test_a_failing_customer_lookup_still_routes_the_call_as_unknown() -> None:
             assert offer.pop.call_id == call_id
             assert offer.pop.caller_kind is CallerKind.UNKNOWN
             assert offer.pop.e164 == "+8613812345678"
+
+    virtual(body)
+
+
+class Supervisor:
+    def __init__(self, bus: InMemoryBus, supervisor_id: str = "s1") -> None:
+        self.bus = bus
+        self.supervisor_id = supervisor_id
+
+    async def do(self, command: SupervisorCommand) -> CommandResult:
+        async with self.bus.subscribe(topics.supervisor_events(self.supervisor_id)) as sub:
+            await self.bus.publish(topics.supervisor_commands(self.supervisor_id), command)
+            async with asyncio.timeout(60):
+                async for _topic, message in sub:
+                    if (
+                        isinstance(message, CommandResult)
+                        and message.command_id == command.command_id
+                    ):
+                        return message
+        raise AssertionError("no result")  # pragma: no cover
+
+
+def test_virtual_hold_releases_the_line_keeps_the_place_and_dials_back() -> None:
+    async def body() -> None:
+        async with center(["1001"]) as c:
+            a = c.agents["1001"]
+            first = c.trunk.ring("13812345678")
+            second = c.trunk.ring("19900000002")
+            await asyncio.sleep(5)
+            assert c.trunk.request_callback(first)
+            await asyncio.sleep(1)
+            assert c.trunk.state(first) is None  # the caller's line was released
+            await c.service.publish_status()
+            calls = c.bus.retained(topics.queue_calls("general"))
+            assert isinstance(calls, QueueCalls)
+            assert [w.call_id for w in calls.calls] == [first, second]  # kept its place
+            assert calls.calls[0].kind == "callback"
+            await a.send(Login(agent_id="1001"))
+            await a.send(SetReady(agent_id="1001"))
+            offer = await a.expect(CallOffered)
+            assert offer.pop.call_id == first
+            await a.send(AcceptOffer(agent_id="1001", call_id=first))
+            await a.expect(CallConnected)
+            assert c.trunk.dialled == [(first, "+8613812345678")]
+            await a.send(HangUp(agent_id="1001", call_id=first))
+            await a.do(CompleteWrapUp(agent_id="1001", call_id=first, disposition="resolved"))
+            await c.service.flush()
+            cdr = next(r for r in c.store.records if r.call_id == first)
+            assert (cdr.kind, cdr.outcome) == ("callback", "answered")
+            assert cdr.callback_requested_at is not None
+
+    virtual(body)
+
+
+def test_scheduled_callback_enters_the_queue_at_the_customers_local_time() -> None:
+    async def body() -> None:
+        async with center(["1001"]) as c:
+            a = c.agents["1001"]
+            await ready(a)
+            # Virtual time starts 2026-01-05 08:00 UTC = 16:00 in Shanghai.
+            result = await a.do(
+                ScheduleCallback(
+                    agent_id="1001",
+                    number="138 1234 5678",
+                    local_time="2026-01-05T16:30",
+                    time_zone="Asia/Shanghai",
+                )
+            )
+            assert result.ok, result.error
+            await asyncio.sleep(29 * 60)
+            assert a.inbox.empty() or not any(isinstance(m, CallOffered) for m in _drain(a))
+            offer = await a.expect(CallOffered, timeout=120)
+            assert offer.pop.customer == ALICE
+            assert wall_time() == pytest.approx(VIRTUAL_EPOCH + 30 * 60, abs=0.01)
+            bad = await a.do(
+                ScheduleCallback(agent_id="1001", number="12#", local_time="2026-01-05T17:00")
+            )
+            assert not bad.ok and "12#" in bad.error
+            bad = await a.do(
+                ScheduleCallback(
+                    agent_id="1001", number="13812345678", local_time="tomorrow", time_zone="UTC"
+                )
+            )
+            assert not bad.ok and "ISO 8601" in bad.error
+
+    virtual(body)
+
+
+def test_supervisor_moves_and_reprioritises_waiting_calls_and_forces_agents() -> None:
+    async def body() -> None:
+        config_queues = [{"name": "general"}, {"name": "vip", "priority": 500}]
+        async with center(["1001"], extra_queues=config_queues[1:]) as c:
+            boss = Supervisor(c.bus)
+            old = c.trunk.ring("19900000001")
+            await asyncio.sleep(10)
+            new = c.trunk.ring("19900000002")
+            await asyncio.sleep(1)
+            r = await boss.do(ChangeCallPriority(supervisor_id="s1", call_id=new, priority=1000))
+            assert r.ok
+            assert c.service.router.waiting_in_order("general") == [new, old]
+            r = await boss.do(MoveWaitingCall(supervisor_id="s1", call_id=old, queue="vip"))
+            assert r.ok
+            assert c.service.router.call_queue(old) == "vip"
+            assert c.service.router.call_arrived_at(old) < c.service.router.call_arrived_at(new)
+            r = await boss.do(MoveWaitingCall(supervisor_id="s1", call_id=old, queue="nowhere"))
+            assert not r.ok and "nowhere" in r.error
+            a = c.agents["1001"]
+            await a.send(Login(agent_id="1001"))
+            await a.send(SetReady(agent_id="1001"))
+            await a.expect(CallOffered)
+            r = await boss.do(ForceNotReady(supervisor_id="s1", agent_id="1001"))
+            assert r.ok  # reserved: the offer is given back and the agent goes Not Ready
+            assert c.service.router.agent("1001").state is AgentState.NOT_READY
+            r = await boss.do(ForceLogout(supervisor_id="s1", agent_id="1001"))
+            assert r.ok and c.service.router.agent("1001").state is AgentState.LOGGED_OUT
+            # A supervisor command on another supervisor's topic is refused.
+            forged = ForceLogout(supervisor_id="s2", agent_id="1001")
+            await c.bus.publish(topics.supervisor_commands("s1"), forged)
+
+    virtual(body)
+
+
+def test_queue_status_carries_occupancy_and_calls_carry_estimated_waits() -> None:
+    async def body() -> None:
+        async with center(["1001"]) as c:
+            a = c.agents["1001"]
+            await ready(a)
+            call_id = c.trunk.ring("13812345678")
+            await a.expect(CallOffered)
+            await a.send(AcceptOffer(agent_id="1001", call_id=call_id))
+            waiting = [c.trunk.ring(f"1990000000{i}") for i in range(3)]
+            await asyncio.sleep(100)
+            await c.service.publish_status()
+            status = c.bus.retained(topics.queue_status("general"))
+            calls = c.bus.retained(topics.queue_calls("general"))
+            assert isinstance(status, QueueStatus) and isinstance(calls, QueueCalls)
+            assert status.occupancy is not None and status.occupancy > 0.9
+            assert status.agents_by_state["talking"] == 1
+            assert [w.call_id for w in calls.calls] == waiting
+            estimates = [w.estimated_wait_s for w in calls.calls]
+            assert estimates[0] is not None and estimates == sorted(estimates)
+            assert estimates[0] > 0  # nobody Ready: the first waits for the agent
 
     virtual(body)

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from cti.errors import TelephonyError
-from cti.protocol import CallArrived, CallerHungUp
+from cti.protocol import CallArrived, CallbackRequested, CallerHungUp
 from telephony_adapters.base import TelephonyAdapter
 from telephony_adapters.sim import SimCallState, SimTrunk
 
@@ -49,6 +49,21 @@ async def test_requests_for_calls_the_line_does_not_have_raise_telephony_error()
         await trunk.answer(gone)
     with pytest.raises(TelephonyError, match="no live call"):
         await trunk.hang_up("never")
-    with pytest.raises(TelephonyError, match="cannot dial"):
-        await trunk.dial("13812345678")
-    assert trunk.capabilities.can_dial is False
+    assert trunk.request_callback(gone) is False  # only a ringing caller can ask
+
+
+async def test_dial_out_keeps_the_engines_call_id_and_callers_can_ask_for_a_callback() -> None:
+    trunk = SimTrunk()
+    assert trunk.capabilities.can_dial is True
+    assert await trunk.dial("+8613812345678", call_id="cb-1") == "cb-1"
+    assert trunk.state("cb-1") is SimCallState.ANSWERED
+    assert trunk.dialled == [("cb-1", "+8613812345678")]
+    with pytest.raises(TelephonyError, match="already live"):
+        await trunk.dial("+8613812345678", call_id="cb-1")
+    events = aiter(trunk.events())
+    call_id = trunk.ring("13812345678")
+    await anext(events)
+    assert trunk.request_callback(call_id, "13900000000") is True
+    assert await anext(events) == CallbackRequested(
+        call_id=call_id, number="13900000000", line="sim"
+    )
