@@ -7,7 +7,10 @@ key; unknown keys are errors, named with the file and the key.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import tomllib
+from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from cti.errors import ConfigError
 from cti.models import AgentConfig, QueueConfig
+
+log = logging.getLogger(__name__)
 
 
 class _Section(BaseModel):
@@ -133,3 +138,34 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
             _merge(base[key], value)
         else:
             base[key] = value
+
+
+async def watch_config(path: str | Path, interval_s: float = 2.0) -> AsyncIterator[Config]:
+    """Yield the configuration from ``path`` each time the file changes and is valid.
+
+    A file that does not load is logged with the reason (file and key) and skipped; the
+    last good configuration stays in force. Polls the file's modification time.
+    """
+    path = Path(path)
+    seen = _stamp(path)
+    while True:
+        await asyncio.sleep(interval_s)
+        stamp = _stamp(path)
+        if stamp == seen:
+            continue
+        seen = stamp
+        try:
+            config = load_config(path)
+        except ConfigError as exc:
+            log.error("configuration not reloaded: %s", exc)
+            continue
+        log.info("configuration reloaded from %s", path)
+        yield config
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)

@@ -22,13 +22,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cti import topics
 from cti.bus import Bus, Subscription
 from cti.clock import wall_time
-from cti.config import Config
+from cti.config import Config, watch_config
 from cti.errors import CtiError, StoreError
 from cti.models import (
     AgentConfig,
@@ -187,6 +188,40 @@ class EngineService:
             for line in self.lines.values():
                 with contextlib.suppress(Exception):
                     await line.stop()
+
+    def reconfigure(self, config: Config) -> None:
+        """Apply a reloaded configuration without a restart.
+
+        New and changed queues and agents go to the router (waiting calls keep their
+        age, agents their state); engine settings such as dispositions apply to the
+        next offer. A queue or agent that disappeared from the file stays until a
+        restart (calls may be waiting in it), with a warning in the log.
+        """
+        now = self.now()
+        old_queues = {q.name: q for q in self.config.queues}
+        new_queues = {q.name: q for q in config.queues}
+        for name in sorted(set(old_queues) - set(new_queues)):
+            log.warning("queue %r is no longer configured; it stays until a restart", name)
+        for name, queue in new_queues.items():
+            if old_queues.get(name) != queue:
+                self.route(ri.QueueConfigured(queue=queue))
+                self.stats.configure_queue(queue)
+        old_agents = {a.id: a for a in self.config.agents}
+        for agent in config.agents:
+            if old_agents.get(agent.id) != agent:
+                self.route(ri.AgentConfigured(agent=agent))
+                self.stats.set_agent_queues(agent.id, list(agent.queues), now)
+        for agent_id in sorted(set(old_agents) - {a.id for a in config.agents}):
+            log.warning("agent %r is no longer configured; it stays until a restart", agent_id)
+        self.config = config
+
+    async def follow_config(self, path: str | Path, interval_s: float = 2.0) -> None:
+        """Reload the configuration whenever ``path`` changes (run it as a task)."""
+        async for config in watch_config(path, interval_s):
+            try:
+                self.reconfigure(config)
+            except CtiError as exc:
+                log.error("configuration from %s not applied: %s", path, exc)
 
     async def flush(self) -> None:
         """Wait until every effect and record decided so far has been carried out."""

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -480,5 +481,56 @@ def test_queue_status_carries_occupancy_and_calls_carry_estimated_waits() -> Non
             estimates = [w.estimated_wait_s for w in calls.calls]
             assert estimates[0] is not None and estimates == sorted(estimates)
             assert estimates[0] > 0  # nobody Ready: the first waits for the agent
+
+    virtual(body)
+
+
+def test_configuration_reload_changes_routing_without_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "cti.toml"
+    path.write_text(
+        '[[queues]]\nname = "general"\nskills = { mandarin = 3 }\n'
+        '[[agents]]\nid = "1001"\nskills = { english = 5 }\nqueues = { general = 0 }\n',
+        encoding="utf-8",
+    )
+
+    async def body() -> None:
+        config = load_config(path)
+        bus, trunk, store = InMemoryBus(), SimTrunk(), FakeStore()
+        service = EngineService(config, bus, store, [trunk], config.agents, recorder=store)
+        a = Agent(bus, "1001")
+        async with bus.subscribe("cti/v1/agents/1001/+") as sub:
+
+            async def pump() -> None:
+                async for topic, message in sub:
+                    if not topic.endswith("/commands"):
+                        a.inbox.put_nowait(message)
+
+            tasks = [
+                asyncio.create_task(pump()),
+                asyncio.create_task(service.run()),
+                asyncio.create_task(service.follow_config(path, interval_s=1.0)),
+            ]
+            await service.ready.wait()
+            await ready(a)
+            call_id = trunk.ring("13812345678")
+            await asyncio.sleep(30)
+            assert service.router.call_phase(call_id).value == "queued"  # lacks mandarin
+            # A broken edit is refused and changes nothing.
+            path.write_text("[[queues]]\nname = 1\n", encoding="utf-8")
+            await asyncio.sleep(3)
+            assert service.router.call_phase(call_id).value == "queued"
+            # The supervisor gives 1001 mandarin: the waiting call is offered at once.
+            path.write_text(
+                '[[queues]]\nname = "general"\nskills = { mandarin = 3 }\n'
+                '[[agents]]\nid = "1001"\nskills = { mandarin = 4 }\n'
+                "queues = { general = 0 }\n",
+                encoding="utf-8",
+            )
+            offer = await a.expect(CallOffered, timeout=10)
+            assert offer.pop.call_id == call_id
+            assert offer.pop.waited_s > 30  # it kept its age
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     virtual(body)
