@@ -95,7 +95,7 @@ def _demo(args: argparse.Namespace) -> int:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    asyncio.run(run_interactive(config, db_path))
+    asyncio.run(run_interactive(config, db_path, args.config))
     return 0
 
 

@@ -24,7 +24,7 @@ from cti.bus import InMemoryBus
 from cti.clock import run_virtual
 from cti.config import Config
 from cti.demo_data import numbers_for_callers, seed_store
-from cti.models import CallDetailRecord, Segment
+from cti.models import AgentConfig, CallDetailRecord, Segment
 from cti.service import EngineService
 from cti.store import Store
 from queue_engine.priority import starvation_bound_s
@@ -83,9 +83,10 @@ class DemoCenter:
         agent_ids = ([human] if human else []) + bot_ids(config, bots)
         bus = InMemoryBus()
         trunk = SimTrunk("sim")
-        service = EngineService(
-            config, bus, store, [trunk], {a: queues for a in agent_ids}, recorder=store
-        )
+        listed = {a.id: a for a in config.agents}
+        everywhere = dict.fromkeys(queues, 0.0)
+        agents = [listed.get(a) or AgentConfig(id=a, queues=everywhere) for a in agent_ids]
+        service = EngineService(config, bus, store, [trunk], agents, recorder=store)
         behaviour = BotBehaviour(
             answer_delay_s=demo.bot_answer_delay_s,
             mean_handle_s=demo.mean_handle_s,
@@ -218,8 +219,11 @@ def headless(
     return summary
 
 
-async def run_interactive(config: Config, db_path: Path) -> None:
-    """The human agent's desktop, with bots and simulated callers behind it."""
+async def run_interactive(config: Config, db_path: Path, config_path: Path | None = None) -> None:
+    """The human agent's desktop, with bots and simulated callers behind it.
+
+    With ``config_path``, edits to that file are applied while the demo runs.
+    """
     from agent_console.desktop import AgentDesktop
 
     human = config.demo.human_agent
@@ -230,6 +234,9 @@ async def run_interactive(config: Config, db_path: Path) -> None:
         # callers wait, so the first call is offered to you as soon as you are Ready.
         warm = center.arrivals(until=None, initial=config.demo.bots + 2)
         center.tasks.append(asyncio.create_task(warm, name="arrivals"))
+        if config_path is not None:
+            follow = center.service.follow_config(config_path)
+            center.tasks.append(asyncio.create_task(follow, name="config"))
         app = AgentDesktop(center.bus, human, queues=[q.name for q in config.queues])
         await app.run_async()
     finally:
