@@ -77,6 +77,8 @@ class InMemoryBus:
 
     def __init__(self) -> None:
         self._subs: list[_MemorySubscription] = []
+        self._routes: dict[str, list[_MemorySubscription]] = {}
+        """Topic -> the subscriptions it matches; cleared when one comes or goes."""
         self._retained: dict[str, Message] = {}
         self.dropped = 0
         """How many payloads were dropped because they did not decode."""
@@ -101,9 +103,14 @@ class InMemoryBus:
             return
         if retain:
             self._retained[topic] = message
-        for sub in self._subs:
-            if topics.matches(sub.pattern, topic):
-                sub.queue.put_nowait((topic, message))
+        subs = self._routes.get(topic)
+        if subs is None:
+            subs = [sub for sub in self._subs if topics.matches(sub.pattern, topic)]
+            if len(self._routes) > 100_000:
+                self._routes.clear()
+            self._routes[topic] = subs
+        for sub in subs:
+            sub.queue.put_nowait((topic, message))
 
     def subscribe(self, pattern: str) -> _MemorySubscription:
         return _MemorySubscription(self, pattern)
@@ -113,6 +120,7 @@ class InMemoryBus:
 
     def _attach(self, sub: _MemorySubscription) -> None:
         self._subs.append(sub)
+        self._routes.clear()
         for topic, message in self._retained.items():
             if topics.matches(sub.pattern, topic):
                 sub.queue.put_nowait((topic, message))
@@ -120,3 +128,4 @@ class InMemoryBus:
     def _detach(self, sub: _MemorySubscription) -> None:
         if sub in self._subs:
             self._subs.remove(sub)
+            self._routes.clear()
