@@ -90,3 +90,29 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
     ),
 )
+
+JOURNAL_MIGRATIONS: tuple[Migration, ...] = (
+    (
+        1,
+        """
+        CREATE TABLE router_journal (
+            seq   INTEGER PRIMARY KEY,
+            at    REAL NOT NULL,   -- engine time the input was handled at
+            input TEXT NOT NULL    -- queue_engine.inputs.INPUT as JSON
+        );
+        CREATE TABLE call_lines (
+            call_id TEXT PRIMARY KEY,
+            line    TEXT NOT NULL
+        );
+        CREATE TABLE engine_meta (
+            key   TEXT PRIMARY KEY,
+            value TEXT
+        );
+        """,
+    ),
+)
+"""The engine journal's schema (:mod:`cti.journal`), a file of its own beside the store.
+
+Numbered and applied like :data:`MIGRATIONS`, in the journal file's own
+``schema_version`` table.
+"""

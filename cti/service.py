@@ -30,9 +30,11 @@ from cti import topics
 from cti.bus import Bus, Subscription
 from cti.clock import wall_time
 from cti.config import Config, watch_config
-from cti.errors import CtiError, StoreError
+from cti.errors import CtiError, RoutingError, StoreError, TelephonyError
+from cti.journal import Journal, RecoveryReport
 from cti.models import (
     AgentConfig,
+    AgentState,
     CallDetailRecord,
     CallerInfo,
     CallerKind,
@@ -90,13 +92,15 @@ from queue_engine.actions import (
 )
 from queue_engine.live_stats import LiveStats
 from queue_engine.priority import explain
-from queue_engine.router import Router
+from queue_engine.router import CallPhase, Router
 from telephony_adapters.base import LineEvent, TelephonyAdapter
 
 log = logging.getLogger(__name__)
 
 #: How many recent command ids are remembered to make repeats harmless.
 _COMMAND_MEMORY = 10_000
+#: Journal appends between checkpoints of its WAL (each about a page).
+_CHECKPOINT_EVERY = 1000
 
 
 class CustomerDirectory(Protocol):
@@ -130,11 +134,19 @@ class EngineService:
         agents: Iterable[AgentConfig] | Mapping[str, Sequence[str]],
         *,
         recorder: CallRecorder | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.config = config
         self.bus = bus
         self.directory = directory
         self.recorder = recorder
+        self.journal = journal
+        """Where every router input is written before it is applied (see :mod:`cti.journal`)."""
+        self.recovery: RecoveryReport | None = None
+        """What :meth:`run` found in the journal when it started, if there was one."""
+        self._recovered = journal is None
+        self._unstored = 0
+        """Call records decided but not yet in the store: the journal is not cut meanwhile."""
         self.lines = {line.name: line for line in lines}
         if isinstance(agents, Mapping):
             agents = [AgentConfig(id=a, queues=dict.fromkeys(qs, 0.0)) for a, qs in agents.items()]
@@ -151,7 +163,7 @@ class EngineService:
         """Live figures per queue and per 15-minute interval (REFERENCE §1)."""
         self.record_listeners: list[Callable[[CallDetailRecord], None]] = []
         """Called with every call record as the call finishes (before it is stored)."""
-        self._line_of: dict[str, str] = {}
+        self._line_of = _LineBook(journal)
         self._offers: dict[str, CallOffered] = {}
         self._commands: OrderedDict[str, CommandResult] = OrderedDict()
         self._effects: asyncio.Queue[Action | _Publish] = asyncio.Queue()
@@ -166,10 +178,15 @@ class EngineService:
     # --- running -------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Start the lines and serve until cancelled; lines are stopped on the way out."""
+        """Start the lines and serve until cancelled; lines are stopped on the way out.
+
+        With a journal, first recover the state it holds (see :meth:`_recover`).
+        """
         for line in self.lines.values():
             await line.start()
         try:
+            if not self._recovered:
+                await self._recover()
             async with (
                 self.bus.subscribe(topics.ALL_AGENT_COMMANDS) as commands,
                 self.bus.subscribe(topics.ALL_SUPERVISOR_COMMANDS) as supervision,
@@ -227,6 +244,157 @@ class EngineService:
         """Wait until every effect and record decided so far has been carried out."""
         await self._effects.join()
         await self._records.join()
+
+    # --- durability ----------------------------------------------------------------
+
+    async def _recover(self) -> None:
+        """Bring back the state the journal holds, before serving anything.
+
+        Replays every input into the router at its journaled time. The actions go to the
+        live statistics, and each call record is stored again (the store ignores one it
+        has, so a record lost between the router and the store comes back); the others
+        were carried out before the crash or are overtaken by what follows. Then engine time
+        carries on from the wall clock (never behind the journal), each line adopts the
+        calls still on it and the others are routed as hung up, offers still running
+        are sent again, and every agent's state is published again (retained).
+        """
+        journal = self.journal
+        assert journal is not None
+        loop_time = asyncio.get_running_loop().time()
+        floor = journal.last_at if journal.last_at is not None else -float("inf")
+        self._time_offset = max(wall_time(), floor) - loop_time
+        report = RecoveryReport()
+        records: list[CallDetailRecord] = []
+        for at, event in journal.replay():
+            report.inputs += 1
+            try:
+                actions = self.router.handle(event, at)
+            except RoutingError:
+                report.refused += 1  # refused live too: the router's state allowed it not
+                continue
+            except Exception:
+                report.failed += 1
+                log.exception("journal: replaying %r failed; going on", event)
+                continue
+            for action in actions:
+                self.stats.observe(action, at)  # live figures come back as they were
+                if isinstance(action, RecordCall):
+                    records.append(action.cdr)
+        report.bad_rows = list(journal.bad_rows)
+        self._recovered = True
+        self._reconcile_config()
+        now, wall = self.now(), wall_time()
+        for cdr in records:
+            record = cdr.model_copy(update={"started_wall": wall - (now - cdr.arrived_at)})
+            if self.recorder is None:
+                continue
+            try:
+                if await self.recorder.record_call(record) is True:
+                    report.records_restored += 1
+                    await self._add_interaction(record)
+            except CtiError as exc:
+                self._unstored += 1  # keep the journal that can still tell of it
+                log.error("journal: call record %s not stored again: %s", record.call_id, exc)
+        await self._adopt_calls(journal, report)
+        for agent_id in self.router.agent_ids():
+            agent = self.router.agent(agent_id)
+            if agent.state is AgentState.LOGGED_OUT and agent.since == 0.0:
+                continue  # never logged in: nothing to say
+            if (
+                agent.state is AgentState.RESERVED
+                and agent.call_id is not None
+                and agent.deadline is not None
+                and agent.deadline > now
+            ):
+                queue = self.router.call_queue(agent.call_id)
+                self._offers[agent_id] = self._offer_message(
+                    agent.call_id, agent_id, queue, agent.deadline, now, wall
+                )
+            self._resend_agent(agent_id)
+        self.recovery = report
+        log.info("journal %s: %s", journal.path, report)
+        await self._tend_journal()
+
+    async def _adopt_calls(self, journal: Journal, report: RecoveryReport) -> None:
+        """Ask each line which of the router's unfinished calls it still has."""
+        line_of = journal.lines()
+        by_line: dict[str, list[str]] = {}
+        for call_id in self.router.active_call_ids():
+            if call_id in line_of:  # a call without a line (a callback) is not the line's
+                by_line.setdefault(line_of[call_id], []).append(call_id)
+        for name, call_ids in by_line.items():
+            line = self.lines.get(name)
+            kept = set(await line.adopt(call_ids)) if line is not None else set()
+            for call_id in call_ids:
+                # In wrap-up (or a callback not yet dialled) the call has no line leg.
+                over = self.router.call_phase(call_id) in (CallPhase.WRAP_UP, CallPhase.SCHEDULED)
+                if call_id in kept and over and line is not None:
+                    # The leg was to be hung up, but that was lost with the process.
+                    with contextlib.suppress(TelephonyError):
+                        await line.hang_up(call_id)
+                elif call_id in kept:
+                    report.adopted += 1
+                    self._line_of.restore(call_id, name)
+                elif not over:
+                    report.dropped += 1
+                    self.route(ri.CallerHangsUp(call_id=call_id))
+
+    def _reconcile_config(self) -> None:
+        """After a replay, make the router's queues and agents those configured now.
+
+        The journal may hold an older reload's configuration, and the file may have
+        changed while the engine was down: the file wins, as in :meth:`reconfigure`.
+        """
+        for queue in self.config.queues:
+            if queue.name not in self.router.queue_names or (
+                self.router.queue_config(queue.name) != queue
+            ):
+                self.route(ri.QueueConfigured(queue=queue))
+        for agent in self.config.agents:
+            if not self.router.has_agent(agent.id) or (
+                sorted(self.router.agent_queues(agent.id)) != sorted(agent.queues)
+            ):
+                self.route(ri.AgentConfigured(agent=agent))
+
+    async def _tend_journal(self) -> None:
+        """Cut the journal if the center is empty; checkpoint its WAL now and then."""
+        journal = self.journal
+        if journal is None or not self._recovered:
+            return
+        if (
+            journal.has_uncut_rows
+            and self._unstored == 0
+            and not self.router.active_call_ids()
+            and all(
+                self.router.agent(a).state is AgentState.LOGGED_OUT for a in self.router.agent_ids()
+            )
+        ):
+            try:
+                removed = journal.cut()
+                log.info("journal %s: the center is empty; %d rows cut", journal.path, removed)
+                if self.recovery is not None:
+                    self.recovery.cut += removed
+            except CtiError as exc:
+                log.error("journal %s: not cut: %s", journal.path, exc)
+        if journal.appended_since_checkpoint >= _CHECKPOINT_EVERY:
+            try:
+                await journal.checkpoint()
+            except CtiError as exc:
+                log.error("%s", exc)
+
+    async def _add_interaction(self, cdr: CallDetailRecord) -> None:
+        """Add an answered call of a known customer to the customer's history."""
+        if self.recorder is not None and cdr.customer_id is not None and cdr.outcome == "answered":
+            await self.recorder.add_interaction(
+                cdr.customer_id,
+                Interaction(
+                    at=cdr.started_wall,
+                    channel="call",
+                    disposition=cdr.disposition,
+                    agent_id=cdr.agent_id or "",
+                    note=cdr.note,
+                ),
+            )
 
     # --- inputs --------------------------------------------------------------------
 
@@ -395,14 +563,23 @@ class EngineService:
     def route(self, event: ri.AnyInput) -> None:
         """Hand one input to the router now and queue its actions, in order.
 
-        Every change of routing state passes through here, so this is where it can be
-        journaled. Raises :class:`~cti.errors.RoutingError` (nothing changed) if the
-        router's state does not allow the input.
+        Every change of routing state passes through here, so this is where it is
+        journaled: written (and committed) before the router sees it. Every input is
+        journaled, also one the router then refuses: a refusal changes nothing, and a
+        replay refuses it again, so the replayed router matches the live one exactly.
+        Raises :class:`~cti.errors.RoutingError` (nothing changed) if the router's state
+        does not allow the input, and :class:`~cti.errors.StoreError` (nothing changed)
+        if the journal cannot be written: an input that is not journaled is not applied.
         """
         now = self.now()
+        if self.journal is not None:
+            if not self._recovered:
+                raise CtiError("the engine takes inputs once run() has replayed its journal")
+            self.journal.append(now, event)
         actions = self.router.handle(event, now)
         for action in actions:
             self.stats.observe(action, now)
+        self._unstored += sum(isinstance(action, RecordCall) for action in actions)
         self._apply(actions)
 
     def now(self) -> float:
@@ -564,17 +741,8 @@ class EngineService:
             try:
                 if self.recorder is not None:
                     await self.recorder.record_call(cdr)
-                    if cdr.customer_id is not None and cdr.outcome == "answered":
-                        await self.recorder.add_interaction(
-                            cdr.customer_id,
-                            Interaction(
-                                at=cdr.started_wall,
-                                channel="call",
-                                disposition=cdr.disposition,
-                                agent_id=cdr.agent_id or "",
-                                note=cdr.note,
-                            ),
-                        )
+                    await self._add_interaction(cdr)
+                self._unstored -= 1
             except CtiError as exc:
                 log.error("call record %s not stored: %s", cdr.call_id, exc)
             finally:
@@ -584,6 +752,7 @@ class EngineService:
         interval = self.config.engine.status_interval_s
         while True:
             await self.publish_status()
+            await self._tend_journal()
             await asyncio.sleep(interval)
 
     async def publish_status(self) -> None:
@@ -639,6 +808,25 @@ class EngineService:
                 )
             )
         return QueueCalls(queue=queue, calls=tuple(calls), at_wall=wall)
+
+
+class _LineBook(dict[str, str]):
+    """Which line carries each call. With a journal, each new entry (``book[call] =
+    line``) is also kept there, so that after a restart the engine knows which line to
+    ask for which call (see :meth:`EngineService._recover`)."""
+
+    def __init__(self, journal: Journal | None) -> None:
+        super().__init__()
+        self._journal = journal
+
+    def __setitem__(self, call_id: str, line: str) -> None:
+        if self._journal is not None and self.get(call_id) != line:
+            self._journal.remember_line(call_id, line)
+        super().__setitem__(call_id, line)
+
+    def restore(self, call_id: str, line: str) -> None:
+        """An entry read back from the journal: kept there already."""
+        super().__setitem__(call_id, line)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,12 +19,15 @@ Contract:
 * Capabilities say what the line can do; a request beyond them raises
   ``TelephonyError``. Consoles show such actions disabled.
 * :meth:`start` and :meth:`stop` open and close the line; ``stop`` is safe to call twice.
+* After a restart of the engine, :meth:`adopt` is called once (after ``start``, before
+  ``events`` is read) with the calls the engine's journal says are still on this line;
+  the line keeps those it still has. See :meth:`adopt`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from cti.errors import TelephonyError
@@ -65,6 +68,24 @@ class TelephonyAdapter(ABC):
     @abstractmethod
     async def hang_up(self, call_id: str) -> None:
         """End a call from our side."""
+
+    async def adopt(self, call_ids: Sequence[str]) -> Sequence[str]:
+        """After a restart, the engine believes these calls are live: return those the line
+        still has.
+
+        ``call_ids`` are this line's calls that the engine, having replayed its journal,
+        has not finished: waiting, offered, talking, or in wrap-up (whose caller may be
+        gone already). The line returns the ones it still has (the far end kept them
+        while the engine was down); from then on they keep this contract as if they had
+        arrived in this process (``answer``, ``hang_up``, one ``CallerHungUp``). The
+        engine routes every other one as hung up by the caller, so nothing is left
+        dangling. Live calls the engine did not name (they arrived as it died, or while
+        it was down) the line announces with ``CallArrived`` as usual.
+
+        The default keeps nothing: right for a line whose calls drop with the engine's
+        process (a modem on our serial port).
+        """
+        return []
 
     async def dial(self, number: str, *, call_id: str | None = None) -> str:
         """Place an outbound call; returns its call id (``call_id`` if given, so that a

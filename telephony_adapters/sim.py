@@ -3,18 +3,31 @@
 The simulator calls :meth:`SimTrunk.ring` and :meth:`SimTrunk.caller_hangs_up`; the
 engine sees ordinary line events. It keeps the adapter contract exactly, so tests and
 the demo exercise the same engine code as a modem or a SIP trunk.
+
+A real trunk's far end (the carrier, the PBX) keeps its calls when the engine dies.
+For the simulator to do the same across a restart of the engine's process, give it a
+*ledger*: a file where the far end notes each call as it rings, is answered and ends.
+A ``SimTrunk`` opened on an existing ledger starts with the calls still live in it,
+numbers new calls after the old ones, and in :meth:`SimTrunk.adopt` keeps the calls
+the engine names and announces the others afresh.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Sequence
 from enum import StrEnum
+from pathlib import Path
 
 from cti.errors import TelephonyError
 from cti.protocol import CallArrived, CallbackRequested, CallerHungUp
 from telephony_adapters.base import LineCapabilities, LineEvent, TelephonyAdapter
+
+log = logging.getLogger(__name__)
 
 
 class SimCallState(StrEnum):
@@ -23,9 +36,14 @@ class SimCallState(StrEnum):
 
 
 class SimTrunk(TelephonyAdapter):
-    """A simulated trunk: rings on request, tells the caller when they are answered."""
+    """A simulated trunk: rings on request, tells the caller when they are answered.
 
-    def __init__(self, name: str = "sim", *, dnis: str = "") -> None:
+    ``ledger``: the far end's file of its calls (see the module docstring), or None.
+    """
+
+    def __init__(
+        self, name: str = "sim", *, dnis: str = "", ledger: str | os.PathLike[str] | None = None
+    ) -> None:
         self.name = name
         self.capabilities = LineCapabilities(can_dial=True)
         self._dnis = dnis
@@ -35,19 +53,21 @@ class SimTrunk(TelephonyAdapter):
         self._ids = itertools.count(1)
         self.dialled: list[tuple[str, str]] = []
         """(call id, number) of every call dialled out, in order."""
+        self._restored: dict[str, tuple[str, str]] = {}
+        """Calls found live in the ledger: call id -> (ani, caller name)."""
+        self._ledger: int | None = None
+        if ledger is not None:
+            self._open_ledger(Path(ledger))
 
     # --- the simulator's side ------------------------------------------------------
 
     def ring(self, ani: str, *, caller_name: str = "") -> str:
         """A caller rings in; returns the new call id."""
         call_id = f"{self.name}-{next(self._ids)}"
+        self._note({"ring": call_id, "ani": ani, "name": caller_name})
         self._state[call_id] = SimCallState.RINGING
         self._answered[call_id] = asyncio.Event()
-        self._events.put_nowait(
-            CallArrived(
-                call_id=call_id, ani=ani, dnis=self._dnis, line=self.name, caller_name=caller_name
-            )
-        )
+        self._announce(call_id, ani, caller_name)
         return call_id
 
     def caller_hangs_up(self, call_id: str) -> bool:
@@ -66,6 +86,10 @@ class SimTrunk(TelephonyAdapter):
         """The live call's state; None once it ended (or never existed)."""
         return self._state.get(call_id)
 
+    def calls(self) -> dict[str, SimCallState]:
+        """Every live call and its state."""
+        return dict(self._state)
+
     # --- the engine's side (the adapter contract) -----------------------------------
 
     async def events(self) -> AsyncIterator[LineEvent]:
@@ -78,6 +102,7 @@ class SimTrunk(TelephonyAdapter):
                 f"line {self.name!r}: cannot answer call {call_id!r}: "
                 f"it is {self._state.get(call_id) or 'not live'}"
             )
+        self._note({"answer": call_id})
         self._state[call_id] = SimCallState.ANSWERED
         self._answered[call_id].set()
 
@@ -91,6 +116,7 @@ class SimTrunk(TelephonyAdapter):
         call_id = call_id or f"{self.name}-out-{next(self._ids)}"
         if call_id in self._state:
             raise TelephonyError(f"line {self.name!r}: call {call_id!r} is already live")
+        self._note({"dial": call_id, "number": number})
         self._state[call_id] = SimCallState.ANSWERED
         self.dialled.append((call_id, number))
         return call_id
@@ -102,7 +128,89 @@ class SimTrunk(TelephonyAdapter):
         self._events.put_nowait(CallbackRequested(call_id=call_id, number=number, line=self.name))
         return True
 
+    async def adopt(self, call_ids: Sequence[str]) -> Sequence[str]:
+        """Keep the named calls the trunk still has; announce the ledger's others anew."""
+        kept = [call_id for call_id in call_ids if call_id in self._state]
+        named = set(call_ids)
+        for call_id, (ani, caller_name) in self._restored.items():
+            if call_id not in named and call_id in self._state:
+                # The engine never heard of it: it rang as the engine died.
+                self._state[call_id] = SimCallState.RINGING
+                self._answered[call_id].clear()
+                self._announce(call_id, ani, caller_name)
+        self._restored.clear()
+        return kept
+
+    async def stop(self) -> None:
+        ledger, self._ledger = self._ledger, None
+        if ledger is not None:
+            os.close(ledger)
+
+    # --- internals -----------------------------------------------------------------
+
+    def _announce(self, call_id: str, ani: str, caller_name: str) -> None:
+        self._events.put_nowait(
+            CallArrived(
+                call_id=call_id, ani=ani, dnis=self._dnis, line=self.name, caller_name=caller_name
+            )
+        )
+
     def _end(self, call_id: str) -> None:
         # Forget ended calls entirely so a long run does not grow; unknown == ended.
+        self._note({"end": call_id})
         self._state.pop(call_id, None)
         self._answered.pop(call_id, None)
+
+    def _note(self, entry: dict[str, str]) -> None:
+        """Append one line to the ledger: one unbuffered write, kept if the process dies."""
+        if self._ledger is not None:
+            os.write(self._ledger, (json.dumps(entry, ensure_ascii=False) + "\n").encode())
+
+    def _number_of(self, call_id: str) -> int:
+        """The counter behind one of this trunk's call ids (``sim-7``, ``sim-out-8``)."""
+        last = call_id.rsplit("-", 1)[-1]
+        return int(last) if call_id.startswith(f"{self.name}-") and last.isdigit() else 0
+
+    def _open_ledger(self, path: Path) -> None:
+        """Take up the calls still live in the ledger at ``path``, then append to it."""
+        highest = 0
+        try:
+            text = path.read_text("utf-8", errors="replace")
+        except FileNotFoundError:
+            text = ""
+        except OSError as exc:
+            raise TelephonyError(
+                f"line {self.name!r}: cannot read its ledger {path}: {exc}"
+            ) from exc
+        for line_no, raw in enumerate(text.splitlines(), start=1):
+            try:
+                entry = json.loads(raw)
+                if "ring" in entry:
+                    call_id = str(entry["ring"])
+                    highest = max(highest, self._number_of(call_id))
+                    self._restored[call_id] = (str(entry["ani"]), str(entry.get("name", "")))
+                    self._state[call_id] = SimCallState.RINGING
+                elif "dial" in entry:  # a call the engine placed: it knows it already
+                    call_id = str(entry["dial"])
+                    highest = max(highest, self._number_of(call_id))
+                    self._state[call_id] = SimCallState.ANSWERED
+                elif "answer" in entry and str(entry["answer"]) in self._state:
+                    self._state[str(entry["answer"])] = SimCallState.ANSWERED
+                elif "end" in entry:
+                    self._state.pop(str(entry["end"]), None)
+                    self._restored.pop(str(entry["end"]), None)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                # A line cut short when the process died: the write never happened.
+                log.warning("ledger %s: line %d ignored: %r", path, line_no, raw[:80])
+        for call_id, state in self._state.items():
+            self._answered[call_id] = asyncio.Event()
+            if state is SimCallState.ANSWERED:
+                self._answered[call_id].set()
+        self._ids = itertools.count(highest + 1)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._ledger = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise TelephonyError(
+                f"line {self.name!r}: cannot open its ledger {path}: {exc}"
+            ) from exc
