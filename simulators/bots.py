@@ -4,6 +4,11 @@ A bot accepts an offer after ``answer_delay_s``, talks for an exponentially
 distributed handle time, hangs up, and finishes wrap-up after ``wrap_up_s`` with a
 random disposition. If it ever lands in Not Ready (a missed offer), it goes Ready again.
 It uses only the wire protocol, so the engine cannot tell it from a person.
+
+Like a console that reconnects, a bot picks up where the engine says it is: it asks
+for a snapshot when it starts, and a state of Talking or Wrap-up with a call it is
+not yet working (the engine restarted, or the bot did) gets the same treatment as a
+call it saw connect or end: a hang-up after a handle time, a wrap-up after its time.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from cti.protocol import (
     CompleteWrapUp,
     HangUp,
     Login,
+    RequestSnapshot,
     SetReady,
 )
 
@@ -47,6 +53,8 @@ class BotAgent:
         self.behaviour = behaviour
         self.rng = rng
         self.calls_handled = 0
+        self._working: dict[str, str] = {}
+        """Calls this bot is working: call id -> "talk" or "wrap" (what it has scheduled)."""
 
     async def run(self) -> None:
         """Work calls until cancelled."""
@@ -54,6 +62,7 @@ class BotAgent:
         async with self.bus.subscribe(own) as messages, asyncio.TaskGroup() as tg:
             await self._send(Login(agent_id=self.agent_id))
             await self._send(SetReady(agent_id=self.agent_id))
+            await self._send(RequestSnapshot(agent_id=self.agent_id))
             async for _topic, message in messages:
                 b = self.behaviour
                 match message:
@@ -64,29 +73,36 @@ class BotAgent:
                                 AcceptOffer(agent_id=self.agent_id, call_id=pop.call_id),
                             )
                         )
-                    case CallConnected(call_id=call_id):
-                        handle = self.rng.expovariate(1.0 / b.mean_handle_s)
-                        tg.create_task(
-                            self._later(handle, HangUp(agent_id=self.agent_id, call_id=call_id))
-                        )
-                    case CallEnded(call_id=call_id):
-                        self.calls_handled += 1
-                        tg.create_task(
-                            self._later(
-                                b.wrap_up_s,
-                                CompleteWrapUp(
-                                    agent_id=self.agent_id,
-                                    call_id=call_id,
-                                    disposition=self.rng.choice(list(b.dispositions)),
-                                ),
+                    case (
+                        CallConnected(call_id=call_id)
+                        | AgentStateChanged(state=AgentState.TALKING, call_id=str() as call_id)
+                    ):
+                        if call_id not in self._working:
+                            self._working[call_id] = "talk"
+                            handle = self.rng.expovariate(1.0 / b.mean_handle_s)
+                            tg.create_task(
+                                self._later(handle, HangUp(agent_id=self.agent_id, call_id=call_id))
                             )
-                        )
+                    case (
+                        CallEnded(call_id=call_id)
+                        | AgentStateChanged(state=AgentState.WRAP_UP, call_id=str() as call_id)
+                    ):
+                        if self._working.get(call_id) != "wrap":
+                            self._working[call_id] = "wrap"
+                            self.calls_handled += 1
+                            disposition = self.rng.choice(list(b.dispositions))
+                            tg.create_task(self._wrap_up(call_id, disposition))
                     case AgentStateChanged(state=AgentState.NOT_READY, reason=reason) if (
                         reason != "logged in"
                     ):
                         tg.create_task(self._later(1.0, SetReady(agent_id=self.agent_id)))
                     case _:
                         pass
+
+    async def _wrap_up(self, call_id: str, disposition: str) -> None:
+        command = CompleteWrapUp(agent_id=self.agent_id, call_id=call_id, disposition=disposition)
+        await self._later(self.behaviour.wrap_up_s, command)
+        self._working.pop(call_id, None)
 
     async def _later(self, delay: float, command: AnyCommand) -> None:
         await asyncio.sleep(delay)
