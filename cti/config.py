@@ -64,12 +64,18 @@ class DemoSettings(_Section):
     seed: int = 7
 
 
+class WebSettings(_Section):
+    callbacks_port: int = Field(0, ge=0, le=65535)
+    host: str = "127.0.0.1"
+
+
 class Config(_Section):
     engine: EngineSettings = EngineSettings()
     queues: tuple[QueueConfig, ...] = (QueueConfig(name="general", wrap_up_s=60.0),)
     agents: tuple[AgentConfig, ...] = ()
     store: StoreSettings = StoreSettings()
     demo: DemoSettings = DemoSettings()
+    web: WebSettings = WebSettings()
 
     @model_validator(mode="after")
     def _queues_consistent(self) -> Config:

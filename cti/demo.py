@@ -27,6 +27,7 @@ from cti.demo_data import numbers_for_callers, seed_store
 from cti.models import AgentConfig, CallDetailRecord, Segment
 from cti.service import EngineService
 from cti.store import Store
+from cti.web_callbacks import WebCallbacks
 from queue_engine.priority import starvation_bound_s
 from queue_engine.stats import Tally, passed_over_beyond_bound
 from simulators.bots import BotAgent, BotBehaviour
@@ -64,6 +65,8 @@ class DemoCenter:
     pool: CallerPool
     rng: random.Random
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    web: WebCallbacks | None = None
+    """The callback endpoint, when ``[web] callbacks_port`` is set."""
 
     @classmethod
     async def open(
@@ -100,9 +103,13 @@ class DemoCenter:
         return cls(config, store, bus, trunk, service, robots, pool, rng)
 
     async def start(self) -> None:
-        """Start the engine, then the bots (who log in and go Ready)."""
+        """Start the engine, the callback endpoint (if configured), then the bots."""
         self.tasks.append(asyncio.create_task(self.service.run(), name="engine"))
         await self.service.ready.wait()
+        web = self.config.web
+        if web.callbacks_port > 0:
+            self.web = WebCallbacks(self.service, web.host, web.callbacks_port)
+            await self.web.start()
         for bot in self.bots:
             self.tasks.append(asyncio.create_task(bot.run(), name=f"bot:{bot.agent_id}"))
         await asyncio.sleep(0.01)
@@ -114,6 +121,8 @@ class DemoCenter:
         return run_arrivals(self.trunk, model, self.pool, rng, until=until, initial=initial)
 
     async def close(self) -> None:
+        if self.web is not None:
+            await self.web.stop()
         for task in reversed(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
