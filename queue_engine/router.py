@@ -199,10 +199,12 @@ class _Queue:
             aht=config.expected_aht_s,
         )
 
-    def ring_for(self, waited: float) -> int:
+    def ring_for(self, arrived_at: float, now: float) -> int:
+        # ``now >= arrived_at + after``, the very sum the ring timer is set for: with
+        # ``now - arrived_at >= after`` rounding can make the timer fire without effect.
         ring = 0
         for i, (after, _) in enumerate(self.rings):
-            if waited >= after:
+            if now >= arrived_at + after:
                 ring = i
         return ring
 
@@ -664,7 +666,7 @@ class Router:
                 self._enter(call, self._queues[call.queue], now, out)
             elif kind == "ring" and call.phase is CallPhase.QUEUED:
                 q = self._queues[call.queue]
-                if q.ring_for(now - call.arrived_at) > call.ring:
+                if q.ring_for(call.arrived_at, now) > call.ring:
                     q.waiting -= 1
                     self._place(call, q, now, out)
             elif (
@@ -673,7 +675,7 @@ class Router:
                 and call.callback_number is None
             ):
                 rule = self._queues[call.queue].config.exits.max_wait
-                if rule is not None and now - call.arrived_at >= rule.after_s - 1e-9:
+                if rule is not None and now >= call.arrived_at + rule.after_s:
                     self._queues[call.queue].waiting -= 1
                     self._take_exit(call, rule, "max wait", now, out)
 
@@ -969,7 +971,7 @@ class Router:
 
     def _place(self, call: _Call, q: _Queue, now: float, out: list[Action]) -> None:
         """Offer ``call`` to the best Ready agent of its ring, or queue it."""
-        call.ring = q.ring_for(now - call.arrived_at)
+        call.ring = q.ring_for(call.arrived_at, now)
         agents = self._choose_agents(q, call.ring)
         if agents:
             self._offer(call, agents, now, out)
@@ -984,7 +986,7 @@ class Router:
 
     def _push(self, call: _Call, q: _Queue, now: float) -> None:
         call.version += 1
-        call.ring = q.ring_for(now - call.arrived_at)
+        call.ring = q.ring_for(call.arrived_at, now)
         heap = q.calls[call.ring]
         heapq.heappush(heap, (-call.key, call.seq, call.call_id, call.version))
         if len(heap) > 2 * q.waiting + 64:
