@@ -615,8 +615,10 @@ class Router:
         call.priority = priority
         call.key = self._key(call)
         q = self._queues[call.queue]
-        self._push(call, q, now)
-        return []
+        q.waiting -= 1
+        out: list[Action] = []
+        self._place(call, q, now, out)  # its ring may have moved on: offer if it can be
+        return out
 
     def move_call(self, call_id: str, queue: str, now: float, *, reason: str) -> list[Action]:
         """Move a waiting call to another queue; it keeps its age (arrival time)."""
