@@ -863,7 +863,7 @@ class Router:
 
     def _pool_key(self, q: _Queue, agent: _Agent, now: float) -> tuple[Any, ...]:
         strategy = q.config.strategy
-        tie = (now, agent.agent_id)
+        tie = (agent.since, agent.agent_id)  # Ready since (kept across reconfiguration)
         if strategy is Strategy.FEWEST_CALLS:
             return (agent.calls_handled, *tie)
         if strategy is Strategy.LEAST_TALK_TIME:
