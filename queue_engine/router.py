@@ -187,6 +187,10 @@ class _Queue:
     """Agent id -> member index, for round robin."""
     rr_last: int = -1
     aht: float = 180.0
+    present: int = 0
+    """Members who may take this queue's calls and are Ready or busy."""
+    logged_in: int = 0
+    """Members who may take this queue's calls and are logged in."""
 
     @classmethod
     def build(cls, config: QueueConfig) -> _Queue:
@@ -353,17 +357,20 @@ class Router:
         if agent is None:
             agent = _Agent(config.id, dict(config.queues), dict(config.skills))
             self._agents[config.id] = agent
+            touched = set(config.queues)
         else:
+            touched = set(agent.queues) | set(config.queues)
             self._leave_pools(agent)
             for name in agent.queues:
-                q = self._queues[name]
-                q.members.pop(agent.agent_id, None)
+                self._queues[name].members.pop(agent.agent_id, None)
             agent.queues = dict(config.queues)
             agent.skills = dict(config.skills)
         for name in agent.queues:
             q = self._queues[name]
             q.members[agent.agent_id] = q.first_ring(agent.skills)
             q.order.setdefault(agent.agent_id, len(q.order))
+        for name in touched:
+            self._recount(self._queues[name])
         out: list[Action] = []
         if agent.state is AgentState.READY:
             self._make_ready(agent, now, out)
@@ -382,6 +389,7 @@ class Router:
             agent = self._agents[agent_id]
             agent.pool_keys.pop(config.name, None)
             new.members[agent_id] = new.first_ring(agent.skills)
+        self._recount(new)
         out: list[Action] = []
         for call in [c for c in self._calls.values() if c.queue == config.name]:
             call.key = self._key(call)
@@ -735,14 +743,19 @@ class Router:
         return sorted(self._call(call_id).offered_to)
 
     def waiting_in_order(self, queue: str) -> list[str]:
-        """Waiting call ids of ``queue``, best first (for the wallboard and tests)."""
-        self._queue(queue)
-        live = {
-            cid: (-c.key, c.seq)
-            for cid, c in self._calls.items()
-            if c.queue == queue and c.phase is CallPhase.QUEUED
-        }
-        return sorted(live, key=lambda cid: live[cid])
+        """Waiting call ids of ``queue``, best first (for the wallboard and tests).
+
+        Reads only this queue's heaps: O(w log w) for w calls waiting here.
+        """
+        q = self._queue(queue)
+        live = [
+            entry
+            for ring, heap in enumerate(q.calls)
+            for entry in heap
+            if self._head_valid(entry, q, ring)
+        ]
+        live.sort()
+        return [call_id for _, _, call_id, _ in live]
 
     def estimated_waits(self, queue: str, now: float) -> list[WaitEstimate]:
         """Position and estimated further wait of every waiting call of ``queue``.
@@ -843,6 +856,16 @@ class Router:
     ) -> None:
         if agent.state is AgentState.READY:
             self._leave_pools(agent)
+        was_present = agent.state in _PRESENT
+        was_in = agent.state is not AgentState.LOGGED_OUT
+        present_delta = (state in _PRESENT) - was_present
+        in_delta = (state is not AgentState.LOGGED_OUT) - was_in
+        if present_delta or in_delta:
+            for name in agent.queues:
+                q = self._queues[name]
+                if q.members.get(agent.agent_id) is not None:
+                    q.present += present_delta
+                    q.logged_in += in_delta
         agent.state = state
         agent.reason = reason
         agent.since = now
@@ -927,10 +950,13 @@ class Router:
                 self._take_exit(call, rule, "no agents", now, out)
 
     def _staffed(self, q: _Queue, when: str) -> bool:
-        wanted = _PRESENT if when == "none_available" else _PRESENT | {AgentState.NOT_READY}
-        return any(
-            ring is not None and self._agents[a].state in wanted for a, ring in q.members.items()
-        )
+        return (q.present if when == "none_available" else q.logged_in) > 0
+
+    def _recount(self, q: _Queue) -> None:
+        """Recount a queue's present and logged-in members (after membership changes)."""
+        states = [self._agents[a].state for a, ring in q.members.items() if ring is not None]
+        q.present = sum(s in _PRESENT for s in states)
+        q.logged_in = sum(s is not AgentState.LOGGED_OUT for s in states)
 
     # --- internals: calls ------------------------------------------------------------
 
@@ -1094,16 +1120,18 @@ class Router:
             call.key = self._key(call)
             self._enter(call, self._queues[rule.queue], now, out, moved=True)
             return
-        if rule.action is ExitAction.CALLBACK and call.callback_number is None:
-            q = self._queues[call.queue]
-            call.callback_number = call.caller.e164 or call.caller.ani
+        if rule.action is ExitAction.CALLBACK and call.caller.e164 is not None:
+            # Only a real number can be called back; a withheld or garbled one goes
+            # to voicemail instead.
+            call.callback_number = call.caller.e164
             call.callback_requested_at = now
             call.kind = "callback"
             out.append(ReleaseLine(call.call_id))
-            if call.callback_number:
-                self._place(call, q, now, out)
-                return
-        action = ExitAction.VOICEMAIL if rule.action is ExitAction.QUEUE else rule.action
+            self._place(call, self._queues[call.queue], now, out)
+            return
+        action = rule.action
+        if action in (ExitAction.QUEUE, ExitAction.CALLBACK):
+            action = ExitAction.VOICEMAIL
         if call.callback_number is None:
             out.append(ExitCall(call.call_id, call.queue, action, reason, rule.message))
         self._finish_call(call, now, "exited", out, exit_action=f"{action.value}: {reason}")
