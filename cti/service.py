@@ -417,7 +417,7 @@ class EngineService:
             self.route(ri.CallerHangsUp(call_id=event.call_id))
         elif isinstance(event, CallbackRequested):
             caller = self.router.call_caller(event.call_id)
-            number = event.number or caller.e164 or caller.ani
+            number = event.number or caller.e164 or ""  # a withheld number cannot be called
             self.route(ri.CallerAsksCallback(call_id=event.call_id, number=number))
 
     async def identify(self, ani: str) -> CallerInfo:
