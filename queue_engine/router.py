@@ -132,6 +132,8 @@ class _Agent:
     state: AgentState = AgentState.LOGGED_OUT
     reason: str = ""
     since: float = 0.0
+    ready_seq: int = 0
+    """Order of going Ready: breaks ties between agents Ready since the same moment."""
     token: int = 0
     """Bumped on every state change; timer entries carry the token they saw."""
     call_id: str | None = None
@@ -869,6 +871,8 @@ class Router:
         agent.state = state
         agent.reason = reason
         agent.since = now
+        if state is AgentState.READY:
+            agent.ready_seq = next(self._seq)
         agent.token += 1
         agent.call_id = call_id
         agent.deadline = deadline
@@ -886,7 +890,7 @@ class Router:
 
     def _pool_key(self, q: _Queue, agent: _Agent, now: float) -> tuple[Any, ...]:
         strategy = q.config.strategy
-        tie = (agent.since, agent.agent_id)  # Ready since (kept across reconfiguration)
+        tie = (agent.since, agent.ready_seq, agent.agent_id)  # kept across reconfiguration
         if strategy is Strategy.FEWEST_CALLS:
             return (agent.calls_handled, *tie)
         if strategy is Strategy.LEAST_TALK_TIME:
