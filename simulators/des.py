@@ -1,0 +1,415 @@
+"""The discrete-event runner: one simulated day on the production router, on virtual time.
+
+There is no second copy of the routing rules: every decision is made by
+:class:`queue_engine.router.Router`, driven through the same inputs the engine service
+gives it. This module only plays the world around it: callers arriving (Poisson, with
+rates per interval), waiting until their patience runs out or asking for a callback,
+and agents who log in and out by shift, take breaks, accept offers, talk for a handle
+time and wrap up. Time jumps from event to event; nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+
+from cti.errors import RoutingError
+from cti.models import (
+    AgentConfig,
+    AgentState,
+    CallDetailRecord,
+    CallerInfo,
+    CallerKind,
+    Customer,
+    Segment,
+)
+from queue_engine.actions import (
+    Action,
+    AgentStateSet,
+    ConnectCall,
+    DisconnectCall,
+    OfferCall,
+    RecordCall,
+)
+from queue_engine.router import Router
+from simulators.scenario import AgentGroup, Scenario, Traffic
+
+#: After arrivals stop, calls still in progress get at most this long to finish.
+DRAIN_LIMIT_S = 6 * 3600.0
+#: How often the waiting calls and staffed agents are sampled for the day's chart.
+SAMPLE_EVERY_S = 60.0
+
+_BUSY = (AgentState.TALKING, AgentState.WRAP_UP)
+
+
+@dataclass
+class AgentTime:
+    """Seconds an agent spent in each kind of state, counted after the warm-up."""
+
+    busy: float = 0.0
+    idle: float = 0.0
+    not_ready: float = 0.0
+
+    @property
+    def occupancy_base(self) -> float:
+        return self.busy + self.idle
+
+
+@dataclass
+class Sample:
+    """The center at one moment: for the chart of the day."""
+
+    t: float
+    waiting: int
+    staffed: int
+    busy: int
+
+
+@dataclass
+class DayResult:
+    """One replication: every finished call, agents' time, and samples over the day."""
+
+    records: list[CallDetailRecord]
+    labels: dict[str, str]
+    """Call id -> the value group label of its caller (the scenario's ``values``)."""
+    agent_time: dict[str, AgentTime]
+    agent_queues: dict[str, list[str]]
+    samples: list[Sample]
+    events: int
+
+
+@dataclass
+class _Agent:
+    agent_id: str
+    group: AgentGroup
+    state: AgentState = AgentState.LOGGED_OUT
+    since: float = 0.0
+    on_break_until: float | None = None
+    leaving: bool = False
+    """Its shift is over: log out as soon as the call in hand is done."""
+    break_pending: float | None = None
+    """A break began while busy: take it (until this time) once the call is done."""
+
+
+@dataclass
+class _Call:
+    traffic: Traffic
+    waiting: bool = True
+    """Still waiting for an agent (so patience and callback offers apply)."""
+
+
+@dataclass
+class _World:
+    scenario: Scenario
+    rng: random.Random
+    router: Router
+    agents: dict[str, _Agent] = field(default_factory=dict)
+    calls: dict[str, _Call] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    records: list[CallDetailRecord] = field(default_factory=list)
+    time: dict[str, AgentTime] = field(default_factory=dict)
+    samples: list[Sample] = field(default_factory=list)
+    heap: list[tuple[float, int, Callable[[], None]]] = field(default_factory=list)
+    now: float = 0.0
+    events: int = 0
+    streams_open: int = 0
+    """Traffic streams whose arrivals have not yet reached the end of the day."""
+
+
+def run_day(scenario: Scenario, seed: int) -> DayResult:
+    """Simulate one day of ``scenario`` with ``seed``; calls in progress at the end of
+    arrivals are allowed to finish (up to :data:`DRAIN_LIMIT_S`)."""
+    rng = random.Random(seed)
+    agents: list[AgentConfig] = []
+    for group in scenario.agents:
+        for i in range(1, group.count + 1):
+            agents.append(
+                AgentConfig(id=f"{group.name}-{i}", skills=group.skills, queues=group.queues)
+            )
+    router = Router(
+        scenario.queues,
+        max_missed_offers=scenario.max_missed_offers,
+        agents=agents,
+        seed=rng.randrange(2**31),
+    )
+    w = _World(scenario, rng, router)
+    sim = _Simulation(w)
+    for group in scenario.agents:
+        for i in range(1, group.count + 1):
+            sim.add_agent(_Agent(f"{group.name}-{i}", group))
+    for traffic in scenario.traffic:
+        w.streams_open += 1
+        sim.schedule_arrival(traffic, 0.0)
+    sim.at(0.0, sim.sample)
+    sim.run()
+    for agent in w.agents.values():
+        sim.account(agent, w.now)
+    return DayResult(
+        records=w.records,
+        labels=w.labels,
+        agent_time=w.time,
+        agent_queues={a: list(ag.group.queues) for a, ag in w.agents.items()},
+        samples=w.samples,
+        events=w.events,
+    )
+
+
+class _Simulation:
+    def __init__(self, world: _World) -> None:
+        self.w = world
+        self._seq = itertools.count()
+        self._ids = itertools.count(1)
+        self._end = world.scenario.duration_s
+        self._warm = world.scenario.warm_up_s
+
+    # --- the event loop ------------------------------------------------------------
+
+    def at(self, t: float, fn: Callable[[], None]) -> None:
+        heapq.heappush(self.w.heap, (t, next(self._seq), fn))
+
+    def run(self) -> None:
+        w = self.w
+        router = w.router
+        limit = self._end + DRAIN_LIMIT_S
+        while True:
+            deadline = router.next_deadline()
+            if w.heap and (deadline is None or w.heap[0][0] < deadline):
+                t, _, fn = heapq.heappop(w.heap)
+                if t > limit:
+                    break
+                self._clock(t)
+                fn()
+            elif deadline is not None:
+                if deadline > limit:
+                    break
+                self._clock(deadline)
+                self.apply(router.advance(deadline))
+            else:
+                break
+            w.events += 1
+            if w.streams_open == 0 and not w.calls:
+                break  # every call of the day is finished
+        self._clock(max(w.now, self._end))
+
+    def _clock(self, t: float) -> None:
+        self.w.now = max(self.w.now, t)
+
+    # --- routing -------------------------------------------------------------------
+
+    def apply(self, actions: list[Action]) -> None:
+        """Carry out the router's actions; the agents' reactions may add more."""
+        todo = list(actions)
+        i = 0
+        while i < len(todo):
+            action = todo[i]
+            i += 1
+            if isinstance(action, AgentStateSet):
+                self._state(action)
+            elif isinstance(action, OfferCall):
+                todo.extend(
+                    self._try(
+                        partial(self.w.router.accept, action.agent_id, action.call_id, self.w.now)
+                    )
+                )
+            elif isinstance(action, ConnectCall):
+                self._connected(action)
+            elif isinstance(action, DisconnectCall):
+                self._wrap_up(action)
+            elif isinstance(action, RecordCall):
+                self._record(action.cdr)
+
+    def _try(self, request: Callable[[], list[Action]]) -> list[Action]:
+        try:
+            return request()
+        except RoutingError:
+            # e.g. accepting a ring-all offer another agent took first
+            return []
+
+    def _do(self, request: Callable[[], list[Action]]) -> None:
+        self.apply(self._try(request))
+
+    # --- callers -------------------------------------------------------------------
+
+    def schedule_arrival(self, traffic: Traffic, t: float) -> None:
+        """The next Poisson arrival after ``t``, across changes of rate."""
+        rng = self.w.rng
+        while t < self._end:
+            rate = traffic.rate_at(t)
+            change = min(traffic.next_change(t), self._end)
+            if rate <= 0:
+                t = change
+                continue
+            gap = rng.expovariate(rate / 3600.0)
+            if t + gap < change:
+                self.at(t + gap, lambda: self._arrive(traffic))
+                return
+            t = change  # memoryless: draw afresh at the new rate
+        self.w.streams_open -= 1
+
+    def _arrive(self, traffic: Traffic) -> None:
+        w = self.w
+        n = next(self._ids)
+        call_id = f"c{n}"
+        value, label = traffic.draw_value(w.rng)
+        segment = Segment.for_value(value)
+        customer = Customer.model_construct(
+            id=n,
+            name="",
+            phones=(),
+            value=value,
+            segment=segment,
+            language="en",
+            time_zone="UTC",
+            email="",
+        )
+        caller = CallerInfo.model_construct(
+            ani=f"+861990{n:07d}",
+            e164=f"+861990{n:07d}",
+            kind=CallerKind.KNOWN,
+            customer=customer,
+            history=(),
+        )
+        w.labels[call_id] = label or segment.value
+        w.calls[call_id] = _Call(traffic)
+        patience = traffic.patience.draw(w.rng)
+        if math.isfinite(patience):
+            self.at(w.now + patience, lambda: self._give_up(call_id))
+        if traffic.callback is not None:
+            offer = traffic.callback
+            self.at(
+                w.now + offer.offer_after_s, partial(self._maybe_callback, call_id, offer.take_up)
+            )
+        self._do(lambda: w.router.enqueue(call_id, traffic.queue, caller, w.now))
+        self.schedule_arrival(traffic, w.now)
+
+    def _give_up(self, call_id: str) -> None:
+        call = self.w.calls.get(call_id)
+        if call is not None and call.waiting:
+            call.waiting = False
+            self._do(lambda: self.w.router.caller_hung_up(call_id, self.w.now))
+
+    def _maybe_callback(self, call_id: str, take_up: float) -> None:
+        call = self.w.calls.get(call_id)
+        if call is None or not call.waiting or self.w.rng.random() >= take_up:
+            return
+        call.waiting = False  # hangs up and keeps the place: no more abandoning
+        self._do(
+            partial(self.w.router.request_callback, call_id, f"+861990{call_id[1:]}", self.w.now)
+        )
+
+    # --- agents --------------------------------------------------------------------
+
+    def add_agent(self, agent: _Agent) -> None:
+        w = self.w
+        w.agents[agent.agent_id] = agent
+        w.time[agent.agent_id] = AgentTime()
+        for login, logout, breaks in w.scenario.on_duty(agent.group):
+            self.at(login, partial(self._login, agent))
+            if math.isfinite(logout):
+                self.at(logout, partial(self._logout, agent))
+            for start, end in breaks:
+                self.at(start, partial(self._break, agent, end))
+                self.at(end, partial(self._back, agent))
+
+    def _login(self, agent: _Agent) -> None:
+        r, now = self.w.router, self.w.now
+        agent.leaving = False
+        self._do(lambda: r.login(agent.agent_id, now))
+        self._do(lambda: r.set_ready(agent.agent_id, now))
+
+    def _logout(self, agent: _Agent) -> None:
+        if agent.state in (AgentState.READY, AgentState.NOT_READY):
+            self._do(lambda: self.w.router.logout(agent.agent_id, self.w.now))
+        elif agent.state is not AgentState.LOGGED_OUT:
+            agent.leaving = True  # after the call in hand
+
+    def _break(self, agent: _Agent, end: float) -> None:
+        if agent.state is AgentState.READY:
+            agent.on_break_until = end
+            self._do(lambda: self.w.router.set_not_ready(agent.agent_id, "break", self.w.now))
+        elif agent.state in (AgentState.RESERVED, AgentState.TALKING, AgentState.WRAP_UP):
+            agent.break_pending = end
+
+    def _back(self, agent: _Agent) -> None:
+        agent.break_pending = None
+        if agent.on_break_until is not None and agent.state is AgentState.NOT_READY:
+            agent.on_break_until = None
+            self._do(lambda: self.w.router.set_ready(agent.agent_id, self.w.now))
+
+    def _state(self, action: AgentStateSet) -> None:
+        w = self.w
+        agent = w.agents[action.agent_id]
+        self.account(agent, w.now)
+        agent.state = action.state
+        agent.since = w.now
+        if action.state is AgentState.READY:
+            if agent.leaving:
+                self._do(lambda: w.router.logout(agent.agent_id, w.now))
+            elif agent.break_pending is not None and agent.break_pending > w.now:
+                end, agent.break_pending = agent.break_pending, None
+                agent.on_break_until = end
+                self._do(lambda: w.router.set_not_ready(agent.agent_id, "break", w.now))
+        elif action.state is AgentState.NOT_READY and agent.on_break_until is None:
+            if agent.leaving:
+                self._do(lambda: w.router.logout(agent.agent_id, w.now))
+            elif action.reason not in ("logged in", "break"):
+                # a missed or rejected offer: back to work at once
+                self._do(lambda: w.router.set_ready(agent.agent_id, w.now))
+
+    def account(self, agent: _Agent, now: float) -> None:
+        """Add the agent's time since its last change to its buckets, counting only the
+        measured part of the day (after the warm-up, before the end of arrivals)."""
+        start = max(agent.since, self._warm)
+        stop = min(now, self._end)
+        if stop <= start or agent.state is AgentState.LOGGED_OUT:
+            return
+        spent = stop - start
+        t = self.w.time[agent.agent_id]
+        if agent.state in _BUSY:
+            t.busy += spent
+        elif agent.state is AgentState.NOT_READY:
+            t.not_ready += spent
+        else:
+            t.idle += spent
+
+    def _connected(self, action: ConnectCall) -> None:
+        w = self.w
+        call = w.calls[action.call_id]
+        call.waiting = False
+        handle = call.traffic.handle.draw(w.rng)
+        self.at(
+            w.now + handle,
+            lambda: self._do(
+                lambda: w.router.agent_hang_up(action.agent_id, action.call_id, w.now)
+            ),
+        )
+
+    def _wrap_up(self, action: DisconnectCall) -> None:
+        w = self.w
+        agent = w.agents[action.agent_id]
+        wrap = agent.group.wrap_up.draw(w.rng)
+        done = lambda: w.router.complete_wrap_up(action.agent_id, action.call_id, "done", w.now)  # noqa: E731
+        if wrap <= 0:
+            self.at(w.now, lambda: self._do(done))
+        else:
+            self.at(w.now + wrap, lambda: self._do(done))
+
+    def _record(self, cdr: CallDetailRecord) -> None:
+        self.w.records.append(cdr)
+        self.w.calls.pop(cdr.call_id, None)
+
+    # --- samples -------------------------------------------------------------------
+
+    def sample(self) -> None:
+        w = self.w
+        waiting = sum(w.router.snapshot(q, w.now).waiting for q in w.router.queue_names)
+        staffed = sum(a.state is not AgentState.LOGGED_OUT for a in w.agents.values())
+        busy = sum(a.state in _BUSY for a in w.agents.values())
+        w.samples.append(Sample(w.now, waiting, staffed, busy))
+        if w.now + SAMPLE_EVERY_S <= self._end:
+            self.at(w.now + SAMPLE_EVERY_S, self.sample)
