@@ -166,6 +166,7 @@ class _Simulation:
         self._ids = itertools.count(1)
         self._end = world.scenario.duration_s
         self._warm = world.scenario.warm_up_s
+        self._callers: dict[float, CallerInfo] = {}
 
     # --- the event loop ------------------------------------------------------------
 
@@ -256,24 +257,8 @@ class _Simulation:
         n = next(self._ids)
         call_id = f"c{n}"
         value, label = traffic.draw_value(w.rng)
-        segment = Segment.for_value(value)
-        customer = Customer.model_construct(
-            id=n,
-            name="",
-            phones=(),
-            value=value,
-            segment=segment,
-            language="en",
-            time_zone="UTC",
-            email="",
-        )
-        caller = CallerInfo.model_construct(
-            ani=f"+861990{n:07d}",
-            e164=f"+861990{n:07d}",
-            kind=CallerKind.KNOWN,
-            customer=customer,
-            history=(),
-        )
+        caller = self._caller(value)
+        segment = caller.segment
         w.labels[call_id] = label or segment.value
         w.calls[call_id] = _Call(traffic)
         patience = traffic.patience.draw(w.rng)
@@ -286,6 +271,19 @@ class _Simulation:
             )
         self._do(lambda: w.router.enqueue(call_id, traffic.queue, caller, w.now))
         self.schedule_arrival(traffic, w.now)
+
+    def _caller(self, value: float) -> CallerInfo:
+        """A simulated caller of ``value``: one per distinct value (the router reads only
+        the value, segment and customer id; the call id tells calls apart)."""
+        caller = self._callers.get(value)
+        if caller is None:
+            n = len(self._callers) + 1
+            number = f"+861990{n:07d}"
+            customer = Customer(id=n, name="", value=value, segment=Segment.for_value(value))
+            caller = CallerInfo(ani=number, e164=number, kind=CallerKind.KNOWN, customer=customer)
+            if len(self._callers) < 10_000:
+                self._callers[value] = caller
+        return caller
 
     def _give_up(self, call_id: str) -> None:
         call = self.w.calls.get(call_id)
@@ -390,14 +388,19 @@ class _Simulation:
         )
 
     def _wrap_up(self, action: DisconnectCall) -> None:
+        """The agent finishes wrap-up after its own time, unless the queue's wrap-up
+        timer (which the router keeps) ends it first."""
         w = self.w
         agent = w.agents[action.agent_id]
         wrap = agent.group.wrap_up.draw(w.rng)
-        done = lambda: w.router.complete_wrap_up(action.agent_id, action.call_id, "done", w.now)  # noqa: E731
-        if wrap <= 0:
-            self.at(w.now, lambda: self._do(done))
-        else:
-            self.at(w.now + wrap, lambda: self._do(done))
+        cap = w.router.queue_config(w.router.call_queue(action.call_id)).wrap_up_s
+        if wrap >= cap:
+            return  # the router's timer makes the agent Ready at the cap
+
+        def done() -> list[Action]:
+            return w.router.complete_wrap_up(action.agent_id, action.call_id, "done", w.now)
+
+        self.at(w.now + wrap, partial(self._do, done))
 
     def _record(self, cdr: CallDetailRecord) -> None:
         self.w.records.append(cdr)
