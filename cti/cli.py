@@ -41,6 +41,20 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, help="random seed (default 7)")
 
     sub.add_parser("config", help="print the default configuration, with comments")
+
+    sim = sub.add_parser(
+        "simulate",
+        help="run a scenario file for N simulated days: SL, ASA, abandons, occupancy with 95% CIs",
+        description="Discrete-event replications of a scenario on the production router. "
+        "Per queue, per value segment and overall: service level, ASA, abandon rate and "
+        "occupancy, each the mean across replications with a Student-t 95% confidence interval.",
+    )
+    sim.add_argument("file", type=Path, help="scenario TOML (see simulators/scenarios/)")
+    sim.add_argument("--replications", type=int, help="simulated days (default: the scenario's)")
+    sim.add_argument("--seed", type=int, help="seed of the run (default: the scenario's)")
+    sim.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    sim.add_argument("--plot", type=Path, metavar="FILE.png", help="write a chart of the day")
+    sim.add_argument("--intervals", action="store_true", help="figures per 30-minute interval")
     return p
 
 
@@ -52,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "demo":
             return _demo(args)
+        if args.command == "simulate":
+            return _simulate(args)
     except CtiError as exc:
         print(f"cti: {exc}", file=sys.stderr)
         return 2
@@ -96,6 +112,42 @@ def _demo(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     asyncio.run(run_interactive(config, db_path, args.config))
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from cti.errors import SimulationError
+    from simulators.report import format_text, simulate, to_json
+    from simulators.scenario import load_scenario
+
+    scenario = load_scenario(args.file)
+    replications = scenario.replications if args.replications is None else args.replications
+    if replications < 1:
+        raise SimulationError(f"--replications must be at least 1, got {replications}")
+    seed = scenario.seed if args.seed is None else args.seed
+    show = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if show:
+            bar = "#" * (done * 30 // total)
+            print(f"\r[{bar:<30}] {done}/{total} replications", end="", file=sys.stderr, flush=True)
+
+    report = simulate(scenario, replications, seed, progress)
+    if show:
+        print(file=sys.stderr)
+    if args.plot is not None:
+        from simulators.plot import plot_day
+
+        try:
+            plot_day(report, args.plot)
+        except OSError as exc:
+            raise SimulationError(f"cannot write the chart to {args.plot}: {exc}") from None
+    if args.json:
+        print(json.dumps(to_json(report, intervals=args.intervals), ensure_ascii=False))
+        return 0
+    print(format_text(report, intervals=args.intervals))
+    if args.plot is not None:
+        print(f"chart: {args.plot}")
     return 0
 
 
