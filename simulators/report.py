@@ -315,7 +315,8 @@ class IntervalReport:
     start_s: float
     end_s: float
     warm_up: bool
-    """The interval begins in the warm-up: its calls are not in the day's figures."""
+    """The interval begins in the warm-up: some or all of its calls are left out of the
+    day's figures (the interval's own figures count them all)."""
     calls: int
     offered: Estimate
     """Calls arriving in the interval, per replication."""
