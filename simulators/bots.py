@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from cti import topics
 from cti.bus import Bus
@@ -42,6 +42,9 @@ class BotBehaviour:
     mean_handle_s: float = 180.0
     wrap_up_s: float = 5.0
     dispositions: Sequence[str] = ("resolved",)
+    handle_by_queue: Mapping[str, Callable[[random.Random], float]] = field(default_factory=dict)
+    """Handle time per queue (a draw from the scenario's distribution); queues not
+    named here get an exponential time of mean ``mean_handle_s``."""
 
 
 class BotAgent:
@@ -54,6 +57,7 @@ class BotAgent:
         self.rng = rng
         self.calls_handled = 0
         self._working: dict[str, str] = {}
+        self._queue_of: dict[str, str] = {}
         """Calls this bot is working: call id -> "talk" or "wrap" (what it has scheduled)."""
 
     async def run(self) -> None:
@@ -67,6 +71,7 @@ class BotAgent:
                 b = self.behaviour
                 match message:
                     case CallOffered(pop=pop):
+                        self._queue_of[pop.call_id] = pop.queue
                         tg.create_task(
                             self._later(
                                 b.answer_delay_s,
@@ -79,7 +84,7 @@ class BotAgent:
                     ):
                         if call_id not in self._working:
                             self._working[call_id] = "talk"
-                            handle = self.rng.expovariate(1.0 / b.mean_handle_s)
+                            handle = self._handle_time(call_id)
                             tg.create_task(
                                 self._later(handle, HangUp(agent_id=self.agent_id, call_id=call_id))
                             )
@@ -98,6 +103,12 @@ class BotAgent:
                         tg.create_task(self._later(1.0, SetReady(agent_id=self.agent_id)))
                     case _:
                         pass
+
+    def _handle_time(self, call_id: str) -> float:
+        draw = self.behaviour.handle_by_queue.get(self._queue_of.pop(call_id, ""))
+        if draw is not None:
+            return draw(self.rng)
+        return self.rng.expovariate(1.0 / self.behaviour.mean_handle_s)
 
     async def _wrap_up(self, call_id: str, disposition: str) -> None:
         command = CompleteWrapUp(agent_id=self.agent_id, call_id=call_id, disposition=disposition)
