@@ -18,7 +18,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cti.errors import SimulationError
 from cti.models import QueueConfig, SkillLevel
@@ -176,18 +176,18 @@ def _clock(text: str) -> float:
     return h * 3600.0 + m * 60.0
 
 
-TimeOfDay = Annotated[str, Field(pattern=r"^\d{1,2}:\d{2}$")]
+def _time_of_day(text: str) -> str:
+    _clock(text)
+    return text
+
+
+TimeOfDay = Annotated[str, Field(pattern=r"^\d{1,2}:\d{2}$"), AfterValidator(_time_of_day)]
+"""``"HH:MM"``, checked where it is given (so an error names that key)."""
 
 
 class Break(_Model):
     start: TimeOfDay
     minutes: float = Field(gt=0)
-
-    @field_validator("start")
-    @classmethod
-    def _valid(cls, v: str) -> str:
-        _clock(v)
-        return v
 
 
 class Shift(_Model):
