@@ -1,0 +1,537 @@
+"""Property tests of router v2: cross-queue selection and skill relaxation (issue 3).
+
+Every expectation here is computed independently of the router's internals: from the
+queue configurations the test made, the router's public views (``waiting_in_order``,
+``call_queue``, ``call_arrived_at``, ``call_caller``, ``queue_config``) and
+:func:`queue_engine.priority.rank`.
+
+Times, priorities, weights, aging rates and bonuses are small dyadic rationals, so every
+rank and every ``now - arrived_at`` below is exact and the comparisons are exact too.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from cti.errors import RoutingError
+from cti.models import (
+    AgentConfig,
+    AgentState,
+    CallerInfo,
+    CallerKind,
+    Customer,
+    ExitAction,
+    MaxWaitExit,
+    NoAgentsExit,
+    QueueConfig,
+    QueueExits,
+    RelaxStep,
+    Strategy,
+)
+from queue_engine.actions import Action, OfferCall, RecordCall
+from queue_engine.inputs import CallMoved
+from queue_engine.priority import rank
+from queue_engine.router import CallPhase, Router
+
+SETTINGS = settings(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+SKILLS = ("mandarin", "billing", "french")
+AFTERS = (2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0)
+GAPS = (0.0, 0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
+
+skill_sets = st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 5), max_size=3)
+
+
+def make_caller(value: int, n: int) -> CallerInfo:
+    customer = Customer(id=n, name=f"c{n}", value=float(value))
+    number = f"+1555{n:07d}"
+    return CallerInfo(ani=number, e164=number, kind=CallerKind.KNOWN, customer=customer)
+
+
+def meets(skills: Mapping[str, int], required: Mapping[str, int]) -> bool:
+    return all(skills.get(s, 0) >= level for s, level in required.items())
+
+
+def ring_of(config: QueueConfig, waited: float) -> int:
+    """The ring a call that has waited ``waited`` seconds is in, from the config alone."""
+    ring = 0
+    for i, step in enumerate(config.relax, start=1):
+        if waited >= step.after_s:
+            ring = i
+    return ring
+
+
+def required(config: QueueConfig, ring: int) -> dict[str, int]:
+    return dict(config.skills) if ring == 0 else dict(config.relax[ring - 1].skills)
+
+
+@st.composite
+def rings(draw: st.DrawFn) -> tuple[dict[str, int], tuple[RelaxStep, ...]]:
+    """Skills at first, then 0-3 relax steps, each a loosening of the one before."""
+    first = draw(skill_sets)
+    afters = draw(st.lists(st.sampled_from(AFTERS), max_size=3, unique=True))
+    steps = []
+    previous = first
+    for after in sorted(afters):
+        keep = draw(st.lists(st.sampled_from(sorted(previous)), unique=True)) if previous else []
+        looser = {s: draw(st.integers(1, previous[s])) for s in keep}
+        steps.append(RelaxStep(after_s=after, skills=looser))
+        previous = looser
+    return first, tuple(steps)
+
+
+@st.composite
+def queue_configs(draw: st.DrawFn, name: str, *, coarse: bool = False) -> QueueConfig:
+    """A queue with random ranking parameters and rings.
+
+    ``coarse``: the same aging everywhere and priorities on a grid of 10, so that calls
+    of different queues often tie on rank plus bonus and the tie-break is exercised.
+    """
+    skills, relax = draw(rings())
+    if coarse:
+        priorities, weights, rates = [0.0, 10.0, 20.0], [0.0, 1.0], [1.0]
+    else:
+        priorities = [0.0, 10.0, 25.0, 50.0, 100.0]
+        weights, rates = [0.0, 0.5, 1.0, 2.0], [0.25, 0.5, 1.0, 2.0, 4.0]
+    return QueueConfig(
+        name=name,
+        priority=draw(st.sampled_from(priorities)),
+        value_weight=draw(st.sampled_from(weights)),
+        aging_rate=draw(st.sampled_from(rates)),
+        skills=skills,
+        relax=relax,
+    )
+
+
+# --- cross-queue selection ------------------------------------------------------------
+
+
+@st.composite
+def cross_queue_worlds(
+    draw: st.DrawFn,
+) -> tuple[list[QueueConfig], list[AgentConfig], list[tuple[str, int, float]], float]:
+    coarse = draw(st.booleans())
+    n_queues = draw(st.integers(2, 3))
+    queues = [draw(queue_configs(f"q{i}", coarse=coarse)) for i in range(n_queues)]
+    names = [q.name for q in queues]
+    agents = []
+    bonus = st.sampled_from(
+        [0.0, 10.0, 20.0] if coarse else [0.0, 0.0, 5.0, 10.0, 30.0, 60.0, 200.0]
+    )
+    for i in range(draw(st.integers(1, 5))):
+        served = draw(st.lists(st.sampled_from(names), min_size=1, unique=True))
+        agents.append(
+            AgentConfig(
+                id=f"a{i}",
+                skills=draw(skill_sets),
+                queues={q: draw(bonus) for q in served},
+            )
+        )
+    values = st.sampled_from([0, 10, 20]) if coarse else st.integers(0, 100)
+    gaps = st.sampled_from([0.0, 5.0, 10.0]) if coarse else st.sampled_from(GAPS)
+    calls = draw(
+        st.lists(
+            st.tuples(st.sampled_from(names), values, gaps),
+            min_size=1,
+            max_size=14,
+        )
+    )
+    final_gap = draw(st.sampled_from([0.0, 1.0, 5.0, 20.0, 60.0]))
+    return queues, agents, calls, final_gap
+
+
+def expected_choice(
+    router: Router, agent: AgentConfig, order: Mapping[str, int], now: float
+) -> str | None:
+    """The call ``agent`` should take at ``now``: best rank + bonus, then arrival."""
+    best: tuple[float, float, int, str] | None = None
+    for queue, bonus in agent.queues.items():
+        config = router.queue_config(queue)
+        for call in router.waiting_in_order(queue):
+            assert router.call_queue(call) == queue
+            arrived = router.call_arrived_at(call)
+            if not meets(agent.skills, required(config, ring_of(config, now - arrived))):
+                continue
+            score = rank(config, router.call_caller(call).value, arrived, now) + bonus
+            key = (-score, arrived, order[call], call)
+            if best is None or key < best:
+                best = key
+    return None if best is None else best[3]
+
+
+@settings(SETTINGS, max_examples=400)
+@given(world=cross_queue_worlds(), data=st.data())
+def test_a_freed_agent_takes_the_argmax_of_rank_plus_bonus_over_its_queues_and_rings(
+    world: tuple[list[QueueConfig], list[AgentConfig], list[tuple[str, int, float]], float],
+    data: st.DataObject,
+) -> None:
+    queues, agents, calls, final_gap = world
+    router = Router(queues)
+    for config in agents:
+        router.configure_agent(config, 0.0)
+        router.login(config.id, 0.0)
+    now = 0.0
+    order: dict[str, int] = {}
+    for n, (queue, value, gap) in enumerate(calls):
+        now += gap
+        assert router.advance(now) == []  # nobody is Ready: timers only move rings
+        call = f"c{n}"
+        order[call] = n
+        assert router.enqueue(call, queue, make_caller(value, n), now) == []
+    now += final_gap
+    router.advance(now)
+
+    # Agents free up one after another, at the same moment.
+    for config in data.draw(st.permutations(agents), label="ready order"):
+        expected = expected_choice(router, config, order, now)
+        out = router.set_ready(config.id, now)
+        got = [(o.call_id, o.agent_id) for o in out if isinstance(o, OfferCall)]
+        if expected is None:
+            assert got == []
+            assert router.agent(config.id).state is AgentState.READY
+        else:
+            assert got == [(expected, config.id)]
+            assert router.call_phase(expected) is CallPhase.OFFERED
+
+
+# --- relaxation: when a lone call is offered -------------------------------------------
+
+
+@SETTINGS
+@given(
+    config=queue_configs("q"),
+    skills=st.lists(skill_sets, min_size=1, max_size=4),
+    arrival=st.sampled_from([0.0, 0.5, 3.0, 100.0]),
+)
+def test_a_call_is_offered_when_its_ring_first_fits_a_ready_agent(
+    config: QueueConfig, skills: list[dict[str, int]], arrival: float
+) -> None:
+    router = Router([config])
+    for i, s in enumerate(skills):
+        router.configure_agent(AgentConfig(id=f"a{i}", skills=s, queues={"q": 0.0}))
+        router.login(f"a{i}", 0.0)
+        router.set_ready(f"a{i}", 0.0)
+    fitting = [
+        ring
+        for ring, (_, needed) in enumerate(config.rings)
+        if any(meets(s, needed) for s in skills)
+    ]
+
+    out = router.enqueue("c1", "q", make_caller(50, 1), arrival)
+    now = arrival
+    while not any(isinstance(a, OfferCall) for a in out):
+        deadline = router.next_deadline()
+        if deadline is None:
+            break
+        assert deadline > now
+        now = deadline
+        out = router.advance(now)
+        assert router.call_ring("c1") == ring_of(config, now - arrival)
+
+    offered = [a for a in out if isinstance(a, OfferCall)]
+    if not fitting:
+        assert offered == []
+        assert router.call_phase("c1") is CallPhase.QUEUED
+        assert router.call_ring("c1") == len(config.relax)
+        return
+    first = fitting[0]
+    assert now == arrival + config.rings[first][0]
+    assert len(offered) == 1
+    taker = int(offered[0].agent_id[1:])
+    assert meets(skills[taker], config.rings[first][1])
+
+
+# --- relaxation: random operation sequences -------------------------------------------
+
+AGENT_IDS = ("a0", "a1", "a2", "a3")
+QUEUE_NAMES = ("q0", "q1")
+time_steps = st.sampled_from([0.0, 0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0])
+
+
+@st.composite
+def exits(draw: st.DrawFn, name: str) -> QueueExits:
+    other = "q1" if name == "q0" else "q0"
+    after = draw(st.sampled_from([20.0, 40.0, 90.0]))
+    max_wait = draw(
+        st.sampled_from(
+            [
+                None,
+                None,
+                MaxWaitExit(action=ExitAction.VOICEMAIL, after_s=after),
+                MaxWaitExit(action=ExitAction.QUEUE, queue=other, after_s=after),
+                MaxWaitExit(action=ExitAction.CALLBACK, after_s=after),
+            ]
+        )
+    )
+    no_agents = draw(
+        st.sampled_from(
+            [
+                None,
+                None,
+                None,
+                None,
+                None,
+                NoAgentsExit(action=ExitAction.MESSAGE, when="none_logged_in"),
+                NoAgentsExit(action=ExitAction.QUEUE, queue=other, when="none_available"),
+            ]
+        )
+    )
+    return QueueExits(max_wait=max_wait, no_agents=no_agents)
+
+
+class RelaxationMachine(RuleBasedStateMachine):
+    """Random queues with rings, random agents with skills, random operations.
+
+    After every step: no offer went to an agent who fails the call's current ring, no
+    call waits while a Ready agent who may take it at its ring exists, and every call
+    ever made is either still active or has exactly one record.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.router: Router | None = None
+        self.configs: dict[str, QueueConfig] = {}
+        self.agents: dict[str, AgentConfig] = {}
+        self.now = 0.0
+        self.n = 0
+        self.arrived: dict[str, float] = {}
+        self.records: Counter[str] = Counter()
+
+    @property
+    def r(self) -> Router:
+        assert self.router is not None
+        return self.router
+
+    @initialize(data=st.data(), max_missed=st.sampled_from([1, 2]))
+    def start(self, data: st.DataObject, max_missed: int) -> None:
+        for name in QUEUE_NAMES:
+            base = data.draw(queue_configs(name), label=name)
+            self.configs[name] = base.model_copy(
+                update={
+                    "strategy": data.draw(st.sampled_from(list(Strategy)), label="strategy"),
+                    "offer_timeout_s": data.draw(st.sampled_from([5.0, 15.0])),
+                    "wrap_up_s": data.draw(st.sampled_from([0.0, 10.0])),
+                    "exits": data.draw(exits(name), label="exits"),
+                }
+            )
+        self.router = Router(list(self.configs.values()), max_missed_offers=max_missed)
+        for agent_id in AGENT_IDS:
+            served = data.draw(st.lists(st.sampled_from(QUEUE_NAMES), min_size=1, unique=True))
+            bonus = st.sampled_from([0.0, 10.0, 60.0])
+            config = AgentConfig(
+                id=agent_id,
+                skills=data.draw(skill_sets, label=f"{agent_id} skills"),
+                queues={q: data.draw(bonus) for q in served},
+            )
+            self.agents[agent_id] = config
+            self.absorb(self.r.configure_agent(config, 0.0))
+            self.absorb(self.r.login(agent_id, 0.0))
+            if data.draw(st.booleans(), label=f"{agent_id} Ready"):
+                self.absorb(self.r.set_ready(agent_id, 0.0))
+
+    # --- plumbing -----------------------------------------------------------------
+
+    def in_state(self, *states: AgentState) -> list[str]:
+        if self.router is None:
+            return []
+        return [a for a in AGENT_IDS if self.r.agent(a).state in states]
+
+    def waiting(self) -> list[str]:
+        if self.router is None:
+            return []
+        return [c for q in QUEUE_NAMES for c in self.r.waiting_in_order(q)]
+
+    def fingerprint(self) -> object:
+        r = self.r
+        return (
+            [r.agent(a) for a in AGENT_IDS],
+            sorted((c, r.call_phase(c)) for c in r.active_call_ids()),
+            [r.waiting_in_order(q) for q in QUEUE_NAMES],
+            r.next_deadline(),
+        )
+
+    def request(self, name: str, *args: object) -> None:
+        """A request the state may refuse; a refused one must change nothing."""
+        before = self.fingerprint()
+        try:
+            out = getattr(self.r, name)(*args)
+        except RoutingError:
+            assert self.fingerprint() == before, f"refused {name}{args} changed the state"
+            return
+        self.absorb(out)
+
+    def absorb(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, OfferCall):
+                self.check_offer(action)
+            elif isinstance(action, RecordCall):
+                call = action.cdr.call_id
+                assert call in self.arrived, f"record of an unknown call {call}"
+                self.records[call] += 1
+                assert self.records[call] == 1, f"{call} recorded twice"
+                assert action.cdr.arrived_at == self.arrived[call]
+
+    def check_offer(self, offer: OfferCall) -> None:
+        agent = self.agents[offer.agent_id]
+        assert offer.queue in agent.queues, f"{offer.agent_id} does not serve {offer.queue}"
+        config = self.configs[offer.queue]
+        ring = ring_of(config, self.now - self.arrived[offer.call_id])
+        assert meets(agent.skills, required(config, ring)), (
+            f"{offer.call_id} (ring {ring} of {offer.queue}, needs {required(config, ring)}) "
+            f"offered to {offer.agent_id} with {agent.skills}"
+        )
+
+    # --- rules --------------------------------------------------------------------
+
+    @rule(queue=st.sampled_from(QUEUE_NAMES), value=st.integers(0, 100), dt=time_steps)
+    def arrive(self, queue: str, value: int, dt: float) -> None:
+        self.tick(dt)
+        call = f"c{self.n}"
+        self.n += 1
+        self.arrived[call] = self.now
+        self.absorb(self.r.enqueue(call, queue, make_caller(value, self.n), self.now))
+
+    @rule(
+        queue=st.sampled_from(QUEUE_NAMES),
+        value=st.integers(0, 100),
+        ahead=st.sampled_from([0.0, 5.0, 30.0]),
+    )
+    def schedule_callback(self, queue: str, value: int, ahead: float) -> None:
+        call = f"c{self.n}"
+        self.n += 1
+        self.arrived[call] = self.now + ahead
+        number = make_caller(value, self.n).e164 or ""
+        self.absorb(
+            self.r.schedule_callback(
+                call, queue, make_caller(value, self.n), self.now + ahead, number, self.now
+            )
+        )
+
+    @rule(dt=time_steps)
+    def tick(self, dt: float) -> None:
+        self.now += dt
+        self.absorb(self.r.advance(self.now))
+        deadline = self.r.next_deadline()
+        assert deadline is None or deadline > self.now
+
+    @rule()
+    def to_next_deadline(self) -> None:
+        deadline = self.r.next_deadline()
+        if deadline is not None:  # may be past: a call moved into a queue it is too old for
+            self.tick(max(0.0, deadline - self.now))
+
+    @rule(
+        request=st.sampled_from(["set_ready"] * 4 + ["login", "set_not_ready", "logout"]),
+        agent=st.sampled_from(AGENT_IDS),
+    )
+    def agent_request(self, request: str, agent: str) -> None:
+        if request == "set_not_ready":
+            self.request(request, agent, "break", self.now)
+        else:
+            self.request(request, agent, self.now)
+
+    @precondition(lambda self: self.in_state(AgentState.RESERVED))
+    @rule(data=st.data(), answer=st.sampled_from(["accept", "accept", "reject"]))
+    def answer_offer(self, data: st.DataObject, answer: str) -> None:
+        agent = data.draw(st.sampled_from(self.in_state(AgentState.RESERVED)))
+        self.request(answer, agent, self.r.agent(agent).call_id, self.now)
+
+    @precondition(lambda self: self.in_state(AgentState.RESERVED))
+    @rule(data=st.data())
+    def handle_call(self, data: st.DataObject) -> None:
+        """An offered agent accepts, talks, hangs up and wraps up, all at once."""
+        agent = data.draw(st.sampled_from(self.in_state(AgentState.RESERVED)))
+        call = self.r.agent(agent).call_id
+        self.request("accept", agent, call, self.now)
+        self.request("agent_hang_up", agent, call, self.now)
+        self.request("complete_wrap_up", agent, call, "ok", self.now)
+
+    @precondition(lambda self: self.in_state(AgentState.TALKING))
+    @rule(data=st.data())
+    def agent_hang_up(self, data: st.DataObject) -> None:
+        agent = data.draw(st.sampled_from(self.in_state(AgentState.TALKING)))
+        self.request("agent_hang_up", agent, self.r.agent(agent).call_id, self.now)
+
+    @precondition(lambda self: self.in_state(AgentState.WRAP_UP))
+    @rule(data=st.data(), extend=st.booleans())
+    def wrap_up(self, data: st.DataObject, extend: bool) -> None:
+        agent = data.draw(st.sampled_from(self.in_state(AgentState.WRAP_UP)))
+        call = self.r.agent(agent).call_id
+        if extend:
+            self.request("extend_wrap_up", agent, call, 5.0, self.now)
+        else:
+            self.request("complete_wrap_up", agent, call, "ok", self.now)
+
+    @precondition(lambda self: self.router is not None and self.r.active_call_ids())
+    @rule(data=st.data())
+    def caller_hang_up(self, data: st.DataObject) -> None:
+        call = data.draw(st.sampled_from(sorted(self.r.active_call_ids())))
+        self.request("caller_hung_up", call, self.now)
+
+    @precondition(lambda self: self.waiting())
+    @rule(
+        data=st.data(),
+        action=st.sampled_from(["callback", "priority", "move"]),
+        priority=st.sampled_from([-50.0, 0.0, 200.0]),
+    )
+    def supervise(self, data: st.DataObject, action: str, priority: float) -> None:
+        call = data.draw(st.sampled_from(self.waiting()))
+        if action == "callback":
+            self.request("request_callback", call, "+15550000000", self.now)
+        elif action == "priority":
+            self.request("set_call_priority", call, priority, self.now)
+        else:
+            other = "q1" if self.r.call_queue(call) == "q0" else "q0"
+            self.request("handle", CallMoved(call_id=call, queue=other), self.now)
+
+    # --- invariants ---------------------------------------------------------------
+
+    @invariant()
+    def no_call_waits_while_a_ready_agent_may_take_it(self) -> None:
+        if self.router is None:
+            return
+        ready = self.in_state(AgentState.READY)
+        for queue in QUEUE_NAMES:
+            config = self.configs[queue]
+            for call in self.r.waiting_in_order(queue):
+                ring = ring_of(config, self.now - self.arrived[call])
+                assert self.r.call_ring(call) == ring, (call, self.now, self.arrived[call])
+                needed = required(config, ring)
+                for agent in ready:
+                    a = self.agents[agent]
+                    assert not (queue in a.queues and meets(a.skills, needed)), (
+                        f"{call} waits in ring {ring} of {queue} (needs {needed}) while "
+                        f"{agent} with {a.skills} is Ready"
+                    )
+
+    @invariant()
+    def every_call_accounted_for_exactly_once(self) -> None:
+        if self.router is None:
+            return
+        active = self.r.active_call_ids()
+        assert len(active) == len(set(active))
+        assert set(active) <= set(self.arrived)
+        for call in self.arrived:
+            assert (call in active) != (self.records[call] == 1), call
+        for queue in QUEUE_NAMES:
+            assert self.r.snapshot(queue, self.now).waiting == len(self.r.waiting_in_order(queue))
+
+
+RelaxationMachine.TestCase.settings = settings(SETTINGS, max_examples=300, stateful_step_count=80)
+TestRelaxationMachine = RelaxationMachine.TestCase
