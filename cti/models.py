@@ -198,7 +198,7 @@ class MaxWaitExit(QueueExit):
 
 
 class MaxLengthExit(QueueExit):
-    calls: int = Field(ge=0)
+    calls: int = Field(ge=1)
     """A call that finds this many already waiting leaves at once."""
 
 

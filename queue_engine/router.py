@@ -371,9 +371,10 @@ class Router:
             q = self._queues[name]
             q.members[agent.agent_id] = q.first_ring(agent.skills)
             q.order.setdefault(agent.agent_id, len(q.order))
-        for name in touched:
-            self._recount(self._queues[name])
         out: list[Action] = []
+        for name in sorted(touched):  # sorted: replay must not depend on hashing
+            self._recount(self._queues[name])
+            self._exit_unstaffed(self._queues[name], now, out)
         if agent.state is AgentState.READY:
             self._make_ready(agent, now, out)
         return out
@@ -393,6 +394,7 @@ class Router:
             new.members[agent_id] = new.first_ring(agent.skills)
         self._recount(new)
         out: list[Action] = []
+        max_wait = config.exits.max_wait
         for call in [c for c in self._calls.values() if c.queue == config.name]:
             call.key = self._key(call)
             if call.phase is CallPhase.QUEUED:
@@ -400,13 +402,25 @@ class Router:
                 self._push(call, new, now)
                 if call.ring + 1 < len(new.rings):
                     self._timer(call.arrived_at + new.rings[call.ring + 1][0], "ring", call.call_id)
+                if max_wait is not None and call.callback_number is None:
+                    self._timer(call.arrived_at + max_wait.after_s, "max_wait", call.call_id)
         new.by_arrival = [e for e in old.by_arrival if self._is_queued(e[2])]
         heapq.heapify(new.by_arrival)
         for agent_id in new.members:
             agent = self._agents[agent_id]
             if agent.state is AgentState.READY:
                 self._leave_pools(agent)
-                self._make_ready(agent, now, out)
+                self._join_pools(agent)
+        self._exit_unstaffed(new, now, out)
+        # The new rules may let Ready agents take waiting calls: by rank, each to the
+        # agent the queue's strategy picks.
+        for call_id in self.waiting_in_order(config.name):
+            call = self._calls[call_id]
+            agents = self._choose_agents(new, call.ring)
+            if agents:
+                new.waiting -= 1
+                call.version += 1
+                self._offer(call, agents, now, out)
         return out
 
     # --- agent requests --------------------------------------------------------------
@@ -888,7 +902,7 @@ class Router:
                 q.pools[ring].remove(key, agent.agent_id)
         agent.pool_keys.clear()
 
-    def _pool_key(self, q: _Queue, agent: _Agent, now: float) -> tuple[Any, ...]:
+    def _pool_key(self, q: _Queue, agent: _Agent) -> tuple[Any, ...]:
         strategy = q.config.strategy
         tie = (agent.since, agent.ready_seq, agent.agent_id)  # kept across reconfiguration
         if strategy is Strategy.FEWEST_CALLS:
@@ -929,29 +943,36 @@ class Router:
             return
         if agent.state is not AgentState.READY:
             self._set_state(agent, AgentState.READY, "", now, out)
+        self._join_pools(agent)
+
+    def _join_pools(self, agent: _Agent) -> None:
+        """A Ready agent waits in the pool of its first ring in every queue it serves."""
         for name in agent.queues:
             q = self._queues[name]
             home = q.members.get(agent.agent_id)
             if home is None:
                 continue
-            key = self._pool_key(q, agent, now)
+            key = self._pool_key(q, agent)
             q.pools[home].add(key, agent.agent_id)
             agent.pool_keys[name] = key
 
     def _check_staffing(self, agent: _Agent, now: float, out: list[Action]) -> None:
         """After an agent left: waiting calls of a queue with nobody left may exit."""
         for name in agent.queues:
-            q = self._queues[name]
-            rule = q.config.exits.no_agents
-            if rule is None or q.waiting == 0 or self._staffed(q, rule.when):
-                continue
-            for call_id in self.waiting_in_order(name):
-                call = self._calls[call_id]
-                if call.callback_number is not None:
-                    continue  # a callback waits for agents to come back
-                q.waiting -= 1
-                call.version += 1
-                self._take_exit(call, rule, "no agents", now, out)
+            self._exit_unstaffed(self._queues[name], now, out)
+
+    def _exit_unstaffed(self, q: _Queue, now: float, out: list[Action]) -> None:
+        """If ``q`` has a no-agents exit and nobody is there, its waiting calls take it."""
+        rule = q.config.exits.no_agents
+        if rule is None or q.waiting == 0 or self._staffed(q, rule.when):
+            return
+        for call_id in self.waiting_in_order(q.config.name):
+            call = self._calls[call_id]
+            if call.callback_number is not None:
+                continue  # a callback waits for agents to come back
+            q.waiting -= 1
+            call.version += 1
+            self._take_exit(call, rule, "no agents", now, out)
 
     def _staffed(self, q: _Queue, when: str) -> bool:
         return (q.present if when == "none_available" else q.logged_in) > 0
