@@ -17,6 +17,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 from cti.errors import RoutingError
 from cti.models import (
@@ -167,6 +168,12 @@ class _Simulation:
         self._end = world.scenario.duration_s
         self._warm = world.scenario.warm_up_s
         self._callers: dict[float, CallerInfo] = {}
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            AgentStateSet: self._state,
+            ConnectCall: self._connected,
+            DisconnectCall: self._wrap_up,
+            RecordCall: self._record,
+        }
 
     # --- the event loop ------------------------------------------------------------
 
@@ -212,34 +219,27 @@ class _Simulation:
     def apply(self, actions: list[Action]) -> None:
         """Carry out the router's actions; the agents' reactions may add more."""
         todo = list(actions)
-        i = 0
-        while i < len(todo):
-            action = todo[i]
-            i += 1
-            if isinstance(action, AgentStateSet):
-                self._state(action)
-            elif isinstance(action, OfferCall):
-                todo.extend(
-                    self._try(
-                        partial(self.w.router.accept, action.agent_id, action.call_id, self.w.now)
-                    )
-                )
-            elif isinstance(action, ConnectCall):
-                self._connected(action)
-            elif isinstance(action, DisconnectCall):
-                self._wrap_up(action)
-            elif isinstance(action, RecordCall):
-                self._record(action.cdr)
+        handlers = self._handlers
+        for action in todo:  # the list grows while it is walked: accepting adds actions
+            if isinstance(action, OfferCall):
+                try:
+                    more = self.w.router.accept(action.agent_id, action.call_id, self.w.now)
+                except RoutingError:
+                    continue  # e.g. accepting a ring-all offer another agent took first
+                todo.extend(more)
+            else:
+                # by exact type: the action classes are final (no subclasses to match)
+                handler = handlers.get(type(action))
+                if handler is not None:
+                    handler(action)
 
-    def _try(self, request: Callable[[], list[Action]]) -> list[Action]:
+    def _ask(self, request: Callable[..., list[Action]], *args: Any) -> None:
+        """Make a request of the router and carry out its actions (none if it refuses)."""
         try:
-            return request()
+            actions = request(*args)
         except RoutingError:
-            # e.g. accepting a ring-all offer another agent took first
-            return []
-
-    def _do(self, request: Callable[[], list[Action]]) -> None:
-        self.apply(self._try(request))
+            return
+        self.apply(actions)
 
     # --- callers -------------------------------------------------------------------
 
@@ -276,7 +276,7 @@ class _Simulation:
             self.at(
                 w.now + offer.offer_after_s, partial(self._maybe_callback, call_id, offer.take_up)
             )
-        self._do(lambda: w.router.enqueue(call_id, traffic.queue, caller, w.now))
+        self._ask(w.router.enqueue, call_id, traffic.queue, caller, w.now)
         self.schedule_arrival(traffic, w.now)
 
     def _caller(self, value: float) -> CallerInfo:
@@ -296,16 +296,14 @@ class _Simulation:
         call = self.w.calls.get(call_id)
         if call is not None and call.waiting:
             call.waiting = False
-            self._do(lambda: self.w.router.caller_hung_up(call_id, self.w.now))
+            self._ask(self.w.router.caller_hung_up, call_id, self.w.now)
 
     def _maybe_callback(self, call_id: str, take_up: float) -> None:
         call = self.w.calls.get(call_id)
         if call is None or not call.waiting or self.w.rng.random() >= take_up:
             return
         call.waiting = False  # hangs up and keeps the place: no more abandoning
-        self._do(
-            partial(self.w.router.request_callback, call_id, f"+861990{call_id[1:]}", self.w.now)
-        )
+        self._ask(self.w.router.request_callback, call_id, f"+861990{call_id[1:]}", self.w.now)
 
     # --- agents --------------------------------------------------------------------
 
@@ -324,19 +322,19 @@ class _Simulation:
     def _login(self, agent: _Agent) -> None:
         r, now = self.w.router, self.w.now
         agent.leaving = False
-        self._do(lambda: r.login(agent.agent_id, now))
-        self._do(lambda: r.set_ready(agent.agent_id, now))
+        self._ask(r.login, agent.agent_id, now)
+        self._ask(r.set_ready, agent.agent_id, now)
 
     def _logout(self, agent: _Agent) -> None:
         if agent.state in (AgentState.READY, AgentState.NOT_READY):
-            self._do(lambda: self.w.router.logout(agent.agent_id, self.w.now))
+            self._ask(self.w.router.logout, agent.agent_id, self.w.now)
         elif agent.state is not AgentState.LOGGED_OUT:
             agent.leaving = True  # after the call in hand
 
     def _break(self, agent: _Agent, end: float) -> None:
         if agent.state is AgentState.READY:
             agent.on_break_until = end
-            self._do(lambda: self.w.router.set_not_ready(agent.agent_id, "break", self.w.now))
+            self._ask(self.w.router.set_not_ready, agent.agent_id, "break", self.w.now)
         elif agent.state in (AgentState.RESERVED, AgentState.TALKING, AgentState.WRAP_UP):
             agent.break_pending = end
 
@@ -344,7 +342,7 @@ class _Simulation:
         agent.break_pending = None
         if agent.on_break_until is not None and agent.state is AgentState.NOT_READY:
             agent.on_break_until = None
-            self._do(lambda: self.w.router.set_ready(agent.agent_id, self.w.now))
+            self._ask(self.w.router.set_ready, agent.agent_id, self.w.now)
 
     def _state(self, action: AgentStateSet) -> None:
         w = self.w
@@ -354,17 +352,17 @@ class _Simulation:
         agent.since = w.now
         if action.state is AgentState.READY:
             if agent.leaving:
-                self._do(lambda: w.router.logout(agent.agent_id, w.now))
+                self._ask(w.router.logout, agent.agent_id, w.now)
             elif agent.break_pending is not None and agent.break_pending > w.now:
                 end, agent.break_pending = agent.break_pending, None
                 agent.on_break_until = end
-                self._do(lambda: w.router.set_not_ready(agent.agent_id, "break", w.now))
+                self._ask(w.router.set_not_ready, agent.agent_id, "break", w.now)
         elif action.state is AgentState.NOT_READY and agent.on_break_until is None:
             if agent.leaving:
-                self._do(lambda: w.router.logout(agent.agent_id, w.now))
+                self._ask(w.router.logout, agent.agent_id, w.now)
             elif action.reason not in ("logged in", "break"):
                 # a missed or rejected offer: back to work at once
-                self._do(lambda: w.router.set_ready(agent.agent_id, w.now))
+                self._ask(w.router.set_ready, agent.agent_id, w.now)
 
     def account(self, agent: _Agent, now: float) -> None:
         """Add the agent's time since its last change to its buckets, counting only the
@@ -387,12 +385,10 @@ class _Simulation:
         call = w.calls[action.call_id]
         call.waiting = False
         handle = call.traffic.handle.draw(w.rng)
-        self.at(
-            w.now + handle,
-            lambda: self._do(
-                lambda: w.router.agent_hang_up(action.agent_id, action.call_id, w.now)
-            ),
-        )
+        self.at(w.now + handle, partial(self._hang_up, action.agent_id, action.call_id))
+
+    def _hang_up(self, agent_id: str, call_id: str) -> None:
+        self._ask(self.w.router.agent_hang_up, agent_id, call_id, self.w.now)
 
     def _wrap_up(self, action: DisconnectCall) -> None:
         """The agent finishes wrap-up after its own time, unless the queue's wrap-up
@@ -403,13 +399,13 @@ class _Simulation:
         cap = w.router.queue_config(w.router.call_queue(action.call_id)).wrap_up_s
         if wrap >= cap:
             return  # the router's timer makes the agent Ready at the cap
+        self.at(w.now + wrap, partial(self._wrap_up_done, action.agent_id, action.call_id))
 
-        def done() -> list[Action]:
-            return w.router.complete_wrap_up(action.agent_id, action.call_id, "done", w.now)
+    def _wrap_up_done(self, agent_id: str, call_id: str) -> None:
+        self._ask(self.w.router.complete_wrap_up, agent_id, call_id, "done", self.w.now)
 
-        self.at(w.now + wrap, partial(self._do, done))
-
-    def _record(self, cdr: CallDetailRecord) -> None:
+    def _record(self, action: RecordCall) -> None:
+        cdr = action.cdr
         self.w.records.append(cdr)
         self.w.calls.pop(cdr.call_id, None)
 
