@@ -367,15 +367,20 @@ class _Simulation:
     def account(self, agent: _Agent, now: float) -> None:
         """Add the agent's time since its last change to its buckets, counting only the
         measured part of the day (after the warm-up, before the end of arrivals)."""
-        start = max(agent.since, self._warm)
-        stop = min(now, self._end)
-        if stop <= start or agent.state is AgentState.LOGGED_OUT:
+        # Runs at every change of every agent: comparisons instead of max() and min().
+        state = agent.state
+        if state is AgentState.LOGGED_OUT:
+            return
+        since, warm, end = agent.since, self._warm, self._end
+        start = warm if warm > since else since  # max(since, warm)
+        stop = end if end < now else now  # min(now, end)
+        if stop <= start:
             return
         spent = stop - start
         t = self.w.time[agent.agent_id]
-        if agent.state in _BUSY:
+        if state is AgentState.TALKING or state is AgentState.WRAP_UP:  # _BUSY
             t.busy += spent
-        elif agent.state is AgentState.NOT_READY:
+        elif state is AgentState.NOT_READY:
             t.not_ready += spent
         else:
             t.idle += spent
