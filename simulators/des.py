@@ -246,6 +246,16 @@ class _Simulation:
     def schedule_arrival(self, traffic: Traffic, t: float) -> None:
         """The next Poisson arrival after ``t``, across changes of rate."""
         rng = self.w.rng
+        constant = traffic.rate_per_hour
+        if constant is not None:
+            # One rate all day (next_change is never): the loop below in one step.
+            if t < self._end and constant > 0:
+                gap = rng.expovariate(constant / 3600.0)
+                if t + gap < self._end:
+                    self.at(t + gap, partial(self._arrive, traffic))
+                    return
+            self.w.streams_open -= 1
+            return
         while t < self._end:
             rate = traffic.rate_at(t)
             change = min(traffic.next_change(t), self._end)
@@ -254,7 +264,7 @@ class _Simulation:
                 continue
             gap = rng.expovariate(rate / 3600.0)
             if t + gap < change:
-                self.at(t + gap, lambda: self._arrive(traffic))
+                self.at(t + gap, partial(self._arrive, traffic))
                 return
             t = change  # memoryless: draw afresh at the new rate
         self.w.streams_open -= 1
