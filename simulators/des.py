@@ -357,7 +357,8 @@ class _Simulation:
     def _state(self, action: AgentStateSet) -> None:
         w = self.w
         agent = w.agents[action.agent_id]
-        self.account(agent, w.now)
+        if agent.since != w.now:  # else no time passed since its last change: nothing to add
+            self.account(agent, w.now)
         agent.state = action.state
         agent.since = w.now
         if action.state is AgentState.READY:
