@@ -168,6 +168,8 @@ class _Simulation:
         self._end = world.scenario.duration_s
         self._warm = world.scenario.warm_up_s
         self._callers: dict[float, CallerInfo] = {}
+        self._wrap_caps: dict[str, float] = {}
+        """Queue -> its wrap_up_s (the runner never reconfigures a queue)."""
         self._handlers: dict[type, Callable[[Any], None]] = {
             AgentStateSet: self._state,
             ConnectCall: self._connected,
@@ -412,7 +414,10 @@ class _Simulation:
         w = self.w
         agent = w.agents[action.agent_id]
         wrap = agent.group.wrap_up.draw(w.rng)
-        cap = w.router.queue_config(w.router.call_queue(action.call_id)).wrap_up_s
+        queue = w.router.call_queue(action.call_id)
+        cap = self._wrap_caps.get(queue)
+        if cap is None:
+            cap = self._wrap_caps[queue] = w.router.queue_config(queue).wrap_up_s
         if wrap >= cap:
             return  # the router's timer makes the agent Ready at the cap
         self.at(w.now + wrap, partial(self._wrap_up_done, action.agent_id, action.call_id))
