@@ -1,4 +1,8 @@
-"""What the router asks its shell to do. The router returns these; it performs no I/O."""
+"""What the router asks its shell to do. The router returns these; it performs no I/O.
+
+Actions are plain slotted dataclasses (not frozen: building a frozen one costs three
+times as much, and the router makes several per call). Treat them as read-only.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ WithdrawReason = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OfferCall:
     """Ring ``agent_id`` with ``call_id``; the offer lapses at ``deadline``."""
 
@@ -22,7 +26,7 @@ class OfferCall:
     deadline: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WithdrawOffer:
     """The offer of ``call_id`` to ``agent_id`` is over (the call went back or ended)."""
 
@@ -31,7 +35,7 @@ class WithdrawOffer:
     reason: WithdrawReason
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ConnectCall:
     """The agent accepted: answer the line and bridge it to the agent.
 
@@ -44,14 +48,14 @@ class ConnectCall:
     dial: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReleaseLine:
     """Hang up the caller's line; the call stays in the queue as a callback."""
 
     call_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ExitCall:
     """The call leaves the queue for ``action`` (voicemail or a message, then hang-up)."""
 
@@ -62,7 +66,7 @@ class ExitCall:
     message: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MoveCall:
     """The call moved to another queue (by an exit rule or a supervisor); age kept."""
 
@@ -72,7 +76,7 @@ class MoveCall:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DisconnectCall:
     """The conversation is over; hang up the line if the agent ended it."""
 
@@ -81,7 +85,7 @@ class DisconnectCall:
     by: Literal["agent", "caller"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AgentStateSet:
     """An agent entered ``state``. ``deadline`` is the wrap-up or offer deadline."""
 
@@ -92,7 +96,7 @@ class AgentStateSet:
     deadline: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RecordCall:
     """The call is finished: keep its detail record."""
 

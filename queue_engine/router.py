@@ -206,6 +206,8 @@ class _Queue:
         )
 
     def ring_for(self, arrived_at: float, now: float) -> int:
+        if len(self.rings) == 1:
+            return 0
         # ``now >= arrived_at + after``, the very sum the ring timer is set for: with
         # ``now - arrived_at >= after`` rounding can make the timer fire without effect.
         ring = 0
@@ -480,12 +482,13 @@ class Router:
         agent = self._agent(agent_id)
         call = self._offered_to(agent, call_id)
         out: list[Action] = []
-        for other in sorted(call.offered_to - {agent_id}):
-            out.append(WithdrawOffer(call_id, other, "answered_elsewhere"))
-            peer = self._agents[other]
-            peer.call_id = None
-            self._make_ready(peer, now, out)
-        call.offered_to = {agent_id}
+        if len(call.offered_to) > 1:  # ring-all: the others are free again
+            for other in sorted(call.offered_to - {agent_id}):
+                out.append(WithdrawOffer(call_id, other, "answered_elsewhere"))
+                peer = self._agents[other]
+                peer.call_id = None
+                self._make_ready(peer, now, out)
+            call.offered_to = {agent_id}
         call.phase = CallPhase.TALKING
         call.agent_id = agent_id
         call.answered_at = now
@@ -727,6 +730,10 @@ class Router:
         return AgentSnapshot(
             a.agent_id, a.state, a.reason, a.since, a.call_id, a.deadline, a.calls_handled
         )
+
+    def waiting(self, queue: str) -> int:
+        """How many calls wait in ``queue`` (O(1))."""
+        return self._queue(queue).waiting
 
     def agent_ids(self) -> list[str]:
         return list(self._agents)

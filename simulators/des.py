@@ -434,7 +434,7 @@ class _Simulation:
 
     def sample(self) -> None:
         w = self.w
-        waiting = sum(w.router.snapshot(q, w.now).waiting for q in w.router.queue_names)
+        waiting = sum(w.router.waiting(q) for q in w.router.queue_names)
         staffed = sum(a.state is not AgentState.LOGGED_OUT for a in w.agents.values())
         busy = sum(a.state in _BUSY for a in w.agents.values())
         w.samples.append(Sample(w.now, waiting, staffed, busy))
