@@ -9,10 +9,14 @@ import logging
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cti.config import default_config_text, load_config
 from cti.errors import CtiError
+
+if TYPE_CHECKING:
+    from simulators.report import SimulationReport
+    from simulators.scenario import Scenario
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,6 +60,15 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     sim.add_argument("--plot", type=Path, metavar="FILE.png", help="write a chart of the day")
     sim.add_argument("--intervals", action="store_true", help="figures per 30-minute interval")
+    sim.add_argument(
+        "--live",
+        action="store_true",
+        help="send the traffic through the simulator trunk into the running engine with "
+        "bot agents, in real time (a load test); one day, the same report",
+    )
+    sim.add_argument(
+        "--minutes", type=float, help="with --live: run only the first N minutes of the day"
+    )
 
     erl = sub.add_parser(
         "erlang",
@@ -208,7 +221,10 @@ def _simulate(args: argparse.Namespace) -> int:
             bar = "#" * (done * 30 // total)
             print(f"\r[{bar:<30}] {done}/{total} replications", end="", file=sys.stderr, flush=True)
 
-    report = simulate(scenario, replications, seed, progress)
+    if args.live:
+        report = _simulate_live(scenario, seed, args.minutes, show)
+    else:
+        report = simulate(scenario, replications, seed, progress)
     if show:
         print(file=sys.stderr)
     if args.plot is not None:
@@ -225,6 +241,41 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.plot is not None:
         print(f"chart: {args.plot}")
     return 0
+
+
+def _simulate_live(
+    scenario: Scenario, seed: int, minutes: float | None, show: bool
+) -> SimulationReport:
+    """One day of ``scenario`` through the real engine in real time, as a report."""
+    import time
+
+    from simulators.live import run_live
+    from simulators.report import aggregate, measure_day
+
+    def progress(fraction: float) -> None:
+        if show:
+            bar = "#" * int(fraction * 30)
+            print(
+                f"\r[{bar:<30}] {fraction:6.1%} of the day, live",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    started = time.perf_counter()
+    day = asyncio.run(run_live(scenario, seed, minutes=minutes, progress=progress))
+    if minutes is not None:  # measure the part that ran, warm-up at most half of it
+        hours = min(scenario.hours, minutes / 60.0)
+        warm = min(scenario.warm_up_minutes, minutes / 2)
+        scenario = scenario.model_copy(update={"hours": hours, "warm_up_minutes": warm})
+    return aggregate(
+        scenario,
+        [measure_day(scenario, day)],
+        seed=seed,
+        seeds=[seed],
+        wall_s=time.perf_counter() - started,
+    )
 
 
 def _print_summary(s: dict[str, Any]) -> None:
