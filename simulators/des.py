@@ -38,27 +38,13 @@ from queue_engine.actions import (
     RecordCall,
 )
 from queue_engine.router import Router
+from queue_engine.stats import BUSY_STATES, AgentTime
 from simulators.scenario import AgentGroup, Scenario, Traffic
 
 #: After arrivals stop, calls still in progress get at most this long to finish.
 DRAIN_LIMIT_S = 6 * 3600.0
 #: How often the waiting calls and staffed agents are sampled for the day's chart.
 SAMPLE_EVERY_S = 60.0
-
-_BUSY = (AgentState.TALKING, AgentState.WRAP_UP)
-
-
-@dataclass
-class AgentTime:
-    """Seconds an agent spent in each kind of state, counted after the warm-up."""
-
-    busy: float = 0.0
-    idle: float = 0.0
-    not_ready: float = 0.0
-
-    @property
-    def occupancy_base(self) -> float:
-        return self.busy + self.idle
 
 
 @dataclass
@@ -120,6 +106,21 @@ class _World:
     events: int = 0
     streams_open: int = 0
     """Traffic streams whose arrivals have not yet reached the end of the day."""
+
+
+def add_measured(
+    t: AgentTime, state: AgentState, start: float, stop: float, warm: float, end: float
+) -> None:
+    """Count ``[start, stop)`` spent in ``state`` within the measured window ``[warm, end)``.
+
+    Runs at every change of every agent: comparisons instead of max() and min().
+    """
+    if state is AgentState.LOGGED_OUT:
+        return
+    start = warm if warm > start else start
+    stop = end if end < stop else stop
+    if stop > start:
+        t.add(state, stop - start)
 
 
 def run_day(scenario: Scenario, seed: int) -> DayResult:
@@ -380,23 +381,9 @@ class _Simulation:
     def account(self, agent: _Agent, now: float) -> None:
         """Add the agent's time since its last change to its buckets, counting only the
         measured part of the day (after the warm-up, before the end of arrivals)."""
-        # Runs at every change of every agent: comparisons instead of max() and min().
-        state = agent.state
-        if state is AgentState.LOGGED_OUT:
-            return
-        since, warm, end = agent.since, self._warm, self._end
-        start = warm if warm > since else since  # max(since, warm)
-        stop = end if end < now else now  # min(now, end)
-        if stop <= start:
-            return
-        spent = stop - start
-        t = self.w.time[agent.agent_id]
-        if state is AgentState.TALKING or state is AgentState.WRAP_UP:  # _BUSY
-            t.busy += spent
-        elif state is AgentState.NOT_READY:
-            t.not_ready += spent
-        else:
-            t.idle += spent
+        add_measured(
+            self.w.time[agent.agent_id], agent.state, agent.since, now, self._warm, self._end
+        )
 
     def _connected(self, action: ConnectCall) -> None:
         w = self.w
@@ -436,7 +423,7 @@ class _Simulation:
         w = self.w
         waiting = sum(w.router.waiting(q) for q in w.router.queue_names)
         staffed = sum(a.state is not AgentState.LOGGED_OUT for a in w.agents.values())
-        busy = sum(a.state in _BUSY for a in w.agents.values())
+        busy = sum(a.state in BUSY_STATES for a in w.agents.values())
         w.samples.append(Sample(w.now, waiting, staffed, busy))
         if w.now + SAMPLE_EVERY_S <= self._end:
             self.at(w.now + SAMPLE_EVERY_S, self.sample)

@@ -31,8 +31,9 @@ from cti.models import (
 )
 from cti.protocol import AgentStateChanged, Logout
 from cti.service import EngineService
+from queue_engine.stats import AgentTime
 from simulators.bots import BotAgent, BotBehaviour
-from simulators.des import SAMPLE_EVERY_S, AgentTime, DayResult, Sample
+from simulators.des import SAMPLE_EVERY_S, DayResult, Sample, add_measured
 from simulators.scenario import AgentGroup, Scenario, Traffic
 from telephony_adapters.sim import SimCallState, SimTrunk
 
@@ -105,6 +106,7 @@ async def run_live(
     service.record_listeners.append(records.append)
     labels: dict[str, str] = {}
     times = {a.id: AgentTime() for a, _ in agents}
+    warm = scenario.warm_up_s
     samples: list[Sample] = []
     handle = {t.queue: t.handle.draw for t in scenario.traffic}
     t0 = service.now()
@@ -183,7 +185,9 @@ async def run_live(
                 now = since_start()
                 previous = last.get(message.agent_id)
                 if previous is not None:
-                    _add(times[message.agent_id], previous[0], previous[1], now, scenario, duration)
+                    add_measured(
+                        times[message.agent_id], previous[0], previous[1], now, warm, duration
+                    )
                 last[message.agent_id] = (message.state, now)
 
     async def sample() -> None:
@@ -227,7 +231,7 @@ async def run_live(
             task.cancel()
         await asyncio.gather(*helpers, engine_task, return_exceptions=True)
     for agent_id, (state, since) in last.items():
-        _add(times[agent_id], state, since, since_start(), scenario, duration)
+        add_measured(times[agent_id], state, since, since_start(), warm, duration)
     return DayResult(
         records=[_shift(r, t0) for r in records],
         labels=labels,
@@ -236,26 +240,6 @@ async def run_live(
         samples=samples,
         events=len(records),
     )
-
-
-def _add(
-    t: AgentTime,
-    state: AgentState,
-    start: float,
-    stop: float,
-    scenario: Scenario,
-    duration: float,
-) -> None:
-    """Add ``[start, stop)`` in ``state`` to ``t``, counting only after the warm-up."""
-    start, stop = max(start, scenario.warm_up_s), min(stop, duration)
-    if stop <= start or state is AgentState.LOGGED_OUT:
-        return
-    if state in (AgentState.TALKING, AgentState.WRAP_UP):
-        t.busy += stop - start
-    elif state is AgentState.NOT_READY:
-        t.not_ready += stop - start
-    else:
-        t.idle += stop - start
 
 
 def _shift(record: CallDetailRecord, t0: float) -> CallDetailRecord:

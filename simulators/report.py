@@ -207,8 +207,8 @@ def _occupancy(day: DayResult, agents: Iterable[str]) -> float | None:
     for a in agents:
         t = day.agent_time.get(a)
         if t is not None:
-            busy += t.busy
-            idle += t.idle
+            busy += t.busy_s
+            idle += t.idle_s
     return busy / (busy + idle) if busy + idle > 0 else None
 
 

@@ -86,8 +86,8 @@ def replicate(name: str, seed: int) -> Replication:
         total.add(cdr)
         by_label[day.labels[cdr.call_id]].add(cdr)
         waited += cdr.wait_s > 0
-    busy = sum(t.busy for t in day.agent_time.values())
-    available = sum(t.busy + t.idle for t in day.agent_time.values())
+    busy = sum(t.busy_s for t in day.agent_time.values())
+    available = sum(t.busy_s + t.idle_s for t in day.agent_time.values())
     assert total.service_level is not None and total.asa_s is not None
     assert total.abandon_rate is not None
     return Replication(

@@ -14,7 +14,8 @@ import pytest
 from cti.cli import main
 from cti.errors import SimulationError
 from cti.models import CallDetailRecord, CallerKind, Segment
-from simulators.des import AgentTime, DayResult, Sample
+from queue_engine.stats import AgentTime
+from simulators.des import DayResult, Sample
 from simulators.report import (
     Z975,
     Estimate,
@@ -194,7 +195,7 @@ def _day(
     return DayResult(
         records=records,
         labels=labels if labels is not None else {r.call_id: "basic" for r in records},
-        agent_time=agent_time or {"a-1": AgentTime(busy=50.0, idle=50.0)},
+        agent_time=agent_time or {"a-1": AgentTime(busy_s=50.0, idle_s=50.0)},
         agent_queues=agent_queues or {"a-1": ["q1", "q2"]},
         samples=samples or [],
         events=123,
@@ -250,8 +251,8 @@ def test_occupancy_from_agent_time_overall_and_per_queue() -> None:
     day = _day(
         [_cdr("c1", 700.0, 0.0)],
         agent_time={
-            "x": AgentTime(busy=30.0, idle=10.0, not_ready=500.0),  # Not Ready: not counted
-            "y": AgentTime(busy=10.0, idle=50.0),
+            "x": AgentTime(busy_s=30.0, idle_s=10.0, not_ready_s=500.0),  # Not Ready: not counted
+            "y": AgentTime(busy_s=10.0, idle_s=50.0),
         },
         agent_queues={"x": ["q1"], "y": ["q1", "q2"]},
     )
