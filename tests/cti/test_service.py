@@ -14,9 +14,10 @@ import pytest
 from cti import topics
 from cti.bus import InMemoryBus
 from cti.clock import VIRTUAL_EPOCH, run_virtual, wall_time
-from cti.config import load_config
+from cti.config import Config, load_config
 from cti.errors import StoreError
 from cti.models import (
+    AgentConfig,
     AgentState,
     CallDetailRecord,
     CallerKind,
@@ -131,16 +132,21 @@ class Center:
 
 @asynccontextmanager
 async def center(
-    agent_ids: list[str], extra_queues: list[dict[str, object]] | None = None, **queue: object
+    agent_ids: list[str],
+    extra_queues: list[dict[str, object]] | None = None,
+    *,
+    config: Config | None = None,
+    **queue: object,
 ) -> AsyncIterator[Center]:
-    queues = [{"name": "general", **queue}, *(extra_queues or [])]
-    config = load_config(overrides={"queues": queues})
+    """The engine on a sim trunk with agents serving "general" (or ``config``'s agents)."""
+    if config is None:
+        queues = [{"name": "general", **queue}, *(extra_queues or [])]
+        config = load_config(overrides={"queues": queues})
+    agents_config = config.agents or [AgentConfig(id=a, queues={"general": 0.0}) for a in agent_ids]
     bus = InMemoryBus()
     trunk = SimTrunk()
     store = FakeStore()
-    service = EngineService(
-        config, bus, store, [trunk], {a: ["general"] for a in agent_ids}, recorder=store
-    )
+    service = EngineService(config, bus, store, [trunk], agents_config, recorder=store)
     agents = {a: Agent(bus, a) for a in agent_ids}
     async with bus.subscribe("cti/v1/agents/+/+") as sub:
 
@@ -494,31 +500,17 @@ def test_configuration_reload_changes_routing_without_a_restart(tmp_path: Path) 
     )
 
     async def body() -> None:
-        config = load_config(path)
-        bus, trunk, store = InMemoryBus(), SimTrunk(), FakeStore()
-        service = EngineService(config, bus, store, [trunk], config.agents, recorder=store)
-        a = Agent(bus, "1001")
-        async with bus.subscribe("cti/v1/agents/1001/+") as sub:
-
-            async def pump() -> None:
-                async for topic, message in sub:
-                    if not topic.endswith("/commands"):
-                        a.inbox.put_nowait(message)
-
-            tasks = [
-                asyncio.create_task(pump()),
-                asyncio.create_task(service.run()),
-                asyncio.create_task(service.follow_config(path, interval_s=1.0)),
-            ]
-            await service.ready.wait()
+        async with center(["1001"], config=load_config(path)) as c:
+            a = c.agents["1001"]
+            follow = asyncio.create_task(c.service.follow_config(path, interval_s=1.0))
             await ready(a)
-            call_id = trunk.ring("13812345678")
+            call_id = c.trunk.ring("13812345678")
             await asyncio.sleep(30)
-            assert service.router.call_phase(call_id).value == "queued"  # lacks mandarin
+            assert c.service.router.call_phase(call_id).value == "queued"  # lacks mandarin
             # A broken edit is refused and changes nothing.
             path.write_text("[[queues]]\nname = 1\n", encoding="utf-8")
             await asyncio.sleep(3)
-            assert service.router.call_phase(call_id).value == "queued"
+            assert c.service.router.call_phase(call_id).value == "queued"
             # The supervisor gives 1001 mandarin: the waiting call is offered at once.
             path.write_text(
                 '[[queues]]\nname = "general"\nskills = { mandarin = 3 }\n'
@@ -529,8 +521,6 @@ def test_configuration_reload_changes_routing_without_a_restart(tmp_path: Path) 
             offer = await a.expect(CallOffered, timeout=10)
             assert offer.pop.call_id == call_id
             assert offer.pop.waited_s > 30  # it kept its age
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            follow.cancel()
 
     virtual(body)
