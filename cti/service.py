@@ -122,8 +122,8 @@ class CallRecorder(Protocol):
 
 
 class EngineService:
-    """Runs the engine until cancelled. Agents and queues come from ``config`` and
-    ``agents`` (id -> queue names)."""
+    """Runs the engine until cancelled. Queues come from ``config``; ``agents`` are
+    agent configurations (or, for short, a map of agent id to the queues it serves)."""
 
     def __init__(
         self,
