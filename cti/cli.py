@@ -83,6 +83,16 @@ def _parser() -> argparse.ArgumentParser:
     erl.add_argument("--target", type=float, default=20.0, help="SL threshold, seconds")
     erl.add_argument("--sl-goal", type=float, default=0.8, help="SL goal for agents_for_goal")
     erl.add_argument("--json", action="store_true", help="print one JSON object")
+
+    script = sub.add_parser("script", help="call scripts: check script files")
+    script_sub = script.add_subparsers(dest="script_command", required=True)
+    check = script_sub.add_parser(
+        "check",
+        help="validate script files; exit 1 on any problem",
+        description="Finds unreachable nodes, dangling targets, loops with no exit, unknown "
+        "variables and bad expressions; prints each problem as FILE:LINE: node ID: message.",
+    )
+    check.add_argument("files", type=Path, nargs="+", metavar="FILE", help="script TOML")
     return p
 
 
@@ -98,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             return _simulate(args)
         if args.command == "erlang":
             return _erlang(args)
+        if args.command == "script":
+            return _script(args)
     except CtiError as exc:
         print(f"cti: {exc}", file=sys.stderr)
         return 2
@@ -143,6 +155,20 @@ def _demo(args: argparse.Namespace) -> int:
     )
     asyncio.run(run_interactive(config, db_path, args.config))
     return 0
+
+
+def _script(args: argparse.Namespace) -> int:
+    from scripts_engine.validate import load_script
+
+    failed = False
+    for path in args.files:
+        _, problems = load_script(path)
+        for problem in problems:
+            print(problem)
+        failed = failed or bool(problems)
+        if not problems:
+            print(f"{path}: ok")
+    return 1 if failed else 0
 
 
 def _erlang(args: argparse.Namespace) -> int:

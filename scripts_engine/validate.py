@@ -1,0 +1,238 @@
+"""The script validator: each problem names the file, the node and the line.
+
+Finds TOML and schema errors, a missing start, dangling targets, unreachable nodes, loops
+with no exit, unknown variables, bad templates and bad expressions.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from cti.errors import ScriptError
+from scripts_engine import expr
+from scripts_engine.model import (
+    KNOWN_VARIABLES,
+    ActionNode,
+    BranchNode,
+    EndNode,
+    InputNode,
+    QuestionNode,
+    SayNode,
+    Script,
+    targets,
+)
+from scripts_engine.text import TemplateError, template_variables
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    node: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"node {self.node}: " if self.node else ""
+        return f"{self.file}:{self.line}: {where}{self.message}"
+
+
+def node_lines(text: str) -> dict[str, int]:
+    """Line (1-based) of each node's table header ``[nodes.ID]``."""
+    out: dict[str, int] = {}
+    header = re.compile(r"""^\s*\[\s*nodes\s*\.\s*["']?([A-Za-z0-9_-]+)["']?\s*\]""")
+    for n, line in enumerate(text.splitlines(), start=1):
+        m = header.match(line)
+        if m:
+            out.setdefault(m.group(1), n)
+    return out
+
+
+def _script_line(text: str) -> int:
+    for n, line in enumerate(text.splitlines(), start=1):
+        if re.match(r"^\s*\[\s*script\s*\]", line):
+            return n
+    return 1
+
+
+def known_variable(name: str, answers: set[str]) -> bool:
+    namespace, _, rest = name.partition(".")
+    if namespace == "answers":
+        return rest in answers
+    return rest in KNOWN_VARIABLES.get(namespace, frozenset())
+
+
+def load_script(path: Path | str) -> tuple[Script | None, list[Problem]]:
+    """Read and validate a script file: the script (None if unreadable) and its problems."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(str(path), 0, "", f"cannot read the file: {exc}")]
+    return parse_script(text, str(path))
+
+
+def parse_script(text: str, file: str = "<script>") -> tuple[Script | None, list[Problem]]:
+    """Parse and validate script TOML text."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        return None, [Problem(file, int(m.group(1)) if m else 1, "", f"not TOML: {exc}")]
+    lines = node_lines(text)
+    try:
+        script = Script.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"]]
+            node = loc[1] if len(loc) > 1 and loc[0] == "nodes" else ""
+            line = lines.get(node, 1)
+            if not node:
+                line = _script_line(text)
+            field = ".".join(loc[2:] if node else loc)
+            problems.append(Problem(file, line, node, f"{field}: {err['msg']}"))
+        return None, problems
+    return script, check_script(script, file, lines)
+
+
+def check_script(script: Script, file: str, lines: dict[str, int] | None = None) -> list[Problem]:
+    """Every problem of a well-formed script, ordered by line."""
+    lines = lines or {}
+    problems: list[Problem] = []
+
+    def add(node: str, message: str) -> None:
+        problems.append(Problem(file, lines.get(node, 1), node, message))
+
+    nodes = script.nodes
+    start = script.meta.start
+    if start not in nodes:
+        add("", f"the start node {start!r} does not exist")
+    answers = set(script.answer_fields())
+    seen_fields: dict[str, str] = {}
+    for node_id, node in nodes.items():
+        if isinstance(node, QuestionNode | InputNode):
+            field = node.field or node_id
+            if field in seen_fields:
+                add(node_id, f"answer {field!r} is also asked by node {seen_fields[field]!r}")
+            seen_fields[field] = node_id
+        for target in targets(node):
+            if target not in nodes:
+                add(node_id, f"goes to {target!r}, which is not a node")
+        for template in _templates(node):
+            try:
+                names = template_variables(template)
+            except TemplateError as exc:
+                add(node_id, f"bad text: {exc}")
+                continue
+            for name, col in names:
+                if not known_variable(name, answers):
+                    add(node_id, f"unknown variable {{{name}}} (text column {col})")
+        if isinstance(node, BranchNode):
+            for i, case in enumerate(node.cases):
+                try:
+                    tree = expr.parse(case.when)
+                except expr.ExprError as exc:
+                    add(node_id, f"cases[{i}] bad expression {case.when!r}: {exc}")
+                    continue
+                for var in expr.variables(tree):
+                    if not known_variable(var.name, answers):
+                        add(
+                            node_id,
+                            f"cases[{i}] unknown variable {var.name} "
+                            f"(expression column {var.column})",
+                        )
+
+    reachable = _reachable(script, start)
+    for node_id in nodes:
+        if start in nodes and node_id not in reachable:
+            add(node_id, f"unreachable from the start node {start!r}")
+    for loop in _closed_loops(script, reachable):
+        first = min(loop, key=lambda n: lines.get(n, 0))
+        add(first, f"loop with no exit: {' -> '.join(sorted(loop))} never reaches an end")
+    return sorted(problems, key=lambda p: (p.line, p.message))
+
+
+def _templates(node: object) -> list[str]:
+    if isinstance(node, SayNode | QuestionNode | InputNode | EndNode):
+        out = [node.text]
+        if isinstance(node, QuestionNode):
+            out += [c.label for c in node.choices]
+        return out
+    if isinstance(node, ActionNode):
+        return [v for v in node.args.values() if isinstance(v, str)]
+    return []
+
+
+def _reachable(script: Script, start: str) -> set[str]:
+    seen: set[str] = set()
+    stack = [start] if start in script.nodes else []
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        stack.extend(t for t in targets(script.nodes[n]) if t in script.nodes)
+    return seen
+
+
+def _closed_loops(script: Script, within: set[str]) -> list[set[str]]:
+    """Strongly connected components with a cycle and no edge leaving them."""
+    graph = {n: [t for t in targets(script.nodes[n]) if t in within] for n in within}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    comps: list[set[str]] = []
+    counter = 0
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work: list[tuple[str, int]] = [(root, 0)]
+        while work:
+            v, i = work.pop()
+            if i == 0:
+                index[v] = low[v] = counter
+                counter += 1
+                stack.append(v)
+                on_stack.add(v)
+            if i < len(graph[v]):
+                work.append((v, i + 1))
+                w = graph[v][i]
+                if w not in index:
+                    work.append((w, 0))
+                elif w in on_stack:
+                    low[v] = min(low[v], index[w])
+                continue
+            if low[v] == index[v]:
+                comp: set[str] = set()
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp.add(w)
+                    if w == v:
+                        break
+                comps.append(comp)
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+    out = []
+    for comp in comps:
+        cyclic = len(comp) > 1 or any(n in graph[n] for n in comp)
+        exits = any(t not in comp for n in comp for t in graph[n])
+        dangling = any(t not in script.nodes for n in comp for t in targets(script.nodes[n]))
+        if cyclic and not exits and not dangling:
+            out.append(comp)
+    return out
+
+
+def require_clean(path: Path | str) -> Script:
+    """Load a script, raising :class:`ScriptError` listing every problem."""
+    script, problems = load_script(path)
+    if problems or script is None:
+        raise ScriptError("\n".join(str(p) for p in problems))
+    return script
