@@ -7,9 +7,11 @@ outcomes of our requests (:class:`Outcome`). It never reads a clock: the caller 
 ``now`` and calls :meth:`ModemCall.tick` at :meth:`ModemCall.next_deadline`.
 
 Incoming calls (REFERENCE §4): caller ID arrives between the first and second RING
-(US), before the first RING (UK/ETSI), or never. The call is announced on the second
-RING, or on the first when caller ID came before it, or when ringing stops after a
-single RING (then at once followed by its hang-up). Nothing says that ringing stopped:
+(US), before the first RING (UK/ETSI), or never. The call is announced on the first
+RING when caller ID came before it; else once caller ID after the first RING has been
+quiet for ``caller_id_settle`` seconds (the fields come in one burst, with no end
+marker), or on the second RING, or when ringing stops after a single RING (then at
+once followed by its hang-up). Nothing says that ringing stopped:
 no RING for ``ring_timeout`` seconds (about 7) ends the call with ``CallerHungUp``
 unless we answered it.
 
@@ -36,6 +38,9 @@ from telephony_adapters.modem.parser import (
 
 RING_TIMEOUT = 7.0
 """Seconds without RING after which ringing has stopped (REFERENCE §4: about 6-7 s)."""
+
+CALLER_ID_SETTLE = 0.5
+"""Seconds of quiet after a caller-ID field before the call is announced with it."""
 
 CALLER_ID_STALE = 10.0
 """Caller ID that came this long before a first RING belongs to no call."""
@@ -128,11 +133,13 @@ class ModemCall:
         *,
         dnis: str = "",
         ring_timeout: float = RING_TIMEOUT,
+        caller_id_settle: float = CALLER_ID_SETTLE,
         call_ids: Sequence[str] | None = None,
     ) -> None:
         self.line = line
         self.dnis = dnis
         self.ring_timeout = ring_timeout
+        self.caller_id_settle = caller_id_settle
         self._ids = iter(call_ids) if call_ids is not None else None
         self._counter = itertools.count(1)
         self.state = CallState.IDLE
@@ -161,17 +168,22 @@ class ModemCall:
         return out
 
     def tick(self, now: float) -> list[ModemOutput]:
-        """Let time pass: ends ringing that stopped."""
-        deadline = self.next_deadline()
-        if self.state is not CallState.RINGING or deadline is None or now < deadline:
+        """Let time pass: announces a call whose caller ID has settled, ends ringing
+        that stopped."""
+        early: list[ModemOutput] = []
+        settled = self._settled_at()
+        if settled is not None and now >= settled:
+            early = self._announce()
+        deadline = self._ring_deadline()
+        if deadline is None or now < deadline:
             if (
                 self.state is CallState.IDLE
                 and self._cid.seen
                 and now - self._cid.at > CALLER_ID_STALE
             ):
                 self._cid = _CallerId()
-            return []
-        out = self._announce()
+            return early
+        out = early + self._announce()
         assert self.call_id is not None
         out.append(CallerHungUp(call_id=self.call_id, line=self.line))
         self._reset()
@@ -179,8 +191,17 @@ class ModemCall:
 
     def next_deadline(self) -> float | None:
         """When :meth:`tick` next has something to do, or ``None``."""
+        times = [t for t in (self._settled_at(), self._ring_deadline()) if t is not None]
+        return min(times, default=None)
+
+    def _ring_deadline(self) -> float | None:
         if self.state is CallState.RINGING:
             return self._last_ring + self.ring_timeout
+        return None
+
+    def _settled_at(self) -> float | None:
+        if self.state is CallState.RINGING and not self.announced and self._cid.seen:
+            return self._cid.at + self.caller_id_settle
         return None
 
     # --- requests -----------------------------------------------------------------

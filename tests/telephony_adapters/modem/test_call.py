@@ -146,10 +146,15 @@ def test_stale_caller_id_belongs_to_no_call() -> None:
 
 def test_single_ring_announced_then_hung_up() -> None:
     line = Line()
-    line.feed(b"RING\r\nNMBR = 5045551234\r\n", 0.0)
+    line.feed(b"RING\r\n", 0.0)
     assert line.tick(6.9) == []
     out = line.tick(7.0)
     assert [type(o) for o in out] == [CallArrived, CallerHungUp]
+    # caller ID and the ring-stop seen in one late tick: both, in order
+    line.feed(b"RING\r\nNMBR = 5045551234\r\n", 20.0)
+    out = line.tick(40.0)
+    assert [type(o) for o in out] == [CallArrived, CallerHungUp]
+    assert isinstance(out[0], CallArrived) and out[0].ani == "5045551234"
 
 
 def test_answer_and_hang_up() -> None:
@@ -368,3 +373,21 @@ def test_startup_ignores_ring_and_garbage() -> None:
     neg.start(0.0)
     assert neg.handle(Ring(0.1)) == []
     assert neg.state is StartupState.RESETTING
+
+
+def test_settled_caller_id_announced_before_the_second_ring() -> None:
+    line = Line()
+    line.feed(b"RING\r\n", 0.0)
+    assert line.call.next_deadline() == 7.0
+    assert line.feed(b"DATE = 0321\r\nTIME = 1405\r\nNMBR = 5045551234\r\n", 1.5) == []
+    assert line.feed(b"NAME = A N OTHER\r\n", 1.6) == []
+    assert line.call.next_deadline() == pytest.approx(2.1)
+    assert line.tick(2.0) == []
+    (call,) = line.tick(2.1)
+    assert call == CallArrived(
+        call_id="modem1-1", ani="5045551234", dnis="800", line="modem1", caller_name="A N OTHER"
+    )
+    assert line.call.next_deadline() == 7.0
+    assert line.feed(b"RING\r\n", 6.0) == []  # not announced twice
+    assert line.call.rings == 2
+    assert line.tick(13.0) == [CallerHungUp(call_id="modem1-1", line="modem1")]
