@@ -39,6 +39,8 @@ KNOWN_VARIABLES: dict[str, frozenset[str]] = {
 }
 
 ID = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")]
+FieldName = Annotated[str, Field(pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$")]
+"""An answer's name (``answers.NAME``); empty means the node id."""
 
 
 class Direction(StrEnum):
@@ -114,7 +116,7 @@ class QuestionNode(BaseModel):
 
     kind: Literal["question"]
     text: str
-    field: ID = ""
+    field: FieldName = ""
     """Name of the answer (``answers.FIELD``); the node id when empty."""
     choices: tuple[Choice, ...] = Field(min_length=1)
 
@@ -124,7 +126,7 @@ class InputNode(BaseModel):
 
     kind: Literal["input"]
     text: str
-    field: ID = ""
+    field: FieldName = ""
     type: FieldType = FieldType.TEXT
     required: bool = True
     pattern: str | None = None
