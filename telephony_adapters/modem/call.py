@@ -94,6 +94,9 @@ class CallState(enum.Enum):
     ANSWERING = "answering"
     DIALLING = "dialling"
     TALKING = "talking"
+    REJECTED = "rejected"
+    """We hung up a ringing call; an analogue line rings on until the caller gives up,
+    so its RINGs are ignored until they stop."""
 
 
 @dataclass(slots=True)
@@ -183,6 +186,9 @@ class ModemCall:
             ):
                 self._cid = _CallerId()
             return early
+        if self.state is CallState.REJECTED:
+            self._reset()
+            return early
         out = early + self._announce()
         assert self.call_id is not None
         out.append(CallerHungUp(call_id=self.call_id, line=self.line))
@@ -195,7 +201,7 @@ class ModemCall:
         return min(times, default=None)
 
     def _ring_deadline(self) -> float | None:
-        if self.state is CallState.RINGING:
+        if self.state in (CallState.RINGING, CallState.REJECTED):
             return self._last_ring + self.ring_timeout
         return None
 
@@ -213,13 +219,17 @@ class ModemCall:
         return [Send("ATA")]
 
     def hang_up(self, call_id: str, now: float) -> list[ModemOutput]:
-        """End a call from our side: ATH, and no CallerHungUp."""
+        """End a call from our side: ATH, and no CallerHungUp. A ringing call is
+        rejected: the rest of its RINGs make no new call."""
         if call_id != self.call_id or self.state is CallState.IDLE:
             raise TelephonyError(
                 f"line {self.line!r} has no call {call_id!r} to hang up"
                 f" (current: {self.call_id or 'none'})"
             )
+        ringing = self.state is CallState.RINGING
         self._reset()
+        if ringing:
+            self.state = CallState.REJECTED
         return [Send("ATH")]
 
     def dial(self, number: str, now: float, *, call_id: str | None = None) -> list[ModemOutput]:
@@ -262,6 +272,8 @@ class ModemCall:
             self.state = CallState.RINGING
             self.call_id = self._next_id()
             self.rings = 0
+        if self.state is CallState.REJECTED:
+            self._last_ring = now
         if self.state is not CallState.RINGING:
             return []
         self.rings += 1

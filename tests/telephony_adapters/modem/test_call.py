@@ -391,3 +391,21 @@ def test_settled_caller_id_announced_before_the_second_ring() -> None:
     assert line.feed(b"RING\r\n", 6.0) == []  # not announced twice
     assert line.call.rings == 2
     assert line.tick(13.0) == [CallerHungUp(call_id="modem1-1", line="modem1")]
+
+
+def test_rejected_call_rings_on_without_a_new_call() -> None:
+    line = Line()
+    line.feed(b"RING\r\nRING\r\n", 0.0)
+    assert line.call.call_id == "modem1-1"
+    assert line.call.hang_up("modem1-1", 1.0) == [Send("ATH")]
+    assert line.call.state is CallState.REJECTED
+    with pytest.raises(TelephonyError):
+        line.call.answer("modem1-1", 1.5)
+    assert line.feed(b"RING\r\n", 6.0) == []
+    assert line.feed(b"RING\r\n", 12.0) == []
+    assert line.call.next_deadline() == 19.0
+    assert line.tick(19.0) == []  # no CallerHungUp for a call we ended
+    assert line.call.state is CallState.IDLE
+    line.feed(b"RING\r\nRING\r\n", 30.0)
+    assert [c.call_id for c in arrived(line.out)] == ["modem1-1", "modem1-2"]
+    assert not any(isinstance(o, CallerHungUp) for o in line.out)
