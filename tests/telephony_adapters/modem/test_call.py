@@ -409,3 +409,15 @@ def test_rejected_call_rings_on_without_a_new_call() -> None:
     line.feed(b"RING\r\nRING\r\n", 30.0)
     assert [c.call_id for c in arrived(line.out)] == ["modem1-1", "modem1-2"]
     assert not any(isinstance(o, CallerHungUp) for o in line.out)
+
+
+def test_startup_retries_error_on_reset_and_configuration() -> None:
+    neg = StartupNegotiator(tries=2)
+    neg.start(0.0)
+    assert neg.handle(error(0.1)) == [Send("ATZ")]  # some modems need several tries
+    assert neg.handle(ok(0.2)) == []
+    assert neg.tick(1.2) == [Send("ATE0V1Q0S0=0")]
+    assert neg.handle(error(1.3)) == [Send("ATE0V1Q0S0=0")]
+    assert neg.handle(error(1.4)) == []
+    assert neg.state is StartupState.FAILED
+    assert neg.reason == "ATE0V1Q0S0=0 got ERROR after 2 tries"
