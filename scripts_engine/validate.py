@@ -113,6 +113,12 @@ def check_script(script: Script, file: str, lines: dict[str, int] | None = None)
     if start not in nodes:
         add("", f"the start node {start!r} does not exist")
     answers = set(script.answer_fields())
+    choices: dict[str, tuple[str, ...]] = {}
+    for node_id, node in nodes.items():
+        if isinstance(node, QuestionNode):
+            choices[node.field or node_id] = tuple(c.answer for c in node.choices)
+        elif isinstance(node, InputNode) and node.options:
+            choices[node.field or node_id] = node.options
     seen_fields: dict[str, str] = {}
     for node_id, node in nodes.items():
         if isinstance(node, QuestionNode | InputNode):
@@ -146,6 +152,14 @@ def check_script(script: Script, file: str, lines: dict[str, int] | None = None)
                             f"cases[{i}] unknown variable {var.name} "
                             f"(expression column {var.column})",
                         )
+                for var, value in _compared_literals(tree):
+                    allowed = choices.get(var.name.removeprefix("answers."))
+                    if var.name.startswith("answers.") and allowed and value not in allowed:
+                        add(
+                            node_id,
+                            f"cases[{i}] {var.name} is never {value!r} (expression column "
+                            f"{var.column}); its values are {', '.join(map(repr, allowed))}",
+                        )
 
     reachable = _reachable(script, start)
     for node_id in nodes:
@@ -155,6 +169,27 @@ def check_script(script: Script, file: str, lines: dict[str, int] | None = None)
         first = min(loop, key=lambda n: lines.get(n, 0))
         add(first, f"loop with no exit: {' -> '.join(sorted(loop))} never reaches an end")
     return sorted(problems, key=lambda p: (p.line, p.message))
+
+
+def _compared_literals(tree: expr.Node) -> list[tuple[expr.Var, str]]:
+    """(variable, string) pairs the expression tests for equality or membership."""
+    out: list[tuple[expr.Var, str]] = []
+    match tree:
+        case expr.Compare("==" | "!=", expr.Var() as v, expr.Literal(str() as lit)):
+            out.append((v, lit))
+        case expr.Compare("==" | "!=", expr.Literal(str() as lit), expr.Var() as v):
+            out.append((v, lit))
+        case expr.In(expr.Var() as v, options, _):
+            out += [
+                (v, o.value)
+                for o in options
+                if isinstance(o, expr.Literal) and isinstance(o.value, str)
+            ]
+        case expr.Not(operand):
+            out += _compared_literals(operand)
+        case expr.BoolOp(_, left, right):
+            out += _compared_literals(left) + _compared_literals(right)
+    return out
 
 
 def _templates(node: object) -> list[str]:

@@ -163,3 +163,23 @@ def test_cli_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert f"{bad}:6: node a: goes to 'zz'" in out
     assert main(["script", "check", str(tmp_path / "absent.toml")]) == 1
+
+
+def test_condition_on_a_choice_that_does_not_exist() -> None:
+    body = (
+        '[nodes.a]\nkind = "question"\ntext = "?"\nfield = "reason"\n'
+        'choices = [{ label = "Billing", value = "billing", next = "b" }]\n'
+        '[nodes.b]\nkind = "input"\ntext = "?"\ntype = "choice"\noptions = ["x", "y"]\n'
+        'next = "c"\n'
+        '[nodes.c]\nkind = "branch"\ncases = [\n'
+        '  { when = "answers.reason == \'bilin\'", next = "z" },\n'
+        "  { when = \"not answers.b in ['x', 'q'] or 'billing' == answers.reason\",\n"
+        '    next = "z" },\n'
+        ']\ndefault = "z"\n[nodes.z]\nkind = "end"\n'
+    )
+    found = problems(body)
+    assert [(p.node, p.message.split(" (")[0]) for p in found] == [
+        ("c", "cases[0] answers.reason is never 'bilin'"),
+        ("c", "cases[1] answers.b is never 'q'"),
+    ]
+    assert "its values are 'billing'" in found[0].message
