@@ -166,17 +166,31 @@ def test_cli_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_condition_on_a_choice_that_does_not_exist() -> None:
-    body = (
-        '[nodes.a]\nkind = "question"\ntext = "?"\nfield = "reason"\n'
-        'choices = [{ label = "Billing", value = "billing", next = "b" }]\n'
-        '[nodes.b]\nkind = "input"\ntext = "?"\ntype = "choice"\noptions = ["x", "y"]\n'
-        'next = "c"\n'
-        '[nodes.c]\nkind = "branch"\ncases = [\n'
-        '  { when = "answers.reason == \'bilin\'", next = "z" },\n'
-        "  { when = \"not answers.b in ['x', 'q'] or 'billing' == answers.reason\",\n"
-        '    next = "z" },\n'
-        ']\ndefault = "z"\n[nodes.z]\nkind = "end"\n'
-    )
+    body = """\
+[nodes.a]
+kind = "question"
+text = "?"
+field = "reason"
+choices = [{ label = "Billing", value = "billing", next = "b" }]
+
+[nodes.b]
+kind = "input"
+text = "?"
+type = "choice"
+options = ["x", "y"]
+next = "c"
+
+[nodes.c]
+kind = "branch"
+default = "z"
+cases = [
+  { when = "answers.reason == 'bilin'", next = "z" },
+  { when = "not answers.b in ['x', 'q'] or 'billing' == answers.reason", next = "z" },
+]
+
+[nodes.z]
+kind = "end"
+"""
     found = problems(body)
     assert [(p.node, p.message.split(" (")[0]) for p in found] == [
         ("c", "cases[0] answers.reason is never 'bilin'"),
