@@ -162,6 +162,21 @@ def check_script(script: Script, file: str, lines: dict[str, int] | None = None)
                         )
 
     reachable = _reachable(script, start)
+    asked = _asked_before(script, start, reachable)
+    for node_id in sorted(reachable):
+        for template in _templates(nodes[node_id]):
+            try:
+                names = template_variables(template)
+            except TemplateError:
+                continue
+            for name, _ in names:
+                field = name.removeprefix("answers.")
+                if name.startswith("answers.") and field in answers and field not in asked[node_id]:
+                    add(
+                        node_id,
+                        f"{{{name}}} may be shown before it is asked (some path from the "
+                        f"start reaches this node without node {script.answer_fields()[field]!r})",
+                    )
     for node_id in nodes:
         if start in nodes and node_id not in reachable:
             add(node_id, f"unreachable from the start node {start!r}")
@@ -201,6 +216,28 @@ def _templates(node: object) -> list[str]:
     if isinstance(node, ActionNode):
         return [v for v in node.args.values() if isinstance(v, str)]
     return []
+
+
+def _asked_before(script: Script, start: str, reachable: set[str]) -> dict[str, set[str]]:
+    """For each reachable node, the answers given on every path from the start to it."""
+    fields = script.answer_fields()
+    everything = set(fields)
+    asked: dict[str, set[str]] = {n: set(everything) for n in reachable}
+    if start in asked:
+        asked[start] = set()
+    changed = True
+    while changed:
+        changed = False
+        for n in sorted(reachable):
+            node = script.nodes[n]
+            out = set(asked[n])
+            if isinstance(node, QuestionNode | InputNode):
+                out.add(node.field or n)
+            for t in targets(node):
+                if t in asked and t != start and not asked[t] <= out:
+                    asked[t] &= out
+                    changed = True
+    return asked
 
 
 def _reachable(script: Script, start: str) -> set[str]:

@@ -197,3 +197,26 @@ kind = "end"
         ("c", "cases[1] answers.b is never 'q'"),
     ]
     assert "its values are 'billing'" in found[0].message
+
+
+def test_answer_shown_before_it_is_asked() -> None:
+    body = """\
+[nodes.a]
+kind = "question"
+text = "Card or cash?"
+choices = [{ label = "card", next = "num" }, { label = "cash", next = "thanks" }]
+
+[nodes.num]
+kind = "input"
+text = "Card number?"
+field = "card"
+next = "thanks"
+
+[nodes.thanks]
+kind = "end"
+text = "Paid by {answers.a} with {answers.card}"
+"""
+    p = only(body)
+    assert p.node == "thanks" and p.line == 17
+    assert "{answers.card} may be shown before it is asked" in p.message
+    assert "without node 'num'" in p.message
