@@ -5,12 +5,16 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test system-deps lint typecheck pytest bench clean
 
 demo: $(VENV)/.installed
 	$(BIN)/cti demo $(ARGS)
 
-test: $(VENV)/.installed-dev lint typecheck pytest
+test: system-deps $(VENV)/.installed-dev lint typecheck pytest
+
+# Mosquitto, SIPp and tmux: the real peers of the integration tests (apt-get as root).
+system-deps:
+	./deploy/system-deps.sh
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
@@ -20,7 +24,7 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.installed-dev
+pytest: system-deps $(VENV)/.installed-dev
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The system programs the tests run against, as real peers: Mosquitto (MQTT broker),
+# SIPp (SIP peer, Debian package sip-tester) and tmux (the real-terminal test of the demo).
+# Installs what is missing with apt-get when run as root; otherwise names what is missing
+# and fails, so a test never skips for want of its peer.
+set -euo pipefail
+
+declare -A pkg_of=([mosquitto]=mosquitto [sipp]=sip-tester [tmux]=tmux)
+missing=()
+for cmd in "${!pkg_of[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${pkg_of[$cmd]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+  echo "missing system packages for the tests: ${missing[*]}" >&2
+  echo "install them (sudo apt-get install ${missing[*]}) or run make test as root" >&2
+  exit 1
+fi
+echo "installing ${missing[*]} from Debian" >&2
+apt-get update -q
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
