@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -69,6 +69,66 @@ class WebSettings(_Section):
     host: str = "127.0.0.1"
 
 
+class BrokerSettings(_Section):
+    """Where the bus runs: empty ``url`` is the in-process bus (the embedded demo)."""
+
+    url: str = ""
+    client_id: str = ""
+    keepalive_s: float = Field(30.0, gt=0)
+    max_in_flight: int = Field(100, ge=1)
+    reconnect_min_s: float = Field(0.5, gt=0)
+    reconnect_max_s: float = Field(30.0, gt=0)
+    ca_file: str = ""
+
+
+class SimLineSettings(_Section):
+    """The simulator trunk (the demo's callers)."""
+
+    kind: Literal["sim"] = "sim"
+    name: str = "sim"
+    queue: str = ""
+
+
+class ModemLineSettings(_Section):
+    """A serial voice modem on one analogue line."""
+
+    kind: Literal["modem"] = "modem"
+    name: str
+    port: str
+    baud: int = Field(115200, gt=0)
+    queue: str = ""
+    dnis: str = ""
+    init: tuple[str, ...] = ()
+    ring_timeout_s: float = Field(8.0, gt=0)
+    answer_timeout_s: float = Field(10.0, gt=0)
+    dial_timeout_s: float = Field(60.0, gt=0)
+
+
+class SipLineSettings(_Section):
+    """A SIP trunk or PBX connection over UDP."""
+
+    kind: Literal["sip"] = "sip"
+    name: str
+    bind_host: str = "127.0.0.1"
+    bind_port: int = Field(5060, ge=0, le=65535)
+    public_host: str = ""
+    queue: str = ""
+    registrar: str = ""
+    username: str = ""
+    password: str = ""
+    register_expires_s: int = Field(3600, ge=60)
+    outbound_proxy: str = ""
+    codecs: tuple[str, ...] = ("PCMU", "PCMA")
+    rtp_port_min: int = Field(10000, ge=1024, le=65535)
+    rtp_port_max: int = Field(20000, ge=1024, le=65535)
+    keepalive_s: float = Field(30.0, ge=0)
+
+
+LineSettings = Annotated[
+    SimLineSettings | ModemLineSettings | SipLineSettings, Field(discriminator="kind")
+]
+
+
 class Config(_Section):
     engine: EngineSettings = EngineSettings()
     queues: tuple[QueueConfig, ...] = (QueueConfig(name="general", wrap_up_s=60.0),)
@@ -76,6 +136,8 @@ class Config(_Section):
     store: StoreSettings = StoreSettings()
     demo: DemoSettings = DemoSettings()
     web: WebSettings = WebSettings()
+    broker: BrokerSettings = BrokerSettings()
+    lines: tuple[LineSettings, ...] = ()
 
     @model_validator(mode="after")
     def _queues_consistent(self) -> Config:
@@ -90,12 +152,16 @@ class Config(_Section):
             targets.update(e.queue for e in exits if e is not None and e.queue)
         for a in self.agents:
             targets.update(a.queues)
+        targets.update(line.queue for line in self.lines if line.queue)
         missing = sorted(targets - set(names))
         if missing:
             raise ValueError(f"routing, exits or agents name undefined queues: {missing}")
         ids = [a.id for a in self.agents]
         if len(set(ids)) != len(ids):
             raise ValueError(f"agent ids must be unique, got {ids}")
+        line_names = [line.name for line in self.lines]
+        if len(set(line_names)) != len(line_names):
+            raise ValueError(f"line names must be unique, got {line_names}")
         return self
 
     def queue(self, name: str) -> QueueConfig:
