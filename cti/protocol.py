@@ -90,6 +90,8 @@ class AgentStateChanged(_Message):
     since_wall: float = Field(description="wall-clock epoch when this state began")
     call_id: str | None = None
     wrap_up_deadline_wall: float | None = None
+    calls_handled: int = 0
+    """Conversations this agent has finished, as the router counts them (for wallboards)."""
 
 
 class CallOffered(_Message):

@@ -707,6 +707,7 @@ class EngineService:
             since_wall=wall - (now - a.since),
             call_id=a.call_id,
             wrap_up_deadline_wall=deadline_wall if a.state.value == "wrap_up" else None,
+            calls_handled=a.calls_handled,
         )
 
     def _resend_agent(self, agent_id: str) -> None:
