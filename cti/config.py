@@ -81,6 +81,27 @@ class BrokerSettings(_Section):
     ca_file: str = ""
 
 
+class WallboardSettings(_Section):
+    """The supervisor wallboard's colours and alerts (`cti supervisor`)."""
+
+    service_level_goal: float = Field(0.80, ge=0, le=1)
+    service_level_alert: float = Field(0.70, ge=0, le=1)
+    service_level_min_offered: int = Field(5, ge=0)
+    service_level_clear_margin: float = Field(0.02, ge=0, le=1)
+    longest_wait_warn_s: float = Field(30.0, gt=0)
+    longest_wait_alert_s: float = Field(60.0, gt=0)
+    longest_wait_clear_margin_s: float = Field(5.0, ge=0)
+    history_minutes: int = Field(60, ge=1, le=24 * 60)
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> WallboardSettings:
+        if self.service_level_alert > self.service_level_goal:
+            raise ValueError("service_level_alert must not be above service_level_goal")
+        if self.longest_wait_warn_s > self.longest_wait_alert_s:
+            raise ValueError("longest_wait_warn_s must not be above longest_wait_alert_s")
+        return self
+
+
 class SimLineSettings(_Section):
     """The simulator trunk (the demo's callers)."""
 
@@ -138,6 +159,7 @@ class Config(_Section):
     web: WebSettings = WebSettings()
     broker: BrokerSettings = BrokerSettings()
     lines: tuple[LineSettings, ...] = ()
+    wallboard: WallboardSettings = WallboardSettings()
 
     @model_validator(mode="after")
     def _queues_consistent(self) -> Config:
