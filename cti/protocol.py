@@ -94,6 +94,16 @@ class AgentStateChanged(_Message):
     """Conversations this agent has finished, as the router counts them (for wallboards)."""
 
 
+class AgentPresence(_Message):
+    """Whether an agent's console is connected to the broker; published retained on the
+    agent's presence topic, ``online=False`` also as the console's MQTT last will."""
+
+    type: Literal["agent_presence"] = "agent_presence"
+    agent_id: str
+    online: bool
+    client_id: str = ""
+
+
 class CallOffered(_Message):
     """A call is offered to an agent; it must accept before ``deadline_wall``."""
 
@@ -317,6 +327,7 @@ AnyEvent = (
     | CallbackRequested
     | QueueCalls
     | AgentStateChanged
+    | AgentPresence
     | CallOffered
     | OfferWithdrawn
     | CallConnected
