@@ -60,6 +60,12 @@ class PhoneNumber(BaseModel):
     raw: str
     e164: str
     kind: PhoneType = PhoneType.MOBILE
+    extension: str = ""
+    """Digits dialled after the number is answered (``ext. 12``); not part of ``e164``."""
+
+
+Scalar = str | int | float | bool | None
+"""A script answer: what one question of a call script recorded."""
 
 
 class Interaction(BaseModel):
@@ -72,6 +78,10 @@ class Interaction(BaseModel):
     disposition: str = ""
     agent_id: str = ""
     note: str = ""
+    call_id: str = ""
+    script_answers: dict[str, Scalar] = Field(
+        default_factory=dict, description="the call script's answers, by question id"
+    )
 
 
 class Customer(BaseModel):
@@ -87,6 +97,106 @@ class Customer(BaseModel):
     language: str = "en"
     time_zone: str = "UTC"
     email: str = ""
+    """The primary e-mail address."""
+    other_emails: tuple[str, ...] = ()
+    company: str = ""
+    address: str = ""
+    owner: str = ""
+    """The agent this customer's numbers are assigned to (an agent id), if any."""
+
+
+class ServiceStatus(StrEnum):
+    """Where a service item (ticket) stands; the first three are open."""
+
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    WAITING = "waiting"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (ServiceStatus.OPEN, ServiceStatus.IN_PROGRESS, ServiceStatus.WAITING)
+
+
+class ServicePriority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class ServiceItem(BaseModel):
+    """A customer's service item (ticket). Times are wall-clock epoch seconds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    customer_id: int
+    title: str
+    detail: str = ""
+    status: ServiceStatus = ServiceStatus.OPEN
+    priority: ServicePriority = ServicePriority.NORMAL
+    created_at: float
+    updated_at: float
+    due_at: float | None = None
+    assignee: str = ""
+    escalation_level: int = Field(0, ge=0, description="0: never escalated")
+    escalated_at: float | None = None
+    escalated_to: str = ""
+
+    def overdue(self, now: float) -> bool:
+        """Open and past its due time at wall-clock ``now``."""
+        return self.status.is_open and self.due_at is not None and now > self.due_at
+
+
+class Order(BaseModel):
+    """A customer's order: the source of value. ``ordered_at`` is wall-clock epoch seconds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    customer_id: int
+    ordered_at: float
+    amount: float
+    currency: str = ""
+    reference: str = ""
+    """The order's number in the system it came from; one per customer at most once."""
+    id: int = 0
+
+
+class ValueFactor(BaseModel):
+    """One term of a customer's value score: "why this priority"."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    """``recency``, ``frequency``, ``monetary`` or ``engagement``."""
+    detail: str
+    """What was measured, e.g. ``last order 12 days ago``."""
+    score: float
+    """The factor on its own, 0..100."""
+    points: float
+    """What it adds to the value score."""
+
+
+class ValueExplanation(BaseModel):
+    """How a customer's value score (0..100) and segment came about."""
+
+    model_config = ConfigDict(frozen=True)
+
+    value: float
+    segment: Segment
+    segment_label: str
+    factors: tuple[ValueFactor, ...] = ()
+    scored_at: float = Field(0.0, description="wall-clock epoch the score was computed at")
+
+    @property
+    def summary(self) -> str:
+        """One line: ``gold (82.4): monetary 35.1 + recency 27.0 + ...``."""
+        terms = " + ".join(
+            f"{f.name} {f.points:.1f}" for f in sorted(self.factors, key=lambda f: -f.points)
+        )
+        return f"{self.segment_label} ({self.value:.1f}): {terms or 'no orders or contacts'}"
 
 
 class CallerKind(StrEnum):
@@ -113,6 +223,12 @@ class CallerInfo(BaseModel):
     kind: CallerKind = CallerKind.UNKNOWN
     customer: Customer | None = None
     history: tuple[Interaction, ...] = ()
+    matches: tuple[Customer, ...] = ()
+    """Every customer holding the number, most valuable first (``customer`` is the first)."""
+    service_items: tuple[ServiceItem, ...] = ()
+    """The open service items of ``customer``."""
+    value_explanation: ValueExplanation | None = None
+    """Why ``customer`` has its value."""
 
     @property
     def value(self) -> float:
