@@ -18,7 +18,14 @@ from typing import Annotated, Literal, TypeGuard, get_args
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from cti.errors import ProtocolError
-from cti.models import AgentState, CallerKind, Customer, Interaction
+from cti.models import (
+    AgentState,
+    CallerKind,
+    Customer,
+    Interaction,
+    ServiceItem,
+    ValueExplanation,
+)
 
 
 class _Message(BaseModel):
@@ -78,6 +85,14 @@ class ScreenPop(_Message):
     history: tuple[Interaction, ...] = ()
     waited_s: float = 0.0
     priority_reason: str = ""
+    matches: tuple[Customer, ...] = ()
+    """Every customer holding the number, most valuable first. More than one: the agent
+    chooses (``customer`` is the first). None with ``caller_kind`` unknown and ``e164``
+    set: a new-customer form with that number filled in."""
+    service_items: tuple[ServiceItem, ...] = ()
+    """The open service items of ``customer``, most urgent first."""
+    value_explanation: ValueExplanation | None = None
+    """Why ``customer`` has its value: the factors and their points."""
 
 
 class AgentStateChanged(_Message):
