@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from cti.errors import ConfigError
 from cti.models import AgentConfig, QueueConfig
+from cti.scoring import ValueModel
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,7 @@ class Config(_Section):
     web: WebSettings = WebSettings()
     broker: BrokerSettings = BrokerSettings()
     lines: tuple[LineSettings, ...] = ()
+    customers: ValueModel = ValueModel()
     wallboard: WallboardSettings = WallboardSettings()
 
     @model_validator(mode="after")
