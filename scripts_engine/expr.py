@@ -11,7 +11,8 @@ Grammar, loosest binding first::
     atom    := NUMBER | STRING | "true" | "false" | "null" | NAME | "(" expr ")"
     list    := "[" (atom ("," atom)*)? "]"
 
-``NAME`` is a dotted variable such as ``answers.age`` or ``customer.segment``. It is only
+``NAME`` is a dotted variable such as ``answers.age``, ``answers.ask-reason`` (a node id
+with ``-``) or ``customer.segment``. It is only
 a key into a flat mapping of scalar values: there is no attribute access, no call and no
 indexing, so an expression cannot reach any Python object. Errors name the column (1-based).
 """
@@ -86,7 +87,12 @@ class In:
 Node = Literal | Var | Not | BoolOp | Compare | In
 
 _KEYWORDS = {"and", "or", "not", "in", "true", "false", "null"}
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+#: A node id or answer name: a letter or ``_``, then letters, digits, ``_`` or ``-``
+#: (``ask-reason``). The language has no subtraction, so ``-`` inside a name is unambiguous.
+IDENT = r"[A-Za-z_][A-Za-z0-9_-]*"
+#: A dotted variable: a namespace (``answers``, ``customer``...) and one or more names.
+VARIABLE = rf"[A-Za-z_][A-Za-z0-9_]*(?:\.{IDENT})+"
+_NAME = re.compile(rf"[A-Za-z_][A-Za-z0-9_]*(?:\.{IDENT})*")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _OPS = ("==", "!=", "<=", ">=", "<", ">", "(", ")", "[", "]", ",")
 

@@ -27,6 +27,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from scripts_engine.expr import IDENT
+
 #: Variables a script may read, by namespace. ``answers.X`` is any field an input or
 #: question node of the script defines.
 KNOWN_VARIABLES: dict[str, frozenset[str]] = {
@@ -38,9 +40,10 @@ KNOWN_VARIABLES: dict[str, frozenset[str]] = {
     "campaign": frozenset({"id", "name", "product", "offer"}),
 }
 
-ID = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")]
-FieldName = Annotated[str, Field(pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$")]
-"""An answer's name (``answers.NAME``); empty means the node id."""
+ID = Annotated[str, Field(pattern=rf"^{IDENT}$")]
+"""A node id: a letter or ``_``, then letters, digits, ``_`` or ``-`` (``ask-reason``)."""
+FieldName = Annotated[str, Field(pattern=rf"^({IDENT})?$")]
+"""An answer's name (``answers.NAME``), spelled like a node id; empty means the node id."""
 
 
 class Direction(StrEnum):

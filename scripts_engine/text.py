@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cti.errors import ScriptError
-from scripts_engine.expr import Scalar
+from scripts_engine.expr import VARIABLE, Scalar
 
-_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
+_VAR = re.compile(VARIABLE)
 
 
 class TemplateError(ScriptError):
