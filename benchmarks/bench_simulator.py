@@ -39,6 +39,14 @@ replication (CTI Desk, Ciw, SimPy), so load on the machine hits all alike; the g
 collector is collected before each timed day and left on. The headline figure of each
 tool is the **median** over the replications; the best (minimum) is printed beside it.
 
+**Compiled.** A fourth column, *CTI Desk (mypyc)*, runs the same ``run_day`` with the
+router and the event loop compiled to C by mypyc (``queue_engine/router.py``,
+``priority.py``, ``actions.py``, ``stats.py`` and ``simulators/des.py``; the same source,
+no second copy). The build goes to ``build/mypyc/<hash of the sources>/`` on the first
+run (about 20 s, with gcc) and is reused while the sources are unchanged. The compiled
+days run in a worker process that takes its turn in every replication like the others.
+``--no-compiled`` leaves it out.
+
     .venv/bin/python benchmarks/bench_simulator.py [--replications 30] [--seed 1]
 
 Needs the benchmark extra: ``.venv/bin/pip install -e '.[bench]'`` (or
@@ -50,14 +58,19 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import math
+import os
 import random
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 try:
     import ciw  # type: ignore[import-untyped]
@@ -91,7 +104,18 @@ LABELS = {
     "occupancy": "occupancy",
 }
 TOOLS = ("cti", "ciw", "simpy")
-NAMES = {"cti": "CTI Desk", "ciw": "Ciw", "simpy": "SimPy"}
+"""The tools whose statistics are compared (the compiled days are the same days)."""
+NAMES = {"cti": "CTI Desk", "cti_mypyc": "CTI Desk (mypyc)", "ciw": "Ciw", "simpy": "SimPy"}
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The modules compiled for the mypyc column: the router and the simulator's hot loop.
+COMPILED = (
+    "queue_engine/router.py",
+    "queue_engine/priority.py",
+    "queue_engine/actions.py",
+    "queue_engine/stats.py",
+    "simulators/des.py",
+)
 
 Figures = dict[str, float]
 Triples = list[tuple[float, float, float]]
@@ -159,6 +183,80 @@ def cti_day(case: Case, seed: int) -> tuple[float, Figures]:
         "p_wait": sum(r.wait_s > 0 for r in measured) / len(measured),
         "occupancy": fig.occupancy,
     }
+
+
+def compiled_tree() -> Path:
+    """A copy of the packages with :data:`COMPILED` built by mypyc, cached by content."""
+    import mypy.version
+
+    digest = hashlib.sha256(mypy.version.__version__.encode())
+    packages = ("cti", "queue_engine", "simulators")
+    sources = sorted(p for pkg in packages for p in (ROOT / pkg).rglob("*.py"))
+    for path in [*sources, ROOT / "pyproject.toml"]:
+        digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
+    dest = ROOT / "build" / "mypyc" / digest.hexdigest()[:16]
+    if (dest / ".built").exists():
+        return dest
+    print(f"compiling {len(COMPILED)} modules with mypyc into {dest} ...", file=sys.stderr)
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    for pkg in packages:
+        shutil.copytree(
+            ROOT / pkg, dest / pkg, ignore=shutil.ignore_patterns("__pycache__", "*.so")
+        )
+    shutil.copy(ROOT / "pyproject.toml", dest / "pyproject.toml")
+    subprocess.run(
+        [sys.executable, "-m", "mypyc", *COMPILED],
+        cwd=dest,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    (dest / ".built").touch()
+    return dest
+
+
+class CompiledWorker:
+    """``run_day`` in a child process on the mypyc build: one seed in, one line out."""
+
+    def __init__(self, tree: Path) -> None:
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        self._proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--worker"],
+            cwd=tree,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def day(self, seed: int) -> tuple[float, Figures]:
+        stdin, stdout = self._io()
+        stdin.write(f"{seed}\n")
+        stdin.flush()
+        elapsed, fig = json.loads(stdout.readline())
+        return float(elapsed), fig
+
+    def close(self) -> None:
+        stdin, _ = self._io()
+        stdin.close()
+        self._proc.wait(timeout=30)
+
+    def _io(self) -> tuple[IO[str], IO[str]]:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        return self._proc.stdin, self._proc.stdout
+
+
+def worker() -> None:
+    """The child of :class:`CompiledWorker`: refuses to time interpreted code."""
+    import queue_engine.router
+    import simulators.des
+
+    for module in (queue_engine.router, simulators.des):
+        if not (module.__file__ or "").endswith(".so"):
+            sys.exit(f"worker: {module.__name__} is not compiled ({module.__file__})")
+    case = Case()
+    for line in sys.stdin:
+        print(json.dumps(cti_day(case, int(line))), flush=True)
 
 
 # --- Ciw ---------------------------------------------------------------------------
@@ -307,8 +405,16 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--replications", type=int, default=30, help="days per tool")
     parser.add_argument("--seed", type=int, default=1, help="seed of the replications")
+    parser.add_argument(
+        "--no-compiled", action="store_true", help="leave out the mypyc-compiled column"
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(None if argv is None else list(argv))
+    if args.worker:
+        worker()
+        return
     reps = max(2, args.replications)
+    tools = ("cti",) + (() if args.no_compiled else ("cti_mypyc",)) + TOOLS[1:]
 
     case = Case()
     network = ciw_network(case)
@@ -317,14 +423,22 @@ def main(argv: Iterable[str] | None = None) -> None:
         "ciw": lambda s: ciw_day(case, network, s),
         "simpy": lambda s: simpy_day(case, s),
     }
-    times: dict[str, list[float]] = {t: [] for t in TOOLS}
-    days: dict[str, list[Figures]] = {t: [] for t in TOOLS}
+    compiled: CompiledWorker | None = None
+    if "cti_mypyc" in tools:
+        compiled = CompiledWorker(compiled_tree())
+        runners["cti_mypyc"] = compiled.day
+    times: dict[str, list[float]] = {t: [] for t in tools}
+    days: dict[str, list[Figures]] = {t: [] for t in tools}
     for i in range(reps):
         seed = replication_seed(args.seed, i)
-        for tool in TOOLS:
+        for tool in tools:
             elapsed, fig = runners[tool](seed)
             times[tool].append(elapsed)
             days[tool].append(fig)
+    same: bool | None = None
+    if compiled is not None:
+        compiled.close()
+        same = days["cti_mypyc"] == days["cti"]
 
     est = {tool: {key: estimate(d[key] for d in days[tool]) for key in ERLANG_C} for tool in TOOLS}
     agree = agreement(est)
@@ -336,13 +450,16 @@ def main(argv: Iterable[str] | None = None) -> None:
     print(table(est, agree, reps))
     print()
     print(f"{'seconds per simulated day':<28}{'median':>9}{'best':>9}")
-    for tool in TOOLS:
+    for tool in tools:
         print(f"{NAMES[tool]:<28}{statistics.median(times[tool]):>9.4f}{min(times[tool]):>9.4f}")
-    cti = statistics.median(times["cti"])
-    print(
-        f"CTI Desk / Ciw {cti / statistics.median(times['ciw']):.2f}x, "
-        f"CTI Desk / SimPy {cti / statistics.median(times['simpy']):.2f}x (medians)"
-    )
+    for tool in tools[: tools.index("ciw")]:
+        mine = statistics.median(times[tool])
+        print(
+            f"{NAMES[tool]} / Ciw {mine / statistics.median(times['ciw']):.2f}x, "
+            f"/ SimPy {mine / statistics.median(times['simpy']):.2f}x (medians)"
+        )
+    if same is not None:
+        print(f"compiled days identical to the interpreted ones: {'yes' if same else 'NO'}")
 
     def stats_json(tool: str) -> dict[str, Any]:
         return {
@@ -358,8 +475,9 @@ def main(argv: Iterable[str] | None = None) -> None:
         "scenario": SCENARIO,
         "replications": reps,
         "timing": "median",
-        **{f"{t}_s_per_day": round(statistics.median(times[t]), 5) for t in TOOLS},
-        **{f"{t}_best_s_per_day": round(min(times[t]), 5) for t in TOOLS},
+        **{f"{t}_s_per_day": round(statistics.median(times[t]), 5) for t in tools},
+        **{f"{t}_best_s_per_day": round(min(times[t]), 5) for t in tools},
+        "compiled_same_days": same,
         "erlang_c": ERLANG_C,
         "stats": {t: stats_json(t) for t in TOOLS},
         "agree": {key: a["agree"] for key, a in agree.items()},
