@@ -361,6 +361,11 @@ class QueueConfig(BaseModel):
     relax: tuple[RelaxStep, ...] = ()
     exits: QueueExits = QueueExits()
     expected_aht_s: float = Field(180.0, gt=0.0, description="handle time assumed for waits")
+    script: str = Field(
+        "",
+        description="the call script offered with this queue's calls: a shipped example's "
+        "name (inbound_service_zh) or a .toml path; empty: none",
+    )
 
     @model_validator(mode="after")
     def _relaxation_only_loosens(self) -> QueueConfig:
@@ -441,3 +446,50 @@ class CallDetailRecord(BaseModel):
     @property
     def talk_s(self) -> float:
         return self.ended_at - self.answered_at if self.answered_at is not None else 0.0
+
+
+class ScriptAction(BaseModel):
+    """An action a call script asked for (``add_to_dnc``, ``send_email``...), with its
+    arguments already filled in; ``node`` is the script node that asked."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    node: str = Field(max_length=200)
+    action: str = Field(max_length=64)
+    args: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=32)
+
+
+class ScriptRun(BaseModel):
+    """The script one call ran: its answers, the path taken and the actions it asked for.
+
+    Kept beside the call's record (same ``call_id``).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    call_id: str
+    agent_id: str
+    customer_id: int | None = None
+    script: str
+    version: str
+    sha256: str = ""
+    """The SHA-256 of the script's text: exactly which version the call ran."""
+    answers: dict[str, Scalar] = Field(default_factory=dict)
+    path: tuple[str, ...] = ()
+    actions: tuple[ScriptAction, ...] = ()
+    recorded_wall: float = Field(0.0, description="wall-clock epoch it was stored")
+
+
+class OutboxItem(BaseModel):
+    """Work a call left for another system: add the customer to do-not-call, send a
+    follow-up e-mail. ``done_wall`` is set by whoever carries it out."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int = 0
+    call_id: str
+    customer_id: int | None = None
+    action: str
+    args: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    created_wall: float
+    done_wall: float | None = None
