@@ -23,6 +23,7 @@ from cti.models import (
     CallerKind,
     Customer,
     Interaction,
+    ScriptAction,
     ServiceItem,
     ValueExplanation,
 )
@@ -73,6 +74,32 @@ class CallerHungUp(_Message):
 # --- engine events (engine -> consoles) ----------------------------------------------
 
 
+#: Most characters of script text sent with an offer (the engine refuses bigger files).
+MAX_SCRIPT_CHARS = 64 * 1024
+#: Most answers, path steps and actions a wrap-up may carry for a call's script.
+MAX_SCRIPT_ANSWERS = 500
+MAX_SCRIPT_STEPS = 2000
+MAX_SCRIPT_ACTIONS = 100
+
+AnswerValue = Annotated[str, Field(max_length=4000)] | int | float | bool | None
+"""One recorded script answer (a date as ``YYYY-MM-DD``); ``None``: skipped."""
+
+
+class CallScript(_Message):
+    """The call script for an offered call, sent whole: the console runs exactly this
+    text, so the call keeps the version it started with whatever happens to the file,
+    and a console on another machine needs no copy of it. ``sha256`` is of ``text``
+    (UTF-8) and names the version exactly."""
+
+    name: str
+    version: str
+    sha256: str
+    file: str = ""
+    """Where the engine read it, for messages."""
+    text: str = Field(max_length=MAX_SCRIPT_CHARS)
+    """The script file's TOML text, as validated by the engine."""
+
+
 class ScreenPop(_Message):
     """What the agent sees when a call is offered."""
 
@@ -93,6 +120,8 @@ class ScreenPop(_Message):
     """The open service items of ``customer``, most urgent first."""
     value_explanation: ValueExplanation | None = None
     """Why ``customer`` has its value: the factors and their points."""
+    script: CallScript | None = None
+    """The script to run on this call (the queue's or campaign's), if any."""
 
 
 class AgentStateChanged(_Message):
@@ -128,6 +157,8 @@ class CallOffered(_Message):
     timeout_s: float
     deadline_wall: float
     dispositions: tuple[str, ...] = ()
+    agent_name: str = ""
+    """The agent's name as configured (scripts greet with it)."""
 
 
 class OfferWithdrawn(_Message):
@@ -264,6 +295,17 @@ class CompleteWrapUp(_AgentCommand):
     call_id: str
     disposition: str
     note: str = ""
+    script: str = ""
+    """The name of the script the call ran (empty: none); the rest describe that run."""
+    script_version: str = ""
+    script_sha256: str = ""
+    answers: dict[Annotated[str, Field(max_length=200)], AnswerValue] = Field(
+        default_factory=dict, max_length=MAX_SCRIPT_ANSWERS
+    )
+    script_path: tuple[str, ...] = Field((), max_length=MAX_SCRIPT_STEPS)
+    """The ids of the nodes visited, in order."""
+    script_actions: tuple[ScriptAction, ...] = Field((), max_length=MAX_SCRIPT_ACTIONS)
+    """What the script asked for on the path taken (do-not-call, e-mail...)."""
 
 
 class RequestSnapshot(_AgentCommand):
