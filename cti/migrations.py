@@ -89,6 +89,114 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE call_records ADD COLUMN callback_requested_at REAL;
         """,
     ),
+    # 6-19: the customer base (cti.customers).
+    (
+        6,
+        """
+        -- Contacts: company, address, the agent the customer's numbers are assigned to,
+        -- phone extensions, every e-mail address (position 0 is customers.email).
+        ALTER TABLE customers ADD COLUMN company TEXT NOT NULL DEFAULT '';
+        ALTER TABLE customers ADD COLUMN address TEXT NOT NULL DEFAULT '';
+        ALTER TABLE customers ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+        ALTER TABLE customer_phones ADD COLUMN extension TEXT NOT NULL DEFAULT '';
+        CREATE INDEX idx_customers_owner ON customers (owner) WHERE owner <> '';
+        CREATE TABLE customer_emails (
+            customer_id INTEGER NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+            position    INTEGER NOT NULL,
+            email       TEXT NOT NULL,
+            email_key   TEXT NOT NULL,  -- lower case, for lookups
+            PRIMARY KEY (customer_id, position)
+        ) WITHOUT ROWID;
+        CREATE INDEX idx_customer_emails_key ON customer_emails (email_key);
+        INSERT INTO customer_emails (customer_id, position, email, email_key)
+            SELECT id, 0, email, lower(email) FROM customers WHERE coalesce(email, '') <> '';
+        """,
+    ),
+    (
+        7,
+        """
+        -- Search. name_key: the name folded (case, accents, width) for exact and prefix
+        -- matches; search_text: name, company and e-mails folded, indexed by an FTS5
+        -- trigram table for substrings of 3+ characters; customer_name_grams: every CJK
+        -- character and pair of a name, for 1- and 2-character Chinese queries. The
+        -- program fills name_key and search_text (NULL: not indexed yet, see Store.open).
+        ALTER TABLE customers ADD COLUMN name_key TEXT;
+        ALTER TABLE customers ADD COLUMN search_text TEXT;
+        CREATE INDEX idx_customers_name_key ON customers (name_key);
+        CREATE INDEX idx_customers_unindexed ON customers (id) WHERE name_key IS NULL;
+        CREATE VIRTUAL TABLE customer_search USING fts5 (
+            search_text, content = 'customers', content_rowid = 'id', tokenize = 'trigram'
+        );
+        CREATE TRIGGER customer_search_insert AFTER INSERT ON customers BEGIN
+            INSERT INTO customer_search (rowid, search_text) VALUES (new.id, new.search_text);
+        END;
+        CREATE TRIGGER customer_search_delete AFTER DELETE ON customers BEGIN
+            INSERT INTO customer_search (customer_search, rowid, search_text)
+                VALUES ('delete', old.id, old.search_text);
+        END;
+        CREATE TRIGGER customer_search_update AFTER UPDATE OF search_text ON customers BEGIN
+            INSERT INTO customer_search (customer_search, rowid, search_text)
+                VALUES ('delete', old.id, old.search_text);
+            INSERT INTO customer_search (rowid, search_text) VALUES (new.id, new.search_text);
+        END;
+        CREATE TABLE customer_name_grams (
+            gram        TEXT NOT NULL,
+            customer_id INTEGER NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+            PRIMARY KEY (gram, customer_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX idx_customer_name_grams_customer ON customer_name_grams (customer_id);
+        """,
+    ),
+    (
+        8,
+        """
+        -- History: the call an interaction was and the script's answers (JSON object);
+        -- orders, the source of value; service items (tickets) with escalation.
+        ALTER TABLE interactions ADD COLUMN call_id TEXT NOT NULL DEFAULT '';
+        ALTER TABLE interactions ADD COLUMN script_answers TEXT NOT NULL DEFAULT '{}';
+        CREATE TABLE orders (
+            id          INTEGER PRIMARY KEY,
+            customer_id INTEGER NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+            ordered_at  REAL NOT NULL,   -- wall-clock epoch seconds
+            amount      REAL NOT NULL,
+            currency    TEXT NOT NULL DEFAULT '',
+            reference   TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX idx_orders_customer_at ON orders (customer_id, ordered_at);
+        CREATE UNIQUE INDEX idx_orders_reference ON orders (customer_id, reference)
+            WHERE reference <> '';
+        CREATE TABLE service_items (
+            id               INTEGER PRIMARY KEY,
+            customer_id      INTEGER NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+            title            TEXT NOT NULL,
+            detail           TEXT NOT NULL DEFAULT '',
+            status           TEXT NOT NULL DEFAULT 'open',
+            priority         TEXT NOT NULL DEFAULT 'normal',
+            created_at       REAL NOT NULL,
+            updated_at       REAL NOT NULL,
+            due_at           REAL,
+            assignee         TEXT NOT NULL DEFAULT '',
+            escalation_level INTEGER NOT NULL DEFAULT 0,
+            escalated_at     REAL,
+            escalated_to     TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX idx_service_items_customer ON service_items (customer_id, status);
+        CREATE INDEX idx_service_items_open_due ON service_items (due_at)
+            WHERE status IN ('open', 'in_progress', 'waiting');
+        """,
+    ),
+    (
+        9,
+        """
+        -- What the value score was computed from (cti.scoring.ValueInputs), so the
+        -- screen-pop explains the stored score without reading the orders again.
+        ALTER TABLE customers ADD COLUMN scored_at REAL;
+        ALTER TABLE customers ADD COLUMN last_order_at REAL;
+        ALTER TABLE customers ADD COLUMN window_orders INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE customers ADD COLUMN window_spent REAL NOT NULL DEFAULT 0;
+        ALTER TABLE customers ADD COLUMN window_contacts INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 )
 
 JOURNAL_MIGRATIONS: tuple[Migration, ...] = (

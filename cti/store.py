@@ -19,16 +19,29 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import TYPE_CHECKING, Self, TypeVar
 
 import aiosqlite
 
 from cti.clock import real_io
 from cti.errors import StoreError
 from cti.migrations import MIGRATIONS, Migration
-from cti.models import CallDetailRecord, Customer, Interaction, PhoneNumber, PhoneType
+from cti.models import (
+    CallDetailRecord,
+    Customer,
+    Interaction,
+    PhoneNumber,
+    PhoneType,
+    Scalar,
+)
+
+if TYPE_CHECKING:
+    from cti.customers import CustomerCard
 
 T = TypeVar("T")
+
+#: The migration that adds the search keys the program fills (see :meth:`Store.open`).
+_SEARCH_MIGRATION = 7
 
 _PRAGMAS = ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON")
 
@@ -41,7 +54,10 @@ CREATE TABLE IF NOT EXISTS schema_version (
 
 _SELECT_CUSTOMERS = """
 SELECT c.id, c.name, c.value, c.segment, c.language, c.time_zone, c.email,
-       p.raw, p.e164, p.kind
+       c.company, c.address, c.owner,
+       (SELECT json_group_array(e.email) FROM customer_emails AS e  -- in key order
+        WHERE e.customer_id = c.id AND e.position > 0),
+       p.raw, p.e164, p.kind, p.extension
 FROM customers AS c LEFT JOIN customer_phones AS p ON p.customer_id = c.id
 WHERE {where}
 ORDER BY c.id, p.rowid
@@ -53,17 +69,13 @@ FIND_BY_NUMBER_SQL = _SELECT_CUSTOMERS.format(
 )
 _CUSTOMERS_BY_IDS_SQL = _SELECT_CUSTOMERS.format(where="c.id IN (SELECT value FROM json_each(?))")
 
-_INSERT_CUSTOMER = (
-    "INSERT INTO customers (id, name, value, segment, language, time_zone, email)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-_INSERT_PHONE = "INSERT INTO customer_phones (customer_id, raw, e164, kind) VALUES (?, ?, ?, ?)"
 _INSERT_INTERACTION = (
-    "INSERT INTO interactions (customer_id, at, channel, disposition, agent_id, note)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO interactions"
+    " (customer_id, at, channel, disposition, agent_id, note, call_id, script_answers)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _RECENT_INTERACTIONS = (
-    "SELECT at, channel, disposition, agent_id, note FROM interactions"
+    "SELECT at, channel, disposition, agent_id, note, call_id, script_answers FROM interactions"
     " WHERE customer_id = ? ORDER BY at DESC, id DESC LIMIT ?"
 )
 
@@ -127,8 +139,10 @@ class Store:
         store = cls(db_path, connection)
         try:
             for pragma in _PRAGMAS:
-                await store._fetch("setting up the connection", pragma)
+                await store.fetch("setting up the connection", pragma)
             await store._migrate(migrations)
+            if any(number == _SEARCH_MIGRATION for number, _ in migrations):
+                await store._index_for_search()
         except BaseException:
             await store.close()
             raise
@@ -154,34 +168,24 @@ class Store:
     # -- customers ------------------------------------------------------------------
 
     async def add_customers(self, customers: Iterable[Customer]) -> int:
-        """Insert customers and their phones in one transaction; return how many.
+        """Insert customers with their phones and e-mails in one transaction; return how
+        many (see :meth:`cti.customers.CustomerBase.add_customers`).
 
         Phones are stored as given: their ``e164`` must already be normalised. A
         duplicate id fails the whole batch.
         """
-        batch = list(customers)
-        # Rows are made as sqlite consumes them (on the connection's thread): no list of
-        # a million tuples for the garbage collector to walk again and again.
-        customer_rows = (
-            (c.id, c.name, c.value, c.segment, c.language, c.time_zone, c.email) for c in batch
-        )
-        phone_rows = ((c.id, p.raw, p.e164, p.kind) for c in batch for p in c.phones)
+        from cti.customers import CustomerBase
 
-        async def insert(connection: aiosqlite.Connection) -> None:
-            await connection.executemany(_INSERT_CUSTOMER, customer_rows)
-            await connection.executemany(_INSERT_PHONE, phone_rows)
-
-        await self._write(f"adding {len(batch)} customers", insert)
-        return len(batch)
+        return await CustomerBase(self).add_customers(customers)
 
     async def customer_count(self) -> int:
         """How many customers the store holds."""
-        rows = await self._fetch("counting customers", "SELECT count(*) FROM customers")
+        rows = await self.fetch("counting customers", "SELECT count(*) FROM customers")
         return int(rows[0][0])
 
     async def find_by_number(self, e164: str) -> list[Customer]:
         """Every customer with a phone of this E.164 number, each with all its phones."""
-        rows = await self._fetch(
+        rows = await self.fetch(
             f"looking up customers by number {e164!r}", FIND_BY_NUMBER_SQL, (e164,)
         )
         return _customers_from_rows(rows)
@@ -191,9 +195,19 @@ class Store:
         found = await self._customers_by_ids(f"reading customer {customer_id}", [customer_id])
         return found[0] if found else None
 
+    async def customers_by_ids(self, ids: Sequence[int]) -> list[Customer]:
+        """The customers with these ids, by id (missing ids are left out)."""
+        return await self._customers_by_ids(f"reading {len(ids)} customers", ids)
+
+    async def customer_card(self, customer_id: int) -> CustomerCard:
+        """History, open service items and value inputs for the screen-pop."""
+        from cti.customers import CustomerBase
+
+        return await CustomerBase(self).card(customer_id)
+
     async def sample_customers(self, n: int, seed: int) -> list[Customer]:
         """``min(n, count)`` distinct customers drawn at random, the same for a seed."""
-        rows = await self._fetch("listing customer ids", "SELECT id FROM customers ORDER BY id")
+        rows = await self.fetch("listing customer ids", "SELECT id FROM customers ORDER BY id")
         ids = [int(row[0]) for row in rows]
         chosen = random.Random(seed).sample(ids, min(n, len(ids)))
         by_id = {
@@ -211,7 +225,17 @@ class Store:
     async def add_interactions(self, interactions: Iterable[tuple[int, Interaction]]) -> int:
         """Record past contacts as ``(customer_id, interaction)`` in one transaction."""
         rows = [
-            (cid, i.at, i.channel, i.disposition, i.agent_id, i.note) for cid, i in interactions
+            (
+                cid,
+                i.at,
+                i.channel,
+                i.disposition,
+                i.agent_id,
+                i.note,
+                i.call_id,
+                json.dumps(i.script_answers, ensure_ascii=False),
+            )
+            for cid, i in interactions
         ]
         ids = sorted({row[0] for row in rows})
         doing = (
@@ -223,21 +247,29 @@ class Store:
         async def insert(connection: aiosqlite.Connection) -> None:
             await connection.executemany(_INSERT_INTERACTION, rows)
 
-        await self._write(doing, insert)
+        await self.write(doing, insert)
         return len(rows)
 
     async def recent_interactions(
         self, customer_id: int, limit: int = 5
     ) -> tuple[Interaction, ...]:
         """A customer's latest ``limit`` interactions, newest first."""
-        rows = await self._fetch(
+        rows = await self.fetch(
             f"reading the interactions of customer {customer_id}",
             _RECENT_INTERACTIONS,
             (customer_id, limit),
         )
         return tuple(
-            Interaction(at=at, channel=channel, disposition=disp, agent_id=agent, note=note)
-            for at, channel, disp, agent, note in rows
+            Interaction(
+                at=at,
+                channel=channel,
+                disposition=disp,
+                agent_id=agent,
+                note=note,
+                call_id=call_id,
+                script_answers=_answers(answers),
+            )
+            for at, channel, disp, agent, note, call_id, answers in rows
         )
 
     # -- call detail records --------------------------------------------------------
@@ -255,11 +287,11 @@ class Store:
             cursor = await connection.executemany(_INSERT_CDR, rows)
             return max(cursor.rowcount, 0)
 
-        return await self._write(f"recording {first}", insert)
+        return await self.write(f"recording {first}", insert)
 
     async def call_records(self) -> list[CallDetailRecord]:
         """Every stored call detail record, in the order they were recorded."""
-        rows = await self._fetch("reading call records", _SELECT_CDRS)
+        rows = await self.fetch("reading call records", _SELECT_CDRS)
         return [
             CallDetailRecord.model_validate(dict(zip(_CDR_FIELDS, row, strict=True)))
             for row in rows
@@ -272,9 +304,7 @@ class Store:
             raise StoreError(f"{doing}: the store at {self.path} is closed")
         return self._connection
 
-    async def _fetch(
-        self, doing: str, sql: str, params: Sequence[object] = ()
-    ) -> list[sqlite3.Row]:
+    async def fetch(self, doing: str, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         """Run one statement and return its rows."""
         connection = self._open_connection(doing)
         rows = await _io(
@@ -283,7 +313,7 @@ class Store:
         )
         return list(rows)
 
-    async def _write(self, doing: str, body: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+    async def write(self, doing: str, body: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         """Run ``body`` as one transaction, alone among this store's writers."""
         connection = self._open_connection(doing)
 
@@ -303,8 +333,19 @@ class Store:
     async def _customers_by_ids(self, doing: str, ids: Sequence[int]) -> list[Customer]:
         if not ids:
             return []
-        rows = await self._fetch(doing, _CUSTOMERS_BY_IDS_SQL, (json.dumps(list(ids)),))
+        rows = await self.fetch(doing, _CUSTOMERS_BY_IDS_SQL, (json.dumps(list(ids)),))
         return _customers_from_rows(rows)
+
+    async def _index_for_search(self) -> None:
+        """Give customers stored before the search migration their search keys."""
+        rows = await self.fetch(
+            "looking for customers not indexed for search",
+            "SELECT 1 FROM customers WHERE name_key IS NULL LIMIT 1",
+        )
+        if rows:
+            from cti.customers import CustomerBase
+
+            await CustomerBase(self).reindex(only_missing=True)
 
     async def _migrate(self, migrations: Sequence[Migration]) -> None:
         """Apply, each in its own transaction, the migrations not applied yet."""
@@ -315,8 +356,8 @@ class Store:
         async def create_version_table(connection: aiosqlite.Connection) -> None:
             await connection.execute(_CREATE_SCHEMA_VERSION)
 
-        await self._write("creating the schema_version table", create_version_table)
-        rows = await self._fetch("reading the schema version", "SELECT version FROM schema_version")
+        await self.write("creating the schema_version table", create_version_table)
+        rows = await self.fetch("reading the schema version", "SELECT version FROM schema_version")
         applied = {int(row[0]) for row in rows}
         newest_known = max(numbers, default=0)
         if applied and max(applied) > newest_known:
@@ -337,7 +378,7 @@ class Store:
                     "INSERT INTO schema_version (version) VALUES (?)", (number,)
                 )
 
-            await self._write(f"applying migration {number}", apply)
+            await self.write(f"applying migration {number}", apply)
 
 
 def _statements(script: str) -> list[str]:
@@ -360,23 +401,45 @@ def _customers_from_rows(rows: Iterable[sqlite3.Row]) -> list[Customer]:
     customers: list[Customer] = []
     for _, group in itertools.groupby(rows, key=lambda row: row[0]):
         customer_rows = list(group)
-        cid, name, value, segment, language, time_zone, email = customer_rows[0][:7]
+        cid, name, value, segment, language, time_zone, email, company, address, owner = (
+            customer_rows[0][:10]
+        )
         stored = {
             "value": value,
             "segment": segment,
             "language": language,
             "time_zone": time_zone,
             "email": email,
+            "company": company,
+            "address": address,
+            "owner": owner,
         }
         phones = tuple(
-            PhoneNumber(raw=raw or "", e164=e164, kind=PhoneType(kind or PhoneType.OTHER))
-            for *_, raw, e164, kind in customer_rows
+            PhoneNumber(
+                raw=raw or "",
+                e164=e164,
+                kind=PhoneType(kind or PhoneType.OTHER),
+                extension=extension or "",
+            )
+            for *_, raw, e164, kind, extension in customer_rows
             if e164 is not None
         )
+        other_emails = tuple(json.loads(customer_rows[0][10] or "[]"))
         customers.append(
             Customer.model_validate(
-                {"id": cid, "name": name, "phones": phones}
+                {"id": cid, "name": name, "phones": phones, "other_emails": other_emails}
                 | {key: v for key, v in stored.items() if v is not None}
             )
         )
     return customers
+
+
+def _answers(text: str | None) -> dict[str, Scalar]:
+    """Script answers stored as a JSON object (anything else reads as none)."""
+    try:
+        answers = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(answers, dict):
+        return {}
+    return {str(k): v for k, v in answers.items() if v is None or isinstance(v, str | int | float)}
