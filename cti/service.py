@@ -23,13 +23,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cti import topics
 from cti.bus import Bus, Subscription
 from cti.clock import wall_time
 from cti.config import Config, watch_config
+from cti.customers import CustomerCard
 from cti.errors import CtiError, RoutingError, StoreError, TelephonyError
 from cti.journal import Journal, RecoveryReport
 from cti.models import (
@@ -77,6 +78,7 @@ from cti.protocol import (
     is_command,
     is_supervisor_command,
 )
+from cti.scoring import score
 from queue_engine import inputs as ri
 from queue_engine.actions import (
     Action,
@@ -111,6 +113,14 @@ class CustomerDirectory(Protocol):
     async def recent_interactions(
         self, customer_id: int, limit: int = 5
     ) -> tuple[Interaction, ...]: ...
+
+
+@runtime_checkable
+class CustomerCards(Protocol):
+    """A directory that also gives the screen-pop's history, service items and value
+    inputs in one call (the store does; a bare :class:`CustomerDirectory` is enough)."""
+
+    async def customer_card(self, customer_id: int) -> CustomerCard: ...
 
 
 class CallRecorder(Protocol):
@@ -393,6 +403,7 @@ class EngineService:
                     disposition=cdr.disposition,
                     agent_id=cdr.agent_id or "",
                     note=cdr.note,
+                    call_id=cdr.call_id,
                 ),
             )
 
@@ -421,24 +432,41 @@ class EngineService:
             self.route(ri.CallerAsksCallback(call_id=event.call_id, number=number))
 
     async def identify(self, ani: str) -> CallerInfo:
-        """Classify the number the line gave and look the customer up (one indexed query)."""
+        """Classify the number the line gave and look the customer up (one indexed query).
+
+        Every customer holding the number comes back in ``matches``, most valuable first;
+        the first sets the call's priority (a family phone: the agent chooses on the
+        screen-pop). With a directory that gives cards, the pop also gets the open
+        service items and the value explanation.
+        """
         kind, e164 = classify(ani, self.config.engine.default_region)
         if e164 is None:
             return CallerInfo(ani=ani, kind=kind)
         try:
-            matches = await self.directory.find_by_number(e164)
-            customer = max(matches, key=lambda c: c.value) if matches else None
-            history = await self.directory.recent_interactions(customer.id) if customer else ()
+            matches = sorted(
+                await self.directory.find_by_number(e164), key=lambda c: (-c.value, c.id)
+            )
+            if not matches:
+                return CallerInfo(ani=ani, e164=e164, kind=CallerKind.UNKNOWN)
+            customer = matches[0]
+            if isinstance(self.directory, CustomerCards):
+                card = await self.directory.customer_card(customer.id)
+            else:
+                card = CustomerCard(history=await self.directory.recent_interactions(customer.id))
         except StoreError as exc:
             # The call matters more than the card: route it as an unknown caller.
             log.error("customer lookup for %s failed, routing as unknown: %s", e164, exc)
             return CallerInfo(ani=ani, e164=e164, kind=CallerKind.UNKNOWN)
-        if customer is None:
-            return CallerInfo(ani=ani, e164=e164, kind=CallerKind.UNKNOWN)
-        # Several customers may share a number (a family phone): the most valuable
-        # sets the call's priority.
+        inputs = card.value_inputs
         return CallerInfo(
-            ani=ani, e164=e164, kind=CallerKind.KNOWN, customer=customer, history=history
+            ani=ani,
+            e164=e164,
+            kind=CallerKind.KNOWN,
+            customer=customer,
+            history=card.history,
+            matches=tuple(matches),
+            service_items=card.service_items,
+            value_explanation=None if inputs is None else score(inputs, self.config.customers),
         )
 
     async def _serve_commands(self, commands: Subscription) -> None:
@@ -688,6 +716,9 @@ class EngineService:
             history=caller.history,
             waited_s=waited,
             priority_reason=explain(self.router.queue_config(queue), caller.value, waited),
+            matches=caller.matches,
+            service_items=caller.service_items,
+            value_explanation=caller.value_explanation,
         )
         return CallOffered(
             agent_id=agent_id,
