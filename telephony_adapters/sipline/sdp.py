@@ -1,0 +1,301 @@
+"""SDP (RFC 4566) and the offer/answer model (RFC 3264) for one audio stream.
+
+We offer and accept G.711 (PCMU payload type 0, PCMA 8) at 8 kHz, 20 ms packets, and
+telephone-event (RFC 4733 DTMF) at a dynamic payload type. Only the first audio stream
+is used; every other stream of an offer is declined with port 0, in its place.
+Direction follows RFC 3264 §6.1 (an offer's ``sendonly`` is answered ``recvonly``);
+hold is ``a=sendonly`` with the ``o=`` version bumped (RFC 3264 §8.4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from telephony_adapters.sipline.message import ProtocolError
+
+STATIC_CODECS: dict[str, int] = {"PCMU": 0, "PCMA": 8}
+TELEPHONE_EVENT_PT = 101
+_DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+_ANSWER_DIRECTION = {
+    "sendrecv": "sendrecv",
+    "sendonly": "recvonly",
+    "recvonly": "sendonly",
+    "inactive": "inactive",
+}
+
+
+class NotAcceptable(ProtocolError):
+    """An offer has no audio stream with a codec we support (answer 488)."""
+
+
+@dataclass(slots=True)
+class Media:
+    kind: str
+    port: int
+    proto: str
+    formats: list[str]
+    rtpmap: dict[int, tuple[str, int]] = field(default_factory=dict)
+    fmtp: dict[int, str] = field(default_factory=dict)
+    direction: str = ""
+    connection: str = ""
+    ptime: int | None = None
+    other: list[str] = field(default_factory=list)
+
+    def codec(self, pt: int) -> tuple[str, int] | None:
+        """(encoding name upper-cased, clock rate) of a payload type."""
+        if pt in self.rtpmap:
+            name, rate = self.rtpmap[pt]
+            return name.upper(), rate
+        for name, static in STATIC_CODECS.items():
+            if pt == static:
+                return name, 8000
+        return None
+
+
+@dataclass(slots=True)
+class Session:
+    username: str = "-"
+    session_id: str = "0"
+    version: int = 0
+    address: str = "0.0.0.0"
+    name: str = "-"
+    connection: str = ""
+    direction: str = ""
+    media: list[Media] = field(default_factory=list)
+
+    def __bytes__(self) -> bytes:
+        lines = [
+            "v=0",
+            f"o={self.username} {self.session_id} {self.version} IN IP4 {self.address}",
+            f"s={self.name}",
+        ]
+        if self.connection:
+            lines.append(f"c=IN IP4 {self.connection}")
+        lines.append("t=0 0")
+        if self.direction:
+            lines.append(f"a={self.direction}")
+        for m in self.media:
+            lines.append(f"m={m.kind} {m.port} {m.proto} {' '.join(m.formats)}")
+            if m.connection:
+                lines.append(f"c=IN IP4 {m.connection}")
+            for pt, (name, rate) in m.rtpmap.items():
+                lines.append(f"a=rtpmap:{pt} {name}/{rate}")
+            for pt, params in m.fmtp.items():
+                lines.append(f"a=fmtp:{pt} {params}")
+            if m.ptime:
+                lines.append(f"a=ptime:{m.ptime}")
+            if m.direction:
+                lines.append(f"a={m.direction}")
+        return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def parse_sdp(body: bytes) -> Session:
+    """Read an SDP body; raises ProtocolError naming the bad line."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError("SDP is not UTF-8") from None
+    session = Session()
+    media: Media | None = None
+    seen_version = False
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if len(line) < 2 or line[1] != "=":
+            raise ProtocolError(f"SDP line {number}: not type=value: {line[:60]!r}")
+        kind, value = line[0], line[2:]
+        try:
+            if kind == "v":
+                seen_version = True
+            elif kind == "o":
+                user, sid, version, _net, _addrtype, address = value.split()
+                session.username, session.session_id = user, sid
+                session.version, session.address = int(version), address
+            elif kind == "s":
+                session.name = value
+            elif kind == "c":
+                address = value.split()[2].split("/")[0]
+                if media is None:
+                    session.connection = address
+                else:
+                    media.connection = address
+            elif kind == "m":
+                mkind, port, proto, *formats = value.split()
+                media = Media(mkind, int(port.split("/")[0]), proto, formats)
+                session.media.append(media)
+            elif kind == "a":
+                _attribute(session, media, value)
+        except (ValueError, IndexError):
+            raise ProtocolError(f"SDP line {number}: bad {kind}= line: {line[:60]!r}") from None
+    if not seen_version:
+        raise ProtocolError("SDP without v= line")
+    return session
+
+
+def _attribute(session: Session, media: Media | None, value: str) -> None:
+    name, _, rest = value.partition(":")
+    if name in _DIRECTIONS:
+        if media is None:
+            session.direction = name
+        else:
+            media.direction = name
+        return
+    if media is None:
+        return
+    if name == "rtpmap":
+        pt, encoding = rest.split(None, 1)
+        enc_name, rate, *_ = (*encoding.split("/"), "8000")
+        media.rtpmap[int(pt)] = (enc_name, int(rate))
+    elif name == "fmtp":
+        pt, params = rest.split(None, 1)
+        media.fmtp[int(pt)] = params
+    elif name == "ptime":
+        media.ptime = int(float(rest))
+    else:
+        media.other.append(value)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPlan:
+    """What was agreed for the audio stream, from our side."""
+
+    remote_host: str
+    remote_port: int
+    payload_type: int
+    codec: str
+    telephone_event: int | None
+    direction: str
+    """Our direction: ``sendrecv``, ``sendonly`` (we hold), ``recvonly`` (held), ``inactive``."""
+
+    @property
+    def sends(self) -> bool:
+        return self.direction in ("sendrecv", "sendonly") and self.remote_port > 0
+
+    @property
+    def on_hold(self) -> bool:
+        return self.direction != "sendrecv"
+
+
+def _audio_media(host: str, port: int, codecs: tuple[str, ...], direction: str) -> Media:
+    pts = [STATIC_CODECS[c] for c in codecs if c in STATIC_CODECS]
+    if not pts:
+        raise ProtocolError(f"no supported codec among {codecs} (expected PCMU, PCMA)")
+    media = Media("audio", port, "RTP/AVP", [*map(str, pts), str(TELEPHONE_EVENT_PT)])
+    for c in codecs:
+        if c in STATIC_CODECS:
+            media.rtpmap[STATIC_CODECS[c]] = (c, 8000)
+    media.rtpmap[TELEPHONE_EVENT_PT] = ("telephone-event", 8000)
+    media.fmtp[TELEPHONE_EVENT_PT] = "0-16"
+    media.ptime = 20
+    media.direction = direction
+    return media
+
+
+def make_offer(
+    host: str,
+    port: int,
+    codecs: tuple[str, ...],
+    *,
+    session_id: str,
+    version: int,
+    direction: str = "sendrecv",
+) -> Session:
+    """Our offer: every configured codec we know, in order, and telephone-event."""
+    return Session(
+        session_id=session_id,
+        version=version,
+        address=host,
+        connection=host,
+        media=[_audio_media(host, port, codecs, direction)],
+    )
+
+
+def _remote_direction(session: Session, media: Media) -> str:
+    return media.direction or session.direction or "sendrecv"
+
+
+def _remote_host(session: Session, media: Media) -> str:
+    return media.connection or session.connection
+
+
+def answer_offer(
+    offer: Session,
+    host: str,
+    port: int,
+    codecs: tuple[str, ...],
+    *,
+    session_id: str,
+    version: int,
+    hold: bool = False,
+) -> tuple[Session, MediaPlan]:
+    """Our answer to ``offer`` and the agreed plan. Raises :class:`NotAcceptable` if no
+    audio stream has a codec we take."""
+    answer = Session(session_id=session_id, version=version, address=host, connection=host)
+    plan: MediaPlan | None = None
+    for m in offer.media:
+        chosen: tuple[int, str] | None = None
+        event_pt: int | None = None
+        if plan is None and m.kind == "audio" and m.port > 0 and m.proto.startswith("RTP/"):
+            for fmt in m.formats:
+                if not fmt.isdigit():
+                    continue
+                codec = m.codec(int(fmt))
+                if codec is None:
+                    continue
+                name, rate = codec
+                if chosen is None and name in codecs and rate == 8000:
+                    chosen = (int(fmt), name)
+                elif name == "TELEPHONE-EVENT" and rate == 8000 and event_pt is None:
+                    event_pt = int(fmt)
+        if chosen is None:
+            answer.media.append(Media(m.kind, 0, m.proto, m.formats[:1] or ["0"]))
+            continue
+        theirs = _remote_direction(offer, m)
+        ours = _ANSWER_DIRECTION.get(theirs, "sendrecv")
+        remote_host = _remote_host(offer, m)
+        if remote_host == "0.0.0.0":  # RFC 2543 hold
+            ours = "inactive" if ours in ("inactive", "sendonly") else "recvonly"
+        if hold and ours == "sendrecv":
+            ours = "sendonly"
+        elif hold and ours == "recvonly":
+            ours = "inactive"
+        pt, name = chosen
+        media = Media("audio", port, m.proto, [str(pt)], ptime=20, direction=ours)
+        media.rtpmap[pt] = (name, 8000)
+        if event_pt is not None:
+            media.formats.append(str(event_pt))
+            media.rtpmap[event_pt] = ("telephone-event", 8000)
+            media.fmtp[event_pt] = m.fmtp.get(event_pt, "0-16")
+        answer.media.append(media)
+        plan = MediaPlan(remote_host, m.port, pt, name, event_pt, ours)
+    if plan is None:
+        raise NotAcceptable(f"no audio stream with a codec among {codecs} in the offer")
+    return answer, plan
+
+
+def accept_answer(offer: Session, answer: Session) -> MediaPlan:
+    """The plan from the peer's answer to our offer. Raises NotAcceptable if it
+    declined our audio or chose a codec we did not offer."""
+    ours = offer.media[0]
+    for m in answer.media:
+        if m.kind != "audio" or m.port == 0:
+            continue
+        event_pt: int | None = None
+        chosen: tuple[int, str] | None = None
+        for fmt in m.formats:
+            if not fmt.isdigit():
+                continue
+            codec = m.codec(int(fmt))
+            if codec is None:
+                continue
+            if codec[0] == "TELEPHONE-EVENT":
+                event_pt = int(fmt)
+            elif chosen is None and fmt in ours.formats:
+                chosen = (int(fmt), codec[0])
+        if chosen is None:
+            break
+        theirs = _remote_direction(answer, m)
+        direction = _ANSWER_DIRECTION.get(theirs, "sendrecv")
+        return MediaPlan(_remote_host(answer, m), m.port, chosen[0], chosen[1], event_pt, direction)
+    raise NotAcceptable("the answer accepts none of the audio codecs we offered")

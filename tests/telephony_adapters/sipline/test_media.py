@@ -1,0 +1,143 @@
+"""SDP offer/answer and RTP: silence packets and RFC 4733 DTMF."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from telephony_adapters.sipline.message import ProtocolError
+from telephony_adapters.sipline.rtp import (
+    DtmfReceiver,
+    RtpPacket,
+    SilenceSource,
+    dtmf_packets,
+    parse_rtp,
+)
+from telephony_adapters.sipline.sdp import (
+    NotAcceptable,
+    accept_answer,
+    answer_offer,
+    make_offer,
+    parse_sdp,
+)
+
+SIPP_OFFER = (
+    b"v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\n"
+    b"c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+)
+
+
+def test_an_offer_with_pcmu_is_answered_with_pcmu_at_our_address() -> None:
+    offer = parse_sdp(SIPP_OFFER)
+    answer, plan = answer_offer(
+        offer, "127.0.0.1", 10002, ("PCMA", "PCMU"), session_id="7", version=1
+    )
+    assert (plan.remote_host, plan.remote_port, plan.payload_type, plan.codec) == (
+        "127.0.0.1",
+        6000,
+        0,
+        "PCMU",
+    )
+    assert plan.telephone_event is None and plan.direction == "sendrecv" and plan.sends
+    again = parse_sdp(bytes(answer))
+    assert again.media[0].port == 10002 and again.media[0].formats == ["0"]
+    assert again.connection == "127.0.0.1" and again.version == 1
+
+
+def test_the_first_codec_of_the_offer_we_take_wins_and_telephone_event_is_kept() -> None:
+    offer = parse_sdp(
+        b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nt=0 0\r\n"
+        b"m=video 5000 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+        b"m=audio 4000 RTP/AVP 18 8 0 97\r\nc=IN IP4 10.0.0.2\r\n"
+        b"a=rtpmap:97 telephone-event/8000\r\na=fmtp:97 0-15\r\na=sendonly\r\n"
+    )
+    answer, plan = answer_offer(offer, "h", 1, ("PCMU", "PCMA"), session_id="1", version=1)
+    assert (plan.payload_type, plan.telephone_event, plan.remote_host) == (8, 97, "10.0.0.2")
+    assert plan.direction == "recvonly" and plan.on_hold and not plan.sends  # they hold us
+    assert [m.port for m in answer.media] == [0, 1]  # the video declined in its place
+    assert answer.media[1].fmtp == {97: "0-15"}
+
+
+def test_an_offer_without_a_codec_we_take_is_not_acceptable() -> None:
+    offer = parse_sdp(
+        b"v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nc=IN IP4 h\r\nt=0 0\r\nm=audio 4000 RTP/AVP 18\r\n"
+    )
+    with pytest.raises(NotAcceptable):
+        answer_offer(offer, "h", 1, ("PCMU",), session_id="1", version=1)
+
+
+def test_our_offer_and_its_answer_and_hold() -> None:
+    offer = make_offer("192.0.2.1", 10000, ("PCMU", "PCMA"), session_id="42", version=3)
+    parsed = parse_sdp(bytes(offer))
+    assert parsed.media[0].formats == ["0", "8", "101"]
+    assert parsed.media[0].fmtp[101] == "0-16" and parsed.media[0].ptime == 20
+    answer, _ = answer_offer(parsed, "192.0.2.2", 20000, ("PCMA",), session_id="9", version=1)
+    plan = accept_answer(offer, parse_sdp(bytes(answer)))
+    assert (plan.remote_port, plan.payload_type, plan.telephone_event) == (20000, 8, 101)
+    held = make_offer(
+        "192.0.2.1", 10000, ("PCMU",), session_id="42", version=4, direction="sendonly"
+    )
+    _, plan_held = answer_offer(
+        parse_sdp(bytes(held)), "h", 1, ("PCMU",), session_id="9", version=2
+    )
+    assert plan_held.direction == "recvonly"
+    _, hold_ours = answer_offer(parsed, "h", 1, ("PCMU",), session_id="9", version=2, hold=True)
+    assert hold_ours.direction == "sendonly"
+
+
+@pytest.mark.parametrize(
+    "body", [b"o=- 1 1 IN IP4 h\r\n", b"v=0\r\nm=audio x RTP/AVP 0\r\n", b"v=0\r\nbad\r\n", b"\xff"]
+)
+def test_bad_sdp_raises_protocol_error(body: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        parse_sdp(body)
+
+
+@given(st.binary(max_size=300))
+def test_random_sdp_never_crashes(body: bytes) -> None:
+    try:
+        session = parse_sdp(body)
+    except ProtocolError:
+        return
+    with contextlib.suppress(ProtocolError):
+        answer_offer(session, "h", 1, ("PCMU",), session_id="1", version=1)
+
+
+def test_silence_is_20_ms_of_g711_with_running_sequence_and_timestamp() -> None:
+    source = SilenceSource(8, ssrc=0x1234, sequence=65535, timestamp=0)
+    first, second = parse_rtp(source.next_packet()), parse_rtp(source.next_packet())
+    assert first.payload == b"\xd5" * 160 and first.marker and not second.marker
+    assert (first.sequence, second.sequence) == (65535, 0)
+    assert second.timestamp - first.timestamp == 160 and second.ssrc == 0x1234
+    with pytest.raises(ProtocolError):
+        SilenceSource(18, ssrc=1)
+
+
+def test_rtp_parsing_handles_csrc_extension_and_padding() -> None:
+    header = bytes([0x80 | 0x20 | 0x10 | 0x01, 0x00]) + b"\x00\x01" + b"\x00\x00\x00\x02"
+    header += b"\x00\x00\x00\x03" + b"\x00\x00\x00\x04"  # ssrc, one csrc
+    ext = b"\xbe\xde\x00\x01" + b"\x00\x00\x00\x00"
+    data = header + ext + b"abc" + b"\x00\x02"
+    p = parse_rtp(data)
+    assert (p.sequence, p.timestamp, p.ssrc, p.payload) == (1, 2, 3, b"abc")
+    for bad in (b"", b"\x40" + b"\x00" * 11, b"\x90" + b"\x00" * 11):
+        with pytest.raises(ProtocolError):
+            parse_rtp(bad)
+    assert parse_rtp(bytes(RtpPacket(0, 1, 2, 3, b"x", marker=True))).marker
+
+
+def test_each_dtmf_key_is_reported_once_even_when_its_end_is_lost() -> None:
+    rx = DtmfReceiver(101)
+    keys = []
+    for packet in dtmf_packets("5", payload_type=101, ssrc=1, sequence=0, timestamp=800):
+        keys += rx.feed(parse_rtp(packet))
+    assert [(k.key, k.duration_ms, k.volume_dbm0) for k in keys] == [("5", 200, -10)]
+    # '#' whose three end packets are all lost, then '1': both reported once.
+    hash_packets = dtmf_packets("#", payload_type=101, ssrc=1, sequence=10, timestamp=4000)[:3]
+    one = dtmf_packets("1", payload_type=101, ssrc=1, sequence=20, timestamp=8000)
+    names = [k.key for p in [*hash_packets, *one] for k in rx.feed(parse_rtp(p))]
+    assert names == ["#", "1"]
+    assert rx.feed(RtpPacket(0, 1, 1, 1, b"\xff" * 160)) == []  # audio is not DTMF
