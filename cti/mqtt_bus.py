@@ -47,7 +47,7 @@ import socket
 import ssl
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from types import TracebackType
@@ -567,7 +567,7 @@ class MqttBus:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
-    async def watch(self) -> AsyncIterator[BusStatus]:
+    async def watch(self) -> AsyncGenerator[BusStatus, None]:
         """The current status, then each change (for a screen's worker)."""
         queue: asyncio.Queue[BusStatus] = asyncio.Queue()
         stop = self.add_listener(queue.put_nowait)

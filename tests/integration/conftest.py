@@ -1,0 +1,145 @@
+"""A real Mosquitto for the integration tests, on 127.0.0.1 at a free port.
+
+The broker gets a generated config with the password and ACL files that
+``cti broker-config`` writes (engine, agents 1001 and 1002, supervisor ``sup1``), and
+persistence in the test's directory, so a restart keeps sessions and retained state as
+a deployed broker does. It is stopped after the test. Without the ``mosquitto``
+program the test fails, naming how to install it; it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cti.commands.broker_config import BrokerUser, plan_users, write_broker_files
+from cti.mqtt_bus import BrokerAddress, broker_url
+
+AGENTS = ("1001", "1002")
+SUPERVISORS = ("sup1",)
+#: Only a safety net: Mosquitto listens within milliseconds.
+START_TIMEOUT_S = 10.0
+
+
+def mosquitto_program() -> str:
+    found = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if os.access("/usr/sbin/mosquitto", os.X_OK) else None
+    )
+    if found is None:
+        pytest.fail(
+            "mosquitto is not installed: the MQTT integration tests need the real broker. "
+            "Install it with deploy/system-deps.sh (as root; `make test` runs it) or "
+            "`sudo apt-get install mosquitto`.",
+            pytrace=False,
+        )
+    return found
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Mosquitto:
+    """One Mosquitto process; :meth:`restart` keeps the port and the persistence file."""
+
+    def __init__(self, program: str, directory: Path, users: list[BrokerUser]) -> None:
+        self.program = program
+        self.directory = directory
+        self.users = {u.name: u for u in users}
+        self.port = free_port()
+        self.log = directory / "mosquitto.log"
+        self.conf = directory / "mosquitto.conf"
+        write_broker_files(directory, users, iterations=101, source="the test fixture")
+        (directory / "data").mkdir(exist_ok=True)
+        self.conf.write_text(
+            "\n".join(
+                [
+                    f"listener {self.port} 127.0.0.1",
+                    "allow_anonymous false",
+                    f"password_file {directory / 'passwd'}",
+                    f"acl_file {directory / 'acl'}",
+                    "persistence true",
+                    f"persistence_location {directory / 'data'}/",
+                    f"log_dest file {self.log}",
+                    "log_type all",
+                    # As root, Mosquitto would drop to the mosquitto user, who cannot
+                    # read the test's private directory.
+                    *(["user root"] if os.geteuid() == 0 else []),
+                    "",
+                ]
+            )
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def url(self, user: str) -> str:
+        """``mqtt://user:password@127.0.0.1:port`` for one of the fixture's users."""
+        return broker_url(
+            BrokerAddress("127.0.0.1", self.port, username=user, password=self.users[user].password)
+        )
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.program, "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if self.process.poll() is not None:
+                err = self.process.stderr.read().decode() if self.process.stderr else ""
+                pytest.fail(f"mosquitto exited at start ({self.process.returncode}): {err}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    pytest.fail(f"mosquitto did not listen on port {self.port} within 10 s")
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)  # saves its persistence file and exits
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_text(self) -> str:
+        try:
+            return self.log.read_text("utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    program = mosquitto_program()
+    users = plan_users("cti-engine", AGENTS, SUPERVISORS, {})
+    (tmp_path / "broker").mkdir()
+    broker = Mosquitto(program, tmp_path / "broker", users)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
