@@ -15,6 +15,15 @@ once followed by its hang-up). Nothing says that ringing stopped:
 no RING for ``ring_timeout`` seconds (about 7) ends the call with ``CallerHungUp``
 unless we answered it.
 
+Requests: ``ATA`` must end within ``answer_timeout`` and ``ATDT...;`` within
+``dial_timeout``, else the call is given up (``ATH``, an ``Outcome`` of ``timeout`` and
+``CallerHungUp``). A dialled call that fails (BUSY, NO ANSWER, ...) ends with
+``CallerHungUp`` too, so the engine never keeps an agent on a call that is not there.
+While talking, NO CARRIER, BUSY (busy tone after the far end left, in voice mode) or
+NO ANSWER mean the far end has gone. :meth:`ModemCall.line_lost` ends the live call
+when the device goes away: it is announced first if it was not yet, then hung up, so
+no call is ever lost.
+
 :class:`StartupNegotiator` is the start-up sequence with its fallbacks, as data.
 """
 
@@ -23,7 +32,7 @@ from __future__ import annotations
 import enum
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from cti.errors import TelephonyError
@@ -44,6 +53,12 @@ CALLER_ID_SETTLE = 0.5
 
 CALLER_ID_STALE = 10.0
 """Caller ID that came this long before a first RING belongs to no call."""
+
+ANSWER_TIMEOUT = 10.0
+"""Seconds ATA may take to give VCON (or NO CARRIER) before the call is given up."""
+
+DIAL_TIMEOUT = 60.0
+"""Seconds ``ATDT...;`` may take to give its outcome before the call is given up."""
 
 _DIALABLE = re.compile(r"[0-9*#+ABCDabcdPpTtWw,!@]{1,40}")
 
@@ -86,6 +101,10 @@ _OUTCOMES: dict[str, tuple[str, bool]] = {
     "DELAYED": ("error", True),
     "BLACKLISTED": ("error", True),
 }
+
+
+_FAR_END_GONE = frozenset({"NO CARRIER", "BUSY", "NO ANSWER"})
+"""Results that, while talking, mean the far end has gone."""
 
 
 class CallState(enum.Enum):
@@ -137,12 +156,16 @@ class ModemCall:
         dnis: str = "",
         ring_timeout: float = RING_TIMEOUT,
         caller_id_settle: float = CALLER_ID_SETTLE,
-        call_ids: Sequence[str] | None = None,
+        answer_timeout: float = ANSWER_TIMEOUT,
+        dial_timeout: float = DIAL_TIMEOUT,
+        call_ids: Sequence[str] | Iterator[str] | None = None,
     ) -> None:
         self.line = line
         self.dnis = dnis
         self.ring_timeout = ring_timeout
         self.caller_id_settle = caller_id_settle
+        self.answer_timeout = answer_timeout
+        self.dial_timeout = dial_timeout
         self._ids = iter(call_ids) if call_ids is not None else None
         self._counter = itertools.count(1)
         self.state = CallState.IDLE
@@ -152,6 +175,7 @@ class ModemCall:
         self._last_ring = 0.0
         self._cid = _CallerId()
         self._request: str | None = None
+        self._request_deadline = 0.0
 
     # --- inputs -------------------------------------------------------------------
 
@@ -172,7 +196,9 @@ class ModemCall:
 
     def tick(self, now: float) -> list[ModemOutput]:
         """Let time pass: announces a call whose caller ID has settled, ends ringing
-        that stopped."""
+        that stopped, gives up a request that took too long."""
+        if self._request is not None and now >= self._request_deadline:
+            return self._request_timed_out()
         early: list[ModemOutput] = []
         settled = self._settled_at()
         if settled is not None and now >= settled:
@@ -197,7 +223,8 @@ class ModemCall:
 
     def next_deadline(self) -> float | None:
         """When :meth:`tick` next has something to do, or ``None``."""
-        times = [t for t in (self._settled_at(), self._ring_deadline()) if t is not None]
+        request = self._request_deadline if self._request is not None else None
+        times = [t for t in (self._settled_at(), self._ring_deadline(), request) if t is not None]
         return min(times, default=None)
 
     def _ring_deadline(self) -> float | None:
@@ -216,6 +243,7 @@ class ModemCall:
         self._check(call_id, CallState.RINGING, "answer")
         self.state = CallState.ANSWERING
         self._request = "answer"
+        self._request_deadline = now + self.answer_timeout
         return [Send("ATA")]
 
     def hang_up(self, call_id: str, now: float) -> list[ModemOutput]:
@@ -247,6 +275,7 @@ class ModemCall:
         self.call_id = call_id or self._next_id()
         self.state = CallState.DIALLING
         self._request = "dial"
+        self._request_deadline = now + self.dial_timeout
         self.announced = True
         return [Send(f"ATDT{number};")]
 
@@ -296,9 +325,31 @@ class ModemCall:
             )
         ]
 
+    def line_lost(self, now: float) -> list[ModemOutput]:
+        """The device went away (unplugged, port closed): whatever call the line had is
+        over. A call not yet announced is announced first, so it is never lost; a call
+        we had already ended (rejected, still ringing) just ends."""
+        if self.state is CallState.REJECTED or self.call_id is None:
+            self._reset()
+            return []
+        out = self._announce()
+        out.append(CallerHungUp(call_id=self.call_id, line=self.line))
+        self._reset()
+        return out
+
+    def _request_timed_out(self) -> list[ModemOutput]:
+        assert self.call_id is not None and self._request is not None
+        call_id, request = self.call_id, self._request
+        self._reset()
+        return [
+            Outcome(call_id, request, "timeout", "", True),
+            Send("ATH"),
+            CallerHungUp(call_id=call_id, line=self.line),
+        ]
+
     def _on_result(self, event: Result) -> list[ModemOutput]:
         if self.call_id is None or self._request is None:
-            if event.code == "NO CARRIER" and self.state is CallState.TALKING:
+            if event.code in _FAR_END_GONE and self.state is CallState.TALKING:
                 return self._far_end_left()
             return []
         request = self._request
@@ -314,10 +365,8 @@ class ModemCall:
             self._request = None
             if outcome in ("connected", "dialled"):
                 self.state = CallState.TALKING
-            elif request == "answer":
-                out.append(CallerHungUp(call_id=call_id, line=self.line))
-                self._reset()
             else:
+                out.append(CallerHungUp(call_id=call_id, line=self.line))
                 self._reset()
         return out
 
@@ -351,6 +400,7 @@ class StartupState(enum.Enum):
     SETTLING = "settling"
     CONFIGURING = "configuring"
     CALLER_ID = "caller_id"
+    INIT = "init"
     READY = "ready"
     FAILED = "failed"
 
@@ -359,22 +409,27 @@ class StartupNegotiator:
     """The start-up sequence with its fallbacks (REFERENCE §4), sans-I/O.
 
     ``ATZ``; on OK wait ``settle`` seconds; ``ATE0V1Q0S0=0``; then the caller-ID
-    commands in order until one answers OK. A command with no answer within
-    ``reply_timeout`` is sent again, up to ``tries`` times. The line is READY with
-    :attr:`caller_id_command` set, or READY without caller ID when every caller-ID
-    command failed, or FAILED when ATZ or the configuration never got OK.
-    Call :meth:`start` again after any reset of the modem.
+    commands in order until one answers OK; then the site's own ``init`` commands (from
+    the line's configuration), each once: one that fails is noted in :attr:`warnings`
+    and the start-up goes on. A command with no answer within ``reply_timeout`` is sent
+    again, up to ``tries`` times. The line is READY with :attr:`caller_id_command` set,
+    or READY without caller ID when every caller-ID command failed, or FAILED when ATZ
+    or the configuration never got OK. Call :meth:`start` again after any reset of the
+    modem.
     """
 
     def __init__(
         self,
         *,
         caller_id_commands: Sequence[str] = CALLER_ID_COMMANDS,
+        init: Sequence[str] = (),
         settle: float = 1.0,
         reply_timeout: float = 3.0,
         tries: int = 3,
     ) -> None:
         self.caller_id_commands = tuple(caller_id_commands)
+        self.init = tuple(init)
+        self.warnings: list[str] = []
         self.settle = settle
         self.reply_timeout = reply_timeout
         self.tries = tries
@@ -385,6 +440,7 @@ class StartupNegotiator:
         self._sent_at = 0.0
         self._tries = 0
         self._cid_index = 0
+        self._init_index = 0
 
     @property
     def done(self) -> bool:
@@ -394,6 +450,8 @@ class StartupNegotiator:
         self.caller_id_command = None
         self.reason = ""
         self._cid_index = 0
+        self._init_index = 0
+        self.warnings = []
         self.state = StartupState.RESETTING
         return self._send("ATZ", now)
 
@@ -444,12 +502,17 @@ class StartupNegotiator:
             return self._next_caller_id(now)
         if self.state is StartupState.CALLER_ID:
             self.caller_id_command = self._command
-            self.state = StartupState.READY
+            return self._next_init(now)
+        if self.state is StartupState.INIT:
+            return self._next_init(now)
         return []
 
     def _failed_step(self, now: float, why: str) -> list[Send]:
         if self.state is StartupState.CALLER_ID:
             return self._next_caller_id(now)
+        if self.state is StartupState.INIT:
+            self.warnings.append(f"init command {self._command} got {why}")
+            return self._next_init(now)
         if self._tries < self.tries:
             return self._resend(now)
         self.state = StartupState.FAILED
@@ -458,10 +521,18 @@ class StartupNegotiator:
 
     def _next_caller_id(self, now: float) -> list[Send]:
         if self._cid_index >= len(self.caller_id_commands):
-            self.state = StartupState.READY
             self.reason = "no caller-ID command was accepted"
-            return []
+            return self._next_init(now)
         self.state = StartupState.CALLER_ID
         command = self.caller_id_commands[self._cid_index]
         self._cid_index += 1
+        return self._send(command, now)
+
+    def _next_init(self, now: float) -> list[Send]:
+        if self._init_index >= len(self.init):
+            self.state = StartupState.READY
+            return []
+        self.state = StartupState.INIT
+        command = self.init[self._init_index]
+        self._init_index += 1
         return self._send(command, now)

@@ -13,8 +13,11 @@ skipped). A line is one of:
 * a result code, verbal or numeric (``V0``): :class:`Result`;
 * a formatted caller-ID field ``KEY = value`` (split on the first ``=``, spacing
   tolerated): :class:`CallerIdField`;
-* an unformatted caller-ID message (one hex line, SDMF type 0x04 or MDMF type 0x80,
-  checksum verified): :class:`CallerIdMessage`;
+* an unformatted caller-ID message (hex, SDMF type 0x04 or MDMF type 0x80, checksum
+  verified): :class:`CallerIdMessage`. Some modems wrap a long message over several
+  lines (a US Robotics manual shows one cut after 60 hex digits): a hex line shorter
+  than the length it declares is joined with the hex lines that follow until it is
+  whole; anything else in between makes it :class:`Garbage`;
 * other printable text (``ATI`` replies and the like): :class:`TextLine`;
 * anything else, a bad hex message, or a line longer than ``max_line`` bytes:
   :class:`Garbage`.
@@ -147,6 +150,14 @@ class ModemParser:
         self._max_line = max_line
         self._buf = bytearray()
         self._discarding = False
+        self._hex = ""
+        """The first part of a caller-ID hex message wrapped over several lines."""
+
+    def reset(self) -> None:
+        """Forget any partial line (the port was closed and opened again)."""
+        self._buf.clear()
+        self._discarding = False
+        self._hex = ""
 
     def feed(self, data: bytes, now: float) -> list[ModemEvent]:
         events: list[ModemEvent] = []
@@ -155,15 +166,14 @@ class ModemParser:
                 if self._discarding:
                     self._discarding = False
                 elif self._buf:
-                    event = parse_line(bytes(self._buf), now)
-                    if event is not None:
-                        events.append(event)
+                    events += self._line(bytes(self._buf), now)
                 self._buf.clear()
                 continue
             if self._discarding:
                 continue
             self._buf.append(byte)
             if len(self._buf) > self._max_line:
+                events += self._flush_hex(now)
                 events.append(
                     Garbage(
                         bytes(self._buf[: self._max_line]),
@@ -174,6 +184,50 @@ class ModemParser:
                 self._buf.clear()
                 self._discarding = True
         return events
+
+    def _line(self, raw: bytes, now: float) -> list[ModemEvent]:
+        """One whole line, joining a caller-ID hex message wrapped over several."""
+        if not raw.replace(b"\x00", b"").strip():
+            return []  # blank lines (and NUL padding) never cut a wrapped message
+        compact = _compact_hex(raw)
+        if self._hex:
+            if compact is not None and len(compact) % 2 == 0:
+                joined = self._hex + compact
+                missing = _hex_missing(joined)
+                if missing > 0:
+                    self._hex = joined
+                    return []
+                if missing == 0:
+                    self._hex = ""
+                    return [parse_hex_caller_id(joined, now)]
+            events = self._flush_hex(now)
+        else:
+            events = []
+        if compact is not None and len(compact) >= 6 and _hex_missing(compact) > 0:
+            self._hex = compact
+            return events
+        event = parse_line(raw, now)
+        return events if event is None else [*events, event]
+
+    def _flush_hex(self, now: float) -> list[ModemEvent]:
+        if not self._hex:
+            return []
+        part, self._hex = self._hex, ""
+        return [Garbage(part.encode("ascii"), "caller-ID hex message cut short", now)]
+
+
+def _compact_hex(raw: bytes) -> str | None:
+    """The line's hex digits without spaces, or None if it is not all hex."""
+    text = "".join(raw.replace(b"\x00", b"").decode("latin-1").split())
+    return text if text and all(c in _HEX for c in text) else None
+
+
+def _hex_missing(hex_text: str) -> int:
+    """Hex digits still missing from an SDMF/MDMF message that starts ``hex_text``
+    (negative: too many); 0 for anything that is not the start of one."""
+    if len(hex_text) < 4 or len(hex_text) % 2 or hex_text[:2] not in ("04", "80"):
+        return 0
+    return (int(hex_text[2:4], 16) + 3) * 2 - len(hex_text)
 
 
 def parse_line(raw: bytes, now: float) -> ModemEvent | None:

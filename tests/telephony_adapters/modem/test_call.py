@@ -76,6 +76,9 @@ def run_whole(data: bytes) -> list[ModemOutput]:
         ("sdmf", "5045551234", ""),
         ("mdmf", "5045551234", "A N OTHER"),
         ("mdmf_absent", "O", ""),
+        ("mdmf_wrapped", "5045551234", "A N OTHER"),
+        ("nul_padded", "504-555-1234", "A N OTHER"),
+        ("spaced_oddly", "5045551234", ""),
     ],
 )
 def test_transcripts_give_one_call(name: str, ani: str, caller_name: str) -> None:
@@ -219,10 +222,12 @@ def test_dial_outcomes(reply: bytes, outcome: str) -> None:
     assert line.call.dial("5551234", 0.0, call_id="cb-1") == [Send("ATDT5551234;")]
     assert line.call.call_id == "cb-1"
     assert line.feed(b"RINGING\r\n", 1.0) == [Outcome("cb-1", "dial", "ringing", "RINGING", False)]
-    (result,) = line.feed(reply + b"\r\n", 5.0)
+    result, *ended = line.feed(reply + b"\r\n", 5.0)
     assert result == Outcome("cb-1", "dial", outcome, reply.decode(), True)
     talking = outcome in ("connected", "dialled")
     assert line.call.state is (CallState.TALKING if talking else CallState.IDLE)
+    # a failed dial ends the call in the engine: the agent is not left on nothing
+    assert ended == ([] if talking else [CallerHungUp(call_id="cb-1", line="modem1")])
     assert arrived(line.out) == []
 
 
@@ -421,3 +426,103 @@ def test_startup_retries_error_on_reset_and_configuration() -> None:
     assert neg.handle(error(1.4)) == []
     assert neg.state is StartupState.FAILED
     assert neg.reason == "ATE0V1Q0S0=0 got ERROR after 2 tries"
+
+
+# --- request timeouts, far end gone, device lost -------------------------------------
+
+
+def ringing_call(line: Line) -> str:
+    line.feed(b"RING\r\nRING\r\n", 0.0)
+    assert line.call.call_id is not None
+    return line.call.call_id
+
+
+def test_answer_timeout_gives_the_call_up() -> None:
+    line = Line()
+    line.call.answer_timeout = 4.0
+    call_id = ringing_call(line)
+    line.call.answer(call_id, 1.0)
+    assert line.call.next_deadline() == 5.0
+    assert line.tick(4.9) == []
+    assert line.tick(5.0) == [
+        Outcome(call_id, "answer", "timeout", "", True),
+        Send("ATH"),
+        CallerHungUp(call_id=call_id, line="modem1"),
+    ]
+    assert line.call.state is CallState.IDLE
+    assert line.feed(b"OK\r\n", 5.1) == []  # the ATH's OK makes nothing
+
+
+def test_dial_timeout_gives_the_call_up() -> None:
+    line = Line()
+    line.call.dial_timeout = 30.0
+    line.call.dial("5551234", 0.0, call_id="cb-7")
+    line.feed(b"RINGING\r\n", 3.0)
+    assert line.call.next_deadline() == 30.0
+    out = line.tick(30.0)
+    assert out[0] == Outcome("cb-7", "dial", "timeout", "", True)
+    assert out[-1] == CallerHungUp(call_id="cb-7", line="modem1")
+
+
+@pytest.mark.parametrize("gone", [b"NO CARRIER", b"BUSY", b"NO ANSWER", b"3", b"7"])
+def test_far_end_gone_while_talking_after_a_dial(gone: bytes) -> None:
+    line = Line()
+    line.call.dial("5551234", 0.0, call_id="cb-2")
+    line.feed(b"VCON\r\n", 2.0)
+    assert line.call.next_deadline() is None  # talking: no timer
+    assert line.feed(gone + b"\r\n", 50.0) == [CallerHungUp(call_id="cb-2", line="modem1")]
+
+
+def test_line_lost_ends_every_kind_of_live_call() -> None:
+    # talking
+    line = Line()
+    call_id = ringing_call(line)
+    line.call.answer(call_id, 1.0)
+    line.feed(b"VCON\r\n", 1.5)
+    assert line.call.line_lost(2.0) == [CallerHungUp(call_id=call_id, line="modem1")]
+    assert line.call.state is CallState.IDLE
+    # ringing but not announced yet: announced, then ended (never lost)
+    line = Line()
+    line.feed(b"RING\r\n", 0.0)
+    out = line.call.line_lost(0.5)
+    assert [type(o) for o in out] == [CallArrived, CallerHungUp]
+    # dialling
+    line = Line()
+    line.call.dial("5551234", 0.0, call_id="cb-3")
+    assert line.call.line_lost(1.0) == [CallerHungUp(call_id="cb-3", line="modem1")]
+    # rejected, or nothing at all: nothing to say
+    line = Line()
+    call_id = ringing_call(line)
+    line.call.hang_up(call_id, 1.0)
+    assert line.call.line_lost(2.0) == []
+    assert Line().call.line_lost(0.0) == []
+
+
+def test_startup_runs_the_sites_init_commands_and_notes_failures() -> None:
+    neg = StartupNegotiator(init=("ATL1", "AT+VGT=200"), reply_timeout=2.0, tries=2)
+    neg.start(0.0)
+    neg.handle(ok(0.1))
+    neg.tick(1.1)
+    assert neg.handle(ok(1.2)) == [Send("AT+VCID=1")]
+    assert neg.handle(ok(1.3)) == [Send("ATL1")]
+    assert neg.state is StartupState.INIT
+    assert neg.handle(error(1.4)) == [Send("AT+VGT=200")]
+    assert neg.tick(3.4) == [Send("AT+VGT=200")]  # no reply: sent again
+    assert neg.tick(5.4) == []
+    assert neg.state is StartupState.READY
+    assert neg.caller_id_command == "AT+VCID=1"
+    assert neg.warnings == [
+        "init command ATL1 got ERROR",
+        "init command AT+VGT=200 got no reply",
+    ]
+
+
+def test_startup_init_commands_also_without_caller_id() -> None:
+    neg = StartupNegotiator(caller_id_commands=("AT+VCID=1",), init=("ATL1",))
+    neg.start(0.0)
+    neg.handle(ok(0.1))
+    neg.tick(1.1)
+    neg.handle(ok(1.2))
+    assert neg.handle(error(1.3)) == [Send("ATL1")]
+    assert neg.handle(ok(1.4)) == []
+    assert neg.state is StartupState.READY and neg.caller_id_command is None

@@ -176,8 +176,28 @@ def test_known_mdmf_wire_example() -> None:
     ],
 )
 def test_bad_hex_is_garbage(line: str) -> None:
-    (event,) = parse(line.encode() + b"\r\n")
+    # A message shorter than it says may go on in the next line: the RING ends it.
+    event, ring = parse(line.encode() + b"\r\nRING\r\n")
     assert isinstance(event, Garbage)
+    assert ring == Ring(NOW)
+
+
+def test_hex_message_wrapped_over_lines() -> None:
+    wrapped = t.MDMF_HEX[:60] + "\r\n" + t.MDMF_HEX[60:]
+    assert parse(wrapped.encode() + b"\r\n") == parse(t.MDMF_HEX.encode() + b"\r\n")
+    # in three parts, with blank lines between
+    three = t.MDMF_HEX[:20] + "\r\n\r\n" + t.MDMF_HEX[20:40] + "\n" + t.MDMF_HEX[40:]
+    (event,) = parse(three.encode() + b"\r\n")
+    assert isinstance(event, CallerIdMessage) and event.name == "A N OTHER"
+
+
+def test_wrapped_hex_cut_by_another_line() -> None:
+    events = parse(t.MDMF_HEX[:60].encode() + b"\r\nNMBR = 5045551234\r\n")
+    assert isinstance(events[0], Garbage) and "cut short" in events[0].reason
+    assert events[1:] == [CallerIdField("NMBR", "5045551234", NOW)]
+    # too many digits on the second line: the first part is garbage, the second too
+    events = parse(t.MDMF_HEX[:60].encode() + b"\r\n" + t.MDMF_HEX.encode() + b"\r\n")
+    assert isinstance(events[0], Garbage)
 
 
 def test_overlong_line_bounded_and_reported() -> None:

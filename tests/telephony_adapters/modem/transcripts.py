@@ -49,6 +49,14 @@ MDMF_ABSENT_HEX = mdmf([(0x01, b"03211405"), (0x04, b"O"), (0x08, b"P")])
 UNFORMATTED_SDMF = b"RING\r\n\r\n" + SDMF_HEX.encode() + b"\r\n\r\nRING\r\n"
 UNFORMATTED_MDMF = b"RING\r\n\r\n" + MDMF_HEX.encode() + b"\r\n\r\nRING\r\n"
 UNFORMATTED_MDMF_ABSENT = b"RING\r\n\r\n" + MDMF_ABSENT_HEX.encode() + b"\r\n\r\nRING\r\n"
+# A long MDMF message wrapped after 60 hex digits (as a US Robotics manual shows it).
+MDMF_WRAPPED = (
+    b"RING\r\n" + MDMF_HEX[:60].encode() + b"\r\n" + MDMF_HEX[60:].encode() + b"\r\nRING\r\n"
+)
+# Some USB modems pad lines with NULs; numbers may come with punctuation.
+NUL_PADDED = b"\x00RING\x00\r\n\x00NMBR = 504-555-1234\x00\r\nNAME = A N OTHER\r\n\x00RING\r\n"
+# Odd spacing and tabs; an empty NAME.
+SPACED_ODDLY = b"RING\r\n  NMBR   =5045551234  \r\n NAME=   \r\n\tRING\t\r\n"
 
 ALL = {
     "us_formatted": US_FORMATTED,
@@ -68,4 +76,7 @@ ALL = {
     "sdmf": UNFORMATTED_SDMF,
     "mdmf": UNFORMATTED_MDMF,
     "mdmf_absent": UNFORMATTED_MDMF_ABSENT,
+    "mdmf_wrapped": MDMF_WRAPPED,
+    "nul_padded": NUL_PADDED,
+    "spaced_oddly": SPACED_ODDLY,
 }
