@@ -1,5 +1,5 @@
-"""The agent desktop: log in, go ready, take an offered call with its screen-pop, hang
-up, wrap up with a disposition.
+"""The agent desktop: log in, go ready, take an offered call with its screen-pop and its
+call script, hang up, wrap up with a disposition.
 
 The app talks to the engine only through the bus and the wire protocol
 (:mod:`cti.protocol`): it publishes commands on ``topics.agent_commands(id)`` and
@@ -8,22 +8,33 @@ follows ``topics.agent_events(id)``, ``topics.agent_state(id)`` and
 seen in either order, so the call in hand (offer, talking, wrap-up) is reconciled from
 both; a state that names a call the desk has already left behind is not allowed to
 bring that call back.
+
+The call's script (sent whole with the offer, so the call keeps that version) runs in
+the :class:`~agent_console.script_panel.ScriptPanel` beside the card: shown at the offer,
+answered during the call and in wrap-up. The number keys choose script answers while
+the script has the focus (during the call) and dispositions while the disposition list
+has it (in wrap-up); the footer says which. Wrap-up cannot finish before the script has
+reached its end; the answers, the path and the script's actions go with the wrap-up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import ClassVar, Literal
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
 
+from pydantic import ValidationError
 from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.widgets import ContentSwitcher, Footer, Input, Label, Static
 
+from agent_console.script_panel import ScriptPanel
 from agent_console.widgets import (
     CustomerCard,
     DispositionPicker,
@@ -35,8 +46,11 @@ from agent_console.widgets import (
 from cti import topics
 from cti.bus import Bus, Subscription
 from cti.clock import wall_time
-from cti.models import AgentState
+from cti.models import AgentState, CallerKind, ScriptAction
 from cti.protocol import (
+    MAX_SCRIPT_ACTIONS,
+    MAX_SCRIPT_ANSWERS,
+    MAX_SCRIPT_STEPS,
     AcceptOffer,
     AgentStateChanged,
     AnyCommand,
@@ -52,9 +66,17 @@ from cti.protocol import (
     OfferWithdrawn,
     QueueStatus,
     RejectOffer,
+    ScheduleCallback,
     SetNotReady,
     SetReady,
 )
+from scripts_engine import runner
+from scripts_engine.catalog import text_sha256
+from scripts_engine.expr import Scalar
+from scripts_engine.model import Script
+from scripts_engine.runner import RunState
+from scripts_engine.text import has_placeholder
+from scripts_engine.validate import parse_script
 
 View = Literal["login", "idle", "offer", "talking", "wrap_up"]
 """What the desk shows: the login form, no call, an offer, a conversation, wrap-up."""
@@ -71,6 +93,10 @@ DEFAULT_DISPOSITIONS: tuple[str, ...] = ("done",)
 NOT_READY_REASON = "break"
 #: How many finished call ids are remembered to ignore stale state about them.
 _LEFT_CALLS_KEPT = 64
+#: How many parsed scripts (by SHA-256 of their text) are kept for the next offers.
+_SCRIPTS_KEPT = 16
+#: Longest text answer sent with a wrap-up (the wire protocol's bound).
+_ANSWER_CHARS = 4000
 
 _BUSY = frozenset({AgentState.RESERVED, AgentState.TALKING, AgentState.WRAP_UP})
 _GATED = frozenset({"ready", "not_ready", "answer", "reject", "hang_up", "disposition"})
@@ -108,6 +134,7 @@ class AgentDesktop(App[None]):
         Binding("a", "answer", "Answer"),
         Binding("x", "reject", "Reject"),
         Binding("h", "hang_up", "Hang up"),
+        Binding("s", "focus_script", "Script"),
         Binding("1", "disposition(1)", "Disposition", key_display="1-9"),
         *(
             Binding(str(number), f"disposition({number})", f"Disposition {number}", show=False)
@@ -140,6 +167,11 @@ class AgentDesktop(App[None]):
         self._picker_call: str | None = None
         self._pending: str | None = None
         self._pending_since = 0.0
+        self._shown_view: View | None = None
+        self._scripts: OrderedDict[str, tuple[Script | None, list[str]]] = OrderedDict()
+        self._script_key: tuple[str, str] | None = None
+        """(call id, script SHA-256) of the run in the script panel."""
+        self._effects_seen = 0
 
     # --- read-only state ---------------------------------------------------------
 
@@ -173,27 +205,31 @@ class AgentDesktop(App[None]):
     def queue_statuses(self) -> dict[str, QueueStatus]:
         return dict(self.query_one(QueueStatusLine).statuses)
 
+    @property
+    def script_run(self) -> RunState | None:
+        """The run of the call's script, or ``None`` when the call has none."""
+        return self.query_one(ScriptPanel).state
+
     # --- layout ------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield StateBar(id="state-bar")
         yield QueueStatusLine(self.queues, id="queue-status")
-        with ContentSwitcher(initial="login", id="views"):
-            with Vertical(id="login"), Vertical(id="login-box"):
-                yield Label("Agent id", id="login-label")
-                yield Input(self._agent_id, placeholder="e.g. 1001", id="agent-id")
-                yield Static(Text("Enter to log in."), id="login-status")
-            yield Static(id="idle")
-            with Vertical(id="call"):
-                yield Static(id="call-banner")
-                yield CustomerCard(id="pop-card")
-            with Vertical(id="wrap-up"):
-                yield Static(id="wrap-up-banner")
-                yield DispositionPicker(id="disposition-picker")
-                yield Static(
-                    Text("1-9 or ↑↓ Enter: choose · Tab: type a note first"),
-                    id="wrap-up-hint",
-                )
+        with Horizontal(id="desk"):
+            with ContentSwitcher(initial="login", id="views"):
+                with Vertical(id="login"), Vertical(id="login-box"):
+                    yield Label("Agent id", id="login-label")
+                    yield Input(self._agent_id, placeholder="e.g. 1001", id="agent-id")
+                    yield Static(Text("Enter to log in."), id="login-status")
+                yield Static(id="idle")
+                with Vertical(id="call"):
+                    yield Static(id="call-banner")
+                    yield CustomerCard(id="pop-card")
+                with Vertical(id="wrap-up"):
+                    yield Static(id="wrap-up-banner")
+                    yield DispositionPicker(id="disposition-picker")
+                    yield Static(id="wrap-up-hint")
+            yield ScriptPanel(id="script")
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -339,6 +375,7 @@ class AgentDesktop(App[None]):
         self._start_call(message.pop.call_id, "offer")
         self._offer = message
         self._notice = ""
+        self._load_script(message)
 
     def _on_withdrawn(self, message: OfferWithdrawn) -> None:
         if not self._mine(message.agent_id):
@@ -382,6 +419,8 @@ class AgentDesktop(App[None]):
         self._phase = None
         self._offer = None
         self._picker_call = None
+        self._script_key = None
+        self.query_one(ScriptPanel).clear()
 
     def _remember_left(self, call_id: str) -> None:
         self._left_calls[call_id] = None
@@ -395,6 +434,164 @@ class AgentDesktop(App[None]):
             and self._clock() > self._offer.deadline_wall
         )
 
+    # --- the call's script -------------------------------------------------------
+
+    def _load_script(self, offer: CallOffered) -> None:
+        """Start the offered call's script in the panel (shown, not yet answerable).
+
+        The same offer sent again (after a reconnect) keeps the run where it is.
+        """
+        panel = self.query_one(ScriptPanel)
+        sent = offer.pop.script
+        if sent is None:
+            self._script_key = None
+            panel.clear()
+            return
+        key = (offer.pop.call_id, sent.sha256)
+        if key == self._script_key:
+            return
+        self._script_key = key
+        self._effects_seen = 0
+        title = f"{sent.name} {sent.version}"
+        script, problems = self._parse_script(sent.text, sent.sha256, sent.file or sent.name)
+        if script is None:
+            panel.show_problems(title, problems)
+            self.notify(
+                f"The script {title!r} cannot be used: {problems[0] if problems else '?'}",
+                severity="warning",
+                markup=False,
+            )
+            return
+        panel.start(script, self._script_context(offer), title=title)
+
+    def _parse_script(self, text: str, sha256: str, file: str) -> tuple[Script | None, list[str]]:
+        """The script sent with an offer, checked again here (parsed once per version)."""
+        cached = self._scripts.get(sha256)
+        if cached is not None:
+            self._scripts.move_to_end(sha256)
+            return cached
+        if text_sha256(text) != sha256:
+            result: tuple[Script | None, list[str]] = (
+                None,
+                ["its text does not match the SHA-256 it came with (damaged on the way?)"],
+            )
+        else:
+            script, problems = parse_script(text, file)
+            result = (script if not problems else None, [str(p) for p in problems])
+        self._scripts[sha256] = result
+        while len(self._scripts) > _SCRIPTS_KEPT:
+            self._scripts.popitem(last=False)
+        return result
+
+    def _script_context(self, offer: CallOffered) -> dict[str, Scalar]:
+        """The variables a script reads, from the offer (what the engine knows)."""
+        pop = offer.pop
+        customer = pop.customer if pop.caller_kind is CallerKind.KNOWN else None
+        context = runner.context_for(
+            customer,
+            agent_id=self._agent_id,
+            agent_name=offer.agent_name,
+            call_id=pop.call_id,
+            queue=pop.queue,
+        )
+        context["call.ani"] = pop.ani
+        context["call.caller_kind"] = pop.caller_kind.value
+        context["call.wait_s"] = round(pop.waited_s)
+        return {k: v for k, v in context.items() if v != ""}
+
+    def on_script_panel_moved(self, event: ScriptPanel.Moved) -> None:
+        event.stop()
+        state = event.state
+        effects = state.effects
+        for effect in effects[self._effects_seen :]:
+            if effect.action == "transfer_queue":
+                self.notify(
+                    f"The script asks to transfer the call to queue {effect.args.get('queue')!r},"
+                    " but this desk cannot transfer yet: the engine has no transfer command.",
+                    title="Transfer",
+                    severity="warning",
+                    markup=False,
+                )
+        self._effects_seen = len(effects)
+        if self.view == "wrap_up":
+            self._preselect_disposition()
+            if state.finished and self.query_one(ScriptPanel).has_focus_within:
+                self.query_one(DispositionPicker).focus_list()
+            self._draw_wrap_up_hint()
+        self.refresh_bindings()
+
+    def _preselect_disposition(self) -> None:
+        """Highlight the disposition the script set last, if it set one."""
+        state = self.script_run
+        if state is None:
+            return
+        chosen = [
+            str(e.args.get("disposition", ""))
+            for e in state.effects
+            if e.action == "set_disposition"
+        ]
+        if chosen:
+            self.query_one(DispositionPicker).preselect(chosen[-1])
+
+    def _script_fields(self) -> dict[str, Any]:
+        """What the wrap-up carries of the call's script: answers, path, actions."""
+        state = self.script_run
+        sent = self._offer.pop.script if self._offer is not None else None
+        if state is None or sent is None:
+            return {}
+        answers = {
+            name: value[:_ANSWER_CHARS] if isinstance(value, str) else value
+            for name, value in list(state.answers.items())[:MAX_SCRIPT_ANSWERS]
+        }
+        actions = tuple(
+            ScriptAction(
+                node=effect.node,
+                action=effect.action,
+                args={k: v for k, v in effect.args.items() if v is not None},
+            )
+            for effect in state.effects[:MAX_SCRIPT_ACTIONS]
+        )
+        return {
+            "script": sent.name,
+            "script_version": sent.version,
+            "script_sha256": sent.sha256,
+            "answers": answers,
+            "script_path": tuple(step.node for step in state.path)[-MAX_SCRIPT_STEPS:],
+            "script_actions": actions,
+        }
+
+    def _callbacks_asked(self) -> list[ScheduleCallback]:
+        """The callbacks the script scheduled, as commands to the engine."""
+        state = self.script_run
+        if state is None or self._offer is None:
+            return []
+        pop = self._offer.pop
+        out = []
+        for effect in state.effects:
+            if effect.action != "schedule_callback":
+                continue
+            phone = effect.args.get("phone")
+            number = str(phone) if phone and not has_placeholder(str(phone)) else ""
+            number = number or pop.e164 or pop.ani
+            try:
+                minutes = float(effect.args.get("after_minutes") or 0)
+            except (TypeError, ValueError):
+                minutes = 0.0
+            at = datetime.fromtimestamp(self._clock() + max(0.0, minutes) * 60, UTC)
+            out.append(
+                ScheduleCallback(
+                    agent_id=self._agent_id,
+                    number=number,
+                    local_time=at.strftime("%Y-%m-%dT%H:%M"),
+                    time_zone="UTC",
+                    queue=pop.queue,
+                )
+            )
+        return out
+
+    def action_focus_script(self) -> None:
+        self.query_one(ScriptPanel).focus_script()
+
     # --- drawing -----------------------------------------------------------------
 
     def _refresh(self) -> None:
@@ -406,21 +603,45 @@ class AgentDesktop(App[None]):
             self._picker_call = self._call_id
             dispositions = self._offer.dispositions if self._offer else ()
             self.query_one(DispositionPicker).set_dispositions(dispositions or DEFAULT_DISPOSITIONS)
+            self._preselect_disposition()
+        panel = self.query_one(ScriptPanel)
+        panel.display = view in ("offer", "talking", "wrap_up") and (
+            panel.has_script or bool(panel.problems)
+        )
+        panel.active = view in ("talking", "wrap_up")
         switcher = self.query_one(ContentSwitcher)
-        child = _SWITCHER_CHILD[view]
-        if switcher.current != child:
-            switcher.current = child
+        switcher.current = _SWITCHER_CHILD[view]
+        if view != self._shown_view:
+            self._shown_view = view
             self._focus_for(view)
+        if view == "wrap_up":
+            self._draw_wrap_up_hint()
         self.refresh_clock()
         self.refresh_bindings()
 
     def _focus_for(self, view: View) -> None:
+        panel = self.query_one(ScriptPanel)
         if view == "login":
             self.query_one("#agent-id", Input).focus()
         elif view == "wrap_up":
-            self.query_one(DispositionPicker).focus_list()
+            if panel.display and panel.unfinished_reason() is not None:
+                panel.focus_script()  # finish the script first
+            else:
+                self.query_one(DispositionPicker).focus_list()
+        elif view == "talking" and panel.display and panel.has_script:
+            panel.focus_script()
         else:
             self.screen.set_focus(None)
+
+    def _draw_wrap_up_hint(self) -> None:
+        hint = Text()
+        reason = self.query_one(ScriptPanel).unfinished_reason()
+        if reason is not None:
+            hint.append("Finish the script first (s): ", style="bold")
+            hint.append(reason.removeprefix("the script is not finished: "))
+        else:
+            hint.append("1-9 or ↑↓ Enter: choose · Tab: type a note first")
+        self.query_one("#wrap-up-hint", Static).update(hint)
 
     def refresh_clock(self) -> None:
         """Redraw what counts with the clock (time in state, countdowns); runs every second."""
@@ -486,6 +707,14 @@ class AgentDesktop(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Actions that do not apply now are shown disabled (``None``), not hidden."""
+        if action == "focus_script":
+            panel = self.query_one(ScriptPanel)
+            usable = (
+                self.view in ("talking", "wrap_up")
+                and panel.has_script
+                and not panel.has_focus_within
+            )
+            return usable
         if action not in _GATED:
             return True
         return True if self._applies(action, parameters) else None
@@ -543,15 +772,36 @@ class AgentDesktop(App[None]):
         event.stop()
         if self.view != "wrap_up" or self._call_id is None or self._pending is not None:
             return
-        await self._send(
-            CompleteWrapUp(
+        reason = self.query_one(ScriptPanel).unfinished_reason()
+        if reason is not None:
+            message = f"Not yet: {reason}. Press s to go to the script."
+            self.notify(message, title="Wrap-up", severity="warning", markup=False)
+            self._draw_wrap_up_hint()
+            return
+        fields = self._script_fields()
+        try:
+            command = CompleteWrapUp(
                 agent_id=self._agent_id,
                 call_id=self._call_id,
                 disposition=event.disposition,
                 note=event.note,
-            ),
-            awaits_answer=True,
-        )
+                **fields,
+            )
+        except ValidationError as exc:  # never keep the agent in wrap-up over the script
+            self.notify(
+                f"The script's answers could not be sent: {exc.errors()[0]['msg']}",
+                severity="error",
+                markup=False,
+            )
+            command = CompleteWrapUp(
+                agent_id=self._agent_id,
+                call_id=self._call_id,
+                disposition=event.disposition,
+                note=event.note,
+            )
+        for callback in self._callbacks_asked():
+            await self._send(callback)
+        await self._send(command, awaits_answer=True)
 
     async def action_quit(self) -> None:
         """Log out first unless a call is in hand, then leave."""

@@ -282,6 +282,19 @@ class DispositionPicker(Vertical):
         options.highlighted = 0 if self.dispositions else None
         self.query_one(Input).value = ""
 
+    def preselect(self, disposition: str) -> None:
+        """Highlight ``disposition`` (a script's suggestion), adding it last if missing,
+        so Enter chooses it and the numbers of the others stay the same."""
+        if not disposition:
+            return
+        if disposition not in self.dispositions:
+            self.dispositions = (*self.dispositions, disposition)
+            number = len(self.dispositions)
+            self.query_one(OptionList).add_option(
+                Text.assemble((f"{number} ", "bold"), disposition)
+            )
+        self.query_one(OptionList).highlighted = self.dispositions.index(disposition)
+
     def choose(self, index: int) -> bool:
         """Choose the disposition at ``index`` (0-based); ``False`` if there is none."""
         if not 0 <= index < len(self.dispositions):

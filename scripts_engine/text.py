@@ -38,6 +38,15 @@ def placeholder(name: str) -> str:
     return f"‹{name}?›"
 
 
+_PLACEHOLDER = re.compile(f"‹{VARIABLE}\\?›")
+
+
+def has_placeholder(text: str) -> bool:
+    """Whether rendered text shows a missing value (``‹customer.email?›``): an action's
+    argument that does not hold a usable value."""
+    return _PLACEHOLDER.search(text) is not None
+
+
 def _parse(template: str) -> list[tuple[str, str, int]]:
     """(kind, text-or-name, column) pieces, kind "text" or "var"."""
     out: list[tuple[str, str, int]] = []

@@ -103,6 +103,7 @@ class FakeEngine:
         *,
         agent_id: str = "1001",
         dispositions: Sequence[str] = DISPOSITIONS,
+        agent_name: str = "",
     ) -> CallOffered:
         """Offer ``call_id`` to ``agent_id``: ``CallOffered``, then reserved."""
         now = self.clock()
@@ -112,6 +113,7 @@ class FakeEngine:
             timeout_s=self.offer_timeout_s,
             deadline_wall=now + self.offer_timeout_s,
             dispositions=tuple(dispositions),
+            agent_name=agent_name,
         )
         await self.bus.publish(topics.agent_events(agent_id), offered)
         await self._set_state(agent_id, AgentState.RESERVED, call_id=call_id)
