@@ -1,0 +1,380 @@
+"""`cti customers`: import, export, rescore, search and show the customer base."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO, TypeVar
+
+from cti.config import Config, load_config
+from cti.customers import CustomerBase
+from cti.errors import CtiError
+from cti.models import Customer
+from cti.store import Store
+
+ORDER = 40
+
+T = TypeVar("T")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    customers = sub.add_parser(
+        "customers",
+        help="the customer base: import, export, rescore, search, show",
+        description="Import and export customers and orders as CSV (docs/customers.md),"
+        " recompute value scores and segments, search and show customers.",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="TOML config file (defaults: `cti config`)")
+    common.add_argument("--db", type=Path, help="SQLite file (default: [store] path, else cti.db)")
+    actions = customers.add_subparsers(dest="action", required=True)
+
+    imp = actions.add_parser(
+        "import",
+        parents=[common],
+        help="import a customers or orders CSV file (told apart by the header)",
+        description="Bad rows are reported with their line and reason; the rest are"
+        " imported. Exit status 1 when any row was rejected.",
+    )
+    imp.add_argument("file", type=Path)
+    imp.add_argument(
+        "--encoding", default="utf-8-sig", help="file encoding (default UTF-8, BOM or not)"
+    )
+    imp.set_defaults(handler=run_import)
+
+    exp = actions.add_parser("export", parents=[common], help="write every customer as CSV")
+    exp.add_argument("file", type=Path, help="output file; - for standard output")
+    exp.add_argument("--orders", action="store_true", help="write the orders instead")
+    exp.add_argument(
+        "--no-bom", action="store_true", help="no byte-order mark (Excel wants one for UTF-8)"
+    )
+    exp.set_defaults(handler=run_export)
+
+    res = actions.add_parser(
+        "rescore", parents=[common], help="recompute every value score and segment now"
+    )
+    res.set_defaults(handler=run_rescore)
+
+    find = actions.add_parser(
+        "search",
+        parents=[common],
+        help="find customers by number (any format), #id, e-mail, or part of a name",
+    )
+    find.add_argument("text")
+    find.add_argument("--limit", type=int, default=20)
+    find.add_argument("--json", action="store_true", help="one JSON object per line")
+    find.set_defaults(handler=run_search)
+
+    show = actions.add_parser("show", parents=[common], help="one customer's card")
+    show.add_argument("id", type=int)
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=run_show)
+
+
+# --- handlers --------------------------------------------------------------------------
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from cti.customer_import import (
+        ImportReport,
+        check_header,
+        import_customers,
+        import_orders,
+        read_csv,
+    )
+
+    config = load_config(args.config)
+    names, rows, lines = read_csv(args.file, args.encoding)
+    kind = check_header(names, args.file)
+    report = ImportReport(kind)
+    bar = ProgressBar(f"importing {args.file.name}", lines)
+
+    async def work(base: CustomerBase) -> None:
+        engine = config.engine
+        if kind == "customers":
+            await import_customers(
+                base,
+                rows,
+                default_region=engine.default_region,
+                time_zone=engine.time_zone,
+                now=time.time(),
+                report=report,
+                on_batch=bar.update,
+            )
+        else:
+            await import_orders(
+                base,
+                rows,
+                default_region=engine.default_region,
+                time_zone=engine.time_zone,
+                now=time.time(),
+                report=report,
+                on_batch=bar.update,
+            )
+
+    _run(config, args.db, work)
+    bar.done()
+    if kind == "customers":
+        print(
+            f"{args.file}: {report.rows} rows; {report.created} new customers,"
+            f" {report.updated} merged into customers already there;"
+            f" {len(report.errors)} rejected; {report.rescored} rescored"
+        )
+        for merge in report.merges:
+            how = "by id" if merge.by == "id" else f"by number {merge.by}"
+            print(f"  line {merge.line}: merged into customer {merge.customer_id} {how}")
+    else:
+        print(
+            f"{args.file}: {report.rows} rows; {report.created} new orders,"
+            f" {report.updated} already there; {len(report.errors)} rejected;"
+            f" {report.rescored} customers rescored"
+        )
+    for error in sorted(report.errors, key=lambda e: e.line):
+        print(f"{args.file}: {error}", file=sys.stderr)
+    return 1 if report.errors else 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from cti.customer_import import export_customers, export_orders
+
+    config = load_config(args.config)
+    encoding = "utf-8" if args.no_bom or str(args.file) == "-" else "utf-8-sig"
+
+    async def work(base: CustomerBase) -> int:
+        with _output(args.file, encoding) as out:
+            if args.orders:
+                return await export_orders(base, out, config.engine.time_zone)
+            return await export_customers(base, out)
+
+    count = _run(config, args.db, work)
+    what = "orders" if args.orders else "customers"
+    print(f"{count} {what} written to {args.file}", file=sys.stderr)
+    return 0
+
+
+def run_rescore(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    bar = ProgressBar("scoring", 0)
+
+    async def work(base: CustomerBase) -> int:
+        report = await base.rescore(time.time(), progress=bar.update_of)
+        bar.done()
+        total = max(report.customers, 1)
+        print(f"{report.customers} customers scored")
+        for name in config.customers.segment_names:
+            n = report.segments[name]
+            print(f"  {name:<12} {n:>9}  {100 * n / total:5.1f}%")
+        return 0
+
+    return _run(config, args.db, work)
+
+
+def run_search(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+
+    async def work(base: CustomerBase) -> list[Customer]:
+        return await base.search(
+            args.text, default_region=config.engine.default_region, limit=args.limit
+        )
+
+    found = _run(config, args.db, work)
+    if args.json:
+        for customer in found:
+            print(customer.model_dump_json())
+        return 0 if found else 1
+    if not found:
+        print(f"no customer matches {args.text!r}", file=sys.stderr)
+        return 1
+    rows = [
+        [
+            str(c.id),
+            c.name,
+            ", ".join(p.e164 for p in c.phones),
+            c.email,
+            f"{config.customers.label(c.segment)} {c.value:g}",
+        ]
+        for c in found
+    ]
+    print_table(["id", "name", "numbers", "e-mail", "value"], rows)
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+
+    async def work(base: CustomerBase) -> int:
+        customer = await base.get(args.id)
+        if customer is None:
+            raise CtiError(f"there is no customer {args.id}")
+        card = await base.card(args.id, history_limit=10)
+        explanation = await base.explain(args.id)
+        orders = await base.orders(args.id, limit=10)
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "customer": customer.model_dump(mode="json"),
+                        "history": [i.model_dump(mode="json") for i in card.history],
+                        "service_items": [s.model_dump(mode="json") for s in card.service_items],
+                        "orders": [o.model_dump(mode="json") for o in orders],
+                        "value_explanation": explanation.model_dump(mode="json")
+                        if explanation
+                        else None,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+            return 0
+        zone = config.engine.time_zone
+        print(f"#{customer.id}  {customer.name}")
+        for phone in customer.phones:
+            ext = f" ext. {phone.extension}" if phone.extension else ""
+            print(f"  {phone.kind.value:<7} {phone.e164}{ext}   (entered as {phone.raw})")
+        for email in (customer.email, *customer.other_emails):
+            if email:
+                print(f"  e-mail  {email}")
+        for label, text in (
+            ("company", customer.company),
+            ("address", customer.address),
+            ("owner", customer.owner),
+        ):
+            if text:
+                print(f"  {label:<7} {text}")
+        print(f"  speaks {customer.language}, time zone {customer.time_zone}")
+        if explanation is not None:
+            print(f"value   {explanation.summary}")
+            for factor in explanation.factors:
+                print(f"  {factor.name:<10} {factor.points:5.1f} points  ({factor.detail})")
+        else:
+            print(f"value   {customer.value:g} ({customer.segment.value}; never rescored)")
+        if card.service_items:
+            print("open service items")
+            for item in card.service_items:
+                due = f" due {_when(item.due_at, zone)}" if item.due_at else ""
+                esc = (
+                    f" escalated x{item.escalation_level} to {item.escalated_to}"
+                    if item.escalation_level
+                    else ""
+                )
+                print(f"  #{item.id} [{item.priority.value}] {item.title}{due}{esc}")
+        if orders:
+            print("latest orders")
+            for order in orders:
+                print(
+                    f"  {_when(order.ordered_at, zone)}  {order.amount:>12,.2f} {order.currency}"
+                    f"  {order.reference}"
+                )
+        if card.history:
+            print("latest contacts")
+            for i in card.history:
+                print(f"  {_when(i.at, zone)}  {i.channel:<5} {i.disposition:<12} {i.note}")
+        return 0
+
+    return _run(config, args.db, work)
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _run(config: Config, db: Path | None, work: Callable[[CustomerBase], Awaitable[T]]) -> T:
+    """Open the store, run ``work`` on its customer base, close the store."""
+    path = db or (Path(config.store.path) if config.store.path else _default_db_path())
+
+    async def main() -> T:
+        async with await Store.open(path) as store:
+            return await work(CustomerBase(store, config.customers))
+
+    return asyncio.run(main())
+
+
+def _default_db_path() -> Path:
+    from cti.demo import default_db_path
+
+    return default_db_path()
+
+
+class _output:
+    """A text file to write, or standard output for ``-``."""
+
+    def __init__(self, path: Path, encoding: str) -> None:
+        self._path = path
+        self._encoding = encoding
+        self._handle: TextIO | None = None
+
+    def __enter__(self) -> TextIO:
+        if str(self._path) == "-":
+            return sys.stdout
+        try:
+            self._handle = self._path.open("w", encoding=self._encoding, newline="")
+        except OSError as exc:
+            raise CtiError(f"cannot write {self._path}: {exc}") from None
+        return self._handle
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+
+def _when(epoch: float, zone: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    try:
+        return datetime.fromtimestamp(epoch, ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+    except (ValueError, OverflowError, KeyError):
+        return f"{epoch:.0f}"
+
+
+def print_table(header: list[str], rows: list[list[str]], out: TextIO | None = None) -> None:
+    """Columns aligned by display width (a Chinese character takes two cells)."""
+    from rich.cells import cell_len
+
+    out = out or sys.stdout
+    table = [header, *rows]
+    widths = [max(cell_len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        cells = [
+            text + " " * (width - cell_len(text)) for text, width in zip(row, widths, strict=True)
+        ]
+        print("  ".join(cells).rstrip(), file=out)
+
+
+class ProgressBar:
+    """A one-line progress bar on standard error, drawn only when that is a terminal."""
+
+    def __init__(self, label: str, total: int, stream: TextIO | None = None) -> None:
+        self.label = label
+        self.total = total
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty()
+        self._started = time.monotonic()
+        self._drawn = False
+
+    def update(self, done: int) -> None:
+        """``done`` of ``total`` (lines, customers...) so far."""
+        if not self.enabled:
+            return
+        share = min(1.0, done / self.total) if self.total else 0.0
+        filled = int(30 * share)
+        rate = done / max(time.monotonic() - self._started, 1e-9)
+        self.stream.write(
+            f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {100 * share:5.1f}%"
+            f"  {done:,}/{self.total:,}  {rate:,.0f}/s"
+        )
+        self.stream.flush()
+        self._drawn = True
+
+    def update_of(self, done: int, total: int) -> None:
+        self.total = total
+        self.update(done)
+
+    def done(self) -> None:
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
