@@ -1,0 +1,409 @@
+"""The wallboard driven with Pilot against the real engine in-process, and its snapshots.
+
+The engine service routes calls from the simulator trunk with customers looked up in a
+real SQLite store, over the in-memory bus; the wallboard sees only the bus. Each
+supervisor action is pressed on the keyboard and checked in the router's own state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, RichLog, TabbedContent
+
+from agent_console.wallboard import QueueTile, Wallboard
+from agent_console.wallboard_model import ActionOutcome
+from cti import topics
+from cti.bus import InMemoryBus
+from cti.config import WallboardSettings, load_config
+from cti.models import AgentState, Customer, PhoneNumber, Segment
+from cti.protocol import (
+    AgentStateChanged,
+    AnyCommand,
+    Login,
+    QueueCalls,
+    QueueStatus,
+    SetReady,
+    WaitingCall,
+)
+from cti.service import EngineService
+from cti.store import Store
+from telephony_adapters.sim import SimTrunk
+
+pytestmark = pytest.mark.console
+
+AGENT_NAMES = {"1001": "欧阳明月", "1002": "[bold]Markup[/bold] Agent"}
+CUSTOMERS = {
+    1: ("张伟", "+8613800000001", 90.0),
+    2: ("Ada Lovelace", "+8613800000002", 10.0),
+}
+
+
+async def settle(pilot: Pilot[Any], done: Callable[[], bool], rounds: int = 300) -> None:
+    """Let the engine and the board run (no sleeping) until ``done()`` holds."""
+    for _ in range(rounds):
+        if done():
+            return
+        await pilot.pause()
+    raise AssertionError("the wallboard did not reach the expected state")
+
+
+@dataclass
+class Center:
+    bus: InMemoryBus
+    trunk: SimTrunk
+    service: EngineService
+
+    async def agent(self, command: AnyCommand) -> None:
+        await self.bus.publish(topics.agent_commands(command.agent_id), command)
+
+
+@pytest.fixture
+async def center(tmp_path: Path) -> AsyncIterator[Center]:
+    store = await Store.open(tmp_path / "cti.db")
+    await store.add_customers(
+        Customer(
+            id=cid,
+            name=name,
+            phones=(PhoneNumber(raw=e164, e164=e164),),
+            value=value,
+            segment=Segment.GOLD,
+        )
+        for cid, (name, e164, value) in CUSTOMERS.items()
+    )
+    bus = InMemoryBus()
+    trunk = SimTrunk()
+    config = load_config(
+        overrides={
+            "queues": [{"name": "general"}, {"name": "sales"}],
+            # the board is refreshed by hand (publish_status) in these tests
+            "engine": {"status_interval_s": 3600.0},
+        }
+    )
+    agents = {"1001": ["general", "sales"], "1002": ["general"]}
+    service = EngineService(config, bus, store, [trunk], agents, recorder=store)
+    task = asyncio.create_task(service.run())
+    await service.ready.wait()
+    try:
+        yield Center(bus, trunk, service)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await service.flush()
+        await store.close()
+
+
+def board(center: Center) -> Wallboard:
+    return Wallboard(center.bus, "sup1", agent_names=AGENT_NAMES, queues=["general", "sales"])
+
+
+def tile_text(app: Wallboard, queue: str) -> str:
+    for tile in app.query(QueueTile):
+        if tile.queue == queue:
+            return str(tile.render())
+    return ""
+
+
+async def log_text(pilot: Pilot[Any]) -> str:
+    """The log as drawn (it draws only once its view has been shown)."""
+    app = pilot.app
+    app.query_one(TabbedContent).active = "log-pane"
+    await pilot.pause()
+    await pilot.pause()
+    return "\n".join(line.text for line in app.query_one("#log", RichLog).lines)
+
+
+def outcomes(app: Wallboard) -> list[ActionOutcome]:
+    return [entry for entry in app.model.log if isinstance(entry, ActionOutcome)]
+
+
+async def highlight(pilot: Pilot[Any], table_id: str, key: str) -> None:
+    """Show the table's view and put its cursor on the row ``key``."""
+    app = pilot.app
+    assert isinstance(app, Wallboard)
+    pane = "calls-pane" if table_id == "calls" else "agents-pane"
+    app.query_one(TabbedContent).active = pane
+    await pilot.pause()
+    table: DataTable[Any] = app.query_one(f"#{table_id}", DataTable)
+    await settle(pilot, lambda: key in {row.key.value for row in table.ordered_rows})
+    table.move_cursor(row=table.get_row_index(key), animate=False)
+    table.focus()
+    await pilot.pause()
+
+
+async def ready_agent(pilot: Pilot[Any], center: Center, agent_id: str) -> None:
+    await center.agent(Login(agent_id=agent_id))
+    await center.agent(SetReady(agent_id=agent_id))
+    await settle(pilot, lambda: center.service.router.agent(agent_id).state is AgentState.READY)
+
+
+async def test_tiles_show_calls_as_they_arrive(center: Center) -> None:
+    app = board(center)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await center.service.publish_status()
+        await settle(pilot, lambda: "Waiting 0" in tile_text(app, "general"))
+        assert "Waiting 0" in tile_text(app, "sales")
+
+        center.trunk.ring("138 0000 0001")
+        center.trunk.ring("138 0000 0002")
+        await settle(pilot, lambda: center.service.router.waiting("general") == 2)
+        await center.service.publish_status()
+        await settle(pilot, lambda: "Waiting 2" in tile_text(app, "general"))
+        assert "Waiting 0" in tile_text(app, "sales")
+
+        calls: DataTable[Any] = app.query_one("#calls", DataTable)
+        await settle(pilot, lambda: calls.row_count == 2)
+        callers = {str(calls.get_row_at(i)[5]) for i in range(2)}
+        assert callers == {"张伟", "Ada Lovelace"}
+
+
+async def test_agent_row_follows_the_engine(center: Center) -> None:
+    app = board(center)
+    async with app.run_test(size=(100, 30)) as pilot:
+        table: DataTable[Any] = app.query_one("#agents", DataTable)
+        assert str(table.get_cell("1001", "state")) == "not seen"
+        assert str(table.get_cell("1002", "agent")) == "1002 [bold]Markup[/bold] Agent"
+
+        await center.agent(Login(agent_id="1001"))
+        await settle(pilot, lambda: str(table.get_cell("1001", "state")) == "Not ready (logged in)")
+        await center.agent(SetReady(agent_id="1001"))
+        await settle(pilot, lambda: str(table.get_cell("1001", "state")) == "Ready")
+
+        call_id = center.trunk.ring("138 0000 0001")
+        await settle(pilot, lambda: str(table.get_cell("1001", "state")) == "Reserved")
+        assert str(table.get_cell("1001", "call")).startswith(call_id)
+
+
+async def test_change_priority_reorders_the_queue(center: Center) -> None:
+    app = board(center)
+    async with app.run_test(size=(100, 30)) as pilot:
+        first = center.trunk.ring("138 0000 0001")  # value 90: served first
+        second = center.trunk.ring("138 0000 0002")  # value 10
+        await settle(pilot, lambda: center.service.router.waiting("general") == 2)
+        assert center.service.router.waiting_in_order("general") == [first, second]
+        await center.service.publish_status()
+
+        await highlight(pilot, "calls", second)
+        await pilot.press("p")
+        await pilot.press(*"500", "enter")
+        await settle(pilot, lambda: len(outcomes(app)) == 1)
+        [outcome] = outcomes(app)
+        assert outcome.ok, outcome.error
+        assert center.service.router.waiting_in_order("general") == [second, first]
+        assert f"priority of call {second} (Ada Lovelace) set to 500" in await log_text(pilot)
+
+
+async def test_a_bad_priority_is_refused_before_sending(center: Center) -> None:
+    app = board(center)
+    async with app.run_test(size=(100, 30)) as pilot:
+        call_id = center.trunk.ring("138 0000 0001")
+        await settle(pilot, lambda: center.service.router.waiting("general") == 1)
+        await center.service.publish_status()
+        await highlight(pilot, "calls", call_id)
+        await pilot.press("p")
+        await pilot.press(*"lots", "enter")
+        await pilot.pause()
+        assert app.screen.query_one("#dialog-hint").render() is not None
+        assert "'lots' is not a number" in str(app.screen.query_one("#dialog-hint").render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.model.pending_commands() == []
+
+
+async def test_move_call_to_another_queue(center: Center) -> None:
+    app = board(center)
+    async with app.run_test(size=(100, 30)) as pilot:
+        call_id = center.trunk.ring("138 0000 0002")
+        await settle(pilot, lambda: center.service.router.waiting("general") == 1)
+        await center.service.publish_status()
+
+        await highlight(pilot, "calls", call_id)
+        await pilot.press("m")
+        await pilot.press("enter")  # the only other queue: sales
+        await settle(pilot, lambda: len(outcomes(app)) == 1)
+        assert outcomes(app)[0].ok, outcomes(app)[0].error
+        assert center.service.router.call_queue(call_id) == "sales"
+
+        await center.service.publish_status()
+        await settle(pilot, lambda: "Waiting 1" in tile_text(app, "sales"))
+        assert "Waiting 0" in tile_text(app, "general")
+
+
+async def test_force_not_ready_with_a_reason(center: Center) -> None:
+    app = board(center)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready_agent(pilot, center, "1001")
+        await highlight(pilot, "agents", "1001")
+        await pilot.press("n")
+        await pilot.press(*"coaching 1:1", "enter")  # replaces the suggested reason
+        await settle(pilot, lambda: len(outcomes(app)) == 1)
+        assert outcomes(app)[0].ok, outcomes(app)[0].error
+        agent = center.service.router.agent("1001")
+        assert (agent.state, agent.reason) == (AgentState.NOT_READY, "coaching 1:1")
+        table: DataTable[Any] = app.query_one("#agents", DataTable)
+        await settle(
+            pilot, lambda: str(table.get_cell("1001", "state")) == "Not ready (coaching 1:1)"
+        )
+
+
+async def test_force_logout_then_a_refusal_is_shown(center: Center) -> None:
+    app = board(center)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready_agent(pilot, center, "1001")
+        await highlight(pilot, "agents", "1001")
+        await pilot.press("o")
+        await pilot.press("enter")  # "Yes, log out" is highlighted
+        await settle(pilot, lambda: len(outcomes(app)) == 1)
+        assert outcomes(app)[0].ok, outcomes(app)[0].error
+        assert center.service.router.agent("1001").state is AgentState.LOGGED_OUT
+
+        # Not ready for a logged-out agent: the engine refuses, the board says why.
+        table: DataTable[Any] = app.query_one("#agents", DataTable)
+        await settle(pilot, lambda: str(table.get_cell("1001", "state")) == "Logged out")
+        await pilot.press("n", "enter")  # the suggested reason: supervisor
+        await settle(pilot, lambda: len(outcomes(app)) == 2)
+        refused = outcomes(app)[1]
+        assert not refused.ok and "logged out" in refused.error
+        assert "REFUSED" in await log_text(pilot)
+
+
+async def test_actions_ask_for_a_selection_in_the_right_view(center: Center) -> None:
+    app = board(center)
+    async with app.run_test(size=(100, 30)) as pilot:
+        call_id = center.trunk.ring("138 0000 0001")
+        await settle(pilot, lambda: center.service.router.waiting("general") == 1)
+        await center.service.publish_status()
+        await settle(pilot, lambda: app.model.find_call(call_id) is not None)
+        assert app.query_one(TabbedContent).active == "agents-pane"
+        await pilot.press("p")  # not on the calls view: it is shown, nothing is sent
+        await pilot.pause()
+        assert app.query_one(TabbedContent).active == "calls-pane"
+        assert app.model.pending_commands() == []
+        assert len(app.screen_stack) == 1
+
+
+# --- snapshots -----------------------------------------------------------------------
+
+T0 = 1767603600.0  # 2026-01-05 09:00:00 UTC
+
+
+@pytest.fixture
+def utc() -> Iterator[None]:
+    """Log times are local; pin the zone so they read the same everywhere."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if old is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+def _status(queue: str, waiting: int, longest: float, sl: float, at: float) -> QueueStatus:
+    return QueueStatus(
+        queue=queue,
+        waiting=waiting,
+        longest_wait_s=longest,
+        agents_ready=1,
+        agents_busy=2,
+        agents_logged_in=4,
+        offered=40,
+        answered=36,
+        abandoned=4,
+        short_abandoned=1,
+        service_level=sl,
+        asa_s=14.0,
+        at_wall=at,
+        agents_by_state={"ready": 1, "talking": 1, "wrap_up": 1, "not_ready": 1},
+    )
+
+
+async def _fill(pilot: Pilot[Any]) -> None:
+    app = pilot.app
+    assert isinstance(app, Wallboard)
+    bus = app.bus
+    assert isinstance(bus, InMemoryBus)
+    at = T0 - 1
+    for minutes_ago, waiting in ((40, 1), (30, 4), (20, 2), (10, 6), (0, 3)):
+        moment = at - 60 * minutes_ago
+        await bus.publish(
+            topics.queue_status("general"),
+            _status("general", waiting, 75, 0.62, moment),
+            retain=True,
+        )
+    await bus.publish(topics.queue_status("sales"), _status("sales", 0, 0, 0.86, at), retain=True)
+    await bus.publish(
+        topics.queue_status("售后服务"), _status("售后服务", 1, 35, 0.75, at), retain=True
+    )
+    await bus.publish(
+        topics.queue_calls("general"),
+        QueueCalls(
+            queue="general",
+            calls=(
+                WaitingCall(
+                    call_id="sim-7",
+                    position=1,
+                    waited_s=75,
+                    estimated_wait_s=20,
+                    ani="+8613800000001",
+                    customer="张伟",
+                    segment="gold",
+                ),
+            ),
+            at_wall=at,
+        ),
+        retain=True,
+    )
+    states = (
+        ("1001", AgentState.TALKING, "", "sim-7", 12),
+        ("1002", AgentState.NOT_READY, "lunch", None, 3),
+        ("1003", AgentState.READY, "", None, 7),
+    )
+    for agent_id, state, reason, call_id, handled in states:
+        await bus.publish(
+            topics.agent_state(agent_id),
+            AgentStateChanged(
+                agent_id=agent_id,
+                state=state,
+                reason=reason,
+                since_wall=T0 - 95,
+                call_id=call_id,
+                calls_handled=handled,
+            ),
+            retain=True,
+        )
+    await settle(pilot, lambda: len(app.model.agents) == 4 and len(app.model.queues) == 3)
+    await pilot.pause()
+    app.clear_notifications()
+    app.tick()
+    await pilot.pause()
+
+
+def _snapshot_board() -> Wallboard:
+    names = {"1001": "欧阳明月", "1002": "王伟", "1003": "[bold]Ada[/bold]", "1004": "李娜"}
+    return Wallboard(
+        InMemoryBus(),
+        "sup1",
+        settings=WallboardSettings(),
+        agent_names=names,
+        queues=["general", "sales"],
+        clock=lambda: T0,
+    )
+
+
+def test_wallboard_snapshot_80x24(snap_compare: Callable[..., bool], utc: None) -> None:
+    assert snap_compare(_snapshot_board(), terminal_size=(80, 24), run_before=_fill)
+
+
+def test_wallboard_snapshot_120x40(snap_compare: Callable[..., bool], utc: None) -> None:
+    assert snap_compare(_snapshot_board(), terminal_size=(120, 40), run_before=_fill)
