@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The system programs the tests run against, as real peers: Mosquitto (MQTT broker),
-# SIPp (SIP peer, Debian package sip-tester) and tmux (the real-terminal test of the demo).
+# SIPp (SIP peer, Debian package sip-tester), tmux (the real-terminal test of the demo) and
+# Chromium (headless, the browser test of `cti supervisor --web`).
 # Installs what is missing with apt-get when run as root; otherwise names what is missing
 # and fails, so a test never skips for want of its peer.
 set -euo pipefail
 
-declare -A pkg_of=([mosquitto]=mosquitto [sipp]=sip-tester [tmux]=tmux)
+declare -A pkg_of=([mosquitto]=mosquitto [sipp]=sip-tester [tmux]=tmux [chromium]=chromium)
 missing=()
 for cmd in "${!pkg_of[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${pkg_of[$cmd]}")
