@@ -62,6 +62,13 @@ class Mosquitto:
         self.conf = directory / "mosquitto.conf"
         write_broker_files(directory, users, iterations=101, source="the test fixture")
         (directory / "data").mkdir(exist_ok=True)
+        self.configure(persistence=True)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def configure(self, *, persistence: bool) -> None:
+        """Write the config (used from the next :meth:`start`). Without persistence a
+        restart forgets sessions, subscriptions and retained messages."""
+        directory = self.directory
         self.conf.write_text(
             "\n".join(
                 [
@@ -69,7 +76,7 @@ class Mosquitto:
                     "allow_anonymous false",
                     f"password_file {directory / 'passwd'}",
                     f"acl_file {directory / 'acl'}",
-                    "persistence true",
+                    f"persistence {'true' if persistence else 'false'}",
                     f"persistence_location {directory / 'data'}/",
                     f"log_dest file {self.log}",
                     "log_type all",
@@ -80,7 +87,6 @@ class Mosquitto:
                 ]
             )
         )
-        self.process: subprocess.Popen[bytes] | None = None
 
     def url(self, user: str) -> str:
         """``mqtt://user:password@127.0.0.1:port`` for one of the fixture's users."""

@@ -1,0 +1,192 @@
+"""`cti serve`: the engine on a broker, with its telephony lines, journal and store.
+
+Consoles (`cti console`) and wallboards (`cti supervisor`) connect to the same broker
+from other terminals or machines. The engine publishes offers, events and retained
+agent and queue state on ``cti/v1/...`` and takes commands from there
+(``docs/mqtt.md``). Every router input is journaled beside the store, so a restarted
+engine picks its calls up again (``docs/durability.md``).
+
+Lines come from the config's ``[[lines]]``; with none, one simulator trunk (``sim``).
+``--simulate RATE`` rings simulated callers (drawn from the store's customers; an empty
+store gets the demo's) into the simulator trunks, for trying a set-up without a
+telephone line. Stop with Ctrl-C (or SIGTERM): calls in progress stay in the journal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cti.config import BrokerSettings, Config, load_config
+from cti.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cti.store import Store
+    from telephony_adapters.base import TelephonyAdapter
+    from telephony_adapters.sim import SimTrunk
+
+ORDER = 15
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the engine and its telephony lines on an MQTT broker",
+        description="The engine with its [[lines]], journal and store, on the broker of "
+        "--broker, [broker] url or CTI_BROKER_URL (mqtt://user:password@host:1883, "
+        "mqtts:// for TLS). Consoles and wallboards connect to the same broker.",
+    )
+    p.add_argument("--config", type=Path, help="TOML config file (defaults: `cti config`)")
+    p.add_argument("--broker", help="broker URL, e.g. mqtt://cti-engine:PASSWORD@host:1883")
+    p.add_argument("--db", type=Path, help="SQLite file (default: [store] path, or cti.db)")
+    p.add_argument(
+        "--simulate",
+        type=float,
+        default=0.0,
+        metavar="CALLS_PER_HOUR",
+        help="ring simulated callers into the simulator trunks at this rate",
+    )
+    p.add_argument("--seed", type=int, help="random seed of --simulate (default: [demo] seed)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cti.demo import default_db_path
+    from cti.mqtt_bus import resolve_broker_settings
+
+    config = load_config(args.config)
+    settings = resolve_broker_settings(config.broker, url=args.broker)
+    if not settings.url:
+        raise ConfigError(
+            "cti serve needs a broker: --broker mqtt://user:password@host:1883, "
+            "[broker] url in the config, or CTI_BROKER_URL (on one machine without a "
+            "broker, `cti demo` runs everything in one process)"
+        )
+    if args.simulate < 0:
+        raise ConfigError(f"--simulate must be calls per hour >= 0, got {args.simulate}")
+    if not config.agents:
+        raise ConfigError(
+            f"{args.config or 'the default config'} has no [[agents]]: the engine routes "
+            "calls only to configured agents (see `cti config`)"
+        )
+    db_path = args.db or (Path(config.store.path) if config.store.path else default_db_path())
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    seed = config.demo.seed if args.seed is None else args.seed
+    asyncio.run(serve(config, settings, db_path, args.config, simulate=args.simulate, seed=seed))
+    return 0
+
+
+async def serve(
+    config: Config,
+    settings: BrokerSettings,
+    db_path: Path,
+    config_path: Path | None,
+    *,
+    simulate: float = 0.0,
+    seed: int = 7,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run the engine on the broker until ``stop`` is set (or SIGINT/SIGTERM)."""
+    from cti.journal import Journal, journal_path_for
+    from cti.mqtt_bus import MqttBus, open_bus
+    from cti.service import EngineService
+    from cti.store import Store
+    from telephony_adapters.sim import SimTrunk
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    lines = _build_lines(config)
+    store = await Store.open(db_path)
+    journal = Journal.open(journal_path_for(db_path))
+    try:
+        async with open_bus(settings, "engine") as bus:
+            service = EngineService(
+                config, bus, store, lines, config.agents, recorder=store, journal=journal
+            )
+            async with asyncio.TaskGroup() as group:
+                engine = group.create_task(service.run(), name="engine")
+                await service.ready.wait()
+                report = service.recovery
+                log.info(
+                    "engine on %s: %d lines, %d agents, %d queues; journal %s (%s)",
+                    bus.address.display if isinstance(bus, MqttBus) else "the in-process bus",
+                    len(lines),
+                    len(config.agents),
+                    len(config.queues),
+                    journal.path,
+                    report,
+                )
+                extra: list[asyncio.Task[None]] = []
+                if config_path is not None:
+                    extra.append(
+                        group.create_task(service.follow_config(config_path), name="config")
+                    )
+                trunks = [line for line in lines if isinstance(line, SimTrunk)]
+                if simulate > 0 and trunks:
+                    extra.append(
+                        group.create_task(
+                            _simulate(config, store, trunks, simulate, seed), name="callers"
+                        )
+                    )
+                elif simulate > 0:
+                    log.warning("--simulate: no simulator trunk among the lines; no callers")
+                await stop.wait()
+                log.info("stopping: calls in progress stay in the journal")
+                for task in (*extra, engine):
+                    task.cancel()
+            await service.flush()
+    finally:
+        journal.close()
+        await store.close()
+
+
+def _build_lines(config: Config) -> list[TelephonyAdapter]:
+    """The configured lines; one simulator trunk when there are none."""
+    from telephony_adapters.sim import SimTrunk
+
+    if not config.lines:
+        return [SimTrunk("sim")]
+    try:
+        from cti.lines import build_lines
+    except ImportError:  # pragma: no cover - only before cti.lines lands
+        log.warning("cti.lines is missing: running with the simulator trunk only")
+        return [SimTrunk("sim")]
+    return list(build_lines(config))
+
+
+async def _simulate(
+    config: Config, store: Store, trunks: list[SimTrunk], rate: float, seed: int
+) -> None:
+    """Poisson callers at ``rate`` an hour, spread over the simulator trunks."""
+    from cti.demo_data import numbers_for_callers, seed_store
+    from simulators.traffic import ArrivalModel, CallerMix, CallerPool, run_arrivals
+
+    demo = config.demo
+    await seed_store(store, n=demo.customers, seed=demo.seed)
+    sample = await store.sample_customers(1500, seed)
+    rng = random.Random(seed)
+    pool = CallerPool(
+        numbers_for_callers(sample, config.engine.default_region),
+        CallerMix(demo.unknown_share, demo.private_share, demo.malformed_share),
+        random.Random(rng.random()),
+    )
+    model = ArrivalModel(rate / len(trunks), demo.mean_patience_s)
+    async with asyncio.TaskGroup() as group:
+        for trunk in trunks:
+            group.create_task(
+                run_arrivals(trunk, model, pool, random.Random(rng.random())),
+                name=f"callers:{trunk.name}",
+            )
