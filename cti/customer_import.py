@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Protocol, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cti.customers import CustomerBase, PhoneError, SearchKind, parse_phone, plan_search
+from cti.customers import CustomerBase, PhoneError, SearchKind, fold, parse_phone, plan_search
 from cti.errors import CtiError
 from cti.models import Customer, Order, PhoneNumber, PhoneType
 
@@ -90,6 +90,15 @@ class Merge:
     """The number it matched, or ``id``."""
 
 
+@dataclass(frozen=True, slots=True)
+class KeptApart:
+    """A new customer who shares a number with customers of other names."""
+
+    line: int
+    customer_id: int
+    others: tuple[int, ...]
+
+
 @dataclass
 class ImportReport:
     kind: str
@@ -99,6 +108,7 @@ class ImportReport:
     """Customer rows merged into an existing customer; order rows already present."""
     errors: list[RowError] = field(default_factory=list)
     merges: list[Merge] = field(default_factory=list)
+    kept_apart: list[KeptApart] = field(default_factory=list)
     rescored: int = 0
 
     @property
@@ -346,18 +356,24 @@ async def _import_batch(
     report: ImportReport,
 ) -> None:
     holders = await base.holders(p.e164 for row in batch for p in row.phones)
+    names = await base.name_keys({key for keys in holders.values() for key in keys})
     # Each row's target: an existing id, an id the row gives, or -n for the n-th new
     # customer of the batch (so later rows with its numbers merge into it).
     targets: list[tuple[CustomerRow, int, str]] = []
+    kept_apart: list[KeptApart] = []
     new = 0
     for row in batch:
-        key, by = _target(row, holders)
+        key, by, apart = _target(row, holders, names)
         if key is None:
             report.errors.append(RowError(row.line, by))
             continue
         if key == 0:
             new += 1
             key = -new
+        if apart:
+            kept_apart.append(KeptApart(row.line, key, tuple(apart)))
+        if "name" in row.fields:
+            names[key] = fold(row.fields["name"])
         for phone in row.phones:
             holders.setdefault(phone.e164, set()).add(key)
         targets.append((row, key, by))
@@ -380,27 +396,38 @@ async def _import_batch(
     ids = await base.save_customers([pending[k] for k in keys])
     assigned = dict(zip(keys, ids, strict=True))
     report.merges += [Merge(m.line, assigned[m.customer_id], m.by) for m in merges]
+    report.kept_apart += [
+        KeptApart(n.line, assigned[n.customer_id], tuple(assigned.get(k, k) for k in n.others))
+        for n in kept_apart
+        if n.customer_id in assigned
+    ]
     report.rescored += (await base.rescore(now, ids)).customers
 
 
-def _target(row: CustomerRow, holders: dict[str, set[int]]) -> tuple[int | None, str]:
-    """Which customer a row goes to: (key, how) -- key 0 for a new customer, None with
-    the reason when the numbers point at several customers."""
+def _target(
+    row: CustomerRow, holders: dict[str, set[int]], names: dict[int, str]
+) -> tuple[int | None, str, list[int]]:
+    """Which customer a row goes to: ``(key, how, kept apart from)``.
+
+    The key is the row's id; else the one customer holding one of its numbers under the
+    same (folded) name, or under any name if the row gives none; else 0, a new customer,
+    kept apart from the holders whose names differ (a family phone, or a sound-alike
+    name: 张伟 is not 章伟). None, with the reason, when it could be several customers.
+    """
     if row.id is not None:
-        return row.id, "id"
+        return row.id, "id", []
     found: dict[int, str] = {}
     for phone in row.phones:
         for key in sorted(holders.get(phone.e164, ())):
             found.setdefault(key, phone.e164)
-    if len(found) > 1:
-        who = " and ".join(_name_key(k) for k in sorted(found))
-        return None, (
-            f"its numbers belong to {who}; give the id of the one to update in the id column"
-        )
-    if found:
-        key, e164 = next(iter(found.items()))
-        return key, e164
-    return 0, ""
+    name = fold(row.fields.get("name", ""))
+    same = [key for key in found if not name or names.get(key) == name]
+    if len(same) > 1:
+        who = " and ".join(_name_key(k) for k in sorted(same))
+        return None, f"its numbers belong to {who}; give the id of the one to update", []
+    if same:
+        return same[0], found[same[0]], []
+    return 0, "", sorted(found)
 
 
 def _name_key(key: int) -> str:

@@ -306,7 +306,8 @@ class CustomerBase:
         async def save(connection: aiosqlite.Connection) -> list[int]:
             cursor = await connection.execute("SELECT coalesce(max(id), 0) FROM customers")
             row = await cursor.fetchone()
-            next_id = int(row[0]) if row else 0
+            # New ids follow the largest id, stored or given in this batch.
+            next_id = max([int(row[0]) if row else 0, *(c.id for c in batch)])
             saved: list[Customer] = []
             for customer in batch:
                 if customer.id <= 0:
@@ -342,18 +343,18 @@ class CustomerBase:
                 held.setdefault(e164, set()).add(int(customer_id))
         return held
 
-    async def existing_ids(self, ids: Iterable[int]) -> set[int]:
-        """Those of ``ids`` that are customers."""
-        wanted = sorted(set(ids))
-        found: set[int] = set()
+    async def name_keys(self, ids: Iterable[int]) -> dict[int, str]:
+        """The folded names (see :func:`fold`) of those of ``ids`` that are customers."""
+        wanted = sorted(i for i in set(ids) if i > 0)
+        found: dict[int, str] = {}
         for start in range(0, len(wanted), BATCH):
             chunk = wanted[start : start + BATCH]
             rows = await self.store.fetch(
-                f"checking {len(chunk)} customer ids",
-                f"SELECT id FROM customers WHERE id IN ({_IDS})",
+                f"reading the names of {len(chunk)} customers",
+                f"SELECT id, name_key, name FROM customers WHERE id IN ({_IDS})",
                 (json.dumps(chunk),),
             )
-            found.update(int(row[0]) for row in rows)
+            found.update((int(i), key if key is not None else fold(name)) for i, key, name in rows)
         return found
 
     async def all_customers(self, batch: int = BATCH) -> AsyncIterator[list[Customer]]:

@@ -129,6 +129,12 @@ def run_import(args: argparse.Namespace) -> int:
         for merge in report.merges:
             how = "by id" if merge.by == "id" else f"by number {merge.by}"
             print(f"  line {merge.line}: merged into customer {merge.customer_id} {how}")
+        for note in report.kept_apart:
+            others = ", ".join(map(str, note.others))
+            print(
+                f"  line {note.line}: new customer {note.customer_id} shares a number with"
+                f" customer {others} of another name (kept apart; give an id to merge)"
+            )
     else:
         print(
             f"{args.file}: {report.rows} rows; {report.created} new orders,"

@@ -1,0 +1,260 @@
+"""The customer base at a million customers: CSV import, lookup by number, name search.
+
+Writes a CSV of generated customers (half Chinese names, half Latin; mobiles in every
+national and international form, a third with a Beijing landline, one in 200 sharing a
+family phone, e-mails, some companies), imports it through ``cti customers import``'s
+code path (parse, normalise, merge, index, score), then times:
+
+* lookup by number in a random written form (``CustomerBase.search``: normalise + index);
+* name search, Chinese (1, 2 and 3+ characters: surname, given name, full name) and
+  Latin (partial words, accents folded);
+
+next to baselines in the same run: the same numbers with the phones index switched off
+(``NOT INDEXED``), and the same names by ``LIKE '%...%'`` on the name column. Prints a
+table and one JSON line.
+
+    .venv/bin/python benchmarks/bench_customers.py [--customers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from cti.customer_import import ImportReport, check_header, import_customers, read_csv
+from cti.customers import CustomerBase
+from cti.store import Store
+
+CN_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗郑梁谢宋唐许韩冯邓曹章汪叶苏范"
+CN_DOUBLE_SURNAMES = ("欧阳", "司马", "诸葛", "上官")
+CN_GIVEN = (
+    "伟", "芳", "娜", "静", "婧", "敏", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰",
+    "涛", "明", "超", "霞", "晨", "辰", "秀英", "桂英", "建华", "建国", "志强", "欣怡",
+    "子涵", "梓轩", "雨桐", "思远", "俊杰", "海燕", "明月", "嘉怡", "浩然", "天宇",
+)  # fmt: skip
+LATIN_FIRST = (
+    "James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda",
+    "William", "Elizabeth", "David", "Sarah", "Oliver", "Amelia", "Harry", "Isla",
+    "George", "Emily", "Noah", "Olivia", "José", "Zoë", "Chloé", "François", "Renée",
+)  # fmt: skip
+LATIN_LAST = (
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Miller", "Davis", "García",
+    "Rodríguez", "Wilson", "Taylor", "Evans", "Thomas", "Roberts", "O'Brien", "Murphy",
+    "Müller", "Schröder", "Lefèvre", "Núñez", "Kowalski", "Andersson", "Walker",
+)  # fmt: skip
+COMPANIES = ("北京星辰科技有限公司", "上海浦江贸易有限公司", "Acme Ltd", "深圳海岸电子", "")
+MOBILE_PREFIXES = ("138", "139", "137", "136", "135", "158", "159", "186", "187", "188")
+
+
+def mobile(cid: int) -> str:
+    return f"{MOBILE_PREFIXES[cid % 10]}{cid:08d}"
+
+
+def written(rng: random.Random, national: str) -> str:
+    """A Chinese number as a clerk or a line might write it."""
+    digits = national.lstrip("0")
+    spaced = f"{national[:3]} {national[3:7]} {national[7:]}"
+    return rng.choice(
+        (national, spaced, national.replace(" ", "-"), f"+86 {digits}", f"0086{digits}",
+         f"+86-{digits[:3]}-{digits[3:7]}-{digits[7:]}", f"86{digits}")
+    )  # fmt: skip
+
+
+def name_of(rng: random.Random) -> tuple[str, bool]:
+    if rng.random() < 0.5:
+        surname = rng.choice(CN_DOUBLE_SURNAMES) if rng.random() < 0.03 else rng.choice(CN_SURNAMES)
+        return surname + rng.choice(CN_GIVEN), True
+    return f"{rng.choice(LATIN_FIRST)} {rng.choice(LATIN_LAST)}", False
+
+
+def write_csv(path: Path, n: int, rng: random.Random) -> None:
+    with path.open("w", encoding="utf-8-sig", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["name", "mobile", "home_phone", "email", "company", "language"])
+        for cid in range(1, n + 1):
+            name, chinese = name_of(rng)
+            home = f"0106{cid % 10**7:07d}" if cid % 3 == 0 else ""
+            if cid % 200 == 0:  # a family phone: the previous customer's mobile
+                home = mobile(cid - 1)
+            writer.writerow(
+                [
+                    name,
+                    written(rng, mobile(cid)),
+                    written(rng, home) if home else "",
+                    f"c{cid}@example.com" if cid % 10 else "",
+                    rng.choice(COMPANIES) if cid % 7 == 0 else "",
+                    "zh" if chinese else "en",
+                ]
+            )
+
+
+def ms_summary(samples_ns: list[int]) -> dict[str, float]:
+    ms = sorted(s / 1e6 for s in samples_ns)
+    return {
+        "n": len(ms),
+        "p50_ms": round(ms[len(ms) // 2], 3),
+        "p99_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 3),
+        "mean_ms": round(statistics.fmean(ms), 3),
+        "max_ms": round(ms[-1], 3),
+    }
+
+
+async def timed(queries: list[str], search: Callable[[str], Awaitable[object]]) -> list[int]:
+    samples = []
+    for query in queries:
+        start = time.perf_counter_ns()
+        await search(query)
+        samples.append(time.perf_counter_ns() - start)
+    return samples
+
+
+def timed_sync(queries: list[str], search: Callable[[str], object]) -> list[int]:
+    samples = []
+    for query in queries:
+        start = time.perf_counter_ns()
+        search(query)
+        samples.append(time.perf_counter_ns() - start)
+    return samples
+
+
+async def run(n: int, lookups: int, searches: int, baseline: int, seed: int) -> dict[str, object]:
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory(prefix="cti-bench-customers-") as folder:
+        csv_path = Path(folder) / "customers.csv"
+        db_path = Path(folder) / "cti.db"
+        start = time.perf_counter()
+        write_csv(csv_path, n, rng)
+        print(f"wrote {n:,} rows in {time.perf_counter() - start:.1f} s", flush=True)
+
+        report = ImportReport("customers")
+        async with await Store.open(db_path) as store:
+            base = CustomerBase(store)
+            names, rows, lines = read_csv(csv_path)
+            check_header(names, csv_path)
+            last = [time.perf_counter()]
+
+            def progress(line: int) -> None:
+                if line // 100_000 != (line - 2000) // 100_000 or line == lines:
+                    print(f"  imported to line {line:>9,} ({time.perf_counter() - start:.0f} s)",
+                          flush=True)  # fmt: skip
+                last[0] = time.perf_counter()
+
+            start = time.perf_counter()
+            await import_customers(
+                base, rows, default_region="CN", time_zone="Asia/Shanghai",
+                now=time.time(), report=report, on_batch=progress,
+            )  # fmt: skip
+            import_s = time.perf_counter() - start
+            count = await store.customer_count()
+            print(
+                f"imported {report.rows:,} rows in {import_s:.1f} s: {report.created:,} customers,"
+                f" {report.updated:,} merged, {len(report.errors):,} rejected", flush=True,
+            )  # fmt: skip
+            for error in report.errors[:5]:
+                print(f"  {error}")
+
+            numbers = [written(rng, mobile(rng.randint(1, n))) for _ in range(lookups)]
+            await base.search(numbers[0])  # warm the cache
+            lookup_ns = await timed(numbers, lambda q: base.search(q, limit=5))
+            found = sum([bool(await base.search(q, limit=1)) for q in numbers[:200]])
+
+            cn_queries = (
+                [rng.choice(CN_SURNAMES) for _ in range(searches // 4)]
+                + [rng.choice([g for g in CN_GIVEN if len(g) == 2]) for _ in range(searches // 4)]
+                + [rng.choice(CN_SURNAMES) + rng.choice(CN_GIVEN) for _ in range(searches // 4)]
+            )
+            latin_forms = (
+                lambda: rng.choice(LATIN_LAST)[:4].lower(),
+                lambda: rng.choice(LATIN_FIRST).lower(),
+                lambda: "nunez",
+                lambda: f"{rng.choice(LATIN_FIRST)} {rng.choice(LATIN_LAST)[:3]}",
+            )
+            latin_queries = [rng.choice(latin_forms)() for _ in range(searches // 4)]
+            cn_ns = await timed(cn_queries, lambda q: base.search(q))
+            latin_ns = await timed(latin_queries, lambda q: base.search(q))
+            hits = [len(await base.search(q)) for q in ("王", "雨桐", "欧阳明月", "smi", "nunez")]
+
+        db = sqlite3.connect(db_path)
+        try:
+            scan_numbers = [f"+86{mobile(rng.randint(1, n))}" for _ in range(baseline)]
+            number_scan_ns = timed_sync(
+                scan_numbers,
+                lambda q: db.execute(
+                    "SELECT customer_id FROM customer_phones NOT INDEXED WHERE e164 = ?", (q,)
+                ).fetchall(),
+            )
+            like = "SELECT id FROM customers WHERE name LIKE ? LIMIT 20"
+            like_cn_ns = timed_sync(
+                cn_queries[:: max(1, len(cn_queries) // baseline)][:baseline],
+                lambda q: db.execute(like, (f"%{q}%",)).fetchall(),
+            )
+            like_latin_ns = timed_sync(
+                latin_queries[: baseline // 2],
+                lambda q: db.execute(like, (f"%{q}%",)).fetchall(),
+            )
+            size_mb = db_path.stat().st_size / 1e6
+        finally:
+            db.close()
+
+    lookup = ms_summary(lookup_ns)
+    cn, latin = ms_summary(cn_ns), ms_summary(latin_ns)
+    names_all = ms_summary(cn_ns + latin_ns)
+    result: dict[str, object] = {
+        "customers": count,
+        "rows": report.rows,
+        "rejected": len(report.errors),
+        "import_s": round(import_s, 1),
+        "import_rows_per_s": round(report.rows / import_s),
+        "db_mb": round(size_mb),
+        "lookup_p50_ms": lookup["p50_ms"],
+        "lookup_p99_ms": lookup["p99_ms"],
+        "lookup_found_of_200": found,
+        "name_search_p50_ms": names_all["p50_ms"],
+        "name_search_p99_ms": names_all["p99_ms"],
+        "name_search_chinese": cn,
+        "name_search_latin": latin,
+        "hits_wang_yutong_ouyangmingyue_smi_nunez": hits,
+        "baseline_number_scan": ms_summary(number_scan_ns),
+        "baseline_like_chinese": ms_summary(like_cn_ns),
+        "baseline_like_latin": ms_summary(like_latin_ns),
+    }
+    print()
+    print(f"{'measure':<36} {'n':>6} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}")
+    for label, s in (
+        ("lookup by number (any format)", lookup),
+        ("name search, Chinese 1/2/3+ chars", cn),
+        ("name search, Latin partial", latin),
+        ("baseline: number, phones not indexed", result["baseline_number_scan"]),
+        ("baseline: LIKE '%..%', Chinese", result["baseline_like_chinese"]),
+        ("baseline: LIKE '%..%', Latin", result["baseline_like_latin"]),
+    ):
+        assert isinstance(s, dict)
+        print(
+            f"{label:<36} {s['n']:>6} {s['p50_ms']:>9.3f} {s['p99_ms']:>9.3f} {s['max_ms']:>9.3f}"
+        )
+    print(json.dumps(result, ensure_ascii=False))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--lookups", type=int, default=5000)
+    parser.add_argument("--searches", type=int, default=4000, help="name searches in all")
+    parser.add_argument("--baseline", type=int, default=100, help="baseline queries of each kind")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    asyncio.run(run(args.customers, args.lookups, args.searches, args.baseline, args.seed))
+
+
+if __name__ == "__main__":
+    main()
