@@ -9,20 +9,29 @@ program the test fails, naming how to install it; it never skips.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cti.commands.broker_config import BrokerUser, plan_users, write_broker_files
-from cti.mqtt_bus import BrokerAddress, broker_url
+from cti.config import Config, load_config
+from cti.models import CallDetailRecord
+from cti.mqtt_bus import BrokerAddress, MqttBus, broker_url
+from cti.service import EngineService
+from cti.store import Store
+from telephony_adapters.sim import SimTrunk
 
+#: Safety net only: each step takes milliseconds on 127.0.0.1.
+WAIT_S = 30.0
 AGENTS = ("1001", "1002")
 SUPERVISORS = ("sup1",)
 #: Only a safety net: Mosquitto listens within milliseconds.
@@ -149,3 +158,66 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
         yield broker
     finally:
         broker.stop()
+
+
+CENTER = """
+[engine]
+status_interval_s = 0.5
+
+[[queues]]
+name = "general"
+wrap_up_s = 60.0
+
+[[agents]]
+id = "1001"
+queues = { general = 0 }
+
+[[agents]]
+id = "1002"
+queues = { general = 0 }
+"""
+
+
+def center(tmp_path: Path) -> tuple[Path, Config]:
+    """A center of one queue and agents 1001 and 1002, as a file and as loaded."""
+    path = tmp_path / "center.toml"
+    path.write_text(CENTER)
+    return path, load_config(path)
+
+
+def mqtt_bus(mosquitto: Mosquitto, user: str, **kwargs: Any) -> MqttBus:
+    return MqttBus(
+        mosquitto.url(user),
+        client_id=f"test-{user}",
+        reconnect_min_s=0.05,
+        reconnect_max_s=0.5,
+        **kwargs,
+    )
+
+
+class Engine:
+    """The engine in the test's process, on its own MQTT connection."""
+
+    def __init__(self, service: EngineService, trunk: SimTrunk, store: Store, bus: MqttBus):
+        self.service, self.trunk, self.store, self.bus = service, trunk, store, bus
+        self.records: list[CallDetailRecord] = []
+        service.record_listeners.append(self.records.append)
+
+
+@pytest.fixture
+async def engine(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Engine]:
+    _, config = center(tmp_path)
+    store = await Store.open(tmp_path / "cti.db")
+    trunk = SimTrunk("sim")
+    async with mqtt_bus(mosquitto, "cti-engine", persistent=True) as bus:
+        service = EngineService(config, bus, store, [trunk], config.agents, recorder=store)
+        task = asyncio.create_task(service.run(), name="engine")
+        await service.ready.wait()
+        await bus.wait_online(WAIT_S)
+        try:
+            yield Engine(service, trunk, store, bus)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await service.flush()
+    await store.close()

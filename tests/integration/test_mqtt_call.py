@@ -23,8 +23,7 @@ import pytest
 
 from agent_console.connection import ConsoleLink
 from cti import topics
-from cti.config import Config, load_config
-from cti.models import AgentState, CallDetailRecord
+from cti.models import AgentState
 from cti.mqtt_bus import MqttBus
 from cti.protocol import (
     AcceptOffer,
@@ -37,77 +36,12 @@ from cti.protocol import (
     Message,
     SetReady,
 )
-from cti.service import EngineService
 from cti.store import Store
-from telephony_adapters.sim import SimTrunk
-from tests.integration.conftest import Mosquitto
+from tests.integration.conftest import WAIT_S, Engine, Mosquitto, center, mqtt_bus
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.integration]
 
 REPO = Path(__file__).resolve().parents[2]
-#: Safety net only: each step takes milliseconds on 127.0.0.1.
-WAIT_S = 30.0
-
-CENTER = """
-[engine]
-status_interval_s = 0.5
-
-[[queues]]
-name = "general"
-wrap_up_s = 60.0
-
-[[agents]]
-id = "1001"
-queues = { general = 0 }
-
-[[agents]]
-id = "1002"
-queues = { general = 0 }
-"""
-
-
-def _center(tmp_path: Path) -> tuple[Path, Config]:
-    path = tmp_path / "center.toml"
-    path.write_text(CENTER)
-    return path, load_config(path)
-
-
-def _bus(mosquitto: Mosquitto, user: str, **kwargs: Any) -> MqttBus:
-    return MqttBus(
-        mosquitto.url(user),
-        client_id=f"test-{user}",
-        reconnect_min_s=0.05,
-        reconnect_max_s=0.5,
-        **kwargs,
-    )
-
-
-class Engine:
-    """The engine in the test's process, on its own MQTT connection."""
-
-    def __init__(self, service: EngineService, trunk: SimTrunk, store: Store, bus: MqttBus):
-        self.service, self.trunk, self.store, self.bus = service, trunk, store, bus
-        self.records: list[CallDetailRecord] = []
-        service.record_listeners.append(self.records.append)
-
-
-@pytest.fixture
-async def engine(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Engine]:
-    _, config = _center(tmp_path)
-    store = await Store.open(tmp_path / "cti.db")
-    trunk = SimTrunk("sim")
-    async with _bus(mosquitto, "cti-engine", persistent=True) as bus:
-        service = EngineService(config, bus, store, [trunk], config.agents, recorder=store)
-        task = asyncio.create_task(service.run(), name="engine")
-        await service.ready.wait()
-        await bus.wait_online(WAIT_S)
-        try:
-            yield Engine(service, trunk, store, bus)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await service.flush()
-    await store.close()
 
 
 async def _lines(stream: asyncio.StreamReader) -> AsyncIterator[dict[str, Any]]:
@@ -230,7 +164,7 @@ async def test_broker_restart_in_the_middle_of_a_call(
 ) -> None:
     mosquitto.configure(persistence=persistence)
     mosquitto.restart()  # now with that configuration
-    async with _bus(mosquitto, "1001", presence="1001") as bus:
+    async with mqtt_bus(mosquitto, "1001", presence="1001") as bus:
         console = Console(bus, "1001")
         await console.start()
         try:
@@ -274,7 +208,7 @@ async def test_broker_restart_in_the_middle_of_a_call(
 
 
 async def test_cti_serve_in_its_own_process(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    config_path, _ = _center(tmp_path)
+    config_path, _ = center(tmp_path)
     db = tmp_path / "serve.db"
     env = {**os.environ, "CTI_BROKER_RECONNECT_MIN_S": "0.05"}
     serve = await asyncio.create_subprocess_exec(
@@ -297,7 +231,7 @@ async def test_cti_serve_in_its_own_process(mosquitto: Mosquitto, tmp_path: Path
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        async with _bus(mosquitto, "1001", presence="1001") as bus:
+        async with mqtt_bus(mosquitto, "1001", presence="1001") as bus:
             console = Console(bus, "1001")
             await console.start()
             try:
