@@ -355,12 +355,17 @@ class ModemEmulator:
         *,
         ring_interval_s: float = 6.0,
         caller_id_delay_s: float = 1.5,
+        quiet_gap_s: float = 10.0,
         dials: Sequence[DialSpec] = (),
         default_dial: DialSpec | None = None,
     ) -> None:
         self.chipset = CHIPSETS[chipset] if isinstance(chipset, str) else chipset
         self.ring_interval_s = ring_interval_s
         self.caller_id_delay_s = caller_id_delay_s
+        self.quiet_gap_s = quiet_gap_s
+        """A waiting call rings no sooner than this after the last call ended: a line
+        cannot tell two calls apart when one rings right after the other stopped."""
+        self._free_at = -float("inf")
         self.dials = list(dials)
         self.default_dial = default_dial or DialSpec()
         self.eol = LINE_ENDINGS[self.chipset.line_ending]
@@ -414,7 +419,8 @@ class ModemEmulator:
 
     def caller_hangs_up(self, now: float) -> list[bytes | Note]:
         """The far end leaves now: rings stop, or NO CARRIER on a call in progress."""
-        call, self.call = self.call, None
+        call = self.call
+        self._end_call(now)
         if isinstance(call, _Incoming) and not call.answered:
             return [Note("caller_left", f"after {call.rings} rings")]
         if isinstance(call, _Incoming):
@@ -430,7 +436,7 @@ class ModemEmulator:
             for item in due:
                 self._noise.remove(item)
                 out += self.send_noise(item[1])
-            if self.call is None:
+            if self.call is None and now >= self._free_at:
                 ready = sorted((p for p in self._pending if p.due <= now), key=lambda p: p.due)
                 if ready:
                     self._pending.remove(ready[0])
@@ -446,7 +452,7 @@ class ModemEmulator:
         if step is not None:
             times.append(step)
         if self.call is None:
-            times += [p.due for p in self._pending]
+            times += [max(p.due, self._free_at) for p in self._pending]
         return min(times, default=None)
 
     # --- call timelines --------------------------------------------------------------
@@ -491,7 +497,7 @@ class ModemEmulator:
             return [Note("ring", str(call.rings)), self._result("RING")]
         if what == "caller_id":
             return self._caller_id(call)
-        self.call = None
+        self._end_call(at)
         return [Note("caller_left", f"after {call.rings} rings")]
 
     def _caller_id(self, call: _Incoming) -> list[bytes | Note]:
@@ -552,7 +558,7 @@ class ModemEmulator:
             if call.spec.hang_up_after_s is not None:
                 call.hang_up_at = at + call.spec.hang_up_after_s
         else:
-            self.call = None
+            self._end_call(at)
         return out
 
     # --- commands --------------------------------------------------------------------
@@ -629,7 +635,7 @@ class ModemEmulator:
             elif letter == "Q":
                 self.settings.quiet = value == 1
             elif letter == "H":
-                out += self._hang_up()
+                out += self._hang_up(now)
             elif letter == "A":
                 return out + self._answer(now)
             elif letter == "I":
@@ -642,7 +648,7 @@ class ModemEmulator:
         if isinstance(self.call, _Outgoing) or (
             isinstance(self.call, _Incoming) and self.call.answered
         ):
-            out += self._hang_up()
+            out += self._hang_up(now)
         self.settings = self._reset_settings()
         return out
 
@@ -660,13 +666,17 @@ class ModemEmulator:
             self._text_result(self.chipset.answer_result),
         ]
 
-    def _hang_up(self) -> list[bytes | Note]:
+    def _end_call(self, now: float) -> None:
+        self.call = None
+        self._free_at = now + self.quiet_gap_s
+
+    def _hang_up(self, now: float) -> list[bytes | Note]:
         call = self.call
         if isinstance(call, _Incoming) and not call.answered:
             return [Note("rejected", call.spec.number)]  # on hook already: it rings on
         if call is None:
             return []
-        self.call = None
+        self._end_call(now)
         return [Note("hung_up", call.spec.number if isinstance(call, _Incoming) else call.number)]
 
     # --- results ---------------------------------------------------------------------

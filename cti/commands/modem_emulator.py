@@ -170,10 +170,11 @@ def _watch_keys(
     from simulators.modem_emulator import GARBAGE, call_for_key
 
     loop = asyncio.get_running_loop()
-    fd = sys.stdin.fileno() if sys.stdin is not None else -1
-    saved = None
-    if fd < 0:
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, ValueError, OSError):  # no stdin, or a captured one
         return lambda: None
+    saved = None
     if os.isatty(fd):
         saved = termios.tcgetattr(fd)
         tty.setcbreak(fd)

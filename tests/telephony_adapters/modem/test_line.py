@@ -1,0 +1,415 @@
+"""The modem line on a real pty against the emulator: alone, several at once, and end to
+end through the engine service (ring -> screen-pop -> answer -> hang-up -> record).
+
+Every wait is for an event (a bus message, an emulator note, the line's ``ready``);
+``asyncio.timeout`` only keeps a broken run from hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from cti import topics
+from cti.bus import InMemoryBus
+from cti.config import ModemLineSettings, SimLineSettings, SipLineSettings, load_config
+from cti.errors import ConfigError
+from cti.lines import build_line, build_lines
+from cti.models import CallerKind, Customer, PhoneNumber, Segment
+from cti.protocol import (
+    AcceptOffer,
+    AgentStateChanged,
+    AnyCommand,
+    CallArrived,
+    CallConnected,
+    CallEnded,
+    CallerHungUp,
+    CallOffered,
+    CommandResult,
+    CompleteWrapUp,
+    HangUp,
+    Login,
+    Message,
+    SetReady,
+)
+from cti.service import EngineService
+from cti.store import Store
+from simulators.modem_emulator import CallSpec, DialSpec, ModemEmulator, PtyModem
+from telephony_adapters.base import LineEvent
+from telephony_adapters.modem.line import ModemLine, boot_call_ids
+from telephony_adapters.sim import SimTrunk
+
+pytestmark = pytest.mark.modem
+
+T = TypeVar("T")
+STAMP = "03211405"
+SAFETY = 20.0  # seconds: only a broken run gets near this
+
+CUSTOMER = Customer(
+    id=7,
+    name="王小明 [b]VIP[/b]",
+    phones=(PhoneNumber(raw="138 1234 5678", e164="+8613812345678"),),
+    value=88.0,
+    segment=Segment.GOLD,
+)
+
+
+def emulator(tmp_path: Path, chipset: str = "conexant", name: str = "modem0") -> PtyModem:
+    core = ModemEmulator(chipset, ring_interval_s=0.4, caller_id_delay_s=0.1, quiet_gap_s=2.0)
+    return PtyModem(core, tmp_path / name, stamp=lambda: STAMP)
+
+
+def modem_line(port: Path, name: str = "modem1", **kw: float) -> ModemLine:
+    options: dict[str, float] = {
+        "settle_s": 0.05,
+        "ring_timeout_s": 1.2,
+        "answer_timeout_s": 5.0,
+        "reply_timeout_s": 0.5,
+        "backoff_min_s": 0.05,
+        "backoff_max_s": 0.4,
+        **kw,
+    }
+    return ModemLine(name, str(port), **options)  # type: ignore[arg-type]
+
+
+async def next_event(events: AsyncIterator[LineEvent]) -> LineEvent:
+    async with asyncio.timeout(SAFETY):
+        return await anext(events)
+
+
+async def wait_ready(line: ModemLine) -> None:
+    async with asyncio.timeout(SAFETY):
+        await line.ready.wait()
+
+
+@asynccontextmanager
+async def running(line: ModemLine, *modems: PtyModem) -> AsyncIterator[ModemLine]:
+    for modem in modems:
+        await modem.open()
+    await line.start()
+    try:
+        await wait_ready(line)
+        yield line
+    finally:
+        await line.stop()
+        for modem in modems:
+            await modem.close()
+
+
+# --- the line alone ---------------------------------------------------------------
+
+
+async def test_start_up_ring_answer_hang_up(tmp_path: Path) -> None:
+    modem = emulator(tmp_path, "rockwell")  # caller ID only with AT#CID=1: a fallback
+    async with running(modem_line(tmp_path / "modem0"), modem) as line:
+        assert modem.core.heard[:4] == ["ATZ", "ATE0V1Q0S0=0", "AT+VCID=1", "AT#CID=1"]
+        assert line.session.startup.caller_id_command == "AT#CID=1"
+        events = line.events()
+        modem.ring(CallSpec(number="13812345678", name="王小明", rings=30))
+        arrived = await next_event(events)
+        assert isinstance(arrived, CallArrived)
+        assert (arrived.ani, arrived.caller_name, arrived.line) == (
+            "13812345678",
+            "王小明",
+            "modem1",
+        )
+        await line.answer(arrived.call_id)
+        await modem.wait_for("answered", timeout=SAFETY)
+        async with asyncio.timeout(SAFETY):
+            while not line.outcomes:
+                await asyncio.sleep(0.01)
+        assert line.outcomes[-1].outcome == "connected"
+        await line.hang_up(arrived.call_id)
+        await modem.wait_for("hung_up", timeout=SAFETY)
+        assert line._events.empty()  # our own hang-up makes no CallerHungUp
+
+
+async def test_several_lines_at_once(tmp_path: Path) -> None:
+    first, second = emulator(tmp_path, "conexant", "a"), emulator(tmp_path, "etsi", "b")
+    line_a = modem_line(tmp_path / "a", "front")
+    line_b = modem_line(tmp_path / "b", "back")
+    async with running(line_a, first), running(line_b, second):
+        events_a, events_b = line_a.events(), line_b.events()
+        first.ring(CallSpec(number="111", rings=2))
+        second.ring(CallSpec(number="222", rings=2))
+        got_a = [await next_event(events_a), await next_event(events_a)]
+        got_b = [await next_event(events_b), await next_event(events_b)]
+        assert [type(e) for e in got_a] == [CallArrived, CallerHungUp]  # ring stopped
+        assert [type(e) for e in got_b] == [CallArrived, CallerHungUp]
+        a, b = got_a[0], got_b[0]
+        assert isinstance(a, CallArrived) and isinstance(b, CallArrived)
+        assert (a.ani, a.line, b.ani, b.line) == ("111", "front", "222", "back")
+        assert a.call_id.startswith("front-") and b.call_id.startswith("back-")
+        assert line_b.session.startup.caller_id_command == "AT-STE=1;+VCID=1"
+
+
+async def test_garbage_never_crashes_the_line_nor_invents_a_call(tmp_path: Path) -> None:
+    modem = emulator(tmp_path)
+    async with running(modem_line(tmp_path / "modem0"), modem) as line:
+        rng = random.Random(9)
+        noise = bytes(b for b in rng.randbytes(20_000) if b not in b"Rr2")
+        for i in range(0, len(noise), 997):
+            modem.send(noise[i : i + 997])
+        modem.send(b"\r\n")
+        events = line.events()
+        modem.ring(CallSpec(number="13812345678", rings=2))  # the line still works
+        arrived = await next_event(events)
+        assert isinstance(arrived, CallArrived) and arrived.ani == "13812345678"
+        assert line.session.garbage > 0  # the noise did arrive
+        assert line.ready.is_set() and line.connections == 1
+
+
+async def test_dial_outcomes_through_the_pty(tmp_path: Path) -> None:
+    modem = emulator(tmp_path)
+    modem.core.dials = [
+        DialSpec(outcome="BUSY", ringing=1, after_s=0.1),
+        DialSpec(outcome="VCON", after_s=0.1),
+    ]
+    async with running(modem_line(tmp_path / "modem0"), modem) as line:
+        events = line.events()
+        call_id = await line.dial("5551234", call_id="cb-1")
+        assert call_id == "cb-1"
+        assert await next_event(events) == CallerHungUp(call_id="cb-1", line="modem1")
+        assert [o.outcome for o in line.outcomes] == ["ringing", "busy"]
+        assert "ATDT5551234;" in modem.core.heard
+        second = await line.dial("5551234")
+        await modem.wait_for("dial_outcome", after=len(modem.notes), timeout=SAFETY)
+        async with asyncio.timeout(SAFETY):
+            while line.outcomes[-1].outcome != "connected":
+                await asyncio.sleep(0.01)
+        await line.hang_up(second)
+        await modem.wait_for("hung_up", timeout=SAFETY)
+
+
+async def test_device_vanishes_mid_call_and_comes_back(tmp_path: Path) -> None:
+    modem = emulator(tmp_path)
+    async with running(modem_line(tmp_path / "modem0"), modem) as line:
+        events = line.events()
+        modem.ring(CallSpec(number="13812345678", rings=30))
+        arrived = await next_event(events)
+        assert isinstance(arrived, CallArrived)
+        await line.answer(arrived.call_id)
+        await modem.wait_for("answered", timeout=SAFETY)
+        modem.vanish()  # unplugged mid-call
+        assert await next_event(events) == CallerHungUp(call_id=arrived.call_id, line="modem1")
+        assert not line.ready.is_set()
+        await modem.open()  # plugged back in (a new pty behind the same link)
+        await wait_ready(line)
+        assert line.connections == 2
+        modem.ring(CallSpec(number="13812345678", rings=2))
+        again = await next_event(events)
+        assert isinstance(again, CallArrived) and again.call_id != arrived.call_id
+
+
+async def test_a_modem_that_stops_answering_is_restarted(tmp_path: Path) -> None:
+    modem = emulator(tmp_path)
+    line = modem_line(tmp_path / "modem0", probe_interval_s=0.2, reply_timeout_s=0.1)
+    async with running(line, modem):
+        answers = modem.core.received
+        modem.core.received = lambda data, now: []  # type: ignore[method-assign]  # wedged
+        async with asyncio.timeout(SAFETY):
+            while line.connections < 3:  # closed, opened again, start-up failed, again
+                await asyncio.sleep(0.05)
+        assert not line.ready.is_set()
+        modem.core.received = answers  # type: ignore[method-assign]
+        await wait_ready(line)
+
+
+async def test_missing_port_keeps_trying(tmp_path: Path) -> None:
+    line = modem_line(tmp_path / "nothing")
+    await line.start()
+    try:
+        async with asyncio.timeout(SAFETY):
+            while line.session.failures < 3:
+                await asyncio.sleep(0.02)
+        assert line.status == "down" and line.connections == 0
+        modem = emulator(tmp_path, name="nothing")
+        await modem.open()
+        try:
+            await wait_ready(line)
+        finally:
+            await line.stop()
+            await modem.close()
+    finally:
+        await line.stop()  # twice is harmless
+
+
+# --- the factory --------------------------------------------------------------------
+
+
+def test_build_line_from_settings() -> None:
+    sim = build_line(SimLineSettings(name="trunk"))
+    assert isinstance(sim, SimTrunk) and sim.name == "trunk"
+    settings = ModemLineSettings(
+        name="desk", port="/dev/ttyACM0", baud=57600, dnis="800", init=("ATL1",), ring_timeout_s=9
+    )
+    modem = build_line(settings)
+    assert isinstance(modem, ModemLine)
+    assert (modem.name, modem.port, modem.baud) == ("desk", "/dev/ttyACM0", 57600)
+    assert modem.session.call.ring_timeout == 9
+    assert modem.session.call.dnis == "800"
+    assert modem.session.startup.init == ("ATL1",)
+    assert modem.capabilities.can_dial
+    with pytest.raises(ConfigError, match="'sip'"):
+        build_line(SipLineSettings(name="trunk2"))
+    config = load_config(
+        overrides={
+            "lines": [{"kind": "sim", "name": "s"}, {"kind": "modem", "name": "m", "port": "/x"}]
+        }
+    )
+    assert [line.name for line in build_lines(config)] == ["s", "m"]
+
+
+def test_call_ids_unique_across_restarts() -> None:
+    before = boot_call_ids("m1", at=1_700_000_000)
+    after = boot_call_ids("m1", at=1_700_000_060)
+    first = next(before)
+    assert first == "m1-s44we8-1" and int("s44we8", 36) == 1_700_000_000
+    assert next(before) == "m1-s44we8-2"
+    assert next(after) != first
+
+
+# --- end to end through the engine ----------------------------------------------------
+
+
+class Agent:
+    def __init__(self, bus: InMemoryBus, agent_id: str) -> None:
+        self.bus = bus
+        self.agent_id = agent_id
+        self.inbox: asyncio.Queue[Message] = asyncio.Queue()
+
+    async def send(self, command: AnyCommand) -> None:
+        await self.bus.publish(topics.agent_commands(self.agent_id), command)
+
+    async def do(self, command: AnyCommand) -> CommandResult:
+        """Send a command and wait for the engine's answer to it."""
+        await self.send(command)
+        while True:
+            result = await self.expect(CommandResult)
+            if result.command_id == command.command_id:
+                return result
+
+    async def expect(self, kind: type[T]) -> T:
+        async with asyncio.timeout(SAFETY):
+            while True:
+                message = await self.inbox.get()
+                if isinstance(message, kind):
+                    return message
+
+    async def ready(self) -> None:
+        await self.send(Login(agent_id=self.agent_id))
+        await self.send(SetReady(agent_id=self.agent_id))
+        while (await self.expect(AgentStateChanged)).state.value != "ready":
+            pass
+
+
+@dataclass
+class Center:
+    service: EngineService
+    store: Store
+    modem: PtyModem
+    line: ModemLine
+    agent: Agent
+
+
+@asynccontextmanager
+async def center(tmp_path: Path) -> AsyncIterator[Center]:
+    store = await Store.open(tmp_path / "cti.db")
+    await store.add_customers([CUSTOMER])
+    config = load_config(overrides={"queues": [{"name": "general", "wrap_up_s": 60.0}]})
+    bus = InMemoryBus()
+    modem = emulator(tmp_path)
+    await modem.open()
+    line = modem_line(tmp_path / "modem0")
+    service = EngineService(config, bus, store, [line], {"1001": ["general"]}, recorder=store)
+    agent = Agent(bus, "1001")
+    async with (
+        bus.subscribe(topics.agent_events("1001")) as ev,
+        bus.subscribe(topics.agent_state("1001")) as st,
+    ):
+
+        async def pump(sub: AsyncIterator[tuple[str, Message]]) -> None:
+            async for _, message in sub:
+                agent.inbox.put_nowait(message)
+
+        pumps = [asyncio.create_task(pump(aiter(ev))), asyncio.create_task(pump(aiter(st)))]
+        engine = asyncio.create_task(service.run())
+        try:
+            async with asyncio.timeout(SAFETY):
+                await service.ready.wait()
+            await wait_ready(line)
+            yield Center(service, store, modem, line, agent)
+        finally:
+            engine.cancel()
+            for task in pumps:
+                task.cancel()
+            await asyncio.gather(engine, *pumps, return_exceptions=True)
+            await modem.close()
+            await store.close()
+
+
+async def ring_and_accept(c: Center) -> str:
+    await c.agent.ready()
+    c.modem.ring(CallSpec(number="13812345678", name="WANG XIAOMING", rings=40))
+    offer = await c.agent.expect(CallOffered)
+    pop = offer.pop
+    assert pop.ani == "13812345678"
+    assert pop.caller_kind is CallerKind.KNOWN
+    assert pop.customer == CUSTOMER  # the screen-pop of that customer
+    await c.agent.send(AcceptOffer(agent_id="1001", call_id=pop.call_id))
+    await c.agent.expect(CallConnected)
+    await c.modem.wait_for("answered", timeout=SAFETY)  # the emulator saw ATA
+    assert "ATA" in c.modem.core.heard
+    return pop.call_id
+
+
+async def test_end_to_end_ring_pop_answer_agent_hangs_up_record(tmp_path: Path) -> None:
+    async with center(tmp_path) as c:
+        call_id = await ring_and_accept(c)
+        await c.agent.send(HangUp(agent_id="1001", call_id=call_id))
+        ended = await c.agent.expect(CallEnded)
+        assert ended.by == "agent"
+        await c.modem.wait_for("hung_up", timeout=SAFETY)  # the emulator saw ATH
+        done = await c.agent.do(
+            CompleteWrapUp(agent_id="1001", call_id=call_id, disposition="sale")
+        )
+        assert done.ok
+        await c.service.flush()
+        (record,) = await c.store.call_records()
+        assert (record.call_id, record.outcome, record.customer_id) == (call_id, "answered", 7)
+        assert record.disposition == "sale" and record.agent_id == "1001"
+
+
+async def test_end_to_end_caller_hangs_up_while_talking(tmp_path: Path) -> None:
+    async with center(tmp_path) as c:
+        call_id = await ring_and_accept(c)
+        c.modem.caller_hangs_up()  # NO CARRIER
+        ended = await c.agent.expect(CallEnded)
+        assert (ended.call_id, ended.by) == (call_id, "caller")
+        done = await c.agent.do(
+            CompleteWrapUp(agent_id="1001", call_id=call_id, disposition="sale")
+        )
+        assert done.ok
+        await c.service.flush()
+        (record,) = await c.store.call_records()
+        assert (record.call_id, record.outcome) == (call_id, "answered")
+
+
+async def test_end_to_end_ring_stops_before_anyone_answers(tmp_path: Path) -> None:
+    async with center(tmp_path) as c:
+        # nobody is ready: the call waits, the caller gives up, the rings stop
+        c.modem.ring(CallSpec(number="13812345678", rings=2))
+        await c.modem.wait_for("caller_left", timeout=SAFETY)
+        async with asyncio.timeout(SAFETY):
+            while not await c.store.call_records():
+                await c.service.flush()
+                await asyncio.sleep(0.05)
+        (record,) = await c.store.call_records()
+        assert record.outcome == "abandoned" and record.customer_id == 7
