@@ -431,6 +431,16 @@ class EngineService:
             number = event.number or caller.e164 or ""  # a withheld number cannot be called
             self.route(ri.CallerAsksCallback(call_id=event.call_id, number=number))
 
+    async def route_answered_outbound(
+        self, call_id: str, line: str, number: str, queue: str
+    ) -> None:
+        """A call the dialer placed on ``line`` was answered by a person: look the callee
+        up and route the call to ``queue`` like an arrival (the dialer's line has it
+        answered already; see :mod:`cti.dialer`)."""
+        caller = await self.identify(number)
+        self._line_of[call_id] = line
+        self.route(ri.CallArrives(call_id=call_id, queue=queue, caller=caller))
+
     async def identify(self, ani: str) -> CallerInfo:
         """Classify the number the line gave and look the customer up (one indexed query).
 
