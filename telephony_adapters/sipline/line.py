@@ -1,0 +1,364 @@
+"""The SIP line: :class:`SipLine`, the asyncio shell around the sans-I/O user agent.
+
+It owns a UDP socket, passes every datagram to :class:`~.useragent.UserAgent` with the
+loop's time, sleeps until the agent's next deadline, and carries out the agent's
+effects: datagrams out, line events to the engine, RTP streams (:mod:`.media`), and the
+outcomes of dials and transfers (kept in :attr:`SipLine.outcomes` and
+:attr:`SipLine.transfers`, and logged). Nothing a peer sends can stop it.
+
+Beyond the adapter contract it offers :meth:`SipLine.hold`, :meth:`SipLine.resume`
+and :meth:`SipLine.transfer` (capabilities ``can_hold`` and ``can_transfer``), and
+reports DTMF keys (RFC 4733) to ``on_dtmf`` and the log: the line-event contract has no
+DTMF event yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import itertools
+import logging
+import socket
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from cti.config import SipLineSettings
+from cti.errors import TelephonyError
+from cti.protocol import CallArrived, CallerHungUp
+from telephony_adapters.base import LineCapabilities, LineEvent, TelephonyAdapter
+from telephony_adapters.sipline.media import DtmfListener, MediaPorts
+from telephony_adapters.sipline.message import ProtocolError, parse_uri
+from telephony_adapters.sipline.rtp import DtmfEvent
+from telephony_adapters.sipline.transaction import Addr, Timers
+from telephony_adapters.sipline.useragent import (
+    Datagram,
+    DialOutcome,
+    Effect,
+    MediaStart,
+    MediaStop,
+    TransferOutcome,
+    UaSettings,
+    UserAgent,
+)
+
+log = logging.getLogger(__name__)
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, line: SipLine) -> None:
+        self.line = line
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, ...]) -> None:
+        self.line._received(data, (str(addr[0]), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        log.info("line %s: UDP error (a peer gone?): %s", self.line.name, exc)
+
+
+class SipLine(TelephonyAdapter):
+    """A SIP trunk or PBX connection over UDP (see the module docstring).
+
+    ``media``: open RTP ports and send silence (off only for load tests whose peer
+    sends no media). ``timers``: RFC 3261 T1/T2/T4 (tests shorten them).
+    ``dial_timeout_s``: an outbound call ringing this long is cancelled (no answer).
+    """
+
+    def __init__(
+        self,
+        settings: SipLineSettings,
+        *,
+        media: bool = True,
+        timers: Timers | None = None,
+        dial_timeout_s: float = 60.0,
+        on_dtmf: DtmfListener | None = None,
+    ) -> None:
+        self.name = settings.name
+        self.capabilities = LineCapabilities(can_dial=True, can_transfer=True, can_hold=True)
+        self.settings = settings
+        self._timers = timers or Timers()
+        self._dial_timeout_s = dial_timeout_s
+        self._on_dtmf = on_dtmf
+        self._media_enabled = media
+        self._events: asyncio.Queue[LineEvent] = asyncio.Queue()
+        self._ua: UserAgent | None = None
+        self._transport: asyncio.DatagramTransport | None = None
+        self._media: MediaPorts | None = None
+        self._wake = asyncio.Event()
+        self._timer_task: asyncio.Task[None] | None = None
+        self._resolved: dict[str, str] = {}
+        self._out_ids = itertools.count(1)
+        self.outcomes: dict[str, DialOutcome] = {}
+        """The latest outcome of each outbound call (``ringing``, then the final one)."""
+        self.transfers: dict[str, list[TransferOutcome]] = {}
+        self.dtmf: list[tuple[str, str]] = []
+        """(call id, key) of every DTMF key received, in order (the last 1,000)."""
+        self._changed = asyncio.Event()
+
+    # --- life ----------------------------------------------------------------------
+
+    @property
+    def ua(self) -> UserAgent:
+        if self._ua is None:
+            raise TelephonyError(f"line {self.name!r} is not started")
+        return self._ua
+
+    @property
+    def local_address(self) -> Addr:
+        """Where the line listens (the port is the real one when configured as 0)."""
+        if self._transport is None:
+            raise TelephonyError(f"line {self.name!r} is not started")
+        host, port = self._transport.get_extra_info("sockname")[:2]
+        return str(host), int(port)
+
+    async def start(self) -> None:
+        if self._transport is not None:
+            return
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        try:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Protocol(self), local_addr=(s.bind_host, s.bind_port)
+            )
+        except OSError as exc:
+            raise TelephonyError(
+                f"line {self.name!r}: cannot listen on {s.bind_host}:{s.bind_port}: {exc}"
+            ) from exc
+        self._transport = transport
+        host, port = self.local_address
+        advertised = s.public_host or _advertised(host)
+        self._media = MediaPorts(
+            s.bind_host,
+            s.rtp_port_min,
+            s.rtp_port_max,
+            enabled=self._media_enabled,
+            on_dtmf=self._dtmf,
+        )
+        for name in (s.registrar, s.outbound_proxy):
+            await self._resolve_later(name)
+        self._ua = UserAgent(
+            UaSettings(
+                line=s.name,
+                host=advertised,
+                port=port,
+                username=s.username,
+                password=s.password,
+                registrar=s.registrar,
+                register_expires_s=s.register_expires_s,
+                outbound_proxy=s.outbound_proxy,
+                codecs=s.codecs,
+                keepalive_s=s.keepalive_s,
+                dial_timeout_s=self._dial_timeout_s,
+                timers=self._timers,
+            )
+        )
+        self._timer_task = loop.create_task(self._run_timers(), name=f"sip:{self.name}:timers")
+        log.info("line %s: SIP on %s:%d (advertised as %s)", self.name, host, port, advertised)
+        self._apply(self.ua.start(loop.time()))
+
+    async def stop(self) -> None:
+        if self._transport is None:
+            return
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(Exception):
+            self._apply(self.ua.stop(loop.time()))
+        if self._timer_task is not None:
+            self._timer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer_task
+        if self._media is not None:
+            await self._media.close_all()
+        transport, self._transport = self._transport, None
+        transport.close()
+
+    # --- the adapter contract ------------------------------------------------------
+
+    async def events(self) -> AsyncIterator[LineEvent]:
+        while True:
+            yield await self._events.get()
+
+    async def answer(self, call_id: str) -> None:
+        ua = self.ua
+        if ua.call_state(call_id) != "ringing":
+            state = ua.call_state(call_id) or "not live"
+            raise TelephonyError(
+                f"line {self.name!r}: cannot answer call {call_id!r}: it is {state}"
+            )
+        port = await self._open_media(call_id)
+        try:
+            effects = ua.answer(call_id, port, self._now())
+        except TelephonyError:
+            self._close_media(call_id)
+            raise
+        self._apply(effects)
+
+    async def hang_up(self, call_id: str) -> None:
+        self._apply(self.ua.hang_up(call_id, self._now()))
+
+    async def dial(self, number: str, *, call_id: str | None = None) -> str:
+        """Send the INVITE and return; the outcome follows in :attr:`outcomes` (a failed
+        call also ends with ``CallerHungUp``)."""
+        call_id = call_id or f"{self.name}-out-{next(self._out_ids)}"
+        if self.ua.live(call_id):
+            raise TelephonyError(f"line {self.name!r}: call {call_id!r} is already live")
+        port = await self._open_media(call_id)
+        try:
+            effects = self.ua.dial(number, call_id, port, self._now())
+        except TelephonyError:
+            self._close_media(call_id)
+            raise
+        self._apply(effects)
+        return call_id
+
+    async def hold(self, call_id: str) -> None:
+        """Put a connected call on hold (re-INVITE with ``a=sendonly``)."""
+        self._apply(self.ua.hold(call_id, self._now(), hold=True))
+
+    async def resume(self, call_id: str) -> None:
+        """Take a call off hold (re-INVITE with ``a=sendrecv``)."""
+        self._apply(self.ua.hold(call_id, self._now(), hold=False))
+
+    async def transfer(self, call_id: str, target: str) -> None:
+        """Blind transfer by REFER; progress in :attr:`transfers`. When the far end
+        reports success our leg ends (no ``CallerHungUp``, as for :meth:`hang_up`)."""
+        self._apply(self.ua.transfer(call_id, target, self._now()))
+
+    async def adopt(self, call_ids: Sequence[str]) -> Sequence[str]:
+        """SIP dialogs live in this process: after a restart the line has none. The
+        peers end the old calls themselves (no ACK, BYE unanswered, RTP time-out)."""
+        return []
+
+    # --- waiting (for tests and tools) --------------------------------------------
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Return once ``predicate()`` holds (checked after every effect)."""
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await self._changed.wait()
+
+    # --- internals -------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _received(self, data: bytes, source: Addr) -> None:
+        ua = self._ua
+        if ua is None:
+            return
+        self._apply(ua.receive(data, source, self._now()))
+
+    def _apply(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            try:
+                self._carry_out(effect)
+            except Exception:
+                log.exception("line %s: could not carry out %r; going on", self.name, effect)
+        self._wake.set()
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()  # wakes every wait_for; later waiters wait on the new event
+
+    def _carry_out(self, effect: Effect) -> None:
+        if isinstance(effect, Datagram):
+            self._send(effect.data, effect.dest)
+        elif isinstance(effect, CallArrived | CallerHungUp):
+            self._events.put_nowait(effect)
+        elif isinstance(effect, MediaStart):
+            if self._media is not None:
+                self._media.start(effect.call_id, effect.plan)
+        elif isinstance(effect, MediaStop):
+            self._close_media(effect.call_id)
+        elif isinstance(effect, DialOutcome):
+            self.outcomes[effect.call_id] = effect
+            if len(self.outcomes) > 10_000:
+                del self.outcomes[next(iter(self.outcomes))]
+        elif isinstance(effect, TransferOutcome):
+            self.transfers.setdefault(effect.call_id, []).append(effect)
+            log.info("line %s: call %s transfer: %d", self.name, effect.call_id, effect.status)
+
+    def _send(self, data: bytes, dest: Addr) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        host = self._resolved.get(dest[0], dest[0])
+        if not _is_ip(host):
+            asyncio.get_running_loop().create_task(self._send_resolved(data, dest))
+            return
+        try:
+            transport.sendto(data, (host, dest[1]))
+        except (OSError, ValueError) as exc:
+            log.warning("line %s: cannot send to %s:%d: %s", self.name, host, dest[1], exc)
+
+    async def _send_resolved(self, data: bytes, dest: Addr) -> None:
+        await self._resolve_later(dest[0])
+        if _is_ip(self._resolved.get(dest[0], "")):
+            self._send(data, dest)
+        else:
+            log.warning("line %s: cannot resolve %r; message dropped", self.name, dest[0])
+
+    async def _resolve_later(self, text: str) -> None:
+        try:
+            host = parse_uri(text if text.startswith("sip") else f"sip:{text}").host.strip("[]")
+        except ProtocolError:
+            host = text
+        if not host or _is_ip(host) or host in self._resolved:
+            return
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, None, family=socket.AF_INET, type=socket.SOCK_DGRAM
+            )
+            self._resolved[host] = str(infos[0][4][0])
+        except (OSError, IndexError) as exc:
+            log.warning("line %s: cannot resolve %r: %s", self.name, host, exc)
+
+    async def _open_media(self, call_id: str) -> int:
+        assert self._media is not None
+        return await self._media.open(call_id)
+
+    def _close_media(self, call_id: str) -> None:
+        if self._media is not None:
+            self._media.close(call_id)
+
+    def _dtmf(self, call_id: str, event: DtmfEvent) -> None:
+        log.info(
+            "line %s: call %s: DTMF %r (%d ms)", self.name, call_id, event.key, event.duration_ms
+        )
+        self.dtmf.append((call_id, event.key))
+        del self.dtmf[:-1000]
+        if self._on_dtmf is not None:
+            self._on_dtmf(call_id, event)
+
+    async def _run_timers(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            deadline = self.ua.next_deadline()
+            delay = None if deadline is None else max(0.0, deadline - loop.time())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                effects = self.ua.advance(loop.time())
+            except Exception:
+                log.exception("line %s: timers failed; going on", self.name)
+                continue
+            if effects:
+                self._apply(effects)
+                self._wake.clear()
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _advertised(bound: str) -> str:
+    """The address to put in Via, Contact and SDP when ``public_host`` is not set."""
+    if bound not in ("0.0.0.0", "::", ""):
+        return bound
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the route's address
+        return str(s.getsockname()[0])
+    return "127.0.0.1"

@@ -1,0 +1,163 @@
+"""The RTP side of the line in asyncio: one UDP port per call, silence out, DTMF in.
+
+:class:`MediaPorts` opens a port for a call from the configured range (even numbers,
+RTP convention), starts sending 20 ms packets of silence once the call's media plan
+says so (one ticker task for every stream), reads what the peer sends for RFC 4733
+DTMF events, and closes the port when the call ends. Without ``enabled`` it hands out
+port numbers without opening anything (for load tests whose peers send no media).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from typing import cast
+
+from cti.errors import TelephonyError
+from telephony_adapters.sipline.message import ProtocolError
+from telephony_adapters.sipline.rtp import (
+    PACKET_INTERVAL_S,
+    DtmfEvent,
+    DtmfReceiver,
+    SilenceSource,
+    parse_rtp,
+)
+from telephony_adapters.sipline.sdp import MediaPlan
+
+log = logging.getLogger(__name__)
+
+DtmfListener = Callable[[str, DtmfEvent], None]
+
+
+class _Stream(asyncio.DatagramProtocol):
+    def __init__(self, call_id: str, on_dtmf: DtmfListener) -> None:
+        self.call_id = call_id
+        self.on_dtmf = on_dtmf
+        self.transport: asyncio.DatagramTransport | None = None
+        self.dest: tuple[str, int] | None = None
+        self.source: SilenceSource | None = None
+        self.dtmf: DtmfReceiver | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        if self.dtmf is None:
+            return
+        try:
+            packet = parse_rtp(data)
+        except ProtocolError:
+            return  # not RTP (or RTCP): nothing we need from it
+        for event in self.dtmf.feed(packet):
+            self.on_dtmf(self.call_id, event)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("call %s: RTP send failed: %s", self.call_id, exc)
+
+    def play(self, plan: MediaPlan) -> None:
+        self.dest = (plan.remote_host, plan.remote_port) if plan.sends else None
+        if self.source is None or self.source.payload_type != plan.payload_type:
+            self.source = SilenceSource(
+                plan.payload_type, ssrc=random.getrandbits(32), sequence=random.getrandbits(16)
+            )
+        self.dtmf = DtmfReceiver(plan.telephone_event) if plan.telephone_event is not None else None
+
+    def tick(self) -> None:
+        if self.transport is None or self.dest is None or self.source is None:
+            return
+        try:
+            self.transport.sendto(self.source.next_packet(), self.dest)
+        except OSError as exc:
+            log.debug("call %s: RTP to %s failed: %s", self.call_id, self.dest, exc)
+
+
+def _factory(stream: _Stream) -> Callable[[], _Stream]:
+    return lambda: stream
+
+
+class MediaPorts:
+    def __init__(
+        self,
+        host: str,
+        port_min: int,
+        port_max: int,
+        *,
+        enabled: bool = True,
+        on_dtmf: DtmfListener | None = None,
+    ) -> None:
+        self.host = host
+        self.port_min = port_min + port_min % 2
+        self.port_max = port_max
+        self.enabled = enabled
+        self.on_dtmf: DtmfListener = on_dtmf or (lambda call_id, event: None)
+        self._streams: dict[str, _Stream] = {}
+        self._ports: dict[str, int] = {}
+        self._next = self.port_min
+        self._ticker: asyncio.Task[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._ports)
+
+    async def open(self, call_id: str) -> int:
+        """A port for the call (its RTP); raises TelephonyError if none is free."""
+        if call_id in self._ports:
+            return self._ports[call_id]
+        span = max(1, (self.port_max - self.port_min) // 2 + 1)
+        taken = set(self._ports.values())
+        loop = asyncio.get_running_loop()
+        for _ in range(min(span, 200)):
+            port = self._next
+            self._next = self.port_min if port + 2 > self.port_max else port + 2
+            if port in taken:
+                continue
+            if not self.enabled:
+                self._ports[call_id] = port
+                return port
+            stream = _Stream(call_id, self.on_dtmf)
+            try:
+                await loop.create_datagram_endpoint(_factory(stream), local_addr=(self.host, port))
+            except OSError:
+                continue
+            self._streams[call_id] = stream
+            self._ports[call_id] = port
+            return port
+        raise TelephonyError(f"no free RTP port on {self.host} in {self.port_min}-{self.port_max}")
+
+    def start(self, call_id: str, plan: MediaPlan) -> None:
+        stream = self._streams.get(call_id)
+        if stream is None:
+            return
+        stream.play(plan)
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="sip:rtp")
+
+    def close(self, call_id: str) -> None:
+        self._ports.pop(call_id, None)
+        stream = self._streams.pop(call_id, None)
+        if stream is not None and stream.transport is not None:
+            stream.transport.close()
+
+    async def close_all(self) -> None:
+        for call_id in list(self._ports):
+            self.close(call_id)
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+
+    async def _tick(self) -> None:
+        """Every 20 ms, one packet on every stream that sends; ends when none is left."""
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while any(s.dest is not None for s in self._streams.values()):
+            for stream in list(self._streams.values()):
+                stream.tick()
+            next_at += PACKET_INTERVAL_S
+            delay = next_at - loop.time()
+            if delay < -0.2:  # fell far behind (a busy loop): do not burst to catch up
+                next_at, delay = loop.time(), 0.0
+            await asyncio.sleep(max(0.0, delay))

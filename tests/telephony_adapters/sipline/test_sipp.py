@@ -1,0 +1,103 @@
+"""The SIP line against SIPp, a real SIP peer, on 127.0.0.1 (marker ``sipp``).
+
+SIPp as the caller (answered, then the caller hangs up; the agent hangs up; the caller
+cancels while ringing) and as the callee (answered; 486 busy; no answer, then CANCEL;
+a digest challenge). Each SIPp run must exit 0: every message it expected came, in
+order, and nothing unexpected did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from cti.config import SipLineSettings
+from cti.protocol import CallArrived, CallerHungUp
+from telephony_adapters.base import LineEvent
+from telephony_adapters.sipline.line import SipLine
+from tests.telephony_adapters.sipline.sipp import Sipp
+
+pytestmark = pytest.mark.sipp
+
+
+@pytest.fixture
+async def line() -> AsyncIterator[SipLine]:
+    sip = SipLine(
+        SipLineSettings(
+            name="sip", bind_host="127.0.0.1", bind_port=0, username="cti", password="secret"
+        ),
+        dial_timeout_s=1.0,
+    )
+    await sip.start()
+    yield sip
+    await sip.stop()
+
+
+@pytest.fixture
+async def sipp(tmp_path: Path) -> AsyncIterator[Sipp]:
+    peer = Sipp(tmp_path)
+    yield peer
+    await peer.stop()
+
+
+async def next_event(line: SipLine, events: AsyncIterator[LineEvent]) -> LineEvent:
+    import asyncio
+
+    return await asyncio.wait_for(anext(events), 15)
+
+
+def target(line: SipLine) -> str:
+    host, port = line.local_address
+    return f"{host}:{port}"
+
+
+async def test_sipp_calls_the_agent_answers_and_the_caller_hangs_up(
+    line: SipLine, sipp: Sipp
+) -> None:
+    events = aiter(line.events())
+    await sipp.start("caller_hangs_up.xml", target=target(line))
+    arrived = await next_event(line, events)
+    assert isinstance(arrived, CallArrived)
+    assert (arrived.ani, arrived.caller_name, arrived.dnis, arrived.line) == (
+        "13812345678",
+        "Zhang San",
+        "800",
+        "sip",
+    )
+    await line.answer(arrived.call_id)
+    ended = await next_event(line, events)
+    assert ended == CallerHungUp(call_id=arrived.call_id, line="sip")
+    run = await sipp.wait()
+    assert run.returncode == 0, run.explain()
+    assert not line.ua.calls
+
+
+async def test_sipp_calls_and_the_agent_hangs_up(line: SipLine, sipp: Sipp) -> None:
+    events = aiter(line.events())
+    await sipp.start("agent_hangs_up.xml", target=target(line))
+    arrived = await next_event(line, events)
+    assert isinstance(arrived, CallArrived)
+    await line.answer(arrived.call_id)
+    await line.wait_for(lambda: line.ua.call_state(arrived.call_id) == "confirmed")
+    await line.hang_up(arrived.call_id)
+    run = await sipp.wait()
+    assert run.returncode == 0, run.explain()
+    await line.wait_for(lambda: not line.ua.calls)  # the BYE's 200 came back
+    assert line._events.empty()  # our own hang-up makes no CallerHungUp
+
+
+async def test_sipp_cancels_while_ringing(line: SipLine, sipp: Sipp) -> None:
+    events = aiter(line.events())
+    await sipp.start("caller_cancels.xml", target=target(line))
+    arrived = await next_event(line, events)
+    assert isinstance(arrived, CallArrived)
+    ended = await next_event(line, events)
+    assert ended == CallerHungUp(call_id=arrived.call_id, line="sip")
+    run = await sipp.wait()
+    assert run.returncode == 0, run.explain()
+    from cti.errors import TelephonyError
+
+    with pytest.raises(TelephonyError):
+        await line.answer(arrived.call_id)
