@@ -101,3 +101,57 @@ async def test_sipp_cancels_while_ringing(line: SipLine, sipp: Sipp) -> None:
 
     with pytest.raises(TelephonyError):
         await line.answer(arrived.call_id)
+
+
+# --- SIPp as the callee: the line dials out ------------------------------------------
+
+
+async def test_the_line_dials_sipp_which_answers_and_the_agent_hangs_up(
+    line: SipLine, sipp: Sipp
+) -> None:
+    await sipp.start("callee_answers.xml")
+    call_id = await line.dial(f"sip:callee@127.0.0.1:{sipp.port}", call_id="cb-1")
+    assert call_id == "cb-1"
+    await line.wait_for(lambda: call_id in line.outcomes and line.outcomes[call_id].final)
+    assert line.outcomes[call_id].outcome == "answered"
+    assert line.ua.calls[call_id].plan is not None
+    assert line.ua.calls[call_id].plan.codec == "PCMA"  # type: ignore[union-attr]
+    await line.hang_up(call_id)
+    run = await sipp.wait()
+    assert run.returncode == 0, run.explain()
+    await line.wait_for(lambda: not line.ua.calls)
+    assert line._events.empty()
+
+
+async def test_the_line_dials_sipp_which_is_busy(line: SipLine, sipp: Sipp) -> None:
+    events = aiter(line.events())
+    await sipp.start("callee_busy.xml")
+    call_id = await line.dial(f"sip:callee@127.0.0.1:{sipp.port}")
+    assert await next_event(line, events) == CallerHungUp(call_id=call_id, line="sip")
+    outcome = line.outcomes[call_id]
+    assert (outcome.outcome, outcome.status, outcome.final) == ("busy", 486, True)
+    run = await sipp.wait()
+    assert run.returncode == 0, run.explain()
+
+
+async def test_the_line_dials_sipp_which_rings_unanswered_until_the_line_cancels(
+    line: SipLine, sipp: Sipp
+) -> None:
+    events = aiter(line.events())
+    await sipp.start("callee_no_answer.xml")
+    call_id = await line.dial(f"sip:callee@127.0.0.1:{sipp.port}")  # dial_timeout_s=1
+    assert await next_event(line, events) == CallerHungUp(call_id=call_id, line="sip")
+    outcome = line.outcomes[call_id]
+    assert (outcome.outcome, outcome.status) == ("no_answer", 487)
+    run = await sipp.wait()
+    assert run.returncode == 0, run.explain()
+
+
+async def test_the_line_answers_a_digest_challenge_from_sipp(line: SipLine, sipp: Sipp) -> None:
+    await sipp.start("callee_digest.xml")
+    call_id = await line.dial(f"sip:callee@127.0.0.1:{sipp.port}")
+    await line.wait_for(lambda: call_id in line.outcomes and line.outcomes[call_id].final)
+    assert line.outcomes[call_id].outcome == "answered"
+    await line.hang_up(call_id)
+    run = await sipp.wait()
+    assert run.returncode == 0, run.explain()
