@@ -361,15 +361,23 @@ async def _import_batch(
     # customer of the batch (so later rows with its numbers merge into it).
     targets: list[tuple[CustomerRow, int, str]] = []
     kept_apart: list[KeptApart] = []
+    new_lines: dict[int, int] = {}
     new = 0
     for row in batch:
         key, by, apart = _target(row, holders, names)
         if key is None:
-            report.errors.append(RowError(row.line, by))
+            who = " and ".join(
+                f"customer {k}" if k > 0 else f"the new customer of line {new_lines[k]}"
+                for k in sorted(apart, key=lambda k: (k < 0, abs(k)))
+            )
+            report.errors.append(
+                RowError(row.line, f"its numbers belong to {who}; give the id of the one to update")
+            )
             continue
         if key == 0:
             new += 1
             key = -new
+            new_lines[key] = row.line
         if apart:
             kept_apart.append(KeptApart(row.line, key, tuple(apart)))
         if "name" in row.fields:
@@ -407,13 +415,13 @@ async def _import_batch(
 def _target(
     row: CustomerRow, holders: dict[str, set[int]], names: dict[int, str]
 ) -> tuple[int | None, str, list[int]]:
-    """Which customer a row goes to: ``(key, how, kept apart from)``.
+    """Which customer a row goes to: ``(key, how, others)``.
 
     The key is the row's id; else the one customer holding one of its numbers under the
     same (folded) name, or under any name if the row gives none; else 0, a new customer,
-    kept apart from the holders whose names differ (a family phone, or a sound-alike
-    name: 张伟 is not 章伟). None, with the reason, when it could be several customers.
-    """
+    kept apart from the holders whose names differ (``others``: a family phone, or a
+    sound-alike name: 张伟 is not 章伟). None when the row could go to several
+    customers (``others``)."""
     if row.id is not None:
         return row.id, "id", []
     found: dict[int, str] = {}
@@ -423,15 +431,10 @@ def _target(
     name = fold(row.fields.get("name", ""))
     same = [key for key in found if not name or names.get(key) == name]
     if len(same) > 1:
-        who = " and ".join(_name_key(k) for k in sorted(same))
-        return None, f"its numbers belong to {who}; give the id of the one to update", []
+        return None, "", sorted(same)
     if same:
         return same[0], found[same[0]], []
     return 0, "", sorted(found)
-
-
-def _name_key(key: int) -> str:
-    return f"customer {key}" if key > 0 else f"a new customer of this file ({-key})"
 
 
 # --- order rows ----------------------------------------------------------------------
