@@ -30,6 +30,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical
 from textual.events import Resize
 from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
 from textual.widgets import (
     DataTable,
     Footer,
@@ -216,21 +217,35 @@ def call_cells(queue: str, call: WaitingCall, waited: float) -> tuple[Text, ...]
 # --- widgets -------------------------------------------------------------------------
 
 
-class QueueTile(Static):
-    """One queue's figures; its border shows the worst of its levels."""
+class QueueTile(Widget):
+    """One queue's figures; its border shows the worst of its levels. Its size is fixed
+    by the style sheet, so a new figure repaints it without laying the screen out again."""
 
     def __init__(self, queue: str) -> None:
         super().__init__(classes="tile")
         self.queue = queue
+        self._text = Text("No figures yet.", style="dim")
+        self._classes_for: tuple[Level, bool] | None = None
+
+    def render(self) -> Text:
+        return self._text
 
     def on_mount(self) -> None:
         self.border_title = Text(self.queue)
 
     def show(self, view: QueueView, settings: WallboardSettings, now: float) -> None:
-        self.update(tile_text(view, settings, now))
-        for level in Level:
-            self.set_class(view.worst is level, f"-{level.value}")
-        self.set_class(view.stale(now), "-stale")
+        self._text = tile_text(view, settings, now)
+        self.refresh()
+        classes = (view.worst, view.stale(now))
+        if classes != self._classes_for:  # restyling is dear: only on a change
+            self._classes_for = classes
+            for level in Level:
+                self.set_class(classes[0] is level, f"-{level.value}")
+            self.set_class(classes[1], "-stale")
+
+    @property
+    def stale(self) -> bool:
+        return self._classes_for is not None and self._classes_for[1]
 
 
 class ChartPanel(Vertical):
@@ -411,7 +426,14 @@ class Wallboard(App[None]):
         self._clock = clock
         self._sync_pending = False
         self._agent_order: list[str] = []
+        self._agent_rows: set[str] = set()
+        self._agent_cells: dict[str, tuple[str, ...]] = {}
+        """What each agent's row shows, to redraw only the cells that change."""
         self._call_order: list[str] = []
+        self._agents_due: set[str] = set()
+        """Agents changed and not drawn yet: the grid draws the rows in view (or all,
+        for a new agent) and keeps the others until they scroll into view."""
+        self._calls_due = False
         self._chart_subject = ALL_QUEUES
         self._wide = False
         self._can_act = (False, False)
@@ -438,6 +460,8 @@ class Wallboard(App[None]):
         self._columns()
         self._layout_tiles(self.size.width)
         self._follow()
+        agents = self.query_one("#agents", DataTable)
+        self.watch(agents, "scroll_y", lambda _: self._sync_tables(self._clock()), init=False)
         self.set_interval(1.0, self.tick, name="wallboard-clock")
         self._sync()
 
@@ -447,8 +471,10 @@ class Wallboard(App[None]):
         if wide != self._wide:
             self._wide = wide
             self._columns()
+            self._agents_due = set()
             self._rebuild_agents(self._clock())
-            self._rebuild_calls(self._clock())
+            self._calls_due = True
+            self._sync_tables(self._clock())
 
     def _layout_tiles(self, width: int) -> None:
         tiles = self.query_one("#tiles")
@@ -479,6 +505,7 @@ class Wallboard(App[None]):
         ):
             calls.add_column(label, key=key, width=broad if wide else narrow)
         self._agent_order = []
+        self._agent_rows = set()
         self._call_order = []
 
     # --- the bus -----------------------------------------------------------------
@@ -553,15 +580,29 @@ class Wallboard(App[None]):
         if queues:
             self._sync_tiles(queues, now)
             self._sync_chart(now)
-        if agents:
-            self._sync_agents(agents, now)
-        if calls:
-            self._rebuild_calls(now)
+        self._agents_due |= agents
+        self._calls_due = self._calls_due or calls
+        self._sync_tables(now)
         self._sync_banner()
-        can_act = (bool(self._call_order), any(r.state for r in self.model.agents.values()))
+        can_act = (self._calls_waiting(), self._agents_known())
         if can_act != self._can_act:
             self._can_act = can_act
             self.refresh_bindings()
+
+    def _calls_waiting(self) -> bool:
+        return any(view.calls for view in self.model.queues.values())
+
+    def _agents_known(self) -> bool:
+        return any(row.state is not None for row in self.model.agents.values())
+
+    def _sync_tables(self, now: float) -> None:
+        """Draw the changes of the table on screen; the other waits until it is shown."""
+        active = self.query_one(TabbedContent).active
+        if active == "agents-pane" and self._agents_due:
+            self._sync_agents(now)
+        elif active == "calls-pane" and self._calls_due:
+            self._calls_due = False
+            self._sync_calls(now)
 
     def _sync_tiles(self, changed: set[str], now: float) -> None:
         container = self.query_one("#tiles")
@@ -587,46 +628,82 @@ class Wallboard(App[None]):
         if alerts:
             banner.update(banner_text(alerts))
 
-    def _sync_agents(self, changed: set[str], now: float) -> None:
-        if any(agent_id not in self._agent_index for agent_id in changed):
+    def _agents_in_view(self) -> list[str]:
+        table = self.query_one("#agents", DataTable)
+        first = int(table.scroll_y)
+        return self._agent_order[first : first + table.size.height] if table.size.height else []
+
+    def _sync_agents(self, now: float) -> None:
+        """Draw the changed agents whose rows are in view (every row if one is new)."""
+        if not self._agents_due <= self._agent_rows:
+            self._agents_due = set()
             self._rebuild_agents(now)
             return
+        changed = self._agents_due.intersection(self._agents_in_view())
+        self._agents_due -= changed
         table = self.query_one("#agents", DataTable)
         for agent_id in changed:
             row = self.model.agents[agent_id]
             cells = agent_cells(row, now, self.model.caller_of(row.call_id))
-            for column, cell in zip(_AGENT_COLUMNS, cells, strict=True):
-                table.update_cell(agent_id, column, cell)
-
-    @property
-    def _agent_index(self) -> set[str]:
-        return set(self._agent_order)
+            plain = tuple(cell.plain for cell in cells)
+            before = self._agent_cells.get(agent_id, ("",) * len(plain))
+            for column, cell, now_shows, showed in zip(
+                _AGENT_COLUMNS, cells, plain, before, strict=True
+            ):
+                if now_shows != showed:
+                    table.update_cell(agent_id, column, cell)
+            self._agent_cells[agent_id] = plain
 
     def _rebuild_agents(self, now: float) -> None:
         table = self.query_one("#agents", DataTable)
         selected = self._highlighted(table, self._agent_order)
         table.clear()
         self._agent_order = sorted(self.model.agents, key=agent_sort_key)
+        self._agent_rows = set(self._agent_order)
+        self._agent_cells.clear()
         for agent_id in self._agent_order:
             row = self.model.agents[agent_id]
-            table.add_row(*agent_cells(row, now, self.model.caller_of(row.call_id)), key=agent_id)
+            cells = agent_cells(row, now, self.model.caller_of(row.call_id))
+            table.add_row(*cells, key=agent_id)
+            self._agent_cells[agent_id] = tuple(cell.plain for cell in cells)
         if selected in self._agent_order:
             table.move_cursor(row=self._agent_order.index(selected), animate=False)
 
-    def _rebuild_calls(self, now: float) -> None:
+    def _sync_calls(self, now: float) -> None:
+        """Bring the waiting-calls table in line with the model: calls gone are removed,
+        new ones added, the others updated in place, and the rows put in order."""
         table = self.query_one("#calls", DataTable)
         selected = self._highlighted(table, self._call_order)
-        table.clear()
-        self._call_order = []
-        for queue, call in self.model.waiting_calls():
-            status = self.model.queues[queue].status
-            since = now - status.at_wall if status is not None else 0.0
-            table.add_row(
-                *call_cells(queue, call, call.waited_s + max(0.0, since)), key=call.call_id
-            )
-            self._call_order.append(call.call_id)
-        if selected in self._call_order:
-            table.move_cursor(row=self._call_order.index(selected), animate=False)
+        rows = {
+            call.call_id: call_cells(queue, call, self._waited(queue, call, now))
+            for queue, call in self.model.waiting_calls()
+        }
+        order = list(rows)
+        if not rows and self._call_order:
+            table.clear()
+        else:
+            shown = set(self._call_order)
+            for call_id in shown - rows.keys():
+                table.remove_row(call_id)
+            for call_id, cells in rows.items():
+                if call_id in shown:
+                    for column in ("position", "waited", "estimate"):
+                        index = _CALL_COLUMNS.index(column)
+                        table.update_cell(call_id, column, cells[index])
+                else:
+                    table.add_row(*cells, key=call_id)
+            if [row.key.value for row in table.ordered_rows] != order:
+                place = {call_id: index for index, call_id in enumerate(order)}
+                table.sort("call", key=lambda cell: place[str(cell)])
+        self._call_order = order
+        if selected in rows:
+            table.move_cursor(row=order.index(selected), animate=False)
+
+    def _waited(self, queue: str, call: WaitingCall, now: float) -> float:
+        """How long ``call`` has waited by ``now`` (its figure is from the last status)."""
+        status = self.model.queues[queue].status
+        since = now - status.at_wall if status is not None else 0.0
+        return call.waited_s + max(0.0, since)
 
     @staticmethod
     def _highlighted(table: DataTable[Text], order: list[str]) -> str | None:
@@ -645,15 +722,19 @@ class Wallboard(App[None]):
         now = self._clock()
         for outcome in self.model.overdue(now):
             self._report(outcome)
+        self._sync_tables(now)
         table = self.query_one("#agents", DataTable)
-        first = int(table.scroll_y)
-        for agent_id in self._agent_order[first : first + table.size.height]:
+        for agent_id in self._agents_in_view():
             row = self.model.agents[agent_id]
             if row.state is not None:
-                table.update_cell(agent_id, "time", Text(format_duration(now - row.since_wall)))
+                timer = format_duration(now - row.since_wall)
+                cells = self._agent_cells.get(agent_id)
+                if cells is not None and cells[2] != timer:
+                    table.update_cell(agent_id, "time", Text(timer))
+                    self._agent_cells[agent_id] = (*cells[:2], timer, *cells[3:])
         for tile in self.query(QueueTile):
             view = self.model.queues.get(tile.queue)
-            if view is not None and (view.stale(now) or tile.has_class("-stale")):
+            if view is not None and (view.stale(now) or tile.stale):
                 tile.show(view, self.settings, now)
         self._sync_chart(now)
 
@@ -662,9 +743,9 @@ class Wallboard(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Actions with nothing to act on are shown disabled, not hidden."""
         if action in ("change_priority", "move_call"):
-            return True if self._call_order else None
+            return True if self._calls_waiting() else None
         if action in ("force_not_ready", "force_logout"):
-            return True if any(r.state for r in self.model.agents.values()) else None
+            return True if self._agents_known() else None
         return True
 
     def _show(self, pane: str) -> None:
@@ -680,13 +761,14 @@ class Wallboard(App[None]):
             self.query_one("#calls", DataTable).focus()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._sync_tables(self._clock())
         if event.pane.id is not None:
             self._focus_pane(event.pane.id)
 
     def selected_call(self, key: str) -> tuple[str, WaitingCall] | None:
         """The call highlighted in *Waiting calls*; otherwise shows that view and says
         how to choose one (``key`` is the action's key)."""
-        if not self._call_order:
+        if not self._calls_waiting():
             self.notify("No call is waiting.", markup=False)
             return None
         if self.query_one(TabbedContent).active != "calls-pane":

@@ -159,6 +159,7 @@ async def test_tiles_show_calls_as_they_arrive(center: Center) -> None:
         await settle(pilot, lambda: "Waiting 2" in tile_text(app, "general"))
         assert "Waiting 0" in tile_text(app, "sales")
 
+        await pilot.press("v")  # the waiting calls
         calls: DataTable[Any] = app.query_one("#calls", DataTable)
         await settle(pilot, lambda: calls.row_count == 2)
         callers = {str(calls.get_row_at(i)[5]) for i in range(2)}
