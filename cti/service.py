@@ -421,7 +421,7 @@ class EngineService:
     async def handle_line_event(self, event: LineEvent) -> None:
         if isinstance(event, CallArrived):
             caller = await self.identify(event.ani)
-            queue = self.config.engine.dnis_queues.get(event.dnis, self.config.engine.default_queue)
+            queue = self._queue_for(event)
             self._line_of[event.call_id] = event.line
             self.route(ri.CallArrives(call_id=event.call_id, queue=queue, caller=caller))
         elif isinstance(event, CallerHungUp):
@@ -430,6 +430,18 @@ class EngineService:
             caller = self.router.call_caller(event.call_id)
             number = event.number or caller.e164 or ""  # a withheld number cannot be called
             self.route(ri.CallerAsksCallback(call_id=event.call_id, number=number))
+
+    def _queue_for(self, event: CallArrived) -> str:
+        """The dialled number's queue ([engine.dnis_queues]), else the line's own
+        (``queue`` of its [[lines]] table), else the default queue."""
+        engine = self.config.engine
+        queue = engine.dnis_queues.get(event.dnis)
+        if queue is not None:
+            return queue
+        for line in self.config.lines:
+            if line.name == event.line and line.queue:
+                return line.queue
+        return engine.default_queue
 
     async def route_answered_outbound(
         self, call_id: str, line: str, number: str, queue: str

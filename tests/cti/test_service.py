@@ -524,3 +524,28 @@ def test_configuration_reload_changes_routing_without_a_restart(tmp_path: Path) 
             follow.cancel()
 
     virtual(body)
+
+
+def test_a_call_goes_to_its_dnis_queue_else_its_lines_queue_else_the_default() -> None:
+    async def body() -> None:
+        config = load_config(
+            overrides={
+                "engine": {"dnis_queues": {"4008001234": "vip"}},
+                "queues": [{"name": "general"}, {"name": "sales"}, {"name": "vip"}],
+                "lines": [{"kind": "sim", "name": "sim", "queue": "sales"}],
+            }
+        )
+        async with center([], config=config) as c:
+            by_line = c.trunk.ring("138-1234-5678")
+            c.trunk._dnis = "4008001234"  # the trunk now answers for the VIP number
+            by_dnis = c.trunk.ring("138-1234-5678")
+            router = c.service.router
+            for _ in range(1000):  # virtual time: until the engine has taken both calls
+                if router.waiting("sales") + router.waiting("vip") == 2:
+                    break
+                await asyncio.sleep(0.01)
+            assert router.call_queue(by_line) == "sales"
+            assert router.call_queue(by_dnis) == "vip"
+            assert router.waiting("general") == 0
+
+    virtual(body)
