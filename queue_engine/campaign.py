@@ -16,6 +16,9 @@ to get a lead to dial, and before handing one out it checks, every time:
   so the days the clocks change are right;
 * the lead's list is not paused, and the lead has attempts left.
 
+In preview mode the agent picks the lead: :meth:`Campaign.dial_now` makes the same
+checks at the moment of the dial.
+
 A lead outside its hours waits for its next window (:func:`next_calling_time`).
 
 **Attempts and retries.** Each outcome (busy, no answer, machine, abandoned) sets the
@@ -395,15 +398,33 @@ class Campaign:
                     self.refusals.outside_hours += 1
                     self._schedule(lead, opening)
                 continue
-            callback = lead.callback_at is not None
-            lead.callback_at = None
-            lead.state = LeadState.DIALLING
-            lead.version += 1
-            if not callback:
-                lead.attempts += 1
-            self.in_flight += 1
-            out.append(Dial(lead, lead.attempts, now_wall, callback))
+            out.append(self._hand_out(lead, now_wall))
         return out
+
+    def dial_now(self, lead_id: int, now_wall: float) -> Dial:
+        """Preview: the agent asks to dial ``lead_id`` now, due or not.
+
+        The same checks as :meth:`next_dials` (do-not-call, calling hours, list, state);
+        :class:`CampaignError` gives the reason a lead may not be dialled.
+        """
+        lead = self._lead(lead_id)
+        reason = self.may_dial(lead, now_wall)
+        if reason is not None:
+            if self.on_dnc(lead.number) and lead.state is LeadState.PENDING:
+                lead.state = LeadState.DO_NOT_CALL
+                lead.version += 1
+            raise CampaignError(f"lead {lead_id} ({lead.number}) may not be dialled: {reason}")
+        return self._hand_out(lead, now_wall)
+
+    def _hand_out(self, lead: Lead, now_wall: float) -> Dial:
+        callback = lead.callback_at is not None
+        lead.callback_at = None
+        lead.state = LeadState.DIALLING
+        lead.version += 1
+        if not callback:
+            lead.attempts += 1
+        self.in_flight += 1
+        return Dial(lead, lead.attempts, now_wall, callback)
 
     def pending(self) -> int:
         """Leads that may still be dialled (now or later)."""

@@ -15,6 +15,7 @@ campaign and pacer count it.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 import math
@@ -40,6 +41,7 @@ from queue_engine.pacing import (
     dialer_agents,
 )
 from queue_engine.router import CallPhase, Router
+from telephony_adapters.base import TelephonyAdapter
 
 CAMPAIGN_QUEUE = "campaign"
 INBOUND_QUEUE = "inbound"
@@ -70,6 +72,40 @@ class DialerScenario:
     inbound_sl_target_s: float = 20.0
     inbound_sl_goal: float = 0.8
     seed: int = 1
+
+
+@dataclass
+class FarEnd:
+    """Who answers a dial, and after how long: a person (after 3 s plus an exponential
+    of mean 5 s), an answering machine (4 s + mean 6 s), a busy line (1-4 s), or nobody
+    (ringing out at the timeout)."""
+
+    contact_rate: float
+    machine_rate: float
+    busy_rate: float
+    rng: random.Random
+
+    def draw(self, ring_timeout_s: float) -> tuple[DialResult, float]:
+        rng, draw = self.rng, self.rng.random()
+        if draw < self.contact_rate:
+            return DialResult.HUMAN, min(ring_timeout_s, 3.0 + rng.expovariate(1 / 5.0))
+        draw -= self.contact_rate
+        if draw < self.machine_rate:
+            return DialResult.MACHINE, min(ring_timeout_s, 4.0 + rng.expovariate(1 / 6.0))
+        if draw - self.machine_rate < self.busy_rate:
+            return DialResult.BUSY, rng.uniform(1.0, 4.0)
+        return DialResult.NO_ANSWER, ring_timeout_s
+
+    async def place(
+        self, line: TelephonyAdapter, number: str, call_id: str, ring_timeout_s: float
+    ) -> DialResult:
+        """The far end of a real shell's dial (:class:`cti.dialer.DialingLine`'s
+        ``place``): rings on the loop's clock, then puts answered calls up on ``line``."""
+        result, after = self.draw(ring_timeout_s)
+        await asyncio.sleep(after)
+        if result in (DialResult.HUMAN, DialResult.MACHINE):
+            await line.dial(number, call_id=call_id)
+        return result
 
 
 @dataclass
@@ -130,6 +166,7 @@ class _Day:
     def __init__(self, sc: DialerScenario) -> None:
         self.sc = sc
         self.rng = random.Random(sc.seed)
+        self.far_end = FarEnd(sc.contact_rate, sc.machine_rate, sc.busy_rate, self.rng)
         first_zone = ZoneInfo(sc.zones[0])
         self.start_wall = (
             datetime.fromisoformat(sc.start_local).replace(tzinfo=first_zone).timestamp()
@@ -306,7 +343,7 @@ class _Day:
             self.at(self.now + self.sc.tick_s, self._tick)
 
     def _place(self, lead: Lead, wall: float) -> None:
-        sc, rng = self.sc, self.rng
+        sc = self.sc
         self.dials += 1
         self.in_flight += 1
         # The checks the campaign made, made again independently: must never count.
@@ -317,16 +354,7 @@ class _Day:
         call_id = f"o{next(self._ids)}"
         self.lead_of[call_id] = lead.lead_id
         self.dialled_at[call_id] = self.now
-        draw = rng.random()
-        timeout = sc.rules.ring_timeout_s
-        if draw < sc.contact_rate:
-            result, after = DialResult.HUMAN, min(timeout, 3.0 + rng.expovariate(1 / 5.0))
-        elif draw < sc.contact_rate + sc.machine_rate:
-            result, after = DialResult.MACHINE, min(timeout, 4.0 + rng.expovariate(1 / 6.0))
-        elif draw < sc.contact_rate + sc.machine_rate + sc.busy_rate:
-            result, after = DialResult.BUSY, rng.uniform(1.0, 4.0)
-        else:
-            result, after = DialResult.NO_ANSWER, timeout
+        result, after = self.far_end.draw(sc.rules.ring_timeout_s)
         self.at(self.now + after, partial(self._dial_ends, call_id, result, after))
 
     def _dial_ends(self, call_id: str, result: DialResult, after: float) -> None:

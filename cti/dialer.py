@@ -1,0 +1,505 @@
+"""The outbound dialer: runs a campaign against the engine service. The asyncio shell.
+
+Every decision is made by the sans-I/O cores: :class:`queue_engine.pacing.Pacer` says how
+many numbers to dial, :class:`queue_engine.campaign.Campaign` which leads (checking
+do-not-call lists and calling hours before every dial) and what happens after each
+outcome. :class:`CampaignRunner` only carries them out:
+
+1. every ``tick_s`` (and whenever an agent frees up or a dial ends) it reads the
+   campaign's agents from the router, asks the pacer how many to dial, takes that many
+   leads from the campaign, notes each attempt in the store, and places the calls;
+2. a dial ends as a person, a machine, busy, no answer or failed
+   (:class:`~queue_engine.pacing.DialResult`). A person is routed like an arrival to the
+   campaign's queue (:meth:`cti.service.EngineService.route_answered_outbound`), whose
+   agents get the screen-pop with the queue's script. If no agent is on the call within
+   the answer window (2 s) the dialer hangs up (a real line would play the
+   campaign's message first) and the call counts as abandoned;
+3. the agent's disposition comes back with the call record and sets callbacks and
+   do-not-call entries.
+
+**Lines.** :class:`DialingLine` wraps any line that can dial (the simulator trunk; the
+SIP line and the modem dial through the same ``dial()``). Its ``answer()`` of a call it
+placed and a person answered is a no-op (the call is up already); everything else is
+the wrapped line's. How a dial ends is decided by ``place``: :func:`dial_through_line`
+for a real line (the line's ``dial()`` returning is a person; its errors are read as
+busy, no answer or failed), or a simulated far end (:mod:`simulators.dialer_sim`). A
+modem has one line and cannot dial while its call is up: give it ``max_lines=1`` and
+preview or progressive mode only (:data:`MODEM_MODES`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cti.campaign_store import CampaignSettings, CampaignStore
+from cti.clock import wall_time
+from cti.errors import CtiError, TelephonyError
+from cti.models import AgentState, CallDetailRecord
+from cti.service import EngineService
+from queue_engine import inputs as ri
+from queue_engine.campaign import Campaign, Dial, Lead, Outcome
+from queue_engine.pacing import (
+    Capacity,
+    Decision,
+    DialMode,
+    DialResult,
+    Pacer,
+    agents_for_service_level,
+    dialer_agents,
+)
+from queue_engine.router import CallPhase
+from telephony_adapters.base import LineEvent, TelephonyAdapter
+
+log = logging.getLogger(__name__)
+
+#: What a one-line modem can do: the agent is there before the number is dialled.
+MODEM_MODES = frozenset({DialMode.PREVIEW, DialMode.PROGRESSIVE})
+
+Place = Callable[[TelephonyAdapter, str, str, float], Awaitable[DialResult]]
+"""How a dial ends: ``place(line, number, call_id, ring_timeout_s)``. For a person or
+a machine the call is then up on ``line`` under ``call_id``."""
+
+
+async def dial_through_line(
+    line: TelephonyAdapter, number: str, call_id: str, ring_timeout_s: float
+) -> DialResult:
+    """Dial on a real line: ``dial()`` returning means answered (a person: lines here
+    detect no machines), its :class:`~cti.errors.TelephonyError` is read for busy or
+    no answer, and ringing past the timeout is no answer."""
+    try:
+        async with asyncio.timeout(ring_timeout_s):
+            await line.dial(number, call_id=call_id)
+    except TimeoutError:
+        with contextlib.suppress(TelephonyError):
+            await line.hang_up(call_id)
+        return DialResult.NO_ANSWER
+    except TelephonyError as exc:
+        text = str(exc).casefold()
+        if "busy" in text:
+            return DialResult.BUSY
+        if "no answer" in text or "no carrier" in text or "timeout" in text:
+            return DialResult.NO_ANSWER
+        if "machine" in text:
+            return DialResult.MACHINE
+        log.info("dial of %s failed: %s", call_id, exc)
+        return DialResult.FAILED
+    return DialResult.HUMAN
+
+
+class DialingLine(TelephonyAdapter):
+    """A line that can dial, as the dialer uses it (module docstring)."""
+
+    def __init__(
+        self,
+        line: TelephonyAdapter,
+        *,
+        place: Place = dial_through_line,
+        max_lines: int | None = None,
+        modes: frozenset[DialMode] = frozenset(DialMode),
+    ) -> None:
+        if not line.capabilities.can_dial:
+            raise TelephonyError(f"line {line.name!r} cannot dial out: no campaign can use it")
+        self.line = line
+        self.name = line.name
+        self.capabilities = line.capabilities
+        self.max_lines = max_lines
+        self.modes = modes
+        self._place = place
+        self._up: set[str] = set()
+        """Calls placed here that are up (answered) and not yet answered by the engine."""
+
+    async def place(self, number: str, call_id: str, ring_timeout_s: float) -> DialResult:
+        result = await self._place(self.line, number, call_id, ring_timeout_s)
+        if result in (DialResult.HUMAN, DialResult.MACHINE):
+            self._up.add(call_id)
+        return result
+
+    async def start(self) -> None:
+        await self.line.start()
+
+    async def stop(self) -> None:
+        await self.line.stop()
+
+    def events(self) -> AsyncIterator[LineEvent]:
+        return self.line.events()
+
+    async def answer(self, call_id: str) -> None:
+        if call_id in self._up:
+            self._up.discard(call_id)  # the far end answered already: bridging is all
+            return
+        await self.line.answer(call_id)
+
+    async def hang_up(self, call_id: str) -> None:
+        self._up.discard(call_id)
+        await self.line.hang_up(call_id)
+
+    async def adopt(self, call_ids: Sequence[str]) -> Sequence[str]:
+        return await self.line.adopt(call_ids)
+
+    async def dial(self, number: str, *, call_id: str | None = None) -> str:
+        return await self.line.dial(number, call_id=call_id)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundDemand:
+    """What inbound needs of blended agents: its rate, handle time and SL goal."""
+
+    rate_per_hour: float
+    aht_s: float
+    sl_target_s: float = 20.0
+    sl_goal: float = 0.8
+
+    @property
+    def agents(self) -> int:
+        return agents_for_service_level(
+            self.rate_per_hour, self.aht_s, self.sl_target_s, self.sl_goal
+        )
+
+
+@dataclass(slots=True)
+class _Attempt:
+    dial: Dial
+    attempt_id: int
+    dialled_at: float
+    answered_at: float | None = None
+    ended: bool = False
+    """Its outcome is in the campaign."""
+
+
+class CampaignRunner:
+    """Runs one campaign until cancelled (module docstring)."""
+
+    def __init__(
+        self,
+        service: EngineService,
+        settings: CampaignSettings,
+        campaign: Campaign,
+        line: DialingLine,
+        *,
+        store: CampaignStore | None = None,
+        campaign_id: int = 0,
+        inbound: InboundDemand | None = None,
+        tick_s: float = 1.0,
+    ) -> None:
+        if settings.mode not in line.modes:
+            raise CtiError(
+                f"campaign {settings.name!r}: line {line.name!r} cannot dial in "
+                f"{settings.mode.value} mode (it can: "
+                f"{', '.join(sorted(m.value for m in line.modes))})"
+            )
+        if settings.queue not in service.router.queue_names:
+            raise CtiError(
+                f"campaign {settings.name!r}: no queue named {settings.queue!r} "
+                f"(queues: {', '.join(service.router.queue_names)})"
+            )
+        self.service = service
+        self.settings = settings
+        self.campaign = campaign
+        self.line = line
+        self.store = store
+        self.campaign_id = campaign_id
+        self.inbound = inbound
+        self.tick_s = tick_s
+        pacing = settings.pacing.model_copy(update={"mode": settings.mode})
+        if line.max_lines is not None:
+            limit = min(line.max_lines, pacing.max_lines or line.max_lines)
+            pacing = pacing.model_copy(update={"max_lines": limit})
+        self.pacer = Pacer(pacing)
+        self.paused = False
+        self.last_decision: Decision | None = None
+        self.dials = 0
+        self._attempts: dict[str, _Attempt] = {}
+        """Call id -> its attempt, from the dial until the call record (or the end)."""
+        self._ids = 0
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- running -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Dial until cancelled; calls under way are left to finish on the line."""
+        self.service.record_listeners.append(self._on_record)
+        try:
+            while True:
+                if not self.paused:
+                    try:
+                        await self.pace()
+                    except CtiError as exc:
+                        log.error("campaign %s: %s", self.settings.name, exc)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.tick_s):
+                        await self._wake.wait()
+                self._wake.clear()
+        finally:
+            self.service.record_listeners.remove(self._on_record)
+            for task in list(self._tasks):
+                task.cancel()
+
+    def pause(self) -> None:
+        """Place no new dials (those under way finish)."""
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+        self._wake.set()
+
+    async def pace(self) -> int:
+        """Ask the pacer, take the leads, place the dials; returns how many."""
+        wall = wall_time()
+        decision = self.pacer.decide(self.capacity(), self.campaign.abandon_figures(wall))
+        self.last_decision = decision
+        if decision.dials <= 0:
+            return 0
+        dials = self.campaign.next_dials(wall, decision.dials)
+        for dial in dials:
+            await self._start(dial, wall)
+        return len(dials)
+
+    def next_preview(self) -> Lead | None:
+        """Preview: the next lead an agent may look at before asking to dial it."""
+        wall = wall_time()
+        for lead_id in sorted(self.campaign.leads, key=lambda i: self.campaign.leads[i].next_at):
+            lead = self.campaign.leads[lead_id]
+            if lead.next_at <= wall and self.campaign.may_dial(lead, wall) is None:
+                return lead
+        return None
+
+    async def dial_preview(self, lead_id: int) -> str:
+        """Preview: the agent asks to dial ``lead_id``; the rules are checked again now.
+
+        Returns the call id; :class:`CtiError` says why the lead may not be dialled.
+        """
+        wall = wall_time()
+        return await self._start(self.campaign.dial_now(lead_id, wall), wall)
+
+    def capacity(self) -> Capacity:
+        """The campaign's agents from the router's state (with blending)."""
+        router, now, queue = self.service.router, self.service.now(), self.settings.queue
+        ready_only = ready_blended = inbound_busy = talking = 0
+        wraps: list[float] = []
+        for agent_id in router.agent_ids():
+            queues = router.agent_queues(agent_id)
+            if queue not in queues:
+                continue
+            blended = len(queues) > 1
+            a = router.agent(agent_id)
+            on_campaign = a.call_id is not None and a.call_id in self._attempts
+            if a.state is AgentState.READY:
+                if blended:
+                    ready_blended += 1
+                else:
+                    ready_only += 1
+            elif a.state in (AgentState.RESERVED, AgentState.TALKING, AgentState.WRAP_UP):
+                if not on_campaign:
+                    inbound_busy += 1
+                elif a.state is AgentState.TALKING:
+                    talking += 1
+                elif a.state is AgentState.WRAP_UP and a.deadline is not None:
+                    wraps.append(a.deadline - now)
+        if ready_blended:
+            ready = self._blend(ready_only, ready_blended, inbound_busy, now)
+        else:
+            ready = ready_only
+        in_flight = [a for a in self._attempts.values() if a.answered_at is None]
+        waiting = sum(
+            1
+            for call_id, a in self._attempts.items()
+            if a.answered_at is not None and self._phase(call_id) is CallPhase.QUEUED
+        )
+        return Capacity(
+            ready=ready,
+            talking=talking,
+            wrap_up_ends_in=tuple(wraps),
+            waiting=waiting,
+            in_flight=len(in_flight),
+            in_flight_ages=tuple(now - a.dialled_at for a in in_flight),
+        )
+
+    def status(self) -> dict[str, Any]:
+        wall = wall_time()
+        f = self.campaign.abandon_figures(wall)
+        d = self.last_decision
+        return {
+            "campaign": self.settings.name,
+            "mode": self.settings.mode.value,
+            "paused": self.paused,
+            "dials": self.dials,
+            "in_flight": sum(a.answered_at is None for a in self._attempts.values()),
+            "pending_leads": self.campaign.pending(),
+            "contact_rate": round(self.pacer.contact_rate, 4),
+            "machine_rate": round(self.pacer.machine_rate, 4),
+            "mean_connect_s": round(self.pacer.mean_connect_s, 2),
+            "gain": round(self.pacer.gain, 4),
+            "guarded": self.pacer.guarded,
+            "abandon_rate_today": round(f.today_rate, 5),
+            "abandon_rate_30_days": round(f.rolling_rate, 5),
+            "last_decision": None if d is None else {"dials": d.dials, "reason": d.reason},
+        }
+
+    # --- internals -----------------------------------------------------------------
+
+    def _blend(self, ready_only: int, ready_blended: int, inbound_busy: int, now: float) -> int:
+        router = self.service.router
+        others = sorted(
+            {
+                q
+                for a in router.agent_ids()
+                if self.settings.queue in router.agent_queues(a)
+                for q in router.agent_queues(a)
+            }
+            - {self.settings.queue}
+        )
+        waiting = sum(router.waiting(q) for q in others)
+        demand = self.inbound or self._measured_inbound(others, now)
+        return dialer_agents(
+            ready_campaign_only=ready_only,
+            ready_blended=ready_blended,
+            inbound_busy=inbound_busy,
+            ready_inbound_only=0,
+            inbound_needed=demand.agents,
+            inbound_waiting=waiting,
+        )
+
+    def _measured_inbound(self, queues: Sequence[str], now: float) -> InboundDemand:
+        """Inbound demand from the live statistics: calls offered over the last two
+        15-minute intervals, at their handle time (or the queue's expected one)."""
+        offered = 0
+        span = 0.0
+        handle = 0.0
+        target = 20.0
+        for q in queues:
+            config = self.service.router.queue_config(q)
+            target = min(target, config.sl_target_s)
+            intervals = self.service.stats.intervals(q, now)[-2:]
+            if intervals:
+                offered += sum(i.figures.offered for i in intervals)
+                span = max(span, now - intervals[0].start)
+                aht = [i.figures.aht_s for i in intervals if i.figures.aht_s is not None]
+                handle = max(handle, max(aht) if aht else config.expected_aht_s)
+            else:
+                handle = max(handle, config.expected_aht_s)
+        rate = offered * 3600.0 / span if span > 0 else 0.0
+        return InboundDemand(rate, handle or 180.0, target)
+
+    def _phase(self, call_id: str) -> CallPhase | None:
+        try:
+            return self.service.router.call_phase(call_id)
+        except CtiError:
+            return None
+
+    async def _start(self, dial: Dial, wall: float) -> str:
+        self._ids += 1
+        call_id = f"{self.settings.name}-{int(wall)}-{self._ids}"
+        attempt_id = 0
+        if self.store is not None:
+            try:
+                attempt_id = await self.store.start_attempt(
+                    self.campaign_id, dial.lead, dial.attempt, call_id, wall
+                )
+            except CtiError as exc:
+                # Not noted, not dialled: a dial the records would not show never happens.
+                log.error("campaign %s: %s; lead %d not dialled", self.settings.name, exc,
+                          dial.lead.lead_id)  # fmt: skip
+                self.campaign.outcome(dial.lead.lead_id, Outcome.NO_ANSWER, wall)
+                return call_id
+        self._attempts[call_id] = _Attempt(dial, attempt_id, self.service.now())
+        self.dials += 1
+        self._spawn(self._dial(call_id), f"dial:{call_id}")
+        return call_id
+
+    async def _dial(self, call_id: str) -> None:
+        attempt = self._attempts[call_id]
+        lead = attempt.dial.lead
+        rules = self.campaign.rules
+        try:
+            result = await self.line.place(lead.number, call_id, rules.ring_timeout_s)
+        except Exception:
+            log.exception("campaign %s: dialling %s failed", self.settings.name, call_id)
+            result = DialResult.FAILED
+        now = self.service.now()
+        self.pacer.record_dial(result, now - attempt.dialled_at)
+        if result is not DialResult.HUMAN:
+            if result is DialResult.MACHINE:
+                with contextlib.suppress(TelephonyError):
+                    await self.line.hang_up(call_id)  # a message could be left here
+            await self._end(call_id, Outcome.of(result))
+            return
+        attempt.answered_at = now
+        try:
+            await self.service.route_answered_outbound(
+                call_id, self.line.name, lead.number, self.settings.queue
+            )
+        except CtiError as exc:
+            log.error("campaign %s: routing %s: %s", self.settings.name, call_id, exc)
+        await asyncio.sleep(rules.answer_window_s)
+        if attempt.ended:
+            return  # the whole call was over within the window (its record came)
+        if self._phase(call_id) in (CallPhase.QUEUED, CallPhase.OFFERED, None):
+            # No agent on the call within the window: abandoned (message, then hang-up).
+            with contextlib.suppress(TelephonyError):
+                await self.line.hang_up(call_id)
+            with contextlib.suppress(CtiError):
+                self.service.route(ri.CallerHangsUp(call_id=call_id))
+            await self._end(call_id, Outcome.ABANDONED)
+        else:
+            await self._end(call_id, Outcome.CONNECTED)
+
+    async def _end(self, call_id: str, outcome: Outcome) -> None:
+        """The attempt's outcome into the pacer, the campaign and the store. A connected
+        call stays in the book until its record brings the disposition."""
+        attempt = self._attempts.get(call_id)
+        if attempt is None or attempt.ended:
+            return
+        attempt.ended = True
+        if outcome is not Outcome.CONNECTED:
+            del self._attempts[call_id]
+        if outcome in (Outcome.CONNECTED, Outcome.ABANDONED):
+            self.pacer.record_live(abandoned=outcome is Outcome.ABANDONED)
+        wall = wall_time()
+        lead = self.campaign.outcome(attempt.dial.lead.lead_id, outcome, wall)
+        await self._save(attempt, outcome.value, wall, lead)
+        self._wake.set()
+
+    def _on_record(self, cdr: CallDetailRecord) -> None:
+        attempt = self._attempts.get(cdr.call_id)
+        if attempt is None or attempt.answered_at is None or cdr.outcome != "answered":
+            return
+        self._spawn(self._finish(cdr, attempt), f"finish:{cdr.call_id}")
+
+    async def _finish(self, cdr: CallDetailRecord, attempt: _Attempt) -> None:
+        """The connected call's record: its handle time and disposition."""
+        await self._end(cdr.call_id, Outcome.CONNECTED)  # if the window has not yet
+        self._attempts.pop(cdr.call_id, None)
+        assert cdr.answered_at is not None
+        self.pacer.record_handle(cdr.ended_at - cdr.answered_at, cdr.wrap_up_s)
+        wall = wall_time()
+        lead = self.campaign.disposition(attempt.dial.lead.lead_id, cdr.disposition, wall)
+        await self._save(attempt, Outcome.CONNECTED.value, wall, lead, cdr.agent_id or "")
+        if self.store is not None and lead.number in self.campaign.dnc:
+            try:
+                await self.store.add_do_not_call(
+                    [lead.number], wall, campaign=self.settings.name, reason="disposition"
+                )
+            except CtiError as exc:
+                log.error("campaign %s: %s", self.settings.name, exc)
+        self._wake.set()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _save(
+        self, attempt: _Attempt, outcome: str, wall: float, lead: Lead, agent_id: str = ""
+    ) -> None:
+        if self.store is None:
+            return
+        try:
+            await self.store.end_attempt(attempt.attempt_id, outcome, wall, lead, agent_id)
+        except CtiError as exc:
+            log.error("campaign %s: %s", self.settings.name, exc)
