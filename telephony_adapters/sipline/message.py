@@ -484,6 +484,8 @@ def parse_uri(text: str) -> Uri:
     if not at:
         userinfo, hostpart = "", rest
     user, _, password = userinfo.partition(":")
+    if any(c in userinfo for c in ' \t<>"'):
+        raise ProtocolError(f"bad user part in URI {text[:80]!r}")
     hostport, _, params = hostpart.partition(";")
     if hostport.startswith("["):
         end = hostport.find("]")

@@ -637,6 +637,23 @@ class UserAgent:
         if method == "ACK":
             return self._on_ack(request, now)
         txn = self.table.create_server(request, source, now)
+        try:
+            return self._dispatch(request, txn, now)
+        except ProtocolError as exc:
+            log.warning(
+                "line %s: %s refused: %s", self.settings.line, request.start_line()[:60], exc
+            )
+            self.dropped += 1
+            text = str(exc)[:120].replace('"', "'").replace("\\", "/")
+            return self._reply(
+                txn, request, 400, now, extra=[("Warning", f'399 {self.host} "{text}"')]
+            )
+        except Exception:
+            log.exception("line %s: failure on %s", self.settings.line, request.start_line()[:60])
+            return self._reply(txn, request, 500, now)
+
+    def _dispatch(self, request: Request, txn: ServerTransaction, now: float) -> list[Effect]:
+        method = request.method
         if method == "INVITE":
             if request.to.tag:
                 return self._on_reinvite(request, txn, now)
@@ -1035,20 +1052,23 @@ class UserAgent:
         number, method = request.cseq
         h.set("CSeq", f"{number + 1} {method}")
         h.remove(challenge.header_name)
-        h.add(
-            challenge.header_name,
-            authorization(
-                challenge,
-                username=self.settings.username,
-                password=self.settings.password,
-                method=method,
-                uri=request.uri,
-                cnonce=self._token(8),
-                nc=1,
-                body=request.body,
-            ),
+        again = Request(headers=h, body=request.body, method=request.method, uri=request.uri)
+        h.add(*self._credentials(again, challenge))
+        return again
+
+    def _credentials(self, request: Request, challenge: Challenge) -> tuple[str, str]:
+        """The (Proxy-)Authorization header answering ``challenge`` for ``request``."""
+        value = authorization(
+            challenge,
+            username=self.settings.username,
+            password=self.settings.password,
+            method=request.method,
+            uri=request.uri,
+            cnonce=self._token(8),
+            nc=1,
+            body=request.body,
         )
-        return Request(headers=h, body=request.body, method=request.method, uri=request.uri)
+        return challenge.header_name, value
 
     def _cancel_outbound(self, call: _Call, now: float, *, reason: str) -> list[Effect]:
         call.cancel_reason = reason
@@ -1260,8 +1280,7 @@ class UserAgent:
         uri = str(Uri(registrar.scheme, "", registrar.host, registrar.port))
         request = Request(headers=h, method="REGISTER", uri=uri)
         if challenge is not None:
-            request = self._authorized(request, challenge)
-            self._reg_cseq = request.cseq[0]
+            h.add(*self._credentials(request, challenge))
         _, outputs = self.table.send(request, self._proxy or registrar.host_port, now)
         return self._process(outputs, now)
 
