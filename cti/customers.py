@@ -558,6 +558,22 @@ class CustomerBase:
         )
         return await self._item(item_id)
 
+    async def add_service_items(self, items: Iterable[ServiceItem]) -> int:
+        """Store service items as they are (ids given), in one transaction; return how
+        many. For imports and demo data."""
+        columns = [c.strip() for c in _SERVICE_COLUMNS.split(",")]
+        rows = [tuple(getattr(item, c) for c in columns) for item in items]
+
+        async def insert(connection: aiosqlite.Connection) -> None:
+            await connection.executemany(
+                f"INSERT INTO service_items ({_SERVICE_COLUMNS})"
+                f" VALUES ({', '.join('?' for _ in columns)})",
+                rows,
+            )
+
+        await self.store.write(f"adding {len(rows)} service items", insert)
+        return len(rows)
+
     async def update_service_item(
         self,
         item_id: int,

@@ -1,22 +1,40 @@
 """Demo customers: deterministic, realistic enough to exercise routing and the console.
 
 Values are skewed (most customers low value, a few high), so the five segments form a
-pyramid. About half the names are Chinese, half Latin, with a few traps for the display:
-accents, a long CJK name, sound-alike names written differently, and one name that
-looks like Rich markup. Numbers are valid and unique, except a handful of family phones
-that two customers share.
+pyramid. Each value is the score (:mod:`cti.scoring`) of the customer's generated orders
+and contacts: a target drawn for the customer is turned into orders that score about
+that much, so the screen-pop's "why this priority" explains the stored value. Some
+customers have a company, an address, an owner agent, a second e-mail address, and open
+or escalated service items. About half the names are Chinese, half Latin, with a few
+traps for the display: accents, a long CJK name, sound-alike names written
+differently, and one name that looks like Rich markup. Numbers are valid and unique,
+except a handful of family phones that two customers share.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import phonenumbers
 
-from cti.models import Customer, Interaction, PhoneNumber, PhoneType, Segment
+from cti.customers import CustomerBase
+from cti.models import (
+    Customer,
+    Interaction,
+    Order,
+    PhoneNumber,
+    PhoneType,
+    Segment,
+    ServiceItem,
+    ServicePriority,
+    ServiceStatus,
+)
+from cti.scoring import DAY_S, ValueInputs, ValueModel, value_of
 from cti.store import Store
 
 #: Wall-clock epoch the demo history is dated back from: 2026-01-05 08:00 UTC.
@@ -83,6 +101,19 @@ _NOTES = {
            "Bought a new device"),
 }  # fmt: skip
 _MAX_DRAWS = 1000
+_COMPANIES = {
+    "zh": ("北京星辰科技有限公司", "上海浦江贸易有限公司", "深圳海岸电子", "杭州云端网络"),
+    "en": ("Acme Ltd", "Northwind Traders", "Globex plc", "Initech Inc."),
+}
+_ADDRESSES = {
+    "zh": ("北京市朝阳区建国路88号", "上海市浦东新区世纪大道100号", "深圳市南山区科技园"),
+    "en": ("221B Baker Street, London", "350 Fifth Avenue, New York", "10 Downing St, London"),
+}
+_TICKETS = {
+    "zh": ("宽带断网", "账单有误", "设备维修", "套餐变更", "投诉处理", "退款申请"),
+    "en": ("Line down", "Wrong bill", "Device repair", "Plan change", "Complaint", "Refund"),
+}
+_OWNERS = tuple(str(agent) for agent in range(1001, 1012))
 
 
 @dataclass
@@ -94,6 +125,7 @@ class _Draft:
     language: str
     region: str
     value: float
+    """The value the generated orders should score."""
     phones: list[tuple[str, str, PhoneType]] = field(default_factory=list)
 
 
@@ -102,28 +134,160 @@ def generate_customers(n: int = 2000, seed: int = 7, default_region: str = "CN")
 
     Phones are entered as a clerk in ``default_region`` would: national form for that
     region's numbers, international otherwise. ``n / 200`` home numbers (one at least)
-    are each shared by two customers, as a family phone.
+    are each shared by two customers, as a family phone. Values are the scores of
+    :func:`generate_orders` and :func:`generate_interactions` at :data:`DEMO_NOW`.
     """
+    return _generate(n, seed, default_region)[0]
+
+
+def generate_orders(n: int = 2000, seed: int = 7, default_region: str = "CN") -> list[Order]:
+    """The orders behind the values of ``generate_customers(n, seed)``."""
+    return _generate(n, seed, default_region)[1]
+
+
+def _generate(n: int, seed: int, default_region: str) -> tuple[list[Customer], list[Order]]:
     rng = random.Random(seed)
     numbers = _NumberDrawer(rng, default_region)
     drafts = [_draft(rng, numbers, i) for i in range(n)]
     _share_family_phones(rng, numbers, drafts)
     emails: set[str] = set()
-    return [
+    unscored = [
         Customer(
             id=i,
             name=d.name,
             phones=tuple(
                 PhoneNumber(raw=raw, e164=e164, kind=kind) for raw, e164, kind in d.phones
             ),
-            value=d.value,
-            segment=Segment.for_value(d.value),
             language=d.language,
             time_zone=_TIME_ZONES[d.region],
             email=_unique_email(rng, d, emails),
         )
         for i, d in enumerate(drafts, start=1)
     ]
+    contacts = Counter(cid for cid, _ in generate_interactions(unscored, seed))
+    extras = random.Random(f"{seed}:contacts")
+    order_rng = random.Random(f"{seed}:orders")
+    model = ValueModel()
+    customers: list[Customer] = []
+    orders: list[Order] = []
+    for customer, draft in zip(unscored, drafts, strict=True):
+        mine = _orders_for(order_rng, customer.id, draft.value, contacts[customer.id], model)
+        orders += mine
+        value = value_of(_inputs(mine, contacts[customer.id]), model)
+        customers.append(
+            customer.model_copy(
+                update={"value": value, "segment": Segment.for_value(value)}
+                | _contact_extras(extras, customer, emails)
+            )
+        )
+    return customers, orders
+
+
+def _inputs(orders: list[Order], contacts: int, now: float = DEMO_NOW) -> ValueInputs:
+    """What the store measures of these orders (all within the window) at ``now``."""
+    ordered = sorted(orders, key=lambda o: o.ordered_at)
+    return ValueInputs(
+        scored_at=now,
+        last_order_at=ordered[-1].ordered_at if ordered else None,
+        orders=len(ordered),
+        spent=sum(o.amount for o in ordered),
+        contacts=contacts,
+    )
+
+
+def _orders_for(
+    rng: random.Random, customer_id: int, target: float, contacts: int, model: ValueModel
+) -> list[Order]:
+    """Orders within the window whose score, with ``contacts``, is about ``target``.
+
+    Recency and frequency are set to the target's share, and the amount spent makes up
+    the rest; a target below what one order scores gets none.
+    """
+    goal = target - model.engagement_points * contacts / (contacts + model.engagement_half)
+    if goal < 10.0:
+        return []
+    share = min(goal / 100.0, 1.0)
+    count = max(1, round(math.expm1(share * math.log1p(model.frequency_cap))))
+    days = min(model.recency_half_life_days * math.log2(1.0 / share), model.window_days - 2)
+    recency = 100.0 * 0.5 ** (days / model.recency_half_life_days)
+    frequency = 100.0 * min(1.0, math.log1p(count) / math.log1p(model.frequency_cap))
+    rest = goal - model.recency_weight * recency - model.frequency_weight * frequency
+    monetary = min(max(rest / model.monetary_weight, 0.0), 100.0)
+    spent = max(math.expm1(monetary / 100.0 * math.log1p(model.monetary_cap)), count * 1.0)
+    last = round(DEMO_NOW - days * DAY_S)
+    times = [last] + [
+        round(rng.uniform(DEMO_NOW - (model.window_days - 1) * DAY_S, last))
+        for _ in range(count - 1)
+    ]
+    weights = [rng.uniform(0.5, 1.5) for _ in range(count)]
+    return [
+        Order(
+            customer_id=customer_id,
+            ordered_at=float(at),
+            amount=round(spent * weight / sum(weights), 2),
+            currency="CNY",
+            reference=f"SO-{customer_id}-{k + 1}",
+        )
+        for k, (at, weight) in enumerate(zip(sorted(times), weights, strict=True))
+    ]
+
+
+def _contact_extras(rng: random.Random, customer: Customer, taken: set[str]) -> dict[str, object]:
+    """A company, an address, an owner and a second address for some customers."""
+    language = "zh" if customer.language == "zh" else "en"
+    extras: dict[str, object] = {}
+    if rng.random() < 0.25:
+        extras["company"] = rng.choice(_COMPANIES[language])
+    if rng.random() < 0.4:
+        extras["address"] = rng.choice(_ADDRESSES[language])
+    if rng.random() < 0.1:
+        extras["owner"] = rng.choice(_OWNERS)
+    if customer.email and rng.random() < 0.15:
+        local, _, _ = customer.email.partition("@")
+        second = f"{local}@work.example.com"
+        if second not in taken:
+            taken.add(second)
+            extras["other_emails"] = (second,)
+    return extras
+
+
+def generate_service_items(
+    customers: Iterable[Customer], seed: int = 7, now: float = DEMO_NOW
+) -> list[ServiceItem]:
+    """Service items for about one customer in ten: some open, some overdue and
+    escalated, some resolved. Ids run from 1."""
+    rng = random.Random(f"{seed}:items")
+    items: list[ServiceItem] = []
+    for customer in customers:
+        if rng.random() >= 0.1:
+            continue
+        titles = _TICKETS["zh" if customer.language == "zh" else "en"]
+        for _ in range(rng.choice((1, 1, 2))):
+            created = round(now - rng.uniform(DAY_S / 4, 30 * DAY_S))
+            due = created + rng.choice((1, 2, 3, 5)) * DAY_S
+            status = rng.choice(
+                (ServiceStatus.OPEN, ServiceStatus.IN_PROGRESS, ServiceStatus.WAITING,
+                 ServiceStatus.RESOLVED)
+            )  # fmt: skip
+            overdue = status.is_open and due < now
+            escalated = overdue and rng.random() < 0.6
+            items.append(
+                ServiceItem(
+                    id=len(items) + 1,
+                    customer_id=customer.id,
+                    title=rng.choice(titles),
+                    status=status,
+                    priority=rng.choice(tuple(ServicePriority)),
+                    created_at=created,
+                    updated_at=due if escalated else created,
+                    due_at=due,
+                    assignee=rng.choice(_OWNERS),
+                    escalation_level=1 if escalated else 0,
+                    escalated_at=due if escalated else None,
+                    escalated_to="supervisor" if escalated else "",
+                )
+            )
+    return items
 
 
 def generate_interactions(
@@ -153,15 +317,20 @@ def generate_interactions(
 
 
 async def seed_store(store: Store, n: int = 2000, seed: int = 7, *, now: float = DEMO_NOW) -> int:
-    """Load the demo customers and their history into an empty store; return how many.
+    """Load the demo customers, their history, orders and service items into an empty
+    store, and score them at ``now``; return how many.
 
     A store that already has customers is left alone (returns 0).
     """
     if await store.customer_count():
         return 0
-    customers = generate_customers(n, seed)
-    await store.add_customers(customers)
+    customers, orders = _generate(n, seed, "CN")
+    base = CustomerBase(store)
+    await base.add_customers(customers)
     await store.add_interactions(generate_interactions(customers, seed, now))
+    await base.add_orders(orders)
+    await base.add_service_items(generate_service_items(customers, seed, now))
+    await base.rescore(now)
     return len(customers)
 
 

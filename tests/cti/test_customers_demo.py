@@ -1,0 +1,52 @@
+"""The demo's customer base: values that the orders explain, and rich screen-pops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cti.customers import CustomerBase
+from cti.demo_data import (
+    DEMO_NOW,
+    generate_customers,
+    generate_orders,
+    generate_service_items,
+    seed_store,
+)
+from cti.store import Store
+
+pytestmark = pytest.mark.customers
+
+
+async def test_seeded_values_are_the_scores_of_the_seeded_orders(tmp_path: Path) -> None:
+    customers = generate_customers(300)
+    async with await Store.open(tmp_path / "cti.db") as store:
+        assert await seed_store(store, n=300) == 300
+        base = CustomerBase(store)
+        for customer in customers[:60]:
+            explanation = await base.explain(customer.id)
+            assert explanation is not None
+            assert (explanation.value, explanation.segment) == (customer.value, customer.segment)
+            assert explanation.scored_at == DEMO_NOW
+        with_items = {item.customer_id for item in generate_service_items(customers)}
+        assert with_items
+        for cid in with_items:
+            assert len(await base.service_items(cid, open_only=False)) >= 1
+        buyer = generate_orders(300)[0].customer_id
+        assert len(await base.orders(buyer)) >= 1
+
+
+def test_demo_customers_have_contact_details_and_orders() -> None:
+    customers = generate_customers()
+    assert sum(bool(c.company) for c in customers) > 0.15 * len(customers)
+    assert sum(bool(c.address) for c in customers) > 0.3 * len(customers)
+    assert sum(bool(c.owner) for c in customers) > 0.05 * len(customers)
+    assert sum(bool(c.other_emails) for c in customers) > 0.05 * len(customers)
+    orders = generate_orders()
+    assert len({o.reference for o in orders}) == len(orders)
+    assert all(o.amount > 0 and o.ordered_at <= DEMO_NOW for o in orders)
+    items = generate_service_items(customers)
+    assert any(i.escalation_level for i in items)
+    assert any(i.overdue(DEMO_NOW) for i in items)
+    assert any(not i.status.is_open for i in items)
