@@ -185,6 +185,7 @@ class CampaignRunner:
         campaign_id: int = 0,
         inbound: InboundDemand | None = None,
         tick_s: float = 1.0,
+        state_every_s: float = 10.0,
     ) -> None:
         if settings.mode not in line.modes:
             raise CtiError(
@@ -205,6 +206,7 @@ class CampaignRunner:
         self.campaign_id = campaign_id
         self.inbound = inbound
         self.tick_s = tick_s
+        self.state_every_s = state_every_s
         pacing = settings.pacing.model_copy(update={"mode": settings.mode})
         if line.max_lines is not None:
             limit = min(line.max_lines, pacing.max_lines or line.max_lines)
@@ -224,8 +226,14 @@ class CampaignRunner:
     async def run(self) -> None:
         """Dial until cancelled; calls under way are left to finish on the line."""
         self.service.record_listeners.append(self._on_record)
+        checked = -float("inf")
         try:
             while True:
+                now = self.service.now()
+                if self.store is not None and now - checked >= self.state_every_s:
+                    checked = now
+                    if await self._follow_state() == "stopped":
+                        return
                 if not self.paused:
                     try:
                         await self.pace()
@@ -239,6 +247,23 @@ class CampaignRunner:
             self.service.record_listeners.remove(self._on_record)
             for task in list(self._tasks):
                 task.cancel()
+
+    async def _follow_state(self) -> str:
+        """Supervisor controls through the store: ``cti campaign pause`` sets the state
+        the running dialer follows here (paused, running, or stopped)."""
+        assert self.store is not None
+        try:
+            state = (await self.store.campaign(self.settings.name)).state
+        except CtiError as exc:
+            log.error("campaign %s: %s", self.settings.name, exc)
+            return "running"
+        if state == "paused" and not self.paused:
+            log.info("campaign %s paused", self.settings.name)
+            self.pause()
+        elif state == "running" and self.paused:
+            log.info("campaign %s resumed", self.settings.name)
+            self.resume()
+        return state
 
     def pause(self) -> None:
         """Place no new dials (those under way finish)."""

@@ -1,0 +1,285 @@
+"""`cti campaign`: outbound campaigns: import lead lists, start, pause, status, report."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ORDER = 35
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    camp = sub.add_parser(
+        "campaign",
+        help="outbound campaigns: import leads, start, pause, status, compliance report",
+        description="Outbound campaigns (docs/dialer.md): lead lists imported from CSV, "
+        "preview, progressive, power or predictive dialing within the rules, and the "
+        "compliance report.",
+    )
+    camp.add_argument("--config", type=Path, help="TOML config file (defaults: `cti config`)")
+    camp.add_argument("--db", type=Path, help="SQLite file (default: cti.db in your data dir)")
+    cmds = camp.add_subparsers(dest="campaign_command", required=True)
+
+    imp = cmds.add_parser(
+        "import",
+        help="import a CSV lead list (creates the campaign if new)",
+        description="Columns: number (required), name, time_zone (IANA, e.g. "
+        "America/Chicago) or region (ISO country code), any others as custom fields. "
+        "Every bad row is reported with its line and reason; the rest are imported.",
+    )
+    imp.add_argument("name", help="the campaign")
+    imp.add_argument("file", type=Path, help="the CSV file (UTF-8)")
+    imp.add_argument("--list", dest="list_name", help="the list's name (default: file name)")
+    imp.add_argument(
+        "--mode", choices=["preview", "progressive", "power", "predictive"], default="predictive"
+    )
+    imp.add_argument("--queue", default="outbound", help="router queue of its answered calls")
+    imp.add_argument("--script", default="", help="the call script the agents run")
+    imp.add_argument("--region", help="region of national numbers (default: the engine's)")
+    imp.add_argument("--json", action="store_true")
+
+    dnc = cmds.add_parser("dnc", help="add numbers (one a line, or a CSV) to a do-not-call list")
+    dnc.add_argument("file", type=Path)
+    dnc.add_argument("--campaign", help="the campaign's own list (default: the global list)")
+    dnc.add_argument("--region", help="region of national numbers (default: the engine's)")
+
+    lst = cmds.add_parser("list", help="pause, resume or recycle one lead list")
+    lst.add_argument("name", help="the campaign")
+    lst.add_argument("list_name", help="the list")
+    lst.add_argument("action", choices=["pause", "resume", "recycle"])
+
+    start = cmds.add_parser(
+        "start",
+        help="mark the campaign running; --simulate runs it on the simulator",
+        description="Marks the campaign running (a running dialer follows it). With "
+        "--simulate, runs it here on virtual time against the simulator trunk (a far end "
+        "with the given contact, machine and busy rates) and bot agents, then prints its "
+        "status; the attempts are stored like real ones.",
+    )
+    start.add_argument("name")
+    start.add_argument("--simulate", action="store_true")
+    start.add_argument("--seconds", type=float, default=3600.0, help="simulated seconds")
+    start.add_argument("--agents", type=int, default=10, help="simulated bot agents")
+    start.add_argument("--contact-rate", type=float, default=0.2)
+    start.add_argument("--machine-rate", type=float, default=0.1)
+    start.add_argument("--busy-rate", type=float, default=0.1)
+    start.add_argument("--seed", type=int, default=1)
+
+    for verb, text in (("pause", "stop placing new dials"), ("stop", "stop the campaign")):
+        p = cmds.add_parser(verb, help=text)
+        p.add_argument("name")
+
+    status = cmds.add_parser("status", help="leads by state, attempts by outcome, lists")
+    status.add_argument("name")
+
+    report = cmds.add_parser(
+        "report",
+        help="compliance report: abandon rate per day and over 30 days, calls outside "
+        "hours, do-not-call dials",
+    )
+    report.add_argument("name")
+    report.add_argument("--json", action="store_true")
+    camp.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cti.config import load_config
+    from cti.demo import default_db_path
+
+    config = load_config(args.config)
+    db_path = args.db or (Path(config.store.path) if config.store.path else default_db_path())
+    if args.campaign_command == "start" and args.simulate:
+        return _simulate(args, config, db_path)
+    return asyncio.run(_run(args, config, db_path))
+
+
+async def _run(args: argparse.Namespace, config: Any, db_path: Path) -> int:
+    from cti.campaign_store import CampaignSettings, CampaignStore, parse_leads
+    from cti.clock import wall_time
+    from cti.errors import StoreError
+    from cti.phone import normalise
+    from cti.store import Store
+
+    region = getattr(args, "region", None) or config.engine.default_region
+    async with await Store.open(db_path) as store:
+        cs = CampaignStore(store)
+        now = wall_time()
+        match args.campaign_command:
+            case "import":
+                text = _read(args.file)
+                lead_file = parse_leads(text, region)
+                if args.name not in await cs.campaign_names():
+                    settings = CampaignSettings(
+                        name=args.name, mode=args.mode, queue=args.queue, script=args.script
+                    )
+                    await cs.create_campaign(settings, now)
+                report = await cs.import_leads(
+                    args.name, args.list_name or args.file.stem, lead_file, now
+                )
+                for error in report.errors:
+                    print(f"{args.file}:{error.line}: {error.reason}", file=sys.stderr)
+                summary = {
+                    "campaign": args.name,
+                    "list": args.list_name or args.file.stem,
+                    "imported": report.imported,
+                    "matched_customers": report.matched_customers,
+                    "bad_rows": len(report.errors),
+                }
+                if args.json:
+                    print(json.dumps(summary, ensure_ascii=False))
+                else:
+                    print(
+                        f"{report.imported} leads imported into {args.name!r} "
+                        f"({report.matched_customers} known customers), "
+                        f"{len(report.errors)} bad rows left out"
+                    )
+                return 1 if report.errors and not report.imported else 0
+            case "dnc":
+                numbers, bad = [], 0
+                for line_no, raw in enumerate(_read(args.file).splitlines(), start=1):
+                    cell = raw.split(",")[0].strip()
+                    if not cell or cell.casefold() in ("number", "phone"):
+                        continue
+                    e164 = normalise(cell, region)
+                    if e164 is None:
+                        bad += 1
+                        print(f"{args.file}:{line_no}: {cell!r} is not a phone number",
+                              file=sys.stderr)  # fmt: skip
+                    else:
+                        numbers.append(e164)
+                added = await cs.add_do_not_call(numbers, now, campaign=args.campaign)
+                scope = f"campaign {args.campaign!r}" if args.campaign else "the global list"
+                print(f"{added} numbers added to {scope} ({bad} bad lines left out)")
+                return 0
+            case "list":
+                if args.action == "recycle":
+                    n = await cs.recycle_list(args.name, args.list_name, now)
+                    print(f"{n} exhausted leads of {args.list_name!r} get new attempts")
+                else:
+                    state = "paused" if args.action == "pause" else "active"
+                    await cs.set_list_state(args.name, args.list_name, state)
+                    print(f"list {args.list_name!r} of {args.name!r} is {state}")
+                return 0
+            case "start" | "pause" | "stop":
+                verb = {"start": "running", "pause": "paused", "stop": "stopped"}
+                await cs.set_campaign_state(args.name, verb[args.campaign_command])
+                print(f"campaign {args.name!r} is {verb[args.campaign_command]}")
+                return 0
+            case "status":
+                print(json.dumps(await cs.status(args.name), ensure_ascii=False, indent=2))
+                return 0
+            case "report":
+                report_ = await cs.compliance(args.name, now)
+                data = report_.to_dict()
+                if args.json:
+                    print(json.dumps(data, ensure_ascii=False))
+                else:
+                    _print_report(data)
+                return 0 if data["within_rules"] else 1
+        raise StoreError(f"unknown campaign command {args.campaign_command!r}")
+
+
+def _simulate(args: argparse.Namespace, config: Any, db_path: Path) -> int:
+    from cti.clock import run_virtual
+
+    status = run_virtual(lambda: _simulated_run(args, config, db_path))
+    print(json.dumps(status, ensure_ascii=False))
+    return 0
+
+
+async def _simulated_run(args: argparse.Namespace, config: Any, db_path: Path) -> dict[str, Any]:
+    import random
+
+    from cti.bus import InMemoryBus
+    from cti.campaign_store import CampaignStore
+    from cti.clock import wall_time
+    from cti.dialer import CampaignRunner, DialingLine
+    from cti.models import AgentConfig, QueueConfig
+    from cti.service import EngineService
+    from cti.store import Store
+    from simulators.bots import BotAgent, BotBehaviour
+    from simulators.dialer_sim import FarEnd
+    from telephony_adapters.sim import SimTrunk
+
+    async with await Store.open(db_path) as store:
+        cs = CampaignStore(store)
+        await cs.set_campaign_state(args.name, "running")
+        record, core = await cs.load(args.name, wall_time())
+        settings = record.settings
+        queues = list(config.queues)
+        if settings.queue not in {q.name for q in queues}:
+            queues.append(QueueConfig(name=settings.queue))
+        config = config.model_copy(update={"queues": queues, "agents": []})
+        ids = [f"bot{i}" for i in range(1, args.agents + 1)]
+        rng = random.Random(args.seed)
+        far = FarEnd(args.contact_rate, args.machine_rate, args.busy_rate, rng)
+        line = DialingLine(SimTrunk("sim"), place=far.place)
+        bus = InMemoryBus()
+        service = EngineService(
+            config,
+            bus,
+            store,
+            [line],
+            [AgentConfig(id=a, queues={settings.queue: 0.0}) for a in ids],
+            recorder=store,
+        )
+        runner = CampaignRunner(
+            service, settings, core, line, store=cs, campaign_id=record.campaign_id
+        )
+        behaviour = BotBehaviour(answer_delay_s=0.2, mean_handle_s=120.0, wrap_up_s=5.0,
+                                 dispositions=("sale", "no interest"))  # fmt: skip
+        engine = asyncio.create_task(service.run(), name="engine")
+        await service.ready.wait()
+        bots = [
+            asyncio.create_task(BotAgent(bus, a, behaviour, random.Random(i)).run())
+            for i, a in enumerate(ids)
+        ]
+        dialer = asyncio.create_task(runner.run(), name="dialer")
+        await asyncio.sleep(args.seconds)
+        dialer.cancel()
+        await asyncio.gather(dialer, return_exceptions=True)
+        await asyncio.sleep(600)  # calls under way finish
+        await service.flush()
+        status = {
+            **runner.status(),
+            "report": (await cs.compliance(args.name, wall_time())).to_dict(),
+        }
+        for task in [*bots, engine]:
+            task.cancel()
+        await asyncio.gather(*bots, engine, return_exceptions=True)
+        await cs.set_campaign_state(args.name, "stopped")
+        return status
+
+
+def _read(path: Path) -> str:
+    from cti.errors import StoreError
+
+    try:
+        return path.read_text("utf-8")
+    except FileNotFoundError:
+        raise StoreError(f"{path} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise StoreError(f"{path} is not UTF-8 text: {exc}") from None
+    except OSError as exc:
+        raise StoreError(f"{path} cannot be read: {exc}") from None
+
+
+def _print_report(d: dict[str, Any]) -> None:
+    print(f"campaign {d['campaign']}: abandon cap {d['abandon_cap']:.1%}")
+    print(
+        f"last 30 days: {d['live_answers_30_days']} live answers, {d['abandoned_30_days']} "
+        f"abandoned ({d['abandon_rate_30_days']:.2%})"
+    )
+    print(f"{'day':<12} {'live':>7} {'abandoned':>9} {'rate':>7}")
+    for day in d["days"]:
+        print(
+            f"{day['day']:<12} {day['live_answers']:>7} {day['abandoned']:>9} "
+            f"{day['abandon_rate']:>7.2%}"
+        )
+    print(f"dials: {d['dials']}; outside calling hours: {d['dials_outside_hours']}; "
+          f"to do-not-call numbers: {d['dials_on_dnc']}")  # fmt: skip
+    print("within the rules" if d["within_rules"] else "NOT within the rules")
