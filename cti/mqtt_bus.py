@@ -828,7 +828,13 @@ class MqttBus:
             clean_start=self._first_connect or not self.persistent,
             properties=properties,
             tls_context=tls,
+            # paho's own window (20 by default) would hold back what ours lets through
+            max_inflight_messages=self._window.size,
+            # Small messages at once: Nagle's algorithm with delayed ACKs adds ~40 ms.
+            socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
         )
+        # aiomqtt warns (a log line per publish) above 10 pending: ours are bounded anyway
+        client.pending_calls_threshold = self._window.size + 10
         try:
             async with client:
                 yield _AiomqttLink(client, self.address.display)

@@ -1,0 +1,398 @@
+"""Call arrival at the adapter to offer at the console, in process and over Mosquitto.
+
+Rings Poisson calls into a simulator trunk at 50 and 500 calls per second; the engine
+service routes each to one of ``--agents`` bot consoles, which accept at once, hang up
+once connected and wrap up at once, so agents stay free and the figure is the bus and
+engine path, not queueing. Timed per call: from ``SimTrunk.ring`` to the console's
+receipt of the ``CallOffered`` (line event -> engine -> router -> offer published ->
+broker -> console decoded), on the system's monotonic clock.
+The first 10% of each run is left out (warm-up). Callers are unknown numbers (no
+customer lookup), so the store does not count.
+
+Baselines in the same run: the same path on the in-process bus, and the broker's raw
+round trip (aiomqtt, QoS 1, a payload the size of an offer, published by one client and
+received by another through the same Mosquitto, one at a time).
+
+Over MQTT the engine runs in this process and the bot consoles in a child process (as
+they would on other machines), spread over ``--connections`` broker connections;
+Mosquitto runs beside them (started here on 127.0.0.1 at a free port, stopped at the
+end). In process, engine and bots share this process and the in-memory bus.
+
+    .venv/bin/python benchmarks/bench_bus.py [--seconds S] [--agents N] [--connections N]
+
+Prints a table and one JSON line with ``inprocess_p99_ms``, ``mqtt_p99_ms`` (at 500
+calls/s) and ``broker_rtt_p99_ms``, and the p50s and the 50 calls/s figures beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from cti import topics
+from cti.bus import Bus, InMemoryBus
+from cti.config import Config, load_config
+from cti.models import AgentConfig, Customer, Interaction
+from cti.mqtt_bus import MqttBus
+from cti.protocol import (
+    AcceptOffer,
+    CallConnected,
+    CallEnded,
+    CallOffered,
+    CompleteWrapUp,
+    HangUp,
+    Login,
+    SetReady,
+    encode,
+)
+from cti.service import EngineService
+from telephony_adapters.sim import SimTrunk
+
+RATES = (50, 500)
+WARM_UP = 0.1
+
+
+class NoCustomers:
+    async def find_by_number(self, e164: str) -> list[Customer]:
+        return []
+
+    async def recent_interactions(
+        self, customer_id: int, limit: int = 5
+    ) -> tuple[Interaction, ...]:
+        return ()
+
+
+class BotConsole:
+    """An agent's console that accepts, hangs up and wraps up at once, and notes when
+    (``time.monotonic``) each offer arrived."""
+
+    def __init__(self, bus: Bus, agent: str, offered: dict[str, float]) -> None:
+        self.bus, self.agent, self.offered = bus, agent, offered
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        agent = self.agent
+        commands = topics.agent_commands(agent)
+        async with self.bus.subscribe(topics.agent_events(agent)) as events:
+            await self.bus.publish(commands, Login(agent_id=agent))
+            await self.bus.publish(commands, SetReady(agent_id=agent))
+            self.ready.set()
+            async for _topic, message in events:
+                if isinstance(message, CallOffered):
+                    call_id = message.pop.call_id
+                    self.offered.setdefault(call_id, time.monotonic())
+                    await self.bus.publish(commands, AcceptOffer(agent_id=agent, call_id=call_id))
+                elif isinstance(message, CallConnected):
+                    await self.bus.publish(
+                        commands, HangUp(agent_id=agent, call_id=message.call_id)
+                    )
+                elif isinstance(message, CallEnded):
+                    done = CompleteWrapUp(agent_id=agent, call_id=message.call_id, disposition="ok")
+                    await self.bus.publish(commands, done)
+
+
+def agent_ids(agents: int) -> list[str]:
+    return [f"b{n:03d}" for n in range(agents)]
+
+
+def center(agents: int) -> tuple[Config, list[AgentConfig]]:
+    config = load_config(None, {"engine": {"status_interval_s": 1.0, "dispositions": ["ok"]}})
+    return config, [AgentConfig(id=a, queues={"general": 0.0}) for a in agent_ids(agents)]
+
+
+class Consoles(Protocol):
+    """Where the bot consoles run; :meth:`offered` gives the arrival time of each offer."""
+
+    async def start(self) -> None: ...
+
+    async def offered(self) -> dict[str, float]: ...
+
+    async def stop(self) -> None: ...
+
+
+class LocalConsoles:
+    """The bots in this process, on the given bus."""
+
+    def __init__(self, bus: Bus, agents: int) -> None:
+        self.times: dict[str, float] = {}
+        self.bots = [BotConsole(bus, a, self.times) for a in agent_ids(agents)]
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self.tasks = [asyncio.create_task(bot.run(), name=bot.agent) for bot in self.bots]
+        for bot in self.bots:
+            await bot.ready.wait()
+
+    async def offered(self) -> dict[str, float]:
+        return self.times
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+class ChildConsoles:
+    """The bots in a child process (``--consoles-only``), over the broker."""
+
+    def __init__(self, url: str, agents: int, connections: int) -> None:
+        self.args = [
+            sys.executable,
+            __file__,
+            "--consoles-only",
+            url,
+            "--agents",
+            str(agents),
+            "--connections",
+            str(connections),
+        ]
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            *self.args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        )
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), 60)
+        if line.strip() != b"ready":
+            sys.exit(f"the consoles' process did not start: {line!r}")
+
+    async def offered(self) -> dict[str, float]:
+        assert self.process is not None and self.process.stdin and self.process.stdout
+        self.process.stdin.write(b"report\n")
+        await self.process.stdin.drain()
+        line = await asyncio.wait_for(self.process.stdout.readline(), 60)
+        times: dict[str, float] = json.loads(line)
+        return times
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            await asyncio.wait_for(self.process.wait(), 30)
+
+
+async def consoles_only(url: str, agents: int, connections: int) -> None:
+    """The child process: bots over ``connections`` buses; "report" on stdin prints the
+    offers' arrival times as one JSON line; end of stdin stops."""
+    times: dict[str, float] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        buses = [
+            await stack.enter_async_context(MqttBus(url, client_id=f"bench-console-{n}"))
+            for n in range(max(1, connections))
+        ]
+        for bus in buses:
+            await bus.wait_online(10)
+        bots = [
+            BotConsole(buses[n % len(buses)], a, times) for n, a in enumerate(agent_ids(agents))
+        ]
+        tasks = [asyncio.create_task(bot.run()) for bot in bots]
+        for bot in bots:
+            await bot.ready.wait()
+        print("ready", flush=True)
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        while line := await reader.readline():
+            if line.strip() == b"report":
+                print(json.dumps(times), flush=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def run_rate(
+    engine_bus: Bus, consoles: Consoles, rate: float, seconds: float, agents: int, seed: int
+) -> dict[str, Any]:
+    config, agent_configs = center(agents)
+    trunk = SimTrunk("sim")
+    service = EngineService(config, engine_bus, NoCustomers(), [trunk], agent_configs)
+    rung: dict[str, float] = {}
+    finished: list[object] = []
+    service.record_listeners.append(finished.append)
+    engine = asyncio.create_task(service.run(), name="engine")
+    await service.ready.wait()
+    await consoles.start()
+    try:
+        await _settle(service, agents)
+        rng = random.Random(seed)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        next_at = start
+        n = 0
+        while next_at - start < seconds:
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            call_id = trunk.ring(f"1390000{n:04d}")
+            rung[call_id] = time.monotonic()
+            n += 1
+            next_at += rng.expovariate(rate)
+        achieved = n / max(1e-9, loop.time() - start)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(60):
+                while len(finished) < len(rung):  # every call recorded: all done
+                    await asyncio.sleep(0.05)
+        offered = await consoles.offered()
+    finally:
+        await consoles.stop()
+        engine.cancel()
+        await asyncio.gather(engine, return_exceptions=True)
+    order = sorted(rung, key=rung.__getitem__)
+    measured = order[int(len(order) * WARM_UP) :]
+    latencies = [(offered[c] - rung[c]) * 1000 for c in measured if c in offered]
+    return {
+        "rate": rate,
+        "achieved_rate": round(achieved, 1),
+        "calls": len(rung),
+        "offered": sum(1 for c in rung if c in offered),
+        "p50_ms": _pct(latencies, 50),
+        "p99_ms": _pct(latencies, 99),
+        "max_ms": round(max(latencies), 3) if latencies else None,
+    }
+
+
+async def _settle(service: EngineService, agents: int) -> None:
+    """Wait until every bot is Ready in the router (bounded)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(60):
+            while service.router.snapshot("general", service.now()).agents_ready < agents:
+                await asyncio.sleep(0.01)
+
+
+def _pct(values: list[float], q: int) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return round(values[0], 3)
+    return round(statistics.quantiles(values, n=100, method="inclusive")[q - 1], 3)
+
+
+# --- Mosquitto ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def mosquitto() -> Any:
+    program = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not Path(program).exists():
+        sys.exit("mosquitto is not installed (deploy/system-deps.sh, or apt-get install mosquitto)")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = Path(tmp) / "mosquitto.conf"
+        conf.write_text(
+            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            "max_inflight_messages 100\nmax_queued_messages 100000\nset_tcp_nodelay true\n"
+        )
+        process = subprocess.Popen([program, "-c", str(conf)], stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or process.poll() is not None:
+                        sys.exit("mosquitto did not start")
+                    time.sleep(0.02)
+            yield f"mqtt://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+async def broker_rtt(url: str, pings: int, payload: bytes) -> dict[str, Any]:
+    """Raw aiomqtt round trips through the broker: QoS 1, one client to another."""
+    import aiomqtt
+
+    port = int(url.rsplit(":", 1)[1])
+    topic = "cti/v1/bench/ping"
+    rtts: list[float] = []
+    async with (
+        aiomqtt.Client("127.0.0.1", port, identifier="bench-ping-rx") as rx,
+        aiomqtt.Client("127.0.0.1", port, identifier="bench-ping-tx") as tx,
+    ):
+        await rx.subscribe(topic, qos=1)
+        messages = aiter(rx.messages)
+        for _ in range(pings):
+            t0 = time.perf_counter()
+            await tx.publish(topic, payload, qos=1)
+            await anext(messages)
+            rtts.append((time.perf_counter() - t0) * 1000)
+    rtts = rtts[int(len(rtts) * WARM_UP) :]
+    return {"p50_ms": _pct(rtts, 50), "p99_ms": _pct(rtts, 99), "pings": len(rtts)}
+
+
+def _offer_size() -> bytes:
+    from cti.models import CallerKind
+    from cti.protocol import ScreenPop
+
+    pop = ScreenPop(
+        call_id="sim-1", queue="general", ani="13900000001", caller_kind=CallerKind.UNKNOWN
+    )
+    return encode(CallOffered(agent_id="b001", pop=pop, timeout_s=15, deadline_wall=time.time()))
+
+
+async def main(seconds: float, agents: int, pings: int, connections: int) -> dict[str, Any]:
+    results: dict[str, Any] = {"agents": agents, "seconds_per_rate": seconds}
+    rows = []
+    for rate in RATES:
+        bus = InMemoryBus()
+        row = await run_rate(bus, LocalConsoles(bus, agents), rate, seconds, agents, seed=rate)
+        rows.append(("in-process", row))
+    with mosquitto() as url:
+        for rate in RATES:
+            async with MqttBus(url, client_id="bench-engine", persistent=True) as engine:
+                await engine.wait_online(10)
+                consoles = ChildConsoles(url, agents, connections)
+                row = await run_rate(engine, consoles, rate, seconds, agents, seed=rate)
+            rows.append(("mosquitto", row))
+        rtt = await broker_rtt(url, pings, _offer_size())
+    head = ("bus", "rate/s", "achieved", "calls", "offered", "p50 ms", "p99 ms", "max ms")
+    print("{:<11} {:>7} {:>9} {:>6} {:>8} {:>9} {:>9} {:>9}".format(*head))
+    for name, r in rows:
+        cells = (name, r["rate"], r["achieved_rate"], r["calls"], r["offered"])
+        times = (r["p50_ms"], r["p99_ms"], r["max_ms"])
+        print("{:<11} {:>7} {:>9} {:>6} {:>8}".format(*cells), *(f"{t!s:>9}" for t in times))
+        key = "inprocess" if name == "in-process" else "mqtt"
+        suffix = "" if r["rate"] == 500 else f"_at_{r['rate']}"
+        results[f"{key}_p50_ms{suffix}"] = r["p50_ms"]
+        results[f"{key}_p99_ms{suffix}"] = r["p99_ms"]
+        results[f"{key}_achieved_rate{suffix}"] = r["achieved_rate"]
+        results[f"{key}_offered{suffix}"] = f"{r['offered']}/{r['calls']}"
+    size = len(_offer_size())
+    print(
+        f"broker raw round trip (aiomqtt, QoS 1, {size} B): p50 {rtt['p50_ms']} ms, "
+        f"p99 {rtt['p99_ms']} ms over {rtt['pings']} pings"
+    )
+    results["broker_rtt_p50_ms"] = rtt["p50_ms"]
+    results["broker_rtt_p99_ms"] = rtt["p99_ms"]
+    print(json.dumps(results))
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=6.0, help="arrivals per rate (default 6)")
+    parser.add_argument("--agents", type=int, default=100, help="bot consoles (default 100)")
+    parser.add_argument(
+        "--connections", type=int, default=20, help="MQTT connections the bots share (default 20)"
+    )
+    parser.add_argument("--pings", type=int, default=2000, help="broker round trips (default 2000)")
+    parser.add_argument("--consoles-only", metavar="URL", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.consoles_only:
+        asyncio.run(consoles_only(args.consoles_only, args.agents, args.connections))
+    else:
+        asyncio.run(main(args.seconds, args.agents, args.pings, args.connections))
