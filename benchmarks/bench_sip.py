@@ -1,0 +1,285 @@
+"""SIP line under load: SIPp places calls into the engine at 20 and 100 calls/s.
+
+For each rate, a fresh engine (:class:`~cti.service.EngineService`, in-process, on the
+in-memory bus) serves one :class:`~telephony_adapters.sipline.line.SipLine` on
+127.0.0.1 with bot agents (:mod:`simulators.bots`) who answer after ``--answer-delay``
+seconds, talk an exponential ``--handle`` seconds on average and wrap up in
+``--wrap-up`` seconds. SIPp (``sipp``, Debian ``sip-tester``) is the caller: it sends an
+INVITE at the rate for ``--seconds`` seconds, waits up to ``--patience`` seconds for
+the 200 (then CANCELs: an abandoned call), ACKs it, and answers the agent's BYE.
+RTP is off (``media=False``): SIPp sends none, and the figure is about signalling.
+
+After SIPp exits, the engine gets up to 30 s to finish wrap-ups; then a call still known
+to the line or to the router is *stuck*. Every call must be answered (the agent's
+BYE reached SIPp) or abandoned (the caller's CANCEL), none stuck.
+
+Prints, per rate, one JSON line: ``rate_cps``, ``offered`` (INVITEs SIPp placed),
+``answered`` and ``abandoned`` (the engine's call records), ``exited`` (left a queue by
+its exit rules), ``failed`` (calls SIPp counts as failed: an unexpected message or a
+time-out), ``stuck``, ``unaccounted`` (offered minus the engine's records), ``sipp_ok``
+(SIPp's successful calls), ``cpu_s`` (this process's CPU time for the rate) and
+``wall_s``; the 100 calls/s line last. About 2 x (``--seconds`` + 10) s.
+
+    .venv/bin/python benchmarks/bench_sip.py [--rates 20,100] [--seconds 30] [--agents 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import logging
+import random
+import shutil
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+from cti.bus import InMemoryBus
+from cti.config import Config, SipLineSettings
+from cti.models import CallDetailRecord, Customer, Interaction
+from cti.service import EngineService
+from simulators.bots import BotAgent, BotBehaviour
+from telephony_adapters.sipline.line import SipLine
+
+SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="caller for the SIP line benchmark">
+  <send retrans="500">
+    <![CDATA[
+
+      INVITE sip:800@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bKi[pid]x[call_number];rport
+      From: <sip:1380000[call_number]@[local_ip]:[local_port]>;tag=[pid]T[call_number]
+      To: <sip:800@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true" timeout="PATIENCE_MS" ontimeout="abandon"/>
+  <send>
+    <![CDATA[
+
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: <sip:1380000[call_number]@[local_ip]:[local_port]>;tag=[pid]T[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="BYE" timeout="120000"/>
+  <send next="done">
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <label id="abandon"/>
+  <send>
+    <![CDATA[
+
+      CANCEL sip:800@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bKi[pid]x[call_number];rport
+      From: <sip:1380000[call_number]@[local_ip]:[local_port]>;tag=[pid]T[call_number]
+      To: <sip:800@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 CANCEL
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+  <recv response="487"/>
+  <send>
+    <![CDATA[
+
+      ACK sip:800@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bKi[pid]x[call_number];rport
+      From: <sip:1380000[call_number]@[local_ip]:[local_port]>;tag=[pid]T[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <label id="done"/>
+</scenario>
+"""
+
+
+class _NoCustomers:
+    async def find_by_number(self, e164: str) -> list[Customer]:
+        return []
+
+    async def recent_interactions(
+        self, customer_id: int, limit: int = 5
+    ) -> tuple[Interaction, ...]:
+        return ()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _sipp_totals(stat_file: Path) -> dict[str, int]:
+    """The last row of SIPp's statistics file: total calls created, successful, failed."""
+    rows = list(csv.reader(stat_file.read_text("utf-8", "replace").splitlines(), delimiter=";"))
+    if len(rows) < 2:
+        return {"created": 0, "ok": 0, "failed": 0}
+    header, last = rows[0], rows[-1]
+    value = dict(zip(header, last, strict=False))
+
+    def num(name: str) -> int:
+        text = value.get(name, "0").strip()
+        return int(text) if text.isdigit() else 0
+
+    return {
+        "created": num("TotalCallCreated"),
+        "ok": num("SuccessfulCall(C)"),
+        "failed": num("FailedCall(C)"),
+    }
+
+
+async def run_rate(rate: int, args: argparse.Namespace, workdir: Path) -> dict[str, float | int]:
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        raise SystemExit("sipp is not installed (Debian package sip-tester): deploy/system-deps.sh")
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    line = SipLine(SipLineSettings(name="sip", bind_host="127.0.0.1", bind_port=0), media=False)
+    bus = InMemoryBus()
+    agents = {f"b{i:03d}": ["general"] for i in range(args.agents)}
+    service = EngineService(Config(), bus, _NoCustomers(), [line], agents)
+    records: list[CallDetailRecord] = []
+    service.record_listeners.append(records.append)
+    behaviour = BotBehaviour(
+        answer_delay_s=args.answer_delay, mean_handle_s=args.handle, wrap_up_s=args.wrap_up
+    )
+    rng = random.Random(rate)
+    loop = asyncio.get_running_loop()
+    engine = loop.create_task(service.run(), name="bench:engine")
+    await service.ready.wait()
+    bots = [
+        loop.create_task(
+            BotAgent(bus, agent_id, behaviour, random.Random(rng.random())).run(),
+            name=f"bench:{agent_id}",
+        )
+        for agent_id in agents
+    ]
+    await asyncio.sleep(1.0)  # the bots log in and go Ready
+    scenario = workdir / f"caller_{rate}.xml"
+    scenario.write_text(SCENARIO.replace("PATIENCE_MS", str(int(args.patience * 1000))))
+    stat_file = workdir / f"stats_{rate}.csv"
+    host, port = line.local_address
+    calls = rate * args.seconds
+    process = await asyncio.create_subprocess_exec(
+        sipp,
+        f"{host}:{port}",
+        "-sf",
+        str(scenario),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(_free_port()),
+        "-mp",
+        str(_free_port()),
+        "-r",
+        str(rate),
+        "-m",
+        str(calls),
+        "-l",
+        str(calls),
+        "-nostdin",
+        "-timeout",
+        f"{args.seconds + 180}s",
+        "-trace_stat",
+        "-stf",
+        str(stat_file),
+        "-fd",
+        "1",
+        "-trace_err",
+        "-error_file",
+        str(workdir / f"errors_{rate}.log"),
+        cwd=workdir,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    await process.wait()
+    deadline = loop.time() + 30.0
+    while loop.time() < deadline and (line.ua.calls or service.router.active_call_ids()):
+        await asyncio.sleep(0.2)
+    stuck = len(set(line.ua.calls) | set(service.router.active_call_ids()))
+    for task in [*bots, engine]:
+        task.cancel()
+    await asyncio.gather(*bots, engine, return_exceptions=True)
+    totals = _sipp_totals(stat_file)
+    outcomes = [r.outcome for r in records]
+    return {
+        "rate_cps": rate,
+        "offered": totals["created"],
+        "answered": outcomes.count("answered"),
+        "abandoned": outcomes.count("abandoned"),
+        "exited": outcomes.count("exited"),
+        "failed": totals["failed"],
+        "stuck": stuck,
+        "unaccounted": totals["created"] - len(records),
+        "sipp_ok": totals["ok"],
+        "sipp_exit": process.returncode if process.returncode is not None else -1,
+        "cpu_s": round(time.process_time() - cpu0, 1),
+        "wall_s": round(time.monotonic() - wall0, 1),
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rates", default="20,100", help="calls per second, comma-separated")
+    parser.add_argument("--seconds", type=int, default=30, help="how long SIPp places calls")
+    parser.add_argument("--agents", type=int, default=200, help="bot agents")
+    parser.add_argument("--answer-delay", type=float, default=0.1)
+    parser.add_argument("--handle", type=float, default=1.0, help="mean talk time (s)")
+    parser.add_argument("--wrap-up", type=float, default=0.1)
+    parser.add_argument("--patience", type=float, default=15.0, help="caller waits (s)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    rates = sorted(int(r) for r in args.rates.split(","))
+    with tempfile.TemporaryDirectory(prefix="bench_sip_") as tmp:
+        for rate in rates:
+            result = await run_rate(rate, args, Path(tmp))
+            print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
