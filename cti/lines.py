@@ -15,7 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cti.config import Config, LineSettings, ModemLineSettings, SimLineSettings
+from cti.config import (
+    Config,
+    LineSettings,
+    ModemLineSettings,
+    SimLineSettings,
+    SipLineSettings,
+)
 from cti.errors import ConfigError
 from telephony_adapters.base import TelephonyAdapter
 
@@ -26,8 +32,11 @@ def build_line(settings: LineSettings) -> TelephonyAdapter:
     ``kind = "sim"``: a :class:`~telephony_adapters.sim.SimTrunk` named ``name``.
     ``kind = "modem"``: a :class:`~telephony_adapters.modem.line.ModemLine` on
     ``port`` at ``baud``, with ``dnis``, the extra ``init`` commands and the ring,
-    answer and dial timeouts. Raises :class:`~cti.errors.ConfigError` naming the line
-    for a kind that cannot be built here.
+    answer and dial timeouts.
+    ``kind = "sip"``: a :class:`~telephony_adapters.sipline.line.SipLine` (SIP over
+    UDP on ``bind_host:bind_port``; see docs/sip.md).
+    Raises :class:`~cti.errors.ConfigError` naming the line for a kind that cannot be
+    built here.
     """
     if isinstance(settings, SimLineSettings):
         from telephony_adapters.sim import SimTrunk
@@ -37,9 +46,13 @@ def build_line(settings: LineSettings) -> TelephonyAdapter:
         from telephony_adapters.modem.line import ModemLine
 
         return ModemLine.from_settings(settings)
+    if isinstance(settings, SipLineSettings):
+        from telephony_adapters.sipline.line import SipLine
+
+        return SipLine(settings)
     raise ConfigError(
         f"line {settings.name!r}: lines of kind {settings.kind!r} cannot be built yet"
-        " (known: sim, modem)"
+        " (known: sim, modem, sip)"
     )
 
 
