@@ -86,6 +86,7 @@ log = logging.getLogger(__name__)
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY, INFO"
 _PRIVATE_ANI = "anonymous"
+_LOGS_PER_SECOND = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +257,10 @@ class UserAgent:
         self._timer_at: dict[tuple[str, str], float] = {}
         self._seq = itertools.count()
         self.dropped = 0
-        """Datagrams dropped as unreadable."""
+        """Datagrams dropped as unreadable or refused as malformed."""
+        self._log_window = -1e18
+        self._logged = 0
+        self._unlogged = 0
         self.registered = False
         self.registration_expires_at: float | None = None
         self._reg_call_id = f"{self._token(8)}@{self.host}"
@@ -555,30 +559,14 @@ class UserAgent:
         try:
             msg = parse(data)
         except ProtocolError as exc:
-            self.dropped += 1
-            log.warning(
-                "line %s: datagram of %d bytes from %s:%d dropped: %s",
-                self.settings.line,
-                len(data),
-                source[0],
-                source[1],
-                exc,
-            )
+            self._refused(now, f"datagram of {len(data)} bytes", source, f"dropped: {exc}")
             return []
         try:
             if isinstance(msg, Response):
                 return self._on_response(msg, now)
             return self._on_request(msg, source, now)
         except ProtocolError as exc:
-            self.dropped += 1
-            log.warning(
-                "line %s: %s from %s:%d refused: %s",
-                self.settings.line,
-                msg.start_line()[:60],
-                source[0],
-                source[1],
-                exc,
-            )
+            self._refused(now, msg.start_line()[:60], source, f"refused: {exc}")
             if isinstance(msg, Request) and msg.method != "ACK":
                 return self._stateless(msg, source, 400, warning=str(exc))
             return []
@@ -592,6 +580,26 @@ class UserAgent:
                 source[1],
             )
             return []
+
+    def _refused(self, now: float, what: str, source: Addr, why: str) -> None:
+        """Count a refused datagram and log it, at most ``_LOGS_PER_SECOND`` a second (a
+        flood must not flood the log); the ones left out are counted in the next line."""
+        self.dropped += 1
+        if now - self._log_window >= 1.0:
+            if self._unlogged:
+                log.warning(
+                    "line %s: %d more datagrams refused (not logged)",
+                    self.settings.line,
+                    self._unlogged,
+                )
+            self._log_window, self._logged, self._unlogged = now, 0, 0
+        if self._logged >= _LOGS_PER_SECOND:
+            self._unlogged += 1
+            return
+        self._logged += 1
+        log.warning(
+            "line %s: %s from %s:%d %s", self.settings.line, what, source[0], source[1], why
+        )
 
     def _check(self, request: Request) -> None:
         """The fields every request needs (RFC 3261 §8.1.1); ProtocolError names a bad one."""
@@ -640,10 +648,7 @@ class UserAgent:
         try:
             return self._dispatch(request, txn, now)
         except ProtocolError as exc:
-            log.warning(
-                "line %s: %s refused: %s", self.settings.line, request.start_line()[:60], exc
-            )
-            self.dropped += 1
+            self._refused(now, request.start_line()[:60], txn.peer, f"refused: {exc}")
             text = str(exc)[:120].replace('"', "'").replace("\\", "/")
             return self._reply(
                 txn, request, 400, now, extra=[("Warning", f'399 {self.host} "{text}"')]
