@@ -153,13 +153,18 @@ def _hide_password(url: str) -> str:
 
 
 def resolve_broker_settings(
-    base: BrokerSettings, *, url: str | None = None, env: Mapping[str, str] | None = None
+    base: BrokerSettings,
+    *,
+    url: str | None = None,
+    env: Mapping[str, str] | None = None,
+    default_username: str | None = None,
 ) -> BrokerSettings:
     """The broker settings in force: the config file's ``[broker]`` (``base``), then the
     ``CTI_BROKER_*`` environment variables (:data:`ENV_VARS`), then ``url`` (``--broker``).
 
     ``CTI_BROKER_USERNAME`` and ``CTI_BROKER_PASSWORD`` replace the URL's user and
-    password. Raises :class:`ConfigError` naming the variable and the bad value.
+    password; ``default_username`` is the user when neither names one (a console's
+    agent id). Raises :class:`ConfigError` naming the variable and the bad value.
     """
     env = os.environ if env is None else env
     changes: dict[str, Any] = {}
@@ -178,10 +183,12 @@ def resolve_broker_settings(
             f"broker setting {key} (from {var} or the config file): {first['msg']}"
         ) from None
     user, password = env.get(ENV_USERNAME, ""), env.get(ENV_PASSWORD, "")
-    if settings.url and (user or password):
+    if settings.url and (user or password or default_username):
         address = parse_broker_url(settings.url)
         address = replace(
-            address, username=user or address.username, password=password or address.password
+            address,
+            username=user or address.username or default_username,
+            password=password or address.password,
         )
         settings = settings.model_copy(update={"url": broker_url(address)})
     return settings
@@ -701,7 +708,9 @@ class MqttBus:
                 error = _describe(exc)
             self._teardown()
             delay = self._backoff.next_delay()
-            log.warning("broker %s: %s; retrying in %.1f s", self.address.display, error, delay)
+            # Once per kind of failure, not once per attempt through a long outage.
+            level = logging.DEBUG if error == self._status.error else logging.WARNING
+            log.log(level, "broker %s: %s; retrying in %.1f s", self.address.display, error, delay)
             self._set_status(state=ConnectionState.OFFLINE, error=error, retry_in_s=delay)
             await asyncio.sleep(delay)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 from cti.config import BrokerSettings, load_config
@@ -43,22 +42,18 @@ def run(args: argparse.Namespace) -> int:
     import platformdirs
 
     from agent_console.desktop import agent_id_problem
-    from cti.mqtt_bus import broker_url, parse_broker_url, resolve_broker_settings
+    from cti.mqtt_bus import resolve_broker_settings
 
     problem = agent_id_problem(args.agent)
     if problem is not None:
         raise ConfigError(problem)
     config = load_config(args.config)
-    settings = resolve_broker_settings(config.broker, url=args.broker)
+    # broker-config's users are the agent ids: the agent's id is the user by default
+    settings = resolve_broker_settings(config.broker, url=args.broker, default_username=args.agent)
     if not settings.url:
         raise ConfigError(
             "cti console needs the engine's broker: --broker mqtt://AGENT:PASSWORD@host:1883, "
             "[broker] url in the config, or CTI_BROKER_URL (`cti demo` runs without one)"
-        )
-    address = parse_broker_url(settings.url)
-    if address.username is None:  # broker-config's users are the agent ids
-        settings = settings.model_copy(
-            update={"url": broker_url(replace(address, username=args.agent))}
         )
     log_file: Path = args.log or (
         Path(platformdirs.user_data_dir("cti-desk")) / f"cti-console-{args.agent}.log"

@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cti.demo import default_db_path
-    from cti.mqtt_bus import resolve_broker_settings
+    from cti.mqtt_bus import parse_broker_url, resolve_broker_settings
 
     config = load_config(args.config)
     settings = resolve_broker_settings(config.broker, url=args.broker)
@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             "[broker] url in the config, or CTI_BROKER_URL (on one machine without a "
             "broker, `cti demo` runs everything in one process)"
         )
+    parse_broker_url(settings.url)  # a bad URL is named now, not after the start-up
     if args.simulate < 0:
         raise ConfigError(f"--simulate must be calls per hour >= 0, got {args.simulate}")
     if not config.agents:

@@ -158,6 +158,19 @@ def test_resolve_settings_credentials_from_env() -> None:
     assert (address.username, address.password, address.host) == ("1001", "p:w@d", "h")
 
 
+def test_resolve_settings_default_username_keeps_the_env_password() -> None:
+    env = {"CTI_BROKER_PASSWORD": "pw"}
+    got = resolve_broker_settings(
+        BrokerSettings(url="mqtts://h:8883"), env=env, default_username="1001"
+    )
+    address = parse_broker_url(got.url)
+    assert (address.username, address.password, address.tls) == ("1001", "pw", True)
+    named = resolve_broker_settings(
+        BrokerSettings(url="mqtt://sup@h"), env={}, default_username="1001"
+    )
+    assert parse_broker_url(named.url).username == "sup"
+
+
 def test_resolve_settings_bad_env_value_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="CTI_BROKER_MAX_IN_FLIGHT"):
         resolve_broker_settings(BrokerSettings(), env={"CTI_BROKER_MAX_IN_FLIGHT": "lots"})
