@@ -92,3 +92,19 @@ class TelephonyAdapter(ABC):
         callback keeps the id the engine knows it by). The far end hanging up later is a
         :class:`~cti.protocol.CallerHungUp` like any other."""
         raise TelephonyError(f"line {self.name!r} cannot dial out (asked to dial {number!r})")
+
+    async def hold(self, call_id: str) -> None:
+        """Put a connected call on hold (``capabilities.can_hold``)."""
+        raise TelephonyError(f"line {self.name!r} cannot hold calls (asked for {call_id!r})")
+
+    async def resume(self, call_id: str) -> None:
+        """Take a held call off hold (``capabilities.can_hold``)."""
+        raise TelephonyError(f"line {self.name!r} cannot hold calls (asked for {call_id!r})")
+
+    async def transfer(self, call_id: str, target: str) -> None:
+        """Blind-transfer a connected call to ``target`` (``capabilities.can_transfer``).
+        When the far end reports success the call ends on this line, as after
+        :meth:`hang_up` (no ``CallerHungUp``); on failure it stays connected."""
+        raise TelephonyError(
+            f"line {self.name!r} cannot transfer calls (asked to send {call_id!r} to {target!r})"
+        )
