@@ -107,19 +107,41 @@ class ValueInputs:
     """Interactions (calls, e-mails, chats) within the window."""
 
 
-def score(inputs: ValueInputs, model: ValueModel) -> ValueExplanation:
-    """The value score, segment and explanation for ``inputs`` under ``model``."""
-    window = f"{model.window_days:g} days"
+def value_of(inputs: ValueInputs, model: ValueModel) -> float:
+    """The value score alone (what :func:`score` gives as ``value``), without the
+    explanation: for rescoring a million customers."""
+    recency, frequency, monetary, engagement = _terms(inputs, model)
+    total = (
+        model.recency_weight * recency
+        + model.frequency_weight * frequency
+        + model.monetary_weight * monetary
+        + model.engagement_points * engagement
+    )
+    return min(100.0, round(total, 1))
+
+
+def _terms(inputs: ValueInputs, model: ValueModel) -> tuple[float, float, float, float]:
+    """Recency, frequency and monetary scores (0..100), and the engagement share (0..1)."""
     if inputs.last_order_at is None:
-        recency, recency_detail = 0.0, "no orders"
+        recency = 0.0
     else:
         days = max(0.0, (inputs.scored_at - inputs.last_order_at) / DAY_S)
         recency = 100.0 * 0.5 ** (days / model.recency_half_life_days)
-        recency_detail = f"last order {days:.0f} days ago"
     frequency = 100.0 * min(1.0, math.log1p(inputs.orders) / math.log1p(model.frequency_cap))
-    spent = max(0.0, inputs.spent)
-    monetary = 100.0 * min(1.0, math.log1p(spent) / math.log1p(model.monetary_cap))
+    monetary = 100.0 * min(1.0, math.log1p(max(0.0, inputs.spent)) / math.log1p(model.monetary_cap))
     engagement = inputs.contacts / (inputs.contacts + model.engagement_half)
+    return recency, frequency, monetary, engagement
+
+
+def score(inputs: ValueInputs, model: ValueModel) -> ValueExplanation:
+    """The value score, segment and explanation for ``inputs`` under ``model``."""
+    window = f"{model.window_days:g} days"
+    recency, frequency, monetary, engagement = _terms(inputs, model)
+    if inputs.last_order_at is None:
+        recency_detail = "no orders"
+    else:
+        days = max(0.0, (inputs.scored_at - inputs.last_order_at) / DAY_S)
+        recency_detail = f"last order {days:.0f} days ago"
     factors = (
         ValueFactor(
             name="recency",
@@ -135,7 +157,7 @@ def score(inputs: ValueInputs, model: ValueModel) -> ValueExplanation:
         ),
         ValueFactor(
             name="monetary",
-            detail=f"{spent:,.2f} spent in {window}",
+            detail=f"{max(0.0, inputs.spent):,.2f} spent in {window}",
             score=round(monetary, 1),
             points=round(model.monetary_weight * monetary, 1),
         ),
@@ -146,13 +168,7 @@ def score(inputs: ValueInputs, model: ValueModel) -> ValueExplanation:
             points=round(model.engagement_points * engagement, 1),
         ),
     )
-    total = (
-        model.recency_weight * recency
-        + model.frequency_weight * frequency
-        + model.monetary_weight * monetary
-        + model.engagement_points * engagement
-    )
-    value = min(100.0, round(total, 1))
+    value = value_of(inputs, model)
     segment = model.segment(value)
     return ValueExplanation(
         value=value,
