@@ -197,6 +197,58 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE customers ADD COLUMN window_contacts INTEGER NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        10,
+        """
+        -- The search index's triggers again, deleting a row's old text only if it had
+        -- some: a customer stored before migration 7 (search_text NULL) was never in
+        -- the index, and FTS5 must not be asked to delete what it does not hold.
+        DROP TRIGGER customer_search_delete;
+        DROP TRIGGER customer_search_update;
+        CREATE TRIGGER customer_search_delete AFTER DELETE ON customers
+        WHEN old.search_text IS NOT NULL BEGIN
+            INSERT INTO customer_search (customer_search, rowid, search_text)
+                VALUES ('delete', old.id, old.search_text);
+        END;
+        CREATE TRIGGER customer_search_update AFTER UPDATE OF search_text ON customers BEGIN
+            INSERT INTO customer_search (customer_search, rowid, search_text)
+                SELECT 'delete', old.id, old.search_text WHERE old.search_text IS NOT NULL;
+            INSERT INTO customer_search (rowid, search_text)
+                SELECT new.id, new.search_text WHERE new.search_text IS NOT NULL;
+        END;
+        """,
+    ),
+    # 20-29: call scripts. Keep the numbers rising down this tuple (the store checks).
+    (
+        20,
+        """
+        -- The script a call ran (same call_id as its call_records row), and the work
+        -- scripts leave for other systems (do-not-call, follow-up e-mail).
+        CREATE TABLE script_runs (
+            call_id       TEXT PRIMARY KEY,
+            agent_id      TEXT NOT NULL,
+            customer_id   INTEGER,
+            script        TEXT NOT NULL,
+            version       TEXT NOT NULL,
+            sha256        TEXT NOT NULL DEFAULT '',
+            answers       TEXT NOT NULL DEFAULT '{}',  -- JSON object: answer name -> value
+            path          TEXT NOT NULL DEFAULT '[]',  -- JSON array of node ids
+            actions       TEXT NOT NULL DEFAULT '[]',  -- JSON array of {node, action, args}
+            recorded_wall REAL NOT NULL
+        );
+        CREATE TABLE outbox (
+            id           INTEGER PRIMARY KEY,
+            call_id      TEXT NOT NULL,
+            customer_id  INTEGER,
+            action       TEXT NOT NULL,  -- add_to_dnc | send_email
+            args         TEXT NOT NULL DEFAULT '{}',
+            created_wall REAL NOT NULL,
+            done_wall    REAL
+        );
+        CREATE INDEX idx_outbox_call ON outbox (call_id);
+        CREATE INDEX idx_outbox_pending ON outbox (created_wall) WHERE done_wall IS NULL;
+        """,
+    ),
 )
 
 JOURNAL_MIGRATIONS: tuple[Migration, ...] = (
