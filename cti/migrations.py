@@ -218,6 +218,37 @@ MIGRATIONS: tuple[Migration, ...] = (
         END;
         """,
     ),
+    # 20-29: call scripts. Keep the numbers rising down this tuple (the store checks).
+    (
+        20,
+        """
+        -- The script a call ran (same call_id as its call_records row), and the work
+        -- scripts leave for other systems (do-not-call, follow-up e-mail).
+        CREATE TABLE script_runs (
+            call_id       TEXT PRIMARY KEY,
+            agent_id      TEXT NOT NULL,
+            customer_id   INTEGER,
+            script        TEXT NOT NULL,
+            version       TEXT NOT NULL,
+            sha256        TEXT NOT NULL DEFAULT '',
+            answers       TEXT NOT NULL DEFAULT '{}',  -- JSON object: answer name -> value
+            path          TEXT NOT NULL DEFAULT '[]',  -- JSON array of node ids
+            actions       TEXT NOT NULL DEFAULT '[]',  -- JSON array of {node, action, args}
+            recorded_wall REAL NOT NULL
+        );
+        CREATE TABLE outbox (
+            id           INTEGER PRIMARY KEY,
+            call_id      TEXT NOT NULL,
+            customer_id  INTEGER,
+            action       TEXT NOT NULL,  -- add_to_dnc | send_email
+            args         TEXT NOT NULL DEFAULT '{}',
+            created_wall REAL NOT NULL,
+            done_wall    REAL
+        );
+        CREATE INDEX idx_outbox_call ON outbox (call_id);
+        CREATE INDEX idx_outbox_pending ON outbox (created_wall) WHERE done_wall IS NULL;
+        """,
+    ),
 )
 
 JOURNAL_MIGRATIONS: tuple[Migration, ...] = (

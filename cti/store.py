@@ -30,9 +30,11 @@ from cti.models import (
     CallDetailRecord,
     Customer,
     Interaction,
+    OutboxItem,
     PhoneNumber,
     PhoneType,
     Scalar,
+    ScriptRun,
 )
 
 if TYPE_CHECKING:
@@ -295,6 +297,98 @@ class Store:
         return [
             CallDetailRecord.model_validate(dict(zip(_CDR_FIELDS, row, strict=True)))
             for row in rows
+        ]
+
+    # -- call scripts ---------------------------------------------------------------
+
+    async def record_script_run(self, run: ScriptRun, outbox: Sequence[OutboxItem] = ()) -> None:
+        """Keep what a call's script recorded, and the work it leaves in the outbox, in
+        one transaction. Storing a call's run again replaces it and its pending outbox."""
+        row = (
+            run.call_id,
+            run.agent_id,
+            run.customer_id,
+            run.script,
+            run.version,
+            run.sha256,
+            json.dumps(run.answers, ensure_ascii=False),
+            json.dumps(list(run.path), ensure_ascii=False),
+            json.dumps([a.model_dump() for a in run.actions], ensure_ascii=False),
+            run.recorded_wall,
+        )
+        items = [
+            (
+                i.call_id,
+                i.customer_id,
+                i.action,
+                json.dumps(i.args, ensure_ascii=False),
+                i.created_wall,
+            )
+            for i in outbox
+        ]
+
+        async def insert(connection: aiosqlite.Connection) -> None:
+            await connection.execute(
+                "DELETE FROM outbox WHERE call_id = ? AND done_wall IS NULL", (run.call_id,)
+            )
+            await connection.execute(
+                "INSERT OR REPLACE INTO script_runs (call_id, agent_id, customer_id, script,"
+                " version, sha256, answers, path, actions, recorded_wall)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            await connection.executemany(
+                "INSERT INTO outbox (call_id, customer_id, action, args, created_wall)"
+                " VALUES (?, ?, ?, ?, ?)",
+                items,
+            )
+
+        await self.write(f"recording the script run of call {run.call_id!r}", insert)
+
+    async def script_run(self, call_id: str) -> ScriptRun | None:
+        """The script run kept for a call, or None."""
+        rows = await self.fetch(
+            f"reading the script run of call {call_id!r}",
+            "SELECT call_id, agent_id, customer_id, script, version, sha256, answers, path,"
+            " actions, recorded_wall FROM script_runs WHERE call_id = ?",
+            (call_id,),
+        )
+        if not rows:
+            return None
+        cid, agent, customer, script, version, sha, answers, path, actions, at = rows[0]
+        return ScriptRun(
+            call_id=cid,
+            agent_id=agent,
+            customer_id=customer,
+            script=script,
+            version=version,
+            sha256=sha,
+            answers=json.loads(answers),
+            path=tuple(json.loads(path)),
+            actions=tuple(json.loads(actions)),
+            recorded_wall=at,
+        )
+
+    async def outbox(self, *, pending_only: bool = True) -> list[OutboxItem]:
+        """Work calls left for other systems, oldest first (by default only what is not
+        done yet)."""
+        where = " WHERE done_wall IS NULL" if pending_only else ""
+        rows = await self.fetch(
+            "reading the outbox",
+            "SELECT id, call_id, customer_id, action, args, created_wall, done_wall FROM outbox"
+            f"{where} ORDER BY created_wall, id",
+        )
+        return [
+            OutboxItem(
+                id=i,
+                call_id=call_id,
+                customer_id=customer,
+                action=action,
+                args=json.loads(args),
+                created_wall=created,
+                done_wall=done,
+            )
+            for i, call_id, customer, action, args, created, done in rows
         ]
 
     # -- plumbing -------------------------------------------------------------------
