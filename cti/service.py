@@ -41,6 +41,9 @@ from cti.models import (
     CallerKind,
     Customer,
     Interaction,
+    OutboxItem,
+    Scalar,
+    ScriptRun,
 )
 from cti.phone import classify
 from cti.protocol import (
@@ -53,6 +56,7 @@ from cti.protocol import (
     CallEnded,
     CallerHungUp,
     CallOffered,
+    CallScript,
     ChangeCallPriority,
     CommandResult,
     CompleteWrapUp,
@@ -95,6 +99,7 @@ from queue_engine.actions import (
 from queue_engine.live_stats import LiveStats
 from queue_engine.priority import explain
 from queue_engine.router import CallPhase, Router
+from scripts_engine.catalog import ScriptCatalog
 from telephony_adapters.base import LineEvent, TelephonyAdapter
 
 log = logging.getLogger(__name__)
@@ -131,6 +136,19 @@ class CallRecorder(Protocol):
     async def add_interaction(self, customer_id: int, interaction: Interaction) -> None: ...
 
 
+@runtime_checkable
+class ScriptRunRecorder(Protocol):
+    """A recorder that also keeps what a call's script recorded (the store does)."""
+
+    async def record_script_run(
+        self, run: ScriptRun, outbox: Sequence[OutboxItem] = ()
+    ) -> None: ...
+
+
+#: Script actions the service leaves in the outbox for other systems to carry out.
+OUTBOX_ACTIONS = frozenset({"add_to_dnc", "send_email"})
+
+
 class EngineService:
     """Runs the engine until cancelled. Queues come from ``config``; ``agents`` are
     agent configurations (or, for short, a map of agent id to the queues it serves)."""
@@ -160,6 +178,13 @@ class EngineService:
         self.lines = {line.name: line for line in lines}
         if isinstance(agents, Mapping):
             agents = [AgentConfig(id=a, queues=dict.fromkeys(qs, 0.0)) for a, qs in agents.items()]
+        agents = list(agents)
+        self._agent_names = {a.id: a.name for a in (*agents, *config.agents) if a.name}
+        self.scripts = ScriptCatalog()
+        """The queues' call scripts, read again when their files change (a broken one is
+        logged with its file and line, and its calls go without a script)."""
+        self._script_answers: dict[str, dict[str, Scalar]] = {}
+        """Answers a wrap-up brought, until the call's interaction is written."""
         self.router = Router(
             config.queues,
             max_missed_offers=config.engine.max_missed_offers,
@@ -184,6 +209,8 @@ class EngineService:
         self._callback_ids = 0
         self.ready = asyncio.Event()
         """Set once the service listens for commands and line events."""
+        for queue in config.queues:
+            self.scripts.get(queue.script)  # a broken script is logged at start-up
 
     # --- running -------------------------------------------------------------------
 
@@ -240,6 +267,9 @@ class EngineService:
                 self.stats.set_agent_queues(agent.id, list(agent.queues), now)
         for agent_id in sorted(set(old_agents) - {a.id for a in config.agents}):
             log.warning("agent %r is no longer configured; it stays until a restart", agent_id)
+        self._agent_names.update({a.id: a.name for a in config.agents if a.name})
+        for queue in config.queues:
+            self.scripts.get(queue.script)  # a broken script is logged at once
         self.config = config
 
     async def follow_config(self, path: str | Path, interval_s: float = 2.0) -> None:
@@ -404,6 +434,7 @@ class EngineService:
                     agent_id=cdr.agent_id or "",
                     note=cdr.note,
                     call_id=cdr.call_id,
+                    script_answers=self._script_answers.pop(cdr.call_id, {}),
                 ),
             )
 
@@ -546,6 +577,7 @@ class EngineService:
                 case HangUp(agent_id=a, call_id=call_id):
                     self.route(ri.AgentHangsUp(agent_id=a, call_id=call_id))
                 case CompleteWrapUp(agent_id=a, call_id=call_id, disposition=d, note=note):
+                    await self._keep_script_run(message)
                     self.route(
                         ri.AgentFinishesWrapUp(
                             agent_id=a, call_id=call_id, disposition=d, note=note
@@ -723,6 +755,81 @@ class EngineService:
                     listener(record)
                 self._records.put_nowait(record)
 
+    async def _keep_script_run(self, wrap_up: CompleteWrapUp) -> None:
+        """Store what the call's script recorded, before the wrap-up is applied.
+
+        Only for the call the agent is wrapping up; if the store fails, the wrap-up is
+        refused (:class:`StoreError`) so the agent can send it again: nothing is lost.
+        The do-not-call and e-mail actions go to the outbox.
+        """
+        if not wrap_up.script or not self.router.has_agent(wrap_up.agent_id):
+            return
+        agent = self.router.agent(wrap_up.agent_id)
+        if agent.state is not AgentState.WRAP_UP or agent.call_id != wrap_up.call_id:
+            return  # the router refuses the wrap-up itself, with its reason
+        caller = self.router.call_caller(wrap_up.call_id)
+        customer_id = caller.customer.id if caller.customer is not None else None
+        wall = wall_time()
+        for action in wrap_up.script_actions:
+            if action.action == "transfer_queue":
+                log.warning(
+                    "call %s: script %r asked for a transfer to queue %r; there is no "
+                    "transfer command yet",
+                    wrap_up.call_id,
+                    wrap_up.script,
+                    action.args.get("queue"),
+                )
+        self._script_answers[wrap_up.call_id] = dict(wrap_up.answers)
+        if not isinstance(self.recorder, ScriptRunRecorder):
+            return
+        run = ScriptRun(
+            call_id=wrap_up.call_id,
+            agent_id=wrap_up.agent_id,
+            customer_id=customer_id,
+            script=wrap_up.script,
+            version=wrap_up.script_version,
+            sha256=wrap_up.script_sha256,
+            answers=dict(wrap_up.answers),
+            path=wrap_up.script_path,
+            actions=wrap_up.script_actions,
+            recorded_wall=wall,
+        )
+        outbox = [
+            OutboxItem(
+                call_id=wrap_up.call_id,
+                customer_id=customer_id,
+                action=action.action,
+                args=action.args,
+                created_wall=wall,
+            )
+            for action in wrap_up.script_actions
+            if action.action in OUTBOX_ACTIONS
+        ]
+        try:
+            await self.recorder.record_script_run(run, outbox)
+        except StoreError as exc:
+            self._script_answers.pop(wrap_up.call_id, None)
+            raise StoreError(
+                f"the script's answers were not saved, send the wrap-up again: {exc}"
+            ) from exc
+
+    def _call_script(self, queue: str) -> CallScript | None:
+        """The queue's script as sent with an offer, or None (none, or it cannot be used)."""
+        try:
+            loaded = self.scripts.get(self.router.queue_config(queue).script)
+        except Exception:  # a script never stops an offer
+            log.exception("script of queue %r not loaded; the call goes without it", queue)
+            return None
+        if loaded is None:
+            return None
+        return CallScript(
+            name=loaded.name,
+            version=loaded.version,
+            sha256=loaded.sha256,
+            file=loaded.file,
+            text=loaded.text,
+        )
+
     def _offer_message(
         self, call_id: str, agent_id: str, queue: str, deadline: float, now: float, wall: float
     ) -> CallOffered:
@@ -741,6 +848,7 @@ class EngineService:
             matches=caller.matches,
             service_items=caller.service_items,
             value_explanation=caller.value_explanation,
+            script=self._call_script(queue),
         )
         return CallOffered(
             agent_id=agent_id,
@@ -748,6 +856,7 @@ class EngineService:
             timeout_s=deadline - now,
             deadline_wall=wall + (deadline - now),
             dispositions=self.config.engine.dispositions,
+            agent_name=self._agent_names.get(agent_id, ""),
         )
 
     def _state_message(self, agent_id: str, now: float, wall: float) -> AgentStateChanged:
@@ -800,6 +909,7 @@ class EngineService:
             except CtiError as exc:
                 log.error("call record %s not stored: %s", cdr.call_id, exc)
             finally:
+                self._script_answers.pop(cdr.call_id, None)
                 self._records.task_done()
 
     async def _serve_status(self) -> None:
