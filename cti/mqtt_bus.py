@@ -904,7 +904,7 @@ def _describe(exc: BaseException) -> str:
         return str(exc)
     text = str(exc) or type(exc).__name__
     if "Connection refused" in text:
-        return f"connection refused ({text})"
+        return "connection refused: is the broker running, at that host and port?"
     return text
 
 
