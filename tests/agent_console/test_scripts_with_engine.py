@@ -1,0 +1,371 @@
+"""Call scripts through the real engine: chosen by the call's queue, sent with the offer,
+walked in the desk to the disposition, the answers stored with the call.
+
+No fake: the engine service routes simulator-trunk calls over the in-memory bus, with
+customers in a real SQLite store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, OptionList
+
+from agent_console.desktop import AgentDesktop
+from agent_console.script_panel import ScriptPanel
+from agent_console.widgets import DispositionPicker
+from cti import topics
+from cti.bus import InMemoryBus
+from cti.config import load_config
+from cti.models import AgentConfig, AgentState, Customer, PhoneNumber, Segment
+from cti.protocol import CallArrived, CallOffered, Login, SetReady
+from cti.service import EngineService
+from cti.store import Store
+from scripts_engine.catalog import read_script_text, text_sha256
+from telephony_adapters.sim import SimTrunk
+
+pytestmark = [pytest.mark.console, pytest.mark.integration]
+
+ANN = Customer(
+    id=1,
+    name="Ann Lee",
+    phones=(PhoneNumber(raw="+8613800000001", e164="+8613800000001"),),
+    value=40.0,
+    segment=Segment.BRONZE,
+    email="ann@example.com",
+)
+WANG = Customer(
+    id=2,
+    name="王小明",
+    phones=(PhoneNumber(raw="+8613800000002", e164="+8613800000002"),),
+    value=95.0,
+    segment=Segment.PLATINUM,
+)
+
+GOOD = """\
+[script]
+name = "Tiny"
+version = "{version}"
+direction = "inbound"
+start = "hello"
+
+[nodes.hello]
+kind = "say"
+text = "Hello {{customer.name}}"
+next = "bye"
+
+[nodes.bye]
+kind = "end"
+"""
+
+
+async def settle(pilot: Pilot[Any], done: Callable[[], bool], rounds: int = 300) -> None:
+    for _ in range(rounds):
+        if done():
+            return
+        await pilot.pause()
+    raise AssertionError("the desk did not reach the expected state")
+
+
+async def until(done: Callable[[], bool], rounds: int = 500) -> None:
+    for _ in range(rounds):
+        if done():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the engine did not reach the expected state")
+
+
+@asynccontextmanager
+async def center(
+    tmp_path: Path,
+    queues: list[dict[str, Any]],
+    agents: Sequence[AgentConfig],
+    dnis: dict[str, str] | None = None,
+) -> AsyncIterator[tuple[EngineService, InMemoryBus, SimTrunk, Store]]:
+    store = await Store.open(tmp_path / "cti.db")
+    await store.add_customers([ANN, WANG])
+    bus = InMemoryBus()
+    trunk = SimTrunk()
+    config = load_config(
+        overrides={
+            "queues": queues,
+            "engine": {"default_queue": queues[0]["name"], "dnis_queues": dnis or {}},
+        }
+    )
+    service = EngineService(config, bus, store, [trunk], agents, recorder=store)
+    task = asyncio.create_task(service.run())
+    await service.ready.wait()
+    try:
+        yield service, bus, trunk, store
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await service.flush()
+        await store.close()
+
+
+def focused_id(app: AgentDesktop) -> str | None:
+    return app.focused.id if app.focused is not None else None
+
+
+def notices(app: AgentDesktop) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+async def test_walk_the_inbound_script_to_the_disposition(tmp_path: Path) -> None:
+    """The shipped English inbound script, fault branch: the wrap-up is refused while the
+    script waits for an answer, then the answers, the path and the actions are stored."""
+    queues = [{"name": "general", "wrap_up_s": 600, "script": "inbound_service_en"}]
+    agent = AgentConfig(id="1001", name="Bo", queues={"general": 0})
+    async with center(tmp_path, queues, [agent]) as (service, bus, trunk, store):
+        app = AgentDesktop(bus, "1001", queues=["general"])
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("enter")
+            await settle(pilot, lambda: app.agent_state is AgentState.NOT_READY)
+            await pilot.press("r")
+            await settle(pilot, lambda: app.agent_state is AgentState.READY)
+
+            call_id = trunk.ring("138 0000 0001")
+            await settle(pilot, lambda: app.script_run is not None)
+            panel = app.query_one(ScriptPanel)
+            assert panel.display and not panel.active  # shown with the offer, not yet answerable
+            run = app.script_run
+            assert run is not None and run.node_id == "greet"
+            greeting = "".join(s.text for s in run.text())
+            assert greeting == "Thank you for calling, this is Bo. Am I speaking with Ann Lee?"
+
+            await pilot.press("a")
+            await settle(pilot, lambda: app.agent_state is AgentState.TALKING)
+            await settle(pilot, lambda: panel.has_focus_within)
+            await pilot.press("enter")  # greet -> reason
+            await settle(pilot, lambda: node(app) == "reason")
+            await pilot.press("2")  # a fault
+            await settle(pilot, lambda: node(app) == "fault_since")
+            assert focused_id(app) == "script-input"
+            await pilot.press(*"2026-02-30", "enter")
+            await settle(pilot, lambda: "not a date" in message(app))
+            assert node(app) == "fault_since"
+            field = app.query_one("#script-input", Input)
+            field.value = ""
+            await pilot.press(*"2026-01-05", "enter")
+            await settle(pilot, lambda: node(app) == "fault_callback")
+
+            # The caller must go; the agent hangs up with the script half done.
+            app.screen.set_focus(None)
+            await pilot.press("h")
+            await settle(pilot, lambda: app.agent_state is AgentState.WRAP_UP)
+            await settle(pilot, lambda: panel.has_focus_within)  # the script is first
+            assert "Finish the script first" in hint(app)
+
+            app.query_one(DispositionPicker).focus_list()
+            await pilot.press("1")  # a disposition key while the script waits: refused
+            await settle(pilot, lambda: any("Not yet" in n for n in notices(app)))
+            await service.flush()
+            assert app.agent_state is AgentState.WRAP_UP
+            assert await store.call_records() == []
+
+            await pilot.press("s")  # back to the script
+            assert focused_id(app) == "script-choices"
+            await pilot.press("1")  # yes, call me back
+            await settle(pilot, lambda: node(app) == "callback_phone")
+            await pilot.press(*"138 0000 0009", "enter")
+            await settle(pilot, lambda: node(app) == "resolved")
+            await pilot.press("2")  # nothing else
+            await settle(pilot, lambda: app.script_run is not None and app.script_run.finished)
+            picker = app.query_one(DispositionPicker)
+            assert focused_id(app) == "dispositions"
+            assert picker.dispositions[picker.query_one(OptionList).highlighted or 0] == "resolved"
+
+            await pilot.press("enter")  # the preselected disposition
+            await settle(pilot, lambda: app.agent_state is AgentState.READY)
+        await service.flush()
+
+        [record] = await store.call_records()
+        assert (record.call_id, record.disposition) == (call_id, "resolved")
+        stored = await store.script_run(call_id)
+        assert stored is not None
+        assert (stored.script, stored.version, stored.agent_id) == (
+            "Customer service",
+            "1.0",
+            "1001",
+        )
+        assert stored.sha256 == text_sha256(_shipped("inbound_service_en"))
+        assert stored.answers == {
+            "reason": "fault",
+            "fault_since": "2026-01-05",
+            "wants_callback": True,
+            "callback_phone": "13800000009",
+            "anything_else": "no",
+        }
+        assert stored.path[:3] == ("greet", "reason", "fault_since")
+        assert stored.path[-1] == "goodbye"
+        assert [a.action for a in stored.actions] == [
+            "schedule_callback",
+            "set_disposition",
+            "send_email",
+        ]
+        assert stored.customer_id == 1
+        [email] = await store.outbox()
+        assert (email.action, email.call_id, email.customer_id) == ("send_email", call_id, 1)
+        assert email.args == {"template": "service_summary", "to": "ann@example.com"}
+        callbacks = [c for c in service.router.active_call_ids() if c.startswith("cb-")]
+        assert len(callbacks) == 1  # the script's callback, two hours on
+        [contact] = await store.recent_interactions(1)
+        assert contact.script_answers == stored.answers
+
+
+def node(app: AgentDesktop) -> str:
+    run = app.script_run
+    return run.node_id if run is not None else ""
+
+
+def message(app: AgentDesktop) -> str:
+    return str(app.query_one("#script-message").render())
+
+
+def hint(app: AgentDesktop) -> str:
+    return str(app.query_one("#wrap-up-hint").render())
+
+
+def _shipped(name: str) -> str:
+    loaded, problems = read_script_text(name)
+    assert loaded is not None, problems
+    return loaded.text
+
+
+async def _ready(service: EngineService, *agents: str) -> None:
+    for agent in agents:
+        for command in (Login(agent_id=agent), SetReady(agent_id=agent)):
+            await service.handle_command(topics.agent_commands(agent), command)
+
+
+async def test_each_queue_offers_its_own_script(tmp_path: Path) -> None:
+    queues = [
+        {"name": "general"},
+        {"name": "service", "script": "inbound_service_zh"},
+    ]
+    agents = [
+        AgentConfig(id="1001", queues={"general": 0}),
+        AgentConfig(id="1002", name="王伟", queues={"service": 0}),
+    ]
+    async with center(tmp_path, queues, agents, dnis={"4008001234": "service"}) as (
+        service,
+        bus,
+        trunk,
+        _,
+    ):
+        offers: dict[str, CallOffered] = {}
+
+        async def follow(agent: str) -> None:
+            async with bus.subscribe(topics.agent_events(agent)) as events:
+                async for _, message in events:
+                    if isinstance(message, CallOffered):
+                        offers[agent] = message
+
+        followers = [asyncio.create_task(follow(a)) for a in ("1001", "1002")]
+        await asyncio.sleep(0)
+        await _ready(service, "1001", "1002")
+        for call_id, dnis in (("g1", "110"), ("s1", "4008001234")):
+            event = CallArrived(call_id=call_id, ani="+8613800000002", dnis=dnis, line=trunk.name)
+            await service.handle_line_event(event)
+        await until(lambda: len(offers) == 2)
+        for task in followers:
+            task.cancel()
+
+        assert offers["1001"].pop.queue == "general" and offers["1001"].pop.script is None
+        sent = offers["1002"].pop.script
+        assert offers["1002"].pop.queue == "service" and sent is not None
+        assert (sent.name, sent.version) == ("客户服务", "1.0")
+        assert sent.text == _shipped("inbound_service_zh")
+        assert sent.sha256 == text_sha256(sent.text)
+        assert offers["1002"].agent_name == "王伟"
+
+
+async def test_a_broken_script_file_is_logged_and_the_call_offered_without_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "service.toml"
+    broken = GOOD.format(version="1").replace('next = "bye"', 'next = "nowhere"')
+    path.write_text(broken, encoding="utf-8")
+    queues = [{"name": "general", "wrap_up_s": 600, "script": str(path)}]
+    agent = AgentConfig(id="1001", queues={"general": 0})
+    caplog.set_level(logging.ERROR, logger="scripts_engine.catalog")
+    async with center(tmp_path, queues, [agent]) as (service, bus, trunk, store):
+        # Logged at start-up with the file and the line, once.
+        assert f"{path}:7: node hello: goes to 'nowhere'" in caplog.text
+        app = AgentDesktop(bus, "1001", queues=["general"])
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("enter")
+            await settle(pilot, lambda: app.agent_state is AgentState.NOT_READY)
+            await pilot.press("r")
+            await settle(pilot, lambda: app.agent_state is AgentState.READY)
+
+            first = trunk.ring("138 0000 0001")
+            await settle(pilot, lambda: app.offer is not None)
+            assert app.offer is not None and app.offer.pop.script is None
+            assert not app.query_one(ScriptPanel).display
+            await pilot.press("a")
+            await settle(pilot, lambda: app.agent_state is AgentState.TALKING)
+            await pilot.press("h")
+            await settle(pilot, lambda: app.agent_state is AgentState.WRAP_UP)
+            await pilot.press("1")  # no script: nothing to wait for
+            await settle(pilot, lambda: app.agent_state is AgentState.READY)
+            assert caplog.text.count("goes to 'nowhere'") == 1  # not again per call
+
+            # Fixed while the engine runs: the next call has it.
+            path.write_text(GOOD.format(version="2"), encoding="utf-8")
+            trunk.ring("138 0000 0001")
+            await settle(pilot, lambda: app.script_run is not None)
+            run = app.script_run
+            assert run is not None and run.version == "2"
+            assert "".join(s.text for s in run.text()) == "Hello Ann Lee"
+        await service.flush()
+        [record] = await store.call_records()
+        assert record.call_id == first and await store.script_run(first) is None
+
+
+async def test_a_call_keeps_the_script_version_it_started_with(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.toml"
+    path.write_text(GOOD.format(version="1"), encoding="utf-8")
+    queues = [{"name": "general", "wrap_up_s": 600, "script": str(path)}]
+    agents = [AgentConfig(id="1001", queues={"general": 0})]
+    async with center(tmp_path, queues, agents) as (service, bus, trunk, store):
+        app = AgentDesktop(bus, "1001", queues=["general"])
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("enter")
+            await settle(pilot, lambda: app.agent_state is AgentState.NOT_READY)
+            await pilot.press("r")
+            await settle(pilot, lambda: app.agent_state is AgentState.READY)
+            call_id = trunk.ring("138 0000 0002")
+            await settle(pilot, lambda: app.script_run is not None)
+            await pilot.press("a")
+            await settle(pilot, lambda: app.agent_state is AgentState.TALKING)
+
+            # A supervisor edits the script during the call.
+            path.write_text(GOOD.format(version="2").replace("Hello", "Hi"), encoding="utf-8")
+            await pilot.press("enter")  # hello -> bye, on version 1
+            await settle(pilot, lambda: app.script_run is not None and app.script_run.finished)
+            run = app.script_run
+            assert run is not None and run.version == "1"
+            await pilot.press("h")
+            await settle(pilot, lambda: app.agent_state is AgentState.WRAP_UP)
+            await pilot.press("1")
+            await settle(pilot, lambda: app.agent_state is AgentState.READY)
+
+            trunk.ring("138 0000 0002")  # the next call gets the new version
+            await settle(pilot, lambda: app.script_run is not None)
+            run = app.script_run
+            assert run is not None and run.version == "2"
+            assert "".join(s.text for s in run.text()) == "Hi 王小明"
+        await service.flush()
+        stored = await store.script_run(call_id)
+        assert stored is not None and stored.version == "1"
+        assert stored.sha256 == text_sha256(GOOD.format(version="1"))
+        assert stored.answers == {} and stored.path == ("hello", "bye")
