@@ -249,6 +249,73 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX idx_outbox_pending ON outbox (created_wall) WHERE done_wall IS NULL;
         """,
     ),
+    # 30-39: outbound campaigns (the dialer: cti/campaign_store.py).
+    (
+        30,
+        """
+        CREATE TABLE campaigns (
+            id           INTEGER PRIMARY KEY,
+            name         TEXT NOT NULL UNIQUE,
+            mode         TEXT NOT NULL,          -- preview | progressive | power | predictive
+            queue        TEXT NOT NULL,          -- the router queue of its answered calls
+            script       TEXT NOT NULL DEFAULT '',
+            settings     TEXT NOT NULL,          -- JSON: CampaignSettings (pacing, rules)
+            state        TEXT NOT NULL DEFAULT 'stopped',  -- running | paused | stopped
+            created_wall REAL NOT NULL
+        );
+        CREATE TABLE lead_lists (
+            id          INTEGER PRIMARY KEY,
+            campaign_id INTEGER NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+            name        TEXT NOT NULL,
+            state       TEXT NOT NULL DEFAULT 'active',  -- active | paused
+            added_wall  REAL NOT NULL,
+            recycled    INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (campaign_id, name)
+        );
+        CREATE TABLE leads (
+            id           INTEGER PRIMARY KEY,
+            list_id      INTEGER NOT NULL REFERENCES lead_lists (id) ON DELETE CASCADE,
+            campaign_id  INTEGER NOT NULL,
+            line_no      INTEGER NOT NULL,       -- its line in the imported file
+            number       TEXT NOT NULL,          -- as the file gave it
+            e164         TEXT NOT NULL,
+            name         TEXT NOT NULL DEFAULT '',
+            time_zone    TEXT NOT NULL DEFAULT '',
+            region       TEXT NOT NULL DEFAULT '',
+            zones        TEXT NOT NULL,          -- JSON array: the zones its hours are kept in
+            fields       TEXT NOT NULL DEFAULT '{}',
+            customer_id  INTEGER,                -- joined by e164 on import
+            state        TEXT NOT NULL DEFAULT 'pending',
+            attempts     INTEGER NOT NULL DEFAULT 0,
+            next_at      REAL NOT NULL DEFAULT 0,
+            last_outcome TEXT NOT NULL DEFAULT '',
+            callback_at  REAL
+        );
+        CREATE INDEX idx_leads_campaign ON leads (campaign_id, state);
+        CREATE INDEX idx_leads_e164 ON leads (e164);
+        CREATE TABLE dial_attempts (
+            id           INTEGER PRIMARY KEY,
+            campaign_id  INTEGER NOT NULL,
+            lead_id      INTEGER NOT NULL,
+            attempt      INTEGER NOT NULL,
+            call_id      TEXT NOT NULL,
+            e164         TEXT NOT NULL,
+            zones        TEXT NOT NULL,
+            dialled_wall REAL NOT NULL,
+            outcome      TEXT NOT NULL DEFAULT '',  -- '' while under way
+            ended_wall   REAL,
+            agent_id     TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX idx_dial_attempts_campaign ON dial_attempts (campaign_id, dialled_wall);
+        CREATE TABLE do_not_call (
+            e164        TEXT NOT NULL,
+            campaign_id INTEGER NOT NULL DEFAULT 0,  -- 0: the global list
+            added_wall  REAL NOT NULL,
+            reason      TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (e164, campaign_id)
+        );
+        """,
+    ),
 )
 
 JOURNAL_MIGRATIONS: tuple[Migration, ...] = (
