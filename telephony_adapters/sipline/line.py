@@ -254,8 +254,12 @@ class SipLine(TelephonyAdapter):
             except Exception:
                 log.exception("line %s: could not carry out %r; going on", self.name, effect)
         self._wake.set()
+        self._signal()
+
+    def _signal(self) -> None:
+        """Something changed: wake every :meth:`wait_for` (later ones wait anew)."""
         changed, self._changed = self._changed, asyncio.Event()
-        changed.set()  # wakes every wait_for; later waiters wait on the new event
+        changed.set()
 
     def _carry_out(self, effect: Effect) -> None:
         if isinstance(effect, Datagram):
@@ -324,6 +328,7 @@ class SipLine(TelephonyAdapter):
         )
         self.dtmf.append((call_id, event.key))
         del self.dtmf[:-1000]
+        self._signal()
         if self._on_dtmf is not None:
             self._on_dtmf(call_id, event)
 

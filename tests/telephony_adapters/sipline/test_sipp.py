@@ -155,3 +155,27 @@ async def test_the_line_answers_a_digest_challenge_from_sipp(line: SipLine, sipp
     await line.hang_up(call_id)
     run = await sipp.wait()
     assert run.returncode == 0, run.explain()
+
+
+async def test_sipp_dtmf_then_hold_resume_and_blind_transfer(line: SipLine, sipp: Sipp) -> None:
+    events = aiter(line.events())
+    await sipp.start("caller_dtmf_hold_transfer.xml", target=target(line))
+    arrived = await next_event(line, events)
+    assert isinstance(arrived, CallArrived)
+    call_id = arrived.call_id
+    await line.answer(call_id)
+    await line.wait_for(lambda: [k for c, k in line.dtmf if c == call_id] == ["4", "2"])
+    call = line.ua.calls[call_id]
+    await line.hold(call_id)
+    await line.wait_for(lambda: call.reinvite_txn is None)
+    assert call.plan is not None and call.plan.direction == "sendonly"
+    await line.resume(call_id)
+    await line.wait_for(lambda: call.reinvite_txn is None)
+    assert call.plan is not None and call.plan.direction == "sendrecv"
+    await line.transfer(call_id, "sip:1002@127.0.0.1")
+    await line.wait_for(lambda: any(t.final for t in line.transfers.get(call_id, [])))
+    assert [t.status for t in line.transfers[call_id]] == [202, 100, 200]
+    run = await sipp.wait()
+    assert run.returncode == 0, run.explain()
+    await line.wait_for(lambda: not line.ua.calls)
+    assert line._events.empty()  # a completed transfer ends the leg like our hang-up
