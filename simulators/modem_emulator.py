@@ -773,21 +773,39 @@ class PtyModem:
         if self._master is not None:
             return self.path
         master, slave = os.openpty()
-        tty.setraw(slave)  # no echo, no line discipline until the line sets its own
-        os.set_blocking(master, False)
+        try:
+            tty.setraw(slave)  # no echo, no line discipline until the line sets its own
+            os.set_blocking(master, False)
+            path = os.ttyname(slave)
+            if self.link is not None:
+                self._link_to(path)
+        except BaseException:
+            os.close(master)
+            os.close(slave)
+            raise
         self._master, self._slave = master, slave
-        self.path = os.ttyname(slave)
-        if self.link is not None:
-            tmp = self.link.with_name(f".{self.link.name}.{os.getpid()}.tmp")
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            tmp.symlink_to(self.path)
-            tmp.replace(self.link)
+        self.path = path
         loop = asyncio.get_running_loop()
         loop.add_reader(master, self._readable)
         if self._timer is None:
             self._timer = asyncio.create_task(self._run_timer(), name="modem-emulator:timer")
         return self.path
+
+    def _link_to(self, path: str) -> None:
+        """Point :attr:`link` at ``path`` atomically (a new symlink renamed over it)."""
+        assert self.link is not None
+        tmp = self.link.with_name(f".{self.link.name}.{os.getpid()}.tmp")
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            tmp.symlink_to(path)
+            tmp.replace(self.link)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise SimulationError(
+                f"cannot link the modem's pty at {self.link}: {exc.strerror or exc}"
+            ) from None
 
     def vanish(self) -> None:
         """Pull the device out: the pty goes away (the line reading it gets an error)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from simulators.modem_emulator import (
     DialSpec,
     ModemEmulator,
     Note,
+    PtyModem,
     Script,
     call_for_key,
     load_script,
@@ -245,7 +247,7 @@ def test_a_call_waits_for_the_line() -> None:
 def test_dial_outcomes(outcome: str) -> None:
     emu = ModemEmulator(
         Chipset(name="x", echo=False),
-        dials=[DialSpec(outcome=outcome, ringing=2, after_s=3.0)],  # type: ignore[arg-type]
+        dials=[DialSpec(outcome=outcome, ringing=2, after_s=3.0)],
     )
     assert notes(emu.received(b"ATDT5551234;\r", 0.0)) == ["command", "dialled"]
     assert written(emu.tick(1.0)) == b"\r\nRINGING\r\n"
@@ -370,6 +372,18 @@ def test_command_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "modem.chipset" in capsys.readouterr().err
     assert main(["modem-emulator", "--list-chipsets"]) == 0
     assert "AT-STE=1;+VCID=1" in capsys.readouterr().out
+    nowhere = tmp_path / "no-such-dir" / "modem0"
+    assert main(["modem-emulator", "--link", str(nowhere), "--seconds", "0.1"]) == 2
+    assert f"cannot link the modem's pty at {nowhere}" in capsys.readouterr().err
+
+
+async def test_a_link_that_cannot_be_made_leaves_no_pty_open(tmp_path: Path) -> None:
+    before = set(os.listdir("/proc/self/fd"))
+    modem = PtyModem(ModemEmulator("conexant"), tmp_path / "no-such-dir" / "modem0")
+    with pytest.raises(SimulationError, match="No such file or directory"):
+        await modem.open()
+    assert not modem.plugged_in
+    assert set(os.listdir("/proc/self/fd")) == before
 
 
 def test_parser_sees_echo_as_echo() -> None:

@@ -13,13 +13,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from types import SimpleNamespace
+from typing import TypeVar, cast
 
 import pytest
 
 from cti import topics
 from cti.bus import InMemoryBus
-from cti.config import ModemLineSettings, SimLineSettings, SipLineSettings, load_config
+from cti.config import LineSettings, ModemLineSettings, SimLineSettings, load_config
 from cti.errors import ConfigError
 from cti.lines import build_line, build_lines
 from cti.models import CallerKind, Customer, PhoneNumber, Segment
@@ -257,8 +258,9 @@ def test_build_line_from_settings() -> None:
     assert modem.session.call.dnis == "800"
     assert modem.session.startup.init == ("ATL1",)
     assert modem.capabilities.can_dial
-    with pytest.raises(ConfigError, match="'sip'"):
-        build_line(SipLineSettings(name="trunk2"))
+    unknown = cast(LineSettings, SimpleNamespace(name="trunk2", kind="isdn"))
+    with pytest.raises(ConfigError, match="line 'trunk2': lines of kind 'isdn'"):
+        build_line(unknown)
     config = load_config(
         overrides={
             "lines": [{"kind": "sim", "name": "s"}, {"kind": "modem", "name": "m", "port": "/x"}]
