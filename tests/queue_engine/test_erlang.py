@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from cti.cli import main
 from cti.errors import SimulationError
-from simulators.erlang import (
+from queue_engine.erlang import (
     ErlangResult,
     agents_for_goal,
     erlang_a,
