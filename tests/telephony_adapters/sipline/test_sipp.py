@@ -179,3 +179,30 @@ async def test_sipp_dtmf_then_hold_resume_and_blind_transfer(line: SipLine, sipp
     assert run.returncode == 0, run.explain()
     await line.wait_for(lambda: not line.ua.calls)
     assert line._events.empty()  # a completed transfer ends the leg like our hang-up
+
+
+async def test_registration_with_digest_refresh_and_withdrawal_at_sipp(sipp: Sipp) -> None:
+    await sipp.start("registrar.xml")
+    settings = SipLineSettings(
+        name="sip",
+        bind_host="127.0.0.1",
+        bind_port=0,
+        registrar=f"127.0.0.1:{sipp.port}",
+        username="cti",
+        password="secret",
+        register_expires_s=60,
+        keepalive_s=0,  # SIPp would take an OPTIONS (a new Call-ID) for a new call
+    )
+    line = SipLine(settings)
+    await line.start()
+    try:
+        await line.wait_for(lambda: line.ua.registered)
+        first = line.ua.registration_expires_at
+        assert first is not None
+        await line.wait_for(  # refreshed before the 2 s granted ran out, now for 60 s
+            lambda: (line.ua.registration_expires_at or 0) > first + 30
+        )
+    finally:
+        await line.stop()  # withdraws the registration (Expires: 0)
+    run = await sipp.wait()
+    assert run.returncode == 0, run.explain()
