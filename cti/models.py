@@ -428,7 +428,7 @@ class CallDetailRecord(BaseModel):
     offers: int = 0
     started_wall: float = Field(0.0, description="wall-clock epoch of arrival")
     note: str = Field("", description="the agent's wrap-up note")
-    kind: str = Field("inbound", description="inbound | callback")
+    kind: str = Field("inbound", description="inbound | callback | outbound")
     exit_action: str = Field("", description="for outcome 'exited': where the call went and why")
     callback_requested_at: float | None = None
 

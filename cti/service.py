@@ -482,7 +482,9 @@ class EngineService:
         answered already; see :mod:`cti.dialer`)."""
         caller = await self.identify(number)
         self._line_of[call_id] = line
-        self.route(ri.CallArrives(call_id=call_id, queue=queue, caller=caller))
+        self.route(
+            ri.CallArrives(call_id=call_id, queue=queue, caller=caller, direction="outbound")
+        )
 
     async def identify(self, ani: str) -> CallerInfo:
         """Classify the number the line gave and look the customer up (one indexed query).

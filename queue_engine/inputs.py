@@ -89,6 +89,8 @@ class CallArrives(_Input):
     call_id: str
     queue: str
     caller: CallerInfo
+    direction: Literal["inbound", "outbound"] = "inbound"
+    """``outbound``: a dialer's call answered by a person, routed like an arrival."""
 
 
 class CallerHangsUp(_Input):

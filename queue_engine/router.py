@@ -307,8 +307,8 @@ class Router:
                 return self.complete_wrap_up(a, c, d, now, note=note)
             case inputs.AgentExtendsWrapUp(agent_id=a, call_id=c, seconds=secs):
                 return self.extend_wrap_up(a, c, secs, now)
-            case inputs.CallArrives(call_id=c, queue=q, caller=caller):
-                return self.enqueue(c, q, caller, now)
+            case inputs.CallArrives(call_id=c, queue=q, caller=caller, direction=d):
+                return self.enqueue(c, q, caller, now, direction=d)
             case inputs.CallerHangsUp(call_id=c):
                 return self.caller_hung_up(c, now)
             case inputs.CallerAsksCallback(call_id=c, number=number):
@@ -556,11 +556,22 @@ class Router:
 
     # --- calls -----------------------------------------------------------------------
 
-    def enqueue(self, call_id: str, queue: str, caller: CallerInfo, now: float) -> list[Action]:
-        """A new call enters ``queue``: offered at once if an agent can take it, else waits."""
+    def enqueue(
+        self,
+        call_id: str,
+        queue: str,
+        caller: CallerInfo,
+        now: float,
+        *,
+        direction: str = "inbound",
+    ) -> list[Action]:
+        """A new call enters ``queue``: offered at once if an agent can take it, else waits.
+
+        ``direction`` "outbound" is a dialer's call answered by a person (its record's
+        ``kind``)."""
         self._new_call_id(call_id)
         q = self._queue(queue)
-        call = _Call(call_id, queue, caller, now, 0.0, next(self._seq))
+        call = _Call(call_id, queue, caller, now, 0.0, next(self._seq), kind=direction)
         call.key = self._key(call)
         self._calls[call_id] = call
         out: list[Action] = []

@@ -105,6 +105,7 @@ def test_predictive_campaign_dials_connects_and_records_dispositions() -> None:
             answered = [r for r in records if r.outcome == "answered"]
             assert len(answered) > 50
             assert all(r.disposition == "sale" for r in answered)
+            assert all(r.kind == "outbound" for r in records)  # not inbound in reports
             core = d.runner.campaign
             completed = [lead for lead in core.leads.values() if lead.state is LeadState.COMPLETED]
             # connected leads: those with a record, and those whose agents still talk
