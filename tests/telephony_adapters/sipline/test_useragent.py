@@ -475,3 +475,17 @@ def test_a_notify_for_no_transfer_is_481() -> None:
     _, tag = connect(ua)
     out = ua.receive(request("NOTIFY", to_tag=tag, cseq=2, branch="z9hG4bKn"), PEER, 1.0)
     assert statuses(out) == [481]
+
+
+def test_an_invite_without_sdp_gets_our_offer_in_the_200_and_the_answer_from_the_ack() -> None:
+    ua = make_ua()
+    out = ua.receive(invite(body=b""), PEER, 0.0)
+    [arrived] = of_type(out, CallArrived)
+    tag = sent(out)[1].to.tag
+    [ok] = sent(ua.answer(arrived.call_id, 10000, 0.1))
+    offer = parse_sdp(ok.body)
+    assert offer.media[0].formats == ["0", "8", "101"] and offer.media[0].port == 10000
+    answer = OFFER.replace(b"0 101", b"8")
+    ack = request("ACK", to_tag=tag, branch="z9hG4bKa", body=answer)
+    [media] = of_type(ua.receive(ack, PEER, 0.2), MediaStart)
+    assert (media.plan.codec, media.plan.remote_port) == ("PCMA", 4000)
