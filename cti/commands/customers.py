@@ -175,7 +175,7 @@ def run_rescore(args: argparse.Namespace) -> int:
         print(f"{report.customers} customers scored")
         for name in config.customers.segment_names:
             n = report.segments[name]
-            print(f"  {name:<12} {n:>9}  {100 * n / total:5.1f}%")
+            print(f"  {_pad(name, 12)} {n:>9}  {100 * n / total:5.1f}%")
         return 0
 
     return _run(config, args.db, work)
@@ -279,7 +279,7 @@ def run_show(args: argparse.Namespace) -> int:
         if card.history:
             print("latest contacts")
             for i in card.history:
-                print(f"  {_when(i.at, zone)}  {i.channel:<5} {i.disposition:<12} {i.note}")
+                print(f"  {_when(i.at, zone)}  {i.channel:<5} {_pad(i.disposition, 12)} {i.note}")
         return 0
 
     return _run(config, args.db, work)
@@ -336,6 +336,13 @@ def _when(epoch: float, zone: str) -> str:
         return f"{epoch:.0f}"
 
 
+def _pad(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal cells (a Chinese character takes two)."""
+    from rich.cells import cell_len
+
+    return text + " " * (width - cell_len(text))
+
+
 def print_table(header: list[str], rows: list[list[str]], out: TextIO | None = None) -> None:
     """Columns aligned by display width (a Chinese character takes two cells)."""
     from rich.cells import cell_len
@@ -344,9 +351,7 @@ def print_table(header: list[str], rows: list[list[str]], out: TextIO | None = N
     table = [header, *rows]
     widths = [max(cell_len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
-        cells = [
-            text + " " * (width - cell_len(text)) for text, width in zip(row, widths, strict=True)
-        ]
+        cells = [_pad(text, width) for text, width in zip(row, widths, strict=True)]
         print("  ".join(cells).rstrip(), file=out)
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from rich.cells import cell_len
 
 import cti.customer_import as customer_import
 from cti.cli import main
@@ -325,3 +326,23 @@ def test_cli_import_search_show_export(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["customers", "export", str(exported), "--db", db]) == 0
     assert exported.read_bytes().startswith(b"\xef\xbb\xbfid,name,")
     assert main(["customers", "import", str(tmp_path / "missing.csv"), "--db", db]) == 2
+
+
+def test_cli_rescore_aligns_wide_segment_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "cli.db")
+    config = tmp_path / "cti.toml"
+    config.write_text(
+        '[customers]\nsegment_names = ["白金", "gold", "银卡客户", "bronze", "普通"]\n',
+        encoding="utf-8",
+    )
+    good = write(tmp_path, HEADER + ",王小明,13812345678,,,,zh,\n")
+    assert main(["customers", "import", str(good), "--db", db, "--config", str(config)]) == 0
+    capsys.readouterr()
+    assert main(["customers", "rescore", "--db", db, "--config", str(config)]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert [row.split()[0] for row in rows] == ["白金", "gold", "银卡客户", "bronze", "普通"]
+    # the counts line up in terminal cells: a Chinese character takes two
+    ends = {cell_len(row[: row.index("%") + 1]) for row in rows}
+    assert len(ends) == 1, rows
