@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -102,20 +100,6 @@ def bus() -> InMemoryBus:
 async def engine(bus: InMemoryBus) -> AsyncIterator[FakeEngine]:
     async with FakeEngine(bus) as fake:
         yield fake
-
-
-@pytest.fixture
-def utc() -> Iterator[None]:
-    """History dates are local; pin the zone so they read the same everywhere."""
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
 
 
 async def log_in(pilot: Pilot[Any]) -> AgentDesktop:
