@@ -802,6 +802,7 @@ class MqttBus:
                 # The link lives but refused this one: sending it again would not help.
                 log.error("publish on %s failed: %s; dropped", item.topic, _describe(exc))
                 self._window.done(ticket)
+                self._changed.set()  # its place in the window is free: the sender goes on
             return  # otherwise the connection broke: it goes back to the outbox
         self._window.done(ticket)
         self._changed.set()

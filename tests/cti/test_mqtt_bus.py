@@ -213,6 +213,8 @@ class FakeLink:
 
     async def publish(self, item: Outgoing) -> None:
         self.broker.published.append(item)
+        if item.topic in self.broker.refuse_publish:
+            raise BrokerError(f"refused the publish to {item.topic!r}: Not authorized")
         if self.broker.hold_acks is not None:
             await self.broker.hold_acks.wait()
         for link in self.broker.links:
@@ -245,6 +247,7 @@ class FakeBroker:
         self.published: list[Outgoing] = []
         self.subscribes: list[str] = []
         self.refuse: set[str] = set()
+        self.refuse_publish: set[str] = set()
         self.hold_acks: asyncio.Event | None = None
         self.attempts = 0
 
@@ -375,6 +378,20 @@ async def test_in_flight_window_limits_unacknowledged_publishes() -> None:
         await asyncio.wait_for(blocked, 5)
         await _until(lambda: len(broker.published) == 6)
     assert _payloads(broker) == ["0", "1", "2", "3", "4", "late"]
+
+
+async def test_a_refused_publish_frees_its_place_in_the_window() -> None:
+    broker = FakeBroker()
+    refused, fine = topics.agent_events("1"), topics.agent_events("2")
+    broker.refuse_publish.add(refused)
+    async with _bus(broker, max_in_flight=1) as bus:
+        await bus.wait_online(5)
+        bus.publish_payload(refused, encode(CommandResult(command_id="no", ok=True)))
+        bus.publish_payload(fine, encode(CommandResult(command_id="yes", ok=True)))
+        # the window of one is full until the refusal; then the next one goes out
+        await _until(lambda: len(broker.published) == 2)
+        assert bus.status.online and bus.status.in_flight == 0
+    assert _payloads(broker) == ["no", "yes"]
 
 
 async def test_retained_state_is_sent_again_after_reconnecting() -> None:
