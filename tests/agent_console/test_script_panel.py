@@ -323,7 +323,9 @@ async def test_the_same_offer_again_keeps_the_run_where_it_is() -> None:
         await settle(pilot, lambda: app.agent_state is AgentState.TALKING)
         await pilot.press("enter")
         assert app.script_run is not None and app.script_run.node_id == "consent"
-        app.apply(app.offer)  # e.g. sent again after a reconnect # type: ignore[arg-type]
+        offer = app.offer
+        assert offer is not None
+        app.apply(offer)  # the same offer sent again, as after a reconnect
         await pilot.pause()
         assert app.script_run is not None and app.script_run.node_id == "consent"
 
