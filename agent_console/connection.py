@@ -78,6 +78,8 @@ class ConsoleLink:
         """Set once the agent sent anything: before that there is nothing to resync."""
         self._listeners: list[Callable[[LinkStatus], None]] = []
         self._wake = asyncio.Event()
+        self._resending: set[asyncio.Task[None]] = set()
+        """Resends under way (held here: the loop keeps only weak references to tasks)."""
         self.resyncs = 0
         """Snapshots the engine answered after a reconnection or a silence."""
 
@@ -183,6 +185,8 @@ class ConsoleLink:
             log.info("sending %s %s again", message.type, command_id)
             self._unanswered[command_id] = (topic, message, loop.time())
             task = loop.create_task(self.bus.publish(topic, message))
+            self._resending.add(task)
+            task.add_done_callback(self._resending.discard)
             task.add_done_callback(_log_failure)
         self._wake.set()
 

@@ -763,6 +763,8 @@ class PtyModem:
         self._changed = asyncio.Condition()
         self._timer: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._notifying: set[asyncio.Task[None]] = set()
+        """Notifications under way (held: the loop keeps only weak references to tasks)."""
 
     @property
     def plugged_in(self) -> bool:
@@ -884,7 +886,9 @@ class PtyModem:
             else:
                 self._write(output)
         self._wake.set()
-        asyncio.get_running_loop().create_task(self._notify())
+        task = asyncio.get_running_loop().create_task(self._notify())
+        self._notifying.add(task)
+        task.add_done_callback(self._notifying.discard)
 
     async def _notify(self) -> None:
         async with self._changed:
