@@ -46,6 +46,8 @@ INPUT_MAX_CHARS = 1000
 PATH_STEPS_SHOWN = 8
 #: Label of the extra entry that skips an optional choice or yes/no field.
 SKIP_LABEL = "(skip)"
+#: Shown under a typed field: its keys (the desk's letter keys type into it).
+FIELD_KEYS = "Enter: answer · Esc: back · Tab: leave the field"
 #: How a yes/no field's two entries read, by the script's language.
 YES_NO_LABELS: dict[str, tuple[str, str]] = {"zh": ("是", "否"), "en": ("Yes", "No")}
 
@@ -121,7 +123,8 @@ class ScriptPanel(Vertical, can_focus=True):
     ScriptPanel > #script-text { height: auto; margin-bottom: 1; }
     ScriptPanel > #script-choices { height: auto; max-height: 11; border: none; padding: 0; }
     ScriptPanel > #script-input { margin: 0; }
-    ScriptPanel > #script-message { height: auto; color: $error; }
+    ScriptPanel > #script-message { height: auto; }
+    ScriptPanel > #script-message.-error { color: $error; }
     ScriptPanel > #script-path { height: auto; color: $text-muted; margin-top: 1; }
     """
 
@@ -417,8 +420,18 @@ class ScriptPanel(Vertical, can_focus=True):
         self.refresh_bindings()
 
     def _draw_message(self) -> None:
-        if self.is_mounted:
-            self.query_one("#script-message", Static).update(Text(self._message))
+        """The last check's message, or how to get on from a typed field."""
+        if not self.is_mounted:
+            return
+        if self._message:
+            shown = Text(self._message)
+        elif self.active and self.query_one("#script-input", Input).display:
+            shown = Text(FIELD_KEYS, style="dim")
+        else:
+            shown = Text()
+        line = self.query_one("#script-message", Static)
+        line.set_class(bool(self._message), "-error")
+        line.update(shown)
 
     def _options_for(self, state: RunState) -> list[_Option]:
         node = state.node

@@ -141,7 +141,7 @@ async def test_typed_fields_check_inline_and_keep_the_node_until_fixed() -> None
         await pilot.press("backspace", "backspace", *"abc", "enter")
         assert "'abc' is not a number" in shown(app, "#script-message")
         await pilot.press("backspace")  # typing clears the message
-        assert shown(app, "#script-message").strip() == ""
+        assert "Enter: answer" in shown(app, "#script-message")
         app.query_one("#script-input", Input).value = "42"
         await pilot.press("enter")
         assert node(app) == "contact"  # a choice field: its options on the number keys
