@@ -188,7 +188,8 @@ class ModemLine(TelephonyAdapter):
                         loop, lambda: _PortProtocol(self), self.port, baudrate=self.baud
                     )
                 except (serial.SerialException, OSError, ValueError) as exc:
-                    self._apply(self.session.open_failed(str(exc)))
+                    reason = str(exc) if self.port in str(exc) else f"{self.port}: {exc}"
+                    self._apply(self.session.open_failed(reason))
                     await asyncio.sleep(self.session.reconnect_delay())
                     continue
                 self.connections += 1

@@ -242,6 +242,23 @@ async def test_missing_port_keeps_trying(tmp_path: Path) -> None:
         await line.stop()  # twice is harmless
 
 
+async def test_a_port_that_is_not_a_modem_is_named_in_the_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    plain = tmp_path / "not-a-tty"
+    plain.write_text("")
+    line = modem_line(plain)
+    await line.start()
+    try:
+        async with asyncio.timeout(SAFETY):
+            while line.session.failures < 1:
+                await asyncio.sleep(0.02)
+    finally:
+        await line.stop()
+    assert line.status == "down" and line.connections == 0
+    assert f"line modem1: cannot open the modem: {plain}: " in caplog.text
+
+
 # --- the factory --------------------------------------------------------------------
 
 
