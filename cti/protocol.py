@@ -176,6 +176,19 @@ class CallConnected(_Message):
     call_id: str
 
 
+class CurrentCall(_Message):
+    """The call an agent is on (talking or in wrap-up), sent again when its console asks
+    for a snapshot: a console that restarted mid-call gets back the customer's card.
+    The agent's retained state says whether it is talking or wrapping up."""
+
+    type: Literal["current_call"] = "current_call"
+    agent_id: str
+    call_id: str
+    pop: ScreenPop
+    dispositions: tuple[str, ...] = ()
+    agent_name: str = ""
+
+
 class CallEnded(_Message):
     """The conversation ended; ``by`` is ``agent`` or ``caller``."""
 
@@ -388,6 +401,7 @@ AnyEvent = (
     | CallOffered
     | OfferWithdrawn
     | CallConnected
+    | CurrentCall
     | CallEnded
     | QueueStatus
     | CommandResult

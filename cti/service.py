@@ -60,6 +60,7 @@ from cti.protocol import (
     ChangeCallPriority,
     CommandResult,
     CompleteWrapUp,
+    CurrentCall,
     ExtendWrapUp,
     ForceLogout,
     ForceNotReady,
@@ -200,6 +201,9 @@ class EngineService:
         """Called with every call record as the call finishes (before it is stored)."""
         self._line_of = _LineBook(journal)
         self._offers: dict[str, CallOffered] = {}
+        self._current: dict[str, CallOffered] = {}
+        """Agent -> the offer of the call it is on (talking or wrap-up): its card, sent
+        again as :class:`CurrentCall` when the console asks for a snapshot."""
         self._commands: OrderedDict[str, CommandResult] = OrderedDict()
         self._effects: asyncio.Queue[Action | _Publish] = asyncio.Queue()
         self._records: asyncio.Queue[CallDetailRecord] = asyncio.Queue()
@@ -349,6 +353,14 @@ class EngineService:
                 queue = self.router.call_queue(agent.call_id)
                 self._offers[agent_id] = self._offer_message(
                     agent.call_id, agent_id, queue, agent.deadline, now, wall
+                )
+            elif (
+                agent.state in (AgentState.TALKING, AgentState.WRAP_UP)
+                and agent.call_id is not None
+            ):
+                queue = self.router.call_queue(agent.call_id)
+                self._current[agent_id] = self._offer_message(
+                    agent.call_id, agent_id, queue, now, now, wall
                 )
             self._resend_agent(agent_id)
         self.recovery = report
@@ -720,7 +732,9 @@ class EngineService:
                     OfferWithdrawn(agent_id=agent_id, call_id=call_id, reason=reason),
                 )
             case ConnectCall(call_id=call_id, agent_id=agent_id, dial=dial):
-                self._offers.pop(agent_id, None)
+                offered = self._offers.pop(agent_id, None)
+                if offered is not None:
+                    self._current[agent_id] = offered
                 if dial is None:
                     await self._line_for(call_id).answer(call_id)
                 else:
@@ -753,6 +767,9 @@ class EngineService:
             case RecordCall(cdr=cdr):
                 record = cdr.model_copy(update={"started_wall": wall - (loop_now - cdr.arrived_at)})
                 self._line_of.pop(record.call_id, None)
+                current = self._current.get(record.agent_id or "")
+                if current is not None and current.pop.call_id == record.call_id:
+                    del self._current[current.agent_id]
                 for listener in self.record_listeners:
                     listener(record)
                 self._records.put_nowait(record)
@@ -883,6 +900,18 @@ class EngineService:
         offer = self._offers.get(agent_id)
         if offer is not None:
             self._send(topics.agent_events(agent_id), offer)
+        current = self._current.get(agent_id)
+        if current is not None and self.router.agent(agent_id).call_id == current.pop.call_id:
+            self._send(
+                topics.agent_events(agent_id),
+                CurrentCall(
+                    agent_id=agent_id,
+                    call_id=current.pop.call_id,
+                    pop=current.pop,
+                    dispositions=current.dispositions,
+                    agent_name=current.agent_name,
+                ),
+            )
 
     def _dialling_line(self, call_id: str) -> TelephonyAdapter:
         """The line to call back on: the one the call came in on if it can dial."""

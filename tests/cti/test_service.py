@@ -36,6 +36,7 @@ from cti.protocol import (
     ChangeCallPriority,
     CommandResult,
     CompleteWrapUp,
+    CurrentCall,
     ForceLogout,
     ForceNotReady,
     HangUp,
@@ -45,6 +46,7 @@ from cti.protocol import (
     OfferWithdrawn,
     QueueCalls,
     QueueStatus,
+    RequestSnapshot,
     ScheduleCallback,
     SetReady,
     SupervisorCommand,
@@ -549,3 +551,38 @@ def test_a_call_goes_to_its_dnis_queue_else_its_lines_queue_else_the_default() -
             assert router.waiting("general") == 0
 
     virtual(body)
+
+
+def test_a_console_that_asks_for_a_snapshot_mid_call_gets_the_card_back() -> None:
+    async def body() -> None:
+        async with center(["1001"]) as c:
+            a = c.agents["1001"]
+            await ready(a)
+            call_id = c.trunk.ring("138-1234-5678")
+            await a.expect(CallOffered)
+            await a.send(AcceptOffer(agent_id="1001", call_id=call_id))
+            await a.expect(CallConnected)
+            await a.send(RequestSnapshot(agent_id="1001"))  # the console restarted
+            current = await a.expect(CurrentCall)
+            assert current.call_id == call_id
+            assert current.pop.customer == ALICE
+            assert current.dispositions[0] == "resolved"
+            await a.send(HangUp(agent_id="1001", call_id=call_id))
+            await a.expect(CallEnded)
+            await a.send(RequestSnapshot(agent_id="1001"))  # in wrap-up: still its call
+            assert (await a.expect(CurrentCall)).call_id == call_id
+            await a.do(CompleteWrapUp(agent_id="1001", call_id=call_id, disposition="resolved"))
+            await a.send(RequestSnapshot(agent_id="1001"))  # the call is over: no card
+            assert await a.state() is AgentState.READY
+            await c.service.flush()
+            assert not any(isinstance(m, CurrentCall) for m in drain(a))
+
+    virtual(body)
+
+
+def drain(agent: Agent) -> list[Message]:
+    """The messages an agent has received and not yet read."""
+    out: list[Message] = []
+    while not agent.inbox.empty():
+        out.append(agent.inbox.get_nowait())
+    return out
