@@ -42,7 +42,12 @@ from telephony_adapters.modem.session import (
 
 log = logging.getLogger(__name__)
 
-_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 #: How long closing the port may take before the line goes on without waiting.
 _CLOSE_WAIT_S = 5.0
 

@@ -60,7 +60,8 @@ class Restart:
 
 @dataclass(frozen=True, slots=True)
 class Notice:
-    """Something the log should say. ``level`` is ``info``, ``warning`` or ``error``."""
+    """Something the log should say. ``level`` is ``debug``, ``info``, ``warning`` or
+    ``error``."""
 
     level: str
     text: str
@@ -126,6 +127,8 @@ class ModemSession:
         """Lines of garbage seen since the process started."""
         self._heard_at = 0.0
         self._probe_sent_at: float | None = None
+        self._open_failure = ""
+        """Why the port last failed to open ("" once it opened): said once, not per try."""
         self._probe_tries = 0
 
     # --- link ----------------------------------------------------------------------
@@ -133,6 +136,7 @@ class ModemSession:
     def connected(self, now: float) -> list[SessionOutput]:
         """The port is open: start the modem up."""
         self.parser.reset()
+        self._open_failure = ""
         self.state = LinkState.STARTING
         self._heard_at = now
         self._probe_sent_at = None
@@ -152,11 +156,14 @@ class ModemSession:
         return out
 
     def open_failed(self, reason: str) -> list[SessionOutput]:
-        """The port would not open."""
+        """The port would not open. Said as an error the first time for each reason;
+        the same reason again, try after try through a long outage, only as debug."""
         self.failures += 1
+        level = "debug" if reason == self._open_failure else "error"
+        self._open_failure = reason
         return [
             Notice(
-                "error",
+                level,
                 f"line {self.line}: cannot open the modem: {reason};"
                 f" trying again in {self.reconnect_delay():g} s",
             )

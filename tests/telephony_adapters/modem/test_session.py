@@ -143,6 +143,17 @@ def test_failed_start_up_restarts_with_growing_backoff() -> None:
     assert ready.state is LinkState.READY and ready.reconnect_delay() == 0.5
 
 
+def test_an_open_failure_is_an_error_once_per_reason() -> None:
+    s = ModemSession("m1")
+    levels = [
+        [n.level for n in s.open_failed(reason) if isinstance(n, Notice)]
+        for reason in ("gone", "gone", "gone", "busy", "gone")
+    ]
+    assert levels == [["error"], ["debug"], ["debug"], ["error"], ["error"]]
+    s.connected(0.0)  # it opened: the next failure is news again
+    assert [n.level for n in s.open_failed("busy") if isinstance(n, Notice)] == ["error"]
+
+
 def test_no_caller_id_is_a_warning_not_a_failure() -> None:
     s = ModemSession("m1", caller_id_commands=("AT+VCID=1",))
     s.connected(0.0)
