@@ -9,6 +9,9 @@
   problem naming file, line and node (``cti script check``).
 - :mod:`scripts_engine.runner`: the pure state machine the console drives (start, answer,
   advance, back; effects recorded, never performed; resumable with the started version).
+- :mod:`scripts_engine.catalog`: the script a queue names (a shipped example or a path),
+  read again only when the file changes, bounded in size, with its SHA-256; a broken file
+  gives problems, never an exception.
 
 This package may import only ``cti`` models (and ``cti.errors``).
 """
