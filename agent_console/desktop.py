@@ -778,14 +778,13 @@ class AgentDesktop(App[None]):
             self.notify(message, title="Wrap-up", severity="warning", markup=False)
             self._draw_wrap_up_hint()
             return
-        fields = self._script_fields()
         try:
             command = CompleteWrapUp(
                 agent_id=self._agent_id,
                 call_id=self._call_id,
                 disposition=event.disposition,
                 note=event.note,
-                **fields,
+                **self._script_fields(),
             )
         except ValidationError as exc:  # never keep the agent in wrap-up over the script
             self.notify(

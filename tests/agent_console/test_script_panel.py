@@ -18,7 +18,7 @@ from agent_console.widgets import DispositionPicker
 from cti.bus import InMemoryBus
 from cti.models import AgentState
 from cti.protocol import CallScript, CompleteWrapUp, ScheduleCallback, ScreenPop
-from scripts_engine.catalog import read_script_text
+from scripts_engine.catalog import read_script_text, text_sha256
 from scripts_engine.expr import Scalar
 from scripts_engine.model import InputNode, Script
 from tests.agent_console.fake_engine import FakeEngine
@@ -309,6 +309,32 @@ async def test_a_damaged_script_is_shown_as_a_problem_and_does_not_hold_the_wrap
         await settle(pilot, lambda: app.agent_state is AgentState.READY)
     [complete] = engine.commands_of(CompleteWrapUp)
     assert isinstance(complete, CompleteWrapUp) and complete.script == ""
+
+
+async def test_a_wrap_up_too_big_for_the_wire_still_completes_without_the_script() -> None:
+    args = ", ".join(f"a{i} = {i}" for i in range(40))  # more arguments than the wire takes
+    text = (
+        '[script]\nname = "Big"\nversion = "1"\ndirection = "inbound"\nstart = "go"\n'
+        f'[nodes.go]\nkind = "action"\naction = "add_to_dnc"\nargs = {{ {args} }}\n'
+        'next = "end"\n[nodes.end]\nkind = "end"\n'
+    )
+    sent = CallScript(name="Big", version="1", sha256=text_sha256(text), text=text)
+    bus = InMemoryBus()
+    app = AgentDesktop(bus, AGENT)
+    async with FakeEngine(bus) as engine, app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        await engine.offer("c1", pop_with(sent))
+        await settle(pilot, lambda: app.script_run is not None and app.script_run.finished)
+        await pilot.press("a")
+        await settle(pilot, lambda: app.agent_state is AgentState.TALKING)
+        await pilot.press("h")
+        await settle(pilot, lambda: app.agent_state is AgentState.WRAP_UP)
+        await pilot.press("1")
+        await settle(pilot, lambda: app.agent_state is AgentState.READY)
+        assert any("could not be sent" in str(n.message) for n in app._notifications)
+    [complete] = engine.commands_of(CompleteWrapUp)
+    assert isinstance(complete, CompleteWrapUp)
+    assert complete.disposition == "sale" and complete.script == ""
 
 
 async def test_the_same_offer_again_keeps_the_run_where_it_is() -> None:
