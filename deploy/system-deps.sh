@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The system programs the tests run against, as real peers: Mosquitto (MQTT broker),
-# SIPp (SIP peer, Debian package sip-tester), tmux (the real-terminal test of the demo) and
-# Chromium (headless, the browser test of `cti supervisor --web`).
+# SIPp (SIP peer, Debian package sip-tester), Kamailio (SIP proxy), tmux (the real-terminal
+# test of the demo) and Chromium (headless, the browser test of `cti supervisor --web`).
 # Installs what is missing with apt-get when run as root; otherwise names what is missing
 # and fails, so a test never skips for want of its peer.
 set -euo pipefail
 
-declare -A pkg_of=([mosquitto]=mosquitto [sipp]=sip-tester [tmux]=tmux [chromium]=chromium)
+declare -A pkg_of=([mosquitto]=mosquitto [sipp]=sip-tester [kamailio]=kamailio [tmux]=tmux [chromium]=chromium)
 missing=()
 for cmd in "${!pkg_of[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${pkg_of[$cmd]}")
@@ -21,3 +21,8 @@ fi
 echo "installing ${missing[*]} from Debian" >&2
 apt-get update -q
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+# Where systemd runs, Debian's kamailio starts a system proxy on port 5060 at install; the
+# tests start their own on 127.0.0.1, so stop that one and keep it from starting at boot.
+if [[ " ${missing[*]} " == *" kamailio "* ]] && [ -d /run/systemd/system ]; then
+  systemctl disable --now kamailio.service >&2 || true
+fi
