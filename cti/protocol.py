@@ -71,6 +71,19 @@ class CallerHungUp(_Message):
     line: str = ""
 
 
+class DtmfReceived(_Message):
+    """The caller pressed a key (DTMF) on a connected call; the engine forwards it, as is,
+    to the agent on the call (the agent's events topic).
+
+    ``key`` is one of ``0``-``9``, ``*``, ``#``, ``A``-``D`` (RFC 4733 events 0-15).
+    """
+
+    type: Literal["dtmf_received"] = "dtmf_received"
+    call_id: str
+    key: str = Field(pattern=r"^[0-9*#A-D]$")
+    line: str = ""
+
+
 # --- engine events (engine -> consoles) ----------------------------------------------
 
 
@@ -395,6 +408,7 @@ AnyEvent = (
     CallArrived
     | CallerHungUp
     | CallbackRequested
+    | DtmfReceived
     | QueueCalls
     | AgentStateChanged
     | AgentPresence
