@@ -10,7 +10,9 @@ Contract:
   other event of that call, and :class:`~cti.protocol.CallerHungUp` at most once, when
   the far end leaves (while ringing, waiting or talking). A line whose callers can ask
   for a callback while waiting (a key press) yields
-  :class:`~cti.protocol.CallbackRequested`. ``call_id`` is unique per line
+  :class:`~cti.protocol.CallbackRequested`. A line that hears the caller's keys (DTMF)
+  may yield :class:`~cti.protocol.DtmfReceived` while a call is connected (answered,
+  before it ends), once per key press. ``call_id`` is unique per line
   for the life of the process. ``ani`` is the number exactly as the line received it:
   possibly empty, a privacy marker, or garbage; the engine normalises it.
 * :meth:`answer` connects a ringing call. :meth:`hang_up` ends a call from our side
@@ -31,9 +33,9 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from cti.errors import TelephonyError
-from cti.protocol import CallArrived, CallbackRequested, CallerHungUp
+from cti.protocol import CallArrived, CallbackRequested, CallerHungUp, DtmfReceived
 
-LineEvent = CallArrived | CallerHungUp | CallbackRequested
+LineEvent = CallArrived | CallerHungUp | CallbackRequested | DtmfReceived
 
 
 @dataclass(frozen=True, slots=True)
