@@ -61,6 +61,7 @@ from cti.protocol import (
     CommandResult,
     CompleteWrapUp,
     CurrentCall,
+    DtmfReceived,
     ExtendWrapUp,
     ForceLogout,
     ForceNotReady,
@@ -473,6 +474,25 @@ class EngineService:
             caller = self.router.call_caller(event.call_id)
             number = event.number or caller.e164 or ""  # a withheld number cannot be called
             self.route(ri.CallerAsksCallback(call_id=event.call_id, number=number))
+        elif isinstance(event, DtmfReceived):
+            agent_id = self._agent_talking_on(event.call_id)
+            if agent_id is None:  # still queued, ringing an agent, or over: no one to tell
+                log.debug("call %s: DTMF %r with no agent on the call", event.call_id, event.key)
+                return
+            self._send(topics.agent_events(agent_id), event)  # in order with CallConnected
+
+    def _agent_talking_on(self, call_id: str) -> str | None:
+        """The agent talking on ``call_id``, if any."""
+        try:
+            if self.router.call_phase(call_id) is not CallPhase.TALKING:
+                return None
+        except RoutingError:
+            return None  # not (or no longer) a call of the engine's
+        for agent_id in self.router.agent_ids():
+            agent = self.router.agent(agent_id)
+            if agent.call_id == call_id and agent.state is AgentState.TALKING:
+                return agent_id
+        return None
 
     def _queue_for(self, event: CallArrived) -> str:
         """The dialled number's queue ([engine.dnis_queues]), else the line's own
