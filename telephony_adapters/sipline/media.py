@@ -63,7 +63,14 @@ class _Stream(asyncio.DatagramProtocol):
             self.source = SilenceSource(
                 plan.payload_type, ssrc=random.getrandbits(32), sequence=random.getrandbits(16)
             )
-        self.dtmf = DtmfReceiver(plan.telephone_event) if plan.telephone_event is not None else None
+        if plan.telephone_event is None:
+            self.dtmf = None
+        elif self.dtmf is None:
+            self.dtmf = DtmfReceiver(plan.telephone_event)
+        else:
+            # A re-INVITE (hold, resume) keeps the stream: a key already reported, whose
+            # end packets are still coming, must not be reported again.
+            self.dtmf.payload_type = plan.telephone_event
 
     def tick(self) -> None:
         if self.transport is None or self.dest is None or self.source is None:

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from telephony_adapters.sipline.media import _Stream
 from telephony_adapters.sipline.message import ProtocolError
 from telephony_adapters.sipline.rtp import (
     DtmfReceiver,
@@ -17,6 +18,7 @@ from telephony_adapters.sipline.rtp import (
     parse_rtp,
 )
 from telephony_adapters.sipline.sdp import (
+    MediaPlan,
     NotAcceptable,
     accept_answer,
     answer_offer,
@@ -141,3 +143,20 @@ def test_each_dtmf_key_is_reported_once_even_when_its_end_is_lost() -> None:
     names = [k.key for p in [*hash_packets, *one] for k in rx.feed(parse_rtp(p))]
     assert names == ["#", "1"]
     assert rx.feed(RtpPacket(0, 1, 1, 1, b"\xff" * 160)) == []  # audio is not DTMF
+
+
+def test_a_re_invite_mid_key_does_not_report_the_key_again() -> None:
+    heard: list[tuple[str, str]] = []
+    stream = _Stream("sip-1", lambda call_id, event: heard.append((call_id, event.key)))
+    plan = MediaPlan("127.0.0.1", 6000, 0, "PCMU", 96, "sendrecv")
+    stream.play(plan)
+    two = dtmf_packets("2", payload_type=96, ssrc=1, sequence=0, timestamp=800)
+    for packet in two[:4]:  # the first end packet: reported
+        stream.datagram_received(packet, ("127.0.0.1", 6000))
+    stream.play(MediaPlan("127.0.0.1", 6000, 0, "PCMU", 96, "sendonly"))  # we hold
+    stream.play(plan)  # and resume, while the key's repeated ends still arrive
+    for packet in two[4:]:
+        stream.datagram_received(packet, ("127.0.0.1", 6000))
+    for packet in dtmf_packets("3", payload_type=96, ssrc=1, sequence=10, timestamp=4000):
+        stream.datagram_received(packet, ("127.0.0.1", 6000))
+    assert heard == [("sip-1", "2"), ("sip-1", "3")]
