@@ -6,10 +6,11 @@ effects: datagrams out, line events to the engine, RTP streams (:mod:`.media`), 
 outcomes of dials and transfers (kept in :attr:`SipLine.outcomes` and
 :attr:`SipLine.transfers`, and logged). Nothing a peer sends can stop it.
 
-Beyond the adapter contract it offers :meth:`SipLine.hold`, :meth:`SipLine.resume`
-and :meth:`SipLine.transfer` (capabilities ``can_hold`` and ``can_transfer``), and
-reports DTMF keys (RFC 4733) to ``on_dtmf`` and the log: the line-event contract has no
-DTMF event yet.
+DTMF keys (RFC 4733 telephone-events on an answered call's RTP stream) become
+:class:`~cti.protocol.DtmfReceived` line events, and also go to ``on_dtmf``, the log
+and :attr:`SipLine.dtmf`. Beyond the adapter contract it offers :meth:`SipLine.hold`,
+:meth:`SipLine.resume` and :meth:`SipLine.transfer` (capabilities ``can_hold`` and
+``can_transfer``).
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from typing import Any
 
 from cti.config import SipLineSettings
 from cti.errors import TelephonyError
-from cti.protocol import CallArrived, CallerHungUp
+from cti.protocol import CallArrived, CallerHungUp, DtmfReceived
 from telephony_adapters.base import LineCapabilities, LineEvent, TelephonyAdapter
 from telephony_adapters.sipline.media import DtmfListener, MediaPorts
 from telephony_adapters.sipline.message import ProtocolError, parse_uri
-from telephony_adapters.sipline.rtp import DtmfEvent
+from telephony_adapters.sipline.rtp import DTMF_EVENTS, DtmfEvent
 from telephony_adapters.sipline.transaction import Addr, Timers
 from telephony_adapters.sipline.useragent import (
     Datagram,
@@ -328,6 +329,8 @@ class SipLine(TelephonyAdapter):
         )
         self.dtmf.append((call_id, event.key))
         del self.dtmf[:-1000]
+        if len(event.key) == 1 and event.key in DTMF_EVENTS:  # not "flash" or unknown ones
+            self._events.put_nowait(DtmfReceived(call_id=call_id, key=event.key, line=self.name))
         self._signal()
         if self._on_dtmf is not None:
             self._on_dtmf(call_id, event)

@@ -8,15 +8,31 @@ order, and nothing unexpected did.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from cti.config import SipLineSettings
-from cti.protocol import CallArrived, CallerHungUp
+from cti import topics
+from cti.bus import InMemoryBus
+from cti.config import Config, SipLineSettings
+from cti.protocol import (
+    AcceptOffer,
+    CallArrived,
+    CallConnected,
+    CallEnded,
+    CallerHungUp,
+    CallOffered,
+    DtmfReceived,
+    HangUp,
+    Login,
+    SetReady,
+)
+from cti.service import EngineService
 from telephony_adapters.base import LineEvent
 from telephony_adapters.sipline.line import SipLine
+from tests.cti.test_service import Agent, FakeStore
 from tests.telephony_adapters.sipline.sipp import Sipp
 
 pytestmark = pytest.mark.sipp
@@ -43,8 +59,6 @@ async def sipp(tmp_path: Path) -> AsyncIterator[Sipp]:
 
 
 async def next_event(line: SipLine, events: AsyncIterator[LineEvent]) -> LineEvent:
-    import asyncio
-
     return await asyncio.wait_for(anext(events), 15)
 
 
@@ -164,7 +178,9 @@ async def test_sipp_dtmf_then_hold_resume_and_blind_transfer(line: SipLine, sipp
     assert isinstance(arrived, CallArrived)
     call_id = arrived.call_id
     await line.answer(call_id)
-    await line.wait_for(lambda: [k for c, k in line.dtmf if c == call_id] == ["4", "2"])
+    keys = [await next_event(line, events), await next_event(line, events)]
+    assert keys == [DtmfReceived(call_id=call_id, key=k, line="sip") for k in "42"]
+    assert [k for c, k in line.dtmf if c == call_id] == ["4", "2"]
     call = line.ua.calls[call_id]
     await line.hold(call_id)
     await line.wait_for(lambda: call.reinvite_txn is None)
@@ -179,6 +195,44 @@ async def test_sipp_dtmf_then_hold_resume_and_blind_transfer(line: SipLine, sipp
     assert run.returncode == 0, run.explain()
     await line.wait_for(lambda: not line.ua.calls)
     assert line._events.empty()  # a completed transfer ends the leg like our hang-up
+
+
+async def test_dtmf_from_sipp_reaches_the_agent_through_the_engine(sipp: Sipp) -> None:
+    """The whole way: SIPp's keys (RTP) -> the line -> the engine -> the agent's topic."""
+    line = SipLine(SipLineSettings(name="sip", bind_host="127.0.0.1", bind_port=0))
+    bus = InMemoryBus()
+    service = EngineService(Config(), bus, FakeStore(customers=[]), [line], {"1001": ["general"]})
+    agent = Agent(bus, "1001")
+    async with bus.subscribe(topics.agent_events("1001")) as inbox:
+
+        async def deliver() -> None:
+            async for _topic, message in inbox:
+                agent.inbox.put_nowait(message)
+
+        delivery = asyncio.create_task(deliver())
+        engine = asyncio.create_task(service.run())
+        try:
+            await service.ready.wait()
+            await agent.send(Login(agent_id="1001"))
+            await agent.send(SetReady(agent_id="1001"))
+            await sipp.start("caller_dtmf_agent_hangs_up.xml", target=target(line))
+            offer = await agent.expect(CallOffered, timeout=15)
+            call_id = offer.pop.call_id
+            assert offer.pop.ani == "13812345678"
+            await agent.send(AcceptOffer(agent_id="1001", call_id=call_id))
+            await agent.expect(CallConnected, timeout=15)
+            keys = [await agent.expect(DtmfReceived, timeout=15) for _ in range(4)]
+            assert keys == [DtmfReceived(call_id=call_id, key=k, line="sip") for k in "1*9#"]
+            await agent.send(HangUp(agent_id="1001", call_id=call_id))
+            assert (await agent.expect(CallEnded, timeout=15)).by == "agent"
+            run = await sipp.wait()
+            assert run.returncode == 0, run.explain()
+            await line.wait_for(lambda: not line.ua.calls)
+        finally:
+            engine.cancel()
+            delivery.cancel()
+            await asyncio.gather(engine, delivery, return_exceptions=True)
+    assert line._transport is None  # the engine stopped its line on the way out
 
 
 async def test_registration_with_digest_refresh_and_withdrawal_at_sipp(sipp: Sipp) -> None:
