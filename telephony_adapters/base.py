@@ -21,6 +21,9 @@ Contract:
 * Capabilities say what the line can do; a request beyond them raises
   ``TelephonyError``. Consoles show such actions disabled.
 * :meth:`start` and :meth:`stop` open and close the line; ``stop`` is safe to call twice.
+* A line whose ``capabilities.reports_dial_outcomes`` is set tells how each of its
+  own dials ended: :meth:`dial_outcome` waits for it (see there). Without it, all one
+  knows is that :meth:`dial` returned.
 * After a restart of the engine, :meth:`adopt` is called once (after ``start``, before
   ``events`` is read) with the calls the engine's journal says are still on this line;
   the line keeps those it still has. See :meth:`adopt`.
@@ -31,6 +34,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from cti.errors import TelephonyError
 from cti.protocol import CallArrived, CallbackRequested, CallerHungUp, DtmfReceived
@@ -45,6 +49,39 @@ class LineCapabilities:
     can_hold: bool = False
     can_ring_many: bool = False
     """Can offer one call to several agents at once (ring-all)."""
+    reports_dial_outcomes: bool = False
+    """:meth:`TelephonyAdapter.dial_outcome` says how each dial ended."""
+
+
+class DialEnd(StrEnum):
+    """How a dial placed by :meth:`TelephonyAdapter.dial` ended, as far as the line knows."""
+
+    ANSWERED = "answered"
+    """The far end picked up (a person, or something the line cannot tell from one)."""
+    MACHINE = "machine"
+    """An answering machine picked up (only a line that detects them says so)."""
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    """It rang out, or we gave up ringing (our own time-out)."""
+    REJECTED = "rejected"
+    """Declined by the called party, or refused by the network (``detail`` says which)."""
+    FAILED = "failed"
+    """Not placed or not reached: no dial tone, a bad number, refused credentials, no
+    response, the line going away."""
+
+
+@dataclass(frozen=True, slots=True)
+class DialOutcome:
+    """The end of one dial's progress: ``call_id`` answered, or gone with the reason.
+
+    ``detail`` is the line's own words (``486 Busy Here``, ``NO DIALTONE``) for logs and
+    people; ``end`` is what a program goes by. After ``ANSWERED`` and ``MACHINE`` the call
+    is up (hang it up when done); after any other end it is over on the line, which also
+    yields ``CallerHungUp`` for it."""
+
+    call_id: str
+    end: DialEnd
+    detail: str = ""
 
 
 class TelephonyAdapter(ABC):
@@ -94,6 +131,21 @@ class TelephonyAdapter(ABC):
         callback keeps the id the engine knows it by). The far end hanging up later is a
         :class:`~cti.protocol.CallerHungUp` like any other."""
         raise TelephonyError(f"line {self.name!r} cannot dial out (asked to dial {number!r})")
+
+    async def dial_outcome(self, call_id: str) -> DialOutcome:
+        """Wait until the dial of ``call_id`` is answered or has ended
+        (``capabilities.reports_dial_outcomes``); return at once if it already has.
+
+        The line keeps each outcome for a while after the dial ends (at least its last
+        100 dials), so the waiter may come late. It does not time out by itself beyond the
+        line's own dial time-out: wrap it in ``asyncio.timeout`` and :meth:`hang_up` (which
+        cancels the ringing call) when the caller stops waiting. Raises
+        :class:`~cti.errors.TelephonyError` for a line that does not report outcomes and
+        for a call it never dialled.
+        """
+        raise TelephonyError(
+            f"line {self.name!r} does not report how its dials end (asked for {call_id!r})"
+        )
 
     async def hold(self, call_id: str) -> None:
         """Put a connected call on hold (``capabilities.can_hold``)."""
