@@ -25,7 +25,13 @@ from pathlib import Path
 
 from cti.errors import TelephonyError
 from cti.protocol import CallArrived, CallbackRequested, CallerHungUp
-from telephony_adapters.base import LineCapabilities, LineEvent, TelephonyAdapter
+from telephony_adapters.base import (
+    DialEnd,
+    DialOutcome,
+    LineCapabilities,
+    LineEvent,
+    TelephonyAdapter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +51,7 @@ class SimTrunk(TelephonyAdapter):
         self, name: str = "sim", *, dnis: str = "", ledger: str | os.PathLike[str] | None = None
     ) -> None:
         self.name = name
-        self.capabilities = LineCapabilities(can_dial=True)
+        self.capabilities = LineCapabilities(can_dial=True, reports_dial_outcomes=True)
         self._dnis = dnis
         self._events: asyncio.Queue[LineEvent] = asyncio.Queue()
         self._state: dict[str, SimCallState] = {}
@@ -53,6 +59,9 @@ class SimTrunk(TelephonyAdapter):
         self._ids = itertools.count(1)
         self.dialled: list[tuple[str, str]] = []
         """(call id, number) of every call dialled out, in order."""
+        self.far_end: dict[str, DialEnd] = {}
+        """How a dial to a number ends (the simulator sets it); any other is answered."""
+        self._dial_outcomes: dict[str, DialOutcome] = {}
         self._restored: dict[str, tuple[str, str]] = {}
         """Calls found live in the ledger: call id -> (ani, caller name)."""
         self._ledger: int | None = None
@@ -112,14 +121,30 @@ class SimTrunk(TelephonyAdapter):
         self._end(call_id)
 
     async def dial(self, number: str, *, call_id: str | None = None) -> str:
-        """The simulated far end answers at once (the simulator models who hangs up)."""
+        """The simulated far end answers at once (the simulator models who hangs up),
+        unless :attr:`far_end` says otherwise for the number: then the call ends so
+        (with ``CallerHungUp``, or up for a machine)."""
         call_id = call_id or f"{self.name}-out-{next(self._ids)}"
         if call_id in self._state:
             raise TelephonyError(f"line {self.name!r}: call {call_id!r} is already live")
         self._note({"dial": call_id, "number": number})
         self._state[call_id] = SimCallState.ANSWERED
         self.dialled.append((call_id, number))
+        end = self.far_end.get(number, DialEnd.ANSWERED)
+        self._dial_outcomes[call_id] = DialOutcome(call_id, end, f"simulated {end.value}")
+        while len(self._dial_outcomes) > 1000:
+            del self._dial_outcomes[next(iter(self._dial_outcomes))]
+        if end not in (DialEnd.ANSWERED, DialEnd.MACHINE):
+            self.caller_hangs_up(call_id)
         return call_id
+
+    async def dial_outcome(self, call_id: str) -> DialOutcome:
+        """At once: the simulated far end decides as the number is dialled
+        (:attr:`far_end`)."""
+        outcome = self._dial_outcomes.get(call_id)
+        if outcome is None:
+            raise TelephonyError(f"line {self.name!r} did not dial {call_id!r} (or long ago)")
+        return outcome
 
     def request_callback(self, call_id: str, number: str = "") -> bool:
         """The waiting caller presses the callback key. False if the call is not ringing."""
