@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cti.errors import ConfigError
 from cti.models import AgentConfig, QueueConfig
@@ -126,6 +126,10 @@ class ModemLineSettings(_Section):
     dial_timeout_s: float = Field(60.0, gt=0)
 
 
+SIP_CODECS = ("PCMU", "PCMA")
+"""The codecs the SIP line speaks (G.711); telephone-event (DTMF) is always offered too."""
+
+
 class SipLineSettings(_Section):
     """A SIP trunk or PBX connection over UDP."""
 
@@ -144,6 +148,21 @@ class SipLineSettings(_Section):
     rtp_port_min: int = Field(10000, ge=1024, le=65535)
     rtp_port_max: int = Field(20000, ge=1024, le=65535)
     keepalive_s: float = Field(30.0, ge=0)
+
+    @field_validator("codecs")
+    @classmethod
+    def _known_codecs(cls, codecs: tuple[str, ...]) -> tuple[str, ...]:
+        """Known names only (any case; duplicates dropped), at least one of them."""
+        unknown = [c for c in codecs if c.strip().upper() not in SIP_CODECS]
+        if unknown:
+            raise ValueError(
+                f"unknown codec {', '.join(map(repr, unknown))}: the SIP line speaks "
+                f"{' and '.join(SIP_CODECS)} (telephone-event is always offered besides)"
+            )
+        names = tuple(dict.fromkeys(c.strip().upper() for c in codecs))
+        if not names:
+            raise ValueError(f"no codec: list at least one of {', '.join(SIP_CODECS)}")
+        return names
 
 
 LineSettings = Annotated[
