@@ -47,6 +47,14 @@ def test_several_queues_and_dnis_routing(tmp_path: Path) -> None:
         ('[[queues]]\nname = "a"\naging_rate = 0\n', ["queues.0.aging_rate"]),
         ('[[queues]]\nname = "a"\n', ["undefined queues", "general"]),
         ("[engine\n", ["not valid TOML"]),
+        (
+            '[[lines]]\nkind = "sip"\nname = "trunk"\ncodecs = ["PCMU", "G729", "opus"]\n',
+            ["lines.0.sip.codecs", "'G729', 'opus'", "PCMU and PCMA"],
+        ),
+        (
+            '[[lines]]\nkind = "sip"\nname = "trunk"\ncodecs = []\n',
+            ["lines.0.sip.codecs", "no codec"],
+        ),
     ],
 )
 def test_bad_config_names_file_and_key(tmp_path: Path, text: str, fragments: list[str]) -> None:
@@ -63,3 +71,11 @@ def test_bad_config_names_file_and_key(tmp_path: Path, text: str, fragments: lis
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_sip_codecs_are_read_in_any_case_and_kept_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "cti.toml"
+    text = '[[lines]]\nkind = "sip"\nname = "trunk"\ncodecs = ["pcma", " PCMU", "PCMA"]\n'
+    path.write_text(text, encoding="utf-8")
+    [line] = load_config(path).lines
+    assert line.kind == "sip" and line.codecs == ("PCMA", "PCMU")
