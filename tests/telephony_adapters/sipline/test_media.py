@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cti.config import SIP_CODECS
 from telephony_adapters.sipline.media import _Stream
 from telephony_adapters.sipline.message import ProtocolError
 from telephony_adapters.sipline.rtp import (
@@ -18,6 +19,7 @@ from telephony_adapters.sipline.rtp import (
     parse_rtp,
 )
 from telephony_adapters.sipline.sdp import (
+    STATIC_CODECS,
     MediaPlan,
     NotAcceptable,
     accept_answer,
@@ -160,3 +162,7 @@ def test_a_re_invite_mid_key_does_not_report_the_key_again() -> None:
     for packet in dtmf_packets("3", payload_type=96, ssrc=1, sequence=10, timestamp=4000):
         stream.datagram_received(packet, ("127.0.0.1", 6000))
     assert heard == [("sip-1", "2"), ("sip-1", "3")]
+
+
+def test_the_configured_codec_names_are_the_ones_sdp_speaks() -> None:
+    assert set(SIP_CODECS) == set(STATIC_CODECS)
