@@ -25,6 +25,7 @@ from cti.models import (
     Interaction,
     ScriptAction,
     ServiceItem,
+    ServicePriority,
     ValueExplanation,
 )
 
@@ -267,6 +268,45 @@ class CommandResult(_Message):
     error: str = ""
 
 
+#: Most customers a search answers with, and most history rows a customer's details carry.
+MAX_SEARCH_RESULTS = 50
+MAX_DETAIL_HISTORY = 50
+
+
+class CustomerSearchResults(_Message):
+    """The engine's answer to :class:`SearchCustomers` (sent before its CommandResult)."""
+
+    type: Literal["customer_search_results"] = "customer_search_results"
+    agent_id: str
+    command_id: str
+    """The search it answers."""
+    query: str
+    customers: tuple[Customer, ...] = ()
+    """Best first; at most the limit asked for."""
+    more: bool = False
+    """More customers match than were sent: the agent should narrow the query."""
+
+
+class CustomerDetails(_Message):
+    """One customer in full, the answer to the customer commands (:class:`ShowCustomer`,
+    :class:`ChooseCustomer`, :class:`CreateCustomer`, :class:`AddServiceItem`,
+    :class:`EscalateServiceItem`); sent before the command's CommandResult.
+
+    ``call_id`` set: the customer is now the one of that call (its record and history go
+    to this customer)."""
+
+    type: Literal["customer_details"] = "customer_details"
+    agent_id: str
+    command_id: str
+    call_id: str = ""
+    customer: Customer
+    history: tuple[Interaction, ...] = ()
+    """Newest first, with dispositions, notes and script answers."""
+    service_items: tuple[ServiceItem, ...] = ()
+    """Open items, most urgent first."""
+    value_explanation: ValueExplanation | None = None
+
+
 # --- commands (console -> engine) ----------------------------------------------------
 
 
@@ -363,6 +403,75 @@ class ScheduleCallback(_AgentCommand):
     queue: str = ""
 
 
+class ChooseCustomer(_AgentCommand):
+    """The caller is this customer (one of several holding the number, or one found by
+    search): the call's record and history go to them. Answered with CustomerDetails."""
+
+    type: Literal["choose_customer"] = "choose_customer"
+    call_id: str
+    customer_id: int
+
+
+class CreateCustomer(_AgentCommand):
+    """A new customer from the desk's form; ``call_id`` set: also the caller of that call.
+
+    Checked by the engine (name, number, e-mail, language, time zone); a refusal names the
+    field first (``e-mail: ...``). Empty ``time_zone``: the engine's; empty ``language``:
+    the engine's default. Answered with CustomerDetails."""
+
+    type: Literal["create_customer"] = "create_customer"
+    call_id: str = ""
+    name: str = Field(max_length=200)
+    number: str = Field("", max_length=64)
+    email: str = Field("", max_length=254)
+    company: str = Field("", max_length=200)
+    language: str = Field("", max_length=35)
+    time_zone: str = Field("", max_length=64)
+
+
+class SearchCustomers(_AgentCommand):
+    """Find customers by a number in any format, ``#id``, an e-mail or part of a name
+    (Chinese or Latin). Answered with CustomerSearchResults."""
+
+    type: Literal["search_customers"] = "search_customers"
+    query: str = Field(max_length=200)
+    limit: int = Field(20, ge=1, le=MAX_SEARCH_RESULTS)
+
+
+class ShowCustomer(_AgentCommand):
+    """A customer's card with history (up to ``history``), open items and value
+    explanation. Answered with CustomerDetails."""
+
+    type: Literal["show_customer"] = "show_customer"
+    customer_id: int
+    history: int = Field(20, ge=1, le=MAX_DETAIL_HISTORY)
+
+
+class AddServiceItem(_AgentCommand):
+    """Quick entry of a service item for a customer. ``due`` is a local time, ISO 8601
+    without offset (``2026-11-23T18:00``, or a date: end of that day), in ``time_zone``
+    (empty: the customer's). Answered with CustomerDetails."""
+
+    type: Literal["add_service_item"] = "add_service_item"
+    customer_id: int
+    title: str = Field(max_length=200)
+    priority: ServicePriority = ServicePriority.NORMAL
+    due: str = Field("", max_length=32)
+    time_zone: str = Field("", max_length=64)
+    detail: str = Field("", max_length=4000)
+    call_id: str = ""
+    """The call it was entered on, if any (kept in the detail)."""
+
+
+class EscalateServiceItem(_AgentCommand):
+    """Escalate a service item one level, to ``to`` (a supervisor, team or agent id).
+    Answered with CustomerDetails of the item's customer."""
+
+    type: Literal["escalate_service_item"] = "escalate_service_item"
+    item_id: int
+    to: str = Field(max_length=100)
+
+
 class ChangeCallPriority(_SupervisorCommand):
     type: Literal["change_call_priority"] = "change_call_priority"
     call_id: str
@@ -398,6 +507,12 @@ AnyCommand = (
     | RequestSnapshot
     | ExtendWrapUp
     | ScheduleCallback
+    | ChooseCustomer
+    | CreateCustomer
+    | SearchCustomers
+    | ShowCustomer
+    | AddServiceItem
+    | EscalateServiceItem
 )
 """Every command an agent's console may send."""
 
@@ -419,6 +534,8 @@ AnyEvent = (
     | CallEnded
     | QueueStatus
     | CommandResult
+    | CustomerSearchResults
+    | CustomerDetails
 )
 """Every event a line or the engine may publish."""
 
