@@ -28,8 +28,15 @@ import serial  # type: ignore[import-untyped]  # pyserial ships no type hints
 import serial_asyncio_fast
 
 from cti.config import ModemLineSettings
+from cti.errors import TelephonyError
 from cti.protocol import CallArrived, CallerHungUp
-from telephony_adapters.base import LineCapabilities, LineEvent, TelephonyAdapter
+from telephony_adapters.base import (
+    DialEnd,
+    DialOutcome,
+    LineCapabilities,
+    LineEvent,
+    TelephonyAdapter,
+)
 from telephony_adapters.modem.call import CallState, Outcome, Send
 from telephony_adapters.modem.session import (
     PROBE_INTERVAL,
@@ -50,6 +57,20 @@ _LEVELS = {
 }
 #: How long closing the port may take before the line goes on without waiting.
 _CLOSE_WAIT_S = 5.0
+#: A dial's final modem outcome as the line contract's :class:`DialEnd`. ``dialled`` is
+#: the OK to ``ATDT...;``: the modem cannot tell who picked up; the agent's handset hears.
+_DIAL_ENDS = {
+    "connected": DialEnd.ANSWERED,
+    "dialled": DialEnd.ANSWERED,
+    "busy": DialEnd.BUSY,
+    "no_answer": DialEnd.NO_ANSWER,
+    "no_carrier": DialEnd.NO_ANSWER,
+    "timeout": DialEnd.NO_ANSWER,
+    "no_dialtone": DialEnd.FAILED,
+    "error": DialEnd.FAILED,
+}
+#: Dial outcomes kept for :meth:`ModemLine.dial_outcome`.
+_DIALS_KEPT = 100
 
 
 def boot_call_ids(line: str, *, at: float | None = None) -> Iterator[str]:
@@ -93,7 +114,7 @@ class ModemLine(TelephonyAdapter):
         self.name = name
         self.port = port
         self.baud = baud
-        self.capabilities = LineCapabilities(can_dial=True)
+        self.capabilities = LineCapabilities(can_dial=True, reports_dial_outcomes=True)
         self.session = ModemSession(
             name,
             dnis=dnis,
@@ -119,6 +140,9 @@ class ModemLine(TelephonyAdapter):
         self._transport: asyncio.Transport | None = None
         self._lost: asyncio.Future[object] | None = None
         self._closed: asyncio.Event | None = None
+        self._dials: dict[str, DialOutcome | None] = {}
+        """Our dials: None while under way, then how each ended (the last 100)."""
+        self._dials_changed = asyncio.Event()
 
     @classmethod
     def from_settings(cls, settings: ModemLineSettings) -> ModemLine:
@@ -177,7 +201,25 @@ class ModemLine(TelephonyAdapter):
         self._apply(self.session.dial(number, self._now(), call_id=call_id))
         placed = self.session.call.call_id
         assert placed is not None
+        if placed not in self._dials:
+            self._dials[placed] = None
+            while len(self._dials) > _DIALS_KEPT:
+                del self._dials[next(iter(self._dials))]
         return placed
+
+    async def dial_outcome(self, call_id: str) -> DialOutcome:
+        """Wait for the modem's final word on our dial: ``VCON`` (or the ``OK`` of
+        ``ATDT...;``) is answered, ``BUSY`` busy, ``NO ANSWER`` / ``NO CARRIER`` / no
+        outcome within ``dial_timeout_s`` no answer, ``NO DIALTONE`` / ``ERROR`` failed;
+        the device going away mid-dial is failed too."""
+        if call_id not in self._dials:
+            raise TelephonyError(f"line {self.name!r} did not dial {call_id!r} (or long ago)")
+        while (outcome := self._dials.get(call_id)) is None:
+            if call_id not in self._dials:
+                raise TelephonyError(f"line {self.name!r}: dial {call_id!r} was forgotten")
+            changed = self._dials_changed
+            await changed.wait()
+        return outcome
 
     # --- the shell -------------------------------------------------------------------
 
@@ -259,6 +301,8 @@ class ModemLine(TelephonyAdapter):
                 self._write(output)
             elif isinstance(output, CallArrived | CallerHungUp):
                 log.info("line %s: %s", self.name, output)
+                if isinstance(output, CallerHungUp):
+                    self._dial_ended(output.call_id, DialEnd.FAILED, "the line went away")
                 self._events.put_nowait(output)
             elif isinstance(output, Outcome):
                 log.info(
@@ -270,6 +314,9 @@ class ModemLine(TelephonyAdapter):
                     output.result or "no reply",
                 )
                 self.outcomes.append(output)
+                if output.request == "dial" and output.final:
+                    end = _DIAL_ENDS.get(output.outcome, DialEnd.FAILED)
+                    self._dial_ended(output.call_id, end, output.result or output.outcome)
             elif isinstance(output, Restart):
                 log.warning("line %s: restarting the modem: %s", self.name, output.reason)
                 if self._lost is not None and not self._lost.done():
@@ -281,6 +328,13 @@ class ModemLine(TelephonyAdapter):
         else:
             self.ready.clear()
         self._wake.set()
+
+    def _dial_ended(self, call_id: str, end: DialEnd, detail: str) -> None:
+        """Note how our dial ``call_id`` ended (the first word counts) and wake waiters."""
+        if call_id in self._dials and self._dials[call_id] is None:
+            self._dials[call_id] = DialOutcome(call_id, end, detail)
+            changed, self._dials_changed = self._dials_changed, asyncio.Event()
+            changed.set()
 
     def _write(self, send: Send) -> None:
         transport = self._transport
