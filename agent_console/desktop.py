@@ -59,6 +59,7 @@ from cti.protocol import (
     CallOffered,
     CommandResult,
     CompleteWrapUp,
+    CurrentCall,
     HangUp,
     Login,
     Logout,
@@ -66,6 +67,7 @@ from cti.protocol import (
     OfferWithdrawn,
     QueueStatus,
     RejectOffer,
+    RequestSnapshot,
     ScheduleCallback,
     SetNotReady,
     SetReady,
@@ -172,6 +174,8 @@ class AgentDesktop(App[None]):
         self._script_key: tuple[str, str] | None = None
         """(call id, script SHA-256) of the run in the script panel."""
         self._effects_seen = 0
+        self._card_asked: str | None = None
+        """The call whose card the desk asked the engine for (see _ask_for_the_card)."""
 
     # --- read-only state ---------------------------------------------------------
 
@@ -323,6 +327,8 @@ class AgentDesktop(App[None]):
             self._on_state(message)
         elif isinstance(message, CallOffered):
             self._on_offered(message)
+        elif isinstance(message, CurrentCall):
+            self._on_current(message)
         elif isinstance(message, OfferWithdrawn):
             self._on_withdrawn(message)
         elif isinstance(message, CallConnected):
@@ -365,8 +371,10 @@ class AgentDesktop(App[None]):
         elif state is AgentState.TALKING:
             if self._phase in (None, "offer"):
                 self._start_call(call_id or self._call_id, "talking")
+            self._ask_for_the_card(call_id)
         elif state is AgentState.WRAP_UP:
             self._start_call(call_id or self._call_id, "wrap_up")
+            self._ask_for_the_card(call_id)
 
     def _on_offered(self, message: CallOffered) -> None:
         if not self._mine(message.agent_id):
@@ -376,6 +384,41 @@ class AgentDesktop(App[None]):
         self._offer = message
         self._notice = ""
         self._load_script(message)
+
+    def _ask_for_the_card(self, call_id: str | None) -> None:
+        """On a call with no card (the desk restarted mid-call): ask the engine for a
+        snapshot, which brings the card back as :class:`CurrentCall`. Once per call."""
+        if call_id is None or call_id == self._card_asked:
+            return
+        if self._offer is not None and self._offer.pop.call_id == call_id:
+            return
+        self._card_asked = call_id
+        self.run_worker(self._send(RequestSnapshot(agent_id=self._agent_id)), name="desk-snapshot")
+
+    def _on_current(self, message: CurrentCall) -> None:
+        """The call the agent is on, sent again after a restart or a reconnection: the
+        card and the script come back, in the view the retained state says (talking
+        unless the state says wrap-up of this very call)."""
+        if not self._mine(message.agent_id) or message.call_id in self._left_calls:
+            return
+        state = self._state
+        in_wrap_up = (
+            state is not None
+            and state.state is AgentState.WRAP_UP
+            and state.call_id in (None, message.call_id)
+        ) or (self._phase == "wrap_up" and self._call_id == message.call_id)
+        self._start_call(message.call_id, "wrap_up" if in_wrap_up else "talking")
+        if self._offer is None or self._offer.pop.call_id != message.call_id:
+            self._offer = CallOffered(
+                agent_id=message.agent_id,
+                pop=message.pop,
+                timeout_s=0.0,
+                deadline_wall=0.0,
+                dispositions=message.dispositions,
+                agent_name=message.agent_name,
+            )
+            self._picker_call = None  # the dispositions came with it: offer them
+        self._load_script(self._offer)
 
     def _on_withdrawn(self, message: OfferWithdrawn) -> None:
         if not self._mine(message.agent_id):
