@@ -27,7 +27,8 @@ from typing import Any
 from cti.config import SipLineSettings
 from cti.errors import TelephonyError
 from cti.protocol import CallArrived, CallerHungUp, DtmfReceived
-from telephony_adapters.base import LineCapabilities, LineEvent, TelephonyAdapter
+from telephony_adapters.base import DialEnd, LineCapabilities, LineEvent, TelephonyAdapter
+from telephony_adapters.base import DialOutcome as LineDialOutcome
 from telephony_adapters.sipline.media import DtmfListener, MediaPorts
 from telephony_adapters.sipline.message import ProtocolError, parse_uri
 from telephony_adapters.sipline.rtp import DTMF_EVENTS, DtmfEvent
@@ -44,6 +45,20 @@ from telephony_adapters.sipline.useragent import (
 )
 
 log = logging.getLogger(__name__)
+
+#: The user agent's final dial outcomes as the line contract's :class:`DialEnd`.
+#: ``cancelled``: we hung up (gave up ringing) before an answer.
+_DIAL_ENDS = {
+    "answered": DialEnd.ANSWERED,
+    "busy": DialEnd.BUSY,
+    "no_answer": DialEnd.NO_ANSWER,
+    "cancelled": DialEnd.NO_ANSWER,
+    "rejected": DialEnd.REJECTED,
+    "unauthorized": DialEnd.FAILED,
+    "failed": DialEnd.FAILED,
+}
+#: Our dials whose end :meth:`SipLine.dial_outcome` can still tell.
+_DIALS_KEPT = 10_000
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -75,7 +90,9 @@ class SipLine(TelephonyAdapter):
         on_dtmf: DtmfListener | None = None,
     ) -> None:
         self.name = settings.name
-        self.capabilities = LineCapabilities(can_dial=True, can_transfer=True, can_hold=True)
+        self.capabilities = LineCapabilities(
+            can_dial=True, can_transfer=True, can_hold=True, reports_dial_outcomes=True
+        )
         self.settings = settings
         self._timers = timers or Timers()
         self._dial_timeout_s = dial_timeout_s
@@ -95,6 +112,8 @@ class SipLine(TelephonyAdapter):
         self.dtmf: list[tuple[str, str]] = []
         """(call id, key) of every DTMF key received, in order (the last 1,000)."""
         self._changed = asyncio.Event()
+        self._dials: dict[str, LineDialOutcome | None] = {}
+        """Our dials: None while under way, then how each ended (the last 10,000)."""
 
     # --- life ----------------------------------------------------------------------
 
@@ -208,8 +227,25 @@ class SipLine(TelephonyAdapter):
         except TelephonyError:
             self._close_media(call_id)
             raise
+        self._dials[call_id] = None
+        while len(self._dials) > _DIALS_KEPT:
+            del self._dials[next(iter(self._dials))]
         self._apply(effects)
         return call_id
+
+    async def dial_outcome(self, call_id: str) -> LineDialOutcome:
+        """Wait for the final response to our INVITE: 2xx answered; 486/600 busy;
+        408/480, or our CANCEL (after ``dial_timeout_s``, or :meth:`hang_up` while it
+        rings) no answer; 403/603 rejected; refused credentials, any other status or no
+        response at all failed. ``detail`` is the status and the user agent's word."""
+        if call_id not in self._dials:
+            raise TelephonyError(f"line {self.name!r} did not dial {call_id!r} (or long ago)")
+        while (outcome := self._dials.get(call_id)) is None:
+            if call_id not in self._dials:
+                raise TelephonyError(f"line {self.name!r}: dial {call_id!r} was forgotten")
+            changed = self._changed
+            await changed.wait()
+        return outcome
 
     async def hold(self, call_id: str) -> None:
         """Put a connected call on hold (re-INVITE with ``a=sendonly``)."""
@@ -274,6 +310,10 @@ class SipLine(TelephonyAdapter):
             self._close_media(effect.call_id)
         elif isinstance(effect, DialOutcome):
             self.outcomes[effect.call_id] = effect
+            if effect.final and effect.call_id in self._dials and not self._dials[effect.call_id]:
+                said = f"{effect.status} {effect.outcome}" if effect.status else "no response"
+                end = _DIAL_ENDS.get(effect.outcome, DialEnd.FAILED)
+                self._dials[effect.call_id] = LineDialOutcome(effect.call_id, end, said)
             if len(self.outcomes) > 10_000:
                 del self.outcomes[next(iter(self.outcomes))]
         elif isinstance(effect, TransferOutcome):
