@@ -20,7 +20,7 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -30,7 +30,7 @@ from cti import topics
 from cti.bus import Bus, Subscription
 from cti.clock import wall_time
 from cti.config import Config, watch_config
-from cti.customers import CustomerCard
+from cti.customers import CustomerBase, CustomerCard, new_customer
 from cti.errors import CtiError, RoutingError, StoreError, TelephonyError
 from cti.journal import Journal, RecoveryReport
 from cti.models import (
@@ -48,6 +48,7 @@ from cti.models import (
 from cti.phone import classify
 from cti.protocol import (
     AcceptOffer,
+    AddServiceItem,
     AgentStateChanged,
     AnyCommand,
     CallArrived,
@@ -58,10 +59,15 @@ from cti.protocol import (
     CallOffered,
     CallScript,
     ChangeCallPriority,
+    ChooseCustomer,
     CommandResult,
     CompleteWrapUp,
+    CreateCustomer,
     CurrentCall,
+    CustomerDetails,
+    CustomerSearchResults,
     DtmfReceived,
+    EscalateServiceItem,
     ExtendWrapUp,
     ForceLogout,
     ForceNotReady,
@@ -77,14 +83,17 @@ from cti.protocol import (
     RequestSnapshot,
     ScheduleCallback,
     ScreenPop,
+    SearchCustomers,
     SetNotReady,
     SetReady,
+    ShowCustomer,
     SupervisorCommand,
     WaitingCall,
     is_command,
     is_supervisor_command,
 )
 from cti.scoring import score
+from cti.store import Store
 from queue_engine import inputs as ri
 from queue_engine.actions import (
     Action,
@@ -212,6 +221,14 @@ class EngineService:
         self._time_offset: float | None = None
         self._timer_deadline: float | None = None
         self._callback_ids = 0
+        self.customers = (
+            CustomerBase(directory, config.customers) if isinstance(directory, Store) else None
+        )
+        """The customer base behind the desk's customer commands (None: the directory is
+        not a store, and those commands are refused)."""
+        self._call_customer: dict[str, Customer] = {}
+        """Call -> the customer the agent chose or created for it: its record and history
+        go to that customer."""
         self.ready = asyncio.Event()
         """Set once the service listens for commands and line events."""
         for queue in config.queues:
@@ -330,7 +347,7 @@ class EngineService:
         self._reconcile_config()
         now, wall = self.now(), wall_time()
         for cdr in records:
-            record = cdr.model_copy(update={"started_wall": wall - (now - cdr.arrived_at)})
+            record = replace(cdr, started_wall=wall - (now - cdr.arrived_at))
             if self.recorder is None:
                 continue
             try:
@@ -623,6 +640,15 @@ class EngineService:
                     await self.schedule_callback(number, at, tz, queue)
                 case RequestSnapshot(agent_id=a):
                     self._resend_agent(a)
+                case (
+                    ChooseCustomer()
+                    | CreateCustomer()
+                    | SearchCustomers()
+                    | ShowCustomer()
+                    | AddServiceItem()
+                    | EscalateServiceItem()
+                ):
+                    await self._customer_command(message)
                 case ForceLogout(agent_id=a):
                     self.route(ri.AgentLogsOut(agent_id=a))
                 case ChangeCallPriority(call_id=call_id, priority=priority):
@@ -660,6 +686,153 @@ class EngineService:
             )
         )
         return call_id
+
+    # --- the desk's customer commands ----------------------------------------------
+
+    async def _customer_command(
+        self,
+        command: ChooseCustomer
+        | CreateCustomer
+        | SearchCustomers
+        | ShowCustomer
+        | AddServiceItem
+        | EscalateServiceItem,
+    ) -> None:
+        """Run one customer command on the customer base and send its answer (search
+        results or the customer's details) to the agent, ahead of the CommandResult.
+        Raises :class:`CtiError` saying what was wrong."""
+        base = self.customers
+        if base is None:
+            raise CtiError("this engine has no customer base (no store): customer commands")
+        agent, call_id = command.agent_id, ""
+        wall = wall_time()
+        engine = self.config.engine
+        match command:
+            case SearchCustomers(query=query, limit=limit):
+                if not query.strip():
+                    raise CtiError("search: empty; type a number, a name, #id or an e-mail")
+                found = await base.search(
+                    query, default_region=engine.default_region, limit=limit + 1
+                )
+                self._send(
+                    topics.agent_events(agent),
+                    CustomerSearchResults(
+                        agent_id=agent,
+                        command_id=command.command_id,
+                        query=query,
+                        customers=tuple(found[:limit]),
+                        more=len(found) > limit,
+                    ),
+                )
+                return
+            case ShowCustomer(customer_id=customer_id, history=history):
+                customer = await self._customer(customer_id)
+                await self._send_details(command, customer, history=history)
+                return
+            case ChooseCustomer(call_id=call_id, customer_id=customer_id):
+                self._check_on_call(agent, call_id)
+                customer = await self._customer(customer_id)
+            case CreateCustomer(call_id=call_id):
+                if call_id:
+                    self._check_on_call(agent, call_id)
+                customer = await base.create_customer(
+                    new_customer(
+                        name=command.name,
+                        number=command.number,
+                        email=command.email,
+                        company=command.company,
+                        language=command.language,
+                        time_zone=command.time_zone,
+                        default_region=engine.default_region,
+                        default_time_zone=engine.time_zone,
+                    )
+                )
+                log.info("agent %s created customer %d", agent, customer.id)
+            case AddServiceItem(customer_id=customer_id, title=title):
+                customer = await self._customer(customer_id)
+                if not title.strip():
+                    raise CtiError("title: empty; say in a few words what is to be done")
+                due = None
+                if command.due:
+                    local = command.due if "T" in command.due else f"{command.due}T23:59"
+                    due = _local_to_epoch(local, command.time_zone or customer.time_zone)
+                detail = command.detail
+                if command.call_id:
+                    detail = f"{detail}\n(call {command.call_id})".strip()
+                await base.open_service_item(
+                    customer.id,
+                    " ".join(title.split()),
+                    now=wall,
+                    detail=detail,
+                    priority=command.priority,
+                    due_at=due,
+                    assignee=agent,
+                )
+            case EscalateServiceItem(item_id=item_id, to=to):
+                if not to.strip():
+                    raise CtiError("to: empty; name the supervisor, team or agent to escalate to")
+                item = await base.escalate_service_item(item_id, to.strip(), now=wall)
+                customer = await self._customer(item.customer_id)
+        if call_id:
+            self._call_customer[call_id] = customer
+        await self._send_details(command, customer, call_id=call_id)
+
+    def _check_on_call(self, agent_id: str, call_id: str) -> None:
+        """The agent is on ``call_id`` (offered, talking or wrapping up) or CtiError."""
+        if not self.router.has_agent(agent_id):
+            raise CtiError(f"agent {agent_id!r} is not configured")
+        agent = self.router.agent(agent_id)
+        if agent.call_id != call_id or agent.state not in (
+            AgentState.RESERVED,
+            AgentState.TALKING,
+            AgentState.WRAP_UP,
+        ):
+            raise CtiError(f"call {call_id!r} is not yours now: its customer cannot be set")
+
+    async def _customer(self, customer_id: int) -> Customer:
+        assert self.customers is not None
+        customer = await self.customers.get(customer_id)
+        if customer is None:
+            raise CtiError(f"there is no customer #{customer_id}")
+        return customer
+
+    async def _send_details(
+        self,
+        command: AnyCommand,
+        customer: Customer,
+        *,
+        call_id: str = "",
+        history: int = 5,
+    ) -> None:
+        """Send the customer's card; with ``call_id``, also make it that call's card (so
+        a console that asks for a snapshot gets it back)."""
+        assert self.customers is not None
+        card = await self.customers.card(customer.id, history_limit=history)
+        inputs = card.value_inputs
+        details = CustomerDetails(
+            agent_id=command.agent_id,
+            command_id=command.command_id,
+            call_id=call_id,
+            customer=customer,
+            history=card.history,
+            service_items=card.service_items,
+            value_explanation=None if inputs is None else score(inputs, self.config.customers),
+        )
+        if call_id:
+            for book in (self._offers, self._current):
+                offer = book.get(command.agent_id)
+                if offer is not None and offer.pop.call_id == call_id:
+                    pop = offer.pop.model_copy(
+                        update={
+                            "customer": customer,
+                            "caller_kind": CallerKind.KNOWN,
+                            "history": details.history,
+                            "service_items": details.service_items,
+                            "value_explanation": details.value_explanation,
+                        }
+                    )
+                    book[command.agent_id] = offer.model_copy(update={"pop": pop})
+        self._send(topics.agent_events(command.agent_id), details)
 
     async def _serve_timers(self) -> None:
         while True:
@@ -785,8 +958,11 @@ class EngineService:
             case MoveCall(call_id=call_id, from_queue=source, to_queue=target, reason=reason):
                 log.info("call %s moved from %s to %s (%s)", call_id, source, target, reason)
             case RecordCall(cdr=cdr):
-                record = cdr.model_copy(update={"started_wall": wall - (loop_now - cdr.arrived_at)})
+                record = replace(cdr, started_wall=wall - (loop_now - cdr.arrived_at))
                 self._line_of.pop(record.call_id, None)
+                chosen = self._call_customer.pop(record.call_id, None)
+                if chosen is not None:  # the agent said who the caller is
+                    record.customer_id = chosen.id
                 current = self._current.get(record.agent_id or "")
                 if current is not None and current.pop.call_id == record.call_id:
                     del self._current[current.agent_id]
@@ -807,7 +983,8 @@ class EngineService:
         if agent.state is not AgentState.WRAP_UP or agent.call_id != wrap_up.call_id:
             return  # the router refuses the wrap-up itself, with its reason
         caller = self.router.call_caller(wrap_up.call_id)
-        customer_id = caller.customer.id if caller.customer is not None else None
+        customer = self._call_customer.get(wrap_up.call_id, caller.customer)
+        customer_id = customer.id if customer is not None else None
         wall = wall_time()
         for action in wrap_up.script_actions:
             if action.action == "transfer_queue":
@@ -961,6 +1138,7 @@ class EngineService:
                 log.error("call record %s not stored: %s", cdr.call_id, exc)
             finally:
                 self._script_answers.pop(cdr.call_id, None)
+                self._call_customer.pop(cdr.call_id, None)
                 self._records.task_done()
 
     async def _serve_status(self) -> None:

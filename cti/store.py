@@ -81,7 +81,7 @@ _RECENT_INTERACTIONS = (
     " WHERE customer_id = ? ORDER BY at DESC, id DESC LIMIT ?"
 )
 
-_CDR_FIELDS = tuple(CallDetailRecord.model_fields)
+_CDR_FIELDS = CallDetailRecord.field_names()
 _INSERT_CDR = (
     f"INSERT OR IGNORE INTO call_records ({', '.join(_CDR_FIELDS)})"
     f" VALUES ({', '.join('?' for _ in _CDR_FIELDS)})"
@@ -294,10 +294,7 @@ class Store:
     async def call_records(self) -> list[CallDetailRecord]:
         """Every stored call detail record, in the order they were recorded."""
         rows = await self.fetch("reading call records", _SELECT_CDRS)
-        return [
-            CallDetailRecord.model_validate(dict(zip(_CDR_FIELDS, row, strict=True)))
-            for row in rows
-        ]
+        return [CallDetailRecord.from_row(dict(zip(_CDR_FIELDS, row, strict=True))) for row in rows]
 
     # -- call scripts ---------------------------------------------------------------
 

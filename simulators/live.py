@@ -16,6 +16,7 @@ import itertools
 import math
 import random
 from collections.abc import Callable
+from dataclasses import replace
 
 from cti import topics
 from cti.bus import InMemoryBus
@@ -248,12 +249,11 @@ def _shift(record: CallDetailRecord, t0: float) -> CallDetailRecord:
     def rel(x: float | None) -> float | None:
         return None if x is None else x - t0
 
-    return record.model_copy(
-        update={
-            "arrived_at": record.arrived_at - t0,
-            "offered_at": rel(record.offered_at),
-            "answered_at": rel(record.answered_at),
-            "ended_at": record.ended_at - t0,
-            "callback_requested_at": rel(record.callback_requested_at),
-        }
+    return replace(
+        record,
+        arrived_at=record.arrived_at - t0,
+        offered_at=rel(record.offered_at),
+        answered_at=rel(record.answered_at),
+        ended_at=record.ended_at - t0,
+        callback_requested_at=rel(record.callback_requested_at),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from cti.models import AgentState, CallDetailRecord, CallerKind, Segment
@@ -66,8 +68,8 @@ def test_passed_over_counts_only_callers_beyond_the_bound() -> None:
 
 
 def test_aht_is_talk_plus_wrap_up_of_answered_calls() -> None:
-    a = cdr("a", 0, answered=10, ended=110).model_copy(update={"wrap_up_s": 20.0})
-    b = cdr("b", 0, answered=5, ended=55).model_copy(update={"wrap_up_s": 10.0})
+    a = replace(cdr("a", 0, answered=10, ended=110), wrap_up_s=20.0)
+    b = replace(cdr("b", 0, answered=5, ended=55), wrap_up_s=10.0)
     gone = cdr("c", 0, ended=30, outcome="abandoned")
     assert tally([a, b, gone]).aht_s == pytest.approx((120 + 60) / 2)
     assert tally([gone]).aht_s is None
