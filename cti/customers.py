@@ -29,9 +29,11 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiosqlite
 import phonenumbers
+from phonenumbers import timezone as phone_zones
 
 from cti.errors import CtiError, StoreError
 from cti.models import (
@@ -217,6 +219,87 @@ def fts_phrase(key: str) -> str:
     return '"' + key.replace('"', '""') + '"'
 
 
+# --- a new customer from the desk ----------------------------------------------------
+
+
+class CustomerFormError(CtiError):
+    """A new customer that cannot be stored as given; the message starts with the field
+    (``name: ...``, ``number: ...``, ``e-mail: ...``, ``language: ...``, ``time zone: ...``)."""
+
+
+#: The longest name, company or address the desk's form accepts.
+MAX_FIELD_CHARS = 200
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
+_CHINESE_REGIONS = frozenset({"CN", "HK", "MO", "TW", "SG"})
+
+
+def new_customer(
+    *,
+    name: str,
+    number: str = "",
+    email: str = "",
+    company: str = "",
+    language: str = "",
+    time_zone: str = "",
+    default_region: str = "CN",
+    default_time_zone: str = "UTC",
+) -> Customer:
+    """A new customer (id 0) from a form, checked; raises :class:`CustomerFormError`
+    naming the first field that is wrong and what would be accepted.
+
+    An empty time zone is the number's (when its country has one zone), else
+    ``default_time_zone``; an empty language is ``zh`` for a Chinese-speaking region's
+    number, else ``en``.
+    """
+    shown = " ".join(name.split())
+    if not shown:
+        raise CustomerFormError("name: empty; type the customer's name")
+    if len(shown) > MAX_FIELD_CHARS or len(company) > MAX_FIELD_CHARS:
+        field = "name" if len(shown) > MAX_FIELD_CHARS else "company"
+        raise CustomerFormError(f"{field}: longer than {MAX_FIELD_CHARS} characters")
+    if any(unicodedata.category(ch) == "Cc" for ch in shown + company + email):
+        raise CustomerFormError("name: contains control characters")
+    phones: tuple[PhoneNumber, ...] = ()
+    region = ""
+    if number.strip():
+        try:
+            phone = parse_phone(number, default_region)
+        except PhoneError as exc:
+            raise CustomerFormError(f"number: {exc}") from None
+        phones = (phone,)
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(phone.e164)) or ""
+    address = email.strip()
+    if address and not _EMAIL_QUERY.match(address):
+        raise CustomerFormError(f"e-mail: {address!r} is not an address like name@example.com")
+    lang = language.strip()
+    if lang and not _LANGUAGE.match(lang):
+        raise CustomerFormError(f"language: {lang!r} is not a language code such as zh, en, zh-CN")
+    zone = time_zone.strip() or _zone_of(phones) or default_time_zone
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CustomerFormError(
+            f"time zone: {zone!r} is not a time zone such as Asia/Shanghai or Europe/London"
+        ) from None
+    return Customer(
+        id=0,
+        name=shown,
+        phones=phones,
+        email=address,
+        company=company.strip(),
+        language=lang or ("zh" if region in _CHINESE_REGIONS else "en"),
+        time_zone=zone,
+    )
+
+
+def _zone_of(phones: Sequence[PhoneNumber]) -> str:
+    """The time zone of the first number, when its country or area has exactly one."""
+    if not phones:
+        return ""
+    zones = phone_zones.time_zones_for_number(phonenumbers.parse(phones[0].e164))
+    return zones[0] if len(zones) == 1 and zones[0] != "Etc/Unknown" else ""
+
+
 # --- the customer base ---------------------------------------------------------------
 
 
@@ -318,6 +401,31 @@ class CustomerBase:
             return [c.id for c in saved]
 
         return await self.store.write(f"saving {len(batch)} customers", save)
+
+    async def create_customer(self, customer: Customer) -> Customer:
+        """Store a new customer (id 0) from the desk and return it with its id.
+
+        Refused (:class:`CustomerFormError`) when a customer with the same folded name
+        already holds its number: the agent should choose that one instead.
+        """
+        if customer.phones:
+            held = await self.holders(p.e164 for p in customer.phones)
+            holders = sorted({i for ids in held.values() for i in ids})
+            same = [
+                i
+                for i, key in (await self.name_keys(holders)).items()
+                if key == fold(customer.name)
+            ]
+            if same:
+                raise CustomerFormError(
+                    f"name: customer #{min(same)} already has this name and number;"
+                    " choose that customer instead"
+                )
+        [customer_id] = await self.save_customers([customer.model_copy(update={"id": 0})])
+        stored = await self.get(customer_id)
+        if stored is None:  # pragma: no cover - written in the same call
+            raise StoreError(f"customer {customer_id} was saved but cannot be read back")
+        return stored
 
     async def get(self, customer_id: int) -> Customer | None:
         """The customer with this id, or None."""
