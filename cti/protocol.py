@@ -259,6 +259,42 @@ class QueueCalls(_Message):
     at_wall: float
 
 
+class CampaignStatus(_Message):
+    """An outbound campaign as the engine's dialer sees it; published retained on the
+    campaign's status topic (:func:`cti.topics.campaign_status`) every few seconds.
+
+    Today's figures are for the campaign's day (in its ``day_zone``); ``dials_today`` and
+    ``contacts_today`` (people who reached an agent) count from the stored attempts, so
+    they survive a restart. ``problem`` says why a running campaign is not dialling (no
+    line that can dial, a mode the line cannot do), else it is empty."""
+
+    type: Literal["campaign_status"] = "campaign_status"
+    campaign: str
+    state: str
+    """``running``, ``paused`` or ``stopped`` (as the store has it)."""
+    mode: str
+    power_ratio: float
+    queue: str
+    line: str = ""
+    """The line the dialer dials on ("" when none runs it)."""
+    dialling: bool = False
+    """A dialer runs the campaign in this engine now (paused or not)."""
+    dials_today: int = 0
+    contacts_today: int = 0
+    live_answers_today: int = 0
+    abandoned_today: int = 0
+    abandon_rate_today: float = 0.0
+    abandon_rate_30_days: float = 0.0
+    abandon_cap: float = 0.03
+    in_flight: int = 0
+    pending_leads: int = 0
+    agents_logged_in: int = 0
+    agents_ready: int = 0
+    agents_busy: int = 0
+    problem: str = ""
+    at_wall: float
+
+
 class CommandResult(_Message):
     """The engine's answer to a command: applied, or refused with a reason."""
 
@@ -495,6 +531,25 @@ class ForceLogout(_SupervisorCommand):
     agent_id: str
 
 
+class SetCampaignState(_SupervisorCommand):
+    """Start (``running``), pause or stop an outbound campaign; the engine's dialer
+    follows at once and the store keeps it (as ``cti campaign start|pause|stop``)."""
+
+    type: Literal["set_campaign_state"] = "set_campaign_state"
+    campaign: str
+    state: Literal["running", "paused", "stopped"]
+
+
+class SetCampaignPacing(_SupervisorCommand):
+    """Change an outbound campaign's dialing mode and/or its power ratio (lines per
+    free agent in power mode); the fields left None stay as they are."""
+
+    type: Literal["set_campaign_pacing"] = "set_campaign_pacing"
+    campaign: str
+    mode: Literal["preview", "progressive", "power", "predictive"] | None = None
+    power_ratio: float | None = Field(None, ge=1.0, le=20.0)
+
+
 AnyCommand = (
     Login
     | Logout
@@ -516,7 +571,14 @@ AnyCommand = (
 )
 """Every command an agent's console may send."""
 
-SupervisorCommand = ChangeCallPriority | MoveWaitingCall | ForceNotReady | ForceLogout
+SupervisorCommand = (
+    ChangeCallPriority
+    | MoveWaitingCall
+    | ForceNotReady
+    | ForceLogout
+    | SetCampaignState
+    | SetCampaignPacing
+)
 """Every command a supervisor's wallboard may send."""
 
 AnyEvent = (
@@ -534,6 +596,7 @@ AnyEvent = (
     | CallEnded
     | QueueStatus
     | CommandResult
+    | CampaignStatus
     | CustomerSearchResults
     | CustomerDetails
 )
