@@ -11,6 +11,7 @@
 | ``cti/v1/supervisors/{id}/commands`` | wallboard -> engine | no | supervisor actions |
 | ``cti/v1/supervisors/{id}/events`` | engine -> wallboard | no | results of those actions |
 | ``cti/v1/lines/{line}/events`` | adapter -> all | no | calls arriving and ending |
+| ``cti/v1/campaigns/{campaign}/status`` | engine -> all | yes | an outbound campaign's figures |
 
 Patterns use MQTT wildcards: ``+`` matches one level, ``#`` the rest.
 """
@@ -56,11 +57,16 @@ def line_events(line: str) -> str:
     return f"{PREFIX}/lines/{line}/events"
 
 
+def campaign_status(campaign: str) -> str:
+    return f"{PREFIX}/campaigns/{campaign}/status"
+
+
 ALL_AGENT_COMMANDS = f"{PREFIX}/agents/+/commands"
 ALL_AGENT_STATES = f"{PREFIX}/agents/+/state"
 ALL_QUEUE_STATUS = f"{PREFIX}/queues/+/status"
 ALL_QUEUE_CALLS = f"{PREFIX}/queues/+/calls"
 ALL_SUPERVISOR_COMMANDS = f"{PREFIX}/supervisors/+/commands"
+ALL_CAMPAIGN_STATUS = f"{PREFIX}/campaigns/+/status"
 
 
 def agent_of(topic: str) -> str | None:
