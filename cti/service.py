@@ -755,6 +755,13 @@ class EngineService:
                 due = None
                 if command.due:
                     local = command.due if "T" in command.due else f"{command.due}T23:59"
+                    try:
+                        datetime.fromisoformat(local)
+                    except ValueError:
+                        raise CtiError(
+                            f"due: {command.due!r} is not a date or time such as 2026-11-23"
+                            " or 2026-11-23T18:00"
+                        ) from None
                     due = _local_to_epoch(local, command.time_zone or customer.time_zone)
                 detail = command.detail
                 if command.call_id:
