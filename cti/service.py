@@ -505,11 +505,7 @@ class EngineService:
                 return None
         except RoutingError:
             return None  # not (or no longer) a call of the engine's
-        for agent_id in self.router.agent_ids():
-            agent = self.router.agent(agent_id)
-            if agent.call_id == call_id and agent.state is AgentState.TALKING:
-                return agent_id
-        return None
+        return self.router.call_agent(call_id)
 
     def _queue_for(self, event: CallArrived) -> str:
         """The dialled number's queue ([engine.dnis_queues]), else the line's own

@@ -764,6 +764,10 @@ class Router:
     def call_phase(self, call_id: str) -> CallPhase:
         return self._call(call_id).phase
 
+    def call_agent(self, call_id: str) -> str | None:
+        """The agent the call is offered to (one), talking with, or wrapping up."""
+        return self._call(call_id).agent_id
+
     def call_arrived_at(self, call_id: str) -> float:
         return self._call(call_id).arrived_at
 
