@@ -49,6 +49,10 @@ class LineCapabilities:
     can_hold: bool = False
     can_ring_many: bool = False
     """Can offer one call to several agents at once (ring-all)."""
+    can_mute: bool = False
+    """Can stop the agent's voice reaching the caller (:meth:`TelephonyAdapter.mute`)."""
+    can_conference: bool = False
+    """Can bring a held caller into a consultation (:meth:`TelephonyAdapter.conference`)."""
     reports_dial_outcomes: bool = False
     """:meth:`TelephonyAdapter.dial_outcome` says how each dial ended."""
 
@@ -162,3 +166,13 @@ class TelephonyAdapter(ABC):
         raise TelephonyError(
             f"line {self.name!r} cannot transfer calls (asked to send {call_id!r} to {target!r})"
         )
+
+    async def mute(self, call_id: str, muted: bool) -> None:
+        """Stop (``muted``) or let through again the agent's voice to the caller on a
+        connected call (``capabilities.can_mute``)."""
+        raise TelephonyError(f"line {self.name!r} cannot mute calls (asked for {call_id!r})")
+
+    async def conference(self, call_id: str) -> None:
+        """Bring a held caller back into a consultation, so caller and both agents talk
+        together (``capabilities.can_conference``)."""
+        raise TelephonyError(f"line {self.name!r} cannot hold a conference (asked for {call_id!r})")
