@@ -10,6 +10,11 @@ For the simulator to do the same across a restart of the engine's process, give 
 A ``SimTrunk`` opened on an existing ledger starts with the calls still live in it,
 numbers new calls after the old ones, and in :meth:`SimTrunk.adopt` keeps the calls
 the engine names and announces the others afresh.
+
+Call control: by default the trunk can dial, hold, mute and hold a conference (the
+agent desk's actions); pass ``capabilities`` to model a plainer line (a test of what
+the desk shows disabled). Held, muted and conferenced calls are kept in
+:meth:`SimTrunk.held`, :meth:`SimTrunk.muted` and :meth:`SimTrunk.conferenced`.
 """
 
 from __future__ import annotations
@@ -41,6 +46,16 @@ class SimCallState(StrEnum):
     ANSWERED = "answered"
 
 
+FULL_CONTROL = LineCapabilities(
+    can_dial=True,
+    can_hold=True,
+    can_mute=True,
+    can_conference=True,
+    reports_dial_outcomes=True,
+)
+"""What a simulator trunk can do unless told otherwise."""
+
+
 class SimTrunk(TelephonyAdapter):
     """A simulated trunk: rings on request, tells the caller when they are answered.
 
@@ -48,10 +63,18 @@ class SimTrunk(TelephonyAdapter):
     """
 
     def __init__(
-        self, name: str = "sim", *, dnis: str = "", ledger: str | os.PathLike[str] | None = None
+        self,
+        name: str = "sim",
+        *,
+        dnis: str = "",
+        ledger: str | os.PathLike[str] | None = None,
+        capabilities: LineCapabilities = FULL_CONTROL,
     ) -> None:
         self.name = name
-        self.capabilities = LineCapabilities(can_dial=True, reports_dial_outcomes=True)
+        self.capabilities = capabilities
+        self._held: set[str] = set()
+        self._muted: set[str] = set()
+        self._conferenced: set[str] = set()
         self._dnis = dnis
         self._events: asyncio.Queue[LineEvent] = asyncio.Queue()
         self._state: dict[str, SimCallState] = {}
@@ -98,6 +121,18 @@ class SimTrunk(TelephonyAdapter):
     def calls(self) -> dict[str, SimCallState]:
         """Every live call and its state."""
         return dict(self._state)
+
+    def held(self, call_id: str) -> bool:
+        """Whether the live call is on hold."""
+        return call_id in self._held
+
+    def muted(self, call_id: str) -> bool:
+        """Whether the agent's voice is kept from the caller on the live call."""
+        return call_id in self._muted
+
+    def conferenced(self, call_id: str) -> bool:
+        """Whether the caller was brought into a consultation (all talk together)."""
+        return call_id in self._conferenced
 
     # --- the engine's side (the adapter contract) -----------------------------------
 
@@ -146,6 +181,27 @@ class SimTrunk(TelephonyAdapter):
             raise TelephonyError(f"line {self.name!r} did not dial {call_id!r} (or long ago)")
         return outcome
 
+    async def hold(self, call_id: str) -> None:
+        self._connected(call_id, "hold", self.capabilities.can_hold)
+        self._held.add(call_id)
+
+    async def resume(self, call_id: str) -> None:
+        self._connected(call_id, "resume", self.capabilities.can_hold)
+        self._held.discard(call_id)
+        self._conferenced.discard(call_id)
+
+    async def mute(self, call_id: str, muted: bool) -> None:
+        self._connected(call_id, "mute", self.capabilities.can_mute)
+        if muted:
+            self._muted.add(call_id)
+        else:
+            self._muted.discard(call_id)
+
+    async def conference(self, call_id: str) -> None:
+        self._connected(call_id, "conference", self.capabilities.can_conference)
+        self._held.discard(call_id)
+        self._conferenced.add(call_id)
+
     def request_callback(self, call_id: str, number: str = "") -> bool:
         """The waiting caller presses the callback key. False if the call is not ringing."""
         if self._state.get(call_id) is not SimCallState.RINGING:
@@ -180,11 +236,24 @@ class SimTrunk(TelephonyAdapter):
             )
         )
 
+    def _connected(self, call_id: str, what: str, can: bool) -> None:
+        """Raise unless the line can do ``what`` and ``call_id`` is connected."""
+        if not can:
+            raise TelephonyError(f"line {self.name!r} cannot {what} calls (asked for {call_id!r})")
+        if self._state.get(call_id) is not SimCallState.ANSWERED:
+            raise TelephonyError(
+                f"line {self.name!r}: cannot {what} call {call_id!r}: "
+                f"it is {self._state.get(call_id) or 'not live'}"
+            )
+
     def _end(self, call_id: str) -> None:
         # Forget ended calls entirely so a long run does not grow; unknown == ended.
         self._note({"end": call_id})
         self._state.pop(call_id, None)
         self._answered.pop(call_id, None)
+        self._held.discard(call_id)
+        self._muted.discard(call_id)
+        self._conferenced.discard(call_id)
 
     def _note(self, entry: dict[str, str]) -> None:
         """Append one line to the ledger: one unbuffered write, kept if the process dies."""

@@ -8,7 +8,7 @@ import pytest
 
 from cti.errors import TelephonyError
 from cti.protocol import CallArrived, CallbackRequested, CallerHungUp
-from telephony_adapters.base import TelephonyAdapter
+from telephony_adapters.base import LineCapabilities, TelephonyAdapter
 from telephony_adapters.sim import SimCallState, SimTrunk
 
 
@@ -67,3 +67,40 @@ async def test_dial_out_keeps_the_engines_call_id_and_callers_can_ask_for_a_call
     assert await anext(events) == CallbackRequested(
         call_id=call_id, number="13900000000", line="sim"
     )
+
+
+async def test_hold_resume_mute_and_conference_on_a_connected_call() -> None:
+    trunk = SimTrunk()
+    caps = trunk.capabilities
+    assert (caps.can_hold, caps.can_mute, caps.can_conference) == (True, True, True)
+    call_id = trunk.ring("1")
+    with pytest.raises(TelephonyError, match="ringing"):
+        await trunk.hold(call_id)  # not connected yet
+    await trunk.answer(call_id)
+    await trunk.hold(call_id)
+    assert trunk.held(call_id) and not trunk.conferenced(call_id)
+    await trunk.conference(call_id)
+    assert trunk.conferenced(call_id) and not trunk.held(call_id)
+    await trunk.resume(call_id)
+    assert not trunk.held(call_id) and not trunk.conferenced(call_id)
+    await trunk.mute(call_id, True)
+    assert trunk.muted(call_id)
+    await trunk.mute(call_id, False)
+    assert not trunk.muted(call_id)
+    await trunk.hold(call_id)
+    await trunk.mute(call_id, True)
+    await trunk.hang_up(call_id)
+    assert not trunk.held(call_id) and not trunk.muted(call_id)
+    with pytest.raises(TelephonyError, match="not live"):
+        await trunk.resume(call_id)
+
+
+async def test_a_plainer_trunk_refuses_what_it_cannot_do() -> None:
+    trunk = SimTrunk(capabilities=LineCapabilities(can_dial=True, can_hold=True))
+    call_id = trunk.ring("1")
+    await trunk.answer(call_id)
+    with pytest.raises(TelephonyError, match="cannot mute"):
+        await trunk.mute(call_id, True)
+    with pytest.raises(TelephonyError, match="cannot conference"):
+        await trunk.conference(call_id)
+    assert not trunk.muted(call_id)
