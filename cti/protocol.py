@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal, TypeGuard, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from cti.errors import ProtocolError
 from cti.models import (
@@ -114,6 +114,17 @@ class CallScript(_Message):
     """The script file's TOML text, as validated by the engine."""
 
 
+class LineFeatures(_Message):
+    """What the line carrying a call can do, sent with its screen-pop: the console shows
+    the actions it cannot do disabled (the engine refuses them anyway)."""
+
+    hold: bool = False
+    mute: bool = False
+    """False: a mute on the desk is the desk's own (the line keeps the agent's voice)."""
+    conference: bool = False
+    dial: bool = False
+
+
 class ScreenPop(_Message):
     """What the agent sees when a call is offered."""
 
@@ -136,6 +147,8 @@ class ScreenPop(_Message):
     """Why ``customer`` has its value: the factors and their points."""
     script: CallScript | None = None
     """The script to run on this call (the queue's or campaign's), if any."""
+    line: LineFeatures | None = None
+    """What the call's line can do (hold, mute...); None: not known."""
 
 
 class AgentStateChanged(_Message):
@@ -173,6 +186,9 @@ class CallOffered(_Message):
     dispositions: tuple[str, ...] = ()
     agent_name: str = ""
     """The agent's name as configured (scripts greet with it)."""
+    consult_from: str = ""
+    """Not empty: another agent (this id) consults this agent about a call it is on;
+    accepting joins that conversation (the caller is on hold)."""
 
 
 class OfferWithdrawn(_Message):
@@ -204,12 +220,29 @@ class CurrentCall(_Message):
 
 
 class CallEnded(_Message):
-    """The conversation ended; ``by`` is ``agent`` or ``caller``."""
+    """The conversation ended for this agent; ``by`` is ``agent`` or ``caller``, or
+    ``transfer``: the agent handed the call on (it goes on with another agent or queue)."""
 
     type: Literal["call_ended"] = "call_ended"
     agent_id: str
     call_id: str
-    by: Literal["agent", "caller"]
+    by: Literal["agent", "caller", "transfer"]
+
+
+class CallControl(_Message):
+    """The call-control state of the call an agent is on, sent to that agent whenever it
+    changes (and with a snapshot): on hold, muted, and a consultation with another agent
+    (``consult_state`` ``ringing``, ``talking`` or ``conference``; empty: none)."""
+
+    type: Literal["call_control"] = "call_control"
+    agent_id: str
+    call_id: str
+    held: bool = False
+    muted: bool = False
+    consult_agent: str = ""
+    consult_state: Literal["", "ringing", "talking", "conference"] = ""
+    note: str = ""
+    """What just happened, for the agent (e.g. "1002 did not answer the consultation")."""
 
 
 class QueueStatus(_Message):
@@ -424,6 +457,108 @@ class ExtendWrapUp(_AgentCommand):
     seconds: float = Field(30.0, gt=0)
 
 
+class HoldCall(_AgentCommand):
+    """Put the caller on hold (the line must be able to)."""
+
+    type: Literal["hold_call"] = "hold_call"
+    call_id: str
+
+
+class ResumeCall(_AgentCommand):
+    """Take the caller off hold."""
+
+    type: Literal["resume_call"] = "resume_call"
+    call_id: str
+
+
+class MuteCall(_AgentCommand):
+    """Keep the agent's voice from the caller (``muted``) or let it through again; the
+    line must be able to (else the console mutes on its own, and says so)."""
+
+    type: Literal["mute_call"] = "mute_call"
+    call_id: str
+    muted: bool = True
+
+
+class TransferCall(_AgentCommand):
+    """Blind transfer: hand the call to ``queue`` (it waits there with its age and
+    value) or offer it to agent ``to_agent`` (who must be Ready); exactly one of them.
+    The agent goes to wrap-up."""
+
+    type: Literal["transfer_call"] = "transfer_call"
+    call_id: str
+    queue: str = ""
+    to_agent: str = ""
+
+    @model_validator(mode="after")
+    def _one_target(self) -> TransferCall:
+        if bool(self.queue) == bool(self.to_agent):
+            raise ValueError("a transfer names exactly one of queue and to_agent")
+        return self
+
+
+class ConsultCall(_AgentCommand):
+    """Consult (warm) transfer, first step: hold the caller and call agent ``to_agent``
+    (who must be Ready); then :class:`CompleteConsult`, :class:`CancelConsult` or
+    :class:`ConferenceCall`."""
+
+    type: Literal["consult_call"] = "consult_call"
+    call_id: str
+    to_agent: str
+
+
+class CompleteConsult(_AgentCommand):
+    """Hand the caller to the agent consulted (who is talking with this one); this agent
+    goes to wrap-up."""
+
+    type: Literal["complete_consult"] = "complete_consult"
+    call_id: str
+
+
+class CancelConsult(_AgentCommand):
+    """End the consultation (ringing or talking): the agent consulted is free again, the
+    caller comes off hold with this agent."""
+
+    type: Literal["cancel_consult"] = "cancel_consult"
+    call_id: str
+
+
+class ConferenceCall(_AgentCommand):
+    """Bring the held caller into the consultation: caller and both agents talk
+    together (the line must be able to). Then this agent's hang-up hands the caller to
+    the agent consulted; :class:`CancelConsult` drops that agent."""
+
+    type: Literal["conference_call"] = "conference_call"
+    call_id: str
+
+
+class DialNumber(_AgentCommand):
+    """Manual dial: call ``number`` (as typed) for this agent, who must be Ready or Not
+    Ready; the agent talks on the new call once the line has placed it."""
+
+    type: Literal["dial_number"] = "dial_number"
+    number: str = Field(min_length=1, max_length=40)
+    queue: str = ""
+    """The queue the call is recorded under (empty: the agent's first)."""
+
+
+class SaveScriptRun(_AgentCommand):
+    """The call's script run so far, saved as the agent goes (replacing the last one
+    saved), so the answers are kept even if wrap-up ends before the agent finishes.
+    The wrap-up's own run replaces it."""
+
+    type: Literal["save_script_run"] = "save_script_run"
+    call_id: str
+    script: str
+    script_version: str = ""
+    script_sha256: str = ""
+    answers: dict[Annotated[str, Field(max_length=200)], AnswerValue] = Field(
+        default_factory=dict, max_length=MAX_SCRIPT_ANSWERS
+    )
+    script_path: tuple[str, ...] = Field((), max_length=MAX_SCRIPT_STEPS)
+    script_actions: tuple[ScriptAction, ...] = Field((), max_length=MAX_SCRIPT_ACTIONS)
+
+
 class ScheduleCallback(_AgentCommand):
     """Call ``number`` back at ``local_time`` in ``time_zone`` (the customer's).
 
@@ -594,6 +729,7 @@ AnyEvent = (
     | CallConnected
     | CurrentCall
     | CallEnded
+    | CallControl
     | QueueStatus
     | CommandResult
     | CampaignStatus
