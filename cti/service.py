@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -84,6 +84,8 @@ from cti.protocol import (
     ScheduleCallback,
     ScreenPop,
     SearchCustomers,
+    SetCampaignPacing,
+    SetCampaignState,
     SetNotReady,
     SetReady,
     ShowCustomer,
@@ -209,6 +211,12 @@ class EngineService:
         """Live figures per queue and per 15-minute interval (REFERENCE §1)."""
         self.record_listeners: list[Callable[[CallDetailRecord], None]] = []
         """Called with every call record as the call finishes (before it is stored)."""
+        self.campaign_control: Callable[[SupervisorCommand], Awaitable[None]] | None = None
+        """Carries out the supervisor's campaign commands (``SetCampaignState``,
+        ``SetCampaignPacing``): the dialer's, when one runs in this engine
+        (:mod:`cti.campaigns`). It raises :class:`CtiError` to refuse one."""
+        self._call_scripts: dict[str, str] = {}
+        """Call -> the script its offer carries instead of its queue's (a campaign's)."""
         self._line_of = _LineBook(journal)
         self._offers: dict[str, CallOffered] = {}
         self._current: dict[str, CallOffered] = {}
@@ -520,13 +528,16 @@ class EngineService:
         return engine.default_queue
 
     async def route_answered_outbound(
-        self, call_id: str, line: str, number: str, queue: str
+        self, call_id: str, line: str, number: str, queue: str, *, script: str = ""
     ) -> None:
         """A call the dialer placed on ``line`` was answered by a person: look the callee
         up and route the call to ``queue`` like an arrival (the dialer's line has it
-        answered already; see :mod:`cti.dialer`)."""
+        answered already; see :mod:`cti.dialer`). ``script``: the campaign's script,
+        sent with the offer instead of the queue's (if it names none, the queue's)."""
         caller = await self.identify(number)
         self._line_of[call_id] = line
+        if script:
+            self._call_scripts[call_id] = script
         self.route(
             ri.CallArrives(call_id=call_id, queue=queue, caller=caller, direction="outbound")
         )
@@ -651,6 +662,12 @@ class EngineService:
                     self.route(ri.CallPriorityChanged(call_id=call_id, priority=priority))
                 case MoveWaitingCall(call_id=call_id, queue=queue):
                     self.route(ri.CallMoved(call_id=call_id, queue=queue))
+                case SetCampaignState() | SetCampaignPacing():
+                    if self.campaign_control is None:
+                        raise CtiError(
+                            "no dialer runs in this engine: campaigns run under `cti serve`"
+                        )
+                    await self.campaign_control(message)
         except CtiError as exc:
             return CommandResult(command_id=message.command_id, ok=False, error=str(exc))
         return CommandResult(command_id=message.command_id, ok=True)
@@ -963,6 +980,7 @@ class EngineService:
             case RecordCall(cdr=cdr):
                 record = replace(cdr, started_wall=wall - (loop_now - cdr.arrived_at))
                 self._line_of.pop(record.call_id, None)
+                self._call_scripts.pop(record.call_id, None)
                 chosen = self._call_customer.pop(record.call_id, None)
                 if chosen is not None:  # the agent said who the caller is
                     record.customer_id = chosen.id
@@ -1032,12 +1050,15 @@ class EngineService:
                 f"the script's answers were not saved, send the wrap-up again: {exc}"
             ) from exc
 
-    def _call_script(self, queue: str) -> CallScript | None:
-        """The queue's script as sent with an offer, or None (none, or it cannot be used)."""
+    def _call_script(self, queue: str, call_id: str = "") -> CallScript | None:
+        """The call's script as sent with an offer (its campaign's, else its queue's), or
+        None (none, or it cannot be used)."""
         try:
-            loaded = self.scripts.get(self.router.queue_config(queue).script)
+            ref = self._call_scripts.get(call_id) or self.router.queue_config(queue).script
+            loaded = self.scripts.get(ref)
         except Exception:  # a script never stops an offer
-            log.exception("script of queue %r not loaded; the call goes without it", queue)
+            log.exception("script of call %s (queue %r) not loaded; it goes without", call_id,
+                          queue)  # fmt: skip
             return None
         if loaded is None:
             return None
@@ -1067,7 +1088,7 @@ class EngineService:
             matches=caller.matches,
             service_items=caller.service_items,
             value_explanation=caller.value_explanation,
-            script=self._call_script(queue),
+            script=self._call_script(queue, call_id),
         )
         return CallOffered(
             agent_id=agent_id,
