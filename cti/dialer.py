@@ -17,14 +17,17 @@ outcome. :class:`CampaignRunner` only carries them out:
 3. the agent's disposition comes back with the call record and sets callbacks and
    do-not-call entries.
 
-**Lines.** :class:`DialingLine` wraps any line that can dial (the simulator trunk; the
-SIP line and the modem dial through the same ``dial()``). Its ``answer()`` of a call it
-placed and a person answered is a no-op (the call is up already); everything else is
-the wrapped line's. How a dial ends is decided by ``place``: :func:`dial_through_line`
-for a real line (the line's ``dial()`` returning is a person; its errors are read as
-busy, no answer or failed), or a simulated far end (:mod:`simulators.dialer_sim`). A
-modem has one line and cannot dial while its call is up: give it ``max_lines=1`` and
-preview or progressive mode only (:data:`MODEM_MODES`).
+**Lines.** :class:`DialingLine` wraps any line that can dial (the simulator trunk, the
+SIP line, the modem). Its ``answer()`` of a call it placed and a person answered is a
+no-op (the call is up already); the far end leaving a dial that never reached the
+engine (busy, unanswered, or gone before it was routed) is the dialer's business, not
+the engine's, so that ``CallerHungUp`` is kept from the engine; everything else is the
+wrapped line's. How a dial ends is decided by ``place``: :func:`dial_through_line` for
+a real line (it waits for the line's own outcome,
+:meth:`~telephony_adapters.base.TelephonyAdapter.dial_outcome`, when the line reports
+one; else ``dial()`` returning is a person), or a simulated far end
+(:mod:`simulators.dialer_sim`). A modem has one line and cannot dial while its call is
+up: give it ``max_lines=1`` and preview or progressive mode only (:data:`MODEM_MODES`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +44,7 @@ from cti.campaign_store import CampaignSettings, CampaignStore
 from cti.clock import wall_time
 from cti.errors import CtiError, TelephonyError
 from cti.models import AgentState, CallDetailRecord
+from cti.protocol import CallerHungUp
 from cti.service import EngineService
 from queue_engine import inputs as ri
 from queue_engine.campaign import Campaign, Dial, Lead, Outcome
@@ -53,12 +58,25 @@ from queue_engine.pacing import (
     dialer_agents,
 )
 from queue_engine.router import CallPhase
-from telephony_adapters.base import LineEvent, TelephonyAdapter
+from telephony_adapters.base import DialEnd, DialOutcome, LineEvent, TelephonyAdapter
 
 log = logging.getLogger(__name__)
 
 #: What a one-line modem can do: the agent is there before the number is dialled.
 MODEM_MODES = frozenset({DialMode.PREVIEW, DialMode.PROGRESSIVE})
+
+#: A line's dial outcome as the pacer's result. A call declined by the person or refused
+#: by the network is retried later, like one nobody answered.
+DIAL_RESULTS: dict[DialEnd, DialResult] = {
+    DialEnd.ANSWERED: DialResult.HUMAN,
+    DialEnd.MACHINE: DialResult.MACHINE,
+    DialEnd.BUSY: DialResult.BUSY,
+    DialEnd.NO_ANSWER: DialResult.NO_ANSWER,
+    DialEnd.REJECTED: DialResult.NO_ANSWER,
+    DialEnd.FAILED: DialResult.FAILED,
+}
+#: Calls a :class:`DialingLine` remembers after their dial (to keep their hang-ups).
+_PLACED_KEPT = 10_000
 
 Place = Callable[[TelephonyAdapter, str, str, float], Awaitable[DialResult]]
 """How a dial ends: ``place(line, number, call_id, ring_timeout_s)``. For a person or
@@ -68,12 +86,22 @@ a machine the call is then up on ``line`` under ``call_id``."""
 async def dial_through_line(
     line: TelephonyAdapter, number: str, call_id: str, ring_timeout_s: float
 ) -> DialResult:
-    """Dial on a real line: ``dial()`` returning means answered (a person: lines here
-    detect no machines), its :class:`~cti.errors.TelephonyError` is read for busy or
-    no answer, and ringing past the timeout is no answer."""
+    """Dial on a real line and wait for how it ends.
+
+    A line that reports its dials' outcomes (SIP, modem, simulator trunk) is asked for
+    it (:data:`DIAL_RESULTS`); for another, ``dial()`` returning means answered by a
+    person, and its :class:`~cti.errors.TelephonyError` is read for busy or no answer.
+    Ringing past ``ring_timeout_s`` is no answer: the call is hung up (CANCEL on SIP).
+    """
     try:
         async with asyncio.timeout(ring_timeout_s):
             await line.dial(number, call_id=call_id)
+            if line.capabilities.reports_dial_outcomes:
+                outcome = await line.dial_outcome(call_id)
+                result = DIAL_RESULTS[outcome.end]
+                if outcome.end in (DialEnd.REJECTED, DialEnd.FAILED):
+                    log.info("dial of %s: %s (%s)", call_id, outcome.end.value, outcome.detail)
+                return result
     except TimeoutError:
         with contextlib.suppress(TelephonyError):
             await line.hang_up(call_id)
@@ -112,12 +140,54 @@ class DialingLine(TelephonyAdapter):
         self._place = place
         self._up: set[str] = set()
         """Calls placed here that are up (answered) and not yet answered by the engine."""
+        self._placed: OrderedDict[str, str] = OrderedDict()
+        """Dials the engine does not know (yet): ``dialling``, ``answered`` (up, not yet
+        routed), ``gone`` (the far end left before it was routed) or ``over`` (it
+        never connected). Their ``CallerHungUp`` is kept from the engine."""
 
     async def place(self, number: str, call_id: str, ring_timeout_s: float) -> DialResult:
-        result = await self._place(self.line, number, call_id, ring_timeout_s)
+        """Dial ``number`` as ``call_id`` and return how the dial ended. A person's call
+        is then up here: hand it to the engine and tell :meth:`routed`."""
+        self._note(call_id, "dialling")
+        try:
+            result = await self._place(self.line, number, call_id, ring_timeout_s)
+        except BaseException:
+            self._note(call_id, "over")
+            raise
         if result in (DialResult.HUMAN, DialResult.MACHINE):
-            self._up.add(call_id)
+            if self._placed.get(call_id) == "dialling":
+                self._note(call_id, "answered")
+                self._up.add(call_id)
+            # else: the far end left as it answered; ``routed`` says so
+        else:
+            self._note(call_id, "over")
         return result
+
+    def routed(self, call_id: str) -> bool:
+        """The engine has the answered call ``call_id`` now (or gave up on it): from
+        here its hang-up goes to the engine. False if the far end left before."""
+        state = self._placed.pop(call_id, None)
+        if state == "gone":
+            self._up.discard(call_id)
+            return False
+        return True
+
+    def _note(self, call_id: str, state: str) -> None:
+        self._placed[call_id] = state
+        self._placed.move_to_end(call_id)
+        while len(self._placed) > _PLACED_KEPT:
+            self._placed.popitem(last=False)
+
+    async def _events(self) -> AsyncIterator[LineEvent]:
+        async for event in self.line.events():
+            if isinstance(event, CallerHungUp) and event.call_id in self._placed:
+                state = self._placed[event.call_id]
+                if state == "over":
+                    del self._placed[event.call_id]  # the dial's outcome said it all
+                elif state in ("dialling", "answered"):
+                    self._placed[event.call_id] = "gone"
+                continue
+            yield event
 
     async def start(self) -> None:
         await self.line.start()
@@ -126,7 +196,7 @@ class DialingLine(TelephonyAdapter):
         await self.line.stop()
 
     def events(self) -> AsyncIterator[LineEvent]:
-        return self.line.events()
+        return self._events()
 
     async def answer(self, call_id: str) -> None:
         if call_id in self._up:
@@ -136,6 +206,8 @@ class DialingLine(TelephonyAdapter):
 
     async def hang_up(self, call_id: str) -> None:
         self._up.discard(call_id)
+        if call_id in self._placed:
+            self._note(call_id, "over")
         await self.line.hang_up(call_id)
 
     async def adopt(self, call_ids: Sequence[str]) -> Sequence[str]:
@@ -143,6 +215,9 @@ class DialingLine(TelephonyAdapter):
 
     async def dial(self, number: str, *, call_id: str | None = None) -> str:
         return await self.line.dial(number, call_id=call_id)
+
+    async def dial_outcome(self, call_id: str) -> DialOutcome:
+        return await self.line.dial_outcome(call_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,10 +532,14 @@ class CampaignRunner:
         attempt.answered_at = now
         try:
             await self.service.route_answered_outbound(
-                call_id, self.line.name, lead.number, self.settings.queue
-            )
+                call_id, self.line.name, lead.number, self.settings.queue,
+                script=self.settings.script,
+            )  # fmt: skip
         except CtiError as exc:
             log.error("campaign %s: routing %s: %s", self.settings.name, call_id, exc)
+        if not self.line.routed(call_id):  # the person hung up as the call was routed
+            with contextlib.suppress(CtiError):
+                self.service.route(ri.CallerHangsUp(call_id=call_id))
         await asyncio.sleep(rules.answer_window_s)
         if attempt.ended:
             return  # the whole call was over within the window (its record came)
