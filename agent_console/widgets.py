@@ -1,6 +1,13 @@
 """Reusable widgets of the agent console: the state bar, the customer card, the queue
 status line and the disposition picker.
 
+The card draws on the whole customer base: several customers holding the number (the
+agent chooses, ``c``), none (a new-customer form, ``c``), the chosen or created
+customer's details once the engine sends them (:class:`~cti.protocol.CustomerDetails`),
+company, address, owner and other e-mails, "why this priority" (the value summary), the
+open service items (priority, status, due with overdue marked, escalation) and recent
+contacts. It never grows taller than the room it has: the rest is one line away (``i``).
+
 Customer data is always built with :class:`rich.text.Text` appended as plain strings, so
 a name such as ``[bold]x[/bold]`` shows literally; columns are padded by terminal cell
 width (:func:`rich.cells.set_cell_size`) so wide characters (Chinese names) stay aligned.
@@ -9,19 +16,28 @@ width (:func:`rich.cells.set_cell_size`) so wide characters (Chinese names) stay
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Input, OptionList
 
-from cti.models import AgentState, CallerKind
-from cti.protocol import AgentStateChanged, QueueStatus, ScreenPop
+from cti.clock import wall_time
+from cti.models import (
+    AgentState,
+    CallerKind,
+    Customer,
+    Interaction,
+    ServiceItem,
+    ValueExplanation,
+)
+from cti.protocol import AgentStateChanged, CustomerDetails, QueueStatus, ScreenPop
 
 #: Width in cells of the label column of the customer card.
 LABEL_WIDTH = 10
@@ -29,6 +45,11 @@ LABEL_WIDTH = 10
 HISTORY_ROWS = 5
 #: Widest the disposition column of the history table grows, in cells.
 DISPOSITION_WIDTH_MAX = 14
+#: Most service items and matching customers listed on the card itself.
+ITEM_ROWS = 3
+MATCH_ROWS = 4
+#: Width in cells of a name in lists of customers (matches, search results).
+NAME_WIDTH = 14
 
 
 def format_duration(seconds: float) -> str:
@@ -77,47 +98,182 @@ def caller_number(pop: ScreenPop) -> str:
     return pop.ani or "no number given"
 
 
-def screen_pop_text(pop: ScreenPop) -> Text:
-    """The card for one screen-pop as plain text: never markup, columns cell-aligned."""
+def numbers_of(customer: Customer) -> str:
+    """A customer's numbers, comma-separated, as entered (E.164 when none was kept)."""
+    return ", ".join(p.raw or p.e164 for p in customer.phones) or "no number"
+
+
+def customer_line(customer: Customer, *, name_width: int = NAME_WIDTH) -> Text:
+    """One customer in a list: name, segment, numbers, company; columns cell-aligned."""
+    line = Text(no_wrap=True, overflow="ellipsis", end="")
+    line.append(fit(customer.name, name_width), style="bold")
+    line.append("  ")
+    line.append(fit(customer.segment.value, 8))
+    line.append("  ")
+    line.append(numbers_of(customer))
+    if customer.company:
+        line.append("  ")
+        line.append(customer.company, style="italic")
+    return line
+
+
+def item_text(item: ServiceItem, now: float) -> Text:
+    """``[high] title · open · due 2026-01-07 OVERDUE · escalated 1 -> 王经理``."""
+    text = Text(no_wrap=True, overflow="ellipsis", end="")
+    text.append(
+        f"[{item.priority.value}] ",
+        style="bold" if item.priority.value in ("high", "urgent") else "",
+    )
+    text.append(item.title)
+    text.append(f" · {item.status.value.replace('_', ' ')}")
+    if item.due_at is not None:
+        text.append(f" · due {format_date(item.due_at)}")
+        if item.overdue(now):
+            text.append(" OVERDUE", style="bold reverse")
+    if item.escalation_level:
+        text.append(f" · escalated {item.escalation_level}")
+        if item.escalated_to:
+            text.append(" → ")
+            text.append(item.escalated_to)
+    return text
+
+
+def _history(card: Text, history: Sequence[Interaction], rows: int, answers: bool) -> None:
+    shown = sorted(history, key=lambda item: item.at, reverse=True)[:rows]
+    if not shown:
+        _row(card, "History", "no earlier contacts")
+        return
+    card.append("History", style="bold")
+    card.append("\n")
+    width = min(DISPOSITION_WIDTH_MAX, max(cell_len(item.disposition or "-") for item in shown))
+    for item in shown:
+        card.append("  ")
+        card.append(format_date(item.at))
+        card.append("  ")
+        card.append(fit(item.disposition or "-", width))
+        card.append("  ")
+        card.append(item.note)
+        card.append("\n")
+        if answers and item.script_answers:
+            card.append("      ")
+            card.append(" · ".join(f"{key}: {value}" for key, value in item.script_answers.items()))
+            card.append("\n")
+
+
+def _customer_rows(
+    card: Text, customer: Customer, explanation: ValueExplanation | None, factors: bool
+) -> None:
+    if customer.company or customer.owner:
+        company = customer.company or "-"
+        _row(card, "Company", f"{company} · owner {customer.owner}" if customer.owner else company)
+    if customer.address:
+        _row(card, "Address", customer.address)
+    emails = [e for e in (customer.email, *customer.other_emails) if e]
+    if emails:
+        _row(card, "E-mail", ", ".join(emails))
+    _row(card, "Segment", f"{customer.segment.value} · value {customer.value:g}")
+    if explanation is not None:
+        _row(card, "Why", explanation.summary)
+        if factors:
+            for factor in sorted(explanation.factors, key=lambda f: -f.points):
+                card.append("  ")
+                card.append(fit(factor.name, 10))
+                card.append(f"{factor.points:5.1f}  ")
+                card.append(factor.detail)
+                card.append("\n")
+
+
+def _items(card: Text, items: Sequence[ServiceItem], now: float, rows: int) -> None:
+    if not items:
+        return
+    card.append(f"Items ({len(items)} open)", style="bold")
+    card.append("\n")
+    for item in items[:rows]:
+        card.append("  ")
+        card.append(item_text(item, now))
+        card.append("\n")
+    if len(items) > rows:
+        card.append(f"  … {len(items) - rows} more (i: all)\n")
+
+
+def screen_pop_text(
+    pop: ScreenPop, details: CustomerDetails | None = None, now: float | None = None
+) -> Text:
+    """The card for one screen-pop as plain text: never markup, columns cell-aligned.
+
+    ``details``: the customer the agent chose or created for this call (it replaces the
+    pop's customer, history, items and value explanation)."""
+    now = wall_time() if now is None else now
     card = Text(no_wrap=True, overflow="ellipsis", end="")
+    chosen = details if details is not None and details.call_id == pop.call_id else None
     customer = pop.customer if pop.caller_kind is CallerKind.KNOWN else None
+    history, items, why = pop.history, pop.service_items, pop.value_explanation
+    if chosen is not None:
+        customer, history = chosen.customer, chosen.history
+        items, why = chosen.service_items, chosen.value_explanation
     if customer is None:
         card.append("New caller", style="bold")
+        if pop.caller_kind is CallerKind.UNKNOWN and pop.e164:
+            card.append(" · c: new-customer form (number filled in), f: find")
         card.append("\n")
     else:
         _row(card, "Name", customer.name)
+    if len(pop.matches) > 1:
+        card.append(f"{len(pop.matches)} customers hold this number", style="bold")
+        card.append(" · chosen\n" if chosen is not None else " · c: choose\n")
+        for match in pop.matches[:MATCH_ROWS]:
+            card.append("  ")
+            card.append("▸ " if customer is not None and match.id == customer.id else "  ")
+            card.append(customer_line(match, name_width=NAME_WIDTH - 2))
+            card.append("\n")
+        if len(pop.matches) > MATCH_ROWS:
+            card.append(f"  … {len(pop.matches) - MATCH_ROWS} more (c)\n")
     _row(card, "Number", caller_number(pop))
     if customer is not None:
-        _row(card, "Segment", f"{customer.segment.value} · value {customer.value:g}")
+        _customer_rows(card, customer, why, factors=False)
     _row(card, "Queue", f"{pop.queue} · waited {format_duration(pop.waited_s)}")
     if pop.priority_reason:
         _row(card, "Priority", pop.priority_reason)
     if customer is not None:
-        history = sorted(pop.history, key=lambda item: item.at, reverse=True)[:HISTORY_ROWS]
-        if not history:
-            _row(card, "History", "no earlier contacts")
-        else:
-            card.append("History", style="bold")
-            card.append("\n")
-            width = min(
-                DISPOSITION_WIDTH_MAX,
-                max(cell_len(item.disposition or "-") for item in history),
-            )
-            for item in history:
-                card.append("  ")
-                card.append(format_date(item.at))
-                card.append("  ")
-                card.append(fit(item.disposition or "-", width))
-                card.append("  ")
-                card.append(item.note)
-                card.append("\n")
+        _items(card, items, now, ITEM_ROWS)
+        _history(card, history, HISTORY_ROWS, answers=False)
     card.rstrip()
     return card
 
 
+def details_text(details: CustomerDetails, now: float | None = None) -> Text:
+    """One customer in full (search, ``i``): contact data, the value's factors, every
+    open item, and history with script answers."""
+    now = wall_time() if now is None else now
+    card = Text(no_wrap=True, overflow="ellipsis", end="")
+    customer = details.customer
+    _row(card, "Name", f"{customer.name}  (#{customer.id})")
+    _row(card, "Numbers", numbers_of(customer))
+    _row(card, "Language", f"{customer.language} · time zone {customer.time_zone}")
+    _customer_rows(card, customer, details.value_explanation, factors=True)
+    _items(card, details.service_items, now, len(details.service_items))
+    _history(card, details.history, len(details.history), answers=True)
+    card.rstrip()
+    return card
+
+
+def fit_lines(text: Text, height: int) -> Text:
+    """``text`` cut to ``height`` lines, the last saying how many more there are."""
+    lines = text.split("\n", allow_blank=True)
+    if height <= 0 or len(lines) <= height:
+        return text
+    kept = Text("\n", no_wrap=True, overflow="ellipsis", end="").join(lines[: height - 1])
+    kept.append("\n")
+    kept.append(f"… {len(lines) - height + 1} more lines (i: all details)", style="dim")
+    return kept
+
+
 class CustomerCard(Widget):
     """The screen-pop card: a known customer with value, segment and recent contacts,
-    or a "New caller" card with the number as given."""
+    the customers holding the number, or a "New caller" card with the number as given.
+
+    It takes the room its content needs, but never more than is left in its container
+    (below the widgets before it): then the last line says what was left out."""
 
     DEFAULT_CSS = """
     CustomerCard {
@@ -131,14 +287,40 @@ class CustomerCard(Widget):
 
     pop: reactive[ScreenPop | None] = reactive(None, layout=True)
     """The screen-pop shown, or ``None`` for an empty card."""
+    details: reactive[CustomerDetails | None] = reactive(None, layout=True)
+    """The customer chosen or created for the pop's call (ignored for another call)."""
+    clock: Callable[[], float] = staticmethod(wall_time)
+    """Wall-clock epoch seconds, for overdue items (the desk sets its own)."""
 
     def on_mount(self) -> None:
         self.border_title = "Caller"
 
-    def render(self) -> Text:
+    def _full(self) -> Text:
         if self.pop is None:
             return Text("No caller details yet.", style="italic")
-        return screen_pop_text(self.pop)
+        return screen_pop_text(self.pop, self.details, self.clock())
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        lines = len(self._full().split("\n", allow_blank=True))
+        room = self._room()
+        return min(lines, room) if room > 0 else lines
+
+    def _room(self) -> int:
+        """Lines left for the content in the parent, below the widgets before this one."""
+        parent = self.parent
+        if not isinstance(parent, Widget) or parent.content_region.height <= 0:
+            return 0
+        used = 0
+        for child in parent.children:
+            if child is self:
+                break
+            if child.display:
+                used += child.outer_size.height
+        return max(3, parent.content_region.height - used - self.styles.gutter.height)
+
+    def render(self) -> Text:
+        height = self.content_region.height
+        return fit_lines(self._full(), height) if height > 0 else self._full()
 
 
 # --- the state bar -------------------------------------------------------------------
