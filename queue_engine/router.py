@@ -53,6 +53,7 @@ from cti.models import (
     ExitAction,
     QueueConfig,
     QueueExit,
+    Segment,
     Strategy,
 )
 from queue_engine import inputs
@@ -97,30 +98,67 @@ _BUSY = frozenset({AgentState.RESERVED, AgentState.TALKING, AgentState.WRAP_UP})
 _PRESENT = _BUSY | {AgentState.READY}
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class _Call:
     call_id: str
     queue: str
     caller: CallerInfo
+    value: float
+    """The caller's value and segment, read once (the router uses them on every step)."""
+    segment: Segment
     arrived_at: float
     key: float
     seq: int
-    kind: str = "inbound"
-    priority: float | None = None
+    kind: str
+    priority: float | None
     """Supervisor's priority for this call, replacing the queue's."""
-    phase: CallPhase = CallPhase.QUEUED
-    ring: int = 0
-    version: int = 0
+    phase: CallPhase
+    ring: int
+    version: int
     """Bumped whenever the call's heap entry is replaced; older entries are stale."""
-    agent_id: str | None = None
-    offered_to: set[str] = field(default_factory=set)
-    offered_at: float | None = None
-    answered_at: float | None = None
-    ended_at: float | None = None
-    offers: int = 0
-    callback_number: str | None = None
-    callback_requested_at: float | None = None
-    exit_moves: int = 0
+    agent_id: str | None
+    offered_to: set[str]
+    offered_at: float | None
+    answered_at: float | None
+    ended_at: float | None
+    offers: int
+    callback_number: str | None
+    callback_requested_at: float | None
+    exit_moves: int
+
+    # Written out, not generated: compiled with mypyc, a generated __init__ stays
+    # interpreted, and the router makes one of these per call.
+    def __init__(
+        self,
+        call_id: str,
+        queue: str,
+        caller: CallerInfo,
+        arrived_at: float,
+        seq: int,
+        kind: str = "inbound",
+    ) -> None:
+        self.call_id = call_id
+        self.queue = queue
+        self.caller = caller
+        self.value = caller.value
+        self.segment = caller.segment
+        self.arrived_at = arrived_at
+        self.key = 0.0
+        self.seq = seq
+        self.kind = kind
+        self.priority = None
+        self.phase = CallPhase.QUEUED
+        self.ring = 0
+        self.version = 0
+        self.agent_id = None
+        self.offered_to = set()
+        self.offered_at = None
+        self.answered_at = None
+        self.ended_at = None
+        self.offers = 0
+        self.callback_number = None
+        self.callback_requested_at = None
+        self.exit_moves = 0
 
 
 @dataclass(slots=True)
@@ -571,7 +609,7 @@ class Router:
         ``kind``)."""
         self._new_call_id(call_id)
         q = self._queue(queue)
-        call = _Call(call_id, queue, caller, now, 0.0, next(self._seq), kind=direction)
+        call = _Call(call_id, queue, caller, now, next(self._seq), kind=direction)
         call.key = self._key(call)
         self._calls[call_id] = call
         out: list[Action] = []
@@ -593,7 +631,7 @@ class Router:
         """
         self._new_call_id(call_id)
         self._queue(queue)
-        call = _Call(call_id, queue, caller, max(due, now), 0.0, next(self._seq), kind="callback")
+        call = _Call(call_id, queue, caller, max(due, now), next(self._seq), kind="callback")
         call.callback_number = number
         call.callback_requested_at = now
         call.key = self._key(call)
@@ -874,7 +912,7 @@ class Router:
         cfg = self._queues[call.queue].config
         if call.priority is not None:
             cfg = cfg.model_copy(update={"priority": call.priority})
-        return fixed_key(cfg, call.caller.value, call.arrived_at)
+        return fixed_key(cfg, call.value, call.arrived_at)
 
     def _timer(self, when: float, kind: str, ref: str, token: int = 0) -> None:
         heapq.heappush(self._timers, (when, next(self._seq), kind, ref, token))
@@ -1249,8 +1287,8 @@ class Router:
                     ani=caller.ani,
                     caller_kind=caller.kind,
                     customer_id=caller.customer.id if caller.customer else None,
-                    segment=caller.segment,
-                    value=caller.value,
+                    segment=call.segment,
+                    value=call.value,
                     arrived_at=call.arrived_at,
                     offered_at=call.offered_at,
                     answered_at=call.answered_at,

@@ -84,11 +84,13 @@ class _Agent:
     """A break began while busy: take it (until this time) once the call is done."""
 
 
-@dataclass
 class _Call:
-    traffic: Traffic
-    waiting: bool = True
-    """Still waiting for an agent (so patience and callback offers apply)."""
+    __slots__ = ("traffic", "waiting")
+
+    def __init__(self, traffic: Traffic) -> None:
+        self.traffic = traffic
+        self.waiting = True
+        """Still waiting for an agent (so patience and callback offers apply)."""
 
 
 @dataclass
