@@ -67,7 +67,10 @@ class CampaignSettings(BaseModel):
     queue: str = "outbound"
     """The router queue its answered calls go to (agents who serve it take them)."""
     script: str = ""
-    """The call script the agents run (a reference, shown on the screen-pop)."""
+    """The call script the agents run (a shipped name or a file), sent with the offer
+    of each of its calls instead of the queue's."""
+    line: str = ""
+    """The line it dials on under ``cti serve``; empty: the first line that can dial."""
     pacing: PacingSettings = PacingSettings()
     rules: CampaignRules = CampaignRules()
 
@@ -280,6 +283,27 @@ class ImportReport:
 
 
 @dataclass(frozen=True, slots=True)
+class Today:
+    """A campaign's day so far (in its ``day_zone``), from the stored attempts."""
+
+    dials: int
+    contacts: int
+    """People who reached an agent (connected)."""
+    live: int
+    abandoned: int
+    rolling_live: int
+    rolling_abandoned: int
+
+    @property
+    def abandon_rate(self) -> float:
+        return self.abandoned / self.live if self.live else 0.0
+
+    @property
+    def rolling_rate(self) -> float:
+        return self.rolling_abandoned / self.rolling_live if self.rolling_live else 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class DayFigures:
     day: date
     live: int
@@ -348,7 +372,14 @@ class CampaignStore:
     # --- campaigns -----------------------------------------------------------------
 
     async def create_campaign(self, settings: CampaignSettings, now_wall: float) -> int:
-        """Add a campaign; :class:`StoreError` if one of that name exists."""
+        """Add a campaign; :class:`StoreError` if one of that name exists, or if the name
+        cannot be a bus topic level (``/``, ``+``, ``#``)."""
+        bad = sorted({ch for ch in settings.name if ch in "/+#"})
+        if bad:
+            raise StoreError(
+                f"campaign name {settings.name!r} contains {' '.join(map(repr, bad))}: "
+                "its status is published under the name; use letters, digits, '-' or '_'"
+            )
 
         async def insert(c: aiosqlite.Connection) -> int:
             cursor = await c.execute(
@@ -388,6 +419,52 @@ class CampaignStore:
             "listing campaigns", "SELECT name FROM campaigns ORDER BY name"
         )
         return [str(r[0]) for r in rows]
+
+    async def campaign_states(self) -> list[tuple[str, str]]:
+        """Every campaign's name and state, by name (one query: the dialer polls it)."""
+        rows = await self.store.fetch(
+            "listing campaigns", "SELECT name, state FROM campaigns ORDER BY name"
+        )
+        return [(str(name), str(state)) for name, state in rows]
+
+    async def update_settings(self, settings: CampaignSettings) -> None:
+        """Replace the settings of the campaign ``settings.name`` (mode, pacing...)."""
+        record = await self.campaign(settings.name)
+        await self._run(
+            f"changing the settings of campaign {settings.name!r}",
+            "UPDATE campaigns SET mode = ?, queue = ?, script = ?, settings = ? WHERE id = ?",
+            (
+                settings.mode.value,
+                settings.queue,
+                settings.script,
+                settings.model_dump_json(),
+                record.campaign_id,
+            ),
+        )
+
+    async def today(self, record: CampaignRecord, now_wall: float) -> Today:
+        """Dials, contacts and live answers today, and the 30 days' abandons."""
+        rules = record.settings.rules
+        days = await self._days(record.campaign_id, rules, now_wall)
+        zone = zone_info(rules.day_zone)
+        day = datetime.fromtimestamp(now_wall, zone).date()
+        since = datetime.combine(day, datetime.min.time(), tzinfo=zone).timestamp()
+        rows = await self.store.fetch(
+            f"counting today's dials of campaign {record.settings.name!r}",
+            "SELECT count(*), sum(outcome = 'connected') FROM dial_attempts "
+            "WHERE campaign_id = ? AND dialled_wall >= ?",
+            (record.campaign_id, since),
+        )
+        dials, contacts = rows[0]
+        last = days[-1] if days and days[-1].day == day else DayFigures(day, 0, 0)
+        return Today(
+            dials=int(dials or 0),
+            contacts=int(contacts or 0),
+            live=last.live,
+            abandoned=last.abandoned,
+            rolling_live=sum(d.live for d in days),
+            rolling_abandoned=sum(d.abandoned for d in days),
+        )
 
     async def set_campaign_state(self, name: str, state: str) -> None:
         """``running``, ``paused`` or ``stopped``."""

@@ -54,6 +54,7 @@ from queue_engine.pacing import (
     DialMode,
     DialResult,
     Pacer,
+    PacingSettings,
     agents_for_service_level,
     dialer_agents,
 )
@@ -282,11 +283,7 @@ class CampaignRunner:
         self.inbound = inbound
         self.tick_s = tick_s
         self.state_every_s = state_every_s
-        pacing = settings.pacing.model_copy(update={"mode": settings.mode})
-        if line.max_lines is not None:
-            limit = min(line.max_lines, pacing.max_lines or line.max_lines)
-            pacing = pacing.model_copy(update={"max_lines": limit})
-        self.pacer = Pacer(pacing)
+        self.pacer = Pacer(self._pacing(settings))
         self.paused = False
         self.last_decision: Decision | None = None
         self.dials = 0
@@ -295,6 +292,31 @@ class CampaignRunner:
         self._ids = 0
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def _pacing(self, settings: CampaignSettings) -> PacingSettings:
+        pacing = settings.pacing.model_copy(update={"mode": settings.mode})
+        if self.line.max_lines is not None:
+            limit = min(self.line.max_lines, pacing.max_lines or self.line.max_lines)
+            pacing = pacing.model_copy(update={"max_lines": limit})
+        return pacing
+
+    def change_settings(self, settings: CampaignSettings) -> None:
+        """Dial by new settings (mode, power ratio...) from now on; what the pacer has
+        learned (contact rate, gain, talk time) stays. :class:`CtiError` for a mode the
+        line cannot do (nothing changes)."""
+        if settings.mode not in self.line.modes:
+            raise CtiError(
+                f"campaign {settings.name!r}: line {self.line.name!r} cannot dial in "
+                f"{settings.mode.value} mode"
+            )
+        self.settings = settings
+        self.pacer.settings = self._pacing(settings)
+        self._wake.set()
+
+    @property
+    def under_way(self) -> int:
+        """Dials ringing, and answered calls whose record (disposition) has not come."""
+        return len(self._attempts)
 
     # --- running -------------------------------------------------------------------
 

@@ -10,6 +10,11 @@ Lines come from the config's ``[[lines]]``; with none, one simulator trunk (``si
 ``--simulate RATE`` rings simulated callers (drawn from the store's customers; an empty
 store gets the demo's) into the simulator trunks, for trying a set-up without a
 telephone line. Stop with Ctrl-C (or SIGTERM): calls in progress stay in the journal.
+
+The engine also runs the outbound dialer (:class:`cti.campaigns.CampaignDesk`): every
+campaign marked running in the store (``cti campaign start NAME``, from any terminal)
+is dialled on the lines that can dial; pause and stop are followed within a few seconds
+(the store is polled), and the wallboard's campaign controls act at once over the bus.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from cti.config import BrokerSettings, Config, load_config
 from cti.errors import ConfigError
 
 if TYPE_CHECKING:
+    from cti.bus import Bus
+    from cti.dialer import DialingLine
     from cti.store import Store
     from telephony_adapters.base import TelephonyAdapter
     from telephony_adapters.sim import SimTrunk
@@ -96,8 +103,17 @@ async def serve(
     simulate: float = 0.0,
     seed: int = 7,
     stop: asyncio.Event | None = None,
+    bus: Bus | None = None,
+    lines: list[TelephonyAdapter] | None = None,
+    campaign_poll_s: float = 3.0,
 ) -> None:
-    """Run the engine on the broker until ``stop`` is set (or SIGINT/SIGTERM)."""
+    """Run the engine on the broker until ``stop`` is set (or SIGINT/SIGTERM).
+
+    ``bus`` and ``lines``, if given, are used instead of the broker's and the
+    configuration's (tests and embedding); ``campaign_poll_s``: how often the dialer
+    reads the campaigns' states from the store."""
+    from cti.campaign_store import CampaignStore
+    from cti.campaigns import CampaignDesk
     from cti.journal import Journal, journal_path_for
     from cti.mqtt_bus import MqttBus, open_bus
     from cti.service import EngineService
@@ -109,14 +125,22 @@ async def serve(
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
-    lines = _build_lines(config)
+    raw_lines = lines if lines is not None else _build_lines(config)
+    dialling = _dialling_lines(raw_lines)
+    lines = [dialling.get(line.name, line) for line in raw_lines]
     store = await Store.open(db_path)
     journal = Journal.open(journal_path_for(db_path))
     try:
-        async with open_bus(settings, "engine") as bus:
+        async with contextlib.AsyncExitStack() as stack:
+            if bus is None:
+                bus = await stack.enter_async_context(open_bus(settings, "engine"))
             service = EngineService(
                 config, bus, store, lines, config.agents, recorder=store, journal=journal
             )
+            desk = CampaignDesk(
+                service, CampaignStore(store), list(dialling.values()), poll_s=campaign_poll_s
+            )
+            service.campaign_control = desk.control
             async with asyncio.TaskGroup() as group:
                 engine = group.create_task(service.run(), name="engine")
                 await service.ready.wait()
@@ -130,12 +154,12 @@ async def serve(
                     journal.path,
                     report,
                 )
-                extra: list[asyncio.Task[None]] = []
+                extra: list[asyncio.Task[None]] = [group.create_task(desk.run(), name="campaigns")]
                 if config_path is not None:
                     extra.append(
                         group.create_task(service.follow_config(config_path), name="config")
                     )
-                trunks = [line for line in lines if isinstance(line, SimTrunk)]
+                trunks = [line for line in raw_lines if isinstance(line, SimTrunk)]
                 if simulate > 0 and trunks:
                     extra.append(
                         group.create_task(
@@ -152,6 +176,23 @@ async def serve(
     finally:
         journal.close()
         await store.close()
+
+
+def _dialling_lines(lines: list[TelephonyAdapter]) -> dict[str, DialingLine]:
+    """Every line that can dial, wrapped for the dialer (a modem: one line, preview or
+    progressive only), by name, in the configuration's order."""
+    from cti.dialer import MODEM_MODES, DialingLine
+    from telephony_adapters.modem.line import ModemLine
+
+    wrapped: dict[str, DialingLine] = {}
+    for line in lines:
+        if not line.capabilities.can_dial:
+            continue
+        if isinstance(line, ModemLine):
+            wrapped[line.name] = DialingLine(line, max_lines=1, modes=MODEM_MODES)
+        else:
+            wrapped[line.name] = DialingLine(line)
+    return wrapped
 
 
 def _build_lines(config: Config) -> list[TelephonyAdapter]:
