@@ -34,6 +34,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import ContentSwitcher, Footer, Input, Label, Static
 
+from agent_console.customer_actions import CustomerActions
 from agent_console.script_panel import ScriptPanel
 from agent_console.widgets import (
     CustomerCard,
@@ -122,7 +123,7 @@ def agent_id_problem(agent_id: str) -> str | None:
     return None
 
 
-class AgentDesktop(App[None]):
+class AgentDesktop(CustomerActions, App[None]):
     """The agent's desk. Read-only attributes for tests and embedding: :attr:`agent_id`,
     :attr:`agent_state`, :attr:`current_call_id`, :attr:`offer`, :attr:`view`,
     :attr:`queue_statuses`."""
