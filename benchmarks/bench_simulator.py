@@ -42,8 +42,9 @@ tool is the **median** over the replications; the best (minimum) is printed besi
 **Compiled.** A fourth column, *CTI Desk (mypyc)*, runs the same ``run_day`` with the
 router and the event loop compiled to C by mypyc (``queue_engine/router.py``,
 ``priority.py``, ``actions.py``, ``stats.py`` and ``simulators/des.py``; the same source,
-no second copy). The build goes to ``build/mypyc/<hash of the sources>/`` on the first
-run (about 20 s, with gcc) and is reused while the sources are unchanged. The compiled
+no second copy: :mod:`simulators.compiled`, as ``cti simulate --compiled`` does). The
+build goes to the user's cache directory under a hash of the sources on the first run
+(about 20 s, with gcc) and is reused while the sources are unchanged. The compiled
 days run in a worker process that takes its turn in every replication like the others.
 ``--no-compiled`` leaves it out.
 
@@ -58,12 +59,9 @@ from __future__ import annotations
 
 import argparse
 import gc
-import hashlib
 import json
 import math
-import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
@@ -82,6 +80,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "(or `.venv/bin/pip install ciw simpy`)"
     )
 
+from simulators.compiled import compiled_env, compiled_tree, is_compiled
 from simulators.des import run_day
 from simulators.report import Estimate, estimate, measure_day, replication_seed
 from simulators.scenario import SCENARIO_DIR, load_scenario
@@ -107,15 +106,6 @@ TOOLS = ("cti", "ciw", "simpy")
 """The tools whose statistics are compared (the compiled days are the same days)."""
 NAMES = {"cti": "CTI Desk", "cti_mypyc": "CTI Desk (mypyc)", "ciw": "Ciw", "simpy": "SimPy"}
 
-ROOT = Path(__file__).resolve().parent.parent
-#: The modules compiled for the mypyc column: the router and the simulator's hot loop.
-COMPILED = (
-    "queue_engine/router.py",
-    "queue_engine/priority.py",
-    "queue_engine/actions.py",
-    "queue_engine/stats.py",
-    "simulators/des.py",
-)
 
 Figures = dict[str, float]
 Triples = list[tuple[float, float, float]]
@@ -185,45 +175,13 @@ def cti_day(case: Case, seed: int) -> tuple[float, Figures]:
     }
 
 
-def compiled_tree() -> Path:
-    """A copy of the packages with :data:`COMPILED` built by mypyc, cached by content."""
-    import mypy.version
-
-    digest = hashlib.sha256(mypy.version.__version__.encode())
-    packages = ("cti", "queue_engine", "simulators")
-    sources = sorted(p for pkg in packages for p in (ROOT / pkg).rglob("*.py"))
-    for path in [*sources, ROOT / "pyproject.toml"]:
-        digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
-    dest = ROOT / "build" / "mypyc" / digest.hexdigest()[:16]
-    if (dest / ".built").exists():
-        return dest
-    print(f"compiling {len(COMPILED)} modules with mypyc into {dest} ...", file=sys.stderr)
-    shutil.rmtree(dest, ignore_errors=True)
-    dest.mkdir(parents=True)
-    for pkg in packages:
-        shutil.copytree(
-            ROOT / pkg, dest / pkg, ignore=shutil.ignore_patterns("__pycache__", "*.so")
-        )
-    shutil.copy(ROOT / "pyproject.toml", dest / "pyproject.toml")
-    subprocess.run(
-        [sys.executable, "-m", "mypyc", *COMPILED],
-        cwd=dest,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    (dest / ".built").touch()
-    return dest
-
-
 class CompiledWorker:
     """``run_day`` in a child process on the mypyc build: one seed in, one line out."""
 
     def __init__(self, tree: Path) -> None:
-        env = {**os.environ, "PYTHONPATH": str(tree)}
         self._proc = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--worker"],
-            cwd=tree,
-            env=env,
+            env=compiled_env(tree),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -248,12 +206,8 @@ class CompiledWorker:
 
 def worker() -> None:
     """The child of :class:`CompiledWorker`: refuses to time interpreted code."""
-    import queue_engine.router
-    import simulators.des
-
-    for module in (queue_engine.router, simulators.des):
-        if not (module.__file__ or "").endswith(".so"):
-            sys.exit(f"worker: {module.__name__} is not compiled ({module.__file__})")
+    if not is_compiled():
+        sys.exit("worker: the router and the event loop are not the compiled ones")
     case = Case()
     for line in sys.stdin:
         print(json.dumps(cti_day(case, int(line))), flush=True)
