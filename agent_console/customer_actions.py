@@ -27,6 +27,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widget import Widget
 
 from agent_console.customer_link import Answer, ask
 from agent_console.customer_screens import (
@@ -159,6 +161,23 @@ class CustomerActions(App[None]):
         self.notify(why, severity="warning", markup=False)
         return True
 
+    def _cx_push(self, screen: Screen[Any], callback: Callable[[Any], None] | None = None) -> None:
+        """Open one of the customer screens; on return the focus goes back where it was
+        (the desk's screen would otherwise focus its first field, and the call keys would
+        type into it)."""
+        before = self.focused
+
+        def back(result: Any) -> None:
+            if callback is not None:
+                callback(result)
+            self.call_after_refresh(self._cx_refocus, before)
+
+        self.push_screen(screen, back)
+
+    def _cx_refocus(self, widget: Widget | None) -> None:
+        if widget is None or widget.is_attached:
+            self.screen.set_focus(widget)
+
     def _cx_show_on_card(self, details: CustomerDetails, call_id: str) -> None:
         card = self.query_one(CustomerCard)
         card.details = details.model_copy(update={"call_id": call_id})
@@ -175,7 +194,7 @@ class CustomerActions(App[None]):
         assert offer is not None
         pop = offer.pop
         if len(pop.matches) > 1:
-            self.push_screen(
+            self._cx_push(
                 ChooseCustomerScreen(pop.matches, caller_number(pop)),
                 lambda chosen: self._cx_choose(pop.call_id, chosen),
             )
@@ -214,7 +233,7 @@ class CustomerActions(App[None]):
                 self._cx_show_on_card(answer.details, call_id)
                 self.notify(f"{answer.details.customer.name} is a customer now.", markup=False)
 
-        self.push_screen(new_customer_form(number, submit), done)
+        self._cx_push(new_customer_form(number, submit), done)
 
     # --- search --------------------------------------------------------------------
 
@@ -228,7 +247,7 @@ class CustomerActions(App[None]):
         async def show(customer_id: int) -> Answer:
             return await self._cx_ask(ShowCustomer(agent_id=self.agent_id, customer_id=customer_id))
 
-        self.push_screen(CustomerSearchScreen(search, show, query))
+        self._cx_push(CustomerSearchScreen(search, show, query))
 
     def on_customer_search_screen_act(self, event: CustomerSearchScreen.Act) -> None:
         event.stop()
@@ -269,7 +288,7 @@ class CustomerActions(App[None]):
         if answer.details is None:
             self.notify(answer.error, title="Customer", severity="error", markup=False)
             return
-        self.push_screen(CustomerInfoScreen(answer.details))
+        self._cx_push(CustomerInfoScreen(answer.details))
 
     # --- service items -------------------------------------------------------------
 
@@ -296,7 +315,7 @@ class CustomerActions(App[None]):
                 )
             )
 
-        self.push_screen(
+        self._cx_push(
             FormScreen(
                 f"New service item · {customer.name}",
                 [
@@ -351,7 +370,7 @@ class CustomerActions(App[None]):
                 )
             )
 
-        self.push_screen(
+        self._cx_push(
             FormScreen(
                 f"Escalate · {customer.name}",
                 [
@@ -393,7 +412,7 @@ class CustomerActions(App[None]):
                 )
             )
 
-        self.push_screen(
+        self._cx_push(
             FormScreen(
                 "Callback",
                 [
