@@ -77,6 +77,56 @@ class AgentExtendsWrapUp(_Input):
     seconds: float = Field(gt=0)
 
 
+class AgentTransfers(_Input):
+    """Blind transfer of the call the agent talks on: to ``queue`` or to ``to_agent``."""
+
+    kind: Literal["agent_transfers"] = "agent_transfers"
+    agent_id: str
+    call_id: str
+    queue: str = ""
+    to_agent: str = ""
+
+
+class AgentConsults(_Input):
+    """The agent holds its caller and calls ``to_agent`` (consult transfer)."""
+
+    kind: Literal["agent_consults"] = "agent_consults"
+    agent_id: str
+    call_id: str
+    to_agent: str
+
+
+class AgentCompletesConsult(_Input):
+    kind: Literal["agent_completes_consult"] = "agent_completes_consult"
+    agent_id: str
+    call_id: str
+
+
+class AgentCancelsConsult(_Input):
+    kind: Literal["agent_cancels_consult"] = "agent_cancels_consult"
+    agent_id: str
+    call_id: str
+
+
+class AgentConferences(_Input):
+    """The held caller joins the agent's consultation."""
+
+    kind: Literal["agent_conferences"] = "agent_conferences"
+    agent_id: str
+    call_id: str
+
+
+class AgentDials(_Input):
+    """The agent called ``number``; the line has placed the call ``call_id``."""
+
+    kind: Literal["agent_dials"] = "agent_dials"
+    agent_id: str
+    call_id: str
+    number: str
+    caller: CallerInfo
+    queue: str = ""
+
+
 class AgentConfigured(_Input):
     """An agent is added, or its skills and queues change (configuration reload)."""
 
@@ -156,6 +206,12 @@ AnyInput = (
     | AgentHangsUp
     | AgentFinishesWrapUp
     | AgentExtendsWrapUp
+    | AgentTransfers
+    | AgentConsults
+    | AgentCompletesConsult
+    | AgentCancelsConsult
+    | AgentConferences
+    | AgentDials
     | AgentConfigured
     | CallArrives
     | CallerHangsUp

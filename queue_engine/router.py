@@ -42,7 +42,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from cti.errors import RoutingError
 from cti.models import (
@@ -61,11 +61,14 @@ from queue_engine.actions import (
     Action,
     AgentStateSet,
     ConnectCall,
+    ConsultChanged,
     DisconnectCall,
     ExitCall,
+    JoinCall,
     MoveCall,
     OfferCall,
     RecordCall,
+    RecordLeg,
     ReleaseLine,
     WithdrawOffer,
     WithdrawReason,
@@ -125,6 +128,15 @@ class _Call:
     callback_number: str | None
     callback_requested_at: float | None
     exit_moves: int
+    handled_by: str | None
+    """The agent who talks (or last talked) with the caller: the record's agent."""
+    leg_started: float
+    """When the current agent's part of the conversation began (talk time)."""
+    consult: str | None
+    """The agent consulted about this call (ringing or talking), if any."""
+    consult_state: Literal["", "ringing", "talking", "conference"]
+    trail: list[str]
+    """Transfers and the dispositions of agents who handed the call on (record's note)."""
 
     # Written out, not generated: compiled with mypyc, a generated __init__ stays
     # interpreted, and the router makes one of these per call.
@@ -159,6 +171,11 @@ class _Call:
         self.callback_number = None
         self.callback_requested_at = None
         self.exit_moves = 0
+        self.handled_by = None
+        self.leg_started = 0.0
+        self.consult = None
+        self.consult_state = ""
+        self.trail = []
 
 
 @dataclass(slots=True)
@@ -183,6 +200,8 @@ class _Agent:
     talk_time: float = 0.0
     pool_keys: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     """Queue -> the key under which this Ready agent sits in that queue's pool."""
+    handed_off: tuple[str, int | None] | None = None
+    """In wrap-up of a call it transferred: (the call's queue then, its customer id)."""
 
 
 class _Pool:
@@ -345,6 +364,18 @@ class Router:
                 return self.complete_wrap_up(a, c, d, now, note=note)
             case inputs.AgentExtendsWrapUp(agent_id=a, call_id=c, seconds=secs):
                 return self.extend_wrap_up(a, c, secs, now)
+            case inputs.AgentTransfers(agent_id=a, call_id=c, queue=q, to_agent=b):
+                return self.transfer(a, c, now, queue=q, to_agent=b)
+            case inputs.AgentConsults(agent_id=a, call_id=c, to_agent=b):
+                return self.consult(a, c, b, now)
+            case inputs.AgentCompletesConsult(agent_id=a, call_id=c):
+                return self.complete_consult(a, c, now)
+            case inputs.AgentCancelsConsult(agent_id=a, call_id=c):
+                return self.cancel_consult(a, c, now)
+            case inputs.AgentConferences(agent_id=a, call_id=c):
+                return self.conference(a, c, now)
+            case inputs.AgentDials(agent_id=a, call_id=c, number=n, caller=caller, queue=q):
+                return self.agent_dials(a, c, n, caller, now, queue=q)
             case inputs.CallArrives(call_id=c, queue=q, caller=caller, direction=d):
                 return self.enqueue(c, q, caller, now, direction=d)
             case inputs.CallerHangsUp(call_id=c):
@@ -518,6 +549,9 @@ class Router:
 
     def accept(self, agent_id: str, call_id: str, now: float) -> list[Action]:
         agent = self._agent(agent_id)
+        consulted = self._consulted(agent, call_id)
+        if consulted is not None:
+            return self._join_consult(consulted, agent, now)
         call = self._offered_to(agent, call_id)
         out: list[Action] = []
         if len(call.offered_to) > 1:  # ring-all: the others are free again
@@ -528,11 +562,13 @@ class Router:
                 self._make_ready(peer, now, out)
             call.offered_to = {agent_id}
         call.phase = CallPhase.TALKING
-        call.agent_id = agent_id
-        call.answered_at = now
+        call.agent_id = call.handled_by = agent_id
+        answered = call.answered_at is not None  # transferred: connected already
+        call.answered_at = call.answered_at if answered else now
+        call.leg_started = now
         agent.missed = 0
         dial = call.callback_number if call.callback_number is not None else None
-        out.insert(0, ConnectCall(call_id, agent_id, dial))
+        out.insert(0, ConnectCall(call_id, agent_id, None if answered else dial, answered))
         self._set_state(agent, AgentState.TALKING, "", now, out, call_id=call_id)
         return out
 
@@ -540,6 +576,10 @@ class Router:
         self, agent_id: str, call_id: str, now: float, *, reason: str = REJECTED_OFFER
     ) -> list[Action]:
         agent = self._agent(agent_id)
+        consulted = self._consulted(agent, call_id)
+        if consulted is not None:
+            note = f"{agent_id} declined the consultation"
+            return self._drop_consult(consulted, "rejected", note, now, not_ready=reason)
         call = self._offered_to(agent, call_id)
         out: list[Action] = [WithdrawOffer(call_id, agent_id, "rejected")]
         self._set_state(agent, AgentState.NOT_READY, reason, now, out)
@@ -552,8 +592,13 @@ class Router:
     def agent_hang_up(self, agent_id: str, call_id: str, now: float) -> list[Action]:
         agent = self._agent(agent_id)
         call = self._calls.get(call_id)
+        if call is not None and call.consult == agent_id and call.consult_state:
+            note = f"{agent_id} left the consultation"
+            return self._drop_consult(call, "cancelled", note, now)
         if call is None or call.agent_id != agent_id or call.phase is not CallPhase.TALKING:
             raise RoutingError(f"agent {agent_id!r} is not talking on call {call_id!r}")
+        if call.consult_state == "conference":  # the caller stays with the other agent
+            return self.complete_consult(agent_id, call_id, now)
         out: list[Action] = [DisconnectCall(call_id, agent_id, "agent")]
         self._end_conversation(call, agent, now, out)
         return out
@@ -575,14 +620,14 @@ class Router:
         agent = self._agent(agent_id)
         if agent.state is not AgentState.WRAP_UP or agent.call_id != call_id:
             raise RoutingError(f"agent {agent_id!r} is not in wrap-up of call {call_id!r}")
-        call = self._calls[call_id]
-        cfg = self._queues[call.queue].config
+        queue = agent.handed_off[0] if agent.handed_off else self._calls[call_id].queue
+        cfg = self._queues[queue].config
         cap = cfg.wrap_up_max_s if cfg.wrap_up_max_s is not None else cfg.wrap_up_s
         assert agent.wrap_started is not None and agent.deadline is not None
         deadline = min(agent.deadline + max(0.0, seconds), agent.wrap_started + cap)
         if deadline <= agent.deadline:
             raise RoutingError(
-                f"wrap-up of call {call_id!r} is at its cap of {cap:g} s for queue {call.queue!r}"
+                f"wrap-up of call {call_id!r} is at its cap of {cap:g} s for queue {queue!r}"
             )
         out: list[Action] = []
         started = agent.wrap_started
@@ -591,6 +636,225 @@ class Router:
         )
         agent.wrap_started = started
         return out
+
+    # --- transfers, consultations, manual dial (docs/acd.md, "Transfers") ------------
+
+    def transfer(
+        self, agent_id: str, call_id: str, now: float, *, queue: str = "", to_agent: str = ""
+    ) -> list[Action]:
+        """Blind transfer: the call waits in ``queue`` with its age and value, or is
+        offered to ``to_agent`` (Ready; if it lets the offer go, the call goes back to
+        its queue). The agent goes to wrap-up; the call keeps one record."""
+        agent = self._agent(agent_id)
+        call = self._talking(agent, call_id)
+        if bool(queue) == bool(to_agent):
+            raise RoutingError(f"transfer of call {call_id!r}: name a queue or an agent")
+        target = self._free_agent(to_agent, agent_id) if to_agent else None
+        q = self._queue(queue) if queue else self._queues[call.queue]
+        out: list[Action] = []
+        self._hand_off(call, agent, f"queue {queue}" if queue else f"agent {to_agent}", now, out)
+        call.version += 1
+        if target is not None:
+            self._offer(call, [target], now, out)
+        else:
+            if q.config.name != call.queue:
+                out.append(MoveCall(call_id, call.queue, q.config.name, "transfer"))
+                call.queue = q.config.name
+                call.key = self._key(call)
+            self._enter(call, q, now, out, moved=True)
+        return out
+
+    def consult(self, agent_id: str, call_id: str, to_agent: str, now: float) -> list[Action]:
+        """Consult transfer, first step: ring ``to_agent`` (Ready) about the call."""
+        agent = self._agent(agent_id)
+        call = self._talking(agent, call_id)
+        target = self._free_agent(to_agent, agent_id)
+        call.consult, call.consult_state = to_agent, "ringing"
+        deadline = now + self._queues[call.queue].config.offer_timeout_s
+        out: list[Action] = []
+        self._set_state(
+            target, AgentState.RESERVED, "", now, out, call_id=call_id, deadline=deadline
+        )
+        out.append(OfferCall(call_id, to_agent, call.queue, deadline, consult_from=agent_id))
+        out.append(ConsultChanged(call_id, agent_id, to_agent, "ringing"))
+        return out
+
+    def complete_consult(self, agent_id: str, call_id: str, now: float) -> list[Action]:
+        """Hand the caller to the agent consulted (talking); this agent goes to wrap-up."""
+        agent = self._agent(agent_id)
+        call = self._talking(agent, call_id, consulting=True)
+        if call.consult is None or call.consult_state not in ("talking", "conference"):
+            raise RoutingError(f"call {call_id!r}: no agent consulted has answered yet")
+        target = self._agents[call.consult]
+        call.consult, call.consult_state = None, ""
+        out: list[Action] = []
+        self._hand_off(call, agent, f"agent {target.agent_id} (consulted)", now, out)
+        call.agent_id = call.handled_by = target.agent_id
+        call.offered_to = {target.agent_id}
+        call.leg_started = now
+        out.append(
+            ConsultChanged(
+                call_id, target.agent_id, agent_id, "", f"{agent_id} handed you the caller"
+            )
+        )
+        return out
+
+    def cancel_consult(self, agent_id: str, call_id: str, now: float) -> list[Action]:
+        """End the consultation: the agent consulted is free, the caller stays here."""
+        agent = self._agent(agent_id)
+        call = self._talking(agent, call_id, consulting=True)
+        return self._drop_consult(call, "cancelled", "consultation ended", now)
+
+    def conference(self, agent_id: str, call_id: str, now: float) -> list[Action]:
+        """The held caller joins the consultation (the agent consulted has answered)."""
+        agent = self._agent(agent_id)
+        call = self._talking(agent, call_id, consulting=True)
+        if call.consult is None or call.consult_state != "talking":
+            raise RoutingError(f"call {call_id!r}: no agent consulted is talking to join")
+        call.consult_state = "conference"
+        return [
+            ConsultChanged(call_id, agent_id, call.consult, "conference"),
+            ConsultChanged(call_id, call.consult, agent_id, "conference"),
+        ]
+
+    def agent_dials(
+        self,
+        agent_id: str,
+        call_id: str,
+        number: str,
+        caller: CallerInfo,
+        now: float,
+        *,
+        queue: str = "",
+    ) -> list[Action]:
+        """The line placed ``call_id`` to ``number`` for the agent (Ready or Not Ready):
+        it talks at once. Recorded as kind ``manual`` under ``queue`` (default: the
+        agent's first)."""
+        agent = self._agent(agent_id)
+        if agent.state not in (AgentState.READY, AgentState.NOT_READY):
+            raise RoutingError(
+                f"agent {agent_id!r} is {agent.state.value}: dial when Ready or Not Ready"
+            )
+        self._new_call_id(call_id)
+        name = self._queue(queue).config.name if queue else next(iter(agent.queues))
+        call = _Call(call_id, name, caller, now, next(self._seq), kind="manual")
+        call.key = self._key(call)
+        call.phase = CallPhase.TALKING
+        call.agent_id = call.handled_by = agent_id
+        call.offered_at = call.answered_at = call.leg_started = now
+        call.offered_to = {agent_id}
+        self._calls[call_id] = call
+        out: list[Action] = []
+        self._set_state(agent, AgentState.TALKING, "", now, out, call_id=call_id)
+        return out
+
+    def _talking(self, agent: _Agent, call_id: str, *, consulting: bool = False) -> _Call:
+        """The call ``agent`` talks on (with a consultation under way if ``consulting``,
+        else with none)."""
+        call = self._calls.get(call_id)
+        if call is None or call.agent_id != agent.agent_id or call.phase is not CallPhase.TALKING:
+            raise RoutingError(f"agent {agent.agent_id!r} is not talking on call {call_id!r}")
+        if consulting and call.consult is None:
+            raise RoutingError(f"call {call_id!r} has no consultation under way")
+        if not consulting and call.consult is not None:
+            raise RoutingError(
+                f"call {call_id!r}: finish or cancel the consultation with {call.consult!r} first"
+            )
+        return call
+
+    def _free_agent(self, agent_id: str, asking: str) -> _Agent:
+        if agent_id == asking:
+            raise RoutingError(f"agent {asking!r} cannot transfer a call to itself")
+        target = self._agent(agent_id)
+        if target.state is not AgentState.READY:
+            raise RoutingError(
+                f"agent {agent_id!r} is {target.state.value.replace('_', ' ')}: only a Ready "
+                "agent can take a transfer (or transfer to a queue)"
+            )
+        return target
+
+    def _consulted(self, agent: _Agent, call_id: str) -> _Call | None:
+        """The call ``agent`` is consulted about (ringing or talking), if it is."""
+        call = self._calls.get(call_id)
+        if call is not None and call.consult == agent.agent_id and agent.call_id == call_id:
+            return call
+        return None
+
+    def _join_consult(self, call: _Call, agent: _Agent, now: float) -> list[Action]:
+        if agent.state is not AgentState.RESERVED:
+            raise RoutingError(f"agent {agent.agent_id!r} has answered the consultation already")
+        call.consult_state = "talking"
+        agent.missed = 0
+        out: list[Action] = [JoinCall(call.call_id, agent.agent_id)]
+        self._set_state(agent, AgentState.TALKING, "", now, out, call_id=call.call_id)
+        assert call.agent_id is not None
+        out.append(ConsultChanged(call.call_id, call.agent_id, agent.agent_id, "talking"))
+        return out
+
+    def _drop_consult(
+        self,
+        call: _Call,
+        reason: WithdrawReason,
+        note: str,
+        now: float,
+        *,
+        not_ready: str = REJECTED_OFFER,
+    ) -> list[Action]:
+        """The consultation ends: the agent consulted is free (Ready, or Not Ready with
+        ``not_ready`` if it asked for that instead of declining), its caller's agent told."""
+        assert call.consult is not None
+        target = self._agents[call.consult]
+        call.consult, call.consult_state = None, ""
+        out: list[Action] = [WithdrawOffer(call.call_id, target.agent_id, reason)]
+        target.call_id = None
+        if target.not_ready_after_call:
+            target.not_ready_after_call = False
+            not_ready = NOT_READY_AFTER_CALL
+        if not_ready != REJECTED_OFFER:
+            self._set_state(target, AgentState.NOT_READY, not_ready, now, out)
+            self._check_staffing(target, now, out)
+        else:
+            self._make_ready(target, now, out)
+        if call.agent_id is not None and reason != "caller_hung_up":
+            out.append(ConsultChanged(call.call_id, call.agent_id, target.agent_id, "", note))
+        return out
+
+    def _hand_off(
+        self, call: _Call, agent: _Agent, target: str, now: float, out: list[Action]
+    ) -> None:
+        """``agent`` hands the call on to ``target`` and goes to wrap-up of its part."""
+        call.trail.append(f"transferred by {agent.agent_id} to {target}")
+        out.append(DisconnectCall(call.call_id, agent.agent_id, "transfer"))
+        agent.calls_handled += 1
+        agent.talk_time += now - call.leg_started
+        wrap = self._queues[call.queue].config.wrap_up_s
+        customer = call.caller.customer.id if call.caller.customer else None
+        self._set_state(
+            agent, AgentState.WRAP_UP, "", now, out, call_id=call.call_id, deadline=now + wrap
+        )
+        agent.wrap_started = now
+        agent.handed_off = (call.queue, customer)
+
+    def _finish_leg(
+        self, agent: _Agent, disposition: str, note: str, now: float, out: list[Action]
+    ) -> None:
+        """Wrap-up of a call the agent handed on is over: its disposition is kept (in
+        the call's record if the call goes on, and as a :class:`RecordLeg`)."""
+        assert agent.call_id is not None and agent.handed_off is not None
+        queue, customer = agent.handed_off
+        call = self._calls.get(agent.call_id)
+        if call is not None and (disposition or note):
+            call.trail.append(f"{agent.agent_id}: {' '.join(filter(None, (disposition, note)))}")
+        out.append(RecordLeg(agent.call_id, agent.agent_id, queue, customer, disposition, note))
+        agent.handed_off = None
+        agent.call_id = None
+        agent.wrap_started = None
+        if agent.not_ready_after_call:
+            agent.not_ready_after_call = False
+            self._set_state(agent, AgentState.NOT_READY, NOT_READY_AFTER_CALL, now, out)
+            self._check_staffing(agent, now, out)
+        else:
+            self._make_ready(agent, now, out)
 
     # --- calls -----------------------------------------------------------------------
 
@@ -1078,7 +1342,7 @@ class Router:
             if exits.no_agents is not None and not self._staffed(q, exits.no_agents.when):
                 self._take_exit(call, exits.no_agents, "no agents", now, out)
                 return
-            if exits.max_wait is not None:
+            if exits.max_wait is not None and call.answered_at is None:  # not once transferred
                 self._timer(call.arrived_at + exits.max_wait.after_s, "max_wait", call.call_id)
         self._place(call, q, now, out)
 
@@ -1179,6 +1443,10 @@ class Router:
     def _offer_lapsed(self, agent: _Agent, now: float, out: list[Action]) -> None:
         assert agent.call_id is not None
         call = self._calls[agent.call_id]
+        if call.consult == agent.agent_id:
+            note = f"{agent.agent_id} did not answer the consultation"
+            out.extend(self._drop_consult(call, "timeout", note, now))
+            return
         out.append(WithdrawOffer(call.call_id, agent.agent_id, "timeout"))
         call.offered_to.discard(agent.agent_id)
         agent.missed += 1
@@ -1222,11 +1490,13 @@ class Router:
         self._finish_call(call, now, "exited", out, exit_action=f"{action.value}: {reason}")
 
     def _end_conversation(self, call: _Call, agent: _Agent, now: float, out: list[Action]) -> None:
+        if call.consult is not None:
+            out.extend(self._drop_consult(call, "caller_hung_up", "the call ended", now))
         call.phase = CallPhase.WRAP_UP
         call.ended_at = now
         agent.calls_handled += 1
         if call.answered_at is not None:
-            agent.talk_time += now - call.answered_at
+            agent.talk_time += now - call.leg_started
         wrap = self._queues[call.queue].config.wrap_up_s
         self._set_state(
             agent, AgentState.WRAP_UP, "", now, out, call_id=call.call_id, deadline=now + wrap
@@ -1237,6 +1507,9 @@ class Router:
         self, agent: _Agent, disposition: str, note: str, now: float, out: list[Action]
     ) -> None:
         assert agent.call_id is not None
+        if agent.handed_off is not None:
+            self._finish_leg(agent, disposition, note, now, out)
+            return
         call = self._calls[agent.call_id]
         assert call.ended_at is not None and call.answered_at is not None
         q = self._queues[call.queue]
@@ -1272,6 +1545,11 @@ class Router:
         wrap_up_s: float = 0.0,
         exit_action: str = "",
     ) -> None:
+        if call.trail:  # a transferred call: answered by its first agent, whatever came after
+            if outcome != "answered":
+                call.trail.append(f"then {outcome} ({exit_action or 'caller hung up'})")
+                outcome = "answered"
+            note = " · ".join([*call.trail, note] if note else call.trail)
         call.phase = CallPhase.DONE
         call.ended_at = ended_at
         del self._calls[call.call_id]
@@ -1293,7 +1571,7 @@ class Router:
                     offered_at=call.offered_at,
                     answered_at=call.answered_at,
                     ended_at=ended_at,
-                    agent_id=call.agent_id if call.answered_at is not None else None,
+                    agent_id=call.handled_by if call.answered_at is not None else None,
                     outcome=outcome,
                     disposition=disposition,
                     wrap_up_s=wrap_up_s,
