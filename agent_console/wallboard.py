@@ -8,9 +8,11 @@ this module only draws it. Messages are applied to the model as they come, and t
 screen is brought up to date once per turn of the event loop, however many arrived.
 
 Actions work on what is highlighted: a call in the *Waiting calls* view (change its
-priority, move it to another queue) or an agent in the *Agents* view (force Not ready,
-log out). Each sends a supervisor command; the engine's answer is shown when it comes
-(and in the log), as is a command left unanswered.
+priority, move it to another queue), an agent in the *Agents* view (force Not ready,
+log out) or a campaign in the *Campaigns* view (start or pause it, change its dialing
+mode or power ratio; the engine's dialer carries them out). Each sends a supervisor
+command; the engine's answer is shown when it comes (and in the log), as is a command
+left unanswered.
 
 Names, numbers and reasons are drawn as plain :class:`rich.text.Text`, never as markup;
 wide (Chinese) characters are measured in terminal cells.
@@ -28,6 +30,7 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical
+from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
@@ -51,6 +54,7 @@ from agent_console.wallboard_model import (
     LogEntry,
     QueueView,
     WallboardModel,
+    abandon_level,
     format_percent,
 )
 from agent_console.widgets import fit, format_duration
@@ -60,11 +64,14 @@ from cti.clock import wall_time
 from cti.config import WallboardSettings
 from cti.models import AgentState
 from cti.protocol import (
+    CampaignStatus,
     ChangeCallPriority,
     ForceLogout,
     ForceNotReady,
     Message,
     MoveWaitingCall,
+    SetCampaignPacing,
+    SetCampaignState,
     SupervisorCommand,
     WaitingCall,
 )
@@ -78,7 +85,9 @@ WIDE_FROM = 110
 #: Reason sent with a forced Not ready unless the supervisor types another.
 FORCE_REASON = "supervisor"
 
-_PANES = ("agents-pane", "calls-pane", "chart-pane", "log-pane")
+_PANES = ("agents-pane", "calls-pane", "campaigns-pane", "chart-pane", "log-pane")
+_DIAL_MODES = ("preview", "progressive", "power", "predictive")
+_CALL_AND_AGENT_ACTIONS = ("change_priority", "move_call", "force_not_ready", "force_logout")
 _STATE_STYLE: dict[AgentState | None, str] = {
     None: "dim",
     AgentState.LOGGED_OUT: "dim",
@@ -99,6 +108,7 @@ _TILE_STATES = (
 )
 _AGENT_COLUMNS = ("agent", "state", "time", "call", "handled")
 _CALL_COLUMNS = ("queue", "position", "waited", "estimate", "call", "caller", "segment")
+_STATE_OF_CAMPAIGN = {"running": "bold green", "paused": "bold yellow", "stopped": "dim"}
 
 
 def agent_sort_key(agent_id: str) -> tuple[int, int, str]:
@@ -215,6 +225,44 @@ def call_cells(queue: str, call: WaitingCall, waited: float) -> tuple[Text, ...]
 
 
 # --- widgets -------------------------------------------------------------------------
+
+
+def campaign_cells(status: CampaignStatus) -> tuple[Text, ...]:
+    """One campaign's row: name, state, mode, today's dials and contacts, abandon rate
+    today and over 30 days against the cap, the queue's agents, and what is wrong."""
+    state = Text(status.state, style=_STATE_OF_CAMPAIGN.get(status.state, ""))
+    if status.state == "running" and not status.dialling:
+        state = Text("running (not dialling)", style="bold red")
+    mode = status.mode + (f" {status.power_ratio:g}" if status.mode == "power" else "")
+    cap = status.abandon_cap
+
+    def rate(value: float) -> Text:
+        return Text(f"{value:.1%}", style=_LEVEL_STYLE[abandon_level(value, cap)])
+
+    note = status.problem or (f"line {status.line}" if status.line else "")
+    return (
+        Text(status.campaign),
+        state,
+        Text(mode),
+        Text(str(status.dials_today)),
+        Text(str(status.contacts_today)),
+        rate(status.abandon_rate_today),
+        rate(status.abandon_rate_30_days),
+        Text(f"{cap:.0%}"),
+        Text(f"{status.agents_ready}/{status.agents_logged_in}"),
+        Text(note, style="red" if status.problem else "dim"),
+    )
+
+
+def ratio_problem(value: str) -> str | None:
+    """Why ``value`` is not a power ratio (lines per free agent), or None."""
+    try:
+        ratio = float(value)
+    except ValueError:
+        return f"{value!r} is not a number: type lines per free agent, e.g. 2 or 2.5"
+    if not 1.0 <= ratio <= 20.0:
+        return f"{ratio:g} is out of range: 1 to 20 lines per free agent"
+    return None
 
 
 class QueueTile(Widget):
@@ -400,6 +448,9 @@ class Wallboard(App[None]):
         Binding("m", "move_call", "Move call"),
         Binding("n", "force_not_ready", "Not ready"),
         Binding("o", "force_logout", "Log out"),
+        Binding("s", "start_pause_campaign", "Start/pause"),
+        Binding("d", "campaign_mode", "Dial mode"),
+        Binding("r", "campaign_ratio", "Ratio"),
         Binding("v", "next_view", "View"),
         Binding("c", "next_chart", "Chart queue", show=False),
         Binding("q", "quit", "Quit"),
@@ -430,13 +481,15 @@ class Wallboard(App[None]):
         self._agent_cells: dict[str, tuple[str, ...]] = {}
         """What each agent's row shows, to redraw only the cells that change."""
         self._call_order: list[str] = []
+        self._campaign_order: list[str] = []
+        self._campaigns_due = False
         self._agents_due: set[str] = set()
         """Agents changed and not drawn yet: the grid draws the rows in view (or all,
         for a new agent) and keeps the others until they scroll into view."""
         self._calls_due = False
         self._chart_subject = ALL_QUEUES
         self._wide = False
-        self._can_act = (False, False)
+        self._can_act = (False, False, False)
 
     # --- layout ------------------------------------------------------------------
 
@@ -448,6 +501,8 @@ class Wallboard(App[None]):
                 yield DataTable(id="agents", cursor_type="row", zebra_stripes=True)
             with TabPane("Waiting calls", id="calls-pane"):
                 yield DataTable(id="calls", cursor_type="row", zebra_stripes=True)
+            with TabPane("Campaigns", id="campaigns-pane"):
+                yield DataTable(id="campaigns", cursor_type="row", zebra_stripes=True)
             with TabPane("Chart", id="chart-pane"):
                 yield ChartPanel(id="chart")
             with TabPane("Log", id="log-pane"):
@@ -504,9 +559,25 @@ class Wallboard(App[None]):
             ("segment", "Segment", 7, 10),
         ):
             calls.add_column(label, key=key, width=broad if wide else narrow)
+        campaigns = self.query_one("#campaigns", DataTable)
+        campaigns.clear(columns=True)
+        for key, label, narrow, broad in (
+            ("campaign", "Campaign", 12, 18),
+            ("state", "State", 8, 22),
+            ("mode", "Mode", 11, 12),
+            ("dials", "Dials", 5, 6),
+            ("contacts", "Cont.", 5, 8),
+            ("today", "Ab.day", 6, 7),
+            ("rolling", "Ab.30d", 6, 7),
+            ("cap", "Cap", 3, 4),
+            ("agents", "Agents", 6, 7),
+            ("note", "Line / problem", 12, 30),
+        ):
+            campaigns.add_column(label, key=key, width=broad if wide else narrow)
         self._agent_order = []
         self._agent_rows = set()
         self._call_order = []
+        self._campaign_order = []
 
     # --- the bus -----------------------------------------------------------------
 
@@ -517,17 +588,19 @@ class Wallboard(App[None]):
             topics.ALL_QUEUE_CALLS,
             topics.ALL_AGENT_STATES,
             topics.supervisor_events(self.supervisor_id),
+            topics.ALL_CAMPAIGN_STATUS,
         )
         async with (
             self.bus.subscribe(patterns[0]) as statuses,
             self.bus.subscribe(patterns[1]) as calls,
             self.bus.subscribe(patterns[2]) as agents,
             self.bus.subscribe(patterns[3]) as events,
+            self.bus.subscribe(patterns[4]) as campaigns,
             asyncio.TaskGroup() as group,
         ):
             for name, subscription in zip(
-                ("status", "calls", "agents", "events"),
-                (statuses, calls, agents, events),
+                ("status", "calls", "agents", "events", "campaigns"),
+                (statuses, calls, agents, events, campaigns),
                 strict=True,
             ):
                 group.create_task(self._pump(subscription), name=f"wallboard-{name}")
@@ -582,9 +655,12 @@ class Wallboard(App[None]):
             self._sync_chart(now)
         self._agents_due |= agents
         self._calls_due = self._calls_due or calls
+        if self.model.campaigns_changed:
+            self.model.campaigns_changed = False
+            self._campaigns_due = True
         self._sync_tables(now)
         self._sync_banner()
-        can_act = (self._calls_waiting(), self._agents_known())
+        can_act = (self._calls_waiting(), self._agents_known(), bool(self.model.campaigns))
         if can_act != self._can_act:
             self._can_act = can_act
             self.refresh_bindings()
@@ -603,6 +679,20 @@ class Wallboard(App[None]):
         elif active == "calls-pane" and self._calls_due:
             self._calls_due = False
             self._sync_calls(now)
+        elif active == "campaigns-pane" and self._campaigns_due:
+            self._campaigns_due = False
+            self._sync_campaigns()
+
+    def _sync_campaigns(self) -> None:
+        """Redraw the campaigns (a handful of rows), keeping the one highlighted."""
+        table = self.query_one("#campaigns", DataTable)
+        selected = self._highlighted(table, self._campaign_order)
+        table.clear()
+        self._campaign_order = self.model.campaign_names()
+        for name in self._campaign_order:
+            table.add_row(*campaign_cells(self.model.campaigns[name]), key=name)
+        if selected in self._campaign_order:
+            table.move_cursor(row=self._campaign_order.index(selected), animate=False)
 
     def _sync_tiles(self, changed: set[str], now: float) -> None:
         container = self.query_one("#tiles")
@@ -741,12 +831,27 @@ class Wallboard(App[None]):
     # --- actions -----------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Actions with nothing to act on are shown disabled, not hidden."""
+        """Actions with nothing to act on are shown disabled, not hidden. The campaign
+        keys belong to the *Campaigns* view (there the call and agent keys give way, so
+        the footer fits 80 columns)."""
+        campaigns_view = self._active_pane() == "campaigns-pane"
+        if action in ("start_pause_campaign", "campaign_mode", "campaign_ratio"):
+            if not campaigns_view:
+                return False
+            return True if self.model.campaigns else None
+        if campaigns_view and action in _CALL_AND_AGENT_ACTIONS:
+            return False
         if action in ("change_priority", "move_call"):
             return True if self._calls_waiting() else None
         if action in ("force_not_ready", "force_logout"):
             return True if self._agents_known() else None
         return True
+
+    def _active_pane(self) -> str:
+        try:
+            return self.query_one(TabbedContent).active
+        except NoMatches:  # not composed yet
+            return ""
 
     def _show(self, pane: str) -> None:
         tabs = self.query_one(TabbedContent)
@@ -759,9 +864,12 @@ class Wallboard(App[None]):
             self.query_one("#agents", DataTable).focus()
         elif pane == "calls-pane":
             self.query_one("#calls", DataTable).focus()
+        elif pane == "campaigns-pane":
+            self.query_one("#campaigns", DataTable).focus()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._sync_tables(self._clock())
+        self.refresh_bindings()
         if event.pane.id is not None:
             self._focus_pane(event.pane.id)
 
@@ -793,6 +901,81 @@ class Wallboard(App[None]):
             self.notify("The engine has said nothing of that agent yet.", markup=False)
             return None
         return row
+
+    def selected_campaign(self, key: str) -> CampaignStatus | None:
+        """The campaign highlighted in *Campaigns* (see :meth:`selected_call`)."""
+        if not self.model.campaigns:
+            self.notify("The engine has published no campaign.", markup=False)
+            return None
+        if self.query_one(TabbedContent).active != "campaigns-pane":
+            self._show("campaigns-pane")
+            self.notify(f"Highlight a campaign with ↑↓, then press {key} again.", markup=False)
+            return None
+        name = self._highlighted(self.query_one("#campaigns", DataTable), self._campaign_order)
+        return self.model.campaigns.get(name) if name is not None else None
+
+    def action_start_pause_campaign(self) -> None:
+        status = self.selected_campaign("s")
+        if status is None:
+            return
+        state = "paused" if status.state == "running" else "running"
+        self.send(
+            SetCampaignState(
+                supervisor_id=self.supervisor_id, campaign=status.campaign, state=state
+            )
+        )
+
+    def action_campaign_mode(self) -> None:
+        status = self.selected_campaign("d")
+        if status is None:
+            return
+
+        def chosen(mode: str | None) -> None:
+            if mode in _DIAL_MODES and mode != status.mode:
+                self.send(
+                    SetCampaignPacing(
+                        supervisor_id=self.supervisor_id,
+                        campaign=status.campaign,
+                        mode=mode,
+                    )
+                )
+
+        self.push_screen(
+            ChoiceDialog(
+                f"Dial mode of {status.campaign}",
+                f"Now {status.mode}. Predictive keeps agents busiest within the abandon "
+                f"cap ({status.abandon_cap:.0%}); progressive never dials more lines than "
+                "free agents; power dials a fixed ratio; preview waits for the agent.",
+                [(mode, mode) for mode in _DIAL_MODES if mode != status.mode],
+            ),
+            chosen,
+        )
+
+    def action_campaign_ratio(self) -> None:
+        status = self.selected_campaign("r")
+        if status is None:
+            return
+
+        def chosen(value: str | None) -> None:
+            if value is not None:
+                self.send(
+                    SetCampaignPacing(
+                        supervisor_id=self.supervisor_id,
+                        campaign=status.campaign,
+                        power_ratio=float(value),
+                    )
+                )
+
+        self.push_screen(
+            ValueDialog(
+                f"Power ratio of {status.campaign}",
+                f"Lines dialled per free agent in power mode (now {status.power_ratio:g}; "
+                f"the campaign is in {status.mode} mode).",
+                f"{status.power_ratio:g}",
+                check=ratio_problem,
+            ),
+            chosen,
+        )
 
     def action_change_priority(self) -> None:
         found = self.selected_call("p")
@@ -923,7 +1106,26 @@ class Wallboard(App[None]):
                 self.action_force_not_ready,
             ),
             ("Log an agent out (o)", "The agent highlighted in Agents", self.action_force_logout),
-            ("Next view (v)", "Agents, Waiting calls, Chart, Log", self.action_next_view),
+            (
+                "Start or pause a campaign (s)",
+                "The campaign highlighted in Campaigns",
+                self.action_start_pause_campaign,
+            ),
+            (
+                "Change a campaign's dial mode (d)",
+                "The campaign highlighted in Campaigns",
+                self.action_campaign_mode,
+            ),
+            (
+                "Change a campaign's power ratio (r)",
+                "The campaign highlighted in Campaigns",
+                self.action_campaign_ratio,
+            ),
+            (
+                "Next view (v)",
+                "Agents, Waiting calls, Campaigns, Chart, Log",
+                self.action_next_view,
+            ),
             ("Chart the next queue (c)", "All queues, then each queue", self.action_next_chart),
         ):
             yield SystemCommand(title, help_text, action)

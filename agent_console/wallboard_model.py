@@ -14,6 +14,7 @@ it is applied at, and keeps:
   longest wait rises above it, cleared once the figure is back past the threshold by a
   margin (hysteresis, so a figure hovering at the threshold does not raise an alert at
   every update); every raise and clear is kept in a bounded log;
+* the latest :class:`~cti.protocol.CampaignStatus` of each outbound campaign;
 * the supervisor commands sent and not yet answered, and the answers.
 
 It reads no clock and draws nothing, so it is unit-tested and benchmarked on its own;
@@ -34,6 +35,7 @@ from cti.config import WallboardSettings
 from cti.models import AgentState
 from cti.protocol import (
     AgentStateChanged,
+    CampaignStatus,
     ChangeCallPriority,
     CommandResult,
     ForceLogout,
@@ -42,6 +44,8 @@ from cti.protocol import (
     MoveWaitingCall,
     QueueCalls,
     QueueStatus,
+    SetCampaignPacing,
+    SetCampaignState,
     SupervisorCommand,
     WaitingCall,
 )
@@ -229,6 +233,9 @@ class WallboardModel:
         """Agents whose row changed since :meth:`take_changes` last ran."""
         self.changed_queues: set[str] = set()
         self.calls_changed = False
+        self.campaigns: dict[str, CampaignStatus] = {}
+        """Each campaign's latest status, by name."""
+        self.campaigns_changed = False
         self._order = {name: index for index, name in enumerate(queue_order)}
         self._names = dict(agent_names or {})
         self._active: dict[tuple[str, AlertKind], AlertEvent] = {}
@@ -289,6 +296,9 @@ class WallboardModel:
     def center_waiting(self) -> int:
         return self._waiting_total
 
+    def campaign_names(self) -> list[str]:
+        return sorted(self.campaigns)
+
     def pending_commands(self) -> list[str]:
         return [pending.description for pending in self._pending.values()]
 
@@ -312,6 +322,11 @@ class WallboardModel:
             self._on_agent(message)
         elif isinstance(message, CommandResult):
             return self._on_result(message, now)
+        elif isinstance(message, CampaignStatus):
+            known = self.campaigns.get(message.campaign)
+            if known is None or message.at_wall >= known.at_wall:  # not a late one
+                self.campaigns[message.campaign] = message
+                self.campaigns_changed = True
         return []
 
     def _on_status(self, status: QueueStatus) -> list[LogEntry]:
@@ -498,6 +513,16 @@ class WallboardModel:
         return outcomes
 
 
+def abandon_level(rate: float, cap: float) -> Level:
+    """A campaign's abandon rate against its cap: over it alert, within half a point of it
+    warn (the dialer's own guard starts there)."""
+    if rate > cap:
+        return Level.ALERT
+    if rate > cap - 0.005:
+        return Level.WARN
+    return Level.OK
+
+
 def _counted(status: QueueStatus) -> int:
     """Calls a service level is measured over: offered, less the short abandons."""
     return max(0, status.offered - status.short_abandoned)
@@ -525,4 +550,11 @@ def describe(command: SupervisorCommand, model: WallboardModel | None = None) ->
             return f"{agent(agent_id)} forced Not ready ({reason})"
         case ForceLogout(agent_id=agent_id):
             return f"{agent(agent_id)} logged out"
+        case SetCampaignState(campaign=campaign, state=state):
+            verb = {"running": "started", "paused": "paused", "stopped": "stopped"}[state]
+            return f"campaign {campaign} {verb}"
+        case SetCampaignPacing(campaign=campaign, mode=mode, power_ratio=ratio):
+            changes = [f"{mode} mode"] if mode else []
+            changes += [f"power ratio {ratio:g}"] if ratio is not None else []
+            return f"campaign {campaign}: {', '.join(changes) or 'no change'}"
     return command.type  # pragma: no cover
