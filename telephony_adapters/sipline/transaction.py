@@ -424,6 +424,14 @@ class TransactionTable:
         self._settle(txn)
         return out
 
+    def abandon(self, txn: Transaction) -> None:
+        """Forget ``txn`` now: its user gave up on it (a client INVITE still without a
+        final response 64xT1 after our CANCEL, RFC 3261 §9.1). Anything that arrives for
+        it later is a stray."""
+        txn.state = State.TERMINATED
+        txn.deadlines.clear()
+        self._settle(txn)
+
     def find_invite(self, cancel: Request) -> ServerTransaction | None:
         """The INVITE server transaction a CANCEL names (same branch and sent-by)."""
         key = server_key(cancel)

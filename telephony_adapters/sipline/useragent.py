@@ -87,6 +87,9 @@ log = logging.getLogger(__name__)
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY, INFO"
 _PRIVATE_ANI = "anonymous"
 _LOGS_PER_SECOND = 10
+_MAX_CHALLENGES = 3
+"""Fresh nonces answered for one request before giving up: a peer that challenges
+again and again (even with ``stale=true``, whose nonce must be new) is refused."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,6 +361,8 @@ class UserAgent:
         if kind == "ring" and call.state == "dialling":
             log.info("line %s: call %s not answered in time; cancelling", self.settings.line, key)
             return self._cancel_outbound(call, now, reason="no_answer")
+        if kind == "cancel" and call.state == "dialling":
+            return self._cancel_expired(call)
         return []
 
     # --- start and stop ------------------------------------------------------------
@@ -635,9 +640,8 @@ class UserAgent:
     def _on_request(self, request: Request, source: Addr, now: float) -> list[Effect]:
         self._check(request)
         stamp_received(request, source)
-        forwards = request.headers.get("Max-Forwards")
-        if forwards is not None and int(forwards.strip()) == 0 and request.method != "ACK":
-            return self._stateless(request, source, 483)
+        # Max-Forwards: 0 is no fault here: we are where the request ends, never a hop
+        # (483 is a proxy's answer, RFC 3261 §16.3; an OPTIONS ping often carries 0).
         outputs = self.table.receive_request(request, now)
         if outputs is not None:
             return self._process(outputs, now)  # a retransmission, or a non-2xx's ACK
@@ -961,9 +965,11 @@ class UserAgent:
             and call.state == "dialling"
             and not call.hung_up_by_us
             and self.settings.username
-            and (challenge.nonce not in call.auth_nonces or challenge.stale)
+            and challenge.nonce not in call.auth_nonces
+            and len(call.auth_nonces) < _MAX_CHALLENGES
         ):
             call.auth_nonces.add(challenge.nonce)
+            call.provisional = False  # a CANCEL waits for a provisional to the new INVITE
             return self._send_invite(call, self._authorized(call.invite, challenge), now)
         outcome = dial_outcome_of(status)
         if status == 487 and call.cancel_reason:
@@ -1097,7 +1103,23 @@ class UserAgent:
             _, outputs = self.table.send(cancel, call.dest, now, context=call)
         except ProtocolError:
             return []  # a CANCEL of this INVITE is already on its way
+        self._at(now + 64 * self.settings.timers.t1, "cancel", call.call_id)
         return self._process(outputs, now)
+
+    def _cancel_expired(self, call: _Call) -> list[Effect]:
+        """No final response 64xT1 after our CANCEL (RFC 3261 §9.1): the INVITE is
+        taken as cancelled and its transaction forgotten, so the call and the dialer's
+        wait for its outcome end."""
+        log.warning(
+            "line %s: call %s to %r: no final response to our CANCEL; taken as cancelled",
+            self.settings.line,
+            call.call_id,
+            call.number,
+        )
+        if call.client_txn is not None:
+            self.table.abandon(call.client_txn)
+        outcome = DialOutcome(call.call_id, call.cancel_reason or "cancelled", 0, True)
+        return [outcome, *self._end(call, by_peer=True)]
 
     # --- ending calls ----------------------------------------------------------------
 
@@ -1139,6 +1161,7 @@ class UserAgent:
         call.reported_end = True
         out += self._media_stop(call)
         self._cancel_timer("ring", call.call_id)
+        self._cancel_timer("cancel", call.call_id)
         if keep:
             call.hung_up_by_us = True
             return out
@@ -1200,6 +1223,7 @@ class UserAgent:
                 and call.dialog is not None
                 and self.settings.username
                 and challenge.nonce not in call.auth_nonces
+                and len(call.auth_nonces) < _MAX_CHALLENGES
             ):
                 call.auth_nonces.add(challenge.nonce)
                 retry = self._authorized(txn.request, challenge)
@@ -1245,9 +1269,11 @@ class UserAgent:
             )
             return self._send_bye(call, now) + self._end(call, by_peer=True, keep=True)
         if method == "INVITE":
-            out: list[Effect] = []
-            if not call.hung_up_by_us:
-                out.append(DialOutcome(call.call_id, "failed", 0, True))
+            # Always a final outcome: the dialer waits for one even after its hang-up.
+            if call.hung_up_by_us:
+                out: list[Effect] = [DialOutcome(call.call_id, "cancelled", 0, True)]
+            else:
+                out = [DialOutcome(call.call_id, "failed", 0, True)]
                 log.warning(
                     "line %s: call %s to %r: no response",
                     self.settings.line,
@@ -1268,6 +1294,8 @@ class UserAgent:
         self, now: float, *, expires: int | None = None, challenge: Challenge | None = None
     ) -> list[Effect]:
         registrar = self._uri_of(self.settings.registrar)
+        if challenge is None:
+            self._reg_nonces.clear()  # a new attempt: each challenge may be answered again
         expires = self._reg_expires if expires is None else expires
         self._reg_cseq += 1
         aor = f"<sip:{self.user}@{self._domain}>"
@@ -1332,7 +1360,8 @@ class UserAgent:
             if (
                 challenge is not None
                 and self.settings.username
-                and (challenge.nonce not in self._reg_nonces or challenge.stale)
+                and challenge.nonce not in self._reg_nonces
+                and len(self._reg_nonces) < _MAX_CHALLENGES
             ):
                 self._reg_nonces.add(challenge.nonce)
                 return self._register(now, expires=asked, challenge=challenge)

@@ -196,7 +196,7 @@ def test_chinese_display_names_arrive_intact() -> None:
         (request("BYE", to_tag="nope"), 481),
         (request("CANCEL", branch="z9hG4bKnothing"), 481),
         (request("INVITE", to_tag="nope", body=OFFER), 481),
-        (request("OPTIONS").replace(b"Max-Forwards: 70", b"Max-Forwards: 0"), 483),
+        (request("OPTIONS").replace(b"Max-Forwards: 70", b"Max-Forwards: 0"), 200),
         (invite(headers=["Require: 100rel"]), 420),
         (invite(body=OFFER.replace(b"RTP/AVP 0 101", b"RTP/AVP 18")), 488),
         (request("INVITE", body=b"hello").replace(b"application/sdp", b"text/plain"), 415),
@@ -330,6 +330,54 @@ def test_hang_up_before_any_provisional_waits_then_cancels_and_a_crossing_200_ge
     out = ua.receive(reply(inv, 200, body=OFFER), PEER, 0.3)  # crossed the CANCEL
     assert statuses(out) == ["ACK", "BYE"]
     assert not of_type(out, CallerHungUp)
+
+
+def test_stale_challenges_are_answered_only_with_a_fresh_nonce_and_only_a_few_times() -> None:
+    ua = make_ua(username="cti", password="pw")
+    [inv] = sent(ua.dial("sip:x@10.0.0.2:5062", "c1", 20000, now=0.0))
+    same = ("WWW-Authenticate", 'Digest realm="r", nonce="n1", stale=true')
+    [_, inv] = sent(ua.receive(reply(inv, 401, headers=[same]), PEER, 0.1))
+    out = ua.receive(reply(inv, 401, headers=[same]), PEER, 0.2)  # the same nonce again
+    assert statuses(out) == ["ACK"] and DialOutcome("c1", "unauthorized", 401, True) in out
+    ua = make_ua(username="cti", password="pw")
+    [inv] = sent(ua.dial("sip:x@10.0.0.2:5062", "c2", 20000, now=0.0))
+    invites = 1
+    for i in range(10):  # a peer with a new nonce every time: bounded, not forever
+        fresh = ("WWW-Authenticate", f'Digest realm="r", nonce="n{i}", stale=true')
+        out = ua.receive(reply(inv, 401, headers=[fresh]), PEER, 0.1 * (i + 1))
+        again = [m for m in sent(out) if isinstance(m, Request) and m.method == "INVITE"]
+        if not again:
+            break
+        [inv], invites = again, invites + 1
+    assert invites == 4 and DialOutcome("c2", "unauthorized", 401, True) in out
+
+
+def test_a_cancel_never_answered_with_a_final_response_ends_the_dial_after_64_t1() -> None:
+    ua = make_ua(dial_timeout_s=5.0)
+    [inv] = sent(ua.dial("sip:x@10.0.0.2:5062", "c1", 20000, now=0.0))
+    ua.receive(reply(inv, 180), PEER, 0.1)
+    [cancel] = sent(ua.advance(5.0))
+    assert isinstance(cancel, Request)
+    ua.receive(reply(cancel, 200), PEER, 5.1)  # ... and the 487 never comes
+    effects = []
+    while (at := ua.next_deadline()) is not None and at < 1000:
+        effects += ua.advance(at)
+    assert DialOutcome("c1", "no_answer", 0, True) in effects
+    assert CallerHungUp(call_id="c1", line="sip") in effects
+    assert MediaStop("c1", 20000) in effects
+    assert not ua.calls and len(ua.table) == 0 and ua.next_deadline() is None
+    assert ua.receive(reply(inv, 487), PEER, 100.0) == []  # late: a stray, absorbed
+
+
+def test_our_hang_up_of_an_unanswered_dial_still_gives_a_final_outcome() -> None:
+    ua = make_ua()
+    ua.dial("sip:x@10.0.0.2:5062", "c1", 20000, now=0.0)
+    ua.hang_up("c1", 0.1)  # no provisional yet: the CANCEL waits, and none ever comes
+    effects = []
+    while (at := ua.next_deadline()) is not None and at < 1000:
+        effects += ua.advance(at)
+    assert of_type(effects, DialOutcome) == [DialOutcome("c1", "cancelled", 0, True)]
+    assert not of_type(effects, CallerHungUp) and not ua.calls and len(ua.table) == 0
 
 
 @pytest.mark.parametrize(
