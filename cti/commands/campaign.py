@@ -39,6 +39,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     imp.add_argument("--queue", default="outbound", help="router queue of its answered calls")
     imp.add_argument("--script", default="", help="the call script the agents run")
+    imp.add_argument(
+        "--line", default="", help="the line it dials on under `cti serve` (default: the first "
+        "line that can dial)",
+    )  # fmt: skip
     imp.add_argument("--region", help="region of national numbers (default: the engine's)")
     imp.add_argument("--json", action="store_true")
 
@@ -55,7 +59,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     start = cmds.add_parser(
         "start",
         help="mark the campaign running; --simulate runs it on the simulator",
-        description="Marks the campaign running (a running dialer follows it). With "
+        description="Marks the campaign running: the engine (`cti serve`) starts dialling "
+        "it within a few seconds; pause and stop likewise. With "
         "--simulate, runs it here on virtual time against the simulator trunk (a far end "
         "with the given contact, machine and busy rates) and bot agents, then prints its "
         "status; the attempts are stored like real ones.",
@@ -114,7 +119,11 @@ async def _run(args: argparse.Namespace, config: Any, db_path: Path) -> int:
                 lead_file = parse_leads(text, region)
                 if args.name not in await cs.campaign_names():
                     settings = CampaignSettings(
-                        name=args.name, mode=args.mode, queue=args.queue, script=args.script
+                        name=args.name,
+                        mode=args.mode,
+                        queue=args.queue,
+                        script=args.script,
+                        line=args.line,
                     )
                     await cs.create_campaign(settings, now)
                 report = await cs.import_leads(

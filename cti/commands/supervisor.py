@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the supervisor wallboard: queues, agents, alerts and actions (--web: in a browser)",
         description="Live queue tiles, the agent grid, waiting calls, a chart of the last hour "
         "and alerts, with the supervisor's actions (change a call's priority, move a call, "
-        "force an agent Not ready or log it out). On the broker given by --broker, [broker] "
+        "force an agent Not ready or log it out; start, pause and pace outbound campaigns). "
+        "On the broker given by --broker, [broker] "
         "url or CTI_BROKER_URL; without one, on an embedded demo center (engine, simulated "
         "callers and bot agents, as in `cti demo`).",
     )
