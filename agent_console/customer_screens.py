@@ -114,10 +114,13 @@ class FormScreen(ModalScreen[Answer | None]):
         width: 90%; max-width: 80; height: auto; max-height: 100%;
         border: round $primary; padding: 0 1; background: $surface;
     }
-    FormScreen Label { margin-top: 1; }
+    FormScreen Label { margin-top: 0; color: $text-muted; }
     FormScreen Input, FormScreen Select { width: 100%; }
-    FormScreen Input.-invalid { border: tall $error; }
-    FormScreen #form-error { color: $error; margin-top: 1; }
+    FormScreen Input { height: 1; border: none; padding: 0 1; background: $boost; }
+    FormScreen Input:focus { background: $primary 30%; border: none; }
+    FormScreen Input.-invalid, FormScreen Input.-invalid:focus { border: none; }
+    FormScreen Input.-invalid, FormScreen Select.-invalid { background: $error 40%; }
+    FormScreen #form-error { color: $error; height: auto; }
     FormScreen .hint { color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
