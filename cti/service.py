@@ -54,33 +54,44 @@ from cti.protocol import (
     CallArrived,
     CallbackRequested,
     CallConnected,
+    CallControl,
     CallEnded,
     CallerHungUp,
     CallOffered,
     CallScript,
+    CancelConsult,
     ChangeCallPriority,
     ChooseCustomer,
     CommandResult,
+    CompleteConsult,
     CompleteWrapUp,
+    ConferenceCall,
+    ConsultCall,
     CreateCustomer,
     CurrentCall,
     CustomerDetails,
     CustomerSearchResults,
+    DialNumber,
     DtmfReceived,
     EscalateServiceItem,
     ExtendWrapUp,
     ForceLogout,
     ForceNotReady,
     HangUp,
+    HoldCall,
+    LineFeatures,
     Login,
     Logout,
     Message,
     MoveWaitingCall,
+    MuteCall,
     OfferWithdrawn,
     QueueCalls,
     QueueStatus,
     RejectOffer,
     RequestSnapshot,
+    ResumeCall,
+    SaveScriptRun,
     ScheduleCallback,
     ScreenPop,
     SearchCustomers,
@@ -90,6 +101,7 @@ from cti.protocol import (
     SetReady,
     ShowCustomer,
     SupervisorCommand,
+    TransferCall,
     WaitingCall,
     is_command,
     is_supervisor_command,
@@ -101,11 +113,14 @@ from queue_engine.actions import (
     Action,
     AgentStateSet,
     ConnectCall,
+    ConsultChanged,
     DisconnectCall,
     ExitCall,
+    JoinCall,
     MoveCall,
     OfferCall,
     RecordCall,
+    RecordLeg,
     ReleaseLine,
     WithdrawOffer,
 )
@@ -222,6 +237,12 @@ class EngineService:
         self._current: dict[str, CallOffered] = {}
         """Agent -> the offer of the call it is on (talking or wrap-up): its card, sent
         again as :class:`CurrentCall` when the console asks for a snapshot."""
+        self._held: set[str] = set()
+        """Calls whose caller is on hold (by the agent, a consultation or a transfer)."""
+        self._muted: set[str] = set()
+        """Calls where the line keeps the agent's voice from the caller."""
+        self._partial_runs: OrderedDict[str, SaveScriptRun] = OrderedDict()
+        """The script run saved last for each call not yet wrapped up (SaveScriptRun)."""
         self._commands: OrderedDict[str, CommandResult] = OrderedDict()
         self._effects: asyncio.Queue[Action | _Publish] = asyncio.Queue()
         self._records: asyncio.Queue[CallDetailRecord] = asyncio.Queue()
@@ -641,6 +662,21 @@ class EngineService:
                             agent_id=a, call_id=call_id, disposition=d, note=note
                         )
                     )
+                case (
+                    HoldCall()
+                    | ResumeCall()
+                    | MuteCall()
+                    | TransferCall()
+                    | ConsultCall()
+                    | CompleteConsult()
+                    | CancelConsult()
+                    | ConferenceCall()
+                ):
+                    await self._call_control(message)
+                case DialNumber(agent_id=a, number=number, queue=queue):
+                    await self._dial_for(a, number, queue, message.command_id)
+                case SaveScriptRun():
+                    await self._keep_partial_run(message)
                 case ExtendWrapUp(agent_id=a, call_id=call_id, seconds=seconds):
                     self.route(ri.AgentExtendsWrapUp(agent_id=a, call_id=call_id, seconds=seconds))
                 case ScheduleCallback(number=number, local_time=at, time_zone=tz, queue=queue):
@@ -936,6 +972,8 @@ class EngineService:
                 await self.bus.publish(topic, message, retain=retain)
             case OfferCall(call_id=call_id, agent_id=agent_id, queue=queue, deadline=deadline):
                 offer = self._offer_message(call_id, agent_id, queue, deadline, loop_now, wall)
+                if action.consult_from:
+                    offer = offer.model_copy(update={"consult_from": action.consult_from})
                 self._offers[agent_id] = offer
                 await self.bus.publish(topics.agent_events(agent_id), offer)
             case WithdrawOffer(call_id=call_id, agent_id=agent_id, reason=reason):
@@ -944,11 +982,15 @@ class EngineService:
                     topics.agent_events(agent_id),
                     OfferWithdrawn(agent_id=agent_id, call_id=call_id, reason=reason),
                 )
-            case ConnectCall(call_id=call_id, agent_id=agent_id, dial=dial):
+            case ConnectCall(call_id=call_id, agent_id=agent_id, dial=dial, answered=answered):
                 offered = self._offers.pop(agent_id, None)
                 if offered is not None:
                     self._current[agent_id] = offered
-                if dial is None:
+                if answered:  # a transferred caller: connected already, maybe held
+                    if call_id in self._held:
+                        self._held.discard(call_id)
+                        await self._line_for(call_id).resume(call_id)
+                elif dial is None:
                     await self._line_for(call_id).answer(call_id)
                 else:
                     line = self._dialling_line(call_id)
@@ -964,6 +1006,19 @@ class EngineService:
                 )
                 if by == "agent":
                     await self._line_for(call_id).hang_up(call_id)
+            case JoinCall(call_id=call_id, agent_id=agent_id):
+                offered = self._offers.pop(agent_id, None)
+                if offered is not None:
+                    self._current[agent_id] = offered
+                await self.bus.publish(
+                    topics.agent_events(agent_id), CallConnected(agent_id=agent_id, call_id=call_id)
+                )
+            case ConsultChanged():
+                await self.bus.publish(
+                    topics.agent_events(action.agent_id), self._control_message(action)
+                )
+            case RecordLeg():
+                await self._record_leg(action, wall)
             case AgentStateSet():
                 await self.bus.publish(
                     topics.agent_state(action.agent_id),
@@ -980,6 +1035,8 @@ class EngineService:
             case RecordCall(cdr=cdr):
                 record = replace(cdr, started_wall=wall - (loop_now - cdr.arrived_at))
                 self._line_of.pop(record.call_id, None)
+                self._held.discard(record.call_id)
+                self._muted.discard(record.call_id)
                 self._call_scripts.pop(record.call_id, None)
                 chosen = self._call_customer.pop(record.call_id, None)
                 if chosen is not None:  # the agent said who the caller is
@@ -996,59 +1053,97 @@ class EngineService:
 
         Only for the call the agent is wrapping up; if the store fails, the wrap-up is
         refused (:class:`StoreError`) so the agent can send it again: nothing is lost.
-        The do-not-call and e-mail actions go to the outbox.
+        The do-not-call and e-mail actions go to the outbox. An agent who handed the
+        call on keeps its run under ``<call id>/<agent id>`` (the call's own id is for
+        the agent who finishes it).
         """
         if not wrap_up.script or not self.router.has_agent(wrap_up.agent_id):
             return
         agent = self.router.agent(wrap_up.agent_id)
         if agent.state is not AgentState.WRAP_UP or agent.call_id != wrap_up.call_id:
             return  # the router refuses the wrap-up itself, with its reason
-        caller = self.router.call_caller(wrap_up.call_id)
-        customer = self._call_customer.get(wrap_up.call_id, caller.customer)
-        customer_id = customer.id if customer is not None else None
-        wall = wall_time()
-        for action in wrap_up.script_actions:
-            if action.action == "transfer_queue":
-                log.warning(
-                    "call %s: script %r asked for a transfer to queue %r; there is no "
-                    "transfer command yet",
-                    wrap_up.call_id,
-                    wrap_up.script,
-                    action.args.get("queue"),
-                )
-        self._script_answers[wrap_up.call_id] = dict(wrap_up.answers)
-        if not isinstance(self.recorder, ScriptRunRecorder):
-            return
-        run = ScriptRun(
-            call_id=wrap_up.call_id,
-            agent_id=wrap_up.agent_id,
-            customer_id=customer_id,
-            script=wrap_up.script,
-            version=wrap_up.script_version,
-            sha256=wrap_up.script_sha256,
-            answers=dict(wrap_up.answers),
-            path=wrap_up.script_path,
-            actions=wrap_up.script_actions,
-            recorded_wall=wall,
-        )
-        outbox = [
-            OutboxItem(
-                call_id=wrap_up.call_id,
-                customer_id=customer_id,
-                action=action.action,
-                args=action.args,
-                created_wall=wall,
-            )
-            for action in wrap_up.script_actions
-            if action.action in OUTBOX_ACTIONS
-        ]
+        self._partial_runs.pop(wrap_up.call_id, None)  # the wrap-up's run replaces it
+        leg = self._leg_of(wrap_up.agent_id, wrap_up.call_id)
+        if not leg:
+            self._script_answers[wrap_up.call_id] = dict(wrap_up.answers)
         try:
-            await self.recorder.record_script_run(run, outbox)
+            await self._store_run(wrap_up, outbox=True, leg=leg)
         except StoreError as exc:
             self._script_answers.pop(wrap_up.call_id, None)
             raise StoreError(
                 f"the script's answers were not saved, send the wrap-up again: {exc}"
             ) from exc
+
+    async def _keep_partial_run(self, save: SaveScriptRun) -> None:
+        """Store the script run so far (replacing the last one saved): the answers are
+        kept even if the wrap-up timer ends the call first. Its actions go to the outbox
+        only when the call's record is written without a wrap-up of its own."""
+        agent = self.router.agent(save.agent_id)
+        if agent.call_id != save.call_id or agent.state not in (
+            AgentState.TALKING,
+            AgentState.WRAP_UP,
+        ):
+            raise CtiError(f"agent {save.agent_id!r} is not on call {save.call_id!r}")
+        leg = self._leg_of(save.agent_id, save.call_id)
+        if not leg:
+            self._partial_runs[save.call_id] = save
+            self._partial_runs.move_to_end(save.call_id)
+            while len(self._partial_runs) > _COMMAND_MEMORY:
+                self._partial_runs.popitem(last=False)
+            self._script_answers[save.call_id] = dict(save.answers)
+        await self._store_run(save, outbox=False, leg=leg)
+
+    def _leg_of(self, agent_id: str, call_id: str) -> bool:
+        """Whether ``agent_id`` handed ``call_id`` on (its run is its part only)."""
+        try:
+            return self.router.call_agent(call_id) != agent_id
+        except RoutingError:
+            return True  # over already: only an agent who handed it on is still on it
+
+    async def _store_run(
+        self,
+        source: CompleteWrapUp | SaveScriptRun,
+        *,
+        outbox: bool,
+        leg: bool = False,
+        customer_id: int | None = None,
+    ) -> None:
+        """Keep a script run (``leg``: under ``<call id>/<agent id>``); ``customer_id``
+        when the call is over and the router no longer knows its caller."""
+        if not isinstance(self.recorder, ScriptRunRecorder):
+            return
+        call_id = source.call_id
+        try:
+            caller: Customer | None = self.router.call_caller(call_id).customer
+        except RoutingError:
+            caller = None
+        customer = self._call_customer.get(call_id, caller)
+        customer_id = customer.id if customer is not None else customer_id
+        wall = wall_time()
+        run = ScriptRun(
+            call_id=f"{call_id}/{source.agent_id}" if leg else call_id,
+            agent_id=source.agent_id,
+            customer_id=customer_id,
+            script=source.script,
+            version=source.script_version,
+            sha256=source.script_sha256,
+            answers=dict(source.answers),
+            path=source.script_path,
+            actions=source.script_actions,
+            recorded_wall=wall,
+        )
+        items = [
+            OutboxItem(
+                call_id=run.call_id,
+                customer_id=customer_id,
+                action=action.action,
+                args=action.args,
+                created_wall=wall,
+            )
+            for action in source.script_actions
+            if outbox and action.action in OUTBOX_ACTIONS
+        ]
+        await self.recorder.record_script_run(run, items)
 
     def _call_script(self, queue: str, call_id: str = "") -> CallScript | None:
         """The call's script as sent with an offer (its campaign's, else its queue's), or
@@ -1089,6 +1184,7 @@ class EngineService:
             service_items=caller.service_items,
             value_explanation=caller.value_explanation,
             script=self._call_script(queue, call_id),
+            line=self._line_features(call_id),
         )
         return CallOffered(
             agent_id=agent_id,
@@ -1133,6 +1229,165 @@ class EngineService:
                     agent_name=current.agent_name,
                 ),
             )
+            call_id = current.pop.call_id
+            try:
+                consult, state = self.router.call_consult(call_id)
+            except RoutingError:  # a call this agent handed on, over since
+                consult, state = None, ""
+            if call_id in self._held or call_id in self._muted or consult is not None:
+                self._send(
+                    topics.agent_events(agent_id),
+                    self._control_message(ConsultChanged(call_id, agent_id, consult or "", state)),
+                )
+
+    # --- call control (hold, mute, transfers, consultations, manual dial) ----------
+
+    def _line_features(self, call_id: str) -> LineFeatures | None:
+        line = self.lines.get(self._line_of.get(call_id, ""))
+        if line is None:
+            return None
+        caps = line.capabilities
+        return LineFeatures(
+            hold=caps.can_hold,
+            mute=caps.can_mute,
+            conference=caps.can_conference and caps.can_hold,
+            dial=any(other.capabilities.can_dial for other in self.lines.values()),
+        )
+
+    def _control_message(self, change: ConsultChanged) -> CallControl:
+        return CallControl(
+            agent_id=change.agent_id,
+            call_id=change.call_id,
+            held=change.call_id in self._held,
+            muted=change.call_id in self._muted,
+            consult_agent=change.target if change.state else "",
+            consult_state=change.state,
+            note=change.note,
+        )
+
+    async def _call_control(
+        self,
+        command: HoldCall
+        | ResumeCall
+        | MuteCall
+        | TransferCall
+        | ConsultCall
+        | CompleteConsult
+        | CancelConsult
+        | ConferenceCall,
+    ) -> None:
+        """Carry out one call-control command on the line and in the router.
+
+        The agent must be talking on the call (its owner, not an agent consulted). The
+        line acts first where it can refuse (hold, mute, conference: a
+        :class:`TelephonyError` refuses the command, nothing changed); the router
+        next, and if it refuses, the line is put back as it was.
+        """
+        a, call_id = command.agent_id, command.call_id
+        if self._agent_talking_on(call_id) != a:
+            raise CtiError(f"agent {a!r} is not talking on call {call_id!r}")
+        line = self._line_for(call_id)
+        consult, state = self.router.call_consult(call_id)
+        match command:
+            case HoldCall() | ResumeCall():
+                held = isinstance(command, HoldCall)
+                if consult is not None and not held:
+                    raise CtiError(f"call {call_id!r}: end the consultation to take it off hold")
+                await (line.hold if held else line.resume)(call_id)
+                (self._held.add if held else self._held.discard)(call_id)
+            case MuteCall(muted=muted):
+                await line.mute(call_id, muted)
+                (self._muted.add if muted else self._muted.discard)(call_id)
+            case TransferCall(queue=queue, to_agent=to_agent):
+                self.route(ri.AgentTransfers(agent_id=a, call_id=call_id, queue=queue,
+                                             to_agent=to_agent))  # fmt: skip
+                self._muted.discard(call_id)
+                if line.capabilities.can_hold and call_id not in self._held:
+                    with contextlib.suppress(TelephonyError):  # music for the wait, if it can
+                        await line.hold(call_id)
+                        self._held.add(call_id)
+                return
+            case ConsultCall(to_agent=to_agent):
+                await line.hold(call_id)
+                try:
+                    self.route(ri.AgentConsults(agent_id=a, call_id=call_id, to_agent=to_agent))
+                except CtiError:
+                    if call_id not in self._held:
+                        await line.resume(call_id)
+                    raise
+                self._held.add(call_id)
+                return  # the router's ConsultChanged tells the agent
+            case ConferenceCall():
+                if state != "talking":
+                    raise CtiError(f"call {call_id!r}: no agent consulted is talking to join")
+                await line.conference(call_id)
+                self._held.discard(call_id)
+                self.route(ri.AgentConferences(agent_id=a, call_id=call_id))
+                return
+            case CompleteConsult() | CancelConsult():
+                if isinstance(command, CompleteConsult):
+                    self.route(ri.AgentCompletesConsult(agent_id=a, call_id=call_id))
+                else:
+                    self.route(ri.AgentCancelsConsult(agent_id=a, call_id=call_id))
+                if call_id in self._held:
+                    self._held.discard(call_id)
+                    with contextlib.suppress(TelephonyError):  # the caller may have just left
+                        await line.resume(call_id)
+                return
+        self._send(
+            topics.agent_events(a),
+            self._control_message(ConsultChanged(call_id, a, consult or "", state)),
+        )
+
+    async def _dial_for(self, agent_id: str, number: str, queue: str, command_id: str) -> None:
+        """Manual dial: the line places the call, then the agent talks on it (its card
+        comes as :class:`CurrentCall`). A line that cannot place it refuses the command."""
+        agent = self.router.agent(agent_id)
+        if agent.state not in (AgentState.READY, AgentState.NOT_READY):
+            raise CtiError(
+                f"agent {agent_id!r} is {agent.state.value}: dial when Ready or Not Ready"
+            )
+        caller = await self.identify(number)
+        if caller.e164 is None:
+            raise CtiError(f"cannot dial {number!r}: not a phone number (e.g. +86 138 0000 0001)")
+        call_id = f"dial-{command_id[:16]}"
+        line = self._dialling_line(call_id)
+        await line.dial(caller.e164, call_id=call_id)
+        self._line_of[call_id] = line.name
+        try:
+            self.route(ri.AgentDials(agent_id=agent_id, call_id=call_id, number=caller.e164,
+                                     caller=caller, queue=queue))  # fmt: skip
+        except CtiError:
+            with contextlib.suppress(TelephonyError):
+                await line.hang_up(call_id)
+            raise
+        now, wall = self.now(), wall_time()
+        placed = self._offer_message(call_id, agent_id, self.router.call_queue(call_id), now,
+                                     now, wall)  # fmt: skip
+        self._current[agent_id] = placed
+        events = topics.agent_events(agent_id)
+        self._send(events, CurrentCall(agent_id=agent_id, call_id=call_id, pop=placed.pop,
+                                       dispositions=placed.dispositions,
+                                       agent_name=placed.agent_name))  # fmt: skip
+        self._send(events, CallConnected(agent_id=agent_id, call_id=call_id))
+
+    async def _record_leg(self, leg: RecordLeg, wall: float) -> None:
+        """An agent who handed a call on finished its wrap-up: its disposition goes in
+        the customer's history (the call's record comes when the call ends)."""
+        self._current.pop(leg.agent_id, None)
+        if self.recorder is None or leg.customer_id is None:
+            return
+        await self.recorder.add_interaction(
+            leg.customer_id,
+            Interaction(
+                at=wall,
+                channel="call",
+                disposition=leg.disposition,
+                agent_id=leg.agent_id,
+                note=leg.note or f"handed on (queue {leg.queue})",
+                call_id=leg.call_id,
+            ),
+        )
 
     def _dialling_line(self, call_id: str) -> TelephonyAdapter:
         """The line to call back on: the one the call came in on if it can dial."""
@@ -1156,6 +1411,9 @@ class EngineService:
             try:
                 if self.recorder is not None:
                     await self.recorder.record_call(cdr)
+                    partial = self._partial_runs.pop(cdr.call_id, None)
+                    if partial is not None:  # no wrap-up of its own: the run saved last
+                        await self._store_run(partial, outbox=True, customer_id=cdr.customer_id)
                     await self._add_interaction(cdr)
                 self._unstored -= 1
             except CtiError as exc:

@@ -13,6 +13,9 @@ from typing import Literal
 
 from cti.models import AgentState, CallDetailRecord, ExitAction
 
+ConsultState = Literal["", "ringing", "talking", "conference"]
+"""How far a consultation is: none, ringing the agent consulted, talking, conference."""
+
 WithdrawReason = Literal[
     "timeout", "rejected", "caller_hung_up", "answered_elsewhere", "moved", "exited", "cancelled"
 ]
@@ -166,7 +169,7 @@ class ConsultChanged:
     call_id: str
     agent_id: str
     target: str
-    state: Literal["", "ringing", "talking", "conference"]
+    state: ConsultState
     note: str = ""
 
 

@@ -42,7 +42,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 from cti.errors import RoutingError
 from cti.models import (
@@ -62,6 +62,7 @@ from queue_engine.actions import (
     AgentStateSet,
     ConnectCall,
     ConsultChanged,
+    ConsultState,
     DisconnectCall,
     ExitCall,
     JoinCall,
@@ -134,7 +135,7 @@ class _Call:
     """When the current agent's part of the conversation began (talk time)."""
     consult: str | None
     """The agent consulted about this call (ringing or talking), if any."""
-    consult_state: Literal["", "ringing", "talking", "conference"]
+    consult_state: ConsultState
     trail: list[str]
     """Transfers and the dispositions of agents who handed the call on (record's note)."""
 
@@ -1069,6 +1070,11 @@ class Router:
     def call_agent(self, call_id: str) -> str | None:
         """The agent the call is offered to (one), talking with, or wrapping up."""
         return self._call(call_id).agent_id
+
+    def call_consult(self, call_id: str) -> tuple[str | None, ConsultState]:
+        """The agent consulted about the call and how far (ringing, talking, conference)."""
+        call = self._call(call_id)
+        return call.consult, call.consult_state
 
     def call_arrived_at(self, call_id: str) -> float:
         return self._call(call_id).arrived_at
