@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import random
 from collections.abc import Callable
@@ -59,6 +60,14 @@ class _Stream(asyncio.DatagramProtocol):
 
     def play(self, plan: MediaPlan) -> None:
         self.dest = (plan.remote_host, plan.remote_port) if plan.sends else None
+        if self.dest is not None and not _is_ip(plan.remote_host):
+            # A name would be looked up (blocking) on every packet: send nothing.
+            log.warning(
+                "call %s: RTP address %r is not an IP address; sending no audio",
+                self.call_id,
+                plan.remote_host[:60],
+            )
+            self.dest = None
         if self.source is None or self.source.payload_type != plan.payload_type:
             self.source = SilenceSource(
                 plan.payload_type, ssrc=random.getrandbits(32), sequence=random.getrandbits(16)
@@ -77,8 +86,16 @@ class _Stream(asyncio.DatagramProtocol):
             return
         try:
             self.transport.sendto(self.source.next_packet(), self.dest)
-        except OSError as exc:
+        except (OSError, ValueError, OverflowError) as exc:  # one call's fault, not all's
             log.debug("call %s: RTP to %s failed: %s", self.call_id, self.dest, exc)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _factory(stream: _Stream) -> Callable[[], _Stream]:

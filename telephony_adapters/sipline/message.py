@@ -107,6 +107,12 @@ REASONS: dict[int, str] = {
 }
 
 
+def is_number(text: str, max_digits: int = 10) -> bool:
+    """``text`` is 1 to ``max_digits`` ASCII digits: safe for ``int()``. (``str.isdigit``
+    alone accepts ``"³"``, on which ``int()`` raises, and any length.)"""
+    return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
+
+
 def canonical_name(name: str) -> str:
     """``v`` -> ``Via``, ``call-id`` -> ``Call-ID``, ``x-foo-bar`` -> ``X-Foo-Bar``."""
     lower = name.lower()
@@ -353,7 +359,7 @@ def _body(headers: Headers, rest: bytes) -> bytes:
     if len(lengths) > 1:
         raise ProtocolError(f"conflicting Content-Length headers {sorted(lengths)}")
     text = lengths.pop()
-    if not text.isdigit() or len(text) > 6:
+    if not is_number(text, 6):
         raise ProtocolError(f"bad Content-Length {text[:20]!r}")
     length = int(text)
     if length > len(rest):
@@ -370,7 +376,7 @@ def _required(headers: Headers, name: str) -> str:
 
 def parse_cseq(value: str) -> tuple[int, str]:
     parts = value.split()
-    if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10:
+    if len(parts) != 2 or not is_number(parts[0]):
         raise ProtocolError(f"bad CSeq {value[:40]!r} (expected a number and a method)")
     number = int(parts[0])
     if number >= 2**31 or not _TOKEN.fullmatch(parts[1]):
@@ -498,7 +504,7 @@ def parse_uri(text: str) -> Uri:
         raise ProtocolError(f"bad host in URI {text[:80]!r}")
     port: int | None = None
     if port_text:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        if not is_number(port_text, 5) or not 0 < int(port_text) < 65536:
             raise ProtocolError(f"bad port {port_text[:10]!r} in URI {text[:80]!r}")
         port = int(port_text)
     return Uri(scheme, user, host.lower(), port, _split_params(params), uri_headers, password)
@@ -593,7 +599,7 @@ def parse_via(text: str) -> Via:
         host, _, port_text = hostport.partition(":")
     if not host or _bad_host(host):
         raise ProtocolError(f"bad host in Via {text[:80]!r}")
-    if port_text and (not port_text.isdigit() or not 0 < int(port_text) < 65536):
+    if port_text and (not is_number(port_text, 5) or not 0 < int(port_text) < 65536):
         raise ProtocolError(f"bad port in Via {text[:80]!r}")
     return Via(transport, host, int(port_text) if port_text else None, _split_params(params))
 

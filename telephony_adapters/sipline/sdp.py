@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from telephony_adapters.sipline.message import ProtocolError
+from telephony_adapters.sipline.message import ProtocolError, is_number
 
 STATIC_CODECS: dict[str, int] = {"PCMU": 0, "PCMA": 8}
 TELEPHONE_EVENT_PT = 101
@@ -122,11 +122,14 @@ def parse_sdp(body: bytes) -> Session:
                     media.connection = address
             elif kind == "m":
                 mkind, port, proto, *formats = value.split()
-                media = Media(mkind, int(port.split("/")[0]), proto, formats)
+                media_port = int(port.split("/")[0])
+                if not 0 <= media_port < 65536:
+                    raise ValueError(media_port)
+                media = Media(mkind, media_port, proto, formats)
                 session.media.append(media)
             elif kind == "a":
                 _attribute(session, media, value)
-        except (ValueError, IndexError):
+        except (ValueError, IndexError, OverflowError):
             raise ProtocolError(f"SDP line {number}: bad {kind}= line: {line[:60]!r}") from None
     if not seen_version:
         raise ProtocolError("SDP without v= line")
@@ -238,7 +241,7 @@ def answer_offer(
         event_pt: int | None = None
         if plan is None and m.kind == "audio" and m.port > 0 and m.proto.startswith("RTP/"):
             for fmt in m.formats:
-                if not fmt.isdigit():
+                if not is_number(fmt, 3):
                     continue
                 codec = m.codec(int(fmt))
                 if codec is None:
@@ -284,7 +287,7 @@ def accept_answer(offer: Session, answer: Session) -> MediaPlan:
         event_pt: int | None = None
         chosen: tuple[int, str] | None = None
         for fmt in m.formats:
-            if not fmt.isdigit():
+            if not is_number(fmt, 3):
                 continue
             codec = m.codec(int(fmt))
             if codec is None:

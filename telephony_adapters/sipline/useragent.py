@@ -54,6 +54,7 @@ from telephony_adapters.sipline.message import (
     Request,
     Response,
     Uri,
+    is_number,
     make_response,
     parse,
     parse_address,
@@ -566,6 +567,16 @@ class UserAgent:
         except ProtocolError as exc:
             self._refused(now, f"datagram of {len(data)} bytes", source, f"dropped: {exc}")
             return []
+        except Exception:  # a parser bug: the datagram is lost, never the line
+            self.dropped += 1
+            log.exception(
+                "line %s: unreadable datagram of %d bytes from %s:%d; dropped",
+                self.settings.line,
+                len(data),
+                source[0],
+                source[1],
+            )
+            return []
         try:
             if isinstance(msg, Response):
                 return self._on_response(msg, now)
@@ -618,7 +629,7 @@ class UserAgent:
         request.to  # noqa: B018
         parse_uri(request.uri)
         forwards = request.headers.get("Max-Forwards")
-        if forwards is not None and not forwards.strip().isdigit():
+        if forwards is not None and not is_number(forwards.strip()):
             raise ProtocolError(f"bad Max-Forwards {forwards[:20]!r}")
 
     def _stateless(
@@ -917,7 +928,7 @@ class UserAgent:
         status = 0
         frag = request.body.decode("utf-8", "replace").strip().split("\r\n")[0].split("\n")[0]
         parts = frag.split()
-        if len(parts) >= 2 and parts[0].upper() == "SIP/2.0" and parts[1].isdigit():
+        if len(parts) >= 2 and parts[0].upper() == "SIP/2.0" and is_number(parts[1], 3):
             status = int(parts[1])
         state = (request.headers.get("Subscription-State") or "").split(";")[0].strip().lower()
         final = status >= 200 or state == "terminated"
@@ -1336,10 +1347,10 @@ class UserAgent:
                 except ProtocolError:
                     continue
                 value = address.params.get("expires") or ""
-                if address.uri.user == self.user and value.isdigit():
+                if address.uri.user == self.user and is_number(value):
                     granted = int(value)
             header = (response.headers.get("Expires") or "").strip()
-            if header.isdigit() and not any(
+            if is_number(header) and not any(
                 "expires=" in c for c in response.headers.values("Contact")
             ):
                 granted = int(header)
@@ -1367,7 +1378,7 @@ class UserAgent:
                 return self._register(now, expires=asked, challenge=challenge)
         if status == 423:
             minimum = (response.headers.get("Min-Expires") or "").strip()
-            if minimum.isdigit() and int(minimum) > asked:
+            if is_number(minimum) and int(minimum) > asked:
                 self._reg_expires = int(minimum)
                 return self._register(now)
         log.warning(

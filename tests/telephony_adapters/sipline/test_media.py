@@ -93,7 +93,15 @@ def test_our_offer_and_its_answer_and_hold() -> None:
 
 
 @pytest.mark.parametrize(
-    "body", [b"o=- 1 1 IN IP4 h\r\n", b"v=0\r\nm=audio x RTP/AVP 0\r\n", b"v=0\r\nbad\r\n", b"\xff"]
+    "body",
+    [
+        b"o=- 1 1 IN IP4 h\r\n",
+        b"v=0\r\nm=audio x RTP/AVP 0\r\n",
+        b"v=0\r\nbad\r\n",
+        b"\xff",
+        b"v=0\r\nm=audio 70000 RTP/AVP 0\r\n",  # no such UDP port
+        b"v=0\r\nm=audio 4000 RTP/AVP 0\r\na=ptime:inf\r\n",  # int(inf): OverflowError
+    ],
 )
 def test_bad_sdp_raises_protocol_error(body: bytes) -> None:
     with pytest.raises(ProtocolError):
@@ -166,3 +174,30 @@ def test_a_re_invite_mid_key_does_not_report_the_key_again() -> None:
 
 def test_the_configured_codec_names_are_the_ones_sdp_speaks() -> None:
     assert set(SIP_CODECS) == set(STATIC_CODECS)
+
+
+def test_a_format_with_unicode_digits_is_skipped_not_a_crash() -> None:
+    offer = parse_sdp("v=0\r\nc=IN IP4 10.0.0.2\r\nm=audio 4000 RTP/AVP \u00b3 0\r\n".encode())
+    _, plan = answer_offer(offer, "h", 1, ("PCMU",), session_id="1", version=1)
+    assert plan.payload_type == 0
+
+
+def test_a_stream_to_a_host_name_or_a_bad_port_sends_nothing_and_never_raises() -> None:
+    sent: list[tuple[bytes, object]] = []
+
+    class Transport:
+        def sendto(self, data: bytes, dest: tuple[str, int]) -> None:
+            if not 0 <= dest[1] < 65536:
+                raise OverflowError("port must be 0-65535.")
+            sent.append((data, dest))
+
+    stream = _Stream("c1", lambda call_id, event: None)
+    stream.transport = Transport()  # type: ignore[assignment]
+    stream.play(MediaPlan("media.example.com", 4000, 0, "PCMU", None, "sendrecv"))
+    stream.tick()  # a name would be resolved, blocking, on every packet: nothing is sent
+    assert stream.dest is None and sent == []
+    stream.play(MediaPlan("10.0.0.2", 70000, 0, "PCMU", None, "sendrecv"))
+    stream.tick()  # the fault stays with this call: the ticker of every call goes on
+    stream.play(MediaPlan("10.0.0.2", 4000, 0, "PCMU", None, "sendrecv"))
+    stream.tick()
+    assert [dest for _, dest in sent] == [("10.0.0.2", 4000)]

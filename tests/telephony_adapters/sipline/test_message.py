@@ -17,6 +17,7 @@ from telephony_adapters.sipline.message import (
     make_response,
     parse,
     parse_address,
+    parse_cseq,
     parse_uri,
     parse_via,
     split_commas,
@@ -141,11 +142,27 @@ def test_bare_line_feeds_and_leading_empty_lines_are_accepted() -> None:
         (b"SIP/2.0 200 OK\r\nl: x\r\n\r\n", "bad Content-Length"),
         (b"SIP/2.0 200 OK\r\nl: 1\r\nContent-Length: 2\r\n\r\nab", "conflicting Content-Length"),
         (b" SIP/2.0 200 OK\r\n\r\n", "bad start line"),
+        # str.isdigit() holds for these, yet int() refuses them: still a ProtocolError
+        ("SIP/2.0 200 OK\r\nl: \u00b3\r\n\r\n".encode("latin-1"), "bad Content-Length"),
+        ("SIP/2.0 200 OK\r\nl: \u00b3\r\n\r\n".encode(), "bad Content-Length"),
     ],
 )
 def test_malformed_messages_raise_a_protocol_error_naming_the_fault(data: bytes, what: str) -> None:
     with pytest.raises(ProtocolError, match=what):
         parse(data)
+
+
+@pytest.mark.parametrize(
+    "via",
+    ["SIP/2.0/UDP h:\u00b3", "SIP/2.0/UDP h:" + "0" * 5000, "SIP/2.0/UDP h:\u0663"],
+)
+def test_unicode_or_endless_digits_in_ports_and_cseq_are_refused(via: str) -> None:
+    with pytest.raises(ProtocolError, match="bad port"):
+        parse_via(via)
+    with pytest.raises(ProtocolError, match="bad CSeq"):
+        parse_cseq("\u00b3 INVITE")
+    with pytest.raises(ProtocolError, match="bad port"):
+        parse_uri("sip:a@h:" + via.rpartition(":")[2])
 
 
 def test_bad_structured_headers_raise_protocol_errors() -> None:
