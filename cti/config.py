@@ -40,6 +40,8 @@ class EngineSettings(_Section):
         "complaint",
         "wrong number",
     )
+    not_ready_reasons: tuple[str, ...] = ("break", "lunch", "meeting", "training", "coaching")
+    """Reasons an agent chooses from when going Not Ready (the desk's ``n``, keys 1-9)."""
     default_queue: str = "general"
     dnis_queues: dict[str, str] = Field(default_factory=dict)
     seed: int = 0
