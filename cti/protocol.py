@@ -163,6 +163,8 @@ class AgentStateChanged(_Message):
     wrap_up_deadline_wall: float | None = None
     calls_handled: int = 0
     """Conversations this agent has finished, as the router counts them (for wallboards)."""
+    not_ready_reasons: tuple[str, ...] = ()
+    """The Not Ready reasons configured, for the agent to choose from."""
 
 
 class AgentPresence(_Message):

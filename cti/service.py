@@ -1206,6 +1206,7 @@ class EngineService:
             call_id=a.call_id,
             wrap_up_deadline_wall=deadline_wall if a.state.value == "wrap_up" else None,
             calls_handled=a.calls_handled,
+            not_ready_reasons=self.config.engine.not_ready_reasons,
         )
 
     def _resend_agent(self, agent_id: str) -> None:
