@@ -93,12 +93,20 @@ IDENT = r"[A-Za-z_][A-Za-z0-9_-]*"
 #: A dotted variable: a namespace (``answers``, ``customer``...) and one or more names.
 VARIABLE = rf"[A-Za-z_][A-Za-z0-9_]*(?:\.{IDENT})+"
 _NAME = re.compile(rf"[A-Za-z_][A-Za-z0-9_]*(?:\.{IDENT})*")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+MAX_LENGTH = 2000
+"""Characters in one expression: a condition, not a program."""
+MAX_DEPTH = 40
+"""Parentheses, ``not`` and ``and``/``or`` in one expression, all counted together: the
+parser and the evaluator recurse at most that deep, never into Python's recursion limit."""
+_MAX_DIGITS = 30
 _OPS = ("==", "!=", "<=", ">=", "<", ">", "(", ")", "[", "]", ",")
 
 
 def tokenize(source: str) -> list[Token]:
     """The tokens of ``source``, ending with an ``eof`` token."""
+    if len(source) > MAX_LENGTH:
+        raise ExprError(f"longer than {MAX_LENGTH} characters", MAX_LENGTH + 1)
     tokens: list[Token] = []
     i = 0
     while i < len(source):
@@ -123,6 +131,8 @@ def tokenize(source: str) -> list[Token]:
         m = _NUMBER.match(source, i)
         if m:
             text = m.group()
+            if len(text) > _MAX_DIGITS:
+                raise ExprError(f"number longer than {_MAX_DIGITS} digits", col)
             value: Scalar = float(text) if "." in text else int(text)
             tokens.append(Token("num", text, value, col))
             i = m.end()
@@ -156,6 +166,15 @@ class _Parser:
     def __init__(self, source: str) -> None:
         self.tokens = tokenize(source)
         self.pos = 0
+        self.depth = 0
+
+    def _deeper(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExprError(
+                f"more than {MAX_DEPTH} parentheses, 'not', 'and' and 'or': split the condition",
+                self.tok.column,
+            )
 
     @property
     def tok(self) -> Token:
@@ -183,6 +202,7 @@ class _Parser:
     def _or(self) -> Node:
         node = self._and()
         while self._is("kw", "or"):
+            self._deeper()  # the tree leans left: each operator is one level more
             self.pos += 1
             node = BoolOp("or", node, self._and())
         return node
@@ -190,12 +210,14 @@ class _Parser:
     def _and(self) -> Node:
         node = self._not()
         while self._is("kw", "and"):
+            self._deeper()
             self.pos += 1
             node = BoolOp("and", node, self._not())
         return node
 
     def _not(self) -> Node:
         if self._is("kw", "not"):
+            self._deeper()
             self.pos += 1
             return Not(self._not())
         return self._compare()
@@ -240,6 +262,7 @@ class _Parser:
             self.pos += 1
             return Literal({"true": True, "false": False, "null": None}[t.text])
         if self._is("op", "("):
+            self._deeper()
             self.pos += 1
             node = self._or()
             self._expect("op", ")")

@@ -143,7 +143,8 @@ def check_script(script: Script, file: str, lines: dict[str, int] | None = None)
                 try:
                     tree = expr.parse(case.when)
                 except expr.ExprError as exc:
-                    add(node_id, f"cases[{i}] bad expression {case.when!r}: {exc}")
+                    shown = case.when if len(case.when) <= 80 else case.when[:77] + "..."
+                    add(node_id, f"cases[{i}] bad expression {shown!r}: {exc}")
                     continue
                 for var in expr.variables(tree):
                     if not known_variable(var.name, answers):

@@ -11,6 +11,7 @@ from scripts_engine.expr import (
     In,
     Literal,
     Not,
+    Scalar,
     Var,
     check,
     evaluate,
@@ -19,7 +20,12 @@ from scripts_engine.expr import (
     variables,
 )
 
-CTX = {"answers.age": 42, "customer.segment": "gold", "answers.ok": True, "answers.s": "b"}
+CTX: dict[str, Scalar] = {
+    "answers.age": 42,
+    "customer.segment": "gold",
+    "answers.ok": True,
+    "answers.s": "b",
+}
 
 
 def test_and_binds_tighter_than_or() -> None:
@@ -114,6 +120,29 @@ def test_errors_name_the_column(source: str, column: int, words: str) -> None:
 def test_no_python_is_reachable(source: str) -> None:
     with pytest.raises(ExprError):
         parse(source)
+
+
+@pytest.mark.parametrize(
+    ("source", "words"),
+    [
+        ("(" * 500 + "true" + ")" * 500, "more than 40 parentheses"),
+        ("not " * 100 + "true", "more than 40 parentheses"),
+        (" or ".join(["answers.ok"] * 100), "more than 40 parentheses"),
+        ("answers.age in [" + ",".join(["1"] * 5000) + "]", "longer than 2000 characters"),
+        ("answers.age == " + "9" * 5000, "longer than 2000 characters"),
+        ("answers.age == " + "9" * 100, "number longer than 30 digits"),
+    ],
+    ids=["parentheses", "nots", "ors", "long-list", "long-number", "many-digits"],
+)
+def test_deep_long_or_huge_expressions_are_refused_not_a_crash(source: str, words: str) -> None:
+    # without bounds these were RecursionError or int()'s digit limit, not ExprError
+    with pytest.raises(ExprError, match=words):
+        parse(source)
+
+
+def test_forty_operators_are_still_a_condition() -> None:
+    source = " or ".join(["answers.age == 1"] * 40) + " or answers.ok"
+    assert check(source, CTX) is True
 
 
 def test_dotted_dunder_names_are_only_keys() -> None:

@@ -109,6 +109,17 @@ def test_bad_expression() -> None:
     assert "bad expression" in p.message and "column 17" in p.message
 
 
+def test_a_deeply_nested_condition_is_a_problem_not_a_crash() -> None:
+    deep = "(" * 400 + "customer.value == 1" + ")" * 400  # was a RecursionError
+    body = (
+        f'[nodes.a]\nkind = "branch"\ncases = [{{ when = "{deep}", next = "z" }}]\n'
+        'default = "z"\n[nodes.z]\nkind = "end"\n'
+    )
+    p = only(body)
+    assert p.node == "a" and p.line == 6 and "more than 40 parentheses" in p.message
+    assert len(p.message) < 300  # the condition is shortened, not echoed whole
+
+
 def test_bad_template() -> None:
     p = only('[nodes.a]\nkind = "end"\ntext = "Hi {customer.name"\n')
     assert "bad text" in p.message and "never closed" in p.message
