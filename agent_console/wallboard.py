@@ -21,6 +21,7 @@ wide (Chinese) characters are measured in terminal cells.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import ClassVar
@@ -648,6 +649,10 @@ class Wallboard(App[None]):
 
     def _sync(self) -> None:
         self._sync_pending = False
+        with contextlib.suppress(NoMatches):  # a message as the app shuts down: no screen
+            self._draw()
+
+    def _draw(self) -> None:
         now = self._clock()
         agents, queues, calls = self.model.take_changes()
         if queues:

@@ -42,7 +42,7 @@ class Dialer:
 
 async def settle(pilot: Pilot[Any], done: Callable[[], bool]) -> None:
     """Let the engine, the store and the board run until ``done()`` (bounded)."""
-    async with asyncio.timeout(15):  # only a broken run gets near it
+    async with asyncio.timeout(60):  # only a broken run gets near it
         while not done():
             await pilot.pause()
 
