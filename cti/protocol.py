@@ -705,6 +705,16 @@ AnyCommand = (
     | ShowCustomer
     | AddServiceItem
     | EscalateServiceItem
+    | HoldCall
+    | ResumeCall
+    | MuteCall
+    | TransferCall
+    | ConsultCall
+    | CompleteConsult
+    | CancelConsult
+    | ConferenceCall
+    | DialNumber
+    | SaveScriptRun
 )
 """Every command an agent's console may send."""
 
