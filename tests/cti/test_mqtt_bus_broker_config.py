@@ -60,6 +60,7 @@ def test_acl_model() -> None:
     sup = acl_rules(BrokerUser("sup1", "supervisor", "p"))
     writes = [pattern for access, pattern in sup if access != "read"]
     assert writes == ["cti/v1/supervisors/sup1/commands"]
+    assert ("read", "cti/v1/campaigns/+/status") in sup  # the wallboard's campaigns view
     assert acl_rules(BrokerUser("e", "engine", "p")) == [("readwrite", "cti/v1/#")]
 
 
