@@ -1330,7 +1330,7 @@ class EngineService:
                     self.route(ri.AgentCompletesConsult(agent_id=a, call_id=call_id))
                 else:
                     self.route(ri.AgentCancelsConsult(agent_id=a, call_id=call_id))
-                if call_id in self._held:
+                if call_id in self._held or state == "conference":
                     self._held.discard(call_id)
                     with contextlib.suppress(TelephonyError):  # the caller may have just left
                         await line.resume(call_id)
