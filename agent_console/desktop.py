@@ -22,18 +22,21 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 from pydantic import ValidationError
 from rich.text import Text
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Input, Label, Static
 
+from agent_console.call_controls import Choice, Prompt
 from agent_console.customer_actions import CustomerActions
 from agent_console.script_panel import ScriptPanel
 from agent_console.widgets import (
@@ -56,22 +59,36 @@ from cti.protocol import (
     AgentStateChanged,
     AnyCommand,
     CallConnected,
+    CallControl,
     CallEnded,
     CallOffered,
+    CancelConsult,
     CommandResult,
+    CompleteConsult,
     CompleteWrapUp,
+    ConferenceCall,
+    ConsultCall,
     CurrentCall,
+    DialNumber,
+    ExtendWrapUp,
     HangUp,
+    HoldCall,
+    LineFeatures,
     Login,
     Logout,
     Message,
+    MuteCall,
     OfferWithdrawn,
     QueueStatus,
     RejectOffer,
     RequestSnapshot,
+    ResumeCall,
+    SaveScriptRun,
     ScheduleCallback,
+    ScreenPop,
     SetNotReady,
     SetReady,
+    TransferCall,
 )
 from scripts_engine import runner
 from scripts_engine.catalog import text_sha256
@@ -92,8 +109,10 @@ PUBLISH_TIMEOUT_S = 5.0
 ANSWER_TIMEOUT_S = 5.0
 #: Dispositions offered when the engine sent none with the offer.
 DEFAULT_DISPOSITIONS: tuple[str, ...] = ("done",)
-#: Reason sent with "not ready" from the `n` key.
+#: Reason sent with "not ready" from the `n` key when the engine lists none.
 NOT_READY_REASON = "break"
+#: Seconds of wrap-up the `e` key asks for.
+EXTEND_WRAP_UP_S = 30.0
 #: How many finished call ids are remembered to ignore stale state about them.
 _LEFT_CALLS_KEPT = 64
 #: How many parsed scripts (by SHA-256 of their text) are kept for the next offers.
@@ -103,6 +122,44 @@ _ANSWER_CHARS = 4000
 
 _BUSY = frozenset({AgentState.RESERVED, AgentState.TALKING, AgentState.WRAP_UP})
 _GATED = frozenset({"ready", "not_ready", "answer", "reject", "hang_up", "disposition"})
+#: The view each gated action belongs to: elsewhere it is hidden from the footer (the
+#: command palette still lists it, as "not now").
+_VIEW_OF: dict[str, tuple[View, ...]] = {
+    "ready": ("idle",),
+    "not_ready": ("idle", "wrap_up"),
+    "answer": ("offer",),
+    "reject": ("offer",),
+    "hang_up": ("talking",),
+    "disposition": ("wrap_up",),
+    "extend_wrap_up": ("wrap_up",),
+    "dial": ("idle",),
+    "hold": ("talking",),
+    "mute": ("talking",),
+    "transfer": ("talking",),
+    "consult": ("talking",),
+    "hand_over": ("talking",),
+    "back_to_caller": ("talking",),
+    "conference": ("talking",),
+}
+_CONSULT_ONLY = frozenset({"hand_over", "back_to_caller", "conference"})
+#: What the command palette lists: action, its key, title, what it does.
+_PALETTE: tuple[tuple[str, str, str, str], ...] = (
+    ("ready", "r", "Ready", "Take calls"),
+    ("not_ready", "n", "Not ready", "Choose a reason; during a call: not ready after it"),
+    ("answer", "a", "Answer", "Take the call offered"),
+    ("reject", "x", "Reject", "Let the call offered go to another agent"),
+    ("hang_up", "h", "Hang up", "End the call"),
+    ("hold", "o", "Hold / resume", "Put the caller on hold, or take them off it"),
+    ("mute", "m", "Mute / unmute", "Keep your voice from the caller"),
+    ("transfer", "w", "Transfer", "Blind transfer to a queue or an agent"),
+    ("consult", "k", "Consult", "Hold the caller and call an agent first"),
+    ("hand_over", "y", "Hand over", "Give the caller to the agent consulted"),
+    ("back_to_caller", "g", "Go back to the caller", "End the consultation"),
+    ("conference", "j", "Join all (conference)", "Caller and both agents talk together"),
+    ("dial", "d", "Dial", "Call a number (the last caller's, or one you type)"),
+    ("extend_wrap_up", "e", "More wrap-up time", f"{EXTEND_WRAP_UP_S:g} s more"),
+    ("focus_script", "s", "Script", "Put the focus on the call's script"),
+)
 _SWITCHER_CHILD: dict[View, str] = {
     "login": "login",
     "idle": "idle",
@@ -110,6 +167,11 @@ _SWITCHER_CHILD: dict[View, str] = {
     "talking": "call",
     "wrap_up": "wrap-up",
 }
+
+
+def _no_spaces(value: str) -> str | None:
+    """A queue or agent id has no spaces (the prompt's check)."""
+    return f"{value!r} has a space: a queue name or an agent id has none." if " " in value else None
 
 
 def agent_id_problem(agent_id: str) -> str | None:
@@ -137,12 +199,21 @@ class AgentDesktop(CustomerActions, App[None]):
         Binding("a", "answer", "Answer"),
         Binding("x", "reject", "Reject"),
         Binding("h", "hang_up", "Hang up"),
+        Binding("o", "hold", "Hold"),
+        Binding("m", "mute", "Mute"),
+        Binding("w", "transfer", "Transfer"),
+        Binding("k", "consult", "Consult"),
+        Binding("y", "hand_over", "Hand over"),
+        Binding("g", "back_to_caller", "Cancel"),
+        Binding("j", "conference", "Join"),
+        Binding("d", "dial", "Dial"),
         Binding("s", "focus_script", "Script"),
         Binding("1", "disposition(1)", "Disposition", key_display="1-9"),
         *(
             Binding(str(number), f"disposition({number})", f"Disposition {number}", show=False)
             for number in range(2, 10)
         ),
+        Binding("e", "extend_wrap_up", "More time"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -175,6 +246,16 @@ class AgentDesktop(CustomerActions, App[None]):
         self._script_key: tuple[str, str] | None = None
         """(call id, script SHA-256) of the run in the script panel."""
         self._effects_seen = 0
+        self._last_pop: ScreenPop | None = None
+        """The card of the last call (dial from the card)."""
+        self._control: CallControl | None = None
+        """Hold, mute and consultation of the call in hand, as the engine last said."""
+        self._local_mute = False
+        """Muted on this desk only (the line cannot mute)."""
+        self._after_call = False
+        """Not ready after this call was asked."""
+        self._run_sent: dict[str, Any] | None = None
+        """The script run last saved to the engine (SaveScriptRun), to send only changes."""
         self._card_asked: str | None = None
         """The call whose card the desk asked the engine for (see _ask_for_the_card)."""
 
@@ -330,6 +411,8 @@ class AgentDesktop(CustomerActions, App[None]):
             self._on_offered(message)
         elif isinstance(message, CurrentCall):
             self._on_current(message)
+        elif isinstance(message, CallControl):
+            self._on_control(message)
         elif isinstance(message, OfferWithdrawn):
             self._on_withdrawn(message)
         elif isinstance(message, CallConnected):
@@ -421,6 +504,13 @@ class AgentDesktop(CustomerActions, App[None]):
             self._picker_call = None  # the dispositions came with it: offer them
         self._load_script(self._offer)
 
+    def _on_control(self, message: CallControl) -> None:
+        if not self._mine(message.agent_id) or message.call_id != self._call_id:
+            return
+        self._control = message
+        if message.note:
+            self.notify(message.note, title="Call", markup=False)
+
     def _on_withdrawn(self, message: OfferWithdrawn) -> None:
         if not self._mine(message.agent_id):
             return
@@ -440,6 +530,8 @@ class AgentDesktop(CustomerActions, App[None]):
             self._start_call(message.call_id, "wrap_up")
             if message.by == "caller":
                 self.notify("The caller hung up.", markup=False)
+            elif message.by == "transfer":
+                self.notify("The call is handed on. Wrap up your part.", markup=False)
 
     def _on_result(self, message: CommandResult) -> None:
         if message.command_id == self._pending:
@@ -459,11 +551,17 @@ class AgentDesktop(CustomerActions, App[None]):
     def _end_call(self) -> None:
         if self._call_id is not None:
             self._remember_left(self._call_id)
+        if self._offer is not None:
+            self._last_pop = self._offer.pop
         self._call_id = None
         self._phase = None
         self._offer = None
         self._picker_call = None
         self._script_key = None
+        self._control = None
+        self._local_mute = False
+        self._after_call = False
+        self._run_sent = None
         self.query_one(ScriptPanel).clear()
 
     def _remember_left(self, call_id: str) -> None:
@@ -549,20 +647,44 @@ class AgentDesktop(CustomerActions, App[None]):
         effects = state.effects
         for effect in effects[self._effects_seen :]:
             if effect.action == "transfer_queue":
-                self.notify(
-                    f"The script asks to transfer the call to queue {effect.args.get('queue')!r},"
-                    " but this desk cannot transfer yet: the engine has no transfer command.",
-                    title="Transfer",
-                    severity="warning",
-                    markup=False,
-                )
+                self._script_transfer(str(effect.args.get("queue") or ""))
         self._effects_seen = len(effects)
+        self._save_run()
         if self.view == "wrap_up":
             self._preselect_disposition()
             if state.finished and self.query_one(ScriptPanel).has_focus_within:
                 self.query_one(DispositionPicker).focus_list()
             self._draw_wrap_up_hint()
         self.refresh_bindings()
+
+    def _script_transfer(self, queue: str) -> None:
+        """The script asked to transfer the call to ``queue``: done, if it can be now."""
+        if self.view != "talking" or self._call_id is None or not queue or not self._owner():
+            self.notify(
+                f"The script asks to transfer the call to queue {queue!r}; that is only "
+                "possible while you talk with the caller (press w to transfer).",
+                title="Transfer",
+                severity="warning",
+                markup=False,
+            )
+            return
+        self._save_run()
+        self.run_worker(self._transfer(queue=queue), name="desk-script-transfer")
+
+    def _save_run(self) -> None:
+        """Save the script run so far to the engine (only when it changed), so the answers
+        are kept even if the wrap-up timer ends the call before the agent finishes."""
+        if self._call_id is None or self.view not in ("talking", "wrap_up"):
+            return
+        fields = self._script_fields()
+        if not fields or fields == self._run_sent:
+            return
+        try:
+            command = SaveScriptRun(agent_id=self._agent_id, call_id=self._call_id, **fields)
+        except ValidationError:
+            return  # too big for the wire: the wrap-up says so when it is sent
+        self._run_sent = fields
+        self.run_worker(self._send(command), name="desk-save-run", group="save-run")
 
     def _preselect_disposition(self) -> None:
         """Highlight the disposition the script set last, if it set one."""
@@ -721,9 +843,24 @@ class AgentDesktop(CustomerActions, App[None]):
             text.append("Talking", style="bold")
             if self._state is not None and self._state.state is AgentState.TALKING:
                 text.append(f" · {format_duration(now - self._state.since_wall)}")
-            text.append("  ·  h: hang up")
+            control = self._control
+            if control is not None and control.held:
+                text.append(" · ON HOLD", style="bold reverse")
+            if control is not None and control.muted:
+                text.append(" · MUTED", style="bold reverse")
+            elif self._local_mute:
+                text.append(" · MUTED here only (the line cannot mute)", style="bold reverse")
+            if control is not None and control.consult_state:
+                text.append(f" · consulting {control.consult_agent} ({control.consult_state})")
+            elif self._offer is not None and self._offer.consult_from and not self._owner():
+                text.append(f" · consulted by {self._offer.consult_from}")
+            if self._after_call:
+                text.append(" · not ready after this call")
             return text
-        text.append("Incoming call", style="bold")
+        if self._offer is not None and self._offer.consult_from:
+            text.append(f"{self._offer.consult_from} consults you", style="bold")
+        else:
+            text.append("Incoming call", style="bold")
         if self._offer is None:
             text.append(" · details coming…")
             return text
@@ -744,7 +881,8 @@ class AgentDesktop(CustomerActions, App[None]):
             text.append(pop.customer.name if pop.customer else caller_number(pop))
         deadline = self._state.wrap_up_deadline_wall if self._state is not None else None
         if deadline is not None and self.agent_state is AgentState.WRAP_UP:
-            text.append(f" · auto-ready in {format_duration(deadline - now)}")
+            then = "not ready" if self._after_call else "ready"
+            text.append(f" · auto-{then} in {format_duration(deadline - now)}")
         return text
 
     # --- actions -----------------------------------------------------------------
@@ -759,9 +897,30 @@ class AgentDesktop(CustomerActions, App[None]):
                 and not panel.has_focus_within
             )
             return usable
-        if action not in _GATED:
-            return True
+        views = _VIEW_OF.get(action)
+        if views is None:
+            return super().check_action(action, parameters)
+        if self.view not in views and self.view != "login":
+            return False  # another view's action: not in the footer now
+        if action in _CONSULT_ONLY and not self._consulting():
+            return False
+        if action in ("transfer", "consult", "hold") and self._consulting():
+            return False  # the caller is held for the consultation
         return True if self._applies(action, parameters) else None
+
+    def _line(self) -> LineFeatures:
+        """What the line of the call in hand can do (all, when the engine did not say)."""
+        features = self._offer.pop.line if self._offer is not None else None
+        return features or LineFeatures(hold=True, mute=True, conference=True, dial=True)
+
+    def _consulting(self) -> bool:
+        return self._control is not None and bool(self._control.consult_state)
+
+    def _owner(self) -> bool:
+        """Whether this agent has the caller (not only consulted about the call)."""
+        if self._offer is None or not self._offer.consult_from:
+            return True
+        return self._control is not None and not self._control.consult_state
 
     def _applies(self, action: str, parameters: tuple[object, ...]) -> bool:
         if self._pending is not None:
@@ -770,7 +929,27 @@ class AgentDesktop(CustomerActions, App[None]):
         if action == "ready":
             return state is AgentState.NOT_READY
         if action == "not_ready":
+            if view in ("talking", "wrap_up"):
+                return not self._after_call
             return state is AgentState.READY and view == "idle"
+        if action == "dial":
+            return view == "idle" and state in (AgentState.READY, AgentState.NOT_READY)
+        if action == "extend_wrap_up":
+            return view == "wrap_up" and state is AgentState.WRAP_UP
+        if action in ("hold", "mute", "transfer", "consult", "hand_over", "back_to_caller"):
+            usable = view == "talking" and self._call_id is not None and self._owner()
+            if action == "hold":
+                return usable and self._line().hold and not self._consulting()
+            if action == "consult":
+                return usable and self._line().hold
+            return usable
+        if action == "conference":
+            control = self._control
+            return (
+                self._line().conference
+                and control is not None
+                and control.consult_state == "talking"
+            )
         if action in ("answer", "reject"):
             return view == "offer" and self._call_id is not None
         if action == "hang_up":
@@ -783,13 +962,194 @@ class AgentDesktop(CustomerActions, App[None]):
             return isinstance(number, int) and 1 <= number <= offered
         return False
 
+    # --- call control ------------------------------------------------------------
+
+    async def action_hold(self) -> None:
+        if self._call_id is None:
+            return
+        held = self._control is not None and self._control.held
+        kind = ResumeCall if held else HoldCall
+        await self._send(kind(agent_id=self._agent_id, call_id=self._call_id), awaits_answer=True)
+
+    async def action_mute(self) -> None:
+        if self._call_id is None:
+            return
+        if not self._line().mute:
+            self._local_mute = not self._local_mute
+            if self._local_mute:
+                self.notify(
+                    "Muted on this desk only: the line cannot mute, so the caller may still "
+                    "hear you. Use your headset's mute too.",
+                    title="Mute",
+                    severity="warning",
+                    markup=False,
+                )
+            self._refresh()
+            return
+        muted = self._control is not None and self._control.muted
+        await self._send(
+            MuteCall(agent_id=self._agent_id, call_id=self._call_id, muted=not muted),
+            awaits_answer=True,
+        )
+
+    def action_transfer(self) -> None:
+        queues = sorted(self.query_one(QueueStatusLine).statuses)
+        shown = ", ".join(queues[:6]) or "general"
+        self._cx_push(
+            Prompt(
+                "Transfer to (blind)",
+                f"A queue ({shown}) or an agent id (e.g. 1002). Enter: transfer · Esc: cancel",
+                check=_no_spaces,
+            ),
+            self._on_transfer_target,
+        )
+
+    def _on_transfer_target(self, target: str | None) -> None:
+        if not target:
+            return
+        queues = set(self.query_one(QueueStatusLine).statuses)
+        if self._offer is not None:
+            queues.add(self._offer.pop.queue)
+        if target in queues:
+            self.run_worker(self._transfer(queue=target), name="desk-transfer")
+        else:
+            self.run_worker(self._transfer(to_agent=target), name="desk-transfer")
+
+    async def _transfer(self, *, queue: str = "", to_agent: str = "") -> None:
+        if self._call_id is None:
+            return
+        await self._send(
+            TransferCall(
+                agent_id=self._agent_id, call_id=self._call_id, queue=queue, to_agent=to_agent
+            ),
+            awaits_answer=True,
+        )
+
+    def action_consult(self) -> None:
+        self._cx_push(
+            Prompt(
+                "Consult an agent",
+                "The agent id (e.g. 1002): the caller waits on hold. Enter: call · Esc: cancel",
+                check=_no_spaces,
+            ),
+            self._on_consult_target,
+        )
+
+    def _on_consult_target(self, agent: str | None) -> None:
+        if agent and self._call_id is not None:
+            command = ConsultCall(agent_id=self._agent_id, call_id=self._call_id, to_agent=agent)
+            self.run_worker(self._send(command, awaits_answer=True), name="desk-consult")
+
+    async def action_hand_over(self) -> None:
+        if self._call_id is not None:
+            await self._send(
+                CompleteConsult(agent_id=self._agent_id, call_id=self._call_id),
+                awaits_answer=True,
+            )
+
+    async def action_back_to_caller(self) -> None:
+        if self._call_id is not None:
+            await self._send(
+                CancelConsult(agent_id=self._agent_id, call_id=self._call_id), awaits_answer=True
+            )
+
+    async def action_conference(self) -> None:
+        if self._call_id is not None:
+            await self._send(
+                ConferenceCall(agent_id=self._agent_id, call_id=self._call_id),
+                awaits_answer=True,
+            )
+
+    def action_dial(self) -> None:
+        self._cx_push(
+            Prompt(
+                "Dial",
+                "The number to call (e.g. +86 138 0000 0001). Enter: dial · Esc: cancel",
+                self._last_number,
+            ),
+            self.dial_number,
+        )
+
+    def dial_number(self, number: str | None) -> None:
+        """Call ``number`` for this agent (Ready or Not Ready); a customer card may use it."""
+        if number:
+            command = DialNumber(agent_id=self._agent_id, number=number)
+            self.run_worker(self._send(command, awaits_answer=True), name="desk-dial")
+
+    async def action_extend_wrap_up(self) -> None:
+        if self._call_id is not None:
+            await self._send(
+                ExtendWrapUp(
+                    agent_id=self._agent_id, call_id=self._call_id, seconds=EXTEND_WRAP_UP_S
+                ),
+                awaits_answer=True,
+            )
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterator[SystemCommand]:
+        """Every desk action with its key; one that cannot be used now says why."""
+        yield from super().get_system_commands(screen)
+        for action, key, title, help_text in _PALETTE:
+            usable = self.check_action(action, ())
+            if usable:
+                yield SystemCommand(f"{title} ({key})", help_text, partial(self._run, action))
+            else:
+                why = self._why_not(action)
+                yield SystemCommand(
+                    f"{title} ({key}) · not now", why, partial(self._tell_why, title, why)
+                )
+
+    async def _run(self, action: str) -> None:
+        await self.run_action(action)
+
+    def _tell_why(self, title: str, why: str) -> None:
+        self.notify(why, title=title, severity="warning", markup=False)
+
+    def _why_not(self, action: str) -> str:
+        line = self._line()
+        if self._pending is not None:
+            return "Waiting for the engine's answer to your last action."
+        if action == "hold" and not line.hold and self.view == "talking":
+            return "This call's line cannot hold calls."
+        if action == "consult" and not line.hold and self.view == "talking":
+            return "This call's line cannot hold the caller while you consult."
+        if action == "conference" and not line.conference and self._consulting():
+            return "This call's line cannot hold a conference."
+        views = _VIEW_OF.get(action, ())
+        where = {
+            "idle": "with no call in hand",
+            "offer": "while a call is offered",
+            "talking": "during a call",
+            "wrap_up": "in wrap-up",
+        }
+        return "Only " + " or ".join(where[v] for v in views if v in where) + "."
+
+    @property
+    def _last_number(self) -> str:
+        """The number of the card shown last (dial from the card)."""
+        pop = self._offer.pop if self._offer is not None else self._last_pop
+        if pop is None:
+            return ""
+        return pop.e164 or (pop.ani if pop.caller_kind is CallerKind.UNKNOWN else "")
+
     async def action_ready(self) -> None:
         await self._send(SetReady(agent_id=self._agent_id), awaits_answer=True)
 
-    async def action_not_ready(self) -> None:
-        await self._send(
-            SetNotReady(agent_id=self._agent_id, reason=NOT_READY_REASON), awaits_answer=True
-        )
+    def action_not_ready(self) -> None:
+        reasons = self._state.not_ready_reasons if self._state is not None else ()
+        if self.view in ("talking", "wrap_up") or not reasons:
+            self._not_ready(NOT_READY_REASON if not reasons else reasons[0])
+            return
+        title = "Not ready: why?"
+        self._cx_push(Choice(title, reasons), self._not_ready)
+
+    def _not_ready(self, reason: str | None) -> None:
+        if not reason:
+            return
+        if self.view in ("talking", "wrap_up"):
+            self._after_call = True
+            self.notify("You go Not ready after this call.", markup=False)
+        command = SetNotReady(agent_id=self._agent_id, reason=reason)
+        self.run_worker(self._send(command, awaits_answer=True), name="desk-not-ready")
 
     async def action_answer(self) -> None:
         if self._call_id is not None:

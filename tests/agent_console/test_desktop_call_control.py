@@ -8,21 +8,38 @@ driven with keys and checked on the line (the trunk), in the router and on scree
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input, Static
 
+from agent_console.call_controls import Choice, Prompt
 from agent_console.desktop import AgentDesktop
 from agent_console.widgets import CustomerCard
+from cti import topics
 from cti.bus import InMemoryBus
 from cti.config import load_config
-from cti.models import AgentState, Customer, PhoneNumber, Segment
+from cti.models import AgentState, CallDetailRecord, Customer, PhoneNumber, Segment
+from cti.protocol import (
+    AcceptOffer,
+    AgentStateChanged,
+    AnyCommand,
+    CallOffered,
+    CommandResult,
+    CompleteWrapUp,
+    HangUp,
+    Login,
+    Message,
+    SetReady,
+)
 from cti.service import EngineService
 from cti.store import Store
+from telephony_adapters.base import LineCapabilities
 from telephony_adapters.sim import SimTrunk
 
 pytestmark = [pytest.mark.console, pytest.mark.integration]
@@ -54,21 +71,27 @@ async def settle(pilot: Pilot[Any], done: Callable[[], bool], rounds: int = 300)
     raise AssertionError("the desk did not reach the expected state")
 
 
-@pytest.fixture
-async def center(tmp_path: Path) -> AsyncIterator[Center]:
+@contextlib.asynccontextmanager
+async def open_center(
+    tmp_path: Path,
+    trunk: SimTrunk | None = None,
+    queues: list[dict[str, Any]] | None = None,
+) -> AsyncIterator[Center]:
     store = await Store.open(tmp_path / "cti.db")
     await store.add_customers([WANG])
     bus = InMemoryBus()
-    trunk = SimTrunk()
+    trunk = trunk or SimTrunk()
     config = load_config(
         overrides={
-            "queues": [
+            "queues": queues
+            or [
                 {"name": "general", "wrap_up_s": 600, "wrap_up_max_s": 900},
                 {"name": "billing", "wrap_up_s": 600},
             ]
         }
     )
-    agents = {"1001": ["general", "billing"], "1002": ["general", "billing"]}
+    names = [q["name"] for q in config.model_dump()["queues"]]
+    agents = {"1001": names, "1002": names}
     service = EngineService(config, bus, store, [trunk], agents, recorder=store)
     task = asyncio.create_task(service.run())
     await service.ready.wait()
@@ -79,6 +102,70 @@ async def center(tmp_path: Path) -> AsyncIterator[Center]:
         await asyncio.gather(task, return_exceptions=True)
         await service.flush()
         await store.close()
+
+
+@pytest.fixture
+async def center(tmp_path: Path) -> AsyncIterator[Center]:
+    async with open_center(tmp_path) as opened:
+        yield opened
+
+
+@dataclass
+class OtherAgent:
+    """Agent 1002 driven straight on the bus (no second desk): its state and offers."""
+
+    bus: InMemoryBus
+    agent_id: str = "1002"
+    state: AgentStateChanged | None = None
+    offers: list[CallOffered] = field(default_factory=list)
+    results: list[CommandResult] = field(default_factory=list)
+
+    async def follow(self, attached: asyncio.Event) -> None:
+        async with (
+            self.bus.subscribe(topics.agent_events(self.agent_id)) as events,
+            self.bus.subscribe(topics.agent_state(self.agent_id)) as states,
+        ):
+            attached.set()
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._pump(events))
+                group.create_task(self._pump(states))
+
+    async def _pump(self, subscription: Any) -> None:
+        async for _topic, message in subscription:
+            self._take(message)
+
+    def _take(self, message: Message) -> None:
+        if isinstance(message, AgentStateChanged):
+            self.state = message
+        elif isinstance(message, CallOffered):
+            self.offers.append(message)
+        elif isinstance(message, CommandResult):
+            self.results.append(message)
+
+    async def send(self, command: AnyCommand) -> None:
+        await self.bus.publish(topics.agent_commands(self.agent_id), command)
+
+    @property
+    def current(self) -> AgentState | None:
+        return self.state.state if self.state is not None else None
+
+
+@contextlib.asynccontextmanager
+async def other_agent(pilot: Pilot[Any], center: Center) -> AsyncIterator[OtherAgent]:
+    """Agent 1002, logged in and Ready."""
+    other = OtherAgent(center.bus)
+    attached = asyncio.Event()
+    task = asyncio.create_task(other.follow(attached))
+    await attached.wait()
+    await other.send(Login(agent_id="1002"))
+    await settle(pilot, lambda: other.current is AgentState.NOT_READY)
+    await other.send(SetReady(agent_id="1002"))
+    await settle(pilot, lambda: other.current in (AgentState.READY, AgentState.RESERVED))
+    try:
+        yield other
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def talking(pilot: Pilot[Any], center: Center) -> tuple[AgentDesktop, str]:
@@ -132,3 +219,240 @@ async def test_a_desk_restarted_mid_call_gets_the_card_back_talking_then_in_wrap
     await center.service.flush()
     [record] = await center.store.call_records()
     assert (record.call_id, record.disposition, record.agent_id) == (call_id, "sale", "1001")
+
+
+def banner(app: AgentDesktop) -> str:
+    return str(app.query_one("#call-banner", Static).render())
+
+
+def notices(app: AgentDesktop) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+async def type_into_prompt(pilot: Pilot[Any], text: str) -> None:
+    app = pilot.app
+    await settle(pilot, lambda: isinstance(app.screen, Prompt))
+    app.screen.query_one(Input).value = text
+    await pilot.press("enter")
+    await settle(pilot, lambda: not isinstance(app.screen, Prompt))
+
+
+async def records(center: Center, count: int = 1) -> list[CallDetailRecord]:
+    for _ in range(500):
+        await center.service.flush()
+        stored = await center.store.call_records()
+        if len(stored) >= count:
+            return stored
+        await asyncio.sleep(0)
+    raise AssertionError("the call records did not come")
+
+
+# --- hold, resume, mute ----------------------------------------------------------------
+
+
+async def test_hold_resume_and_mute_reach_the_line_and_show_on_the_banner(
+    center: Center,
+) -> None:
+    app = AgentDesktop(center.bus, "1001", queues=["general"])
+    async with app.run_test(size=SIZE) as pilot:
+        app, call_id = await talking(pilot, center)
+        await pilot.press("o")
+        await settle(pilot, lambda: center.trunk.held(call_id) and "ON HOLD" in banner(app))
+        await pilot.press("o")
+        await settle(pilot, lambda: not center.trunk.held(call_id) and "ON HOLD" not in banner(app))
+        await pilot.press("m")
+        await settle(pilot, lambda: center.trunk.muted(call_id) and "MUTED" in banner(app))
+        await pilot.press("m")
+        await settle(pilot, lambda: not center.trunk.muted(call_id))
+        assert "MUTED" not in banner(app)
+
+
+async def test_a_plain_line_shows_hold_and_consult_disabled_and_mutes_on_the_desk_only(
+    tmp_path: Path,
+) -> None:
+    plain = SimTrunk(capabilities=LineCapabilities(can_dial=True))
+    async with open_center(tmp_path, plain) as center:
+        app = AgentDesktop(center.bus, "1001", queues=["general"])
+        async with app.run_test(size=SIZE) as pilot:
+            app, call_id = await talking(pilot, center)
+            assert app.check_action("hold", ()) is None  # shown, disabled
+            assert app.check_action("consult", ()) is None
+            assert app.check_action("transfer", ()) is True  # the engine re-routes it
+            await pilot.press("o")
+            await pilot.pause()
+            assert not center.trunk.held(call_id)
+            await pilot.press("m")
+            await settle(pilot, lambda: "MUTED here only (the line cannot mute)" in banner(app))
+            assert any("headset" in note for note in notices(app))
+            assert not center.trunk.muted(call_id)
+
+
+# --- blind transfers ------------------------------------------------------------------
+
+
+async def test_blind_transfer_to_a_queue_then_another_agent_takes_it(center: Center) -> None:
+    app = AgentDesktop(center.bus, "1001", queues=["general"])
+    async with app.run_test(size=SIZE) as pilot:
+        app, call_id = await talking(pilot, center)
+        await pilot.press("w")
+        await type_into_prompt(pilot, "billing")
+        await settle(pilot, lambda: app.view == "wrap_up")
+        assert center.service.router.call_queue(call_id) == "billing"
+        assert center.trunk.held(call_id)  # the caller waits on hold, still on the line
+        assert any("handed on" in note for note in notices(app))
+        async with other_agent(pilot, center) as other:
+            await settle(pilot, lambda: bool(other.offers))
+            assert other.offers[-1].pop.customer is not None
+            assert other.offers[-1].pop.customer.name == "王小明"
+            await other.send(AcceptOffer(agent_id="1002", call_id=call_id))
+            await settle(pilot, lambda: other.current is AgentState.TALKING)
+            await settle(pilot, lambda: not center.trunk.held(call_id))
+            await pilot.press("2")  # 1001's part: "follow-up"
+            await settle(pilot, lambda: app.agent_state is AgentState.READY)
+            await other.send(HangUp(agent_id="1002", call_id=call_id))
+            await settle(pilot, lambda: other.current is AgentState.WRAP_UP)
+            await other.send(
+                CompleteWrapUp(agent_id="1002", call_id=call_id, disposition="resolved")
+            )
+            [record] = await records(center)
+    assert (record.agent_id, record.queue, record.outcome) == ("1002", "billing", "answered")
+    assert record.note == "transferred by 1001 to queue billing · 1001: follow-up"
+    assert record.call_id == call_id and record.disposition == "resolved"
+
+
+async def test_blind_transfer_to_an_agent_and_a_refused_one_says_why(center: Center) -> None:
+    app = AgentDesktop(center.bus, "1001", queues=["general"])
+    async with app.run_test(size=SIZE) as pilot:
+        app, call_id = await talking(pilot, center)
+        await pilot.press("w")
+        await type_into_prompt(pilot, "9999")
+        await settle(pilot, lambda: any("no agent with id '9999'" in n for n in notices(app)))
+        assert app.view == "talking" and app.agent_state is AgentState.TALKING
+        async with other_agent(pilot, center) as other:
+            await pilot.press("w")
+            await type_into_prompt(pilot, "1002")
+            await settle(pilot, lambda: app.view == "wrap_up" and bool(other.offers))
+            assert other.offers[-1].pop.call_id == call_id
+            assert other.current is AgentState.RESERVED
+
+
+# --- consult transfer ----------------------------------------------------------------
+
+
+async def test_consult_then_hand_over(center: Center) -> None:
+    app = AgentDesktop(center.bus, "1001", queues=["general"])
+    async with app.run_test(size=SIZE) as pilot:
+        app, call_id = await talking(pilot, center)
+        async with other_agent(pilot, center) as other:
+            await pilot.press("k")
+            await type_into_prompt(pilot, "1002")
+            await settle(pilot, lambda: "consulting 1002 (ringing)" in banner(app))
+            assert center.trunk.held(call_id)
+            assert other.offers[-1].consult_from == "1001"
+            assert app.check_action("hand_over", ()) is True
+            assert app.check_action("transfer", ()) is False  # not during a consultation
+            await other.send(AcceptOffer(agent_id="1002", call_id=call_id))
+            await settle(pilot, lambda: "consulting 1002 (talking)" in banner(app))
+            await pilot.press("y")
+            await settle(pilot, lambda: app.view == "wrap_up")
+            assert center.service.router.call_agent(call_id) == "1002"
+            assert not center.trunk.held(call_id)  # the caller talks with 1002 now
+            assert other.current is AgentState.TALKING
+
+
+async def test_consult_then_cancel_and_the_caller_is_back(center: Center) -> None:
+    app = AgentDesktop(center.bus, "1001", queues=["general"])
+    async with app.run_test(size=SIZE) as pilot:
+        app, call_id = await talking(pilot, center)
+        async with other_agent(pilot, center) as other:
+            await pilot.press("k")
+            await type_into_prompt(pilot, "1002")
+            await settle(pilot, lambda: other.current is AgentState.RESERVED)
+            await other.send(AcceptOffer(agent_id="1002", call_id=call_id))
+            await settle(pilot, lambda: "(talking)" in banner(app))
+            await pilot.press("j")  # a conference first: the SimTrunk can
+            await settle(pilot, lambda: center.trunk.conferenced(call_id))
+            await settle(pilot, lambda: "(conference)" in banner(app))
+            await pilot.press("g")
+            await settle(pilot, lambda: other.current is AgentState.READY)
+            await settle(pilot, lambda: "consulting" not in banner(app))
+            assert app.view == "talking" and app.agent_state is AgentState.TALKING
+            assert not center.trunk.held(call_id) and not center.trunk.conferenced(call_id)
+            assert any("consultation ended" in n for n in notices(app))
+
+
+# --- manual dial ----------------------------------------------------------------------
+
+
+async def test_dial_a_number_then_dial_the_last_caller_from_the_card(center: Center) -> None:
+    app = AgentDesktop(center.bus, "1001", queues=["general"])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter")
+        await settle(pilot, lambda: app.agent_state is AgentState.NOT_READY)
+        await pilot.press("d")
+        await type_into_prompt(pilot, "138 0000 0001")
+        await settle(pilot, lambda: app.view == "talking" and app.offer is not None)
+        [(call_id, number)] = center.trunk.dialled
+        assert number == "+8613800000001"
+        assert app.current_call_id == call_id
+        assert "王小明" in card_text(app)
+        await pilot.press("h")
+        await settle(pilot, lambda: app.view == "wrap_up")
+        await pilot.press("3")
+        await settle(pilot, lambda: app.view == "idle")
+        await pilot.press("d")
+        await settle(pilot, lambda: isinstance(app.screen, Prompt))
+        assert app.screen.query_one(Input).value == "+8613800000001"  # from the card
+        await pilot.press("escape")
+    [record] = await records(center)
+    assert (record.kind, record.agent_id, record.disposition) == ("manual", "1001", "sale")
+
+
+# --- states: reasons, extend wrap-up, not ready after the call --------------------------
+
+
+async def test_not_ready_reasons_extend_wrap_up_and_not_ready_after_the_call(
+    center: Center,
+) -> None:
+    app = AgentDesktop(center.bus, "1001", queues=["general"])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter")
+        await settle(pilot, lambda: app.agent_state is AgentState.NOT_READY)
+        await pilot.press("r")
+        await settle(pilot, lambda: app.agent_state is AgentState.READY)
+        await pilot.press("n")
+        await settle(pilot, lambda: isinstance(app.screen, Choice))
+        assert isinstance(app.screen, Choice)
+        assert app.screen.options == ("break", "lunch", "meeting", "training", "coaching")
+        await pilot.press("2")
+        await settle(pilot, lambda: app.agent_state is AgentState.NOT_READY)
+        assert "NOT READY (lunch)" in str(app.query_one("#state-bar").render())
+        await pilot.press("r")
+        await settle(pilot, lambda: app.agent_state is AgentState.READY)
+
+        call_id = center.trunk.ring("+8613800000001")
+        await settle(pilot, lambda: app.view == "offer" and app.offer is not None)
+        await pilot.press("a")
+        await settle(pilot, lambda: app.agent_state is AgentState.TALKING)
+        await pilot.press("h")
+        await settle(pilot, lambda: app.agent_state is AgentState.WRAP_UP)
+        state = app._state
+        assert state is not None and state.wrap_up_deadline_wall is not None
+        first = state.wrap_up_deadline_wall
+        await pilot.press("e")
+        await settle(
+            pilot,
+            lambda: (
+                app._state is not None and (app._state.wrap_up_deadline_wall or 0) >= first + 29
+            ),
+        )
+        await pilot.press("n")  # in wrap-up: not ready after this call
+        await settle(pilot, lambda: "auto-not ready" in wrap_banner(app))
+        await pilot.press("1")
+        await settle(pilot, lambda: app.agent_state is AgentState.NOT_READY)
+        assert app._state is not None and app._state.reason == "not ready after call"
+        assert app.current_call_id is None and call_id
+
+
+def wrap_banner(app: AgentDesktop) -> str:
+    return str(app.query_one("#wrap-up-banner", Static).render())
