@@ -40,10 +40,12 @@ The ``gain`` is the controller: after every live answer it moves by
 less the safety margin (3% - 1% = 2% by default). So each abandon lowers the gain a lot
 and each connected call raises it a little; the gain settles where the abandon rate is
 the target (a stochastic-approximation integral controller). Abandons rising means the
-gain falls, and fewer dials. Two guards sit on top: when the campaign's abandon rate
-today or over 30 days reaches ``cap - margin / 2`` (with enough live answers to tell), the
-predictive dialer stops over-dialing and places only one line per Ready agent (as
-progressive does) until the rate is back under it; and no more than ``max_lines``
+gain falls, and fewer dials. Guards sit on top: when the campaign's abandon rate today or
+over 30 days reaches ``cap - margin / 2`` (with enough live answers to tell), the gain
+only falls; whenever one more abandon would take today's or the 30-day rate over the cap
+(early in every day, until some 33 live answers at a 3% cap, and whenever the rate is
+close to it), predictive and power dialing place only one line per Ready agent (as
+progressive does), so the cap holds by construction; and no more than ``max_lines``
 lines are ever in flight.
 
 **Blending** (:func:`dialer_agents`): agents who serve inbound queues and the campaign
@@ -315,17 +317,21 @@ class Pacer:
         if mode is DialMode.PROGRESSIVE:
             n = free_now - capacity.in_flight
             return Decision(_clamp(n, room), mode, reason="one line per free agent")
-        if mode is DialMode.POWER:
+        figures = abandons or AbandonFigures()
+        stopped = _one_more_breaks(figures, s.abandon_cap)
+        if mode is DialMode.POWER and not stopped:
             n = math.floor(s.power_ratio * free_now + 1e-9) - capacity.in_flight
             return Decision(_clamp(n, room), mode, reason=f"{s.power_ratio:g} lines per agent")
         c = self.contact_rate
         free = self.expected_free(capacity)
-        figures = abandons or AbandonFigures()
         self.guarded = _at_least(figures, s.guard_min_live, s.guard_rate)
-        stopped = _at_least(figures, s.guard_min_live, s.abandon_cap)
         if stopped or free <= 0:
             n = free_now - capacity.in_flight
-            why = "abandon rate at the cap: one line per Ready agent" if stopped else "no agent"
+            why = (
+                "one more abandon would break the cap: one line per Ready agent"
+                if stopped
+                else "no agent"
+            )
             return Decision(_clamp(n, room), mode, free, c, self.gain, True, why)
         wanted = self.gain * free - capacity.waiting - self.expected_answers(capacity)
         n = math.floor(wanted / c + 0.5)
@@ -339,6 +345,18 @@ def _at_least(figures: AbandonFigures, min_live: int, rate: float) -> bool:
     return (figures.today_live >= min_live and figures.today_rate >= rate) or (
         figures.rolling_live >= min_live and figures.rolling_rate >= rate
     )
+
+
+def _one_more_breaks(figures: AbandonFigures, cap: float) -> bool:
+    """One more abandon would take today's or the 30-day abandon rate over ``cap``.
+
+    While it would, the dialer places no more lines than there are Ready agents: the cap
+    holds by construction, also early in the day when a single abandon among a few live
+    answers is a large share.
+    """
+    today = (figures.today_abandoned + 1) / (figures.today_live + 1)
+    rolling = (figures.rolling_abandoned + 1) / (figures.rolling_live + 1)
+    return today > cap or rolling > cap
 
 
 def _clamp(n: float, room: float) -> int:

@@ -97,7 +97,7 @@ def test_predictive_campaign_dials_connects_and_records_dispositions() -> None:
     async def body() -> None:
         async with dialer(DialMode.PREDICTIVE) as d:
             run = asyncio.create_task(d.runner.run())
-            await asyncio.sleep(1800)
+            await asyncio.sleep(3600)  # the first live answers of a day go one per agent
             run.cancel()
             await asyncio.gather(run, return_exceptions=True)
             await d.service.flush()

@@ -22,6 +22,10 @@ def pacer(mode: DialMode = DialMode.PREDICTIVE, **kw: object) -> Pacer:
     return Pacer(PacingSettings.model_validate({"mode": mode, **kw}))
 
 
+#: A long clean record: one more abandon keeps the rates far under the cap.
+CLEAN = AbandonFigures(today_live=1000, rolling_live=20000)
+
+
 def test_preview_never_dials_by_itself() -> None:
     assert pacer(DialMode.PREVIEW).decide(Capacity(ready=10)).dials == 0
 
@@ -36,26 +40,26 @@ def test_progressive_places_one_line_per_free_agent() -> None:
 
 def test_power_places_a_fixed_ratio() -> None:
     p = pacer(DialMode.POWER, power_ratio=3.0)
-    assert p.decide(Capacity(ready=2)).dials == 6
-    assert p.decide(Capacity(ready=2, in_flight=4)).dials == 2
+    assert p.decide(Capacity(ready=2), CLEAN).dials == 6
+    assert p.decide(Capacity(ready=2, in_flight=4), CLEAN).dials == 2
 
 
 def test_max_lines_is_never_exceeded() -> None:
     p = pacer(DialMode.POWER, power_ratio=3.0, max_lines=4)
-    assert p.decide(Capacity(ready=10, in_flight=1)).dials == 3
-    assert pacer(max_lines=1).decide(Capacity(ready=10)).dials == 1
+    assert p.decide(Capacity(ready=10, in_flight=1), CLEAN).dials == 3
+    assert pacer(max_lines=1).decide(Capacity(ready=10), CLEAN).dials == 1
 
 
 def test_predictive_dials_for_expected_answers_to_match_expected_free_agents() -> None:
     p = pacer(initial_gain=1.0, prior_contact_rate=0.25)
-    d = p.decide(Capacity(ready=4))
+    d = p.decide(Capacity(ready=4), CLEAN)
     # 4 free agents, one person answers in four dials: 16 dials
     assert d.dials == 16
     assert d.expected_free == pytest.approx(4.0)
     # agents talking may free up before the answers come: more dials than for ready alone
-    assert p.decide(Capacity(ready=4, talking=20)).dials > 16
+    assert p.decide(Capacity(ready=4, talking=20), CLEAN).dials > 16
     # lines in flight will bring answers: fewer dials
-    assert p.decide(Capacity(ready=4, in_flight=8)).dials == 8
+    assert p.decide(Capacity(ready=4, in_flight=8), CLEAN).dials == 8
 
 
 def test_abandons_rising_means_fewer_dials() -> None:
@@ -65,7 +69,7 @@ def test_abandons_rising_means_fewer_dials() -> None:
         rough.record_live(abandoned=True)
     capacity = Capacity(ready=10, talking=30)
     assert rough.gain < calm.gain
-    assert rough.decide(capacity).dials < calm.decide(capacity).dials
+    assert rough.decide(capacity, CLEAN).dials < calm.decide(capacity, CLEAN).dials
 
 
 def test_the_controller_settles_where_abandons_hit_the_target() -> None:
@@ -81,20 +85,30 @@ def test_the_controller_settles_where_abandons_hit_the_target() -> None:
 
 def test_near_the_cap_the_gain_only_falls_and_at_the_cap_no_over_dialing() -> None:
     p = pacer(initial_gain=1.0, guard_min_live=30)
-    near = AbandonFigures(today_live=100, today_abandoned=3, rolling_live=100, rolling_abandoned=3)
+    near = AbandonFigures(
+        today_live=2000, today_abandoned=52, rolling_live=2000, rolling_abandoned=52
+    )
     d = p.decide(Capacity(ready=4, talking=20), near)
-    assert d.guarded
+    assert d.guarded and d.dials > 4  # 2.6%: still over-dialing, but the gain only falls
     before = p.gain
     p.record_live(abandoned=False)
     assert p.gain == before  # a connected call does not raise it while guarded
     over = AbandonFigures(
-        today_live=100, today_abandoned=2, rolling_live=1000, rolling_abandoned=31
+        today_live=100, today_abandoned=2, rolling_live=1000, rolling_abandoned=30
     )
     d = p.decide(Capacity(ready=4, talking=20, in_flight=1), over)
-    assert d.dials == 3  # one line per Ready agent, no more
-    # too few answers to tell: no guard
-    few = AbandonFigures(today_live=10, today_abandoned=5)
-    assert not p.decide(Capacity(ready=4), few).guarded
+    assert d.dials == 3  # one more abandon would make 31/1001 > 3%: one line per Ready agent
+
+
+def test_one_more_abandon_over_the_cap_means_no_over_dialing_in_any_mode() -> None:
+    # Early in the day one abandon among a few live answers is a large share: the dialer
+    # does not over-dial until one more abandon would keep today's rate under the cap.
+    for mode in (DialMode.PREDICTIVE, DialMode.POWER):
+        p = pacer(mode, power_ratio=3.0, initial_gain=1.0)
+        for few in (AbandonFigures(), AbandonFigures(today_live=10, today_abandoned=5)):
+            assert p.decide(Capacity(ready=4, talking=20), few).dials <= 4
+        enough = AbandonFigures(today_live=200, rolling_live=5000, rolling_abandoned=10)
+        assert p.decide(Capacity(ready=4, talking=20), enough).dials > 4
 
 
 def test_contact_rate_is_the_prior_until_half_the_window_has_ended() -> None:
