@@ -27,9 +27,13 @@ typecheck: $(VENV)/.installed-dev
 pytest: system-deps $(VENV)/.installed-dev
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/bench_router.py
-	$(BIN)/python benchmarks/bench_customer_lookup.py
+# Every benchmark, each printing its figures beside its baseline (about 15 minutes;
+# bench_customers alone builds a million customers). One: make bench BENCH=bench_router
+BENCH ?= bench_router bench_simulator bench_customer_lookup bench_customers bench_journal \
+         bench_bus bench_sip bench_wallboard bench_dialer
+bench: system-deps $(VENV)/.installed-dev
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	for b in $(BENCH); do echo "== $$b"; $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
