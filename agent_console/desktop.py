@@ -838,7 +838,7 @@ class AgentDesktop(CustomerActions, App[None]):
         return text
 
     def _call_banner(self, now: float) -> Text:
-        text = Text(no_wrap=True, overflow="ellipsis")
+        text = Text()  # wraps: hold, mute and a consultation must show at 80 columns
         if self.view == "talking":
             text.append("Talking", style="bold")
             if self._state is not None and self._state.state is AgentState.TALKING:
@@ -873,7 +873,7 @@ class AgentDesktop(CustomerActions, App[None]):
         return text
 
     def _wrap_up_banner(self, now: float) -> Text:
-        text = Text(no_wrap=True, overflow="ellipsis")
+        text = Text()  # wraps: the timer must show at 80 columns
         text.append("Wrap-up", style="bold")
         if self._offer is not None:
             pop = self._offer.pop
@@ -1091,15 +1091,13 @@ class AgentDesktop(CustomerActions, App[None]):
         for action, key, title, help_text in _PALETTE:
             usable = self.check_action(action, ())
             if usable:
-                yield SystemCommand(f"{title} ({key})", help_text, partial(self._run, action))
+                run = partial(self.call_later, self.run_action, action)
+                yield SystemCommand(f"{title} ({key})", help_text, run)
             else:
                 why = self._why_not(action)
                 yield SystemCommand(
                     f"{title} ({key}) · not now", why, partial(self._tell_why, title, why)
                 )
-
-    async def _run(self, action: str) -> None:
-        await self.run_action(action)
 
     def _tell_why(self, title: str, why: str) -> None:
         self.notify(why, title=title, severity="warning", markup=False)

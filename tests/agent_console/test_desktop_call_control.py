@@ -81,15 +81,12 @@ async def open_center(
     await store.add_customers([WANG])
     bus = InMemoryBus()
     trunk = trunk or SimTrunk()
-    config = load_config(
-        overrides={
-            "queues": queues
-            or [
-                {"name": "general", "wrap_up_s": 600, "wrap_up_max_s": 900},
-                {"name": "billing", "wrap_up_s": 600},
-            ]
-        }
-    )
+    queues = queues or [
+        {"name": "general", "wrap_up_s": 600, "wrap_up_max_s": 900},
+        {"name": "billing", "wrap_up_s": 600},
+    ]
+    engine = {"default_queue": queues[0]["name"]}
+    config = load_config(overrides={"queues": queues, "engine": engine})
     names = [q["name"] for q in config.model_dump()["queues"]]
     agents = {"1001": names, "1002": names}
     service = EngineService(config, bus, store, [trunk], agents, recorder=store)
@@ -456,3 +453,118 @@ async def test_not_ready_reasons_extend_wrap_up_and_not_ready_after_the_call(
 
 def wrap_banner(app: AgentDesktop) -> str:
     return str(app.query_one("#wrap-up-banner", Static).render())
+
+
+# --- the script: its transfer action, its answers kept --------------------------------
+
+TINY = """\
+[script]
+name = "Tiny"
+version = "1"
+direction = "inbound"
+start = "ask"
+
+[nodes.ask]
+kind = "question"
+text = "满意吗？"
+field = "happy"
+choices = [
+    { label = "是", value = "yes", next = "more" },
+    { label = "否", value = "no", next = "more" },
+]
+
+[nodes.more]
+kind = "question"
+text = "还有别的问题吗？"
+field = "more"
+choices = [{ label = "没有", value = "no", next = "bye" }]
+
+[nodes.bye]
+kind = "end"
+"""
+
+
+async def test_the_scripts_transfer_action_transfers_the_call(tmp_path: Path) -> None:
+    queues = [
+        {"name": "service", "wrap_up_s": 600, "script": "inbound_service_zh"},
+        {"name": "billing_vip", "wrap_up_s": 600},
+    ]
+    async with open_center(tmp_path, queues=queues) as center:
+        app = AgentDesktop(center.bus, "1001", queues=["service"])
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("enter")
+            await settle(pilot, lambda: app.agent_state is AgentState.NOT_READY)
+            await pilot.press("r")
+            await settle(pilot, lambda: app.agent_state is AgentState.READY)
+            call_id = center.trunk.ring("+8613800000001")
+            await settle(pilot, lambda: app.script_run is not None)
+            await pilot.press("a")
+            await settle(pilot, lambda: app.agent_state is AgentState.TALKING)
+            await settle(pilot, lambda: app.focused is not None)
+            await pilot.press("enter")  # greet -> reason
+            await settle(pilot, lambda: run_node(app) == "reason")
+            await pilot.press("1")  # billing
+            await settle(pilot, lambda: run_node(app) == "account")
+            await pilot.press(*"12345678", "enter")  # a gold customer: to the VIP line
+            await settle(pilot, lambda: app.view == "wrap_up")
+            assert center.service.router.call_queue(call_id) == "billing_vip"
+            assert center.trunk.held(call_id)
+
+
+async def test_script_answers_are_kept_when_the_wrap_up_timer_ends_first(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "tiny.toml"
+    script.write_text(TINY, encoding="utf-8")
+    queues = [{"name": "general", "wrap_up_s": 0.2, "script": str(script)}]
+    async with open_center(tmp_path, queues=queues) as center:
+        done = asyncio.Event()
+        center.service.record_listeners.append(lambda _record: done.set())
+        app = AgentDesktop(center.bus, "1001", queues=["general"])
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("enter")
+            await settle(pilot, lambda: app.agent_state is AgentState.NOT_READY)
+            await pilot.press("r")
+            await settle(pilot, lambda: app.agent_state is AgentState.READY)
+            call_id = center.trunk.ring("+8613800000001")
+            await settle(pilot, lambda: app.script_run is not None)
+            await pilot.press("a")
+            await settle(pilot, lambda: app.agent_state is AgentState.TALKING)
+            await settle(pilot, lambda: app.focused is not None)
+            await pilot.press("1")  # happy: yes; the script is not finished
+            await settle(pilot, lambda: run_node(app) == "more")
+            app.screen.set_focus(None)
+            await pilot.press("h")
+            # The queue's wrap-up (0.2 s) ends before the agent finishes the script.
+            await asyncio.wait_for(done.wait(), timeout=10)
+        [record] = await records(center)
+        assert (record.call_id, record.disposition) == (call_id, "")
+        stored = await center.store.script_run(call_id)
+        assert stored is not None and stored.answers == {"happy": "yes"}
+        assert stored.path == ("ask", "more")
+        interactions = await center.store.recent_interactions(1)
+        assert interactions[0].script_answers == {"happy": "yes"}
+
+
+def run_node(app: AgentDesktop) -> str | None:
+    run = app.script_run
+    return run.node_id if run is not None else None
+
+
+# --- the command palette ---------------------------------------------------------------
+
+
+async def test_the_palette_lists_every_action_with_its_key_and_says_why_not(
+    center: Center,
+) -> None:
+    plain_pop_app = AgentDesktop(center.bus, "1001", queues=["general"])
+    async with plain_pop_app.run_test(size=SIZE) as pilot:
+        app, _ = await talking(pilot, center)
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        for title in ("Hold / resume (o)", "Mute / unmute (m)", "Transfer (w)", "Consult (k)"):
+            assert title in commands, sorted(commands)
+        assert "Hand over (y) · not now" in commands  # no consultation under way
+        assert "Dial (d) · not now" in commands
+        assert commands["Dial (d) · not now"].help == "Only with no call in hand."
+        commands["Hold / resume (o)"].callback()
+        await settle(pilot, lambda: app._control is not None and app._control.held)
