@@ -40,6 +40,13 @@ log = logging.getLogger(__name__)
 _CALLER_SAMPLE = 1500
 #: After arrivals stop, a headless run waits at most this long for calls to finish.
 _DRAIN_LIMIT_S = 4 * 3600.0
+#: The call script of the interactive demo's queues when the configuration names none.
+DEMO_SCRIPT = "inbound_service_zh"
+#: Names of the demo's agents (scripts greet callers with them), the human agent first.
+AGENT_NAMES = (
+    *("王伟", "李娜", "张敏", "刘洋", "陈静", "杨帆"),
+    *("赵磊", "黄丽", "周杰", "吴芳", "徐涛"),
+)
 
 
 def default_db_path() -> Path:
@@ -88,7 +95,11 @@ class DemoCenter:
         trunk = SimTrunk("sim")
         listed = {a.id: a for a in config.agents}
         everywhere = dict.fromkeys(queues, 0.0)
-        agents = [listed.get(a) or AgentConfig(id=a, queues=everywhere) for a in agent_ids]
+        agents = [
+            listed.get(a)
+            or AgentConfig(id=a, name=AGENT_NAMES[i % len(AGENT_NAMES)], queues=everywhere)
+            for i, a in enumerate(agent_ids)
+        ]
         service = EngineService(config, bus, store, [trunk], agents, recorder=store)
         behaviour = BotBehaviour(
             answer_delay_s=demo.bot_answer_delay_s,
@@ -232,6 +243,15 @@ def headless(
     return summary
 
 
+def with_demo_script(config: Config) -> Config:
+    """``config`` with :data:`DEMO_SCRIPT` for every queue that has no script, so the
+    person at the desk walks a call script."""
+    queues = [
+        q if q.script else q.model_copy(update={"script": DEMO_SCRIPT}) for q in config.queues
+    ]
+    return config.model_copy(update={"queues": queues})
+
+
 async def run_interactive(config: Config, db_path: Path, config_path: Path | None = None) -> None:
     """The human agent's desktop, with bots and simulated callers behind it.
 
@@ -240,6 +260,7 @@ async def run_interactive(config: Config, db_path: Path, config_path: Path | Non
     from agent_console.desktop import AgentDesktop
 
     human = config.demo.human_agent
+    config = with_demo_script(config)
     center = await DemoCenter.open(config, db_path, bots=config.demo.bots, human=human)
     try:
         await center.start()

@@ -2,7 +2,8 @@
 
 This is the check a person makes by hand: the program starts in a terminal of the
 smallest supported size, shows the login, takes keys, offers a call with the
-customer's card, and goes through answer, hang-up and disposition back to Ready.
+customer's card and the demo's call script, and goes through answer, the script (to
+its end), hang-up and disposition back to Ready.
 tmux runs on a private socket and is killed by the test.
 """
 
@@ -97,8 +98,16 @@ def test_demo_in_a_real_terminal_from_login_to_ready_again(terminal: Terminal) -
     offer = terminal.wait_for("an offered call", lambda s: "Incoming call" in s)
     assert "RESERVED" in _status(offer)
     assert "Caller" in offer and "Number" in offer  # the screen-pop card
+    assert "客户服务" in offer  # the demo queue's script, beside the card
     terminal.keys("a")
-    terminal.wait_for("the call connected", lambda s: "TALKING" in _status(s))
+    talking = terminal.wait_for("the call connected", lambda s: "TALKING" in _status(s))
+    assert "我是客服王伟" in talking  # the greeting, with the agent's name
+    terminal.keys("Enter")
+    question = terminal.wait_for("the script's question", lambda s: "有什么可以帮您" in s)
+    assert "请不要再给我打电话" in question  # its choices, numbered
+    terminal.keys("4")  # "do not call me again": the script ends
+    terminal.wait_for("the script's end", lambda s: "再见" in s)
+    assert "q Quit" in terminal.screen()  # the footer fits in 80 columns
     terminal.keys("h")
     terminal.wait_for("wrap-up", lambda s: "WRAP" in _status(s))
     terminal.keys("1")
