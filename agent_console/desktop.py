@@ -900,7 +900,9 @@ class AgentDesktop(CustomerActions, App[None]):
         views = _VIEW_OF.get(action)
         if views is None:
             return super().check_action(action, parameters)
-        if self.view not in views and self.view != "login":
+        if self.view == "login":
+            return None if action == "ready" else False  # log in first
+        if self.view not in views:
             return False  # another view's action: not in the footer now
         if action in _CONSULT_ONLY and not self._consulting():
             return False
