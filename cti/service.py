@@ -405,10 +405,13 @@ class EngineService:
                 agent.state in (AgentState.TALKING, AgentState.WRAP_UP)
                 and agent.call_id is not None
             ):
-                queue = self.router.call_queue(agent.call_id)
-                self._current[agent_id] = self._offer_message(
-                    agent.call_id, agent_id, queue, now, now, wall
-                )
+                try:
+                    queue = self.router.call_queue(agent.call_id)
+                    self._current[agent_id] = self._offer_message(
+                        agent.call_id, agent_id, queue, now, now, wall
+                    )
+                except RoutingError:  # wrap-up of a call it handed on, over since
+                    pass
             self._resend_agent(agent_id)
         self.recovery = report
         log.info("journal %s: %s", journal.path, report)
