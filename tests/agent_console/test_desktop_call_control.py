@@ -24,6 +24,7 @@ from agent_console.widgets import CustomerCard
 from cti import topics
 from cti.bus import InMemoryBus
 from cti.config import load_config
+from cti.journal import Journal
 from cti.models import AgentState, CallDetailRecord, Customer, PhoneNumber, Segment
 from cti.protocol import (
     AcceptOffer,
@@ -568,3 +569,79 @@ async def test_the_palette_lists_every_action_with_its_key_and_says_why_not(
         assert commands["Dial (d) · not now"].help == "Only with no call in hand."
         commands["Hold / resume (o)"].callback()
         await settle(pilot, lambda: app._control is not None and app._control.held)
+
+
+# --- a restart with a transfer in the journal -----------------------------------------
+
+
+async def test_an_engine_restart_keeps_the_wrap_up_of_a_call_handed_on_and_over(
+    tmp_path: Path,
+) -> None:
+    """The agent who transferred a call wraps up its part; the caller hung up meanwhile
+    and the engine restarted: the journal brings the agent back in wrap-up, and the
+    leg's disposition can still be given."""
+    journal_path = tmp_path / "journal.db"
+    ledger = tmp_path / "ledger.jsonl"
+    config = load_config(
+        overrides={"queues": [{"name": "general", "wrap_up_s": 600}, {"name": "billing"}]}
+    )
+    store = await Store.open(tmp_path / "cti.db")
+    await store.add_customers([WANG])
+    try:
+        bus = InMemoryBus()
+        trunk = SimTrunk(ledger=ledger)
+        with Journal.open(journal_path) as journal:
+            service = EngineService(
+                config, bus, store, [trunk], {"1001": ["general"]}, recorder=store,
+                journal=journal,
+            )  # fmt: skip
+            task = asyncio.create_task(service.run())
+            await service.ready.wait()
+            center = Center(bus, trunk, store, service)
+            app = AgentDesktop(bus, "1001", queues=["general"])
+            async with app.run_test(size=SIZE) as pilot:
+                app, call_id = await talking(pilot, center)
+                await pilot.press("w")
+                await type_into_prompt(pilot, "billing")
+                await settle(pilot, lambda: app.view == "wrap_up")
+                trunk.caller_hangs_up(call_id)
+                await records(center)  # the call is over: answered, by 1001
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await service.flush()
+            await trunk.stop()
+
+        bus = InMemoryBus()
+        trunk = SimTrunk(ledger=ledger)
+        with Journal.open(journal_path) as journal:
+            service = EngineService(
+                config, bus, store, [trunk], {"1001": ["general"]}, recorder=store,
+                journal=journal,
+            )  # fmt: skip
+            task = asyncio.create_task(service.run())
+            ready = asyncio.create_task(service.ready.wait())
+            await asyncio.wait({task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+            assert ready.done(), f"the engine did not start again: {task}"
+            assert service.recovery is not None and service.recovery.failed == 0
+            assert service.router.agent("1001").state is AgentState.WRAP_UP
+            app = AgentDesktop(bus, "1001", queues=["general"])
+            async with app.run_test(size=SIZE) as pilot:
+                await pilot.press("enter")
+                await settle(pilot, lambda: app.view == "wrap_up")
+                # The call is over: no card comes back, the desk offers its own "done".
+                await pilot.press("1")
+                await settle(pilot, lambda: app.agent_state is AgentState.READY)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await service.flush()
+        [record] = await store.call_records()
+        assert (record.call_id, record.outcome, record.agent_id) == (call_id, "answered", "1001")
+        history = await store.recent_interactions(WANG.id)
+        # 1001's part (given after the restart), and the call, whose caller hung up
+        # while it waited in billing.
+        assert sorted((i.call_id, i.disposition) for i in history) == [
+            (call_id, ""),
+            (call_id, "done"),
+        ]
+    finally:
+        await store.close()
