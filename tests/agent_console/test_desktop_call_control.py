@@ -32,7 +32,9 @@ from cti.protocol import (
     AnyCommand,
     CallOffered,
     CommandResult,
+    CompleteConsult,
     CompleteWrapUp,
+    ConsultCall,
     HangUp,
     Login,
     Message,
@@ -645,3 +647,47 @@ async def test_an_engine_restart_keeps_the_wrap_up_of_a_call_handed_on_and_over(
         ]
     finally:
         await store.close()
+
+
+async def test_the_desk_consulted_sees_who_asks_then_gets_the_caller(center: Center) -> None:
+    """The other side of a consultation: this desk is agent 1002; 1001 is on the bus."""
+    first = OtherAgent(center.bus, "1001")
+    attached = asyncio.Event()
+    follower = asyncio.create_task(first.follow(attached))
+    await attached.wait()
+    app = AgentDesktop(center.bus, "1002", queues=["general"])
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("enter")
+            await settle(pilot, lambda: app.agent_state is AgentState.NOT_READY)
+            await first.send(Login(agent_id="1001"))
+            await settle(pilot, lambda: first.current is AgentState.NOT_READY)
+            await first.send(SetReady(agent_id="1001"))
+            await settle(pilot, lambda: first.current is AgentState.READY)
+            call_id = center.trunk.ring("+8613800000001")
+            await settle(pilot, lambda: bool(first.offers))
+            await first.send(AcceptOffer(agent_id="1001", call_id=call_id))
+            await settle(pilot, lambda: first.current is AgentState.TALKING)
+            await pilot.press("r")
+            await settle(pilot, lambda: app.agent_state is AgentState.READY)
+
+            await first.send(ConsultCall(agent_id="1001", call_id=call_id, to_agent="1002"))
+            await settle(pilot, lambda: app.view == "offer" and app.offer is not None)
+            assert "1001 consults you" in banner(app)
+            assert "王小明" in card_text(app)
+            await pilot.press("a")
+            await settle(pilot, lambda: app.view == "talking")
+            await settle(pilot, lambda: "consulted by 1001" in banner(app))
+            assert app.check_action("hold", ()) is None  # not this desk's caller yet
+            assert app.check_action("transfer", ()) is None
+            await first.send(CompleteConsult(agent_id="1001", call_id=call_id))
+            await settle(
+                pilot, lambda: any("1001 handed you the caller" in n for n in notices(app))
+            )
+            assert "consulted by" not in banner(app)
+            assert app.check_action("hold", ()) is True  # the caller is this desk's now
+            await pilot.press("o")
+            await settle(pilot, lambda: center.trunk.held(call_id))
+    finally:
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
