@@ -8,7 +8,8 @@ for occupancy). This module only attributes what happens to queues and intervals
   answered call, after its wrap-up), in the queue named in the record and in the
   interval in which the call *arrived*. Each call is judged by the SL target and
   short-abandon threshold of its own queue, in the queue's figures and the overall
-  ones alike.
+  ones alike. A call an agent dialled by hand (kind ``manual``) was never offered to
+  a queue, so it is left out of the call figures (its talk time still counts as busy).
 * **Agent time** runs from one :class:`~queue_engine.actions.AgentStateSet` to the next
   and, for the state an agent is in now, up to ``now``. It is split exactly across
   interval boundaries. An agent's time counts in every queue the agent serves (a
@@ -262,6 +263,8 @@ class LiveStats:
     # --- internals -----------------------------------------------------------------
 
     def _record(self, cdr: CallDetailRecord, now: float) -> None:
+        if cdr.kind == "manual":
+            return  # the agent's own dial: no caller waited in a queue
         config = self._config.get(cdr.queue)
         if config is None:
             log.warning(

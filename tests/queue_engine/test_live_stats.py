@@ -389,3 +389,14 @@ def test_a_clock_going_back_passes_no_time() -> None:
     run(stats, "a", [(100.0, S.READY), (50.0, S.TALKING)])
     f = stats.snapshot("q1", 200.0)
     assert (f.busy_s, f.idle_s, f.staffed_s) == (100.0, 0.0, 100.0)
+
+
+def test_a_call_the_agent_dialled_by_hand_is_not_an_offered_call() -> None:
+    stats = LiveStats(QUEUES, {"a": ["q1"]})
+    manual = call("m1", "q1", 10.0, wait=0.0, talk=60.0)
+    manual.cdr.kind = "manual"
+    stats.observe(call("c1", "q1", 0.0, wait=30.0, talk=60.0), 200.0)
+    stats.observe(manual, 200.0)
+    f = stats.snapshot("q1", 200.0)
+    assert (f.offered, f.answered) == (1, 1)
+    assert f.asa_s == pytest.approx(30.0)  # the dial's zero wait does not flatter it
