@@ -1078,6 +1078,10 @@ class AgentDesktop(CustomerActions, App[None]):
             command = DialNumber(agent_id=self._agent_id, number=number)
             self.run_worker(self._send(command, awaits_answer=True), name="desk-dial")
 
+    def dial_customer(self, number: str, customer_id: int) -> None:
+        """Dial a customer found in the search (its ``d`` key)."""
+        self.dial_number(number)
+
     async def action_extend_wrap_up(self) -> None:
         if self._call_id is not None:
             await self._send(

@@ -5,6 +5,7 @@ service items and escalation, callbacks. What each action stores is read back.""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,12 +40,13 @@ class Center:
     service: EngineService
 
 
-async def settle(pilot: Pilot[Any], done: Callable[[], bool], rounds: int = 400) -> None:
-    for _ in range(rounds):
-        if done():
-            return
+async def settle(pilot: Pilot[Any], done: Callable[[], bool], limit_s: float = 30.0) -> None:
+    """Run the desk and the engine until ``done()``; the limit is a safety net only."""
+    deadline = time.monotonic() + limit_s
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError("the desk did not reach the expected state")
         await pilot.pause()
-    raise AssertionError("the desk did not reach the expected state")
 
 
 @pytest.fixture
@@ -185,8 +187,12 @@ async def test_search_by_a_chinese_partial_name_shows_history_with_script_answer
         details = app.screen.query_one("#details", Static)
         await settle(pilot, lambda: "换了套餐" in str(details.render()))
         assert "满意: 是" in str(details.render())
+        await pilot.press("d")  # dial this customer for the agent
+        await settle(pilot, lambda: bool(center.trunk.dialled))
+        assert [number for _, number in center.trunk.dialled] == ["+8613800000001"]
         await pilot.press("escape")
         await settle(pilot, lambda: not isinstance(app.screen, CustomerSearchScreen))
+        await settle(pilot, lambda: app.view == "talking")  # the dialled call is the agent's
 
 
 async def test_service_item_entry_and_escalation_are_stored(center: Center) -> None:
