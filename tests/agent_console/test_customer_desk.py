@@ -5,8 +5,7 @@ service items and escalation, callbacks. What each action stores is read back.""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from cti.service import EngineService
 from cti.store import Store
 from queue_engine.router import CallPhase
 from telephony_adapters.sim import SimTrunk
+from tests.agent_console.waiting import settle
 
 pytestmark = [pytest.mark.console, pytest.mark.integration]
 
@@ -38,15 +38,6 @@ class Center:
     trunk: SimTrunk
     store: Store
     service: EngineService
-
-
-async def settle(pilot: Pilot[Any], done: Callable[[], bool], limit_s: float = 30.0) -> None:
-    """Run the desk and the engine until ``done()``; the limit is a safety net only."""
-    deadline = time.monotonic() + limit_s
-    while not done():
-        if time.monotonic() > deadline:
-            raise AssertionError("the desk did not reach the expected state")
-        await pilot.pause()
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ from cti.protocol import (
     SetReady,
 )
 from tests.agent_console.fake_engine import FakeEngine
+from tests.agent_console.waiting import settle
 
 pytestmark = pytest.mark.console
 
@@ -80,15 +81,6 @@ def known_pop(call_id: str = "c1", name: str = "Ada Lovelace") -> ScreenPop:
 
 def new_caller_pop(kind: CallerKind, ani: str, call_id: str = "c9") -> ScreenPop:
     return ScreenPop(call_id=call_id, queue="support", ani=ani, caller_kind=kind, waited_s=3.0)
-
-
-async def settle(pilot: Pilot[Any], done: Callable[[], bool], rounds: int = 50) -> None:
-    """Let bus messages flow (no sleeping) until ``done()`` holds."""
-    for _ in range(rounds):
-        if done():
-            return
-        await pilot.pause()
-    raise AssertionError("the desk did not reach the expected state")
 
 
 @pytest.fixture

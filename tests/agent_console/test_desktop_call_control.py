@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from cti.service import EngineService
 from cti.store import Store
 from telephony_adapters.base import LineCapabilities
 from telephony_adapters.sim import SimTrunk
+from tests.agent_console.waiting import settle
 
 pytestmark = [pytest.mark.console, pytest.mark.integration]
 
@@ -63,15 +64,6 @@ class Center:
     trunk: SimTrunk
     store: Store
     service: EngineService
-
-
-async def settle(pilot: Pilot[Any], done: Callable[[], bool], rounds: int = 300) -> None:
-    """Let messages flow (no sleeping) until ``done()`` holds."""
-    for _ in range(rounds):
-        if done():
-            return
-        await pilot.pause()
-    raise AssertionError("the desk did not reach the expected state")
 
 
 @contextlib.asynccontextmanager

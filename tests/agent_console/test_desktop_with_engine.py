@@ -7,12 +7,10 @@ over the in-memory bus, with the customer looked up in a real SQLite store.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from textual.pilot import Pilot
 
 from agent_console.desktop import AgentDesktop
 from agent_console.widgets import CustomerCard
@@ -22,6 +20,7 @@ from cti.models import AgentState, CallerKind, Customer, PhoneNumber, Segment
 from cti.service import EngineService
 from cti.store import Store
 from telephony_adapters.sim import SimCallState, SimTrunk
+from tests.agent_console.waiting import settle
 
 pytestmark = [pytest.mark.console, pytest.mark.integration]
 
@@ -29,14 +28,6 @@ NAMES = {
     1: ("欧阳明月", "+8613800000001"),
     2: ("[bold]Markup[/bold] Test", "+8613800000002"),
 }
-
-
-async def settle(pilot: Pilot[Any], done: Callable[[], bool], rounds: int = 200) -> None:
-    for _ in range(rounds):
-        if done():
-            return
-        await pilot.pause()
-    raise AssertionError("the desk did not reach the expected state")
 
 
 @pytest.fixture

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
 from agent_console.desktop import AgentDesktop
@@ -30,6 +29,7 @@ from cti.service import EngineService
 from cti.store import Store
 from scripts_engine.catalog import read_script_text, text_sha256
 from telephony_adapters.sim import SimTrunk
+from tests.agent_console.waiting import settle, until
 
 pytestmark = [pytest.mark.console, pytest.mark.integration]
 
@@ -64,22 +64,6 @@ next = "bye"
 [nodes.bye]
 kind = "end"
 """
-
-
-async def settle(pilot: Pilot[Any], done: Callable[[], bool], rounds: int = 300) -> None:
-    for _ in range(rounds):
-        if done():
-            return
-        await pilot.pause()
-    raise AssertionError("the desk did not reach the expected state")
-
-
-async def until(done: Callable[[], bool], rounds: int = 500) -> None:
-    for _ in range(rounds):
-        if done():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("the engine did not reach the expected state")
 
 
 @asynccontextmanager
