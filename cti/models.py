@@ -362,6 +362,12 @@ class QueueConfig(BaseModel):
     relax: tuple[RelaxStep, ...] = ()
     exits: QueueExits = QueueExits()
     expected_aht_s: float = Field(180.0, gt=0.0, description="handle time assumed for waits")
+    personal_callback_wait_s: float = Field(
+        600.0,
+        ge=0.0,
+        description="a due callback reserved for one agent waits this long for that agent "
+        "to be Ready, then joins the queue for anyone",
+    )
     script: str = Field(
         "",
         description="the call script offered with this queue's calls: a shipped example's "
