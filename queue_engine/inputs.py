@@ -157,7 +157,10 @@ class CallerAsksCallback(_Input):
 
 
 class CallbackScheduled(_Input):
-    """A callback joins ``queue`` at engine time ``due``."""
+    """A callback joins ``queue`` at engine time ``due``.
+
+    ``for_agent`` set: a personal callback, offered only to that agent until its queue's
+    ``personal_callback_wait_s`` has passed (empty, as in older journals: for anyone)."""
 
     kind: Literal["callback_scheduled"] = "callback_scheduled"
     call_id: str
@@ -165,6 +168,7 @@ class CallbackScheduled(_Input):
     caller: CallerInfo
     due: float
     number: str
+    for_agent: str = ""
 
 
 class CallPriorityChanged(_Input):
