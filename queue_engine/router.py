@@ -30,6 +30,14 @@ robin with memory, random, best proficiency); ring-all offers the call to all of
 * no agent has more than one call;
 * no call waits while a Ready agent could take it;
 * each ring of each queue is served in rank order.
+
+**Personal callbacks.** A callback scheduled ``agent_id=`` (an agent's "for me") is
+reserved for that agent: when due it is offered to them if Ready, else it stays
+*scheduled* (not waiting in its queue, not in its figures) on the agent's own heap and is
+offered, before any queue call, when the agent next frees up. After its queue's
+``personal_callback_wait_s``, or at once if the agent logs out, it joins its queue for
+anyone with its age (from ``due``) and value. Declined or missed by the agent, it goes back
+to its queue for anyone, like any call.
 """
 
 from __future__ import annotations
@@ -138,6 +146,8 @@ class _Call:
     consult_state: ConsultState
     trail: list[str]
     """Transfers and the dispositions of agents who handed the call on (record's note)."""
+    reserved_for: str | None
+    """A personal callback's agent (kept once it went to anyone, for the record)."""
 
     # Written out, not generated: compiled with mypyc, a generated __init__ stays
     # interpreted, and the router makes one of these per call.
@@ -177,6 +187,7 @@ class _Call:
         self.consult = None
         self.consult_state = ""
         self.trail = []
+        self.reserved_for = None
 
 
 @dataclass(slots=True)
@@ -339,6 +350,8 @@ class Router:
         """Heap of (when, seq, kind, agent or call id, token)."""
         self._seq = itertools.count()
         self._rng = random.Random(seed)
+        self._personal: dict[str, list[tuple[float, int, str]]] = {}
+        """Agent id -> heap of (-fixed_key, seq, call_id): due callbacks reserved for it."""
         for agent in agents:
             self.configure_agent(agent)
 
@@ -383,8 +396,10 @@ class Router:
                 return self.caller_hung_up(c, now)
             case inputs.CallerAsksCallback(call_id=c, number=number):
                 return self.request_callback(c, number, now)
-            case inputs.CallbackScheduled(call_id=c, queue=q, caller=caller, due=due, number=n):
-                return self.schedule_callback(c, q, caller, due, n, now)
+            case inputs.CallbackScheduled(
+                call_id=c, queue=q, caller=caller, due=due, number=n, for_agent=a
+            ):
+                return self.schedule_callback(c, q, caller, due, n, now, agent_id=a or None)
             case inputs.CallPriorityChanged(call_id=c, priority=p):
                 return self.set_call_priority(c, p, now)
             case inputs.CallMoved(call_id=c, queue=q):
@@ -516,6 +531,10 @@ class Router:
         if agent.state is not AgentState.LOGGED_OUT:
             self._set_state(agent, AgentState.LOGGED_OUT, "", now, out)
             self._check_staffing(agent, now, out)
+            for _, _, call_id in sorted(self._personal.pop(agent_id, [])):
+                call = self._calls.get(call_id)  # its due personal callbacks: for anyone
+                if call is not None and call.phase is CallPhase.SCHEDULED:
+                    self._enter(call, self._queues[call.queue], now, out)
         return out
 
     def set_ready(self, agent_id: str, now: float) -> list[Action]:
@@ -889,21 +908,31 @@ class Router:
         due: float,
         number: str,
         now: float,
+        *,
+        agent_id: str | None = None,
     ) -> list[Action]:
         """A callback to ``number`` joins ``queue`` at ``due`` (at once if that is past).
 
         It ranks by its customer's value like a call; its age counts from ``due``.
+        ``agent_id``: reserved for that agent, who must serve ``queue`` (module docstring).
         """
         self._new_call_id(call_id)
-        self._queue(queue)
+        q = self._queue(queue)
+        if agent_id is not None and agent_id not in q.members:
+            theirs = ", ".join(self._agent(agent_id).queues)
+            raise RoutingError(
+                f"agent {agent_id!r} does not serve queue {queue!r}; "
+                f"a callback for them must be in one of their queues ({theirs})"
+            )
         call = _Call(call_id, queue, caller, max(due, now), next(self._seq), kind="callback")
         call.callback_number = number
         call.callback_requested_at = now
+        call.reserved_for = agent_id
         call.key = self._key(call)
         self._calls[call_id] = call
         out: list[Action] = []
         if due <= now:
-            self._enter(call, self._queues[queue], now, out)
+            self._due(call, now, out)
         else:
             call.phase = CallPhase.SCHEDULED
             self._timer(due, "due", call_id)
@@ -1006,7 +1035,9 @@ class Router:
             if call is None:
                 continue
             if kind == "due" and call.phase is CallPhase.SCHEDULED:
-                self._enter(call, self._queues[call.queue], now, out)
+                self._due(call, now, out)
+            elif kind == "personal" and call.phase is CallPhase.SCHEDULED:
+                self._enter(call, self._queues[call.queue], now, out)  # waited enough
             elif kind == "ring" and call.phase is CallPhase.QUEUED:
                 q = self._queues[call.queue]
                 if q.ring_for(call.arrived_at, now) > call.ring:
@@ -1251,6 +1282,8 @@ class Router:
 
     def _make_ready(self, agent: _Agent, now: float, out: list[Action]) -> None:
         """The agent is free: take the best call it may take, or wait in the pools."""
+        if self._personal and self._offer_personal(agent, now, out):
+            return  # a callback it promised comes before its queues' calls
         best: _Call | None = None
         best_rank: tuple[float, float, int] = (0.0, 0.0, 0)
         for name, bonus in agent.queues.items():
@@ -1274,6 +1307,22 @@ class Router:
         if agent.state is not AgentState.READY:
             self._set_state(agent, AgentState.READY, "", now, out)
         self._join_pools(agent)
+
+    def _offer_personal(self, agent: _Agent, now: float, out: list[Action]) -> bool:
+        """Offer the agent the best due callback reserved for it, if one still waits."""
+        heap = self._personal.get(agent.agent_id)
+        call = None
+        while heap and call is None:
+            call = self._calls.get(heapq.heappop(heap)[2])
+            if call is not None and call.phase is not CallPhase.SCHEDULED:
+                call = None  # gone to anyone meanwhile: a stale entry
+        if heap is not None and not heap:
+            del self._personal[agent.agent_id]
+        if call is None:
+            return False
+        call.ring = self._queues[call.queue].ring_for(call.arrived_at, now)
+        self._offer(call, [agent], now, out)
+        return True
 
     def _join_pools(self, agent: _Agent) -> None:
         """A Ready agent waits in the pool of its first ring in every queue it serves."""
@@ -1351,6 +1400,21 @@ class Router:
             if exits.max_wait is not None and call.answered_at is None:  # not once transferred
                 self._timer(call.arrived_at + exits.max_wait.after_s, "max_wait", call.call_id)
         self._place(call, q, now, out)
+
+    def _due(self, call: _Call, now: float, out: list[Action]) -> None:
+        """A scheduled callback is due: into its queue, or to the agent it is reserved for."""
+        q = self._queues[call.queue]
+        owner = None if call.reserved_for is None else self._agents[call.reserved_for]
+        if owner is None or owner.state is AgentState.LOGGED_OUT:
+            self._enter(call, q, now, out)
+        elif owner.state is AgentState.READY:
+            call.ring = q.ring_for(call.arrived_at, now)
+            self._offer(call, [owner], now, out)
+        else:  # stays scheduled until the owner frees up or the wait is over
+            entry = (-call.key, call.seq, call.call_id)
+            heapq.heappush(self._personal.setdefault(owner.agent_id, []), entry)
+            wait = q.config.personal_callback_wait_s
+            self._timer(call.arrived_at + wait, "personal", call.call_id)
 
     def _place(self, call: _Call, q: _Queue, now: float, out: list[Action]) -> None:
         """Offer ``call`` to the best Ready agent of its ring, or queue it."""
@@ -1556,6 +1620,8 @@ class Router:
                 call.trail.append(f"then {outcome} ({exit_action or 'caller hung up'})")
                 outcome = "answered"
             note = " · ".join([*call.trail, note] if note else call.trail)
+        if call.reserved_for is not None:
+            note = f"callback for {call.reserved_for}" + (f" · {note}" if note else "")
         call.phase = CallPhase.DONE
         call.ended_at = ended_at
         del self._calls[call.call_id]
