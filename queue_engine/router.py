@@ -1411,6 +1411,7 @@ class Router:
             call.ring = q.ring_for(call.arrived_at, now)
             self._offer(call, [owner], now, out)
         else:  # stays scheduled until the owner frees up or the wait is over
+            call.phase = CallPhase.SCHEDULED
             entry = (-call.key, call.seq, call.call_id)
             heapq.heappush(self._personal.setdefault(owner.agent_id, []), entry)
             wait = q.config.personal_callback_wait_s

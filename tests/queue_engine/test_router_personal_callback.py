@@ -89,6 +89,21 @@ def test_the_owner_busy_it_waits_outside_the_queue_then_comes_before_queue_calls
     assert router.waiting_in_order("sales") == ["c2"]
 
 
+def test_due_at_once_while_the_owner_is_busy_it_waits_for_the_owner() -> None:
+    router = make("alice", "bob")
+    ready(router, "alice", 0)
+    busy(router, "alice", "c0", 1)
+    ready(router, "bob", 2)
+    assert (
+        router.schedule_callback("cb1", "sales", caller(50), 0, NUMBER, 5, agent_id="alice") == []
+    )
+    assert router.call_phase("cb1") is CallPhase.SCHEDULED
+    assert router.waiting("sales") == 0
+    assert router.caller_hung_up("cb1", 6) == []  # no line: the callback stands
+    router.agent_hang_up("alice", "c0", 10)
+    assert offers(router.complete_wrap_up("alice", "c0", "", 11)) == [("cb1", "alice")]
+
+
 def test_several_reserved_callbacks_go_to_their_agent_best_first() -> None:
     router = make("alice")
     ready(router, "alice", 0)
