@@ -567,6 +567,12 @@ class ScheduleCallback(_AgentCommand):
     ``local_time`` is ISO 8601 without an offset, e.g. ``2026-11-23T10:30``; an empty
     ``time_zone`` means the engine's default. The callback joins ``queue`` (empty: the
     default queue) with the customer's value when that moment comes.
+
+    ``for_agent`` (an agent id, usually the sender's own: "for me"): a personal callback,
+    offered only to that agent when due, before their queue calls; it goes to anyone in
+    its queue if they log out or are not Ready within the queue's
+    ``personal_callback_wait_s``. If that agent does not serve ``queue``, it goes to their
+    first queue. Empty: for anyone.
     """
 
     type: Literal["schedule_callback"] = "schedule_callback"
@@ -574,6 +580,7 @@ class ScheduleCallback(_AgentCommand):
     local_time: str
     time_zone: str = ""
     queue: str = ""
+    for_agent: str = ""
 
 
 class ChooseCustomer(_AgentCommand):
