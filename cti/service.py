@@ -682,8 +682,10 @@ class EngineService:
                     await self._keep_partial_run(message)
                 case ExtendWrapUp(agent_id=a, call_id=call_id, seconds=seconds):
                     self.route(ri.AgentExtendsWrapUp(agent_id=a, call_id=call_id, seconds=seconds))
-                case ScheduleCallback(number=number, local_time=at, time_zone=tz, queue=queue):
-                    await self.schedule_callback(number, at, tz, queue)
+                case ScheduleCallback(
+                    number=number, local_time=at, time_zone=tz, queue=queue, for_agent=fa
+                ):
+                    await self.schedule_callback(number, at, tz, queue, for_agent=fa)
                 case RequestSnapshot(agent_id=a):
                     self._resend_agent(a)
                 case (
@@ -712,19 +714,29 @@ class EngineService:
         return CommandResult(command_id=message.command_id, ok=True)
 
     async def schedule_callback(
-        self, number: str, local_time: str = "", time_zone: str = "", queue: str = ""
+        self,
+        number: str,
+        local_time: str = "",
+        time_zone: str = "",
+        queue: str = "",
+        *,
+        for_agent: str = "",
     ) -> str:
         """Schedule a callback to ``number`` at ``local_time`` in ``time_zone`` (default:
         the customer's, else the engine's); empty ``local_time`` means as soon as possible.
 
         The caller is looked up like an inbound call, so the callback ranks by the
-        customer's value. Returns the callback's call id. Raises :class:`CtiError`
-        naming the bad number, time or zone.
+        customer's value. ``for_agent``: reserved for that agent (in their first queue if
+        they do not serve ``queue``; see ScheduleCallback). Returns the callback's call id.
+        Raises :class:`CtiError` naming the bad number, time, zone or agent.
         """
         caller = await self.identify(number)
         if caller.e164 is None:
             raise CtiError(f"cannot call back {number!r}: not a phone number")
         target = queue or self.config.engine.default_queue
+        if for_agent and self.router.has_agent(for_agent):
+            theirs = self.router.agent_queues(for_agent)
+            target = target if target in theirs else theirs[0]
         now = self.now()
         due = now
         if local_time:
@@ -734,7 +746,12 @@ class EngineService:
         call_id = f"cb-{int(now)}-{self._callback_ids}"
         self.route(
             ri.CallbackScheduled(
-                call_id=call_id, queue=target, caller=caller, due=due, number=caller.e164
+                call_id=call_id,
+                queue=target,
+                caller=caller,
+                due=due,
+                number=caller.e164,
+                for_agent=for_agent,
             )
         )
         return call_id
