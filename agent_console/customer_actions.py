@@ -12,7 +12,7 @@ public properties and never changes the call's state:
 | ``i`` | the caller's customer in full: history with script answers, items, value factors |
 | ``t`` | a new service item for the caller's customer (title, priority, due) |
 | ``u`` | escalate one of its open items (to whom) |
-| ``b`` | schedule a callback at a local time in the customer's time zone |
+| ``b`` | schedule a callback at a local time in the customer's time zone, for me or anyone |
 
 Every command goes through :func:`~agent_console.customer_link.ask`; a refusal is shown
 where the agent typed (forms) or as a notification.
@@ -59,6 +59,9 @@ CUSTOMER_ACTIONS = frozenset(
     {"customer", "find_customer", "customer_info", "service_item", "escalate_item", "callback"}
 )
 _ON_CALL = ("offer", "talking", "wrap_up")
+#: The callback form's choices: reserved for this agent, or for anyone in the queue.
+FOR_ME = "for me"
+FOR_ANYONE = "for anyone"
 
 
 class CustomerActions(App[None]):
@@ -409,6 +412,7 @@ class CustomerActions(App[None]):
                     local_time=values["when"].strip().replace(" ", "T", 1),
                     time_zone=values["time_zone"].strip(),
                     queue=pop.queue,
+                    for_agent=self.agent_id if values["for"] == FOR_ME else "",
                 )
             )
 
@@ -421,9 +425,12 @@ class CustomerActions(App[None]):
                     FormField(
                         "time_zone", "Time zone (empty: the customer's)", zone, max_length=64
                     ),
+                    FormField("for", "For", FOR_ME, choices=(FOR_ME, FOR_ANYONE)),
                 ],
                 submit,
-                intro="The callback joins this call's queue at that moment, for anyone.",
+                intro="At that moment the callback is offered to you (for me), before your "
+                "queue calls, or joins this call's queue (for anyone). Yours goes to anyone "
+                "if you log out or are not Ready in time. Empty time: now.",
             ),
             self._cx_callback_saved,
         )
