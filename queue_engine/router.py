@@ -867,14 +867,7 @@ class Router:
             call.trail.append(f"{agent.agent_id}: {' '.join(filter(None, (disposition, note)))}")
         out.append(RecordLeg(agent.call_id, agent.agent_id, queue, customer, disposition, note))
         agent.handed_off = None
-        agent.call_id = None
-        agent.wrap_started = None
-        if agent.not_ready_after_call:
-            agent.not_ready_after_call = False
-            self._set_state(agent, AgentState.NOT_READY, NOT_READY_AFTER_CALL, now, out)
-            self._check_staffing(agent, now, out)
-        else:
-            self._make_ready(agent, now, out)
+        self._wrap_up_over(agent, now, out)
 
     # --- calls -----------------------------------------------------------------------
 
@@ -1595,6 +1588,11 @@ class Router:
             note=note,
             wrap_up_s=now - call.ended_at,
         )
+        self._wrap_up_over(agent, now, out)
+
+    def _wrap_up_over(self, agent: _Agent, now: float, out: list[Action]) -> None:
+        """The agent's wrap-up is over: Not Ready if it asked to be after this call, else
+        Ready (and maybe offered the next call at once)."""
         agent.call_id = None
         agent.wrap_started = None
         if agent.not_ready_after_call:
