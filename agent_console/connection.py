@@ -37,6 +37,7 @@ from cti import topics
 from cti.bus import Bus, Subscription
 from cti.mqtt_bus import BusStatus, ConnectionState, MqttBus
 from cti.protocol import CommandResult, Message, RequestSnapshot, is_command
+from cti.status_feed import StatusFeed
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class ConsoleLink:
         self._was_online = False
         self._active = False
         """Set once the agent sent anything: before that there is nothing to resync."""
-        self._listeners: list[Callable[[LinkStatus], None]] = []
+        self._feed: StatusFeed[LinkStatus] = StatusFeed(lambda: self.status)
         self._wake = asyncio.Event()
         self._resending: set[asyncio.Task[None]] = set()
         """Resends under way (held here: the loop keeps only weak references to tasks)."""
@@ -117,27 +118,15 @@ class ConsoleLink:
         return [message for _, message, _ in self._unanswered.values()]
 
     def add_listener(self, listener: Callable[[LinkStatus], None]) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        """Call ``listener`` with every new status; returns a function that stops it."""
+        return self._feed.add_listener(listener)
 
-    async def watch(self) -> AsyncGenerator[LinkStatus, None]:
+    def watch(self) -> AsyncGenerator[LinkStatus, None]:
         """The current status, then each change."""
-        queue: asyncio.Queue[LinkStatus] = asyncio.Queue()
-        stop = self.add_listener(queue.put_nowait)
-        try:
-            yield self.status
-            while True:
-                yield await queue.get()
-        finally:
-            stop()
+        return self._feed.watch()
 
     def _notify(self) -> None:
-        status = self.status
-        for listener in list(self._listeners):
-            try:
-                listener(status)
-            except Exception:
-                log.exception("link status listener %r failed", listener)
+        self._feed.tell(self.status)
 
     # --- running ---------------------------------------------------------------------
 

@@ -61,6 +61,7 @@ from cti.bus import InMemoryBus
 from cti.config import BrokerSettings
 from cti.errors import ConfigError, CtiError, ProtocolError
 from cti.protocol import AgentPresence, Message, decode, encode
+from cti.status_feed import StatusFeed
 
 log = logging.getLogger(__name__)
 
@@ -486,7 +487,7 @@ class MqttBus:
         self._patterns: dict[int, str] = {}
         self._changed = asyncio.Event()  # the outbox or the window changed
         self._status = BusStatus(ConnectionState.CLOSED, self.address.display)
-        self._listeners: list[Callable[[BusStatus], None]] = []
+        self._feed: StatusFeed[BusStatus] = StatusFeed(lambda: self.status)
         self._task: asyncio.Task[None] | None = None
         self._online = asyncio.Event()
         self._first_connect = True
@@ -571,19 +572,11 @@ class MqttBus:
 
     def add_listener(self, listener: Callable[[BusStatus], None]) -> Callable[[], None]:
         """Call ``listener`` with every new status; returns a function that stops it."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        return self._feed.add_listener(listener)
 
-    async def watch(self) -> AsyncGenerator[BusStatus, None]:
+    def watch(self) -> AsyncGenerator[BusStatus, None]:
         """The current status, then each change (for a screen's worker)."""
-        queue: asyncio.Queue[BusStatus] = asyncio.Queue()
-        stop = self.add_listener(queue.put_nowait)
-        try:
-            yield self.status
-            while True:
-                yield await queue.get()
-        finally:
-            stop()
+        return self._feed.watch()
 
     def _set_status(self, **changes: Any) -> None:
         changes.setdefault("queued", len(self._outbox))
@@ -597,11 +590,7 @@ class MqttBus:
             self._online.set()
         else:
             self._online.clear()
-        for listener in list(self._listeners):
-            try:
-                listener(status)
-            except Exception:
-                log.exception("bus status listener %r failed", listener)
+        self._feed.tell(status)
 
     # --- the outbox ------------------------------------------------------------------
 
