@@ -875,8 +875,19 @@ class Wallboard(App[None]):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._sync_tables(self._clock())
         self.refresh_bindings()
-        if event.pane.id is not None:
-            self._focus_pane(event.pane.id)
+        # A view chosen on the tab bar takes the focus into its table. Not when the focus
+        # is already in a view: TabbedContent activates the pane that gets the focus, so
+        # the focus is what decides the view (``_show`` moves both), and focusing here
+        # too would fight it: focusing is deferred, a late activation took the focus back
+        # to its own view, whose pane then activated again, and two views took turns for
+        # ever. Nor for an activation no longer current (tabs stepped through quickly).
+        focused = self.focused
+        in_a_view = focused is not None and any(
+            isinstance(node, TabPane) for node in focused.ancestors
+        )
+        pane = event.pane.id
+        if not in_a_view and pane is not None and pane == event.tabbed_content.active:
+            self._focus_pane(pane)
 
     def selected_call(self, key: str) -> tuple[str, WaitingCall] | None:
         """The call highlighted in *Waiting calls*; otherwise shows that view and says

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, RichLog, TabbedContent
+from textual.widgets import DataTable, RichLog, TabbedContent, Tabs
 
 from agent_console.wallboard import QueueTile, Wallboard
 from agent_console.wallboard_model import ActionOutcome
@@ -131,13 +131,13 @@ async def highlight(pilot: Pilot[Any], table_id: str, key: str) -> None:
     app = pilot.app
     assert isinstance(app, Wallboard)
     pane = "calls-pane" if table_id == "calls" else "agents-pane"
-    app.query_one(TabbedContent).active = pane
-    await pilot.pause()
     table: DataTable[Any] = app.query_one(f"#{table_id}", DataTable)
+    app.query_one(TabbedContent).active = pane
+    table.focus()  # as the board shows a view: the focused pane is the active one
     await settle(pilot, lambda: key in {row.key.value for row in table.ordered_rows})
     table.move_cursor(row=table.get_row_index(key), animate=False)
-    table.focus()
     await pilot.pause()
+    assert app.query_one(TabbedContent).active == pane
 
 
 async def ready_agent(pilot: Pilot[Any], center: Center, agent_id: str) -> None:
@@ -290,6 +290,45 @@ async def test_actions_ask_for_a_selection_in_the_right_view(center: Center) -> 
         assert app.query_one(TabbedContent).active == "calls-pane"
         assert app.model.pending_commands() == []
         assert len(app.screen_stack) == 1
+
+
+async def test_a_view_shown_while_a_focus_is_on_its_way_stays_shown() -> None:
+    """Showing a view while a table of another view is still being focused (as at
+    start) shows that view, and it stays: a late activation of the other view must not
+    take focus back to it (its pane then activates again, and the two views took turns
+    for ever, so keys and redraws went to whichever was shown at the moment)."""
+    app = Wallboard(InMemoryBus(), "sup1")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        tabs = app.query_one(TabbedContent)
+        shown: list[str] = []
+        app.watch(tabs, "active", lambda pane: shown.append(pane), init=False)
+        app.query_one("#calls", DataTable).focus()  # on its way...
+        tabs.active = "campaigns-pane"  # ...as another view is shown
+        await pilot.pause()
+        campaigns = app.query_one("#campaigns", DataTable)
+        campaigns.focus()
+        for _ in range(5):
+            await pilot.pause()
+        settled = len(shown)
+        for _ in range(20):
+            await pilot.pause()
+        assert shown[settled:] == []  # not flipping between views
+        assert tabs.active == "campaigns-pane"
+        assert app.focused is campaigns
+
+
+async def test_a_view_chosen_on_the_tab_bar_takes_the_focus() -> None:
+    app = Wallboard(InMemoryBus(), "sup1")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        app.query_one(Tabs).focus()
+        await pilot.pause()
+        await pilot.press("right")  # Agents -> Waiting calls
+        for _ in range(5):
+            await pilot.pause()
+        assert app.query_one(TabbedContent).active == "calls-pane"
+        assert app.focused is app.query_one("#calls", DataTable)
 
 
 # --- snapshots -----------------------------------------------------------------------

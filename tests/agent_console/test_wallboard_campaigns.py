@@ -87,12 +87,16 @@ def outcomes(app: Wallboard) -> list[ActionOutcome]:
 
 async def highlight_campaign(pilot: Pilot[Any], name: str) -> None:
     app = pilot.app
-    app.query_one(TabbedContent).active = "campaigns-pane"
     table: DataTable[Any] = app.query_one("#campaigns", DataTable)
+    # Shown as the board shows a view: with the focus in it. The pane that gets the
+    # focus becomes the active one, so a bare ``active =`` here would lose to the
+    # Agents table's focus still on its way at start.
+    app.query_one(TabbedContent).active = "campaigns-pane"
+    table.focus()
     await settle(pilot, lambda: name in {row.key.value for row in table.ordered_rows})
     table.move_cursor(row=table.get_row_index(name), animate=False)
-    table.focus()
     await pilot.pause()
+    assert app.query_one(TabbedContent).active == "campaigns-pane"
 
 
 async def test_start_pause_mode_and_ratio_reach_the_dialer(dialer: Dialer) -> None:
