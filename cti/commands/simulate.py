@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--compiled",
         action="store_true",
         help="run the router and the event loop compiled to C by mypyc (about twice as "
-        "fast; the same days); built on first use, needs gcc and mypy",
+        "fast; the same days; not with --live); built on first use, needs gcc and mypy",
     )
 
     sim.set_defaults(handler=run)
