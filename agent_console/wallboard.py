@@ -87,6 +87,37 @@ WIDE_FROM = 110
 FORCE_REASON = "supervisor"
 
 _PANES = ("agents-pane", "calls-pane", "campaigns-pane", "chart-pane", "log-pane")
+#: Each table's columns: key, label, width when narrow, width when wide.
+_COLUMNS: dict[str, tuple[tuple[str, str, int, int], ...]] = {
+    "agents": (
+        ("agent", "Agent", 16, 24),
+        ("state", "State", 17, 24),
+        ("time", "In state", 8, 9),
+        ("call", "Current call", 18, 30),
+        ("handled", "Calls", 5, 6),
+    ),
+    "calls": (
+        ("queue", "Queue", 9, 14),
+        ("position", "#", 3, 3),
+        ("waited", "Waited", 6, 8),
+        ("estimate", "Est.", 6, 8),
+        ("call", "Call", 10, 14),
+        ("caller", "Caller", 17, 28),
+        ("segment", "Segment", 7, 10),
+    ),
+    "campaigns": (
+        ("campaign", "Campaign", 12, 18),
+        ("state", "State", 8, 22),
+        ("mode", "Mode", 11, 12),
+        ("dials", "Dials", 5, 6),
+        ("contacts", "Cont.", 5, 8),
+        ("today", "Ab.day", 6, 7),
+        ("rolling", "Ab.30d", 6, 7),
+        ("cap", "Cap", 3, 4),
+        ("agents", "Agents", 6, 7),
+        ("note", "Line / problem", 12, 30),
+    ),
+}
 _DIAL_MODES = ("preview", "progressive", "power", "predictive")
 _CALL_AND_AGENT_ACTIONS = ("change_priority", "move_call", "force_not_ready", "force_logout")
 _STATE_STYLE: dict[AgentState | None, str] = {
@@ -537,44 +568,11 @@ class Wallboard(App[None]):
         tiles.styles.grid_size_columns = max(1, (width - 1) // TILE_WIDTH)
 
     def _columns(self) -> None:
-        wide = self._wide
-        agents = self.query_one("#agents", DataTable)
-        agents.clear(columns=True)
-        for key, label, narrow, broad in (
-            ("agent", "Agent", 16, 24),
-            ("state", "State", 17, 24),
-            ("time", "In state", 8, 9),
-            ("call", "Current call", 18, 30),
-            ("handled", "Calls", 5, 6),
-        ):
-            agents.add_column(label, key=key, width=broad if wide else narrow)
-        calls = self.query_one("#calls", DataTable)
-        calls.clear(columns=True)
-        for key, label, narrow, broad in (
-            ("queue", "Queue", 9, 14),
-            ("position", "#", 3, 3),
-            ("waited", "Waited", 6, 8),
-            ("estimate", "Est.", 6, 8),
-            ("call", "Call", 10, 14),
-            ("caller", "Caller", 17, 28),
-            ("segment", "Segment", 7, 10),
-        ):
-            calls.add_column(label, key=key, width=broad if wide else narrow)
-        campaigns = self.query_one("#campaigns", DataTable)
-        campaigns.clear(columns=True)
-        for key, label, narrow, broad in (
-            ("campaign", "Campaign", 12, 18),
-            ("state", "State", 8, 22),
-            ("mode", "Mode", 11, 12),
-            ("dials", "Dials", 5, 6),
-            ("contacts", "Cont.", 5, 8),
-            ("today", "Ab.day", 6, 7),
-            ("rolling", "Ab.30d", 6, 7),
-            ("cap", "Cap", 3, 4),
-            ("agents", "Agents", 6, 7),
-            ("note", "Line / problem", 12, 30),
-        ):
-            campaigns.add_column(label, key=key, width=broad if wide else narrow)
+        for table_id, columns in _COLUMNS.items():
+            table = self.query_one(f"#{table_id}", DataTable)
+            table.clear(columns=True)
+            for key, label, narrow, broad in columns:
+                table.add_column(label, key=key, width=broad if self._wide else narrow)
         self._agent_order = []
         self._agent_rows = set()
         self._call_order = []

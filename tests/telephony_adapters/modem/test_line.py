@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TypeVar, cast
+from typing import cast
 
 import pytest
 
@@ -26,19 +26,14 @@ from cti.lines import build_line, build_lines
 from cti.models import CallerKind, Customer, PhoneNumber, Segment
 from cti.protocol import (
     AcceptOffer,
-    AgentStateChanged,
-    AnyCommand,
     CallArrived,
     CallConnected,
     CallEnded,
     CallerHungUp,
     CallOffered,
-    CommandResult,
     CompleteWrapUp,
     HangUp,
-    Login,
     Message,
-    SetReady,
 )
 from cti.service import EngineService
 from cti.store import Store
@@ -46,10 +41,10 @@ from simulators.modem_emulator import CallSpec, DialSpec, ModemEmulator, PtyMode
 from telephony_adapters.base import LineEvent
 from telephony_adapters.modem.line import ModemLine, boot_call_ids
 from telephony_adapters.sim import SimTrunk
+from tests.cti.test_service import Agent, ready
 
 pytestmark = pytest.mark.modem
 
-T = TypeVar("T")
 STAMP = "03211405"
 SAFETY = 20.0  # seconds: only a broken run gets near this
 
@@ -298,37 +293,6 @@ def test_call_ids_unique_across_restarts() -> None:
 # --- end to end through the engine ----------------------------------------------------
 
 
-class Agent:
-    def __init__(self, bus: InMemoryBus, agent_id: str) -> None:
-        self.bus = bus
-        self.agent_id = agent_id
-        self.inbox: asyncio.Queue[Message] = asyncio.Queue()
-
-    async def send(self, command: AnyCommand) -> None:
-        await self.bus.publish(topics.agent_commands(self.agent_id), command)
-
-    async def do(self, command: AnyCommand) -> CommandResult:
-        """Send a command and wait for the engine's answer to it."""
-        await self.send(command)
-        while True:
-            result = await self.expect(CommandResult)
-            if result.command_id == command.command_id:
-                return result
-
-    async def expect(self, kind: type[T]) -> T:
-        async with asyncio.timeout(SAFETY):
-            while True:
-                message = await self.inbox.get()
-                if isinstance(message, kind):
-                    return message
-
-    async def ready(self) -> None:
-        await self.send(Login(agent_id=self.agent_id))
-        await self.send(SetReady(agent_id=self.agent_id))
-        while (await self.expect(AgentStateChanged)).state.value != "ready":
-            pass
-
-
 @dataclass
 class Center:
     service: EngineService
@@ -375,7 +339,7 @@ async def center(tmp_path: Path) -> AsyncIterator[Center]:
 
 
 async def ring_and_accept(c: Center) -> str:
-    await c.agent.ready()
+    await ready(c.agent)
     c.modem.ring(CallSpec(number="13812345678", name="WANG XIAOMING", rings=40))
     offer = await c.agent.expect(CallOffered)
     pop = offer.pop
