@@ -46,6 +46,8 @@ class EngineSettings(_Section):
     dnis_queues: dict[str, str] = Field(default_factory=dict)
     seed: int = 0
     time_zone: str = "Asia/Shanghai"
+    callback_max_days_ahead: float = Field(366.0, gt=0)
+    """Callbacks further ahead are refused (a far date would keep the journal uncut)."""
 
 
 class StoreSettings(_Section):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -249,7 +250,6 @@ class EngineService:
         self._wake = asyncio.Event()
         self._time_offset: float | None = None
         self._timer_deadline: float | None = None
-        self._callback_ids = 0
         self.customers = (
             CustomerBase(directory, config.customers) if isinstance(directory, Store) else None
         )
@@ -721,6 +721,8 @@ class EngineService:
         queue: str = "",
         *,
         for_agent: str = "",
+        max_days_ahead: float | None = None,
+        max_s_behind: float | None = None,
     ) -> str:
         """Schedule a callback to ``number`` at ``local_time`` in ``time_zone`` (default:
         the customer's, else the engine's); empty ``local_time`` means as soon as possible.
@@ -728,6 +730,8 @@ class EngineService:
         The caller is looked up like an inbound call, so the callback ranks by the
         customer's value. ``for_agent``: reserved for that agent (in their first queue if
         they do not serve ``queue``; see ScheduleCallback). Returns the callback's call id.
+        ``max_days_ahead`` (default ``[engine] callback_max_days_ahead``) and
+        ``max_s_behind`` (default: any past time means now) bound the time.
         Raises :class:`CtiError` naming the bad number, time, zone or agent.
         """
         caller = await self.identify(number)
@@ -742,8 +746,19 @@ class EngineService:
         if local_time:
             zone = time_zone or (caller.customer.time_zone if caller.customer else "")
             due = _local_to_epoch(local_time, zone or self.config.engine.time_zone)
-        self._callback_ids += 1
-        call_id = f"cb-{int(now)}-{self._callback_ids}"
+        days = max_days_ahead
+        if days is None:
+            days = self.config.engine.callback_max_days_ahead
+        if due > now + days * 86400.0:
+            # A far date would keep the centre from ever emptying (the journal never cut).
+            raise CtiError(
+                f"callback time {local_time!r} is more than {days:g} days ahead; "
+                "expected a time within that horizon"
+            )
+        if max_s_behind is not None and due < now - max_s_behind:
+            raise CtiError(f"callback time {local_time!r} is in the past; expected a later time")
+        # Unguessable: an id is all a web client needs to ask about its callback.
+        call_id = f"cb-{secrets.token_urlsafe(16)}"
         self.route(
             ri.CallbackScheduled(
                 call_id=call_id,

@@ -151,7 +151,7 @@ async def test_scheduled_callback_is_scheduled_until_its_time_then_offered() -> 
             None,
         )
         # Next week in the customer's own zone (none on file: the engine's): still scheduled.
-        status, later = await w.post({"number": UNKNOWN, "local_time": "2099-01-01T09:00"})
+        status, later = await w.post({"number": UNKNOWN, "local_time": "2026-12-01T09:00"})
         assert status == 202 and later["state"] == "scheduled"
         assert (await w.state(body["id"]))["state"] == "scheduled"  # a Ready agent waits
         offer = await agent.expect(CallOffered, timeout=5)
