@@ -316,6 +316,20 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    # 60-69: durability (call records never dropped: cti/store.py).
+    (
+        60,
+        """
+        -- A record whose call id another record holds already is kept in call_records
+        -- under a suffixed id (stored_as); this says whose id it claimed, and when.
+        CREATE TABLE call_record_conflicts (
+            stored_as     TEXT PRIMARY KEY,
+            call_id       TEXT NOT NULL,
+            detected_wall REAL NOT NULL
+        );
+        CREATE INDEX idx_call_record_conflicts_call ON call_record_conflicts (call_id);
+        """,
+    ),
 )
 
 JOURNAL_MIGRATIONS: tuple[Migration, ...] = (

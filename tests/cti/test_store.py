@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -306,11 +307,55 @@ async def test_recent_interactions_newest_first_and_limited(store: Store) -> Non
 # -- call detail records ----------------------------------------------------------------
 
 
-async def test_record_call_is_idempotent_by_call_id(store: Store) -> None:
+async def test_the_same_record_again_is_stored_once(store: Store) -> None:
     first = cdr("call-1")
     assert await store.record_call(first) is True
-    assert await store.record_call(cdr("call-1", queue="other")) is False
+    # As a restart stores it again: its wall clock derived anew, the chosen customer unknown.
+    again = cdr("call-1", started_wall=1767600010.25, customer_id=None)
+    assert await store.record_call(again) is False
     assert await store.call_records() == [first]
+    assert (store.conflicts, await store.record_conflicts()) == (0, [])
+
+
+@pytest.mark.recovery
+async def test_a_different_record_with_a_held_call_id_is_kept_logged_and_counted(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = cdr("trunk-1")
+    reused = cdr("trunk-1", ani="19900000001", arrived_at=500.0, ended_at=560.0)
+    third = cdr("trunk-1", ani="19900000002", arrived_at=900.0, ended_at=901.0)
+    seen: list[cti.store.RecordConflict] = []
+    store.conflict_listeners.append(seen.append)
+    assert await store.record_call(first) is True
+    with caplog.at_level(logging.ERROR, logger="cti.store"):
+        assert await store.record_call(reused) is True
+    assert await store.record_calls([third, reused]) == 1  # reused again: the same record
+    assert await store.call_records() == [
+        first,
+        cdr("trunk-1.conflict2", ani="19900000001", arrived_at=500.0, ended_at=560.0),
+        cdr("trunk-1.conflict3", ani="19900000002", arrived_at=900.0, ended_at=901.0),
+    ]
+    assert store.conflicts == 2
+    assert [(c.call_id, c.stored_as, c.existing, c.new) for c in seen] == [
+        ("trunk-1", "trunk-1.conflict2", first, reused),
+        ("trunk-1", "trunk-1.conflict3", first, third),
+    ]
+    assert [(a, b) for a, b, _ in await store.record_conflicts()] == [
+        ("trunk-1", "trunk-1.conflict2"),
+        ("trunk-1", "trunk-1.conflict3"),
+    ]
+    (message,) = [r.getMessage() for r in caplog.records if r.name == "cti.store"]
+    assert "call id 'trunk-1'" in message and "'trunk-1.conflict2'" in message
+    assert "19900000001" in message and "13812345678" in message  # both records
+
+
+@pytest.mark.recovery
+async def test_conflicts_within_one_batch_and_a_taken_suffix(store: Store) -> None:
+    await store.record_call(cdr("c.conflict2", queue="odd"))  # a line's own id, oddly
+    assert await store.record_calls([cdr("c"), cdr("c", queue="other"), cdr("c")]) == 2
+    ids = [r.call_id for r in await store.call_records()]
+    assert ids == ["c.conflict2", "c", "c.conflict3"]
+    assert await store.record_calls([]) == 0
 
 
 async def test_call_records_round_trip_with_missing_times(store: Store) -> None:
