@@ -271,6 +271,8 @@ class EngineService:
         With a journal, first recover the state it holds (see :meth:`_recover`).
         """
         for line in self.lines.values():
+            if self.journal is not None:  # a line that keeps call state keeps it beside
+                line.keep_state_beside(self.journal.path)
             await line.start()
         try:
             if not self._recovered:
@@ -418,9 +420,12 @@ class EngineService:
         await self._tend_journal()
 
     async def _adopt_calls(self, journal: Journal, report: RecoveryReport) -> None:
-        """Ask each line which of the router's unfinished calls it still has."""
+        """Ask each line which of the router's unfinished calls it still has.
+
+        Every line is asked, also one with no call in the journal: it may hold calls the
+        engine never heard of (they arrived as it died), which it announces or ends."""
         line_of = journal.lines()
-        by_line: dict[str, list[str]] = {}
+        by_line: dict[str, list[str]] = {name: [] for name in self.lines}
         for call_id in self.router.active_call_ids():
             if call_id in line_of:  # a call without a line (a callback) is not the line's
                 by_line.setdefault(line_of[call_id], []).append(call_id)

@@ -13,8 +13,10 @@ Contract:
   :class:`~cti.protocol.CallbackRequested`. A line that hears the caller's keys (DTMF)
   may yield :class:`~cti.protocol.DtmfReceived` while a call is connected (answered,
   before it ends), once per key press. ``call_id`` is unique per line
-  for the life of the process. ``ani`` is the number exactly as the line received it:
-  possibly empty, a privacy marker, or garbage; the engine normalises it.
+  across restarts and machines (:func:`~telephony_adapters.call_ids.boot_call_ids`):
+  the engine's journal and records keep the ids of earlier processes. ``ani`` is the
+  number exactly as the line received it: possibly empty, a privacy marker, or
+  garbage; the engine normalises it.
 * :meth:`answer` connects a ringing call. :meth:`hang_up` ends a call from our side
   and produces no ``CallerHungUp``. Both raise :class:`~cti.errors.TelephonyError` for
   a call the line does not have (it may have just ended), and never anything else.
@@ -35,6 +37,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 from cti.errors import TelephonyError
 from cti.protocol import CallArrived, CallbackRequested, CallerHungUp, DtmfReceived
@@ -93,6 +96,12 @@ class TelephonyAdapter(ABC):
 
     name: str
     capabilities: LineCapabilities
+
+    def keep_state_beside(self, journal: Path) -> None:  # noqa: B027 - optional hook
+        """Called before :meth:`start` by an engine that journals (``journal`` is its
+        journal's file): a line whose calls outlive the engine's process (SIP dialogs)
+        keeps what it needs to take them up again in a file beside it. The default keeps
+        nothing."""
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Open the line. The default does nothing."""

@@ -7,8 +7,8 @@ the demo exercise the same engine code as a modem or a SIP trunk.
 A real trunk's far end (the carrier, the PBX) keeps its calls when the engine dies.
 For the simulator to do the same across a restart of the engine's process, give it a
 *ledger*: a file where the far end notes each call as it rings, is answered and ends.
-A ``SimTrunk`` opened on an existing ledger starts with the calls still live in it,
-numbers new calls after the old ones, and in :meth:`SimTrunk.adopt` keeps the calls
+A ``SimTrunk`` opened on an existing ledger starts with the calls still live in it
+and in :meth:`SimTrunk.adopt` keeps the calls
 the engine names and announces the others afresh.
 
 Call control: by default the trunk can dial, hold, mute and hold a conference (the
@@ -20,7 +20,6 @@ the desk shows disabled). Held, muted and conferenced calls are kept in
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import os
@@ -37,6 +36,7 @@ from telephony_adapters.base import (
     LineEvent,
     TelephonyAdapter,
 )
+from telephony_adapters.call_ids import boot_call_ids
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,8 @@ class SimTrunk(TelephonyAdapter):
         self._events: asyncio.Queue[LineEvent] = asyncio.Queue()
         self._state: dict[str, SimCallState] = {}
         self._answered: dict[str, asyncio.Event] = {}
-        self._ids = itertools.count(1)
+        self._ids = boot_call_ids(name)
+        """New calls' ids (unique across restarts: the engine's journal keeps old ones)."""
         self.dialled: list[tuple[str, str]] = []
         """(call id, number) of every call dialled out, in order."""
         self.far_end: dict[str, DialEnd] = {}
@@ -95,7 +96,7 @@ class SimTrunk(TelephonyAdapter):
 
     def ring(self, ani: str, *, caller_name: str = "") -> str:
         """A caller rings in; returns the new call id."""
-        call_id = f"{self.name}-{next(self._ids)}"
+        call_id = next(self._ids)
         self._note({"ring": call_id, "ani": ani, "name": caller_name})
         self._state[call_id] = SimCallState.RINGING
         self._answered[call_id] = asyncio.Event()
@@ -159,7 +160,7 @@ class SimTrunk(TelephonyAdapter):
         """The simulated far end answers at once (the simulator models who hangs up),
         unless :attr:`far_end` says otherwise for the number: then the call ends so
         (with ``CallerHungUp``, or up for a machine)."""
-        call_id = call_id or f"{self.name}-out-{next(self._ids)}"
+        call_id = call_id or next(self._ids)
         if call_id in self._state:
             raise TelephonyError(f"line {self.name!r}: call {call_id!r} is already live")
         self._note({"dial": call_id, "number": number})
@@ -260,14 +261,8 @@ class SimTrunk(TelephonyAdapter):
         if self._ledger is not None:
             os.write(self._ledger, (json.dumps(entry, ensure_ascii=False) + "\n").encode())
 
-    def _number_of(self, call_id: str) -> int:
-        """The counter behind one of this trunk's call ids (``sim-7``, ``sim-out-8``)."""
-        last = call_id.rsplit("-", 1)[-1]
-        return int(last) if call_id.startswith(f"{self.name}-") and last.isdigit() else 0
-
     def _open_ledger(self, path: Path) -> None:
         """Take up the calls still live in the ledger at ``path``, then append to it."""
-        highest = 0
         try:
             text = path.read_text("utf-8", errors="replace")
         except FileNotFoundError:
@@ -281,12 +276,10 @@ class SimTrunk(TelephonyAdapter):
                 entry = json.loads(raw)
                 if "ring" in entry:
                     call_id = str(entry["ring"])
-                    highest = max(highest, self._number_of(call_id))
                     self._restored[call_id] = (str(entry["ani"]), str(entry.get("name", "")))
                     self._state[call_id] = SimCallState.RINGING
                 elif "dial" in entry:  # a call the engine placed: it knows it already
                     call_id = str(entry["dial"])
-                    highest = max(highest, self._number_of(call_id))
                     self._state[call_id] = SimCallState.ANSWERED
                 elif "answer" in entry and str(entry["answer"]) in self._state:
                     self._state[str(entry["answer"])] = SimCallState.ANSWERED
@@ -300,7 +293,6 @@ class SimTrunk(TelephonyAdapter):
             self._answered[call_id] = asyncio.Event()
             if state is SimCallState.ANSWERED:
                 self._answered[call_id].set()
-        self._ids = itertools.count(highest + 1)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._ledger = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

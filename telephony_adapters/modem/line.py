@@ -9,18 +9,15 @@ decision (start-up and its fallbacks, caller ID, ring counting, ring stop, timeo
 probes, backoff) is the session's. One :class:`ModemLine` per port; several run side
 by side, each in its own task.
 
-Call ids are ``<line>-<boot>-<n>``: ``boot`` is when this process opened the line (in
-base 36), so ids stay unique across restarts of the engine, whose journal and call
-records remember the old ones.
+Call ids come from :func:`~telephony_adapters.call_ids.boot_call_ids` (unique across
+restarts of the engine, whose journal and call records remember the old ones).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Sequence
 
@@ -37,6 +34,7 @@ from telephony_adapters.base import (
     LineEvent,
     TelephonyAdapter,
 )
+from telephony_adapters.call_ids import boot_call_ids
 from telephony_adapters.modem.call import CallState, Outcome, Send
 from telephony_adapters.modem.session import (
     PROBE_INTERVAL,
@@ -71,19 +69,6 @@ _DIAL_ENDS = {
 }
 #: Dial outcomes kept for :meth:`ModemLine.dial_outcome`.
 _DIALS_KEPT = 100
-
-
-def boot_call_ids(line: str, *, at: float | None = None) -> Iterator[str]:
-    """``<line>-<boot>-1``, ``-2``, ...: unique per line across restarts."""
-    stamp = int(time.time() if at is None else at)
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    boot = ""
-    while True:
-        stamp, rest = divmod(stamp, 36)
-        boot = digits[rest] + boot
-        if stamp == 0:
-            break
-    return (f"{line}-{boot}-{n}" for n in itertools.count(1))
 
 
 class ModemLine(TelephonyAdapter):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import itertools
 import logging
 import socket
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -105,7 +104,6 @@ class SipLine(TelephonyAdapter):
         self._wake = asyncio.Event()
         self._timer_task: asyncio.Task[None] | None = None
         self._resolved: dict[str, str] = {}
-        self._out_ids = itertools.count(1)
         self.outcomes: dict[str, DialOutcome] = {}
         """The latest outcome of each outbound call (``ringing``, then the final one)."""
         self.transfers: dict[str, list[TransferOutcome]] = {}
@@ -218,7 +216,7 @@ class SipLine(TelephonyAdapter):
     async def dial(self, number: str, *, call_id: str | None = None) -> str:
         """Send the INVITE and return; the outcome follows in :attr:`outcomes` (a failed
         call also ends with ``CallerHungUp``)."""
-        call_id = call_id or f"{self.name}-out-{next(self._out_ids)}"
+        call_id = call_id or self.ua.next_call_id()
         if self.ua.live(call_id):
             raise TelephonyError(f"line {self.name!r}: call {call_id!r} is already live")
         port = await self._open_media(call_id)

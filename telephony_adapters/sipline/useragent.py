@@ -41,11 +41,12 @@ import heapq
 import itertools
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from cti.errors import TelephonyError
 from cti.protocol import CallArrived, CallerHungUp
+from telephony_adapters.call_ids import boot_call_ids
 from telephony_adapters.sipline.dialog import Dialog
 from telephony_adapters.sipline.digest import Challenge, authorization, choose_challenge
 from telephony_adapters.sipline.message import (
@@ -247,6 +248,7 @@ class UserAgent:
         settings: UaSettings,
         *,
         token: Callable[[int], str] = secrets.token_hex,
+        call_ids: Iterator[str] | None = None,
     ) -> None:
         self.settings = settings
         self.table = TransactionTable(settings.timers)
@@ -256,7 +258,7 @@ class UserAgent:
         self._by_dialog: dict[tuple[str, str], _Call] = {}
         """(SIP Call-ID, our tag) -> call."""
         self._token = token
-        self._ids = itertools.count(1)
+        self._ids = call_ids if call_ids is not None else boot_call_ids(settings.line)
         self._timers: list[tuple[float, int, str, str]] = []
         self._timer_at: dict[tuple[str, str], float] = {}
         self._seq = itertools.count()
@@ -392,6 +394,10 @@ class UserAgent:
         return out
 
     # --- the engine's requests -----------------------------------------------------
+
+    def next_call_id(self) -> str:
+        """A new call id (inbound or outbound), unique across restarts and machines."""
+        return next(self._ids)
 
     def live(self, call_id: str) -> bool:
         """The engine may still act on this call (not ended, not hung up by us)."""
@@ -759,7 +765,7 @@ class UserAgent:
         if not request.headers.values("Contact"):
             raise ProtocolError("INVITE without Contact")
         parse_address(request.headers.values("Contact")[0])
-        call_id = f"{self.settings.line}-{next(self._ids)}"
+        call_id = self.next_call_id()
         call = _Call(
             call_id=call_id,
             inbound=True,

@@ -282,12 +282,14 @@ def test_build_line_from_settings() -> None:
 
 
 def test_call_ids_unique_across_restarts() -> None:
-    before = boot_call_ids("m1", at=1_700_000_000)
+    before = boot_call_ids("m1", at=1_700_000_000, salt="k2x9")
     after = boot_call_ids("m1", at=1_700_000_060)
+    same_second = boot_call_ids("m1", at=1_700_000_000)
     first = next(before)
-    assert first == "m1-s44we8-1" and int("s44we8", 36) == 1_700_000_000
-    assert next(before) == "m1-s44we8-2"
+    assert first == "m1-s44we8k2x9-1" and int("s44we8", 36) == 1_700_000_000
+    assert next(before) == "m1-s44we8k2x9-2"
     assert next(after) != first
+    assert next(same_second) != first  # a restart within the second: the salt differs
 
 
 # --- end to end through the engine ----------------------------------------------------
