@@ -69,9 +69,86 @@ class DemoSettings(_Section):
     seed: int = 7
 
 
+class WebClientSettings(_Section):
+    """A client of the callback endpoint (``[[web.clients]]``, docs/web_callbacks.md):
+    an API key kept as its SHA-256, and/or an HMAC secret read from the environment or
+    a file (never from this file)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    key_sha256: str = Field("", pattern=r"^([0-9a-fA-F]{64})?$")
+    secret_env: str = Field("", max_length=128)
+    secret_file: str = Field("", max_length=4096)
+
+    @model_validator(mode="after")
+    def _some_credential(self) -> WebClientSettings:
+        if not (self.key_sha256 or self.secret_env or self.secret_file):
+            raise ValueError(f"web client {self.name!r}: set key_sha256, secret_env or secret_file")
+        if self.secret_env and self.secret_file:
+            raise ValueError(f"web client {self.name!r}: secret_env or secret_file, not both")
+        return self
+
+
+class WebCallbackSettings(_Section):
+    """``[web.callbacks]``: who may ask for a callback, how often, for which numbers and
+    when (docs/web_callbacks.md)."""
+
+    anonymous: bool = False
+    signature_max_age_s: float = Field(300.0, gt=0, le=3600)
+    client_rate_per_minute: float = Field(30.0, ge=0)
+    client_burst: int = Field(10, ge=1)
+    total_rate_per_minute: float = Field(120.0, ge=0)
+    total_burst: int = Field(30, ge=1)
+    number_rate_per_hour: float = Field(3.0, ge=0)
+    number_burst: int = Field(2, ge=1)
+    max_pending: int = Field(20, ge=0)
+    max_pending_per_number: int = Field(1, ge=0)
+    max_days_ahead: float = Field(14.0, gt=0)
+    max_minutes_behind: float = Field(5.0, ge=0)
+    regions: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
+    refused_prefixes: tuple[str, ...] = ()
+    number_types: tuple[str, ...] = ("fixed_line", "mobile", "fixed_line_or_mobile")
+    queues: tuple[str, ...] = ()
+    default_queue: str = ""
+
+    @field_validator("prefixes", "refused_prefixes")
+    @classmethod
+    def _e164_prefixes(cls, prefixes: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [p for p in prefixes if not (p.startswith("+") and p[1:].isdigit())]
+        if bad:
+            raise ValueError(f"prefixes are + and digits (E.164), e.g. '+86138'; got {bad}")
+        return prefixes
+
+    @field_validator("number_types")
+    @classmethod
+    def _known_types(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        import phonenumbers
+
+        known = {
+            k.lower() for k in vars(phonenumbers.PhoneNumberType) if k.isupper() and k != "UNKNOWN"
+        }
+        bad = [n for n in names if n not in known]
+        if bad:
+            raise ValueError(f"unknown number types {bad}; known: {', '.join(sorted(known))}")
+        return names
+
+
 class WebSettings(_Section):
     callbacks_port: int = Field(0, ge=0, le=65535)
     host: str = "127.0.0.1"
+    callbacks: WebCallbackSettings = WebCallbackSettings()
+    clients: tuple[WebClientSettings, ...] = ()
+
+    @model_validator(mode="after")
+    def _safe(self) -> WebSettings:
+        names = [c.name for c in self.clients]
+        if len(set(names)) != len(names):
+            raise ValueError(f"web client names must be unique, got {names}")
+        if self.callbacks.anonymous and self.host not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError(
+                f"[web.callbacks] anonymous = true only on loopback, not host {self.host!r}"
+            )
+        return self
 
 
 class BrokerSettings(_Section):
@@ -200,6 +277,10 @@ class Config(_Section):
         for a in self.agents:
             targets.update(a.queues)
         targets.update(line.queue for line in self.lines if line.queue)
+        targets.update(self.web.callbacks.queues)
+        targets.update(
+            [self.web.callbacks.default_queue] if self.web.callbacks.default_queue else []
+        )
         missing = sorted(targets - set(names))
         if missing:
             raise ValueError(f"routing, exits or agents name undefined queues: {missing}")

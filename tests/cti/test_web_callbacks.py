@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from cti.config import load_config
+from cti.config import WebSettings, load_config
 from cti.demo import DemoCenter
 from cti.errors import CtiError
 from cti.protocol import (
@@ -31,13 +31,31 @@ from cti.protocol import (
     Login,
     SetReady,
 )
-from cti.web_callbacks import MAX_BODY, WebCallbacks
+from cti.web_callbacks import MAX_BODY, WebCallbacks, key_sha256
 from tests.cti.test_service import ALICE, Center, center
 
 pytestmark = pytest.mark.integration
 
 UNKNOWN = "199 0000 0001"
 ALICE_NUMBER = "138-1234-5678"
+KEY = "shop-key-for-tests-0123456789abcdef"
+SHOP = {"name": "shop", "key_sha256": key_sha256(KEY)}
+#: Limits out of the way of these tests (test_web_callbacks_security.py tests them).
+ROOMY = {
+    "client_rate_per_minute": 6000.0,
+    "client_burst": 1000,
+    "total_rate_per_minute": 6000.0,
+    "total_burst": 1000,
+    "number_rate_per_hour": 1000.0,
+    "number_burst": 100,
+    "max_pending": 1000,
+    "max_pending_per_number": 100,
+}
+
+
+def settings(**callbacks: object) -> WebSettings:
+    """The shop's API key, roomy limits, and ``callbacks`` on top."""
+    return WebSettings.model_validate({"callbacks": {**ROOMY, **callbacks}, "clients": [SHOP]})
 
 
 @dataclass
@@ -48,9 +66,16 @@ class Web:
     base: str
 
     async def post(
-        self, body: object = None, *, data: bytes | None = None, key: str | None = None
+        self,
+        body: object = None,
+        *,
+        data: bytes | None = None,
+        key: str | None = None,
+        api_key: str = KEY,
     ) -> tuple[int, dict[str, Any]]:
-        headers = {"Idempotency-Key": key} if key is not None else {}
+        headers = {"Authorization": f"Bearer {api_key}"}
+        if key is not None:
+            headers["Idempotency-Key"] = key
         async with self.http.post(
             f"{self.base}/v1/callbacks",
             json=body if data is None else None,
@@ -59,8 +84,9 @@ class Web:
         ) as r:
             return r.status, await r.json()
 
-    async def get(self, path: str) -> tuple[int, dict[str, Any]]:
-        async with self.http.get(f"{self.base}{path}") as r:
+    async def get(self, path: str, api_key: str = KEY) -> tuple[int, dict[str, Any]]:
+        headers = {"Authorization": f"Bearer {api_key}"}
+        async with self.http.get(f"{self.base}{path}", headers=headers) as r:
             return r.status, await r.json()
 
     async def state(self, call_id: str) -> dict[str, Any]:
@@ -73,7 +99,7 @@ class Web:
 async def web(agent_ids: list[str], **queue: object) -> AsyncIterator[Web]:
     """An engine (queues general and vip), its endpoint on a free port, and a client."""
     async with center(agent_ids, extra_queues=[{"name": "vip", "priority": 50}], **queue) as c:
-        server = WebCallbacks(c.service)
+        server = WebCallbacks(c.service, settings=settings())
         port = await server.start()
         try:
             timeout = aiohttp.ClientTimeout(total=10)
@@ -151,7 +177,8 @@ async def test_scheduled_callback_is_scheduled_until_its_time_then_offered() -> 
             None,
         )
         # Next week in the customer's own zone (none on file: the engine's): still scheduled.
-        status, later = await w.post({"number": UNKNOWN, "local_time": "2026-12-01T09:00"})
+        week = datetime.fromtimestamp(w.center.service.now() + 7 * 86400).replace(microsecond=0)
+        status, later = await w.post({"number": UNKNOWN, "local_time": week.isoformat()})
         assert status == 202 and later["state"] == "scheduled"
         assert (await w.state(body["id"]))["state"] == "scheduled"  # a Ready agent waits
         offer = await agent.expect(CallOffered, timeout=5)
@@ -293,14 +320,23 @@ async def test_demo_starts_the_endpoint_when_a_port_is_configured(tmp_path: Path
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = load_config(overrides={"web": {"callbacks_port": port}, "demo": {"customers": 20}})
+    config = load_config(
+        overrides={
+            "web": {"callbacks_port": port, "clients": [SHOP]},
+            "demo": {"customers": 20},
+        }
+    )
     demo = await DemoCenter.open(config, tmp_path / "cti.db", bots=0, human=None)
     try:
         await demo.start()
         assert demo.web is not None
         async with (
             aiohttp.ClientSession() as http,
-            http.post(f"http://127.0.0.1:{port}/v1/callbacks", json={"number": UNKNOWN}) as r,
+            http.post(
+                f"http://127.0.0.1:{port}/v1/callbacks",
+                json={"number": UNKNOWN},
+                headers={"Authorization": f"Bearer {KEY}"},
+            ) as r,
         ):
             assert r.status == 202
     finally:
