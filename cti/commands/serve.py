@@ -15,6 +15,9 @@ The engine also runs the outbound dialer (:class:`cti.campaigns.CampaignDesk`): 
 campaign marked running in the store (``cti campaign start NAME``, from any terminal)
 is dialled on the lines that can dial; pause and stop are followed within a few seconds
 (the store is polled), and the wallboard's campaign controls act at once over the bus.
+
+With ``[web] callbacks_port`` set, it also takes callback requests over HTTP
+(:mod:`cti.web_callbacks`, ``docs/web_callbacks.md``).
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ from cti.errors import ConfigError
 if TYPE_CHECKING:
     from cti.bus import Bus
     from cti.dialer import DialingLine
+    from cti.service import EngineService
     from cti.store import Store
+    from cti.web_callbacks import WebCallbacks
     from telephony_adapters.base import TelephonyAdapter
     from telephony_adapters.sim import SimTrunk
 
@@ -168,7 +173,12 @@ async def serve(
                     )
                 elif simulate > 0:
                     log.warning("--simulate: no simulator trunk among the lines; no callers")
-                await stop.wait()
+                web = await _start_web(config, service)
+                try:
+                    await stop.wait()
+                finally:
+                    if web is not None:
+                        await web.stop()  # no new callback requests while stopping
                 log.info("stopping: calls in progress stay in the journal")
                 for task in (*extra, engine):
                     task.cancel()
@@ -176,6 +186,17 @@ async def serve(
     finally:
         journal.close()
         await store.close()
+
+
+async def _start_web(config: Config, service: EngineService) -> WebCallbacks | None:
+    """The callback endpoint, when ``[web] callbacks_port`` is set (docs/web_callbacks.md)."""
+    from cti.web_callbacks import WebCallbacks
+
+    if config.web.callbacks_port <= 0:
+        return None
+    web = WebCallbacks(service, config.web.host, config.web.callbacks_port)
+    await web.start()
+    return web
 
 
 def _dialling_lines(lines: list[TelephonyAdapter]) -> dict[str, DialingLine]:

@@ -354,3 +354,55 @@ def _json(body: object) -> bytes:
     import json
 
     return json.dumps(body, ensure_ascii=False).encode()
+
+
+async def test_serve_starts_the_endpoint_and_stops_it_with_the_engine(tmp_path: Path) -> None:
+    from cti.bus import InMemoryBus
+    from cti.commands.serve import serve
+    from cti.config import BrokerSettings
+    from telephony_adapters.sim import SimTrunk
+
+    port = free_port()
+    config = load_config(
+        overrides={
+            "agents": [{"id": "1001", "queues": {"general": 0.0}}],
+            "web": {"callbacks_port": port, "clients": [SHOP]},
+            "demo": {"customers": 20},
+        }
+    )
+    stop = asyncio.Event()
+    engine = asyncio.create_task(
+        serve(config, BrokerSettings(), tmp_path / "cti.db", None, stop=stop,
+              bus=InMemoryBus(), lines=[SimTrunk("sim")])
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with asyncio.timeout(30):
+                while True:  # the engine replays its journal first; then the port opens
+                    try:
+                        async with http.get(f"{url}/healthz") as r:
+                            if r.status == 200:
+                                break
+                    except aiohttp.ClientConnectionError:
+                        await asyncio.sleep(0.05)
+            async with http.post(f"{url}/v1/callbacks", json={"number": UNKNOWN}) as r:
+                assert r.status == 401  # no key: refused
+            headers = {"Authorization": f"Bearer {KEY}"}
+            async with http.post(
+                f"{url}/v1/callbacks", json={"number": UNKNOWN}, headers=headers
+            ) as r:
+                body = await r.json()
+                assert r.status == 202 and body["state"] == "waiting", body
+            async with http.get(f"{url}/v1/callbacks/{body['id']}", headers=headers) as r:
+                assert r.status == 200 and (await r.json())["id"] == body["id"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(engine, 30)
+    assert port_is_closed(port)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
