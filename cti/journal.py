@@ -31,6 +31,17 @@ Where and how
     Nothing needs both files in one transaction: the journal is written first, and the
     records in the store are derived from it again after a crash (idempotently).
 
+Disk full (or any failed write)
+    Routing goes on from memory. An append or a remembered line that cannot be written
+    is held, in order, in a bounded in-memory spool (:attr:`Journal.spooled`); while
+    anything is held, later writes join it behind, so the order on disk stays that of
+    the router. :meth:`Journal.write_back` writes the spool out (the service retries
+    with :class:`RetryBackoff`). If the spool is full, traffic inputs are lost from the
+    journal (configuration inputs are still held): :attr:`Journal.lost` says which (how
+    many, their ``seq`` and time range, their calls), is logged, and is kept in the file
+    when it is written back, so a restart reports that its replay is incomplete
+    (:attr:`RecoveryReport.lost_inputs`) until the next cut. See ``docs/durability.md``.
+
 Bad rows
     A row that does not decode (corrupt JSON, a kind this program does not know) does
     not stop a restart: :meth:`Journal.replay` logs it with its ``seq``, skips it, and
@@ -56,9 +67,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import logging
 import os
 import sqlite3
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +81,7 @@ from typing import Literal, Self
 
 from pydantic import ValidationError
 
+from cti import log_limits
 from cti.clock import real_io
 from cti.errors import StoreError
 from cti.migrations import JOURNAL_MIGRATIONS, Migration
@@ -76,8 +91,89 @@ log = logging.getLogger(__name__)
 
 _APPEND = "INSERT INTO router_journal (seq, at, input) VALUES (?, ?, ?)"
 _REPLAY = "SELECT seq, at, input FROM router_journal WHERE seq > ? ORDER BY seq LIMIT ?"
+_REMEMBER_LINE = "INSERT OR REPLACE INTO call_lines (call_id, line) VALUES (?, ?)"
+_SET_META = "INSERT OR REPLACE INTO engine_meta (key, value) VALUES (?, ?)"
 _REPLAY_BATCH = 2000
 _CUT_SEQ = "cut_seq"
+_LOST = "lost_inputs"
+#: Undecodable rows logged one by one in a replay; the rest are counted in one line.
+_BAD_ROWS_LOGGED = 20
+#: Items (inputs and remembered lines) the spool holds while the journal cannot be written.
+SPOOL_LIMIT = 100_000
+#: Items written back per transaction (each a turn of the loop).
+_WRITE_BACK_BATCH = 5000
+#: Call ids of lost inputs kept to say which calls a restart cannot bring back.
+_LOST_CALLS_KEPT = 1000
+
+
+@dataclass
+class LostInputs:
+    """Inputs the journal could not keep (its spool was full): the router applied them,
+    but a replay of this journal will not have them."""
+
+    count: int = 0
+    first_seq: int = 0
+    last_seq: int = 0
+    first_at: float = 0.0
+    last_at: float = 0.0
+    calls: list[str] = field(default_factory=list)
+    """The calls they named (the first thousand)."""
+
+    def add(self, seq: int, at: float, event: AnyInput) -> None:
+        if self.count == 0:
+            self.first_seq, self.first_at = seq, at
+        self.count += 1
+        self.last_seq, self.last_at = seq, at
+        call_id = getattr(event, "call_id", None)
+        fits = len(self.calls) < _LOST_CALLS_KEPT
+        if fits and isinstance(call_id, str) and call_id not in self.calls:
+            self.calls.append(call_id)
+
+    def __str__(self) -> str:
+        more = "" if len(self.calls) < _LOST_CALLS_KEPT else " and more"
+        return (
+            f"{self.count} inputs (seq {self.first_seq} to {self.last_seq}, engine time"
+            f" {self.first_at:.3f} to {self.last_at:.3f}) of calls {', '.join(self.calls)}{more}"
+        )
+
+
+class RetryBackoff:
+    """When to try a failed write again: after ``first_s``, doubling up to ``most_s``.
+
+    Sans-I/O: it takes ``now``.
+    """
+
+    def __init__(self, first_s: float = 0.5, most_s: float = 30.0) -> None:
+        self.first_s = first_s
+        self.most_s = most_s
+        self._next_at: float | None = None
+        self._wait = 0.0
+
+    @property
+    def failing(self) -> bool:
+        return self._next_at is not None
+
+    def failed(self, now: float) -> None:
+        self._wait = self.first_s if self._next_at is None else min(self._wait * 2, self.most_s)
+        self._next_at = now + self._wait
+
+    def succeeded(self) -> None:
+        self._next_at, self._wait = None, 0.0
+
+    def due(self, now: float) -> bool:
+        return self._next_at is not None and now >= self._next_at
+
+    def delay(self, now: float) -> float | None:
+        """Seconds until the next try (None: nothing to retry)."""
+        return None if self._next_at is None else max(0.0, self._next_at - now)
+
+    def now_due(self) -> None:
+        """Try at the next chance (space was freed: no need to wait)."""
+        if self._next_at is not None:
+            self._next_at = -float("inf")
+
+
+_Held = tuple[Literal["input"], int, float, str] | tuple[Literal["line"], str, str]
 
 
 def journal_path_for(store_path: str | os.PathLike[str]) -> Path:
@@ -119,6 +215,15 @@ class Journal:
         self._last_at: float | None = None
         self._cut_seq = 0
         self._appended_since_checkpoint = 0
+        self.spool_limit = SPOOL_LIMIT
+        """Items held in memory at most while the journal cannot be written."""
+        self._spool: deque[_Held] = deque()
+        self.lost = LostInputs()
+        """Inputs the full spool could not hold, since the last cut."""
+        self.write_error: str = ""
+        """Why the last write failed ('' once everything held is written)."""
+        self.stored_lost: LostInputs | None = None
+        """Lost inputs a previous run recorded in the file (see :meth:`replay`)."""
 
     @classmethod
     def open(
@@ -155,6 +260,12 @@ class Journal:
             # seq never goes back, not even past rows a cut removed.
             journal._last_seq = max(int(seq or 0), journal._cut_seq)
             journal._last_at = None if at is None else float(at)
+            with journal._doing("reading what the journal lost"):
+                lost = connection.execute(
+                    "SELECT value FROM engine_meta WHERE key = ?", (_LOST,)
+                ).fetchone()
+            if lost:
+                journal.stored_lost = _lost_from_json(str(lost[0]))
         except BaseException:
             journal.close()
             raise
@@ -182,23 +293,108 @@ class Journal:
     def append(self, at: float, event: AnyInput) -> int:
         """Journal ``event`` as handled at engine time ``at``; return its ``seq``.
 
-        Committed when this returns (one WAL append; see the module docstring).
+        Committed when this returns (one WAL append; see the module docstring), or held
+        in the spool if the journal cannot be written (:attr:`spooled`; lost, and listed
+        in :attr:`lost`, if the spool is full). Raises :class:`StoreError` only if the
+        journal is closed.
         """
         text = INPUT.dump_json(event).decode()
         seq = self._last_seq + 1
-        with self._doing(f"journaling a {event.kind} input"):
-            self._open().execute(_APPEND, (seq, at, text))
-        self._last_seq = seq
-        self._last_at = at if self._last_at is None else max(self._last_at, at)
-        self._appended_since_checkpoint += 1
+        connection = self._open()
+        if not self._spool:
+            try:
+                connection.execute(_APPEND, (seq, at, text))
+            except sqlite3.Error as exc:
+                self._start_spooling(f"journaling a {event.kind} input", exc)
+            else:
+                self._appended(seq, at)
+                return seq
+        if len(self._spool) < self.spool_limit or is_configuration(event):
+            self._spool.append(("input", seq, at, text))
+        else:
+            if self.lost.count == 0:
+                log.error(
+                    "journal %s: %d items held in memory, no room for more: from seq %d on,"
+                    " inputs are routed but not journaled; a restart before the journal is"
+                    " cut will not bring their calls back",
+                    self.path,
+                    len(self._spool),
+                    seq,
+                )
+            self.lost.add(seq, at, event)
+        self._appended(seq, at)
         return seq
 
     def remember_line(self, call_id: str, line: str) -> None:
         """Keep which line carries ``call_id``, for :meth:`lines` after a restart."""
-        with self._doing(f"keeping the line of call {call_id!r}"):
-            self._open().execute(
-                "INSERT OR REPLACE INTO call_lines (call_id, line) VALUES (?, ?)", (call_id, line)
-            )
+        connection = self._open()
+        if not self._spool:
+            try:
+                connection.execute(_REMEMBER_LINE, (call_id, line))
+                return
+            except sqlite3.Error as exc:
+                self._start_spooling(f"keeping the line of call {call_id!r}", exc)
+        if len(self._spool) < self.spool_limit:
+            self._spool.append(("line", call_id, line))
+        else:
+            log_limits.error(log, "journal %s: line of call %r not kept", self.path, call_id)
+
+    @property
+    def spooled(self) -> int:
+        """Inputs and lines held in memory, not yet written (the journal could not be)."""
+        return len(self._spool)
+
+    def write_back(self) -> bool:
+        """Write what the spool holds, oldest first, a batch per transaction.
+
+        Returns True once nothing is held (and what was lost, if anything, is recorded in
+        the file); False if a write failed again (logged, rate-limited). Synchronous, on
+        the loop thread, like :meth:`append`; call it until it returns True.
+        """
+        connection = self._open()
+        while self._spool:
+            batch = [self._spool[i] for i in range(min(_WRITE_BACK_BATCH, len(self._spool)))]
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    for item in batch:
+                        if item[0] == "input":
+                            connection.execute(_APPEND, item[1:])
+                        else:
+                            connection.execute(_REMEMBER_LINE, item[1:])
+                    if self.lost.count and len(batch) == len(self._spool):
+                        connection.execute(_SET_META, (_LOST, _lost_to_json(self.lost)))
+                    connection.execute("COMMIT")
+                except BaseException:
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                self.write_error = str(exc)
+                log_limits.error(log, "journal %s: still not written: %s", self.path, exc)
+                return False
+            for _ in batch:
+                self._spool.popleft()
+        if self.write_error:
+            log.warning("journal %s: written again; nothing held in memory", self.path)
+            self.write_error = ""
+        return True
+
+    def _start_spooling(self, doing: str, exc: sqlite3.Error) -> None:
+        self.write_error = str(exc)
+        log.error(
+            "journal %s: %s failed: %s; routing goes on, inputs are held in memory (up to %d)"
+            " and written when the journal can be written again",
+            self.path,
+            doing,
+            exc,
+            self.spool_limit,
+        )
+
+    def _appended(self, seq: int, at: float) -> None:
+        self._last_seq = seq
+        self._last_at = at if self._last_at is None else max(self._last_at, at)
+        self._appended_since_checkpoint += 1
 
     # -- reading --------------------------------------------------------------------
 
@@ -214,6 +410,11 @@ class Journal:
             with self._doing("reading the journal"):
                 rows = self._open().execute(_REPLAY, (after, _REPLAY_BATCH)).fetchall()
             if not rows:
+                if len(self.bad_rows) > _BAD_ROWS_LOGGED:
+                    log.error(
+                        "journal %s: %d rows skipped in all (the first %d logged): seq %s",
+                        *(self.path, len(self.bad_rows), _BAD_ROWS_LOGGED, self.bad_rows),
+                    )
                 return
             for seq, at, text in rows:
                 after = seq
@@ -223,8 +424,13 @@ class Journal:
                 except (ValidationError, TypeError, ValueError) as exc:
                     self.bad_rows.append(seq)
                     reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else exc
+                    if len(self.bad_rows) > _BAD_ROWS_LOGGED:
+                        continue  # counted at the end
                     log.error(
-                        "journal %s: row %d skipped, it does not decode: %s", self.path, seq, reason
+                        "journal %s: row %d skipped, it does not decode: %s",
+                        self.path,
+                        seq,
+                        reason,
                     )
                     continue
                 yield when, event
@@ -260,6 +466,8 @@ class Journal:
         this configuration, no calls, and every agent logged out. Rows that no longer
         decode go too (they were skipped by every replay). Returns how many rows went.
         """
+        if self._spool:
+            raise StoreError(f"the journal at {self.path} is not cut while inputs wait in memory")
         doomed: list[tuple[int]] = []
         after = self._cut_seq
         with self._doing("reading the journal to cut it"):
@@ -283,15 +491,15 @@ class Journal:
             try:
                 connection.executemany("DELETE FROM router_journal WHERE seq = ?", doomed)
                 connection.execute("DELETE FROM call_lines")
-                connection.execute(
-                    "INSERT OR REPLACE INTO engine_meta (key, value) VALUES (?, ?)",
-                    (_CUT_SEQ, str(self._last_seq)),
-                )
+                connection.execute(_SET_META, (_CUT_SEQ, str(self._last_seq)))
+                connection.execute("DELETE FROM engine_meta WHERE key = ?", (_LOST,))
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
         self._cut_seq = self._last_seq
+        # What was lost is of calls now over: the journal tells the whole story again.
+        self.lost, self.stored_lost = LostInputs(), None
         return len(doomed)
 
     @property
@@ -383,3 +591,20 @@ class RecoveryReport:
     """Unfinished calls no line had any more: routed as hung up by the caller."""
     cut: int = 0
     """Rows cut from the journal since (the center was empty)."""
+    record_conflicts: int = 0
+    """Records stored again that met a different record under their call id (kept
+    under a suffixed id: see :meth:`cti.store.Store.record_calls`)."""
+    lost_inputs: str = ""
+    """Inputs the journal lost before this start (its spool was full; see
+    :class:`LostInputs`): the replay is incomplete for their calls. '' if none."""
+
+
+def _lost_to_json(lost: LostInputs) -> str:
+    return json.dumps(dataclasses.asdict(lost))
+
+
+def _lost_from_json(text: str) -> LostInputs:
+    try:
+        return LostInputs(**json.loads(text))
+    except (ValueError, TypeError) as exc:
+        return LostInputs(count=-1, calls=[f"(unreadable record of lost inputs: {exc})"])

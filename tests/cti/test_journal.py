@@ -24,7 +24,7 @@ from cti.bus import InMemoryBus
 from cti.clock import VIRTUAL_EPOCH, run_virtual, wall_time
 from cti.config import load_config
 from cti.errors import CtiError, RoutingError, StoreError
-from cti.journal import Journal, is_configuration, journal_path_for
+from cti.journal import Journal, RetryBackoff, is_configuration, journal_path_for
 from cti.models import (
     AgentConfig,
     AgentState,
@@ -179,6 +179,106 @@ def test_cut_keeps_configuration_and_numbering(tmp_path: Path) -> None:
         assert not journal.has_uncut_rows
         assert list(journal.replay()) == [(2.0, sales)]
         assert journal.append(4.0, ri.TimePasses()) == 4
+
+
+# --- a journal that cannot be written (a full disk) --------------------------------
+
+
+def _disk_full(journal: Journal, full: bool = True) -> None:
+    """Make the journal's file unable to grow (SQLite's "database or disk is full")."""
+    connection = journal._open()
+    (pages,) = connection.execute("PRAGMA page_count").fetchone()
+    connection.execute(f"PRAGMA max_page_count = {pages if full else 1_000_000_000}")
+
+
+def _big(n: int) -> ri.AgentLogsIn:
+    return ri.AgentLogsIn(agent_id=f"{'a' * 400}{n}")  # a page each, or near
+
+
+@pytest.mark.recovery
+def test_a_full_journal_holds_inputs_in_memory_and_writes_them_back_in_order(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "j.db"
+    inputs = [_big(n) for n in range(300)]
+    with caplog.at_level(logging.ERROR, logger="cti.journal"), Journal.open(path) as journal:
+        journal.append(0.5, ri.TimePasses())
+        _disk_full(journal)
+        for n, event in enumerate(inputs):
+            assert journal.append(1.0 + n, event) == n + 2  # no error: routing goes on
+            if n == 150:
+                journal.remember_line("c1", "sim")
+        assert journal.spooled > 100  # the last pages of the file filled, then memory
+        assert "database or disk is full" in journal.write_error
+        assert journal.write_back() is False  # still full
+        with pytest.raises(StoreError, match="inputs wait in memory"):
+            journal.cut()
+        _disk_full(journal, full=False)
+        assert journal.write_back() is True
+        assert (journal.spooled, journal.write_error, journal.lost.count) == (0, "", 0)
+        assert journal.append(400.0, ri.TimePasses()) == 302  # and on, on disk
+    # Logged when it began, and a rate-limited line per failed write back: not per input.
+    assert len([r for r in caplog.records if r.name == "cti.journal"]) <= 2
+    with Journal.open(path) as journal:
+        replayed = list(journal.replay())
+        assert [e for _, e in replayed] == [ri.TimePasses(), *inputs, ri.TimePasses()]
+        assert [at for at, _ in replayed[1:-1]] == [1.0 + n for n in range(300)]
+        assert journal.lines() == {"c1": "sim"}
+        assert journal.stored_lost is None
+
+
+@pytest.mark.recovery
+def test_a_full_spool_loses_traffic_keeps_configuration_and_says_what(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "j.db"
+    sales = ri.QueueConfigured(queue=QueueConfig(name="sales", wrap_up_s=3))
+    with caplog.at_level(logging.ERROR, logger="cti.journal"), Journal.open(path) as journal:
+        journal.spool_limit = 3
+        _disk_full(journal)
+        while not journal.spooled:  # fill the file's last pages
+            seq = journal.append(0.5, _big(0))
+        journal.append(1.0, ri.AgentLogsIn(agent_id="a"))  # held
+        journal.append(2.0, ri.AgentGoesReady(agent_id="a"))  # held
+        journal.append(3.0, ri.CallArrives(call_id="c7", queue="q", caller=_caller()))  # lost
+        journal.append(4.0, sales)  # configuration: held all the same
+        journal.append(5.0, ri.CallerHangsUp(call_id="c8"))  # lost
+        assert journal.spooled == 4
+        lost = journal.lost
+        assert (lost.count, lost.first_seq, lost.last_seq) == (2, seq + 3, seq + 5)
+        assert str(lost) == (
+            f"2 inputs (seq {seq + 3} to {seq + 5}, engine time 3.000 to 5.000) of calls c7, c8"
+        )
+        _disk_full(journal, full=False)
+        assert journal.write_back() is True
+    assert f"no room for more: from seq {seq + 3} on" in caplog.text
+    with Journal.open(path) as journal:
+        assert [e.kind for _, e in journal.replay()][-4:] == [
+            "agent_logs_in",
+            "agent_logs_in",
+            "agent_goes_ready",
+            "queue_configured",
+        ]
+        assert journal.stored_lost is not None and journal.stored_lost.calls == ["c7", "c8"]
+        journal.cut()  # the center emptied: the journal tells the whole story again
+        assert journal.stored_lost is None
+    with Journal.open(path) as journal:
+        assert journal.stored_lost is None
+
+
+def test_retry_backoff_doubles_up_to_its_most_and_can_be_hurried() -> None:
+    backoff = RetryBackoff(first_s=0.5, most_s=2.0)
+    assert (backoff.failing, backoff.delay(0.0), backoff.due(0.0)) == (False, None, False)
+    waits = []
+    for now in (0.0, 10.0, 20.0, 30.0):
+        backoff.failed(now)
+        waits.append(backoff.delay(now))
+    assert waits == [0.5, 1.0, 2.0, 2.0]
+    assert not backoff.due(31.9) and backoff.due(32.0)
+    backoff.now_due()
+    assert backoff.due(30.0)
+    backoff.succeeded()
+    assert (backoff.failing, backoff.delay(40.0)) == (False, None)
 
 
 # --- a router rebuilt from its journal is the same router --------------------------
