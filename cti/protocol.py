@@ -330,6 +330,28 @@ class CampaignStatus(_Message):
     at_wall: float
 
 
+class EngineHealth(_Message):
+    """The engine's own troubles (a full disk under its journal or store, records kept
+    under another id): published retained on :func:`cti.topics.engine_health` when one
+    starts or ends, so supervisors see it at once. ``ok`` with no alerts: all written.
+    The counts are as of the publication."""
+
+    type: Literal["engine_health"] = "engine_health"
+    ok: bool
+    alerts: tuple[str, ...] = ()
+    journal_held: int = 0
+    """Router inputs held in memory: the journal could not be written."""
+    records_held: int = 0
+    """Call records held in memory: the store could not take them."""
+    inputs_lost: int = 0
+    """Inputs routed but not journaled (the memory spool was full)."""
+    records_lost: int = 0
+    """Call records the memory spool could not hold (still in the journal, if it was)."""
+    record_conflicts: int = 0
+    """Call records stored under a suffixed id: their call id was taken."""
+    at_wall: float
+
+
 class CommandResult(_Message):
     """The engine's answer to a command: applied, or refused with a reason."""
 
@@ -754,6 +776,7 @@ AnyEvent = (
     | CampaignStatus
     | CustomerSearchResults
     | CustomerDetails
+    | EngineHealth
 )
 """Every event a line or the engine may publish."""
 

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cti import topics
+from cti import log_limits, topics
 from cti.bus import Bus, Subscription
 from cti.clock import wall_time
 from cti.config import Config, watch_config
 from cti.customers import CustomerBase, CustomerCard, new_customer
 from cti.errors import CtiError, RoutingError, StoreError, TelephonyError
-from cti.journal import Journal, RecoveryReport
+from cti.journal import Journal, RecoveryReport, RetryBackoff
 from cti.models import (
     AgentConfig,
     AgentState,
@@ -74,6 +74,7 @@ from cti.protocol import (
     CustomerSearchResults,
     DialNumber,
     DtmfReceived,
+    EngineHealth,
     EscalateServiceItem,
     ExtendWrapUp,
     ForceLogout,
@@ -108,7 +109,7 @@ from cti.protocol import (
     is_supervisor_command,
 )
 from cti.scoring import score
-from cti.store import Store
+from cti.store import RecordConflict, Store
 from queue_engine import inputs as ri
 from queue_engine.actions import (
     Action,
@@ -137,6 +138,8 @@ log = logging.getLogger(__name__)
 _COMMAND_MEMORY = 10_000
 #: Journal appends between checkpoints of its WAL (each about a page).
 _CHECKPOINT_EVERY = 1000
+#: Call records held in memory at most while the store cannot take them.
+MAX_HELD_RECORDS = 100_000
 
 
 class CustomerDirectory(Protocol):
@@ -204,6 +207,24 @@ class EngineService:
         self._recovered = journal is None
         self._unstored = 0
         """Call records decided but not yet in the store: the journal is not cut meanwhile."""
+        self._held_records: deque[_HeldRecord] = deque()
+        """Call records the store could not take yet, oldest first: written back with
+        backoff (see docs/durability.md). At most :attr:`max_held_records`."""
+        self.max_held_records = MAX_HELD_RECORDS
+        self.records_lost = 0
+        """Records the full memory spool could not hold (logged whole; the journal still
+        has them, so a restart stores them again)."""
+        self.record_conflicts = 0
+        """Records the store kept under a suffixed id (their call id was taken)."""
+        self._record_error = ""
+        self._record_retry = RetryBackoff()
+        self._journal_retry = RetryBackoff()
+        self._timer_retry = RetryBackoff(first_s=0.1, most_s=5.0)
+        self._retry_now = asyncio.Event()
+        self._alerts: tuple[str, ...] = ()
+        """The kinds of trouble last published on the engine's health topic."""
+        if isinstance(recorder, Store):
+            recorder.conflict_listeners.append(self._on_record_conflict)
         self.lines = {line.name: line for line in lines}
         if isinstance(agents, Mapping):
             agents = [AgentConfig(id=a, queues=dict.fromkeys(qs, 0.0)) for a, qs in agents.items()]
@@ -289,6 +310,7 @@ class EngineService:
                 tg.create_task(self._serve_timers(), name="engine:timers")
                 tg.create_task(self._serve_effects(), name="engine:effects")
                 tg.create_task(self._serve_records(), name="engine:records")
+                tg.create_task(self._serve_retries(), name="engine:retries")
                 tg.create_task(self._serve_status(), name="engine:status")
                 self.ready.set()
         finally:
@@ -367,7 +389,7 @@ class EngineService:
                 continue
             except Exception:
                 report.failed += 1
-                log.exception("journal: replaying %r failed; going on", event)
+                log_limits.exception(log, "journal: replaying %r failed; going on", event)
                 continue
             for action in actions:
                 self.stats.observe(action, at)  # live figures come back as they were
@@ -377,6 +399,7 @@ class EngineService:
         self._recovered = True
         self._reconcile_config()
         now, wall = self.now(), wall_time()
+        conflicts = self.record_conflicts
         for cdr in records:
             record = replace(cdr, started_wall=wall - (now - cdr.arrived_at))
             if self.recorder is None:
@@ -387,7 +410,15 @@ class EngineService:
                     await self._add_interaction(record)
             except CtiError as exc:
                 self._unstored += 1  # keep the journal that can still tell of it
-                log.error("journal: call record %s not stored again: %s", record.call_id, exc)
+                log_limits.error(log, "journal: call record %s not stored again: %s",
+                                 record.call_id, exc)  # fmt: skip
+                if isinstance(exc, StoreError):  # written back when the store can take it
+                    self._hold_record(_HeldRecord(record, restored=True), str(exc))
+        report.record_conflicts = self.record_conflicts - conflicts
+        if journal.stored_lost is not None:
+            report.lost_inputs = str(journal.stored_lost)
+            log.error("journal %s: a run before lost %s; they are not replayed",
+                      journal.path, report.lost_inputs)  # fmt: skip
         await self._adopt_calls(journal, report)
         for agent_id in self.router.agent_ids():
             agent = self.router.agent(agent_id)
@@ -471,6 +502,7 @@ class EngineService:
         if (
             journal.has_uncut_rows
             and self._unstored == 0
+            and not journal.spooled
             and not self.router.active_call_ids()
             and all(
                 self.router.agent(a).state is AgentState.LOGGED_OUT for a in self.router.agent_ids()
@@ -482,12 +514,12 @@ class EngineService:
                 if self.recovery is not None:
                     self.recovery.cut += removed
             except CtiError as exc:
-                log.error("journal %s: not cut: %s", journal.path, exc)
-        if journal.appended_since_checkpoint >= _CHECKPOINT_EVERY:
+                log_limits.error(log, "journal %s: not cut: %s", journal.path, exc)
+        if journal.appended_since_checkpoint >= _CHECKPOINT_EVERY and not journal.spooled:
             try:
                 await journal.checkpoint()
             except CtiError as exc:
-                log.error("%s", exc)
+                log_limits.error(log, "%s", exc)
 
     async def _add_interaction(self, cdr: CallDetailRecord) -> None:
         """Add an answered call of a known customer to the customer's history."""
@@ -512,9 +544,10 @@ class EngineService:
             try:
                 await self.handle_line_event(event)
             except CtiError as exc:
-                log.warning("line %s: %s", line.name, exc)
+                log_limits.warning(log, "line %s: %s", line.name, exc, key=line.name)
             except Exception:
-                log.exception("line %s: unexpected error on %r; the line goes on", line.name, event)
+                log_limits.exception(log, "line %s: unexpected error on %r; the line goes on",
+                                     line.name, event, key=line.name)  # fmt: skip
 
     async def handle_line_event(self, event: LineEvent) -> None:
         if isinstance(event, CallArrived):
@@ -595,7 +628,8 @@ class EngineService:
                 card = CustomerCard(history=await self.directory.recent_interactions(customer.id))
         except StoreError as exc:
             # The call matters more than the card: route it as an unknown caller.
-            log.error("customer lookup for %s failed, routing as unknown: %s", e164, exc)
+            log_limits.error(log, "customer lookup for %s failed, routing as unknown: %s",
+                             e164, exc)  # fmt: skip
             return CallerInfo(ani=ani, e164=e164, kind=CallerKind.UNKNOWN)
         inputs = card.value_inputs
         return CallerInfo(
@@ -614,7 +648,8 @@ class EngineService:
             try:
                 await self.handle_command(topic, message)
             except Exception:
-                log.exception("%s: unexpected error on %r; the engine goes on", topic, message)
+                log_limits.exception(log, "%s: unexpected error on %r; the engine goes on",
+                                     topic, message)  # fmt: skip
 
     async def handle_command(self, topic: str, message: Message) -> None:
         """Apply one command from ``topic``, once per ``command_id``, and answer it."""
@@ -934,6 +969,9 @@ class EngineService:
         while True:
             self._timer_deadline = deadline = self.router.next_deadline()
             delay = None if deadline is None else max(0.0, deadline - self.now())
+            pause = self._timer_retry.delay(self.now())  # after a failure: never a busy loop
+            if pause is not None:
+                delay = max(delay or 0.0, pause)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
@@ -942,8 +980,10 @@ class EngineService:
             if due is not None and due <= self.now():
                 try:
                     self.route(ri.TimePasses())
+                    self._timer_retry.succeeded()
                 except Exception:
-                    log.exception("router timers failed; the engine goes on")
+                    self._timer_retry.failed(self.now())
+                    log_limits.exception(log, "router timers failed; the engine goes on")
 
     def route(self, event: ri.AnyInput) -> None:
         """Hand one input to the router now and queue its actions, in order.
@@ -961,6 +1001,12 @@ class EngineService:
             if not self._recovered:
                 raise CtiError("the engine takes inputs once run() has replayed its journal")
             self.journal.append(now, event)
+            if self.journal.spooled and not self._journal_retry.failing:
+                self._journal_retry.failed(now)  # routing goes on; written back later
+                self._retry_now.set()
+                self._check_health()
+            elif self.journal.lost.count and "journal_lost" not in self._alerts:
+                self._check_health()
         actions = self.router.handle(event, now)
         for action in actions:
             self.stats.observe(action, now)
@@ -998,9 +1044,9 @@ class EngineService:
             try:
                 await self._carry_out(action)
             except CtiError as exc:
-                log.warning("%s", exc)
+                log_limits.warning(log, "%s", exc)
             except Exception:
-                log.exception("could not carry out %r; the engine goes on", action)
+                log_limits.exception(log, "could not carry out %r; the engine goes on", action)
             finally:
                 self._effects.task_done()
 
@@ -1450,25 +1496,164 @@ class EngineService:
         while True:
             cdr = await self._records.get()
             try:
-                if self.recorder is not None:
-                    await self.recorder.record_call(cdr)
+                held = _HeldRecord(cdr)
+                if self._held_records:  # behind those waiting for the store: in order
+                    self._hold_record(held, self._record_error)
+                else:
+                    error = await self._write_record(held)
+                    if error:
+                        self._hold_record(held, error)
+            finally:
+                self._records.task_done()
+
+    async def _write_record(self, held: _HeldRecord) -> str:
+        """Store a finished call's record, its script run and its interaction (the steps
+        not done yet); '' once done, else why the store refused (to try again later)."""
+        cdr = held.cdr
+        try:
+            if self.recorder is not None:
+                if not held.stored:
+                    stored = await self.recorder.record_call(cdr)
+                    held.stored, held.new = True, held.new or stored is not False
+                if not held.restored:
                     partial = self._partial_runs.pop(cdr.call_id, None)
                     if partial is not None:  # no wrap-up of its own: the run saved last
-                        await self._store_run(partial, outbox=True, customer_id=cdr.customer_id)
+                        held.partial = partial
+                    if held.partial is not None:
+                        run, customer_id = held.partial, cdr.customer_id
+                        await self._store_run(run, outbox=True, customer_id=customer_id)
+                        held.partial = None
+                if held.new and not held.interaction:
                     await self._add_interaction(cdr)
-                self._unstored -= 1
-            except CtiError as exc:
-                log.error("call record %s not stored: %s", cdr.call_id, exc)
-            finally:
-                self._script_answers.pop(cdr.call_id, None)
-                self._call_customer.pop(cdr.call_id, None)
-                self._records.task_done()
+                held.interaction = True
+        except StoreError as exc:
+            log_limits.error(log, "call record %s not stored: %s", cdr.call_id, exc)
+            return str(exc) or type(exc).__name__
+        except CtiError as exc:  # not the store's: it will not go better next time
+            log.error("call record %s: %s", cdr.call_id, exc)
+        self._unstored -= 1
+        self._script_answers.pop(cdr.call_id, None)
+        self._call_customer.pop(cdr.call_id, None)
+        return ""
+
+    def _hold_record(self, held: _HeldRecord, error: str) -> None:
+        """Keep a record the store could not take, to write it back later in order."""
+        self._record_error = error
+        if len(self._held_records) >= self.max_held_records:
+            self.records_lost += 1  # still in the journal: a restart stores it again
+            log.error("call record not held (%d in memory already), written here instead: %s",
+                      len(self._held_records), held.cdr)  # fmt: skip
+        else:
+            self._held_records.append(held)
+        if not self._record_retry.failing:
+            self._record_retry.failed(self.now())
+            self._retry_now.set()
+        self._check_health()
+
+    def retry_writes(self) -> None:
+        """Try the journal and the store again at once (space was freed), not at the
+        next backoff."""
+        self._record_retry.now_due()
+        self._journal_retry.now_due()
+        self._retry_now.set()
+
+    async def _serve_retries(self) -> None:
+        """Write back, with backoff, what the journal and the store could not take."""
+        while True:
+            now = self.now()
+            waits = [self._record_retry.delay(now), self._journal_retry.delay(now)]
+            delay = min((w for w in waits if w is not None), default=None)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._retry_now.wait()
+            self._retry_now.clear()
+            now = self.now()
+            journal = self.journal
+            if journal is not None and self._journal_retry.due(now):
+                if journal.write_back():
+                    self._journal_retry.succeeded()
+                else:
+                    self._journal_retry.failed(now)
+            if self._record_retry.due(now):
+                while self._held_records:
+                    error = await self._write_record(self._held_records[0])
+                    if error:
+                        self._record_error = error
+                        self._record_retry.failed(self.now())
+                        break
+                    self._held_records.popleft()
+                else:
+                    self._record_retry.succeeded()
+                    if self._record_error:
+                        log.warning("call records: the store takes them again; none held")
+                        self._record_error = ""
+            self._check_health()
+
+    def _on_record_conflict(self, conflict: RecordConflict) -> None:
+        self.record_conflicts += 1
+        self._check_health()
+
+    def health(self) -> EngineHealth:
+        """The engine's troubles now (what :meth:`_check_health` publishes on change)."""
+        alerts = self._alert_texts()
+        journal = self.journal
+        return EngineHealth(
+            ok=not alerts,
+            alerts=tuple(alerts.values()),
+            journal_held=journal.spooled if journal is not None else 0,
+            records_held=len(self._held_records),
+            inputs_lost=journal.lost.count if journal is not None else 0,
+            records_lost=self.records_lost,
+            record_conflicts=self.record_conflicts,
+            at_wall=wall_time(),
+        )
+
+    def _alert_texts(self) -> dict[str, str]:
+        alerts: dict[str, str] = {}
+        journal = self.journal
+        if journal is not None and journal.spooled:
+            alerts["journal"] = (
+                f"journal {journal.path} not written ({journal.write_error}): routing goes on,"
+                f" {journal.spooled} inputs held in memory"
+            )
+        if journal is not None and journal.lost.count:
+            alerts["journal_lost"] = f"journal spool full: {journal.lost} not journaled"
+        if self._held_records:
+            alerts["records"] = (
+                f"call records not stored ({self._record_error}):"
+                f" {len(self._held_records)} held in memory"
+            )
+        if self.records_lost:
+            alerts["records_lost"] = (
+                f"{self.records_lost} call records not held (memory spool full): in the log"
+                " and the journal only"
+            )
+        if self.record_conflicts:
+            alerts["record_conflicts"] = (
+                f"{self.record_conflicts} call records had a call id already used:"
+                " kept as <call id>.conflict<n>"
+            )
+        return alerts
+
+    def _check_health(self) -> None:
+        """Publish the engine's health (retained) and log it when a trouble starts or ends."""
+        kinds = tuple(self._alert_texts())
+        if kinds == self._alerts:
+            return
+        self._alerts = kinds
+        health = self.health()
+        if health.ok:
+            log.warning("engine health: all written again")
+        else:
+            log.error("engine health: %s", "; ".join(health.alerts))
+        self._send(topics.engine_health(), health, retain=True)
 
     async def _serve_status(self) -> None:
         interval = self.config.engine.status_interval_s
         while True:
             await self.publish_status()
             await self._tend_journal()
+            log_limits.flush()  # counts of repeated log lines whose interval is over
             await asyncio.sleep(interval)
 
     async def publish_status(self) -> None:
@@ -1543,6 +1728,20 @@ class _LineBook(dict[str, str]):
     def restore(self, call_id: str, line: str) -> None:
         """An entry read back from the journal: kept there already."""
         super().__setitem__(call_id, line)
+
+
+@dataclass(slots=True)
+class _HeldRecord:
+    """A call record on its way to the store, and the steps of it done so far."""
+
+    cdr: CallDetailRecord
+    restored: bool = False
+    """Decided before a restart (its script run is not in memory)."""
+    stored: bool = False
+    new: bool = False
+    """The store did not have it (so its interaction is added)."""
+    partial: SaveScriptRun | None = None
+    interaction: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Self, TypeVar
 
 import aiosqlite
 
-from cti import log_limits
 from cti.clock import real_io, wall_time
 from cti.errors import StoreError
 from cti.migrations import MIGRATIONS, Migration
@@ -362,8 +361,7 @@ class Store:
         stored = await self.write(f"recording {first}", insert)
         for conflict in found:
             self.conflicts += 1
-            log_limits.error(
-                log,
+            log.error(  # each one: the log says which records they were
                 "call record conflict: call id %r is held by %s; the new record %s is kept as %r",
                 conflict.call_id,
                 conflict.existing,

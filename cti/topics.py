@@ -12,6 +12,7 @@
 | ``cti/v1/supervisors/{id}/events`` | engine -> wallboard | no | results of those actions |
 | ``cti/v1/lines/{line}/events`` | adapter -> all | no | calls arriving and ending |
 | ``cti/v1/campaigns/{campaign}/status`` | engine -> all | yes | an outbound campaign's figures |
+| ``cti/v1/engine/health`` | engine -> all | yes | the engine's alerts (a full disk) |
 
 Patterns use MQTT wildcards: ``+`` matches one level, ``#`` the rest.
 """
@@ -59,6 +60,10 @@ def line_events(line: str) -> str:
 
 def campaign_status(campaign: str) -> str:
     return f"{PREFIX}/campaigns/{campaign}/status"
+
+
+def engine_health() -> str:
+    return f"{PREFIX}/engine/health"
 
 
 ALL_AGENT_COMMANDS = f"{PREFIX}/agents/+/commands"
