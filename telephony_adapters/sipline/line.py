@@ -21,6 +21,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from cti.config import SipLineSettings
@@ -28,6 +29,7 @@ from cti.errors import TelephonyError
 from cti.protocol import CallArrived, CallerHungUp, DtmfReceived
 from telephony_adapters.base import DialEnd, LineCapabilities, LineEvent, TelephonyAdapter
 from telephony_adapters.base import DialOutcome as LineDialOutcome
+from telephony_adapters.sipline.dialog_store import DialogStore, dialogs_path_for
 from telephony_adapters.sipline.media import DtmfListener, MediaPorts
 from telephony_adapters.sipline.message import ProtocolError, parse_uri
 from telephony_adapters.sipline.rtp import DTMF_EVENTS, DtmfEvent
@@ -112,6 +114,8 @@ class SipLine(TelephonyAdapter):
         self._changed = asyncio.Event()
         self._dials: dict[str, LineDialOutcome | None] = {}
         """Our dials: None while under way, then how each ended (the last 10,000)."""
+        self._dialogs_path: Path | None = None
+        self._dialogs: DialogStore | None = None
 
     # --- life ----------------------------------------------------------------------
 
@@ -170,6 +174,10 @@ class SipLine(TelephonyAdapter):
                 timers=self._timers,
             )
         )
+        if self._dialogs_path is not None:
+            self._dialogs = DialogStore(self._dialogs_path)
+            bad = self.ua.restore(self._dialogs.load(), loop.time())
+            self._dialogs.write({}, bad)
         self._timer_task = loop.create_task(self._run_timers(), name=f"sip:{self.name}:timers")
         log.info("line %s: SIP on %s:%d (advertised as %s)", self.name, host, port, advertised)
         self._apply(self.ua.start(loop.time()))
@@ -188,6 +196,9 @@ class SipLine(TelephonyAdapter):
             await self._media.close_all()
         transport, self._transport = self._transport, None
         transport.close()
+        dialogs, self._dialogs = self._dialogs, None
+        if dialogs is not None:
+            dialogs.close()
 
     # --- the adapter contract ------------------------------------------------------
 
@@ -258,10 +269,31 @@ class SipLine(TelephonyAdapter):
         reports success our leg ends (no ``CallerHungUp``, as for :meth:`hang_up`)."""
         self._apply(self.ua.transfer(call_id, target, self._now()))
 
+    def keep_state_beside(self, journal: Path) -> None:
+        """Save the line's calls in a file beside the engine's journal (see
+        :mod:`.dialog_store`), so that after a crash :meth:`adopt` can take them up."""
+        self._dialogs_path = dialogs_path_for(journal, self.name)
+
     async def adopt(self, call_ids: Sequence[str]) -> Sequence[str]:
-        """SIP dialogs live in this process: after a restart the line has none. The
-        peers end the old calls themselves (no ACK, BYE unanswered, RTP time-out)."""
-        return []
+        """Take up the calls an earlier process saved (see :meth:`UserAgent.adopt`):
+        named callers still ringing ring on, named calls that are up stay up (their RTP
+        restarts), callers the engine never heard of are announced again; everything
+        else is ended cleanly (BYE, CANCEL or 480), and the engine ends its side."""
+        ua = self.ua
+        kept, effects = ua.adopt(call_ids, self._now())
+        self._apply(effects)
+        for call_id in kept:
+            if ua.call_state(call_id) != "confirmed":
+                continue
+            try:
+                port = await self._open_media(call_id, prefer=ua.calls[call_id].rtp_port)
+            except TelephonyError as exc:
+                log.warning("line %s: call %s kept without media: %s", self.name, call_id, exc)
+                continue
+            self._apply(ua.resume_media(call_id, port, self._now()))
+        if kept:
+            log.info("line %s: %d calls taken up after a restart", self.name, len(kept))
+        return kept
 
     # --- waiting (for tests and tools) --------------------------------------------
 
@@ -283,6 +315,9 @@ class SipLine(TelephonyAdapter):
         self._apply(ua.receive(data, source, self._now()))
 
     def _apply(self, effects: list[Effect]) -> None:
+        if self._dialogs is not None and self._ua is not None:
+            # Saved before the engine hears of a call: it can always be taken up.
+            self._dialogs.write(*self._ua.saved_changes())
         for effect in effects:
             try:
                 self._carry_out(effect)
@@ -353,9 +388,9 @@ class SipLine(TelephonyAdapter):
         except (OSError, IndexError) as exc:
             log.warning("line %s: cannot resolve %r: %s", self.name, host, exc)
 
-    async def _open_media(self, call_id: str) -> int:
+    async def _open_media(self, call_id: str, prefer: int = 0) -> int:
         assert self._media is not None
-        return await self._media.open(call_id)
+        return await self._media.open(call_id, prefer=prefer)
 
     def _close_media(self, call_id: str) -> None:
         if self._media is not None:

@@ -125,16 +125,20 @@ class MediaPorts:
     def __len__(self) -> int:
         return len(self._ports)
 
-    async def open(self, call_id: str) -> int:
-        """A port for the call (its RTP); raises TelephonyError if none is free."""
+    async def open(self, call_id: str, *, prefer: int = 0) -> int:
+        """A port for the call (its RTP), ``prefer`` first if given and free (a call
+        taken up after a restart keeps its port); raises TelephonyError if none is free."""
         if call_id in self._ports:
             return self._ports[call_id]
         span = max(1, (self.port_max - self.port_min) // 2 + 1)
         taken = set(self._ports.values())
         loop = asyncio.get_running_loop()
-        for _ in range(min(span, 200)):
-            port = self._next
-            self._next = self.port_min if port + 2 > self.port_max else port + 2
+        for attempt in range(min(span, 200) + 1):
+            if attempt == 0 and not prefer:
+                continue
+            port = prefer if attempt == 0 else self._next
+            if attempt:
+                self._next = self.port_min if port + 2 > self.port_max else port + 2
             if port in taken:
                 continue
             if not self.enabled:

@@ -374,6 +374,17 @@ class TransactionTable:
         self._schedule(txn)
         return txn, out
 
+    def resume_client(
+        self, request: Request, dest: Addr, now: float, context: object = None
+    ) -> ClientTransaction:
+        """A client INVITE transaction sent by an earlier process, taken up waiting for
+        its final response (no retransmissions: the peer had it, or it is cancelled and
+        given up with our CANCEL's time-out). Its 2xx and 3xx-6xx are handled as usual."""
+        txn = ClientTransaction(request, self.timers, dest, context)
+        txn.state = State.PROCEEDING
+        self.clients[txn.key] = txn
+        return txn
+
     def receive_response(self, response: Response, now: float) -> list[Output] | None:
         """Hand a response to its client transaction; None if none matches (a stray,
         or a 2xx retransmission after the transaction ended: the user decides)."""

@@ -37,12 +37,14 @@ request for an unknown dialog 481. Nothing a peer sends raises out of
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import heapq
 import itertools
 import logging
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cti.errors import TelephonyError
 from cti.protocol import CallArrived, CallerHungUp
@@ -259,6 +261,10 @@ class UserAgent:
         """(SIP Call-ID, our tag) -> call."""
         self._token = token
         self._ids = call_ids if call_ids is not None else boot_call_ids(settings.line)
+        self._saved: dict[str, tuple[object, ...] | None] = {}
+        """Call -> the fingerprint of its snapshot last handed out (:meth:`saved_changes`)."""
+        self._restored: list[str] = []
+        """Calls taken up by :meth:`restore`, until :meth:`adopt`."""
         self._timers: list[tuple[float, int, str, str]] = []
         self._timer_at: dict[tuple[str, str], float] = {}
         self._seq = itertools.count()
@@ -562,6 +568,150 @@ class UserAgent:
             )
         return parse_uri(f"sip:{user}@{self._domain};user=phone")
 
+    # --- surviving a restart of the process ------------------------------------------
+
+    def saved_changes(self) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """What to write to the line's dialog store since the last call: the calls whose
+        saved form changed (call id -> snapshot) and those to forget. A call is saved
+        while it is ringing, being dialled or up and not being ended by us: enough to
+        answer, end or carry on its dialog in a new process (see :meth:`restore`)."""
+        changed: dict[str, dict[str, Any]] = {}
+        for call_id, call in self.calls.items():
+            print_ = _fingerprint(call)
+            if print_ is None:
+                continue
+            if self._saved.get(call_id) != print_:
+                self._saved[call_id] = print_
+                changed[call_id] = _snapshot(call)
+        gone = [
+            call_id
+            for call_id in self._saved
+            if call_id not in changed
+            and (call_id not in self.calls or _fingerprint(self.calls[call_id]) is None)
+        ]
+        for call_id in gone:
+            del self._saved[call_id]
+        return changed, gone
+
+    def restore(self, saved: list[dict[str, Any]], now: float) -> list[str]:
+        """Take up calls saved by an earlier process (before :meth:`adopt`). Returns the
+        ids of snapshots that could not be read (logged; the caller forgets them)."""
+        bad: list[str] = []
+        for snapshot in saved:
+            call_id = str(snapshot.get("call_id", "?"))
+            try:
+                call = self._revive(snapshot, now)
+            except (ProtocolError, KeyError, TypeError, ValueError) as exc:
+                log.error(
+                    "line %s: saved call %s unreadable, forgotten: %s",
+                    self.settings.line,
+                    call_id,
+                    exc,
+                )
+                bad.append(call_id)
+                continue
+            self.calls[call.call_id] = call
+            self._by_dialog[(call.sip_call_id, call.local_tag)] = call
+            self._saved[call.call_id] = _fingerprint(call)
+            self._restored.append(call.call_id)
+        return bad
+
+    def _revive(self, saved: dict[str, Any], now: float) -> _Call:
+        invite = parse(str(saved["invite"]).encode("latin-1"))
+        if not isinstance(invite, Request):
+            raise ProtocolError("the saved INVITE is a response")
+        state = str(saved["state"])
+        call = _Call(
+            call_id=str(saved["call_id"]),
+            inbound=bool(saved["inbound"]),
+            sip_call_id=invite.call_id,
+            local_tag=str(saved["local_tag"]),
+            invite=invite,
+            state="confirmed" if state == "connecting" else state,
+            dest=_addr(saved["dest"]),
+            rtp_port=int(saved["rtp_port"]),
+            sdp_version=int(saved["sdp_version"]),
+            session_id=str(saved["session_id"]),
+            on_hold=bool(saved["on_hold"]),
+            provisional=bool(saved["provisional"]),
+            number=str(saved["number"]),
+        )
+        if saved.get("local_sdp"):
+            call.local_sdp = parse_sdp(str(saved["local_sdp"]).encode("latin-1"))
+        if saved.get("plan"):
+            call.plan = MediaPlan(**saved["plan"])
+        d = saved.get("dialog")
+        if d:
+            call.dialog = Dialog(
+                call_id=invite.call_id,
+                local_tag=call.local_tag,
+                remote_tag=str(d["remote_tag"]),
+                local_uri=parse_address(str(d["local_uri"])),
+                remote_uri=parse_address(str(d["remote_uri"])),
+                remote_target=parse_uri(str(d["remote_target"])),
+                route_set=[str(r) for r in d["route_set"]],
+                local_seq=int(d["local_seq"]),
+                remote_seq=None if d["remote_seq"] is None else int(d["remote_seq"]),
+            )
+        if call.state == "ringing":
+            if invite.body:
+                call.remote_offer = parse_sdp(invite.body)
+            txn = self.table.create_server(invite, _addr(saved["source"]), now, context=call)
+            call.server_txn = txn
+        elif call.state == "dialling":
+            call.client_txn = self.table.resume_client(invite, call.dest, now, context=call)
+        elif call.state != "confirmed" or call.dialog is None:
+            raise ValueError(f"cannot take up a call that was {state!r}")
+        return call
+
+    def adopt(self, call_ids: Sequence[str], now: float) -> tuple[list[str], list[Effect]]:
+        """After :meth:`restore`: the engine names the calls it believes live. Returns the
+        named ones kept and the effects: a named caller still ringing stays ringing (180
+        again), an unnamed one is announced again (``CallArrived``: it reached us as the
+        old process died); a named call that is up stays up (its media restarts when the
+        shell calls :meth:`resume_media`), an unnamed one gets a BYE; a call we were
+        dialling is cancelled (its dialer died with the process); a named call we do not
+        have is not kept (the engine ends it)."""
+        named = set(call_ids)
+        kept: list[str] = []
+        out: list[Effect] = []
+        restored, self._restored = self._restored, []
+        for call_id in restored:
+            call = self.calls.get(call_id)
+            if call is None or call.state == "ended":
+                continue
+            if call.state == "ringing" and call.server_txn is not None:
+                out += self._respond(call.server_txn, self._response(call.invite, 180, call), now)
+                if call_id in named:
+                    kept.append(call_id)
+                else:
+                    log.info(
+                        "line %s: call %s rings on: announced again", self.settings.line, call_id
+                    )
+                    out.append(self._arrival(call))
+            elif call.state == "confirmed" and call_id in named:
+                kept.append(call_id)
+            else:
+                log.info(
+                    "line %s: call %s (%s) not taken up after the restart: ending it",
+                    self.settings.line,
+                    call_id,
+                    call.state,
+                )
+                out += self._hang_up(call, now)
+        return kept, out
+
+    def resume_media(self, call_id: str, rtp_port: int, now: float) -> list[Effect]:
+        """An adopted call's RTP port is open again: on the port it had, its stream
+        restarts; on another one, a re-INVITE tells the peer where."""
+        call = self.calls.get(call_id)
+        if call is None or call.state != "confirmed":
+            return []
+        if rtp_port == call.rtp_port:
+            return [MediaStart(call_id, rtp_port, call.plan)] if call.plan is not None else []
+        call.rtp_port = rtp_port
+        return self.hold(call_id, now, hold=call.on_hold)
+
     # --- receiving -------------------------------------------------------------------
 
     def receive(self, data: bytes, source: Addr, now: float) -> list[Effect]:
@@ -783,17 +933,25 @@ class UserAgent:
         self._by_dialog[(request.call_id, call.local_tag)] = call
         out = self._reply(txn, request, 100, now)
         out += self._respond(txn, self._response(request, 180, call), now)
-        ani, name = caller_identity(request)
-        dnis = parse_uri(request.uri).user or request.to.uri.user
-        out.append(
-            CallArrived(
-                call_id=call_id, ani=ani, dnis=dnis, line=self.settings.line, caller_name=name
-            )
-        )
+        arrived = self._arrival(call)
+        out.append(arrived)
         log.info(
-            "line %s: call %s from %r (%s) to %r", self.settings.line, call_id, ani, name, dnis
+            "line %s: call %s from %r (%s) to %r",
+            self.settings.line,
+            call_id,
+            arrived.ani,
+            arrived.caller_name,
+            arrived.dnis,
         )
         return out
+
+    def _arrival(self, call: _Call) -> CallArrived:
+        """The engine's news of an inbound call (who calls, which number they dialled)."""
+        ani, name = caller_identity(call.invite)
+        dnis = parse_uri(call.invite.uri).user or call.invite.to.uri.user
+        return CallArrived(
+            call_id=call.call_id, ani=ani, dnis=dnis, line=self.settings.line, caller_name=name
+        )
 
     def _on_cancel(self, request: Request, txn: ServerTransaction, now: float) -> list[Effect]:
         invite_txn = self.table.find_invite(request)
@@ -1413,6 +1571,67 @@ class UserAgent:
         )
         _, outputs = self.table.send(request, uri.host_port, now)
         return self._process(outputs, now)
+
+
+def _addr(value: Any) -> Addr:
+    host, port = value
+    return str(host), int(port)
+
+
+def _fingerprint(call: _Call) -> tuple[object, ...] | None:
+    """What a saved call's snapshot depends on; None: not to be saved (over, or being
+    ended by us: a new process has nothing to do for it)."""
+    if call.state not in ("ringing", "dialling", "connecting", "confirmed"):
+        return None
+    if call.hung_up_by_us or call.reported_end:
+        return None
+    d = call.dialog
+    dialog = None if d is None else (d.remote_tag, str(d.remote_target), d.local_seq, d.remote_seq)
+    return (
+        call.state,
+        id(call.invite),
+        dialog,
+        call.dest,
+        call.rtp_port,
+        call.sdp_version,
+        call.on_hold,
+        call.provisional,
+        call.plan,
+    )
+
+
+def _snapshot(call: _Call) -> dict[str, Any]:
+    """A call as JSON-ready data, for :meth:`UserAgent.restore` in another process."""
+    d = call.dialog
+    txn = call.server_txn
+    return {
+        "call_id": call.call_id,
+        "inbound": call.inbound,
+        "state": call.state,
+        "invite": bytes(call.invite).decode("latin-1"),
+        "source": list(txn.peer) if txn is not None else list(call.dest),
+        "local_tag": call.local_tag,
+        "dest": list(call.dest),
+        "rtp_port": call.rtp_port,
+        "sdp_version": call.sdp_version,
+        "session_id": call.session_id,
+        "on_hold": call.on_hold,
+        "provisional": call.provisional,
+        "number": call.number,
+        "local_sdp": bytes(call.local_sdp).decode("latin-1") if call.local_sdp else "",
+        "plan": dataclasses.asdict(call.plan) if call.plan is not None else None,
+        "dialog": None
+        if d is None
+        else {
+            "remote_tag": d.remote_tag,
+            "local_uri": str(d.local_uri),
+            "remote_uri": str(d.remote_uri),
+            "remote_target": str(d.remote_target),
+            "route_set": list(d.route_set),
+            "local_seq": d.local_seq,
+            "remote_seq": d.remote_seq,
+        },
+    }
 
 
 def caller_identity(request: Request) -> tuple[str, str]:
