@@ -38,6 +38,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cti.campaign_store import CampaignSettings, CampaignStore
@@ -190,6 +191,9 @@ class DialingLine(TelephonyAdapter):
                 continue
             yield event
 
+    def keep_state_beside(self, journal: Path) -> None:
+        self.line.keep_state_beside(journal)
+
     async def start(self) -> None:
         await self.line.start()
 
@@ -219,6 +223,23 @@ class DialingLine(TelephonyAdapter):
 
     async def dial_outcome(self, call_id: str) -> DialOutcome:
         return await self.line.dial_outcome(call_id)
+
+    # The line's call control, as its capabilities (copied above) promise.
+
+    async def hold(self, call_id: str) -> None:
+        await self.line.hold(call_id)
+
+    async def resume(self, call_id: str) -> None:
+        await self.line.resume(call_id)
+
+    async def transfer(self, call_id: str, target: str) -> None:
+        await self.line.transfer(call_id, target)
+
+    async def mute(self, call_id: str, muted: bool) -> None:
+        await self.line.mute(call_id, muted)
+
+    async def conference(self, call_id: str) -> None:
+        await self.line.conference(call_id)
 
 
 @dataclass(frozen=True, slots=True)
