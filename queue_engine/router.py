@@ -21,7 +21,16 @@ fixed number of seconds of waiting, never more.
 
 **Choosing an agent for a call.** The Ready agents of a queue are kept per ring in the
 order of the queue's strategy (longest idle, fewest calls, least talk time, round
-robin with memory, random, best proficiency); ring-all offers the call to all of them.
+robin with memory, best proficiency); random draws one of them for each call placed
+(from the router's seeded generator); ring-all offers the call to all of them. Agents
+freed together (a ring-all offer answered, abandoned or lapsed) are all Ready before
+any of them chooses a call, so a ring-all call rings every one of them.
+
+**Exits on every way back.** Whenever a call enters or comes back into a queue (new,
+moved, due, its offer lapsed or rejected, its ring widened, its queue reconfigured), a
+caller on the line past the queue's ``max_wait`` takes the exit at once; otherwise the
+exit timer is armed (once per deadline). So no caller waits longer than ``max_wait``
+plus one offer timeout.
 
 **Invariants** after every call (checked by the property tests):
 
@@ -148,6 +157,8 @@ class _Call:
     """Transfers and the dispositions of agents who handed the call on (record's note)."""
     reserved_for: str | None
     """A personal callback's agent (kept once it went to anyone, for the record)."""
+    exit_at: float | None
+    """When the max-wait timer last armed for this call fires (not armed twice)."""
 
     # Written out, not generated: compiled with mypyc, a generated __init__ stays
     # interpreted, and the router makes one of these per call.
@@ -188,6 +199,7 @@ class _Call:
         self.consult_state = ""
         self.trail = []
         self.reserved_for = None
+        self.exit_at = None
 
 
 @dataclass(slots=True)
@@ -481,16 +493,15 @@ class Router:
             new.members[agent_id] = new.first_ring(agent.skills)
         self._recount(new)
         out: list[Action] = []
-        max_wait = config.exits.max_wait
+        overdue: list[_Call] = []  # past the new max_wait: they take the exit below
         for call in [c for c in self._calls.values() if c.queue == config.name]:
             call.key = self._key(call)
             if call.phase is CallPhase.QUEUED:
-                new.waiting += 1
-                self._push(call, new, now)
-                if call.ring + 1 < len(new.rings):
-                    self._timer(call.arrived_at + new.rings[call.ring + 1][0], "ring", call.call_id)
-                if max_wait is not None and call.callback_number is None:
-                    self._timer(call.arrived_at + max_wait.after_s, "max_wait", call.call_id)
+                due = self._max_wait_due(call, new)
+                if due is not None and now >= due:
+                    overdue.append(call)
+                else:
+                    self._wait(call, new, now)
         new.by_arrival = [e for e in old.by_arrival if self._is_queued(e[2])]
         heapq.heapify(new.by_arrival)
         for agent_id in new.members:
@@ -498,6 +509,8 @@ class Router:
             if agent.state is AgentState.READY:
                 self._leave_pools(agent)
                 self._join_pools(agent)
+        for call in sorted(overdue, key=lambda c: c.seq):  # replay: never by hashing
+            self._place(call, new, now, out)
         self._exit_unstaffed(new, now, out)
         # The new rules may let Ready agents take waiting calls: by rank, each to the
         # agent the queue's strategy picks.
@@ -575,12 +588,11 @@ class Router:
         call = self._offered_to(agent, call_id)
         out: list[Action] = []
         if len(call.offered_to) > 1:  # ring-all: the others are free again
-            for other in sorted(call.offered_to - {agent_id}):
-                out.append(WithdrawOffer(call_id, other, "answered_elsewhere"))
-                peer = self._agents[other]
-                peer.call_id = None
-                self._make_ready(peer, now, out)
+            peers = [self._agents[a] for a in sorted(call.offered_to - {agent_id})]
             call.offered_to = {agent_id}
+            for peer in peers:
+                out.append(WithdrawOffer(call_id, peer.agent_id, "answered_elsewhere"))
+            self._free_all(peers, now, out)
         call.phase = CallPhase.TALKING
         call.agent_id = call.handled_by = agent_id
         answered = call.answered_at is not None  # transferred: connected already
@@ -951,8 +963,7 @@ class Router:
         elif call.phase is CallPhase.OFFERED:
             agents = self._withdraw_offers(call, "caller_hung_up", out)
             self._finish_call(call, now, "abandoned", out)
-            for agent in agents:  # not their fault: Ready again, maybe for the next call
-                self._make_ready(agent, now, out)
+            self._free_all(agents, now, out)  # not their fault: Ready, maybe for the next
         elif call.phase is CallPhase.TALKING:
             agent = self._agent(call.agent_id or "")
             out.append(DisconnectCall(call_id, agent.agent_id, "caller"))
@@ -1036,15 +1047,12 @@ class Router:
                 if q.ring_for(call.arrived_at, now) > call.ring:
                     q.waiting -= 1
                     self._place(call, q, now, out)
-            elif (
-                kind == "max_wait"
-                and call.phase is CallPhase.QUEUED
-                and call.callback_number is None
-            ):
-                rule = self._queues[call.queue].config.exits.max_wait
-                if rule is not None and now >= call.arrived_at + rule.after_s:
-                    self._queues[call.queue].waiting -= 1
-                    self._take_exit(call, rule, "max wait", now, out)
+            elif kind == "max_wait" and call.phase is CallPhase.QUEUED:
+                q = self._queues[call.queue]
+                due = self._max_wait_due(call, q)
+                if due is not None and now >= due:  # else a later timer is armed
+                    q.waiting -= 1
+                    self._place(call, q, now, out)  # takes the exit
 
     # --- views -----------------------------------------------------------------------
 
@@ -1263,15 +1271,13 @@ class Router:
             return (agent.calls_handled, *tie)
         if strategy is Strategy.LEAST_TALK_TIME:
             return (agent.talk_time, *tie)
-        if strategy is Strategy.RANDOM:
-            return (self._rng.random(), agent.agent_id)
         if strategy is Strategy.BEST_PROFICIENCY:
             required = q.rings[0][1]
             score = sum(agent.skills.get(s, 0) for s in required) / max(1, len(required))
             return (-score, *tie)
         if strategy is Strategy.ROUND_ROBIN:
             return (q.order[agent.agent_id], agent.agent_id)
-        return tie  # longest idle, and ring-all
+        return tie  # longest idle, ring-all, and random (drawn per call)
 
     def _make_ready(self, agent: _Agent, now: float, out: list[Action]) -> None:
         """The agent is free: take the best call it may take, or wait in the pools."""
@@ -1295,7 +1301,10 @@ class Router:
             q = self._queues[best.queue]
             heapq.heappop(q.calls[best.ring])
             q.waiting -= 1
-            self._offer(best, [agent], now, out)
+            agents = [agent]
+            if q.config.strategy is Strategy.RING_ALL:  # others Ready with it (_free_all)
+                agents += self._choose_agents(q, best.ring)
+            self._offer(best, agents, now, out)
             return
         if agent.state is not AgentState.READY:
             self._set_state(agent, AgentState.READY, "", now, out)
@@ -1390,9 +1399,7 @@ class Router:
             if exits.no_agents is not None and not self._staffed(q, exits.no_agents.when):
                 self._take_exit(call, exits.no_agents, "no agents", now, out)
                 return
-            if exits.max_wait is not None and call.answered_at is None:  # not once transferred
-                self._timer(call.arrived_at + exits.max_wait.after_s, "max_wait", call.call_id)
-        self._place(call, q, now, out)
+        self._place(call, q, now, out)  # max_wait: there, on every way into the queue
 
     def _due(self, call: _Call, now: float, out: list[Action]) -> None:
         """A scheduled callback is due: into its queue, or to the agent it is reserved for."""
@@ -1410,13 +1417,27 @@ class Router:
             wait = q.config.personal_callback_wait_s
             self._timer(call.arrived_at + wait, "personal", call.call_id)
 
-    def _place(self, call: _Call, q: _Queue, now: float, out: list[Action]) -> None:
-        """Offer ``call`` to the best Ready agent of its ring, or queue it."""
+    def _place(
+        self, call: _Call, q: _Queue, now: float, out: list[Action], *, offer: bool = True
+    ) -> None:
+        """Offer ``call`` to the best Ready agent of its ring (unless not ``offer``), or
+        queue it. Every way into or back into a queue comes here: a caller past the
+        queue's ``max_wait`` takes the exit at once instead."""
+        due = self._max_wait_due(call, q)
+        if due is not None and now >= due:
+            rule = q.config.exits.max_wait
+            assert rule is not None
+            self._take_exit(call, rule, "max wait", now, out)
+            return
         call.ring = q.ring_for(call.arrived_at, now)
-        agents = self._choose_agents(q, call.ring)
+        agents = self._choose_agents(q, call.ring) if offer else []
         if agents:
             self._offer(call, agents, now, out)
             return
+        self._wait(call, q, now)
+
+    def _wait(self, call: _Call, q: _Queue, now: float) -> None:
+        """``call`` waits in ``q``: counted, on its ring's heap, its timers armed."""
         call.phase = CallPhase.QUEUED
         call.agent_id = None
         call.offered_to = set()
@@ -1424,6 +1445,18 @@ class Router:
         self._push(call, q, now)
         if call.ring + 1 < len(q.rings):
             self._timer(call.arrived_at + q.rings[call.ring + 1][0], "ring", call.call_id)
+        due = self._max_wait_due(call, q)
+        if due is not None and call.exit_at != due:  # a timer for ``due`` is pending else
+            call.exit_at = due
+            self._timer(due, "max_wait", call.call_id)
+
+    def _max_wait_due(self, call: _Call, q: _Queue) -> float | None:
+        """When ``call`` takes ``q``'s max-wait exit: only callers on the line (not a
+        callback) who were never answered (not a transfer)."""
+        rule = q.config.exits.max_wait
+        if rule is None or call.callback_number is not None or call.answered_at is not None:
+            return None
+        return call.arrived_at + rule.after_s  # the very sum the check compares with
 
     def _push(self, call: _Call, q: _Queue, now: float) -> None:
         call.version += 1
@@ -1451,6 +1484,8 @@ class Router:
         if strategy is Strategy.RING_ALL:
             ids = sorted({a for pool in pools for _, a in pool.entries})
             return [self._agents[a] for a in ids]
+        if strategy is Strategy.RANDOM:
+            return self._draw(pools)
         best: tuple[tuple[Any, ...], str] | None = None
         if strategy is Strategy.ROUND_ROBIN:
             n = max(1, len(q.order))
@@ -1468,6 +1503,20 @@ class Router:
                 if entry is not None and (best is None or entry < best):
                     best = entry
         return [] if best is None else [self._agents[best[1]]]
+
+    def _draw(self, pools: list[_Pool]) -> list[_Agent]:
+        """One of the Ready agents of ``pools``, each as likely, drawn for this call (a
+        draw made when an agent joined would favour it for every call until it leaves)."""
+        sizes = [len(pool.entries) for pool in pools]
+        total = sum(sizes)
+        if total == 0:
+            return []
+        i = self._rng.randrange(total) if total > 1 else 0
+        for pool, size in zip(pools, sizes, strict=True):
+            if i < size:
+                return [self._agents[pool.entries[i][1]]]
+            i -= size
+        raise AssertionError("unreachable: the draw is below the total")  # pragma: no cover
 
     def _offer(self, call: _Call, agents: list[_Agent], now: float, out: list[Action]) -> None:
         q = self._queues[call.queue]
@@ -1511,6 +1560,12 @@ class Router:
             note = f"{agent.agent_id} did not answer the consultation"
             out.extend(self._drop_consult(call, "timeout", note, now))
             return
+        q = self._queues[call.queue]
+        if q.config.strategy is Strategy.RING_ALL:
+            self._ring_all_lapsed(call, q, now, out)
+            return
+        # One agent rang: the call goes back first, so that another Ready agent takes it
+        # before the one who let it lapse (who is then Ready, or Not Ready, itself).
         out.append(WithdrawOffer(call.call_id, agent.agent_id, "timeout"))
         call.offered_to.discard(agent.agent_id)
         agent.missed += 1
@@ -1524,6 +1579,65 @@ class Router:
             if not call.offered_to:
                 self._requeue(call, now, out)
             self._make_ready(agent, now, out)
+
+    def _ring_all_lapsed(self, call: _Call, q: _Queue, now: float, out: list[Action]) -> None:
+        """A ring-all offer lapsed: every agent it rang (one deadline for all) is Ready
+        again, or Not Ready by the missed-offer rule, BEFORE the call goes back, so that
+        it rings all of them again (app_queue's ringall) or a better call does."""
+        lapsed = [
+            a
+            for a in (self._agents[i] for i in sorted(call.offered_to))
+            if a.deadline is not None and a.deadline <= now
+        ]
+        free: list[_Agent] = []
+        for agent in lapsed:
+            out.append(WithdrawOffer(call.call_id, agent.agent_id, "timeout"))
+            call.offered_to.discard(agent.agent_id)
+            agent.missed += 1
+            if agent.missed >= self.max_missed_offers:
+                self._set_state(agent, AgentState.NOT_READY, MISSED_OFFER, now, out)
+            else:
+                free.append(agent)
+        self._ready_together(free, now, out)
+        if not call.offered_to:  # back at its place (or its exit); the freed choose next
+            heapq.heappush(q.by_arrival, (call.arrived_at, call.seq, call.call_id))
+            self._place(call, q, now, out, offer=False)
+        self._take_next(free, now, out)
+        if call.phase is CallPhase.QUEUED and self._head(q, call.ring) is call:
+            agents = self._choose_agents(q, call.ring)  # none freed took it: anyone Ready?
+            if agents:
+                heapq.heappop(q.calls[call.ring])
+                q.waiting -= 1
+                self._offer(call, agents, now, out)
+        for agent in lapsed:
+            if agent not in free:
+                self._check_staffing(agent, now, out)
+
+    def _free_all(self, agents: list[_Agent], now: float, out: list[Action]) -> None:
+        """Agents whose offers ended together: all Ready first, then each takes the best
+        call it may take, so a ring-all call rings every one of them, not only the first
+        (the others still Reserved a moment too long)."""
+        if len(agents) == 1:
+            agents[0].call_id = None
+            self._make_ready(agents[0], now, out)
+            return
+        self._ready_together(agents, now, out)
+        self._take_next(agents, now, out)
+
+    def _ready_together(self, agents: list[_Agent], now: float, out: list[Action]) -> None:
+        """Ready and in the pools, not yet choosing a call (see :meth:`_take_next`)."""
+        for agent in agents:
+            agent.call_id = None
+            self._set_state(agent, AgentState.READY, "", now, out)
+            self._join_pools(agent)
+
+    def _take_next(self, agents: list[_Agent], now: float, out: list[Action]) -> None:
+        """Each of ``agents`` still Ready takes the best call it may take (a ring-all
+        call rings all Ready agents of its ring with it)."""
+        for agent in agents:
+            if agent.state is AgentState.READY:  # not rung by an earlier one's choice
+                self._leave_pools(agent)
+                self._make_ready(agent, now, out)
 
     def _take_exit(
         self, call: _Call, rule: QueueExit, reason: str, now: float, out: list[Action]

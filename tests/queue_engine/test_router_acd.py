@@ -505,15 +505,15 @@ def test_ring_all_first_to_accept_connects_the_others_are_freed_or_take_the_next
     assert out[0] == ConnectCall("c1", "b")
     assert WithdrawOffer("c1", "a", "answered_elsewhere") in out
     assert WithdrawOffer("c1", "c", "answered_elsewhere") in out
-    assert offers(out) == [("c2", "a")]  # the first freed takes the waiting call
-    assert state(router, "c") is AgentState.READY
+    # the waiting call rings both freed agents (issue 24: not only the first freed)
+    assert offers(out) == [("c2", "a"), ("c2", "c")]
     assert state(router, "b") is AgentState.TALKING
     assert router.offered_to("c1") == ["b"]
     with pytest.raises(RoutingError):
         router.accept("c", "c1", 7.5)
     # the freed agents' old offer deadline does nothing
     assert offers(router.advance(15.0)) == []
-    assert state(router, "c") is AgentState.READY
+    assert router.offered_to("c2") == ["a", "c"]
     assert state(router, "a") is AgentState.RESERVED
 
 
