@@ -59,7 +59,7 @@ class Prompt(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = self.title_text
+            box.border_title = Text(self.title_text)
             yield Input(self.value, max_length=PROMPT_MAX_CHARS, id="prompt-input")
             yield Static(Text(self.hint), classes="hint")
             yield Static(id="prompt-problem", classes="problem")
@@ -103,7 +103,7 @@ class Choice(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = self.title_text
+            box.border_title = Text(self.title_text)
             yield OptionList(
                 *(
                     Text.assemble((f"{number} ", "bold"), option)

@@ -279,7 +279,7 @@ class CustomerActions(App[None]):
 
     # --- details -------------------------------------------------------------------
 
-    def action_customer_cx_info(self) -> None:
+    def action_customer_info(self) -> None:
         if self._cx_not_now("customer_info", "No known caller: c or f first."):
             return
         found = self.call_customer()

@@ -57,7 +57,7 @@ class ChooseCustomerScreen(ModalScreen[int | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = "Who is calling?"
+            box.border_title = Text("Who is calling?")
             yield Static(
                 Text(f"{len(self.customers)} customers hold {self.number}:"), classes="hint"
             )
@@ -147,14 +147,14 @@ class FormScreen(ModalScreen[Answer | None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:
-            box.border_title = self.title_text
+            box.border_title = Text(self.title_text)
             if self.intro:
                 yield Static(Text(self.intro), classes="hint")
             for field in self.fields:
                 yield Label(Text(field.label))
                 if field.choices:
                     yield Select(
-                        [(c, c) for c in field.choices],
+                        [(Text(c), c) for c in field.choices],
                         value=field.value or field.choices[0],
                         allow_blank=False,
                         id=f"f-{field.name}",
@@ -307,7 +307,7 @@ class CustomerSearchScreen(Screen[None]):
         yield Static(id="search-status")
         yield OptionList(id="search-results")
         with VerticalScroll(id="search-details") as box:
-            box.border_title = "Customer"
+            box.border_title = Text("Customer")
             yield Static(Text("Choose a result (↑↓ Enter) to see the history."), id="details")
         yield Footer()
 
@@ -360,7 +360,7 @@ class CustomerSearchScreen(Screen[None]):
     def set_details(self, details: CustomerDetails) -> None:
         self.details = details
         self.query_one("#details", Static).update(details_text(details, wall_time()))
-        self.query_one("#search-details").border_title = details.customer.name
+        self.query_one("#search-details").border_title = Text(details.customer.name)
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -407,7 +407,7 @@ class CustomerInfoScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:
-            box.border_title = self.details.customer.name
+            box.border_title = Text(self.details.customer.name)
             yield Static(details_text(self.details, wall_time()))
 
     def on_mount(self) -> None:
