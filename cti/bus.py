@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Protocol, Self
 
-from cti import topics
+from cti import log_limits, topics
 from cti.errors import ProtocolError
 from cti.protocol import Message, decode, encode
 
@@ -95,11 +95,11 @@ class InMemoryBus:
             message = decode(payload, where=topic)
         except ProtocolError as exc:
             self.dropped += 1
-            log.warning("%s; dropped", exc)
+            log_limits.warning(log, "%s; dropped", exc)
             return
         if not topic.startswith(topics.PREFIX + "/"):
             self.dropped += 1
-            log.warning("topic %r is outside %s/; dropped", topic, topics.PREFIX)
+            log_limits.warning(log, "topic %r is outside %s/; dropped", topic, topics.PREFIX)
             return
         if retain:
             self._retained[topic] = message

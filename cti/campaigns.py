@@ -37,7 +37,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cti import topics
+from cti import log_limits, topics
 from cti.campaign_store import CampaignRecord, CampaignStore
 from cti.clock import wall_time
 from cti.dialer import CampaignRunner, DialingLine
@@ -102,7 +102,7 @@ class CampaignDesk:
                 try:
                     await self.sync()
                 except CtiError as exc:
-                    log.error("campaigns: %s", exc)
+                    log_limits.error(log, "campaigns: %s", exc)
                 now = self.service.now()
                 if now - published >= self.status_s:
                     published = now
@@ -198,7 +198,7 @@ class CampaignDesk:
                 record = await self.store.campaign(name)
                 message = await self._status(record, wall)
             except CtiError as exc:
-                log.error("campaign %s: status not published: %s", name, exc)
+                log_limits.error(log, "campaign %s: status not published: %s", name, exc, key=name)
                 continue
             await self.service.bus.publish(topics.campaign_status(name), message, retain=True)
 

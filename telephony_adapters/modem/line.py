@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 import serial  # type: ignore[import-untyped]  # pyserial ships no type hints
 import serial_asyncio_fast
 
+from cti import log_limits
 from cti.config import ModemLineSettings
 from cti.errors import TelephonyError
 from cti.protocol import CallArrived, CallerHungUp
@@ -338,7 +339,7 @@ class _PortProtocol(asyncio.Protocol):
         try:
             self._line._received(data)
         except Exception:  # the session never raises on input; keep the line if it did
-            log.exception("line %s: input %r not handled", self._line.name, data[:80])
+            log_limits.exception(log, "line %s: input %r not handled", self._line.name, data[:80])
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._line._connection_lost(exc)
