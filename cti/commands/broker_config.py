@@ -129,6 +129,7 @@ def acl_rules(user: BrokerUser) -> list[tuple[str, str]]:
             ("read", topics.supervisor_events(name)),
             ("read", f"{topics.PREFIX}/queues/#"),
             ("read", topics.ALL_CAMPAIGN_STATUS),
+            ("read", topics.engine_health()),
             ("read", topics.ALL_AGENT_STATES),
             ("read", f"{topics.PREFIX}/agents/+/presence"),
         ]

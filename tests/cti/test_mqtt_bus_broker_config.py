@@ -61,6 +61,7 @@ def test_acl_model() -> None:
     writes = [pattern for access, pattern in sup if access != "read"]
     assert writes == ["cti/v1/supervisors/sup1/commands"]
     assert ("read", "cti/v1/campaigns/+/status") in sup  # the wallboard's campaigns view
+    assert ("read", "cti/v1/engine/health") in sup  # the wallboard's engine alert banner
     assert acl_rules(BrokerUser("e", "engine", "p")) == [("readwrite", "cti/v1/#")]
 
 
