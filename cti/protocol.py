@@ -285,13 +285,23 @@ class WaitingCall(_Message):
     kind: str = "inbound"
 
 
+#: Most waiting calls one :class:`QueueCalls` carries, and most bytes they take (as JSON):
+#: a flood's whole queue would not fit in one message (the broker's max_packet_size), so
+#: the engine sends the first in rank order and how many wait (``total``).
+MAX_QUEUE_CALLS_SENT = 200
+MAX_QUEUE_CALLS_BYTES = 128 * 1024
+
+
 class QueueCalls(_Message):
     """The waiting calls of a queue, best first; published retained beside its status."""
 
     type: Literal["queue_calls"] = "queue_calls"
     queue: str
     calls: tuple[WaitingCall, ...]
+    """The first in rank order: at most :data:`MAX_QUEUE_CALLS_SENT` (and bytes)."""
     at_wall: float
+    total: int = 0
+    """How many calls wait (more than ``calls`` in a flood); 0 from an older engine."""
 
 
 class CampaignStatus(_Message):

@@ -48,6 +48,8 @@ from cti.models import (
 )
 from cti.phone import classify
 from cti.protocol import (
+    MAX_QUEUE_CALLS_BYTES,
+    MAX_QUEUE_CALLS_SENT,
     AcceptOffer,
     AddServiceItem,
     AgentStateChanged,
@@ -105,6 +107,7 @@ from cti.protocol import (
     SupervisorCommand,
     TransferCall,
     WaitingCall,
+    encode,
     is_command,
     is_supervisor_command,
 )
@@ -1693,22 +1696,29 @@ class EngineService:
             )
 
     def _waiting_calls(self, queue: str, now: float, wall: float) -> QueueCalls:
+        """The first waiting calls of ``queue`` in rank order, as many as one message
+        takes (:data:`~cti.protocol.MAX_QUEUE_CALLS_SENT` and ``_BYTES``: a flood's whole
+        queue would be refused by the broker), and how many wait."""
+        estimates = self.router.estimated_waits(queue, now)
         calls = []
-        for estimate in self.router.estimated_waits(queue, now):
+        size = 0
+        for estimate in estimates[:MAX_QUEUE_CALLS_SENT]:
             caller = self.router.call_caller(estimate.call_id)
-            calls.append(
-                WaitingCall(
-                    call_id=estimate.call_id,
-                    position=estimate.position,
-                    waited_s=now - self.router.call_arrived_at(estimate.call_id),
-                    estimated_wait_s=None if estimate.wait_s == float("inf") else estimate.wait_s,
-                    ani=caller.ani,
-                    customer=caller.customer.name if caller.customer else "",
-                    segment=caller.segment.value if caller.customer else "",
-                    kind=self.router.call_kind(estimate.call_id),
-                )
+            call = WaitingCall(
+                call_id=estimate.call_id,
+                position=estimate.position,
+                waited_s=now - self.router.call_arrived_at(estimate.call_id),
+                estimated_wait_s=None if estimate.wait_s == float("inf") else estimate.wait_s,
+                ani=caller.ani,
+                customer=caller.customer.name if caller.customer else "",
+                segment=caller.segment.value if caller.customer else "",
+                kind=self.router.call_kind(estimate.call_id),
             )
-        return QueueCalls(queue=queue, calls=tuple(calls), at_wall=wall)
+            size += len(encode(call)) + 1
+            if size > MAX_QUEUE_CALLS_BYTES:
+                break
+            calls.append(call)
+        return QueueCalls(queue=queue, calls=tuple(calls), at_wall=wall, total=len(estimates))
 
 
 class _LineBook(dict[str, str]):

@@ -27,6 +27,8 @@ from cti.models import (
     Segment,
 )
 from cti.protocol import (
+    MAX_QUEUE_CALLS_BYTES,
+    MAX_QUEUE_CALLS_SENT,
     AcceptOffer,
     AgentStateChanged,
     AnyCommand,
@@ -50,11 +52,15 @@ from cti.protocol import (
     ScheduleCallback,
     SetReady,
     SupervisorCommand,
+    encode,
 )
 from cti.service import EngineService
 from telephony_adapters.sim import SimCallState, SimTrunk
 
 T = TypeVar("T")
+
+#: deploy/mosquitto/mosquitto.conf's max_packet_size: a bigger message is refused.
+BROKER_MAX_PACKET = 262144
 
 ALICE = Customer(
     id=1,
@@ -586,3 +592,43 @@ def drain(agent: Agent) -> list[Message]:
     while not agent.inbox.empty():
         out.append(agent.inbox.get_nowait())
     return out
+
+
+def test_a_flood_of_waiting_calls_is_sent_in_part_with_its_total() -> None:
+    """2,013 waiting calls made a 346 KB snapshot that the broker refused: the wallboard
+    lost the list exactly during a flood. The engine sends the first in rank order."""
+
+    async def body() -> None:
+        async with center([]) as c:
+            calls = [c.trunk.ring(f"1990000{n:04d}") for n in range(2013)]
+            await asyncio.sleep(1)
+            await c.service.publish_status()
+            snapshot = c.bus.retained(topics.queue_calls("general"))
+            assert isinstance(snapshot, QueueCalls)
+            assert snapshot.total == 2013
+            assert len(snapshot.calls) == MAX_QUEUE_CALLS_SENT
+            assert [w.call_id for w in snapshot.calls] == calls[:MAX_QUEUE_CALLS_SENT]
+            assert [w.position for w in snapshot.calls] == list(range(1, 201))
+            assert len(encode(snapshot)) < BROKER_MAX_PACKET
+
+    virtual(body)
+
+
+def test_waiting_calls_with_long_names_are_cut_to_fit_one_message() -> None:
+    """Long customer names (wide characters, three bytes each) fill the message before
+    the count does: fewer calls are sent, still a prefix in rank order, with the total."""
+
+    async def body() -> None:
+        async with center([]) as c:
+            c.store.customers = [ALICE.model_copy(update={"name": "王" * 2000})]
+            calls = [c.trunk.ring("13812345678") for _ in range(250)]
+            await asyncio.sleep(1)
+            await c.service.publish_status()
+            snapshot = c.bus.retained(topics.queue_calls("general"))
+            assert isinstance(snapshot, QueueCalls)
+            assert snapshot.total == 250
+            assert 0 < len(snapshot.calls) < MAX_QUEUE_CALLS_SENT
+            assert [w.call_id for w in snapshot.calls] == calls[: len(snapshot.calls)]
+            assert len(encode(snapshot)) <= MAX_QUEUE_CALLS_BYTES + 1024  # + the envelope
+
+    virtual(body)
