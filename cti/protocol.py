@@ -12,11 +12,23 @@ apart. The protocol version lives in the topic (``cti/v1/...``), see :mod:`cti.t
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections import OrderedDict
 from typing import Annotated, Literal, TypeGuard, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
+from cti import topics
 from cti.errors import ProtocolError
 from cti.models import (
     AgentState,
@@ -38,6 +50,115 @@ def _new_id() -> str:
     return uuid.uuid4().hex
 
 
+# --- bounded fields --------------------------------------------------------------------
+# What a sender chooses (commands, an agent's presence) is checked here, at the boundary:
+# ids take a pattern and a length, text refuses control characters and bidirectional
+# overrides, every string, list, dict and number has a bound. A message that does not
+# fit is refused whole with the field named (docs/mqtt.md, "Hostile input"). Events the
+# engine writes carry text from lines and the store: that text is neutralised and
+# clipped instead (:func:`clean_text`), so a hostile caller name never stops an offer.
+
+#: The largest message on the wire, as JSON bytes (the broker's max_packet_size is above).
+MAX_MESSAGE_BYTES = 240 * 1024
+#: Longest id: agent, supervisor, command, call, client ids.
+MAX_ID_CHARS = topics.MAX_ID_CHARS
+#: Longest name of a queue or campaign named in a command.
+MAX_NAME_CHARS = 128
+#: Longest one-line text (a reason, a disposition, a number) and multi-line text (a note).
+MAX_LINE_CHARS = 200
+MAX_TEXT_CHARS = 4000
+
+_ID = topics.ID_CHARS
+_BIDI = "\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")
+_CONTROL_MULTILINE = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}]")
+_TOPIC_CHARS = re.compile(r"[/+#]")
+
+
+def _char(ch: str) -> str:
+    if ch == "\x00":
+        return "a NUL byte"
+    if "\u202a" <= ch <= "\u202e" or "\u2066" <= ch <= "\u2069":
+        return f"a bidirectional override (U+{ord(ch):04X})"
+    if ch.isprintable() and not ch.isspace():
+        return f"{ch!r}"
+    return f"U+{ord(ch):04X}"
+
+
+def _check_id(value: str) -> str:
+    if _ID.fullmatch(value) is None:
+        at, ch = next((i, c) for i, c in enumerate(value) if _ID.fullmatch(c) is None)
+        raise ValueError(
+            f"{_char(ch)} at character {at + 1}: an id takes letters, digits and _ . : @ ~ = -"
+        )
+    return value
+
+
+def _refuse_controls(pattern: re.Pattern[str]) -> AfterValidator:
+    def check(value: str) -> str:
+        found = pattern.search(value)
+        if found is not None:
+            raise ValueError(
+                f"{_char(found.group())} at character {found.start() + 1}: control "
+                "characters and bidirectional overrides are refused"
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def _check_name(value: str) -> str:
+    found = _TOPIC_CHARS.search(value)
+    if found is not None:
+        raise ValueError(f"{found.group()!r} at character {found.start() + 1}: not in a name")
+    return value
+
+
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS), AfterValidator(_check_id)]
+"""A required id (``1001``, ``sup1``, a uuid, ``sim-t3k2abcd-7``)."""
+OptionalId = Annotated[str, Field(max_length=MAX_ID_CHARS), AfterValidator(_check_id)]
+"""An id, or empty for none."""
+OneLine = Annotated[str, Field(max_length=MAX_LINE_CHARS), _refuse_controls(_CONTROL)]
+"""One line of text: no control characters (tab and newline included), no bidi overrides.
+A field may set a smaller ``max_length``."""
+MultiLine = Annotated[str, Field(max_length=MAX_TEXT_CHARS), _refuse_controls(_CONTROL_MULTILINE)]
+"""Text that may hold tabs and line breaks (a note, a detail); nothing else of control."""
+Name = Annotated[OneLine, Field(max_length=MAX_NAME_CHARS), AfterValidator(_check_name)]
+"""A queue or campaign named in a command (empty: the default or none): one line, without
+``/``, ``+`` or ``#`` (names are topic levels)."""
+RecordId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+"""A row id of the store (customer, service item)."""
+WireInt = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+WireFloat = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
+
+
+def clean_text(text: str, *, multiline: bool = False, max_length: int = MAX_TEXT_CHARS) -> str:
+    """``text`` made safe to show: bidirectional overrides removed, other control
+    characters (but tab and line breaks when ``multiline``) replaced by U+FFFD, cut to
+    ``max_length`` characters (the last one then ``…``)."""
+    pattern = _CONTROL_MULTILINE if multiline else _CONTROL
+    if pattern.search(text) is not None:
+        text = re.sub(f"[{_BIDI}]", "", text)
+        text = pattern.sub("\ufffd", text)
+    if len(text) > max_length:
+        text = text[: max_length - 1] + "…"
+    return text
+
+
+def _clean(max_length: int, *, multiline: bool = False) -> BeforeValidator:
+    return BeforeValidator(
+        lambda v: (
+            clean_text(v, multiline=multiline, max_length=max_length) if isinstance(v, str) else v
+        )
+    )
+
+
+EventLine = Annotated[str, _clean(MAX_LINE_CHARS)]
+"""One line of text in an event the engine writes (a reason, a caller's name): cleaned
+and clipped, never refused (:func:`clean_text`)."""
+EventText = Annotated[str, _clean(MAX_TEXT_CHARS, multiline=True)]
+
+
 # --- line events (adapter -> engine) -------------------------------------------------
 
 
@@ -46,10 +167,10 @@ class CallArrived(_Message):
 
     type: Literal["call_arrived"] = "call_arrived"
     call_id: str
-    ani: str = ""
-    dnis: str = ""
+    ani: EventLine = ""
+    dnis: EventLine = ""
     line: str = ""
-    caller_name: str = ""
+    caller_name: EventLine = ""
 
 
 class CallbackRequested(_Message):
@@ -60,7 +181,7 @@ class CallbackRequested(_Message):
 
     type: Literal["callback_requested"] = "callback_requested"
     call_id: str
-    number: str = ""
+    number: EventLine = ""
     line: str = ""
 
 
@@ -95,7 +216,24 @@ MAX_SCRIPT_ANSWERS = 500
 MAX_SCRIPT_STEPS = 2000
 MAX_SCRIPT_ACTIONS = 100
 
-AnswerValue = Annotated[str, Field(max_length=4000)] | int | float | bool | None
+
+def _check_actions(actions: tuple[ScriptAction, ...]) -> tuple[ScriptAction, ...]:
+    # ScriptAction (cti.models) bounds its node, action and count of args, not their text.
+    for action in actions:
+        for key, value in action.args.items():
+            if len(key) > 64 or (isinstance(value, str) and len(value) > MAX_TEXT_CHARS):
+                raise ValueError(f"action {action.action!r}: argument {key[:64]!r} too long")
+            if isinstance(value, str) and _CONTROL_MULTILINE.search(value):
+                raise ValueError(
+                    f"action {action.action!r}: argument {key[:64]!r}: control "
+                    "characters and bidirectional overrides are refused"
+                )
+    return actions
+
+
+ScriptActions = Annotated[tuple[ScriptAction, ...], AfterValidator(_check_actions)]
+
+AnswerValue = MultiLine | WireInt | WireFloat | bool | None
 """One recorded script answer (a date as ``YYYY-MM-DD``); ``None``: skipped."""
 
 
@@ -157,7 +295,7 @@ class AgentStateChanged(_Message):
     type: Literal["agent_state"] = "agent_state"
     agent_id: str
     state: AgentState
-    reason: str = ""
+    reason: EventLine = ""
     since_wall: float = Field(description="wall-clock epoch when this state began")
     call_id: str | None = None
     wrap_up_deadline_wall: float | None = None
@@ -172,9 +310,9 @@ class AgentPresence(_Message):
     agent's presence topic, ``online=False`` also as the console's MQTT last will."""
 
     type: Literal["agent_presence"] = "agent_presence"
-    agent_id: str
+    agent_id: Id
     online: bool
-    client_id: str = ""
+    client_id: OptionalId = ""
 
 
 class CallOffered(_Message):
@@ -199,7 +337,7 @@ class OfferWithdrawn(_Message):
     type: Literal["offer_withdrawn"] = "offer_withdrawn"
     agent_id: str
     call_id: str
-    reason: str
+    reason: EventLine
 
 
 class CallConnected(_Message):
@@ -243,7 +381,7 @@ class CallControl(_Message):
     muted: bool = False
     consult_agent: str = ""
     consult_state: Literal["", "ringing", "talking", "conference"] = ""
-    note: str = ""
+    note: EventLine = ""
     """What just happened, for the agent (e.g. "1002 did not answer the consultation")."""
 
 
@@ -336,7 +474,7 @@ class CampaignStatus(_Message):
     agents_logged_in: int = 0
     agents_ready: int = 0
     agents_busy: int = 0
-    problem: str = ""
+    problem: EventLine = ""
     at_wall: float
 
 
@@ -368,7 +506,7 @@ class CommandResult(_Message):
     type: Literal["command_result"] = "command_result"
     command_id: str
     ok: bool
-    error: str = ""
+    error: EventText = ""
 
 
 #: Most customers a search answers with, and most history rows a customer's details carry.
@@ -414,16 +552,16 @@ class CustomerDetails(_Message):
 
 
 class _Command(_Message):
-    command_id: str = Field(default_factory=_new_id)
+    command_id: Id = Field(default_factory=_new_id)
 
 
 class _AgentCommand(_Command):
-    agent_id: str
+    agent_id: Id
     """The agent sending it (the topic must be this agent's)."""
 
 
 class _SupervisorCommand(_Command):
-    supervisor_id: str
+    supervisor_id: Id
     """The supervisor sending it (the topic must be this supervisor's)."""
 
 
@@ -441,39 +579,39 @@ class SetReady(_AgentCommand):
 
 class SetNotReady(_AgentCommand):
     type: Literal["set_not_ready"] = "set_not_ready"
-    reason: str = "break"
+    reason: OneLine = Field("break", max_length=100)
 
 
 class AcceptOffer(_AgentCommand):
     type: Literal["accept_offer"] = "accept_offer"
-    call_id: str
+    call_id: Id
 
 
 class RejectOffer(_AgentCommand):
     type: Literal["reject_offer"] = "reject_offer"
-    call_id: str
+    call_id: Id
 
 
 class HangUp(_AgentCommand):
     type: Literal["hang_up"] = "hang_up"
-    call_id: str
+    call_id: Id
 
 
 class CompleteWrapUp(_AgentCommand):
     type: Literal["complete_wrap_up"] = "complete_wrap_up"
-    call_id: str
-    disposition: str
-    note: str = ""
-    script: str = ""
+    call_id: Id
+    disposition: OneLine = Field(max_length=100)
+    note: MultiLine = ""
+    script: OneLine = ""
     """The name of the script the call ran (empty: none); the rest describe that run."""
-    script_version: str = ""
-    script_sha256: str = ""
-    answers: dict[Annotated[str, Field(max_length=200)], AnswerValue] = Field(
+    script_version: OneLine = Field("", max_length=100)
+    script_sha256: OneLine = Field("", max_length=64)
+    answers: dict[Annotated[OneLine, Field(max_length=200)], AnswerValue] = Field(
         default_factory=dict, max_length=MAX_SCRIPT_ANSWERS
     )
-    script_path: tuple[str, ...] = Field((), max_length=MAX_SCRIPT_STEPS)
+    script_path: tuple[OneLine, ...] = Field((), max_length=MAX_SCRIPT_STEPS)
     """The ids of the nodes visited, in order."""
-    script_actions: tuple[ScriptAction, ...] = Field((), max_length=MAX_SCRIPT_ACTIONS)
+    script_actions: ScriptActions = Field((), max_length=MAX_SCRIPT_ACTIONS)
     """What the script asked for on the path taken (do-not-call, e-mail...)."""
 
 
@@ -487,22 +625,22 @@ class ExtendWrapUp(_AgentCommand):
     """More wrap-up time, up to the queue's cap."""
 
     type: Literal["extend_wrap_up"] = "extend_wrap_up"
-    call_id: str
-    seconds: float = Field(30.0, gt=0)
+    call_id: Id
+    seconds: float = Field(30.0, gt=0, le=3600, allow_inf_nan=False)
 
 
 class HoldCall(_AgentCommand):
     """Put the caller on hold (the line must be able to)."""
 
     type: Literal["hold_call"] = "hold_call"
-    call_id: str
+    call_id: Id
 
 
 class ResumeCall(_AgentCommand):
     """Take the caller off hold."""
 
     type: Literal["resume_call"] = "resume_call"
-    call_id: str
+    call_id: Id
 
 
 class MuteCall(_AgentCommand):
@@ -510,7 +648,7 @@ class MuteCall(_AgentCommand):
     line must be able to (else the console mutes on its own, and says so)."""
 
     type: Literal["mute_call"] = "mute_call"
-    call_id: str
+    call_id: Id
     muted: bool = True
 
 
@@ -520,9 +658,9 @@ class TransferCall(_AgentCommand):
     The agent goes to wrap-up."""
 
     type: Literal["transfer_call"] = "transfer_call"
-    call_id: str
-    queue: str = ""
-    to_agent: str = ""
+    call_id: Id
+    queue: Name = ""
+    to_agent: OptionalId = ""
 
     @model_validator(mode="after")
     def _one_target(self) -> TransferCall:
@@ -537,8 +675,8 @@ class ConsultCall(_AgentCommand):
     :class:`ConferenceCall`."""
 
     type: Literal["consult_call"] = "consult_call"
-    call_id: str
-    to_agent: str
+    call_id: Id
+    to_agent: Id
 
 
 class CompleteConsult(_AgentCommand):
@@ -546,7 +684,7 @@ class CompleteConsult(_AgentCommand):
     goes to wrap-up."""
 
     type: Literal["complete_consult"] = "complete_consult"
-    call_id: str
+    call_id: Id
 
 
 class CancelConsult(_AgentCommand):
@@ -554,7 +692,7 @@ class CancelConsult(_AgentCommand):
     caller comes off hold with this agent."""
 
     type: Literal["cancel_consult"] = "cancel_consult"
-    call_id: str
+    call_id: Id
 
 
 class ConferenceCall(_AgentCommand):
@@ -563,7 +701,7 @@ class ConferenceCall(_AgentCommand):
     the agent consulted; :class:`CancelConsult` drops that agent."""
 
     type: Literal["conference_call"] = "conference_call"
-    call_id: str
+    call_id: Id
 
 
 class DialNumber(_AgentCommand):
@@ -571,8 +709,8 @@ class DialNumber(_AgentCommand):
     Ready; the agent talks on the new call once the line has placed it."""
 
     type: Literal["dial_number"] = "dial_number"
-    number: str = Field(min_length=1, max_length=40)
-    queue: str = ""
+    number: OneLine = Field(min_length=1, max_length=40)
+    queue: Name = ""
     """The queue the call is recorded under (empty: the agent's first)."""
 
 
@@ -582,15 +720,15 @@ class SaveScriptRun(_AgentCommand):
     The wrap-up's own run replaces it."""
 
     type: Literal["save_script_run"] = "save_script_run"
-    call_id: str
-    script: str
-    script_version: str = ""
-    script_sha256: str = ""
-    answers: dict[Annotated[str, Field(max_length=200)], AnswerValue] = Field(
+    call_id: Id
+    script: OneLine
+    script_version: OneLine = Field("", max_length=100)
+    script_sha256: OneLine = Field("", max_length=64)
+    answers: dict[Annotated[OneLine, Field(max_length=200)], AnswerValue] = Field(
         default_factory=dict, max_length=MAX_SCRIPT_ANSWERS
     )
-    script_path: tuple[str, ...] = Field((), max_length=MAX_SCRIPT_STEPS)
-    script_actions: tuple[ScriptAction, ...] = Field((), max_length=MAX_SCRIPT_ACTIONS)
+    script_path: tuple[OneLine, ...] = Field((), max_length=MAX_SCRIPT_STEPS)
+    script_actions: ScriptActions = Field((), max_length=MAX_SCRIPT_ACTIONS)
 
 
 class ScheduleCallback(_AgentCommand):
@@ -608,11 +746,11 @@ class ScheduleCallback(_AgentCommand):
     """
 
     type: Literal["schedule_callback"] = "schedule_callback"
-    number: str
-    local_time: str
-    time_zone: str = ""
-    queue: str = ""
-    for_agent: str = ""
+    number: OneLine = Field(max_length=40)
+    local_time: OneLine = Field(max_length=32)
+    time_zone: OneLine = Field("", max_length=64)
+    queue: Name = ""
+    for_agent: OptionalId = ""
 
 
 class ChooseCustomer(_AgentCommand):
@@ -620,8 +758,8 @@ class ChooseCustomer(_AgentCommand):
     search): the call's record and history go to them. Answered with CustomerDetails."""
 
     type: Literal["choose_customer"] = "choose_customer"
-    call_id: str
-    customer_id: int
+    call_id: Id
+    customer_id: RecordId
 
 
 class CreateCustomer(_AgentCommand):
@@ -632,13 +770,13 @@ class CreateCustomer(_AgentCommand):
     the engine's default. Answered with CustomerDetails."""
 
     type: Literal["create_customer"] = "create_customer"
-    call_id: str = ""
-    name: str = Field(max_length=200)
-    number: str = Field("", max_length=64)
-    email: str = Field("", max_length=254)
-    company: str = Field("", max_length=200)
-    language: str = Field("", max_length=35)
-    time_zone: str = Field("", max_length=64)
+    call_id: OptionalId = ""
+    name: OneLine = Field(max_length=200)
+    number: OneLine = Field("", max_length=64)
+    email: OneLine = Field("", max_length=254)
+    company: OneLine = Field("", max_length=200)
+    language: OneLine = Field("", max_length=35)
+    time_zone: OneLine = Field("", max_length=64)
 
 
 class SearchCustomers(_AgentCommand):
@@ -646,7 +784,7 @@ class SearchCustomers(_AgentCommand):
     (Chinese or Latin). Answered with CustomerSearchResults."""
 
     type: Literal["search_customers"] = "search_customers"
-    query: str = Field(max_length=200)
+    query: OneLine = Field(max_length=200)
     limit: int = Field(20, ge=1, le=MAX_SEARCH_RESULTS)
 
 
@@ -655,7 +793,7 @@ class ShowCustomer(_AgentCommand):
     explanation. Answered with CustomerDetails."""
 
     type: Literal["show_customer"] = "show_customer"
-    customer_id: int
+    customer_id: RecordId
     history: int = Field(20, ge=1, le=MAX_DETAIL_HISTORY)
 
 
@@ -665,13 +803,13 @@ class AddServiceItem(_AgentCommand):
     (empty: the customer's). Answered with CustomerDetails."""
 
     type: Literal["add_service_item"] = "add_service_item"
-    customer_id: int
-    title: str = Field(max_length=200)
+    customer_id: RecordId
+    title: OneLine = Field(max_length=200)
     priority: ServicePriority = ServicePriority.NORMAL
-    due: str = Field("", max_length=32)
-    time_zone: str = Field("", max_length=64)
-    detail: str = Field("", max_length=4000)
-    call_id: str = ""
+    due: OneLine = Field("", max_length=32)
+    time_zone: OneLine = Field("", max_length=64)
+    detail: MultiLine = Field("", max_length=4000)
+    call_id: OptionalId = ""
     """The call it was entered on, if any (kept in the detail)."""
 
 
@@ -680,31 +818,31 @@ class EscalateServiceItem(_AgentCommand):
     Answered with CustomerDetails of the item's customer."""
 
     type: Literal["escalate_service_item"] = "escalate_service_item"
-    item_id: int
-    to: str = Field(max_length=100)
+    item_id: RecordId
+    to: OneLine = Field(max_length=100)
 
 
 class ChangeCallPriority(_SupervisorCommand):
     type: Literal["change_call_priority"] = "change_call_priority"
-    call_id: str
-    priority: float
+    call_id: Id
+    priority: WireFloat
 
 
 class MoveWaitingCall(_SupervisorCommand):
     type: Literal["move_waiting_call"] = "move_waiting_call"
-    call_id: str
-    queue: str
+    call_id: Id
+    queue: Name = Field(min_length=1)
 
 
 class ForceNotReady(_SupervisorCommand):
     type: Literal["force_not_ready"] = "force_not_ready"
-    agent_id: str
-    reason: str = "supervisor"
+    agent_id: Id
+    reason: OneLine = Field("supervisor", max_length=100)
 
 
 class ForceLogout(_SupervisorCommand):
     type: Literal["force_logout"] = "force_logout"
-    agent_id: str
+    agent_id: Id
 
 
 class SetCampaignState(_SupervisorCommand):
@@ -712,7 +850,7 @@ class SetCampaignState(_SupervisorCommand):
     follows at once and the store keeps it (as ``cti campaign start|pause|stop``)."""
 
     type: Literal["set_campaign_state"] = "set_campaign_state"
-    campaign: str
+    campaign: Name = Field(min_length=1)
     state: Literal["running", "paused", "stopped"]
 
 
@@ -721,9 +859,9 @@ class SetCampaignPacing(_SupervisorCommand):
     free agent in power mode); the fields left None stay as they are."""
 
     type: Literal["set_campaign_pacing"] = "set_campaign_pacing"
-    campaign: str
+    campaign: Name = Field(min_length=1)
     mode: Literal["preview", "progressive", "power", "predictive"] | None = None
-    power_ratio: float | None = Field(None, ge=1.0, le=20.0)
+    power_ratio: float | None = Field(None, ge=1.0, le=20.0, allow_inf_nan=False)
 
 
 AnyCommand = (
@@ -808,18 +946,86 @@ def decode(payload: bytes | str, *, where: str = "") -> Message:
     """Parse JSON bytes into a message.
 
     Raises :class:`ProtocolError` naming ``where`` (usually the topic) and what was
-    wrong: bad JSON, an unknown ``type``, or a field that does not fit.
+    wrong: too big, bad JSON, an unknown ``type``, or a field that does not fit (the
+    field is named; the sender's text is shown escaped and cut short).
     """
+    place = f" on {_shown(where)}" if where else ""
+    size = len(payload.encode("utf-8") if isinstance(payload, str) else payload)
+    if size > MAX_MESSAGE_BYTES:
+        raise ProtocolError(
+            f"bad message{place}: {size} bytes, more than the {MAX_MESSAGE_BYTES} allowed"
+        )
     try:
         return _MESSAGE.validate_json(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = ".".join(str(part) for part in first["loc"]) or "(message)"
-        place = f" on {where}" if where else ""
+        loc = ".".join(_shown(str(part)) for part in first["loc"]) or "(message)"
         raise ProtocolError(
             f"bad message{place}: {loc}: {first['msg']} "
             f"(expected one of the cti/v1 message types, as JSON)"
         ) from exc
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """Sender-chosen text for a log line: escaped (no control characters) and cut."""
+    shown = text.encode("unicode_escape").decode("ascii")
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def refusal(topic: str, payload: bytes, error: str) -> tuple[str, CommandResult] | None:
+    """The answer to a command that did not decode, when one can be sent safely: the
+    topic is a command topic (its id checked, :func:`cti.topics.reply_topic`) and the
+    payload names a valid ``command_id``. Else None (the error is only logged)."""
+    reply = topics.reply_topic(topic)
+    if reply is None or len(payload) > MAX_MESSAGE_BYTES:
+        return None
+    try:
+        command_id = _COMMAND_ID.validate_json(payload).command_id
+    except ValidationError:
+        return None
+    return reply, CommandResult(command_id=command_id, ok=False, error=error)
+
+
+class _CommandIdOnly(BaseModel):
+    command_id: Id
+
+
+_COMMAND_ID: TypeAdapter[_CommandIdOnly] = TypeAdapter(_CommandIdOnly)
+
+
+class CommandMemory:
+    """The results of recent commands by id, so a repeat gets the same answer without
+    being applied again: at most ``max_count`` commands and about ``max_bytes`` of ids
+    and errors (the oldest forgotten first)."""
+
+    def __init__(self, max_count: int = 10_000, max_bytes: int = 4 * 1024 * 1024) -> None:
+        self.max_count, self.max_bytes = max_count, max_bytes
+        self._results: OrderedDict[str, CommandResult] = OrderedDict()
+        self.bytes = 0
+        """What the results kept take, by :meth:`size`."""
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+    def get(self, command_id: str) -> CommandResult | None:
+        return self._results.get(command_id)
+
+    def remember(self, command_id: str, result: CommandResult) -> None:
+        old = self._results.pop(command_id, None)
+        if old is not None:
+            self.bytes -= self.size(command_id, old)
+        self._results[command_id] = result
+        self.bytes += self.size(command_id, result)
+        while len(self._results) > self.max_count or (
+            self.bytes > self.max_bytes and len(self._results) > 1
+        ):
+            gone_id, gone = self._results.popitem(last=False)
+            self.bytes -= self.size(gone_id, gone)
+
+    @staticmethod
+    def size(command_id: str, result: CommandResult) -> int:
+        """Bytes a kept result takes, roughly (its strings and the objects around them)."""
+        return 2 * len(command_id) + len(result.command_id) + len(result.error) + 400
 
 
 def is_command(message: Message) -> TypeGuard[AnyCommand]:

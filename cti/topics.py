@@ -15,11 +15,25 @@
 | ``cti/v1/engine/health`` | engine -> all | yes | the engine's alerts (a full disk) |
 
 Patterns use MQTT wildcards: ``+`` matches one level, ``#`` the rest.
+
+The builders below do not check their argument: every id they get has passed
+:data:`ID_CHARS` (a command's fields are checked by :mod:`cti.protocol`; a reply goes to
+:func:`reply_topic` of the topic the broker accepted, never to an id in the payload), and
+the MQTT bus refuses to publish on a topic that :func:`topic_problem` finds wrong.
 """
 
 from __future__ import annotations
 
+import re
+
 PREFIX = "cti/v1"
+#: The characters of an id (agent, supervisor, command, call): letters and digits of any
+#: script and ``_ . : @ ~ = -``. Never ``/``, ``+``, ``#``, a space or a control character,
+#: so an id is always exactly one topic level.
+ID_CHARS = re.compile(r"[\w.:@~=-]*")
+MAX_ID_CHARS = 128
+#: MQTT's limit on a topic, in UTF-8 bytes.
+MAX_TOPIC_BYTES = 65535
 
 
 def agent_commands(agent_id: str) -> str:
@@ -82,6 +96,44 @@ def agent_of(topic: str) -> str | None:
 def supervisor_of(topic: str) -> str | None:
     """The supervisor id in a ``supervisors/{id}/...`` topic, else ``None``."""
     return _id_in(topic, "supervisors")
+
+
+def is_id(value: str) -> bool:
+    """Whether ``value`` is a well-formed id (see :data:`ID_CHARS`)."""
+    return 0 < len(value) <= MAX_ID_CHARS and ID_CHARS.fullmatch(value) is not None
+
+
+def reply_topic(command_topic: str) -> str | None:
+    """Where the engine answers a command that came on ``command_topic``: the events
+    topic of the agent or supervisor the topic names (the broker let only them publish
+    there). None if it is not a command topic or its id is malformed."""
+    parts = command_topic.split("/")
+    if len(parts) != 5 or parts[:2] != ["cti", "v1"] or parts[4] != "commands":
+        return None
+    if parts[2] not in ("agents", "supervisors") or not is_id(parts[3]):
+        return None
+    return f"{PREFIX}/{parts[2]}/{parts[3]}/events"
+
+
+def topic_problem(topic: str) -> str | None:
+    """Why one cannot publish on ``topic``, or None: outside ``cti/v1/``, a wildcard, an
+    empty level, a NUL or other control character, not UTF-8, or too long. A broker
+    disconnects a client that publishes on such a topic."""
+    if not topic.startswith(PREFIX + "/"):
+        return "not a cti/v1/ topic"
+    if "+" in topic or "#" in topic:
+        return "a wildcard (+ or #) in it"
+    if "" in topic.split("/"):
+        return "an empty level in it"
+    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in topic):
+        return "a control character in it"
+    try:
+        size = len(topic.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "not UTF-8"
+    if size > MAX_TOPIC_BYTES:
+        return f"{size} bytes long (at most {MAX_TOPIC_BYTES})"
+    return None
 
 
 def _id_in(topic: str, kind: str) -> str | None:

@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
+from pydantic import BaseModel
 
 from cti.errors import ProtocolError
 from cti.models import AgentState, CallerKind, Customer, Interaction, PhoneNumber, Segment
 from cti.protocol import (
+    COMMAND_TYPES,
+    MAX_MESSAGE_BYTES,
+    MAX_TEXT_CHARS,
+    SUPERVISOR_COMMAND_TYPES,
     AcceptOffer,
+    AgentPresence,
     AgentStateChanged,
     CallArrived,
     CallConnected,
     CallEnded,
     CallerHungUp,
     CallOffered,
+    CommandMemory,
     CommandResult,
     CompleteWrapUp,
+    CreateCustomer,
     HangUp,
     Login,
     Logout,
+    MoveWaitingCall,
     OfferWithdrawn,
     QueueStatus,
     RejectOffer,
@@ -26,9 +38,11 @@ from cti.protocol import (
     ScreenPop,
     SetNotReady,
     SetReady,
+    clean_text,
     decode,
     encode,
     is_command,
+    refusal,
 )
 
 CUSTOMER = Customer(
@@ -119,3 +133,230 @@ def test_bad_payloads_raise_protocol_error_naming_the_fault(payload: bytes, frag
         decode(payload, where="cti/v1/agents/1/commands")
     assert "cti/v1/agents/1/commands" in str(err.value)
     assert fragment in str(err.value)
+
+
+# --- hostile input: ids, text and sizes are bounded at the boundary (issue 17) ---------
+
+HOSTILE_IDS = ["s\x00", "a+b", "a#", "a/b", "a b", "", "x" * 129, "\u202e1001"]
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("bad", HOSTILE_IDS, ids=repr)
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"type": "force_logout", "agent_id": "1001"}, "supervisor_id"),
+        ({"type": "force_logout", "supervisor_id": "sup1"}, "agent_id"),
+        ({"type": "set_ready", "agent_id": "1001"}, "command_id"),
+        ({"type": "accept_offer", "agent_id": "1001"}, "call_id"),
+        ({"type": "consult_call", "agent_id": "1001", "call_id": "c"}, "to_agent"),
+        ({"type": "agent_presence", "online": True}, "agent_id"),
+    ],
+)
+def test_a_bad_id_is_refused_naming_its_field(
+    bad: str, fields: dict[str, object], field: str
+) -> None:
+    payload = json.dumps({**fields, field: bad}).encode()
+    with pytest.raises(ProtocolError) as err:
+        decode(payload, where="cti/v1/agents/1001/commands")
+    text = str(err.value)
+    assert f".{field}:" in text
+    assert "\x00" not in text and "\u202e" not in text  # the log line stays clean
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("name", ["a+b", "a#", "a/b", "x\x00"])
+def test_queue_and_campaign_names_in_commands_cannot_be_topic_levels(name: str) -> None:
+    for payload in (
+        {"type": "move_waiting_call", "supervisor_id": "sup1", "call_id": "c", "queue": name},
+        {
+            "type": "set_campaign_state",
+            "supervisor_id": "sup1",
+            "campaign": name,
+            "state": "paused",
+        },
+    ):
+        with pytest.raises(ProtocolError):
+            decode(json.dumps(payload).encode())
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(
+    "char", ["\x00", "\x1b", "\x7f", "\x85", "\u202a", "\u202e", "\u2066", "\u2069"]
+)
+def test_text_fields_refuse_control_characters_and_bidi_overrides(char: str) -> None:
+    cases = [
+        {"type": "set_not_ready", "agent_id": "1001", "reason": f"lunch{char}"},
+        {"type": "create_customer", "agent_id": "1001", "name": f"王{char}芳"},
+        {
+            "type": "schedule_callback",
+            "agent_id": "1001",
+            "number": f"+86{char}1",
+            "local_time": "2026-01-01T10:00",
+        },
+        {"type": "dial_number", "agent_id": "1001", "number": f"{char}13800138000"},
+        {
+            "type": "complete_wrap_up",
+            "agent_id": "1001",
+            "call_id": "c",
+            "disposition": "sale",
+            "note": f"a{char}",
+        },
+        {
+            "type": "add_service_item",
+            "agent_id": "1001",
+            "customer_id": 1,
+            "title": "t",
+            "detail": f"x{char}",
+        },
+    ]
+    for fields in cases:
+        with pytest.raises(ProtocolError, match="refused"):
+            decode(json.dumps(fields).encode())
+
+
+@pytest.mark.security
+def test_legitimate_text_still_passes() -> None:
+    for name in ("欧阳明月 [bold]x[/bold]", "José Núñez", "محمد علي", "Zoë O'Brien", "李\u200f四"):
+        command = CreateCustomer(agent_id="1001", name=name, number="+86 138 0013 8000")
+        assert decode(encode(command)) == command
+    note = CompleteWrapUp(
+        agent_id="工号7", call_id="sip-t3k2abcd-7", disposition="sale", note="第一行\n\t第二行\r\n"
+    )
+    assert decode(encode(note)) == note
+    assert decode(encode(MoveWaitingCall(supervisor_id="sup1", call_id="c", queue="Sales EMEA")))
+
+
+@pytest.mark.security
+def test_numbers_are_bounded_and_finite() -> None:
+    for fields in (
+        {"type": "change_call_priority", "supervisor_id": "s", "call_id": "c", "priority": 1e300},
+        {"type": "extend_wrap_up", "agent_id": "1", "call_id": "c", "seconds": 1e9},
+        {"type": "show_customer", "agent_id": "1", "customer_id": 2**70},
+        {"type": "show_customer", "agent_id": "1", "customer_id": 0},
+    ):
+        with pytest.raises(ProtocolError):
+            decode(json.dumps(fields).encode())
+    with pytest.raises(ProtocolError):
+        decode(
+            b'{"type": "change_call_priority", "supervisor_id": "s", "call_id": "c", '
+            b'"priority": NaN}'
+        )
+
+
+def _unbounded(schema: dict[str, Any], defs: dict[str, Any], path: str) -> list[str]:
+    """The places in a JSON schema where a string, list, object or number has no bound."""
+    if "$ref" in schema:
+        return _unbounded(defs[schema["$ref"].split("/")[-1]], defs, path)
+    found: list[str] = []
+    for key in ("anyOf", "oneOf", "allOf"):
+        for i, part in enumerate(schema.get(key, ())):
+            found += _unbounded(part, defs, f"{path}|{i}")
+    kind = schema.get("type")
+    if "enum" in schema or "const" in schema:
+        return found
+    if kind == "string" and "maxLength" not in schema:
+        found.append(path)
+    if kind == "array":
+        if "maxItems" not in schema and "prefixItems" not in schema:
+            found.append(path)
+        found += _unbounded(schema.get("items", {}), defs, f"{path}[]")
+    if kind in ("integer", "number") and not (
+        ("maximum" in schema or "exclusiveMaximum" in schema)
+        and ("minimum" in schema or "exclusiveMinimum" in schema)
+    ):
+        found.append(path)
+    if kind == "object":
+        props = schema.get("properties")
+        if props is None and "maxProperties" not in schema:
+            found.append(path)
+        for name, sub in (props or {}).items():
+            found += _unbounded(sub, defs, f"{path}.{name}")
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            found += _unbounded(extra, defs, f"{path}{{}}")
+        names = schema.get("propertyNames")
+        if isinstance(names, dict):
+            found += _unbounded(names, defs, f"{path}{{key}}")
+    return found
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(
+    "model", [*COMMAND_TYPES, *SUPERVISOR_COMMAND_TYPES, AgentPresence], ids=lambda m: m.__name__
+)
+def test_every_field_a_sender_chooses_is_bounded(model: type[BaseModel]) -> None:
+    schema = model.model_json_schema()
+    found = _unbounded(schema, schema.get("$defs", {}), model.__name__)
+    # ScriptAction (cti.models) leaves its args' values open: protocol bounds them (below).
+    assert [path for path in found if "script_actions[].args{}" not in path] == []
+
+
+@pytest.mark.security
+def test_script_action_arguments_are_bounded() -> None:
+    for value in ("x" * 5000, "a\x00b"):
+        action = {"node": "n", "action": "send_email", "args": {"to": value}}
+        payload = {"type": "save_script_run", "agent_id": "1", "call_id": "c", "script": "s"}
+        with pytest.raises(ProtocolError, match="argument 'to'"):
+            decode(json.dumps({**payload, "script_actions": [action]}).encode())
+
+
+@pytest.mark.security
+def test_event_text_from_lines_is_neutralised_not_refused() -> None:
+    arrived = CallArrived(call_id="c", caller_name="Bob\x00\u202egnp.exe", ani="1\x1b[2J")
+    assert arrived.caller_name == "Bob\ufffdgnp.exe"
+    assert arrived.ani == "1\ufffd[2J"
+    long = CommandResult(command_id="x", ok=False, error="e" * 10_000)
+    assert len(long.error) == MAX_TEXT_CHARS and long.error.endswith("…")
+    assert clean_text("a\nb\u2066c", multiline=True) == "a\nbc"
+
+
+@pytest.mark.security
+def test_a_message_too_big_is_refused_before_parsing() -> None:
+    payload = json.dumps({"type": "set_ready", "agent_id": "1", "pad": "x" * MAX_MESSAGE_BYTES})
+    with pytest.raises(ProtocolError, match="bytes, more than"):
+        decode(payload.encode())
+
+
+@pytest.mark.security
+def test_300_commands_with_200_kb_ids_are_refused() -> None:
+    memory = CommandMemory()
+    for n in range(300):
+        payload = json.dumps(
+            {"type": "set_ready", "agent_id": "1001", "command_id": f"{n}" + "x" * 200_000}
+        )
+        with pytest.raises(ProtocolError, match="command_id"):
+            decode(payload.encode())
+    assert len(memory) == 0
+
+
+@pytest.mark.security
+def test_command_memory_is_bounded_in_count_and_bytes() -> None:
+    memory = CommandMemory(max_count=100, max_bytes=50_000)
+    for n in range(1000):
+        command_id = f"{n:04d}" + "x" * 120
+        memory.remember(
+            command_id, CommandResult(command_id=command_id, ok=False, error="e" * 1000)
+        )
+        assert memory.bytes <= 50_000 and len(memory) <= 100
+    newest = "0999" + "x" * 120
+    assert memory.get(newest) is not None and memory.get("0000" + "x" * 120) is None
+    small = CommandMemory(max_count=3)
+    for command_id in "abcd":
+        small.remember(command_id, CommandResult(command_id=command_id, ok=True))
+    assert [small.get(c) is not None for c in "abcd"] == [False, True, True, True]
+
+
+@pytest.mark.security
+def test_a_refusal_goes_only_to_the_topic_owner() -> None:
+    bad = json.dumps(
+        {"type": "force_logout", "supervisor_id": "x\x00/#", "agent_id": "1001", "command_id": "c1"}
+    ).encode()
+    reply, result = refusal("cti/v1/agents/1001/commands", bad, "no") or ("", None)
+    assert reply == "cti/v1/agents/1001/events"
+    assert result == CommandResult(command_id="c1", ok=False, error="no")
+    assert refusal("cti/v1/agents/1001/events", bad, "no") is None
+    assert refusal("cti/v1/lines/sim/events", bad, "no") is None
+    no_id = json.dumps({"type": "set_ready", "command_id": "a/b"}).encode()
+    assert refusal("cti/v1/agents/1001/commands", no_id, "no") is None
+    assert refusal("cti/v1/agents/1001/commands", b"{not json", "no") is None
