@@ -65,6 +65,7 @@ from cti.protocol import (
     CancelConsult,
     ChangeCallPriority,
     ChooseCustomer,
+    CommandMemory,
     CommandResult,
     CompleteConsult,
     CompleteWrapUp,
@@ -268,7 +269,7 @@ class EngineService:
         """Calls where the line keeps the agent's voice from the caller."""
         self._partial_runs: OrderedDict[str, SaveScriptRun] = OrderedDict()
         """The script run saved last for each call not yet wrapped up (SaveScriptRun)."""
-        self._commands: OrderedDict[str, CommandResult] = OrderedDict()
+        self._commands = CommandMemory(_COMMAND_MEMORY)
         self._effects: asyncio.Queue[Action | _Publish] = asyncio.Queue()
         self._records: asyncio.Queue[CallDetailRecord] = asyncio.Queue()
         self._wake = asyncio.Event()
@@ -656,15 +657,18 @@ class EngineService:
 
     async def handle_command(self, topic: str, message: Message) -> None:
         """Apply one command from ``topic``, once per ``command_id``, and answer it."""
-        reply_to: Callable[[str], str]
+        # The answer goes to the topic's owner (the broker let only them publish there),
+        # never to an id the sender wrote in the payload.
+        reply = topics.reply_topic(topic)
         if is_command(message):
-            sender, reply_to = message.agent_id, topics.agent_events
-            claimed = topics.agent_of(topic)
+            sender, claimed = message.agent_id, topics.agent_of(topic)
         elif is_supervisor_command(message):
-            sender, reply_to = message.supervisor_id, topics.supervisor_events
-            claimed = topics.supervisor_of(topic)
+            sender, claimed = message.supervisor_id, topics.supervisor_of(topic)
         else:
             log.warning("%s: %s is not a command; ignored", topic, message.type)
+            return
+        if reply is None:
+            log.error("%s: a command on a topic that is not a command topic; ignored", topic)
             return
         result = self._commands.get(message.command_id)
         if result is None:
@@ -676,10 +680,8 @@ class EngineService:
                 )
             else:
                 result = await self._execute(message)
-            self._commands[message.command_id] = result
-            if len(self._commands) > _COMMAND_MEMORY:
-                self._commands.popitem(last=False)
-        self._send(reply_to(claimed or sender), result)
+            self._commands.remember(message.command_id, result)
+        self._send(reply, result)
 
     async def _execute(self, message: AnyCommand | SupervisorCommand) -> CommandResult:
         try:
