@@ -19,16 +19,25 @@ files saved by Chinese Excel).
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Protocol, TextIO
+from typing import IO, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cti.customers import CustomerBase, PhoneError, SearchKind, fold, parse_phone, plan_search
+from cti.customers import (
+    CustomerBase,
+    PhoneError,
+    SearchKind,
+    fold,
+    parse_phone,
+    plan_search,
+    text_problem,
+)
 from cti.errors import CtiError
 from cti.models import Customer, Order, PhoneNumber, PhoneType
 
@@ -59,11 +68,18 @@ ORDER_COLUMNS: tuple[str, ...] = ("customer", "ordered_at", "amount", "currency"
 BATCH_ROWS = 2000
 #: The longest text a field may hold.
 MAX_FIELD = 500
+#: The most lines one quoted field may run over before its quote counts as unterminated.
+MAX_RECORD_LINES = 20
+#: The columns whose field may hold line breaks (flattened to one line on import).
+MULTI_LINE_COLUMNS = ("address",)
+#: What a spreadsheet reads as a formula at the start of a cell (OWASP, CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 _SEPARATOR = re.compile(r"[;；]")
 _EMAIL = re.compile(r"^[^@\s;,<>]+@[^@\s;,<>]+\.[^@\s;,<>]+$")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd\ud800-\udfff]")
+_NEUTRALISED = re.compile(r"^'*[=+\-@\t\r]")
+_NUMBER_CELL = re.compile(r"^-?\d+(?:\.\d+)?$")
 _AMOUNT_JUNK = re.compile(r"[,\s¥￥$€£]|^(?:CNY|RMB|USD|GBP|EUR)|(?:CNY|RMB|USD|GBP|EUR|元)$")
 
 
@@ -128,12 +144,6 @@ class CustomerRow:
     """Non-empty single-valued fields: name, company, address, language, time_zone, owner."""
 
 
-class _Reader(Protocol):
-    line_num: int
-
-    def __next__(self) -> list[str]: ...
-
-
 # --- reading -------------------------------------------------------------------------
 
 
@@ -143,23 +153,31 @@ def read_csv(
     """The header, the rows as ``(first line, fields or error)``, and the line count.
 
     Undecodable bytes and NUL characters do not stop the reading: the row holding them
-    is reported. The file is read lazily; close it by exhausting the iterator.
+    is reported. A quote left open is reported on its line and the lines after it are
+    read again as rows (see :func:`records`). The file is read lazily; close it by
+    exhausting the iterator.
     """
     try:
         lines = _count_lines(path)
         handle = path.open(encoding=encoding, errors="surrogateescape", newline="")
     except (OSError, LookupError) as exc:
         raise CsvImportError(f"cannot read {path}: {exc}") from None
-    reader = csv.reader(_without_nul(handle))
+    spans: set[int] = set()  # the columns whose field may run over lines: address
+
+    def may_span(cells: list[str]) -> bool:
+        return all(i in spans for i, cell in enumerate(cells) if "\n" in cell or "\r" in cell)
+
+    reader = records(handle, may_span)
     try:
-        header = next(reader)
+        first = next(reader)
     except StopIteration:
         handle.close()
         raise CsvImportError(f"{path} is empty: the first line must be the header") from None
-    except csv.Error as exc:
+    if isinstance(first[1], RowError):
         handle.close()
-        raise CsvImportError(f"{path} line 1: the header is not CSV: {exc}") from None
-    names = [column.strip().lower() for column in header]
+        raise CsvImportError(f"{path} line 1: the header is not CSV: {first[1].reason}")
+    names = [column.strip().lower() for column in first[1]]
+    spans.update(i for i, name in enumerate(names) if name in MULTI_LINE_COLUMNS)
     return names, _rows(handle, reader, names), lines
 
 
@@ -172,23 +190,62 @@ def _count_lines(path: Path) -> int:
     return count + (last != b"\n")
 
 
-def _without_nul(handle: TextIO) -> Iterator[str]:
-    for line in handle:
-        yield line.replace("\x00", "\ufffd")
+def records(
+    lines: Iterable[str], may_span: Callable[[list[str]], bool] = lambda cells: True
+) -> Iterator[tuple[int, list[str] | RowError]]:
+    """CSV records as ``(first line, cells)``, or an error for a quote never closed.
+
+    A quoted field may run over several lines when ``may_span`` accepts the record's
+    cells (a line break in an address). A quote still open at the end of the file or
+    after :data:`MAX_RECORD_LINES` lines, or closed on a later line making a record
+    ``may_span`` refuses (a line break in a name: a stray quote further down closed
+    it), is an error on the line where it opened, and the lines after that one are
+    read again as records: one stray quote costs one row, never the rest of the file.
+    """
+    numbered = enumerate(lines, start=1)
+    again: list[tuple[int, str]] = []  # lines to read again, in order
+    pending: list[tuple[int, str]] = []
+    quotes = 0
+    while True:
+        step = again.pop(0) if again else next(numbered, None)
+        if step is not None:
+            pending.append(step)
+            quotes += step[1].count('"')
+            if quotes % 2 == 0:
+                first, text = pending[0][0], "".join(part for _, part in pending)
+                cells: list[str] | RowError
+                try:
+                    cells = next(csv.reader(io.StringIO(text)), [])
+                except csv.Error as exc:
+                    cells = RowError(first, f"not valid CSV: {exc}")
+                if len(pending) == 1 or isinstance(cells, RowError) or may_span(cells):
+                    pending, quotes = [], 0
+                    yield first, cells
+                    continue
+                why = (
+                    f"a quote opened on this line closes only on line {step[0]}, putting"
+                    " a line break in a field that must be one line"
+                )
+            elif len(pending) <= MAX_RECORD_LINES:
+                continue
+            else:
+                why = f"a quote opened on this line is not closed within {MAX_RECORD_LINES} lines"
+        elif not pending:
+            return
+        else:
+            why = "a quote opened on this line is never closed"
+        first = pending[0][0]
+        yield first, RowError(first, why)
+        again, pending, quotes = pending[1:] + again, [], 0
 
 
 def _rows(
-    handle: IO[str], reader: _Reader, names: list[str]
+    handle: IO[str], reader: Iterator[tuple[int, list[str] | RowError]], names: list[str]
 ) -> Iterator[tuple[int, dict[str, str] | RowError]]:
     with handle:
-        while True:
-            first = reader.line_num + 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                yield first, RowError(first, f"not valid CSV: {exc}")
+        for first, cells in reader:
+            if isinstance(cells, RowError):
+                yield first, cells
                 continue
             if not any(cell.strip() for cell in cells):
                 continue  # blank line
@@ -201,7 +258,25 @@ def _rows(
                     ),
                 )
                 continue
-            yield first, dict(zip(names, (c.strip() for c in cells), strict=False))
+            yield first, dict(zip(names, (from_cell(c.strip()) for c in cells), strict=False))
+
+
+def to_cell(text: str) -> str:
+    """A value as a CSV cell no spreadsheet runs as a formula (OWASP's advice on CSV
+    injection): a text starting with ``= + - @``, a tab or a carriage return, after any
+    quotes, gets a leading ``'``. Plain decimal numbers (``-12.50``) stay numbers; a
+    phone number (``+8613800000001``) is kept as text by the same quote, so its ``+``
+    and leading digits survive. :func:`from_cell` undoes it exactly."""
+    if _NEUTRALISED.match(text) and not _NUMBER_CELL.match(text):
+        return "'" + text
+    return text
+
+
+def from_cell(text: str) -> str:
+    """A cell as :func:`to_cell` got it: one ``'`` it added is dropped."""
+    if text.startswith("'") and _NEUTRALISED.match(text[1:]) and not _NUMBER_CELL.match(text[1:]):
+        return text[1:]
+    return text
 
 
 def check_header(names: list[str], path: Path) -> str:
@@ -236,16 +311,11 @@ def parse_customer_row(
     line: int, cells: dict[str, str], default_region: str
 ) -> CustomerRow | RowError:
     """Check one customer row; every problem of the row is named in the error."""
-    problems: list[str] = []
-    for column, text in cells.items():
-        if _CONTROL.search(text):
-            problems.append(
-                f"{column} holds bytes that are not text in this encoding, or a control character"
-            )
-        elif len(text) > MAX_FIELD:
-            problems.append(f"{column} is longer than {MAX_FIELD} characters")
-    if problems:
-        return RowError(line, "; ".join(problems))
+    if "address" in cells:  # an address copied from a letter: its lines, one line
+        cells = cells | {
+            "address": ", ".join(filter(None, map(str.strip, cells["address"].splitlines())))
+        }
+    problems = _text_problems(cells)
     customer_id: int | None = None
     raw_id = cells.get("id", "").lstrip("#")
     if raw_id:
@@ -288,6 +358,18 @@ def parse_customer_row(
         emails=emails,
         fields={k: cells[k] for k in single if cells.get(k)},
     )
+
+
+def _text_problems(cells: dict[str, str]) -> list[str]:
+    """What is wrong with the text of each field (unsafe characters, length)."""
+    problems: list[str] = []
+    for column, text in cells.items():
+        problem = text_problem(text)
+        if problem is not None:
+            problems.append(f"{column} {problem}")
+        elif len(text) > MAX_FIELD:
+            problems.append(f"{column} is longer than {MAX_FIELD} characters")
+    return problems
 
 
 def _split(cell: str) -> list[str]:
@@ -444,10 +526,7 @@ def parse_order_row(
     line: int, cells: dict[str, str], zone: ZoneInfo
 ) -> tuple[str, float, float, str, str] | RowError:
     """Check one order row: (customer as given, epoch, amount, currency, reference)."""
-    problems: list[str] = []
-    for column, text in cells.items():
-        if _CONTROL.search(text) or len(text) > MAX_FIELD:
-            problems.append(f"{column} is not plain text of at most {MAX_FIELD} characters")
+    problems = _text_problems(cells)
     customer = cells.get("customer", "")
     if not customer:
         problems.append("customer is empty (give an id, a phone number or an e-mail)")
@@ -555,7 +634,7 @@ def customer_cells(customer: Customer) -> list[str]:
         text = phone.e164 + (f" ext. {phone.extension}" if phone.extension else "")
         phones[column_of[phone.kind]].append(text)
     emails = [e for e in (customer.email, *customer.other_emails) if e]
-    return [
+    cells = [
         str(customer.id),
         customer.name,
         *("; ".join(phones[column]) for column in PHONE_COLUMNS),
@@ -568,6 +647,7 @@ def customer_cells(customer: Customer) -> list[str]:
         f"{customer.value:g}",
         customer.segment.value,
     ]
+    return [to_cell(cell) for cell in cells]
 
 
 async def export_customers(
@@ -597,8 +677,8 @@ async def export_orders(base: CustomerBase, out: TextIO, time_zone: str) -> int:
                 f"#{o.customer_id}",
                 datetime.fromtimestamp(o.ordered_at, zone).isoformat(timespec="seconds"),
                 f"{o.amount:.2f}",
-                o.currency,
-                o.reference,
+                to_cell(o.currency),
+                to_cell(o.reference),
             ]
             for o in batch
         )

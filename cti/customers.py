@@ -219,6 +219,40 @@ def fts_phrase(key: str) -> str:
     return '"' + key.replace('"', '""') + '"'
 
 
+# --- safe text -----------------------------------------------------------------------
+
+#: What no stored customer text may hold: C0 and C1 controls (NUL, line breaks and
+#: escape sequences included), DEL, the bidirectional embeddings, overrides and isolates
+#: that make text read other than it is stored ("Trojan Source"), lone surrogates, and
+#: U+FFFD (bytes that were not text in the file's encoding).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffd\ud800-\udfff]")
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def text_problem(text: str) -> str | None:
+    """What makes ``text`` unfit to store as one line of customer text (a name, a
+    title, a number as entered...), worded to follow the field's name; None if nothing."""
+    found = _UNSAFE.search(text)
+    if found is None:
+        return None
+    ch = found[0]
+    if ch == "\x00":
+        return "holds a NUL byte"
+    if ch in "\r\n":
+        return "holds a line break (it must be one line)"
+    if ch in _BIDI:
+        return f"holds a bidirectional control (U+{ord(ch):04X}) that disguises the text"
+    if ch == "\ufffd" or "\ud800" <= ch <= "\udfff":
+        return "holds bytes that are not text in this encoding"
+    return f"holds a control character (U+{ord(ch):04X})"
+
+
+def safe_text(text: str) -> str:
+    """Free text that must be kept (a note, a detail) with the unsafe characters of
+    :func:`text_problem` removed; line breaks and tabs stay."""
+    return _UNSAFE.sub(lambda m: m[0] if m[0] in "\n\t" else "", text.replace("\r\n", "\n"))
+
+
 # --- a new customer from the desk ----------------------------------------------------
 
 
@@ -257,8 +291,10 @@ def new_customer(
     if len(shown) > MAX_FIELD_CHARS or len(company) > MAX_FIELD_CHARS:
         field = "name" if len(shown) > MAX_FIELD_CHARS else "company"
         raise CustomerFormError(f"{field}: longer than {MAX_FIELD_CHARS} characters")
-    if any(unicodedata.category(ch) == "Cc" for ch in shown + company + email):
-        raise CustomerFormError("name: contains control characters")
+    for field, text in (("name", name), ("company", company), ("e-mail", email)):
+        problem = text_problem(text)
+        if problem is not None:
+            raise CustomerFormError(f"{field}: {problem}")
     phones: tuple[PhoneNumber, ...] = ()
     region = ""
     if number.strip():
