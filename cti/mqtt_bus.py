@@ -45,6 +45,7 @@ import os
 import random
 import socket
 import ssl
+import time
 import uuid
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
@@ -60,7 +61,7 @@ from cti import topics
 from cti.bus import InMemoryBus
 from cti.config import BrokerSettings
 from cti.errors import ConfigError, CtiError, ProtocolError
-from cti.protocol import AgentPresence, Message, decode, encode
+from cti.protocol import MAX_MESSAGE_BYTES, AgentPresence, Message, decode, encode, refusal
 from cti.status_feed import StatusFeed
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,12 @@ log = logging.getLogger(__name__)
 DEFAULT_OFFLINE_LIMIT = 10_000
 #: A persistent engine session lasts this long at the broker after a disconnection.
 ENGINE_SESSION_EXPIRY_S = 3600
+#: A publish in flight (the oldest unacknowledged) at this many broken connections in a
+#: row is dropped: the broker disconnects for it (a topic or size it refuses), and sending
+#: it first on every reconnection would keep the client off the broker for good.
+MAX_DELIVERY_ATTEMPTS = 3
+#: Messages a persistent session delivers before anyone here subscribed, kept for them.
+EARLY_LIMIT = 1000
 #: Patterns of the topics published at QoS 0 (superseded every status interval).
 QOS0_PATTERNS = (topics.ALL_QUEUE_STATUS, topics.ALL_QUEUE_CALLS)
 #: Environment variables read by :func:`resolve_broker_settings`, and the key each sets.
@@ -222,6 +229,8 @@ class Outgoing:
     payload: bytes
     qos: int = 1
     retain: bool = False
+    strikes: int = 0
+    """Broken connections while this was the oldest publish awaiting acknowledgement."""
 
 
 class Outbox:
@@ -316,6 +325,19 @@ class InFlightWindow:
         items = [self._items[t] for t in sorted(self._items)]
         self._items.clear()
         return items
+
+
+def strike(items: list[Outgoing]) -> tuple[list[Outgoing], Outgoing | None]:
+    """The connection broke with ``items`` (oldest first) unacknowledged. A broker reads
+    publishes in order, so the oldest is the one it disconnected for, if any: it gets a
+    strike, and at :data:`MAX_DELIVERY_ATTEMPTS` it is returned apart, to be dropped.
+    Returns the publishes to send again and the one dropped."""
+    if not items:
+        return items, None
+    first = replace(items[0], strikes=items[0].strikes + 1)
+    if first.strikes >= MAX_DELIVERY_ATTEMPTS:
+        return items[1:], first
+    return [first, *items[1:]], None
 
 
 class Backoff:
@@ -446,8 +468,10 @@ class MqttBus:
 
     ``presence``: the agent id whose console this is; the bus then announces the agent
     online and leaves the offline announcement as its last will. ``persistent``: keep an
-    MQTT session at the broker across reconnections (the engine: commands sent while it
-    was away wait for it); the first connection of a process always starts clean.
+    MQTT session at the broker (the engine: commands sent while it was away, or while it
+    was not running at all, wait for it there); give it a ``client_id`` stable across
+    restarts (:func:`installation_client_id`). ``answer_refusals``: a command that does
+    not decode is answered with a refusal on its sender's events topic (the engine).
     """
 
     def __init__(
@@ -462,6 +486,7 @@ class MqttBus:
         ca_file: str = "",
         presence: str | None = None,
         persistent: bool = False,
+        answer_refusals: bool = False,
         offline_limit: int = DEFAULT_OFFLINE_LIMIT,
         connector: Connector | None = None,
         rng: random.Random | None = None,
@@ -471,6 +496,7 @@ class MqttBus:
         self.keepalive_s = keepalive_s
         self.ca_file = ca_file
         self.persistent = persistent
+        self.answer_refusals = answer_refusals
         self.presence_agent = presence
         self._connector = connector or self._aiomqtt_connector
         self._backoff = Backoff(reconnect_min_s, reconnect_max_s, rng=rng)
@@ -490,9 +516,13 @@ class MqttBus:
         self._feed: StatusFeed[BusStatus] = StatusFeed(lambda: self.status)
         self._task: asyncio.Task[None] | None = None
         self._online = asyncio.Event()
-        self._first_connect = True
+        self._early: deque[tuple[str, Message]] = deque()
+        """A persistent session's messages that came before anyone subscribed to them."""
         self.dropped = 0
         """How many received payloads were dropped because they did not decode."""
+        self.refused = 0
+        self._refused_logged = 0
+        self._refused_logged_at = -math.inf
 
     # --- life ------------------------------------------------------------------------
 
@@ -549,9 +579,15 @@ class MqttBus:
             await self._changed.wait()
 
     def publish_payload(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
-        """Queue raw bytes for ``topic`` (a topic outside ``cti/v1/`` is dropped, logged)."""
-        if not topic.startswith(topics.PREFIX + "/") or "+" in topic or "#" in topic:
-            log.warning("topic %r is not a cti/v1/ topic one can publish to; dropped", topic)
+        """Queue raw bytes for ``topic``. A topic the broker would disconnect us for
+        (:func:`cti.topics.topic_problem`) or a payload over
+        :data:`~cti.protocol.MAX_MESSAGE_BYTES` is dropped with an error, never sent."""
+        problem = topics.topic_problem(topic)
+        if problem is None and len(payload) > MAX_MESSAGE_BYTES:
+            problem = f"a payload of {len(payload)} bytes (at most {MAX_MESSAGE_BYTES})"
+        if problem is not None:
+            shown = topic.encode("unicode_escape").decode("ascii")[:200]
+            log.error("publish on %s refused: %s; dropped", shown, problem)
             return
         self._put(Outgoing(topic, payload, qos_for(topic), retain))
 
@@ -617,6 +653,13 @@ class MqttBus:
     async def _attach(self, sub: _Sub) -> None:
         self._subs.append(sub)
         self._routes.clear()
+        if self._early:
+            early, self._early = self._early, deque()
+            for topic, message in early:
+                if topics.matches(sub.pattern, topic):
+                    sub.queue.put_nowait((topic, message))
+                else:
+                    self._early.append((topic, message))
         link = self._link
         if link is None or not self._status.online:
             return  # subscribed on connecting
@@ -636,6 +679,11 @@ class MqttBus:
         self._subs.remove(sub)
         self._routes.clear()
         if any(other.pattern == sub.pattern for other in self._subs):
+            return
+        if self.persistent:
+            # The session keeps it: what arrives while nobody here listens (the engine
+            # is stopping, or stopped) waits for the next subscriber, here or in the
+            # next process.
             return
         self._subscribed.discard(sub.pattern)
         link = self._link
@@ -662,22 +710,47 @@ class MqttBus:
             message = decode(payload, where=topic)
         except ProtocolError as exc:
             self.dropped += 1
-            log.warning("%s; dropped", exc)
+            self._refuse(topic, payload, exc)
             return
-        if idents:
-            patterns = {self._patterns.get(i) for i in idents}
-            for sub in self._subs:
-                if sub.pattern in patterns:
-                    sub.queue.put_nowait((topic, message))
+        if idents and all(i in self._patterns for i in idents):
+            patterns = {self._patterns[i] for i in idents}
+            targets = [sub for sub in self._subs if sub.pattern in patterns]
+        else:  # no identifiers, or a former process's (a persistent session's backlog)
+            targets = self._subs_for(topic)
+        if not targets and self.persistent:
+            # The session's backlog can come before anyone here has subscribed again.
+            if len(self._early) >= EARLY_LIMIT:
+                log.error("%s: nobody subscribed yet and %d waiting; dropped", topic, EARLY_LIMIT)
+                return
+            self._early.append((topic, message))
             return
+        for sub in targets:
+            sub.queue.put_nowait((topic, message))
+
+    def _refuse(self, topic: str, payload: bytes, exc: ProtocolError) -> None:
+        """A message that does not decode: logged (once a second at most, with a count),
+        and with ``answer_refusals`` a command gets a refusal its sender can read."""
+        self.refused += 1
+        now = time.monotonic()
+        if now - self._refused_logged_at >= 1.0:
+            more = self.refused - self._refused_logged
+            tail = f" ({more} more refused since the last line)" if more > 1 else ""
+            log.error("%s; dropped%s", exc, tail)
+            self._refused_logged_at, self._refused_logged = now, self.refused
+        if self.answer_refusals:
+            answer = refusal(topic, payload, str(exc))
+            if answer is not None:
+                reply, result = answer
+                self._put(Outgoing(reply, encode(result), qos_for(reply)))
+
+    def _subs_for(self, topic: str) -> list[_Sub]:
         subs = self._routes.get(topic)
         if subs is None:
             subs = [sub for sub in self._subs if topics.matches(sub.pattern, topic)]
             if len(self._routes) > 100_000:
                 self._routes.clear()
             self._routes[topic] = subs
-        for sub in subs:
-            sub.queue.put_nowait((topic, message))
+        return subs
 
     # --- the connection loop ---------------------------------------------------------
 
@@ -687,7 +760,6 @@ class MqttBus:
             error = ""
             try:
                 async with self._connector() as link:
-                    self._first_connect = False
                     self._backoff.reset()
                     error = await self._serve(link)
             except asyncio.CancelledError:
@@ -707,7 +779,14 @@ class MqttBus:
         """The link is gone: unacknowledged publishes go back to the head of the outbox."""
         self._link = None
         self._subscribed.clear()
-        back = self._window.take_all()
+        back, poison = strike(self._window.take_all())
+        if poison is not None:
+            log.error(
+                "publish on %s was the first unacknowledged at %d broken connections in a "
+                "row (the broker refuses it?); dropped",
+                poison.topic.encode("unicode_escape").decode("ascii")[:200],
+                poison.strikes,
+            )
         for dropped in self._outbox.put_back(back):
             log.warning("outbox full: dropped the oldest publish, on %s", dropped.topic)
         self._changed.set()
@@ -824,7 +903,7 @@ class MqttBus:
             will=will,
             keepalive=max(1, round(self.keepalive_s)),
             timeout=max(5.0, self.keepalive_s),
-            clean_start=self._first_connect or not self.persistent,
+            clean_start=not self.persistent,
             properties=properties,
             tls_context=tls,
             # paho's own window (20 by default) would hold back what ours lets through
@@ -903,15 +982,42 @@ def _describe(exc: BaseException) -> str:
 ROLES = ("engine", "console", "supervisor", "tool")
 
 
+def _host() -> str:
+    host = socket.gethostname().split(".")[0]
+    return host if topics.is_id(host) else "host"
+
+
 def default_client_id(role: str, name: str = "") -> str:
-    """``cti-engine-<host>`` for the engine (one per host: its session persists); the
-    others get a random suffix, so two consoles of one agent do not take each other's
-    connection over."""
-    host = socket.gethostname().split(".")[0] or "host"
-    if role == "engine":
-        return f"cti-engine-{host}"
+    """``cti-<role>[-<name>]-<host>-<random>``: a random suffix, so nobody can name it in
+    advance (a broker lets a new connection with a client's id throw that client off)
+    and two consoles of one agent do not take each other's connection over. The engine's
+    id must also stay the same across restarts: :func:`installation_client_id`."""
     who = f"-{name}" if name else ""
-    return f"cti-{role}{who}-{host}-{uuid.uuid4().hex[:6]}"
+    return f"cti-{role}{who}-{_host()}-{uuid.uuid4().hex[:12]}"
+
+
+def installation_client_id(path: os.PathLike[str] | str) -> str:
+    """The engine's client id for the installation whose id file is ``path``:
+    ``cti-engine-<host>-<32 random hex>``, made on first use and read back after, so
+    the engine's MQTT session survives restarts yet nobody can guess the id. The file is
+    owner-only; a broken one is replaced (the old session then expires at the broker)."""
+    try:
+        with open(path, encoding="ascii") as handle:
+            kept = handle.read().strip()
+        if topics.is_id(kept) and kept.startswith("cti-engine-"):
+            return kept
+        log.warning("%s holds no valid client id; making a new one", path)
+    except FileNotFoundError:
+        pass
+    except (OSError, UnicodeDecodeError) as exc:
+        log.warning("%s cannot be read (%s); making a new client id", path, exc)
+    made = f"cti-engine-{_host()}-{uuid.uuid4().hex}"
+    tmp = f"{os.fspath(path)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(made + "\n")
+    os.replace(tmp, path)
+    return made
 
 
 def make_bus(
@@ -925,7 +1031,9 @@ def make_bus(
     """The bus for ``settings``: in memory when ``url`` is empty, else MQTT (not started).
 
     ``role`` is one of :data:`ROLES`; a ``console`` with ``agent_id`` announces the
-    agent's presence; the ``engine`` keeps a persistent session.
+    agent's presence; the ``engine`` keeps a persistent session (pass its
+    :func:`installation_client_id` in ``settings.client_id``) and answers commands that
+    do not decode with a refusal.
     """
     if role not in ROLES:
         raise ConfigError(f"bus role {role!r} is not one of {', '.join(ROLES)}")
@@ -941,6 +1049,7 @@ def make_bus(
         ca_file=settings.ca_file,
         presence=agent_id if role == "console" else None,
         persistent=role == "engine",
+        answer_refusals=role == "engine",
         offline_limit=offline_limit,
     )
 

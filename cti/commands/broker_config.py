@@ -9,7 +9,10 @@ Writes three files into ``--out``:
   and writes only its own commands and presence. A supervisor reads the queues and
   every agent's state and presence, and writes only its own commands;
 * ``credentials.toml``: each user's password in clear, for handing out (mode 0600).
-  Run again after adding agents: passwords already in it are kept.
+  Run again after adding agents: passwords already in it are kept;
+* ``mosquitto.conf``: a broker configuration for these files: no anonymous users, and
+  each ``--listener`` (default ``127.0.0.1:1883``) with ``use_username_as_clientid``;
+  ``deploy/mosquitto/mosquitto.conf`` has the same settings for an installed broker.
 
 The users are the engine (``cti-engine``, or ``--engine-user``), every ``[[agents]]`` id
 of the config (and ``--agent``), and every ``--supervisor``. ``docs/mqtt.md`` explains
@@ -56,6 +59,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--agent", action="append", default=[], help="another agent id (repeat)")
     p.add_argument("--supervisor", action="append", default=[], help="a supervisor id (repeat)")
     p.add_argument("--engine-user", default=ENGINE_USER, help=f"default {ENGINE_USER}")
+    p.add_argument(
+        "--listener",
+        action="append",
+        default=[],
+        help=f"HOST:PORT to listen on in mosquitto.conf (repeat; default {DEFAULT_LISTENER})",
+    )
     p.add_argument(
         "--iterations", type=int, default=DEFAULT_ITERATIONS, help="PBKDF2-SHA512 rounds"
     )
@@ -150,6 +159,37 @@ def acl_text(users: Sequence[BrokerUser], source: str) -> str:
     return "\n".join(lines)
 
 
+#: Mosquitto settings every CTI Desk broker needs, besides the files.
+ACCESS_SETTINGS = ("per_listener_settings false", "allow_anonymous false")
+#: Settings every listener needs, right after its ``listener`` line (Mosquitto applies
+#: them to the listener above; given before any, they open a default one on port 1883).
+#: With ``use_username_as_clientid`` a connection's client id is its user: nobody can
+#: take another user's id and so throw that client (the engine) off the broker.
+LISTENER_SETTINGS = ("use_username_as_clientid true",)
+DEFAULT_LISTENER = "127.0.0.1:1883"
+
+
+def mosquitto_conf_text(passwd: Path, acl: Path, listeners: Sequence[tuple[str, int]]) -> str:
+    """A ``mosquitto.conf`` for these files and ``(host, port)`` listeners."""
+    lines = [
+        "# Written by `cti broker-config` (see docs/mqtt.md, deploy/mosquitto/).",
+        *ACCESS_SETTINGS,
+        f"password_file {passwd}",
+        f"acl_file {acl}",
+    ]
+    for host, port in listeners:
+        lines += [f"listener {port} {host}".rstrip(), *LISTENER_SETTINGS]
+    return "\n".join([*lines, ""])
+
+
+def parse_listener(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (or ``:PORT`` for every interface) as ``(host, port)``."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"--listener {text!r}: expected HOST:PORT, e.g. {DEFAULT_LISTENER}")
+    return host, int(port)
+
+
 def credentials_text(users: Sequence[BrokerUser]) -> str:
     lines = [
         "# Broker passwords written by `cti broker-config`. Keep this file secret.",
@@ -229,13 +269,17 @@ def write_broker_files(
     *,
     iterations: int,
     source: str,
+    listeners: Sequence[tuple[str, int]] = (("127.0.0.1", 1883),),
 ) -> list[Path]:
-    """Write passwd, acl and credentials.toml (owner-only) into ``out``."""
+    """Write passwd, acl, credentials.toml and mosquitto.conf (owner-only) into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     files = {
         out / "passwd": passwd_text(users, iterations=iterations),
         out / "acl": acl_text(users, source),
         out / "credentials.toml": credentials_text(users),
+        out / "mosquitto.conf": mosquitto_conf_text(
+            (out / "passwd").absolute(), (out / "acl").absolute(), listeners
+        ),
     }
     for path, text in files.items():
         tmp = path.with_name(path.name + ".tmp")
@@ -260,8 +304,13 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     known = {} if args.new_passwords else read_credentials(out / "credentials.toml")
     users = plan_users(args.engine_user, agents, args.supervisor, known)
+    listeners = [parse_listener(text) for text in args.listener or [DEFAULT_LISTENER]]
     written = write_broker_files(
-        out, users, iterations=args.iterations, source=str(args.config or "the defaults")
+        out,
+        users,
+        iterations=args.iterations,
+        source=str(args.config or "the defaults"),
+        listeners=listeners,
     )
     kept = sum(1 for u in users if known.get(u.name) == u.password)
     print(
@@ -270,5 +319,8 @@ def run(args: argparse.Namespace) -> int:
     )
     for path in written:
         print(f"wrote {path}")
-    print("point mosquitto.conf's password_file and acl_file at them (deploy/mosquitto/)")
+    print(
+        f"run `mosquitto -c {out / 'mosquitto.conf'}`, or install passwd and acl with "
+        "deploy/mosquitto/mosquitto.conf (which has the same access settings)"
+    )
     return 0

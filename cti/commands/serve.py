@@ -120,7 +120,7 @@ async def serve(
     from cti.campaign_store import CampaignStore
     from cti.campaigns import CampaignDesk
     from cti.journal import Journal, journal_path_for
-    from cti.mqtt_bus import MqttBus, open_bus
+    from cti.mqtt_bus import MqttBus, installation_client_id, open_bus
     from cti.service import EngineService
     from cti.store import Store
     from telephony_adapters.sim import SimTrunk
@@ -138,6 +138,9 @@ async def serve(
     try:
         async with contextlib.AsyncExitStack() as stack:
             if bus is None:
+                if not settings.client_id:  # stable for this store, unguessable
+                    client_id = installation_client_id(engine_id_path(db_path))
+                    settings = settings.model_copy(update={"client_id": client_id})
                 bus = await stack.enter_async_context(open_bus(settings, "engine"))
             service = EngineService(
                 config, bus, store, lines, config.agents, recorder=store, journal=journal
@@ -186,6 +189,11 @@ async def serve(
     finally:
         journal.close()
         await store.close()
+
+
+def engine_id_path(db_path: Path) -> Path:
+    """The file beside the store that keeps the engine's MQTT client id (its session)."""
+    return db_path.with_name(db_path.name + ".mqtt-client-id")
 
 
 async def _start_web(config: Config, service: EngineService) -> WebCallbacks | None:

@@ -213,6 +213,9 @@ class FakeLink:
 
     async def publish(self, item: Outgoing) -> None:
         self.broker.published.append(item)
+        if item.topic in self.broker.disconnect_on:  # as Mosquitto does for a bad topic
+            self.incoming.put_nowait(None)
+            await asyncio.Event().wait()  # never acknowledged
         if item.topic in self.broker.refuse_publish:
             raise BrokerError(f"refused the publish to {item.topic!r}: Not authorized")
         if self.broker.hold_acks is not None:
@@ -248,6 +251,7 @@ class FakeBroker:
         self.subscribes: list[str] = []
         self.refuse: set[str] = set()
         self.refuse_publish: set[str] = set()
+        self.disconnect_on: set[str] = set()
         self.hold_acks: asyncio.Event | None = None
         self.attempts = 0
 

@@ -17,6 +17,8 @@ from cti.commands.broker_config import (
     acl_rules,
     check_password,
     hash_password,
+    mosquitto_conf_text,
+    parse_listener,
     plan_users,
     read_credentials,
 )
@@ -107,3 +109,22 @@ def test_command_writes_files_and_keeps_passwords(tmp_path: Path) -> None:
 def test_command_without_agents_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["broker-config", "--out", str(tmp_path)]) == 2
     assert "no agents" in capsys.readouterr().err
+
+
+@pytest.mark.security
+def test_every_listener_ties_client_ids_to_users(tmp_path: Path) -> None:
+    """Generated and shipped configs: `use_username_as_clientid true` right after each
+    `listener` (a listener's setting; before any listener it opens a default one)."""
+    generated = mosquitto_conf_text(
+        tmp_path / "passwd", tmp_path / "acl", [("127.0.0.1", 1883), ("", 8883)]
+    )
+    shipped = (Path(__file__).parents[2] / "deploy/mosquitto/mosquitto.conf").read_text()
+    for text in (generated, shipped):
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and ln[0] != "#"]
+        listeners = [i for i, ln in enumerate(lines) if ln.startswith("listener ")]
+        assert listeners and all(lines[i + 1] == "use_username_as_clientid true" for i in listeners)
+        assert lines.index("use_username_as_clientid true") > listeners[0]
+        assert "allow_anonymous false" in lines
+    assert parse_listener(":8883") == ("", 8883)
+    with pytest.raises(ConfigError, match="--listener"):
+        parse_listener("localhost")

@@ -1,6 +1,7 @@
 """A real Mosquitto for the integration tests, on 127.0.0.1 at a free port.
 
-The broker gets a generated config with the password and ACL files that
+The broker gets a generated config with the password and ACL files and the access
+settings (``use_username_as_clientid``...) of the ``mosquitto.conf`` that
 ``cti broker-config`` writes (engine, agents 1001 and 1002, supervisor ``sup1``), and
 persistence in the test's directory, so a restart keeps sessions and retained state as
 a deployed broker does. It is stopped after the test. Without the ``mosquitto``
@@ -22,7 +23,12 @@ from typing import Any
 
 import pytest
 
-from cti.commands.broker_config import BrokerUser, plan_users, write_broker_files
+from cti.commands.broker_config import (
+    BrokerUser,
+    mosquitto_conf_text,
+    plan_users,
+    write_broker_files,
+)
 from cti.config import Config, load_config
 from cti.models import CallDetailRecord
 from cti.mqtt_bus import BrokerAddress, MqttBus, broker_url
@@ -79,12 +85,10 @@ class Mosquitto:
         restart forgets sessions, subscriptions and retained messages."""
         directory = self.directory
         self.conf.write_text(
-            "\n".join(
+            # The configuration `cti broker-config` writes (use_username_as_clientid...)
+            mosquitto_conf_text(directory / "passwd", directory / "acl", [("127.0.0.1", self.port)])
+            + "\n".join(
                 [
-                    f"listener {self.port} 127.0.0.1",
-                    "allow_anonymous false",
-                    f"password_file {directory / 'passwd'}",
-                    f"acl_file {directory / 'acl'}",
                     f"persistence {'true' if persistence else 'false'}",
                     f"persistence_location {directory / 'data'}/",
                     f"log_dest file {self.log}",
@@ -209,7 +213,7 @@ async def engine(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Engine]:
     _, config = center(tmp_path)
     store = await Store.open(tmp_path / "cti.db")
     trunk = SimTrunk("sim")
-    async with mqtt_bus(mosquitto, "cti-engine", persistent=True) as bus:
+    async with mqtt_bus(mosquitto, "cti-engine", persistent=True, answer_refusals=True) as bus:
         service = EngineService(config, bus, store, [trunk], config.agents, recorder=store)
         task = asyncio.create_task(service.run(), name="engine")
         await service.ready.wait()

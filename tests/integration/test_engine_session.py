@@ -1,0 +1,92 @@
+"""The engine's MQTT session outlives the engine (issue 17): a command sent while the
+engine is down waits at the broker and is applied once when the engine is back, with no
+console to send it again. A real Mosquitto; the engine stopped and started in process
+(its client stops: a new one with the same client id takes the session up)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from cti import topics
+from cti.mqtt_bus import MqttBus
+from cti.protocol import AnyCommand, CommandResult, Login, SupervisorCommand, decode, encode
+from cti.service import EngineService
+from cti.store import Store
+from telephony_adapters.sim import SimTrunk
+from tests.integration.conftest import WAIT_S, Mosquitto, center, mqtt_bus
+
+pytestmark = [
+    pytest.mark.recovery,
+    pytest.mark.security,
+    pytest.mark.mosquitto,
+    pytest.mark.integration,
+]
+
+
+@asynccontextmanager
+async def _engine(
+    mosquitto: Mosquitto, store: Store, tmp_path: Path, executed: list[str]
+) -> AsyncIterator[MqttBus]:
+    _, config = center(tmp_path)
+    async with mqtt_bus(mosquitto, "cti-engine", persistent=True, answer_refusals=True) as bus:
+        service = EngineService(config, bus, store, [SimTrunk("sim")], config.agents)
+        execute = service._execute
+
+        async def counted(message: AnyCommand | SupervisorCommand) -> CommandResult:
+            executed.append(message.command_id)
+            return await execute(message)
+
+        service._execute = counted  # type: ignore[method-assign]
+        task = asyncio.create_task(service.run(), name="engine")
+        try:
+            await service.ready.wait()
+            await bus.wait_online(WAIT_S)
+            yield bus
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_command_sent_while_the_engine_is_down_is_applied_once_when_it_is_back(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    store = await Store.open(tmp_path / "cti.db")
+    executed: list[str] = []
+    try:
+        async with _engine(mosquitto, store, tmp_path, executed) as first:
+            assert first.status.connects == 1
+        # The engine is gone. The agent's plain client (one connection: the broker's
+        # client id is the user) sends a command at QoS 1; the broker acknowledges it
+        # (so it is the broker's to keep) and nobody sends it again.
+        command = Login(agent_id="1001", command_id="sent-while-down")
+        raw = aiomqtt.Client(
+            "127.0.0.1",
+            mosquitto.port,
+            username="1001",
+            password=mosquitto.users["1001"].password,
+            identifier="raw-1001",
+            protocol=aiomqtt.ProtocolVersion.V5,
+        )
+        async with raw:
+            await raw.subscribe(topics.agent_events("1001"), qos=1)
+            await raw.publish(topics.agent_commands("1001"), encode(command), qos=1)
+            async with _engine(mosquitto, store, tmp_path, executed) as second:
+                messages = aiter(raw.messages)
+                first_answer = await asyncio.wait_for(anext(messages), WAIT_S)
+                assert first_answer.topic.value == topics.agent_events("1001")
+                result = decode(bytes(first_answer.payload))
+                assert result == CommandResult(command_id=command.command_id, ok=True)
+                # A console's own resend, later, is answered alike and not applied again.
+                await raw.publish(topics.agent_commands("1001"), encode(command), qos=1)
+                again = await asyncio.wait_for(anext(messages), WAIT_S)
+                assert decode(bytes(again.payload)) == result
+                assert second.status.connects == 1
+        assert executed == [command.command_id]
+    finally:
+        await store.close()
