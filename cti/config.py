@@ -54,6 +54,41 @@ class StoreSettings(_Section):
     path: str = ""
 
 
+class RoleSettings(_Section):
+    """What a role may do with the customer base."""
+
+    search: bool = False
+    """Search the customer base and read any customer (not only their calls')."""
+    members: tuple[str, ...] = ()
+    """Agent ids with this role (an agent listed nowhere has ``default_role``)."""
+
+
+class AccessSettings(_Section):
+    """Who may read which customers (docs/customers.md, "Who may read a customer")."""
+
+    default_role: str = "agent"
+    recent_calls: int = Field(20, ge=0)
+    """An agent reads the customers of their current call and of this many last calls..."""
+    recent_hours: float = Field(24.0, ge=0)
+    """...ended within this many hours."""
+    roles: dict[str, RoleSettings] = Field(
+        default_factory=lambda: {
+            "agent": RoleSettings(),
+            "supervisor": RoleSettings(search=True),
+        }
+    )
+
+    def role_of(self, agent_id: str) -> str:
+        return next(
+            (name for name, role in self.roles.items() if agent_id in role.members),
+            self.default_role,
+        )
+
+    def may_search(self, agent_id: str) -> bool:
+        role = self.roles.get(self.role_of(agent_id))
+        return role is not None and role.search
+
+
 class DemoSettings(_Section):
     human_agent: str = "1001"
     bots: int = Field(10, ge=0)
@@ -262,6 +297,7 @@ class Config(_Section):
     lines: tuple[LineSettings, ...] = ()
     customers: ValueModel = ValueModel()
     wallboard: WallboardSettings = WallboardSettings()
+    access: AccessSettings = AccessSettings()
 
     @model_validator(mode="after")
     def _queues_consistent(self) -> Config:

@@ -348,6 +348,21 @@ class CustomerCard:
     value_inputs: ValueInputs | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One look at, search of or change to the customer base, allowed or refused."""
+
+    at: float
+    """Wall-clock epoch."""
+    agent_id: str
+    action: str
+    """search, show, choose, create, item, escalate."""
+    customer_id: int | None
+    allowed: bool
+    detail: str = ""
+    """The query and the ids it found, the call, or why it was refused."""
+
+
 @dataclass
 class RescoreReport:
     customers: int = 0
@@ -795,6 +810,10 @@ class CustomerBase:
         )
         return [_service_item(row) for row in rows]
 
+    async def service_item(self, item_id: int) -> ServiceItem:
+        """One service item; :class:`StoreError` if there is none."""
+        return await self._item(item_id)
+
     async def _item(self, item_id: int) -> ServiceItem:
         rows = await self.store.fetch(
             f"reading service item {item_id}",
@@ -928,6 +947,68 @@ class CustomerBase:
         """Why the customer has its stored value (None: never scored)."""
         inputs = await self.stored_value_inputs(customer_id)
         return None if inputs is None else score(inputs, self.model)
+
+    # -- who may read, and who did -------------------------------------------------
+
+    async def recent_customers_of(self, agent_id: str, *, since: float, limit: int) -> set[int]:
+        """The customers of the agent's last ``limit`` calls that began after wall-clock
+        ``since`` (their records)."""
+        if limit <= 0:
+            return set()
+        rows = await self.store.fetch(
+            f"reading the recent calls of agent {agent_id}",
+            "SELECT customer_id FROM call_records WHERE agent_id = ? AND started_wall >= ?"
+            " ORDER BY started_wall DESC LIMIT ?",
+            (agent_id, since, limit),
+        )
+        return {int(row[0]) for row in rows if row[0] is not None}
+
+    async def audit(self, entry: AuditEntry) -> None:
+        """Keep one entry of the audit trail."""
+
+        async def insert(connection: aiosqlite.Connection) -> None:
+            await connection.execute(
+                "INSERT INTO customer_audit (at, agent_id, action, customer_id, allowed, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    entry.at,
+                    entry.agent_id,
+                    entry.action,
+                    entry.customer_id,
+                    int(entry.allowed),
+                    entry.detail,
+                ),
+            )
+
+        await self.store.write(f"auditing {entry.action} by agent {entry.agent_id}", insert)
+
+    async def audit_trail(
+        self,
+        *,
+        customer_id: int | None = None,
+        agent_id: str = "",
+        since: float = 0.0,
+        limit: int = 1000,
+    ) -> list[AuditEntry]:
+        """The audit trail, oldest first: of one customer, one agent, or everyone."""
+        where = ["at >= ?"]
+        params: list[object] = [since]
+        if customer_id is not None:
+            where.append("customer_id = ?")
+            params.append(customer_id)
+        if agent_id:
+            where.append("agent_id = ?")
+            params.append(agent_id)
+        rows = await self.store.fetch(
+            "reading the customer audit trail",
+            "SELECT at, agent_id, action, customer_id, allowed, detail FROM customer_audit"
+            f" WHERE {' AND '.join(where)} ORDER BY at, id LIMIT ?",
+            (*params, limit),
+        )
+        return [
+            AuditEntry(at, agent, action, customer, bool(allowed), detail)
+            for at, agent, action, customer, allowed, detail in rows
+        ]
 
     # -- the screen-pop -------------------------------------------------------------
 

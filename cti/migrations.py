@@ -218,6 +218,26 @@ MIGRATIONS: tuple[Migration, ...] = (
         END;
         """,
     ),
+    (
+        11,
+        """
+        -- Who looked at, searched or changed which customer, and what was refused
+        -- (issue 17; written by the engine's customer desk, read by `cti customers audit`).
+        CREATE TABLE customer_audit (
+            id          INTEGER PRIMARY KEY,
+            at          REAL NOT NULL,            -- wall-clock epoch
+            agent_id    TEXT NOT NULL,
+            action      TEXT NOT NULL,            -- search, show, choose, create, item, escalate
+            customer_id INTEGER,                  -- NULL: a search, or none was named
+            allowed     INTEGER NOT NULL,         -- 0: refused
+            detail      TEXT NOT NULL DEFAULT ''  -- the query and what it found, the reason
+        );
+        CREATE INDEX idx_customer_audit_customer ON customer_audit (customer_id, at);
+        CREATE INDEX idx_customer_audit_agent ON customer_audit (agent_id, at);
+        -- An agent's recent calls, for what they may read.
+        CREATE INDEX idx_call_records_agent ON call_records (agent_id, started_wall);
+        """,
+    ),
     # 20-29: call scripts. Keep the numbers rising down this tuple (the store checks).
     (
         20,

@@ -31,7 +31,14 @@ from cti import log_limits, topics
 from cti.bus import Bus, Subscription
 from cti.clock import wall_time
 from cti.config import Config, watch_config
-from cti.customers import CustomerBase, CustomerCard, new_customer
+from cti.customers import (
+    AuditEntry,
+    CustomerBase,
+    CustomerCard,
+    new_customer,
+    safe_text,
+    text_problem,
+)
 from cti.errors import CtiError, RoutingError, StoreError, TelephonyError
 from cti.journal import Journal, RecoveryReport, RetryBackoff
 from cti.models import (
@@ -840,27 +847,40 @@ class EngineService:
             case SearchCustomers(query=query, limit=limit):
                 if not query.strip():
                     raise CtiError("search: empty; type a number, a name, #id or an e-mail")
+                if not self.config.access.may_search(agent):
+                    role = self.config.access.role_of(agent)
+                    await self._audit(agent, "search", None, f"{query!r}", allowed=False)
+                    raise CtiError(
+                        f"search: your role ({role}) may not search the customer base; the"
+                        " customers of your calls are on your card (c: choose, i: details)"
+                    )
                 found = await base.search(
                     query, default_region=engine.default_region, limit=limit + 1
                 )
+                shown = found[:limit]
+                await self._audit(agent, "search", None, f"{query!r} found {[c.id for c in shown]}")
                 self._send(
                     topics.agent_events(agent),
                     CustomerSearchResults(
                         agent_id=agent,
                         command_id=command.command_id,
                         query=query,
-                        customers=tuple(found[:limit]),
+                        customers=tuple(shown),
                         more=len(found) > limit,
                     ),
                 )
                 return
             case ShowCustomer(customer_id=customer_id, history=history):
+                await self._may_read(agent, "show", customer_id)
                 customer = await self._customer(customer_id)
+                await self._audit(agent, "show", customer_id)
                 await self._send_details(command, customer, history=history)
                 return
             case ChooseCustomer(call_id=call_id, customer_id=customer_id):
                 self._check_on_call(agent, call_id)
+                await self._may_read(agent, "choose", customer_id)
                 customer = await self._customer(customer_id)
+                await self._audit(agent, "choose", customer_id, f"for call {call_id}")
             case CreateCustomer(call_id=call_id):
                 if call_id:
                     self._check_on_call(agent, call_id)
@@ -877,10 +897,14 @@ class EngineService:
                     )
                 )
                 log.info("agent %s created customer %d", agent, customer.id)
+                await self._audit(agent, "create", customer.id, f"for call {call_id}")
             case AddServiceItem(customer_id=customer_id, title=title):
+                await self._may_read(agent, "item", customer_id)
                 customer = await self._customer(customer_id)
                 if not title.strip():
                     raise CtiError("title: empty; say in a few words what is to be done")
+                if (problem := text_problem(title)) is not None:
+                    raise CtiError(f"title: {problem}")
                 due = None
                 if command.due:
                     local = command.due if "T" in command.due else f"{command.due}T23:59"
@@ -892,7 +916,7 @@ class EngineService:
                             " or 2026-11-23T18:00"
                         ) from None
                     due = _local_to_epoch(local, command.time_zone or customer.time_zone)
-                detail = command.detail
+                detail = safe_text(command.detail)
                 if command.call_id:
                     detail = f"{detail}\n(call {command.call_id})".strip()
                 await base.open_service_item(
@@ -904,11 +928,17 @@ class EngineService:
                     due_at=due,
                     assignee=agent,
                 )
+                await self._audit(agent, "item", customer.id, " ".join(title.split()))
             case EscalateServiceItem(item_id=item_id, to=to):
                 if not to.strip():
                     raise CtiError("to: empty; name the supervisor, team or agent to escalate to")
+                if (problem := text_problem(to)) is not None:
+                    raise CtiError(f"to: {problem}")
+                item = await base.service_item(item_id)
+                await self._may_read(agent, "escalate", item.customer_id)
                 item = await base.escalate_service_item(item_id, to.strip(), now=wall)
                 customer = await self._customer(item.customer_id)
+                await self._audit(agent, "escalate", customer.id, f"item {item_id} to {to.strip()}")
         if call_id:
             self._call_customer[call_id] = customer
         await self._send_details(command, customer, call_id=call_id)
@@ -924,6 +954,56 @@ class EngineService:
             AgentState.WRAP_UP,
         ):
             raise CtiError(f"call {call_id!r} is not yours now: its customer cannot be set")
+
+    async def _may_read(self, agent_id: str, action: str, customer_id: int) -> None:
+        """CtiError (kept in the audit trail) unless the agent may read the customer: one
+        of their current or recent calls', or any with a search right (config [access])."""
+        access = self.config.access
+        if access.may_search(agent_id) or customer_id in await self._customers_of(agent_id):
+            return
+        reason = (
+            f"customer #{customer_id} is not one of your calls' customers, and your role"
+            f" ({access.role_of(agent_id)}) may not read others; ask a supervisor"
+        )
+        await self._audit(agent_id, action, customer_id, reason, allowed=False)
+        raise CtiError(reason)
+
+    async def _customers_of(self, agent_id: str) -> set[int]:
+        """The customers of the agent's call in hand (its caller, the customers holding
+        its number, the one chosen) and of their recent calls."""
+        assert self.customers is not None
+        ids: set[int] = set()
+        for book in (self._offers, self._current):
+            offer = book.get(agent_id)
+            if offer is None:
+                continue
+            pop = offer.pop
+            ids.update(c.id for c in pop.matches)
+            chosen = self._call_customer.get(pop.call_id, pop.customer)
+            ids.update(c.id for c in (pop.customer, chosen) if c is not None)
+        access = self.config.access
+        since = wall_time() - access.recent_hours * 3600.0
+        return ids | await self.customers.recent_customers_of(
+            agent_id, since=since, limit=access.recent_calls
+        )
+
+    async def _audit(
+        self,
+        agent_id: str,
+        action: str,
+        customer_id: int | None,
+        detail: str = "",
+        *,
+        allowed: bool = True,
+    ) -> None:
+        """Keep a look, search or change in the customer audit trail (a store failure is
+        logged: the desk keeps working)."""
+        assert self.customers is not None
+        entry = AuditEntry(wall_time(), agent_id, action, customer_id, allowed, detail)
+        try:
+            await self.customers.audit(entry)
+        except StoreError as exc:
+            log.error("customer audit entry not kept (%s): %s", entry, exc)
 
     async def _customer(self, customer_id: int) -> Customer:
         assert self.customers is not None

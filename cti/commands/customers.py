@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 from cti.config import Config, load_config
-from cti.customers import CustomerBase
+from cti.customers import AuditEntry, CustomerBase
 from cti.errors import CtiError
 from cti.models import Customer
 from cti.store import Store
@@ -75,6 +75,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     show.add_argument("id", type=int)
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=run_show)
+
+    audit = actions.add_parser(
+        "audit", parents=[common], help="who looked at, searched or changed which customer"
+    )
+    audit.add_argument("--customer", type=int, help="only this customer")
+    audit.add_argument("--agent", default="", help="only this agent")
+    audit.add_argument("--limit", type=int, default=1000)
+    audit.set_defaults(handler=run_audit)
 
 
 # --- handlers --------------------------------------------------------------------------
@@ -208,6 +216,30 @@ def run_search(args: argparse.Namespace) -> int:
         for c in found
     ]
     print_table(["id", "name", "numbers", "e-mail", "value"], rows)
+    return 0
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    """The audit trail, oldest first, in the engine's time zone."""
+    config = load_config(args.config)
+
+    async def work(base: CustomerBase) -> list[AuditEntry]:
+        return await base.audit_trail(
+            customer_id=args.customer, agent_id=args.agent, limit=args.limit
+        )
+
+    rows = [
+        [
+            _when(e.at, config.engine.time_zone),
+            e.agent_id,
+            e.action,
+            "-" if e.customer_id is None else str(e.customer_id),
+            "allowed" if e.allowed else "REFUSED",
+            e.detail,
+        ]
+        for e in _run(config, args.db, work)
+    ]
+    print_table(["when", "agent", "action", "customer", "", "detail"], rows)
     return 0
 
 

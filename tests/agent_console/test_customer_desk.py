@@ -69,8 +69,15 @@ async def center(tmp_path: Path) -> AsyncIterator[Center]:
     )
     bus = InMemoryBus()
     trunk = SimTrunk()
-    config = load_config(overrides={"queues": [{"name": "general", "wrap_up_s": 600}]})
-    service = EngineService(config, bus, store, [trunk], {"1001": ["general"]}, recorder=store)
+    config = load_config(
+        overrides={
+            "queues": [{"name": "general", "wrap_up_s": 600}],
+            # 1001 may search; 1002 is a plain agent
+            "access": {"roles": {"supervisor": {"members": ["1001"]}}},
+        }
+    )
+    agents = {"1001": ["general"], "1002": ["general"]}
+    service = EngineService(config, bus, store, [trunk], agents, recorder=store)
     task = asyncio.create_task(service.run())
     await service.ready.wait()
     try:
@@ -227,10 +234,28 @@ async def test_callback_from_wrap_up_is_scheduled(center: Center) -> None:
         await pilot.press("b")
         await settle(pilot, lambda: isinstance(app.screen, FormScreen))
         assert app.screen.query_one("#f-time_zone", Input).value == "Asia/Shanghai"
-        app.screen.query_one("#f-when", Input).value = "2030-01-02 10:30"
+        # the suggested time (tomorrow 10:00) is within the callback horizon
         await pilot.press("ctrl+s")
         await settle(pilot, lambda: not isinstance(app.screen, FormScreen))
     router = center.service.router
     scheduled = [c for c in router.active_call_ids() if router.call_phase(c) is CallPhase.SCHEDULED]
     assert len(scheduled) == 1
     assert router.call_caller(scheduled[0]).e164 == FAMILY
+
+
+@pytest.mark.security
+async def test_a_plain_agents_search_is_refused_with_the_reason_on_the_desk(
+    center: Center,
+) -> None:
+    app = AgentDesktop(center.bus, "1002", queues=["general"])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("enter")
+        await settle(pilot, lambda: app.agent_state is AgentState.NOT_READY)
+        await pilot.press("f")
+        await settle(pilot, lambda: isinstance(app.screen, CustomerSearchScreen))
+        app.screen.query_one("#search-query", Input).value = "王"
+        await pilot.press("enter")
+        status = app.screen.query_one("#search-status", Static)
+        await settle(pilot, lambda: "may not search" in str(status.render()))
+        assert str(status.render()).startswith("search: your role (agent) may not search")
+        assert app.screen.query_one("#search-results", OptionList).option_count == 0

@@ -89,6 +89,7 @@ async def center(tmp_path: Path) -> AsyncIterator[Center]:
         overrides={
             "queues": [{"name": "general", "wrap_up_s": 600, "script": str(script)}],
             "engine": {"status_interval_s": 3600.0},
+            "access": {"roles": {"supervisor": {"members": ["1001"]}}},
         }
     )
     service = EngineService(config, bus, store, [trunk], {"1001": ["general"]}, recorder=store)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +79,15 @@ class Engine:
 
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
+    """The engine with AGENT a supervisor (may search and read every customer)."""
+    async with start_engine(tmp_path, supervisor=True) as started:
+        yield started
+
+
+@asynccontextmanager
+async def start_engine(
+    tmp_path: Path, *, supervisor: bool, recent: int = 20
+) -> AsyncIterator[Engine]:
     store = await Store.open(tmp_path / "cti.db")
     await store.add_customers(
         [
@@ -104,7 +114,15 @@ async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
     )
     bus = InMemoryBus()
     trunk = SimTrunk()
-    config = load_config(overrides={"queues": [{"name": "general", "wrap_up_s": 600}]})
+    config = load_config(
+        overrides={
+            "queues": [{"name": "general", "wrap_up_s": 600}],
+            "access": {
+                "roles": {"supervisor": {"members": [AGENT] if supervisor else []}},
+                "recent_calls": recent,
+            },
+        }
+    )
     service = EngineService(config, bus, store, [trunk], {AGENT: ["general"]}, recorder=store)
     task = asyncio.create_task(service.run())
     await service.ready.wait()
