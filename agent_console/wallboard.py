@@ -14,6 +14,11 @@ mode or power ratio; the engine's dialer carries them out). Each sends a supervi
 command; the engine's answer is shown when it comes (and in the log), as is a command
 left unanswered.
 
+The engine's own trouble (a full disk under its journal or store: what it holds in memory
+and what is lost) is a banner of its own at the top, from when it starts until the engine
+says it is over; a queue whose waiting calls the engine sent only in part (a flood) says
+so above the *Waiting calls* table.
+
 Names, numbers and reasons are drawn as plain :class:`rich.text.Text`, never as markup;
 wide (Chinese) characters are measured in terminal cells.
 """
@@ -51,6 +56,7 @@ from agent_console.wallboard_model import (
     ALL_QUEUES,
     AgentRow,
     AlertEvent,
+    EngineTrouble,
     Level,
     LogEntry,
     QueueView,
@@ -200,17 +206,48 @@ def banner_text(alerts: Sequence[AlertEvent]) -> Text:
     return text
 
 
+def health_text(trouble: EngineTrouble, now: float) -> Text:
+    """The engine's trouble banner: since when (and for how long), what is lost and what
+    it holds in memory, then each of the engine's alerts on a line of its own."""
+    text = Text(no_wrap=True, overflow="ellipsis", end="")
+    text.append(" ENGINE ", style="bold reverse")
+    since = time.strftime("%H:%M:%S", time.localtime(trouble.since_wall))
+    text.append(f" since {since} (for {format_duration(max(0.0, now - trouble.since_wall))})")
+    lost = trouble.lost()
+    if lost:  # first: it is gone for good, and a narrow screen cuts the end off
+        text.append(" · lost: ")
+        text.append(lost, style="bold")
+    text.append(f" · held in memory: {trouble.held() or 'nothing'}")
+    for alert in trouble.health.alerts:
+        text.append("\n ")
+        text.append(alert)
+    return text
+
+
+def calls_note_text(cut: Sequence[tuple[str, int, int]]) -> Text:
+    """``general: showing 200 of 2,013`` for each queue whose calls came in part."""
+    text = Text(no_wrap=True, overflow="ellipsis", end="")
+    for index, (queue, shown, waiting) in enumerate(cut):
+        text.append(" · " if index else "")
+        text.append(queue)
+        text.append(f": showing {shown:,} of {waiting:,}")
+    text.append(" waiting calls (the first in rank order)", style="dim")
+    return text
+
+
 def log_line(entry: LogEntry) -> Text:
     """One line of the alert and action log, with the local time of day."""
     text = Text(no_wrap=True, overflow="ellipsis", end="")
     text.append(time.strftime("%H:%M:%S ", time.localtime(entry.at_wall)), style="dim")
     if isinstance(entry, AlertEvent):
         label, style = ("ALERT", "bold red") if entry.raised else ("clear", "green")
+    elif isinstance(entry, EngineTrouble):
+        label, style = ("ENGINE", "bold red") if entry.raised else ("clear", "green")
     else:
         label, style = ("done ", "green") if entry.ok else ("REFUSED", "bold red")
     text.append(fit(label, 7), style=style)
     text.append(" ")
-    if isinstance(entry, AlertEvent):
+    if isinstance(entry, AlertEvent | EngineTrouble):
         text.append(entry.text())
     else:
         text.append(entry.description)
@@ -526,12 +563,14 @@ class Wallboard(App[None]):
     # --- layout ------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        yield Static(id="health-banner")
         yield Static(id="alert-banner")
         yield Container(id="tiles")
         with TabbedContent(initial="agents-pane", id="views"):
             with TabPane("Agents", id="agents-pane"):
                 yield DataTable(id="agents", cursor_type="row", zebra_stripes=True)
             with TabPane("Waiting calls", id="calls-pane"):
+                yield Static(id="calls-note")
                 yield DataTable(id="calls", cursor_type="row", zebra_stripes=True)
             with TabPane("Campaigns", id="campaigns-pane"):
                 yield DataTable(id="campaigns", cursor_type="row", zebra_stripes=True)
@@ -588,6 +627,7 @@ class Wallboard(App[None]):
             topics.ALL_AGENT_STATES,
             topics.supervisor_events(self.supervisor_id),
             topics.ALL_CAMPAIGN_STATUS,
+            topics.engine_health(),
         )
         async with (
             self.bus.subscribe(patterns[0]) as statuses,
@@ -595,11 +635,12 @@ class Wallboard(App[None]):
             self.bus.subscribe(patterns[2]) as agents,
             self.bus.subscribe(patterns[3]) as events,
             self.bus.subscribe(patterns[4]) as campaigns,
+            self.bus.subscribe(patterns[5]) as health,
             asyncio.TaskGroup() as group,
         ):
             for name, subscription in zip(
-                ("status", "calls", "agents", "events", "campaigns"),
-                (statuses, calls, agents, events, campaigns),
+                ("status", "calls", "agents", "events", "campaigns", "health"),
+                (statuses, calls, agents, events, campaigns, health),
                 strict=True,
             ):
                 group.create_task(self._pump(subscription), name=f"wallboard-{name}")
@@ -623,6 +664,11 @@ class Wallboard(App[None]):
                 self.notify(entry.text(), title="Alert", severity="error", markup=False)
             else:
                 self.notify(entry.text(), title="Cleared", markup=False)
+        elif isinstance(entry, EngineTrouble):
+            if entry.raised:
+                self.notify(entry.text(), title="Engine", severity="error", markup=False)
+            else:
+                self.notify(entry.text(), title="Engine: cleared", markup=False)
         elif entry.ok:
             self.notify(entry.text(), markup=False)
         else:
@@ -658,6 +704,11 @@ class Wallboard(App[None]):
             self._sync_chart(now)
         self._agents_due |= agents
         self._calls_due = self._calls_due or calls
+        if calls:
+            self._sync_calls_note()
+        if self.model.health_changed:
+            self.model.health_changed = False
+            self._sync_health(now)
         if self.model.campaigns_changed:
             self.model.campaigns_changed = False
             self._campaigns_due = True
@@ -720,6 +771,20 @@ class Wallboard(App[None]):
         banner.display = bool(alerts)
         if alerts:
             banner.update(banner_text(alerts))
+
+    def _sync_health(self, now: float) -> None:
+        banner = self.query_one("#health-banner", Static)
+        trouble = self.model.engine_trouble
+        banner.display = trouble is not None
+        if trouble is not None:
+            banner.update(health_text(trouble, now))
+
+    def _sync_calls_note(self) -> None:
+        note = self.query_one("#calls-note", Static)
+        cut = self.model.calls_cut()
+        note.display = bool(cut)
+        if cut:
+            note.update(calls_note_text(cut))
 
     def _agents_in_view(self) -> list[str]:
         table = self.query_one("#agents", DataTable)
@@ -811,8 +876,11 @@ class Wallboard(App[None]):
 
     def tick(self) -> None:
         """Once a second: time in state of the agents on screen, stale tiles, overdue
-        commands, and the chart moving on."""
-        now = self._clock()
+        commands, the chart moving on, and how long the engine's trouble has lasted."""
+        with contextlib.suppress(NoMatches):  # a tick as the app shuts down: no screen
+            self._tick(self._clock())
+
+    def _tick(self, now: float) -> None:
         for outcome in self.model.overdue(now):
             self._report(outcome)
         self._sync_tables(now)
@@ -830,6 +898,8 @@ class Wallboard(App[None]):
             if view is not None and (view.stale(now) or tile.stale):
                 tile.show(view, self.settings, now)
         self._sync_chart(now)
+        if self.model.engine_trouble is not None:
+            self._sync_health(now)  # how long it has lasted
 
     # --- actions -----------------------------------------------------------------
 

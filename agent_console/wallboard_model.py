@@ -15,6 +15,9 @@ it is applied at, and keeps:
   margin (hysteresis, so a figure hovering at the threshold does not raise an alert at
   every update); every raise and clear is kept in a bounded log;
 * the latest :class:`~cti.protocol.CampaignStatus` of each outbound campaign;
+* the engine's own trouble (:class:`~cti.protocol.EngineHealth`: a full disk under its
+  journal or store, records held in memory or lost), from when it started until the
+  engine says it is over, raised and cleared once on the log (:class:`EngineTrouble`);
 * the supervisor commands sent and not yet answered, and the answers.
 
 It reads no clock and draws nothing, so it is unit-tested and benchmarked on its own;
@@ -38,6 +41,7 @@ from cti.protocol import (
     CampaignStatus,
     ChangeCallPriority,
     CommandResult,
+    EngineHealth,
     ForceLogout,
     ForceNotReady,
     Message,
@@ -122,7 +126,69 @@ class ActionOutcome:
         return f"Refused: {self.description}: {self.error}"
 
 
-LogEntry = AlertEvent | ActionOutcome
+@dataclass(frozen=True, slots=True)
+class EngineTrouble:
+    """The engine's health as the banner and the log show it: ``health`` the latest
+    message, ``since_wall`` when the trouble began (the first message of it this board
+    saw; a board started later counts from the retained message's time)."""
+
+    since_wall: float
+    health: EngineHealth
+
+    @property
+    def raised(self) -> bool:
+        return not self.health.ok
+
+    @property
+    def at_wall(self) -> float:
+        return self.health.at_wall
+
+    def text(self) -> str:
+        """One line for a person: what is wrong and what is held and lost, or that all
+        is written again."""
+        h = self.health
+        if h.ok:
+            return "engine: all written again" + (
+                f" (conflicts so far: {h.record_conflicts})" if h.record_conflicts else ""
+            )
+        parts = [f"engine: {'; '.join(h.alerts) or 'trouble'}"]
+        lost = self.lost()
+        if lost:
+            parts.append(f"lost: {lost}")
+        held = self.held()
+        if held:
+            parts.append(f"held in memory: {held}")
+        return " · ".join(parts)
+
+    def held(self) -> str:
+        """What the engine holds in memory until it can write it, e.g. ``12 router
+        inputs, 3 call records`` (empty if nothing)."""
+        h = self.health
+        return _counts((h.journal_held, "router input"), (h.records_held, "call record"))
+
+    def lost(self) -> str:
+        """What could not be held: routed but not journaled, records only in the log."""
+        h = self.health
+        return _counts(
+            (h.inputs_lost, "input not journaled"), (h.records_lost, "call record not held")
+        )
+
+
+def _counts(*items: tuple[int, str]) -> str:
+    return ", ".join(
+        f"{count:,} {noun}" if count == 1 else f"{count:,} {_plural(noun)}"
+        for count, noun in items
+        if count
+    )
+
+
+def _plural(noun: str) -> str:
+    head, _, rest = noun.partition(" not ")
+    head = head + "s"
+    return f"{head} not {rest}" if rest else head
+
+
+LogEntry = AlertEvent | ActionOutcome | EngineTrouble
 
 
 @dataclass(slots=True)
@@ -153,6 +219,8 @@ class QueueView:
     name: str
     status: QueueStatus | None = None
     calls: tuple[WaitingCall, ...] = ()
+    calls_waiting: int = 0
+    """How many wait: the engine sends only the first of a long queue (``calls``)."""
     service_level: Level = Level.NONE
     longest_wait: Level = Level.NONE
 
@@ -236,6 +304,10 @@ class WallboardModel:
         self.campaigns: dict[str, CampaignStatus] = {}
         """Each campaign's latest status, by name."""
         self.campaigns_changed = False
+        self.engine_trouble: EngineTrouble | None = None
+        """The engine's current trouble, ``None`` while it reports none."""
+        self.health_changed = False
+        self._health_at = -math.inf
         self._order = {name: index for index, name in enumerate(queue_order)}
         self._names = dict(agent_names or {})
         self._active: dict[tuple[str, AlertKind], AlertEvent] = {}
@@ -272,6 +344,15 @@ class WallboardModel:
     def waiting_calls(self) -> list[tuple[str, WaitingCall]]:
         """Every waiting call as ``(queue, call)``, queue by queue, best first."""
         return [(name, call) for name in self.queue_names() for call in self.queues[name].calls]
+
+    def calls_cut(self) -> list[tuple[str, int, int]]:
+        """``(queue, calls shown, calls waiting)`` of every queue whose waiting calls the
+        engine sent only in part (a flood), in queue order."""
+        return [
+            (name, len(view.calls), view.calls_waiting)
+            for name in self.queue_names()
+            if (view := self.queues[name]).calls_waiting > len(view.calls)
+        ]
 
     def find_call(self, call_id: str) -> tuple[str, WaitingCall] | None:
         for queue, call in self.waiting_calls():
@@ -322,12 +403,36 @@ class WallboardModel:
             self._on_agent(message)
         elif isinstance(message, CommandResult):
             return self._on_result(message, now)
+        elif isinstance(message, EngineHealth):
+            return self._on_health(message)
         elif isinstance(message, CampaignStatus):
             known = self.campaigns.get(message.campaign)
             if known is None or message.at_wall >= known.at_wall:  # not a late one
                 self.campaigns[message.campaign] = message
                 self.campaigns_changed = True
         return []
+
+    def _on_health(self, health: EngineHealth) -> list[LogEntry]:
+        """A trouble starts, changes (the engine sends only changes) or ends: each is on
+        the log once. A message older than the one shown is ignored."""
+        if health.at_wall <= self._health_at:
+            return []  # late, or the same retained message again (a reconnection)
+        self._health_at = health.at_wall
+        current = self.engine_trouble
+        if health.ok:
+            if current is None:
+                return []  # all well, and it was: a repeat or the retained "ok"
+            self.engine_trouble = None
+            self.health_changed = True
+            cleared = EngineTrouble(current.since_wall, health)
+            self.log.append(cleared)
+            return [cleared]
+        # the engine publishes on a change of its troubles only: each one is news
+        since = current.since_wall if current is not None else health.at_wall
+        self.engine_trouble = EngineTrouble(since, health)
+        self.health_changed = True
+        self.log.append(self.engine_trouble)
+        return [self.engine_trouble]
 
     def _on_status(self, status: QueueStatus) -> list[LogEntry]:
         view = self.queues.get(status.queue)
@@ -449,6 +554,7 @@ class WallboardModel:
             view = self.queues[message.queue] = QueueView(message.queue)
             self._history[message.queue] = _History()
         view.calls = message.calls
+        view.calls_waiting = max(message.total, len(message.calls))  # 0: an older engine
         self.calls_changed = True
         self.changed_queues.add(message.queue)
         for call in message.calls:

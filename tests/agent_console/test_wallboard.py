@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, RichLog, TabbedContent, Tabs
+from textual.widget import Widget
+from textual.widgets import DataTable, RichLog, Static, TabbedContent, Tabs
 
 from agent_console.wallboard import QueueTile, Wallboard
 from agent_console.wallboard_model import ActionOutcome
@@ -26,8 +27,10 @@ from cti.bus import InMemoryBus
 from cti.config import WallboardSettings, load_config
 from cti.models import AgentState, Customer, PhoneNumber, Segment
 from cti.protocol import (
+    MAX_QUEUE_CALLS_SENT,
     AgentStateChanged,
     AnyCommand,
+    EngineHealth,
     Login,
     QueueCalls,
     QueueStatus,
@@ -428,6 +431,77 @@ async def _fill(pilot: Pilot[Any]) -> None:
     app.clear_notifications()
     app.tick()
     await pilot.pause()
+
+
+def drawn(widget: Widget) -> str:
+    """What ``widget`` shows on the screen, line by line (empty when hidden)."""
+    if not widget.display:
+        return ""
+    return "\n".join(strip.text for strip in widget.render_lines(widget.size.region))
+
+
+async def test_the_engine_trouble_banner_shows_while_it_lasts_and_clears() -> None:
+    """The engine publishes its health retained when a trouble starts, changes and ends;
+    its text (paths, errors) is shown as text, never markup."""
+    bus = InMemoryBus()
+    clock = [T0]
+    app = Wallboard(bus, "sup1", queues=["general"], clock=lambda: clock[0])
+    alert = "journal /srv/[/bold]/[link=http://x]j.db not written (disk full): 12 inputs held"
+    async with app.run_test(size=(100, 30)) as pilot:
+        banner = app.query_one("#health-banner", Static)
+        assert drawn(banner) == ""
+        await bus.publish(
+            topics.engine_health(),
+            EngineHealth(
+                ok=False, alerts=(alert,), journal_held=12, records_held=3, at_wall=T0 - 125
+            ),
+            retain=True,
+        )
+        await settle(pilot, lambda: "ENGINE" in drawn(banner))
+        summary, line = drawn(banner).splitlines()
+        since = time.strftime("%H:%M:%S", time.localtime(T0 - 125))
+        assert f"since {since} (for 02:05)" in summary
+        assert "held in memory: 12 router inputs, 3 call records" in summary
+        assert "lost" not in summary
+        assert line.strip() == alert  # the brackets as they are: no markup, no link
+
+        clock[0] = T0 + 60
+        await bus.publish(
+            topics.engine_health(),
+            EngineHealth(ok=False, alerts=(alert,), journal_held=900, inputs_lost=7, at_wall=T0),
+            retain=True,
+        )
+        await settle(pilot, lambda: "lost: 7 inputs not journaled" in drawn(banner))
+        assert f"since {since} (for 03:05)" in drawn(banner)  # it began before this one
+
+        await bus.publish(
+            topics.engine_health(), EngineHealth(ok=True, at_wall=T0 + 61), retain=True
+        )
+        await settle(pilot, lambda: drawn(banner) == "")
+        log = await log_text(pilot)
+        assert log.count("ENGINE") == 2 and "engine: all written again" in log
+        assert "[/bold]/[link=http://x]" in log
+
+
+async def test_a_flood_shows_the_first_calls_and_how_many_wait(center: Center) -> None:
+    app = board(center)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for n in range(MAX_QUEUE_CALLS_SENT + 50):
+            center.trunk.ring(f"199 {n:08d}")
+        await settle(pilot, lambda: center.service.router.waiting("general") == 250)
+        await center.service.publish_status()
+        await pilot.press("v")  # the waiting calls
+        calls: DataTable[Any] = app.query_one("#calls", DataTable)
+        await settle(pilot, lambda: calls.row_count == MAX_QUEUE_CALLS_SENT)
+        note = drawn(app.query_one("#calls-note", Static))
+        assert note.startswith("general: showing 200 of 250 waiting calls")
+
+        for call_id in center.service.router.waiting_in_order("general")[:100]:
+            center.trunk.caller_hangs_up(call_id)
+        await settle(pilot, lambda: center.service.router.waiting("general") == 150)
+        await center.service.publish_status()
+        await settle(pilot, lambda: calls.row_count == 150)
+        assert drawn(app.query_one("#calls-note", Static)) == ""
 
 
 def _snapshot_board() -> Wallboard:

@@ -12,7 +12,9 @@ from agent_console.wallboard_model import (
     HISTORY_POINTS,
     ActionOutcome,
     AlertEvent,
+    EngineTrouble,
     Level,
+    LogEntry,
     WallboardModel,
 )
 from cti.config import WallboardSettings
@@ -21,6 +23,7 @@ from cti.protocol import (
     AgentStateChanged,
     ChangeCallPriority,
     CommandResult,
+    EngineHealth,
     ForceLogout,
     QueueCalls,
     QueueStatus,
@@ -76,7 +79,7 @@ def wait_level(model: WallboardModel) -> Level:
     return model.queues["general"].longest_wait
 
 
-def alerts(entries: list[AlertEvent | ActionOutcome]) -> list[tuple[str, bool]]:
+def alerts(entries: list[LogEntry]) -> list[tuple[str, bool]]:
     return [(e.kind, e.raised) for e in entries if isinstance(e, AlertEvent)]
 
 
@@ -259,3 +262,62 @@ def test_thresholds_come_from_the_configuration_and_must_be_ordered() -> None:
     assert config.wallboard.service_level_alert == 0.5
     with pytest.raises(ConfigError, match="service_level_alert"):
         load_config(overrides={"wallboard": {"service_level_alert": 0.9}})
+
+
+DISK_FULL = "journal /var/lib/cti/journal.db not written ([Errno 28] No space left on device)"
+
+
+def test_engine_trouble_from_its_start_until_the_engine_says_it_is_over() -> None:
+    model = WallboardModel(SETTINGS)
+    assert model.engine_trouble is None
+    ok = EngineHealth(ok=True, at_wall=T0 - 60)
+    assert model.apply(ok, T0) == [] and not model.log  # all well, as it was
+
+    disk = EngineHealth(ok=False, alerts=(DISK_FULL,), journal_held=12, at_wall=T0)
+    [raised] = model.apply(disk, T0 + 1)
+    assert isinstance(raised, EngineTrouble) and raised.raised
+    assert model.engine_trouble == raised and raised.since_wall == T0
+    assert model.health_changed
+    assert raised.held() == "12 router inputs" and raised.lost() == ""
+    assert raised.text() == f"engine: {DISK_FULL} · held in memory: 12 router inputs"
+    assert model.apply(disk, T0 + 2) == []  # the retained message again (a reconnection)
+
+    # the store's disk fills too, and the spool overflows: news, the start stays
+    worse = EngineHealth(
+        ok=False,
+        alerts=(DISK_FULL, "call records not stored (disk full): 1 held in memory"),
+        journal_held=5000,
+        records_held=1,
+        inputs_lost=2013,
+        records_lost=1,
+        at_wall=T0 + 30,
+    )
+    [changed] = model.apply(worse, T0 + 31)
+    assert isinstance(changed, EngineTrouble) and changed.raised
+    assert changed.since_wall == T0
+    assert changed.held() == "5,000 router inputs, 1 call record"
+    assert changed.lost() == "2,013 inputs not journaled, 1 call record not held"
+    assert model.apply(disk, T0 + 32) == []  # older than what is shown
+    assert model.engine_trouble is not None and model.engine_trouble.health == worse
+
+    model.health_changed = False
+    [cleared] = model.apply(EngineHealth(ok=True, at_wall=T0 + 90), T0 + 91)
+    assert isinstance(cleared, EngineTrouble) and not cleared.raised
+    assert cleared.text() == "engine: all written again" and cleared.since_wall == T0
+    assert model.engine_trouble is None and model.health_changed
+    assert [e.raised for e in model.log if isinstance(e, EngineTrouble)] == [True, True, False]
+
+
+def test_a_queue_sent_in_part_says_how_many_wait() -> None:
+    model = WallboardModel(SETTINGS, queue_order=["general", "sales"])
+    calls = tuple(
+        WaitingCall(call_id=f"c{n}", position=n, waited_s=1, estimated_wait_s=None, ani="1")
+        for n in range(1, 201)
+    )
+    model.apply(QueueCalls(queue="general", calls=calls, total=2013, at_wall=T0), T0)
+    model.apply(QueueCalls(queue="sales", calls=calls[:3], total=3, at_wall=T0), T0)
+    assert model.calls_cut() == [("general", 200, 2013)]
+    # from an engine without the total: the calls are all there are
+    model.apply(QueueCalls(queue="general", calls=calls[:5], at_wall=T0 + 1), T0 + 1)
+    assert model.calls_cut() == []
+    assert model.queues["general"].calls_waiting == 5
