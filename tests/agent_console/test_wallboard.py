@@ -440,6 +440,7 @@ def drawn(widget: Widget) -> str:
     return "\n".join(strip.text for strip in widget.render_lines(widget.size.region))
 
 
+@pytest.mark.security
 async def test_the_engine_trouble_banner_shows_while_it_lasts_and_clears() -> None:
     """The engine publishes its health retained when a trouble starts, changes and ends;
     its text (paths, errors) is shown as text, never markup."""
@@ -483,6 +484,7 @@ async def test_the_engine_trouble_banner_shows_while_it_lasts_and_clears() -> No
         assert "[/bold]/[link=http://x]" in log
 
 
+@pytest.mark.security
 async def test_a_flood_shows_the_first_calls_and_how_many_wait(center: Center) -> None:
     app = board(center)
     async with app.run_test(size=(100, 30)) as pilot:

@@ -594,6 +594,7 @@ def drain(agent: Agent) -> list[Message]:
     return out
 
 
+@pytest.mark.security
 def test_a_flood_of_waiting_calls_is_sent_in_part_with_its_total() -> None:
     """2,013 waiting calls made a 346 KB snapshot that the broker refused: the wallboard
     lost the list exactly during a flood. The engine sends the first in rank order."""
@@ -614,6 +615,7 @@ def test_a_flood_of_waiting_calls_is_sent_in_part_with_its_total() -> None:
     virtual(body)
 
 
+@pytest.mark.security
 def test_waiting_calls_with_long_names_are_cut_to_fit_one_message() -> None:
     """Long customer names (wide characters, three bytes each) fill the message before
     the count does: fewer calls are sent, still a prefix in rank order, with the total."""

@@ -25,6 +25,7 @@ from cti.mqtt_bus import ConnectionState, MqttBus
 from cti.protocol import (
     CallOffered,
     CommandResult,
+    EngineHealth,
     ForceLogout,
     Message,
     ScreenPop,
@@ -145,3 +146,30 @@ async def test_wrong_password_is_refused_and_shown(mosquitto: Mosquitto) -> None
         assert not bus.status.online
         assert "authoriz" in bus.status.error.lower() or "password" in bus.status.error.lower()
         assert "wrong" not in bus.status.broker
+
+
+@pytest.mark.security
+async def test_supervisor_reads_the_engine_health_and_an_agent_does_not(
+    mosquitto: Mosquitto,
+) -> None:
+    """The wallboard's engine trouble banner: retained on the health topic, readable by a
+    supervisor's credentials (the ACL `cti broker-config` writes), withheld from agents."""
+    async with (
+        _bus(mosquitto, "cti-engine") as engine,
+        _bus(mosquitto, "1002") as a1002,
+        _bus(mosquitto, "sup1") as sup,
+    ):
+        for bus in (engine, a1002, sup):
+            await bus.wait_online(WAIT_S)
+        trouble = EngineHealth(ok=False, alerts=("journal not written",), at_wall=1.0)
+        await engine.publish(topics.engine_health(), trouble, retain=True)
+        async with (
+            sup.subscribe(topics.engine_health()) as health,
+            a1002.subscribe(topics.engine_health()) as not_theirs,
+            a1002.subscribe(topics.agent_state("1002")) as own,
+        ):
+            assert await _next(aiter(health)) == (topics.engine_health(), trouble)
+            mark = CommandResult(command_id="after-the-health", ok=True)
+            await engine.publish(topics.agent_state("1002"), mark)
+            assert await _next(aiter(own)) == (topics.agent_state("1002"), mark)
+            assert not_theirs.queue.empty()  # the broker withheld it (it came before)
