@@ -22,7 +22,7 @@ import platformdirs
 
 from cti.bus import InMemoryBus
 from cti.clock import is_virtual, run_virtual
-from cti.config import Config
+from cti.config import Config, RoleSettings
 from cti.demo_data import numbers_for_callers, seed_store
 from cti.models import AgentConfig, CallDetailRecord, Segment
 from cti.service import EngineService
@@ -51,6 +51,20 @@ AGENT_NAMES = (
 
 def default_db_path() -> Path:
     return Path(platformdirs.user_data_dir("cti-desk")) / "cti.db"
+
+
+def _may_search(config: Config, agent_id: str) -> Config:
+    """The demo's person plays the whole center: give them a role that searches customers
+    (a plain agent may read only their calls' customers, docs/customers.md)."""
+    access = config.access
+    if access.may_search(agent_id):
+        return config
+    roles = dict(access.roles)
+    lead = roles.get("supervisor", RoleSettings(search=True))
+    roles["supervisor"] = lead.model_copy(
+        update={"search": True, "members": (*lead.members, agent_id)}
+    )
+    return config.model_copy(update={"access": access.model_copy(update={"roles": roles})})
 
 
 def bot_ids(config: Config, count: int) -> list[str]:
@@ -89,6 +103,8 @@ class DemoCenter:
             CallerMix(demo.unknown_share, demo.private_share, demo.malformed_share),
             random.Random(rng.random()),
         )
+        if human:
+            config = _may_search(config, human)
         queues = [q.name for q in config.queues]
         agent_ids = ([human] if human else []) + bot_ids(config, bots)
         bus = InMemoryBus()

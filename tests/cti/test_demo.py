@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from cti.cli import main
+from cti.config import load_config
+from cti.demo import DemoCenter
 
 
 def headless(db: Path, *args: str) -> dict[str, Any]:
@@ -98,3 +100,21 @@ def test_realtime_mode_runs_the_same_engine_on_the_wall_clock(tmp_path: Path) ->
     )
     assert summary["offered"] >= 1
     assert summary["offered"] == summary["answered"] + summary["abandoned"]
+
+
+async def test_the_demos_person_may_search_customers_and_its_bots_may_not(
+    tmp_path: Path,
+) -> None:
+    # A plain agent reads only their calls' customers (issue 17); the person trying the
+    # demo plays the whole center, so `f` (find a customer) must work for them.
+    config = load_config(None)
+    config = config.model_copy(
+        update={"demo": config.demo.model_copy(update={"customers": 10, "bots": 1})}
+    )
+    assert not config.access.may_search("1001")
+    center = await DemoCenter.open(config, tmp_path / "demo.db", bots=1, human="1001")
+    try:
+        assert center.service.config.access.may_search("1001")
+        assert not center.service.config.access.may_search("1002")
+    finally:
+        await center.close()
