@@ -24,8 +24,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from cti import log_limits
 from cti.config import SipLineSettings
 from cti.errors import TelephonyError
+from cti.journal import RetryBackoff
 from cti.protocol import CallArrived, CallerHungUp, DtmfReceived
 from telephony_adapters.base import DialEnd, LineCapabilities, LineEvent, TelephonyAdapter
 from telephony_adapters.base import DialOutcome as LineDialOutcome
@@ -104,6 +106,7 @@ class SipLine(TelephonyAdapter):
         self._transport: asyncio.DatagramTransport | None = None
         self._media: MediaPorts | None = None
         self._wake = asyncio.Event()
+        self._timer_retry = RetryBackoff(first_s=0.1, most_s=5.0)
         self._timer_task: asyncio.Task[None] | None = None
         self._resolved: dict[str, str] = {}
         self.outcomes: dict[str, DialOutcome] = {}
@@ -288,7 +291,14 @@ class SipLine(TelephonyAdapter):
             try:
                 port = await self._open_media(call_id, prefer=ua.calls[call_id].rtp_port)
             except TelephonyError as exc:
-                log.warning("line %s: call %s kept without media: %s", self.name, call_id, exc)
+                log_limits.warning(
+                    log,
+                    "line %s: call %s kept without media: %s",
+                    self.name,
+                    call_id,
+                    exc,
+                    key=self.name,
+                )
                 continue
             self._apply(ua.resume_media(call_id, port, self._now()))
         if kept:
@@ -322,7 +332,13 @@ class SipLine(TelephonyAdapter):
             try:
                 self._carry_out(effect)
             except Exception:
-                log.exception("line %s: could not carry out %r; going on", self.name, effect)
+                log_limits.exception(
+                    log,
+                    "line %s: could not carry out %r; going on",
+                    self.name,
+                    effect,
+                    key=self.name,
+                )
         self._wake.set()
         self._signal()
 
@@ -364,14 +380,28 @@ class SipLine(TelephonyAdapter):
         try:
             transport.sendto(data, (host, dest[1]))
         except (OSError, ValueError) as exc:
-            log.warning("line %s: cannot send to %s:%d: %s", self.name, host, dest[1], exc)
+            log_limits.warning(
+                log,
+                "line %s: cannot send to %s:%d: %s",
+                self.name,
+                host,
+                dest[1],
+                exc,
+                key=self.name,
+            )
 
     async def _send_resolved(self, data: bytes, dest: Addr) -> None:
         await self._resolve_later(dest[0])
         if _is_ip(self._resolved.get(dest[0], "")):
             self._send(data, dest)
         else:
-            log.warning("line %s: cannot resolve %r; message dropped", self.name, dest[0])
+            log_limits.warning(
+                log,
+                "line %s: cannot resolve %r; message dropped",
+                self.name,
+                dest[0],
+                key=self.name,
+            )
 
     async def _resolve_later(self, text: str) -> None:
         try:
@@ -386,7 +416,9 @@ class SipLine(TelephonyAdapter):
             )
             self._resolved[host] = str(infos[0][4][0])
         except (OSError, IndexError) as exc:
-            log.warning("line %s: cannot resolve %r: %s", self.name, host, exc)
+            log_limits.warning(
+                log, "line %s: cannot resolve %r: %s", self.name, host, exc, key=self.name
+            )
 
     async def _open_media(self, call_id: str, prefer: int = 0) -> int:
         assert self._media is not None
@@ -413,14 +445,21 @@ class SipLine(TelephonyAdapter):
         while True:
             deadline = self.ua.next_deadline()
             delay = None if deadline is None else max(0.0, deadline - loop.time())
+            pause = self._timer_retry.delay(loop.time())  # after a failure: never a busy loop
+            if pause is not None:
+                delay = max(delay or 0.0, pause)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
             self._wake.clear()
             try:
                 effects = self.ua.advance(loop.time())
+                self._timer_retry.succeeded()
             except Exception:
-                log.exception("line %s: timers failed; going on", self.name)
+                self._timer_retry.failed(loop.time())
+                log_limits.exception(
+                    log, "line %s: timers failed; going on", self.name, key=self.name
+                )
                 continue
             if effects:
                 self._apply(effects)

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cti.errors import TelephonyError
+from cti.log_limits import LogLimiter
 from cti.protocol import CallArrived, CallerHungUp
 from telephony_adapters.call_ids import boot_call_ids
 from telephony_adapters.sipline.dialog import Dialog
@@ -90,7 +91,6 @@ log = logging.getLogger(__name__)
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY, INFO"
 _PRIVATE_ANI = "anonymous"
-_LOGS_PER_SECOND = 10
 _MAX_CHALLENGES = 3
 """Fresh nonces answered for one request before giving up: a peer that challenges
 again and again (even with ``stale=true``, whose nonce must be new) is refused."""
@@ -270,9 +270,9 @@ class UserAgent:
         self._seq = itertools.count()
         self.dropped = 0
         """Datagrams dropped as unreadable or refused as malformed."""
-        self._log_window = -1e18
-        self._logged = 0
-        self._unlogged = 0
+        self.logs = LogLimiter()
+        """Every warning a peer can cause is rate-limited on the agent's own clock: a
+        flood of bad datagrams writes a line, then a count a minute."""
         self.registered = False
         self.registration_expires_at: float | None = None
         self._reg_call_id = f"{self._token(8)}@{self.host}"
@@ -348,6 +348,7 @@ class UserAgent:
 
     def advance(self, now: float) -> list[Effect]:
         """Fire everything due by ``now``."""
+        self.logs.flush(now)
         out = self._process(self.table.advance(now), now)
         while self._timers and self._timers[0][0] <= now:
             at, _, kind, key = heapq.heappop(self._timers)
@@ -371,7 +372,7 @@ class UserAgent:
             log.info("line %s: call %s not answered in time; cancelling", self.settings.line, key)
             return self._cancel_outbound(call, now, reason="no_answer")
         if kind == "cancel" and call.state == "dialling":
-            return self._cancel_expired(call)
+            return self._cancel_expired(call, now)
         return []
 
     # --- start and stop ------------------------------------------------------------
@@ -602,11 +603,13 @@ class UserAgent:
             try:
                 call = self._revive(snapshot, now)
             except (ProtocolError, KeyError, TypeError, ValueError) as exc:
-                log.error(
+                self._warn(
+                    now,
                     "line %s: saved call %s unreadable, forgotten: %s",
                     self.settings.line,
                     call_id,
                     exc,
+                    error=True,
                 )
                 bad.append(call_id)
                 continue
@@ -725,12 +728,14 @@ class UserAgent:
             return []
         except Exception:  # a parser bug: the datagram is lost, never the line
             self.dropped += 1
-            log.exception(
+            self._warn(
+                now,
                 "line %s: unreadable datagram of %d bytes from %s:%d; dropped",
                 self.settings.line,
                 len(data),
                 source[0],
                 source[1],
+                exc_info=True,
             )
             return []
         try:
@@ -744,34 +749,38 @@ class UserAgent:
             return []
         except Exception:
             self.dropped += 1
-            log.exception(
+            self._warn(
+                now,
                 "line %s: unexpected failure on %s from %s:%d; the line goes on",
                 self.settings.line,
                 msg.start_line()[:60],
                 source[0],
                 source[1],
+                exc_info=True,
             )
             return []
 
     def _refused(self, now: float, what: str, source: Addr, why: str) -> None:
-        """Count a refused datagram and log it, at most ``_LOGS_PER_SECOND`` a second (a
-        flood must not flood the log); the ones left out are counted in the next line."""
+        """Count a refused datagram and log it (rate-limited: see :attr:`logs`)."""
         self.dropped += 1
-        if now - self._log_window >= 1.0:
-            if self._unlogged:
-                log.warning(
-                    "line %s: %d more datagrams refused (not logged)",
-                    self.settings.line,
-                    self._unlogged,
-                )
-            self._log_window, self._logged, self._unlogged = now, 0, 0
-        if self._logged >= _LOGS_PER_SECOND:
-            self._unlogged += 1
-            return
-        self._logged += 1
-        log.warning(
-            "line %s: %s from %s:%d %s", self.settings.line, what, source[0], source[1], why
+        self.logs.log(
+            log,
+            logging.WARNING,
+            "line %s: %s from %s:%d %s",
+            self.settings.line,
+            what,
+            *source,
+            why,
+            now=now,
+            key=why.partition(":")[0],  # "dropped" and "refused" counted apart
         )
+
+    def _warn(
+        self, now: float, msg: str, *args: object, exc_info: bool = False, error: bool = False
+    ) -> None:
+        """Log a warning (an error with ``error`` or ``exc_info``), rate-limited."""
+        level = logging.ERROR if error or exc_info else logging.WARNING
+        self.logs.log(log, level, msg, *args, now=now, exc_info=exc_info, stacklevel=3)
 
     def _check(self, request: Request) -> None:
         """The fields every request needs (RFC 3261 §8.1.1); ProtocolError names a bad one."""
@@ -825,7 +834,13 @@ class UserAgent:
                 txn, request, 400, now, extra=[("Warning", f'399 {self.host} "{text}"')]
             )
         except Exception:
-            log.exception("line %s: failure on %s", self.settings.line, request.start_line()[:60])
+            self._warn(
+                now,
+                "line %s: failure on %s",
+                self.settings.line,
+                request.start_line()[:60],
+                exc_info=True,
+            )
             return self._reply(txn, request, 500, now)
 
     def _dispatch(self, request: Request, txn: ServerTransaction, now: float) -> list[Effect]:
@@ -977,8 +992,12 @@ class UserAgent:
             try:
                 call.plan = accept_answer(call.local_sdp, parse_sdp(request.body))
             except ProtocolError as exc:
-                log.warning(
-                    "line %s: call %s: bad SDP in ACK: %s", self.settings.line, call.call_id, exc
+                self._warn(
+                    now,
+                    "line %s: call %s: bad SDP in ACK: %s",
+                    self.settings.line,
+                    call.call_id,
+                    exc,
                 )
         call.state = "confirmed"
         out: list[Effect] = []
@@ -999,7 +1018,8 @@ class UserAgent:
             return []
         if now >= pending.give_up_at:
             call.pending_ok = None
-            log.warning(
+            self._warn(
+                now,
                 "line %s: call %s: no ACK for our 200 in 64xT1; ending it",
                 self.settings.line,
                 call.call_id,
@@ -1184,7 +1204,8 @@ class UserAgent:
             if call.local_sdp is not None and response.body:
                 call.plan = accept_answer(call.local_sdp, parse_sdp(response.body))
         except ProtocolError as exc:
-            log.warning(
+            self._warn(
+                now,
                 "line %s: call %s: answer SDP refused: %s; hanging up",
                 self.settings.line,
                 call.call_id,
@@ -1204,7 +1225,8 @@ class UserAgent:
             return []
         call.reinvite_txn = None
         if response.status >= 300:
-            log.warning(
+            self._warn(
+                now,
                 "line %s: call %s: re-INVITE refused: %d %s",
                 self.settings.line,
                 call.call_id,
@@ -1223,7 +1245,8 @@ class UserAgent:
                 call.plan = accept_answer(call.local_sdp, parse_sdp(response.body))
                 out.append(MediaStart(call.call_id, call.rtp_port, call.plan))
         except ProtocolError as exc:
-            log.warning(
+            self._warn(
+                now,
                 "line %s: call %s: re-INVITE answer refused: %s",
                 self.settings.line,
                 call.call_id,
@@ -1281,11 +1304,12 @@ class UserAgent:
         self._at(now + 64 * self.settings.timers.t1, "cancel", call.call_id)
         return self._process(outputs, now)
 
-    def _cancel_expired(self, call: _Call) -> list[Effect]:
+    def _cancel_expired(self, call: _Call, now: float) -> list[Effect]:
         """No final response 64xT1 after our CANCEL (RFC 3261 §9.1): the INVITE is
         taken as cancelled and its transaction forgotten, so the call and the dialer's
         wait for its outcome end."""
-        log.warning(
+        self._warn(
+            now,
             "line %s: call %s to %r: no final response to our CANCEL; taken as cancelled",
             self.settings.line,
             call.call_id,
@@ -1417,8 +1441,11 @@ class UserAgent:
         method = txn.request.method
         call = txn.context if isinstance(txn.context, _Call) else None
         if method == "REGISTER":
-            log.warning(
-                "line %s: registrar %s does not answer", self.settings.line, self.settings.registrar
+            self._warn(
+                now,
+                "line %s: registrar %s does not answer",
+                self.settings.line,
+                self.settings.registrar,
             )
             self.registered = False
             if not self._unregistering:
@@ -1426,8 +1453,11 @@ class UserAgent:
             return []
         if method == "OPTIONS" and isinstance(txn, ClientTransaction):
             if self.peer_alive is not False:
-                log.warning(
-                    "line %s: keep-alive OPTIONS to %s:%d unanswered", self.settings.line, *txn.peer
+                self._warn(
+                    now,
+                    "line %s: keep-alive OPTIONS to %s:%d unanswered",
+                    self.settings.line,
+                    *txn.peer,
                 )
             self.peer_alive = False
             return []
@@ -1437,7 +1467,8 @@ class UserAgent:
             return []  # Timer H on a 4xx-6xx to an INVITE: nothing more to do
         if method == "INVITE" and txn is call.reinvite_txn:
             call.reinvite_txn = None
-            log.warning(
+            self._warn(
+                now,
                 "line %s: call %s: re-INVITE unanswered; ending it",
                 self.settings.line,
                 call.call_id,
@@ -1449,7 +1480,8 @@ class UserAgent:
                 out: list[Effect] = [DialOutcome(call.call_id, "cancelled", 0, True)]
             else:
                 out = [DialOutcome(call.call_id, "failed", 0, True)]
-                log.warning(
+                self._warn(
+                    now,
                     "line %s: call %s to %r: no response",
                     self.settings.line,
                     call.call_id,
@@ -1545,8 +1577,8 @@ class UserAgent:
             if is_number(minimum) and int(minimum) > asked:
                 self._reg_expires = int(minimum)
                 return self._register(now)
-        log.warning(
-            "line %s: registration refused: %d %s", self.settings.line, status, response.reason
+        self._warn(
+            now, "line %s: registration refused: %d %s", self.settings.line, status, response.reason
         )
         self.registered = False
         if asked:
