@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cti import log_limits
 from cti.campaign_store import CampaignSettings, CampaignStore
 from cti.clock import wall_time
 from cti.errors import CtiError, TelephonyError
@@ -356,7 +357,9 @@ class CampaignRunner:
                     try:
                         await self.pace()
                     except CtiError as exc:
-                        log.error("campaign %s: %s", self.settings.name, exc)
+                        log_limits.error(
+                            log, "campaign %s: %s", self.settings.name, exc, key=self.settings.name
+                        )
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.tick_s):
                         await self._wake.wait()
@@ -373,7 +376,9 @@ class CampaignRunner:
         try:
             state = (await self.store.campaign(self.settings.name)).state
         except CtiError as exc:
-            log.error("campaign %s: %s", self.settings.name, exc)
+            log_limits.error(
+                log, "campaign %s: %s", self.settings.name, exc, key=self.settings.name
+            )
             return "running"
         if state == "paused" and not self.paused:
             log.info("campaign %s paused", self.settings.name)
@@ -546,8 +551,8 @@ class CampaignRunner:
                 )
             except CtiError as exc:
                 # Not noted, not dialled: a dial the records would not show never happens.
-                log.error("campaign %s: %s; lead %d not dialled", self.settings.name, exc,
-                          dial.lead.lead_id)  # fmt: skip
+                log_limits.error(log, "campaign %s: %s; lead %d not dialled", self.settings.name,
+                                 exc, dial.lead.lead_id, key=self.settings.name)  # fmt: skip
                 self.campaign.outcome(dial.lead.lead_id, Outcome.NO_ANSWER, wall)
                 return call_id
         self._attempts[call_id] = _Attempt(dial, attempt_id, self.service.now())
@@ -562,7 +567,10 @@ class CampaignRunner:
         try:
             result = await self.line.place(lead.number, call_id, rules.ring_timeout_s)
         except Exception:
-            log.exception("campaign %s: dialling %s failed", self.settings.name, call_id)
+            log_limits.exception(
+                log, "campaign %s: dialling %s failed", self.settings.name, call_id,
+                key=self.settings.name,
+            )  # fmt: skip
             result = DialResult.FAILED
         now = self.service.now()
         self.pacer.record_dial(result, now - attempt.dialled_at)
@@ -579,7 +587,10 @@ class CampaignRunner:
                 script=self.settings.script,
             )  # fmt: skip
         except CtiError as exc:
-            log.error("campaign %s: routing %s: %s", self.settings.name, call_id, exc)
+            log_limits.error(
+                log, "campaign %s: routing %s: %s", self.settings.name, call_id, exc,
+                key=self.settings.name,
+            )  # fmt: skip
         if not self.line.routed(call_id):  # the person hung up as the call was routed
             with contextlib.suppress(CtiError):
                 self.service.route(ri.CallerHangsUp(call_id=call_id))
@@ -633,7 +644,9 @@ class CampaignRunner:
                     [lead.number], wall, campaign=self.settings.name, reason="disposition"
                 )
             except CtiError as exc:
-                log.error("campaign %s: %s", self.settings.name, exc)
+                log_limits.error(
+                    log, "campaign %s: %s", self.settings.name, exc, key=self.settings.name
+                )
         self._wake.set()
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -649,4 +662,6 @@ class CampaignRunner:
         try:
             await self.store.end_attempt(attempt.attempt_id, outcome, wall, lead, agent_id)
         except CtiError as exc:
-            log.error("campaign %s: %s", self.settings.name, exc)
+            log_limits.error(
+                log, "campaign %s: %s", self.settings.name, exc, key=self.settings.name
+            )

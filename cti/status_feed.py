@@ -12,6 +12,8 @@ import logging
 from collections.abc import AsyncGenerator, Callable
 from typing import Generic, TypeVar
 
+from cti import log_limits
+
 log = logging.getLogger(__name__)
 
 S = TypeVar("S")
@@ -46,4 +48,4 @@ class StatusFeed(Generic[S]):
             try:
                 listener(status)
             except Exception:
-                log.exception("status listener %r failed", listener)
+                log_limits.exception(log, "status listener %r failed", listener)

@@ -47,9 +47,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from cti import log_limits
 from cti.config import WebCallbackSettings, WebClientSettings, WebSettings
 from cti.errors import CtiError, RoutingError
 from cti.phone import classify
@@ -483,7 +485,9 @@ class WebCallbacks:
         app.router.add_post("/v1/callbacks", self._serve)
         app.router.add_get("/v1/callbacks/{id}", self._serve)
         app.router.add_get("/healthz", self._serve)
-        runner = web.AppRunner(app, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
+        runner = web.AppRunner(
+            app, shutdown_timeout=_SHUTDOWN_TIMEOUT_S, access_log_class=_AccessLog, access_log=log
+        )
         await runner.setup()
         try:
             await web.TCPSite(runner, self.host, self.port).start()
@@ -752,8 +756,20 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
             )
         return web.json_response({"error": exc.reason, "field": None}, status=exc.status)
     except Exception:
-        log.exception("%s %s failed", request.method, request.path[:100])
+        log_limits.exception(log, "%s %s failed", request.method, request.path[:100])
         return web.json_response({"error": "internal error", "field": None}, status=500)
+
+
+class _AccessLog(AbstractAccessLogger):
+    """aiohttp's access log writes a line per request: a flood of refused requests
+    would flood the log. Accepted ones are logged; refusals rate-limited per status."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        method, path, status = request.method, request.path[:100], response.status
+        if status < 400:
+            self.logger.info("%s %s: %d", method, path, status)
+        else:
+            log_limits.warning(self.logger, "%s %s: %d", method, path, status, key=str(status))
 
 
 def _describe(exc: ValidationError) -> Refused:
