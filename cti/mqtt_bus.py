@@ -45,7 +45,6 @@ import os
 import random
 import socket
 import ssl
-import time
 import uuid
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
@@ -57,7 +56,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import ValidationError
 
-from cti import topics
+from cti import log_limits, topics
 from cti.bus import InMemoryBus
 from cti.config import BrokerSettings
 from cti.errors import ConfigError, CtiError, ProtocolError
@@ -521,8 +520,6 @@ class MqttBus:
         self.dropped = 0
         """How many received payloads were dropped because they did not decode."""
         self.refused = 0
-        self._refused_logged = 0
-        self._refused_logged_at = -math.inf
 
     # --- life ------------------------------------------------------------------------
 
@@ -587,7 +584,7 @@ class MqttBus:
             problem = f"a payload of {len(payload)} bytes (at most {MAX_MESSAGE_BYTES})"
         if problem is not None:
             shown = topic.encode("unicode_escape").decode("ascii")[:200]
-            log.error("publish on %s refused: %s; dropped", shown, problem)
+            log_limits.error(log, "publish on %s refused: %s; dropped", shown, problem)
             return
         self._put(Outgoing(topic, payload, qos_for(topic), retain))
 
@@ -633,7 +630,8 @@ class MqttBus:
     def _put(self, item: Outgoing) -> None:
         dropped = self._outbox.put(item)
         if dropped is not None:
-            log.warning(
+            log_limits.warning(
+                log,
                 "broker %s unreachable and %d publishes waiting: dropped the oldest, on %s",
                 self.address.display,
                 self._outbox.limit,
@@ -720,7 +718,9 @@ class MqttBus:
         if not targets and self.persistent:
             # The session's backlog can come before anyone here has subscribed again.
             if len(self._early) >= EARLY_LIMIT:
-                log.error("%s: nobody subscribed yet and %d waiting; dropped", topic, EARLY_LIMIT)
+                log_limits.error(
+                    log, "%s: nobody subscribed yet and %d waiting; dropped", topic, EARLY_LIMIT
+                )
                 return
             self._early.append((topic, message))
             return
@@ -728,15 +728,10 @@ class MqttBus:
             sub.queue.put_nowait((topic, message))
 
     def _refuse(self, topic: str, payload: bytes, exc: ProtocolError) -> None:
-        """A message that does not decode: logged (once a second at most, with a count),
+        """A message that does not decode: logged (rate-limited: the first, then a count),
         and with ``answer_refusals`` a command gets a refusal its sender can read."""
         self.refused += 1
-        now = time.monotonic()
-        if now - self._refused_logged_at >= 1.0:
-            more = self.refused - self._refused_logged
-            tail = f" ({more} more refused since the last line)" if more > 1 else ""
-            log.error("%s; dropped%s", exc, tail)
-            self._refused_logged_at, self._refused_logged = now, self.refused
+        log_limits.error(log, "%s; dropped", exc)
         if self.answer_refusals:
             answer = refusal(topic, payload, str(exc))
             if answer is not None:
@@ -781,14 +776,15 @@ class MqttBus:
         self._subscribed.clear()
         back, poison = strike(self._window.take_all())
         if poison is not None:
-            log.error(
+            log_limits.error(
+                log,
                 "publish on %s was the first unacknowledged at %d broken connections in a "
                 "row (the broker refuses it?); dropped",
                 poison.topic.encode("unicode_escape").decode("ascii")[:200],
                 poison.strikes,
             )
         for dropped in self._outbox.put_back(back):
-            log.warning("outbox full: dropped the oldest publish, on %s", dropped.topic)
+            log_limits.warning(log, "outbox full: dropped the oldest publish, on %s", dropped.topic)
         self._changed.set()
 
     async def _serve(self, link: Link) -> str:
@@ -804,7 +800,7 @@ class MqttBus:
                     try:
                         await link.subscribe(pattern, self._ident(pattern))
                     except BrokerError as exc:
-                        log.error("%s", exc)
+                        log_limits.error(log, "%s", exc)
                         for sub in [s for s in self._subs if s.pattern == pattern]:
                             sub.queue.put_nowait(exc)
                             self._subs.remove(sub)
@@ -843,7 +839,7 @@ class MqttBus:
             try:
                 self._dispatch(topic, payload, idents)
             except Exception:
-                log.exception("message on %s not delivered; going on", topic)
+                log_limits.exception(log, "message on %s not delivered; going on", topic)
         raise BrokerError("the broker closed the connection")
 
     async def _send(self, link: Link, deliveries: set[asyncio.Task[None]]) -> None:
@@ -868,7 +864,9 @@ class MqttBus:
         except Exception as exc:
             if self._link is link and self._status.online:
                 # The link lives but refused this one: sending it again would not help.
-                log.error("publish on %s failed: %s; dropped", item.topic, _describe(exc))
+                log_limits.error(
+                    log, "publish on %s failed: %s; dropped", item.topic, _describe(exc)
+                )
                 self._window.done(ticket)
                 self._changed.set()  # its place in the window is free: the sender goes on
             return  # otherwise the connection broke: it goes back to the outbox
