@@ -33,7 +33,7 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from agent_console.desktop import AgentDesktop
-from cti import topics
+from cti import log_limits, topics
 from cti.bus import Bus, Subscription
 from cti.mqtt_bus import BusStatus, ConnectionState, MqttBus
 from cti.protocol import CommandResult, Message, RequestSnapshot, is_command
@@ -97,7 +97,9 @@ class ConsoleLink:
             self._unanswered[message.command_id] = (topic, message, now)
             while len(self._unanswered) > MAX_UNANSWERED:
                 old_id, (_, old, _) = self._unanswered.popitem(last=False)
-                log.warning("unanswered %s %s given up: too many waiting", old.type, old_id)
+                log_limits.warning(
+                    log, "unanswered %s %s given up: too many waiting", old.type, old_id
+                )
             self._notify()
             self._wake.set()
         await self.bus.publish(topic, message, retain=retain)
@@ -220,7 +222,7 @@ class ConsoleLink:
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("resending a command failed: %r", task.exception())
+        log_limits.error(log, "resending a command failed: %r", task.exception())
 
 
 class ConnectionBanner(Static):

@@ -253,8 +253,15 @@ class CampaignDesk:
             return
         exc = running.task.exception()
         if exc is not None:
-            log.error("campaign %s: dialer failed: %r; started again at the next poll", name,
-                      exc, exc_info=exc)  # fmt: skip
+            try:
+                raise exc  # log_limits takes the traceback being handled
+            except BaseException:
+                log_limits.exception(
+                    log,
+                    "campaign %s: dialer failed; started again at the next poll",
+                    name,
+                    key=name,
+                )
 
     async def _status(self, record: CampaignRecord, wall: float) -> CampaignStatus:
         s = record.settings

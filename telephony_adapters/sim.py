@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Sequence
 from enum import StrEnum
 from pathlib import Path
 
+from cti import log_limits
 from cti.errors import TelephonyError
 from cti.protocol import CallArrived, CallbackRequested, CallerHungUp
 from telephony_adapters.base import (
@@ -288,7 +289,7 @@ class SimTrunk(TelephonyAdapter):
                     self._restored.pop(str(entry["end"]), None)
             except (ValueError, KeyError, TypeError, AttributeError):
                 # A line cut short when the process died: the write never happened.
-                log.warning("ledger %s: line %d ignored: %r", path, line_no, raw[:80])
+                log_limits.warning(log, "ledger %s: line %d ignored: %r", path, line_no, raw[:80])
         for call_id, state in self._state.items():
             self._answered[call_id] = asyncio.Event()
             if state is SimCallState.ANSWERED:

@@ -17,6 +17,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from cti import log_limits
 from cti.errors import TelephonyError
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,9 @@ class DialogStore:
                     raise ValueError("not an object")
                 calls.append(value)
             except ValueError as exc:
-                log.error("%s: saved call %s unreadable, dropped: %s", self.path, call_id, exc)
+                log_limits.error(
+                    log, "%s: saved call %s unreadable, dropped: %s", self.path, call_id, exc
+                )
                 self.write({}, [call_id])
         return calls
 
@@ -72,7 +75,9 @@ class DialogStore:
                 )
                 self._db.executemany("DELETE FROM calls WHERE call_id = ?", [(c,) for c in gone])
         except sqlite3.Error as exc:
-            log.error("%s: calls not saved (they would not survive a crash): %s", self.path, exc)
+            log_limits.error(
+                log, "%s: calls not saved (they would not survive a crash): %s", self.path, exc
+            )
 
     def close(self) -> None:
         self._db.close()

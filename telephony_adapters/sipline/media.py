@@ -17,6 +17,7 @@ import random
 from collections.abc import Callable
 from typing import cast
 
+from cti import log_limits
 from cti.errors import TelephonyError
 from telephony_adapters.sipline.message import ProtocolError
 from telephony_adapters.sipline.rtp import (
@@ -62,7 +63,8 @@ class _Stream(asyncio.DatagramProtocol):
         self.dest = (plan.remote_host, plan.remote_port) if plan.sends else None
         if self.dest is not None and not _is_ip(plan.remote_host):
             # A name would be looked up (blocking) on every packet: send nothing.
-            log.warning(
+            log_limits.warning(
+                log,
                 "call %s: RTP address %r is not an IP address; sending no audio",
                 self.call_id,
                 plan.remote_host[:60],
