@@ -672,10 +672,12 @@ class EngineService:
         elif is_supervisor_command(message):
             sender, claimed = message.supervisor_id, topics.supervisor_of(topic)
         else:
-            log.warning("%s: %s is not a command; ignored", topic, message.type)
+            log_limits.warning(log, "%s: %s is not a command; ignored", topic, message.type)
             return
         if reply is None:
-            log.error("%s: a command on a topic that is not a command topic; ignored", topic)
+            log_limits.error(
+                log, "%s: a command on a topic that is not a command topic; ignored", topic
+            )
             return
         result = self._commands.get(message.command_id)
         if result is None:
@@ -1003,7 +1005,7 @@ class EngineService:
         try:
             await self.customers.audit(entry)
         except StoreError as exc:
-            log.error("customer audit entry not kept (%s): %s", entry, exc)
+            log_limits.error(log, "customer audit entry not kept (%s): %s", entry, exc)
 
     async def _customer(self, customer_id: int) -> Customer:
         assert self.customers is not None
@@ -1323,8 +1325,8 @@ class EngineService:
             ref = self._call_scripts.get(call_id) or self.router.queue_config(queue).script
             loaded = self.scripts.get(ref)
         except Exception:  # a script never stops an offer
-            log.exception("script of call %s (queue %r) not loaded; it goes without", call_id,
-                          queue)  # fmt: skip
+            log_limits.exception(log, "script of call %s (queue %r) not loaded; it goes without",
+                                 call_id, queue, key=queue)  # fmt: skip
             return None
         if loaded is None:
             return None
