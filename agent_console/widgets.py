@@ -138,10 +138,13 @@ def item_text(item: ServiceItem, now: float) -> Text:
     return text
 
 
-def _history(card: Text, history: Sequence[Interaction], rows: int, answers: bool) -> None:
+def _history(
+    card: Text, history: Sequence[Interaction], rows: int, answers: bool, left_out: int = 0
+) -> None:
     shown = sorted(history, key=lambda item: item.at, reverse=True)[:rows]
     if not shown:
         _row(card, "History", "no earlier contacts")
+        _left_out(card, left_out, "older contacts")
         return
     card.append("History", style="bold")
     card.append("\n")
@@ -158,6 +161,7 @@ def _history(card: Text, history: Sequence[Interaction], rows: int, answers: boo
             card.append("      ")
             card.append(" · ".join(f"{key}: {value}" for key, value in item.script_answers.items()))
             card.append("\n")
+    _left_out(card, left_out, "older contacts")
 
 
 def _customer_rows(
@@ -183,10 +187,12 @@ def _customer_rows(
                 card.append("\n")
 
 
-def _items(card: Text, items: Sequence[ServiceItem], now: float, rows: int) -> None:
-    if not items:
+def _items(
+    card: Text, items: Sequence[ServiceItem], now: float, rows: int, left_out: int = 0
+) -> None:
+    if not items and not left_out:
         return
-    card.append(f"Items ({len(items)} open)", style="bold")
+    card.append(f"Items ({len(items) + left_out} open)", style="bold")
     card.append("\n")
     for item in items[:rows]:
         card.append("  ")
@@ -194,6 +200,13 @@ def _items(card: Text, items: Sequence[ServiceItem], now: float, rows: int) -> N
         card.append("\n")
     if len(items) > rows:
         card.append(f"  … {len(items) - rows} more (i: all)\n")
+    _left_out(card, left_out, "more items")
+
+
+def _left_out(card: Text, count: int, what: str) -> None:
+    """The line saying how many rows the engine left out of a card too big to send."""
+    if count:
+        card.append(f"  … {count:,} {what} not sent (too much for one message)\n", style="dim")
 
 
 def screen_pop_text(
@@ -208,9 +221,11 @@ def screen_pop_text(
     chosen = details if details is not None and details.call_id == pop.call_id else None
     customer = pop.customer if pop.caller_kind is CallerKind.KNOWN else None
     history, items, why = pop.history, pop.service_items, pop.value_explanation
+    history_out, items_out = pop.history_left_out, pop.items_left_out
     if chosen is not None:
         customer, history = chosen.customer, chosen.history
         items, why = chosen.service_items, chosen.value_explanation
+        history_out, items_out = chosen.history_left_out, chosen.items_left_out
     if customer is None:
         card.append("New caller", style="bold")
         if pop.caller_kind is CallerKind.UNKNOWN and pop.e164:
@@ -218,8 +233,9 @@ def screen_pop_text(
         card.append("\n")
     else:
         _row(card, "Name", customer.name)
-    if len(pop.matches) > 1:
-        card.append(f"{len(pop.matches)} customers hold this number", style="bold")
+    if len(pop.matches) + pop.matches_left_out > 1:
+        holders = len(pop.matches) + pop.matches_left_out
+        card.append(f"{holders:,} customers hold this number", style="bold")
         card.append(" · chosen\n" if chosen is not None else " · c: choose\n")
         for match in pop.matches[:MATCH_ROWS]:
             card.append("  ")
@@ -228,6 +244,7 @@ def screen_pop_text(
             card.append("\n")
         if len(pop.matches) > MATCH_ROWS:
             card.append(f"  … {len(pop.matches) - MATCH_ROWS} more (c)\n")
+        _left_out(card, pop.matches_left_out, "more")
     _row(card, "Number", caller_number(pop))
     if customer is not None:
         _customer_rows(card, customer, why, factors=False)
@@ -235,8 +252,8 @@ def screen_pop_text(
     if pop.priority_reason:
         _row(card, "Priority", pop.priority_reason)
     if customer is not None:
-        _items(card, items, now, ITEM_ROWS)
-        _history(card, history, HISTORY_ROWS, answers=False)
+        _items(card, items, now, ITEM_ROWS, items_out)
+        _history(card, history, HISTORY_ROWS, answers=False, left_out=history_out)
     card.rstrip()
     return card
 
@@ -251,8 +268,10 @@ def details_text(details: CustomerDetails, now: float | None = None) -> Text:
     _row(card, "Numbers", numbers_of(customer))
     _row(card, "Language", f"{customer.language} · time zone {customer.time_zone}")
     _customer_rows(card, customer, details.value_explanation, factors=True)
-    _items(card, details.service_items, now, len(details.service_items))
-    _history(card, details.history, len(details.history), answers=True)
+    _items(card, details.service_items, now, len(details.service_items), details.items_left_out)
+    _history(
+        card, details.history, len(details.history), answers=True, left_out=details.history_left_out
+    )
     card.rstrip()
     return card
 

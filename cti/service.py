@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cti import log_limits, topics
 from cti.bus import Bus, Subscription
+from cti.card_budget import fit_card, fit_search_results
 from cti.clock import wall_time
 from cti.config import Config, watch_config
 from cti.customers import (
@@ -863,12 +864,14 @@ class EngineService:
                 await self._audit(agent, "search", None, f"{query!r} found {[c.id for c in shown]}")
                 self._send(
                     topics.agent_events(agent),
-                    CustomerSearchResults(
-                        agent_id=agent,
-                        command_id=command.command_id,
-                        query=query,
-                        customers=tuple(shown),
-                        more=len(found) > limit,
+                    fit_search_results(
+                        CustomerSearchResults(
+                            agent_id=agent,
+                            command_id=command.command_id,
+                            query=query,
+                            customers=tuple(shown),
+                            more=len(found) > limit,
+                        )
                     ),
                 )
                 return
@@ -1027,14 +1030,16 @@ class EngineService:
         assert self.customers is not None
         card = await self.customers.card(customer.id, history_limit=history)
         inputs = card.value_inputs
-        details = CustomerDetails(
-            agent_id=command.agent_id,
-            command_id=command.command_id,
-            call_id=call_id,
-            customer=customer,
-            history=card.history,
-            service_items=card.service_items,
-            value_explanation=None if inputs is None else score(inputs, self.config.customers),
+        details = fit_card(
+            CustomerDetails(
+                agent_id=command.agent_id,
+                command_id=command.command_id,
+                call_id=call_id,
+                customer=customer,
+                history=card.history,
+                service_items=card.service_items,
+                value_explanation=None if inputs is None else score(inputs, self.config.customers),
+            )
         )
         if call_id:
             for book in (self._offers, self._current):
@@ -1047,9 +1052,11 @@ class EngineService:
                             "history": details.history,
                             "service_items": details.service_items,
                             "value_explanation": details.value_explanation,
+                            "history_left_out": details.history_left_out,
+                            "items_left_out": details.items_left_out,
                         }
                     )
-                    book[command.agent_id] = offer.model_copy(update={"pop": pop})
+                    book[command.agent_id] = fit_card(offer.model_copy(update={"pop": pop}))
         self._send(topics.agent_events(command.agent_id), details)
 
     async def _serve_timers(self) -> None:
@@ -1359,7 +1366,7 @@ class EngineService:
             script=self._call_script(queue, call_id),
             line=self._line_features(call_id),
         )
-        return CallOffered(
+        offer = CallOffered(
             agent_id=agent_id,
             pop=pop,
             timeout_s=deadline - now,
@@ -1367,6 +1374,7 @@ class EngineService:
             dispositions=self.config.engine.dispositions,
             agent_name=self._agent_names.get(agent_id, ""),
         )
+        return fit_card(offer)  # the card cut to one message, else the bus would drop it
 
     def _state_message(self, agent_id: str, now: float, wall: float) -> AgentStateChanged:
         a = self.router.agent(agent_id)

@@ -27,8 +27,10 @@ from cti.models import (
     Segment,
 )
 from cti.protocol import (
+    MAX_MESSAGE_BYTES,
     MAX_QUEUE_CALLS_BYTES,
     MAX_QUEUE_CALLS_SENT,
+    MAX_SCRIPT_ANSWERS,
     AcceptOffer,
     AgentStateChanged,
     AnyCommand,
@@ -56,6 +58,7 @@ from cti.protocol import (
 )
 from cti.service import EngineService
 from telephony_adapters.sim import SimCallState, SimTrunk
+from tests.cti.test_card_budget import worst_contacts
 
 T = TypeVar("T")
 
@@ -632,5 +635,35 @@ def test_waiting_calls_with_long_names_are_cut_to_fit_one_message() -> None:
             assert 0 < len(snapshot.calls) < MAX_QUEUE_CALLS_SENT
             assert [w.call_id for w in snapshot.calls] == calls[: len(snapshot.calls)]
             assert len(encode(snapshot)) <= MAX_QUEUE_CALLS_BYTES + 1024  # + the envelope
+
+    virtual(body)
+
+
+@pytest.mark.security
+def test_a_caller_with_worst_case_history_still_gets_the_card_offered_and_back() -> None:
+    """Five contacts with 4,000-character notes and 500 long script answers each made a
+    33 MB offer that the bus dropped: the call was offered with no card, none reached
+    the desk (issue 17). The card is cut to fit, newest history first."""
+
+    async def body() -> None:
+        async with center(["1001"]) as c:
+            contacts = worst_contacts(5, answers=MAX_SCRIPT_ANSWERS)
+            c.store.interactions = [(ALICE.id, row) for row in reversed(contacts)]
+            a = c.agents["1001"]
+            await ready(a)
+            call_id = c.trunk.ring("138-1234-5678")
+            offer = await a.expect(CallOffered)
+            assert offer.pop.call_id == call_id and offer.pop.customer == ALICE
+            assert len(encode(offer)) <= MAX_MESSAGE_BYTES
+            history = offer.pop.history
+            assert history and history[0].call_id == "call-4"
+            assert len(history) + offer.pop.history_left_out == 5
+            assert "more characters not shown]" in history[0].note
+            await a.send(AcceptOffer(agent_id="1001", call_id=call_id))
+            await a.expect(CallConnected)
+            await a.send(RequestSnapshot(agent_id="1001"))  # the console restarted
+            current = await a.expect(CurrentCall)
+            assert current.pop == offer.pop
+            assert c.bus.dropped == 0
 
     virtual(body)
