@@ -129,8 +129,8 @@ class ActionOutcome:
 @dataclass(frozen=True, slots=True)
 class EngineTrouble:
     """The engine's health as the banner and the log show it: ``health`` the latest
-    message, ``since_wall`` when the trouble began (the first message of it this board
-    saw; a board started later counts from the retained message's time)."""
+    message, ``since_wall`` when the trouble began (as the engine says; from an older
+    engine, the first message of it this board saw)."""
 
     since_wall: float
     health: EngineHealth
@@ -413,8 +413,9 @@ class WallboardModel:
         return []
 
     def _on_health(self, health: EngineHealth) -> list[LogEntry]:
-        """A trouble starts, changes (the engine sends only changes) or ends: each is on
-        the log once. A message older than the one shown is ignored."""
+        """A trouble starts, changes kind or ends: each is on the log once; the same kinds
+        again (the engine refreshes the counts each status interval) update the banner
+        only. A message older than the one shown is ignored."""
         if health.at_wall <= self._health_at:
             return []  # late, or the same retained message again (a reconnection)
         self._health_at = health.at_wall
@@ -427,10 +428,14 @@ class WallboardModel:
             cleared = EngineTrouble(current.since_wall, health)
             self.log.append(cleared)
             return [cleared]
-        # the engine publishes on a change of its troubles only: each one is news
-        since = current.since_wall if current is not None else health.at_wall
+        since = health.since_wall
+        if since is None:  # an older engine: from the first message of it seen here
+            since = current.since_wall if current is not None else health.at_wall
         self.engine_trouble = EngineTrouble(since, health)
         self.health_changed = True
+        # Without kinds (an older engine, which published changes only) each is news.
+        if current is not None and health.kinds and health.kinds == current.health.kinds:
+            return []  # a refresh of the counts
         self.log.append(self.engine_trouble)
         return [self.engine_trouble]
 

@@ -486,7 +486,8 @@ class CampaignStatus(_Message):
 class EngineHealth(_Message):
     """The engine's own troubles (a full disk under its journal or store, records kept
     under another id): published retained on :func:`cti.topics.engine_health` when one
-    starts or ends, so supervisors see it at once. ``ok`` with no alerts: all written.
+    starts, changes kind or ends, so supervisors see it at once, and again every status
+    interval while one lasts (the counts move). ``ok`` with no alerts: all written.
     The counts are as of the publication."""
 
     type: Literal["engine_health"] = "engine_health"
@@ -503,6 +504,13 @@ class EngineHealth(_Message):
     record_conflicts: int = 0
     """Call records stored under a suffixed id: their call id was taken."""
     at_wall: float
+    since_wall: float | None = None
+    """When the current trouble began (kept while its kinds change); None when ok, or
+    from an older engine."""
+    kinds: tuple[str, ...] = ()
+    """The kinds of trouble (``journal``, ``journal_lost``, ``records``, ``records_lost``,
+    ``record_conflicts``): a change of them is news; the same kinds again, a refresh of
+    the counts. Empty from an older engine (which published changes only)."""
 
 
 class CommandResult(_Message):

@@ -235,6 +235,8 @@ class EngineService:
         self._retry_now = asyncio.Event()
         self._alerts: tuple[str, ...] = ()
         """The kinds of trouble last published on the engine's health topic."""
+        self._trouble_since: float | None = None
+        """Wall-clock time the current trouble began (None: all well)."""
         if isinstance(recorder, Store):
             recorder.conflict_listeners.append(self._on_record_conflict)
         self.lines = {line.name: line for line in lines}
@@ -1701,6 +1703,8 @@ class EngineService:
             records_lost=self.records_lost,
             record_conflicts=self.record_conflicts,
             at_wall=wall_time(),
+            since_wall=self._trouble_since if alerts else None,
+            kinds=tuple(alerts),
         )
 
     def _alert_texts(self) -> dict[str, str]:
@@ -1730,11 +1734,17 @@ class EngineService:
             )
         return alerts
 
-    def _check_health(self) -> None:
-        """Publish the engine's health (retained) and log it when a trouble starts or ends."""
+    def _check_health(self, *, refresh: bool = False) -> None:
+        """Publish the engine's health (retained) and log it when a trouble starts, changes
+        kind or ends; with ``refresh`` (each status interval), publish it again while a
+        trouble lasts, so the counts shown stay current (not once per call)."""
         kinds = tuple(self._alert_texts())
         if kinds == self._alerts:
+            if refresh and kinds:
+                self._send(topics.engine_health(), self.health(), retain=True)
             return
+        if not kinds or not self._alerts:  # a trouble begins or ends (not a change of kind)
+            self._trouble_since = wall_time() if kinds else None
         self._alerts = kinds
         health = self.health()
         if health.ok:
@@ -1748,6 +1758,7 @@ class EngineService:
         while True:
             await self.publish_status()
             await self._tend_journal()
+            self._check_health(refresh=True)
             log_limits.flush()  # counts of repeated log lines whose interval is over
             await asyncio.sleep(interval)
 

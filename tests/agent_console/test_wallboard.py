@@ -484,6 +484,35 @@ async def test_the_engine_trouble_banner_shows_while_it_lasts_and_clears() -> No
         assert "[/bold]/[link=http://x]" in log
 
 
+@pytest.mark.recovery
+async def test_a_board_started_mid_trouble_shows_the_real_start_and_current_counts() -> None:
+    """The engine's retained health says when the trouble began, not when it was last
+    published; its refreshes (each status interval) keep the counts current."""
+    bus = InMemoryBus()
+    start = T0 - 3725
+    health = EngineHealth(
+        ok=False,
+        alerts=("call records not stored (disk full): 3 held in memory",),
+        kinds=("records",),
+        records_held=3,
+        at_wall=T0 - 1,
+        since_wall=start,
+    )
+    await bus.publish(topics.engine_health(), health, retain=True)
+    app = Wallboard(bus, "sup1", queues=["general"], clock=lambda: T0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        banner = app.query_one("#health-banner", Static)
+        await settle(pilot, lambda: "ENGINE" in drawn(banner))
+        since = time.strftime("%H:%M:%S", time.localtime(start))
+        assert f"since {since} (for 1:02:05)" in drawn(banner)
+        assert "held in memory: 3 call records" in drawn(banner)
+        refresh = health.model_copy(update={"records_held": 250, "at_wall": T0})
+        await bus.publish(topics.engine_health(), refresh, retain=True)
+        await settle(pilot, lambda: "held in memory: 250 call records" in drawn(banner))
+        assert f"since {since} (for 1:02:05)" in drawn(banner)
+        assert (await log_text(pilot)).count("ENGINE") == 1  # the refresh is not news
+
+
 @pytest.mark.security
 async def test_a_flood_shows_the_first_calls_and_how_many_wait(center: Center) -> None:
     app = board(center)

@@ -321,3 +321,46 @@ def test_a_queue_sent_in_part_says_how_many_wait() -> None:
     model.apply(QueueCalls(queue="general", calls=calls[:5], at_wall=T0 + 1), T0 + 1)
     assert model.calls_cut() == []
     assert model.queues["general"].calls_waiting == 5
+
+
+@pytest.mark.recovery
+def test_a_board_started_mid_trouble_shows_its_real_start_and_refreshes_log_nothing() -> None:
+    """The engine says since when (kept across changes of kind) and re-publishes its
+    health each status interval while a trouble lasts: a board started an hour into it
+    shows the real start, and the counts move on the banner without a log line each."""
+    model = WallboardModel(SETTINGS)
+    start = T0 - 3600
+    held = EngineHealth(
+        ok=False,
+        alerts=(DISK_FULL,),
+        kinds=("journal",),
+        journal_held=40_000,
+        at_wall=T0,
+        since_wall=start,
+    )
+    [raised] = model.apply(held, T0)  # the retained message, as the board starts
+    assert isinstance(raised, EngineTrouble) and raised.since_wall == start
+
+    refresh = held.model_copy(update={"journal_held": 40_500, "at_wall": T0 + 1})
+    model.health_changed = False
+    assert model.apply(refresh, T0 + 1) == []  # a refresh: nothing on the log
+    assert model.health_changed
+    trouble = model.engine_trouble
+    assert trouble is not None and trouble.held() == "40,500 router inputs"
+    assert trouble.since_wall == start
+
+    spilled = refresh.model_copy(
+        update={
+            "kinds": ("journal", "journal_lost"),
+            "alerts": (DISK_FULL, "journal spool full: 12 inputs not journaled"),
+            "inputs_lost": 12,
+            "at_wall": T0 + 2,
+        }
+    )
+    [changed] = model.apply(spilled, T0 + 2)  # a new kind: news, the start kept
+    assert isinstance(changed, EngineTrouble) and changed.since_wall == start
+
+    [cleared] = model.apply(EngineHealth(ok=True, at_wall=T0 + 3), T0 + 3)
+    assert isinstance(cleared, EngineTrouble) and not cleared.raised
+    assert cleared.since_wall == start and model.engine_trouble is None
+    assert [e.raised for e in model.log if isinstance(e, EngineTrouble)] == [True, True, False]

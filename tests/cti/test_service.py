@@ -41,6 +41,7 @@ from cti.protocol import (
     CommandResult,
     CompleteWrapUp,
     CurrentCall,
+    EngineHealth,
     ForceLogout,
     ForceNotReady,
     HangUp,
@@ -80,6 +81,8 @@ class FakeStore:
 
     customers: list[Customer] = field(default_factory=lambda: [ALICE])
     broken: bool = False
+    full: bool = False
+    """The store's disk is full: call records are refused."""
     records: list[CallDetailRecord] = field(default_factory=list)
     interactions: list[tuple[int, Interaction]] = field(default_factory=list)
 
@@ -94,6 +97,8 @@ class FakeStore:
         return tuple(i for cid, i in self.interactions if cid == customer_id)[:limit]
 
     async def record_call(self, cdr: CallDetailRecord) -> bool:
+        if self.full:
+            raise StoreError("storing a call record: database or disk is full")
         self.records.append(cdr)
         return True
 
@@ -665,5 +670,72 @@ def test_a_caller_with_worst_case_history_still_gets_the_card_offered_and_back()
             current = await a.expect(CurrentCall)
             assert current.pop == offer.pop
             assert c.bus.dropped == 0
+
+    virtual(body)
+
+
+@pytest.mark.recovery
+def test_engine_health_is_refreshed_while_a_trouble_lasts_and_says_since_when() -> None:
+    """A wallboard started mid-trouble saw the time of the last change as its start, and
+    the counts stood still between changes: the engine now says since when (kept across
+    changes of kind) and publishes its health again each status interval, only while a
+    trouble lasts."""
+
+    async def body() -> None:
+        async with center(["1001"]) as c:
+            healths: list[EngineHealth] = []
+
+            async def collect() -> None:
+                async with c.bus.subscribe(topics.engine_health()) as sub:
+                    async for _, message in sub:
+                        assert isinstance(message, EngineHealth)
+                        healths.append(message)
+
+            listener = asyncio.create_task(collect())
+            a = c.agents["1001"]
+            await ready(a)
+
+            async def one_call() -> None:
+                call_id = c.trunk.ring("138-1234-5678")
+                await a.expect(CallOffered)
+                await a.send(AcceptOffer(agent_id="1001", call_id=call_id))
+                await a.expect(CallConnected)
+                await a.send(HangUp(agent_id="1001", call_id=call_id))
+                await a.expect(CallEnded)
+                await a.do(CompleteWrapUp(agent_id="1001", call_id=call_id, disposition="ok"))
+                await asyncio.sleep(0.1)  # virtual: the record is tried
+
+            c.store.full = True
+            await one_call()
+            [began] = healths
+            assert began.kinds == ("records",) and began.records_held == 1
+            assert began.since_wall is not None and began.since_wall <= began.at_wall
+            await asyncio.sleep(3)  # three status intervals: the same trouble again
+            assert len(healths) >= 3
+            assert {(h.kinds, h.since_wall) for h in healths} == {(("records",), began.since_wall)}
+            assert [h.at_wall for h in healths] == sorted({h.at_wall for h in healths})
+            await one_call()  # the count moves: the next refresh says so
+            await asyncio.sleep(1)
+            assert healths[-1].records_held == 2
+
+            c.store.full = False  # space came back: all written, and then quiet
+            c.service.retry_writes()
+            await asyncio.sleep(1)
+            assert healths[-1].ok and healths[-1].since_wall is None
+            quiet = len(healths)
+            await asyncio.sleep(5)
+            assert len(healths) == quiet  # no publication while all is well
+            assert len(c.store.records) == 2
+
+            c.store.full = True  # a new trouble: a new start, kept when a kind is added
+            c.service.max_held_records = 1
+            await one_call()
+            again = healths[-1]
+            assert again.since_wall is not None and again.since_wall > began.since_wall + 5
+            await one_call()  # the memory spool is full: a record is lost
+            await asyncio.sleep(1)
+            assert healths[-1].kinds == ("records", "records_lost")
+            assert healths[-1].since_wall == again.since_wall
+            listener.cancel()
 
     virtual(body)
