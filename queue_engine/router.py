@@ -1283,6 +1283,25 @@ class Router:
         """The agent is free: take the best call it may take, or wait in the pools."""
         if self._personal and self._offer_personal(agent, now, out):
             return  # a callback it promised comes before its queues' calls
+        while (best := self._best_call_for(agent, now)) is not None:
+            q = self._queues[best.queue]
+            heapq.heappop(q.calls[best.ring])
+            q.waiting -= 1
+            due = self._max_wait_due(best, q)
+            if due is not None and now >= due:  # its exit timer fires at this very moment
+                self._place(best, q, now, out)  # takes the exit; look again
+                continue
+            agents = [agent]
+            if q.config.strategy is Strategy.RING_ALL:  # others Ready with it (_free_all)
+                agents += self._choose_agents(q, best.ring)
+            self._offer(best, agents, now, out)
+            return
+        if agent.state is not AgentState.READY:
+            self._set_state(agent, AgentState.READY, "", now, out)
+        self._join_pools(agent)
+
+    def _best_call_for(self, agent: _Agent, now: float) -> _Call | None:
+        """The best waiting call ``agent`` may take: rank + its bonus, then arrival."""
         best: _Call | None = None
         best_rank: tuple[float, float, int] = (0.0, 0.0, 0)
         for name, bonus in agent.queues.items():
@@ -1297,18 +1316,7 @@ class Router:
                 r = (-(head.key + q.config.aging_rate * now + bonus), head.arrived_at, head.seq)
                 if best is None or r < best_rank:
                     best, best_rank = head, r
-        if best is not None:
-            q = self._queues[best.queue]
-            heapq.heappop(q.calls[best.ring])
-            q.waiting -= 1
-            agents = [agent]
-            if q.config.strategy is Strategy.RING_ALL:  # others Ready with it (_free_all)
-                agents += self._choose_agents(q, best.ring)
-            self._offer(best, agents, now, out)
-            return
-        if agent.state is not AgentState.READY:
-            self._set_state(agent, AgentState.READY, "", now, out)
-        self._join_pools(agent)
+        return best
 
     def _offer_personal(self, agent: _Agent, now: float, out: list[Action]) -> bool:
         """Offer the agent the best due callback reserved for it, if one still waits."""

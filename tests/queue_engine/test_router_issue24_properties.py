@@ -1,0 +1,427 @@
+"""Issue 24, what it must show, over random situations.
+
+* No caller on the line waits past its queue's ``max_wait``, and none is offered once it
+  has; so none outlives ``max_wait`` plus one offer timeout, whatever path it took back
+  into a queue (lapse, reject, ring-all lapse, transfer, supervisor move or priority,
+  relaxation, reconfiguration).
+* Under ``random``, each of k Ready agents takes the next call with frequency 1/k,
+  within a binomial bound over many seeds, whatever the history (who just took a call).
+* A ring-all call rings every Ready member who may take it and was Ready before it was
+  offered: after a lapse, an answer elsewhere or a caller gone, nobody sits Ready.
+* Timers at fractional seconds, on a clock from 0 or at epoch times, fire with effect.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from cti.errors import RoutingError
+from cti.models import (
+    AgentConfig,
+    AgentState,
+    ExitAction,
+    MaxWaitExit,
+    QueueConfig,
+    QueueExits,
+    RelaxStep,
+    Strategy,
+)
+from queue_engine.actions import (
+    Action,
+    AgentStateSet,
+    ExitCall,
+    OfferCall,
+    RecordCall,
+    WithdrawOffer,
+)
+from queue_engine.inputs import CallMoved
+from queue_engine.router import CallPhase, Router
+from tests.queue_engine.test_router_acd_properties import (
+    SETTINGS,
+    make_caller,
+    meets,
+    queue_configs,
+    required,
+    skill_sets,
+)
+
+AGENT_IDS = ("a0", "a1", "a2", "a3", "a4")
+QUEUE_NAMES = ("q0", "q1")
+time_steps = st.sampled_from([0.0, 0.5, 1.0, 2.5, 5.0, 7.5, 12.5, 30.0])
+
+
+@st.composite
+def max_wait_rules(draw: st.DrawFn, name: str) -> MaxWaitExit | None:
+    other = "q1" if name == "q0" else "q0"
+    after = draw(st.sampled_from([5.0, 10.0, 12.5, 40.0]))
+    action = draw(st.sampled_from(list(ExitAction)))
+    if draw(st.integers(0, 4)) == 0:
+        return None
+    return MaxWaitExit(
+        action=action, after_s=after, queue=other if action is ExitAction.QUEUE else ""
+    )
+
+
+class ExitAndRingAllMachine(RuleBasedStateMachine):
+    """Random queues (every strategy, ring-all often), rings, max-wait exits of every
+    action, missed-offer limits of 1-3, and random operations on every path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.router: Router | None = None
+        self.configs: dict[str, QueueConfig] = {}
+        self.agents: dict[str, AgentConfig] = {}
+        self.now = 0.0
+        self.n = 0
+        self.arrived: dict[str, float] = {}
+        self.transferred: set[str] = set()
+        self.records: Counter[str] = Counter()
+        self.events = 0
+        self.ready_at: dict[str, int] = {}  # Ready agent -> event number it went Ready
+        self.offered_at: dict[str, int] = {}  # call -> event number of its latest offer
+        self.queue_of: dict[str, str] = {}  # call -> queue of its latest offer
+        self.offer_bound: dict[str, float] = {}  # call -> latest time it may still ring
+
+    @property
+    def r(self) -> Router:
+        assert self.router is not None
+        return self.router
+
+    @initialize(data=st.data(), max_missed=st.sampled_from([1, 2, 3]))
+    def start(self, data: st.DataObject, max_missed: int) -> None:
+        strategies = st.sampled_from([Strategy.RING_ALL] * 4 + list(Strategy))
+        for name in QUEUE_NAMES:
+            base = data.draw(queue_configs(name), label=name)
+            self.configs[name] = base.model_copy(
+                update={
+                    "strategy": data.draw(strategies, label="strategy"),
+                    "offer_timeout_s": data.draw(st.sampled_from([2.5, 5.0, 15.0])),
+                    "wrap_up_s": data.draw(st.sampled_from([0.0, 10.0])),
+                    "exits": QueueExits(max_wait=data.draw(max_wait_rules(name))),
+                }
+            )
+        self.router = Router(list(self.configs.values()), max_missed_offers=max_missed)
+        for agent_id in AGENT_IDS:
+            served = data.draw(st.lists(st.sampled_from(QUEUE_NAMES), min_size=1, unique=True))
+            config = AgentConfig(
+                id=agent_id,
+                skills=data.draw(skill_sets, label=f"{agent_id} skills"),
+                queues={q: data.draw(st.sampled_from([0.0, 10.0])) for q in served},
+            )
+            self.agents[agent_id] = config
+            self.absorb(self.r.configure_agent(config, 0.0))
+            self.absorb(self.r.login(agent_id, 0.0))
+            if data.draw(st.booleans(), label=f"{agent_id} Ready"):
+                self.absorb(self.r.set_ready(agent_id, 0.0))
+
+    # --- plumbing -----------------------------------------------------------------
+
+    def in_state(self, *states: AgentState) -> list[str]:
+        if self.router is None:
+            return []
+        return [a for a in AGENT_IDS if self.r.agent(a).state in states]
+
+    def waiting(self) -> list[str]:
+        if self.router is None:
+            return []
+        return [c for q in QUEUE_NAMES for c in self.r.waiting_in_order(q)]
+
+    def on_the_line(self, call: str) -> bool:
+        """A caller still on the line, never answered: max_wait applies to it."""
+        return call not in self.transferred and self.r.call_kind(call) != "callback"
+
+    def request(self, name: str, *args: object, **kw: object) -> None:
+        try:
+            out = getattr(self.r, name)(*args, **kw)
+        except RoutingError:
+            return
+        self.absorb(out)
+
+    def absorb(self, actions: list[Action]) -> None:
+        """One request's actions. An agent whose ring-all offer ended in them (lapsed,
+        answered elsewhere, caller gone) and who is made Ready in them counts as Ready
+        from that moment: every ring-all call placed after it must ring it too."""
+        freed: dict[str, int] = {}
+        for action in actions:
+            self.events += 1
+            if isinstance(action, OfferCall):
+                self.on_offer(action)
+            elif isinstance(action, WithdrawOffer):
+                queue = self.configs[self.queue_of[action.call_id]]
+                if queue.strategy is Strategy.RING_ALL and action.reason != "rejected":
+                    freed[action.agent_id] = self.events
+            elif isinstance(action, AgentStateSet):
+                if action.state is AgentState.READY:
+                    self.ready_at[action.agent_id] = freed.get(action.agent_id, self.events)
+                else:
+                    self.ready_at.pop(action.agent_id, None)
+            elif isinstance(action, RecordCall):
+                call = action.cdr.call_id
+                self.records[call] += 1
+                assert self.records[call] == 1, f"{call} recorded twice"
+            elif isinstance(action, ExitCall) and action.reason == "max wait":
+                rule = self.configs[action.queue].exits.max_wait
+                assert rule is not None
+                assert self.now >= self.arrived[action.call_id] + rule.after_s
+
+    def on_offer(self, offer: OfferCall) -> None:
+        call = offer.call_id
+        self.offered_at[call] = self.events
+        self.queue_of[call] = offer.queue
+        config = self.configs[offer.queue]
+        rule = config.exits.max_wait
+        self.offer_bound.pop(call, None)  # a bound set in another queue does not hold
+        if rule is not None and self.on_the_line(call):
+            due = self.arrived[call] + rule.after_s
+            assert self.now < due, f"{call} offered at {self.now}, past its max wait {due}"
+            self.offer_bound[call] = due + config.offer_timeout_s
+
+    # --- rules --------------------------------------------------------------------
+
+    @rule(queue=st.sampled_from(QUEUE_NAMES), value=st.integers(0, 100), dt=time_steps)
+    def arrive(self, queue: str, value: int, dt: float) -> None:
+        self.tick(dt)
+        call = f"c{self.n}"
+        self.n += 1
+        self.arrived[call] = self.now
+        self.absorb(self.r.enqueue(call, queue, make_caller(value, self.n), self.now))
+
+    @rule(dt=time_steps)
+    def tick(self, dt: float) -> None:
+        self.now += dt
+        self.absorb(self.r.advance(self.now))
+
+    @rule()
+    def to_next_deadline(self) -> None:
+        deadline = self.r.next_deadline()
+        if deadline is not None:
+            assert deadline >= self.now, "a timer before now was left unfired"
+            self.tick(deadline - self.now)
+
+    @rule(
+        request=st.sampled_from(["set_ready"] * 4 + ["login", "set_not_ready", "logout"]),
+        agent=st.sampled_from(AGENT_IDS),
+    )
+    def agent_request(self, request: str, agent: str) -> None:
+        if request == "set_not_ready":
+            self.request(request, agent, "break", self.now)
+        else:
+            self.request(request, agent, self.now)
+
+    @precondition(lambda self: self.in_state(AgentState.RESERVED))
+    @rule(data=st.data(), answer=st.sampled_from(["accept", "reject", "reject"]))
+    def answer_offer(self, data: st.DataObject, answer: str) -> None:
+        agent = data.draw(st.sampled_from(self.in_state(AgentState.RESERVED)))
+        self.request(answer, agent, self.r.agent(agent).call_id, self.now)
+
+    @precondition(lambda self: self.in_state(AgentState.TALKING))
+    @rule(data=st.data(), how=st.sampled_from(["hang up", "transfer"]), to=st.integers(0, 1))
+    def talking(self, data: st.DataObject, how: str, to: int) -> None:
+        agent = data.draw(st.sampled_from(self.in_state(AgentState.TALKING)))
+        call = self.r.agent(agent).call_id
+        assert call is not None
+        if how == "hang up":
+            self.request("agent_hang_up", agent, call, self.now)
+        else:
+            self.transferred.add(call)
+            self.request("transfer", agent, call, self.now, queue=QUEUE_NAMES[to])
+
+    @precondition(lambda self: self.in_state(AgentState.WRAP_UP))
+    @rule(data=st.data())
+    def wrap_up(self, data: st.DataObject) -> None:
+        agent = data.draw(st.sampled_from(self.in_state(AgentState.WRAP_UP)))
+        self.request("complete_wrap_up", agent, self.r.agent(agent).call_id, "ok", self.now)
+
+    @precondition(lambda self: self.router is not None and self.r.active_call_ids())
+    @rule(data=st.data())
+    def caller_hang_up(self, data: st.DataObject) -> None:
+        call = data.draw(st.sampled_from(sorted(self.r.active_call_ids())))
+        self.request("caller_hung_up", call, self.now)
+
+    @precondition(lambda self: self.waiting())
+    @rule(
+        data=st.data(),
+        action=st.sampled_from(["callback", "priority", "move"]),
+        priority=st.sampled_from([-50.0, 200.0]),
+    )
+    def supervise(self, data: st.DataObject, action: str, priority: float) -> None:
+        call = data.draw(st.sampled_from(self.waiting()))
+        if action == "callback":
+            self.request("request_callback", call, "+15550000000", self.now)
+        elif action == "priority":
+            self.request("set_call_priority", call, priority, self.now)
+        else:
+            other = "q1" if self.r.call_queue(call) == "q0" else "q0"
+            self.request("handle", CallMoved(call_id=call, queue=other), self.now)
+
+    @precondition(lambda self: self.router is not None)
+    @rule(queue=st.sampled_from(QUEUE_NAMES), data=st.data())
+    def reconfigure_max_wait(self, queue: str, data: st.DataObject) -> None:
+        rule_ = data.draw(max_wait_rules(queue), label="new max_wait")
+        config = self.configs[queue].model_copy(update={"exits": QueueExits(max_wait=rule_)})
+        self.configs[queue] = config
+        self.offer_bound.clear()  # offers made under the old rule keep their deadline
+        self.absorb(self.r.configure_queue(config, self.now))
+
+    # --- invariants ---------------------------------------------------------------
+
+    @invariant()
+    def no_caller_waits_past_max_wait_nor_rings_past_it_plus_one_offer(self) -> None:
+        if self.router is None:
+            return
+        for call in self.r.active_call_ids():
+            phase = self.r.call_phase(call)
+            if not self.on_the_line(call):
+                continue
+            config = self.configs[self.r.call_queue(call)]
+            rule = config.exits.max_wait
+            if phase is CallPhase.QUEUED and rule is not None:
+                due = self.arrived[call] + rule.after_s
+                assert self.now < due, f"{call} still waits at {self.now}, max wait {due}"
+            if phase is CallPhase.OFFERED and call in self.offer_bound:
+                assert self.now < self.offer_bound[call], (call, self.now)
+
+    @invariant()
+    def a_ring_all_call_rings_every_member_ready_before_it(self) -> None:
+        if self.router is None:
+            return
+        for call in self.r.active_call_ids():
+            if self.r.call_phase(call) is not CallPhase.OFFERED:
+                continue
+            queue = self.r.call_queue(call)
+            config = self.configs[queue]
+            if config.strategy is not Strategy.RING_ALL:
+                continue
+            needed = required(config, self.r.call_ring(call))
+            rung = set(self.r.offered_to(call))
+            for agent, since in self.ready_at.items():
+                a = self.agents[agent]
+                if since < self.offered_at[call] and queue in a.queues:
+                    assert not meets(a.skills, needed) or agent in rung, (
+                        f"{agent} Ready since event {since} is not rung for ring-all "
+                        f"{call} offered at event {self.offered_at[call]} to {sorted(rung)}"
+                    )
+
+    @invariant()
+    def every_call_accounted_for_exactly_once(self) -> None:
+        if self.router is None:
+            return
+        active = set(self.r.active_call_ids())
+        for call in self.arrived:
+            assert (call in active) != (self.records[call] == 1), call
+
+
+ExitAndRingAllMachine.TestCase.settings = settings(
+    SETTINGS, max_examples=150, stateful_step_count=50
+)
+TestExitAndRingAllMachine = ExitAndRingAllMachine.TestCase
+
+
+# --- random: 1/k per call, whoever just took one ------------------------------------
+
+SEEDS = 400
+
+
+def note(went_ready: dict[str, int], out: list[Action]) -> list[OfferCall]:
+    """Number each agent's going Ready in ``out`` (latest highest); return the offers."""
+    for a in out:
+        if isinstance(a, AgentStateSet) and a.state is AgentState.READY:
+            went_ready[a.agent_id] = max(went_ready.values(), default=0) + 1
+    return [a for a in out if isinstance(a, OfferCall)]
+
+
+@settings(SETTINGS, max_examples=12)
+@given(
+    k=st.integers(2, 5),
+    history=st.lists(st.sampled_from([0.0, 1.0, 3.0]), max_size=6),
+    ready_gaps=st.lists(st.sampled_from([0.0, 1.0, 7.0]), min_size=5, max_size=5),
+)
+@example(k=2, history=[0.0], ready_gaps=[0.0] * 5)
+@example(k=4, history=[1.0, 0.0, 3.0], ready_gaps=[1.0] * 5)
+def test_random_gives_each_ready_agent_the_next_call_with_frequency_one_in_k(
+    k: int, history: list[float], ready_gaps: list[float]
+) -> None:
+    """k agents go Ready at random moments, then a history of calls is served (each by
+    the agent drawn, talking the time given). The next call must go to each Ready agent
+    1/k of the time, within 4.5 standard deviations of the binomial count over many
+    seeds, whatever its place: agents are told apart by role (the order in which they
+    last went Ready, the one who just took a call first), not by name, since names are
+    symmetric. A draw made at joining favoured the agent who just took a call."""
+    agents = [f"a{i}" for i in range(k)]
+    by_role: Counter[int] = Counter()
+    for seed in range(SEEDS):
+        router = Router([QueueConfig(name="q", strategy=Strategy.RANDOM)], seed=seed)
+        went_ready: dict[str, int] = {}
+        now = 0.0
+        for agent_id, gap in zip(agents, ready_gaps, strict=False):
+            now += gap
+            router.configure_agent(AgentConfig(id=agent_id, queues={"q": 0.0}), now)
+            router.login(agent_id, now)
+            note(went_ready, router.set_ready(agent_id, now))
+        for n, talk in enumerate(history):
+            now += 1.0
+            (offer,) = note(went_ready, router.enqueue(f"h{n}", "q", make_caller(0, n), now))
+            router.accept(offer.agent_id, offer.call_id, now)
+            router.agent_hang_up(offer.agent_id, offer.call_id, now + talk)
+            note(
+                went_ready, router.complete_wrap_up(offer.agent_id, offer.call_id, "ok", now + talk)
+            )
+        (offer,) = note(went_ready, router.enqueue("next", "q", make_caller(0, 99), now + 10.0))
+        roles = sorted(agents, key=lambda a: (-went_ready[a], a))  # latest Ready first
+        by_role[roles.index(offer.agent_id)] += 1
+    p = 1 / k
+    bound = 4.5 * math.sqrt(SEEDS * p * (1 - p))
+    for role in range(k):
+        assert abs(by_role[role] - SEEDS * p) <= bound, (role, by_role, bound)
+
+
+# --- timers at fractional seconds fire with effect -----------------------------------
+
+
+@settings(SETTINGS, max_examples=200)
+@given(
+    t0=st.one_of(
+        st.floats(0.0, 1e4, allow_nan=False),
+        st.floats(1.6e9, 1.8e9, allow_nan=False),
+    ),
+    relax_after=st.floats(0.05, 500.0, allow_nan=False),
+    wait_extra=st.floats(0.05, 500.0, allow_nan=False),
+)
+def test_fractional_ring_and_max_wait_timers_fire_with_effect_at_their_deadline(
+    t0: float, relax_after: float, wait_extra: float
+) -> None:
+    """A call's ring widens, and its max-wait exit is taken, exactly when their timers
+    fire, at any clock reading and any fractional ``after_s`` (docs/acd.md §11 listed
+    the rounding as a gap; it is fixed)."""
+    after = relax_after + wait_extra
+    config = QueueConfig(
+        name="q",
+        skills={"x": 3},
+        relax=(RelaxStep(after_s=relax_after, skills={}),),
+        exits=QueueExits(max_wait=MaxWaitExit(action=ExitAction.VOICEMAIL, after_s=after)),
+    )
+    router = Router([config])
+    router.configure_agent(AgentConfig(id="busy", queues={"q": 0.0}), t0)
+    router.login("busy", t0)
+    router.enqueue("c1", "q", make_caller(0, 1), t0)
+
+    ring_at = router.next_deadline()
+    assert ring_at == t0 + relax_after
+    assert router.advance(ring_at) == []
+    assert router.call_ring("c1") == 1
+    exit_at = router.next_deadline()
+    assert exit_at == t0 + after
+    out = router.advance(exit_at)
+    assert [e.call_id for e in out if isinstance(e, ExitCall)] == ["c1"]
+    assert router.next_deadline() is None
