@@ -110,6 +110,23 @@ def test_an_offer_back_before_max_wait_rearms_the_exit() -> None:
     assert exits(router.advance(10.0)) == [("c1", "max wait")]
 
 
+def test_an_agent_freed_at_the_moment_of_max_wait_does_not_take_the_call() -> None:
+    """The agent's wrap-up timer fires before the call's max-wait timer, at the same
+    moment: the agent must not be offered a call whose wait is over."""
+    router = Router([max_wait_queue(wrap_up_s=10.0)])
+    agent(router, "x", ("q",), 0.0)
+    router.enqueue("c0", "q", caller(), 0.0)
+    router.accept("x", "c0", 0.0)
+    router.agent_hang_up("x", "c0", 0.0)  # wrap-up until 10 s (its timer first)
+    router.enqueue("c1", "q", caller(n=2), 0.0)  # max wait until 10 s
+
+    out = router.advance(10.0)
+
+    assert exits(out) == [("c1", "max wait")]
+    assert offers(out) == []
+    assert state(router, "x") is AgentState.READY
+
+
 def test_the_docs_vip_call_ringing_at_600_s_gets_its_callback_exit(tmp_path: Path) -> None:
     """docs/acd.md §12: VIP max_wait 600 s with action callback, offer timeout 15 s.
 
