@@ -1611,6 +1611,7 @@ class Router:
             heapq.heappush(q.by_arrival, (call.arrived_at, call.seq, call.call_id))
             self._place(call, q, now, out, offer=False)
         self._take_next(free, now, out)
+        q = self._queues[call.queue]  # its exit may have moved it
         if call.phase is CallPhase.QUEUED and self._head(q, call.ring) is call:
             agents = self._choose_agents(q, call.ring)  # none freed took it: anyone Ready?
             if agents:

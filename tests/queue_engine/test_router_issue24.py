@@ -342,6 +342,23 @@ def test_ring_all_lapse_after_max_wait_exits_and_frees_everyone() -> None:
     assert router.active_call_ids() == []
 
 
+def test_ring_all_lapse_after_max_wait_moves_the_call_to_a_queue_with_other_rings() -> None:
+    """The exit moves the call to a queue with more rings than its own (found by the
+    property test: the lapsed queue's rings were used for the new queue's call)."""
+    rule = MaxWaitExit(action=ExitAction.QUEUE, queue="other", after_s=5.0)
+    lapsing = QueueConfig(name="q", strategy=Strategy.RING_ALL, exits=QueueExits(max_wait=rule))
+    other = QueueConfig(name="other", strategy=Strategy.RING_ALL, relax=(RelaxStep(after_s=2.0),))
+    router = Router([lapsing, other])
+    agent(router, "x", ("q",), 0.0)
+    router.enqueue("c1", "q", caller(), 0.0)
+
+    out = router.advance(15.0)
+
+    assert of_type(out, MoveCall) == [MoveCall("c1", "q", "other", "max wait")]
+    assert router.waiting_in_order("other") == ["c1"]
+    assert router.call_ring("c1") == 1
+
+
 def test_single_offer_lapse_goes_to_another_ready_agent_first() -> None:
     """Not ring-all: the agent who let the offer lapse is not offered it again while
     another agent is Ready (it becomes Ready itself just after)."""
