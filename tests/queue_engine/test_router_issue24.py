@@ -21,6 +21,8 @@ from cti.config import load_config
 from cti.models import (
     AgentConfig,
     AgentState,
+    CallerInfo,
+    CallerKind,
     ExitAction,
     MaxWaitExit,
     QueueConfig,
@@ -154,6 +156,24 @@ def test_the_docs_vip_call_ringing_at_600_s_gets_its_callback_exit(tmp_path: Pat
     assert router.call_kind("vip1") == "callback"
     # the callback keeps its place and is offered to the (still Ready) agent again
     assert offers(out) == [("vip1", "1001")]
+
+
+@pytest.mark.parametrize("ani", ["P", "", "12ab"])
+def test_a_callback_exit_for_a_caller_with_no_number_goes_to_voicemail(ani: str) -> None:
+    """What docs/acd.md §6-§7 say: nobody to call back, so voicemail, after a lapse too."""
+    router = Router([max_wait_queue(action=ExitAction.CALLBACK)])
+    agent(router, "x", ("q",), 0.0, is_ready=False)
+    withheld = CallerInfo(ani=ani, kind=CallerKind.PRIVATE if ani == "P" else CallerKind.UNKNOWN)
+    router.enqueue("c1", "q", withheld, 0.0)
+    router.set_ready("x", 5.0)
+
+    out = router.advance(20.0)
+
+    assert of_type(out, ReleaseLine) == []
+    (gone,) = of_type(out, ExitCall)
+    assert (gone.call_id, gone.action, gone.reason) == ("c1", ExitAction.VOICEMAIL, "max wait")
+    cdr = of_type(out, RecordCall)[0].cdr
+    assert (cdr.outcome, cdr.exit_action) == ("exited", "voicemail: max wait")
 
 
 def test_a_supervisor_move_into_a_queue_it_is_too_old_for_takes_the_exit_at_once() -> None:
