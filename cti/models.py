@@ -10,7 +10,9 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from cti.fields import CONTROL_MULTILINE, MAX_TEXT_CHARS, Id, OneLine, RequiredName
 
 
 class Segment(StrEnum):
@@ -346,7 +348,8 @@ class QueueConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str
+    name: RequiredName
+    """A topic level (``cti/v1/queues/<name>/status``): no ``/``, ``+``, ``#`` or controls."""
     priority: float = 0.0
     value_weight: float = Field(1.0, ge=0.0, description="rank points per value point")
     aging_rate: float = Field(1.0, gt=0.0, description="rank points per second waited")
@@ -407,10 +410,11 @@ class AgentConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: str
-    name: str = ""
+    id: Id
+    """A topic level (``cti/v1/agents/<id>/...``) and the agent's broker user."""
+    name: OneLine = ""
     skills: dict[str, SkillLevel] = Field(default_factory=dict)
-    queues: dict[str, float] = Field(default_factory=dict)
+    queues: dict[RequiredName, float] = Field(default_factory=dict)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -482,6 +486,17 @@ class CallDetailRecord:
         return self.ended_at - self.answered_at if self.answered_at is not None else 0.0
 
 
+def _check_args(args: dict[str, str | int | float | bool]) -> dict[str, str | int | float | bool]:
+    for key, value in args.items():
+        if len(key) > 64 or (isinstance(value, str) and len(value) > MAX_TEXT_CHARS):
+            raise ValueError(f"argument {key[:64]!r} too long")
+        if isinstance(value, str) and CONTROL_MULTILINE.search(value):
+            raise ValueError(
+                f"argument {key[:64]!r}: control characters and bidirectional overrides are refused"
+            )
+    return args
+
+
 class ScriptAction(BaseModel):
     """An action a call script asked for (``add_to_dnc``, ``send_email``...), with its
     arguments already filled in; ``node`` is the script node that asked."""
@@ -490,7 +505,11 @@ class ScriptAction(BaseModel):
 
     node: str = Field(max_length=200)
     action: str = Field(max_length=64)
-    args: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=32)
+    args: Annotated[dict[str, str | int | float | bool], AfterValidator(_check_args)] = Field(
+        default_factory=dict, max_length=32
+    )
+    """At most 32; names up to 64 characters, text up to 4,000 (tabs and line breaks but
+    no other control characters): they travel in a wrap-up and are stored."""
 
 
 class ScriptRun(BaseModel):
