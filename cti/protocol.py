@@ -18,7 +18,6 @@ from collections import OrderedDict
 from typing import Annotated, Literal, TypeGuard, get_args
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -30,6 +29,20 @@ from pydantic import (
 
 from cti import topics
 from cti.errors import ProtocolError
+from cti.fields import BIDI as _BIDI
+from cti.fields import CONTROL as _CONTROL
+from cti.fields import CONTROL_MULTILINE as _CONTROL_MULTILINE
+from cti.fields import (  # the bounded types, shared with the configuration
+    MAX_LINE_CHARS,
+    MAX_TEXT_CHARS,
+    Id,
+    MultiLine,
+    Name,
+    OneLine,
+    OptionalId,
+    WireFloat,
+    WireInt,
+)
 from cti.models import (
     AgentState,
     CallerKind,
@@ -60,76 +73,8 @@ def _new_id() -> str:
 
 #: The largest message on the wire, as JSON bytes (the broker's max_packet_size is above).
 MAX_MESSAGE_BYTES = 240 * 1024
-#: Longest id: agent, supervisor, command, call, client ids.
-MAX_ID_CHARS = topics.MAX_ID_CHARS
-#: Longest name of a queue or campaign named in a command.
-MAX_NAME_CHARS = 128
-#: Longest one-line text (a reason, a disposition, a number) and multi-line text (a note).
-MAX_LINE_CHARS = 200
-MAX_TEXT_CHARS = 4000
-
-_ID = topics.ID_CHARS
-_BIDI = "\u202a-\u202e\u2066-\u2069"
-_CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")
-_CONTROL_MULTILINE = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}]")
-_TOPIC_CHARS = re.compile(r"[/+#]")
-
-
-def _char(ch: str) -> str:
-    if ch == "\x00":
-        return "a NUL byte"
-    if "\u202a" <= ch <= "\u202e" or "\u2066" <= ch <= "\u2069":
-        return f"a bidirectional override (U+{ord(ch):04X})"
-    if ch.isprintable() and not ch.isspace():
-        return f"{ch!r}"
-    return f"U+{ord(ch):04X}"
-
-
-def _check_id(value: str) -> str:
-    if _ID.fullmatch(value) is None:
-        at, ch = next((i, c) for i, c in enumerate(value) if _ID.fullmatch(c) is None)
-        raise ValueError(
-            f"{_char(ch)} at character {at + 1}: an id takes letters, digits and _ . : @ ~ = -"
-        )
-    return value
-
-
-def _refuse_controls(pattern: re.Pattern[str]) -> AfterValidator:
-    def check(value: str) -> str:
-        found = pattern.search(value)
-        if found is not None:
-            raise ValueError(
-                f"{_char(found.group())} at character {found.start() + 1}: control "
-                "characters and bidirectional overrides are refused"
-            )
-        return value
-
-    return AfterValidator(check)
-
-
-def _check_name(value: str) -> str:
-    found = _TOPIC_CHARS.search(value)
-    if found is not None:
-        raise ValueError(f"{found.group()!r} at character {found.start() + 1}: not in a name")
-    return value
-
-
-Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS), AfterValidator(_check_id)]
-"""A required id (``1001``, ``sup1``, a uuid, ``sim-t3k2abcd-7``)."""
-OptionalId = Annotated[str, Field(max_length=MAX_ID_CHARS), AfterValidator(_check_id)]
-"""An id, or empty for none."""
-OneLine = Annotated[str, Field(max_length=MAX_LINE_CHARS), _refuse_controls(_CONTROL)]
-"""One line of text: no control characters (tab and newline included), no bidi overrides.
-A field may set a smaller ``max_length``."""
-MultiLine = Annotated[str, Field(max_length=MAX_TEXT_CHARS), _refuse_controls(_CONTROL_MULTILINE)]
-"""Text that may hold tabs and line breaks (a note, a detail); nothing else of control."""
-Name = Annotated[OneLine, Field(max_length=MAX_NAME_CHARS), AfterValidator(_check_name)]
-"""A queue or campaign named in a command (empty: the default or none): one line, without
-``/``, ``+`` or ``#`` (names are topic levels)."""
 RecordId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 """A row id of the store (customer, service item)."""
-WireInt = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
-WireFloat = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
 
 
 def clean_text(text: str, *, multiline: bool = False, max_length: int = MAX_TEXT_CHARS) -> str:
@@ -217,21 +162,8 @@ MAX_SCRIPT_STEPS = 2000
 MAX_SCRIPT_ACTIONS = 100
 
 
-def _check_actions(actions: tuple[ScriptAction, ...]) -> tuple[ScriptAction, ...]:
-    # ScriptAction (cti.models) bounds its node, action and count of args, not their text.
-    for action in actions:
-        for key, value in action.args.items():
-            if len(key) > 64 or (isinstance(value, str) and len(value) > MAX_TEXT_CHARS):
-                raise ValueError(f"action {action.action!r}: argument {key[:64]!r} too long")
-            if isinstance(value, str) and _CONTROL_MULTILINE.search(value):
-                raise ValueError(
-                    f"action {action.action!r}: argument {key[:64]!r}: control "
-                    "characters and bidirectional overrides are refused"
-                )
-    return actions
-
-
-ScriptActions = Annotated[tuple[ScriptAction, ...], AfterValidator(_check_actions)]
+ScriptActions = tuple[ScriptAction, ...]
+"""Each bounded by :class:`~cti.models.ScriptAction` itself."""
 
 AnswerValue = MultiLine | WireInt | WireFloat | bool | None
 """One recorded script answer (a date as ``YYYY-MM-DD``); ``None``: skipped."""
