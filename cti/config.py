@@ -363,8 +363,15 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         lines = []
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            lines.append(f"  {key}: {err['msg']}")
+            got = err.get("input")
+            shown = f" (got {_escaped(got)})" if isinstance(got, str) else ""
+            lines.append(f"  {key}: {err['msg']}{shown}")
         raise ConfigError(f"config from {where} is not valid:\n" + "\n".join(lines)) from None
+
+
+def _escaped(text: str, limit: int = 80) -> str:
+    """A bad value for an error line: quoted, control characters escaped (repr), cut."""
+    return repr(text[:limit]) + ("…" if len(text) > limit else "")
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
