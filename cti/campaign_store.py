@@ -30,9 +30,10 @@ from typing import Any
 import aiosqlite
 import phonenumbers
 from phonenumbers import timezone as phone_zones
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from cti.errors import StoreError
+from cti.fields import RequiredName
 from cti.models import CallerKind
 from cti.phone import classify
 from cti.store import Store
@@ -357,6 +358,8 @@ class Compliance:
         }
 
 
+_NAME: TypeAdapter[str] = TypeAdapter(RequiredName)
+
 _LEAD_COLUMNS = (
     "id, list_id, e164, name, zones, fields, customer_id, state, attempts, next_at, "
     "last_outcome, callback_at"
@@ -372,14 +375,16 @@ class CampaignStore:
     # --- campaigns -----------------------------------------------------------------
 
     async def create_campaign(self, settings: CampaignSettings, now_wall: float) -> int:
-        """Add a campaign; :class:`StoreError` if one of that name exists, or if the name
-        cannot be a bus topic level (``/``, ``+``, ``#``)."""
-        bad = sorted({ch for ch in settings.name if ch in "/+#"})
-        if bad:
-            raise StoreError(
-                f"campaign name {settings.name!r} contains {' '.join(map(repr, bad))}: "
-                "its status is published under the name; use letters, digits, '-' or '_'"
-            )
+        """Add a campaign; :class:`StoreError` if one of that name exists, or if its name
+        or queue cannot be a bus topic level (the protocol's rules for names)."""
+        for what, value in (("name", settings.name), ("queue", settings.queue)):
+            try:
+                _NAME.validate_python(value)
+            except ValidationError as exc:
+                raise StoreError(
+                    f"campaign {what} {value!r}: {exc.errors()[0]['msg']} (it is a bus topic "
+                    "level: use letters, digits, '-' or '_')"
+                ) from None
 
         async def insert(c: aiosqlite.Connection) -> int:
             cursor = await c.execute(
