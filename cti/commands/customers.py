@@ -15,6 +15,7 @@ from typing import TextIO, TypeVar
 from cti.config import Config, load_config
 from cti.customers import AuditEntry, CustomerBase
 from cti.errors import CtiError
+from cti.fields import CONTROL
 from cti.models import Customer
 from cti.store import Store
 
@@ -150,7 +151,7 @@ def run_import(args: argparse.Namespace) -> int:
             f" {report.rescored} customers rescored"
         )
     for error in sorted(report.errors, key=lambda e: e.line):
-        print(f"{args.file}: {error}", file=sys.stderr)
+        print(f"{args.file}: {_safe(str(error))}", file=sys.stderr)
     return 1 if report.errors else 0
 
 
@@ -200,7 +201,7 @@ def run_search(args: argparse.Namespace) -> int:
     found = _run(config, args.db, work)
     if args.json:
         for customer in found:
-            print(customer.model_dump_json())
+            print(_safe_json(customer.model_dump_json()))
         return 0 if found else 1
     if not found:
         print(f"no customer matches {args.text!r}", file=sys.stderr)
@@ -255,44 +256,48 @@ def run_show(args: argparse.Namespace) -> int:
         orders = await base.orders(args.id, limit=10)
         if args.json:
             print(
-                json.dumps(
-                    {
-                        "customer": customer.model_dump(mode="json"),
-                        "history": [i.model_dump(mode="json") for i in card.history],
-                        "service_items": [s.model_dump(mode="json") for s in card.service_items],
-                        "orders": [o.model_dump(mode="json") for o in orders],
-                        "value_explanation": explanation.model_dump(mode="json")
-                        if explanation
-                        else None,
-                    },
-                    ensure_ascii=False,
+                _safe_json(
+                    json.dumps(
+                        {
+                            "customer": customer.model_dump(mode="json"),
+                            "history": [i.model_dump(mode="json") for i in card.history],
+                            "service_items": [
+                                s.model_dump(mode="json") for s in card.service_items
+                            ],
+                            "orders": [o.model_dump(mode="json") for o in orders],
+                            "value_explanation": explanation.model_dump(mode="json")
+                            if explanation
+                            else None,
+                        },
+                        ensure_ascii=False,
+                    )
                 )
             )
             return 0
         zone = config.engine.time_zone
-        print(f"#{customer.id}  {customer.name}")
+        _say(f"#{customer.id}  {customer.name}")
         for phone in customer.phones:
             ext = f" ext. {phone.extension}" if phone.extension else ""
-            print(f"  {phone.kind.value:<7} {phone.e164}{ext}   (entered as {phone.raw})")
+            _say(f"  {phone.kind.value:<7} {phone.e164}{ext}   (entered as {phone.raw})")
         for email in (customer.email, *customer.other_emails):
             if email:
-                print(f"  e-mail  {email}")
+                _say(f"  e-mail  {email}")
         for label, text in (
             ("company", customer.company),
             ("address", customer.address),
             ("owner", customer.owner),
         ):
             if text:
-                print(f"  {label:<7} {text}")
-        print(f"  speaks {customer.language}, time zone {customer.time_zone}")
+                _say(f"  {label:<7} {text}")
+        _say(f"  speaks {customer.language}, time zone {customer.time_zone}")
         if explanation is not None:
-            print(f"value   {explanation.summary}")
+            _say(f"value   {explanation.summary}")
             for factor in explanation.factors:
-                print(f"  {factor.name:<10} {factor.points:5.1f} points  ({factor.detail})")
+                _say(f"  {factor.name:<10} {factor.points:5.1f} points  ({factor.detail})")
         else:
-            print(f"value   {customer.value:g} ({customer.segment.value}; never rescored)")
+            _say(f"value   {customer.value:g} ({customer.segment.value}; never rescored)")
         if card.service_items:
-            print("open service items")
+            _say("open service items")
             for item in card.service_items:
                 due = f" due {_when(item.due_at, zone)}" if item.due_at else ""
                 esc = (
@@ -300,18 +305,18 @@ def run_show(args: argparse.Namespace) -> int:
                     if item.escalation_level
                     else ""
                 )
-                print(f"  #{item.id} [{item.priority.value}] {item.title}{due}{esc}")
+                _say(f"  #{item.id} [{item.priority.value}] {item.title}{due}{esc}")
         if orders:
-            print("latest orders")
+            _say("latest orders")
             for order in orders:
-                print(
+                _say(
                     f"  {_when(order.ordered_at, zone)}  {order.amount:>12,.2f} {order.currency}"
                     f"  {order.reference}"
                 )
         if card.history:
-            print("latest contacts")
+            _say("latest contacts")
             for i in card.history:
-                print(f"  {_when(i.at, zone)}  {i.channel:<5} {_pad(i.disposition, 12)} {i.note}")
+                _say(f"  {_when(i.at, zone)}  {i.channel:<5} {_pad(i.disposition, 12)} {i.note}")
         return 0
 
     return _run(config, args.db, work)
@@ -359,6 +364,23 @@ class _output:
             self._handle.close()
 
 
+def _safe(text: str) -> str:
+    """Stored text made harmless on a terminal: control characters (ESC, CSI, OSC, BEL,
+    line breaks) and bidirectional overrides shown escaped (``\\x1b``), so an old row or
+    a direct database write cannot move the cursor, retitle the window or plant a link."""
+    return CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def _safe_json(text: str) -> str:
+    """JSON with the characters :func:`_safe` escapes written as ``\\u`` escapes (C0
+    ones already are; C1 and bidi ones are not, with non-ASCII kept): the same JSON."""
+    return CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _say(text: str) -> None:
+    print(_safe(text))
+
+
 def _when(epoch: float, zone: str) -> str:
     from zoneinfo import ZoneInfo
 
@@ -380,7 +402,7 @@ def print_table(header: list[str], rows: list[list[str]], out: TextIO | None = N
     from rich.cells import cell_len
 
     out = out or sys.stdout
-    table = [header, *rows]
+    table = [[_safe(text) for text in row] for row in (header, *rows)]
     widths = [max(cell_len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         cells = [_pad(text, width) for text, width in zip(row, widths, strict=True)]
