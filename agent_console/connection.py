@@ -280,6 +280,8 @@ def banner_text(status: LinkStatus) -> Text:
             text.append(f" ({bus.error})")
         if bus.retry_in_s is not None:
             text.append(f"; retrying in {math.ceil(bus.retry_in_s)} s")
+        elif bus.gave_up:
+            text.append("; not reconnecting: close the other one, then restart this console")
         text.append(".")
         if waiting:
             text.append(f" {actions} kept, sent when it is back.")

@@ -45,6 +45,7 @@ import os
 import random
 import socket
 import ssl
+import time
 import uuid
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
@@ -75,6 +76,19 @@ ENGINE_SESSION_EXPIRY_S = 3600
 MAX_DELIVERY_ATTEMPTS = 3
 #: Messages a persistent session delivers before anyone here subscribed, kept for them.
 EARLY_LIMIT = 1000
+#: MQTT v5 DISCONNECT reason: another connection with this client id took the session.
+SESSION_TAKEN_OVER = 0x8E
+#: Takeovers in a row after which the bus stops reconnecting: with the broker's
+#: ``use_username_as_clientid``, two clients of one user (a console opened twice) would
+#: otherwise throw each other off for ever. The newer one keeps the session.
+MAX_TAKEOVERS = 3
+#: Wait before reconnecting after a takeover (doubled at each one in a row).
+TAKEOVER_WAIT_S = 60.0
+#: A broker that does not say 0x8E (Mosquitto 2.0.11 just closes the socket) shows a
+#: takeover as connections closed this soon after they opened, twice in a row with
+#: nothing of ours unacknowledged: taken for one.
+QUICK_LOSS_S = 5.0
+QUICK_LOSSES = 2
 #: Patterns of the topics published at QoS 0 (superseded every status interval).
 QOS0_PATTERNS = (topics.ALL_QUEUE_STATUS, topics.ALL_QUEUE_CALLS)
 #: Environment variables read by :func:`resolve_broker_settings`, and the key each sets.
@@ -94,6 +108,11 @@ ENV_PASSWORD = "CTI_BROKER_PASSWORD"
 
 class BrokerError(CtiError):
     """The broker refused something (a login, a subscription) or cannot be reached."""
+
+
+class SessionTakenOver(BrokerError):
+    """The broker disconnected us for another connection with our client id (MQTT v5
+    reason 0x8E): with ``use_username_as_clientid``, another client of the same user."""
 
 
 # --- addresses and settings ------------------------------------------------------------
@@ -399,10 +418,18 @@ class BusStatus:
     """Successful connections so far (more than 1: it reconnected)."""
     dropped: int = 0
     """Publishes dropped because the outbox was full."""
+    taken_over: int = 0
+    """Times in a row another client of the same broker user took this session over;
+    at :data:`MAX_TAKEOVERS` the bus stops reconnecting (:attr:`gave_up`)."""
 
     @property
     def online(self) -> bool:
         return self.state is ConnectionState.ONLINE
+
+    @property
+    def gave_up(self) -> bool:
+        """Offline for good: taken over too often (:meth:`MqttBus.reconnect` resumes)."""
+        return self.taken_over >= MAX_TAKEOVERS and not self.online
 
 
 class Link(Protocol):
@@ -489,6 +516,7 @@ class MqttBus:
         offline_limit: int = DEFAULT_OFFLINE_LIMIT,
         connector: Connector | None = None,
         rng: random.Random | None = None,
+        takeover_wait_s: float = TAKEOVER_WAIT_S,
     ) -> None:
         self.address = parse_broker_url(address) if isinstance(address, str) else address
         self.client_id = client_id or f"cti-{uuid.uuid4().hex[:12]}"
@@ -499,6 +527,9 @@ class MqttBus:
         self.presence_agent = presence
         self._connector = connector or self._aiomqtt_connector
         self._backoff = Backoff(reconnect_min_s, reconnect_max_s, rng=rng)
+        self.takeover_wait_s = takeover_wait_s
+        self._resume = asyncio.Event()
+        self._quick_losses = 0
         self._outbox = Outbox(offline_limit)
         self._window = InFlightWindow(max_in_flight)
         self._retained: dict[str, Outgoing] = {}
@@ -753,22 +784,71 @@ class MqttBus:
         while True:
             self._set_status(state=ConnectionState.CONNECTING, retry_in_s=None)
             error = ""
+            opened: float | None = None
+            said = False  # the broker said 0x8E
             try:
                 async with self._connector() as link:
                     self._backoff.reset()
+                    opened = time.monotonic()
                     error = await self._serve(link)
             except asyncio.CancelledError:
                 self._teardown()
                 raise
+            except SessionTakenOver:
+                said = True
             except Exception as exc:
                 error = _describe(exc)
+            # Nothing of ours unacknowledged: a broker refusing a publish closes at once too.
+            quiet = not len(self._window)
             self._teardown()
+            quick = opened is not None and time.monotonic() - opened < QUICK_LOSS_S
+            self._quick_losses = self._quick_losses + 1 if quick and quiet else 0
+            if said or self._quick_losses >= QUICK_LOSSES:
+                await self._after_takeover(self._status.taken_over + 1, said=said)
+                continue
+            if self._status.taken_over:
+                self._set_status(taken_over=0)  # it ended for another reason: not a fight
             delay = self._backoff.next_delay()
             # Once per kind of failure, not once per attempt through a long outage.
             level = logging.DEBUG if error == self._status.error else logging.WARNING
             log.log(level, "broker %s: %s; retrying in %.1f s", self.address.display, error, delay)
             self._set_status(state=ConnectionState.OFFLINE, error=error, retry_in_s=delay)
             await asyncio.sleep(delay)
+
+    async def _after_takeover(self, count: int, *, said: bool) -> None:
+        """Do not fight another client of our broker user for the session: wait long
+        (doubling), and at :data:`MAX_TAKEOVERS` in a row stop until :meth:`reconnect`.
+        The engine (``persistent``) never stops on a takeover the broker did not name:
+        a connection that keeps breaking at once may be a bad network too."""
+        who = "console" if self.presence_agent is not None else "client"
+        user = self.address.username or self.client_id
+        error = f"another {who} logged in as {user} took over this session"
+        if not said:
+            error += " (the broker closed it as soon as it opened)"
+        if count >= MAX_TAKEOVERS and (said or not self.persistent):
+            log.error("broker %s: %s %d times; not reconnecting", self.address.display, error,
+                      count)  # fmt: skip
+            self._set_status(
+                state=ConnectionState.OFFLINE, error=error, retry_in_s=None, taken_over=count
+            )
+            self._resume.clear()
+            await self._resume.wait()
+            return
+        delay = self.takeover_wait_s * 2 ** (min(count, MAX_TAKEOVERS) - 1)
+        log.warning("broker %s: %s; trying again in %.0f s", self.address.display, error, delay)
+        self._set_status(
+            state=ConnectionState.OFFLINE, error=error, retry_in_s=delay, taken_over=count
+        )
+        self._resume.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._resume.wait()
+
+    def reconnect(self) -> None:
+        """Connect again now (after a takeover: take the session back)."""
+        self._resume.set()
+        if self._status.gave_up:
+            self._set_status(taken_over=0)
 
     def _teardown(self) -> None:
         """The link is gone: unacknowledged publishes go back to the head of the outbox."""
@@ -825,6 +905,8 @@ class MqttBus:
             done, _ = await asyncio.wait({reader, sender}, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 failure = task.exception()
+                if isinstance(failure, SessionTakenOver):
+                    raise failure
                 if failure is not None:
                     return _describe(failure)
             return "the connection ended"
@@ -947,6 +1029,17 @@ class _AiomqttLink:
         await self._client.unsubscribe(pattern)
 
     async def messages(self) -> AsyncIterator[tuple[str, bytes, tuple[int, ...]]]:
+        try:
+            async for message in self._messages():
+                yield message
+        except Exception as exc:
+            if _taken_over(exc):
+                raise SessionTakenOver(
+                    f"broker {self._display}: session taken over by another connection"
+                ) from exc
+            raise
+
+    async def _messages(self) -> AsyncIterator[tuple[str, bytes, tuple[int, ...]]]:
         async for message in self._client.messages:
             payload = message.payload
             if isinstance(payload, str):
@@ -955,6 +1048,17 @@ class _AiomqttLink:
                 payload = str(payload).encode("utf-8")
             idents = getattr(message.properties, "SubscriptionIdentifier", None) or ()
             yield message.topic.value, bytes(payload), tuple(idents)
+
+
+def _taken_over(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) is the broker's DISCONNECT 0x8E."""
+    seen = 0
+    while exc is not None and seen < 10:
+        rc = getattr(exc, "rc", None)
+        if rc is not None and getattr(rc, "value", rc) == SESSION_TAKEN_OVER:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def _reason(exc: Exception) -> str:
