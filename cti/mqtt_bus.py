@@ -803,7 +803,15 @@ class MqttBus:
             self._teardown()
             quick = opened is not None and time.monotonic() - opened < QUICK_LOSS_S
             self._quick_losses = self._quick_losses + 1 if quick and quiet else 0
-            if said or self._quick_losses >= QUICK_LOSSES:
+            # The engine never backs off for a takeover: routing must resume within seconds,
+            # a guessed one may be a flapping broker, and a named one means someone holds
+            # the engine's credentials - an error to see, not a reason to leave the centre.
+            if self.persistent:
+                if said:
+                    error = "another client logged in with the engine's credentials took over"
+                    log_limits.error(log, "broker %s: %s; taking it back", self.address.display,
+                                     error)  # fmt: skip
+            elif said or self._quick_losses >= QUICK_LOSSES:
                 await self._after_takeover(self._status.taken_over + 1, said=said)
                 continue
             if self._status.taken_over:
@@ -818,14 +826,13 @@ class MqttBus:
     async def _after_takeover(self, count: int, *, said: bool) -> None:
         """Do not fight another client of our broker user for the session: wait long
         (doubling), and at :data:`MAX_TAKEOVERS` in a row stop until :meth:`reconnect`.
-        The engine (``persistent``) never stops on a takeover the broker did not name:
-        a connection that keeps breaking at once may be a bad network too."""
+        Not for the engine (``persistent``): it reconnects on its usual backoff."""
         who = "console" if self.presence_agent is not None else "client"
         user = self.address.username or self.client_id
         error = f"another {who} logged in as {user} took over this session"
         if not said:
             error += " (the broker closed it as soon as it opened)"
-        if count >= MAX_TAKEOVERS and (said or not self.persistent):
+        if count >= MAX_TAKEOVERS:
             log.error("broker %s: %s %d times; not reconnecting", self.address.display, error,
                       count)  # fmt: skip
             self._set_status(

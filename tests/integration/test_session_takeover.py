@@ -76,3 +76,36 @@ def test_the_brokers_0x8e_is_recognised_through_aiomqtt() -> None:
 
     assert _taken_over(lost(0x8E))
     assert not _taken_over(lost(0x80)) and not _taken_over(lost(0x8B))
+
+
+async def test_the_engine_never_backs_off_for_a_takeover(mosquitto: Mosquitto) -> None:
+    # Routing must resume within seconds: a client with the engine's credentials (or a
+    # flapping broker, which looks the same) never makes the engine wait the long takeover
+    # wait nor give up; it comes back on its usual backoff and the other one yields.
+    engine = mqtt_bus(mosquitto, "cti-engine", persistent=True, takeover_wait_s=3600.0)
+    rival = mqtt_bus(mosquitto, "cti-engine", takeover_wait_s=3600.0)
+    engine.client_id, rival.client_id = "engine-a", "engine-b"
+    seen: list[BusStatus] = []
+
+    async def back_online() -> None:
+        async for status in engine.watch():
+            seen.append(status)
+            if status.connects >= 2 and status.online:
+                return
+
+    async def yielded() -> BusStatus:
+        if rival.status.taken_over and rival.status.retry_in_s:
+            return rival.status  # it already did
+        async for status in rival.watch():
+            if status.taken_over and status.retry_in_s:
+                return status
+        raise AssertionError("the rival's status feed ended")
+
+    async with engine:
+        await engine.wait_online(WAIT_S)
+        async with rival:
+            await asyncio.wait_for(back_online(), WAIT_S)  # a long wait would time out here
+            assert (await asyncio.wait_for(yielded(), WAIT_S)).retry_in_s == 3600.0
+            assert not any(s.gave_up or s.taken_over for s in seen)
+            assert all(s.retry_in_s is None or s.retry_in_s <= 0.5 for s in seen)
+            assert engine.status.online
