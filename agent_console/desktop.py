@@ -20,6 +20,7 @@ reached its end; the answers, the path and the script's actions go with the wrap
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +34,7 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Input, Label, Static
 
@@ -761,6 +763,10 @@ class AgentDesktop(CustomerActions, App[None]):
     # --- drawing -----------------------------------------------------------------
 
     def _refresh(self) -> None:
+        with contextlib.suppress(NoMatches):  # a message as the app shuts down: no screen
+            self._draw()
+
+    def _draw(self) -> None:
         view = self.view
         self.query_one(StateBar).state = self._state
         pop = self._offer.pop if self._offer is not None else None
@@ -811,7 +817,10 @@ class AgentDesktop(CustomerActions, App[None]):
 
     def refresh_clock(self) -> None:
         """Redraw what counts with the clock (time in state, countdowns); runs every second."""
-        now = self._clock()
+        with contextlib.suppress(NoMatches):  # a tick as the app shuts down: no screen
+            self._tick(self._clock())
+
+    def _tick(self, now: float) -> None:
         self.query_one(StateBar).now = now
         if self._pending is not None and now - self._pending_since > ANSWER_TIMEOUT_S:
             self._pending = None
