@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test system-deps lint typecheck pytest bench clean
+.PHONY: demo test system-deps lint fmt typecheck pytest bench clean
 
 demo: $(VENV)/.installed
 	$(BIN)/cti demo $(ARGS)
@@ -19,6 +19,12 @@ system-deps:
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+# Format and fix what ruff can.
+fmt: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 # mypy --strict on every package (the list is in pyproject.toml, [tool.mypy]).
 typecheck: $(VENV)/.installed-dev

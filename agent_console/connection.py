@@ -1,7 +1,7 @@
 """The console's connection to the engine across a broker: resync and the offline banner.
 
 :class:`ConsoleLink` sits between the desktop and the bus and keeps the
-:class:`cti.bus.Bus` interface, so the desktop does not change. It remembers each of
+:class:`cti.bus.memory.Bus` interface, so the desktop does not change. It remembers each of
 the agent's commands until the engine answers it (a :class:`~cti.protocol.CommandResult`
 with its ``command_id``). Whenever the bus comes back online (and now and then while
 commands go unanswered) it asks the engine for a snapshot
@@ -34,10 +34,10 @@ from textual.widgets import Static
 
 from agent_console.desktop import AgentDesktop
 from cti import log_limits, topics
-from cti.bus import Bus, Subscription
-from cti.mqtt_bus import BusStatus, ConnectionState, MqttBus
+from cti.bus.memory import Bus, Subscription
+from cti.bus.mqtt import BusStatus, ConnectionState, MqttBus
+from cti.bus.status_feed import StatusFeed
 from cti.protocol import CommandResult, Message, RequestSnapshot, is_command
-from cti.status_feed import StatusFeed
 
 log = logging.getLogger(__name__)
 

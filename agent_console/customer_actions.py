@@ -40,7 +40,7 @@ from agent_console.customer_screens import (
     new_customer_form,
 )
 from agent_console.widgets import CustomerCard, caller_number
-from cti.bus import Bus
+from cti.bus.memory import Bus
 from cti.models import CallerKind, Customer, ServiceItem, ServicePriority
 from cti.protocol import (
     AddServiceItem,

@@ -13,7 +13,7 @@ import asyncio
 from dataclasses import dataclass
 
 from cti import topics
-from cti.bus import Bus
+from cti.bus.memory import Bus
 from cti.protocol import AnyCommand, CommandResult, CustomerDetails, CustomerSearchResults
 
 #: How long the engine may take to answer a customer command.

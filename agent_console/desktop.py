@@ -50,7 +50,7 @@ from agent_console.widgets import (
     format_duration,
 )
 from cti import topics
-from cti.bus import Bus, Subscription
+from cti.bus.memory import Bus, Subscription
 from cti.clock import wall_time
 from cti.models import AgentState, CallerKind, ScriptAction
 from cti.protocol import (

@@ -66,7 +66,7 @@ from agent_console.wallboard_model import (
 )
 from agent_console.widgets import fit, format_duration
 from cti import topics
-from cti.bus import Bus, Subscription
+from cti.bus.memory import Bus, Subscription
 from cti.clock import wall_time
 from cti.config import WallboardSettings
 from cti.models import AgentState

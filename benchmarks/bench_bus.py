@@ -42,10 +42,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cti import topics
-from cti.bus import Bus, InMemoryBus
+from cti.bus.memory import Bus, InMemoryBus
+from cti.bus.mqtt import MqttBus
 from cti.config import Config, load_config
+from cti.engine.service import EngineService
 from cti.models import AgentConfig, Customer, Interaction
-from cti.mqtt_bus import MqttBus
 from cti.protocol import (
     AcceptOffer,
     CallConnected,
@@ -57,7 +58,6 @@ from cti.protocol import (
     SetReady,
     encode,
 )
-from cti.service import EngineService
 from telephony_adapters.sim import SimTrunk
 
 RATES = (50, 500)
@@ -173,7 +173,9 @@ class ChildConsoles:
             sys.exit(f"the consoles' process did not start: {line!r}")
 
     async def offered(self) -> dict[str, float]:
-        assert self.process is not None and self.process.stdin and self.process.stdout
+        assert self.process is not None
+        assert self.process.stdin
+        assert self.process.stdout
         self.process.stdin.write(b"report\n")
         await self.process.stdin.drain()
         line = await asyncio.wait_for(self.process.stdout.readline(), 60)

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from cti.models import Customer, PhoneNumber, PhoneType, Segment
-from cti.store import FIND_BY_NUMBER_SQL, Store
+from cti.store.database import FIND_BY_NUMBER_SQL, Store
 
 CHUNK = 100_000
 

@@ -30,9 +30,9 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from cti.customer_import import ImportReport, check_header, import_customers, read_csv
-from cti.customers import CustomerBase
-from cti.store import Store
+from cti.customers.base import CustomerBase
+from cti.customers.csv_files import ImportReport, check_header, import_customers, read_csv
+from cti.store.database import Store
 
 CN_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗郑梁谢宋唐许韩冯邓曹章汪叶苏范"
 CN_DOUBLE_SURNAMES = ("欧阳", "司马", "诸葛", "上官")

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Literal
 
 from cti.errors import RoutingError
-from cti.journal import Journal
 from cti.models import AgentConfig, CallerInfo, CallerKind, Customer, Interaction, QueueConfig
+from cti.store.journal import Journal
 from queue_engine import inputs as ri
 from queue_engine.router import Router
 

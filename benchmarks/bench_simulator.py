@@ -165,7 +165,8 @@ def cti_day(case: Case, seed: int) -> tuple[float, Figures]:
     elapsed = time.perf_counter() - t0
     fig = measure_day(case.scenario, day).overall
     measured = [r for r in day.records if case.warm_s <= r.arrived_at < case.end_s]
-    assert fig.service_level is not None and fig.asa_s is not None
+    assert fig.service_level is not None
+    assert fig.asa_s is not None
     assert fig.occupancy is not None
     return elapsed, {
         "sl20": fig.service_level,
@@ -200,7 +201,8 @@ class CompiledWorker:
         self._proc.wait(timeout=30)
 
     def _io(self) -> tuple[IO[str], IO[str]]:
-        assert self._proc.stdin is not None and self._proc.stdout is not None
+        assert self._proc.stdin is not None
+        assert self._proc.stdout is not None
         return self._proc.stdin, self._proc.stdout
 
 
@@ -291,7 +293,8 @@ def simpy_day(case: Case, seed: int) -> tuple[float, Figures]:
 
 
 def _ci(e: Estimate) -> tuple[float, float]:
-    assert e.low is not None and e.high is not None
+    assert e.low is not None
+    assert e.high is not None
     return e.low, e.high
 
 

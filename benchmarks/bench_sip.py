@@ -1,6 +1,6 @@
 """SIP line under load: SIPp places calls into the engine at 20 and 100 calls/s.
 
-For each rate, a fresh engine (:class:`~cti.service.EngineService`, in-process, on the
+For each rate, a fresh engine (:class:`~cti.engine.service.EngineService`, in-process, on the
 in-memory bus) serves one :class:`~telephony_adapters.sipline.line.SipLine` on
 127.0.0.1 with bot agents (:mod:`simulators.bots`) who answer after ``--answer-delay``
 seconds, talk an exponential ``--handle`` seconds on average and wrap up in
@@ -37,10 +37,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.config import Config, SipLineSettings
+from cti.engine.service import EngineService
 from cti.models import CallDetailRecord, Customer, Interaction
-from cti.service import EngineService
 from simulators.bots import BotAgent, BotBehaviour
 from telephony_adapters.sipline.line import SipLine
 

@@ -35,7 +35,7 @@ from typing import Any
 
 from agent_console.wallboard import Wallboard
 from agent_console.wallboard_model import WallboardModel
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.models import AgentState
 from cti.protocol import (
     AgentStateChanged,

@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cti.commands.broker_config import plan_users  # noqa: E402
+from cti.app.commands.broker_config import plan_users  # noqa: E402
 from cti.models import AgentState  # noqa: E402
 from cti.protocol import AcceptOffer, CompleteWrapUp, HangUp, Login, SetReady  # noqa: E402
 from tests.integration.conftest import Mosquitto, mosquitto_program, mqtt_bus  # noqa: E402

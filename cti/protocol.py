@@ -221,7 +221,7 @@ class ScreenPop(_Message):
     """What the call's line can do (hold, mute...); None: not known."""
     history_left_out: int = 0
     """History rows not sent (the oldest), the whole card being too big for one message
-    (:mod:`cti.card_budget`); likewise open items and matches."""
+    (:mod:`cti.engine.card_budget`); likewise open items and matches."""
     items_left_out: int = 0
     matches_left_out: int = 0
 
@@ -493,7 +493,7 @@ class CustomerDetails(_Message):
     value_explanation: ValueExplanation | None = None
     history_left_out: int = 0
     """History rows not sent (the oldest), the card being too big for one message
-    (:mod:`cti.card_budget`); likewise open items."""
+    (:mod:`cti.engine.card_budget`); likewise open items."""
     items_left_out: int = 0
 
 

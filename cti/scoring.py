@@ -3,7 +3,7 @@
 Pure: it takes what was measured (:class:`ValueInputs`, including the wall-clock
 ``scored_at``) and a :class:`ValueModel` (the ``[customers]`` settings), and returns the
 value score 0..100, the segment, and the explanation the screen-pop shows. Reading the
-orders and contacts from the store is :mod:`cti.customers`' job.
+orders and contacts from the store is :mod:`cti.customers.base`' job.
 
 The formula (``docs/customers.md`` says it with an example), over the last
 ``window_days``:

@@ -5,7 +5,7 @@ engine service builds one of these for each line event, agent command, superviso
 action and timer, and hands it over. Because inputs are plain serialisable values and
 the router is deterministic, the sequence of ``(now, input)`` pairs *is* the router's
 state: the engine journals it and replays it after a crash
-(see :mod:`cti.journal`).
+(see :mod:`cti.store.journal`).
 """
 
 from __future__ import annotations

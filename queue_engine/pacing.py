@@ -2,7 +2,7 @@
 
 A :class:`Pacer` measures what the campaign's dials do and decides, each time it is
 asked, how many new dials to place. It reads no clock and places no call: its shell
-(:mod:`cti.dialer`, or the simulator's :mod:`simulators.dialer_sim`) tells it what
+(:mod:`cti.engine.dialer`, or the simulator's :mod:`simulators.dialer_sim`) tells it what
 happened and what the agents are doing, and places the dials it asks for.
 
 **Modes** (REFERENCE §6):

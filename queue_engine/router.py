@@ -655,7 +655,8 @@ class Router:
         queue = agent.handed_off[0] if agent.handed_off else self._calls[call_id].queue
         cfg = self._queues[queue].config
         cap = cfg.wrap_up_max_s if cfg.wrap_up_max_s is not None else cfg.wrap_up_s
-        assert agent.wrap_started is not None and agent.deadline is not None
+        assert agent.wrap_started is not None
+        assert agent.deadline is not None
         deadline = min(agent.deadline + max(0.0, seconds), agent.wrap_started + cap)
         if deadline <= agent.deadline:
             raise RoutingError(
@@ -872,7 +873,8 @@ class Router:
     ) -> None:
         """Wrap-up of a call the agent handed on is over: its disposition is kept (in
         the call's record if the call goes on, and as a :class:`RecordLeg`)."""
-        assert agent.call_id is not None and agent.handed_off is not None
+        assert agent.call_id is not None
+        assert agent.handed_off is not None
         queue, customer = agent.handed_off
         call = self._calls.get(agent.call_id)
         if call is not None and (disposition or note):
@@ -1698,7 +1700,8 @@ class Router:
             self._finish_leg(agent, disposition, note, now, out)
             return
         call = self._calls[agent.call_id]
-        assert call.ended_at is not None and call.answered_at is not None
+        assert call.ended_at is not None
+        assert call.answered_at is not None
         q = self._queues[call.queue]
         handle = (call.ended_at - call.answered_at) + (now - call.ended_at)
         q.aht += _AHT_SMOOTHING * (handle - q.aht)

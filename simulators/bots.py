@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cti import topics
-from cti.bus import Bus
+from cti.bus.memory import Bus
 from cti.models import AgentState
 from cti.protocol import (
     AcceptOffer,

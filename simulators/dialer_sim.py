@@ -99,7 +99,7 @@ class FarEnd:
     async def place(
         self, line: TelephonyAdapter, number: str, call_id: str, ring_timeout_s: float
     ) -> DialResult:
-        """The far end of a real shell's dial (:class:`cti.dialer.DialingLine`'s
+        """The far end of a real shell's dial (:class:`cti.engine.dialer.DialingLine`'s
         ``place``): rings on the loop's clock, then puts answered calls up on ``line``."""
         result, after = self.draw(ring_timeout_s)
         await asyncio.sleep(after)

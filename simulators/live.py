@@ -19,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from cti import topics
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.config import Config, EngineSettings
+from cti.engine.service import EngineService
 from cti.models import (
     AgentConfig,
     AgentState,
@@ -31,7 +32,6 @@ from cti.models import (
     Segment,
 )
 from cti.protocol import AgentStateChanged, Logout
-from cti.service import EngineService
 from queue_engine.stats import AgentTime
 from simulators.bots import BotAgent, BotBehaviour
 from simulators.des import SAMPLE_EVERY_S, DayResult, Sample, add_measured

@@ -338,7 +338,8 @@ class ModemCall:
         return out
 
     def _request_timed_out(self) -> list[ModemOutput]:
-        assert self.call_id is not None and self._request is not None
+        assert self.call_id is not None
+        assert self._request is not None
         call_id, request = self.call_id, self._request
         self._reset()
         return [

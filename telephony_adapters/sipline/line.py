@@ -27,8 +27,8 @@ from typing import Any
 from cti import log_limits
 from cti.config import SipLineSettings
 from cti.errors import TelephonyError
-from cti.journal import RetryBackoff
 from cti.protocol import CallArrived, CallerHungUp, DtmfReceived
+from cti.store.journal import RetryBackoff
 from telephony_adapters.base import DialEnd, LineCapabilities, LineEvent, TelephonyAdapter
 from telephony_adapters.base import DialOutcome as LineDialOutcome
 from telephony_adapters.sipline.dialog_store import DialogStore, dialogs_path_for

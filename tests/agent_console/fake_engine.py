@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Literal, Self
 
 from cti import topics
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.clock import wall_time
 from cti.models import AgentState
 from cti.protocol import (

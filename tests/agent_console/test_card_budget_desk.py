@@ -18,12 +18,12 @@ from textual.widgets import Static
 from agent_console.customer_screens import CustomerInfoScreen
 from agent_console.desktop import AgentDesktop
 from agent_console.widgets import CustomerCard
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.config import load_config
+from cti.engine.service import EngineService
 from cti.models import AgentState
 from cti.protocol import MAX_DETAIL_HISTORY
-from cti.service import EngineService
-from cti.store import Store
+from cti.store.database import Store
 from telephony_adapters.sim import SimTrunk
 from tests.agent_console.waiting import settle
 from tests.cti.test_card_budget import CUSTOMER, worst_contacts
@@ -57,15 +57,18 @@ async def test_worst_case_history_reaches_the_desk_cut_with_what_was_left_out(
             call_id = trunk.ring("138 1234 5678")
             await settle(pilot, lambda: app.current_call_id == call_id)
             card = str(app.query_one("#pop-card", CustomerCard).render())
-            assert "欧阳明月" in card and "#49 回" in card
+            assert "欧阳明月" in card
+            assert "#49 回" in card
             await pilot.press("a")
             await settle(pilot, lambda: app.agent_state is AgentState.TALKING)
             await pilot.press("i")  # the customer in full: 20 contacts asked for
             await settle(pilot, lambda: isinstance(app.screen, CustomerInfoScreen))
             shown = str(app.screen.query_one(Static).render())
-            assert "欧阳明月" in shown and "#49 回" in shown
+            assert "欧阳明月" in shown
+            assert "#49 回" in shown
             # the 20 newest contacts, each with its note and answers cut with a marker
-            assert "#30 回" in shown and "#29 回" not in shown
+            assert "#30 回" in shown
+            assert "#29 回" not in shown
             assert shown.count("more characters not shown]") >= 20
             assert shown.count("more script answers not shown]") == 20
         assert bus.dropped == 0

@@ -17,12 +17,12 @@ from textual.widgets import Input, OptionList, Static
 from agent_console.customer_screens import ChooseCustomerScreen, CustomerSearchScreen, FormScreen
 from agent_console.desktop import AgentDesktop
 from agent_console.widgets import CustomerCard
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.config import load_config
-from cti.customers import CustomerBase
+from cti.customers.base import CustomerBase
+from cti.engine.service import EngineService
 from cti.models import AgentState, Customer, Interaction, PhoneNumber, Segment
-from cti.service import EngineService
-from cti.store import Store
+from cti.store.database import Store
 from queue_engine.router import CallPhase
 from telephony_adapters.sim import SimTrunk
 from tests.agent_console.waiting import settle
@@ -164,7 +164,8 @@ async def test_new_customer_form_stores_the_caller_found_by_search_afterwards(
         await settle(pilot, lambda: results.option_count > 0)
         assert "李四" in str(results.get_option_at_index(0).prompt)
     [stored] = await CustomerBase(center.store).search("李四")
-    assert stored.email == "li@example.cn" and stored.phones[0].e164 == "+8613900000009"
+    assert stored.email == "li@example.cn"
+    assert stored.phones[0].e164 == "+8613900000009"
     [record] = await center.store.call_records()
     assert record.customer_id == stored.id
 

@@ -25,12 +25,12 @@ from agent_console.customer_screens import (
 from agent_console.desktop import AgentDesktop
 from agent_console.wallboard import Wallboard
 from agent_console.widgets import CustomerCard
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.config import load_config
-from cti.customers import CustomerBase
+from cti.customers.base import CustomerBase
+from cti.engine.service import EngineService
 from cti.models import AgentState, Customer, PhoneNumber, Segment, ServicePriority
-from cti.service import EngineService
-from cti.store import Store
+from cti.store.database import Store
 from telephony_adapters.sim import SimTrunk
 from tests.agent_console.waiting import settle
 

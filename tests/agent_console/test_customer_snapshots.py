@@ -15,7 +15,7 @@ from textual.widgets import Input, OptionList
 from agent_console.customer_screens import CustomerSearchScreen, FormScreen
 from agent_console.desktop import AgentDesktop
 from cti import topics
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.models import (
     AgentState,
     CallerKind,

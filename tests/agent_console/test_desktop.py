@@ -14,7 +14,7 @@ from textual.widgets import Static
 from agent_console.desktop import AgentDesktop
 from agent_console.widgets import CustomerCard, screen_pop_text
 from cti import topics
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.models import AgentState, CallerKind, Customer, Interaction, PhoneNumber, Segment
 from cti.protocol import (
     AcceptOffer,
@@ -161,8 +161,10 @@ async def test_full_call_flow_publishes_each_command_with_the_call(
     kinds = [type(command) for command in engine.commands]
     assert kinds == [Login, SetReady, AcceptOffer, HangUp, CompleteWrapUp]
     accept, hang_up, complete = engine.commands[2:]
-    assert isinstance(accept, AcceptOffer) and accept.call_id == "c1"
-    assert isinstance(hang_up, HangUp) and hang_up.call_id == "c1"
+    assert isinstance(accept, AcceptOffer)
+    assert accept.call_id == "c1"
+    assert isinstance(hang_up, HangUp)
+    assert hang_up.call_id == "c1"
     assert isinstance(complete, CompleteWrapUp)
     assert (complete.call_id, complete.disposition, complete.note) == ("c1", "sale", "")
     assert all(command.agent_id == AGENT for command in engine.commands)
@@ -227,7 +229,8 @@ async def test_reject_sends_the_call_id_and_clears_the_offer(
         assert "withdrawn: rejected" in static_text(app, "#idle")
 
     (reject,) = engine.commands_of(RejectOffer)
-    assert isinstance(reject, RejectOffer) and reject.call_id == "c4"
+    assert isinstance(reject, RejectOffer)
+    assert reject.call_id == "c4"
 
 
 async def test_withdrawn_offer_is_cleared_with_its_reason(
@@ -291,7 +294,8 @@ async def test_not_ready_sends_break_and_ready_comes_back(
         assert app.check_action("not_ready", ()) is None
         assert app.check_action("ready", ()) is True
     (not_ready,) = engine.commands_of(SetNotReady)
-    assert isinstance(not_ready, SetNotReady) and not_ready.reason == "break"
+    assert isinstance(not_ready, SetNotReady)
+    assert not_ready.reason == "break"
 
 
 # --- login ---------------------------------------------------------------------------
@@ -305,7 +309,8 @@ async def test_login_typed_in_the_form(bus: InMemoryBus, engine: FakeEngine) -> 
         assert app.agent_id == "2002"
         assert "2002" in str(app.query_one("#state-bar").render())
     (login,) = engine.commands
-    assert isinstance(login, Login) and login.agent_id == "2002"
+    assert isinstance(login, Login)
+    assert login.agent_id == "2002"
     assert isinstance(bus.retained(topics.agent_state("2002")), AgentStateChanged)
 
 
@@ -388,7 +393,8 @@ async def test_customer_names_show_literally_and_stay_aligned(
         wide = next(line for line in lines if "账单错误" in line)
         assert column_of(latin, "Bought") == column_of(wide, "账单错误")
         assert "[red]x[/red]" in wide
-        assert "2026-01-03" in latin and "2025-12-27" in wide
+        assert "2026-01-03" in latin
+        assert "2025-12-27" in wide
 
         await pilot.press("x")
         await settle(pilot, lambda: app.view == "idle")
@@ -563,4 +569,5 @@ def test_offer_screen_snapshot(snap_compare: Callable[..., bool], utc: None) -> 
         app.refresh_clock()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=offer_a_call)
-    assert engines and engines[0].commands_of(SetReady)
+    assert engines
+    assert engines[0].commands_of(SetReady)

@@ -22,9 +22,9 @@ from agent_console.call_controls import Choice, Prompt
 from agent_console.desktop import AgentDesktop
 from agent_console.widgets import CustomerCard
 from cti import topics
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.config import load_config
-from cti.journal import Journal
+from cti.engine.service import EngineService
 from cti.models import AgentState, CallDetailRecord, Customer, PhoneNumber, Segment
 from cti.protocol import (
     AcceptOffer,
@@ -40,8 +40,8 @@ from cti.protocol import (
     Message,
     SetReady,
 )
-from cti.service import EngineService
-from cti.store import Store
+from cti.store.database import Store
+from cti.store.journal import Journal
 from telephony_adapters.base import LineCapabilities
 from telephony_adapters.sim import SimTrunk
 from tests.agent_console.waiting import settle
@@ -309,7 +309,8 @@ async def test_blind_transfer_to_a_queue_then_another_agent_takes_it(center: Cen
             [record] = await records(center)
     assert (record.agent_id, record.queue, record.outcome) == ("1002", "billing", "answered")
     assert record.note == "transferred by 1001 to queue billing · 1001: follow-up"
-    assert record.call_id == call_id and record.disposition == "resolved"
+    assert record.call_id == call_id
+    assert record.disposition == "resolved"
 
 
 async def test_blind_transfer_to_an_agent_and_a_refused_one_says_why(center: Center) -> None:
@@ -319,7 +320,8 @@ async def test_blind_transfer_to_an_agent_and_a_refused_one_says_why(center: Cen
         await pilot.press("w")
         await type_into_prompt(pilot, "9999")
         await settle(pilot, lambda: any("no agent with id '9999'" in n for n in notices(app)))
-        assert app.view == "talking" and app.agent_state is AgentState.TALKING
+        assert app.view == "talking"
+        assert app.agent_state is AgentState.TALKING
         async with other_agent(pilot, center) as other:
             await pilot.press("w")
             await type_into_prompt(pilot, "1002")
@@ -368,8 +370,10 @@ async def test_consult_then_cancel_and_the_caller_is_back(center: Center) -> Non
             await pilot.press("g")
             await settle(pilot, lambda: other.current is AgentState.READY)
             await settle(pilot, lambda: "consulting" not in banner(app))
-            assert app.view == "talking" and app.agent_state is AgentState.TALKING
-            assert not center.trunk.held(call_id) and not center.trunk.conferenced(call_id)
+            assert app.view == "talking"
+            assert app.agent_state is AgentState.TALKING
+            assert not center.trunk.held(call_id)
+            assert not center.trunk.conferenced(call_id)
             assert any("consultation ended" in n for n in notices(app))
 
 
@@ -429,7 +433,8 @@ async def test_not_ready_reasons_extend_wrap_up_and_not_ready_after_the_call(
         await pilot.press("h")
         await settle(pilot, lambda: app.agent_state is AgentState.WRAP_UP)
         state = app._state
-        assert state is not None and state.wrap_up_deadline_wall is not None
+        assert state is not None
+        assert state.wrap_up_deadline_wall is not None
         first = state.wrap_up_deadline_wall
         await pilot.press("e")
         await settle(
@@ -442,8 +447,10 @@ async def test_not_ready_reasons_extend_wrap_up_and_not_ready_after_the_call(
         await settle(pilot, lambda: "auto-not ready" in wrap_banner(app))
         await pilot.press("1")
         await settle(pilot, lambda: app.agent_state is AgentState.NOT_READY)
-        assert app._state is not None and app._state.reason == "not ready after call"
-        assert app.current_call_id is None and call_id
+        assert app._state is not None
+        assert app._state.reason == "not ready after call"
+        assert app.current_call_id is None
+        assert call_id
 
 
 def wrap_banner(app: AgentDesktop) -> str:
@@ -535,7 +542,8 @@ async def test_script_answers_are_kept_when_the_wrap_up_timer_ends_first(
         [record] = await records(center)
         assert (record.call_id, record.disposition) == (call_id, "")
         stored = await center.store.script_run(call_id)
-        assert stored is not None and stored.answers == {"happy": "yes"}
+        assert stored is not None
+        assert stored.answers == {"happy": "yes"}
         assert stored.path == ("ask", "more")
         interactions = await center.store.recent_interactions(1)
         assert interactions[0].script_answers == {"happy": "yes"}
@@ -616,7 +624,8 @@ async def test_an_engine_restart_keeps_the_wrap_up_of_a_call_handed_on_and_over(
             ready = asyncio.create_task(service.ready.wait())
             await asyncio.wait({task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
             assert ready.done(), f"the engine did not start again: {task}"
-            assert service.recovery is not None and service.recovery.failed == 0
+            assert service.recovery is not None
+            assert service.recovery.failed == 0
             assert service.router.agent("1001").state is AgentState.WRAP_UP
             app = AgentDesktop(bus, "1001", queues=["general"])
             async with app.run_test(size=SIZE) as pilot:

@@ -11,7 +11,7 @@ import pytest
 from textual.pilot import Pilot
 
 from agent_console.desktop import AgentDesktop
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.models import AgentState
 from cti.protocol import CallControl, LineFeatures
 from tests.agent_console.fake_engine import FakeEngine

@@ -14,11 +14,11 @@ import pytest
 
 from agent_console.desktop import AgentDesktop
 from agent_console.widgets import CustomerCard
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.config import load_config
+from cti.engine.service import EngineService
 from cti.models import AgentState, CallerKind, Customer, PhoneNumber, Segment
-from cti.service import EngineService
-from cti.store import Store
+from cti.store.database import Store
 from telephony_adapters.sim import SimCallState, SimTrunk
 from tests.agent_console.waiting import settle
 
@@ -72,7 +72,8 @@ async def test_ring_pop_answer_hang_up_disposition_ready(
         call_id = trunk.ring("138 0000 0001")
         await settle(pilot, lambda: app.current_call_id == call_id)
         assert app.agent_state is AgentState.RESERVED
-        assert app.offer is not None and app.offer.pop.caller_kind is CallerKind.KNOWN
+        assert app.offer is not None
+        assert app.offer.pop.caller_kind is CallerKind.KNOWN
         card = app.query_one("#pop-card", CustomerCard)
         assert "欧阳明月" in str(card.render())
 
@@ -90,7 +91,8 @@ async def test_ring_pop_answer_hang_up_disposition_ready(
 
     [record] = await store.call_records()
     assert (record.call_id, record.outcome, record.disposition) == (call_id, "answered", "sale")
-    assert record.agent_id == "1001" and record.customer_id == 1
+    assert record.agent_id == "1001"
+    assert record.customer_id == 1
 
 
 async def test_markup_name_from_the_store_shows_literally(

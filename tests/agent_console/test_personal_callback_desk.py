@@ -20,11 +20,11 @@ from textual.widgets import Input, Select
 from agent_console.customer_actions import FOR_ANYONE, FOR_ME
 from agent_console.customer_screens import FormScreen
 from agent_console.desktop import AgentDesktop
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.config import load_config
+from cti.engine.service import EngineService
 from cti.models import AgentState, Customer, PhoneNumber
-from cti.service import EngineService
-from cti.store import Store
+from cti.store.database import Store
 from queue_engine import inputs as ri
 from queue_engine.router import CallPhase
 from telephony_adapters.sim import SimTrunk

@@ -15,7 +15,7 @@ from textual.widgets import Footer, Input, OptionList
 from agent_console.desktop import AgentDesktop
 from agent_console.script_panel import ScriptPanel, field_hint
 from agent_console.widgets import DispositionPicker
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.models import AgentState
 from cti.protocol import CallScript, CompleteWrapUp, ScheduleCallback, ScreenPop
 from scripts_engine.catalog import read_script_text, text_sha256
@@ -122,19 +122,22 @@ async def test_choices_on_number_keys_and_the_footer_says_so() -> None:
         assert node(app) == "consent"
         assert footer_keys(app)["1-9"] == "Choose"
         choices = shown(app, "#script-choices")
-        assert "1 Yes" in choices and "3 No, and do not call again" in choices
+        assert "1 Yes" in choices
+        assert "3 No, and do not call again" in choices
         await pilot.press("7")  # there is no seventh choice
         assert node(app) == "consent"
         await pilot.press("1")
         assert node(app) == "age"
-        assert app.panel.state is not None and app.panel.state.answers == {"consent": "yes"}
+        assert app.panel.state is not None
+        assert app.panel.state.answers == {"consent": "yes"}
 
 
 async def test_typed_fields_check_inline_and_keep_the_node_until_fixed() -> None:
     app = Host(shipped("outbound_survey"), SURVEY_CONTEXT)
     async with app.run_test(size=(70, 20)) as pilot:
         await pilot.press("enter", "1")
-        assert node(app) == "age" and app.focused is app.query_one("#script-input")
+        assert node(app) == "age"
+        assert app.focused is app.query_one("#script-input")
         await pilot.press("1", "2", "enter")  # digits go into the field, not to the keys
         assert node(app) == "age"
         assert "12 is below the minimum 16" in shown(app, "#script-message")
@@ -151,7 +154,8 @@ async def test_typed_fields_check_inline_and_keep_the_node_until_fixed() -> None
         await pilot.press("3", "enter")
         assert node(app) == "detractor"  # optional text: Enter on an empty field skips
         await pilot.press("enter")
-        assert app.panel.state is not None and app.panel.state.finished
+        assert app.panel.state is not None
+        assert app.panel.state.finished
         assert app.panel.state.answers == {
             "consent": "yes",
             "age": 42,
@@ -170,11 +174,13 @@ async def test_yes_no_fields_in_the_script_language_and_skip_for_optional_ones()
         app.query_one("#script-input", Input).value = "2026-01-05"
         await pilot.press("enter")
         assert node(app) == "fault_callback"
-        assert "1 是" in shown(app, "#script-choices") and "2 否" in shown(app, "#script-choices")
+        assert "1 是" in shown(app, "#script-choices")
+        assert "2 否" in shown(app, "#script-choices")
         assert "(skip)" not in shown(app, "#script-choices")  # required
         await pilot.press("2")
         state = app.panel.state
-        assert state is not None and state.answers["wants_callback"] is False
+        assert state is not None
+        assert state.answers["wants_callback"] is False
 
 
 async def test_back_forgets_the_answer_and_esc_works_in_a_field() -> None:
@@ -186,7 +192,8 @@ async def test_back_forgets_the_answer_and_esc_works_in_a_field() -> None:
         assert "intro › consent: yes › age" in path
         await pilot.press("escape")  # from inside the field
         assert node(app) == "consent"
-        assert app.panel.state is not None and app.panel.state.answers == {}
+        assert app.panel.state is not None
+        assert app.panel.state.answers == {}
         assert app.focused is app.query_one("#script-choices", OptionList)
         await pilot.press("escape")
         assert node(app) == "intro"
@@ -201,7 +208,8 @@ async def test_an_inactive_panel_takes_no_answer() -> None:
         app.panel.active = False
         await pilot.press("enter")
         assert node(app) == "intro"
-        assert not app.panel.go_next() and not app.panel.choose(1)
+        assert not app.panel.go_next()
+        assert not app.panel.choose(1)
 
 
 async def test_problems_are_shown_instead_of_the_script() -> None:
@@ -210,8 +218,10 @@ async def test_problems_are_shown_instead_of_the_script() -> None:
         app.panel.show_problems("Broken 1", ["b.toml:7: node a: goes to 'x', which is not a node"])
         await pilot.pause()
         text = shown(app, "#script-text")
-        assert "cannot be used" in text and "b.toml:7: node a" in text
-        assert app.panel.state is None and app.panel.unfinished_reason() is None
+        assert "cannot be used" in text
+        assert "b.toml:7: node a" in text
+        assert app.panel.state is None
+        assert app.panel.unfinished_reason() is None
 
 
 def test_field_hints_say_what_is_accepted() -> None:
@@ -243,13 +253,15 @@ async def test_the_number_keys_choose_answers_in_a_call_and_dispositions_in_wrap
         assert footer_keys(app)["1-9"] == "Choose"
         await pilot.press("2")  # "later": a callback in a day, disposition "callback"
         run = app.script_run
-        assert run is not None and run.finished
+        assert run is not None
+        assert run.finished
         await pilot.press("h")
         await settle(pilot, lambda: app.agent_state is AgentState.WRAP_UP)
         assert footer_keys(app)["1-9"] == "Disposition"
         picker = app.query_one(DispositionPicker)
         highlighted = picker.query_one(OptionList).highlighted
-        assert highlighted is not None and picker.dispositions[highlighted] == "callback"
+        assert highlighted is not None
+        assert picker.dispositions[highlighted] == "callback"
         await pilot.press("enter")
         await settle(pilot, lambda: app.agent_state is AgentState.READY)
     [callback] = engine.commands_of(ScheduleCallback)
@@ -286,7 +298,8 @@ async def test_a_script_that_is_not_in_the_dispositions_is_added_last() -> None:
         await pilot.press("5")
         await settle(pilot, lambda: app.agent_state is AgentState.READY)
     [complete] = engine.commands_of(CompleteWrapUp)
-    assert isinstance(complete, CompleteWrapUp) and complete.disposition == "do_not_call"
+    assert isinstance(complete, CompleteWrapUp)
+    assert complete.disposition == "do_not_call"
     assert [a.action for a in complete.script_actions] == ["add_to_dnc", "set_disposition"]
     assert engine.commands_of(ScheduleCallback) == []
 
@@ -299,7 +312,8 @@ async def test_a_damaged_script_is_shown_as_a_problem_and_does_not_hold_the_wrap
         await engine.offer("c1", pop_with(call_script("inbound_service_en", damage=True)))
         await settle(pilot, lambda: app.offer is not None)
         panel = app.query_one(ScriptPanel)
-        assert panel.display and panel.state is None
+        assert panel.display
+        assert panel.state is None
         assert "does not match the SHA-256" in shown(app, "#script-text")
         await pilot.press("a")
         await settle(pilot, lambda: app.agent_state is AgentState.TALKING)
@@ -308,7 +322,8 @@ async def test_a_damaged_script_is_shown_as_a_problem_and_does_not_hold_the_wrap
         await pilot.press("1")
         await settle(pilot, lambda: app.agent_state is AgentState.READY)
     [complete] = engine.commands_of(CompleteWrapUp)
-    assert isinstance(complete, CompleteWrapUp) and complete.script == ""
+    assert isinstance(complete, CompleteWrapUp)
+    assert complete.script == ""
 
 
 async def test_a_wrap_up_too_big_for_the_wire_still_completes_without_the_script() -> None:
@@ -334,7 +349,8 @@ async def test_a_wrap_up_too_big_for_the_wire_still_completes_without_the_script
         assert any("could not be sent" in str(n.message) for n in app._notifications)
     [complete] = engine.commands_of(CompleteWrapUp)
     assert isinstance(complete, CompleteWrapUp)
-    assert complete.disposition == "sale" and complete.script == ""
+    assert complete.disposition == "sale"
+    assert complete.script == ""
 
 
 async def test_the_same_offer_again_keeps_the_run_where_it_is() -> None:
@@ -348,12 +364,14 @@ async def test_the_same_offer_again_keeps_the_run_where_it_is() -> None:
         await pilot.press("a")
         await settle(pilot, lambda: app.agent_state is AgentState.TALKING)
         await pilot.press("enter")
-        assert app.script_run is not None and app.script_run.node_id == "consent"
+        assert app.script_run is not None
+        assert app.script_run.node_id == "consent"
         offer = app.offer
         assert offer is not None
         app.apply(offer)  # the same offer sent again, as after a reconnect
         await pilot.pause()
-        assert app.script_run is not None and app.script_run.node_id == "consent"
+        assert app.script_run is not None
+        assert app.script_run.node_id == "consent"
 
 
 async def test_a_call_without_a_script_has_no_panel_and_the_keys_as_before() -> None:
@@ -363,7 +381,8 @@ async def test_a_call_without_a_script_has_no_panel_and_the_keys_as_before() -> 
         await ready(pilot)
         await engine.offer("c1", pop_with(None))
         await settle(pilot, lambda: app.offer is not None)
-        assert not app.query_one(ScriptPanel).display and app.script_run is None
+        assert not app.query_one(ScriptPanel).display
+        assert app.script_run is None
         assert "Script" not in footer_keys(app).values()
 
 
@@ -396,4 +415,5 @@ def test_script_panel_snapshot_chinese_customer(
         app.refresh_clock()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=to_the_question)
-    assert engines and engines[0].commands_of(CompleteWrapUp) == []
+    assert engines
+    assert engines[0].commands_of(CompleteWrapUp) == []

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from agent_console.script_preview import ScriptPreview, answers_text, run_summary
-from cti.cli import main
-from cti.commands.script import preview_app
+from cti.app.cli import main
+from cti.app.commands.script import preview_app
 from cti.models import Customer, PhoneNumber, Segment
-from cti.store import Store
+from cti.store.database import Store
 
 pytestmark = pytest.mark.console
 
@@ -49,19 +49,25 @@ def test_preview_walks_a_shipped_script_with_a_customer_from_the_store(tmp_path:
     async def drive() -> None:
         async with app.run_test(size=(100, 30)) as pilot:
             head = str(app.query_one("#preview-head").render())
-            assert "客户服务 1.0" in head and "customer 5 王小明" in head
+            assert "客户服务 1.0" in head
+            assert "customer 5 王小明" in head
             run = app.current_run
             assert run is not None
             greeting = "".join(s.text for s in run.text())
-            assert "请问是王小明吗" in greeting and "‹agent.name?›" in greeting
+            assert "请问是王小明吗" in greeting
+            assert "‹agent.name?›" in greeting
             await pilot.press("enter", "1")  # billing
             await pilot.press(*"12345678", "enter")  # a platinum customer goes to VIP
             run = app.current_run
-            assert run is not None and run.finished and run.node_id == "transferred"
+            assert run is not None
+            assert run.finished
+            assert run.node_id == "transferred"
             recorded = str(app.query_one("#preview-answers").render())
-            assert 'account: "12345678"' in recorded and "transfer_queue" in recorded
+            assert 'account: "12345678"' in recorded
+            assert "transfer_queue" in recorded
             await pilot.press("ctrl+r")
-            assert app.current_run is not None and app.current_run.node_id == "greet"
+            assert app.current_run is not None
+            assert app.current_run.node_id == "greet"
             await pilot.press("enter", "4")  # do not call
             await pilot.press("q")
         assert app.return_value is not None
@@ -80,7 +86,8 @@ def test_preview_refuses_a_broken_script_with_file_and_line(
     path.write_text('[script]\nname = "x"\n', encoding="utf-8")
     assert main(["script", "preview", str(path)]) == 1
     out = capsys.readouterr().out
-    assert f"{path}:1:" in out and "version" in out
+    assert f"{path}:1:" in out
+    assert "version" in out
 
 
 def test_preview_names_an_unknown_example_and_a_missing_customer(

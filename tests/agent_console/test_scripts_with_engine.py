@@ -21,12 +21,12 @@ from agent_console.desktop import AgentDesktop
 from agent_console.script_panel import ScriptPanel
 from agent_console.widgets import DispositionPicker
 from cti import topics
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.config import load_config
+from cti.engine.service import EngineService
 from cti.models import AgentConfig, AgentState, Customer, PhoneNumber, Segment
 from cti.protocol import CallArrived, CallOffered, Login, SetReady
-from cti.service import EngineService
-from cti.store import Store
+from cti.store.database import Store
 from scripts_engine.catalog import read_script_text, text_sha256
 from telephony_adapters.sim import SimTrunk
 from tests.agent_console.waiting import settle, until
@@ -119,9 +119,11 @@ async def test_walk_the_inbound_script_to_the_disposition(tmp_path: Path) -> Non
             call_id = trunk.ring("138 0000 0001")
             await settle(pilot, lambda: app.script_run is not None)
             panel = app.query_one(ScriptPanel)
-            assert panel.display and not panel.active  # shown with the offer, not yet answerable
+            assert panel.display
+            assert not panel.active
             run = app.script_run
-            assert run is not None and run.node_id == "greet"
+            assert run is not None
+            assert run.node_id == "greet"
             greeting = "".join(s.text for s in run.text())
             assert greeting == "Thank you for calling, this is Bo. Am I speaking with Ann Lee?"
 
@@ -263,9 +265,11 @@ async def test_each_queue_offers_its_own_script(tmp_path: Path) -> None:
         for task in followers:
             task.cancel()
 
-        assert offers["1001"].pop.queue == "general" and offers["1001"].pop.script is None
+        assert offers["1001"].pop.queue == "general"
+        assert offers["1001"].pop.script is None
         sent = offers["1002"].pop.script
-        assert offers["1002"].pop.queue == "service" and sent is not None
+        assert offers["1002"].pop.queue == "service"
+        assert sent is not None
         assert (sent.name, sent.version) == ("客户服务", "1.0")
         assert sent.text == _shipped("inbound_service_zh")
         assert sent.sha256 == text_sha256(sent.text)
@@ -293,7 +297,8 @@ async def test_a_broken_script_file_is_logged_and_the_call_offered_without_it(
 
             first = trunk.ring("138 0000 0001")
             await settle(pilot, lambda: app.offer is not None)
-            assert app.offer is not None and app.offer.pop.script is None
+            assert app.offer is not None
+            assert app.offer.pop.script is None
             assert not app.query_one(ScriptPanel).display
             await pilot.press("a")
             await settle(pilot, lambda: app.agent_state is AgentState.TALKING)
@@ -308,11 +313,13 @@ async def test_a_broken_script_file_is_logged_and_the_call_offered_without_it(
             trunk.ring("138 0000 0001")
             await settle(pilot, lambda: app.script_run is not None)
             run = app.script_run
-            assert run is not None and run.version == "2"
+            assert run is not None
+            assert run.version == "2"
             assert "".join(s.text for s in run.text()) == "Hello Ann Lee"
         await service.flush()
         [record] = await store.call_records()
-        assert record.call_id == first and await store.script_run(first) is None
+        assert record.call_id == first
+        assert await store.script_run(first) is None
 
 
 async def test_a_call_keeps_the_script_version_it_started_with(tmp_path: Path) -> None:
@@ -337,7 +344,8 @@ async def test_a_call_keeps_the_script_version_it_started_with(tmp_path: Path) -
             await pilot.press("enter")  # hello -> bye, on version 1
             await settle(pilot, lambda: app.script_run is not None and app.script_run.finished)
             run = app.script_run
-            assert run is not None and run.version == "1"
+            assert run is not None
+            assert run.version == "1"
             await pilot.press("h")
             await settle(pilot, lambda: app.agent_state is AgentState.WRAP_UP)
             await pilot.press("1")
@@ -346,10 +354,13 @@ async def test_a_call_keeps_the_script_version_it_started_with(tmp_path: Path) -
             trunk.ring("138 0000 0002")  # the next call gets the new version
             await settle(pilot, lambda: app.script_run is not None)
             run = app.script_run
-            assert run is not None and run.version == "2"
+            assert run is not None
+            assert run.version == "2"
             assert "".join(s.text for s in run.text()) == "Hi 王小明"
         await service.flush()
         stored = await store.script_run(call_id)
-        assert stored is not None and stored.version == "1"
+        assert stored is not None
+        assert stored.version == "1"
         assert stored.sha256 == text_sha256(GOOD.format(version="1"))
-        assert stored.answers == {} and stored.path == ("hello", "bye")
+        assert stored.answers == {}
+        assert stored.path == ("hello", "bye")

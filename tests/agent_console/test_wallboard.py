@@ -23,8 +23,9 @@ from textual.widgets import DataTable, RichLog, Static, TabbedContent, Tabs
 from agent_console.wallboard import QueueTile, Wallboard
 from agent_console.wallboard_model import ActionOutcome
 from cti import topics
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.config import WallboardSettings, load_config
+from cti.engine.service import EngineService
 from cti.models import AgentState, Customer, PhoneNumber, Segment
 from cti.protocol import (
     MAX_QUEUE_CALLS_SENT,
@@ -37,8 +38,7 @@ from cti.protocol import (
     SetReady,
     WaitingCall,
 )
-from cti.service import EngineService
-from cti.store import Store
+from cti.store.database import Store
 from telephony_adapters.sim import SimTrunk
 
 pytestmark = pytest.mark.console
@@ -276,7 +276,8 @@ async def test_force_logout_then_a_refusal_is_shown(center: Center) -> None:
         await pilot.press("n", "enter")  # the suggested reason: supervisor
         await settle(pilot, lambda: len(outcomes(app)) == 2)
         refused = outcomes(app)[1]
-        assert not refused.ok and "logged out" in refused.error
+        assert not refused.ok
+        assert "logged out" in refused.error
         assert "REFUSED" in await log_text(pilot)
 
 
@@ -480,7 +481,8 @@ async def test_the_engine_trouble_banner_shows_while_it_lasts_and_clears() -> No
         )
         await settle(pilot, lambda: drawn(banner) == "")
         log = await log_text(pilot)
-        assert log.count("ENGINE") == 2 and "engine: all written again" in log
+        assert log.count("ENGINE") == 2
+        assert "engine: all written again" in log
         assert "[/bold]/[link=http://x]" in log
 
 

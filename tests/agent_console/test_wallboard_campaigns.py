@@ -17,15 +17,15 @@ from textual.widgets import DataTable, OptionList, TabbedContent
 
 from agent_console.wallboard import Wallboard, campaign_cells, ratio_problem
 from agent_console.wallboard_model import ActionOutcome
-from cti.bus import InMemoryBus
-from cti.campaign_store import CampaignSettings, CampaignStore, parse_leads
-from cti.campaigns import CampaignDesk
+from cti.bus.memory import InMemoryBus
 from cti.clock import wall_time
 from cti.config import load_config
-from cti.dialer import DialingLine
+from cti.engine.campaigns import CampaignDesk
+from cti.engine.dialer import DialingLine
+from cti.engine.service import EngineService
 from cti.protocol import CampaignStatus
-from cti.service import EngineService
-from cti.store import Store
+from cti.store.campaigns import CampaignSettings, CampaignStore, parse_leads
+from cti.store.database import Store
 from queue_engine.pacing import DialMode
 from telephony_adapters.sim import SimTrunk
 
@@ -119,7 +119,8 @@ async def test_start_pause_mode_and_ratio_reach_the_dialer(dialer: Dialer) -> No
 
         await pilot.press("s")  # pause
         await settle(pilot, lambda: len(outcomes(app)) == 2)
-        assert outcomes(app)[1].ok and outcomes(app)[1].description == f"campaign {name} paused"
+        assert outcomes(app)[1].ok
+        assert outcomes(app)[1].description == f"campaign {name} paused"
         assert (await dialer.campaigns.campaign(name)).state == "paused"
         assert runner.paused
 
@@ -163,7 +164,8 @@ async def test_a_mode_the_line_cannot_dial_is_refused_on_the_board(dialer: Diale
         await pilot.press("enter")  # the first choice: preview
         await settle(pilot, lambda: len(outcomes(app)) == 1)
         refused = outcomes(app)[0]
-        assert not refused.ok and "cannot dial in preview mode" in refused.error
+        assert not refused.ok
+        assert "cannot dial in preview mode" in refused.error
         settings = (await dialer.campaigns.campaign("winter")).settings
         assert settings.mode is DialMode.PROGRESSIVE  # unchanged
 

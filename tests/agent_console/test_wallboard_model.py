@@ -94,7 +94,8 @@ def test_service_level_alert_fires_once_on_crossing_and_clears_past_the_margin()
     raised = model.apply(status(T0 + 2, sl=0.65), T0 + 2)
     assert alerts(raised) == [("service_level", True)]
     assert sl_level(model) is Level.ALERT
-    assert "65%" in raised[0].text() and "70%" in raised[0].text()
+    assert "65%" in raised[0].text()
+    assert "70%" in raised[0].text()
 
     # still below, and hovering just above the alert level: no repeat, still an alert
     for second, sl in enumerate((0.60, 0.66, 0.705, 0.69, 0.715), start=3):
@@ -147,7 +148,8 @@ def test_too_few_calls_are_not_judged_and_a_reset_clears_the_alert() -> None:
     ]
     cleared = model.apply(status(T0 + 2, sl=None, offered=0), T0 + 2)  # the counts started over
     assert alerts(cleared) == [("service_level", False)]
-    assert isinstance(cleared[0], AlertEvent) and math.isnan(cleared[0].value)
+    assert isinstance(cleared[0], AlertEvent)
+    assert math.isnan(cleared[0].value)
     assert "no longer measured" in cleared[0].text()
 
 
@@ -192,7 +194,9 @@ def test_agent_rows_take_state_reason_call_and_calls_handled() -> None:
         T0,
     )
     agents, queues, calls = model.take_changes()
-    assert agents == {"1001", "2002"} and queues == {"general"} and calls
+    assert agents == {"1001", "2002"}
+    assert queues == {"general"}
+    assert calls
     row = model.agents["1001"]
     assert (row.name, row.state, row.call_id, row.calls_handled) == (
         "欧阳明月",
@@ -215,7 +219,8 @@ def test_command_answers_and_unanswered_commands() -> None:
     [refused] = model.apply(
         CommandResult(command_id=logout.command_id, ok=False, error="agent is talking"), T0 + 1
     )
-    assert isinstance(refused, ActionOutcome) and not refused.ok
+    assert isinstance(refused, ActionOutcome)
+    assert not refused.ok
     assert refused.text() == "Refused: agent 1001 王伟 logged out: agent is talking"
     # a repeat of the answer (at-least-once delivery) and another wallboard's answer: nothing
     assert model.apply(CommandResult(command_id=logout.command_id, ok=True), T0 + 1) == []
@@ -223,7 +228,9 @@ def test_command_answers_and_unanswered_commands() -> None:
 
     assert model.overdue(T0 + ANSWER_TIMEOUT_S) == []
     [late] = model.overdue(T0 + ANSWER_TIMEOUT_S + 0.1)
-    assert not late.ok and "no answer" in late.error and late.command_id == priority.command_id
+    assert not late.ok
+    assert "no answer" in late.error
+    assert late.command_id == priority.command_id
     assert model.overdue(T0 + 60) == []
     assert model.pending_commands() == []
     assert [type(e) for e in model.log] == [ActionOutcome, ActionOutcome]
@@ -271,14 +278,18 @@ def test_engine_trouble_from_its_start_until_the_engine_says_it_is_over() -> Non
     model = WallboardModel(SETTINGS)
     assert model.engine_trouble is None
     ok = EngineHealth(ok=True, at_wall=T0 - 60)
-    assert model.apply(ok, T0) == [] and not model.log  # all well, as it was
+    assert model.apply(ok, T0) == []
+    assert not model.log
 
     disk = EngineHealth(ok=False, alerts=(DISK_FULL,), journal_held=12, at_wall=T0)
     [raised] = model.apply(disk, T0 + 1)
-    assert isinstance(raised, EngineTrouble) and raised.raised
-    assert model.engine_trouble == raised and raised.since_wall == T0
+    assert isinstance(raised, EngineTrouble)
+    assert raised.raised
+    assert model.engine_trouble == raised
+    assert raised.since_wall == T0
     assert model.health_changed
-    assert raised.held() == "12 router inputs" and raised.lost() == ""
+    assert raised.held() == "12 router inputs"
+    assert raised.lost() == ""
     assert raised.text() == f"engine: {DISK_FULL} · held in memory: 12 router inputs"
     assert model.apply(disk, T0 + 2) == []  # the retained message again (a reconnection)
 
@@ -293,18 +304,23 @@ def test_engine_trouble_from_its_start_until_the_engine_says_it_is_over() -> Non
         at_wall=T0 + 30,
     )
     [changed] = model.apply(worse, T0 + 31)
-    assert isinstance(changed, EngineTrouble) and changed.raised
+    assert isinstance(changed, EngineTrouble)
+    assert changed.raised
     assert changed.since_wall == T0
     assert changed.held() == "5,000 router inputs, 1 call record"
     assert changed.lost() == "2,013 inputs not journaled, 1 call record not held"
     assert model.apply(disk, T0 + 32) == []  # older than what is shown
-    assert model.engine_trouble is not None and model.engine_trouble.health == worse
+    assert model.engine_trouble is not None
+    assert model.engine_trouble.health == worse
 
     model.health_changed = False
     [cleared] = model.apply(EngineHealth(ok=True, at_wall=T0 + 90), T0 + 91)
-    assert isinstance(cleared, EngineTrouble) and not cleared.raised
-    assert cleared.text() == "engine: all written again" and cleared.since_wall == T0
-    assert model.engine_trouble is None and model.health_changed
+    assert isinstance(cleared, EngineTrouble)
+    assert not cleared.raised
+    assert cleared.text() == "engine: all written again"
+    assert cleared.since_wall == T0
+    assert model.engine_trouble is None
+    assert model.health_changed
     assert [e.raised for e in model.log if isinstance(e, EngineTrouble)] == [True, True, False]
 
 
@@ -339,14 +355,16 @@ def test_a_board_started_mid_trouble_shows_its_real_start_and_refreshes_log_noth
         since_wall=start,
     )
     [raised] = model.apply(held, T0)  # the retained message, as the board starts
-    assert isinstance(raised, EngineTrouble) and raised.since_wall == start
+    assert isinstance(raised, EngineTrouble)
+    assert raised.since_wall == start
 
     refresh = held.model_copy(update={"journal_held": 40_500, "at_wall": T0 + 1})
     model.health_changed = False
     assert model.apply(refresh, T0 + 1) == []  # a refresh: nothing on the log
     assert model.health_changed
     trouble = model.engine_trouble
-    assert trouble is not None and trouble.held() == "40,500 router inputs"
+    assert trouble is not None
+    assert trouble.held() == "40,500 router inputs"
     assert trouble.since_wall == start
 
     spilled = refresh.model_copy(
@@ -358,9 +376,12 @@ def test_a_board_started_mid_trouble_shows_its_real_start_and_refreshes_log_noth
         }
     )
     [changed] = model.apply(spilled, T0 + 2)  # a new kind: news, the start kept
-    assert isinstance(changed, EngineTrouble) and changed.since_wall == start
+    assert isinstance(changed, EngineTrouble)
+    assert changed.since_wall == start
 
     [cleared] = model.apply(EngineHealth(ok=True, at_wall=T0 + 3), T0 + 3)
-    assert isinstance(cleared, EngineTrouble) and not cleared.raised
-    assert cleared.since_wall == start and model.engine_trouble is None
+    assert isinstance(cleared, EngineTrouble)
+    assert not cleared.raised
+    assert cleared.since_wall == start
+    assert model.engine_trouble is None
     assert [e.raised for e in model.log if isinstance(e, EngineTrouble)] == [True, True, False]

@@ -114,7 +114,7 @@ def web_wallboard(tmp_path: Path) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "cti.cli",
+            "cti.app.cli",
             "supervisor",
             "--web",
             "--host",
@@ -260,7 +260,8 @@ async def test_web_wallboard_shows_the_queue_tiles(
 
     shot = await page.call("Page.captureScreenshot", format="png")
     png = base64.b64decode(shot["data"])
-    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    assert png.startswith(b"\x89PNG")
+    assert len(png) > 10_000
     (tmp_path / "wallboard-web.png").write_bytes(png)
     keep = os.environ.get("CTI_SCREENSHOT_DIR")
     if keep:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from cti import topics
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.models import AgentState
 from cti.protocol import AgentStateChanged, SetReady
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.config import load_config
+from cti.engine.service import EngineService
 from cti.errors import CtiError
-from cti.journal import Journal
 from cti.models import AgentConfig
 from cti.protocol import ScheduleCallback
-from cti.service import EngineService
+from cti.store.journal import Journal
 from telephony_adapters.sim import SimTrunk
 from tests.cti.test_service import Agent, FakeStore, center, virtual
 
@@ -31,7 +31,8 @@ def test_an_agents_callback_beyond_the_horizon_is_refused(local_time: str) -> No
                 ScheduleCallback(agent_id="1001", number="13812345678", local_time=local_time)
             )
             assert not result.ok
-            assert "366 days ahead" in result.error and local_time in result.error
+            assert "366 days ahead" in result.error
+            assert local_time in result.error
             assert c.service.router.active_call_ids() == []
             # Within the horizon (a year less a day from 2026-01-05) it is taken.
             ok = await a.do(

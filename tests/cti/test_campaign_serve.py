@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from cti import topics
-from cti.bus import InMemoryBus
-from cti.campaign_store import CampaignSettings, CampaignStore, parse_leads
+from cti.app.commands.serve import serve
+from cti.bus.memory import InMemoryBus
 from cti.clock import run_virtual, wall_time
-from cti.commands.serve import serve
 from cti.config import BrokerSettings, load_config
 from cti.protocol import CallOffered, CampaignStatus
-from cti.store import Store
+from cti.store.campaigns import CampaignSettings, CampaignStore, parse_leads
+from cti.store.database import Store
 from queue_engine.pacing import DialMode
 from simulators.bots import BotAgent, BotBehaviour
 from telephony_adapters.base import DialEnd
@@ -106,7 +106,8 @@ def test_serve_follows_start_pause_and_stop_from_the_store(tmp_path: Path) -> No
         bot = asyncio.create_task(BotAgent(bus, "1001", behaviour, random.Random(3)).run())
         await asyncio.sleep(30)
         assert trunk.dialled == []  # not started: nothing dialled
-        assert statuses[-1].state == "stopped" and not statuses[-1].dialling
+        assert statuses[-1].state == "stopped"
+        assert not statuses[-1].dialling
 
         await set_state(db, "running")
         await until(lambda: len(offers) >= 3)
@@ -117,7 +118,8 @@ def test_serve_follows_start_pause_and_stop_from_the_store(tmp_path: Path) -> No
         latest = statuses[-1]
         assert (latest.state, latest.mode, latest.line) == ("running", "progressive", "sim")
         assert latest.dials_today >= latest.contacts_today >= 1
-        assert latest.agents_logged_in == 1 and latest.abandon_cap == 0.03
+        assert latest.agents_logged_in == 1
+        assert latest.abandon_cap == 0.03
 
         await set_state(db, "paused")
         await until(lambda: statuses[-1].state == "paused")

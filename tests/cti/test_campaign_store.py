@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from cti.campaign_store import CampaignSettings, CampaignStore, lead_zones, parse_leads
 from cti.errors import StoreError
 from cti.models import Customer, PhoneNumber
-from cti.store import Store
+from cti.store.campaigns import CampaignSettings, CampaignStore, lead_zones, parse_leads
+from cti.store.database import Store
 from queue_engine.campaign import CampaignError, LeadState, Outcome
 
 pytestmark = pytest.mark.dialer
@@ -62,12 +62,15 @@ def test_every_bad_row_is_reported_with_its_line_and_the_rest_kept() -> None:
 def test_rows_keep_names_custom_fields_and_their_zones() -> None:
     f = parse_leads(GOOD_AND_BAD, "US")
     ann, wang, split, chinese = f.rows
-    assert ann.e164 == "+12125550101" and ann.zones == ("America/New_York",)
+    assert ann.e164 == "+12125550101"
+    assert ann.zones == ("America/New_York",)
     assert ann.fields == {"product": "gold"}
-    assert wang.name == "王小明" and wang.zones == ("America/Chicago",)
+    assert wang.name == "王小明"
+    assert wang.zones == ("America/Chicago",)
     # area code 605 spans Mountain and Central time: both kept, the stricter hours win
     assert split.zones == ("America/Denver", "America/North_Dakota/Center")
-    assert chinese.name == "Multi\nLine" and chinese.zones == ("Asia/Shanghai",)
+    assert chinese.name == "Multi\nLine"
+    assert chinese.zones == ("Asia/Shanghai",)
 
 
 def test_a_file_without_a_number_column_is_refused_whole() -> None:

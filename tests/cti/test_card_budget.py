@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from agent_console.widgets import details_text, screen_pop_text
-from cti.card_budget import ENVELOPE_BYTES, NOTE_CHARS, fit_card, fit_search_results
+from cti.engine.card_budget import ENVELOPE_BYTES, NOTE_CHARS, fit_card, fit_search_results
 from cti.models import (
     CallerKind,
     Customer,
@@ -117,15 +117,18 @@ def test_details_with_worst_case_history_fit_newest_first_and_say_what_was_left_
     more = MAX_TEXT_CHARS + len("#49 ") - NOTE_CHARS
     assert newest.note.startswith("#49 回")
     assert f"[{more:,} more characters not shown]" in newest.note
-    assert newest.script_answers and "more script answers not shown]" in newest.note
+    assert newest.script_answers
+    assert "more script answers not shown]" in newest.note
     assert all(len(v) < 300 for v in newest.script_answers.values() if isinstance(v, str))
     # the open items go too, their details cut with a marker
     assert len(fitted.service_items) + fitted.items_left_out == 10
-    assert fitted.service_items and "more characters not shown]" in fitted.service_items[0].detail
+    assert fitted.service_items
+    assert "more characters not shown]" in fitted.service_items[0].detail
 
     # the desk shows the card and says what was not sent
     shown = details_text(fitted, now=T0).plain
-    assert "欧阳明月" in shown and "#49 回" in shown
+    assert "欧阳明月" in shown
+    assert "#49 回" in shown
     assert f"… {fitted.history_left_out} older contacts not sent" in shown
 
 
@@ -165,10 +168,13 @@ def test_an_offer_and_the_call_in_hand_keep_the_customer_and_script_and_cut_the_
     fitted = fit_card(offer)
     _sent(fitted)
     sent = fitted.pop
-    assert sent.customer == CUSTOMER and sent.script == pop.script
+    assert sent.customer == CUSTOMER
+    assert sent.script == pop.script
     assert sent.matches[0] == CUSTOMER  # the most valuable holder first, as it was
-    assert len(sent.matches) + sent.matches_left_out == 2000 and sent.matches_left_out > 0
-    assert len(sent.history) + sent.history_left_out == 5 and sent.history
+    assert len(sent.matches) + sent.matches_left_out == 2000
+    assert sent.matches_left_out > 0
+    assert len(sent.history) + sent.history_left_out == 5
+    assert sent.history
     assert sent.history[0].call_id == "call-4"
     # matches took no more than their share: history and items still went
     assert sent.service_items
@@ -191,4 +197,5 @@ def test_search_results_too_big_for_one_message_send_the_first_and_say_more() ->
     assert len(encode(results)) > MAX_MESSAGE_BYTES
     fitted = fit_search_results(results)
     assert len(encode(fitted)) <= MAX_MESSAGE_BYTES - ENVELOPE_BYTES
-    assert 0 < len(fitted.customers) < 60 and fitted.more
+    assert 0 < len(fitted.customers) < 60
+    assert fitted.more

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cti.cli import _parser, main
-from cti.commands import command_modules
+from cti.app.cli import _parser, main
+from cti.app.commands import command_modules
 
 
 def _subcommands() -> list[str]:

@@ -78,4 +78,5 @@ def test_sip_codecs_are_read_in_any_case_and_kept_in_order(tmp_path: Path) -> No
     text = '[[lines]]\nkind = "sip"\nname = "trunk"\ncodecs = ["pcma", " PCMU", "PCMA"]\n'
     path.write_text(text, encoding="utf-8")
     [line] = load_config(path).lines
-    assert line.kind == "sip" and line.codecs == ("PCMA", "PCMU")
+    assert line.kind == "sip"
+    assert line.codecs == ("PCMA", "PCMU")

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from cti.campaign_store import CampaignSettings, CampaignStore
-from cti.cli import main
+from cti.app.cli import main
 from cti.config import load_config
 from cti.errors import ConfigError, ProtocolError, StoreError
 from cti.models import AgentConfig, QueueConfig, ScriptAction
 from cti.protocol import decode
-from cti.store import Store
+from cti.store.campaigns import CampaignSettings, CampaignStore
+from cti.store.database import Store
 
 pytestmark = pytest.mark.security
 
@@ -44,9 +44,12 @@ def test_a_bad_agent_id_is_refused_at_load_naming_the_entry(
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     text = str(caught.value)
-    assert "agents.1.id" in text and said in text
+    assert "agents.1.id" in text
+    assert said in text
     assert repr(bad[:80]) in text  # the bad value shown, escaped
-    assert "\x00" not in text and "\x1b" not in text and "\u202e" not in text
+    assert "\x00" not in text
+    assert "\x1b" not in text
+    assert "\u202e" not in text
 
 
 @pytest.mark.parametrize(("bad", "said"), BAD, ids=repr)
@@ -82,7 +85,9 @@ def test_cti_config_check_names_the_bad_entry(
     assert "valid (1 queues, 1 agents)" in capsys.readouterr().out
     assert main(["config", "--check", str(bad)]) == 1
     err = capsys.readouterr().err
-    assert "agents.1.id" in err and "'10/02'" in err and "'/' at character 3" in err
+    assert "agents.1.id" in err
+    assert "'10/02'" in err
+    assert "'/' at character 3" in err
 
 
 @pytest.mark.parametrize(("bad", "said"), BAD[:6], ids=repr)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cti.cli import main
+from cti.app.cli import main
 
 pytestmark = [pytest.mark.security, pytest.mark.customers]
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from cti import topics
-from cti.bus import InMemoryBus, Subscription
+from cti.bus.memory import InMemoryBus, Subscription
 from cti.config import load_config
-from cti.customers import CustomerBase, CustomerFormError, new_customer
+from cti.customers.base import CustomerBase, CustomerFormError, new_customer
+from cti.engine.service import EngineService
 from cti.models import (
     AgentState,
     Customer,
@@ -42,8 +43,7 @@ from cti.protocol import (
     SetReady,
     ShowCustomer,
 )
-from cti.service import EngineService
-from cti.store import Store
+from cti.store.database import Store
 from telephony_adapters.sim import SimTrunk
 
 pytestmark = pytest.mark.customers
@@ -149,11 +149,13 @@ async def test_search_by_partial_chinese_name_number_and_email(engine: Engine) -
     result, seen = await engine.send(SearchCustomers(agent_id=AGENT, query="小明"))
     assert result.ok
     [answer] = [m for m in seen if isinstance(m, CustomerSearchResults)]
-    assert [c.id for c in answer.customers] == [2] and not answer.more
+    assert [c.id for c in answer.customers] == [2]
+    assert not answer.more
 
     _, seen = await engine.send(SearchCustomers(agent_id=AGENT, query="138 0000 0001", limit=1))
     [answer] = [m for m in seen if isinstance(m, CustomerSearchResults)]
-    assert len(answer.customers) == 1 and answer.more  # two hold it; one asked for
+    assert len(answer.customers) == 1
+    assert answer.more
 
     _, seen = await engine.send(SearchCustomers(agent_id=AGENT, query="JOSE@example.org"))
     [answer] = [m for m in seen if isinstance(m, CustomerSearchResults)]
@@ -162,13 +164,17 @@ async def test_search_by_partial_chinese_name_number_and_email(engine: Engine) -
 
 async def test_empty_search_and_unknown_customer_are_refused_with_a_reason(engine: Engine) -> None:
     result, seen = await engine.send(SearchCustomers(agent_id=AGENT, query="   "))
-    assert not result.ok and "search: empty" in result.error and not seen
+    assert not result.ok
+    assert "search: empty" in result.error
+    assert not seen
     result, _ = await engine.send(ShowCustomer(agent_id=AGENT, customer_id=999))
-    assert not result.ok and "no customer #999" in result.error
+    assert not result.ok
+    assert "no customer #999" in result.error
     # and the engine goes on
     result, seen = await engine.send(ShowCustomer(agent_id=AGENT, customer_id=2))
     [details] = [m for m in seen if isinstance(m, CustomerDetails)]
-    assert result.ok and details.history[0].script_answers == {"q1": "是"}
+    assert result.ok
+    assert details.history[0].script_answers == {"q1": "是"}
 
 
 async def test_choosing_among_matches_sends_record_and_history_to_the_chosen(
@@ -183,7 +189,8 @@ async def test_choosing_among_matches_sends_record_and_history_to_the_chosen(
     [details] = [m for m in seen if isinstance(m, CustomerDetails)]
     assert (details.call_id, details.customer.name) == (call_id, "王小明")
     shown = engine.service._current[AGENT].pop.customer  # a snapshot shows the choice
-    assert shown is not None and shown.id == 2
+    assert shown is not None
+    assert shown.id == 2
 
     await engine.send(HangUp(agent_id=AGENT, call_id=call_id))
     await engine.until_state(AgentState.WRAP_UP)
@@ -198,7 +205,8 @@ async def test_choosing_among_matches_sends_record_and_history_to_the_chosen(
 
 async def test_choosing_for_a_call_not_yours_is_refused(engine: Engine) -> None:
     result, _ = await engine.send(ChooseCustomer(agent_id=AGENT, call_id="nope", customer_id=1))
-    assert not result.ok and "'nope' is not yours" in result.error
+    assert not result.ok
+    assert "'nope' is not yours" in result.error
 
 
 async def test_new_customer_for_an_unknown_caller_is_stored_attached_and_found(
@@ -248,8 +256,10 @@ async def test_bad_new_customer_is_refused_naming_the_field(
 ) -> None:
     before = await engine.store.customer_count()
     result, seen = await engine.send(CreateCustomer(agent_id=AGENT, **fields))
-    assert not result.ok and result.error.startswith(error)
-    assert not seen and await engine.store.customer_count() == before
+    assert not result.ok
+    assert result.error.startswith(error)
+    assert not seen
+    assert await engine.store.customer_count() == before
 
 
 async def test_service_item_entry_and_escalation_are_stored(engine: Engine) -> None:
@@ -295,20 +305,23 @@ async def test_bad_service_item_commands_are_refused(
     engine: Engine, command: AnyCommand, error: str
 ) -> None:
     result, _ = await engine.send(command)
-    assert not result.ok and error in result.error
+    assert not result.ok
+    assert error in result.error
     assert await CustomerBase(engine.store).service_items(1) == ()
 
 
 async def test_without_a_store_customer_commands_are_refused(engine: Engine) -> None:
     engine.service.customers = None
     result, _ = await engine.send(SearchCustomers(agent_id=AGENT, query="王"))
-    assert not result.ok and "no customer base" in result.error
+    assert not result.ok
+    assert "no customer base" in result.error
 
 
 def test_new_customer_defaults_from_the_number() -> None:
     london = new_customer(name="Ada", number="+44 20 7946 0958")
     assert (london.language, london.time_zone) == ("en", "Europe/London")
     plain = new_customer(name="Ada", default_time_zone="Asia/Shanghai")
-    assert plain.time_zone == "Asia/Shanghai" and plain.phones == ()
+    assert plain.time_zone == "Asia/Shanghai"
+    assert plain.phones == ()
     with pytest.raises(CustomerFormError, match=r"^name: holds a control character \(U\+0007\)"):
         new_customer(name="A\x07")

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from cti.cli import main
-from cti.customer_import import export_customers, export_orders, from_cell, records, to_cell
-from cti.customers import CustomerBase, CustomerFormError, new_customer, safe_text
+from cti.app.cli import main
+from cti.customers.base import CustomerBase, CustomerFormError, new_customer, safe_text
+from cti.customers.csv_files import export_customers, export_orders, from_cell, records, to_cell
 from cti.models import Customer, Order, PhoneNumber
-from cti.store import Store
+from cti.store.database import Store
 from tests.cti.test_customer_import import HEADER, load, write
 
 pytestmark = [pytest.mark.customers, pytest.mark.security]

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from rich.cells import cell_len
 
-import cti.customer_import as customer_import
-from cti.cli import main
-from cti.customer_import import (
+import cti.customers.csv_files as customer_import
+from cti.app.cli import main
+from cti.customers.base import CustomerBase
+from cti.customers.csv_files import (
     CsvImportError,
     ImportReport,
     check_header,
@@ -22,9 +23,8 @@ from cti.customer_import import (
     import_orders,
     read_csv,
 )
-from cti.customers import CustomerBase
 from cti.models import PhoneType, Segment
-from cti.store import Store
+from cti.store.database import Store
 
 pytestmark = pytest.mark.customers
 
@@ -191,7 +191,8 @@ async def test_a_number_shared_under_another_name_is_kept_apart(
     numbered = await load(base, write(tmp_path, HEADER + ",,010-62345678,,,,,\n", "n.csv"))
     assert "customer 1 and customer 2" in numbered.errors[0].reason
     assert sorted(c.name for c in await base.search("010 6234 5678")) == ["张伟", "章伟"]
-    assert (await base.get(1)) is not None and (await base.get(1)).company == "国美"  # type: ignore[union-attr]
+    assert (await base.get(1)) is not None
+    assert (await base.get(1)).company == "国美"
 
 
 async def test_merges_across_batches(
@@ -201,7 +202,8 @@ async def test_merges_across_batches(
     rows = "".join(f",客户{i},1380000000{i % 3},,,,,\n" for i in range(7))
     report = await load(base, write(tmp_path, HEADER + rows))
     # Same number, different names: kept apart across batches too.
-    assert report.created == 7 and len(report.kept_apart) == 4
+    assert report.created == 7
+    assert len(report.kept_apart) == 4
     again = "".join(f",客户{i},1380000000{i % 3},,,,,\n" for i in range(7))
     report = await load(base, write(tmp_path, HEADER + again, "again.csv"))
     assert (report.created, report.updated) == (0, 7)
@@ -246,9 +248,12 @@ async def test_orders_import_by_id_number_and_email_and_rescore(
     assert (report.created, report.rescored) == (4, 2)
     assert [o.amount for o in await base.orders(1)] == [1234.5, 99.5, 10.0]
     zhang = await base.get(1)
-    assert zhang is not None and zhang.value > 0 and zhang.segment is not Segment.PLATINUM
+    assert zhang is not None
+    assert zhang.value > 0
+    assert zhang.segment is not Segment.PLATINUM
     explanation = await base.explain(1)
-    assert explanation is not None and explanation.factors[1].detail == "3 orders in 365 days"
+    assert explanation is not None
+    assert explanation.factors[1].detail == "3 orders in 365 days"
     again = await load(base, orders)
     assert (again.created, again.updated) == (0, 4)  # same references: nothing new
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.config import Config
-from cti.customers import CustomerBase, PhoneError, fold, name_grams, parse_phone, plan_search
-from cti.migrations import MIGRATIONS
+from cti.customers.base import CustomerBase, PhoneError, fold, name_grams, parse_phone, plan_search
+from cti.engine.service import EngineService
 from cti.models import (
     CallerKind,
     Customer,
@@ -22,8 +22,8 @@ from cti.models import (
     ServicePriority,
     ServiceStatus,
 )
-from cti.service import EngineService
-from cti.store import Store
+from cti.store.database import Store
+from cti.store.migrations import MIGRATIONS
 
 pytestmark = pytest.mark.customers
 
@@ -309,7 +309,8 @@ async def test_saving_replaces_phones_emails_and_search_keys(base: CustomerBase)
 async def test_stored_customer_keeps_every_contact_field(base: CustomerBase) -> None:
     stored = await base.get(3)
     assert stored == PEOPLE[2]
-    assert stored is not None and stored.phones[0].extension == "8"
+    assert stored is not None
+    assert stored.phones[0].extension == "8"
 
 
 # --- history, orders, service items, value -------------------------------------------
@@ -329,7 +330,8 @@ async def test_service_items_open_dispatch_escalate_and_close(base: CustomerBase
         "1002",
         NOW + 60,
     )
-    assert not moved.overdue(NOW + 3599) and moved.overdue(NOW + 3601)
+    assert not moved.overdue(NOW + 3599)
+    assert moved.overdue(NOW + 3601)
     assert await base.overdue_service_items(NOW + 3601) == [moved]
     # Overdue: escalated once, again only after every_s more.
     assert await base.escalate_overdue("supervisor", now=NOW + 3601, every_s=DAY) == 1
@@ -394,10 +396,12 @@ async def test_rescore_and_card_explain_the_value(base: CustomerBase) -> None:
     assert factors["recency"].detail == "last order 1 days ago"
     assert factors["engagement"].detail == "1 contact in 365 days"
     stored = await base.get(1)
-    assert stored is not None and stored.value == explanation.value
+    assert stored is not None
+    assert stored.value == explanation.value
     assert stored.segment is explanation.segment
     card = await base.store.customer_card(1)
-    assert card.value_inputs is not None and card.value_inputs.orders == 3
+    assert card.value_inputs is not None
+    assert card.value_inputs.orders == 3
     assert await base.explain(99) is None
 
 

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from cti.customers import CustomerBase
-from cti.demo_data import (
+from cti.app.demo_data import (
     DEMO_NOW,
     generate_customers,
     generate_orders,
     generate_service_items,
     seed_store,
 )
-from cti.store import Store
+from cti.customers.base import CustomerBase
+from cti.store.database import Store
 
 pytestmark = pytest.mark.customers
 

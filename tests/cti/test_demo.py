@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from cti.cli import main
+from cti.app.cli import main
+from cti.app.demo import DemoCenter
 from cti.config import load_config
-from cti.demo import DemoCenter
 
 
 def headless(db: Path, *args: str) -> dict[str, Any]:
@@ -51,7 +51,9 @@ def test_summary_has_every_field_and_adds_up(day: dict[str, Any]) -> None:
     assert sorted(s["value_rank"] for s in day["segments"].values()) == [1, 2, 3, 4, 5]
     assert sum(s["offered"] for s in day["segments"].values()) == day["offered"]
     kinds = day["caller_kinds"]
-    assert kinds["unknown"] > 0 and kinds["private"] > 0 and kinds["malformed"] > 0
+    assert kinds["unknown"] > 0
+    assert kinds["private"] > 0
+    assert kinds["malformed"] > 0
 
 
 def test_under_load_high_value_callers_wait_less(day: dict[str, Any]) -> None:
@@ -73,7 +75,8 @@ def test_same_seed_same_day(tmp_path: Path) -> None:
     b = headless(tmp_path / "b.db", *args)
     a.pop("wall_s"), b.pop("wall_s")
     assert a == b
-    assert a["agents"] == 4 and a["rate_per_hour"] == 60
+    assert a["agents"] == 4
+    assert a["rate_per_hour"] == 60
     assert a["offered"] > 0
 
 

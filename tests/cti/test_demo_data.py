@@ -9,7 +9,7 @@ from pathlib import Path
 import phonenumbers
 import pytest
 
-from cti.demo_data import (
+from cti.app.demo_data import (
     SPECIAL_NAMES,
     generate_customers,
     generate_interactions,
@@ -18,7 +18,7 @@ from cti.demo_data import (
 )
 from cti.models import Customer, Segment
 from cti.phone import normalise
-from cti.store import Store
+from cti.store.database import Store
 
 
 @pytest.fixture(scope="module")

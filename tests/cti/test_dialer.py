@@ -11,14 +11,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from cti.bus import InMemoryBus
-from cti.campaign_store import CampaignSettings
+from cti.bus.memory import InMemoryBus
 from cti.clock import run_virtual, wall_time
 from cti.config import load_config
-from cti.dialer import MODEM_MODES, CampaignRunner, DialingLine, dial_through_line
+from cti.engine.dialer import MODEM_MODES, CampaignRunner, DialingLine, dial_through_line
+from cti.engine.service import EngineService
 from cti.errors import CtiError, TelephonyError
 from cti.models import AgentConfig, CallDetailRecord
-from cti.service import EngineService
+from cti.store.campaigns import CampaignSettings
 from queue_engine.campaign import Campaign, Lead, LeadState
 from queue_engine.pacing import DialMode, DialResult
 from simulators.bots import BotAgent, BotBehaviour
@@ -162,7 +162,8 @@ def test_an_answered_call_without_an_agent_within_two_seconds_is_abandoned() -> 
             await asyncio.gather(run, return_exceptions=True)
             await d.service.flush()
             records = campaign_records(d.store)
-            assert records and all(r.outcome == "abandoned" for r in records)
+            assert records
+            assert all(r.outcome == "abandoned" for r in records)
             assert d.trunk.calls() == {}  # the dialer hung each one up
             f = core.abandon_figures(wall_time())
             assert f.today_abandoned == f.today_live == len(records)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cti.cli import main
+from cti.app.cli import main
 
 pytestmark = pytest.mark.dialer
 
@@ -39,7 +39,8 @@ def test_campaign_import_simulate_status_and_report(
     assert run["dials"] > 0
     report = run["report"]
     assert report["dials"] == run["dials"]
-    assert report["dials_outside_hours"] == 0 and report["dials_on_dnc"] == 0
+    assert report["dials_outside_hours"] == 0
+    assert report["dials_on_dnc"] == 0
     assert report["within_rules"] is True
 
     assert main([*base, "status", "spring"]) == 0

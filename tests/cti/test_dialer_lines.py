@@ -12,14 +12,14 @@ import random
 import pytest
 
 from cti import topics
-from cti.bus import InMemoryBus
-from cti.campaign_store import CampaignSettings
+from cti.bus.memory import InMemoryBus
 from cti.clock import run_virtual
 from cti.config import load_config
-from cti.dialer import CampaignRunner, DialingLine
+from cti.engine.dialer import CampaignRunner, DialingLine
+from cti.engine.service import EngineService
 from cti.models import AgentConfig
 from cti.protocol import CallOffered, CommandResult, SetCampaignState
-from cti.service import EngineService
+from cti.store.campaigns import CampaignSettings
 from queue_engine.campaign import Campaign, Lead
 from queue_engine.pacing import DialMode
 from simulators.bots import BotAgent, BotBehaviour
@@ -102,7 +102,8 @@ def test_line_outcomes_reach_the_leads_and_the_agent_gets_the_campaigns_script(
         }
         assert len(offers) == 1
         script = offers[0].pop.script
-        assert script is not None and script.name == "Satisfaction survey"  # outbound_survey
+        assert script is not None
+        assert script.name == "Satisfaction survey"
         assert trunk.calls() == {}  # the machine's call hung up; the person's ended
         # the engine never heard of the dials that did not connect
         assert not [r for r in caplog.records if r.levelno >= logging.WARNING
@@ -127,7 +128,8 @@ def test_a_campaign_command_to_an_engine_without_a_dialer_is_refused() -> None:
                 _topic, result = await anext(aiter(events))
         engine.cancel()
         await asyncio.gather(engine, return_exceptions=True)
-        assert isinstance(result, CommandResult) and not result.ok
+        assert isinstance(result, CommandResult)
+        assert not result.ok
         assert "no dialer runs in this engine" in result.error
 
     run_virtual(body)

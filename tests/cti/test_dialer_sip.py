@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from cti.bus import InMemoryBus
-from cti.campaign_store import CampaignSettings
+from cti.bus.memory import InMemoryBus
 from cti.config import SipLineSettings, load_config
-from cti.dialer import CampaignRunner, DialingLine
+from cti.engine.dialer import CampaignRunner, DialingLine
+from cti.engine.service import EngineService
 from cti.models import AgentConfig
-from cti.service import EngineService
+from cti.store.campaigns import CampaignSettings
 from queue_engine.campaign import Campaign, Lead
 from queue_engine.pacing import DialMode, PacingSettings
 from simulators.bots import BotAgent, BotBehaviour

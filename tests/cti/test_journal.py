@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 
 from cti import topics
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.clock import VIRTUAL_EPOCH, run_virtual, wall_time
 from cti.config import load_config
+from cti.engine.service import EngineService
 from cti.errors import CtiError, RoutingError, StoreError
-from cti.journal import Journal, RetryBackoff, is_configuration, journal_path_for
 from cti.models import (
     AgentConfig,
     AgentState,
@@ -48,8 +48,8 @@ from cti.protocol import (
     SetNotReady,
     SetReady,
 )
-from cti.service import EngineService
-from cti.store import Store
+from cti.store.database import Store
+from cti.store.journal import Journal, RetryBackoff, is_configuration, journal_path_for
 from queue_engine import inputs as ri
 from queue_engine.actions import Action
 from queue_engine.router import Router
@@ -124,7 +124,7 @@ def test_bad_rows_are_skipped_logged_and_reported(
             ],
         )
     raw.close()
-    with caplog.at_level(logging.ERROR, logger="cti.journal"), Journal.open(path) as journal:
+    with caplog.at_level(logging.ERROR, logger="cti.store.journal"), Journal.open(path) as journal:
         replayed = list(journal.replay())
         assert [at for at, _ in replayed] == [1.0, 2.0, 7.0]
         assert replayed[-1][1] == ri.AgentLogsOut(agent_id="a")
@@ -201,7 +201,7 @@ def test_a_full_journal_holds_inputs_in_memory_and_writes_them_back_in_order(
 ) -> None:
     path = tmp_path / "j.db"
     inputs = [_big(n) for n in range(300)]
-    with caplog.at_level(logging.ERROR, logger="cti.journal"), Journal.open(path) as journal:
+    with caplog.at_level(logging.ERROR, logger="cti.store.journal"), Journal.open(path) as journal:
         journal.append(0.5, ri.TimePasses())
         _disk_full(journal)
         for n, event in enumerate(inputs):
@@ -218,7 +218,7 @@ def test_a_full_journal_holds_inputs_in_memory_and_writes_them_back_in_order(
         assert (journal.spooled, journal.write_error, journal.lost.count) == (0, "", 0)
         assert journal.append(400.0, ri.TimePasses()) == 302  # and on, on disk
     # Logged when it began, and a rate-limited line per failed write back: not per input.
-    assert len([r for r in caplog.records if r.name == "cti.journal"]) <= 2
+    assert len([r for r in caplog.records if r.name == "cti.store.journal"]) <= 2
     with Journal.open(path) as journal:
         replayed = list(journal.replay())
         assert [e for _, e in replayed] == [ri.TimePasses(), *inputs, ri.TimePasses()]
@@ -233,7 +233,7 @@ def test_a_full_spool_loses_traffic_keeps_configuration_and_says_what(
 ) -> None:
     path = tmp_path / "j.db"
     sales = ri.QueueConfigured(queue=QueueConfig(name="sales", wrap_up_s=3))
-    with caplog.at_level(logging.ERROR, logger="cti.journal"), Journal.open(path) as journal:
+    with caplog.at_level(logging.ERROR, logger="cti.store.journal"), Journal.open(path) as journal:
         journal.spool_limit = 3
         _disk_full(journal)
         while not journal.spooled:  # fill the file's last pages
@@ -259,7 +259,8 @@ def test_a_full_spool_loses_traffic_keeps_configuration_and_says_what(
             "agent_goes_ready",
             "queue_configured",
         ]
-        assert journal.stored_lost is not None and journal.stored_lost.calls == ["c7", "c8"]
+        assert journal.stored_lost is not None
+        assert journal.stored_lost.calls == ["c7", "c8"]
         journal.cut()  # the center emptied: the journal tells the whole story again
         assert journal.stored_lost is None
     with Journal.open(path) as journal:
@@ -274,7 +275,8 @@ def test_retry_backoff_doubles_up_to_its_most_and_can_be_hurried() -> None:
         backoff.failed(now)
         waits.append(backoff.delay(now))
     assert waits == [0.5, 1.0, 2.0, 2.0]
-    assert not backoff.due(31.9) and backoff.due(32.0)
+    assert not backoff.due(31.9)
+    assert backoff.due(32.0)
     backoff.now_due()
     assert backoff.due(30.0)
     backoff.succeeded()

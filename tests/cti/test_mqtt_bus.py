@@ -12,10 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from cti import topics
-from cti.bus import InMemoryBus
-from cti.config import BrokerSettings
-from cti.errors import ConfigError
-from cti.mqtt_bus import (
+from cti.bus.memory import InMemoryBus
+from cti.bus.mqtt import (
     Backoff,
     BrokerAddress,
     BrokerError,
@@ -32,6 +30,8 @@ from cti.mqtt_bus import (
     qos_for,
     resolve_broker_settings,
 )
+from cti.config import BrokerSettings
+from cti.errors import ConfigError
 from cti.protocol import AgentPresence, CommandResult, Login, decode, encode
 
 # --- outbox ---------------------------------------------------------------------------
@@ -194,9 +194,12 @@ async def test_make_bus_roles() -> None:
     settings = BrokerSettings(url="mqtt://h:1")
     engine = make_bus(settings, "engine")
     console = make_bus(settings, "console", agent_id="1001")
-    assert isinstance(engine, MqttBus) and isinstance(console, MqttBus)
-    assert engine.persistent and engine.presence_agent is None
-    assert not console.persistent and console.presence_agent == "1001"
+    assert isinstance(engine, MqttBus)
+    assert isinstance(console, MqttBus)
+    assert engine.persistent
+    assert engine.presence_agent is None
+    assert not console.persistent
+    assert console.presence_agent == "1001"
     assert "1001" in console.client_id
 
 
@@ -302,7 +305,8 @@ async def test_round_trip_and_status() -> None:
     broker = FakeBroker()
     async with _bus(broker) as bus:
         await bus.wait_online(5)
-        assert bus.status.online and bus.status.connects == 1
+        assert bus.status.online
+        assert bus.status.connects == 1
         async with bus.subscribe(topics.agent_events("1001")) as sub:
             await bus.publish(topics.agent_events("1001"), CommandResult(command_id="a", ok=True))
             topic, message = await anext(aiter(sub))
@@ -331,7 +335,8 @@ async def test_offline_publishes_queue_and_go_out_in_order_on_reconnect() -> Non
         await _until(lambda: len(broker.published) == 3)
     assert _payloads(broker) == ["c0", "c1", "c2"]
     states = [s.state for s in seen]
-    assert ConnectionState.OFFLINE in states and states.index(ConnectionState.OFFLINE) < len(states)
+    assert ConnectionState.OFFLINE in states
+    assert states.index(ConnectionState.OFFLINE) < len(states)
     assert any(s.queued == 3 and not s.online for s in seen)
 
 
@@ -370,7 +375,8 @@ async def test_in_flight_window_limits_unacknowledged_publishes() -> None:
         await _until(lambda: len(broker.published) == 2)
         for _ in range(20):
             await asyncio.sleep(0)
-        assert len(broker.published) == 2 and bus.status.in_flight == 2
+        assert len(broker.published) == 2
+        assert bus.status.in_flight == 2
         # publish() itself waits while the window is full and the outbox backs up
         blocked = asyncio.create_task(
             bus.publish(topics.agent_events("1"), CommandResult(command_id="late", ok=True))
@@ -394,7 +400,8 @@ async def test_a_refused_publish_frees_its_place_in_the_window() -> None:
         bus.publish_payload(fine, encode(CommandResult(command_id="yes", ok=True)))
         # the window of one is full until the refusal; then the next one goes out
         await _until(lambda: len(broker.published) == 2)
-        assert bus.status.online and bus.status.in_flight == 0
+        assert bus.status.online
+        assert bus.status.in_flight == 0
     assert _payloads(broker) == ["no", "yes"]
 
 
@@ -420,9 +427,12 @@ async def test_console_announces_presence_and_says_goodbye() -> None:
         await bus.wait_online(5)
         await _until(lambda: len(broker.published) == 1)
     first, last = (decode(i.payload) for i in (broker.published[0], broker.published[-1]))
-    assert isinstance(first, AgentPresence) and first.online
-    assert isinstance(last, AgentPresence) and not last.online
-    assert broker.published[0].retain and broker.published[0].topic == topics.agent_presence("1001")
+    assert isinstance(first, AgentPresence)
+    assert first.online
+    assert isinstance(last, AgentPresence)
+    assert not last.online
+    assert broker.published[0].retain
+    assert broker.published[0].topic == topics.agent_presence("1001")
 
 
 async def test_refused_subscription_raises_when_online() -> None:
@@ -465,7 +475,8 @@ async def test_offline_outbox_overflow_drops_the_oldest() -> None:
     async with _bus(broker, offline_limit=2) as bus:
         for n in range(3):
             await bus.publish(topics.agent_commands("1"), Login(agent_id="1", command_id=f"c{n}"))
-        assert bus.status.dropped == 1 and bus.status.queued == 2
+        assert bus.status.dropped == 1
+        assert bus.status.queued == 2
         broker.up.set()
         await bus.wait_online(5)
         await _until(lambda: len(broker.published) == 2)

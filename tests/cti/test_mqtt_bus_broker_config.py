@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cti.cli import main
-from cti.commands.broker_config import (
+from cti.app.cli import main
+from cti.app.commands.broker_config import (
     BrokerUser,
     acl_rules,
     check_password,
@@ -103,7 +103,8 @@ def test_command_writes_files_and_keeps_passwords(tmp_path: Path) -> None:
     args = ["broker-config", "--config", str(config), "--out", str(out), "--supervisor", "sup1"]
     assert main([*args, "--iterations", "101"]) == 0
     second = read_credentials(out / "credentials.toml")
-    assert {k: second[k] for k in first} == first and "sup1" in second
+    assert {k: second[k] for k in first} == first
+    assert "sup1" in second
 
 
 def test_command_without_agents_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -122,7 +123,8 @@ def test_every_listener_ties_client_ids_to_users(tmp_path: Path) -> None:
     for text in (generated, shipped):
         lines = [ln.strip() for ln in text.splitlines() if ln.strip() and ln[0] != "#"]
         listeners = [i for i, ln in enumerate(lines) if ln.startswith("listener ")]
-        assert listeners and all(lines[i + 1] == "use_username_as_clientid true" for i in listeners)
+        assert listeners
+        assert all(lines[i + 1] == "use_username_as_clientid true" for i in listeners)
         assert lines.index("use_username_as_clientid true") > listeners[0]
         assert "allow_anonymous false" in lines
     assert parse_listener(":8883") == ("", 8883)

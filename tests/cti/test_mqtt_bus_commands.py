@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cti.cli import main
+from cti.app.cli import main
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +18,9 @@ def _no_broker_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_serve_without_a_broker_says_how_to_give_one(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve"]) == 2
     err = capsys.readouterr().err
-    assert "--broker" in err and "CTI_BROKER_URL" in err and "cti demo" in err
+    assert "--broker" in err
+    assert "CTI_BROKER_URL" in err
+    assert "cti demo" in err
 
 
 def test_serve_without_agents_names_the_file(
@@ -33,7 +35,8 @@ def test_serve_without_agents_names_the_file(
 def test_serve_bad_broker_url(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--broker", "http://x:secret@h"]) == 2
     err = capsys.readouterr().err
-    assert "scheme 'http'" in err and "secret" not in err
+    assert "scheme 'http'" in err
+    assert "secret" not in err
 
 
 def test_console_without_a_broker(capsys: pytest.CaptureFixture[str]) -> None:

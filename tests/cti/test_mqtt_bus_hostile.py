@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from cti import topics
-from cti.config import BrokerSettings
-from cti.mqtt_bus import (
+from cti.bus.mqtt import (
     MAX_DELIVERY_ATTEMPTS,
     MqttBus,
     Outgoing,
@@ -25,6 +24,7 @@ from cti.mqtt_bus import (
     make_bus,
     strike,
 )
+from cti.config import BrokerSettings
 from cti.protocol import MAX_MESSAGE_BYTES, CommandResult, Login, decode, encode
 from tests.cti.test_mqtt_bus import FakeBroker, _bus, _until
 
@@ -49,13 +49,14 @@ async def test_a_topic_the_broker_would_refuse_is_never_sent(
     broker = FakeBroker()
     async with _bus(broker) as bus:
         await bus.wait_online(5)
-        with caplog.at_level(logging.ERROR, logger="cti.mqtt_bus"):
+        with caplog.at_level(logging.ERROR, logger="cti.bus.mqtt"):
             await bus.publish(topic, CommandResult(command_id="bad", ok=False))
         await bus.publish(topics.agent_events("1001"), CommandResult(command_id="ok", ok=True))
         await _until(lambda: len(broker.published) == 1)
     assert [decode(i.payload).command_id for i in broker.published] == ["ok"]  # type: ignore[union-attr]
     assert bus.status.connects == 1
-    assert "refused" in caplog.text and "\x00" not in caplog.text
+    assert "refused" in caplog.text
+    assert "\x00" not in caplog.text
 
 
 async def test_a_payload_over_the_limit_is_never_sent(caplog: pytest.LogCaptureFixture) -> None:
@@ -90,11 +91,14 @@ async def test_a_publish_the_broker_disconnects_for_is_dropped_not_retried_for_e
 def test_only_the_oldest_unacknowledged_publish_gets_a_strike() -> None:
     a, b = Outgoing("cti/v1/a/x", b"a"), Outgoing("cti/v1/b/x", b"b")
     back, dropped = strike([a, b])
-    assert dropped is None and [i.strikes for i in back] == [1, 0]
+    assert dropped is None
+    assert [i.strikes for i in back] == [1, 0]
     for _ in range(MAX_DELIVERY_ATTEMPTS - 2):
         back, dropped = strike(back)
     back, dropped = strike(back)
-    assert dropped is not None and dropped.payload == b"a" and back == [b]
+    assert dropped is not None
+    assert dropped.payload == b"a"
+    assert back == [b]
     assert strike([]) == ([], None)
 
 
@@ -121,13 +125,16 @@ async def test_a_command_that_does_not_decode_is_refused_to_the_topics_owner() -
             agent.publish_payload(topics.agent_commands("1001"), json.dumps(bad).encode())
             topic, answer = await anext(aiter(events))
             assert topic == topics.agent_events("1001")
-            assert isinstance(answer, CommandResult) and answer.command_id == "c1"
-            assert not answer.ok and "supervisor_id" in answer.error
+            assert isinstance(answer, CommandResult)
+            assert answer.command_id == "c1"
+            assert not answer.ok
+            assert "supervisor_id" in answer.error
             # a good command still reaches the engine after it
             await agent.publish(topics.agent_commands("1001"), Login(agent_id="1001"))
             _, login = await anext(aiter(commands))
             assert isinstance(login, Login)
-            assert engine.refused == 1 and sup_events.queue.empty()
+            assert engine.refused == 1
+            assert sup_events.queue.empty()
 
 
 async def test_a_persistent_sessions_backlog_waits_for_its_subscriber() -> None:
@@ -142,21 +149,26 @@ async def test_a_persistent_sessions_backlog_waits_for_its_subscriber() -> None:
         await _until(lambda: len(engine._early) == 1)
         async with engine.subscribe(topics.ALL_AGENT_COMMANDS) as commands:
             topic, message = await anext(aiter(commands))
-    assert topic == topics.agent_commands("1001") and message == command
+    assert topic == topics.agent_commands("1001")
+    assert message == command
 
 
 def test_client_ids_are_unguessable() -> None:
     ids = {default_client_id("engine") for _ in range(20)}
-    assert len(ids) == 20 and all(i.startswith("cti-engine-") for i in ids)
+    assert len(ids) == 20
+    assert all(i.startswith("cti-engine-") for i in ids)
     settings = BrokerSettings(url="mqtt://h:1")
     engine = make_bus(settings, "engine")
-    assert isinstance(engine, MqttBus) and engine.persistent and engine.answer_refusals
+    assert isinstance(engine, MqttBus)
+    assert engine.persistent
+    assert engine.answer_refusals
 
 
 def test_the_engines_client_id_is_kept_per_installation(tmp_path: Path) -> None:
     path = tmp_path / "cti.db.mqtt-client-id"
     first = installation_client_id(path)
-    assert first.startswith("cti-engine-") and len(first.rsplit("-", 1)[1]) == 32
+    assert first.startswith("cti-engine-")
+    assert len(first.rsplit("-", 1)[1]) == 32
     assert installation_client_id(path) == first
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert installation_client_id(tmp_path / "other") != first

@@ -161,7 +161,8 @@ def test_a_bad_id_is_refused_naming_its_field(
         decode(payload, where="cti/v1/agents/1001/commands")
     text = str(err.value)
     assert f".{field}:" in text
-    assert "\x00" not in text and "\u202e" not in text  # the log line stays clean
+    assert "\x00" not in text
+    assert "\u202e" not in text
 
 
 @pytest.mark.security
@@ -307,7 +308,8 @@ def test_event_text_from_lines_is_neutralised_not_refused() -> None:
     assert arrived.caller_name == "Bob\ufffdgnp.exe"
     assert arrived.ani == "1\ufffd[2J"
     long = CommandResult(command_id="x", ok=False, error="e" * 10_000)
-    assert len(long.error) == MAX_TEXT_CHARS and long.error.endswith("…")
+    assert len(long.error) == MAX_TEXT_CHARS
+    assert long.error.endswith("…")
     assert clean_text("a\nb\u2066c", multiline=True) == "a\nbc"
 
 
@@ -338,9 +340,11 @@ def test_command_memory_is_bounded_in_count_and_bytes() -> None:
         memory.remember(
             command_id, CommandResult(command_id=command_id, ok=False, error="e" * 1000)
         )
-        assert memory.bytes <= 50_000 and len(memory) <= 100
+        assert memory.bytes <= 50_000
+        assert len(memory) <= 100
     newest = "0999" + "x" * 120
-    assert memory.get(newest) is not None and memory.get("0000" + "x" * 120) is None
+    assert memory.get(newest) is not None
+    assert memory.get("0000" + "x" * 120) is None
     small = CommandMemory(max_count=3)
     for command_id in "abcd":
         small.remember(command_id, CommandResult(command_id=command_id, ok=True))

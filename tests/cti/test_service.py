@@ -12,9 +12,10 @@ from typing import TypeVar
 import pytest
 
 from cti import topics
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.clock import VIRTUAL_EPOCH, run_virtual, wall_time
 from cti.config import Config, load_config
+from cti.engine.service import EngineService
 from cti.errors import StoreError
 from cti.models import (
     AgentConfig,
@@ -57,7 +58,6 @@ from cti.protocol import (
     SupervisorCommand,
     encode,
 )
-from cti.service import EngineService
 from telephony_adapters.sim import SimCallState, SimTrunk
 from tests.cti.test_card_budget import worst_contacts
 
@@ -264,7 +264,8 @@ def test_caller_who_gives_up_is_recorded_abandoned_and_leaves_the_queue() -> Non
             call_id = c.trunk.ring("13812345678")
             await asyncio.sleep(2)
             status = c.bus.retained(topics.queue_status("general"))
-            assert isinstance(status, QueueStatus) and status.waiting == 1
+            assert isinstance(status, QueueStatus)
+            assert status.waiting == 1
             await asyncio.sleep(30)
             c.trunk.caller_hangs_up(call_id)
             await asyncio.sleep(2)
@@ -313,7 +314,9 @@ def test_repeated_command_is_applied_once_and_a_foreign_one_refused() -> None:
             await asyncio.sleep(1)
             seen = _drain(a)
             results = [m for m in seen if isinstance(m, CommandResult)]
-            assert len(results) == 2 and results[0] == results[1] and results[0].ok
+            assert len(results) == 2
+            assert results[0] == results[1]
+            assert results[0].ok
             assert results[0].command_id == accept.command_id
             assert len([m for m in seen if isinstance(m, CallConnected)]) == 1
             # A command for 1001 sent on 1002's topic is refused.
@@ -333,7 +336,8 @@ def test_bad_payloads_and_bad_commands_do_not_stop_the_engine() -> None:
             c.bus.publish_payload(topics.agent_commands("1001"), b"\xff\xfe not json")
             await a.send(AcceptOffer(agent_id="1001", call_id="no-such-call"))
             refused = await a.expect(CommandResult)
-            assert not refused.ok and "no-such-call" in refused.error
+            assert not refused.ok
+            assert "no-such-call" in refused.error
             await c.bus.publish(topics.agent_commands("9999"), Login(agent_id="9999"))
             await asyncio.sleep(1)
             await ready(a)  # the engine still works
@@ -438,13 +442,15 @@ def test_scheduled_callback_enters_the_queue_at_the_customers_local_time() -> No
             bad = await a.do(
                 ScheduleCallback(agent_id="1001", number="12#", local_time="2026-01-05T17:00")
             )
-            assert not bad.ok and "12#" in bad.error
+            assert not bad.ok
+            assert "12#" in bad.error
             bad = await a.do(
                 ScheduleCallback(
                     agent_id="1001", number="13812345678", local_time="tomorrow", time_zone="UTC"
                 )
             )
-            assert not bad.ok and "ISO 8601" in bad.error
+            assert not bad.ok
+            assert "ISO 8601" in bad.error
 
     virtual(body)
 
@@ -466,7 +472,8 @@ def test_supervisor_moves_and_reprioritises_waiting_calls_and_forces_agents() ->
             assert c.service.router.call_queue(old) == "vip"
             assert c.service.router.call_arrived_at(old) < c.service.router.call_arrived_at(new)
             r = await boss.do(MoveWaitingCall(supervisor_id="s1", call_id=old, queue="nowhere"))
-            assert not r.ok and "nowhere" in r.error
+            assert not r.ok
+            assert "nowhere" in r.error
             a = c.agents["1001"]
             await a.send(Login(agent_id="1001"))
             await a.send(SetReady(agent_id="1001"))
@@ -475,7 +482,8 @@ def test_supervisor_moves_and_reprioritises_waiting_calls_and_forces_agents() ->
             assert r.ok  # reserved: the offer is given back and the agent goes Not Ready
             assert c.service.router.agent("1001").state is AgentState.NOT_READY
             r = await boss.do(ForceLogout(supervisor_id="s1", agent_id="1001"))
-            assert r.ok and c.service.router.agent("1001").state is AgentState.LOGGED_OUT
+            assert r.ok
+            assert c.service.router.agent("1001").state is AgentState.LOGGED_OUT
             # A supervisor command on another supervisor's topic is refused.
             forged = ForceLogout(supervisor_id="s2", agent_id="1001")
             await c.bus.publish(topics.supervisor_commands("s1"), forged)
@@ -496,12 +504,15 @@ def test_queue_status_carries_occupancy_and_calls_carry_estimated_waits() -> Non
             await c.service.publish_status()
             status = c.bus.retained(topics.queue_status("general"))
             calls = c.bus.retained(topics.queue_calls("general"))
-            assert isinstance(status, QueueStatus) and isinstance(calls, QueueCalls)
-            assert status.occupancy is not None and status.occupancy > 0.9
+            assert isinstance(status, QueueStatus)
+            assert isinstance(calls, QueueCalls)
+            assert status.occupancy is not None
+            assert status.occupancy > 0.9
             assert status.agents_by_state["talking"] == 1
             assert [w.call_id for w in calls.calls] == waiting
             estimates = [w.estimated_wait_s for w in calls.calls]
-            assert estimates[0] is not None and estimates == sorted(estimates)
+            assert estimates[0] is not None
+            assert estimates == sorted(estimates)
             assert estimates[0] > 0  # nobody Ready: the first waits for the agent
 
     virtual(body)
@@ -658,10 +669,12 @@ def test_a_caller_with_worst_case_history_still_gets_the_card_offered_and_back()
             await ready(a)
             call_id = c.trunk.ring("138-1234-5678")
             offer = await a.expect(CallOffered)
-            assert offer.pop.call_id == call_id and offer.pop.customer == ALICE
+            assert offer.pop.call_id == call_id
+            assert offer.pop.customer == ALICE
             assert len(encode(offer)) <= MAX_MESSAGE_BYTES
             history = offer.pop.history
-            assert history and history[0].call_id == "call-4"
+            assert history
+            assert history[0].call_id == "call-4"
             assert len(history) + offer.pop.history_left_out == 5
             assert "more characters not shown]" in history[0].note
             await a.send(AcceptOffer(agent_id="1001", call_id=call_id))
@@ -708,8 +721,10 @@ def test_engine_health_is_refreshed_while_a_trouble_lasts_and_says_since_when() 
             c.store.full = True
             await one_call()
             [began] = healths
-            assert began.kinds == ("records",) and began.records_held == 1
-            assert began.since_wall is not None and began.since_wall <= began.at_wall
+            assert began.kinds == ("records",)
+            assert began.records_held == 1
+            assert began.since_wall is not None
+            assert began.since_wall <= began.at_wall
             await asyncio.sleep(3)  # three status intervals: the same trouble again
             assert len(healths) >= 3
             assert {(h.kinds, h.since_wall) for h in healths} == {(("records",), began.since_wall)}
@@ -721,7 +736,8 @@ def test_engine_health_is_refreshed_while_a_trouble_lasts_and_says_since_when() 
             c.store.full = False  # space came back: all written, and then quiet
             c.service.retry_writes()
             await asyncio.sleep(1)
-            assert healths[-1].ok and healths[-1].since_wall is None
+            assert healths[-1].ok
+            assert healths[-1].since_wall is None
             quiet = len(healths)
             await asyncio.sleep(5)
             assert len(healths) == quiet  # no publication while all is well
@@ -731,7 +747,8 @@ def test_engine_health_is_refreshed_while_a_trouble_lasts_and_says_since_when() 
             c.service.max_held_records = 1
             await one_call()
             again = healths[-1]
-            assert again.since_wall is not None and again.since_wall > began.since_wall + 5
+            assert again.since_wall is not None
+            assert again.since_wall > began.since_wall + 5
             await one_call()  # the memory spool is full: a record is lost
             await asyncio.sleep(1)
             assert healths[-1].kinds == ("records", "records_lost")

@@ -12,9 +12,8 @@ from typing import Any
 import aiosqlite
 import pytest
 
-import cti.store
+import cti.store.database
 from cti.errors import StoreError
-from cti.migrations import MIGRATIONS
 from cti.models import (
     CallDetailRecord,
     CallerKind,
@@ -25,7 +24,8 @@ from cti.models import (
     Segment,
 )
 from cti.phone import normalise
-from cti.store import FIND_BY_NUMBER_SQL, Store
+from cti.store.database import FIND_BY_NUMBER_SQL, Store
+from cti.store.migrations import MIGRATIONS
 
 MARKUP = Customer(
     id=1,
@@ -206,7 +206,7 @@ async def test_every_database_call_runs_inside_real_io(
         finally:
             depth -= 1
 
-    monkeypatch.setattr(cti.store, "real_io", counting_real_io)
+    monkeypatch.setattr(cti.store.database, "real_io", counting_real_io)
     seen_outside: list[str] = []
     original = aiosqlite.Connection._execute
 
@@ -324,10 +324,10 @@ async def test_a_different_record_with_a_held_call_id_is_kept_logged_and_counted
     first = cdr("trunk-1")
     reused = cdr("trunk-1", ani="19900000001", arrived_at=500.0, ended_at=560.0)
     third = cdr("trunk-1", ani="19900000002", arrived_at=900.0, ended_at=901.0)
-    seen: list[cti.store.RecordConflict] = []
+    seen: list[cti.store.database.RecordConflict] = []
     store.conflict_listeners.append(seen.append)
     assert await store.record_call(first) is True
-    with caplog.at_level(logging.ERROR, logger="cti.store"):
+    with caplog.at_level(logging.ERROR, logger="cti.store.database"):
         assert await store.record_call(reused) is True
     assert await store.record_calls([third, reused]) == 1  # reused again: the same record
     assert await store.call_records() == [
@@ -344,9 +344,11 @@ async def test_a_different_record_with_a_held_call_id_is_kept_logged_and_counted
         ("trunk-1", "trunk-1.conflict2"),
         ("trunk-1", "trunk-1.conflict3"),
     ]
-    message, _ = [r.getMessage() for r in caplog.records if r.name == "cti.store"]  # each
-    assert "call id 'trunk-1'" in message and "'trunk-1.conflict2'" in message
-    assert "19900000001" in message and "13812345678" in message  # both records
+    message, _ = [r.getMessage() for r in caplog.records if r.name == "cti.store.database"]  # each
+    assert "call id 'trunk-1'" in message
+    assert "'trunk-1.conflict2'" in message
+    assert "19900000001" in message
+    assert "13812345678" in message
 
 
 @pytest.mark.recovery

@@ -18,8 +18,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from cti.app.demo import DemoCenter
 from cti.config import WebSettings, load_config
-from cti.demo import DemoCenter
+from cti.engine.web_callbacks import MAX_BODY, WebCallbacks, key_sha256
 from cti.errors import CtiError
 from cti.protocol import (
     AcceptOffer,
@@ -31,7 +32,6 @@ from cti.protocol import (
     Login,
     SetReady,
 )
-from cti.web_callbacks import MAX_BODY, WebCallbacks, key_sha256
 from tests.cti.test_service import ALICE, Center, center
 
 pytestmark = pytest.mark.integration
@@ -122,7 +122,8 @@ async def test_known_customers_callback_outranks_an_earlier_unknown_and_is_diall
         await agent.send(Login(agent_id="1001"))  # logged in, Not Ready: nothing is offered
         status, unknown = await w.post({"number": UNKNOWN, "name": "Li Lei"})
         assert status == 202, unknown
-        assert unknown["state"] == "waiting" and unknown["position"] == 1
+        assert unknown["state"] == "waiting"
+        assert unknown["position"] == 1
         assert unknown["queue"] == "general"
         assert unknown["estimated_wait_s"] is None  # nobody there to answer yet
         await asyncio.sleep(0.05)
@@ -179,7 +180,8 @@ async def test_scheduled_callback_is_scheduled_until_its_time_then_offered() -> 
         # Next week in the customer's own zone (none on file: the engine's): still scheduled.
         week = datetime.fromtimestamp(w.center.service.now() + 7 * 86400).replace(microsecond=0)
         status, later = await w.post({"number": UNKNOWN, "local_time": week.isoformat()})
-        assert status == 202 and later["state"] == "scheduled"
+        assert status == 202
+        assert later["state"] == "scheduled"
         assert (await w.state(body["id"]))["state"] == "scheduled"  # a Ready agent waits
         offer = await agent.expect(CallOffered, timeout=5)
         assert offer.pop.call_id == body["id"]
@@ -191,7 +193,8 @@ async def test_scheduled_callback_is_scheduled_until_its_time_then_offered() -> 
 async def test_a_named_queue_is_used() -> None:
     async with web(["1001"]) as w:
         status, body = await w.post({"number": UNKNOWN, "queue": "vip"})
-        assert status == 202 and body["queue"] == "vip"
+        assert status == 202
+        assert body["queue"] == "vip"
         assert w.center.service.router.call_queue(body["id"]) == "vip"
 
 
@@ -233,14 +236,16 @@ async def test_a_body_that_is_not_json_is_400(data: bytes) -> None:
     async with web([]) as w:
         status, answer = await w.post(data=data)
         assert status == 400, answer
-        assert answer["field"] == "body" and "not JSON" in answer["error"]
+        assert answer["field"] == "body"
+        assert "not JSON" in answer["error"]
 
 
 async def test_a_body_over_4_kib_is_413_with_or_without_a_length() -> None:
     async with web([]) as w:
         big = _json({"number": ALICE_NUMBER, "name": "x" * MAX_BODY})
         status, answer = await w.post(data=big)
-        assert status == 413 and "4096 bytes" in answer["error"]
+        assert status == 413
+        assert "4096 bytes" in answer["error"]
 
         async def chunks() -> AsyncIterator[bytes]:  # chunked: no Content-Length
             for _ in range(5):
@@ -258,25 +263,30 @@ async def test_idempotency_key_schedules_once_and_replays_the_answer() -> None:
         router = w.center.service.router
         first = await w.post({"number": ALICE_NUMBER}, key="k-1")
         again = await w.post({"number": ALICE_NUMBER}, key="k-1")
-        assert first[0] == 202 and again == first
+        assert first[0] == 202
+        assert again == first
         assert len(router.active_call_ids()) == 1
         # Two at once with one key: still one callback.
         both = await asyncio.gather(
             w.post({"number": UNKNOWN}, key="k-2"), w.post({"number": UNKNOWN}, key="k-2")
         )
-        assert both[0] == both[1] and both[0][0] == 202
+        assert both[0] == both[1]
+        assert both[0][0] == 202
         assert len(router.active_call_ids()) == 2
         # Another body under a used key is refused; a new key schedules anew.
         status, answer = await w.post({"number": UNKNOWN}, key="k-1")
-        assert status == 422 and answer["field"] == "Idempotency-Key"
+        assert status == 422
+        assert answer["field"] == "Idempotency-Key"
         status, other = await w.post({"number": ALICE_NUMBER}, key="k-3")
-        assert status == 202 and other["id"] != first[1]["id"]
+        assert status == 202
+        assert other["id"] != first[1]["id"]
         # A refused request is not remembered: fixed, the same key goes through.
         assert (await w.post({"number": "12#"}, key="k-4"))[0] == 400
         assert (await w.post({"number": UNKNOWN}, key="k-4"))[0] == 202
         assert len(router.active_call_ids()) == 4
         status, answer = await w.post({"number": UNKNOWN}, key="x" * 256)
-        assert status == 400 and answer["field"] == "Idempotency-Key"
+        assert status == 400
+        assert answer["field"] == "Idempotency-Key"
 
 
 async def test_get_unknown_ids_and_paths_are_404_and_healthz_is_200() -> None:
@@ -287,9 +297,11 @@ async def test_get_unknown_ids_and_paths_are_404_and_healthz_is_200() -> None:
         [inbound] = w.center.service.router.active_call_ids()
         for call_id in ("cb-0-1", inbound):
             status, answer = await w.get(f"/v1/callbacks/{call_id}")
-            assert status == 404 and answer["field"] == "id"
+            assert status == 404
+            assert answer["field"] == "id"
         status, answer = await w.get("/v1/nothing")
-        assert status == 404 and "POST /v1/callbacks" in answer["error"]
+        assert status == 404
+        assert "POST /v1/callbacks" in answer["error"]
         async with w.http.delete(f"{w.base}/v1/callbacks/cb-0-1") as r:
             assert r.status == 405
 
@@ -298,7 +310,8 @@ async def test_stop_closes_the_port_and_its_connections_and_a_taken_port_is_refu
     async with center([]) as c, aiohttp.ClientSession() as http:
         async with WebCallbacks(c.service) as server:
             port = server.port
-            assert port > 0 and not port_is_closed(port)
+            assert port > 0
+            assert not port_is_closed(port)
             async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
                 assert r.status == 200  # the connection stays open (keep-alive)
             assert http.connector is not None
@@ -357,8 +370,8 @@ def _json(body: object) -> bytes:
 
 
 async def test_serve_starts_the_endpoint_and_stops_it_with_the_engine(tmp_path: Path) -> None:
-    from cti.bus import InMemoryBus
-    from cti.commands.serve import serve
+    from cti.app.commands.serve import serve
+    from cti.bus.memory import InMemoryBus
     from cti.config import BrokerSettings
     from telephony_adapters.sim import SimTrunk
 
@@ -395,7 +408,8 @@ async def test_serve_starts_the_endpoint_and_stops_it_with_the_engine(tmp_path: 
                 body = await r.json()
                 assert r.status == 202 and body["state"] == "waiting", body
             async with http.get(f"{url}/v1/callbacks/{body['id']}", headers=headers) as r:
-                assert r.status == 200 and (await r.json())["id"] == body["id"]
+                assert r.status == 200
+                assert (await r.json())["id"] == body["id"]
     finally:
         stop.set()
         await asyncio.wait_for(engine, 30)

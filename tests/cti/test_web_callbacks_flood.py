@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import pytest
 
 from cti.config import WebSettings, load_config
+from cti.engine.web_callbacks import HttpRequest, WebCallbacks, key_sha256
 from cti.models import CallDetailRecord
-from cti.web_callbacks import HttpRequest, WebCallbacks, key_sha256
 from queue_engine.stats import Tally
 from simulators.bots import BotAgent, BotBehaviour
 from simulators.traffic import ArrivalModel, CallerMix, CallerPool, run_arrivals

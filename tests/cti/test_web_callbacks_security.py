@@ -19,6 +19,14 @@ import aiohttp
 import pytest
 
 from cti.config import WebSettings, load_config
+from cti.engine.web_callbacks import (
+    CLIENT_HEADER,
+    HttpAnswer,
+    HttpRequest,
+    WebCallbacks,
+    key_sha256,
+    sign,
+)
 from cti.errors import ConfigError, CtiError
 from cti.protocol import (
     AcceptOffer,
@@ -28,14 +36,6 @@ from cti.protocol import (
     HangUp,
     Login,
     SetReady,
-)
-from cti.web_callbacks import (
-    CLIENT_HEADER,
-    HttpAnswer,
-    HttpRequest,
-    WebCallbacks,
-    key_sha256,
-    sign,
 )
 from tests.cti.test_service import Center, center, virtual
 
@@ -182,7 +182,8 @@ def test_a_client_reads_only_its_own_callbacks_and_ids_are_unguessable() -> None
         refused(await w.get(call_id, api_key=APP_KEY), 404, "id", "by you")
         refused(await w.get(call_id, api_key=None), 401, "Authorization", "credentials")
         again = await w.post({"number": "+8613912345678"})
-        assert again.body["id"][:8] != call_id[:8] and len(call_id) >= 24
+        assert again.body["id"][:8] != call_id[:8]
+        assert len(call_id) >= 24
         # An idempotency key is the client's own: the app's same key is a new request.
         first = await w.post({"number": "+8613700000001"}, **{"Idempotency-Key": "k"})
         other = await w.post(
@@ -420,8 +421,10 @@ async def test_a_signed_request_over_http_and_its_replay() -> None:
             async with http.post(url, data=data, headers=headers) as r:
                 assert r.status == 202, await r.text()
             async with http.post(url, data=data, headers=headers) as r:
-                assert r.status == 401 and "replay" in (await r.json())["error"]
+                assert r.status == 401
+                assert "replay" in (await r.json())["error"]
             async with http.post(url, json={"number": NUMBER}) as r:
-                assert r.status == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
+                assert r.status == 401
+                assert r.headers["WWW-Authenticate"].startswith("Bearer")
                 assert (await r.json())["field"] == "Authorization"
         assert len(c.service.router.active_call_ids()) == 1

@@ -23,17 +23,17 @@ from typing import Any
 
 import pytest
 
-from cti.commands.broker_config import (
+from cti.app.commands.broker_config import (
     BrokerUser,
     mosquitto_conf_text,
     plan_users,
     write_broker_files,
 )
+from cti.bus.mqtt import BrokerAddress, MqttBus, broker_url
 from cti.config import Config, load_config
+from cti.engine.service import EngineService
 from cti.models import CallDetailRecord
-from cti.mqtt_bus import BrokerAddress, MqttBus, broker_url
-from cti.service import EngineService
-from cti.store import Store
+from cti.store.database import Store
 from telephony_adapters.sim import SimTrunk
 
 #: Safety net only: each step takes milliseconds on 127.0.0.1.

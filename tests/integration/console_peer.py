@@ -16,9 +16,9 @@ import sys
 
 from agent_console.connection import ConsoleLink
 from cti import topics
+from cti.bus.mqtt import open_bus
 from cti.config import BrokerSettings
 from cti.models import AgentState
-from cti.mqtt_bus import open_bus
 from cti.protocol import (
     AcceptOffer,
     AgentStateChanged,

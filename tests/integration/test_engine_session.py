@@ -14,10 +14,10 @@ import aiomqtt
 import pytest
 
 from cti import topics
-from cti.mqtt_bus import MqttBus
+from cti.bus.mqtt import MqttBus
+from cti.engine.service import EngineService
 from cti.protocol import AnyCommand, CommandResult, Login, SupervisorCommand, decode, encode
-from cti.service import EngineService
-from cti.store import Store
+from cti.store.database import Store
 from telephony_adapters.sim import SimTrunk
 from tests.integration.conftest import WAIT_S, Mosquitto, center, mqtt_bus
 

@@ -53,7 +53,8 @@ async def test_hostile_ids_do_not_knock_the_engine_off(
                         topics.agent_commands("1001"), json.dumps(payload).encode()
                     )
                     refused = await _result(events, command_id)
-                    assert not refused.ok and field in refused.error
+                    assert not refused.ok
+                    assert field in refused.error
                 # the id itself hostile: nothing to answer, nothing published
                 payload = {"type": "set_ready", "agent_id": "1001", "command_id": bad}
                 agent.publish_payload(topics.agent_commands("1001"), json.dumps(payload).encode())
@@ -67,7 +68,8 @@ async def test_hostile_ids_do_not_knock_the_engine_off(
             login = Login(agent_id="1001")
             await agent.publish(topics.agent_commands("1001"), login)
             assert (await _result(events, login.command_id)).ok
-    assert engine.bus.status.online and engine.bus.status.connects == 1
+    assert engine.bus.status.online
+    assert engine.bus.status.connects == 1
     assert engine.bus.refused == 3 * len(HOSTILE) + len(HOSTILE)
     assert "Disconnecting client" not in mosquitto.log_text().split("cti-engine")[-1]
 
@@ -90,7 +92,8 @@ async def test_300_commands_with_200_kb_ids_are_refused_and_not_kept(
             assert (await _result(aiter(sub), login.command_id)).ok
     assert engine.bus.refused == 300
     memory = engine.service._commands
-    assert len(memory) == 1 and memory.bytes < 10_000
+    assert len(memory) == 1
+    assert memory.bytes < 10_000
     assert engine.bus.status.connects == 1
 
 
@@ -116,7 +119,8 @@ async def test_a_client_with_the_engines_client_id_does_not_take_its_place(
                 login = Login(agent_id="1002")
                 await agent.publish(topics.agent_commands("1002"), login)
                 assert (await _result(aiter(sub), login.command_id)).ok
-        assert engine.bus.status.online and engine.bus.status.connects == 1
+        assert engine.bus.status.online
+        assert engine.bus.status.connects == 1
         # Another connection of user 1001 (the agent's real console) throws the hostile
         # one off: a client id is its user's, and only that user's connections compete.
         async with mqtt_bus(mosquitto, "1001") as console:

@@ -8,7 +8,7 @@ gets them, and a message published after them to 1002's own topic is the first t
 1002 sees (one publisher, one broker: had the offer reached 1002, it came first).
 Nor can 1002 send commands as 1001, or a supervisor send any command but its own.
 (A broker that refuses in the SUBACK, MQTT v5 reason 0x87, makes
-:class:`~cti.mqtt_bus.MqttBus` raise :class:`~cti.mqtt_bus.BrokerError`; see
+:class:`~cti.bus.mqtt.MqttBus` raise :class:`~cti.bus.mqtt.BrokerError`; see
 ``tests/cti/test_mqtt_bus.py``.)
 """
 
@@ -20,8 +20,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from cti import topics
+from cti.bus.mqtt import ConnectionState, MqttBus
 from cti.models import CallerKind
-from cti.mqtt_bus import ConnectionState, MqttBus
 from cti.protocol import (
     CallOffered,
     CommandResult,
@@ -76,12 +76,14 @@ async def test_agent_cannot_read_another_agents_offers(mosquitto: Mosquitto) -> 
             await engine.publish(topics.agent_events("1001"), _offer("1001", "call-1"))
             topic, message = await _next(aiter(mine))
             assert topic == topics.agent_events("1001")
-            assert isinstance(message, CallOffered) and message.pop.call_id == "call-1"
+            assert isinstance(message, CallOffered)
+            assert message.pop.call_id == "call-1"
             await engine.publish(topics.agent_events("1002"), _offer("1002", "call-2"))
             for sub in (everything, everything_cti, all_events):
                 topic, message = await _next(aiter(sub))
                 assert topic == topics.agent_events("1002"), f"{sub.pattern} got {topic}"
-                assert isinstance(message, CallOffered) and message.pop.call_id == "call-2"
+                assert isinstance(message, CallOffered)
+                assert message.pop.call_id == "call-2"
             assert named.queue.empty()
             assert a1002.dropped == 0  # the broker withheld them; the bus dropped nothing
 

@@ -23,8 +23,8 @@ import pytest
 
 from agent_console.connection import ConsoleLink
 from cti import topics
+from cti.bus.mqtt import MqttBus
 from cti.models import AgentState
-from cti.mqtt_bus import MqttBus
 from cti.protocol import (
     AcceptOffer,
     AgentStateChanged,
@@ -36,7 +36,7 @@ from cti.protocol import (
     Message,
     SetReady,
 )
-from cti.store import Store
+from cti.store.database import Store
 from tests.integration.conftest import WAIT_S, Engine, Mosquitto, center, mqtt_bus
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.integration]
@@ -77,7 +77,8 @@ async def test_simulated_call_reaches_a_console_in_another_process(
             if line["event"] == "state" and line["state"] == "ready" and call_id is None:
                 call_id = engine.trunk.ring("13800138000", caller_name="王芳")
             if line["event"] == "offered":
-                assert line["call_id"] == call_id and line["ani"] == "13800138000"
+                assert line["call_id"] == call_id
+                assert line["ani"] == "13800138000"
             if line["event"] == "done":
                 break
         assert await asyncio.wait_for(peer.wait(), WAIT_S) == 0
@@ -214,7 +215,7 @@ async def test_cti_serve_in_its_own_process(mosquitto: Mosquitto, tmp_path: Path
     serve = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "cti.cli",
+        "cti.app.cli",
         "serve",
         "--config",
         str(config_path),

@@ -217,7 +217,8 @@ def test_a_callback_disposition_dials_again_at_its_time_without_using_an_attempt
     c.disposition(1, "callback", NOON_NY, callback_at=NOON_NY + 7200)
     assert c.next_dials(NOON_NY + 7199, 1) == []
     (d,) = c.next_dials(NOON_NY + 7200, 1)
-    assert d.callback and d.attempt == 1
+    assert d.callback
+    assert d.attempt == 1
     c.outcome(1, Outcome.CONNECTED, NOON_NY + 7210)
     c.disposition(1, "sale", NOON_NY + 7300)
     assert c.leads[1].state is LeadState.COMPLETED

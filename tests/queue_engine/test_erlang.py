@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cti.cli import main
+from cti.app.cli import main
 from cti.errors import SimulationError
 from queue_engine.erlang import (
     ErlangResult,
@@ -198,7 +198,8 @@ def test_erlang_a_at_hundreds_of_agents_is_finite_and_consistent() -> None:
             for v in (r.p_wait, r.service_level, r.service_level_answered, r.abandon_rate):
                 assert 0.0 <= v <= 1.0
             assert r.service_level <= 1 - r.abandon_rate + 1e-12
-            assert math.isfinite(r.asa_s) and r.asa_s >= 0
+            assert math.isfinite(r.asa_s)
+            assert r.asa_s >= 0
             assert r.abandon_rate == pytest.approx(
                 r.mean_queue_length / 90.0 / (rate / 3600), rel=1e-9
             )
@@ -256,7 +257,8 @@ def test_erlang_a_figures_are_consistent_at_any_load(
     assert r.service_level <= r.service_level_answered + 1e-12
     # occupancy = (1 - P(abandon)) a / c, compared where it is well conditioned
     assert r.occupancy * agents / r.offered_load == pytest.approx(1 - r.abandon_rate, abs=1e-12)
-    assert r.asa_s >= 0.0 and math.isfinite(r.asa_s)
+    assert r.asa_s >= 0.0
+    assert math.isfinite(r.asa_s)
 
 
 def test_target_zero_and_long_target() -> None:
@@ -475,7 +477,9 @@ def test_cli_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert "agents for SL20 >= 0.8   32" in out
     assert main(BASE_ARGS) == 0
     out = capsys.readouterr().out
-    assert "Erlang C" in out and "0.648550" in out and "29.429 s" in out
+    assert "Erlang C" in out
+    assert "0.648550" in out
+    assert "29.429 s" in out
 
 
 @pytest.mark.parametrize(

@@ -109,7 +109,8 @@ def test_agent_time_is_split_exactly_at_interval_boundaries() -> None:
     stats.observe(AgentStateSet("a", S.LOGGED_OUT), 1000.0)
     assert stats.intervals("q1", 1000.0) == rows
     later = stats.intervals("q1", 1100.0)
-    assert later[-1].figures.idle_s == 100.0 and later[-1].figures.staffed_s == 100.0
+    assert later[-1].figures.idle_s == 100.0
+    assert later[-1].figures.staffed_s == 100.0
 
 
 def test_intervals_follow_the_origin_exactly_at_every_boundary() -> None:
@@ -220,7 +221,8 @@ def test_unknown_agents_and_queues_are_logged_once_and_counted(
         stats.observe(call("c2", "qx", 0.0, wait=30.0, talk=1.0), 20.0)
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 2
-    assert "agent 'x'" in messages[0] and "queue 'qx'" in messages[1]
+    assert "agent 'x'" in messages[0]
+    assert "queue 'qx'" in messages[1]
     overall = stats.snapshot(None, 20.0)
     assert (overall.busy_s, overall.idle_s, overall.offered) == (10.0, 10.0, 2)
     qx = stats.snapshot("qx", 20.0)  # judged by the default 20 s target
@@ -248,7 +250,8 @@ def test_a_day_of_intervals_is_kept_and_older_ones_dropped() -> None:
     stats.observe(call("old", "q1", 10.0, wait=1.0), now)  # its interval is gone
     rows = stats.intervals("q1", now)
     assert len(rows) == 96
-    assert rows[0].start == (300 - 95) * 900.0 and rows[-1].start == 300 * 900.0
+    assert rows[0].start == (300 - 95) * 900.0
+    assert rows[-1].start == 300 * 900.0
     assert sum(r.figures.offered for r in rows) == 0
     assert stats.snapshot("q1", now).offered == 1
     assert stats.snapshot("q1", now).staffed_s == now

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from cti.errors import RoutingError
-from cti.journal import Journal
 from cti.models import AgentState, CallerInfo, CallerKind, Customer, QueueConfig
+from cti.store.journal import Journal
 from queue_engine import inputs as ri
 from queue_engine.actions import Action, ConnectCall, OfferCall, RecordCall
 from queue_engine.router import CallPhase, Router

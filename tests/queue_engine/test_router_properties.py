@@ -210,12 +210,14 @@ class RouterMachine(RuleBasedStateMachine):
             assert self.engaged.pop(cdr.agent_id) == call
             self.after_call[cdr.agent_id] = cdr.agent_id in self.not_ready_later
             self.not_ready_later.discard(cdr.agent_id)
-            assert cdr.offered_at is not None and cdr.answered_at is not None
+            assert cdr.offered_at is not None
+            assert cdr.answered_at is not None
             assert cdr.arrived_at <= cdr.offered_at <= cdr.answered_at <= cdr.ended_at
             assert cdr.disposition == self.dispositions.pop(cdr.agent_id, "")
         else:
             assert cdr.outcome == "abandoned"
-            assert cdr.agent_id is None and cdr.answered_at is None
+            assert cdr.agent_id is None
+            assert cdr.answered_at is None
             assert call not in self.engaged.values()
 
     def on_state(self, s: AgentStateSet) -> None:
@@ -250,7 +252,8 @@ class RouterMachine(RuleBasedStateMachine):
         elif s.state is AgentState.RESERVED:
             assert s.call_id is not None
         else:
-            assert s.call_id is None and s.deadline is None
+            assert s.call_id is None
+            assert s.deadline is None
             assert s.agent_id not in self.engaged
 
     # --- rules --------------------------------------------------------------------

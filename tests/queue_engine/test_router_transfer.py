@@ -111,7 +111,8 @@ def test_blind_transfer_to_a_queue_keeps_age_and_value_and_one_record() -> None:
         "resolved",
     )
     assert cdr.answered_at == 12.0  # the first answer: the service level is judged by it
-    assert cdr.arrived_at == 10.0 and cdr.offers == 2
+    assert cdr.arrived_at == 10.0
+    assert cdr.offers == 2
     assert cdr.note == "transferred by 1001 to queue billing · 1001: follow-up 账单问题"
 
 
@@ -151,7 +152,8 @@ def test_an_old_transferred_call_does_not_take_the_max_wait_exit() -> None:
     talking(router, "1001")
     router.transfer("1001", "c1", 300.0, queue="billing")  # waited far past 30 s
     out = router.advance(400.0)  # only the agent's wrap-up ends
-    assert of_type(out, RecordCall) == [] and len(of_type(out, RecordLeg)) == 1
+    assert of_type(out, RecordCall) == []
+    assert len(of_type(out, RecordLeg)) == 1
     assert router.call_phase("c1") is CallPhase.QUEUED
 
 

@@ -53,7 +53,9 @@ def test_service_level_leaves_short_abandons_out_of_both_sides() -> None:
 
 def test_empty_tally_has_no_figures_rather_than_zeroes() -> None:
     t = tally([])
-    assert t.service_level is None and t.asa_s is None and t.abandon_rate is None
+    assert t.service_level is None
+    assert t.asa_s is None
+    assert t.abandon_rate is None
 
 
 def test_passed_over_counts_only_callers_beyond_the_bound() -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from cti.journal import Journal, journal_path_for
 from cti.protocol import AcceptOffer, CallArrived, HangUp, Login, SetReady
-from cti.store import Store
+from cti.store.database import Store
+from cti.store.journal import Journal, journal_path_for
 from telephony_adapters.sim import SimTrunk
 from telephony_adapters.sipline.useragent import UserAgent
 from tests.cti.test_journal import engine, virtual

@@ -1,6 +1,6 @@
 """Kill the engine's process mid-traffic (SIGKILL), start it again, account for everything.
 
-The engine runs in its own OS process (:mod:`simulators.crash_harness`: store, journal,
+The engine runs in its own OS process (:mod:`tests.recovery.crash_harness`: store, journal,
 simulator trunk, bot agents, callers). The test waits until calls are waiting and
 agents are talking, in wrap-up or being offered a call, kills it at a seeded moment,
 works out from the journal alone what the engine knew when it died, starts it again
@@ -34,13 +34,13 @@ from typing import Any
 
 import pytest
 
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
+from cti.engine.service import EngineService
 from cti.errors import RoutingError
-from cti.journal import Journal, journal_path_for
 from cti.models import Customer, Interaction
-from cti.service import EngineService
+from cti.store.journal import Journal, journal_path_for
 from queue_engine import inputs as ri
-from simulators.crash_harness import agent_ids, harness_config, ledger_path_for, picture
+from tests.recovery.crash_harness import agent_ids, harness_config, ledger_path_for, picture
 
 pytestmark = pytest.mark.recovery
 
@@ -56,7 +56,7 @@ class Harness:
         self.err = db.with_name(f"harness-{time.monotonic_ns()}.err")
         with self.err.open("w") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "simulators.crash_harness", "--db", str(db), *args],
+                [sys.executable, "-m", "tests.recovery.crash_harness", "--db", str(db), *args],
                 cwd=ROOT,
                 stdout=subprocess.PIPE,
                 stderr=err,
@@ -181,7 +181,8 @@ def test_a_killed_engine_restarts_with_every_call_agent_and_record(tmp_path: Pat
     second = Harness(db, "--seconds", "3", "--seed", str(SEED), "--agents", str(AGENTS), "--resume")
     started = second.until("started", time.monotonic() + 20)
     report = started["recovery"]
-    assert report["bad_rows"] == [] and report["failed"] == 0
+    assert report["bad_rows"] == []
+    assert report["failed"] == 0
     assert report["adopted"] == len((talking | queued) - lost)
     assert report["dropped"] == len(lost)
     recovered_now = started["now"]

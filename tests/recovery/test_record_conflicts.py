@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from cti import topics
-from cti.journal import Journal
 from cti.protocol import (
     AcceptOffer,
     CallArrived,
@@ -20,7 +19,8 @@ from cti.protocol import (
     Login,
     SetReady,
 )
-from cti.store import Store
+from cti.store.database import Store
+from cti.store.journal import Journal
 from tests.cti.test_journal import Engine, _ForgetfulLine, engine, virtual
 
 pytestmark = pytest.mark.recovery
@@ -49,7 +49,7 @@ def test_a_reused_call_id_keeps_both_records_logs_counts_and_alerts(
                 with Journal.open(tmp_path / f"journal-{run}.db") as journal:
                     async with engine(journal, _ForgetfulLine(), store, ["1001"]) as e:
                         await e.hand("1001").send(Login(agent_id="1001"), SetReady(agent_id="1001"))
-                        with caplog.at_level(logging.ERROR, logger="cti.store"):
+                        with caplog.at_level(logging.ERROR, logger="cti.store.database"):
                             await _one_call(e, "line-1", ani)
                         health = e.service.health()
                         retained = e.bus.retained(topics.engine_health())
@@ -59,10 +59,12 @@ def test_a_reused_call_id_keeps_both_records_logs_counts_and_alerts(
                 ("line-1.conflict2", "19900000002"),
             ]
             assert (health.ok, health.record_conflicts) == (False, 1)
-            assert isinstance(retained, EngineHealth) and retained.record_conflicts == 1
+            assert isinstance(retained, EngineHealth)
+            assert retained.record_conflicts == 1
             assert "call id already used" in retained.alerts[0]
-            (line,) = [r.getMessage() for r in caplog.records if r.name == "cti.store"]
-            assert "19900000001" in line and "19900000002" in line
+            (line,) = [r.getMessage() for r in caplog.records if r.name == "cti.store.database"]
+            assert "19900000001" in line
+            assert "19900000002" in line
             assert [(c, s) for c, s, _ in await store.record_conflicts()] == [
                 ("line-1", "line-1.conflict2")
             ]

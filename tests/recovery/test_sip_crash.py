@@ -21,7 +21,7 @@ import pytest
 from cti import topics
 from cti.models import AgentState
 from cti.protocol import AcceptOffer, CompleteWrapUp, HangUp, Login, QueueCalls, SetReady
-from cti.store import Store
+from cti.store.database import Store
 from tests.integration.conftest import WAIT_S, Mosquitto, mosquitto, mqtt_bus
 from tests.integration.test_mqtt_call import Console
 from tests.telephony_adapters.sipline.sipp import Sipp, free_udp_port
@@ -77,7 +77,7 @@ class Serve:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "cti.cli",
+                "cti.app.cli",
                 *self.args,
                 cwd=REPO,
                 env={**os.environ, "CTI_BROKER_RECONNECT_MIN_S": "0.05"},

@@ -35,7 +35,8 @@ text = "{text}"
 def test_shipped_names_resolve_to_the_examples() -> None:
     assert shipped_names() == ["inbound_service_en", "inbound_service_zh", "outbound_survey"]
     loaded, problems = read_script_text("inbound_service_zh")
-    assert problems == [] and loaded is not None
+    assert problems == []
+    assert loaded is not None
     assert (loaded.name, loaded.version) == ("客户服务", "1.0")
     assert loaded.sha256 == text_sha256(resolve("inbound_service_zh").read_text("utf-8"))
 
@@ -58,7 +59,8 @@ def test_an_unknown_name_lists_the_shipped_ones() -> None:
 def test_file_problems_name_the_file(tmp_path: Path) -> None:
     missing = tmp_path / "missing.toml"
     _, [problem] = read_script_text(str(missing))
-    assert problem.file == str(missing) and "cannot read" in problem.message
+    assert problem.file == str(missing)
+    assert "cannot read" in problem.message
 
     big = tmp_path / "big.toml"
     big.write_text(TINY.format(version="1", text="x" * MAX_SCRIPT_BYTES), encoding="utf-8")
@@ -85,7 +87,8 @@ def test_the_catalog_reads_a_file_again_only_when_it_changes_and_logs_once(
     path.write_text(TINY.format(version="1", text="hi"), encoding="utf-8")
     catalog = ScriptCatalog()
     first = catalog.get(str(path))
-    assert first is not None and first.version == "1"
+    assert first is not None
+    assert first.version == "1"
     assert catalog.get(str(path)) is first  # unchanged: the same object, not read again
 
     path.write_text(TINY.format(version="2", text="{"), encoding="utf-8")
@@ -93,10 +96,13 @@ def test_the_catalog_reads_a_file_again_only_when_it_changes_and_logs_once(
     assert catalog.get(str(path)) is None
     assert catalog.get(str(path)) is None
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert len(errors) == 1 and f"{path}:7: node a: bad text" in errors[0].getMessage()
+    assert len(errors) == 1
+    assert f"{path}:7: node a: bad text" in errors[0].getMessage()
 
     path.write_text(TINY.format(version="3", text="ok"), encoding="utf-8")
     os.utime(path, ns=(2, 2))
     third = catalog.get(str(path))
-    assert third is not None and third.version == "3"
-    assert catalog.get("") is None and catalog.lookup("") == (None, ())
+    assert third is not None
+    assert third.version == "3"
+    assert catalog.get("") is None
+    assert catalog.lookup("") == (None, ())

@@ -30,14 +30,18 @@ CTX: dict[str, Scalar] = {
 
 def test_and_binds_tighter_than_or() -> None:
     tree = parse("answers.a == 1 or answers.b == 2 and answers.c == 3")
-    assert isinstance(tree, BoolOp) and tree.op == "or"
-    assert isinstance(tree.right, BoolOp) and tree.right.op == "and"
+    assert isinstance(tree, BoolOp)
+    assert tree.op == "or"
+    assert isinstance(tree.right, BoolOp)
+    assert tree.right.op == "and"
 
 
 def test_not_binds_tighter_than_and_and_looser_than_compare() -> None:
     tree = parse("not answers.a == 1 and answers.ok")
-    assert isinstance(tree, BoolOp) and tree.op == "and"
-    assert isinstance(tree.left, Not) and isinstance(tree.left.operand, Compare)
+    assert isinstance(tree, BoolOp)
+    assert tree.op == "and"
+    assert isinstance(tree.left, Not)
+    assert isinstance(tree.left.operand, Compare)
 
 
 def test_parentheses_override_precedence() -> None:
@@ -153,7 +157,8 @@ def test_dotted_dunder_names_are_only_keys() -> None:
 
 def test_in_with_variables_in_the_list() -> None:
     tree = parse("answers.s in [answers.t, 'b']")
-    assert isinstance(tree, In) and isinstance(tree.options[1], Literal)
+    assert isinstance(tree, In)
+    assert isinstance(tree.options[1], Literal)
     assert check("answers.s in [answers.t, 'b']", CTX)
     assert not check("answers.s in []", CTX)
 

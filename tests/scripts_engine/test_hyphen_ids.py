@@ -41,13 +41,15 @@ kind = "end"
 
 def test_a_script_with_hyphenated_ids_is_clean_and_branches_on_them() -> None:
     script, problems = parse_script(SCRIPT, "hyphen.toml")
-    assert problems == [] and script is not None
+    assert problems == []
+    assert script is not None
     state = runner.answer(runner.start(script), "bill")
     assert state.node_id == "say-bill"
     assert state.answers == {"ask-reason": "bill"}
     assert "".join(s.text for s in state.text()) == "You said bill."
     other = runner.answer(runner.start(script), "other")
-    assert other.node_id == "the-end" and other.finished
+    assert other.node_id == "the-end"
+    assert other.finished
 
 
 def test_expressions_and_text_read_hyphenated_names() -> None:
@@ -61,9 +63,8 @@ def test_a_misspelt_hyphenated_answer_is_an_unknown_variable() -> None:
     misspelt = SCRIPT.replace("answers.ask-reason ==", "answers.ask-reasons ==")
     _, problems = parse_script(misspelt, "hyphen.toml")
     [problem] = problems
-    assert (
-        problem.node == "bill-route" and "unknown variable answers.ask-reasons" in problem.message
-    )
+    assert problem.node == "bill-route"
+    assert "unknown variable answers.ask-reasons" in problem.message
 
 
 @pytest.mark.parametrize("field", ["call-reason", "reason_2"])
@@ -71,7 +72,8 @@ def test_field_names_are_spelled_like_node_ids(field: str) -> None:
     body = SCRIPT.replace('text = "Why do you call?"', f'text = "Why?"\nfield = "{field}"')
     body = body.replace("answers.ask-reason", f"answers.{field}")
     script, problems = parse_script(body, "hyphen.toml")
-    assert problems == [] and script is not None
+    assert problems == []
+    assert script is not None
 
 
 def test_a_namespace_may_not_hold_a_hyphen() -> None:

@@ -155,4 +155,5 @@ def test_random_walks_over_generated_scripts_always_end(
     assert state.finished
     assert_sound(state)
     visited = [s.node for s in state.path]
-    assert len(visited) == len(set(visited)) and visited[-1] == f"n{len(script.nodes) - 1}"
+    assert len(visited) == len(set(visited))
+    assert visited[-1] == f"n{len(script.nodes) - 1}"

@@ -44,14 +44,17 @@ def gold_context() -> dict[str, runner.Scalar]:
 
 def test_context_from_models() -> None:
     ctx = gold_context()
-    assert ctx["customer.name"] == "Ann" and ctx["customer.segment"] == "gold"
-    assert ctx["customer.phone"] == "+15550001" and ctx["call.ani"] == "5550001"
+    assert ctx["customer.name"] == "Ann"
+    assert ctx["customer.segment"] == "gold"
+    assert ctx["customer.phone"] == "+15550001"
+    assert ctx["call.ani"] == "5550001"
     assert "campaign.name" not in ctx
 
 
 def test_walk_to_a_vip_transfer(service: runner.Script) -> None:
     s = runner.start(service, gold_context())
-    assert s.node_id == "greet" and not s.finished
+    assert s.node_id == "greet"
+    assert not s.finished
     assert render(service.nodes["greet"].text, s.values()).startswith(  # type: ignore[union-attr]
         "Thank you for calling, this is Bo. Am I speaking with Ann?"
     )
@@ -60,7 +63,8 @@ def test_walk_to_a_vip_transfer(service: runner.Script) -> None:
     with pytest.raises(AnswerError, match="does not match the pattern"):
         runner.answer(s, "12ab")
     s = runner.answer(s, " 1234567 ")
-    assert s.finished and s.node_id == "transferred"
+    assert s.finished
+    assert s.node_id == "transferred"
     assert s.answers == {"reason": "billing", "account": "1234567"}
     assert [e.action for e in s.effects] == ["transfer_queue"]
     assert [st.node for st in s.path] == [
@@ -94,15 +98,19 @@ def test_effects_fill_variables_and_back_undoes_them(service: runner.Script) -> 
     s = runner.answer(s, "是")
     s = runner.answer(s, "(555) 123-4567")
     assert s.node_id == "resolved"
-    assert s.answers["callback_phone"] == "5551234567" and s.answers["wants_callback"] is True
+    assert s.answers["callback_phone"] == "5551234567"
+    assert s.answers["wants_callback"] is True
     assert s.effects[0].args == {"after_minutes": 120, "phone": "5551234567"}
     b = runner.back(s)
-    assert b.node_id == "callback_phone" and b.effects == []
+    assert b.node_id == "callback_phone"
+    assert b.effects == []
     assert "callback_phone" not in b.answers
     b = runner.back(b)
-    assert b.node_id == "fault_callback" and "wants_callback" not in b.answers
+    assert b.node_id == "fault_callback"
+    assert "wants_callback" not in b.answers
     s2 = runner.answer(b, "no")
-    assert s2.node_id == "resolved" and s2.effects == []
+    assert s2.node_id == "resolved"
+    assert s2.effects == []
     s3 = runner.answer(s2, "no")
     assert s3.finished
     assert [e.action for e in s3.effects] == ["set_disposition", "send_email"]
@@ -138,9 +146,11 @@ def test_resume_from_json_keeps_the_version(service: runner.Script) -> None:
     )
     assert changed.meta.version == "9"
     resumed = RunState.from_dict(saved)
-    assert resumed == s and resumed.version == "1.0"
+    assert resumed == s
+    assert resumed.version == "1.0"
     done = runner.answer(resumed, 3)
-    assert done.finished and done.effects[0].args == {"disposition": "cancel_requested"}
+    assert done.finished
+    assert done.effects[0].args == {"disposition": "cancel_requested"}
     with pytest.raises(ScriptError, match="not a saved script run"):
         RunState.from_dict({"path": []})
     bad = dict(saved, path=[{"node": "ghost", "answer": None, "answered": False, "effects": []}])
@@ -235,7 +245,9 @@ def test_customer_text_is_never_interpreted() -> None:
     out = render("Hello {customer.name}", values)
     assert out == "Hello " + evil
     seg = segments("Hello {customer.name}", values)[1]
-    assert seg.kind == "value" and seg.text == evil and seg.name == "customer.name"
+    assert seg.kind == "value"
+    assert seg.text == evil
+    assert seg.name == "customer.name"
 
 
 def test_braces_and_values() -> None:
@@ -254,6 +266,7 @@ def test_run_loops_through_actions_are_caught() -> None:
         '[nodes.b]\nkind = "branch"\ndefault = "a"\n'
     )
     script, found = parse_script(body)
-    assert script is not None and any("loop with no exit" in p.message for p in found)
+    assert script is not None
+    assert any("loop with no exit" in p.message for p in found)
     with pytest.raises(ScriptError, match="loops"):
         runner.start(script)

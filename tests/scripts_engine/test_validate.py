@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cti.cli import main
+from cti.app.cli import main
 from scripts_engine.validate import Problem, load_script, node_lines, parse_script
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "scripts_engine" / "examples").glob("*.toml"))
@@ -49,7 +49,8 @@ def test_a_clean_script() -> None:
 def test_dangling_target() -> None:
     p = only('[nodes.a]\nkind = "say"\ntext = "hi"\nnext = "nowhere"\n')
     assert (p.file, p.node, p.line) == ("t.toml", "a", 6)
-    assert "'nowhere'" in p.message and "not a node" in p.message
+    assert "'nowhere'" in p.message
+    assert "not a node" in p.message
     assert str(p).startswith("t.toml:6: node a: ")
 
 
@@ -71,8 +72,10 @@ def test_loop_with_no_exit() -> None:
         'choices = [{ label = "x", next = "a" }, { label = "y", next = "b" }]\n'
     )
     p = only(body)
-    assert p.node == "a" and p.line == 6
-    assert "loop with no exit" in p.message and "a -> b" in p.message
+    assert p.node == "a"
+    assert p.line == 6
+    assert "loop with no exit" in p.message
+    assert "a -> b" in p.message
 
 
 def test_loop_with_an_exit_is_fine() -> None:
@@ -86,7 +89,8 @@ def test_loop_with_an_exit_is_fine() -> None:
 
 def test_unknown_variable_in_text() -> None:
     p = only('[nodes.a]\nkind = "end"\ntext = "Hi {customer.nickname}"\n')
-    assert p.node == "a" and "unknown variable {customer.nickname}" in p.message
+    assert p.node == "a"
+    assert "unknown variable {customer.nickname}" in p.message
 
 
 def test_unknown_answer_in_condition() -> None:
@@ -95,7 +99,8 @@ def test_unknown_answer_in_condition() -> None:
         'default = "z"\n[nodes.z]\nkind = "end"\n'
     )
     p = only(body)
-    assert p.node == "a" and "unknown variable answers.age" in p.message
+    assert p.node == "a"
+    assert "unknown variable answers.age" in p.message
     assert "column 1" in p.message
 
 
@@ -105,8 +110,10 @@ def test_bad_expression() -> None:
         'default = "z"\n[nodes.z]\nkind = "end"\n'
     )
     p = only(body)
-    assert p.node == "a" and p.line == 6
-    assert "bad expression" in p.message and "column 17" in p.message
+    assert p.node == "a"
+    assert p.line == 6
+    assert "bad expression" in p.message
+    assert "column 17" in p.message
 
 
 def test_a_deeply_nested_condition_is_a_problem_not_a_crash() -> None:
@@ -116,13 +123,16 @@ def test_a_deeply_nested_condition_is_a_problem_not_a_crash() -> None:
         'default = "z"\n[nodes.z]\nkind = "end"\n'
     )
     p = only(body)
-    assert p.node == "a" and p.line == 6 and "more than 40 parentheses" in p.message
+    assert p.node == "a"
+    assert p.line == 6
+    assert "more than 40 parentheses" in p.message
     assert len(p.message) < 300  # the condition is shortened, not echoed whole
 
 
 def test_bad_template() -> None:
     p = only('[nodes.a]\nkind = "end"\ntext = "Hi {customer.name"\n')
-    assert "bad text" in p.message and "never closed" in p.message
+    assert "bad text" in p.message
+    assert "never closed" in p.message
 
 
 def test_schema_error_names_node_and_line() -> None:
@@ -133,12 +143,14 @@ def test_schema_error_names_node_and_line() -> None:
 def test_bad_input_field() -> None:
     body = '[nodes.a]\nkind = "input"\ntext = "?"\ntype = "number"\nmin = 5\nmax = 1\nnext = "a"\n'
     p = only(body)
-    assert p.node == "a" and "min 5.0 is above max 1.0" in p.message
+    assert p.node == "a"
+    assert "min 5.0 is above max 1.0" in p.message
 
 
 def test_action_missing_arguments() -> None:
     p = only('[nodes.a]\nkind = "action"\naction = "transfer_queue"\nnext = "a"\n')
-    assert p.node == "a" and "needs args queue" in p.message
+    assert p.node == "a"
+    assert "needs args queue" in p.message
 
 
 def test_duplicate_answer_field() -> None:
@@ -148,12 +160,14 @@ def test_duplicate_answer_field() -> None:
         '[nodes.z]\nkind = "end"\n'
     )
     p = only(body)
-    assert p.node == "b" and "also asked by node 'a'" in p.message
+    assert p.node == "b"
+    assert "also asked by node 'a'" in p.message
 
 
 def test_not_toml() -> None:
     p = only("[nodes.a\n")
-    assert p.line == 6 and "not TOML" in p.message
+    assert p.line == 6
+    assert "not TOML" in p.message
 
 
 def test_metadata_error() -> None:
@@ -228,6 +242,7 @@ kind = "end"
 text = "Paid by {answers.a} with {answers.card}"
 """
     p = only(body)
-    assert p.node == "thanks" and p.line == 17
+    assert p.node == "thanks"
+    assert p.line == 17
     assert "{answers.card} may be shown before it is asked" in p.message
     assert "without node 'num'" in p.message

@@ -6,7 +6,7 @@ import asyncio
 import random
 
 from cti import topics
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.clock import VIRTUAL_EPOCH, run_virtual
 from cti.models import AgentState
 from cti.protocol import (
@@ -69,5 +69,7 @@ def test_a_bot_finishes_the_call_and_the_wrap_up_it_finds_itself_in() -> None:
     kinds = [type(m) for m in sent]
     assert kinds == [Login, SetReady, RequestSnapshot, HangUp, CompleteWrapUp]
     hang_up, wrap_up = sent[3], sent[4]
-    assert isinstance(hang_up, HangUp) and hang_up.call_id == "c1"
-    assert isinstance(wrap_up, CompleteWrapUp) and wrap_up.call_id == "c1"
+    assert isinstance(hang_up, HangUp)
+    assert hang_up.call_id == "c1"
+    assert isinstance(wrap_up, CompleteWrapUp)
+    assert wrap_up.call_id == "c1"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cti.cli import main
+from cti.app.cli import main
 from simulators.compiled import compiled_env, compiled_tree
 from tests.simulators.test_report import TINY
 

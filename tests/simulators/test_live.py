@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cti.cli import main
+from cti.app.cli import main
 
 pytestmark = pytest.mark.integration
 
@@ -44,4 +44,5 @@ def test_live_run_routes_real_calls_through_the_engine_and_reports_them(
     assert report["calls"] == report["answered"] + report["abandoned"]
     assert report["answered"] >= 1
     assert set(report["segments"]) <= {"vip", "rest"}
-    assert report["occupancy"]["mean"] is not None and 0 < report["occupancy"]["mean"] <= 1
+    assert report["occupancy"]["mean"] is not None
+    assert 0 < report["occupancy"]["mean"] <= 1

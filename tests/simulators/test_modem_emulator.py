@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cti.cli import main
+from cti.app.cli import main
 from cti.errors import SimulationError
 from cti.protocol import CallArrived, CallerHungUp
 from simulators.modem_emulator import (
@@ -356,7 +356,8 @@ def test_command_runs_links_and_cleans_up(
     assert f"linked at {link}" in out
     assert "caller ID AT#CID=1" in out
     assert "x  ring with MDMF hex caller ID" in out
-    assert not link.exists() and not link.is_symlink()
+    assert not link.exists()
+    assert not link.is_symlink()
 
 
 def test_command_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

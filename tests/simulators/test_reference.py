@@ -88,7 +88,8 @@ def replicate(name: str, seed: int) -> Replication:
         waited += cdr.wait_s > 0
     busy = sum(t.busy_s for t in day.agent_time.values())
     available = sum(t.busy_s + t.idle_s for t in day.agent_time.values())
-    assert total.service_level is not None and total.asa_s is not None
+    assert total.service_level is not None
+    assert total.asa_s is not None
     assert total.abandon_rate is not None
     return Replication(
         offered=total.offered,
@@ -112,12 +113,14 @@ def run_case(case: tuple[str, int]) -> list[Replication]:
 
 
 def contains(e: Estimate, x: float) -> bool:
-    assert e.low is not None and e.high is not None
+    assert e.low is not None
+    assert e.high is not None
     return e.low <= x <= e.high
 
 
 def show(e: Estimate) -> str:
-    assert e.mean is not None and e.half_width is not None
+    assert e.mean is not None
+    assert e.half_width is not None
     return f"{e.mean:.4f} +/- {e.half_width:.4f}"
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from cti.cli import main
+from cti.app.cli import main
 from cti.errors import SimulationError
 from cti.models import CallDetailRecord, CallerKind, Segment
 from queue_engine.stats import AgentTime
@@ -226,7 +226,8 @@ def test_calls_arriving_in_the_warm_up_are_not_counted() -> None:
     # The per-interval figures cover the whole day, warm-up included (by arrival).
     assert [i.calls.offered for i in f.intervals] == [6, 0]
     report = aggregate(sc, [f], seed=1)
-    assert report.intervals[0].warm_up and not report.intervals[1].warm_up
+    assert report.intervals[0].warm_up
+    assert not report.intervals[1].warm_up
 
 
 def test_each_call_is_judged_by_its_own_queues_thresholds() -> None:
@@ -292,7 +293,8 @@ def test_undefined_figures_average_over_the_replications_that_have_them() -> Non
     assert (o.abandon_rate.mean, o.abandon_rate.n) == (0.5, 2)
     assert o.occupancy.n == 3
     assert report.calls == 2
-    assert report.queues["q2"].calls == 0 and report.queues["q2"].service_level.n == 0
+    assert report.queues["q2"].calls == 0
+    assert report.queues["q2"].service_level.n == 0
     assert to_json(report)["queues"]["q2"]["asa_s"] == {"mean": None, "ci95": None, "n": 0}
 
 
@@ -329,8 +331,11 @@ def test_json_shape_on_a_hand_made_report() -> None:
     ]
     out = to_json(aggregate(sc, days, seed=9, wall_s=0.5))
     _check_shape(out, queues={"q1", "q2"})
-    assert out["calls"] == 3 and out["seed"] == 9 and out["replications"] == 2
-    assert out["scenario"] == "hand" and out["events"] == 246
+    assert out["calls"] == 3
+    assert out["seed"] == 9
+    assert out["replications"] == 2
+    assert out["scenario"] == "hand"
+    assert out["events"] == 246
     assert out["service_level"]["mean"] == pytest.approx(0.75)  # (1/2 + 1) / 2
     # ASA 15 and 5: mean 10, s = √50, half-width 12.706 · √50 / √2
     assert out["asa_s"]["ci95"] == pytest.approx([10 - 63.531, 10 + 63.531], abs=1e-3)
@@ -359,7 +364,8 @@ def test_text_says_when_there_is_one_replication() -> None:
     one = aggregate(sc, [measure_day(sc, _day([_cdr("c1", 700.0, 5.0)]))], seed=1)
     text = format_text(one, intervals=True)
     assert "1 replication: no confidence intervals" in text
-    assert "queue q1" in text and "segment basic" in text
+    assert "queue q1" in text
+    assert "segment basic" in text
     assert "08:00*" in text  # the warm-up interval, flagged
     two = aggregate(sc, [measure_day(sc, _day([_cdr("c1", 700.0, 5.0)]))] * 2, seed=1)
     assert "95% confidence interval" in format_text(two)
@@ -383,7 +389,8 @@ def test_cli_json_and_plot(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFix
     data = json.loads(out)  # one object and nothing else
     _check_shape(data, queues={"sales", "support"})
     assert data["calls"] > 0
-    assert data["replications"] == 3 and data["seed"] == 5  # the scenario's defaults
+    assert data["replications"] == 3
+    assert data["seed"] == 5
     assert "vip" in data["segments"]
     assert data["queues"]["support"]["sl_target_s"] == 30.0
     assert [i["start"] for i in data["intervals"]] == ["09:00", "09:30"]
@@ -396,8 +403,10 @@ def test_cli_text_with_options(tiny: Path, capsys: pytest.CaptureFixture[str]) -
     out, _ = capsys.readouterr()
     assert rc == 0
     assert "tiny: 1 replication of 1 h from 09:00" in out
-    assert "seed 3" in out and "no confidence intervals" in out
-    assert "queue sales" in out and "segment vip" in out
+    assert "seed 3" in out
+    assert "no confidence intervals" in out
+    assert "queue sales" in out
+    assert "segment vip" in out
 
 
 def test_cli_bad_scenario_exits_2_naming_the_key(
@@ -408,7 +417,8 @@ def test_cli_bad_scenario_exits_2_naming_the_key(
     assert main(["simulate", str(bad), "--json"]) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert "agents.0.count" in err and str(bad) in err
+    assert "agents.0.count" in err
+    assert str(bad) in err
 
 
 def test_cli_bad_replications_and_missing_file(

@@ -97,7 +97,8 @@ def test_the_realistic_day_has_what_it_promises() -> None:
     assert all(len(shift.breaks) == 2 for g in s.agents for shift in g.shifts)
     general = next(t for t in s.traffic if t.queue == "general")
     rates = general.rates_per_hour
-    assert general.interval_minutes == 30 and len(rates) == 24
+    assert general.interval_minutes == 30
+    assert len(rates) == 24
     peak = max(rates[2:7])  # 09:00-11:30
     lunch = min(rates[8:11])  # 12:00-13:30
     afternoon = max(rates[12:16])  # 14:00-16:00
@@ -125,7 +126,8 @@ def test_the_priority_case_has_a_starvation_bound_beyond_its_day() -> None:
 
 def test_an_unknown_key_is_named(tmp_path: Path) -> None:
     message = error_of(tmp_path, BASE + 'colour = "red"\n')
-    assert "colour" in message and "Extra inputs are not permitted" in message
+    assert "colour" in message
+    assert "Extra inputs are not permitted" in message
     message = error_of(tmp_path, BASE.replace("rate_per_hour", "rate_per_hour = 1\nrate"))
     assert "traffic.0.rate:" in message
 
@@ -158,7 +160,8 @@ def test_a_break_outside_its_shift(tmp_path: Path) -> None:
 def test_both_a_constant_rate_and_rates_per_interval(tmp_path: Path) -> None:
     text = BASE.replace("rate_per_hour = 100.0", "rate_per_hour = 100.0\nrates_per_hour = [50, 60]")
     message = error_of(tmp_path, text)
-    assert "traffic.0:" in message and "give either rate_per_hour or rates_per_hour" in message
+    assert "traffic.0:" in message
+    assert "give either rate_per_hour or rates_per_hour" in message
     neither = BASE.replace("rate_per_hour = 100.0\n", "")
     assert "traffic.0:" in error_of(tmp_path, neither)
 
@@ -223,7 +226,8 @@ def test_rates_per_interval_hold_to_the_end_of_each_interval_and_the_last_holds_
     assert t.next_change(3600.0) == math.inf  # the last rate holds on
     assert t.next_change(1e6) == math.inf
     hourly = Traffic(queue="q", interval_minutes=60, rates_per_hour=(10.0, 20.0))
-    assert hourly.rate_at(3599.0) == 10.0 and hourly.next_change(10.0) == 3600.0
+    assert hourly.rate_at(3599.0) == 10.0
+    assert hourly.next_change(10.0) == 3600.0
 
 
 def test_the_runner_draws_arrivals_at_each_intervals_rate() -> None:
@@ -278,7 +282,8 @@ def test_fixed_and_never() -> None:
     rng = random.Random(3)
     assert {Fixed(value_s=30.0).draw(rng) for _ in range(100)} == {30.0}
     assert Fixed(value_s=30.0).mean == 30.0
-    assert Never().draw(rng) == math.inf and Never().mean == math.inf
+    assert Never().draw(rng) == math.inf
+    assert Never().mean == math.inf
 
 
 def test_values_follow_the_shares_and_stay_in_their_ranges() -> None:

@@ -78,11 +78,14 @@ async def test_hold_resume_mute_and_conference_on_a_connected_call() -> None:
         await trunk.hold(call_id)  # not connected yet
     await trunk.answer(call_id)
     await trunk.hold(call_id)
-    assert trunk.held(call_id) and not trunk.conferenced(call_id)
+    assert trunk.held(call_id)
+    assert not trunk.conferenced(call_id)
     await trunk.conference(call_id)
-    assert trunk.conferenced(call_id) and not trunk.held(call_id)
+    assert trunk.conferenced(call_id)
+    assert not trunk.held(call_id)
     await trunk.resume(call_id)
-    assert not trunk.held(call_id) and not trunk.conferenced(call_id)
+    assert not trunk.held(call_id)
+    assert not trunk.conferenced(call_id)
     await trunk.mute(call_id, True)
     assert trunk.muted(call_id)
     await trunk.mute(call_id, False)
@@ -90,7 +93,8 @@ async def test_hold_resume_mute_and_conference_on_a_connected_call() -> None:
     await trunk.hold(call_id)
     await trunk.mute(call_id, True)
     await trunk.hang_up(call_id)
-    assert not trunk.held(call_id) and not trunk.muted(call_id)
+    assert not trunk.held(call_id)
+    assert not trunk.muted(call_id)
     with pytest.raises(TelephonyError, match="not live"):
         await trunk.resume(call_id)
 

@@ -127,7 +127,8 @@ def test_us_timing_announced_on_second_ring_and_stopped_by_timeout() -> None:
     # the next call gets a new id
     line.feed(b"RING\r\n", 40.0)
     (second,) = line.feed(b"RING\r\n", 46.0)
-    assert isinstance(second, CallArrived) and second.call_id == "modem1-2"
+    assert isinstance(second, CallArrived)
+    assert second.call_id == "modem1-2"
     assert second.ani == ""  # the first call's caller ID is not carried over
 
 
@@ -135,7 +136,8 @@ def test_uk_caller_id_announced_on_first_ring() -> None:
     line = Line()
     assert line.feed(b"NMBR=01632960123\r\n", 0.0) == []
     (call,) = line.feed(b"RING\r\n", 0.5)
-    assert isinstance(call, CallArrived) and call.ani == "01632960123"
+    assert isinstance(call, CallArrived)
+    assert call.ani == "01632960123"
 
 
 def test_stale_caller_id_belongs_to_no_call() -> None:
@@ -144,7 +146,8 @@ def test_stale_caller_id_belongs_to_no_call() -> None:
     line.tick(20.0)
     line.feed(b"RING\r\n", 21.0)
     (call,) = line.feed(b"RING\r\n", 26.0)
-    assert isinstance(call, CallArrived) and call.ani == ""
+    assert isinstance(call, CallArrived)
+    assert call.ani == ""
 
 
 def test_single_ring_announced_then_hung_up() -> None:
@@ -157,7 +160,8 @@ def test_single_ring_announced_then_hung_up() -> None:
     line.feed(b"RING\r\nNMBR = 5045551234\r\n", 20.0)
     out = line.tick(40.0)
     assert [type(o) for o in out] == [CallArrived, CallerHungUp]
-    assert isinstance(out[0], CallArrived) and out[0].ani == "5045551234"
+    assert isinstance(out[0], CallArrived)
+    assert out[0].ani == "5045551234"
 
 
 def test_answer_and_hang_up() -> None:
@@ -248,7 +252,8 @@ def test_dial_ids_unique_with_incoming() -> None:
     first = line.call.call_id
     line.feed(b"BUSY\r\n", 1.0)
     line.feed(b"RING\r\nRING\r\n", 2.0)
-    assert first == "modem1-1" and line.call.call_id == "modem1-2"
+    assert first == "modem1-1"
+    assert line.call.call_id == "modem1-2"
 
 
 @settings(max_examples=300, deadline=None)
@@ -297,7 +302,8 @@ def test_startup_plain() -> None:
     assert neg.tick(1.2) == [Send("ATE0V1Q0S0=0")]
     assert neg.handle(ok(1.3)) == [Send("AT+VCID=1")]
     assert neg.handle(ok(1.4)) == []
-    assert neg.state is StartupState.READY and neg.caller_id_command == "AT+VCID=1"
+    assert neg.state is StartupState.READY
+    assert neg.caller_id_command == "AT+VCID=1"
     assert neg.next_deadline() is None
 
 
@@ -324,7 +330,8 @@ def test_startup_no_caller_id_accepted() -> None:
     neg.handle(ok(1.2))
     for _ in CALLER_ID_COMMANDS:
         neg.handle(error(1.3))
-    assert neg.state is StartupState.READY and neg.caller_id_command is None
+    assert neg.state is StartupState.READY
+    assert neg.caller_id_command is None
     assert "no caller-ID" in neg.reason
 
 
@@ -334,7 +341,8 @@ def test_startup_retries_silent_modem_then_fails() -> None:
     assert neg.tick(2.0) == [Send("ATZ")]
     assert neg.tick(4.0) == [Send("ATZ")]
     assert neg.tick(6.0) == []
-    assert neg.state is StartupState.FAILED and "ATZ" in neg.reason
+    assert neg.state is StartupState.FAILED
+    assert "ATZ" in neg.reason
     # re-sent after a reset
     assert neg.start(10.0) == [Send("ATZ")]
     assert neg.state is StartupState.RESETTING
@@ -525,4 +533,5 @@ def test_startup_init_commands_also_without_caller_id() -> None:
     neg.handle(ok(1.2))
     assert neg.handle(error(1.3)) == [Send("ATL1")]
     assert neg.handle(ok(1.4)) == []
-    assert neg.state is StartupState.READY and neg.caller_id_command is None
+    assert neg.state is StartupState.READY
+    assert neg.caller_id_command is None

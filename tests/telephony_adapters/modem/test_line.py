@@ -19,10 +19,11 @@ from typing import cast
 import pytest
 
 from cti import topics
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.config import LineSettings, ModemLineSettings, SimLineSettings, load_config
+from cti.engine.lines import build_line, build_lines
+from cti.engine.service import EngineService
 from cti.errors import ConfigError
-from cti.lines import build_line, build_lines
 from cti.models import CallerKind, Customer, PhoneNumber, Segment
 from cti.protocol import (
     AcceptOffer,
@@ -35,8 +36,7 @@ from cti.protocol import (
     HangUp,
     Message,
 )
-from cti.service import EngineService
-from cti.store import Store
+from cti.store.database import Store
 from simulators.modem_emulator import CallSpec, DialSpec, ModemEmulator, PtyModem
 from telephony_adapters.base import LineEvent
 from telephony_adapters.modem.line import ModemLine, boot_call_ids
@@ -140,9 +140,11 @@ async def test_several_lines_at_once(tmp_path: Path) -> None:
         assert [type(e) for e in got_a] == [CallArrived, CallerHungUp]  # ring stopped
         assert [type(e) for e in got_b] == [CallArrived, CallerHungUp]
         a, b = got_a[0], got_b[0]
-        assert isinstance(a, CallArrived) and isinstance(b, CallArrived)
+        assert isinstance(a, CallArrived)
+        assert isinstance(b, CallArrived)
         assert (a.ani, a.line, b.ani, b.line) == ("111", "front", "222", "back")
-        assert a.call_id.startswith("front-") and b.call_id.startswith("back-")
+        assert a.call_id.startswith("front-")
+        assert b.call_id.startswith("back-")
         assert line_b.session.startup.caller_id_command == "AT-STE=1;+VCID=1"
 
 
@@ -157,9 +159,11 @@ async def test_garbage_never_crashes_the_line_nor_invents_a_call(tmp_path: Path)
         events = line.events()
         modem.ring(CallSpec(number="13812345678", rings=2))  # the line still works
         arrived = await next_event(events)
-        assert isinstance(arrived, CallArrived) and arrived.ani == "13812345678"
+        assert isinstance(arrived, CallArrived)
+        assert arrived.ani == "13812345678"
         assert line.session.garbage > 0  # the noise did arrive
-        assert line.ready.is_set() and line.connections == 1
+        assert line.ready.is_set()
+        assert line.connections == 1
 
 
 async def test_dial_outcomes_through_the_pty(tmp_path: Path) -> None:
@@ -201,7 +205,8 @@ async def test_device_vanishes_mid_call_and_comes_back(tmp_path: Path) -> None:
         assert line.connections == 2
         modem.ring(CallSpec(number="13812345678", rings=2))
         again = await next_event(events)
-        assert isinstance(again, CallArrived) and again.call_id != arrived.call_id
+        assert isinstance(again, CallArrived)
+        assert again.call_id != arrived.call_id
 
 
 async def test_a_modem_that_stops_answering_is_restarted(tmp_path: Path) -> None:
@@ -225,7 +230,8 @@ async def test_missing_port_keeps_trying(tmp_path: Path) -> None:
         async with asyncio.timeout(SAFETY):
             while line.session.failures < 3:
                 await asyncio.sleep(0.02)
-        assert line.status == "down" and line.connections == 0
+        assert line.status == "down"
+        assert line.connections == 0
         modem = emulator(tmp_path, name="nothing")
         await modem.open()
         try:
@@ -250,7 +256,8 @@ async def test_a_port_that_is_not_a_modem_is_named_in_the_error(
                 await asyncio.sleep(0.02)
     finally:
         await line.stop()
-    assert line.status == "down" and line.connections == 0
+    assert line.status == "down"
+    assert line.connections == 0
     assert f"line modem1: cannot open the modem: {plain}: " in caplog.text
 
 
@@ -259,7 +266,8 @@ async def test_a_port_that_is_not_a_modem_is_named_in_the_error(
 
 def test_build_line_from_settings() -> None:
     sim = build_line(SimLineSettings(name="trunk"))
-    assert isinstance(sim, SimTrunk) and sim.name == "trunk"
+    assert isinstance(sim, SimTrunk)
+    assert sim.name == "trunk"
     settings = ModemLineSettings(
         name="desk", port="/dev/ttyACM0", baud=57600, dnis="800", init=("ATL1",), ring_timeout_s=9
     )
@@ -286,7 +294,8 @@ def test_call_ids_unique_across_restarts() -> None:
     after = boot_call_ids("m1", at=1_700_000_060)
     same_second = boot_call_ids("m1", at=1_700_000_000)
     first = next(before)
-    assert first == "m1-s44we8k2x9-1" and int("s44we8", 36) == 1_700_000_000
+    assert first == "m1-s44we8k2x9-1"
+    assert int("s44we8", 36) == 1_700_000_000
     assert next(before) == "m1-s44we8k2x9-2"
     assert next(after) != first
     assert next(same_second) != first  # a restart within the second: the salt differs
@@ -369,7 +378,8 @@ async def test_end_to_end_ring_pop_answer_agent_hangs_up_record(tmp_path: Path) 
         await c.service.flush()
         (record,) = await c.store.call_records()
         assert (record.call_id, record.outcome, record.customer_id) == (call_id, "answered", 7)
-        assert record.disposition == "sale" and record.agent_id == "1001"
+        assert record.disposition == "sale"
+        assert record.agent_id == "1001"
 
 
 async def test_end_to_end_caller_hangs_up_while_talking(tmp_path: Path) -> None:
@@ -397,4 +407,5 @@ async def test_end_to_end_ring_stops_before_anyone_answers(tmp_path: Path) -> No
                 await c.service.flush()
                 await asyncio.sleep(0.05)
         (record,) = await c.store.call_records()
-        assert record.outcome == "abandoned" and record.customer_id == 7
+        assert record.outcome == "abandoned"
+        assert record.customer_id == 7

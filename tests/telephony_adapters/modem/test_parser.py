@@ -188,12 +188,14 @@ def test_hex_message_wrapped_over_lines() -> None:
     # in three parts, with blank lines between
     three = t.MDMF_HEX[:20] + "\r\n\r\n" + t.MDMF_HEX[20:40] + "\n" + t.MDMF_HEX[40:]
     (event,) = parse(three.encode() + b"\r\n")
-    assert isinstance(event, CallerIdMessage) and event.name == "A N OTHER"
+    assert isinstance(event, CallerIdMessage)
+    assert event.name == "A N OTHER"
 
 
 def test_wrapped_hex_cut_by_another_line() -> None:
     events = parse(t.MDMF_HEX[:60].encode() + b"\r\nNMBR = 5045551234\r\n")
-    assert isinstance(events[0], Garbage) and "cut short" in events[0].reason
+    assert isinstance(events[0], Garbage)
+    assert "cut short" in events[0].reason
     assert events[1:] == [CallerIdField("NMBR", "5045551234", NOW)]
     # too many digits on the second line: the first part is garbage, the second too
     events = parse(t.MDMF_HEX[:60].encode() + b"\r\n" + t.MDMF_HEX.encode() + b"\r\n")

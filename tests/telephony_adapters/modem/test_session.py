@@ -75,7 +75,8 @@ def test_device_lost_mid_call_ends_it_never_loses_it() -> None:
     s.received(b"VCON\r\n", 5.6)
     out = s.disconnected(30.0, "read failed: [Errno 5] Input/output error")
     assert out[-1] == CallerHungUp(call_id="m1-1", line="m1")
-    assert isinstance(out[0], Notice) and "Input/output error" in out[0].text
+    assert isinstance(out[0], Notice)
+    assert "Input/output error" in out[0].text
     assert s.state is LinkState.DOWN
     assert s.disconnected(31.0, "again") == []  # once only
     with pytest.raises(TelephonyError):
@@ -98,7 +99,8 @@ def test_idle_probe_rearms_caller_id_and_restarts_a_silent_modem() -> None:
     assert sends(s.tick(125.0)) == ["AT+VCID=1"]
     assert sends(s.tick(128.0)) == ["AT+VCID=1"]
     out = s.tick(131.0)
-    assert len(out) == 1 and isinstance(out[0], Restart)
+    assert len(out) == 1
+    assert isinstance(out[0], Restart)
     assert "stopped answering" in out[0].reason
     assert s.failures == 1
 
@@ -126,7 +128,8 @@ def test_failed_start_up_restarts_with_growing_backoff() -> None:
     s.connected(0.0)
     s.tick(1.0)
     out = s.tick(2.0)
-    assert isinstance(out[-1], Restart) and "ATZ got no reply after 2 tries" in out[-1].reason
+    assert isinstance(out[-1], Restart)
+    assert "ATZ got no reply after 2 tries" in out[-1].reason
     s.disconnected(2.0, out[-1].reason)
     assert s.failures == 2  # the start-up failed, then the link closed unready
     delays = [s.reconnect_delay()]
@@ -140,7 +143,8 @@ def test_failed_start_up_restarts_with_growing_backoff() -> None:
     ready.received(b"OK\r\n", 0.1)
     ready.tick(1.1)
     ready.received(b"OK\r\nOK\r\n", 1.2)
-    assert ready.state is LinkState.READY and ready.reconnect_delay() == 0.5
+    assert ready.state is LinkState.READY
+    assert ready.reconnect_delay() == 0.5
 
 
 def test_an_open_failure_is_an_error_once_per_reason() -> None:
@@ -163,7 +167,8 @@ def test_no_caller_id_is_a_warning_not_a_failure() -> None:
     out = s.received(b"ERROR\r\n", 1.3)
     assert s.state is LinkState.READY
     (notice,) = [o for o in out if isinstance(o, Notice)]
-    assert notice.level == "warning" and "WITHOUT caller ID" in notice.text
+    assert notice.level == "warning"
+    assert "WITHOUT caller ID" in notice.text
 
 
 def test_reconnect_resets_the_partial_line() -> None:

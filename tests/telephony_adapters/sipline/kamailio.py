@@ -161,7 +161,8 @@ class Kamailio:
         await self._wait_until_up()
 
     async def _read_log(self) -> None:
-        assert self.process is not None and self.process.stderr is not None
+        assert self.process is not None
+        assert self.process.stderr is not None
         async for raw in self.process.stderr:
             self.log.append(raw.decode("utf-8", "replace").rstrip())
 

@@ -30,7 +30,9 @@ def test_uas_dialog_keeps_the_route_set_in_order_and_sends_to_the_first_route() 
     bye = d.request("BYE", "SIP/2.0/UDP me;branch=z9hG4bK9")
     assert bye.uri == "sip:caller@10.0.0.9:5062"  # loose routing: the target stays
     assert bye.headers.get_all("Route") == ["<sip:p1.example;lr>", "<sip:p2.example;lr>"]
-    assert bye.from_.tag == "lt" and bye.to.tag == "ft" and bye.to.display == "Caller"
+    assert bye.from_.tag == "lt"
+    assert bye.to.tag == "ft"
+    assert bye.to.display == "Caller"
     assert bye.cseq == (1, "BYE")
     assert d.request("INFO", "v").cseq == (2, "INFO")
     assert d.next_hop() == ("p1.example", 5060)
@@ -44,7 +46,8 @@ def test_uac_dialog_reverses_the_route_set_and_ack_keeps_the_invite_cseq() -> No
     assert d.id == ("dlg-1", "ft", "tt")
     assert d.route_set == ["<sip:p2.example;lr>", "<sip:p1.example;lr>"]
     ack = d.request("ACK", "v", cseq=10)
-    assert ack.cseq == (10, "ACK") and d.local_seq == 10
+    assert ack.cseq == (10, "ACK")
+    assert d.local_seq == 10
     assert d.request("BYE", "v").cseq == (11, "BYE")
 
 

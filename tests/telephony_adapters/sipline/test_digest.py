@@ -22,7 +22,8 @@ def test_rfc_2617_example_md5_qop_auth() -> None:
         'Digest realm="testrealm@host.com", qop="auth,auth-int", '
         'nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="5ccc069c403ebaf9f0171e9517f40e41"'
     )
-    assert challenge.qop == ("auth", "auth-int") and challenge.algorithm == "MD5"
+    assert challenge.qop == ("auth", "auth-int")
+    assert challenge.algorithm == "MD5"
     response, qop = digest_response(
         challenge,
         username="Mufasa",
@@ -62,9 +63,11 @@ def test_rfc_7616_examples_md5_and_sha_256(algorithm: str, expected: str) -> Non
     )
     params = parse_auth_params(header.removeprefix("Digest "))
     assert params["response"] == expected
-    assert params["nc"] == "00000001" and params["qop"] == "auth"
+    assert params["nc"] == "00000001"
+    assert params["qop"] == "auth"
     assert params["opaque"] == "FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"
-    assert params["algorithm"] == algorithm and params["username"] == "Mufasa"
+    assert params["algorithm"] == algorithm
+    assert params["username"] == "Mufasa"
 
 
 def test_sess_and_auth_int_and_no_qop_follow_the_formulas() -> None:
@@ -107,7 +110,8 @@ def test_choose_challenge_takes_the_first_supported_and_reads_407_as_proxy() -> 
     assert (challenge.nonce, challenge.algorithm, challenge.stale) == ("2", "SHA-256", True)
     assert challenge.header_name == "Proxy-Authorization"
     none = parse(b'SIP/2.0 401 Unauthorized\r\nWWW-Authenticate: Basic realm="x"\r\n\r\n')
-    assert isinstance(none, Response) and choose_challenge(none) is None
+    assert isinstance(none, Response)
+    assert choose_challenge(none) is None
 
 
 @pytest.mark.parametrize(

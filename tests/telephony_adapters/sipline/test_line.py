@@ -9,8 +9,8 @@ import socket
 import pytest
 
 from cti.config import SipLineSettings
+from cti.engine.lines import build_line
 from cti.errors import TelephonyError
-from cti.lines import build_line
 from telephony_adapters.sipline.line import SipLine
 from telephony_adapters.sipline.message import Response, parse
 
@@ -22,8 +22,10 @@ def settings(**kw: object) -> SipLineSettings:
 
 def test_build_line_makes_a_sip_line_with_its_capabilities() -> None:
     line = build_line(settings())
-    assert isinstance(line, SipLine) and line.name == "sip"
-    assert line.capabilities.can_dial and line.capabilities.can_hold
+    assert isinstance(line, SipLine)
+    assert line.name == "sip"
+    assert line.capabilities.can_dial
+    assert line.capabilities.can_hold
     assert line.capabilities.can_transfer
 
 
@@ -60,7 +62,9 @@ async def test_garbage_never_stops_the_line_and_options_are_still_answered() -> 
                     if isinstance(msg, Response) and msg.call_id == "opt-1":
                         break
         ok = replies[-1]
-        assert isinstance(ok, Response) and ok.status == 200 and ok.cseq == (7, "OPTIONS")
+        assert isinstance(ok, Response)
+        assert ok.status == 200
+        assert ok.cseq == (7, "OPTIONS")
         assert "INVITE" in (ok.headers.get("Allow") or "")
         assert ok.top_via.params.get("rport") == str(port)  # answered to the source port
         assert line.ua.dropped >= 300

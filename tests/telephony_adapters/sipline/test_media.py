@@ -45,10 +45,14 @@ def test_an_offer_with_pcmu_is_answered_with_pcmu_at_our_address() -> None:
         0,
         "PCMU",
     )
-    assert plan.telephone_event is None and plan.direction == "sendrecv" and plan.sends
+    assert plan.telephone_event is None
+    assert plan.direction == "sendrecv"
+    assert plan.sends
     again = parse_sdp(bytes(answer))
-    assert again.media[0].port == 10002 and again.media[0].formats == ["0"]
-    assert again.connection == "127.0.0.1" and again.version == 1
+    assert again.media[0].port == 10002
+    assert again.media[0].formats == ["0"]
+    assert again.connection == "127.0.0.1"
+    assert again.version == 1
 
 
 def test_the_first_codec_of_the_offer_we_take_wins_and_telephone_event_is_kept() -> None:
@@ -60,7 +64,9 @@ def test_the_first_codec_of_the_offer_we_take_wins_and_telephone_event_is_kept()
     )
     answer, plan = answer_offer(offer, "h", 1, ("PCMU", "PCMA"), session_id="1", version=1)
     assert (plan.payload_type, plan.telephone_event, plan.remote_host) == (8, 97, "10.0.0.2")
-    assert plan.direction == "recvonly" and plan.on_hold and not plan.sends  # they hold us
+    assert plan.direction == "recvonly"
+    assert plan.on_hold
+    assert not plan.sends
     assert [m.port for m in answer.media] == [0, 1]  # the video declined in its place
     assert answer.media[1].fmtp == {97: "0-15"}
 
@@ -77,7 +83,8 @@ def test_our_offer_and_its_answer_and_hold() -> None:
     offer = make_offer("192.0.2.1", 10000, ("PCMU", "PCMA"), session_id="42", version=3)
     parsed = parse_sdp(bytes(offer))
     assert parsed.media[0].formats == ["0", "8", "101"]
-    assert parsed.media[0].fmtp[101] == "0-16" and parsed.media[0].ptime == 20
+    assert parsed.media[0].fmtp[101] == "0-16"
+    assert parsed.media[0].ptime == 20
     answer, _ = answer_offer(parsed, "192.0.2.2", 20000, ("PCMA",), session_id="9", version=1)
     plan = accept_answer(offer, parse_sdp(bytes(answer)))
     assert (plan.remote_port, plan.payload_type, plan.telephone_event) == (20000, 8, 101)
@@ -121,9 +128,12 @@ def test_random_sdp_never_crashes(body: bytes) -> None:
 def test_silence_is_20_ms_of_g711_with_running_sequence_and_timestamp() -> None:
     source = SilenceSource(8, ssrc=0x1234, sequence=65535, timestamp=0)
     first, second = parse_rtp(source.next_packet()), parse_rtp(source.next_packet())
-    assert first.payload == b"\xd5" * 160 and first.marker and not second.marker
+    assert first.payload == b"\xd5" * 160
+    assert first.marker
+    assert not second.marker
     assert (first.sequence, second.sequence) == (65535, 0)
-    assert second.timestamp - first.timestamp == 160 and second.ssrc == 0x1234
+    assert second.timestamp - first.timestamp == 160
+    assert second.ssrc == 0x1234
     with pytest.raises(ProtocolError):
         SilenceSource(18, ssrc=1)
 
@@ -195,7 +205,8 @@ def test_a_stream_to_a_host_name_or_a_bad_port_sends_nothing_and_never_raises() 
     stream.transport = Transport()  # type: ignore[assignment]
     stream.play(MediaPlan("media.example.com", 4000, 0, "PCMU", None, "sendrecv"))
     stream.tick()  # a name would be resolved, blocking, on every packet: nothing is sent
-    assert stream.dest is None and sent == []
+    assert stream.dest is None
+    assert sent == []
     stream.play(MediaPlan("10.0.0.2", 70000, 0, "PCMU", None, "sendrecv"))
     stream.tick()  # the fault stays with this call: the ticker of every call goes on
     stream.play(MediaPlan("10.0.0.2", 4000, 0, "PCMU", None, "sendrecv"))

@@ -49,7 +49,8 @@ def test_a_request_parses_with_every_field() -> None:
     assert msg.top_via.branch == "z9hG4bK776asdhds"
     assert msg.from_.tag == "1928301774"
     assert msg.from_.display == "Alice"
-    assert msg.to.display == "Bob" and msg.to.tag == ""
+    assert msg.to.display == "Bob"
+    assert msg.to.tag == ""
     assert msg.body == b"v=0\n"
 
 
@@ -87,7 +88,8 @@ def test_header_names_are_case_insensitive_and_compact_forms_are_expanded() -> N
         ("c", "Content-Type"),
     ]:
         assert msg.headers.get(short) == msg.headers.get(full) is not None
-    assert msg.to.tag == "" and msg.from_.tag == "9"
+    assert msg.to.tag == ""
+    assert msg.from_.tag == "9"
     assert canonical_name("www-authenticate") == "WWW-Authenticate"
     assert canonical_name("x-my-header") == "X-My-Header"
 
@@ -105,10 +107,13 @@ def test_folded_and_repeated_headers_and_multiple_vias() -> None:
         b"From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 2 INVITE\r\n\r\n"
     )
     msg = parse(data)
-    assert isinstance(msg, Response) and msg.status == 200 and msg.reason == "OK"
+    assert isinstance(msg, Response)
+    assert msg.status == 200
+    assert msg.reason == "OK"
     vias = msg.vias
     assert [v.host for v in vias] == ["a.example", "b.example", "c.example"]
-    assert vias[1].port == 5070 and vias[1].params["received"] == "10.0.0.1"
+    assert vias[1].port == 5070
+    assert vias[1].params["received"] == "10.0.0.1"
     assert vias[2].transport == "TCP"
     assert msg.headers.get("Subject") == "I know you're there, pick up the phone"
     assert msg.headers.values("Record-Route") == ["<sip:p1;lr>", "<sip:p2;lr>", "<sip:p3;lr>"]
@@ -123,7 +128,9 @@ def test_a_missing_content_length_means_the_rest_of_the_datagram() -> None:
 
 def test_bare_line_feeds_and_leading_empty_lines_are_accepted() -> None:
     msg = parse(b"\r\n\r\nBYE sip:a@b SIP/2.0\nCall-ID: z\nCSeq: 2 BYE\n\n")
-    assert isinstance(msg, Request) and msg.method == "BYE" and msg.cseq == (2, "BYE")
+    assert isinstance(msg, Request)
+    assert msg.method == "BYE"
+    assert msg.cseq == (2, "BYE")
 
 
 @pytest.mark.parametrize(
@@ -180,19 +187,24 @@ def test_bad_structured_headers_raise_protocol_errors() -> None:
 def test_addresses_name_addr_and_addr_spec() -> None:
     a = parse_address('"Zhang \\"San\\"" <sip:+8613812345678@carrier.cn:5061;user=phone>;tag=a1')
     assert a.display == 'Zhang "San"'
-    assert a.uri.user == "+8613812345678" and a.uri.port == 5061
+    assert a.uri.user == "+8613812345678"
+    assert a.uri.port == 5061
     assert a.uri.params == {"user": "phone"}
     assert a.tag == "a1"
     b = parse_address("sip:bob@example.com;tag=xyz")  # addr-spec: params are the header's
-    assert b.tag == "xyz" and b.uri.params == {}
+    assert b.tag == "xyz"
+    assert b.uri.params == {}
     c = parse_address("张三 <sip:1001@10.0.0.1>")
-    assert c.display == "张三" and c.uri.host == "10.0.0.1"
+    assert c.display == "张三"
+    assert c.uri.host == "10.0.0.1"
     assert parse_address(str(a)) == a
     assert str(a.with_tag("b2")).endswith(";tag=b2")
     t = parse_uri("tel:+86-10-1234;phone-context=example.com")
-    assert t.user == "+86-10-1234" and str(t) == "tel:+86-10-1234;phone-context=example.com"
+    assert t.user == "+86-10-1234"
+    assert str(t) == "tel:+86-10-1234;phone-context=example.com"
     v6 = parse_uri("sip:alice@[2001:db8::1]:5070;transport=udp")
-    assert v6.host == "[2001:db8::1]" and v6.port == 5070
+    assert v6.host == "[2001:db8::1]"
+    assert v6.port == 5070
     assert v6.host_port == ("2001:db8::1", 5070)
     assert parse_uri("sip:example.com").host_port == ("example.com", 5060)
 
@@ -222,7 +234,8 @@ def test_stamp_received_fills_rport_and_keeps_the_other_vias() -> None:
     assert isinstance(msg, Request)
     stamp_received(msg, ("10.1.1.1", 4444))
     vias = msg.vias
-    assert vias[0].params["received"] == "10.1.1.1" and vias[0].params["rport"] == "4444"
+    assert vias[0].params["received"] == "10.1.1.1"
+    assert vias[0].params["rport"] == "4444"
     assert vias[1].host == "p"
     assert msg.call_id == "1"
 
@@ -232,10 +245,13 @@ def test_make_response_copies_the_dialog_fields_and_tags_the_to() -> None:
     assert isinstance(req, Request)
     resp = make_response(req, 180, to_tag="t1", headers=[("Contact", "<sip:me@h>")])
     again = parse(bytes(resp))
-    assert isinstance(again, Response) and again.reason == "Ringing"
-    assert again.to.tag == "t1" and again.to.display == "Bob"
+    assert isinstance(again, Response)
+    assert again.reason == "Ringing"
+    assert again.to.tag == "t1"
+    assert again.to.display == "Bob"
     assert again.headers.get_all("Via") == req.headers.get_all("Via")
-    assert again.cseq == (314159, "INVITE") and again.headers.get("Contact") == "<sip:me@h>"
+    assert again.cseq == (314159, "INVITE")
+    assert again.headers.get("Contact") == "<sip:me@h>"
     tagged = make_response(parse(bytes(resp)), 200, to_tag="other")  # type: ignore[arg-type]
     assert tagged.to.tag == "t1"  # an existing tag is kept
 

@@ -35,7 +35,8 @@ def test_calls_are_saved_before_the_engine_hears_of_them_and_forgotten_when_over
     ua = make_ua()
     [arrived] = of_type(ua.receive(invite(), PEER, 0.0), CallArrived)
     changed, gone = ua.saved_changes()
-    assert list(changed) == [arrived.call_id] and gone == []
+    assert list(changed) == [arrived.call_id]
+    assert gone == []
     assert ua.saved_changes() == ({}, [])  # nothing new
     ua.receive(request("CANCEL"), PEER, 1.0)
     assert ua.saved_changes() == ({}, [arrived.call_id])
@@ -77,7 +78,8 @@ def test_a_confirmed_call_the_engine_does_not_name_gets_a_bye() -> None:
     ua.receive(request("ACK", to_tag=ok.to.tag, branch="z9hG4bKack"), PEER, 1.0)
     new = restarted(ua)
     kept, out = new.adopt([], 101.0)
-    assert kept == [] and statuses(out) == ["BYE"]
+    assert kept == []
+    assert statuses(out) == ["BYE"]
 
 
 def test_an_unreadable_saved_call_is_reported_not_raised() -> None:

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from cti import topics
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
 from cti.config import Config, SipLineSettings
+from cti.engine.service import EngineService
 from cti.protocol import (
     AcceptOffer,
     CallArrived,
@@ -29,7 +30,6 @@ from cti.protocol import (
     Login,
     SetReady,
 )
-from cti.service import EngineService
 from telephony_adapters.base import LineEvent
 from telephony_adapters.sipline.line import SipLine
 from tests.cti.test_service import Agent, FakeStore
@@ -184,10 +184,12 @@ async def test_sipp_dtmf_then_hold_resume_and_blind_transfer(line: SipLine, sipp
     call = line.ua.calls[call_id]
     await line.hold(call_id)
     await line.wait_for(lambda: call.reinvite_txn is None)
-    assert call.plan is not None and call.plan.direction == "sendonly"
+    assert call.plan is not None
+    assert call.plan.direction == "sendonly"
     await line.resume(call_id)
     await line.wait_for(lambda: call.reinvite_txn is None)
-    assert call.plan is not None and call.plan.direction == "sendrecv"
+    assert call.plan is not None
+    assert call.plan.direction == "sendrecv"
     await line.transfer(call_id, "sip:1002@127.0.0.1")
     await line.wait_for(lambda: any(t.final for t in line.transfers.get(call_id, [])))
     assert [t.status for t in line.transfers[call_id]] == [202, 100, 200]

@@ -72,15 +72,19 @@ def fire_all(table: TransactionTable, until: float) -> list[tuple[float, list[ob
 def test_timer_a_retransmits_the_invite_doubling_from_t1_and_timer_b_gives_up_at_64_t1() -> None:
     table = TransactionTable(T)
     txn, out = table.send(request("INVITE"), PEER, now=0.0)
-    assert sent(out) == ["INVITE"] and txn.state is State.CALLING
+    assert sent(out) == ["INVITE"]
+    assert txn.state is State.CALLING
     steps = fire_all(table, until=100.0)
     times = [at for at, o in steps if sent(o) == ["INVITE"]]
     # A fires at 0.5, 1.5, 3.5, 7.5, 15.5, 31.5 (intervals 0.5, 1, 2, 4, 8, 16: no T2 cap)
     assert times == [0.5, 1.5, 3.5, 7.5, 15.5, 31.5]
     last_at, last = steps[-1]
     assert last_at == 32.0  # Timer B = 64 x T1
-    assert len(last) == 1 and isinstance(last[0], Timeout) and last[0].timer == "B"
-    assert txn.terminated and len(table) == 0
+    assert len(last) == 1
+    assert isinstance(last[0], Timeout)
+    assert last[0].timer == "B"
+    assert txn.terminated
+    assert len(table) == 0
     assert table.next_deadline() is None
 
 
@@ -89,7 +93,9 @@ def test_a_provisional_response_stops_timer_a_and_timer_b() -> None:
     req = request("INVITE")
     txn, _ = table.send(req, PEER, now=0.0)
     out = table.receive_response(reply(req, 180), now=0.2)
-    assert out is not None and isinstance(out[0], Deliver) and txn.state is State.PROCEEDING
+    assert out is not None
+    assert isinstance(out[0], Deliver)
+    assert txn.state is State.PROCEEDING
     assert table.next_deadline() is None  # the user's own no-answer timer takes over
     assert fire_all(table, until=1000.0) == []
 
@@ -100,19 +106,25 @@ def test_timer_d_absorbs_final_response_retransmissions_and_the_ack_is_on_the_sa
     txn, _ = table.send(req, PEER, now=0.0)
     busy = reply(req, 486)
     out = table.receive_response(busy, now=1.0)
-    assert out is not None and sent(out) == ["ACK"]
+    assert out is not None
+    assert sent(out) == ["ACK"]
     ack = out[0].message  # type: ignore[union-attr]
     assert isinstance(ack, Request)
-    assert ack.top_via.branch == "z9hG4bKabc" and ack.cseq == (1, "ACK")
-    assert ack.to.tag == "t1" and ack.uri == req.uri
+    assert ack.top_via.branch == "z9hG4bKabc"
+    assert ack.cseq == (1, "ACK")
+    assert ack.to.tag == "t1"
+    assert ack.uri == req.uri
     assert ack.headers.get_all("Route") == ["<sip:proxy;lr>"]
     assert [type(o) for o in out] == [Transmit, Deliver]
     assert txn.state is State.COMPLETED
     again = table.receive_response(busy, now=2.0)
-    assert again is not None and sent(again) == ["ACK"]  # re-ACKed, not delivered again
+    assert again is not None
+    assert sent(again) == ["ACK"]
     assert table.next_deadline() == 33.0  # Timer D: 32 s on UDP
-    assert table.advance(32.9) == [] and len(table) == 1
-    assert table.advance(33.0) == [] and len(table) == 0
+    assert table.advance(32.9) == []
+    assert len(table) == 1
+    assert table.advance(33.0) == []
+    assert len(table) == 0
 
 
 def test_timer_m_keeps_an_accepted_invite_to_deliver_2xx_retransmissions() -> None:
@@ -121,10 +133,12 @@ def test_timer_m_keeps_an_accepted_invite_to_deliver_2xx_retransmissions() -> No
     txn, _ = table.send(req, PEER, now=0.0)
     ok = reply(req, 200)
     first = table.receive_response(ok, now=1.0)
-    assert first is not None and [type(o) for o in first] == [Deliver]
+    assert first is not None
+    assert [type(o) for o in first] == [Deliver]
     assert txn.state is State.ACCEPTED
     again = table.receive_response(ok, now=1.5)
-    assert again is not None and [type(o) for o in again] == [Deliver]  # the user re-ACKs
+    assert again is not None
+    assert [type(o) for o in again] == [Deliver]
     assert table.next_deadline() == 33.0  # Timer M = 64 x T1
     table.advance(33.0)
     assert len(table) == 0
@@ -143,7 +157,8 @@ def test_timer_e_doubles_up_to_t2_and_timer_f_gives_up_at_64_t1() -> None:
     # E: 0.5, 1, 2, 4, 4, 4, ... (capped at T2) until F at 32
     assert times == [0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]
     assert steps[-1][0] == 32.0
-    assert isinstance(steps[-1][1][0], Timeout) and steps[-1][1][0].timer == "F"
+    assert isinstance(steps[-1][1][0], Timeout)
+    assert steps[-1][1][0].timer == "F"
     assert len(table) == 0
 
 
@@ -164,7 +179,8 @@ def test_timer_k_absorbs_response_retransmissions_for_t4() -> None:
     txn, _ = table.send(req, PEER, now=0.0)
     ok = reply(req, 200)
     out = table.receive_response(ok, now=0.1)
-    assert out is not None and [type(o) for o in out] == [Deliver]
+    assert out is not None
+    assert [type(o) for o in out] == [Deliver]
     assert txn.state is State.COMPLETED
     assert table.receive_response(ok, now=0.2) == []  # absorbed
     assert table.next_deadline() == pytest.approx(5.1)  # Timer K = T4
@@ -184,7 +200,8 @@ def test_a_retransmitted_invite_gets_the_last_provisional_response_again() -> No
     table.respond(txn, reply(req, 100), now=0.0)
     table.respond(txn, reply(req, 180), now=0.0)
     out = table.receive_request(req, now=0.5)
-    assert out is not None and sent(out) == ["180"]
+    assert out is not None
+    assert sent(out) == ["180"]
 
 
 def test_timer_g_retransmits_a_final_error_until_timer_h_gives_up() -> None:
@@ -192,13 +209,15 @@ def test_timer_g_retransmits_a_final_error_until_timer_h_gives_up() -> None:
     req = request("INVITE")
     txn = table.create_server(req, PEER, now=0.0)
     out = table.respond(txn, reply(req, 486), now=0.0)
-    assert sent(out) == ["486"] and txn.state is State.COMPLETED
+    assert sent(out) == ["486"]
+    assert txn.state is State.COMPLETED
     steps = fire_all(table, until=100.0)
     times = [at for at, o in steps if sent(o) == ["486"]]
     # G: 0.5, 1, 2, 4, 4, ... capped at T2; H at 64 x T1 = 32
     assert times == [0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]
     assert steps[-1][0] == 32.0
-    assert isinstance(steps[-1][1][0], Timeout) and steps[-1][1][0].timer == "H"
+    assert isinstance(steps[-1][1][0], Timeout)
+    assert steps[-1][1][0].timer == "H"
     assert len(table) == 0
 
 
@@ -229,7 +248,8 @@ def test_timer_l_keeps_an_accepted_invite_absorbing_retransmissions() -> None:
     assert sent(table.respond(txn, ok, now=1.5)) == ["200"]
     same_branch_ack = request("ACK")
     out = table.receive_request(same_branch_ack, now=1.6)
-    assert out is not None and isinstance(out[0], Deliver)
+    assert out is not None
+    assert isinstance(out[0], Deliver)
     assert table.next_deadline() == 33.0  # Timer L = 64 x T1
     table.advance(33.0)
     assert len(table) == 0
@@ -246,7 +266,8 @@ def test_timer_j_answers_retransmissions_with_the_final_response_for_64_t1() -> 
     assert table.receive_request(req, now=0.1) == []  # no response yet
     table.respond(txn, reply(req, 200), now=0.2)
     out = table.receive_request(req, now=3.0)
-    assert out is not None and sent(out) == ["200"]
+    assert out is not None
+    assert sent(out) == ["200"]
     assert table.next_deadline() == pytest.approx(32.2)
     table.advance(32.2)
     assert len(table) == 0
@@ -282,10 +303,12 @@ def test_rfc_2543_branches_match_by_the_older_fields() -> None:
     txn = table.create_server(old, ("192.0.2.9", 5060), now=0.0)
     table.respond(txn, reply(old, 180), now=0.0)
     out = table.receive_request(old, now=0.5)
-    assert out is not None and sent(out) == ["180"]
+    assert out is not None
+    assert sent(out) == ["180"]
 
 
 def test_timers_scale_with_t1() -> None:
     fast = Timers(t1=0.1, t2=0.8, t4=1.0)
     assert (fast.b, fast.f, fast.h, fast.j, fast.l, fast.m) == (6.4,) * 6
-    assert fast.d == 32.0 and fast.i == fast.k == 1.0
+    assert fast.d == 32.0
+    assert fast.i == fast.k == 1.0

@@ -58,12 +58,16 @@ def connect(ua: UserAgent, now: float = 0.0) -> tuple[str, str]:
 def test_inbound_call_rings_with_100_and_180_and_answers_with_sdp() -> None:
     ua = make_ua()
     call_id, ringing = ring(ua)
-    assert ringing.to.tag and ringing.headers.get("Contact")
+    assert ringing.to.tag
+    assert ringing.headers.get("Contact")
     out = ua.answer(call_id, 10000, now=1.0)
     [ok] = sent(out)
-    assert isinstance(ok, Response) and ok.status == 200 and ok.to.tag == ringing.to.tag
+    assert isinstance(ok, Response)
+    assert ok.status == 200
+    assert ok.to.tag == ringing.to.tag
     answer = parse_sdp(ok.body)
-    assert answer.media[0].port == 10000 and answer.media[0].formats == ["0", "101"]
+    assert answer.media[0].port == 10000
+    assert answer.media[0].formats == ["0", "101"]
     assert ok.headers.get("Content-Type") == "application/sdp"
     with pytest.raises(TelephonyError, match="connecting"):
         ua.answer(call_id, 10000, now=1.0)
@@ -73,7 +77,8 @@ def test_a_retransmitted_invite_gets_the_180_again_and_no_second_call() -> None:
     ua = make_ua()
     ring(ua)
     out = ua.receive(invite(), PEER, 0.5)
-    assert statuses(out) == [180] and not of_type(out, CallArrived)
+    assert statuses(out) == [180]
+    assert not of_type(out, CallArrived)
 
 
 def test_the_200_is_retransmitted_doubling_to_t2_until_the_ack() -> None:
@@ -89,7 +94,8 @@ def test_the_200_is_retransmitted_doubling_to_t2_until_the_ack() -> None:
     assert times == [0.5, 1.5, 3.5, 7.5]  # T1 doubling, capped at T2 = 4 s
     out = ua.receive(request("ACK", to_tag=ringing.to.tag, branch="z9hG4bKa"), PEER, 8.0)
     [media] = of_type(out, MediaStart)
-    assert media.plan.remote_port == 4000 and media.local_port == 10000
+    assert media.plan.remote_port == 4000
+    assert media.local_port == 10000
     assert ua.call_state(call_id) == "confirmed"
     assert statuses(ua.advance(12.0)) == []  # no more 200s
 
@@ -119,7 +125,8 @@ def test_cancel_while_ringing_gives_200_and_487_and_the_caller_hangs_up() -> Non
     ack = request("ACK", to_tag=sent(out)[1].to.tag)  # the 487's ACK, on the INVITE branch
     assert ua.receive(ack, PEER, 1.1) == []
     ua.advance(100.0)
-    assert len(ua.table) == 0 and not ua.calls
+    assert len(ua.table) == 0
+    assert not ua.calls
 
 
 def test_bye_from_the_caller_and_our_hang_up() -> None:
@@ -129,7 +136,8 @@ def test_bye_from_the_caller_and_our_hang_up() -> None:
     assert statuses(out) == [200]
     assert CallerHungUp(call_id=call_id, line="sip") in out
     again = ua.receive(request("BYE", to_tag=tag, cseq=2, branch="z9hG4bKbye"), PEER, 5.1)
-    assert statuses(again) == [200] and not of_type(again, CallerHungUp)  # retransmission
+    assert statuses(again) == [200]
+    assert not of_type(again, CallerHungUp)
     with pytest.raises(TelephonyError, match="no live call"):
         ua.hang_up(call_id, 6.0)
 
@@ -139,9 +147,12 @@ def test_our_hang_up_sends_bye_and_makes_no_caller_hung_up() -> None:
     call_id, tag = connect(ua)
     out = ua.hang_up(call_id, 2.0)
     [bye] = sent(out)
-    assert isinstance(bye, Request) and bye.method == "BYE"
-    assert bye.uri == f"sip:peer@{PEER[0]}:{PEER[1]}" and bye.from_.tag == tag
-    assert not of_type(out, CallerHungUp) and MediaStop(call_id, 10000) in out
+    assert isinstance(bye, Request)
+    assert bye.method == "BYE"
+    assert bye.uri == f"sip:peer@{PEER[0]}:{PEER[1]}"
+    assert bye.from_.tag == tag
+    assert not of_type(out, CallerHungUp)
+    assert MediaStop(call_id, 10000) in out
     ua.receive(reply(bye, 200, tag="ft"), PEER, 2.1)
     assert not ua.calls
 
@@ -227,7 +238,8 @@ def test_malformed_requests_get_a_400_naming_the_fault(data: bytes, fault: str) 
     ua = make_ua()
     out = ua.receive(data, PEER, 0.0)
     [response] = sent(out)
-    assert isinstance(response, Response) and response.status == 400
+    assert isinstance(response, Response)
+    assert response.status == 400
     assert fault in (response.headers.get("Warning") or "")
     assert not ua.calls
     ua.advance(100.0)  # a 400 to an INVITE waits for its ACK (Timer H) at most
@@ -258,14 +270,17 @@ def test_hostile_datagrams_never_crash_and_leave_no_transaction(
         out = ua.receive(data, PEER, now=i * 0.001)
         responses += len(sent(out))
         assert not of_type(out, CallArrived)
-    assert responses > 0 and ua.dropped > 1000
+    assert responses > 0
+    assert ua.dropped > 1000
     # 3 s of flood (virtual time): at most 10 lines a second, plus one count of the rest.
     assert len([r for r in caplog.records if r.levelname == "WARNING"]) <= 4 * 11
     now = 3.0
     while (at := ua.next_deadline()) is not None:
         now = at
         ua.advance(now)
-    assert len(ua.table) == 0 and not ua.calls and ua.table.next_deadline() is None
+    assert len(ua.table) == 0
+    assert not ua.calls
+    assert ua.table.next_deadline() is None
 
 
 # --- outbound ------------------------------------------------------------------------
@@ -275,7 +290,8 @@ def test_outbound_call_with_proxy_digest_ringing_answer_and_ack() -> None:
     ua = make_ua(username="cti", password="secret", outbound_proxy="10.0.0.2:5062")
     out = ua.dial("13812345678", "cb-7", 20000, now=0.0)
     [inv] = sent(out)
-    assert isinstance(inv, Request) and inv.uri == "sip:13812345678@10.0.0.2:5062;user=phone"
+    assert isinstance(inv, Request)
+    assert inv.uri == "sip:13812345678@10.0.0.2:5062;user=phone"
     assert inv.headers.get("Route") == "<sip:10.0.0.2:5062;lr>"
     assert parse_sdp(inv.body).media[0].port == 20000
     challenge = (
@@ -284,10 +300,13 @@ def test_outbound_call_with_proxy_digest_ringing_answer_and_ack() -> None:
     )
     out = ua.receive(reply(inv, 407, headers=[challenge]), PEER, 0.1)
     ack, inv2 = sent(out)
-    assert isinstance(ack, Request) and ack.method == "ACK"
+    assert isinstance(ack, Request)
+    assert ack.method == "ACK"
     assert ack.top_via.branch == inv.top_via.branch
-    assert isinstance(inv2, Request) and inv2.method == "INVITE"
-    assert inv2.cseq == (2, "INVITE") and inv2.top_via.branch != inv.top_via.branch
+    assert isinstance(inv2, Request)
+    assert inv2.method == "INVITE"
+    assert inv2.cseq == (2, "INVITE")
+    assert inv2.top_via.branch != inv.top_via.branch
     auth = parse_auth_params(
         (inv2.headers.get("Proxy-Authorization") or "").removeprefix("Digest ")
     )
@@ -297,7 +316,9 @@ def test_outbound_call_with_proxy_digest_ringing_answer_and_ack() -> None:
     answer = OFFER.replace(b"0 101", b"0")
     out = ua.receive(reply(inv2, 200, body=answer), PEER, 1.0)
     [ack2] = sent(out)
-    assert isinstance(ack2, Request) and ack2.method == "ACK" and ack2.cseq == (2, "ACK")
+    assert isinstance(ack2, Request)
+    assert ack2.method == "ACK"
+    assert ack2.cseq == (2, "ACK")
     assert ack2.uri == f"sip:peer@{PEER[0]}:{PEER[1]}"
     assert ack2.top_via.branch != inv2.top_via.branch
     assert DialOutcome("cb-7", "answered", 200, True) in out
@@ -325,8 +346,10 @@ def test_hang_up_before_any_provisional_waits_then_cancels_and_a_crossing_200_ge
     assert not ua.live("c1")
     out = ua.receive(reply(inv, 180), PEER, 0.2)
     [cancel] = sent(out)
-    assert isinstance(cancel, Request) and cancel.method == "CANCEL"
-    assert cancel.top_via.branch == inv.top_via.branch and cancel.cseq == (1, "CANCEL")
+    assert isinstance(cancel, Request)
+    assert cancel.method == "CANCEL"
+    assert cancel.top_via.branch == inv.top_via.branch
+    assert cancel.cseq == (1, "CANCEL")
     out = ua.receive(reply(inv, 200, body=OFFER), PEER, 0.3)  # crossed the CANCEL
     assert statuses(out) == ["ACK", "BYE"]
     assert not of_type(out, CallerHungUp)
@@ -338,7 +361,8 @@ def test_stale_challenges_are_answered_only_with_a_fresh_nonce_and_only_a_few_ti
     same = ("WWW-Authenticate", 'Digest realm="r", nonce="n1", stale=true')
     [_, inv] = sent(ua.receive(reply(inv, 401, headers=[same]), PEER, 0.1))
     out = ua.receive(reply(inv, 401, headers=[same]), PEER, 0.2)  # the same nonce again
-    assert statuses(out) == ["ACK"] and DialOutcome("c1", "unauthorized", 401, True) in out
+    assert statuses(out) == ["ACK"]
+    assert DialOutcome("c1", "unauthorized", 401, True) in out
     ua = make_ua(username="cti", password="pw")
     [inv] = sent(ua.dial("sip:x@10.0.0.2:5062", "c2", 20000, now=0.0))
     invites = 1
@@ -349,7 +373,8 @@ def test_stale_challenges_are_answered_only_with_a_fresh_nonce_and_only_a_few_ti
         if not again:
             break
         [inv], invites = again, invites + 1
-    assert invites == 4 and DialOutcome("c2", "unauthorized", 401, True) in out
+    assert invites == 4
+    assert DialOutcome("c2", "unauthorized", 401, True) in out
 
 
 def test_a_cancel_never_answered_with_a_final_response_ends_the_dial_after_64_t1() -> None:
@@ -365,7 +390,9 @@ def test_a_cancel_never_answered_with_a_final_response_ends_the_dial_after_64_t1
     assert DialOutcome("c1", "no_answer", 0, True) in effects
     assert CallerHungUp(call_id="c1", line="sip") in effects
     assert MediaStop("c1", 20000) in effects
-    assert not ua.calls and len(ua.table) == 0 and ua.next_deadline() is None
+    assert not ua.calls
+    assert len(ua.table) == 0
+    assert ua.next_deadline() is None
     assert ua.receive(reply(inv, 487), PEER, 100.0) == []  # late: a stray, absorbed
 
 
@@ -377,7 +404,9 @@ def test_our_hang_up_of_an_unanswered_dial_still_gives_a_final_outcome() -> None
     while (at := ua.next_deadline()) is not None and at < 1000:
         effects += ua.advance(at)
     assert of_type(effects, DialOutcome) == [DialOutcome("c1", "cancelled", 0, True)]
-    assert not of_type(effects, CallerHungUp) and not ua.calls and len(ua.table) == 0
+    assert not of_type(effects, CallerHungUp)
+    assert not ua.calls
+    assert len(ua.table) == 0
 
 
 @pytest.mark.parametrize(
@@ -422,30 +451,38 @@ def test_dialling_needs_a_uri_or_a_configured_domain() -> None:
 def test_registration_with_digest_is_refreshed_before_it_expires_and_withdrawn() -> None:
     ua = make_ua(registrar="10.0.0.2:5062", username="1001", password="pw", keepalive_s=0)
     [reg] = sent(ua.start(0.0))
-    assert isinstance(reg, Request) and reg.method == "REGISTER"
-    assert reg.uri == "sip:10.0.0.2:5062" and reg.headers.get("Expires") == "3600"
+    assert isinstance(reg, Request)
+    assert reg.method == "REGISTER"
+    assert reg.uri == "sip:10.0.0.2:5062"
+    assert reg.headers.get("Expires") == "3600"
     assert str(reg.to.uri) == "sip:1001@10.0.0.2:5062"
     challenge = ("WWW-Authenticate", 'Digest realm="r", nonce="n", qop="auth"')
     [reg2] = sent(ua.receive(reply(reg, 401, headers=[challenge]), PEER, 0.1))
-    assert isinstance(reg2, Request) and reg2.cseq == (2, "REGISTER")
-    assert reg2.call_id == reg.call_id and "Authorization" in reg2.headers
+    assert isinstance(reg2, Request)
+    assert reg2.cseq == (2, "REGISTER")
+    assert reg2.call_id == reg.call_id
+    assert "Authorization" in reg2.headers
     ok = reply(reg2, 200, headers=[("Contact", "<sip:1001@10.0.0.1:5060>;expires=120")])
     ua.receive(ok, PEER, 0.2)
-    assert ua.registered and ua.registration_expires_at == pytest.approx(120.2)
+    assert ua.registered
+    assert ua.registration_expires_at == pytest.approx(120.2)
     assert statuses(ua.advance(90.0)) == []
     [refresh] = sent(ua.advance(90.2))  # max(120 - 30, 60) s after the 200
-    assert isinstance(refresh, Request) and refresh.cseq == (3, "REGISTER")
+    assert isinstance(refresh, Request)
+    assert refresh.cseq == (3, "REGISTER")
     ua.receive(reply(refresh, 200, headers=[("Expires", "300")]), PEER, 90.3)
     assert ua.registration_expires_at == pytest.approx(390.3)
     [withdraw] = sent(ua.stop(100.0))
-    assert isinstance(withdraw, Request) and withdraw.headers.get("Expires") == "0"
+    assert isinstance(withdraw, Request)
+    assert withdraw.headers.get("Expires") == "0"
 
 
 def test_options_keep_alive_notes_whether_the_peer_answers() -> None:
     ua = make_ua(outbound_proxy="10.0.0.2:5062", keepalive_s=30)
     assert ua.start(0.0) == []
     [options] = sent(ua.advance(30.0))
-    assert isinstance(options, Request) and options.method == "OPTIONS"
+    assert isinstance(options, Request)
+    assert options.method == "OPTIONS"
     ua.receive(reply(options, 200), PEER, 30.1)
     assert ua.peer_alive is True
     effects = []
@@ -461,15 +498,19 @@ def test_hold_and_resume_by_re_invite_with_a_bumped_version() -> None:
     ua = make_ua()
     call_id, tag = connect(ua)
     [reinvite] = sent(ua.hold(call_id, 1.0))
-    assert isinstance(reinvite, Request) and reinvite.method == "INVITE"
-    assert reinvite.to.tag == "ft" and reinvite.from_.tag == tag
+    assert isinstance(reinvite, Request)
+    assert reinvite.method == "INVITE"
+    assert reinvite.to.tag == "ft"
+    assert reinvite.from_.tag == tag
     held = parse_sdp(reinvite.body)
-    assert held.media[0].direction == "sendonly" and held.version == 2
+    assert held.media[0].direction == "sendonly"
+    assert held.version == 2
     with pytest.raises(TelephonyError, match="already being changed"):
         ua.hold(call_id, 1.0)
     answer = OFFER.replace(b"0 101", b"0") + b"a=recvonly\r\n"
     out = ua.receive(reply(reinvite, 200, tag="ft", body=answer), PEER, 1.1)
-    assert statuses(out) == ["ACK"] and sent(out)[0].cseq == (reinvite.cseq[0], "ACK")
+    assert statuses(out) == ["ACK"]
+    assert sent(out)[0].cseq == (reinvite.cseq[0], "ACK")
     [media] = of_type(out, MediaStart)
     assert media.plan.direction == "sendonly"
     [resume] = sent(ua.hold(call_id, 2.0, hold=False))
@@ -483,7 +524,8 @@ def test_the_peer_holds_us_by_re_invite() -> None:
     held = OFFER + b"a=sendonly\r\n"
     out = ua.receive(invite(to_tag=tag, cseq=2, branch="z9hG4bKre", body=held), PEER, 3.0)
     [ok] = sent(out)
-    assert isinstance(ok, Response) and ok.status == 200
+    assert isinstance(ok, Response)
+    assert ok.status == 200
     assert parse_sdp(ok.body).media[0].direction == "recvonly"
     ua.receive(request("ACK", to_tag=tag, cseq=2, branch="z9hG4bKa3"), PEER, 3.1)
     assert ua.call_state(call_id) == "confirmed"
@@ -495,7 +537,8 @@ def test_blind_transfer_by_refer_with_notify_progress() -> None:
     ua = make_ua(registrar="pbx.example")
     call_id, tag = connect(ua)
     [refer] = sent(ua.transfer(call_id, "1002", 1.0))
-    assert isinstance(refer, Request) and refer.method == "REFER"
+    assert isinstance(refer, Request)
+    assert refer.method == "REFER"
     assert refer.headers.get("Refer-To") == "<sip:1002@pbx.example;user=phone>"
     out = ua.receive(reply(refer, 202, tag="ft"), PEER, 1.1)
     assert of_type(out, TransferOutcome) == [TransferOutcome(call_id, 202, False)]
@@ -512,10 +555,13 @@ def test_blind_transfer_by_refer_with_notify_progress() -> None:
         return data.replace(b"application/sdp", b"message/sipfrag;version=2.0")
 
     out = ua.receive(notify(b"SIP/2.0 100 Trying\r\n", "active;expires=60", 2), PEER, 1.2)
-    assert statuses(out) == [200] and TransferOutcome(call_id, 100, False) in out
+    assert statuses(out) == [200]
+    assert TransferOutcome(call_id, 100, False) in out
     out = ua.receive(notify(b"SIP/2.0 200 OK\r\n", "terminated;reason=noresource", 3), PEER, 1.3)
-    assert statuses(out) == [200, "BYE"] and TransferOutcome(call_id, 200, True) in out
-    assert not of_type(out, CallerHungUp) and not ua.live(call_id)
+    assert statuses(out) == [200, "BYE"]
+    assert TransferOutcome(call_id, 200, True) in out
+    assert not of_type(out, CallerHungUp)
+    assert not ua.live(call_id)
 
 
 def test_a_notify_for_no_transfer_is_481() -> None:
@@ -532,7 +578,8 @@ def test_an_invite_without_sdp_gets_our_offer_in_the_200_and_the_answer_from_the
     tag = sent(out)[1].to.tag
     [ok] = sent(ua.answer(arrived.call_id, 10000, 0.1))
     offer = parse_sdp(ok.body)
-    assert offer.media[0].formats == ["0", "8", "101"] and offer.media[0].port == 10000
+    assert offer.media[0].formats == ["0", "8", "101"]
+    assert offer.media[0].port == 10000
     answer = OFFER.replace(b"0 101", b"8")
     ack = request("ACK", to_tag=tag, branch="z9hG4bKa", body=answer)
     [media] = of_type(ua.receive(ack, PEER, 0.2), MediaStart)

@@ -1,7 +1,7 @@
 """The engine's dialer: every running campaign of the store, dialled on the engine's lines.
 
 :class:`CampaignDesk` runs inside ``cti serve`` beside the engine service. It keeps one
-:class:`~cti.dialer.CampaignRunner` per campaign that is running or paused, and follows
+:class:`~cti.engine.dialer.CampaignRunner` per campaign that is running or paused, and follows
 what people decide from elsewhere:
 
 * **The store is the truth.** ``cti campaign start|pause|stop NAME`` in another
@@ -11,7 +11,7 @@ what people decide from elsewhere:
   (those under way finish), a stopped one is paused and its runner ends once its calls
   under way have their records (dispositions are not lost).
 * **The supervisor's commands** (``SetCampaignState``, ``SetCampaignPacing`` from the
-  wallboard, through :attr:`cti.service.EngineService.campaign_control`) write the
+  wallboard, through :attr:`cti.engine.service.EngineService.campaign_control`) write the
   store the same way and are applied at once, then answered with ``CommandResult``; a
   new mode or power ratio takes effect on the next pacing decision, keeping what the
   pacer has learned.
@@ -22,7 +22,7 @@ what people decide from elsewhere:
   campaign queue's agents, and why it cannot dial if it cannot.
 
 **Lines.** A campaign dials on the line its settings name (``line``), else the first
-line that can dial. Lines are :class:`~cti.dialer.DialingLine` wrappers the engine
+line that can dial. Lines are :class:`~cti.engine.dialer.DialingLine` wrappers the engine
 service was built with (``cti serve`` wraps every line that can dial; a modem with one
 line and preview/progressive only). A campaign whose mode the line cannot do, or with
 no line at all, is not dialled: the status says why, and it is tried again at the next
@@ -38,12 +38,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cti import log_limits, topics
-from cti.campaign_store import CampaignRecord, CampaignStore
 from cti.clock import wall_time
-from cti.dialer import CampaignRunner, DialingLine
+from cti.engine.dialer import CampaignRunner, DialingLine
+from cti.engine.service import EngineService
 from cti.errors import CtiError
 from cti.protocol import CampaignStatus, SetCampaignPacing, SetCampaignState, SupervisorCommand
-from cti.service import EngineService
+from cti.store.campaigns import CampaignRecord, CampaignStore
 from queue_engine.pacing import DialMode
 
 log = logging.getLogger(__name__)

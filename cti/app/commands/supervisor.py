@@ -3,7 +3,7 @@
 With ``--broker URL`` (or ``[broker] url``, or ``CTI_BROKER_URL``) the wallboard follows
 the engine on that MQTT broker as supervisor ``--id``. Without one it runs against a
 demo center in the same process: the engine, the simulator trunk and bot agents of
-``cti demo`` (:class:`cti.demo.DemoCenter`), with the wallboard instead of a desktop.
+``cti demo`` (:class:`cti.app.demo.DemoCenter`), with the wallboard instead of a desktop.
 
 ``--web`` serves the same wallboard to browsers with textual-serve: each browser
 session starts ``cti supervisor`` (these options, less ``--web``) as its own process.
@@ -25,7 +25,7 @@ from cti.errors import ConfigError
 
 if TYPE_CHECKING:
     from agent_console.wallboard import Wallboard
-    from cti.bus import Bus
+    from cti.bus.memory import Bus
 
 ORDER = 15
 DEFAULT_PORT = 8000
@@ -64,7 +64,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cti.mqtt_bus import resolve_broker_settings
+    from cti.bus.mqtt import resolve_broker_settings
 
     _check_id(args.id)
     if not 0 < args.port < 65536:
@@ -98,7 +98,7 @@ def _check_id(supervisor_id: str) -> None:
 
 
 def _default_db() -> Path:
-    from cti.demo import default_db_path
+    from cti.app.demo import default_db_path
 
     return default_db_path()
 
@@ -116,7 +116,7 @@ def _wallboard(config: Config, bus: Bus, supervisor_id: str) -> Wallboard:
 
 
 async def _on_broker(config: Config, broker: BrokerSettings, supervisor_id: str) -> None:
-    from cti.mqtt_bus import open_bus
+    from cti.bus.mqtt import open_bus
 
     async with open_bus(broker, "supervisor", name=supervisor_id, wait_online_s=10.0) as bus:
         await _wallboard(config, bus, supervisor_id).run_async()
@@ -125,7 +125,7 @@ async def _on_broker(config: Config, broker: BrokerSettings, supervisor_id: str)
 async def _on_demo(
     config: Config, db_path: Path, supervisor_id: str, config_path: Path | None
 ) -> None:
-    from cti.demo import DemoCenter
+    from cti.app.demo import DemoCenter
 
     center = await DemoCenter.open(config, db_path, bots=config.demo.bots, human=None)
     try:
@@ -147,7 +147,7 @@ def web_command(args: argparse.Namespace) -> list[str]:
     The broker's URL is not on it (it may hold a password): the sessions get it from
     the environment (``CTI_BROKER_URL``), see :func:`_serve_web`.
     """
-    command = [sys.executable, "-m", "cti.cli", "supervisor", "--id", args.id]
+    command = [sys.executable, "-m", "cti.app.cli", "supervisor", "--id", args.id]
     if args.config is not None:
         command += ["--config", str(Path(args.config).resolve())]
     if args.db is not None:

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 from cti.config import Config, load_config
-from cti.customers import AuditEntry, CustomerBase
+from cti.customers.base import AuditEntry, CustomerBase
 from cti.errors import CtiError
 from cti.fields import CONTROL
 from cti.models import Customer
-from cti.store import Store
+from cti.store.database import Store
 
 ORDER = 40
 
@@ -90,7 +90,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from cti.customer_import import (
+    from cti.customers.csv_files import (
         ImportReport,
         check_header,
         import_customers,
@@ -156,7 +156,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from cti.customer_import import export_customers, export_orders
+    from cti.customers.csv_files import export_customers, export_orders
 
     config = load_config(args.config)
     encoding = "utf-8" if args.no_bom or str(args.file) == "-" else "utf-8-sig"
@@ -337,7 +337,7 @@ def _run(config: Config, db: Path | None, work: Callable[[CustomerBase], Awaitab
 
 
 def _default_db_path() -> Path:
-    from cti.demo import default_db_path
+    from cti.app.demo import default_db_path
 
     return default_db_path()
 

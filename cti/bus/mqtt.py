@@ -1,6 +1,6 @@
 """The bus over an MQTT broker (Mosquitto), with the interface of the in-memory bus.
 
-:class:`MqttBus` keeps :class:`cti.bus.Bus`: ``publish(topic, message, retain=...)``
+:class:`MqttBus` keeps :class:`cti.bus.memory.Bus`: ``publish(topic, message, retain=...)``
 and ``subscribe(pattern)``; messages are the same JSON on the same ``cti/v1/...``
 topics (:mod:`cti.topics`), so the engine, the consoles and the wallboard run on it
 unchanged. ``docs/mqtt.md`` tells the whole story; in short:
@@ -58,11 +58,11 @@ from urllib.parse import quote, unquote, urlsplit
 from pydantic import ValidationError
 
 from cti import log_limits, topics
-from cti.bus import InMemoryBus
+from cti.bus.memory import InMemoryBus
+from cti.bus.status_feed import StatusFeed
 from cti.config import BrokerSettings
 from cti.errors import ConfigError, CtiError, ProtocolError
 from cti.protocol import MAX_MESSAGE_BYTES, AgentPresence, Message, decode, encode, refusal
-from cti.status_feed import StatusFeed
 
 log = logging.getLogger(__name__)
 
@@ -457,7 +457,7 @@ Connector = Callable[[], contextlib.AbstractAsyncContextManager[Link]]
 
 
 class _Sub:
-    """One subscription of a :class:`MqttBus` (see :class:`cti.bus.Subscription`)."""
+    """One subscription of a :class:`MqttBus` (see :class:`cti.bus.memory.Subscription`)."""
 
     def __init__(self, bus: MqttBus, pattern: str) -> None:
         self._bus = bus

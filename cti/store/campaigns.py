@@ -1,7 +1,7 @@
 """Campaigns in the store: campaigns, lead lists, leads, dial attempts, do-not-call lists.
 
-The tables are migrations 30-39 (:mod:`cti.migrations`); the queries are here, on the
-connection of a :class:`cti.store.Store` (one writer per file). Also here: reading a
+The tables are migrations 30-39 (:mod:`cti.store.migrations`); the queries are here, on the
+connection of a :class:`cti.store.database.Store` (one writer per file). Also here: reading a
 CSV lead list (:func:`parse_leads`), which reports every bad row with its line and
 reason and keeps the rest, and the compliance report (:meth:`CampaignStore.compliance`),
 which recounts from the attempts themselves, not from the dialer's own counters.
@@ -36,7 +36,7 @@ from cti.errors import StoreError
 from cti.fields import RequiredName
 from cti.models import CallerKind
 from cti.phone import classify
-from cti.store import Store
+from cti.store.database import Store
 from queue_engine.campaign import (
     ROLLING_DAYS,
     Campaign,
@@ -367,7 +367,7 @@ _LEAD_COLUMNS = (
 
 
 class CampaignStore:
-    """Campaign queries on an open :class:`~cti.store.Store` (its connection and lock)."""
+    """Campaign queries on an open :class:`~cti.store.database.Store` (its connection and lock)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store

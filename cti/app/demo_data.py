@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import phonenumbers
 
-from cti.customers import CustomerBase
+from cti.customers.base import CustomerBase
 from cti.models import (
     Customer,
     Interaction,
@@ -35,7 +35,7 @@ from cti.models import (
     ServiceStatus,
 )
 from cti.scoring import DAY_S, ValueInputs, ValueModel, value_of
-from cti.store import Store
+from cti.store.database import Store
 
 #: Wall-clock epoch the demo history is dated back from: 2026-01-05 08:00 UTC.
 DEMO_NOW = 1767600000.0

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cti.customers import (
+from cti.customers.base import (
     CustomerBase,
     PhoneError,
     SearchKind,

@@ -1,7 +1,7 @@
 """The engine's write-ahead journal: every router input, in SQLite, before it is applied.
 
 The router is deterministic and sans-I/O, and every change of routing state enters
-through :meth:`cti.service.EngineService.route`. So the sequence of ``(engine time,
+through :meth:`cti.engine.service.EngineService.route`. So the sequence of ``(engine time,
 input)`` pairs *is* the router's state: the service appends each input here before
 the router sees it, and after a crash a router built from the same configuration
 replays the journal to exactly the state the old one had (event sourcing). The
@@ -84,7 +84,7 @@ from pydantic import ValidationError
 from cti import log_limits
 from cti.clock import real_io
 from cti.errors import StoreError
-from cti.migrations import JOURNAL_MIGRATIONS, Migration
+from cti.store.migrations import JOURNAL_MIGRATIONS, Migration
 from queue_engine.inputs import INPUT, AnyInput, TimePasses
 
 log = logging.getLogger(__name__)
@@ -593,7 +593,7 @@ class RecoveryReport:
     """Rows cut from the journal since (the center was empty)."""
     record_conflicts: int = 0
     """Records stored again that met a different record under their call id (kept
-    under a suffixed id: see :meth:`cti.store.Store.record_calls`)."""
+    under a suffixed id: see :meth:`cti.store.database.Store.record_calls`)."""
     lost_inputs: str = ""
     """Inputs the journal lost before this start (its spool was full; see
     :class:`LostInputs`): the replay is incomplete for their calls. '' if none."""

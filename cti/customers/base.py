@@ -1,6 +1,6 @@
 """The customer base: contacts, history, orders, service items, value, and search.
 
-:class:`CustomerBase` works over a :class:`~cti.store.Store`'s connection (its
+:class:`CustomerBase` works over a :class:`~cti.store.database.Store`'s connection (its
 transactions and error handling); the store keeps the connection, the migrations and
 the calls the engine makes on every call. Pure helpers sit beside it: how a customer's
 phone number is read (:func:`parse_phone`), how text is folded for search
@@ -51,7 +51,7 @@ from cti.phone import classify
 from cti.scoring import DAY_S, ValueInputs, ValueModel, score, value_of
 
 if TYPE_CHECKING:
-    from cti.store import Store
+    from cti.store.database import Store
 
 #: Rows written or read per statement batch (keeps transactions and memory bounded).
 BATCH = 5000

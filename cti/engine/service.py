@@ -28,11 +28,10 @@ from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cti import log_limits, topics
-from cti.bus import Bus, Subscription
-from cti.card_budget import fit_card, fit_search_results
+from cti.bus.memory import Bus, Subscription
 from cti.clock import wall_time
 from cti.config import Config, watch_config
-from cti.customers import (
+from cti.customers.base import (
     AuditEntry,
     CustomerBase,
     CustomerCard,
@@ -40,8 +39,8 @@ from cti.customers import (
     safe_text,
     text_problem,
 )
+from cti.engine.card_budget import fit_card, fit_search_results
 from cti.errors import CtiError, RoutingError, StoreError, TelephonyError
-from cti.journal import Journal, RecoveryReport, RetryBackoff
 from cti.models import (
     AgentConfig,
     AgentState,
@@ -121,7 +120,8 @@ from cti.protocol import (
     is_supervisor_command,
 )
 from cti.scoring import score
-from cti.store import RecordConflict, Store
+from cti.store.database import RecordConflict, Store
+from cti.store.journal import Journal, RecoveryReport, RetryBackoff
 from queue_engine import inputs as ri
 from queue_engine.actions import (
     Action,
@@ -213,7 +213,7 @@ class EngineService:
         self.directory = directory
         self.recorder = recorder
         self.journal = journal
-        """Where every router input is written before it is applied (see :mod:`cti.journal`)."""
+        """Where every router input is written before it is applied (:mod:`cti.store.journal`)."""
         self.recovery: RecoveryReport | None = None
         """What :meth:`run` found in the journal when it started, if there was one."""
         self._recovered = journal is None
@@ -265,7 +265,7 @@ class EngineService:
         self.campaign_control: Callable[[SupervisorCommand], Awaitable[None]] | None = None
         """Carries out the supervisor's campaign commands (``SetCampaignState``,
         ``SetCampaignPacing``): the dialer's, when one runs in this engine
-        (:mod:`cti.campaigns`). It raises :class:`CtiError` to refuse one."""
+        (:mod:`cti.engine.campaigns`). It raises :class:`CtiError` to refuse one."""
         self._call_scripts: dict[str, str] = {}
         """Call -> the script its offer carries instead of its queue's (a campaign's)."""
         self._line_of = _LineBook(journal)
@@ -608,7 +608,7 @@ class EngineService:
     ) -> None:
         """A call the dialer placed on ``line`` was answered by a person: look the callee
         up and route the call to ``queue`` like an arrival (the dialer's line has it
-        answered already; see :mod:`cti.dialer`). ``script``: the campaign's script,
+        answered already; see :mod:`cti.engine.dialer`). ``script``: the campaign's script,
         sent with the offer instead of the queue's (if it names none, the queue's)."""
         caller = await self.identify(number)
         self._line_of[call_id] = line

@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cti.demo import default_db_path, headless, run_interactive
+    from cti.app.demo import default_db_path, headless, run_interactive
 
     demo: dict[str, Any] = {}
     if args.agents is not None:

@@ -92,8 +92,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cti.app.demo import default_db_path
     from cti.config import load_config
-    from cti.demo import default_db_path
 
     config = load_config(args.config)
     db_path = args.db or (Path(config.store.path) if config.store.path else default_db_path())
@@ -103,11 +103,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, config: Any, db_path: Path) -> int:
-    from cti.campaign_store import CampaignSettings, CampaignStore, parse_leads
     from cti.clock import wall_time
     from cti.errors import StoreError
     from cti.phone import normalise
-    from cti.store import Store
+    from cti.store.campaigns import CampaignSettings, CampaignStore, parse_leads
+    from cti.store.database import Store
 
     region = getattr(args, "region", None) or config.engine.default_region
     async with await Store.open(db_path) as store:
@@ -203,13 +203,13 @@ def _simulate(args: argparse.Namespace, config: Any, db_path: Path) -> int:
 async def _simulated_run(args: argparse.Namespace, config: Any, db_path: Path) -> dict[str, Any]:
     import random
 
-    from cti.bus import InMemoryBus
-    from cti.campaign_store import CampaignStore
+    from cti.bus.memory import InMemoryBus
     from cti.clock import wall_time
-    from cti.dialer import CampaignRunner, DialingLine
+    from cti.engine.dialer import CampaignRunner, DialingLine
+    from cti.engine.service import EngineService
     from cti.models import AgentConfig, QueueConfig
-    from cti.service import EngineService
-    from cti.store import Store
+    from cti.store.campaigns import CampaignStore
+    from cti.store.database import Store
     from simulators.bots import BotAgent, BotBehaviour
     from simulators.dialer_sim import FarEnd
     from telephony_adapters.sim import SimTrunk

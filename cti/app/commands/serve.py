@@ -11,13 +11,13 @@ Lines come from the config's ``[[lines]]``; with none, one simulator trunk (``si
 store gets the demo's) into the simulator trunks, for trying a set-up without a
 telephone line. Stop with Ctrl-C (or SIGTERM): calls in progress stay in the journal.
 
-The engine also runs the outbound dialer (:class:`cti.campaigns.CampaignDesk`): every
+The engine also runs the outbound dialer (:class:`cti.engine.campaigns.CampaignDesk`): every
 campaign marked running in the store (``cti campaign start NAME``, from any terminal)
 is dialled on the lines that can dial; pause and stop are followed within a few seconds
 (the store is polled), and the wallboard's campaign controls act at once over the bus.
 
 With ``[web] callbacks_port`` set, it also takes callback requests over HTTP
-(:mod:`cti.web_callbacks`, ``docs/web_callbacks.md``).
+(:mod:`cti.engine.web_callbacks`, ``docs/web_callbacks.md``).
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ from cti.config import BrokerSettings, Config, load_config
 from cti.errors import ConfigError
 
 if TYPE_CHECKING:
-    from cti.bus import Bus
-    from cti.dialer import DialingLine
-    from cti.service import EngineService
-    from cti.store import Store
-    from cti.web_callbacks import WebCallbacks
+    from cti.bus.memory import Bus
+    from cti.engine.dialer import DialingLine
+    from cti.engine.service import EngineService
+    from cti.engine.web_callbacks import WebCallbacks
+    from cti.store.database import Store
     from telephony_adapters.base import TelephonyAdapter
     from telephony_adapters.sim import SimTrunk
 
@@ -71,8 +71,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cti.demo import default_db_path
-    from cti.mqtt_bus import parse_broker_url, resolve_broker_settings
+    from cti.app.demo import default_db_path
+    from cti.bus.mqtt import parse_broker_url, resolve_broker_settings
 
     config = load_config(args.config)
     settings = resolve_broker_settings(config.broker, url=args.broker)
@@ -117,12 +117,12 @@ async def serve(
     ``bus`` and ``lines``, if given, are used instead of the broker's and the
     configuration's (tests and embedding); ``campaign_poll_s``: how often the dialer
     reads the campaigns' states from the store."""
-    from cti.campaign_store import CampaignStore
-    from cti.campaigns import CampaignDesk
-    from cti.journal import Journal, journal_path_for
-    from cti.mqtt_bus import MqttBus, installation_client_id, open_bus
-    from cti.service import EngineService
-    from cti.store import Store
+    from cti.bus.mqtt import MqttBus, installation_client_id, open_bus
+    from cti.engine.campaigns import CampaignDesk
+    from cti.engine.service import EngineService
+    from cti.store.campaigns import CampaignStore
+    from cti.store.database import Store
+    from cti.store.journal import Journal, journal_path_for
     from telephony_adapters.sim import SimTrunk
 
     stop = stop or asyncio.Event()
@@ -198,7 +198,7 @@ def engine_id_path(db_path: Path) -> Path:
 
 async def _start_web(config: Config, service: EngineService) -> WebCallbacks | None:
     """The callback endpoint, when ``[web] callbacks_port`` is set (docs/web_callbacks.md)."""
-    from cti.web_callbacks import WebCallbacks
+    from cti.engine.web_callbacks import WebCallbacks
 
     if config.web.callbacks_port <= 0:
         return None
@@ -210,7 +210,7 @@ async def _start_web(config: Config, service: EngineService) -> WebCallbacks | N
 def _dialling_lines(lines: list[TelephonyAdapter]) -> dict[str, DialingLine]:
     """Every line that can dial, wrapped for the dialer (a modem: one line, preview or
     progressive only), by name, in the configuration's order."""
-    from cti.dialer import MODEM_MODES, DialingLine
+    from cti.engine.dialer import MODEM_MODES, DialingLine
     from telephony_adapters.modem.line import ModemLine
 
     wrapped: dict[str, DialingLine] = {}
@@ -231,9 +231,9 @@ def _build_lines(config: Config) -> list[TelephonyAdapter]:
     if not config.lines:
         return [SimTrunk("sim")]
     try:
-        from cti.lines import build_lines
-    except ImportError:  # pragma: no cover - only before cti.lines lands
-        log.warning("cti.lines is missing: running with the simulator trunk only")
+        from cti.engine.lines import build_lines
+    except ImportError:  # pragma: no cover - only before cti.engine.lines lands
+        log.warning("cti.engine.lines is missing: running with the simulator trunk only")
         return [SimTrunk("sim")]
     return list(build_lines(config))
 
@@ -242,7 +242,7 @@ async def _simulate(
     config: Config, store: Store, trunks: list[SimTrunk], rate: float, seed: int
 ) -> None:
     """Poisson callers at ``rate`` an hour, spread over the simulator trunks."""
-    from cti.demo_data import numbers_for_callers, seed_store
+    from cti.app.demo_data import numbers_for_callers, seed_store
     from simulators.traffic import ArrivalModel, CallerMix, CallerPool, run_arrivals
 
     demo = config.demo

@@ -109,10 +109,10 @@ def preview_app(args: argparse.Namespace) -> ScriptPreview | None:
 
 async def _customer(args: argparse.Namespace) -> Customer:
     """The customer ``--customer`` names, from ``--db`` (or the configured store)."""
+    from cti.app.demo import default_db_path
     from cti.config import load_config
-    from cti.demo import default_db_path
     from cti.errors import CtiError
-    from cti.store import Store
+    from cti.store.database import Store
 
     path: Path = args.db
     if path is None:

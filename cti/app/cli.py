@@ -1,4 +1,4 @@
-"""The ``cti`` command: parses the arguments and runs one subcommand of ``cti.commands``."""
+"""The ``cti`` command: parses the arguments and runs one subcommand of ``cti.app.commands``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from cti.commands import command_modules
+from cti.app.commands import command_modules
 from cti.errors import CtiError
 
 

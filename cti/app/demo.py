@@ -20,14 +20,14 @@ from typing import Any
 
 import platformdirs
 
-from cti.bus import InMemoryBus
+from cti.app.demo_data import numbers_for_callers, seed_store
+from cti.bus.memory import InMemoryBus
 from cti.clock import is_virtual, run_virtual
 from cti.config import Config, RoleSettings
-from cti.demo_data import numbers_for_callers, seed_store
+from cti.engine.service import EngineService
+from cti.engine.web_callbacks import WebCallbacks
 from cti.models import AgentConfig, CallDetailRecord, Segment
-from cti.service import EngineService
-from cti.store import Store
-from cti.web_callbacks import WebCallbacks
+from cti.store.database import Store
 from queue_engine.priority import starvation_bound_s
 from queue_engine.stats import Tally, passed_over_beyond_bound
 from simulators.bots import BotAgent, BotBehaviour

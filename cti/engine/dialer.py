@@ -10,7 +10,7 @@ outcome. :class:`CampaignRunner` only carries them out:
    leads from the campaign, notes each attempt in the store, and places the calls;
 2. a dial ends as a person, a machine, busy, no answer or failed
    (:class:`~queue_engine.pacing.DialResult`). A person is routed like an arrival to the
-   campaign's queue (:meth:`cti.service.EngineService.route_answered_outbound`), whose
+   campaign's queue (:meth:`cti.engine.service.EngineService.route_answered_outbound`), whose
    agents get the screen-pop with the queue's script. If no agent is on the call within
    the answer window (2 s) the dialer hangs up (a real line would play the
    campaign's message first) and the call counts as abandoned;
@@ -42,12 +42,12 @@ from pathlib import Path
 from typing import Any
 
 from cti import log_limits
-from cti.campaign_store import CampaignSettings, CampaignStore
 from cti.clock import wall_time
+from cti.engine.service import EngineService
 from cti.errors import CtiError, TelephonyError
 from cti.models import AgentState, CallDetailRecord
 from cti.protocol import CallerHungUp
-from cti.service import EngineService
+from cti.store.campaigns import CampaignSettings, CampaignStore
 from queue_engine import inputs as ri
 from queue_engine.campaign import Campaign, Dial, Lead, Outcome
 from queue_engine.pacing import (

@@ -1,6 +1,6 @@
 """A whole call center in one process, journaled, to be killed and started again.
 
-``python -m simulators.crash_harness --db FILE --seconds S --seed N [--resume]``
+``python -m tests.recovery.crash_harness --db FILE --seconds S --seed N [--resume]``
 
 Runs the engine with its write-ahead journal (beside ``FILE``), the store at ``FILE``,
 a simulator trunk, bot agents and Poisson callers, on the wall clock, for ``S``
@@ -29,13 +29,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cti.bus import InMemoryBus
+from cti.app.demo_data import numbers_for_callers, seed_store
+from cti.bus.memory import InMemoryBus
 from cti.config import Config, load_config
-from cti.demo_data import numbers_for_callers, seed_store
-from cti.journal import Journal, journal_path_for
+from cti.engine.service import EngineService
 from cti.models import AgentState
-from cti.service import EngineService
-from cti.store import Store
+from cti.store.database import Store
+from cti.store.journal import Journal, journal_path_for
 from queue_engine.router import Router
 from simulators.bots import BotAgent, BotBehaviour
 from simulators.traffic import ArrivalModel, CallerMix, CallerPool, run_arrivals
@@ -171,7 +171,7 @@ async def _report(service: EngineService, every: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m simulators.crash_harness", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m tests.recovery.crash_harness", description=__doc__)
     p.add_argument("--db", required=True, help="store file (the journal and ledger go beside)")
     p.add_argument("--seconds", type=float, default=20.0, help="seconds of arrivals")
     p.add_argument("--seed", type=int, default=1)

@@ -106,7 +106,7 @@ def _run_compiled(argv: list[str]) -> int:
         raise SimulationError("the compiled modules did not load (the build is unusable)")
     env = {**compiled_env(compiled_tree()), _COMPILED_CHILD: "1"}
     # -P: the working directory (maybe a checkout) must not come before the build
-    return subprocess.run([sys.executable, "-P", "-m", "cti.cli", *argv], env=env).returncode
+    return subprocess.run([sys.executable, "-P", "-m", "cti.app.cli", *argv], env=env).returncode
 
 
 #: Set in the child of ``--compiled``: it must not start another.

@@ -1,6 +1,6 @@
 """The store's schema as numbered migrations.
 
-:class:`cti.store.Store` applies, in order, each migration whose number is not yet in the
+:class:`cti.store.database.Store` applies, in order, each migration whose number is not yet in the
 ``schema_version`` table, each in its own transaction. A released migration is never
 edited: change the schema by appending a new number.
 """
@@ -89,7 +89,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE call_records ADD COLUMN callback_requested_at REAL;
         """,
     ),
-    # 6-19: the customer base (cti.customers).
+    # 6-19: the customer base (cti.customers.base).
     (
         6,
         """
@@ -269,7 +269,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX idx_outbox_pending ON outbox (created_wall) WHERE done_wall IS NULL;
         """,
     ),
-    # 30-39: outbound campaigns (the dialer: cti/campaign_store.py).
+    # 30-39: outbound campaigns (the dialer: cti/store/campaigns.py).
     (
         30,
         """
@@ -336,7 +336,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
-    # 60-69: durability (call records never dropped: cti/store.py).
+    # 60-69: durability (call records never dropped: cti/store/database.py).
     (
         60,
         """
@@ -372,7 +372,7 @@ JOURNAL_MIGRATIONS: tuple[Migration, ...] = (
         """,
     ),
 )
-"""The engine journal's schema (:mod:`cti.journal`), a file of its own beside the store.
+"""The engine journal's schema (:mod:`cti.store.journal`), a file of its own beside the store.
 
 Numbered and applied like :data:`MIGRATIONS`, in the journal file's own
 ``schema_version`` table.

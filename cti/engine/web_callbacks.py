@@ -53,10 +53,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from cti import log_limits
 from cti.config import WebCallbackSettings, WebClientSettings, WebSettings
+from cti.engine.service import EngineService
 from cti.errors import CtiError, RoutingError
 from cti.phone import classify
 from cti.rate_limit import KeyedBuckets, TokenBucket
-from cti.service import EngineService
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The customer and call-record store: one SQLite file through aiosqlite.
 
 WAL mode, ``synchronous=NORMAL``, foreign keys on; the schema comes from the numbered
-migrations of :mod:`cti.migrations`. One connection per store; an asyncio lock keeps each
+migrations of :mod:`cti.store.migrations`. One connection per store; an asyncio lock keeps each
 write transaction whole when several tasks write at once. Every database call goes
 through :func:`_io`, inside :func:`cti.clock.real_io`, and every sqlite failure comes out
 as a :class:`~cti.errors.StoreError` that says what was being done and where.
@@ -27,7 +27,6 @@ import aiosqlite
 
 from cti.clock import real_io, wall_time
 from cti.errors import StoreError
-from cti.migrations import MIGRATIONS, Migration
 from cti.models import (
     CallDetailRecord,
     Customer,
@@ -38,9 +37,10 @@ from cti.models import (
     Scalar,
     ScriptRun,
 )
+from cti.store.migrations import MIGRATIONS, Migration
 
 if TYPE_CHECKING:
-    from cti.customers import CustomerCard
+    from cti.customers.base import CustomerCard
 
 T = TypeVar("T")
 
@@ -213,12 +213,12 @@ class Store:
 
     async def add_customers(self, customers: Iterable[Customer]) -> int:
         """Insert customers with their phones and e-mails in one transaction; return how
-        many (see :meth:`cti.customers.CustomerBase.add_customers`).
+        many (see :meth:`cti.customers.base.CustomerBase.add_customers`).
 
         Phones are stored as given: their ``e164`` must already be normalised. A
         duplicate id fails the whole batch.
         """
-        from cti.customers import CustomerBase
+        from cti.customers.base import CustomerBase
 
         return await CustomerBase(self).add_customers(customers)
 
@@ -245,7 +245,7 @@ class Store:
 
     async def customer_card(self, customer_id: int) -> CustomerCard:
         """History, open service items and value inputs for the screen-pop."""
-        from cti.customers import CustomerBase
+        from cti.customers.base import CustomerBase
 
         return await CustomerBase(self).card(customer_id)
 
@@ -527,7 +527,7 @@ class Store:
             "SELECT 1 FROM customers WHERE name_key IS NULL LIMIT 1",
         )
         if rows:
-            from cti.customers import CustomerBase
+            from cti.customers.base import CustomerBase
 
             await CustomerBase(self).reindex(only_missing=True)
 

@@ -1,0 +1,1 @@
+"""The application: the ``cti`` command, one module per subcommand, and the demo."""

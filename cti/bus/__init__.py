@@ -1,0 +1,1 @@
+"""The bus: the in-memory bus and the MQTT bus behind one interface."""

@@ -1,0 +1,1 @@
+"""The customer base: customers, their numbers and history, search, import and export."""

@@ -1,0 +1,1 @@
+"""The engine: the asyncio service around the router, in parts."""
