@@ -4,9 +4,7 @@ service items and escalation, callbacks. What each action stores is read back.""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,76 +15,52 @@ from textual.widgets import Input, OptionList, Static
 from agent_console.customer_screens import ChooseCustomerScreen, CustomerSearchScreen, FormScreen
 from agent_console.desktop import AgentDesktop
 from agent_console.widgets import CustomerCard
-from cti.bus.memory import InMemoryBus
-from cti.config import load_config
 from cti.customers.base import CustomerBase
-from cti.engine.service import EngineService
 from cti.models import AgentState, Customer, Interaction, PhoneNumber, Segment
-from cti.store.database import Store
 from queue_engine.router import CallPhase
-from telephony_adapters.sim import SimTrunk
-from tests.agent_console.waiting import settle
+from tests.harness import Center, center_config, engine_center, settle
 
 pytestmark = [pytest.mark.console, pytest.mark.integration]
 
 FAMILY = "+8613800000001"
 
 
-@dataclass
-class Center:
-    bus: InMemoryBus
-    trunk: SimTrunk
-    store: Store
-    service: EngineService
-
-
 @pytest.fixture
 async def center(tmp_path: Path) -> AsyncIterator[Center]:
-    store = await Store.open(tmp_path / "cti.db")
-    await store.add_customers(
-        [
-            Customer(
-                id=1,
-                name="王建国",
-                phones=(PhoneNumber(raw="138 0000 0001", e164=FAMILY),),
-                value=90.0,
-                segment=Segment.PLATINUM,
-                company="北京星辰科技",
-                time_zone="Asia/Shanghai",
-            ),
-            Customer(
-                id=2,
-                name="王小明",
-                phones=(PhoneNumber(raw="138 0000 0001", e164=FAMILY),),
-                value=30.0,
-                segment=Segment.BRONZE,
-            ),
-        ]
-    )
-    await store.add_interaction(
-        2,
-        Interaction(at=1.7e9, disposition="sale", note="换了套餐", script_answers={"满意": "是"}),
-    )
-    bus = InMemoryBus()
-    trunk = SimTrunk()
-    config = load_config(
-        overrides={
-            "queues": [{"name": "general", "wrap_up_s": 600}],
-            # 1001 may search; 1002 is a plain agent
-            "access": {"roles": {"supervisor": {"members": ["1001"]}}},
-        }
+    customers = [
+        Customer(
+            id=1,
+            name="王建国",
+            phones=(PhoneNumber(raw="138 0000 0001", e164=FAMILY),),
+            value=90.0,
+            segment=Segment.PLATINUM,
+            company="北京星辰科技",
+            time_zone="Asia/Shanghai",
+        ),
+        Customer(
+            id=2,
+            name="王小明",
+            phones=(PhoneNumber(raw="138 0000 0001", e164=FAMILY),),
+            value=30.0,
+            segment=Segment.BRONZE,
+        ),
+    ]
+    config = center_config(
+        [{"name": "general", "wrap_up_s": 600}],
+        # 1001 may search; 1002 is a plain agent
+        access={"roles": {"supervisor": {"members": ["1001"]}}},
     )
     agents = {"1001": ["general"], "1002": ["general"]}
-    service = EngineService(config, bus, store, [trunk], agents, recorder=store)
-    task = asyncio.create_task(service.run())
-    await service.ready.wait()
-    try:
-        yield Center(bus, trunk, store, service)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await service.flush()
-        await store.close()
+    async with engine_center(
+        tmp_path / "cti.db", config=config, agents=agents, customers=customers
+    ) as center:
+        await center.store.add_interaction(
+            2,
+            Interaction(
+                at=1.7e9, disposition="sale", note="换了套餐", script_answers={"满意": "是"}
+            ),
+        )
+        yield center
 
 
 async def ready(pilot: Pilot[Any], app: AgentDesktop) -> None:

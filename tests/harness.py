@@ -1,0 +1,144 @@
+"""The tests' harness: the engine centre, virtual time, and waiting for a condition.
+
+- :func:`virtual` runs a test body on :class:`cti.clock.VirtualTimeLoop`, where
+  ``asyncio.sleep(60)`` returns at once with the loop's clock a minute later: the way to
+  let the engine's timers run, never a wait for something to happen.
+- :func:`running` runs an engine service for the length of a ``with`` block; the
+  :func:`engine_center` builds the usual centre around it (a store at a path, customers,
+  one in-memory bus, a simulator trunk or the lines given, queues and agents).
+- :func:`until` and :func:`settle` wait for a condition by letting the event loop (or a
+  Textual app) run; their time limit is a safety net for a loaded machine, never a
+  measurement: a test that reaches it has failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+
+from cti.bus.memory import InMemoryBus
+from cti.clock import run_virtual
+from cti.config import Config, load_config
+from cti.engine.service import EngineService
+from cti.models import AgentConfig, Customer
+from cti.store.database import Store
+from telephony_adapters.base import TelephonyAdapter
+from telephony_adapters.sim import SimTrunk
+
+LIMIT_S = 30.0
+"""How long :func:`until` and :func:`settle` let a condition take on a loaded machine."""
+
+
+def virtual(body: Callable[[], Awaitable[None]]) -> None:
+    """Run ``body()`` to its end on virtual time."""
+
+    async def main() -> None:
+        await body()
+
+    run_virtual(main)
+
+
+async def until(done: Callable[[], bool], limit_s: float = LIMIT_S) -> None:
+    """Let the event loop run (no app) until ``done()`` holds."""
+    deadline = time.monotonic() + limit_s
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError("the engine did not reach the expected state")
+        await asyncio.sleep(0)
+
+
+async def settle(pilot: Pilot[Any], done: Callable[[], bool], limit_s: float = LIMIT_S) -> None:
+    """Let a Textual app and the engine run until ``done()`` holds."""
+    deadline = time.monotonic() + limit_s
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError("the app did not reach the expected state")
+        await pilot.pause()
+
+
+@contextlib.asynccontextmanager
+async def running(service: EngineService) -> AsyncIterator[EngineService]:
+    """The engine service running (ready: its journal replayed, its lines started) until
+    the block ends; then stopped, and the records it decided written."""
+    task = asyncio.create_task(service.run(), name="engine")
+    ready = asyncio.create_task(service.ready.wait())
+    # An engine that fails at start ends its task instead of setting ready: say so.
+    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if not ready.done():
+        ready.cancel()
+        task.result()
+        raise AssertionError("the engine stopped before it was ready")
+    try:
+        yield service
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await service.flush()
+
+
+@dataclass
+class Center:
+    """An engine running on an in-memory bus, with its store and lines."""
+
+    service: EngineService
+    bus: InMemoryBus
+    store: Store
+    lines: list[TelephonyAdapter] = field(default_factory=list)
+
+    @property
+    def config(self) -> Config:
+        return self.service.config
+
+    @property
+    def trunk(self) -> SimTrunk:
+        """The simulator trunk the centre's calls come in on (its first line)."""
+        trunk = self.lines[0]
+        assert isinstance(trunk, SimTrunk), f"the first line is a {type(trunk).__name__}"
+        return trunk
+
+
+def center_config(
+    queues: Sequence[Mapping[str, Any]] | None = None, **sections: Mapping[str, Any]
+) -> Config:
+    """The default configuration with these queues (one "general" if none) and other
+    sections (``engine={...}``, ``access={...}``) laid over it."""
+    overrides: dict[str, Any] = {"queues": list(queues or [{"name": "general"}]), **sections}
+    return load_config(overrides=overrides)
+
+
+@contextlib.asynccontextmanager
+async def engine_center(
+    db: Path | Store,
+    *,
+    config: Config | None = None,
+    agents: Iterable[AgentConfig] | Mapping[str, Sequence[str]] | None = None,
+    lines: Sequence[TelephonyAdapter] | None = None,
+    customers: Iterable[Customer] = (),
+    bus: InMemoryBus | None = None,
+) -> AsyncIterator[Center]:
+    """The engine running on ``lines`` (one simulator trunk if none), with its customers
+    and call records in the store (opened at the path ``db`` and closed after, or a store
+    the test keeps), agents 1001 in every queue if none are named."""
+    store = await Store.open(db) if isinstance(db, Path) else db
+    try:
+        customers = list(customers)
+        if customers:
+            await store.add_customers(customers)
+        config = config or center_config()
+        if agents is None:
+            agents = {"1001": [q.name for q in config.queues]}
+        lines = list(lines) if lines is not None else [SimTrunk()]
+        bus = bus or InMemoryBus()
+        service = EngineService(config, bus, store, lines, agents, recorder=store)
+        async with running(service):
+            yield Center(service, bus, store, lines)
+    finally:
+        if isinstance(db, Path):
+            await store.close()
