@@ -77,7 +77,18 @@ def run(args: argparse.Namespace) -> int:
     if args.link is None:
         raise SimulationError("--link PATH is required: where to link the emulated modem's pty")
     script = load_script(args.script) if args.script is not None else Script()
-    settings = script.modem
+    settings = ModemSettings.model_validate({**script.modem.model_dump(), **_overrides(args)})
+    if args.link.exists() and not args.link.is_symlink():
+        raise SimulationError(f"--link {args.link} exists and is not a symlink; not replacing it")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args, settings, script))
+    return 0
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The script's ``[modem]`` settings the command line changes."""
+    from cti.errors import SimulationError
+
     overrides: dict[str, object] = {}
     if args.chipset:
         overrides["chipset"] = args.chipset
@@ -95,12 +106,7 @@ def run(args: argparse.Namespace) -> int:
         overrides["ring_interval_s"] = args.ring_interval
     if args.dial_after < 0:
         raise SimulationError(f"--dial-after must be >= 0 seconds, got {args.dial_after}")
-    settings = ModemSettings.model_validate({**settings.model_dump(), **overrides})
-    if args.link.exists() and not args.link.is_symlink():
-        raise SimulationError(f"--link {args.link} exists and is not a symlink; not replacing it")
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args, settings, script))
-    return 0
+    return overrides
 
 
 async def _serve(args: argparse.Namespace, settings: ModemSettings, script: Script) -> None:
@@ -167,8 +173,6 @@ def _watch_keys(
     modem: PtyModem, args: argparse.Namespace, done: asyncio.Event
 ) -> Callable[[], None]:
     """Read keys from stdin (cbreak on a terminal); returns a function undoing it."""
-    from simulators.modem_emulator import GARBAGE, call_for_key
-
     loop = asyncio.get_running_loop()
     try:
         fd = sys.stdin.fileno()
@@ -188,16 +192,7 @@ def _watch_keys(
             loop.remove_reader(fd)
             return
         for key in data.decode("utf-8", "replace"):
-            if key in "qQ":
-                done.set()
-            elif key in "hH":
-                modem.caller_hangs_up()
-            elif key in "gG":
-                modem.send(GARBAGE)
-            else:
-                spec = call_for_key(key, args.number, args.name)
-                if spec is not None:
-                    modem.ring(spec)
+            _on_key(key, modem, args, done)
 
     try:
         loop.add_reader(fd, readable)
@@ -211,3 +206,16 @@ def _watch_keys(
             termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
     return restore
+
+
+def _on_key(key: str, modem: PtyModem, args: argparse.Namespace, done: asyncio.Event) -> None:
+    from simulators.modem_emulator import GARBAGE, call_for_key
+
+    if key in "qQ":
+        done.set()
+    elif key in "hH":
+        modem.caller_hangs_up()
+    elif key in "gG":
+        modem.send(GARBAGE)
+    elif (spec := call_for_key(key, args.number, args.name)) is not None:
+        modem.ring(spec)

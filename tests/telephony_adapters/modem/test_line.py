@@ -117,13 +117,13 @@ async def test_start_up_ring_answer_hang_up(tmp_path: Path) -> None:
             "modem1",
         )
         await line.answer(arrived.call_id)
-        await modem.wait_for("answered", timeout=SAFETY)
+        await asyncio.wait_for(modem.wait_for("answered"), SAFETY)
         async with asyncio.timeout(SAFETY):
             while not line.outcomes:
                 await asyncio.sleep(0.01)
         assert line.outcomes[-1].outcome == "connected"
         await line.hang_up(arrived.call_id)
-        await modem.wait_for("hung_up", timeout=SAFETY)
+        await asyncio.wait_for(modem.wait_for("hung_up"), SAFETY)
         assert line._events.empty()  # our own hang-up makes no CallerHungUp
 
 
@@ -180,12 +180,12 @@ async def test_dial_outcomes_through_the_pty(tmp_path: Path) -> None:
         assert [o.outcome for o in line.outcomes] == ["ringing", "busy"]
         assert "ATDT5551234;" in modem.core.heard
         second = await line.dial("5551234")
-        await modem.wait_for("dial_outcome", after=len(modem.notes), timeout=SAFETY)
+        await asyncio.wait_for(modem.wait_for("dial_outcome", after=len(modem.notes)), SAFETY)
         async with asyncio.timeout(SAFETY):
             while line.outcomes[-1].outcome != "connected":
                 await asyncio.sleep(0.01)
         await line.hang_up(second)
-        await modem.wait_for("hung_up", timeout=SAFETY)
+        await asyncio.wait_for(modem.wait_for("hung_up"), SAFETY)
 
 
 async def test_device_vanishes_mid_call_and_comes_back(tmp_path: Path) -> None:
@@ -196,7 +196,7 @@ async def test_device_vanishes_mid_call_and_comes_back(tmp_path: Path) -> None:
         arrived = await next_event(events)
         assert isinstance(arrived, CallArrived)
         await line.answer(arrived.call_id)
-        await modem.wait_for("answered", timeout=SAFETY)
+        await asyncio.wait_for(modem.wait_for("answered"), SAFETY)
         modem.vanish()  # unplugged mid-call
         assert await next_event(events) == CallerHungUp(call_id=arrived.call_id, line="modem1")
         assert not line.ready.is_set()
@@ -359,7 +359,7 @@ async def ring_and_accept(c: Center) -> str:
     assert pop.customer == CUSTOMER  # the screen-pop of that customer
     await c.agent.send(AcceptOffer(agent_id="1001", call_id=pop.call_id))
     await c.agent.expect(CallConnected)
-    await c.modem.wait_for("answered", timeout=SAFETY)  # the emulator saw ATA
+    await asyncio.wait_for(c.modem.wait_for("answered"), SAFETY)  # the emulator saw ATA
     assert "ATA" in c.modem.core.heard
     return pop.call_id
 
@@ -370,7 +370,7 @@ async def test_end_to_end_ring_pop_answer_agent_hangs_up_record(tmp_path: Path) 
         await c.agent.send(HangUp(agent_id="1001", call_id=call_id))
         ended = await c.agent.expect(CallEnded)
         assert ended.by == "agent"
-        await c.modem.wait_for("hung_up", timeout=SAFETY)  # the emulator saw ATH
+        await asyncio.wait_for(c.modem.wait_for("hung_up"), SAFETY)  # the emulator saw ATH
         done = await c.agent.do(
             CompleteWrapUp(agent_id="1001", call_id=call_id, disposition="sale")
         )
@@ -401,7 +401,7 @@ async def test_end_to_end_ring_stops_before_anyone_answers(tmp_path: Path) -> No
     async with center(tmp_path) as c:
         # nobody is ready: the call waits, the caller gives up, the rings stop
         c.modem.ring(CallSpec(number="13812345678", rings=2))
-        await c.modem.wait_for("caller_left", timeout=SAFETY)
+        await asyncio.wait_for(c.modem.wait_for("caller_left"), SAFETY)
         async with asyncio.timeout(SAFETY):
             while not await c.store.call_records():
                 await c.service.flush()
