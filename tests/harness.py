@@ -23,11 +23,13 @@ from typing import Any
 
 from textual.pilot import Pilot
 
+from cti import topics
 from cti.bus.memory import InMemoryBus
 from cti.clock import run_virtual
 from cti.config import Config, load_config
 from cti.engine.service import EngineService
 from cti.models import AgentConfig, Customer
+from cti.protocol import AnyCommand
 from cti.store.database import Store
 from telephony_adapters.base import TelephonyAdapter
 from telephony_adapters.sim import SimTrunk
@@ -102,6 +104,10 @@ class Center:
         trunk = self.lines[0]
         assert isinstance(trunk, SimTrunk), f"the first line is a {type(trunk).__name__}"
         return trunk
+
+    async def send(self, command: AnyCommand) -> None:
+        """An agent's command, published on its topic as its console would."""
+        await self.bus.publish(topics.agent_commands(command.agent_id), command)
 
 
 def center_config(

@@ -7,9 +7,7 @@ engine runs on its own clock here, and nothing waits for time to pass.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,49 +18,26 @@ from textual.widgets import Input, Select
 from agent_console.customer_actions import FOR_ANYONE, FOR_ME
 from agent_console.customer_screens import FormScreen
 from agent_console.desktop import AgentDesktop
-from cti.bus.memory import InMemoryBus
-from cti.config import load_config
-from cti.engine.service import EngineService
 from cti.models import AgentState, Customer, PhoneNumber
-from cti.store.database import Store
 from queue_engine import inputs as ri
 from queue_engine.router import CallPhase
-from telephony_adapters.sim import SimTrunk
-from tests.agent_console.waiting import settle
+from tests.harness import Center, center_config, engine_center, settle
 
 pytestmark = [pytest.mark.console, pytest.mark.integration]
 
 FAMILY = "+8613800000001"
 
 
-@dataclass
-class Center:
-    bus: InMemoryBus
-    trunk: SimTrunk
-    service: EngineService
-
-
 @pytest.fixture
 async def center(tmp_path: Path) -> AsyncIterator[Center]:
-    store = await Store.open(tmp_path / "cti.db")
     phone = PhoneNumber(raw="138 0000 0001", e164=FAMILY)
-    await store.add_customers(
-        [Customer(id=1, name="王建国", phones=(phone,), value=90.0, time_zone="Asia/Shanghai")]
-    )
-    bus = InMemoryBus()
-    trunk = SimTrunk()
-    config = load_config(overrides={"queues": [{"name": "general", "wrap_up_s": 600}]})
+    customer = Customer(id=1, name="王建国", phones=(phone,), value=90.0, time_zone="Asia/Shanghai")
+    config = center_config([{"name": "general", "wrap_up_s": 600}])
     agents = {"1001": ["general"], "1002": ["general"]}
-    service = EngineService(config, bus, store, [trunk], agents, recorder=store)
-    task = asyncio.create_task(service.run())
-    await service.ready.wait()
-    try:
-        yield Center(bus, trunk, service)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await service.flush()
-        await store.close()
+    async with engine_center(
+        tmp_path / "cti.db", config=config, agents=agents, customers=[customer]
+    ) as center:
+        yield center
 
 
 async def callback_in_wrap_up(

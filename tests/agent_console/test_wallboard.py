@@ -7,11 +7,9 @@ supervisor action is pressed on the keyboard and checked in the router's own sta
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +22,11 @@ from agent_console.wallboard import QueueTile, Wallboard
 from agent_console.wallboard_model import ActionOutcome
 from cti import topics
 from cti.bus.memory import InMemoryBus
-from cti.config import WallboardSettings, load_config
-from cti.engine.service import EngineService
+from cti.config import WallboardSettings
 from cti.models import AgentState, Customer, PhoneNumber, Segment
 from cti.protocol import (
     MAX_QUEUE_CALLS_SENT,
     AgentStateChanged,
-    AnyCommand,
     EngineHealth,
     Login,
     QueueCalls,
@@ -38,8 +34,7 @@ from cti.protocol import (
     SetReady,
     WaitingCall,
 )
-from cti.store.database import Store
-from telephony_adapters.sim import SimTrunk
+from tests.harness import Center, center_config, engine_center, settle
 
 pytestmark = pytest.mark.console
 
@@ -50,30 +45,9 @@ CUSTOMERS = {
 }
 
 
-async def settle(pilot: Pilot[Any], done: Callable[[], bool], limit_s: float = 30.0) -> None:
-    """Let the engine and the board run (no sleeping) until ``done()`` holds; the time
-    limit is a safety net for a loaded machine, not a measurement."""
-    deadline = time.monotonic() + limit_s
-    while not done():
-        if time.monotonic() > deadline:
-            raise AssertionError("the wallboard did not reach the expected state")
-        await pilot.pause()
-
-
-@dataclass
-class Center:
-    bus: InMemoryBus
-    trunk: SimTrunk
-    service: EngineService
-
-    async def agent(self, command: AnyCommand) -> None:
-        await self.bus.publish(topics.agent_commands(command.agent_id), command)
-
-
 @pytest.fixture
 async def center(tmp_path: Path) -> AsyncIterator[Center]:
-    store = await Store.open(tmp_path / "cti.db")
-    await store.add_customers(
+    customers = [
         Customer(
             id=cid,
             name=name,
@@ -82,27 +56,17 @@ async def center(tmp_path: Path) -> AsyncIterator[Center]:
             segment=Segment.GOLD,
         )
         for cid, (name, e164, value) in CUSTOMERS.items()
-    )
-    bus = InMemoryBus()
-    trunk = SimTrunk()
-    config = load_config(
-        overrides={
-            "queues": [{"name": "general"}, {"name": "sales"}],
-            # the board is refreshed by hand (publish_status) in these tests
-            "engine": {"status_interval_s": 3600.0},
-        }
+    ]
+    config = center_config(
+        [{"name": "general"}, {"name": "sales"}],
+        # the board is refreshed by hand (publish_status) in these tests
+        engine={"status_interval_s": 3600.0},
     )
     agents = {"1001": ["general", "sales"], "1002": ["general"]}
-    service = EngineService(config, bus, store, [trunk], agents, recorder=store)
-    task = asyncio.create_task(service.run())
-    await service.ready.wait()
-    try:
-        yield Center(bus, trunk, service)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await service.flush()
-        await store.close()
+    async with engine_center(
+        tmp_path / "cti.db", config=config, agents=agents, customers=customers
+    ) as center:
+        yield center
 
 
 def board(center: Center) -> Wallboard:
@@ -144,8 +108,8 @@ async def highlight(pilot: Pilot[Any], table_id: str, key: str) -> None:
 
 
 async def ready_agent(pilot: Pilot[Any], center: Center, agent_id: str) -> None:
-    await center.agent(Login(agent_id=agent_id))
-    await center.agent(SetReady(agent_id=agent_id))
+    await center.send(Login(agent_id=agent_id))
+    await center.send(SetReady(agent_id=agent_id))
     await settle(pilot, lambda: center.service.router.agent(agent_id).state is AgentState.READY)
 
 
@@ -177,9 +141,9 @@ async def test_agent_row_follows_the_engine(center: Center) -> None:
         assert str(table.get_cell("1001", "state")) == "not seen"
         assert str(table.get_cell("1002", "agent")) == "1002 [bold]Markup[/bold] Agent"
 
-        await center.agent(Login(agent_id="1001"))
+        await center.send(Login(agent_id="1001"))
         await settle(pilot, lambda: str(table.get_cell("1001", "state")) == "Not ready (logged in)")
-        await center.agent(SetReady(agent_id="1001"))
+        await center.send(SetReady(agent_id="1001"))
         await settle(pilot, lambda: str(table.get_cell("1001", "state")) == "Ready")
 
         call_id = center.trunk.ring("138 0000 0001")
