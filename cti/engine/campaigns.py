@@ -39,14 +39,31 @@ from dataclasses import dataclass, field
 
 from cti import log_limits, topics
 from cti.clock import wall_time
-from cti.engine.dialer import CampaignRunner, DialingLine
+from cti.engine.dialer import MODEM_MODES, CampaignRunner, DialingLine
 from cti.engine.service import EngineService
 from cti.errors import CtiError
 from cti.protocol import CampaignStatus, SetCampaignPacing, SetCampaignState, SupervisorCommand
 from cti.store.campaigns import CampaignRecord, CampaignStore
 from queue_engine.pacing import DialMode
+from telephony_adapters.base import TelephonyAdapter
 
 log = logging.getLogger(__name__)
+
+
+def dialling_lines(lines: Sequence[TelephonyAdapter]) -> dict[str, DialingLine]:
+    """Every line that can dial, wrapped for the dialer (a modem: one line, preview or
+    progressive only), by name, in the configuration's order."""
+    from telephony_adapters.modem.line import ModemLine  # only when a line can dial
+
+    wrapped: dict[str, DialingLine] = {}
+    for line in lines:
+        if not line.capabilities.can_dial:
+            continue
+        if isinstance(line, ModemLine):
+            wrapped[line.name] = DialingLine(line, max_lines=1, modes=MODEM_MODES)
+        else:
+            wrapped[line.name] = DialingLine(line)
+    return wrapped
 
 
 @dataclass(slots=True)

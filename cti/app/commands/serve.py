@@ -36,9 +36,7 @@ from cti.errors import ConfigError
 
 if TYPE_CHECKING:
     from cti.bus.memory import Bus
-    from cti.engine.dialer import DialingLine
     from cti.engine.service import EngineService
-    from cti.engine.web_callbacks import WebCallbacks
     from cti.store.database import Store
     from telephony_adapters.base import TelephonyAdapter
     from telephony_adapters.sim import SimTrunk
@@ -117,78 +115,40 @@ async def serve(
     ``bus`` and ``lines``, if given, are used instead of the broker's and the
     configuration's (tests and embedding); ``campaign_poll_s``: how often the dialer
     reads the campaigns' states from the store."""
-    from cti.bus.mqtt import MqttBus, installation_client_id, open_bus
-    from cti.engine.campaigns import CampaignDesk
-    from cti.engine.service import EngineService
-    from cti.store.campaigns import CampaignStore
-    from cti.store.database import Store
-    from cti.store.journal import Journal, journal_path_for
-    from telephony_adapters.sim import SimTrunk
+    from cti.bus.mqtt import installation_client_id, open_bus
+    from cti.engine.running import configured_lines, running_engine
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
-    raw_lines = lines if lines is not None else _build_lines(config)
-    dialling = _dialling_lines(raw_lines)
-    lines = [dialling.get(line.name, line) for line in raw_lines]
-    store = await Store.open(db_path)
-    journal = Journal.open(journal_path_for(db_path))
-    try:
-        async with contextlib.AsyncExitStack() as stack:
-            if bus is None:
-                if not settings.client_id:  # stable for this store, unguessable
-                    client_id = installation_client_id(engine_id_path(db_path))
-                    settings = settings.model_copy(update={"client_id": client_id})
-                bus = await stack.enter_async_context(open_bus(settings, "engine"))
-            service = EngineService(
-                config, bus, store, lines, config.agents, recorder=store, journal=journal
+    lines = lines if lines is not None else configured_lines(config)
+    async with contextlib.AsyncExitStack() as stack:
+        if bus is None:
+            if not settings.client_id:  # stable for this store, unguessable
+                client_id = installation_client_id(engine_id_path(db_path))
+                settings = settings.model_copy(update={"client_id": client_id})
+            bus = await stack.enter_async_context(open_bus(settings, "engine"))
+        service = await stack.enter_async_context(
+            running_engine(
+                config,
+                bus,
+                db_path=db_path,
+                lines=lines,
+                dialer_poll_s=campaign_poll_s,
+                config_path=config_path,
             )
-            desk = CampaignDesk(
-                service, CampaignStore(store), list(dialling.values()), poll_s=campaign_poll_s
-            )
-            service.campaign_control = desk.control
-            async with asyncio.TaskGroup() as group:
-                engine = group.create_task(service.run(), name="engine")
-                await service.ready.wait()
-                report = service.recovery
-                log.info(
-                    "engine on %s: %d lines, %d agents, %d queues; journal %s (%s)",
-                    bus.address.display if isinstance(bus, MqttBus) else "the in-process bus",
-                    len(lines),
-                    len(config.agents),
-                    len(config.queues),
-                    journal.path,
-                    report,
-                )
-                extra: list[asyncio.Task[None]] = [group.create_task(desk.run(), name="campaigns")]
-                if config_path is not None:
-                    extra.append(
-                        group.create_task(service.follow_config(config_path), name="config")
-                    )
-                trunks = [line for line in raw_lines if isinstance(line, SimTrunk)]
-                if simulate > 0 and trunks:
-                    extra.append(
-                        group.create_task(
-                            _simulate(config, store, trunks, simulate, seed), name="callers"
-                        )
-                    )
-                elif simulate > 0:
-                    log.warning("--simulate: no simulator trunk among the lines; no callers")
-                web = await _start_web(config, service)
-                try:
-                    await stop.wait()
-                finally:
-                    if web is not None:
-                        await web.stop()  # no new callback requests while stopping
-                log.info("stopping: calls in progress stay in the journal")
-                for task in (*extra, engine):
-                    task.cancel()
-            await service.flush()
-    finally:
-        journal.close()
-        await store.close()
+        )
+        _log_start(config, bus, service)
+        callers = _start_callers(config, service, lines, simulate, seed)
+        try:
+            await stop.wait()
+        finally:
+            if callers is not None:
+                callers.cancel()
+                await asyncio.gather(callers, return_exceptions=True)
+            log.info("stopping: calls in progress stay in the journal")
 
 
 def engine_id_path(db_path: Path) -> Path:
@@ -196,46 +156,41 @@ def engine_id_path(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".mqtt-client-id")
 
 
-async def _start_web(config: Config, service: EngineService) -> WebCallbacks | None:
-    """The callback endpoint, when ``[web] callbacks_port`` is set (docs/web_callbacks.md)."""
-    from cti.engine.web_callbacks import WebCallbacks
+def _log_start(config: Config, bus: Bus, service: EngineService) -> None:
+    from cti.bus.mqtt import MqttBus
 
-    if config.web.callbacks_port <= 0:
-        return None
-    web = WebCallbacks(service, config.web.host, config.web.callbacks_port)
-    await web.start()
-    return web
-
-
-def _dialling_lines(lines: list[TelephonyAdapter]) -> dict[str, DialingLine]:
-    """Every line that can dial, wrapped for the dialer (a modem: one line, preview or
-    progressive only), by name, in the configuration's order."""
-    from cti.engine.dialer import MODEM_MODES, DialingLine
-    from telephony_adapters.modem.line import ModemLine
-
-    wrapped: dict[str, DialingLine] = {}
-    for line in lines:
-        if not line.capabilities.can_dial:
-            continue
-        if isinstance(line, ModemLine):
-            wrapped[line.name] = DialingLine(line, max_lines=1, modes=MODEM_MODES)
-        else:
-            wrapped[line.name] = DialingLine(line)
-    return wrapped
+    log.info(
+        "engine on %s: %d lines, %d agents, %d queues; journal %s (%s)",
+        bus.address.display if isinstance(bus, MqttBus) else "the in-process bus",
+        len(service.lines),
+        len(config.agents),
+        len(config.queues),
+        service.journal.path if service.journal is not None else "none",
+        service.recovery,
+    )
 
 
-def _build_lines(config: Config) -> list[TelephonyAdapter]:
-    """The configured lines; one simulator trunk when there are none."""
+def _start_callers(
+    config: Config,
+    service: EngineService,
+    lines: list[TelephonyAdapter],
+    simulate: float,
+    seed: int,
+) -> asyncio.Task[None] | None:
+    """The simulated callers of ``--simulate``, into the simulator trunks (None: none)."""
+    from cti.store.database import Store
     from telephony_adapters.sim import SimTrunk
 
-    if not config.lines:
-        return [SimTrunk("sim")]
-    try:
-        from cti.engine.lines import build_lines
-    except ImportError:  # pragma: no cover - only before cti.engine.lines lands
-        log.warning("cti.engine.lines is missing: running with the simulator trunk only")
-        return [SimTrunk("sim")]
-    return list(build_lines(config))
+    if simulate <= 0:
+        return None
+    trunks = [line for line in lines if isinstance(line, SimTrunk)]
+    if not trunks:
+        log.warning("--simulate: no simulator trunk among the lines; no callers")
+        return None
+    assert isinstance(service.recorder, Store)  # running_engine opened one at db_path
+    return asyncio.create_task(
+        _simulate(config, service.recorder, trunks, simulate, seed), name="callers"
+    )
 
 
 async def _simulate(
