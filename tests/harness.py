@@ -31,6 +31,7 @@ from cti.engine.service import EngineService
 from cti.models import AgentConfig, Customer
 from cti.protocol import AnyCommand
 from cti.store.database import Store
+from cti.store.journal import Journal
 from telephony_adapters.base import TelephonyAdapter
 from telephony_adapters.sim import SimTrunk
 
@@ -128,6 +129,7 @@ async def engine_center(
     lines: Sequence[TelephonyAdapter] | None = None,
     customers: Iterable[Customer] = (),
     bus: InMemoryBus | None = None,
+    journal: Journal | None = None,
 ) -> AsyncIterator[Center]:
     """The engine running on ``lines`` (one simulator trunk if none), with its customers
     and call records in the store (opened at the path ``db`` and closed after, or a store
@@ -142,7 +144,7 @@ async def engine_center(
             agents = {"1001": [q.name for q in config.queues]}
         lines = list(lines) if lines is not None else [SimTrunk()]
         bus = bus or InMemoryBus()
-        service = EngineService(config, bus, store, lines, agents, recorder=store)
+        service = EngineService(config, bus, store, lines, agents, recorder=store, journal=journal)
         async with running(service):
             yield Center(service, bus, store, lines)
     finally:

@@ -24,7 +24,6 @@ from agent_console.widgets import CustomerCard
 from cti import topics
 from cti.bus.memory import InMemoryBus
 from cti.config import load_config
-from cti.engine.service import EngineService
 from cti.models import AgentState, CallDetailRecord, Customer, PhoneNumber, Segment
 from cti.protocol import (
     AcceptOffer,
@@ -44,7 +43,7 @@ from cti.store.database import Store
 from cti.store.journal import Journal
 from telephony_adapters.base import LineCapabilities
 from telephony_adapters.sim import SimTrunk
-from tests.agent_console.waiting import settle
+from tests.harness import Center, center_config, engine_center, settle
 
 pytestmark = [pytest.mark.console, pytest.mark.integration]
 
@@ -58,42 +57,26 @@ WANG = Customer(
 SIZE = (100, 30)
 
 
-@dataclass
-class Center:
-    bus: InMemoryBus
-    trunk: SimTrunk
-    store: Store
-    service: EngineService
-
-
 @contextlib.asynccontextmanager
 async def open_center(
     tmp_path: Path,
     trunk: SimTrunk | None = None,
     queues: list[dict[str, Any]] | None = None,
 ) -> AsyncIterator[Center]:
-    store = await Store.open(tmp_path / "cti.db")
-    await store.add_customers([WANG])
-    bus = InMemoryBus()
-    trunk = trunk or SimTrunk()
     queues = queues or [
         {"name": "general", "wrap_up_s": 600, "wrap_up_max_s": 900},
         {"name": "billing", "wrap_up_s": 600},
     ]
-    engine = {"default_queue": queues[0]["name"]}
-    config = load_config(overrides={"queues": queues, "engine": engine})
-    names = [q["name"] for q in config.model_dump()["queues"]]
-    agents = {"1001": names, "1002": names}
-    service = EngineService(config, bus, store, [trunk], agents, recorder=store)
-    task = asyncio.create_task(service.run())
-    await service.ready.wait()
-    try:
-        yield Center(bus, trunk, store, service)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await service.flush()
-        await store.close()
+    config = center_config(queues, engine={"default_queue": queues[0]["name"]})
+    names = [q.name for q in config.queues]
+    async with engine_center(
+        tmp_path / "cti.db",
+        config=config,
+        agents={"1001": names, "1002": names},
+        lines=[trunk or SimTrunk()],
+        customers=[WANG],
+    ) as center:
+        yield center
 
 
 @pytest.fixture
@@ -589,54 +572,39 @@ async def test_an_engine_restart_keeps_the_wrap_up_of_a_call_handed_on_and_over(
     )
     store = await Store.open(tmp_path / "cti.db")
     await store.add_customers([WANG])
+    agents = {"1001": ["general"]}
     try:
-        bus = InMemoryBus()
         trunk = SimTrunk(ledger=ledger)
         with Journal.open(journal_path) as journal:
-            service = EngineService(
-                config, bus, store, [trunk], {"1001": ["general"]}, recorder=store,
-                journal=journal,
-            )  # fmt: skip
-            task = asyncio.create_task(service.run())
-            await service.ready.wait()
-            center = Center(bus, trunk, store, service)
-            app = AgentDesktop(bus, "1001", queues=["general"])
-            async with app.run_test(size=SIZE) as pilot:
-                app, call_id = await talking(pilot, center)
-                await pilot.press("w")
-                await type_into_prompt(pilot, "billing")
-                await settle(pilot, lambda: app.view == "wrap_up")
-                trunk.caller_hangs_up(call_id)
-                await records(center)  # the call is over: answered, by 1001
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await service.flush()
+            async with engine_center(
+                store, config=config, agents=agents, lines=[trunk], journal=journal
+            ) as center:
+                app = AgentDesktop(center.bus, "1001", queues=["general"])
+                async with app.run_test(size=SIZE) as pilot:
+                    app, call_id = await talking(pilot, center)
+                    await pilot.press("w")
+                    await type_into_prompt(pilot, "billing")
+                    await settle(pilot, lambda: app.view == "wrap_up")
+                    trunk.caller_hangs_up(call_id)
+                    await records(center)  # the call is over: answered, by 1001
             await trunk.stop()
 
-        bus = InMemoryBus()
-        trunk = SimTrunk(ledger=ledger)
         with Journal.open(journal_path) as journal:
-            service = EngineService(
-                config, bus, store, [trunk], {"1001": ["general"]}, recorder=store,
+            async with engine_center(
+                store, config=config, agents=agents, lines=[SimTrunk(ledger=ledger)],
                 journal=journal,
-            )  # fmt: skip
-            task = asyncio.create_task(service.run())
-            ready = asyncio.create_task(service.ready.wait())
-            await asyncio.wait({task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
-            assert ready.done(), f"the engine did not start again: {task}"
-            assert service.recovery is not None
-            assert service.recovery.failed == 0
-            assert service.router.agent("1001").state is AgentState.WRAP_UP
-            app = AgentDesktop(bus, "1001", queues=["general"])
-            async with app.run_test(size=SIZE) as pilot:
-                await pilot.press("enter")
-                await settle(pilot, lambda: app.view == "wrap_up")
-                # The call is over: no card comes back, the desk offers its own "done".
-                await pilot.press("1")
-                await settle(pilot, lambda: app.agent_state is AgentState.READY)
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await service.flush()
+            ) as center:  # fmt: skip
+                service = center.service
+                assert service.recovery is not None
+                assert service.recovery.failed == 0
+                assert service.router.agent("1001").state is AgentState.WRAP_UP
+                app = AgentDesktop(center.bus, "1001", queues=["general"])
+                async with app.run_test(size=SIZE) as pilot:
+                    await pilot.press("enter")
+                    await settle(pilot, lambda: app.view == "wrap_up")
+                    # The call is over: no card comes back, the desk offers its own "done".
+                    await pilot.press("1")
+                    await settle(pilot, lambda: app.agent_state is AgentState.READY)
         [record] = await store.call_records()
         assert (record.call_id, record.outcome, record.agent_id) == (call_id, "answered", "1001")
         history = await store.recent_interactions(WANG.id)
