@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from cti import topics
 
@@ -93,3 +93,39 @@ RequiredName = Annotated[
 """A name that must be given (a configured queue, a campaign)."""
 WireInt = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 WireFloat = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
+RecordId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+"""A row id of the store (customer, service item)."""
+
+
+# --- text the engine writes ------------------------------------------------------------
+# What a sender chooses (commands, an agent's presence) is refused whole when it does not
+# fit the types above, the field named (docs/mqtt.md, "Hostile input"). Events the engine
+# writes carry text from lines and the store: that text is neutralised and clipped
+# instead (:func:`clean_text`), so a hostile caller name never stops an offer.
+
+
+def clean_text(text: str, *, multiline: bool = False, max_length: int = MAX_TEXT_CHARS) -> str:
+    """``text`` made safe to show: bidirectional overrides removed, other control
+    characters (but tab and line breaks when ``multiline``) replaced by U+FFFD, cut to
+    ``max_length`` characters (the last one then ``…``)."""
+    pattern = CONTROL_MULTILINE if multiline else CONTROL
+    if pattern.search(text) is not None:
+        text = re.sub(f"[{BIDI}]", "", text)
+        text = pattern.sub("\ufffd", text)
+    if len(text) > max_length:
+        text = text[: max_length - 1] + "…"
+    return text
+
+
+def _clean(max_length: int, *, multiline: bool = False) -> BeforeValidator:
+    return BeforeValidator(
+        lambda v: (
+            clean_text(v, multiline=multiline, max_length=max_length) if isinstance(v, str) else v
+        )
+    )
+
+
+EventLine = Annotated[str, _clean(MAX_LINE_CHARS)]
+"""One line of text in an event the engine writes (a reason, a caller's name): cleaned
+and clipped, never refused (:func:`clean_text`)."""
+EventText = Annotated[str, _clean(MAX_TEXT_CHARS, multiline=True)]

@@ -9,11 +9,11 @@ import pytest
 from pydantic import BaseModel
 
 from cti.errors import ProtocolError
+from cti.fields import MAX_TEXT_CHARS, clean_text
 from cti.models import AgentState, CallerKind, Customer, Interaction, PhoneNumber, Segment
 from cti.protocol import (
     COMMAND_TYPES,
     MAX_MESSAGE_BYTES,
-    MAX_TEXT_CHARS,
     SUPERVISOR_COMMAND_TYPES,
     AcceptOffer,
     AgentPresence,
@@ -38,7 +38,6 @@ from cti.protocol import (
     ScreenPop,
     SetNotReady,
     SetReady,
-    clean_text,
     decode,
     encode,
     is_command,
