@@ -8,7 +8,6 @@ broker would) and the real desk.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -18,15 +17,10 @@ from textual.widgets import Static
 from agent_console.customer_screens import CustomerInfoScreen
 from agent_console.desktop import AgentDesktop
 from agent_console.widgets import CustomerCard
-from cti.bus.memory import InMemoryBus
-from cti.config import load_config
-from cti.engine.service import EngineService
 from cti.models import AgentState
 from cti.protocol import MAX_DETAIL_HISTORY
-from cti.store.database import Store
-from telephony_adapters.sim import SimTrunk
-from tests.agent_console.waiting import settle
 from tests.cti.test_card_budget import CUSTOMER, worst_contacts
+from tests.harness import center_config, engine_center, settle
 
 pytestmark = [pytest.mark.console, pytest.mark.integration, pytest.mark.security]
 
@@ -41,16 +35,12 @@ async def _ready(pilot: Pilot[Any], app: AgentDesktop) -> None:
 async def test_worst_case_history_reaches_the_desk_cut_with_what_was_left_out(
     tmp_path: Any,
 ) -> None:
-    store = await Store.open(tmp_path / "cti.db")
-    await store.add_customers([CUSTOMER])
-    await store.add_interactions((CUSTOMER.id, row) for row in worst_contacts(MAX_DETAIL_HISTORY))
-    bus = InMemoryBus()
-    trunk = SimTrunk()
-    config = load_config(overrides={"queues": [{"name": "general", "wrap_up_s": 600}]})
-    service = EngineService(config, bus, store, [trunk], {"1001": ["general"]}, recorder=store)
-    task = asyncio.create_task(service.run())
-    await service.ready.wait()
-    try:
+    config = center_config([{"name": "general", "wrap_up_s": 600}])
+    async with engine_center(tmp_path / "cti.db", config=config, customers=[CUSTOMER]) as center:
+        await center.store.add_interactions(
+            (CUSTOMER.id, row) for row in worst_contacts(MAX_DETAIL_HISTORY)
+        )
+        bus, trunk = center.bus, center.trunk
         app = AgentDesktop(bus, "1001", queues=["general"])
         async with app.run_test(size=(120, 40)) as pilot:
             await _ready(pilot, app)
@@ -72,8 +62,3 @@ async def test_worst_case_history_reaches_the_desk_cut_with_what_was_left_out(
             assert shown.count("more characters not shown]") >= 20
             assert shown.count("more script answers not shown]") == 20
         assert bus.dropped == 0
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await service.flush()
-        await store.close()

@@ -5,9 +5,7 @@ exactly as stored, with no link anywhere on the screen."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +23,9 @@ from agent_console.customer_screens import (
 from agent_console.desktop import AgentDesktop
 from agent_console.wallboard import Wallboard
 from agent_console.widgets import CustomerCard
-from cti.bus.memory import InMemoryBus
-from cti.config import load_config
 from cti.customers.base import CustomerBase
-from cti.engine.service import EngineService
 from cti.models import AgentState, Customer, PhoneNumber, Segment, ServicePriority
-from cti.store.database import Store
-from telephony_adapters.sim import SimTrunk
-from tests.agent_console.waiting import settle
+from tests.harness import Center, center_config, engine_center, settle
 
 pytestmark = [pytest.mark.console, pytest.mark.integration, pytest.mark.security]
 
@@ -59,49 +52,26 @@ kind = "end"
 """
 
 
-@dataclass
-class Center:
-    bus: InMemoryBus
-    trunk: SimTrunk
-    store: Store
-    service: EngineService
-
-
 @pytest.fixture
 async def center(tmp_path: Path) -> AsyncIterator[Center]:
-    store = await Store.open(tmp_path / "cti.db")
     phone = (PhoneNumber(raw="138 0000 0001", e164=NUMBER),)
-    await store.add_customers(
-        [
-            Customer(id=1, name=CLOSER, phones=phone, value=90.0, segment=Segment.GOLD,
-                     company=LINK, time_zone="Asia/Shanghai"),
-            Customer(id=2, name=LINK, phones=phone, value=30.0, segment=Segment.BRONZE),
-            Customer(id=3, name=WIDE, phones=(PhoneNumber(raw="+8613800000003",
-                     e164="+8613800000003"),), value=10.0, address=CLOSER),
-        ]
-    )  # fmt: skip
-    await CustomerBase(store).open_service_item(1, ITEM, now=1.7e9, assignee=LINK)
+    customers = [
+        Customer(id=1, name=CLOSER, phones=phone, value=90.0, segment=Segment.GOLD,
+                 company=LINK, time_zone="Asia/Shanghai"),
+        Customer(id=2, name=LINK, phones=phone, value=30.0, segment=Segment.BRONZE),
+        Customer(id=3, name=WIDE, phones=(PhoneNumber(raw="+8613800000003",
+                 e164="+8613800000003"),), value=10.0, address=CLOSER),
+    ]  # fmt: skip
     script = tmp_path / "greet.toml"
     script.write_text(SCRIPT, encoding="utf-8")
-    bus = InMemoryBus()
-    trunk = SimTrunk()
-    config = load_config(
-        overrides={
-            "queues": [{"name": "general", "wrap_up_s": 600, "script": str(script)}],
-            "engine": {"status_interval_s": 3600.0},
-            "access": {"roles": {"supervisor": {"members": ["1001"]}}},
-        }
+    config = center_config(
+        [{"name": "general", "wrap_up_s": 600, "script": str(script)}],
+        engine={"status_interval_s": 3600.0},
+        access={"roles": {"supervisor": {"members": ["1001"]}}},
     )
-    service = EngineService(config, bus, store, [trunk], {"1001": ["general"]}, recorder=store)
-    task = asyncio.create_task(service.run())
-    await service.ready.wait()
-    try:
-        yield Center(bus, trunk, store, service)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await service.flush()
-        await store.close()
+    async with engine_center(tmp_path / "cti.db", config=config, customers=customers) as center:
+        await CustomerBase(center.store).open_service_item(1, ITEM, now=1.7e9, assignee=LINK)
+        yield center
 
 
 def screen_text(app: App[Any]) -> str:

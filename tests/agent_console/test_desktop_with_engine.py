@@ -6,7 +6,6 @@ over the in-memory bus, with the customer looked up in a real SQLite store.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,12 +14,10 @@ import pytest
 from agent_console.desktop import AgentDesktop
 from agent_console.widgets import CustomerCard
 from cti.bus.memory import InMemoryBus
-from cti.config import load_config
-from cti.engine.service import EngineService
 from cti.models import AgentState, CallerKind, Customer, PhoneNumber, Segment
 from cti.store.database import Store
 from telephony_adapters.sim import SimCallState, SimTrunk
-from tests.agent_console.waiting import settle
+from tests.harness import center_config, engine_center, settle
 
 pytestmark = [pytest.mark.console, pytest.mark.integration]
 
@@ -32,8 +29,7 @@ NAMES = {
 
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[tuple[InMemoryBus, SimTrunk, Store]]:
-    store = await Store.open(tmp_path / "cti.db")
-    await store.add_customers(
+    customers = [
         Customer(
             id=cid,
             name=name,
@@ -42,20 +38,10 @@ async def engine(tmp_path: Path) -> AsyncIterator[tuple[InMemoryBus, SimTrunk, S
             segment=Segment.GOLD,
         )
         for cid, (name, e164) in NAMES.items()
-    )
-    bus = InMemoryBus()
-    trunk = SimTrunk()
-    config = load_config(overrides={"queues": [{"name": "general", "wrap_up_s": 600}]})
-    service = EngineService(config, bus, store, [trunk], {"1001": ["general"]}, recorder=store)
-    task = asyncio.create_task(service.run())
-    await service.ready.wait()
-    try:
-        yield bus, trunk, store
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await service.flush()
-        await store.close()
+    ]
+    config = center_config([{"name": "general", "wrap_up_s": 600}])
+    async with engine_center(tmp_path / "cti.db", config=config, customers=customers) as center:
+        yield center.bus, center.trunk, center.store
 
 
 async def test_ring_pop_answer_hang_up_disposition_ready(

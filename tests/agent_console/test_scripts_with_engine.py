@@ -22,14 +22,13 @@ from agent_console.script_panel import ScriptPanel
 from agent_console.widgets import DispositionPicker
 from cti import topics
 from cti.bus.memory import InMemoryBus
-from cti.config import load_config
 from cti.engine.service import EngineService
 from cti.models import AgentConfig, AgentState, Customer, PhoneNumber, Segment
 from cti.protocol import CallArrived, CallOffered, Login, SetReady
 from cti.store.database import Store
 from scripts_engine.catalog import read_script_text, text_sha256
 from telephony_adapters.sim import SimTrunk
-from tests.agent_console.waiting import settle, until
+from tests.harness import center_config, engine_center, settle, until
 
 pytestmark = [pytest.mark.console, pytest.mark.integration]
 
@@ -73,26 +72,13 @@ async def center(
     agents: Sequence[AgentConfig],
     dnis: dict[str, str] | None = None,
 ) -> AsyncIterator[tuple[EngineService, InMemoryBus, SimTrunk, Store]]:
-    store = await Store.open(tmp_path / "cti.db")
-    await store.add_customers([ANN, WANG])
-    bus = InMemoryBus()
-    trunk = SimTrunk()
-    config = load_config(
-        overrides={
-            "queues": queues,
-            "engine": {"default_queue": queues[0]["name"], "dnis_queues": dnis or {}},
-        }
+    config = center_config(
+        queues, engine={"default_queue": queues[0]["name"], "dnis_queues": dnis or {}}
     )
-    service = EngineService(config, bus, store, [trunk], agents, recorder=store)
-    task = asyncio.create_task(service.run())
-    await service.ready.wait()
-    try:
-        yield service, bus, trunk, store
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await service.flush()
-        await store.close()
+    async with engine_center(
+        tmp_path / "cti.db", config=config, agents=agents, customers=[ANN, WANG]
+    ) as c:
+        yield c.service, c.bus, c.trunk, c.store
 
 
 def focused_id(app: AgentDesktop) -> str | None:
