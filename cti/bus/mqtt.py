@@ -30,9 +30,10 @@ unchanged. ``docs/mqtt.md`` tells the whole story; in short:
 * **State.** :attr:`MqttBus.status` (a :class:`BusStatus`) and :meth:`MqttBus.watch` let
   a screen show "offline" and how much waits to be sent.
 
-Use :func:`open_bus` to get the in-memory bus (empty URL) or a running MQTT bus from
-:class:`~cti.config.BrokerSettings`, and :func:`resolve_broker_settings` to apply the
-``CTI_BROKER_*`` environment variables and a ``--broker`` option on top of the file.
+Its parts: the broker's address and the client ids (:mod:`cti.bus.broker`), the outbox
+and in-flight window (:mod:`cti.bus.outbox`), one connection (:mod:`cti.bus.link`).
+Use :func:`cti.bus.roles.open_bus` to get the in-memory bus (empty URL) or a running MQTT
+bus from :class:`~cti.config.BrokerSettings`.
 """
 
 from __future__ import annotations
@@ -40,44 +41,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-import os
 import random
-import socket
-import ssl
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from types import TracebackType
-from typing import Any, Protocol, Self
-from urllib.parse import quote, unquote, urlsplit
-
-from pydantic import ValidationError
+from typing import Any, Self
 
 from cti import log_limits, topics
-from cti.bus.memory import InMemoryBus
+from cti.bus.broker import BrokerAddress, BrokerError, parse_broker_url
+from cti.bus.link import (
+    Backoff,
+    Connector,
+    Link,
+    LinkSettings,
+    TakenOverError,
+    aiomqtt_link,
+    describe,
+)
+from cti.bus.outbox import DEFAULT_OFFLINE_LIMIT, InFlightWindow, Outbox, Outgoing, qos_for, strike
 from cti.bus.status_feed import StatusFeed
-from cti.config import BrokerSettings
-from cti.errors import ConfigError, CtiError, ProtocolError
+from cti.errors import ProtocolError
 from cti.protocol import MAX_MESSAGE_BYTES, AgentPresence, Message, decode, encode, refusal
 
 log = logging.getLogger(__name__)
 
-#: Publishes kept while the broker is unreachable, by default.
-DEFAULT_OFFLINE_LIMIT = 10_000
-#: A persistent engine session lasts this long at the broker after a disconnection.
-ENGINE_SESSION_EXPIRY_S = 3600
-#: A publish in flight (the oldest unacknowledged) at this many broken connections in a
-#: row is dropped: the broker disconnects for it (a topic or size it refuses), and sending
-#: it first on every reconnection would keep the client off the broker for good.
-MAX_DELIVERY_ATTEMPTS = 3
 #: Messages a persistent session delivers before anyone here subscribed, kept for them.
 EARLY_LIMIT = 1000
-#: MQTT v5 DISCONNECT reason: another connection with this client id took the session.
-SESSION_TAKEN_OVER = 0x8E
 #: Takeovers in a row after which the bus stops reconnecting: with the broker's
 #: ``use_username_as_clientid``, two clients of one user (a console opened twice) would
 #: otherwise throw each other off for ever. The newer one keeps the session.
@@ -89,305 +82,6 @@ TAKEOVER_WAIT_S = 60.0
 #: nothing of ours unacknowledged: taken for one.
 QUICK_LOSS_S = 5.0
 QUICK_LOSSES = 2
-#: Patterns of the topics published at QoS 0 (superseded every status interval).
-QOS0_PATTERNS = (topics.ALL_QUEUE_STATUS, topics.ALL_QUEUE_CALLS)
-#: Environment variables read by :func:`resolve_broker_settings`, and the key each sets.
-ENV_VARS: dict[str, str] = {
-    "CTI_BROKER_URL": "url",
-    "CTI_BROKER_CLIENT_ID": "client_id",
-    "CTI_BROKER_KEEPALIVE_S": "keepalive_s",
-    "CTI_BROKER_MAX_IN_FLIGHT": "max_in_flight",
-    "CTI_BROKER_RECONNECT_MIN_S": "reconnect_min_s",
-    "CTI_BROKER_RECONNECT_MAX_S": "reconnect_max_s",
-    "CTI_BROKER_CA_FILE": "ca_file",
-}
-#: These two replace the user and password of the URL (keeps a password off the command line).
-ENV_USERNAME = "CTI_BROKER_USERNAME"
-ENV_PASSWORD = "CTI_BROKER_PASSWORD"
-
-
-class BrokerError(CtiError):
-    """The broker refused something (a login, a subscription) or cannot be reached."""
-
-
-class SessionTakenOver(BrokerError):
-    """The broker disconnected us for another connection with our client id (MQTT v5
-    reason 0x8E): with ``use_username_as_clientid``, another client of the same user."""
-
-
-# --- addresses and settings ------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerAddress:
-    """Where the broker is and who we are there, from ``mqtt[s]://user:pass@host:port``."""
-
-    host: str
-    port: int
-    tls: bool = False
-    username: str | None = None
-    password: str | None = None
-
-    @property
-    def display(self) -> str:
-        """The address for messages and screens: never shows the password."""
-        user = f"{self.username}@" if self.username else ""
-        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
-
-
-def parse_broker_url(url: str) -> BrokerAddress:
-    """Parse ``mqtt://[user[:password]@]host[:port]`` (``mqtts://`` for TLS).
-
-    The port defaults to 1883 (8883 for ``mqtts``); user and password may be
-    percent-encoded. Raises :class:`ConfigError` naming the URL (without its password)
-    and what is accepted.
-    """
-    accepted = "expected mqtt://[user:password@]host[:port] or mqtts://... for TLS"
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigError(
-            f"broker URL {_hide_password(url)!r} is not valid: {exc}; {accepted}"
-        ) from None
-    if parts.scheme not in ("mqtt", "mqtts"):
-        shown = parts.scheme or "none"
-        raise ConfigError(f"broker URL {_hide_password(url)!r}: scheme {shown!r}; {accepted}")
-    if not parts.hostname:
-        raise ConfigError(f"broker URL {_hide_password(url)!r} names no host; {accepted}")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ConfigError(
-            f"broker URL {_hide_password(url)!r} has a path or query; {accepted} (nothing after)"
-        )
-    tls = parts.scheme == "mqtts"
-    return BrokerAddress(
-        host=parts.hostname,
-        port=port if port is not None else (8883 if tls else 1883),
-        tls=tls,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password is not None else None,
-    )
-
-
-def _hide_password(url: str) -> str:
-    head, sep, tail = url.rpartition("@")
-    if not sep or "://" not in head:
-        return url
-    scheme, _, userinfo = head.partition("://")
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{tail}" if ":" in userinfo else url
-
-
-def resolve_broker_settings(
-    base: BrokerSettings,
-    *,
-    url: str | None = None,
-    env: Mapping[str, str] | None = None,
-    default_username: str | None = None,
-) -> BrokerSettings:
-    """The broker settings in force: the config file's ``[broker]`` (``base``), then the
-    ``CTI_BROKER_*`` environment variables (:data:`ENV_VARS`), then ``url`` (``--broker``).
-
-    ``CTI_BROKER_USERNAME`` and ``CTI_BROKER_PASSWORD`` replace the URL's user and
-    password; ``default_username`` is the user when neither names one (a console's
-    agent id). Raises :class:`ConfigError` naming the variable and the bad value.
-    """
-    env = os.environ if env is None else env
-    changes: dict[str, Any] = {}
-    for var, key in ENV_VARS.items():
-        if env.get(var, "") != "":
-            changes[key] = env[var]
-    if url:
-        changes["url"] = url
-    try:
-        settings = BrokerSettings.model_validate({**base.model_dump(), **changes})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = str(first["loc"][0]) if first["loc"] else "?"
-        var = next((v for v, k in ENV_VARS.items() if k == key), key)
-        raise ConfigError(
-            f"broker setting {key} (from {var} or the config file): {first['msg']}"
-        ) from None
-    user, password = env.get(ENV_USERNAME, ""), env.get(ENV_PASSWORD, "")
-    if settings.url and (user or password or default_username):
-        address = parse_broker_url(settings.url)
-        address = replace(
-            address,
-            username=user or address.username or default_username,
-            password=password or address.password,
-        )
-        settings = settings.model_copy(update={"url": broker_url(address)})
-    return settings
-
-
-def broker_url(address: BrokerAddress) -> str:
-    """The URL of ``address``, with its user and password (percent-encoded)."""
-    auth = ""
-    if address.username is not None:
-        auth = quote(address.username, safe="")
-        if address.password is not None:
-            auth += ":" + quote(address.password, safe="")
-        auth += "@"
-    return f"{'mqtts' if address.tls else 'mqtt'}://{auth}{address.host}:{address.port}"
-
-
-def qos_for(topic: str) -> int:
-    """QoS 0 for the queue snapshots (superseded every second), QoS 1 for the rest."""
-    return 0 if any(topics.matches(p, topic) for p in QOS0_PATTERNS) else 1
-
-
-# --- the sans-I/O pieces ---------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One publish on its way to the broker (already encoded)."""
-
-    topic: str
-    payload: bytes
-    qos: int = 1
-    retain: bool = False
-    strikes: int = 0
-    """Broken connections while this was the oldest publish awaiting acknowledgement."""
-
-
-class Outbox:
-    """Publishes not yet handed to the broker, oldest first, at most ``limit``.
-
-    When full, :meth:`put` drops the oldest and returns it. A retained publish replaces
-    an older retained one of the same topic still waiting (only the newest state
-    matters; it takes the newer place in the order).
-    """
-
-    def __init__(self, limit: int = DEFAULT_OFFLINE_LIMIT) -> None:
-        if limit < 1:
-            raise ValueError(f"outbox limit must be at least 1, got {limit}")
-        self.limit = limit
-        self._items: deque[Outgoing] = deque()
-        self.dropped = 0
-        """How many publishes were dropped because the outbox was full."""
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __iter__(self) -> Any:
-        return iter(tuple(self._items))
-
-    def put(self, item: Outgoing) -> Outgoing | None:
-        """Append ``item``; return the publish dropped to make room, if any."""
-        if item.retain:
-            for old in self._items:
-                if old.retain and old.topic == item.topic:
-                    self._items.remove(old)
-                    break
-        self._items.append(item)
-        if len(self._items) > self.limit:
-            self.dropped += 1
-            return self._items.popleft()
-        return None
-
-    def put_back(self, items: Sequence[Outgoing]) -> list[Outgoing]:
-        """Put ``items`` (oldest first) back at the head, before everything waiting.
-
-        If that overfills the outbox, the oldest are dropped, as in :meth:`put`; returns
-        those."""
-        self._items.extendleft(reversed(items))
-        dropped = []
-        while len(self._items) > self.limit:
-            self.dropped += 1
-            dropped.append(self._items.popleft())
-        return dropped
-
-    def pop(self) -> Outgoing:
-        """The oldest waiting publish (``IndexError`` when empty)."""
-        return self._items.popleft()
-
-    def waiting_topics(self) -> set[str]:
-        return {item.topic for item in self._items}
-
-
-class InFlightWindow:
-    """The publishes handed to the broker and not yet acknowledged, at most ``size``.
-
-    :meth:`add` returns a ticket, :meth:`done` retires it. When the connection breaks,
-    :meth:`take_all` returns the unacknowledged ones, oldest first, to send again.
-    """
-
-    def __init__(self, size: int) -> None:
-        if size < 1:
-            raise ValueError(f"in-flight window must be at least 1, got {size}")
-        self.size = size
-        self._next = 0
-        self._items: dict[int, Outgoing] = {}
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    @property
-    def has_room(self) -> bool:
-        return len(self._items) < self.size
-
-    def add(self, item: Outgoing) -> int:
-        if not self.has_room:
-            raise RuntimeError("in-flight window is full")
-        ticket = self._next
-        self._next += 1
-        self._items[ticket] = item
-        return ticket
-
-    def done(self, ticket: int) -> None:
-        self._items.pop(ticket, None)
-
-    def take_all(self) -> list[Outgoing]:
-        """Every unacknowledged publish, oldest first; the window is empty after."""
-        items = [self._items[t] for t in sorted(self._items)]
-        self._items.clear()
-        return items
-
-
-def strike(items: list[Outgoing]) -> tuple[list[Outgoing], Outgoing | None]:
-    """The connection broke with ``items`` (oldest first) unacknowledged. A broker reads
-    publishes in order, so the oldest is the one it disconnected for, if any: it gets a
-    strike, and at :data:`MAX_DELIVERY_ATTEMPTS` it is returned apart, to be dropped.
-    Returns the publishes to send again and the one dropped."""
-    if not items:
-        return items, None
-    first = replace(items[0], strikes=items[0].strikes + 1)
-    if first.strikes >= MAX_DELIVERY_ATTEMPTS:
-        return items[1:], first
-    return [first, *items[1:]], None
-
-
-class Backoff:
-    """Reconnection delays: ``min_s``, doubling up to ``max_s``, with +-``jitter`` share.
-
-    :meth:`reset` after a good connection starts again from ``min_s``.
-    """
-
-    def __init__(
-        self,
-        min_s: float,
-        max_s: float,
-        *,
-        jitter: float = 0.2,
-        rng: random.Random | None = None,
-    ) -> None:
-        if not 0 < min_s <= max_s:
-            raise ConfigError(
-                f"reconnect_min_s ({min_s}) must be > 0 and at most reconnect_max_s ({max_s})"
-            )
-        self.min_s, self.max_s, self.jitter = min_s, max_s, jitter
-        self._rng = rng or random.Random()
-        self._attempt = 0
-
-    def next_delay(self) -> float:
-        base = min(self.max_s, self.min_s * 2.0**self._attempt)
-        self._attempt = min(self._attempt + 1, 64)
-        spread = base * self.jitter * (2.0 * self._rng.random() - 1.0)
-        return min(self.max_s, max(self.min_s, base + spread))
-
-    def reset(self) -> None:
-        self._attempt = 0
 
 
 # --- the connection --------------------------------------------------------------------
@@ -430,30 +124,6 @@ class BusStatus:
     def gave_up(self) -> bool:
         """Offline for good: taken over too often (:meth:`MqttBus.reconnect` resumes)."""
         return self.taken_over >= MAX_TAKEOVERS and not self.online
-
-
-class Link(Protocol):
-    """One live connection to the broker (the part of aiomqtt the bus uses)."""
-
-    async def publish(self, item: Outgoing) -> None:
-        """Send and return once acknowledged (QoS 1) or written (QoS 0)."""
-        ...
-
-    async def subscribe(self, pattern: str, ident: int) -> None:
-        """Subscribe with MQTT v5 subscription identifier ``ident``; raise
-        :class:`BrokerError` if the broker refuses."""
-        ...
-
-    async def unsubscribe(self, pattern: str) -> None: ...
-
-    def messages(self) -> AsyncIterator[tuple[str, bytes, tuple[int, ...]]]:
-        """Incoming ``(topic, payload, subscription identifiers)``; ends with an exception
-        when the link breaks."""
-        ...
-
-
-Connector = Callable[[], contextlib.AbstractAsyncContextManager[Link]]
-"""Opens one connection (used once per attempt); tests pass a fake one."""
 
 
 class _Sub:
@@ -794,10 +464,10 @@ class MqttBus:
             except asyncio.CancelledError:
                 self._teardown()
                 raise
-            except SessionTakenOver:
+            except TakenOverError:
                 said = True
             except Exception as exc:
-                error = _describe(exc)
+                error = describe(exc)
             # Nothing of ours unacknowledged: a broker refusing a publish closes at once too.
             quiet = not len(self._window)
             self._teardown()
@@ -912,10 +582,10 @@ class MqttBus:
             done, _ = await asyncio.wait({reader, sender}, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 failure = task.exception()
-                if isinstance(failure, SessionTakenOver):
+                if isinstance(failure, TakenOverError):
                     raise failure
                 if failure is not None:
-                    return _describe(failure)
+                    return describe(failure)
             return "the connection ended"
         finally:
             tasks = [reader, *deliveries] + ([sender] if sender is not None else [])
@@ -954,7 +624,7 @@ class MqttBus:
             if self._link is link and self._status.online:
                 # The link lives but refused this one: sending it again would not help.
                 log_limits.error(
-                    log, "publish on %s failed: %s; dropped", item.topic, _describe(exc)
+                    log, "publish on %s failed: %s; dropped", item.topic, describe(exc)
                 )
                 self._window.done(ticket)
                 self._changed.set()  # its place in the window is free: the sender goes on
@@ -962,236 +632,16 @@ class MqttBus:
         self._window.done(ticket)
         self._changed.set()
 
-    # --- aiomqtt ---------------------------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def _aiomqtt_connector(self) -> AsyncIterator[Link]:
-        import aiomqtt
-        from paho.mqtt.packettypes import PacketTypes
-        from paho.mqtt.properties import Properties
-
-        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        if self.persistent:
-            properties.SessionExpiryInterval = ENGINE_SESSION_EXPIRY_S
-        will = None
-        if self.presence_agent is not None:
-            gone = self._presence_message(online=False)
-            will = aiomqtt.Will(gone.topic, gone.payload, qos=1, retain=True)
-        tls = None
-        if self.address.tls:
-            tls = await asyncio.to_thread(ssl.create_default_context, cafile=self.ca_file or None)
-        client = aiomqtt.Client(
-            self.address.host,
-            self.address.port,
-            username=self.address.username,
-            password=self.address.password,
-            identifier=self.client_id,
-            protocol=aiomqtt.ProtocolVersion.V5,
-            will=will,
-            keepalive=max(1, round(self.keepalive_s)),
-            timeout=max(5.0, self.keepalive_s),
-            clean_start=not self.persistent,
-            properties=properties,
-            tls_context=tls,
-            # paho's own window (20 by default) would hold back what ours lets through
-            max_inflight_messages=self._window.size,
-            # Small messages at once: Nagle's algorithm with delayed ACKs adds ~40 ms.
-            socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
+    def _aiomqtt_connector(self) -> contextlib.AbstractAsyncContextManager[Link]:
+        will = None if self.presence_agent is None else self._presence_message(online=False)
+        return aiomqtt_link(
+            LinkSettings(
+                self.address,
+                self.client_id,
+                self.keepalive_s,
+                ca_file=self.ca_file,
+                persistent=self.persistent,
+                will=will,
+                max_in_flight=self._window.size,
+            )
         )
-        # aiomqtt warns (a log line per publish) above 10 pending: ours are bounded anyway
-        client.pending_calls_threshold = self._window.size + 10
-        try:
-            async with client:
-                yield _AiomqttLink(client, self.address.display)
-        except aiomqtt.MqttCodeError as exc:
-            raise BrokerError(f"broker {self.address.display}: {_reason(exc)}") from exc
-
-
-class _AiomqttLink:
-    def __init__(self, client: Any, display: str) -> None:
-        self._client = client
-        self._display = display
-
-    async def publish(self, item: Outgoing) -> None:
-        await self._client.publish(
-            item.topic, item.payload, qos=item.qos, retain=item.retain, timeout=math.inf
-        )
-
-    async def subscribe(self, pattern: str, ident: int) -> None:
-        from paho.mqtt.packettypes import PacketTypes
-        from paho.mqtt.properties import Properties
-
-        properties = Properties(PacketTypes.SUBSCRIBE)  # type: ignore[no-untyped-call]
-        properties.SubscriptionIdentifier = ident
-        codes = await self._client.subscribe(pattern, qos=1, properties=properties)
-        for code in codes:
-            value = code if isinstance(code, int) else code.value
-            if value >= 0x80:
-                name = code.getName() if hasattr(code, "getName") else f"code {value:#x}"
-                raise BrokerError(
-                    f"broker {self._display} refused the subscription to {pattern!r}: {name}"
-                )
-
-    async def unsubscribe(self, pattern: str) -> None:
-        await self._client.unsubscribe(pattern)
-
-    async def messages(self) -> AsyncIterator[tuple[str, bytes, tuple[int, ...]]]:
-        try:
-            async for message in self._messages():
-                yield message
-        except Exception as exc:
-            if _taken_over(exc):
-                raise SessionTakenOver(
-                    f"broker {self._display}: session taken over by another connection"
-                ) from exc
-            raise
-
-    async def _messages(self) -> AsyncIterator[tuple[str, bytes, tuple[int, ...]]]:
-        async for message in self._client.messages:
-            payload = message.payload
-            if isinstance(payload, str):
-                payload = payload.encode("utf-8")
-            elif not isinstance(payload, bytes | bytearray):
-                payload = str(payload).encode("utf-8")
-            idents = getattr(message.properties, "SubscriptionIdentifier", None) or ()
-            yield message.topic.value, bytes(payload), tuple(idents)
-
-
-def _taken_over(exc: BaseException | None) -> bool:
-    """Whether ``exc`` (or what caused it) is the broker's DISCONNECT 0x8E."""
-    seen = 0
-    while exc is not None and seen < 10:
-        rc = getattr(exc, "rc", None)
-        if rc is not None and getattr(rc, "value", rc) == SESSION_TAKEN_OVER:
-            return True
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False
-
-
-def _reason(exc: Exception) -> str:
-    rc = getattr(exc, "rc", None)
-    name = getattr(rc, "getName", None)
-    if callable(name):
-        return str(name())
-    return str(exc)
-
-
-def _describe(exc: BaseException) -> str:
-    """A short reason for a screen or a log line."""
-    if isinstance(exc, CtiError):
-        return str(exc)
-    text = str(exc) or type(exc).__name__
-    if "Connection refused" in text:
-        return "connection refused: is the broker running, at that host and port?"
-    return text
-
-
-# --- choosing the bus ------------------------------------------------------------------
-
-ROLES = ("engine", "console", "supervisor", "tool")
-
-
-def _host() -> str:
-    host = socket.gethostname().split(".")[0]
-    return host if topics.is_id(host) else "host"
-
-
-def default_client_id(role: str, name: str = "") -> str:
-    """``cti-<role>[-<name>]-<host>-<random>``: a random suffix, so nobody can name it in
-    advance (a broker lets a new connection with a client's id throw that client off)
-    and two consoles of one agent do not take each other's connection over. The engine's
-    id must also stay the same across restarts: :func:`installation_client_id`."""
-    who = f"-{name}" if name else ""
-    return f"cti-{role}{who}-{_host()}-{uuid.uuid4().hex[:12]}"
-
-
-def installation_client_id(path: os.PathLike[str] | str) -> str:
-    """The engine's client id for the installation whose id file is ``path``:
-    ``cti-engine-<host>-<32 random hex>``, made on first use and read back after, so
-    the engine's MQTT session survives restarts yet nobody can guess the id. The file is
-    owner-only; a broken one is replaced (the old session then expires at the broker)."""
-    try:
-        with open(path, encoding="ascii") as handle:
-            kept = handle.read().strip()
-        if topics.is_id(kept) and kept.startswith("cti-engine-"):
-            return kept
-        log.warning("%s holds no valid client id; making a new one", path)
-    except FileNotFoundError:
-        pass
-    except (OSError, UnicodeDecodeError) as exc:
-        log.warning("%s cannot be read (%s); making a new client id", path, exc)
-    made = f"cti-engine-{_host()}-{uuid.uuid4().hex}"
-    tmp = f"{os.fspath(path)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(made + "\n")
-    os.replace(tmp, path)
-    return made
-
-
-def make_bus(
-    settings: BrokerSettings,
-    role: str,
-    *,
-    agent_id: str | None = None,
-    name: str = "",
-    offline_limit: int = DEFAULT_OFFLINE_LIMIT,
-) -> InMemoryBus | MqttBus:
-    """The bus for ``settings``: in memory when ``url`` is empty, else MQTT (not started).
-
-    ``role`` is one of :data:`ROLES`; a ``console`` with ``agent_id`` announces the
-    agent's presence; the ``engine`` keeps a persistent session (pass its
-    :func:`installation_client_id` in ``settings.client_id``) and answers commands that
-    do not decode with a refusal.
-    """
-    if role not in ROLES:
-        raise ConfigError(f"bus role {role!r} is not one of {', '.join(ROLES)}")
-    if not settings.url:
-        return InMemoryBus()
-    return MqttBus(
-        settings.url,
-        client_id=settings.client_id or default_client_id(role, name or agent_id or ""),
-        keepalive_s=settings.keepalive_s,
-        max_in_flight=settings.max_in_flight,
-        reconnect_min_s=settings.reconnect_min_s,
-        reconnect_max_s=settings.reconnect_max_s,
-        ca_file=settings.ca_file,
-        presence=agent_id if role == "console" else None,
-        persistent=role == "engine",
-        answer_refusals=role == "engine",
-        offline_limit=offline_limit,
-    )
-
-
-@contextlib.asynccontextmanager
-async def open_bus(
-    settings: BrokerSettings,
-    role: str,
-    *,
-    agent_id: str | None = None,
-    name: str = "",
-    wait_online_s: float | None = None,
-) -> AsyncIterator[InMemoryBus | MqttBus]:
-    """``async with open_bus(settings, "console", agent_id="1001") as bus:`` -- the
-    in-memory bus for an empty URL, else a running :class:`MqttBus`, closed on exit.
-
-    With ``wait_online_s``, wait that long for the first connection and raise
-    :class:`BrokerError` (with the reason) if it does not come; without, return at once
-    (the bus connects in the background, see :attr:`MqttBus.status`).
-    Pass settings through :func:`resolve_broker_settings` to honour the environment.
-    """
-    bus = make_bus(settings, role, agent_id=agent_id, name=name)
-    if isinstance(bus, InMemoryBus):
-        yield bus
-        return
-    async with bus:
-        if wait_online_s is not None:
-            try:
-                await bus.wait_online(wait_online_s)
-            except TimeoutError:
-                reason = bus.status.error or "no answer"
-                raise BrokerError(
-                    f"cannot reach the broker {bus.address.display} within "
-                    f"{wait_online_s:g} s: {reason}"
-                ) from None
-        yield bus

@@ -12,24 +12,18 @@ from collections.abc import AsyncIterator
 import pytest
 
 from cti import topics
-from cti.bus.memory import InMemoryBus
-from cti.bus.mqtt import (
-    Backoff,
+from cti.bus.broker import (
     BrokerAddress,
     BrokerError,
-    BusStatus,
-    ConnectionState,
-    InFlightWindow,
-    MqttBus,
-    Outbox,
-    Outgoing,
     broker_url,
-    make_bus,
-    open_bus,
     parse_broker_url,
-    qos_for,
     resolve_broker_settings,
 )
+from cti.bus.link import Backoff
+from cti.bus.memory import InMemoryBus
+from cti.bus.mqtt import BusStatus, ConnectionState, MqttBus
+from cti.bus.outbox import InFlightWindow, Outbox, Outgoing, qos_for
+from cti.bus.roles import make_bus, open_bus
 from cti.config import BrokerSettings
 from cti.errors import ConfigError
 from cti.protocol import AgentPresence, CommandResult, Login, decode, encode

@@ -15,15 +15,10 @@ from pathlib import Path
 import pytest
 
 from cti import topics
-from cti.bus.mqtt import (
-    MAX_DELIVERY_ATTEMPTS,
-    MqttBus,
-    Outgoing,
-    default_client_id,
-    installation_client_id,
-    make_bus,
-    strike,
-)
+from cti.bus.broker import default_client_id, installation_client_id
+from cti.bus.mqtt import MqttBus
+from cti.bus.outbox import MAX_DELIVERY_ATTEMPTS, Outgoing, strike
+from cti.bus.roles import make_bus
 from cti.config import BrokerSettings
 from cti.protocol import MAX_MESSAGE_BYTES, CommandResult, Login, decode, encode
 from tests.cti.test_mqtt_bus import FakeBroker, _bus, _until

@@ -29,7 +29,8 @@ from cti.app.commands.broker_config import (
     plan_users,
     write_broker_files,
 )
-from cti.bus.mqtt import BrokerAddress, MqttBus, broker_url
+from cti.bus.broker import BrokerAddress, broker_url
+from cti.bus.mqtt import MqttBus
 from cti.config import Config, load_config
 from cti.engine.service import EngineService
 from cti.models import CallDetailRecord

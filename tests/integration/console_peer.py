@@ -16,7 +16,7 @@ import sys
 
 from agent_console.connection import ConsoleLink
 from cti import topics
-from cti.bus.mqtt import open_bus
+from cti.bus.roles import open_bus
 from cti.config import BrokerSettings
 from cti.models import AgentState
 from cti.protocol import (

@@ -8,7 +8,7 @@ gets them, and a message published after them to 1002's own topic is the first t
 1002 sees (one publisher, one broker: had the offer reached 1002, it came first).
 Nor can 1002 send commands as 1001, or a supervisor send any command but its own.
 (A broker that refuses in the SUBACK, MQTT v5 reason 0x87, makes
-:class:`~cti.bus.mqtt.MqttBus` raise :class:`~cti.bus.mqtt.BrokerError`; see
+:class:`~cti.bus.mqtt.MqttBus` raise :class:`~cti.bus.broker.BrokerError`; see
 ``tests/cti/test_mqtt_bus.py``.)
 """
 

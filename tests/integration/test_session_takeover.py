@@ -67,7 +67,7 @@ def test_the_brokers_0x8e_is_recognised_through_aiomqtt() -> None:
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.reasoncodes import ReasonCode
 
-    from cti.bus.mqtt import _taken_over
+    from cti.bus.link import taken_over
 
     def lost(code: int) -> BaseException:
         cause = aiomqtt.MqttCodeError(ReasonCode(PacketTypes.DISCONNECT, identifier=code), "x")
@@ -76,9 +76,9 @@ def test_the_brokers_0x8e_is_recognised_through_aiomqtt() -> None:
         except aiomqtt.MqttError as exc:
             return exc
 
-    assert _taken_over(lost(0x8E))
-    assert not _taken_over(lost(0x80))
-    assert not _taken_over(lost(0x8B))
+    assert taken_over(lost(0x8E))
+    assert not taken_over(lost(0x80))
+    assert not taken_over(lost(0x8B))
 
 
 async def test_the_engine_never_backs_off_for_a_takeover(mosquitto: Mosquitto) -> None:

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     import platformdirs
 
     from agent_console.desktop import agent_id_problem
-    from cti.bus.mqtt import resolve_broker_settings
+    from cti.bus.broker import resolve_broker_settings
 
     problem = agent_id_problem(args.agent)
     if problem is not None:
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _run_console(settings: BrokerSettings, agent_id: str, queues: list[str]) -> None:
     from agent_console.connection import NetworkedDesktop
-    from cti.bus.mqtt import open_bus
+    from cti.bus.roles import open_bus
 
     async with open_bus(settings, "console", agent_id=agent_id) as bus:
         await NetworkedDesktop(bus, agent_id, queues=queues).run_async()

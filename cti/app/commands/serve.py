@@ -70,7 +70,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cti.app.demo import default_db_path
-    from cti.bus.mqtt import parse_broker_url, resolve_broker_settings
+    from cti.bus.broker import parse_broker_url, resolve_broker_settings
 
     config = load_config(args.config)
     settings = resolve_broker_settings(config.broker, url=args.broker)
@@ -115,7 +115,8 @@ async def serve(
     ``bus`` and ``lines``, if given, are used instead of the broker's and the
     configuration's (tests and embedding); ``campaign_poll_s``: how often the dialer
     reads the campaigns' states from the store."""
-    from cti.bus.mqtt import installation_client_id, open_bus
+    from cti.bus.broker import installation_client_id
+    from cti.bus.roles import open_bus
     from cti.engine.running import configured_lines, running_engine
 
     stop = stop or asyncio.Event()

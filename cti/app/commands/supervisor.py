@@ -64,7 +64,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cti.bus.mqtt import resolve_broker_settings
+    from cti.bus.broker import resolve_broker_settings
 
     _check_id(args.id)
     if not 0 < args.port < 65536:
@@ -116,7 +116,7 @@ def _wallboard(config: Config, bus: Bus, supervisor_id: str) -> Wallboard:
 
 
 async def _on_broker(config: Config, broker: BrokerSettings, supervisor_id: str) -> None:
-    from cti.bus.mqtt import open_bus
+    from cti.bus.roles import open_bus
 
     async with open_bus(broker, "supervisor", name=supervisor_id, wait_online_s=10.0) as bus:
         await _wallboard(config, bus, supervisor_id).run_async()

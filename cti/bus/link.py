@@ -1,0 +1,223 @@
+"""One connection to the broker: what the bus needs of it (:class:`Link`, a fake one in
+the tests), the real one over aiomqtt (MQTT v5), and the reconnection delays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+import socket
+import ssl
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cti.bus.broker import BrokerAddress, BrokerError
+from cti.bus.outbox import Outgoing
+from cti.errors import ConfigError, CtiError
+
+#: A persistent engine session lasts this long at the broker after a disconnection.
+ENGINE_SESSION_EXPIRY_S = 3600
+#: MQTT v5 DISCONNECT reason: another connection with this client id took the session.
+SESSION_TAKEN_OVER = 0x8E
+
+
+class TakenOverError(BrokerError):
+    """The broker disconnected us for another connection with our client id (MQTT v5
+    reason 0x8E): with ``use_username_as_clientid``, another client of the same user."""
+
+
+class Link(Protocol):
+    """One live connection to the broker (the part of aiomqtt the bus uses)."""
+
+    async def publish(self, item: Outgoing) -> None:
+        """Send and return once acknowledged (QoS 1) or written (QoS 0)."""
+        ...
+
+    async def subscribe(self, pattern: str, ident: int) -> None:
+        """Subscribe with MQTT v5 subscription identifier ``ident``; raise
+        :class:`BrokerError` if the broker refuses."""
+        ...
+
+    async def unsubscribe(self, pattern: str) -> None: ...
+
+    def messages(self) -> AsyncIterator[tuple[str, bytes, tuple[int, ...]]]:
+        """Incoming ``(topic, payload, subscription identifiers)``; ends with an exception
+        when the link breaks."""
+        ...
+
+
+Connector = Callable[[], contextlib.AbstractAsyncContextManager[Link]]
+"""Opens one connection (used once per attempt); tests pass a fake one."""
+
+
+class Backoff:
+    """Reconnection delays: ``min_s``, doubling up to ``max_s``, with +-``jitter`` share.
+
+    :meth:`reset` after a good connection starts again from ``min_s``.
+    """
+
+    def __init__(
+        self,
+        min_s: float,
+        max_s: float,
+        *,
+        jitter: float = 0.2,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not 0 < min_s <= max_s:
+            raise ConfigError(
+                f"reconnect_min_s ({min_s}) must be > 0 and at most reconnect_max_s ({max_s})"
+            )
+        self.min_s, self.max_s, self.jitter = min_s, max_s, jitter
+        self._rng = rng or random.Random()
+        self._attempt = 0
+
+    def next_delay(self) -> float:
+        base = min(self.max_s, self.min_s * 2.0**self._attempt)
+        self._attempt = min(self._attempt + 1, 64)
+        spread = base * self.jitter * (2.0 * self._rng.random() - 1.0)
+        return min(self.max_s, max(self.min_s, base + spread))
+
+    def reset(self) -> None:
+        self._attempt = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSettings:
+    """What opening a connection takes (from the bus's settings)."""
+
+    address: BrokerAddress
+    client_id: str
+    keepalive_s: float
+    ca_file: str = ""
+    persistent: bool = False
+    """Keep an MQTT session at the broker (the engine's)."""
+    will: Outgoing | None = None
+    """Left by the broker when the connection dies (a console's presence, offline)."""
+    max_in_flight: int = 100
+
+
+@contextlib.asynccontextmanager
+async def aiomqtt_link(settings: LinkSettings) -> AsyncIterator[Link]:
+    """One connection over aiomqtt (MQTT v5); :class:`BrokerError` if the broker refuses."""
+    import aiomqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    if settings.persistent:
+        properties.SessionExpiryInterval = ENGINE_SESSION_EXPIRY_S
+    will = None
+    if settings.will is not None:
+        will = aiomqtt.Will(settings.will.topic, settings.will.payload, qos=1, retain=True)
+    address = settings.address
+    tls = None
+    if address.tls:
+        tls = await asyncio.to_thread(ssl.create_default_context, cafile=settings.ca_file or None)
+    client = aiomqtt.Client(
+        address.host,
+        address.port,
+        username=address.username,
+        password=address.password,
+        identifier=settings.client_id,
+        protocol=aiomqtt.ProtocolVersion.V5,
+        will=will,
+        keepalive=max(1, round(settings.keepalive_s)),
+        timeout=max(5.0, settings.keepalive_s),
+        clean_start=not settings.persistent,
+        properties=properties,
+        tls_context=tls,
+        # paho's own window (20 by default) would hold back what ours lets through
+        max_inflight_messages=settings.max_in_flight,
+        # Small messages at once: Nagle's algorithm with delayed ACKs adds ~40 ms.
+        socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
+    )
+    # aiomqtt warns (a log line per publish) above 10 pending: ours are bounded anyway
+    client.pending_calls_threshold = settings.max_in_flight + 10
+    try:
+        async with client:
+            yield _AiomqttLink(client, address.display)
+    except aiomqtt.MqttCodeError as exc:
+        raise BrokerError(f"broker {address.display}: {_reason(exc)}") from exc
+
+
+class _AiomqttLink:
+    def __init__(self, client: Any, display: str) -> None:
+        self._client = client
+        self._display = display
+
+    async def publish(self, item: Outgoing) -> None:
+        await self._client.publish(
+            item.topic, item.payload, qos=item.qos, retain=item.retain, timeout=math.inf
+        )
+
+    async def subscribe(self, pattern: str, ident: int) -> None:
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        properties = Properties(PacketTypes.SUBSCRIBE)  # type: ignore[no-untyped-call]
+        properties.SubscriptionIdentifier = ident
+        codes = await self._client.subscribe(pattern, qos=1, properties=properties)
+        for code in codes:
+            value = code if isinstance(code, int) else code.value
+            if value >= 0x80:
+                name = code.getName() if hasattr(code, "getName") else f"code {value:#x}"
+                raise BrokerError(
+                    f"broker {self._display} refused the subscription to {pattern!r}: {name}"
+                )
+
+    async def unsubscribe(self, pattern: str) -> None:
+        await self._client.unsubscribe(pattern)
+
+    async def messages(self) -> AsyncIterator[tuple[str, bytes, tuple[int, ...]]]:
+        try:
+            async for message in self._messages():
+                yield message
+        except Exception as exc:
+            if taken_over(exc):
+                raise TakenOverError(
+                    f"broker {self._display}: session taken over by another connection"
+                ) from exc
+            raise
+
+    async def _messages(self) -> AsyncIterator[tuple[str, bytes, tuple[int, ...]]]:
+        async for message in self._client.messages:
+            payload = message.payload
+            if isinstance(payload, str):
+                payload = payload.encode("utf-8")
+            elif not isinstance(payload, bytes | bytearray):
+                payload = str(payload).encode("utf-8")
+            idents = getattr(message.properties, "SubscriptionIdentifier", None) or ()
+            yield message.topic.value, bytes(payload), tuple(idents)
+
+
+def taken_over(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) is the broker's DISCONNECT 0x8E."""
+    seen = 0
+    while exc is not None and seen < 10:
+        rc = getattr(exc, "rc", None)
+        if rc is not None and getattr(rc, "value", rc) == SESSION_TAKEN_OVER:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _reason(exc: Exception) -> str:
+    rc = getattr(exc, "rc", None)
+    name = getattr(rc, "getName", None)
+    if callable(name):
+        return str(name())
+    return str(exc)
+
+
+def describe(exc: BaseException) -> str:
+    """A short reason for a screen or a log line."""
+    if isinstance(exc, CtiError):
+        return str(exc)
+    text = str(exc) or type(exc).__name__
+    if "Connection refused" in text:
+        return "connection refused: is the broker running, at that host and port?"
+    return text
