@@ -28,7 +28,6 @@ MODULES_OVER: set[str] = {
     "cti/engine/web_callbacks.py",  # 804
     "cti/store/campaigns.py",  # 857
     "queue_engine/router.py",  # 1782
-    "telephony_adapters/sipline/useragent.py",  # 1694
 }
 FUNCTIONS_OVER: set[str] = {
     "cti/app/commands/campaign.py:_run",  # 88

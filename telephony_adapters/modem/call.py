@@ -3,7 +3,7 @@
 :class:`ModemCall` turns parser events (:mod:`telephony_adapters.modem.parser`) and
 the current time into the engine's line events (:class:`~cti.protocol.CallArrived`,
 :class:`~cti.protocol.CallerHungUp`), the AT commands to send (:class:`Send`) and the
-outcomes of our requests (:class:`Outcome`). It never reads a clock: the caller passes
+outcomes of our requests (:class:`ModemResult`). It never reads a clock: the caller passes
 ``now`` and calls :meth:`ModemCall.tick` at :meth:`ModemCall.next_deadline`.
 
 Incoming calls (REFERENCE §4): caller ID arrives between the first and second RING
@@ -16,7 +16,7 @@ no RING for ``ring_timeout`` seconds (about 7) ends the call with ``CallerHungUp
 unless we answered it.
 
 Requests: ``ATA`` must end within ``answer_timeout`` and ``ATDT...;`` within
-``dial_timeout``, else the call is given up (``ATH``, an ``Outcome`` of ``timeout`` and
+``dial_timeout``, else the call is given up (``ATH``, a ``ModemResult`` of ``timeout`` and
 ``CallerHungUp``). A dialled call that fails (BUSY, NO ANSWER, ...) ends with
 ``CallerHungUp`` too, so the engine never keeps an agent on a call that is not there.
 While talking, NO CARRIER, BUSY (busy tone after the far end left, in voice mode) or
@@ -71,7 +71,7 @@ class Send:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class ModemResult:
     """How a request ended or progressed.
 
     ``request`` is ``"answer"``, ``"dial"`` or ``"hang_up"``; ``outcome`` is one of
@@ -87,7 +87,7 @@ class Outcome:
     final: bool
 
 
-ModemOutput = CallArrived | CallerHungUp | Send | Outcome
+ModemOutput = CallArrived | CallerHungUp | Send | ModemResult
 
 _OUTCOMES: dict[str, tuple[str, bool]] = {
     "VCON": ("connected", True),
@@ -343,7 +343,7 @@ class ModemCall:
         call_id, request = self.call_id, self._request
         self._reset()
         return [
-            Outcome(call_id, request, "timeout", "", True),
+            ModemResult(call_id, request, "timeout", "", True),
             Send("ATH"),
             CallerHungUp(call_id=call_id, line=self.line),
         ]
@@ -361,7 +361,7 @@ class ModemCall:
             outcome, final = _OUTCOMES[event.code]
         else:
             return []
-        out: list[ModemOutput] = [Outcome(call_id, request, outcome, event.text, final)]
+        out: list[ModemOutput] = [ModemResult(call_id, request, outcome, event.text, final)]
         if final:
             self._request = None
             if outcome in ("connected", "dialled"):

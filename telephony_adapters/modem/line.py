@@ -36,7 +36,7 @@ from telephony_adapters.base import (
     TelephonyAdapter,
 )
 from telephony_adapters.call_ids import boot_call_ids
-from telephony_adapters.modem.call import CallState, Outcome, Send
+from telephony_adapters.modem.call import CallState, ModemResult, Send
 from telephony_adapters.modem.session import (
     PROBE_INTERVAL,
     LinkState,
@@ -117,7 +117,7 @@ class ModemLine(TelephonyAdapter):
             call_ids=call_ids if call_ids is not None else boot_call_ids(name),
         )
         self.ready = asyncio.Event()
-        self.outcomes: deque[Outcome] = deque(maxlen=100)
+        self.outcomes: deque[ModemResult] = deque(maxlen=100)
         self.connections = 0
         """How many times the port has been opened (reconnects show here)."""
         self._events: asyncio.Queue[LineEvent] = asyncio.Queue()
@@ -290,7 +290,7 @@ class ModemLine(TelephonyAdapter):
                 if isinstance(output, CallerHungUp):
                     self._dial_ended(output.call_id, DialEnd.FAILED, "the line went away")
                 self._events.put_nowait(output)
-            elif isinstance(output, Outcome):
+            elif isinstance(output, ModemResult):
                 log.info(
                     "line %s: %s of %s: %s (%s)",
                     self.name,

@@ -20,7 +20,7 @@ the call machine (:mod:`.call`) and adds what only a long-running line needs:
   next RING after the start-up makes the call.
 
 Outputs: :class:`~cti.protocol.CallArrived` / :class:`~cti.protocol.CallerHungUp` for
-the engine, :class:`~.call.Send` to write, :class:`~.call.Outcome` of our requests,
+the engine, :class:`~.call.Send` to write, :class:`~.call.ModemResult` of our requests,
 :class:`Restart` (close the port and open it again after the backoff) and
 :class:`Notice` (something for the log). Time is always a parameter.
 """
@@ -40,7 +40,7 @@ from telephony_adapters.modem.call import (
     RING_TIMEOUT,
     CallState,
     ModemCall,
-    Outcome,
+    ModemResult,
     Send,
     StartupNegotiator,
     StartupState,
@@ -67,7 +67,7 @@ class Notice:
     text: str
 
 
-SessionOutput = CallArrived | CallerHungUp | Send | Outcome | Restart | Notice
+SessionOutput = CallArrived | CallerHungUp | Send | ModemResult | Restart | Notice
 
 
 class LinkState(enum.Enum):

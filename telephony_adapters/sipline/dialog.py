@@ -16,19 +16,19 @@ from dataclasses import dataclass, field
 from telephony_adapters.sipline.message import (
     Address,
     Headers,
-    ProtocolError,
     Request,
     Response,
+    SipSyntaxError,
     Uri,
     parse_address,
 )
 
 
 def contact_uri(message: Request | Response) -> Uri:
-    """The URI of the (first) Contact; raises ProtocolError if there is none to use."""
+    """The URI of the (first) Contact; raises SipSyntaxError if there is none to use."""
     contacts = message.headers.values("Contact")
     if not contacts or contacts[0] == "*":
-        raise ProtocolError(f"no Contact in {message.start_line()!r}")
+        raise SipSyntaxError(f"no Contact in {message.start_line()!r}")
     return parse_address(contacts[0]).uri
 
 
@@ -93,7 +93,7 @@ class Dialog:
 
     def refresh_target(self, message: Request | Response) -> None:
         """A target refresh (re-INVITE or its 2xx) with a Contact moves the remote target."""
-        with contextlib.suppress(ProtocolError):  # no Contact: the target stays
+        with contextlib.suppress(SipSyntaxError):  # no Contact: the target stays
             self.remote_target = contact_uri(message)
 
     def accepts(self, request: Request) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from telephony_adapters.sipline.message import ProtocolError, Response, quote, unquote
+from telephony_adapters.sipline.message import Response, SipSyntaxError, quote, unquote
 
 _HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 
@@ -42,7 +42,7 @@ def parse_auth_params(text: str) -> dict[str, str]:
         eq = text.find("=", i)
         if eq < 0:
             if text[i:].strip():
-                raise ProtocolError(f"bad auth parameter {text[i : i + 40]!r}")
+                raise SipSyntaxError(f"bad auth parameter {text[i : i + 40]!r}")
             break
         name = text[i:eq].strip().lower()
         j = eq + 1
@@ -53,14 +53,14 @@ def parse_auth_params(text: str) -> dict[str, str]:
             while k < n and text[k] != '"':
                 k += 2 if text[k] == "\\" else 1
             if k >= n:
-                raise ProtocolError(f"unterminated quoted value for {name!r}")
+                raise SipSyntaxError(f"unterminated quoted value for {name!r}")
             value, i = unquote(text[j : k + 1]), k + 1
         else:
             k = text.find(",", j)
             k = n if k < 0 else k
             value, i = text[j:k].strip(), k
         if not name:
-            raise ProtocolError(f"bad auth parameter in {text[:60]!r}")
+            raise SipSyntaxError(f"bad auth parameter in {text[:60]!r}")
         params[name] = value
     return params
 
@@ -68,10 +68,10 @@ def parse_auth_params(text: str) -> dict[str, str]:
 def parse_challenge(value: str, *, proxy: bool = False) -> Challenge:
     scheme, _, rest = value.strip().partition(" ")
     if scheme.lower() != "digest":
-        raise ProtocolError(f"not a Digest challenge: {value[:60]!r}")
+        raise SipSyntaxError(f"not a Digest challenge: {value[:60]!r}")
     p = parse_auth_params(rest)
     if "nonce" not in p or "realm" not in p:
-        raise ProtocolError(f"Digest challenge without realm or nonce: {value[:80]!r}")
+        raise SipSyntaxError(f"Digest challenge without realm or nonce: {value[:80]!r}")
     qop = tuple(q.strip().lower() for q in p.get("qop", "").split(",") if q.strip())
     return Challenge(
         realm=p["realm"],
@@ -97,7 +97,7 @@ def choose_challenge(response: Response) -> Challenge | None:
     for value in response.headers.get_all(name):
         try:
             challenge = parse_challenge(value, proxy=proxy)
-        except ProtocolError:
+        except SipSyntaxError:
             continue
         if supported(challenge):
             return challenge
@@ -119,7 +119,7 @@ def digest_response(
     algorithm = challenge.algorithm
     base = algorithm.removesuffix("-SESS")
     if base not in _HASHES:
-        raise ProtocolError(f"digest algorithm {algorithm!r} is not supported")
+        raise SipSyntaxError(f"digest algorithm {algorithm!r} is not supported")
     hasher = _HASHES[base]
 
     def h(text: str | bytes) -> str:

@@ -29,16 +29,21 @@ from cti.config import SipLineSettings
 from cti.errors import TelephonyError
 from cti.protocol import CallArrived, CallerHungUp, DtmfReceived
 from cti.store.journal import RetryBackoff
-from telephony_adapters.base import DialEnd, LineCapabilities, LineEvent, TelephonyAdapter
-from telephony_adapters.base import DialOutcome as LineDialOutcome
+from telephony_adapters.base import (
+    DialEnd,
+    DialOutcome,
+    LineCapabilities,
+    LineEvent,
+    TelephonyAdapter,
+)
 from telephony_adapters.sipline.dialog_store import DialogStore, dialogs_path_for
 from telephony_adapters.sipline.media import DtmfListener, MediaPorts
-from telephony_adapters.sipline.message import ProtocolError, parse_uri
+from telephony_adapters.sipline.message import SipSyntaxError, parse_uri
 from telephony_adapters.sipline.rtp import DTMF_EVENTS, DtmfEvent
 from telephony_adapters.sipline.transaction import Addr, Timers
 from telephony_adapters.sipline.useragent import (
     Datagram,
-    DialOutcome,
+    DialProgress,
     Effect,
     MediaStart,
     MediaStop,
@@ -109,13 +114,13 @@ class SipLine(TelephonyAdapter):
         self._timer_retry = RetryBackoff(first_s=0.1, most_s=5.0)
         self._timer_task: asyncio.Task[None] | None = None
         self._resolved: dict[str, str] = {}
-        self.outcomes: dict[str, DialOutcome] = {}
+        self.outcomes: dict[str, DialProgress] = {}
         """The latest outcome of each outbound call (``ringing``, then the final one)."""
         self.transfers: dict[str, list[TransferOutcome]] = {}
         self.dtmf: list[tuple[str, str]] = []
         """(call id, key) of every DTMF key received, in order (the last 1,000)."""
         self._changed = asyncio.Event()
-        self._dials: dict[str, LineDialOutcome | None] = {}
+        self._dials: dict[str, DialOutcome | None] = {}
         """Our dials: None while under way, then how each ended (the last 10,000)."""
         self._dialogs_path: Path | None = None
         self._dialogs: DialogStore | None = None
@@ -245,7 +250,7 @@ class SipLine(TelephonyAdapter):
         self._apply(effects)
         return call_id
 
-    async def dial_outcome(self, call_id: str) -> LineDialOutcome:
+    async def dial_outcome(self, call_id: str) -> DialOutcome:
         """Wait for the final response to our INVITE: 2xx answered; 486/600 busy;
         408/480, or our CANCEL (after ``dial_timeout_s``, or :meth:`hang_up` while it
         rings) no answer; 403/603 rejected; refused credentials, any other status or no
@@ -357,12 +362,12 @@ class SipLine(TelephonyAdapter):
                 self._media.start(effect.call_id, effect.plan)
         elif isinstance(effect, MediaStop):
             self._close_media(effect.call_id)
-        elif isinstance(effect, DialOutcome):
+        elif isinstance(effect, DialProgress):
             self.outcomes[effect.call_id] = effect
             if effect.final and effect.call_id in self._dials and not self._dials[effect.call_id]:
                 said = f"{effect.status} {effect.outcome}" if effect.status else "no response"
                 end = _DIAL_ENDS.get(effect.outcome, DialEnd.FAILED)
-                self._dials[effect.call_id] = LineDialOutcome(effect.call_id, end, said)
+                self._dials[effect.call_id] = DialOutcome(effect.call_id, end, said)
             if len(self.outcomes) > 10_000:
                 del self.outcomes[next(iter(self.outcomes))]
         elif isinstance(effect, TransferOutcome):
@@ -406,7 +411,7 @@ class SipLine(TelephonyAdapter):
     async def _resolve_later(self, text: str) -> None:
         try:
             host = parse_uri(text if text.startswith("sip") else f"sip:{text}").host.strip("[]")
-        except ProtocolError:
+        except SipSyntaxError:
             host = text
         if not host or _is_ip(host) or host in self._resolved:
             return

@@ -19,7 +19,7 @@ from typing import cast
 
 from cti import log_limits
 from cti.errors import TelephonyError
-from telephony_adapters.sipline.message import ProtocolError
+from telephony_adapters.sipline.message import SipSyntaxError
 from telephony_adapters.sipline.rtp import (
     PACKET_INTERVAL_S,
     DtmfEvent,
@@ -51,7 +51,7 @@ class _Stream(asyncio.DatagramProtocol):
             return
         try:
             packet = parse_rtp(data)
-        except ProtocolError:
+        except SipSyntaxError:
             return  # not RTP (or RTCP): nothing we need from it
         for event in self.dtmf.feed(packet):
             self.on_dtmf(self.call_id, event)

@@ -1,7 +1,7 @@
 """SIP messages: parse and serialise (RFC 3261 §7, §20, §25), sans-I/O.
 
 :func:`parse` turns one datagram into a :class:`Request` or :class:`Response`, or raises
-:class:`ProtocolError` naming what was wrong and where. It accepts what real peers send:
+:class:`SipSyntaxError` naming what was wrong and where. It accepts what real peers send:
 header names in any case and in compact form (``v``, ``f``, ``t``, ``i``, ``m``, ``l``,
 ``c``, ``k``, ``s``...), obsolete line folding, repeated headers and comma-separated
 values, bare LF line ends, and a body delimited by ``Content-Length`` (over UDP a missing
@@ -26,7 +26,7 @@ MAX_HEADERS = 256
 """More header lines than this is hostile, not a telephone."""
 
 
-class ProtocolError(TelephonyError):
+class SipSyntaxError(TelephonyError):
     """A SIP message is malformed: the text says what and where."""
 
 
@@ -226,7 +226,7 @@ class _Message:
 
     @property
     def cseq(self) -> tuple[int, str]:
-        """(number, method) of the CSeq header; raises ProtocolError if it is bad."""
+        """(number, method) of the CSeq header; raises SipSyntaxError if it is bad."""
         return parse_cseq(self.headers.get("CSeq") or "")
 
     @property
@@ -237,7 +237,7 @@ class _Message:
     def top_via(self) -> Via:
         vias = self.headers.values("Via")
         if not vias:
-            raise ProtocolError("no Via header")
+            raise SipSyntaxError("no Via header")
         return parse_via(vias[0])
 
     @property
@@ -289,13 +289,13 @@ Message = Request | Response
 
 
 def parse(data: bytes) -> Message:
-    """One SIP message from one datagram. Raises :class:`ProtocolError` if it is not one."""
+    """One SIP message from one datagram. Raises :class:`SipSyntaxError` if it is not one."""
     if len(data) > MAX_DATAGRAM:
-        raise ProtocolError(f"datagram of {len(data)} bytes is larger than any SIP message")
+        raise SipSyntaxError(f"datagram of {len(data)} bytes is larger than any SIP message")
     data = data.lstrip(b"\r\n")  # RFC 3261 §7.5: ignore CRLFs before a message
     crlf, lf = data.find(b"\r\n\r\n"), data.find(b"\n\n")
     if crlf < 0 and lf < 0:
-        raise ProtocolError("no empty line ending the headers")
+        raise SipSyntaxError("no empty line ending the headers")
     if crlf >= 0 and (lf < 0 or crlf <= lf):
         head_bytes, rest = data[:crlf], data[crlf + 4 :]
     else:
@@ -307,26 +307,26 @@ def parse(data: bytes) -> Message:
     lines = head.replace("\r\n", "\n").split("\n")
     start = lines[0]
     if not start or start[0] in " \t":
-        raise ProtocolError(f"bad start line {start[:80]!r}")
+        raise SipSyntaxError(f"bad start line {start[:80]!r}")
     headers = _parse_header_lines(lines[1:])
     body = _body(headers, rest)
     msg: Message
     if start[:8].upper() == "SIP/2.0 ":
         m = _STATUS_LINE.fullmatch(start)
         if m is None:
-            raise ProtocolError(f"bad status line {start[:80]!r} (expected SIP/2.0 NNN Reason)")
+            raise SipSyntaxError(f"bad status line {start[:80]!r} (expected SIP/2.0 NNN Reason)")
         msg = Response(headers=headers, body=body, status=int(m.group(1)), reason=m.group(2) or "")
     else:
         parts = start.split(" ")
         if len(parts) != 3 or parts[2].upper() != "SIP/2.0":
-            raise ProtocolError(
+            raise SipSyntaxError(
                 f"bad request line {start[:80]!r} (expected METHOD Request-URI SIP/2.0)"
             )
         method, uri, _ = parts
         if not _TOKEN.fullmatch(method):
-            raise ProtocolError(f"bad method {method[:40]!r} in the request line")
+            raise SipSyntaxError(f"bad method {method[:40]!r} in the request line")
         if not uri or ":" not in uri:
-            raise ProtocolError(f"bad Request-URI {uri[:80]!r}")
+            raise SipSyntaxError(f"bad Request-URI {uri[:80]!r}")
         msg = Request(headers=headers, body=body, method=method, uri=uri)
     return msg
 
@@ -336,7 +336,7 @@ def _parse_header_lines(lines: list[str]) -> Headers:
     for number, line in enumerate(lines, start=2):
         if line[:1] in (" ", "\t"):
             if not items:
-                raise ProtocolError(f"line {number}: continuation line with no header before it")
+                raise SipSyntaxError(f"line {number}: continuation line with no header before it")
             name, value = items[-1]
             items[-1] = (name, f"{value} {line.strip()}".strip())
             continue
@@ -345,10 +345,10 @@ def _parse_header_lines(lines: list[str]) -> Headers:
         name, colon, value = line.partition(":")
         name = name.rstrip(" \t")
         if not colon or not _TOKEN.fullmatch(name):
-            raise ProtocolError(f"line {number}: not a header field: {line[:80]!r}")
+            raise SipSyntaxError(f"line {number}: not a header field: {line[:80]!r}")
         items.append((name, value.strip()))
         if len(items) > MAX_HEADERS:
-            raise ProtocolError(f"more than {MAX_HEADERS} header fields")
+            raise SipSyntaxError(f"more than {MAX_HEADERS} header fields")
     return Headers(items)
 
 
@@ -357,30 +357,30 @@ def _body(headers: Headers, rest: bytes) -> bytes:
     if not lengths:
         return rest
     if len(lengths) > 1:
-        raise ProtocolError(f"conflicting Content-Length headers {sorted(lengths)}")
+        raise SipSyntaxError(f"conflicting Content-Length headers {sorted(lengths)}")
     text = lengths.pop()
     if not is_number(text, 6):
-        raise ProtocolError(f"bad Content-Length {text[:20]!r}")
+        raise SipSyntaxError(f"bad Content-Length {text[:20]!r}")
     length = int(text)
     if length > len(rest):
-        raise ProtocolError(f"Content-Length {length} but only {len(rest)} bytes of body")
+        raise SipSyntaxError(f"Content-Length {length} but only {len(rest)} bytes of body")
     return rest[:length]
 
 
 def _required(headers: Headers, name: str) -> str:
     value = headers.get(name)
     if value is None:
-        raise ProtocolError(f"no {name} header")
+        raise SipSyntaxError(f"no {name} header")
     return value
 
 
 def parse_cseq(value: str) -> tuple[int, str]:
     parts = value.split()
     if len(parts) != 2 or not is_number(parts[0]):
-        raise ProtocolError(f"bad CSeq {value[:40]!r} (expected a number and a method)")
+        raise SipSyntaxError(f"bad CSeq {value[:40]!r} (expected a number and a method)")
     number = int(parts[0])
     if number >= 2**31 or not _TOKEN.fullmatch(parts[1]):
-        raise ProtocolError(f"bad CSeq {value[:40]!r}")
+        raise SipSyntaxError(f"bad CSeq {value[:40]!r}")
     return number, parts[1]
 
 
@@ -397,7 +397,7 @@ def _split_params(text: str) -> dict[str, str | None]:
         name, eq, value = part.partition("=")
         name = name.strip().lower()
         if not name:
-            raise ProtocolError(f"bad parameter {part[:40]!r}")
+            raise SipSyntaxError(f"bad parameter {part[:40]!r}")
         params[name] = value.strip() if eq else None
     return params
 
@@ -479,11 +479,11 @@ def parse_uri(text: str) -> Uri:
     scheme, colon, rest = text.partition(":")
     scheme = scheme.lower()
     if not colon or scheme not in ("sip", "sips", "tel") or not rest:
-        raise ProtocolError(f"bad URI {text[:80]!r} (expected sip:, sips: or tel:)")
+        raise SipSyntaxError(f"bad URI {text[:80]!r} (expected sip:, sips: or tel:)")
     if scheme == "tel":
         number, _, params = rest.partition(";")
         if not number:
-            raise ProtocolError(f"bad tel URI {text[:80]!r}")
+            raise SipSyntaxError(f"bad tel URI {text[:80]!r}")
         return Uri("tel", user=number, params=_split_params(params))
     rest, _, uri_headers = rest.partition("?")
     userinfo, at, hostpart = rest.rpartition("@")
@@ -491,21 +491,21 @@ def parse_uri(text: str) -> Uri:
         userinfo, hostpart = "", rest
     user, _, password = userinfo.partition(":")
     if any(c in userinfo for c in ' \t<>"'):
-        raise ProtocolError(f"bad user part in URI {text[:80]!r}")
+        raise SipSyntaxError(f"bad user part in URI {text[:80]!r}")
     hostport, _, params = hostpart.partition(";")
     if hostport.startswith("["):
         end = hostport.find("]")
         if end < 0:
-            raise ProtocolError(f"bad IPv6 host in URI {text[:80]!r}")
+            raise SipSyntaxError(f"bad IPv6 host in URI {text[:80]!r}")
         host, port_text = hostport[: end + 1], hostport[end + 1 :].removeprefix(":")
     else:
         host, _, port_text = hostport.partition(":")
     if not host or any(c in host for c in " \t<>\"'"):
-        raise ProtocolError(f"bad host in URI {text[:80]!r}")
+        raise SipSyntaxError(f"bad host in URI {text[:80]!r}")
     port: int | None = None
     if port_text:
         if not is_number(port_text, 5) or not 0 < int(port_text) < 65536:
-            raise ProtocolError(f"bad port {port_text[:10]!r} in URI {text[:80]!r}")
+            raise SipSyntaxError(f"bad port {port_text[:10]!r} in URI {text[:80]!r}")
         port = int(port_text)
     return Uri(scheme, user, host.lower(), port, _split_params(params), uri_headers, password)
 
@@ -540,16 +540,16 @@ def parse_address(text: str) -> Address:
         while end < len(text) and text[end] != '"':
             end += 2 if text[end] == "\\" else 1
         if end >= len(text):
-            raise ProtocolError(f"unterminated display name in {text[:80]!r}")
+            raise SipSyntaxError(f"unterminated display name in {text[:80]!r}")
         display = unquote(text[: end + 1])
         text = text[end + 1 :].lstrip()
         if not text.startswith("<"):
-            raise ProtocolError(f"display name without <URI> in {text[:80]!r}")
+            raise SipSyntaxError(f"display name without <URI> in {text[:80]!r}")
     lt = text.find("<")
     if lt >= 0:
         gt = text.find(">", lt)
         if gt < 0:
-            raise ProtocolError(f"unterminated <URI> in {text[:80]!r}")
+            raise SipSyntaxError(f"unterminated <URI> in {text[:80]!r}")
         if not display:
             display = text[:lt].strip()
         uri = parse_uri(text[lt + 1 : gt])
@@ -590,7 +590,7 @@ def parse_via(text: str) -> Via:
     sent, _, params = text.partition(";")
     m = _VIA_SENT.match(sent)
     if m is None:
-        raise ProtocolError(f"bad Via {text[:80]!r} (expected SIP/2.0/UDP host[:port];...)")
+        raise SipSyntaxError(f"bad Via {text[:80]!r} (expected SIP/2.0/UDP host[:port];...)")
     transport, hostport = m.group(1).upper(), m.group(2)
     if hostport.startswith("["):
         end = hostport.find("]")
@@ -598,9 +598,9 @@ def parse_via(text: str) -> Via:
     else:
         host, _, port_text = hostport.partition(":")
     if not host or _bad_host(host):
-        raise ProtocolError(f"bad host in Via {text[:80]!r}")
+        raise SipSyntaxError(f"bad host in Via {text[:80]!r}")
     if port_text and (not is_number(port_text, 5) or not 0 < int(port_text) < 65536):
-        raise ProtocolError(f"bad port in Via {text[:80]!r}")
+        raise SipSyntaxError(f"bad port in Via {text[:80]!r}")
     return Via(transport, host, int(port_text) if port_text else None, _split_params(params))
 
 
@@ -633,7 +633,7 @@ def make_response(
         to = h.get("To")
         try:
             tagged = to is not None and bool(parse_address(to).tag)
-        except ProtocolError:
+        except SipSyntaxError:
             tagged = True  # leave a To we cannot read as it is
         if to is not None and not tagged:
             h.set("To", f"{to};tag={to_tag}")

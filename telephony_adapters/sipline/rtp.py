@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from telephony_adapters.sipline.message import ProtocolError
+from telephony_adapters.sipline.message import SipSyntaxError
 
 SAMPLES_PER_PACKET = 160
 """20 ms at 8 kHz."""
@@ -40,21 +40,21 @@ class RtpPacket:
 
 def parse_rtp(data: bytes) -> RtpPacket:
     if len(data) < 12:
-        raise ProtocolError(f"RTP packet of {len(data)} bytes is shorter than its header")
+        raise SipSyntaxError(f"RTP packet of {len(data)} bytes is shorter than its header")
     first, second, seq, ts, ssrc = struct.unpack("!BBHII", data[:12])
     if first >> 6 != 2:
-        raise ProtocolError(f"RTP version {first >> 6}, expected 2")
+        raise SipSyntaxError(f"RTP version {first >> 6}, expected 2")
     offset = 12 + 4 * (first & 0x0F)
     if first & 0x10:  # header extension
         if len(data) < offset + 4:
-            raise ProtocolError("RTP header extension cut short")
+            raise SipSyntaxError("RTP header extension cut short")
         (words,) = struct.unpack("!H", data[offset + 2 : offset + 4])
         offset += 4 + 4 * words
     end = len(data)
     if first & 0x20 and end > offset:  # padding
         end -= data[-1]
     if offset > end:
-        raise ProtocolError("RTP header longer than the packet")
+        raise SipSyntaxError("RTP header longer than the packet")
     return RtpPacket(second & 0x7F, seq, ts, ssrc, data[offset:end], bool(second & 0x80))
 
 
@@ -63,7 +63,7 @@ class SilenceSource:
 
     def __init__(self, payload_type: int, ssrc: int, sequence: int = 0, timestamp: int = 0) -> None:
         if payload_type not in _SILENCE:
-            raise ProtocolError(f"no silence for payload type {payload_type} (PCMU 0, PCMA 8)")
+            raise SipSyntaxError(f"no silence for payload type {payload_type} (PCMU 0, PCMA 8)")
         self.payload_type = payload_type
         self.ssrc = ssrc
         self.sequence = sequence

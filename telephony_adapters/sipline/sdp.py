@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from telephony_adapters.sipline.message import ProtocolError, is_number
+from telephony_adapters.sipline.message import SipSyntaxError, is_number
 
 STATIC_CODECS: dict[str, int] = {"PCMU": 0, "PCMA": 8}
 TELEPHONE_EVENT_PT = 101
@@ -24,7 +24,7 @@ _ANSWER_DIRECTION = {
 }
 
 
-class NotAcceptable(ProtocolError):
+class NotAcceptableError(SipSyntaxError):
     """An offer has no audio stream with a codec we support (answer 488)."""
 
 
@@ -90,11 +90,11 @@ class Session:
 
 
 def parse_sdp(body: bytes) -> Session:
-    """Read an SDP body; raises ProtocolError naming the bad line."""
+    """Read an SDP body; raises SipSyntaxError naming the bad line."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        raise ProtocolError("SDP is not UTF-8") from None
+        raise SipSyntaxError("SDP is not UTF-8") from None
     session = Session()
     media: Media | None = None
     seen_version = False
@@ -103,7 +103,7 @@ def parse_sdp(body: bytes) -> Session:
         if not line:
             continue
         if len(line) < 2 or line[1] != "=":
-            raise ProtocolError(f"SDP line {number}: not type=value: {line[:60]!r}")
+            raise SipSyntaxError(f"SDP line {number}: not type=value: {line[:60]!r}")
         kind, value = line[0], line[2:]
         try:
             if kind == "v":
@@ -130,9 +130,9 @@ def parse_sdp(body: bytes) -> Session:
             elif kind == "a":
                 _attribute(session, media, value)
         except (ValueError, IndexError, OverflowError):
-            raise ProtocolError(f"SDP line {number}: bad {kind}= line: {line[:60]!r}") from None
+            raise SipSyntaxError(f"SDP line {number}: bad {kind}= line: {line[:60]!r}") from None
     if not seen_version:
-        raise ProtocolError("SDP without v= line")
+        raise SipSyntaxError("SDP without v= line")
     return session
 
 
@@ -183,7 +183,7 @@ class MediaPlan:
 def _audio_media(host: str, port: int, codecs: tuple[str, ...], direction: str) -> Media:
     pts = [STATIC_CODECS[c] for c in codecs if c in STATIC_CODECS]
     if not pts:
-        raise ProtocolError(f"no supported codec among {codecs} (expected PCMU, PCMA)")
+        raise SipSyntaxError(f"no supported codec among {codecs} (expected PCMU, PCMA)")
     media = Media("audio", port, "RTP/AVP", [*map(str, pts), str(TELEPHONE_EVENT_PT)])
     for c in codecs:
         if c in STATIC_CODECS:
@@ -232,7 +232,7 @@ def answer_offer(
     version: int,
     hold: bool = False,
 ) -> tuple[Session, MediaPlan]:
-    """Our answer to ``offer`` and the agreed plan. Raises :class:`NotAcceptable` if no
+    """Our answer to ``offer`` and the agreed plan. Raises :class:`NotAcceptableError` if no
     audio stream has a codec we take."""
     answer = Session(session_id=session_id, version=version, address=host, connection=host)
     plan: MediaPlan | None = None
@@ -273,12 +273,12 @@ def answer_offer(
         answer.media.append(media)
         plan = MediaPlan(remote_host, m.port, pt, name, event_pt, ours)
     if plan is None:
-        raise NotAcceptable(f"no audio stream with a codec among {codecs} in the offer")
+        raise NotAcceptableError(f"no audio stream with a codec among {codecs} in the offer")
     return answer, plan
 
 
 def accept_answer(offer: Session, answer: Session) -> MediaPlan:
-    """The plan from the peer's answer to our offer. Raises NotAcceptable if it
+    """The plan from the peer's answer to our offer. Raises NotAcceptableError if it
     declined our audio or chose a codec we did not offer."""
     ours = offer.media[0]
     for m in answer.media:
@@ -301,4 +301,4 @@ def accept_answer(offer: Session, answer: Session) -> MediaPlan:
         theirs = _remote_direction(answer, m)
         direction = _ANSWER_DIRECTION.get(theirs, "sendrecv")
         return MediaPlan(_remote_host(answer, m), m.port, chosen[0], chosen[1], event_pt, direction)
-    raise NotAcceptable("the answer accepts none of the audio codecs we offered")
+    raise NotAcceptableError("the answer accepts none of the audio codecs we offered")

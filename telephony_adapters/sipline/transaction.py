@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from telephony_adapters.sipline.message import (
     Headers,
     Message,
-    ProtocolError,
     Request,
     Response,
+    SipSyntaxError,
     parse_via,
 )
 
@@ -368,7 +368,7 @@ class TransactionTable:
         """Start a client transaction for ``request`` (its top Via has a fresh branch)."""
         txn = ClientTransaction(request, self.timers, dest, context)
         if txn.key in self.clients:
-            raise ProtocolError(f"a client transaction with branch {txn.key[0]!r} exists")
+            raise SipSyntaxError(f"a client transaction with branch {txn.key[0]!r} exists")
         out = txn.start(now)
         self.clients[txn.key] = txn
         self._schedule(txn)
@@ -390,7 +390,7 @@ class TransactionTable:
         or a 2xx retransmission after the transaction ended: the user decides)."""
         vias = response.headers.values("Via")
         if not vias:
-            raise ProtocolError("response without Via")
+            raise SipSyntaxError("response without Via")
         key = (parse_via(vias[0]).branch, response.cseq[1])
         if key[1] == "ACK":
             return None
@@ -423,7 +423,7 @@ class TransactionTable:
         """A server transaction for a new request (never an ACK); responses go where the
         top Via says (RFC 3581 rport honoured)."""
         if request.method == "ACK":
-            raise ProtocolError("an ACK never starts a transaction")
+            raise SipSyntaxError("an ACK never starts a transaction")
         peer = request.top_via.response_address(source)
         txn = ServerTransaction(request, self.timers, peer, context)
         txn.start(now)

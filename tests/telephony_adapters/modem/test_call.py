@@ -13,7 +13,7 @@ from telephony_adapters.modem.call import (
     CallState,
     ModemCall,
     ModemOutput,
-    Outcome,
+    ModemResult,
     Send,
     StartupNegotiator,
     StartupState,
@@ -174,7 +174,7 @@ def test_answer_and_hang_up() -> None:
     assert line.call.answer(call.call_id, 7.0) == [Send("ATA")]
     assert line.feed(b"RING\r\n", 8.0) == []  # a late RING while answering
     assert line.feed(b"VCON\r\n", 8.5) == [
-        Outcome(call.call_id, "answer", "connected", "VCON", True)
+        ModemResult(call.call_id, "answer", "connected", "VCON", True)
     ]
     assert line.tick(100.0) == []  # talking: no ring timeout
     assert line.call.hang_up(call.call_id, 101.0) == [Send("ATH")]
@@ -201,7 +201,7 @@ def test_answer_too_late_caller_gone() -> None:
     assert call_id is not None
     line.call.answer(call_id, 1.0)
     assert line.feed(b"NO CARRIER\r\n", 2.0) == [
-        Outcome(call_id, "answer", "no_carrier", "NO CARRIER", True),
+        ModemResult(call_id, "answer", "no_carrier", "NO CARRIER", True),
         CallerHungUp(call_id=call_id, line="modem1"),
     ]
     assert line.call.state is CallState.IDLE
@@ -225,9 +225,11 @@ def test_dial_outcomes(reply: bytes, outcome: str) -> None:
     line = Line()
     assert line.call.dial("5551234", 0.0, call_id="cb-1") == [Send("ATDT5551234;")]
     assert line.call.call_id == "cb-1"
-    assert line.feed(b"RINGING\r\n", 1.0) == [Outcome("cb-1", "dial", "ringing", "RINGING", False)]
+    assert line.feed(b"RINGING\r\n", 1.0) == [
+        ModemResult("cb-1", "dial", "ringing", "RINGING", False)
+    ]
     result, *ended = line.feed(reply + b"\r\n", 5.0)
-    assert result == Outcome("cb-1", "dial", outcome, reply.decode(), True)
+    assert result == ModemResult("cb-1", "dial", outcome, reply.decode(), True)
     talking = outcome in ("connected", "dialled")
     assert line.call.state is (CallState.TALKING if talking else CallState.IDLE)
     # a failed dial ends the call in the engine: the agent is not left on nothing
@@ -272,7 +274,7 @@ def test_random_bytes_never_crash_nor_invent_calls(data: bytes, cuts: list[int])
     assert len(calls) <= rings
     hung = [o for o in line.out if isinstance(o, CallerHungUp)]
     assert [h.call_id for h in hung] == [c.call_id for c in calls]  # each ended once
-    assert not any(isinstance(o, Send | Outcome) for o in line.out)
+    assert not any(isinstance(o, Send | ModemResult) for o in line.out)
 
 
 @settings(max_examples=200, deadline=None)
@@ -453,7 +455,7 @@ def test_answer_timeout_gives_the_call_up() -> None:
     assert line.call.next_deadline() == 5.0
     assert line.tick(4.9) == []
     assert line.tick(5.0) == [
-        Outcome(call_id, "answer", "timeout", "", True),
+        ModemResult(call_id, "answer", "timeout", "", True),
         Send("ATH"),
         CallerHungUp(call_id=call_id, line="modem1"),
     ]
@@ -468,7 +470,7 @@ def test_dial_timeout_gives_the_call_up() -> None:
     line.feed(b"RINGING\r\n", 3.0)
     assert line.call.next_deadline() == 30.0
     out = line.tick(30.0)
-    assert out[0] == Outcome("cb-7", "dial", "timeout", "", True)
+    assert out[0] == ModemResult("cb-7", "dial", "timeout", "", True)
     assert out[-1] == CallerHungUp(call_id="cb-7", line="modem1")
 
 

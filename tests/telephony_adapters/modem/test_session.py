@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from cti.errors import TelephonyError
 from cti.protocol import CallArrived, CallerHungUp
-from telephony_adapters.modem.call import Outcome, Send
+from telephony_adapters.modem.call import ModemResult, Send
 from telephony_adapters.modem.session import (
     LinkState,
     ModemSession,
@@ -48,7 +48,9 @@ def test_start_up_to_ready_then_calls() -> None:
         CallArrived(call_id="m1-1", ani="13812345678", line="m1"),
     ]
     assert sends(s.answer("m1-1", 5.5)) == ["ATA"]
-    assert s.received(b"VCON\r\n", 5.6) == [Outcome("m1-1", "answer", "connected", "VCON", True)]
+    assert s.received(b"VCON\r\n", 5.6) == [
+        ModemResult("m1-1", "answer", "connected", "VCON", True)
+    ]
     assert sends(s.hang_up("m1-1", 9.0)) == ["ATH"]
 
 
@@ -204,4 +206,4 @@ def test_random_bytes_and_drops_never_crash_nor_invent_calls(
     hung = [o.call_id for o in out if isinstance(o, CallerHungUp)]
     assert len(arrived) <= rings
     assert hung == arrived  # every call announced ends exactly once
-    assert not any(isinstance(o, Outcome) for o in out)
+    assert not any(isinstance(o, ModemResult) for o in out)

@@ -14,7 +14,7 @@ from telephony_adapters.sipline.digest import (
     parse_auth_params,
     parse_challenge,
 )
-from telephony_adapters.sipline.message import ProtocolError, Response, parse
+from telephony_adapters.sipline.message import Response, SipSyntaxError, parse
 
 
 def test_rfc_2617_example_md5_qop_auth() -> None:
@@ -118,7 +118,7 @@ def test_choose_challenge_takes_the_first_supported_and_reads_407_as_proxy() -> 
     "text", ['Basic realm="x"', 'Digest realm="x"', 'Digest nonce="1", realm="unterminated']
 )
 def test_bad_challenges_raise_protocol_error(text: str) -> None:
-    with pytest.raises(ProtocolError):
+    with pytest.raises(SipSyntaxError):
         parse_challenge(text)
 
 

@@ -47,7 +47,7 @@ def test_ten_thousand_bad_datagrams_write_a_bounded_log(
         return dispatch(self, req, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(UserAgent, "_dispatch", buggy)
-    caplog.set_level(logging.WARNING, logger="telephony_adapters.sipline.useragent")
+    caplog.set_level(logging.WARNING, logger="telephony_adapters.sipline")
     rng = random.Random(17)
     now = 0.0
     for i in range(FLOOD):

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from cti.config import SIP_CODECS
 from telephony_adapters.sipline.media import _Stream
-from telephony_adapters.sipline.message import ProtocolError
+from telephony_adapters.sipline.message import SipSyntaxError
 from telephony_adapters.sipline.rtp import (
     DtmfReceiver,
     RtpPacket,
@@ -21,7 +21,7 @@ from telephony_adapters.sipline.rtp import (
 from telephony_adapters.sipline.sdp import (
     STATIC_CODECS,
     MediaPlan,
-    NotAcceptable,
+    NotAcceptableError,
     accept_answer,
     answer_offer,
     make_offer,
@@ -75,7 +75,7 @@ def test_an_offer_without_a_codec_we_take_is_not_acceptable() -> None:
     offer = parse_sdp(
         b"v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nc=IN IP4 h\r\nt=0 0\r\nm=audio 4000 RTP/AVP 18\r\n"
     )
-    with pytest.raises(NotAcceptable):
+    with pytest.raises(NotAcceptableError):
         answer_offer(offer, "h", 1, ("PCMU",), session_id="1", version=1)
 
 
@@ -111,7 +111,7 @@ def test_our_offer_and_its_answer_and_hold() -> None:
     ],
 )
 def test_bad_sdp_raises_protocol_error(body: bytes) -> None:
-    with pytest.raises(ProtocolError):
+    with pytest.raises(SipSyntaxError):
         parse_sdp(body)
 
 
@@ -119,9 +119,9 @@ def test_bad_sdp_raises_protocol_error(body: bytes) -> None:
 def test_random_sdp_never_crashes(body: bytes) -> None:
     try:
         session = parse_sdp(body)
-    except ProtocolError:
+    except SipSyntaxError:
         return
-    with contextlib.suppress(ProtocolError):
+    with contextlib.suppress(SipSyntaxError):
         answer_offer(session, "h", 1, ("PCMU",), session_id="1", version=1)
 
 
@@ -134,7 +134,7 @@ def test_silence_is_20_ms_of_g711_with_running_sequence_and_timestamp() -> None:
     assert (first.sequence, second.sequence) == (65535, 0)
     assert second.timestamp - first.timestamp == 160
     assert second.ssrc == 0x1234
-    with pytest.raises(ProtocolError):
+    with pytest.raises(SipSyntaxError):
         SilenceSource(18, ssrc=1)
 
 
@@ -146,7 +146,7 @@ def test_rtp_parsing_handles_csrc_extension_and_padding() -> None:
     p = parse_rtp(data)
     assert (p.sequence, p.timestamp, p.ssrc, p.payload) == (1, 2, 3, b"abc")
     for bad in (b"", b"\x40" + b"\x00" * 11, b"\x90" + b"\x00" * 11):
-        with pytest.raises(ProtocolError):
+        with pytest.raises(SipSyntaxError):
             parse_rtp(bad)
     assert parse_rtp(bytes(RtpPacket(0, 1, 2, 3, b"x", marker=True))).marker
 

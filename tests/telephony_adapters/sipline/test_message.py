@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from telephony_adapters.sipline.message import (
     Headers,
-    ProtocolError,
     Request,
     Response,
+    SipSyntaxError,
     canonical_name,
     make_response,
     parse,
@@ -149,13 +149,13 @@ def test_bare_line_feeds_and_leading_empty_lines_are_accepted() -> None:
         (b"SIP/2.0 200 OK\r\nl: x\r\n\r\n", "bad Content-Length"),
         (b"SIP/2.0 200 OK\r\nl: 1\r\nContent-Length: 2\r\n\r\nab", "conflicting Content-Length"),
         (b" SIP/2.0 200 OK\r\n\r\n", "bad start line"),
-        # str.isdigit() holds for these, yet int() refuses them: still a ProtocolError
+        # str.isdigit() holds for these, yet int() refuses them: still a SipSyntaxError
         ("SIP/2.0 200 OK\r\nl: \u00b3\r\n\r\n".encode("latin-1"), "bad Content-Length"),
         ("SIP/2.0 200 OK\r\nl: \u00b3\r\n\r\n".encode(), "bad Content-Length"),
     ],
 )
 def test_malformed_messages_raise_a_protocol_error_naming_the_fault(data: bytes, what: str) -> None:
-    with pytest.raises(ProtocolError, match=what):
+    with pytest.raises(SipSyntaxError, match=what):
         parse(data)
 
 
@@ -164,23 +164,23 @@ def test_malformed_messages_raise_a_protocol_error_naming_the_fault(data: bytes,
     ["SIP/2.0/UDP h:\u00b3", "SIP/2.0/UDP h:" + "0" * 5000, "SIP/2.0/UDP h:\u0663"],
 )
 def test_unicode_or_endless_digits_in_ports_and_cseq_are_refused(via: str) -> None:
-    with pytest.raises(ProtocolError, match="bad port"):
+    with pytest.raises(SipSyntaxError, match="bad port"):
         parse_via(via)
-    with pytest.raises(ProtocolError, match="bad CSeq"):
+    with pytest.raises(SipSyntaxError, match="bad CSeq"):
         parse_cseq("\u00b3 INVITE")
-    with pytest.raises(ProtocolError, match="bad port"):
+    with pytest.raises(SipSyntaxError, match="bad port"):
         parse_uri("sip:a@h:" + via.rpartition(":")[2])
 
 
 def test_bad_structured_headers_raise_protocol_errors() -> None:
     msg = parse(b"BYE sip:a@b SIP/2.0\r\nCSeq: x BYE\r\nVia: junk\r\nFrom: <sip:a@b\r\n\r\n")
-    with pytest.raises(ProtocolError, match="bad CSeq"):
+    with pytest.raises(SipSyntaxError, match="bad CSeq"):
         _ = msg.cseq
-    with pytest.raises(ProtocolError, match="bad Via"):
+    with pytest.raises(SipSyntaxError, match="bad Via"):
         _ = msg.top_via
-    with pytest.raises(ProtocolError, match="unterminated <URI>"):
+    with pytest.raises(SipSyntaxError, match="unterminated <URI>"):
         _ = msg.from_
-    with pytest.raises(ProtocolError, match="no To header"):
+    with pytest.raises(SipSyntaxError, match="no To header"):
         _ = msg.to
 
 
@@ -213,7 +213,7 @@ def test_addresses_name_addr_and_addr_spec() -> None:
     "text", ["", "http://x", "sip:", "sip:a@", "sip:a@b:99999", "sip:a@<b>", "sip:[::1"]
 )
 def test_bad_uris_are_refused(text: str) -> None:
-    with pytest.raises(ProtocolError):
+    with pytest.raises(SipSyntaxError):
         parse_uri(text)
 
 
@@ -268,7 +268,7 @@ def test_headers_set_replaces_and_split_commas_respects_quotes() -> None:
 def test_random_bytes_never_crash_the_parser(data: bytes) -> None:
     try:
         msg = parse(data)
-    except ProtocolError:
+    except SipSyntaxError:
         return
     bytes(msg)  # whatever parses also serialises
 
@@ -295,8 +295,8 @@ def test_near_valid_messages_parse_or_raise_protocol_error(lines: list[bytes], b
     data = b"INVITE sip:a@b SIP/2.0\r\n" + b"\r\n".join(lines) + b"\r\n\r\n" + body
     try:
         msg = parse(data)
-    except ProtocolError:
+    except SipSyntaxError:
         return
     for getter in ("cseq", "top_via", "from_", "to", "vias"):
-        with contextlib.suppress(ProtocolError):
+        with contextlib.suppress(SipSyntaxError):
             getattr(msg, getter)

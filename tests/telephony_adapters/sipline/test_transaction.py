@@ -8,9 +8,9 @@ import pytest
 
 from telephony_adapters.sipline.message import (
     Headers,
-    ProtocolError,
     Request,
     Response,
+    SipSyntaxError,
     make_response,
     parse,
 )
@@ -289,7 +289,7 @@ def test_cancel_finds_its_invite_and_a_response_needs_the_same_branch_and_method
     assert table.receive_response(wrong, now=0.1) is None
     assert isinstance(client, ClientTransaction)
     assert isinstance(txn, ServerTransaction)
-    with pytest.raises(ProtocolError, match="ACK never starts"):
+    with pytest.raises(SipSyntaxError, match="ACK never starts"):
         table.create_server(request("ACK"), PEER, now=0.0)
 
 

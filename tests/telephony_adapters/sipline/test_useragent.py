@@ -14,7 +14,7 @@ from telephony_adapters.sipline.digest import parse_auth_params
 from telephony_adapters.sipline.message import Request, Response
 from telephony_adapters.sipline.sdp import parse_sdp
 from telephony_adapters.sipline.useragent import (
-    DialOutcome,
+    DialProgress,
     MediaStart,
     MediaStop,
     TransferOutcome,
@@ -312,7 +312,7 @@ def test_outbound_call_with_proxy_digest_ringing_answer_and_ack() -> None:
     )
     assert (auth["username"], auth["algorithm"], auth["qop"]) == ("cti", "SHA-256", "auth")
     out = ua.receive(reply(inv2, 180), PEER, 0.2)
-    assert of_type(out, DialOutcome) == [DialOutcome("cb-7", "ringing", 180, False)]
+    assert of_type(out, DialProgress) == [DialProgress("cb-7", "ringing", 180, False)]
     answer = OFFER.replace(b"0 101", b"0")
     out = ua.receive(reply(inv2, 200, body=answer), PEER, 1.0)
     [ack2] = sent(out)
@@ -321,7 +321,7 @@ def test_outbound_call_with_proxy_digest_ringing_answer_and_ack() -> None:
     assert ack2.cseq == (2, "ACK")
     assert ack2.uri == f"sip:peer@{PEER[0]}:{PEER[1]}"
     assert ack2.top_via.branch != inv2.top_via.branch
-    assert DialOutcome("cb-7", "answered", 200, True) in out
+    assert DialProgress("cb-7", "answered", 200, True) in out
     assert of_type(out, MediaStart)
     again = ua.receive(reply(inv2, 200, body=answer), PEER, 1.5)
     assert statuses(again) == ["ACK"]  # a retransmitted 2xx is ACKed again
@@ -333,7 +333,7 @@ def test_a_second_challenge_with_the_same_nonce_is_not_answered_again() -> None:
     challenge = ("WWW-Authenticate", 'Digest realm="r", nonce="n1"')
     [_, inv2] = sent(ua.receive(reply(inv, 401, headers=[challenge]), PEER, 0.1))
     out = ua.receive(reply(inv2, 401, headers=[challenge]), PEER, 0.2)
-    assert DialOutcome("c1", "unauthorized", 401, True) in out
+    assert DialProgress("c1", "unauthorized", 401, True) in out
     assert CallerHungUp(call_id="c1", line="sip") in out
 
 
@@ -362,7 +362,7 @@ def test_stale_challenges_are_answered_only_with_a_fresh_nonce_and_only_a_few_ti
     [_, inv] = sent(ua.receive(reply(inv, 401, headers=[same]), PEER, 0.1))
     out = ua.receive(reply(inv, 401, headers=[same]), PEER, 0.2)  # the same nonce again
     assert statuses(out) == ["ACK"]
-    assert DialOutcome("c1", "unauthorized", 401, True) in out
+    assert DialProgress("c1", "unauthorized", 401, True) in out
     ua = make_ua(username="cti", password="pw")
     [inv] = sent(ua.dial("sip:x@10.0.0.2:5062", "c2", 20000, now=0.0))
     invites = 1
@@ -374,7 +374,7 @@ def test_stale_challenges_are_answered_only_with_a_fresh_nonce_and_only_a_few_ti
             break
         [inv], invites = again, invites + 1
     assert invites == 4
-    assert DialOutcome("c2", "unauthorized", 401, True) in out
+    assert DialProgress("c2", "unauthorized", 401, True) in out
 
 
 def test_a_cancel_never_answered_with_a_final_response_ends_the_dial_after_64_t1() -> None:
@@ -387,7 +387,7 @@ def test_a_cancel_never_answered_with_a_final_response_ends_the_dial_after_64_t1
     effects = []
     while (at := ua.next_deadline()) is not None and at < 1000:
         effects += ua.advance(at)
-    assert DialOutcome("c1", "no_answer", 0, True) in effects
+    assert DialProgress("c1", "no_answer", 0, True) in effects
     assert CallerHungUp(call_id="c1", line="sip") in effects
     assert MediaStop("c1", 20000) in effects
     assert not ua.calls
@@ -403,7 +403,7 @@ def test_our_hang_up_of_an_unanswered_dial_still_gives_a_final_outcome() -> None
     effects = []
     while (at := ua.next_deadline()) is not None and at < 1000:
         effects += ua.advance(at)
-    assert of_type(effects, DialOutcome) == [DialOutcome("c1", "cancelled", 0, True)]
+    assert of_type(effects, DialProgress) == [DialProgress("c1", "cancelled", 0, True)]
     assert not of_type(effects, CallerHungUp)
     assert not ua.calls
     assert len(ua.table) == 0
@@ -417,7 +417,7 @@ def test_final_failures_map_to_dial_outcomes(status: int, outcome: str) -> None:
     ua = make_ua()
     [inv] = sent(ua.dial("sip:x@10.0.0.2:5062", "c1", 20000, now=0.0))
     out = ua.receive(reply(inv, status), PEER, 0.5)
-    assert DialOutcome("c1", outcome, status, True) in out
+    assert DialProgress("c1", outcome, status, True) in out
     assert CallerHungUp(call_id="c1", line="sip") in out
     assert MediaStop("c1", 20000) in out
 
@@ -428,14 +428,14 @@ def test_no_response_at_all_fails_after_timer_b_and_no_answer_cancels() -> None:
     effects = []
     while (at := ua.next_deadline()) is not None and at <= 40:
         effects += ua.advance(at)
-    assert DialOutcome("c1", "failed", 0, True) in effects
+    assert DialProgress("c1", "failed", 0, True) in effects
     assert statuses(effects).count("INVITE") == 6  # Timer A retransmissions
     [inv] = sent(ua.dial("sip:x@10.0.0.2:5062", "c2", 20000, now=50.0))
     ua.receive(reply(inv, 180), PEER, 50.1)
     out = ua.advance(55.0)  # dial_timeout_s
     assert statuses(out) == ["CANCEL"]
     out = ua.receive(reply(inv, 487), PEER, 55.1)
-    assert DialOutcome("c2", "no_answer", 487, True) in out
+    assert DialProgress("c2", "no_answer", 487, True) in out
 
 
 def test_dialling_needs_a_uri_or_a_configured_domain() -> None:

@@ -1,0 +1,87 @@
+"""What the SIP user agent asks of its shell (:mod:`.line`): datagrams to send, line
+events for the engine, RTP streams to start and stop, and the progress of our dials
+and transfers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cti.protocol import CallArrived, CallerHungUp
+from telephony_adapters.sipline.sdp import MediaPlan
+from telephony_adapters.sipline.transaction import Addr, Output, Transmit
+
+
+@dataclass(frozen=True, slots=True)
+class Datagram:
+    data: bytes
+    dest: Addr
+
+
+@dataclass(frozen=True, slots=True)
+class MediaStart:
+    """Start (or change) the call's RTP stream: from ``local_port`` as ``plan`` says."""
+
+    call_id: str
+    local_port: int
+    plan: MediaPlan
+
+
+@dataclass(frozen=True, slots=True)
+class MediaStop:
+    """The call is over: stop its RTP stream and free ``local_port``."""
+
+    call_id: str
+    local_port: int
+
+
+@dataclass(frozen=True, slots=True)
+class DialProgress:
+    """How an outbound call progressed or ended.
+
+    ``outcome``: ``ringing`` (not final), then one of ``answered``, ``busy``,
+    ``no_answer``, ``rejected`` (declined or forbidden), ``unauthorized`` (credentials
+    refused or missing), ``cancelled`` (we hung up first), ``failed``. ``status`` is
+    the SIP status that decided it (0 for a time-out).
+    """
+
+    call_id: str
+    outcome: str
+    status: int
+    final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TransferOutcome:
+    """Progress of a blind transfer: the REFER's response, then each NOTIFY's sipfrag
+    status. ``final`` with a 2xx: the far end reached the target and our leg ends."""
+
+    call_id: str
+    status: int
+    final: bool
+
+
+Effect = (
+    Datagram | CallArrived | CallerHungUp | MediaStart | MediaStop | DialProgress | TransferOutcome
+)
+
+
+def dial_outcome_of(status: int) -> str:
+    """The :attr:`DialProgress.outcome` of a final failure status to our INVITE."""
+    if status in (486, 600):
+        return "busy"
+    if status in (408, 480):
+        return "no_answer"
+    if status in (403, 603):
+        return "rejected"
+    if status in (401, 407):
+        return "unauthorized"
+    if status == 487:
+        return "cancelled"
+    return "failed"
+
+
+def datagrams(outputs: list[Output]) -> list[Effect]:
+    """The messages a transaction sends as it starts or responds (only ever
+    :class:`~.transaction.Transmit`; deliveries and time-outs come from receiving and
+    advancing, which the user agent routes itself)."""
+    return [Datagram(bytes(o.message), o.dest) for o in outputs if isinstance(o, Transmit)]

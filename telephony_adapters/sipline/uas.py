@@ -1,0 +1,245 @@
+"""Calls that come in (the UAS side): 100 and 180 at once and ``CallArrived``; the
+answer's 200 with SDP, retransmitted (T1 doubling to T2) until the ACK, the call ended
+with a BYE after 64xT1 without one; CANCEL before the answer (200 and 487). Caller
+number and name come from P-Asserted-Identity, else From; ``Privacy: id`` (or an
+anonymous From) makes the caller private."""
+
+from __future__ import annotations
+
+import logging
+
+from cti.errors import TelephonyError
+from cti.protocol import CallArrived
+from telephony_adapters.sipline.agent_core import AgentCore
+from telephony_adapters.sipline.call import SipCall
+from telephony_adapters.sipline.dialog import Dialog
+from telephony_adapters.sipline.effects import Datagram, Effect, MediaStart
+from telephony_adapters.sipline.in_dialog import InDialog
+from telephony_adapters.sipline.message import (
+    Request,
+    SipSyntaxError,
+    parse_address,
+    parse_uri,
+    split_commas,
+)
+from telephony_adapters.sipline.sdp import (
+    NotAcceptableError,
+    Session,
+    accept_answer,
+    answer_offer,
+    make_offer,
+    parse_sdp,
+)
+from telephony_adapters.sipline.transaction import ServerTransaction
+
+log = logging.getLogger(__name__)
+
+PRIVATE_ANI = "anonymous"
+_SUPPORTED = ("replaces",)
+"""The SIP extensions an INVITE may require of us."""
+
+
+class UasCalls:
+    def __init__(self, core: AgentCore, in_dialog: InDialog) -> None:
+        self.core = core
+        self.in_dialog = in_dialog
+
+    # --- the INVITE ------------------------------------------------------------------
+
+    def on_invite(self, request: Request, txn: ServerTransaction, now: float) -> list[Effect]:
+        core = self.core
+        refused, offer = self._check_invite(request, txn, now)
+        if refused is not None:
+            return refused
+        if not request.headers.values("Contact"):
+            raise SipSyntaxError("INVITE without Contact")
+        parse_address(request.headers.values("Contact")[0])
+        call = SipCall(
+            call_id=next(core.ids),
+            inbound=True,
+            sip_call_id=request.call_id,
+            local_tag=core.token(4),
+            invite=request,
+            server_txn=txn,
+            remote_offer=offer,
+            session_id=str(int(now * 1000) % 10**9 + 1),
+        )
+        txn.context = call
+        call.dialog = Dialog.as_uas(request, call.local_tag)
+        call.dest = core.proxy or call.dialog.next_hop()
+        core.add(call)
+        out = core.reply(txn, request, 100, now)
+        out += core.respond(txn, core.dialog_response(request, 180, call), now)
+        arrived = self.arrival(call)
+        out.append(arrived)
+        log.info(
+            "line %s: call %s from %r (%s) to %r",
+            core.line,
+            call.call_id,
+            arrived.ani,
+            arrived.caller_name,
+            arrived.dnis,
+        )
+        return out
+
+    def _check_invite(
+        self, request: Request, txn: ServerTransaction, now: float
+    ) -> tuple[list[Effect] | None, Session | None]:
+        """(our refusal, None) of an INVITE we cannot take (420, 415, 488), else
+        (None, its SDP offer if it has one)."""
+        core = self.core
+        required = (e.lower() for v in request.headers.get_all("Require") for e in split_commas(v))
+        unsupported = [ext for ext in required if ext not in _SUPPORTED]
+        if unsupported:
+            extra = [("Unsupported", ", ".join(unsupported))]
+            return core.reply(txn, request, 420, now, extra=extra), None
+        if not request.body:
+            return None, None
+        content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if content_type != "application/sdp":
+            return core.reply(txn, request, 415, now, extra=[("Accept", "application/sdp")]), None
+        try:
+            offer = parse_sdp(request.body)
+            answer_offer(offer, core.host, 9, core.settings.codecs, session_id="0", version=0)
+        except NotAcceptableError as exc:
+            extra = [("Warning", f'304 {core.host} "{exc}"')]
+            return core.reply(txn, request, 488, now, extra=extra), None
+        return None, offer
+
+    def arrival(self, call: SipCall) -> CallArrived:
+        """The engine's news of an inbound call (who calls, which number they dialled)."""
+        ani, name = caller_identity(call.invite)
+        dnis = parse_uri(call.invite.uri).user or call.invite.to.uri.user
+        return CallArrived(
+            call_id=call.call_id, ani=ani, dnis=dnis, line=self.core.line, caller_name=name
+        )
+
+    def ring_again(self, call: SipCall, txn: ServerTransaction, now: float) -> list[Effect]:
+        """180 once more (a ringing call taken up after a restart)."""
+        return self.core.respond(txn, self.core.dialog_response(call.invite, 180, call), now)
+
+    # --- answering, refusing, cancelled ----------------------------------------------
+
+    def answer(self, call: SipCall, rtp_port: int, now: float) -> list[Effect]:
+        core = self.core
+        txn = call.server_txn
+        if not call.inbound or call.state != "ringing" or txn is None:
+            raise TelephonyError(
+                f"line {core.line!r}: cannot answer call {call.call_id!r}: it is {call.state}"
+            )
+        call.rtp_port = rtp_port
+        if call.remote_offer is not None:
+            answer, plan = answer_offer(
+                call.remote_offer,
+                core.host,
+                rtp_port,
+                core.settings.codecs,
+                session_id=call.session_id,
+                version=call.sdp_version,
+            )
+            call.local_sdp, call.plan = answer, plan
+        else:  # no offer in the INVITE: ours goes in the 200, the answer in the ACK
+            call.local_sdp = make_offer(
+                core.host,
+                rtp_port,
+                core.settings.codecs,
+                session_id=call.session_id,
+                version=call.sdp_version,
+            )
+        ok = core.dialog_response(call.invite, 200, call, body=bytes(call.local_sdp))
+        call.state = "connecting"
+        out = core.respond(txn, ok, now)
+        core.start_ok(call, ok, txn.peer, call.invite.cseq[0], now)
+        return out
+
+    def refuse(self, call: SipCall, txn: ServerTransaction, now: float) -> list[Effect]:
+        """We hang up a call still ringing: 480."""
+        out = self.core.respond(txn, self.core.dialog_response(call.invite, 480, call), now)
+        return out + self.core.end(call, by_peer=False)
+
+    def on_cancel(self, request: Request, txn: ServerTransaction, now: float) -> list[Effect]:
+        core = self.core
+        invite_txn = core.table.find_invite(request)
+        if invite_txn is None or not isinstance(invite_txn.context, SipCall):
+            return core.reply(txn, request, 481, now)
+        call = invite_txn.context
+        out = core.reply(txn, request, 200, now, to_tag=call.local_tag)
+        if call.state == "ringing":
+            out += core.respond(invite_txn, core.dialog_response(call.invite, 487, call), now)
+            out += core.end(call, by_peer=True)
+        return out
+
+    # --- our 2xx until its ACK ---------------------------------------------------------
+
+    def on_ack(self, request: Request, now: float) -> list[Effect]:
+        core = self.core
+        call = core.in_dialog(request, request.to.tag)
+        pending = call.pending_ok if call is not None else None
+        if call is None or pending is None or request.cseq[0] != pending.cseq:
+            return []  # an ACK for nothing we wait for: absorbed (never answered)
+        call.pending_ok = None
+        core.cancel_timer("ok", call.call_id)
+        if call.state == "ended":
+            return []
+        if request.body and call.plan is None and call.local_sdp is not None:
+            try:
+                call.plan = accept_answer(call.local_sdp, parse_sdp(request.body))
+            except SipSyntaxError as exc:
+                core.warn(now, "line %s: call %s: bad SDP in ACK: %s", core.line, call.call_id, exc)
+        call.state = "confirmed"
+        out: list[Effect] = []
+        if call.plan is not None:
+            out.append(MediaStart(call.call_id, call.rtp_port, call.plan))
+        if call.bye_pending:
+            out += self.in_dialog.send_bye(call, now)
+        return out
+
+    def retransmit_ok(self, call: SipCall, now: float) -> list[Effect]:
+        """Timer ``ok``: our 2xx again (T1 doubling to T2); after 64xT1, a BYE."""
+        pending = call.pending_ok
+        if pending is None:
+            return []
+        if now >= pending.give_up_at:
+            call.pending_ok = None
+            self.core.warn(
+                now,
+                "line %s: call %s: no ACK for our 200 in 64xT1; ending it",
+                self.core.line,
+                call.call_id,
+            )
+            if call.state == "ended":
+                return []
+            call.state = "confirmed"
+            return self.in_dialog.send_bye(call, now) + self.core.end(call, by_peer=True, keep=True)
+        pending.interval = min(2 * pending.interval, self.core.settings.timers.t2)
+        pending.next_at = min(now + pending.interval, pending.give_up_at)
+        self.core.at(pending.next_at, "ok", call.call_id)
+        return [Datagram(bytes(pending.response), pending.dest)]
+
+
+def caller_identity(request: Request) -> tuple[str, str]:
+    """(ani, name) of an INVITE: P-Asserted-Identity first, else From; ``anonymous``
+    and no name when the caller asked for privacy (RFC 3323/3325)."""
+    privacy = {
+        p.strip().lower()
+        for v in request.headers.get_all("Privacy")
+        for p in v.replace(",", ";").split(";")
+    }
+    source = request.from_
+    for value in request.headers.values("P-Asserted-Identity"):
+        try:
+            asserted = parse_address(value)
+        except SipSyntaxError:
+            continue
+        if asserted.uri.scheme in ("sip", "sips", "tel"):
+            source = asserted
+            break
+    user = source.uri.user.split(";")[0]
+    anonymous = (
+        source.uri.host.endswith("anonymous.invalid")
+        or user.lower() in ("anonymous", "restricted", "unavailable")
+        or source.display.strip().lower() == "anonymous"
+    )
+    if "id" in privacy or "user" in privacy or "header" in privacy or anonymous:
+        return PRIVATE_ANI, ""
+    return user, source.display
