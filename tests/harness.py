@@ -48,21 +48,47 @@ def virtual(body: Callable[[], Awaitable[None]]) -> None:
     run_virtual(main)
 
 
-async def until(done: Callable[[], bool], limit_s: float = LIMIT_S) -> None:
-    """Let the event loop run (no app) until ``done()`` holds."""
+async def until(
+    done: Callable[[], bool],
+    limit_s: float = LIMIT_S,
+    *,
+    every_s: float = 0.0,
+    what: str = "the expected state",
+) -> None:
+    """Let the event loop run (no app) until ``done()`` holds: a loop turn between checks,
+    or ``every_s`` when the state is a peer process's, asked over a socket."""
     deadline = time.monotonic() + limit_s
     while not done():
         if time.monotonic() > deadline:
-            raise AssertionError("the engine did not reach the expected state")
-        await asyncio.sleep(0)
+            raise AssertionError(f"not reached within {limit_s:g} s: {what}")
+        await asyncio.sleep(every_s)
 
 
-async def settle(pilot: Pilot[Any], done: Callable[[], bool], limit_s: float = LIMIT_S) -> None:
+async def elapse_until(
+    done: Callable[[], bool], step_s: float = 1.0, limit_s: float = 600.0
+) -> None:
+    """On virtual time: let the clock run in steps of ``step_s`` until ``done()`` holds
+    (at most ``limit_s`` of virtual time, which only stops a broken run)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while not done():
+        if loop.time() > deadline:
+            raise AssertionError(f"not reached within {limit_s:g} s of virtual time")
+        await asyncio.sleep(step_s)
+
+
+async def settle(
+    pilot: Pilot[Any],
+    done: Callable[[], bool],
+    limit_s: float = LIMIT_S,
+    *,
+    what: str = "the expected state",
+) -> None:
     """Let a Textual app and the engine run until ``done()`` holds."""
     deadline = time.monotonic() + limit_s
     while not done():
         if time.monotonic() > deadline:
-            raise AssertionError("the app did not reach the expected state")
+            raise AssertionError(f"the app did not reach {what} within {limit_s:g} s")
         await pilot.pause()
 
 

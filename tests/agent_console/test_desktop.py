@@ -32,7 +32,7 @@ from cti.protocol import (
     SetReady,
 )
 from tests.agent_console.fake_engine import FakeEngine
-from tests.agent_console.waiting import settle
+from tests.harness import settle
 
 pytestmark = pytest.mark.console
 
