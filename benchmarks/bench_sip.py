@@ -38,11 +38,12 @@ import time
 from pathlib import Path
 
 from cti.bus.memory import InMemoryBus
-from cti.config import Config, SipLineSettings
+from cti.config import Config
 from cti.engine.service import EngineService
 from cti.models import CallDetailRecord, Customer, Interaction
 from simulators.bots import BotAgent, BotBehaviour
 from telephony_adapters.sipline.line import SipLine
+from telephony_adapters.sipline.params import SipLineParams
 
 SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
@@ -178,7 +179,7 @@ async def run_rate(rate: int, args: argparse.Namespace, workdir: Path) -> dict[s
     if sipp is None:
         raise SystemExit("sipp is not installed (Debian package sip-tester): deploy/system-deps.sh")
     cpu0, wall0 = time.process_time(), time.monotonic()
-    line = SipLine(SipLineSettings(name="sip", bind_host="127.0.0.1", bind_port=0), media=False)
+    line = SipLine(SipLineParams(name="sip", bind_host="127.0.0.1", bind_port=0), media=False)
     bus = InMemoryBus()
     agents = {f"b{i:03d}": ["general"] for i in range(args.agents)}
     service = EngineService(Config(), bus, _NoCustomers(), [line], agents)

@@ -35,6 +35,9 @@ def build_line(settings: LineSettings) -> TelephonyAdapter:
     answer and dial timeouts.
     ``kind = "sip"``: a :class:`~telephony_adapters.sipline.line.SipLine` (SIP over
     UDP on ``bind_host:bind_port``; see docs/sip.md).
+    The adapters never read the configuration: this factory hands each one its
+    settings as plain values (the modem line's arguments, a SIP line's
+    :class:`~telephony_adapters.sipline.params.SipLineParams`).
     Raises :class:`~cti.errors.ConfigError` naming the line for a kind that cannot be
     built here.
     """
@@ -43,17 +46,50 @@ def build_line(settings: LineSettings) -> TelephonyAdapter:
 
         return SimTrunk(settings.name)
     if isinstance(settings, ModemLineSettings):
-        from telephony_adapters.modem.line import ModemLine
-
-        return ModemLine.from_settings(settings)
+        return _modem_line(settings)
     if isinstance(settings, SipLineSettings):
-        from telephony_adapters.sipline.line import SipLine
-
-        return SipLine(settings)
+        return _sip_line(settings)
     raise ConfigError(
         f"line {settings.name!r}: lines of kind {settings.kind!r} cannot be built yet"
         " (known: sim, modem, sip)"
     )
+
+
+def _modem_line(settings: ModemLineSettings) -> TelephonyAdapter:
+    from telephony_adapters.modem.line import ModemLine
+
+    return ModemLine(
+        settings.name,
+        settings.port,
+        baud=settings.baud,
+        dnis=settings.dnis,
+        init=settings.init,
+        ring_timeout_s=settings.ring_timeout_s,
+        answer_timeout_s=settings.answer_timeout_s,
+        dial_timeout_s=settings.dial_timeout_s,
+    )
+
+
+def _sip_line(settings: SipLineSettings) -> TelephonyAdapter:
+    from telephony_adapters.sipline.line import SipLine
+    from telephony_adapters.sipline.params import SipLineParams
+
+    params = SipLineParams(
+        name=settings.name,
+        bind_host=settings.bind_host,
+        bind_port=settings.bind_port,
+        public_host=settings.public_host,
+        registrar=settings.registrar,
+        username=settings.username,
+        password=settings.password,
+        register_expires_s=settings.register_expires_s,
+        outbound_proxy=settings.outbound_proxy,
+        codecs=settings.codecs,
+        rtp_port_min=settings.rtp_port_min,
+        rtp_port_max=settings.rtp_port_max,
+        keepalive_s=settings.keepalive_s,
+    )
+    return SipLine(params)
 
 
 def build_lines(config: Config | Sequence[LineSettings]) -> list[TelephonyAdapter]:

@@ -25,7 +25,6 @@ import serial  # type: ignore[import-untyped]  # pyserial ships no type hints
 import serial_asyncio_fast
 
 from cti import log_limits
-from cti.config import ModemLineSettings
 from cti.errors import TelephonyError
 from cti.protocol import CallArrived, CallerHungUp
 from telephony_adapters.base import (
@@ -129,20 +128,6 @@ class ModemLine(TelephonyAdapter):
         self._dials: dict[str, DialOutcome | None] = {}
         """Our dials: None while under way, then how each ended (the last 100)."""
         self._dials_changed = asyncio.Event()
-
-    @classmethod
-    def from_settings(cls, settings: ModemLineSettings) -> ModemLine:
-        """The line a ``[[lines]]`` table of ``kind = "modem"`` describes."""
-        return cls(
-            settings.name,
-            settings.port,
-            baud=settings.baud,
-            dnis=settings.dnis,
-            init=settings.init,
-            ring_timeout_s=settings.ring_timeout_s,
-            answer_timeout_s=settings.answer_timeout_s,
-            dial_timeout_s=settings.dial_timeout_s,
-        )
 
     @property
     def status(self) -> str:

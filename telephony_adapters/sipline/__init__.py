@@ -9,10 +9,13 @@ Sans-I/O layers, each pure and synchronous, taking ``now`` where time matters:
 * :mod:`.digest`: digest authentication (MD5, SHA-256; qop=auth).
 * :mod:`.sdp`: SDP offer/answer for PCMU, PCMA and telephone-event.
 * :mod:`.rtp`: RTP packets, a silence source, RFC 4733 DTMF events.
-* :mod:`.useragent`: the user agent: calls in and out, registration, keep-alive, hold,
-  transfer; turns datagrams and requests into datagrams to send and line events.
+* :mod:`.useragent`: the user agent: turns datagrams and requests into datagrams to
+  send and line events; its parts: calls in (:mod:`.uas`) and out (:mod:`.uac`),
+  requests inside a call (:mod:`.in_dialog`: hold, re-INVITE, REFER, BYE),
+  :mod:`.registration`, :mod:`.keepalive`, :mod:`.saved_calls`.
 
 :mod:`.line` is the thin asyncio shell: :class:`~.line.SipLine`, a
-:class:`~telephony_adapters.base.TelephonyAdapter`. (The package is not called ``sip``:
-that name belongs to the PyQt binding tool.)
+:class:`~telephony_adapters.base.TelephonyAdapter`, set up by
+:class:`~.params.SipLineParams`. (The package is not called ``sip``: that name belongs
+to the PyQt binding tool.)
 """

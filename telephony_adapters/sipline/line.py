@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from cti import log_limits
-from cti.config import SipLineSettings
 from cti.errors import TelephonyError
 from cti.protocol import CallArrived, CallerHungUp, DtmfReceived
 from cti.store.journal import RetryBackoff
@@ -39,6 +38,7 @@ from telephony_adapters.base import (
 from telephony_adapters.sipline.dialog_store import DialogStore, dialogs_path_for
 from telephony_adapters.sipline.media import DtmfListener, MediaPorts
 from telephony_adapters.sipline.message import SipSyntaxError, parse_uri
+from telephony_adapters.sipline.params import SipLineParams
 from telephony_adapters.sipline.rtp import DTMF_EVENTS, DtmfEvent
 from telephony_adapters.sipline.transaction import Addr, Timers
 from telephony_adapters.sipline.useragent import (
@@ -90,7 +90,7 @@ class SipLine(TelephonyAdapter):
 
     def __init__(
         self,
-        settings: SipLineSettings,
+        settings: SipLineParams,
         *,
         media: bool = True,
         timers: Timers | None = None,

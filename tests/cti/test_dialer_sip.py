@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cti.bus.memory import InMemoryBus
-from cti.config import SipLineSettings, load_config
+from cti.config import load_config
 from cti.engine.dialer import CampaignRunner, DialingLine
 from cti.engine.service import EngineService
 from cti.models import AgentConfig
@@ -23,6 +23,7 @@ from queue_engine.campaign import Campaign, Lead
 from queue_engine.pacing import DialMode, PacingSettings
 from simulators.bots import BotAgent, BotBehaviour
 from telephony_adapters.sipline.line import SipLine
+from telephony_adapters.sipline.params import SipLineParams
 from tests.cti.test_service import FakeStore
 from tests.telephony_adapters.sipline.sipp import Sipp
 
@@ -53,7 +54,7 @@ async def sipp(tmp_path: Path) -> AsyncIterator[Sipp]:
 
 async def test_a_campaign_on_the_sip_line_records_sipps_outcomes(sipp: Sipp) -> None:
     await sipp.start("callee_campaign.xml", "-m", "3")
-    settings = SipLineSettings(
+    settings = SipLineParams(
         name="trunk", bind_host="127.0.0.1", bind_port=0, outbound_proxy=f"127.0.0.1:{sipp.port}"
     )
     sip = SipLine(settings, dial_timeout_s=2.0)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from cti.config import SipLineSettings
 from cti.errors import TelephonyError
 from telephony_adapters.base import DialEnd, DialOutcome
 from telephony_adapters.sipline.line import SipLine
+from telephony_adapters.sipline.params import SipLineParams
 from tests.telephony_adapters.sipline.sipp import Sipp
 
 pytestmark = [pytest.mark.sipp, pytest.mark.dialer]
@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.sipp, pytest.mark.dialer]
 
 @pytest.fixture
 async def line() -> AsyncIterator[SipLine]:
-    sip = SipLine(SipLineSettings(name="sip", bind_host="127.0.0.1", bind_port=0),
+    sip = SipLine(SipLineParams(name="sip", bind_host="127.0.0.1", bind_port=0),
                   dial_timeout_s=1.0)  # fmt: skip
     await sip.start()
     yield sip

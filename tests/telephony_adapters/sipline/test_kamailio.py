@@ -11,26 +11,29 @@ says which way each message went.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from cti.config import SipLineSettings
 from cti.protocol import CallArrived, CallerHungUp
 from telephony_adapters.sipline.line import SipLine
+from telephony_adapters.sipline.params import SipLineParams
 from tests.telephony_adapters.sipline.kamailio import Kamailio
 from tests.telephony_adapters.sipline.sipp import Sipp, free_udp_port
 
 pytestmark = pytest.mark.sipp
 
 
-def make_line(**settings: object) -> SipLine:
+def make_line(**settings: Any) -> SipLine:
     return SipLine(
-        SipLineSettings.model_validate(
+        dataclasses.replace(
             # keepalive_s=0: SIPp would take an OPTIONS keep-alive for a new call
-            {"name": "sip", "bind_host": "127.0.0.1", "bind_port": 0, "keepalive_s": 0} | settings
+            SipLineParams(name="sip", bind_host="127.0.0.1", bind_port=0, keepalive_s=0),
+            **settings,
         ),
         dial_timeout_s=5.0,
     )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import socket
+from typing import Any
 
 import pytest
 
@@ -13,20 +15,46 @@ from cti.engine.lines import build_line
 from cti.errors import TelephonyError
 from telephony_adapters.sipline.line import SipLine
 from telephony_adapters.sipline.message import Response, parse
+from telephony_adapters.sipline.params import SipLineParams
 
 
-def settings(**kw: object) -> SipLineSettings:
-    values: dict[str, object] = {"name": "sip", "bind_host": "127.0.0.1", "bind_port": 0, **kw}
-    return SipLineSettings.model_validate(values)
+def settings(**kw: Any) -> SipLineParams:
+    return dataclasses.replace(SipLineParams(name="sip", bind_host="127.0.0.1", bind_port=0), **kw)
 
 
 def test_build_line_makes_a_sip_line_with_its_capabilities() -> None:
-    line = build_line(settings())
+    line = build_line(SipLineSettings(name="sip", bind_host="127.0.0.1", bind_port=0))
     assert isinstance(line, SipLine)
     assert line.name == "sip"
     assert line.capabilities.can_dial
     assert line.capabilities.can_hold
     assert line.capabilities.can_transfer
+
+
+def test_build_line_hands_the_sip_line_every_setting_of_its_table() -> None:
+    config = SipLineSettings(
+        name="trunk",
+        bind_host="10.0.0.5",
+        bind_port=5070,
+        public_host="203.0.113.9",
+        queue="general",
+        registrar="pbx.example",
+        username="cti",
+        password="pw",
+        register_expires_s=600,
+        outbound_proxy="proxy.example:5080",
+        codecs=("pcma",),
+        rtp_port_min=12000,
+        rtp_port_max=12100,
+        keepalive_s=15,
+    )
+    line = build_line(config)
+    assert isinstance(line, SipLine)
+    wanted = {f.name for f in dataclasses.fields(SipLineParams)}
+    # Every setting of the table but those the engine keeps (kind, queue) reaches the line.
+    assert wanted == set(SipLineSettings.model_fields) - {"kind", "queue"}
+    assert dataclasses.asdict(line.settings) == {name: getattr(config, name) for name in wanted}
+    assert line.settings.codecs == ("PCMA",)
 
 
 async def test_garbage_never_stops_the_line_and_options_are_still_answered() -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from cti import topics
 from cti.bus.memory import InMemoryBus
-from cti.config import Config, SipLineSettings
+from cti.config import Config
 from cti.engine.service import EngineService
 from cti.protocol import (
     AcceptOffer,
@@ -32,6 +32,7 @@ from cti.protocol import (
 )
 from telephony_adapters.base import LineEvent
 from telephony_adapters.sipline.line import SipLine
+from telephony_adapters.sipline.params import SipLineParams
 from tests.cti.test_service import Agent, FakeStore
 from tests.telephony_adapters.sipline.sipp import Sipp
 
@@ -41,7 +42,7 @@ pytestmark = pytest.mark.sipp
 @pytest.fixture
 async def line() -> AsyncIterator[SipLine]:
     sip = SipLine(
-        SipLineSettings(
+        SipLineParams(
             name="sip", bind_host="127.0.0.1", bind_port=0, username="cti", password="secret"
         ),
         dial_timeout_s=1.0,
@@ -201,7 +202,7 @@ async def test_sipp_dtmf_then_hold_resume_and_blind_transfer(line: SipLine, sipp
 
 async def test_dtmf_from_sipp_reaches_the_agent_through_the_engine(sipp: Sipp) -> None:
     """The whole way: SIPp's keys (RTP) -> the line -> the engine -> the agent's topic."""
-    line = SipLine(SipLineSettings(name="sip", bind_host="127.0.0.1", bind_port=0))
+    line = SipLine(SipLineParams(name="sip", bind_host="127.0.0.1", bind_port=0))
     bus = InMemoryBus()
     service = EngineService(Config(), bus, FakeStore(customers=[]), [line], {"1001": ["general"]})
     agent = Agent(bus, "1001")
@@ -239,7 +240,7 @@ async def test_dtmf_from_sipp_reaches_the_agent_through_the_engine(sipp: Sipp) -
 
 async def test_registration_with_digest_refresh_and_withdrawal_at_sipp(sipp: Sipp) -> None:
     await sipp.start("registrar.xml")
-    settings = SipLineSettings(
+    settings = SipLineParams(
         name="sip",
         bind_host="127.0.0.1",
         bind_port=0,
