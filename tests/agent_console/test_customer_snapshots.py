@@ -12,8 +12,9 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
-from agent_console.customer_screens import CustomerSearchScreen, FormScreen
+from agent_console.customer_search import CustomerSearchScreen
 from agent_console.desktop import AgentDesktop
+from agent_console.dialogs import FormScreen
 from cti import topics
 from cti.bus.memory import InMemoryBus
 from cti.models import (
@@ -36,7 +37,8 @@ from cti.protocol import (
     SearchCustomers,
 )
 from tests.agent_console.fake_engine import FakeEngine
-from tests.agent_console.test_desktop import T0, FixedClock, ready, settle
+from tests.agent_console.test_desktop import T0, FixedClock, ready
+from tests.harness import settle
 
 pytestmark = pytest.mark.console
 

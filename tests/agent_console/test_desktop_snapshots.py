@@ -15,8 +15,9 @@ from cti.bus.memory import InMemoryBus
 from cti.models import AgentState
 from cti.protocol import CallControl, LineFeatures
 from tests.agent_console.fake_engine import FakeEngine
-from tests.agent_console.test_desktop import AGENT, FixedClock, ready, settle
+from tests.agent_console.test_desktop import AGENT, FixedClock, ready
 from tests.agent_console.test_script_panel import call_script, pop_with
+from tests.harness import settle
 
 pytestmark = pytest.mark.console
 

@@ -28,8 +28,8 @@ from tests.agent_console.test_desktop import (
     FixedClock,
     known_pop,
     ready,
-    settle,
 )
+from tests.harness import settle
 
 pytestmark = pytest.mark.console
 
