@@ -23,7 +23,7 @@ measured from their (arrival, service start, service end) triples by one functio
 offered (answered within 20 s / offered), ASA (mean wait of answered calls), P(wait > 0)
 (share of calls that waited at all), occupancy (busy agent time / staffed agent time in
 [30 min, 8 h)). Each is summarised by its mean and Student-t 95% CI across the
-replications (:func:`simulators.report.estimate`), shown next to the Erlang C value of
+replications (:func:`simulators.estimates.estimate`), shown next to the Erlang C value of
 REFERENCE §1. *Agreement* is reported, never asserted: the three tools' CIs overlap
 pairwise, and each CI contains the analytic value or comes within the figure's
 tolerance of it (SL20 and P(wait > 0) 0.015, ASA 2 s, occupancy 0.005). One 8-hour day
@@ -82,7 +82,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from simulators.compiled import compiled_env, compiled_tree, is_compiled
 from simulators.des import run_day
-from simulators.report import Estimate, estimate, measure_day, replication_seed
+from simulators.estimates import Estimate, estimate
+from simulators.report import measure_day, replication_seed
 from simulators.scenario import SCENARIO_DIR, load_scenario
 
 SCENARIO = "reference_erlang_c"

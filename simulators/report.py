@@ -5,7 +5,7 @@ its own seed derived from one seed, measures each day (:func:`measure_day`) and
 aggregates the days (:func:`aggregate`): for each figure, the mean across replications
 and a Student-t 95% confidence interval.
 
-What a day counts (REFERENCE §1, as :class:`queue_engine.stats.Tally` defines it):
+What a day counts (docs/statistics.md, as :class:`queue_engine.stats.Tally` defines it):
 
 * only calls that **arrive** in ``[warm_up_s, duration_s)``; calls of the warm-up are
   left out, calls still in progress at the end of arrivals are finished and counted;
@@ -29,7 +29,6 @@ many replications (``n``) it was taken.
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -40,6 +39,7 @@ from cti.errors import SimulationError
 from cti.models import CallDetailRecord, Segment
 from queue_engine.stats import Tally
 from simulators.des import DayResult, run_day
+from simulators.estimates import Estimate, estimate
 from simulators.scenario import Scenario
 
 #: Default width of the report's intervals.
@@ -48,101 +48,6 @@ INTERVAL_S = 1800.0
 SEED_STRIDE = 1_000_003
 #: The call figures with a mean and a confidence interval, in report order.
 CALL_METRICS = ("service_level", "service_level_of_answered", "asa_s", "abandon_rate")
-
-# --- Student t -----------------------------------------------------------------------
-
-#: Two-sided 95% quantiles t(0.975, df) for df = 1..30.
-_T975 = (
-    12.706204736,
-    4.302652730,
-    3.182446305,
-    2.776445105,
-    2.570581836,
-    2.446911851,
-    2.364624252,
-    2.306004135,
-    2.262157163,
-    2.228138852,
-    2.200985160,
-    2.178812830,
-    2.160368656,
-    2.144786688,
-    2.131449546,
-    2.119905299,
-    2.109815578,
-    2.100922040,
-    2.093024054,
-    2.085963447,
-    2.079613845,
-    2.073873068,
-    2.068657610,
-    2.063898562,
-    2.059538553,
-    2.055529439,
-    2.051830516,
-    2.048407142,
-    2.045229642,
-    2.042272456,
-)
-#: Beyond the table: (df, quantile) anchors, interpolated linearly in 1/df.
-_T975_TAIL = ((30, 2.042272456), (40, 2.021075390), (60, 2.000297822), (120, 1.979930405))
-#: The normal quantile, t's limit as df grows.
-Z975 = 1.959963985
-
-
-def t_quantile_975(df: int) -> float:
-    """The Student-t quantile for a two-sided 95% interval with ``df`` degrees of
-    freedom: exact (9 decimals) for df 1..30, then linear in 1/df between 30, 40, 60,
-    120 and infinity (error below 1e-4)."""
-    if df < 1:
-        raise ValueError(f"degrees of freedom must be >= 1, got {df}")
-    if df <= 30:
-        return _T975[df - 1]
-    for (d0, q0), (d1, q1) in itertools.pairwise(_T975_TAIL):
-        if df <= d1:
-            return q0 + (q1 - q0) * (1 / d0 - 1 / df) / (1 / d0 - 1 / d1)
-    d0, q0 = _T975_TAIL[-1]
-    return q0 + (Z975 - q0) * (1 / d0 - 1 / df) / (1 / d0)
-
-
-@dataclass(frozen=True, slots=True)
-class Estimate:
-    """A figure across replications: its mean and 95% interval over the ``n``
-    replications where it was defined (``mean`` None when it never was). With n = 1
-    the interval is [mean, mean]: one replication says nothing of the spread."""
-
-    mean: float | None
-    low: float | None
-    high: float | None
-    n: int
-
-    @property
-    def ci95(self) -> tuple[float, float] | None:
-        if self.low is None or self.high is None:
-            return None
-        return (self.low, self.high)
-
-    @property
-    def half_width(self) -> float | None:
-        if self.low is None or self.high is None:
-            return None
-        return (self.high - self.low) / 2
-
-
-def estimate(values: Iterable[float | None]) -> Estimate:
-    """Mean and Student-t 95% interval of the defined (not None) values: mean ± t(n-1)
-    · s / √n with s the sample standard deviation."""
-    xs = [v for v in values if v is not None]
-    n = len(xs)
-    if n == 0:
-        return Estimate(None, None, None, 0)
-    mean = math.fsum(xs) / n
-    if n == 1:
-        return Estimate(mean, mean, mean, 1)
-    var = math.fsum((x - mean) ** 2 for x in xs) / (n - 1)
-    half = t_quantile_975(n - 1) * math.sqrt(var / n)
-    return Estimate(mean, mean - half, mean + half, n)
-
 
 # --- one day -------------------------------------------------------------------------
 
@@ -216,20 +121,49 @@ def _mean(xs: Sequence[float]) -> float | None:
     return math.fsum(xs) / len(xs) if xs else None
 
 
+@dataclass(slots=True)
+class _DayTallies:
+    """One day's calls counted: after the warm-up overall, per queue and per segment;
+    all of them per interval."""
+
+    overall: Tally
+    queues: dict[str, Tally]
+    segments: dict[str, Tally]
+    by_interval: list[Tally]
+
+
 def measure_day(
     scenario: Scenario, day: DayResult, *, interval_s: float = INTERVAL_S
 ) -> DayFigures:
     """The figures of one simulated day (see the module's docstring for what counts)."""
     if not interval_s > 0:
         raise SimulationError(f"the interval must be > 0 seconds, got {interval_s}")
+    tallies = _count_calls(scenario, day, interval_s)
+    return DayFigures(
+        overall=Figures.of(tallies.overall, _occupancy(day, day.agent_time)),
+        queues={
+            name: Figures.of(
+                t, _occupancy(day, (a for a, qs in day.agent_queues.items() if name in qs))
+            )
+            for name, t in tallies.queues.items()
+        },
+        segments={label: Figures.of(t) for label, t in tallies.segments.items()},
+        intervals=_interval_figures(day, tallies.by_interval, interval_s, scenario.duration_s),
+        samples=[(s.t, s.waiting, s.staffed, s.busy) for s in day.samples],
+        events=day.events,
+    )
+
+
+def _count_calls(scenario: Scenario, day: DayResult, interval_s: float) -> _DayTallies:
     warm, end = scenario.warm_up_s, scenario.duration_s
     config = {q.name: q for q in scenario.queues}
-    overall = Tally()
-    queues = {q.name: Tally(q.sl_target_s, q.short_abandon_s) for q in scenario.queues}
-    segments: dict[str, Tally] = {}
     n_int = max(1, math.ceil(end / interval_s))
-    by_interval = [Tally() for _ in range(n_int)]
-
+    tallies = _DayTallies(
+        overall=Tally(),
+        queues={q.name: Tally(q.sl_target_s, q.short_abandon_s) for q in scenario.queues},
+        segments={},
+        by_interval=[Tally() for _ in range(n_int)],
+    )
     for cdr in day.records:
         t = cdr.arrived_at
         if not 0 <= t < end:
@@ -237,17 +171,24 @@ def measure_day(
         q = config.get(cdr.queue)
         target = q.sl_target_s if q is not None else None
         short = q.short_abandon_s if q is not None else None
-        by_interval[min(int(t // interval_s), n_int - 1)].add(
+        tallies.by_interval[min(int(t // interval_s), n_int - 1)].add(
             cdr, sl_target_s=target, short_abandon_s=short
         )
         if t < warm:
             continue
-        overall.add(cdr, sl_target_s=target, short_abandon_s=short)
+        tallies.overall.add(cdr, sl_target_s=target, short_abandon_s=short)
         if q is not None:
-            queues[q.name].add(cdr)
-        label = _label(day, cdr)
-        segments.setdefault(label, Tally()).add(cdr, sl_target_s=target, short_abandon_s=short)
+            tallies.queues[q.name].add(cdr)
+        segment = tallies.segments.setdefault(_label(day, cdr), Tally())
+        segment.add(cdr, sl_target_s=target, short_abandon_s=short)
+    return tallies
 
+
+def _interval_figures(
+    day: DayResult, by_interval: list[Tally], interval_s: float, end: float
+) -> list[IntervalFigures]:
+    """Each interval's calls with the means of the day's samples in it."""
+    n_int = len(by_interval)
     sums = [[0.0, 0.0, 0.0, 0] for _ in range(n_int)]
     for s in day.samples:
         if 0 <= s.t < end:
@@ -269,19 +210,7 @@ def measure_day(
                 busy=acc[2] / k if k else None,
             )
         )
-    return DayFigures(
-        overall=Figures.of(overall, _occupancy(day, day.agent_time)),
-        queues={
-            name: Figures.of(
-                t, _occupancy(day, (a for a, qs in day.agent_queues.items() if name in qs))
-            )
-            for name, t in queues.items()
-        },
-        segments={label: Figures.of(t) for label, t in segments.items()},
-        intervals=intervals,
-        samples=[(s.t, s.waiting, s.staffed, s.busy) for s in day.samples],
-        events=day.events,
-    )
+    return intervals
 
 
 def _label(day: DayResult, cdr: CallDetailRecord) -> str:
@@ -423,10 +352,25 @@ def aggregate(
     }
     labels = _segment_order(scenario, (label for d in days for label in d.segments))
     segments = {label: _group([d.segments.get(label, empty) for d in days]) for label in labels}
+    return SimulationReport(
+        scenario=scenario,
+        replications=len(days),
+        seed=seed,
+        seeds=tuple(seeds),
+        overall=_group([d.overall for d in days]),
+        queues=queues,
+        segments=segments,
+        intervals=_interval_reports(scenario, days),
+        timeline=_timeline(days),
+        events=sum(d.events for d in days),
+        wall_s=wall_s,
+        interval_s=interval_s,
+    )
 
+
+def _interval_reports(scenario: Scenario, days: Sequence[DayFigures]) -> list[IntervalReport]:
     intervals = []
-    n_int = min(len(d.intervals) for d in days)
-    for i in range(n_int):
+    for i in range(min(len(d.intervals) for d in days)):
         its = [d.intervals[i] for d in days]
         first = its[0]
         intervals.append(
@@ -444,12 +388,16 @@ def aggregate(
                 busy=estimate(x.busy for x in its),
             )
         )
+    return intervals
 
+
+def _timeline(days: Sequence[DayFigures]) -> list[TimelinePoint]:
+    """The days' samples averaged at each sample time."""
     at: dict[float, list[tuple[int, int, int]]] = {}
     for d in days:
         for t, waiting, staffed, busy in d.samples:
             at.setdefault(t, []).append((waiting, staffed, busy))
-    timeline = [
+    return [
         TimelinePoint(
             t,
             sum(x[0] for x in xs) / len(xs),
@@ -458,20 +406,6 @@ def aggregate(
         )
         for t, xs in sorted(at.items())
     ]
-    return SimulationReport(
-        scenario=scenario,
-        replications=len(days),
-        seed=seed,
-        seeds=tuple(seeds),
-        overall=_group([d.overall for d in days]),
-        queues=queues,
-        segments=segments,
-        intervals=intervals,
-        timeline=timeline,
-        events=sum(d.events for d in days),
-        wall_s=wall_s,
-        interval_s=interval_s,
-    )
 
 
 def replication_seed(seed: int, i: int) -> int:
@@ -605,6 +539,13 @@ def _cell(e: Estimate, kind: str, replications: int) -> str:
 
 def format_text(report: SimulationReport, *, intervals: bool = False) -> str:
     """A readable summary: overall, per queue and per segment; per interval on request."""
+    lines = [*_summary_head(report), "", *_group_rows(report)]
+    if intervals:
+        lines += ["", *_interval_rows(report)]
+    return "\n".join(lines)
+
+
+def _summary_head(report: SimulationReport) -> list[str]:
     sc = report.scenario
     reps = report.replications
     lines = [
@@ -624,6 +565,12 @@ def format_text(report: SimulationReport, *, intervals: bool = False) -> str:
             "mean ±half-width of the 95% confidence interval across replications (Student t); "
             "n=: replications where the figure was defined"
         )
+    return lines
+
+
+def _group_rows(report: SimulationReport) -> list[str]:
+    """The table of overall, each queue and each segment, with the counts under it."""
+    reps = report.replications
     head = (
         f"{'':<22} {'calls/rep':>9}  {'SL':<15} {'SL of answered':<15} {'ASA':<16} "
         f"{'abandon':<15} occupancy"
@@ -639,35 +586,37 @@ def format_text(report: SimulationReport, *, intervals: bool = False) -> str:
             f"{_cell(g.occupancy, 'pct', reps)}"
         ).rstrip()
 
-    lines += ["", head, row("overall", report.overall)]
+    lines = [head, row("overall", report.overall)]
     for name, g in report.queues.items():
-        label = f"queue {name} (SL {g.sl_target_s:g}s)"
-        lines.append(row(label, g))
+        lines.append(row(f"queue {name} (SL {g.sl_target_s:g}s)", g))
     for name, g in report.segments.items():
         lines.append(row(f"segment {name}", g))
     lines.append(
         f"(short abandons, left out of SL: {report.overall.short_abandoned:,}; "
         f"abandoned: {report.overall.abandoned:,}; answered: {report.overall.answered:,})"
     )
-    if intervals:
-        lines += [
-            "",
-            f"per {report.interval_s / 60:g} minutes by arrival (* = warm-up, not counted above)",
-            f"{'from':<7} {'offered':<15} {'SL':<15} {'ASA':<16} {'abandon':<15} "
-            f"{'waiting':<14} {'staffed':<14} busy",
-        ]
-        for i in report.intervals:
-            mark = "*" if i.warm_up else " "
-            lines.append(
-                (
-                    f"{clock(report, i.start_s)}{mark:<2} "
-                    f"{_cell(i.offered, 'n', reps):<15} "
-                    f"{_cell(i.service_level, 'pct', reps):<15} "
-                    f"{_cell(i.asa_s, 's', reps):<16} "
-                    f"{_cell(i.abandon_rate, 'pct', reps):<15} "
-                    f"{_cell(i.waiting, 'n', reps):<14} "
-                    f"{_cell(i.staffed, 'n', reps):<14} "
-                    f"{_cell(i.busy, 'n', reps)}"
-                ).rstrip()
-            )
-    return "\n".join(lines)
+    return lines
+
+
+def _interval_rows(report: SimulationReport) -> list[str]:
+    reps = report.replications
+    lines = [
+        f"per {report.interval_s / 60:g} minutes by arrival (* = warm-up, not counted above)",
+        f"{'from':<7} {'offered':<15} {'SL':<15} {'ASA':<16} {'abandon':<15} "
+        f"{'waiting':<14} {'staffed':<14} busy",
+    ]
+    for i in report.intervals:
+        mark = "*" if i.warm_up else " "
+        lines.append(
+            (
+                f"{clock(report, i.start_s)}{mark:<2} "
+                f"{_cell(i.offered, 'n', reps):<15} "
+                f"{_cell(i.service_level, 'pct', reps):<15} "
+                f"{_cell(i.asa_s, 's', reps):<16} "
+                f"{_cell(i.abandon_rate, 'pct', reps):<15} "
+                f"{_cell(i.waiting, 'n', reps):<14} "
+                f"{_cell(i.staffed, 'n', reps):<14} "
+                f"{_cell(i.busy, 'n', reps)}"
+            ).rstrip()
+        )
+    return lines

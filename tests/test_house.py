@@ -48,10 +48,6 @@ FUNCTIONS_OVER: set[str] = {
     "queue_engine/erlang.py:erlang_a",  # 79
     "scripts_engine/validate.py:check_script",  # 85
     "simulators/live.py:run_live",  # 165
-    "simulators/plot.py:plot_day",  # 91
-    "simulators/report.py:aggregate",  # 72
-    "simulators/report.py:format_text",  # 68
-    "simulators/report.py:measure_day",  # 66
 }
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from cti.errors import ScriptError
 from cti.models import CallerInfo, CallerKind, Customer, PhoneNumber, Segment
@@ -217,16 +219,22 @@ def test_inputs_refuse(node: InputNode, value: object, words: str) -> None:
         check_input(node, value)
 
 
-def test_input_definitions_are_checked() -> None:
-    for bad in (
-        {"type": "choice"},
-        {"type": "text", "options": ["a"]},
-        {"type": "number", "min": "2020-01-01"},
-        {"type": "date", "min": 3},
-        {"pattern": "("},
-    ):
-        with pytest.raises(ValueError):
-            inp(**bad)
+@pytest.mark.parametrize(
+    ("bad", "words"),
+    [
+        ({"type": "choice"}, "a choice field needs options"),
+        ({"type": "text", "options": ["a"]}, "options are only for type = 'choice'"),
+        ({"type": "number", "min": "2020-01-01"}, "min and max are dates only for type = 'date'"),
+        ({"type": "date", "min": 3}, "a date field's min and max are dates"),
+        ({"pattern": "("}, "is not a regular expression"),
+    ],
+)
+def test_input_definitions_are_checked(bad: dict[str, object], words: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(words)):
+        inp(**bad)
+
+
+def test_a_date_field_takes_date_bounds() -> None:
     assert inp(type=FieldType.DATE, min="2020-01-01").min == date(2020, 1, 1)
 
 

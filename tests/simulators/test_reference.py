@@ -6,7 +6,7 @@ seeded replications, in two processes. Figures are taken with
 :class:`queue_engine.stats.Tally` over the calls that arrived after the warm-up and
 before the end of arrivals, one estimate per replication; a confidence interval is
 the mean of the replications' estimates +/- t * sd / sqrt(n)
-(:func:`simulators.report.estimate`, as ``cti simulate`` reports it).
+(:func:`simulators.estimates.estimate`, as ``cti simulate`` reports it).
 
 How much data each tolerance needs: one 8-hour day of the Erlang C case has SL20 sd
 about 0.09 and ASA sd about 19 s, so 40 such days (SL20 standard error 0.014) would
@@ -34,7 +34,7 @@ from cti.models import CallDetailRecord, QueueConfig
 from queue_engine.priority import starvation_bound_s
 from queue_engine.stats import Tally, passed_over_beyond_bound
 from simulators.des import run_day
-from simulators.report import Estimate, estimate
+from simulators.estimates import Estimate, estimate
 from simulators.scenario import SCENARIO_DIR, Scenario, ValueShare, load_scenario
 
 pytestmark = pytest.mark.simulation

@@ -1,5 +1,6 @@
-"""``cti simulate`` and simulators.report: t quantiles, CI math, what a day counts, the JSON
-shape, the chart, and the command end to end on a tiny scenario."""
+"""``cti simulate``, simulators.report and simulators.estimates: t quantiles, CI math,
+what a day counts, the JSON shape, the chart, and the command end to end on a tiny
+scenario."""
 
 from __future__ import annotations
 
@@ -16,16 +17,13 @@ from cti.errors import SimulationError
 from cti.models import CallDetailRecord, CallerKind, Segment
 from queue_engine.stats import AgentTime
 from simulators.des import DayResult, Sample
+from simulators.estimates import Z975, Estimate, estimate, t_quantile_975
 from simulators.report import (
-    Z975,
-    Estimate,
     aggregate,
-    estimate,
     format_text,
     measure_day,
     replication_seed,
     simulate,
-    t_quantile_975,
     to_json,
 )
 from simulators.scenario import Scenario
@@ -110,7 +108,7 @@ def test_t_quantile_tends_to_the_normal_and_decreases() -> None:
     assert abs(Z975 - 1.96) < 1e-4
     qs = [t_quantile_975(df) for df in range(1, 5000)]
     assert all(a > b for a, b in itertools.pairwise(qs))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="degrees of freedom must be >= 1"):
         t_quantile_975(0)
 
 
