@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 
 import serial  # type: ignore[import-untyped]  # pyserial ships no type hints
 import serial_asyncio_fast
@@ -35,6 +35,7 @@ from telephony_adapters.base import (
     TelephonyAdapter,
 )
 from telephony_adapters.call_ids import boot_call_ids
+from telephony_adapters.changes import Changes
 from telephony_adapters.modem.call import CallState, ModemResult, Send
 from telephony_adapters.modem.session import (
     PROBE_INTERVAL,
@@ -127,7 +128,7 @@ class ModemLine(TelephonyAdapter):
         self._closed: asyncio.Event | None = None
         self._dials: dict[str, DialOutcome | None] = {}
         """Our dials: None while under way, then how each ended (the last 100)."""
-        self._dials_changed = asyncio.Event()
+        self._changes = Changes()
 
     @property
     def status(self) -> str:
@@ -188,9 +189,13 @@ class ModemLine(TelephonyAdapter):
         while (outcome := self._dials.get(call_id)) is None:
             if call_id not in self._dials:
                 raise TelephonyError(f"line {self.name!r}: dial {call_id!r} was forgotten")
-            changed = self._dials_changed
-            await changed.wait()
+            await self._changes.next()
         return outcome
+
+    async def wait_for(self, predicate: Callable[[], bool]) -> None:
+        """Return once ``predicate()`` holds (checked after every output of the session;
+        see :meth:`~telephony_adapters.changes.Changes.until`)."""
+        await self._changes.until(predicate)
 
     # --- the shell -------------------------------------------------------------------
 
@@ -299,13 +304,13 @@ class ModemLine(TelephonyAdapter):
         else:
             self.ready.clear()
         self._wake.set()
+        self._changes.notify()
 
     def _dial_ended(self, call_id: str, end: DialEnd, detail: str) -> None:
         """Note how our dial ``call_id`` ended (the first word counts) and wake waiters."""
         if call_id in self._dials and self._dials[call_id] is None:
             self._dials[call_id] = DialOutcome(call_id, end, detail)
-            changed, self._dials_changed = self._dials_changed, asyncio.Event()
-            changed.set()
+            self._changes.notify()
 
     def _write(self, send: Send) -> None:
         transport = self._transport

@@ -35,6 +35,7 @@ from telephony_adapters.base import (
     LineEvent,
     TelephonyAdapter,
 )
+from telephony_adapters.changes import Changes
 from telephony_adapters.sipline.dialog_store import DialogStore, dialogs_path_for
 from telephony_adapters.sipline.media import DtmfListener, MediaPorts
 from telephony_adapters.sipline.message import SipSyntaxError, parse_uri
@@ -119,7 +120,7 @@ class SipLine(TelephonyAdapter):
         self.transfers: dict[str, list[TransferOutcome]] = {}
         self.dtmf: list[tuple[str, str]] = []
         """(call id, key) of every DTMF key received, in order (the last 1,000)."""
-        self._changed = asyncio.Event()
+        self._changes = Changes()
         self._dials: dict[str, DialOutcome | None] = {}
         """Our dials: None while under way, then how each ended (the last 10,000)."""
         self._dialogs_path: Path | None = None
@@ -260,8 +261,7 @@ class SipLine(TelephonyAdapter):
         while (outcome := self._dials.get(call_id)) is None:
             if call_id not in self._dials:
                 raise TelephonyError(f"line {self.name!r}: dial {call_id!r} was forgotten")
-            changed = self._changed
-            await changed.wait()
+            await self._changes.next()
         return outcome
 
     async def hold(self, call_id: str) -> None:
@@ -312,11 +312,10 @@ class SipLine(TelephonyAdapter):
 
     # --- waiting (for tests and tools) --------------------------------------------
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        """Return once ``predicate()`` holds (checked after every effect)."""
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                await self._changed.wait()
+    async def wait_for(self, predicate: Callable[[], bool]) -> None:
+        """Return once ``predicate()`` holds (checked after every effect; see
+        :meth:`~telephony_adapters.changes.Changes.until`)."""
+        await self._changes.until(predicate)
 
     # --- internals -------------------------------------------------------------------
 
@@ -345,12 +344,7 @@ class SipLine(TelephonyAdapter):
                     key=self.name,
                 )
         self._wake.set()
-        self._signal()
-
-    def _signal(self) -> None:
-        """Something changed: wake every :meth:`wait_for` (later ones wait anew)."""
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        self._changes.notify()
 
     def _carry_out(self, effect: Effect) -> None:
         if isinstance(effect, Datagram):
@@ -441,7 +435,7 @@ class SipLine(TelephonyAdapter):
         del self.dtmf[:-1000]
         if len(event.key) == 1 and event.key in DTMF_EVENTS:  # not "flash" or unknown ones
             self._events.put_nowait(DtmfReceived(call_id=call_id, key=event.key, line=self.name))
-        self._signal()
+        self._changes.notify()
         if self._on_dtmf is not None:
             self._on_dtmf(call_id, event)
 

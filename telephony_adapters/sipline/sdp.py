@@ -105,35 +105,41 @@ def parse_sdp(body: bytes) -> Session:
         if len(line) < 2 or line[1] != "=":
             raise SipSyntaxError(f"SDP line {number}: not type=value: {line[:60]!r}")
         kind, value = line[0], line[2:]
+        seen_version = seen_version or kind == "v"
         try:
-            if kind == "v":
-                seen_version = True
-            elif kind == "o":
-                user, sid, version, _net, _addrtype, address = value.split()
-                session.username, session.session_id = user, sid
-                session.version, session.address = int(version), address
-            elif kind == "s":
-                session.name = value
-            elif kind == "c":
-                address = value.split()[2].split("/")[0]
-                if media is None:
-                    session.connection = address
-                else:
-                    media.connection = address
-            elif kind == "m":
-                mkind, port, proto, *formats = value.split()
-                media_port = int(port.split("/")[0])
-                if not 0 <= media_port < 65536:
-                    raise ValueError(media_port)
-                media = Media(mkind, media_port, proto, formats)
-                session.media.append(media)
-            elif kind == "a":
-                _attribute(session, media, value)
+            media = _line(session, media, kind, value)
         except (ValueError, IndexError, OverflowError):
             raise SipSyntaxError(f"SDP line {number}: bad {kind}= line: {line[:60]!r}") from None
     if not seen_version:
         raise SipSyntaxError("SDP without v= line")
     return session
+
+
+def _line(session: Session, media: Media | None, kind: str, value: str) -> Media | None:
+    """Read one ``kind=value`` line into ``session``; returns the media section now open.
+    ValueError, IndexError or OverflowError: the line is bad."""
+    if kind == "o":
+        user, sid, version, _net, _addrtype, address = value.split()
+        session.username, session.session_id = user, sid
+        session.version, session.address = int(version), address
+    elif kind == "s":
+        session.name = value
+    elif kind == "c":
+        address = value.split()[2].split("/")[0]
+        if media is None:
+            session.connection = address
+        else:
+            media.connection = address
+    elif kind == "m":
+        mkind, port, proto, *formats = value.split()
+        media_port = int(port.split("/")[0])
+        if not 0 <= media_port < 65536:
+            raise ValueError(media_port)
+        media = Media(mkind, media_port, proto, formats)
+        session.media.append(media)
+    elif kind == "a":
+        _attribute(session, media, value)
+    return media
 
 
 def _attribute(session: Session, media: Media | None, value: str) -> None:
@@ -237,32 +243,12 @@ def answer_offer(
     answer = Session(session_id=session_id, version=version, address=host, connection=host)
     plan: MediaPlan | None = None
     for m in offer.media:
-        chosen: tuple[int, str] | None = None
-        event_pt: int | None = None
-        if plan is None and m.kind == "audio" and m.port > 0 and m.proto.startswith("RTP/"):
-            for fmt in m.formats:
-                if not is_number(fmt, 3):
-                    continue
-                codec = m.codec(int(fmt))
-                if codec is None:
-                    continue
-                name, rate = codec
-                if chosen is None and name in codecs and rate == 8000:
-                    chosen = (int(fmt), name)
-                elif name == "TELEPHONE-EVENT" and rate == 8000 and event_pt is None:
-                    event_pt = int(fmt)
+        chosen, event_pt = _formats(m, codecs) if plan is None else (None, None)
         if chosen is None:
             answer.media.append(Media(m.kind, 0, m.proto, m.formats[:1] or ["0"]))
             continue
-        theirs = _remote_direction(offer, m)
-        ours = _ANSWER_DIRECTION.get(theirs, "sendrecv")
         remote_host = _remote_host(offer, m)
-        if remote_host == "0.0.0.0":  # RFC 2543 hold
-            ours = "inactive" if ours in ("inactive", "sendonly") else "recvonly"
-        if hold and ours == "sendrecv":
-            ours = "sendonly"
-        elif hold and ours == "recvonly":
-            ours = "inactive"
+        ours = _our_direction(_remote_direction(offer, m), remote_host, hold=hold)
         pt, name = chosen
         media = Media("audio", port, m.proto, [str(pt)], ptime=20, direction=ours)
         media.rtpmap[pt] = (name, 8000)
@@ -275,6 +261,38 @@ def answer_offer(
     if plan is None:
         raise NotAcceptableError(f"no audio stream with a codec among {codecs} in the offer")
     return answer, plan
+
+
+def _formats(m: Media, codecs: tuple[str, ...]) -> tuple[tuple[int, str] | None, int | None]:
+    """(payload type, name) of the first codec of ``codecs`` an audio stream offers, and
+    its telephone-event payload type; (None, None) for a stream we cannot take."""
+    chosen: tuple[int, str] | None = None
+    event_pt: int | None = None
+    if not (m.kind == "audio" and m.port > 0 and m.proto.startswith("RTP/")):
+        return None, None
+    for fmt in m.formats:
+        codec = m.codec(int(fmt)) if is_number(fmt, 3) else None
+        if codec is None:
+            continue
+        name, rate = codec
+        if chosen is None and name in codecs and rate == 8000:
+            chosen = (int(fmt), name)
+        elif name == "TELEPHONE-EVENT" and rate == 8000 and event_pt is None:
+            event_pt = int(fmt)
+    return chosen, event_pt
+
+
+def _our_direction(theirs: str, remote_host: str, *, hold: bool) -> str:
+    """Our direction answering theirs; never sending to a peer on hold (RFC 2543's
+    0.0.0.0), nor receiving while we hold the call."""
+    ours = _ANSWER_DIRECTION.get(theirs, "sendrecv")
+    if remote_host == "0.0.0.0":  # RFC 2543 hold
+        ours = "inactive" if ours in ("inactive", "sendonly") else "recvonly"
+    if hold and ours == "sendrecv":
+        ours = "sendonly"
+    elif hold and ours == "recvonly":
+        ours = "inactive"
+    return ours
 
 
 def accept_answer(offer: Session, answer: Session) -> MediaPlan:

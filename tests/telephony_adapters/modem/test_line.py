@@ -118,9 +118,7 @@ async def test_start_up_ring_answer_hang_up(tmp_path: Path) -> None:
         )
         await line.answer(arrived.call_id)
         await asyncio.wait_for(modem.wait_for("answered"), SAFETY)
-        async with asyncio.timeout(SAFETY):
-            while not line.outcomes:
-                await asyncio.sleep(0.01)
+        await line.wait_for(lambda: bool(line.outcomes))
         assert line.outcomes[-1].outcome == "connected"
         await line.hang_up(arrived.call_id)
         await asyncio.wait_for(modem.wait_for("hung_up"), SAFETY)
@@ -181,9 +179,7 @@ async def test_dial_outcomes_through_the_pty(tmp_path: Path) -> None:
         assert "ATDT5551234;" in modem.core.heard
         second = await line.dial("5551234")
         await asyncio.wait_for(modem.wait_for("dial_outcome", after=len(modem.notes)), SAFETY)
-        async with asyncio.timeout(SAFETY):
-            while line.outcomes[-1].outcome != "connected":
-                await asyncio.sleep(0.01)
+        await line.wait_for(lambda: line.outcomes[-1].outcome == "connected")
         await line.hang_up(second)
         await asyncio.wait_for(modem.wait_for("hung_up"), SAFETY)
 
@@ -215,9 +211,8 @@ async def test_a_modem_that_stops_answering_is_restarted(tmp_path: Path) -> None
     async with running(line, modem):
         answers = modem.core.received
         modem.core.received = lambda data, now: []  # type: ignore[method-assign]  # wedged
-        async with asyncio.timeout(SAFETY):
-            while line.connections < 3:  # closed, opened again, start-up failed, again
-                await asyncio.sleep(0.05)
+        # closed, opened again, start-up failed, again
+        await line.wait_for(lambda: line.connections >= 3)
         assert not line.ready.is_set()
         modem.core.received = answers  # type: ignore[method-assign]
         await wait_ready(line)
@@ -227,9 +222,7 @@ async def test_missing_port_keeps_trying(tmp_path: Path) -> None:
     line = modem_line(tmp_path / "nothing")
     await line.start()
     try:
-        async with asyncio.timeout(SAFETY):
-            while line.session.failures < 3:
-                await asyncio.sleep(0.02)
+        await line.wait_for(lambda: line.session.failures >= 3)
         assert line.status == "down"
         assert line.connections == 0
         modem = emulator(tmp_path, name="nothing")
@@ -251,9 +244,7 @@ async def test_a_port_that_is_not_a_modem_is_named_in_the_error(
     line = modem_line(plain)
     await line.start()
     try:
-        async with asyncio.timeout(SAFETY):
-            while line.session.failures < 1:
-                await asyncio.sleep(0.02)
+        await line.wait_for(lambda: line.session.failures >= 1)
     finally:
         await line.stop()
     assert line.status == "down"

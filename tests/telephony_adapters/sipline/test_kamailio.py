@@ -105,7 +105,8 @@ async def test_through_kamailio_the_agent_hangs_up_and_the_bye_follows_the_route
     assert line._events.empty()  # our own hang-up makes no CallerHungUp
     line_port = line.local_address[1]
     bye = [r for r in proxy.lines() if r.startswith("loose-routed BYE")]
-    assert len(bye) == 1 and f"from 127.0.0.1:{line_port} " in bye[0], proxy.explain("BYE")
+    assert len(bye) == 1, proxy.explain("BYE")
+    assert f"from 127.0.0.1:{line_port} " in bye[0], proxy.explain("BYE")
     assert f"to sip:sipp@127.0.0.1:{sipp.port}" in bye[0]
 
 
