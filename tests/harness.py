@@ -27,6 +27,7 @@ from cti import topics
 from cti.bus.memory import InMemoryBus
 from cti.clock import run_virtual
 from cti.config import Config, load_config
+from cti.engine.running import running_engine
 from cti.engine.service import EngineService
 from cti.models import AgentConfig, Customer
 from cti.protocol import AnyCommand
@@ -170,8 +171,9 @@ async def engine_center(
             agents = {"1001": [q.name for q in config.queues]}
         lines = list(lines) if lines is not None else [SimTrunk()]
         bus = bus or InMemoryBus()
-        service = EngineService(config, bus, store, lines, agents, recorder=store, journal=journal)
-        async with running(service):
+        async with running_engine(
+            config, bus, directory=store, journal=journal, lines=lines, agents=agents, web=False
+        ) as service:
             yield Center(service, bus, store, lines)
     finally:
         if isinstance(db, Path):
