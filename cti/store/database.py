@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Self, TypeVar
+from typing import Self, TypeVar
 
 import aiosqlite
 
@@ -37,10 +37,8 @@ from cti.models import (
     Scalar,
     ScriptRun,
 )
+from cti.store.customers import CustomerCard, CustomerRows
 from cti.store.migrations import MIGRATIONS, Migration
-
-if TYPE_CHECKING:
-    from cti.customers.base import CustomerCard
 
 T = TypeVar("T")
 
@@ -165,17 +163,7 @@ class Store:
 
         ``":memory:"`` opens a private in-memory store.
         """
-        db_path = Path(path)
-        if db_path.is_dir():
-            raise StoreError(
-                f"the store path {db_path} is a folder; give a file in it, such as"
-                f" {db_path / 'cti.db'}"
-            )
-        if str(path) != ":memory:":
-            try:
-                db_path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(f"creating the folder of the store at {db_path}: {exc}") from exc
+        db_path = _store_path(path)
         connection = await _io(
             f"opening the store at {db_path}",
             lambda: aiosqlite.connect(db_path, isolation_level=None),
@@ -213,14 +201,12 @@ class Store:
 
     async def add_customers(self, customers: Iterable[Customer]) -> int:
         """Insert customers with their phones and e-mails in one transaction; return how
-        many (see :meth:`cti.customers.base.CustomerBase.add_customers`).
+        many (see :meth:`cti.store.customers.CustomerRows.add_customers`).
 
         Phones are stored as given: their ``e164`` must already be normalised. A
         duplicate id fails the whole batch.
         """
-        from cti.customers.base import CustomerBase
-
-        return await CustomerBase(self).add_customers(customers)
+        return await CustomerRows(self).add_customers(customers)
 
     async def customer_count(self) -> int:
         """How many customers the store holds."""
@@ -245,9 +231,7 @@ class Store:
 
     async def customer_card(self, customer_id: int) -> CustomerCard:
         """History, open service items and value inputs for the screen-pop."""
-        from cti.customers.base import CustomerBase
-
-        return await CustomerBase(self).card(customer_id)
+        return await CustomerRows(self).card(customer_id)
 
     async def sample_customers(self, n: int, seed: int) -> list[Customer]:
         """``min(n, count)`` distinct customers drawn at random, the same for a seed."""
@@ -510,10 +494,6 @@ class Store:
 
         return await _io(f"{doing} in the store at {self.path}", transaction, self._write_lock)
 
-    # The names these had before they were public (kept for callers written then).
-    _fetch = fetch
-    _write = write
-
     async def _customers_by_ids(self, doing: str, ids: Sequence[int]) -> list[Customer]:
         if not ids:
             return []
@@ -527,9 +507,7 @@ class Store:
             "SELECT 1 FROM customers WHERE name_key IS NULL LIMIT 1",
         )
         if rows:
-            from cti.customers.base import CustomerBase
-
-            await CustomerBase(self).reindex(only_missing=True)
+            await CustomerRows(self).reindex(only_missing=True)
 
     async def _migrate(self, migrations: Sequence[Migration]) -> None:
         """Apply, each in its own transaction, the migrations not applied yet."""
@@ -563,6 +541,21 @@ class Store:
                 )
 
             await self.write(f"applying migration {number}", apply)
+
+
+def _store_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` checked (a file, not a folder) with its folders made (once, at open)."""
+    db_path = Path(path)
+    if db_path.is_dir():
+        raise StoreError(
+            f"the store path {db_path} is a folder; give a file in it, such as {db_path / 'cti.db'}"
+        )
+    if str(path) != ":memory:":
+        try:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"creating the folder of the store at {db_path}: {exc}") from exc
+    return db_path
 
 
 def _cdr_row(cdr: CallDetailRecord) -> tuple[object, ...]:
