@@ -6,7 +6,7 @@ the current time into the engine's line events (:class:`~cti.protocol.CallArrive
 outcomes of our requests (:class:`ModemResult`). It never reads a clock: the caller passes
 ``now`` and calls :meth:`ModemCall.tick` at :meth:`ModemCall.next_deadline`.
 
-Incoming calls (REFERENCE §4): caller ID arrives between the first and second RING
+Incoming calls (see docs/modem.md): caller ID arrives between the first and second RING
 (US), before the first RING (UK/ETSI), or never. The call is announced on the first
 RING when caller ID came before it; else once caller ID after the first RING has been
 quiet for ``caller_id_settle`` seconds (the fields come in one burst, with no end
@@ -46,7 +46,7 @@ from telephony_adapters.modem.parser import (
 )
 
 RING_TIMEOUT = 7.0
-"""Seconds without RING after which ringing has stopped (REFERENCE §4: about 6-7 s)."""
+"""Seconds without RING after which ringing has stopped (RINGs come about 6 s apart)."""
 
 CALLER_ID_SETTLE = 0.5
 """Seconds of quiet after a caller-ID field before the call is announced with it."""
@@ -407,7 +407,7 @@ class StartupState(enum.Enum):
 
 
 class StartupNegotiator:
-    """The start-up sequence with its fallbacks (REFERENCE §4), sans-I/O.
+    """The start-up sequence with its fallbacks (docs/modem.md), sans-I/O.
 
     ``ATZ``; on OK wait ``settle`` seconds; ``ATE0V1Q0S0=0``; then the caller-ID
     commands in order until one answers OK; then the site's own ``init`` commands (from

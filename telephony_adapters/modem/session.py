@@ -13,7 +13,7 @@ the call machine (:mod:`.call`) and adds what only a long-running line needs:
   failed, modem silent) and starts again from ``backoff_min`` once a start-up succeeds.
 * **Health.** When the line is idle and the modem has said nothing for
   ``probe_interval`` seconds, the session sends a probe: the caller-ID command that
-  worked (so caller ID is armed again after a silent reset of the modem, REFERENCE §4),
+  worked (so caller ID is armed again after a silent reset of the modem),
   or ``AT``. No result within ``reply_timeout``, ``tries`` times over: the modem has
   stopped answering, and the session asks for a :class:`Restart`.
 * During start-up RING and caller ID are not calls yet (the modem is being reset); the

@@ -39,7 +39,8 @@ from cti.protocol import (
 from cti.store.database import Store
 from simulators.modem_emulator import CallSpec, DialSpec, ModemEmulator, PtyModem
 from telephony_adapters.base import LineEvent
-from telephony_adapters.modem.line import ModemLine, boot_call_ids
+from telephony_adapters.call_ids import boot_call_ids
+from telephony_adapters.modem.line import ModemLine
 from telephony_adapters.sim import SimTrunk
 from tests.cti.test_service import Agent, ready
 

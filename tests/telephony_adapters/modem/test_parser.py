@@ -1,4 +1,5 @@
-"""The modem line parser on REFERENCE §4 transcripts, whole and split anywhere."""
+"""The modem line parser on transcripts of real modems (docs/modem.md), whole and split
+anywhere."""
 
 from __future__ import annotations
 

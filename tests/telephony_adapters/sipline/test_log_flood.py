@@ -1,4 +1,4 @@
-"""A flood of bad SIP datagrams writes a bounded number of log lines (issue 17): each
+"""A flood of bad SIP datagrams writes a bounded number of log lines: each
 kind of complaint is logged once, then counted once a minute (cti.log_limits), on the
 user agent's own clock."""
 
