@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from cti.app.demo import DemoCenter
+from cti.app.demo import running_demo
 from cti.config import WebSettings, load_config
 from cti.engine.web_callbacks import MAX_BODY, WebCallbacks, key_sha256
 from cti.errors import CtiError
@@ -33,6 +33,7 @@ from cti.protocol import (
     SetReady,
 )
 from tests.cti.test_service import ALICE, Center, center
+from tests.harness import until
 
 pytestmark = pytest.mark.integration
 
@@ -126,7 +127,6 @@ async def test_known_customers_callback_outranks_an_earlier_unknown_and_is_diall
         assert unknown["position"] == 1
         assert unknown["queue"] == "general"
         assert unknown["estimated_wait_s"] is None  # nobody there to answer yet
-        await asyncio.sleep(0.05)
         status, alice = await w.post({"number": ALICE_NUMBER, "name": ALICE.name})
         assert status == 202, alice
         assert alice["position"] == 1  # the customer's value puts her ahead
@@ -293,8 +293,9 @@ async def test_get_unknown_ids_and_paths_are_404_and_healthz_is_200() -> None:
     async with web([]) as w:
         assert await w.get("/healthz") == (200, {"ok": True})
         w.center.trunk.ring(ALICE_NUMBER)  # a live call the endpoint did not create
-        await asyncio.sleep(0.05)
-        [inbound] = w.center.service.router.active_call_ids()
+        router = w.center.service.router
+        await until(lambda: len(router.active_call_ids()) == 1, what="the call routed")
+        [inbound] = router.active_call_ids()
         for call_id in ("cb-0-1", inbound):
             status, answer = await w.get(f"/v1/callbacks/{call_id}")
             assert status == 404
@@ -329,7 +330,9 @@ async def test_stop_closes_the_port_and_its_connections_and_a_taken_port_is_refu
         await server.stop()
 
 
-async def test_demo_starts_the_endpoint_when_a_port_is_configured(tmp_path: Path) -> None:
+async def test_demo_starts_the_endpoint_when_a_port_is_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -339,28 +342,25 @@ async def test_demo_starts_the_endpoint_when_a_port_is_configured(tmp_path: Path
             "demo": {"customers": 20},
         }
     )
-    demo = await DemoCenter.open(config, tmp_path / "cti.db", bots=0, human=None)
-    try:
-        await demo.start()
-        assert demo.web is not None
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(
-                f"http://127.0.0.1:{port}/v1/callbacks",
-                json={"number": UNKNOWN},
-                headers={"Authorization": f"Bearer {KEY}"},
-            ) as r,
-        ):
-            assert r.status == 202
-    finally:
-        await demo.close()
+    async with (
+        running_demo(config, tmp_path / "cti.db", bots=0, human=None),
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"http://127.0.0.1:{port}/v1/callbacks",
+            json={"number": UNKNOWN},
+            headers={"Authorization": f"Bearer {KEY}"},
+        ) as r,
+    ):
+        assert r.status == 202
     assert port_is_closed(port)
-    off = await DemoCenter.open(load_config(), tmp_path / "off.db", bots=0, human=None)
-    try:
-        await off.start()
-        assert off.web is None  # callbacks_port = 0: off
-    finally:
-        await off.close()
+    started: list[WebCallbacks] = []
+
+    async def spy(self: WebCallbacks) -> None:
+        started.append(self)
+
+    monkeypatch.setattr(WebCallbacks, "start", spy)
+    async with running_demo(load_config(), tmp_path / "off.db", bots=0, human=None):
+        assert started == []  # callbacks_port = 0: off
 
 
 def _json(body: object) -> bytes:
@@ -391,14 +391,10 @@ async def test_serve_starts_the_endpoint_and_stops_it_with_the_engine(tmp_path: 
     url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as http:
-            async with asyncio.timeout(30):
-                while True:  # the engine replays its journal first; then the port opens
-                    try:
-                        async with http.get(f"{url}/healthz") as r:
-                            if r.status == 200:
-                                break
-                    except aiohttp.ClientConnectionError:
-                        await asyncio.sleep(0.05)
+            # the engine replays its journal first; then the port opens
+            await until(lambda: not port_is_closed(port), every_s=0.05, what="the port open")
+            async with http.get(f"{url}/healthz") as r:
+                assert r.status == 200
             async with http.post(f"{url}/v1/callbacks", json={"number": UNKNOWN}) as r:
                 assert r.status == 401  # no key: refused
             headers = {"Authorization": f"Bearer {KEY}"}
@@ -406,7 +402,8 @@ async def test_serve_starts_the_endpoint_and_stops_it_with_the_engine(tmp_path: 
                 f"{url}/v1/callbacks", json={"number": UNKNOWN}, headers=headers
             ) as r:
                 body = await r.json()
-                assert r.status == 202 and body["state"] == "waiting", body
+                assert r.status == 202, body
+                assert body["state"] == "waiting", body
             async with http.get(f"{url}/v1/callbacks/{body['id']}", headers=headers) as r:
                 assert r.status == 200
                 assert (await r.json())["id"] == body["id"]

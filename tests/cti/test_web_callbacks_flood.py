@@ -122,7 +122,8 @@ def flood_run(*, clients: int, protected: bool) -> Outcome:
 def test_a_flood_of_requests_leaves_real_callers_their_service_level(clients: int) -> None:
     out = flood_run(clients=clients, protected=True)
     assert out.real.offered >= 70  # about 100 callers in the hour
-    assert out.real.service_level is not None and out.real.service_level >= SL_GOAL, out
+    assert out.real.service_level is not None, out
+    assert out.real.service_level >= SL_GOAL, out
     # Accepted fakes: at most the client's burst plus its rate over 5 s, never above the
     # pending cap (20); the rest refused 429.
     cap = 20 if clients > 1 else 10 + 3
@@ -134,4 +135,5 @@ def test_a_flood_of_requests_leaves_real_callers_their_service_level(clients: in
 def test_the_control_run_without_protection_loses_the_service_level() -> None:
     out = flood_run(clients=1, protected=False)
     assert out.accepted == FLOOD
-    assert out.real.service_level is not None and out.real.service_level < SL_GOAL, out
+    assert out.real.service_level is not None, out
+    assert out.real.service_level < SL_GOAL, out

@@ -268,4 +268,5 @@ async def test_cti_serve_in_its_own_process(mosquitto: Mosquitto, tmp_path: Path
         records = [r for r in await store.call_records() if r.call_id == call_id]
     finally:
         await store.close()
-    assert len(records) == 1 and records[0].agent_id == "1001", log
+    assert len(records) == 1, log
+    assert records[0].agent_id == "1001", log

@@ -40,6 +40,7 @@ from queue_engine.router import Router
 from simulators.bots import BotAgent, BotBehaviour
 from simulators.traffic import ArrivalModel, CallerMix, CallerPool, run_arrivals
 from telephony_adapters.sim import SimCallState, SimTrunk
+from tests.harness import until
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +139,10 @@ async def run(args: argparse.Namespace) -> None:
                 tasks.append(asyncio.create_task(bot.run(), name=f"bot:{agent_id}"))
             tasks.append(asyncio.create_task(_report(service, args.status_every)))
             await run_arrivals(trunk, model, pool, rng, until=loop.time() + args.seconds)
-        end = loop.time() + DRAIN_LIMIT_S
-        while service.router.active_call_ids() and loop.time() < end:
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(0.5)  # the last wrap-ups' records on their way
-        await service.flush()
+        drained = "every call finished, wrap-ups included"
+        await until(lambda: not service.router.active_call_ids(), DRAIN_LIMIT_S, every_s=0.1,
+                    what=drained)  # fmt: skip
+        await service.flush()  # the last wrap-ups' records written
         say("done", now=service.now(), **picture(service.router))
         for task in tasks:
             task.cancel()

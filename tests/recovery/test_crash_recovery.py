@@ -157,11 +157,11 @@ def test_a_killed_engine_restarts_with_every_call_agent_and_record(tmp_path: Pat
     # 1. Run, and kill -9 at a seeded moment once the center is busy.
     first = Harness(db, "--seconds", "30", "--seed", str(SEED), "--agents", str(AGENTS))
     first.until("started", start + 20)
-    not_before = time.monotonic() + rng.uniform(1.0, 3.0)
-    while not (busy_enough(status := first.until("status", start + 25))) or (
-        time.monotonic() < not_before
-    ):
-        pass
+    # The moment: the k-th busy status report (seeded; one each 0.1 s), not a span of
+    # real time.
+    for _ in range(rng.randint(10, 30)):
+        while not busy_enough(status := first.until("status", start + 25)):
+            pass
     first.process.send_signal(signal.SIGKILL)
     assert first.process.wait(timeout=10) == -signal.SIGKILL
     assert status["waiting"] >= 1
@@ -173,7 +173,8 @@ def test_a_killed_engine_restarts_with_every_call_agent_and_record(tmp_path: Pat
     talking = {c for c, call in unfinished.items() if call["phase"] == "talking"}
     wrapping = {c for c, call in unfinished.items() if call["phase"] == "wrap_up"}
     queued = {c for c, call in unfinished.items() if call["phase"] in ("queued", "offered")}
-    assert talking and queued, f"the crash should catch calls in progress: {unfinished}"
+    assert talking, f"the crash should catch calls talking: {unfinished}"
+    assert queued, f"the crash should catch calls queued: {unfinished}"
     lost = {c for c in talking | queued if c not in live_at_far_end}  # ended as it died
     unknown = set(rang_before) - set(arrived_before)  # rang as it died: never journaled
 
@@ -226,7 +227,6 @@ def test_a_killed_engine_restarts_with_every_call_agent_and_record(tmp_path: Pat
         left_queue = r["answered_at"] if r["answered_at"] is not None else r["ended_at"]
         assert left_queue > recovered_now
         assert left_queue - r["arrived_at"] > recovered_now - r["arrived_at"] > 0
-    assert time.monotonic() - start < 60
 
 
 def unfinished_agent(state: dict[str, Any], call_id: str) -> str:

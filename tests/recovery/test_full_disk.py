@@ -129,7 +129,8 @@ def test_a_full_disk_keeps_routing_alerts_once_and_writes_everything_back(
                     outage = service.health()
                 logged = [r for r in caplog.records if r.name.startswith("cti")]
                 # The disk was full: the journal and the store held what they could not write.
-                assert outage.journal_held > 0 and outage.records_held > 0, outage
+                assert outage.journal_held > 0, outage
+                assert outage.records_held > 0, outage
                 assert (outage.inputs_lost, outage.records_lost) == (0, 0)
                 # Each trouble alerted once as it began (the journal's, then the store's),
                 # not once per call; in between, the same kinds again each status interval
