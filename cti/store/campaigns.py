@@ -1,46 +1,31 @@
 """Campaigns in the store: campaigns, lead lists, leads, dial attempts, do-not-call lists.
 
 The tables are migrations 30-39 (:mod:`cti.store.migrations`); the queries are here, on the
-connection of a :class:`cti.store.database.Store` (one writer per file). Also here: reading a
-CSV lead list (:func:`parse_leads`), which reports every bad row with its line and
-reason and keeps the rest, and the compliance report (:meth:`CampaignStore.compliance`),
-which recounts from the attempts themselves, not from the dialer's own counters.
-
-A lead's *zones* are decided on import (:func:`lead_zones`): its own time zone if the
-list gives one; else the zones of its number's area (``phonenumbers``), narrowed to the
-region's country when the list gives a region; else every zone of the region. Several
-zones mean the lead may be called only in hours common to all of them.
+connection of a :class:`cti.store.database.Store` (one writer per file). Also here: the
+compliance report (:meth:`CampaignStore.compliance`), which recounts from the attempts
+themselves, not from the dialer's own counters.
+The lead lists come from :mod:`cti.store.leads` (a CSV file read, bad rows reported).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sqlite3
-import zoneinfo
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import cache
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import aiosqlite
-import phonenumbers
-from phonenumbers import timezone as phone_zones
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from cti.errors import StoreError
 from cti.fields import RequiredName
-from cti.models import CallerKind
-from cti.phone import classify
 from cti.store.database import Store
+from cti.store.leads import LeadFile, LeadImportReport
 from queue_engine.campaign import (
     ROLLING_DAYS,
     Campaign,
-    CampaignError,
     CampaignRules,
     Lead,
     LeadState,
@@ -48,14 +33,6 @@ from queue_engine.campaign import (
     zone_info,
 )
 from queue_engine.pacing import DialMode, PacingSettings
-
-#: Header names (case and spaces ignored) for each known column; others are custom fields.
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "number": ("number", "phone", "phone_number", "telephone", "tel", "号码", "电话"),
-    "name": ("name", "full_name", "姓名", "名称"),
-    "time_zone": ("time_zone", "timezone", "tz", "zone", "时区"),
-    "region": ("region", "country", "地区"),
-}
 
 
 class CampaignSettings(BaseModel):
@@ -76,186 +53,6 @@ class CampaignSettings(BaseModel):
     rules: CampaignRules = CampaignRules()
 
 
-# --- CSV import ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LeadRow:
-    line: int
-    number: str
-    e164: str
-    name: str
-    time_zone: str
-    region: str
-    zones: tuple[str, ...]
-    fields: dict[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class RowError:
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}"
-
-
-@dataclass(slots=True)
-class LeadFile:
-    """A parsed lead list: the good rows and one error per bad row."""
-
-    rows: list[LeadRow] = field(default_factory=list)
-    errors: list[RowError] = field(default_factory=list)
-
-
-@cache
-def country_zones() -> dict[str, tuple[str, ...]]:
-    """ISO 3166 country code -> its IANA zones, from the tz database's ``zone.tab``."""
-    text = ""
-    for folder in zoneinfo.TZPATH:
-        path = Path(folder) / "zone.tab"
-        if path.is_file():
-            text = path.read_text("utf-8")
-            break
-    else:
-        try:  # the tzdata package, where the system has no zone files
-            text = resources.files("tzdata").joinpath("zoneinfo/zone.tab").read_text("utf-8")
-        except (ModuleNotFoundError, FileNotFoundError):
-            text = ""
-    out: dict[str, list[str]] = {}
-    for raw in text.splitlines():
-        if raw.startswith("#") or not raw.strip():
-            continue
-        parts = raw.split("\t")
-        if len(parts) >= 3:
-            out.setdefault(parts[0].upper(), []).append(parts[2])
-    return {k: tuple(v) for k, v in out.items()}
-
-
-def lead_zones(e164: str, time_zone: str = "", region: str = "") -> tuple[str, ...]:
-    """The zones a lead's calling hours are kept in (module docstring).
-
-    Raises :class:`CampaignError` naming the bad zone or region, or saying that no
-    zone can be told.
-    """
-    if time_zone:
-        zone_info(time_zone)
-        return (time_zone,)
-    try:
-        number = phonenumbers.parse(e164)
-        by_number = tuple(
-            z for z in phone_zones.time_zones_for_number(number) if z != "Etc/Unknown"
-        )
-        home = phonenumbers.region_code_for_number(number) or ""
-    except phonenumbers.NumberParseException:
-        by_number, home = (), ""
-    if region:
-        country = country_zones().get(region.strip().upper())
-        if country is None:
-            raise CampaignError(
-                f"unknown region {region!r} (expected an ISO country code such as US or CN, "
-                "or give the time_zone column)"
-            )
-        narrowed = tuple(z for z in by_number if z in country)
-        return narrowed or country
-    if by_number:
-        return by_number
-    if home in country_zones():
-        return country_zones()[home]
-    raise CampaignError(f"cannot tell the time zone of {e164}; give its time_zone or region")
-
-
-def _column_of(header: str) -> str:
-    key = header.strip().casefold().replace(" ", "_").replace("-", "_")
-    for column, names in COLUMNS.items():
-        if key in names:
-            return column
-    return ""
-
-
-def parse_leads(text: str, default_region: str = "CN") -> LeadFile:
-    """Read a CSV lead list (a header row, then one lead per row).
-
-    Every bad row is reported with its line and reason and left out; the others are
-    kept. Raises :class:`CampaignError` only when the file as a whole is unusable (no
-    header, or no number column).
-    """
-    out = LeadFile()
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise CampaignError(
-            "the lead list is empty: expected a header row with a number column"
-        ) from None
-    except csv.Error as exc:
-        raise CampaignError(f"line 1: the header is not CSV: {exc}") from None
-    roles = [_column_of(h) for h in header]
-    if "number" not in roles:
-        raise CampaignError(
-            f"the header {header!r} has no number column (expected one of "
-            f"{', '.join(COLUMNS['number'])})"
-        )
-    seen: dict[str, int] = {}
-    line = 1
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            out.errors.append(RowError(reader.line_num, f"not CSV: {exc}"))
-            continue
-        line = reader.line_num - (sum(c.count("\n") for c in cells) if cells else 0)
-        if not any(c.strip() for c in cells):
-            continue  # a blank line
-        if len(cells) != len(header):
-            out.errors.append(
-                RowError(line, f"{len(cells)} cells where the header has {len(header)}")
-            )
-            continue
-        values: dict[str, str] = {}
-        custom: dict[str, str] = {}
-        for name, role, cell in zip(header, roles, cells, strict=True):
-            if role:
-                values[role] = cell.strip()
-            else:
-                custom[name.strip()] = cell
-        number = values.get("number", "")
-        if not number:
-            out.errors.append(RowError(line, "no number"))
-            continue
-        kind, e164 = classify(number, default_region)
-        if e164 is None:
-            why = "withheld or empty" if kind is CallerKind.PRIVATE else "not a phone number"
-            out.errors.append(RowError(line, f"number {number!r} is {why}"))
-            continue
-        if e164 in seen:
-            out.errors.append(
-                RowError(line, f"number {number!r} ({e164}) repeats line {seen[e164]}")
-            )
-            continue
-        try:
-            zones = lead_zones(e164, values.get("time_zone", ""), values.get("region", ""))
-        except CampaignError as exc:
-            out.errors.append(RowError(line, str(exc)))
-            continue
-        seen[e164] = line
-        out.rows.append(
-            LeadRow(
-                line=line,
-                number=number,
-                e164=e164,
-                name=values.get("name", ""),
-                time_zone=values.get("time_zone", ""),
-                region=values.get("region", ""),
-                zones=zones,
-                fields=custom,
-            )
-        )
-    return out
-
-
 # --- the store -----------------------------------------------------------------------
 
 
@@ -273,14 +70,6 @@ class ListRecord:
     state: str
     leads: int
     recycled: int
-
-
-@dataclass(frozen=True, slots=True)
-class ImportReport:
-    list_id: int
-    imported: int
-    matched_customers: int
-    errors: list[RowError]
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,7 +275,7 @@ class CampaignStore:
 
     async def import_leads(
         self, campaign: str, list_name: str, lead_file: LeadFile, now_wall: float
-    ) -> ImportReport:
+    ) -> LeadImportReport:
         """Add ``lead_file``'s good rows as a new list of ``campaign``, joined to the
         customer base by normalised number, in one transaction."""
         record = await self.campaign(campaign)
@@ -538,7 +327,7 @@ class CampaignStore:
                     f"campaign {campaign!r} already has a list named {list_name!r}"
                 ) from exc
             raise
-        return ImportReport(list_id, len(lead_file.rows), matched, list(lead_file.errors))
+        return LeadImportReport(list_id, len(lead_file.rows), matched, list(lead_file.errors))
 
     async def lists(self, campaign: str) -> list[ListRecord]:
         record = await self.campaign(campaign)

@@ -15,7 +15,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, OptionList, TabbedContent
 
-from agent_console.wallboard import Wallboard, campaign_cells, ratio_problem
+from agent_console.wallboard import Wallboard, ratio_problem
+from agent_console.wallboard_tables import campaign_cells
 from agent_console.wallboard_model import ActionOutcome
 from cti.bus.memory import InMemoryBus
 from cti.clock import wall_time
@@ -24,8 +25,9 @@ from cti.engine.campaigns import CampaignDesk
 from cti.engine.dialer import DialingLine
 from cti.engine.service import EngineService
 from cti.protocol import CampaignStatus
-from cti.store.campaigns import CampaignSettings, CampaignStore, parse_leads
+from cti.store.campaigns import CampaignSettings, CampaignStore
 from cti.store.database import Store
+from cti.store.leads import parse_leads
 from queue_engine.pacing import DialMode
 from telephony_adapters.sim import SimTrunk
 

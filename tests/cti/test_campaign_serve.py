@@ -18,8 +18,9 @@ from cti.bus.memory import InMemoryBus
 from cti.clock import run_virtual, wall_time
 from cti.config import BrokerSettings, load_config
 from cti.protocol import CallOffered, CampaignStatus
-from cti.store.campaigns import CampaignSettings, CampaignStore, parse_leads
+from cti.store.campaigns import CampaignSettings, CampaignStore
 from cti.store.database import Store
+from cti.store.leads import parse_leads
 from queue_engine.pacing import DialMode
 from simulators.bots import BotAgent, BotBehaviour
 from telephony_adapters.base import DialEnd

@@ -11,8 +11,9 @@ import pytest
 
 from cti.errors import StoreError
 from cti.models import Customer, PhoneNumber
-from cti.store.campaigns import CampaignSettings, CampaignStore, lead_zones, parse_leads
+from cti.store.campaigns import CampaignSettings, CampaignStore
 from cti.store.database import Store
+from cti.store.leads import lead_zones, parse_leads
 from queue_engine.campaign import CampaignError, LeadState, Outcome
 
 pytestmark = pytest.mark.dialer

@@ -106,8 +106,9 @@ async def _run(args: argparse.Namespace, config: Any, db_path: Path) -> int:
     from cti.clock import wall_time
     from cti.errors import StoreError
     from cti.phone import normalise
-    from cti.store.campaigns import CampaignSettings, CampaignStore, parse_leads
+    from cti.store.campaigns import CampaignSettings, CampaignStore
     from cti.store.database import Store
+    from cti.store.leads import parse_leads
 
     region = getattr(args, "region", None) or config.engine.default_region
     async with await Store.open(db_path) as store:
