@@ -15,8 +15,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, OptionList, TabbedContent
 
-from agent_console.wallboard import Wallboard, ratio_problem
-from agent_console.wallboard_tables import campaign_cells
+from agent_console.wallboard import Wallboard, campaign_cells, ratio_problem
 from agent_console.wallboard_model import ActionOutcome
 from cti.bus.memory import InMemoryBus
 from cti.clock import wall_time
