@@ -35,7 +35,6 @@ FUNCTIONS_OVER: set[str] = {
     "cti/app/commands/customers.py:run_show",  # 76
     "cti/app/commands/customers.py:run_show.work",  # 71
     "cti/app/commands/serve.py:serve",  # 90
-    "cti/customers/csv_files.py:_import_batch",  # 62
     "cti/engine/service.py:EngineService.__init__",  # 100
     "cti/engine/service.py:EngineService._call_control",  # 73
     "cti/engine/service.py:EngineService._carry_out",  # 83

@@ -1,4 +1,5 @@
-"""CSV import and export of the customer base (``cti customers import`` / ``export``).
+"""CSV import of the customer base (``cti customers import``); the export, in the same
+columns, is :mod:`cti.customers.csv_export`.
 
 Two kinds of file, told apart by their header (``docs/customers.md`` has both):
 
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TextIO
+from typing import IO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cti.customers.base import (
@@ -323,31 +324,9 @@ def parse_customer_row(
             problems.append(f"id {cells['id']!r} is not a positive whole number")
         else:
             customer_id = int(raw_id)
-    phones: list[PhoneNumber] = []
-    for column, kind in PHONE_COLUMNS.items():
-        for raw in _split(cells.get(column, "")):
-            try:
-                phone = parse_phone(raw, default_region, kind)
-            except PhoneError as exc:
-                problems.append(f"{column}: {exc}")
-                continue
-            if all(p.e164 != phone.e164 for p in phones):
-                phones.append(phone)
-    emails: list[str] = []
-    for email in _split(cells.get("email", "")):
-        if not _EMAIL.match(email):
-            problems.append(f"email {email!r} is not an e-mail address")
-        elif email.lower() not in (e.lower() for e in emails):
-            emails.append(email)
-    language = cells.get("language", "")
-    if language and not _LANGUAGE.match(language):
-        problems.append(f"language {language!r} is not a language code such as zh, en or zh-CN")
-    zone = cells.get("time_zone", "")
-    if zone:
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            problems.append(f"time_zone {zone!r} is not a time zone such as Asia/Shanghai")
+    phones = _row_phones(cells, default_region, problems)
+    emails = _row_emails(cells, problems)
+    problems += _code_problems(cells)
     if problems:
         return RowError(line, "; ".join(problems))
     single = ("name", "company", "address", "language", "time_zone", "owner")
@@ -358,6 +337,49 @@ def parse_customer_row(
         emails=emails,
         fields={k: cells[k] for k in single if cells.get(k)},
     )
+
+
+def _row_phones(
+    cells: dict[str, str], default_region: str, problems: list[str]
+) -> list[PhoneNumber]:
+    """The row's phones, each number once; a bad one is added to ``problems``."""
+    phones: list[PhoneNumber] = []
+    for column, kind in PHONE_COLUMNS.items():
+        for raw in _split(cells.get(column, "")):
+            try:
+                phone = parse_phone(raw, default_region, kind)
+            except PhoneError as exc:
+                problems.append(f"{column}: {exc}")
+                continue
+            if all(p.e164 != phone.e164 for p in phones):
+                phones.append(phone)
+    return phones
+
+
+def _row_emails(cells: dict[str, str], problems: list[str]) -> list[str]:
+    """The row's e-mail addresses, each once (case aside); a bad one joins ``problems``."""
+    emails: list[str] = []
+    for email in _split(cells.get("email", "")):
+        if not _EMAIL.match(email):
+            problems.append(f"email {email!r} is not an e-mail address")
+        elif email.lower() not in (e.lower() for e in emails):
+            emails.append(email)
+    return emails
+
+
+def _code_problems(cells: dict[str, str]) -> list[str]:
+    """What is wrong with the row's language and time zone codes."""
+    problems = []
+    language = cells.get("language", "")
+    if language and not _LANGUAGE.match(language):
+        problems.append(f"language {language!r} is not a language code such as zh, en or zh-CN")
+    zone = cells.get("time_zone", "")
+    if zone:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(f"time_zone {zone!r} is not a time zone such as Asia/Shanghai")
+    return problems
 
 
 def _text_problems(cells: dict[str, str]) -> list[str]:
@@ -439,12 +461,38 @@ async def _import_batch(
 ) -> None:
     holders = await base.holders(p.e164 for row in batch for p in row.phones)
     names = await base.name_keys({key for keys in holders.values() for key in keys})
-    # Each row's target: an existing id, an id the row gives, or -n for the n-th new
-    # customer of the batch (so later rows with its numbers merge into it).
-    targets: list[tuple[CustomerRow, int, str]] = []
+    targets, kept_apart = _targets(batch, holders, names, report)
+    stored = {c.id: c for c in await base.get_many(sorted({k for _, k, _ in targets if k > 0}))}
+    pending, merges = _merged(targets, stored, time_zone, report)
+    keys = list(pending)
+    ids = await base.save_customers([pending[k] for k in keys])
+    assigned = dict(zip(keys, ids, strict=True))
+    report.merges += [Merge(m.line, assigned[m.customer_id], m.by) for m in merges]
+    report.kept_apart += [
+        KeptApart(n.line, assigned[n.customer_id], tuple(assigned.get(k, k) for k in n.others))
+        for n in kept_apart
+        if n.customer_id in assigned
+    ]
+    report.rescored += (await base.rescore(now, ids)).customers
+
+
+_Target = tuple[CustomerRow, int, str]
+"""A row, the customer it goes to (an id, or -n for the n-th new one of the batch) and how
+it was found (``id`` or the number it shares)."""
+
+
+def _targets(
+    batch: Sequence[CustomerRow],
+    holders: dict[str, set[int]],
+    names: dict[int, str],
+    report: ImportReport,
+) -> tuple[list[_Target], list[KeptApart]]:
+    """Each row's target: an existing id, an id the row gives, or -n for the n-th new
+    customer of the batch (so later rows with its numbers merge into it). A row that
+    could go to several customers is an error in ``report``."""
+    targets: list[_Target] = []
     kept_apart: list[KeptApart] = []
     new_lines: dict[int, int] = {}
-    new = 0
     for row in batch:
         key, by, apart = _target(row, holders, names)
         if key is None:
@@ -457,8 +505,7 @@ async def _import_batch(
             )
             continue
         if key == 0:
-            new += 1
-            key = -new
+            key = -(len(new_lines) + 1)
             new_lines[key] = row.line
         if apart:
             kept_apart.append(KeptApart(row.line, key, tuple(apart)))
@@ -467,7 +514,13 @@ async def _import_batch(
         for phone in row.phones:
             holders.setdefault(phone.e164, set()).add(key)
         targets.append((row, key, by))
-    stored = {c.id: c for c in await base.get_many(sorted({k for _, k, _ in targets if k > 0}))}
+    return targets, kept_apart
+
+
+def _merged(
+    targets: list[_Target], stored: dict[int, Customer], time_zone: str, report: ImportReport
+) -> tuple[dict[int, Customer], list[Merge]]:
+    """The customers to save (by target) with the rows merged in, and the merges."""
     pending: dict[int, Customer] = {}
     merges: list[Merge] = []
     for row, key, by in targets:
@@ -482,16 +535,7 @@ async def _import_batch(
             report.updated += 1
         else:
             report.created += 1
-    keys = list(pending)
-    ids = await base.save_customers([pending[k] for k in keys])
-    assigned = dict(zip(keys, ids, strict=True))
-    report.merges += [Merge(m.line, assigned[m.customer_id], m.by) for m in merges]
-    report.kept_apart += [
-        KeptApart(n.line, assigned[n.customer_id], tuple(assigned.get(k, k) for k in n.others))
-        for n in kept_apart
-        if n.customer_id in assigned
-    ]
-    report.rescored += (await base.rescore(now, ids)).customers
+    return pending, merges
 
 
 def _target(
@@ -621,66 +665,3 @@ async def _resolve_customer(base: CustomerBase, who: str, default_region: str) -
         held = ", ".join(map(str, ids))
         return f"customer {who!r} is ambiguous: customers {held} have it; give the id"
     return ids[0]
-
-
-# --- export --------------------------------------------------------------------------
-
-
-def customer_cells(customer: Customer) -> list[str]:
-    """A customer as one row of :data:`CUSTOMER_COLUMNS`."""
-    phones: dict[str, list[str]] = {column: [] for column in PHONE_COLUMNS}
-    column_of = {kind: column for column, kind in PHONE_COLUMNS.items()}
-    for phone in customer.phones:
-        text = phone.e164 + (f" ext. {phone.extension}" if phone.extension else "")
-        phones[column_of[phone.kind]].append(text)
-    emails = [e for e in (customer.email, *customer.other_emails) if e]
-    cells = [
-        str(customer.id),
-        customer.name,
-        *("; ".join(phones[column]) for column in PHONE_COLUMNS),
-        "; ".join(emails),
-        customer.company,
-        customer.address,
-        customer.language,
-        customer.time_zone,
-        customer.owner,
-        f"{customer.value:g}",
-        customer.segment.value,
-    ]
-    return [to_cell(cell) for cell in cells]
-
-
-async def export_customers(
-    base: CustomerBase, out: TextIO, progress: Callable[[int], None] | None = None
-) -> int:
-    """Write every customer as CSV to ``out``; return how many."""
-    writer = csv.writer(out)
-    writer.writerow(CUSTOMER_COLUMNS)
-    count = 0
-    async for batch in base.all_customers():
-        writer.writerows(customer_cells(c) for c in batch)
-        count += len(batch)
-        if progress is not None:
-            progress(count)
-    return count
-
-
-async def export_orders(base: CustomerBase, out: TextIO, time_zone: str) -> int:
-    """Write every order as CSV (dates in ``time_zone``, ISO 8601); return how many."""
-    zone = ZoneInfo(time_zone)
-    writer = csv.writer(out)
-    writer.writerow(ORDER_COLUMNS)
-    count = 0
-    async for batch in base.all_orders():
-        writer.writerows(
-            [
-                f"#{o.customer_id}",
-                datetime.fromtimestamp(o.ordered_at, zone).isoformat(timespec="seconds"),
-                f"{o.amount:.2f}",
-                to_cell(o.currency),
-                to_cell(o.reference),
-            ]
-            for o in batch
-        )
-        count += len(batch)
-    return count

@@ -14,7 +14,8 @@ import pytest
 
 from cti.app.cli import main
 from cti.customers.base import CustomerBase, CustomerFormError, new_customer, safe_text
-from cti.customers.csv_files import export_customers, export_orders, from_cell, records, to_cell
+from cti.customers.csv_export import export_customers, export_orders
+from cti.customers.csv_files import from_cell, records, to_cell
 from cti.models import Customer, Order, PhoneNumber
 from cti.store.database import Store
 from tests.cti.test_customer_import import HEADER, load, write

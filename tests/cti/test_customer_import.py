@@ -13,12 +13,11 @@ from rich.cells import cell_len
 import cti.customers.csv_files as customer_import
 from cti.app.cli import main
 from cti.customers.base import CustomerBase
+from cti.customers.csv_export import export_customers, export_orders
 from cti.customers.csv_files import (
     CsvImportError,
     ImportReport,
     check_header,
-    export_customers,
-    export_orders,
     import_customers,
     import_orders,
     read_csv,

@@ -156,7 +156,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from cti.customers.csv_files import export_customers, export_orders
+    from cti.customers.csv_export import export_customers, export_orders
 
     config = load_config(args.config)
     encoding = "utf-8" if args.no_bom or str(args.file) == "-" else "utf-8-sig"
