@@ -1,9 +1,10 @@
 """The message bus: publish/subscribe on ``cti/v1/...`` topics.
 
-:class:`Bus` is the interface every bus keeps (the in-memory bus here, the MQTT bus
-later). Messages cross it as JSON, even in memory, so what works embedded works on a
-broker. A payload that does not decode is dropped with a log line naming the topic and
-the fault; subscribers never see it and nothing else stops.
+:class:`Bus` is the interface every bus keeps: the in-memory bus here,
+:class:`cti.bus.mqtt.MqttBus` over a broker. Messages cross it as JSON, even in memory,
+so what works embedded works on a broker. A payload that does not decode is dropped
+with a log line naming the topic and the fault; subscribers never see it and nothing
+else stops.
 """
 
 from __future__ import annotations
