@@ -12,6 +12,7 @@ simulated day, so the same report applies.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import math
 import random
@@ -21,6 +22,7 @@ from dataclasses import replace
 from cti import topics
 from cti.bus.memory import InMemoryBus
 from cti.config import Config, EngineSettings
+from cti.engine.running import running_engine
 from cti.engine.service import EngineService
 from cti.models import (
     AgentConfig,
@@ -86,7 +88,6 @@ async def run_live(
 ) -> DayResult:
     """Run ``scenario`` (or its first ``minutes``) in real time through the engine."""
     rng = random.Random(seed)
-    loop = asyncio.get_running_loop()
     duration = scenario.duration_s if minutes is None else min(scenario.duration_s, minutes * 60)
     queues = [q.name for q in scenario.queues]
     engine = EngineSettings(
@@ -95,33 +96,127 @@ async def run_live(
         dnis_queues={f"queue:{q}": q for q in queues},
         seed=rng.randrange(2**31),
     )
-    config = Config(engine=engine, queues=scenario.queues)
-    bus = InMemoryBus()
-    trunks = {
-        t.queue: SimTrunk(f"sim-{t.queue}", dnis=f"queue:{t.queue}") for t in scenario.traffic
-    }
-    directory = _Directory()
-    agents = _agents(scenario)
-    service = EngineService(config, bus, directory, list(trunks.values()), [a for a, _ in agents])
-    records: list[CallDetailRecord] = []
-    service.record_listeners.append(records.append)
-    labels: dict[str, str] = {}
-    times = {a.id: AgentTime() for a, _ in agents}
-    warm = scenario.warm_up_s
-    samples: list[Sample] = []
-    handle = {t.queue: t.handle.draw for t in scenario.traffic}
-    t0 = service.now()
-    numbers = itertools.count(1)
+    run = _LiveRun(scenario, rng, duration, answer_delay_s, progress)
+    async with running_engine(
+        Config(engine=engine, queues=scenario.queues),
+        run.bus,
+        directory=run.directory,
+        lines=list(run.trunks.values()),
+        agents=[a for a, _ in run.agents],
+        web=False,
+    ) as service:
+        await run.play(service)
+    return run.result()
 
-    def since_start() -> float:
-        return service.now() - t0
 
-    async def caller(trunk: SimTrunk, traffic: Traffic) -> None:
+async def calls_finished(service: EngineService, limit_s: float) -> None:
+    """Wait until ``service`` has no call in progress, at most ``limit_s`` (each call's
+    end writes its record, which wakes the wait)."""
+    ended = asyncio.Event()
+
+    def on_record(_record: CallDetailRecord) -> None:
+        ended.set()
+
+    service.record_listeners.append(on_record)
+    try:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(limit_s):
+                while service.router.active_call_ids():
+                    ended.clear()
+                    await ended.wait()
+    finally:
+        service.record_listeners.remove(on_record)
+
+
+class _LiveRun:
+    """One live run: the callers, the agents on duty and what is measured of them."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        rng: random.Random,
+        duration: float,
+        answer_delay_s: float,
+        progress: Callable[[float], None] | None,
+    ) -> None:
+        self.scenario = scenario
+        self.rng = rng
+        self.duration = duration
+        self.answer_delay_s = answer_delay_s
+        self.progress = progress
+        self.bus = InMemoryBus()
+        self.trunks = {
+            t.queue: SimTrunk(f"sim-{t.queue}", dnis=f"queue:{t.queue}") for t in scenario.traffic
+        }
+        self.directory = _Directory()
+        self.agents = _agents(scenario)
+        self.records: list[CallDetailRecord] = []
+        self.labels: dict[str, str] = {}
+        self.times = {a.id: AgentTime() for a, _ in self.agents}
+        self.samples: list[Sample] = []
+        self.last: dict[str, tuple[AgentState, float]] = {}
+        """Each agent's state and since when (seconds from the start)."""
+        self._handle = {t.queue: t.handle.draw for t in scenario.traffic}
+        self._numbers = itertools.count(1)
+        self._service: EngineService | None = None
+        self._t0 = 0.0
+
+    @property
+    def service(self) -> EngineService:
+        assert self._service is not None, "the run has not started"
+        return self._service
+
+    def since_start(self) -> float:
+        return self.service.now() - self._t0
+
+    async def play(self, service: EngineService) -> None:
+        """Arrivals until the end, then at most :data:`DRAIN_LIMIT_S` for the calls in
+        progress; agents on duty by shift meanwhile."""
+        self._service = service
+        self._t0 = service.now()
+        service.record_listeners.append(self.records.append)
+        loop = asyncio.get_running_loop()
+        helpers = [
+            loop.create_task(self._account_states(), name="live:states"),
+            loop.create_task(self._sample(), name="live:samples"),
+        ]
+        helpers += [
+            loop.create_task(self._agent_on_duty(a, g), name=f"live:{a.id}") for a, g in self.agents
+        ]
+        try:
+            async with asyncio.TaskGroup() as callers:
+                streams = [
+                    callers.create_task(self._arrivals(t, callers), name="live:arrivals")
+                    for t in self.scenario.traffic
+                ]
+                await asyncio.gather(*streams)
+            await calls_finished(service, DRAIN_LIMIT_S)
+            if self.progress is not None:
+                self.progress(1.0)
+        finally:
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+        for agent_id, (state, since) in self.last.items():
+            self._measure(agent_id, state, since, self.since_start())
+
+    def result(self) -> DayResult:
+        return DayResult(
+            records=[_shift(r, self._t0) for r in self.records],
+            labels=self.labels,
+            agent_time=self.times,
+            agent_queues={a.id: list(a.queues) for a, _ in self.agents},
+            samples=self.samples,
+            events=len(self.records),
+        )
+
+    async def _caller(self, trunk: SimTrunk, traffic: Traffic) -> None:
+        rng = self.rng
         value, label = traffic.draw_value(rng)
-        e164 = f"+86199{next(numbers):08d}"
-        directory.add(e164, value)
+        e164 = f"+86199{next(self._numbers):08d}"
+        self.directory.add(e164, value)
         call_id = trunk.ring(e164)
-        labels[call_id] = label or Segment.for_value(value).value
+        self.labels[call_id] = label or Segment.for_value(value).value
         patience = traffic.patience.draw(rng)
         offer = traffic.callback
         take_callback = offer is not None and rng.random() < offer.take_up
@@ -137,110 +232,77 @@ async def run_live(
             else:
                 trunk.caller_hangs_up(call_id)
 
-    async def arrivals(traffic: Traffic, tg: asyncio.TaskGroup) -> None:
-        trunk = trunks[traffic.queue]
+    async def _arrivals(self, traffic: Traffic, tg: asyncio.TaskGroup) -> None:
+        trunk = self.trunks[traffic.queue]
         while True:
-            t = since_start()
-            if t >= duration:
+            t = self.since_start()
+            if t >= self.duration:
                 return
             rate = traffic.rate_at(t)
-            change = min(traffic.next_change(t), duration)
+            change = min(traffic.next_change(t), self.duration)
             if rate <= 0:
                 await asyncio.sleep(change - t)
                 continue
-            gap = rng.expovariate(rate / 3600.0)
+            gap = self.rng.expovariate(rate / 3600.0)
             if t + gap >= change:
                 await asyncio.sleep(change - t)
                 continue
             await asyncio.sleep(gap)
-            tg.create_task(caller(trunk, traffic), name="live:caller")
+            tg.create_task(self._caller(trunk, traffic), name="live:caller")
 
-    async def agent_on_duty(config: AgentConfig, group: AgentGroup) -> None:
+    async def _agent_on_duty(self, config: AgentConfig, group: AgentGroup) -> None:
         behaviour = BotBehaviour(
-            answer_delay_s=answer_delay_s,
+            answer_delay_s=self.answer_delay_s,
             wrap_up_s=group.wrap_up.mean,
-            handle_by_queue=handle,
+            handle_by_queue=self._handle,
         )
-        for login, logout, _breaks in scenario.on_duty(group):
-            await asyncio.sleep(max(0.0, login - since_start()))
-            if since_start() >= duration:
+        for login, logout, _breaks in self.scenario.on_duty(group):
+            await asyncio.sleep(max(0.0, login - self.since_start()))
+            if self.since_start() >= self.duration:
                 return
-            bot = asyncio.create_task(
-                BotAgent(bus, config.id, behaviour, random.Random(rng.random())).run()
-            )
+            bot = BotAgent(self.bus, config.id, behaviour, random.Random(self.rng.random()))
+            working = asyncio.create_task(bot.run())
             if math.isinf(logout):
-                await bot
+                await working
                 return
-            await asyncio.sleep(max(0.0, logout - since_start()))
-            bot.cancel()
-            await asyncio.gather(bot, return_exceptions=True)
-            await bus.publish(topics.agent_commands(config.id), Logout(agent_id=config.id))
+            await asyncio.sleep(max(0.0, logout - self.since_start()))
+            working.cancel()
+            await asyncio.gather(working, return_exceptions=True)
+            await self.bus.publish(topics.agent_commands(config.id), Logout(agent_id=config.id))
 
-    last: dict[str, tuple[AgentState, float]] = {}
-
-    async def account_states() -> None:
-        async with bus.subscribe(topics.ALL_AGENT_STATES) as states:
+    async def _account_states(self) -> None:
+        async with self.bus.subscribe(topics.ALL_AGENT_STATES) as states:
             async for _topic, message in states:
                 if not isinstance(message, AgentStateChanged):
                     continue
-                now = since_start()
-                previous = last.get(message.agent_id)
+                now = self.since_start()
+                previous = self.last.get(message.agent_id)
                 if previous is not None:
-                    add_measured(
-                        times[message.agent_id], previous[0], previous[1], now, warm, duration
-                    )
-                last[message.agent_id] = (message.state, now)
+                    self._measure(message.agent_id, previous[0], previous[1], now)
+                self.last[message.agent_id] = (message.state, now)
 
-    async def sample() -> None:
-        while since_start() <= duration:
+    def _measure(self, agent_id: str, state: AgentState, since: float, until: float) -> None:
+        add_measured(
+            self.times[agent_id], state, since, until, self.scenario.warm_up_s, self.duration
+        )
+
+    async def _sample(self) -> None:
+        service = self.service
+        while self.since_start() <= self.duration:
             now = service.now()
-            snaps = [service.router.snapshot(q, now) for q in queues]
-            states = [service.router.agent(a.id).state for a, _ in agents]
-            samples.append(
+            snaps = [service.router.snapshot(q.name, now) for q in self.scenario.queues]
+            states = [service.router.agent(a.id).state for a, _ in self.agents]
+            self.samples.append(
                 Sample(
-                    since_start(),
+                    self.since_start(),
                     sum(s.waiting for s in snaps),
                     sum(s is not AgentState.LOGGED_OUT for s in states),
                     sum(s in (AgentState.TALKING, AgentState.WRAP_UP) for s in states),
                 )
             )
-            if progress is not None:
-                progress(min(1.0, since_start() / duration))
+            if self.progress is not None:
+                self.progress(min(1.0, self.since_start() / self.duration))
             await asyncio.sleep(SAMPLE_EVERY_S)
-
-    engine_task = loop.create_task(service.run(), name="live:engine")
-    await service.ready.wait()
-    helpers = [
-        loop.create_task(account_states(), name="live:states"),
-        loop.create_task(sample(), name="live:samples"),
-    ]
-    helpers += [loop.create_task(agent_on_duty(a, g), name=f"live:{a.id}") for a, g in agents]
-    try:
-        async with asyncio.TaskGroup() as callers:
-            streams = [
-                callers.create_task(arrivals(t, callers), name="live:arrivals")
-                for t in scenario.traffic
-            ]
-            await asyncio.gather(*streams)
-        drain_end = since_start() + DRAIN_LIMIT_S
-        while service.router.active_call_ids() and since_start() < drain_end:
-            await asyncio.sleep(1.0)
-        if progress is not None:
-            progress(1.0)
-    finally:
-        for task in [*helpers, engine_task]:
-            task.cancel()
-        await asyncio.gather(*helpers, engine_task, return_exceptions=True)
-    for agent_id, (state, since) in last.items():
-        add_measured(times[agent_id], state, since, since_start(), warm, duration)
-    return DayResult(
-        records=[_shift(r, t0) for r in records],
-        labels=labels,
-        agent_time=times,
-        agent_queues={a.id: list(a.queues) for a, _ in agents},
-        samples=samples,
-        events=len(records),
-    )
 
 
 def _shift(record: CallDetailRecord, t0: float) -> CallDetailRecord:

@@ -43,7 +43,6 @@ FUNCTIONS_OVER: set[str] = {
     "cti/engine/service.py:EngineService._recover",  # 87
     "queue_engine/erlang.py:erlang_a",  # 79
     "scripts_engine/validate.py:check_script",  # 85
-    "simulators/live.py:run_live",  # 165
 }
 
 

@@ -9,11 +9,12 @@ with ``realtime``, on the wall clock, and a JSON summary comes out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,14 @@ from cti.app.demo_data import numbers_for_callers, seed_store
 from cti.bus.memory import InMemoryBus
 from cti.clock import is_virtual, run_virtual
 from cti.config import Config, RoleSettings
+from cti.engine.running import running_engine
 from cti.engine.service import EngineService
-from cti.engine.web_callbacks import WebCallbacks
 from cti.models import AgentConfig, CallDetailRecord, Segment
 from cti.store.database import Store
 from queue_engine.priority import starvation_bound_s
 from queue_engine.stats import Tally, passed_over_beyond_bound
 from simulators.bots import BotAgent, BotBehaviour
+from simulators.live import calls_finished
 from simulators.traffic import ArrivalModel, CallerMix, CallerPool, run_arrivals
 from telephony_adapters.sim import SimTrunk
 
@@ -75,7 +77,8 @@ def bot_ids(config: Config, count: int) -> list[str]:
 
 @dataclass
 class DemoCenter:
-    """Everything a demo runs: store, bus, one simulated trunk, engine and bots."""
+    """Everything a demo runs: store, bus, one simulated trunk, the engine and bots
+    (:func:`running_demo` starts them)."""
 
     config: Config
     store: Store
@@ -86,14 +89,42 @@ class DemoCenter:
     pool: CallerPool
     rng: random.Random
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    web: WebCallbacks | None = None
-    """The callback endpoint, when ``[web] callbacks_port`` is set."""
+    """Bots, arrivals and the like: cancelled before the engine stops."""
 
-    @classmethod
-    async def open(
-        cls, config: Config, db_path: Path, *, bots: int, human: str | None
-    ) -> DemoCenter:
-        store = await Store.open(db_path)
+    def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> None:
+        """Run ``work`` for as long as the demo runs."""
+        self.tasks.append(asyncio.create_task(work, name=name))
+
+    def arrivals(self, *, until: float | None, initial: int = 0) -> Coroutine[Any, Any, int]:
+        demo = self.config.demo
+        model = ArrivalModel(demo.rate_per_hour, demo.mean_patience_s)
+        rng = random.Random(self.rng.random())
+        return run_arrivals(self.trunk, model, self.pool, rng, until=until, initial=initial)
+
+    async def stop_tasks(self) -> None:
+        """Cancel what :meth:`spawn` started, the last first."""
+        for task in reversed(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()
+
+
+@contextlib.asynccontextmanager
+async def running_demo(
+    config: Config,
+    db_path: Path,
+    *,
+    bots: int,
+    human: str | None,
+    config_path: Path | None = None,
+) -> AsyncIterator[DemoCenter]:
+    """A demo center for the body of the ``async with``: the store at ``db_path``
+    seeded with the demo's customers, the engine running (:func:`running_engine`, with
+    the callback endpoint when ``[web] callbacks_port`` is set, following
+    ``config_path`` when given), the bots at work. ``human``: the person's agent id (a
+    role that may search customers is given to them)."""
+    store = await Store.open(db_path)
+    try:
         demo = config.demo
         await seed_store(store, n=demo.customers, seed=demo.seed)
         sample = await store.sample_customers(_CALLER_SAMPLE, demo.seed)
@@ -105,57 +136,53 @@ class DemoCenter:
         )
         if human:
             config = _may_search(config, human)
-        queues = [q.name for q in config.queues]
-        agent_ids = ([human] if human else []) + bot_ids(config, bots)
         bus = InMemoryBus()
         trunk = SimTrunk("sim")
-        listed = {a.id: a for a in config.agents}
-        everywhere = dict.fromkeys(queues, 0.0)
-        agents = [
-            listed.get(a)
-            or AgentConfig(id=a, name=AGENT_NAMES[i % len(AGENT_NAMES)], queues=everywhere)
-            for i, a in enumerate(agent_ids)
-        ]
-        service = EngineService(config, bus, store, [trunk], agents, recorder=store)
-        behaviour = BotBehaviour(
-            answer_delay_s=demo.bot_answer_delay_s,
-            mean_handle_s=demo.mean_handle_s,
-            wrap_up_s=demo.bot_wrap_up_s,
-            dispositions=config.engine.dispositions,
-        )
-        robots = [
-            BotAgent(bus, a, behaviour, random.Random(f"{demo.seed}:{a}"))
-            for a in bot_ids(config, bots)
-        ]
-        return cls(config, store, bus, trunk, service, robots, pool, rng)
+        robots = _bots(config, bus, bots)
+        async with running_engine(
+            config,
+            bus,
+            directory=store,
+            lines=[trunk],
+            agents=_agents(config, human, bots),
+            config_path=config_path,
+        ) as service:
+            center = DemoCenter(config, store, bus, trunk, service, robots, pool, rng)
+            for bot in robots:
+                center.spawn(bot.run(), f"bot:{bot.agent_id}")
+            await asyncio.sleep(0.01)  # the bots log in before the first caller rings
+            try:
+                yield center
+            finally:
+                await center.stop_tasks()
+    finally:
+        await store.close()
 
-    async def start(self) -> None:
-        """Start the engine, the callback endpoint (if configured), then the bots."""
-        self.tasks.append(asyncio.create_task(self.service.run(), name="engine"))
-        await self.service.ready.wait()
-        web = self.config.web
-        if web.callbacks_port > 0:
-            self.web = WebCallbacks(self.service, web.host, web.callbacks_port)
-            await self.web.start()
-        for bot in self.bots:
-            self.tasks.append(asyncio.create_task(bot.run(), name=f"bot:{bot.agent_id}"))
-        await asyncio.sleep(0.01)
 
-    def arrivals(self, *, until: float | None, initial: int = 0) -> Coroutine[Any, Any, int]:
-        demo = self.config.demo
-        model = ArrivalModel(demo.rate_per_hour, demo.mean_patience_s)
-        rng = random.Random(self.rng.random())
-        return run_arrivals(self.trunk, model, self.pool, rng, until=until, initial=initial)
+def _agents(config: Config, human: str | None, bots: int) -> list[AgentConfig]:
+    """The person (if any) and the bots: as configured, else in every queue."""
+    agent_ids = ([human] if human else []) + bot_ids(config, bots)
+    listed = {a.id: a for a in config.agents}
+    everywhere = dict.fromkeys((q.name for q in config.queues), 0.0)
+    return [
+        listed.get(a)
+        or AgentConfig(id=a, name=AGENT_NAMES[i % len(AGENT_NAMES)], queues=everywhere)
+        for i, a in enumerate(agent_ids)
+    ]
 
-    async def close(self) -> None:
-        if self.web is not None:
-            await self.web.stop()
-        for task in reversed(self.tasks):
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        self.tasks.clear()
-        await self.service.flush()
-        await self.store.close()
+
+def _bots(config: Config, bus: InMemoryBus, count: int) -> list[BotAgent]:
+    demo = config.demo
+    behaviour = BotBehaviour(
+        answer_delay_s=demo.bot_answer_delay_s,
+        mean_handle_s=demo.mean_handle_s,
+        wrap_up_s=demo.bot_wrap_up_s,
+        dispositions=config.engine.dispositions,
+    )
+    return [
+        BotAgent(bus, a, behaviour, random.Random(f"{demo.seed}:{a}"))
+        for a in bot_ids(config, count)
+    ]
 
 
 async def run_headless(
@@ -171,12 +198,10 @@ async def run_headless(
         # Nobody watches a virtual-time run: queue figures once a simulated minute.
         engine = config.engine.model_copy(update={"status_interval_s": 60.0})
         config = config.model_copy(update={"engine": engine})
-    center = await DemoCenter.open(config, db_path, bots=config.demo.bots, human=None)
     records: list[CallDetailRecord] = []
-    center.service.record_listeners.append(records.append)
-    loop = asyncio.get_running_loop()
-    try:
-        await center.start()
+    async with running_demo(config, db_path, bots=config.demo.bots, human=None) as center:
+        center.service.record_listeners.append(records.append)
+        loop = asyncio.get_running_loop()
         t0 = loop.time()
         arrivals = asyncio.create_task(center.arrivals(until=t0 + seconds), name="arrivals")
         while not arrivals.done():
@@ -184,11 +209,7 @@ async def run_headless(
             if progress is not None:
                 progress(min(1.0, (loop.time() - t0) / seconds) if seconds > 0 else 1.0)
         await arrivals
-        drain_end = loop.time() + _DRAIN_LIMIT_S
-        while center.service.router.active_call_ids() and loop.time() < drain_end:
-            await asyncio.sleep(1.0)
-    finally:
-        await center.close()
+        await calls_finished(center.service, _DRAIN_LIMIT_S)
     return summarise(config, records, wall_s=time.perf_counter() - started)
 
 
@@ -277,17 +298,11 @@ async def run_interactive(config: Config, db_path: Path, config_path: Path | Non
 
     human = config.demo.human_agent
     config = with_demo_script(config)
-    center = await DemoCenter.open(config, db_path, bots=config.demo.bots, human=human)
-    try:
-        await center.start()
+    async with running_demo(
+        config, db_path, bots=config.demo.bots, human=human, config_path=config_path
+    ) as center:
         # The center is already busy when you log in: every bot has a call and a few
         # callers wait, so the first call is offered to you as soon as you are Ready.
-        warm = center.arrivals(until=None, initial=config.demo.bots + 2)
-        center.tasks.append(asyncio.create_task(warm, name="arrivals"))
-        if config_path is not None:
-            follow = center.service.follow_config(config_path)
-            center.tasks.append(asyncio.create_task(follow, name="config"))
+        center.spawn(center.arrivals(until=None, initial=config.demo.bots + 2), "arrivals")
         app = AgentDesktop(center.bus, human, queues=[q.name for q in config.queues])
         await app.run_async()
-    finally:
-        await center.close()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from cti.app.cli import main
-from cti.app.demo import DemoCenter
+from cti.app.demo import running_demo
 from cti.config import load_config
 
 
@@ -115,9 +115,6 @@ async def test_the_demos_person_may_search_customers_and_its_bots_may_not(
         update={"demo": config.demo.model_copy(update={"customers": 10, "bots": 1})}
     )
     assert not config.access.may_search("1001")
-    center = await DemoCenter.open(config, tmp_path / "demo.db", bots=1, human="1001")
-    try:
+    async with running_demo(config, tmp_path / "demo.db", bots=1, human="1001") as center:
         assert center.service.config.access.may_search("1001")
         assert not center.service.config.access.may_search("1002")
-    finally:
-        await center.close()

@@ -3,7 +3,7 @@
 With ``--broker URL`` (or ``[broker] url``, or ``CTI_BROKER_URL``) the wallboard follows
 the engine on that MQTT broker as supervisor ``--id``. Without one it runs against a
 demo center in the same process: the engine, the simulator trunk and bot agents of
-``cti demo`` (:class:`cti.app.demo.DemoCenter`), with the wallboard instead of a desktop.
+``cti demo`` (:func:`cti.app.demo.running_demo`), with the wallboard instead of a desktop.
 
 ``--web`` serves the same wallboard to browsers with textual-serve: each browser
 session starts ``cti supervisor`` (these options, less ``--web``) as its own process.
@@ -125,20 +125,14 @@ async def _on_broker(config: Config, broker: BrokerSettings, supervisor_id: str)
 async def _on_demo(
     config: Config, db_path: Path, supervisor_id: str, config_path: Path | None
 ) -> None:
-    from cti.app.demo import DemoCenter
+    from cti.app.demo import running_demo
 
-    center = await DemoCenter.open(config, db_path, bots=config.demo.bots, human=None)
-    try:
-        await center.start()
+    async with running_demo(
+        config, db_path, bots=config.demo.bots, human=None, config_path=config_path
+    ) as center:
         # Callers are already waiting when the board opens, as in `cti demo`.
-        warm = center.arrivals(until=None, initial=config.demo.bots + 2)
-        center.tasks.append(asyncio.create_task(warm, name="arrivals"))
-        if config_path is not None:
-            follow = center.service.follow_config(config_path)
-            center.tasks.append(asyncio.create_task(follow, name="config"))
+        center.spawn(center.arrivals(until=None, initial=config.demo.bots + 2), "arrivals")
         await _wallboard(config, center.bus, supervisor_id).run_async()
-    finally:
-        await center.close()
 
 
 def web_command(args: argparse.Namespace) -> list[str]:
