@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cti.bus.memory import Bus
+    from cti.config import Config
+    from cti.store.campaigns import CampaignStore
 
 ORDER = 35
 
@@ -23,7 +31,37 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     camp.add_argument("--config", type=Path, help="TOML config file (defaults: `cti config`)")
     camp.add_argument("--db", type=Path, help="SQLite file (default: cti.db in your data dir)")
     cmds = camp.add_subparsers(dest="campaign_command", required=True)
+    _register_import(cmds)
 
+    dnc = cmds.add_parser("dnc", help="add numbers (one a line, or a CSV) to a do-not-call list")
+    dnc.add_argument("file", type=Path)
+    dnc.add_argument("--campaign", help="the campaign's own list (default: the global list)")
+    dnc.add_argument("--region", help="region of national numbers (default: the engine's)")
+
+    lst = cmds.add_parser("list", help="pause, resume or recycle one lead list")
+    lst.add_argument("name", help="the campaign")
+    lst.add_argument("list_name", help="the list")
+    lst.add_argument("action", choices=["pause", "resume", "recycle"])
+
+    _register_start(cmds)
+    for verb, text in (("pause", "stop placing new dials"), ("stop", "stop the campaign")):
+        p = cmds.add_parser(verb, help=text)
+        p.add_argument("name")
+
+    status = cmds.add_parser("status", help="leads by state, attempts by outcome, lists")
+    status.add_argument("name")
+
+    report = cmds.add_parser(
+        "report",
+        help="compliance report: abandon rate per day and over 30 days, calls outside "
+        "hours, do-not-call dials",
+    )
+    report.add_argument("name")
+    report.add_argument("--json", action="store_true")
+    camp.set_defaults(handler=run)
+
+
+def _register_import(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imp = cmds.add_parser(
         "import",
         help="import a CSV lead list (creates the campaign if new)",
@@ -46,16 +84,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imp.add_argument("--region", help="region of national numbers (default: the engine's)")
     imp.add_argument("--json", action="store_true")
 
-    dnc = cmds.add_parser("dnc", help="add numbers (one a line, or a CSV) to a do-not-call list")
-    dnc.add_argument("file", type=Path)
-    dnc.add_argument("--campaign", help="the campaign's own list (default: the global list)")
-    dnc.add_argument("--region", help="region of national numbers (default: the engine's)")
 
-    lst = cmds.add_parser("list", help="pause, resume or recycle one lead list")
-    lst.add_argument("name", help="the campaign")
-    lst.add_argument("list_name", help="the list")
-    lst.add_argument("action", choices=["pause", "resume", "recycle"])
-
+def _register_start(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     start = cmds.add_parser(
         "start",
         help="mark the campaign running; --simulate runs it on the simulator",
@@ -74,22 +104,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     start.add_argument("--busy-rate", type=float, default=0.1)
     start.add_argument("--seed", type=int, default=1)
 
-    for verb, text in (("pause", "stop placing new dials"), ("stop", "stop the campaign")):
-        p = cmds.add_parser(verb, help=text)
-        p.add_argument("name")
-
-    status = cmds.add_parser("status", help="leads by state, attempts by outcome, lists")
-    status.add_argument("name")
-
-    report = cmds.add_parser(
-        "report",
-        help="compliance report: abandon rate per day and over 30 days, calls outside "
-        "hours, do-not-call dials",
-    )
-    report.add_argument("name")
-    report.add_argument("--json", action="store_true")
-    camp.set_defaults(handler=run)
-
 
 def run(args: argparse.Namespace) -> int:
     from cti.app.demo import default_db_path
@@ -102,98 +116,130 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_run(args, config, db_path))
 
 
-async def _run(args: argparse.Namespace, config: Any, db_path: Path) -> int:
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """What a campaign command works with."""
+
+    args: argparse.Namespace
+    campaigns: CampaignStore
+    region: str
+    now: float
+
+
+async def _run(args: argparse.Namespace, config: Config, db_path: Path) -> int:
     from cti.clock import wall_time
     from cti.errors import StoreError
-    from cti.phone import normalise
-    from cti.store.campaigns import CampaignSettings, CampaignStore
+    from cti.store.campaigns import CampaignStore
     from cti.store.database import Store
-    from cti.store.leads import parse_leads
 
+    handler = _COMMANDS.get(args.campaign_command)
+    if handler is None:
+        raise StoreError(f"unknown campaign command {args.campaign_command!r}")
     region = getattr(args, "region", None) or config.engine.default_region
     async with await Store.open(db_path) as store:
-        cs = CampaignStore(store)
-        now = wall_time()
-        match args.campaign_command:
-            case "import":
-                text = _read(args.file)
-                lead_file = parse_leads(text, region)
-                if args.name not in await cs.campaign_names():
-                    settings = CampaignSettings(
-                        name=args.name,
-                        mode=args.mode,
-                        queue=args.queue,
-                        script=args.script,
-                        line=args.line,
-                    )
-                    await cs.create_campaign(settings, now)
-                report = await cs.import_leads(
-                    args.name, args.list_name or args.file.stem, lead_file, now
-                )
-                for error in report.errors:
-                    print(f"{args.file}:{error.line}: {error.reason}", file=sys.stderr)
-                summary = {
-                    "campaign": args.name,
-                    "list": args.list_name or args.file.stem,
-                    "imported": report.imported,
-                    "matched_customers": report.matched_customers,
-                    "bad_rows": len(report.errors),
-                }
-                if args.json:
-                    print(json.dumps(summary, ensure_ascii=False))
-                else:
-                    print(
-                        f"{report.imported} leads imported into {args.name!r} "
-                        f"({report.matched_customers} known customers), "
-                        f"{len(report.errors)} bad rows left out"
-                    )
-                return 1 if report.errors and not report.imported else 0
-            case "dnc":
-                numbers, bad = [], 0
-                for line_no, raw in enumerate(_read(args.file).splitlines(), start=1):
-                    cell = raw.split(",")[0].strip()
-                    if not cell or cell.casefold() in ("number", "phone"):
-                        continue
-                    e164 = normalise(cell, region)
-                    if e164 is None:
-                        bad += 1
-                        print(f"{args.file}:{line_no}: {cell!r} is not a phone number",
-                              file=sys.stderr)  # fmt: skip
-                    else:
-                        numbers.append(e164)
-                added = await cs.add_do_not_call(numbers, now, campaign=args.campaign)
-                scope = f"campaign {args.campaign!r}" if args.campaign else "the global list"
-                print(f"{added} numbers added to {scope} ({bad} bad lines left out)")
-                return 0
-            case "list":
-                if args.action == "recycle":
-                    n = await cs.recycle_list(args.name, args.list_name, now)
-                    print(f"{n} exhausted leads of {args.list_name!r} get new attempts")
-                else:
-                    state = "paused" if args.action == "pause" else "active"
-                    await cs.set_list_state(args.name, args.list_name, state)
-                    print(f"list {args.list_name!r} of {args.name!r} is {state}")
-                return 0
-            case "start" | "pause" | "stop":
-                verb = {"start": "running", "pause": "paused", "stop": "stopped"}
-                await cs.set_campaign_state(args.name, verb[args.campaign_command])
-                print(f"campaign {args.name!r} is {verb[args.campaign_command]}")
-                return 0
-            case "status":
-                print(json.dumps(await cs.status(args.name), ensure_ascii=False, indent=2))
-                return 0
-            case "report":
-                report_ = await cs.compliance(args.name, now)
-                data = report_.to_dict()
-                if args.json:
-                    print(json.dumps(data, ensure_ascii=False))
-                else:
-                    _print_report(data)
-                return 0 if data["within_rules"] else 1
-        raise StoreError(f"unknown campaign command {args.campaign_command!r}")
+        return await handler(_Call(args, CampaignStore(store), region, wall_time()))
 
 
-def _simulate(args: argparse.Namespace, config: Any, db_path: Path) -> int:
+async def _import(c: _Call) -> int:
+    from cti.store.campaigns import CampaignSettings
+    from cti.store.leads import parse_leads
+
+    args, cs = c.args, c.campaigns
+    lead_file = parse_leads(_read(args.file), c.region)
+    if args.name not in await cs.campaign_names():
+        settings = CampaignSettings(
+            name=args.name, mode=args.mode, queue=args.queue, script=args.script, line=args.line
+        )
+        await cs.create_campaign(settings, c.now)
+    list_name = args.list_name or args.file.stem
+    report = await cs.import_leads(args.name, list_name, lead_file, c.now)
+    for error in report.errors:
+        print(f"{args.file}:{error.line}: {error.reason}", file=sys.stderr)
+    if args.json:
+        summary = {
+            "campaign": args.name,
+            "list": list_name,
+            "imported": report.imported,
+            "matched_customers": report.matched_customers,
+            "bad_rows": len(report.errors),
+        }
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        print(
+            f"{report.imported} leads imported into {args.name!r} "
+            f"({report.matched_customers} known customers), "
+            f"{len(report.errors)} bad rows left out"
+        )
+    return 1 if report.errors and not report.imported else 0
+
+
+async def _dnc(c: _Call) -> int:
+    from cti.phone import normalise
+
+    args = c.args
+    numbers, bad = [], 0
+    for line_no, raw in enumerate(_read(args.file).splitlines(), start=1):
+        cell = raw.split(",")[0].strip()
+        if not cell or cell.casefold() in ("number", "phone"):
+            continue
+        e164 = normalise(cell, c.region)
+        if e164 is None:
+            bad += 1
+            print(f"{args.file}:{line_no}: {cell!r} is not a phone number", file=sys.stderr)
+        else:
+            numbers.append(e164)
+    added = await c.campaigns.add_do_not_call(numbers, c.now, campaign=args.campaign)
+    scope = f"campaign {args.campaign!r}" if args.campaign else "the global list"
+    print(f"{added} numbers added to {scope} ({bad} bad lines left out)")
+    return 0
+
+
+async def _list(c: _Call) -> int:
+    args = c.args
+    if args.action == "recycle":
+        n = await c.campaigns.recycle_list(args.name, args.list_name, c.now)
+        print(f"{n} exhausted leads of {args.list_name!r} get new attempts")
+    else:
+        state = "paused" if args.action == "pause" else "active"
+        await c.campaigns.set_list_state(args.name, args.list_name, state)
+        print(f"list {args.list_name!r} of {args.name!r} is {state}")
+    return 0
+
+
+async def _set_state(c: _Call) -> int:
+    state = {"start": "running", "pause": "paused", "stop": "stopped"}[c.args.campaign_command]
+    await c.campaigns.set_campaign_state(c.args.name, state)
+    print(f"campaign {c.args.name!r} is {state}")
+    return 0
+
+
+async def _status(c: _Call) -> int:
+    print(json.dumps(await c.campaigns.status(c.args.name), ensure_ascii=False, indent=2))
+    return 0
+
+
+async def _report(c: _Call) -> int:
+    data = (await c.campaigns.compliance(c.args.name, c.now)).to_dict()
+    if c.args.json:
+        print(json.dumps(data, ensure_ascii=False))
+    else:
+        _print_report(data)
+    return 0 if data["within_rules"] else 1
+
+
+_COMMANDS: dict[str, Callable[[_Call], Awaitable[int]]] = {
+    "import": _import,
+    "dnc": _dnc,
+    "list": _list,
+    "start": _set_state,
+    "pause": _set_state,
+    "stop": _set_state,
+    "status": _status,
+    "report": _report,
+}
+
+
+def _simulate(args: argparse.Namespace, config: Config, db_path: Path) -> int:
     from cti.clock import run_virtual
 
     status = run_virtual(lambda: _simulated_run(args, config, db_path))
@@ -201,17 +247,18 @@ def _simulate(args: argparse.Namespace, config: Any, db_path: Path) -> int:
     return 0
 
 
-async def _simulated_run(args: argparse.Namespace, config: Any, db_path: Path) -> dict[str, Any]:
+async def _simulated_run(args: argparse.Namespace, config: Config, db_path: Path) -> dict[str, Any]:
+    """The campaign run here on virtual time: the simulator trunk with a far end of the
+    given rates, bot agents, ``args.seconds`` of dialling, then its status and report."""
     import random
 
     from cti.bus.memory import InMemoryBus
     from cti.clock import wall_time
     from cti.engine.dialer import CampaignRunner, DialingLine
-    from cti.engine.service import EngineService
+    from cti.engine.running import running_engine
     from cti.models import AgentConfig, QueueConfig
     from cti.store.campaigns import CampaignStore
     from cti.store.database import Store
-    from simulators.bots import BotAgent, BotBehaviour
     from simulators.dialer_sim import FarEnd
     from telephony_adapters.sim import SimTrunk
 
@@ -225,44 +272,50 @@ async def _simulated_run(args: argparse.Namespace, config: Any, db_path: Path) -
             queues.append(QueueConfig(name=settings.queue))
         config = config.model_copy(update={"queues": queues, "agents": []})
         ids = [f"bot{i}" for i in range(1, args.agents + 1)]
-        rng = random.Random(args.seed)
-        far = FarEnd(args.contact_rate, args.machine_rate, args.busy_rate, rng)
+        far = FarEnd(args.contact_rate, args.machine_rate, args.busy_rate, random.Random(args.seed))
         line = DialingLine(SimTrunk("sim"), place=far.place)
         bus = InMemoryBus()
-        service = EngineService(
-            config,
-            bus,
-            store,
-            [line],
-            [AgentConfig(id=a, queues={settings.queue: 0.0}) for a in ids],
-            recorder=store,
-        )
-        runner = CampaignRunner(
-            service, settings, core, line, store=cs, campaign_id=record.campaign_id
-        )
-        behaviour = BotBehaviour(answer_delay_s=0.2, mean_handle_s=120.0, wrap_up_s=5.0,
-                                 dispositions=("sale", "no interest"))  # fmt: skip
-        engine = asyncio.create_task(service.run(), name="engine")
-        await service.ready.wait()
-        bots = [
-            asyncio.create_task(BotAgent(bus, a, behaviour, random.Random(i)).run())
-            for i, a in enumerate(ids)
-        ]
-        dialer = asyncio.create_task(runner.run(), name="dialer")
-        await asyncio.sleep(args.seconds)
-        dialer.cancel()
-        await asyncio.gather(dialer, return_exceptions=True)
-        await asyncio.sleep(600)  # calls under way finish
-        await service.flush()
-        status = {
-            **runner.status(),
-            "report": (await cs.compliance(args.name, wall_time())).to_dict(),
-        }
-        for task in [*bots, engine]:
-            task.cancel()
-        await asyncio.gather(*bots, engine, return_exceptions=True)
+        agents = [AgentConfig(id=a, queues={settings.queue: 0.0}) for a in ids]
+        async with running_engine(
+            config, bus, directory=store, lines=[line], agents=agents, web=False
+        ) as service:
+            runner = CampaignRunner(
+                service, settings, core, line, store=cs, campaign_id=record.campaign_id
+            )
+            async with _bots_at_work(bus, ids):
+                dialer = asyncio.create_task(runner.run(), name="dialer")
+                await asyncio.sleep(args.seconds)
+                dialer.cancel()
+                await asyncio.gather(dialer, return_exceptions=True)
+                await asyncio.sleep(600)  # virtual time: the calls under way finish
+                await service.flush()
+                status = {
+                    **runner.status(),
+                    "report": (await cs.compliance(args.name, wall_time())).to_dict(),
+                }
         await cs.set_campaign_state(args.name, "stopped")
         return status
+
+
+@contextlib.asynccontextmanager
+async def _bots_at_work(bus: Bus, ids: list[str]) -> AsyncIterator[None]:
+    """Bot agents ``ids`` working the campaign's calls for the body of the ``with``."""
+    import random
+
+    from simulators.bots import BotAgent, BotBehaviour
+
+    behaviour = BotBehaviour(answer_delay_s=0.2, mean_handle_s=120.0, wrap_up_s=5.0,
+                             dispositions=("sale", "no interest"))  # fmt: skip
+    bots = [
+        asyncio.create_task(BotAgent(bus, a, behaviour, random.Random(i)).run())
+        for i, a in enumerate(ids)
+    ]
+    try:
+        yield
+    finally:
+        for task in bots:
+            task.cancel()
+        await asyncio.gather(*bots, return_exceptions=True)
 
 
 def _read(path: Path) -> str:
