@@ -28,9 +28,6 @@ MODULES_OVER: set[str] = {
     "queue_engine/router.py",  # 1782
 }
 FUNCTIONS_OVER: set[str] = {
-    "cti/app/commands/customers.py:run_import",  # 64
-    "cti/app/commands/customers.py:run_show",  # 76
-    "cti/app/commands/customers.py:run_show.work",  # 71
     "cti/engine/service.py:EngineService.__init__",  # 100
     "cti/engine/service.py:EngineService._call_control",  # 73
     "cti/engine/service.py:EngineService._carry_out",  # 83

@@ -7,17 +7,22 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from cti.config import Config, load_config
 from cti.customers.base import AuditEntry, CustomerBase
 from cti.errors import CtiError
 from cti.fields import CONTROL
-from cti.models import Customer
+from cti.models import Customer, Interaction, Order, ServiceItem, ValueExplanation
 from cti.store.database import Store
+
+if TYPE_CHECKING:
+    from cti.customers.csv_files import ImportReport
+    from cti.store.customers import CustomerCard
 
 ORDER = 40
 
@@ -103,35 +108,31 @@ def run_import(args: argparse.Namespace) -> int:
     kind = check_header(names, args.file)
     report = ImportReport(kind)
     bar = ProgressBar(f"importing {args.file.name}", lines)
+    importer = import_customers if kind == "customers" else import_orders
 
     async def work(base: CustomerBase) -> None:
         engine = config.engine
-        if kind == "customers":
-            await import_customers(
-                base,
-                rows,
-                default_region=engine.default_region,
-                time_zone=engine.time_zone,
-                now=time.time(),
-                report=report,
-                on_batch=bar.update,
-            )
-        else:
-            await import_orders(
-                base,
-                rows,
-                default_region=engine.default_region,
-                time_zone=engine.time_zone,
-                now=time.time(),
-                report=report,
-                on_batch=bar.update,
-            )
+        await importer(
+            base,
+            rows,
+            default_region=engine.default_region,
+            time_zone=engine.time_zone,
+            now=time.time(),
+            report=report,
+            on_batch=bar.update,
+        )
 
     _run(config, args.db, work)
     bar.done()
-    if kind == "customers":
+    _print_import(args.file, report)
+    return 1 if report.errors else 0
+
+
+def _print_import(path: Path, report: ImportReport) -> None:
+    """What an import did: counts, merges and customers kept apart; errors on stderr."""
+    if report.kind == "customers":
         print(
-            f"{args.file}: {report.rows} rows; {report.created} new customers,"
+            f"{path}: {report.rows} rows; {report.created} new customers,"
             f" {report.updated} merged into customers already there;"
             f" {len(report.errors)} rejected; {report.rescored} rescored"
         )
@@ -146,13 +147,12 @@ def run_import(args: argparse.Namespace) -> int:
             )
     else:
         print(
-            f"{args.file}: {report.rows} rows; {report.created} new orders,"
+            f"{path}: {report.rows} rows; {report.created} new orders,"
             f" {report.updated} already there; {len(report.errors)} rejected;"
             f" {report.rescored} customers rescored"
         )
     for error in sorted(report.errors, key=lambda e: e.line):
-        print(f"{args.file}: {_safe(str(error))}", file=sys.stderr)
-    return 1 if report.errors else 0
+        print(f"{path}: {_safe(str(error))}", file=sys.stderr)
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -162,7 +162,7 @@ def run_export(args: argparse.Namespace) -> int:
     encoding = "utf-8" if args.no_bom or str(args.file) == "-" else "utf-8-sig"
 
     async def work(base: CustomerBase) -> int:
-        with _output(args.file, encoding) as out:
+        with _OutputFile(args.file, encoding) as out:
             if args.orders:
                 return await export_orders(base, out, config.engine.time_zone)
             return await export_customers(base, out)
@@ -247,79 +247,106 @@ def run_audit(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     config = load_config(args.config)
 
-    async def work(base: CustomerBase) -> int:
+    async def work(base: CustomerBase) -> _Shown:
         customer = await base.get(args.id)
         if customer is None:
             raise CtiError(f"there is no customer {args.id}")
-        card = await base.card(args.id, history_limit=10)
-        explanation = await base.explain(args.id)
-        orders = await base.orders(args.id, limit=10)
-        if args.json:
-            print(
-                _safe_json(
-                    json.dumps(
-                        {
-                            "customer": customer.model_dump(mode="json"),
-                            "history": [i.model_dump(mode="json") for i in card.history],
-                            "service_items": [
-                                s.model_dump(mode="json") for s in card.service_items
-                            ],
-                            "orders": [o.model_dump(mode="json") for o in orders],
-                            "value_explanation": explanation.model_dump(mode="json")
-                            if explanation
-                            else None,
-                        },
-                        ensure_ascii=False,
-                    )
-                )
-            )
-            return 0
-        zone = config.engine.time_zone
-        _say(f"#{customer.id}  {customer.name}")
-        for phone in customer.phones:
-            ext = f" ext. {phone.extension}" if phone.extension else ""
-            _say(f"  {phone.kind.value:<7} {phone.e164}{ext}   (entered as {phone.raw})")
-        for email in (customer.email, *customer.other_emails):
-            if email:
-                _say(f"  e-mail  {email}")
-        for label, text in (
-            ("company", customer.company),
-            ("address", customer.address),
-            ("owner", customer.owner),
-        ):
-            if text:
-                _say(f"  {label:<7} {text}")
-        _say(f"  speaks {customer.language}, time zone {customer.time_zone}")
-        if explanation is not None:
-            _say(f"value   {explanation.summary}")
-            for factor in explanation.factors:
-                _say(f"  {factor.name:<10} {factor.points:5.1f} points  ({factor.detail})")
-        else:
-            _say(f"value   {customer.value:g} ({customer.segment.value}; never rescored)")
-        if card.service_items:
-            _say("open service items")
-            for item in card.service_items:
-                due = f" due {_when(item.due_at, zone)}" if item.due_at else ""
-                esc = (
-                    f" escalated x{item.escalation_level} to {item.escalated_to}"
-                    if item.escalation_level
-                    else ""
-                )
-                _say(f"  #{item.id} [{item.priority.value}] {item.title}{due}{esc}")
-        if orders:
-            _say("latest orders")
-            for order in orders:
-                _say(
-                    f"  {_when(order.ordered_at, zone)}  {order.amount:>12,.2f} {order.currency}"
-                    f"  {order.reference}"
-                )
-        if card.history:
-            _say("latest contacts")
-            for i in card.history:
-                _say(f"  {_when(i.at, zone)}  {i.channel:<5} {_pad(i.disposition, 12)} {i.note}")
-        return 0
+        return _Shown(
+            customer,
+            await base.card(args.id, history_limit=10),
+            await base.explain(args.id),
+            await base.orders(args.id, limit=10),
+        )
 
-    return _run(config, args.db, work)
+    shown = _run(config, args.db, work)
+    if args.json:
+        print(_safe_json(json.dumps(shown.to_json(), ensure_ascii=False)))
+        return 0
+    zone = config.engine.time_zone
+    _show_contact(shown.customer)
+    _show_value(shown.customer, shown.explanation)
+    _show_service_items(shown.card.service_items, zone)
+    _show_orders(shown.orders, zone)
+    _show_history(shown.card.history, zone)
+    return 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Shown:
+    """What ``cti customers show`` shows of one customer."""
+
+    customer: Customer
+    card: CustomerCard
+    explanation: ValueExplanation | None
+    orders: list[Order]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "customer": self.customer.model_dump(mode="json"),
+            "history": [i.model_dump(mode="json") for i in self.card.history],
+            "service_items": [s.model_dump(mode="json") for s in self.card.service_items],
+            "orders": [o.model_dump(mode="json") for o in self.orders],
+            "value_explanation": self.explanation.model_dump(mode="json")
+            if self.explanation
+            else None,
+        }
+
+
+def _show_contact(customer: Customer) -> None:
+    _say(f"#{customer.id}  {customer.name}")
+    for phone in customer.phones:
+        ext = f" ext. {phone.extension}" if phone.extension else ""
+        _say(f"  {phone.kind.value:<7} {phone.e164}{ext}   (entered as {phone.raw})")
+    for email in (customer.email, *customer.other_emails):
+        if email:
+            _say(f"  e-mail  {email}")
+    for label, text in (
+        ("company", customer.company),
+        ("address", customer.address),
+        ("owner", customer.owner),
+    ):
+        if text:
+            _say(f"  {label:<7} {text}")
+    _say(f"  speaks {customer.language}, time zone {customer.time_zone}")
+
+
+def _show_value(customer: Customer, explanation: ValueExplanation | None) -> None:
+    if explanation is None:
+        _say(f"value   {customer.value:g} ({customer.segment.value}; never rescored)")
+        return
+    _say(f"value   {explanation.summary}")
+    for factor in explanation.factors:
+        _say(f"  {factor.name:<10} {factor.points:5.1f} points  ({factor.detail})")
+
+
+def _show_service_items(items: Sequence[ServiceItem], zone: str) -> None:
+    if items:
+        _say("open service items")
+    for item in items:
+        due = f" due {_when(item.due_at, zone)}" if item.due_at else ""
+        esc = (
+            f" escalated x{item.escalation_level} to {item.escalated_to}"
+            if item.escalation_level
+            else ""
+        )
+        _say(f"  #{item.id} [{item.priority.value}] {item.title}{due}{esc}")
+
+
+def _show_orders(orders: Sequence[Order], zone: str) -> None:
+    if orders:
+        _say("latest orders")
+    for order in orders:
+        _say(
+            f"  {_when(order.ordered_at, zone)}  {order.amount:>12,.2f} {order.currency}"
+            f"  {order.reference}"
+        )
+
+
+def _show_history(history: Sequence[Interaction], zone: str) -> None:
+    if history:
+        _say("latest contacts")
+    for i in history:
+        _say(f"  {_when(i.at, zone)}  {i.channel:<5} {_pad(i.disposition, 12)} {i.note}")
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -342,7 +369,7 @@ def _default_db_path() -> Path:
     return default_db_path()
 
 
-class _output:
+class _OutputFile:
     """A text file to write, or standard output for ``-``."""
 
     def __init__(self, path: Path, encoding: str) -> None:
