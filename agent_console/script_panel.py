@@ -38,7 +38,7 @@ from scripts_engine.model import (
     Script,
 )
 from scripts_engine.runner import AnswerError, RunState
-from scripts_engine.text import Segment, segments
+from scripts_engine.text import TextSpan, segments
 
 #: Most characters an agent may type into a script field.
 INPUT_MAX_CHARS = 1000
@@ -60,7 +60,7 @@ class _Option:
     value: object
 
 
-def segments_text(parts: list[Segment]) -> Text:
+def segments_text(parts: list[TextSpan]) -> Text:
     """Rendered script text as rich Text: values bold, missing values as a marked
     placeholder; every piece appended as plain text (never parsed as markup)."""
     out = Text()

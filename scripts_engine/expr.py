@@ -110,56 +110,57 @@ def tokenize(source: str) -> list[Token]:
     tokens: list[Token] = []
     i = 0
     while i < len(source):
-        ch = source[i]
-        col = i + 1
-        if ch.isspace():
+        if source[i].isspace():
             i += 1
             continue
-        if ch in "\"'":
-            j = i + 1
-            buf: list[str] = []
-            while j < len(source) and source[j] != ch:
-                if source[j] == "\\" and j + 1 < len(source):
-                    j += 1
-                buf.append(source[j])
-                j += 1
-            if j >= len(source):
-                raise ExprError("unterminated string", col)
-            tokens.append(Token("str", source[i : j + 1], "".join(buf), col))
-            i = j + 1
-            continue
-        m = _NUMBER.match(source, i)
-        if m:
-            text = m.group()
-            if len(text) > _MAX_DIGITS:
-                raise ExprError(f"number longer than {_MAX_DIGITS} digits", col)
-            value: Scalar = float(text) if "." in text else int(text)
-            tokens.append(Token("num", text, value, col))
-            i = m.end()
-            continue
-        m = _NAME.match(source, i)
-        if m:
-            text = m.group()
-            if text in _KEYWORDS:
-                tokens.append(Token("kw", text, None, col))
-            elif "." not in text:
-                raise ExprError(
-                    f"unknown name {text!r}: variables are namespaced, like answers.{text}",
-                    col,
-                )
-            else:
-                tokens.append(Token("name", text, None, col))
-            i = m.end()
-            continue
-        for op in _OPS:
-            if source.startswith(op, i):
-                tokens.append(Token("op", op, None, col))
-                i += len(op)
-                break
-        else:
-            raise ExprError(f"unexpected character {ch!r}", col)
+        token, i = _token_at(source, i)
+        tokens.append(token)
     tokens.append(Token("eof", "", None, len(source) + 1))
     return tokens
+
+
+def _token_at(source: str, i: int) -> tuple[Token, int]:
+    """The token starting at ``source[i]`` (not a space) and where the next one may start."""
+    ch = source[i]
+    col = i + 1
+    if ch in "\"'":
+        return _string(source, i)
+    m = _NUMBER.match(source, i)
+    if m:
+        text = m.group()
+        if len(text) > _MAX_DIGITS:
+            raise ExprError(f"number longer than {_MAX_DIGITS} digits", col)
+        value: Scalar = float(text) if "." in text else int(text)
+        return Token("num", text, value, col), m.end()
+    m = _NAME.match(source, i)
+    if m:
+        text = m.group()
+        if text in _KEYWORDS:
+            return Token("kw", text, None, col), m.end()
+        if "." not in text:
+            raise ExprError(
+                f"unknown name {text!r}: variables are namespaced, like answers.{text}", col
+            )
+        return Token("name", text, None, col), m.end()
+    for op in _OPS:
+        if source.startswith(op, i):
+            return Token("op", op, None, col), i + len(op)
+    raise ExprError(f"unexpected character {ch!r}", col)
+
+
+def _string(source: str, i: int) -> tuple[Token, int]:
+    """A string quoted with ``source[i]``; a backslash takes the next character as is."""
+    quote = source[i]
+    j = i + 1
+    buf: list[str] = []
+    while j < len(source) and source[j] != quote:
+        if source[j] == "\\" and j + 1 < len(source):
+            j += 1
+        buf.append(source[j])
+        j += 1
+    if j >= len(source):
+        raise ExprError("unterminated string", i + 1)
+    return Token("str", source[i : j + 1], "".join(buf), i + 1), j + 1
 
 
 class _Parser:

@@ -31,7 +31,7 @@ from scripts_engine.model import (
     SayNode,
     Script,
 )
-from scripts_engine.text import Segment, render, segments
+from scripts_engine.text import TextSpan, render, segments
 
 _PHONE = re.compile(r"^\+?[0-9]{3,15}$")
 _YES = {"yes", "y", "true", "1", "是", "是的", "对"}
@@ -104,7 +104,7 @@ class RunState:
         out.update({f"answers.{k}": v for k, v in self.answers.items()})
         return out
 
-    def text(self) -> list[Segment]:
+    def text(self) -> list[TextSpan]:
         """The current node's text, variables filled safely."""
         node = self.node
         if isinstance(node, SayNode | QuestionNode | InputNode | EndNode):
@@ -298,42 +298,60 @@ def check_input(node: InputNode, value: object) -> Scalar:
         return None
     kind = node.type
     if kind is FieldType.YES_NO:
-        if isinstance(value, bool):
-            return value
-        word = str(value).strip().lower()
-        if word in _YES:
-            return True
-        if word in _NO:
-            return False
-        raise AnswerError(f"answer yes or no, not {value!r}")
+        return _yes_no(value)
     if kind is FieldType.NUMBER:
-        number: float
-        if isinstance(value, bool):
-            raise AnswerError("a number is needed, not yes/no")
-        if isinstance(value, int | float):
-            number = float(value)
-        else:
-            try:
-                number = float(str(value).strip().replace(",", ""))
-            except ValueError:
-                raise AnswerError(f"{value!r} is not a number") from None
-        if number != number or number in (float("inf"), float("-inf")):
-            raise AnswerError(f"{value!r} is not a finite number")
-        _range(node, number, f"{number:g}")
-        return int(number) if number.is_integer() else number
+        return _number(node, value)
     if kind is FieldType.DATE:
-        if isinstance(value, date):
-            day = value
-        else:
-            try:
-                day = date.fromisoformat(str(value).strip())
-            except ValueError:
-                raise AnswerError(f"{value!r} is not a date like 2024-03-31") from None
-        _range(node, day, day.isoformat())
-        return day.isoformat()
+        return _date(node, value)
     if not isinstance(value, str):
         raise AnswerError(f"a text answer is needed, not {type(value).__name__}")
+    return _text(node, value)
+
+
+def _yes_no(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in _YES:
+        return True
+    if word in _NO:
+        return False
+    raise AnswerError(f"answer yes or no, not {value!r}")
+
+
+def _number(node: InputNode, value: object) -> int | float:
+    number: float
+    if isinstance(value, bool):
+        raise AnswerError("a number is needed, not yes/no")
+    if isinstance(value, int | float):
+        number = float(value)
+    else:
+        try:
+            number = float(str(value).strip().replace(",", ""))
+        except ValueError:
+            raise AnswerError(f"{value!r} is not a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise AnswerError(f"{value!r} is not a finite number")
+    _range(node, number, f"{number:g}")
+    return int(number) if number.is_integer() else number
+
+
+def _date(node: InputNode, value: object) -> str:
+    if isinstance(value, date):
+        day = value
+    else:
+        try:
+            day = date.fromisoformat(str(value).strip())
+        except ValueError:
+            raise AnswerError(f"{value!r} is not a date like 2024-03-31") from None
+    _range(node, day, day.isoformat())
+    return day.isoformat()
+
+
+def _text(node: InputNode, value: str) -> str:
+    """A text, choice or phone answer."""
     text = value.strip()
+    kind = node.type
     if kind is FieldType.CHOICE:
         if text not in node.options:
             raise AnswerError(f"{text!r} is not one of {', '.join(node.options)}")

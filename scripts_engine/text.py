@@ -26,7 +26,7 @@ class TemplateError(ScriptError):
 
 
 @dataclass(frozen=True)
-class Segment:
+class TextSpan:
     """A piece of rendered text: literal script text, a filled variable, or a missing one."""
 
     kind: Literal["text", "value", "missing"]
@@ -95,18 +95,18 @@ def _show(value: Scalar) -> str:
     return str(value)
 
 
-def segments(template: str, values: Mapping[str, Scalar]) -> list[Segment]:
+def segments(template: str, values: Mapping[str, Scalar]) -> list[TextSpan]:
     """The template split into plain-text segments with variables filled."""
-    out: list[Segment] = []
+    out: list[TextSpan] = []
     for kind, text, _ in _parse(template):
         if kind == "text":
-            out.append(Segment("text", text))
+            out.append(TextSpan("text", text))
             continue
         value = values.get(text)
         if value is None or value == "":
-            out.append(Segment("missing", placeholder(text), text))
+            out.append(TextSpan("missing", placeholder(text), text))
         else:
-            out.append(Segment("value", _show(value), text))
+            out.append(TextSpan("value", _show(value), text))
     return out
 
 

@@ -102,89 +102,119 @@ def parse_script(text: str, file: str = "<script>") -> tuple[Script | None, list
 
 def check_script(script: Script, file: str, lines: dict[str, int] | None = None) -> list[Problem]:
     """Every problem of a well-formed script, ordered by line."""
-    lines = lines or {}
-    problems: list[Problem] = []
+    return _Checker(script, file, lines or {}).problems()
 
-    def add(node: str, message: str) -> None:
-        problems.append(Problem(file, lines.get(node, 1), node, message))
 
-    nodes = script.nodes
-    start = script.meta.start
-    if start not in nodes:
-        add("", f"the start node {start!r} does not exist")
-    answers = set(script.answer_fields())
-    choices: dict[str, tuple[str, ...]] = {}
-    for node_id, node in nodes.items():
-        if isinstance(node, QuestionNode):
-            choices[node.field or node_id] = tuple(c.answer for c in node.choices)
-        elif isinstance(node, InputNode) and node.options:
-            choices[node.field or node_id] = node.options
-    seen_fields: dict[str, str] = {}
-    for node_id, node in nodes.items():
-        if isinstance(node, QuestionNode | InputNode):
-            field = node.field or node_id
-            if field in seen_fields:
-                add(node_id, f"answer {field!r} is also asked by node {seen_fields[field]!r}")
-            seen_fields[field] = node_id
-        for target in targets(node):
-            if target not in nodes:
-                add(node_id, f"goes to {target!r}, which is not a node")
+class _Checker:
+    """The checks of :func:`check_script`, each adding the problems it finds."""
+
+    def __init__(self, script: Script, file: str, lines: dict[str, int]) -> None:
+        self.script = script
+        self.file = file
+        self.lines = lines
+        self.found: list[Problem] = []
+        self.answers = set(script.answer_fields())
+
+    def add(self, node: str, message: str) -> None:
+        self.found.append(Problem(self.file, self.lines.get(node, 1), node, message))
+
+    def problems(self) -> list[Problem]:
+        nodes, start = self.script.nodes, self.script.meta.start
+        if start not in nodes:
+            self.add("", f"the start node {start!r} does not exist")
+        choices = _choices(self.script)
+        seen_fields: dict[str, str] = {}
+        for node_id, node in nodes.items():
+            if isinstance(node, QuestionNode | InputNode):
+                field = node.field or node_id
+                if field in seen_fields:
+                    self.add(
+                        node_id, f"answer {field!r} is also asked by node {seen_fields[field]!r}"
+                    )
+                seen_fields[field] = node_id
+            for target in targets(node):
+                if target not in nodes:
+                    self.add(node_id, f"goes to {target!r}, which is not a node")
+            self._check_texts(node_id, node)
+            if isinstance(node, BranchNode):
+                for i, case in enumerate(node.cases):
+                    self._check_case(node_id, i, case.when, choices)
+        reachable = _reachable(self.script, start)
+        self._check_asked_before_shown(start, reachable)
+        for node_id in nodes:
+            if start in nodes and node_id not in reachable:
+                self.add(node_id, f"unreachable from the start node {start!r}")
+        for loop in _closed_loops(self.script, reachable):
+            first = min(loop, key=lambda n: self.lines.get(n, 0))
+            self.add(first, f"loop with no exit: {' -> '.join(sorted(loop))} never reaches an end")
+        return sorted(self.found, key=lambda p: (p.line, p.message))
+
+    def _check_texts(self, node_id: str, node: object) -> None:
         for template in _templates(node):
             try:
                 names = template_variables(template)
             except TemplateError as exc:
-                add(node_id, f"bad text: {exc}")
+                self.add(node_id, f"bad text: {exc}")
                 continue
             for name, col in names:
-                if not known_variable(name, answers):
-                    add(node_id, f"unknown variable {{{name}}} (text column {col})")
-        if isinstance(node, BranchNode):
-            for i, case in enumerate(node.cases):
+                if not known_variable(name, self.answers):
+                    self.add(node_id, f"unknown variable {{{name}}} (text column {col})")
+
+    def _check_case(
+        self, node_id: str, i: int, when: str, choices: dict[str, tuple[str, ...]]
+    ) -> None:
+        try:
+            tree = expr.parse(when)
+        except expr.ExprError as exc:
+            shown = when if len(when) <= 80 else when[:77] + "..."
+            self.add(node_id, f"cases[{i}] bad expression {shown!r}: {exc}")
+            return
+        for var in expr.variables(tree):
+            if not known_variable(var.name, self.answers):
+                self.add(
+                    node_id,
+                    f"cases[{i}] unknown variable {var.name} (expression column {var.column})",
+                )
+        for var, value in _compared_literals(tree):
+            allowed = choices.get(var.name.removeprefix("answers."))
+            if var.name.startswith("answers.") and allowed and value not in allowed:
+                self.add(
+                    node_id,
+                    f"cases[{i}] {var.name} is never {value!r} (expression column "
+                    f"{var.column}); its values are {', '.join(map(repr, allowed))}",
+                )
+
+    def _check_asked_before_shown(self, start: str, reachable: set[str]) -> None:
+        """An answer shown in a text must be asked on every path to it."""
+        asked = _asked_before(self.script, start, reachable)
+        for node_id in sorted(reachable):
+            for template in _templates(self.script.nodes[node_id]):
                 try:
-                    tree = expr.parse(case.when)
-                except expr.ExprError as exc:
-                    shown = case.when if len(case.when) <= 80 else case.when[:77] + "..."
-                    add(node_id, f"cases[{i}] bad expression {shown!r}: {exc}")
+                    names = template_variables(template)
+                except TemplateError:
                     continue
-                for var in expr.variables(tree):
-                    if not known_variable(var.name, answers):
-                        add(
+                for name, _ in names:
+                    field = name.removeprefix("answers.")
+                    if not name.startswith("answers.") or field not in self.answers:
+                        continue
+                    if field not in asked[node_id]:
+                        asker = self.script.answer_fields()[field]
+                        self.add(
                             node_id,
-                            f"cases[{i}] unknown variable {var.name} "
-                            f"(expression column {var.column})",
-                        )
-                for var, value in _compared_literals(tree):
-                    allowed = choices.get(var.name.removeprefix("answers."))
-                    if var.name.startswith("answers.") and allowed and value not in allowed:
-                        add(
-                            node_id,
-                            f"cases[{i}] {var.name} is never {value!r} (expression column "
-                            f"{var.column}); its values are {', '.join(map(repr, allowed))}",
+                            f"{{{name}}} may be shown before it is asked (some path from the "
+                            f"start reaches this node without node {asker!r})",
                         )
 
-    reachable = _reachable(script, start)
-    asked = _asked_before(script, start, reachable)
-    for node_id in sorted(reachable):
-        for template in _templates(nodes[node_id]):
-            try:
-                names = template_variables(template)
-            except TemplateError:
-                continue
-            for name, _ in names:
-                field = name.removeprefix("answers.")
-                if name.startswith("answers.") and field in answers and field not in asked[node_id]:
-                    add(
-                        node_id,
-                        f"{{{name}}} may be shown before it is asked (some path from the "
-                        f"start reaches this node without node {script.answer_fields()[field]!r})",
-                    )
-    for node_id in nodes:
-        if start in nodes and node_id not in reachable:
-            add(node_id, f"unreachable from the start node {start!r}")
-    for loop in _closed_loops(script, reachable):
-        first = min(loop, key=lambda n: lines.get(n, 0))
-        add(first, f"loop with no exit: {' -> '.join(sorted(loop))} never reaches an end")
-    return sorted(problems, key=lambda p: (p.line, p.message))
+
+def _choices(script: Script) -> dict[str, tuple[str, ...]]:
+    """The answers a question or an input with options can give, by its field."""
+    choices: dict[str, tuple[str, ...]] = {}
+    for node_id, node in script.nodes.items():
+        if isinstance(node, QuestionNode):
+            choices[node.field or node_id] = tuple(c.answer for c in node.choices)
+        elif isinstance(node, InputNode) and node.options:
+            choices[node.field or node_id] = node.options
+    return choices
 
 
 def _compared_literals(tree: expr.Node) -> list[tuple[expr.Var, str]]:
@@ -256,12 +286,23 @@ def _reachable(script: Script, start: str) -> set[str]:
 def _closed_loops(script: Script, within: set[str]) -> list[set[str]]:
     """Strongly connected components with a cycle and no edge leaving them."""
     graph = {n: [t for t in targets(script.nodes[n]) if t in within] for n in within}
+    out = []
+    for comp in _components(graph):
+        cyclic = len(comp) > 1 or any(n in graph[n] for n in comp)
+        exits = any(t not in comp for n in comp for t in graph[n])
+        dangling = any(t not in script.nodes for n in comp for t in targets(script.nodes[n]))
+        if cyclic and not exits and not dangling:
+            out.append(comp)
+    return out
+
+
+def _components(graph: dict[str, list[str]]) -> list[set[str]]:
+    """The strongly connected components of ``graph`` (Tarjan's, without recursion)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
-    on_stack: set[str] = set()
     stack: list[str] = []
+    on_stack: set[str] = set()
     comps: list[set[str]] = []
-    counter = 0
     for root in sorted(graph):
         if root in index:
             continue
@@ -269,8 +310,7 @@ def _closed_loops(script: Script, within: set[str]) -> list[set[str]]:
         while work:
             v, i = work.pop()
             if i == 0:
-                index[v] = low[v] = counter
-                counter += 1
+                index[v] = low[v] = len(index)
                 stack.append(v)
                 on_stack.add(v)
             if i < len(graph[v]):
@@ -282,25 +322,21 @@ def _closed_loops(script: Script, within: set[str]) -> list[set[str]]:
                     low[v] = min(low[v], index[w])
                 continue
             if low[v] == index[v]:
-                comp: set[str] = set()
-                while True:
-                    w = stack.pop()
-                    on_stack.discard(w)
-                    comp.add(w)
-                    if w == v:
-                        break
-                comps.append(comp)
+                comps.append(_pop_component(v, stack, on_stack))
             if work:
                 parent = work[-1][0]
                 low[parent] = min(low[parent], low[v])
-    out = []
-    for comp in comps:
-        cyclic = len(comp) > 1 or any(n in graph[n] for n in comp)
-        exits = any(t not in comp for n in comp for t in graph[n])
-        dangling = any(t not in script.nodes for n in comp for t in targets(script.nodes[n]))
-        if cyclic and not exits and not dangling:
-            out.append(comp)
-    return out
+    return comps
+
+
+def _pop_component(root: str, stack: list[str], on_stack: set[str]) -> set[str]:
+    comp: set[str] = set()
+    while True:
+        w = stack.pop()
+        on_stack.discard(w)
+        comp.add(w)
+        if w == root:
+            return comp
 
 
 def require_clean(path: Path | str) -> Script:

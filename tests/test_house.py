@@ -35,7 +35,6 @@ FUNCTIONS_OVER: set[str] = {
     "cti/engine/service.py:EngineService._execute",  # 74
     "cti/engine/service.py:EngineService._recover",  # 87
     "queue_engine/erlang.py:erlang_a",  # 79
-    "scripts_engine/validate.py:check_script",  # 85
 }
 
 
