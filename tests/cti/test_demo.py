@@ -108,7 +108,7 @@ def test_realtime_mode_runs_the_same_engine_on_the_wall_clock(tmp_path: Path) ->
 async def test_the_demos_person_may_search_customers_and_its_bots_may_not(
     tmp_path: Path,
 ) -> None:
-    # A plain agent reads only their calls' customers (issue 17); the person trying the
+    # A plain agent reads only their calls' customers (docs/customers.md); the person trying the
     # demo plays the whole center, so `f` (find a customer) must work for them.
     config = load_config(None)
     config = config.model_copy(

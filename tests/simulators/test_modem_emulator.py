@@ -81,7 +81,7 @@ def test_each_chipset_takes_its_own_caller_id_command(name: str) -> None:
     expected = CHIPSETS[name].caller_id_command
     tried = [c for c in emu.heard if c in CALLER_ID_COMMANDS]
     last = CALLER_ID_COMMANDS.index(expected) + 1 if expected else len(CALLER_ID_COMMANDS)
-    assert tried == list(CALLER_ID_COMMANDS[:last])  # in REFERENCE order, stopping at OK
+    assert tried == list(CALLER_ID_COMMANDS[:last])  # in the line's order, stopping at OK
     assert emu.settings.caller_id_mode == (1 if expected else 0)
 
 

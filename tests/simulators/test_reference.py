@@ -1,4 +1,5 @@
-"""The simulator on the production router reproduces REFERENCE §1's queueing figures.
+"""The simulator on the production router reproduces the textbook queueing figures
+(Erlang C, Erlang A, Cobham's priority waits; docs/statistics.md defines the figures).
 
 Each case runs the shipped scenario stretched to :data:`HOURS` hours (one long day per
 replication cuts the share of time lost to the 30-minute warm-up) for a number of
