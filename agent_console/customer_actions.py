@@ -1,9 +1,9 @@
 """The customer side of the agent desktop: keys, actions and what the engine answers.
 
-:class:`CustomerActions` is a base class of :class:`~agent_console.desktop.AgentDesktop`
-(Textual merges the ``BINDINGS`` of every class in the hierarchy, so its keys join the
-desk's footer and command palette). It reads the desk's call in hand through the desk's
-public properties and never changes the call's state:
+:class:`CustomerActions` is a component the desk (:class:`~agent_console.desktop.AgentDesktop`)
+holds: the desk lists its :data:`CUSTOMER_BINDINGS` after its own call keys and hands each
+action to it. It reads the call in hand from the desk's
+:class:`~agent_console.desk_model.DeskModel` and never changes the call's state:
 
 | key | action |
 |---|---|
@@ -20,26 +20,27 @@ where the agent typed (forms) or as a notification.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from textual.app import App
-from textual.binding import Binding, BindingType
+from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widget import Widget
 
 from agent_console.customer_link import Answer, ask
-from agent_console.customer_screens import (
-    ChooseCustomerScreen,
+from agent_console.customer_search import CustomerSearchScreen
+from agent_console.desk_model import DeskModel
+from agent_console.dialogs import (
+    ChoiceDialog,
     CustomerInfoScreen,
-    CustomerSearchScreen,
     FormField,
     FormScreen,
-    new_customer_form,
+    open_dialog,
 )
-from agent_console.widgets import CustomerCard, caller_number
+from agent_console.widgets import CustomerCardView, caller_number, customer_line
 from cti.bus.memory import Bus
 from cti.models import CallerKind, Customer, ServiceItem, ServicePriority
 from cti.protocol import (
@@ -54,73 +55,55 @@ from cti.protocol import (
     ShowCustomer,
 )
 
-#: The actions of this class, for the desk's check_action.
-CUSTOMER_ACTIONS = frozenset(
-    {"customer", "find_customer", "customer_info", "service_item", "escalate_item", "callback"}
+#: The customer keys, listed after the desk's call keys (those matter more).
+CUSTOMER_BINDINGS: tuple[Binding, ...] = (
+    Binding("c", "customer", "Caller"),
+    Binding("f", "find_customer", "Find"),
+    Binding("i", "customer_info", "Details"),
+    Binding("t", "service_item", "New item"),
+    Binding("u", "escalate_item", "Escalate"),
+    Binding("b", "callback", "Callback"),
 )
+#: The actions of this component, for the desk's check_action.
+CUSTOMER_ACTIONS = frozenset(binding.action for binding in CUSTOMER_BINDINGS)
 _ON_CALL = ("offer", "talking", "wrap_up")
 #: The callback form's choices: reserved for this agent, or for anyone in the queue.
 FOR_ME = "for me"
 FOR_ANYONE = "for anyone"
 
 
-class CustomerActions(App[None]):
-    """Customer keys for the agent desktop (see the module docstring)."""
+class CustomerActions:
+    """Customer keys for the agent desktop (see the module docstring). ``dial`` calls a
+    number for the agent (the desk's call control)."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "customer", "Caller"),
-        Binding("f", "find_customer", "Find"),
-        Binding("i", "customer_info", "Details"),
-        Binding("t", "service_item", "New item"),
-        Binding("u", "escalate_item", "Escalate"),
-        Binding("b", "callback", "Callback"),
-    ]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Textual merges BINDINGS base class first, so these keys would lead the footer;
-        # the desk's call keys (answer, hang up...) matter more and go first.
-        keys = self._bindings.key_to_bindings
-        for binding in CustomerActions.BINDINGS:
-            assert isinstance(binding, Binding)
-            if binding.key in keys:
-                keys[binding.key] = keys.pop(binding.key)
-
-    # What the desk provides (AgentDesktop's attributes and properties).
-    bus: Bus
-    _clock: Callable[[], float]
-
-    @property
-    def agent_id(self) -> str:
-        raise NotImplementedError
-
-    @property
-    def offer(self) -> CallOffered | None:
-        raise NotImplementedError
-
-    @property
-    def current_call_id(self) -> str | None:
-        raise NotImplementedError
-
-    @property
-    def view(self) -> str:
-        raise NotImplementedError
+    def __init__(
+        self,
+        app: App[Any],
+        bus: Bus,
+        model: DeskModel,
+        *,
+        clock: Callable[[], float],
+        dial: Callable[[str], None],
+    ) -> None:
+        self.app = app
+        self.bus = bus
+        self.model = model
+        self.clock = clock
+        self.dial = dial
 
     # --- the caller's customer -----------------------------------------------------
 
-    def on_mount(self) -> None:
-        self.query_one(CustomerCard).clock = self._clock
-
-    def _cx_offer(self) -> CallOffered | None:
+    def _offer(self) -> CallOffered | None:
         """The offer of the call in hand, if any."""
-        offer = self.offer
-        if offer is None or offer.pop.call_id != self.current_call_id or self.view not in _ON_CALL:
+        model = self.model
+        offer = model.offer
+        if offer is None or offer.pop.call_id != model.call_id or model.view not in _ON_CALL:
             return None
         return offer
 
-    def _cx_chosen(self) -> CustomerDetails | None:
-        offer = self._cx_offer()
-        details = self.query_one(CustomerCard).details
+    def _chosen(self) -> CustomerDetails | None:
+        offer = self._offer()
+        details = self.app.query_one(CustomerCardView).details
         if offer is None or details is None or details.call_id != offer.pop.call_id:
             return None
         return details
@@ -128,188 +111,168 @@ class CustomerActions(App[None]):
     def call_customer(self) -> tuple[Customer, tuple[ServiceItem, ...]] | None:
         """The customer of the call in hand (chosen, created, or the one the number
         found) with its open items; ``None`` when the caller is not known."""
-        chosen = self._cx_chosen()
+        chosen = self._chosen()
         if chosen is not None:
             return chosen.customer, chosen.service_items
-        offer = self._cx_offer()
+        offer = self._offer()
         if offer is None or offer.pop.customer is None:
             return None
         if offer.pop.caller_kind is not CallerKind.KNOWN:
             return None
         return offer.pop.customer, offer.pop.service_items
 
-    def customer_action_enabled(self, action: str) -> bool:
+    def enabled(self, action: str) -> bool:
         """Whether a customer action applies now (the desk shows it disabled if not)."""
         if action == "find_customer":
-            return self.view != "login"
+            return self.model.view != "login"
         if action == "customer":
-            return self._cx_offer() is not None
+            return self._offer() is not None
         if action in ("customer_info", "service_item"):
             return self.call_customer() is not None
         if action == "escalate_item":
             found = self.call_customer()
             return found is not None and bool(found[1])
         if action == "callback":
-            return self.view in ("talking", "wrap_up") and self._cx_offer() is not None
+            return self.model.view in ("talking", "wrap_up") and self._offer() is not None
         return True
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in CUSTOMER_ACTIONS:
-            return True if self.customer_action_enabled(action) else None
-        return True
-
-    def _cx_not_now(self, action: str, why: str) -> bool:
-        if self.customer_action_enabled(action):
+    def _not_now(self, action: str, why: str) -> bool:
+        if self.enabled(action):
             return False
-        self.notify(why, severity="warning", markup=False)
+        self._tell(why, severity="warning")
         return True
 
-    def _cx_push(self, screen: Screen[Any], callback: Callable[[Any], None] | None = None) -> None:
-        """Open one of the customer screens; on return the focus goes back where it was
-        (the desk's screen would otherwise focus its first field, and the call keys would
-        type into it)."""
-        before = self.focused
+    def _tell(self, text: str, *, title: str = "", severity: SeverityLevel = "information") -> None:
+        self.app.notify(text, title=title, severity=severity, markup=False)
 
-        def back(result: Any) -> None:
-            if callback is not None:
-                callback(result)
-            self.call_after_refresh(self._cx_refocus, before)
+    def _open(self, screen: Screen[Any], callback: Callable[[Any], None] | None = None) -> None:
+        open_dialog(self.app, screen, callback)
 
-        self.push_screen(screen, back)
-
-    def _cx_refocus(self, widget: Widget | None) -> None:
-        if widget is None or widget.is_attached:
-            self.screen.set_focus(widget)
-
-    def _cx_show_on_card(self, details: CustomerDetails, call_id: str) -> None:
-        card = self.query_one(CustomerCard)
+    def _show_on_card(self, details: CustomerDetails, call_id: str) -> None:
+        card = self.app.query_one(CustomerCardView)
         card.details = details.model_copy(update={"call_id": call_id})
 
-    async def _cx_ask(self, command: Any) -> Answer:
-        answer = await ask(self.bus, command)
-        return answer
+    async def _ask(self, command: Any) -> Answer:
+        return await ask(self.bus, command)
 
-    def action_customer(self) -> None:
+    def customer(self) -> None:
         """Several customers hold the number: choose; none: the new-customer form."""
-        if self._cx_not_now("customer", "No call in hand: c works on the caller's card."):
+        if self._not_now("customer", "No call in hand: c works on the caller's card."):
             return
-        offer = self._cx_offer()
+        offer = self._offer()
         assert offer is not None
         pop = offer.pop
         if len(pop.matches) > 1:
-            self._cx_push(
-                ChooseCustomerScreen(pop.matches, caller_number(pop)),
-                lambda chosen: self._cx_choose(pop.call_id, chosen),
+            self._open(
+                ChoiceDialog(
+                    "Who is calling?",
+                    [(c.id, customer_line(c)) for c in pop.matches],
+                    intro=f"{len(pop.matches)} customers hold {caller_number(pop)}:",
+                    hint="1-9 or ↑↓ Enter: choose · Esc: back",
+                    wide=True,
+                ),
+                lambda chosen: self._choose(pop.call_id, chosen),
             )
         elif pop.customer is None or pop.caller_kind is not CallerKind.KNOWN:
             self.open_new_customer_form(pop.call_id, pop.e164 or "")
         else:
-            self.notify(
-                f"The number is {pop.customer.name}'s only. f: find another customer.",
-                markup=False,
-            )
+            self._tell(f"The number is {pop.customer.name}'s only. f: find another customer.")
 
-    def _cx_choose(self, call_id: str, customer_id: int | None) -> None:
+    def _choose(self, call_id: str, customer_id: int | None) -> None:
         if customer_id is not None:
-            self.run_worker(self._cx_attach(call_id, customer_id), group="customer")
+            self.app.run_worker(self._attach(call_id, customer_id), group="customer")
 
-    async def _cx_attach(self, call_id: str, customer_id: int) -> None:
-        answer = await self._cx_ask(
-            ChooseCustomer(agent_id=self.agent_id, call_id=call_id, customer_id=customer_id)
+    async def _attach(self, call_id: str, customer_id: int) -> None:
+        answer = await self._ask(
+            ChooseCustomer(agent_id=self.model.agent_id, call_id=call_id, customer_id=customer_id)
         )
         if answer.details is None:
-            self.notify(answer.error, title="Customer", severity="error", markup=False)
+            self._tell(answer.error, title="Customer", severity="error")
             return
-        self._cx_show_on_card(answer.details, call_id)
-        self.notify(f"The caller is {answer.details.customer.name}.", markup=False)
+        self._show_on_card(answer.details, call_id)
+        self._tell(f"The caller is {answer.details.customer.name}.")
 
     def open_new_customer_form(self, call_id: str, number: str) -> None:
         """The new-customer form, the number filled in; saved, it is the call's."""
 
         async def submit(values: dict[str, str]) -> Answer:
-            return await self._cx_ask(
-                CreateCustomer(agent_id=self.agent_id, call_id=call_id, **values)
+            return await self._ask(
+                CreateCustomer(agent_id=self.model.agent_id, call_id=call_id, **values)
             )
 
         def done(answer: Answer | None) -> None:
             if answer is not None and answer.details is not None:
-                self._cx_show_on_card(answer.details, call_id)
-                self.notify(f"{answer.details.customer.name} is a customer now.", markup=False)
+                self._show_on_card(answer.details, call_id)
+                self._tell(f"{answer.details.customer.name} is a customer now.")
 
-        self._cx_push(new_customer_form(number, submit), done)
+        self._open(new_customer_form(number, submit), done)
 
     # --- search --------------------------------------------------------------------
 
-    def action_find_customer(self, query: str = "") -> None:
-        if self._cx_not_now("find_customer", "Log in first."):
+    def find(self, query: str = "") -> None:
+        if self._not_now("find_customer", "Log in first."):
             return
+        agent_id = self.model.agent_id
 
         async def search(text: str) -> Answer:
-            return await self._cx_ask(SearchCustomers(agent_id=self.agent_id, query=text))
+            return await self._ask(SearchCustomers(agent_id=agent_id, query=text))
 
         async def show(customer_id: int) -> Answer:
-            return await self._cx_ask(ShowCustomer(agent_id=self.agent_id, customer_id=customer_id))
+            return await self._ask(ShowCustomer(agent_id=agent_id, customer_id=customer_id))
 
-        self._cx_push(CustomerSearchScreen(search, show, query))
+        self._open(CustomerSearchScreen(search, show, query))
 
-    def on_customer_search_screen_act(self, event: CustomerSearchScreen.Act) -> None:
-        event.stop()
+    def act(self, event: CustomerSearchScreen.Act) -> None:
+        """What the agent asked about a customer found in the search."""
         customer = event.details.customer
         if event.what == "attach":
-            offer = self._cx_offer()
+            offer = self._offer()
             if offer is None:
-                self.notify("No call in hand to attach the customer to.", markup=False)
+                self._tell("No call in hand to attach the customer to.")
                 return
-            self.run_worker(self._cx_attach(offer.pop.call_id, customer.id), group="customer")
+            self.app.run_worker(self._attach(offer.pop.call_id, customer.id), group="customer")
         elif event.what == "new_item":
             self.open_service_item_form(customer)
         elif event.what == "escalate":
             self.open_escalation_form(customer, event.details.service_items)
         elif event.what == "dial" and customer.phones:
-            self.dial_customer(customer.phones[0].e164, customer.id)
-
-    def dial_customer(self, number: str, customer_id: int) -> None:
-        """Dial a customer's number (the search screen's ``d``). The call-control side of
-        the desk overrides this; until then the agent is told it cannot."""
-        self.notify(
-            f"Dialling {number} from the desk is not available yet.",
-            severity="warning",
-            markup=False,
-        )
+            self.dial(customer.phones[0].e164)
 
     # --- details -------------------------------------------------------------------
 
-    def action_customer_info(self) -> None:
-        if self._cx_not_now("customer_info", "No known caller: c or f first."):
+    def info(self) -> None:
+        if self._not_now("customer_info", "No known caller: c or f first."):
             return
         found = self.call_customer()
         assert found is not None
-        self.run_worker(self._cx_info(found[0].id), group="customer")
+        self.app.run_worker(self._info(found[0].id), group="customer")
 
-    async def _cx_info(self, customer_id: int) -> None:
-        answer = await self._cx_ask(ShowCustomer(agent_id=self.agent_id, customer_id=customer_id))
+    async def _info(self, customer_id: int) -> None:
+        answer = await self._ask(
+            ShowCustomer(agent_id=self.model.agent_id, customer_id=customer_id)
+        )
         if answer.details is None:
-            self.notify(answer.error, title="Customer", severity="error", markup=False)
+            self._tell(answer.error, title="Customer", severity="error")
             return
-        self._cx_push(CustomerInfoScreen(answer.details))
+        self._open(CustomerInfoScreen(answer.details))
 
     # --- service items -------------------------------------------------------------
 
-    def action_service_item(self) -> None:
-        if self._cx_not_now("service_item", "No known caller: c or f first."):
+    def service_item(self) -> None:
+        if self._not_now("service_item", "No known caller: c or f first."):
             return
         found = self.call_customer()
         assert found is not None
         self.open_service_item_form(found[0])
 
     def open_service_item_form(self, customer: Customer) -> None:
-        offer = self._cx_offer()
+        offer = self._offer()
         call_id = offer.pop.call_id if offer is not None else ""
 
         async def submit(values: dict[str, str]) -> Answer:
-            return await self._cx_ask(
+            return await self._ask(
                 AddServiceItem(
-                    agent_id=self.agent_id,
+                    agent_id=self.model.agent_id,
                     customer_id=customer.id,
                     title=values["title"],
                     priority=ServicePriority(values["priority"]),
@@ -318,7 +281,7 @@ class CustomerActions(App[None]):
                 )
             )
 
-        self._cx_push(
+        self._open(
             FormScreen(
                 f"New service item · {customer.name}",
                 [
@@ -338,21 +301,21 @@ class CustomerActions(App[None]):
                 ],
                 submit,
             ),
-            lambda answer: self._cx_item_saved(answer, customer, call_id, "Service item saved."),
+            lambda answer: self._item_saved(answer, customer, call_id, "Service item saved."),
         )
 
-    def _cx_item_saved(
+    def _item_saved(
         self, answer: Answer | None, customer: Customer, call_id: str, message: str
     ) -> None:
         if answer is None or answer.details is None:
             return
         found = self.call_customer()
         if call_id and found is not None and found[0].id == customer.id:
-            self._cx_show_on_card(answer.details, call_id)
-        self.notify(message, markup=False)
+            self._show_on_card(answer.details, call_id)
+        self._tell(message)
 
-    def action_escalate_item(self) -> None:
-        if self._cx_not_now("escalate_item", "The caller has no open service item."):
+    def escalate_item(self) -> None:
+        if self._not_now("escalate_item", "The caller has no open service item."):
             return
         found = self.call_customer()
         assert found is not None
@@ -360,20 +323,20 @@ class CustomerActions(App[None]):
 
     def open_escalation_form(self, customer: Customer, items: tuple[ServiceItem, ...]) -> None:
         if not items:
-            self.notify(f"{customer.name} has no open service item.", markup=False)
+            self._tell(f"{customer.name} has no open service item.")
             return
-        offer = self._cx_offer()
+        offer = self._offer()
         call_id = offer.pop.call_id if offer is not None else ""
         labels = {f"#{item.id} {item.title}": item.id for item in items}
 
         async def submit(values: dict[str, str]) -> Answer:
-            return await self._cx_ask(
+            return await self._ask(
                 EscalateServiceItem(
-                    agent_id=self.agent_id, item_id=labels[values["item"]], to=values["to"]
+                    agent_id=self.model.agent_id, item_id=labels[values["item"]], to=values["to"]
                 )
             )
 
-        self._cx_push(
+        self._open(
             FormScreen(
                 f"Escalate · {customer.name}",
                 [
@@ -384,15 +347,15 @@ class CustomerActions(App[None]):
                 ],
                 submit,
             ),
-            lambda answer: self._cx_item_saved(answer, customer, call_id, "Item escalated."),
+            lambda answer: self._item_saved(answer, customer, call_id, "Item escalated."),
         )
 
     # --- callbacks -----------------------------------------------------------------
 
-    def action_callback(self) -> None:
-        if self._cx_not_now("callback", "A callback is scheduled during or after a call."):
+    def callback(self) -> None:
+        if self._not_now("callback", "A callback is scheduled during or after a call."):
             return
-        offer = self._cx_offer()
+        offer = self._offer()
         assert offer is not None
         pop = offer.pop
         found = self.call_customer()
@@ -401,22 +364,22 @@ class CustomerActions(App[None]):
             tz = ZoneInfo(zone) if zone else None
         except (ZoneInfoNotFoundError, ValueError):
             tz = None
-        start = datetime.fromtimestamp(self._clock(), tz) + timedelta(days=1)
+        start = datetime.fromtimestamp(self.clock(), tz) + timedelta(days=1)
         suggested = start.replace(hour=10, minute=0).strftime("%Y-%m-%d %H:%M")
 
         async def submit(values: dict[str, str]) -> Answer:
-            return await self._cx_ask(
+            return await self._ask(
                 ScheduleCallback(
-                    agent_id=self.agent_id,
+                    agent_id=self.model.agent_id,
                     number=values["number"],
                     local_time=values["when"].strip().replace(" ", "T", 1),
                     time_zone=values["time_zone"].strip(),
                     queue=pop.queue,
-                    for_agent=self.agent_id if values["for"] == FOR_ME else "",
+                    for_agent=self.model.agent_id if values["for"] == FOR_ME else "",
                 )
             )
 
-        self._cx_push(
+        self._open(
             FormScreen(
                 "Callback",
                 [
@@ -432,9 +395,38 @@ class CustomerActions(App[None]):
                 "queue calls, or joins this call's queue (for anyone). Yours goes to anyone "
                 "if you log out or are not Ready in time. Empty time: now.",
             ),
-            self._cx_callback_saved,
+            self._callback_saved,
         )
 
-    def _cx_callback_saved(self, answer: Answer | None) -> None:
+    def _callback_saved(self, answer: Answer | None) -> None:
         if answer is not None:
-            self.notify("Callback scheduled.", markup=False)
+            self._tell("Callback scheduled.")
+
+
+def new_customer_form(
+    number: str, submit: Callable[[dict[str, str]], Awaitable[Answer]]
+) -> FormScreen:
+    """The new-customer form for an unknown caller, the number filled in."""
+    return FormScreen(
+        "New customer",
+        [
+            FormField("name", "Name", placeholder="e.g. 欧阳雨桐 or José Núñez"),
+            FormField("number", "Number", number, max_length=64),
+            FormField("email", "E-mail", placeholder="name@example.com", max_length=254),
+            FormField("company", "Company"),
+            FormField(
+                "language",
+                "Language",
+                placeholder="zh, en… (empty: from the number)",
+                max_length=35,
+            ),
+            FormField(
+                "time_zone",
+                "Time zone",
+                placeholder="Asia/Shanghai… (empty: from the number)",
+                max_length=64,
+            ),
+        ],
+        submit,
+        intro="Saved to the customer base; the call's record and history go to this customer.",
+    )

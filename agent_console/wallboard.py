@@ -27,44 +27,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import ClassVar
 
-from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Container, Vertical
+from textual.containers import Container
 from textual.css.query import NoMatches
 from textual.events import Resize
-from textual.screen import ModalScreen, Screen
-from textual.widget import Widget
+from textual.screen import Screen
 from textual.widgets import (
     DataTable,
     Footer,
-    Input,
-    OptionList,
     RichLog,
-    Sparkline,
     Static,
     TabbedContent,
     TabPane,
 )
 
+from agent_console.dialogs import ChoiceDialog, Prompt
 from agent_console.wallboard_model import (
     ALL_QUEUES,
     AgentRow,
     AlertEvent,
     EngineTrouble,
-    Level,
     LogEntry,
-    QueueView,
     WallboardModel,
-    abandon_level,
-    format_percent,
 )
-from agent_console.widgets import fit, format_duration
+from agent_console.wallboard_tables import BoardTables, calls_note_text
+from agent_console.wallboard_tiles import TILE_WIDTH, QueueTile, banner_text, health_text
+from agent_console.wallboard_views import ChartPanel, log_line
+from agent_console.widgets import format_duration
 from cti import topics
 from cti.bus.memory import Bus, Subscription
 from cti.clock import wall_time
@@ -85,242 +79,15 @@ from cti.protocol import (
 
 #: How long a command may take to get onto the bus before the supervisor is told.
 PUBLISH_TIMEOUT_S = 5.0
-#: Width of a queue tile in cells (tiles share out any width left over).
-TILE_WIDTH = 26
 #: The agent grid and the calls table get their wide columns from this many cells on.
 WIDE_FROM = 110
 #: Reason sent with a forced Not ready unless the supervisor types another.
 FORCE_REASON = "supervisor"
+_SEND_HINT = "Enter: send · Esc: cancel"
 
 _PANES = ("agents-pane", "calls-pane", "campaigns-pane", "chart-pane", "log-pane")
-#: Each table's columns: key, label, width when narrow, width when wide.
-_COLUMNS: dict[str, tuple[tuple[str, str, int, int], ...]] = {
-    "agents": (
-        ("agent", "Agent", 16, 24),
-        ("state", "State", 17, 24),
-        ("time", "In state", 8, 9),
-        ("call", "Current call", 18, 30),
-        ("handled", "Calls", 5, 6),
-    ),
-    "calls": (
-        ("queue", "Queue", 9, 14),
-        ("position", "#", 3, 3),
-        ("waited", "Waited", 6, 8),
-        ("estimate", "Est.", 6, 8),
-        ("call", "Call", 10, 14),
-        ("caller", "Caller", 17, 28),
-        ("segment", "Segment", 7, 10),
-    ),
-    "campaigns": (
-        ("campaign", "Campaign", 12, 18),
-        ("state", "State", 8, 22),
-        ("mode", "Mode", 11, 12),
-        ("dials", "Dials", 5, 6),
-        ("contacts", "Cont.", 5, 8),
-        ("today", "Ab.day", 6, 7),
-        ("rolling", "Ab.30d", 6, 7),
-        ("cap", "Cap", 3, 4),
-        ("agents", "Agents", 6, 7),
-        ("note", "Line / problem", 12, 30),
-    ),
-}
 _DIAL_MODES = ("preview", "progressive", "power", "predictive")
 _CALL_AND_AGENT_ACTIONS = ("change_priority", "move_call", "force_not_ready", "force_logout")
-_STATE_STYLE: dict[AgentState | None, str] = {
-    None: "dim",
-    AgentState.LOGGED_OUT: "dim",
-    AgentState.NOT_READY: "bold red",
-    AgentState.READY: "bold green",
-    AgentState.RESERVED: "bold yellow",
-    AgentState.TALKING: "bold cyan",
-    AgentState.WRAP_UP: "bold magenta",
-}
-_LEVEL_STYLE = {Level.NONE: "", Level.OK: "green", Level.WARN: "yellow", Level.ALERT: "bold red"}
-#: Agents by state on a tile: (state key, short label), in reading order.
-_TILE_STATES = (
-    ("ready", "Ready"),
-    ("reserved", "Ring"),
-    ("talking", "Talk"),
-    ("wrap_up", "Wrap"),
-    ("not_ready", "NR"),
-)
-_AGENT_COLUMNS = ("agent", "state", "time", "call", "handled")
-_CALL_COLUMNS = ("queue", "position", "waited", "estimate", "call", "caller", "segment")
-_STATE_OF_CAMPAIGN = {"running": "bold green", "paused": "bold yellow", "stopped": "dim"}
-
-
-def agent_sort_key(agent_id: str) -> tuple[int, int, str]:
-    """Numeric ids in numeric order, then the others by name."""
-    return (0, int(agent_id), "") if agent_id.isdigit() else (1, 0, agent_id)
-
-
-# --- pure drawing functions ----------------------------------------------------------
-
-
-def tile_text(view: QueueView, settings: WallboardSettings, now: float) -> Text:
-    """The body of a queue tile: waiting and longest wait, service level against the
-    goal, ASA and abandoned, agents by state. Coloured by level; never markup."""
-    text = Text(no_wrap=True, overflow="ellipsis", end="")
-    status = view.status
-    if status is None:
-        text.append("No figures yet.", style="dim")
-        return text
-    wait_style = _LEVEL_STYLE[view.longest_wait]
-    text.append("Waiting ")
-    text.append(str(status.waiting), style=f"bold {wait_style}".strip())
-    if status.waiting:
-        text.append("  max ")
-        text.append(format_duration(status.longest_wait_s), style=wait_style)
-    text.append("\nSL ")
-    judged = view.service_level is not Level.NONE
-    sl_text = format_percent(status.service_level)
-    text.append(sl_text, style=f"bold {_LEVEL_STYLE[view.service_level]}".strip())
-    if not judged and status.service_level is not None:
-        counted = max(0, status.offered - status.short_abandoned)
-        text.append(f" of {counted} calls", style="dim")  # too few to judge
-    else:
-        text.append(f" goal {format_percent(settings.service_level_goal)}", style="dim")
-    text.append("\nASA ")
-    text.append("-" if status.asa_s is None else format_duration(status.asa_s))
-    text.append(f"  Abandoned {status.abandoned}")
-    text.append("\n")
-    by_state = status.agents_by_state
-    parts = [f"{label} {by_state.get(key, 0)}" for key, label in _TILE_STATES]
-    text.append(" ".join(parts[:3]))
-    text.append("\n")
-    text.append(" ".join(parts[3:]))
-    text.append(f"  of {status.agents_logged_in}", style="dim")
-    if view.stale(now):
-        text.append("\n")
-        text.append(f"no update for {format_duration(now - status.at_wall)}", style="bold red")
-    return text
-
-
-def banner_text(alerts: Sequence[AlertEvent]) -> Text:
-    """The alert banner: every active alert on one line."""
-    text = Text(no_wrap=True, overflow="ellipsis", end="")
-    text.append(f" ALERT ({len(alerts)}) ", style="bold reverse")
-    for index, alert in enumerate(alerts):
-        text.append(" · " if index else " ")
-        text.append(alert.text())
-    return text
-
-
-def health_text(trouble: EngineTrouble, now: float) -> Text:
-    """The engine's trouble banner: since when (and for how long), what is lost and what
-    it holds in memory, then each of the engine's alerts on a line of its own."""
-    text = Text(no_wrap=True, overflow="ellipsis", end="")
-    text.append(" ENGINE ", style="bold reverse")
-    since = time.strftime("%H:%M:%S", time.localtime(trouble.since_wall))
-    text.append(f" since {since} (for {format_duration(max(0.0, now - trouble.since_wall))})")
-    lost = trouble.lost()
-    if lost:  # first: it is gone for good, and a narrow screen cuts the end off
-        text.append(" · lost: ")
-        text.append(lost, style="bold")
-    text.append(f" · held in memory: {trouble.held() or 'nothing'}")
-    for alert in trouble.health.alerts:
-        text.append("\n ")
-        text.append(alert)
-    return text
-
-
-def calls_note_text(cut: Sequence[tuple[str, int, int]]) -> Text:
-    """``general: showing 200 of 2,013`` for each queue whose calls came in part."""
-    text = Text(no_wrap=True, overflow="ellipsis", end="")
-    for index, (queue, shown, waiting) in enumerate(cut):
-        text.append(" · " if index else "")
-        text.append(queue)
-        text.append(f": showing {shown:,} of {waiting:,}")
-    text.append(" waiting calls (the first in rank order)", style="dim")
-    return text
-
-
-def log_line(entry: LogEntry) -> Text:
-    """One line of the alert and action log, with the local time of day."""
-    text = Text(no_wrap=True, overflow="ellipsis", end="")
-    text.append(time.strftime("%H:%M:%S ", time.localtime(entry.at_wall)), style="dim")
-    if isinstance(entry, AlertEvent):
-        label, style = ("ALERT", "bold red") if entry.raised else ("clear", "green")
-    elif isinstance(entry, EngineTrouble):
-        label, style = ("ENGINE", "bold red") if entry.raised else ("clear", "green")
-    else:
-        label, style = ("done ", "green") if entry.ok else ("REFUSED", "bold red")
-    text.append(fit(label, 7), style=style)
-    text.append(" ")
-    if isinstance(entry, AlertEvent | EngineTrouble):
-        text.append(entry.text())
-    else:
-        text.append(entry.description)
-        if entry.error:
-            text.append(": ")
-            text.append(entry.error)
-    return text
-
-
-def agent_cells(row: AgentRow, now: float, caller: str) -> tuple[Text, ...]:
-    """The agent grid's cells for one agent, in :data:`_AGENT_COLUMNS` order."""
-    who = Text(row.agent_id, no_wrap=True, overflow="ellipsis")
-    if row.name:
-        who.append(" ")
-        who.append(row.name)
-    state = Text(row.state_label(), style=_STATE_STYLE[row.state], overflow="ellipsis")
-    timer = Text("" if row.state is None else format_duration(now - row.since_wall))
-    call = Text(overflow="ellipsis")
-    if row.call_id is not None:
-        call.append(row.call_id)
-        if caller:
-            call.append(" · ")
-            call.append(caller)
-    handled = Text(str(row.calls_handled), justify="right")
-    return (who, state, timer, call, handled)
-
-
-def call_cells(queue: str, call: WaitingCall, waited: float) -> tuple[Text, ...]:
-    """The waiting-calls table's cells for one call, in :data:`_CALL_COLUMNS` order."""
-    estimate = "-" if call.estimated_wait_s is None else format_duration(call.estimated_wait_s)
-    return (
-        Text(queue, overflow="ellipsis"),
-        Text(str(call.position), justify="right"),
-        Text(format_duration(waited)),
-        Text(estimate),
-        Text(call.call_id, overflow="ellipsis"),
-        Text(call.customer or call.ani or "no number", overflow="ellipsis"),
-        Text(
-            " ".join(part for part in (call.segment, call.kind) if part and part != "inbound")
-            or "-",
-            overflow="ellipsis",
-        ),
-    )
-
-
-# --- widgets -------------------------------------------------------------------------
-
-
-def campaign_cells(status: CampaignStatus) -> tuple[Text, ...]:
-    """One campaign's row: name, state, mode, today's dials and contacts, abandon rate
-    today and over 30 days against the cap, the queue's agents, and what is wrong."""
-    state = Text(status.state, style=_STATE_OF_CAMPAIGN.get(status.state, ""))
-    if status.state == "running" and not status.dialling:
-        state = Text("running (not dialling)", style="bold red")
-    mode = status.mode + (f" {status.power_ratio:g}" if status.mode == "power" else "")
-    cap = status.abandon_cap
-
-    def rate(value: float) -> Text:
-        return Text(f"{value:.1%}", style=_LEVEL_STYLE[abandon_level(value, cap)])
-
-    note = status.problem or (f"line {status.line}" if status.line else "")
-    return (
-        Text(status.campaign),
-        state,
-        Text(mode),
-        Text(str(status.dials_today)),
-        Text(str(status.contacts_today)),
-        rate(status.abandon_rate_today),
-        rate(status.abandon_rate_30_days),
-        Text(f"{cap:.0%}"),
-        Text(f"{status.agents_ready}/{status.agents_logged_in}"),
-        Text(note, style="red" if status.problem else "dim"),
-    )
 
 
 def ratio_problem(value: str) -> str | None:
@@ -332,155 +99,6 @@ def ratio_problem(value: str) -> str | None:
     if not 1.0 <= ratio <= 20.0:
         return f"{ratio:g} is out of range: 1 to 20 lines per free agent"
     return None
-
-
-class QueueTile(Widget):
-    """One queue's figures; its border shows the worst of its levels. Its size is fixed
-    by the style sheet, so a new figure repaints it without laying the screen out again."""
-
-    def __init__(self, queue: str) -> None:
-        super().__init__(classes="tile")
-        self.queue = queue
-        self._text = Text("No figures yet.", style="dim")
-        self._classes_for: tuple[Level, bool] | None = None
-
-    def render(self) -> Text:
-        return self._text
-
-    def on_mount(self) -> None:
-        self.border_title = Text(self.queue)
-
-    def show(self, view: QueueView, settings: WallboardSettings, now: float) -> None:
-        self._text = tile_text(view, settings, now)
-        self.refresh()
-        classes = (view.worst, view.stale(now))
-        if classes != self._classes_for:  # restyling is dear: only on a change
-            self._classes_for = classes
-            for level in Level:
-                self.set_class(classes[0] is level, f"-{level.value}")
-            self.set_class(classes[1], "-stale")
-
-    @property
-    def stale(self) -> bool:
-        return self._classes_for is not None and self._classes_for[1]
-
-
-class ChartPanel(Vertical):
-    """Waiting calls and service level over the configured span, as two sparklines."""
-
-    def compose(self) -> ComposeResult:
-        yield Static(id="chart-title")
-        yield Static(id="waiting-label")
-        yield Sparkline([], id="waiting-chart")
-        yield Static(id="sl-label")
-        yield Sparkline([], id="sl-chart")
-        yield Static(id="chart-axis")
-
-    def show(
-        self, subject: str, waiting: list[float], service: list[float], bucket_s: float
-    ) -> None:
-        """Chart ``waiting`` and ``service`` (percent), one point per ``bucket_s``."""
-        title = Text(no_wrap=True, overflow="ellipsis")
-        title.append("Chart: ", style="bold")
-        title.append(subject or "all queues")
-        title.append(" · c: next queue", style="dim")
-        self.query_one("#chart-title", Static).update(title)
-        each = "minute" if bucket_s == 60 else format_duration(bucket_s)
-        if waiting:
-            label = f"Calls waiting, most in each {each}: now {waiting[-1]:.0f}, "
-            label += f"peak {max(waiting):.0f}"
-        else:
-            label = "Calls waiting: no figures yet"
-        self.query_one("#waiting-label", Static).update(Text(label))
-        measured = [value for value in service if value > 0]
-        if measured:
-            sl = f"Service level: now {service[-1]:.0f}%, lowest {min(measured):.0f}%, "
-            sl += f"highest {max(measured):.0f}%"
-        else:
-            sl = "Service level: not measured yet"
-        self.query_one("#sl-label", Static).update(Text(sl))
-        # One point would fill the whole width: the sparkline scales to its data.
-        self.query_one("#waiting-chart", Sparkline).data = (
-            waiting * 2 if len(waiting) == 1 else waiting
-        )
-        self.query_one("#sl-chart", Sparkline).data = service * 2 if len(service) == 1 else service
-        span = format_duration(len(waiting) * bucket_s) if waiting else "-"
-        left = f"{span} ago" if waiting else ""
-        self.query_one("#chart-axis", Static).update(
-            Text(fit(left, 20) + "now".rjust(max(3, self.size.width - 20)))
-        )
-
-
-class ValueDialog(ModalScreen[str | None]):
-    """Ask for one value: Enter accepts it (if ``check`` finds nothing wrong), Esc cancels."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(
-        self,
-        title: str,
-        prompt: str,
-        value: str = "",
-        check: Callable[[str], str | None] | None = None,
-    ) -> None:
-        super().__init__(classes="dialog")
-        self._title = title
-        self._prompt = prompt
-        self._value = value
-        self._check = check
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog-box") as box:
-            box.border_title = Text(self._title)
-            yield Static(Text(self._prompt), classes="dialog-prompt")
-            yield Input(self._value, id="dialog-input")
-            yield Static(Text("Enter: send · Esc: cancel"), classes="dialog-hint", id="dialog-hint")
-
-    def on_mount(self) -> None:
-        self.query_one(Input).focus()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        value = event.value.strip()
-        problem = self._check(value) if self._check is not None else None
-        if problem is not None:
-            self.query_one("#dialog-hint", Static).update(Text(problem, style="bold red"))
-            return
-        self.dismiss(value)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-class ChoiceDialog(ModalScreen[str | None]):
-    """Choose one of ``choices`` (value, label): Enter picks, Esc cancels."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(self, title: str, prompt: str, choices: Sequence[tuple[str, str]]) -> None:
-        super().__init__(classes="dialog")
-        self._title = title
-        self._prompt = prompt
-        self._choices = list(choices)
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog-box") as box:
-            box.border_title = Text(self._title)
-            yield Static(Text(self._prompt), classes="dialog-prompt")
-            yield OptionList(*(Text(label) for _, label in self._choices), id="dialog-choices")
-            yield Static(Text("↑↓ Enter: choose · Esc: cancel"), classes="dialog-hint")
-
-    def on_mount(self) -> None:
-        options = self.query_one(OptionList)
-        options.highlighted = 0
-        options.focus()
-
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        event.stop()
-        self.dismiss(self._choices[event.option_index][0])
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 def priority_problem(value: str) -> str | None:
@@ -545,19 +163,8 @@ class Wallboard(App[None]):
         self.model = WallboardModel(self.settings, agent_names=agent_names, queue_order=queues)
         self._clock = clock
         self._sync_pending = False
-        self._agent_order: list[str] = []
-        self._agent_rows: set[str] = set()
-        self._agent_cells: dict[str, tuple[str, ...]] = {}
-        """What each agent's row shows, to redraw only the cells that change."""
-        self._call_order: list[str] = []
-        self._campaign_order: list[str] = []
-        self._campaigns_due = False
-        self._agents_due: set[str] = set()
-        """Agents changed and not drawn yet: the grid draws the rows in view (or all,
-        for a new agent) and keeps the others until they scroll into view."""
-        self._calls_due = False
+        self.tables = BoardTables(self, self.model)
         self._chart_subject = ALL_QUEUES
-        self._wide = False
         self._can_act = (False, False, False)
 
     # --- layout ------------------------------------------------------------------
@@ -582,40 +189,24 @@ class Wallboard(App[None]):
 
     def on_mount(self) -> None:
         self.query_one("#alert-banner").display = False
-        self._wide = self.size.width >= WIDE_FROM
-        self._columns()
+        self.tables.wide = self.size.width >= WIDE_FROM
+        self.tables.columns()
         self._layout_tiles(self.size.width)
         self._follow()
         agents = self.query_one("#agents", DataTable)
-        self.watch(agents, "scroll_y", lambda _: self._sync_tables(self._clock()), init=False)
+        self.watch(agents, "scroll_y", lambda _: self.tables.sync(self._clock()), init=False)
         self.set_interval(1.0, self.tick, name="wallboard-clock")
         self._sync()
 
     def on_resize(self, event: Resize) -> None:
         self._layout_tiles(event.size.width)
         wide = event.size.width >= WIDE_FROM
-        if wide != self._wide:
-            self._wide = wide
-            self._columns()
-            self._agents_due = set()
-            self._rebuild_agents(self._clock())
-            self._calls_due = True
-            self._sync_tables(self._clock())
+        if wide != self.tables.wide:
+            self.tables.relayout(wide, self._clock())
 
     def _layout_tiles(self, width: int) -> None:
         tiles = self.query_one("#tiles")
         tiles.styles.grid_size_columns = max(1, (width - 1) // TILE_WIDTH)
-
-    def _columns(self) -> None:
-        for table_id, columns in _COLUMNS.items():
-            table = self.query_one(f"#{table_id}", DataTable)
-            table.clear(columns=True)
-            for key, label, narrow, broad in columns:
-                table.add_column(label, key=key, width=broad if self._wide else narrow)
-        self._agent_order = []
-        self._agent_rows = set()
-        self._call_order = []
-        self._campaign_order = []
 
     # --- the bus -----------------------------------------------------------------
 
@@ -702,8 +293,8 @@ class Wallboard(App[None]):
         if queues:
             self._sync_tiles(queues, now)
             self._sync_chart(now)
-        self._agents_due |= agents
-        self._calls_due = self._calls_due or calls
+        self.tables.agents_due |= agents
+        self.tables.calls_due = self.tables.calls_due or calls
         if calls:
             self._sync_calls_note()
         if self.model.health_changed:
@@ -711,8 +302,8 @@ class Wallboard(App[None]):
             self._sync_health(now)
         if self.model.campaigns_changed:
             self.model.campaigns_changed = False
-            self._campaigns_due = True
-        self._sync_tables(now)
+            self.tables.campaigns_due = True
+        self.tables.sync(now)
         self._sync_banner()
         can_act = (self._calls_waiting(), self._agents_known(), bool(self.model.campaigns))
         if can_act != self._can_act:
@@ -724,29 +315,6 @@ class Wallboard(App[None]):
 
     def _agents_known(self) -> bool:
         return any(row.state is not None for row in self.model.agents.values())
-
-    def _sync_tables(self, now: float) -> None:
-        """Draw the changes of the table on screen; the other waits until it is shown."""
-        active = self.query_one(TabbedContent).active
-        if active == "agents-pane" and self._agents_due:
-            self._sync_agents(now)
-        elif active == "calls-pane" and self._calls_due:
-            self._calls_due = False
-            self._sync_calls(now)
-        elif active == "campaigns-pane" and self._campaigns_due:
-            self._campaigns_due = False
-            self._sync_campaigns()
-
-    def _sync_campaigns(self) -> None:
-        """Redraw the campaigns (a handful of rows), keeping the one highlighted."""
-        table = self.query_one("#campaigns", DataTable)
-        selected = self._highlighted(table, self._campaign_order)
-        table.clear()
-        self._campaign_order = self.model.campaign_names()
-        for name in self._campaign_order:
-            table.add_row(*campaign_cells(self.model.campaigns[name]), key=name)
-        if selected in self._campaign_order:
-            table.move_cursor(row=self._campaign_order.index(selected), animate=False)
 
     def _sync_tiles(self, changed: set[str], now: float) -> None:
         container = self.query_one("#tiles")
@@ -786,88 +354,6 @@ class Wallboard(App[None]):
         if cut:
             note.update(calls_note_text(cut))
 
-    def _agents_in_view(self) -> list[str]:
-        table = self.query_one("#agents", DataTable)
-        first = int(table.scroll_y)
-        return self._agent_order[first : first + table.size.height] if table.size.height else []
-
-    def _sync_agents(self, now: float) -> None:
-        """Draw the changed agents whose rows are in view (every row if one is new)."""
-        if not self._agents_due <= self._agent_rows:
-            self._agents_due = set()
-            self._rebuild_agents(now)
-            return
-        changed = self._agents_due.intersection(self._agents_in_view())
-        self._agents_due -= changed
-        table = self.query_one("#agents", DataTable)
-        for agent_id in changed:
-            row = self.model.agents[agent_id]
-            cells = agent_cells(row, now, self.model.caller_of(row.call_id))
-            plain = tuple(cell.plain for cell in cells)
-            before = self._agent_cells.get(agent_id, ("",) * len(plain))
-            for column, cell, now_shows, showed in zip(
-                _AGENT_COLUMNS, cells, plain, before, strict=True
-            ):
-                if now_shows != showed:
-                    table.update_cell(agent_id, column, cell)
-            self._agent_cells[agent_id] = plain
-
-    def _rebuild_agents(self, now: float) -> None:
-        table = self.query_one("#agents", DataTable)
-        selected = self._highlighted(table, self._agent_order)
-        table.clear()
-        self._agent_order = sorted(self.model.agents, key=agent_sort_key)
-        self._agent_rows = set(self._agent_order)
-        self._agent_cells.clear()
-        for agent_id in self._agent_order:
-            row = self.model.agents[agent_id]
-            cells = agent_cells(row, now, self.model.caller_of(row.call_id))
-            table.add_row(*cells, key=agent_id)
-            self._agent_cells[agent_id] = tuple(cell.plain for cell in cells)
-        if selected in self._agent_order:
-            table.move_cursor(row=self._agent_order.index(selected), animate=False)
-
-    def _sync_calls(self, now: float) -> None:
-        """Bring the waiting-calls table in line with the model: calls gone are removed,
-        new ones added, the others updated in place, and the rows put in order."""
-        table = self.query_one("#calls", DataTable)
-        selected = self._highlighted(table, self._call_order)
-        rows = {
-            call.call_id: call_cells(queue, call, self._waited(queue, call, now))
-            for queue, call in self.model.waiting_calls()
-        }
-        order = list(rows)
-        if not rows and self._call_order:
-            table.clear()
-        else:
-            shown = set(self._call_order)
-            for call_id in shown - rows.keys():
-                table.remove_row(call_id)
-            for call_id, cells in rows.items():
-                if call_id in shown:
-                    for column in ("position", "waited", "estimate"):
-                        index = _CALL_COLUMNS.index(column)
-                        table.update_cell(call_id, column, cells[index])
-                else:
-                    table.add_row(*cells, key=call_id)
-            if [row.key.value for row in table.ordered_rows] != order:
-                place = {call_id: index for index, call_id in enumerate(order)}
-                table.sort("call", key=lambda cell: place[str(cell)])
-        self._call_order = order
-        if selected in rows:
-            table.move_cursor(row=order.index(selected), animate=False)
-
-    def _waited(self, queue: str, call: WaitingCall, now: float) -> float:
-        """How long ``call`` has waited by ``now`` (its figure is from the last status)."""
-        status = self.model.queues[queue].status
-        since = now - status.at_wall if status is not None else 0.0
-        return call.waited_s + max(0.0, since)
-
-    @staticmethod
-    def _highlighted(table: DataTable[Text], order: list[str]) -> str | None:
-        row = table.cursor_row
-        return order[row] if 0 <= row < len(order) else None
-
     def _sync_chart(self, now: float) -> None:
         if self._chart_subject and self._chart_subject not in self.model.queues:
             self._chart_subject = ALL_QUEUES
@@ -883,16 +369,8 @@ class Wallboard(App[None]):
     def _tick(self, now: float) -> None:
         for outcome in self.model.overdue(now):
             self._report(outcome)
-        self._sync_tables(now)
-        table = self.query_one("#agents", DataTable)
-        for agent_id in self._agents_in_view():
-            row = self.model.agents[agent_id]
-            if row.state is not None:
-                timer = format_duration(now - row.since_wall)
-                cells = self._agent_cells.get(agent_id)
-                if cells is not None and cells[2] != timer:
-                    table.update_cell(agent_id, "time", Text(timer))
-                    self._agent_cells[agent_id] = (*cells[:2], timer, *cells[3:])
+        self.tables.sync(now)
+        self.tables.tick_agents(now)
         for tile in self.query(QueueTile):
             view = self.model.queues.get(tile.queue)
             if view is not None and (view.stale(now) or tile.stale):
@@ -941,7 +419,7 @@ class Wallboard(App[None]):
             self.query_one("#campaigns", DataTable).focus()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        self._sync_tables(self._clock())
+        self.tables.sync(self._clock())
         self.refresh_bindings()
         # A view chosen on the tab bar takes the focus into its table. Not when the focus
         # is already in a view: TabbedContent activates the pane that gets the focus, so
@@ -967,7 +445,7 @@ class Wallboard(App[None]):
             self._show("calls-pane")
             self.notify(f"Highlight a call with ↑↓, then press {key} again.", markup=False)
             return None
-        call_id = self._highlighted(self.query_one("#calls", DataTable), self._call_order)
+        call_id = self.tables.highlighted("calls")
         found = self.model.find_call(call_id) if call_id is not None else None
         if found is None:
             self.notify("That call is no longer waiting.", markup=False)
@@ -979,7 +457,7 @@ class Wallboard(App[None]):
             self._show("agents-pane")
             self.notify(f"Highlight an agent with ↑↓, then press {key} again.", markup=False)
             return None
-        agent_id = self._highlighted(self.query_one("#agents", DataTable), self._agent_order)
+        agent_id = self.tables.highlighted("agents")
         row = self.model.agents.get(agent_id) if agent_id is not None else None
         if row is None or row.state is None:
             self.notify("The engine has said nothing of that agent yet.", markup=False)
@@ -995,7 +473,7 @@ class Wallboard(App[None]):
             self._show("campaigns-pane")
             self.notify(f"Highlight a campaign with ↑↓, then press {key} again.", markup=False)
             return None
-        name = self._highlighted(self.query_one("#campaigns", DataTable), self._campaign_order)
+        name = self.tables.highlighted("campaigns")
         return self.model.campaigns.get(name) if name is not None else None
 
     def action_start_pause_campaign(self) -> None:
@@ -1027,10 +505,10 @@ class Wallboard(App[None]):
         self.push_screen(
             ChoiceDialog(
                 f"Dial mode of {status.campaign}",
-                f"Now {status.mode}. Predictive keeps agents busiest within the abandon "
+                [(mode, mode) for mode in _DIAL_MODES if mode != status.mode],
+                intro=f"Now {status.mode}. Predictive keeps agents busiest within the abandon "
                 f"cap ({status.abandon_cap:.0%}); progressive never dials more lines than "
                 "free agents; power dials a fixed ratio; preview waits for the agent.",
-                [(mode, mode) for mode in _DIAL_MODES if mode != status.mode],
             ),
             chosen,
         )
@@ -1051,11 +529,12 @@ class Wallboard(App[None]):
                 )
 
         self.push_screen(
-            ValueDialog(
+            Prompt(
                 f"Power ratio of {status.campaign}",
-                f"Lines dialled per free agent in power mode (now {status.power_ratio:g}; "
-                f"the campaign is in {status.mode} mode).",
+                _SEND_HINT,
                 f"{status.power_ratio:g}",
+                intro=f"Lines dialled per free agent in power mode (now {status.power_ratio:g}; "
+                f"the campaign is in {status.mode} mode).",
                 check=ratio_problem,
             ),
             chosen,
@@ -1079,9 +558,10 @@ class Wallboard(App[None]):
                 )
 
         self.push_screen(
-            ValueDialog(
+            Prompt(
                 f"Priority of call {call.call_id}",
-                f"{caller}, waiting in {queue} for {format_duration(call.waited_s)}. "
+                _SEND_HINT,
+                intro=f"{caller}, waiting in {queue} for {format_duration(call.waited_s)}. "
                 "New priority in rank points (higher is served sooner); it keeps its age.",
                 check=priority_problem,
             ),
@@ -1109,8 +589,9 @@ class Wallboard(App[None]):
         self.push_screen(
             ChoiceDialog(
                 f"Move call {call.call_id}",
-                f"{call.customer or call.ani or 'no number'} from {queue} to (it keeps its age):",
                 [(name, name) for name in others],
+                intro=f"{call.customer or call.ani or 'no number'} from {queue} to "
+                "(it keeps its age):",
             ),
             chosen,
         )
@@ -1131,10 +612,11 @@ class Wallboard(App[None]):
         busy = row.state in (AgentState.RESERVED, AgentState.TALKING, AgentState.WRAP_UP)
         after = " after this call" if busy else ""
         self.push_screen(
-            ValueDialog(
+            Prompt(
                 f"Not ready: {row.agent_id} {row.name}".strip(),
-                f"Agent {row.agent_id} {row.name} goes Not ready{after}. Reason:",
+                _SEND_HINT,
                 FORCE_REASON,
+                intro=f"Agent {row.agent_id} {row.name} goes Not ready{after}. Reason:",
                 check=reason_problem,
             ),
             chosen,
@@ -1152,8 +634,8 @@ class Wallboard(App[None]):
         self.push_screen(
             ChoiceDialog(
                 f"Log out {row.agent_id} {row.name}".strip(),
-                f"Log out agent {row.agent_id} {row.name} ({row.state_label()})?",
                 [("yes", "Yes, log out"), ("no", "No")],
+                intro=f"Log out agent {row.agent_id} {row.name} ({row.state_label()})?",
             ),
             chosen,
         )

@@ -14,9 +14,9 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from agent_console.customer_screens import CustomerInfoScreen
 from agent_console.desktop import AgentDesktop
-from agent_console.widgets import CustomerCard
+from agent_console.dialogs import CustomerInfoScreen
+from agent_console.widgets import CustomerCardView
 from cti.models import AgentState
 from cti.protocol import MAX_DETAIL_HISTORY
 from tests.cti.test_card_budget import CUSTOMER, worst_contacts
@@ -46,7 +46,7 @@ async def test_worst_case_history_reaches_the_desk_cut_with_what_was_left_out(
             await _ready(pilot, app)
             call_id = trunk.ring("138 1234 5678")
             await settle(pilot, lambda: app.current_call_id == call_id)
-            card = str(app.query_one("#pop-card", CustomerCard).render())
+            card = str(app.query_one("#pop-card", CustomerCardView).render())
             assert "欧阳明月" in card
             assert "#49 回" in card
             await pilot.press("a")

@@ -12,9 +12,10 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Static
 
-from agent_console.customer_screens import ChooseCustomerScreen, CustomerSearchScreen, FormScreen
+from agent_console.customer_search import CustomerSearchScreen
 from agent_console.desktop import AgentDesktop
-from agent_console.widgets import CustomerCard
+from agent_console.dialogs import ChoiceDialog, FormScreen
+from agent_console.widgets import CustomerCardView
 from cti.customers.base import CustomerBase
 from cti.models import AgentState, Customer, Interaction, PhoneNumber, Segment
 from queue_engine.router import CallPhase
@@ -71,7 +72,7 @@ async def ready(pilot: Pilot[Any], app: AgentDesktop) -> None:
 
 
 def card_text(app: AgentDesktop) -> str:
-    return str(app.query_one(CustomerCard).render())
+    return str(app.query_one(CustomerCardView).render())
 
 
 async def finish_call(pilot: Pilot[Any], app: AgentDesktop) -> None:
@@ -91,9 +92,9 @@ async def test_choosing_among_matches_sends_the_record_to_the_chosen(center: Cen
         await settle(pilot, lambda: app.offer is not None)
         assert "2 customers hold this number · c: choose" in card_text(app)
         await pilot.press("c")
-        await settle(pilot, lambda: isinstance(app.screen, ChooseCustomerScreen))
+        await settle(pilot, lambda: isinstance(app.screen, ChoiceDialog))
         await pilot.press("2")  # 王小明, the second (less valuable) holder
-        card = app.query_one(CustomerCard)
+        card = app.query_one(CustomerCardView)
         await settle(pilot, lambda: card.details is not None)
         assert "Name      王小明" in card_text(app)
         assert "换了套餐" in card_text(app)  # the chosen customer's history
@@ -125,7 +126,7 @@ async def test_new_customer_form_stores_the_caller_found_by_search_afterwards(
         assert form.query_one("#f-email", Input).has_class("-invalid")
         form.query_one("#f-email", Input).value = "li@example.cn"
         await pilot.press("ctrl+s")
-        card = app.query_one(CustomerCard)
+        card = app.query_one(CustomerCardView)
         await settle(pilot, lambda: card.details is not None)
         assert "Name      李四" in card_text(app)
         await finish_call(pilot, app)
@@ -182,7 +183,7 @@ async def test_service_item_entry_and_escalation_are_stored(center: Center) -> N
         app.screen.query_one("#f-title", Input).value = "发票开错了"
         app.screen.query_one("#f-due", Input).value = "2030-01-02 10:00"
         await pilot.press("ctrl+s")
-        card = app.query_one(CustomerCard)
+        card = app.query_one(CustomerCardView)
         await settle(pilot, lambda: card.details is not None and bool(card.details.service_items))
         assert "[normal] 发票开错了 · open · due 2030-01-02" in card_text(app)
 

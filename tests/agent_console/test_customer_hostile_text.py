@@ -14,15 +14,11 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Select
 
-from agent_console.customer_screens import (
-    ChooseCustomerScreen,
-    CustomerInfoScreen,
-    CustomerSearchScreen,
-    FormScreen,
-)
+from agent_console.customer_search import CustomerSearchScreen
 from agent_console.desktop import AgentDesktop
+from agent_console.dialogs import ChoiceDialog, CustomerInfoScreen, FormScreen
 from agent_console.wallboard import Wallboard
-from agent_console.widgets import CustomerCard
+from agent_console.widgets import CustomerCardView
 from cti.customers.base import CustomerBase
 from cti.models import AgentState, Customer, PhoneNumber, Segment, ServicePriority
 from tests.harness import Center, center_config, engine_center, settle
@@ -116,10 +112,10 @@ async def test_every_desk_screen_shows_customer_text_literally(center: Center) -
         await shows(pilot, f"Name      {CLOSER}", LINK)
 
         await pilot.press("c")  # who is calling? both holders listed
-        await settle(pilot, lambda: isinstance(app.screen, ChooseCustomerScreen))
+        await settle(pilot, lambda: isinstance(app.screen, ChoiceDialog))
         await shows(pilot, CLOSER, LINK[:12])
         await pilot.press("2")
-        card = app.query_one(CustomerCard)
+        card = app.query_one(CustomerCardView)
         await settle(pilot, lambda: card.details is not None)
         assert f"The caller is {LINK}." in notices(app)
         await shows(pilot, f"Name      {LINK}")

@@ -12,7 +12,7 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from agent_console.desktop import AgentDesktop
-from agent_console.widgets import CustomerCard, screen_pop_text
+from agent_console.widgets import CustomerCardView, screen_pop_text
 from cti import topics
 from cti.bus.memory import InMemoryBus
 from cti.models import AgentState, CallerKind, Customer, Interaction, PhoneNumber, Segment
@@ -111,7 +111,7 @@ async def ready(pilot: Pilot[Any]) -> AgentDesktop:
 
 def card_lines(app: AgentDesktop) -> list[str]:
     """The pop card's lines as drawn on screen (border and padding included)."""
-    card = app.query_one("#pop-card", CustomerCard)
+    card = app.query_one("#pop-card", CustomerCardView)
     return [card.render_line(y).text for y in range(card.size.height + 2)]
 
 
@@ -401,7 +401,7 @@ async def test_customer_names_show_literally_and_stay_aligned(
         await engine.offer("c8", known_pop("c8", name=MARKUP_NAME))
         await settle(pilot, lambda: app.view == "offer")
         await pilot.pause()
-        card = app.query_one("#pop-card", CustomerCard)
+        card = app.query_one("#pop-card", CustomerCardView)
         assert MARKUP_NAME in card.render().plain
         lines = card_lines(app)
         drawn = next(line for line in lines if MARKUP_NAME in line)
@@ -433,7 +433,7 @@ async def test_unknown_callers_get_the_new_caller_card(
         await engine.offer("c9", new_caller_pop(kind, ani))
         await settle(pilot, lambda: app.view == "offer")
         await pilot.pause()
-        plain = app.query_one("#pop-card", CustomerCard).render().plain
+        plain = app.query_one("#pop-card", CustomerCardView).render().plain
         assert plain.splitlines()[0] == "New caller"
         assert f"Number    {shown}" in plain
         assert "Segment" not in plain

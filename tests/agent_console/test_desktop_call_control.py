@@ -18,9 +18,9 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
-from agent_console.call_controls import Choice, Prompt
 from agent_console.desktop import AgentDesktop
-from agent_console.widgets import CustomerCard
+from agent_console.dialogs import ChoiceDialog, Prompt
+from agent_console.widgets import CustomerCardView
 from cti import topics
 from cti.bus.memory import InMemoryBus
 from cti.config import load_config
@@ -159,7 +159,7 @@ async def talking(pilot: Pilot[Any], center: Center) -> tuple[AgentDesktop, str]
 
 
 def card_text(app: AgentDesktop) -> str:
-    return str(app.query_one("#pop-card", CustomerCard).render())
+    return str(app.query_one("#pop-card", CustomerCardView).render())
 
 
 # --- CurrentCall: a desk restarted mid-call gets the card back -------------------------
@@ -400,8 +400,8 @@ async def test_not_ready_reasons_extend_wrap_up_and_not_ready_after_the_call(
         await pilot.press("r")
         await settle(pilot, lambda: app.agent_state is AgentState.READY)
         await pilot.press("n")
-        await settle(pilot, lambda: isinstance(app.screen, Choice))
-        assert isinstance(app.screen, Choice)
+        await settle(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        assert isinstance(app.screen, ChoiceDialog)
         assert app.screen.options == ("break", "lunch", "meeting", "training", "coaching")
         await pilot.press("2")
         await settle(pilot, lambda: app.agent_state is AgentState.NOT_READY)
@@ -415,7 +415,7 @@ async def test_not_ready_reasons_extend_wrap_up_and_not_ready_after_the_call(
         await settle(pilot, lambda: app.agent_state is AgentState.TALKING)
         await pilot.press("h")
         await settle(pilot, lambda: app.agent_state is AgentState.WRAP_UP)
-        state = app._state
+        state = app.model.state
         assert state is not None
         assert state.wrap_up_deadline_wall is not None
         first = state.wrap_up_deadline_wall
@@ -423,15 +423,16 @@ async def test_not_ready_reasons_extend_wrap_up_and_not_ready_after_the_call(
         await settle(
             pilot,
             lambda: (
-                app._state is not None and (app._state.wrap_up_deadline_wall or 0) >= first + 29
+                app.model.state is not None
+                and (app.model.state.wrap_up_deadline_wall or 0) >= first + 29
             ),
         )
         await pilot.press("n")  # in wrap-up: not ready after this call
         await settle(pilot, lambda: "auto-not ready" in wrap_banner(app))
         await pilot.press("1")
         await settle(pilot, lambda: app.agent_state is AgentState.NOT_READY)
-        assert app._state is not None
-        assert app._state.reason == "not ready after call"
+        assert app.model.state is not None
+        assert app.model.state.reason == "not ready after call"
         assert app.current_call_id is None
         assert call_id
 
@@ -553,7 +554,7 @@ async def test_the_palette_lists_every_action_with_its_key_and_says_why_not(
         assert "Dial (d) · not now" in commands
         assert commands["Dial (d) · not now"].help == "Only with no call in hand."
         commands["Hold / resume (o)"].callback()
-        await settle(pilot, lambda: app._control is not None and app._control.held)
+        await settle(pilot, lambda: app.model.control is not None and app.model.control.held)
 
 
 # --- a restart with a transfer in the journal -----------------------------------------

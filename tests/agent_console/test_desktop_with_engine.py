@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agent_console.desktop import AgentDesktop
-from agent_console.widgets import CustomerCard
+from agent_console.widgets import CustomerCardView
 from cti.bus.memory import InMemoryBus
 from cti.models import AgentState, CallerKind, Customer, PhoneNumber, Segment
 from cti.store.database import Store
@@ -60,7 +60,7 @@ async def test_ring_pop_answer_hang_up_disposition_ready(
         assert app.agent_state is AgentState.RESERVED
         assert app.offer is not None
         assert app.offer.pop.caller_kind is CallerKind.KNOWN
-        card = app.query_one("#pop-card", CustomerCard)
+        card = app.query_one("#pop-card", CustomerCardView)
         assert "欧阳明月" in str(card.render())
 
         await pilot.press("a")
@@ -93,7 +93,7 @@ async def test_markup_name_from_the_store_shows_literally(
         await settle(pilot, lambda: app.agent_state is AgentState.READY)
         trunk.ring("+86 138 0000 0002")
         await settle(pilot, lambda: app.offer is not None)
-        card = app.query_one("#pop-card", CustomerCard)
+        card = app.query_one("#pop-card", CustomerCardView)
         drawn = [card.render_line(y).text for y in range(card.size.height)]
         shown = "\n".join(drawn)
         assert "[bold]Markup[/bold] Test" in shown

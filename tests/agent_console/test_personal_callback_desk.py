@@ -16,8 +16,8 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
 from agent_console.customer_actions import FOR_ANYONE, FOR_ME
-from agent_console.customer_screens import FormScreen
 from agent_console.desktop import AgentDesktop
+from agent_console.dialogs import FormScreen
 from cti.models import AgentState, Customer, PhoneNumber
 from queue_engine import inputs as ri
 from queue_engine.router import CallPhase

@@ -18,8 +18,9 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import DataTable, RichLog, Static, TabbedContent, Tabs
 
-from agent_console.wallboard import QueueTile, Wallboard
+from agent_console.wallboard import Wallboard
 from agent_console.wallboard_model import ActionOutcome
+from agent_console.wallboard_tiles import QueueTile
 from cti import topics
 from cti.bus.memory import InMemoryBus
 from cti.config import WallboardSettings
@@ -180,8 +181,8 @@ async def test_a_bad_priority_is_refused_before_sending(center: Center) -> None:
         await pilot.press("p")
         await pilot.press(*"lots", "enter")
         await pilot.pause()
-        assert app.screen.query_one("#dialog-hint").render() is not None
-        assert "'lots' is not a number" in str(app.screen.query_one("#dialog-hint").render())
+        assert app.screen.query_one("#prompt-problem").render() is not None
+        assert "'lots' is not a number" in str(app.screen.query_one("#prompt-problem").render())
         await pilot.press("escape")
         await pilot.pause()
         assert app.model.pending_commands() == []

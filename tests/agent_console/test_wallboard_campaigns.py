@@ -15,8 +15,9 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, OptionList, TabbedContent
 
-from agent_console.wallboard import Wallboard, campaign_cells, ratio_problem
+from agent_console.wallboard import Wallboard, ratio_problem
 from agent_console.wallboard_model import ActionOutcome
+from agent_console.wallboard_tables import campaign_cells
 from cti.bus.memory import InMemoryBus
 from cti.clock import wall_time
 from cti.config import load_config
@@ -129,7 +130,7 @@ async def test_start_pause_mode_and_ratio_reach_the_dialer(dialer: Dialer) -> No
         await pilot.pause()
         options = app.screen.query_one(OptionList)
         choices = [str(options.get_option_at_index(i).prompt) for i in range(3)]
-        assert choices == ["preview", "power", "predictive"]
+        assert choices == ["1 preview", "2 power", "3 predictive"]  # numbered: 1-9 choose
         await pilot.press("down", "enter")
         await settle(pilot, lambda: len(outcomes(app)) == 3)
         assert outcomes(app)[2].ok, outcomes(app)[2].error
