@@ -3,18 +3,18 @@
 **A routing decision** is one of the two moments where the router matches a call and
 an agent, timed from the request to the returned actions holding the ``OfferCall``:
 
-* *an agent frees up*: ``Router.set_ready`` for an agent who was Not Ready; the router
+* *an agent frees up*: ``AgentGoesReady`` for an agent who was Not Ready; the router
   looks at the best waiting call of every ring the agent is eligible for in every queue
   it serves, ranks them (rank + the agent's priority for the queue, then arrival) and
   offers the best one;
-* *a call arrives*: ``Router.enqueue`` of a new call while Ready agents may take it; the
+* *a call arrives*: ``CallArrives``, a new call while Ready agents may take it; the
   router chooses one by the queue's strategy and offers the call.
 
 The headline figure, per decision, is the mean of the two (one of each per round).
-Also timed, and shown apart: ``complete_wrap_up`` that ends in an offer (an agent frees
+Also timed, and shown apart: ``AgentFinishesWrapUp`` that ends in an offer (an agent frees
 up by finishing wrap-up; it also writes the finished call's detail record), and
-``enqueue`` of a call that must wait (no agent free: the call is queued). Nothing else
-is timed: accepting, hanging up, going Not Ready, time passing (``advance``, which moves
+``CallArrives`` of a call that must wait (no agent free: the call is queued). Nothing else
+is timed: accepting, hanging up, going Not Ready, time passing (``TimePasses``, which moves
 calls to their next ring), and the set-up.
 
 **Set-up** (seeded): 20 skills; 40 queues, each requiring 1-3 skills at levels 1-5 with
@@ -84,6 +84,7 @@ from cti.models import (
     RelaxStep,
     Strategy,
 )
+from queue_engine import inputs as ri
 from queue_engine.actions import Action, ExitCall, OfferCall
 from queue_engine.priority import fixed_key
 from queue_engine.router import Router
@@ -278,41 +279,48 @@ class RouterSubject:
         return out
 
     def login(self, agent: str, now: float) -> None:
-        self.router.login(agent, now)
+        self.router.handle(ri.AgentLogsIn(agent_id=agent), now)
 
     def ready(self, agent: str, now: float) -> tuple[float, Offers]:
+        event = ri.AgentGoesReady(agent_id=agent)  # built untimed, as the engine does
         t0 = time.perf_counter()
-        actions = self.router.set_ready(agent, now)
+        actions = self.router.handle(event, now)
         t1 = time.perf_counter()
         return t1 - t0, self._offers(actions)
 
     def wrap_done(self, agent: str, call: str, now: float) -> tuple[float, Offers]:
+        event = ri.AgentFinishesWrapUp(agent_id=agent, call_id=call, disposition="resolved")
         t0 = time.perf_counter()
-        actions = self.router.complete_wrap_up(agent, call, "resolved", now)
+        actions = self.router.handle(event, now)
         t1 = time.perf_counter()
         return t1 - t0, self._offers(actions)
 
     def arrive(self, call: str, queue: str, caller: CallerInfo, now: float) -> tuple[float, Offers]:
+        event = ri.CallArrives(call_id=call, queue=queue, caller=caller)
         t0 = time.perf_counter()
-        actions = self.router.enqueue(call, queue, caller, now)
+        actions = self.router.handle(event, now)
         t1 = time.perf_counter()
         return t1 - t0, self._offers(actions)
 
     def accept(self, agent: str, call: str, now: float) -> None:
-        self.router.accept(agent, call, now)
+        self.router.handle(ri.AgentAccepts(agent_id=agent, call_id=call), now)
 
     def hang_up(self, agent: str, call: str, now: float) -> None:
-        self.router.agent_hang_up(agent, call, now)
+        self.router.handle(ri.AgentHangsUp(agent_id=agent, call_id=call), now)
 
     def not_ready(self, agent: str, now: float) -> None:
-        self.router.set_not_ready(agent, "bench", now)
+        self.router.handle(ri.AgentGoesNotReady(agent_id=agent, reason="bench"), now)
 
     def not_ready_after_call(self, agent: str, call: str, now: float) -> None:
-        self.router.set_not_ready(agent, "bench", now)
-        self._offers(self.router.complete_wrap_up(agent, call, "resolved", now))
+        self.router.handle(ri.AgentGoesNotReady(agent_id=agent, reason="bench"), now)
+        self._offers(
+            self.router.handle(
+                ri.AgentFinishesWrapUp(agent_id=agent, call_id=call, disposition="resolved"), now
+            )
+        )
 
     def tick(self, now: float) -> Offers:
-        return self._offers(self.router.advance(now))
+        return self._offers(self.router.handle(ri.TimePasses(), now))
 
 
 @dataclass(slots=True)
@@ -662,18 +670,19 @@ def probe_no_agents_exit(members: int, calls: int = 200) -> float:
         [q], agents=[AgentConfig(id=f"n{i}", queues={"night": 0}) for i in range(members)]
     )
     for i in range(members):
-        router.login(f"n{i}", 0.0)
+        router.handle(ri.AgentLogsIn(agent_id=f"n{i}"), 0.0)
     last = f"n{members - 1}"
-    router.set_ready(last, 0.0)
-    router.enqueue("busy", "night", CallerInfo(ani="1"), 0.0)
-    router.accept(last, "busy", 0.0)
+    router.handle(ri.AgentGoesReady(agent_id=last), 0.0)
+    router.handle(ri.CallArrives(call_id="busy", queue="night", caller=CallerInfo(ani="1")), 0.0)
+    router.handle(ri.AgentAccepts(agent_id=last, call_id="busy"), 0.0)
     caller = CallerInfo(ani="2")
+    arrivals = [ri.CallArrives(call_id=f"w{i}", queue="night", caller=caller) for i in range(calls)]
     gc.collect()
     gc.disable()
     try:
         t0 = time.perf_counter()
-        for i in range(calls):
-            router.enqueue(f"w{i}", "night", caller, 1.0)
+        for event in arrivals:
+            router.handle(event, 1.0)
         dt = time.perf_counter() - t0
     finally:
         gc.enable()

@@ -311,31 +311,9 @@ def erlang_a(
     )
     answered = p_below + math.fsum(wk * alpha / (alpha + (k + 1) * theta) for k, wk in enumerate(w))
 
-    # P(answered, wait <= T | k) = a_k I_y(k+1, beta); I_y(k+1, beta) = 1 - sum_{j<=k} t_j
-    beta = alpha / theta + 1.0
-    answered_in_t = []
-    y = -math.expm1(-theta * t)
-    if y > 0.0:  # with T = 0 nobody who waits is answered within T
-        log_y = math.log(y)
-        log_t_j = -beta * theta * t  # log t_0 = beta log(1 - y)
-        cdf = 0.0
-        for k, wk in enumerate(w):
-            if k > 0:
-                log_t_j += log_y + math.log((k - 1 + beta) / k)
-            cdf += math.exp(log_t_j)
-            tail = max(0.0, 1.0 - cdf)
-            answered_in_t.append(wk * alpha / (alpha + (k + 1) * theta) * tail)
-    sl = p_below + math.fsum(answered_in_t)
-
-    # mean wait of answered callers: m_k = E[wait; answered | k ahead]
-    waits = []
-    m = 0.0
-    for k, wk in enumerate(w):
-        r = alpha + (k + 1) * theta
-        m = alpha / r / r + (alpha + k * theta) / r * m
-        waits.append(wk * m)
     # the sums are exact to rounding; keep rounding from leaving [0, 1]
-    sl = _unit(sl)
+    sl = _unit(p_below + math.fsum(_answered_within(w, alpha, theta, t)))
+    waits = _answered_waits(w, alpha, theta)
     return ErlangResult(
         model="erlang_a",
         rate_per_hour=float(rate),
@@ -352,6 +330,36 @@ def erlang_a(
         mean_queue_length=lq,
         occupancy=_unit(answered * a / c),
     )
+
+
+def _answered_within(w: list[float], alpha: float, theta: float, t: float) -> list[float]:
+    """Erlang A: P(answered, wait <= T, k ahead) for each k of the queue weights ``w``."""
+    # P(answered, wait <= T | k) = a_k I_y(k+1, beta); I_y(k+1, beta) = 1 - sum_{j<=k} t_j
+    beta = alpha / theta + 1.0
+    answered_in_t: list[float] = []
+    y = -math.expm1(-theta * t)
+    if y > 0.0:  # with T = 0 nobody who waits is answered within T
+        log_y = math.log(y)
+        log_t_j = -beta * theta * t  # log t_0 = beta log(1 - y)
+        cdf = 0.0
+        for k, wk in enumerate(w):
+            if k > 0:
+                log_t_j += log_y + math.log((k - 1 + beta) / k)
+            cdf += math.exp(log_t_j)
+            tail = max(0.0, 1.0 - cdf)
+            answered_in_t.append(wk * alpha / (alpha + (k + 1) * theta) * tail)
+    return answered_in_t
+
+
+def _answered_waits(w: list[float], alpha: float, theta: float) -> list[float]:
+    """Erlang A: w_k m_k, where m_k = E[wait; answered | k ahead] (for the mean wait)."""
+    waits = []
+    m = 0.0
+    for k, wk in enumerate(w):
+        r = alpha + (k + 1) * theta
+        m = alpha / r / r + (alpha + k * theta) / r * m
+        waits.append(wk * m)
+    return waits
 
 
 def _evaluate(

@@ -77,6 +77,31 @@ class AgentExtendsWrapUp(_Input):
     seconds: float = Field(gt=0)
 
 
+class AgentHoldsCall(_Input):
+    """The line holds the caller of the call the agent talks on."""
+
+    kind: Literal["agent_holds_call"] = "agent_holds_call"
+    agent_id: str
+    call_id: str
+
+
+class AgentResumesCall(_Input):
+    """The line takes the caller off hold (not while a consultation is under way)."""
+
+    kind: Literal["agent_resumes_call"] = "agent_resumes_call"
+    agent_id: str
+    call_id: str
+
+
+class AgentMutes(_Input):
+    """The line keeps the agent's voice from the caller (``muted``), or lets it through."""
+
+    kind: Literal["agent_mutes"] = "agent_mutes"
+    agent_id: str
+    call_id: str
+    muted: bool = True
+
+
 class AgentTransfers(_Input):
     """Blind transfer of the call the agent talks on: to ``queue`` or to ``to_agent``."""
 
@@ -210,6 +235,9 @@ AnyInput = (
     | AgentHangsUp
     | AgentFinishesWrapUp
     | AgentExtendsWrapUp
+    | AgentHoldsCall
+    | AgentResumesCall
+    | AgentMutes
     | AgentTransfers
     | AgentConsults
     | AgentCompletesConsult

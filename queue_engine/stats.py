@@ -4,7 +4,7 @@
   short abandons (abandoned within ``short_abandon_s``) from both. The variant
   "answered within T / answered" is reported too, as ``service_level_of_answered``.
 * **ASA**: mean wait of answered calls. **AHT**: talk + hold + wrap-up, averaged over
-  answered calls (there is no hold yet: talk + wrap-up).
+  answered calls (hold is inside talk: the agent stays Talking while its caller is held).
 * **Abandon rate**: abandoned / offered (short abandons counted apart as well).
 * **Occupancy**: busy time (talk, hold, wrap-up) / staffed time not in Not Ready.
   Reserved (an offer ringing) is not busy: it counts as available (idle) time, as

@@ -26,10 +26,18 @@ import platformdirs
 
 from cti.errors import SimulationError
 
-#: The modules compiled: the router, its priority keys, actions and tallies, and the
-#: simulator's event loop (where a simulated day spends its time).
+#: The modules compiled: the router (its parts), its priority keys, actions and tallies,
+#: and the simulator's event loop (where a simulated day spends its time).
 COMPILED = (
     "queue_engine/router.py",
+    "queue_engine/router_state.py",
+    "queue_engine/transitions.py",
+    "queue_engine/router_core.py",
+    "queue_engine/matching.py",
+    "queue_engine/call_control.py",
+    "queue_engine/agent_desk.py",
+    "queue_engine/call_desk.py",
+    "queue_engine/timers.py",
     "queue_engine/priority.py",
     "queue_engine/actions.py",
     "queue_engine/stats.py",

@@ -30,6 +30,7 @@ from cti.models import (
     Customer,
     Segment,
 )
+from queue_engine import inputs as ri
 from queue_engine.actions import (
     Action,
     AgentStateSet,
@@ -207,7 +208,8 @@ class _Simulation:
         w = self.w
         heap, calls = w.heap, w.calls
         pop = heapq.heappop
-        next_deadline, advance, apply = w.router.next_deadline, w.router.advance, self.apply
+        next_deadline, handle, apply = w.router.next_deadline, w.router.handle, self.apply
+        tick = ri.TimePasses()  # one for the day: inputs are immutable
         limit = self._end + DRAIN_LIMIT_S
         events = 0
         while True:
@@ -224,7 +226,7 @@ class _Simulation:
                     break
                 if deadline > w.now:
                     w.now = deadline
-                apply(advance(deadline))
+                apply(handle(tick, deadline))
             else:
                 break
             events += 1
@@ -245,7 +247,8 @@ class _Simulation:
         for action in todo:  # the list grows while it is walked: accepting adds actions
             if isinstance(action, OfferCall):
                 try:
-                    more = self.w.router.accept(action.agent_id, action.call_id, self.w.now)
+                    accepts = ri.AgentAccepts(agent_id=action.agent_id, call_id=action.call_id)
+                    more = self.w.router.handle(accepts, self.w.now)
                 except RoutingError:
                     continue  # e.g. accepting a ring-all offer another agent took first
                 todo.extend(more)
@@ -255,10 +258,10 @@ class _Simulation:
                 if handler is not None:
                     handler(action)
 
-    def _ask(self, request: Callable[..., list[Action]], *args: Any) -> None:
-        """Make a request of the router and carry out its actions (none if it refuses)."""
+    def _ask(self, event: ri.AnyInput) -> None:
+        """Give the router an input now and carry out its actions (none if it refuses)."""
         try:
-            actions = request(*args)
+            actions = self.w.router.handle(event, self.w.now)
         except RoutingError:
             return
         self.apply(actions)
@@ -308,7 +311,7 @@ class _Simulation:
             self.at(
                 w.now + offer.offer_after_s, partial(self._maybe_callback, call_id, offer.take_up)
             )
-        self._ask(w.router.enqueue, call_id, traffic.queue, caller, w.now)
+        self._ask(ri.CallArrives(call_id=call_id, queue=traffic.queue, caller=caller))
         self.schedule_arrival(traffic, w.now)
 
     def _caller(self, value: float) -> CallerInfo:
@@ -328,14 +331,14 @@ class _Simulation:
         call = self.w.calls.get(call_id)
         if call is not None and call.waiting:
             call.waiting = False
-            self._ask(self.w.router.caller_hung_up, call_id, self.w.now)
+            self._ask(ri.CallerHangsUp(call_id=call_id))
 
     def _maybe_callback(self, call_id: str, take_up: float) -> None:
         call = self.w.calls.get(call_id)
         if call is None or not call.waiting or self.w.rng.random() >= take_up:
             return
         call.waiting = False  # hangs up and keeps the place: no more abandoning
-        self._ask(self.w.router.request_callback, call_id, f"+861990{call_id[1:]}", self.w.now)
+        self._ask(ri.CallerAsksCallback(call_id=call_id, number=f"+861990{call_id[1:]}"))
 
     # --- agents --------------------------------------------------------------------
 
@@ -352,21 +355,20 @@ class _Simulation:
                 self.at(end, partial(self._back, agent))
 
     def _login(self, agent: _Agent) -> None:
-        r, now = self.w.router, self.w.now
         agent.leaving = False
-        self._ask(r.login, agent.agent_id, now)
-        self._ask(r.set_ready, agent.agent_id, now)
+        self._ask(ri.AgentLogsIn(agent_id=agent.agent_id))
+        self._ask(ri.AgentGoesReady(agent_id=agent.agent_id))
 
     def _logout(self, agent: _Agent) -> None:
         if agent.state in (AgentState.READY, AgentState.NOT_READY):
-            self._ask(self.w.router.logout, agent.agent_id, self.w.now)
+            self._ask(ri.AgentLogsOut(agent_id=agent.agent_id))
         elif agent.state is not AgentState.LOGGED_OUT:
             agent.leaving = True  # after the call in hand
 
     def _break(self, agent: _Agent, end: float) -> None:
         if agent.state is AgentState.READY:
             agent.on_break_until = end
-            self._ask(self.w.router.set_not_ready, agent.agent_id, "break", self.w.now)
+            self._ask(ri.AgentGoesNotReady(agent_id=agent.agent_id, reason="break"))
         elif agent.state in (AgentState.RESERVED, AgentState.TALKING, AgentState.WRAP_UP):
             agent.break_pending = end
 
@@ -374,7 +376,7 @@ class _Simulation:
         agent.break_pending = None
         if agent.on_break_until is not None and agent.state is AgentState.NOT_READY:
             agent.on_break_until = None
-            self._ask(self.w.router.set_ready, agent.agent_id, self.w.now)
+            self._ask(ri.AgentGoesReady(agent_id=agent.agent_id))
 
     def _state(self, action: AgentStateSet) -> None:
         w = self.w
@@ -385,17 +387,17 @@ class _Simulation:
         agent.since = w.now
         if action.state is AgentState.READY:
             if agent.leaving:
-                self._ask(w.router.logout, agent.agent_id, w.now)
+                self._ask(ri.AgentLogsOut(agent_id=agent.agent_id))
             elif agent.break_pending is not None and agent.break_pending > w.now:
                 end, agent.break_pending = agent.break_pending, None
                 agent.on_break_until = end
-                self._ask(w.router.set_not_ready, agent.agent_id, "break", w.now)
+                self._ask(ri.AgentGoesNotReady(agent_id=agent.agent_id, reason="break"))
         elif action.state is AgentState.NOT_READY and agent.on_break_until is None:
             if agent.leaving:
-                self._ask(w.router.logout, agent.agent_id, w.now)
+                self._ask(ri.AgentLogsOut(agent_id=agent.agent_id))
             elif action.reason not in ("logged in", "break"):
                 # a missed or rejected offer: back to work at once
-                self._ask(w.router.set_ready, agent.agent_id, w.now)
+                self._ask(ri.AgentGoesReady(agent_id=agent.agent_id))
 
     def account(self, agent: _Agent, now: float) -> None:
         """Add the agent's time since its last change to its buckets, counting only the
@@ -412,7 +414,7 @@ class _Simulation:
         self.at(w.now + handle, partial(self._hang_up, action.agent_id, action.call_id))
 
     def _hang_up(self, agent_id: str, call_id: str) -> None:
-        self._ask(self.w.router.agent_hang_up, agent_id, call_id, self.w.now)
+        self._ask(ri.AgentHangsUp(agent_id=agent_id, call_id=call_id))
 
     def _wrap_up(self, action: DisconnectCall) -> None:
         """The agent finishes wrap-up after its own time, unless the queue's wrap-up
@@ -429,7 +431,7 @@ class _Simulation:
         self.at(w.now + wrap, partial(self._wrap_up_done, action.agent_id, action.call_id))
 
     def _wrap_up_done(self, agent_id: str, call_id: str) -> None:
-        self._ask(self.w.router.complete_wrap_up, agent_id, call_id, "done", self.w.now)
+        self._ask(ri.AgentFinishesWrapUp(agent_id=agent_id, call_id=call_id, disposition="done"))
 
     def _record(self, action: RecordCall) -> None:
         cdr = action.cdr

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from cti.errors import RoutingError
 from cti.models import AgentConfig, AgentState, CallDetailRecord, CallerInfo, QueueConfig
+from queue_engine import inputs as ri
 from queue_engine.actions import Action, AgentStateSet, ConnectCall, OfferCall, RecordCall
 from queue_engine.campaign import Campaign, CampaignRules, Lead, Outcome, in_calling_hours
 from queue_engine.pacing import (
@@ -222,8 +223,8 @@ class _Day:
     def run(self) -> DialerResult:
         sc = self.sc
         for agent_id in self.agents:
-            self._ask(self.router.login, agent_id, 0.0)
-            self._ask(self.router.set_ready, agent_id, 0.0)
+            self._ask(ri.AgentLogsIn(agent_id=agent_id))  # at 0
+            self._ask(ri.AgentGoesReady(agent_id=agent_id))
         self.at(0.0, self._tick)
         if sc.inbound_rate_per_hour > 0:
             self._next_inbound()
@@ -238,7 +239,7 @@ class _Day:
                 fn()
             elif deadline is not None and deadline <= end:
                 self.now = max(self.now, deadline)
-                self.apply(self.router.advance(deadline))
+                self.apply(self.router.handle(ri.TimePasses(), deadline))
             else:
                 break
         self.now = end
@@ -281,7 +282,8 @@ class _Day:
         for action in todo:
             if isinstance(action, OfferCall):  # auto-answer: the agent takes it at once
                 try:
-                    todo.extend(self.router.accept(action.agent_id, action.call_id, self.now))
+                    accepts = ri.AgentAccepts(agent_id=action.agent_id, call_id=action.call_id)
+                    todo.extend(self.router.handle(accepts, self.now))
                 except RoutingError:
                     continue
             elif isinstance(action, AgentStateSet):
@@ -291,9 +293,9 @@ class _Day:
             elif isinstance(action, RecordCall):
                 self._record(action.cdr)
 
-    def _ask(self, request: Callable[..., list[Action]], *args: Any) -> None:
+    def _ask(self, event: ri.AnyInput) -> None:
         try:
-            self.apply(request(*args))
+            self.apply(self.router.handle(event, self.now))
         except RoutingError:
             return
 
@@ -372,7 +374,7 @@ class _Day:
         lead = self.campaign.leads[lead_id]
         caller = CallerInfo(ani=lead.number, e164=lead.number)
         self.waiting.add(call_id)
-        self._ask(self.router.enqueue, call_id, CAMPAIGN_QUEUE, caller, self.now)
+        self._ask(ri.CallArrives(call_id=call_id, queue=CAMPAIGN_QUEUE, caller=caller))
         self.at(self.now + self.sc.rules.answer_window_s, partial(self._window_over, call_id))
 
     def _window_over(self, call_id: str) -> None:
@@ -384,7 +386,7 @@ class _Day:
             self.pacer.record_live(True)
             wall = self.start_wall + self.now
             self.campaign.outcome(self.lead_of[call_id], Outcome.ABANDONED, wall)
-            self._ask(self.router.caller_hung_up, call_id, self.now)
+            self._ask(ri.CallerHangsUp(call_id=call_id))
 
     # --- agents and calls ----------------------------------------------------------
 
@@ -401,7 +403,7 @@ class _Day:
         self.at(self.now + talk, partial(self._hang_up, action.agent_id, call_id))
 
     def _hang_up(self, agent_id: str, call_id: str) -> None:
-        self._ask(self.router.agent_hang_up, agent_id, call_id, self.now)
+        self._ask(ri.AgentHangsUp(agent_id=agent_id, call_id=call_id))
 
     def _state(self, action: AgentStateSet) -> None:
         agent = self.agents[action.agent_id]
@@ -436,5 +438,5 @@ class _Day:
     def _inbound(self) -> None:
         call_id = f"i{next(self._ids)}"
         caller = CallerInfo(ani="+12025550000", e164="+12025550000")
-        self._ask(self.router.enqueue, call_id, INBOUND_QUEUE, caller, self.now)
+        self._ask(ri.CallArrives(call_id=call_id, queue=INBOUND_QUEUE, caller=caller))
         self._next_inbound()

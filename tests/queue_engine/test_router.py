@@ -8,7 +8,8 @@ from typing import Any, TypeVar
 import pytest
 
 from cti.errors import RoutingError
-from cti.models import AgentState, CallerInfo, CallerKind, Customer, QueueConfig
+from cti.models import AgentConfig, AgentState, CallerInfo, CallerKind, Customer, QueueConfig
+from queue_engine import inputs as ri
 from queue_engine.actions import (
     Action,
     AgentStateSet,
@@ -52,16 +53,19 @@ def make_router(*queues: QueueConfig, max_missed_offers: int = 1) -> Router:
 
 def ready(router: Router, agent_id: str, now: float, queues: tuple[str, ...] = ("sales",)) -> None:
     if not router.has_agent(agent_id):
-        router.add_agent(agent_id, queues)
-    router.login(agent_id, now)
-    router.set_ready(agent_id, now)
+        router.handle(
+            ri.AgentConfigured(agent=AgentConfig(id=agent_id, queues=dict.fromkeys(queues, 0.0))),
+            0.0,
+        )
+    router.handle(ri.AgentLogsIn(agent_id=agent_id), now)
+    router.handle(ri.AgentGoesReady(agent_id=agent_id), now)
 
 
 def talking(router: Router, agent_id: str, call_id: str, now: float, value: float = 50) -> None:
     """``agent_id`` (new, Ready at ``now``) talks on a new call ``call_id``."""
     ready(router, agent_id, now)
-    router.enqueue(call_id, "sales", caller(value), now)
-    router.accept(agent_id, call_id, now)
+    router.handle(ri.CallArrives(call_id=call_id, queue="sales", caller=caller(value)), now)
+    router.handle(ri.AgentAccepts(agent_id=agent_id, call_id=call_id), now)
 
 
 def fingerprint(router: Router, now: float) -> Any:
@@ -80,24 +84,28 @@ def fingerprint(router: Router, now: float) -> Any:
 
 def test_login_goes_not_ready_and_a_repeat_changes_nothing() -> None:
     router = make_router()
-    router.add_agent("a1", ["sales"])
+    router.handle(ri.AgentConfigured(agent=AgentConfig(id="a1", queues={"sales": 0.0})), 0.0)
     assert router.agent("a1").state is AgentState.LOGGED_OUT
 
-    assert router.login("a1", 5.0) == [AgentStateSet("a1", AgentState.NOT_READY, "logged in")]
+    assert router.handle(ri.AgentLogsIn(agent_id="a1"), 5.0) == [
+        AgentStateSet("a1", AgentState.NOT_READY, "logged in")
+    ]
     snap = router.agent("a1")
     assert (snap.state, snap.since) == (AgentState.NOT_READY, 5.0)
-    assert router.login("a1", 6.0) == []
+    assert router.handle(ri.AgentLogsIn(agent_id="a1"), 6.0) == []
     assert router.agent("a1").since == 5.0
 
 
 def test_ready_with_no_calls_waits_in_rotation() -> None:
     router = make_router()
-    router.add_agent("a1", ["sales"])
-    router.login("a1", 0.0)
+    router.handle(ri.AgentConfigured(agent=AgentConfig(id="a1", queues={"sales": 0.0})), 0.0)
+    router.handle(ri.AgentLogsIn(agent_id="a1"), 0.0)
 
-    assert router.set_ready("a1", 1.0) == [AgentStateSet("a1", AgentState.READY)]
+    assert router.handle(ri.AgentGoesReady(agent_id="a1"), 1.0) == [
+        AgentStateSet("a1", AgentState.READY)
+    ]
     assert router.agent("a1").state is AgentState.READY
-    assert router.set_ready("a1", 2.0) == []  # already Ready
+    assert router.handle(ri.AgentGoesReady(agent_id="a1"), 2.0) == []  # already Ready
     assert router.snapshot("sales", 2.0).agents_ready == 1
 
 
@@ -105,9 +113,9 @@ def test_not_ready_leaves_rotation_so_calls_wait() -> None:
     router = make_router()
     ready(router, "a1", 0.0)
 
-    out = router.set_not_ready("a1", "lunch", 1.0)
+    out = router.handle(ri.AgentGoesNotReady(agent_id="a1", reason="lunch"), 1.0)
     assert out == [AgentStateSet("a1", AgentState.NOT_READY, "lunch")]
-    assert router.enqueue("c1", "sales", caller(50), 2.0) == []
+    assert router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(50)), 2.0) == []
     assert router.call_phase("c1") is CallPhase.QUEUED
     assert router.agent("a1").state is AgentState.NOT_READY
 
@@ -115,24 +123,30 @@ def test_not_ready_leaves_rotation_so_calls_wait() -> None:
 def test_logout_from_ready_and_not_ready() -> None:
     router = make_router()
     ready(router, "a1", 0.0)
-    router.add_agent("a2", ["sales"])
-    router.login("a2", 0.0)
+    router.handle(ri.AgentConfigured(agent=AgentConfig(id="a2", queues={"sales": 0.0})), 0.0)
+    router.handle(ri.AgentLogsIn(agent_id="a2"), 0.0)
 
-    assert router.logout("a1", 1.0) == [AgentStateSet("a1", AgentState.LOGGED_OUT)]
-    assert router.logout("a2", 1.0) == [AgentStateSet("a2", AgentState.LOGGED_OUT)]
-    assert router.logout("a1", 2.0) == []  # already out
-    assert router.enqueue("c1", "sales", caller(50), 3.0) == []  # nobody left to take it
+    assert router.handle(ri.AgentLogsOut(agent_id="a1"), 1.0) == [
+        AgentStateSet("a1", AgentState.LOGGED_OUT)
+    ]
+    assert router.handle(ri.AgentLogsOut(agent_id="a2"), 1.0) == [
+        AgentStateSet("a2", AgentState.LOGGED_OUT)
+    ]
+    assert router.handle(ri.AgentLogsOut(agent_id="a1"), 2.0) == []  # already out
+    assert (
+        router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(50)), 3.0) == []
+    )  # nobody left to take it
     assert router.snapshot("sales", 3.0).agents_logged_in == 0
 
 
 def test_ready_again_after_logging_back_in() -> None:
     router = make_router()
     ready(router, "a1", 0.0)
-    router.logout("a1", 1.0)
-    router.enqueue("c1", "sales", caller(50), 2.0)
+    router.handle(ri.AgentLogsOut(agent_id="a1"), 1.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(50)), 2.0)
 
-    router.login("a1", 3.0)
-    out = router.set_ready("a1", 4.0)
+    router.handle(ri.AgentLogsIn(agent_id="a1"), 3.0)
+    out = router.handle(ri.AgentGoesReady(agent_id="a1"), 4.0)
     assert of_type(out, OfferCall) == [OfferCall("c1", "a1", "sales", 4.0 + 15.0)]
 
 
@@ -143,7 +157,7 @@ def test_call_is_offered_at_once_when_an_agent_is_ready() -> None:
     router = make_router()
     ready(router, "a1", 0.0)
 
-    out = router.enqueue("c1", "sales", caller(50), 10.0)
+    out = router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(50)), 10.0)
 
     assert out == [
         AgentStateSet("a1", AgentState.RESERVED, "", "c1", 25.0),
@@ -156,14 +170,14 @@ def test_call_is_offered_at_once_when_an_agent_is_ready() -> None:
 
 def test_call_waits_when_no_agent_is_ready_then_goes_to_the_first_ready() -> None:
     router = make_router()
-    router.add_agent("a1", ["sales"])
-    router.login("a1", 0.0)
+    router.handle(ri.AgentConfigured(agent=AgentConfig(id="a1", queues={"sales": 0.0})), 0.0)
+    router.handle(ri.AgentLogsIn(agent_id="a1"), 0.0)
 
-    assert router.enqueue("c1", "sales", caller(50), 1.0) == []
+    assert router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(50)), 1.0) == []
     assert router.call_phase("c1") is CallPhase.QUEUED
     assert router.waiting_in_order("sales") == ["c1"]
 
-    out = router.set_ready("a1", 4.0)
+    out = router.handle(ri.AgentGoesReady(agent_id="a1"), 4.0)
     assert out == [
         AgentStateSet("a1", AgentState.RESERVED, "", "c1", 19.0),
         OfferCall("c1", "a1", "sales", 19.0),
@@ -178,9 +192,9 @@ def test_longest_idle_agent_gets_the_call() -> None:
     ready(router, "a1", 0.0)  # registered later, but Ready the longest
     ready(router, "a2", 1.0)
 
-    first = router.enqueue("c1", "sales", caller(10), 5.0)
-    second = router.enqueue("c2", "sales", caller(90), 5.0)
-    third = router.enqueue("c3", "sales", caller(50), 5.0)
+    first = router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(10)), 5.0)
+    second = router.handle(ri.CallArrives(call_id="c2", queue="sales", caller=caller(90)), 5.0)
+    third = router.handle(ri.CallArrives(call_id="c3", queue="sales", caller=caller(50)), 5.0)
 
     assert [o.agent_id for o in of_type(first + second + third, OfferCall)] == ["a1", "a2", "a3"]
 
@@ -189,23 +203,29 @@ def test_going_not_ready_and_back_loses_the_place_in_line() -> None:
     router = make_router()
     ready(router, "a1", 0.0)
     ready(router, "a2", 1.0)
-    router.set_not_ready("a1", "break", 2.0)
-    router.set_ready("a1", 3.0)
+    router.handle(ri.AgentGoesNotReady(agent_id="a1", reason="break"), 2.0)
+    router.handle(ri.AgentGoesReady(agent_id="a1"), 3.0)
 
-    out = router.enqueue("c1", "sales", caller(50), 4.0)
+    out = router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(50)), 4.0)
     assert of_type(out, OfferCall)[0].agent_id == "a2"
 
 
 def test_waiting_calls_are_served_by_rank_not_arrival() -> None:
     router = make_router()  # value_weight 1, aging 1
-    router.add_agent("a1", ["sales"])
-    router.login("a1", 0.0)
-    router.enqueue("low", "sales", caller(0), 0.0)  # rank at 20: 20
-    router.enqueue("high", "sales", caller(90), 10.0)  # rank at 20: 100
-    router.enqueue("mid", "sales", caller(40), 15.0)  # rank at 20: 45
+    router.handle(ri.AgentConfigured(agent=AgentConfig(id="a1", queues={"sales": 0.0})), 0.0)
+    router.handle(ri.AgentLogsIn(agent_id="a1"), 0.0)
+    router.handle(
+        ri.CallArrives(call_id="low", queue="sales", caller=caller(0)), 0.0
+    )  # rank at 20: 20
+    router.handle(
+        ri.CallArrives(call_id="high", queue="sales", caller=caller(90)), 10.0
+    )  # rank at 20: 100
+    router.handle(
+        ri.CallArrives(call_id="mid", queue="sales", caller=caller(40)), 15.0
+    )  # rank at 20: 45
 
     assert router.waiting_in_order("sales") == ["high", "mid", "low"]
-    out = router.set_ready("a1", 20.0)
+    out = router.handle(ri.AgentGoesReady(agent_id="a1"), 20.0)
     assert of_type(out, OfferCall)[0].call_id == "high"
 
 
@@ -215,9 +235,9 @@ def test_waiting_calls_are_served_by_rank_not_arrival() -> None:
 def test_accept_connects_and_the_agent_talks() -> None:
     router = make_router()
     ready(router, "a1", 0.0)
-    router.enqueue("c1", "sales", caller(50), 1.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(50)), 1.0)
 
-    out = router.accept("a1", "c1", 3.0)
+    out = router.handle(ri.AgentAccepts(agent_id="a1", call_id="c1"), 3.0)
 
     assert out == [ConnectCall("c1", "a1"), AgentStateSet("a1", AgentState.TALKING, "", "c1")]
     assert router.call_phase("c1") is CallPhase.TALKING
@@ -229,7 +249,7 @@ def test_agent_hang_up_disconnects_and_starts_wrap_up_with_the_queue_deadline() 
     router = make_router()
     talking(router, "a1", "c1", 0.0)
 
-    out = router.agent_hang_up("a1", "c1", 100.0)
+    out = router.handle(ri.AgentHangsUp(agent_id="a1", call_id="c1"), 100.0)
 
     assert out == [
         DisconnectCall("c1", "a1", "agent"),
@@ -243,11 +263,13 @@ def test_agent_hang_up_disconnects_and_starts_wrap_up_with_the_queue_deadline() 
 def test_complete_wrap_up_records_the_call_then_the_agent_is_ready() -> None:
     router = make_router()
     ready(router, "a1", 0.0)
-    router.enqueue("c1", "sales", caller(70, n=7), 1.0)
-    router.accept("a1", "c1", 3.0)
-    router.agent_hang_up("a1", "c1", 60.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(70, n=7)), 1.0)
+    router.handle(ri.AgentAccepts(agent_id="a1", call_id="c1"), 3.0)
+    router.handle(ri.AgentHangsUp(agent_id="a1", call_id="c1"), 60.0)
 
-    out = router.complete_wrap_up("a1", "c1", "sale", 72.0)
+    out = router.handle(
+        ri.AgentFinishesWrapUp(agent_id="a1", call_id="c1", disposition="sale"), 72.0
+    )
 
     assert len(out) == 2
     record, state = out
@@ -266,11 +288,13 @@ def test_complete_wrap_up_records_the_call_then_the_agent_is_ready() -> None:
 def test_complete_wrap_up_offers_the_next_waiting_call_at_once() -> None:
     router = make_router()
     talking(router, "a1", "c1", 0.0)
-    router.enqueue("c2", "sales", caller(10), 5.0)
-    router.enqueue("c3", "sales", caller(80), 6.0)
-    router.agent_hang_up("a1", "c1", 20.0)
+    router.handle(ri.CallArrives(call_id="c2", queue="sales", caller=caller(10)), 5.0)
+    router.handle(ri.CallArrives(call_id="c3", queue="sales", caller=caller(80)), 6.0)
+    router.handle(ri.AgentHangsUp(agent_id="a1", call_id="c1"), 20.0)
 
-    out = router.complete_wrap_up("a1", "c1", "resolved", 25.0)
+    out = router.handle(
+        ri.AgentFinishesWrapUp(agent_id="a1", call_id="c1", disposition="resolved"), 25.0
+    )
 
     assert [type(a) for a in out] == [RecordCall, AgentStateSet, OfferCall]
     assert out[1] == AgentStateSet("a1", AgentState.RESERVED, "", "c3", 40.0)
@@ -281,13 +305,13 @@ def test_complete_wrap_up_offers_the_next_waiting_call_at_once() -> None:
 def test_wrap_up_times_out_via_advance() -> None:
     router = make_router()
     talking(router, "a1", "c1", 0.0)
-    router.agent_hang_up("a1", "c1", 10.0)
+    router.handle(ri.AgentHangsUp(agent_id="a1", call_id="c1"), 10.0)
     assert router.next_deadline() == 40.0
 
-    assert router.advance(39.9) == []
+    assert router.handle(ri.TimePasses(), 39.9) == []
     assert router.agent("a1").state is AgentState.WRAP_UP
 
-    out = router.advance(40.0)
+    out = router.handle(ri.TimePasses(), 40.0)
     record = only_record(out)
     assert (record.cdr.outcome, record.cdr.disposition, record.cdr.wrap_up_s) == (
         "answered",
@@ -296,17 +320,17 @@ def test_wrap_up_times_out_via_advance() -> None:
     )
     assert out[-1] == AgentStateSet("a1", AgentState.READY)
     assert router.next_deadline() is None
-    assert router.advance(1000.0) == []
+    assert router.handle(ri.TimePasses(), 1000.0) == []
 
 
 def test_wrap_up_completed_early_cancels_its_deadline() -> None:
     router = make_router()
     talking(router, "a1", "c1", 0.0)
-    router.agent_hang_up("a1", "c1", 10.0)
-    router.complete_wrap_up("a1", "c1", "done", 12.0)
+    router.handle(ri.AgentHangsUp(agent_id="a1", call_id="c1"), 10.0)
+    router.handle(ri.AgentFinishesWrapUp(agent_id="a1", call_id="c1", disposition="done"), 12.0)
 
     assert router.next_deadline() is None
-    assert router.advance(40.0) == []
+    assert router.handle(ri.TimePasses(), 40.0) == []
     assert router.agent("a1").state is AgentState.READY
 
 
@@ -315,11 +339,11 @@ def test_wrap_up_completed_early_cancels_its_deadline() -> None:
 
 def test_caller_hang_up_while_queued_is_abandoned() -> None:
     router = make_router()
-    router.enqueue("c1", "sales", caller(50), 0.0)
-    router.enqueue("c2", "sales", caller(50), 1.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(50)), 0.0)
+    router.handle(ri.CallArrives(call_id="c2", queue="sales", caller=caller(50)), 1.0)
     assert router.snapshot("sales", 2.0).waiting == 2
 
-    out = router.caller_hung_up("c1", 8.0)
+    out = router.handle(ri.CallerHangsUp(call_id="c1"), 8.0)
 
     cdr = only_record(out).cdr
     assert out == [RecordCall(cdr)]
@@ -335,9 +359,9 @@ def test_caller_hang_up_while_queued_is_abandoned() -> None:
 def test_caller_hang_up_while_offered_withdraws_the_offer_and_frees_the_agent() -> None:
     router = make_router()
     ready(router, "a1", 0.0)
-    router.enqueue("c1", "sales", caller(50), 1.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(50)), 1.0)
 
-    out = router.caller_hung_up("c1", 4.0)
+    out = router.handle(ri.CallerHangsUp(call_id="c1"), 4.0)
 
     assert out[0] == WithdrawOffer("c1", "a1", "caller_hung_up")
     cdr = only_record(out).cdr
@@ -356,10 +380,10 @@ def test_caller_hang_up_while_offered_withdraws_the_offer_and_frees_the_agent() 
 def test_caller_hang_up_while_offered_lets_the_agent_take_the_next_call() -> None:
     router = make_router()
     ready(router, "a1", 0.0)
-    router.enqueue("c1", "sales", caller(50), 1.0)
-    router.enqueue("c2", "sales", caller(50), 2.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(50)), 1.0)
+    router.handle(ri.CallArrives(call_id="c2", queue="sales", caller=caller(50)), 2.0)
 
-    out = router.caller_hung_up("c1", 4.0)
+    out = router.handle(ri.CallerHangsUp(call_id="c1"), 4.0)
 
     assert of_type(out, OfferCall) == [OfferCall("c2", "a1", "sales", 19.0)]
     assert router.snapshot("sales", 4.0).waiting == 0
@@ -369,7 +393,7 @@ def test_caller_hang_up_while_talking_disconnects_and_starts_wrap_up() -> None:
     router = make_router()
     talking(router, "a1", "c1", 0.0)
 
-    out = router.caller_hung_up("c1", 50.0)
+    out = router.handle(ri.CallerHangsUp(call_id="c1"), 50.0)
 
     assert out == [
         DisconnectCall("c1", "a1", "caller"),
@@ -381,24 +405,24 @@ def test_caller_hang_up_while_talking_disconnects_and_starts_wrap_up() -> None:
 def test_repeated_caller_hang_up_changes_nothing() -> None:
     router = make_router()
     talking(router, "a1", "c1", 0.0)
-    router.caller_hung_up("c1", 50.0)
+    router.handle(ri.CallerHangsUp(call_id="c1"), 50.0)
     before = fingerprint(router, 51.0)
 
-    assert router.caller_hung_up("c1", 51.0) == []  # during wrap-up
+    assert router.handle(ri.CallerHangsUp(call_id="c1"), 51.0) == []  # during wrap-up
     assert fingerprint(router, 51.0) == before
 
-    router.complete_wrap_up("a1", "c1", "ok", 55.0)
+    router.handle(ri.AgentFinishesWrapUp(agent_id="a1", call_id="c1", disposition="ok"), 55.0)
     before = fingerprint(router, 56.0)
-    assert router.caller_hung_up("c1", 56.0) == []  # after the call finished
+    assert router.handle(ri.CallerHangsUp(call_id="c1"), 56.0) == []  # after the call finished
     assert fingerprint(router, 56.0) == before
 
 
 def test_repeated_hang_up_of_an_abandoned_call_returns_nothing() -> None:
     router = make_router()
-    router.enqueue("c1", "sales", caller(50), 0.0)
-    router.caller_hung_up("c1", 1.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(50)), 0.0)
+    router.handle(ri.CallerHangsUp(call_id="c1"), 1.0)
 
-    assert router.caller_hung_up("c1", 2.0) == []
+    assert router.handle(ri.CallerHangsUp(call_id="c1"), 2.0) == []
 
 
 # --- missed and rejected offers -------------------------------------------------------
@@ -407,14 +431,22 @@ def test_repeated_hang_up_of_an_abandoned_call_returns_nothing() -> None:
 def test_offer_timeout_returns_the_call_to_its_old_place_and_agent_goes_not_ready() -> None:
     router = make_router()
     ready(router, "a1", 0.0)
-    router.enqueue("c1", "sales", caller(50), 0.0)  # offered to a1, lapses at 15
-    router.enqueue("c2", "sales", caller(40), 1.0)  # later and lower-ranked
-    router.enqueue("c3", "sales", caller(0), 2.0)  # later and lower-ranked
-    router.enqueue("c4", "sales", caller(100), 3.0)  # later but ranked higher than c1
+    router.handle(
+        ri.CallArrives(call_id="c1", queue="sales", caller=caller(50)), 0.0
+    )  # offered to a1, lapses at 15
+    router.handle(
+        ri.CallArrives(call_id="c2", queue="sales", caller=caller(40)), 1.0
+    )  # later and lower-ranked
+    router.handle(
+        ri.CallArrives(call_id="c3", queue="sales", caller=caller(0)), 2.0
+    )  # later and lower-ranked
+    router.handle(
+        ri.CallArrives(call_id="c4", queue="sales", caller=caller(100)), 3.0
+    )  # later but ranked higher than c1
     assert router.next_deadline() == 15.0
 
-    assert router.advance(14.0) == []
-    out = router.advance(15.0)
+    assert router.handle(ri.TimePasses(), 14.0) == []
+    out = router.handle(ri.TimePasses(), 15.0)
 
     assert out == [
         WithdrawOffer("c1", "a1", "timeout"),
@@ -425,7 +457,9 @@ def test_offer_timeout_returns_the_call_to_its_old_place_and_agent_goes_not_read
     assert router.snapshot("sales", 15.0).waiting == 4
     assert router.snapshot("sales", 15.0).longest_wait_s == 15.0
 
-    router.enqueue("c5", "sales", caller(0), 16.0)  # arrives after c1 went back
+    router.handle(
+        ri.CallArrives(call_id="c5", queue="sales", caller=caller(0)), 16.0
+    )  # arrives after c1 went back
     assert router.waiting_in_order("sales") == ["c4", "c1", "c2", "c3", "c5"]
     ready(router, "a2", 17.0)
     ready(router, "a3", 17.0)
@@ -435,33 +469,35 @@ def test_offer_timeout_returns_the_call_to_its_old_place_and_agent_goes_not_read
 def test_offer_timeout_hands_the_call_to_another_ready_agent() -> None:
     router = make_router()
     ready(router, "a1", 0.0)
-    router.enqueue("c1", "sales", caller(50), 1.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(50)), 1.0)
     ready(router, "a2", 2.0)
 
-    out = router.advance(16.0)
+    out = router.handle(ri.TimePasses(), 16.0)
 
     assert of_type(out, OfferCall) == [OfferCall("c1", "a2", "sales", 31.0)]
     assert router.agent("a1").state is AgentState.NOT_READY
     # a second offer counts, the first offer time stays
-    router.accept("a2", "c1", 17.0)
-    router.agent_hang_up("a2", "c1", 20.0)
-    cdr = only_record(router.complete_wrap_up("a2", "c1", "ok", 21.0)).cdr
+    router.handle(ri.AgentAccepts(agent_id="a2", call_id="c1"), 17.0)
+    router.handle(ri.AgentHangsUp(agent_id="a2", call_id="c1"), 20.0)
+    cdr = only_record(
+        router.handle(ri.AgentFinishesWrapUp(agent_id="a2", call_id="c1", disposition="ok"), 21.0)
+    ).cdr
     assert (cdr.offers, cdr.offered_at, cdr.agent_id) == (2, 1.0, "a2")
 
 
 def test_with_three_allowed_misses_the_agent_stays_in_rotation_until_the_third() -> None:
     router = make_router(max_missed_offers=3)
     ready(router, "a1", 0.0)
-    router.enqueue("c1", "sales", caller(50), 0.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(50)), 0.0)
 
-    first = router.advance(15.0)
+    first = router.handle(ri.TimePasses(), 15.0)
     assert first[0] == WithdrawOffer("c1", "a1", "timeout")
     assert of_type(first, OfferCall) == [OfferCall("c1", "a1", "sales", 30.0)]  # still in rotation
-    second = router.advance(30.0)
+    second = router.handle(ri.TimePasses(), 30.0)
     assert of_type(second, OfferCall) == [OfferCall("c1", "a1", "sales", 45.0)]
     assert router.agent("a1").state is AgentState.RESERVED
 
-    third = router.advance(45.0)
+    third = router.handle(ri.TimePasses(), 45.0)
     assert third == [
         WithdrawOffer("c1", "a1", "timeout"),
         AgentStateSet("a1", AgentState.NOT_READY, MISSED_OFFER),
@@ -472,14 +508,14 @@ def test_with_three_allowed_misses_the_agent_stays_in_rotation_until_the_third()
 def test_accepting_resets_the_missed_offer_count() -> None:
     router = make_router(max_missed_offers=2)
     ready(router, "a1", 0.0)
-    router.enqueue("c1", "sales", caller(50), 0.0)
-    router.advance(15.0)  # miss 1, re-offered
-    router.accept("a1", "c1", 16.0)
-    router.agent_hang_up("a1", "c1", 20.0)
-    router.complete_wrap_up("a1", "c1", "ok", 21.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(50)), 0.0)
+    router.handle(ri.TimePasses(), 15.0)  # miss 1, re-offered
+    router.handle(ri.AgentAccepts(agent_id="a1", call_id="c1"), 16.0)
+    router.handle(ri.AgentHangsUp(agent_id="a1", call_id="c1"), 20.0)
+    router.handle(ri.AgentFinishesWrapUp(agent_id="a1", call_id="c1", disposition="ok"), 21.0)
 
-    router.enqueue("c2", "sales", caller(50), 22.0)
-    out = router.advance(37.0)  # one miss since the accept: still in rotation
+    router.handle(ri.CallArrives(call_id="c2", queue="sales", caller=caller(50)), 22.0)
+    out = router.handle(ri.TimePasses(), 37.0)  # one miss since the accept: still in rotation
 
     assert of_type(out, OfferCall) == [OfferCall("c2", "a1", "sales", 52.0)]
 
@@ -488,9 +524,9 @@ def test_reject_goes_not_ready_and_the_call_goes_to_the_next_agent() -> None:
     router = make_router()
     ready(router, "a1", 0.0)
     ready(router, "a2", 1.0)
-    router.enqueue("c1", "sales", caller(50), 2.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(50)), 2.0)
 
-    out = router.reject("a1", "c1", 3.0)
+    out = router.handle(ri.AgentRejects(agent_id="a1", call_id="c1"), 3.0)
 
     assert out == [
         WithdrawOffer("c1", "a1", "rejected"),
@@ -503,10 +539,10 @@ def test_reject_goes_not_ready_and_the_call_goes_to_the_next_agent() -> None:
 def test_reject_with_nobody_ready_queues_the_call_at_its_old_place() -> None:
     router = make_router()
     ready(router, "a1", 0.0)
-    router.enqueue("c1", "sales", caller(60), 0.0)
-    router.enqueue("c2", "sales", caller(50), 5.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(60)), 0.0)
+    router.handle(ri.CallArrives(call_id="c2", queue="sales", caller=caller(50)), 5.0)
 
-    router.reject("a1", "c1", 6.0)
+    router.handle(ri.AgentRejects(agent_id="a1", call_id="c1"), 6.0)
 
     assert router.waiting_in_order("sales") == ["c1", "c2"]
     assert router.next_deadline() is None
@@ -515,9 +551,9 @@ def test_reject_with_nobody_ready_queues_the_call_at_its_old_place() -> None:
 def test_not_ready_while_offered_rejects_with_that_reason() -> None:
     router = make_router()
     ready(router, "a1", 0.0)
-    router.enqueue("c1", "sales", caller(50), 0.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(50)), 0.0)
 
-    out = router.set_not_ready("a1", "meeting", 2.0)
+    out = router.handle(ri.AgentGoesNotReady(agent_id="a1", reason="meeting"), 2.0)
 
     assert out == [
         WithdrawOffer("c1", "a1", "rejected"),
@@ -529,28 +565,28 @@ def test_not_ready_while_offered_rejects_with_that_reason() -> None:
 def test_not_ready_while_talking_takes_effect_after_the_call() -> None:
     router = make_router()
     talking(router, "a1", "c1", 0.0)
-    router.enqueue("c2", "sales", caller(50), 1.0)
+    router.handle(ri.CallArrives(call_id="c2", queue="sales", caller=caller(50)), 1.0)
 
-    assert router.set_not_ready("a1", "break", 2.0) == []
+    assert router.handle(ri.AgentGoesNotReady(agent_id="a1", reason="break"), 2.0) == []
     assert router.agent("a1").state is AgentState.TALKING
-    router.agent_hang_up("a1", "c1", 10.0)
-    out = router.complete_wrap_up("a1", "c1", "ok", 12.0)
+    router.handle(ri.AgentHangsUp(agent_id="a1", call_id="c1"), 10.0)
+    out = router.handle(ri.AgentFinishesWrapUp(agent_id="a1", call_id="c1", disposition="ok"), 12.0)
 
     assert out[-1] == AgentStateSet("a1", AgentState.NOT_READY, NOT_READY_AFTER_CALL)
     assert of_type(out, OfferCall) == []
     assert router.call_phase("c2") is CallPhase.QUEUED
     # the next Ready is a normal one
-    out = router.set_ready("a1", 13.0)
+    out = router.handle(ri.AgentGoesReady(agent_id="a1"), 13.0)
     assert of_type(out, OfferCall)[0].call_id == "c2"
 
 
 def test_not_ready_during_wrap_up_holds_after_a_wrap_up_timeout() -> None:
     router = make_router()
     talking(router, "a1", "c1", 0.0)
-    router.agent_hang_up("a1", "c1", 10.0)
-    router.set_not_ready("a1", "break", 11.0)
+    router.handle(ri.AgentHangsUp(agent_id="a1", call_id="c1"), 10.0)
+    router.handle(ri.AgentGoesNotReady(agent_id="a1", reason="break"), 11.0)
 
-    out = router.advance(40.0)
+    out = router.handle(ri.TimePasses(), 40.0)
 
     assert out[-1] == AgentStateSet("a1", AgentState.NOT_READY, NOT_READY_AFTER_CALL)
 
@@ -561,35 +597,86 @@ def test_not_ready_during_wrap_up_holds_after_a_wrap_up_timeout() -> None:
 def _talking_a1_queued_c2() -> Router:
     router = make_router()
     talking(router, "a1", "c1", 0.0)
-    router.add_agent("a2", ["sales"])
-    router.login("a2", 0.0)
-    router.enqueue("c2", "sales", caller(50), 1.0)
-    router.add_agent("a3", ["sales"])
+    router.handle(ri.AgentConfigured(agent=AgentConfig(id="a2", queues={"sales": 0.0})), 0.0)
+    router.handle(ri.AgentLogsIn(agent_id="a2"), 0.0)
+    router.handle(ri.CallArrives(call_id="c2", queue="sales", caller=caller(50)), 1.0)
+    router.handle(ri.AgentConfigured(agent=AgentConfig(id="a3", queues={"sales": 0.0})), 0.0)
     return router
 
 
 REFUSED: list[tuple[str, Callable[[Router], object], tuple[str, ...]]] = [
-    ("accept a waiting call", lambda r: r.accept("a2", "c2", 5.0), ("a2", "c2")),
-    ("accept a call of another agent", lambda r: r.accept("a2", "c1", 5.0), ("a2", "c1")),
-    ("reject a call never offered", lambda r: r.reject("a2", "c2", 5.0), ("a2", "c2")),
-    ("hang up a call not talked on", lambda r: r.agent_hang_up("a2", "c1", 5.0), ("a2", "c1")),
-    ("hang up a waiting call", lambda r: r.agent_hang_up("a1", "c2", 5.0), ("a1", "c2")),
+    (
+        "accept a waiting call",
+        lambda r: r.handle(ri.AgentAccepts(agent_id="a2", call_id="c2"), 5.0),
+        ("a2", "c2"),
+    ),
+    (
+        "accept a call of another agent",
+        lambda r: r.handle(ri.AgentAccepts(agent_id="a2", call_id="c1"), 5.0),
+        ("a2", "c1"),
+    ),
+    (
+        "reject a call never offered",
+        lambda r: r.handle(ri.AgentRejects(agent_id="a2", call_id="c2"), 5.0),
+        ("a2", "c2"),
+    ),
+    (
+        "hang up a call not talked on",
+        lambda r: r.handle(ri.AgentHangsUp(agent_id="a2", call_id="c1"), 5.0),
+        ("a2", "c1"),
+    ),
+    (
+        "hang up a waiting call",
+        lambda r: r.handle(ri.AgentHangsUp(agent_id="a1", call_id="c2"), 5.0),
+        ("a1", "c2"),
+    ),
     (
         "wrap up while talking",
-        lambda r: r.complete_wrap_up("a1", "c1", "x", 5.0),
+        lambda r: r.handle(
+            ri.AgentFinishesWrapUp(agent_id="a1", call_id="c1", disposition="x"), 5.0
+        ),
         ("a1", "c1"),
     ),
-    ("log out while talking", lambda r: r.logout("a1", 5.0), ("a1", "c1")),
-    ("ready while talking", lambda r: r.set_ready("a1", 5.0), ("a1",)),
-    ("ready while logged out", lambda r: r.set_ready("a3", 5.0), ("a3",)),
-    ("not ready while logged out", lambda r: r.set_not_ready("a3", "x", 5.0), ("a3",)),
-    ("an unknown agent", lambda r: r.login("zz", 5.0), ("zz",)),
-    ("a duplicate agent", lambda r: r.add_agent("a1", ["sales"]), ("a1",)),
-    ("an agent of an unknown queue", lambda r: r.add_agent("a9", ["nope"]), ("nope",)),
-    ("an agent of no queue", lambda r: r.add_agent("a9", []), ("a9",)),
-    ("a call id in use", lambda r: r.enqueue("c1", "sales", caller(1), 5.0), ("c1",)),
-    ("an unknown queue", lambda r: r.enqueue("c9", "nope", caller(1), 5.0), ("nope", "sales")),
-    ("hang-up of an unknown call", lambda r: r.caller_hung_up("c9", 5.0), ("c9",)),
+    (
+        "log out while talking",
+        lambda r: r.handle(ri.AgentLogsOut(agent_id="a1"), 5.0),
+        ("a1", "c1"),
+    ),
+    ("ready while talking", lambda r: r.handle(ri.AgentGoesReady(agent_id="a1"), 5.0), ("a1",)),
+    ("ready while logged out", lambda r: r.handle(ri.AgentGoesReady(agent_id="a3"), 5.0), ("a3",)),
+    (
+        "not ready while logged out",
+        lambda r: r.handle(ri.AgentGoesNotReady(agent_id="a3", reason="x"), 5.0),
+        ("a3",),
+    ),
+    ("an unknown agent", lambda r: r.handle(ri.AgentLogsIn(agent_id="zz"), 5.0), ("zz",)),
+    (
+        "an agent of an unknown queue",
+        lambda r: r.handle(
+            ri.AgentConfigured(agent=AgentConfig(id="a9", queues={"nope": 0.0})), 0.0
+        ),
+        ("nope",),
+    ),
+    (
+        "an agent of no queue",
+        lambda r: r.handle(ri.AgentConfigured(agent=AgentConfig(id="a9", queues={})), 0.0),
+        ("a9",),
+    ),
+    (
+        "a call id in use",
+        lambda r: r.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(1)), 5.0),
+        ("c1",),
+    ),
+    (
+        "an unknown queue",
+        lambda r: r.handle(ri.CallArrives(call_id="c9", queue="nope", caller=caller(1)), 5.0),
+        ("nope", "sales"),
+    ),
+    (
+        "hang-up of an unknown call",
+        lambda r: r.handle(ri.CallerHangsUp(call_id="c9"), 5.0),
+        ("c9",),
+    ),
 ]
 
 
@@ -613,11 +700,11 @@ def test_impossible_requests_raise_and_change_nothing(
 
 def test_finished_call_id_cannot_be_reused() -> None:
     router = make_router()
-    router.enqueue("c1", "sales", caller(50), 0.0)
-    router.caller_hung_up("c1", 1.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(50)), 0.0)
+    router.handle(ri.CallerHangsUp(call_id="c1"), 1.0)
 
     with pytest.raises(RoutingError, match="c1"):
-        router.enqueue("c1", "sales", caller(50), 2.0)
+        router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(50)), 2.0)
 
 
 def test_router_config_errors() -> None:
@@ -645,12 +732,14 @@ def test_agent_of_two_queues_takes_the_best_call_by_rank_at_that_moment(
     free_at: float, expected: str
 ) -> None:
     router = Router([SALES_2, SUPPORT_2])
-    router.add_agent("a1", ["sales", "support"])
-    router.login("a1", 0.0)
-    router.enqueue("s1", "sales", caller(80), 0.0)
-    router.enqueue("p1", "support", caller(0), 0.0)
+    router.handle(
+        ri.AgentConfigured(agent=AgentConfig(id="a1", queues={"sales": 0.0, "support": 0.0})), 0.0
+    )
+    router.handle(ri.AgentLogsIn(agent_id="a1"), 0.0)
+    router.handle(ri.CallArrives(call_id="s1", queue="sales", caller=caller(80)), 0.0)
+    router.handle(ri.CallArrives(call_id="p1", queue="support", caller=caller(0)), 0.0)
 
-    out = router.set_ready("a1", free_at)
+    out = router.handle(ri.AgentGoesReady(agent_id="a1"), free_at)
 
     assert of_type(out, OfferCall)[0].call_id == expected
     other = {"s1", "p1"} - {expected}
@@ -659,24 +748,34 @@ def test_agent_of_two_queues_takes_the_best_call_by_rank_at_that_moment(
 
 def test_agent_of_two_queues_breaks_a_rank_tie_by_arrival() -> None:
     router = Router([SALES_2, SUPPORT_2])
-    router.add_agent("a1", ["support", "sales"])  # support listed first
-    router.login("a1", 0.0)
-    router.enqueue("s1", "sales", caller(87), 0.0)  # rank at 20: 87 + 20 = 107
-    router.enqueue("p1", "support", caller(0), 1.0)  # rank at 20: 50 + 3 x 19 = 107
+    router.handle(
+        ri.AgentConfigured(agent=AgentConfig(id="a1", queues={"support": 0.0, "sales": 0.0})), 0.0
+    )  # support listed first
+    router.handle(ri.AgentLogsIn(agent_id="a1"), 0.0)
+    router.handle(
+        ri.CallArrives(call_id="s1", queue="sales", caller=caller(87)), 0.0
+    )  # rank at 20: 87 + 20 = 107
+    router.handle(
+        ri.CallArrives(call_id="p1", queue="support", caller=caller(0)), 1.0
+    )  # rank at 20: 50 + 3 x 19 = 107
 
-    assert of_type(router.set_ready("a1", 20.0), OfferCall)[0].call_id == "s1"
+    assert (
+        of_type(router.handle(ri.AgentGoesReady(agent_id="a1"), 20.0), OfferCall)[0].call_id == "s1"
+    )
 
 
 def test_two_queue_agent_is_offered_calls_from_either_queue_at_once() -> None:
     router = Router([SALES_2, SUPPORT_2])
-    router.add_agent("a1", ["sales", "support"])
-    router.add_agent("a2", ["sales"])
+    router.handle(
+        ri.AgentConfigured(agent=AgentConfig(id="a1", queues={"sales": 0.0, "support": 0.0})), 0.0
+    )
+    router.handle(ri.AgentConfigured(agent=AgentConfig(id="a2", queues={"sales": 0.0})), 0.0)
     ready(router, "a1", 0.0, ("sales", "support"))
     ready(router, "a2", 1.0)
 
-    out = router.enqueue("p1", "support", caller(0), 2.0)
+    out = router.handle(ri.CallArrives(call_id="p1", queue="support", caller=caller(0)), 2.0)
     assert of_type(out, OfferCall) == [OfferCall("p1", "a1", "support", 17.0)]
-    out = router.enqueue("s1", "sales", caller(0), 3.0)
+    out = router.handle(ri.CallArrives(call_id="s1", queue="sales", caller=caller(0)), 3.0)
     assert of_type(out, OfferCall) == [OfferCall("s1", "a2", "sales", 18.0)]
 
 
@@ -688,14 +787,20 @@ def test_snapshot_figures() -> None:
     ready(router, "a2", 0.0, ("sales", "support"))  # will take a support call
     ready(router, "a5", 0.5, ("support",))  # stays Ready
     ready(router, "a1", 1.0)  # will talk on a sales call
-    router.add_agent("a3", ["sales"])
-    router.login("a3", 0.0)  # Not Ready
-    router.add_agent("a4", ["sales"])  # Logged Out
-    router.enqueue("p1", "support", caller(0), 1.0)  # offered to a2, Ready the longest
-    router.enqueue("c0", "sales", caller(50), 2.0)  # offered to a1
-    router.accept("a1", "c0", 2.0)
-    router.enqueue("s1", "sales", caller(10), 4.0)  # waits
-    router.enqueue("s2", "sales", caller(90), 6.0)  # waits
+    router.handle(ri.AgentConfigured(agent=AgentConfig(id="a3", queues={"sales": 0.0})), 0.0)
+    router.handle(ri.AgentLogsIn(agent_id="a3"), 0.0)  # Not Ready
+    router.handle(
+        ri.AgentConfigured(agent=AgentConfig(id="a4", queues={"sales": 0.0})), 0.0
+    )  # Logged Out
+    router.handle(
+        ri.CallArrives(call_id="p1", queue="support", caller=caller(0)), 1.0
+    )  # offered to a2, Ready the longest
+    router.handle(
+        ri.CallArrives(call_id="c0", queue="sales", caller=caller(50)), 2.0
+    )  # offered to a1
+    router.handle(ri.AgentAccepts(agent_id="a1", call_id="c0"), 2.0)
+    router.handle(ri.CallArrives(call_id="s1", queue="sales", caller=caller(10)), 4.0)  # waits
+    router.handle(ri.CallArrives(call_id="s2", queue="sales", caller=caller(90)), 6.0)  # waits
     assert (router.agent("a2").call_id, router.agent("a1").call_id) == ("p1", "c0")
 
     sales = router.snapshot("sales", 10.0)
@@ -706,6 +811,6 @@ def test_snapshot_figures() -> None:
     assert (support.waiting, support.longest_wait_s) == (0, 0.0)
     assert (support.agents_ready, support.agents_busy, support.agents_logged_in) == (1, 1, 2)
 
-    router.caller_hung_up("s1", 11.0)  # the longest waiter leaves
+    router.handle(ri.CallerHangsUp(call_id="s1"), 11.0)  # the longest waiter leaves
     sales = router.snapshot("sales", 12.0)
     assert (sales.waiting, sales.longest_wait_s) == (1, 6.0)

@@ -93,10 +93,13 @@ def agent(
 ) -> list[Action]:
     """Add ``agent_id``, log it in, and (unless told otherwise) make it Ready at ``now``."""
     bonus = queues if isinstance(queues, dict) else dict.fromkeys(queues, 0.0)
-    router.configure_agent(AgentConfig(id=agent_id, skills=skills or {}, queues=bonus), now)
-    out = router.login(agent_id, now)
+    router.handle(
+        inputs.AgentConfigured(agent=AgentConfig(id=agent_id, skills=skills or {}, queues=bonus)),
+        now,
+    )
+    out = router.handle(inputs.AgentLogsIn(agent_id=agent_id), now)
     if is_ready:
-        out += router.set_ready(agent_id, now)
+        out += router.handle(inputs.AgentGoesReady(agent_id=agent_id), now)
     return out
 
 
@@ -106,9 +109,11 @@ def state(router: Router, agent_id: str) -> AgentState:
 
 def serve(router: Router, agent_id: str, call_id: str, now: float, talk: float = 0.0) -> None:
     """``agent_id`` (offered ``call_id``) accepts, talks ``talk`` s and wraps up at once."""
-    router.accept(agent_id, call_id, now)
-    router.agent_hang_up(agent_id, call_id, now + talk)
-    router.complete_wrap_up(agent_id, call_id, "ok", now + talk)
+    router.handle(inputs.AgentAccepts(agent_id=agent_id, call_id=call_id), now)
+    router.handle(inputs.AgentHangsUp(agent_id=agent_id, call_id=call_id), now + talk)
+    router.handle(
+        inputs.AgentFinishesWrapUp(agent_id=agent_id, call_id=call_id, disposition="ok"), now + talk
+    )
 
 
 # --- skills and relaxation rings ------------------------------------------------------
@@ -133,9 +138,9 @@ def test_a_skilled_queue_offers_only_to_agents_with_the_level() -> None:
     agent(router, "fluent", ("zh",), 2.0, skills={"mandarin": 3})
     agent(router, "native", ("zh",), 3.0, skills={"mandarin": 5})
 
-    first = router.enqueue("c1", "zh", caller(), 10.0)
-    second = router.enqueue("c2", "zh", caller(n=2), 10.0)
-    third = router.enqueue("c3", "zh", caller(n=3), 10.0)
+    first = router.handle(inputs.CallArrives(call_id="c1", queue="zh", caller=caller()), 10.0)
+    second = router.handle(inputs.CallArrives(call_id="c2", queue="zh", caller=caller(n=2)), 10.0)
+    third = router.handle(inputs.CallArrives(call_id="c3", queue="zh", caller=caller(n=3)), 10.0)
 
     assert offers(first + second) == [("c1", "fluent"), ("c2", "native")]
     assert third == []
@@ -150,24 +155,26 @@ def test_relaxation_rings_offer_a_waiting_call_to_looser_agents_in_time() -> Non
     agent(router, "none", ("zh",), 0.0)
     agent(router, "novice", ("zh",), 0.0, skills={"mandarin": 1})
 
-    assert router.enqueue("c1", "zh", caller(), 100.0) == []
-    assert router.enqueue("c2", "zh", caller(n=2), 110.0) == []
+    assert router.handle(inputs.CallArrives(call_id="c1", queue="zh", caller=caller()), 100.0) == []
+    assert (
+        router.handle(inputs.CallArrives(call_id="c2", queue="zh", caller=caller(n=2)), 110.0) == []
+    )
     assert state(router, "none") is AgentState.READY
     assert router.next_deadline() == 130.0  # c1 reaches the mandarin >= 1 ring
 
-    assert router.advance(129.5) == []
+    assert router.handle(inputs.TimePasses(), 129.5) == []
     assert router.call_ring("c1") == 0
-    out = router.advance(130.0)
+    out = router.handle(inputs.TimePasses(), 130.0)
     assert offers(out) == [("c1", "novice")]
     assert router.call_ring("c1") == 1
     assert state(router, "none") is AgentState.READY  # c2 still needs mandarin
     assert router.next_deadline() == 140.0  # c2's first ring (c1's offer lapses at 140 too)
 
-    router.accept("novice", "c1", 131.0)
-    assert router.advance(140.0) == []  # c2 reaches ring 1, but novice is busy
+    router.handle(inputs.AgentAccepts(agent_id="novice", call_id="c1"), 131.0)
+    assert router.handle(inputs.TimePasses(), 140.0) == []  # c2 reaches ring 1, but novice is busy
     assert router.call_ring("c2") == 1
     assert router.call_phase("c2") is CallPhase.QUEUED
-    out = router.advance(router.next_deadline() or math.inf)  # 170: anyone
+    out = router.handle(inputs.TimePasses(), router.next_deadline() or math.inf)  # 170: anyone
     assert offers(out) == [("c2", "none")]
     assert router.call_ring("c2") == 2
 
@@ -177,10 +184,12 @@ def test_a_call_that_waited_past_a_ring_while_offered_comes_back_in_the_right_ri
     router = Router([slow])
     agent(router, "novice", ("zh",), 0.0, skills={"mandarin": 1})
     agent(router, "fluent", ("zh",), 1.0, skills={"mandarin": 4})
-    router.enqueue("c1", "zh", caller(), 0.0)  # to fluent, who lets it ring 40 s
-    assert router.advance(30.0) == []  # the ring timer finds the call offered
+    router.handle(
+        inputs.CallArrives(call_id="c1", queue="zh", caller=caller()), 0.0
+    )  # to fluent, who lets it ring 40 s
+    assert router.handle(inputs.TimePasses(), 30.0) == []  # the ring timer finds the call offered
 
-    out = router.advance(40.0)
+    out = router.handle(inputs.TimePasses(), 40.0)
 
     assert out[:2] == [
         WithdrawOffer("c1", "fluent", "timeout"),
@@ -194,9 +203,9 @@ def test_a_call_rejected_after_a_ring_waits_in_that_ring_for_looser_agents() -> 
     slow = MANDARIN.model_copy(update={"offer_timeout_s": 100.0})
     router = Router([slow])
     agent(router, "fluent", ("zh",), 0.0, skills={"mandarin": 3})
-    router.enqueue("c1", "zh", caller(), 0.0)
-    router.advance(61.0)
-    router.reject("fluent", "c1", 62.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="zh", caller=caller()), 0.0)
+    router.handle(inputs.TimePasses(), 61.0)
+    router.handle(inputs.AgentRejects(agent_id="fluent", call_id="c1"), 62.0)
     assert router.call_ring("c1") == 2
 
     out = agent(router, "none", ("zh",), 63.0)  # no skills: only ring 2 fits
@@ -254,12 +263,12 @@ def test_rings_and_max_wait_fire_at_epoch_times_with_fractional_seconds() -> Non
     router = Router([zh, leave])
     agent(router, "none", ("zh",), t0)
     agent(router, "busy", ("leave",), t0, is_ready=False)
-    router.enqueue("c1", "zh", caller(), t0)
-    router.enqueue("c2", "leave", caller(n=2), t0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="zh", caller=caller()), t0)
+    router.handle(inputs.CallArrives(call_id="c2", queue="leave", caller=caller(n=2)), t0)
 
     deadline = router.next_deadline()
     assert deadline is not None
-    out = router.advance(deadline)
+    out = router.handle(inputs.TimePasses(), deadline)
 
     assert offers(out) == [("c1", "none")]
     assert [e.call_id for e in of_type(out, ExitCall)] == ["c2"]
@@ -285,10 +294,10 @@ def test_an_agent_takes_the_best_call_by_rank_plus_its_queue_bonus(
 ) -> None:
     router = Router([PLAIN_A, PLAIN_B])
     agent(router, "x", {"A": 0.0, "B": 30.0}, 0.0, is_ready=False)
-    router.enqueue("a1", "A", caller(0), 0.0)
-    router.enqueue("b1", "B", caller(0, 2), younger_by)
+    router.handle(inputs.CallArrives(call_id="a1", queue="A", caller=caller(0)), 0.0)
+    router.handle(inputs.CallArrives(call_id="b1", queue="B", caller=caller(0, 2)), younger_by)
 
-    out = router.set_ready("x", 50.0)
+    out = router.handle(inputs.AgentGoesReady(agent_id="x"), 50.0)
 
     assert offers(out) == [(winner, "x")]
     loser = ({"a1", "b1"} - {winner}).pop()
@@ -299,12 +308,14 @@ def test_the_bonus_belongs_to_the_agent_not_the_queue() -> None:
     router = Router([PLAIN_A, PLAIN_B])
     agent(router, "x", {"A": 0.0, "B": 30.0}, 0.0, is_ready=False)
     agent(router, "y", {"A": 30.0, "B": 0.0}, 0.0, is_ready=False)
-    router.enqueue("a1", "A", caller(0), 0.0)
-    router.enqueue("b1", "B", caller(0, 2), 10.0)
-    router.enqueue("a2", "A", caller(0, 3), 15.0)
+    router.handle(inputs.CallArrives(call_id="a1", queue="A", caller=caller(0)), 0.0)
+    router.handle(inputs.CallArrives(call_id="b1", queue="B", caller=caller(0, 2)), 10.0)
+    router.handle(inputs.CallArrives(call_id="a2", queue="A", caller=caller(0, 3)), 15.0)
 
-    assert offers(router.set_ready("y", 50.0)) == [("a1", "y")]
-    assert offers(router.set_ready("x", 50.0)) == [("b1", "x")]  # 40 + 30 > a2's 35
+    assert offers(router.handle(inputs.AgentGoesReady(agent_id="y"), 50.0)) == [("a1", "y")]
+    assert offers(router.handle(inputs.AgentGoesReady(agent_id="x"), 50.0)) == [
+        ("b1", "x")
+    ]  # 40 + 30 > a2's 35
 
 
 def test_no_queue_starves_under_a_stream_of_bonus_calls() -> None:
@@ -313,20 +324,25 @@ def test_no_queue_starves_under_a_stream_of_bonus_calls() -> None:
     is served before it."""
     router = Router([PLAIN_A, PLAIN_B])
     agent(router, "x", {"A": 0.0, "B": 30.0}, 0.0, is_ready=False)
-    router.enqueue("a1", "A", caller(0), 0.0)
+    router.handle(inputs.CallArrives(call_id="a1", queue="A", caller=caller(0)), 0.0)
     served: list[str] = []
     for t in range(1, 200):  # a B call every second, the agent serves one every 2 s
-        router.enqueue(f"b{t}", "B", caller(0, t + 1), float(t))
+        router.handle(
+            inputs.CallArrives(call_id=f"b{t}", queue="B", caller=caller(0, t + 1)), float(t)
+        )
         if t == 1:
-            out = router.set_ready("x", 1.0)
+            out = router.handle(inputs.AgentGoesReady(agent_id="x"), 1.0)
         elif t % 2 == 1:
             current = served[-1]
-            router.agent_hang_up("x", current, float(t))
-            out = router.complete_wrap_up("x", current, "ok", float(t))
+            router.handle(inputs.AgentHangsUp(agent_id="x", call_id=current), float(t))
+            out = router.handle(
+                inputs.AgentFinishesWrapUp(agent_id="x", call_id=current, disposition="ok"),
+                float(t),
+            )
         else:
             continue
         (offer,) = of_type(out, OfferCall)
-        router.accept("x", offer.call_id, float(t))
+        router.handle(inputs.AgentAccepts(agent_id="x", call_id=offer.call_id), float(t))
         served.append(offer.call_id)
         if offer.call_id == "a1":
             break
@@ -352,17 +368,25 @@ def test_longest_idle_across_rings_picks_the_longest_idle_eligible_agent() -> No
     agent(router, "skilled2", ("q",), 2.0, skills={"x": 2})
     agent(router, "skilled1", ("q",), 1.0, skills={"x": 5})
 
-    assert offers(router.enqueue("c1", "q", caller(), 5.0)) == [("c1", "skilled1")]
-    router.accept("skilled1", "c1", 5.0)
-    router.set_not_ready("skilled2", "break", 6.0)
-    router.enqueue("c2", "q", caller(n=2), 6.0)
-    assert offers(router.set_ready("skilled2", 7.0)) == [("c2", "skilled2")]
-    router.accept("skilled2", "c2", 7.0)
-    router.enqueue("c3", "q", caller(n=3), 8.0)  # waits for ring 1
+    assert offers(
+        router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller()), 5.0)
+    ) == [("c1", "skilled1")]
+    router.handle(inputs.AgentAccepts(agent_id="skilled1", call_id="c1"), 5.0)
+    router.handle(inputs.AgentGoesNotReady(agent_id="skilled2", reason="break"), 6.0)
+    router.handle(inputs.CallArrives(call_id="c2", queue="q", caller=caller(n=2)), 6.0)
+    assert offers(router.handle(inputs.AgentGoesReady(agent_id="skilled2"), 7.0)) == [
+        ("c2", "skilled2")
+    ]
+    router.handle(inputs.AgentAccepts(agent_id="skilled2", call_id="c2"), 7.0)
+    router.handle(
+        inputs.CallArrives(call_id="c3", queue="q", caller=caller(n=3)), 8.0
+    )  # waits for ring 1
     ready_late = agent(router, "plain2", ("q",), 9.0)
     assert ready_late[-1] == AgentStateSet("plain2", AgentState.READY)
 
-    assert offers(router.advance(28.0)) == [("c3", "plain")]  # not plain2, Ready later
+    assert offers(router.handle(inputs.TimePasses(), 28.0)) == [
+        ("c3", "plain")
+    ]  # not plain2, Ready later
 
 
 def test_longest_idle_tie_goes_to_the_agent_who_went_ready_first() -> None:
@@ -370,20 +394,24 @@ def test_longest_idle_tie_goes_to_the_agent_who_went_ready_first() -> None:
     agent(router, "zed", ("q",), 5.0)
     agent(router, "amy", ("q",), 5.0)  # Ready at the same moment, later, smaller id
 
-    assert offers(router.enqueue("c1", "q", caller(), 6.0)) == [("c1", "zed")]
+    assert offers(
+        router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller()), 6.0)
+    ) == [("c1", "zed")]
 
 
 def handled_counts(router: Router, counts: dict[str, int], talk: dict[str, float]) -> float:
     """Make each agent (all logged in, Not Ready) handle ``counts`` calls of ``talk`` s."""
     now, n = 0.0, 0
     for agent_id, count in counts.items():
-        router.set_ready(agent_id, now)
+        router.handle(inputs.AgentGoesReady(agent_id=agent_id), now)
         for _ in range(count):
             n += 1
-            router.enqueue(f"warm{n}", "q", caller(n=n), now)
+            router.handle(
+                inputs.CallArrives(call_id=f"warm{n}", queue="q", caller=caller(n=n)), now
+            )
             serve(router, agent_id, f"warm{n}", now, talk[agent_id])
             now += talk[agent_id] + 1
-        router.set_not_ready(agent_id, "break", now)
+        router.handle(inputs.AgentGoesNotReady(agent_id=agent_id, reason="break"), now)
     return now
 
 
@@ -393,10 +421,17 @@ def test_fewest_calls_then_longest_idle() -> None:
         agent(router, a, ("q",), 0.0, is_ready=False)
     now = handled_counts(router, {"a": 2, "b": 0, "c": 1, "d": 1}, dict.fromkeys("abcd", 1.0))
     for i, a in enumerate(["a", "d", "c", "b"]):  # a idles longest, b shortest
-        router.set_ready(a, now + i)
+        router.handle(inputs.AgentGoesReady(agent_id=a), now + i)
     now += 10
 
-    got = [offers(router.enqueue(f"c{i}", "q", caller(n=99 + i), now))[0][1] for i in range(4)]
+    got = [
+        offers(
+            router.handle(
+                inputs.CallArrives(call_id=f"c{i}", queue="q", caller=caller(n=99 + i)), now
+            )
+        )[0][1]
+        for i in range(4)
+    ]
 
     assert got == ["b", "d", "c", "a"]  # 0 calls; 1 call (d Ready before c); 2 calls
 
@@ -408,10 +443,17 @@ def test_least_talk_time_then_longest_idle() -> None:
     # a: 1 call of 100 s, b: 2 calls of 10 s, c: 3 calls of 10 s
     now = handled_counts(router, {"a": 1, "b": 2, "c": 3}, {"a": 100.0, "b": 10.0, "c": 10.0})
     for i, a in enumerate(["a", "c", "b"]):
-        router.set_ready(a, now + i)
+        router.handle(inputs.AgentGoesReady(agent_id=a), now + i)
     now += 10
 
-    got = [offers(router.enqueue(f"c{i}", "q", caller(n=99 + i), now))[0][1] for i in range(3)]
+    got = [
+        offers(
+            router.handle(
+                inputs.CallArrives(call_id=f"c{i}", queue="q", caller=caller(n=99 + i)), now
+            )
+        )[0][1]
+        for i in range(3)
+    ]
 
     assert got == ["b", "c", "a"]  # 20 s, 30 s, 100 s: not the longest idle, a
 
@@ -420,18 +462,28 @@ def test_round_robin_remembers_who_had_the_last_call_and_wraps_around() -> None:
     router = Router([strategy_queue(Strategy.ROUND_ROBIN)])
     for a in ("1", "2", "3"):  # member order 1, 2, 3
         agent(router, a, ("q",), 0.0, is_ready=False)
-    router.set_ready("2", 0.0)
-    assert offers(router.enqueue("c1", "q", caller(), 1.0)) == [("c1", "2")]
-    router.set_ready("1", 2.0)  # idles longer than 3
-    router.set_ready("3", 3.0)
+    router.handle(inputs.AgentGoesReady(agent_id="2"), 0.0)
+    assert offers(
+        router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller()), 1.0)
+    ) == [("c1", "2")]
+    router.handle(inputs.AgentGoesReady(agent_id="1"), 2.0)  # idles longer than 3
+    router.handle(inputs.AgentGoesReady(agent_id="3"), 3.0)
 
-    assert offers(router.enqueue("c2", "q", caller(n=2), 4.0)) == [("c2", "3")]
-    assert offers(router.enqueue("c3", "q", caller(n=3), 5.0)) == [("c3", "1")]  # wraps
+    assert offers(
+        router.handle(inputs.CallArrives(call_id="c2", queue="q", caller=caller(n=2)), 4.0)
+    ) == [("c2", "3")]
+    assert offers(
+        router.handle(inputs.CallArrives(call_id="c3", queue="q", caller=caller(n=3)), 5.0)
+    ) == [("c3", "1")]  # wraps
     serve(router, "2", "c1", 6.0)
     serve(router, "3", "c2", 6.0)
     serve(router, "1", "c3", 6.0)  # all Ready again; 1 had the last call
-    assert offers(router.enqueue("c4", "q", caller(n=4), 7.0)) == [("c4", "2")]
-    assert offers(router.enqueue("c5", "q", caller(n=5), 7.0)) == [("c5", "3")]
+    assert offers(
+        router.handle(inputs.CallArrives(call_id="c4", queue="q", caller=caller(n=4)), 7.0)
+    ) == [("c4", "2")]
+    assert offers(
+        router.handle(inputs.CallArrives(call_id="c5", queue="q", caller=caller(n=5)), 7.0)
+    ) == [("c5", "3")]
 
 
 def random_run(seed: int, calls: int) -> list[str]:
@@ -441,7 +493,10 @@ def random_run(seed: int, calls: int) -> list[str]:
     got = []
     for i in range(calls):
         now = 10.0 + i
-        (offer,) = of_type(router.enqueue(f"c{i}", "q", caller(n=i), now), OfferCall)
+        (offer,) = of_type(
+            router.handle(inputs.CallArrives(call_id=f"c{i}", queue="q", caller=caller(n=i)), now),
+            OfferCall,
+        )
         got.append(offer.agent_id)
         serve(router, offer.agent_id, offer.call_id, now)
     return got
@@ -467,7 +522,12 @@ def test_best_proficiency_takes_the_highest_level_in_the_queue_skills() -> None:
     agent(router, "m3", ("q",), 3.0, skills={"mandarin": 3})
     agent(router, "m3b", ("q",), 4.0, skills={"mandarin": 3})
 
-    got = [offers(router.enqueue(f"c{i}", "q", caller(n=i), 10.0))[0][1] for i in range(5)]
+    got = [
+        offers(
+            router.handle(inputs.CallArrives(call_id=f"c{i}", queue="q", caller=caller(n=i)), 10.0)
+        )[0][1]
+        for i in range(5)
+    ]
 
     assert got == ["m5", "m3", "m3b", "m2", "polyglot"]  # equal levels: longest idle
 
@@ -487,7 +547,7 @@ def ring_all_router() -> Router:
 def test_ring_all_offers_to_every_eligible_ready_agent_at_once() -> None:
     router = ring_all_router()
 
-    out = router.enqueue("c1", "q", caller(), 5.0)
+    out = router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller()), 5.0)
 
     assert sorted(offers(out)) == [("c1", "a"), ("c1", "b"), ("c1", "c")]
     assert {o.deadline for o in of_type(out, OfferCall)} == {15.0}
@@ -497,10 +557,12 @@ def test_ring_all_offers_to_every_eligible_ready_agent_at_once() -> None:
 
 def test_ring_all_first_to_accept_connects_the_others_are_freed_or_take_the_next() -> None:
     router = ring_all_router()
-    router.enqueue("c1", "q", caller(), 5.0)
-    assert router.enqueue("c2", "q", caller(n=2), 6.0) == []  # everyone is ringing
+    router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller()), 5.0)
+    assert (
+        router.handle(inputs.CallArrives(call_id="c2", queue="q", caller=caller(n=2)), 6.0) == []
+    )  # everyone is ringing
 
-    out = router.accept("b", "c1", 7.0)
+    out = router.handle(inputs.AgentAccepts(agent_id="b", call_id="c1"), 7.0)
 
     assert out[0] == ConnectCall("c1", "b")
     assert WithdrawOffer("c1", "a", "answered_elsewhere") in out
@@ -510,18 +572,18 @@ def test_ring_all_first_to_accept_connects_the_others_are_freed_or_take_the_next
     assert state(router, "b") is AgentState.TALKING
     assert router.offered_to("c1") == ["b"]
     with pytest.raises(RoutingError):
-        router.accept("c", "c1", 7.5)
+        router.handle(inputs.AgentAccepts(agent_id="c", call_id="c1"), 7.5)
     # the freed agents' old offer deadline does nothing
-    assert offers(router.advance(15.0)) == []
+    assert offers(router.handle(inputs.TimePasses(), 15.0)) == []
     assert router.offered_to("c2") == ["a", "c"]
     assert state(router, "a") is AgentState.RESERVED
 
 
 def test_ring_all_caller_hang_up_withdraws_every_offer() -> None:
     router = ring_all_router()
-    router.enqueue("c1", "q", caller(), 5.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller()), 5.0)
 
-    out = router.caller_hung_up("c1", 6.0)
+    out = router.handle(inputs.CallerHangsUp(call_id="c1"), 6.0)
 
     assert sorted(w.agent_id for w in of_type(out, WithdrawOffer)) == ["a", "b", "c"]
     assert {w.reason for w in of_type(out, WithdrawOffer)} == {"caller_hung_up"}
@@ -531,24 +593,24 @@ def test_ring_all_caller_hang_up_withdraws_every_offer() -> None:
 
 def test_ring_all_timeout_with_everyone_missing_requeues_the_call() -> None:
     router = ring_all_router()
-    router.enqueue("c1", "q", caller(), 5.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller()), 5.0)
 
-    out = router.advance(15.0)
+    out = router.handle(inputs.TimePasses(), 15.0)
 
     assert sorted(w.agent_id for w in of_type(out, WithdrawOffer)) == ["a", "b", "c"]
     assert {w.reason for w in of_type(out, WithdrawOffer)} == {"timeout"}
     assert [state(router, a) for a in "abc"] == [AgentState.NOT_READY] * 3
     assert router.call_phase("c1") is CallPhase.QUEUED
     assert router.waiting_in_order("q") == ["c1"]
-    out = router.set_ready("c", 16.0)
+    out = router.handle(inputs.AgentGoesReady(agent_id="c"), 16.0)
     assert offers(out) == [("c1", "c")]
 
 
 def test_ring_all_one_reject_leaves_the_others_ringing() -> None:
     router = ring_all_router()
-    router.enqueue("c1", "q", caller(), 5.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller()), 5.0)
 
-    out = router.reject("a", "c1", 6.0)
+    out = router.handle(inputs.AgentRejects(agent_id="a", call_id="c1"), 6.0)
 
     assert out == [
         WithdrawOffer("c1", "a", "rejected"),
@@ -564,31 +626,35 @@ def test_ring_all_one_reject_leaves_the_others_ringing() -> None:
 def three_waiting() -> Router:
     router = Router([QueueConfig(name="q", value_weight=1.0, aging_rate=1.0)])
     agent(router, "x", ("q",), 0.0, is_ready=False)
-    router.enqueue("c1", "q", caller(0, 1), 0.0)
-    router.enqueue("c2", "q", caller(0, 2), 5.0)
-    router.enqueue("c3", "q", caller(0, 3), 10.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller(0, 1)), 0.0)
+    router.handle(inputs.CallArrives(call_id="c2", queue="q", caller=caller(0, 2)), 5.0)
+    router.handle(inputs.CallArrives(call_id="c3", queue="q", caller=caller(0, 3)), 10.0)
     return router
 
 
 def test_set_call_priority_raises_a_call_above_others_and_keeps_its_arrival() -> None:
     router = three_waiting()
 
-    assert router.set_call_priority("c3", 100.0, 12.0) == []
+    assert router.handle(inputs.CallPriorityChanged(call_id="c3", priority=100.0), 12.0) == []
 
     assert router.waiting_in_order("q") == ["c3", "c1", "c2"]
     assert router.call_arrived_at("c3") == 10.0
-    out = router.set_ready("x", 20.0)
+    out = router.handle(inputs.AgentGoesReady(agent_id="x"), 20.0)
     assert offers(out) == [("c3", "x")]
-    router.accept("x", "c3", 21.0)
-    router.agent_hang_up("x", "c3", 30.0)
-    cdr = only_record(router.complete_wrap_up("x", "c3", "ok", 31.0)).cdr
+    router.handle(inputs.AgentAccepts(agent_id="x", call_id="c3"), 21.0)
+    router.handle(inputs.AgentHangsUp(agent_id="x", call_id="c3"), 30.0)
+    cdr = only_record(
+        router.handle(
+            inputs.AgentFinishesWrapUp(agent_id="x", call_id="c3", disposition="ok"), 31.0
+        )
+    ).cdr
     assert (cdr.arrived_at, cdr.wait_s) == (10.0, 11.0)
 
 
 def test_set_call_priority_adds_to_the_age_the_call_already_has() -> None:
     router = three_waiting()
 
-    router.set_call_priority("c3", 9.0, 30.0)
+    router.handle(inputs.CallPriorityChanged(call_id="c3", priority=9.0), 30.0)
 
     # rank at t: c1 = t, c3 = 9 + (t - 10) = t - 1, c2 = t - 5. Counting its age from
     # the change (t - 21) would put c3 last.
@@ -597,19 +663,19 @@ def test_set_call_priority_adds_to_the_age_the_call_already_has() -> None:
 
 def test_set_call_priority_refuses_a_call_that_is_not_waiting() -> None:
     router = three_waiting()
-    router.set_ready("x", 1.0)  # takes c1
+    router.handle(inputs.AgentGoesReady(agent_id="x"), 1.0)  # takes c1
     with pytest.raises(RoutingError, match="c1"):
-        router.set_call_priority("c1", 50.0, 2.0)
+        router.handle(inputs.CallPriorityChanged(call_id="c1", priority=50.0), 2.0)
 
 
 def test_set_call_priority_after_a_ring_time_still_reaches_the_looser_agents() -> None:
     """The priority change comes in before the timer that moves the call out a ring."""
     router = Router([MANDARIN])
     agent(router, "novice", ("zh",), 0.0, skills={"mandarin": 1})
-    router.enqueue("c1", "zh", caller(), 0.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="zh", caller=caller()), 0.0)
 
-    out = router.set_call_priority("c1", 50.0, 31.0)
-    out += router.advance(31.0)
+    out = router.handle(inputs.CallPriorityChanged(call_id="c1", priority=50.0), 31.0)
+    out += router.handle(inputs.TimePasses(), 31.0)
 
     assert offers(out) == [("c1", "novice")]
 
@@ -622,11 +688,11 @@ VIP = QueueConfig(name="vip", priority=10.0, value_weight=0.0, aging_rate=1.0)
 def test_move_call_keeps_the_age_and_ranks_by_the_new_queue() -> None:
     router = Router([SALES, VIP])
     agent(router, "v", ("vip",), 0.0, is_ready=False)
-    router.enqueue("b1", "vip", caller(0, 1), 2.0)
-    router.enqueue("c1", "sales", caller(90, 2), 5.0)
-    router.enqueue("b2", "vip", caller(0, 3), 8.0)
+    router.handle(inputs.CallArrives(call_id="b1", queue="vip", caller=caller(0, 1)), 2.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="sales", caller=caller(90, 2)), 5.0)
+    router.handle(inputs.CallArrives(call_id="b2", queue="vip", caller=caller(0, 3)), 8.0)
 
-    out = router.move_call("c1", "vip", 10.0, reason="supervisor")
+    out = router.handle(inputs.CallMoved(call_id="c1", queue="vip"), 10.0)
 
     assert out == [MoveCall("c1", "sales", "vip", "supervisor")]
     assert router.call_queue("c1") == "vip"
@@ -642,25 +708,29 @@ def test_move_call_keeps_the_age_and_ranks_by_the_new_queue() -> None:
 def test_move_call_offers_at_once_in_the_new_queue_and_records_it_there() -> None:
     router = Router([SALES, VIP])
     agent(router, "v", ("vip",), 0.0)
-    router.enqueue("c1", "sales", caller(90), 5.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="sales", caller=caller(90)), 5.0)
 
     out = router.handle(inputs.CallMoved(call_id="c1", queue="vip"), 10.0)
 
     assert out[0] == MoveCall("c1", "sales", "vip", "supervisor")
     assert of_type(out, OfferCall) == [OfferCall("c1", "v", "vip", 25.0)]
-    router.accept("v", "c1", 11.0)
-    router.agent_hang_up("v", "c1", 20.0)
-    cdr = only_record(router.complete_wrap_up("v", "c1", "ok", 20.0)).cdr
+    router.handle(inputs.AgentAccepts(agent_id="v", call_id="c1"), 11.0)
+    router.handle(inputs.AgentHangsUp(agent_id="v", call_id="c1"), 20.0)
+    cdr = only_record(
+        router.handle(
+            inputs.AgentFinishesWrapUp(agent_id="v", call_id="c1", disposition="ok"), 20.0
+        )
+    ).cdr
     assert (cdr.queue, cdr.arrived_at) == ("vip", 5.0)
 
 
 def test_move_call_refuses_unknown_queues_and_calls_not_waiting() -> None:
     router = Router([SALES, VIP])
-    router.enqueue("c1", "sales", caller(), 0.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="sales", caller=caller()), 0.0)
     with pytest.raises(RoutingError, match="nope"):
-        router.move_call("c1", "nope", 1.0, reason="supervisor")
+        router.handle(inputs.CallMoved(call_id="c1", queue="nope"), 1.0)
     with pytest.raises(RoutingError, match="c9"):
-        router.move_call("c9", "vip", 1.0, reason="supervisor")
+        router.handle(inputs.CallMoved(call_id="c9", queue="vip"), 1.0)
     assert router.call_queue("c1") == "sales"
 
 
@@ -674,16 +744,22 @@ def test_missed_offers_count_across_the_queues_of_an_agent() -> None:
     router = Router([LOW, HIGH], max_missed_offers=2)
     agent(router, "x", ("low", "high"), 0.0)
     agent(router, "y", ("low",), 0.0, is_ready=False)
-    assert offers(router.enqueue("l1", "low", caller(), 1.0)) == [("l1", "x")]
-    router.enqueue("h1", "high", caller(n=2), 2.0)  # waits: x is ringing
+    assert offers(
+        router.handle(inputs.CallArrives(call_id="l1", queue="low", caller=caller()), 1.0)
+    ) == [("l1", "x")]
+    router.handle(
+        inputs.CallArrives(call_id="h1", queue="high", caller=caller(n=2)), 2.0
+    )  # waits: x is ringing
 
-    first = router.advance(11.0)  # miss 1: x stays in rotation, takes the best call
+    first = router.handle(
+        inputs.TimePasses(), 11.0
+    )  # miss 1: x stays in rotation, takes the best call
 
     assert first[0] == WithdrawOffer("l1", "x", "timeout")
     assert of_type(first, OfferCall) == [OfferCall("h1", "x", "high", 31.0)]
     assert router.call_phase("l1") is CallPhase.QUEUED
 
-    second = router.advance(31.0)  # miss 2, in the other queue: Not Ready
+    second = router.handle(inputs.TimePasses(), 31.0)  # miss 2, in the other queue: Not Ready
 
     assert second == [
         WithdrawOffer("h1", "x", "timeout"),
@@ -691,18 +767,20 @@ def test_missed_offers_count_across_the_queues_of_an_agent() -> None:
     ]
     assert router.waiting_in_order("high") == ["h1"]
     assert router.waiting_in_order("low") == ["l1"]
-    assert offers(router.set_ready("y", 32.0)) == [("l1", "y")]
+    assert offers(router.handle(inputs.AgentGoesReady(agent_id="y"), 32.0)) == [("l1", "y")]
 
 
 def test_a_rejecting_agent_of_two_queues_gets_no_call_from_either() -> None:
     router = Router([LOW, HIGH])
     agent(router, "x", ("low", "high"), 0.0)
     agent(router, "y", ("low",), 1.0)
-    router.enqueue("l1", "low", caller(), 2.0)  # to x, Ready the longest
-    router.enqueue("l2", "low", caller(n=2), 3.0)  # to y
-    router.enqueue("h1", "high", caller(n=3), 4.0)  # waits
+    router.handle(
+        inputs.CallArrives(call_id="l1", queue="low", caller=caller()), 2.0
+    )  # to x, Ready the longest
+    router.handle(inputs.CallArrives(call_id="l2", queue="low", caller=caller(n=2)), 3.0)  # to y
+    router.handle(inputs.CallArrives(call_id="h1", queue="high", caller=caller(n=3)), 4.0)  # waits
 
-    out = router.reject("x", "l1", 5.0)
+    out = router.handle(inputs.AgentRejects(agent_id="x", call_id="l1"), 5.0)
 
     assert out == [
         WithdrawOffer("l1", "x", "rejected"),
@@ -727,74 +805,83 @@ def two_queue_agent() -> Router:
 @pytest.mark.parametrize(("queue", "wrap"), [("short", 10.0), ("long", 60.0)])
 def test_wrap_up_deadline_is_that_of_the_queue_of_the_call(queue: str, wrap: float) -> None:
     router = two_queue_agent()
-    router.enqueue("c1", queue, caller(), 1.0)
-    router.accept("x", "c1", 2.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue=queue, caller=caller()), 1.0)
+    router.handle(inputs.AgentAccepts(agent_id="x", call_id="c1"), 2.0)
 
-    out = router.agent_hang_up("x", "c1", 100.0)
+    out = router.handle(inputs.AgentHangsUp(agent_id="x", call_id="c1"), 100.0)
 
     assert out[-1] == AgentStateSet("x", AgentState.WRAP_UP, "", "c1", 100.0 + wrap)
     assert router.next_deadline() == 100.0 + wrap
-    assert router.advance(100.0 + wrap - 0.5) == []
-    assert router.advance(100.0 + wrap)[-1] == AgentStateSet("x", AgentState.READY)
+    assert router.handle(inputs.TimePasses(), 100.0 + wrap - 0.5) == []
+    assert router.handle(inputs.TimePasses(), 100.0 + wrap)[-1] == AgentStateSet(
+        "x", AgentState.READY
+    )
 
 
 def test_extend_wrap_up_up_to_the_queue_cap_then_refuse() -> None:
     router = two_queue_agent()
-    router.enqueue("c1", "short", caller(), 1.0)
-    router.accept("x", "c1", 2.0)
-    router.agent_hang_up("x", "c1", 100.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="short", caller=caller()), 1.0)
+    router.handle(inputs.AgentAccepts(agent_id="x", call_id="c1"), 2.0)
+    router.handle(inputs.AgentHangsUp(agent_id="x", call_id="c1"), 100.0)
 
-    first = router.extend_wrap_up("x", "c1", 10.0, 101.0)
+    first = router.handle(
+        inputs.AgentExtendsWrapUp(agent_id="x", call_id="c1", seconds=10.0), 101.0
+    )
     assert first == [AgentStateSet("x", AgentState.WRAP_UP, "", "c1", 120.0)]
     second = router.handle(inputs.AgentExtendsWrapUp(agent_id="x", call_id="c1", seconds=10), 102)
     assert second == [AgentStateSet("x", AgentState.WRAP_UP, "", "c1", 125.0)]  # capped
     assert router.agent("x").since == 100.0  # in wrap-up since the hang-up
     with pytest.raises(RoutingError, match="25"):
-        router.extend_wrap_up("x", "c1", 1.0, 103.0)
+        router.handle(inputs.AgentExtendsWrapUp(agent_id="x", call_id="c1", seconds=1.0), 103.0)
 
-    assert router.advance(124.0) == []
-    out = router.advance(125.0)
+    assert router.handle(inputs.TimePasses(), 124.0) == []
+    out = router.handle(inputs.TimePasses(), 125.0)
     assert only_record(out).cdr.wrap_up_s == 25.0
     assert out[-1] == AgentStateSet("x", AgentState.READY)
 
 
 def test_extend_wrap_up_without_a_cap_is_refused_and_changes_nothing() -> None:
     router = two_queue_agent()
-    router.enqueue("c1", "long", caller(), 1.0)
-    router.accept("x", "c1", 2.0)
-    router.agent_hang_up("x", "c1", 100.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="long", caller=caller()), 1.0)
+    router.handle(inputs.AgentAccepts(agent_id="x", call_id="c1"), 2.0)
+    router.handle(inputs.AgentHangsUp(agent_id="x", call_id="c1"), 100.0)
 
     with pytest.raises(RoutingError, match="long"):
-        router.extend_wrap_up("x", "c1", 5.0, 101.0)
+        router.handle(inputs.AgentExtendsWrapUp(agent_id="x", call_id="c1", seconds=5.0), 101.0)
     assert router.agent("x").deadline == 160.0
     with pytest.raises(RoutingError, match="c2"):
-        router.extend_wrap_up("x", "c2", 5.0, 101.0)
+        router.handle(inputs.AgentExtendsWrapUp(agent_id="x", call_id="c2", seconds=5.0), 101.0)
 
 
 def test_during_wrap_up_from_one_queue_no_call_comes_from_the_other() -> None:
     router = two_queue_agent()
-    router.enqueue("c1", "short", caller(), 1.0)
-    router.accept("x", "c1", 2.0)
-    router.agent_hang_up("x", "c1", 50.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="short", caller=caller()), 1.0)
+    router.handle(inputs.AgentAccepts(agent_id="x", call_id="c1"), 2.0)
+    router.handle(inputs.AgentHangsUp(agent_id="x", call_id="c1"), 50.0)
 
-    assert router.enqueue("l1", "long", caller(n=2), 51.0) == []
-    assert router.advance(59.0) == []
+    assert (
+        router.handle(inputs.CallArrives(call_id="l1", queue="long", caller=caller(n=2)), 51.0)
+        == []
+    )
+    assert router.handle(inputs.TimePasses(), 59.0) == []
     assert state(router, "x") is AgentState.WRAP_UP
 
-    out = router.advance(60.0)
+    out = router.handle(inputs.TimePasses(), 60.0)
     assert offers(out) == [("l1", "x")]
 
 
 def test_not_ready_after_this_call_holds_for_every_queue() -> None:
     router = two_queue_agent()
-    router.enqueue("c1", "short", caller(), 1.0)
-    router.accept("x", "c1", 2.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="short", caller=caller()), 1.0)
+    router.handle(inputs.AgentAccepts(agent_id="x", call_id="c1"), 2.0)
 
-    assert router.set_not_ready("x", "lunch", 3.0) == []
-    router.enqueue("s2", "short", caller(n=2), 4.0)
-    router.enqueue("l1", "long", caller(n=3), 5.0)
-    router.agent_hang_up("x", "c1", 10.0)
-    out = router.complete_wrap_up("x", "c1", "ok", 12.0)
+    assert router.handle(inputs.AgentGoesNotReady(agent_id="x", reason="lunch"), 3.0) == []
+    router.handle(inputs.CallArrives(call_id="s2", queue="short", caller=caller(n=2)), 4.0)
+    router.handle(inputs.CallArrives(call_id="l1", queue="long", caller=caller(n=3)), 5.0)
+    router.handle(inputs.AgentHangsUp(agent_id="x", call_id="c1"), 10.0)
+    out = router.handle(
+        inputs.AgentFinishesWrapUp(agent_id="x", call_id="c1", disposition="ok"), 12.0
+    )
 
     assert out[-1] == AgentStateSet("x", AgentState.NOT_READY, NOT_READY_AFTER_CALL)
     assert offers(out) == []
@@ -813,12 +900,12 @@ def test_max_wait_to_voicemail() -> None:
     rule = MaxWaitExit(action=ExitAction.VOICEMAIL, after_s=60.0, message="leave a message")
     router = Router([exits_queue(max_wait=rule)])
     agent(router, "x", ("q",), 0.0, is_ready=False)
-    router.enqueue("c1", "q", caller(), 10.0)
-    router.enqueue("c2", "q", caller(n=2), 20.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller()), 10.0)
+    router.handle(inputs.CallArrives(call_id="c2", queue="q", caller=caller(n=2)), 20.0)
     assert router.next_deadline() == 70.0
 
-    assert router.advance(69.5) == []
-    out = router.advance(70.0)
+    assert router.handle(inputs.TimePasses(), 69.5) == []
+    out = router.handle(inputs.TimePasses(), 70.0)
 
     assert out[0] == ExitCall("c1", "q", ExitAction.VOICEMAIL, "max wait", "leave a message")
     cdr = only_record(out).cdr
@@ -833,10 +920,10 @@ def test_max_wait_does_not_touch_a_call_already_answered() -> None:
     rule = MaxWaitExit(action=ExitAction.VOICEMAIL, after_s=60.0)
     router = Router([exits_queue(max_wait=rule)])
     agent(router, "x", ("q",), 0.0)
-    router.enqueue("c1", "q", caller(), 10.0)
-    router.accept("x", "c1", 11.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller()), 10.0)
+    router.handle(inputs.AgentAccepts(agent_id="x", call_id="c1"), 11.0)
 
-    assert router.advance(70.0) == []
+    assert router.handle(inputs.TimePasses(), 70.0) == []
     assert router.call_phase("c1") is CallPhase.TALKING
 
 
@@ -845,33 +932,37 @@ def test_max_wait_to_another_queue_keeps_the_age_and_routes_there() -> None:
     router = Router([exits_queue("q", max_wait=rule), QueueConfig(name="overflow")])
     agent(router, "x", ("q",), 0.0, is_ready=False)
     agent(router, "o", ("overflow",), 0.0, is_ready=False)
-    router.enqueue("c1", "q", caller(), 0.0)
-    router.enqueue("o1", "overflow", caller(n=2), 30.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller()), 0.0)
+    router.handle(inputs.CallArrives(call_id="o1", queue="overflow", caller=caller(n=2)), 30.0)
 
-    out = router.advance(60.0)
+    out = router.handle(inputs.TimePasses(), 60.0)
 
     assert out == [MoveCall("c1", "q", "overflow", "max wait")]
     assert router.call_queue("c1") == "overflow"
     assert router.call_arrived_at("c1") == 0.0
     assert router.waiting_in_order("overflow") == ["c1", "o1"]  # older than o1
     assert router.waiting_in_order("q") == []
-    assert offers(router.set_ready("x", 61.0)) == []  # x does not serve overflow
-    assert offers(router.set_ready("o", 62.0)) == [("c1", "o")]
+    assert (
+        offers(router.handle(inputs.AgentGoesReady(agent_id="x"), 61.0)) == []
+    )  # x does not serve overflow
+    assert offers(router.handle(inputs.AgentGoesReady(agent_id="o"), 62.0)) == [("c1", "o")]
 
 
 def test_max_length_sends_the_call_that_finds_n_waiting_away_at_once() -> None:
     rule = MaxLengthExit(action=ExitAction.MESSAGE, calls=2, message="we are busy")
     router = Router([exits_queue(max_length=rule)])
     agent(router, "x", ("q",), 0.0, is_ready=False)
-    assert router.enqueue("c1", "q", caller(), 1.0) == []
-    assert router.enqueue("c2", "q", caller(n=2), 2.0) == []
+    assert router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller()), 1.0) == []
+    assert router.handle(inputs.CallArrives(call_id="c2", queue="q", caller=caller(n=2)), 2.0) == []
 
-    out = router.enqueue("c3", "q", caller(n=3), 3.0)
+    out = router.handle(inputs.CallArrives(call_id="c3", queue="q", caller=caller(n=3)), 3.0)
 
     assert out[0] == ExitCall("c3", "q", ExitAction.MESSAGE, "queue full", "we are busy")
     assert only_record(out).cdr.exit_action == "message: queue full"
-    router.caller_hung_up("c1", 4.0)
-    assert router.enqueue("c4", "q", caller(n=4), 5.0) == []  # room again
+    router.handle(inputs.CallerHangsUp(call_id="c1"), 4.0)
+    assert (
+        router.handle(inputs.CallArrives(call_id="c4", queue="q", caller=caller(n=4)), 5.0) == []
+    )  # room again
     assert router.waiting_in_order("q") == ["c2", "c4"]
 
 
@@ -881,9 +972,11 @@ def test_no_agents_on_arrival(when: str) -> None:
     router = Router([exits_queue(no_agents=rule)])
     agent(router, "x", ("q",), 0.0, is_ready=False)
     agent(router, "gone", ("q",), 0.0, is_ready=False)
-    router.logout("gone", 0.0)
+    router.handle(inputs.AgentLogsOut(agent_id="gone"), 0.0)
 
-    out = router.enqueue("c1", "q", caller(), 1.0)  # x is logged in, Not Ready
+    out = router.handle(
+        inputs.CallArrives(call_id="c1", queue="q", caller=caller()), 1.0
+    )  # x is logged in, Not Ready
 
     if when == "none_logged_in":
         assert out == []
@@ -897,15 +990,19 @@ def test_no_agents_none_available_counts_busy_agents_as_there() -> None:
     rule = NoAgentsExit(action=ExitAction.VOICEMAIL, when="none_available")
     router = Router([exits_queue(no_agents=rule)])
     agent(router, "x", ("q",), 0.0)
-    router.enqueue("c1", "q", caller(), 1.0)
-    router.accept("x", "c1", 2.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller()), 1.0)
+    router.handle(inputs.AgentAccepts(agent_id="x", call_id="c1"), 2.0)
 
-    assert router.enqueue("c2", "q", caller(n=2), 3.0) == []  # x talks: c2 waits
-    router.enqueue("c3", "q", caller(n=3), 4.0)
-    router.set_not_ready("x", "home", 5.0)
-    router.agent_hang_up("x", "c1", 10.0)
+    assert (
+        router.handle(inputs.CallArrives(call_id="c2", queue="q", caller=caller(n=2)), 3.0) == []
+    )  # x talks: c2 waits
+    router.handle(inputs.CallArrives(call_id="c3", queue="q", caller=caller(n=3)), 4.0)
+    router.handle(inputs.AgentGoesNotReady(agent_id="x", reason="home"), 5.0)
+    router.handle(inputs.AgentHangsUp(agent_id="x", call_id="c1"), 10.0)
 
-    out = router.complete_wrap_up("x", "c1", "ok", 11.0)  # x goes Not Ready: nobody left
+    out = router.handle(
+        inputs.AgentFinishesWrapUp(agent_id="x", call_id="c1", disposition="ok"), 11.0
+    )  # x goes Not Ready: nobody left
 
     assert [e.call_id for e in of_type(out, ExitCall)] == ["c2", "c3"]
     assert {r.cdr.call_id for r in of_type(out, RecordCall)} == {"c1", "c2", "c3"}
@@ -917,11 +1014,13 @@ def test_no_agents_none_logged_in_exits_waiting_calls_when_the_last_logs_out() -
     router = Router([exits_queue(no_agents=rule)])
     agent(router, "x", ("q",), 0.0, is_ready=False)
     agent(router, "y", ("q",), 0.0, is_ready=False)
-    router.enqueue("c1", "q", caller(10), 1.0)
-    router.enqueue("c2", "q", caller(90, 2), 2.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller(10)), 1.0)
+    router.handle(inputs.CallArrives(call_id="c2", queue="q", caller=caller(90, 2)), 2.0)
 
-    assert router.logout("x", 3.0) == [AgentStateSet("x", AgentState.LOGGED_OUT)]
-    out = router.logout("y", 4.0)
+    assert router.handle(inputs.AgentLogsOut(agent_id="x"), 3.0) == [
+        AgentStateSet("x", AgentState.LOGGED_OUT)
+    ]
+    out = router.handle(inputs.AgentLogsOut(agent_id="y"), 4.0)
 
     assert [e.call_id for e in of_type(out, ExitCall)] == ["c2", "c1"]  # rank order
     assert {e.message for e in of_type(out, ExitCall)} == {"closed"}
@@ -937,7 +1036,7 @@ def test_no_agents_ignores_agents_without_the_skills_for_any_ring() -> None:
     router = Router([q])
     agent(router, "unskilled", ("q",), 0.0)
 
-    out = router.enqueue("c1", "q", caller(), 1.0)
+    out = router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller()), 1.0)
 
     assert [e.call_id for e in of_type(out, ExitCall)] == ["c1"]
 
@@ -947,21 +1046,29 @@ def test_no_agents_callback_releases_the_line_and_keeps_the_place() -> None:
     router = Router([exits_queue(no_agents=rule)])
     agent(router, "x", ("q",), 0.0, is_ready=False)
 
-    assert router.enqueue("c1", "q", caller(10, 1), 1.0) == [ReleaseLine("c1")]
-    assert router.enqueue("c2", "q", caller(10, 2), 2.0) == [ReleaseLine("c2")]
+    assert router.handle(
+        inputs.CallArrives(call_id="c1", queue="q", caller=caller(10, 1)), 1.0
+    ) == [ReleaseLine("c1")]
+    assert router.handle(
+        inputs.CallArrives(call_id="c2", queue="q", caller=caller(10, 2)), 2.0
+    ) == [ReleaseLine("c2")]
     assert router.waiting_in_order("q") == ["c1", "c2"]
     assert router.call_kind("c1") == "callback"
-    assert router.caller_hung_up("c1", 3.0) == []  # the line is already gone
-    router.logout("x", 4.0)  # no exit for callbacks
+    assert router.handle(inputs.CallerHangsUp(call_id="c1"), 3.0) == []  # the line is already gone
+    router.handle(inputs.AgentLogsOut(agent_id="x"), 4.0)  # no exit for callbacks
     assert router.waiting_in_order("q") == ["c1", "c2"]
-    router.login("x", 5.0)
+    router.handle(inputs.AgentLogsIn(agent_id="x"), 5.0)
 
-    out = router.set_ready("x", 6.0)
+    out = router.handle(inputs.AgentGoesReady(agent_id="x"), 6.0)
     assert offers(out) == [("c1", "x")]
-    out = router.accept("x", "c1", 7.0)
+    out = router.handle(inputs.AgentAccepts(agent_id="x", call_id="c1"), 7.0)
     assert out[0] == ConnectCall("c1", "x", dial=number_of(1))
-    router.agent_hang_up("x", "c1", 20.0)
-    cdr = only_record(router.complete_wrap_up("x", "c1", "ok", 21.0)).cdr
+    router.handle(inputs.AgentHangsUp(agent_id="x", call_id="c1"), 20.0)
+    cdr = only_record(
+        router.handle(
+            inputs.AgentFinishesWrapUp(agent_id="x", call_id="c1", disposition="ok"), 21.0
+        )
+    ).cdr
     assert (cdr.kind, cdr.callback_requested_at, cdr.outcome) == ("callback", 1.0, "answered")
 
 
@@ -969,25 +1076,25 @@ def test_max_wait_callback_keeps_the_place_ahead_of_later_callers() -> None:
     rule = MaxWaitExit(action=ExitAction.CALLBACK, after_s=30.0)
     router = Router([exits_queue(max_wait=rule)])
     agent(router, "x", ("q",), 0.0, is_ready=False)
-    router.enqueue("c1", "q", caller(0, 1), 0.0)
-    router.enqueue("c2", "q", caller(0, 2), 20.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller(0, 1)), 0.0)
+    router.handle(inputs.CallArrives(call_id="c2", queue="q", caller=caller(0, 2)), 20.0)
 
-    out = router.advance(30.0)
+    out = router.handle(inputs.TimePasses(), 30.0)
 
     assert out == [ReleaseLine("c1")]
     assert router.waiting_in_order("q") == ["c1", "c2"]
-    assert router.advance(50.0) == [ReleaseLine("c2")]
-    assert router.advance(1000.0) == []  # callbacks do not exit again
-    assert offers(router.set_ready("x", 1001.0)) == [("c1", "x")]
+    assert router.handle(inputs.TimePasses(), 50.0) == [ReleaseLine("c2")]
+    assert router.handle(inputs.TimePasses(), 1000.0) == []  # callbacks do not exit again
+    assert offers(router.handle(inputs.AgentGoesReady(agent_id="x"), 1001.0)) == [("c1", "x")]
 
 
 def test_message_exit_plays_the_message() -> None:
     rule = MaxWaitExit(action=ExitAction.MESSAGE, after_s=5.0, message="call us tomorrow")
     router = Router([exits_queue(max_wait=rule)])
     agent(router, "x", ("q",), 0.0, is_ready=False)
-    router.enqueue("c1", "q", caller(), 0.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller()), 0.0)
 
-    out = router.advance(5.0)
+    out = router.handle(inputs.TimePasses(), 5.0)
 
     assert out[0] == ExitCall("c1", "q", ExitAction.MESSAGE, "max wait", "call us tomorrow")
     assert only_record(out).cdr.exit_action == "message: max wait"
@@ -998,7 +1105,7 @@ def test_a_loop_of_queue_exits_terminates() -> None:
     to_a = NoAgentsExit(action=ExitAction.QUEUE, queue="A", when="none_logged_in")
     router = Router([exits_queue("A", no_agents=to_b), exits_queue("B", no_agents=to_a)])
 
-    out = router.enqueue("c1", "A", caller(), 0.0)
+    out = router.handle(inputs.CallArrives(call_id="c1", queue="A", caller=caller()), 0.0)
 
     moves = of_type(out, MoveCall)
     assert 1 <= len(moves) <= 10
@@ -1013,9 +1120,9 @@ def test_a_loop_of_max_wait_exits_terminates() -> None:
     to_a = MaxWaitExit(action=ExitAction.QUEUE, queue="A", after_s=5.0)
     router = Router([exits_queue("A", max_wait=to_b), exits_queue("B", max_wait=to_a)])
     agent(router, "x", ("A", "B"), 0.0, is_ready=False)
-    router.enqueue("c1", "A", caller(), 0.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="A", caller=caller()), 0.0)
 
-    out = router.advance(10.0)
+    out = router.handle(inputs.TimePasses(), 10.0)
 
     assert 1 <= len(of_type(out, MoveCall)) <= 10
     assert only_record(out).cdr.outcome == "exited"
@@ -1034,14 +1141,22 @@ def test_request_callback_releases_the_line_and_keeps_the_place() -> None:
     assert out == [ReleaseLine("c2")]
     assert router.waiting_in_order("q") == ["c1", "c2", "c3"]
     assert router.call_kind("c2") == "callback"
-    assert router.caller_hung_up("c2", 13.0) == []
+    assert router.handle(inputs.CallerHangsUp(call_id="c2"), 13.0) == []
     assert router.call_phase("c2") is CallPhase.QUEUED
     agent(router, "y", ("q",), 14.0)  # takes c1
-    assert offers(router.set_ready("x", 15.0)) == [("c2", "x")]
+    assert offers(router.handle(inputs.AgentGoesReady(agent_id="x"), 15.0)) == [("c2", "x")]
 
-    assert router.accept("x", "c2", 16.0)[0] == ConnectCall("c2", "x", dial="+15550001")
-    assert router.caller_hung_up("c2", 40.0)[0] == DisconnectCall("c2", "x", "caller")
-    cdr = only_record(router.complete_wrap_up("x", "c2", "ok", 41.0)).cdr
+    assert router.handle(inputs.AgentAccepts(agent_id="x", call_id="c2"), 16.0)[0] == ConnectCall(
+        "c2", "x", dial="+15550001"
+    )
+    assert router.handle(inputs.CallerHangsUp(call_id="c2"), 40.0)[0] == DisconnectCall(
+        "c2", "x", "caller"
+    )
+    cdr = only_record(
+        router.handle(
+            inputs.AgentFinishesWrapUp(agent_id="x", call_id="c2", disposition="ok"), 41.0
+        )
+    ).cdr
     assert (cdr.kind, cdr.callback_requested_at, cdr.arrived_at) == ("callback", 12.0, 5.0)
 
 
@@ -1049,11 +1164,11 @@ def test_a_requested_callback_is_not_sent_away_by_max_wait() -> None:
     rule = MaxWaitExit(action=ExitAction.VOICEMAIL, after_s=60.0)
     router = Router([exits_queue(max_wait=rule)])
     agent(router, "x", ("q",), 0.0, is_ready=False)
-    router.enqueue("c1", "q", caller(0, 1), 0.0)
-    router.enqueue("c2", "q", caller(0, 2), 5.0)
-    router.request_callback("c1", "+15550001", 10.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller(0, 1)), 0.0)
+    router.handle(inputs.CallArrives(call_id="c2", queue="q", caller=caller(0, 2)), 5.0)
+    router.handle(inputs.CallerAsksCallback(call_id="c1", number="+15550001"), 10.0)
 
-    out = router.advance(65.0)
+    out = router.handle(inputs.TimePasses(), 65.0)
 
     assert [e.call_id for e in of_type(out, ExitCall)] == ["c2"]
     assert router.waiting_in_order("q") == ["c1"]
@@ -1061,45 +1176,64 @@ def test_a_requested_callback_is_not_sent_away_by_max_wait() -> None:
 
 def test_request_callback_refusals() -> None:
     router = three_waiting()
-    router.set_ready("x", 1.0)  # takes c1
+    router.handle(inputs.AgentGoesReady(agent_id="x"), 1.0)  # takes c1
     with pytest.raises(RoutingError, match="c1"):
-        router.request_callback("c1", "+15550001", 2.0)
+        router.handle(inputs.CallerAsksCallback(call_id="c1", number="+15550001"), 2.0)
     with pytest.raises(RoutingError, match="number"):
-        router.request_callback("c2", "", 2.0)
+        router.handle(inputs.CallerAsksCallback(call_id="c2", number=""), 2.0)
     assert router.call_kind("c2") == "inbound"
 
 
 def test_schedule_callback_waits_until_due_then_ranks_like_a_call() -> None:
     router = Router([QueueConfig(name="q", value_weight=1.0, aging_rate=1.0)])
     agent(router, "x", ("q",), 0.0, is_ready=False)
-    router.enqueue("early", "q", caller(0, 1), 40.0)  # rank at 100: 60
-    router.enqueue("late", "q", caller(0, 2), 80.0)  # rank at 100: 20
+    router.handle(
+        inputs.CallArrives(call_id="early", queue="q", caller=caller(0, 1)), 40.0
+    )  # rank at 100: 60
+    router.handle(
+        inputs.CallArrives(call_id="late", queue="q", caller=caller(0, 2)), 80.0
+    )  # rank at 100: 20
 
-    out = router.schedule_callback("cb", "q", caller(50, 3), 100.0, "+15550003", 10.0)
+    out = router.handle(
+        inputs.CallbackScheduled(
+            call_id="cb", queue="q", caller=caller(50, 3), due=100.0, number="+15550003"
+        ),
+        10.0,
+    )
 
     assert out == []
     assert router.call_phase("cb") is CallPhase.SCHEDULED
     assert router.next_deadline() == 100.0
     assert "cb" not in router.waiting_in_order("q")
-    assert router.caller_hung_up("cb", 20.0) == []  # nobody is on the line
-    assert router.advance(99.0) == []
+    assert router.handle(inputs.CallerHangsUp(call_id="cb"), 20.0) == []  # nobody is on the line
+    assert router.handle(inputs.TimePasses(), 99.0) == []
 
-    assert router.advance(100.0) == []
+    assert router.handle(inputs.TimePasses(), 100.0) == []
     assert router.call_arrived_at("cb") == 100.0  # its age counts from due
     assert router.waiting_in_order("q") == ["early", "cb", "late"]  # 60 > 50 > 20
-    assert offers(router.set_ready("x", 100.0)) == [("early", "x")]
+    assert offers(router.handle(inputs.AgentGoesReady(agent_id="x"), 100.0)) == [("early", "x")]
     serve(router, "x", "early", 101.0)
     assert router.agent("x").call_id == "cb"
-    assert router.accept("x", "cb", 102.0)[0] == ConnectCall("cb", "x", dial="+15550003")
+    assert router.handle(inputs.AgentAccepts(agent_id="x", call_id="cb"), 102.0)[0] == ConnectCall(
+        "cb", "x", dial="+15550003"
+    )
 
 
 def test_schedule_callback_not_offered_before_due_even_to_a_ready_agent() -> None:
     router = Router([QueueConfig(name="q")])
     agent(router, "x", ("q",), 0.0)
 
-    assert router.schedule_callback("cb", "q", caller(), 100.0, "+15550003", 10.0) == []
+    assert (
+        router.handle(
+            inputs.CallbackScheduled(
+                call_id="cb", queue="q", caller=caller(), due=100.0, number="+15550003"
+            ),
+            10.0,
+        )
+        == []
+    )
     assert state(router, "x") is AgentState.READY
-    out = router.advance(100.0)
+    out = router.handle(inputs.TimePasses(), 100.0)
     assert offers(out) == [("cb", "x")]
 
 
@@ -1133,10 +1267,12 @@ def test_estimated_waits_by_position_ready_agents_and_aht() -> None:
     agent(router, "r1", ("q",), 0.0)
     agent(router, "r2", ("q",), 0.0)
     agent(router, "busy", ("q",), 0.0, skills={"x": 2})
-    router.enqueue("c0", "q", caller(0, 9), 0.0)
-    router.accept("busy", "c0", 0.0)
+    router.handle(inputs.CallArrives(call_id="c0", queue="q", caller=caller(0, 9)), 0.0)
+    router.handle(inputs.AgentAccepts(agent_id="busy", call_id="c0"), 0.0)
     for i, value in enumerate([10, 90, 50, 0, 70]):
-        router.enqueue(f"c{i + 1}", "q", caller(value, i + 1), 1.0 + i)
+        router.handle(
+            inputs.CallArrives(call_id=f"c{i + 1}", queue="q", caller=caller(value, i + 1)), 1.0 + i
+        )
 
     estimates = router.estimated_waits("q", 10.0)
 
@@ -1158,14 +1294,16 @@ def test_estimated_waits_with_nobody_present_are_infinite() -> None:
 def test_estimated_waits_follow_the_queue_average_handle_time() -> None:
     router = Router([QueueConfig(name="q", expected_aht_s=100.0)])
     agent(router, "x", ("q",), 0.0)
-    router.enqueue("c0", "q", caller(), 0.0)
-    router.accept("x", "c0", 0.0)
-    router.enqueue("c1", "q", caller(n=1), 1.0)
+    router.handle(inputs.CallArrives(call_id="c0", queue="q", caller=caller()), 0.0)
+    router.handle(inputs.AgentAccepts(agent_id="x", call_id="c0"), 0.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller(n=1)), 1.0)
     assert router.estimated_waits("q", 1.0)[0].wait_s == 100.0
 
-    router.agent_hang_up("x", "c0", 300.0)
-    router.complete_wrap_up("x", "c0", "ok", 300.0)  # a 300 s call: the average grows
-    router.enqueue("c2", "q", caller(n=2), 301.0)
+    router.handle(inputs.AgentHangsUp(agent_id="x", call_id="c0"), 300.0)
+    router.handle(
+        inputs.AgentFinishesWrapUp(agent_id="x", call_id="c0", disposition="ok"), 300.0
+    )  # a 300 s call: the average grows
+    router.handle(inputs.CallArrives(call_id="c2", queue="q", caller=caller(n=2)), 301.0)
 
     (estimate,) = router.estimated_waits("q", 301.0)
     assert estimate.wait_s > 100.0
@@ -1177,8 +1315,8 @@ def test_estimated_waits_follow_the_queue_average_handle_time() -> None:
 def test_configure_queue_reranks_waiting_calls_and_keeps_their_age() -> None:
     router = Router([QueueConfig(name="q", value_weight=1.0, aging_rate=1.0)])
     agent(router, "x", ("q",), 0.0, is_ready=False)
-    router.enqueue("low", "q", caller(0, 1), 0.0)
-    router.enqueue("high", "q", caller(90, 2), 10.0)
+    router.handle(inputs.CallArrives(call_id="low", queue="q", caller=caller(0, 1)), 0.0)
+    router.handle(inputs.CallArrives(call_id="high", queue="q", caller=caller(90, 2)), 10.0)
     assert router.waiting_in_order("q") == ["high", "low"]
 
     new = QueueConfig(name="q", value_weight=0.0, aging_rate=2.0)
@@ -1189,7 +1327,7 @@ def test_configure_queue_reranks_waiting_calls_and_keeps_their_age() -> None:
     assert [router.call_arrived_at(c) for c in ("low", "high")] == [0.0, 10.0]
     assert router.snapshot("q", 20.0).longest_wait_s == 20.0
     assert router.snapshot("q", 20.0).waiting == 2
-    assert offers(router.set_ready("x", 21.0)) == [("low", "x")]
+    assert offers(router.handle(inputs.AgentGoesReady(agent_id="x"), 21.0)) == [("low", "x")]
 
 
 def test_configure_queue_changes_the_strategy() -> None:
@@ -1197,12 +1335,14 @@ def test_configure_queue_changes_the_strategy() -> None:
     for a in ("a", "b"):
         agent(router, a, ("q",), 0.0, is_ready=False)
     handled_counts(router, {"a": 0, "b": 2}, {"a": 1.0, "b": 1.0})
-    router.set_ready("b", 10.0)
-    router.set_ready("a", 11.0)
+    router.handle(inputs.AgentGoesReady(agent_id="b"), 10.0)
+    router.handle(inputs.AgentGoesReady(agent_id="a"), 11.0)
 
-    router.configure_queue(strategy_queue(Strategy.FEWEST_CALLS), 12.0)
+    router.handle(inputs.QueueConfigured(queue=strategy_queue(Strategy.FEWEST_CALLS)), 12.0)
 
-    assert offers(router.enqueue("c1", "q", caller(), 13.0)) == [("c1", "a")]
+    assert offers(
+        router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller()), 13.0)
+    ) == [("c1", "a")]
 
 
 def test_configure_queue_keeps_the_longest_idle_order_of_ready_agents() -> None:
@@ -1210,20 +1350,26 @@ def test_configure_queue_keeps_the_longest_idle_order_of_ready_agents() -> None:
     agent(router, "z", ("q",), 0.0)
     agent(router, "b", ("q",), 5.0)
 
-    router.configure_queue(strategy_queue(Strategy.LONGEST_IDLE, priority=1.0), 10.0)
+    router.handle(
+        inputs.QueueConfigured(queue=strategy_queue(Strategy.LONGEST_IDLE, priority=1.0)), 10.0
+    )
 
-    assert offers(router.enqueue("c1", "q", caller(), 11.0)) == [("c1", "z")]
+    assert offers(
+        router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller()), 11.0)
+    ) == [("c1", "z")]
 
 
 def test_configure_queue_loosening_a_ring_offers_a_call_now_past_it() -> None:
     router = Router([MANDARIN])
     agent(router, "novice", ("zh",), 0.0, skills={"mandarin": 1})
-    router.enqueue("c1", "zh", caller(), 0.0)  # ring 1 only at 30
+    router.handle(
+        inputs.CallArrives(call_id="c1", queue="zh", caller=caller()), 0.0
+    )  # ring 1 only at 30
     sooner = MANDARIN.model_copy(
         update={"relax": (RelaxStep(after_s=10.0, skills={"mandarin": 1}),)}
     )
 
-    out = router.configure_queue(sooner, 15.0)
+    out = router.handle(inputs.QueueConfigured(queue=sooner), 15.0)
 
     assert offers(out) == [("c1", "novice")]
     assert router.call_ring("c1") == 1
@@ -1232,28 +1378,36 @@ def test_configure_queue_loosening_a_ring_offers_a_call_now_past_it() -> None:
 def test_configure_queue_tightening_a_ring_holds_the_call_back() -> None:
     router = Router([MANDARIN])
     agent(router, "novice", ("zh",), 0.0, skills={"mandarin": 1}, is_ready=False)
-    router.enqueue("c1", "zh", caller(), 0.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="zh", caller=caller()), 0.0)
     later = MANDARIN.model_copy(
         update={"relax": (RelaxStep(after_s=50.0, skills={"mandarin": 1}),)}
     )
-    router.configure_queue(later, 10.0)
+    router.handle(inputs.QueueConfigured(queue=later), 10.0)
 
-    assert offers(router.advance(30.0) + router.set_ready("novice", 30.0)) == []
-    assert offers(router.advance(50.0)) == [("c1", "novice")]
+    assert (
+        offers(
+            router.handle(inputs.TimePasses(), 30.0)
+            + router.handle(inputs.AgentGoesReady(agent_id="novice"), 30.0)
+        )
+        == []
+    )
+    assert offers(router.handle(inputs.TimePasses(), 50.0)) == [("c1", "novice")]
 
 
 def test_configure_queue_adds_a_queue() -> None:
     router = Router([QueueConfig(name="q")])
-    assert router.configure_queue(QueueConfig(name="new"), 0.0) == []
+    assert router.handle(inputs.QueueConfigured(queue=QueueConfig(name="new")), 0.0) == []
     assert router.queue_names == ["q", "new"]
     agent(router, "x", ("new",), 1.0)
-    assert offers(router.enqueue("c1", "new", caller(), 2.0)) == [("c1", "x")]
+    assert offers(
+        router.handle(inputs.CallArrives(call_id="c1", queue="new", caller=caller()), 2.0)
+    ) == [("c1", "x")]
 
 
 def test_configure_agent_new_skills_make_a_waiting_call_offerable_at_once() -> None:
     router = Router([MANDARIN])
     agent(router, "x", ("zh",), 0.0)
-    router.enqueue("c1", "zh", caller(), 1.0)
+    router.handle(inputs.CallArrives(call_id="c1", queue="zh", caller=caller()), 1.0)
     assert state(router, "x") is AgentState.READY
 
     out = router.handle(
@@ -1267,21 +1421,25 @@ def test_configure_agent_new_skills_make_a_waiting_call_offerable_at_once() -> N
 def test_configure_agent_new_queue_and_bonus() -> None:
     router = Router([PLAIN_A, PLAIN_B])
     agent(router, "x", ("A",), 0.0, is_ready=False)
-    router.enqueue("a1", "A", caller(0), 0.0)
-    router.enqueue("b1", "B", caller(0, 2), 10.0)
+    router.handle(inputs.CallArrives(call_id="a1", queue="A", caller=caller(0)), 0.0)
+    router.handle(inputs.CallArrives(call_id="b1", queue="B", caller=caller(0, 2)), 10.0)
 
-    router.configure_agent(AgentConfig(id="x", queues={"A": 0.0, "B": 20.0}), 15.0)
+    router.handle(
+        inputs.AgentConfigured(agent=AgentConfig(id="x", queues={"A": 0.0, "B": 20.0})), 15.0
+    )
 
     assert router.agent_queues("x") == ["A", "B"]
-    assert offers(router.set_ready("x", 20.0)) == [("b1", "x")]  # 10 + 20 > 20
+    assert offers(router.handle(inputs.AgentGoesReady(agent_id="x"), 20.0)) == [
+        ("b1", "x")
+    ]  # 10 + 20 > 20
 
 
 def test_configure_agent_refusals() -> None:
     router = Router([PLAIN_A])
     with pytest.raises(RoutingError, match="x"):
-        router.configure_agent(AgentConfig(id="x", queues={}))
+        router.handle(inputs.AgentConfigured(agent=AgentConfig(id="x", queues={})), 0.0)
     with pytest.raises(RoutingError, match="nope"):
-        router.configure_agent(AgentConfig(id="x", queues={"nope": 0.0}))
+        router.handle(inputs.AgentConfigured(agent=AgentConfig(id="x", queues={"nope": 0.0})), 0.0)
     assert not router.has_agent("x")
 
 
@@ -1305,6 +1463,9 @@ def test_handle_accepts_every_input_kind_after_a_json_round_trip() -> None:
         (8.0, inputs.AgentRejects(agent_id="x", call_id="c1")),
         (9.0, inputs.AgentGoesReady(agent_id="x")),  # offered c1 again
         (10.0, inputs.AgentAccepts(agent_id="x", call_id="c1")),
+        (11.0, inputs.AgentHoldsCall(agent_id="x", call_id="c1")),
+        (12.0, inputs.AgentResumesCall(agent_id="x", call_id="c1")),
+        (13.0, inputs.AgentMutes(agent_id="x", call_id="c1", muted=True)),
         (20.0, inputs.AgentHangsUp(agent_id="x", call_id="c1")),
         (21.0, inputs.AgentFinishesWrapUp(agent_id="x", call_id="c1", disposition="d", note="n")),
         (22.0, inputs.AgentAccepts(agent_id="x", call_id="c2")),  # the callback
@@ -1358,7 +1519,7 @@ def test_handle_accepts_every_input_kind_after_a_json_round_trip() -> None:
 def test_rank_of_the_offered_call_matches_priority_rank() -> None:
     """The router and :func:`priority.rank` agree on a mixed queue (used by the properties)."""
     router = three_waiting()
-    router.enqueue("c4", "q", caller(30, 4), 12.0)
+    router.handle(inputs.CallArrives(call_id="c4", queue="q", caller=caller(30, 4)), 12.0)
     config = router.queue_config("q")
     expected = sorted(
         router.waiting_in_order("q"),
@@ -1368,4 +1529,4 @@ def test_rank_of_the_offered_call_matches_priority_rank() -> None:
         ),
     )
     assert expected == ["c4", "c1", "c2", "c3"]
-    assert offers(router.set_ready("x", 20.0)) == [("c4", "x")]
+    assert offers(router.handle(inputs.AgentGoesReady(agent_id="x"), 20.0)) == [("c4", "x")]

@@ -39,10 +39,12 @@ from cti.models import (
     RelaxStep,
     Strategy,
 )
+from queue_engine import inputs as ri
 from queue_engine.actions import Action, OfferCall, RecordCall
 from queue_engine.inputs import CallMoved
 from queue_engine.priority import rank
 from queue_engine.router import CallPhase, Router
+from tests.queue_engine.requests import agent_input, call_input
 
 SETTINGS = settings(
     derandomize=True,
@@ -184,23 +186,28 @@ def test_a_freed_agent_takes_the_argmax_of_rank_plus_bonus_over_its_queues_and_r
     queues, agents, calls, final_gap = world
     router = Router(queues)
     for config in agents:
-        router.configure_agent(config, 0.0)
-        router.login(config.id, 0.0)
+        router.handle(ri.AgentConfigured(agent=config), 0.0)
+        router.handle(ri.AgentLogsIn(agent_id=config.id), 0.0)
     now = 0.0
     order: dict[str, int] = {}
     for n, (queue, value, gap) in enumerate(calls):
         now += gap
-        assert router.advance(now) == []  # nobody is Ready: timers only move rings
+        assert router.handle(ri.TimePasses(), now) == []  # nobody is Ready: timers only move rings
         call = f"c{n}"
         order[call] = n
-        assert router.enqueue(call, queue, make_caller(value, n), now) == []
+        assert (
+            router.handle(
+                ri.CallArrives(call_id=call, queue=queue, caller=make_caller(value, n)), now
+            )
+            == []
+        )
     now += final_gap
-    router.advance(now)
+    router.handle(ri.TimePasses(), now)
 
     # Agents free up one after another, at the same moment.
     for config in data.draw(st.permutations(agents), label="ready order"):
         expected = expected_choice(router, config, order, now)
-        out = router.set_ready(config.id, now)
+        out = router.handle(ri.AgentGoesReady(agent_id=config.id), now)
         got = [(o.call_id, o.agent_id) for o in out if isinstance(o, OfferCall)]
         if expected is None:
             assert got == []
@@ -224,16 +231,18 @@ def test_a_call_is_offered_when_its_ring_first_fits_a_ready_agent(
 ) -> None:
     router = Router([config])
     for i, s in enumerate(skills):
-        router.configure_agent(AgentConfig(id=f"a{i}", skills=s, queues={"q": 0.0}))
-        router.login(f"a{i}", 0.0)
-        router.set_ready(f"a{i}", 0.0)
+        router.handle(
+            ri.AgentConfigured(agent=AgentConfig(id=f"a{i}", skills=s, queues={"q": 0.0})), 0.0
+        )
+        router.handle(ri.AgentLogsIn(agent_id=f"a{i}"), 0.0)
+        router.handle(ri.AgentGoesReady(agent_id=f"a{i}"), 0.0)
     fitting = [
         ring
         for ring, (_, needed) in enumerate(config.rings)
         if any(meets(s, needed) for s in skills)
     ]
 
-    out = router.enqueue("c1", "q", make_caller(50, 1), arrival)
+    out = router.handle(ri.CallArrives(call_id="c1", queue="q", caller=make_caller(50, 1)), arrival)
     now = arrival
     while not any(isinstance(a, OfferCall) for a in out):
         deadline = router.next_deadline()
@@ -241,7 +250,7 @@ def test_a_call_is_offered_when_its_ring_first_fits_a_ready_agent(
             break
         assert deadline > now
         now = deadline
-        out = router.advance(now)
+        out = router.handle(ri.TimePasses(), now)
         assert router.call_ring("c1") == ring_of(config, now - arrival)
 
     offered = [a for a in out if isinstance(a, OfferCall)]
@@ -340,10 +349,10 @@ class RelaxationMachine(RuleBasedStateMachine):
                 queues={q: data.draw(bonus) for q in served},
             )
             self.agents[agent_id] = config
-            self.absorb(self.r.configure_agent(config, 0.0))
-            self.absorb(self.r.login(agent_id, 0.0))
+            self.absorb(self.r.handle(ri.AgentConfigured(agent=config), 0.0))
+            self.absorb(self.r.handle(ri.AgentLogsIn(agent_id=agent_id), 0.0))
             if data.draw(st.booleans(), label=f"{agent_id} Ready"):
-                self.absorb(self.r.set_ready(agent_id, 0.0))
+                self.absorb(self.r.handle(ri.AgentGoesReady(agent_id=agent_id), 0.0))
 
     # --- plumbing -----------------------------------------------------------------
 
@@ -366,13 +375,13 @@ class RelaxationMachine(RuleBasedStateMachine):
             r.next_deadline(),
         )
 
-    def request(self, name: str, *args: object) -> None:
+    def request(self, event: ri.AnyInput) -> None:
         """A request the state may refuse; a refused one must change nothing."""
         before = self.fingerprint()
         try:
-            out = getattr(self.r, name)(*args)
+            out = self.r.handle(event, self.now)
         except RoutingError:
-            assert self.fingerprint() == before, f"refused {name}{args} changed the state"
+            assert self.fingerprint() == before, f"refused {event!r} changed the state"
             return
         self.absorb(out)
 
@@ -405,7 +414,12 @@ class RelaxationMachine(RuleBasedStateMachine):
         call = f"c{self.n}"
         self.n += 1
         self.arrived[call] = self.now
-        self.absorb(self.r.enqueue(call, queue, make_caller(value, self.n), self.now))
+        self.absorb(
+            self.r.handle(
+                ri.CallArrives(call_id=call, queue=queue, caller=make_caller(value, self.n)),
+                self.now,
+            )
+        )
 
     @rule(
         queue=st.sampled_from(QUEUE_NAMES),
@@ -418,15 +432,22 @@ class RelaxationMachine(RuleBasedStateMachine):
         self.arrived[call] = self.now + ahead
         number = make_caller(value, self.n).e164 or ""
         self.absorb(
-            self.r.schedule_callback(
-                call, queue, make_caller(value, self.n), self.now + ahead, number, self.now
+            self.r.handle(
+                ri.CallbackScheduled(
+                    call_id=call,
+                    queue=queue,
+                    caller=make_caller(value, self.n),
+                    due=self.now + ahead,
+                    number=number,
+                ),
+                self.now,
             )
         )
 
     @rule(dt=time_steps)
     def tick(self, dt: float) -> None:
         self.now += dt
-        self.absorb(self.r.advance(self.now))
+        self.absorb(self.r.handle(ri.TimePasses(), self.now))
         deadline = self.r.next_deadline()
         assert deadline is None or deadline > self.now
 
@@ -441,16 +462,13 @@ class RelaxationMachine(RuleBasedStateMachine):
         agent=st.sampled_from(AGENT_IDS),
     )
     def agent_request(self, request: str, agent: str) -> None:
-        if request == "set_not_ready":
-            self.request(request, agent, "break", self.now)
-        else:
-            self.request(request, agent, self.now)
+        self.request(agent_input(request, agent))
 
     @precondition(lambda self: self.in_state(AgentState.RESERVED))
     @rule(data=st.data(), answer=st.sampled_from(["accept", "accept", "reject"]))
     def answer_offer(self, data: st.DataObject, answer: str) -> None:
         agent = data.draw(st.sampled_from(self.in_state(AgentState.RESERVED)))
-        self.request(answer, agent, self.r.agent(agent).call_id, self.now)
+        self.request(call_input(answer, agent, str(self.r.agent(agent).call_id)))
 
     @precondition(lambda self: self.in_state(AgentState.RESERVED))
     @rule(data=st.data())
@@ -458,15 +476,15 @@ class RelaxationMachine(RuleBasedStateMachine):
         """An offered agent accepts, talks, hangs up and wraps up, all at once."""
         agent = data.draw(st.sampled_from(self.in_state(AgentState.RESERVED)))
         call = self.r.agent(agent).call_id
-        self.request("accept", agent, call, self.now)
-        self.request("agent_hang_up", agent, call, self.now)
-        self.request("complete_wrap_up", agent, call, "ok", self.now)
+        self.request(ri.AgentAccepts(agent_id=agent, call_id=call))
+        self.request(ri.AgentHangsUp(agent_id=agent, call_id=call))
+        self.request(ri.AgentFinishesWrapUp(agent_id=agent, call_id=call, disposition="ok"))
 
     @precondition(lambda self: self.in_state(AgentState.TALKING))
     @rule(data=st.data())
     def agent_hang_up(self, data: st.DataObject) -> None:
         agent = data.draw(st.sampled_from(self.in_state(AgentState.TALKING)))
-        self.request("agent_hang_up", agent, self.r.agent(agent).call_id, self.now)
+        self.request(ri.AgentHangsUp(agent_id=agent, call_id=self.r.agent(agent).call_id))
 
     @precondition(lambda self: self.in_state(AgentState.WRAP_UP))
     @rule(data=st.data(), extend=st.booleans())
@@ -474,15 +492,15 @@ class RelaxationMachine(RuleBasedStateMachine):
         agent = data.draw(st.sampled_from(self.in_state(AgentState.WRAP_UP)))
         call = self.r.agent(agent).call_id
         if extend:
-            self.request("extend_wrap_up", agent, call, 5.0, self.now)
+            self.request(ri.AgentExtendsWrapUp(agent_id=agent, call_id=call, seconds=5.0))
         else:
-            self.request("complete_wrap_up", agent, call, "ok", self.now)
+            self.request(ri.AgentFinishesWrapUp(agent_id=agent, call_id=call, disposition="ok"))
 
     @precondition(lambda self: self.router is not None and self.r.active_call_ids())
     @rule(data=st.data())
     def caller_hang_up(self, data: st.DataObject) -> None:
         call = data.draw(st.sampled_from(sorted(self.r.active_call_ids())))
-        self.request("caller_hung_up", call, self.now)
+        self.request(ri.CallerHangsUp(call_id=call))
 
     @precondition(lambda self: self.waiting())
     @rule(
@@ -493,12 +511,12 @@ class RelaxationMachine(RuleBasedStateMachine):
     def supervise(self, data: st.DataObject, action: str, priority: float) -> None:
         call = data.draw(st.sampled_from(self.waiting()))
         if action == "callback":
-            self.request("request_callback", call, "+15550000000", self.now)
+            self.request(ri.CallerAsksCallback(call_id=call, number="+15550000000"))
         elif action == "priority":
-            self.request("set_call_priority", call, priority, self.now)
+            self.request(ri.CallPriorityChanged(call_id=call, priority=priority))
         else:
             other = "q1" if self.r.call_queue(call) == "q0" else "q0"
-            self.request("handle", CallMoved(call_id=call, queue=other), self.now)
+            self.request(CallMoved(call_id=call, queue=other))
 
     # --- invariants ---------------------------------------------------------------
 

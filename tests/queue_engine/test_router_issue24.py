@@ -30,6 +30,7 @@ from cti.models import (
     RelaxStep,
     Strategy,
 )
+from queue_engine import inputs as ri
 from queue_engine.actions import (
     Action,
     AgentStateSet,
@@ -73,11 +74,11 @@ def test_an_offer_lapsing_after_max_wait_takes_the_exit_at_once(missed: int) -> 
     """max_wait 10 s, offer timeout 15 s: offered at 5 s, the offer lapses at 20 s."""
     router = Router([max_wait_queue()], max_missed_offers=missed)
     agent(router, "x", ("q",), 0.0, is_ready=False)
-    router.enqueue("c1", "q", caller(), 0.0)
-    assert offers(router.set_ready("x", 5.0)) == [("c1", "x")]
-    assert router.advance(10.0) == []  # ringing when max_wait comes: it rings on
+    router.handle(ri.CallArrives(call_id="c1", queue="q", caller=caller()), 0.0)
+    assert offers(router.handle(ri.AgentGoesReady(agent_id="x"), 5.0)) == [("c1", "x")]
+    assert router.handle(ri.TimePasses(), 10.0) == []  # ringing when max_wait comes: it rings on
 
-    out = router.advance(20.0)
+    out = router.handle(ri.TimePasses(), 20.0)
 
     assert exits(out) == [("c1", "max wait")]
     assert of_type(out, RecordCall)[0].cdr.outcome == "exited"
@@ -88,11 +89,11 @@ def test_an_offer_lapsing_after_max_wait_takes_the_exit_at_once(missed: int) -> 
 def test_a_rejected_offer_after_max_wait_takes_the_exit_even_with_an_agent_ready() -> None:
     router = Router([max_wait_queue()])
     agent(router, "x", ("q",), 0.0, is_ready=False)
-    router.enqueue("c1", "q", caller(), 0.0)
-    router.set_ready("x", 5.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="q", caller=caller()), 0.0)
+    router.handle(ri.AgentGoesReady(agent_id="x"), 5.0)
     agent(router, "y", ("q",), 11.0)  # Ready, but the caller has waited long enough
 
-    out = router.reject("x", "c1", 12.0)
+    out = router.handle(ri.AgentRejects(agent_id="x", call_id="c1"), 12.0)
 
     assert exits(out) == [("c1", "max wait")]
     assert offers(out) == []
@@ -103,13 +104,15 @@ def test_an_offer_back_before_max_wait_rearms_the_exit() -> None:
     """The first timer fires while the call rings; back in the queue it needs another."""
     router = Router([max_wait_queue(after_s=10.0, offer_timeout_s=3.0)])
     agent(router, "x", ("q",), 0.0, is_ready=False)
-    router.enqueue("c1", "q", caller(), 0.0)
-    router.set_ready("x", 1.0)  # offered, lapses at 4 s: x Not Ready, c1 waits
-    assert exits(router.advance(4.0)) == []
+    router.handle(ri.CallArrives(call_id="c1", queue="q", caller=caller()), 0.0)
+    router.handle(
+        ri.AgentGoesReady(agent_id="x"), 1.0
+    )  # offered, lapses at 4 s: x Not Ready, c1 waits
+    assert exits(router.handle(ri.TimePasses(), 4.0)) == []
     assert router.waiting_in_order("q") == ["c1"]
 
     assert router.next_deadline() == 10.0
-    assert exits(router.advance(10.0)) == [("c1", "max wait")]
+    assert exits(router.handle(ri.TimePasses(), 10.0)) == [("c1", "max wait")]
 
 
 def test_an_agent_freed_at_the_moment_of_max_wait_does_not_take_the_call() -> None:
@@ -117,12 +120,16 @@ def test_an_agent_freed_at_the_moment_of_max_wait_does_not_take_the_call() -> No
     moment: the agent must not be offered a call whose wait is over."""
     router = Router([max_wait_queue(wrap_up_s=10.0)])
     agent(router, "x", ("q",), 0.0)
-    router.enqueue("c0", "q", caller(), 0.0)
-    router.accept("x", "c0", 0.0)
-    router.agent_hang_up("x", "c0", 0.0)  # wrap-up until 10 s (its timer first)
-    router.enqueue("c1", "q", caller(n=2), 0.0)  # max wait until 10 s
+    router.handle(ri.CallArrives(call_id="c0", queue="q", caller=caller()), 0.0)
+    router.handle(ri.AgentAccepts(agent_id="x", call_id="c0"), 0.0)
+    router.handle(
+        ri.AgentHangsUp(agent_id="x", call_id="c0"), 0.0
+    )  # wrap-up until 10 s (its timer first)
+    router.handle(
+        ri.CallArrives(call_id="c1", queue="q", caller=caller(n=2)), 0.0
+    )  # max wait until 10 s
 
-    out = router.advance(10.0)
+    out = router.handle(ri.TimePasses(), 10.0)
 
     assert exits(out) == [("c1", "max wait")]
     assert offers(out) == []
@@ -145,12 +152,12 @@ def test_the_docs_vip_call_ringing_at_600_s_gets_its_callback_exit(tmp_path: Pat
         max_missed_offers=config.engine.max_missed_offers,
         seed=config.engine.seed,
     )
-    router.login("1001", 0.0)
-    router.enqueue("vip1", "vip", caller(80.0), 0.0)
-    assert offers(router.set_ready("1001", 590.0)) == [("vip1", "1001")]
-    assert router.advance(600.0) == []
+    router.handle(ri.AgentLogsIn(agent_id="1001"), 0.0)
+    router.handle(ri.CallArrives(call_id="vip1", queue="vip", caller=caller(80.0)), 0.0)
+    assert offers(router.handle(ri.AgentGoesReady(agent_id="1001"), 590.0)) == [("vip1", "1001")]
+    assert router.handle(ri.TimePasses(), 600.0) == []
 
-    out = router.advance(605.0)
+    out = router.handle(ri.TimePasses(), 605.0)
 
     assert ReleaseLine("vip1") in out
     assert router.call_kind("vip1") == "callback"
@@ -164,10 +171,10 @@ def test_a_callback_exit_for_a_caller_with_no_number_goes_to_voicemail(ani: str)
     router = Router([max_wait_queue(action=ExitAction.CALLBACK)])
     agent(router, "x", ("q",), 0.0, is_ready=False)
     withheld = CallerInfo(ani=ani, kind=CallerKind.PRIVATE if ani == "P" else CallerKind.UNKNOWN)
-    router.enqueue("c1", "q", withheld, 0.0)
-    router.set_ready("x", 5.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="q", caller=withheld), 0.0)
+    router.handle(ri.AgentGoesReady(agent_id="x"), 5.0)
 
-    out = router.advance(20.0)
+    out = router.handle(ri.TimePasses(), 20.0)
 
     assert of_type(out, ReleaseLine) == []
     (gone,) = of_type(out, ExitCall)
@@ -179,9 +186,9 @@ def test_a_callback_exit_for_a_caller_with_no_number_goes_to_voicemail(ani: str)
 def test_a_supervisor_move_into_a_queue_it_is_too_old_for_takes_the_exit_at_once() -> None:
     router = Router([QueueConfig(name="long"), max_wait_queue("short", after_s=30.0)])
     agent(router, "x", ("long", "short"), 0.0, is_ready=False)
-    router.enqueue("c1", "long", caller(), 0.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="long", caller=caller()), 0.0)
 
-    out = router.move_call("c1", "short", 40.0, reason="supervisor")
+    out = router.handle(ri.CallMoved(call_id="c1", queue="short"), 40.0)
 
     assert of_type(out, MoveCall) == [MoveCall("c1", "long", "short", "supervisor")]
     assert exits(out) == [("c1", "max wait")]
@@ -198,29 +205,31 @@ def test_a_relaxed_call_back_in_the_queue_keeps_its_exit() -> None:
     )
     router = Router([q])
     agent(router, "skilled", ("q",), 0.0, skills={"x": 2}, is_ready=False)
-    router.enqueue("c1", "q", caller(), 0.0)
-    router.set_ready("skilled", 5.0)  # offered in ring 0, lapses at 15 s (ring 1 by then)
+    router.handle(ri.CallArrives(call_id="c1", queue="q", caller=caller()), 0.0)
+    router.handle(
+        ri.AgentGoesReady(agent_id="skilled"), 5.0
+    )  # offered in ring 0, lapses at 15 s (ring 1 by then)
 
-    assert exits(router.advance(15.0)) == [("c1", "max wait")]
+    assert exits(router.handle(ri.TimePasses(), 15.0)) == [("c1", "max wait")]
 
 
 def test_reconfiguring_max_wait_while_a_call_rings_still_applies_it_when_it_is_back() -> None:
     router = Router([QueueConfig(name="q", offer_timeout_s=15.0)])
     agent(router, "x", ("q",), 0.0, is_ready=False)
-    router.enqueue("c1", "q", caller(), 0.0)
-    router.set_ready("x", 5.0)  # offered until 20 s
-    router.configure_queue(max_wait_queue(after_s=10.0), 6.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="q", caller=caller()), 0.0)
+    router.handle(ri.AgentGoesReady(agent_id="x"), 5.0)  # offered until 20 s
+    router.handle(ri.QueueConfigured(queue=max_wait_queue(after_s=10.0)), 6.0)
 
-    assert exits(router.advance(20.0)) == [("c1", "max wait")]
+    assert exits(router.handle(ri.TimePasses(), 20.0)) == [("c1", "max wait")]
 
 
 def test_reconfiguring_max_wait_below_a_waiting_calls_age_takes_the_exit_at_once() -> None:
     router = Router([QueueConfig(name="q")])
     agent(router, "x", ("q",), 0.0, is_ready=False)
-    router.enqueue("c1", "q", caller(), 0.0)
-    router.enqueue("c2", "q", caller(n=2), 20.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="q", caller=caller()), 0.0)
+    router.handle(ri.CallArrives(call_id="c2", queue="q", caller=caller(n=2)), 20.0)
 
-    out = router.configure_queue(max_wait_queue(after_s=10.0), 25.0)
+    out = router.handle(ri.QueueConfigured(queue=max_wait_queue(after_s=10.0)), 25.0)
 
     assert exits(out) == [("c1", "max wait")]
     assert router.waiting_in_order("q") == ["c2"]
@@ -232,12 +241,14 @@ def test_reconfiguring_max_wait_does_not_send_a_transferred_call_away() -> None:
     router = Router([QueueConfig(name="q"), QueueConfig(name="billing")])
     agent(router, "x", ("q",), 0.0)
     agent(router, "b", ("billing",), 0.0, is_ready=False)
-    router.enqueue("c1", "q", caller(), 0.0)
-    router.accept("x", "c1", 1.0)
-    router.transfer("x", "c1", 2.0, queue="billing")  # waits in billing, age kept
-    router.configure_queue(max_wait_queue("billing", after_s=30.0), 3.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="q", caller=caller()), 0.0)
+    router.handle(ri.AgentAccepts(agent_id="x", call_id="c1"), 1.0)
+    router.handle(
+        ri.AgentTransfers(agent_id="x", call_id="c1", queue="billing"), 2.0
+    )  # waits in billing, age kept
+    router.handle(ri.QueueConfigured(queue=max_wait_queue("billing", after_s=30.0)), 3.0)
 
-    assert exits(router.advance(100.0)) == []
+    assert exits(router.handle(ri.TimePasses(), 100.0)) == []
     assert router.waiting_in_order("billing") == ["c1"]
 
 
@@ -253,9 +264,14 @@ def test_random_draws_when_the_call_is_placed_not_when_the_agent_joins() -> None
         router = Router([QueueConfig(name="q", strategy=Strategy.RANDOM)], seed=seed)
         agent(router, "a", ("q",), 0.0)
         agent(router, "b", ("q",), 0.0)
-        (first,) = of_type(router.enqueue("c1", "q", caller(), 1.0), OfferCall)
+        (first,) = of_type(
+            router.handle(ri.CallArrives(call_id="c1", queue="q", caller=caller()), 1.0), OfferCall
+        )
         serve(router, first.agent_id, "c1", 2.0)
-        (second,) = of_type(router.enqueue("c2", "q", caller(n=2), 3.0), OfferCall)
+        (second,) = of_type(
+            router.handle(ri.CallArrives(call_id="c2", queue="q", caller=caller(n=2)), 3.0),
+            OfferCall,
+        )
         again += second.agent_id == first.agent_id
     sd = (seeds * 0.25) ** 0.5
     assert abs(again - seeds / 2) <= 4 * sd, again
@@ -268,7 +284,12 @@ def test_random_is_the_same_for_the_same_seed_and_inputs() -> None:
             agent(router, a, ("q",), 0.0)
         got = []
         for i in range(40):
-            (offer,) = of_type(router.enqueue(f"c{i}", "q", caller(n=i), 1.0 + i), OfferCall)
+            (offer,) = of_type(
+                router.handle(
+                    ri.CallArrives(call_id=f"c{i}", queue="q", caller=caller(n=i)), 1.0 + i
+                ),
+                OfferCall,
+            )
             got.append(offer.agent_id)
             serve(router, offer.agent_id, offer.call_id, 1.0 + i)
         return got
@@ -292,16 +313,16 @@ def ring_all(max_missed: int, **kw: object) -> Router:
 
 def test_ring_all_lapse_rings_every_agent_again() -> None:
     router = ring_all(2)
-    router.enqueue("c1", "q", caller(), 5.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="q", caller=caller()), 5.0)
 
-    out = router.advance(15.0)
+    out = router.handle(ri.TimePasses(), 15.0)
 
     assert sorted(w.agent_id for w in of_type(out, WithdrawOffer)) == ["a", "b", "c"]
     assert sorted(offers(out)) == [("c1", "a"), ("c1", "b"), ("c1", "c")]
     assert router.offered_to("c1") == ["a", "b", "c"]
     assert {o.deadline for o in of_type(out, OfferCall)} == {25.0}
     # the second lapse is each agent's second miss: all Not Ready, the call waits
-    out = router.advance(25.0)
+    out = router.handle(ri.TimePasses(), 25.0)
     assert [state(router, a) for a in "abc"] == [AgentState.NOT_READY] * 3
     assert {s.reason for s in of_type(out, AgentStateSet)} == {MISSED_OFFER}
     assert router.waiting_in_order("q") == ["c1"]
@@ -309,10 +330,10 @@ def test_ring_all_lapse_rings_every_agent_again() -> None:
 
 def test_ring_all_lapse_rings_a_member_who_was_ready_meanwhile_too() -> None:
     router = ring_all(2)
-    router.enqueue("c1", "q", caller(), 5.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="q", caller=caller()), 5.0)
     agent(router, "d", ("q",), 6.0)  # Ready while c1 rings the others
 
-    out = router.advance(15.0)
+    out = router.handle(ri.TimePasses(), 15.0)
 
     assert sorted(offers(out)) == [("c1", "a"), ("c1", "b"), ("c1", "c"), ("c1", "d")]
 
@@ -320,10 +341,10 @@ def test_ring_all_lapse_rings_a_member_who_was_ready_meanwhile_too() -> None:
 def test_ring_all_lapse_serves_a_better_call_first() -> None:
     """A better call that came while everyone rang rings everyone; the lapsed one waits."""
     router = ring_all(2, value_weight=1.0)
-    router.enqueue("c1", "q", caller(0.0), 5.0)
-    router.enqueue("vip", "q", caller(100.0, n=2), 6.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="q", caller=caller(0.0)), 5.0)
+    router.handle(ri.CallArrives(call_id="vip", queue="q", caller=caller(100.0, n=2)), 6.0)
 
-    out = router.advance(15.0)
+    out = router.handle(ri.TimePasses(), 15.0)
 
     assert sorted(offers(out)) == [("vip", "a"), ("vip", "b"), ("vip", "c")]
     assert router.waiting_in_order("q") == ["c1"]
@@ -331,10 +352,10 @@ def test_ring_all_lapse_serves_a_better_call_first() -> None:
 
 def test_ring_all_answered_the_freed_agents_all_ring_for_the_next_call() -> None:
     router = ring_all(1)
-    router.enqueue("c1", "q", caller(), 5.0)
-    router.enqueue("c2", "q", caller(n=2), 6.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="q", caller=caller()), 5.0)
+    router.handle(ri.CallArrives(call_id="c2", queue="q", caller=caller(n=2)), 6.0)
 
-    out = router.accept("b", "c1", 7.0)
+    out = router.handle(ri.AgentAccepts(agent_id="b", call_id="c1"), 7.0)
 
     assert sorted(offers(out)) == [("c2", "a"), ("c2", "c")]
     assert router.offered_to("c2") == ["a", "c"]
@@ -342,10 +363,10 @@ def test_ring_all_answered_the_freed_agents_all_ring_for_the_next_call() -> None
 
 def test_ring_all_caller_gone_the_freed_agents_all_ring_for_the_next_call() -> None:
     router = ring_all(1)
-    router.enqueue("c1", "q", caller(), 5.0)
-    router.enqueue("c2", "q", caller(n=2), 6.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="q", caller=caller()), 5.0)
+    router.handle(ri.CallArrives(call_id="c2", queue="q", caller=caller(n=2)), 6.0)
 
-    out = router.caller_hung_up("c1", 7.0)
+    out = router.handle(ri.CallerHangsUp(call_id="c1"), 7.0)
 
     assert sorted(offers(out)) == [("c2", "a"), ("c2", "b"), ("c2", "c")]
 
@@ -353,9 +374,9 @@ def test_ring_all_caller_gone_the_freed_agents_all_ring_for_the_next_call() -> N
 def test_ring_all_lapse_after_max_wait_exits_and_frees_everyone() -> None:
     rule = MaxWaitExit(action=ExitAction.VOICEMAIL, after_s=8.0)
     router = ring_all(3, exits=QueueExits(max_wait=rule))
-    router.enqueue("c1", "q", caller(), 5.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="q", caller=caller()), 5.0)
 
-    out = router.advance(15.0)
+    out = router.handle(ri.TimePasses(), 15.0)
 
     assert exits(out) == [("c1", "max wait")]
     assert [state(router, a) for a in "abc"] == [AgentState.READY] * 3
@@ -370,9 +391,9 @@ def test_ring_all_lapse_after_max_wait_moves_the_call_to_a_queue_with_other_ring
     other = QueueConfig(name="other", strategy=Strategy.RING_ALL, relax=(RelaxStep(after_s=2.0),))
     router = Router([lapsing, other])
     agent(router, "x", ("q",), 0.0)
-    router.enqueue("c1", "q", caller(), 0.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="q", caller=caller()), 0.0)
 
-    out = router.advance(15.0)
+    out = router.handle(ri.TimePasses(), 15.0)
 
     assert of_type(out, MoveCall) == [MoveCall("c1", "q", "other", "max wait")]
     assert router.waiting_in_order("other") == ["c1"]
@@ -384,10 +405,10 @@ def test_single_offer_lapse_goes_to_another_ready_agent_first() -> None:
     another agent is Ready (it becomes Ready itself just after)."""
     router = Router([QueueConfig(name="q", offer_timeout_s=10.0)], max_missed_offers=2)
     agent(router, "a", ("q",), 0.0)
-    router.enqueue("c1", "q", caller(), 1.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="q", caller=caller()), 1.0)
     agent(router, "b", ("q",), 2.0)
 
-    out = router.advance(11.0)
+    out = router.handle(ri.TimePasses(), 11.0)
 
     assert offers(out) == [("c1", "b")]
     assert state(router, "a") is AgentState.READY
@@ -400,13 +421,13 @@ def test_max_wait_exit_to_another_queue_after_a_lapse_routes_there() -> None:
         max_missed_offers=1,
     )
     agent(router, "x", ("q",), 0.0, is_ready=False)
-    router.configure_agent(AgentConfig(id="o", queues={"other": 0.0}))
-    router.login("o", 0.0)
-    router.set_ready("o", 0.0)
-    router.enqueue("c1", "q", caller(), 0.0)
-    router.set_ready("x", 5.0)
+    router.handle(ri.AgentConfigured(agent=AgentConfig(id="o", queues={"other": 0.0})), 0.0)
+    router.handle(ri.AgentLogsIn(agent_id="o"), 0.0)
+    router.handle(ri.AgentGoesReady(agent_id="o"), 0.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="q", caller=caller()), 0.0)
+    router.handle(ri.AgentGoesReady(agent_id="x"), 5.0)
 
-    out = router.advance(20.0)
+    out = router.handle(ri.TimePasses(), 20.0)
 
     assert of_type(out, MoveCall) == [MoveCall("c1", "q", "other", "max wait")]
     assert offers(out) == [("c1", "o")]

@@ -37,6 +37,7 @@ from cti.models import (
     RelaxStep,
     Strategy,
 )
+from queue_engine import inputs as ri
 from queue_engine.actions import (
     Action,
     AgentStateSet,
@@ -47,6 +48,7 @@ from queue_engine.actions import (
 )
 from queue_engine.inputs import CallMoved
 from queue_engine.router import CallPhase, Router
+from tests.queue_engine.requests import agent_input, call_input
 from tests.queue_engine.test_router_acd_properties import (
     SETTINGS,
     make_caller,
@@ -120,10 +122,10 @@ class ExitAndRingAllMachine(RuleBasedStateMachine):
                 queues={q: data.draw(st.sampled_from([0.0, 10.0])) for q in served},
             )
             self.agents[agent_id] = config
-            self.absorb(self.r.configure_agent(config, 0.0))
-            self.absorb(self.r.login(agent_id, 0.0))
+            self.absorb(self.r.handle(ri.AgentConfigured(agent=config), 0.0))
+            self.absorb(self.r.handle(ri.AgentLogsIn(agent_id=agent_id), 0.0))
             if data.draw(st.booleans(), label=f"{agent_id} Ready"):
-                self.absorb(self.r.set_ready(agent_id, 0.0))
+                self.absorb(self.r.handle(ri.AgentGoesReady(agent_id=agent_id), 0.0))
 
     # --- plumbing -----------------------------------------------------------------
 
@@ -141,9 +143,9 @@ class ExitAndRingAllMachine(RuleBasedStateMachine):
         """A caller still on the line, never answered: max_wait applies to it."""
         return call not in self.transferred and self.r.call_kind(call) != "callback"
 
-    def request(self, name: str, *args: object, **kw: object) -> None:
+    def request(self, event: ri.AnyInput) -> None:
         try:
-            out = getattr(self.r, name)(*args, **kw)
+            out = self.r.handle(event, self.now)
         except RoutingError:
             return
         self.absorb(out)
@@ -195,12 +197,17 @@ class ExitAndRingAllMachine(RuleBasedStateMachine):
         call = f"c{self.n}"
         self.n += 1
         self.arrived[call] = self.now
-        self.absorb(self.r.enqueue(call, queue, make_caller(value, self.n), self.now))
+        self.absorb(
+            self.r.handle(
+                ri.CallArrives(call_id=call, queue=queue, caller=make_caller(value, self.n)),
+                self.now,
+            )
+        )
 
     @rule(dt=time_steps)
     def tick(self, dt: float) -> None:
         self.now += dt
-        self.absorb(self.r.advance(self.now))
+        self.absorb(self.r.handle(ri.TimePasses(), self.now))
 
     @rule()
     def to_next_deadline(self) -> None:
@@ -214,16 +221,13 @@ class ExitAndRingAllMachine(RuleBasedStateMachine):
         agent=st.sampled_from(AGENT_IDS),
     )
     def agent_request(self, request: str, agent: str) -> None:
-        if request == "set_not_ready":
-            self.request(request, agent, "break", self.now)
-        else:
-            self.request(request, agent, self.now)
+        self.request(agent_input(request, agent))
 
     @precondition(lambda self: self.in_state(AgentState.RESERVED))
     @rule(data=st.data(), answer=st.sampled_from(["accept", "reject", "reject"]))
     def answer_offer(self, data: st.DataObject, answer: str) -> None:
         agent = data.draw(st.sampled_from(self.in_state(AgentState.RESERVED)))
-        self.request(answer, agent, self.r.agent(agent).call_id, self.now)
+        self.request(call_input(answer, agent, str(self.r.agent(agent).call_id)))
 
     @precondition(lambda self: self.in_state(AgentState.TALKING))
     @rule(data=st.data(), how=st.sampled_from(["hang up", "transfer"]), to=st.integers(0, 1))
@@ -232,22 +236,26 @@ class ExitAndRingAllMachine(RuleBasedStateMachine):
         call = self.r.agent(agent).call_id
         assert call is not None
         if how == "hang up":
-            self.request("agent_hang_up", agent, call, self.now)
+            self.request(ri.AgentHangsUp(agent_id=agent, call_id=call))
         else:
             self.transferred.add(call)
-            self.request("transfer", agent, call, self.now, queue=QUEUE_NAMES[to])
+            self.request(ri.AgentTransfers(agent_id=agent, call_id=call, queue=QUEUE_NAMES[to]))
 
     @precondition(lambda self: self.in_state(AgentState.WRAP_UP))
     @rule(data=st.data())
     def wrap_up(self, data: st.DataObject) -> None:
         agent = data.draw(st.sampled_from(self.in_state(AgentState.WRAP_UP)))
-        self.request("complete_wrap_up", agent, self.r.agent(agent).call_id, "ok", self.now)
+        self.request(
+            ri.AgentFinishesWrapUp(
+                agent_id=agent, call_id=self.r.agent(agent).call_id, disposition="ok"
+            )
+        )
 
     @precondition(lambda self: self.router is not None and self.r.active_call_ids())
     @rule(data=st.data())
     def caller_hang_up(self, data: st.DataObject) -> None:
         call = data.draw(st.sampled_from(sorted(self.r.active_call_ids())))
-        self.request("caller_hung_up", call, self.now)
+        self.request(ri.CallerHangsUp(call_id=call))
 
     @precondition(lambda self: self.waiting())
     @rule(
@@ -258,12 +266,12 @@ class ExitAndRingAllMachine(RuleBasedStateMachine):
     def supervise(self, data: st.DataObject, action: str, priority: float) -> None:
         call = data.draw(st.sampled_from(self.waiting()))
         if action == "callback":
-            self.request("request_callback", call, "+15550000000", self.now)
+            self.request(ri.CallerAsksCallback(call_id=call, number="+15550000000"))
         elif action == "priority":
-            self.request("set_call_priority", call, priority, self.now)
+            self.request(ri.CallPriorityChanged(call_id=call, priority=priority))
         else:
             other = "q1" if self.r.call_queue(call) == "q0" else "q0"
-            self.request("handle", CallMoved(call_id=call, queue=other), self.now)
+            self.request(CallMoved(call_id=call, queue=other))
 
     @precondition(lambda self: self.router is not None)
     @rule(queue=st.sampled_from(QUEUE_NAMES), data=st.data())
@@ -272,7 +280,7 @@ class ExitAndRingAllMachine(RuleBasedStateMachine):
         config = self.configs[queue].model_copy(update={"exits": QueueExits(max_wait=rule_)})
         self.configs[queue] = config
         self.offer_bound.clear()  # offers made under the old rule keep their deadline
-        self.absorb(self.r.configure_queue(config, self.now))
+        self.absorb(self.r.handle(ri.QueueConfigured(queue=config), self.now))
 
     # --- invariants ---------------------------------------------------------------
 
@@ -366,18 +374,38 @@ def test_random_gives_each_ready_agent_the_next_call_with_frequency_one_in_k(
         now = 0.0
         for agent_id, gap in zip(agents, ready_gaps, strict=False):
             now += gap
-            router.configure_agent(AgentConfig(id=agent_id, queues={"q": 0.0}), now)
-            router.login(agent_id, now)
-            note(went_ready, router.set_ready(agent_id, now))
+            router.handle(
+                ri.AgentConfigured(agent=AgentConfig(id=agent_id, queues={"q": 0.0})), now
+            )
+            router.handle(ri.AgentLogsIn(agent_id=agent_id), now)
+            note(went_ready, router.handle(ri.AgentGoesReady(agent_id=agent_id), now))
         for n, talk in enumerate(history):
             now += 1.0
-            (offer,) = note(went_ready, router.enqueue(f"h{n}", "q", make_caller(0, n), now))
-            router.accept(offer.agent_id, offer.call_id, now)
-            router.agent_hang_up(offer.agent_id, offer.call_id, now + talk)
-            note(
-                went_ready, router.complete_wrap_up(offer.agent_id, offer.call_id, "ok", now + talk)
+            (offer,) = note(
+                went_ready,
+                router.handle(
+                    ri.CallArrives(call_id=f"h{n}", queue="q", caller=make_caller(0, n)), now
+                ),
             )
-        (offer,) = note(went_ready, router.enqueue("next", "q", make_caller(0, 99), now + 10.0))
+            router.handle(ri.AgentAccepts(agent_id=offer.agent_id, call_id=offer.call_id), now)
+            router.handle(
+                ri.AgentHangsUp(agent_id=offer.agent_id, call_id=offer.call_id), now + talk
+            )
+            note(
+                went_ready,
+                router.handle(
+                    ri.AgentFinishesWrapUp(
+                        agent_id=offer.agent_id, call_id=offer.call_id, disposition="ok"
+                    ),
+                    now + talk,
+                ),
+            )
+        (offer,) = note(
+            went_ready,
+            router.handle(
+                ri.CallArrives(call_id="next", queue="q", caller=make_caller(0, 99)), now + 10.0
+            ),
+        )
         roles = sorted(agents, key=lambda a: (-went_ready[a], a))  # latest Ready first
         by_role[roles.index(offer.agent_id)] += 1
     p = 1 / k
@@ -412,16 +440,16 @@ def test_fractional_ring_and_max_wait_timers_fire_with_effect_at_their_deadline(
         exits=QueueExits(max_wait=MaxWaitExit(action=ExitAction.VOICEMAIL, after_s=after)),
     )
     router = Router([config])
-    router.configure_agent(AgentConfig(id="busy", queues={"q": 0.0}), t0)
-    router.login("busy", t0)
-    router.enqueue("c1", "q", make_caller(0, 1), t0)
+    router.handle(ri.AgentConfigured(agent=AgentConfig(id="busy", queues={"q": 0.0})), t0)
+    router.handle(ri.AgentLogsIn(agent_id="busy"), t0)
+    router.handle(ri.CallArrives(call_id="c1", queue="q", caller=make_caller(0, 1)), t0)
 
     ring_at = router.next_deadline()
     assert ring_at == t0 + relax_after
-    assert router.advance(ring_at) == []
+    assert router.handle(ri.TimePasses(), ring_at) == []
     assert router.call_ring("c1") == 1
     exit_at = router.next_deadline()
     assert exit_at == t0 + after
-    out = router.advance(exit_at)
+    out = router.handle(ri.TimePasses(), exit_at)
     assert [e.call_id for e in out if isinstance(e, ExitCall)] == ["c1"]
     assert router.next_deadline() is None

@@ -24,7 +24,8 @@ from hypothesis.stateful import (
 )
 
 from cti.errors import RoutingError
-from cti.models import AgentState, CallerInfo, CallerKind, Customer, QueueConfig
+from cti.models import AgentConfig, AgentState, CallerInfo, CallerKind, Customer, QueueConfig
+from queue_engine import inputs as ri
 from queue_engine.actions import (
     Action,
     AgentStateSet,
@@ -36,6 +37,7 @@ from queue_engine.actions import (
 )
 from queue_engine.priority import rank, starvation_bound_s
 from queue_engine.router import MISSED_OFFER, NOT_READY_AFTER_CALL, CallPhase, Router
+from tests.queue_engine.requests import agent_input, call_input
 
 QUEUES = (
     QueueConfig(name="q1", value_weight=1.0, aging_rate=1.0, offer_timeout_s=15.0, wrap_up_s=10.0),
@@ -124,20 +126,22 @@ class RouterMachine(RuleBasedStateMachine):
         at = self.arrived[call_id]
         return (-rank(cfg, self.value_of[call_id], at, self.now), at, self.seq[call_id])
 
-    def request(self, name: str, *args: object) -> None:
+    def request(self, event: ri.AnyInput) -> None:
         """Make a request; a refused one must change nothing, a granted one is absorbed."""
         before = self.fingerprint()
-        agent_state = self.r.agent(str(args[0])).state if self.r.has_agent(str(args[0])) else None
+        agent = getattr(event, "agent_id", "")
+        agent_state = self.r.agent(agent).state if self.r.has_agent(agent) else None
         try:
-            out = getattr(self.r, name)(*args)
+            out = self.r.handle(event, self.now)
         except RoutingError as e:
             assert str(e)
-            assert self.fingerprint() == before, f"refused {name}{args} changed the state"
+            assert self.fingerprint() == before, f"refused {event!r} changed the state"
             return
-        if name == "set_ready" and agent_state is AgentState.NOT_READY:
-            self.missed[str(args[0])] = 0
-        if name == "set_not_ready" and agent_state in (AgentState.TALKING, AgentState.WRAP_UP):
-            self.not_ready_later.add(str(args[0]))
+        if isinstance(event, ri.AgentGoesReady) and agent_state is AgentState.NOT_READY:
+            self.missed[agent] = 0
+        busy = (AgentState.TALKING, AgentState.WRAP_UP)
+        if isinstance(event, ri.AgentGoesNotReady) and agent_state in busy:
+            self.not_ready_later.add(agent)
         self.absorb(out)
 
     def absorb(self, actions: list[Action]) -> None:
@@ -263,8 +267,11 @@ class RouterMachine(RuleBasedStateMachine):
         self.router = Router(QUEUES, max_missed_offers=max_missed)
         self.max_missed = max_missed
         for agent, queues in AGENTS.items():
-            self.router.add_agent(agent, queues)
-            self.absorb(self.router.login(agent, self.now))
+            self.router.handle(
+                ri.AgentConfigured(agent=AgentConfig(id=agent, queues=dict.fromkeys(queues, 0.0))),
+                0.0,
+            )
+            self.absorb(self.router.handle(ri.AgentLogsIn(agent_id=agent), self.now))
 
     @rule(queue=st.sampled_from(sorted(CONFIG)), value=st.integers(0, 100), dt=time_steps)
     def enqueue(self, queue: str, value: int, dt: float) -> None:
@@ -274,7 +281,12 @@ class RouterMachine(RuleBasedStateMachine):
         self.arrived[call], self.seq[call] = self.now, self.n
         self.n += 1
         self.waiting[queue].add(call)  # it enters the queue, and may be taken at once
-        self.absorb(self.r.enqueue(call, queue, make_caller(value, self.n), self.now))
+        self.absorb(
+            self.r.handle(
+                ri.CallArrives(call_id=call, queue=queue, caller=make_caller(value, self.n)),
+                self.now,
+            )
+        )
 
     @rule(
         queue=st.sampled_from(sorted(CONFIG)),
@@ -292,15 +304,15 @@ class RouterMachine(RuleBasedStateMachine):
         """An offered agent accepts, talks, hangs up and wraps up, all at once."""
         agent = self.draw_agent(data, AgentState.RESERVED)
         call = self.r.agent(agent).call_id
-        self.request("accept", agent, call, self.now)
-        self.request("agent_hang_up", agent, call, self.now)
+        self.request(ri.AgentAccepts(agent_id=agent, call_id=call))
+        self.request(ri.AgentHangsUp(agent_id=agent, call_id=call))
         self.dispositions[agent] = disposition
-        self.request("complete_wrap_up", agent, call, disposition, self.now)
+        self.request(ri.AgentFinishesWrapUp(agent_id=agent, call_id=call, disposition=disposition))
 
     @rule(dt=time_steps)
     def tick(self, dt: float) -> None:
         self.now += dt
-        self.absorb(self.r.advance(self.now))
+        self.absorb(self.r.handle(ri.TimePasses(), self.now))
         deadline = self.r.next_deadline()
         assert deadline is None or deadline > self.now
 
@@ -319,28 +331,25 @@ class RouterMachine(RuleBasedStateMachine):
     )
     def agent_request(self, request: str, agent: str) -> None:
         """An idle-state request by any agent, in any state (so some are refused)."""
-        if request == "set_not_ready":
-            self.request(request, agent, "break", self.now)
-        else:
-            self.request(request, agent, self.now)
+        self.request(agent_input(request, agent))
 
     @precondition(lambda self: self.in_state(AgentState.RESERVED))
     @rule(data=st.data())
     def accept(self, data: st.DataObject) -> None:
         agent = self.draw_agent(data, AgentState.RESERVED)
-        self.request("accept", agent, self.r.agent(agent).call_id, self.now)
+        self.request(ri.AgentAccepts(agent_id=agent, call_id=self.r.agent(agent).call_id))
 
     @precondition(lambda self: self.in_state(AgentState.RESERVED))
     @rule(data=st.data())
     def reject(self, data: st.DataObject) -> None:
         agent = self.draw_agent(data, AgentState.RESERVED)
-        self.request("reject", agent, self.r.agent(agent).call_id, self.now)
+        self.request(ri.AgentRejects(agent_id=agent, call_id=self.r.agent(agent).call_id))
 
     @precondition(lambda self: self.in_state(AgentState.TALKING))
     @rule(data=st.data())
     def agent_hang_up(self, data: st.DataObject) -> None:
         agent = self.draw_agent(data, AgentState.TALKING)
-        self.request("agent_hang_up", agent, self.r.agent(agent).call_id, self.now)
+        self.request(ri.AgentHangsUp(agent_id=agent, call_id=self.r.agent(agent).call_id))
 
     @precondition(lambda self: self.in_state(AgentState.WRAP_UP))
     @rule(data=st.data(), disposition=st.sampled_from(["sale", "info"]))
@@ -348,7 +357,7 @@ class RouterMachine(RuleBasedStateMachine):
         agent = self.draw_agent(data, AgentState.WRAP_UP)
         self.dispositions[agent] = disposition
         call = self.r.agent(agent).call_id
-        self.request("complete_wrap_up", agent, call, disposition, self.now)
+        self.request(ri.AgentFinishesWrapUp(agent_id=agent, call_id=call, disposition=disposition))
 
     @precondition(lambda self: self.queue_of)
     @rule(data=st.data(), live=st.integers(0, 4))
@@ -358,10 +367,10 @@ class RouterMachine(RuleBasedStateMachine):
         calls = active if active and live else sorted(self.queue_of)
         call = data.draw(st.sampled_from(calls), label="call")
         if call in active:
-            self.request("caller_hung_up", call, self.now)
+            self.request(ri.CallerHangsUp(call_id=call))
         else:  # a repeat after the call finished changes nothing
             before = self.fingerprint()
-            assert self.r.caller_hung_up(call, self.now) == []
+            assert self.r.handle(ri.CallerHangsUp(call_id=call), self.now) == []
             assert self.fingerprint() == before
 
     @rule(
@@ -376,14 +385,13 @@ class RouterMachine(RuleBasedStateMachine):
         known = sorted(self.queue_of) or ["no-such-call"]
         call = known[k % len(known)]
         if request == "set_ready":
-            self.request(request, agent, self.now)
-        elif request == "complete_wrap_up":
-            snap = self.r.agent(agent)
-            if snap.state is AgentState.WRAP_UP and snap.call_id == call:
-                self.dispositions[agent] = "any"
-            self.request(request, agent, call, "any", self.now)
-        else:
-            self.request(request, agent, call, self.now)
+            self.request(agent_input(request, agent))
+            return
+        snap = self.r.agent(agent)
+        wrapping_up = snap.state is AgentState.WRAP_UP and snap.call_id == call
+        if request == "complete_wrap_up" and wrapping_up:
+            self.dispositions[agent] = "any"
+        self.request(call_input(request, agent, call, "any"))
 
     # --- invariants ---------------------------------------------------------------
 
@@ -487,9 +495,9 @@ def test_lowest_value_caller_is_passed_only_by_callers_within_the_bound(
     """
     bound = starvation_bound_s(config)
     router = Router([config], max_missed_offers=1)
-    router.add_agent("a1", ["q"])
-    router.login("a1", 0.0)
-    router.enqueue("low", "q", make_caller(0, 0), 0.0)
+    router.handle(ri.AgentConfigured(agent=AgentConfig(id="a1", queues={"q": 0.0})), 0.0)
+    router.handle(ri.AgentLogsIn(agent_id="a1"), 0.0)
+    router.handle(ri.CallArrives(call_id="low", queue="q", caller=make_caller(0, 0)), 0.0)
     arrivals = int(bound) * service_s + 100  # enough that the queue never runs dry
     served: list[str] = []
     served_at: dict[str, float] = {}
@@ -499,18 +507,26 @@ def test_lowest_value_caller_is_passed_only_by_callers_within_the_bound(
     def take(actions: list[Action], t: float) -> None:
         nonlocal current, done_at
         (offer,) = [a for a in actions if isinstance(a, OfferCall)]
-        router.accept("a1", offer.call_id, t)
+        router.handle(ri.AgentAccepts(agent_id="a1", call_id=offer.call_id), t)
         served.append(offer.call_id)
         served_at[offer.call_id] = t
         current, done_at = offer.call_id, t + service_s
 
     for t in range(1, arrivals + 1):
-        router.enqueue(f"high{t}", "q", make_caller(100, t), float(t))
+        router.handle(
+            ri.CallArrives(call_id=f"high{t}", queue="q", caller=make_caller(100, t)), float(t)
+        )
         if t == 1:
-            take(router.set_ready("a1", 1.0), 1.0)
+            take(router.handle(ri.AgentGoesReady(agent_id="a1"), 1.0), 1.0)
         elif current is not None and t >= done_at:
-            router.agent_hang_up("a1", current, float(t))
-            take(router.complete_wrap_up("a1", current, "ok", float(t)), float(t))
+            router.handle(ri.AgentHangsUp(agent_id="a1", call_id=current), float(t))
+            take(
+                router.handle(
+                    ri.AgentFinishesWrapUp(agent_id="a1", call_id=current, disposition="ok"),
+                    float(t),
+                ),
+                float(t),
+            )
         if "low" in served:
             break
 

@@ -58,17 +58,17 @@ def make_router(*ready: str, idle: tuple[str, ...] = ()) -> Router:
     agents = [AgentConfig(id=a, queues={"general": 0.0, "billing": 0.0}) for a in (*ready, *idle)]
     router = Router([GENERAL, BILLING], agents=agents)
     for a in (*ready, *idle):
-        router.login(a, 0.0)
+        router.handle(inputs.AgentLogsIn(agent_id=a), 0.0)
     for a in ready:
-        router.set_ready(a, 0.0)
+        router.handle(inputs.AgentGoesReady(agent_id=a), 0.0)
     return router
 
 
 def talking(router: Router, agent: str, call_id: str = "c1", at: float = 10.0) -> None:
     """A call arrives at ``at`` and ``agent`` (the only Ready one) takes it 2 s later."""
-    router.enqueue(call_id, "general", caller(), at)
+    router.handle(inputs.CallArrives(call_id=call_id, queue="general", caller=caller()), at)
     assert router.agent(agent).state is AgentState.RESERVED
-    router.accept(agent, call_id, at + 2)
+    router.handle(inputs.AgentAccepts(agent_id=agent, call_id=call_id), at + 2)
 
 
 def record_of(actions: list[Action]) -> RecordCall:
@@ -82,7 +82,7 @@ def record_of(actions: list[Action]) -> RecordCall:
 def test_blind_transfer_to_a_queue_keeps_age_and_value_and_one_record() -> None:
     router = make_router("1001", idle=("1002",))
     talking(router, "1001")
-    out = router.transfer("1001", "c1", 40.0, queue="billing")
+    out = router.handle(inputs.AgentTransfers(agent_id="1001", call_id="c1", queue="billing"), 40.0)
     assert DisconnectCall("c1", "1001", "transfer") in out
     assert MoveCall("c1", "general", "billing", "transfer") in out
     me = router.agent("1001")
@@ -94,16 +94,25 @@ def test_blind_transfer_to_a_queue_keeps_age_and_value_and_one_record() -> None:
     assert estimate.call_id == "c1"
 
     # The first agent's wrap-up: its disposition goes in the call's trail.
-    out = router.complete_wrap_up("1001", "c1", "follow-up", 50.0, note="账单问题")
+    out = router.handle(
+        inputs.AgentFinishesWrapUp(
+            agent_id="1001", call_id="c1", disposition="follow-up", note="账单问题"
+        ),
+        50.0,
+    )
     assert of_type(out, RecordCall) == []
     assert RecordLeg("c1", "1001", "general", 1, "follow-up", "账单问题") in out
     [offer] = of_type(out, OfferCall)  # 1001 is free again: the call comes back to it
     assert offer.agent_id == "1001"
 
-    out = router.accept("1001", "c1", 55.0)
+    out = router.handle(inputs.AgentAccepts(agent_id="1001", call_id="c1"), 55.0)
     assert ConnectCall("c1", "1001", None, answered=True) in out  # bridged, not answered
-    router.agent_hang_up("1001", "c1", 100.0)
-    cdr = record_of(router.complete_wrap_up("1001", "c1", "resolved", 101.0)).cdr
+    router.handle(inputs.AgentHangsUp(agent_id="1001", call_id="c1"), 100.0)
+    cdr = record_of(
+        router.handle(
+            inputs.AgentFinishesWrapUp(agent_id="1001", call_id="c1", disposition="resolved"), 101.0
+        )
+    ).cdr
     assert (cdr.outcome, cdr.queue, cdr.agent_id, cdr.disposition) == (
         "answered",
         "billing",
@@ -119,12 +128,14 @@ def test_blind_transfer_to_a_queue_keeps_age_and_value_and_one_record() -> None:
 def test_a_caller_who_hangs_up_after_a_transfer_was_still_answered() -> None:
     router = make_router("1001")
     talking(router, "1001")
-    router.transfer("1001", "c1", 40.0, queue="billing")
-    cdr = record_of(router.caller_hung_up("c1", 45.0)).cdr
+    router.handle(inputs.AgentTransfers(agent_id="1001", call_id="c1", queue="billing"), 40.0)
+    cdr = record_of(router.handle(inputs.CallerHangsUp(call_id="c1"), 45.0)).cdr
     assert (cdr.outcome, cdr.agent_id) == ("answered", "1001")
     assert cdr.note == "transferred by 1001 to queue billing · then abandoned (caller hung up)"
     # The agent still wraps up its part; the call is over, its leg is kept.
-    out = router.complete_wrap_up("1001", "c1", "follow-up", 50.0)
+    out = router.handle(
+        inputs.AgentFinishesWrapUp(agent_id="1001", call_id="c1", disposition="follow-up"), 50.0
+    )
     assert RecordLeg("c1", "1001", "general", 1, "follow-up", "") in out
     assert router.agent("1001").state is AgentState.READY
 
@@ -132,13 +143,13 @@ def test_a_caller_who_hangs_up_after_a_transfer_was_still_answered() -> None:
 def test_extend_wrap_up_of_a_transferred_call_uses_its_queue_cap_even_once_it_ended() -> None:
     router = make_router("1001")
     talking(router, "1001")
-    router.transfer("1001", "c1", 40.0, queue="billing")
-    router.caller_hung_up("c1", 41.0)
-    router.extend_wrap_up("1001", "c1", 100.0, 42.0)
+    router.handle(inputs.AgentTransfers(agent_id="1001", call_id="c1", queue="billing"), 40.0)
+    router.handle(inputs.CallerHangsUp(call_id="c1"), 41.0)
+    router.handle(inputs.AgentExtendsWrapUp(agent_id="1001", call_id="c1", seconds=100.0), 42.0)
     assert router.agent("1001").deadline == 100.0  # general's cap: 60 s from 40
     with pytest.raises(RoutingError, match="cap of 60"):
-        router.extend_wrap_up("1001", "c1", 5.0, 43.0)
-    out = router.advance(100.0)  # the wrap-up timer ends the leg like a wrap-up
+        router.handle(inputs.AgentExtendsWrapUp(agent_id="1001", call_id="c1", seconds=5.0), 43.0)
+    out = router.handle(inputs.TimePasses(), 100.0)  # the wrap-up timer ends the leg like a wrap-up
     assert RecordLeg("c1", "1001", "general", 1, "", "") in out
 
 
@@ -147,11 +158,13 @@ def test_an_old_transferred_call_does_not_take_the_max_wait_exit() -> None:
         {"name": "billing", "exits": {"max_wait": {"after_s": 30.0, "action": "voicemail"}}}
     )
     router = Router([GENERAL, strict], agents=[AgentConfig(id="1001", queues={"general": 0.0})])
-    router.login("1001", 0.0)
-    router.set_ready("1001", 0.0)
+    router.handle(inputs.AgentLogsIn(agent_id="1001"), 0.0)
+    router.handle(inputs.AgentGoesReady(agent_id="1001"), 0.0)
     talking(router, "1001")
-    router.transfer("1001", "c1", 300.0, queue="billing")  # waited far past 30 s
-    out = router.advance(400.0)  # only the agent's wrap-up ends
+    router.handle(
+        inputs.AgentTransfers(agent_id="1001", call_id="c1", queue="billing"), 300.0
+    )  # waited far past 30 s
+    out = router.handle(inputs.TimePasses(), 400.0)  # only the agent's wrap-up ends
     assert of_type(out, RecordCall) == []
     assert len(of_type(out, RecordLeg)) == 1
     assert router.call_phase("c1") is CallPhase.QUEUED
@@ -163,12 +176,16 @@ def test_an_old_transferred_call_does_not_take_the_max_wait_exit() -> None:
 def test_blind_transfer_to_a_ready_agent_offers_it_that_agent_only() -> None:
     router = make_router("1001", "1002", "1003")
     talking(router, "1001")  # 1001 was Ready longest
-    out = router.transfer("1001", "c1", 20.0, to_agent="1003")
+    out = router.handle(inputs.AgentTransfers(agent_id="1001", call_id="c1", to_agent="1003"), 20.0)
     assert [(o.call_id, o.agent_id) for o in of_type(out, OfferCall)] == [("c1", "1003")]
     assert router.agent("1003").state is AgentState.RESERVED
-    router.accept("1003", "c1", 21.0)
-    router.agent_hang_up("1003", "c1", 30.0)
-    cdr = record_of(router.complete_wrap_up("1003", "c1", "sale", 31.0)).cdr
+    router.handle(inputs.AgentAccepts(agent_id="1003", call_id="c1"), 21.0)
+    router.handle(inputs.AgentHangsUp(agent_id="1003", call_id="c1"), 30.0)
+    cdr = record_of(
+        router.handle(
+            inputs.AgentFinishesWrapUp(agent_id="1003", call_id="c1", disposition="sale"), 31.0
+        )
+    ).cdr
     assert (cdr.agent_id, cdr.answered_at) == ("1003", 12.0)
     assert cdr.note.startswith("transferred by 1001 to agent 1003")
 
@@ -176,8 +193,8 @@ def test_blind_transfer_to_a_ready_agent_offers_it_that_agent_only() -> None:
 def test_transfer_to_an_agent_who_lets_it_ring_goes_back_to_the_queue() -> None:
     router = make_router("1001", "1002")
     talking(router, "1001")
-    router.transfer("1001", "c1", 20.0, to_agent="1002")
-    out = router.advance(30.0)  # 1002's offer lapses
+    router.handle(inputs.AgentTransfers(agent_id="1001", call_id="c1", to_agent="1002"), 20.0)
+    out = router.handle(inputs.TimePasses(), 30.0)  # 1002's offer lapses
     assert WithdrawOffer("c1", "1002", "timeout") in out
     assert router.call_phase("c1") is CallPhase.QUEUED
     assert router.call_queue("c1") == "general"
@@ -187,15 +204,15 @@ def test_transfers_the_router_refuses_change_nothing() -> None:
     router = make_router("1001", idle=("1002",))
     talking(router, "1001")
     with pytest.raises(RoutingError, match=r"1002.*not ready: only a Ready agent"):
-        router.transfer("1001", "c1", 20.0, to_agent="1002")
+        router.handle(inputs.AgentTransfers(agent_id="1001", call_id="c1", to_agent="1002"), 20.0)
     with pytest.raises(RoutingError, match="to itself"):
-        router.transfer("1001", "c1", 20.0, to_agent="1001")
+        router.handle(inputs.AgentTransfers(agent_id="1001", call_id="c1", to_agent="1001"), 20.0)
     with pytest.raises(RoutingError, match="no queue named 'nope'"):
-        router.transfer("1001", "c1", 20.0, queue="nope")
+        router.handle(inputs.AgentTransfers(agent_id="1001", call_id="c1", queue="nope"), 20.0)
     with pytest.raises(RoutingError, match="name a queue or an agent"):
-        router.transfer("1001", "c1", 20.0)
+        router.handle(inputs.AgentTransfers(agent_id="1001", call_id="c1"), 20.0)
     with pytest.raises(RoutingError, match="not talking on call 'c9'"):
-        router.transfer("1002", "c9", 20.0, queue="billing")
+        router.handle(inputs.AgentTransfers(agent_id="1002", call_id="c9", queue="billing"), 20.0)
     assert router.agent("1001").state is AgentState.TALKING
     assert router.call_phase("c1") is CallPhase.TALKING
 
@@ -206,24 +223,30 @@ def test_transfers_the_router_refuses_change_nothing() -> None:
 def test_consult_then_complete_hands_the_caller_over() -> None:
     router = make_router("1001", "1002")
     talking(router, "1001")
-    out = router.consult("1001", "c1", "1002", 20.0)
+    out = router.handle(inputs.AgentConsults(agent_id="1001", call_id="c1", to_agent="1002"), 20.0)
     assert OfferCall("c1", "1002", "general", 30.0, consult_from="1001") in out
     assert ConsultChanged("c1", "1001", "1002", "ringing") in out
     with pytest.raises(RoutingError, match="no agent consulted has answered"):
-        router.complete_consult("1001", "c1", 21.0)
-    out = router.accept("1002", "c1", 22.0)
+        router.handle(inputs.AgentCompletesConsult(agent_id="1001", call_id="c1"), 21.0)
+    out = router.handle(inputs.AgentAccepts(agent_id="1002", call_id="c1"), 22.0)
     assert out[0] == JoinCall("c1", "1002")
     assert of_type(out, ConnectCall) == []  # nothing to answer: the caller is connected
     assert ConsultChanged("c1", "1001", "1002", "talking") in out
     assert router.agent("1002").state is AgentState.TALKING
 
-    out = router.complete_consult("1001", "c1", 30.0)
+    out = router.handle(inputs.AgentCompletesConsult(agent_id="1001", call_id="c1"), 30.0)
     assert DisconnectCall("c1", "1001", "transfer") in out
     assert router.agent("1001").state is AgentState.WRAP_UP
     assert router.call_agent("c1") == "1002"
-    router.complete_wrap_up("1001", "c1", "follow-up", 31.0)
-    router.agent_hang_up("1002", "c1", 60.0)
-    cdr = record_of(router.complete_wrap_up("1002", "c1", "resolved", 61.0)).cdr
+    router.handle(
+        inputs.AgentFinishesWrapUp(agent_id="1001", call_id="c1", disposition="follow-up"), 31.0
+    )
+    router.handle(inputs.AgentHangsUp(agent_id="1002", call_id="c1"), 60.0)
+    cdr = record_of(
+        router.handle(
+            inputs.AgentFinishesWrapUp(agent_id="1002", call_id="c1", disposition="resolved"), 61.0
+        )
+    ).cdr
     assert (cdr.agent_id, cdr.disposition, cdr.answered_at) == ("1002", "resolved", 12.0)
     assert cdr.note == "transferred by 1001 to agent 1002 (consulted) · 1001: follow-up"
 
@@ -231,26 +254,26 @@ def test_consult_then_complete_hands_the_caller_over() -> None:
 def test_cancelled_consult_frees_the_agent_consulted_and_keeps_the_call() -> None:
     router = make_router("1001", "1002")
     talking(router, "1001")
-    router.consult("1001", "c1", "1002", 20.0)
-    router.accept("1002", "c1", 21.0)
-    out = router.cancel_consult("1001", "c1", 25.0)
+    router.handle(inputs.AgentConsults(agent_id="1001", call_id="c1", to_agent="1002"), 20.0)
+    router.handle(inputs.AgentAccepts(agent_id="1002", call_id="c1"), 21.0)
+    out = router.handle(inputs.AgentCancelsConsult(agent_id="1001", call_id="c1"), 25.0)
     assert WithdrawOffer("c1", "1002", "cancelled") in out
     assert ConsultChanged("c1", "1001", "1002", "", "consultation ended") in out
     assert router.agent("1002").state is AgentState.READY
     assert (router.agent("1001").state, router.call_agent("c1")) == (AgentState.TALKING, "1001")
     with pytest.raises(RoutingError, match="no consultation under way"):
-        router.cancel_consult("1001", "c1", 26.0)
+        router.handle(inputs.AgentCancelsConsult(agent_id="1001", call_id="c1"), 26.0)
 
 
 def test_a_consult_nobody_answers_or_declined_ends_and_says_why() -> None:
     router = make_router("1001", "1002")
     talking(router, "1001")
-    router.consult("1001", "c1", "1002", 20.0)
-    out = router.advance(30.0)
+    router.handle(inputs.AgentConsults(agent_id="1001", call_id="c1", to_agent="1002"), 20.0)
+    out = router.handle(inputs.TimePasses(), 30.0)
     assert ConsultChanged("c1", "1001", "1002", "", "1002 did not answer the consultation") in out
     assert router.agent("1002").state is AgentState.READY  # no missed-offer penalty
-    router.consult("1001", "c1", "1002", 31.0)
-    out = router.reject("1002", "c1", 32.0)
+    router.handle(inputs.AgentConsults(agent_id="1001", call_id="c1", to_agent="1002"), 31.0)
+    out = router.handle(inputs.AgentRejects(agent_id="1002", call_id="c1"), 32.0)
     assert ConsultChanged("c1", "1001", "1002", "", "1002 declined the consultation") in out
     assert router.agent("1002").state is AgentState.READY
     assert router.call_phase("c1") is CallPhase.TALKING
@@ -259,13 +282,15 @@ def test_a_consult_nobody_answers_or_declined_ends_and_says_why() -> None:
 def test_conference_then_the_first_agent_leaves_and_the_caller_stays() -> None:
     router = make_router("1001", "1002")
     talking(router, "1001")
-    router.consult("1001", "c1", "1002", 20.0)
+    router.handle(inputs.AgentConsults(agent_id="1001", call_id="c1", to_agent="1002"), 20.0)
     with pytest.raises(RoutingError, match="no agent consulted is talking"):
-        router.conference("1001", "c1", 20.5)
-    router.accept("1002", "c1", 21.0)
-    out = router.conference("1001", "c1", 22.0)
+        router.handle(inputs.AgentConferences(agent_id="1001", call_id="c1"), 20.5)
+    router.handle(inputs.AgentAccepts(agent_id="1002", call_id="c1"), 21.0)
+    out = router.handle(inputs.AgentConferences(agent_id="1001", call_id="c1"), 22.0)
     assert ConsultChanged("c1", "1002", "1001", "conference") in out
-    out = router.agent_hang_up("1001", "c1", 40.0)  # in a conference: a hand-over
+    out = router.handle(
+        inputs.AgentHangsUp(agent_id="1001", call_id="c1"), 40.0
+    )  # in a conference: a hand-over
     assert DisconnectCall("c1", "1001", "transfer") in out
     assert router.call_agent("c1") == "1002"
     assert router.agent("1002").state is AgentState.TALKING
@@ -274,9 +299,9 @@ def test_conference_then_the_first_agent_leaves_and_the_caller_stays() -> None:
 def test_the_caller_hanging_up_during_a_consult_frees_both_agents_properly() -> None:
     router = make_router("1001", "1002")
     talking(router, "1001")
-    router.consult("1001", "c1", "1002", 20.0)
-    router.accept("1002", "c1", 21.0)
-    out = router.caller_hung_up("c1", 25.0)
+    router.handle(inputs.AgentConsults(agent_id="1001", call_id="c1", to_agent="1002"), 20.0)
+    router.handle(inputs.AgentAccepts(agent_id="1002", call_id="c1"), 21.0)
+    out = router.handle(inputs.CallerHangsUp(call_id="c1"), 25.0)
     assert WithdrawOffer("c1", "1002", "caller_hung_up") in out
     assert router.agent("1002").state is AgentState.READY
     assert router.agent("1001").state is AgentState.WRAP_UP
@@ -287,11 +312,18 @@ def test_the_caller_hanging_up_during_a_consult_frees_both_agents_properly() -> 
 
 def test_manual_dial_talks_at_once_and_is_recorded_as_manual() -> None:
     router = make_router(idle=("1001",))
-    out = router.agent_dials("1001", "d1", "+8613800000001", caller(), 5.0)
+    out = router.handle(
+        inputs.AgentDials(agent_id="1001", call_id="d1", number="+8613800000001", caller=caller()),
+        5.0,
+    )
     assert of_type(out, ConnectCall) == []  # the line placed it already
     assert (router.agent("1001").state, router.call_agent("d1")) == (AgentState.TALKING, "1001")
-    router.agent_hang_up("1001", "d1", 65.0)
-    cdr = record_of(router.complete_wrap_up("1001", "d1", "sale", 70.0)).cdr
+    router.handle(inputs.AgentHangsUp(agent_id="1001", call_id="d1"), 65.0)
+    cdr = record_of(
+        router.handle(
+            inputs.AgentFinishesWrapUp(agent_id="1001", call_id="d1", disposition="sale"), 70.0
+        )
+    ).cdr
     assert (cdr.kind, cdr.queue, cdr.outcome, cdr.agent_id) == (
         "manual",
         "general",
@@ -299,11 +331,63 @@ def test_manual_dial_talks_at_once_and_is_recorded_as_manual() -> None:
         "1001",
     )
     assert cdr.talk_s == 60.0
-    router.set_ready("1001", 71.0)
-    router.enqueue("c2", "general", caller(), 80.0)
-    router.accept("1001", "c2", 81.0)
+    router.handle(inputs.AgentGoesReady(agent_id="1001"), 71.0)
+    router.handle(inputs.CallArrives(call_id="c2", queue="general", caller=caller()), 80.0)
+    router.handle(inputs.AgentAccepts(agent_id="1001", call_id="c2"), 81.0)
     with pytest.raises(RoutingError, match="talking: dial when Ready or Not Ready"):
-        router.agent_dials("1001", "d2", "+8613800000001", caller(), 82.0)
+        router.handle(
+            inputs.AgentDials(
+                agent_id="1001", call_id="d2", number="+8613800000001", caller=caller()
+            ),
+            82.0,
+        )
+
+
+# --- hold and mute ------------------------------------------------------------------------
+
+
+def test_hold_and_mute_are_router_state_of_the_talking_agent() -> None:
+    router = make_router("1001", "1002")
+    talking(router, "1001")
+    assert (router.call_held("c1"), router.agent("1001").muted) == (False, False)
+    assert router.handle(inputs.AgentHoldsCall(agent_id="1001", call_id="c1"), 13.0) == []
+    router.handle(inputs.AgentMutes(agent_id="1001", call_id="c1", muted=True), 14.0)
+    assert (router.call_held("c1"), router.agent("1001").muted) == (True, True)
+    router.handle(inputs.AgentResumesCall(agent_id="1001", call_id="c1"), 15.0)
+    router.handle(inputs.AgentMutes(agent_id="1001", call_id="c1", muted=False), 16.0)
+    assert (router.call_held("c1"), router.agent("1001").muted) == (False, False)
+    router.handle(inputs.AgentMutes(agent_id="1001", call_id="c1"), 17.0)
+    router.handle(inputs.AgentHangsUp(agent_id="1001", call_id="c1"), 18.0)
+    assert router.agent("1001").muted is False  # a mute lasts while the agent talks
+
+
+def test_hold_and_mute_need_the_agent_talking_on_the_call() -> None:
+    router = make_router("1001", "1002")
+    talking(router, "1001")
+    for event in (
+        inputs.AgentHoldsCall(agent_id="1002", call_id="c1"),
+        inputs.AgentResumesCall(agent_id="1001", call_id="c9"),
+        inputs.AgentMutes(agent_id="1002", call_id="c1"),
+    ):
+        with pytest.raises(RoutingError, match="is not talking on call"):
+            router.handle(event, 13.0)
+    assert (router.call_held("c1"), router.agent("1002").muted) == (False, False)
+
+
+def test_a_consultation_holds_the_caller_until_it_ends() -> None:
+    router = make_router("1001", "1002")
+    talking(router, "1001")
+    router.handle(inputs.AgentConsults(agent_id="1001", call_id="c1", to_agent="1002"), 20.0)
+    assert router.call_held("c1") is True
+    with pytest.raises(RoutingError, match="end the consultation to take it off hold"):
+        router.handle(inputs.AgentResumesCall(agent_id="1001", call_id="c1"), 21.0)
+    router.handle(inputs.AgentAccepts(agent_id="1002", call_id="c1"), 21.0)
+    router.handle(inputs.AgentConferences(agent_id="1001", call_id="c1"), 22.0)
+    assert router.call_held("c1") is False  # the caller joins the conversation
+    router.handle(inputs.AgentCancelsConsult(agent_id="1001", call_id="c1"), 23.0)
+    router.handle(inputs.AgentConsults(agent_id="1001", call_id="c1", to_agent="1002"), 24.0)
+    router.handle(inputs.AgentCancelsConsult(agent_id="1001", call_id="c1"), 25.0)
+    assert router.call_held("c1") is False
 
 
 # --- as data -----------------------------------------------------------------------------

@@ -1,0 +1,215 @@
+"""An agent's own inputs: logging in and out, Ready and Not Ready, answering or
+declining an offer, hanging up, wrap-up; and an agent's configuration.
+"""
+
+from __future__ import annotations
+
+from cti.errors import RoutingError
+from cti.models import AgentConfig, AgentState
+from queue_engine import inputs
+from queue_engine.actions import Action, ConnectCall, DisconnectCall, WithdrawOffer
+from queue_engine.call_control import CallControl, Handlers
+from queue_engine.router_core import REJECTED_OFFER
+from queue_engine.router_state import BUSY, AgentEntry
+from queue_engine.transitions import AgentEvent, CallEvent, CallPhase
+
+
+class AgentDesk(CallControl):
+    """The agents' inputs (see the module docstring)."""
+
+    def _agent_inputs(self) -> Handlers:
+        return {
+            inputs.AgentLogsIn: self._login,
+            inputs.AgentLogsOut: self._logout,
+            inputs.AgentGoesReady: self._go_ready,
+            inputs.AgentGoesNotReady: lambda e, now: self._go_not_ready(e.agent_id, e.reason, now),
+            inputs.AgentAccepts: self._accept,
+            inputs.AgentRejects: lambda e, now: self._reject(e.agent_id, e.call_id, now),
+            inputs.AgentHangsUp: self._hang_up,
+            inputs.AgentFinishesWrapUp: self._finish_own_wrap_up,
+            inputs.AgentExtendsWrapUp: self._extend_wrap_up,
+            inputs.AgentConfigured: lambda e, now: self._configure_agent(e.agent, now),
+        }
+
+    def _configure_agent(self, config: AgentConfig, now: float) -> list[Action]:
+        """Add an agent, or change its skills and queues (it keeps its state)."""
+        if not config.queues:
+            raise RoutingError(f"agent {config.id!r} must serve at least one queue")
+        for name in config.queues:
+            self._queue(name)
+        agent = self._agents.get(config.id)
+        if agent is None:
+            agent = AgentEntry(config.id, dict(config.queues), dict(config.skills))
+            self._agents[config.id] = agent
+            touched = set(config.queues)
+        else:
+            touched = set(agent.queues) | set(config.queues)
+            self._leave_pools(agent)
+            for name in agent.queues:
+                self._queues[name].members.pop(agent.agent_id, None)
+            agent.queues = dict(config.queues)
+            agent.skills = dict(config.skills)
+        for name in agent.queues:
+            q = self._queues[name]
+            q.members[agent.agent_id] = q.first_ring(agent.skills)
+            q.order.setdefault(agent.agent_id, len(q.order))
+        out: list[Action] = []
+        for name in sorted(touched):  # sorted: replay must not depend on hashing
+            self._recount(self._queues[name])
+            self._exit_unstaffed(self._queues[name], now, out)
+        if agent.state is AgentState.READY:
+            self._make_ready(agent, now, out)
+        return out
+
+    # --- presence --------------------------------------------------------------------
+
+    def _login(self, e: inputs.AgentLogsIn, now: float) -> list[Action]:
+        agent = self._agent(e.agent_id)
+        if agent.state is not AgentState.LOGGED_OUT:
+            return []
+        out: list[Action] = []
+        self._set_state(agent, AgentEvent.LOG_IN, "logged in", now, out)
+        return out
+
+    def _logout(self, e: inputs.AgentLogsOut, now: float) -> list[Action]:
+        agent = self._agent(e.agent_id)
+        if agent.state in BUSY:
+            raise RoutingError(
+                f"agent {e.agent_id!r} is {agent.state.value} with call {agent.call_id}; "
+                "finish the call and its wrap-up before logging out"
+            )
+        out: list[Action] = []
+        if agent.state is not AgentState.LOGGED_OUT:
+            self._set_state(agent, AgentEvent.LOG_OUT, "", now, out)
+            self._check_staffing(agent, now, out)
+            for _, _, call_id in sorted(self._personal.pop(e.agent_id, [])):
+                call = self._calls.get(call_id)  # its due personal callbacks: for anyone
+                if call is not None and call.phase is CallPhase.SCHEDULED:
+                    self._enter(call, self._queues[call.queue], now, out)
+        return out
+
+    def _go_ready(self, e: inputs.AgentGoesReady, now: float) -> list[Action]:
+        agent = self._agent(e.agent_id)
+        if agent.state is AgentState.READY:
+            return []
+        if agent.state is not AgentState.NOT_READY:
+            raise RoutingError(
+                f"agent {e.agent_id!r} cannot go Ready while {agent.state.value} "
+                "(log in first, or finish the call and its wrap-up)"
+            )
+        agent.missed = 0
+        out: list[Action] = []
+        self._make_ready(agent, now, out)
+        return out
+
+    def _go_not_ready(self, agent_id: str, reason: str, now: float) -> list[Action]:
+        """Ready or Not Ready: go Not Ready now. Busy: go Not Ready after this call."""
+        agent = self._agent(agent_id)
+        out: list[Action] = []
+        if agent.state in (AgentState.READY, AgentState.NOT_READY):
+            self._set_state(agent, AgentEvent.PAUSE, reason, now, out)
+            self._check_staffing(agent, now, out)
+        elif agent.state in (AgentState.TALKING, AgentState.WRAP_UP):
+            agent.not_ready_after_call = True
+        elif agent.state is AgentState.RESERVED:
+            assert agent.call_id is not None
+            return self._reject(agent_id, agent.call_id, now, reason=reason)
+        else:
+            raise RoutingError(f"agent {agent_id!r} is logged out; log in first")
+        return out
+
+    # --- offers and conversations ----------------------------------------------------
+
+    def _accept(self, e: inputs.AgentAccepts, now: float) -> list[Action]:
+        agent = self._agent(e.agent_id)
+        consulted = self._consulted(agent, e.call_id)
+        if consulted is not None:
+            return self._join_consult(consulted, agent, now)
+        call = self._offered_to(agent, e.call_id)
+        out: list[Action] = []
+        if len(call.agents.offered_to) > 1:  # ring-all: the others are free again
+            peers = [self._agents[a] for a in sorted(call.agents.offered_to - {e.agent_id})]
+            call.agents.offered_to = {e.agent_id}
+            for peer in peers:
+                out.append(WithdrawOffer(e.call_id, peer.agent_id, "answered_elsewhere"))
+            self._free_all(peers, now, out)
+        self._move(call, CallEvent.ANSWER)
+        call.agents.current = call.agents.handled_by = e.agent_id
+        times = call.times
+        answered = times.answered_at is not None  # transferred: connected already
+        if answered:
+            call.held = False  # the line takes the caller off hold for the new agent
+        else:
+            times.answered_at = now
+        times.leg_started = now
+        agent.missed = 0
+        dial = None if answered or call.callback is None else call.callback.number
+        out.insert(0, ConnectCall(e.call_id, e.agent_id, dial, answered))
+        self._set_state(agent, AgentEvent.ANSWER, "", now, out, call_id=e.call_id)
+        return out
+
+    def _reject(
+        self, agent_id: str, call_id: str, now: float, *, reason: str = REJECTED_OFFER
+    ) -> list[Action]:
+        agent = self._agent(agent_id)
+        consulted = self._consulted(agent, call_id)
+        if consulted is not None:
+            note = f"{agent_id} declined the consultation"
+            return self._drop_consult(consulted, "rejected", note, now, not_ready=reason)
+        call = self._offered_to(agent, call_id)
+        out: list[Action] = [WithdrawOffer(call_id, agent_id, "rejected")]
+        self._set_state(agent, AgentEvent.DECLINE, reason, now, out)
+        call.agents.offered_to.discard(agent_id)
+        if not call.agents.offered_to:
+            self._requeue(call, now, out)
+        self._check_staffing(agent, now, out)
+        return out
+
+    def _hang_up(self, e: inputs.AgentHangsUp, now: float) -> list[Action]:
+        agent = self._agent(e.agent_id)
+        call = self._calls.get(e.call_id)
+        if call is not None and call.consult is not None and call.consult.agent == e.agent_id:
+            note = f"{e.agent_id} left the consultation"
+            return self._drop_consult(call, "cancelled", note, now)
+        if call is None or call.agents.current != e.agent_id or call.phase is not CallPhase.TALKING:
+            raise RoutingError(f"agent {e.agent_id!r} is not talking on call {e.call_id!r}")
+        if call.consult is not None and call.consult.state == "conference":
+            return self._complete_consult(e.agent_id, e.call_id, now)  # the caller stays
+        out: list[Action] = [DisconnectCall(e.call_id, e.agent_id, "agent")]
+        self._end_conversation(call, agent, now, out)
+        return out
+
+    # --- wrap-up ---------------------------------------------------------------------
+
+    def _in_wrap_up(self, agent_id: str, call_id: str) -> AgentEntry:
+        agent = self._agent(agent_id)
+        if agent.state is not AgentState.WRAP_UP or agent.call_id != call_id:
+            raise RoutingError(f"agent {agent_id!r} is not in wrap-up of call {call_id!r}")
+        return agent
+
+    def _finish_own_wrap_up(self, e: inputs.AgentFinishesWrapUp, now: float) -> list[Action]:
+        agent = self._in_wrap_up(e.agent_id, e.call_id)
+        out: list[Action] = []
+        self._finish_wrap_up(agent, e.disposition, e.note, now, out)
+        return out
+
+    def _extend_wrap_up(self, e: inputs.AgentExtendsWrapUp, now: float) -> list[Action]:
+        """More wrap-up time, up to the queue's ``wrap_up_max_s`` from the call's end."""
+        agent = self._in_wrap_up(e.agent_id, e.call_id)
+        queue = agent.handed_off[0] if agent.handed_off else self._calls[e.call_id].queue
+        cfg = self._queues[queue].config
+        cap = cfg.wrap_up_max_s if cfg.wrap_up_max_s is not None else cfg.wrap_up_s
+        assert agent.wrap_started is not None
+        assert agent.deadline is not None
+        deadline = min(agent.deadline + max(0.0, e.seconds), agent.wrap_started + cap)
+        if deadline <= agent.deadline:
+            raise RoutingError(
+                f"wrap-up of call {e.call_id!r} is at its cap of {cap:g} s for queue {queue!r}"
+            )
+        out: list[Action] = []
+        started = agent.wrap_started
+        self._set_state(
+            agent, AgentEvent.EXTEND, "", agent.since, out, call_id=e.call_id, deadline=deadline
+        )
+        agent.wrap_started = started
+        return out

@@ -1,0 +1,392 @@
+"""Where a call goes next, and what a free agent takes next: the router's matching.
+
+A call entering or coming back into a queue takes an exit, is offered to the agent(s)
+the queue's strategy picks, or waits on its ring's heap; an agent who frees up takes
+the best call it may take (a personal callback first) or waits in the Ready pools; a
+conversation's end puts the agent in wrap-up, and the wrap-up's end frees it. The
+rules are in the module docstring of :mod:`queue_engine.router` and in docs/acd.md.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from cti.models import AgentState, ExitAction, QueueExit, Strategy
+from queue_engine.actions import (
+    Action,
+    ConsultChanged,
+    DisconnectCall,
+    ExitCall,
+    MoveCall,
+    OfferCall,
+    RecordLeg,
+    ReleaseLine,
+    WithdrawOffer,
+    WithdrawReason,
+)
+from queue_engine.router_core import NOT_READY_AFTER_CALL, REJECTED_OFFER, RouterCore
+from queue_engine.router_state import AgentEntry, Callback, CallEntry, QueueEntry
+from queue_engine.transitions import AgentEvent, CallEvent, CallPhase
+
+#: A call may be moved by exit rules at most this many times (guards against loops).
+_MAX_EXIT_MOVES = 8
+#: Weight of the newest handle time in a queue's running average (for wait estimates).
+_AHT_SMOOTHING = 0.05
+
+
+class Matching(RouterCore):
+    """Matching calls and agents (see the module docstring)."""
+
+    # --- a free agent ----------------------------------------------------------------
+
+    def _make_ready(self, agent: AgentEntry, now: float, out: list[Action]) -> None:
+        """The agent is free: take the best call it may take, or wait in the pools."""
+        if self._personal and self._offer_personal(agent, now, out):
+            return  # a callback it promised comes before its queues' calls
+        while (best := self._best_call_for(agent, now)) is not None:
+            q = self._queues[best.queue]
+            heapq.heappop(q.calls[best.ring])
+            q.waiting -= 1
+            due = self._max_wait_due(best, q)
+            if due is not None and now >= due:  # its exit timer fires at this very moment
+                self._place(best, q, now, out)  # takes the exit; look again
+                continue
+            agents = [agent]
+            if q.config.strategy is Strategy.RING_ALL:  # others Ready with it (_free_all)
+                agents += self._choose_agents(q, best.ring)
+            self._offer(best, agents, now, out)
+            return
+        if agent.state is not AgentState.READY:
+            self._set_state(agent, AgentEvent.FREE, "", now, out)
+        self._join_pools(agent)
+
+    def _best_call_for(self, agent: AgentEntry, now: float) -> CallEntry | None:
+        """The best waiting call ``agent`` may take: rank + its bonus, then arrival."""
+        best: CallEntry | None = None
+        best_rank: tuple[float, float, int] = (0.0, 0.0, 0)
+        for name, bonus in agent.queues.items():
+            q = self._queues[name]
+            first = q.members.get(agent.agent_id)
+            if first is None:
+                continue
+            for ring in range(first, len(q.rings)):
+                head = self._head(q, ring)
+                if head is None:
+                    continue
+                r = (-(head.key + q.config.aging_rate * now + bonus), head.arrived_at, head.seq)
+                if best is None or r < best_rank:
+                    best, best_rank = head, r
+        return best
+
+    def _offer_personal(self, agent: AgentEntry, now: float, out: list[Action]) -> bool:
+        """Offer the agent the best due callback reserved for it, if one still waits."""
+        heap = self._personal.get(agent.agent_id)
+        call = None
+        while heap and call is None:
+            call = self._calls.get(heapq.heappop(heap)[2])
+            if call is not None and call.phase is not CallPhase.SCHEDULED:
+                call = None  # gone to anyone meanwhile: a stale entry
+        if heap is not None and not heap:
+            del self._personal[agent.agent_id]
+        if call is None:
+            return False
+        call.ring = self._queues[call.queue].ring_for(call.arrived_at, now)
+        self._offer(call, [agent], now, out)
+        return True
+
+    def _free_all(self, agents: list[AgentEntry], now: float, out: list[Action]) -> None:
+        """Agents whose offers ended together: all Ready first, then each takes the best
+        call it may take, so a ring-all call rings every one of them, not only the first
+        (the others still Reserved a moment too long)."""
+        if len(agents) == 1:
+            agents[0].call_id = None
+            self._make_ready(agents[0], now, out)
+            return
+        self._ready_together(agents, now, out)
+        self._take_next(agents, now, out)
+
+    def _ready_together(self, agents: list[AgentEntry], now: float, out: list[Action]) -> None:
+        """Ready and in the pools, not yet choosing a call (see :meth:`_take_next`)."""
+        for agent in agents:
+            agent.call_id = None
+            self._set_state(agent, AgentEvent.FREE, "", now, out)
+            self._join_pools(agent)
+
+    def _take_next(self, agents: list[AgentEntry], now: float, out: list[Action]) -> None:
+        """Each of ``agents`` still Ready takes the best call it may take (a ring-all
+        call rings all Ready agents of its ring with it)."""
+        for agent in agents:
+            if agent.state is AgentState.READY:  # not rung by an earlier one's choice
+                self._leave_pools(agent)
+                self._make_ready(agent, now, out)
+
+    def _check_staffing(self, agent: AgentEntry, now: float, out: list[Action]) -> None:
+        """After an agent left: waiting calls of a queue with nobody left may exit."""
+        for name in agent.queues:
+            self._exit_unstaffed(self._queues[name], now, out)
+
+    def _exit_unstaffed(self, q: QueueEntry, now: float, out: list[Action]) -> None:
+        """If ``q`` has a no-agents exit and nobody is there, its waiting calls take it."""
+        rule = q.config.exits.no_agents
+        if rule is None or q.waiting == 0 or self._staffed(q, rule.when):
+            return
+        for call_id in self._waiting_in_order(q.config.name):
+            call = self._calls[call_id]
+            if call.callback is not None:
+                continue  # a callback waits for agents to come back
+            q.waiting -= 1
+            call.version += 1
+            self._take_exit(call, rule, "no agents", now, out)
+
+    # --- a call into (or back into) a queue ------------------------------------------
+
+    def _enter(self, call: CallEntry, q: QueueEntry, now: float, out: list[Action]) -> None:
+        """A call arrives in ``q`` (new, due, or moved): exit rules first, then place it."""
+        exits = q.config.exits
+        self._move(call, CallEvent.QUEUE)
+        heapq.heappush(q.by_arrival, (call.arrived_at, call.seq, call.call_id))
+        if len(q.by_arrival) > 2 * q.waiting + 64:
+            q.by_arrival = [e for e in q.by_arrival if self._is_queued(e[2], q.config.name)]
+            heapq.heapify(q.by_arrival)
+        if call.callback is None:  # exits are for callers on the line
+            if exits.max_length is not None and q.waiting >= exits.max_length.calls:
+                self._take_exit(call, exits.max_length, "queue full", now, out)
+                return
+            if exits.no_agents is not None and not self._staffed(q, exits.no_agents.when):
+                self._take_exit(call, exits.no_agents, "no agents", now, out)
+                return
+        self._place(call, q, now, out)  # max_wait: there, on every way into the queue
+
+    def _due(self, call: CallEntry, now: float, out: list[Action]) -> None:
+        """A scheduled callback is due: into its queue, or to the agent it is reserved for."""
+        q = self._queues[call.queue]
+        reserved = call.callback.reserved_for if call.callback is not None else None
+        owner = None if reserved is None else self._agents[reserved]
+        if owner is None or owner.state is AgentState.LOGGED_OUT:
+            self._enter(call, q, now, out)
+        elif owner.state is AgentState.READY:
+            call.ring = q.ring_for(call.arrived_at, now)
+            self._offer(call, [owner], now, out)
+        else:  # stays scheduled until the owner frees up or the wait is over
+            entry = (-call.key, call.seq, call.call_id)
+            heapq.heappush(self._personal.setdefault(owner.agent_id, []), entry)
+            wait = q.config.personal_callback_wait_s
+            self._timer(call.arrived_at + wait, "personal", call.call_id)
+
+    def _place(
+        self, call: CallEntry, q: QueueEntry, now: float, out: list[Action], *, offer: bool = True
+    ) -> None:
+        """Offer ``call`` to the best Ready agent of its ring (unless not ``offer``), or
+        queue it. Every way into or back into a queue comes here: a caller past the
+        queue's ``max_wait`` takes the exit at once instead."""
+        due = self._max_wait_due(call, q)
+        if due is not None and now >= due:
+            rule = q.config.exits.max_wait
+            assert rule is not None
+            self._take_exit(call, rule, "max wait", now, out)
+            return
+        call.ring = q.ring_for(call.arrived_at, now)
+        agents = self._choose_agents(q, call.ring) if offer else []
+        if agents:
+            self._offer(call, agents, now, out)
+            return
+        self._wait(call, q, now)
+
+    def _wait(self, call: CallEntry, q: QueueEntry, now: float) -> None:
+        """``call`` waits in ``q``: counted, on its ring's heap, its timers armed."""
+        self._move(call, CallEvent.QUEUE)
+        call.agents.current = None
+        call.agents.offered_to = set()
+        q.waiting += 1
+        self._push(call, q, now)
+        if call.ring + 1 < len(q.rings):
+            self._timer(call.arrived_at + q.rings[call.ring + 1][0], "ring", call.call_id)
+        due = self._max_wait_due(call, q)
+        if due is not None and call.exit_at != due:  # a timer for ``due`` is pending else
+            call.exit_at = due
+            self._timer(due, "max_wait", call.call_id)
+
+    def _requeue(self, call: CallEntry, now: float, out: list[Action]) -> None:
+        """Back to the queue at its old place (its fixed key never changed)."""
+        q = self._queues[call.queue]
+        heapq.heappush(q.by_arrival, (call.arrived_at, call.seq, call.call_id))
+        self._place(call, q, now, out)
+
+    def _offer(
+        self, call: CallEntry, agents: list[AgentEntry], now: float, out: list[Action]
+    ) -> None:
+        q = self._queues[call.queue]
+        cfg = q.config
+        self._move(call, CallEvent.OFFER)
+        call.agents.offered_to = {a.agent_id for a in agents}
+        call.agents.current = agents[0].agent_id if len(agents) == 1 else None
+        call.agents.offers += 1
+        if call.times.offered_at is None:
+            call.times.offered_at = now
+        deadline = now + cfg.offer_timeout_s
+        if cfg.strategy is Strategy.ROUND_ROBIN:
+            q.rr_last = q.order[agents[0].agent_id]
+        for agent in agents:
+            self._set_state(
+                agent, AgentEvent.OFFER, "", now, out, call_id=call.call_id, deadline=deadline
+            )
+            out.append(OfferCall(call.call_id, agent.agent_id, call.queue, deadline))
+
+    def _to_queue(self, call: CallEntry, queue: str, reason: str, out: list[Action]) -> None:
+        """The call belongs to ``queue`` from now (its rank follows); age kept."""
+        out.append(MoveCall(call.call_id, call.queue, queue, reason))
+        call.queue = queue
+        call.key = self._key(call)
+
+    # --- exits -----------------------------------------------------------------------
+
+    def _take_exit(
+        self, call: CallEntry, rule: QueueExit, reason: str, now: float, out: list[Action]
+    ) -> None:
+        """The call leaves its queue by ``rule`` (it is not counted as waiting any more)."""
+        if rule.action is ExitAction.QUEUE and call.exit_moves < _MAX_EXIT_MOVES:
+            call.exit_moves += 1
+            call.version += 1
+            self._to_queue(call, rule.queue, reason, out)
+            self._enter(call, self._queues[rule.queue], now, out)
+            return
+        if rule.action is ExitAction.CALLBACK and call.caller.e164 is not None:
+            # Only a real number can be called back; a withheld or garbled one goes
+            # to voicemail instead.
+            self._become_callback(call, call.caller.e164, now)
+            out.append(ReleaseLine(call.call_id))
+            self._place(call, self._queues[call.queue], now, out)
+            return
+        action = rule.action
+        if action in (ExitAction.QUEUE, ExitAction.CALLBACK):
+            action = ExitAction.VOICEMAIL
+        if call.callback is None:
+            out.append(ExitCall(call.call_id, call.queue, action, reason, rule.message))
+        self._finish_call(call, now, "exited", out, exit_action=f"{action.value}: {reason}")
+
+    @staticmethod
+    def _become_callback(call: CallEntry, number: str, now: float) -> None:
+        """The caller's line is released: the call is called back at ``number``."""
+        call.callback = Callback(number, now)
+        call.kind = "callback"
+
+    # --- the end of a conversation and of its wrap-up --------------------------------
+
+    def _end_conversation(
+        self, call: CallEntry, agent: AgentEntry, now: float, out: list[Action]
+    ) -> None:
+        if call.consult is not None:
+            out.extend(self._drop_consult(call, "caller_hung_up", "the call ended", now))
+        self._move(call, CallEvent.END)
+        call.times.ended_at = now
+        call.held = False
+        agent.calls_handled += 1
+        if call.times.answered_at is not None:
+            agent.talk_time += now - call.times.leg_started
+        self._start_wrap_up(call, agent, now, out)
+
+    def _start_wrap_up(
+        self, call: CallEntry, agent: AgentEntry, now: float, out: list[Action]
+    ) -> None:
+        wrap = self._queues[call.queue].config.wrap_up_s
+        self._set_state(
+            agent, AgentEvent.END, "", now, out, call_id=call.call_id, deadline=now + wrap
+        )
+        agent.wrap_started = now
+
+    def _finish_wrap_up(
+        self, agent: AgentEntry, disposition: str, note: str, now: float, out: list[Action]
+    ) -> None:
+        assert agent.call_id is not None
+        if agent.handed_off is not None:
+            self._finish_leg(agent, disposition, note, now, out)
+            return
+        call = self._calls[agent.call_id]
+        ended_at, answered_at = call.times.ended_at, call.times.answered_at
+        assert ended_at is not None
+        assert answered_at is not None
+        q = self._queues[call.queue]
+        handle = (ended_at - answered_at) + (now - ended_at)
+        q.aht += _AHT_SMOOTHING * (handle - q.aht)
+        self._finish_call(
+            call,
+            ended_at,
+            "answered",
+            out,
+            disposition=disposition,
+            note=note,
+            wrap_up_s=now - ended_at,
+        )
+        self._wrap_up_over(agent, now, out)
+
+    def _wrap_up_over(self, agent: AgentEntry, now: float, out: list[Action]) -> None:
+        """The agent's wrap-up is over: Not Ready if it asked to be after this call, else
+        Ready (and maybe offered the next call at once)."""
+        agent.call_id = None
+        agent.wrap_started = None
+        if agent.not_ready_after_call:
+            agent.not_ready_after_call = False
+            self._set_state(agent, AgentEvent.AFTER_CALL, NOT_READY_AFTER_CALL, now, out)
+            self._check_staffing(agent, now, out)
+        else:
+            self._make_ready(agent, now, out)
+
+    # --- handing a call on (transfers, consultations: docs/acd.md, "Transfers") ------
+
+    def _hand_off(
+        self, call: CallEntry, agent: AgentEntry, target: str, now: float, out: list[Action]
+    ) -> None:
+        """``agent`` hands the call on to ``target`` and goes to wrap-up of its part."""
+        call.agents.trail.append(f"transferred by {agent.agent_id} to {target}")
+        out.append(DisconnectCall(call.call_id, agent.agent_id, "transfer"))
+        agent.calls_handled += 1
+        agent.talk_time += now - call.times.leg_started
+        customer = call.caller.customer.id if call.caller.customer else None
+        self._start_wrap_up(call, agent, now, out)
+        agent.handed_off = (call.queue, customer)
+
+    def _finish_leg(
+        self, agent: AgentEntry, disposition: str, note: str, now: float, out: list[Action]
+    ) -> None:
+        """Wrap-up of a call the agent handed on is over: its disposition is kept (in
+        the call's record if the call goes on, and as a :class:`RecordLeg`)."""
+        assert agent.call_id is not None
+        assert agent.handed_off is not None
+        queue, customer = agent.handed_off
+        call = self._calls.get(agent.call_id)
+        if call is not None and (disposition or note):
+            said = " ".join(filter(None, (disposition, note)))
+            call.agents.trail.append(f"{agent.agent_id}: {said}")
+        out.append(RecordLeg(agent.call_id, agent.agent_id, queue, customer, disposition, note))
+        agent.handed_off = None
+        self._wrap_up_over(agent, now, out)
+
+    def _drop_consult(
+        self,
+        call: CallEntry,
+        reason: WithdrawReason,
+        note: str,
+        now: float,
+        *,
+        not_ready: str = REJECTED_OFFER,
+    ) -> list[Action]:
+        """The consultation ends: the agent consulted is free (Ready, or Not Ready with
+        ``not_ready`` if it asked for that instead of declining), its caller's agent told."""
+        assert call.consult is not None
+        target = self._agents[call.consult.agent]
+        call.consult = None
+        out: list[Action] = [WithdrawOffer(call.call_id, target.agent_id, reason)]
+        target.call_id = None
+        event = AgentEvent.DECLINE
+        if target.not_ready_after_call:
+            target.not_ready_after_call = False
+            not_ready, event = NOT_READY_AFTER_CALL, AgentEvent.AFTER_CALL
+        if not_ready != REJECTED_OFFER:
+            self._set_state(target, event, not_ready, now, out)
+            self._check_staffing(target, now, out)
+        else:
+            self._make_ready(target, now, out)
+        current = call.agents.current
+        if current is not None and reason != "caller_hung_up":
+            out.append(ConsultChanged(call.call_id, current, target.agent_id, "", note))
+        return out

@@ -1,0 +1,399 @@
+"""The router's state and its primitive steps: lookups, timers, agents' states and
+Ready pools, the queues' heaps, choosing agents by strategy, and call records.
+
+Nothing here decides where a call goes next (:mod:`queue_engine.matching` does); the
+steps here only keep the state consistent (counts, pools, heaps, timers).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
+
+from cti.errors import RoutingError
+from cti.models import AgentState, CallDetailRecord, QueueConfig, Strategy
+from queue_engine.actions import Action, AgentStateSet, RecordCall, WithdrawOffer, WithdrawReason
+from queue_engine.priority import fixed_key
+from queue_engine.router_state import (
+    PRESENT,
+    AgentEntry,
+    CallEntry,
+    QueueEntry,
+    ReadyPool,
+)
+from queue_engine.transitions import AgentEvent, CallEvent, CallPhase, agent_next, call_next
+
+#: Reason given when an agent goes Not Ready on their own after missing offers.
+MISSED_OFFER = "missed offer"
+REJECTED_OFFER = "rejected offer"
+NOT_READY_AFTER_CALL = "not ready after call"
+
+_FINISHED_MEMORY = 100_000
+
+
+class RouterCore:
+    """State and primitive steps shared by the router's parts."""
+
+    def __init__(
+        self, queues: Iterable[QueueConfig], *, max_missed_offers: int = 1, seed: int = 0
+    ) -> None:
+        self._queues: dict[str, QueueEntry] = {q.name: QueueEntry.build(q) for q in queues}
+        if not self._queues:
+            raise RoutingError("the router needs at least one queue")
+        if max_missed_offers < 1:
+            raise RoutingError(f"max_missed_offers must be at least 1, got {max_missed_offers}")
+        self.max_missed_offers = max_missed_offers
+        self._agents: dict[str, AgentEntry] = {}
+        self._calls: dict[str, CallEntry] = {}
+        """Calls not yet finished. Heap entries of calls no longer here are stale."""
+        self._finished: OrderedDict[str, None] = OrderedDict()
+        """Recently finished call ids, so that a repeated hang-up is recognised."""
+        self._timers: list[tuple[float, int, str, str, int]] = []
+        """Heap of (when, seq, kind, agent or call id, token)."""
+        self._seq = itertools.count()
+        self._rng = random.Random(seed)
+        self._personal: dict[str, list[tuple[float, int, str]]] = {}
+        """Agent id -> heap of (-fixed_key, seq, call_id): due callbacks reserved for it."""
+
+    # --- lookups ---------------------------------------------------------------------
+
+    def _queue(self, name: str) -> QueueEntry:
+        try:
+            return self._queues[name]
+        except KeyError:
+            known = ", ".join(sorted(self._queues))
+            raise RoutingError(f"no queue named {name!r} (queues: {known})") from None
+
+    def _agent(self, agent_id: str) -> AgentEntry:
+        try:
+            return self._agents[agent_id]
+        except KeyError:
+            raise RoutingError(f"no agent with id {agent_id!r}") from None
+
+    def _call(self, call_id: str) -> CallEntry:
+        try:
+            return self._calls[call_id]
+        except KeyError:
+            raise RoutingError(f"no call with id {call_id!r}") from None
+
+    def _waiting(self, call_id: str) -> CallEntry:
+        call = self._calls.get(call_id)
+        if call is None or call.phase is not CallPhase.QUEUED:
+            raise RoutingError(f"call {call_id!r} is not waiting in a queue")
+        return call
+
+    def _new_call_id(self, call_id: str) -> None:
+        if call_id in self._calls or call_id in self._finished:
+            raise RoutingError(f"call {call_id!r} is already known to the router")
+
+    def _is_queued(self, call_id: str, queue: str | None = None) -> bool:
+        call = self._calls.get(call_id)
+        return (
+            call is not None
+            and call.phase is CallPhase.QUEUED
+            and (queue is None or call.queue == queue)
+        )
+
+    def _offered_to(self, agent: AgentEntry, call_id: str) -> CallEntry:
+        call = self._calls.get(call_id)
+        if (
+            call is None
+            or agent.state is not AgentState.RESERVED
+            or agent.call_id != call_id
+            or call.phase is not CallPhase.OFFERED
+            or agent.agent_id not in call.agents.offered_to
+        ):
+            raise RoutingError(f"agent {agent.agent_id!r} has no offer of call {call_id!r}")
+        return call
+
+    def _key(self, call: CallEntry) -> float:
+        cfg = self._queues[call.queue].config
+        if call.priority is not None:
+            cfg = cfg.model_copy(update={"priority": call.priority})
+        return fixed_key(cfg, call.value, call.arrived_at)
+
+    # --- timers ----------------------------------------------------------------------
+
+    def _timer(self, when: float, kind: str, ref: str, token: int = 0) -> None:
+        heapq.heappush(self._timers, (when, next(self._seq), kind, ref, token))
+
+    def next_deadline(self) -> float | None:
+        """When time passing next has something to do."""
+        while self._timers:
+            when, _, kind, ref, token = self._timers[0]
+            if kind != "agent" or self._agents[ref].token == token:
+                return when
+            heapq.heappop(self._timers)
+        return None
+
+    # --- agents' states and Ready pools ----------------------------------------------
+
+    def _set_state(
+        self,
+        agent: AgentEntry,
+        event: AgentEvent,
+        reason: str,
+        now: float,
+        out: list[Action],
+        *,
+        call_id: str | None = None,
+        deadline: float | None = None,
+    ) -> None:
+        """Move the agent by ``event`` (:data:`queue_engine.transitions.AGENT_TRANSITIONS`)."""
+        state = agent_next(agent.agent_id, agent.state, event)
+        if agent.state is AgentState.READY:
+            self._leave_pools(agent)
+        present_delta = (state in PRESENT) - (agent.state in PRESENT)
+        in_delta = (state is not AgentState.LOGGED_OUT) - (agent.state is not AgentState.LOGGED_OUT)
+        if present_delta or in_delta:
+            for name in agent.queues:
+                q = self._queues[name]
+                if q.members.get(agent.agent_id) is not None:
+                    q.present += present_delta
+                    q.logged_in += in_delta
+        agent.state = state
+        agent.reason = reason
+        agent.since = now
+        if state is AgentState.READY:
+            agent.ready_seq = next(self._seq)
+        elif state is not AgentState.TALKING:
+            agent.muted = False
+        agent.token += 1
+        agent.call_id = call_id
+        agent.deadline = deadline
+        if deadline is not None:
+            self._timer(deadline, "agent", agent.agent_id, agent.token)
+        out.append(AgentStateSet(agent.agent_id, state, reason, call_id, deadline))
+
+    def _move(self, call: CallEntry, event: CallEvent) -> None:
+        """Move the call by ``event`` (:data:`queue_engine.transitions.CALL_TRANSITIONS`)."""
+        call.phase = call_next(call.call_id, call.phase, event)
+
+    def _leave_pools(self, agent: AgentEntry) -> None:
+        for name, key in agent.pool_keys.items():
+            q = self._queues[name]
+            ring = q.members.get(agent.agent_id)
+            if ring is not None:
+                q.pools[ring].remove(key, agent.agent_id)
+        agent.pool_keys.clear()
+
+    def _pool_key(self, q: QueueEntry, agent: AgentEntry) -> tuple[Any, ...]:
+        strategy = q.config.strategy
+        tie = (agent.since, agent.ready_seq, agent.agent_id)  # kept across reconfiguration
+        if strategy is Strategy.FEWEST_CALLS:
+            return (agent.calls_handled, *tie)
+        if strategy is Strategy.LEAST_TALK_TIME:
+            return (agent.talk_time, *tie)
+        if strategy is Strategy.BEST_PROFICIENCY:
+            required = q.rings[0][1]
+            score = sum(agent.skills.get(s, 0) for s in required) / max(1, len(required))
+            return (-score, *tie)
+        if strategy is Strategy.ROUND_ROBIN:
+            return (q.order[agent.agent_id], agent.agent_id)
+        return tie  # longest idle, ring-all, and random (drawn per call)
+
+    def _join_pools(self, agent: AgentEntry) -> None:
+        """A Ready agent waits in the pool of its first ring in every queue it serves."""
+        for name in agent.queues:
+            q = self._queues[name]
+            home = q.members.get(agent.agent_id)
+            if home is None:
+                continue
+            key = self._pool_key(q, agent)
+            q.pools[home].add(key, agent.agent_id)
+            agent.pool_keys[name] = key
+
+    def _staffed(self, q: QueueEntry, when: str) -> bool:
+        return (q.present if when == "none_available" else q.logged_in) > 0
+
+    def _recount(self, q: QueueEntry) -> None:
+        """Recount a queue's present and logged-in members (after membership changes)."""
+        states = [self._agents[a].state for a, ring in q.members.items() if ring is not None]
+        q.present = sum(s in PRESENT for s in states)
+        q.logged_in = sum(s is not AgentState.LOGGED_OUT for s in states)
+
+    def _choose_agents(self, q: QueueEntry, ring: int) -> list[AgentEntry]:
+        """The agent(s) to offer a call of ``ring`` to, by the queue's strategy."""
+        pools = q.pools[: ring + 1]
+        strategy = q.config.strategy
+        if strategy is Strategy.RING_ALL:
+            ids = sorted({a for pool in pools for _, a in pool.entries})
+            return [self._agents[a] for a in ids]
+        if strategy is Strategy.RANDOM:
+            return self._draw(pools)
+        best: tuple[tuple[Any, ...], str] | None = None
+        if strategy is Strategy.ROUND_ROBIN:
+            best = self._next_in_turn(q, pools)
+        else:
+            for pool in pools:
+                entry = pool.first()
+                if entry is not None and (best is None or entry < best):
+                    best = entry
+        return [] if best is None else [self._agents[best[1]]]
+
+    @staticmethod
+    def _next_in_turn(q: QueueEntry, pools: list[ReadyPool]) -> tuple[tuple[Any, ...], str] | None:
+        """Round robin: the Ready member next after the one offered the last call."""
+        best: tuple[tuple[Any, ...], str] | None = None
+        n = max(1, len(q.order))
+        best_distance = n + 1
+        for pool in pools:
+            entry = pool.first_after(q.rr_last)
+            if entry is None:
+                continue
+            distance = (entry[0][0] - q.rr_last - 1) % n
+            if distance < best_distance:
+                best, best_distance = entry, distance
+        return best
+
+    def _draw(self, pools: list[ReadyPool]) -> list[AgentEntry]:
+        """One of the Ready agents of ``pools``, each as likely, drawn for this call (a
+        draw made when an agent joined would favour it for every call until it leaves)."""
+        sizes = [len(pool.entries) for pool in pools]
+        total = sum(sizes)
+        if total == 0:
+            return []
+        i = self._rng.randrange(total) if total > 1 else 0
+        for pool, size in zip(pools, sizes, strict=True):
+            if i < size:
+                return [self._agents[pool.entries[i][1]]]
+            i -= size
+        raise AssertionError("unreachable: the draw is below the total")  # pragma: no cover
+
+    def _withdraw_offers(
+        self, call: CallEntry, reason: WithdrawReason, out: list[Action]
+    ) -> list[AgentEntry]:
+        """Withdraw every offer of ``call``; returns the agents, now without a call."""
+        agents = [self._agents[a] for a in sorted(call.agents.offered_to)]
+        call.agents.offered_to = set()
+        for agent in agents:
+            out.append(WithdrawOffer(call.call_id, agent.agent_id, reason))
+            agent.call_id = None
+        return agents
+
+    # --- the queues' heaps -----------------------------------------------------------
+
+    def _head(self, q: QueueEntry, ring: int) -> CallEntry | None:
+        heap = q.calls[ring]
+        while heap:
+            _, _, call_id, version = heap[0]
+            call = self._calls.get(call_id)
+            if (
+                call is not None
+                and call.phase is CallPhase.QUEUED
+                and call.version == version
+                and call.queue == q.config.name
+                and call.ring == ring
+            ):
+                return call
+            heapq.heappop(heap)
+        return None
+
+    def _push(self, call: CallEntry, q: QueueEntry, now: float) -> None:
+        call.version += 1
+        call.ring = q.ring_for(call.arrived_at, now)
+        heap = q.calls[call.ring]
+        heapq.heappush(heap, (-call.key, call.seq, call.call_id, call.version))
+        if len(heap) > 2 * q.waiting + 64:
+            q.calls[call.ring] = [e for e in heap if self._head_valid(e, q, call.ring)]
+            heapq.heapify(q.calls[call.ring])
+
+    def _head_valid(self, entry: tuple[float, int, str, int], q: QueueEntry, ring: int) -> bool:
+        call = self._calls.get(entry[2])
+        return (
+            call is not None
+            and call.phase is CallPhase.QUEUED
+            and call.version == entry[3]
+            and call.queue == q.config.name
+            and call.ring == ring
+        )
+
+    def _waiting_in_order(self, queue: str) -> list[str]:
+        """Waiting call ids of ``queue``, best first: O(w log w) for w calls waiting."""
+        q = self._queue(queue)
+        live = [
+            entry
+            for ring, heap in enumerate(q.calls)
+            for entry in heap
+            if self._head_valid(entry, q, ring)
+        ]
+        live.sort()
+        return [call_id for _, _, call_id, _ in live]
+
+    def _max_wait_due(self, call: CallEntry, q: QueueEntry) -> float | None:
+        """When ``call`` takes ``q``'s max-wait exit: only callers on the line (not a
+        callback) who were never answered (not a transfer)."""
+        rule = q.config.exits.max_wait
+        if rule is None or call.callback is not None or call.times.answered_at is not None:
+            return None
+        return call.arrived_at + rule.after_s  # the very sum the check compares with
+
+    # --- records ---------------------------------------------------------------------
+
+    def _finish_call(
+        self,
+        call: CallEntry,
+        ended_at: float,
+        outcome: str,
+        out: list[Action],
+        *,
+        disposition: str = "",
+        note: str = "",
+        wrap_up_s: float = 0.0,
+        exit_action: str = "",
+    ) -> None:
+        trail = call.agents.trail
+        if trail:  # a transferred call: answered by its first agent, whatever came after
+            if outcome != "answered":
+                trail.append(f"then {outcome} ({exit_action or 'caller hung up'})")
+                outcome = "answered"
+            note = " · ".join([*trail, note] if note else trail)
+        callback = call.callback
+        if callback is not None and callback.reserved_for is not None:
+            note = f"callback for {callback.reserved_for}" + (f" · {note}" if note else "")
+        self._move(call, CallEvent.FINISH)
+        call.times.ended_at = ended_at
+        del self._calls[call.call_id]
+        self._finished[call.call_id] = None
+        if len(self._finished) > _FINISHED_MEMORY:
+            self._finished.popitem(last=False)
+        out.append(RecordCall(self._record(call, outcome, disposition, note, wrap_up_s,
+                                           exit_action)))  # fmt: skip
+
+    @staticmethod
+    def _record(
+        call: CallEntry,
+        outcome: str,
+        disposition: str,
+        note: str,
+        wrap_up_s: float,
+        exit_action: str,
+    ) -> CallDetailRecord:
+        caller, times = call.caller, call.times
+        assert times.ended_at is not None
+        return CallDetailRecord(
+            call_id=call.call_id,
+            queue=call.queue,
+            ani=caller.ani,
+            caller_kind=caller.kind,
+            customer_id=caller.customer.id if caller.customer else None,
+            segment=call.segment,
+            value=call.value,
+            arrived_at=call.arrived_at,
+            offered_at=times.offered_at,
+            answered_at=times.answered_at,
+            ended_at=times.ended_at,
+            agent_id=call.agents.handled_by if times.answered_at is not None else None,
+            outcome=outcome,
+            disposition=disposition,
+            wrap_up_s=wrap_up_s,
+            offers=call.agents.offers,
+            note=note,
+            kind=call.kind,
+            exit_action=exit_action,
+            callback_requested_at=call.callback.requested_at if call.callback else None,
+        )

@@ -1,0 +1,275 @@
+"""What the router keeps of each call, agent and queue, and the snapshots it gives out.
+
+Plain records: the router's modules (:mod:`queue_engine.router`) change them. The
+classes that the router makes one of per call write their ``__init__`` out: compiled
+with mypyc, a generated ``__init__`` stays interpreted.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cti.models import AgentState, CallerInfo, QueueConfig, Segment
+from queue_engine.actions import ConsultState
+from queue_engine.transitions import CallPhase
+
+BUSY = frozenset({AgentState.RESERVED, AgentState.TALKING, AgentState.WRAP_UP})
+PRESENT = BUSY | {AgentState.READY}
+
+
+@dataclass(slots=True, init=False)
+class CallTimes:
+    """When the call was first offered, answered and ended, and its current agent's
+    part began (talk time)."""
+
+    offered_at: float | None
+    answered_at: float | None
+    ended_at: float | None
+    leg_started: float
+
+    def __init__(self) -> None:
+        self.offered_at = None
+        self.answered_at = None
+        self.ended_at = None
+        self.leg_started = 0.0
+
+
+@dataclass(slots=True, init=False)
+class CallAgents:
+    """Who has the call: offered to, talking with, and who handed it on (the record's)."""
+
+    current: str | None
+    """The agent the call is offered to (one), talking with, or wrapping up."""
+    offered_to: set[str]
+    offers: int
+    handled_by: str | None
+    """The agent who talks (or last talked) with the caller: the record's agent."""
+    trail: list[str]
+    """Transfers and the dispositions of agents who handed the call on (record's note)."""
+
+    def __init__(self) -> None:
+        self.current = None
+        self.offered_to = set()
+        self.offers = 0
+        self.handled_by = None
+        self.trail = []
+
+
+@dataclass(slots=True)
+class Callback:
+    """The caller's line is released: the call is a callback to ``number``."""
+
+    number: str
+    requested_at: float
+    reserved_for: str | None = None
+    """A personal callback's agent (kept once it went to anyone, for the record)."""
+
+
+@dataclass(slots=True)
+class Consultation:
+    """The agent consulted about the call, and how far (ringing, talking, conference)."""
+
+    agent: str
+    state: ConsultState
+
+
+@dataclass(slots=True, init=False)
+class CallEntry:
+    call_id: str
+    queue: str
+    caller: CallerInfo
+    kind: str
+    phase: CallPhase
+    # Rank and place in the queue (read on every step)
+    value: float
+    segment: Segment
+    arrived_at: float
+    priority: float | None
+    """Supervisor's priority for this call, replacing the queue's."""
+    key: float
+    seq: int
+    ring: int
+    version: int
+    """Bumped whenever the call's heap entry is replaced; older entries are stale."""
+    # Exits
+    exit_at: float | None
+    """When the max-wait timer last armed for this call fires (not armed twice)."""
+    exit_moves: int
+    # The parts by concern
+    times: CallTimes
+    agents: CallAgents
+    callback: Callback | None
+    consult: Consultation | None
+    held: bool
+    """The caller is on hold (by its agent, or for a consultation)."""
+
+    def __init__(
+        self,
+        call_id: str,
+        queue: str,
+        caller: CallerInfo,
+        arrived_at: float,
+        seq: int,
+        kind: str = "inbound",
+        phase: CallPhase = CallPhase.QUEUED,
+    ) -> None:
+        self.call_id = call_id
+        self.queue = queue
+        self.caller = caller
+        self.kind = kind
+        self.phase = phase
+        self.value = caller.value
+        self.segment = caller.segment
+        self.arrived_at = arrived_at
+        self.priority = None
+        self.key = 0.0
+        self.seq = seq
+        self.ring = 0
+        self.version = 0
+        self.exit_at = None
+        self.exit_moves = 0
+        self.times = CallTimes()
+        self.agents = CallAgents()
+        self.callback = None
+        self.consult = None
+        self.held = False
+
+
+@dataclass(slots=True)
+class AgentEntry:
+    agent_id: str
+    queues: dict[str, float]
+    """Queue -> this agent's priority (rank bonus) for it, in the order configured."""
+    skills: dict[str, int]
+    state: AgentState = AgentState.LOGGED_OUT
+    reason: str = ""
+    since: float = 0.0
+    ready_seq: int = 0
+    """Order of going Ready: breaks ties between agents Ready since the same moment."""
+    token: int = 0
+    """Bumped on every state change; timer entries carry the token they saw."""
+    call_id: str | None = None
+    deadline: float | None = None
+    wrap_started: float | None = None
+    missed: int = 0
+    not_ready_after_call: bool = False
+    muted: bool = False
+    """The line keeps the agent's voice from the caller (while it talks)."""
+    calls_handled: int = 0
+    talk_time: float = 0.0
+    pool_keys: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    """Queue -> the key under which this Ready agent sits in that queue's pool."""
+    handed_off: tuple[str, int | None] | None = None
+    """In wrap-up of a call it transferred: (the call's queue then, its customer id)."""
+
+
+class ReadyPool:
+    """Ready agents of one ring of one queue, kept sorted by the strategy's key."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[tuple[Any, ...], str]] = []
+
+    def add(self, key: tuple[Any, ...], agent_id: str) -> None:
+        bisect.insort(self.entries, (key, agent_id))
+
+    def remove(self, key: tuple[Any, ...], agent_id: str) -> None:
+        i = bisect.bisect_left(self.entries, (key, agent_id))
+        if i < len(self.entries) and self.entries[i] == (key, agent_id):
+            del self.entries[i]
+
+    def first(self) -> tuple[tuple[Any, ...], str] | None:
+        return self.entries[0] if self.entries else None
+
+    def first_after(self, index: int) -> tuple[tuple[Any, ...], str] | None:
+        """Round robin: the first entry whose key (member index) is above ``index``."""
+        i = bisect.bisect_right(self.entries, ((index, "\U0010ffff"), ""))
+        if i < len(self.entries):
+            return self.entries[i]
+        return self.entries[0] if self.entries else None
+
+
+@dataclass(slots=True)
+class QueueEntry:
+    config: QueueConfig
+    rings: list[tuple[float, dict[str, int]]]
+    calls: list[list[tuple[float, int, str, int]]]
+    """Per ring, a heap of (-fixed_key, seq, call_id, version); stale entries skipped."""
+    pools: list[ReadyPool]
+    by_arrival: list[tuple[float, int, str]] = field(default_factory=list)
+    waiting: int = 0
+    members: dict[str, int | None] = field(default_factory=dict)
+    """Agent id -> the first ring the agent is eligible for (None: never)."""
+    order: dict[str, int] = field(default_factory=dict)
+    """Agent id -> member index, for round robin."""
+    rr_last: int = -1
+    aht: float = 180.0
+    present: int = 0
+    """Members who may take this queue's calls and are Ready or busy."""
+    logged_in: int = 0
+    """Members who may take this queue's calls and are logged in."""
+
+    @classmethod
+    def build(cls, config: QueueConfig) -> QueueEntry:
+        rings = [(after, dict(skills)) for after, skills in config.rings]
+        return cls(
+            config,
+            rings,
+            calls=[[] for _ in rings],
+            pools=[ReadyPool() for _ in rings],
+            aht=config.expected_aht_s,
+        )
+
+    def ring_for(self, arrived_at: float, now: float) -> int:
+        if len(self.rings) == 1:
+            return 0
+        # ``now >= arrived_at + after``, the very sum the ring timer is set for: with
+        # ``now - arrived_at >= after`` rounding can make the timer fire without effect.
+        ring = 0
+        for i, (after, _) in enumerate(self.rings):
+            if now >= arrived_at + after:
+                ring = i
+        return ring
+
+    def first_ring(self, skills: Mapping[str, int]) -> int | None:
+        for i, (_, required) in enumerate(self.rings):
+            if all(skills.get(s, 0) >= level for s, level in required.items()):
+                return i
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSnapshot:
+    """A queue's state at one moment, for the wallboard and the status line."""
+
+    queue: str
+    waiting: int
+    longest_wait_s: float
+    agents_ready: int
+    agents_busy: int
+    agents_logged_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSnapshot:
+    agent_id: str
+    state: AgentState
+    reason: str
+    since: float
+    call_id: str | None
+    deadline: float | None
+    calls_handled: int
+    muted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WaitEstimate:
+    call_id: str
+    position: int
+    """1 for the call that will be served next."""
+    wait_s: float
+    """Estimated further wait, in seconds."""

@@ -1,0 +1,122 @@
+"""Time passing: offers that lapse, wrap-ups that end, callbacks that fall due, calls
+that reach their next ring or their max-wait exit.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from cti.models import AgentState, Strategy
+from queue_engine import inputs
+from queue_engine.actions import Action, WithdrawOffer
+from queue_engine.call_control import Handlers
+from queue_engine.call_desk import CallDesk
+from queue_engine.router_core import MISSED_OFFER
+from queue_engine.router_state import AgentEntry, CallEntry, QueueEntry
+from queue_engine.transitions import AgentEvent, CallPhase
+
+
+class Timers(CallDesk):
+    """The router's deadlines (see the module docstring)."""
+
+    def _timer_inputs(self) -> Handlers:
+        return {inputs.TimePasses: lambda e, now: self._advance(now)}
+
+    def _advance(self, now: float) -> list[Action]:
+        """Fire every deadline at or before ``now``."""
+        out: list[Action] = []
+        while True:
+            deadline = self.next_deadline()
+            if deadline is None or deadline > now:
+                return out
+            _, _, kind, ref, _ = heapq.heappop(self._timers)
+            if kind == "agent":
+                agent = self._agents[ref]
+                if agent.state is AgentState.RESERVED:
+                    self._offer_lapsed(agent, now, out)
+                elif agent.state is AgentState.WRAP_UP:
+                    self._finish_wrap_up(agent, "", "", now, out)
+            else:
+                call = self._calls.get(ref)
+                if call is not None:
+                    self._call_timer(kind, call, now, out)
+
+    def _call_timer(self, kind: str, call: CallEntry, now: float, out: list[Action]) -> None:
+        if kind == "due" and call.phase is CallPhase.SCHEDULED:
+            self._due(call, now, out)
+        elif kind == "personal" and call.phase is CallPhase.SCHEDULED:
+            self._enter(call, self._queues[call.queue], now, out)  # waited enough
+        elif kind == "ring" and call.phase is CallPhase.QUEUED:
+            q = self._queues[call.queue]
+            if q.ring_for(call.arrived_at, now) > call.ring:
+                q.waiting -= 1
+                self._place(call, q, now, out)
+        elif kind == "max_wait" and call.phase is CallPhase.QUEUED:
+            q = self._queues[call.queue]
+            due = self._max_wait_due(call, q)
+            if due is not None and now >= due:  # else a later timer is armed
+                q.waiting -= 1
+                self._place(call, q, now, out)  # takes the exit
+
+    def _offer_lapsed(self, agent: AgentEntry, now: float, out: list[Action]) -> None:
+        assert agent.call_id is not None
+        call = self._calls[agent.call_id]
+        if call.consult is not None and call.consult.agent == agent.agent_id:
+            note = f"{agent.agent_id} did not answer the consultation"
+            out.extend(self._drop_consult(call, "timeout", note, now))
+            return
+        q = self._queues[call.queue]
+        if q.config.strategy is Strategy.RING_ALL:
+            self._ring_all_lapsed(call, q, now, out)
+            return
+        # One agent rang: the call goes back first, so that another Ready agent takes it
+        # before the one who let it lapse (who is then Ready, or Not Ready, itself).
+        out.append(WithdrawOffer(call.call_id, agent.agent_id, "timeout"))
+        call.agents.offered_to.discard(agent.agent_id)
+        agent.missed += 1
+        if agent.missed >= self.max_missed_offers:
+            self._set_state(agent, AgentEvent.MISS, MISSED_OFFER, now, out)
+            if not call.agents.offered_to:
+                self._requeue(call, now, out)
+            self._check_staffing(agent, now, out)
+        else:
+            agent.call_id = None
+            if not call.agents.offered_to:
+                self._requeue(call, now, out)
+            self._make_ready(agent, now, out)
+
+    def _ring_all_lapsed(
+        self, call: CallEntry, q: QueueEntry, now: float, out: list[Action]
+    ) -> None:
+        """A ring-all offer lapsed: every agent it rang (one deadline for all) is Ready
+        again, or Not Ready by the missed-offer rule, BEFORE the call goes back, so that
+        it rings all of them again (app_queue's ringall) or a better call does."""
+        lapsed = [
+            a
+            for a in (self._agents[i] for i in sorted(call.agents.offered_to))
+            if a.deadline is not None and a.deadline <= now
+        ]
+        free: list[AgentEntry] = []
+        for agent in lapsed:
+            out.append(WithdrawOffer(call.call_id, agent.agent_id, "timeout"))
+            call.agents.offered_to.discard(agent.agent_id)
+            agent.missed += 1
+            if agent.missed >= self.max_missed_offers:
+                self._set_state(agent, AgentEvent.MISS, MISSED_OFFER, now, out)
+            else:
+                free.append(agent)
+        self._ready_together(free, now, out)
+        if not call.agents.offered_to:  # back at its place (or its exit); the freed choose
+            heapq.heappush(q.by_arrival, (call.arrived_at, call.seq, call.call_id))
+            self._place(call, q, now, out, offer=False)
+        self._take_next(free, now, out)
+        q = self._queues[call.queue]  # its exit may have moved it
+        if call.phase is CallPhase.QUEUED and self._head(q, call.ring) is call:
+            agents = self._choose_agents(q, call.ring)  # none freed took it: anyone Ready?
+            if agents:
+                heapq.heappop(q.calls[call.ring])
+                q.waiting -= 1
+                self._offer(call, agents, now, out)
+        for agent in lapsed:
+            if agent not in free:
+                self._check_staffing(agent, now, out)
