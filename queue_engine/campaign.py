@@ -5,7 +5,7 @@ dial keeps. It reads no clock: each method takes ``now_wall`` (epoch seconds; ca
 hours are a matter of the lead's wall clock). Its shell places the dials it hands out
 and reports their outcomes back.
 
-**Rules, by construction** (REFERENCE §6). :meth:`Campaign.next_dials` is the only way
+**Rules, by construction** (docs/dialer.md). :meth:`Campaign.next_dials` is the only way
 to get a lead to dial, and before handing one out it checks, every time:
 
 * *do not call*: the number is on neither the global list nor the campaign's;

@@ -8,7 +8,7 @@ Notation: lambda = rate / 3600 (calls/s), mu = 1 / aht, a = lambda / mu (offered
 load in Erlangs), c agents, alpha = c * mu (the queue's service rate when every
 agent is busy), theta = 1 / patience.
 
-Definitions (the same as docs and REFERENCE §1)
+Definitions (as in docs/statistics.md)
     service_level           calls answered within T / calls offered
     service_level_answered  calls answered within T / calls answered
     asa_s                   mean wait of answered calls (zero waits included)
@@ -17,73 +17,10 @@ Definitions (the same as docs and REFERENCE §1)
     mean_queue_length       mean number of callers waiting (not in service)
 
 The models know nothing of the short-abandon threshold of the live statistics: every
-offered call counts (for Erlang A a caller may abandon after any positive wait), as in
-REFERENCE §1's table.
-
-Erlang C (M/M/c, no abandonment; needs a < c)
-    Erlang B by the stable recursion B(0) = 1, B(n) = a B(n-1) / (n + a B(n-1)),
-    kept in log space so that it cannot underflow at hundreds of agents. Then
-        C = P(wait > 0) = c B / (c - a (1 - B))
-        P(wait > t)     = C exp(-(alpha - lambda) t)
-        SL(T)           = 1 - C exp(-(alpha - lambda) T)       (answered = offered)
-        1 - C           = (c - a)(1 - B) / (c - a (1 - B))      (no cancellation)
-        ASA             = C / (alpha - lambda)
-        Lq              = C a / (c - a)
-        occupancy       = a / c
-    With a >= c there is no steady state: :class:`SimulationError`.
-
-Erlang A (M/M/c+M: Poisson arrivals, exponential service, exponential patience)
-    The number in system is a birth-death chain with birth rate lambda and death rate
-    n mu for n <= c, alpha + k theta in state c + k. Take pi_c as the unit:
-        sum_{n <= c} pi_n / pi_c = 1 / B(c, a)                  (Erlang B again)
-        rho_k = pi_{c+k} / pi_c = prod_{i=1..k} lambda / (alpha + i theta)
-    computed in log space (compensated sums, kept relative to the largest term) with
-    log-sum-exp normalisation, and truncated once the terms are past their peak and
-    below 1e-22 of it. By PASTA an arrival finds c + k in the system with probability
-    w_k = pi_{c+k}, k >= 0; it then waits, with k callers ahead of it.
-        P(wait > 0) = sum_k w_k
-        Lq          = sum_k k w_k
-        P(abandon)  = theta Lq / lambda = sum_k w_k (1 - a_k)    (a_k below)
-    Waiting time. A caller who finds k ahead reaches an agent once the k ahead are
-    gone and then one of the c busy agents frees up. The queue ahead is a pure-death
-    chain: with j ahead (j = k .. 0) the next step comes at rate alpha + j theta
-    (a service at the head or an abandonment ahead), and the tagged caller's own
-    patience (rate theta) runs independently of it. So, with D_k the time the
-    pure-death chain needs for its k + 1 steps (rates alpha + j theta, j = 0 .. k):
-        P(answered, wait <= T | k) = E[exp(-theta D_k); D_k <= T]
-    D_k's density is the linear-death-chain density
-        f_k(t) = prod_{j=0..k}(alpha + j theta) / (k! theta^k)
-                 * exp(-alpha t) (1 - exp(-theta t))^k,
-    and the substitution u = 1 - exp(-theta t) turns the expectation into an
-    incomplete beta function:
-        P(answered | k)              = a_k = alpha / (alpha + (k + 1) theta)
-        P(answered, wait <= T | k)   = a_k * I_y(k + 1, beta),
-        y = 1 - exp(-theta T),  beta = alpha / theta + 1.
-    I_y(k + 1, beta) is the upper tail P(N > k) of a negative binomial N with
-    pmf t_j = Gamma(j + beta) / (j! Gamma(beta)) y^j (1 - y)^beta (t_0 = (1 - y)^beta,
-    t_j = t_{j-1} y (j - 1 + beta) / j): 1 - sum_{j <= k} t_j, the t_j built in log
-    space alongside k (absolute error of SL about 1e-16 per queue state).
-        SL(T)          = P(n < c) + sum_k w_k a_k I_y(k + 1, beta)
-        SL_answered(T) = SL(T) / (1 - P(abandon))
-        occupancy      = (1 - P(abandon)) a / c
-    P(abandon) and P(answered) = 1 - P(abandon) are each summed from positive terms,
-    sum_k w_k (1 - a_k) and P(n < c) + sum_k w_k a_k, so that neither loses its
-    relative accuracy when the other is near 1 (far past overload, or tiny loads).
-    Mean wait of answered calls: with r_j = alpha + (j + 1) theta (the rate at
-    which something happens when j are ahead) the sojourn is independent of which
-    event ends it, so m_k = E[wait; answered | k] obeys
-        m_0 = a_0 / r_0,   m_j = a_j / r_j + (alpha + j theta) / r_j * m_{j-1}
-        ASA = sum_k w_k m_k / (1 - P(abandon))
-    Summing the densities over k gives Mandelbaum and Zeltyn's closed form of the
-    answered callers' (defective) wait density,
-        g(t) = pi_c alpha exp(-(alpha + theta) t + (lambda / theta)(1 - exp(-theta t))),
-    which the tests use, with a uniformisation of the tagged caller's chain, to check
-    the sums above. Erlang A is stable for every load when patience is finite.
-
-:func:`agents_for_goal` returns the fewest agents whose ``service_level`` (of
-offered calls) reaches the goal. Service level grows with the number of agents, and
-SL < n / a (answered calls carry at most n Erlangs), so the search starts at
-max(goal * a, a for Erlang C), brackets the answer with doubling steps and bisects.
+offered call counts (for Erlang A a caller may abandon after any positive wait).
+Erlang C is kept in log space (Erlang B by its stable recursion); Erlang A sums the
+birth-death chain's queue states and their incomplete-beta service levels in log space.
+The derivations, and how :func:`agents_for_goal` searches, are in docs/acd.md, §15.
 """
 
 from __future__ import annotations

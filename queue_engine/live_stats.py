@@ -1,6 +1,6 @@
 """Live statistics per queue and per interval, from the router's actions. Sans-I/O.
 
-The definitions are those of REFERENCE §1, computed by :mod:`queue_engine.stats`
+The definitions are those of docs/statistics.md, computed by :mod:`queue_engine.stats`
 (:class:`~queue_engine.stats.Tally` for calls, :class:`~queue_engine.stats.AgentTime`
 for occupancy). This module only attributes what happens to queues and intervals:
 

@@ -5,48 +5,12 @@ asked, how many new dials to place. It reads no clock and places no call: its sh
 (:mod:`cti.engine.dialer`, or the simulator's :mod:`simulators.dialer_sim`) tells it what
 happened and what the agents are doing, and places the dials it asks for.
 
-**Modes** (REFERENCE §6):
-
-* ``preview``: never dials by itself; the agent looks at the lead and asks.
-* ``progressive``: one line per free agent, never more lines than free agents.
-* ``power``: a fixed number of lines per free agent (``power_ratio``).
-* ``predictive``: as many lines as make the *expected* live answers match the agents
-  *expected* to be free when those answers come, scaled by a feedback controller on
-  the abandon rate.
-
-**What it measures** (over the last ``window`` dials and live answers):
-
-* contact rate ``c``: dials answered by a person / dials ended (answering machines,
-  busy, no answer and failures are not contacts), smoothed towards the campaign's prior;
-  the prior alone until half the window has ended, because the first dials to end are
-  the quick ones and would bias it;
-* machine rate: dials answered by a machine / dials placed (for the report);
-* time to connect ``H``: seconds from the dial to a person's answer;
-* mean talk and wrap-up time of the campaign's calls (exponentially weighted);
-* the abandon rate: live answers with no agent on the call within 2 s / live answers.
-
-**How predictive decides.** Expected free agents within ``H`` are the Ready agents,
-plus each talking agent with probability ``1 - exp(-H / mean talk)`` (memoryless), plus
-the agents whose wrap-up ends within ``H``. A line still ringing after ``e`` seconds
-brings a live answer with the chance measured for lines that rang that long (few
-people answer after the first 10 s: most of those ring out), and answered calls
-waiting for an agent need one each. So::
-
-    wanted live answers = gain x expected free - waiting - expected from lines in flight
-    dials = round(wanted live answers / c)
-
-The ``gain`` is the controller: after every live answer it moves by
-``step x (target - abandoned)`` where ``abandoned`` is 1 or 0 and ``target`` is the cap
-less the safety margin (3% - 1% = 2% by default). So each abandon lowers the gain a lot
-and each connected call raises it a little; the gain settles where the abandon rate is
-the target (a stochastic-approximation integral controller). Abandons rising means the
-gain falls, and fewer dials. Guards sit on top: when the campaign's abandon rate today or
-over 30 days reaches ``cap - margin / 2`` (with enough live answers to tell), the gain
-only falls; whenever one more abandon would take today's or the 30-day rate over the cap
-(early in every day, until some 33 live answers at a 3% cap, and whenever the rate is
-close to it), predictive and power dialing place only one line per Ready agent (as
-progressive does), so the cap holds by construction; and no more than ``max_lines``
-lines are ever in flight.
+**Modes**: ``preview`` (the agent asks for each lead), ``progressive`` (one line per
+free agent), ``power`` (``power_ratio`` lines per free agent) and ``predictive`` (as many
+lines as make the expected live answers match the agents expected to be free when they
+come, scaled by a feedback controller on the abandon rate, with guards that hold the
+cap). What it measures and how predictive decides and adjusts: docs/dialer.md
+("Predictive pacing").
 
 **Blending** (:func:`dialer_agents`): agents who serve inbound queues and the campaign
 lend the campaign only the Ready agents inbound does not need for its service-level

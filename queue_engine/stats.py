@@ -1,4 +1,4 @@
-"""Call statistics from call detail records, defined as in REFERENCE §1.
+"""Call statistics from call detail records, defined as in docs/statistics.md.
 
 * **Service level** (target T): calls answered within T / calls offered, leaving out
   short abandons (abandoned within ``short_abandon_s``) from both. The variant

@@ -1,4 +1,5 @@
-"""Erlang C and Erlang A: REFERENCE §1's table, independent cross-checks, properties, CLI."""
+"""Erlang C and Erlang A: the reference case (docs/acd.md §15), independent cross-checks,
+properties, CLI."""
 
 from __future__ import annotations
 
@@ -22,10 +23,11 @@ from queue_engine.erlang import (
     offered_load,
 )
 
-# REFERENCE §1: 600 calls/h, AHT 180 s, 33 agents, T = 20 s, patience 120 s (Erlang A).
+# The reference case (docs/acd.md §15): 600 calls/h, AHT 180 s, 33 agents, T = 20 s,
+# patience 120 s (Erlang A).
 RATE, AHT, AGENTS, TARGET, PATIENCE = 600.0, 180.0, 33, 20.0, 120.0
 
-# (field, Erlang C, Erlang A, decimals REFERENCE prints)
+# (field, Erlang C, Erlang A, decimals the table prints)
 REFERENCE_TABLE = [
     ("p_wait", 0.490488, 0.288465, 6),
     ("service_level", 0.648550, 0.878186, 6),
@@ -41,7 +43,7 @@ SETTINGS = settings(max_examples=60, deadline=None)
 
 @pytest.mark.parametrize(("field", "ref_c", "ref_a", "decimals"), REFERENCE_TABLE)
 def test_reference_table(field: str, ref_c: float, ref_a: float, decimals: int) -> None:
-    """Both columns agree with REFERENCE to every decimal it prints (at least 4 for
+    """Both columns agree with the table to every decimal it prints (at least 4 for
     probabilities; the ASA and queue length are printed to 3)."""
     tol = 0.5 * 10.0**-decimals + 1e-12
     c = erlang_c(RATE, AHT, AGENTS, TARGET)

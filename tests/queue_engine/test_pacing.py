@@ -155,7 +155,7 @@ def test_settings_refuse_a_margin_above_the_cap() -> None:
 
 
 def test_agents_for_a_service_level_by_erlang_c() -> None:
-    # REFERENCE §1: 600 calls/h, 180 s, 33 agents: SL20 = 0.648550
+    # the reference case (docs/acd.md §15): 600 calls/h, 180 s, 33 agents: SL20 = 0.648550
     assert agents_for_service_level(600, 180, 20, 0.6) == 33
     assert agents_for_service_level(600, 180, 20, 0.8) > 33
     assert agents_for_service_level(0, 180, 20, 0.8) == 0

@@ -1,4 +1,4 @@
-"""Example tests of router v2, one or more per ACD rule (issue 3).
+"""Example tests of the router, one or more per ACD rule (docs/acd.md).
 
 Skills and relaxation rings, several queues per agent with per-agent queue priority,
 the seven strategies, supervisor priority and moves, missed and rejected offers across
@@ -567,7 +567,7 @@ def test_ring_all_first_to_accept_connects_the_others_are_freed_or_take_the_next
     assert out[0] == ConnectCall("c1", "b")
     assert WithdrawOffer("c1", "a", "answered_elsewhere") in out
     assert WithdrawOffer("c1", "c", "answered_elsewhere") in out
-    # the waiting call rings both freed agents (issue 24: not only the first freed)
+    # the waiting call rings both freed agents (not only the first freed)
     assert offers(out) == [("c2", "a"), ("c2", "c")]
     assert state(router, "b") is AgentState.TALKING
     assert router.offered_to("c1") == ["b"]

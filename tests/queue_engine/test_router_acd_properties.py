@@ -1,4 +1,4 @@
-"""Property tests of router v2: cross-queue selection and skill relaxation (issue 3).
+"""Property tests of the router: cross-queue selection and skill relaxation (docs/acd.md).
 
 Every expectation here is computed independently of the router's internals: from the
 queue configurations the test made, the router's public views (``waiting_in_order``,

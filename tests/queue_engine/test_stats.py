@@ -1,4 +1,4 @@
-"""Statistics as REFERENCE §1 defines them, and the starvation check."""
+"""Statistics as docs/statistics.md defines them, and the starvation check."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 24, what it must show, over random situations.
+"""The ways back into a queue (``test_router_ways_back.py``) over random situations.
 
 * No caller on the line waits past its queue's ``max_wait``, and none is offered once it
   has; so none outlives ``max_wait`` plus one offer timeout, whatever path it took back

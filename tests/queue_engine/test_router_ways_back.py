@@ -1,4 +1,5 @@
-"""Issue 24: routing rules that kept a caller waiting or favoured an agent.
+"""Routing rules on the ways back into a queue, so no caller waits on and no agent is
+favoured:
 
 * ``max_wait`` holds on every way back into a queue (an offer that lapses or is
   rejected, a ring-all lapse, a supervisor move, relaxation, a reconfiguration): a
@@ -7,7 +8,7 @@
 * a ring-all offer that lapses (or ends) frees every ringing agent before the call, or
   the next one, is placed, so it rings every Ready member again.
 
-The random properties over many situations are in ``test_router_issue24_properties.py``.
+The random properties over many situations are in ``test_router_ways_back_properties.py``.
 """
 
 from __future__ import annotations
