@@ -137,9 +137,7 @@ class AgentDesk(CallControl):
         call.agents.current = call.agents.handled_by = e.agent_id
         times = call.times
         answered = times.answered_at is not None  # transferred: connected already
-        if answered:
-            call.held = False  # the line takes the caller off hold for the new agent
-        else:
+        if not answered:
             times.answered_at = now
         times.leg_started = now
         agent.missed = 0
