@@ -190,8 +190,9 @@ async def test_a_number_shared_under_another_name_is_kept_apart(
     numbered = await load(base, write(tmp_path, HEADER + ",,010-62345678,,,,,\n", "n.csv"))
     assert "customer 1 and customer 2" in numbered.errors[0].reason
     assert sorted(c.name for c in await base.search("010 6234 5678")) == ["张伟", "章伟"]
-    assert (await base.get(1)) is not None
-    assert (await base.get(1)).company == "国美"
+    first = await base.get(1)
+    assert first is not None
+    assert first.company == "国美"
 
 
 async def test_merges_across_batches(

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from cti.app.demo import running_demo
+from cti.app.demo import DemoCenter
 from cti.config import WebSettings, load_config
 from cti.engine.web_callbacks import MAX_BODY, WebCallbacks, key_sha256
 from cti.errors import CtiError
@@ -97,7 +97,7 @@ class Web:
 
 
 @asynccontextmanager
-async def web(agent_ids: list[str], **queue: object) -> AsyncIterator[Web]:
+async def web(agent_ids: list[str], **queue: Any) -> AsyncIterator[Web]:
     """An engine (queues general and vip), its endpoint on a free port, and a client."""
     async with center(agent_ids, extra_queues=[{"name": "vip", "priority": 50}], **queue) as c:
         server = WebCallbacks(c.service, settings=settings())
@@ -330,9 +330,7 @@ async def test_stop_closes_the_port_and_its_connections_and_a_taken_port_is_refu
         await server.stop()
 
 
-async def test_demo_starts_the_endpoint_when_a_port_is_configured(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_demo_starts_the_endpoint_when_a_port_is_configured(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -342,25 +340,28 @@ async def test_demo_starts_the_endpoint_when_a_port_is_configured(
             "demo": {"customers": 20},
         }
     )
-    async with (
-        running_demo(config, tmp_path / "cti.db", bots=0, human=None),
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"http://127.0.0.1:{port}/v1/callbacks",
-            json={"number": UNKNOWN},
-            headers={"Authorization": f"Bearer {KEY}"},
-        ) as r,
-    ):
-        assert r.status == 202
+    demo = await DemoCenter.open(config, tmp_path / "cti.db", bots=0, human=None)
+    try:
+        await demo.start()
+        assert demo.web is not None
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"http://127.0.0.1:{port}/v1/callbacks",
+                json={"number": UNKNOWN},
+                headers={"Authorization": f"Bearer {KEY}"},
+            ) as r,
+        ):
+            assert r.status == 202
+    finally:
+        await demo.close()
     assert port_is_closed(port)
-    started: list[WebCallbacks] = []
-
-    async def spy(self: WebCallbacks) -> None:
-        started.append(self)
-
-    monkeypatch.setattr(WebCallbacks, "start", spy)
-    async with running_demo(load_config(), tmp_path / "off.db", bots=0, human=None):
-        assert started == []  # callbacks_port = 0: off
+    off = await DemoCenter.open(load_config(), tmp_path / "off.db", bots=0, human=None)
+    try:
+        await off.start()
+        assert off.web is None  # callbacks_port = 0: off
+    finally:
+        await off.close()
 
 
 def _json(body: object) -> bytes:

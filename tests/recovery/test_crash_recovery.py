@@ -142,7 +142,7 @@ def far_end(db: Path) -> tuple[list[str], set[str]]:
 
 def busy_enough(status: dict[str, Any]) -> bool:
     agents = status["agents"]
-    return (
+    return bool(
         status["waiting"] >= 1
         and agents["talking"] >= 1
         and agents["wrap_up"] + agents["reserved"] >= 1
@@ -231,7 +231,7 @@ def test_a_killed_engine_restarts_with_every_call_agent_and_record(tmp_path: Pat
 
 def unfinished_agent(state: dict[str, Any], call_id: str) -> str:
     [agent_id] = [a for a, agent in state["agents"].items() if agent["call_id"] == call_id]
-    return agent_id
+    return str(agent_id)
 
 
 def _records(db: Path) -> dict[str, dict[str, Any]]:
