@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from cti.app.demo import DemoCenter
+from cti.app.demo import running_demo
 from cti.config import WebSettings, load_config
 from cti.engine.web_callbacks import MAX_BODY, WebCallbacks, key_sha256
 from cti.errors import CtiError
@@ -330,7 +330,9 @@ async def test_stop_closes_the_port_and_its_connections_and_a_taken_port_is_refu
         await server.stop()
 
 
-async def test_demo_starts_the_endpoint_when_a_port_is_configured(tmp_path: Path) -> None:
+async def test_demo_starts_the_endpoint_when_a_port_is_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -340,28 +342,25 @@ async def test_demo_starts_the_endpoint_when_a_port_is_configured(tmp_path: Path
             "demo": {"customers": 20},
         }
     )
-    demo = await DemoCenter.open(config, tmp_path / "cti.db", bots=0, human=None)
-    try:
-        await demo.start()
-        assert demo.web is not None
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(
-                f"http://127.0.0.1:{port}/v1/callbacks",
-                json={"number": UNKNOWN},
-                headers={"Authorization": f"Bearer {KEY}"},
-            ) as r,
-        ):
-            assert r.status == 202
-    finally:
-        await demo.close()
+    async with (
+        running_demo(config, tmp_path / "cti.db", bots=0, human=None),
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"http://127.0.0.1:{port}/v1/callbacks",
+            json={"number": UNKNOWN},
+            headers={"Authorization": f"Bearer {KEY}"},
+        ) as r,
+    ):
+        assert r.status == 202
     assert port_is_closed(port)
-    off = await DemoCenter.open(load_config(), tmp_path / "off.db", bots=0, human=None)
-    try:
-        await off.start()
-        assert off.web is None  # callbacks_port = 0: off
-    finally:
-        await off.close()
+    started: list[WebCallbacks] = []
+
+    async def spy(self: WebCallbacks) -> None:
+        started.append(self)
+
+    monkeypatch.setattr(WebCallbacks, "start", spy)
+    async with running_demo(load_config(), tmp_path / "off.db", bots=0, human=None):
+        assert started == []  # callbacks_port = 0: off
 
 
 def _json(body: object) -> bytes:
