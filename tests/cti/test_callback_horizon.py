@@ -15,7 +15,8 @@ from cti.models import AgentConfig
 from cti.protocol import ScheduleCallback
 from cti.store.journal import Journal
 from telephony_adapters.sim import SimTrunk
-from tests.cti.test_service import Agent, FakeStore, center, virtual
+from tests.cti.test_service import Agent, FakeStore, center
+from tests.harness import virtual
 
 pytestmark = pytest.mark.security
 

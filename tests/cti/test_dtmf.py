@@ -28,7 +28,8 @@ from cti.protocol import (
     decode,
     encode,
 )
-from tests.cti.test_service import Agent, Center, center, drain, ready, virtual
+from tests.cti.test_service import Agent, Center, center, drain, ready
+from tests.harness import virtual
 
 
 async def connect(c: Center, agent: Agent, ani: str = "13812345678") -> str:

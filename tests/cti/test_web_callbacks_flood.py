@@ -21,7 +21,8 @@ from cti.models import CallDetailRecord
 from queue_engine.stats import Tally
 from simulators.bots import BotAgent, BotBehaviour
 from simulators.traffic import ArrivalModel, CallerMix, CallerPool, run_arrivals
-from tests.cti.test_service import center, virtual
+from tests.cti.test_service import center
+from tests.harness import virtual
 
 pytestmark = pytest.mark.security
 

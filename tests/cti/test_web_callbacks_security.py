@@ -37,7 +37,8 @@ from cti.protocol import (
     Login,
     SetReady,
 )
-from tests.cti.test_service import Center, center, virtual
+from tests.cti.test_service import Center, center
+from tests.harness import virtual
 
 pytestmark = pytest.mark.security
 
