@@ -13,6 +13,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cti.errors import ScriptError
 from scripts_engine import runner
 from scripts_engine.model import FieldType, InputNode, QuestionNode, SayNode, Script
 from scripts_engine.validate import check_script, require_clean
@@ -33,9 +34,11 @@ CONTEXTS = st.fixed_dictionaries(
 def valid_input(node: InputNode) -> st.SearchStrategy[Any]:
     lo, hi = node.min, node.max
     if node.type is FieldType.NUMBER:
+        assert not isinstance(lo, date)
+        assert not isinstance(hi, date)
         return st.integers(
             int(lo) if lo is not None else -(10**6), int(hi) if hi is not None else 10**6
-        )  # type: ignore[arg-type]
+        )
     if node.type is FieldType.DATE:
         return st.dates(lo or date(1900, 1, 1), hi or date(2100, 1, 1))  # type: ignore[arg-type]
     if node.type is FieldType.PHONE:
@@ -47,10 +50,8 @@ def valid_input(node: InputNode) -> st.SearchStrategy[Any]:
     if node.pattern is not None:
         return st.from_regex(node.pattern, fullmatch=True).filter(lambda s: s == s.strip())
     return (
-        st.text("abc xyz", min_size=1, max_size=int(hi) if hi is not None else 20)
-        .filter(  # type: ignore[arg-type]
-            str.strip
-        )
+        st.text("abc xyz", min_size=1, max_size=int(hi) if isinstance(hi, float | int) else 20)
+        .filter(str.strip)
         .map(str.strip)
     )
 
@@ -60,7 +61,7 @@ def step(state: runner.RunState, data: st.DataObject, allow_back: bool) -> runne
     if allow_back and len(state.path) > 1 and data.draw(st.integers(0, 9)) == 0:
         try:
             return runner.back(state)
-        except runner.ScriptError:
+        except ScriptError:
             pass
     if isinstance(node, SayNode):
         return runner.advance(state)

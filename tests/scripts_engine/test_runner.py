@@ -13,7 +13,8 @@ from pydantic import ValidationError
 from cti.errors import ScriptError
 from cti.models import CallerInfo, CallerKind, Customer, PhoneNumber, Segment
 from scripts_engine import runner
-from scripts_engine.model import FieldType, InputNode
+from scripts_engine.expr import Scalar
+from scripts_engine.model import FieldType, InputNode, Script
 from scripts_engine.runner import AnswerError, RunState, check_input
 from scripts_engine.text import TemplateError, render, segments, template_variables
 from scripts_engine.validate import parse_script, require_clean
@@ -22,16 +23,16 @@ EXAMPLES = Path(__file__).parents[2] / "scripts_engine" / "examples"
 
 
 @pytest.fixture
-def service() -> runner.Script:
+def service() -> Script:
     return require_clean(EXAMPLES / "inbound_service_en.toml")
 
 
 @pytest.fixture
-def survey() -> runner.Script:
+def survey() -> Script:
     return require_clean(EXAMPLES / "outbound_survey.toml")
 
 
-def gold_context() -> dict[str, runner.Scalar]:
+def gold_context() -> dict[str, Scalar]:
     customer = Customer(
         id=7,
         name="Ann",
@@ -53,7 +54,7 @@ def test_context_from_models() -> None:
     assert "campaign.name" not in ctx
 
 
-def test_walk_to_a_vip_transfer(service: runner.Script) -> None:
+def test_walk_to_a_vip_transfer(service: Script) -> None:
     s = runner.start(service, gold_context())
     assert s.node_id == "greet"
     assert not s.finished
@@ -81,7 +82,7 @@ def test_walk_to_a_vip_transfer(service: runner.Script) -> None:
         runner.answer(s, 1)
 
 
-def test_basic_customer_takes_the_default_branch(service: runner.Script) -> None:
+def test_basic_customer_takes_the_default_branch(service: Script) -> None:
     s = runner.start(service, {"customer.segment": "basic"})
     s = runner.answer(runner.advance(s), 1)
     s = runner.answer(s, "1234567")
@@ -93,7 +94,7 @@ def test_basic_customer_takes_the_default_branch(service: runner.Script) -> None
     ]
 
 
-def test_effects_fill_variables_and_back_undoes_them(service: runner.Script) -> None:
+def test_effects_fill_variables_and_back_undoes_them(service: Script) -> None:
     s = runner.advance(runner.start(service, gold_context()))
     s = runner.answer(s, "fault")
     s = runner.answer(s, "2024-02-29")
@@ -119,14 +120,14 @@ def test_effects_fill_variables_and_back_undoes_them(service: runner.Script) -> 
     assert s3.effects[1].args["to"] == "ann@example.com"
 
 
-def test_back_at_the_start_is_an_error(service: runner.Script) -> None:
+def test_back_at_the_start_is_an_error(service: Script) -> None:
     s = runner.start(service)
     with pytest.raises(ScriptError, match="nothing to go back to"):
         runner.back(s)
     assert runner.back(runner.advance(s)).node_id == "greet"
 
 
-def test_wrong_moves(service: runner.Script) -> None:
+def test_wrong_moves(service: Script) -> None:
     s = runner.start(service)
     with pytest.raises(ScriptError, match="takes no answer"):
         runner.answer(s, "x")
@@ -139,7 +140,7 @@ def test_wrong_moves(service: runner.Script) -> None:
         runner.answer(s, "pizza")
 
 
-def test_resume_from_json_keeps_the_version(service: runner.Script) -> None:
+def test_resume_from_json_keeps_the_version(service: Script) -> None:
     s = runner.answer(runner.advance(runner.start(service, gold_context())), "cancel")
     saved = json.loads(json.dumps(s.to_dict(), ensure_ascii=False))
     # the file changes after the call started: the run keeps the version it began with
@@ -165,7 +166,7 @@ def test_the_zh_twin_runs_the_same_way() -> None:
     en = require_clean(EXAMPLES / "inbound_service_en.toml")
     assert zh.nodes.keys() == en.nodes.keys()
     s = runner.advance(runner.start(zh, {"customer.name": "王芳"}))
-    assert runner.render(zh.nodes["goodbye"].text, s.values()) == "感谢您的来电，王芳，再见。"  # type: ignore[union-attr]
+    assert render(zh.nodes["goodbye"].text, s.values()) == "感谢您的来电，王芳，再见。"  # type: ignore[union-attr]
     s = runner.answer(s, "取消服务")
     s = runner.answer(s, "8")
     assert s.node_id == "offer"  # no segment known: not basic
