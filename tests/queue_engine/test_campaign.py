@@ -282,9 +282,9 @@ def test_abandons_are_counted_per_day_and_over_thirty_days() -> None:
 
 
 def test_rules_keep_the_lawful_minimums() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="ring_timeout_s"):
         CampaignRules(ring_timeout_s=10.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="answer_window_s"):
         CampaignRules(answer_window_s=3.0)
     with pytest.raises(ValueError, match="before end"):
         CallingHours(start="21:00", end="08:00")

@@ -260,9 +260,9 @@ def test_a_day_of_intervals_is_kept_and_older_ones_dropped() -> None:
 
 
 def test_bad_interval_settings_are_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="interval_s must be positive"):
         LiveStats(QUEUES, {}, interval_s=0.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="keep_intervals must be at least 1"):
         LiveStats(QUEUES, {}, keep_intervals=0)
 
 

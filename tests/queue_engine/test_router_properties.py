@@ -131,10 +131,13 @@ class RouterMachine(RuleBasedStateMachine):
         before = self.fingerprint()
         agent = getattr(event, "agent_id", "")
         agent_state = self.r.agent(agent).state if self.r.has_agent(agent) else None
+        refusal: str | None = None
         try:
             out = self.r.handle(event, self.now)
         except RoutingError as e:
-            assert str(e)
+            refusal = str(e)
+        if refusal is not None:
+            assert refusal, "a refusal says what was wrong"
             assert self.fingerprint() == before, f"refused {event!r} changed the state"
             return
         if isinstance(event, ri.AgentGoesReady) and agent_state is AgentState.NOT_READY:
