@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +25,7 @@ from simulators.bots import BotAgent, BotBehaviour
 from telephony_adapters.sipline.line import SipLine
 from telephony_adapters.sipline.params import SipLineParams
 from tests.cti.test_service import FakeStore
+from tests.harness import running, until
 from tests.telephony_adapters.sipline.sipp import Sipp
 
 pytestmark = [pytest.mark.sipp, pytest.mark.dialer]
@@ -37,12 +38,6 @@ def midday_zone() -> str:
     test runs."""
     offset = 12 - time.gmtime().tm_hour
     return "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
-
-
-async def until(done: Callable[[], bool], timeout: float = 30.0) -> None:
-    async with asyncio.timeout(timeout):  # only a broken run gets near it
-        while not done():
-            await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -75,22 +70,23 @@ async def test_a_campaign_on_the_sip_line_records_sipps_outcomes(sipp: Sipp) -> 
     runner = CampaignRunner(service, campaign, core, line, tick_s=0.2)
     behaviour = BotBehaviour(answer_delay_s=0.2, mean_handle_s=0.5, wrap_up_s=0.2,
                              dispositions=("sale",))  # fmt: skip
-    engine = asyncio.create_task(service.run())
     tasks: list[asyncio.Task[None]] = []
-    try:
-        await service.ready.wait()
-        bot = BotAgent(bus, "a1", behaviour, random.Random(1))
-        tasks.append(asyncio.create_task(bot.run()))
-        await until(lambda: service.router.snapshot("outbound", service.now()).agents_ready == 1)
-        tasks.append(asyncio.create_task(runner.run()))
-        await until(lambda: all(lead.last_outcome for lead in core.leads.values()))
-        await until(lambda: any(r.call_id.startswith("spring-") for r in store.records))
-        run = await sipp.wait()
-        assert run.returncode == 0, run.explain()
-    finally:
-        for task in [*tasks, engine]:
-            task.cancel()
-        await asyncio.gather(*tasks, engine, return_exceptions=True)
+    async with running(service):
+        try:
+            bot = BotAgent(bus, "a1", behaviour, random.Random(1))
+            tasks.append(asyncio.create_task(bot.run()))
+            await until(
+                lambda: service.router.snapshot("outbound", service.now()).agents_ready == 1
+            )
+            tasks.append(asyncio.create_task(runner.run()))
+            await until(lambda: all(lead.last_outcome for lead in core.leads.values()))
+            await until(lambda: any(r.call_id.startswith("spring-") for r in store.records))
+            run = await sipp.wait()
+            assert run.returncode == 0, run.explain()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
     outcomes = {lead.number: lead.last_outcome for lead in core.leads.values()}
     assert outcomes == {
         "+8613800000001": "connected",
