@@ -25,7 +25,15 @@ from queue_engine.router_state import (
     QueueEntry,
     ReadyPool,
 )
-from queue_engine.transitions import AgentEvent, CallEvent, CallPhase, agent_next, call_next
+from queue_engine.transitions import (
+    AGENT_NEXT,
+    CALL_NEXT,
+    AgentEvent,
+    CallEvent,
+    CallPhase,
+    agent_next,
+    call_next,
+)
 
 #: Reason given when an agent goes Not Ready on their own after missing offers.
 MISSED_OFFER = "missed offer"
@@ -144,7 +152,9 @@ class RouterCore:
         deadline: float | None = None,
     ) -> None:
         """Move the agent by ``event`` (:data:`queue_engine.transitions.AGENT_TRANSITIONS`)."""
-        state = agent_next(agent.agent_id, agent.state, event)
+        state = AGENT_NEXT[event].get(agent.state)
+        if state is None:  # the table has no such move: say which
+            state = agent_next(agent.agent_id, agent.state, event)
         if agent.state is AgentState.READY:
             self._leave_pools(agent)
         present_delta = (state in PRESENT) - (agent.state in PRESENT)
@@ -171,7 +181,8 @@ class RouterCore:
 
     def _move(self, call: CallEntry, event: CallEvent) -> None:
         """Move the call by ``event`` (:data:`queue_engine.transitions.CALL_TRANSITIONS`)."""
-        call.phase = call_next(call.call_id, call.phase, event)
+        phase = CALL_NEXT[event].get(call.phase)
+        call.phase = call_next(call.call_id, call.phase, event) if phase is None else phase
 
     def _leave_pools(self, agent: AgentEntry) -> None:
         for name, key in agent.pool_keys.items():

@@ -112,17 +112,19 @@ callback) or TALKING (a manual dial). OFFERED -> QUEUED or OFFERED: its offers e
 (lapsed, declined) and it goes back, or is offered again at once; TALKING -> QUEUED
 or OFFERED: the agent transferred it."""
 
-AGENT_NEXT: dict[tuple[AgentState, AgentEvent], AgentState] = {
-    (t.source, t.event): t.target for t in AGENT_TRANSITIONS
-}
-CALL_NEXT: dict[tuple[CallPhase, CallEvent], CallPhase] = {
-    (t.source, t.event): t.target for t in CALL_TRANSITIONS
-}
+AGENT_NEXT: dict[AgentEvent, dict[AgentState, AgentState]] = {e: {} for e in AgentEvent}
+"""Event -> from -> to: the agent table as the router looks it up."""
+for _t in AGENT_TRANSITIONS:
+    AGENT_NEXT[_t.event][_t.source] = _t.target
+CALL_NEXT: dict[CallEvent, dict[CallPhase, CallPhase]] = {e: {} for e in CallEvent}
+"""Event -> from -> to: the call table as the router looks it up."""
+for _u in CALL_TRANSITIONS:
+    CALL_NEXT[_u.event][_u.source] = _u.target
 
 
 def agent_next(agent_id: str, state: AgentState, event: AgentEvent) -> AgentState:
     """The state ``event`` takes an agent to from ``state``; refused if the table has none."""
-    target = AGENT_NEXT.get((state, event))
+    target = AGENT_NEXT[event].get(state)
     if target is None:
         raise RoutingError(f"agent {agent_id!r}: no move from {state.value} on {event.value}")
     return target
@@ -130,7 +132,7 @@ def agent_next(agent_id: str, state: AgentState, event: AgentEvent) -> AgentStat
 
 def call_next(call_id: str, phase: CallPhase, event: CallEvent) -> CallPhase:
     """The phase ``event`` takes a call to from ``phase``; refused if the table has none."""
-    target = CALL_NEXT.get((phase, event))
+    target = CALL_NEXT[event].get(phase)
     if target is None:
         raise RoutingError(f"call {call_id!r}: no move from {phase.value} on {event.value}")
     return target
