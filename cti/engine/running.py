@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cti.config import Config
-from cti.engine.service import CallRecorder, CustomerDirectory, EngineService
+from cti.engine.directory import CallRecorder, CustomerDirectory
+from cti.engine.service import EngineService
 from cti.models import AgentConfig
 from cti.store.database import Store
 from cti.store.journal import Journal, journal_path_for
@@ -70,28 +71,22 @@ async def running_engine(
     ``lines`` default to the configuration's (:func:`configured_lines`); ``agents`` to
     ``config.agents``.
 
-    ``dialer_poll_s``: also run the outbound dialer (:class:`~cti.engine.campaigns.
-    CampaignDesk`) on the lines that can dial, reading campaign states from the store
-    this often (needs a store). ``web``: start the callback endpoint when ``[web]
-    callbacks_port`` is set. ``config_path``: reload the configuration when it changes.
+    ``dialer_poll_s``: also run the outbound dialer (:mod:`cti.engine.campaigns`) on the
+    lines that can dial, reading campaign states from the store this often. ``web``:
+    start the callback endpoint when ``[web] callbacks_port`` is set. ``config_path``:
+    reload the configuration when it changes.
 
-    Yields once the engine is ready. On the way out: the web endpoint stops taking
-    requests, every effect and record decided so far is carried out, then the engine
-    and its helpers are cancelled (calls in progress stay in the journal). An engine
-    that fails ends the body with its error (the task group's).
+    Yields once the engine is ready. On the way out: the web endpoint stops, every
+    effect and record decided is carried out, then the engine and its helpers are
+    cancelled (calls in progress stay in the journal). An engine that fails ends the
+    body with its error (the task group's).
     """
     async with contextlib.AsyncExitStack() as stack:
         store = directory
         if db_path is not None:
-            store = await Store.open(db_path)
-            stack.push_async_callback(store.close)
-            if journal is None:
-                journal = Journal.open(journal_path_for(db_path))
-                stack.callback(journal.close)
+            store, journal = await _open_store(stack, db_path, journal)
         if store is None:
             raise ValueError("running_engine needs db_path or directory")
-        if recorder is None and isinstance(store, Store):
-            recorder = store
         raw_lines = list(lines) if lines is not None else configured_lines(config)
         service, helpers = _assemble(
             config, bus, store, recorder, journal, raw_lines, agents, dialer_poll_s
@@ -114,6 +109,18 @@ async def running_engine(
                     task.cancel()
 
 
+async def _open_store(
+    stack: contextlib.AsyncExitStack, db_path: Path, journal: Journal | None
+) -> tuple[Store, Journal]:
+    """The store at ``db_path`` and (unless given) the journal beside it, closed by ``stack``."""
+    store = await Store.open(db_path)
+    stack.push_async_callback(store.close)
+    if journal is None:
+        journal = Journal.open(journal_path_for(db_path))
+        stack.callback(journal.close)
+    return store, journal
+
+
 def _assemble(
     config: Config,
     bus: Bus,
@@ -124,7 +131,10 @@ def _assemble(
     agents: Iterable[AgentConfig] | Mapping[str, Sequence[str]] | None,
     dialer_poll_s: float | None,
 ) -> tuple[EngineService, list[_Helper]]:
-    """The service (with the dialer's wrapped lines, if it runs) and its helpers' coroutines."""
+    """The service (with the dialer's wrapped lines, if it runs) and its helpers' coroutines;
+    the recorder is the store when there is one and none is given."""
+    if recorder is None and isinstance(store, Store):
+        recorder = store
     from cti.engine.campaigns import CampaignDesk, dialling_lines
 
     dialling = dialling_lines(raw_lines) if dialer_poll_s is not None else {}

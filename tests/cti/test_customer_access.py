@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from cti.app.cli import main
-from cti.customers.base import CustomerBase
+from cti.customers.base import AuditEntry, CustomerBase
+from cti.models import AgentState
 from cti.protocol import (
     AddServiceItem,
     ChooseCustomer,
@@ -88,11 +89,49 @@ async def test_an_agent_reads_the_customers_of_their_call_and_recent_calls(
         assert result.ok, result.error  # the chosen customer of a recent call
         trail = await CustomerBase(engine.store).audit_trail(customer_id=2)
         assert [(e.agent_id, e.action, e.allowed) for e in trail] == [
+            (AGENT, "offer", True),  # the card on the offer showed them
             (AGENT, "show", True),
             (AGENT, "choose", True),
             (AGENT, "show", True),
         ]
-        assert trail[1].detail == f"for call {call_id}"
+        assert trail[2].detail == f"for call {call_id}"
+
+
+async def test_the_card_offered_goes_to_the_audit_trail_without_holding_up_the_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every customer on an offered card (a family phone: both) is a look, kept in the
+    trail; the store is written off the routing path, so an audit write that hangs
+    neither delays the offer nor the call."""
+    release = asyncio.Event()
+    original = CustomerBase.audit
+
+    async def slow_audit(self: CustomerBase, entry: AuditEntry) -> None:
+        if entry.action == "offer":
+            await release.wait()
+        await original(self, entry)
+
+    monkeypatch.setattr(CustomerBase, "audit", slow_audit)
+    async with start_engine(tmp_path, supervisor=False) as engine:
+        call_id = await ring_and_answer(engine, FAMILY)  # offered and accepted meanwhile
+        await engine.until_state(AgentState.TALKING)
+        base = CustomerBase(engine.store)
+        assert [e.action for e in await base.audit_trail(agent_id=AGENT)] == []
+        release.set()
+        await engine.service.flush()
+        trail = await base.audit_trail(agent_id=AGENT)
+        assert [(e.action, e.customer_id, e.allowed) for e in trail] == [
+            ("offer", 1, True),
+            ("offer", 2, True),
+        ]
+        assert trail[0].detail == f"offered call {call_id}"
+
+
+async def test_an_unknown_callers_card_names_no_customer_in_the_trail(tmp_path: Path) -> None:
+    async with start_engine(tmp_path, supervisor=False) as engine:
+        await ring_and_answer(engine, "+8613900000099")
+        await engine.service.flush()
+        assert await CustomerBase(engine.store).audit_trail(agent_id=AGENT) == []
 
 
 async def test_recent_calls_zero_leaves_only_the_call_in_hand(tmp_path: Path) -> None:
@@ -136,7 +175,7 @@ async def test_hostile_text_in_desk_commands_is_refused_naming_the_field(tmp_pat
     """The wire protocol refuses these already (the bus drops them); the engine's own
     check holds for commands built in-process (model_construct skips validation)."""
     async with start_engine(tmp_path, supervisor=True) as engine:
-        run = engine.service._execute
+        run = engine.service.dispatch.execute
         result = await run(
             AddServiceItem.model_construct(agent_id=AGENT, customer_id=1, title="Re\u202egnp.exe")
         )

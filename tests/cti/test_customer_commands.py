@@ -181,14 +181,14 @@ async def test_choosing_among_matches_sends_record_and_history_to_the_chosen(
     engine: Engine,
 ) -> None:
     call_id = await ring_and_answer(engine, "138 0000 0001")
-    offer = engine.service._current[AGENT]
+    offer = engine.service.pops.current[AGENT]
     assert [c.id for c in offer.pop.matches] == [1, 2]  # the most valuable ranks the call
 
     result, seen = await engine.send(ChooseCustomer(agent_id=AGENT, call_id=call_id, customer_id=2))
     assert result.ok, result.error
     [details] = [m for m in seen if isinstance(m, CustomerDetails)]
     assert (details.call_id, details.customer.name) == (call_id, "王小明")
-    shown = engine.service._current[AGENT].pop.customer  # a snapshot shows the choice
+    shown = engine.service.pops.current[AGENT].pop.customer  # a snapshot shows the choice
     assert shown is not None
     assert shown.id == 2
 
@@ -311,7 +311,7 @@ async def test_bad_service_item_commands_are_refused(
 
 
 async def test_without_a_store_customer_commands_are_refused(engine: Engine) -> None:
-    engine.service.customers = None
+    engine.service.desk.base = None
     result, _ = await engine.send(SearchCustomers(agent_id=AGENT, query="王"))
     assert not result.ok
     assert "no customer base" in result.error

@@ -36,13 +36,13 @@ async def _engine(
     _, config = center(tmp_path)
     async with mqtt_bus(mosquitto, "cti-engine", persistent=True, answer_refusals=True) as bus:
         service = EngineService(config, bus, store, [SimTrunk("sim")], config.agents)
-        execute = service._execute
+        execute = service.dispatch.execute
 
         async def counted(message: AnyCommand | SupervisorCommand) -> CommandResult:
             executed.append(message.command_id)
             return await execute(message)
 
-        service._execute = counted  # type: ignore[method-assign]
+        service.dispatch.execute = counted  # type: ignore[method-assign]
         task = asyncio.create_task(service.run(), name="engine")
         try:
             await service.ready.wait()

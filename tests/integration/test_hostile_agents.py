@@ -91,7 +91,7 @@ async def test_300_commands_with_200_kb_ids_are_refused_and_not_kept(
             await agent.publish(topics.agent_commands("1001"), login)  # after them, in order
             assert (await _result(aiter(sub), login.command_id)).ok
     assert engine.bus.refused == 300
-    memory = engine.service._commands
+    memory = engine.service.dispatch.memory
     assert len(memory) == 1
     assert memory.bytes < 10_000
     assert engine.bus.status.connects == 1

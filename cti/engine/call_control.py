@@ -1,0 +1,211 @@
+"""Call control from the desk: hold, mute, transfers, consultations, conferences and
+the manual dial, carried out on the call's line and in the router.
+
+The line acts first where it can refuse (hold, mute, conference: a
+:class:`~cti.errors.TelephonyError` refuses the command, nothing changed); the router
+next, and if it refuses, the line is put back as it was. ``held`` and ``muted`` are
+the calls whose caller is on hold and where the line keeps the agent's voice from the
+caller."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from cti import topics
+from cti.clock import wall_time
+from cti.engine.line_book import LineBook
+from cti.engine.screen_pop import ScreenPops
+from cti.errors import CtiError, RoutingError, TelephonyError
+from cti.models import AgentState, CallerInfo
+from cti.protocol import (
+    CallConnected,
+    CallControl,
+    CancelConsult,
+    CompleteConsult,
+    ConferenceCall,
+    ConsultCall,
+    CurrentCall,
+    HoldCall,
+    Message,
+    MuteCall,
+    ResumeCall,
+    TransferCall,
+)
+from queue_engine import inputs as ri
+from queue_engine.actions import ConsultChanged
+from queue_engine.router import CallPhase, Router
+from telephony_adapters.base import TelephonyAdapter
+
+ControlCommand = (
+    HoldCall
+    | ResumeCall
+    | MuteCall
+    | TransferCall
+    | ConsultCall
+    | CompleteConsult
+    | CancelConsult
+    | ConferenceCall
+)
+
+
+class CallController:
+    """The desk's call-control commands (module docstring)."""
+
+    def __init__(
+        self,
+        router: Router,
+        route: Callable[[ri.AnyInput], None],
+        send: Callable[[str, Message], None],
+        lines: LineBook,
+        pops: ScreenPops,
+        identify: Callable[[str], Awaitable[CallerInfo]],
+        now: Callable[[], float],
+    ) -> None:
+        self._router = router
+        self._route = route
+        self._send = send
+        self._lines = lines
+        self._pops = pops
+        self._identify = identify
+        self._now = now
+        self.held: set[str] = set()
+        """Calls whose caller is on hold (by the agent, a consultation or a transfer)."""
+        self.muted: set[str] = set()
+        """Calls where the line keeps the agent's voice from the caller."""
+
+    def talking_on(self, call_id: str) -> str | None:
+        """The agent talking on ``call_id``, if any."""
+        try:
+            if self._router.call_phase(call_id) is not CallPhase.TALKING:
+                return None
+        except RoutingError:
+            return None  # not (or no longer) a call of the engine's
+        return self._router.call_agent(call_id)
+
+    def message(self, change: ConsultChanged) -> CallControl:
+        """What the agent's desk shows of the call's control state."""
+        return CallControl(
+            agent_id=change.agent_id,
+            call_id=change.call_id,
+            held=change.call_id in self.held,
+            muted=change.call_id in self.muted,
+            consult_agent=change.target if change.state else "",
+            consult_state=change.state,
+            note=change.note,
+        )
+
+    def call_over(self, call_id: str) -> None:
+        self.held.discard(call_id)
+        self.muted.discard(call_id)
+
+    async def resume_if_held(self, call_id: str, line: TelephonyAdapter) -> None:
+        """A transferred caller connected to its new agent: off hold."""
+        if call_id in self.held:
+            self.held.discard(call_id)
+            await line.resume(call_id)
+
+    async def control(self, command: ControlCommand) -> None:
+        """Carry out one call-control command (the agent must be talking on the call:
+        its owner, not an agent consulted). Raises CtiError saying what was wrong."""
+        a, call_id = command.agent_id, command.call_id
+        if self.talking_on(call_id) != a:
+            raise CtiError(f"agent {a!r} is not talking on call {call_id!r}")
+        line = self._lines.line_for(call_id)
+        consult, state = self._router.call_consult(call_id)
+        match command:
+            case HoldCall() | ResumeCall():
+                held = isinstance(command, HoldCall)
+                if consult is not None and not held:
+                    raise CtiError(f"call {call_id!r}: end the consultation to take it off hold")
+                await (line.hold if held else line.resume)(call_id)
+                (self.held.add if held else self.held.discard)(call_id)
+            case MuteCall(muted=muted):
+                await line.mute(call_id, muted)
+                (self.muted.add if muted else self.muted.discard)(call_id)
+            case TransferCall():
+                await self._transfer(command, line)
+                return
+            case ConsultCall(to_agent=to_agent):
+                await self._consult(a, call_id, to_agent, line)
+                return  # the router's ConsultChanged tells the agent
+            case ConferenceCall():
+                if state != "talking":
+                    raise CtiError(f"call {call_id!r}: no agent consulted is talking to join")
+                await line.conference(call_id)
+                self.held.discard(call_id)
+                self._route(ri.AgentConferences(agent_id=a, call_id=call_id))
+                return
+            case CompleteConsult() | CancelConsult():
+                await self._end_consult(command, state, line)
+                return
+        self._send(
+            topics.agent_events(a), self.message(ConsultChanged(call_id, a, consult or "", state))
+        )
+
+    async def _transfer(self, command: TransferCall, line: TelephonyAdapter) -> None:
+        call_id = command.call_id
+        self._route(ri.AgentTransfers(agent_id=command.agent_id, call_id=call_id,
+                                      queue=command.queue, to_agent=command.to_agent))  # fmt: skip
+        self.muted.discard(call_id)
+        if line.capabilities.can_hold and call_id not in self.held:
+            with contextlib.suppress(TelephonyError):  # music for the wait, if it can
+                await line.hold(call_id)
+                self.held.add(call_id)
+
+    async def _consult(
+        self, agent_id: str, call_id: str, to_agent: str, line: TelephonyAdapter
+    ) -> None:
+        await line.hold(call_id)
+        try:
+            self._route(ri.AgentConsults(agent_id=agent_id, call_id=call_id, to_agent=to_agent))
+        except CtiError:
+            if call_id not in self.held:
+                await line.resume(call_id)
+            raise
+        self.held.add(call_id)
+
+    async def _end_consult(
+        self, command: CompleteConsult | CancelConsult, state: str, line: TelephonyAdapter
+    ) -> None:
+        a, call_id = command.agent_id, command.call_id
+        if isinstance(command, CompleteConsult):
+            self._route(ri.AgentCompletesConsult(agent_id=a, call_id=call_id))
+        else:
+            self._route(ri.AgentCancelsConsult(agent_id=a, call_id=call_id))
+        if call_id in self.held or state == "conference":
+            self.held.discard(call_id)
+            with contextlib.suppress(TelephonyError):  # the caller may have just left
+                await line.resume(call_id)
+
+    async def dial(self, agent_id: str, number: str, queue: str, command_id: str) -> None:
+        """Manual dial: the line places the call, then the agent talks on it (its card
+        comes as :class:`CurrentCall`). A line that cannot place it refuses the command."""
+        agent = self._router.agent(agent_id)
+        if agent.state not in (AgentState.READY, AgentState.NOT_READY):
+            raise CtiError(
+                f"agent {agent_id!r} is {agent.state.value}: dial when Ready or Not Ready"
+            )
+        caller = await self._identify(number)
+        if caller.e164 is None:
+            raise CtiError(f"cannot dial {number!r}: not a phone number (e.g. +86 138 0000 0001)")
+        call_id = f"dial-{command_id[:16]}"
+        line = self._lines.dialling_line(call_id)
+        await line.dial(caller.e164, call_id=call_id)
+        self._lines[call_id] = line.name
+        try:
+            self._route(ri.AgentDials(agent_id=agent_id, call_id=call_id, number=caller.e164,
+                                      caller=caller, queue=queue))  # fmt: skip
+        except CtiError:
+            with contextlib.suppress(TelephonyError):
+                await line.hang_up(call_id)
+            raise
+        now = self._now()
+        queue = self._router.call_queue(call_id)
+        placed = self._pops.offer(call_id, agent_id, queue, now, now, wall_time())
+        self._pops.current[agent_id] = placed
+        events = topics.agent_events(agent_id)
+        self._send(events, CurrentCall(agent_id=agent_id, call_id=call_id, pop=placed.pop,
+                                       dispositions=placed.dispositions,
+                                       agent_name=placed.agent_name))  # fmt: skip
+        self._send(events, CallConnected(agent_id=agent_id, call_id=call_id))

@@ -1,0 +1,204 @@
+"""Commands from the bus: each applied once per ``command_id`` (a repeat gets the same
+answer, from :class:`~cti.protocol.CommandMemory`), answered on the sender's reply
+topic, and handed to the part of the engine that carries it out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from cti import log_limits, topics
+from cti.engine.call_control import CallController
+from cti.engine.callbacks import CallbackScheduler
+from cti.engine.customer_desk import CustomerDesk
+from cti.engine.script_runs import ScriptRuns
+from cti.errors import CtiError
+from cti.protocol import (
+    AcceptOffer,
+    AddServiceItem,
+    AnyCommand,
+    CancelConsult,
+    ChangeCallPriority,
+    ChooseCustomer,
+    CommandMemory,
+    CommandResult,
+    CompleteConsult,
+    CompleteWrapUp,
+    ConferenceCall,
+    ConsultCall,
+    CreateCustomer,
+    DialNumber,
+    EscalateServiceItem,
+    ExtendWrapUp,
+    ForceLogout,
+    ForceNotReady,
+    HangUp,
+    HoldCall,
+    Login,
+    Logout,
+    Message,
+    MoveWaitingCall,
+    MuteCall,
+    RejectOffer,
+    RequestSnapshot,
+    ResumeCall,
+    SaveScriptRun,
+    ScheduleCallback,
+    SearchCustomers,
+    SetCampaignPacing,
+    SetCampaignState,
+    SetNotReady,
+    SetReady,
+    ShowCustomer,
+    SupervisorCommand,
+    TransferCall,
+    is_command,
+    is_supervisor_command,
+)
+from queue_engine import inputs as ri
+
+log = logging.getLogger(__name__)
+
+#: How many recent command ids are remembered to make repeats harmless.
+COMMAND_MEMORY = 10_000
+
+Command = AnyCommand | SupervisorCommand
+CampaignControl = Callable[[SupervisorCommand], Awaitable[None]]
+
+
+def router_input(message: Command) -> ri.AnyInput | None:
+    """The router input a command is, for those that are one and nothing more."""
+    match message:
+        case Login(agent_id=a):
+            return ri.AgentLogsIn(agent_id=a)
+        case Logout(agent_id=a) | ForceLogout(agent_id=a):
+            return ri.AgentLogsOut(agent_id=a)
+        case SetReady(agent_id=a):
+            return ri.AgentGoesReady(agent_id=a)
+        case SetNotReady(agent_id=a, reason=reason) | ForceNotReady(agent_id=a, reason=reason):
+            return ri.AgentGoesNotReady(agent_id=a, reason=reason)
+        case AcceptOffer(agent_id=a, call_id=call_id):
+            return ri.AgentAccepts(agent_id=a, call_id=call_id)
+        case RejectOffer(agent_id=a, call_id=call_id):
+            return ri.AgentRejects(agent_id=a, call_id=call_id)
+        case HangUp(agent_id=a, call_id=call_id):
+            return ri.AgentHangsUp(agent_id=a, call_id=call_id)
+        case ExtendWrapUp(agent_id=a, call_id=call_id, seconds=seconds):
+            return ri.AgentExtendsWrapUp(agent_id=a, call_id=call_id, seconds=seconds)
+        case ChangeCallPriority(call_id=call_id, priority=priority):
+            return ri.CallPriorityChanged(call_id=call_id, priority=priority)
+        case MoveWaitingCall(call_id=call_id, queue=queue):
+            return ri.CallMoved(call_id=call_id, queue=queue)
+    return None
+
+
+@dataclass(slots=True)
+class Parts:
+    """The parts of the engine that carry commands out."""
+
+    route: Callable[[ri.AnyInput], None]
+    calls: CallController
+    desk: CustomerDesk
+    runs: ScriptRuns
+    callbacks: CallbackScheduler
+    resend: Callable[[str], None]
+    """Send an agent's state, offer and call in hand again (RequestSnapshot)."""
+
+
+class CommandDispatcher:
+    """Applies commands once each and answers them (module docstring)."""
+
+    def __init__(self, parts: Parts, send: Callable[[str, Message], None]) -> None:
+        self._parts = parts
+        self._send = send
+        self.memory = CommandMemory(COMMAND_MEMORY)
+        self.campaign_control: CampaignControl | None = None
+        """Carries out the supervisor's campaign commands (``SetCampaignState``,
+        ``SetCampaignPacing``): the dialer's, when one runs in this engine
+        (:mod:`cti.engine.campaigns`). It raises :class:`CtiError` to refuse one."""
+
+    async def handle(self, topic: str, message: Message) -> None:
+        """Apply one command from ``topic``, once per ``command_id``, and answer it."""
+        # The answer goes to the topic's owner (the broker let only them publish there),
+        # never to an id the sender wrote in the payload.
+        reply = topics.reply_topic(topic)
+        if is_command(message):
+            sender, claimed = message.agent_id, topics.agent_of(topic)
+        elif is_supervisor_command(message):
+            sender, claimed = message.supervisor_id, topics.supervisor_of(topic)
+        else:
+            log_limits.warning(log, "%s: %s is not a command; ignored", topic, message.type)
+            return
+        if reply is None:
+            log_limits.error(
+                log, "%s: a command on a topic that is not a command topic; ignored", topic
+            )
+            return
+        result = self.memory.get(message.command_id)
+        if result is None:
+            if claimed != sender:
+                result = CommandResult(
+                    command_id=message.command_id,
+                    ok=False,
+                    error=f"command from {sender!r} arrived on the topic of {claimed!r}",
+                )
+            else:
+                result = await self.execute(message)
+            self.memory.remember(message.command_id, result)
+        self._send(reply, result)
+
+    async def execute(self, message: Command) -> CommandResult:
+        """Carry one command out; its result says what was wrong, if anything."""
+        try:
+            simple = router_input(message)
+            if simple is not None:
+                self._parts.route(simple)
+            else:
+                await self._carry_out(message)
+        except CtiError as exc:
+            return CommandResult(command_id=message.command_id, ok=False, error=str(exc))
+        return CommandResult(command_id=message.command_id, ok=True)
+
+    async def _carry_out(self, message: Command) -> None:
+        parts = self._parts
+        match message:
+            case CompleteWrapUp(agent_id=a, call_id=call_id, disposition=d, note=note):
+                await parts.runs.keep_wrap_up(message)
+                parts.route(
+                    ri.AgentFinishesWrapUp(agent_id=a, call_id=call_id, disposition=d, note=note)
+                )
+            case (
+                HoldCall()
+                | ResumeCall()
+                | MuteCall()
+                | TransferCall()
+                | ConsultCall()
+                | CompleteConsult()
+                | CancelConsult()
+                | ConferenceCall()
+            ):
+                await parts.calls.control(message)
+            case DialNumber(agent_id=a, number=number, queue=queue):
+                await parts.calls.dial(a, number, queue, message.command_id)
+            case SaveScriptRun():
+                await parts.runs.keep_partial(message)
+            case ScheduleCallback(
+                number=number, local_time=at, time_zone=tz, queue=queue, for_agent=fa
+            ):
+                await parts.callbacks.schedule(number, at, tz, queue, for_agent=fa)
+            case RequestSnapshot(agent_id=a):
+                parts.resend(a)
+            case (
+                ChooseCustomer()
+                | CreateCustomer()
+                | SearchCustomers()
+                | ShowCustomer()
+                | AddServiceItem()
+                | EscalateServiceItem()
+            ):
+                await parts.desk.run(message)
+            case SetCampaignState() | SetCampaignPacing():
+                if self.campaign_control is None:
+                    raise CtiError("no dialer runs in this engine: campaigns run under `cti serve`")
+                await self.campaign_control(message)

@@ -1,0 +1,184 @@
+"""The screen-pop: who is calling (the customer look-up on arrival) and the card an
+agent is offered with the call, cut to fit one bus message (:mod:`cti.engine.card_budget`).
+
+:class:`ScreenPops` keeps, per agent, the offer ringing (``offers``) and the card of the
+call in hand (``current``, sent again as :class:`~cti.protocol.CurrentCall` on a
+snapshot), and which calls carry a script of their own (a campaign's)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from cti import log_limits
+from cti.config import Config
+from cti.customers.base import CustomerCard
+from cti.engine.card_budget import fit_card
+from cti.engine.directory import CustomerCards, CustomerDirectory
+from cti.engine.line_book import LineBook
+from cti.errors import StoreError
+from cti.models import CallerInfo, CallerKind, Customer
+from cti.phone import classify
+from cti.protocol import CallOffered, CallScript, CustomerDetails, ScreenPop
+from cti.scoring import score
+from queue_engine.priority import explain
+from queue_engine.router import Router
+from scripts_engine.catalog import ScriptCatalog
+
+log = logging.getLogger(__name__)
+
+
+async def identify(directory: CustomerDirectory, ani: str, config: Config) -> CallerInfo:
+    """Classify the number the line gave and look the customer up (one indexed query).
+
+    Every customer holding the number comes back in ``matches``, most valuable first;
+    the first sets the call's priority (a family phone: the agent chooses on the
+    screen-pop). With a directory that gives cards, the pop also gets the open
+    service items and the value explanation.
+    """
+    kind, e164 = classify(ani, config.engine.default_region)
+    if e164 is None:
+        return CallerInfo(ani=ani, kind=kind)
+    try:
+        matches = sorted(await directory.find_by_number(e164), key=lambda c: (-c.value, c.id))
+        if not matches:
+            return CallerInfo(ani=ani, e164=e164, kind=CallerKind.UNKNOWN)
+        customer = matches[0]
+        if isinstance(directory, CustomerCards):
+            card = await directory.customer_card(customer.id)
+        else:
+            card = CustomerCard(history=await directory.recent_interactions(customer.id))
+    except StoreError as exc:
+        # The call matters more than the card: route it as an unknown caller.
+        log_limits.error(log, "customer lookup for %s failed, routing as unknown: %s",
+                         e164, exc)  # fmt: skip
+        return CallerInfo(ani=ani, e164=e164, kind=CallerKind.UNKNOWN)
+    inputs = card.value_inputs
+    return CallerInfo(
+        ani=ani,
+        e164=e164,
+        kind=CallerKind.KNOWN,
+        customer=customer,
+        history=card.history,
+        matches=tuple(matches),
+        service_items=card.service_items,
+        value_explanation=None if inputs is None else score(inputs, config.customers),
+    )
+
+
+def customers_on(pop: ScreenPop) -> list[int]:
+    """The ids of the customers a card shows (its caller and every match), once each."""
+    ids = [c.id for c in (pop.customer, *pop.matches) if c is not None]
+    return list(dict.fromkeys(ids))
+
+
+class ScreenPops:
+    """The cards offered and in hand, per agent (module docstring)."""
+
+    def __init__(
+        self,
+        router: Router,
+        config: Callable[[], Config],
+        scripts: ScriptCatalog,
+        lines: LineBook,
+        agent_names: dict[str, str],
+    ) -> None:
+        self._router = router
+        self._config = config
+        self._scripts = scripts
+        self._lines = lines
+        self.agent_names = agent_names
+        """Agent id -> display name, sent with each offer."""
+        self.offers: dict[str, CallOffered] = {}
+        """Agent -> the offer ringing on its desk."""
+        self.current: dict[str, CallOffered] = {}
+        """Agent -> the offer of the call it is on (talking or wrap-up): its card, sent
+        again as :class:`CurrentCall` when the console asks for a snapshot."""
+        self.call_scripts: dict[str, str] = {}
+        """Call -> the script its offer carries instead of its queue's (a campaign's)."""
+
+    def offer(
+        self, call_id: str, agent_id: str, queue: str, deadline: float, now: float, wall: float
+    ) -> CallOffered:
+        """The offer of ``call_id`` to ``agent_id`` with its card, ringing until ``deadline``."""
+        caller = self._router.call_caller(call_id)
+        waited = now - self._router.call_arrived_at(call_id)
+        pop = ScreenPop(
+            call_id=call_id,
+            queue=queue,
+            ani=caller.ani,
+            e164=caller.e164,
+            caller_kind=caller.kind,
+            customer=caller.customer,
+            history=caller.history,
+            waited_s=waited,
+            priority_reason=explain(self._router.queue_config(queue), caller.value, waited),
+            matches=caller.matches,
+            service_items=caller.service_items,
+            value_explanation=caller.value_explanation,
+            script=self.call_script(queue, call_id),
+            line=self._lines.features(call_id),
+        )
+        offer = CallOffered(
+            agent_id=agent_id,
+            pop=pop,
+            timeout_s=deadline - now,
+            deadline_wall=wall + (deadline - now),
+            dispositions=self._config().engine.dispositions,
+            agent_name=self.agent_names.get(agent_id, ""),
+        )
+        return fit_card(offer)  # the card cut to one message, else the bus would drop it
+
+    def connected(self, agent_id: str) -> None:
+        """The agent took the offer: its card becomes the call in hand."""
+        offered = self.offers.pop(agent_id, None)
+        if offered is not None:
+            self.current[agent_id] = offered
+
+    def call_over(self, agent_id: str, call_id: str) -> None:
+        """The call's record is written: its card is no longer the agent's call in hand."""
+        self.call_scripts.pop(call_id, None)
+        current = self.current.get(agent_id)
+        if current is not None and current.pop.call_id == call_id:
+            del self.current[agent_id]
+
+    def call_script(self, queue: str, call_id: str = "") -> CallScript | None:
+        """The call's script as sent with an offer (its campaign's, else its queue's), or
+        None (none, or it cannot be used)."""
+        try:
+            ref = self.call_scripts.get(call_id) or self._router.queue_config(queue).script
+            loaded = self._scripts.get(ref)
+        except Exception:  # a script never stops an offer
+            log_limits.exception(log, "script of call %s (queue %r) not loaded; it goes without",
+                                 call_id, queue, key=queue)  # fmt: skip
+            return None
+        if loaded is None:
+            return None
+        return CallScript(
+            name=loaded.name,
+            version=loaded.version,
+            sha256=loaded.sha256,
+            file=loaded.file,
+            text=loaded.text,
+        )
+
+    def chosen(
+        self, agent_id: str, call_id: str, customer: Customer, card: CustomerDetails
+    ) -> None:
+        """The agent said who the caller is: the call's card (offered or in hand) shows
+        ``customer`` with ``card``'s history, items and value from now on."""
+        for book in (self.offers, self.current):
+            offer = book.get(agent_id)
+            if offer is not None and offer.pop.call_id == call_id:
+                pop = offer.pop.model_copy(
+                    update={
+                        "customer": customer,
+                        "caller_kind": CallerKind.KNOWN,
+                        "history": card.history,
+                        "service_items": card.service_items,
+                        "value_explanation": card.value_explanation,
+                        "history_left_out": card.history_left_out,
+                        "items_left_out": card.items_left_out,
+                    }
+                )
+                book[agent_id] = fit_card(offer.model_copy(update={"pop": pop}))

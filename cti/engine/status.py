@@ -1,0 +1,228 @@
+"""What the engine tells the wallboards and the desks of its state: each queue's live
+figures and waiting calls (retained, every status interval), the engine's health
+(retained, on change and refreshed while a trouble lasts), and an agent's state and
+call in hand again when its console asks for a snapshot."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from cti import topics
+from cti.bus.memory import Bus
+from cti.clock import wall_time
+from cti.config import Config
+from cti.engine.call_control import CallController
+from cti.engine.records import RecordKeeper
+from cti.engine.screen_pop import ScreenPops
+from cti.errors import RoutingError
+from cti.protocol import (
+    MAX_QUEUE_CALLS_BYTES,
+    MAX_QUEUE_CALLS_SENT,
+    AgentStateChanged,
+    CurrentCall,
+    EngineHealth,
+    QueueCalls,
+    QueueStatus,
+    WaitingCall,
+    encode,
+)
+from cti.store.journal import Journal
+from queue_engine.actions import ConsultChanged
+from queue_engine.live_stats import LiveStats
+from queue_engine.router import Router
+
+log = logging.getLogger(__name__)
+
+Send = Callable[..., None]
+"""Publish in turn with the router's effects: ``send(topic, message, retain=False)``."""
+
+
+async def publish_queues(
+    bus: Bus, router: Router, stats: LiveStats, now: float, wall: float
+) -> None:
+    """Publish every queue's live figures and waiting calls (both retained)."""
+    for name in router.queue_names:
+        snap = router.snapshot(name, now)
+        f = stats.snapshot(name, now)
+        states = stats.agents_by_state(name, now)
+        status = QueueStatus(
+            queue=name,
+            waiting=snap.waiting,
+            longest_wait_s=snap.longest_wait_s,
+            agents_ready=snap.agents_ready,
+            agents_busy=snap.agents_busy,
+            agents_logged_in=snap.agents_logged_in,
+            offered=f.offered,
+            answered=f.answered,
+            abandoned=f.abandoned,
+            short_abandoned=f.short_abandoned,
+            service_level=f.service_level,
+            service_level_of_answered=f.service_level_of_answered,
+            asa_s=f.asa_s,
+            aht_s=f.aht_s,
+            abandon_rate=f.abandon_rate,
+            occupancy=f.occupancy,
+            agents_by_state={s.value: n for s, n in states.items()},
+            at_wall=wall,
+        )
+        await bus.publish(topics.queue_status(name), status, retain=True)
+        calls = waiting_calls(router, name, now, wall)
+        await bus.publish(topics.queue_calls(name), calls, retain=True)
+
+
+def waiting_calls(router: Router, queue: str, now: float, wall: float) -> QueueCalls:
+    """The first waiting calls of ``queue`` in rank order, as many as one message
+    takes (:data:`~cti.protocol.MAX_QUEUE_CALLS_SENT` and ``_BYTES``: a flood's whole
+    queue would be refused by the broker), and how many wait."""
+    estimates = router.estimated_waits(queue, now)
+    calls = []
+    size = 0
+    for estimate in estimates[:MAX_QUEUE_CALLS_SENT]:
+        caller = router.call_caller(estimate.call_id)
+        call = WaitingCall(
+            call_id=estimate.call_id,
+            position=estimate.position,
+            waited_s=now - router.call_arrived_at(estimate.call_id),
+            estimated_wait_s=None if estimate.wait_s == float("inf") else estimate.wait_s,
+            ani=caller.ani,
+            customer=caller.customer.name if caller.customer else "",
+            segment=caller.segment.value if caller.customer else "",
+            kind=router.call_kind(estimate.call_id),
+        )
+        size += len(encode(call)) + 1
+        if size > MAX_QUEUE_CALLS_BYTES:
+            break
+        calls.append(call)
+    return QueueCalls(queue=queue, calls=tuple(calls), at_wall=wall, total=len(estimates))
+
+
+class HealthWatch:
+    """The engine's troubles (journal or store not written, spools full, record id
+    conflicts), published on the engine's health topic and logged when they change."""
+
+    def __init__(self, journal: Journal | None, records: RecordKeeper, send: Send) -> None:
+        self._journal = journal
+        self._records = records
+        self._send = send
+        self.alerts: tuple[str, ...] = ()
+        """The kinds of trouble last published."""
+        self._since: float | None = None
+        """Wall-clock time the current trouble began (None: all well)."""
+
+    def health(self) -> EngineHealth:
+        """The engine's troubles now (what :meth:`check` publishes on change)."""
+        alerts = self._alert_texts()
+        journal = self._journal
+        return EngineHealth(
+            ok=not alerts,
+            alerts=tuple(alerts.values()),
+            journal_held=journal.spooled if journal is not None else 0,
+            records_held=len(self._records.held),
+            inputs_lost=journal.lost.count if journal is not None else 0,
+            records_lost=self._records.lost,
+            record_conflicts=self._records.conflicts,
+            at_wall=wall_time(),
+            since_wall=self._since if alerts else None,
+            kinds=tuple(alerts),
+        )
+
+    def _alert_texts(self) -> dict[str, str]:
+        alerts: dict[str, str] = {}
+        journal, records = self._journal, self._records
+        if journal is not None and journal.spooled:
+            alerts["journal"] = (
+                f"journal {journal.path} not written ({journal.write_error}): routing goes on,"
+                f" {journal.spooled} inputs held in memory"
+            )
+        if journal is not None and journal.lost.count:
+            alerts["journal_lost"] = f"journal spool full: {journal.lost} not journaled"
+        if records.held:
+            alerts["records"] = (
+                f"call records not stored ({records.error}): {len(records.held)} held in memory"
+            )
+        if records.lost:
+            alerts["records_lost"] = (
+                f"{records.lost} call records not held (memory spool full): in the log"
+                " and the journal only"
+            )
+        if records.conflicts:
+            alerts["record_conflicts"] = (
+                f"{records.conflicts} call records had a call id already used:"
+                " kept as <call id>.conflict<n>"
+            )
+        return alerts
+
+    def check(self, *, refresh: bool = False) -> None:
+        """Publish the engine's health (retained) and log it when a trouble starts, changes
+        kind or ends; with ``refresh`` (each status interval), publish it again while a
+        trouble lasts, so the counts shown stay current (not once per call)."""
+        kinds = tuple(self._alert_texts())
+        if kinds == self.alerts:
+            if refresh and kinds:
+                self._send(topics.engine_health(), self.health(), retain=True)
+            return
+        if not kinds or not self.alerts:  # a trouble begins or ends (not a change of kind)
+            self._since = wall_time() if kinds else None
+        self.alerts = kinds
+        health = self.health()
+        if health.ok:
+            log.warning("engine health: all written again")
+        else:
+            log.error("engine health: %s", "; ".join(health.alerts))
+        self._send(topics.engine_health(), health, retain=True)
+
+
+class AgentViews:
+    """An agent's state message, and all its desk shows sent again on a snapshot."""
+
+    def __init__(
+        self,
+        router: Router,
+        config: Callable[[], Config],
+        pops: ScreenPops,
+        calls: CallController,
+        send: Send,
+    ) -> None:
+        self._router = router
+        self._config = config
+        self._pops = pops
+        self._calls = calls
+        self._send = send
+
+    def state(self, agent_id: str, now: float, wall: float) -> AgentStateChanged:
+        a = self._router.agent(agent_id)
+        deadline_wall = None if a.deadline is None else wall + (a.deadline - now)
+        return AgentStateChanged(
+            agent_id=agent_id,
+            state=a.state,
+            reason=a.reason,
+            since_wall=wall - (now - a.since),
+            call_id=a.call_id,
+            wrap_up_deadline_wall=deadline_wall if a.state.value == "wrap_up" else None,
+            calls_handled=a.calls_handled,
+            not_ready_reasons=self._config().engine.not_ready_reasons,
+        )
+
+    def resend(self, agent_id: str, now: float) -> None:
+        """The agent's state (retained), offer, call in hand and its control state."""
+        wall = wall_time()
+        self._send(topics.agent_state(agent_id), self.state(agent_id, now, wall), retain=True)
+        events = topics.agent_events(agent_id)
+        offer = self._pops.offers.get(agent_id)
+        if offer is not None:
+            self._send(events, offer)
+        current = self._pops.current.get(agent_id)
+        if current is None or self._router.agent(agent_id).call_id != current.pop.call_id:
+            return
+        call_id = current.pop.call_id
+        self._send(events, CurrentCall(agent_id=agent_id, call_id=call_id, pop=current.pop,
+                                       dispositions=current.dispositions,
+                                       agent_name=current.agent_name))  # fmt: skip
+        try:
+            consult, state = self._router.call_consult(call_id)
+        except RoutingError:  # a call this agent handed on, over since
+            consult, state = None, ""
+        if call_id in self._calls.held or call_id in self._calls.muted or consult is not None:
+            change = ConsultChanged(call_id, agent_id, consult or "", state)
+            self._send(events, self._calls.message(change))
