@@ -3,9 +3,9 @@ the manual dial, carried out on the call's line and in the router.
 
 The line acts first where it can refuse (hold, mute, conference: a
 :class:`~cti.errors.TelephonyError` refuses the command, nothing changed); the router
-next, and if it refuses, the line is put back as it was. ``held`` and ``muted`` are
-the calls whose caller is on hold and where the line keeps the agent's voice from the
-caller."""
+next, and if it refuses, the line is put back as it was. Hold and mute are router
+inputs once the line has done them (journaled: they survive a restart); whether a call
+is held or its agent muted is the router's to say."""
 
 from __future__ import annotations
 
@@ -69,10 +69,6 @@ class CallController:
         self._pops = pops
         self._identify = identify
         self._now = now
-        self.held: set[str] = set()
-        """Calls whose caller is on hold (by the agent, a consultation or a transfer)."""
-        self.muted: set[str] = set()
-        """Calls where the line keeps the agent's voice from the caller."""
 
     def talking_on(self, call_id: str) -> str | None:
         """The agent talking on ``call_id``, if any."""
@@ -88,22 +84,31 @@ class CallController:
         return CallControl(
             agent_id=change.agent_id,
             call_id=change.call_id,
-            held=change.call_id in self.held,
-            muted=change.call_id in self.muted,
+            held=self.is_held(change.call_id),
+            muted=self.is_muted(change.call_id),
             consult_agent=change.target if change.state else "",
             consult_state=change.state,
             note=change.note,
         )
 
-    def call_over(self, call_id: str) -> None:
-        self.held.discard(call_id)
-        self.muted.discard(call_id)
+    def is_held(self, call_id: str) -> bool:
+        """Whether the caller is on hold (by the agent, a consultation or a transfer)."""
+        try:
+            return self._router.call_held(call_id)
+        except RoutingError:
+            return False  # over (or never the engine's)
+
+    def is_muted(self, call_id: str) -> bool:
+        """Whether the line keeps the voice of the agent talking on the call from the caller."""
+        agent = self.talking_on(call_id)
+        return agent is not None and self._router.agent(agent).muted
 
     async def resume_if_held(self, call_id: str, line: TelephonyAdapter) -> None:
         """A transferred caller connected to its new agent: off hold."""
-        if call_id in self.held:
-            self.held.discard(call_id)
+        agent = self.talking_on(call_id)
+        if agent is not None and self.is_held(call_id):
             await line.resume(call_id)
+            self._route(ri.AgentResumesCall(agent_id=agent, call_id=call_id))
 
     async def control(self, command: ControlCommand) -> None:
         """Carry out one call-control command (the agent must be talking on the call:
@@ -119,10 +124,13 @@ class CallController:
                 if consult is not None and not held:
                     raise CtiError(f"call {call_id!r}: end the consultation to take it off hold")
                 await (line.hold if held else line.resume)(call_id)
-                (self.held.add if held else self.held.discard)(call_id)
+                if held:
+                    self._route(ri.AgentHoldsCall(agent_id=a, call_id=call_id))
+                else:
+                    self._route(ri.AgentResumesCall(agent_id=a, call_id=call_id))
             case MuteCall(muted=muted):
                 await line.mute(call_id, muted)
-                (self.muted.add if muted else self.muted.discard)(call_id)
+                self._route(ri.AgentMutes(agent_id=a, call_id=call_id, muted=muted))
             case TransferCall():
                 await self._transfer(command, line)
                 return
@@ -133,7 +141,6 @@ class CallController:
                 if state != "talking":
                     raise CtiError(f"call {call_id!r}: no agent consulted is talking to join")
                 await line.conference(call_id)
-                self.held.discard(call_id)
                 self._route(ri.AgentConferences(agent_id=a, call_id=call_id))
                 return
             case CompleteConsult() | CancelConsult():
@@ -144,37 +151,44 @@ class CallController:
         )
 
     async def _transfer(self, command: TransferCall, line: TelephonyAdapter) -> None:
-        call_id = command.call_id
-        self._route(ri.AgentTransfers(agent_id=command.agent_id, call_id=call_id,
-                                      queue=command.queue, to_agent=command.to_agent))  # fmt: skip
-        self.muted.discard(call_id)
-        if line.capabilities.can_hold and call_id not in self.held:
-            with contextlib.suppress(TelephonyError):  # music for the wait, if it can
+        a, call_id = command.agent_id, command.call_id
+        held_here = False  # music for the wait, if the line can: held before it is handed on
+        if line.capabilities.can_hold and not self.is_held(call_id):
+            with contextlib.suppress(TelephonyError):
                 await line.hold(call_id)
-                self.held.add(call_id)
+                self._route(ri.AgentHoldsCall(agent_id=a, call_id=call_id))
+                held_here = True
+        try:
+            self._route(ri.AgentTransfers(agent_id=a, call_id=call_id, queue=command.queue,
+                                          to_agent=command.to_agent))  # fmt: skip
+        except CtiError:
+            if held_here:
+                await line.resume(call_id)
+                self._route(ri.AgentResumesCall(agent_id=a, call_id=call_id))
+            raise
 
     async def _consult(
         self, agent_id: str, call_id: str, to_agent: str, line: TelephonyAdapter
     ) -> None:
+        was_held = self.is_held(call_id)
         await line.hold(call_id)
-        try:
+        try:  # the router holds the caller for the consultation
             self._route(ri.AgentConsults(agent_id=agent_id, call_id=call_id, to_agent=to_agent))
         except CtiError:
-            if call_id not in self.held:
+            if not was_held:
                 await line.resume(call_id)
             raise
-        self.held.add(call_id)
 
     async def _end_consult(
         self, command: CompleteConsult | CancelConsult, state: str, line: TelephonyAdapter
     ) -> None:
         a, call_id = command.agent_id, command.call_id
+        was_held = self.is_held(call_id)  # the router takes the caller off hold
         if isinstance(command, CompleteConsult):
             self._route(ri.AgentCompletesConsult(agent_id=a, call_id=call_id))
         else:
             self._route(ri.AgentCancelsConsult(agent_id=a, call_id=call_id))
-        if call_id in self.held or state == "conference":
-            self.held.discard(call_id)
+        if was_held or state == "conference":
             with contextlib.suppress(TelephonyError):  # the caller may have just left
                 await line.resume(call_id)
 

@@ -610,7 +610,6 @@ class EngineService:
     def _call_over(self, record: CallDetailRecord) -> None:
         """The router wrote the call's record: forget the call, hand the record on."""
         self.line_book.pop(record.call_id, None)
-        self.calls.call_over(record.call_id)
         chosen = self.desk.call_customer.pop(record.call_id, None)
         if chosen is not None:  # the agent said who the caller is
             record.customer_id = chosen.id

@@ -223,6 +223,6 @@ class AgentViews:
             consult, state = self._router.call_consult(call_id)
         except RoutingError:  # a call this agent handed on, over since
             consult, state = None, ""
-        if call_id in self._calls.held or call_id in self._calls.muted or consult is not None:
+        if self._calls.is_held(call_id) or self._calls.is_muted(call_id) or consult is not None:
             change = ConsultChanged(call_id, agent_id, consult or "", state)
             self._send(events, self._calls.message(change))
