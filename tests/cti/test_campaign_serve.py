@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,19 +24,11 @@ from queue_engine.pacing import DialMode
 from simulators.bots import BotAgent, BotBehaviour
 from telephony_adapters.base import DialEnd
 from telephony_adapters.sim import SimTrunk
+from tests.harness import elapse_until
 
 pytestmark = pytest.mark.dialer
 
 LEADS = "number,name\n" + "".join(f"1380000{i:04d},客户{i}\n" for i in range(1, 41))
-
-
-async def until(done: Callable[[], bool], limit_s: float = 600.0) -> None:
-    """Let virtual time run (1 s steps) until ``done()``; the limit only stops a broken run."""
-    for _ in range(int(limit_s)):
-        if done():
-            return
-        await asyncio.sleep(1.0)
-    raise AssertionError("not reached in time")
 
 
 async def attempts(db: Path) -> list[tuple[str, str]]:
@@ -103,7 +94,7 @@ def test_serve_follows_start_pause_and_stop_from_the_store(tmp_path: Path) -> No
             serve(config, BrokerSettings(), db, None, stop=stop, bus=bus, lines=[trunk],
                   campaign_poll_s=2.0)
         )  # fmt: skip
-        await until(lambda: bool(statuses))  # the engine is up
+        await elapse_until(lambda: bool(statuses))  # the engine is up
         bot = asyncio.create_task(BotAgent(bus, "1001", behaviour, random.Random(3)).run())
         await asyncio.sleep(30)
         assert trunk.dialled == []  # not started: nothing dialled
@@ -111,11 +102,11 @@ def test_serve_follows_start_pause_and_stop_from_the_store(tmp_path: Path) -> No
         assert not statuses[-1].dialling
 
         await set_state(db, "running")
-        await until(lambda: len(offers) >= 3)
+        await elapse_until(lambda: len(offers) >= 3)
         assert all(o.pop.queue == "outbound" for o in offers)
         assert offers[0].pop.script is not None
         assert offers[0].pop.script.name == "Satisfaction survey"  # the campaign's script
-        await until(lambda: statuses[-1].dialling and statuses[-1].contacts_today >= 1)
+        await elapse_until(lambda: statuses[-1].dialling and statuses[-1].contacts_today >= 1)
         latest = statuses[-1]
         assert (latest.state, latest.mode, latest.line) == ("running", "progressive", "sim")
         assert latest.dials_today >= latest.contacts_today >= 1
@@ -123,17 +114,17 @@ def test_serve_follows_start_pause_and_stop_from_the_store(tmp_path: Path) -> No
         assert latest.abandon_cap == 0.03
 
         await set_state(db, "paused")
-        await until(lambda: statuses[-1].state == "paused")
+        await elapse_until(lambda: statuses[-1].state == "paused")
         await asyncio.sleep(60)  # calls under way finish
         dialled = len(trunk.dialled)
         await asyncio.sleep(300)
         assert len(trunk.dialled) == dialled  # paused: no new dials
 
         await set_state(db, "running")
-        await until(lambda: len(trunk.dialled) > dialled)  # resumed
+        await elapse_until(lambda: len(trunk.dialled) > dialled)  # resumed
 
         await set_state(db, "stopped")
-        await until(lambda: not statuses[-1].dialling)
+        await elapse_until(lambda: not statuses[-1].dialling)
         await asyncio.sleep(60)
         stopped_at = len(trunk.dialled)
         await asyncio.sleep(300)
