@@ -11,26 +11,20 @@ rank and every ``now - arrived_at`` below is exact and the comparisons are exact
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
     invariant,
     precondition,
     rule,
 )
 
-from cti.errors import RoutingError
 from cti.models import (
     AgentConfig,
     AgentState,
-    CallerInfo,
-    CallerKind,
-    Customer,
     ExitAction,
     MaxWaitExit,
     NoAgentsExit,
@@ -41,10 +35,10 @@ from cti.models import (
 )
 from queue_engine import inputs as ri
 from queue_engine.actions import Action, OfferCall, RecordCall
-from queue_engine.inputs import CallMoved
 from queue_engine.priority import rank
 from queue_engine.router import CallPhase, Router
-from tests.queue_engine.requests import agent_input, call_input
+from tests.queue_engine.machine_base import MachineBase, make_caller
+from tests.queue_engine.requests import agent_input
 
 SETTINGS = settings(
     derandomize=True,
@@ -58,12 +52,6 @@ AFTERS = (2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0)
 GAPS = (0.0, 0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
 
 skill_sets = st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 5), max_size=3)
-
-
-def make_caller(value: int, n: int) -> CallerInfo:
-    customer = Customer(id=n, name=f"c{n}", value=float(value))
-    number = f"+1555{n:07d}"
-    return CallerInfo(ani=number, e164=number, kind=CallerKind.KNOWN, customer=customer)
 
 
 def meets(skills: Mapping[str, int], required: Mapping[str, int]) -> bool:
@@ -304,7 +292,7 @@ def exits(draw: st.DrawFn, name: str) -> QueueExits:
     return QueueExits(max_wait=max_wait, no_agents=no_agents)
 
 
-class RelaxationMachine(RuleBasedStateMachine):
+class RelaxationMachine(MachineBase):
     """Random queues with rings, random agents with skills, random operations.
 
     After every step: no offer went to an agent who fails the call's current ring, no
@@ -312,78 +300,23 @@ class RelaxationMachine(RuleBasedStateMachine):
     ever made is either still active or has exactly one record.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.router: Router | None = None
-        self.configs: dict[str, QueueConfig] = {}
-        self.agents: dict[str, AgentConfig] = {}
-        self.now = 0.0
-        self.n = 0
-        self.arrived: dict[str, float] = {}
-        self.records: Counter[str] = Counter()
-
-    @property
-    def r(self) -> Router:
-        assert self.router is not None
-        return self.router
+    AGENT_IDS = AGENT_IDS
+    QUEUE_NAMES = QUEUE_NAMES
 
     @initialize(data=st.data(), max_missed=st.sampled_from([1, 2]))
     def start(self, data: st.DataObject, max_missed: int) -> None:
-        for name in QUEUE_NAMES:
-            base = data.draw(queue_configs(name), label=name)
-            self.configs[name] = base.model_copy(
-                update={
-                    "strategy": data.draw(st.sampled_from(list(Strategy)), label="strategy"),
-                    "offer_timeout_s": data.draw(st.sampled_from([5.0, 15.0])),
-                    "wrap_up_s": data.draw(st.sampled_from([0.0, 10.0])),
-                    "exits": data.draw(exits(name), label="exits"),
-                }
-            )
-        self.router = Router(list(self.configs.values()), max_missed_offers=max_missed)
-        for agent_id in AGENT_IDS:
-            served = data.draw(st.lists(st.sampled_from(QUEUE_NAMES), min_size=1, unique=True))
-            bonus = st.sampled_from([0.0, 10.0, 60.0])
-            config = AgentConfig(
-                id=agent_id,
-                skills=data.draw(skill_sets, label=f"{agent_id} skills"),
-                queues={q: data.draw(bonus) for q in served},
-            )
-            self.agents[agent_id] = config
-            self.absorb(self.r.handle(ri.AgentConfigured(agent=config), 0.0))
-            self.absorb(self.r.handle(ri.AgentLogsIn(agent_id=agent_id), 0.0))
-            if data.draw(st.booleans(), label=f"{agent_id} Ready"):
-                self.absorb(self.r.handle(ri.AgentGoesReady(agent_id=agent_id), 0.0))
-
-    # --- plumbing -----------------------------------------------------------------
-
-    def in_state(self, *states: AgentState) -> list[str]:
-        if self.router is None:
-            return []
-        return [a for a in AGENT_IDS if self.r.agent(a).state in states]
-
-    def waiting(self) -> list[str]:
-        if self.router is None:
-            return []
-        return [c for q in QUEUE_NAMES for c in self.r.waiting_in_order(q)]
-
-    def fingerprint(self) -> object:
-        r = self.r
-        return (
-            [r.agent(a) for a in AGENT_IDS],
-            sorted((c, r.call_phase(c)) for c in r.active_call_ids()),
-            [r.waiting_in_order(q) for q in QUEUE_NAMES],
-            r.next_deadline(),
+        self.set_up(
+            data,
+            max_missed=max_missed,
+            queue_configs=queue_configs,
+            strategies=st.sampled_from(list(Strategy)),
+            offer_timeouts=st.sampled_from([5.0, 15.0]),
+            exits=exits,
+            skill_sets=skill_sets,
+            bonuses=st.sampled_from([0.0, 10.0, 60.0]),
         )
 
-    def request(self, event: ri.AnyInput) -> None:
-        """A request the state may refuse; a refused one must change nothing."""
-        before = self.fingerprint()
-        try:
-            out = self.r.handle(event, self.now)
-        except RoutingError:
-            assert self.fingerprint() == before, f"refused {event!r} changed the state"
-            return
-        self.absorb(out)
+    # --- plumbing -----------------------------------------------------------------
 
     def absorb(self, actions: list[Action]) -> None:
         for action in actions:
@@ -410,16 +343,7 @@ class RelaxationMachine(RuleBasedStateMachine):
 
     @rule(queue=st.sampled_from(QUEUE_NAMES), value=st.integers(0, 100), dt=time_steps)
     def arrive(self, queue: str, value: int, dt: float) -> None:
-        self.tick(dt)
-        call = f"c{self.n}"
-        self.n += 1
-        self.arrived[call] = self.now
-        self.absorb(
-            self.r.handle(
-                ri.CallArrives(call_id=call, queue=queue, caller=make_caller(value, self.n)),
-                self.now,
-            )
-        )
+        self.arrive_call(queue, value, dt)
 
     @rule(
         queue=st.sampled_from(QUEUE_NAMES),
@@ -446,8 +370,7 @@ class RelaxationMachine(RuleBasedStateMachine):
 
     @rule(dt=time_steps)
     def tick(self, dt: float) -> None:
-        self.now += dt
-        self.absorb(self.r.handle(ri.TimePasses(), self.now))
+        super().tick(dt)
         deadline = self.r.next_deadline()
         assert deadline is None or deadline > self.now
 
@@ -467,14 +390,13 @@ class RelaxationMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.in_state(AgentState.RESERVED))
     @rule(data=st.data(), answer=st.sampled_from(["accept", "accept", "reject"]))
     def answer_offer(self, data: st.DataObject, answer: str) -> None:
-        agent = data.draw(st.sampled_from(self.in_state(AgentState.RESERVED)))
-        self.request(call_input(answer, agent, str(self.r.agent(agent).call_id)))
+        self.answer_offer_of(data, answer)
 
     @precondition(lambda self: self.in_state(AgentState.RESERVED))
     @rule(data=st.data())
     def handle_call(self, data: st.DataObject) -> None:
         """An offered agent accepts, talks, hangs up and wraps up, all at once."""
-        agent = data.draw(st.sampled_from(self.in_state(AgentState.RESERVED)))
+        agent = self.draw_agent(data, AgentState.RESERVED)
         call = self.r.agent(agent).call_id
         self.request(ri.AgentAccepts(agent_id=agent, call_id=call))
         self.request(ri.AgentHangsUp(agent_id=agent, call_id=call))
@@ -483,13 +405,13 @@ class RelaxationMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.in_state(AgentState.TALKING))
     @rule(data=st.data())
     def agent_hang_up(self, data: st.DataObject) -> None:
-        agent = data.draw(st.sampled_from(self.in_state(AgentState.TALKING)))
+        agent = self.draw_agent(data, AgentState.TALKING)
         self.request(ri.AgentHangsUp(agent_id=agent, call_id=self.r.agent(agent).call_id))
 
     @precondition(lambda self: self.in_state(AgentState.WRAP_UP))
     @rule(data=st.data(), extend=st.booleans())
     def wrap_up(self, data: st.DataObject, extend: bool) -> None:
-        agent = data.draw(st.sampled_from(self.in_state(AgentState.WRAP_UP)))
+        agent = self.draw_agent(data, AgentState.WRAP_UP)
         call = self.r.agent(agent).call_id
         if extend:
             self.request(ri.AgentExtendsWrapUp(agent_id=agent, call_id=call, seconds=5.0))
@@ -499,24 +421,16 @@ class RelaxationMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.router is not None and self.r.active_call_ids())
     @rule(data=st.data())
     def caller_hang_up(self, data: st.DataObject) -> None:
-        call = data.draw(st.sampled_from(sorted(self.r.active_call_ids())))
-        self.request(ri.CallerHangsUp(call_id=call))
+        self.hang_up_some_caller(data)
 
-    @precondition(lambda self: self.waiting())
+    @precondition(lambda self: self.waiting_calls())
     @rule(
         data=st.data(),
         action=st.sampled_from(["callback", "priority", "move"]),
         priority=st.sampled_from([-50.0, 0.0, 200.0]),
     )
     def supervise(self, data: st.DataObject, action: str, priority: float) -> None:
-        call = data.draw(st.sampled_from(self.waiting()))
-        if action == "callback":
-            self.request(ri.CallerAsksCallback(call_id=call, number="+15550000000"))
-        elif action == "priority":
-            self.request(ri.CallPriorityChanged(call_id=call, priority=priority))
-        else:
-            other = "q1" if self.r.call_queue(call) == "q0" else "q0"
-            self.request(CallMoved(call_id=call, queue=other))
+        self.supervise_some_call(data, action, priority)
 
     # --- invariants ---------------------------------------------------------------
 

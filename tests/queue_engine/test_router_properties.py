@@ -16,7 +16,6 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
     invariant,
     precondition,
@@ -37,6 +36,7 @@ from queue_engine.actions import (
 )
 from queue_engine.priority import rank, starvation_bound_s
 from queue_engine.router import MISSED_OFFER, NOT_READY_AFTER_CALL, CallPhase, Router
+from tests.queue_engine.machine_base import MachineBase
 from tests.queue_engine.requests import agent_input, call_input
 
 QUEUES = (
@@ -67,20 +67,18 @@ def make_caller(value: int, n: int) -> CallerInfo:
     return CallerInfo(ani=f"+1555{n:07d}", kind=CallerKind.KNOWN, customer=customer)
 
 
-class RouterMachine(RuleBasedStateMachine):
+class RouterMachine(MachineBase):
     """Drives one router; mirrors what its actions say and checks the two agree."""
+
+    AGENT_IDS = tuple(sorted(AGENTS))
+    QUEUE_NAMES = tuple(CONFIG)
 
     def __init__(self) -> None:
         super().__init__()
-        self.router: Router | None = None
-        self.now = 0.0
-        self.n = 0
         # what we know about every call we ever enqueued
         self.queue_of: dict[str, str] = {}
         self.value_of: dict[str, int] = {}
-        self.arrived: dict[str, float] = {}
         self.seq: dict[str, int] = {}
-        self.records: Counter[str] = Counter()
         # the world as the actions describe it
         self.waiting: dict[str, set[str]] = {q.name: set() for q in QUEUES}
         self.offers: dict[str, str] = {}  # call -> agent ringing with it
@@ -97,11 +95,6 @@ class RouterMachine(RuleBasedStateMachine):
 
     # --- plumbing -----------------------------------------------------------------
 
-    @property
-    def r(self) -> Router:
-        assert self.router is not None
-        return self.router
-
     def fingerprint(self) -> object:
         r = self.r
         return (
@@ -111,14 +104,6 @@ class RouterMachine(RuleBasedStateMachine):
             [r.waiting_in_order(q) for q in r.queue_names],
             r.next_deadline(),
         )
-
-    def in_state(self, *states: AgentState) -> list[str]:
-        if self.router is None:
-            return []
-        return [a for a in sorted(AGENTS) if self.r.agent(a).state in states]
-
-    def draw_agent(self, data: st.DataObject, *states: AgentState) -> str:
-        return data.draw(st.sampled_from(self.in_state(*states)), label="agent")
 
     def order_key(self, call_id: str) -> tuple[float, float, int]:
         """Rank at now (best first), then arrival, then enqueue order."""
@@ -314,8 +299,7 @@ class RouterMachine(RuleBasedStateMachine):
 
     @rule(dt=time_steps)
     def tick(self, dt: float) -> None:
-        self.now += dt
-        self.absorb(self.r.handle(ri.TimePasses(), self.now))
+        super().tick(dt)
         deadline = self.r.next_deadline()
         assert deadline is None or deadline > self.now
 

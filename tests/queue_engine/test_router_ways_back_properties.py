@@ -19,14 +19,12 @@ from collections import Counter
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
     invariant,
     precondition,
     rule,
 )
 
-from cti.errors import RoutingError
 from cti.models import (
     AgentConfig,
     AgentState,
@@ -46,12 +44,11 @@ from queue_engine.actions import (
     RecordCall,
     WithdrawOffer,
 )
-from queue_engine.inputs import CallMoved
 from queue_engine.router import CallPhase, Router
-from tests.queue_engine.requests import agent_input, call_input
+from tests.queue_engine.machine_base import MachineBase, make_caller
+from tests.queue_engine.requests import agent_input
 from tests.queue_engine.test_router_acd_properties import (
     SETTINGS,
-    make_caller,
     meets,
     queue_configs,
     required,
@@ -75,80 +72,41 @@ def max_wait_rules(draw: st.DrawFn, name: str) -> MaxWaitExit | None:
     )
 
 
-class ExitAndRingAllMachine(RuleBasedStateMachine):
+class ExitAndRingAllMachine(MachineBase):
     """Random queues (every strategy, ring-all often), rings, max-wait exits of every
     action, missed-offer limits of 1-3, and random operations on every path."""
 
+    AGENT_IDS = AGENT_IDS
+    QUEUE_NAMES = QUEUE_NAMES
+    check_refusals = False
+
     def __init__(self) -> None:
         super().__init__()
-        self.router: Router | None = None
-        self.configs: dict[str, QueueConfig] = {}
-        self.agents: dict[str, AgentConfig] = {}
-        self.now = 0.0
-        self.n = 0
-        self.arrived: dict[str, float] = {}
         self.transferred: set[str] = set()
-        self.records: Counter[str] = Counter()
         self.events = 0
         self.ready_at: dict[str, int] = {}  # Ready agent -> event number it went Ready
         self.offered_at: dict[str, int] = {}  # call -> event number of its latest offer
         self.queue_of: dict[str, str] = {}  # call -> queue of its latest offer
         self.offer_bound: dict[str, float] = {}  # call -> latest time it may still ring
 
-    @property
-    def r(self) -> Router:
-        assert self.router is not None
-        return self.router
-
     @initialize(data=st.data(), max_missed=st.sampled_from([1, 2, 3]))
     def start(self, data: st.DataObject, max_missed: int) -> None:
-        strategies = st.sampled_from([Strategy.RING_ALL] * 4 + list(Strategy))
-        for name in QUEUE_NAMES:
-            base = data.draw(queue_configs(name), label=name)
-            self.configs[name] = base.model_copy(
-                update={
-                    "strategy": data.draw(strategies, label="strategy"),
-                    "offer_timeout_s": data.draw(st.sampled_from([2.5, 5.0, 15.0])),
-                    "wrap_up_s": data.draw(st.sampled_from([0.0, 10.0])),
-                    "exits": QueueExits(max_wait=data.draw(max_wait_rules(name))),
-                }
-            )
-        self.router = Router(list(self.configs.values()), max_missed_offers=max_missed)
-        for agent_id in AGENT_IDS:
-            served = data.draw(st.lists(st.sampled_from(QUEUE_NAMES), min_size=1, unique=True))
-            config = AgentConfig(
-                id=agent_id,
-                skills=data.draw(skill_sets, label=f"{agent_id} skills"),
-                queues={q: data.draw(st.sampled_from([0.0, 10.0])) for q in served},
-            )
-            self.agents[agent_id] = config
-            self.absorb(self.r.handle(ri.AgentConfigured(agent=config), 0.0))
-            self.absorb(self.r.handle(ri.AgentLogsIn(agent_id=agent_id), 0.0))
-            if data.draw(st.booleans(), label=f"{agent_id} Ready"):
-                self.absorb(self.r.handle(ri.AgentGoesReady(agent_id=agent_id), 0.0))
+        self.set_up(
+            data,
+            max_missed=max_missed,
+            queue_configs=queue_configs,
+            strategies=st.sampled_from([Strategy.RING_ALL] * 4 + list(Strategy)),
+            offer_timeouts=st.sampled_from([2.5, 5.0, 15.0]),
+            exits=lambda name: max_wait_rules(name).map(lambda r: QueueExits(max_wait=r)),
+            skill_sets=skill_sets,
+            bonuses=st.sampled_from([0.0, 10.0]),
+        )
 
     # --- plumbing -----------------------------------------------------------------
-
-    def in_state(self, *states: AgentState) -> list[str]:
-        if self.router is None:
-            return []
-        return [a for a in AGENT_IDS if self.r.agent(a).state in states]
-
-    def waiting(self) -> list[str]:
-        if self.router is None:
-            return []
-        return [c for q in QUEUE_NAMES for c in self.r.waiting_in_order(q)]
 
     def on_the_line(self, call: str) -> bool:
         """A caller still on the line, never answered: max_wait applies to it."""
         return call not in self.transferred and self.r.call_kind(call) != "callback"
-
-    def request(self, event: ri.AnyInput) -> None:
-        try:
-            out = self.r.handle(event, self.now)
-        except RoutingError:
-            return
-        self.absorb(out)
 
     def absorb(self, actions: list[Action]) -> None:
         """One request's actions. An agent whose ring-all offer ended in them (lapsed,
@@ -193,21 +151,11 @@ class ExitAndRingAllMachine(RuleBasedStateMachine):
 
     @rule(queue=st.sampled_from(QUEUE_NAMES), value=st.integers(0, 100), dt=time_steps)
     def arrive(self, queue: str, value: int, dt: float) -> None:
-        self.tick(dt)
-        call = f"c{self.n}"
-        self.n += 1
-        self.arrived[call] = self.now
-        self.absorb(
-            self.r.handle(
-                ri.CallArrives(call_id=call, queue=queue, caller=make_caller(value, self.n)),
-                self.now,
-            )
-        )
+        self.arrive_call(queue, value, dt)
 
     @rule(dt=time_steps)
     def tick(self, dt: float) -> None:
-        self.now += dt
-        self.absorb(self.r.handle(ri.TimePasses(), self.now))
+        super().tick(dt)
 
     @rule()
     def to_next_deadline(self) -> None:
@@ -226,13 +174,12 @@ class ExitAndRingAllMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.in_state(AgentState.RESERVED))
     @rule(data=st.data(), answer=st.sampled_from(["accept", "reject", "reject"]))
     def answer_offer(self, data: st.DataObject, answer: str) -> None:
-        agent = data.draw(st.sampled_from(self.in_state(AgentState.RESERVED)))
-        self.request(call_input(answer, agent, str(self.r.agent(agent).call_id)))
+        self.answer_offer_of(data, answer)
 
     @precondition(lambda self: self.in_state(AgentState.TALKING))
     @rule(data=st.data(), how=st.sampled_from(["hang up", "transfer"]), to=st.integers(0, 1))
     def talking(self, data: st.DataObject, how: str, to: int) -> None:
-        agent = data.draw(st.sampled_from(self.in_state(AgentState.TALKING)))
+        agent = self.draw_agent(data, AgentState.TALKING)
         call = self.r.agent(agent).call_id
         assert call is not None
         if how == "hang up":
@@ -244,7 +191,7 @@ class ExitAndRingAllMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.in_state(AgentState.WRAP_UP))
     @rule(data=st.data())
     def wrap_up(self, data: st.DataObject) -> None:
-        agent = data.draw(st.sampled_from(self.in_state(AgentState.WRAP_UP)))
+        agent = self.draw_agent(data, AgentState.WRAP_UP)
         self.request(
             ri.AgentFinishesWrapUp(
                 agent_id=agent, call_id=self.r.agent(agent).call_id, disposition="ok"
@@ -254,24 +201,16 @@ class ExitAndRingAllMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.router is not None and self.r.active_call_ids())
     @rule(data=st.data())
     def caller_hang_up(self, data: st.DataObject) -> None:
-        call = data.draw(st.sampled_from(sorted(self.r.active_call_ids())))
-        self.request(ri.CallerHangsUp(call_id=call))
+        self.hang_up_some_caller(data)
 
-    @precondition(lambda self: self.waiting())
+    @precondition(lambda self: self.waiting_calls())
     @rule(
         data=st.data(),
         action=st.sampled_from(["callback", "priority", "move"]),
         priority=st.sampled_from([-50.0, 200.0]),
     )
     def supervise(self, data: st.DataObject, action: str, priority: float) -> None:
-        call = data.draw(st.sampled_from(self.waiting()))
-        if action == "callback":
-            self.request(ri.CallerAsksCallback(call_id=call, number="+15550000000"))
-        elif action == "priority":
-            self.request(ri.CallPriorityChanged(call_id=call, priority=priority))
-        else:
-            other = "q1" if self.r.call_queue(call) == "q0" else "q0"
-            self.request(CallMoved(call_id=call, queue=other))
+        self.supervise_some_call(data, action, priority)
 
     @precondition(lambda self: self.router is not None)
     @rule(queue=st.sampled_from(QUEUE_NAMES), data=st.data())
