@@ -7,7 +7,9 @@
   :func:`engine_center` builds the usual centre around it (a store at a path, customers,
   one in-memory bus, a simulator trunk or the lines given, queues and agents).
 - :func:`until` and :func:`settle` wait for a condition by letting the event loop (or a
-  Textual app) run; their time limit is a safety net for a loaded machine, never a
+  Textual app) run; :func:`until_async` takes an async check (a peer asked over a
+  socket) and :func:`until_blocking` serves blocking code (a peer process started from a
+  sync fixture). Their time limit is a safety net for a loaded machine, never a
   measurement: a test that reaches it has failed.
 """
 
@@ -19,7 +21,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from textual.pilot import Pilot
 
@@ -49,6 +51,20 @@ def virtual(body: Callable[[], Awaitable[None]]) -> None:
     run_virtual(main)
 
 
+T = TypeVar("T")
+
+
+def _safety_net(limit_s: float, what: str) -> Callable[[], None]:
+    """A check that fails once ``limit_s`` has passed: the one deadline of every wait."""
+    deadline = time.monotonic() + limit_s
+
+    def check() -> None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {limit_s:g} s: {what}")
+
+    return check
+
+
 async def until(
     done: Callable[[], bool],
     limit_s: float = LIMIT_S,
@@ -58,11 +74,40 @@ async def until(
 ) -> None:
     """Let the event loop run (no app) until ``done()`` holds: a loop turn between checks,
     or ``every_s`` when the state is a peer process's, asked over a socket."""
-    deadline = time.monotonic() + limit_s
+    past = _safety_net(limit_s, what)
     while not done():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {limit_s:g} s: {what}")
+        past()
         await asyncio.sleep(every_s)
+
+
+async def until_async(
+    check: Callable[[], Awaitable[T | None]],
+    limit_s: float = LIMIT_S,
+    *,
+    every_s: float = 0.0,
+    what: str = "the expected state",
+) -> T:
+    """:func:`until` for an async ``check()``: its first true value."""
+    past = _safety_net(limit_s, what)
+    while not (value := await check()):
+        past()
+        await asyncio.sleep(every_s)
+    return value
+
+
+def until_blocking(
+    done: Callable[[], bool],
+    limit_s: float = LIMIT_S,
+    *,
+    every_s: float,
+    what: str = "the expected state",
+) -> None:
+    """:func:`until` for code outside an event loop: checks ``done()`` (a peer process's
+    state) every ``every_s``, blocking the thread in between."""
+    past = _safety_net(limit_s, what)
+    while not done():
+        past()
+        time.sleep(every_s)
 
 
 async def elapse_until(

@@ -13,11 +13,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.harness import until_blocking
 
 pytestmark = pytest.mark.console
 
@@ -51,17 +52,21 @@ class Terminal:
     def keys(self, *keys: str) -> None:
         self.tmux("send-keys", "-t", "demo", *keys)
 
-    def wait_for(self, what: str, test: Callable[[str], bool], timeout: float = 60.0) -> str:
+    def wait_for(self, what: str, test: Callable[[str], bool], limit_s: float = 60.0) -> str:
         """The screen once ``test`` holds for it; fails with the last screen after
-        ``timeout`` seconds (a safety net, not a measurement)."""
-        deadline = time.monotonic() + timeout
+        ``limit_s`` seconds (a safety net, not a measurement)."""
         screen = ""
-        while time.monotonic() < deadline:
+
+        def shown() -> bool:
+            nonlocal screen
             screen = self.screen()
-            if test(screen):
-                return screen
-            time.sleep(0.2)
-        raise AssertionError(f"waited {timeout:g} s for {what}; the screen:\n{screen}")
+            return test(screen)
+
+        try:
+            until_blocking(shown, limit_s, every_s=0.2, what=what)
+        except AssertionError as failed:
+            raise AssertionError(f"{failed}; the screen:\n{screen}") from None
+        return screen
 
 
 @pytest.fixture

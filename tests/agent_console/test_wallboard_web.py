@@ -13,7 +13,6 @@ Everything listens on 127.0.0.1 and is stopped by the test.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
@@ -23,12 +22,16 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import pytest
+
+from tests.harness import until_async
+
+T = TypeVar("T")
 
 pytestmark = [pytest.mark.console, pytest.mark.integration]
 
@@ -178,17 +181,22 @@ class DevTools:
         return result.get("result", {}).get("value")
 
 
-async def until(check: Any, what: str, timeout: float = START_TIMEOUT_S) -> Any:
-    """Poll ``check()`` (an async callable) until it returns something true."""
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                value = await check()
-                if value:
-                    return value
-                await asyncio.sleep(0.2)
-    except TimeoutError:
-        raise AssertionError(f"{what} within {timeout:g} s") from None
+async def browser_state(check: Callable[[], Awaitable[T | None]], what: str) -> T:
+    """``check()``'s first true value: Chromium and the server are peer processes."""
+    return await until_async(check, START_TIMEOUT_S, every_s=0.2, what=what)
+
+
+def read_port(port_file: Path) -> int | None:
+    text = port_file.read_text() if port_file.exists() else ""
+    return int(text.split()[0]) if text.strip() else None
+
+
+def keep_screenshot(png: bytes, tmp_path: Path) -> None:
+    (tmp_path / "wallboard-web.png").write_bytes(png)
+    keep = os.environ.get("CTI_SCREENSHOT_DIR")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        (Path(keep) / "wallboard-web.png").write_bytes(png)
 
 
 @pytest.fixture
@@ -196,10 +204,9 @@ async def page(chromium: Path) -> AsyncIterator[DevTools]:
     port_file = chromium / "DevToolsActivePort"
 
     async def devtools_port() -> int | None:
-        text = port_file.read_text() if port_file.exists() else ""
-        return int(text.split()[0]) if text.strip() else None
+        return read_port(port_file)
 
-    port = await until(devtools_port, "Chromium did not open its DevTools port")
+    port = await browser_state(devtools_port, "Chromium's DevTools port")
     async with aiohttp.ClientSession() as http:
 
         async def page_target() -> str | None:
@@ -211,7 +218,7 @@ async def page(chromium: Path) -> AsyncIterator[DevTools]:
             pages = [t["webSocketDebuggerUrl"] for t in targets if t.get("type") == "page"]
             return pages[0] if pages else None
 
-        target = await until(page_target, "Chromium showed no page")
+        target = await browser_state(page_target, "a page in Chromium")
         async with http.ws_connect(target, max_msg_size=0) as socket:
             yield DevTools(socket)
 
@@ -231,7 +238,7 @@ def screen_text(raw: str) -> str:
 async def test_web_wallboard_shows_the_queue_tiles(
     web_wallboard: str, page: DevTools, tmp_path: Path
 ) -> None:
-    await until(lambda: served(web_wallboard), "cti supervisor --web did not serve its page")
+    await browser_state(lambda: served(web_wallboard), "cti supervisor --web serving its page")
     await page.call("Page.enable")
     await page.call("Page.addScriptToEvaluateOnNewDocument", source=LISTEN_TO_TERMINAL)
     await page.call("Page.navigate", url=web_wallboard)
@@ -252,7 +259,7 @@ async def test_web_wallboard_shows_the_queue_tiles(
         "Agents",
         "Priority",
     )
-    text = await until(tiles_shown, "the wallboard's queue tiles did not reach the browser")
+    text = await browser_state(tiles_shown, "the wallboard's queue tiles in the browser")
     assert text.index("general") < text.index("sales")  # in the configured order
     # the terminal took it: xterm.js marks the page once it has drawn output
     assert await page.evaluate("document.body.classList.contains('-first-byte')")
@@ -262,8 +269,4 @@ async def test_web_wallboard_shows_the_queue_tiles(
     png = base64.b64decode(shot["data"])
     assert png.startswith(b"\x89PNG")
     assert len(png) > 10_000
-    (tmp_path / "wallboard-web.png").write_bytes(png)
-    keep = os.environ.get("CTI_SCREENSHOT_DIR")
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        (Path(keep) / "wallboard-web.png").write_bytes(png)
+    keep_screenshot(png, tmp_path)

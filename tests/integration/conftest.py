@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from cti.engine.service import EngineService
 from cti.models import CallDetailRecord
 from cti.store.database import Store
 from telephony_adapters.sim import SimTrunk
+from tests.harness import until_blocking
 
 #: Safety net only: each step takes milliseconds on 127.0.0.1.
 WAIT_S = 30.0
@@ -109,24 +109,29 @@ class Mosquitto:
         )
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
+        process = self.process = subprocess.Popen(
             [self.program, "-c", str(self.conf)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if self.process.poll() is not None:
-                err = self.process.stderr.read().decode() if self.process.stderr else ""
-                pytest.fail(f"mosquitto exited at start ({self.process.returncode}): {err}")
+
+        def listening() -> bool:
+            if process.poll() is not None:
+                err = process.stderr.read().decode() if process.stderr else ""
+                pytest.fail(f"mosquitto exited at start ({process.returncode}): {err}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
+                    return True
             except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    pytest.fail(f"mosquitto did not listen on port {self.port} within 10 s")
-                time.sleep(0.02)
+                return False
+
+        try:
+            until_blocking(
+                listening, START_TIMEOUT_S, every_s=0.02, what=f"mosquitto on port {self.port}"
+            )
+        except AssertionError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         process, self.process = self.process, None

@@ -24,7 +24,7 @@ from cti.config import LineSettings, ModemLineSettings, SimLineSettings, load_co
 from cti.engine.lines import build_line, build_lines
 from cti.engine.service import EngineService
 from cti.errors import ConfigError
-from cti.models import CallerKind, Customer, PhoneNumber, Segment
+from cti.models import CallDetailRecord, CallerKind, Customer, PhoneNumber, Segment
 from cti.protocol import (
     AcceptOffer,
     CallArrived,
@@ -43,6 +43,7 @@ from telephony_adapters.call_ids import boot_call_ids
 from telephony_adapters.modem.line import ModemLine
 from telephony_adapters.sim import SimTrunk
 from tests.cti.test_service import Agent, ready
+from tests.harness import until_async
 
 pytestmark = pytest.mark.modem
 
@@ -394,10 +395,13 @@ async def test_end_to_end_ring_stops_before_anyone_answers(tmp_path: Path) -> No
         # nobody is ready: the call waits, the caller gives up, the rings stop
         c.modem.ring(CallSpec(number="13812345678", rings=2))
         await asyncio.wait_for(c.modem.wait_for("caller_left"), SAFETY)
-        async with asyncio.timeout(SAFETY):
-            while not await c.store.call_records():
-                await c.service.flush()
-                await asyncio.sleep(0.05)
-        (record,) = await c.store.call_records()
+
+        async def recorded() -> list[CallDetailRecord]:
+            await c.service.flush()
+            return await c.store.call_records()
+
+        (record,) = await until_async(
+            recorded, SAFETY, every_s=0.05, what="the abandoned call's record"
+        )
         assert record.outcome == "abandoned"
         assert record.customer_id == 7
