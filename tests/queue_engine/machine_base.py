@@ -7,11 +7,11 @@ the rules call the bodies here.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from typing import ClassVar
 
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine
+from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from cti.errors import RoutingError
 from cti.models import (
@@ -27,7 +27,7 @@ from cti.models import (
 from queue_engine import inputs as ri
 from queue_engine.actions import Action
 from queue_engine.router import Router
-from tests.queue_engine.requests import call_input
+from tests.queue_engine.requests import agent_input, call_input
 
 
 def make_caller(value: int, n: int) -> CallerInfo:
@@ -100,6 +100,30 @@ class MachineBase(RuleBasedStateMachine):
     def tick(self, dt: float) -> None:
         self.now += dt
         self.absorb(self.r.handle(ri.TimePasses(), self.now))
+
+    def tick_to_a_later_deadline(self, dt: float) -> None:
+        """Tick, then every timer left is in the future (fired ones are gone)."""
+        MachineBase.tick(self, dt)
+        deadline = self.r.next_deadline()
+        assert deadline is None or deadline > self.now
+
+    def to_the_next_deadline(self, *, may_be_past: bool) -> None:
+        """Tick to the next timer; ``may_be_past``: it may lie before now (then now)."""
+        deadline = self.r.next_deadline()
+        if deadline is None:
+            return
+        if not may_be_past:
+            assert deadline >= self.now, "a timer before now was left unfired"
+        self.tick(max(0.0, deadline - self.now))
+
+    def check_each_call_active_or_recorded_once(self, calls: Collection[str]) -> None:
+        """Of ``calls`` (every call made), each is active or has one record, not both."""
+        active = self.r.active_call_ids()
+        assert len(active) == len(set(active))
+        assert set(active) <= set(calls)
+        for call in calls:
+            assert (call in active) != (self.records[call] == 1), call
+            assert self.records[call] <= 1
 
     # --- set-up -------------------------------------------------------------------
 
@@ -174,3 +198,56 @@ class MachineBase(RuleBasedStateMachine):
         else:
             other = "q1" if self.r.call_queue(call) == "q0" else "q0"
             self.request(ri.CallMoved(call_id=call, queue=other))
+
+
+# --- rules the machines share, made with each machine's strategies ---------------------
+
+Rule = Callable[..., None]
+AGENT_REQUESTS = ["set_ready"] * 4 + ["login", "set_not_ready", "logout"]
+
+
+def arrive_rule(queue_names: Sequence[str], time_steps: st.SearchStrategy[float]) -> Rule:
+    @rule(queue=st.sampled_from(queue_names), value=st.integers(0, 100), dt=time_steps)
+    def arrive(self: MachineBase, queue: str, value: int, dt: float) -> None:
+        self.arrive_call(queue, value, dt)
+
+    return arrive
+
+
+def agent_request_rule(agent_ids: Sequence[str]) -> Rule:
+    @rule(request=st.sampled_from(AGENT_REQUESTS), agent=st.sampled_from(agent_ids))
+    def agent_request(self: MachineBase, request: str, agent: str) -> None:
+        self.request(agent_input(request, agent))
+
+    return agent_request
+
+
+def answer_offer_rule(answers: Sequence[str]) -> Rule:
+    @precondition(lambda self: self.in_state(AgentState.RESERVED))
+    @rule(data=st.data(), answer=st.sampled_from(answers))
+    def answer_offer(self: MachineBase, data: st.DataObject, answer: str) -> None:
+        self.answer_offer_of(data, answer)
+
+    return answer_offer
+
+
+def caller_hang_up_rule() -> Rule:
+    @precondition(lambda self: self.router is not None and self.r.active_call_ids())
+    @rule(data=st.data())
+    def caller_hang_up(self: MachineBase, data: st.DataObject) -> None:
+        self.hang_up_some_caller(data)
+
+    return caller_hang_up
+
+
+def supervise_rule(priorities: Sequence[float]) -> Rule:
+    @precondition(lambda self: self.waiting_calls())
+    @rule(
+        data=st.data(),
+        action=st.sampled_from(["callback", "priority", "move"]),
+        priority=st.sampled_from(priorities),
+    )
+    def supervise(self: MachineBase, data: st.DataObject, action: str, priority: float) -> None:
+        self.supervise_some_call(data, action, priority)
+
+    return supervise

@@ -15,12 +15,7 @@ from collections.abc import Mapping
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (
-    initialize,
-    invariant,
-    precondition,
-    rule,
-)
+from hypothesis.stateful import initialize, invariant, precondition, rule
 
 from cti.models import (
     AgentConfig,
@@ -37,8 +32,15 @@ from queue_engine import inputs as ri
 from queue_engine.actions import Action, OfferCall, RecordCall
 from queue_engine.priority import rank
 from queue_engine.router import CallPhase, Router
-from tests.queue_engine.machine_base import MachineBase, make_caller
-from tests.queue_engine.requests import agent_input
+from tests.queue_engine.machine_base import (
+    MachineBase,
+    agent_request_rule,
+    answer_offer_rule,
+    arrive_rule,
+    caller_hang_up_rule,
+    make_caller,
+    supervise_rule,
+)
 
 SETTINGS = settings(
     derandomize=True,
@@ -341,9 +343,11 @@ class RelaxationMachine(MachineBase):
 
     # --- rules --------------------------------------------------------------------
 
-    @rule(queue=st.sampled_from(QUEUE_NAMES), value=st.integers(0, 100), dt=time_steps)
-    def arrive(self, queue: str, value: int, dt: float) -> None:
-        self.arrive_call(queue, value, dt)
+    arrive = arrive_rule(QUEUE_NAMES, time_steps)
+    agent_request = agent_request_rule(AGENT_IDS)
+    answer_offer = answer_offer_rule(["accept", "accept", "reject"])
+    caller_hang_up = caller_hang_up_rule()
+    supervise = supervise_rule([-50.0, 0.0, 200.0])
 
     @rule(
         queue=st.sampled_from(QUEUE_NAMES),
@@ -370,27 +374,12 @@ class RelaxationMachine(MachineBase):
 
     @rule(dt=time_steps)
     def tick(self, dt: float) -> None:
-        super().tick(dt)
-        deadline = self.r.next_deadline()
-        assert deadline is None or deadline > self.now
+        self.tick_to_a_later_deadline(dt)
 
     @rule()
     def to_next_deadline(self) -> None:
-        deadline = self.r.next_deadline()
-        if deadline is not None:  # may be past: a call moved into a queue it is too old for
-            self.tick(max(0.0, deadline - self.now))
-
-    @rule(
-        request=st.sampled_from(["set_ready"] * 4 + ["login", "set_not_ready", "logout"]),
-        agent=st.sampled_from(AGENT_IDS),
-    )
-    def agent_request(self, request: str, agent: str) -> None:
-        self.request(agent_input(request, agent))
-
-    @precondition(lambda self: self.in_state(AgentState.RESERVED))
-    @rule(data=st.data(), answer=st.sampled_from(["accept", "accept", "reject"]))
-    def answer_offer(self, data: st.DataObject, answer: str) -> None:
-        self.answer_offer_of(data, answer)
+        # may be past: a call moved into a queue it is too old for
+        self.to_the_next_deadline(may_be_past=True)
 
     @precondition(lambda self: self.in_state(AgentState.RESERVED))
     @rule(data=st.data())
@@ -418,20 +407,6 @@ class RelaxationMachine(MachineBase):
         else:
             self.request(ri.AgentFinishesWrapUp(agent_id=agent, call_id=call, disposition="ok"))
 
-    @precondition(lambda self: self.router is not None and self.r.active_call_ids())
-    @rule(data=st.data())
-    def caller_hang_up(self, data: st.DataObject) -> None:
-        self.hang_up_some_caller(data)
-
-    @precondition(lambda self: self.waiting_calls())
-    @rule(
-        data=st.data(),
-        action=st.sampled_from(["callback", "priority", "move"]),
-        priority=st.sampled_from([-50.0, 0.0, 200.0]),
-    )
-    def supervise(self, data: st.DataObject, action: str, priority: float) -> None:
-        self.supervise_some_call(data, action, priority)
-
     # --- invariants ---------------------------------------------------------------
 
     @invariant()
@@ -456,11 +431,7 @@ class RelaxationMachine(MachineBase):
     def every_call_accounted_for_exactly_once(self) -> None:
         if self.router is None:
             return
-        active = self.r.active_call_ids()
-        assert len(active) == len(set(active))
-        assert set(active) <= set(self.arrived)
-        for call in self.arrived:
-            assert (call in active) != (self.records[call] == 1), call
+        self.check_each_call_active_or_recorded_once(self.arrived)
         for queue in QUEUE_NAMES:
             assert self.r.snapshot(queue, self.now).waiting == len(self.r.waiting_in_order(queue))
 

@@ -15,12 +15,7 @@ from collections import Counter
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (
-    initialize,
-    invariant,
-    precondition,
-    rule,
-)
+from hypothesis.stateful import initialize, invariant, precondition, rule
 
 from cti.errors import RoutingError
 from cti.models import AgentConfig, AgentState, CallerInfo, CallerKind, Customer, QueueConfig
@@ -299,15 +294,11 @@ class RouterMachine(MachineBase):
 
     @rule(dt=time_steps)
     def tick(self, dt: float) -> None:
-        super().tick(dt)
-        deadline = self.r.next_deadline()
-        assert deadline is None or deadline > self.now
+        self.tick_to_a_later_deadline(dt)
 
     @rule()
     def to_next_deadline(self) -> None:
-        deadline = self.r.next_deadline()
-        if deadline is not None:
-            self.tick(deadline - self.now)
+        self.to_the_next_deadline(may_be_past=False)
 
     @rule(
         # repeated entries make the common requests more likely than logging out
@@ -386,12 +377,7 @@ class RouterMachine(MachineBase):
     def every_call_in_exactly_one_place(self) -> None:
         if self.router is None:
             return
-        active = self.r.active_call_ids()
-        assert len(active) == len(set(active))
-        assert set(active) <= set(self.queue_of)
-        for call in self.queue_of:
-            assert (call in active) != (self.records[call] == 1), call
-            assert self.records[call] <= 1
+        self.check_each_call_active_or_recorded_once(self.queue_of)
 
     @invariant()
     def no_agent_has_two_calls(self) -> None:

@@ -18,12 +18,7 @@ from collections import Counter
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (
-    initialize,
-    invariant,
-    precondition,
-    rule,
-)
+from hypothesis.stateful import initialize, invariant, precondition, rule
 
 from cti.models import (
     AgentConfig,
@@ -45,8 +40,15 @@ from queue_engine.actions import (
     WithdrawOffer,
 )
 from queue_engine.router import CallPhase, Router
-from tests.queue_engine.machine_base import MachineBase, make_caller
-from tests.queue_engine.requests import agent_input
+from tests.queue_engine.machine_base import (
+    MachineBase,
+    agent_request_rule,
+    answer_offer_rule,
+    arrive_rule,
+    caller_hang_up_rule,
+    make_caller,
+    supervise_rule,
+)
 from tests.queue_engine.test_router_acd_properties import (
     SETTINGS,
     meets,
@@ -149,9 +151,11 @@ class ExitAndRingAllMachine(MachineBase):
 
     # --- rules --------------------------------------------------------------------
 
-    @rule(queue=st.sampled_from(QUEUE_NAMES), value=st.integers(0, 100), dt=time_steps)
-    def arrive(self, queue: str, value: int, dt: float) -> None:
-        self.arrive_call(queue, value, dt)
+    arrive = arrive_rule(QUEUE_NAMES, time_steps)
+    agent_request = agent_request_rule(AGENT_IDS)
+    answer_offer = answer_offer_rule(["accept", "reject", "reject"])
+    caller_hang_up = caller_hang_up_rule()
+    supervise = supervise_rule([-50.0, 200.0])
 
     @rule(dt=time_steps)
     def tick(self, dt: float) -> None:
@@ -159,22 +163,7 @@ class ExitAndRingAllMachine(MachineBase):
 
     @rule()
     def to_next_deadline(self) -> None:
-        deadline = self.r.next_deadline()
-        if deadline is not None:
-            assert deadline >= self.now, "a timer before now was left unfired"
-            self.tick(deadline - self.now)
-
-    @rule(
-        request=st.sampled_from(["set_ready"] * 4 + ["login", "set_not_ready", "logout"]),
-        agent=st.sampled_from(AGENT_IDS),
-    )
-    def agent_request(self, request: str, agent: str) -> None:
-        self.request(agent_input(request, agent))
-
-    @precondition(lambda self: self.in_state(AgentState.RESERVED))
-    @rule(data=st.data(), answer=st.sampled_from(["accept", "reject", "reject"]))
-    def answer_offer(self, data: st.DataObject, answer: str) -> None:
-        self.answer_offer_of(data, answer)
+        self.to_the_next_deadline(may_be_past=False)
 
     @precondition(lambda self: self.in_state(AgentState.TALKING))
     @rule(data=st.data(), how=st.sampled_from(["hang up", "transfer"]), to=st.integers(0, 1))
@@ -197,20 +186,6 @@ class ExitAndRingAllMachine(MachineBase):
                 agent_id=agent, call_id=self.r.agent(agent).call_id, disposition="ok"
             )
         )
-
-    @precondition(lambda self: self.router is not None and self.r.active_call_ids())
-    @rule(data=st.data())
-    def caller_hang_up(self, data: st.DataObject) -> None:
-        self.hang_up_some_caller(data)
-
-    @precondition(lambda self: self.waiting_calls())
-    @rule(
-        data=st.data(),
-        action=st.sampled_from(["callback", "priority", "move"]),
-        priority=st.sampled_from([-50.0, 200.0]),
-    )
-    def supervise(self, data: st.DataObject, action: str, priority: float) -> None:
-        self.supervise_some_call(data, action, priority)
 
     @precondition(lambda self: self.router is not None)
     @rule(queue=st.sampled_from(QUEUE_NAMES), data=st.data())
@@ -264,9 +239,7 @@ class ExitAndRingAllMachine(MachineBase):
     def every_call_accounted_for_exactly_once(self) -> None:
         if self.router is None:
             return
-        active = set(self.r.active_call_ids())
-        for call in self.arrived:
-            assert (call in active) != (self.records[call] == 1), call
+        self.check_each_call_active_or_recorded_once(self.arrived)
 
 
 ExitAndRingAllMachine.TestCase.settings = settings(
