@@ -214,6 +214,27 @@ def arrive_rule(queue_names: Sequence[str], time_steps: st.SearchStrategy[float]
     return arrive
 
 
+def tick_rule(time_steps: st.SearchStrategy[float], *, later_deadline: bool) -> Rule:
+    """Time passes; ``later_deadline``: then every timer left is in the future."""
+
+    @rule(dt=time_steps)
+    def tick(self: MachineBase, dt: float) -> None:
+        if later_deadline:
+            self.tick_to_a_later_deadline(dt)
+        else:
+            MachineBase.tick(self, dt)
+
+    return tick
+
+
+def to_next_deadline_rule(*, may_be_past: bool) -> Rule:
+    @rule()
+    def to_next_deadline(self: MachineBase) -> None:
+        self.to_the_next_deadline(may_be_past=may_be_past)
+
+    return to_next_deadline
+
+
 def agent_request_rule(agent_ids: Sequence[str]) -> Rule:
     @rule(request=st.sampled_from(AGENT_REQUESTS), agent=st.sampled_from(agent_ids))
     def agent_request(self: MachineBase, request: str, agent: str) -> None:

@@ -40,6 +40,8 @@ from tests.queue_engine.machine_base import (
     caller_hang_up_rule,
     make_caller,
     supervise_rule,
+    tick_rule,
+    to_next_deadline_rule,
 )
 
 SETTINGS = settings(
@@ -372,14 +374,9 @@ class RelaxationMachine(MachineBase):
             )
         )
 
-    @rule(dt=time_steps)
-    def tick(self, dt: float) -> None:
-        self.tick_to_a_later_deadline(dt)
-
-    @rule()
-    def to_next_deadline(self) -> None:
-        # may be past: a call moved into a queue it is too old for
-        self.to_the_next_deadline(may_be_past=True)
+    tick = tick_rule(time_steps, later_deadline=True)
+    # a deadline may be past: a call moved into a queue it is too old for
+    to_next_deadline = to_next_deadline_rule(may_be_past=True)
 
     @precondition(lambda self: self.in_state(AgentState.RESERVED))
     @rule(data=st.data())

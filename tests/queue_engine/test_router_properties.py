@@ -31,7 +31,7 @@ from queue_engine.actions import (
 )
 from queue_engine.priority import rank, starvation_bound_s
 from queue_engine.router import MISSED_OFFER, NOT_READY_AFTER_CALL, CallPhase, Router
-from tests.queue_engine.machine_base import MachineBase
+from tests.queue_engine.machine_base import MachineBase, tick_rule, to_next_deadline_rule
 from tests.queue_engine.requests import agent_input, call_input
 
 QUEUES = (
@@ -292,13 +292,8 @@ class RouterMachine(MachineBase):
         self.dispositions[agent] = disposition
         self.request(ri.AgentFinishesWrapUp(agent_id=agent, call_id=call, disposition=disposition))
 
-    @rule(dt=time_steps)
-    def tick(self, dt: float) -> None:
-        self.tick_to_a_later_deadline(dt)
-
-    @rule()
-    def to_next_deadline(self) -> None:
-        self.to_the_next_deadline(may_be_past=False)
+    tick = tick_rule(time_steps, later_deadline=True)
+    to_next_deadline = to_next_deadline_rule(may_be_past=False)
 
     @rule(
         # repeated entries make the common requests more likely than logging out

@@ -48,6 +48,8 @@ from tests.queue_engine.machine_base import (
     caller_hang_up_rule,
     make_caller,
     supervise_rule,
+    tick_rule,
+    to_next_deadline_rule,
 )
 from tests.queue_engine.test_router_acd_properties import (
     SETTINGS,
@@ -157,13 +159,8 @@ class ExitAndRingAllMachine(MachineBase):
     caller_hang_up = caller_hang_up_rule()
     supervise = supervise_rule([-50.0, 200.0])
 
-    @rule(dt=time_steps)
-    def tick(self, dt: float) -> None:
-        super().tick(dt)
-
-    @rule()
-    def to_next_deadline(self) -> None:
-        self.to_the_next_deadline(may_be_past=False)
+    tick = tick_rule(time_steps, later_deadline=False)
+    to_next_deadline = to_next_deadline_rule(may_be_past=False)
 
     @precondition(lambda self: self.in_state(AgentState.TALKING))
     @rule(data=st.data(), how=st.sampled_from(["hang up", "transfer"]), to=st.integers(0, 1))
