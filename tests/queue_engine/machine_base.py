@@ -243,6 +243,16 @@ def agent_request_rule(agent_ids: Sequence[str]) -> Rule:
     return agent_request
 
 
+def agent_hang_up_rule() -> Rule:
+    @precondition(lambda self: self.in_state(AgentState.TALKING))
+    @rule(data=st.data())
+    def agent_hang_up(self: MachineBase, data: st.DataObject) -> None:
+        agent = self.draw_agent(data, AgentState.TALKING)
+        self.request(ri.AgentHangsUp(agent_id=agent, call_id=self.r.agent(agent).call_id))
+
+    return agent_hang_up
+
+
 def answer_offer_rule(answers: Sequence[str]) -> Rule:
     @precondition(lambda self: self.in_state(AgentState.RESERVED))
     @rule(data=st.data(), answer=st.sampled_from(answers))

@@ -32,17 +32,7 @@ from queue_engine import inputs as ri
 from queue_engine.actions import Action, OfferCall, RecordCall
 from queue_engine.priority import rank
 from queue_engine.router import CallPhase, Router
-from tests.queue_engine.machine_base import (
-    MachineBase,
-    agent_request_rule,
-    answer_offer_rule,
-    arrive_rule,
-    caller_hang_up_rule,
-    make_caller,
-    supervise_rule,
-    tick_rule,
-    to_next_deadline_rule,
-)
+from tests.queue_engine import machine_base as mb
 
 SETTINGS = settings(
     derandomize=True,
@@ -189,7 +179,7 @@ def test_a_freed_agent_takes_the_argmax_of_rank_plus_bonus_over_its_queues_and_r
         order[call] = n
         assert (
             router.handle(
-                ri.CallArrives(call_id=call, queue=queue, caller=make_caller(value, n)), now
+                ri.CallArrives(call_id=call, queue=queue, caller=mb.make_caller(value, n)), now
             )
             == []
         )
@@ -234,7 +224,9 @@ def test_a_call_is_offered_when_its_ring_first_fits_a_ready_agent(
         if any(meets(s, needed) for s in skills)
     ]
 
-    out = router.handle(ri.CallArrives(call_id="c1", queue="q", caller=make_caller(50, 1)), arrival)
+    out = router.handle(
+        ri.CallArrives(call_id="c1", queue="q", caller=mb.make_caller(50, 1)), arrival
+    )
     now = arrival
     while not any(isinstance(a, OfferCall) for a in out):
         deadline = router.next_deadline()
@@ -296,7 +288,7 @@ def exits(draw: st.DrawFn, name: str) -> QueueExits:
     return QueueExits(max_wait=max_wait, no_agents=no_agents)
 
 
-class RelaxationMachine(MachineBase):
+class RelaxationMachine(mb.MachineBase):
     """Random queues with rings, random agents with skills, random operations.
 
     After every step: no offer went to an agent who fails the call's current ring, no
@@ -345,11 +337,11 @@ class RelaxationMachine(MachineBase):
 
     # --- rules --------------------------------------------------------------------
 
-    arrive = arrive_rule(QUEUE_NAMES, time_steps)
-    agent_request = agent_request_rule(AGENT_IDS)
-    answer_offer = answer_offer_rule(["accept", "accept", "reject"])
-    caller_hang_up = caller_hang_up_rule()
-    supervise = supervise_rule([-50.0, 0.0, 200.0])
+    arrive = mb.arrive_rule(QUEUE_NAMES, time_steps)
+    agent_request = mb.agent_request_rule(AGENT_IDS)
+    answer_offer = mb.answer_offer_rule(["accept", "accept", "reject"])
+    caller_hang_up = mb.caller_hang_up_rule()
+    supervise = mb.supervise_rule([-50.0, 0.0, 200.0])
 
     @rule(
         queue=st.sampled_from(QUEUE_NAMES),
@@ -360,13 +352,13 @@ class RelaxationMachine(MachineBase):
         call = f"c{self.n}"
         self.n += 1
         self.arrived[call] = self.now + ahead
-        number = make_caller(value, self.n).e164 or ""
+        number = mb.make_caller(value, self.n).e164 or ""
         self.absorb(
             self.r.handle(
                 ri.CallbackScheduled(
                     call_id=call,
                     queue=queue,
-                    caller=make_caller(value, self.n),
+                    caller=mb.make_caller(value, self.n),
                     due=self.now + ahead,
                     number=number,
                 ),
@@ -374,9 +366,9 @@ class RelaxationMachine(MachineBase):
             )
         )
 
-    tick = tick_rule(time_steps, later_deadline=True)
+    tick = mb.tick_rule(time_steps, later_deadline=True)
     # a deadline may be past: a call moved into a queue it is too old for
-    to_next_deadline = to_next_deadline_rule(may_be_past=True)
+    to_next_deadline = mb.to_next_deadline_rule(may_be_past=True)
 
     @precondition(lambda self: self.in_state(AgentState.RESERVED))
     @rule(data=st.data())
@@ -388,11 +380,7 @@ class RelaxationMachine(MachineBase):
         self.request(ri.AgentHangsUp(agent_id=agent, call_id=call))
         self.request(ri.AgentFinishesWrapUp(agent_id=agent, call_id=call, disposition="ok"))
 
-    @precondition(lambda self: self.in_state(AgentState.TALKING))
-    @rule(data=st.data())
-    def agent_hang_up(self, data: st.DataObject) -> None:
-        agent = self.draw_agent(data, AgentState.TALKING)
-        self.request(ri.AgentHangsUp(agent_id=agent, call_id=self.r.agent(agent).call_id))
+    agent_hang_up = mb.agent_hang_up_rule()
 
     @precondition(lambda self: self.in_state(AgentState.WRAP_UP))
     @rule(data=st.data(), extend=st.booleans())

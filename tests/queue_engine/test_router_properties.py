@@ -31,7 +31,7 @@ from queue_engine.actions import (
 )
 from queue_engine.priority import rank, starvation_bound_s
 from queue_engine.router import MISSED_OFFER, NOT_READY_AFTER_CALL, CallPhase, Router
-from tests.queue_engine.machine_base import MachineBase, tick_rule, to_next_deadline_rule
+from tests.queue_engine import machine_base as mb
 from tests.queue_engine.requests import agent_input, call_input
 
 QUEUES = (
@@ -62,7 +62,7 @@ def make_caller(value: int, n: int) -> CallerInfo:
     return CallerInfo(ani=f"+1555{n:07d}", kind=CallerKind.KNOWN, customer=customer)
 
 
-class RouterMachine(MachineBase):
+class RouterMachine(mb.MachineBase):
     """Drives one router; mirrors what its actions say and checks the two agree."""
 
     AGENT_IDS = tuple(sorted(AGENTS))
@@ -292,8 +292,8 @@ class RouterMachine(MachineBase):
         self.dispositions[agent] = disposition
         self.request(ri.AgentFinishesWrapUp(agent_id=agent, call_id=call, disposition=disposition))
 
-    tick = tick_rule(time_steps, later_deadline=True)
-    to_next_deadline = to_next_deadline_rule(may_be_past=False)
+    tick = mb.tick_rule(time_steps, later_deadline=True)
+    to_next_deadline = mb.to_next_deadline_rule(may_be_past=False)
 
     @rule(
         # repeated entries make the common requests more likely than logging out
@@ -318,11 +318,7 @@ class RouterMachine(MachineBase):
         agent = self.draw_agent(data, AgentState.RESERVED)
         self.request(ri.AgentRejects(agent_id=agent, call_id=self.r.agent(agent).call_id))
 
-    @precondition(lambda self: self.in_state(AgentState.TALKING))
-    @rule(data=st.data())
-    def agent_hang_up(self, data: st.DataObject) -> None:
-        agent = self.draw_agent(data, AgentState.TALKING)
-        self.request(ri.AgentHangsUp(agent_id=agent, call_id=self.r.agent(agent).call_id))
+    agent_hang_up = mb.agent_hang_up_rule()
 
     @precondition(lambda self: self.in_state(AgentState.WRAP_UP))
     @rule(data=st.data(), disposition=st.sampled_from(["sale", "info"]))

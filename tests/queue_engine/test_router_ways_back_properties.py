@@ -40,17 +40,7 @@ from queue_engine.actions import (
     WithdrawOffer,
 )
 from queue_engine.router import CallPhase, Router
-from tests.queue_engine.machine_base import (
-    MachineBase,
-    agent_request_rule,
-    answer_offer_rule,
-    arrive_rule,
-    caller_hang_up_rule,
-    make_caller,
-    supervise_rule,
-    tick_rule,
-    to_next_deadline_rule,
-)
+from tests.queue_engine import machine_base as mb
 from tests.queue_engine.test_router_acd_properties import (
     SETTINGS,
     meets,
@@ -76,7 +66,7 @@ def max_wait_rules(draw: st.DrawFn, name: str) -> MaxWaitExit | None:
     )
 
 
-class ExitAndRingAllMachine(MachineBase):
+class ExitAndRingAllMachine(mb.MachineBase):
     """Random queues (every strategy, ring-all often), rings, max-wait exits of every
     action, missed-offer limits of 1-3, and random operations on every path."""
 
@@ -153,14 +143,14 @@ class ExitAndRingAllMachine(MachineBase):
 
     # --- rules --------------------------------------------------------------------
 
-    arrive = arrive_rule(QUEUE_NAMES, time_steps)
-    agent_request = agent_request_rule(AGENT_IDS)
-    answer_offer = answer_offer_rule(["accept", "reject", "reject"])
-    caller_hang_up = caller_hang_up_rule()
-    supervise = supervise_rule([-50.0, 200.0])
+    arrive = mb.arrive_rule(QUEUE_NAMES, time_steps)
+    agent_request = mb.agent_request_rule(AGENT_IDS)
+    answer_offer = mb.answer_offer_rule(["accept", "reject", "reject"])
+    caller_hang_up = mb.caller_hang_up_rule()
+    supervise = mb.supervise_rule([-50.0, 200.0])
 
-    tick = tick_rule(time_steps, later_deadline=False)
-    to_next_deadline = to_next_deadline_rule(may_be_past=False)
+    tick = mb.tick_rule(time_steps, later_deadline=False)
+    to_next_deadline = mb.to_next_deadline_rule(may_be_past=False)
 
     @precondition(lambda self: self.in_state(AgentState.TALKING))
     @rule(data=st.data(), how=st.sampled_from(["hang up", "transfer"]), to=st.integers(0, 1))
@@ -293,7 +283,7 @@ def test_random_gives_each_ready_agent_the_next_call_with_frequency_one_in_k(
             (offer,) = note(
                 went_ready,
                 router.handle(
-                    ri.CallArrives(call_id=f"h{n}", queue="q", caller=make_caller(0, n)), now
+                    ri.CallArrives(call_id=f"h{n}", queue="q", caller=mb.make_caller(0, n)), now
                 ),
             )
             router.handle(ri.AgentAccepts(agent_id=offer.agent_id, call_id=offer.call_id), now)
@@ -312,7 +302,7 @@ def test_random_gives_each_ready_agent_the_next_call_with_frequency_one_in_k(
         (offer,) = note(
             went_ready,
             router.handle(
-                ri.CallArrives(call_id="next", queue="q", caller=make_caller(0, 99)), now + 10.0
+                ri.CallArrives(call_id="next", queue="q", caller=mb.make_caller(0, 99)), now + 10.0
             ),
         )
         roles = sorted(agents, key=lambda a: (-went_ready[a], a))  # latest Ready first
@@ -351,7 +341,7 @@ def test_fractional_ring_and_max_wait_timers_fire_with_effect_at_their_deadline(
     router = Router([config])
     router.handle(ri.AgentConfigured(agent=AgentConfig(id="busy", queues={"q": 0.0})), t0)
     router.handle(ri.AgentLogsIn(agent_id="busy"), t0)
-    router.handle(ri.CallArrives(call_id="c1", queue="q", caller=make_caller(0, 1)), t0)
+    router.handle(ri.CallArrives(call_id="c1", queue="q", caller=mb.make_caller(0, 1)), t0)
 
     ring_at = router.next_deadline()
     assert ring_at == t0 + relax_after
