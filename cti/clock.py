@@ -100,3 +100,56 @@ def run_virtual(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine to completion on a fresh :class:`VirtualTimeLoop`."""
     with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
         return runner.run(main())
+
+
+class RetryBackoff:
+    """When to try a failed write again: after ``first_s``, doubling up to ``most_s``.
+
+    Sans-I/O: it takes ``now``.
+    """
+
+    def __init__(self, first_s: float = 0.5, most_s: float = 30.0) -> None:
+        self.first_s = first_s
+        self.most_s = most_s
+        self._next_at: float | None = None
+        self._wait = 0.0
+
+    @property
+    def failing(self) -> bool:
+        return self._next_at is not None
+
+    def failed(self, now: float) -> None:
+        self._wait = self.first_s if self._next_at is None else min(self._wait * 2, self.most_s)
+        self._next_at = now + self._wait
+
+    def succeeded(self) -> None:
+        self._next_at, self._wait = None, 0.0
+
+    def due(self, now: float) -> bool:
+        return self._next_at is not None and now >= self._next_at
+
+    def delay(self, now: float) -> float | None:
+        """Seconds until the next try (None: nothing to retry)."""
+        return None if self._next_at is None else max(0.0, self._next_at - now)
+
+    def now_due(self) -> None:
+        """Try at the next chance (space was freed: no need to wait)."""
+        if self._next_at is not None:
+            self._next_at = -float("inf")
+
+
+async def wait_for_timer(
+    wake: asyncio.Event, delay: float | None, retry: RetryBackoff, now: float
+) -> None:
+    """Wait ``delay`` seconds (None: for ever) or until ``wake`` is set, then clear it.
+
+    After a failure (``retry`` failing) never sooner than its pause, so a timer loop whose
+    step keeps failing backs off instead of spinning.
+    """
+    pause = retry.delay(now)
+    if pause is not None:
+        delay = max(delay or 0.0, pause)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(delay):
+            await wake.wait()
+    wake.clear()

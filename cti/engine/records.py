@@ -10,13 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cti import log_limits
+from cti.clock import RetryBackoff
 from cti.engine.directory import CallRecorder
 from cti.engine.script_runs import ScriptRuns
 from cti.errors import CtiError, StoreError
 from cti.models import CallDetailRecord, Interaction
 from cti.protocol import SaveScriptRun
 from cti.store.database import RecordConflict
-from cti.store.journal import RetryBackoff
 from queue_engine.actions import RecordLeg
 
 log = logging.getLogger(__name__)

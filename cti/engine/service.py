@@ -31,7 +31,7 @@ from pathlib import Path
 
 from cti import log_limits, topics
 from cti.bus.memory import Bus, Subscription
-from cti.clock import wall_time
+from cti.clock import RetryBackoff, wait_for_timer, wall_time
 from cti.config import Config, watch_config
 from cti.customers.base import CustomerBase
 from cti.engine.call_control import CallController
@@ -59,7 +59,7 @@ from cti.protocol import (
     OfferWithdrawn,
 )
 from cti.store.database import Store
-from cti.store.journal import Journal, RecoveryReport, RetryBackoff
+from cti.store.journal import Journal, RecoveryReport
 from queue_engine import inputs as ri
 from queue_engine.actions import (
     Action,
@@ -457,13 +457,7 @@ class EngineService:
         while True:
             self._timer_deadline = deadline = self.router.next_deadline()
             delay = None if deadline is None else max(0.0, deadline - self.now())
-            pause = self._timer_retry.delay(self.now())  # after a failure: never a busy loop
-            if pause is not None:
-                delay = max(delay or 0.0, pause)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._wake.wait()
-            self._wake.clear()
+            await wait_for_timer(self._wake, delay, self._timer_retry, self.now())
             due = self.router.next_deadline()
             if due is not None and due <= self.now():
                 try:

@@ -36,7 +36,7 @@ Disk full (or any failed write)
     is held, in order, in a bounded in-memory spool (:attr:`Journal.spooled`); while
     anything is held, later writes join it behind, so the order on disk stays that of
     the router. :meth:`Journal.write_back` writes the spool out (the service retries
-    with :class:`RetryBackoff`). If the spool is full, traffic inputs are lost from the
+    with :class:`~cti.clock.RetryBackoff`). If the spool is full, traffic inputs are lost from the
     journal (configuration inputs are still held): :attr:`Journal.lost` says which (how
     many, their ``seq`` and time range, their calls), is logged, and is kept in the file
     when it is written back, so a restart reports that its replay is incomplete
@@ -135,42 +135,6 @@ class LostInputs:
             f"{self.count} inputs (seq {self.first_seq} to {self.last_seq}, engine time"
             f" {self.first_at:.3f} to {self.last_at:.3f}) of calls {', '.join(self.calls)}{more}"
         )
-
-
-class RetryBackoff:
-    """When to try a failed write again: after ``first_s``, doubling up to ``most_s``.
-
-    Sans-I/O: it takes ``now``.
-    """
-
-    def __init__(self, first_s: float = 0.5, most_s: float = 30.0) -> None:
-        self.first_s = first_s
-        self.most_s = most_s
-        self._next_at: float | None = None
-        self._wait = 0.0
-
-    @property
-    def failing(self) -> bool:
-        return self._next_at is not None
-
-    def failed(self, now: float) -> None:
-        self._wait = self.first_s if self._next_at is None else min(self._wait * 2, self.most_s)
-        self._next_at = now + self._wait
-
-    def succeeded(self) -> None:
-        self._next_at, self._wait = None, 0.0
-
-    def due(self, now: float) -> bool:
-        return self._next_at is not None and now >= self._next_at
-
-    def delay(self, now: float) -> float | None:
-        """Seconds until the next try (None: nothing to retry)."""
-        return None if self._next_at is None else max(0.0, self._next_at - now)
-
-    def now_due(self) -> None:
-        """Try at the next chance (space was freed: no need to wait)."""
-        if self._next_at is not None:
-            self._next_at = -float("inf")
 
 
 _Held = tuple[Literal["input"], int, float, str] | tuple[Literal["line"], str, str]

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from cti import log_limits
+from cti.clock import RetryBackoff, wait_for_timer
 from cti.errors import TelephonyError
 from cti.protocol import CallArrived, CallerHungUp, DtmfReceived
-from cti.store.journal import RetryBackoff
 from telephony_adapters.base import (
     DialEnd,
     DialOutcome,
@@ -444,13 +444,7 @@ class SipLine(TelephonyAdapter):
         while True:
             deadline = self.ua.next_deadline()
             delay = None if deadline is None else max(0.0, deadline - loop.time())
-            pause = self._timer_retry.delay(loop.time())  # after a failure: never a busy loop
-            if pause is not None:
-                delay = max(delay or 0.0, pause)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._wake.wait()
-            self._wake.clear()
+            await wait_for_timer(self._wake, delay, self._timer_retry, loop.time())
             try:
                 effects = self.ua.advance(loop.time())
                 self._timer_retry.succeeded()

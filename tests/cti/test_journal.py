@@ -21,7 +21,7 @@ import pytest
 
 from cti import topics
 from cti.bus.memory import InMemoryBus
-from cti.clock import VIRTUAL_EPOCH, run_virtual, wall_time
+from cti.clock import VIRTUAL_EPOCH, RetryBackoff, run_virtual, wall_time
 from cti.config import load_config
 from cti.engine.service import EngineService
 from cti.errors import CtiError, RoutingError, StoreError
@@ -49,7 +49,7 @@ from cti.protocol import (
     SetReady,
 )
 from cti.store.database import Store
-from cti.store.journal import Journal, RetryBackoff, is_configuration, journal_path_for
+from cti.store.journal import Journal, is_configuration, journal_path_for
 from queue_engine import inputs as ri
 from queue_engine.actions import Action
 from queue_engine.router import Router
