@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The system programs the tests run against, as real peers: Mosquitto (MQTT broker),
 # SIPp (SIP peer, Debian package sip-tester), Kamailio (SIP proxy), tmux (the real-terminal
-# test of the demo) and Chromium (headless, the browser test of `cti supervisor --web`).
+# test of the demo), Chromium (headless, the browser test of `cti supervisor --web`), and
+# for the voice path (tests marked media): baresip (Debian baresip-core, the softphone),
+# espeak-ng (spoken prompts) and sox (audio files).
 # Installs what is missing with apt-get when run as root; otherwise names what is missing
 # and fails, so a test never skips for want of its peer.
 set -euo pipefail
 
-declare -A pkg_of=([mosquitto]=mosquitto [sipp]=sip-tester [kamailio]=kamailio [tmux]=tmux [chromium]=chromium)
+declare -A pkg_of=([mosquitto]=mosquitto [sipp]=sip-tester [kamailio]=kamailio [tmux]=tmux [chromium]=chromium
+                   [baresip]=baresip-core [espeak-ng]=espeak-ng [sox]=sox)
 missing=()
 for cmd in "${!pkg_of[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${pkg_of[$cmd]}")
