@@ -281,6 +281,34 @@ class SipLineSettings(_Section):
         return names
 
 
+RecordShare = Literal["all", "none"] | Annotated[float, Field(ge=0, le=100)]
+"""Which calls to record: all, none, or a percentage of them (chosen per call)."""
+
+
+class VoiceSettings(_Section):
+    """The conversation on lines that carry the voice (SIP): music, recording, phones."""
+
+    hold_music: str = ""
+    """A WAV file (8 kHz mono) for callers on hold; empty: the piece shipped with CTI Desk."""
+    queue_music: dict[str, str] = Field(default_factory=dict)
+    """Per queue, its own hold music (queue name -> WAV file)."""
+    record: RecordShare = "all"
+    record_queues: dict[str, RecordShare] = Field(default_factory=dict)
+    """Per queue, overrides ``record``."""
+    recordings_dir: str = "recordings"
+    """Where recordings go (relative to the working folder), one file per call id."""
+    recording_format: Literal["pcm16", "g711"] = "pcm16"
+    retention_days: float = Field(90.0, gt=0)
+    """Recordings older than this are deleted (their call records stay)."""
+    announce_recording: str = ""
+    """A WAV file played to the caller before the agent is connected ("this call may be
+    recorded"); empty: none."""
+    phone_silence_s: float = Field(30.0, ge=5, le=3600)
+    """A phone that sends no audio for this long has left the call."""
+    require_phone: bool = True
+    """With a voice line, an agent goes Ready only with a reachable phone."""
+
+
 LineSettings = Annotated[
     SimLineSettings | ModemLineSettings | SipLineSettings, Field(discriminator="kind")
 ]
@@ -298,6 +326,7 @@ class Config(_Section):
     customers: ValueModel = ValueModel()
     wallboard: WallboardSettings = WallboardSettings()
     access: AccessSettings = AccessSettings()
+    voice: VoiceSettings = VoiceSettings()
 
     @model_validator(mode="after")
     def _queues_consistent(self) -> Config:

@@ -83,6 +83,68 @@ class DtmfReceived(WireMessage):
     line: str = ""
 
 
+class PhoneAnswered(WireMessage):
+    """An agent's phone picked up the call offered to the agent: the same as accepting the
+    offer on the desk. Only a line that carries the voice (``carries_voice``) says it."""
+
+    type: Literal["phone_answered"] = "phone_answered"
+    call_id: str
+    agent_id: Id
+    line: str = ""
+
+
+class PhoneRefused(WireMessage):
+    """An agent's phone did not take the call offered to the agent: declined (busy, do not
+    disturb), rang out, or could not be reached. The engine treats it as a rejected offer."""
+
+    type: Literal["phone_refused"] = "phone_refused"
+    call_id: str
+    agent_id: Id
+    reason: EventLine = ""
+    line: str = ""
+
+
+class PhoneHungUp(WireMessage):
+    """An agent's phone left a call it was connected to: the agent hung up on the phone, or
+    the phone went silent (``reason`` says which). The engine treats it as the agent
+    hanging up."""
+
+    type: Literal["phone_hung_up"] = "phone_hung_up"
+    call_id: str
+    agent_id: Id
+    reason: EventLine = ""
+    line: str = ""
+
+
+class PhoneReachability(WireMessage):
+    """Whether an agent's phone can be rung now (registered and answering, or a fixed
+    address that answers). Sent on every change and once per phone when the line starts."""
+
+    type: Literal["phone_reachability"] = "phone_reachability"
+    agent_id: Id
+    reachable: bool
+    contact: EventLine = ""
+    """Where the phone is (its registered contact or fixed URI), for people."""
+    line: str = ""
+
+
+MAX_PAUSES = 100
+"""Most pauses a recording keeps (the desk refuses more)."""
+
+
+class RecordingFinished(WireMessage):
+    """A call's recording is closed: its file (relative to the recordings folder), length,
+    the spans the agent paused it (seconds from its start), or why it failed."""
+
+    type: Literal["recording_finished"] = "recording_finished"
+    call_id: str
+    path: EventLine = ""
+    duration_s: WireFloat = 0.0
+    paused: tuple[tuple[WireFloat, WireFloat], ...] = Field(default=(), max_length=MAX_PAUSES)
+    error: EventLine = ""
+    line: str = ""
+
+
 # --- engine events (engine -> consoles) ----------------------------------------------
 
 
@@ -172,6 +234,8 @@ class AgentStateChanged(WireMessage):
     """Conversations this agent has finished, as the router counts them (for wallboards)."""
     not_ready_reasons: tuple[str, ...] = ()
     """The Not Ready reasons configured, for the agent to choose from."""
+    phone_reachable: bool | None = None
+    """Whether the agent's phone can be rung (``None``: the center has no voice line)."""
 
 
 class AgentPresence(WireMessage):
@@ -434,6 +498,11 @@ AnyEvent = (
     | CallerHungUp
     | CallbackRequested
     | DtmfReceived
+    | PhoneAnswered
+    | PhoneRefused
+    | PhoneHungUp
+    | PhoneReachability
+    | RecordingFinished
     | QueueCalls
     | AgentStateChanged
     | AgentPresence

@@ -40,9 +40,32 @@ from enum import StrEnum
 from pathlib import Path
 
 from cti.errors import TelephonyError
-from cti.protocol import CallArrived, CallbackRequested, CallerHungUp, DtmfReceived
+from cti.protocol import (
+    CallArrived,
+    CallbackRequested,
+    CallerHungUp,
+    DtmfReceived,
+    PhoneAnswered,
+    PhoneHungUp,
+    PhoneReachability,
+    PhoneRefused,
+    RecordingFinished,
+)
 
-LineEvent = CallArrived | CallerHungUp | CallbackRequested | DtmfReceived
+LineEvent = (
+    CallArrived
+    | CallerHungUp
+    | CallbackRequested
+    | DtmfReceived
+    | PhoneAnswered
+    | PhoneRefused
+    | PhoneHungUp
+    | PhoneReachability
+    | RecordingFinished
+)
+
+CALLER = "caller"
+"""The caller's side of a call in an :class:`AudioPlan` (every other name is an agent id)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +81,48 @@ class LineCapabilities:
     """Can bring a held caller into a consultation (:meth:`TelephonyAdapter.conference`)."""
     reports_dial_outcomes: bool = False
     """:meth:`TelephonyAdapter.dial_outcome` says how each dial ended."""
+    carries_voice: bool = False
+    """The line carries the conversation to the agents' phones (:meth:`TelephonyAdapter.
+    plan_audio`) and reports their phones (``Phone*`` events); its hold, mute, transfer
+    and conference are the engine's audio plans, not requests to the far end."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ring:
+    """Ring an agent's phone for a call, showing ``display`` (the caller's name and number);
+    ``auto_answer``: the phone picks up by itself (the agent accepted on the desk)."""
+
+    agent_id: str
+    display: str = ""
+    auto_answer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AudioPlan:
+    """Who hears whom on one call, as the engine wants it now (a line that carries the voice
+    makes it so). The parties are :data:`CALLER` and agent ids.
+
+    ``rooms``: each room's parties hear each other (two: a bridge; three or more: a
+    conference, each hearing the sum of the others). ``music``: parties that hear the hold
+    music (``music_file``; empty: the line's own). ``muted``: parties nobody hears. An agent
+    named anywhere in the plan (``ring`` included) keeps or gets a leg to its phone; an agent
+    the plan no longer names has its leg ended. A caller in no room and not in ``music``
+    hears silence. ``record``: record the call (stereo, caller and agents) while agents talk
+    to the caller; ``record_paused``: recording paused (written as silence, marked).
+    """
+
+    ring: tuple[Ring, ...] = ()
+    rooms: tuple[frozenset[str], ...] = ()
+    music: frozenset[str] = frozenset()
+    music_file: str = ""
+    muted: frozenset[str] = frozenset()
+    record: bool = False
+    record_paused: bool = False
+
+    def agents(self) -> frozenset[str]:
+        """Every agent the plan keeps a phone leg for."""
+        named = {r.agent_id for r in self.ring} | self.music | set().union(*self.rooms)
+        return frozenset(named - {CALLER})
 
 
 class DialEnd(StrEnum):
@@ -180,6 +245,12 @@ class TelephonyAdapter(ABC):
         """Stop (``muted``) or let through again the agent's voice to the caller on a
         connected call (``capabilities.can_mute``)."""
         raise TelephonyError(f"line {self.name!r} cannot mute calls (asked for {call_id!r})")
+
+    async def plan_audio(self, call_id: str, plan: AudioPlan) -> None:
+        """Make the audio of ``call_id`` follow ``plan`` (``capabilities.carries_voice``).
+        Idempotent: the engine sends the whole plan after every change. Raises
+        :class:`~cti.errors.TelephonyError` for a call the line does not have."""
+        raise TelephonyError(f"line {self.name!r} carries no voice (asked for {call_id!r})")
 
     async def conference(self, call_id: str) -> None:
         """Bring a held caller back into a consultation, so caller and both agents talk

@@ -104,6 +104,8 @@ class Parts:
     callbacks: CallbackScheduler
     resend: Callable[[str], None]
     """Send an agent's state, offer and call in hand again (RequestSnapshot)."""
+    ready_refusal: Callable[[str], str | None] = lambda _agent_id: None
+    """Why an agent may not go Ready now (its phone unreachable), or None."""
 
 
 class CommandDispatcher:
@@ -152,6 +154,10 @@ class CommandDispatcher:
         """Carry one command out; its result says what was wrong, if anything."""
         try:
             simple = router_input(message)
+            if isinstance(simple, ri.AgentGoesReady):
+                refusal = self._parts.ready_refusal(simple.agent_id)
+                if refusal is not None:
+                    raise CtiError(refusal)
             if simple is not None:
                 self._parts.route(simple)
             else:

@@ -45,6 +45,7 @@ from cti.engine.recovery import JournalTending, Recovery
 from cti.engine.screen_pop import ScreenPops, identify
 from cti.engine.script_runs import ScriptRuns
 from cti.engine.status import AgentViews, HealthWatch, publish_queues
+from cti.engine.voice import PhoneEvent, Voice
 from cti.errors import CtiError
 from cti.models import AgentConfig, CallDetailRecord, CallerInfo
 from cti.protocol import (
@@ -57,6 +58,7 @@ from cti.protocol import (
     EngineHealth,
     Message,
     OfferWithdrawn,
+    PhoneReachability,
 )
 from cti.store.database import Store
 from cti.store.journal import Journal, RecoveryReport
@@ -154,7 +156,7 @@ class EngineService:
         self.clock = EngineClock()
         self.line_book = LineBook(lines, journal)
         self.lines = self.line_book.lines
-        self._effects: asyncio.Queue[Action | _Publish] = asyncio.Queue()
+        self._effects: asyncio.Queue[Effect] = asyncio.Queue()
         self._records: asyncio.Queue[CallDetailRecord] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._retry_now = asyncio.Event()
@@ -190,11 +192,15 @@ class EngineService:
         if isinstance(self.recorder, Store):
             self.recorder.conflict_listeners.append(self.records.on_conflict)
         self.health_watch = HealthWatch(self.journal, self.records, self._send)
-        self.views = AgentViews(self.router, config, self.pops, self.calls, self._send)
+        self.voice = Voice(self.router, self.line_book, lambda: self._config().voice, self.route,
+                           seed=self.config.engine.seed)  # fmt: skip
+        self.views = AgentViews(self.router, config, self.pops, self.calls, self._send,
+                                phone_reachable=self.voice.phone_reachable)  # fmt: skip
         self.callbacks = CallbackScheduler(self.router, self.route, self.now, config,
                                            self.identify)  # fmt: skip
         parts = Parts(self.route, self.calls, self.desk, self.runs, self.callbacks,
-                      lambda agent_id: self.views.resend(agent_id, self.now()))  # fmt: skip
+                      lambda agent_id: self.views.resend(agent_id, self.now()),
+                      self.voice.ready_refusal)  # fmt: skip
         self.dispatch = CommandDispatcher(parts, self._send)
         self.tending = (
             JournalTending(self.journal, self.router, self.records)
@@ -385,6 +391,10 @@ class EngineService:
             caller = self.router.call_caller(event.call_id)
             number = event.number or caller.e164 or ""  # a withheld number cannot be called
             self.route(ri.CallerAsksCallback(call_id=event.call_id, number=number))
+        elif isinstance(event, PhoneEvent):
+            self.voice.phone_event(event)
+            if isinstance(event, PhoneReachability) and self.router.has_agent(event.agent_id):
+                self._effects.put_nowait(_StateOf(event.agent_id))
         elif isinstance(event, DtmfReceived):
             agent_id = self.calls.talking_on(event.call_id)
             if agent_id is None:  # still queued, ringing an agent, or over: no one to tell
@@ -494,6 +504,15 @@ class EngineService:
             self.stats.observe(action, now)
         self.records.unstored += sum(isinstance(action, RecordCall) for action in actions)
         self._apply(actions)
+        if self.voice.active:  # after the actions: the plan follows the router's new state
+            touched = dict.fromkeys(
+                call_id
+                for call_id in (getattr(event, "call_id", None),
+                                *(getattr(a, "call_id", None) for a in actions))
+                if call_id is not None
+            )  # fmt: skip
+            for call_id in touched:
+                self._effects.put_nowait(_VoiceUpdate(call_id))
 
     def now(self) -> float:
         """Engine time (:class:`EngineClock`)."""
@@ -515,7 +534,7 @@ class EngineService:
         while True:
             await self._effect(await self._effects.get())
 
-    async def _effect(self, action: Action | _Publish) -> None:
+    async def _effect(self, action: Effect) -> None:
         try:
             await self._carry_out(action)
         except CtiError as exc:
@@ -525,20 +544,25 @@ class EngineService:
         finally:
             self._effects.task_done()
 
-    async def _carry_out(self, action: Action | _Publish) -> None:
+    async def _carry_out(self, action: Effect) -> None:
         now, wall = self.now(), wall_time()
         match action:
             case _Publish(topic=topic, message=message, retain=retain):
                 await self.bus.publish(topic, message, retain=retain)
+            case _VoiceUpdate() | _StateOf():
+                await self._voice_effect(action, now, wall)
             case OfferCall():
+                self.voice.offered(action.call_id, action.agent_id)
                 await self._offer(action, now, wall)
             case WithdrawOffer(call_id=call_id, agent_id=agent_id, reason=reason):
+                self.voice.offer_over(call_id, agent_id)
                 self.pops.offers.pop(agent_id, None)
                 withdrawn = OfferWithdrawn(agent_id=agent_id, call_id=call_id, reason=reason)
                 await self.bus.publish(topics.agent_events(agent_id), withdrawn)
             case ConnectCall():
                 await self._connect(action)
             case JoinCall(call_id=call_id, agent_id=agent_id):
+                self.voice.offer_over(call_id, agent_id)
                 self.pops.connected(agent_id)
                 connected = CallConnected(agent_id=agent_id, call_id=call_id)
                 await self.bus.publish(topics.agent_events(agent_id), connected)
@@ -555,6 +579,13 @@ class EngineService:
                 self._call_over(replace(cdr, started_wall=wall - (now - cdr.arrived_at)))
             case DisconnectCall() | ReleaseLine() | ExitCall() | MoveCall():
                 await self._call_leaves(action)
+
+    async def _voice_effect(self, action: _VoiceUpdate | _StateOf, now: float, wall: float) -> None:
+        if isinstance(action, _VoiceUpdate):
+            await self.voice.update(action.call_id)
+        else:
+            state = self.views.state(action.agent_id, now, wall)
+            await self.bus.publish(topics.agent_state(action.agent_id), state, retain=True)
 
     async def _call_leaves(
         self, action: DisconnectCall | ReleaseLine | ExitCall | MoveCall
@@ -589,6 +620,7 @@ class EngineService:
 
     async def _connect(self, action: ConnectCall) -> None:
         call_id, agent_id = action.call_id, action.agent_id
+        self.voice.offer_over(call_id, agent_id)
         self.pops.connected(agent_id)
         if action.answered:  # a transferred caller: connected already, maybe held
             await self.calls.resume_if_held(call_id, self.line_book.line_for(call_id))
@@ -672,9 +704,27 @@ class EngineService:
 
 
 @dataclass(frozen=True, slots=True)
+class _VoiceUpdate:
+    """Send the call's audio plan to its line (if it changed), in turn with the effects."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _StateOf:
+    """Publish the agent's state again (its phone became reachable or not)."""
+
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class _Publish:
     """A message to publish in turn with the router's effects."""
 
     topic: str
     message: Message
     retain: bool = False
+
+
+Effect = Action | _Publish | _VoiceUpdate | _StateOf
+"""What the effects task carries out, in order."""

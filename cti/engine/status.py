@@ -183,12 +183,15 @@ class AgentViews:
         pops: ScreenPops,
         calls: CallController,
         send: Send,
+        *,
+        phone_reachable: Callable[[str], bool | None] = lambda _agent_id: None,
     ) -> None:
         self._router = router
         self._config = config
         self._pops = pops
         self._calls = calls
         self._send = send
+        self._phone_reachable = phone_reachable
 
     def state(self, agent_id: str, now: float, wall: float) -> AgentStateChanged:
         a = self._router.agent(agent_id)
@@ -202,6 +205,7 @@ class AgentViews:
             wrap_up_deadline_wall=deadline_wall if a.state.value == "wrap_up" else None,
             calls_handled=a.calls_handled,
             not_ready_reasons=self._config().engine.not_ready_reasons,
+            phone_reachable=self._phone_reachable(agent_id),
         )
 
     def resend(self, agent_id: str, now: float) -> None:

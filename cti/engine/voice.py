@@ -1,0 +1,235 @@
+"""The conversation on lines that carry the voice: who hears whom, phones, recordings.
+
+The router decides who talks with a caller; this room turns its state into the line's
+:class:`~telephony_adapters.base.AudioPlan` after every input that touches a call
+(ring the offered agent's phone, bridge caller and agent, music while held, the
+consultation's rooms, the conference, mute, recording), and the phones' events back
+into router inputs (a phone that answers accepts the offer, a phone that declines
+rejects it, a phone that hangs up hangs up the call). Plans are whole and idempotent:
+the line gets the plan again if anything changed, never a diff. Lines that do not
+carry the voice (the simulator, a modem with its handset) are left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+
+from cti.config import RecordShare, VoiceSettings
+from cti.engine.line_book import LineBook
+from cti.errors import CtiError, RoutingError, TelephonyError
+from cti.models import AgentState
+from cti.protocol import (
+    PhoneAnswered,
+    PhoneHungUp,
+    PhoneReachability,
+    PhoneRefused,
+    RecordingFinished,
+)
+from queue_engine import inputs as ri
+from queue_engine.router import CallPhase, Router
+from telephony_adapters.base import CALLER, AudioPlan, Ring
+
+log = logging.getLogger(__name__)
+
+PhoneEvent = PhoneAnswered | PhoneRefused | PhoneHungUp | PhoneReachability | RecordingFinished
+
+#: Longest caller name put on a phone's screen (the rest is cut).
+_DISPLAY_NAME_CHARS = 40
+
+
+class Voice:
+    """Audio plans for the calls on voice lines, and the agents' phones (module docstring)."""
+
+    def __init__(
+        self,
+        router: Router,
+        lines: LineBook,
+        settings: Callable[[], VoiceSettings],
+        route: Callable[[ri.AnyInput], None],
+        *,
+        seed: int = 0,
+    ) -> None:
+        self._router = router
+        self._lines = lines
+        self._settings = settings
+        self._route = route
+        self._rings: dict[str, dict[str, Ring]] = {}
+        self._plans: dict[str, AudioPlan] = {}
+        self._recorded: dict[str, bool] = {}
+        self._paused: set[str] = set()
+        self.reachable: dict[str, bool] = {}
+        """Agent id -> whether its phone can be rung, as the lines last said."""
+        self.recordings: dict[str, RecordingFinished] = {}
+        """Call id -> its closed recording (the records take them from here)."""
+        self._random = random.Random(seed)
+        self.active = any(line.capabilities.carries_voice for line in lines.lines.values())
+        """Whether any line carries the voice (if none, this room does nothing)."""
+
+    # --- the router's side -----------------------------------------------------------
+
+    def offered(self, call_id: str, agent_id: str) -> None:
+        """The router offers ``call_id`` to ``agent_id``: ring its phone."""
+        self._rings.setdefault(call_id, {})[agent_id] = Ring(agent_id, self._display(call_id))
+
+    def offer_over(self, call_id: str, agent_id: str) -> None:
+        """The offer was withdrawn, accepted or refused: stop ringing that phone."""
+        rings = self._rings.get(call_id)
+        if rings is not None:
+            rings.pop(agent_id, None)
+            if not rings:
+                del self._rings[call_id]
+
+    def pause_recording(self, call_id: str, paused: bool) -> None:
+        """The desk paused (or resumed) the call's recording (card details being said)."""
+        if paused:
+            self._paused.add(call_id)
+        else:
+            self._paused.discard(call_id)
+
+    async def update(self, call_id: str) -> None:
+        """Send the call's plan to its line if it changed (a call that is over gets the
+        empty plan once, which ends its agents' legs, and is forgotten)."""
+        try:
+            line = self._lines.line_for(call_id)
+        except CtiError:
+            self._forget(call_id)
+            return
+        if not line.capabilities.carries_voice:
+            return
+        plan = self.plan(call_id)
+        if self._plans.get(call_id) == plan:
+            return
+        self._plans[call_id] = plan
+        try:
+            await line.plan_audio(call_id, plan)
+        except TelephonyError as exc:
+            log.info("call %s: audio plan not carried out: %s", call_id, exc)
+        if plan == AudioPlan():
+            self._forget(call_id)
+
+    def plan(self, call_id: str) -> AudioPlan:
+        """Who should hear whom on ``call_id`` now, from the router's state."""
+        try:
+            phase = self._router.call_phase(call_id)
+            agent = self._router.call_agent(call_id)
+        except RoutingError:
+            return AudioPlan()  # over
+        ring = tuple(self._rings.get(call_id, {}).values())
+        queue = self._router.call_queue(call_id)
+        music_file = self._settings().queue_music.get(queue, self._settings().hold_music)
+        if phase is not CallPhase.TALKING or agent is None:
+            return AudioPlan(ring=ring, music_file=music_file)
+        rooms, music = self._rooms(call_id, agent)
+        muted = frozenset({agent}) if self._router.agent(agent).muted else frozenset()
+        record = self._records(call_id, queue)
+        return AudioPlan(
+            ring=ring, rooms=rooms, music=music, music_file=music_file, muted=muted,
+            record=record, record_paused=record and call_id in self._paused,
+        )  # fmt: skip
+
+    def _rooms(self, call_id: str, agent: str) -> tuple[tuple[frozenset[str], ...], frozenset[str]]:
+        """The rooms of a connected call and who hears music."""
+        consulted, state = self._router.call_consult(call_id)
+        if consulted is not None and state == "conference":
+            return (frozenset({CALLER, agent, consulted}),), frozenset()
+        if consulted is not None and state == "talking":
+            return (frozenset({agent, consulted}),), frozenset({CALLER})
+        if self._router.call_held(call_id):  # by the agent, or a consultation ringing
+            return (frozenset({agent}),), frozenset({CALLER})
+        return (frozenset({CALLER, agent}),), frozenset()
+
+    def _records(self, call_id: str, queue: str) -> bool:
+        """Whether the call is recorded: decided once per call, by its queue's share."""
+        decided = self._recorded.get(call_id)
+        if decided is None:
+            share: RecordShare = self._settings().record_queues.get(queue, self._settings().record)
+            if share == "all":
+                decided = True
+            elif share == "none":
+                decided = False
+            else:
+                decided = self._random.random() * 100 < share
+            self._recorded[call_id] = decided
+        return decided
+
+    def _display(self, call_id: str) -> str:
+        """The caller as a phone's screen shows it: name and number."""
+        try:
+            caller = self._router.call_caller(call_id)
+        except RoutingError:
+            return ""
+        number = caller.e164 or caller.ani or "unknown"
+        name = caller.customer.name if caller.customer is not None else ""
+        name = name[:_DISPLAY_NAME_CHARS]
+        return f"{name} {number}" if name else number
+
+    def _forget(self, call_id: str) -> None:
+        self._plans.pop(call_id, None)
+        self._rings.pop(call_id, None)
+        self._recorded.pop(call_id, None)
+        self._paused.discard(call_id)
+
+    # --- the phones' side ------------------------------------------------------------
+
+    def phone_event(self, event: PhoneEvent) -> None:
+        """A phone answered, refused or hung up, became (un)reachable, or a recording
+        closed. Raises CtiError when the router refuses what the phone did."""
+        match event:
+            case PhoneAnswered(call_id=call_id, agent_id=agent):
+                self.offer_over(call_id, agent)
+                self._route(ri.AgentAccepts(agent_id=agent, call_id=call_id))
+            case PhoneRefused(call_id=call_id, agent_id=agent, reason=reason):
+                log.info("call %s: %s's phone did not take it (%s)", call_id, agent, reason)
+                self.offer_over(call_id, agent)
+                if self._offered_to(call_id, agent):
+                    self._route(ri.AgentRejects(agent_id=agent, call_id=call_id))
+            case PhoneHungUp(call_id=call_id, agent_id=agent, reason=reason):
+                log.info("call %s: %s's phone left (%s)", call_id, agent, reason or "hung up")
+                self._route(ri.AgentHangsUp(agent_id=agent, call_id=call_id))
+            case PhoneReachability(agent_id=agent, reachable=reachable, contact=contact):
+                self._reachability(agent, reachable, contact)
+            case RecordingFinished(call_id=call_id):
+                self.recordings[call_id] = event
+                if event.error:
+                    log.warning("call %s: recording failed: %s", call_id, event.error)
+
+    def _offered_to(self, call_id: str, agent_id: str) -> bool:
+        """Whether ``call_id`` rings ``agent_id`` (an offer, or a consultation)."""
+        try:
+            if self._router.call_consult(call_id) == (agent_id, "ringing"):
+                return True
+            return (
+                self._router.call_phase(call_id) is CallPhase.OFFERED
+                and self._router.call_agent(call_id) == agent_id
+            )
+        except RoutingError:
+            return False
+
+    def _reachability(self, agent_id: str, reachable: bool, contact: str) -> None:
+        was = self.reachable.get(agent_id)
+        self.reachable[agent_id] = reachable
+        if was != reachable:
+            log.info("agent %s: phone %s%s", agent_id,
+                     "reachable" if reachable else "unreachable",
+                     f" at {contact}" if contact else "")  # fmt: skip
+        if reachable or not self._router.has_agent(agent_id):
+            return
+        if self._router.agent(agent_id).state is AgentState.READY:
+            self._route(ri.AgentGoesNotReady(agent_id=agent_id, reason="phone unreachable"))
+
+    def phone_reachable(self, agent_id: str) -> bool | None:
+        """For the agent's state: None when no line carries the voice."""
+        return self.reachable.get(agent_id, False) if self.active else None
+
+    def ready_refusal(self, agent_id: str) -> str | None:
+        """Why ``agent_id`` may not go Ready now (None: it may)."""
+        if not self.active or not self._settings().require_phone:
+            return None
+        if self.reachable.get(agent_id, False):
+            return None
+        return (
+            f"agent {agent_id!r}: your phone is not reachable (register your softphone or "
+            "check its address); a call offered now could not ring it"
+        )

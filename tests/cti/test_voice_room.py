@@ -1,0 +1,203 @@
+"""The engine's voice room on a line that carries the voice (virtual time).
+
+The line here is the simulator trunk told it carries the voice: it keeps every audio
+plan the engine sends and lets the test play the agents' phones (answer, refuse, hang
+up, reachable or not). What is checked is the engine's side: the plan follows the
+router (ring, bridge, music while held, consultation, conference, mute, recording),
+and the phones' events act as the desk's commands would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from cti import topics
+from cti.models import AgentConfig, AgentState
+from cti.protocol import (
+    AgentStateChanged,
+    CommandResult,
+    ConferenceCall,
+    ConsultCall,
+    HoldCall,
+    Login,
+    Message,
+    MuteCall,
+    PhoneAnswered,
+    PhoneHungUp,
+    PhoneReachability,
+    PhoneRefused,
+    ResumeCall,
+    SetReady,
+)
+from telephony_adapters.base import CALLER, AudioPlan, LineEvent
+from telephony_adapters.sim import FULL_CONTROL, SimTrunk
+from tests.harness import Center, center_config, engine_center, until, virtual
+
+VOICE = dataclasses.replace(FULL_CONTROL, carries_voice=True)
+
+
+class VoiceTrunk(SimTrunk):
+    """The simulator trunk as a line that carries the voice: it keeps the plans."""
+
+    def __init__(self) -> None:
+        super().__init__(capabilities=VOICE)
+        self.plans: dict[str, list[AudioPlan]] = {}
+
+    async def plan_audio(self, call_id: str, plan: AudioPlan) -> None:
+        self.plans.setdefault(call_id, []).append(plan)
+
+    def plan(self, call_id: str) -> AudioPlan:
+        return self.plans.get(call_id, [AudioPlan()])[-1]
+
+    def phone(self, event: LineEvent) -> None:
+        self._events.put_nowait(event)
+
+
+@asynccontextmanager
+async def voice_center(tmp_path: Path, agents: tuple[str, ...] = ("1001",)) -> AsyncIterator[
+    tuple[Center[object], VoiceTrunk]
+]:
+    trunk = VoiceTrunk()
+    config = center_config(voice={"record": "all"})
+    configs = [AgentConfig(id=a, queues={"general": 0.0}) for a in agents]
+    async with engine_center(tmp_path / "cti.db", config=config, agents=configs,
+                             lines=[trunk]) as c:  # fmt: skip
+        yield c, trunk  # type: ignore[misc]
+
+
+async def do(c: Center[object], command: Login | SetReady | HoldCall | ResumeCall | MuteCall
+             | ConsultCall | ConferenceCall) -> CommandResult:  # fmt: skip
+    """Send an agent's command and wait for the engine's answer."""
+    results: list[Message] = []
+    async with c.bus.subscribe(topics.agent_events(command.agent_id)) as sub:  # type: ignore[attr-defined]
+        await c.send(command)
+        async for _topic, message in sub:
+            results.append(message)
+            if isinstance(message, CommandResult) and message.command_id == command.command_id:
+                return message
+    raise AssertionError("no answer")  # pragma: no cover
+
+
+async def reachable(c: Center[object], trunk: VoiceTrunk, agent: str) -> None:
+    trunk.phone(PhoneReachability(agent_id=agent, reachable=True, contact="sip:x@127.0.0.1"))
+    await until(lambda: c.service.voice.reachable.get(agent) is True)
+
+
+async def ready(c: Center[object], trunk: VoiceTrunk, agent: str) -> None:
+    assert (await do(c, Login(agent_id=agent))).ok
+    await reachable(c, trunk, agent)
+    assert (await do(c, SetReady(agent_id=agent))).ok
+
+
+def talking(trunk: VoiceTrunk, call_id: str, *agents: str) -> bool:
+    return trunk.plan(call_id).rooms == (frozenset({CALLER, *agents}),)
+
+
+def test_ready_needs_a_reachable_phone_and_the_state_says_whether_it_is(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with voice_center(tmp_path) as (c, trunk):
+            assert (await do(c, Login(agent_id="1001"))).ok
+            refused = await do(c, SetReady(agent_id="1001"))
+            assert not refused.ok
+            assert "phone is not reachable" in refused.error
+            assert c.service.views.state("1001", 0, 0).phone_reachable is False
+            await reachable(c, trunk, "1001")
+            assert c.service.views.state("1001", 0, 0).phone_reachable is True
+            assert (await do(c, SetReady(agent_id="1001"))).ok
+            # The phone goes away while Ready: no call may be offered to it.
+            trunk.phone(PhoneReachability(agent_id="1001", reachable=False))
+            await until(lambda: c.service.router.agent("1001").state is AgentState.NOT_READY)
+            assert c.service.router.agent("1001").reason == "phone unreachable"
+
+    virtual(body)
+
+
+def test_the_offer_rings_the_phone_and_its_answer_bridges_and_records(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with voice_center(tmp_path) as (c, trunk):
+            await ready(c, trunk, "1001")
+            call_id = trunk.ring("13812345678")
+            await until(lambda: bool(trunk.plan(call_id).ring))
+            ring = trunk.plan(call_id).ring[0]
+            assert ring.agent_id == "1001"
+            assert "+8613812345678" in ring.display
+            assert not ring.auto_answer
+            trunk.phone(PhoneAnswered(call_id=call_id, agent_id="1001"))
+            await until(lambda: talking(trunk, call_id, "1001"))
+            plan = trunk.plan(call_id)
+            assert plan.ring == ()
+            assert plan.record
+            assert not plan.music
+            assert plan.agents() == {"1001"}
+
+    virtual(body)
+
+
+def test_hold_plays_music_and_mute_keeps_the_agent_from_the_caller(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with voice_center(tmp_path) as (c, trunk):
+            await ready(c, trunk, "1001")
+            call_id = trunk.ring("13812345678")
+            await until(lambda: bool(trunk.plan(call_id).ring))
+            trunk.phone(PhoneAnswered(call_id=call_id, agent_id="1001"))
+            await until(lambda: talking(trunk, call_id, "1001"))
+            assert (await do(c, HoldCall(agent_id="1001", call_id=call_id))).ok
+            await until(lambda: trunk.plan(call_id).music == {CALLER})
+            assert trunk.plan(call_id).rooms == (frozenset({"1001"}),)  # keeps its leg
+            assert (await do(c, ResumeCall(agent_id="1001", call_id=call_id))).ok
+            await until(lambda: talking(trunk, call_id, "1001"))
+            assert (await do(c, MuteCall(agent_id="1001", call_id=call_id, muted=True))).ok
+            await until(lambda: trunk.plan(call_id).muted == {"1001"})
+
+    virtual(body)
+
+
+def test_a_consultation_then_a_conference_move_the_rooms(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with voice_center(tmp_path, ("1001", "1002")) as (c, trunk):
+            await ready(c, trunk, "1001")
+            call_id = trunk.ring("13812345678")
+            await until(lambda: bool(trunk.plan(call_id).ring))
+            trunk.phone(PhoneAnswered(call_id=call_id, agent_id="1001"))
+            await until(lambda: talking(trunk, call_id, "1001"))
+            await ready(c, trunk, "1002")
+            consult = ConsultCall(agent_id="1001", call_id=call_id, to_agent="1002")
+            assert (await do(c, consult)).ok
+            await until(lambda: [r.agent_id for r in trunk.plan(call_id).ring] == ["1002"])
+            assert trunk.plan(call_id).music == {CALLER}  # the caller waits with music
+            trunk.phone(PhoneAnswered(call_id=call_id, agent_id="1002"))
+            await until(lambda: trunk.plan(call_id).rooms == (frozenset({"1001", "1002"}),))
+            assert trunk.plan(call_id).music == {CALLER}
+            assert (await do(c, ConferenceCall(agent_id="1001", call_id=call_id))).ok
+            await until(lambda: talking(trunk, call_id, "1001", "1002"))
+            assert trunk.plan(call_id).music == frozenset()
+
+    virtual(body)
+
+
+def test_a_phone_that_refuses_rejects_and_one_that_hangs_up_ends_the_call(
+    tmp_path: Path,
+) -> None:
+    async def body() -> None:
+        async with voice_center(tmp_path) as (c, trunk):
+            await ready(c, trunk, "1001")
+            call_id = trunk.ring("13812345678")
+            await until(lambda: bool(trunk.plan(call_id).ring))
+            trunk.phone(PhoneRefused(call_id=call_id, agent_id="1001", reason="486 Busy Here"))
+            # A rejected offer: the ring stops, the call waits for its turn again.
+            await until(lambda: not trunk.plan(call_id).ring)
+            await until(lambda: c.service.router.agent("1001").state is not AgentState.RESERVED)
+            assert (await do(c, SetReady(agent_id="1001"))).ok
+            await until(lambda: bool(trunk.plan(call_id).ring))
+            trunk.phone(PhoneAnswered(call_id=call_id, agent_id="1001"))
+            await until(lambda: talking(trunk, call_id, "1001"))
+            trunk.phone(PhoneHungUp(call_id=call_id, agent_id="1001"))
+            await until(lambda: c.service.router.agent("1001").state is AgentState.WRAP_UP)
+            await until(lambda: trunk.plan(call_id).agents() == frozenset())
+            state = c.service.views.state("1001", 0, 0)
+            assert isinstance(state, AgentStateChanged)
+
+    virtual(body)
