@@ -3,9 +3,11 @@
 - :func:`virtual` runs a test body on :class:`cti.clock.VirtualTimeLoop`, where
   ``asyncio.sleep(60)`` returns at once with the loop's clock a minute later: the way to
   let the engine's timers run, never a wait for something to happen.
-- :func:`running` runs an engine service for the length of a ``with`` block; the
-  :func:`engine_center` builds the usual centre around it (a store at a path, customers,
-  one in-memory bus, a simulator trunk or the lines given, queues and agents).
+- :func:`engine_center` runs the engine (:func:`cti.engine.running.running_engine`) for
+  the length of a ``with`` block, with the usual centre around it (a store at a path or
+  the test's own directory, customers, one in-memory bus or the test's, a simulator
+  trunk or the lines given, queues and agents); its end can be a crash.
+  :func:`engine_service` builds one that is not started, for what it does before it runs.
 - :func:`until` and :func:`settle` wait for a condition by letting the event loop (or a
   Textual app) run; :func:`until_async` takes an async check (a peer asked over a
   socket) and :func:`until_blocking` serves blocking code (a peer process started from a
@@ -21,14 +23,16 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, cast
 
 from textual.pilot import Pilot
+from typing_extensions import TypeVar
 
 from cti import topics
-from cti.bus.memory import InMemoryBus
+from cti.bus.memory import Bus, InMemoryBus
 from cti.clock import run_virtual
 from cti.config import Config, load_config
+from cti.engine.directory import CallRecorder, CustomerDirectory
 from cti.engine.running import running_engine
 from cti.engine.service import EngineService
 from cti.models import AgentConfig, Customer
@@ -138,38 +142,29 @@ async def settle(
         await pilot.pause()
 
 
-@contextlib.asynccontextmanager
-async def running(service: EngineService) -> AsyncIterator[EngineService]:
-    """The engine service running (ready: its journal replayed, its lines started) until
-    the block ends; then stopped, and the records it decided written."""
-    task = asyncio.create_task(service.run(), name="engine")
-    ready = asyncio.create_task(service.ready.wait())
-    # An engine that fails at start ends its task instead of setting ready: say so.
-    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
-    if not ready.done():
-        ready.cancel()
-        task.result()
-        raise AssertionError("the engine stopped before it was ready")
-    try:
-        yield service
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await service.flush()
+B = TypeVar("B", bound=Bus, default=InMemoryBus)
 
 
 @dataclass
-class Center:
-    """An engine running on an in-memory bus, with its store and lines."""
+class Center(Generic[B]):
+    """An engine running on a bus (in memory unless the test gave one), with its
+    directory (the store, or the test's own) and lines."""
 
     service: EngineService
-    bus: InMemoryBus
-    store: Store
+    bus: B
+    directory: CustomerDirectory
     lines: list[TelephonyAdapter] = field(default_factory=list)
 
     @property
     def config(self) -> Config:
         return self.service.config
+
+    @property
+    def store(self) -> Store:
+        """The store the centre's customers and call records are in."""
+        store = self.directory
+        assert isinstance(store, Store), f"the directory is a {type(store).__name__}"
+        return store
 
     @property
     def trunk(self) -> SimTrunk:
@@ -194,32 +189,68 @@ def center_config(
 
 @contextlib.asynccontextmanager
 async def engine_center(
-    db: Path | Store,
+    db: Path | CustomerDirectory,
     *,
     config: Config | None = None,
     agents: Iterable[AgentConfig] | Mapping[str, Sequence[str]] | None = None,
     lines: Sequence[TelephonyAdapter] | None = None,
     customers: Iterable[Customer] = (),
-    bus: InMemoryBus | None = None,
+    bus: B | None = None,
     journal: Journal | None = None,
-) -> AsyncIterator[Center]:
-    """The engine running on ``lines`` (one simulator trunk if none), with its customers
-    and call records in the store (opened at the path ``db`` and closed after, or a store
-    the test keeps), agents 1001 in every queue if none are named."""
+    recorder: CallRecorder | None = None,
+    crash: bool = False,
+) -> AsyncIterator[Center[B]]:
+    """The engine running on ``lines`` (one simulator trunk if none), agents 1001 in every
+    queue if none are named.
+
+    ``db``: a store opened at that path (closed after) with ``customers`` added, or the
+    test's own directory (a store it keeps, or an in-memory stand-in); call records go
+    to ``recorder``, else to the directory when it is a store. ``crash``: the block's
+    end is a crash, as a kill would be: the effects and records the engine decided but
+    had not carried out are lost (a clean stop carries them out)."""
     store = await Store.open(db) if isinstance(db, Path) else db
     try:
         customers = list(customers)
         if customers:
+            assert isinstance(store, Store), "customers are added to a store"
             await store.add_customers(customers)
         config = config or center_config()
         if agents is None:
             agents = {"1001": [q.name for q in config.queues]}
         lines = list(lines) if lines is not None else [SimTrunk()]
-        bus = bus or InMemoryBus()
+        # No bus given: B is its default, InMemoryBus.
+        on = bus if bus is not None else cast(B, InMemoryBus())
         async with running_engine(
-            config, bus, directory=store, journal=journal, lines=lines, agents=agents, web=False
-        ) as service:
-            yield Center(service, bus, store, lines)
+            config, on, directory=store, recorder=recorder, journal=journal, lines=lines,
+            agents=agents, web=False,
+        ) as service:  # fmt: skip
+            try:
+                yield Center(service, on, store, lines)
+            finally:
+                if crash:
+                    service.flush = _carry_out_nothing  # type: ignore[method-assign]
     finally:
         if isinstance(db, Path):
+            assert isinstance(store, Store)
             await store.close()
+
+
+async def _carry_out_nothing() -> None:
+    """A crashed engine's flush: what it had not carried out is lost."""
+
+
+def engine_service(
+    directory: CustomerDirectory,
+    *,
+    config: Config | None = None,
+    agents: Iterable[AgentConfig] | Mapping[str, Sequence[str]] | None = None,
+    lines: Sequence[TelephonyAdapter] = (),
+    journal: Journal | None = None,
+) -> EngineService:
+    """An engine service built and not started (on an in-memory bus, with no lines
+    unless given, agents 1001 in every queue if none are named): for what it refuses
+    before it runs, or one of its parts (the router, the caller look-up) used alone."""
+    config = config or center_config()
+    if agents is None:
+        agents = {"1001": [q.name for q in config.queues]}
+    return EngineService(config, InMemoryBus(), directory, list(lines), agents, journal=journal)

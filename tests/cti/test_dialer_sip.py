@@ -16,7 +16,6 @@ import pytest
 from cti.bus.memory import InMemoryBus
 from cti.config import load_config
 from cti.engine.dialer import CampaignRunner, DialingLine
-from cti.engine.service import EngineService
 from cti.models import AgentConfig
 from cti.store.campaigns import CampaignSettings
 from queue_engine.campaign import Campaign, Lead
@@ -25,7 +24,7 @@ from simulators.bots import BotAgent, BotBehaviour
 from telephony_adapters.sipline.line import SipLine
 from telephony_adapters.sipline.params import SipLineParams
 from tests.cti.test_service import FakeStore
-from tests.harness import running, until
+from tests.harness import engine_center, until
 from tests.telephony_adapters.sipline.sipp import Sipp
 
 pytestmark = [pytest.mark.sipp, pytest.mark.dialer]
@@ -57,21 +56,21 @@ async def test_a_campaign_on_the_sip_line_records_sipps_outcomes(sipp: Sipp) -> 
     config = load_config(overrides={"queues": [{"name": "general"}, {"name": "outbound"}]})
     bus = InMemoryBus()
     store = FakeStore()
-    service = EngineService(
-        config, bus, store, [line], [AgentConfig(id="a1", queues={"outbound": 0.0})],
-        recorder=store,
-    )  # fmt: skip
     zone = (midday_zone(),)
     core = Campaign("spring", leads=[Lead(i, n, zone) for i, n in enumerate(NUMBERS, 1)])
     campaign = CampaignSettings(
         name="spring", mode=DialMode.POWER, queue="outbound",
         pacing=PacingSettings(power_ratio=3.0),
     )  # fmt: skip
-    runner = CampaignRunner(service, campaign, core, line, tick_s=0.2)
     behaviour = BotBehaviour(answer_delay_s=0.2, mean_handle_s=0.5, wrap_up_s=0.2,
                              dispositions=("sale",))  # fmt: skip
     tasks: list[asyncio.Task[None]] = []
-    async with running(service):
+    agents = [AgentConfig(id="a1", queues={"outbound": 0.0})]
+    async with engine_center(
+        store, config=config, agents=agents, lines=[line], bus=bus, recorder=store
+    ) as center:
+        service = center.service
+        runner = CampaignRunner(service, campaign, core, line, tick_s=0.2)
         try:
             bot = BotAgent(bus, "a1", behaviour, random.Random(1))
             tasks.append(asyncio.create_task(bot.run()))

@@ -60,7 +60,7 @@ from cti.protocol import (
 )
 from telephony_adapters.sim import SimCallState, SimTrunk
 from tests.cti.test_card_budget import worst_contacts
-from tests.harness import running, virtual
+from tests.harness import engine_center, until, virtual
 
 T = TypeVar("T")
 
@@ -126,9 +126,10 @@ class Agent:
             if result.command_id == command.command_id:
                 return result
 
-    async def expect(self, kind: type[T], timeout: float = 60.0) -> T:
-        """The next message of ``kind`` (others are skipped)."""
-        async with asyncio.timeout(timeout):
+    async def expect(self, kind: type[T]) -> T:
+        """The next message of ``kind`` (others are skipped); a minute (a safety net) at
+        most: a test that bounds the wait wraps it in ``asyncio.timeout``."""
+        async with asyncio.timeout(60):
             while True:
                 message = await self.inbox.get()
                 if isinstance(message, kind):
@@ -163,7 +164,6 @@ async def center(
     bus = InMemoryBus()
     trunk = SimTrunk()
     store = FakeStore()
-    service = EngineService(config, bus, store, [trunk], agents_config, recorder=store)
     agents = {a: Agent(bus, a) for a in agent_ids}
     async with bus.subscribe("cti/v1/agents/+/+") as sub:
 
@@ -175,8 +175,10 @@ async def center(
 
         router_task = asyncio.create_task(route())
         try:
-            async with running(service):
-                yield Center(bus, trunk, store, service, agents)
+            async with engine_center(
+                store, config=config, agents=agents_config, lines=[trunk], bus=bus, recorder=store
+            ) as c:
+                yield Center(bus, trunk, store, c.service, agents)
         finally:
             router_task.cancel()
             await asyncio.gather(router_task, return_exceptions=True)
@@ -428,7 +430,8 @@ def test_scheduled_callback_enters_the_queue_at_the_customers_local_time() -> No
             assert result.ok, result.error
             await asyncio.sleep(29 * 60)
             assert a.inbox.empty() or not any(isinstance(m, CallOffered) for m in _drain(a))
-            offer = await a.expect(CallOffered, timeout=120)
+            await asyncio.sleep(30)
+            offer = await a.expect(CallOffered)  # within the next minute
             assert offer.pop.customer == ALICE
             assert wall_time() == pytest.approx(VIRTUAL_EPOCH + 30 * 60, abs=0.01)
             bad = await a.do(
@@ -541,7 +544,8 @@ def test_configuration_reload_changes_routing_without_a_restart(tmp_path: Path) 
                 "queues = { general = 0 }\n",
                 encoding="utf-8",
             )
-            offer = await a.expect(CallOffered, timeout=10)
+            async with asyncio.timeout(10):  # at once, not after its wait
+                offer = await a.expect(CallOffered)
             assert offer.pop.call_id == call_id
             assert offer.pop.waited_s > 30  # it kept its age
             follow.cancel()
@@ -563,10 +567,7 @@ def test_a_call_goes_to_its_dnis_queue_else_its_lines_queue_else_the_default() -
             c.trunk._dnis = "4008001234"  # the trunk now answers for the VIP number
             by_dnis = c.trunk.ring("138-1234-5678")
             router = c.service.router
-            for _ in range(1000):  # virtual time: until the engine has taken both calls
-                if router.waiting("sales") + router.waiting("vip") == 2:
-                    break
-                await asyncio.sleep(0.01)
+            await until(lambda: router.waiting("sales") + router.waiting("vip") == 2)
             assert router.call_queue(by_line) == "sales"
             assert router.call_queue(by_dnis) == "vip"
             assert router.waiting("general") == 0

@@ -133,12 +133,12 @@ async def test_known_customers_callback_outranks_an_earlier_unknown_and_is_diall
         assert (await w.state(unknown["id"]))["position"] == 2
 
         await agent.send(SetReady(agent_id="1001"))
-        offer = await agent.expect(CallOffered, timeout=5)
+        offer = await agent.expect(CallOffered)
         assert offer.pop.call_id == alice["id"]
         assert offer.pop.customer == ALICE
         assert (await w.state(alice["id"]))["state"] == "offered"
         await agent.send(AcceptOffer(agent_id="1001", call_id=alice["id"]))
-        await agent.expect(CallConnected, timeout=5)
+        await agent.expect(CallConnected)
         assert w.center.trunk.dialled == [(alice["id"], "+8613812345678")]
         talking = await w.state(alice["id"])
         assert (talking["state"], talking["position"]) == ("talking", None)
@@ -147,10 +147,10 @@ async def test_known_customers_callback_outranks_an_earlier_unknown_and_is_diall
         assert behind["estimated_wait_s"] == 180.0  # one agent present, busy: one AHT
 
         await agent.send(HangUp(agent_id="1001", call_id=alice["id"]))
-        await agent.expect(CallEnded, timeout=5)
+        await agent.expect(CallEnded)
         assert (await w.state(alice["id"]))["state"] == "wrap_up"
         await agent.send(CompleteWrapUp(agent_id="1001", call_id=alice["id"], disposition="sale"))
-        offer = await agent.expect(CallOffered, timeout=5)
+        offer = await agent.expect(CallOffered)
         assert offer.pop.call_id == unknown["id"]  # then the unknown caller's turn
         done = await w.state(alice["id"])
         assert done == {
@@ -183,7 +183,7 @@ async def test_scheduled_callback_is_scheduled_until_its_time_then_offered() -> 
         assert status == 202
         assert later["state"] == "scheduled"
         assert (await w.state(body["id"]))["state"] == "scheduled"  # a Ready agent waits
-        offer = await agent.expect(CallOffered, timeout=5)
+        offer = await agent.expect(CallOffered)
         assert offer.pop.call_id == body["id"]
         assert w.center.service.now() >= soon.replace(tzinfo=UTC).timestamp()
         assert (await w.state(body["id"]))["state"] == "offered"

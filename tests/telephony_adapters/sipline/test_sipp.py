@@ -219,15 +219,15 @@ async def test_dtmf_from_sipp_reaches_the_agent_through_the_engine(sipp: Sipp) -
             await agent.send(Login(agent_id="1001"))
             await agent.send(SetReady(agent_id="1001"))
             await sipp.start("caller_dtmf_agent_hangs_up.xml", target=target(line))
-            offer = await agent.expect(CallOffered, timeout=15)
+            offer = await agent.expect(CallOffered)
             call_id = offer.pop.call_id
             assert offer.pop.ani == "13812345678"
             await agent.send(AcceptOffer(agent_id="1001", call_id=call_id))
-            await agent.expect(CallConnected, timeout=15)
-            keys = [await agent.expect(DtmfReceived, timeout=15) for _ in range(4)]
+            await agent.expect(CallConnected)
+            keys = [await agent.expect(DtmfReceived) for _ in range(4)]
             assert keys == [DtmfReceived(call_id=call_id, key=k, line="sip") for k in "1*9#"]
             await agent.send(HangUp(agent_id="1001", call_id=call_id))
-            assert (await agent.expect(CallEnded, timeout=15)).by == "agent"
+            assert (await agent.expect(CallEnded)).by == "agent"
             run = await sipp.wait()
             assert run.returncode == 0, run.explain()
             await line.wait_for(lambda: not line.ua.calls)
