@@ -12,7 +12,7 @@ demo: $(VENV)/.installed
 
 test: system-deps $(VENV)/.installed-dev lint typecheck pytest
 
-# Mosquitto, SIPp and tmux: the real peers of the integration tests (apt-get as root).
+# Mosquitto, SIPp, tmux, baresip...: the real peers of the integration tests (apt-get as root).
 system-deps:
 	./deploy/system-deps.sh
 
@@ -30,6 +30,8 @@ fmt: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
+# The media tests (tests/media, baresip) each run in a network namespace of their own,
+# which needs root (CI runs as root); not root: they fail and say so (docs/voice.md).
 pytest: system-deps $(VENV)/.installed-dev
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 

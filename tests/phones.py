@@ -89,6 +89,7 @@ def isolated_network() -> Iterator[None]:
             "which needs root: run them (make test) as root"
         )
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    home_inode = _net_namespace()
     try:
         _libc_call("unshare", _CLONE_NEWNET)
         inode = _net_namespace()
@@ -99,6 +100,8 @@ def isolated_network() -> Iterator[None]:
         finally:
             _isolated.discard(inode)
             _libc_call("setns", home, _CLONE_NEWNET)
+            if _net_namespace() != home_inode:
+                raise AssertionError("isolated_network: not back in the thread's namespace")
     finally:
         os.close(home)
 
