@@ -19,7 +19,7 @@ from cti.log_limits import LogLimiter
 from cti.protocol import CallerHungUp
 from telephony_adapters.sipline.call import PendingOk, SipCall
 from telephony_adapters.sipline.digest import Challenge, authorization
-from telephony_adapters.sipline.effects import Effect, MediaStop, datagrams
+from telephony_adapters.sipline.effects import AgentLegProgress, Effect, MediaStop, datagrams
 from telephony_adapters.sipline.message import (
     Request,
     Response,
@@ -28,6 +28,7 @@ from telephony_adapters.sipline.message import (
     make_response,
     parse_uri,
 )
+from telephony_adapters.sipline.phone_auth import PhoneSettings
 from telephony_adapters.sipline.transaction import (
     Addr,
     ClientTransaction,
@@ -64,6 +65,8 @@ class UaSettings:
     display_name: str = ""
     user_agent: str = "CTI-Desk"
     timers: Timers = field(default_factory=Timers)
+    phones: PhoneSettings | None = None
+    """The agents' phones (registrar, fixed URIs); None: the line rings no phones."""
 
 
 class AgentCore:
@@ -288,7 +291,10 @@ class AgentCore:
         """The call is over for the engine. ``keep``: its BYE is still on its way."""
         out: list[Effect] = []
         if by_peer and not call.hung_up_by_us and not call.reported_end:
-            out.append(CallerHungUp(call_id=call.call_id, line=self.line))
+            if call.agent:  # an agent leg: the phone hung up
+                out.append(AgentLegProgress(call.call_id, call.agent, "ended", 0, True))
+            else:
+                out.append(CallerHungUp(call_id=call.call_id, line=self.line))
         call.reported_end = True
         out += self.media_stop(call)
         self.cancel_timer("ring", call.call_id)

@@ -59,3 +59,5 @@ class SipCall:
     transferring: bool = False
     ring_deadline: float | None = None
     number: str = ""
+    agent: str = ""
+    """An agent leg (a call to this agent's phone); "": a call on the trunk."""

@@ -60,9 +60,55 @@ class TransferOutcome:
     final: bool
 
 
+@dataclass(frozen=True, slots=True)
+class PhoneReachability:
+    """An agent's phone became reachable or unreachable (registered, expired, removed,
+    answering OPTIONS or not). ``contact``: the URI calls to the agent now go to
+    ("" when unreachable)."""
+
+    agent_id: str
+    reachable: bool
+    contact: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLegProgress:
+    """How a call to an agent's phone (an agent leg, :meth:`.UserAgent.ring_agent`)
+    progressed or ended. ``call_id`` is the leg's own id (``<call id>~<agent>``).
+
+    ``outcome``: ``ringing`` (not final), ``answered`` (not final: the leg is up, with the
+    phone's media ``plan``), then one final of ``declined`` (busy, 603, 403...),
+    ``no_answer`` (rang too long, 480, 408), ``cancelled`` (we withdrew it), ``failed``,
+    or ``ended`` (the phone hung up an answered leg). ``status``: the SIP status that
+    decided it (0 for a time-out or a BYE).
+    """
+
+    call_id: str
+    agent_id: str
+    outcome: str
+    status: int
+    final: bool
+    plan: MediaPlan | None = None
+
+
 Effect = (
-    Datagram | CallArrived | CallerHungUp | MediaStart | MediaStop | DialProgress | TransferOutcome
+    Datagram
+    | CallArrived
+    | CallerHungUp
+    | MediaStart
+    | MediaStop
+    | DialProgress
+    | TransferOutcome
+    | PhoneReachability
+    | AgentLegProgress
 )
+
+#: :attr:`DialProgress.outcome` -> :attr:`AgentLegProgress.outcome`.
+LEG_OUTCOMES = {
+    "busy": "declined",
+    "rejected": "declined",
+    "unauthorized": "failed",
+}
 
 
 def dial_outcome_of(status: int) -> str:

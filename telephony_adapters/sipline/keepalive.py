@@ -6,7 +6,7 @@ from __future__ import annotations
 from telephony_adapters.sipline.agent_core import ALLOW, AgentCore
 from telephony_adapters.sipline.effects import Effect
 from telephony_adapters.sipline.message import Headers, Request, Uri
-from telephony_adapters.sipline.transaction import ClientTransaction, ServerTransaction
+from telephony_adapters.sipline.transaction import Addr, ClientTransaction, ServerTransaction
 
 
 class KeepAlive:
@@ -27,18 +27,7 @@ class KeepAlive:
         core = self.core
         core.at(now + core.settings.keepalive_s, "keepalive")
         uri = core.uri_of(core.settings.outbound_proxy or core.settings.registrar)
-        target = str(Uri(uri.scheme, "", uri.host, uri.port))
-        h = Headers()
-        h.add("Via", core.via())
-        h.add("Max-Forwards", "70")
-        h.add("From", f"{core.local_uri()};tag={core.token(4)}")
-        h.add("To", f"<{target}>")
-        h.add("Call-ID", f"{core.token(8)}@{core.host}")
-        h.add("CSeq", "1 OPTIONS")
-        h.add("Accept", "application/sdp")
-        h.add("User-Agent", core.settings.user_agent)
-        _, out = core.send(Request(headers=h, method="OPTIONS", uri=target), uri.host_port, now)
-        return out
+        return send_options(core, Uri(uri.scheme, "", uri.host, uri.port), uri.host_port, now)
 
     def on_response(self) -> list[Effect]:
         self.peer_alive = True
@@ -61,3 +50,22 @@ class KeepAlive:
             ("Contact", self.core.contact()),
         ]
         return self.core.reply(txn, request, 200, now, extra=capabilities)
+
+
+def send_options(
+    core: AgentCore, target: Uri, dest: Addr, now: float, *, context: object = None
+) -> list[Effect]:
+    """An OPTIONS ping to ``target`` at ``dest`` (its transaction's ``context``: who
+    asked, for the response or time-out)."""
+    h = Headers()
+    h.add("Via", core.via())
+    h.add("Max-Forwards", "70")
+    h.add("From", f"{core.local_uri()};tag={core.token(4)}")
+    h.add("To", f"<{target}>")
+    h.add("Call-ID", f"{core.token(8)}@{core.host}")
+    h.add("CSeq", "1 OPTIONS")
+    h.add("Accept", "application/sdp")
+    h.add("User-Agent", core.settings.user_agent)
+    request = Request(headers=h, method="OPTIONS", uri=str(target))
+    _, out = core.send(request, dest, now, context=context)
+    return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 
 from cti.errors import TelephonyError
 from telephony_adapters.sipline.agent_core import ALLOW, AgentCore
@@ -17,6 +18,8 @@ from telephony_adapters.sipline.call import SipCall
 from telephony_adapters.sipline.dialog import Dialog
 from telephony_adapters.sipline.digest import choose_challenge
 from telephony_adapters.sipline.effects import (
+    LEG_OUTCOMES,
+    AgentLegProgress,
     Datagram,
     DialProgress,
     Effect,
@@ -24,8 +27,16 @@ from telephony_adapters.sipline.effects import (
     dial_outcome_of,
 )
 from telephony_adapters.sipline.in_dialog import InDialog
-from telephony_adapters.sipline.message import Headers, Request, Response, SipSyntaxError
+from telephony_adapters.sipline.message import (
+    Headers,
+    Request,
+    Response,
+    SipSyntaxError,
+    Uri,
+    quote,
+)
 from telephony_adapters.sipline.sdp import accept_answer, make_offer, parse_sdp
+from telephony_adapters.sipline.transaction import Addr
 
 log = logging.getLogger(__name__)
 
@@ -36,21 +47,90 @@ class UacCalls:
         self.in_dialog = in_dialog
 
     def dial(self, number: str, call_id: str, rtp_port: int, now: float) -> list[Effect]:
+        """Call ``number`` on the trunk (through the outbound proxy, if any)."""
+        core = self.core
+        target = core.dial_uri(number)
+        route: list[tuple[str, str]] = []
+        if core.proxy is not None:
+            proxy = core.uri_of(core.settings.outbound_proxy).with_params(lr=None)
+            route.append(("Route", f"<{proxy}>"))
+        return self.place(
+            call_id,
+            target,
+            core.proxy or target.host_port,
+            rtp_port,
+            now,
+            from_=core.local_uri(),
+            headers=route,
+            number=number,
+            timeout_s=core.settings.dial_timeout_s,
+        )
+
+    def ring_agent(
+        self,
+        leg_id: str,
+        agent_id: str,
+        phone: Uri,
+        dest: Addr,
+        rtp_port: int,
+        now: float,
+        *,
+        caller: tuple[str, str],
+        auto_answer: bool,
+        timeout_s: float,
+    ) -> list[Effect]:
+        """Call an agent's phone at ``phone`` (sent to ``dest``, never through the trunk's
+        proxy): the caller's (name, number) as From's display name, and ``Call-Info:
+        answer-after=0`` for a phone that should answer by itself."""
+        core = self.core
+        name, number = caller
+        user = "".join(c for c in number if c.isascii() and (c.isalnum() or c in "+*#"))[:32]
+        display = caller_display(name, number)
+        shown = f"{quote(display)} " if display else ""
+        headers = [("Call-Info", f"<sip:{core.host}>;answer-after=0")] if auto_answer else []
+        return self.place(
+            leg_id,
+            phone,
+            dest,
+            rtp_port,
+            now,
+            from_=f"{shown}<sip:{user or core.user}@{core.host}>",
+            headers=headers,
+            number=str(phone),
+            timeout_s=timeout_s,
+            agent=agent_id,
+        )
+
+    def place(
+        self,
+        call_id: str,
+        target: Uri,
+        dest: Addr,
+        rtp_port: int,
+        now: float,
+        *,
+        from_: str,
+        headers: Sequence[tuple[str, str]],
+        number: str,
+        timeout_s: float,
+        agent: str = "",
+    ) -> list[Effect]:
+        """Send an INVITE with our SDP offer to ``target`` at ``dest``; cancelled as
+        ``no_answer`` after ``timeout_s`` without an answer."""
         core = self.core
         if call_id in core.calls:
             raise TelephonyError(f"line {core.line!r}: call {call_id!r} is already live")
-        target = core.dial_uri(number)
         local_tag = core.token(4)
         sip_call_id = f"{core.token(10)}@{core.host}"
         h = Headers()
         h.add("Via", core.via())
         h.add("Max-Forwards", "70")
-        h.add("From", f"{core.local_uri()};tag={local_tag}")
+        h.add("From", f"{from_};tag={local_tag}")
         h.add("To", f"<{target}>")
         h.add("Call-ID", sip_call_id)
         h.add("CSeq", "1 INVITE")
-        if core.proxy is not None:
-            h.add("Route", f"<{core.uri_of(core.settings.outbound_proxy).with_params(lr=None)}>")
+        for name, value in headers:
+            h.add(name, value)
         h.add("Contact", core.contact())
         h.add("Allow", ALLOW)
         h.add("User-Agent", core.settings.user_agent)
@@ -70,11 +150,12 @@ class UacCalls:
             local_sdp=offer,
             rtp_port=rtp_port,
             session_id=session_id,
-            dest=core.proxy or target.host_port,
+            dest=dest,
             number=number,
+            agent=agent,
         )
         core.add(call)
-        call.ring_deadline = now + core.settings.dial_timeout_s
+        call.ring_deadline = now + timeout_s
         core.at(call.ring_deadline, "ring", call_id)
         return self._send_invite(call, invite, now)
 
@@ -114,10 +195,7 @@ class UacCalls:
             response.reason,
             outcome,
         )
-        return [
-            DialProgress(call.call_id, outcome, status, True),
-            *self.core.end(call, by_peer=True),
-        ]
+        return [progress(call, outcome, status), *self.core.end(call, by_peer=True)]
 
     def _on_provisional(self, call: SipCall, response: Response, now: float) -> list[Effect]:
         status = response.status
@@ -129,7 +207,7 @@ class UacCalls:
             if call.cancel_pending:
                 return self._send_cancel(call, now)
         if status in (180, 183) and call.state == "dialling" and not call.hung_up_by_us:
-            return [DialProgress(call.call_id, "ringing", status, False)]
+            return [progress(call, "ringing", status)]
         return []
 
     def _on_ok(self, call: SipCall, response: Response, now: float) -> list[Effect]:
@@ -163,11 +241,11 @@ class UacCalls:
                 call.call_id,
                 exc,
             )
-            out.append(DialProgress(call.call_id, "failed", 488, True))
+            out.append(progress(call, "failed", 488))
             return (
                 out + self.in_dialog.send_bye(call, now) + core.end(call, by_peer=True, keep=True)
             )
-        out.append(DialProgress(call.call_id, "answered", response.status, True))
+        out.append(progress(call, "answered", response.status))
         if call.plan is not None:
             out.append(MediaStart(call.call_id, call.rtp_port, call.plan))
         return out
@@ -176,9 +254,9 @@ class UacCalls:
         """No response to our INVITE (Timer B). Always a final outcome: the dialer waits
         for one even after its hang-up."""
         if call.hung_up_by_us:
-            out: list[Effect] = [DialProgress(call.call_id, "cancelled", 0, True)]
+            out: list[Effect] = [progress(call, "cancelled", 0)]
         else:
-            out = [DialProgress(call.call_id, "failed", 0, True)]
+            out = [progress(call, "failed", 0)]
             self.core.warn(
                 now,
                 "line %s: call %s to %r: no response",
@@ -233,5 +311,38 @@ class UacCalls:
         )
         if call.client_txn is not None:
             self.core.table.abandon(call.client_txn)
-        outcome = DialProgress(call.call_id, call.cancel_reason or "cancelled", 0, True)
+        outcome = progress(call, call.cancel_reason or "cancelled", 0)
         return [outcome, *self.core.end(call, by_peer=True)]
+
+
+MAX_DISPLAY = 64
+"""Characters of a caller's name (and of the number) shown on an agent's phone."""
+
+
+def caller_display(name: str, number: str) -> str:
+    """``name <number>`` for a phone's display: control characters and line breaks
+    dropped, each part bounded (quoting is :func:`.message.quote`'s)."""
+
+    def clean(text: str) -> str:
+        kept = "".join(c if c.isprintable() else " " for c in text)
+        return " ".join(kept.split())[:MAX_DISPLAY]
+
+    name, number = clean(name), clean(number)[:32]
+    if name and number:
+        return f"{name} <{number}>"
+    return name or number
+
+
+def progress(call: SipCall, outcome: str, status: int) -> Effect:
+    """The effect reporting a dial's progress: a :class:`DialProgress` on the trunk, an
+    :class:`AgentLegProgress` (with the phone's media plan once answered) for an agent
+    leg, whose first final outcome is its last."""
+    final = outcome != "ringing"
+    if not call.agent:
+        return DialProgress(call.call_id, outcome, status, final)
+    outcome = LEG_OUTCOMES.get(outcome, outcome)
+    final = outcome not in ("ringing", "answered")
+    if final:
+        call.reported_end = True
+    plan = call.plan if outcome == "answered" else None
+    return AgentLegProgress(call.call_id, call.agent, outcome, status, final, plan)

@@ -33,11 +33,13 @@ from telephony_adapters.call_ids import boot_call_ids
 from telephony_adapters.sipline.agent_core import ALLOW, AgentCore, UaSettings
 from telephony_adapters.sipline.call import SipCall
 from telephony_adapters.sipline.effects import (
+    AgentLegProgress,
     Datagram,
     DialProgress,
     Effect,
     MediaStart,
     MediaStop,
+    PhoneReachability,
     TransferOutcome,
     dial_outcome_of,
 )
@@ -53,6 +55,7 @@ from telephony_adapters.sipline.message import (
     parse_uri,
     stamp_received,
 )
+from telephony_adapters.sipline.registrar import Ping, Registrar
 from telephony_adapters.sipline.registration import Registration
 from telephony_adapters.sipline.saved_calls import SavedCalls
 from telephony_adapters.sipline.transaction import (
@@ -70,19 +73,27 @@ from telephony_adapters.sipline.uas import UasCalls, caller_identity
 
 __all__ = [
     "ALLOW",
+    "AgentLegProgress",
     "Datagram",
     "DialProgress",
     "Effect",
     "MediaStart",
     "MediaStop",
+    "PhoneReachability",
     "TransferOutcome",
     "UaSettings",
     "UserAgent",
     "caller_identity",
     "dial_outcome_of",
+    "leg_id",
 ]
 
 log = logging.getLogger(__name__)
+
+
+def leg_id(call_id: str, agent_id: str) -> str:
+    """The call id of an agent leg: the caller's call and the agent, so the line maps it."""
+    return f"{call_id}~{agent_id}"
 
 
 class UserAgent:
@@ -103,6 +114,8 @@ class UserAgent:
         self.uas = UasCalls(self.core, self.in_dialog)
         self.uac = UacCalls(self.core, self.in_dialog)
         self.saved = SavedCalls(self.core)
+        phones = settings.phones
+        self.registrar = Registrar(self.core, phones) if phones is not None else None
 
     # --- what the line and the tests read ------------------------------------------
 
@@ -163,6 +176,8 @@ class UserAgent:
             return self.registration.register(now)
         if kind == "keepalive":
             return self.keepalive.ping(now)
+        if kind.startswith("phone-") and self.registrar is not None:
+            return self.registrar.fire(kind, key, now)
         call = self.calls.get(key)
         if call is None:
             return []
@@ -179,6 +194,8 @@ class UserAgent:
     def start(self, now: float) -> list[Effect]:
         out = self.registration.start(now)
         self.keepalive.start(now)
+        if self.registrar is not None:
+            out += self.registrar.start(now)
         return out
 
     def stop(self, now: float) -> list[Effect]:
@@ -189,6 +206,8 @@ class UserAgent:
                 out += self._hang_up(call, now)
         out += self.registration.stop(now)
         self.keepalive.stop()
+        if self.registrar is not None:
+            self.registrar.stop()
         return out
 
     # --- the engine's requests -----------------------------------------------------
@@ -221,6 +240,42 @@ class UserAgent:
 
     def dial(self, number: str, call_id: str, rtp_port: int, now: float) -> list[Effect]:
         return self.uac.dial(number, call_id, rtp_port, now)
+
+    def reachable(self, agent_id: str, now: float) -> bool:
+        """Whether a call to the agent's phone can be placed now (see :mod:`.registrar`)."""
+        return self.registrar is not None and self.registrar.reachable(agent_id, now)
+
+    def ring_agent(
+        self,
+        call_id: str,
+        agent_id: str,
+        rtp_port: int,
+        now: float,
+        *,
+        caller: tuple[str, str] = ("", ""),
+        auto_answer: bool = False,
+        timeout_s: float | None = None,
+    ) -> list[Effect]:
+        """Ring the agent's phone for call ``call_id`` (the caller's (name, number) on
+        its display): a new leg :func:`leg_id`, whose progress comes as
+        :class:`AgentLegProgress`; :meth:`hang_up` of the leg withdraws it (CANCEL) or
+        ends it (BYE). Raises :class:`TelephonyError` if the phone is unreachable."""
+        target = self.registrar.target(agent_id, now) if self.registrar is not None else None
+        if target is None:
+            raise TelephonyError(
+                f"line {self.settings.line!r}: the phone of agent {agent_id!r} is not reachable"
+            )
+        return self.uac.ring_agent(
+            leg_id(call_id, agent_id),
+            agent_id,
+            target.uri,
+            target.dest,
+            rtp_port,
+            now,
+            caller=caller,
+            auto_answer=auto_answer,
+            timeout_s=self.settings.dial_timeout_s if timeout_s is None else timeout_s,
+        )
 
     def hold(self, call_id: str, now: float, *, hold: bool = True) -> list[Effect]:
         """Put a connected call on hold (or take it off, ``hold=False``) by re-INVITE."""
@@ -419,6 +474,8 @@ class UserAgent:
             "NOTIFY": self.in_dialog.on_notify,
             "INFO": self.in_dialog.on_info,
         }
+        if self.registrar is not None and self.registrar.settings.ha1:
+            handlers["REGISTER"] = self.registrar.on_register
         handler = handlers.get(method)
         if handler is None:
             return self.core.reply(txn, request, 405, now, extra=[("Allow", ALLOW)])
@@ -462,6 +519,8 @@ class UserAgent:
         if method == "REGISTER":
             return self.registration.on_response(txn, response, now)
         if method == "OPTIONS":
+            if isinstance(txn.context, Ping) and self.registrar is not None:
+                return self.registrar.on_ping_response(txn.context, response, now)
             return self.keepalive.on_response()
         if call is None:
             return []
@@ -482,6 +541,8 @@ class UserAgent:
         if method == "REGISTER":
             return self.registration.on_timeout(now)
         if method == "OPTIONS" and isinstance(txn, ClientTransaction):
+            if isinstance(txn.context, Ping) and self.registrar is not None:
+                return self.registrar.on_ping_timeout(txn.context, now)
             return self.keepalive.on_timeout(txn, now)
         if call is None or isinstance(txn, ServerTransaction):
             return []  # Timer H on a 4xx-6xx to an INVITE: nothing more to do
