@@ -1,0 +1,227 @@
+"""Stereo call recording, sans-I/O: frames with their time in, WAV bytes out.
+
+Left is the caller's side, right the agent's. Each side's 20 ms frames are laid on one
+grid counted from the recording's start: a frame goes to the slot after that side's
+last one (jitter and bursts do not shift it), unless it came more than
+``JITTER_SLOTS`` later than that slot's time (the side was silent or lost packets: the
+gap stays silence). A slot is written once both sides passed it, or ``LAG_SLOTS``
+after its time if one side is quiet, so the file lags the call by at most 100 ms.
+
+Output is the WAV header (sizes zero until :meth:`Recorder.header_at_close`, which the
+shell writes at offset 0), then interleaved samples, then at close a ``LIST/INFO``
+chunk whose ``ICMT`` comment lists the paused spans. Audio that arrives during a pause
+is dropped, never written: the paused time is silence in the file.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from enum import Enum
+
+from telephony_adapters.media import g711
+from telephony_adapters.media.player import (
+    FORMAT_MULAW,
+    FORMAT_PCM,
+    FRAME_BYTES,
+    FRAME_S,
+    FRAME_SAMPLES,
+    SAMPLE_RATE,
+)
+
+JITTER_SLOTS = 3
+LAG_SLOTS = 5
+#: A side more than this many slots ahead of real time (a sender too fast) loses frames.
+AHEAD_SLOTS = 10
+
+
+class Side(Enum):
+    CALLER = 0  # left
+    AGENT = 1  # right
+
+
+class Encoding(Enum):
+    PCM16 = "pcm16"
+    MULAW = "mulaw"
+
+
+@dataclass(frozen=True, slots=True)
+class PauseSpan:
+    """A pause, in seconds from the start of the recording."""
+
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingSummary:
+    """What :meth:`Recorder.close` hands back: the last bytes to append, the header to
+    write at offset 0, and what goes on the call record."""
+
+    tail: bytes
+    header: bytes
+    duration_s: float
+    pauses: tuple[PauseSpan, ...]
+    dropped_frames: int
+
+
+@dataclass(slots=True)
+class _Track:
+    slots: dict[int, bytes] = field(default_factory=dict)
+    next_slot: int = 0
+
+
+def pause_comment(pauses: tuple[PauseSpan, ...] | list[PauseSpan]) -> str:
+    """The ICMT text: ``paused 12.34-56.78 s; paused ...`` (or ``not paused``)."""
+    if not pauses:
+        return "not paused"
+    return "; ".join(f"paused {p.start_s:.2f}-{p.end_s:.2f} s" for p in pauses)
+
+
+def _info_chunk(comment: str) -> bytes:
+    text = comment.encode("utf-8") + b"\0"
+    if len(text) & 1:
+        text += b"\0"
+    icmt = b"ICMT" + struct.pack("<I", len(text)) + text
+    body = b"INFO" + icmt
+    return b"LIST" + struct.pack("<I", len(body)) + body
+
+
+class Recorder:
+    """One call's stereo recording, started at ``start`` (the shell's clock)."""
+
+    def __init__(self, start: float, encoding: Encoding = Encoding.PCM16) -> None:
+        self.start = start
+        self.encoding = encoding
+        self.closed = False
+        self._tracks = (_Track(), _Track())
+        self._written = 0  # slots written
+        self._pauses: list[PauseSpan] = []
+        self._paused_at: float | None = None
+        self._dropped = 0
+        self._header_sent = False
+        width = 2 if encoding is Encoding.PCM16 else 1
+        self._silence = bytes(FRAME_SAMPLES * width)
+
+    # --- the call side ----------------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        return self._paused_at is not None
+
+    def add(self, side: Side, samples: bytes, now: float) -> bytes:
+        """Take one frame (320 bytes of linear 16-bit, little-endian) of ``side`` heard
+        at ``now``; return the WAV bytes now ready to append (often empty)."""
+        if self.closed:
+            return b""
+        if len(samples) != FRAME_BYTES:
+            samples = samples[:FRAME_BYTES].ljust(FRAME_BYTES, b"\0")
+        if self._paused_at is None:
+            self._place(self._tracks[side.value], samples, now)
+        return self.tick(now)
+
+    def tick(self, now: float) -> bytes:
+        """The WAV bytes ready by ``now`` (slots both sides passed, or old enough)."""
+        if self.closed:
+            return b""
+        ready = max(self._slot(now) - LAG_SLOTS, min(t.next_slot for t in self._tracks))
+        return self._emit(ready)
+
+    def pause(self, now: float) -> None:
+        if self._paused_at is None and not self.closed:
+            self._paused_at = now
+
+    def resume(self, now: float) -> None:
+        if self._paused_at is not None and not self.closed:
+            self._pauses.append(self._span(self._paused_at, now))
+            self._paused_at = None
+
+    def close(self, now: float) -> RecordingSummary:
+        """Write out every slot up to ``now`` and the comment chunk; closing twice
+        hands back the same header and figures with no more bytes."""
+        tail = b""
+        if not self.closed:
+            self.resume(now)
+            end = max(self._slot(now), *(t.next_slot for t in self._tracks))
+            tail = self._emit(end) + _info_chunk(pause_comment(self._pauses))
+            self.closed = True
+        return RecordingSummary(
+            tail=tail,
+            header=self.header_at_close(),
+            duration_s=round(self._written * FRAME_S, 3),
+            pauses=tuple(self._pauses),
+            dropped_frames=self._dropped,
+        )
+
+    # --- the file ---------------------------------------------------------------------
+
+    def header(self, *, data_size: int = 0, riff_extra: int = 0) -> bytes:
+        """The WAV header: ``fmt`` (and ``fact`` for G.711), then the ``data`` chunk's
+        header. With the default sizes it is the placeholder written first."""
+        stereo_frame = 2 * (2 if self.encoding is Encoding.PCM16 else 1)
+        if self.encoding is Encoding.PCM16:
+            fmt = struct.pack(
+                "<HHIIHH", FORMAT_PCM, 2, SAMPLE_RATE, SAMPLE_RATE * stereo_frame, 4, 16
+            )
+            fact = b""
+        else:  # non-PCM: fmt carries cbSize, and a fact chunk counts the samples
+            fmt = struct.pack(
+                "<HHIIHHH", FORMAT_MULAW, 2, SAMPLE_RATE, SAMPLE_RATE * stereo_frame, 2, 8, 0
+            )
+            fact = b"fact" + struct.pack("<II", 4, data_size // stereo_frame)
+        chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt + fact
+        riff_size = 4 + len(chunks) + 8 + data_size + riff_extra
+        return (
+            b"RIFF"
+            + struct.pack("<I", riff_size)
+            + b"WAVE"
+            + chunks
+            + b"data"
+            + struct.pack("<I", data_size)
+        )
+
+    def header_at_close(self) -> bytes:
+        """The header with the final sizes (same length as the first one); before
+        :meth:`close` it describes what was written so far."""
+        data_size = self._written * len(self._silence) * 2
+        comment = len(_info_chunk(pause_comment(self._pauses))) if self.closed else 0
+        return self.header(data_size=data_size, riff_extra=comment)
+
+    # --- inside -----------------------------------------------------------------------
+
+    def _slot(self, now: float) -> int:
+        return max(0, round((now - self.start) / FRAME_S))
+
+    def _span(self, start: float, end: float) -> PauseSpan:
+        return PauseSpan(round(max(0.0, start - self.start), 2), round(end - self.start, 2))
+
+    def _place(self, track: _Track, samples: bytes, now: float) -> None:
+        due = self._slot(now)
+        slot = max(track.next_slot, self._written)
+        if due > slot + JITTER_SLOTS:
+            slot = due  # a gap: the slots between stay silent
+        elif slot > due + AHEAD_SLOTS:
+            self._dropped += 1
+            return
+        track.slots[slot] = samples
+        track.next_slot = slot + 1
+
+    def _emit(self, until: int) -> bytes:
+        """The bytes of slots ``_written`` .. ``until - 1`` (with the header first)."""
+        out = [] if self._header_sent else [self.header()]
+        self._header_sent = True
+        left, right = self._tracks
+        for slot in range(self._written, until):
+            out.append(self._interleave(left.slots.pop(slot, None), right.slots.pop(slot, None)))
+        self._written = max(self._written, until)
+        return b"".join(out)
+
+    def _interleave(self, left: bytes | None, right: bytes | None) -> bytes:
+        if left is None and right is None:
+            return self._silence * 2
+        both = g711.samples((left or bytes(FRAME_BYTES)) + (right or bytes(FRAME_BYTES)))
+        mixed = both[:FRAME_SAMPLES] * 2
+        mixed[0::2] = both[:FRAME_SAMPLES]
+        mixed[1::2] = both[FRAME_SAMPLES:]
+        pcm = g711.to_bytes(mixed)
+        return pcm if self.encoding is Encoding.PCM16 else g711.linear_to_ulaw(pcm)

@@ -1,0 +1,214 @@
+"""The stereo recorder on virtual time: channels, the 20 ms grid, gaps, pauses, formats,
+and the WAV it writes (placeholder header patched at close, the pause comment)."""
+
+from __future__ import annotations
+
+import io
+import struct
+import wave
+from array import array
+
+import pytest
+
+from telephony_adapters.media import g711
+from telephony_adapters.media.player import FRAME_BYTES, ToneSource, read_wav_layout
+from telephony_adapters.media.recorder import (
+    Encoding,
+    PauseSpan,
+    Recorder,
+    RecordingSummary,
+    Side,
+)
+from tests.telephony_adapters.media._tones import tone_share
+
+T0 = 1000.0
+
+
+class Shell:
+    """What the I/O shell does: append every byte, then patch the header at offset 0."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.out = bytearray()
+
+    def add(self, side: Side, frame: bytes, now: float) -> None:
+        self.out += self.recorder.add(side, frame, now)
+
+    def tick(self, now: float) -> None:
+        self.out += self.recorder.tick(now)
+
+    def close(self, now: float) -> tuple[bytes, RecordingSummary]:
+        summary = self.recorder.close(now)
+        self.out += summary.tail
+        assert len(summary.header) == len(self.recorder.header())
+        self.out[: len(summary.header)] = summary.header
+        return bytes(self.out), summary
+
+
+def channels(data: bytes) -> tuple[array[int], array[int]]:
+    layout = read_wav_layout(data, "rec.wav")
+    body = data[layout.data_offset : layout.data_offset + layout.data_size]
+    assert len(body) == layout.data_size
+    if layout.format_tag == 7:
+        body = g711.ulaw_to_linear(body)
+    samples = g711.samples(body)
+    return samples[0::2], samples[1::2]
+
+
+def comment(data: bytes) -> str:
+    at = data.rindex(b"ICMT")
+    (size,) = struct.unpack_from("<I", data, at + 4)
+    return data[at + 8 : at + 8 + size].rstrip(b"\0").decode()
+
+
+def frame_of(value: int) -> bytes:
+    return g711.to_bytes_list([value] * 160)
+
+
+def tone(freq: float) -> ToneSource:
+    return ToneSource(freq, 0.3)
+
+
+def test_caller_on_the_left_agent_on_the_right() -> None:
+    shell = Shell(Recorder(T0))
+    caller, agent = tone(600), tone(1500)
+    for i in range(50):
+        now = T0 + i * 0.02
+        shell.add(Side.CALLER, caller.next_frame(now) or b"", now + 0.003)
+        shell.add(Side.AGENT, agent.next_frame(now) or b"", now + 0.011)
+    data, summary = shell.close(T0 + 1.0)
+    with wave.open(io.BytesIO(data)) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (2, 2, 8000)
+        assert w.getnframes() == 8000
+    left, right = channels(data)
+    assert tone_share(left, 600) > 0.9
+    assert tone_share(left, 1500) < 0.01
+    assert tone_share(right, 1500) > 0.9
+    assert tone_share(right, 600) < 0.01
+    assert summary.duration_s == 1.0
+    assert summary.pauses == ()
+    assert comment(data) == "not paused"
+    assert struct.unpack_from("<I", data, 4)[0] == len(data) - 8
+
+
+def test_a_tone_on_the_left_only_leaves_the_right_silent() -> None:
+    shell = Shell(Recorder(T0))
+    source = tone(1000)
+    for i in range(25):
+        shell.add(Side.CALLER, source.next_frame(0) or b"", T0 + i * 0.02)
+    data, _ = shell.close(T0 + 0.5)
+    left, right = channels(data)
+    assert tone_share(left, 1000) > 0.95
+    assert not any(right)
+
+
+def test_both_sides_line_up_on_the_grid_despite_jitter() -> None:
+    shell = Shell(Recorder(T0))
+    jitter = [0.0, 0.015, -0.008, 0.03, 0.001, 0.018]  # late, early, a burst of two
+    for k in range(60):
+        due = T0 + k * 0.02
+        shell.add(Side.CALLER, frame_of(k), due + jitter[k % 6])
+        shell.add(Side.AGENT, frame_of(1000 + k), due + jitter[(k + 3) % 6])
+    data, summary = shell.close(T0 + 1.2)
+    left, right = channels(data)
+    assert summary.dropped_frames == 0
+    for k in range(60):
+        assert set(left[k * 160 : (k + 1) * 160]) == {k}
+        assert set(right[k * 160 : (k + 1) * 160]) == {1000 + k}
+
+
+def test_a_gap_stays_silence_in_its_place() -> None:
+    shell = Shell(Recorder(T0))
+    for k in [*range(10), *range(60, 70)]:  # one second without packets in the middle
+        shell.add(Side.CALLER, frame_of(7), T0 + k * 0.02)
+        shell.add(Side.AGENT, frame_of(9), T0 + k * 0.02)
+    data, summary = shell.close(T0 + 70 * 0.02)
+    left, right = channels(data)
+    assert summary.duration_s == 1.4
+    assert set(left[: 10 * 160]) == {7}
+    assert set(left[10 * 160 : 60 * 160]) == {0}
+    assert set(left[60 * 160 :]) == {7}
+    assert set(right[60 * 160 :]) == {9}
+
+
+def test_a_quiet_side_does_not_hold_the_file_back() -> None:
+    recorder = Recorder(T0)
+    written = b"".join(recorder.add(Side.AGENT, frame_of(3), T0 + k * 0.02) for k in range(100))
+    header = len(recorder.header())
+    assert len(written) - header >= 90 * 160 * 4  # lags by at most a few frames
+    assert recorder.tick(T0 + 10.0)  # and time alone moves it on
+
+
+def test_a_pause_writes_silence_and_keeps_its_span() -> None:
+    shell = Shell(Recorder(T0))
+    recorder = shell.recorder
+    for k in range(150):
+        now = T0 + k * 0.02
+        if k in (50, 125):
+            recorder.pause(now)
+        if k == 100:
+            recorder.resume(now)
+        assert recorder.paused == (50 <= k < 100 or k >= 125)
+        shell.add(Side.CALLER, frame_of(5), now)
+        shell.add(Side.AGENT, frame_of(6), now)
+    data, summary = shell.close(T0 + 3.0)  # closed while paused: the span ends at close
+    left, right = channels(data)
+    assert set(left[: 50 * 160]) == {5}
+    assert set(left[50 * 160 : 100 * 160]) == {0}  # the card number is not in the file
+    assert set(right[50 * 160 : 100 * 160]) == {0}
+    assert set(left[100 * 160 : 125 * 160]) == {5}
+    assert set(left[125 * 160 :]) == {0}
+    assert summary.pauses == (PauseSpan(1.0, 2.0), PauseSpan(2.5, 3.0))
+    assert summary.duration_s == 3.0
+    assert comment(data) == "paused 1.00-2.00 s; paused 2.50-3.00 s"
+
+
+def test_mu_law_recording() -> None:
+    shell = Shell(Recorder(T0, Encoding.MULAW))
+    source = tone(700)
+    for k in range(50):
+        shell.add(Side.AGENT, source.next_frame(0) or b"", T0 + k * 0.02)
+    data, summary = shell.close(T0 + 1.0)
+    layout = read_wav_layout(data, "rec.wav")
+    assert (layout.format_tag, layout.channels, layout.bits) == (7, 2, 8)
+    assert layout.data_size == 8000 * 2
+    assert data[data.index(b"fact") + 8 : data.index(b"fact") + 12] == struct.pack("<I", 8000)
+    left, right = channels(data)
+    assert not any(left)
+    assert tone_share(right, 700) > 0.95
+    assert summary.duration_s == 1.0
+
+
+def test_the_first_bytes_are_a_placeholder_header() -> None:
+    recorder = Recorder(T0)
+    first = recorder.add(Side.CALLER, frame_of(1), T0)
+    assert first.startswith(b"RIFF")
+    layout = read_wav_layout(first, "rec.wav")
+    assert layout.data_size == 0
+    assert recorder.tick(T0) == b""
+
+
+def test_bad_and_late_input_never_breaks_it() -> None:
+    shell = Shell(Recorder(T0))
+    shell.add(Side.CALLER, b"\x01\x02\x03", T0)  # a short frame: padded
+    shell.add(Side.CALLER, frame_of(2) * 2, T0 + 0.02)  # a long one: cut
+    shell.add(Side.AGENT, frame_of(4), T0 - 5.0)  # before the start
+    for _ in range(30):  # a side far faster than real time loses frames
+        shell.add(Side.AGENT, frame_of(4), T0 + 0.04)
+    data, summary = shell.close(T0 + 1.0)
+    assert summary.dropped_frames > 0
+    assert len(channels(data)[0]) == 50 * 160
+    assert shell.recorder.add(Side.CALLER, frame_of(1), T0 + 2) == b""
+    again = shell.recorder.close(T0 + 3)
+    assert again.tail == b""
+    assert again.duration_s == summary.duration_s
+    assert again.header == summary.header
+
+
+@pytest.mark.parametrize("encoding", list(Encoding))
+def test_the_header_before_close_counts_what_was_written(encoding: Encoding) -> None:
+    recorder = Recorder(T0, encoding)
+    out = b"".join(recorder.add(Side.CALLER, frame_of(1), T0 + k * 0.02) for k in range(20))
+    layout = read_wav_layout(recorder.header_at_close(), "rec.wav")
+    assert layout.data_offset + layout.data_size == len(out)
+    assert FRAME_BYTES == 320
