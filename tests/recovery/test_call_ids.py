@@ -17,7 +17,8 @@ from cti.store.database import Store
 from cti.store.journal import Journal, journal_path_for
 from telephony_adapters.sim import SimTrunk
 from telephony_adapters.sipline.useragent import UserAgent
-from tests.cti.test_journal import engine, virtual
+from tests.cti.test_journal import engine
+from tests.harness import until, virtual
 from tests.telephony_adapters.sipline.peer import PEER, invite, make_ua, of_type
 
 pytestmark = pytest.mark.recovery
@@ -68,7 +69,7 @@ def test_a_restarted_engine_routes_new_calls_while_its_journal_holds_old_ids(
                 assert set(service.router.active_call_ids()) == {old}  # the waiting one
                 # caller went with the old process; the wrap-up goes on.
                 new = [second_trunk.ring(f"1390000000{n}") for n in range(3)]
-                await asyncio.sleep(0.1)
+                await until(lambda: len(service.router.waiting_in_order("general")) == 3)
                 assert not old_ids & set(new)
                 # Every new call is the router's (none refused as already known), and the
                 # first is offered to the agent as soon as the wrap-up ends.

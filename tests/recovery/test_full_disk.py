@@ -35,7 +35,8 @@ from cti.store.database import Store
 from cti.store.journal import Journal, journal_path_for
 from queue_engine.router import Router
 from telephony_adapters.sim import SimTrunk
-from tests.cti.test_journal import CONFIG, _picture, engine, virtual
+from tests.cti.test_journal import CONFIG, _picture, engine
+from tests.harness import virtual
 
 pytestmark = pytest.mark.recovery
 
@@ -71,7 +72,8 @@ def _fill(disk: Path) -> Path:
                 try:
                     os.write(fd, b"\0" * chunk)
                 except OSError as exc:
-                    assert exc.errno == errno.ENOSPC
+                    if exc.errno != errno.ENOSPC:
+                        raise
                     break
     finally:
         os.close(fd)
@@ -93,8 +95,11 @@ def test_a_full_disk_keeps_routing_alerts_once_and_writes_everything_back(
         healthy_again = asyncio.Event()
 
         async def listen(bus: InMemoryBus) -> None:
+            listening = asyncio.Event()
+
             async def collect() -> None:
                 async with bus.subscribe(topics.engine_health()) as sub:
+                    listening.set()
                     async for _, message in sub:
                         assert isinstance(message, EngineHealth)
                         healths.append(message)
@@ -102,7 +107,7 @@ def test_a_full_disk_keeps_routing_alerts_once_and_writes_everything_back(
                             healthy_again.set()
 
             asyncio.get_running_loop().create_task(collect())
-            await asyncio.sleep(0)
+            await listening.wait()
 
         trunk = SimTrunk()
         try:

@@ -21,7 +21,8 @@ from cti.protocol import (
 )
 from cti.store.database import Store
 from cti.store.journal import Journal
-from tests.cti.test_journal import Engine, _ForgetfulLine, engine, virtual
+from tests.cti.test_journal import Engine, _ForgetfulLine, engine
+from tests.harness import virtual
 
 pytestmark = pytest.mark.recovery
 
