@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import struct
 import wave
-from array import array
 
 import pytest
 
@@ -19,7 +18,7 @@ from telephony_adapters.media.recorder import (
     RecordingSummary,
     Side,
 )
-from tests.telephony_adapters.media._tones import tone_share
+from tests.telephony_adapters.media._tones import channels, tone_share
 
 T0 = 1000.0
 
@@ -43,16 +42,6 @@ class Shell:
         assert len(summary.header) == len(self.recorder.header())
         self.out[: len(summary.header)] = summary.header
         return bytes(self.out), summary
-
-
-def channels(data: bytes) -> tuple[array[int], array[int]]:
-    layout = read_wav_layout(data, "rec.wav")
-    body = data[layout.data_offset : layout.data_offset + layout.data_size]
-    assert len(body) == layout.data_size
-    if layout.format_tag == 7:
-        body = g711.ulaw_to_linear(body)
-    samples = g711.samples(body)
-    return samples[0::2], samples[1::2]
 
 
 def comment(data: bytes) -> str:
