@@ -1,6 +1,7 @@
 """What the engine needs of its store: the customer look-up behind a screen-pop, and
-where finished calls and script runs are kept. The SQLite store does all of it; a
-bare :class:`CustomerDirectory` (the simulator's) is enough to route."""
+where finished calls and script runs are kept (the store's ``calls`` and ``script_runs``
+repositories). The SQLite store does all of it; a bare :class:`CustomerDirectory` (the
+simulator's) is enough to route."""
 
 from __future__ import annotations
 
@@ -29,18 +30,30 @@ class CustomerCards(Protocol):
     async def customer_card(self, customer_id: int) -> CustomerCard: ...
 
 
-class CallRecorder(Protocol):
-    """Where finished calls are kept."""
+class CallRecordSink(Protocol):
+    """Where finished calls' records go (the store's :class:`cti.store.calls.CallRecords`)."""
 
     async def record_call(self, cdr: CallDetailRecord) -> object: ...
 
+
+class CallRecorder(Protocol):
+    """Where finished calls are kept: their records, and their customers' history."""
+
+    @property
+    def calls(self) -> CallRecordSink: ...
+
     async def add_interaction(self, customer_id: int, interaction: Interaction) -> None: ...
+
+
+class ScriptRunSink(Protocol):
+    """Where script runs go (the store's :class:`cti.store.script_runs.ScriptRunRows`)."""
+
+    async def record(self, run: ScriptRun, outbox: Sequence[OutboxItem] = ()) -> None: ...
 
 
 @runtime_checkable
 class ScriptRunRecorder(Protocol):
     """A recorder that also keeps what a call's script recorded (the store does)."""
 
-    async def record_script_run(
-        self, run: ScriptRun, outbox: Sequence[OutboxItem] = ()
-    ) -> None: ...
+    @property
+    def script_runs(self) -> ScriptRunSink: ...

@@ -16,7 +16,7 @@ from cti.engine.script_runs import ScriptRuns
 from cti.errors import CtiError, StoreError
 from cti.models import CallDetailRecord, Interaction
 from cti.protocol import SaveScriptRun
-from cti.store.database import RecordConflict
+from cti.store.calls import RecordConflict
 from queue_engine.actions import RecordLeg
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class RecordKeeper:
         try:
             if self.recorder is not None:
                 if not held.stored:
-                    stored = await self.recorder.record_call(cdr)
+                    stored = await self.recorder.calls.record_call(cdr)
                     held.stored, held.new = True, held.new or stored is not False
                 if not held.restored:
                     await self._write_partial_run(held)

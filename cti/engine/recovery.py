@@ -109,7 +109,7 @@ class Recovery:
             if keeper.recorder is None:
                 continue
             try:
-                if await keeper.recorder.record_call(record) is True:
+                if await keeper.recorder.calls.record_call(record) is True:
                     report.records_restored += 1
                     await keeper.add_interaction(record)
             except CtiError as exc:

@@ -133,4 +133,4 @@ class ScriptRuns:
             for action in source.script_actions
             if outbox and action.action in OUTBOX_ACTIONS
         ]
-        await self._recorder.record_script_run(run, items)
+        await self._recorder.script_runs.record(run, items)

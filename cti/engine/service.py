@@ -190,7 +190,7 @@ class EngineService:
             wake=self._retry_now.set,
         )
         if isinstance(self.recorder, Store):
-            self.recorder.conflict_listeners.append(self.records.on_conflict)
+            self.recorder.calls.conflict_listeners.append(self.records.on_conflict)
         self.health_watch = HealthWatch(self.journal, self.records, self._send)
         self.voice = Voice(self.router, self.line_book, lambda: self._config().voice, self.route,
                            seed=self.config.engine.seed)  # fmt: skip

@@ -1,4 +1,7 @@
-"""The customer and call-record store: one SQLite file through aiosqlite.
+"""The store: one SQLite file through aiosqlite, the one database object the
+repositories work over (customers here and in :mod:`cti.store.customers`, call records
+in :mod:`cti.store.calls`, script runs and the outbox in :mod:`cti.store.script_runs`,
+campaigns in :mod:`cti.store.campaigns`).
 
 WAL mode, ``synchronous=NORMAL``, foreign keys on; the schema comes from the numbered
 migrations of :mod:`cti.store.migrations`. One connection per store; an asyncio lock keeps each
@@ -13,36 +16,25 @@ import asyncio
 import contextlib
 import itertools
 import json
-import logging
 import os
 import random
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
 
 import aiosqlite
 
-from cti.clock import real_io, wall_time
+from cti.clock import real_io
 from cti.errors import StoreError
-from cti.models import (
-    CallDetailRecord,
-    Customer,
-    Interaction,
-    OutboxItem,
-    PhoneNumber,
-    PhoneType,
-    Scalar,
-    ScriptRun,
-)
+from cti.models import Customer, Interaction, PhoneNumber, PhoneType, Scalar
+from cti.store.calls import CallRecords
 from cti.store.customers import CustomerCard, CustomerRows
 from cti.store.migrations import MIGRATIONS, Migration
+from cti.store.script_runs import ScriptRunRows
 
 T = TypeVar("T")
-
-log = logging.getLogger(__name__)
 
 #: The migration that adds the search keys the program fills (see :meth:`Store.open`).
 _SEARCH_MIGRATION = 7
@@ -83,46 +75,6 @@ _RECENT_INTERACTIONS = (
     " WHERE customer_id = ? ORDER BY at DESC, id DESC LIMIT ?"
 )
 
-_CDR_FIELDS = CallDetailRecord.field_names()
-_INSERT_CDR = (
-    f"INSERT INTO call_records ({', '.join(_CDR_FIELDS)})"
-    f" VALUES ({', '.join('?' for _ in _CDR_FIELDS)})"
-)
-_SELECT_CDRS = f"SELECT {', '.join(_CDR_FIELDS)} FROM call_records ORDER BY id"
-_TAKEN_CALL_IDS = (
-    "SELECT call_id FROM call_records WHERE call_id IN (SELECT value FROM json_each(?))"
-)
-#: The records holding a call id: its own, and those kept under a suffix for conflicts.
-_RECORDS_OF_CALL = (
-    f"SELECT {', '.join(_CDR_FIELDS)} FROM call_records WHERE call_id = ?"
-    " OR call_id IN (SELECT stored_as FROM call_record_conflicts WHERE call_id = ?) ORDER BY id"
-)
-#: Fields that may differ between a call's record and the same record stored again after
-#: a restart: the wall clock of arrival is derived anew, and the customer an agent chose
-#: for the call is not journaled.
-_DERIVED_FIELDS = frozenset({"started_wall", "customer_id", "call_id"})
-
-
-def same_call_record(a: CallDetailRecord, b: CallDetailRecord) -> bool:
-    """Whether ``b`` is ``a`` again (as a restart stores it), not another call.
-
-    Call ids are not compared: ``a`` may be stored under a conflict's suffixed id.
-    """
-    return all(
-        getattr(a, name) == getattr(b, name) for name in _CDR_FIELDS if name not in _DERIVED_FIELDS
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class RecordConflict:
-    """A call record whose call id a different record holds already: it was kept under
-    ``stored_as`` (``<call id>.conflict<n>``) and listed in ``call_record_conflicts``."""
-
-    call_id: str
-    stored_as: str
-    existing: CallDetailRecord
-    new: CallDetailRecord
-
 
 async def _io(doing: str, op: Callable[[], Awaitable[T]], lock: asyncio.Lock | None = None) -> T:
     """Await one database operation as real I/O, under ``lock`` if given.
@@ -138,7 +90,8 @@ async def _io(doing: str, op: Callable[[], Awaitable[T]], lock: asyncio.Lock | N
 
 
 class Store:
-    """Customers, their phones and interactions, and call detail records.
+    """The one connection to the database, its transactions, and the repositories over it:
+    customers, their phones and interactions here; :attr:`calls`, :attr:`script_runs`.
 
     Open with ``await Store.open(path)`` and close with ``await store.close()``, or use
     ``async with await Store.open(path) as store``. Not closing leaves a thread behind.
@@ -149,11 +102,10 @@ class Store:
         self.path = path
         self._connection: aiosqlite.Connection | None = connection
         self._write_lock = asyncio.Lock()
-        self.conflicts = 0
-        """Call records stored under a suffixed id since this store was opened (see
-        :meth:`record_calls`)."""
-        self.conflict_listeners: list[Callable[[RecordConflict], None]] = []
-        """Called with each conflict once its transaction is committed."""
+        self.calls = CallRecords(self)
+        """The call records and their conflicts (:mod:`cti.store.calls`)."""
+        self.script_runs = ScriptRunRows(self)
+        """What calls' scripts recorded, and the outbox (:mod:`cti.store.script_runs`)."""
 
     @classmethod
     async def open(
@@ -300,167 +252,6 @@ class Store:
             for at, channel, disp, agent, note, call_id, answers in rows
         )
 
-    # -- call detail records --------------------------------------------------------
-
-    async def record_call(self, cdr: CallDetailRecord) -> bool:
-        """Store a call detail record; False if this same record is in already.
-
-        See :meth:`record_calls` for a record whose call id another record holds.
-        """
-        return await self.record_calls([cdr]) == 1
-
-    async def record_calls(self, cdrs: Iterable[CallDetailRecord]) -> int:
-        """Store call detail records in one transaction; return how many were stored now.
-
-        A record is never dropped. The same record again (a restart storing what the
-        journal decided: :func:`same_call_record`) is skipped. A *different* record with
-        a call id already held (an id reused) is a conflict: it is stored under
-        ``<call id>.conflict<n>``, listed in ``call_record_conflicts``, logged as an error
-        with both records, counted in :attr:`conflicts` and passed to each of
-        :attr:`conflict_listeners`.
-        """
-        batch = list(cdrs)
-        if not batch:
-            return 0
-        first = f"call {batch[0].call_id!r}" if len(batch) == 1 else f"{len(batch)} calls"
-        found: list[RecordConflict] = []
-
-        async def insert(connection: aiosqlite.Connection) -> int:
-            ids = json.dumps([cdr.call_id for cdr in batch])
-            taken = {row[0] for row in await connection.execute_fetchall(_TAKEN_CALL_IDS, (ids,))}
-            fresh: list[CallDetailRecord] = []
-            contested: list[CallDetailRecord] = []
-            for cdr in batch:
-                (contested if cdr.call_id in taken else fresh).append(cdr)
-                taken.add(cdr.call_id)
-            await connection.executemany(_INSERT_CDR, [_cdr_row(cdr) for cdr in fresh])
-            stored = len(fresh)
-            for cdr in contested:
-                conflict = await _store_contested(connection, cdr)
-                if conflict is not None:
-                    found.append(conflict)
-                    stored += 1
-            return stored
-
-        stored = await self.write(f"recording {first}", insert)
-        for conflict in found:
-            self.conflicts += 1
-            log.error(  # each one: the log says which records they were
-                "call record conflict: call id %r is held by %s; the new record %s is kept as %r",
-                conflict.call_id,
-                conflict.existing,
-                conflict.new,
-                conflict.stored_as,
-            )
-            for listener in self.conflict_listeners:
-                listener(conflict)
-        return stored
-
-    async def record_conflicts(self) -> list[tuple[str, str, float]]:
-        """Every conflict stored: ``(call id, stored as, wall clock when found)``, oldest first."""
-        rows = await self.fetch(
-            "reading call record conflicts",
-            "SELECT call_id, stored_as, detected_wall FROM call_record_conflicts ORDER BY rowid",
-        )
-        return [(str(a), str(b), float(c)) for a, b, c in rows]
-
-    async def call_records(self) -> list[CallDetailRecord]:
-        """Every stored call detail record, in the order they were recorded."""
-        rows = await self.fetch("reading call records", _SELECT_CDRS)
-        return [CallDetailRecord.from_row(dict(zip(_CDR_FIELDS, row, strict=True))) for row in rows]
-
-    # -- call scripts ---------------------------------------------------------------
-
-    async def record_script_run(self, run: ScriptRun, outbox: Sequence[OutboxItem] = ()) -> None:
-        """Keep what a call's script recorded, and the work it leaves in the outbox, in
-        one transaction. Storing a call's run again replaces it and its pending outbox."""
-        row = (
-            run.call_id,
-            run.agent_id,
-            run.customer_id,
-            run.script,
-            run.version,
-            run.sha256,
-            json.dumps(run.answers, ensure_ascii=False),
-            json.dumps(list(run.path), ensure_ascii=False),
-            json.dumps([a.model_dump() for a in run.actions], ensure_ascii=False),
-            run.recorded_wall,
-        )
-        items = [
-            (
-                i.call_id,
-                i.customer_id,
-                i.action,
-                json.dumps(i.args, ensure_ascii=False),
-                i.created_wall,
-            )
-            for i in outbox
-        ]
-
-        async def insert(connection: aiosqlite.Connection) -> None:
-            await connection.execute(
-                "DELETE FROM outbox WHERE call_id = ? AND done_wall IS NULL", (run.call_id,)
-            )
-            await connection.execute(
-                "INSERT OR REPLACE INTO script_runs (call_id, agent_id, customer_id, script,"
-                " version, sha256, answers, path, actions, recorded_wall)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
-            await connection.executemany(
-                "INSERT INTO outbox (call_id, customer_id, action, args, created_wall)"
-                " VALUES (?, ?, ?, ?, ?)",
-                items,
-            )
-
-        await self.write(f"recording the script run of call {run.call_id!r}", insert)
-
-    async def script_run(self, call_id: str) -> ScriptRun | None:
-        """The script run kept for a call, or None."""
-        rows = await self.fetch(
-            f"reading the script run of call {call_id!r}",
-            "SELECT call_id, agent_id, customer_id, script, version, sha256, answers, path,"
-            " actions, recorded_wall FROM script_runs WHERE call_id = ?",
-            (call_id,),
-        )
-        if not rows:
-            return None
-        cid, agent, customer, script, version, sha, answers, path, actions, at = rows[0]
-        return ScriptRun(
-            call_id=cid,
-            agent_id=agent,
-            customer_id=customer,
-            script=script,
-            version=version,
-            sha256=sha,
-            answers=json.loads(answers),
-            path=tuple(json.loads(path)),
-            actions=tuple(json.loads(actions)),
-            recorded_wall=at,
-        )
-
-    async def outbox(self, *, pending_only: bool = True) -> list[OutboxItem]:
-        """Work calls left for other systems, oldest first (by default only what is not
-        done yet)."""
-        where = " WHERE done_wall IS NULL" if pending_only else ""
-        rows = await self.fetch(
-            "reading the outbox",
-            "SELECT id, call_id, customer_id, action, args, created_wall, done_wall FROM outbox"
-            f"{where} ORDER BY created_wall, id",
-        )
-        return [
-            OutboxItem(
-                id=i,
-                call_id=call_id,
-                customer_id=customer,
-                action=action,
-                args=json.loads(args),
-                created_wall=created,
-                done_wall=done,
-            )
-            for i, call_id, customer, action, args, created, done in rows
-        ]
-
     # -- plumbing -------------------------------------------------------------------
 
     def _open_connection(self, doing: str) -> aiosqlite.Connection:
@@ -556,34 +347,6 @@ def _store_path(path: str | os.PathLike[str]) -> Path:
         except OSError as exc:
             raise StoreError(f"creating the folder of the store at {db_path}: {exc}") from exc
     return db_path
-
-
-def _cdr_row(cdr: CallDetailRecord) -> tuple[object, ...]:
-    return tuple(getattr(cdr, field) for field in _CDR_FIELDS)
-
-
-async def _store_contested(
-    connection: aiosqlite.Connection, cdr: CallDetailRecord
-) -> RecordConflict | None:
-    """Store ``cdr``, whose call id is held, under a suffix unless it is stored already."""
-    rows = await connection.execute_fetchall(_RECORDS_OF_CALL, (cdr.call_id, cdr.call_id))
-    held = [CallDetailRecord.from_row(dict(zip(_CDR_FIELDS, row, strict=True))) for row in rows]
-    if any(same_call_record(record, cdr) for record in held):
-        return None
-    n = len(held) + 1
-    while await connection.execute_fetchall(_TAKEN_CALL_IDS, (json.dumps([_suffixed(cdr, n)]),)):
-        n += 1
-    stored_as = _suffixed(cdr, n)
-    await connection.execute(_INSERT_CDR, _cdr_row(replace(cdr, call_id=stored_as)))
-    await connection.execute(
-        "INSERT INTO call_record_conflicts (stored_as, call_id, detected_wall) VALUES (?, ?, ?)",
-        (stored_as, cdr.call_id, wall_time()),
-    )
-    return RecordConflict(cdr.call_id, stored_as, existing=held[0], new=cdr)
-
-
-def _suffixed(cdr: CallDetailRecord, n: int) -> str:
-    return f"{cdr.call_id}.conflict{n}"
 
 
 def _statements(script: str) -> list[str]:

@@ -557,7 +557,7 @@ class RecoveryReport:
     """Rows cut from the journal since (the center was empty)."""
     record_conflicts: int = 0
     """Records stored again that met a different record under their call id (kept
-    under a suffixed id: see :meth:`cti.store.database.Store.record_calls`)."""
+    under a suffixed id: see :meth:`cti.store.calls.CallRecords.record_calls`)."""
     lost_inputs: str = ""
     """Inputs the journal lost before this start (its spool was full; see
     :class:`LostInputs`): the replay is incomplete for their calls. '' if none."""

@@ -100,7 +100,7 @@ async def test_choosing_among_matches_sends_the_record_to_the_chosen(center: Cen
         assert "换了套餐" in card_text(app)  # the chosen customer's history
         await finish_call(pilot, app)
     await center.service.flush()
-    [record] = await center.store.call_records()
+    [record] = await center.store.calls.records()
     assert (record.call_id, record.customer_id) == (call_id, 2)
     assert (await center.store.recent_interactions(2))[0].call_id == call_id
 
@@ -141,7 +141,7 @@ async def test_new_customer_form_stores_the_caller_found_by_search_afterwards(
     [stored] = await CustomerBase(center.store).search("李四")
     assert stored.email == "li@example.cn"
     assert stored.phones[0].e164 == "+8613900000009"
-    [record] = await center.store.call_records()
+    [record] = await center.store.calls.records()
     assert record.customer_id == stored.id
 
 

@@ -192,7 +192,7 @@ async def test_a_desk_restarted_mid_call_gets_the_card_back_talking_then_in_wrap
         await pilot.press("3")  # the third configured disposition: "sale"
         await settle(pilot, lambda: third.agent_state is AgentState.READY)
     await center.service.flush()
-    [record] = await center.store.call_records()
+    [record] = await center.store.calls.records()
     assert (record.call_id, record.disposition, record.agent_id) == (call_id, "sale", "1001")
 
 
@@ -215,7 +215,7 @@ async def type_into_prompt(pilot: Pilot[Any], text: str) -> None:
 async def records(center: Center, count: int = 1) -> list[CallDetailRecord]:
     for _ in range(500):
         await center.service.flush()
-        stored = await center.store.call_records()
+        stored = await center.store.calls.records()
         if len(stored) >= count:
             return stored
         await asyncio.sleep(0)
@@ -525,7 +525,7 @@ async def test_script_answers_are_kept_when_the_wrap_up_timer_ends_first(
             await asyncio.wait_for(done.wait(), timeout=10)
         [record] = await records(center)
         assert (record.call_id, record.disposition) == (call_id, "")
-        stored = await center.store.script_run(call_id)
+        stored = await center.store.script_runs.get(call_id)
         assert stored is not None
         assert stored.answers == {"happy": "yes"}
         assert stored.path == ("ask", "more")
@@ -606,7 +606,7 @@ async def test_an_engine_restart_keeps_the_wrap_up_of_a_call_handed_on_and_over(
                     # The call is over: no card comes back, the desk offers its own "done".
                     await pilot.press("1")
                     await settle(pilot, lambda: app.agent_state is AgentState.READY)
-        [record] = await store.call_records()
+        [record] = await store.calls.records()
         assert (record.call_id, record.outcome, record.agent_id) == (call_id, "answered", "1001")
         history = await store.recent_interactions(WANG.id)
         # 1001's part (given after the restart), and the call, whose caller hung up

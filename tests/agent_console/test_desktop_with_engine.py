@@ -75,7 +75,7 @@ async def test_ring_pop_answer_hang_up_disposition_ready(
         await settle(pilot, lambda: app.agent_state is AgentState.READY)
         assert app.current_call_id is None
 
-    [record] = await store.call_records()
+    [record] = await store.calls.records()
     assert (record.call_id, record.outcome, record.disposition) == (call_id, "answered", "sale")
     assert record.agent_id == "1001"
     assert record.customer_id == 1

@@ -141,7 +141,7 @@ async def test_walk_the_inbound_script_to_the_disposition(tmp_path: Path) -> Non
             await settle(pilot, lambda: any("Not yet" in n for n in notices(app)))
             await service.flush()
             assert app.agent_state is AgentState.WRAP_UP
-            assert await store.call_records() == []
+            assert await store.calls.records() == []
 
             await pilot.press("s")  # back to the script
             assert focused_id(app) == "script-choices"
@@ -159,9 +159,9 @@ async def test_walk_the_inbound_script_to_the_disposition(tmp_path: Path) -> Non
             await settle(pilot, lambda: app.agent_state is AgentState.READY)
         await service.flush()
 
-        [record] = await store.call_records()
+        [record] = await store.calls.records()
         assert (record.call_id, record.disposition) == (call_id, "resolved")
-        stored = await store.script_run(call_id)
+        stored = await store.script_runs.get(call_id)
         assert stored is not None
         assert (stored.script, stored.version, stored.agent_id) == (
             "Customer service",
@@ -184,7 +184,7 @@ async def test_walk_the_inbound_script_to_the_disposition(tmp_path: Path) -> Non
             "send_email",
         ]
         assert stored.customer_id == 1
-        [email] = await store.outbox()
+        [email] = await store.script_runs.outbox()
         assert (email.action, email.call_id, email.customer_id) == ("send_email", call_id, 1)
         assert email.args == {"template": "service_summary", "to": "ann@example.com"}
         callbacks = [c for c in service.router.active_call_ids() if c.startswith("cb-")]
@@ -303,9 +303,9 @@ async def test_a_broken_script_file_is_logged_and_the_call_offered_without_it(
             assert run.version == "2"
             assert "".join(s.text for s in run.text()) == "Hello Ann Lee"
         await service.flush()
-        [record] = await store.call_records()
+        [record] = await store.calls.records()
         assert record.call_id == first
-        assert await store.script_run(first) is None
+        assert await store.script_runs.get(first) is None
 
 
 async def test_a_call_keeps_the_script_version_it_started_with(tmp_path: Path) -> None:
@@ -344,7 +344,7 @@ async def test_a_call_keeps_the_script_version_it_started_with(tmp_path: Path) -
             assert run.version == "2"
             assert "".join(s.text for s in run.text()) == "Hi 王小明"
         await service.flush()
-        stored = await store.script_run(call_id)
+        stored = await store.script_runs.get(call_id)
         assert stored is not None
         assert stored.version == "1"
         assert stored.sha256 == text_sha256(GOOD.format(version="1"))

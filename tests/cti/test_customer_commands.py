@@ -196,7 +196,7 @@ async def test_choosing_among_matches_sends_record_and_history_to_the_chosen(
     await engine.until_state(AgentState.WRAP_UP)
     await engine.send(CompleteWrapUp(agent_id=AGENT, call_id=call_id, disposition="sale"))
     await engine.service.flush()
-    [record] = await engine.store.call_records()
+    [record] = await engine.store.calls.records()
     assert record.customer_id == 2
     history = await engine.store.recent_interactions(2)
     assert history[0].call_id == call_id
@@ -236,7 +236,7 @@ async def test_new_customer_for_an_unknown_caller_is_stored_attached_and_found(
     await engine.until_state(AgentState.WRAP_UP)
     await engine.send(CompleteWrapUp(agent_id=AGENT, call_id=call_id, disposition="done"))
     await engine.service.flush()
-    [record] = await engine.store.call_records()
+    [record] = await engine.store.calls.records()
     assert record.customer_id == new.id
 
 

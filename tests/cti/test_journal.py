@@ -495,7 +495,7 @@ def test_after_a_crash_calls_agents_and_records_come_back(tmp_path: Path) -> Non
                 ids = await _busy_center(first, trunk)
                 before = _picture(first.service.router, first.service.now())
                 crashed_at = first.service.now()
-            assert await store.call_records() == []
+            assert await store.calls.records() == []
             await asyncio.sleep(30)  # down for 30 s
 
             offers: list[CallOffered] = []
@@ -550,7 +550,7 @@ def test_after_a_crash_calls_agents_and_records_come_back(tmp_path: Path) -> Non
                 await asyncio.sleep(1)
                 await service.flush()
                 assert service.router.agent("1001").state is AgentState.WRAP_UP
-            records = {r.call_id: r for r in await store.call_records()}
+            records = {r.call_id: r for r in await store.calls.records()}
             assert ids["done"] in records  # decided before the crash, stored after it
             assert records[ids["done"]].disposition == "sale"
             gone = records[ids["first_waiting"]]
@@ -612,7 +612,7 @@ def test_calls_a_line_no_longer_has_end_as_hung_up_by_the_caller(tmp_path: Path)
                 await asyncio.sleep(61)  # wrap-ups time out
                 await service.flush()
                 assert service.router.active_call_ids() == []
-            records = {r.call_id: r for r in await store.call_records()}
+            records = {r.call_id: r for r in await store.calls.records()}
             assert set(records) == set(ids.values())
             for role in ("offered", "first_waiting", "second_waiting"):
                 assert records[ids[role]].outcome == "abandoned"
@@ -646,7 +646,7 @@ def test_the_journal_is_cut_only_when_the_center_is_empty(tmp_path: Path) -> Non
                 await a.send(Logout(agent_id="1001"))
                 await asyncio.sleep(3)
                 assert len(journal) == 0
-                assert [r.call_id for r in await store.call_records()] == [call_id]
+                assert [r.call_id for r in await store.calls.records()] == [call_id]
             async with engine(journal, trunk, store, ["1001"]) as again:
                 assert again.service.recovery is not None
                 assert again.service.recovery.inputs == 0

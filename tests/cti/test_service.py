@@ -97,6 +97,11 @@ class FakeStore:
     ) -> tuple[Interaction, ...]:
         return tuple(i for cid, i in self.interactions if cid == customer_id)[:limit]
 
+    @property
+    def calls(self) -> FakeStore:
+        """Its call records (the store keeps them in a repository of their own)."""
+        return self
+
     async def record_call(self, cdr: CallDetailRecord) -> bool:
         if self.full:
             raise StoreError("storing a call record: database or disk is full")

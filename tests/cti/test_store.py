@@ -12,6 +12,7 @@ from typing import Any
 import aiosqlite
 import pytest
 
+import cti.store.calls
 import cti.store.database
 from cti.errors import StoreError
 from cti.models import (
@@ -223,8 +224,8 @@ async def test_every_database_call_runs_inside_real_io(
         await store.add_customers([MARKUP])
         await store.find_by_number("+8613812345678")
         await store.sample_customers(1, seed=1)
-        await store.record_call(cdr("c1"))
-        await store.call_records()
+        await store.calls.record_call(cdr("c1"))
+        await store.calls.records()
     assert seen_outside == []
     assert entered >= 8
 
@@ -309,12 +310,12 @@ async def test_recent_interactions_newest_first_and_limited(store: Store) -> Non
 
 async def test_the_same_record_again_is_stored_once(store: Store) -> None:
     first = cdr("call-1")
-    assert await store.record_call(first) is True
+    assert await store.calls.record_call(first) is True
     # As a restart stores it again: its wall clock derived anew, the chosen customer unknown.
     again = cdr("call-1", started_wall=1767600010.25, customer_id=None)
-    assert await store.record_call(again) is False
-    assert await store.call_records() == [first]
-    assert (store.conflicts, await store.record_conflicts()) == (0, [])
+    assert await store.calls.record_call(again) is False
+    assert await store.calls.records() == [first]
+    assert (store.calls.conflicts, await store.calls.stored_conflicts()) == (0, [])
 
 
 @pytest.mark.recovery
@@ -324,27 +325,27 @@ async def test_a_different_record_with_a_held_call_id_is_kept_logged_and_counted
     first = cdr("trunk-1")
     reused = cdr("trunk-1", ani="19900000001", arrived_at=500.0, ended_at=560.0)
     third = cdr("trunk-1", ani="19900000002", arrived_at=900.0, ended_at=901.0)
-    seen: list[cti.store.database.RecordConflict] = []
-    store.conflict_listeners.append(seen.append)
-    assert await store.record_call(first) is True
-    with caplog.at_level(logging.ERROR, logger="cti.store.database"):
-        assert await store.record_call(reused) is True
-    assert await store.record_calls([third, reused]) == 1  # reused again: the same record
-    assert await store.call_records() == [
+    seen: list[cti.store.calls.RecordConflict] = []
+    store.calls.conflict_listeners.append(seen.append)
+    assert await store.calls.record_call(first) is True
+    with caplog.at_level(logging.ERROR, logger="cti.store.calls"):
+        assert await store.calls.record_call(reused) is True
+    assert await store.calls.record_calls([third, reused]) == 1  # reused again: the same record
+    assert await store.calls.records() == [
         first,
         cdr("trunk-1.conflict2", ani="19900000001", arrived_at=500.0, ended_at=560.0),
         cdr("trunk-1.conflict3", ani="19900000002", arrived_at=900.0, ended_at=901.0),
     ]
-    assert store.conflicts == 2
+    assert store.calls.conflicts == 2
     assert [(c.call_id, c.stored_as, c.existing, c.new) for c in seen] == [
         ("trunk-1", "trunk-1.conflict2", first, reused),
         ("trunk-1", "trunk-1.conflict3", first, third),
     ]
-    assert [(a, b) for a, b, _ in await store.record_conflicts()] == [
+    assert [(a, b) for a, b, _ in await store.calls.stored_conflicts()] == [
         ("trunk-1", "trunk-1.conflict2"),
         ("trunk-1", "trunk-1.conflict3"),
     ]
-    message, _ = [r.getMessage() for r in caplog.records if r.name == "cti.store.database"]  # each
+    message, _ = [r.getMessage() for r in caplog.records if r.name == "cti.store.calls"]  # each
     assert "call id 'trunk-1'" in message
     assert "'trunk-1.conflict2'" in message
     assert "19900000001" in message
@@ -353,11 +354,11 @@ async def test_a_different_record_with_a_held_call_id_is_kept_logged_and_counted
 
 @pytest.mark.recovery
 async def test_conflicts_within_one_batch_and_a_taken_suffix(store: Store) -> None:
-    await store.record_call(cdr("c.conflict2", queue="odd"))  # a line's own id, oddly
-    assert await store.record_calls([cdr("c"), cdr("c", queue="other"), cdr("c")]) == 2
-    ids = [r.call_id for r in await store.call_records()]
+    await store.calls.record_call(cdr("c.conflict2", queue="odd"))  # a line's own id, oddly
+    assert await store.calls.record_calls([cdr("c"), cdr("c", queue="other"), cdr("c")]) == 2
+    ids = [r.call_id for r in await store.calls.records()]
     assert ids == ["c.conflict2", "c", "c.conflict3"]
-    assert await store.record_calls([]) == 0
+    assert await store.calls.record_calls([]) == 0
 
 
 async def test_call_records_round_trip_with_missing_times(store: Store) -> None:
@@ -373,9 +374,9 @@ async def test_call_records_round_trip_with_missing_times(store: Store) -> None:
         agent_id=None,
         outcome="abandoned",
     )
-    added = await store.record_calls([cdr("call-1"), abandoned, cdr("call-1")])
+    added = await store.calls.record_calls([cdr("call-1"), abandoned, cdr("call-1")])
     assert added == 2
-    assert await store.call_records() == [cdr("call-1"), abandoned]
+    assert await store.calls.records() == [cdr("call-1"), abandoned]
 
 
 async def test_call_records_table_has_a_column_per_model_field(store: Store) -> None:

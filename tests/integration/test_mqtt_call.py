@@ -90,7 +90,7 @@ async def test_simulated_call_reaches_a_console_in_another_process(
     for step in ("offered", "connected", "ended", "done"):
         assert step in seen, f"{step} missing from {seen}"
     await engine.service.flush()
-    (record,) = [r for r in await engine.store.call_records() if r.call_id == call_id]
+    (record,) = [r for r in await engine.store.calls.records() if r.call_id == call_id]
     assert (record.agent_id, record.outcome, record.disposition) == ("1001", "answered", "sale")
 
 
@@ -201,7 +201,7 @@ async def test_broker_restart_in_the_middle_of_a_call(
         finally:
             await console.stop()
     await engine.service.flush()
-    records = [r for r in await engine.store.call_records() if r.call_id == call_id]
+    records = [r for r in await engine.store.calls.records() if r.call_id == call_id]
     assert len(records) == 1, records
     assert (records[0].outcome, records[0].disposition) == ("answered", "resolved")
     assert [r.call_id for r in engine.records].count(call_id) == 1
@@ -265,7 +265,7 @@ async def test_cti_serve_in_its_own_process(mosquitto: Mosquitto, tmp_path: Path
     assert "engine on mqtt://cti-engine@127.0.0.1" in log, log
     store = await Store.open(db)
     try:
-        records = [r for r in await store.call_records() if r.call_id == call_id]
+        records = [r for r in await store.calls.records() if r.call_id == call_id]
     finally:
         await store.close()
     assert len(records) == 1, log

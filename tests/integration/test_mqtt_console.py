@@ -60,6 +60,6 @@ async def test_desk_offline_during_wrap_up_keeps_the_disposition(
             await _until(pilot, "banner gone", lambda: banner.shown_text == "")
             assert app.link.status.unanswered == 0
     await engine.service.flush()
-    records = [r for r in await engine.store.call_records() if r.call_id == call_id]
+    records = [r for r in await engine.store.calls.records() if r.call_id == call_id]
     assert len(records) == 1
     assert records[0].disposition == engine.service.config.engine.dispositions[0]

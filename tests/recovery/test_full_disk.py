@@ -160,7 +160,7 @@ def test_a_full_disk_keeps_routing_alerts_once_and_writes_everything_back(
                 assert healths[-1].since_wall is None
                 assert service.health().ok
                 assert journal.spooled == 0
-                records = {r.call_id: r for r in await store.call_records()}
+                records = {r.call_id: r for r in await store.calls.records()}
                 assert sorted(records) == sorted(calls)
                 assert {r.outcome for r in records.values()} == {"answered"}
                 # The journal on disk replays to the very router that ran the outage.

@@ -50,11 +50,11 @@ def test_a_reused_call_id_keeps_both_records_logs_counts_and_alerts(
                 with Journal.open(tmp_path / f"journal-{run}.db") as journal:
                     async with engine(journal, _ForgetfulLine(), store, ["1001"]) as e:
                         await e.hand("1001").send(Login(agent_id="1001"), SetReady(agent_id="1001"))
-                        with caplog.at_level(logging.ERROR, logger="cti.store.database"):
+                        with caplog.at_level(logging.ERROR, logger="cti.store.calls"):
                             await _one_call(e, "line-1", ani)
                         health = e.service.health()
                         retained = e.bus.retained(topics.engine_health())
-            records = await store.call_records()
+            records = await store.calls.records()
             assert [(r.call_id, r.ani) for r in records] == [
                 ("line-1", "19900000001"),
                 ("line-1.conflict2", "19900000002"),
@@ -63,10 +63,10 @@ def test_a_reused_call_id_keeps_both_records_logs_counts_and_alerts(
             assert isinstance(retained, EngineHealth)
             assert retained.record_conflicts == 1
             assert "call id already used" in retained.alerts[0]
-            (line,) = [r.getMessage() for r in caplog.records if r.name == "cti.store.database"]
+            (line,) = [r.getMessage() for r in caplog.records if r.name == "cti.store.calls"]
             assert "19900000001" in line
             assert "19900000002" in line
-            assert [(c, s) for c, s, _ in await store.record_conflicts()] == [
+            assert [(c, s) for c, s, _ in await store.calls.stored_conflicts()] == [
                 ("line-1", "line-1.conflict2")
             ]
         finally:
@@ -89,7 +89,7 @@ def test_a_restart_storing_the_same_records_again_is_no_conflict(tmp_path: Path)
                     assert report is not None
                     assert (report.records_restored, report.record_conflicts) == (0, 0)
                     assert again.service.health().ok
-            assert [r.call_id for r in await store.call_records()] == ["line-1"]
+            assert [r.call_id for r in await store.calls.records()] == ["line-1"]
         finally:
             await store.close()
 

@@ -206,7 +206,7 @@ async def test_calls_talking_and_waiting_survive_a_kill_of_cti_serve(
     assert "trunk: 2 calls taken up after a restart" in log, log[-3000:]
     store = await Store.open(tmp_path / "cti.db")
     try:
-        records = {r.call_id: r for r in await store.call_records()}
+        records = {r.call_id: r for r in await store.calls.records()}
     finally:
         await store.close()
     assert set(records) == {call_a, call_b}, log[-3000:]

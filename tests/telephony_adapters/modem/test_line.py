@@ -369,7 +369,7 @@ async def test_end_to_end_ring_pop_answer_agent_hangs_up_record(tmp_path: Path) 
         )
         assert done.ok
         await c.service.flush()
-        (record,) = await c.store.call_records()
+        (record,) = await c.store.calls.records()
         assert (record.call_id, record.outcome, record.customer_id) == (call_id, "answered", 7)
         assert record.disposition == "sale"
         assert record.agent_id == "1001"
@@ -386,7 +386,7 @@ async def test_end_to_end_caller_hangs_up_while_talking(tmp_path: Path) -> None:
         )
         assert done.ok
         await c.service.flush()
-        (record,) = await c.store.call_records()
+        (record,) = await c.store.calls.records()
         assert (record.call_id, record.outcome) == (call_id, "answered")
 
 
@@ -398,7 +398,7 @@ async def test_end_to_end_ring_stops_before_anyone_answers(tmp_path: Path) -> No
 
         async def recorded() -> list[CallDetailRecord]:
             await c.service.flush()
-            return await c.store.call_records()
+            return await c.store.calls.records()
 
         (record,) = await until_async(
             recorded, SAFETY, every_s=0.05, what="the abandoned call's record"
