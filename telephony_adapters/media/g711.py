@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 PCMU = 0
 PCMA = 8
@@ -129,6 +129,14 @@ def encode(linear: bytes, payload_type: int) -> bytes:
     unsigned = samples(linear)
     table = _ENCODE[payload_type]
     return bytes([table[v & 0xFFFF] for v in unsigned])
+
+
+def encode_samples(values: Iterable[int], payload_type: int) -> bytes:
+    """Samples of any size (a mix: clipped to 16 bits here) to G.711 codes."""
+    table = _ENCODE[payload_type]
+    return bytes(
+        [table[(-32768 if v < -32768 else 32767 if v > 32767 else v) & 0xFFFF] for v in values]
+    )
 
 
 def translate(payload: bytes, from_type: int, to_type: int) -> bytes:
