@@ -7,16 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from cti.bus.memory import InMemoryBus
+from cti import topics
 from cti.config import load_config
-from cti.engine.service import EngineService
 from cti.errors import CtiError
-from cti.models import AgentConfig
-from cti.protocol import ScheduleCallback
+from cti.protocol import CommandResult, ScheduleCallback
 from cti.store.journal import Journal
-from telephony_adapters.sim import SimTrunk
-from tests.cti.test_service import Agent, FakeStore, center
-from tests.harness import virtual
+from tests.cti.test_service import FakeStore, center
+from tests.harness import elapse_until, engine_center, virtual
 
 pytestmark = pytest.mark.security
 
@@ -62,32 +59,27 @@ def test_callback_ids_are_random_and_not_sequential() -> None:
 def test_a_refused_far_callback_leaves_the_journal_cuttable(tmp_path: Path) -> None:
     async def body() -> None:
         config = load_config(overrides={"engine": {"status_interval_s": 1.0}})
-        bus = InMemoryBus()
         store = FakeStore()
         with Journal.open(tmp_path / "j.db") as journal:
-            service = EngineService(
-                config,
-                bus,
-                store,
-                [SimTrunk()],
-                [AgentConfig(id="1001", queues={"general": 0.0})],
-                recorder=store,
-                journal=journal,
-            )
-            engine = asyncio.create_task(service.run())
-            await service.ready.wait()
-            try:
-                agent = Agent(bus, "1001")
+            async with (
+                engine_center(store, config=config, recorder=store, journal=journal) as center,
+                center.bus.subscribe(topics.agent_events("1001")) as events,
+            ):
+                service = center.service
                 with pytest.raises(CtiError, match="days ahead"):
                     await service.schedule_callback("13812345678", "9999-12-31T23:59")
-                await agent.send(
-                    ScheduleCallback(agent_id="1001", number="13812345678", local_time="9999-12-31")
+                command = ScheduleCallback(
+                    agent_id="1001", number="13812345678", local_time="9999-12-31"
                 )
-                await asyncio.sleep(5)
+                await center.send(command)
+                async with asyncio.timeout(60):  # a safety net
+                    async for _, result in events:
+                        if isinstance(result, CommandResult):
+                            break
+                assert isinstance(result, CommandResult)
+                assert (result.command_id, result.ok) == (command.command_id, False)
                 assert service.router.active_call_ids() == []
-                assert not journal.has_uncut_rows  # the centre emptied: the journal was cut
-            finally:
-                engine.cancel()
-                await asyncio.gather(engine, return_exceptions=True)
+                # The centre emptied: the journal is cut (at the next tending).
+                await elapse_until(lambda: not journal.has_uncut_rows)
 
     virtual(body)

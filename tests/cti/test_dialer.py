@@ -23,8 +23,10 @@ from queue_engine.campaign import Campaign, Lead, LeadState
 from queue_engine.pacing import DialMode, DialResult
 from simulators.bots import BotAgent, BotBehaviour
 from simulators.dialer_sim import FarEnd
+from telephony_adapters.base import TelephonyAdapter
 from telephony_adapters.sim import SimCallState, SimTrunk
 from tests.cti.test_service import FakeStore
+from tests.harness import engine_center, engine_service, until
 
 pytestmark = pytest.mark.dialer
 
@@ -63,30 +65,27 @@ async def dialer(
     far = far_end or FarEnd(0.3, 0.1, 0.1, random.Random(7))
     line = DialingLine(trunk, place=far.place)
     store = FakeStore()
-    service = EngineService(
-        config,
-        bus,
-        store,
-        [line],
-        [AgentConfig(id=a, queues={"outbound": 0.0}) for a in ids],
-        recorder=store,
-    )
+    agents_config = [AgentConfig(id=a, queues={"outbound": 0.0}) for a in ids]
     settings = CampaignSettings(name="spring", mode=mode, queue="outbound")
     core = campaign or Campaign("spring", leads=leads(400))
-    runner = CampaignRunner(service, settings, core, line, tick_s=1.0)
     behaviour = BotBehaviour(answer_delay_s=answer_delay_s, mean_handle_s=60.0, wrap_up_s=2.0,
                              dispositions=("sale",))  # fmt: skip
     bots = [BotAgent(bus, a, behaviour, random.Random(i)) for i, a in enumerate(ids)]
-    engine = asyncio.create_task(service.run())
-    await service.ready.wait()
-    tasks = [asyncio.create_task(b.run()) for b in bots]
-    await asyncio.sleep(1.0)  # the bots log in and go Ready
-    try:
-        yield Dialer(service, trunk, line, runner, store)
-    finally:
-        for t in [*tasks, engine]:
-            t.cancel()
-        await asyncio.gather(*tasks, engine, return_exceptions=True)
+    async with engine_center(
+        store, config=config, agents=agents_config, lines=[line], bus=bus, recorder=store
+    ) as center:
+        service = center.service
+        runner = CampaignRunner(service, settings, core, line, tick_s=1.0)
+        tasks = [asyncio.create_task(b.run()) for b in bots]
+        try:
+            await until(  # the bots log in and go Ready
+                lambda: service.router.snapshot("outbound", service.now()).agents_ready == agents
+            )
+            yield Dialer(service, trunk, line, runner, store)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def campaign_records(store: FakeStore) -> list[CallDetailRecord]:
@@ -124,26 +123,29 @@ def test_predictive_campaign_dials_connects_and_records_dispositions() -> None:
 
 def test_progressive_campaign_abandons_nothing_and_never_dials_more_than_agents() -> None:
     async def body() -> None:
-        async with dialer(DialMode.PROGRESSIVE, agents=3) as d:
-            peak = 0
+        peak = 0
 
-            async def watch() -> None:
+        class Watched(FarEnd):
+            """The far end, noting the dials in flight as each one is placed."""
+
+            async def place(
+                self, line: TelephonyAdapter, number: str, call_id: str, ring_timeout_s: float
+            ) -> DialResult:
                 nonlocal peak
-                while True:
-                    peak = max(peak, d.runner.capacity().in_flight)
-                    await asyncio.sleep(0.5)
+                peak = max(peak, d.runner.capacity().in_flight)
+                return await super().place(line, number, call_id, ring_timeout_s)
 
+        far = Watched(0.3, 0.1, 0.1, random.Random(7))
+        async with dialer(DialMode.PROGRESSIVE, agents=3, far_end=far) as d:
             run = asyncio.create_task(d.runner.run())
-            watcher = asyncio.create_task(watch())
             await asyncio.sleep(1200)
-            for t in (run, watcher):
-                t.cancel()
-            await asyncio.gather(run, watcher, return_exceptions=True)
+            run.cancel()
+            await asyncio.gather(run, return_exceptions=True)
             await d.service.flush()
             records = campaign_records(d.store)
             assert any(r.outcome == "answered" for r in records)
             assert not any(r.outcome == "abandoned" for r in records)
-            assert peak <= 3
+            assert 1 <= peak <= 3
 
     run_virtual(body)
 
@@ -225,7 +227,9 @@ def test_a_modem_line_refuses_predictive_mode() -> None:
         trunk = SimTrunk()
         line = DialingLine(trunk, max_lines=1, modes=MODEM_MODES)
         config = load_config(overrides={"queues": [{"name": "general"}, {"name": "outbound"}]})
-        service = EngineService(config, InMemoryBus(), FakeStore(), [line], {"a1": ["outbound"]})
+        service = engine_service(
+            FakeStore(), config=config, lines=[line], agents={"a1": ["outbound"]}
+        )
         settings = CampaignSettings(name="c", mode=DialMode.PREDICTIVE, queue="outbound")
         with pytest.raises(CtiError, match="cannot dial in predictive mode"):
             CampaignRunner(service, settings, Campaign("c"), line)

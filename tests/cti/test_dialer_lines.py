@@ -16,7 +16,6 @@ from cti.bus.memory import InMemoryBus
 from cti.clock import run_virtual
 from cti.config import load_config
 from cti.engine.dialer import CampaignRunner, DialingLine
-from cti.engine.service import EngineService
 from cti.models import AgentConfig
 from cti.protocol import CallOffered, CommandResult, SetCampaignState
 from cti.store.campaigns import CampaignSettings
@@ -26,6 +25,7 @@ from simulators.bots import BotAgent, BotBehaviour
 from telephony_adapters.base import DialEnd
 from telephony_adapters.sim import SimTrunk
 from tests.cti.test_service import FakeStore
+from tests.harness import engine_center, until
 
 pytestmark = pytest.mark.dialer
 
@@ -58,34 +58,35 @@ def test_line_outcomes_reach_the_leads_and_the_agent_gets_the_campaigns_script(
                 trunk.far_end[number] = end
         line = DialingLine(trunk)  # place: dial_through_line, the real lines' way
         store = FakeStore()
-        service = EngineService(
-            config, bus, store, [line], [AgentConfig(id="a1", queues={"outbound": 0.0})],
-            recorder=store,
-        )  # fmt: skip
         settings = CampaignSettings(
             name="spring", mode=DialMode.PROGRESSIVE, queue="outbound", script="outbound_survey"
         )
         core = Campaign(
             "spring", leads=[Lead(i, n, ("Asia/Shanghai",)) for i, n in enumerate(ENDS, 1)]
         )
-        runner = CampaignRunner(service, settings, core, line)
         offers: list[CallOffered] = []
         behaviour = BotBehaviour(answer_delay_s=0.3, mean_handle_s=20.0, wrap_up_s=1.0,
                                  dispositions=("sale",))  # fmt: skip
-        async with bus.subscribe(topics.agent_events("a1")) as inbox:
+        agents = [AgentConfig(id="a1", queues={"outbound": 0.0})]
+        async with (
+            bus.subscribe(topics.agent_events("a1")) as inbox,
+            engine_center(
+                store, config=config, agents=agents, lines=[line], bus=bus, recorder=store
+            ) as center,
+        ):
+            service = center.service
+            runner = CampaignRunner(service, settings, core, line)
 
             async def collect() -> None:
                 async for _topic, message in inbox:
                     if isinstance(message, CallOffered):
                         offers.append(message)
 
-            tasks = [asyncio.create_task(service.run())]
-            await service.ready.wait()
-            tasks.append(asyncio.create_task(collect()))
+            tasks = [asyncio.create_task(collect())]
             tasks.append(
                 asyncio.create_task(BotAgent(bus, "a1", behaviour, random.Random(1)).run())
             )
-            await asyncio.sleep(1.0)
+            await until(lambda: service.router.snapshot("outbound", service.now()).agents_ready > 0)
             tasks.append(asyncio.create_task(runner.run()))
             await asyncio.sleep(300)
             for task in tasks:
@@ -117,17 +118,14 @@ def test_line_outcomes_reach_the_leads_and_the_agent_gets_the_campaigns_script(
 def test_a_campaign_command_to_an_engine_without_a_dialer_is_refused() -> None:
     async def body() -> None:
         config = load_config(overrides={"queues": [{"name": "general"}]})
-        bus = InMemoryBus()
-        service = EngineService(config, bus, FakeStore(), [SimTrunk()], {"a1": ["general"]})
-        engine = asyncio.create_task(service.run())
-        await service.ready.wait()
         command = SetCampaignState(supervisor_id="boss", campaign="spring", state="paused")
-        async with bus.subscribe(topics.supervisor_events("boss")) as events:
-            await bus.publish(topics.supervisor_commands("boss"), command)
+        async with (
+            engine_center(FakeStore(), config=config, agents={"a1": ["general"]}) as center,
+            center.bus.subscribe(topics.supervisor_events("boss")) as events,
+        ):
+            await center.bus.publish(topics.supervisor_commands("boss"), command)
             async with asyncio.timeout(5):
                 _topic, result = await anext(aiter(events))
-        engine.cancel()
-        await asyncio.gather(engine, return_exceptions=True)
         assert isinstance(result, CommandResult)
         assert not result.ok
         assert "no dialer runs in this engine" in result.error
