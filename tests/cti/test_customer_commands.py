@@ -45,6 +45,7 @@ from cti.protocol import (
 )
 from cti.store.database import Store
 from telephony_adapters.sim import SimTrunk
+from tests.harness import engine_center, until
 
 pytestmark = pytest.mark.customers
 
@@ -72,9 +73,7 @@ class Engine:
         raise AssertionError("no answer")  # pragma: no cover
 
     async def until_state(self, state: AgentState) -> None:
-        async with asyncio.timeout(5):
-            while self.service.router.agent(AGENT).state is not state:
-                await asyncio.sleep(0)
+        await until(lambda: self.service.router.agent(AGENT).state is state, what=state.value)
 
 
 @pytest.fixture
@@ -123,16 +122,16 @@ async def start_engine(
             },
         }
     )
-    service = EngineService(config, bus, store, [trunk], {AGENT: ["general"]}, recorder=store)
-    task = asyncio.create_task(service.run())
-    await service.ready.wait()
-    async with bus.subscribe(topics.agent_events(AGENT)) as events:
-        try:
-            yield Engine(service, store, trunk, events, bus)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await store.close()
+    try:
+        async with (
+            engine_center(
+                store, config=config, agents={AGENT: ["general"]}, lines=[trunk], bus=bus
+            ) as center,
+            bus.subscribe(topics.agent_events(AGENT)) as events,
+        ):
+            yield Engine(center.service, store, trunk, events, bus)
+    finally:
+        await store.close()
 
 
 async def ring_and_answer(engine: Engine, ani: str) -> str:

@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cti.bus.memory import InMemoryBus
 from cti.config import Config
 from cti.customers.base import CustomerBase, PhoneError, fold, name_grams, parse_phone, plan_search
-from cti.engine.service import EngineService
 from cti.models import (
     CallerKind,
     Customer,
@@ -24,6 +22,7 @@ from cti.models import (
 )
 from cti.store.database import Store
 from cti.store.migrations import MIGRATIONS
+from tests.harness import engine_service
 
 pytestmark = pytest.mark.customers
 
@@ -409,7 +408,7 @@ async def test_identify_pops_every_match_items_and_explanation(base: CustomerBas
     await base.add_orders([Order(customer_id=8, ordered_at=NOW, amount=800.0)])
     await base.rescore(NOW)
     await base.open_service_item(8, "退款", now=NOW, due_at=NOW + DAY)
-    service = EngineService(Config(), InMemoryBus(), base.store, [], {})
+    service = engine_service(base.store, config=Config(), agents={})
     caller = await service.identify("0086 138 1234 5678")
     assert caller.kind is CallerKind.KNOWN
     assert [c.id for c in caller.matches] == [8, 1]  # most valuable first
