@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
+from typing import Literal
 
 from telephony_adapters.media import g711
 from telephony_adapters.media.player import (
@@ -35,9 +36,12 @@ LAG_SLOTS = 5
 AHEAD_SLOTS = 10
 
 
-class Side(Enum):
-    CALLER = 0  # left
-    AGENT = 1  # right
+class Side(StrEnum):
+    """Which channel: the caller's is left, the agent's right (equal to the bridge's
+    ``"caller"`` and ``"agent"``)."""
+
+    CALLER = "caller"
+    AGENT = "agent"
 
 
 class Encoding(Enum):
@@ -69,6 +73,8 @@ class RecordingSummary:
 class _Track:
     slots: dict[int, bytes] = field(default_factory=dict)
     next_slot: int = 0
+    partial: bytes = b""  # less than a frame, waiting for the rest
+    partial_at: float = 0.0
 
 
 def pause_comment(pauses: tuple[PauseSpan, ...] | list[PauseSpan]) -> str:
@@ -109,15 +115,18 @@ class Recorder:
     def paused(self) -> bool:
         return self._paused_at is not None
 
-    def add(self, side: Side, samples: bytes, now: float) -> bytes:
-        """Take one frame (320 bytes of linear 16-bit, little-endian) of ``side`` heard
-        at ``now``; return the WAV bytes now ready to append (often empty)."""
+    def add(self, side: Side | Literal["caller", "agent"], samples: bytes, now: float) -> bytes:
+        """Take linear 16-bit little-endian samples of ``side`` whose first one was heard
+        at ``now`` (usually a 20 ms frame; 10 or 30 ms packets are cut into 20 ms
+        frames); return the WAV bytes now ready to append (often empty)."""
         if self.closed:
             return b""
-        if len(samples) != FRAME_BYTES:
-            samples = samples[:FRAME_BYTES].ljust(FRAME_BYTES, b"\0")
         if self._paused_at is None:
-            self._place(self._tracks[side.value], samples, now)
+            track = self._tracks[0 if side == Side.CALLER else 1]
+            if len(samples) == FRAME_BYTES and not track.partial:
+                self._place(track, samples, now)
+            else:
+                self._place_pieces(track, samples, now)
         return self.tick(now)
 
     def tick(self, now: float) -> bytes:
@@ -130,6 +139,8 @@ class Recorder:
     def pause(self, now: float) -> None:
         if self._paused_at is None and not self.closed:
             self._paused_at = now
+            for track in self._tracks:
+                track.partial = b""
 
     def resume(self, now: float) -> None:
         if self._paused_at is not None and not self.closed:
@@ -205,6 +216,16 @@ class Recorder:
             return
         track.slots[slot] = samples
         track.next_slot = slot + 1
+
+    def _place_pieces(self, track: _Track, samples: bytes, now: float) -> None:
+        if not track.partial:
+            track.partial_at = now
+        data = track.partial + samples[: len(samples) & ~1]
+        whole = len(data) - len(data) % FRAME_BYTES
+        for at in range(0, whole, FRAME_BYTES):
+            self._place(track, data[at : at + FRAME_BYTES], track.partial_at)
+            track.partial_at += FRAME_S
+        track.partial = data[whole:]
 
     def _emit(self, until: int) -> bytes:
         """The bytes of slots ``_written`` .. ``until - 1`` (with the header first)."""

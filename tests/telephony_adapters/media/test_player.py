@@ -26,7 +26,7 @@ from telephony_adapters.media.player import (
     read_wav_layout,
     shipped_clip,
 )
-from tests.telephony_adapters.media._tones import tone_share
+from tests.audio import tone_power_ratio
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -133,7 +133,7 @@ def test_a_tone_is_that_tone_and_continuous(freq: float) -> None:
     for f in frames(tone, 10):
         assert f is not None
         played += g711.samples(f)
-    assert tone_share(played, freq) > 0.95
+    assert tone_power_ratio(played, freq) > 0.95
     expected = [round(0.25 * 32767 * math.sin(2 * math.pi * freq * n / 8000)) for n in range(1600)]
     assert list(played) == expected  # no phase jump at the frame edges
     assert max(map(abs, played)) <= 0.25 * 32767 + 1

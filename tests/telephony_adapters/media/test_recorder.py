@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import struct
 import wave
+from typing import Literal
 
 import pytest
 
@@ -18,7 +19,8 @@ from telephony_adapters.media.recorder import (
     RecordingSummary,
     Side,
 )
-from tests.telephony_adapters.media._tones import channels, tone_share
+from tests.audio import tone_power_ratio
+from tests.telephony_adapters.media._recordings import channels
 
 T0 = 1000.0
 
@@ -30,7 +32,7 @@ class Shell:
         self.recorder = recorder
         self.out = bytearray()
 
-    def add(self, side: Side, frame: bytes, now: float) -> None:
+    def add(self, side: Side | Literal["caller", "agent"], frame: bytes, now: float) -> None:
         self.out += self.recorder.add(side, frame, now)
 
     def tick(self, now: float) -> None:
@@ -70,10 +72,10 @@ def test_caller_on_the_left_agent_on_the_right() -> None:
         assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (2, 2, 8000)
         assert w.getnframes() == 8000
     left, right = channels(data)
-    assert tone_share(left, 600) > 0.9
-    assert tone_share(left, 1500) < 0.01
-    assert tone_share(right, 1500) > 0.9
-    assert tone_share(right, 600) < 0.01
+    assert tone_power_ratio(left, 600) > 0.9
+    assert tone_power_ratio(left, 1500) < 0.01
+    assert tone_power_ratio(right, 1500) > 0.9
+    assert tone_power_ratio(right, 600) < 0.01
     assert summary.duration_s == 1.0
     assert summary.pauses == ()
     assert comment(data) == "not paused"
@@ -87,7 +89,7 @@ def test_a_tone_on_the_left_only_leaves_the_right_silent() -> None:
         shell.add(Side.CALLER, source.next_frame(0) or b"", T0 + i * 0.02)
     data, _ = shell.close(T0 + 0.5)
     left, right = channels(data)
-    assert tone_share(left, 1000) > 0.95
+    assert tone_power_ratio(left, 1000) > 0.95
     assert not any(right)
 
 
@@ -164,7 +166,7 @@ def test_mu_law_recording() -> None:
     assert data[data.index(b"fact") + 8 : data.index(b"fact") + 12] == struct.pack("<I", 8000)
     left, right = channels(data)
     assert not any(left)
-    assert tone_share(right, 700) > 0.95
+    assert tone_power_ratio(right, 700) > 0.95
     assert summary.duration_s == 1.0
 
 
@@ -177,10 +179,29 @@ def test_the_first_bytes_are_a_placeholder_header() -> None:
     assert recorder.tick(T0) == b""
 
 
+@pytest.mark.parametrize("packet_ms", [10, 30, 60])
+def test_packets_of_other_sizes_are_cut_into_frames(packet_ms: int) -> None:
+    shell = Shell(Recorder(T0))
+    n = packet_ms * 8
+    samples = [k // 160 for k in range(60 * 160)]  # frame k holds k
+    heard: list[tuple[float, Literal["caller", "agent"], bytes]] = [
+        (i * packet_ms / 1000, "caller", g711.to_bytes_list(samples[i * n : (i + 1) * n]))
+        for i in range(len(samples) // n)
+    ]
+    heard += [(k * 0.02, "agent", frame_of(1)) for k in range(60)]
+    for at, side, packet in sorted(heard, key=lambda h: h[0]):
+        shell.add(side, packet, T0 + at)  # the bridge's side names
+    data, summary = shell.close(T0 + 1.2)
+    left, right = channels(data)
+    assert list(left) == samples
+    assert set(right) == {1}
+    assert summary.dropped_frames == 0
+
+
 def test_bad_and_late_input_never_breaks_it() -> None:
     shell = Shell(Recorder(T0))
-    shell.add(Side.CALLER, b"\x01\x02\x03", T0)  # a short frame: padded
-    shell.add(Side.CALLER, frame_of(2) * 2, T0 + 0.02)  # a long one: cut
+    shell.add(Side.CALLER, b"\x01\x02\x03", T0)  # an odd length: the last byte goes
+    shell.add(Side.CALLER, frame_of(2)[3:], T0 + 0.02)
     shell.add(Side.AGENT, frame_of(4), T0 - 5.0)  # before the start
     for _ in range(30):  # a side far faster than real time loses frames
         shell.add(Side.AGENT, frame_of(4), T0 + 0.04)

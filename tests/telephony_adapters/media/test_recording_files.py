@@ -28,7 +28,8 @@ from telephony_adapters.media.recording_files import (
     recording_path,
     sweep,
 )
-from tests.telephony_adapters.media._tones import channels, tone_share
+from tests.audio import tone_power_ratio
+from tests.telephony_adapters.media._recordings import channels
 
 DAY = date(2026, 12, 6)
 T0 = 50.0
@@ -76,7 +77,7 @@ async def test_a_recording_is_written_and_its_header_patched(tmp_path: Path) -> 
     assert (info.call_id, info.day, info.duration_s) == ("sip-1-abc-7", DAY, 3.0)
     data = path.read_bytes()
     left, right = channels(data)
-    assert tone_share(left, 2000) > 0.95
+    assert tone_power_ratio(left, 2000) > 0.95
     assert not any(right)
 
 
