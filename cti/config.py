@@ -264,6 +264,12 @@ class SipLineSettings(_Section):
     rtp_port_min: int = Field(10000, ge=1024, le=65535)
     rtp_port_max: int = Field(20000, ge=1024, le=65535)
     keepalive_s: float = Field(30.0, ge=0)
+    phone_credentials: str = ""
+    """The HA1 file of the agents' phones (``cti phone-credentials``): with it the line is
+    the registrar of its agents' phones. "": phones do not register here."""
+    phone_qualify_s: float = Field(30.0, ge=0)
+    """OPTIONS to each agent's phone this often (one that stops answering is unreachable);
+    0: none."""
 
     @field_validator("codecs")
     @classmethod

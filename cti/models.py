@@ -401,6 +401,13 @@ class QueueConfig(BaseModel):
         return ((0.0, dict(self.skills)), *((r.after_s, dict(r.skills)) for r in self.relax))
 
 
+def _check_phone(value: str) -> str:
+    bad = any(c in value for c in ' <>"\\') or not value.isprintable()
+    if value and (bad or not value.startswith(("sip:", "sips:")) or len(value) < 5):
+        raise ValueError(f"phone {value[:80]!r}: expected a sip: URI such as sip:1001@10.0.0.5")
+    return value
+
+
 class AgentConfig(BaseModel):
     """An agent: skills, and the queues served with a per-agent queue priority.
 
@@ -415,6 +422,8 @@ class AgentConfig(BaseModel):
     name: OneLine = ""
     skills: dict[str, SkillLevel] = Field(default_factory=dict)
     queues: dict[RequiredName, float] = Field(default_factory=dict)
+    phone: Annotated[str, Field(max_length=256), AfterValidator(_check_phone)] = ""
+    """A fixed ``sip:`` URI of the agent's phone (one that does not register); "": none."""
 
 
 @dataclass(slots=True, kw_only=True)

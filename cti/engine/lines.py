@@ -13,7 +13,8 @@ no modem does not need the serial libraries to load.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from cti.config import (
     Config,
@@ -22,11 +23,13 @@ from cti.config import (
     SimLineSettings,
     SipLineSettings,
 )
-from cti.errors import ConfigError
+from cti.errors import ConfigError, TelephonyError
 from telephony_adapters.base import TelephonyAdapter
 
 
-def build_line(settings: LineSettings) -> TelephonyAdapter:
+def build_line(
+    settings: LineSettings, *, phones: Mapping[str, str] | None = None
+) -> TelephonyAdapter:
     """The adapter for one ``[[lines]]`` table.
 
     ``kind = "sim"``: a :class:`~telephony_adapters.sim.SimTrunk` named ``name``.
@@ -38,8 +41,9 @@ def build_line(settings: LineSettings) -> TelephonyAdapter:
     The adapters never read the configuration: this factory hands each one its
     settings as plain values (the modem line's arguments, a SIP line's
     :class:`~telephony_adapters.sipline.params.SipLineParams`).
+    ``phones``: the agents' fixed phone URIs (``[[agents]] phone``), for a SIP line.
     Raises :class:`~cti.errors.ConfigError` naming the line for a kind that cannot be
-    built here.
+    built here (or a SIP line's phone credentials that cannot be read).
     """
     if isinstance(settings, SimLineSettings):
         from telephony_adapters.sim import SimTrunk
@@ -48,7 +52,7 @@ def build_line(settings: LineSettings) -> TelephonyAdapter:
     if isinstance(settings, ModemLineSettings):
         return _modem_line(settings)
     if isinstance(settings, SipLineSettings):
-        return _sip_line(settings)
+        return _sip_line(settings, phones or {})
     raise ConfigError(
         f"line {settings.name!r}: lines of kind {settings.kind!r} cannot be built yet"
         " (known: sim, modem, sip)"
@@ -70,9 +74,17 @@ def _modem_line(settings: ModemLineSettings) -> TelephonyAdapter:
     )
 
 
-def _sip_line(settings: SipLineSettings) -> TelephonyAdapter:
+def _sip_line(settings: SipLineSettings, phones: Mapping[str, str]) -> TelephonyAdapter:
     from telephony_adapters.sipline.line import SipLine
     from telephony_adapters.sipline.params import SipLineParams
+    from telephony_adapters.sipline.phone_auth import read_phone_ha1
+
+    realm, ha1 = "", dict[str, dict[str, str]]()
+    if settings.phone_credentials:
+        try:
+            realm, ha1 = read_phone_ha1(Path(settings.phone_credentials))
+        except TelephonyError as exc:
+            raise ConfigError(f"line {settings.name!r}: phone_credentials: {exc}") from None
 
     params = SipLineParams(
         name=settings.name,
@@ -88,11 +100,17 @@ def _sip_line(settings: SipLineSettings) -> TelephonyAdapter:
         rtp_port_min=settings.rtp_port_min,
         rtp_port_max=settings.rtp_port_max,
         keepalive_s=settings.keepalive_s,
+        phone_realm=realm,
+        phone_ha1=ha1,
+        phones=dict(phones),
+        phone_qualify_s=settings.phone_qualify_s,
     )
     return SipLine(params)
 
 
 def build_lines(config: Config | Sequence[LineSettings]) -> list[TelephonyAdapter]:
     """Every line of ``config`` (or of a list of line settings), in order."""
-    lines = config.lines if isinstance(config, Config) else config
-    return [build_line(settings) for settings in lines]
+    if isinstance(config, Config):
+        phones = {agent.id: agent.phone for agent in config.agents if agent.phone}
+        return [build_line(settings, phones=phones) for settings in config.lines]
+    return [build_line(settings) for settings in config]

@@ -40,6 +40,7 @@ from telephony_adapters.sipline.dialog_store import DialogStore, dialogs_path_fo
 from telephony_adapters.sipline.media import DtmfListener, MediaPorts
 from telephony_adapters.sipline.message import SipSyntaxError, parse_uri
 from telephony_adapters.sipline.params import SipLineParams
+from telephony_adapters.sipline.phone_auth import PhoneSettings
 from telephony_adapters.sipline.rtp import DTMF_EVENTS, DtmfEvent
 from telephony_adapters.sipline.transaction import Addr, Timers
 from telephony_adapters.sipline.useragent import (
@@ -48,6 +49,7 @@ from telephony_adapters.sipline.useragent import (
     Effect,
     MediaStart,
     MediaStop,
+    PhoneReachability,
     TransferOutcome,
     UaSettings,
     UserAgent,
@@ -118,6 +120,8 @@ class SipLine(TelephonyAdapter):
         self.outcomes: dict[str, DialProgress] = {}
         """The latest outcome of each outbound call (``ringing``, then the final one)."""
         self.transfers: dict[str, list[TransferOutcome]] = {}
+        self.phones: dict[str, PhoneReachability] = {}
+        """The last reachability reported of each agent's phone (see :mod:`.registrar`)."""
         self.dtmf: list[tuple[str, str]] = []
         """(call id, key) of every DTMF key received, in order (the last 1,000)."""
         self._changes = Changes()
@@ -181,6 +185,7 @@ class SipLine(TelephonyAdapter):
                 keepalive_s=s.keepalive_s,
                 dial_timeout_s=self._dial_timeout_s,
                 timers=self._timers,
+                phones=_phone_settings(s),
             )
         )
         if self._dialogs_path is not None:
@@ -367,6 +372,8 @@ class SipLine(TelephonyAdapter):
         elif isinstance(effect, TransferOutcome):
             self.transfers.setdefault(effect.call_id, []).append(effect)
             log.info("line %s: call %s transfer: %d", self.name, effect.call_id, effect.status)
+        elif isinstance(effect, PhoneReachability):
+            self.phones[effect.agent_id] = effect
 
     def _send(self, data: bytes, dest: Addr) -> None:
         transport = self._transport
@@ -475,3 +482,15 @@ def _advertised(bound: str) -> str:
         s.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the route's address
         return str(s.getsockname()[0])
     return "127.0.0.1"
+
+
+def _phone_settings(params: SipLineParams) -> PhoneSettings | None:
+    """The registrar's settings, if the line has phone credentials or fixed phones."""
+    if not params.phone_ha1 and not params.phones:
+        return None
+    return PhoneSettings(
+        realm=params.phone_realm or "cti-desk",
+        ha1=params.phone_ha1,
+        phones=params.phones,
+        qualify_s=params.phone_qualify_s,
+    )

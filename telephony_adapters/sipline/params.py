@@ -4,7 +4,8 @@ checked them (codec names, port ranges); the line never reads the configuration.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,3 +28,11 @@ class SipLineParams:
     rtp_port_max: int = 20000
     keepalive_s: float = 30.0
     """OPTIONS to the registrar or proxy this often; 0: none."""
+    phone_realm: str = ""
+    """The digest realm of the agents' phones (from the HA1 file)."""
+    phone_ha1: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """agent id -> algorithm -> HA1 (``cti phone-credentials``); empty: no registrar."""
+    phones: Mapping[str, str] = field(default_factory=dict)
+    """agent id -> a fixed ``sip:`` URI of the agent's phone."""
+    phone_qualify_s: float = 30.0
+    """OPTIONS to each agent's phone this often; 0: none."""
