@@ -138,9 +138,13 @@ def test_a_bad_header_stops_the_file_and_names_the_columns(
     tmp_path: Path, header: str, fragment: str
 ) -> None:
     path = write(tmp_path, header)
-    with pytest.raises(CsvImportError, match=re.escape(fragment)):
+
+    def read_header() -> None:
         names, _, _ = read_csv(path)
         check_header(names, path)
+
+    with pytest.raises(CsvImportError, match=re.escape(fragment)):
+        read_header()
 
 
 def test_a_missing_file_is_an_error(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from cti.bus.roles import make_bus, open_bus
 from cti.config import BrokerSettings
 from cti.errors import ConfigError
 from cti.protocol import AgentPresence, CommandResult, Login, decode, encode
+from tests.harness import until
 
 # --- outbox ---------------------------------------------------------------------------
 
@@ -280,13 +281,6 @@ def _bus(broker: FakeBroker, **kwargs: object) -> MqttBus:
     )
 
 
-async def _until(predicate: object, timeout: float = 5.0) -> None:
-    """Bounded polling as a safety net only (the fake answers within a few loop turns)."""
-    async with asyncio.timeout(timeout):
-        while not predicate():  # type: ignore[operator]
-            await asyncio.sleep(0)
-
-
 def _payloads(broker: FakeBroker) -> list[str]:
     out = []
     for item in broker.published:
@@ -316,7 +310,7 @@ async def test_offline_publishes_queue_and_go_out_in_order_on_reconnect() -> Non
     bus = _bus(broker)
     bus.add_listener(seen.append)
     async with bus:
-        await _until(lambda: bus.status.state is ConnectionState.OFFLINE)
+        await until(lambda: bus.status.state is ConnectionState.OFFLINE)
         assert "connection refused" in bus.status.error
         for n in range(3):
             await bus.publish(
@@ -326,7 +320,7 @@ async def test_offline_publishes_queue_and_go_out_in_order_on_reconnect() -> Non
         assert broker.published == []
         broker.up.set()
         await bus.wait_online(5)
-        await _until(lambda: len(broker.published) == 3)
+        await until(lambda: len(broker.published) == 3)
     assert _payloads(broker) == ["c0", "c1", "c2"]
     states = [s.state for s in seen]
     assert ConnectionState.OFFLINE in states
@@ -342,15 +336,15 @@ async def test_resubscribes_and_resends_unacknowledged_after_the_link_breaks() -
             assert broker.subscribes == [topics.agent_events("1001")]
             broker.hold_acks = asyncio.Event()  # the broker stops acknowledging
             await bus.publish(topics.agent_commands("1001"), Login(agent_id="1001", command_id="x"))
-            await _until(lambda: bus.status.in_flight == 1)
+            await until(lambda: bus.status.in_flight == 1)
             broker.crash()
-            await _until(lambda: not bus.status.online)
+            await until(lambda: not bus.status.online)
             assert bus.status.queued == 1  # back in the outbox, not lost
             broker.hold_acks = None
             broker.up.set()
             await bus.wait_online(5)
             assert broker.subscribes == [topics.agent_events("1001")] * 2
-            await _until(lambda: _payloads(broker).count("x") == 2)
+            await until(lambda: _payloads(broker).count("x") == 2)
             # the subscription made before the break still receives
             await bus.publish(topics.agent_events("1001"), CommandResult(command_id="e", ok=True))
             _, message = await anext(aiter(sub))
@@ -366,7 +360,7 @@ async def test_in_flight_window_limits_unacknowledged_publishes() -> None:
             bus.publish_payload(
                 topics.agent_events("1"), encode(CommandResult(command_id=f"{n}", ok=True))
             )
-        await _until(lambda: len(broker.published) == 2)
+        await until(lambda: len(broker.published) == 2)
         for _ in range(20):
             await asyncio.sleep(0)
         assert len(broker.published) == 2
@@ -380,7 +374,7 @@ async def test_in_flight_window_limits_unacknowledged_publishes() -> None:
         assert not blocked.done()
         broker.hold_acks.set()
         await asyncio.wait_for(blocked, 5)
-        await _until(lambda: len(broker.published) == 6)
+        await until(lambda: len(broker.published) == 6)
     assert _payloads(broker) == ["0", "1", "2", "3", "4", "late"]
 
 
@@ -393,7 +387,7 @@ async def test_a_refused_publish_frees_its_place_in_the_window() -> None:
         bus.publish_payload(refused, encode(CommandResult(command_id="no", ok=True)))
         bus.publish_payload(fine, encode(CommandResult(command_id="yes", ok=True)))
         # the window of one is full until the refusal; then the next one goes out
-        await _until(lambda: len(broker.published) == 2)
+        await until(lambda: len(broker.published) == 2)
         assert bus.status.online
         assert bus.status.in_flight == 0
     assert _payloads(broker) == ["no", "yes"]
@@ -406,12 +400,12 @@ async def test_retained_state_is_sent_again_after_reconnecting() -> None:
         await bus.publish(
             topics.agent_events("1"), CommandResult(command_id="s", ok=True), retain=True
         )
-        await _until(lambda: len(broker.published) == 1)
+        await until(lambda: len(broker.published) == 1)
         broker.crash()
-        await _until(lambda: not bus.status.online)
+        await until(lambda: not bus.status.online)
         broker.up.set()
         await bus.wait_online(5)
-        await _until(lambda: len(broker.published) == 2)
+        await until(lambda: len(broker.published) == 2)
     assert broker.published[0] == broker.published[1]
 
 
@@ -419,7 +413,7 @@ async def test_console_announces_presence_and_says_goodbye() -> None:
     broker = FakeBroker()
     async with _bus(broker, presence="1001") as bus:
         await bus.wait_online(5)
-        await _until(lambda: len(broker.published) == 1)
+        await until(lambda: len(broker.published) == 1)
     first, last = (decode(i.payload) for i in (broker.published[0], broker.published[-1]))
     assert isinstance(first, AgentPresence)
     assert first.online
@@ -473,7 +467,7 @@ async def test_offline_outbox_overflow_drops_the_oldest() -> None:
         assert bus.status.queued == 2
         broker.up.set()
         await bus.wait_online(5)
-        await _until(lambda: len(broker.published) == 2)
+        await until(lambda: len(broker.published) == 2)
     assert _payloads(broker) == ["c1", "c2"]
 
 

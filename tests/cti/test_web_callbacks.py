@@ -324,8 +324,8 @@ async def test_stop_closes_the_port_and_its_connections_and_a_taken_port_is_refu
             async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
                 pass
         await server.stop()  # harmless twice
+        await server.start()
         with pytest.raises(CtiError, match="already started"):
-            await server.start()
             await server.start()
         await server.stop()
 

@@ -34,6 +34,13 @@ async def _result(events: AsyncIterator[tuple[str, Message]], command_id: str) -
     raise AssertionError("the subscription ended")
 
 
+async def _read_to_the_end(client: aiomqtt.Client) -> None:
+    """Read a client's messages until its connection ends (with MqttError)."""
+    async with asyncio.timeout(WAIT_S):  # a safety net
+        async for _ in client.messages:
+            pass
+
+
 async def test_hostile_ids_do_not_knock_the_engine_off(
     mosquitto: Mosquitto, engine: Engine
 ) -> None:
@@ -126,7 +133,5 @@ async def test_a_client_with_the_engines_client_id_does_not_take_its_place(
         async with mqtt_bus(mosquitto, "1001") as console:
             await console.wait_online(WAIT_S)
             with pytest.raises(aiomqtt.MqttError):
-                async with asyncio.timeout(WAIT_S):
-                    async for _ in hostile.messages:
-                        pass
+                await _read_to_the_end(hostile)
         assert engine.bus.status.connects == 1
