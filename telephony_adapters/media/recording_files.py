@@ -212,9 +212,9 @@ def _apply(opener: Opener, ops: list[_Op]) -> list[tuple[Recording, str]]:
             continue
         try:
             _write(opener, rec, op.data, op.header)
-        except (OSError, ValueError) as exc:
+        except Exception as exc:  # any fault fails this recording, never the writer task
             failed.add(id(rec))
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else repr(exc)
             failures.append((rec, f"{why} ({rec.path})"))
             _close_quietly(rec)
     return failures

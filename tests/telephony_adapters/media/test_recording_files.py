@@ -110,16 +110,20 @@ async def test_one_failed_recording_leaves_the_others_alone(tmp_path: Path) -> N
     def opener(path: Path) -> BinaryIO:
         if path.stem == "locked":
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        if path.stem == "buggy":
+            raise RuntimeError("a fault nobody foresaw")
         return open_new(path)
 
     async with RecordingFiles(tmp_path, opener=opener, chunk_bytes=2048) as files:
-        bad, good = files.open("locked", DAY), files.open("fine", DAY)
-        record(bad, 1.0)
-        record(good, 1.0)
-        bad_outcome, good_outcome = await bad.outcome(), await good.outcome()
-    assert bad_outcome.error is not None
-    assert "Permission denied" in bad_outcome.error
-    assert good_outcome.ok
+        recs = [files.open(call_id, DAY) for call_id in ("locked", "buggy", "fine")]
+        for rec in recs:
+            record(rec, 1.0)
+        locked, buggy, fine = [await rec.outcome() for rec in recs]
+    assert locked.error is not None
+    assert "Permission denied" in locked.error
+    assert buggy.error is not None
+    assert "a fault nobody foresaw" in buggy.error
+    assert fine.ok
     assert [i.call_id for i in list_recordings(tmp_path)] == ["fine"]
 
 
