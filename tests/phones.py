@@ -24,7 +24,6 @@ import errno
 import fcntl
 import itertools
 import json
-import math
 import os
 import shutil
 import socket
@@ -39,10 +38,8 @@ from typing import Any
 
 import pytest
 
+from tests.audio import RATE, tone
 from tests.harness import LIMIT_S, until, until_async
-
-RATE = 8000
-"""The sample rate of every tone and dump (G.711)."""
 
 _CLONE_NEWNET = 0x40000000
 _SIOCGIFFLAGS = 0x8913
@@ -148,8 +145,7 @@ def write_tone(path: Path, freq_hz: float | None, seconds: float, amplitude: flo
     if freq_hz is None:
         samples = array.array("h", bytes(2 * n))
     else:
-        peak, step = amplitude * 32767, 2 * math.pi * freq_hz / RATE
-        samples = array.array("h", (round(peak * math.sin(step * i)) for i in range(n)))
+        samples = array.array("h", tone(freq_hz, n, amplitude=round(amplitude * 32767)))
     if sys.byteorder != "little":
         samples.byteswap()
     with wave.open(str(path), "wb") as w:
@@ -196,6 +192,15 @@ class Registration:
     user: str
     password: str
     regint_s: int = 60
+
+
+_CONTRARY = {
+    "REGISTER_OK": ("REGISTER_FAIL",),
+    "CALL_RINGING": ("CALL_CLOSED",),
+    "CALL_ESTABLISHED": ("CALL_CLOSED",),
+    "CALL_RTPESTAB": ("CALL_CLOSED",),
+}
+"""Events that rule out the one awaited (a wait fails at once on them)."""
 
 
 class Baresip:
@@ -341,7 +346,9 @@ class Baresip:
             *(f"module_app\t\t{m}.so" for m in apps),
         ]
         (self.folder / "config").write_text("\n".join(lines) + "\n")
-        (self.folder / "accounts").write_text(self._account() + "\n")
+        # The account comes over ctrl_tcp once connected (uanew): a registration's
+        # events would be lost before that.
+        (self.folder / "accounts").write_text("")
 
     def _account(self) -> str:
         answer = ";answermode=auto" if self.auto_answer else ";answermode=manual"
@@ -368,6 +375,7 @@ class Baresip:
             attempt, every_s=0.02, what=f"baresip {self.user}'s ctrl_tcp socket"
         )
         self._reader_task = asyncio.create_task(self._read(reader), name=f"baresip:{self.user}")
+        await self.command("uanew", self._account())
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         try:
@@ -418,21 +426,27 @@ class Baresip:
 
     async def wait_event(self, kind: str, limit_s: float = LIMIT_S) -> dict[str, Any]:
         """The first event of type ``kind`` (``CALL_INCOMING``, ``CALL_ESTABLISHED``,
-        ``CALL_CLOSED``, ``REGISTER_OK``...) not yet taken by an earlier wait."""
+        ``CALL_RTPESTAB``, ``CALL_CLOSED``, ``REGISTER_OK``...) not yet taken by an earlier
+        wait. An event that rules it out first (``CALL_CLOSED`` for an established call,
+        ``REGISTER_FAIL`` for a registration) fails the test at once."""
         deadline = asyncio.get_running_loop().time() + limit_s
+        contrary = _CONTRARY.get(kind, ())
         while True:
             for i, event in enumerate(self._pending):
                 if event.get("type") == kind:
                     del self._pending[i]
                     return event
-            if self._reader_task is None or self._reader_task.done():
+                if event.get("type") in contrary:
+                    raise AssertionError(
+                        f"baresip {self.user}: {event.get('type')} ({event.get('param')}) "
+                        f"instead of {kind}:\n{self.log_tail()}"
+                    )
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0 or self._reader_task is None or self._reader_task.done():
                 break
             self._arrived.clear()
-            remaining = deadline - asyncio.get_running_loop().time()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), max(remaining, 0))
-            if remaining <= 0:
-                break
+                await asyncio.wait_for(self._arrived.wait(), remaining)
         seen = [e.get("type") for e in self.events]
         raise AssertionError(
             f"baresip {self.user}: no {kind} event (seen: {seen}):\n{self.log_tail()}"
