@@ -547,9 +547,10 @@ class MediaCore:
         return out
 
     def _needs_fill(self, leg: _Leg, source: HearLeg, now: float) -> bool:
-        speaker = self._legs[source.leg_id]
+        if self._legs[source.leg_id].muted or leg.out.origin == "silence":
+            return True  # filling already: every step until the speaker comes back
         last = leg.out.last_at
-        return speaker.muted or last is None or now - last >= FILL_AFTER_S - 1e-6
+        return last is None or now - last >= FILL_AFTER_S - 1e-6
 
     def _generated(self, leg: _Leg, origin: Hashable, payload: bytes, now: float) -> SendPacket:
         assert leg.remote is not None

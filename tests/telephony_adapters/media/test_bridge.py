@@ -209,9 +209,11 @@ def test_mute_forwards_nothing_and_the_other_side_hears_silence() -> None:
     relayed = sends(core.receive("a", rtp("a", 1, b"\x10" * 160), 0.01), "b")
     assert relayed[0].payload == b"\x10" * 160
     assert relayed[0].marker
-    # While a talks, b gets no filler; after 100 ms of nothing it does.
+    # While a talks, b gets no filler; after 100 ms of nothing it does, every 20 ms.
     assert sends(core.tick(0.021), "b") == []
-    assert sends(core.tick(0.121), "b")[0].payload == g711.silence(0)
+    fill = [sends(core.tick(0.021 + i * FRAME), "b") for i in range(5, 10)]
+    assert [[p.payload for p in f] for f in fill] == [[g711.silence(0)]] * 5
+    assert [p.marker for f in fill for p in f] == [True, False, False, False, False]
 
 
 def test_recording_taps_give_linear_frames_timed_by_rtp() -> None:

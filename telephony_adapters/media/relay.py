@@ -1,0 +1,298 @@
+"""The media relay in asyncio: a UDP port per leg around the sans-I/O :class:`MediaCore`.
+
+:class:`MediaRelay` opens each leg's port from a range (even numbers: RTP; RTCP is not
+served), hands every datagram to the core with the loop's clock as ``now``, sends the
+packets the core returns from that leg's port, and runs one task that sleeps until the
+core's next deadline (the 20 ms grid of generated frames, a leg's time-out) and ticks it.
+What the core reports beyond packets (DTMF, a silent leg, recording frames, a prompt
+that ended) goes to the callbacks of :class:`RelayHooks`: the engine's, which must not
+block (a recording is written off this path).
+
+Changing what a leg hears goes through the relay's methods (not the core's), which wake
+the task, since a leg that now hears music needs ticks it did not need before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TypeVar, cast
+
+from cti import log_limits
+from cti.clock import RetryBackoff, wait_for_timer
+from cti.errors import TelephonyError
+from telephony_adapters.media.bridge import (
+    Addr,
+    DtmfHeard,
+    FrameSource,
+    LegSilent,
+    MediaCore,
+    Out,
+    PlayFinished,
+    RecordFrame,
+    SendPacket,
+    Side,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_BIND_TRIES = 64
+"""Ports in use by other programs tried before the range counts as exhausted."""
+
+E = TypeVar("E")
+
+
+@dataclass(slots=True)
+class RelayHooks:
+    """Where the core's reports go (each optional; none may block)."""
+
+    on_dtmf: Callable[[DtmfHeard], None] | None = None
+    on_silent: Callable[[LegSilent], None] | None = None
+    on_record: Callable[[RecordFrame], None] | None = None
+    on_play_finished: Callable[[PlayFinished], None] | None = None
+
+
+class _LegPort(asyncio.DatagramProtocol):
+    def __init__(self, relay: MediaRelay, leg_id: str) -> None:
+        self.relay = relay
+        self.leg_id = leg_id
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def itself(self) -> _LegPort:
+        """The protocol factory (one protocol, tried on port after port)."""
+        return self
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        self.relay._received(self.leg_id, data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("media leg %s: %s", self.leg_id, exc)
+
+
+class MediaRelay:
+    """UDP ports for the legs of a :class:`MediaCore`, and its clock."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port_min: int = 20000,
+        port_max: int = 20999,
+        *,
+        hooks: RelayHooks | None = None,
+        core: MediaCore | None = None,
+    ) -> None:
+        self.port_min = port_min + port_min % 2
+        if not 1 <= port_min <= port_max <= 65535 or self.port_min > port_max:
+            raise TelephonyError(f"RTP port range {port_min}-{port_max} holds no even port")
+        self.host = host
+        self.port_max = port_max
+        self.hooks = hooks or RelayHooks()
+        self.core = core or MediaCore()
+        self._ports: dict[str, int] = {}
+        self._sockets: dict[str, _LegPort] = {}
+        self._latch: set[str] = set()
+        self._cursor = self.port_min
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def __aenter__(self) -> MediaRelay:
+        self.start()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done():
+            self._task = self._loop.create_task(self._ticker(), name="media:tick")
+
+    async def close(self) -> None:
+        for leg_id in list(self._ports):
+            self.close_leg(leg_id)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    # -- legs ----------------------------------------------------------------------
+
+    async def open_leg(
+        self,
+        leg_id: str,
+        *,
+        payload_type: int,
+        telephone_event: int | None = None,
+        remote: Addr | None = None,
+        timeout_s: float | None = None,
+        latch: bool = False,
+    ) -> int:
+        """A leg on a port of its own (returned). ``latch``: with no ``remote`` yet,
+        answer to where its first packet comes from. Raises TelephonyError when the
+        range is exhausted, the id is taken or the codec is not G.711."""
+        if leg_id in self._ports:
+            raise TelephonyError(f"media leg {leg_id!r} exists already")
+        loop = self._loop or asyncio.get_running_loop()
+        self.core.add_leg(
+            leg_id,
+            payload_type=payload_type,
+            telephone_event=telephone_event,
+            remote=remote,
+            timeout_s=timeout_s,
+            now=loop.time(),
+        )
+        try:
+            port, sock = await self._bind(leg_id)
+        except BaseException:
+            self.core.remove_leg(leg_id)
+            raise
+        self._ports[leg_id], self._sockets[leg_id] = port, sock
+        if latch:
+            self._latch.add(leg_id)
+        self._wake.set()
+        return port
+
+    async def _bind(self, leg_id: str) -> tuple[int, _LegPort]:
+        loop = asyncio.get_running_loop()
+        taken = set(self._ports.values())
+        span = (self.port_max - self.port_min) // 2 + 1
+        tries = 0
+        sock = _LegPort(self, leg_id)
+        for _ in range(span):
+            port = self._cursor
+            self._cursor = self.port_min if port + 2 > self.port_max else port + 2
+            if port in taken:
+                continue
+            try:
+                await loop.create_datagram_endpoint(sock.itself, local_addr=(self.host, port))
+            except OSError:
+                tries += 1
+                if tries >= MAX_BIND_TRIES:
+                    break
+                continue
+            return port, sock
+        raise TelephonyError(
+            f"no free RTP port on {self.host} in {self.port_min}-{self.port_max}"
+            f" ({len(self._ports)} legs open, {tries} ports taken by other programs)"
+        )
+
+    def close_leg(self, leg_id: str) -> None:
+        """The leg's port closes; legs that heard it hear silence. Unknown: no error."""
+        self._ports.pop(leg_id, None)
+        self._latch.discard(leg_id)
+        sock = self._sockets.pop(leg_id, None)
+        if sock is not None and sock.transport is not None:
+            sock.transport.close()
+        self.core.remove_leg(leg_id)
+
+    def port_of(self, leg_id: str) -> int:
+        port = self._ports.get(leg_id)
+        if port is None:
+            raise TelephonyError(f"no media leg {leg_id!r}")
+        return port
+
+    def __len__(self) -> int:
+        return len(self._ports)
+
+    # -- what each leg hears (the core's, then a wake-up for the tick task) ------------
+
+    def connect(self, a: str, b: str) -> None:
+        self._changed(self.core.connect, a, b)
+
+    def hear(self, leg_id: str, other_id: str) -> None:
+        self._changed(self.core.hear, leg_id, other_id)
+
+    def play(self, leg_id: str, source: FrameSource) -> None:
+        self._changed(self.core.play, leg_id, source)
+
+    def silence(self, leg_id: str) -> None:
+        self._changed(self.core.silence, leg_id)
+
+    def mix(self, leg_ids: Sequence[str]) -> None:
+        self._changed(self.core.mix, leg_ids)
+
+    def mute(self, leg_id: str, muted: bool) -> None:
+        self.core.mute(leg_id, muted)
+
+    def tap(self, leg_id: str, tap: str, side: Side) -> None:
+        self.core.tap(leg_id, tap, side)
+
+    def untap(self, leg_id: str, tap: str) -> None:
+        self.core.untap(leg_id, tap)
+
+    def set_remote(self, leg_id: str, remote: Addr | None) -> None:
+        self._changed(self.core.set_remote, leg_id, remote)
+
+    def set_codec(self, leg_id: str, payload_type: int, telephone_event: int | None) -> None:
+        self.core.set_codec(leg_id, payload_type, telephone_event)
+
+    def set_timeout(self, leg_id: str, timeout_s: float | None) -> None:
+        loop = self._loop or asyncio.get_running_loop()
+        self._changed(self.core.set_timeout, leg_id, timeout_s, loop.time())
+
+    def _changed(self, change: Callable[..., None], *args: object) -> None:
+        change(*args)
+        self._wake.set()
+
+    # -- packets and time ------------------------------------------------------------
+
+    def _received(self, leg_id: str, data: bytes, addr: tuple[str | object, ...]) -> None:
+        loop = self._loop or asyncio.get_running_loop()
+        if leg_id in self._latch and isinstance(addr[0], str) and isinstance(addr[1], int):
+            self._latch.discard(leg_id)
+            self.set_remote(leg_id, (addr[0], addr[1]))
+        self._dispatch(self.core.receive(leg_id, data, loop.time()))
+
+    async def _ticker(self) -> None:
+        loop = asyncio.get_running_loop()
+        steady = RetryBackoff()  # never fails: the tick's errors are the hooks', caught
+        while True:
+            deadline = self.core.next_deadline()
+            delay = None if deadline is None else deadline - loop.time()
+            if delay is None or delay > 0:
+                await wait_for_timer(self._wake, delay, steady, loop.time())
+                continue
+            self._dispatch(self.core.tick(loop.time()))
+
+    def _dispatch(self, outs: list[Out]) -> None:
+        hooks = self.hooks
+        for out in outs:
+            if isinstance(out, SendPacket):
+                self._send(out)
+            elif isinstance(out, DtmfHeard):
+                self._call(hooks.on_dtmf, out)
+            elif isinstance(out, RecordFrame):
+                self._call(hooks.on_record, out)
+            elif isinstance(out, LegSilent):
+                self._call(hooks.on_silent, out)
+            else:
+                self._call(hooks.on_play_finished, out)
+
+    def _send(self, out: SendPacket) -> None:
+        sock = self._sockets.get(out.leg_id)
+        if sock is None or sock.transport is None:
+            return
+        try:
+            sock.transport.sendto(out.data, out.addr)
+        except (OSError, ValueError, OverflowError) as exc:  # one leg's fault, not all's
+            log.debug("media leg %s: sending to %s failed: %s", out.leg_id, out.addr, exc)
+
+    @staticmethod
+    def _call(hook: Callable[[E], None] | None, event: E) -> None:
+        if hook is None:
+            return
+        try:
+            hook(event)
+        except Exception:  # a broken hook must not stop the audio
+            log_limits.exception(log, "media hook failed on %r", event)
