@@ -10,7 +10,6 @@ program the test fails, naming how to install it; it never skips.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
@@ -35,7 +34,7 @@ from cti.engine.service import EngineService
 from cti.models import CallDetailRecord
 from cti.store.database import Store
 from telephony_adapters.sim import SimTrunk
-from tests.harness import until_blocking
+from tests.harness import engine_center, until_blocking
 
 #: Safety net only: each step takes milliseconds on 127.0.0.1.
 WAIT_S = 30.0
@@ -217,17 +216,12 @@ class Engine:
 @pytest.fixture
 async def engine(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Engine]:
     _, config = center(tmp_path)
-    store = await Store.open(tmp_path / "cti.db")
     trunk = SimTrunk("sim")
-    async with mqtt_bus(mosquitto, "cti-engine", persistent=True, answer_refusals=True) as bus:
-        service = EngineService(config, bus, store, [trunk], config.agents, recorder=store)
-        task = asyncio.create_task(service.run(), name="engine")
-        await service.ready.wait()
+    async with (
+        mqtt_bus(mosquitto, "cti-engine", persistent=True, answer_refusals=True) as bus,
+        engine_center(
+            tmp_path / "cti.db", config=config, agents=config.agents, lines=[trunk], bus=bus
+        ) as c,
+    ):
         await bus.wait_online(WAIT_S)
-        try:
-            yield Engine(service, trunk, store, bus)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await service.flush()
-    await store.close()
+        yield Engine(c.service, trunk, c.store, bus)

@@ -15,10 +15,11 @@ import pytest
 
 from cti import topics
 from cti.bus.mqtt import MqttBus
-from cti.engine.service import EngineService
+from cti.engine.dispatch import CommandDispatcher
 from cti.protocol import AnyCommand, CommandResult, Login, SupervisorCommand, decode, encode
 from cti.store.database import Store
 from telephony_adapters.sim import SimTrunk
+from tests.harness import engine_center
 from tests.integration.conftest import WAIT_S, Mosquitto, center, mqtt_bus
 
 pytestmark = [
@@ -30,36 +31,33 @@ pytestmark = [
 
 
 @asynccontextmanager
-async def _engine(
-    mosquitto: Mosquitto, store: Store, tmp_path: Path, executed: list[str]
-) -> AsyncIterator[MqttBus]:
+async def _engine(mosquitto: Mosquitto, store: Store, tmp_path: Path) -> AsyncIterator[MqttBus]:
     _, config = center(tmp_path)
-    async with mqtt_bus(mosquitto, "cti-engine", persistent=True, answer_refusals=True) as bus:
-        service = EngineService(config, bus, store, [SimTrunk("sim")], config.agents)
-        execute = service.dispatch.execute
-
-        async def counted(message: AnyCommand | SupervisorCommand) -> CommandResult:
-            executed.append(message.command_id)
-            return await execute(message)
-
-        service.dispatch.execute = counted  # type: ignore[method-assign]
-        task = asyncio.create_task(service.run(), name="engine")
-        try:
-            await service.ready.wait()
-            await bus.wait_online(WAIT_S)
-            yield bus
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+    async with (
+        mqtt_bus(mosquitto, "cti-engine", persistent=True, answer_refusals=True) as bus,
+        engine_center(store, config=config, agents=config.agents, lines=[SimTrunk("sim")], bus=bus),
+    ):
+        await bus.wait_online(WAIT_S)
+        yield bus
 
 
 async def test_a_command_sent_while_the_engine_is_down_is_applied_once_when_it_is_back(
-    mosquitto: Mosquitto, tmp_path: Path
+    mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = await Store.open(tmp_path / "cti.db")
+    # Every command an engine carries out, counted from before it starts.
     executed: list[str] = []
+    execute = CommandDispatcher.execute
+
+    async def counted(
+        self: CommandDispatcher, message: AnyCommand | SupervisorCommand
+    ) -> CommandResult:
+        executed.append(message.command_id)
+        return await execute(self, message)
+
+    monkeypatch.setattr(CommandDispatcher, "execute", counted)
     try:
-        async with _engine(mosquitto, store, tmp_path, executed) as first:
+        async with _engine(mosquitto, store, tmp_path) as first:
             assert first.status.connects == 1
         # The engine is gone. The agent's plain client (one connection: the broker's
         # client id is the user) sends a command at QoS 1; the broker acknowledges it
@@ -76,7 +74,7 @@ async def test_a_command_sent_while_the_engine_is_down_is_applied_once_when_it_i
         async with raw:
             await raw.subscribe(topics.agent_events("1001"), qos=1)
             await raw.publish(topics.agent_commands("1001"), encode(command), qos=1)
-            async with _engine(mosquitto, store, tmp_path, executed) as second:
+            async with _engine(mosquitto, store, tmp_path) as second:
                 messages = aiter(raw.messages)
                 first_answer = await asyncio.wait_for(anext(messages), WAIT_S)
                 assert first_answer.topic.value == topics.agent_events("1001")
