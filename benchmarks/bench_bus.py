@@ -52,6 +52,7 @@ from cti.protocol import (
     CallConnected,
     CallEnded,
     CallOffered,
+    CommandResult,
     CompleteWrapUp,
     HangUp,
     Login,
@@ -76,7 +77,8 @@ class NoCustomers:
 
 class BotConsole:
     """An agent's console that accepts, hangs up and wraps up at once, and notes when
-    (``time.monotonic``) each offer arrived."""
+    (``time.monotonic``) each offer arrived. :attr:`ready` is set once the engine has
+    answered its ``SetReady``."""
 
     def __init__(self, bus: Bus, agent: str, offered: dict[str, float]) -> None:
         self.bus, self.agent, self.offered = bus, agent, offered
@@ -86,11 +88,14 @@ class BotConsole:
         agent = self.agent
         commands = topics.agent_commands(agent)
         async with self.bus.subscribe(topics.agent_events(agent)) as events:
+            set_ready = SetReady(agent_id=agent)
             await self.bus.publish(commands, Login(agent_id=agent))
-            await self.bus.publish(commands, SetReady(agent_id=agent))
-            self.ready.set()
+            await self.bus.publish(commands, set_ready)
             async for _topic, message in events:
-                if isinstance(message, CallOffered):
+                if isinstance(message, CommandResult):
+                    if message.command_id == set_ready.command_id:
+                        self.ready.set()
+                elif isinstance(message, CallOffered):
                     call_id = message.pop.call_id
                     self.offered.setdefault(call_id, time.monotonic())
                     await self.bus.publish(commands, AcceptOffer(agent_id=agent, call_id=call_id))
@@ -101,6 +106,17 @@ class BotConsole:
                 elif isinstance(message, CallEnded):
                     done = CompleteWrapUp(agent_id=agent, call_id=message.call_id, disposition="ok")
                     await self.bus.publish(commands, done)
+
+
+async def all_ready(bots: list[BotConsole]) -> None:
+    """Wait until the engine has every bot Ready (a minute at most: then it fails)."""
+    try:
+        async with asyncio.timeout(60):
+            for bot in bots:
+                await bot.ready.wait()
+    except TimeoutError:
+        waiting = [bot.agent for bot in bots if not bot.ready.is_set()]
+        sys.exit(f"the engine did not answer SetReady within a minute for {waiting}")
 
 
 def agent_ids(agents: int) -> list[str]:
@@ -132,8 +148,7 @@ class LocalConsoles:
 
     async def start(self) -> None:
         self.tasks = [asyncio.create_task(bot.run(), name=bot.agent) for bot in self.bots]
-        for bot in self.bots:
-            await bot.ready.wait()
+        await all_ready(self.bots)
 
     async def offered(self) -> dict[str, float]:
         return self.times
@@ -204,8 +219,7 @@ async def consoles_only(url: str, agents: int, connections: int) -> None:
             BotConsole(buses[n % len(buses)], a, times) for n, a in enumerate(agent_ids(agents))
         ]
         tasks = [asyncio.create_task(bot.run()) for bot in bots]
-        for bot in bots:
-            await bot.ready.wait()
+        await all_ready(bots)
         print("ready", flush=True)
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
@@ -225,13 +239,12 @@ async def run_rate(
     trunk = SimTrunk("sim")
     service = EngineService(config, engine_bus, NoCustomers(), [trunk], agent_configs)
     rung: dict[str, float] = {}
-    finished: list[object] = []
-    service.record_listeners.append(finished.append)
+    finished = Countdown()
+    service.record_listeners.append(finished.tick)
     engine = asyncio.create_task(service.run(), name="engine")
     await service.ready.wait()
     await consoles.start()
     try:
-        await _settle(service, agents)
         rng = random.Random(seed)
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -244,10 +257,10 @@ async def run_rate(
             n += 1
             next_at += rng.expovariate(rate)
         achieved = n / max(1e-9, loop.time() - start)
+        finished.expect(len(rung))  # every call recorded: all done
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(60):
-                while len(finished) < len(rung):  # every call recorded: all done
-                    await asyncio.sleep(0.05)
+                await finished.reached.wait()
         offered = await consoles.offered()
     finally:
         await consoles.stop()
@@ -267,12 +280,26 @@ async def run_rate(
     }
 
 
-async def _settle(service: EngineService, agents: int) -> None:
-    """Wait until every bot is Ready in the router (bounded)."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(60):
-            while service.router.snapshot("general", service.now()).agents_ready < agents:
-                await asyncio.sleep(0.01)
+class Countdown:
+    """Counts the calls recorded; :attr:`reached` is set once they are as many as
+    :meth:`expect` says (known only when the ringing stops)."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+        self.target: int | None = None
+        self.reached = asyncio.Event()
+
+    def tick(self, _record: object) -> None:
+        self.seen += 1
+        self._check()
+
+    def expect(self, target: int) -> None:
+        self.target = target
+        self._check()
+
+    def _check(self) -> None:
+        if self.target is not None and self.seen >= self.target:
+            self.reached.set()
 
 
 def _pct(values: list[float], q: int) -> float | None:
