@@ -93,6 +93,11 @@ ALAW_TO_ULAW = bytes(ULAW_ENCODE[v & 0xFFFF] for v in ALAW_DECODE)
 
 _DECODE = {PCMU: ULAW_DECODE, PCMA: ALAW_DECODE}
 _ENCODE = {PCMU: ULAW_ENCODE, PCMA: ALAW_ENCODE}
+_DECODE_BYTES = {
+    law: (bytes(v & 0xFF for v in table), bytes((v >> 8) & 0xFF for v in table))
+    for law, table in _DECODE.items()
+}
+"""Per law, the low and the high byte of each code's sample (for ``bytes.translate``)."""
 _TRANSLATE = {(PCMU, PCMA): ULAW_TO_ALAW, (PCMA, PCMU): ALAW_TO_ULAW}
 
 
@@ -120,15 +125,20 @@ def to_bytes(values: array[int]) -> bytes:
 
 
 def decode(payload: bytes, payload_type: int) -> bytes:
-    """G.711 codes to 16-bit little-endian linear."""
-    return to_bytes(array("h", map(_DECODE[payload_type].__getitem__, payload)))
+    """G.711 codes to 16-bit little-endian linear (two translates and an interleave)."""
+    low, high = _DECODE_BYTES[payload_type]
+    out = bytearray(2 * len(payload))
+    out[0::2] = payload.translate(low)
+    out[1::2] = payload.translate(high)
+    return bytes(out)
 
 
 def encode(linear: bytes, payload_type: int) -> bytes:
     """16-bit little-endian linear to G.711 codes."""
-    unsigned = samples(linear)
     table = _ENCODE[payload_type]
-    return bytes([table[v & 0xFFFF] for v in unsigned])
+    if _BIG_ENDIAN:
+        return bytes([table[v & 0xFFFF] for v in samples(linear)])
+    return bytes(map(table.__getitem__, memoryview(linear[: len(linear) & ~1]).cast("H")))
 
 
 def encode_samples(values: Iterable[int], payload_type: int) -> bytes:

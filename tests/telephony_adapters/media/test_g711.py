@@ -78,3 +78,24 @@ def test_silence_and_bad_payload_type() -> None:
         g711.check_payload_type(9)
     assert g711.clip(40000) == 32767
     assert g711.clip(-40000) == -32768
+
+
+@pytest.mark.parametrize(
+    ("payload_type", "table"), [(g711.PCMU, g711.ULAW_DECODE), (g711.PCMA, g711.ALAW_DECODE)]
+)
+def test_buffer_decode_and_encode_agree_with_the_tables(
+    payload_type: int, table: tuple[int, ...]
+) -> None:
+    codes = bytes(range(256))
+    linear = g711.decode(codes, payload_type)
+    assert len(linear) == 512
+    assert list(g711.samples(linear)) == list(table)
+    assert linear[:2] == table[0].to_bytes(2, "little", signed=True)  # little-endian
+    again = g711.encode(linear, payload_type)
+    assert again == bytes(
+        g711.ULAW_ENCODE[v & 0xFFFF] if payload_type == g711.PCMU else g711.ALAW_ENCODE[v & 0xFFFF]
+        for v in table
+    )
+    assert g711.encode_samples([40000, -40000, 0], payload_type) == g711.encode(
+        g711.to_bytes_list([32767, -32768, 0]), payload_type
+    )
