@@ -153,3 +153,27 @@ async def wait_for_timer(
         async with asyncio.timeout(delay):
             await wake.wait()
     wake.clear()
+
+
+class EngineClock:
+    """Engine time: the router's ``now``, monotonic seconds that read as epoch seconds.
+
+    The loop's monotonic clock plus an offset fixed on first use so that engine time
+    then equals :func:`~cti.clock.wall_time`. So it never jumps with the wall clock
+    while the process lives, and across a restart it carries on where the wall clock
+    is: a caller who waited 30 s before a crash and 10 s of downtime has waited 40 s.
+    """
+
+    def __init__(self) -> None:
+        self._offset: float | None = None
+
+    def now(self) -> float:
+        loop_time = asyncio.get_running_loop().time()
+        if self._offset is None:
+            self._offset = wall_time() - loop_time
+        return loop_time + self._offset
+
+    def carry_on_from(self, floor: float | None) -> None:
+        """After a restart: the wall clock, never behind the journal's last input."""
+        floor = floor if floor is not None else -float("inf")
+        self._offset = max(wall_time(), floor) - asyncio.get_running_loop().time()

@@ -26,12 +26,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from cti import log_limits, topics
 from cti.bus.memory import Bus, Subscription
-from cti.clock import RetryBackoff, wait_for_timer, wall_time
+from cti.clock import EngineClock, RetryBackoff, wait_for_timer, wall_time
 from cti.config import Config, watch_config
 from cti.customers.base import CustomerBase
 from cti.engine.call_control import CallController
@@ -39,6 +39,7 @@ from cti.engine.callbacks import CallbackScheduler
 from cti.engine.customer_desk import CustomerDesk
 from cti.engine.directory import CallRecorder, CustomerDirectory
 from cti.engine.dispatch import CampaignControl, CommandDispatcher, Parts
+from cti.engine.effects import Effect, Publish, StateOf, VoiceUpdate
 from cti.engine.line_book import LineBook
 from cti.engine.records import RecordKeeper
 from cti.engine.recovery import JournalTending, Recovery
@@ -84,30 +85,6 @@ from scripts_engine.catalog import ScriptCatalog
 from telephony_adapters.base import LineEvent, TelephonyAdapter
 
 log = logging.getLogger(__name__)
-
-
-class EngineClock:
-    """Engine time: the router's ``now``, monotonic seconds that read as epoch seconds.
-
-    The loop's monotonic clock plus an offset fixed on first use so that engine time
-    then equals :func:`~cti.clock.wall_time`. So it never jumps with the wall clock
-    while the process lives, and across a restart it carries on where the wall clock
-    is: a caller who waited 30 s before a crash and 10 s of downtime has waited 40 s.
-    """
-
-    def __init__(self) -> None:
-        self._offset: float | None = None
-
-    def now(self) -> float:
-        loop_time = asyncio.get_running_loop().time()
-        if self._offset is None:
-            self._offset = wall_time() - loop_time
-        return loop_time + self._offset
-
-    def carry_on_from(self, floor: float | None) -> None:
-        """After a restart: the wall clock, never behind the journal's last input."""
-        floor = floor if floor is not None else -float("inf")
-        self._offset = max(wall_time(), floor) - asyncio.get_running_loop().time()
 
 
 class EngineService:
@@ -394,7 +371,7 @@ class EngineService:
         elif isinstance(event, PhoneEvent):
             self.voice.phone_event(event)
             if isinstance(event, PhoneReachability) and self.router.has_agent(event.agent_id):
-                self._effects.put_nowait(_StateOf(event.agent_id))
+                self._effects.put_nowait(StateOf(event.agent_id))
         elif isinstance(event, DtmfReceived):
             agent_id = self.calls.talking_on(event.call_id)
             if agent_id is None:  # still queued, ringing an agent, or over: no one to tell
@@ -512,7 +489,7 @@ class EngineService:
                 if call_id is not None
             )  # fmt: skip
             for call_id in touched:
-                self._effects.put_nowait(_VoiceUpdate(call_id))
+                self._effects.put_nowait(VoiceUpdate(call_id))
 
     def now(self) -> float:
         """Engine time (:class:`EngineClock`)."""
@@ -528,7 +505,7 @@ class EngineService:
 
     def _send(self, topic: str, message: Message, *, retain: bool = False) -> None:
         """Publish after every effect decided so far (keeps each agent's events in order)."""
-        self._effects.put_nowait(_Publish(topic, message, retain))
+        self._effects.put_nowait(Publish(topic, message, retain))
 
     async def _serve_effects(self) -> None:
         while True:
@@ -547,9 +524,9 @@ class EngineService:
     async def _carry_out(self, action: Effect) -> None:
         now, wall = self.now(), wall_time()
         match action:
-            case _Publish(topic=topic, message=message, retain=retain):
+            case Publish(topic=topic, message=message, retain=retain):
                 await self.bus.publish(topic, message, retain=retain)
-            case _VoiceUpdate() | _StateOf():
+            case VoiceUpdate() | StateOf():
                 await self._voice_effect(action, now, wall)
             case OfferCall():
                 self.voice.offered(action.call_id, action.agent_id)
@@ -580,8 +557,8 @@ class EngineService:
             case DisconnectCall() | ReleaseLine() | ExitCall() | MoveCall():
                 await self._call_leaves(action)
 
-    async def _voice_effect(self, action: _VoiceUpdate | _StateOf, now: float, wall: float) -> None:
-        if isinstance(action, _VoiceUpdate):
+    async def _voice_effect(self, action: VoiceUpdate | StateOf, now: float, wall: float) -> None:
+        if isinstance(action, VoiceUpdate):
             await self.voice.update(action.call_id)
         else:
             state = self.views.state(action.agent_id, now, wall)
@@ -701,30 +678,3 @@ class EngineService:
     async def publish_status(self) -> None:
         """Publish every queue's live figures and waiting calls (both retained)."""
         await publish_queues(self.bus, self.router, self.stats, self.now(), wall_time())
-
-
-@dataclass(frozen=True, slots=True)
-class _VoiceUpdate:
-    """Send the call's audio plan to its line (if it changed), in turn with the effects."""
-
-    call_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class _StateOf:
-    """Publish the agent's state again (its phone became reachable or not)."""
-
-    agent_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Publish:
-    """A message to publish in turn with the router's effects."""
-
-    topic: str
-    message: Message
-    retain: bool = False
-
-
-Effect = Action | _Publish | _VoiceUpdate | _StateOf
-"""What the effects task carries out, in order."""
