@@ -270,6 +270,11 @@ class SipLineSettings(_Section):
     phone_qualify_s: float = Field(30.0, ge=0)
     """OPTIONS to each agent's phone this often (one that stops answering is unreachable);
     0: none."""
+    phone_algorithms: tuple[Literal["SHA-256", "MD5"], ...] = Field(
+        ("SHA-256", "MD5"), min_length=1
+    )
+    """Digest algorithms offered to the phones, in order (``["MD5"]`` for phones that
+    answer only the first challenge and know only MD5, such as baresip 1.0)."""
 
     @field_validator("codecs")
     @classmethod

@@ -104,6 +104,7 @@ def _sip_line(settings: SipLineSettings, phones: Mapping[str, str]) -> Telephony
         phone_ha1=ha1,
         phones=dict(phones),
         phone_qualify_s=settings.phone_qualify_s,
+        phone_algorithms=settings.phone_algorithms,
     )
     return SipLine(params)
 

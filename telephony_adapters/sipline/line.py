@@ -44,6 +44,7 @@ from telephony_adapters.sipline.phone_auth import PhoneSettings
 from telephony_adapters.sipline.rtp import DTMF_EVENTS, DtmfEvent
 from telephony_adapters.sipline.transaction import Addr, Timers
 from telephony_adapters.sipline.useragent import (
+    AgentLegProgress,
     Datagram,
     DialProgress,
     Effect,
@@ -53,6 +54,7 @@ from telephony_adapters.sipline.useragent import (
     TransferOutcome,
     UaSettings,
     UserAgent,
+    leg_id,
 )
 
 log = logging.getLogger(__name__)
@@ -122,6 +124,8 @@ class SipLine(TelephonyAdapter):
         self.transfers: dict[str, list[TransferOutcome]] = {}
         self.phones: dict[str, PhoneReachability] = {}
         """The last reachability reported of each agent's phone (see :mod:`.registrar`)."""
+        self.agent_legs: dict[str, AgentLegProgress] = {}
+        """The latest progress of each agent leg (:meth:`ring_agent`), by leg id."""
         self.dtmf: list[tuple[str, str]] = []
         """(call id, key) of every DTMF key received, in order (the last 1,000)."""
         self._changes = Changes()
@@ -256,6 +260,36 @@ class SipLine(TelephonyAdapter):
         self._apply(effects)
         return call_id
 
+    async def ring_agent(
+        self,
+        call_id: str,
+        agent_id: str,
+        *,
+        caller: tuple[str, str] = ("", ""),
+        auto_answer: bool = False,
+        timeout_s: float | None = None,
+    ) -> str:
+        """Ring the agent's phone for call ``call_id``; returns the leg's call id. Its
+        progress follows in :attr:`agent_legs`; :meth:`hang_up` of the leg withdraws or
+        ends it. Raises :class:`TelephonyError` if the phone is unreachable."""
+        leg = leg_id(call_id, agent_id)
+        port = await self._open_media(leg)
+        try:
+            effects = self.ua.ring_agent(
+                call_id,
+                agent_id,
+                port,
+                self._now(),
+                caller=caller,
+                auto_answer=auto_answer,
+                timeout_s=timeout_s,
+            )
+        except TelephonyError:
+            self._close_media(leg)
+            raise
+        self._apply(effects)
+        return leg
+
     async def dial_outcome(self, call_id: str) -> DialOutcome:
         """Wait for the final response to our INVITE: 2xx answered; 486/600 busy;
         408/480, or our CANCEL (after ``dial_timeout_s``, or :meth:`hang_up` while it
@@ -362,18 +396,25 @@ class SipLine(TelephonyAdapter):
         elif isinstance(effect, MediaStop):
             self._close_media(effect.call_id)
         elif isinstance(effect, DialProgress):
-            self.outcomes[effect.call_id] = effect
-            if effect.final and effect.call_id in self._dials and not self._dials[effect.call_id]:
-                said = f"{effect.status} {effect.outcome}" if effect.status else "no response"
-                end = _DIAL_ENDS.get(effect.outcome, DialEnd.FAILED)
-                self._dials[effect.call_id] = DialOutcome(effect.call_id, end, said)
-            if len(self.outcomes) > 10_000:
-                del self.outcomes[next(iter(self.outcomes))]
+            self._dial_progress(effect)
         elif isinstance(effect, TransferOutcome):
             self.transfers.setdefault(effect.call_id, []).append(effect)
             log.info("line %s: call %s transfer: %d", self.name, effect.call_id, effect.status)
         elif isinstance(effect, PhoneReachability):
             self.phones[effect.agent_id] = effect
+        elif isinstance(effect, AgentLegProgress):
+            self.agent_legs[effect.call_id] = effect
+            while len(self.agent_legs) > _DIALS_KEPT:
+                del self.agent_legs[next(iter(self.agent_legs))]
+
+    def _dial_progress(self, effect: DialProgress) -> None:
+        self.outcomes[effect.call_id] = effect
+        if effect.final and effect.call_id in self._dials and not self._dials[effect.call_id]:
+            said = f"{effect.status} {effect.outcome}" if effect.status else "no response"
+            end = _DIAL_ENDS.get(effect.outcome, DialEnd.FAILED)
+            self._dials[effect.call_id] = DialOutcome(effect.call_id, end, said)
+        if len(self.outcomes) > 10_000:
+            del self.outcomes[next(iter(self.outcomes))]
 
     def _send(self, data: bytes, dest: Addr) -> None:
         transport = self._transport
@@ -493,4 +534,5 @@ def _phone_settings(params: SipLineParams) -> PhoneSettings | None:
         ha1=params.phone_ha1,
         phones=params.phones,
         qualify_s=params.phone_qualify_s,
+        algorithms=params.phone_algorithms,
     )

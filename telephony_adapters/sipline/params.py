@@ -36,3 +36,5 @@ class SipLineParams:
     """agent id -> a fixed ``sip:`` URI of the agent's phone."""
     phone_qualify_s: float = 30.0
     """OPTIONS to each agent's phone this often; 0: none."""
+    phone_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
+    """Digest algorithms offered to the phones, in order."""

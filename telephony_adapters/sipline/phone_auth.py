@@ -34,7 +34,7 @@ from telephony_adapters.sipline.digest import parse_auth_params
 from telephony_adapters.sipline.message import SipSyntaxError, quote
 
 ALGORITHMS = ("SHA-256", "MD5")
-"""Offered in this order (RFC 8760 §2.4: the strongest first)."""
+"""Offered in this order by default (RFC 8760 §2.4: the preferred first)."""
 _HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 _HEX_LENGTH = {"MD5": 32, "SHA-256": 64}
 MAX_AUTH_HEADER = 2048
@@ -59,6 +59,9 @@ class PhoneSettings:
     qualify_s: float = 0.0
     """OPTIONS to each registered or fixed phone this often; 0: none."""
     nonce_ttl_s: float = 300.0
+    algorithms: tuple[str, ...] = ALGORITHMS
+    """Offered (and accepted) in this order. Phones that answer only the first challenge
+    and know only MD5 (SIPp, baresip 1.0) need ``("MD5",)``."""
 
     def agents(self) -> set[str]:
         return set(self.ha1) | set(self.phones)
@@ -103,8 +106,10 @@ class NonceMint:
         return "ok" if 0 <= now - issued <= self.ttl_s else "stale"
 
 
-def challenges(realm: str, nonce: str, *, stale: bool) -> list[tuple[str, str]]:
-    """The WWW-Authenticate headers of a 401: one per algorithm, SHA-256 first."""
+def challenges(
+    realm: str, nonce: str, *, stale: bool, algorithms: tuple[str, ...] = ALGORITHMS
+) -> list[tuple[str, str]]:
+    """The WWW-Authenticate headers of a 401: one per algorithm, in order."""
     extra = ", stale=true" if stale else ""
     return [
         (
@@ -112,7 +117,7 @@ def challenges(realm: str, nonce: str, *, stale: bool) -> list[tuple[str, str]]:
             f"Digest realm={quote(realm)}, nonce={quote(nonce)}, algorithm={alg}, "
             f'qop="auth"{extra}',
         )
-        for alg in ALGORITHMS
+        for alg in algorithms
     ]
 
 
@@ -170,7 +175,7 @@ def check_credentials(creds: Credentials, settings: PhoneSettings, method: str) 
     only: the phone is never told which of these failed."""
     if creds.realm != settings.realm:
         return False, f"realm {creds.realm[:40]!r} is not ours"
-    if creds.algorithm not in _HASHES:
+    if creds.algorithm not in settings.algorithms:
         return False, f"algorithm {creds.algorithm[:20]!r} not offered"
     if creds.qop != "auth" or not creds.nc or not creds.cnonce:
         return False, "no qop=auth with nc and cnonce"

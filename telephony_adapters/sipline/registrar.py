@@ -57,7 +57,8 @@ class Binding:
     agent_id: str
     uri: Uri
     dest: Addr
-    """Where requests to it go: the address its REGISTER came from (NAT-safe)."""
+    """Where requests to it go: the Contact's address, or where its REGISTER came from
+    when the Contact names another host (the phone is behind a NAT)."""
     expires_at: float
     registered_at: float
     call_id: str = ""
@@ -147,7 +148,8 @@ class Registrar:
         self, request: Request, txn: ServerTransaction, now: float, *, stale: bool
     ) -> list[Effect]:
         nonce = self.nonces.make(now)
-        extra = challenges(self.settings.realm, nonce, stale=stale)
+        s = self.settings
+        extra = challenges(s.realm, nonce, stale=stale, algorithms=s.algorithms)
         return self.core.reply(txn, request, 401, now, extra=extra)
 
     def _refuse(
@@ -224,7 +226,9 @@ class Registrar:
             bindings.remove(old)
         if expires == 0:
             return
-        bindings.append(Binding(agent, uri, source, now + expires, now, request.call_id, cseq))
+        # The Contact's address when it is the source's host; else the source (a NAT).
+        dest = uri.host_port if uri.host_port[0] == source[0] else source
+        bindings.append(Binding(agent, uri, dest, now + expires, now, request.call_id, cseq))
         while len(bindings) > self.settings.max_contacts:
             bindings.remove(min(bindings, key=lambda b: b.registered_at))
 

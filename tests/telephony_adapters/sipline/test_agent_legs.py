@@ -28,6 +28,7 @@ from tests.telephony_adapters.sipline.peer import (
     request,
     sent,
 )
+from tests.telephony_adapters.sipline.test_registrar import Phone, register, registrar_ua
 
 FIXED = f"sip:a3@{PEER[0]}:{PEER[1]}"
 LEG = leg_id("c-1", "a3")
@@ -176,3 +177,18 @@ def test_an_unreachable_phone_is_refused_by_name() -> None:
         ua.ring_agent("c-1", "a9", 12000, 0.0)
     with pytest.raises(TelephonyError, match="agent 'a3'"):
         make_ua().ring_agent("c-1", "a3", 12000, 0.0)
+
+
+def test_a_registered_phone_is_rung_at_its_contact_or_behind_a_nat_at_its_source() -> None:
+    ua = registrar_ua()
+    register(ua, Phone(port=5080), 0.0)
+    [invite] = sent(out := ua.ring_agent("c-1", "a1", 12000, 1.0))
+    assert isinstance(invite, Request)
+    assert invite.uri == "sip:a1@10.0.0.7:5080"
+    assert out[0].dest == ("10.0.0.7", 5080)  # type: ignore[union-attr]
+    natted = Phone(port=5090)
+    register(ua, natted, 2.0, contacts=["<sip:a1@192.168.1.20:5060>"])
+    [invite] = sent(out := ua.ring_agent("c-2", "a1", 12002, 3.0))
+    assert isinstance(invite, Request)
+    assert invite.uri == "sip:a1@192.168.1.20:5060"
+    assert out[0].dest == ("10.0.0.7", 5090)  # type: ignore[union-attr]

@@ -340,3 +340,18 @@ def test_ha1_file_is_read_and_its_faults_named() -> None:
         parse_phone_ha1('realm = "r"\n[agents.a1]\nMD5 = "abc"\n', "phones.toml")
     with pytest.raises(Exception, match=r"phones.toml: no usable realm"):
         parse_phone_ha1("[agents]\n", "phones.toml")
+
+
+def test_an_md5_only_line_offers_and_accepts_md5_alone() -> None:
+    ua = registrar_ua(algorithms=("MD5",))
+    response = one_response(ua.receive(Phone().register(), PHONE, 0.0))
+    offered = [parse_challenge(v).algorithm for v in response.headers.get_all("WWW-Authenticate")]
+    assert offered == ["MD5"]
+    ok, _ = register(ua, Phone(port=5082), 0.0, "MD5")
+    assert ok.status == 200
+    # SHA-256 credentials (a phone that made its own challenge up) are refused
+    phone = Phone(port=5084)
+    sha = response.headers.get_all("WWW-Authenticate")[0].replace("MD5", "SHA-256")
+    forged = Response(headers=response.headers.copy(), status=401, reason="Unauthorized")
+    forged.headers.set("WWW-Authenticate", sha)
+    assert one_response(ua.receive(phone.answer(forged), PHONE, 0.0)).status == 403
