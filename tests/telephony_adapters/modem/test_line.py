@@ -43,7 +43,7 @@ from telephony_adapters.call_ids import boot_call_ids
 from telephony_adapters.modem.line import ModemLine
 from telephony_adapters.sim import SimTrunk
 from tests.cti.test_service import Agent, ready
-from tests.harness import until_async
+from tests.harness import engine_center, until_async
 
 pytestmark = pytest.mark.modem
 
@@ -308,38 +308,36 @@ class Center:
 
 @asynccontextmanager
 async def center(tmp_path: Path) -> AsyncIterator[Center]:
-    store = await Store.open(tmp_path / "cti.db")
-    await store.add_customers([CUSTOMER])
     config = load_config(overrides={"queues": [{"name": "general", "wrap_up_s": 60.0}]})
     bus = InMemoryBus()
     modem = emulator(tmp_path)
     await modem.open()
     line = modem_line(tmp_path / "modem0")
-    service = EngineService(config, bus, store, [line], {"1001": ["general"]}, recorder=store)
     agent = Agent(bus, "1001")
-    async with (
-        bus.subscribe(topics.agent_events("1001")) as ev,
-        bus.subscribe(topics.agent_state("1001")) as st,
-    ):
+    try:
+        async with (
+            bus.subscribe(topics.agent_events("1001")) as ev,
+            bus.subscribe(topics.agent_state("1001")) as st,
+        ):
 
-        async def pump(sub: AsyncIterator[tuple[str, Message]]) -> None:
-            async for _, message in sub:
-                agent.inbox.put_nowait(message)
+            async def pump(sub: AsyncIterator[tuple[str, Message]]) -> None:
+                async for _, message in sub:
+                    agent.inbox.put_nowait(message)
 
-        pumps = [asyncio.create_task(pump(aiter(ev))), asyncio.create_task(pump(aiter(st)))]
-        engine = asyncio.create_task(service.run())
-        try:
-            async with asyncio.timeout(SAFETY):
-                await service.ready.wait()
-            await wait_ready(line)
-            yield Center(service, store, modem, line, agent)
-        finally:
-            engine.cancel()
-            for task in pumps:
-                task.cancel()
-            await asyncio.gather(engine, *pumps, return_exceptions=True)
-            await modem.close()
-            await store.close()
+            pumps = [asyncio.create_task(pump(aiter(ev))), asyncio.create_task(pump(aiter(st)))]
+            try:
+                async with engine_center(
+                    tmp_path / "cti.db", config=config, agents={"1001": ["general"]},
+                    lines=[line], customers=[CUSTOMER], bus=bus,
+                ) as c:  # fmt: skip
+                    await wait_ready(line)
+                    yield Center(c.service, c.store, modem, line, agent)
+            finally:
+                for task in pumps:
+                    task.cancel()
+                await asyncio.gather(*pumps, return_exceptions=True)
+    finally:
+        await modem.close()
 
 
 async def ring_and_accept(c: Center) -> str:

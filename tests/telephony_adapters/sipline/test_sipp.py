@@ -17,7 +17,6 @@ import pytest
 from cti import topics
 from cti.bus.memory import InMemoryBus
 from cti.config import Config
-from cti.engine.service import EngineService
 from cti.protocol import (
     AcceptOffer,
     CallArrived,
@@ -34,6 +33,7 @@ from telephony_adapters.base import LineEvent
 from telephony_adapters.sipline.line import SipLine
 from telephony_adapters.sipline.params import SipLineParams
 from tests.cti.test_service import Agent, FakeStore
+from tests.harness import engine_center
 from tests.telephony_adapters.sipline.sipp import Sipp
 
 pytestmark = pytest.mark.sipp
@@ -204,18 +204,21 @@ async def test_dtmf_from_sipp_reaches_the_agent_through_the_engine(sipp: Sipp) -
     """The whole way: SIPp's keys (RTP) -> the line -> the engine -> the agent's topic."""
     line = SipLine(SipLineParams(name="sip", bind_host="127.0.0.1", bind_port=0))
     bus = InMemoryBus()
-    service = EngineService(Config(), bus, FakeStore(customers=[]), [line], {"1001": ["general"]})
     agent = Agent(bus, "1001")
-    async with bus.subscribe(topics.agent_events("1001")) as inbox:
+    async with (
+        bus.subscribe(topics.agent_events("1001")) as inbox,
+        engine_center(
+            FakeStore(customers=[]), config=Config(), agents={"1001": ["general"]},
+            lines=[line], bus=bus,
+        ),
+    ):  # fmt: skip
 
         async def deliver() -> None:
             async for _topic, message in inbox:
                 agent.inbox.put_nowait(message)
 
         delivery = asyncio.create_task(deliver())
-        engine = asyncio.create_task(service.run())
         try:
-            await service.ready.wait()
             await agent.send(Login(agent_id="1001"))
             await agent.send(SetReady(agent_id="1001"))
             await sipp.start("caller_dtmf_agent_hangs_up.xml", target=target(line))
@@ -232,9 +235,8 @@ async def test_dtmf_from_sipp_reaches_the_agent_through_the_engine(sipp: Sipp) -
             assert run.returncode == 0, run.explain()
             await line.wait_for(lambda: not line.ua.calls)
         finally:
-            engine.cancel()
             delivery.cancel()
-            await asyncio.gather(engine, delivery, return_exceptions=True)
+            await asyncio.gather(delivery, return_exceptions=True)
     assert line._transport is None  # the engine stopped its line on the way out
 
 
