@@ -28,6 +28,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from cti.customers.base import CustomerBase
@@ -126,6 +127,99 @@ def timed_sync(queries: list[str], search: Callable[[str], object]) -> list[int]
     return samples
 
 
+@dataclass
+class Searched:
+    """The timed look-ups and searches, and the queries the baselines reuse."""
+
+    lookup_ns: list[int]
+    found: int
+    cn_queries: list[str]
+    latin_queries: list[str]
+    cn_ns: list[int]
+    latin_ns: list[int]
+    hits: list[int]
+
+
+async def import_rows(base: CustomerBase, csv_path: Path) -> tuple[ImportReport, float]:
+    """Import the CSV file, with progress every 100,000 lines; the report and seconds."""
+    report = ImportReport("customers")
+    names, rows, lines = read_csv(csv_path)
+    check_header(names, csv_path)
+    start = time.perf_counter()
+
+    def progress(line: int) -> None:
+        if line // 100_000 != (line - 2000) // 100_000 or line == lines:
+            print(f"  imported to line {line:>9,} ({time.perf_counter() - start:.0f} s)",
+                  flush=True)  # fmt: skip
+
+    await import_customers(
+        base, rows, default_region="CN", time_zone="Asia/Shanghai",
+        now=time.time(), report=report, on_batch=progress,
+    )  # fmt: skip
+    return report, time.perf_counter() - start
+
+
+async def search(
+    base: CustomerBase, rng: random.Random, n: int, lookups: int, searches: int
+) -> Searched:
+    """Time look-ups by number in any form and name searches, Chinese and Latin."""
+    numbers = [written(rng, mobile(rng.randint(1, n))) for _ in range(lookups)]
+    await base.search(numbers[0])  # warm the cache
+    lookup_ns = await timed(numbers, lambda q: base.search(q, limit=5))
+    found = sum([bool(await base.search(q, limit=1)) for q in numbers[:200]])
+
+    cn_queries = (
+        [rng.choice(CN_SURNAMES) for _ in range(searches // 4)]
+        + [rng.choice([g for g in CN_GIVEN if len(g) == 2]) for _ in range(searches // 4)]
+        + [rng.choice(CN_SURNAMES) + rng.choice(CN_GIVEN) for _ in range(searches // 4)]
+    )
+    latin_forms = (
+        lambda: rng.choice(LATIN_LAST)[:4].lower(),
+        lambda: rng.choice(LATIN_FIRST).lower(),
+        lambda: "nunez",
+        lambda: f"{rng.choice(LATIN_FIRST)} {rng.choice(LATIN_LAST)[:3]}",
+    )
+    latin_queries = [rng.choice(latin_forms)() for _ in range(searches // 4)]
+    cn_ns = await timed(cn_queries, lambda q: base.search(q))
+    latin_ns = await timed(latin_queries, lambda q: base.search(q))
+    hits = [len(await base.search(q)) for q in ("王", "雨桐", "欧阳明月", "smi", "nunez")]
+    return Searched(lookup_ns, found, cn_queries, latin_queries, cn_ns, latin_ns, hits)
+
+
+def baselines(
+    db_path: Path, rng: random.Random, n: int, baseline: int, searched: Searched
+) -> tuple[dict[str, dict[str, float]], float]:
+    """The same look-ups on plain sqlite3 without the phones index and as LIKE scans;
+    and the database's size in MB."""
+    db = sqlite3.connect(db_path)
+    try:
+        scan_numbers = [f"+86{mobile(rng.randint(1, n))}" for _ in range(baseline)]
+        number_scan_ns = timed_sync(
+            scan_numbers,
+            lambda q: db.execute(
+                "SELECT customer_id FROM customer_phones NOT INDEXED WHERE e164 = ?", (q,)
+            ).fetchall(),
+        )
+        like = "SELECT id FROM customers WHERE name LIKE ? LIMIT 20"
+        cn_queries = searched.cn_queries
+        like_cn_ns = timed_sync(
+            cn_queries[:: max(1, len(cn_queries) // baseline)][:baseline],
+            lambda q: db.execute(like, (f"%{q}%",)).fetchall(),
+        )
+        like_latin_ns = timed_sync(
+            searched.latin_queries[: baseline // 2],
+            lambda q: db.execute(like, (f"%{q}%",)).fetchall(),
+        )
+        size_mb = db_path.stat().st_size / 1e6
+    finally:
+        db.close()
+    return {
+        "baseline_number_scan": ms_summary(number_scan_ns),
+        "baseline_like_chinese": ms_summary(like_cn_ns),
+        "baseline_like_latin": ms_summary(like_latin_ns),
+    }, size_mb
+
+
 async def run(n: int, lookups: int, searches: int, baseline: int, seed: int) -> dict[str, object]:
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="cti-bench-customers-") as folder:
@@ -135,25 +229,9 @@ async def run(n: int, lookups: int, searches: int, baseline: int, seed: int) -> 
         write_csv(csv_path, n, rng)
         print(f"wrote {n:,} rows in {time.perf_counter() - start:.1f} s", flush=True)
 
-        report = ImportReport("customers")
         async with await Store.open(db_path) as store:
             base = CustomerBase(store)
-            names, rows, lines = read_csv(csv_path)
-            check_header(names, csv_path)
-            last = [time.perf_counter()]
-
-            def progress(line: int) -> None:
-                if line // 100_000 != (line - 2000) // 100_000 or line == lines:
-                    print(f"  imported to line {line:>9,} ({time.perf_counter() - start:.0f} s)",
-                          flush=True)  # fmt: skip
-                last[0] = time.perf_counter()
-
-            start = time.perf_counter()
-            await import_customers(
-                base, rows, default_region="CN", time_zone="Asia/Shanghai",
-                now=time.time(), report=report, on_batch=progress,
-            )  # fmt: skip
-            import_s = time.perf_counter() - start
+            report, import_s = await import_rows(base, csv_path)
             count = await store.customer_count()
             print(
                 f"imported {report.rows:,} rows in {import_s:.1f} s: {report.created:,} customers,"
@@ -161,53 +239,12 @@ async def run(n: int, lookups: int, searches: int, baseline: int, seed: int) -> 
             )  # fmt: skip
             for error in report.errors[:5]:
                 print(f"  {error}")
+            searched = await search(base, rng, n, lookups, searches)
+        scans, size_mb = baselines(db_path, rng, n, baseline, searched)
 
-            numbers = [written(rng, mobile(rng.randint(1, n))) for _ in range(lookups)]
-            await base.search(numbers[0])  # warm the cache
-            lookup_ns = await timed(numbers, lambda q: base.search(q, limit=5))
-            found = sum([bool(await base.search(q, limit=1)) for q in numbers[:200]])
-
-            cn_queries = (
-                [rng.choice(CN_SURNAMES) for _ in range(searches // 4)]
-                + [rng.choice([g for g in CN_GIVEN if len(g) == 2]) for _ in range(searches // 4)]
-                + [rng.choice(CN_SURNAMES) + rng.choice(CN_GIVEN) for _ in range(searches // 4)]
-            )
-            latin_forms = (
-                lambda: rng.choice(LATIN_LAST)[:4].lower(),
-                lambda: rng.choice(LATIN_FIRST).lower(),
-                lambda: "nunez",
-                lambda: f"{rng.choice(LATIN_FIRST)} {rng.choice(LATIN_LAST)[:3]}",
-            )
-            latin_queries = [rng.choice(latin_forms)() for _ in range(searches // 4)]
-            cn_ns = await timed(cn_queries, lambda q: base.search(q))
-            latin_ns = await timed(latin_queries, lambda q: base.search(q))
-            hits = [len(await base.search(q)) for q in ("王", "雨桐", "欧阳明月", "smi", "nunez")]
-
-        db = sqlite3.connect(db_path)
-        try:
-            scan_numbers = [f"+86{mobile(rng.randint(1, n))}" for _ in range(baseline)]
-            number_scan_ns = timed_sync(
-                scan_numbers,
-                lambda q: db.execute(
-                    "SELECT customer_id FROM customer_phones NOT INDEXED WHERE e164 = ?", (q,)
-                ).fetchall(),
-            )
-            like = "SELECT id FROM customers WHERE name LIKE ? LIMIT 20"
-            like_cn_ns = timed_sync(
-                cn_queries[:: max(1, len(cn_queries) // baseline)][:baseline],
-                lambda q: db.execute(like, (f"%{q}%",)).fetchall(),
-            )
-            like_latin_ns = timed_sync(
-                latin_queries[: baseline // 2],
-                lambda q: db.execute(like, (f"%{q}%",)).fetchall(),
-            )
-            size_mb = db_path.stat().st_size / 1e6
-        finally:
-            db.close()
-
-    lookup = ms_summary(lookup_ns)
-    cn, latin = ms_summary(cn_ns), ms_summary(latin_ns)
-    names_all = ms_summary(cn_ns + latin_ns)
+    lookup = ms_summary(searched.lookup_ns)
+    cn, latin = ms_summary(searched.cn_ns), ms_summary(searched.latin_ns)
+    names_all = ms_summary(searched.cn_ns + searched.latin_ns)
     result: dict[str, object] = {
         "customers": count,
         "rows": report.rows,
@@ -217,15 +254,13 @@ async def run(n: int, lookups: int, searches: int, baseline: int, seed: int) -> 
         "db_mb": round(size_mb),
         "lookup_p50_ms": lookup["p50_ms"],
         "lookup_p99_ms": lookup["p99_ms"],
-        "lookup_found_of_200": found,
+        "lookup_found_of_200": searched.found,
         "name_search_p50_ms": names_all["p50_ms"],
         "name_search_p99_ms": names_all["p99_ms"],
         "name_search_chinese": cn,
         "name_search_latin": latin,
-        "hits_wang_yutong_ouyangmingyue_smi_nunez": hits,
-        "baseline_number_scan": ms_summary(number_scan_ns),
-        "baseline_like_chinese": ms_summary(like_cn_ns),
-        "baseline_like_latin": ms_summary(like_latin_ns),
+        "hits_wang_yutong_ouyangmingyue_smi_nunez": searched.hits,
+        **scans,
     }
     print()
     print(f"{'measure':<36} {'n':>6} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}")
@@ -233,11 +268,10 @@ async def run(n: int, lookups: int, searches: int, baseline: int, seed: int) -> 
         ("lookup by number (any format)", lookup),
         ("name search, Chinese 1/2/3+ chars", cn),
         ("name search, Latin partial", latin),
-        ("baseline: number, phones not indexed", result["baseline_number_scan"]),
-        ("baseline: LIKE '%..%', Chinese", result["baseline_like_chinese"]),
-        ("baseline: LIKE '%..%', Latin", result["baseline_like_latin"]),
+        ("baseline: number, phones not indexed", scans["baseline_number_scan"]),
+        ("baseline: LIKE '%..%', Chinese", scans["baseline_like_chinese"]),
+        ("baseline: LIKE '%..%', Latin", scans["baseline_like_latin"]),
     ):
-        assert isinstance(s, dict)
         print(
             f"{label:<36} {s['n']:>6} {s['p50_ms']:>9.3f} {s['p99_ms']:>9.3f} {s['max_ms']:>9.3f}"
         )
