@@ -98,6 +98,7 @@ class SavedCalls:
             on_hold=bool(saved["on_hold"]),
             provisional=bool(saved["provisional"]),
             number=str(saved["number"]),
+            agent=str(saved.get("agent", "")),
         )
         if saved.get("local_sdp"):
             call.local_sdp = parse_sdp(str(saved["local_sdp"]).encode("latin-1"))
@@ -176,6 +177,7 @@ def _snapshot(call: SipCall) -> dict[str, Any]:
         "on_hold": call.on_hold,
         "provisional": call.provisional,
         "number": call.number,
+        "agent": call.agent,
         "local_sdp": bytes(call.local_sdp).decode("latin-1") if call.local_sdp else "",
         "plan": dataclasses.asdict(call.plan) if call.plan is not None else None,
         "dialog": None

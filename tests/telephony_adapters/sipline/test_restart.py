@@ -6,10 +6,12 @@ import json
 
 import pytest
 
-from cti.protocol import CallArrived
+from cti.protocol import CallArrived, CallerHungUp
 from telephony_adapters.sipline.message import Response
-from telephony_adapters.sipline.useragent import MediaStart, UserAgent
+from telephony_adapters.sipline.phone_auth import PhoneSettings
+from telephony_adapters.sipline.useragent import AgentLegProgress, MediaStart, UserAgent
 from tests.telephony_adapters.sipline.peer import (
+    OFFER,
     PEER,
     invite,
     make_ua,
@@ -84,3 +86,21 @@ def test_a_confirmed_call_the_engine_does_not_name_gets_a_bye() -> None:
 
 def test_an_unreadable_saved_call_is_reported_not_raised() -> None:
     assert make_ua().restore([{"call_id": "x", "invite": "garbage"}], 0.0) == ["x"]
+
+
+def test_an_answered_agent_leg_stays_a_leg_after_a_restart() -> None:
+    fixed = PhoneSettings(realm="r", phones={"a3": f"sip:a3@{PEER[0]}:{PEER[1]}"})
+    ua = make_ua(phones=fixed)
+    [leg_invite] = sent(ua.ring_agent("c-1", "a3", 12000, 0.0))
+    ua.receive(reply(leg_invite, 200, body=OFFER), PEER, 1.0)
+    changed, _ = ua.saved_changes()
+    new = make_ua(phones=fixed)
+    assert new.restore(json.loads(json.dumps(list(changed.values()))), 100.0) == []
+    kept, _ = new.adopt(["c-1~a3"], 101.0)
+    assert kept == ["c-1~a3"]
+    bye = request(
+        "BYE", call_id=leg_invite.call_id, from_tag="pt", to_tag=leg_invite.from_.tag, cseq=2
+    )
+    out = new.receive(bye, PEER, 102.0)
+    assert [(e.call_id, e.outcome) for e in of_type(out, AgentLegProgress)] == [("c-1~a3", "ended")]
+    assert not of_type(out, CallerHungUp)
