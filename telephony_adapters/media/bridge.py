@@ -26,6 +26,7 @@ from array import array
 from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from operator import sub
 from typing import Literal, Protocol
 
 from cti.errors import TelephonyError
@@ -259,7 +260,10 @@ class MediaCore:
         leg.silent_reported = False
 
     def mute(self, leg_id: str, muted: bool) -> None:
-        self._leg(leg_id).muted = muted
+        leg = self._leg(leg_id)
+        leg.muted = muted
+        if muted and leg.mix_buffer is not None:
+            leg.mix_buffer.clear()  # nothing said before the mute comes out after it
 
     def tap(self, leg_id: str, tap: str, side: Side) -> None:
         """Record what the leg says as ``side`` of recording ``tap``."""
@@ -563,7 +567,7 @@ class MediaCore:
         members = [self._legs[m] for m in self._groups[group]]
         frames = [self._take(leg) for leg in members]
         present = [frame for frame in frames if frame is not None]
-        total = [sum(column) for column in zip(*present, strict=True)] if present else None
+        total = list(map(sum, zip(*present, strict=True))) if present else None
         out: list[Out] = []
         for leg, own in zip(members, frames, strict=True):
             if leg.remote is None:
@@ -573,8 +577,7 @@ class MediaCore:
             elif own is None:
                 payload = g711.encode_samples(total, leg.payload_type)
             else:
-                heard = [t - o for t, o in zip(total, own, strict=True)]
-                payload = g711.encode_samples(heard, leg.payload_type)
+                payload = g711.encode_samples(map(sub, total, own), leg.payload_type)
             out.append(self._generated(leg, ("mix", group), payload, now))
         return out
 

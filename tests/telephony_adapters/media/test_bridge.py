@@ -349,3 +349,23 @@ def test_bounds_and_bad_requests_are_clear_errors() -> None:
     core.remove_leg("b")
     core.remove_leg("b")  # twice: no error
     assert core.source_of("a") == HearSilence()
+
+
+def test_a_muted_conference_member_is_left_out_of_the_mix() -> None:
+    core = make_core(("a", 0), ("b", 0), ("c", 0))
+    core.mix(["a", "b", "c"])
+    to_b: list[RtpPacket] = []
+    for i in range(12):
+        if i == 1:
+            core.mute("a", True)  # a's first frame was queued: it must not come out later
+        if i == 6:
+            core.mute("a", False)
+        a_tone = 500 if i < 6 else 700
+        for leg, f in (("a", a_tone), ("c", 1300)):
+            core.receive(leg, rtp(leg, i, g711.encode(tone_frame(f, i), 0)), i * FRAME)
+        if i >= 1:
+            to_b += sends(core.tick(i * FRAME + 0.001), "b")
+    muted, after = heard(to_b[:5], 0), heard(to_b[5:], 0)
+    assert tone_power_ratio(muted, 1300) > 0.99
+    assert tone_power_ratio(muted + after, 500) < 0.001
+    assert tone_power_ratio(after, 700) > 0.3
