@@ -4,7 +4,11 @@ the 2xx ACKed (new branch, to the Contact, along the route set) and media starte
 busy, no answer and failures end the call with a :class:`~.effects.DialProgress` and
 ``CallerHungUp``. Hanging up a ringing call sends CANCEL (only after a provisional
 response; a 2xx that crosses it gets ACK then BYE), and a call ringing longer than
-``dial_timeout_s`` is cancelled as ``no_answer``."""
+``dial_timeout_s`` is cancelled as ``no_answer``.
+
+Agent legs (:meth:`UacCalls.ring_agent`) go the same way (:meth:`UacCalls.place`) to an
+agent's phone, never through the trunk's proxy, with the caller on the display; their
+progress is an :class:`~.effects.AgentLegProgress` instead (:func:`progress`)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,9 @@ The agent routes each message, time-out and timer to its part, all sharing one
 :class:`~.agent_core.AgentCore`: calls that come in (:mod:`.uas`), calls we make
 (:mod:`.uac`), requests inside a call's dialog - hold, REFER, BYE, re-INVITE
 (:mod:`.in_dialog`), the registration (:mod:`.registration`), keep-alive OPTIONS
-(:mod:`.keepalive`), and the calls that survive a restart (:mod:`.saved_calls`).
+(:mod:`.keepalive`), the calls that survive a restart (:mod:`.saved_calls`), and, with
+agents' phones configured, the registrar for them (:mod:`.registrar`) and the calls to
+them (agent legs, :meth:`UserAgent.ring_agent`).
 
 A datagram that is not SIP is dropped with a log line; a request we can read enough to
 answer but that is malformed gets a 400 naming the fault; an unknown method 405; a
