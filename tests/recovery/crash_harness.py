@@ -40,7 +40,7 @@ from queue_engine.router import Router
 from simulators.bots import BotAgent, BotBehaviour
 from simulators.traffic import ArrivalModel, CallerMix, CallerPool, run_arrivals
 from telephony_adapters.sim import SimCallState, SimTrunk
-from tests.harness import until
+from tests.harness import engine_center, until
 
 log = logging.getLogger(__name__)
 
@@ -109,47 +109,59 @@ async def run(args: argparse.Namespace) -> None:
         trunk = SimTrunk("sim", ledger=ledger_path_for(db))
         bus = InMemoryBus()
         ids = agent_ids(args.agents)
-        service = EngineService(
-            config, bus, store, [trunk], {a: [QUEUE] for a in ids}, recorder=store, journal=journal
-        )
-        engine = asyncio.create_task(service.run(), name="engine")
-        await service.ready.wait()
-        report = service.recovery
-        say(
-            "started",
-            resume=args.resume,
-            now=service.now(),
-            recovery=None if report is None else dataclasses.asdict(report),
-            **picture(service.router),
-        )
-        model = ArrivalModel(args.rate * 3600.0, args.patience)
-        loop = asyncio.get_running_loop()
-        tasks: list[asyncio.Task[Any]] = [engine]
-        async with asyncio.TaskGroup() as callers:
-            # Callers the far end kept on the line wait on (patience drawn afresh).
-            for call_id, state in trunk.calls().items():
-                if state is SimCallState.RINGING:
-                    patience = rng.expovariate(1.0 / args.patience)
-                    callers.create_task(_wait(trunk, call_id, patience))
-            behaviour = BotBehaviour(
-                answer_delay_s=0.2, mean_handle_s=1.5, wrap_up_s=0.4, dispositions=("resolved",)
-            )
-            for agent_id in ids:
-                bot = BotAgent(bus, agent_id, behaviour, random.Random(f"{args.seed}:{agent_id}"))
-                tasks.append(asyncio.create_task(bot.run(), name=f"bot:{agent_id}"))
-            tasks.append(asyncio.create_task(_report(service, args.status_every)))
-            await run_arrivals(trunk, model, pool, rng, until=loop.time() + args.seconds)
-        drained = "every call finished, wrap-ups included"
-        await until(lambda: not service.router.active_call_ids(), DRAIN_LIMIT_S, every_s=0.1,
-                    what=drained)  # fmt: skip
-        await service.flush()  # the last wrap-ups' records written
-        say("done", now=service.now(), **picture(service.router))
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        agents = {a: [QUEUE] for a in ids}
+        async with engine_center(
+            store, config=config, agents=agents, lines=[trunk], bus=bus, journal=journal
+        ) as center:
+            await _serve(center.service, trunk, bus, pool, ids, rng, args)
     finally:
         journal.close()
         await store.close()
+
+
+async def _serve(
+    service: EngineService,
+    trunk: SimTrunk,
+    bus: InMemoryBus,
+    pool: CallerPool,
+    ids: list[str],
+    rng: random.Random,
+    args: argparse.Namespace,
+) -> None:
+    """The centre's traffic on the running engine, to the end of every call."""
+    report = service.recovery
+    say(
+        "started",
+        resume=args.resume,
+        now=service.now(),
+        recovery=None if report is None else dataclasses.asdict(report),
+        **picture(service.router),
+    )
+    model = ArrivalModel(args.rate * 3600.0, args.patience)
+    loop = asyncio.get_running_loop()
+    tasks: list[asyncio.Task[Any]] = []
+    async with asyncio.TaskGroup() as callers:
+        # Callers the far end kept on the line wait on (patience drawn afresh).
+        for call_id, state in trunk.calls().items():
+            if state is SimCallState.RINGING:
+                patience = rng.expovariate(1.0 / args.patience)
+                callers.create_task(_wait(trunk, call_id, patience))
+        behaviour = BotBehaviour(
+            answer_delay_s=0.2, mean_handle_s=1.5, wrap_up_s=0.4, dispositions=("resolved",)
+        )
+        for agent_id in ids:
+            bot = BotAgent(bus, agent_id, behaviour, random.Random(f"{args.seed}:{agent_id}"))
+            tasks.append(asyncio.create_task(bot.run(), name=f"bot:{agent_id}"))
+        tasks.append(asyncio.create_task(_report(service, args.status_every)))
+        await run_arrivals(trunk, model, pool, rng, until=loop.time() + args.seconds)
+    drained = "every call finished, wrap-ups included"
+    await until(lambda: not service.router.active_call_ids(), DRAIN_LIMIT_S, every_s=0.1,
+                what=drained)  # fmt: skip
+    await service.flush()  # the last wrap-ups' records written
+    say("done", now=service.now(), **picture(service.router))
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _wait(trunk: SimTrunk, call_id: str, patience: float) -> None:

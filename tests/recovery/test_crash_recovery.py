@@ -34,12 +34,11 @@ from typing import Any
 
 import pytest
 
-from cti.bus.memory import InMemoryBus
-from cti.engine.service import EngineService
 from cti.errors import RoutingError
-from cti.models import Customer, Interaction
 from cti.store.journal import Journal, journal_path_for
 from queue_engine import inputs as ri
+from tests.cti.test_service import FakeStore
+from tests.harness import engine_service
 from tests.recovery.crash_harness import agent_ids, harness_config, ledger_path_for, picture
 
 pytestmark = pytest.mark.recovery
@@ -94,26 +93,11 @@ class Harness:
         return self.err.read_text()[-4000:]
 
 
-class _NoDirectory:
-    async def find_by_number(self, e164: str) -> list[Customer]:
-        return []
-
-    async def recent_interactions(
-        self, customer_id: int, limit: int = 5
-    ) -> tuple[Interaction, ...]:
-        return ()
-
-
 def replay_journal(db: Path) -> tuple[dict[str, Any], list[str]]:
     """What the dead engine knew: its journal replayed into a router the service builds
     from the harness's configuration. Also every call id the journal saw arrive."""
-    service = EngineService(
-        harness_config(),
-        InMemoryBus(),
-        _NoDirectory(),
-        [],
-        {a: ["general"] for a in agent_ids(AGENTS)},
-    )
+    agents = {a: ["general"] for a in agent_ids(AGENTS)}
+    service = engine_service(FakeStore(customers=[]), config=harness_config(), agents=agents)
     arrived: list[str] = []
     with Journal.open(journal_path_for(db)) as journal:
         for at, event in journal.replay():
