@@ -6,7 +6,7 @@ running dialer, and the engine's answer is shown."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from cti.store.database import Store
 from cti.store.leads import parse_leads
 from queue_engine.pacing import DialMode
 from telephony_adapters.sim import SimTrunk
+from tests.harness import engine_center, settle
 
 pytestmark = [pytest.mark.console, pytest.mark.dialer]
 
@@ -40,13 +41,6 @@ class Dialer:
     desk: CampaignDesk
     campaigns: CampaignStore
     bus: InMemoryBus
-
-
-async def settle(pilot: Pilot[Any], done: Callable[[], bool]) -> None:
-    """Let the engine, the store and the board run until ``done()`` (bounded)."""
-    async with asyncio.timeout(60):  # only a broken run gets near it
-        while not done():
-            await pilot.pause()
 
 
 @pytest.fixture
@@ -66,20 +60,23 @@ async def dialer(tmp_path: Path) -> AsyncIterator[Dialer]:
             "engine": {"status_interval_s": 3600.0},
         }
     )
-    bus = InMemoryBus()
     line = DialingLine(SimTrunk())
-    service = EngineService(config, bus, store, [line], {"1001": ["outbound"]}, recorder=store)
-    desk = CampaignDesk(service, campaigns, [line], poll_s=0.2, status_s=0.2)
-    service.campaign_control = desk.control
-    engine = asyncio.create_task(service.run())
-    await service.ready.wait()
-    running = asyncio.create_task(desk.run())
     try:
-        yield Dialer(service, desk, campaigns, bus)
+        async with engine_center(
+            store, config=config, agents={"1001": ["outbound"]}, lines=[line]
+        ) as center:
+            service = center.service
+            # The dialer's desk as running_engine(dialer_poll_s=...) runs it, with its
+            # status published five times a second.
+            desk = CampaignDesk(service, campaigns, [line], poll_s=0.2, status_s=0.2)
+            service.campaign_control = desk.control
+            running = asyncio.create_task(desk.run())
+            try:
+                yield Dialer(service, desk, campaigns, center.bus)
+            finally:
+                running.cancel()
+                await asyncio.gather(running, return_exceptions=True)
     finally:
-        for task in (running, engine):
-            task.cancel()
-        await asyncio.gather(running, engine, return_exceptions=True)
         await store.close()
 
 
