@@ -105,14 +105,16 @@ class PhoneRefused(WireMessage):
 
 
 class PhoneHungUp(WireMessage):
-    """An agent's phone left a call it was connected to: the agent hung up on the phone, or
-    the phone went silent (``reason`` says which). The engine treats it as the agent
-    hanging up."""
+    """An agent's phone left a call it was connected to. The agent hung up on the phone:
+    the engine treats it as the agent hanging up. ``lost``: the phone went away on its own
+    (no audio from it for a while, ``reason`` says what): the caller goes back to its
+    place in the queue and the agent is made Not Ready."""
 
     type: Literal["phone_hung_up"] = "phone_hung_up"
     call_id: str
     agent_id: Id
     reason: EventLine = ""
+    lost: bool = False
     line: str = ""
 
 

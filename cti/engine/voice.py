@@ -50,6 +50,7 @@ class Voice:
         route: Callable[[ri.AnyInput], None],
         *,
         seed: int = 0,
+        recording_closed: Callable[[RecordingFinished], None] | None = None,
     ) -> None:
         self._router = router
         self._lines = lines
@@ -61,8 +62,8 @@ class Voice:
         self._paused: set[str] = set()
         self.reachable: dict[str, bool] = {}
         """Agent id -> whether its phone can be rung, as the lines last said."""
-        self.recordings: dict[str, RecordingFinished] = {}
-        """Call id -> its closed recording (the records take them from here)."""
+        self._recording_closed = recording_closed
+        """Takes each closed recording to the store (:mod:`cti.engine.recordings`)."""
         self._random = random.Random(seed)
         self.active = any(line.capabilities.carries_voice for line in lines.lines.values())
         """Whether any line carries the voice (if none, this room does nothing)."""
@@ -185,15 +186,33 @@ class Voice:
                 self.offer_over(call_id, agent)
                 if self._offered_to(call_id, agent):
                     self._route(ri.AgentRejects(agent_id=agent, call_id=call_id))
+            case PhoneHungUp(call_id=call_id, agent_id=agent, reason=reason, lost=True):
+                self._phone_lost(call_id, agent, reason)
             case PhoneHungUp(call_id=call_id, agent_id=agent, reason=reason):
                 log.info("call %s: %s's phone left (%s)", call_id, agent, reason or "hung up")
                 self._route(ri.AgentHangsUp(agent_id=agent, call_id=call_id))
             case PhoneReachability(agent_id=agent, reachable=reachable, contact=contact):
                 self._reachability(agent, reachable, contact)
             case RecordingFinished(call_id=call_id):
-                self.recordings[call_id] = event
-                if event.error:
+                if self._recording_closed is not None:
+                    self._recording_closed(event)
+                elif event.error:
                     log.warning("call %s: recording failed: %s", call_id, event.error)
+
+    def _phone_lost(self, call_id: str, agent: str, reason: str) -> None:
+        """The phone went away mid-call: the caller goes back to its place in its queue
+        (not dropped), and the agent, whose phone failed, is made Not Ready."""
+        log.warning("call %s: %s's phone was lost (%s); the caller goes back to the queue",
+                    call_id, agent, reason or "no reason given")  # fmt: skip
+        try:
+            queue = self._router.call_queue(call_id)
+        except RoutingError:
+            return  # over already
+        if self._router.call_agent(call_id) == agent:
+            self._route(ri.AgentTransfers(agent_id=agent, call_id=call_id, queue=queue))
+        self.reachable[agent] = False
+        if self._router.agent(agent).state is AgentState.READY:
+            self._route(ri.AgentGoesNotReady(agent_id=agent, reason="phone lost"))
 
     def _offered_to(self, call_id: str, agent_id: str) -> bool:
         """Whether ``call_id`` rings ``agent_id`` (an offer, or a consultation)."""

@@ -32,6 +32,7 @@ from cti.protocol import (
     ResumeCall,
     SetReady,
 )
+from queue_engine.router import CallPhase
 from telephony_adapters.base import CALLER, AudioPlan, LineEvent
 from telephony_adapters.sim import FULL_CONTROL, SimTrunk
 from tests.harness import Center, center_config, engine_center, until, virtual
@@ -57,22 +58,22 @@ class VoiceTrunk(SimTrunk):
 
 
 @asynccontextmanager
-async def voice_center(tmp_path: Path, agents: tuple[str, ...] = ("1001",)) -> AsyncIterator[
-    tuple[Center[object], VoiceTrunk]
-]:
+async def voice_center(
+    tmp_path: Path, agents: tuple[str, ...] = ("1001",)
+) -> AsyncIterator[tuple[Center, VoiceTrunk]]:
     trunk = VoiceTrunk()
     config = center_config(voice={"record": "all"})
     configs = [AgentConfig(id=a, queues={"general": 0.0}) for a in agents]
     async with engine_center(tmp_path / "cti.db", config=config, agents=configs,
                              lines=[trunk]) as c:  # fmt: skip
-        yield c, trunk  # type: ignore[misc]
+        yield c, trunk
 
 
-async def do(c: Center[object], command: Login | SetReady | HoldCall | ResumeCall | MuteCall
+async def do(c: Center, command: Login | SetReady | HoldCall | ResumeCall | MuteCall
              | ConsultCall | ConferenceCall) -> CommandResult:  # fmt: skip
     """Send an agent's command and wait for the engine's answer."""
     results: list[Message] = []
-    async with c.bus.subscribe(topics.agent_events(command.agent_id)) as sub:  # type: ignore[attr-defined]
+    async with c.bus.subscribe(topics.agent_events(command.agent_id)) as sub:
         await c.send(command)
         async for _topic, message in sub:
             results.append(message)
@@ -81,12 +82,12 @@ async def do(c: Center[object], command: Login | SetReady | HoldCall | ResumeCal
     raise AssertionError("no answer")  # pragma: no cover
 
 
-async def reachable(c: Center[object], trunk: VoiceTrunk, agent: str) -> None:
+async def reachable(c: Center, trunk: VoiceTrunk, agent: str) -> None:
     trunk.phone(PhoneReachability(agent_id=agent, reachable=True, contact="sip:x@127.0.0.1"))
     await until(lambda: c.service.voice.reachable.get(agent) is True)
 
 
-async def ready(c: Center[object], trunk: VoiceTrunk, agent: str) -> None:
+async def ready(c: Center, trunk: VoiceTrunk, agent: str) -> None:
     assert (await do(c, Login(agent_id=agent))).ok
     await reachable(c, trunk, agent)
     assert (await do(c, SetReady(agent_id=agent))).ok
@@ -199,5 +200,25 @@ def test_a_phone_that_refuses_rejects_and_one_that_hangs_up_ends_the_call(
             await until(lambda: trunk.plan(call_id).agents() == frozenset())
             state = c.service.views.state("1001", 0, 0)
             assert isinstance(state, AgentStateChanged)
+
+    virtual(body)
+
+
+def test_a_phone_lost_mid_call_sends_the_caller_back_to_its_place(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with voice_center(tmp_path) as (c, trunk):
+            await ready(c, trunk, "1001")
+            call_id = trunk.ring("13812345678")
+            await until(lambda: bool(trunk.plan(call_id).ring))
+            trunk.phone(PhoneAnswered(call_id=call_id, agent_id="1001"))
+            await until(lambda: talking(trunk, call_id, "1001"))
+            lost = PhoneHungUp(call_id=call_id, agent_id="1001", reason="no audio for 30 s",
+                               lost=True)  # fmt: skip
+            trunk.phone(lost)
+            router = c.service.router
+            await until(lambda: router.call_phase(call_id) is CallPhase.QUEUED)
+            assert router.agent("1001").state is not AgentState.TALKING
+            assert c.service.voice.reachable["1001"] is False
+            assert call_id in trunk.calls()  # the caller is still on the line, waiting
 
     virtual(body)
