@@ -21,7 +21,8 @@ from cti.bus.outbox import MAX_DELIVERY_ATTEMPTS, Outgoing, strike
 from cti.bus.roles import make_bus
 from cti.config import BrokerSettings
 from cti.protocol import MAX_MESSAGE_BYTES, CommandResult, Login, decode, encode
-from tests.cti.test_mqtt_bus import FakeBroker, _bus, _until
+from tests.cti.test_mqtt_bus import FakeBroker, _bus
+from tests.harness import until
 
 pytestmark = pytest.mark.security
 
@@ -47,7 +48,7 @@ async def test_a_topic_the_broker_would_refuse_is_never_sent(
         with caplog.at_level(logging.ERROR, logger="cti.bus.mqtt"):
             await bus.publish(topic, CommandResult(command_id="bad", ok=False))
         await bus.publish(topics.agent_events("1001"), CommandResult(command_id="ok", ok=True))
-        await _until(lambda: len(broker.published) == 1)
+        await until(lambda: len(broker.published) == 1)
     assert [decode(i.payload).command_id for i in broker.published] == ["ok"]  # type: ignore[union-attr]
     assert bus.status.connects == 1
     assert "refused" in caplog.text
@@ -60,7 +61,7 @@ async def test_a_payload_over_the_limit_is_never_sent(caplog: pytest.LogCaptureF
         await bus.wait_online(5)
         bus.publish_payload(topics.agent_events("1001"), b"x" * (MAX_MESSAGE_BYTES + 1))
         await bus.publish(topics.agent_events("1001"), CommandResult(command_id="ok", ok=True))
-        await _until(lambda: len(broker.published) == 1)
+        await until(lambda: len(broker.published) == 1)
     assert "bytes" in caplog.text
 
 
@@ -75,9 +76,9 @@ async def test_a_publish_the_broker_disconnects_for_is_dropped_not_retried_for_e
         await bus.publish(poison, CommandResult(command_id="poison", ok=True))
         await bus.publish(topics.agent_events("1001"), CommandResult(command_id="after", ok=True))
         mine = topics.agent_events("1001")
-        await _until(lambda: bus.status.connects > MAX_DELIVERY_ATTEMPTS and bus.status.online)
+        await until(lambda: bus.status.connects > MAX_DELIVERY_ATTEMPTS and bus.status.online)
         await bus.publish(mine, CommandResult(command_id="later", ok=True))
-        await _until(lambda: b'"later"' in broker.published[-1].payload)
+        await until(lambda: b'"later"' in broker.published[-1].payload)
         assert bus.status.connects == MAX_DELIVERY_ATTEMPTS + 1  # and it stays connected
     assert [i.topic for i in broker.published].count(poison) == MAX_DELIVERY_ATTEMPTS
     assert "broken connections in a row" in caplog.text
@@ -141,7 +142,7 @@ async def test_a_persistent_sessions_backlog_waits_for_its_subscriber() -> None:
         # The broker delivers what the session kept, with a former process's identifier.
         command = Login(agent_id="1001", command_id="while-away")
         link.incoming.put_nowait((topics.agent_commands("1001"), encode(command), (7,)))
-        await _until(lambda: len(engine._early) == 1)
+        await until(lambda: len(engine._early) == 1)
         async with engine.subscribe(topics.ALL_AGENT_COMMANDS) as commands:
             topic, message = await anext(aiter(commands))
     assert topic == topics.agent_commands("1001")
