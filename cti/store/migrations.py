@@ -350,6 +350,24 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX idx_call_record_conflicts_call ON call_record_conflicts (call_id);
         """,
     ),
+    (
+        70,
+        """
+        -- voice (70-79): a call's recording, beside its call record (same call_id; either
+        -- may be written first). paused: JSON [[from_s, to_s], ...]; error: why it failed
+        -- ('' if it did not); deleted_wall: when the file was deleted (the row stays).
+        CREATE TABLE call_recordings (
+            call_id       TEXT PRIMARY KEY,
+            path          TEXT NOT NULL DEFAULT '',
+            duration_s    REAL NOT NULL DEFAULT 0,
+            paused        TEXT NOT NULL DEFAULT '[]',
+            error         TEXT NOT NULL DEFAULT '',
+            finished_wall REAL NOT NULL,
+            deleted_wall  REAL,
+            deleted_by    TEXT NOT NULL DEFAULT ''
+        );
+        """,
+    ),
 )
 
 JOURNAL_MIGRATIONS: tuple[Migration, ...] = (
