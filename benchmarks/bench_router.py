@@ -700,7 +700,7 @@ def _fmt(x: float | None, width: int, spec: str = ",.1f") -> str:
     return f"{'-':>{width}}" if x is None else f"{x:>{width}{spec}}"
 
 
-def main(argv: Iterable[str] | None = None) -> None:
+def _parse(argv: Iterable[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000", help="waiting calls")
     parser.add_argument("--rounds", type=int, default=20_000, help="timed rounds per size")
@@ -721,23 +721,11 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument("--slices", type=int, default=10, help="time slices (interleaved)")
     parser.add_argument("--seed", type=int, default=20_240_601)
     parser.add_argument("--no-probes", action="store_true", help="skip the probes")
-    args = parser.parse_args(None if argv is None else list(argv))
-    sizes, naive_sizes = _ints(args.sizes), _ints(args.naive_sizes)
-    headline = 10_000 if 10_000 in sizes else sizes[len(sizes) // 2]
-    slices = max(1, args.slices)
+    return parser.parse_args(None if argv is None else list(argv))
 
-    t_start = time.perf_counter()
-    scn = scenario(args.seed, args.agents, args.queues)
-    print(scn.describe())
-    print(
-        "decision = an agent goes Ready -> offer, and a call arrives -> offer (mean of the"
-        f" two); {args.rounds:,} rounds per size (a round: 3 decisions, 2 queued arrivals),"
-        f" sizes interleaved in {slices} slices, median of the slices' means\n"
-    )
 
-    routers = {n: Bench(RouterSubject(scn), scn, n, args.seed + n) for n in sizes}
-    naives = {n: Bench(NaiveRouter(scn), scn, n, args.seed + n) for n in naive_sizes}
-    benches = [*routers.values(), *naives.values()]
+def _play(benches: list[Bench], args: argparse.Namespace, slices: int) -> None:
+    """Fill every bench, then play them interleaved in ``slices`` (the collector off)."""
     for b in benches:
         b.fill()
     per_slice = {
@@ -758,12 +746,11 @@ def main(argv: Iterable[str] | None = None) -> None:
     finally:
         gc.enable()
 
-    status = {}
-    if not args.no_probes:
-        for n, b in routers.items():
-            assert isinstance(b.subject, RouterSubject)
-            status[n] = probe_status(b.subject.router, scn.open_queues[0], b.now)
 
+def _table(
+    routers: dict[int, Bench], naives: dict[int, Bench]
+) -> tuple[dict[int, float], dict[int, float]]:
+    """Print the table of decision costs; the Router's and the naive one's per size."""
     head = (
         f"{'waiting':>8} | {'DECISION':>8} {'agent':>8} {'call':>8} | {'wrap-up':>8}"
         f" {'call':>8} | {'naive':>10} {'naive /':>8} | {'fill':>5}\n"
@@ -776,7 +763,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     print("-" * len(head.splitlines()[0]))
     per = {n: per_decision_us(b) for n, b in routers.items()}
     naive_per = {n: per_decision_us(b) for n, b in naives.items()}
-    for n in sorted(set(sizes) | set(naive_sizes)):
+    for n in sorted(set(routers) | set(naives)):
         r = routers.get(n)
         d, nd = per.get(n), naive_per.get(n)
         ratio = nd / d if nd is not None and d is not None else None
@@ -797,7 +784,13 @@ def main(argv: Iterable[str] | None = None) -> None:
             f" | {_fmt(nd, 10, ',.0f')} {_fmt(ratio, 7, ',.0f')}{'x' if ratio else ' '}"
             f" | {_fmt(fill, 5)}"
         )
-    skipped = [n for n in sizes if n not in naive_sizes]
+    return per, naive_per
+
+
+def _notes(routers: dict[int, Bench], naives: dict[int, Bench]) -> None:
+    """Print where the naive router did not run, how often it chose as the Router did,
+    and anything odd the Router's runs met."""
+    skipped = [n for n in routers if n not in naives]
     if skipped:
         print(
             f"naive not run at {', '.join(f'{n:,}' for n in skipped)} waiting: each of its"
@@ -823,24 +816,54 @@ def main(argv: Iterable[str] | None = None) -> None:
                 f" calls waited, {b.subject.exits} exits"
             )
 
+
+def _probes(routers: dict[int, Bench], scn: Scenario) -> None:
+    """Measure and print the status-publication and ``no_agents`` exit probes."""
+    status = {}
+    for n, b in routers.items():
+        assert isinstance(b.subject, RouterSubject)
+        status[n] = probe_status(b.subject.router, scn.open_queues[0], b.now)
+    print(f"\nprobe: router work of one status publication ({len(scn.queues)} queues)")
+    for n, p in sorted(status.items()):
+        print(
+            f"  {n:>8,} waiting: snapshot of all {p.snapshots_ms:7.1f} ms,"
+            f" estimated_waits of all {p.waits_ms:7.1f} ms,"
+            f" of one empty queue {p.empty_queue_ms:6.2f} ms"
+        )
+    night = {m: probe_no_agents_exit(m) for m in (200, 2000, 20_000)}
+    print("probe: enqueue, no_agents exit, every member Not Ready but the last (on a call)")
+    print("  " + ", ".join(f"{us:,.1f} µs at {m:,} members" for m, us in night.items()))
+
+
+def main(argv: Iterable[str] | None = None) -> None:
+    args = _parse(argv)
+    sizes, naive_sizes = _ints(args.sizes), _ints(args.naive_sizes)
+    headline = 10_000 if 10_000 in sizes else sizes[len(sizes) // 2]
+    slices = max(1, args.slices)
+
+    t_start = time.perf_counter()
+    scn = scenario(args.seed, args.agents, args.queues)
+    print(scn.describe())
+    print(
+        "decision = an agent goes Ready -> offer, and a call arrives -> offer (mean of the"
+        f" two); {args.rounds:,} rounds per size (a round: 3 decisions, 2 queued arrivals),"
+        f" sizes interleaved in {slices} slices, median of the slices' means\n"
+    )
+
+    routers = {n: Bench(RouterSubject(scn), scn, n, args.seed + n) for n in sizes}
+    naives = {n: Bench(NaiveRouter(scn), scn, n, args.seed + n) for n in naive_sizes}
+    _play([*routers.values(), *naives.values()], args, slices)
+    per, naive_per = _table(routers, naives)
+    _notes(routers, naives)
+
     lo, hi = min(per), max(per)
     growth = per[hi] / per[lo]
     print(
         f"\ngrowth of the cost per decision, {hi:,} / {lo:,} waiting: {growth:.2f}x"
         f" (logarithmic stays small; linear would be about {hi / lo:,.0f}x)"
     )
-    if status:
-        print(f"\nprobe: router work of one status publication ({len(scn.queues)} queues)")
-        for n, p in sorted(status.items()):
-            print(
-                f"  {n:>8,} waiting: snapshot of all {p.snapshots_ms:7.1f} ms,"
-                f" estimated_waits of all {p.waits_ms:7.1f} ms,"
-                f" of one empty queue {p.empty_queue_ms:6.2f} ms"
-            )
     if not args.no_probes:
-        night = {m: probe_no_agents_exit(m) for m in (200, 2000, 20_000)}
-        print("probe: enqueue, no_agents exit, every member Not Ready but the last (on a call)")
-        print("  " + ", ".join(f"{us:,.1f} µs at {m:,} members" for m, us in night.items()))
+        _probes(routers, scn)
     print(f"total {time.perf_counter() - t_start:.0f} s\n")
 
     result = {
