@@ -23,7 +23,9 @@ async def test_calls_arrive_once_and_end_once() -> None:
     assert first == CallArrived(
         call_id=a, ani="13812345678", dnis="800", line="sim", caller_name="王"
     )
-    assert (await anext(events)).call_id == b
+    second = await anext(events)
+    assert isinstance(second, CallArrived)
+    assert second.call_id == b
     assert trunk.caller_hangs_up(b) is True
     assert trunk.caller_hangs_up(b) is False  # at most once
     assert await anext(events) == CallerHungUp(call_id=b, line="sim")
