@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
 import logging
@@ -37,10 +38,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from cti.bus.memory import InMemoryBus
+from cti import topics
+from cti.bus.memory import InMemoryBus, Subscription
 from cti.config import Config
 from cti.engine.service import EngineService
-from cti.models import CallDetailRecord, Customer, Interaction
+from cti.models import AgentState, CallDetailRecord, Customer, Interaction
+from cti.protocol import AgentStateChanged
 from simulators.bots import BotAgent, BotBehaviour
 from telephony_adapters.sipline.line import SipLine
 from telephony_adapters.sipline.params import SipLineParams
@@ -174,6 +177,19 @@ def _sipp_totals(stat_file: Path) -> dict[str, int]:
     }
 
 
+async def _all_ready(states: Subscription, agents: set[str]) -> None:
+    """Wait until the engine has published every bot Ready (a minute at most: then fail)."""
+    try:
+        async with asyncio.timeout(60):
+            async for _topic, message in states:
+                if isinstance(message, AgentStateChanged) and message.state is AgentState.READY:
+                    agents.discard(message.agent_id)
+                if not agents:
+                    return
+    except TimeoutError:
+        raise SystemExit(f"bots not Ready within a minute: {sorted(agents)}") from None
+
+
 async def run_rate(rate: int, args: argparse.Namespace, workdir: Path) -> dict[str, float | int]:
     sipp = shutil.which("sipp")
     if sipp is None:
@@ -192,14 +208,15 @@ async def run_rate(rate: int, args: argparse.Namespace, workdir: Path) -> dict[s
     loop = asyncio.get_running_loop()
     engine = loop.create_task(service.run(), name="bench:engine")
     await service.ready.wait()
-    bots = [
-        loop.create_task(
-            BotAgent(bus, agent_id, behaviour, random.Random(rng.random())).run(),
-            name=f"bench:{agent_id}",
-        )
-        for agent_id in agents
-    ]
-    await asyncio.sleep(1.0)  # the bots log in and go Ready
+    async with bus.subscribe(topics.ALL_AGENT_STATES) as states:
+        bots = [
+            loop.create_task(
+                BotAgent(bus, agent_id, behaviour, random.Random(rng.random())).run(),
+                name=f"bench:{agent_id}",
+            )
+            for agent_id in agents
+        ]
+        await _all_ready(states, set(agents))
     scenario = workdir / f"caller_{rate}.xml"
     scenario.write_text(SCENARIO.replace("PATIENCE_MS", str(int(args.patience * 1000))))
     stat_file = workdir / f"stats_{rate}.csv"
@@ -239,9 +256,11 @@ async def run_rate(rate: int, args: argparse.Namespace, workdir: Path) -> dict[s
         stderr=asyncio.subprocess.DEVNULL,
     )
     await process.wait()
-    deadline = loop.time() + 30.0
-    while loop.time() < deadline and (line.ua.calls or service.router.active_call_ids()):
-        await asyncio.sleep(0.2)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(30.0):
+            # Neither the line nor the router tells when its last call goes: asked.
+            while line.ua.calls or service.router.active_call_ids():  # noqa: ASYNC110
+                await asyncio.sleep(0.2)
     stuck = len(set(line.ua.calls) | set(service.router.active_call_ids()))
     for task in [*bots, engine]:
         task.cancel()
