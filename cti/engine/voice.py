@@ -60,6 +60,8 @@ class Voice:
         self._plans: dict[str, AudioPlan] = {}
         self._recorded: dict[str, bool] = {}
         self._paused: set[str] = set()
+        self._connected: set[str] = set()
+        """Calls whose caller has talked to an agent (its leg is answered)."""
         self.reachable: dict[str, bool] = {}
         """Agent id -> whether its phone can be rung, as the lines last said."""
         self._recording_closed = recording_closed
@@ -121,7 +123,10 @@ class Voice:
         queue = self._router.call_queue(call_id)
         music_file = self._settings().queue_music.get(queue, self._settings().hold_music)
         if phase is not CallPhase.TALKING or agent is None:
-            return AudioPlan(ring=ring, music_file=music_file)
+            # A caller who was talking and waits again (a transfer) hears the queue's music.
+            music = frozenset({CALLER}) if call_id in self._connected else frozenset()
+            return AudioPlan(ring=ring, music=music, music_file=music_file)
+        self._connected.add(call_id)
         rooms, music = self._rooms(call_id, agent)
         muted = frozenset({agent}) if self._router.agent(agent).muted else frozenset()
         record = self._records(call_id, queue)
@@ -171,6 +176,7 @@ class Voice:
         self._rings.pop(call_id, None)
         self._recorded.pop(call_id, None)
         self._paused.discard(call_id)
+        self._connected.discard(call_id)
 
     # --- the phones' side ------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from cti.protocol import (
     PhoneRefused,
     ResumeCall,
     SetReady,
+    TransferCall,
 )
 from queue_engine.router import CallPhase
 from telephony_adapters.base import CALLER, AudioPlan, LineEvent
@@ -70,7 +71,7 @@ async def voice_center(
 
 
 async def do(c: Center, command: Login | SetReady | HoldCall | ResumeCall | MuteCall
-             | ConsultCall | ConferenceCall) -> CommandResult:  # fmt: skip
+             | ConsultCall | ConferenceCall | TransferCall) -> CommandResult:  # fmt: skip
     """Send an agent's command and wait for the engine's answer."""
     results: list[Message] = []
     async with c.bus.subscribe(topics.agent_events(command.agent_id)) as sub:
@@ -220,5 +221,27 @@ def test_a_phone_lost_mid_call_sends_the_caller_back_to_its_place(tmp_path: Path
             assert router.agent("1001").state is not AgentState.TALKING
             assert c.service.voice.reachable["1001"] is False
             assert call_id in trunk.calls()  # the caller is still on the line, waiting
+
+    virtual(body)
+
+
+def test_a_blind_transfer_plays_music_until_the_second_phone_answers(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with voice_center(tmp_path, ("1001", "1002")) as (c, trunk):
+            await ready(c, trunk, "1001")
+            call_id = trunk.ring("13812345678")
+            await until(lambda: bool(trunk.plan(call_id).ring))
+            trunk.phone(PhoneAnswered(call_id=call_id, agent_id="1001"))
+            await until(lambda: talking(trunk, call_id, "1001"))
+            await ready(c, trunk, "1002")
+            transfer = TransferCall(agent_id="1001", call_id=call_id, to_agent="1002")
+            assert (await do(c, transfer)).ok
+            await until(lambda: [r.agent_id for r in trunk.plan(call_id).ring] == ["1002"])
+            plan = trunk.plan(call_id)
+            assert plan.music == {CALLER}
+            assert "1001" not in plan.agents()  # the first agent's phone leg ends
+            trunk.phone(PhoneAnswered(call_id=call_id, agent_id="1002"))
+            await until(lambda: talking(trunk, call_id, "1002"))
+            assert trunk.plan(call_id).music == frozenset()
 
     virtual(body)
