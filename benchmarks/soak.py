@@ -101,32 +101,13 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     broker.start()
     sip_port = free_udp_port()
     serve = Serve(sip_center(work, sip_port), work / "cti.db", broker.url("cti-engine"))
-    seconds = args.minutes * 60
-    total_calls = int(seconds * args.rate)
     offers = Offers()
     stop = asyncio.Event()
     kills = 0
     await serve.start()
     offers.starts.append(time.monotonic())
     stat = work / "sipp_stat.csv"
-    sipp = await asyncio.create_subprocess_exec(
-        sipp_binary(),
-        f"127.0.0.1:{sip_port}",
-        "-sf", str(SCENARIOS / "agent_hangs_up.xml"),
-        "-i", "127.0.0.1",
-        "-p", str(free_udp_port()),
-        "-mp", str(free_udp_port()),
-        "-r", str(args.rate),
-        "-m", str(total_calls),
-        "-l", "200",
-        "-recv_timeout", "300s",
-        "-nostdin",
-        "-trace_stat", "-stf", str(stat), "-fd", "5",
-        "-trace_err", "-error_file", str(work / "sipp_errors.log"),
-        cwd=work,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    sipp = await _start_sipp(work, sip_port, stat, int(args.minutes * 60 * args.rate), args.rate)
     consoles: list[Console] = []
     buses = []
     try:
@@ -138,32 +119,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             await console.start()
             consoles.append(console)
         bots = [asyncio.create_task(bot(c, args.talk, offers, stop)) for c in consoles]
-        started = time.monotonic()
-        broker_restarted = False
-        next_kill = started + args.kill_every
-        while time.monotonic() - started < seconds:
-            await asyncio.sleep(0.5)
-            now = time.monotonic()
-            if now >= next_kill:
-                await serve.kill()
-                kills += 1
-                await serve.start()
-                offers.starts.append(time.monotonic())
-                next_kill = now + args.kill_every
-            if not broker_restarted and now - started >= seconds / 2:
-                broker.restart()
-                broker_restarted = True
-        # Drain: the last callers are served.
-        try:
-            await asyncio.wait_for(sipp.wait(), args.talk * 4 + 120)
-        except TimeoutError:
-            sipp.kill()
-            await sipp.wait()
-        # The last calls' wrap-ups finish (their records are written then).
-        created = _sipp_counts(stat)[0]
-        deadline = time.monotonic() + args.talk * 4 + 60
-        while _recorded(work / "cti.db") < created and time.monotonic() < deadline:
-            await asyncio.sleep(0.5)
+        kills = await _kill_and_restart(serve, broker, offers, args)
+        await _drain(sipp, stat, work / "cti.db", args.talk)
         stop.set()
         await asyncio.gather(*bots, return_exceptions=True)
     finally:
@@ -176,6 +133,77 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             await sipp.wait()
         await serve.stop()
         broker.stop()
+    return _report(args, kills, offers, stat, work)
+
+
+async def _start_sipp(
+    work: Path, sip_port: int, stat: Path, total_calls: int, rate: float
+) -> asyncio.subprocess.Process:
+    """SIPp placing ``total_calls`` at ``rate`` a second into the engine's SIP line."""
+    return await asyncio.create_subprocess_exec(
+        sipp_binary(),
+        f"127.0.0.1:{sip_port}",
+        "-sf", str(SCENARIOS / "agent_hangs_up.xml"),
+        "-i", "127.0.0.1",
+        "-p", str(free_udp_port()),
+        "-mp", str(free_udp_port()),
+        "-r", str(rate),
+        "-m", str(total_calls),
+        "-l", "200",
+        "-recv_timeout", "300s",
+        "-nostdin",
+        "-trace_stat", "-stf", str(stat), "-fd", "5",
+        "-trace_err", "-error_file", str(work / "sipp_errors.log"),
+        cwd=work,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def _kill_and_restart(
+    serve: Serve, broker: Mosquitto, offers: Offers, args: argparse.Namespace
+) -> int:
+    """For ``--minutes``: the engine killed and started again every ``--kill-every``
+    seconds, the broker restarted at half time; how many kills."""
+    seconds = args.minutes * 60
+    kills = 0
+    started = time.monotonic()
+    broker_restarted = False
+    next_kill = started + args.kill_every
+    while time.monotonic() - started < seconds:
+        await asyncio.sleep(0.5)
+        now = time.monotonic()
+        if now >= next_kill:
+            await serve.kill()
+            kills += 1
+            await serve.start()
+            offers.starts.append(time.monotonic())
+            next_kill = now + args.kill_every
+        if not broker_restarted and now - started >= seconds / 2:
+            broker.restart()
+            broker_restarted = True
+    return kills
+
+
+async def _drain(sipp: asyncio.subprocess.Process, stat: Path, db: Path, talk_s: float) -> None:
+    """The last callers are served, then the last calls' wrap-ups finish (their records
+    are written then)."""
+    try:
+        await asyncio.wait_for(sipp.wait(), talk_s * 4 + 120)
+    except TimeoutError:
+        sipp.kill()
+        await sipp.wait()
+    created = _sipp_counts(stat)[0]
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(talk_s * 4 + 60):
+            # The records are another process's, in its database: asked every 0.5 s.
+            while _recorded(db) < created:  # noqa: ASYNC110
+                await asyncio.sleep(0.5)
+
+
+def _report(
+    args: argparse.Namespace, kills: int, offers: Offers, stat: Path, work: Path
+) -> dict[str, object]:
     offered, failed = _sipp_counts(stat)
     recorded = _recorded(work / "cti.db")
     times = sorted(offers.times)
