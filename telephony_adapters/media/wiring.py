@@ -77,10 +77,12 @@ def apply(
     new: Wiring,
     old: Wiring | None,
     music: Callable[[str], FrameSource],
+    tap: str = RECORDING_TAP,
 ) -> None:
     """Make ``media`` hear as ``new`` says. ``old`` is what it was (None: nothing yet): a
     leg that keeps hearing music keeps its place in the piece; ``music(leg)`` makes a
-    player for a leg that starts hearing it."""
+    player for a leg that starts hearing it. ``tap``: the id the call's recording frames
+    carry (one per call, e.g. its call id, since a frame names only its tap)."""
     before = old or Wiring()
     for leg in new.legs:
         if leg in new.music:
@@ -96,14 +98,14 @@ def apply(
             media.mix(list(group))
     for leg in new.legs:
         media.mute(leg, leg in new.muted)
-        _retap(media, leg, new.recorded.get(leg), before.recorded.get(leg))
+        _retap(media, leg, new.recorded.get(leg), before.recorded.get(leg), tap)
 
 
-def _retap(media: Wirable, leg: str, side: Side | None, was: Side | None) -> None:
+def _retap(media: Wirable, leg: str, side: Side | None, was: Side | None, tap: str) -> None:
     if side is None and was is not None:
-        media.untap(leg, RECORDING_TAP)
+        media.untap(leg, tap)
     elif side is not None and side != was:
-        media.tap(leg, RECORDING_TAP, side)
+        media.tap(leg, tap, side)
 
 
 def _relayed(leg: str, w: Wiring) -> bool:

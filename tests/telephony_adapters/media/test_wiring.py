@@ -96,3 +96,21 @@ def test_apply_changes_only_what_changed_and_music_keeps_its_place() -> None:
     apply(media, held, held, lambda leg: _Quiet())
     assert ("play", "c") not in media.calls  # the music goes on where it was
     assert Wiring().legs == frozenset()
+
+
+class _Tapping(_Media):
+    def tap(self, leg_id: str, tap: str, side: Side) -> None:
+        self.calls.append(("tap", leg_id, tap))
+
+    def untap(self, leg_id: str, tap: str) -> None:
+        self.calls.append(("untap", leg_id, tap))
+
+
+def test_each_call_taps_its_legs_under_its_own_id() -> None:
+    media = _Tapping()
+    talking = wiring(AudioPlan(rooms=(frozenset({CALLER, "1001"}),), record=True), UP)
+    apply(media, talking, None, lambda leg: _Quiet(), tap="c")
+    assert {("tap", "c", "c"), ("tap", "c~1001", "c")} <= set(media.calls)
+    apply(media, wiring(AudioPlan(rooms=(frozenset({CALLER, "1001"}),)), UP), talking,
+          lambda leg: _Quiet(), tap="c")  # fmt: skip
+    assert ("untap", "c", "c") in media.calls
