@@ -130,6 +130,16 @@ class MuteCall(_AgentCommand):
     muted: bool = True
 
 
+class PauseRecording(_AgentCommand):
+    """Pause the call's recording (``paused``: card details are being said) or resume it;
+    the agent must be talking on the call, on a line that records it. The pause is kept
+    in the recording's metadata and the call's record."""
+
+    type: Literal["pause_recording"] = "pause_recording"
+    call_id: Id
+    paused: bool = True
+
+
 class TransferCall(_AgentCommand):
     """Blind transfer: hand the call to ``queue`` (it waits there with its age and
     value) or offer it to agent ``to_agent`` (who must be Ready); exactly one of them.
@@ -363,6 +373,7 @@ AnyCommand = (
     | HoldCall
     | ResumeCall
     | MuteCall
+    | PauseRecording
     | TransferCall
     | ConsultCall
     | CompleteConsult

@@ -13,6 +13,7 @@ from cti.engine.call_control import CallController
 from cti.engine.callbacks import CallbackScheduler
 from cti.engine.customer_desk import CustomerDesk
 from cti.engine.script_runs import ScriptRuns
+from cti.engine.voice import Voice
 from cti.errors import CtiError
 from cti.protocol import (
     AcceptOffer,
@@ -40,6 +41,7 @@ from cti.protocol import (
     Message,
     MoveWaitingCall,
     MuteCall,
+    PauseRecording,
     RejectOffer,
     RequestSnapshot,
     ResumeCall,
@@ -106,6 +108,10 @@ class Parts:
     """Send an agent's state, offer and call in hand again (RequestSnapshot)."""
     ready_refusal: Callable[[str], str | None] = lambda _agent_id: None
     """Why an agent may not go Ready now (its phone unreachable), or None."""
+    voice: Voice | None = None
+    """The calls' audio (recording paused); None: no line carries the voice."""
+    voice_update: Callable[[str], None] = lambda _call_id: None
+    """Queue a call's audio plan to be sent again, in turn with the effects."""
 
 
 class CommandDispatcher:
@@ -185,6 +191,8 @@ class CommandDispatcher:
                 | ConferenceCall()
             ):
                 await parts.calls.control(message)
+            case PauseRecording():
+                self._pause_recording(message)
             case DialNumber(agent_id=a, number=number, queue=queue):
                 await parts.calls.dial(a, number, queue, message.command_id)
             case SaveScriptRun():
@@ -208,3 +216,17 @@ class CommandDispatcher:
                 if self.campaign_control is None:
                     raise CtiError("no dialer runs in this engine: campaigns run under `cti serve`")
                 await self.campaign_control(message)
+
+    def _pause_recording(self, message: PauseRecording) -> None:
+        """Pause or resume the recording of the agent's call. Not a router input (not
+        journaled): after an engine restart the recording goes on unpaused."""
+        a, call_id, voice = message.agent_id, message.call_id, self._parts.voice
+        if self._parts.calls.talking_on(call_id) != a:
+            raise CtiError(
+                f"agent {a!r} is not talking on call {call_id!r}: "
+                "a recording is paused or resumed during the call"
+            )
+        if voice is None or not voice.recording(call_id):
+            raise CtiError(f"call {call_id!r} is not being recorded: nothing to pause")
+        voice.pause_recording(call_id, message.paused)
+        self._parts.voice_update(call_id)

@@ -177,7 +177,8 @@ class EngineService:
                                            self.identify)  # fmt: skip
         parts = Parts(self.route, self.calls, self.desk, self.runs, self.callbacks,
                       lambda agent_id: self.views.resend(agent_id, self.now()),
-                      self.voice.ready_refusal)  # fmt: skip
+                      self.voice.ready_refusal, self.voice,
+                      lambda call_id: self._effects.put_nowait(VoiceUpdate(call_id)))  # fmt: skip
         self.dispatch = CommandDispatcher(parts, self._send)
         self.tending = (
             JournalTending(self.journal, self.router, self.records)

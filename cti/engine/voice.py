@@ -91,6 +91,15 @@ class Voice:
         else:
             self._paused.discard(call_id)
 
+    def recording(self, call_id: str) -> bool:
+        """Whether ``call_id`` is recorded now: on a line that carries the voice, in
+        conversation, and chosen by its queue's share."""
+        try:
+            carries = self._lines.line_for(call_id).capabilities.carries_voice
+        except CtiError:
+            return False
+        return carries and self.plan(call_id).record
+
     async def update(self, call_id: str) -> None:
         """Send the call's plan to its line if it changed (a call that is over gets the
         empty plan once, which ends its agents' legs, and is forgotten)."""

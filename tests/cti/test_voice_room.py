@@ -18,6 +18,7 @@ from cti import topics
 from cti.models import AgentConfig, AgentState
 from cti.protocol import (
     AgentStateChanged,
+    AnyCommand,
     CommandResult,
     ConferenceCall,
     ConsultCall,
@@ -70,8 +71,7 @@ async def voice_center(
         yield c, trunk
 
 
-async def do(c: Center, command: Login | SetReady | HoldCall | ResumeCall | MuteCall
-             | ConsultCall | ConferenceCall | TransferCall) -> CommandResult:  # fmt: skip
+async def do(c: Center, command: AnyCommand) -> CommandResult:
     """Send an agent's command and wait for the engine's answer."""
     results: list[Message] = []
     async with c.bus.subscribe(topics.agent_events(command.agent_id)) as sub:
