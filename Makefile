@@ -38,7 +38,7 @@ pytest: system-deps $(VENV)/.installed-dev
 # Every benchmark, each printing its figures beside its baseline (about 15 minutes;
 # bench_customers alone builds a million customers). One: make bench BENCH=bench_router
 BENCH ?= bench_router bench_simulator bench_customer_lookup bench_customers bench_journal \
-         bench_bus bench_sip bench_wallboard bench_dialer
+         bench_bus bench_sip bench_wallboard bench_dialer bench_media
 bench: system-deps $(VENV)/.installed-dev
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	for b in $(BENCH); do echo "== $$b"; $(BIN)/python benchmarks/$$b.py || exit 1; done

@@ -1,0 +1,489 @@
+"""Bridged, recorded calls through the media relay, against a bare asyncio UDP forwarder.
+
+Each call is two legs of :class:`~telephony_adapters.media.relay.MediaRelay` (its
+:class:`~telephony_adapters.media.bridge.MediaCore`), connected two-way, both PCMU, with a
+recording tap on each (caller left, agent right) feeding a
+:class:`~telephony_adapters.media.recorder.Recorder` per call whose WAV bytes go through
+:class:`~telephony_adapters.media.recording_files.RecordingFiles` to a temporary directory.
+
+The RTP comes from another process (this script with ``--generator``): for every leg a
+20 ms G.711 packet every 20 ms, the legs' phases spread over the 20 ms (phones are not in
+step), sent to the leg's relay port on 127.0.0.1 from one of 16 sockets that also take
+what the relay sends back. Each payload starts with the leg, a sequence number and the
+send time (``time.monotonic``, the generator's own clock at both ends), so the generator
+measures each packet's latency and counts what never came back (``lost_packets``: sent
+in the measured window, not received within ``--grace`` s after the last send).
+
+For each size three runs, in this order, with the same generator and schedule:
+
+- ``direct``: the generator's legs send to each other (no relay): the floor of the
+  generator and the loopback;
+- ``baseline``: a bare asyncio forwarder in this process (datagram in on leg A's port,
+  ``sendto`` leg B's peer from leg B's port; no parsing, no recording);
+- ``relay``: the media relay, recording on.
+
+``added_latency_p99_ms`` is a run's latency p99 minus the direct run's.
+``cpu_per_call_ms_per_s`` is this process's CPU time (``time.process_time``: every thread,
+the recording writer's too) over the measured window, per call, per second of audio.
+``core_share`` is the same CPU time over wall time: 1.0 is one core busy. This process
+is pinned to the first CPU and the generator to the second (when there are two), so the
+relay runs on one core.
+
+The first ``--warmup`` s of each run are not measured. The issue's goal (issue 19):
+200 calls on one core with no packet lost and added latency p99 <= 2 ms; ``goal_met``
+says whether the 200-call line meets it (only on lines of 200 calls).
+
+Prints a table and one JSON line per size (``calls``, ``cpu_per_call_ms_per_s``,
+``added_latency_p99_ms``, ``lost_packets`` and the same with ``baseline_``). About
+3 x 3 x (``--warmup`` + ``--seconds`` + 1) s plus the set-up (about 2 min); ``--quick``:
+10 calls, about 6 s.
+
+    .venv/bin/python benchmarks/bench_media.py [--sizes 50,200,500] [--seconds 10] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import select
+import socket
+import struct
+import sys
+import tempfile
+import time
+from array import array
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, cast
+
+from telephony_adapters.media.bridge import Addr, RecordFrame
+from telephony_adapters.media.recorder import Recorder
+from telephony_adapters.media.recording_files import Recording, RecordingFiles
+from telephony_adapters.media.relay import MediaRelay, RelayHooks
+from telephony_adapters.sipline.message import SipSyntaxError
+from telephony_adapters.sipline.rtp import RtpPacket, parse_rtp
+
+HOST = "127.0.0.1"
+RX_SOCKETS = 16
+"""The generator's sockets; leg ``j`` sends from and is sent to socket ``j % 16``."""
+SOCKET_BUFFER = 4 * 1024 * 1024
+FRAME_S = 0.02
+SLOTS = 20
+"""Send slots per 20 ms frame (1 ms apart); leg ``j`` sends in slot ``j % 20``."""
+PCMU = 0
+MAGIC = b"BMRX"
+_STAMP = struct.Struct("<4sIId")  # magic, leg, sequence, send time
+_PAD = b"\xff" * (160 - _STAMP.size)  # mu-law silence after the stamp: a 160-byte frame
+GOAL_CALLS = 200
+GOAL_P99_MS = 2.0
+PHONE_SILENCE_S = 30.0  # [voice] phone_silence_s's default: every leg has a time-out
+
+
+# --- the generator (the child process) ---------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Tally:
+    measure_from: float
+    sent: int = 0
+    received: int = 0
+    send_errors: int = 0
+    late_s: float = 0.0
+    latencies: array[float] = field(default_factory=lambda: array("d"))
+
+    def receive(self, sock: socket.socket) -> None:
+        """Everything waiting on ``sock``; a packet without our stamp (the relay's silence
+        before the talk starts) is ignored."""
+        while True:
+            try:
+                data = sock.recv(2048)
+            except BlockingIOError:
+                return
+            now = time.monotonic()
+            try:
+                payload = parse_rtp(data).payload
+            except SipSyntaxError:
+                continue
+            if payload[:4] != MAGIC:
+                continue
+            sent_at = _STAMP.unpack_from(payload)[3]
+            if sent_at >= self.measure_from:
+                self.received += 1
+                self.latencies.append(now - sent_at)
+
+    def summary(self) -> dict[str, Any]:
+        ordered = sorted(self.latencies)
+        return {
+            "sent": self.sent,
+            "received": self.received,
+            "lost": max(0, self.sent - self.received),
+            "send_errors": self.send_errors,
+            "p50_ms": _ms(_percentile(ordered, 0.50)),
+            "p99_ms": _ms(_percentile(ordered, 0.99)),
+            "max_ms": _ms(ordered[-1] if ordered else 0.0),
+            "late_ms": _ms(self.late_s),
+        }
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
+
+
+def _send_slot(
+    socks: list[socket.socket], targets: list[Addr], legs: range, seq: int, tally: _Tally
+) -> None:
+    for leg in legs:
+        now = time.monotonic()
+        payload = _STAMP.pack(MAGIC, leg, seq, now) + _PAD
+        packet = RtpPacket(PCMU, seq, seq * 160, 0x10000 + leg, payload)
+        try:
+            socks[leg % RX_SOCKETS].sendto(bytes(packet), targets[leg])
+        except OSError:
+            tally.send_errors += 1
+            continue
+        if now >= tally.measure_from:
+            tally.sent += 1
+
+
+def _generate(socks: list[socket.socket], plan: dict[str, Any]) -> dict[str, Any]:
+    """Send on the 1 ms slot grid from ``start_at`` for warm-up + seconds, take what comes
+    back meanwhile and for ``grace`` s after."""
+    targets = [(str(host), int(port)) for host, port in plan["targets"]]
+    start_at, warmup, seconds = plan["start_at"], plan["warmup"], plan["seconds"]
+    stop_at = start_at + warmup + seconds
+    end_at = stop_at + plan["grace"]
+    tally = _Tally(measure_from=start_at + warmup)
+    groups = [range(g, len(targets), SLOTS) for g in range(SLOTS)]
+    by_fd = {sock.fileno(): sock for sock in socks}
+    cpu = time.process_time()
+    with select.epoll() as poll:
+        for fd in by_fd:
+            poll.register(fd, select.EPOLLIN)
+        slot = 0
+        while True:
+            due = start_at + slot * (FRAME_S / SLOTS)
+            now = time.monotonic()
+            if due < stop_at and now >= due:
+                tally.late_s = max(tally.late_s, now - due)
+                _send_slot(socks, targets, groups[slot % SLOTS], slot // SLOTS, tally)
+                slot += 1
+                continue
+            until = due if due < stop_at else end_at
+            if due >= stop_at and now >= end_at:
+                break
+            for fd, _ in poll.poll(max(0.0, until - now)):
+                tally.receive(by_fd[fd])
+    return tally.summary() | {"cpu_s": round(time.process_time() - cpu, 3)}
+
+
+def generator_main() -> None:
+    """The child: report its sockets, then one run per plan line on stdin."""
+    socks = []
+    for _ in range(RX_SOCKETS):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
+        sock.bind((HOST, 0))
+        sock.setblocking(False)
+        socks.append(sock)
+    print(json.dumps({"addrs": [sock.getsockname() for sock in socks]}), flush=True)
+    for line in sys.stdin:
+        print(json.dumps(_generate(socks, json.loads(line))), flush=True)
+
+
+# --- this process: the relays under test -------------------------------------------------
+
+
+class _Generator:
+    """The child process and its sockets' addresses."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, addrs: list[Addr]) -> None:
+        self.proc = proc
+        self.addrs = addrs
+
+    @classmethod
+    async def start(cls, cpu: int | None) -> _Generator:
+        command = [sys.executable, __file__, "--generator"]
+        if cpu is not None:
+            command.append(f"--generator-cpu={cpu}")
+        proc = await asyncio.create_subprocess_exec(
+            *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        )
+        hello = json.loads(await cls._line(proc))
+        return cls(proc, [(str(host), int(port)) for host, port in hello["addrs"]])
+
+    def rx(self, leg: int) -> Addr:
+        """Where the generator takes leg ``leg``'s packets."""
+        return self.addrs[leg % RX_SOCKETS]
+
+    async def run(self, targets: list[Addr], start_at: float, args: argparse.Namespace) -> Any:
+        assert self.proc.stdin is not None
+        plan = {"targets": targets, "start_at": start_at, "warmup": args.warmup}
+        plan |= {"seconds": args.seconds, "grace": args.grace}
+        self.proc.stdin.write(json.dumps(plan).encode() + b"\n")
+        await self.proc.stdin.drain()
+        return json.loads(await self._line(self.proc))
+
+    @staticmethod
+    async def _line(proc: asyncio.subprocess.Process) -> bytes:
+        assert proc.stdout is not None
+        line = await proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the RTP generator exited (status {await proc.wait()})")
+        return line
+
+    async def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        await self.proc.wait()
+
+
+class _CpuWindow:
+    """This process's CPU time and the wall time between two instants of the loop's clock
+    (the generator's clock too: both are ``time.monotonic``)."""
+
+    def __init__(self, start_at: float, stop_at: float) -> None:
+        loop = asyncio.get_running_loop()
+        self.marks: list[tuple[float, float]] = []
+        loop.call_at(start_at, self._mark)
+        loop.call_at(stop_at, self._mark)
+
+    def _mark(self) -> None:
+        self.marks.append((time.monotonic(), time.process_time()))
+
+    def core_share(self) -> float:
+        (wall0, cpu0), (wall1, cpu1) = self.marks
+        return (cpu1 - cpu0) / (wall1 - wall0)
+
+
+async def _measured(
+    gen: _Generator, targets: list[Addr], args: argparse.Namespace
+) -> dict[str, Any]:
+    """One generator run, with this process's CPU over its measured window."""
+    start_at = time.monotonic() + 0.3
+    window = _CpuWindow(start_at + args.warmup, start_at + args.warmup + args.seconds)
+    result: dict[str, Any] = await gen.run(targets, start_at, args)
+    result["core_share"] = round(window.core_share(), 3)
+    return result
+
+
+async def run_direct(gen: _Generator, calls: int, args: argparse.Namespace) -> dict[str, Any]:
+    return await _measured(gen, [gen.rx(leg ^ 1) for leg in range(2 * calls)], args)
+
+
+class _Forward(asyncio.DatagramProtocol):
+    """The baseline's leg: what comes in goes out of the peer leg's port to its phone."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.peer: _Forward | None = None
+        self.phone: Addr = (HOST, 0)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        peer = self.peer
+        if peer is not None and peer.transport is not None:
+            peer.transport.sendto(data, peer.phone)
+
+
+async def run_baseline(gen: _Generator, calls: int, args: argparse.Namespace) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    legs: list[_Forward] = []
+    try:
+        for leg in range(2 * calls):
+            _, proto = await loop.create_datagram_endpoint(_Forward, local_addr=(HOST, 0))
+            proto.phone = gen.rx(leg)
+            legs.append(proto)
+        for leg, proto in enumerate(legs):
+            proto.peer = legs[leg ^ 1]
+        targets = [cast(Addr, p.transport.get_extra_info("sockname")) for p in legs if p.transport]
+        return await _measured(gen, targets, args)
+    finally:
+        for proto in legs:
+            if proto.transport is not None:
+                proto.transport.close()
+
+
+class _Recordings:
+    """What the engine does with the relay's RecordFrames: a Recorder per call, its bytes
+    to a file."""
+
+    def __init__(self, files: RecordingFiles) -> None:
+        self.files = files
+        self.calls: dict[str, tuple[Recorder, Recording]] = {}
+
+    def open(self, call_id: str, now: float) -> None:
+        self.calls[call_id] = (Recorder(now), self.files.open(call_id, date.today()))
+
+    def frame(self, out: RecordFrame) -> None:
+        recorder, recording = self.calls[out.tap]
+        data = recorder.add(out.side, out.samples, out.at)
+        if data:
+            recording.write(data)
+
+    async def close(self, now: float) -> tuple[int, int]:
+        """Close them all: (bytes written, recordings failed)."""
+        for recorder, recording in self.calls.values():
+            summary = recorder.close(now)
+            recording.write(summary.tail)
+            recording.close(summary.header)
+        outcomes = [await recording.outcome() for _, recording in self.calls.values()]
+        return sum(o.bytes_written for o in outcomes), sum(not o.ok for o in outcomes)
+
+
+async def run_relay(
+    gen: _Generator, calls: int, args: argparse.Namespace, root: Path
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    async with RecordingFiles(root) as files:
+        recordings = _Recordings(files)
+        hooks = RelayHooks(on_record=recordings.frame)
+        async with MediaRelay(HOST, args.ports[0], args.ports[1], hooks=hooks) as relay:
+            targets: list[Addr] = []
+            for call in range(calls):
+                a, b, call_id = f"{call}a", f"{call}b", f"call-{call}"
+                for leg_id, leg in ((a, 2 * call), (b, 2 * call + 1)):
+                    port = await relay.open_leg(
+                        leg_id, payload_type=PCMU, telephone_event=101, remote=gen.rx(leg),
+                        timeout_s=PHONE_SILENCE_S,
+                    )  # fmt: skip
+                    targets.append((HOST, port))
+                relay.connect(a, b)
+                recordings.open(call_id, loop.time())
+                relay.tap(a, call_id, "caller")
+                relay.tap(b, call_id, "agent")
+            result = await _measured(gen, targets, args)
+            result["dropped"] = sum(relay.core.dropped.values())
+        result["recorded_bytes"], result["recording_errors"] = await recordings.close(loop.time())
+    return result
+
+
+# --- the report --------------------------------------------------------------------------
+
+
+def _line(calls: int, direct: dict[str, Any], base: dict[str, Any], relay: dict[str, Any]) -> Any:
+    def figures(run: dict[str, Any], prefix: str) -> dict[str, Any]:
+        return {
+            f"{prefix}cpu_per_call_ms_per_s": round(run["core_share"] * 1000 / calls, 4),
+            f"{prefix}added_latency_p99_ms": round(run["p99_ms"] - direct["p99_ms"], 3),
+            f"{prefix}lost_packets": run["lost"],
+            f"{prefix}core_share": run["core_share"],
+            f"{prefix}p50_ms": run["p50_ms"],
+            f"{prefix}p99_ms": run["p99_ms"],
+            f"{prefix}max_ms": run["max_ms"],
+        }
+
+    line: dict[str, Any] = {"calls": calls} | figures(relay, "") | figures(base, "baseline_")
+    line |= {
+        "direct_p99_ms": direct["p99_ms"],
+        "packets_sent": relay["sent"],
+        "generator_late_ms": max(run["late_ms"] for run in (direct, base, relay)),
+        "recorded_bytes": relay["recorded_bytes"],
+        "recording_errors": relay["recording_errors"],
+        "relay_dropped": relay["dropped"],
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+    if calls == GOAL_CALLS:
+        line["goal_met"] = (
+            line["lost_packets"] == 0
+            and line["added_latency_p99_ms"] <= GOAL_P99_MS
+            and line["core_share"] <= 1.0
+        )
+    return line
+
+
+def _row(name: str, calls: int, run: dict[str, Any], direct: dict[str, Any]) -> str:
+    added = run["p99_ms"] - direct["p99_ms"]
+    cpu = run["core_share"] * 1000 / calls
+    return (
+        f"{calls:>6} {name:<9} {run['sent']:>9} {run['lost']:>6} {run['p50_ms']:>8.3f}"
+        f" {run['p99_ms']:>8.3f} {added:>9.3f} {run['core_share']:>6.2f} {cpu:>10.4f}"
+    )
+
+
+def _pin() -> tuple[int | None, str]:
+    """This process on the first CPU and the generator's on the second (if there is one)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, f"not pinned ({len(cpus)} CPU)"
+    os.sched_setaffinity(0, {cpus[0]})
+    return cpus[1], f"relay on CPU {cpus[0]}, generator on CPU {cpus[1]}"
+
+
+async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
+    gen_cpu, pinning = _pin()
+    print(
+        f"machine: {os.cpu_count()} CPUs, shared with other engineers' work (load average"
+        f" {os.getloadavg()[0]:.2f} at the start); {pinning}; {args.seconds:g} s measured"
+        f" after {args.warmup:g} s of warm-up per run"
+    )
+    print(
+        f"{'calls':>6} {'run':<9} {'sent':>9} {'lost':>6} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'added p99':>9} {'cores':>6} {'ms/call/s':>10}"
+    )
+    gen = await _Generator.start(gen_cpu)
+    lines = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-media-") as tmp:
+            for calls in args.sizes:
+                direct = await run_direct(gen, calls, args)
+                base = await run_baseline(gen, calls, args)
+                relay = await run_relay(gen, calls, args, Path(tmp) / str(calls))
+                for name, run in (("direct", direct), ("baseline", base), ("relay", relay)):
+                    print(_row(name, calls, run, direct), flush=True)
+                lines.append(_line(calls, direct, base, relay))
+    finally:
+        await gen.close()
+    for line in lines:
+        print(json.dumps(line))
+    return lines
+
+
+def _sizes(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def _ports(text: str) -> tuple[int, int]:
+    low, high = (int(part) for part in text.split("-"))
+    return low, high
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--sizes", type=_sizes, default=[50, 200, 500], help="calls per run")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds not measured")
+    parser.add_argument("--grace", type=float, default=0.5, help="seconds to wait for stragglers")
+    parser.add_argument(
+        "--ports", type=_ports, default=(24000, 27999), help="the relay's RTP port range"
+    )
+    parser.add_argument("--quick", action="store_true", help="10 calls, 1 s: a smoke test")
+    parser.add_argument("--generator", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--generator-cpu", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.seconds, args.warmup, args.grace = [10], 1.0, 0.2, 1.0
+    return args
+
+
+if __name__ == "__main__":
+    options = parse()
+    if options.generator:
+        if options.generator_cpu is not None:
+            os.sched_setaffinity(0, {options.generator_cpu})
+        with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):
+            generator_main()
+    else:
+        asyncio.run(main(options))
