@@ -149,6 +149,8 @@ def _assemble(
         journal=journal,
     )
     helpers: list[_Helper] = []
+    if service.voice.active:  # recordings past [voice] retention_days: at start, then daily
+        helpers.append(service.recordings.retention())
     if dialer_poll_s is not None:
         if not isinstance(store, Store):
             raise ValueError("the dialer needs a store (its campaigns are kept there)")

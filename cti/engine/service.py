@@ -41,6 +41,7 @@ from cti.engine.directory import CallRecorder, CustomerDirectory
 from cti.engine.dispatch import CampaignControl, CommandDispatcher, Parts
 from cti.engine.effects import Effect, Publish, StateOf, VoiceUpdate
 from cti.engine.line_book import LineBook
+from cti.engine.recordings import RecordingKeeper
 from cti.engine.records import RecordKeeper
 from cti.engine.recovery import JournalTending, Recovery
 from cti.engine.screen_pop import ScreenPops, identify
@@ -63,6 +64,7 @@ from cti.protocol import (
 )
 from cti.store.database import Store
 from cti.store.journal import Journal, RecoveryReport
+from cti.store.recordings import RecordingRows
 from queue_engine import inputs as ri
 from queue_engine.actions import (
     Action,
@@ -169,8 +171,11 @@ class EngineService:
         if isinstance(self.recorder, Store):
             self.recorder.calls.conflict_listeners.append(self.records.on_conflict)
         self.health_watch = HealthWatch(self.journal, self.records, self._send)
+        rows = RecordingRows(self.recorder) if isinstance(self.recorder, Store) else None
+        self.recordings = RecordingKeeper(rows, self.now, lambda: self._config().voice)
         self.voice = Voice(self.router, self.line_book, lambda: self._config().voice, self.route,
-                           seed=self.config.engine.seed)  # fmt: skip
+                           seed=self.config.engine.seed,
+                           recording_closed=self.recordings.take)  # fmt: skip
         self.views = AgentViews(self.router, config, self.pops, self.calls, self._send,
                                 phone_reachable=self.voice.phone_reachable)  # fmt: skip
         self.callbacks = CallbackScheduler(self.router, self.route, self.now, config,
@@ -246,6 +251,7 @@ class EngineService:
                 tg.create_task(self._serve_timers(), name="engine:timers")
                 tg.create_task(self._serve_effects(), name="engine:effects")
                 tg.create_task(self._serve_records(), name="engine:records")
+                tg.create_task(self.recordings.serve(), name="engine:recordings")
                 tg.create_task(self._serve_retries(), name="engine:retries")
                 tg.create_task(self._serve_status(), name="engine:status")
                 if self.desk.trail is not None:
@@ -302,6 +308,7 @@ class EngineService:
             await self._drain()
         await self._effects.join()
         await self._records.join()
+        await self.recordings.flush()
         if self.desk.trail is not None:
             await self.desk.trail.flush()
 
