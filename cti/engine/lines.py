@@ -22,13 +22,17 @@ from cti.config import (
     ModemLineSettings,
     SimLineSettings,
     SipLineSettings,
+    VoiceSettings,
 )
 from cti.errors import ConfigError, TelephonyError
 from telephony_adapters.base import TelephonyAdapter
 
 
 def build_line(
-    settings: LineSettings, *, phones: Mapping[str, str] | None = None
+    settings: LineSettings,
+    *,
+    phones: Mapping[str, str] | None = None,
+    voice: VoiceSettings | None = None,
 ) -> TelephonyAdapter:
     """The adapter for one ``[[lines]]`` table.
 
@@ -42,6 +46,8 @@ def build_line(
     settings as plain values (the modem line's arguments, a SIP line's
     :class:`~telephony_adapters.sipline.params.SipLineParams`).
     ``phones``: the agents' fixed phone URIs (``[[agents]] phone``), for a SIP line.
+    ``voice``: the ``[voice]`` settings a SIP line with phones carries the voice with
+    (hold music, recordings, a silent phone's time-out; default ones if None).
     Raises :class:`~cti.errors.ConfigError` naming the line for a kind that cannot be
     built here (or a SIP line's phone credentials that cannot be read).
     """
@@ -52,7 +58,7 @@ def build_line(
     if isinstance(settings, ModemLineSettings):
         return _modem_line(settings)
     if isinstance(settings, SipLineSettings):
-        return _sip_line(settings, phones or {})
+        return _sip_line(settings, phones or {}, voice or VoiceSettings())
     raise ConfigError(
         f"line {settings.name!r}: lines of kind {settings.kind!r} cannot be built yet"
         " (known: sim, modem, sip)"
@@ -74,7 +80,9 @@ def _modem_line(settings: ModemLineSettings) -> TelephonyAdapter:
     )
 
 
-def _sip_line(settings: SipLineSettings, phones: Mapping[str, str]) -> TelephonyAdapter:
+def _sip_line(
+    settings: SipLineSettings, phones: Mapping[str, str], voice: VoiceSettings
+) -> TelephonyAdapter:
     from telephony_adapters.sipline.line import SipLine
     from telephony_adapters.sipline.params import SipLineParams
     from telephony_adapters.sipline.phone_auth import read_phone_ha1
@@ -105,6 +113,10 @@ def _sip_line(settings: SipLineSettings, phones: Mapping[str, str]) -> Telephony
         phones=dict(phones),
         phone_qualify_s=settings.phone_qualify_s,
         phone_algorithms=settings.phone_algorithms,
+        hold_music=voice.hold_music,
+        recordings_dir=voice.recordings_dir,
+        recording_format=voice.recording_format,
+        phone_silence_s=voice.phone_silence_s,
     )
     return SipLine(params)
 
@@ -113,5 +125,7 @@ def build_lines(config: Config | Sequence[LineSettings]) -> list[TelephonyAdapte
     """Every line of ``config`` (or of a list of line settings), in order."""
     if isinstance(config, Config):
         phones = {agent.id: agent.phone for agent in config.agents if agent.phone}
-        return [build_line(settings, phones=phones) for settings in config.lines]
+        return [
+            build_line(settings, phones=phones, voice=config.voice) for settings in config.lines
+        ]
     return [build_line(settings) for settings in config]

@@ -11,6 +11,11 @@ DTMF keys (RFC 4733 telephone-events on an answered call's RTP stream) become
 and :attr:`SipLine.dtmf`. Beyond the adapter contract it offers :meth:`SipLine.hold`,
 :meth:`SipLine.resume` and :meth:`SipLine.transfer` (capabilities ``can_hold`` and
 ``can_transfer``).
+
+A line with agent phones (HA1 credentials or fixed phone URIs) carries the voice
+(``carries_voice``): its RTP goes through one media relay, and the engine's audio plans,
+the phones' answers and refusals, music and recordings are :mod:`.voice`'s; hold, mute
+and conference are then the plans' (no re-INVITE to the trunk).
 """
 
 from __future__ import annotations
@@ -24,11 +29,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cti import log_limits
+from cti import log_limits, protocol
 from cti.clock import RetryBackoff, wait_for_timer
 from cti.errors import TelephonyError
 from cti.protocol import CallArrived, CallerHungUp, DtmfReceived
 from telephony_adapters.base import (
+    AudioPlan,
     DialEnd,
     DialOutcome,
     LineCapabilities,
@@ -56,6 +62,7 @@ from telephony_adapters.sipline.useragent import (
     UserAgent,
     leg_id,
 )
+from telephony_adapters.sipline.voice import SipVoice
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +110,11 @@ class SipLine(TelephonyAdapter):
         on_dtmf: DtmfListener | None = None,
     ) -> None:
         self.name = settings.name
+        voice = media and bool(settings.phone_ha1 or settings.phones)
         self.capabilities = LineCapabilities(
-            can_dial=True, can_transfer=True, can_hold=True, reports_dial_outcomes=True
-        )
+            can_dial=True, can_transfer=True, can_hold=True, reports_dial_outcomes=True,
+            can_mute=voice, can_conference=voice, carries_voice=voice,
+        )  # fmt: skip
         self.settings = settings
         self._timers = timers or Timers()
         self._dial_timeout_s = dial_timeout_s
@@ -115,6 +124,8 @@ class SipLine(TelephonyAdapter):
         self._ua: UserAgent | None = None
         self._transport: asyncio.DatagramTransport | None = None
         self._media: MediaPorts | None = None
+        self._voice: SipVoice | None = None
+        """The media relay and the calls' audio (``carries_voice``), else ``_media``."""
         self._wake = asyncio.Event()
         self._timer_retry = RetryBackoff(first_s=0.1, most_s=5.0)
         self._timer_task: asyncio.Task[None] | None = None
@@ -166,13 +177,17 @@ class SipLine(TelephonyAdapter):
         self._transport = transport
         host, port = self.local_address
         advertised = s.public_host or _advertised(host)
-        self._media = MediaPorts(
-            s.bind_host,
-            s.rtp_port_min,
-            s.rtp_port_max,
-            enabled=self._media_enabled,
-            on_dtmf=self._dtmf,
-        )
+        if self.capabilities.carries_voice:
+            self._voice = SipVoice(self, s)
+            self._voice.start()
+        else:
+            self._media = MediaPorts(
+                s.bind_host,
+                s.rtp_port_min,
+                s.rtp_port_max,
+                enabled=self._media_enabled,
+                on_dtmf=self.heard_dtmf,
+            )
         for name in (s.registrar, s.outbound_proxy):
             await self._resolve_later(name)
         self._ua = UserAgent(
@@ -212,6 +227,8 @@ class SipLine(TelephonyAdapter):
                 await self._timer_task
         if self._media is not None:
             await self._media.close_all()
+        if self._voice is not None:
+            await self._voice.stop()
         transport, self._transport = self._transport, None
         transport.close()
         dialogs, self._dialogs = self._dialogs, None
@@ -268,11 +285,15 @@ class SipLine(TelephonyAdapter):
         caller: tuple[str, str] = ("", ""),
         auto_answer: bool = False,
         timeout_s: float | None = None,
+        leg: str = "",
     ) -> str:
-        """Ring the agent's phone for call ``call_id``; returns the leg's call id. Its
-        progress follows in :attr:`agent_legs`; :meth:`hang_up` of the leg withdraws or
-        ends it. Raises :class:`TelephonyError` if the phone is unreachable."""
-        leg = leg_id(call_id, agent_id)
+        """Ring the agent's phone for call ``call_id``; returns the leg's call id (``leg``,
+        or ``<call_id>~<agent_id>``). Its progress follows in :attr:`agent_legs`;
+        :meth:`hang_up` of the leg withdraws or ends it. Raises :class:`TelephonyError`
+        if the phone is unreachable."""
+        leg = leg or leg_id(call_id, agent_id)
+        if self._voice is not None:
+            self._voice.own_leg(leg, call_id, agent_id)
         port = await self._open_media(leg)
         try:
             effects = self.ua.ring_agent(
@@ -283,6 +304,7 @@ class SipLine(TelephonyAdapter):
                 caller=caller,
                 auto_answer=auto_answer,
                 timeout_s=timeout_s,
+                leg=leg,
             )
         except TelephonyError:
             self._close_media(leg)
@@ -304,12 +326,42 @@ class SipLine(TelephonyAdapter):
         return outcome
 
     async def hold(self, call_id: str) -> None:
-        """Put a connected call on hold (re-INVITE with ``a=sendonly``)."""
-        self._apply(self.ua.hold(call_id, self._now(), hold=True))
+        """Put a connected call on hold (re-INVITE with ``a=sendonly``); on a line that
+        carries the voice the audio plan holds it (music), the trunk is not asked."""
+        if self._voice is None:
+            self._apply(self.ua.hold(call_id, self._now(), hold=True))
+        else:
+            self._live(call_id, "hold")
 
     async def resume(self, call_id: str) -> None:
-        """Take a call off hold (re-INVITE with ``a=sendrecv``)."""
-        self._apply(self.ua.hold(call_id, self._now(), hold=False))
+        """Take a call off hold (re-INVITE with ``a=sendrecv``; see :meth:`hold`)."""
+        if self._voice is None:
+            self._apply(self.ua.hold(call_id, self._now(), hold=False))
+        else:
+            self._live(call_id, "resume")
+
+    async def mute(self, call_id: str, muted: bool) -> None:
+        """The audio plan mutes the agent (``can_mute`` with the voice only)."""
+        if self._voice is None:
+            await super().mute(call_id, muted)
+        self._live(call_id, "mute")
+
+    async def conference(self, call_id: str) -> None:
+        """The audio plan mixes the three (``can_conference`` with the voice only)."""
+        if self._voice is None:
+            await super().conference(call_id)
+        self._live(call_id, "conference")
+
+    async def plan_audio(self, call_id: str, plan: AudioPlan) -> None:
+        """Ring, bridge, hold, mix and record the call as ``plan`` says (see :mod:`.voice`)."""
+        if self._voice is None:
+            await super().plan_audio(call_id, plan)
+            return
+        await self._voice.plan_audio(call_id, plan, live=self.ua.live(call_id))
+
+    def _live(self, call_id: str, action: str) -> None:
+        if not self.ua.live(call_id):
+            raise TelephonyError(f"line {self.name!r}: no live call {call_id!r} to {action}")
 
     async def transfer(self, call_id: str, target: str) -> None:
         """Blind transfer by REFER; progress in :attr:`transfers`. When the far end
@@ -390,11 +442,10 @@ class SipLine(TelephonyAdapter):
             self._send(effect.data, effect.dest)
         elif isinstance(effect, CallArrived | CallerHungUp):
             self._events.put_nowait(effect)
-        elif isinstance(effect, MediaStart):
-            if self._media is not None:
-                self._media.start(effect.call_id, effect.plan)
-        elif isinstance(effect, MediaStop):
-            self._close_media(effect.call_id)
+            if isinstance(effect, CallerHungUp) and self._voice is not None:
+                self._voice.call_over(effect.call_id)
+        elif isinstance(effect, MediaStart | MediaStop):
+            self._media_effect(effect)
         elif isinstance(effect, DialProgress):
             self._dial_progress(effect)
         elif isinstance(effect, TransferOutcome):
@@ -402,10 +453,26 @@ class SipLine(TelephonyAdapter):
             log.info("line %s: call %s transfer: %d", self.name, effect.call_id, effect.status)
         elif isinstance(effect, PhoneReachability):
             self.phones[effect.agent_id] = effect
+            self._events.put_nowait(protocol.PhoneReachability(
+                agent_id=effect.agent_id, reachable=effect.reachable,
+                contact=effect.contact[:200], line=self.name,
+            ))  # fmt: skip
         elif isinstance(effect, AgentLegProgress):
             self.agent_legs[effect.call_id] = effect
             while len(self.agent_legs) > _DIALS_KEPT:
                 del self.agent_legs[next(iter(self.agent_legs))]
+            if self._voice is not None:
+                self._voice.leg_progress(effect)
+
+    def _media_effect(self, effect: MediaStart | MediaStop) -> None:
+        if isinstance(effect, MediaStop):
+            if self._voice is not None:
+                self._voice.media_stop(effect)
+            self._close_media(effect.call_id)
+        elif self._voice is not None:
+            self._voice.media_start(effect)
+        elif self._media is not None:
+            self._media.start(effect.call_id, effect.plan)
 
     def _dial_progress(self, effect: DialProgress) -> None:
         self.outcomes[effect.call_id] = effect
@@ -468,14 +535,29 @@ class SipLine(TelephonyAdapter):
             )
 
     async def _open_media(self, call_id: str, prefer: int = 0) -> int:
+        if self._voice is not None:
+            return await self._voice.open(call_id)
         assert self._media is not None
         return await self._media.open(call_id, prefer=prefer)
 
     def _close_media(self, call_id: str) -> None:
-        if self._media is not None:
+        if self._voice is not None:
+            self._voice.close(call_id)
+        elif self._media is not None:
             self._media.close(call_id)
 
-    def _dtmf(self, call_id: str, event: DtmfEvent) -> None:
+    # --- what the voice asks of the line (:class:`.voice.LineSide`) -------------------
+
+    def emit(self, event: LineEvent) -> None:
+        self._events.put_nowait(event)
+        self._changes.notify()
+
+    def end_leg(self, leg: str) -> None:
+        """CANCEL or BYE an agent leg; one that is over already is no error."""
+        if self._ua is not None and self._ua.live(leg):
+            self._apply(self._ua.hang_up(leg, self._now()))
+
+    def heard_dtmf(self, call_id: str, event: DtmfEvent) -> None:
         log.info(
             "line %s: call %s: DTMF %r (%d ms)", self.name, call_id, event.key, event.duration_ms
         )

@@ -38,3 +38,12 @@ class SipLineParams:
     """OPTIONS to each agent's phone this often; 0: none."""
     phone_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
     """Digest algorithms offered to the phones, in order."""
+    hold_music: str = ""
+    """The music for held callers when a plan names none (a WAV file); empty: the shipped
+    piece. A line with phones carries the voice (:mod:`.voice`)."""
+    recordings_dir: str = "recordings"
+    """Where call recordings go (``<dir>/<day>/<call id>.wav``)."""
+    recording_format: str = "pcm16"
+    """``pcm16`` or ``g711`` (mu-law)."""
+    phone_silence_s: float = 30.0
+    """An answered agent's phone that sends no audio this long is lost."""

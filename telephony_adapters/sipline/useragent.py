@@ -257,9 +257,11 @@ class UserAgent:
         caller: tuple[str, str] = ("", ""),
         auto_answer: bool = False,
         timeout_s: float | None = None,
+        leg: str = "",
     ) -> list[Effect]:
         """Ring the agent's phone for call ``call_id`` (the caller's (name, number) on
-        its display): a new leg :func:`leg_id`, whose progress comes as
+        its display): a new leg ``leg`` (default :func:`leg_id`; a second leg to the same
+        phone while the first is ending needs its own), whose progress comes as
         :class:`AgentLegProgress`; :meth:`hang_up` of the leg withdraws it (CANCEL) or
         ends it (BYE). Raises :class:`TelephonyError` if the phone is unreachable."""
         target = self.registrar.target(agent_id, now) if self.registrar is not None else None
@@ -268,7 +270,7 @@ class UserAgent:
                 f"line {self.settings.line!r}: the phone of agent {agent_id!r} is not reachable"
             )
         return self.uac.ring_agent(
-            leg_id(call_id, agent_id),
+            leg or leg_id(call_id, agent_id),
             agent_id,
             target.uri,
             target.dest,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cti.config import SipLineSettings
+from cti.config import SipLineSettings, VoiceSettings
 from cti.engine.lines import build_line
 from cti.errors import TelephonyError
 from telephony_adapters.sipline.line import SipLine
@@ -53,11 +53,20 @@ def test_build_line_hands_the_sip_line_every_setting_of_its_table() -> None:
     # Every setting of the table but those the engine keeps (kind, queue) reaches the line;
     # the phones' HA1 file is read by the factory (its realm and hashes reach the line).
     read = {"phone_realm", "phone_ha1", "phones"}
-    wanted = {f.name for f in dataclasses.fields(SipLineParams)} - read
+    voice = {"hold_music", "recordings_dir", "recording_format", "phone_silence_s"}
+    wanted = {f.name for f in dataclasses.fields(SipLineParams)} - read - voice
     assert wanted == set(SipLineSettings.model_fields) - {"kind", "queue", "phone_credentials"}
     given = dataclasses.asdict(line.settings)
     assert {name: given[name] for name in wanted} == {n: getattr(config, n) for n in wanted}
     assert line.settings.codecs == ("PCMA",)
+    # The [voice] settings the line carries the voice with come from that section.
+    section = VoiceSettings(hold_music="/m.wav", recordings_dir="/rec", recording_format="g711",
+                            phone_silence_s=12)  # fmt: skip
+    line = build_line(config, voice=section)
+    assert isinstance(line, SipLine)
+    assert {name: getattr(line.settings, name) for name in voice} == {
+        n: getattr(section, n) for n in voice
+    }
 
 
 async def test_garbage_never_stops_the_line_and_options_are_still_answered() -> None:

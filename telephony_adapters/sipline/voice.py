@@ -1,0 +1,440 @@
+"""The voice of a SIP line with agent phones: every RTP stream through one media relay.
+
+:class:`SipVoice` holds the line's :class:`~telephony_adapters.media.relay.MediaRelay`
+(a port per leg: the caller's on answer or dial, each agent phone's on ring) and, per
+call, the caller's leg, its :class:`~.phone_legs.PhoneLeg` s, the engine's last
+:class:`~telephony_adapters.base.AudioPlan`, the last
+:class:`~telephony_adapters.media.wiring.Wiring` and the caller as phones show it.
+
+- :meth:`SipVoice.plan_audio`: :func:`~.phone_legs.phone_steps` rings phones and
+  withdraws legs, then the wiring over the legs that are up (the caller answered with
+  media, agent legs answered) is applied to the relay. Every leg that comes up or goes
+  wires the call again.
+- The user agent's effects come in from the line: ``MediaStart`` / ``MediaStop`` set a
+  leg's remote and codec or close it (the caller's stop ends the call's agent legs and
+  its recording); :class:`AgentLegProgress` becomes ``PhoneAnswered`` (a phone picked up
+  on its own, not auto-answered), ``PhoneRefused`` (declined, rang out, failed: a leg we
+  did not withdraw) or ``PhoneHungUp`` (the phone hung up).
+- The relay's reports: the caller's DTMF goes to the line as today (the relay also
+  passes it to the agent's phone); an answered phone silent for ``phone_silence_s`` is
+  hung up and reported lost (``PhoneHungUp(lost=True)``).
+- Music: ``music_file`` (empty: the line's ``hold_music``, else the shipped piece), read
+  once per file off the loop; a file that cannot be played is logged once and the
+  shipped piece plays instead.
+- Recording: from the first plan with ``record``, a stereo
+  :class:`~telephony_adapters.media.recorder.Recorder` fed by the call's taps (tap id =
+  call id) into a file of the line's :class:`~telephony_adapters.media.recording_files.
+  RecordingFiles`, paused as the plan says, closed at the call's end with a
+  ``RecordingFinished`` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Protocol
+
+from cti import log_limits
+from cti.errors import TelephonyError
+from cti.events import MAX_PAUSES
+from cti.protocol import PhoneAnswered, PhoneHungUp, PhoneRefused, RecordingFinished
+from telephony_adapters.base import CALLER, AudioPlan, LineEvent
+from telephony_adapters.media.bridge import DtmfHeard, FrameSource, LegSilent, RecordFrame
+from telephony_adapters.media.player import Clip, ClipPlayer, WavError, shipped_clip
+from telephony_adapters.media.recorder import Encoding, Recorder, RecordingSummary
+from telephony_adapters.media.recording_files import Recording, RecordingFiles
+from telephony_adapters.media.relay import MediaRelay, RelayHooks
+from telephony_adapters.media.wiring import Wiring, apply, wiring
+from telephony_adapters.sipline.effects import AgentLegProgress, MediaStart, MediaStop
+from telephony_adapters.sipline.params import SipLineParams
+from telephony_adapters.sipline.phone_legs import PhoneLeg, RingPhone, WithdrawLeg, phone_steps
+from telephony_adapters.sipline.rtp import DtmfEvent
+from telephony_adapters.sipline.useragent import leg_id
+
+log = logging.getLogger(__name__)
+
+_REASON_CHARS = 200
+_ENCODINGS = {"pcm16": Encoding.PCM16, "g711": Encoding.MULAW}
+_PCMU = 0
+
+
+class LineSide(Protocol):
+    """What the voice asks of its line."""
+
+    name: str
+
+    async def ring_agent(
+        self,
+        call_id: str,
+        agent_id: str,
+        *,
+        caller: tuple[str, str] = ("", ""),
+        auto_answer: bool = False,
+        timeout_s: float | None = None,
+        leg: str = "",
+    ) -> str: ...
+
+    def end_leg(self, leg: str) -> None:
+        """CANCEL or BYE an agent leg (no error if it is over)."""
+
+    def emit(self, event: LineEvent) -> None:
+        """A line event for the engine."""
+
+    def heard_dtmf(self, call_id: str, event: DtmfEvent) -> None:
+        """A caller's key."""
+
+
+@dataclass(slots=True)
+class _Recording:
+    recorder: Recorder
+    file: Recording
+
+
+@dataclass(slots=True)
+class _Call:
+    call_id: str
+    caller_up: bool = False
+    legs: dict[str, PhoneLeg] = field(default_factory=dict)
+    """By agent id: the legs not over."""
+    plan: AudioPlan = field(default_factory=AudioPlan)
+    wiring: Wiring | None = None
+    display: str = ""
+    rung: int = 0
+    """Legs rung so far (each gets an id of its own)."""
+    recording: _Recording | None = None
+
+
+def caller_of(display: str) -> tuple[str, str]:
+    """(name, number) of a ring's display, ``"name number"`` or ``"number"``."""
+    name, _, number = display.strip().rpartition(" ")
+    return name.strip(), number
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class SipVoice:
+    """The relay and the calls' audio of one SIP line (module docstring)."""
+
+    def __init__(
+        self, line: LineSide, params: SipLineParams, *, relay: MediaRelay | None = None
+    ) -> None:
+        self._line = line
+        self._hold_music = params.hold_music
+        self._silence_s = params.phone_silence_s
+        self._encoding = _ENCODINGS.get(params.recording_format, Encoding.PCM16)
+        hooks = RelayHooks(on_dtmf=self._dtmf, on_silent=self._silent, on_record=self._record)
+        self.relay = relay or MediaRelay(
+            params.bind_host, params.rtp_port_min, params.rtp_port_max, hooks=hooks
+        )
+        if relay is not None:
+            relay.hooks = hooks
+        self.files = RecordingFiles(Path(params.recordings_dir))
+        self._calls: dict[str, _Call] = {}
+        self._agent_legs: dict[str, tuple[str, str]] = {}
+        """Leg id -> (call id, agent id), until the leg's media stops."""
+        self._up: set[str] = set()
+        """Agent legs whose media started."""
+        self._withdrawn: set[str] = set()
+        self._clips: dict[str, Clip] = {}
+        self._finishing: set[asyncio.Task[None]] = set()
+
+    # --- life ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.relay.start()
+        self.files.start()
+
+    async def stop(self) -> None:
+        for call in list(self._calls.values()):
+            self._close_recording(call)
+        self._calls.clear()
+        await self.relay.close()
+        await self.files.stop()
+        if self._finishing:
+            await asyncio.gather(*self._finishing, return_exceptions=True)
+
+    def __contains__(self, call_id: object) -> bool:
+        return call_id in self._calls
+
+    # --- ports ---------------------------------------------------------------------
+
+    async def open(self, leg: str) -> int:
+        """A relay leg (its port) for a caller's call or an agent leg, hearing silence
+        until the user agent's ``MediaStart`` and the call's wiring."""
+        return await self.relay.open_leg(leg, payload_type=_PCMU)
+
+    def close(self, leg: str) -> None:
+        self.relay.close_leg(leg)
+
+    def own_leg(self, leg: str, call_id: str, agent_id: str) -> None:
+        """``leg`` is ``agent_id``'s phone on ``call_id`` (rung by the line)."""
+        self._agent_legs[leg] = (call_id, agent_id)
+
+    # --- the engine's plans --------------------------------------------------------
+
+    async def plan_audio(self, call_id: str, plan: AudioPlan, *, live: bool) -> None:
+        """Make ``call_id`` sound as ``plan`` says (``live``: the caller is still on the
+        line; a call that is not gets its agent legs ended)."""
+        call = self._calls.get(call_id)
+        if not live:
+            self.call_over(call_id)
+            if plan == AudioPlan():
+                return
+            raise TelephonyError(f"line {self._line.name!r}: no live call {call_id!r} to wire")
+        if call is None:
+            call = self._calls[call_id] = _Call(call_id)
+        await self._load_music(plan.music_file)
+        call.plan = plan
+        call.display = next((r.display for r in plan.ring if r.display), call.display)
+        for step in phone_steps(plan, call.legs, call.display):
+            if isinstance(step, WithdrawLeg):
+                self._withdraw(call, step.agent_id)
+            elif self._calls.get(call_id) is call:
+                await self._ring(call, step)
+        if self._calls.get(call_id) is call:
+            self._rewire(call)
+
+    async def _ring(self, call: _Call, step: RingPhone) -> None:
+        agent = step.agent_id
+        call.rung += 1
+        leg_name = leg_id(call.call_id, agent)
+        leg = PhoneLeg(agent, leg_name if call.rung == 1 else f"{leg_name}~{call.rung}",
+                       auto_answer=step.auto_answer)  # fmt: skip
+        call.legs[agent] = leg
+        self.own_leg(leg.leg_id, call.call_id, agent)
+        try:
+            await self._line.ring_agent(
+                call.call_id, agent, caller=caller_of(step.display),
+                auto_answer=step.auto_answer, leg=leg.leg_id,
+            )  # fmt: skip
+        except TelephonyError as exc:
+            if call.legs.get(agent) is leg:
+                del call.legs[agent]
+            self._agent_legs.pop(leg.leg_id, None)
+            self._line.emit(self._refused(call.call_id, agent, str(exc)))
+            return
+        if self._calls.get(call.call_id) is not call or call.legs.get(agent) is not leg:
+            self._withdrawn.add(leg.leg_id)  # the call or the plan moved on meanwhile
+            self._line.end_leg(leg.leg_id)
+
+    def _withdraw(self, call: _Call, agent: str) -> None:
+        leg = call.legs.pop(agent, None)
+        if leg is None:
+            return
+        self._withdrawn.add(leg.leg_id)
+        self._up.discard(leg.leg_id)
+        self.relay.close_leg(leg.leg_id)
+        self._line.end_leg(leg.leg_id)
+
+    def call_over(self, call_id: str) -> None:
+        """The caller is gone: the call's phones are hung up, its recording closed."""
+        call = self._calls.pop(call_id, None)
+        if call is None:
+            return
+        for agent in list(call.legs):
+            self._withdraw(call, agent)
+        self.relay.close_leg(call_id)
+        self._close_recording(call)
+
+    def _rewire(self, call: _Call) -> None:
+        up = {CALLER: call.call_id} if call.caller_up else {}
+        for agent, leg in call.legs.items():
+            if leg.answered and leg.leg_id in self._up:
+                up[agent] = leg.leg_id
+        new = wiring(call.plan, up)
+        clip = self._clip(call.plan.music_file)
+
+        def music(leg: str) -> FrameSource:
+            return ClipPlayer(clip, loop=True)
+
+        try:
+            apply(self.relay, new, call.wiring, music, tap=call.call_id)
+        except TelephonyError as exc:  # a leg that went meanwhile: wired again when told
+            log.info("line %s: call %s not wired: %s", self._line.name, call.call_id, exc)
+        call.wiring = new
+        self._keep_recording(call)
+
+    # --- the user agent's effects --------------------------------------------------
+
+    def media_start(self, effect: MediaStart) -> None:
+        """A leg's media was agreed (answer, re-INVITE): where to send and which codec."""
+        leg, plan = effect.call_id, effect.plan
+        try:
+            self.relay.set_codec(leg, plan.payload_type, plan.telephone_event)
+        except TelephonyError as exc:
+            log_limits.warning(log, "line %s: %s", self._line.name, exc, key=self._line.name)
+            return
+        if plan.sends and not _is_ip(plan.remote_host):
+            log_limits.warning(log, "line %s: leg %s: RTP address %r is not an IP address; "
+                               "sending no audio", self._line.name, leg, plan.remote_host[:60],
+                               key=self._line.name)  # fmt: skip
+        remote = (plan.remote_host, plan.remote_port) if plan.sends else None
+        self.relay.set_remote(leg, remote if remote and _is_ip(remote[0]) else None)
+        owner = self._agent_legs.get(leg)
+        if owner is None:
+            call = self._calls.setdefault(leg, _Call(leg))
+            call.caller_up = True
+        else:
+            expects = plan.direction in ("sendrecv", "recvonly") and plan.remote_port > 0
+            self.relay.set_timeout(leg, self._silence_s if expects else None)
+            self._up.add(leg)
+            found = self._calls.get(owner[0])
+            if found is None:
+                return
+            call = found
+        self._rewire(call)
+
+    def media_stop(self, effect: MediaStop) -> None:
+        """A leg is over: an agent's (its call is wired again) or the caller's (the call
+        is over)."""
+        leg = effect.call_id
+        self.relay.close_leg(leg)
+        owner = self._agent_legs.pop(leg, None)
+        if owner is None:
+            self.call_over(leg)
+            return
+        self._withdrawn.discard(leg)
+        self._up.discard(leg)
+        call = self._calls.get(owner[0])
+        if call is not None:
+            self._rewire(call)
+
+    def leg_progress(self, effect: AgentLegProgress) -> None:
+        """A phone answered, refused or hung up: for the engine, and the wiring."""
+        owner = self._agent_legs.get(effect.call_id)
+        if owner is None or effect.call_id in self._withdrawn:
+            return
+        call_id, agent = owner
+        call = self._calls.get(call_id)
+        leg = call.legs.get(agent) if call is not None else None
+        if call is None or leg is None or leg.leg_id != effect.call_id:
+            return
+        if effect.outcome == "answered":
+            leg.answered = True
+            if not leg.auto_answer:
+                self._line.emit(PhoneAnswered(call_id=call_id, agent_id=agent,
+                                              line=self._line.name))  # fmt: skip
+        elif effect.final:
+            del call.legs[agent]
+            self._up.discard(leg.leg_id)
+            self.relay.close_leg(leg.leg_id)
+            if effect.outcome == "ended":
+                self._line.emit(PhoneHungUp(call_id=call_id, agent_id=agent,
+                                            reason="hung up on the phone",
+                                            line=self._line.name))  # fmt: skip
+            elif effect.outcome != "cancelled":
+                said = f"{effect.status} {effect.outcome}" if effect.status else effect.outcome
+                self._line.emit(self._refused(call_id, agent, said))
+        else:
+            return
+        self._rewire(call)
+
+    def _refused(self, call_id: str, agent: str, reason: str) -> PhoneRefused:
+        return PhoneRefused(call_id=call_id, agent_id=agent, reason=reason[:_REASON_CHARS],
+                            line=self._line.name)  # fmt: skip
+
+    # --- the relay's reports -------------------------------------------------------
+
+    def _dtmf(self, heard: DtmfHeard) -> None:
+        if heard.leg_id in self._calls:  # the caller's key (an agent's goes to the caller)
+            self._line.heard_dtmf(heard.leg_id, DtmfEvent(heard.key, heard.duration_ms, 0))
+
+    def _silent(self, silent: LegSilent) -> None:
+        owner = self._agent_legs.get(silent.leg_id)
+        if owner is None or silent.leg_id in self._withdrawn:
+            return
+        call = self._calls.get(owner[0])
+        if call is None or owner[1] not in call.legs:
+            return
+        reason = f"no audio from the phone for {self._silence_s:g} s"
+        log.warning("line %s: call %s: %s's phone: %s; hanging it up", self._line.name,
+                    owner[0], owner[1], reason)  # fmt: skip
+        self._withdraw(call, owner[1])
+        self._line.emit(PhoneHungUp(call_id=owner[0], agent_id=owner[1], reason=reason,
+                                    lost=True, line=self._line.name))  # fmt: skip
+        self._rewire(call)
+
+    def _record(self, frame: RecordFrame) -> None:
+        call = self._calls.get(frame.tap)
+        if call is not None and call.recording is not None:
+            rec = call.recording
+            rec.file.write(rec.recorder.add(frame.side, frame.samples, frame.at))
+
+    # --- recording -----------------------------------------------------------------
+
+    def _keep_recording(self, call: _Call) -> None:
+        plan, rec = call.plan, call.recording
+        if rec is None and not plan.record:
+            return
+        now = asyncio.get_running_loop().time()
+        if rec is None:
+            file = self.files.open(call.call_id, date.today())
+            rec = call.recording = _Recording(Recorder(now, self._encoding), file)
+        if plan.record_paused and not rec.recorder.paused:
+            rec.recorder.pause(now)
+        elif not plan.record_paused and rec.recorder.paused:
+            rec.recorder.resume(now)
+
+    def _close_recording(self, call: _Call) -> None:
+        rec, call.recording = call.recording, None
+        if rec is None:
+            return
+        summary = rec.recorder.close(asyncio.get_running_loop().time())
+        rec.file.write(summary.tail)
+        rec.file.close(summary.header)
+        task = asyncio.get_running_loop().create_task(
+            self._finished(call.call_id, rec.file, summary), name=f"recording:{call.call_id}"
+        )
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
+
+    async def _finished(self, call_id: str, file: Recording, summary: RecordingSummary) -> None:
+        outcome = await file.outcome()
+        try:
+            path = str(outcome.path.relative_to(self.files.root))
+        except ValueError:
+            path = str(outcome.path)
+        paused = tuple((p.start_s, p.end_s) for p in summary.pauses)[:MAX_PAUSES]
+        self._line.emit(RecordingFinished(
+            call_id=call_id, path=path, duration_s=summary.duration_s, paused=paused,
+            error=(outcome.error or "")[:_REASON_CHARS], line=self._line.name,
+        ))  # fmt: skip
+
+    # --- music ---------------------------------------------------------------------
+
+    async def _load_music(self, name: str) -> None:
+        """Read the plan's music once per file (off the loop); a bad one logged once."""
+        key = name or self._hold_music
+        if key in self._clips:
+            return
+        try:
+            clip = await asyncio.to_thread(Clip.from_file, key) if key else self._shipped()
+        except WavError as exc:
+            log.warning("line %s: music %s; the shipped piece plays instead", self._line.name,
+                        exc)  # fmt: skip
+            clip = self._shipped()
+        self._clips[key] = clip
+
+    def _clip(self, name: str) -> Clip:
+        return self._clips.get(name or self._hold_music) or self._shipped()
+
+    def _shipped(self) -> Clip:
+        clip = self._clips.get("")
+        if clip is None:
+            try:
+                clip = shipped_clip()
+            except WavError as exc:  # a broken install: silence rather than no call
+                log.error("line %s: %s; callers on hold hear silence", self._line.name, exc)
+                clip = Clip(bytes(320), "silence")
+            self._clips[""] = clip
+        return clip
