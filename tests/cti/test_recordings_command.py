@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import date, timedelta
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from cti.app.cli import main
+from cti.store.database import Store
+from cti.store.recordings import CallRecording, RecordingRows
 from telephony_adapters.media.recorder import Recorder, Side
 
 
@@ -69,3 +72,91 @@ def test_sweep_uses_the_configured_retention(
 def test_a_missing_directory_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["recordings", "--dir", str(tmp_path / "nowhere"), "list"]) == 2
     assert "nowhere: no such recordings directory" in capsys.readouterr().err
+
+
+def stored_center(tmp_path: Path) -> tuple[Path, Path]:
+    """A config naming a store holding two calls' records and recordings (one paused,
+    one failed) and the recordings directory; (config, recordings root)."""
+    from tests.cti.test_recording_store import cdr
+
+    root, db = tmp_path / "recordings", tmp_path / "cti.db"
+    make(root, date.today(), "call-1", 2.0)
+    make(root, date.today(), "call-2", 0.0)
+
+    async def fill() -> None:
+        async with await Store.open(db) as store:
+            await store.calls.record_call(cdr("call-1"))
+            rows = RecordingRows(store)
+            await rows.save(CallRecording("call-1", "call-1.wav", 2.0,
+                                          ((0.5, 1.0),), finished_wall=1.0))  # fmt: skip
+            await rows.save(CallRecording("call-2", error="disk full", finished_wall=2.0))
+
+    asyncio.run(fill())
+    config = tmp_path / "cti.toml"
+    config.write_text(f'[voice]\nrecordings_dir = "{root}"\n[store]\npath = "{db}"\n')
+    return config, root
+
+
+def test_list_joins_the_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config, _root = stored_center(tmp_path)
+    assert main(["recordings", "--config", str(config), "list", "--json"]) == 0
+    rows = {r["call_id"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert rows["call-1"]["store"]["paused"] == [[0.5, 1.0]]
+    assert rows["call-2"]["store"]["status"] == "failed"
+    assert main(["recordings", "--config", str(config), "list"]) == 0
+    out = capsys.readouterr().out
+    assert "[paused 0.5-1.0 s]" in out
+    assert "[failed: disk full]" in out
+
+
+def test_delete_marks_the_store_and_the_record_stays(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, root = stored_center(tmp_path)
+    assert main(["recordings", "--config", str(config), "delete", "call-1"]) == 0
+    assert "the call record stays; 1 marked deleted" in capsys.readouterr().out
+    assert not (root / date.today().isoformat() / "call-1.wav").exists()
+    assert main(["recordings", "--config", str(config), "show", "call-1"]) == 0
+    out = capsys.readouterr().out
+    assert "outcome                answered" in out  # the call record, in full
+    assert "agent_id               1001" in out
+    assert "recording              2.0 s, paused 0.5-1.0 s; deleted (cti recordings delete)" in out
+    assert main(["recordings", "--config", str(config), "show", "call-1", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["record"]["outcome"] == "answered"
+    assert shown["recording"]["status"] == "deleted"
+    assert main(["recordings", "--config", str(config), "show", "nobody"]) == 2
+    assert "has no call 'nobody'" in capsys.readouterr().err
+
+
+def test_without_a_store_delete_says_nothing_is_marked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _config, root = stored_center(tmp_path)
+    assert main(["recordings", "--dir", str(root), "delete", "call-2"]) == 0
+    assert "no store given, so none is marked deleted" in capsys.readouterr().out
+    assert main(["recordings", "--dir", str(root), "show", "call-1"]) == 2
+    assert "show needs the store" in capsys.readouterr().err
+
+
+def test_sweep_marks_the_swept_deleted_in_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, root = stored_center(tmp_path)
+    make(root, date.today() - timedelta(days=10), "call-3")
+
+    async def save() -> None:
+        async with await Store.open(tmp_path / "cti.db") as store:
+            await RecordingRows(store).save(CallRecording("call-3", finished_wall=3.0))
+
+    asyncio.run(save())
+    assert main(["recordings", "--config", str(config), "sweep", "--keep-days", "5"]) == 0
+    assert "; 1 marked deleted in" in capsys.readouterr().out
+
+    async def read() -> CallRecording | None:
+        async with await Store.open(tmp_path / "cti.db") as store:
+            return await RecordingRows(store).get("call-3")
+
+    kept = asyncio.run(read())
+    assert kept is not None
+    assert kept.deleted_by == "retention"
