@@ -103,8 +103,8 @@ class _Call:
     plan: AudioPlan = field(default_factory=AudioPlan)
     wiring: Wiring | None = None
     display: str = ""
-    rung: int = 0
-    """Legs rung so far (each gets an id of its own)."""
+    rung: dict[str, int] = field(default_factory=dict)
+    """By agent id: its phone's legs so far (each gets an id of its own)."""
     recording: _Recording | None = None
 
 
@@ -206,9 +206,9 @@ class SipVoice:
 
     async def _ring(self, call: _Call, step: RingPhone) -> None:
         agent = step.agent_id
-        call.rung += 1
+        n = call.rung[agent] = call.rung.get(agent, 0) + 1
         leg_name = leg_id(call.call_id, agent)
-        leg = PhoneLeg(agent, leg_name if call.rung == 1 else f"{leg_name}~{call.rung}",
+        leg = PhoneLeg(agent, leg_name if n == 1 else f"{leg_name}~{n}",
                        auto_answer=step.auto_answer)  # fmt: skip
         call.legs[agent] = leg
         self.own_leg(leg.leg_id, call.call_id, agent)
