@@ -2,7 +2,9 @@
 phones, a baresip agent registered to it, a baresip caller dialling it. The agent's phone
 rings, is answered, and the line bridges the two through its media relay: by frequency
 analysis each side hears the other's tone, and the call's recording holds the caller on
-the left and the agent on the right.
+the left and the agent on the right. Held, the caller hears the music (energy spread over
+the band, none of the agent's tone); transferred blind to a second agent, the caller hears
+that agent's phone.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from cti.models import AgentConfig
-from cti.protocol import Login, SetReady
+from cti.models import AgentConfig, AgentState
+from cti.protocol import HoldCall, Login, SetReady, TransferCall
 from telephony_adapters.sipline.line import SipLine
 from telephony_adapters.sipline.params import SipLineParams
 from telephony_adapters.sipline.phone_auth import ha1
@@ -31,6 +33,7 @@ CALLER_HZ = 1000.0
 AGENT_HZ = 2000.0
 REALM = "cti-desk"
 PASSWORD = "agent-pw-1"
+SECOND_AGENT_HZ = 1500.0
 SECOND = 8000
 """Samples in one second at 8 kHz."""
 
@@ -81,6 +84,18 @@ async def agent_phone(c: Center, tmp_path: Path, agent: str, tone_hz: float,
 
 def last_second(samples: array[int]) -> list[int]:
     return list(samples[-SECOND:])
+
+
+async def heard_next(phone: Baresip, seconds: float = 1.0) -> list[int]:
+    """What the phone hears from now on: ``seconds`` of it, after half a second to let
+    the change reach it."""
+    start = len(phone.received_audio()) + SECOND // 2
+    heard = await phone.wait_heard((start + seconds * SECOND) / SECOND)
+    return list(heard[start : start + int(seconds * SECOND)])
+
+
+def rms(samples: list[int]) -> float:
+    return (sum(x * x for x in samples) / max(1, len(samples))) ** 0.5
 
 
 def stereo(path: Path) -> tuple[list[int], list[int]]:
@@ -136,3 +151,38 @@ async def test_the_caller_and_the_agent_hear_each_other_and_the_call_is_recorded
     middle = slice(len(left) // 2 - SECOND // 2, len(left) // 2 + SECOND // 2)
     assert tone_power_ratio(left[middle], CALLER_HZ) > 0.8
     assert tone_power_ratio(right[middle], AGENT_HZ) > 0.8
+
+
+async def test_held_the_caller_hears_music_and_transferred_the_second_agent(
+    tmp_path: Path,
+) -> None:
+    async with (
+        voice_center(tmp_path, ["1001", "1002"]) as c,
+        agent_phone(c, tmp_path, "1001", AGENT_HZ) as first,
+        Baresip(tmp_path, user="caller", tone_hz=CALLER_HZ) as caller,
+    ):
+        host, port = sip_line(c).local_address
+        await caller.dial(f"sip:800@{host}:{port}")
+        await first.wait_event("CALL_INCOMING")
+        await first.accept()
+        await caller.wait_event("CALL_ESTABLISHED")
+        talking = await heard_next(caller)
+        call_id = c.service.router.agent("1001").call_id
+        assert call_id is not None
+        assert (await do(c, HoldCall(agent_id="1001", call_id=call_id))).ok
+        held = await heard_next(caller)
+        async with agent_phone(c, tmp_path, "1002", SECOND_AGENT_HZ, auto_answer=True) as second:
+            await c.send(TransferCall(agent_id="1001", call_id=call_id, to_agent="1002"))
+            await second.wait_event("CALL_ESTABLISHED")  # rung, and it answered by itself
+            await first.wait_event("CALL_CLOSED")  # the first agent's leg is ended
+            await until(lambda: c.service.router.agent("1002").state is AgentState.TALKING)
+            transferred = await heard_next(caller)
+            await caller.hangup()
+            await second.wait_event("CALL_CLOSED")
+    assert tone_power_ratio(talking, AGENT_HZ) > 0.8
+    # Music: loud enough, spread over the band (no 50 Hz bin holds half of it), no agent.
+    assert rms(held) > 1000
+    assert tone_power_ratio(held, AGENT_HZ) < 0.05
+    assert max(tone_power_ratio(held, f) for f in range(100, 3950, 50)) < 0.5
+    assert tone_power_ratio(transferred, SECOND_AGENT_HZ) > 0.8
+    assert tone_power_ratio(transferred, AGENT_HZ) < 0.05
