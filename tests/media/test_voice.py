@@ -9,6 +9,7 @@ that agent's phone.
 
 from __future__ import annotations
 
+import math
 import wave
 from array import array
 from collections.abc import AsyncIterator, Sequence
@@ -95,7 +96,7 @@ async def heard_next(phone: Baresip, seconds: float = 1.0) -> list[int]:
 
 
 def rms(samples: list[int]) -> float:
-    return (sum(x * x for x in samples) / max(1, len(samples))) ** 0.5
+    return math.sqrt(sum(x * x for x in samples) / max(1, len(samples)))
 
 
 def stereo(path: Path) -> tuple[list[int], list[int]]:
