@@ -7,9 +7,8 @@ supervisor action is pressed on the keyboard and checked in the router's own sta
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -303,20 +302,6 @@ async def test_a_view_chosen_on_the_tab_bar_takes_the_focus() -> None:
 # --- snapshots -----------------------------------------------------------------------
 
 T0 = 1767603600.0  # 2026-01-05 09:00:00 UTC
-
-
-@pytest.fixture
-def utc() -> Iterator[None]:
-    """Log times are local; pin the zone so they read the same everywhere."""
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
 
 
 def _status(queue: str, waiting: int, longest: float, sl: float, at: float) -> QueueStatus:
