@@ -55,6 +55,7 @@ import sys
 import tempfile
 import time
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -89,11 +90,15 @@ PHONE_SILENCE_S = 30.0  # [voice] phone_silence_s's default: every leg has a tim
 @dataclass(slots=True)
 class _Tally:
     measure_from: float
+    measure_to: float
     sent: int = 0
     received: int = 0
     send_errors: int = 0
-    late_s: float = 0.0
+    filled: int = 0
+    """Packets without our stamp in the measured window: silence the relay made up."""
     latencies: array[float] = field(default_factory=lambda: array("d"))
+    lateness: array[float] = field(default_factory=lambda: array("d"))
+    """How late each slot was sent (the generator's own lag behind its schedule)."""
 
     def receive(self, sock: socket.socket) -> None:
         """Everything waiting on ``sock``; a packet without our stamp (the relay's silence
@@ -109,6 +114,7 @@ class _Tally:
             except SipSyntaxError:
                 continue
             if payload[:4] != MAGIC:
+                self.filled += self.measure_from <= now < self.measure_to
                 continue
             sent_at = _STAMP.unpack_from(payload)[3]
             if sent_at >= self.measure_from:
@@ -117,15 +123,18 @@ class _Tally:
 
     def summary(self) -> dict[str, Any]:
         ordered = sorted(self.latencies)
+        late = sorted(self.lateness)
         return {
             "sent": self.sent,
             "received": self.received,
             "lost": max(0, self.sent - self.received),
             "send_errors": self.send_errors,
+            "filled": self.filled,
             "p50_ms": _ms(_percentile(ordered, 0.50)),
             "p99_ms": _ms(_percentile(ordered, 0.99)),
             "max_ms": _ms(ordered[-1] if ordered else 0.0),
-            "late_ms": _ms(self.late_s),
+            "late_p99_ms": _ms(_percentile(late, 0.99)),
+            "late_max_ms": _ms(late[-1] if late else 0.0),
         }
 
 
@@ -157,12 +166,13 @@ def _send_slot(
 
 def _generate(socks: list[socket.socket], plan: dict[str, Any]) -> dict[str, Any]:
     """Send on the 1 ms slot grid from ``start_at`` for warm-up + seconds, take what comes
-    back meanwhile and for ``grace`` s after."""
+    back meanwhile and for ``grace`` s after. Behind schedule, each slot is still sent
+    (the load stays what it says) and the sockets are read between slots."""
     targets = [(str(host), int(port)) for host, port in plan["targets"]]
     start_at, warmup, seconds = plan["start_at"], plan["warmup"], plan["seconds"]
     stop_at = start_at + warmup + seconds
-    end_at = stop_at + plan["grace"]
-    tally = _Tally(measure_from=start_at + warmup)
+    end_at = stop_at + plan["grace"]  # or later: grace after the last send, if behind
+    tally = _Tally(measure_from=start_at + warmup, measure_to=stop_at)
     groups = [range(g, len(targets), SLOTS) for g in range(SLOTS)]
     by_fd = {sock.fileno(): sock for sock in socks}
     cpu = time.process_time()
@@ -174,14 +184,17 @@ def _generate(socks: list[socket.socket], plan: dict[str, Any]) -> dict[str, Any
             due = start_at + slot * (FRAME_S / SLOTS)
             now = time.monotonic()
             if due < stop_at and now >= due:
-                tally.late_s = max(tally.late_s, now - due)
+                if due >= tally.measure_from:
+                    tally.lateness.append(now - due)
                 _send_slot(socks, targets, groups[slot % SLOTS], slot // SLOTS, tally)
                 slot += 1
-                continue
-            until = due if due < stop_at else end_at
-            if due >= stop_at and now >= end_at:
+                due += FRAME_S / SLOTS
+                if due >= stop_at:
+                    end_at = max(end_at, time.monotonic() + plan["grace"])
+            elif due >= stop_at and now >= end_at:
                 break
-            for fd, _ in poll.poll(max(0.0, until - now)):
+            until = due if due < stop_at else end_at
+            for fd, _ in poll.poll(max(0.0, until - time.monotonic())):
                 tally.receive(by_fd[fd])
     return tally.summary() | {"cpu_s": round(time.process_time() - cpu, 3)}
 
@@ -249,40 +262,48 @@ class _Generator:
 
 
 class _CpuWindow:
-    """This process's CPU time and the wall time between two instants of the loop's clock
-    (the generator's clock too: both are ``time.monotonic``)."""
+    """This process's CPU time, the wall time and the packets its relay took in between
+    two instants of the loop's clock (the generator's clock too: ``time.monotonic``)."""
 
-    def __init__(self, start_at: float, stop_at: float) -> None:
+    def __init__(self, start_at: float, stop_at: float, packets: Callable[[], int]) -> None:
         loop = asyncio.get_running_loop()
-        self.marks: list[tuple[float, float]] = []
+        self.packets = packets
+        self.marks: list[tuple[float, float, int]] = []
         loop.call_at(start_at, self._mark)
         loop.call_at(stop_at, self._mark)
 
     def _mark(self) -> None:
-        self.marks.append((time.monotonic(), time.process_time()))
+        self.marks.append((time.monotonic(), time.process_time(), self.packets()))
 
-    def core_share(self) -> float:
-        (wall0, cpu0), (wall1, cpu1) = self.marks
-        return (cpu1 - cpu0) / (wall1 - wall0)
+    def figures(self) -> dict[str, float]:
+        (wall0, cpu0, n0), (wall1, cpu1, n1) = self.marks
+        return {
+            "core_share": round((cpu1 - cpu0) / (wall1 - wall0), 3),
+            "cpu_us_per_packet": round((cpu1 - cpu0) * 1e6 / (n1 - n0), 2) if n1 > n0 else 0.0,
+            "relay_packets": n1 - n0,
+        }
 
 
 async def _measured(
-    gen: _Generator, targets: list[Addr], args: argparse.Namespace
+    gen: _Generator, targets: list[Addr], args: argparse.Namespace, packets: Callable[[], int]
 ) -> dict[str, Any]:
     """One generator run, with this process's CPU over its measured window."""
     start_at = time.monotonic() + 0.3
-    window = _CpuWindow(start_at + args.warmup, start_at + args.warmup + args.seconds)
+    measured = start_at + args.warmup
+    window = _CpuWindow(measured, measured + args.seconds, packets)
     result: dict[str, Any] = await gen.run(targets, start_at, args)
-    result["core_share"] = round(window.core_share(), 3)
-    return result
+    return result | window.figures()
 
 
 async def run_direct(gen: _Generator, calls: int, args: argparse.Namespace) -> dict[str, Any]:
-    return await _measured(gen, [gen.rx(leg ^ 1) for leg in range(2 * calls)], args)
+    targets = [gen.rx(leg ^ 1) for leg in range(2 * calls)]
+    return await _measured(gen, targets, args, lambda: 0)
 
 
 class _Forward(asyncio.DatagramProtocol):
     """The baseline's leg: what comes in goes out of the peer leg's port to its phone."""
+
+    received = 0  # over every leg
 
     def __init__(self) -> None:
         self.transport: asyncio.DatagramTransport | None = None
@@ -293,6 +314,7 @@ class _Forward(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        _Forward.received += 1
         peer = self.peer
         if peer is not None and peer.transport is not None:
             peer.transport.sendto(data, peer.phone)
@@ -309,7 +331,7 @@ async def run_baseline(gen: _Generator, calls: int, args: argparse.Namespace) ->
         for leg, proto in enumerate(legs):
             proto.peer = legs[leg ^ 1]
         targets = [cast(Addr, p.transport.get_extra_info("sockname")) for p in legs if p.transport]
-        return await _measured(gen, targets, args)
+        return await _measured(gen, targets, args, lambda: _Forward.received)
     finally:
         for proto in legs:
             if proto.transport is not None:
@@ -352,6 +374,7 @@ async def run_relay(
         hooks = RelayHooks(on_record=recordings.frame)
         async with MediaRelay(HOST, args.ports[0], args.ports[1], hooks=hooks) as relay:
             targets: list[Addr] = []
+            leg_ids: list[str] = []
             for call in range(calls):
                 a, b, call_id = f"{call}a", f"{call}b", f"call-{call}"
                 for leg_id, leg in ((a, 2 * call), (b, 2 * call + 1)):
@@ -360,11 +383,15 @@ async def run_relay(
                         timeout_s=PHONE_SILENCE_S,
                     )  # fmt: skip
                     targets.append((HOST, port))
+                    leg_ids.append(leg_id)
                 relay.connect(a, b)
                 recordings.open(call_id, loop.time())
                 relay.tap(a, call_id, "caller")
                 relay.tap(b, call_id, "agent")
-            result = await _measured(gen, targets, args)
+            core = relay.core
+            result = await _measured(
+                gen, targets, args, lambda: sum(core.stats(leg).received for leg in leg_ids)
+            )
             result["dropped"] = sum(relay.core.dropped.values())
         result["recorded_bytes"], result["recording_errors"] = await recordings.close(loop.time())
     return result
@@ -380,6 +407,7 @@ def _line(calls: int, direct: dict[str, Any], base: dict[str, Any], relay: dict[
             f"{prefix}added_latency_p99_ms": round(run["p99_ms"] - direct["p99_ms"], 3),
             f"{prefix}lost_packets": run["lost"],
             f"{prefix}core_share": run["core_share"],
+            f"{prefix}cpu_us_per_packet": run["cpu_us_per_packet"],
             f"{prefix}p50_ms": run["p50_ms"],
             f"{prefix}p99_ms": run["p99_ms"],
             f"{prefix}max_ms": run["max_ms"],
@@ -389,10 +417,12 @@ def _line(calls: int, direct: dict[str, Any], base: dict[str, Any], relay: dict[
     line |= {
         "direct_p99_ms": direct["p99_ms"],
         "packets_sent": relay["sent"],
-        "generator_late_ms": max(run["late_ms"] for run in (direct, base, relay)),
+        "generator_late_p99_ms": max(run["late_p99_ms"] for run in (direct, base, relay)),
+        "generator_late_max_ms": max(run["late_max_ms"] for run in (direct, base, relay)),
         "recorded_bytes": relay["recorded_bytes"],
         "recording_errors": relay["recording_errors"],
         "relay_dropped": relay["dropped"],
+        "relay_filled": relay["filled"],
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
     if calls == GOAL_CALLS:
@@ -410,12 +440,15 @@ def _row(name: str, calls: int, run: dict[str, Any], direct: dict[str, Any]) -> 
     return (
         f"{calls:>6} {name:<9} {run['sent']:>9} {run['lost']:>6} {run['p50_ms']:>8.3f}"
         f" {run['p99_ms']:>8.3f} {added:>9.3f} {run['core_share']:>6.2f} {cpu:>10.4f}"
+        f" {run['cpu_us_per_packet']:>7.1f} {run['late_p99_ms']:>8.2f}"
     )
 
 
-def _pin() -> tuple[int | None, str]:
+def _pin(pin: bool) -> tuple[int | None, str]:
     """This process on the first CPU and the generator's on the second (if there is one)."""
     cpus = sorted(os.sched_getaffinity(0))
+    if not pin:
+        return None, "not pinned (--pin: relay and generator on a CPU each)"
     if len(cpus) < 2:
         return None, f"not pinned ({len(cpus)} CPU)"
     os.sched_setaffinity(0, {cpus[0]})
@@ -423,7 +456,7 @@ def _pin() -> tuple[int | None, str]:
 
 
 async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
-    gen_cpu, pinning = _pin()
+    gen_cpu, pinning = _pin(args.pin)
     print(
         f"machine: {os.cpu_count()} CPUs, shared with other engineers' work (load average"
         f" {os.getloadavg()[0]:.2f} at the start); {pinning}; {args.seconds:g} s measured"
@@ -431,7 +464,7 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
     )
     print(
         f"{'calls':>6} {'run':<9} {'sent':>9} {'lost':>6} {'p50 ms':>8} {'p99 ms':>8}"
-        f" {'added p99':>9} {'cores':>6} {'ms/call/s':>10}"
+        f" {'added p99':>9} {'cores':>6} {'ms/call/s':>10} {'us/pkt':>7} {'gen late':>8}"
     )
     gen = await _Generator.start(gen_cpu)
     lines = []
@@ -469,6 +502,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--ports", type=_ports, default=(24000, 27999), help="the relay's RTP port range"
     )
+    parser.add_argument("--pin", action="store_true", help="relay on CPU 0, generator on CPU 1")
     parser.add_argument("--quick", action="store_true", help="10 calls, 1 s: a smoke test")
     parser.add_argument("--generator", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--generator-cpu", type=int, help=argparse.SUPPRESS)
