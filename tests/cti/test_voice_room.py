@@ -64,7 +64,7 @@ async def voice_center(
     tmp_path: Path, agents: tuple[str, ...] = ("1001",)
 ) -> AsyncIterator[tuple[Center, VoiceTrunk]]:
     trunk = VoiceTrunk()
-    config = center_config(voice={"record": "all"})
+    config = center_config(voice={"record": "all", "recordings_dir": str(tmp_path / "rec")})
     configs = [AgentConfig(id=a, queues={"general": 0.0}) for a in agents]
     async with engine_center(tmp_path / "cti.db", config=config, agents=configs,
                              lines=[trunk]) as c:  # fmt: skip
