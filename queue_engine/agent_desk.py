@@ -5,10 +5,11 @@ declining an offer, hanging up, wrap-up; and an agent's configuration.
 from __future__ import annotations
 
 from cti.errors import RoutingError
-from cti.models import AgentConfig, AgentState
+from cti.models import AgentConfig
 from queue_engine import inputs
 from queue_engine.actions import Action, ConnectCall, DisconnectCall, WithdrawOffer
 from queue_engine.call_control import CallControl, Handlers
+from queue_engine.members import LOGGED_OUT, NOT_READY, READY, RESERVED, TALKING, WRAP_UP
 from queue_engine.router_core import REJECTED_OFFER
 from queue_engine.router_state import BUSY, AgentEntry
 from queue_engine.transitions import AgentEvent, CallEvent, CallPhase
@@ -57,7 +58,7 @@ class AgentDesk(CallControl):
         for name in sorted(touched):  # sorted: replay must not depend on hashing
             self._recount(self._queues[name])
             self._exit_unstaffed(self._queues[name], now, out)
-        if agent.state is AgentState.READY:
+        if agent.state is READY:
             self._make_ready(agent, now, out)
         return out
 
@@ -65,7 +66,7 @@ class AgentDesk(CallControl):
 
     def _login(self, e: inputs.AgentLogsIn, now: float) -> list[Action]:
         agent = self._agent(e.agent_id)
-        if agent.state is not AgentState.LOGGED_OUT:
+        if agent.state is not LOGGED_OUT:
             return []
         out: list[Action] = []
         self._set_state(agent, AgentEvent.LOG_IN, "logged in", now, out)
@@ -79,7 +80,7 @@ class AgentDesk(CallControl):
                 "finish the call and its wrap-up before logging out"
             )
         out: list[Action] = []
-        if agent.state is not AgentState.LOGGED_OUT:
+        if agent.state is not LOGGED_OUT:
             self._set_state(agent, AgentEvent.LOG_OUT, "", now, out)
             self._check_staffing(agent, now, out)
             for _, _, call_id in sorted(self._personal.pop(e.agent_id, [])):
@@ -90,9 +91,9 @@ class AgentDesk(CallControl):
 
     def _go_ready(self, e: inputs.AgentGoesReady, now: float) -> list[Action]:
         agent = self._agent(e.agent_id)
-        if agent.state is AgentState.READY:
+        if agent.state is READY:
             return []
-        if agent.state is not AgentState.NOT_READY:
+        if agent.state is not NOT_READY:
             raise RoutingError(
                 f"agent {e.agent_id!r} cannot go Ready while {agent.state.value} "
                 "(log in first, or finish the call and its wrap-up)"
@@ -106,12 +107,12 @@ class AgentDesk(CallControl):
         """Ready or Not Ready: go Not Ready now. Busy: go Not Ready after this call."""
         agent = self._agent(agent_id)
         out: list[Action] = []
-        if agent.state in (AgentState.READY, AgentState.NOT_READY):
+        if agent.state in (READY, NOT_READY):
             self._set_state(agent, AgentEvent.PAUSE, reason, now, out)
             self._check_staffing(agent, now, out)
-        elif agent.state in (AgentState.TALKING, AgentState.WRAP_UP):
+        elif agent.state in (TALKING, WRAP_UP):
             agent.not_ready_after_call = True
-        elif agent.state is AgentState.RESERVED:
+        elif agent.state is RESERVED:
             assert agent.call_id is not None
             return self._reject(agent_id, agent.call_id, now, reason=reason)
         else:
@@ -121,20 +122,21 @@ class AgentDesk(CallControl):
     # --- offers and conversations ----------------------------------------------------
 
     def _accept(self, e: inputs.AgentAccepts, now: float) -> list[Action]:
-        agent = self._agent(e.agent_id)
-        consulted = self._consulted(agent, e.call_id)
+        agent_id, call_id = e.agent_id, e.call_id  # an input's fields: read once each
+        agent = self._agent(agent_id)
+        consulted = self._consulted(agent, call_id)
         if consulted is not None:
             return self._join_consult(consulted, agent, now)
-        call = self._offered_to(agent, e.call_id)
+        call = self._offered_to(agent, call_id)
         out: list[Action] = []
         if len(call.agents.offered_to) > 1:  # ring-all: the others are free again
-            peers = [self._agents[a] for a in sorted(call.agents.offered_to - {e.agent_id})]
-            call.agents.offered_to = {e.agent_id}
+            peers = [self._agents[a] for a in sorted(call.agents.offered_to - {agent_id})]
+            call.agents.offered_to = {agent_id}
             for peer in peers:
-                out.append(WithdrawOffer(e.call_id, peer.agent_id, "answered_elsewhere"))
+                out.append(WithdrawOffer(call_id, peer.agent_id, "answered_elsewhere"))
             self._free_all(peers, now, out)
         self._move(call, CallEvent.ANSWER)
-        call.agents.current = call.agents.handled_by = e.agent_id
+        call.agents.current = call.agents.handled_by = agent_id
         times = call.times
         answered = times.answered_at is not None  # transferred: connected already
         if not answered:
@@ -142,8 +144,8 @@ class AgentDesk(CallControl):
         times.leg_started = now
         agent.missed = 0
         dial = None if answered or call.callback is None else call.callback.number
-        out.insert(0, ConnectCall(e.call_id, e.agent_id, dial, answered))
-        self._set_state(agent, AgentEvent.ANSWER, "", now, out, call_id=e.call_id)
+        out.insert(0, ConnectCall(call_id, agent_id, dial, answered))
+        self._set_state(agent, AgentEvent.ANSWER, "", now, out, call_id=call_id)
         return out
 
     def _reject(
@@ -164,16 +166,17 @@ class AgentDesk(CallControl):
         return out
 
     def _hang_up(self, e: inputs.AgentHangsUp, now: float) -> list[Action]:
-        agent = self._agent(e.agent_id)
-        call = self._calls.get(e.call_id)
-        if call is not None and call.consult is not None and call.consult.agent == e.agent_id:
-            note = f"{e.agent_id} left the consultation"
+        agent_id, call_id = e.agent_id, e.call_id
+        agent = self._agent(agent_id)
+        call = self._calls.get(call_id)
+        if call is not None and call.consult is not None and call.consult.agent == agent_id:
+            note = f"{agent_id} left the consultation"
             return self._drop_consult(call, "cancelled", note, now)
-        if call is None or call.agents.current != e.agent_id or call.phase is not CallPhase.TALKING:
-            raise RoutingError(f"agent {e.agent_id!r} is not talking on call {e.call_id!r}")
+        if call is None or call.agents.current != agent_id or call.phase is not CallPhase.TALKING:
+            raise RoutingError(f"agent {agent_id!r} is not talking on call {call_id!r}")
         if call.consult is not None and call.consult.state == "conference":
-            return self._complete_consult(e.agent_id, e.call_id, now)  # the caller stays
-        out: list[Action] = [DisconnectCall(e.call_id, e.agent_id, "agent")]
+            return self._complete_consult(agent_id, call_id, now)  # the caller stays
+        out: list[Action] = [DisconnectCall(call_id, agent_id, "agent")]
         self._end_conversation(call, agent, now, out)
         return out
 
@@ -181,7 +184,7 @@ class AgentDesk(CallControl):
 
     def _in_wrap_up(self, agent_id: str, call_id: str) -> AgentEntry:
         agent = self._agent(agent_id)
-        if agent.state is not AgentState.WRAP_UP or agent.call_id != call_id:
+        if agent.state is not WRAP_UP or agent.call_id != call_id:
             raise RoutingError(f"agent {agent_id!r} is not in wrap-up of call {call_id!r}")
         return agent
 

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 from cti.errors import RoutingError
-from cti.models import AgentState
 from queue_engine import inputs
 from queue_engine.actions import Action, ConsultChanged, JoinCall, OfferCall
 from queue_engine.matching import Matching
+from queue_engine.members import NOT_READY, READY, RESERVED
 from queue_engine.router_state import AgentEntry, CallEntry, Consultation
 from queue_engine.transitions import AgentEvent, CallPhase
 
@@ -77,8 +77,8 @@ class CallControl(Matching):
         if target is not None:
             self._offer(call, [target], now, out)
         else:
-            if q.config.name != call.queue:
-                self._to_queue(call, q.config.name, "transfer", out)
+            if q.name != call.queue:
+                self._to_queue(call, q.name, "transfer", out)
             self._enter(call, q, now, out)
         return out
 
@@ -89,7 +89,7 @@ class CallControl(Matching):
         target = self._free_agent(e.to_agent, e.agent_id)
         call.consult = Consultation(e.to_agent, "ringing")
         call.held = True
-        deadline = now + self._queues[call.queue].config.offer_timeout_s
+        deadline = now + self._queues[call.queue].offer_timeout_s
         out: list[Action] = []
         self._set_state(
             target, AgentEvent.OFFER, "", now, out, call_id=e.call_id, deadline=deadline
@@ -141,12 +141,12 @@ class CallControl(Matching):
         it talks at once. Recorded as kind ``manual`` under ``queue`` (default: the
         agent's first)."""
         agent = self._agent(e.agent_id)
-        if agent.state not in (AgentState.READY, AgentState.NOT_READY):
+        if agent.state not in (READY, NOT_READY):
             raise RoutingError(
                 f"agent {e.agent_id!r} is {agent.state.value}: dial when Ready or Not Ready"
             )
         self._new_call_id(e.call_id)
-        name = self._queue(e.queue).config.name if e.queue else next(iter(agent.queues))
+        name = self._queue(e.queue).name if e.queue else next(iter(agent.queues))
         seq = next(self._seq)
         call = CallEntry(e.call_id, name, e.caller, now, seq, "manual", CallPhase.TALKING)
         call.key = self._key(call)
@@ -192,7 +192,7 @@ class CallControl(Matching):
         if agent_id == asking:
             raise RoutingError(f"agent {asking!r} cannot transfer a call to itself")
         target = self._agent(agent_id)
-        if target.state is not AgentState.READY:
+        if target.state is not READY:
             raise RoutingError(
                 f"agent {agent_id!r} is {target.state.value.replace('_', ' ')}: only a Ready "
                 "agent can take a transfer (or transfer to a queue)"
@@ -212,7 +212,7 @@ class CallControl(Matching):
         return None
 
     def _join_consult(self, call: CallEntry, agent: AgentEntry, now: float) -> list[Action]:
-        if agent.state is not AgentState.RESERVED:
+        if agent.state is not RESERVED:
             raise RoutingError(f"agent {agent.agent_id!r} has answered the consultation already")
         assert call.consult is not None
         call.consult.state = "talking"

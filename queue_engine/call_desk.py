@@ -7,11 +7,12 @@ from __future__ import annotations
 import heapq
 
 from cti.errors import RoutingError
-from cti.models import AgentState, CallerInfo, QueueConfig
+from cti.models import CallerInfo, QueueConfig
 from queue_engine import inputs
 from queue_engine.actions import Action, DisconnectCall, ReleaseLine
 from queue_engine.agent_desk import AgentDesk
 from queue_engine.call_control import Handlers
+from queue_engine.members import READY
 from queue_engine.router_state import AgentEntry, Callback, CallEntry, QueueEntry
 from queue_engine.transitions import CallPhase
 
@@ -43,9 +44,10 @@ class CallDesk(AgentDesk):
         """A new call enters its queue: offered at once if an agent can take it, else
         waits. Direction "outbound" is a dialer's call answered by a person (its
         record's ``kind``)."""
-        self._new_call_id(e.call_id)
-        q = self._queue(e.queue)
-        call = self._new_call(e.call_id, e.queue, e.caller, now, e.direction)
+        call_id, queue = e.call_id, e.queue
+        self._new_call_id(call_id)
+        q = self._queue(queue)
+        call = self._new_call(call_id, queue, e.caller, now, e.direction)
         out: list[Action] = []
         self._enter(call, q, now, out)
         return out
@@ -75,11 +77,12 @@ class CallDesk(AgentDesk):
 
     def _caller_hung_up(self, e: inputs.CallerHangsUp, now: float) -> list[Action]:
         """The caller left: abandoned if not yet answered, else the conversation ends."""
-        call = self._calls.get(e.call_id)
+        call_id = e.call_id
+        call = self._calls.get(call_id)
         if call is None:
-            if e.call_id in self._finished:
+            if call_id in self._finished:
                 return []  # the call is over already: a repeated event changes nothing
-            raise RoutingError(f"hang-up for call {e.call_id!r}, which the router never saw")
+            raise RoutingError(f"hang-up for call {call_id!r}, which the router never saw")
         out: list[Action] = []
         if call.callback is not None and call.phase in (
             CallPhase.SCHEDULED,
@@ -96,7 +99,7 @@ class CallDesk(AgentDesk):
             self._free_all(agents, now, out)  # not their fault: Ready, maybe for the next
         elif call.phase is CallPhase.TALKING:
             agent = self._agent(call.agents.current or "")
-            out.append(DisconnectCall(e.call_id, agent.agent_id, "caller"))
+            out.append(DisconnectCall(call_id, agent.agent_id, "caller"))
             self._end_conversation(call, agent, now, out)
         # In wrap-up the caller is already gone: a repeated event changes nothing.
         return out
@@ -141,9 +144,9 @@ class CallDesk(AgentDesk):
         """Add a queue, or change its parameters; waiting calls keep their age."""
         old = self._queues.get(config.name)
         if old is None:
-            self._queues[config.name] = QueueEntry.build(config)
+            self._queues[config.name] = QueueEntry(config)
             return []
-        new = QueueEntry.build(config)
+        new = QueueEntry(config)
         new.order, new.rr_last, new.aht = old.order, old.rr_last, old.aht
         self._queues[config.name] = new
         for agent_id in old.members:
@@ -156,7 +159,7 @@ class CallDesk(AgentDesk):
         new.by_arrival = [e for e in old.by_arrival if self._is_queued(e[2])]
         heapq.heapify(new.by_arrival)
         ready = [self._agents[a] for a in new.members]
-        self._rejoin_pools([a for a in ready if a.state is AgentState.READY])
+        self._rejoin_pools([a for a in ready if a.state is READY])
         for call in overdue:
             self._place(call, new, now, out)
         self._exit_unstaffed(new, now, out)
@@ -175,7 +178,7 @@ class CallDesk(AgentDesk):
         """The calls of a reconfigured queue ranked anew and waiting in it again; those
         past its new max_wait are returned (in arrival order) to take its exit."""
         overdue: list[CallEntry] = []
-        for call in [c for c in self._calls.values() if c.queue == q.config.name]:
+        for call in [c for c in self._calls.values() if c.queue == q.name]:
             call.key = self._key(call)
             if call.phase is CallPhase.QUEUED:
                 due = self._max_wait_due(call, q)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 
-from cti.models import AgentState, ExitAction, QueueExit, Strategy
+from cti.models import ExitAction, QueueExit
 from queue_engine.actions import (
     Action,
     ConsultChanged,
@@ -24,6 +24,7 @@ from queue_engine.actions import (
     WithdrawOffer,
     WithdrawReason,
 )
+from queue_engine.members import LOGGED_OUT, READY, RING_ALL, ROUND_ROBIN
 from queue_engine.router_core import NOT_READY_AFTER_CALL, REJECTED_OFFER, RouterCore
 from queue_engine.router_state import AgentEntry, Callback, CallEntry, QueueEntry
 from queue_engine.transitions import AgentEvent, CallEvent, CallPhase
@@ -52,11 +53,11 @@ class Matching(RouterCore):
                 self._place(best, q, now, out)  # takes the exit; look again
                 continue
             agents = [agent]
-            if q.config.strategy is Strategy.RING_ALL:  # others Ready with it (_free_all)
+            if q.strategy is RING_ALL:  # others Ready with it (_free_all)
                 agents += self._choose_agents(q, best.ring)
             self._offer(best, agents, now, out)
             return
-        if agent.state is not AgentState.READY:
+        if agent.state is not READY:
             self._set_state(agent, AgentEvent.FREE, "", now, out)
         self._join_pools(agent)
 
@@ -73,7 +74,7 @@ class Matching(RouterCore):
                 head = self._head(q, ring)
                 if head is None:
                     continue
-                r = (-(head.key + q.config.aging_rate * now + bonus), head.arrived_at, head.seq)
+                r = (-(head.key + q.aging_rate * now + bonus), head.arrived_at, head.seq)
                 if best is None or r < best_rank:
                     best, best_rank = head, r
         return best
@@ -116,7 +117,7 @@ class Matching(RouterCore):
         """Each of ``agents`` still Ready takes the best call it may take (a ring-all
         call rings all Ready agents of its ring with it)."""
         for agent in agents:
-            if agent.state is AgentState.READY:  # not rung by an earlier one's choice
+            if agent.state is READY:  # not rung by an earlier one's choice
                 self._leave_pools(agent)
                 self._make_ready(agent, now, out)
 
@@ -127,10 +128,10 @@ class Matching(RouterCore):
 
     def _exit_unstaffed(self, q: QueueEntry, now: float, out: list[Action]) -> None:
         """If ``q`` has a no-agents exit and nobody is there, its waiting calls take it."""
-        rule = q.config.exits.no_agents
+        rule = q.no_agents
         if rule is None or q.waiting == 0 or self._staffed(q, rule.when):
             return
-        for call_id in self._waiting_in_order(q.config.name):
+        for call_id in self._waiting_in_order(q.name):
             call = self._calls[call_id]
             if call.callback is not None:
                 continue  # a callback waits for agents to come back
@@ -142,18 +143,17 @@ class Matching(RouterCore):
 
     def _enter(self, call: CallEntry, q: QueueEntry, now: float, out: list[Action]) -> None:
         """A call arrives in ``q`` (new, due, or moved): exit rules first, then place it."""
-        exits = q.config.exits
         self._move(call, CallEvent.QUEUE)
         heapq.heappush(q.by_arrival, (call.arrived_at, call.seq, call.call_id))
         if len(q.by_arrival) > 2 * q.waiting + 64:
-            q.by_arrival = [e for e in q.by_arrival if self._is_queued(e[2], q.config.name)]
+            q.by_arrival = [e for e in q.by_arrival if self._is_queued(e[2], q.name)]
             heapq.heapify(q.by_arrival)
         if call.callback is None:  # exits are for callers on the line
-            if exits.max_length is not None and q.waiting >= exits.max_length.calls:
-                self._take_exit(call, exits.max_length, "queue full", now, out)
+            if q.max_length is not None and q.waiting >= q.max_length.calls:
+                self._take_exit(call, q.max_length, "queue full", now, out)
                 return
-            if exits.no_agents is not None and not self._staffed(q, exits.no_agents.when):
-                self._take_exit(call, exits.no_agents, "no agents", now, out)
+            if q.no_agents is not None and not self._staffed(q, q.no_agents.when):
+                self._take_exit(call, q.no_agents, "no agents", now, out)
                 return
         self._place(call, q, now, out)  # max_wait: there, on every way into the queue
 
@@ -162,9 +162,9 @@ class Matching(RouterCore):
         q = self._queues[call.queue]
         reserved = call.callback.reserved_for if call.callback is not None else None
         owner = None if reserved is None else self._agents[reserved]
-        if owner is None or owner.state is AgentState.LOGGED_OUT:
+        if owner is None or owner.state is LOGGED_OUT:
             self._enter(call, q, now, out)
-        elif owner.state is AgentState.READY:
+        elif owner.state is READY:
             call.ring = q.ring_for(call.arrived_at, now)
             self._offer(call, [owner], now, out)
         else:  # stays scheduled until the owner frees up or the wait is over
@@ -181,7 +181,7 @@ class Matching(RouterCore):
         queue's ``max_wait`` takes the exit at once instead."""
         due = self._max_wait_due(call, q)
         if due is not None and now >= due:
-            rule = q.config.exits.max_wait
+            rule = q.max_wait
             assert rule is not None
             self._take_exit(call, rule, "max wait", now, out)
             return
@@ -216,15 +216,14 @@ class Matching(RouterCore):
         self, call: CallEntry, agents: list[AgentEntry], now: float, out: list[Action]
     ) -> None:
         q = self._queues[call.queue]
-        cfg = q.config
         self._move(call, CallEvent.OFFER)
         call.agents.offered_to = {a.agent_id for a in agents}
         call.agents.current = agents[0].agent_id if len(agents) == 1 else None
         call.agents.offers += 1
         if call.times.offered_at is None:
             call.times.offered_at = now
-        deadline = now + cfg.offer_timeout_s
-        if cfg.strategy is Strategy.ROUND_ROBIN:
+        deadline = now + q.offer_timeout_s
+        if q.strategy is ROUND_ROBIN:
             q.rr_last = q.order[agents[0].agent_id]
         for agent in agents:
             self._set_state(
@@ -288,7 +287,7 @@ class Matching(RouterCore):
     def _start_wrap_up(
         self, call: CallEntry, agent: AgentEntry, now: float, out: list[Action]
     ) -> None:
-        wrap = self._queues[call.queue].config.wrap_up_s
+        wrap = self._queues[call.queue].wrap_up_s
         self._set_state(
             agent, AgentEvent.END, "", now, out, call_id=call.call_id, deadline=now + wrap
         )

@@ -38,7 +38,14 @@ def clamp_value(value: float) -> float:
 
 def fixed_key(queue: QueueConfig, value: float, arrived_at: float) -> float:
     """The time-independent part of the rank; larger is served first."""
-    return queue.priority + queue.value_weight * clamp_value(value) - queue.aging_rate * arrived_at
+    return key_of(queue.priority, queue.value_weight, queue.aging_rate, value, arrived_at)
+
+
+def key_of(
+    priority: float, value_weight: float, aging_rate: float, value: float, arrived_at: float
+) -> float:
+    """:func:`fixed_key` from the queue's three numbers (the router keeps them at hand)."""
+    return priority + value_weight * clamp_value(value) - aging_rate * arrived_at
 
 
 def rank(queue: QueueConfig, value: float, arrived_at: float, now: float) -> float:

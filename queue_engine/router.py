@@ -27,9 +27,10 @@ import heapq
 from collections.abc import Iterable
 
 from cti.errors import RoutingError
-from cti.models import AgentConfig, AgentState, CallerInfo, QueueConfig
+from cti.models import AgentConfig, CallerInfo, QueueConfig
 from queue_engine.actions import Action, ConsultState
 from queue_engine.inputs import AnyInput
+from queue_engine.members import LOGGED_OUT, READY
 from queue_engine.priority import starvation_bound_s
 from queue_engine.router_core import MISSED_OFFER, NOT_READY_AFTER_CALL, REJECTED_OFFER
 from queue_engine.router_state import (
@@ -106,9 +107,9 @@ class Router(Timers):
             queue=queue,
             waiting=q.waiting,
             longest_wait_s=max(0.0, longest),
-            agents_ready=sum(s is AgentState.READY for s in states),
+            agents_ready=sum(s is READY for s in states),
             agents_busy=sum(s in BUSY for s in states),
-            agents_logged_in=sum(s is not AgentState.LOGGED_OUT for s in states),
+            agents_logged_in=sum(s is not LOGGED_OUT for s in states),
         )
 
     def agent(self, agent_id: str) -> AgentSnapshot:
@@ -184,7 +185,7 @@ class Router(Timers):
         order = self._waiting_in_order(queue)
         states = [self._agents[a].state for a, ring in q.members.items() if ring is not None]
         present = sum(s in PRESENT for s in states)
-        ready = sum(s is AgentState.READY for s in states)
+        ready = sum(s is READY for s in states)
         out = []
         for i, call_id in enumerate(order, start=1):
             ahead = i - ready

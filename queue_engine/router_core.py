@@ -15,9 +15,21 @@ from collections.abc import Iterable
 from typing import Any
 
 from cti.errors import RoutingError
-from cti.models import AgentState, CallDetailRecord, QueueConfig, Strategy
+from cti.models import CallDetailRecord, QueueConfig
 from queue_engine.actions import Action, AgentStateSet, RecordCall, WithdrawOffer, WithdrawReason
-from queue_engine.priority import fixed_key
+from queue_engine.members import (
+    BEST_PROFICIENCY,
+    FEWEST_CALLS,
+    LEAST_TALK_TIME,
+    LOGGED_OUT,
+    RANDOM,
+    READY,
+    RESERVED,
+    RING_ALL,
+    ROUND_ROBIN,
+    TALKING,
+)
+from queue_engine.priority import key_of
 from queue_engine.router_state import (
     PRESENT,
     AgentEntry,
@@ -49,7 +61,7 @@ class RouterCore:
     def __init__(
         self, queues: Iterable[QueueConfig], *, max_missed_offers: int = 1, seed: int = 0
     ) -> None:
-        self._queues: dict[str, QueueEntry] = {q.name: QueueEntry.build(q) for q in queues}
+        self._queues: dict[str, QueueEntry] = {q.name: QueueEntry(q) for q in queues}
         if not self._queues:
             raise RoutingError("the router needs at least one queue")
         if max_missed_offers < 1:
@@ -110,7 +122,7 @@ class RouterCore:
         call = self._calls.get(call_id)
         if (
             call is None
-            or agent.state is not AgentState.RESERVED
+            or agent.state is not RESERVED
             or agent.call_id != call_id
             or call.phase is not CallPhase.OFFERED
             or agent.agent_id not in call.agents.offered_to
@@ -119,10 +131,9 @@ class RouterCore:
         return call
 
     def _key(self, call: CallEntry) -> float:
-        cfg = self._queues[call.queue].config
-        if call.priority is not None:
-            cfg = cfg.model_copy(update={"priority": call.priority})
-        return fixed_key(cfg, call.value, call.arrived_at)
+        q = self._queues[call.queue]
+        priority = q.priority if call.priority is None else call.priority
+        return key_of(priority, q.value_weight, q.aging_rate, call.value, call.arrived_at)
 
     # --- timers ----------------------------------------------------------------------
 
@@ -155,10 +166,10 @@ class RouterCore:
         state = AGENT_NEXT[event].get(agent.state)
         if state is None:  # the table has no such move: say which
             state = agent_next(agent.agent_id, agent.state, event)
-        if agent.state is AgentState.READY:
+        if agent.state is READY:
             self._leave_pools(agent)
         present_delta = (state in PRESENT) - (agent.state in PRESENT)
-        in_delta = (state is not AgentState.LOGGED_OUT) - (agent.state is not AgentState.LOGGED_OUT)
+        in_delta = (state is not LOGGED_OUT) - (agent.state is not LOGGED_OUT)
         if present_delta or in_delta:
             for name in agent.queues:
                 q = self._queues[name]
@@ -168,9 +179,9 @@ class RouterCore:
         agent.state = state
         agent.reason = reason
         agent.since = now
-        if state is AgentState.READY:
+        if state is READY:
             agent.ready_seq = next(self._seq)
-        elif state is not AgentState.TALKING:
+        elif state is not TALKING:
             agent.muted = False
         agent.token += 1
         agent.call_id = call_id
@@ -193,17 +204,17 @@ class RouterCore:
         agent.pool_keys.clear()
 
     def _pool_key(self, q: QueueEntry, agent: AgentEntry) -> tuple[Any, ...]:
-        strategy = q.config.strategy
+        strategy = q.strategy
         tie = (agent.since, agent.ready_seq, agent.agent_id)  # kept across reconfiguration
-        if strategy is Strategy.FEWEST_CALLS:
+        if strategy is FEWEST_CALLS:
             return (agent.calls_handled, *tie)
-        if strategy is Strategy.LEAST_TALK_TIME:
+        if strategy is LEAST_TALK_TIME:
             return (agent.talk_time, *tie)
-        if strategy is Strategy.BEST_PROFICIENCY:
+        if strategy is BEST_PROFICIENCY:
             required = q.rings[0][1]
             score = sum(agent.skills.get(s, 0) for s in required) / max(1, len(required))
             return (-score, *tie)
-        if strategy is Strategy.ROUND_ROBIN:
+        if strategy is ROUND_ROBIN:
             return (q.order[agent.agent_id], agent.agent_id)
         return tie  # longest idle, ring-all, and random (drawn per call)
 
@@ -225,19 +236,19 @@ class RouterCore:
         """Recount a queue's present and logged-in members (after membership changes)."""
         states = [self._agents[a].state for a, ring in q.members.items() if ring is not None]
         q.present = sum(s in PRESENT for s in states)
-        q.logged_in = sum(s is not AgentState.LOGGED_OUT for s in states)
+        q.logged_in = sum(s is not LOGGED_OUT for s in states)
 
     def _choose_agents(self, q: QueueEntry, ring: int) -> list[AgentEntry]:
         """The agent(s) to offer a call of ``ring`` to, by the queue's strategy."""
         pools = q.pools[: ring + 1]
-        strategy = q.config.strategy
-        if strategy is Strategy.RING_ALL:
+        strategy = q.strategy
+        if strategy is RING_ALL:
             ids = sorted({a for pool in pools for _, a in pool.entries})
             return [self._agents[a] for a in ids]
-        if strategy is Strategy.RANDOM:
+        if strategy is RANDOM:
             return self._draw(pools)
         best: tuple[tuple[Any, ...], str] | None = None
-        if strategy is Strategy.ROUND_ROBIN:
+        if strategy is ROUND_ROBIN:
             best = self._next_in_turn(q, pools)
         else:
             for pool in pools:
@@ -297,7 +308,7 @@ class RouterCore:
                 call is not None
                 and call.phase is CallPhase.QUEUED
                 and call.version == version
-                and call.queue == q.config.name
+                and call.queue == q.name
                 and call.ring == ring
             ):
                 return call
@@ -319,7 +330,7 @@ class RouterCore:
             call is not None
             and call.phase is CallPhase.QUEUED
             and call.version == entry[3]
-            and call.queue == q.config.name
+            and call.queue == q.name
             and call.ring == ring
         )
 
@@ -338,7 +349,7 @@ class RouterCore:
     def _max_wait_due(self, call: CallEntry, q: QueueEntry) -> float | None:
         """When ``call`` takes ``q``'s max-wait exit: only callers on the line (not a
         callback) who were never answered (not a transfer)."""
-        rule = q.config.exits.max_wait
+        rule = q.max_wait
         if rule is None or call.callback is not None or call.times.answered_at is not None:
             return None
         return call.arrived_at + rule.after_s  # the very sum the check compares with

@@ -12,12 +12,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cti.models import AgentState, CallerInfo, QueueConfig, Segment
+from cti.models import (
+    AgentState,
+    CallerInfo,
+    MaxLengthExit,
+    MaxWaitExit,
+    NoAgentsExit,
+    QueueConfig,
+    Segment,
+    Strategy,
+)
 from queue_engine.actions import ConsultState
+from queue_engine.members import LOGGED_OUT, READY, RESERVED, TALKING, WRAP_UP
 from queue_engine.transitions import CallPhase
 
-BUSY = frozenset({AgentState.RESERVED, AgentState.TALKING, AgentState.WRAP_UP})
-PRESENT = BUSY | {AgentState.READY}
+BUSY = frozenset({RESERVED, TALKING, WRAP_UP})
+PRESENT = BUSY | {READY}
 
 
 @dataclass(slots=True, init=False)
@@ -144,7 +154,7 @@ class AgentEntry:
     queues: dict[str, float]
     """Queue -> this agent's priority (rank bonus) for it, in the order configured."""
     skills: dict[str, int]
-    state: AgentState = AgentState.LOGGED_OUT
+    state: AgentState = LOGGED_OUT
     reason: str = ""
     since: float = 0.0
     ready_seq: int = 0
@@ -193,36 +203,62 @@ class ReadyPool:
         return self.entries[0] if self.entries else None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class QueueEntry:
     config: QueueConfig
     rings: list[tuple[float, dict[str, int]]]
     calls: list[list[tuple[float, int, str, int]]]
     """Per ring, a heap of (-fixed_key, seq, call_id, version); stale entries skipped."""
     pools: list[ReadyPool]
-    by_arrival: list[tuple[float, int, str]] = field(default_factory=list)
-    waiting: int = 0
-    members: dict[str, int | None] = field(default_factory=dict)
+    by_arrival: list[tuple[float, int, str]]
+    waiting: int
+    members: dict[str, int | None]
     """Agent id -> the first ring the agent is eligible for (None: never)."""
-    order: dict[str, int] = field(default_factory=dict)
+    order: dict[str, int]
     """Agent id -> member index, for round robin."""
-    rr_last: int = -1
-    aht: float = 180.0
-    present: int = 0
+    rr_last: int
+    aht: float
+    present: int
     """Members who may take this queue's calls and are Ready or busy."""
-    logged_in: int = 0
+    logged_in: int
     """Members who may take this queue's calls and are logged in."""
+    # The config's fields read on every call, copied once (a new config builds a new
+    # entry): compiled, a native attribute is a load, a pydantic model's a lookup
+    # through its class's ``__getattr__`` hook (some hundred instructions).
+    name: str
+    strategy: Strategy
+    priority: float
+    value_weight: float
+    aging_rate: float
+    offer_timeout_s: float
+    wrap_up_s: float
+    max_wait: MaxWaitExit | None
+    max_length: MaxLengthExit | None
+    no_agents: NoAgentsExit | None
 
-    @classmethod
-    def build(cls, config: QueueConfig) -> QueueEntry:
-        rings = [(after, dict(skills)) for after, skills in config.rings]
-        return cls(
-            config,
-            rings,
-            calls=[[] for _ in rings],
-            pools=[ReadyPool() for _ in rings],
-            aht=config.expected_aht_s,
-        )
+    def __init__(self, config: QueueConfig) -> None:
+        self.config = config
+        self.rings = [(after, dict(skills)) for after, skills in config.rings]
+        self.calls = [[] for _ in self.rings]
+        self.pools = [ReadyPool() for _ in self.rings]
+        self.by_arrival = []
+        self.waiting = 0
+        self.members = {}
+        self.order = {}
+        self.rr_last = -1
+        self.aht = config.expected_aht_s
+        self.present = 0
+        self.logged_in = 0
+        self.name = config.name
+        self.strategy = config.strategy
+        self.priority = config.priority
+        self.value_weight = config.value_weight
+        self.aging_rate = config.aging_rate
+        self.offer_timeout_s = config.offer_timeout_s
+        self.wrap_up_s = config.wrap_up_s
+        self.max_wait = config.exits.max_wait
+        self.max_length = config.exits.max_length
+        self.no_agents = config.exits.no_agents
 
     def ring_for(self, arrived_at: float, now: float) -> int:
         if len(self.rings) == 1:

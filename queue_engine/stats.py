@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from cti.models import AgentState, CallDetailRecord
+from queue_engine.members import NOT_READY, READY, RESERVED, TALKING, WRAP_UP
 
 
 @dataclass(slots=True)
@@ -85,9 +86,9 @@ class Tally:
         return self.abandoned / self.offered if self.offered else None
 
 
-BUSY_STATES = frozenset({AgentState.TALKING, AgentState.WRAP_UP})
+BUSY_STATES = frozenset({TALKING, WRAP_UP})
 """Busy for occupancy: talk, (hold,) wrap-up."""
-IDLE_STATES = frozenset({AgentState.READY, AgentState.RESERVED})
+IDLE_STATES = frozenset({READY, RESERVED})
 """Staffed, not Not Ready and not busy: waiting for a call or being offered one."""
 
 
@@ -105,7 +106,7 @@ class AgentTime:
             self.busy_s += seconds
         elif state in IDLE_STATES:
             self.idle_s += seconds
-        elif state is AgentState.NOT_READY:
+        elif state is NOT_READY:
             self.not_ready_s += seconds
 
     @property

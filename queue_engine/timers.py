@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import heapq
 
-from cti.models import AgentState, Strategy
 from queue_engine import inputs
 from queue_engine.actions import Action, WithdrawOffer
 from queue_engine.call_control import Handlers
 from queue_engine.call_desk import CallDesk
+from queue_engine.members import RESERVED, RING_ALL, WRAP_UP
 from queue_engine.router_core import MISSED_OFFER
 from queue_engine.router_state import AgentEntry, CallEntry, QueueEntry
 from queue_engine.transitions import AgentEvent, CallPhase
@@ -32,9 +32,9 @@ class Timers(CallDesk):
             _, _, kind, ref, _ = heapq.heappop(self._timers)
             if kind == "agent":
                 agent = self._agents[ref]
-                if agent.state is AgentState.RESERVED:
+                if agent.state is RESERVED:
                     self._offer_lapsed(agent, now, out)
-                elif agent.state is AgentState.WRAP_UP:
+                elif agent.state is WRAP_UP:
                     self._finish_wrap_up(agent, "", "", now, out)
             else:
                 call = self._calls.get(ref)
@@ -66,7 +66,7 @@ class Timers(CallDesk):
             out.extend(self._drop_consult(call, "timeout", note, now))
             return
         q = self._queues[call.queue]
-        if q.config.strategy is Strategy.RING_ALL:
+        if q.strategy is RING_ALL:
             self._ring_all_lapsed(call, q, now, out)
             return
         # One agent rang: the call goes back first, so that another Ready agent takes it

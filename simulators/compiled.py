@@ -38,6 +38,7 @@ COMPILED = (
     "queue_engine/agent_desk.py",
     "queue_engine/call_desk.py",
     "queue_engine/timers.py",
+    "queue_engine/members.py",
     "queue_engine/priority.py",
     "queue_engine/actions.py",
     "queue_engine/stats.py",

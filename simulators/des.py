@@ -39,6 +39,7 @@ from queue_engine.actions import (
     OfferCall,
     RecordCall,
 )
+from queue_engine.members import LOGGED_OUT, NOT_READY, READY, RESERVED, TALKING, WRAP_UP
 from queue_engine.router import Router
 from queue_engine.stats import BUSY_STATES, AgentTime
 from simulators.scenario import AgentGroup, Scenario, Traffic
@@ -76,7 +77,7 @@ class DayResult:
 class _Agent:
     agent_id: str
     group: AgentGroup
-    state: AgentState = AgentState.LOGGED_OUT
+    state: AgentState = LOGGED_OUT
     since: float = 0.0
     on_break_until: float | None = None
     leaving: bool = False
@@ -119,7 +120,7 @@ def add_measured(
 
     Runs at every change of every agent: comparisons instead of max() and min().
     """
-    if state is AgentState.LOGGED_OUT:
+    if state is LOGGED_OUT:
         return
     start = warm if warm > start else start
     stop = end if end < stop else stop
@@ -360,21 +361,21 @@ class _Simulation:
         self._ask(ri.AgentGoesReady(agent_id=agent.agent_id))
 
     def _logout(self, agent: _Agent) -> None:
-        if agent.state in (AgentState.READY, AgentState.NOT_READY):
+        if agent.state in (READY, NOT_READY):
             self._ask(ri.AgentLogsOut(agent_id=agent.agent_id))
-        elif agent.state is not AgentState.LOGGED_OUT:
+        elif agent.state is not LOGGED_OUT:
             agent.leaving = True  # after the call in hand
 
     def _break(self, agent: _Agent, end: float) -> None:
-        if agent.state is AgentState.READY:
+        if agent.state is READY:
             agent.on_break_until = end
             self._ask(ri.AgentGoesNotReady(agent_id=agent.agent_id, reason="break"))
-        elif agent.state in (AgentState.RESERVED, AgentState.TALKING, AgentState.WRAP_UP):
+        elif agent.state in (RESERVED, TALKING, WRAP_UP):
             agent.break_pending = end
 
     def _back(self, agent: _Agent) -> None:
         agent.break_pending = None
-        if agent.on_break_until is not None and agent.state is AgentState.NOT_READY:
+        if agent.on_break_until is not None and agent.state is NOT_READY:
             agent.on_break_until = None
             self._ask(ri.AgentGoesReady(agent_id=agent.agent_id))
 
@@ -385,14 +386,14 @@ class _Simulation:
             self.account(agent, w.now)
         agent.state = action.state
         agent.since = w.now
-        if action.state is AgentState.READY:
+        if action.state is READY:
             if agent.leaving:
                 self._ask(ri.AgentLogsOut(agent_id=agent.agent_id))
             elif agent.break_pending is not None and agent.break_pending > w.now:
                 end, agent.break_pending = agent.break_pending, None
                 agent.on_break_until = end
                 self._ask(ri.AgentGoesNotReady(agent_id=agent.agent_id, reason="break"))
-        elif action.state is AgentState.NOT_READY and agent.on_break_until is None:
+        elif action.state is NOT_READY and agent.on_break_until is None:
             if agent.leaving:
                 self._ask(ri.AgentLogsOut(agent_id=agent.agent_id))
             elif action.reason not in ("logged in", "break"):
@@ -443,7 +444,7 @@ class _Simulation:
     def sample(self) -> None:
         w = self.w
         waiting = sum(w.router.waiting(q) for q in w.router.queue_names)
-        staffed = sum(a.state is not AgentState.LOGGED_OUT for a in w.agents.values())
+        staffed = sum(a.state is not LOGGED_OUT for a in w.agents.values())
         busy = sum(a.state in BUSY_STATES for a in w.agents.values())
         w.samples.append(Sample(w.now, waiting, staffed, busy))
         if w.now + SAMPLE_EVERY_S <= self._end:
