@@ -5,12 +5,16 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test system-deps lint fmt typecheck pytest bench clean
+.PHONY: demo voice-demo test system-deps lint fmt typecheck pytest bench clean
 
 demo: $(VENV)/.installed
 	$(BIN)/cti demo $(ARGS)
 
 test: system-deps $(VENV)/.installed-dev lint typecheck pytest
+
+# A SIP line and your softphone as agent 1001's phone: call in and talk (README, "Talk").
+voice-demo: $(VENV)/.installed
+	$(BIN)/cti voice-demo $(ARGS)
 
 # Mosquitto, SIPp, tmux, baresip...: the real peers of the integration tests (apt-get as root).
 system-deps:
