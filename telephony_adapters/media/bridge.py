@@ -22,6 +22,7 @@ from a foreign SSRC or a duplicate is counted in :attr:`MediaCore.dropped` and d
 from __future__ import annotations
 
 import random
+import struct
 from array import array
 from collections import Counter
 from collections.abc import Hashable, Sequence
@@ -51,6 +52,9 @@ _RECORD_SLIP_S = 0.5
 """Recording time follows the RTP timestamps unless they stray this far from arrival."""
 _RTCP_TYPES = range(72, 77)
 """RTCP packet types 200-204 as an RTP header reads them (rtcp-mux)."""
+_HEADER = struct.Struct("!BBHII")
+_PLAIN = 0x80
+"""First header byte of version 2 with no padding, extension or CSRC (almost every packet)."""
 
 Addr = tuple[str, int]
 Side = Literal["caller", "agent"]
@@ -169,6 +173,26 @@ def _check_codec(leg_id: str, payload_type: int, telephone_event: int | None) ->
         raise TelephonyError(
             f"media leg {leg_id!r}: telephone-event payload type {telephone_event} is invalid"
         )
+
+
+def _header(data: bytes) -> tuple[int, bool, int, int, int, bytes] | None:
+    """(payload type, marker, sequence, timestamp, SSRC, payload), None if not RTP. The
+    plain header is read here: building a frozen RtpPacket per packet costs more than
+    the rest of the relay's work on it; the others go through parse_rtp."""
+    if len(data) >= 12 and data[0] == _PLAIN:
+        _, second, seq, ts, ssrc = _HEADER.unpack_from(data)
+        return second & 0x7F, second > 0x7F, seq, ts, ssrc, data[12:]
+    try:
+        p = parse_rtp(data)
+    except SipSyntaxError:
+        return None
+    return p.payload_type, p.marker, p.sequence, p.timestamp, p.ssrc, p.payload
+
+
+def _rtp(payload_type: int, seq: int, ts: int, ssrc: int, payload: bytes, marker: bool) -> bytes:
+    """``bytes(RtpPacket(...))`` without the frozen dataclass (see :func:`_header`)."""
+    second = (0x80 if marker else 0) | (payload_type & 0x7F)
+    return _HEADER.pack(_PLAIN, second, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc) + payload
 
 
 def _fit(frame: bytes) -> bytes:
@@ -380,44 +404,44 @@ class MediaCore:
             return self._drop("unknown_leg")
         if len(data) > self.max_packet_bytes:
             return self._drop("oversized")
-        try:
-            packet = parse_rtp(data)
-        except SipSyntaxError:
+        header = _header(data)
+        if header is None:
             return self._drop("not_rtp")
-        kind = packet.payload_type
+        kind, marker, seq, ts, ssrc, payload = header
         if kind in _RTCP_TYPES:
             return self._drop("rtcp")
         is_dtmf = kind == leg.telephone_event
-        if not is_dtmf and (kind != leg.payload_type or not packet.payload):
-            return self._drop("payload_type" if packet.payload else "empty")
-        verdict = leg.inp.accept(
-            packet.ssrc, packet.sequence, packet.timestamp, now, timed=not is_dtmf
-        )
+        if not is_dtmf and (kind != leg.payload_type or not payload):
+            return self._drop("payload_type" if payload else "empty")
+        verdict = leg.inp.accept(ssrc, seq, ts, now, timed=not is_dtmf)
         if verdict is Verdict.DUPLICATE or verdict is Verdict.FOREIGN:
             return self._drop(verdict.value)
         leg.heard_at = now
         leg.silent_reported = False
         if is_dtmf:
-            return self._dtmf(leg, packet, now)
-        return self._audio(leg, packet, verdict, now)
+            return self._dtmf(leg, RtpPacket(kind, seq, ts, ssrc, payload, marker), now)
+        return self._audio(leg, (seq, ts, ssrc), payload, verdict, now)
 
     def _drop(self, reason: str) -> list[Out]:
         self.dropped[reason] += 1
         return []
 
-    def _audio(self, leg: _Leg, packet: RtpPacket, verdict: Verdict, now: float) -> list[Out]:
+    def _audio(
+        self, leg: _Leg, header: tuple[int, int, int], payload: bytes, verdict: Verdict, now: float
+    ) -> list[Out]:
         out: list[Out] = []
         if leg.muted:
             return out
-        payload = packet.payload
+        sequence, timestamp, ssrc = header
         if leg.taps or leg.mix_buffer is not None:
             linear = g711.decode(payload, leg.payload_type)
             if leg.taps:
-                at = self._media_time(leg, packet.timestamp, now)
-                out.extend(RecordFrame(tap, side, at, linear) for tap, side in leg.taps.items())
+                at = self._media_time(leg, timestamp, now)
+                for tap, side in leg.taps.items():
+                    out.append(RecordFrame(tap, side, at, linear))
             if leg.mix_buffer is not None and verdict is Verdict.NEW:
                 self._buffer(leg.mix_buffer, linear)
-        origin = (leg.leg_id, packet.ssrc)
+        origin = (leg.leg_id, ssrc)
         bodies = {leg.payload_type: payload}
         for listener_id in leg.listeners:
             target = self._legs[listener_id]
@@ -427,11 +451,9 @@ class MediaCore:
             if body is None:
                 body = g711.translate(payload, leg.payload_type, target.payload_type)
                 bodies[target.payload_type] = body
-            seq, ts, marker = target.out.relay(
-                origin, packet.sequence, packet.timestamp, len(payload), now
-            )
-            data = RtpPacket(target.payload_type, seq, ts, target.out.ssrc, body, marker)
-            out.append(SendPacket(listener_id, bytes(data), target.remote))
+            seq, ts, marker = target.out.relay(origin, sequence, timestamp, len(payload), now)
+            data = _rtp(target.payload_type, seq, ts, target.out.ssrc, body, marker)
+            out.append(SendPacket(listener_id, data, target.remote))
         return out
 
     def _dtmf(self, leg: _Leg, packet: RtpPacket, now: float) -> list[Out]:
@@ -449,11 +471,11 @@ class MediaCore:
                 self.dropped["dtmf_not_forwarded"] += 1
                 continue
             seq, ts, switched = target.out.relay(origin, packet.sequence, packet.timestamp, 0, now)
-            data = RtpPacket(
+            data = _rtp(
                 target.telephone_event, seq, ts, target.out.ssrc, packet.payload,
                 packet.marker or switched,
             )  # fmt: skip
-            out.append(SendPacket(listener_id, bytes(data), target.remote))
+            out.append(SendPacket(listener_id, data, target.remote))
         return out
 
     def _media_time(self, leg: _Leg, ts: int, now: float) -> float:
@@ -559,8 +581,8 @@ class MediaCore:
     def _generated(self, leg: _Leg, origin: Hashable, payload: bytes, now: float) -> SendPacket:
         assert leg.remote is not None
         seq, ts, marker = leg.out.generated(origin, now)
-        data = RtpPacket(leg.payload_type, seq, ts, leg.out.ssrc, payload, marker)
-        return SendPacket(leg.leg_id, bytes(data), leg.remote)
+        data = _rtp(leg.payload_type, seq, ts, leg.out.ssrc, payload, marker)
+        return SendPacket(leg.leg_id, data, leg.remote)
 
     def _mix(self, group: int, now: float) -> list[Out]:
         """One frame to each member: the sum of what the others said, clipped."""

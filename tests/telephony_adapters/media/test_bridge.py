@@ -274,6 +274,29 @@ def test_next_deadline_follows_the_20ms_grid() -> None:
     assert core.next_deadline() == pytest.approx(1.02)
 
 
+def test_optional_header_parts_are_read_past_and_plain_headers_keep_their_fields() -> None:
+    """The core reads plain headers itself and the others (CSRCs, an extension, padding)
+    through parse_rtp: the same payload and sequence either way."""
+    core = make_core(("a", 0), ("b", 0))
+    core.connect("a", "b")
+    payload = bytes(range(160))
+    head = struct.pack("!BBHII", 0x80, 0x80, 7, 1120, SSRC["a"])  # plain, marker set
+    csrc = struct.pack("!BBHII", 0x82, 0, 8, 1280, SSRC["a"]) + bytes(8)
+    extension = struct.pack("!BBHII", 0x90, 0, 9, 1440, SSRC["a"]) + b"\xbe\xde\0\1" + bytes(4)
+    padded = struct.pack("!BBHII", 0xA0, 0, 10, 1600, SSRC["a"]) + payload + b"\0\0\3"
+    got = [
+        sends(core.receive("a", data + body, i * FRAME), "b")
+        for i, (data, body) in enumerate(
+            [(head, payload), (csrc, payload), (extension, payload), (padded, b"")]
+        )
+    ]
+    assert [len(g) for g in got] == [1, 1, 1, 1]
+    assert [g[0].payload for g in got] == [payload] * 4
+    assert [(g[0].sequence - got[0][0].sequence) % 0x10000 for g in got] == [0, 1, 2, 3]
+    assert core.stats("a").received == 4
+    assert core.stats("a").lost == 0
+
+
 def test_garbage_is_counted_and_dropped() -> None:
     core = make_core(("a", 0), ("b", 0))
     core.connect("a", "b")
