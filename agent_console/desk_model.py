@@ -33,6 +33,7 @@ from cti.protocol import (
     LineFeatures,
     Message,
     OfferWithdrawn,
+    PauseRecording,
     QueueStatus,
     RequestSnapshot,
     SaveScriptRun,
@@ -74,6 +75,7 @@ VIEW_OF: dict[str, tuple[View, ...]] = {
     "dial": ("idle",),
     "hold": ("talking",),
     "mute": ("talking",),
+    "pause_recording": ("talking",),
     "transfer": ("talking",),
     "consult": ("talking",),
     "hand_over": ("talking",),
@@ -81,7 +83,9 @@ VIEW_OF: dict[str, tuple[View, ...]] = {
     "conference": ("talking",),
 }
 _CONSULT_ONLY = frozenset({"hand_over", "back_to_caller", "conference"})
-_IN_CALL = frozenset({"hold", "mute", "transfer", "consult", "hand_over", "back_to_caller"})
+_IN_CALL = frozenset(
+    {"hold", "mute", "pause_recording", "transfer", "consult", "hand_over", "back_to_caller"}
+)
 _WHERE = {
     "idle": "with no call in hand",
     "offer": "while a call is offered",
@@ -166,6 +170,10 @@ class DeskModel:
         """Hold, mute and consultation of the call in hand, as the engine last said."""
         self.local_mute = False
         """Muted on this desk only (the line cannot mute)."""
+        self.recording_paused = False
+        """The call's recording paused (the engine accepted the pause)."""
+        self._pause_asked: tuple[str, bool] | None = None
+        """(command id, paused) of the pause or resume waiting for its answer."""
         self.after_call = False
         """Not ready after this call was asked."""
         self.notice = ""
@@ -240,6 +248,11 @@ class DeskModel:
         return features or LineFeatures(hold=True, mute=True, conference=True, dial=True)
 
     @property
+    def voice(self) -> bool:
+        """Whether the center's lines carry the voice (the state tells the phone's reach)."""
+        return self.state is not None and self.state.phone_reachable is not None
+
+    @property
     def consulting(self) -> bool:
         return self.control is not None and bool(self.control.consult_state)
 
@@ -273,6 +286,8 @@ class DeskModel:
         """``command`` is on the bus and its answer awaited."""
         self.pending = command.command_id
         self.pending_since = now
+        if isinstance(command, PauseRecording):
+            self._pause_asked = (command.command_id, command.paused)
 
     def answer_overdue(self, now: float) -> bool:
         """Give up waiting for an answer after :data:`ANSWER_TIMEOUT_S`; whether it did."""
@@ -303,6 +318,8 @@ class DeskModel:
             return False
         if action in ("transfer", "consult", "hold") and self.consulting:
             return False  # the caller is held for the consultation
+        if action == "pause_recording" and not self.voice:
+            return False  # no line records calls
         return True if self.applies(action, parameters) else None
 
     def applies(self, action: str, parameters: tuple[object, ...] = ()) -> bool:
@@ -356,6 +373,8 @@ class DeskModel:
             return "This call's line cannot hold the caller while you consult."
         if action == "conference" and not line.conference and self.consulting:
             return "This call's line cannot hold a conference."
+        if action == "pause_recording" and not self.voice:
+            return "No line of this center carries the voice: calls are not recorded."
         views = VIEW_OF.get(action, ())
         return "Only " + " or ".join(_WHERE[v] for v in views if v in _WHERE) + "."
 
@@ -465,6 +484,7 @@ class DeskModel:
         if message.call_id in self._left_calls:
             return
         self._start_call(message.call_id, "wrap_up", out)
+        self.recording_paused = False  # the recording closed with the conversation
         if message.by == "caller":
             out.append(Notify("The caller hung up."))
         elif message.by == "transfer":
@@ -473,6 +493,10 @@ class DeskModel:
     def _on_result(self, message: CommandResult, now: float, out: list[Reaction]) -> None:
         if message.command_id == self.pending:
             self.pending = None
+        asked = self._pause_asked
+        if asked is not None and asked[0] == message.command_id:
+            self._pause_asked = None
+            self.recording_paused = asked[1] if message.ok else self.recording_paused
         if not message.ok:
             error = message.error or "the engine refused the command"
             out.append(Notify(error, title="Refused", severity="error"))
@@ -500,6 +524,8 @@ class DeskModel:
         self._script_key = None
         self.control = None
         self.local_mute = False
+        self.recording_paused = False
+        self._pause_asked = None
         self.after_call = False
         self._run_sent = None
         self.run = None

@@ -82,6 +82,7 @@ from cti.protocol import (
     Logout,
     Message,
     MuteCall,
+    PauseRecording,
     QueueStatus,
     RejectOffer,
     ResumeCall,
@@ -104,6 +105,7 @@ _PALETTE: tuple[tuple[str, str, str, str], ...] = (
     ("hang_up", "h", "Hang up", "End the call"),
     ("hold", "o", "Hold / resume", "Put the caller on hold, or take them off it"),
     ("mute", "m", "Mute / unmute", "Keep your voice from the caller"),
+    ("pause_recording", "p", "Pause / resume recording", "While card details are given"),
     ("transfer", "w", "Transfer", "Blind transfer to a queue or an agent"),
     ("consult", "k", "Consult", "Hold the caller and call an agent first"),
     ("hand_over", "y", "Hand over", "Give the caller to the agent consulted"),
@@ -143,6 +145,7 @@ class AgentDesktop(App[None]):
         Binding("h", "hang_up", "Hang up"),
         Binding("o", "hold", "Hold"),
         Binding("m", "mute", "Mute"),
+        Binding("p", "pause_recording", "Pause rec"),
         Binding("w", "transfer", "Transfer"),
         Binding("k", "consult", "Consult"),
         Binding("y", "hand_over", "Hand over"),
@@ -565,6 +568,13 @@ class AgentDesktop(App[None]):
         muted = self.model.control is not None and self.model.control.muted
         command = MuteCall(agent_id=self.agent_id, call_id=call_id, muted=not muted)
         await self._send(command, awaits_answer=True)
+
+    async def action_pause_recording(self) -> None:
+        call_id = self.model.call_id
+        if call_id is not None:
+            paused = not self.model.recording_paused
+            command = PauseRecording(agent_id=self.agent_id, call_id=call_id, paused=paused)
+            await self._send(command, awaits_answer=True)
 
     def action_transfer(self) -> None:
         queues = sorted(self.model.queue_statuses)

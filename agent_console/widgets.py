@@ -348,7 +348,8 @@ class CustomerCardView(Widget):
 
 
 class StateBar(Widget):
-    """One line: agent id, state (with reason) and the time spent in it."""
+    """One line: agent id, state (with reason), the time spent in it, and whether the
+    agent's phone is reachable (when the center's lines carry the voice)."""
 
     DEFAULT_CSS = """
     StateBar {
@@ -385,6 +386,14 @@ class StateBar(Widget):
         line.append(state_label(self.state), style="bold")
         line.append("  │  ")
         line.append(format_duration(self.now - self.state.since_wall))
+        reachable = self.state.phone_reachable
+        if reachable is not None:
+            line.append("  │  ")
+            if reachable:
+                line.append("phone reachable")
+            else:
+                line.append("phone not reachable", style="bold reverse")
+                line.append(" (register your softphone)")
         return line
 
 
@@ -528,6 +537,9 @@ def idle_text(model: DeskModel) -> Text:
         reason = model.state.reason if model.state is not None else ""
         text.append(f"Not ready{f' ({reason})' if reason else ''}.", style="bold")
         text.append(" Press r when you are ready.")
+    if model.state is not None and model.state.phone_reachable is False:
+        text.append("\n\nYour phone is not reachable: register your softphone (or check its ")
+        text.append("address). Calls cannot ring it, so Ready is refused until it is.")
     if model.notice:
         text.append("\n\n")
         text.append(model.notice)
@@ -568,6 +580,8 @@ def _talking_text(model: DeskModel, now: float) -> Text:
         text.append(" · MUTED", style="bold reverse")
     elif model.local_mute:
         text.append(" · MUTED here only (the line cannot mute)", style="bold reverse")
+    if model.recording_paused:
+        text.append(" · REC paused", style="bold reverse")
     if control is not None and control.consult_state:
         text.append(f" · consulting {control.consult_agent} ({control.consult_state})")
     elif model.offer is not None and model.offer.consult_from and not model.owner:

@@ -66,6 +66,8 @@ class FakeEngine:
         self.offer_timeout_s = offer_timeout_s
         self.wrap_up_s = wrap_up_s
         self.commands: list[Message] = []
+        self.phone_reachable: bool | None = None
+        """What each state published says of the agent's phone (None: no voice line)."""
         self.states: dict[str, AgentState] = {}
         self._refusals: dict[type[Message], str] = {}
         self._task: asyncio.Task[None] | None = None
@@ -218,6 +220,7 @@ class FakeEngine:
                 since_wall=self.clock(),
                 call_id=call_id,
                 wrap_up_deadline_wall=wrap_up_deadline_wall,
+                phone_reachable=self.phone_reachable,
             ),
             retain=True,
         )
