@@ -7,7 +7,8 @@ it is applied at, and keeps:
 * the latest :class:`~cti.protocol.QueueStatus` and waiting calls of each queue, with a
   colour level for service level and longest wait (:class:`Level`);
 * one :class:`AgentRow` per agent (state with reason, since when, current call, calls
-  handled), and which rows changed since the screen last drew them;
+  handled, whether its phone is reachable), and which rows changed since the screen
+  last drew them;
 * a history of waiting calls and service level per queue and for the whole center, one
   point per bucket over the configured span (the chart);
 * alerts: raised once when a queue's service level falls below the alert level or its
@@ -203,6 +204,8 @@ class AgentRow:
     since_wall: float = 0.0
     call_id: str | None = None
     calls_handled: int = 0
+    phone_reachable: bool | None = None
+    """Whether the agent's phone can be rung; ``None``: no line carries the voice."""
 
     def state_label(self) -> str:
         """``Ready``, ``Not ready (lunch)``, ``not seen``..."""
@@ -581,6 +584,7 @@ class WallboardModel:
         row.since_wall = message.since_wall
         row.call_id = message.call_id
         row.calls_handled = message.calls_handled
+        row.phone_reachable = message.phone_reachable
         self.changed_agents.add(message.agent_id)
 
     # --- supervisor commands -----------------------------------------------------

@@ -21,6 +21,7 @@ COLUMNS: dict[str, tuple[tuple[str, str, int, int], ...]] = {
     "agents": (
         ("agent", "Agent", 16, 24),
         ("state", "State", 17, 24),
+        ("phone", "Ph", 2, 3),
         ("time", "In state", 8, 9),
         ("call", "Current call", 18, 30),
         ("handled", "Calls", 5, 6),
@@ -57,7 +58,14 @@ _STATE_STYLE: dict[AgentState | None, str] = {
     AgentState.WRAP_UP: "bold magenta",
 }
 
-_AGENT_COLUMNS = ("agent", "state", "time", "call", "handled")
+_AGENT_COLUMNS = ("agent", "state", "phone", "time", "call", "handled")
+_TIME = _AGENT_COLUMNS.index("time")
+#: The phone column: reachable, not reachable, or nothing (no line carries the voice).
+_PHONE: dict[bool | None, Text] = {
+    True: Text("✓", style="green"),
+    False: Text("✗", style="bold red"),
+    None: Text(""),
+}
 _CALL_COLUMNS = ("queue", "position", "waited", "estimate", "call", "caller", "segment")
 _STATE_OF_CAMPAIGN = {"running": "bold green", "paused": "bold yellow", "stopped": "dim"}
 
@@ -96,7 +104,7 @@ def agent_cells(row: AgentRow, now: float, caller: str) -> tuple[Text, ...]:
             call.append(" · ")
             call.append(caller)
     handled = Text(str(row.calls_handled), justify="right")
-    return (who, state, timer, call, handled)
+    return (who, state, _PHONE[row.phone_reachable].copy(), timer, call, handled)
 
 
 def call_cells(queue: str, call: WaitingCall, waited: float) -> tuple[Text, ...]:
@@ -272,9 +280,9 @@ class BoardTables:
             if row.state is not None:
                 timer = format_duration(now - row.since_wall)
                 cells = self._agent_cells.get(agent_id)
-                if cells is not None and cells[2] != timer:
+                if cells is not None and cells[_TIME] != timer:
                     table.update_cell(agent_id, "time", Text(timer))
-                    self._agent_cells[agent_id] = (*cells[:2], timer, *cells[3:])
+                    self._agent_cells[agent_id] = (*cells[:_TIME], timer, *cells[_TIME + 1 :])
 
     def _sync_calls(self, now: float) -> None:
         """Bring the waiting-calls table in line with the model: calls gone are removed,

@@ -360,11 +360,11 @@ async def _fill(pilot: Pilot[Any]) -> None:
         retain=True,
     )
     states = (
-        ("1001", AgentState.TALKING, "", "sim-7", 12),
-        ("1002", AgentState.NOT_READY, "lunch", None, 3),
-        ("1003", AgentState.READY, "", None, 7),
+        ("1001", AgentState.TALKING, "", "sim-7", 12, True),
+        ("1002", AgentState.NOT_READY, "lunch", None, 3, False),
+        ("1003", AgentState.READY, "", None, 7, True),
     )
-    for agent_id, state, reason, call_id, handled in states:
+    for agent_id, state, reason, call_id, handled, phone in states:
         await bus.publish(
             topics.agent_state(agent_id),
             AgentStateChanged(
@@ -374,6 +374,7 @@ async def _fill(pilot: Pilot[Any]) -> None:
                 since_wall=T0 - 95,
                 call_id=call_id,
                 calls_handled=handled,
+                phone_reachable=phone,
             ),
             retain=True,
         )
