@@ -41,7 +41,13 @@ from typing import Protocol
 from cti import log_limits
 from cti.errors import TelephonyError
 from cti.events import MAX_PAUSES
-from cti.protocol import PhoneAnswered, PhoneHungUp, PhoneRefused, RecordingFinished
+from cti.protocol import (
+    CallerHungUp,
+    PhoneAnswered,
+    PhoneHungUp,
+    PhoneRefused,
+    RecordingFinished,
+)
 from telephony_adapters.base import CALLER, AudioPlan, LineEvent
 from telephony_adapters.media.bridge import DtmfHeard, FrameSource, LegSilent, RecordFrame
 from telephony_adapters.media.player import Clip, ClipPlayer, WavError, shipped_clip
@@ -53,6 +59,7 @@ from telephony_adapters.sipline.effects import AgentLegProgress, MediaStart, Med
 from telephony_adapters.sipline.params import SipLineParams
 from telephony_adapters.sipline.phone_legs import PhoneLeg, RingPhone, WithdrawLeg, phone_steps
 from telephony_adapters.sipline.rtp import DtmfEvent
+from telephony_adapters.sipline.sdp import MediaPlan
 from telephony_adapters.sipline.useragent import leg_id
 
 log = logging.getLogger(__name__)
@@ -60,6 +67,8 @@ log = logging.getLogger(__name__)
 _REASON_CHARS = 200
 _ENCODINGS = {"pcm16": Encoding.PCM16, "g711": Encoding.MULAW}
 _PCMU = 0
+_G711 = frozenset({(0, "PCMU"), (8, "PCMA")})
+_NOT_ACCEPTABLE = 488
 
 
 class LineSide(Protocol):
@@ -114,12 +123,26 @@ def caller_of(display: str) -> tuple[str, str]:
     return name.strip(), number
 
 
+def codec_refusal(plan: MediaPlan | None) -> str | None:
+    """Why the relay cannot carry a phone's agreed media (None: it can, G.711)."""
+    if plan is None or (plan.payload_type, plan.codec.upper()) in _G711:
+        return None
+    return f"no common codec (phone offered {plan.codec or '?'}/{plan.payload_type})"
+
+
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
     except ValueError:
         return False
     return True
+
+
+def _said(effect: AgentLegProgress) -> str:
+    """A refusal's reason as the desk shows it."""
+    if effect.status == _NOT_ACCEPTABLE:
+        return f"{effect.status} no common codec (the phone takes neither PCMU nor PCMA)"
+    return f"{effect.status} {effect.outcome}" if effect.status else effect.outcome
 
 
 class SipVoice:
@@ -170,8 +193,23 @@ class SipVoice:
 
     async def open(self, leg: str) -> int:
         """A relay leg (its port) for a caller's call or an agent leg, hearing silence
-        until the user agent's ``MediaStart`` and the call's wiring."""
-        return await self.relay.open_leg(leg, payload_type=_PCMU)
+        until the user agent's ``MediaStart`` and the call's wiring. Raises TelephonyError
+        when the port range is exhausted: a phone's ring is then refused (by
+        :meth:`_ring`); a caller being answered is refused (480) and reported gone."""
+        try:
+            return await self.relay.open_leg(leg, payload_type=_PCMU)
+        except TelephonyError as exc:
+            if leg not in self._agent_legs and leg in self._calls:
+                self._refuse_caller(leg, str(exc))
+            raise
+
+    def _refuse_caller(self, call_id: str, reason: str) -> None:
+        """No media for the caller we answer: the call is refused and over for the engine."""
+        log.error("line %s: call %s cannot be answered: %s; refusing it", self._line.name,
+                  call_id, reason)  # fmt: skip
+        self.call_over(call_id)
+        self._line.end_leg(call_id)
+        self._line.emit(CallerHungUp(call_id=call_id, line=self._line.name))
 
     def close(self, leg: str) -> None:
         self.relay.close_leg(leg)
@@ -221,6 +259,8 @@ class SipVoice:
             if call.legs.get(agent) is leg:
                 del call.legs[agent]
             self._agent_legs.pop(leg.leg_id, None)
+            log.warning("line %s: call %s: %s's phone not rung: %s", self._line.name,
+                        call.call_id, agent, exc)  # fmt: skip
             self._line.emit(self._refused(call.call_id, agent, str(exc)))
             return
         if self._calls.get(call.call_id) is not call or call.legs.get(agent) is not leg:
@@ -269,10 +309,17 @@ class SipVoice:
     def media_start(self, effect: MediaStart) -> None:
         """A leg's media was agreed (answer, re-INVITE): where to send and which codec."""
         leg, plan = effect.call_id, effect.plan
+        if leg in self._withdrawn:
+            return
+        refusal = codec_refusal(plan)
         try:
+            if refusal is not None:
+                raise TelephonyError(refusal)
             self.relay.set_codec(leg, plan.payload_type, plan.telephone_event)
         except TelephonyError as exc:
-            log_limits.warning(log, "line %s: %s", self._line.name, exc, key=self._line.name)
+            if not self._phone_failed(leg, str(exc)):
+                log_limits.warning(log, "line %s: call %s: %s", self._line.name, leg, exc,
+                                   key=self._line.name)  # fmt: skip
             return
         if plan.sends and not _is_ip(plan.remote_host):
             log_limits.warning(log, "line %s: leg %s: RTP address %r is not an IP address; "
@@ -320,6 +367,10 @@ class SipVoice:
         if call is None or leg is None or leg.leg_id != effect.call_id:
             return
         if effect.outcome == "answered":
+            refusal = codec_refusal(effect.plan)
+            if refusal is not None:
+                self._phone_failed(leg.leg_id, refusal)
+                return
             leg.answered = True
             if not leg.auto_answer:
                 self._line.emit(PhoneAnswered(call_id=call_id, agent_id=agent,
@@ -333,11 +384,31 @@ class SipVoice:
                                             reason="hung up on the phone",
                                             line=self._line.name))  # fmt: skip
             elif effect.outcome != "cancelled":
-                said = f"{effect.status} {effect.outcome}" if effect.status else effect.outcome
-                self._line.emit(self._refused(call_id, agent, said))
+                self._line.emit(self._refused(call_id, agent, _said(effect)))
         else:
             return
         self._rewire(call)
+
+    def _phone_failed(self, leg_id: str, reason: str) -> bool:
+        """The phone's leg cannot carry the call (its codec): logged, ended, and reported,
+        refused if the engine has not taken it as answered, else lost (the caller goes
+        back to its place). False: not a live agent leg."""
+        owner = self._agent_legs.get(leg_id)
+        call = self._calls.get(owner[0]) if owner is not None else None
+        leg = call.legs.get(owner[1]) if call is not None and owner is not None else None
+        if call is None or leg is None or leg.leg_id != leg_id:
+            return False
+        agent = leg.agent_id
+        log.warning("line %s: call %s: %s's phone: %s; hanging it up", self._line.name,
+                    call.call_id, agent, reason)  # fmt: skip
+        self._withdraw(call, agent)
+        if leg.answered or leg.auto_answer:  # the engine took it as answered
+            self._line.emit(PhoneHungUp(call_id=call.call_id, agent_id=agent, reason=reason,
+                                        lost=True, line=self._line.name))  # fmt: skip
+        else:
+            self._line.emit(self._refused(call.call_id, agent, reason))
+        self._rewire(call)
+        return True
 
     def _refused(self, call_id: str, agent: str, reason: str) -> PhoneRefused:
         return PhoneRefused(call_id=call_id, agent_id=agent, reason=reason[:_REASON_CHARS],
