@@ -51,7 +51,13 @@ from agent_console.desk_model import (
     View,
     agent_id_problem,
 )
-from agent_console.dialogs import ChoiceDialog, Prompt, open_dialog
+from agent_console.dialogs import (
+    ChoiceDialog,
+    Prompt,
+    open_dialog,
+    transfer_target,
+    transfer_target_problem,
+)
 from agent_console.script_panel import ScriptPanel
 from agent_console.widgets import (
     CustomerCardView,
@@ -581,8 +587,9 @@ class AgentDesktop(App[None]):
         shown = ", ".join(queues[:6]) or "general"
         prompt = Prompt(
             "Transfer to (blind)",
-            f"A queue ({shown}) or an agent id (e.g. 1002). Enter: transfer · Esc: cancel",
-            check=_no_spaces,
+            f"A queue ({shown}), an agent id (e.g. 1002) or a phone number (+86 138..., "
+            "7 digits or more). Enter: transfer · Esc: cancel",
+            check=transfer_target_problem,
         )
         open_dialog(self, prompt, self._on_transfer_target)
 
@@ -593,10 +600,9 @@ class AgentDesktop(App[None]):
         queues = set(self.model.queue_statuses)
         if self.model.offer is not None:
             queues.add(self.model.offer.pop.queue)
-        queue, to_agent = (target, "") if target in queues else ("", target)
-        command = TransferCall(
-            agent_id=self.agent_id, call_id=call_id, queue=queue, to_agent=to_agent
-        )
+        queue, to_agent, number = transfer_target(target, queues)
+        command = TransferCall(agent_id=self.agent_id, call_id=call_id, queue=queue,
+                               to_agent=to_agent, number=number)  # fmt: skip
         self._command(command, "desk-transfer")
 
     def action_consult(self) -> None:

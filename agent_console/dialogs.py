@@ -57,6 +57,38 @@ _BOX_CSS = """
 """
 
 
+_NUMBER_CHARS = frozenset("0123456789 -.()+")
+#: A transfer target with this many digits is a phone number (agent ids are shorter).
+NUMBER_MIN_DIGITS = 7
+
+
+def is_phone_number(text: str) -> bool:
+    """Whether a transfer target is a phone number: digits (spaces, dashes, dots and
+    brackets between them), ``+`` first or :data:`NUMBER_MIN_DIGITS` digits or more."""
+    value = text.strip()
+    digits = sum(c.isdigit() for c in value)
+    if not digits or not set(value) <= _NUMBER_CHARS:
+        return False
+    return value.startswith("+") or digits >= NUMBER_MIN_DIGITS
+
+
+def transfer_target(text: str, queues: set[str]) -> tuple[str, str, str]:
+    """(queue, agent id, number) of what the agent typed: one of them is set."""
+    value = text.strip()
+    if value in queues:
+        return value, "", ""
+    if is_phone_number(value):
+        return "", "", value
+    return "", value, ""
+
+
+def transfer_target_problem(value: str) -> str | None:
+    """The transfer prompt's check: a queue or agent id has no spaces (a number may)."""
+    if " " not in value.strip() or is_phone_number(value):
+        return None
+    return f"{value!r} has a space: a queue name or an agent id has none."
+
+
 def open_dialog(
     app: App[Any], screen: Screen[Any], callback: Callable[[Any], None] | None = None
 ) -> None:

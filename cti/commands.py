@@ -24,6 +24,10 @@ from cti.events import (
 from cti.fields import Id, MultiLine, Name, OneLine, OptionalId, RecordId, WireFloat
 from cti.models import ServicePriority
 
+PhoneNumberText = Annotated[OneLine, Field(max_length=40)]
+"""A phone number as typed (checked by the engine); a ``max_length`` beside an
+annotated type's own is not applied, hence one inside the annotation."""
+
 
 def _new_id() -> str:
     return uuid.uuid4().hex
@@ -142,18 +146,20 @@ class PauseRecording(_AgentCommand):
 
 class TransferCall(_AgentCommand):
     """Blind transfer: hand the call to ``queue`` (it waits there with its age and
-    value) or offer it to agent ``to_agent`` (who must be Ready); exactly one of them.
-    The agent goes to wrap-up."""
+    value), offer it to agent ``to_agent`` (who must be Ready), or send it out to the
+    phone ``number`` (by the line, REFER on a SIP trunk); exactly one of them. The agent
+    goes to wrap-up (for a number: once the line says the transfer worked)."""
 
     type: Literal["transfer_call"] = "transfer_call"
     call_id: Id
     queue: Name = ""
     to_agent: OptionalId = ""
+    number: PhoneNumberText = ""
 
     @model_validator(mode="after")
     def _one_target(self) -> TransferCall:
-        if bool(self.queue) == bool(self.to_agent):
-            raise ValueError("a transfer names exactly one of queue and to_agent")
+        if sum(bool(t) for t in (self.queue, self.to_agent, self.number)) != 1:
+            raise ValueError("a transfer names exactly one of queue, to_agent and number")
         return self
 
 
@@ -197,7 +203,7 @@ class DialNumber(_AgentCommand):
     Ready; the agent talks on the new call once the line has placed it."""
 
     type: Literal["dial_number"] = "dial_number"
-    number: OneLine = Field(min_length=1, max_length=40)
+    number: Annotated[PhoneNumberText, Field(min_length=1)]
     queue: Name = ""
     """The queue the call is recorded under (empty: the agent's first)."""
 

@@ -156,6 +156,17 @@ class DialOutcome:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class TransferResult:
+    """How a blind transfer by :meth:`TelephonyAdapter.transfer` ended: ``transferred``
+    (the call has left this line, no ``CallerHungUp`` follows) or not (the caller is still
+    connected here); ``detail`` is the line's word (``603 Declined``) for people."""
+
+    call_id: str
+    transferred: bool
+    detail: str = ""
+
+
 class TelephonyAdapter(ABC):
     """One line (trunk, modem, simulator). See the module docstring for the contract."""
 
@@ -240,6 +251,12 @@ class TelephonyAdapter(ABC):
         raise TelephonyError(
             f"line {self.name!r} cannot transfer calls (asked to send {call_id!r} to {target!r})"
         )
+
+    async def transfer_outcome(self, call_id: str) -> TransferResult:
+        """Wait until the transfer of ``call_id`` asked last has worked or failed (the line
+        gives up by itself after its own time-out). Raises
+        :class:`~cti.errors.TelephonyError` for a call with no transfer asked."""
+        raise TelephonyError(f"line {self.name!r} cannot transfer calls (asked for {call_id!r})")
 
     async def mute(self, call_id: str, muted: bool) -> None:
         """Stop (``muted``) or let through again the agent's voice to the caller on a

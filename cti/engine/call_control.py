@@ -5,11 +5,18 @@ The line acts first where it can refuse (hold, mute, conference: a
 :class:`~cti.errors.TelephonyError` refuses the command, nothing changed); the router
 next, and if it refuses, the line is put back as it was. Hold and mute are router
 inputs once the line has done them (journaled: they survive a restart); whether a call
-is held or its agent muted is the router's to say."""
+is held or its agent muted is the router's to say.
+
+A transfer to a number is the line's (REFER on a SIP trunk): the command is answered
+once the line has sent it, the caller stays with the agent meanwhile, and a task waits
+for the line's outcome: transferred, the call ends for the agent (wrap-up); failed, the
+agent's desk gets the reason (a :class:`CallControl` note) and the call goes on."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 
 from cti import topics
@@ -35,7 +42,9 @@ from cti.protocol import (
 from queue_engine import inputs as ri
 from queue_engine.actions import ConsultChanged
 from queue_engine.router import CallPhase, Router
-from telephony_adapters.base import TelephonyAdapter
+from telephony_adapters.base import TelephonyAdapter, TransferResult
+
+log = logging.getLogger(__name__)
 
 ControlCommand = (
     HoldCall
@@ -69,6 +78,8 @@ class CallController:
         self._pops = pops
         self._identify = identify
         self._now = now
+        self._transfers_out: dict[str, asyncio.Task[None]] = {}
+        """Call id -> the task waiting for its transfer to a number (one at a time)."""
 
     def talking_on(self, call_id: str) -> str | None:
         """The agent talking on ``call_id``, if any."""
@@ -131,6 +142,9 @@ class CallController:
             case MuteCall(muted=muted):
                 await line.mute(call_id, muted)
                 self._route(ri.AgentMutes(agent_id=a, call_id=call_id, muted=muted))
+            case TransferCall(number=number) if number:
+                await self._transfer_out(a, call_id, number, line)
+                return
             case TransferCall():
                 await self._transfer(command, line)
                 return
@@ -166,6 +180,54 @@ class CallController:
                 await line.resume(call_id)
                 self._route(ri.AgentResumesCall(agent_id=a, call_id=call_id))
             raise
+
+    async def _transfer_out(
+        self, agent_id: str, call_id: str, number: str, line: TelephonyAdapter
+    ) -> None:
+        """Send the caller out to ``number`` by the line (module docstring)."""
+        if call_id in self._transfers_out:
+            raise CtiError(f"call {call_id!r}: a transfer to a number is under way already")
+        e164 = (await self._identify(number)).e164
+        if e164 is None:
+            raise CtiError(f"cannot transfer to {number!r}: not a phone number "
+                           "(e.g. +86 138 0000 0001)")  # fmt: skip
+        if not line.capabilities.can_transfer:
+            raise CtiError(
+                f"call {call_id!r}: line {line.name!r} cannot transfer to a number (no REFER; "
+                "a second trunk leg bridged is not supported yet, docs/voice.md)"
+            )
+        await line.transfer(call_id, e164)  # TelephonyError: refused, nothing changed
+        log.info("call %s: transfer to %s asked of line %s", call_id, e164, line.name)
+        task = asyncio.create_task(self._transfer_ends(agent_id, call_id, e164, line),
+                                   name=f"transfer:{call_id}")  # fmt: skip
+        self._transfers_out[call_id] = task
+        task.add_done_callback(lambda _t: self._transfers_out.pop(call_id, None))
+
+    async def _transfer_ends(
+        self, agent_id: str, call_id: str, e164: str, line: TelephonyAdapter
+    ) -> None:
+        try:
+            result = await line.transfer_outcome(call_id)
+        except TelephonyError as exc:
+            result = TransferResult(call_id, False, str(exc))
+        log.info("call %s: transfer to %s %s (%s)", call_id, e164,
+                 "done" if result.transferred else "failed", result.detail)  # fmt: skip
+        if self.talking_on(call_id) != agent_id:
+            return  # the call ended, or moved on meanwhile
+        if result.transferred:
+            with contextlib.suppress(CtiError):
+                self._route(ri.AgentHangsUp(agent_id=agent_id, call_id=call_id))
+            return
+        consult, state = self._router.call_consult(call_id)
+        note = (f"transfer to {e164} failed ({result.detail or 'no reason given'}); "
+                "the caller is still with you")  # fmt: skip
+        told = self.message(ConsultChanged(call_id, agent_id, consult or "", state, note))
+        self._send(topics.agent_events(agent_id), told)
+
+    def cancel_transfers(self) -> None:
+        """The engine stops: stop waiting for transfers' outcomes."""
+        for task in list(self._transfers_out.values()):
+            task.cancel()
 
     async def _consult(
         self, agent_id: str, call_id: str, to_agent: str, line: TelephonyAdapter

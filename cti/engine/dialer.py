@@ -61,7 +61,14 @@ from queue_engine.pacing import (
     dialer_agents,
 )
 from queue_engine.router import CallPhase
-from telephony_adapters.base import DialEnd, DialOutcome, LineEvent, TelephonyAdapter
+from telephony_adapters.base import (
+    AudioPlan,
+    DialEnd,
+    DialOutcome,
+    LineEvent,
+    TelephonyAdapter,
+    TransferResult,
+)
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +242,12 @@ class DialingLine(TelephonyAdapter):
 
     async def transfer(self, call_id: str, target: str) -> None:
         await self.line.transfer(call_id, target)
+
+    async def transfer_outcome(self, call_id: str) -> TransferResult:
+        return await self.line.transfer_outcome(call_id)
+
+    async def plan_audio(self, call_id: str, plan: AudioPlan) -> None:
+        await self.line.plan_audio(call_id, plan)  # a voice line bridges its dials too
 
     async def mute(self, call_id: str, muted: bool) -> None:
         await self.line.mute(call_id, muted)

@@ -260,6 +260,7 @@ class EngineService:
                 self.ready.set()
         finally:
             self._serving = False
+            self.calls.cancel_transfers()
             for line in self.lines.values():
                 with contextlib.suppress(Exception):
                     await line.stop()

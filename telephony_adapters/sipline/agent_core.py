@@ -138,8 +138,10 @@ class AgentCore:
         name = f'"{self.settings.display_name}" ' if self.settings.display_name else ""
         return f"{name}<sip:{self.user}@{self.domain or self.host}>"
 
-    def dial_uri(self, number: str) -> Uri:
-        """Where a number (digits, ``user@host`` or a URI) is dialled or transferred."""
+    def dial_uri(self, number: str, peer: str = "") -> Uri:
+        """Where a number (digits, ``user@host`` or a URI) is dialled or transferred: a
+        bare number at the registrar's (or proxy's) domain, else at ``peer`` (the far
+        end of the call being transferred: the trunk)."""
         text = number.strip()
         try:
             if text.startswith(("sip:", "sips:", "tel:")):
@@ -151,12 +153,13 @@ class AgentCore:
         user = "".join(c for c in text if c.isalnum() or c in "+*#")
         if not user:
             raise TelephonyError(f"line {self.line!r}: cannot dial {number!r}: no digits")
-        if not self.domain:
+        domain = self.domain or peer
+        if not domain:
             raise TelephonyError(
                 f"line {self.line!r}: cannot dial {number!r}: no registrar or "
                 "outbound proxy is configured (dial a full sip: URI instead)"
             )
-        return parse_uri(f"sip:{user}@{self.domain};user=phone")
+        return parse_uri(f"sip:{user}@{domain};user=phone")
 
     # --- timers of the user agent (beyond the transactions) ------------------------
 

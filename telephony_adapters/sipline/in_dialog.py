@@ -66,7 +66,8 @@ class InDialog:
         """Blind transfer by REFER (RFC 3515): progress comes as :class:`TransferOutcome`."""
         core = self.core
         dialog = self._connected(call, media=False)
-        refer_to = core.dial_uri(target)
+        far = dialog.remote_target
+        refer_to = core.dial_uri(target, peer=f"{far.host}:{far.port}" if far.port else far.host)
         request = dialog.request(
             "REFER",
             core.via(),

@@ -40,11 +40,12 @@ from telephony_adapters.base import (
     LineCapabilities,
     LineEvent,
     TelephonyAdapter,
+    TransferResult,
 )
 from telephony_adapters.changes import Changes
 from telephony_adapters.sipline.dialog_store import DialogStore, dialogs_path_for
 from telephony_adapters.sipline.media import DtmfListener, MediaPorts
-from telephony_adapters.sipline.message import SipSyntaxError, parse_uri
+from telephony_adapters.sipline.message import REASONS, SipSyntaxError, parse_uri
 from telephony_adapters.sipline.params import SipLineParams
 from telephony_adapters.sipline.phone_auth import PhoneSettings
 from telephony_adapters.sipline.rtp import DTMF_EVENTS, DtmfEvent
@@ -98,6 +99,7 @@ class SipLine(TelephonyAdapter):
     ``media``: open RTP ports and send silence (off only for load tests whose peer
     sends no media). ``timers``: RFC 3261 T1/T2/T4 (tests shorten them).
     ``dial_timeout_s``: an outbound call ringing this long is cancelled (no answer).
+    ``transfer_timeout_s``: a transfer with no final NOTIFY by then has failed.
     """
 
     def __init__(
@@ -108,6 +110,7 @@ class SipLine(TelephonyAdapter):
         timers: Timers | None = None,
         dial_timeout_s: float = 60.0,
         on_dtmf: DtmfListener | None = None,
+        transfer_timeout_s: float = 60.0,
     ) -> None:
         self.name = settings.name
         voice = media and bool(settings.phone_ha1 or settings.phones)
@@ -133,6 +136,11 @@ class SipLine(TelephonyAdapter):
         self.outcomes: dict[str, DialProgress] = {}
         """The latest outcome of each outbound call (``ringing``, then the final one)."""
         self.transfers: dict[str, list[TransferOutcome]] = {}
+        self._transfer_timeout_s = transfer_timeout_s
+        self._transfer_from: dict[str, int] = {}
+        """Call id -> where its transfer under way starts in :attr:`transfers`."""
+        self._transferred: dict[str, None] = {}
+        """Calls that left by a transfer (the last 1,000): hanging one up is no error."""
         self.phones: dict[str, PhoneReachability] = {}
         """The last reachability reported of each agent's phone (see :mod:`.registrar`)."""
         self.agent_legs: dict[str, AgentLegProgress] = {}
@@ -257,6 +265,8 @@ class SipLine(TelephonyAdapter):
         self._apply(effects)
 
     async def hang_up(self, call_id: str) -> None:
+        if call_id in self._transferred and not self.ua.live(call_id):
+            return  # gone by the transfer: the engine ends its side after it
         self._apply(self.ua.hang_up(call_id, self._now()))
 
     async def dial(self, number: str, *, call_id: str | None = None) -> str:
@@ -364,9 +374,49 @@ class SipLine(TelephonyAdapter):
             raise TelephonyError(f"line {self.name!r}: no live call {call_id!r} to {action}")
 
     async def transfer(self, call_id: str, target: str) -> None:
-        """Blind transfer by REFER; progress in :attr:`transfers`. When the far end
-        reports success our leg ends (no ``CallerHungUp``, as for :meth:`hang_up`)."""
-        self._apply(self.ua.transfer(call_id, target, self._now()))
+        """Blind transfer by REFER; progress in :attr:`transfers`, the end from
+        :meth:`transfer_outcome`. When the far end reports success our leg ends (no
+        ``CallerHungUp``, as for :meth:`hang_up`)."""
+        effects = self.ua.transfer(call_id, target, self._now())
+        self._transfer_from[call_id] = len(self.transfers.get(call_id, []))
+        self._apply(effects)
+
+    async def transfer_outcome(self, call_id: str) -> TransferResult:
+        """The end of the REFER asked last: a final NOTIFY (2xx: transferred), the REFER
+        refused (405, 501, 603...), our leg ended by the far end after accepting it
+        (transferred), or nothing final within ``transfer_timeout_s`` (failed)."""
+        start = self._transfer_from.get(call_id)
+        if start is None:
+            raise TelephonyError(f"line {self.name!r}: no transfer of {call_id!r} under way")
+        try:
+            async with asyncio.timeout(self._transfer_timeout_s):
+                await self.wait_for(lambda: self._transfer_end(call_id, start) is not None)
+        except TimeoutError:
+            if (call := self.ua.calls.get(call_id)) is not None:
+                call.transferring = False  # a late NOTIFY no longer ends our leg
+            result = TransferResult(call_id, False, f"no final NOTIFY within "
+                                    f"{self._transfer_timeout_s:g} s")  # fmt: skip
+        else:
+            result = self._transfer_end(call_id, start) or TransferResult(call_id, False)
+        if self._transfer_from.get(call_id) == start:
+            del self._transfer_from[call_id]
+        if result.transferred:
+            self._transferred[call_id] = None
+            while len(self._transferred) > 1000:
+                del self._transferred[next(iter(self._transferred))]
+        return result
+
+    def _transfer_end(self, call_id: str, start: int) -> TransferResult | None:
+        progress = self.transfers.get(call_id, [])[start:]
+        final = next((t for t in progress if t.final), None)
+        if final is not None:
+            said = f"{final.status} {REASONS.get(final.status, '')}".strip()
+            if final.status == 0:
+                said = "the far end ended the transfer without a status"
+            return TransferResult(call_id, 200 <= final.status < 300, said)
+        if not self.ua.live(call_id):  # the far end took the call and ended our leg
+            return TransferResult(call_id, True, "our leg ended by the far end")
+        return None
 
     def keep_state_beside(self, journal: Path) -> None:
         """Save the line's calls in a file beside the engine's journal (see

@@ -61,9 +61,9 @@ class VoiceTrunk(SimTrunk):
 
 @asynccontextmanager
 async def voice_center(
-    tmp_path: Path, agents: tuple[str, ...] = ("1001",)
+    tmp_path: Path, agents: tuple[str, ...] = ("1001",), trunk: VoiceTrunk | None = None
 ) -> AsyncIterator[tuple[Center, VoiceTrunk]]:
-    trunk = VoiceTrunk()
+    trunk = trunk or VoiceTrunk()
     config = center_config(voice={"record": "all", "recordings_dir": str(tmp_path / "rec")})
     configs = [AgentConfig(id=a, queues={"general": 0.0}) for a in agents]
     async with engine_center(tmp_path / "cti.db", config=config, agents=configs,
