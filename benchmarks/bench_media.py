@@ -235,7 +235,10 @@ class _Generator:
         if cpu is not None:
             command.append(f"--generator-cpu={cpu}")
         proc = await asyncio.create_subprocess_exec(
-            *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+            *command,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            start_new_session=True,  # its own scheduler autogroup: it stands for other hosts
         )
         hello = json.loads(await cls._line(proc))
         return cls(proc, [(str(host), int(port)) for host, port in hello["addrs"]])
@@ -394,9 +397,10 @@ async def run_relay(
                     targets.append((HOST, port))
                     leg_ids.append(leg_id)
                 relay.connect(a, b)
-                recordings.open(call_id, loop.time())
-                relay.tap(a, call_id, "caller")
-                relay.tap(b, call_id, "agent")
+                if args.record:
+                    recordings.open(call_id, loop.time())
+                    relay.tap(a, call_id, "caller")
+                    relay.tap(b, call_id, "agent")
             core = relay.core
             result = await _measured(
                 gen, targets, args, lambda: sum(core.stats(leg).received for leg in leg_ids)
@@ -436,6 +440,7 @@ def _line(calls: int, direct: dict[str, Any], base: dict[str, Any], relay: dict[
         "relay_dropped": relay["dropped"],
         "relay_filled": relay["filled"],
         "load_avg_1m": round(os.getloadavg()[0], 2),
+        "cpu_pressure_pct": _cpu_pressure(),
     }
     if calls == GOAL_CALLS:
         line["goal_met"] = (
@@ -446,6 +451,17 @@ def _line(calls: int, direct: dict[str, Any], base: dict[str, Any], relay: dict[
             else None
         )
     return line
+
+
+def _cpu_pressure() -> float | None:
+    """Linux PSI: the share of the last 10 s in which some task waited for a CPU."""
+    try:
+        with open("/proc/pressure/cpu") as psi:
+            some = psi.readline().split()
+    except OSError:
+        return None
+    fields = dict(part.split("=", 1) for part in some[1:])
+    return float(fields["avg10"]) if "avg10" in fields else None
 
 
 def _row(name: str, calls: int, run: dict[str, Any], direct: dict[str, Any]) -> str:
@@ -473,8 +489,8 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
     gen_cpu, pinning = _pin(args.pin)
     print(
         f"machine: {os.cpu_count()} CPUs, shared with other engineers' work (load average"
-        f" {os.getloadavg()[0]:.2f} at the start); {pinning}; {args.seconds:g} s measured"
-        f" after {args.warmup:g} s of warm-up per run"
+        f" {os.getloadavg()[0]:.2f}, CPU pressure {_cpu_pressure()}% at the start); {pinning};"
+        f" {args.seconds:g} s measured after {args.warmup:g} s of warm-up per run"
     )
     print(
         f"{'calls':>6} {'run':<9} {'sent':>9} {'lost':>6} {'p50 ms':>8} {'p99 ms':>8}"
@@ -529,6 +545,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--ports", type=_ports, default=(24000, 27999), help="the relay's RTP port range"
+    )
+    parser.add_argument(
+        "--no-record", dest="record", action="store_false", help="the relay without recording"
     )
     parser.add_argument("--pin", action="store_true", help="relay on CPU 0, generator on CPU 1")
     parser.add_argument("--quick", action="store_true", help="10 calls, 1 s: a smoke test")
