@@ -37,6 +37,9 @@ PhoneEvent = PhoneAnswered | PhoneRefused | PhoneHungUp | PhoneReachability | Re
 
 #: Longest caller name put on a phone's screen (the rest is cut).
 _DISPLAY_NAME_CHARS = 40
+#: Router call kinds the line dials out for the agent talking on them (a manual dial, a
+#: callback): that agent's phone is rung to answer by itself, showing whom it called.
+_DIALLED_KINDS = frozenset({"manual", "callback"})
 
 
 class Voice:
@@ -136,6 +139,10 @@ class Voice:
             music = frozenset({CALLER}) if call_id in self._connected else frozenset()
             return AudioPlan(ring=ring, music=music, music_file=music_file)
         self._connected.add(call_id)
+        if self._router.call_kind(call_id) in _DIALLED_KINDS and agent not in {
+            r.agent_id for r in ring
+        }:
+            ring = (*ring, Ring(agent, self._display(call_id), auto_answer=True))
         rooms, music = self._rooms(call_id, agent)
         muted = frozenset({agent}) if self._router.agent(agent).muted else frozenset()
         record = self._records(call_id, queue)
