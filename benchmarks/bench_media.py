@@ -28,8 +28,14 @@ For each size three runs, in this order, with the same generator and schedule:
 the recording writer's too) over the measured window, per call, per second of audio.
 ``core_share`` is the same CPU time over wall time: 1.0 is one core busy (the relay is
 one asyncio thread, plus the recording writer's). ``cpu_us_per_packet``: that CPU time
-per packet the relay took in. With ``--pin`` this process runs on the first CPU and the
-generator on the second.
+per packet the relay took in; ``cores_needed``: that cost times the packets offered
+(what the relay would need where it got less CPU than that).
+
+The generator runs in a session of its own (its own scheduler autogroup, as on another
+host); with ``--pin`` this process runs on the first CPU and the generator on the
+second. On a machine shared with other work each session gets its fair share of the
+CPUs, whatever its ``nice``: ``cpu_pressure_pct`` (Linux PSI: some task waited for a
+CPU, share of the last 10 s) says how busy it was.
 
 The first ``--warmup`` s of each run are not measured. ``generator_kept_up``: the
 generator sent its slots at most 20 ms late (p99) in all three runs; when it did not (a
@@ -414,6 +420,8 @@ async def run_relay(
 
 
 def _line(calls: int, direct: dict[str, Any], base: dict[str, Any], relay: dict[str, Any]) -> Any:
+    packets_per_s = 2 * calls / FRAME_S  # into the relay: both legs of every call
+
     def figures(run: dict[str, Any], prefix: str) -> dict[str, Any]:
         return {
             f"{prefix}cpu_per_call_ms_per_s": round(run["core_share"] * 1000 / calls, 4),
@@ -421,6 +429,8 @@ def _line(calls: int, direct: dict[str, Any], base: dict[str, Any], relay: dict[
             f"{prefix}lost_packets": run["lost"],
             f"{prefix}core_share": run["core_share"],
             f"{prefix}cpu_us_per_packet": run["cpu_us_per_packet"],
+            # what the offered packets would take at that cost, had the CPU been there
+            f"{prefix}cores_needed": round(run["cpu_us_per_packet"] * packets_per_s / 1e6, 3),
             f"{prefix}p50_ms": run["p50_ms"],
             f"{prefix}p99_ms": run["p99_ms"],
             f"{prefix}max_ms": run["max_ms"],
