@@ -76,10 +76,12 @@ Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS), AfterValidator
 """A required id (``1001``, ``sup1``, a uuid, ``sim-t3k2abcd-7``)."""
 OptionalId = Annotated[str, Field(max_length=MAX_ID_CHARS), AfterValidator(_check_id)]
 """An id, or empty for none."""
-OneLine = Annotated[str, Field(max_length=MAX_LINE_CHARS), _refuse_controls(CONTROL)]
+# The length limit comes after the validator: pydantic drops a field's own smaller
+# ``Field(max_length=...)`` when the type's constraints come before a validator.
+OneLine = Annotated[str, _refuse_controls(CONTROL), Field(max_length=MAX_LINE_CHARS)]
 """One line of text: no control characters (tab and newline included), no bidi overrides.
 A field may set a smaller ``max_length``."""
-MultiLine = Annotated[str, Field(max_length=MAX_TEXT_CHARS), _refuse_controls(CONTROL_MULTILINE)]
+MultiLine = Annotated[str, _refuse_controls(CONTROL_MULTILINE), Field(max_length=MAX_TEXT_CHARS)]
 """Text that may hold tabs and line breaks (a note, a detail); nothing else of control."""
 Name = Annotated[OneLine, Field(max_length=MAX_NAME_CHARS), AfterValidator(_check_name)]
 """A queue or campaign name (empty: the default or none): one line, without ``/``, ``+``
