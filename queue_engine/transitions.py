@@ -9,7 +9,7 @@ and a move the table lacks is refused, so the tables are the whole of what can h
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from cti.errors import RoutingError
 from cti.models import AgentState
@@ -112,11 +112,11 @@ callback) or TALKING (a manual dial). OFFERED -> QUEUED or OFFERED: its offers e
 (lapsed, declined) and it goes back, or is offered again at once; TALKING -> QUEUED
 or OFFERED: the agent transferred it."""
 
-AGENT_NEXT: dict[AgentEvent, dict[AgentState, AgentState]] = {e: {} for e in AgentEvent}
+AGENT_NEXT: Final[dict[AgentEvent, dict[AgentState, AgentState]]] = {e: {} for e in AgentEvent}
 """Event -> from -> to: the agent table as the router looks it up."""
 for _t in AGENT_TRANSITIONS:
     AGENT_NEXT[_t.event][_t.source] = _t.target
-CALL_NEXT: dict[CallEvent, dict[CallPhase, CallPhase]] = {e: {} for e in CallEvent}
+CALL_NEXT: Final[dict[CallEvent, dict[CallPhase, CallPhase]]] = {e: {} for e in CallEvent}
 """Event -> from -> to: the call table as the router looks it up."""
 for _u in CALL_TRANSITIONS:
     CALL_NEXT[_u.event][_u.source] = _u.target
