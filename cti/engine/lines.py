@@ -114,6 +114,7 @@ def _sip_line(
         phone_qualify_s=settings.phone_qualify_s,
         phone_algorithms=settings.phone_algorithms,
         hold_music=voice.hold_music,
+        announce_recording=voice.announce_recording,
         recordings_dir=voice.recordings_dir,
         recording_format=voice.recording_format,
         phone_silence_s=voice.phone_silence_s,

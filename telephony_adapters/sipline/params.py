@@ -41,6 +41,9 @@ class SipLineParams:
     hold_music: str = ""
     """The music for held callers when a plan names none (a WAV file); empty: the shipped
     piece. A line with phones carries the voice (:mod:`.voice`)."""
+    announce_recording: str = ""
+    """A WAV played once to a recorded caller before the first agent is bridged ("this
+    call may be recorded"); empty: none."""
     recordings_dir: str = "recordings"
     """Where call recordings go (``<dir>/<day>/<call id>.wav``)."""
     recording_format: str = "pcm16"

@@ -31,6 +31,7 @@ call, the caller's leg, its :class:`~.phone_legs.PhoneLeg` s, the engine's last
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import logging
 from dataclasses import dataclass, field
@@ -49,7 +50,13 @@ from cti.protocol import (
     RecordingFinished,
 )
 from telephony_adapters.base import CALLER, AudioPlan, LineEvent
-from telephony_adapters.media.bridge import DtmfHeard, FrameSource, LegSilent, RecordFrame
+from telephony_adapters.media.bridge import (
+    DtmfHeard,
+    FrameSource,
+    LegSilent,
+    PlayFinished,
+    RecordFrame,
+)
 from telephony_adapters.media.player import Clip, ClipPlayer, WavError, shipped_clip
 from telephony_adapters.media.recorder import Encoding, Recorder, RecordingSummary
 from telephony_adapters.media.recording_files import Recording, RecordingFiles
@@ -69,6 +76,8 @@ _ENCODINGS = {"pcm16": Encoding.PCM16, "g711": Encoding.MULAW}
 _PCMU = 0
 _G711 = frozenset({(0, "PCMU"), (8, "PCMA")})
 _NOT_ACCEPTABLE = 488
+_RECORDING_TICK_S = 0.1
+"""How often open recordings are written on when no audio comes (held, paused, muted)."""
 
 
 class LineSide(Protocol):
@@ -115,6 +124,9 @@ class _Call:
     rung: dict[str, int] = field(default_factory=dict)
     """By agent id: its phone's legs so far (each gets an id of its own)."""
     recording: _Recording | None = None
+    announced: str = ""
+    """The recording announcement: "" not yet, "playing" (the caller hears it, the
+    agents silence), "done"."""
 
 
 def caller_of(display: str) -> tuple[str, str]:
@@ -153,9 +165,13 @@ class SipVoice:
     ) -> None:
         self._line = line
         self._hold_music = params.hold_music
+        self._announce_file = params.announce_recording
+        self._announcement: Clip | None = None
+        self._announce_read = False
         self._silence_s = params.phone_silence_s
         self._encoding = _ENCODINGS.get(params.recording_format, Encoding.PCM16)
-        hooks = RelayHooks(on_dtmf=self._dtmf, on_silent=self._silent, on_record=self._record)
+        hooks = RelayHooks(on_dtmf=self._dtmf, on_silent=self._silent, on_record=self._record,
+                           on_play_finished=self._play_finished)  # fmt: skip
         self.relay = relay or MediaRelay(
             params.bind_host, params.rtp_port_min, params.rtp_port_max, hooks=hooks
         )
@@ -170,6 +186,7 @@ class SipVoice:
         self._withdrawn: set[str] = set()
         self._clips: dict[str, Clip] = {}
         self._finishing: set[asyncio.Task[None]] = set()
+        self._ticking: asyncio.Task[None] | None = None
 
     # --- life ----------------------------------------------------------------------
 
@@ -178,6 +195,8 @@ class SipVoice:
         self.files.start()
 
     async def stop(self) -> None:
+        if self._ticking is not None:
+            self._ticking.cancel()
         for call in list(self._calls.values()):
             self._close_recording(call)
         self._calls.clear()
@@ -232,6 +251,8 @@ class SipVoice:
         if call is None:
             call = self._calls[call_id] = _Call(call_id)
         await self._load_music(plan.music_file)
+        if plan.record:
+            await self._load_announcement()
         call.plan = plan
         call.display = next((r.display for r in plan.ring if r.display), call.display)
         for step in phone_steps(plan, call.legs, call.display):
@@ -291,10 +312,12 @@ class SipVoice:
         for agent, leg in call.legs.items():
             if leg.answered and leg.leg_id in self._up:
                 up[agent] = leg.leg_id
-        new = wiring(call.plan, up)
+        new = self._announcing(call, wiring(call.plan, up))
         clip = self._clip(call.plan.music_file)
 
         def music(leg: str) -> FrameSource:
+            if leg == call.call_id and call.announced == "playing" and self._announcement:
+                return ClipPlayer(self._announcement, loop=False)
             return ClipPlayer(clip, loop=True)
 
         try:
@@ -303,6 +326,38 @@ class SipVoice:
             log.info("line %s: call %s not wired: %s", self._line.name, call.call_id, exc)
         call.wiring = new
         self._keep_recording(call)
+
+    def _announcing(self, call: _Call, new: Wiring) -> Wiring:
+        """``new``, or while the recording announcement plays, ``new`` with the caller
+        hearing it (its "music") and out of its room. It starts when a recorded caller
+        is first to be bridged to an agent whose leg is up."""
+        caller = call.call_id
+        bridged = any(caller in room for room in (*new.pairs, *new.mixes))
+        if call.announced == "" and self._announcement and call.plan.record and bridged:
+            call.announced = "playing"
+        if call.announced != "playing" or caller not in new.legs:
+            return new
+        pairs = [pair for pair in new.pairs if caller not in pair]
+        mixes: list[tuple[str, ...]] = []
+        for group in new.mixes:
+            rest = tuple(leg for leg in group if leg != caller)
+            if len(rest) == 2:
+                pairs.append((rest[0], rest[1]))
+            elif len(rest) > 2:
+                mixes.append(rest)
+        return dataclasses.replace(new, pairs=tuple(pairs), mixes=tuple(mixes),
+                                   music=new.music | {caller})  # fmt: skip
+
+    def _play_finished(self, done: PlayFinished) -> None:
+        """The announcement ended: the caller joins its room (or hears its music)."""
+        call = self._calls.get(done.leg_id)
+        if call is None or call.announced != "playing":
+            return
+        call.announced = "done"
+        if call.wiring is not None:  # the caller's "music" is over: played again if due
+            call.wiring = dataclasses.replace(call.wiring,
+                                              music=call.wiring.music - {done.leg_id})  # fmt: skip
+        self._rewire(call)
 
     # --- the user agent's effects --------------------------------------------------
 
@@ -451,10 +506,26 @@ class SipVoice:
         if rec is None:
             file = self.files.open(call.call_id, date.today())
             rec = call.recording = _Recording(Recorder(now, self._encoding), file)
+            if self._ticking is None or self._ticking.done():
+                self._ticking = asyncio.get_running_loop().create_task(
+                    self._tick_recordings(), name=f"recordings:{self._line.name}"
+                )
         if plan.record_paused and not rec.recorder.paused:
             rec.recorder.pause(now)
         elif not plan.record_paused and rec.recorder.paused:
             rec.recorder.resume(now)
+
+    async def _tick_recordings(self) -> None:
+        """Each open recording's timeline follows the clock, not only its frames: the
+        time no audio comes (held, muted, paused) is written as silence as it passes,
+        so the file keeps the call's time. Ends when no recording is open."""
+        loop = asyncio.get_running_loop()
+        while any(call.recording is not None for call in self._calls.values()):
+            await asyncio.sleep(_RECORDING_TICK_S)
+            now = loop.time()
+            for call in self._calls.values():
+                if (rec := call.recording) is not None:
+                    rec.file.write(rec.recorder.tick(now))
 
     def _close_recording(self, call: _Call) -> None:
         rec, call.recording = call.recording, None
@@ -482,6 +553,18 @@ class SipVoice:
         ))  # fmt: skip
 
     # --- music ---------------------------------------------------------------------
+
+    async def _load_announcement(self) -> None:
+        """Read the recording announcement once (off the loop); a bad one is logged
+        once and none is played."""
+        if self._announce_read or not self._announce_file:
+            return
+        self._announce_read = True
+        try:
+            self._announcement = await asyncio.to_thread(Clip.from_file, self._announce_file)
+        except WavError as exc:
+            log.warning("line %s: recording announcement %s; none is played",
+                        self._line.name, exc)  # fmt: skip
 
     async def _load_music(self, name: str) -> None:
         """Read the plan's music once per file (off the loop); a bad one logged once."""

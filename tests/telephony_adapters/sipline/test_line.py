@@ -53,7 +53,8 @@ def test_build_line_hands_the_sip_line_every_setting_of_its_table() -> None:
     # Every setting of the table but those the engine keeps (kind, queue) reaches the line;
     # the phones' HA1 file is read by the factory (its realm and hashes reach the line).
     read = {"phone_realm", "phone_ha1", "phones"}
-    voice = {"hold_music", "recordings_dir", "recording_format", "phone_silence_s"}
+    voice = {"hold_music", "recordings_dir", "recording_format", "phone_silence_s",
+             "announce_recording"}  # fmt: skip
     wanted = {f.name for f in dataclasses.fields(SipLineParams)} - read - voice
     assert wanted == set(SipLineSettings.model_fields) - {"kind", "queue", "phone_credentials"}
     given = dataclasses.asdict(line.settings)
@@ -61,7 +62,7 @@ def test_build_line_hands_the_sip_line_every_setting_of_its_table() -> None:
     assert line.settings.codecs == ("PCMA",)
     # The [voice] settings the line carries the voice with come from that section.
     section = VoiceSettings(hold_music="/m.wav", recordings_dir="/rec", recording_format="g711",
-                            phone_silence_s=12)  # fmt: skip
+                            phone_silence_s=12, announce_recording="/a.wav")  # fmt: skip
     line = build_line(config, voice=section)
     assert isinstance(line, SipLine)
     assert {name: getattr(line.settings, name) for name in voice} == {
