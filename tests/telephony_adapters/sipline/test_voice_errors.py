@@ -37,9 +37,11 @@ G722 = MediaPlan("127.0.0.1", 9, 9, "G722", 101, "sendrecv")
 
 
 @asynccontextmanager
-async def voice_line(tmp_path: Path, **params: Any) -> AsyncIterator[tuple[SipVoice, FakeLine]]:
+async def voice_line(
+    tmp_path: Path, line: FakeLine | None = None, **params: Any
+) -> AsyncIterator[tuple[SipVoice, FakeLine]]:
     """The voice on a stand-in line; ``params`` override the line's (e.g. its ports)."""
-    line = FakeLine()
+    line = line or FakeLine()
     base = SipLineParams(name="sip", rtp_port_min=31000, rtp_port_max=31999,
                          recordings_dir=str(tmp_path / "rec"))  # fmt: skip
     voice = line.voice = SipVoice(line, dataclasses.replace(base, **params))
