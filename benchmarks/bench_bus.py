@@ -214,7 +214,8 @@ async def consoles_only(url: str, agents: int, connections: int) -> None:
             for n in range(max(1, connections))
         ]
         for bus in buses:
-            await bus.wait_online(10)
+            async with asyncio.timeout(10):
+                await bus.wait_online()
         bots = [
             BotConsole(buses[n % len(buses)], a, times) for n, a in enumerate(agent_ids(agents))
         ]
@@ -386,7 +387,8 @@ async def main(seconds: float, agents: int, pings: int, connections: int) -> dic
     with mosquitto() as url:
         for rate in RATES:
             async with MqttBus(url, client_id="bench-engine", persistent=True) as engine:
-                await engine.wait_online(10)
+                async with asyncio.timeout(10):
+                    await engine.wait_online()
                 consoles = ChildConsoles(url, agents, connections)
                 row = await run_rate(engine, consoles, rate, seconds, agents, seed=rate)
             rows.append(("mosquitto", row))

@@ -261,10 +261,9 @@ class MqttBus:
             await task
         self._set_status(state=ConnectionState.CLOSED, retry_in_s=None)
 
-    async def wait_online(self, timeout: float | None = None) -> None:
-        """Return once connected; ``TimeoutError`` after ``timeout`` seconds."""
-        async with asyncio.timeout(timeout):
-            await self._online.wait()
+    async def wait_online(self) -> None:
+        """Return once connected (bound the wait with ``asyncio.timeout``)."""
+        await self._online.wait()
 
     # --- the bus interface -----------------------------------------------------------
 

@@ -6,6 +6,7 @@ console's presence). Pass the settings through
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -77,7 +78,8 @@ async def open_bus(
     async with bus:
         if wait_online_s is not None:
             try:
-                await bus.wait_online(wait_online_s)
+                async with asyncio.timeout(wait_online_s):
+                    await bus.wait_online()
             except TimeoutError:
                 reason = bus.status.error or "no answer"
                 raise BrokerError(

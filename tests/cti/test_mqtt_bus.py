@@ -292,7 +292,8 @@ def _payloads(broker: FakeBroker) -> list[str]:
 async def test_round_trip_and_status() -> None:
     broker = FakeBroker()
     async with _bus(broker) as bus:
-        await bus.wait_online(5)
+        async with asyncio.timeout(5):
+            await bus.wait_online()
         assert bus.status.online
         assert bus.status.connects == 1
         async with bus.subscribe(topics.agent_events("1001")) as sub:
@@ -319,7 +320,8 @@ async def test_offline_publishes_queue_and_go_out_in_order_on_reconnect() -> Non
         assert bus.status.queued == 3
         assert broker.published == []
         broker.up.set()
-        await bus.wait_online(5)
+        async with asyncio.timeout(5):
+            await bus.wait_online()
         await until(lambda: len(broker.published) == 3)
     assert _payloads(broker) == ["c0", "c1", "c2"]
     states = [s.state for s in seen]
@@ -331,7 +333,8 @@ async def test_offline_publishes_queue_and_go_out_in_order_on_reconnect() -> Non
 async def test_resubscribes_and_resends_unacknowledged_after_the_link_breaks() -> None:
     broker = FakeBroker()
     async with _bus(broker) as bus:
-        await bus.wait_online(5)
+        async with asyncio.timeout(5):
+            await bus.wait_online()
         async with bus.subscribe(topics.agent_events("1001")) as sub:
             assert broker.subscribes == [topics.agent_events("1001")]
             broker.hold_acks = asyncio.Event()  # the broker stops acknowledging
@@ -342,7 +345,8 @@ async def test_resubscribes_and_resends_unacknowledged_after_the_link_breaks() -
             assert bus.status.queued == 1  # back in the outbox, not lost
             broker.hold_acks = None
             broker.up.set()
-            await bus.wait_online(5)
+            async with asyncio.timeout(5):
+                await bus.wait_online()
             assert broker.subscribes == [topics.agent_events("1001")] * 2
             await until(lambda: _payloads(broker).count("x") == 2)
             # the subscription made before the break still receives
@@ -354,7 +358,8 @@ async def test_resubscribes_and_resends_unacknowledged_after_the_link_breaks() -
 async def test_in_flight_window_limits_unacknowledged_publishes() -> None:
     broker = FakeBroker()
     async with _bus(broker, max_in_flight=2) as bus:
-        await bus.wait_online(5)
+        async with asyncio.timeout(5):
+            await bus.wait_online()
         broker.hold_acks = asyncio.Event()
         for n in range(5):
             bus.publish_payload(
@@ -383,7 +388,8 @@ async def test_a_refused_publish_frees_its_place_in_the_window() -> None:
     refused, fine = topics.agent_events("1"), topics.agent_events("2")
     broker.refuse_publish.add(refused)
     async with _bus(broker, max_in_flight=1) as bus:
-        await bus.wait_online(5)
+        async with asyncio.timeout(5):
+            await bus.wait_online()
         bus.publish_payload(refused, encode(CommandResult(command_id="no", ok=True)))
         bus.publish_payload(fine, encode(CommandResult(command_id="yes", ok=True)))
         # the window of one is full until the refusal; then the next one goes out
@@ -396,7 +402,8 @@ async def test_a_refused_publish_frees_its_place_in_the_window() -> None:
 async def test_retained_state_is_sent_again_after_reconnecting() -> None:
     broker = FakeBroker()
     async with _bus(broker) as bus:
-        await bus.wait_online(5)
+        async with asyncio.timeout(5):
+            await bus.wait_online()
         await bus.publish(
             topics.agent_events("1"), CommandResult(command_id="s", ok=True), retain=True
         )
@@ -404,7 +411,8 @@ async def test_retained_state_is_sent_again_after_reconnecting() -> None:
         broker.crash()
         await until(lambda: not bus.status.online)
         broker.up.set()
-        await bus.wait_online(5)
+        async with asyncio.timeout(5):
+            await bus.wait_online()
         await until(lambda: len(broker.published) == 2)
     assert broker.published[0] == broker.published[1]
 
@@ -412,7 +420,8 @@ async def test_retained_state_is_sent_again_after_reconnecting() -> None:
 async def test_console_announces_presence_and_says_goodbye() -> None:
     broker = FakeBroker()
     async with _bus(broker, presence="1001") as bus:
-        await bus.wait_online(5)
+        async with asyncio.timeout(5):
+            await bus.wait_online()
         await until(lambda: len(broker.published) == 1)
     first, last = (decode(i.payload) for i in (broker.published[0], broker.published[-1]))
     assert isinstance(first, AgentPresence)
@@ -427,7 +436,8 @@ async def test_refused_subscription_raises_when_online() -> None:
     broker = FakeBroker()
     broker.refuse.add(topics.agent_events("1001"))
     async with _bus(broker) as bus:
-        await bus.wait_online(5)
+        async with asyncio.timeout(5):
+            await bus.wait_online()
         with pytest.raises(BrokerError, match="Not authorized"):
             async with bus.subscribe(topics.agent_events("1001")):
                 pass
@@ -446,7 +456,8 @@ async def test_refused_subscription_made_offline_fails_its_iterator() -> None:
 async def test_bad_payload_is_dropped_and_the_rest_delivered() -> None:
     broker = FakeBroker()
     async with _bus(broker) as bus:
-        await bus.wait_online(5)
+        async with asyncio.timeout(5):
+            await bus.wait_online()
         async with bus.subscribe("cti/v1/agents/+/events") as sub:
             link = broker.links[0]
             ident = link.subscribed["cti/v1/agents/+/events"]
@@ -466,7 +477,8 @@ async def test_offline_outbox_overflow_drops_the_oldest() -> None:
         assert bus.status.dropped == 1
         assert bus.status.queued == 2
         broker.up.set()
-        await bus.wait_online(5)
+        async with asyncio.timeout(5):
+            await bus.wait_online()
         await until(lambda: len(broker.published) == 2)
     assert _payloads(broker) == ["c1", "c2"]
 

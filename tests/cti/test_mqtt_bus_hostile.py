@@ -6,6 +6,7 @@ backlog waits for its subscriber, and the engine's client id is unguessable yet 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -44,7 +45,8 @@ async def test_a_topic_the_broker_would_refuse_is_never_sent(
 ) -> None:
     broker = FakeBroker()
     async with _bus(broker) as bus:
-        await bus.wait_online(5)
+        async with asyncio.timeout(5):
+            await bus.wait_online()
         with caplog.at_level(logging.ERROR, logger="cti.bus.mqtt"):
             await bus.publish(topic, CommandResult(command_id="bad", ok=False))
         await bus.publish(topics.agent_events("1001"), CommandResult(command_id="ok", ok=True))
@@ -58,7 +60,8 @@ async def test_a_topic_the_broker_would_refuse_is_never_sent(
 async def test_a_payload_over_the_limit_is_never_sent(caplog: pytest.LogCaptureFixture) -> None:
     broker = FakeBroker()
     async with _bus(broker) as bus:
-        await bus.wait_online(5)
+        async with asyncio.timeout(5):
+            await bus.wait_online()
         bus.publish_payload(topics.agent_events("1001"), b"x" * (MAX_MESSAGE_BYTES + 1))
         await bus.publish(topics.agent_events("1001"), CommandResult(command_id="ok", ok=True))
         await until(lambda: len(broker.published) == 1)
@@ -72,7 +75,8 @@ async def test_a_publish_the_broker_disconnects_for_is_dropped_not_retried_for_e
     poison = topics.agent_events("1002")
     broker.disconnect_on.add(poison)
     async with _bus(broker) as bus:
-        await bus.wait_online(5)
+        async with asyncio.timeout(5):
+            await bus.wait_online()
         await bus.publish(poison, CommandResult(command_id="poison", ok=True))
         await bus.publish(topics.agent_events("1001"), CommandResult(command_id="after", ok=True))
         mine = topics.agent_events("1001")
@@ -106,7 +110,8 @@ async def test_a_command_that_does_not_decode_is_refused_to_the_topics_owner() -
         _bus(broker) as supervisor,
     ):
         for bus in (engine, agent, supervisor):
-            await bus.wait_online(5)
+            async with asyncio.timeout(5):
+                await bus.wait_online()
         async with (
             engine.subscribe(topics.ALL_AGENT_COMMANDS) as commands,
             agent.subscribe(topics.agent_events("1001")) as events,
@@ -136,8 +141,10 @@ async def test_a_command_that_does_not_decode_is_refused_to_the_topics_owner() -
 async def test_a_persistent_sessions_backlog_waits_for_its_subscriber() -> None:
     broker = FakeBroker()
     async with _bus(broker, persistent=True) as engine, _bus(broker) as agent:
-        await engine.wait_online(5)
-        await agent.wait_online(5)
+        async with asyncio.timeout(5):
+            await engine.wait_online()
+        async with asyncio.timeout(5):
+            await agent.wait_online()
         (link,) = [lk for lk in broker.links if lk is not None][:1]
         # The broker delivers what the session kept, with a former process's identifier.
         command = Login(agent_id="1001", command_id="while-away")

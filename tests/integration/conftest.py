@@ -10,6 +10,7 @@ program the test fails, naming how to install it; it never skips.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -223,5 +224,6 @@ async def engine(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Engine]:
             tmp_path / "cti.db", config=config, agents=config.agents, lines=[trunk], bus=bus
         ) as c,
     ):
-        await bus.wait_online(WAIT_S)
+        async with asyncio.timeout(WAIT_S):
+            await bus.wait_online()
         yield Engine(c.service, trunk, c.store, bus)

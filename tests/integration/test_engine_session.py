@@ -37,7 +37,8 @@ async def _engine(mosquitto: Mosquitto, store: Store, tmp_path: Path) -> AsyncIt
         mqtt_bus(mosquitto, "cti-engine", persistent=True, answer_refusals=True) as bus,
         engine_center(store, config=config, agents=config.agents, lines=[SimTrunk("sim")], bus=bus),
     ):
-        await bus.wait_online(WAIT_S)
+        async with asyncio.timeout(WAIT_S):
+            await bus.wait_online()
         yield bus
 
 

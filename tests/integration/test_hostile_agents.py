@@ -45,7 +45,8 @@ async def test_hostile_ids_do_not_knock_the_engine_off(
     mosquitto: Mosquitto, engine: Engine
 ) -> None:
     async with mqtt_bus(mosquitto, "1001") as agent:
-        await agent.wait_online(WAIT_S)
+        async with asyncio.timeout(WAIT_S):
+            await agent.wait_online()
         async with agent.subscribe(topics.agent_events("1001")) as sub:
             events = aiter(sub)
             for n, bad in enumerate(HOSTILE):
@@ -85,7 +86,8 @@ async def test_300_commands_with_200_kb_ids_are_refused_and_not_kept(
     mosquitto: Mosquitto, engine: Engine
 ) -> None:
     async with mqtt_bus(mosquitto, "1001") as agent:
-        await agent.wait_online(WAIT_S)
+        async with asyncio.timeout(WAIT_S):
+            await agent.wait_online()
         async with agent.subscribe(topics.agent_events("1001")) as sub:
             for n in range(300):
                 big = {
@@ -121,7 +123,8 @@ async def test_a_client_with_the_engines_client_id_does_not_take_its_place(
         assert mosquitto.log_text().count("Opening ipv4 listen socket") == 1  # no default
         # The engine still answers on its first connection.
         async with mqtt_bus(mosquitto, "1002") as agent:
-            await agent.wait_online(WAIT_S)
+            async with asyncio.timeout(WAIT_S):
+                await agent.wait_online()
             async with agent.subscribe(topics.agent_events("1002")) as sub:
                 login = Login(agent_id="1002")
                 await agent.publish(topics.agent_commands("1002"), login)
@@ -131,7 +134,8 @@ async def test_a_client_with_the_engines_client_id_does_not_take_its_place(
         # Another connection of user 1001 (the agent's real console) throws the hostile
         # one off: a client id is its user's, and only that user's connections compete.
         async with mqtt_bus(mosquitto, "1001") as console:
-            await console.wait_online(WAIT_S)
+            async with asyncio.timeout(WAIT_S):
+                await console.wait_online()
             with pytest.raises(aiomqtt.MqttError):
                 await _read_to_the_end(hostile)
         assert engine.bus.status.connects == 1

@@ -61,7 +61,8 @@ async def test_agent_cannot_read_another_agents_offers(mosquitto: Mosquitto) -> 
         _bus(mosquitto, "1002") as a1002,
     ):
         for bus in (engine, a1001, a1002):
-            await bus.wait_online(WAIT_S)
+            async with asyncio.timeout(WAIT_S):
+                await bus.wait_online()
         state_1001 = CommandResult(command_id="state-of-1001", ok=True)
         await engine.publish(topics.agent_state("1001"), state_1001, retain=True)
         async with (
@@ -97,7 +98,8 @@ async def test_agent_cannot_command_as_another_and_supervisor_only_its_own(
         _bus(mosquitto, "sup1") as sup,
     ):
         for bus in (engine, a1002, sup):
-            await bus.wait_online(WAIT_S)
+            async with asyncio.timeout(WAIT_S):
+                await bus.wait_online()
         async with (
             engine.subscribe(topics.ALL_AGENT_COMMANDS) as agent_commands,
             engine.subscribe(topics.ALL_SUPERVISOR_COMMANDS) as supervisor_commands,
@@ -162,7 +164,8 @@ async def test_supervisor_reads_the_engine_health_and_an_agent_does_not(
         _bus(mosquitto, "sup1") as sup,
     ):
         for bus in (engine, a1002, sup):
-            await bus.wait_online(WAIT_S)
+            async with asyncio.timeout(WAIT_S):
+                await bus.wait_online()
         trouble = EngineHealth(ok=False, alerts=("journal not written",), at_wall=1.0)
         await engine.publish(topics.engine_health(), trouble, retain=True)
         async with (

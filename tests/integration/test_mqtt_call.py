@@ -169,7 +169,8 @@ async def test_broker_restart_in_the_middle_of_a_call(
         console = Console(bus, "1001")
         await console.start()
         try:
-            await bus.wait_online(WAIT_S)
+            async with asyncio.timeout(WAIT_S):
+                await bus.wait_online()
             await console.send(Login(agent_id="1001"))
             await console.in_state(AgentState.NOT_READY)
             await console.send(SetReady(agent_id="1001"))
@@ -236,7 +237,8 @@ async def test_cti_serve_in_its_own_process(mosquitto: Mosquitto, tmp_path: Path
             console = Console(bus, "1001")
             await console.start()
             try:
-                await bus.wait_online(WAIT_S)
+                async with asyncio.timeout(WAIT_S):
+                    await bus.wait_online()
                 # The engine may still be starting: the link asks again until it answers.
                 await console.send(Login(agent_id="1001"))
                 await console.in_state(AgentState.NOT_READY)

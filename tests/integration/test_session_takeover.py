@@ -36,7 +36,8 @@ async def test_two_consoles_of_one_agent_stop_fighting(mosquitto: Mosquitto) -> 
     second = mqtt_bus(mosquitto, "1001", presence="1001", takeover_wait_s=0.05)
     first.client_id, second.client_id = "console-a", "console-b"  # the broker uses "1001"
     async with first:
-        await first.wait_online(WAIT_S)
+        async with asyncio.timeout(WAIT_S):
+            await first.wait_online()
         async with second:
             status = await asyncio.wait_for(_gave_up(first), WAIT_S)
             # The first, thrown off first, gives up after MAX_TAKEOVERS; the second stays.
@@ -46,7 +47,8 @@ async def test_two_consoles_of_one_agent_stop_fighting(mosquitto: Mosquitto) -> 
             assert status.error.startswith(
                 "another console logged in as 1001 took over this session"
             )
-            await second.wait_online(WAIT_S)
+            async with asyncio.timeout(WAIT_S):
+                await second.wait_online()
             assert not second.status.gave_up
             # Bounded: a takeover is seen within QUICK_LOSSES connections (this Mosquitto
             # closes without saying 0x8E), and the first stops at MAX_TAKEOVERS of them.
@@ -59,7 +61,8 @@ async def test_two_consoles_of_one_agent_stop_fighting(mosquitto: Mosquitto) -> 
             assert "retrying" not in text
             # Taking it back is the user's choice: reconnect() does it once.
             first.reconnect()
-            await first.wait_online(WAIT_S)
+            async with asyncio.timeout(WAIT_S):
+                await first.wait_online()
 
 
 def test_the_brokers_0x8e_is_recognised_through_aiomqtt() -> None:
@@ -106,7 +109,8 @@ async def test_the_engine_never_backs_off_for_a_takeover(mosquitto: Mosquitto) -
         raise AssertionError("the rival's status feed ended")
 
     async with engine:
-        await engine.wait_online(WAIT_S)
+        async with asyncio.timeout(WAIT_S):
+            await engine.wait_online()
         recorder = asyncio.create_task(record(), name="test:engine-status")
         try:
             async with rival:
@@ -114,7 +118,8 @@ async def test_the_engine_never_backs_off_for_a_takeover(mosquitto: Mosquitto) -
                 assert (await asyncio.wait_for(yielded(), WAIT_S)).retry_in_s == 3600.0
                 # The rival waits; the engine is back on its usual backoff (a long wait
                 # would time out here) and never counted a takeover nor gave up.
-                await engine.wait_online(WAIT_S)
+                async with asyncio.timeout(WAIT_S):
+                    await engine.wait_online()
         finally:
             recorder.cancel()
     assert not any(s.gave_up or s.taken_over for s in seen)
