@@ -118,6 +118,17 @@ class PhoneHungUp(WireMessage):
     line: str = ""
 
 
+class PhoneDisconnected(WireMessage):
+    """An agent's standing connection (``phone_mode = "persistent"``) ended without the
+    engine releasing it: the phone hung it up, or did not answer when called at login or
+    Ready. The engine makes the agent Not Ready; going Ready calls the phone again."""
+
+    type: Literal["phone_disconnected"] = "phone_disconnected"
+    agent_id: Id
+    reason: EventLine = ""
+    line: str = ""
+
+
 class PhoneReachability(WireMessage):
     """Whether an agent's phone can be rung now (registered and answering, or a fixed
     address that answers). Sent on every change and once per phone when the line starts."""
@@ -503,6 +514,7 @@ AnyEvent = (
     | PhoneAnswered
     | PhoneRefused
     | PhoneHungUp
+    | PhoneDisconnected
     | PhoneReachability
     | RecordingFinished
     | QueueCalls

@@ -424,6 +424,9 @@ class AgentConfig(BaseModel):
     queues: dict[RequiredName, float] = Field(default_factory=dict)
     phone: Annotated[str, Field(max_length=256), AfterValidator(_check_phone)] = ""
     """A fixed ``sip:`` URI of the agent's phone (one that does not register); "": none."""
+    phone_mode: Literal["ring", "persistent"] = "ring"
+    """``ring``: each call rings the phone. ``persistent``: the line keeps a connection to
+    the phone from login to logout and bridges each call into it without ringing."""
 
 
 @dataclass(slots=True, kw_only=True)

@@ -26,6 +26,12 @@ Contract:
 * A line whose ``capabilities.reports_dial_outcomes`` is set tells how each of its
   own dials ended: :meth:`dial_outcome` waits for it (see there). Without it, all one
   knows is that :meth:`dial` returned.
+* A line that carries the voice keeps standing connections to agents' phones when asked
+  (:meth:`keep_phone`, for agents with ``phone_mode = "persistent"``): the phone is
+  called once and answers by itself; a plan that rings such an agent bridges the call
+  into that leg and the line reports ``PhoneAnswered`` at once; the agent leaving the
+  call leaves the leg up (silence); the phone ending it is
+  :class:`~cti.protocol.PhoneDisconnected`.
 * After a restart of the engine, :meth:`adopt` is called once (after ``start``, before
   ``events`` is read) with the calls the engine's journal says are still on this line;
   the line keeps those it still has. See :meth:`adopt`.
@@ -46,6 +52,7 @@ from cti.protocol import (
     CallerHungUp,
     DtmfReceived,
     PhoneAnswered,
+    PhoneDisconnected,
     PhoneHungUp,
     PhoneReachability,
     PhoneRefused,
@@ -60,6 +67,7 @@ LineEvent = (
     | PhoneAnswered
     | PhoneRefused
     | PhoneHungUp
+    | PhoneDisconnected
     | PhoneReachability
     | RecordingFinished
 )
@@ -268,6 +276,17 @@ class TelephonyAdapter(ABC):
         Idempotent: the engine sends the whole plan after every change. Raises
         :class:`~cti.errors.TelephonyError` for a call the line does not have."""
         raise TelephonyError(f"line {self.name!r} carries no voice (asked for {call_id!r})")
+
+    async def keep_phone(self, agent_id: str, keep: bool) -> None:
+        """Hold (``keep``) or end the standing connection to ``agent_id``'s phone
+        (``capabilities.carries_voice``; see the module docstring). Idempotent: keeping a
+        connection that is up or being set up, or releasing one there is not, does nothing.
+        Raises :class:`~cti.errors.TelephonyError` when the phone cannot be called (not
+        reachable on this line); a refused or unanswered call comes later as
+        :class:`~cti.protocol.PhoneDisconnected`."""
+        raise TelephonyError(
+            f"line {self.name!r} carries no voice (asked to keep the phone of {agent_id!r})"
+        )
 
     async def conference(self, call_id: str) -> None:
         """Bring a held caller back into a consultation, so caller and both agents talk
