@@ -40,13 +40,20 @@ collector is collected before each timed day and left on. The headline figure of
 tool is the **median** over the replications; the best (minimum) is printed beside it.
 
 **Compiled.** A fourth column, *CTI Desk (mypyc)*, runs the same ``run_day`` with the
-router and the event loop compiled to C by mypyc (``queue_engine/router.py``,
-``priority.py``, ``actions.py``, ``stats.py`` and ``simulators/des.py``; the same source,
-no second copy: :mod:`simulators.compiled`, as ``cti simulate --compiled`` does). The
-build goes to the user's cache directory under a hash of the sources on the first run
-(about 20 s, with gcc) and is reused while the sources are unchanged. The compiled
-days run in a worker process that takes its turn in every replication like the others.
-``--no-compiled`` leaves it out.
+router and the event loop compiled to C by mypyc (the modules of
+``simulators.compiled.COMPILED``: the router's parts, its state records, priority keys,
+actions, the kernel enum members it tests, tallies and ``simulators/des.py``, in one
+group; the same source, no second copy: :mod:`simulators.compiled`, as ``cti simulate
+--compiled`` does). The build goes to the user's cache directory under a hash of the
+sources on the first run (about 30 s, with gcc) and is reused while the sources are
+unchanged. The compiled days run in a worker process that takes its turn in every
+replication like the others. ``--no-compiled`` leaves it out.
+
+On a shared machine wall-clock medians move by tens of percent from run to run; the
+ratios within one run (the tools take turns) are what to compare, and an instruction
+count settles a change to the router: ``valgrind --tool=callgrind
+--collect-atstart=no --toggle-collect='CPyDef_des____run_day'`` on a process that runs
+one compiled day (see :mod:`simulators.compiled` for what costs in compiled code).
 
     .venv/bin/python benchmarks/bench_simulator.py [--replications 30] [--seed 1]
 

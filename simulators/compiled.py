@@ -9,7 +9,17 @@ unchanged tree reuses its build. Nothing is compiled in place: the project's own
 modules stay plain Python for everything else (tests, the engine, the console).
 
 The compiled modules are the same code, so a compiled day is the same day: the same
-seed gives the same records (the benchmark checks it on every run).
+seed gives the same records (the benchmark checks it on every run, and the router's
+tests run on the build too: ``tests/simulators/test_compiled.py``).
+
+What stays slow in compiled code is what mypyc cannot see into, and the hot paths
+avoid it: a member of an enum of an uncompiled module (``AgentState.READY`` goes
+through ``EnumType.__getattr__``: :mod:`queue_engine.members` holds them as ``Final``
+constants), a pydantic model's field (through ``BaseModel.__getattr__``'s hook: the
+router keeps a queue's hot config fields in its ``QueueEntry``), a dataclass's generated
+``__init__`` (interpreted: the per-call records write theirs out), a module global not
+``Final`` (a dict lookup), and building a pydantic model (~10k instructions: the
+simulator builds its per-call inputs by the model's validator).
 """
 
 from __future__ import annotations
