@@ -174,8 +174,9 @@ class EngineService:
         rows = RecordingRows(self.recorder) if isinstance(self.recorder, Store) else None
         self.recordings = RecordingKeeper(rows, self.now, lambda: self._config().voice)
         self.voice = Voice(self.router, self.line_book, lambda: self._config().voice, self.route,
-                           seed=self.config.engine.seed,
-                           recording_closed=self.recordings.take)  # fmt: skip
+                           seed=self.config.engine.seed, recording_closed=self.recordings.take,
+                           persistent={a.id for a in (*agents, *self.config.agents)
+                                       if a.phone_mode == "persistent"})  # fmt: skip
         self.views = AgentViews(self.router, config, self.pops, self.calls, self._send,
                                 phone_reachable=self.voice.phone_reachable)  # fmt: skip
         self.callbacks = CallbackScheduler(self.router, self.route, self.now, config,
@@ -561,6 +562,7 @@ class EngineService:
             case AgentStateSet():
                 state = self.views.state(action.agent_id, now, wall)
                 await self.bus.publish(topics.agent_state(action.agent_id), state, retain=True)
+                await self.voice.agent_state(action.agent_id, action.state)
             case RecordCall(cdr=cdr):
                 self._call_over(replace(cdr, started_wall=wall - (now - cdr.arrived_at)))
             case DisconnectCall() | ReleaseLine() | ExitCall() | MoveCall():

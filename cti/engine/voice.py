@@ -8,13 +8,19 @@ into router inputs (a phone that answers accepts the offer, a phone that decline
 rejects it, a phone that hangs up hangs up the call). Plans are whole and idempotent:
 the line gets the plan again if anything changed, never a diff. Lines that do not
 carry the voice (the simulator, a modem with its handset) are left alone.
+
+Agents with ``phone_mode = "persistent"`` have a standing connection to their phone
+(:meth:`Voice.agent_state`): the lines are asked to keep it at login and whenever the
+agent goes Ready (idempotent on the line; a phone that dropped it is called again), and
+to release it at logout. A call offered to such an agent is bridged into it and the line
+says ``PhoneAnswered`` at once, which accepts the offer as a phone answering would.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from cti.config import RecordShare, VoiceSettings
 from cti.engine.line_book import LineBook
@@ -22,6 +28,7 @@ from cti.errors import CtiError, RoutingError, TelephonyError
 from cti.models import AgentState
 from cti.protocol import (
     PhoneAnswered,
+    PhoneDisconnected,
     PhoneHungUp,
     PhoneReachability,
     PhoneRefused,
@@ -33,7 +40,14 @@ from telephony_adapters.base import CALLER, AudioPlan, Ring
 
 log = logging.getLogger(__name__)
 
-PhoneEvent = PhoneAnswered | PhoneRefused | PhoneHungUp | PhoneReachability | RecordingFinished
+PhoneEvent = (
+    PhoneAnswered
+    | PhoneRefused
+    | PhoneHungUp
+    | PhoneDisconnected
+    | PhoneReachability
+    | RecordingFinished
+)
 
 #: Longest caller name put on a phone's screen (the rest is cut).
 _DISPLAY_NAME_CHARS = 40
@@ -54,6 +68,7 @@ class Voice:
         *,
         seed: int = 0,
         recording_closed: Callable[[RecordingFinished], None] | None = None,
+        persistent: Collection[str] = (),
     ) -> None:
         self._router = router
         self._lines = lines
@@ -70,6 +85,10 @@ class Voice:
         self._recording_closed = recording_closed
         """Takes each closed recording to the store (:mod:`cti.engine.recordings`)."""
         self._random = random.Random(seed)
+        self.persistent = set(persistent)
+        """Agents whose phone is kept connected from login to logout (``phone_mode``)."""
+        self._kept: set[str] = set()
+        """Persistent agents logged in (their lines were asked to keep the phone)."""
         self.active = any(line.capabilities.carries_voice for line in lines.lines.values())
         """Whether any line carries the voice (if none, this room does nothing)."""
 
@@ -194,6 +213,42 @@ class Voice:
         self._paused.discard(call_id)
         self._connected.discard(call_id)
 
+    # --- standing connections (phone_mode = "persistent") ------------------------------
+
+    async def agent_state(self, agent_id: str, state: AgentState) -> None:
+        """``agent_id`` entered ``state``: a persistent agent's phone is kept connected
+        from its login (and again on each Ready, in case it dropped) to its logout."""
+        if not self.active or agent_id not in self.persistent:
+            return
+        if state is AgentState.LOGGED_OUT:
+            if agent_id in self._kept:
+                self._kept.discard(agent_id)
+                await self._keep(agent_id, keep=False)
+            return
+        login = agent_id not in self._kept
+        self._kept.add(agent_id)
+        if login or state is AgentState.READY:
+            await self._keep(agent_id, keep=True)
+
+    async def _keep(self, agent_id: str, *, keep: bool) -> None:
+        for line in self._lines.lines.values():
+            if not line.capabilities.carries_voice:
+                continue
+            try:
+                await line.keep_phone(agent_id, keep)
+            except TelephonyError as exc:
+                log.info("agent %s: line %s: standing connection not %s: %s", agent_id,
+                         line.name, "kept" if keep else "released", exc)  # fmt: skip
+
+    def _disconnected(self, agent_id: str, reason: str) -> None:
+        """The phone ended its standing connection (or never took it): the agent cannot
+        be offered calls without ringing, so it is made Not Ready until it goes Ready."""
+        log.warning("agent %s: the phone's standing connection ended (%s)", agent_id,
+                    reason or "no reason given")  # fmt: skip
+        router = self._router
+        if router.has_agent(agent_id) and router.agent(agent_id).state is AgentState.READY:
+            self._route(ri.AgentGoesNotReady(agent_id=agent_id, reason="phone disconnected"))
+
     # --- the phones' side ------------------------------------------------------------
 
     def phone_event(self, event: PhoneEvent) -> None:
@@ -213,6 +268,8 @@ class Voice:
             case PhoneHungUp(call_id=call_id, agent_id=agent, reason=reason):
                 log.info("call %s: %s's phone left (%s)", call_id, agent, reason or "hung up")
                 self._route(ri.AgentHangsUp(agent_id=agent, call_id=call_id))
+            case PhoneDisconnected(agent_id=agent, reason=reason):
+                self._disconnected(agent, reason)
             case PhoneReachability(agent_id=agent, reachable=reachable, contact=contact):
                 self._reachability(agent, reachable, contact)
             case RecordingFinished(call_id=call_id):

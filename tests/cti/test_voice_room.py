@@ -20,17 +20,22 @@ from cti.protocol import (
     AgentStateChanged,
     AnyCommand,
     CommandResult,
+    CompleteWrapUp,
     ConferenceCall,
     ConsultCall,
+    HangUp,
     HoldCall,
     Login,
+    Logout,
     Message,
     MuteCall,
     PhoneAnswered,
+    PhoneDisconnected,
     PhoneHungUp,
     PhoneReachability,
     PhoneRefused,
     ResumeCall,
+    SetNotReady,
     SetReady,
     TransferCall,
 )
@@ -43,14 +48,26 @@ VOICE = dataclasses.replace(FULL_CONTROL, carries_voice=True)
 
 
 class VoiceTrunk(SimTrunk):
-    """The simulator trunk as a line that carries the voice: it keeps the plans."""
+    """The simulator trunk as a line that carries the voice: it keeps the plans, and the
+    standing connections asked for (a plan ringing one of those agents is answered at
+    once, as the SIP line does)."""
 
     def __init__(self) -> None:
         super().__init__(capabilities=VOICE)
         self.plans: dict[str, list[AudioPlan]] = {}
+        self.kept: list[tuple[str, bool]] = []
+        """(agent, keep) of every keep_phone call, in order."""
+        self.standing: set[str] = set()
 
     async def plan_audio(self, call_id: str, plan: AudioPlan) -> None:
         self.plans.setdefault(call_id, []).append(plan)
+        for ring in plan.ring:
+            if ring.agent_id in self.standing and not ring.auto_answer:
+                self.phone(PhoneAnswered(call_id=call_id, agent_id=ring.agent_id))
+
+    async def keep_phone(self, agent_id: str, keep: bool) -> None:
+        self.kept.append((agent_id, keep))
+        (self.standing.add if keep else self.standing.discard)(agent_id)
 
     def plan(self, call_id: str) -> AudioPlan:
         return self.plans.get(call_id, [AudioPlan()])[-1]
@@ -61,11 +78,16 @@ class VoiceTrunk(SimTrunk):
 
 @asynccontextmanager
 async def voice_center(
-    tmp_path: Path, agents: tuple[str, ...] = ("1001",), trunk: VoiceTrunk | None = None
+    tmp_path: Path,
+    agents: tuple[str, ...] = ("1001",),
+    trunk: VoiceTrunk | None = None,
+    persistent: frozenset[str] = frozenset(),
 ) -> AsyncIterator[tuple[Center, VoiceTrunk]]:
     trunk = trunk or VoiceTrunk()
     config = center_config(voice={"record": "all", "recordings_dir": str(tmp_path / "rec")})
-    configs = [AgentConfig(id=a, queues={"general": 0.0}) for a in agents]
+    configs = [AgentConfig(id=a, queues={"general": 0.0},
+                           phone_mode="persistent" if a in persistent else "ring")
+               for a in agents]  # fmt: skip
     async with engine_center(tmp_path / "cti.db", config=config, agents=configs,
                              lines=[trunk]) as c:  # fmt: skip
         yield c, trunk
@@ -243,5 +265,51 @@ def test_a_blind_transfer_plays_music_until_the_second_phone_answers(tmp_path: P
             trunk.phone(PhoneAnswered(call_id=call_id, agent_id="1002"))
             await until(lambda: talking(trunk, call_id, "1002"))
             assert trunk.plan(call_id).music == frozenset()
+
+    virtual(body)
+
+
+def test_a_persistent_agents_phone_is_kept_from_login_to_logout(tmp_path: Path) -> None:
+    async def body() -> None:
+        persistent = frozenset({"1001"})
+        async with voice_center(tmp_path, ("1001", "1002"), persistent=persistent) as (c, trunk):
+            await ready(c, trunk, "1001")
+            await ready(c, trunk, "1002")  # a ringing agent: never kept
+            await until(lambda: trunk.kept == [("1001", True), ("1001", True)])  # login, Ready
+            call_id = trunk.ring("13812345678")
+            # The offer's ring is answered by the line at once: the call is bridged.
+            await until(lambda: talking(trunk, call_id, "1001"))
+            assert c.service.router.agent("1001").state is AgentState.TALKING
+            assert trunk.plans[call_id][0].ring[0].agent_id == "1001"
+            assert (await do(c, HangUp(agent_id="1001", call_id=call_id))).ok
+            await until(lambda: trunk.plan(call_id).agents() == frozenset())  # the agent left
+            assert trunk.standing == {"1001"}  # the leg is kept (silence), not hung up
+            done = CompleteWrapUp(agent_id="1001", call_id=call_id, disposition="sale")
+            assert (await do(c, done)).ok
+            assert (await do(c, SetNotReady(agent_id="1001"))).ok
+            assert (await do(c, Logout(agent_id="1001"))).ok
+            await until(lambda: trunk.kept[-1] == ("1001", False))
+            assert [agent for agent, _ in trunk.kept] == ["1001"] * len(trunk.kept)
+            assert trunk.standing == set()
+
+    virtual(body)
+
+
+def test_a_dropped_standing_connection_makes_the_agent_not_ready_until_ready_again(
+    tmp_path: Path,
+) -> None:
+    async def body() -> None:
+        async with voice_center(tmp_path, persistent=frozenset({"1001"})) as (c, trunk):
+            await ready(c, trunk, "1001")
+            trunk.standing.discard("1001")  # the phone hung up its standing leg
+            trunk.phone(PhoneDisconnected(agent_id="1001", reason="hung up on the phone"))
+            agent = c.service.router.agent
+            await until(lambda: agent("1001").state is AgentState.NOT_READY)
+            assert agent("1001").reason == "phone disconnected"
+            kept = len(trunk.kept)
+            assert (await do(c, SetReady(agent_id="1001"))).ok
+            await until(lambda: len(trunk.kept) == kept + 1)  # the phone is called again
+            assert trunk.kept[-1] == ("1001", True)
+            assert trunk.standing == {"1001"}
 
     virtual(body)
