@@ -369,6 +369,13 @@ class SipLine(TelephonyAdapter):
             return
         await self._voice.plan_audio(call_id, plan, live=self.ua.live(call_id))
 
+    async def keep_phone(self, agent_id: str, keep: bool) -> None:
+        """Keep or release the agent's standing leg (``carries_voice``; :mod:`.standing`)."""
+        if self._voice is None:
+            await super().keep_phone(agent_id, keep)
+            return
+        await self._voice.keep_phone(agent_id, keep)
+
     def _live(self, call_id: str, action: str) -> None:
         if not self.ua.live(call_id):
             raise TelephonyError(f"line {self.name!r}: no live call {call_id!r} to {action}")

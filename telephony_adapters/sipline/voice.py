@@ -26,6 +26,10 @@ call, the caller's leg, its :class:`~.phone_legs.PhoneLeg` s, the engine's last
   call id) into a file of the line's :class:`~telephony_adapters.media.recording_files.
   RecordingFiles`, paused as the plan says, closed at the call's end with a
   ``RecordingFinished`` event.
+- Standing legs (:mod:`.standing`, :meth:`SipVoice.keep_phone`): a plan that rings an
+  agent whose standing leg is up bridges the call into it and says ``PhoneAnswered`` at
+  once; withdrawing that agent gives the leg back (silence); the phone ending it is
+  ``PhoneDisconnected`` (and ``PhoneHungUp`` for the call it was in).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from cti.events import MAX_PAUSES
 from cti.protocol import (
     CallerHungUp,
     PhoneAnswered,
+    PhoneDisconnected,
     PhoneHungUp,
     PhoneRefused,
     RecordingFinished,
@@ -57,16 +62,18 @@ from telephony_adapters.media.bridge import (
     PlayFinished,
     RecordFrame,
 )
-from telephony_adapters.media.player import Clip, ClipPlayer, WavError, shipped_clip
+from telephony_adapters.media.player import ClipPlayer
 from telephony_adapters.media.recorder import Encoding, Recorder, RecordingSummary
 from telephony_adapters.media.recording_files import Recording, RecordingFiles
 from telephony_adapters.media.relay import MediaRelay, RelayHooks
 from telephony_adapters.media.wiring import Wiring, apply, wiring
+from telephony_adapters.sipline.clips import LineClips
 from telephony_adapters.sipline.effects import AgentLegProgress, MediaStart, MediaStop
 from telephony_adapters.sipline.params import SipLineParams
 from telephony_adapters.sipline.phone_legs import PhoneLeg, RingPhone, WithdrawLeg, phone_steps
 from telephony_adapters.sipline.rtp import DtmfEvent
 from telephony_adapters.sipline.sdp import MediaPlan
+from telephony_adapters.sipline.standing import StandingLeg, StandingLegs
 from telephony_adapters.sipline.useragent import leg_id
 
 log = logging.getLogger(__name__)
@@ -164,10 +171,7 @@ class SipVoice:
         self, line: LineSide, params: SipLineParams, *, relay: MediaRelay | None = None
     ) -> None:
         self._line = line
-        self._hold_music = params.hold_music
-        self._announce_file = params.announce_recording
-        self._announcement: Clip | None = None
-        self._announce_read = False
+        self.clips = LineClips(line.name, params.hold_music, params.announce_recording)
         self._silence_s = params.phone_silence_s
         self._encoding = _ENCODINGS.get(params.recording_format, Encoding.PCM16)
         hooks = RelayHooks(on_dtmf=self._dtmf, on_silent=self._silent, on_record=self._record,
@@ -184,7 +188,8 @@ class SipVoice:
         self._up: set[str] = set()
         """Agent legs whose media started."""
         self._withdrawn: set[str] = set()
-        self._clips: dict[str, Clip] = {}
+        self.standing = StandingLegs(line, self.relay, silence_s=self._silence_s,
+                                     withdrawn=self._withdrawn)  # fmt: skip
         self._finishing: set[asyncio.Task[None]] = set()
         self._ticking: asyncio.Task[None] | None = None
 
@@ -200,6 +205,7 @@ class SipVoice:
         for call in list(self._calls.values()):
             self._close_recording(call)
         self._calls.clear()
+        self.standing.clear()
         await self.relay.close()
         await self.files.stop()
         if self._finishing:
@@ -235,7 +241,8 @@ class SipVoice:
 
     def own_leg(self, leg: str, call_id: str, agent_id: str) -> None:
         """``leg`` is ``agent_id``'s phone on ``call_id`` (rung by the line)."""
-        self._agent_legs[leg] = (call_id, agent_id)
+        if leg not in self.standing:
+            self._agent_legs[leg] = (call_id, agent_id)
 
     # --- the engine's plans --------------------------------------------------------
 
@@ -250,15 +257,15 @@ class SipVoice:
             raise TelephonyError(f"line {self._line.name!r}: no live call {call_id!r} to wire")
         if call is None:
             call = self._calls[call_id] = _Call(call_id)
-        await self._load_music(plan.music_file)
+        await self.clips.load_music(plan.music_file)
         if plan.record:
-            await self._load_announcement()
+            await self.clips.load_announcement()
         call.plan = plan
         call.display = next((r.display for r in plan.ring if r.display), call.display)
         for step in phone_steps(plan, call.legs, call.display):
             if isinstance(step, WithdrawLeg):
                 self._withdraw(call, step.agent_id)
-            elif self._calls.get(call_id) is call:
+            elif self._calls.get(call_id) is call and not self._take_standing(call, step):
                 await self._ring(call, step)
         if self._calls.get(call_id) is call:
             self._rewire(call)
@@ -292,6 +299,9 @@ class SipVoice:
         leg = call.legs.pop(agent, None)
         if leg is None:
             return
+        if self.standing.give_back(leg.leg_id):  # kept up between calls, never hung up
+            self._agent_legs.pop(leg.leg_id, None)
+            return
         self._withdrawn.add(leg.leg_id)
         self._up.discard(leg.leg_id)
         self.relay.close_leg(leg.leg_id)
@@ -313,11 +323,12 @@ class SipVoice:
             if leg.answered and leg.leg_id in self._up:
                 up[agent] = leg.leg_id
         new = self._announcing(call, wiring(call.plan, up))
-        clip = self._clip(call.plan.music_file)
+        clip = self.clips.music(call.plan.music_file)
+        announcement = self.clips.announcement
 
         def music(leg: str) -> FrameSource:
-            if leg == call.call_id and call.announced == "playing" and self._announcement:
-                return ClipPlayer(self._announcement, loop=False)
+            if leg == call.call_id and call.announced == "playing" and announcement:
+                return ClipPlayer(announcement, loop=False)
             return ClipPlayer(clip, loop=True)
 
         try:
@@ -333,7 +344,8 @@ class SipVoice:
         is first to be bridged to an agent whose leg is up."""
         caller = call.call_id
         bridged = any(caller in room for room in (*new.pairs, *new.mixes))
-        if call.announced == "" and self._announcement and call.plan.record and bridged:
+        announcement = self.clips.announcement
+        if call.announced == "" and announcement and call.plan.record and bridged:
             call.announced = "playing"
         if call.announced != "playing" or caller not in new.legs:
             return new
@@ -372,7 +384,9 @@ class SipVoice:
                 raise TelephonyError(refusal)
             self.relay.set_codec(leg, plan.payload_type, plan.telephone_event)
         except TelephonyError as exc:
-            if not self._phone_failed(leg, str(exc)):
+            if leg in self.standing:
+                self._standing_over(leg, str(exc), end=True)
+            elif not self._phone_failed(leg, str(exc)):
                 log_limits.warning(log, "line %s: call %s: %s", self._line.name, leg, exc,
                                    key=self._line.name)  # fmt: skip
             return
@@ -382,12 +396,19 @@ class SipVoice:
                                key=self._line.name)  # fmt: skip
         remote = (plan.remote_host, plan.remote_port) if plan.sends else None
         self.relay.set_remote(leg, remote if remote and _is_ip(remote[0]) else None)
+        expects = plan.direction in ("sendrecv", "recvonly") and plan.remote_port > 0
+        standing = self.standing.media_started(leg, expects_audio=expects)
         owner = self._agent_legs.get(leg)
-        if owner is None:
+        if standing is not None:
+            self._up.add(leg)
+            found = self._calls.get(standing.call_id)
+            if found is None:
+                return
+            call = found
+        elif owner is None:
             call = self._calls.setdefault(leg, _Call(leg))
             call.caller_up = True
         else:
-            expects = plan.direction in ("sendrecv", "recvonly") and plan.remote_port > 0
             self.relay.set_timeout(leg, self._silence_s if expects else None)
             self._up.add(leg)
             found = self._calls.get(owner[0])
@@ -401,6 +422,9 @@ class SipVoice:
         is over)."""
         leg = effect.call_id
         self.relay.close_leg(leg)
+        if leg in self.standing:
+            self._standing_over(leg, "hung up on the phone")
+            return
         owner = self._agent_legs.pop(leg, None)
         if owner is None:
             self.call_over(leg)
@@ -413,6 +437,9 @@ class SipVoice:
 
     def leg_progress(self, effect: AgentLegProgress) -> None:
         """A phone answered, refused or hung up: for the engine, and the wiring."""
+        if effect.call_id in self.standing:
+            self._standing_progress(effect)
+            return
         owner = self._agent_legs.get(effect.call_id)
         if owner is None or effect.call_id in self._withdrawn:
             return
@@ -476,6 +503,10 @@ class SipVoice:
             self._line.heard_dtmf(heard.leg_id, DtmfEvent(heard.key, heard.duration_ms, 0))
 
     def _silent(self, silent: LegSilent) -> None:
+        if silent.leg_id in self.standing:  # only in a call: lost, the caller goes back
+            reason = f"no audio from the phone for {self._silence_s:g} s"
+            self._standing_over(silent.leg_id, reason, end=True, lost=True)
+            return
         owner = self._agent_legs.get(silent.leg_id)
         if owner is None or silent.leg_id in self._withdrawn:
             return
@@ -495,6 +526,83 @@ class SipVoice:
         if call is not None and call.recording is not None:
             rec = call.recording
             rec.file.write(rec.recorder.add(frame.side, frame.samples, frame.at))
+
+    # --- standing legs (phone_mode = "persistent") -----------------------------------
+
+    async def keep_phone(self, agent_id: str, keep: bool) -> None:
+        """Keep (call the phone once, auto-answer) or release (BYE) the agent's standing
+        leg (:mod:`.standing`). Raises TelephonyError when the phone cannot be called."""
+        if keep:
+            await self.standing.keep(agent_id)
+            return
+        standing = self.standing.release(agent_id)
+        if standing is not None:
+            self._up.discard(standing.leg_id)
+            call = self._leave_call(standing)
+            if call is not None:
+                self._rewire(call)
+
+    def _take_standing(self, call: _Call, step: RingPhone) -> bool:
+        """Bridge the call into the agent's standing leg instead of ringing (answered
+        at once, unless the ring answers by itself anyway). False: no leg up to take."""
+        agent = step.agent_id
+        leg_id = self.standing.take(agent, call.call_id)
+        if leg_id is None:
+            return False
+        call.legs[agent] = PhoneLeg(agent, leg_id, auto_answer=step.auto_answer,
+                                    answered=True)  # fmt: skip
+        self._agent_legs[leg_id] = (call.call_id, agent)
+        if not step.auto_answer:
+            self._line.emit(PhoneAnswered(call_id=call.call_id, agent_id=agent,
+                                          line=self._line.name))  # fmt: skip
+        return True
+
+    def _standing_progress(self, effect: AgentLegProgress) -> None:
+        if effect.outcome == "answered":
+            refusal = codec_refusal(effect.plan)
+            if refusal is not None:
+                self._standing_over(effect.call_id, refusal, end=True)
+            else:
+                self.standing.answered(effect.call_id)
+        elif effect.final:
+            ended = effect.outcome == "ended"
+            self._standing_over(effect.call_id, "hung up on the phone" if ended else _said(effect))
+
+    def _standing_over(
+        self, leg_id: str, reason: str, *, end: bool = False, lost: bool = False
+    ) -> None:
+        """The standing leg is gone (``end``: we hang it up): the call it was in hears
+        the phone hang up (``lost``: went silent), and the engine is told."""
+        standing = self.standing.over(leg_id)
+        if standing is None:
+            return
+        self._up.discard(leg_id)
+        if end:
+            self._withdrawn.add(leg_id)
+            self._line.end_leg(leg_id)
+        log.warning("line %s: agent %s: standing connection ended: %s", self._line.name,
+                    standing.agent_id, reason)  # fmt: skip
+        call = self._leave_call(standing)
+        if call is not None:
+            self._line.emit(PhoneHungUp(call_id=call.call_id, agent_id=standing.agent_id,
+                                        reason=reason[:_REASON_CHARS], lost=lost,
+                                        line=self._line.name))  # fmt: skip
+            self._rewire(call)
+        if not lost:
+            self._line.emit(PhoneDisconnected(agent_id=standing.agent_id,
+                                              reason=reason[:_REASON_CHARS],
+                                              line=self._line.name))  # fmt: skip
+
+    def _leave_call(self, standing: StandingLeg) -> _Call | None:
+        """Take the standing leg out of the call it was in: that call, if it had it."""
+        call = self._calls.get(standing.call_id) if standing.call_id else None
+        standing.call_id = ""
+        self._agent_legs.pop(standing.leg_id, None)
+        leg = call.legs.get(standing.agent_id) if call is not None else None
+        if call is None or leg is None or leg.leg_id != standing.leg_id:
+            return None
+        del call.legs[standing.agent_id]
+        return call
 
     # --- recording -----------------------------------------------------------------
 
@@ -551,44 +659,3 @@ class SipVoice:
             call_id=call_id, path=path, duration_s=summary.duration_s, paused=paused,
             error=(outcome.error or "")[:_REASON_CHARS], line=self._line.name,
         ))  # fmt: skip
-
-    # --- music ---------------------------------------------------------------------
-
-    async def _load_announcement(self) -> None:
-        """Read the recording announcement once (off the loop); a bad one is logged
-        once and none is played."""
-        if self._announce_read or not self._announce_file:
-            return
-        self._announce_read = True
-        try:
-            self._announcement = await asyncio.to_thread(Clip.from_file, self._announce_file)
-        except WavError as exc:
-            log.warning("line %s: recording announcement %s; none is played",
-                        self._line.name, exc)  # fmt: skip
-
-    async def _load_music(self, name: str) -> None:
-        """Read the plan's music once per file (off the loop); a bad one logged once."""
-        key = name or self._hold_music
-        if key in self._clips:
-            return
-        try:
-            clip = await asyncio.to_thread(Clip.from_file, key) if key else self._shipped()
-        except WavError as exc:
-            log.warning("line %s: music %s; the shipped piece plays instead", self._line.name,
-                        exc)  # fmt: skip
-            clip = self._shipped()
-        self._clips[key] = clip
-
-    def _clip(self, name: str) -> Clip:
-        return self._clips.get(name or self._hold_music) or self._shipped()
-
-    def _shipped(self) -> Clip:
-        clip = self._clips.get("")
-        if clip is None:
-            try:
-                clip = shipped_clip()
-            except WavError as exc:  # a broken install: silence rather than no call
-                log.error("line %s: %s; callers on hold hear silence", self._line.name, exc)
-                clip = Clip(bytes(320), "silence")
-            self._clips[""] = clip
-        return clip
