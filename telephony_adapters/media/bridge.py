@@ -6,8 +6,9 @@ payload untouched when both legs have the same codec, PCMU <-> PCMA by table whe
 differ), a :class:`FrameSource` (music, a prompt), a conference mix (each member hears
 the sum of the others, clipped), or silence. Whatever the source, the leg sees one
 stream from us (:class:`~.stream.OutStream`). Generated frames go out on :meth:`MediaCore.tick`,
-every 20 ms; a relayed leg whose source sends nothing (muted, or quiet for 100 ms) gets
-silence there too, so that no phone times out.
+every 20 ms; a relayed leg whose source sends nothing (muted, or quiet for 100 ms while the
+loop kept up: not packets waiting unread behind a late loop) gets silence there too, so
+that no phone times out.
 
 A muted leg reaches no one (not forwarded, not mixed, not recorded); its DTMF is still
 reported. RFC 4733 events are forwarded to the legs that hear the sender by relay, and
@@ -21,11 +22,12 @@ from a foreign SSRC or a duplicate is counted in :attr:`MediaCore.dropped` and d
 
 from __future__ import annotations
 
+import math
 import random
 import struct
 from array import array
 from collections import Counter
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from operator import sub
 from typing import Literal, Protocol
@@ -58,6 +60,8 @@ _PLAIN = 0x80
 
 Addr = tuple[str, int]
 Side = Literal["caller", "agent"]
+Sender = Callable[[str, bytes, Addr], None]
+"""``send(leg_id, data, addr)``: a packet for the leg, sent from its port (the relay's)."""
 
 
 class FrameSource(Protocol):
@@ -70,7 +74,11 @@ class FrameSource(Protocol):
 # What the core asks of its shell.
 
 
-@dataclass(frozen=True, slots=True)
+# The outputs made per packet are plain slotted dataclasses: a frozen one's __init__ sets
+# each field through object.__setattr__, 2-3x the cost, on every packet.
+
+
+@dataclass(slots=True)
 class SendPacket:
     leg_id: str
     data: bytes
@@ -92,7 +100,7 @@ class LegSilent:
     last_heard: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RecordFrame:
     """What a tapped leg said: linear samples (16-bit little-endian, 8 kHz) starting at ``at``."""
 
@@ -160,6 +168,8 @@ class _Leg:
     mix_buffer: bytearray | None = None
     anchor: tuple[float, int] | None = None
     """(time, RTP timestamp) that recording times are counted from."""
+    origin: tuple[str, int] | None = None
+    """(leg id, SSRC) of its last packet: the origin its listeners' streams relay."""
 
 
 def _check_codec(leg_id: str, payload_type: int, telephone_event: int | None) -> None:
@@ -175,22 +185,10 @@ def _check_codec(leg_id: str, payload_type: int, telephone_event: int | None) ->
         )
 
 
-def _header(data: bytes) -> tuple[int, bool, int, int, int, bytes] | None:
-    """(payload type, marker, sequence, timestamp, SSRC, payload), None if not RTP. The
-    plain header is read here: building a frozen RtpPacket per packet costs more than
-    the rest of the relay's work on it; the others go through parse_rtp."""
-    if len(data) >= 12 and data[0] == _PLAIN:
-        _, second, seq, ts, ssrc = _HEADER.unpack_from(data)
-        return second & 0x7F, second > 0x7F, seq, ts, ssrc, data[12:]
-    try:
-        p = parse_rtp(data)
-    except SipSyntaxError:
-        return None
-    return p.payload_type, p.marker, p.sequence, p.timestamp, p.ssrc, p.payload
-
-
 def _rtp(payload_type: int, seq: int, ts: int, ssrc: int, payload: bytes, marker: bool) -> bytes:
-    """``bytes(RtpPacket(...))`` without the frozen dataclass (see :func:`_header`)."""
+    """``bytes(RtpPacket(...))`` without the frozen dataclass (it costs more than the
+    rest of the relay's work on a packet); plain headers are read in
+    :meth:`MediaCore.receive_into` for the same reason."""
     second = (0x80 if marker else 0) | (payload_type & 0x7F)
     return _HEADER.pack(_PLAIN, second, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc) + payload
 
@@ -221,6 +219,10 @@ class MediaCore:
         self._groups: dict[int, list[str]] = {}
         self._next_group = 1
         self._next_tick: float | None = None
+        self._last_input = -math.inf
+        """When the newest valid packet from any leg came in."""
+        self._lag_at = -math.inf
+        """When a 20 ms step last came late (the loop lagged: packets may wait unread)."""
         self._rng = rng or random.Random()
 
     # -- legs --------------------------------------------------------------------
@@ -399,40 +401,63 @@ class MediaCore:
 
     def receive(self, leg_id: str, data: bytes, now: float) -> list[Out]:
         """A datagram from the leg's port. Never raises: bad input is counted, dropped."""
+        out: list[Out] = []
+        self.receive_into(leg_id, data, now, out, None)
+        return out
+
+    def receive_into(
+        self, leg_id: str, data: bytes, now: float, out: list[Out], send: Sender | None
+    ) -> None:
+        """:meth:`receive` for the relay's packet path: outputs appended to ``out``, and
+        the packets to send handed to ``send`` as they are made (no :class:`SendPacket`;
+        None: appended as SendPackets)."""
         leg = self._legs.get(leg_id)
         if leg is None:
-            return self._drop("unknown_leg")
-        if len(data) > self.max_packet_bytes:
-            return self._drop("oversized")
-        header = _header(data)
-        if header is None:
-            return self._drop("not_rtp")
-        kind, marker, seq, ts, ssrc, payload = header
+            self._drop("unknown_leg")
+        elif len(data) > self.max_packet_bytes:
+            self._drop("oversized")
+        elif len(data) >= 12 and data[0] == _PLAIN:  # the plain header, read here
+            _, second, seq, ts, ssrc = _HEADER.unpack_from(data)
+            self._packet(leg, second & 0x7F, second > 0x7F, seq, ts, ssrc, data[12:], now,
+                         out, send)  # fmt: skip
+        else:
+            try:
+                p = parse_rtp(data)
+            except SipSyntaxError:
+                self._drop("not_rtp")
+                return
+            self._packet(leg, p.payload_type, p.marker, p.sequence, p.timestamp, p.ssrc,
+                         p.payload, now, out, send)  # fmt: skip
+
+    def _packet(
+        self, leg: _Leg, kind: int, marker: bool, seq: int, ts: int, ssrc: int, payload: bytes,
+        now: float, out: list[Out], send: Sender | None,
+    ) -> None:  # fmt: skip
         if kind in _RTCP_TYPES:
-            return self._drop("rtcp")
+            self._drop("rtcp")
+            return
         is_dtmf = kind == leg.telephone_event
         if not is_dtmf and (kind != leg.payload_type or not payload):
-            return self._drop("payload_type" if payload else "empty")
+            self._drop("payload_type" if payload else "empty")
+            return
         verdict = leg.inp.accept(ssrc, seq, ts, now, timed=not is_dtmf)
         if verdict is Verdict.DUPLICATE or verdict is Verdict.FOREIGN:
-            return self._drop(verdict.value)
-        leg.heard_at = now
+            self._drop(verdict.value)
+            return
+        leg.heard_at = self._last_input = now
         leg.silent_reported = False
         if is_dtmf:
-            return self._dtmf(leg, RtpPacket(kind, seq, ts, ssrc, payload, marker), now)
-        return self._audio(leg, (seq, ts, ssrc), payload, verdict, now)
+            self._dtmf(leg, RtpPacket(kind, seq, ts, ssrc, payload, marker), now, out, send)
+        elif not leg.muted:
+            self._audio(leg, seq, ts, ssrc, payload, verdict, now, out, send)
 
-    def _drop(self, reason: str) -> list[Out]:
+    def _drop(self, reason: str) -> None:
         self.dropped[reason] += 1
-        return []
 
     def _audio(
-        self, leg: _Leg, header: tuple[int, int, int], payload: bytes, verdict: Verdict, now: float
-    ) -> list[Out]:
-        out: list[Out] = []
-        if leg.muted:
-            return out
-        sequence, timestamp, ssrc = header
+        self, leg: _Leg, sequence: int, timestamp: int, ssrc: int, payload: bytes,
+        verdict: Verdict, now: float, out: list[Out], send: Sender | None,
+    ) -> None:  # fmt: skip
         if leg.taps or leg.mix_buffer is not None:
             linear = g711.decode(payload, leg.payload_type)
             if leg.taps:
@@ -441,29 +466,35 @@ class MediaCore:
                     out.append(RecordFrame(tap, side, at, linear))
             if leg.mix_buffer is not None and verdict is Verdict.NEW:
                 self._buffer(leg.mix_buffer, linear)
-        origin = (leg.leg_id, ssrc)
-        bodies = {leg.payload_type: payload}
+        origin = leg.origin
+        if origin is None or origin[1] != ssrc:
+            origin = leg.origin = (leg.leg_id, ssrc)
+        law, size = leg.payload_type, len(payload)
         for listener_id in leg.listeners:
             target = self._legs[listener_id]
-            if target.remote is None:
+            remote = target.remote
+            if remote is None:
                 continue
-            body = bodies.get(target.payload_type)
-            if body is None:
-                body = g711.translate(payload, leg.payload_type, target.payload_type)
-                bodies[target.payload_type] = body
-            seq, ts, marker = target.out.relay(origin, sequence, timestamp, len(payload), now)
-            data = _rtp(target.payload_type, seq, ts, target.out.ssrc, body, marker)
-            out.append(SendPacket(listener_id, data, target.remote))
-        return out
+            body = payload if target.payload_type == law else g711.translate(
+                payload, law, target.payload_type
+            )  # fmt: skip
+            stream = target.out
+            seq, ts, marker = stream.relay(origin, sequence, timestamp, size, now)
+            data = _rtp(target.payload_type, seq, ts, stream.ssrc, body, marker)
+            if send is None:
+                out.append(SendPacket(listener_id, data, remote))
+            else:
+                send(listener_id, data, remote)
 
-    def _dtmf(self, leg: _Leg, packet: RtpPacket, now: float) -> list[Out]:
+    def _dtmf(
+        self, leg: _Leg, packet: RtpPacket, now: float, out: list[Out], send: Sender | None
+    ) -> None:
         """Report each key once; forward the events to the legs hearing this one by relay
         (a conference only reports them: its members hear a mix, not a stream)."""
-        out: list[Out] = []
         if leg.dtmf is not None:
             out.extend(DtmfHeard(leg.leg_id, e.key, e.duration_ms) for e in leg.dtmf.feed(packet))
         if leg.muted:
-            return out
+            return
         origin = (leg.leg_id, packet.ssrc)
         for listener_id in leg.listeners:
             target = self._legs[listener_id]
@@ -475,8 +506,10 @@ class MediaCore:
                 target.telephone_event, seq, ts, target.out.ssrc, packet.payload,
                 packet.marker or switched,
             )  # fmt: skip
-            out.append(SendPacket(listener_id, data, target.remote))
-        return out
+            if send is None:
+                out.append(SendPacket(listener_id, data, target.remote))
+            else:
+                send(listener_id, data, target.remote)
 
     def _media_time(self, leg: _Leg, ts: int, now: float) -> float:
         """When the packet's first sample was said, by its timestamp (no arrival jitter),
@@ -542,6 +575,8 @@ class MediaCore:
             self._next_tick = now
         if now < self._next_tick - 1e-6:
             return False
+        if now - self._next_tick >= TICK_S:
+            self._lag_at = now
         self._next_tick += TICK_S
         if self._next_tick < now - _BEHIND_S:
             self._next_tick = now + TICK_S
@@ -573,10 +608,18 @@ class MediaCore:
         return out
 
     def _needs_fill(self, leg: _Leg, source: HearLeg, now: float) -> bool:
+        """Whether the source is quiet for real: muted, or nothing relayed from it for
+        ``FILL_AFTER_S`` while the loop kept up (no late step since, or packets from
+        other legs came in meanwhile). A loop that lagged may hold its packets unread;
+        filling every leg then would add load exactly when the relay cannot cope."""
         if self._legs[source.leg_id].muted or leg.out.origin == "silence":
             return True  # filling already: every step until the speaker comes back
         last = leg.out.last_at
-        return last is None or now - last >= FILL_AFTER_S - 1e-6
+        if last is None:
+            return True
+        if now - last < FILL_AFTER_S - 1e-6:
+            return False
+        return now > self._lag_at or self._last_input - last >= FILL_AFTER_S - 1e-6
 
     def _generated(self, leg: _Leg, origin: Hashable, payload: bytes, now: float) -> SendPacket:
         assert leg.remote is not None

@@ -133,7 +133,10 @@ class Recorder:
         """The WAV bytes ready by ``now`` (slots both sides passed, or old enough)."""
         if self.closed:
             return b""
-        ready = max(self._slot(now) - LAG_SLOTS, min(t.next_slot for t in self._tracks))
+        left, right = self._tracks
+        ready = max(self._slot(now) - LAG_SLOTS, min(left.next_slot, right.next_slot))
+        if ready <= self._written and self._header_sent:
+            return b""  # most calls (add ticks on every frame): nothing new
         return self._emit(ready)
 
     def pause(self, now: float) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -57,10 +58,15 @@ class RelayHooks:
 
 
 class _LegPort(asyncio.DatagramProtocol):
+    """One leg's port. It reads through its asyncio transport; the relay sends on its
+    socket directly (the transport's ``sendto`` wrapper costs on every packet, and a
+    packet that finds the send buffer full is better dropped than sent late)."""
+
     def __init__(self, relay: MediaRelay, leg_id: str) -> None:
         self.relay = relay
         self.leg_id = leg_id
         self.transport: asyncio.DatagramTransport | None = None
+        self.sock: socket.socket | None = None
 
     def itself(self) -> _LegPort:
         """The protocol factory (one protocol, tried on port after port)."""
@@ -97,6 +103,8 @@ class MediaRelay:
         self.core = core or MediaCore()
         self._ports: dict[str, int] = {}
         self._sockets: dict[str, _LegPort] = {}
+        self.send_errors = 0
+        """Packets not sent (a full send buffer, an unreachable address)."""
         self._latch: set[str] = set()
         self._cursor = self.port_min
         self._wake = asyncio.Event()
@@ -168,24 +176,43 @@ class MediaRelay:
         taken = set(self._ports.values())
         span = (self.port_max - self.port_min) // 2 + 1
         tries = 0
-        sock = _LegPort(self, leg_id)
+        leg = _LegPort(self, leg_id)
         for _ in range(span):
             port = self._cursor
             self._cursor = self.port_min if port + 2 > self.port_max else port + 2
             if port in taken:
                 continue
             try:
-                await loop.create_datagram_endpoint(sock.itself, local_addr=(self.host, port))
+                leg.sock = await self._open_socket(loop, port)
             except OSError:
                 tries += 1
                 if tries >= MAX_BIND_TRIES:
                     break
                 continue
-            return port, sock
+            try:
+                await loop.create_datagram_endpoint(leg.itself, sock=leg.sock)
+            except BaseException:
+                leg.sock.close()
+                raise
+            return port, leg
         raise TelephonyError(
             f"no free RTP port on {self.host} in {self.port_min}-{self.port_max}"
             f" ({len(self._ports)} legs open, {tries} ports taken by other programs)"
         )
+
+    async def _open_socket(self, loop: asyncio.AbstractEventLoop, port: int) -> socket.socket:
+        """A non-blocking UDP socket bound to ``port`` on the relay's host."""
+        family, kind, proto, _, addr = (
+            await loop.getaddrinfo(self.host, port, type=socket.SOCK_DGRAM)
+        )[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            sock.bind(addr)
+        except OSError:
+            sock.close()
+            raise
+        return sock
 
     def close_leg(self, leg_id: str) -> None:
         """The leg's port closes; legs that heard it hear silence. Unknown: no error."""
@@ -252,7 +279,10 @@ class MediaRelay:
         if leg_id in self._latch and isinstance(addr[0], str) and isinstance(addr[1], int):
             self._latch.discard(leg_id)
             self.set_remote(leg_id, (addr[0], addr[1]))
-        self._dispatch(self.core.receive(leg_id, data, loop.time()))
+        outs: list[Out] = []
+        self.core.receive_into(leg_id, data, loop.time(), outs, self._sendto)
+        if outs:
+            self._dispatch(outs)
 
     async def _ticker(self) -> None:
         loop = asyncio.get_running_loop()
@@ -280,13 +310,17 @@ class MediaRelay:
                 self._call(hooks.on_play_finished, out)
 
     def _send(self, out: SendPacket) -> None:
-        sock = self._sockets.get(out.leg_id)
-        if sock is None or sock.transport is None:
+        self._sendto(out.leg_id, out.data, out.addr)
+
+    def _sendto(self, leg_id: str, data: bytes, addr: Addr) -> None:
+        leg = self._sockets.get(leg_id)
+        if leg is None or leg.sock is None:
             return
         try:
-            sock.transport.sendto(out.data, out.addr)
+            leg.sock.sendto(data, addr)
         except (OSError, ValueError, OverflowError) as exc:  # one leg's fault, not all's
-            log.debug("media leg %s: sending to %s failed: %s", out.leg_id, out.addr, exc)
+            self.send_errors += 1
+            log.debug("media leg %s: sending to %s failed: %s", leg_id, addr, exc)
 
     @staticmethod
     def _call(hook: Callable[[E], None] | None, event: E) -> None:

@@ -25,8 +25,9 @@ from telephony_adapters.sipline.rtp import RtpPacket, dtmf_packets, parse_rtp
 from tests.audio import tone_frame, tone_power_ratio
 
 FRAME = 0.02
-ADDR = {"a": ("10.0.0.1", 4000), "b": ("10.0.0.2", 4002), "c": ("10.0.0.3", 4004)}
-SSRC = {"a": 0xA, "b": 0xB, "c": 0xC}
+ADDR = {"a": ("10.0.0.1", 4000), "b": ("10.0.0.2", 4002), "c": ("10.0.0.3", 4004),
+        "d": ("10.0.0.4", 4006)}  # fmt: skip
+SSRC = {"a": 0xA, "b": 0xB, "c": 0xC, "d": 0xD}
 
 
 def make_core(*types: tuple[str, int], te: int | None = 101) -> MediaCore:
@@ -210,10 +211,45 @@ def test_mute_forwards_nothing_and_the_other_side_hears_silence() -> None:
     assert relayed[0].payload == b"\x10" * 160
     assert relayed[0].marker
     # While a talks, b gets no filler; after 100 ms of nothing it does, every 20 ms.
-    assert sends(core.tick(0.021), "b") == []
-    fill = [sends(core.tick(0.021 + i * FRAME), "b") for i in range(5, 10)]
+    steps = [sends(core.tick(0.001 + i * FRAME), "b") for i in range(1, 11)]
+    assert steps[:4] == [[]] * 4  # 0.021-0.081: a spoke at 0.01
+    fill = steps[5:]  # 0.121 on
     assert [[p.payload for p in f] for f in fill] == [[g711.silence(0)]] * 5
     assert [p.marker for f in fill for p in f] == [True, False, False, False, False]
+
+
+def test_a_late_loop_sends_no_filler_until_the_source_is_quiet_for_real() -> None:
+    """A step 150 ms late (the loop lagged, packets may wait unread) fills no relayed
+    leg, nor do the catch-up steps at that instant; once the loop keeps up, a source
+    that really sent nothing is filled, and one that sends is relayed."""
+    core = make_core(("a", 0), ("b", 0), ("c", 0), ("d", 0))
+    core.connect("a", "b")
+    core.connect("c", "d")
+    for i in range(3):  # both calls talk until 0.04 on a steady grid
+        core.tick(i * FRAME)
+        for leg in "abcd":
+            core.receive(leg, rtp(leg, i, b"\x10" * 160), i * FRAME + 0.001)
+    late = 0.04 + 0.15
+    assert sends(core.tick(late)) == []  # nothing fills: the loop lagged
+    assert sends(core.tick(late)) == []  # nor catching up at the same instant
+    for leg in "abc":  # what waited unread comes in; d (heard by c) has stopped
+        core.receive(leg, rtp(leg, 3, b"\x10" * 160), late + 0.001)
+    step = core.tick(late + FRAME)  # the next step, on time
+    assert [p.payload for p in sends(step, "c")] == [g711.silence(0)]  # d: quiet for real
+    assert sends(step, "a") + sends(step, "b") + sends(step, "d") == []
+
+
+def test_a_source_quiet_while_others_speak_is_filled_even_on_a_late_loop() -> None:
+    core = make_core(("a", 0), ("b", 0), ("c", 0), ("d", 0))
+    core.connect("a", "b")
+    core.connect("c", "d")
+    core.tick(0.0)
+    core.receive("a", rtp("a", 0, b"\x10" * 160), 0.001)  # a speaks once, then stops
+    for i in range(1, 9):  # c goes on; every step is 30 ms late
+        core.receive("c", rtp("c", i, b"\x10" * 160), i * FRAME)
+        to_b = sends(core.tick(i * FRAME + 0.03), "b")
+        # from c's packet of 0.12 on, c was heard 100 ms after a's last: a is quiet
+        assert [p.payload for p in to_b] == ([g711.silence(0)] if i >= 6 else []), i
 
 
 def test_recording_taps_give_linear_frames_timed_by_rtp() -> None:

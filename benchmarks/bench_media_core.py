@@ -1,0 +1,304 @@
+"""Instructions per packet of the media relay on a fixed workload (callgrind), beside a
+bare forwarder and, with ``--against REV``, the relay of another git revision, in one run.
+
+Wall-clock and CPU-time figures move by tens of percent on a shared machine (see
+``bench_media.py``); an instruction count does not. The workload is fixed and runs on
+virtual time: ``--calls`` bridged calls (two PCMU legs each, connected, a recording tap
+on each feeding a :class:`~telephony_adapters.media.recorder.Recorder` per call, whose
+bytes go to a buffer as ``RecordingFiles.write`` does), ``--frames`` 20 ms packets per
+leg, the legs' phases spread over the 20 ms. Each datagram is handed to the leg's
+protocol (``datagram_received``, as the event loop does after ``recvfrom``); what the
+relay sends goes through its real asyncio UDP transports to a socket nobody reads. The
+core's tick runs on its 20 ms grid and every recording is ticked each 100 ms, as the SIP
+voice does. The baseline is bench_media's bare forwarder (``datagram_received`` ->
+the peer's ``transport.sendto``) on the same packets.
+
+Under ``valgrind --tool=callgrind --dump-before=getppid`` the worker calls
+``os.getppid()`` around each measured section, so each count is the section's alone (no
+interpreter start-up, imports or set-up). The kernel's side of ``sendto`` is not
+counted, its user-space path is; the event loop's ``recvfrom`` path is not exercised.
+``--against REV`` runs the same worker with the ``telephony_adapters`` package of REV
+(``git archive`` into a temporary directory, first on ``PYTHONPATH``).
+
+    .venv/bin/python benchmarks/bench_media_core.py [--calls 100] [--frames 50] [--against HEAD]
+
+About 1-2 min per tree under valgrind; ``--no-valgrind`` times the same sections with
+``time.process_time`` instead (seconds, noisy). Prints a table and one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+FRAME_S = 0.02
+SLOTS = 20
+RECORDING_TICK_S = 0.1
+PCMU = 0
+SECTIONS = ("forwarder", "relay")
+_PAYLOAD = bytes(range(0, 256, 2))[:80] * 2  # 160 varied mu-law codes
+
+
+def _packets(calls: int, frames: int, t0: float) -> list[tuple[float, int, bytes]]:
+    """(time, leg, datagram) in time order: leg ``j`` sends in slot ``j % 20``."""
+    import struct
+
+    header = struct.Struct("!BBHII")
+    out = []
+    for k in range(frames):
+        for slot in range(SLOTS):
+            at = t0 + k * FRAME_S + slot * FRAME_S / SLOTS
+            for leg in range(slot, 2 * calls, SLOTS):
+                data = header.pack(0x80, PCMU, k & 0xFFFF, k * 160, 0x10000 + leg) + _PAYLOAD
+                out.append((at, leg, data))
+    return out
+
+
+class _Clock:
+    """Stands for the loop in ``MediaRelay._received`` (only ``time()`` is asked)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+def _mark() -> float:
+    os.getppid()  # callgrind dumps its counts here (--dump-before=getppid)
+    return time.process_time()
+
+
+async def _forwarder(packets: list[tuple[float, int, bytes]], sink: tuple[str, int]) -> float:
+    """CPU seconds of the forwarder on ``packets``."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_media import _Forward
+
+    loop = asyncio.get_running_loop()
+    legs: list[_Forward] = []
+    for _ in range(max(leg for _, leg, _ in packets) + 1):
+        _, proto = await loop.create_datagram_endpoint(_Forward, local_addr=(HOST, 0))
+        proto.phone = sink
+        legs.append(proto)
+    for leg, proto in enumerate(legs):
+        proto.peer = legs[leg ^ 1]
+    cpu = _mark()
+    for _, leg, data in packets:
+        legs[leg].datagram_received(data, sink)
+    cpu = _mark() - cpu
+    for proto in legs:
+        if proto.transport is not None:
+            proto.transport.close()
+    return cpu
+
+
+class _Recordings:
+    """The SIP voice's recording hooks: a Recorder per call, its bytes to a buffer."""
+
+    def __init__(self) -> None:
+        from telephony_adapters.media.recorder import Recorder
+
+        self.recorder = Recorder
+        self.calls: dict[str, tuple[Any, bytearray]] = {}
+
+    def open(self, call_id: str, now: float) -> None:
+        self.calls[call_id] = (self.recorder(now), bytearray())
+
+    def frame(self, out: Any) -> None:
+        recorder, sink = self.calls[out.tap]
+        sink += recorder.add(out.side, out.samples, out.at)
+
+    def tick(self, now: float) -> None:
+        for recorder, sink in self.calls.values():
+            sink += recorder.tick(now)
+
+    def written(self) -> int:
+        return sum(len(sink) for _, sink in self.calls.values())
+
+
+async def _relay(
+    packets: list[tuple[float, int, bytes]], sink: tuple[str, int], calls: int, t0: float
+) -> tuple[float, int, int]:
+    """CPU seconds of the relay on ``packets``, packets it sent, bytes recorded."""
+    from telephony_adapters.media.relay import MediaRelay, RelayHooks
+
+    recordings = _Recordings()
+    relay = MediaRelay(HOST, 30000, 39999, hooks=RelayHooks(on_record=recordings.frame))
+    clock = _Clock(t0)
+    relay._loop = cast(asyncio.AbstractEventLoop, clock)
+    protocols = []
+    for call in range(calls):
+        a, b = f"{call}a", f"{call}b"
+        for leg_id in (a, b):
+            await relay.open_leg(
+                leg_id, payload_type=PCMU, telephone_event=101, remote=sink, timeout_s=30.0
+            )
+            protocols.append(relay._sockets[leg_id])
+        relay.connect(a, b)
+        recordings.open(f"call-{call}", t0)
+        relay.tap(a, f"call-{call}", "caller")
+        relay.tap(b, f"call-{call}", "agent")
+    tick = _ticker(relay)
+    next_recording = t0 + RECORDING_TICK_S
+    cpu = _mark()
+    for at, leg, data in packets:
+        clock.now = at
+        tick(at)
+        if at >= next_recording:
+            recordings.tick(at)
+            next_recording += RECORDING_TICK_S
+        protocols[leg].datagram_received(data, sink)
+    cpu = _mark() - cpu
+    sent = sum(relay.core.sent(leg_id) for leg_id in list(relay._ports))
+    await relay.close()
+    return cpu, sent, recordings.written()
+
+
+def _ticker(relay: Any) -> Callable[[float], None]:
+    """The relay's tick task at ``now``: it sleeps until the core's next deadline, then
+    ticks and asks for the next one."""
+    core = relay.core
+    run = getattr(relay, "_tick", None) or (lambda now: relay._dispatch(core.tick(now)))
+    due: list[float | None] = [core.next_deadline()]
+
+    def tick(now: float) -> None:
+        deadline = due[0]
+        if deadline is not None and deadline <= now:
+            run(now)
+            due[0] = core.next_deadline()
+
+    return tick
+
+
+async def worker(calls: int, frames: int) -> dict[str, Any]:
+    import telephony_adapters
+
+    sink_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink_sock.bind((HOST, 0))  # never read: the kernel drops what overflows
+    sink = cast(tuple[str, int], sink_sock.getsockname())
+    t0 = asyncio.get_running_loop().time()
+    packets = _packets(calls, frames, t0)
+    result: dict[str, Any] = {"package": str(Path(telephony_adapters.__file__).parent)}
+    result["forwarder_packets"] = result["relay_packets"] = len(packets)
+    result["forwarder_cpu_s"] = await _forwarder(packets, sink)
+    cpu, sent, written = await _relay(packets, sink, calls, t0)
+    result["relay_cpu_s"] = cpu
+    result |= {"relay_sent": sent, "recorded_bytes": written}
+    sink_sock.close()
+    return result
+
+
+# --- the parent: one worker per tree, under callgrind ------------------------------------
+
+
+def _tree(rev: str, into: Path) -> Path:
+    """``telephony_adapters`` of ``rev`` under ``into`` (for PYTHONPATH)."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "telephony_adapters"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    into.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def _totals(out: Path) -> list[int]:
+    """Instructions of each dumped part, in order (``out.1``, ``out.2``, ...)."""
+    parts = sorted(out.parent.glob(out.name + ".*"), key=lambda p: int(p.suffix[1:]))
+    counts = []
+    for part in parts:
+        for line in part.read_text().splitlines():
+            if line.startswith("totals:"):
+                counts.append(int(line.split()[1]))
+                break
+    return counts
+
+
+def measure(name: str, pythonpath: Path | None, args: argparse.Namespace) -> dict[str, Any]:
+    env = dict(os.environ)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), str(ROOT)])
+    command = [sys.executable, __file__, "--worker", f"--calls={args.calls}"]
+    command.append(f"--frames={args.frames}")
+    with tempfile.TemporaryDirectory(prefix="bench-media-core-") as tmp:
+        out = Path(tmp) / "cg.out"
+        if args.valgrind:
+            command = [
+                "valgrind", "--tool=callgrind", "--dump-before=getppid",
+                f"--callgrind-out-file={out}", *command,
+            ]  # fmt: skip
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{name}: the worker failed:\n{done.stderr[-3000:]}")
+        result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+        if args.valgrind:
+            counts = _totals(out)
+            if len(counts) != 4:
+                raise RuntimeError(f"{name}: {len(counts)} callgrind parts, not 4: {counts}")
+            result["forwarder_instructions"], result["relay_instructions"] = counts[1], counts[3]
+    for section in SECTIONS:
+        packets = result[f"{section}_packets"]
+        if args.valgrind:
+            result[f"{section}_instructions_per_packet"] = round(
+                result[f"{section}_instructions"] / packets
+            )
+        result[f"{section}_cpu_us_per_packet"] = round(
+            result[f"{section}_cpu_s"] * 1e6 / packets, 2
+        )
+    return {"tree": name} | result
+
+
+def main(args: argparse.Namespace) -> None:
+    if args.valgrind and shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed (apt-get install valgrind), or --no-valgrind")
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="bench-media-tree-") as tmp:
+        for rev in args.against:
+            runs.append(measure(rev, _tree(rev, Path(tmp) / rev.replace("/", "_")), args))
+        runs.append(measure("working tree", None, args))
+    unit = "instructions" if args.valgrind else "cpu_us"
+    key = "instructions_per_packet" if args.valgrind else "cpu_us_per_packet"
+    print(f"{args.calls} calls x {args.frames} frames per leg; {unit} per packet taken in")
+    print(f"{'tree':<24} {'relay':>10} {'forwarder':>10} {'ratio':>6} {'sent':>8}")
+    for run in runs:
+        relay, fwd = run[f"relay_{key}"], run[f"forwarder_{key}"]
+        print(f"{run['tree']:<24} {relay:>10} {fwd:>10} {relay / fwd:>6.2f} {run['relay_sent']:>8}")
+    line = {"calls": args.calls, "frames": args.frames, "unit": key}
+    line |= {run["tree"]: {"relay": run[f"relay_{key}"], "forwarder": run[f"forwarder_{key}"],
+             "relay_sent": run["relay_sent"], "recorded_bytes": run["recorded_bytes"]}
+             for run in runs}  # fmt: skip
+    print(json.dumps(line))
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--frames", type=int, default=50, help="20 ms packets per leg")
+    parser.add_argument(
+        "--against", action="append", default=[], help="a git revision to compare (repeatable)"
+    )
+    parser.add_argument("--no-valgrind", dest="valgrind", action="store_false")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    options = parse()
+    if options.worker:
+        print(json.dumps(asyncio.run(worker(options.calls, options.frames))))
+    else:
+        main(options)
