@@ -47,9 +47,12 @@ class Phone(Baresip):
 
 
 @asynccontextmanager
-async def voice_center(tmp_path: Path, agents: Sequence[str]) -> AsyncIterator[Center]:
+async def voice_center(
+    tmp_path: Path, agents: Sequence[str], *, persistent: Sequence[str] = ()
+) -> AsyncIterator[Center]:
     """The engine with one SIP line whose phones are ``agents``, every call recorded
-    (MD5 digest: baresip 1.0 answers only the first challenge)."""
+    (MD5 digest: baresip 1.0 answers only the first challenge); ``persistent``: agents
+    with ``phone_mode = "persistent"``."""
     line = SipLine(
         SipLineParams(
             name="sip",
@@ -63,7 +66,9 @@ async def voice_center(tmp_path: Path, agents: Sequence[str]) -> AsyncIterator[C
         )
     )
     config = center_config(voice={"record": "all"})
-    configs = [AgentConfig(id=a, queues={"general": 0.0}) for a in agents]
+    configs = [AgentConfig(id=a, queues={"general": 0.0},
+                           phone_mode="persistent" if a in persistent else "ring")
+               for a in agents]  # fmt: skip
     async with engine_center(tmp_path / "cti.db", config=config, agents=configs,
                              lines=[line]) as c:  # fmt: skip
         yield c
