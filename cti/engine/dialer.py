@@ -249,6 +249,9 @@ class DialingLine(TelephonyAdapter):
     async def plan_audio(self, call_id: str, plan: AudioPlan) -> None:
         await self.line.plan_audio(call_id, plan)  # a voice line bridges its dials too
 
+    async def keep_phone(self, agent_id: str, keep: bool) -> None:
+        await self.line.keep_phone(agent_id, keep)
+
     async def mute(self, call_id: str, muted: bool) -> None:
         await self.line.mute(call_id, muted)
 

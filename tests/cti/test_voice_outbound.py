@@ -41,5 +41,7 @@ def test_the_dialers_line_hands_audio_plans_to_the_voice_line() -> None:
         plan = AudioPlan(rooms=(frozenset({CALLER, "1001"}),))
         await line.plan_audio("c1", plan)
         assert trunk.plan("c1") == plan
+        await line.keep_phone("1001", True)  # and a persistent agent's standing connection
+        assert trunk.kept == [("1001", True)]
 
     virtual(body)
