@@ -45,10 +45,14 @@ one core with no packet lost and added latency p99 <= 2 ms; ``goal_met`` says wh
 the 200-call line meets it (only on lines of 200 calls; null when the generator did
 not keep up).
 
-Prints a table and one JSON line per size (``calls``, ``cpu_per_call_ms_per_s``,
-``added_latency_p99_ms``, ``lost_packets`` and the same with ``baseline_``). About
-3 x 3 x (``--warmup`` + ``--seconds`` + 1) s plus the set-up (about 2 min); ``--quick``:
-10 calls, about 6 s.
+The whole run is made on each event loop of ``--loops`` in turn (default: asyncio, then
+uvloop when it is installed, as the engine then runs on it; ``--quick``: the engine's
+loop only), the relay and the forwarder alike.
+
+Prints a table and one JSON line per loop and size (``calls``, ``loop``,
+``cpu_per_call_ms_per_s``, ``added_latency_p99_ms``, ``lost_packets`` and the same with
+``baseline_``). About 3 x 3 x (``--warmup`` + ``--seconds`` + 1) s plus the set-up per
+loop (about 2 min each); ``--quick``: 10 calls, about 6 s.
 
     .venv/bin/python benchmarks/bench_media.py [--sizes 50,200,500] [--seconds 10] [--quick]
 """
@@ -419,7 +423,9 @@ async def run_relay(
 # --- the report --------------------------------------------------------------------------
 
 
-def _line(calls: int, direct: dict[str, Any], base: dict[str, Any], relay: dict[str, Any]) -> Any:
+def _line(
+    loop: str, calls: int, direct: dict[str, Any], base: dict[str, Any], relay: dict[str, Any]
+) -> Any:
     packets_per_s = 2 * calls / FRAME_S  # into the relay: both legs of every call
 
     def figures(run: dict[str, Any], prefix: str) -> dict[str, Any]:
@@ -436,7 +442,8 @@ def _line(calls: int, direct: dict[str, Any], base: dict[str, Any], relay: dict[
             f"{prefix}max_ms": run["max_ms"],
         }
 
-    line: dict[str, Any] = {"calls": calls} | figures(relay, "") | figures(base, "baseline_")
+    line: dict[str, Any] = {"calls": calls, "loop": loop}
+    line |= figures(relay, "") | figures(base, "baseline_")
     line |= {
         "direct_p99_ms": direct["p99_ms"],
         "packets_sent": relay["sent"],
@@ -495,12 +502,13 @@ def _pin(pin: bool) -> tuple[int | None, str]:
     return cpus[1], f"relay on CPU {cpus[0]}, generator on CPU {cpus[1]}"
 
 
-async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
+async def main(args: argparse.Namespace, loop: str = "asyncio") -> list[dict[str, Any]]:
     gen_cpu, pinning = _pin(args.pin)
     print(
         f"machine: {os.cpu_count()} CPUs, shared with other engineers' work (load average"
         f" {os.getloadavg()[0]:.2f}, CPU pressure {_cpu_pressure()}% at the start); {pinning};"
-        f" {args.seconds:g} s measured after {args.warmup:g} s of warm-up per run"
+        f" {args.seconds:g} s measured after {args.warmup:g} s of warm-up per run;"
+        f" this process on {loop}'s event loop"
     )
     print(
         f"{'calls':>6} {'run':<9} {'sent':>9} {'lost':>6} {'p50 ms':>8} {'p99 ms':>8}"
@@ -516,14 +524,44 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
                 relay = await run_relay(gen, calls, args, Path(tmp) / str(calls))
                 for name, run in (("direct", direct), ("baseline", base), ("relay", relay)):
                     print(_row(name, calls, run, direct), flush=True)
-                lines.append(_line(calls, direct, base, relay))
+                lines.append(_line(loop, calls, direct, base, relay))
                 if not lines[-1]["generator_kept_up"]:
                     print(f"{calls:>6} the generator fell behind: latency and loss are its own")
     finally:
         await gen.close()
+    return lines
+
+
+def run(args: argparse.Namespace) -> None:
+    """The sizes on each loop of ``--loops``, in turn; the JSON lines at the end."""
+    lines = []
+    for loop in args.loops:
+        factory = None
+        if loop == "uvloop":
+            import uvloop
+
+            factory = uvloop.new_event_loop
+        with asyncio.Runner(loop_factory=factory) as runner:
+            lines += runner.run(main(args, loop))
     for line in lines:
         print(json.dumps(line))
-    return lines
+
+
+def _loops(text: str) -> list[str]:
+    loops = [part.strip() for part in text.split(",") if part.strip()]
+    for loop in loops:
+        if loop not in ("asyncio", "uvloop"):
+            raise argparse.ArgumentTypeError(f"{loop!r}: the loops are asyncio and uvloop")
+    return loops
+
+
+def _default_loops() -> list[str]:
+    """asyncio, then uvloop when it is installed (the engine runs on it then)."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return ["asyncio"]
+    return ["asyncio", "uvloop"]
 
 
 def _sizes(text: str) -> list[int]:
@@ -560,10 +598,16 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-record", dest="record", action="store_false", help="the relay without recording"
     )
     parser.add_argument("--pin", action="store_true", help="relay on CPU 0, generator on CPU 1")
+    parser.add_argument(
+        "--loops", type=_loops, default=None,
+        help="event loops of this process, in turn (default: asyncio, and uvloop if installed)",
+    )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="10 calls, 1 s: a smoke test")
     parser.add_argument("--generator", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--generator-cpu", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.loops is None:
+        args.loops = _default_loops()[-1:] if args.quick else _default_loops()
     if args.quick:
         args.sizes, args.seconds, args.warmup, args.grace = [10], 1.0, 0.2, 10.0
         args.ports = _free_range(400)
@@ -578,4 +622,4 @@ if __name__ == "__main__":
         with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):
             generator_main()
     else:
-        asyncio.run(main(options))
+        run(options)

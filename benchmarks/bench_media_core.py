@@ -130,7 +130,11 @@ class _Recordings:
 
 
 async def _relay(
-    packets: list[tuple[float, int, bytes]], sink: tuple[str, int], calls: int, t0: float
+    packets: list[tuple[float, int, bytes]],
+    sink: tuple[str, int],
+    calls: int,
+    t0: float,
+    record: bool,
 ) -> tuple[float, int, int]:
     """CPU seconds of the relay on ``packets``, packets it sent, bytes recorded."""
     from telephony_adapters.media.relay import MediaRelay, RelayHooks
@@ -148,6 +152,8 @@ async def _relay(
             )
             protocols.append(relay._sockets[leg_id])
         relay.connect(a, b)
+        if not record:
+            continue
         recordings.open(f"call-{call}", t0)
         relay.tap(a, f"call-{call}", "caller")
         relay.tap(b, f"call-{call}", "agent")
@@ -183,7 +189,7 @@ def _ticker(relay: Any) -> Callable[[float], None]:
     return tick
 
 
-async def worker(calls: int, frames: int) -> dict[str, Any]:
+async def worker(calls: int, frames: int, record: bool) -> dict[str, Any]:
     import telephony_adapters
 
     sink_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -194,7 +200,7 @@ async def worker(calls: int, frames: int) -> dict[str, Any]:
     result: dict[str, Any] = {"package": str(Path(telephony_adapters.__file__).parent)}
     result["forwarder_packets"] = result["relay_packets"] = len(packets)
     result["forwarder_cpu_s"] = await _forwarder(packets, sink)
-    cpu, sent, written = await _relay(packets, sink, calls, t0)
+    cpu, sent, written = await _relay(packets, sink, calls, t0, record)
     result["relay_cpu_s"] = cpu
     result |= {"relay_sent": sent, "recorded_bytes": written}
     sink_sock.close()
@@ -234,6 +240,8 @@ def measure(name: str, pythonpath: Path | None, args: argparse.Namespace) -> dic
         env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), str(ROOT)])
     command = [sys.executable, __file__, "--worker", f"--calls={args.calls}"]
     command.append(f"--frames={args.frames}")
+    if not args.record:
+        command.append("--no-record")
     with tempfile.TemporaryDirectory(prefix="bench-media-core-") as tmp:
         out = Path(tmp) / "cg.out"
         if args.valgrind:
@@ -272,12 +280,13 @@ def main(args: argparse.Namespace) -> None:
         runs.append(measure("working tree", None, args))
     unit = "instructions" if args.valgrind else "cpu_us"
     key = "instructions_per_packet" if args.valgrind else "cpu_us_per_packet"
-    print(f"{args.calls} calls x {args.frames} frames per leg; {unit} per packet taken in")
+    recording = "recording on" if args.record else "no recording"
+    print(f"{args.calls} calls x {args.frames} frames per leg, {recording}; {unit} per packet")
     print(f"{'tree':<24} {'relay':>10} {'forwarder':>10} {'ratio':>6} {'sent':>8}")
     for run in runs:
         relay, fwd = run[f"relay_{key}"], run[f"forwarder_{key}"]
         print(f"{run['tree']:<24} {relay:>10} {fwd:>10} {relay / fwd:>6.2f} {run['relay_sent']:>8}")
-    line = {"calls": args.calls, "frames": args.frames, "unit": key}
+    line = {"calls": args.calls, "frames": args.frames, "record": args.record, "unit": key}
     line |= {run["tree"]: {"relay": run[f"relay_{key}"], "forwarder": run[f"forwarder_{key}"],
              "relay_sent": run["relay_sent"], "recorded_bytes": run["recorded_bytes"]}
              for run in runs}  # fmt: skip
@@ -292,6 +301,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--against", action="append", default=[], help="a git revision to compare (repeatable)"
     )
     parser.add_argument("--no-valgrind", dest="valgrind", action="store_false")
+    parser.add_argument(
+        "--no-record", dest="record", action="store_false", help="the relay without recording"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -299,6 +311,6 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 if __name__ == "__main__":
     options = parse()
     if options.worker:
-        print(json.dumps(asyncio.run(worker(options.calls, options.frames))))
+        print(json.dumps(asyncio.run(worker(options.calls, options.frames, options.record))))
     else:
         main(options)

@@ -34,12 +34,6 @@ SSRC_PROBATION = 2
 """Packets in sequence a new SSRC sends before it takes over."""
 
 
-def _newer(a: int, b: int, modulus: int) -> bool:
-    """Whether ``a`` comes after ``b`` in a wrapping counter."""
-    diff = (a - b) % modulus
-    return 0 < diff < modulus // 2
-
-
 class OutStream:
     """Sequence numbers and timestamps of the stream sent to one leg."""
 
@@ -73,8 +67,8 @@ class OutStream:
         switched = origin != self.origin
         if switched:
             self._switch(origin, seq, ts, now)
-        out_seq = (seq + self._seq_offset) % SEQ_MOD
-        out_ts = (ts + self._ts_offset) % TS_MOD
+        out_seq = (seq + self._seq_offset) & 0xFFFF
+        out_ts = (ts + self._ts_offset) & 0xFFFFFFFF
         self._sent(out_seq, out_ts, samples, now)
         return out_seq, out_ts, switched
 
@@ -91,12 +85,15 @@ class OutStream:
         return out_seq, out_ts, switched
 
     def _sent(self, seq: int, ts: int, samples: int, now: float) -> None:
+        """Count a packet sent; the newest sequence and timestamp end move forward only
+        (a late packet relayed leaves them), in wrapping arithmetic (every packet: no
+        helper calls)."""
         self.sent += 1
         self.last_at = now
-        if _newer(seq, self.last_seq, SEQ_MOD):
+        if 0 < (seq - self.last_seq) & 0xFFFF < 0x8000:
             self.last_seq = seq
-        end = (ts + samples) % TS_MOD
-        if _newer(end, self.ts_end, TS_MOD):
+        end = (ts + samples) & 0xFFFFFFFF
+        if 0 < (end - self.ts_end) & 0xFFFFFFFF < 0x80000000:
             self.ts_end = end
 
 
