@@ -90,6 +90,9 @@ class PhoneAnswered(WireMessage):
     type: Literal["phone_answered"] = "phone_answered"
     call_id: str
     agent_id: Id
+    auto: bool = False
+    """The phone picked up by itself (the agent had accepted on the desk, or a dial): the
+    audio is connected now; there is no offer left to accept."""
     line: str = ""
 
 

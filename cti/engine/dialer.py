@@ -613,8 +613,11 @@ class CampaignRunner:
         await asyncio.sleep(rules.answer_window_s)
         if attempt.ended:
             return  # the whole call was over within the window (its record came)
-        if self._phase(call_id) in (CallPhase.QUEUED, CallPhase.OFFERED, None):
-            # No agent on the call within the window: abandoned (message, then hang-up).
+        if self._phase(call_id) in (CallPhase.QUEUED, CallPhase.OFFERED, None) or (
+            not self.service.voice.audio_connected(call_id)
+        ):
+            # No agent on the call within the window (on a voice line: its phone
+            # connected): abandoned (message, then hang-up).
             with contextlib.suppress(TelephonyError):
                 await self.line.hang_up(call_id)
             with contextlib.suppress(CtiError):

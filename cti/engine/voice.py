@@ -79,6 +79,8 @@ class Voice:
         self._recorded: dict[str, bool] = {}
         self._paused: set[str] = set()
         self._connected: set[str] = set()
+        self._heard: set[str] = set()
+        """Calls on which an agent's phone has answered (the audio is connected)."""
         """Calls whose caller has talked to an agent (its leg is answered)."""
         self.reachable: dict[str, bool] = {}
         """Agent id -> whether its phone can be rung, as the lines last said."""
@@ -212,6 +214,7 @@ class Voice:
         self._recorded.pop(call_id, None)
         self._paused.discard(call_id)
         self._connected.discard(call_id)
+        self._heard.discard(call_id)
 
     # --- standing connections (phone_mode = "persistent") ------------------------------
 
@@ -255,9 +258,11 @@ class Voice:
         """A phone answered, refused or hung up, became (un)reachable, or a recording
         closed. Raises CtiError when the router refuses what the phone did."""
         match event:
-            case PhoneAnswered(call_id=call_id, agent_id=agent):
-                self.offer_over(call_id, agent)
-                self._route(ri.AgentAccepts(agent_id=agent, call_id=call_id))
+            case PhoneAnswered(call_id=call_id, agent_id=agent, auto=auto):
+                self._heard.add(call_id)
+                if not auto:  # an auto-answer follows an accept: nothing left to accept
+                    self.offer_over(call_id, agent)
+                    self._route(ri.AgentAccepts(agent_id=agent, call_id=call_id))
             case PhoneRefused(call_id=call_id, agent_id=agent, reason=reason):
                 log.info("call %s: %s's phone did not take it (%s)", call_id, agent, reason)
                 self.offer_over(call_id, agent)
@@ -316,6 +321,15 @@ class Voice:
             return
         if self._router.agent(agent_id).state is AgentState.READY:
             self._route(ri.AgentGoesNotReady(agent_id=agent_id, reason="phone unreachable"))
+
+    def audio_connected(self, call_id: str) -> bool:
+        """Whether an agent's phone is connected on ``call_id`` (always, on a line that
+        carries no voice: the agent's own handset or the simulator)."""
+        try:
+            line = self._lines.line_for(call_id)
+        except CtiError:
+            return False
+        return not line.capabilities.carries_voice or call_id in self._heard
 
     def phone_reachable(self, agent_id: str) -> bool | None:
         """For the agent's state: None when no line carries the voice."""

@@ -454,9 +454,8 @@ class SipVoice:
                 self._phone_failed(leg.leg_id, refusal)
                 return
             leg.answered = True
-            if not leg.auto_answer:
-                self._line.emit(PhoneAnswered(call_id=call_id, agent_id=agent,
-                                              line=self._line.name))  # fmt: skip
+            self._line.emit(PhoneAnswered(call_id=call_id, agent_id=agent,
+                                          auto=leg.auto_answer, line=self._line.name))  # fmt: skip
         elif effect.final:
             del call.legs[agent]
             self._up.discard(leg.leg_id)

@@ -17,6 +17,7 @@ from pathlib import Path
 from cti import topics
 from cti.models import AgentConfig, AgentState
 from cti.protocol import (
+    AcceptOffer,
     AgentStateChanged,
     AnyCommand,
     CommandResult,
@@ -311,5 +312,26 @@ def test_a_dropped_standing_connection_makes_the_agent_not_ready_until_ready_aga
             await until(lambda: len(trunk.kept) == kept + 1)  # the phone is called again
             assert trunk.kept[-1] == ("1001", True)
             assert trunk.standing == {"1001"}
+
+    virtual(body)
+
+
+def test_the_audio_is_connected_once_a_phone_answers_even_by_itself(tmp_path: Path) -> None:
+    """The dialer's answer window counts an agent on the call only with its phone
+    connected; a phone answering by itself (accepted on the desk) accepts nothing more."""
+
+    async def body() -> None:
+        async with voice_center(tmp_path) as (c, trunk):
+            await ready(c, trunk, "1001")
+            voice = c.service.voice
+            call_id = trunk.ring("13812345678")
+            await until(lambda: bool(trunk.plan(call_id).ring))
+            assert not voice.audio_connected(call_id)
+            assert (await do(c, AcceptOffer(agent_id="1001", call_id=call_id))).ok
+            await until(lambda: talking(trunk, call_id, "1001"))
+            assert not voice.audio_connected(call_id)  # talking on the desk, phone ringing
+            trunk.phone(PhoneAnswered(call_id=call_id, agent_id="1001", auto=True))
+            await until(lambda: voice.audio_connected(call_id))
+            assert c.service.router.agent("1001").state is AgentState.TALKING
 
     virtual(body)

@@ -134,10 +134,12 @@ async def test_a_phone_accepted_on_the_desk_is_rung_again_on_a_leg_of_its_own(
         ("c1~1001~2", True),
     ]
     assert line.ended == ["c1~1001"]
-    # The withdrawn leg's end says nothing; the auto-answered one is no PhoneAnswered.
+    # The withdrawn leg's end says nothing; the auto-answered one says the audio is
+    # connected (auto: there is no offer left to accept).
     voice.leg_progress(AgentLegProgress("c1~1001", "1001", "cancelled", 487, True))
     answered(voice, "c1~1001~2")
-    assert line.events == []
+    assert line.events == [PhoneAnswered(call_id=CALL, agent_id="1001", auto=True,
+                                         line="sip")]  # fmt: skip
 
 
 async def test_refusals_and_hang_ups_of_the_phone_are_reported(
@@ -155,6 +157,7 @@ async def test_refusals_and_hang_ups_of_the_phone_are_reported(
     line.events.clear()
     await voice.plan_audio(CALL, TALK, live=True)  # rung again, auto-answer
     answered(voice, "c1~1001~2")
+    line.events.clear()  # its PhoneAnswered(auto=True)
     voice.leg_progress(AgentLegProgress("c1~1001~2", "1001", "ended", 0, True))
     assert line.events == [PhoneHungUp(call_id=CALL, agent_id="1001",
                                        reason="hung up on the phone", line="sip")]  # fmt: skip
