@@ -16,6 +16,7 @@ is dropped, never written: the paused time is silence in the file.
 from __future__ import annotations
 
 import struct
+from array import array
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Literal
@@ -32,6 +33,8 @@ from telephony_adapters.media.player import (
 
 JITTER_SLOTS = 3
 LAG_SLOTS = 5
+MAX_SOURCES = 16
+"""Speakers kept apart on one side (a conference's agents); more share a track."""
 #: A side more than this many slots ahead of real time (a sender too fast) loses frames.
 AHEAD_SLOTS = 10
 
@@ -100,7 +103,9 @@ class Recorder:
         self.start = start
         self.encoding = encoding
         self.closed = False
-        self._tracks = (_Track(), _Track())
+        # Per side, a track per source (one agent's phone...): a conference has two
+        # agents on the right, mixed as the file is written.
+        self._sides: tuple[dict[str, _Track], dict[str, _Track]] = ({"": _Track()}, {"": _Track()})
         self._written = 0  # slots written
         self._pauses: list[PauseSpan] = []
         self._paused_at: float | None = None
@@ -115,14 +120,21 @@ class Recorder:
     def paused(self) -> bool:
         return self._paused_at is not None
 
-    def add(self, side: Side | Literal["caller", "agent"], samples: bytes, now: float) -> bytes:
+    def add(
+        self,
+        side: Side | Literal["caller", "agent"],
+        samples: bytes,
+        now: float,
+        source: str = "",
+    ) -> bytes:
         """Take linear 16-bit little-endian samples of ``side`` whose first one was heard
         at ``now`` (usually a 20 ms frame; 10 or 30 ms packets are cut into 20 ms
-        frames); return the WAV bytes now ready to append (often empty)."""
+        frames); return the WAV bytes now ready to append (often empty). ``source``
+        tells apart several speakers on one side (a conference's agents): they are mixed."""
         if self.closed:
             return b""
         if self._paused_at is None:
-            track = self._tracks[0 if side == Side.CALLER else 1]
+            track = self._track(side, source)
             if len(samples) == FRAME_BYTES and not track.partial:
                 self._place(track, samples, now)
             else:
@@ -133,8 +145,7 @@ class Recorder:
         """The WAV bytes ready by ``now`` (slots both sides passed, or old enough)."""
         if self.closed:
             return b""
-        left, right = self._tracks
-        ready = max(self._slot(now) - LAG_SLOTS, min(left.next_slot, right.next_slot))
+        ready = max(self._slot(now) - LAG_SLOTS, min(t.next_slot for t in self._all_tracks()))
         if ready <= self._written and self._header_sent:
             return b""  # most calls (add ticks on every frame): nothing new
         return self._emit(ready)
@@ -142,7 +153,7 @@ class Recorder:
     def pause(self, now: float) -> None:
         if self._paused_at is None and not self.closed:
             self._paused_at = now
-            for track in self._tracks:
+            for track in self._all_tracks():
                 track.partial = b""
 
     def resume(self, now: float) -> None:
@@ -156,7 +167,7 @@ class Recorder:
         tail = b""
         if not self.closed:
             self.resume(now)
-            end = max(self._slot(now), *(t.next_slot for t in self._tracks))
+            end = max(self._slot(now), *(t.next_slot for t in self._all_tracks()))
             tail = self._emit(end) + _info_chunk(pause_comment(self._pauses))
             self.closed = True
         return RecordingSummary(
@@ -203,6 +214,18 @@ class Recorder:
 
     # --- inside -----------------------------------------------------------------------
 
+    def _track(self, side: Side | Literal["caller", "agent"], source: str) -> _Track:
+        tracks = self._sides[0 if side == Side.CALLER else 1]
+        track = tracks.get(source)
+        if track is None:
+            if len(tracks) >= MAX_SOURCES:
+                return tracks[""]  # beyond a conference's size: shares the side's own
+            track = tracks[source] = _Track(next_slot=self._written)
+        return track
+
+    def _all_tracks(self) -> list[_Track]:
+        return [*self._sides[0].values(), *self._sides[1].values()]
+
     def _slot(self, now: float) -> int:
         return max(0, round((now - self.start) / FRAME_S))
 
@@ -234,9 +257,9 @@ class Recorder:
         """The bytes of slots ``_written`` .. ``until - 1`` (with the header first)."""
         out = [] if self._header_sent else [self.header()]
         self._header_sent = True
-        left, right = self._tracks
+        left, right = self._sides
         for slot in range(self._written, until):
-            out.append(self._interleave(left.slots.pop(slot, None), right.slots.pop(slot, None)))
+            out.append(self._interleave(_mixed(left, slot), _mixed(right, slot)))
         self._written = max(self._written, until)
         return b"".join(out)
 
@@ -249,3 +272,12 @@ class Recorder:
         mixed[1::2] = both[FRAME_SAMPLES:]
         pcm = g711.to_bytes(mixed)
         return pcm if self.encoding is Encoding.PCM16 else g711.linear_to_ulaw(pcm)
+
+
+def _mixed(tracks: dict[str, _Track], slot: int) -> bytes | None:
+    """The side's frame at ``slot``: its one speaker's, or the sum of several (clipped)."""
+    frames = [f for f in (t.slots.pop(slot, None) for t in tracks.values()) if f is not None]
+    if len(frames) <= 1:
+        return frames[0] if frames else None
+    total = [sum(column) for column in zip(*(g711.samples(f) for f in frames), strict=True)]
+    return g711.to_bytes(array("h", (max(-32768, min(32767, v)) for v in total)))

@@ -102,10 +102,23 @@ def apply(
 
 
 def _retap(media: Wirable, leg: str, side: Side | None, was: Side | None, tap: str) -> None:
+    tap = leg_tap(tap, leg)
     if side is None and was is not None:
         media.untap(leg, tap)
     elif side is not None and side != was:
         media.tap(leg, tap, side)
+
+
+def leg_tap(tap: str, leg: str) -> str:
+    """The tap id of one leg of a call's recording: the call's tap and the leg, so that
+    a frame tells its call and its speaker (a conference has two agents on one side)."""
+    return f"{tap}|{leg}"
+
+
+def tap_parts(leg_tap_id: str) -> tuple[str, str]:
+    """(the call's tap, the leg) of :func:`leg_tap`."""
+    tap, _, leg = leg_tap_id.partition("|")
+    return tap, leg
 
 
 def _relayed(leg: str, w: Wiring) -> bool:

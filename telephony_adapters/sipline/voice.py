@@ -66,7 +66,7 @@ from telephony_adapters.media.player import ClipPlayer
 from telephony_adapters.media.recorder import Encoding, Recorder, RecordingSummary
 from telephony_adapters.media.recording_files import Recording, RecordingFiles
 from telephony_adapters.media.relay import MediaRelay, RelayHooks
-from telephony_adapters.media.wiring import Wiring, apply, wiring
+from telephony_adapters.media.wiring import Wiring, apply, tap_parts, wiring
 from telephony_adapters.sipline.clips import LineClips
 from telephony_adapters.sipline.effects import AgentLegProgress, MediaStart, MediaStop
 from telephony_adapters.sipline.params import SipLineParams
@@ -521,10 +521,11 @@ class SipVoice:
         self._rewire(call)
 
     def _record(self, frame: RecordFrame) -> None:
-        call = self._calls.get(frame.tap)
+        call_id, leg = tap_parts(frame.tap)
+        call = self._calls.get(call_id)
         if call is not None and call.recording is not None:
             rec = call.recording
-            rec.file.write(rec.recorder.add(frame.side, frame.samples, frame.at))
+            rec.file.write(rec.recorder.add(frame.side, frame.samples, frame.at, source=leg))
 
     # --- standing legs (phone_mode = "persistent") -----------------------------------
 

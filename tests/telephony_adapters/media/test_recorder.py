@@ -222,3 +222,26 @@ def test_the_header_before_close_counts_what_was_written(encoding: Encoding) -> 
     layout = read_wav_layout(recorder.header_at_close(), "rec.wav")
     assert layout.data_offset + layout.data_size == len(out)
     assert FRAME_BYTES == 320
+
+
+def test_two_agents_of_a_conference_are_mixed_on_the_right_in_time() -> None:
+    """Two speakers on one side each keep their own track: their frames are summed, not
+    queued one after the other (which made the right channel run at twice the speed)."""
+    recorder = Recorder(T0)
+    out = bytearray()
+    caller, first, second = tone(600), tone(1500), tone(2500)
+    for i in range(50):
+        now = T0 + i * 0.02
+        out += recorder.add(Side.CALLER, caller.next_frame(now) or b"", now + 0.002)
+        out += recorder.add(Side.AGENT, first.next_frame(now) or b"", now + 0.004, "c~1001")
+        out += recorder.add(Side.AGENT, second.next_frame(now) or b"", now + 0.006, "c~1002")
+    summary = recorder.close(T0 + 1.0)
+    out += summary.tail
+    out[: len(summary.header)] = summary.header
+    assert summary.duration_s == 1.0
+    assert summary.dropped_frames == 0
+    left, right = channels(bytes(out))
+    assert tone_power_ratio(left, 600) > 0.9
+    assert tone_power_ratio(right, 1500) > 0.3
+    assert tone_power_ratio(right, 2500) > 0.3
+    assert tone_power_ratio(right, 600) < 0.01

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from telephony_adapters.base import CALLER, AudioPlan, Ring
 from telephony_adapters.media.bridge import FrameSource, Side
-from telephony_adapters.media.wiring import RECORDING_TAP, Wiring, apply, wiring
+from telephony_adapters.media.wiring import RECORDING_TAP, Wiring, apply, tap_parts, wiring
 
 UP = {CALLER: "c", "1001": "c~1001", "1002": "c~1002"}
 
@@ -65,7 +65,7 @@ class _Media:
             self.calls.append(("mute", leg_id))
 
     def tap(self, leg_id: str, tap: str, side: Side) -> None:
-        assert tap == RECORDING_TAP
+        assert tap_parts(tap) == (RECORDING_TAP, leg_id)
         self.calls.append(("tap", leg_id, side))
 
     def untap(self, leg_id: str, tap: str) -> None:
@@ -110,7 +110,8 @@ def test_each_call_taps_its_legs_under_its_own_id() -> None:
     media = _Tapping()
     talking = wiring(AudioPlan(rooms=(frozenset({CALLER, "1001"}),), record=True), UP)
     apply(media, talking, None, lambda leg: _Quiet(), tap="c")
-    assert {("tap", "c", "c"), ("tap", "c~1001", "c")} <= set(media.calls)
+    assert {("tap", "c", "c|c"), ("tap", "c~1001", "c|c~1001")} <= set(media.calls)
     apply(media, wiring(AudioPlan(rooms=(frozenset({CALLER, "1001"}),)), UP), talking,
           lambda leg: _Quiet(), tap="c")  # fmt: skip
-    assert ("untap", "c", "c") in media.calls
+    assert ("untap", "c", "c|c") in media.calls
+    assert tap_parts("c|c~1001") == ("c", "c~1001")
