@@ -145,7 +145,7 @@ class Recorder:
         """The WAV bytes ready by ``now`` (slots both sides passed, or old enough)."""
         if self.closed:
             return b""
-        ready = max(self._slot(now) - LAG_SLOTS, min(t.next_slot for t in self._all_tracks()))
+        ready = max(self._slot(now) - LAG_SLOTS, self._lowest_next())
         if ready <= self._written and self._header_sent:
             return b""  # most calls (add ticks on every frame): nothing new
         return self._emit(ready)
@@ -226,6 +226,15 @@ class Recorder:
     def _all_tracks(self) -> list[_Track]:
         return [*self._sides[0].values(), *self._sides[1].values()]
 
+    def _lowest_next(self) -> int:
+        """The lowest next slot of any track (one track a side, the usual: no list built,
+        as this runs on every frame)."""
+        left, right = self._sides
+        if len(left) == 1 and len(right) == 1:
+            ((caller,), (agent,)) = left.values(), right.values()
+            return min(caller.next_slot, agent.next_slot)
+        return min(t.next_slot for t in self._all_tracks())
+
     def _slot(self, now: float) -> int:
         return max(0, round((now - self.start) / FRAME_S))
 
@@ -276,6 +285,9 @@ class Recorder:
 
 def _mixed(tracks: dict[str, _Track], slot: int) -> bytes | None:
     """The side's frame at ``slot``: its one speaker's, or the sum of several (clipped)."""
+    if len(tracks) == 1:
+        (track,) = tracks.values()
+        return track.slots.pop(slot, None)
     frames = [f for f in (t.slots.pop(slot, None) for t in tracks.values()) if f is not None]
     if len(frames) <= 1:
         return frames[0] if frames else None
