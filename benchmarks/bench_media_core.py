@@ -44,11 +44,11 @@ from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
+Addr = tuple[str, int]
 FRAME_S = 0.02
 SLOTS = 20
 RECORDING_TICK_S = 0.1
 PCMU = 0
-SECTIONS = ("forwarder", "relay")
 _PAYLOAD = bytes(range(0, 256, 2))[:80] * 2  # 160 varied mu-law codes
 
 
@@ -189,21 +189,86 @@ def _ticker(relay: Any) -> Callable[[float], None]:
     return tick
 
 
-async def worker(calls: int, frames: int, record: bool) -> dict[str, Any]:
+async def _through_loop(packets: list[tuple[float, int, bytes]], sink: tuple[str, int]) -> float:
+    """CPU seconds of the forwarder with its datagrams read by the running event loop:
+    each frame's packets are sent to the legs' ports at once (loopback delivers them at
+    ``sendto``), then the loop runs until it has read them all (one pass: every socket
+    is ready). What the loop costs beyond :func:`_forwarder`, asyncio's or uvloop's."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_media import _Forward
+
+    loop = asyncio.get_running_loop()
+    legs: list[_Forward] = []
+    for _ in range(max(leg for _, leg, _ in packets) + 1):
+        _, proto = await loop.create_datagram_endpoint(_Forward, local_addr=(HOST, 0))
+        proto.phone = sink
+        legs.append(proto)
+    for leg, proto in enumerate(legs):
+        proto.peer = legs[leg ^ 1]
+    ports = [cast(Addr, p.transport.get_extra_info("sockname")) for p in legs if p.transport]
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    expected = _Forward.received
+    cpu = _mark()
+    for start in range(0, len(packets), len(legs)):
+        for _, leg, data in packets[start : start + len(legs)]:
+            sender.sendto(data, ports[leg])
+        expected += len(legs)
+        while _Forward.received < expected:  # noqa: ASYNC110 - a bare loop pass is measured
+            await asyncio.sleep(0)
+    cpu = _mark() - cpu
+    sender.close()
+    for proto in legs:
+        if proto.transport is not None:
+            proto.transport.close()
+    return cpu
+
+
+def _loops() -> list[tuple[str, Callable[[], asyncio.AbstractEventLoop]]]:
+    loops: list[tuple[str, Callable[[], asyncio.AbstractEventLoop]]] = [
+        ("asyncio", asyncio.new_event_loop)
+    ]
+    try:
+        import uvloop
+    except ImportError:
+        return loops
+    return [*loops, ("uvloop", uvloop.new_event_loop)]
+
+
+async def _sections(calls: int, frames: int, record: bool, result: dict[str, Any]) -> None:
     import telephony_adapters
 
     sink_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sink_sock.bind((HOST, 0))  # never read: the kernel drops what overflows
-    sink = cast(tuple[str, int], sink_sock.getsockname())
+    sink = cast(Addr, sink_sock.getsockname())
     t0 = asyncio.get_running_loop().time()
     packets = _packets(calls, frames, t0)
-    result: dict[str, Any] = {"package": str(Path(telephony_adapters.__file__).parent)}
+    result["package"] = str(Path(telephony_adapters.__file__).parent)
     result["forwarder_packets"] = result["relay_packets"] = len(packets)
     result["forwarder_cpu_s"] = await _forwarder(packets, sink)
     cpu, sent, written = await _relay(packets, sink, calls, t0, record)
     result["relay_cpu_s"] = cpu
     result |= {"relay_sent": sent, "recorded_bytes": written}
     sink_sock.close()
+
+
+def worker(calls: int, frames: int, record: bool) -> dict[str, Any]:
+    """The sections in order, each between two marks: the forwarder and the relay on
+    asyncio, then the forwarder through each event loop."""
+    result: dict[str, Any] = {"sections": ["forwarder", "relay"]}
+    asyncio.run(_sections(calls, frames, record, result))
+    for name, factory in _loops():
+        with (
+            asyncio.Runner(loop_factory=factory) as runner,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink,
+        ):
+            sink.bind((HOST, 0))
+            packets = _packets(calls, frames, 0.0)
+            section = f"loop_{name}"
+            result[f"{section}_cpu_s"] = runner.run(
+                _through_loop(packets, cast(Addr, sink.getsockname()))
+            )
+            result[f"{section}_packets"] = len(packets)
+            result["sections"].append(section)
     return result
 
 
@@ -235,7 +300,7 @@ def _totals(out: Path) -> list[int]:
 
 
 def measure(name: str, pythonpath: Path | None, args: argparse.Namespace) -> dict[str, Any]:
-    env = dict(os.environ)
+    env = dict(os.environ, PYTHONHASHSEED="0")  # the same dict and set layouts each run
     if pythonpath is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), str(ROOT)])
     command = [sys.executable, __file__, "--worker", f"--calls={args.calls}"]
@@ -254,11 +319,12 @@ def measure(name: str, pythonpath: Path | None, args: argparse.Namespace) -> dic
             raise RuntimeError(f"{name}: the worker failed:\n{done.stderr[-3000:]}")
         result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
         if args.valgrind:
-            counts = _totals(out)
-            if len(counts) != 4:
-                raise RuntimeError(f"{name}: {len(counts)} callgrind parts, not 4: {counts}")
-            result["forwarder_instructions"], result["relay_instructions"] = counts[1], counts[3]
-    for section in SECTIONS:
+            counts, sections = _totals(out), result["sections"]
+            if len(counts) != 2 * len(sections):
+                raise RuntimeError(f"{name}: {len(counts)} callgrind parts for {sections}")
+            for section, count in zip(sections, counts[1::2], strict=True):
+                result[f"{section}_instructions"] = count
+    for section in result["sections"]:
         packets = result[f"{section}_packets"]
         if args.valgrind:
             result[f"{section}_instructions_per_packet"] = round(
@@ -282,14 +348,23 @@ def main(args: argparse.Namespace) -> None:
     key = "instructions_per_packet" if args.valgrind else "cpu_us_per_packet"
     recording = "recording on" if args.record else "no recording"
     print(f"{args.calls} calls x {args.frames} frames per leg, {recording}; {unit} per packet")
-    print(f"{'tree':<24} {'relay':>10} {'forwarder':>10} {'ratio':>6} {'sent':>8}")
+    print(
+        f"{'tree':<24} {'relay':>10} {'forwarder':>10} {'ratio':>6} {'sent':>8}"
+        "   forwarder through the loop: asyncio, uvloop"
+    )
+    line: dict[str, Any] = {"calls": args.calls, "frames": args.frames, "record": args.record}
+    line["unit"] = key
     for run in runs:
         relay, fwd = run[f"relay_{key}"], run[f"forwarder_{key}"]
-        print(f"{run['tree']:<24} {relay:>10} {fwd:>10} {relay / fwd:>6.2f} {run['relay_sent']:>8}")
-    line = {"calls": args.calls, "frames": args.frames, "record": args.record, "unit": key}
-    line |= {run["tree"]: {"relay": run[f"relay_{key}"], "forwarder": run[f"forwarder_{key}"],
-             "relay_sent": run["relay_sent"], "recorded_bytes": run["recorded_bytes"]}
-             for run in runs}  # fmt: skip
+        loops = [run.get(f"loop_{name}_{key}") for name in ("asyncio", "uvloop")]
+        print(
+            f"{run['tree']:<24} {relay:>10} {fwd:>10} {relay / fwd:>6.2f} {run['relay_sent']:>8}"
+            f"   {loops[0]}, {loops[1]}"
+        )
+        line[run["tree"]] = {
+            "relay": relay, "forwarder": fwd, "loop_asyncio": loops[0], "loop_uvloop": loops[1],
+            "relay_sent": run["relay_sent"], "recorded_bytes": run["recorded_bytes"],
+        }  # fmt: skip
     print(json.dumps(line))
 
 
@@ -311,6 +386,6 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 if __name__ == "__main__":
     options = parse()
     if options.worker:
-        print(json.dumps(asyncio.run(worker(options.calls, options.frames, options.record))))
+        print(json.dumps(worker(options.calls, options.frames, options.record)))
     else:
         main(options)
