@@ -562,7 +562,12 @@ class MediaCore:
         if not self._step_due(now):
             return out
         for leg in list(self._legs.values()):
-            out.extend(self._frame(leg, now))
+            source = leg.source
+            if source.__class__ is HearLeg:  # most legs: a relay, which flows
+                if self._needs_fill(leg, source, now):
+                    self._frame(leg, now, out)
+            elif source.__class__ is not HearMix:  # the mix makes its own
+                self._frame(leg, now, out)
         for group in list(self._groups):
             out.extend(self._mix(group, now))
         return out
@@ -582,10 +587,9 @@ class MediaCore:
             self._next_tick = now + TICK_S
         return True
 
-    def _frame(self, leg: _Leg, now: float) -> list[Out]:
+    def _frame(self, leg: _Leg, now: float, out: list[Out]) -> None:
         """This step's frame for a leg hearing a player or silence, or silence for a
-        relayed leg whose source sends nothing."""
-        out: list[Out] = []
+        relayed leg whose source sends nothing (the caller checked that)."""
         source = leg.source
         origin: Hashable = "silence"
         payload: bytes | None = None
@@ -597,15 +601,10 @@ class MediaCore:
             else:
                 payload = g711.encode(_fit(frame), leg.payload_type)
                 origin = ("play", id(source.source))
-        elif isinstance(source, HearMix) or (
-            isinstance(source, HearLeg) and not self._needs_fill(leg, source, now)
-        ):
-            return out  # the mix makes its own; a relay that flows needs nothing
         if leg.remote is not None:
             if payload is None:
                 payload = g711.silence(leg.payload_type)
             out.append(self._generated(leg, origin, payload, now))
-        return out
 
     def _needs_fill(self, leg: _Leg, source: HearLeg, now: float) -> bool:
         """Whether the source is quiet for real: muted, or nothing relayed from it for

@@ -298,12 +298,12 @@ class MediaRelay:
     def _dispatch(self, outs: list[Out]) -> None:
         hooks = self.hooks
         for out in outs:
-            if isinstance(out, SendPacket):
+            if isinstance(out, RecordFrame):  # the usual after a packet (sends go direct)
+                self._call(hooks.on_record, out)
+            elif isinstance(out, SendPacket):
                 self._send(out)
             elif isinstance(out, DtmfHeard):
                 self._call(hooks.on_dtmf, out)
-            elif isinstance(out, RecordFrame):
-                self._call(hooks.on_record, out)
             elif isinstance(out, LegSilent):
                 self._call(hooks.on_silent, out)
             else:

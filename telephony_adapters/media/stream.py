@@ -154,20 +154,16 @@ class InStream:
     def accept(self, ssrc: int, seq: int, ts: int, now: float, *, timed: bool = True) -> Verdict:
         """Take one packet's header; ``timed`` False leaves jitter alone (DTMF events
         carry their start time, not the time of their samples)."""
-        if self.ssrc is None or (ssrc != self.ssrc and self._takes_over(ssrc, seq, now)):
-            self._start(ssrc, seq)
-            verdict = Verdict.NEW
-        elif ssrc != self.ssrc:
-            self.foreign += 1
-            return Verdict.FOREIGN
-        else:
+        if ssrc == self.ssrc:  # the usual first: every packet comes here
             verdict = self._sequence(seq)
             if verdict is Verdict.DUPLICATE or verdict is Verdict.FOREIGN:
                 return verdict
-        self._count(ts, now, timed)
-        return verdict
-
-    def _count(self, ts: int, now: float, timed: bool) -> None:
+        elif self.ssrc is None or self._takes_over(ssrc, seq, now):
+            self._start(ssrc, seq)
+            verdict = Verdict.NEW
+        else:
+            self.foreign += 1
+            return Verdict.FOREIGN
         self.received += 1
         self.last_heard = now
         if timed:
@@ -178,6 +174,7 @@ class InStream:
                 if d < RATE:
                     self.jitter += (d - self.jitter) / 16
             self._transit = transit
+        return verdict
 
     def _takes_over(self, ssrc: int, seq: int, now: float) -> bool:
         quiet = self.last_heard is None or now - self.last_heard >= SSRC_QUIET_S
