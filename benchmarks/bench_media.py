@@ -4,7 +4,9 @@ Each call is two legs of :class:`~telephony_adapters.media.relay.MediaRelay` (it
 :class:`~telephony_adapters.media.bridge.MediaCore`), connected two-way, both PCMU, with a
 recording tap on each (caller left, agent right) feeding a
 :class:`~telephony_adapters.media.recorder.Recorder` per call whose WAV bytes go through
-:class:`~telephony_adapters.media.recording_files.RecordingFiles` to a temporary directory.
+:class:`~telephony_adapters.media.recording_files.RecordingFiles` to a temporary directory,
+as the SIP voice records (a tap per leg, the leg as the recorder's source, every
+recording ticked each 100 ms).
 
 The RTP comes from another process (this script with ``--generator``): for every leg a
 20 ms G.711 packet every 20 ms, the legs' phases spread over the 20 ms (phones are not in
@@ -81,6 +83,7 @@ from telephony_adapters.media.bridge import Addr, RecordFrame
 from telephony_adapters.media.recorder import Recorder
 from telephony_adapters.media.recording_files import Recording, RecordingFiles
 from telephony_adapters.media.relay import MediaRelay, RelayHooks
+from telephony_adapters.media.wiring import leg_tap, tap_parts
 
 HOST = "127.0.0.1"
 RX_SOCKETS = 16
@@ -99,6 +102,7 @@ _PAD = b"\xff" * (160 - _STAMP.size)  # mu-law silence after the stamp: a 160-by
 _PLAIN_RTP = 0x80  # version 2, no padding, extension or CSRC: what the relays send
 GOAL_CALLS = 200
 GOAL_P99_MS = 2.0
+RECORDING_TICK_S = 0.1  # SipVoice writes every open recording this often
 PHONE_SILENCE_S = 30.0  # [voice] phone_silence_s's default: every leg has a time-out
 
 
@@ -361,8 +365,9 @@ async def run_baseline(gen: _Generator, calls: int, args: argparse.Namespace) ->
 
 
 class _Recordings:
-    """What the engine does with the relay's RecordFrames: a Recorder per call, its bytes
-    to a file."""
+    """What the engine (SipVoice) does with the relay's RecordFrames: a Recorder per call
+    fed each leg's frames (a tap per leg, the leg as the recorder's source), its bytes to
+    a file, and every recording ticked each 100 ms."""
 
     def __init__(self, files: RecordingFiles) -> None:
         self.files = files
@@ -372,10 +377,19 @@ class _Recordings:
         self.calls[call_id] = (Recorder(now), self.files.open(call_id, date.today()))
 
     def frame(self, out: RecordFrame) -> None:
-        recorder, recording = self.calls[out.tap]
-        data = recorder.add(out.side, out.samples, out.at)
+        call_id, leg_id = tap_parts(out.tap)
+        recorder, recording = self.calls[call_id]
+        data = recorder.add(out.side, out.samples, out.at, leg_id)
         if data:
             recording.write(data)
+
+    async def tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(RECORDING_TICK_S)
+            now = loop.time()
+            for recorder, recording in self.calls.values():
+                recording.write(recorder.tick(now))
 
     async def close(self, now: float) -> tuple[int, int]:
         """Close them all: (bytes written, recordings failed)."""
@@ -409,12 +423,16 @@ async def run_relay(
                 relay.connect(a, b)
                 if args.record:
                     recordings.open(call_id, loop.time())
-                    relay.tap(a, call_id, "caller")
-                    relay.tap(b, call_id, "agent")
+                    relay.tap(a, leg_tap(call_id, a), "caller")
+                    relay.tap(b, leg_tap(call_id, b), "agent")
             core = relay.core
-            result = await _measured(
-                gen, targets, args, lambda: sum(core.stats(leg).received for leg in leg_ids)
-            )
+            ticking = loop.create_task(recordings.tick())
+            try:
+                result = await _measured(
+                    gen, targets, args, lambda: sum(core.stats(leg).received for leg in leg_ids)
+                )
+            finally:
+                ticking.cancel()
             result["dropped"] = sum(relay.core.dropped.values())
         result["recorded_bytes"], result["recording_errors"] = await recordings.close(loop.time())
     return result

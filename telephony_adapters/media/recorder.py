@@ -126,11 +126,16 @@ class Recorder:
         samples: bytes,
         now: float,
         source: str = "",
+        *,
+        emit: bool = True,
     ) -> bytes:
         """Take linear 16-bit little-endian samples of ``side`` whose first one was heard
         at ``now`` (usually a 20 ms frame; 10 or 30 ms packets are cut into 20 ms
         frames); return the WAV bytes now ready to append (often empty). ``source``
-        tells apart several speakers on one side (a conference's agents): they are mixed."""
+        tells apart several speakers on one side (a conference's agents): they are mixed.
+        ``emit`` False: take them only, and return nothing; for a caller that calls
+        :meth:`tick` on its own clock (every 100 ms), which saves a tick per frame (the
+        media relay's dearest step after the packet itself, docs/voice.md)."""
         if self.closed:
             return b""
         if self._paused_at is None:
@@ -139,7 +144,7 @@ class Recorder:
                 self._place(track, samples, now)
             else:
                 self._place_pieces(track, samples, now)
-        return self.tick(now)
+        return self.tick(now) if emit else b""
 
     def tick(self, now: float) -> bytes:
         """The WAV bytes ready by ``now`` (slots both sides passed, or old enough)."""

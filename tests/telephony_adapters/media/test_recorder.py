@@ -245,3 +245,24 @@ def test_two_agents_of_a_conference_are_mixed_on_the_right_in_time() -> None:
     assert tone_power_ratio(right, 1500) > 0.3
     assert tone_power_ratio(right, 2500) > 0.3
     assert tone_power_ratio(right, 600) < 0.01
+
+
+def test_frames_taken_without_emit_are_written_by_the_ticks_alike() -> None:
+    """add(emit=False) returns nothing; a tick every 100 ms then writes the same file as
+    adding with emit (the media relay's writer ticks on its own clock)."""
+    tone = ToneSource(440)
+    frames = [tone.next_frame(i * 0.02) or b"" for i in range(50)]
+    each, ticked = Shell(Recorder(T0)), Shell(Recorder(T0))
+    for i, frame in enumerate(frames):
+        at = T0 + i * 0.02
+        each.add("caller", frame, at)
+        each.add("agent", frames[-1 - i], at + 0.005)
+        assert ticked.recorder.add("caller", frame, at, emit=False) == b""
+        assert ticked.recorder.add("agent", frames[-1 - i], at + 0.005, emit=False) == b""
+        if i % 5 == 4:
+            ticked.tick(at + 0.01)
+    end = T0 + 1.0
+    for shell in (each, ticked):
+        shell.out += shell.recorder.close(end).tail
+    assert len(ticked.out) > 50 * 640
+    assert ticked.out == each.out
