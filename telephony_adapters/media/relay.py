@@ -105,6 +105,7 @@ class MediaRelay:
         self._sockets: dict[str, _LegPort] = {}
         self.send_errors = 0
         """Packets not sent (a full send buffer, an unreachable address)."""
+        self._send_now = self._sendto  # bound once: the core calls it for every packet
         self._latch: set[str] = set()
         self._cursor = self.port_min
         self._wake = asyncio.Event()
@@ -280,7 +281,7 @@ class MediaRelay:
             self._latch.discard(leg_id)
             self.set_remote(leg_id, (addr[0], addr[1]))
         outs: list[Out] = []
-        self.core.receive_into(leg_id, data, loop.time(), outs, self._sendto)
+        self.core.receive_into(leg_id, data, loop.time(), outs, self._send_now)
         if outs:
             self._dispatch(outs)
 
@@ -301,16 +302,13 @@ class MediaRelay:
             if isinstance(out, RecordFrame):  # the usual after a packet (sends go direct)
                 self._call(hooks.on_record, out)
             elif isinstance(out, SendPacket):
-                self._send(out)
+                self._sendto(out.leg_id, out.data, out.addr)
             elif isinstance(out, DtmfHeard):
                 self._call(hooks.on_dtmf, out)
             elif isinstance(out, LegSilent):
                 self._call(hooks.on_silent, out)
             else:
                 self._call(hooks.on_play_finished, out)
-
-    def _send(self, out: SendPacket) -> None:
-        self._sendto(out.leg_id, out.data, out.addr)
 
     def _sendto(self, leg_id: str, data: bytes, addr: Addr) -> None:
         leg = self._sockets.get(leg_id)

@@ -136,3 +136,19 @@ async def test_an_exhausted_port_range_is_a_clear_error() -> None:
         assert len(relay.core) == opened  # the leg that found no port left nothing behind
     with pytest.raises(TelephonyError, match="no even port"):
         MediaRelay("127.0.0.1", 7001, 7001)
+
+
+async def test_a_leg_that_cannot_be_sent_to_is_counted_and_the_others_go_on() -> None:
+    """The relay sends on each leg's own socket: a send that fails (here port 0) is
+    counted in send_errors, and the packets of other legs still go."""
+    a, c = await phone(), await phone()
+    async with MediaRelay("127.0.0.1", *free_range(40)) as relay:
+        port_a = await relay.open_leg("a", payload_type=0, remote=a.addr)
+        await relay.open_leg("b", payload_type=0, remote=("127.0.0.1", 0))
+        await relay.open_leg("c", payload_type=0, remote=c.addr)
+        relay.connect("a", "b")
+        relay.hear("c", "a")  # c listens in on a
+        for i in range(3):
+            a.send(bytes(RtpPacket(0, i, 160 * i, 0xAAAA, b"\x11" * 160)), port_a)
+        await until(lambda: relay.send_errors >= 3 and len(c.packets(0)) >= 3)
+        assert [p.payload for p in c.packets(0)][-3:] == [b"\x11" * 160] * 3
