@@ -83,7 +83,6 @@ from telephony_adapters.media.bridge import Addr, RecordFrame
 from telephony_adapters.media.recorder import Recorder
 from telephony_adapters.media.recording_files import Recording, RecordingFiles
 from telephony_adapters.media.relay import MediaRelay, RelayHooks
-from telephony_adapters.media.wiring import leg_tap, tap_parts
 
 HOST = "127.0.0.1"
 RX_SOCKETS = 16
@@ -370,14 +369,19 @@ class _Recordings:
     a file, and every recording ticked each 100 ms."""
 
     def __init__(self, files: RecordingFiles) -> None:
+        # here, not at the top: bench_media_core imports this module's forwarder with
+        # the media package of older revisions
+        from telephony_adapters.media.wiring import tap_parts
+
         self.files = files
         self.calls: dict[str, tuple[Recorder, Recording]] = {}
+        self.tap_parts = tap_parts
 
     def open(self, call_id: str, now: float) -> None:
         self.calls[call_id] = (Recorder(now), self.files.open(call_id, date.today()))
 
     def frame(self, out: RecordFrame) -> None:
-        call_id, leg_id = tap_parts(out.tap)
+        call_id, leg_id = self.tap_parts(out.tap)
         recorder, recording = self.calls[call_id]
         data = recorder.add(out.side, out.samples, out.at, leg_id)
         if data:
@@ -404,6 +408,8 @@ class _Recordings:
 async def run_relay(
     gen: _Generator, calls: int, args: argparse.Namespace, root: Path
 ) -> dict[str, Any]:
+    from telephony_adapters.media.wiring import leg_tap
+
     loop = asyncio.get_running_loop()
     async with RecordingFiles(root) as files:
         recordings = _Recordings(files)
