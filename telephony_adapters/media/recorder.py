@@ -105,7 +105,8 @@ class Recorder:
         self.closed = False
         # Per side, a track per source (one agent's phone...): a conference has two
         # agents on the right, mixed as the file is written.
-        self._sides: tuple[dict[str, _Track], dict[str, _Track]] = ({"": _Track()}, {"": _Track()})
+        # A track is made when its speaker is first heard.
+        self._sides: tuple[dict[str, _Track], dict[str, _Track]] = ({}, {})
         self._written = 0  # slots written
         self._pauses: list[PauseSpan] = []
         self._paused_at: float | None = None
@@ -172,7 +173,7 @@ class Recorder:
         tail = b""
         if not self.closed:
             self.resume(now)
-            end = max(self._slot(now), *(t.next_slot for t in self._all_tracks()))
+            end = max(self._slot(now), *(t.next_slot for t in self._all_tracks()), 0)
             tail = self._emit(end) + _info_chunk(pause_comment(self._pauses))
             self.closed = True
         return RecordingSummary(
@@ -224,7 +225,7 @@ class Recorder:
         track = tracks.get(source)
         if track is None:
             if len(tracks) >= MAX_SOURCES:
-                return tracks[""]  # beyond a conference's size: shares the side's own
+                return next(iter(tracks.values()))  # beyond a conference's size: shares
             track = tracks[source] = _Track(next_slot=self._written)
         return track
 
@@ -232,12 +233,14 @@ class Recorder:
         return [*self._sides[0].values(), *self._sides[1].values()]
 
     def _lowest_next(self) -> int:
-        """The lowest next slot of any track (one track a side, the usual: no list built,
-        as this runs on every frame)."""
+        """The lowest next slot of any track; a side not heard yet holds the file back (by
+        at most the lag). One track a side, the usual, builds no list (every frame)."""
         left, right = self._sides
         if len(left) == 1 and len(right) == 1:
             ((caller,), (agent,)) = left.values(), right.values()
             return min(caller.next_slot, agent.next_slot)
+        if not left or not right:
+            return 0
         return min(t.next_slot for t in self._all_tracks())
 
     def _slot(self, now: float) -> int:

@@ -525,7 +525,7 @@ class SipVoice:
         call = self._calls.get(call_id)
         if call is not None and call.recording is not None:
             rec = call.recording
-            rec.file.write(rec.recorder.add(frame.side, frame.samples, frame.at, source=leg))
+            rec.recorder.add(frame.side, frame.samples, frame.at, source=leg, emit=False)
 
     # --- standing legs (phone_mode = "persistent") -----------------------------------
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import sys
@@ -35,6 +34,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cti.app.commands.serve import run_loop
     from cti.app.voice_demo import VoiceDemoOptions, default_workdir, run_voice_demo
 
     problem = sip_user_problem(args.agent)
@@ -51,5 +51,5 @@ def run(args: argparse.Namespace) -> int:
     )
     options = VoiceDemoOptions(workdir, args.host, args.port, args.agent)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_voice_demo(options, sys.stdout, desk=not args.no_desk))
+        run_loop(run_voice_demo(options, sys.stdout, desk=not args.no_desk))
     return 0

@@ -232,9 +232,12 @@ def test_two_agents_of_a_conference_are_mixed_on_the_right_in_time() -> None:
     caller, first, second = tone(600), tone(1500), tone(2500)
     for i in range(50):
         now = T0 + i * 0.02
-        out += recorder.add(Side.CALLER, caller.next_frame(now) or b"", now + 0.002)
-        out += recorder.add(Side.AGENT, first.next_frame(now) or b"", now + 0.004, "c~1001")
-        out += recorder.add(Side.AGENT, second.next_frame(now) or b"", now + 0.006, "c~1002")
+        # As the SIP line records: frames taken as they come, written every 100 ms.
+        recorder.add(Side.CALLER, caller.next_frame(now) or b"", now + 0.002, "c", emit=False)
+        recorder.add(Side.AGENT, first.next_frame(now) or b"", now + 0.004, "c~1001", emit=False)
+        recorder.add(Side.AGENT, second.next_frame(now) or b"", now + 0.006, "c~1002", emit=False)
+        if i % 5 == 4:
+            out += recorder.tick(now + 0.01)
     summary = recorder.close(T0 + 1.0)
     out += summary.tail
     out[: len(summary.header)] = summary.header
