@@ -371,8 +371,10 @@ class _Recordings:
     def __init__(self, files: RecordingFiles) -> None:
         # here, not at the top: bench_media_core imports this module's forwarder with
         # the media package of older revisions
+        from telephony_adapters.media.recording_files import write_due
         from telephony_adapters.media.wiring import tap_parts
 
+        self.write_due = write_due
         self.files = files
         self.calls: dict[str, tuple[Recorder, Recording]] = {}
         self.tap_parts = tap_parts
@@ -382,18 +384,14 @@ class _Recordings:
 
     def frame(self, out: RecordFrame) -> None:
         call_id, leg_id = self.tap_parts(out.tap)
-        recorder, recording = self.calls[call_id]
-        data = recorder.add(out.side, out.samples, out.at, leg_id)
-        if data:
-            recording.write(data)
+        recorder, _ = self.calls[call_id]
+        recorder.add(out.side, out.samples, out.at, leg_id, emit=False)
 
     async def tick(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(RECORDING_TICK_S)
-            now = loop.time()
-            for recorder, recording in self.calls.values():
-                recording.write(recorder.tick(now))
+            await self.write_due(self.calls.values(), loop.time())
 
     async def close(self, now: float) -> tuple[int, int]:
         """Close them all: (bytes written, recordings failed)."""

@@ -64,7 +64,7 @@ from telephony_adapters.media.bridge import (
 )
 from telephony_adapters.media.player import ClipPlayer
 from telephony_adapters.media.recorder import Encoding, Recorder, RecordingSummary
-from telephony_adapters.media.recording_files import Recording, RecordingFiles
+from telephony_adapters.media.recording_files import Recording, RecordingFiles, write_due
 from telephony_adapters.media.relay import MediaRelay, RelayHooks
 from telephony_adapters.media.wiring import Wiring, apply, tap_parts, wiring
 from telephony_adapters.sipline.clips import LineClips
@@ -630,10 +630,9 @@ class SipVoice:
         loop = asyncio.get_running_loop()
         while any(call.recording is not None for call in self._calls.values()):
             await asyncio.sleep(_RECORDING_TICK_S)
-            now = loop.time()
-            for call in self._calls.values():
-                if (rec := call.recording) is not None:
-                    rec.file.write(rec.recorder.tick(now))
+            open_now = [(c.recording.recorder, c.recording.file) for c in self._calls.values()
+                        if c.recording is not None]  # fmt: skip
+            await write_due(open_now, loop.time())
 
     def _close_recording(self, call: _Call) -> None:
         rec, call.recording = call.recording, None
