@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TypeVar, cast
@@ -146,10 +146,13 @@ class MediaRelay:
         remote: Addr | None = None,
         timeout_s: float | None = None,
         latch: bool = False,
+        prefer: int = 0,
     ) -> int:
         """A leg on a port of its own (returned). ``latch``: with no ``remote`` yet,
-        answer to where its first packet comes from. Raises TelephonyError when the
-        range is exhausted, the id is taken or the codec is not G.711."""
+        answer to where its first packet comes from. ``prefer``: that port if it is in
+        the range and free (a leg taken up after a restart keeps the port its peer
+        knows), else one from the range. Raises TelephonyError when the range is
+        exhausted, the id is taken or the codec is not G.711."""
         if leg_id in self._ports:
             raise TelephonyError(f"media leg {leg_id!r} exists already")
         loop = self._loop or asyncio.get_running_loop()
@@ -162,7 +165,7 @@ class MediaRelay:
             now=loop.time(),
         )
         try:
-            port, sock = await self._bind(leg_id)
+            port, sock = await self._bind(leg_id, prefer)
         except BaseException:
             self.core.remove_leg(leg_id)
             raise
@@ -172,15 +175,21 @@ class MediaRelay:
         self._wake.set()
         return port
 
-    async def _bind(self, leg_id: str) -> tuple[int, _LegPort]:
-        loop = asyncio.get_running_loop()
-        taken = set(self._ports.values())
-        span = (self.port_max - self.port_min) // 2 + 1
-        tries = 0
-        leg = _LegPort(self, leg_id)
-        for _ in range(span):
+    def _candidates(self, prefer: int) -> Iterator[int]:
+        """``prefer`` (when in the range), then the range from the cursor on, once."""
+        if self.port_min <= prefer <= self.port_max and prefer % 2 == 0:
+            yield prefer
+        for _ in range((self.port_max - self.port_min) // 2 + 1):
             port = self._cursor
             self._cursor = self.port_min if port + 2 > self.port_max else port + 2
+            yield port
+
+    async def _bind(self, leg_id: str, prefer: int = 0) -> tuple[int, _LegPort]:
+        loop = asyncio.get_running_loop()
+        taken = set(self._ports.values())
+        tries = 0
+        leg = _LegPort(self, leg_id)
+        for port in self._candidates(prefer):
             if port in taken:
                 continue
             try:

@@ -152,3 +152,33 @@ async def test_a_leg_that_cannot_be_sent_to_is_counted_and_the_others_go_on() ->
             a.send(bytes(RtpPacket(0, i, 160 * i, 0xAAAA, b"\x11" * 160)), port_a)
         await until(lambda: relay.send_errors >= 3 and len(c.packets(0)) >= 3)
         assert [p.payload for p in c.packets(0)][-3:] == [b"\x11" * 160] * 3
+
+
+def squat(sock: socket.socket, ports: range, skip: set[int]) -> int:
+    """Bind ``sock`` to the first port of ``ports`` not in ``skip`` that is free."""
+    for port in ports:
+        if port not in skip:
+            with contextlib.suppress(OSError):
+                sock.bind(("127.0.0.1", port))
+                return port
+    raise AssertionError(f"no free port in {ports}")
+
+
+async def test_a_leg_opens_on_its_preferred_port_when_free_and_elsewhere_when_not() -> None:
+    low, high = free_range(40)
+    async with MediaRelay("127.0.0.1", low, high) as relay:
+        first = await relay.open_leg("a", payload_type=0)
+        wanted = next(p for p in range(high - high % 2, low, -2) if p != first)
+        assert await relay.open_leg("b", payload_type=0, prefer=wanted) == wanted
+        # Taken by the relay's own leg, or by another program: a port of the range.
+        again = await relay.open_leg("c", payload_type=0, prefer=wanted)
+        assert again != wanted
+        assert low <= again <= high
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+            held = squat(squatter, range(low, high + 1, 2), {first, wanted, again})
+            elsewhere = await relay.open_leg("d", payload_type=0, prefer=held)
+        assert elsewhere != held
+        assert low <= elsewhere <= high
+        # Out of the range: ignored.
+        outside = await relay.open_leg("e", payload_type=0, prefer=low - 2)
+        assert low <= outside <= high
