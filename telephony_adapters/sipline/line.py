@@ -64,6 +64,7 @@ from telephony_adapters.sipline.useragent import (
     leg_id,
 )
 from telephony_adapters.sipline.voice import SipVoice
+from telephony_adapters.sipline.voice_adopt import RestoredLegs, restored_legs, take_up_legs
 
 log = logging.getLogger(__name__)
 
@@ -433,30 +434,34 @@ class SipLine(TelephonyAdapter):
     async def adopt(self, call_ids: Sequence[str]) -> Sequence[str]:
         """Take up the calls an earlier process saved (see :meth:`UserAgent.adopt`):
         named callers still ringing ring on, named calls that are up stay up (their RTP
-        restarts), callers the engine never heard of are announced again; everything
-        else is ended cleanly (BYE, CANCEL or 480), and the engine ends its side."""
+        restarts on its port), callers the engine never heard of are announced again;
+        everything else is ended cleanly (BYE, CANCEL or 480), and the engine ends its
+        side. With the voice, the answered legs to phones in kept calls are kept too
+        (:mod:`.voice_adopt`). Returns the callers' calls kept."""
         ua = self.ua
-        kept, effects = ua.adopt(call_ids, self._now())
+        legs = restored_legs(ua) if self._voice is not None else RestoredLegs()
+        kept, effects = ua.adopt(legs.named(call_ids), self._now())
         self._apply(effects)
-        for call_id in kept:
-            if ua.call_state(call_id) != "confirmed":
-                continue
-            try:
-                port = await self._open_media(call_id, prefer=ua.calls[call_id].rtp_port)
-            except TelephonyError as exc:
-                log_limits.warning(
-                    log,
-                    "line %s: call %s kept without media: %s",
-                    self.name,
-                    call_id,
-                    exc,
-                    key=self.name,
-                )
-                continue
-            self._apply(ua.resume_media(call_id, port, self._now()))
-        if kept:
-            log.info("line %s: %d calls taken up after a restart", self.name, len(kept))
-        return kept
+        callers, taken = list(kept), list[str]()
+        if self._voice is not None:
+            callers, taken = take_up_legs(self._voice, self, legs, kept)
+        for call_id in (*callers, *taken):
+            if ua.call_state(call_id) == "confirmed":
+                await self._resume_media(call_id)
+        if callers:
+            log.info("line %s: %d calls taken up after a restart", self.name, len(callers))
+        return callers
+
+    async def _resume_media(self, call_id: str) -> None:
+        """An adopted call's RTP on the port it had (a re-INVITE tells the peer of
+        another one when that port is taken)."""
+        try:
+            port = await self._open_media(call_id, prefer=self.ua.calls[call_id].rtp_port)
+        except TelephonyError as exc:
+            log_limits.warning(log, "line %s: call %s kept without media: %s", self.name,
+                               call_id, exc, key=self.name)  # fmt: skip
+            return
+        self._apply(self.ua.resume_media(call_id, port, self._now()))
 
     # --- waiting (for tests and tools) --------------------------------------------
 
@@ -593,7 +598,7 @@ class SipLine(TelephonyAdapter):
 
     async def _open_media(self, call_id: str, prefer: int = 0) -> int:
         if self._voice is not None:
-            return await self._voice.open(call_id)
+            return await self._voice.open(call_id, prefer=prefer)
         assert self._media is not None
         return await self._media.open(call_id, prefer=prefer)
 

@@ -216,13 +216,13 @@ class SipVoice:
 
     # --- ports ---------------------------------------------------------------------
 
-    async def open(self, leg: str) -> int:
-        """A relay leg (its port) for a caller's call or an agent leg, hearing silence
-        until the user agent's ``MediaStart`` and the call's wiring. Raises TelephonyError
-        when the port range is exhausted: a phone's ring is then refused (by
-        :meth:`_ring`); a caller being answered is refused (480) and reported gone."""
+    async def open(self, leg: str, *, prefer: int = 0) -> int:
+        """A relay leg (its port: ``prefer`` if free) for a caller's call or an agent leg,
+        hearing silence until the user agent's ``MediaStart`` and the call's wiring. Raises
+        TelephonyError when the port range is exhausted: a phone's ring is then refused
+        (by :meth:`_ring`); a caller being answered is refused (480) and reported gone."""
         try:
-            return await self.relay.open_leg(leg, payload_type=_PCMU)
+            return await self.relay.open_leg(leg, payload_type=_PCMU, prefer=prefer)
         except TelephonyError as exc:
             if leg not in self._agent_legs and leg in self._calls:
                 self._refuse_caller(leg, str(exc))
@@ -243,6 +243,15 @@ class SipVoice:
         """``leg`` is ``agent_id``'s phone on ``call_id`` (rung by the line)."""
         if leg not in self.standing:
             self._agent_legs[leg] = (call_id, agent_id)
+
+    def take_up(self, leg_id: str, call_id: str, agent_id: str, n: int) -> None:
+        """An answered leg to the agent's phone kept across a restart (:mod:`.voice_adopt`,
+        its ``n``-th leg to that phone): the call's answered leg, up once its media
+        starts, so that the engine's next plan bridges it without ringing."""
+        call = self._calls.setdefault(call_id, _Call(call_id))
+        call.legs[agent_id] = PhoneLeg(agent_id, leg_id, answered=True)
+        call.rung[agent_id] = max(n, call.rung.get(agent_id, 0))
+        self._agent_legs[leg_id] = (call_id, agent_id)
 
     # --- the engine's plans --------------------------------------------------------
 
