@@ -168,7 +168,10 @@ class DialOutcome:
 class TransferResult:
     """How a blind transfer by :meth:`TelephonyAdapter.transfer` ended: ``transferred``
     (the call has left this line, no ``CallerHungUp`` follows) or not (the caller is still
-    connected here); ``detail`` is the line's word (``603 Declined``) for people."""
+    connected here); ``detail`` is the line's word (``603 Declined``) for people. A line
+    that transferred by bridging the caller to a second call of its own (a SIP trunk that
+    refuses REFER) keeps the caller's leg up and yields one ``CallerHungUp`` when that
+    pair ends: for the engine, a repeat of the end it saw at the transfer."""
 
     call_id: str
     transferred: bool

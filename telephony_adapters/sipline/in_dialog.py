@@ -12,7 +12,7 @@ from telephony_adapters.sipline.call import SipCall
 from telephony_adapters.sipline.dialog import Dialog
 from telephony_adapters.sipline.digest import choose_challenge
 from telephony_adapters.sipline.effects import Datagram, Effect, MediaStart, TransferOutcome
-from telephony_adapters.sipline.message import Request, Response, SipSyntaxError, is_number
+from telephony_adapters.sipline.message import Request, Response, SipSyntaxError, Uri, is_number
 from telephony_adapters.sipline.sdp import (
     NotAcceptableError,
     accept_answer,
@@ -62,12 +62,17 @@ class InDialog:
         call.reinvite_txn, out = core.send(request, call.dest, now, context=call)
         return out
 
+    def transfer_uri(self, call: SipCall, target: str) -> Uri:
+        """Where a transfer of ``call`` to ``target`` goes: a bare number at the
+        registrar's (or proxy's) domain, else at the trunk the call is with."""
+        far = self._connected(call, media=False).remote_target
+        return self.core.dial_uri(target, peer=f"{far.host}:{far.port}" if far.port else far.host)
+
     def transfer(self, call: SipCall, target: str, now: float) -> list[Effect]:
         """Blind transfer by REFER (RFC 3515): progress comes as :class:`TransferOutcome`."""
         core = self.core
         dialog = self._connected(call, media=False)
-        far = dialog.remote_target
-        refer_to = core.dial_uri(target, peer=f"{far.host}:{far.port}" if far.port else far.host)
+        refer_to = self.transfer_uri(call, target)
         request = dialog.request(
             "REFER",
             core.via(),

@@ -50,6 +50,7 @@ from telephony_adapters.sipline.params import SipLineParams
 from telephony_adapters.sipline.phone_auth import PhoneSettings
 from telephony_adapters.sipline.rtp import DTMF_EVENTS, DtmfEvent
 from telephony_adapters.sipline.transaction import Addr, Timers
+from telephony_adapters.sipline.transfer_out import bridge_out, refer_refused
 from telephony_adapters.sipline.useragent import (
     AgentLegProgress,
     Datagram,
@@ -266,7 +267,8 @@ class SipLine(TelephonyAdapter):
         self._apply(effects)
 
     async def hang_up(self, call_id: str) -> None:
-        if call_id in self._transferred and not self.ua.live(call_id):
+        bridged = self._voice is not None and self._voice.outs.bridged(call_id)
+        if call_id in self._transferred and (bridged or not self.ua.live(call_id)):
             return  # gone by the transfer: the engine ends its side after it
         self._apply(self.ua.hang_up(call_id, self._now()))
 
@@ -386,13 +388,16 @@ class SipLine(TelephonyAdapter):
         :meth:`transfer_outcome`. When the far end reports success our leg ends (no
         ``CallerHungUp``, as for :meth:`hang_up`)."""
         effects = self.ua.transfer(call_id, target, self._now())
+        if self._voice is not None:  # for a second leg, if the trunk will not (.transfer_out)
+            self._voice.outs.asked(call_id, self.ua.transfer_uri(call_id, target))
         self._transfer_from[call_id] = len(self.transfers.get(call_id, []))
         self._apply(effects)
 
     async def transfer_outcome(self, call_id: str) -> TransferResult:
         """The end of the REFER asked last: a final NOTIFY (2xx: transferred), the REFER
         refused (405, 501, 603...), our leg ended by the far end after accepting it
-        (transferred), or nothing final within ``transfer_timeout_s`` (failed)."""
+        (transferred), or nothing final within ``transfer_timeout_s`` (failed; with the
+        voice, a refused or unfinished REFER is tried as a second leg, :mod:`.transfer_out`)."""
         start = self._transfer_from.get(call_id)
         if start is None:
             raise TelephonyError(f"line {self.name!r}: no transfer of {call_id!r} under way")
@@ -408,6 +413,9 @@ class SipLine(TelephonyAdapter):
             result = self._transfer_end(call_id, start) or TransferResult(call_id, False)
         if self._transfer_from.get(call_id) == start:
             del self._transfer_from[call_id]
+        progress = self.transfers.get(call_id, [])[start:]
+        if not result.transferred and self._voice is not None and refer_refused(progress):
+            result = await bridge_out(self, self._voice, call_id, result.detail)
         if result.transferred:
             self._transferred[call_id] = None
             while len(self._transferred) > 1000:
@@ -502,10 +510,11 @@ class SipLine(TelephonyAdapter):
     def _carry_out(self, effect: Effect) -> None:
         if isinstance(effect, Datagram):
             self._send(effect.data, effect.dest)
-        elif isinstance(effect, CallArrived | CallerHungUp):
+        elif isinstance(effect, CallArrived):
             self._events.put_nowait(effect)
-            if isinstance(effect, CallerHungUp) and self._voice is not None:
-                self._voice.call_over(effect.call_id)
+        elif isinstance(effect, CallerHungUp):
+            if self._voice is None or self._voice.caller_left(effect.call_id):
+                self._events.put_nowait(effect)  # not a second trunk leg's (.transfer_out)
         elif isinstance(effect, MediaStart | MediaStop):
             self._media_effect(effect)
         elif isinstance(effect, DialProgress):

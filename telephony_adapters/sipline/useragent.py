@@ -290,6 +290,10 @@ class UserAgent:
         """Blind transfer by REFER (RFC 3515): progress comes as :class:`TransferOutcome`."""
         return self.in_dialog.transfer(self._live_call(call_id, "transfer"), target, now)
 
+    def transfer_uri(self, call_id: str, target: str) -> str:
+        """Where :meth:`transfer` sends the call (the Refer-To's URI)."""
+        return str(self.in_dialog.transfer_uri(self._live_call(call_id, "transfer"), target))
+
     def _hang_up(self, call: SipCall, now: float) -> list[Effect]:
         call.hung_up_by_us = True
         self.core.cancel_timer("ring", call.call_id)

@@ -30,6 +30,8 @@ call, the caller's leg, its :class:`~.phone_legs.PhoneLeg` s, the engine's last
   agent whose standing leg is up bridges the call into it and says ``PhoneAnswered`` at
   once; withdrawing that agent gives the leg back (silence); the phone ending it is
   ``PhoneDisconnected`` (and ``PhoneHungUp`` for the call it was in).
+- A transfer to a number the trunk will not take by REFER: the caller bridged to a second
+  trunk leg (:attr:`SipVoice.outs`, :mod:`.transfer_out`), out of the engine's plans.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ from telephony_adapters.sipline.phone_legs import PhoneLeg, RingPhone, WithdrawL
 from telephony_adapters.sipline.rtp import DtmfEvent
 from telephony_adapters.sipline.sdp import MediaPlan
 from telephony_adapters.sipline.standing import StandingLeg, StandingLegs
+from telephony_adapters.sipline.transfer_out import OutLegs, caller_aside
 from telephony_adapters.sipline.useragent import leg_id
 
 log = logging.getLogger(__name__)
@@ -192,6 +195,8 @@ class SipVoice:
                                      withdrawn=self._withdrawn)  # fmt: skip
         self._finishing: set[asyncio.Task[None]] = set()
         self._ticking: asyncio.Task[None] | None = None
+        self.outs = OutLegs()
+        """Second trunk legs of transfers to a number (:mod:`.transfer_out`)."""
 
     # --- life ----------------------------------------------------------------------
 
@@ -266,6 +271,8 @@ class SipVoice:
             raise TelephonyError(f"line {self._line.name!r}: no live call {call_id!r} to wire")
         if call is None:
             call = self._calls[call_id] = _Call(call_id)
+        elif self.outs.bridged(call_id):
+            return  # it talks to its second trunk leg: no agents' plans any more
         await self.clips.load_music(plan.music_file)
         if plan.record:
             await self.clips.load_announcement()
@@ -323,6 +330,8 @@ class SipVoice:
             return
         for agent in list(call.legs):
             self._withdraw(call, agent)
+        if (out := self.outs.drop(call_id)) is not None:
+            self._line.end_leg(out)
         self.relay.close_leg(call_id)
         self._close_recording(call)
 
@@ -331,7 +340,7 @@ class SipVoice:
         for agent, leg in call.legs.items():
             if leg.answered and leg.leg_id in self._up:
                 up[agent] = leg.leg_id
-        new = self._announcing(call, wiring(call.plan, up))
+        new = self.outs.rewired(call.call_id, self._announcing(call, wiring(call.plan, up)))
         clip = self.clips.music(call.plan.music_file)
         announcement = self.clips.announcement
 
@@ -356,18 +365,7 @@ class SipVoice:
         announcement = self.clips.announcement
         if call.announced == "" and announcement and call.plan.record and bridged:
             call.announced = "playing"
-        if call.announced != "playing" or caller not in new.legs:
-            return new
-        pairs = [pair for pair in new.pairs if caller not in pair]
-        mixes: list[tuple[str, ...]] = []
-        for group in new.mixes:
-            rest = tuple(leg for leg in group if leg != caller)
-            if len(rest) == 2:
-                pairs.append((rest[0], rest[1]))
-            elif len(rest) > 2:
-                mixes.append(rest)
-        return dataclasses.replace(new, pairs=tuple(pairs), mixes=tuple(mixes),
-                                   music=new.music | {caller})  # fmt: skip
+        return caller_aside(new, caller) if call.announced == "playing" else new
 
     def _play_finished(self, done: PlayFinished) -> None:
         """The announcement ended: the caller joins its room (or hears its music)."""
@@ -415,6 +413,8 @@ class SipVoice:
                 return
             call = found
         elif owner is None:
+            if self.outs.call_of(leg) is not None:
+                return  # a second trunk leg: wired when it answers
             call = self._calls.setdefault(leg, _Call(leg))
             call.caller_up = True
         else:
@@ -443,6 +443,31 @@ class SipVoice:
         call = self._calls.get(owner[0])
         if call is not None:
             self._rewire(call)
+
+    def caller_left(self, call_id: str) -> bool:
+        """The far end of ``call_id`` hung up. False: it was a second trunk leg, not the
+        engine's call; the caller bridged to it is hung up and the engine told."""
+        out, partner = self.outs.left(call_id)
+        if partner:
+            self._line.end_leg(partner)
+            self._line.emit(CallerHungUp(call_id=partner, line=self._line.name))
+        elif not out:
+            self.call_over(call_id)
+        return not out
+
+    def out_leg(self, call_id: str, *, bridged: bool = False) -> bool:
+        """The call's second trunk leg rings or failed: wired again; ``bridged``: also the
+        agents' legs end, the recording closes, the engine's plan is no longer the call's
+        (:mod:`.transfer_out`). False: no such call."""
+        call = self._calls.get(call_id)
+        if call is not None and bridged:
+            for agent in list(call.legs):
+                self._withdraw(call, agent)
+            self._close_recording(call)
+            call.plan = AudioPlan()
+        if call is not None:
+            self._rewire(call)
+        return call is not None
 
     def leg_progress(self, effect: AgentLegProgress) -> None:
         """A phone answered, refused or hung up: for the engine, and the wiring."""
