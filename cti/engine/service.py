@@ -345,6 +345,9 @@ class EngineService:
         recovery.reconcile_config()
         await recovery.restore_records(records, self.now(), report)
         await recovery.adopt_calls(report)
+        if self.voice.active:  # plans are not journaled: each live call's is sent again
+            for call_id in self.router.active_call_ids():
+                self._effects.put_nowait(VoiceUpdate(call_id))
         recovery.tell_agents(self.now())
         self.recovery = report
         log.info("journal %s: %s", journal.path, report)
