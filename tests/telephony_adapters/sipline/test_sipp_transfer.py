@@ -19,15 +19,18 @@ from cti.config import Config
 from cti.models import AgentState
 from cti.protocol import (
     AcceptOffer,
+    CallArrived,
     CallConnected,
     CallControl,
     CallEnded,
+    CallerHungUp,
     CallOffered,
     HangUp,
     Login,
     SetReady,
     TransferCall,
 )
+from telephony_adapters.base import LineEvent
 from telephony_adapters.sipline.line import SipLine
 from telephony_adapters.sipline.params import SipLineParams
 from tests.cti.test_service import Agent, FakeStore
@@ -99,3 +102,94 @@ async def test_a_trunk_that_declines_the_refer_leaves_the_caller_with_the_agent(
         assert "still with you" in told.note
         assert line.ua.live(call_id)
         assert (await agent.do(HangUp(agent_id="1001", call_id=call_id))).ok
+
+
+# --- a trunk that declines the REFER: a second trunk leg bridged (.transfer_out) -------
+
+
+@asynccontextmanager
+async def voiced_line(tmp_path: Path) -> AsyncIterator[SipLine]:
+    """A line that carries the voice (agent 1001 has a phone; it is never rung here)."""
+    line = SipLine(SipLineParams(
+        name="sip", bind_host="127.0.0.1", bind_port=0, phones={"1001": "sip:1001@127.0.0.1:9"},
+        recordings_dir=str(tmp_path / "rec"),
+    ), dial_timeout_s=5.0)  # fmt: skip
+    await line.start()
+    try:
+        yield line
+    finally:
+        await line.stop()
+
+
+def number(far: Sipp) -> str:
+    """The number as a URI at ``far`` (no registrar or proxy: a bare number would go to
+    the trunk the call came from, the caller's SIPp)."""
+    return f"sip:+8613900000001@127.0.0.1:{far.port}"
+
+
+def drained(line: SipLine) -> list[LineEvent]:
+    return [line._events.get_nowait() for _ in range(line._events.qsize())]
+
+
+async def caller_answered(line: SipLine, caller: Sipp) -> str:
+    events = aiter(line.events())
+    await caller.start("caller_refer_refused.xml", target=target(line))
+    while not isinstance(arrived := await anext(events), CallArrived):
+        pass  # the phone's reachability
+    await line.answer(arrived.call_id)
+    await line.wait_for(lambda: line.ua.call_state(arrived.call_id) == "confirmed")
+    return arrived.call_id
+
+
+async def test_a_declined_refer_bridges_the_caller_to_a_second_leg_until_it_hangs_up(
+    tmp_path: Path,
+) -> None:
+    caller, far = Sipp(tmp_path / "caller"), Sipp(tmp_path / "far")
+    (tmp_path / "caller").mkdir()
+    (tmp_path / "far").mkdir()
+    try:
+        async with voiced_line(tmp_path) as line:
+            await far.start("callee_answers_hangs_up.xml")
+            call_id = await caller_answered(line, caller)
+            await line.transfer(call_id, number(far))
+            result = await line.transfer_outcome(call_id)
+            assert result.transferred, result.detail
+            assert "603 Decline" in result.detail
+            await line.hang_up(call_id)  # the engine's, after "transferred": no BYE
+            # The far number hangs up: the line hangs up the caller (SIPp's BYE is
+            # answered), and the engine hears one CallerHungUp, for the caller's call.
+            for sipp in (far, caller):
+                run = await sipp.wait()
+                assert run.returncode == 0, run.explain()
+            await line.wait_for(lambda: not line.ua.calls)
+            ended = [e for e in drained(line) if isinstance(e, CallerHungUp)]
+            assert ended == [CallerHungUp(call_id=call_id, line="sip")]
+            assert list(line.outcomes) == [f"{call_id}^out"]  # the second leg, answered
+    finally:
+        await caller.stop()
+        await far.stop()
+
+
+async def test_a_busy_second_leg_leaves_the_caller_on_the_line(tmp_path: Path) -> None:
+    caller, far = Sipp(tmp_path / "caller"), Sipp(tmp_path / "far")
+    (tmp_path / "caller").mkdir()
+    (tmp_path / "far").mkdir()
+    try:
+        async with voiced_line(tmp_path) as line:
+            await far.start("callee_busy.xml")
+            call_id = await caller_answered(line, caller)
+            await line.transfer(call_id, number(far))
+            result = await line.transfer_outcome(call_id)
+            assert not result.transferred
+            assert "603 Decline" in result.detail
+            assert "486" in result.detail
+            assert line.ua.live(call_id)
+            await line.hang_up(call_id)  # the agent hangs up: SIPp gets its BYE
+            for sipp in (far, caller):
+                run = await sipp.wait()
+                assert run.returncode == 0, run.explain()
+            # The second leg's end is not the engine's.
+            assert not [e for e in drained(line) if isinstance(e, CallerHungUp)]
+    finally:
+        await caller.stop()
+        await far.stop()
