@@ -193,8 +193,8 @@ class CallController:
                            "(e.g. +86 138 0000 0001)")  # fmt: skip
         if not line.capabilities.can_transfer:
             raise CtiError(
-                f"call {call_id!r}: line {line.name!r} cannot transfer to a number (no REFER; "
-                "a second trunk leg bridged is not supported yet, docs/voice.md)"
+                f"call {call_id!r}: line {line.name!r} cannot transfer to a number (it can "
+                "neither REFER nor bridge a second leg out, docs/voice.md)"
             )
         await line.transfer(call_id, e164)  # TelephonyError: refused, nothing changed
         log.info("call %s: transfer to %s asked of line %s", call_id, e164, line.name)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import socket
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -49,6 +48,7 @@ from telephony_adapters.sipline.message import REASONS, SipSyntaxError, parse_ur
 from telephony_adapters.sipline.params import SipLineParams
 from telephony_adapters.sipline.phone_auth import PhoneSettings
 from telephony_adapters.sipline.rtp import DTMF_EVENTS, DtmfEvent
+from telephony_adapters.sipline.sdp import is_ip
 from telephony_adapters.sipline.transaction import Addr, Timers
 from telephony_adapters.sipline.transfer_out import bridge_out, refer_refused
 from telephony_adapters.sipline.useragent import (
@@ -559,7 +559,7 @@ class SipLine(TelephonyAdapter):
         if transport is None:
             return
         host = self._resolved.get(dest[0], dest[0])
-        if not _is_ip(host):
+        if not is_ip(host):
             asyncio.get_running_loop().create_task(self._send_resolved(data, dest))
             return
         try:
@@ -577,7 +577,7 @@ class SipLine(TelephonyAdapter):
 
     async def _send_resolved(self, data: bytes, dest: Addr) -> None:
         await self._resolve_later(dest[0])
-        if _is_ip(self._resolved.get(dest[0], "")):
+        if is_ip(self._resolved.get(dest[0], "")):
             self._send(data, dest)
         else:
             log_limits.warning(
@@ -593,7 +593,7 @@ class SipLine(TelephonyAdapter):
             host = parse_uri(text if text.startswith("sip") else f"sip:{text}").host.strip("[]")
         except SipSyntaxError:
             host = text
-        if not host or _is_ip(host) or host in self._resolved:
+        if not host or is_ip(host) or host in self._resolved:
             return
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(
@@ -658,14 +658,6 @@ class SipLine(TelephonyAdapter):
             if effects:
                 self._apply(effects)
                 self._wake.clear()
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _advertised(bound: str) -> str:

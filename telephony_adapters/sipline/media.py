@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import random
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from telephony_adapters.sipline.rtp import (
     SilenceSource,
     parse_rtp,
 )
-from telephony_adapters.sipline.sdp import MediaPlan
+from telephony_adapters.sipline.sdp import MediaPlan, is_ip
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ class _Stream(asyncio.DatagramProtocol):
 
     def play(self, plan: MediaPlan) -> None:
         self.dest = (plan.remote_host, plan.remote_port) if plan.sends else None
-        if self.dest is not None and not _is_ip(plan.remote_host):
+        if self.dest is not None and not is_ip(plan.remote_host):
             # A name would be looked up (blocking) on every packet: send nothing.
             log_limits.warning(
                 log,
@@ -90,14 +89,6 @@ class _Stream(asyncio.DatagramProtocol):
             self.transport.sendto(self.source.next_packet(), self.dest)
         except (OSError, ValueError, OverflowError) as exc:  # one call's fault, not all's
             log.debug("call %s: RTP to %s failed: %s", self.call_id, self.dest, exc)
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _factory(stream: _Stream) -> Callable[[], _Stream]:

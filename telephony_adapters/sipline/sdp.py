@@ -9,6 +9,7 @@ hold is ``a=sendonly`` with the ``o=`` version bumped (RFC 3264 §8.4).
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 from telephony_adapters.sipline.message import SipSyntaxError, is_number
@@ -320,3 +321,13 @@ def accept_answer(offer: Session, answer: Session) -> MediaPlan:
         direction = _ANSWER_DIRECTION.get(theirs, "sendrecv")
         return MediaPlan(_remote_host(answer, m), m.port, chosen[0], chosen[1], event_pt, direction)
     raise NotAcceptableError("the answer accepts none of the audio codecs we offered")
+
+
+def is_ip(host: str) -> bool:
+    """Whether ``host`` is an IP address (not a name: a name would be looked up, blocking,
+    on every packet sent to it)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import ipaddress
 import logging
 from dataclasses import dataclass, field
 from datetime import date
@@ -74,7 +73,7 @@ from telephony_adapters.sipline.effects import AgentLegProgress, MediaStart, Med
 from telephony_adapters.sipline.params import SipLineParams
 from telephony_adapters.sipline.phone_legs import PhoneLeg, RingPhone, WithdrawLeg, phone_steps
 from telephony_adapters.sipline.rtp import DtmfEvent
-from telephony_adapters.sipline.sdp import MediaPlan
+from telephony_adapters.sipline.sdp import MediaPlan, is_ip
 from telephony_adapters.sipline.standing import StandingLeg, StandingLegs
 from telephony_adapters.sipline.transfer_out import OutLegs, caller_aside
 from telephony_adapters.sipline.useragent import leg_id
@@ -150,14 +149,6 @@ def codec_refusal(plan: MediaPlan | None) -> str | None:
     if plan is None or (plan.payload_type, plan.codec.upper()) in _G711:
         return None
     return f"no common codec (phone offered {plan.codec or '?'}/{plan.payload_type})"
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _said(effect: AgentLegProgress) -> str:
@@ -397,12 +388,12 @@ class SipVoice:
                 log_limits.warning(log, "line %s: call %s: %s", self._line.name, leg, exc,
                                    key=self._line.name)  # fmt: skip
             return
-        if plan.sends and not _is_ip(plan.remote_host):
+        if plan.sends and not is_ip(plan.remote_host):
             log_limits.warning(log, "line %s: leg %s: RTP address %r is not an IP address; "
                                "sending no audio", self._line.name, leg, plan.remote_host[:60],
                                key=self._line.name)  # fmt: skip
         remote = (plan.remote_host, plan.remote_port) if plan.sends else None
-        self.relay.set_remote(leg, remote if remote and _is_ip(remote[0]) else None)
+        self.relay.set_remote(leg, remote if remote and is_ip(remote[0]) else None)
         expects = plan.direction in ("sendrecv", "recvonly") and plan.remote_port > 0
         standing = self.standing.media_started(leg, expects_audio=expects)
         owner = self._agent_legs.get(leg)
