@@ -156,8 +156,10 @@ class Voice:
         queue = self._router.call_queue(call_id)
         music_file = self._settings().queue_music.get(queue, self._settings().hold_music)
         if phase is not CallPhase.TALKING or agent is None:
-            # A caller who was talking and waits again (a transfer) hears the queue's music.
-            music = frozenset({CALLER}) if call_id in self._connected else frozenset()
+            # A caller who was talking and waits again (a transfer) hears the queue's music;
+            # after the conversation (wrap-up) there is no caller left to play to.
+            waits = phase in (CallPhase.QUEUED, CallPhase.OFFERED)
+            music = frozenset({CALLER}) if waits and call_id in self._connected else frozenset()
             return AudioPlan(ring=ring, music=music, music_file=music_file)
         self._connected.add(call_id)
         if self._router.call_kind(call_id) in _DIALLED_KINDS and agent not in {

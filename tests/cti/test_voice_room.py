@@ -222,6 +222,7 @@ def test_a_phone_that_refuses_rejects_and_one_that_hangs_up_ends_the_call(
             trunk.phone(PhoneHungUp(call_id=call_id, agent_id="1001"))
             await until(lambda: c.service.router.agent("1001").state is AgentState.WRAP_UP)
             await until(lambda: trunk.plan(call_id).agents() == frozenset())
+            assert trunk.plan(call_id).music == frozenset()  # in wrap-up: no caller to play to
             state = c.service.views.state("1001", 0, 0)
             assert isinstance(state, AgentStateChanged)
 
