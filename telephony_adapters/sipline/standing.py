@@ -29,7 +29,7 @@ DISPLAY = "CTI Desk"
 
 
 class StandingLine(Protocol):
-    """What standing legs ask of the line (a part of :class:`~.voice.LineSide`)."""
+    """What standing legs ask of the line (:class:`~.voice.LineSide` extends it)."""
 
     async def ring_agent(
         self,

@@ -55,7 +55,7 @@ from cti.protocol import (
     PhoneRefused,
     RecordingFinished,
 )
-from telephony_adapters.base import CALLER, AudioPlan, LineEvent
+from telephony_adapters.base import CALLER, AudioPlan
 from telephony_adapters.media.bridge import (
     DtmfHeard,
     FrameSource,
@@ -74,7 +74,7 @@ from telephony_adapters.sipline.params import SipLineParams
 from telephony_adapters.sipline.phone_legs import PhoneLeg, RingPhone, WithdrawLeg, phone_steps
 from telephony_adapters.sipline.rtp import DtmfEvent
 from telephony_adapters.sipline.sdp import MediaPlan, is_ip
-from telephony_adapters.sipline.standing import StandingLeg, StandingLegs
+from telephony_adapters.sipline.standing import StandingLeg, StandingLegs, StandingLine
 from telephony_adapters.sipline.transfer_out import OutLegs, caller_aside
 from telephony_adapters.sipline.useragent import leg_id
 
@@ -89,27 +89,11 @@ _RECORDING_TICK_S = 0.1
 """How often open recordings are written on when no audio comes (held, paused, muted)."""
 
 
-class LineSide(Protocol):
-    """What the voice asks of its line."""
+class LineSide(StandingLine, Protocol):
+    """What the voice asks of its line: what standing legs ask (ring an agent's phone,
+    end a leg, emit a line event), its name, and the caller's keys."""
 
     name: str
-
-    async def ring_agent(
-        self,
-        call_id: str,
-        agent_id: str,
-        *,
-        caller: tuple[str, str] = ("", ""),
-        auto_answer: bool = False,
-        timeout_s: float | None = None,
-        leg: str = "",
-    ) -> str: ...
-
-    def end_leg(self, leg: str) -> None:
-        """CANCEL or BYE an agent leg (no error if it is over)."""
-
-    def emit(self, event: LineEvent) -> None:
-        """A line event for the engine."""
 
     def heard_dtmf(self, call_id: str, event: DtmfEvent) -> None:
         """A caller's key."""
