@@ -1,0 +1,65 @@
+"""The shipped prompt clips (telephony_adapters/media/sounds/prompts/<lang>/<clip>.wav):
+every clip the speech module names is shipped, is package data and plays; and
+deploy/make_prompts.py makes them again byte for byte (espeak-ng and sox are required
+peers, installed by deploy/system-deps.sh: missing, the rebuild fails)."""
+
+from __future__ import annotations
+
+import importlib.util
+import tomllib
+from importlib import resources
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from telephony_adapters.media import speech
+from telephony_adapters.media.player import SAMPLE_RATE, Clip
+
+ROOT = Path(__file__).resolve().parents[3]
+PROMPTS = ROOT / "telephony_adapters/media/sounds/prompts"
+
+
+def _script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("make_prompts", ROOT / "deploy/make_prompts.py")
+    assert spec is not None
+    assert spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+@pytest.mark.parametrize("lang", speech.LANGUAGES)
+def test_every_clip_is_shipped_and_plays(lang: speech.Language) -> None:
+    folder = resources.files("telephony_adapters.media").joinpath("sounds", "prompts", lang)
+    for name in speech.CLIPS[lang]:
+        data = folder.joinpath(f"{name}.wav").read_bytes()
+        clip = Clip.from_wav_bytes(data, f"{lang}/{name}")
+        assert 0.2 < clip.duration_s < 3.0, (lang, name, clip.duration_s)
+        assert len(clip.pcm) % 2 == 0
+    shipped = {path.stem for path in (PROMPTS / lang).glob("*.wav")}
+    assert shipped == set(speech.CLIPS[lang])  # nothing stale either
+
+
+def test_the_prompts_are_package_data() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["telephony_adapters"]
+    package = ROOT / "telephony_adapters"
+    packaged = {path for pattern in patterns for path in package.glob(pattern)}  # as setuptools
+    files = set(PROMPTS.rglob("*.wav"))
+    assert len(files) == sum(len(clips) for clips in speech.CLIPS.values())
+    assert sorted(files - packaged) == []
+
+
+def test_every_chinese_clip_has_its_pinyin() -> None:
+    assert set(_script().PINYIN) == set(speech.CLIPS["zh"])
+
+
+@pytest.mark.parametrize(("lang", "name"), [("en", "twelve"), ("zh", "nin_qianmian_haiyou")])
+def test_the_script_makes_the_shipped_clip_byte_for_byte(
+    lang: speech.Language, name: str, tmp_path: Path
+) -> None:
+    made = _script().build_clip(lang, name, tmp_path)
+    assert made == tmp_path / lang / f"{name}.wav"
+    assert made.read_bytes() == (PROMPTS / lang / f"{name}.wav").read_bytes()
+    assert Clip.from_file(made).duration_s * SAMPLE_RATE > 1000
