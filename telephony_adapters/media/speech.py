@@ -4,7 +4,8 @@ estimated wait, spoken in English (``en``) or Mandarin Chinese (``zh``).
 Sans-I/O and pure: each function returns the names of clips, in order, from the clip set
 of its language (:data:`CLIPS`: name -> the text the clip says). The shipped clips are
 ``telephony_adapters/media/sounds/prompts/<lang>/<name>.wav``, made by
-``deploy/make_prompts.py`` from :data:`CLIPS`; a center may drop in its own recordings
+``deploy/make_prompts.py`` from :data:`CLIPS` (Chinese from the pinyin it keeps for each
+clip); a center may drop in its own recordings
 under the same names. Numbers are spoken from parts (``twenty``, ``one``; ``二``, ``十``)
 so a few dozen clips say any number up to :data:`MAX_NUMBER`.
 

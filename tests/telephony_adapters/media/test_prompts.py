@@ -63,3 +63,13 @@ def test_the_script_makes_the_shipped_clip_byte_for_byte(
     assert made == tmp_path / lang / f"{name}.wav"
     assert made.read_bytes() == (PROMPTS / lang / f"{name}.wav").read_bytes()
     assert Clip.from_file(made).duration_s * SAMPLE_RATE > 1000
+
+
+def test_a_missing_tool_or_a_bad_clip_is_named(tmp_path: Path) -> None:
+    script = _script()
+    with pytest.raises(SystemExit, match="no-such-tts is not installed"):
+        script._run(["no-such-tts", "x"])
+    with pytest.raises(SystemExit, match=r"^sox .*: exit [1-9]"):
+        script._run(["sox", str(tmp_path / "absent.wav"), str(tmp_path / "out.wav")])
+    with pytest.raises(SystemExit, match="fr/twelve: not a clip"):
+        script.main(["fr/twelve"])
