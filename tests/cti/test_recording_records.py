@@ -16,12 +16,12 @@ import pytest
 from cti.clock import VIRTUAL_EPOCH
 from cti.errors import StoreError
 from cti.models import AgentConfig, AgentState
-from cti.protocol import PhoneAnswered, PhoneHungUp, RecordingFinished
+from cti.protocol import PhoneHungUp, RecordingFinished
 from cti.store.database import Store
 from cti.store.recordings import CallRecording, RecordingRows
 from telephony_adapters.media import recording_files
 from tests.cti.test_recordings_command import make
-from tests.cti.test_voice_room import VoiceTrunk, ready, talking
+from tests.cti.test_voice_room import VoiceTrunk, answered, talking
 from tests.harness import (
     Center,
     center_config,
@@ -55,15 +55,6 @@ async def recorded_center(
         yield c, trunk
 
 
-async def answered_call(c: Center, trunk: VoiceTrunk) -> str:
-    await ready(c, trunk, "1001")
-    call_id = trunk.ring("13812345678")
-    await until(lambda: bool(trunk.plan(call_id).ring))
-    trunk.phone(PhoneAnswered(call_id=call_id, agent_id="1001"))
-    await until(lambda: talking(trunk, call_id, "1001"))
-    return call_id
-
-
 async def record_stored(store: Store, call_id: str) -> None:
     """Let virtual time run (the wrap-up ends) until the call's record is in the store."""
     for _ in range(600):
@@ -85,7 +76,7 @@ def finished(call_id: str, **fields: object) -> RecordingFinished:
 def test_a_recording_closed_before_the_record_is_written(tmp_path: Path) -> None:
     async def body() -> None:
         async with recorded_center(tmp_path) as (c, trunk):
-            call_id = await answered_call(c, trunk)
+            call_id = await answered(c, trunk)
             trunk.phone(finished(call_id, path=f"2026-01-05/{call_id}.wav", duration_s=42.5,
                                  paused=[[10.0, 18.5]]))  # fmt: skip
             kept = await recording_stored(c.store, call_id)
@@ -104,7 +95,7 @@ def test_a_recording_closed_before_the_record_is_written(tmp_path: Path) -> None
 def test_a_recording_closed_after_the_record_is_written(tmp_path: Path) -> None:
     async def body() -> None:
         async with recorded_center(tmp_path) as (c, trunk):
-            call_id = await answered_call(c, trunk)
+            call_id = await answered(c, trunk)
             trunk.phone(PhoneHungUp(call_id=call_id, agent_id="1001"))
             await until(lambda: c.service.router.agent("1001").state is AgentState.WRAP_UP)
             await record_stored(c.store, call_id)
@@ -121,7 +112,7 @@ def test_a_failed_recording_is_marked_with_its_reason_and_the_call_goes_on(
 ) -> None:
     async def body() -> None:
         async with recorded_center(tmp_path) as (c, trunk):
-            call_id = await answered_call(c, trunk)
+            call_id = await answered(c, trunk)
             trunk.phone(finished(call_id, error="No space left on device: rec/x.wav"))
             kept = await recording_stored(c.store, call_id)
             assert kept.status == "failed"
@@ -162,7 +153,7 @@ def test_a_store_failure_is_retried_in_order_and_routing_never_waits(tmp_path: P
             keeper = c.service.recordings
             flaky = FlakyRows(RecordingRows(c.store))
             keeper.rows = flaky
-            call_id = await answered_call(c, trunk)
+            call_id = await answered(c, trunk)
             trunk.phone(finished(call_id, duration_s=3.0))
             trunk.phone(finished("earlier-call", duration_s=9.0))
             await elapse_until(lambda: flaky.refused >= 2, step_s=0.1)  # refused, then again
@@ -231,7 +222,7 @@ def test_a_sweep_that_fails_is_logged_and_the_engine_goes_on(
         async with recorded_center(tmp_path) as (c, trunk):
             await until(lambda: len(calls) == 1)
             await elapse_until(lambda: len(calls) == 2, step_s=3600.0, limit_s=2 * 86400.0)
-            call_id = await answered_call(c, trunk)  # the engine still serves
+            call_id = await answered(c, trunk)  # the engine still serves
             assert call_id
 
     with caplog.at_level(logging.ERROR, logger="cti.engine.recordings"):

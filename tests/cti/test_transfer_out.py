@@ -14,10 +14,10 @@ from pydantic import ValidationError
 
 from cti import topics
 from cti.models import AgentState
-from cti.protocol import CallControl, DialNumber, PhoneAnswered, TransferCall
+from cti.protocol import CallControl, DialNumber, TransferCall
 from telephony_adapters.base import LineCapabilities, TransferResult
-from tests.cti.test_voice_room import VoiceTrunk, do, ready, talking, voice_center
-from tests.harness import Center, until, virtual
+from tests.cti.test_voice_room import VoiceTrunk, answered, do, talking, voice_center
+from tests.harness import until, virtual
 
 
 class TransferOutcomes:
@@ -47,21 +47,11 @@ class ReferTrunk(TransferOutcomes, VoiceTrunk):
         self.takes_transfers()
 
 
-async def talking_call(c: Center, trunk: VoiceTrunk) -> str:
-    """Agent 1001 Ready, a caller rings, the phone answers: they talk."""
-    await ready(c, trunk, "1001")
-    call_id = trunk.ring("13812345678")
-    await until(lambda: bool(trunk.plan(call_id).ring))
-    trunk.phone(PhoneAnswered(call_id=call_id, agent_id="1001"))
-    await until(lambda: talking(trunk, call_id, "1001"))
-    return call_id
-
-
 def test_a_transfer_the_line_completes_ends_the_call_for_the_agent(tmp_path: Path) -> None:
     async def body() -> None:
         async with voice_center(tmp_path, trunk=ReferTrunk()) as (c, trunk):
             assert isinstance(trunk, ReferTrunk)
-            call_id = await talking_call(c, trunk)
+            call_id = await answered(c, trunk)
             out = TransferCall(agent_id="1001", call_id=call_id, number="139 0000 0001")
             assert (await do(c, out)).ok
             assert trunk.transfers == [(call_id, "+8613900000001")]
@@ -84,7 +74,7 @@ def test_a_refused_transfer_leaves_the_caller_with_the_agent_and_says_why(
     async def body() -> None:
         async with voice_center(tmp_path, trunk=ReferTrunk()) as (c, trunk):
             assert isinstance(trunk, ReferTrunk)
-            call_id = await talking_call(c, trunk)
+            call_id = await answered(c, trunk)
             notes: list[str] = []
             async with c.bus.subscribe(topics.agent_events("1001")) as inbox:
                 out = TransferCall(agent_id="1001", call_id=call_id, number="+8613900000001")
@@ -109,7 +99,7 @@ def test_a_refused_transfer_leaves_the_caller_with_the_agent_and_says_why(
 def test_a_line_that_cannot_transfer_or_a_bad_number_is_refused(tmp_path: Path) -> None:
     async def body() -> None:
         async with voice_center(tmp_path) as (c, trunk):
-            call_id = await talking_call(c, trunk)
+            call_id = await answered(c, trunk)
             out = TransferCall(agent_id="1001", call_id=call_id, number="13900000001")
             refused = await do(c, out)
             assert "cannot transfer to a number" in refused.error

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from cti.models import AgentConfig
-from cti.protocol import PhoneAnswered
 from cti.store.journal import Journal
-from tests.cti.test_voice_room import VoiceTrunk, ready, talking
+from tests.cti.test_voice_room import VoiceTrunk, answered, talking
 from tests.harness import Center, center_config, engine_center, until, virtual
 
 pytestmark = pytest.mark.recovery
@@ -44,11 +43,7 @@ def test_a_talking_calls_plan_is_sent_again_after_a_restart(tmp_path: Path) -> N
     async def body() -> None:
         trunk = VoiceTrunk()
         async with journaled(tmp_path, trunk, crash=True) as c:
-            await ready(c, trunk, "1001")
-            call_id = trunk.ring("13812345678")
-            await until(lambda: bool(trunk.plan(call_id).ring))
-            trunk.phone(PhoneAnswered(call_id=call_id, agent_id="1001"))
-            await until(lambda: talking(trunk, call_id, "1001"))
+            call_id = await answered(c, trunk)
         again = KeepingTrunk()
         async with journaled(tmp_path, again):
             await until(lambda: talking(again, call_id, "1001"))
