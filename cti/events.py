@@ -150,7 +150,8 @@ MAX_PAUSES = 100
 
 class RecordingFinished(WireMessage):
     """A call's recording is closed: its file (relative to the recordings folder), length,
-    the spans the agent paused it (seconds from its start), or why it failed."""
+    the spans the agent paused it (seconds from its start), or why it failed. ``kind``:
+    the conversation (``call``) or a voicemail the caller left (``message``)."""
 
     type: Literal["recording_finished"] = "recording_finished"
     call_id: str
@@ -159,6 +160,7 @@ class RecordingFinished(WireMessage):
     paused: tuple[tuple[WireFloat, WireFloat], ...] = Field(default=(), max_length=MAX_PAUSES)
     error: EventLine = ""
     line: str = ""
+    kind: Literal["call", "message"] = "call"
 
 
 # --- engine events (engine -> consoles) ----------------------------------------------

@@ -106,6 +106,17 @@ class Ring:
 
 
 @dataclass(frozen=True, slots=True)
+class Prompt:
+    """Clips (WAV files, 8 kHz mono) played once, in order, to the caller: a greeting, a
+    menu, a place in line. ``serial`` tells one playing from the next: the same files with
+    a new serial play again from the start; a plan that drops the prompt (or names another
+    serial) stops it at once (the caller pressed a key)."""
+
+    serial: int
+    files: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AudioPlan:
     """Who hears whom on one call, as the engine wants it now (a line that carries the voice
     makes it so). The parties are :data:`CALLER` and agent ids.
@@ -117,6 +128,12 @@ class AudioPlan:
     the plan no longer names has its leg ended. A caller in no room and not in ``music``
     hears silence. ``record``: record the call (stereo, caller and agents) while agents talk
     to the caller; ``record_paused``: recording paused (written as silence, marked).
+
+    ``prompt``: played to the caller while it is in no room, in place of music or silence
+    (which resume when it ends). ``message``: a voicemail being left: the caller's voice
+    alone is recorded to this file (relative to the recordings folder) until a plan drops
+    it, then the line reports :class:`~cti.protocol.RecordingFinished` with ``kind =
+    "message"``.
     """
 
     ring: tuple[Ring, ...] = ()
@@ -126,6 +143,8 @@ class AudioPlan:
     muted: frozenset[str] = frozenset()
     record: bool = False
     record_paused: bool = False
+    prompt: Prompt | None = None
+    message: str = ""
 
     def agents(self) -> frozenset[str]:
         """Every agent the plan keeps a phone leg for."""
