@@ -18,13 +18,10 @@ call, the caller's leg, its :class:`~.phone_legs.PhoneLeg` s, the engine's last
 - The relay's reports: the caller's DTMF goes to the line as today (the relay also
   passes it to the agent's phone); an answered phone silent for ``phone_silence_s`` is
   hung up and reported lost (``PhoneHungUp(lost=True)``).
-- Music: ``music_file`` (empty: the line's ``hold_music``, else the shipped piece), read
-  once per file off the loop; a file that cannot be played is logged once and the
-  shipped piece plays instead.
-- Recording: from the first plan with ``record``, a stereo
-  :class:`~telephony_adapters.media.recorder.Recorder` fed by the call's taps (tap id =
-  call id) into a file of the line's :class:`~telephony_adapters.media.recording_files.
-  RecordingFiles`, paused as the plan says, closed at the call's end with a
+- What a caller hears when no one talks to it (music, the recording announcement):
+  :mod:`.caller_sources`.
+- Recordings (:mod:`.voice_recordings`): from the first plan with ``record``, fed by
+  the call's taps (tap id = call id), closed at the call's end with a
   ``RecordingFinished`` event.
 - Standing legs (:mod:`.standing`, :meth:`SipVoice.keep_phone`): a plan that rings an
   agent whose standing leg is up bridges the call into it and says ``PhoneAnswered`` at
@@ -36,57 +33,42 @@ call, the caller's leg, its :class:`~.phone_legs.PhoneLeg` s, the engine's last
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Protocol
 
 from cti import log_limits
 from cti.errors import TelephonyError
-from cti.events import MAX_PAUSES
 from cti.protocol import (
     CallerHungUp,
     PhoneAnswered,
     PhoneDisconnected,
     PhoneHungUp,
     PhoneRefused,
-    RecordingFinished,
 )
 from telephony_adapters.base import CALLER, AudioPlan
-from telephony_adapters.media.bridge import (
-    DtmfHeard,
-    FrameSource,
-    LegSilent,
-    PlayFinished,
-    RecordFrame,
-)
-from telephony_adapters.media.player import ClipPlayer
-from telephony_adapters.media.recorder import Encoding, Recorder, RecordingSummary
-from telephony_adapters.media.recording_files import Recording, RecordingFiles, write_due
+from telephony_adapters.media.bridge import DtmfHeard, LegSilent, PlayFinished, RecordFrame
 from telephony_adapters.media.relay import MediaRelay, RelayHooks
-from telephony_adapters.media.wiring import Wiring, apply, tap_parts, wiring
-from telephony_adapters.sipline.clips import LineClips
+from telephony_adapters.media.wiring import Wiring, apply, wiring
+from telephony_adapters.sipline.caller_sources import CallerHears, CallerSources
 from telephony_adapters.sipline.effects import AgentLegProgress, MediaStart, MediaStop
 from telephony_adapters.sipline.params import SipLineParams
 from telephony_adapters.sipline.phone_legs import PhoneLeg, RingPhone, WithdrawLeg, phone_steps
 from telephony_adapters.sipline.rtp import DtmfEvent
 from telephony_adapters.sipline.sdp import MediaPlan, is_ip
 from telephony_adapters.sipline.standing import StandingLeg, StandingLegs, StandingLine
-from telephony_adapters.sipline.transfer_out import OutLegs, caller_aside
+from telephony_adapters.sipline.transfer_out import OutLegs
 from telephony_adapters.sipline.useragent import leg_id
+from telephony_adapters.sipline.voice_recordings import REASON_CHARS as _REASON_CHARS
+from telephony_adapters.sipline.voice_recordings import VoiceRecordings
 
 log = logging.getLogger(__name__)
 
-_REASON_CHARS = 200
-_ENCODINGS = {"pcm16": Encoding.PCM16, "g711": Encoding.MULAW}
 _PCMU = 0
 _G711 = frozenset({(0, "PCMU"), (8, "PCMA")})
 _NOT_ACCEPTABLE = 488
-_RECORDING_TICK_S = 0.1
-"""How often open recordings are written on when no audio comes (held, paused, muted)."""
 
 
 class LineSide(StandingLine, Protocol):
@@ -100,12 +82,6 @@ class LineSide(StandingLine, Protocol):
 
 
 @dataclass(slots=True)
-class _Recording:
-    recorder: Recorder
-    file: Recording
-
-
-@dataclass(slots=True)
 class _Call:
     call_id: str
     caller_up: bool = False
@@ -116,10 +92,7 @@ class _Call:
     display: str = ""
     rung: dict[str, int] = field(default_factory=dict)
     """By agent id: its phone's legs so far (each gets an id of its own)."""
-    recording: _Recording | None = None
-    announced: str = ""
-    """The recording announcement: "" not yet, "playing" (the caller hears it, the
-    agents silence), "done"."""
+    hears: CallerHears = field(default_factory=CallerHears)
 
 
 def caller_of(display: str) -> tuple[str, str]:
@@ -149,9 +122,8 @@ class SipVoice:
         self, line: LineSide, params: SipLineParams, *, relay: MediaRelay | None = None
     ) -> None:
         self._line = line
-        self.clips = LineClips(line.name, params.hold_music, params.announce_recording)
+        self.sources = CallerSources(line.name, params)
         self._silence_s = params.phone_silence_s
-        self._encoding = _ENCODINGS.get(params.recording_format, Encoding.PCM16)
         hooks = RelayHooks(on_dtmf=self._dtmf, on_silent=self._silent, on_record=self._record,
                            on_play_finished=self._play_finished)  # fmt: skip
         self.relay = relay or MediaRelay(
@@ -159,7 +131,9 @@ class SipVoice:
         )
         if relay is not None:
             relay.hooks = hooks
-        self.files = RecordingFiles(Path(params.recordings_dir))
+        self.recordings = VoiceRecordings(line, Path(params.recordings_dir),
+                                          params.recording_format)  # fmt: skip
+        self.files = self.recordings.files
         self._calls: dict[str, _Call] = {}
         self._agent_legs: dict[str, tuple[str, str]] = {}
         """Leg id -> (call id, agent id), until the leg's media stops."""
@@ -168,8 +142,6 @@ class SipVoice:
         self._withdrawn: set[str] = set()
         self.standing = StandingLegs(line, self.relay, silence_s=self._silence_s,
                                      withdrawn=self._withdrawn)  # fmt: skip
-        self._finishing: set[asyncio.Task[None]] = set()
-        self._ticking: asyncio.Task[None] | None = None
         self.outs = OutLegs()
         """Second trunk legs of transfers to a number (:mod:`.transfer_out`)."""
 
@@ -177,19 +149,14 @@ class SipVoice:
 
     def start(self) -> None:
         self.relay.start()
-        self.files.start()
+        self.recordings.start()
 
     async def stop(self) -> None:
-        if self._ticking is not None:
-            self._ticking.cancel()
-        for call in list(self._calls.values()):
-            self._close_recording(call)
+        self.recordings.close_all()
         self._calls.clear()
         self.standing.clear()
         await self.relay.close()
-        await self.files.stop()
-        if self._finishing:
-            await asyncio.gather(*self._finishing, return_exceptions=True)
+        await self.recordings.stop()
 
     def __contains__(self, call_id: object) -> bool:
         return call_id in self._calls
@@ -248,9 +215,7 @@ class SipVoice:
             call = self._calls[call_id] = _Call(call_id)
         elif self.outs.bridged(call_id):
             return  # it talks to its second trunk leg: no agents' plans any more
-        await self.clips.load_music(plan.music_file)
-        if plan.record:
-            await self.clips.load_announcement()
+        await self.sources.load(plan)
         call.plan = plan
         call.display = next((r.display for r in plan.ring if r.display), call.display)
         for step in phone_steps(plan, call.legs, call.display):
@@ -308,46 +273,29 @@ class SipVoice:
         if (out := self.outs.drop(call_id)) is not None:
             self._line.end_leg(out)
         self.relay.close_leg(call_id)
-        self._close_recording(call)
+        self.recordings.close(call_id)
 
     def _rewire(self, call: _Call) -> None:
         up = {CALLER: call.call_id} if call.caller_up else {}
         for agent, leg in call.legs.items():
             if leg.answered and leg.leg_id in self._up:
                 up[agent] = leg.leg_id
-        new = self.outs.rewired(call.call_id, self._announcing(call, wiring(call.plan, up)))
-        clip = self.clips.music(call.plan.music_file)
-        announcement = self.clips.announcement
-
-        def music(leg: str) -> FrameSource:
-            if leg == call.call_id and call.announced == "playing" and announcement:
-                return ClipPlayer(announcement, loop=False)
-            return ClipPlayer(clip, loop=True)
-
+        caller, sources = call.call_id, self.sources
+        new = sources.aside(call.hears, caller, call.plan, wiring(call.plan, up))
+        new = self.outs.rewired(caller, new)
+        music = sources.players(call.hears, caller, call.plan)
         try:
-            apply(self.relay, new, call.wiring, music, tap=call.call_id)
+            apply(self.relay, new, call.wiring, music, tap=caller)
         except TelephonyError as exc:  # a leg that went meanwhile: wired again when told
-            log.info("line %s: call %s not wired: %s", self._line.name, call.call_id, exc)
+            log.info("line %s: call %s not wired: %s", self._line.name, caller, exc)
         call.wiring = new
-        self._keep_recording(call)
-
-    def _announcing(self, call: _Call, new: Wiring) -> Wiring:
-        """``new``, or while the recording announcement plays, ``new`` with the caller
-        hearing it (its "music") and out of its room. It starts when a recorded caller
-        is first to be bridged to an agent whose leg is up."""
-        caller = call.call_id
-        bridged = any(caller in room for room in (*new.pairs, *new.mixes))
-        announcement = self.clips.announcement
-        if call.announced == "" and announcement and call.plan.record and bridged:
-            call.announced = "playing"
-        return caller_aside(new, caller) if call.announced == "playing" else new
+        self.recordings.follow(caller, call.plan)
 
     def _play_finished(self, done: PlayFinished) -> None:
         """The announcement ended: the caller joins its room (or hears its music)."""
         call = self._calls.get(done.leg_id)
-        if call is None or call.announced != "playing":
+        if call is None or not self.sources.finished(call.hears):
             return
-        call.announced = "done"
         if call.wiring is not None:  # the caller's "music" is over: played again if due
             call.wiring = dataclasses.replace(call.wiring,
                                               music=call.wiring.music - {done.leg_id})  # fmt: skip
@@ -438,7 +386,7 @@ class SipVoice:
         if call is not None and bridged:
             for agent in list(call.legs):
                 self._withdraw(call, agent)
-            self._close_recording(call)
+            self.recordings.close(call_id)
             call.plan = AudioPlan()
         if call is not None:
             self._rewire(call)
@@ -530,11 +478,7 @@ class SipVoice:
         self._rewire(call)
 
     def _record(self, frame: RecordFrame) -> None:
-        call_id, leg = tap_parts(frame.tap)
-        call = self._calls.get(call_id)
-        if call is not None and call.recording is not None:
-            rec = call.recording
-            rec.recorder.add(frame.side, frame.samples, frame.at, source=leg, emit=False)
+        self.recordings.add(frame)
 
     # --- standing legs (phone_mode = "persistent") -----------------------------------
 
@@ -612,58 +556,3 @@ class SipVoice:
             return None
         del call.legs[standing.agent_id]
         return call
-
-    # --- recording -----------------------------------------------------------------
-
-    def _keep_recording(self, call: _Call) -> None:
-        plan, rec = call.plan, call.recording
-        if rec is None and not plan.record:
-            return
-        now = asyncio.get_running_loop().time()
-        if rec is None:
-            file = self.files.open(call.call_id, date.today())
-            rec = call.recording = _Recording(Recorder(now, self._encoding), file)
-            if self._ticking is None or self._ticking.done():
-                self._ticking = asyncio.get_running_loop().create_task(
-                    self._tick_recordings(), name=f"recordings:{self._line.name}"
-                )
-        if plan.record_paused and not rec.recorder.paused:
-            rec.recorder.pause(now)
-        elif not plan.record_paused and rec.recorder.paused:
-            rec.recorder.resume(now)
-
-    async def _tick_recordings(self) -> None:
-        """Each open recording's timeline follows the clock, not only its frames: the
-        time no audio comes (held, muted, paused) is written as silence as it passes,
-        so the file keeps the call's time. Ends when no recording is open."""
-        loop = asyncio.get_running_loop()
-        while any(call.recording is not None for call in self._calls.values()):
-            await asyncio.sleep(_RECORDING_TICK_S)
-            open_now = [(c.recording.recorder, c.recording.file) for c in self._calls.values()
-                        if c.recording is not None]  # fmt: skip
-            await write_due(open_now, loop.time())
-
-    def _close_recording(self, call: _Call) -> None:
-        rec, call.recording = call.recording, None
-        if rec is None:
-            return
-        summary = rec.recorder.close(asyncio.get_running_loop().time())
-        rec.file.write(summary.tail)
-        rec.file.close(summary.header)
-        task = asyncio.get_running_loop().create_task(
-            self._finished(call.call_id, rec.file, summary), name=f"recording:{call.call_id}"
-        )
-        self._finishing.add(task)
-        task.add_done_callback(self._finishing.discard)
-
-    async def _finished(self, call_id: str, file: Recording, summary: RecordingSummary) -> None:
-        outcome = await file.outcome()
-        try:
-            path = str(outcome.path.relative_to(self.files.root))
-        except ValueError:
-            path = str(outcome.path)
-        paused = tuple((p.start_s, p.end_s) for p in summary.pauses)[:MAX_PAUSES]
-        self._line.emit(RecordingFinished(
-            call_id=call_id, path=path, duration_s=summary.duration_s, paused=paused,
-            error=(outcome.error or "")[:_REASON_CHARS], line=self._line.name,
-        ))  # fmt: skip
