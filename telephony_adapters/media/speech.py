@@ -23,6 +23,12 @@ The rules (docs/voice.md, "Prompts"):
   everywhere else (二十, 十二, 一千二百, 一万二千).
 - Bounds: more callers ahead than ``most_ahead``, or a wait over ``most_minutes``, is
   said as "more than" the bound (``超过``).
+- Phone numbers (:func:`digits`) are read digit by digit: en ``zero`` .. ``nine``,
+  ``plus``; zh 零, 幺 (``yao``: 1 as Chinese read phone numbers), 二 (never 两) .. 九,
+  加 for ``+``.
+
+The call flows' clips (:data:`FLOW_CLIPS`: greeting, menu, callback, voicemail...) have
+the same names in both languages; ``beep`` is a tone, not speech.
 """
 
 from __future__ import annotations
@@ -53,6 +59,29 @@ _EN_PHRASES: Final = {
     "your_wait_is_less_than_a_minute": "Your expected wait is less than a minute.",
     "minute": "minute.",
     "minutes": "minutes.",
+    "plus": "plus",
+}
+#: What the call flows say (scripts_engine's flow cores name these clips), in English.
+_EN_FLOW: Final = {
+    "greeting": "Welcome to CTI Desk. Thank you for calling.",
+    "menu_main": "For sales, press 1. For support, press 2. To leave a message, press 9. "
+    "To hear these options again, press star.",
+    "invalid_key": "Sorry, that is not a valid choice.",
+    "no_key": "Sorry, we did not receive your choice.",
+    "closed": "Thank you for calling. We are closed at the moment. "
+    "Please call again during our opening hours.",
+    "callback_offer": "To be called back without losing your place in line, press 1.",
+    "we_will_call_you_at": "We will call you back at",
+    "confirm_or_other": "To confirm this number, press 1. To enter another number, press 2.",
+    "enter_number": "Please enter your phone number, then press the hash key.",
+    "callback_confirmed": "Thank you. We will call you back, and you keep your place in "
+    "line. Goodbye.",
+    "voicemail_prompt": "Please leave a message after the tone. "
+    "Press the hash key when you have finished.",
+    "beep": "(a tone: 1 kHz, 0.4 s)",
+    "message_thanks": "Thank you, your message has been recorded. We will call you back.",
+    "goodbye": "Thank you for calling. Goodbye.",
+    "you_are_next": "You are next in line.",
 }
 
 #: Digits by pinyin name (clip names are ASCII file names).
@@ -81,7 +110,36 @@ _ZH_TEXT: Final = {
     "nin_xuyao_dengdai": "您需要等待",
     "bu_dao_yi_fenzhong": "不到一分钟。",
     "fenzhong": "分钟。",
+    "yao": "幺",
+    "jia": "加",
 }
+#: What the call flows say, in Chinese (the same clip names as :data:`_EN_FLOW`).
+_ZH_FLOW: Final = {
+    "greeting": "欢迎致电CTI客服中心。",
+    "menu_main": "销售咨询请按1，售后服务请按2，留言请按9，重听请按星号键。",
+    "invalid_key": "对不起，您的输入有误。",
+    "no_key": "对不起，我们没有收到您的选择。",
+    "closed": "感谢您的来电。现在是非工作时间，请在工作时间再次来电。",
+    "callback_offer": "如需我们回电并保留您的排队位置，请按1。",
+    "we_will_call_you_at": "我们将回电至以下号码：",
+    "confirm_or_other": "确认请按1，使用其他号码请按2。",
+    "enter_number": "请输入您的电话号码，以井号键结束。",
+    "callback_confirmed": "谢谢，我们会给您回电，您的排队位置将会保留。再见。",
+    "voicemail_prompt": "请在提示音后留言，结束请按井号键。",
+    "beep": "（提示音：1 kHz，0.4 秒）",
+    "message_thanks": "谢谢，您的留言已收到，我们会尽快给您回电。",
+    "goodbye": "感谢您的来电，再见。",
+    "you_are_next": "下一位就是您，请稍候。",
+}
+#: The call flows' clips, named alike in every language.
+FLOW_CLIPS: Final[tuple[str, ...]] = tuple(_EN_FLOW)
+#: Clips that are tones made by sox, not speech: name -> (hertz, seconds).
+TONES: Final[Mapping[str, tuple[int, float]]] = {"beep": (1000, 0.4)}
+#: The longest phone number :func:`digits` reads (E.164 has 15 digits; keyed-in
+#: numbers may carry a prefix).
+MAX_DIGITS: Final = 24
+#: Characters a phone number may carry that are not read (written-out separators).
+_SEPARATORS: Final = frozenset(" -.()")
 #: Place values of a group of four digits, highest first.
 _ZH_PLACES: Final = ("qian", "bai", "shi", "")
 
@@ -93,8 +151,9 @@ CLIPS: Final[Mapping[Language, Mapping[str, str]]] = {
         "hundred": "hundred",
         "thousand": "thousand",
         **_EN_PHRASES,
+        **_EN_FLOW,
     },
-    "zh": _ZH_TEXT,
+    "zh": {**_ZH_TEXT, **_ZH_FLOW},
 }
 
 
@@ -240,3 +299,27 @@ def wait(seconds: float, lang: Language, *, most_minutes: int = MOST_MINUTES) ->
     if minutes is None:
         return ["nin_xuyao_dengdai", "chaoguo", *_chinese(most_minutes, counted=True), "fenzhong"]
     return ["nin_dayue_xuyao_dengdai", *_chinese(minutes, counted=True), "fenzhong"]
+
+
+def digits(phone_number: str, lang: Language) -> list[str]:
+    """A phone number read digit by digit (``"+86 10 1234"`` is "plus eight six one zero
+    one two three four"; Chinese reads 1 as 幺 ``yao`` and 0 as 零, as for phone numbers).
+    A leading ``+`` is read; spaces, ``-``, ``.`` and brackets are skipped; any other
+    character, or none to read, is a :class:`SpeechError` naming it."""
+    if not isinstance(phone_number, str):
+        raise SpeechError(f"phone number {phone_number!r}: not a string")
+    language = _check_language(lang)
+    bad = sorted({ch for ch in phone_number if not (ch.isascii() and ch.isdigit())}
+                 - _SEPARATORS - {"+"})  # fmt: skip
+    if bad:
+        shown = " ".join(repr(ch) for ch in bad)
+        raise SpeechError(f"phone number {phone_number!r}: cannot read {shown} (digits only)")
+    if "+" in phone_number.lstrip()[1:]:
+        raise SpeechError(f"phone number {phone_number!r}: '+' only at its start")
+    keyed = [ch for ch in phone_number if ch not in _SEPARATORS]
+    count = sum(ch != "+" for ch in keyed)
+    if not 1 <= count <= MAX_DIGITS:
+        raise SpeechError(f"phone number {phone_number!r}: {count} digits, must be 1..{MAX_DIGITS}")
+    if language == "en":
+        return ["plus" if ch == "+" else _EN_UNITS[int(ch)] for ch in keyed]
+    return ["jia" if ch == "+" else "yao" if ch == "1" else _ZH_DIGITS[int(ch)] for ch in keyed]

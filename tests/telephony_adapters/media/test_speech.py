@@ -4,10 +4,20 @@ their bounds, and bad input."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from telephony_adapters.media import speech
-from telephony_adapters.media.speech import CLIPS, SpeechError, number, position, wait
+from telephony_adapters.media.speech import (
+    CLIPS,
+    FLOW_CLIPS,
+    SpeechError,
+    digits,
+    number,
+    position,
+    wait,
+)
 
 # 0..120, written out by hand (not by the module).
 ZH_0_120 = """
@@ -220,6 +230,8 @@ def _everything_said(lang: speech.Language) -> set[str]:
         said.update(position(place, lang))
     for seconds in range(0, 5000, 15):
         said.update(wait(seconds, lang))
+    said.update(digits("+0123456789", lang))
+    said.update(FLOW_CLIPS)
     return said
 
 
@@ -235,3 +247,82 @@ def test_clip_names_are_plain_file_names() -> None:
             assert name.replace("_", "").isascii(), name
             assert name.replace("_", "").isalnum(), name
             assert text.strip(), name
+
+
+@pytest.mark.parametrize(
+    ("phone_number", "english", "chinese"),
+    [
+        ("13800138000", "one three eight zero zero one three eight zero zero zero",
+         "幺三八零零幺三八零零零"),
+        ("+86 10 8888-1212", "plus eight six one zero eight eight eight eight one two one two",
+         "加八六幺零八八八八幺二幺二"),
+        ("(020) 2222.0202", "zero two zero two two two two zero two zero two",
+         "零二零二二二二零二零二"),
+        ("1", "one", "幺"),
+        ("0", "zero", "零"),
+    ],
+)  # fmt: skip
+def test_a_phone_number_is_read_digit_by_digit(
+    phone_number: str, english: str, chinese: str
+) -> None:
+    assert en(digits(phone_number, "en")) == english
+    assert zh(digits(phone_number, "zh")) == chinese
+    assert "liang" not in digits("2222", "zh")  # a phone number's 2 is 二, never 两
+    assert "yi" not in digits("1111", "zh")  # and its 1 is 幺
+
+
+@pytest.mark.parametrize(
+    ("phone_number", "message"),
+    [
+        ("12a4#", "phone number '12a4#': cannot read '#' 'a' (digits only)"),
+        ("555*1", "phone number '555*1': cannot read '*' (digits only)"),
+        ("１２３", "phone number '１２３': cannot read '１' '２' '３' (digits only)"),
+        ("12+3", "phone number '12+3': '+' only at its start"),
+        ("++1", "phone number '++1': '+' only at its start"),
+        ("", "phone number '': 0 digits, must be 1..24"),
+        ("+ -", "phone number '+ -': 0 digits, must be 1..24"),
+        ("1" * 25, f"phone number '{'1' * 25}': 25 digits, must be 1..24"),
+    ],
+)
+def test_a_phone_number_that_cannot_be_read_is_refused_naming_why(
+    phone_number: str, message: str
+) -> None:
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        digits(phone_number, "en")
+    with pytest.raises(SpeechError, match=re.escape(message)):
+        digits(phone_number, "zh")
+
+
+def test_digits_refuse_a_language_or_a_number_that_is_not_text() -> None:
+    with pytest.raises(SpeechError, match="language 'fr'"):
+        digits("123", "fr")  # type: ignore[arg-type]
+    with pytest.raises(SpeechError, match="phone number 123: not a string"):
+        digits(123, "en")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("lang", speech.LANGUAGES)
+def test_every_flow_clip_is_in_both_languages_and_a_tone_is_not_speech(
+    lang: speech.Language,
+) -> None:
+    assert set(FLOW_CLIPS) <= set(CLIPS[lang])
+    assert set(speech.TONES) <= set(FLOW_CLIPS)
+    for name in ("greeting", "menu_main", "callback_offer", "voicemail_prompt", "beep"):
+        assert name in FLOW_CLIPS
+
+
+def test_the_flow_clips_say_what_the_flows_mean() -> None:
+    """The menu's keys in both languages, and the Chinese flow clips in characters."""
+    menu_en, menu_zh = CLIPS["en"]["menu_main"], CLIPS["zh"]["menu_main"]
+    for key in ("sales, press 1", "support, press 2", "message, press 9", "press star"):
+        assert key in menu_en
+    for key in ("销售咨询请按1", "售后服务请按2", "留言请按9", "星号键"):
+        assert key in menu_zh
+    assert CLIPS["en"]["greeting"].startswith("Welcome to CTI Desk")
+    assert CLIPS["zh"]["greeting"].startswith("欢迎致电")
+    assert "press 1" in CLIPS["en"]["callback_offer"]
+    assert "请按1" in CLIPS["zh"]["callback_offer"]
+    assert "hash key" in CLIPS["en"]["enter_number"]
+    assert "井号键" in CLIPS["zh"]["enter_number"]
+    for name in FLOW_CLIPS:
+        if name not in speech.TONES:
+            assert any("\u4e00" <= ch <= "\u9fff" for ch in CLIPS["zh"][name]), name
