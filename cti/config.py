@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from cti.call_flows import CallerSettings, CallFlow, Hours, check_flows
+from cti.config_lines import error_path, key_lines, line_of
 from cti.errors import ConfigError
 from cti.models import AgentConfig, QueueConfig
 from cti.scoring import ValueModel
@@ -338,6 +340,9 @@ class Config(_Section):
     wallboard: WallboardSettings = WallboardSettings()
     access: AccessSettings = AccessSettings()
     voice: VoiceSettings = VoiceSettings()
+    flows: tuple[CallFlow, ...] = ()
+    hours: tuple[Hours, ...] = ()
+    caller: CallerSettings = CallerSettings()
 
     @model_validator(mode="after")
     def _queues_consistent(self) -> Config:
@@ -366,6 +371,7 @@ class Config(_Section):
         line_names = [line.name for line in self.lines]
         if len(set(line_names)) != len(line_names):
             raise ValueError(f"line names must be unique, got {line_names}")
+        check_flows(self.flows, self.hours, set(names))
         return self
 
     def queue(self, name: str) -> QueueConfig:
@@ -384,10 +390,12 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     """Defaults, then the file at ``path`` (if any), then ``overrides`` (section -> keys)."""
     data: dict[str, Any] = tomllib.loads(default_config_text())
     where = "the defaults"
+    text = ""
     if path is not None:
         where = str(path)
         try:
-            user = tomllib.loads(Path(path).read_text("utf-8"))
+            text = Path(path).read_text("utf-8")
+            user = tomllib.loads(text)
         except FileNotFoundError:
             raise ConfigError(f"config file {path} does not exist") from None
         except (OSError, UnicodeDecodeError) as exc:
@@ -401,11 +409,15 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         return Config.model_validate(data)
     except ValidationError as exc:
         lines = []
+        found = key_lines(text)
         for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            loc = error_path(err)
+            key = ".".join(str(p) for p in loc) or "(top level)"
             got = err.get("input")
             shown = f" (got {_escaped(got)})" if isinstance(got, str) else ""
-            lines.append(f"  {key}: {err['msg']}{shown}")
+            line = line_of(found, loc)
+            at = f"line {line}: " if line else ""
+            lines.append(f"  {at}{key}: {err['msg']}{shown}")
         raise ConfigError(f"config from {where} is not valid:\n" + "\n".join(lines)) from None
 
 

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--check",
         type=Path,
         metavar="FILE",
-        help="check FILE instead: each bad entry named (exit 1), else a one-line summary",
+        help="check FILE instead: each bad entry named with its line (exit 1), else a summary",
     )
     p.set_defaults(handler=run)
 
@@ -32,5 +32,8 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"{args.check}: valid ({len(config.queues)} queues, {len(config.agents)} agents)")
+    print(
+        f"{args.check}: valid ({len(config.queues)} queues, {len(config.agents)} agents); "
+        f"{len(config.flows)} call flows, {len(config.hours)} opening hours"
+    )
     return 0
