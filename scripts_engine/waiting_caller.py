@@ -138,6 +138,17 @@ def _positive(name: str, value: float, *, zero: bool = False) -> None:
         raise ValueError(f"{name} {value}: must be {'>= 0' if zero else '> 0'}")
 
 
+def play_time(clip_length: ClipLength, language: Language, clips: Sequence[str]) -> float:
+    """How long ``clips`` play one after the other; a length that is no finite number
+    of seconds >= 0 (a broken file) counts as 0, so deadlines stay in order."""
+    total = 0.0
+    for clip in clips:
+        seconds = clip_length(language, clip)
+        if isinstance(seconds, int | float) and math.isfinite(seconds) and seconds > 0:
+            total += seconds
+    return total
+
+
 def usable_number(raw: str | None) -> str | None:
     """The caller id to read back and call (spaces, dashes, dots and brackets dropped),
     or None when it is no number (withheld, a SIP name, too short or too long)."""
@@ -234,7 +245,7 @@ class MessageTaking:
         return [MessageDone(self.number), self._say(now, MESSAGE_THANKS)]
 
     def _say(self, now: float, *clips: str) -> Say:
-        self._deadline = now + sum(self._clip_length(self.language, c) for c in clips)
+        self._deadline = now + play_time(self._clip_length, self.language, clips)
         return Say(self.language, clips)
 
 
@@ -469,5 +480,5 @@ class WaitingCaller:
         return say
 
     def _say(self, now: float, clips: Sequence[str]) -> Say:
-        self._say_end = now + sum(self._clip_length(self.language, c) for c in clips)
+        self._say_end = now + play_time(self._clip_length, self.language, clips)
         return Say(self.language, tuple(clips))

@@ -466,6 +466,14 @@ def test_clips_of_no_length_chain_in_one_tick() -> None:
     assert wc.tick(6, 3, 60, "sales") == [HangUp("voicemail left")]
 
 
+@pytest.mark.parametrize("broken", [math.nan, -3.0, math.inf])
+def test_a_clip_length_that_is_no_length_counts_as_zero(broken: float) -> None:
+    wc = caller(lengths=lambda lang, clip: broken if clip == "beep" else 1.0)
+    wc.leave_message("sales", 5)
+    assert wc.next_deadline() == 6  # the prompt's second, the beep nothing
+    assert wc.tick(6, 3, 60, "sales") == [RecordMessage("sales", 120)]
+
+
 def test_the_voicemail_key_from_the_queue() -> None:
     cfg = WaitingSettings(first_announce_s=10, voicemail_key="9")
     wc = caller(None, cfg=cfg)
