@@ -56,6 +56,8 @@ OTHER_NUMBER_KEY: Final = "2"
 END_KEY: Final = "#"
 #: Starts a keyed number over.
 RESTART_KEY: Final = "*"
+#: The keys the callback or voicemail offer may name (only waiting callers press them).
+_OFFER_KEYS: Final = frozenset("0123456789*#")
 #: The longest number a caller keys in (E.164's 15 digits).
 MAX_NUMBER_DIGITS: Final = 15
 #: A caller id that can be read back and called: digits, an optional leading +.
@@ -125,8 +127,8 @@ class WaitingSettings:
             ("callback_key", self.callback_key),
             ("voicemail_key", self.voicemail_key),
         ):
-            if key is not None and (not isinstance(key, str) or len(key) != 1 or not key.isdigit()):
-                raise ValueError(f"{name} {key!r}: must be one of the keys 0-9")
+            if key is not None and (not isinstance(key, str) or key not in _OFFER_KEYS):
+                raise ValueError(f"{name} {key!r}: must be one of the keys 0-9, * or #")
         if self.voicemail_key is not None and self.voicemail_key == self.callback_key:
             raise ValueError(f"voicemail_key {self.voicemail_key!r}: is the callback_key too")
 

@@ -265,6 +265,14 @@ def test_announcements_in_chinese_say_the_callers_ahead() -> None:
     )
 
 
+def test_the_callback_key_may_be_hash() -> None:
+    wc = caller(cfg=WaitingSettings(callback_key="#", first_announce_s=30))
+    wc.tick(0, 3, 120, "sales")
+    wc.tick(30, 3, 120, "sales")
+    assert wc.key("1", 31) == []
+    assert only_say(wc.key("#", 32)).clips == read_back(CALLER_ID)
+
+
 def test_without_the_callback_offer_the_key_does_nothing() -> None:
     wc = caller(cfg=WaitingSettings(callback_offer=False, first_announce_s=30))
     wc.tick(0, 3, 120, "sales")
@@ -513,7 +521,8 @@ def test_voicemail_ends_a_callback_dialogue_but_not_a_confirmed_callback() -> No
         ("key_timeout_s", -2),
         ("max_retries", -1),
         ("max_retries", 1.5),
-        ("callback_key", "#"),
+        ("callback_key", "A"),
+        ("callback_key", ""),
         ("callback_key", "12"),
         ("voicemail_key", "1"),  # the callback key too
     ],
