@@ -32,17 +32,6 @@ from scripts_engine.waiting_caller import (
 from telephony_adapters.media import speech
 
 
-def _digits_until_speech_has_them(number: str, lang: Language) -> list[str]:
-    """Stand-in for speech.digits while it is not on main (issue 20, H5)."""
-    words = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-    return ["plus" if ch == "+" else words[int(ch)] for ch in number]
-
-
-_DIGITS: Callable[[str, Language], list[str]] = getattr(
-    speech, "digits", _digits_until_speech_has_them
-)
-
-
 class SpeechClips:
     """speech's clip functions, as the engine hands them to the core."""
 
@@ -53,7 +42,7 @@ class SpeechClips:
         return speech.wait(seconds, lang)
 
     def digits(self, number: str, lang: Language, /) -> list[str]:
-        return _DIGITS(number, lang)
+        return speech.digits(number, lang)
 
 
 #: Every clip plays 1 s, the beep 0.5 s.
@@ -106,7 +95,7 @@ CALLBACK_OFFER_CLIP = "callback_offer"
 
 
 def read_back(number: str, lang: Language = "en") -> tuple[str, ...]:
-    return ("we_will_call_you_at", *_DIGITS(number, lang), "confirm_or_other")
+    return ("we_will_call_you_at", *speech.digits(number, lang), "confirm_or_other")
 
 
 # -- announcements
@@ -311,8 +300,7 @@ def test_callback_in_chinese_reads_one_as_yao() -> None:
     wc = offered("13800138000", "zh")
     say = only_say(wc.key("1", 32))
     assert say == Say("zh", read_back("13800138000", "zh"))
-    if hasattr(speech, "digits"):
-        assert say.clips[1:4] == ("yao", "san", "ba")
+    assert say.clips[1:4] == ("yao", "san", "ba")
 
 
 def test_a_caller_id_written_with_separators_is_read_without_them() -> None:
@@ -583,7 +571,7 @@ def test_no_sequence_of_ticks_and_keys_crashes_it(
 ) -> None:
     cfg = WaitingSettings(first_announce_s=5, announce_every_s=20, voicemail_key=voicemail_key)
     wc = caller(number, lang, cfg)
-    known = set(speech.CLIPS[lang]) | set(CLIP_NAMES) | set(_DIGITS("+0123456789", lang))
+    known = set(speech.CLIPS[lang]) | set(CLIP_NAMES) | set(speech.digits("+0123456789", lang))
     now, started = 0.0, False
     for action in actions:
         now += action[1]
