@@ -1,4 +1,5 @@
-"""Frame sources for the media core: a WAV clip (music on hold, prompts) and a tone.
+"""Frame sources for the media core: a WAV clip (music on hold, prompts), clips in a
+row (:class:`SequencePlayer`, a prompt said in parts) and a tone.
 
 Sans-I/O: a source hands out 20 ms frames of 160 linear 16-bit samples (320 bytes,
 little-endian) from ``next_frame(now)``, the bridge's ``FrameSource`` protocol, and
@@ -16,6 +17,7 @@ from __future__ import annotations
 import math
 import struct
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -179,6 +181,36 @@ class ClipPlayer:
                 frame += bytes(rest)
         self._pos = pos
         return frame
+
+
+class SequencePlayer:
+    """Clips played once, one after the other with no gap between them (a prompt said
+    in parts: "you are caller number" "twelve"), then ``None``; the last frame is padded
+    with silence. No clips: over at once."""
+
+    def __init__(self, clips: Sequence[Clip]) -> None:
+        self.clips = tuple(clips)
+        self._index = 0
+        self._pos = 0
+
+    @property
+    def finished(self) -> bool:
+        return self._index >= len(self.clips)
+
+    def next_frame(self, now: float) -> bytes | None:
+        if self.finished:
+            return None
+        parts: list[bytes] = []
+        need = FRAME_BYTES
+        while need and self._index < len(self.clips):
+            pcm = self.clips[self._index].pcm
+            part = pcm[self._pos : self._pos + need]
+            parts.append(part)
+            need -= len(part)
+            self._pos += len(part)
+            if self._pos >= len(pcm):
+                self._index, self._pos = self._index + 1, 0
+        return b"".join(parts) + bytes(need)
 
 
 class ToneSource:

@@ -18,11 +18,12 @@ call, the caller's leg, its :class:`~.phone_legs.PhoneLeg` s, the engine's last
 - The relay's reports: the caller's DTMF goes to the line as today (the relay also
   passes it to the agent's phone); an answered phone silent for ``phone_silence_s`` is
   hung up and reported lost (``PhoneHungUp(lost=True)``).
-- What a caller hears when no one talks to it (music, the recording announcement):
-  :mod:`.caller_sources`.
+- What a caller hears when no one talks to it (music, a prompt, the recording
+  announcement): :mod:`.caller_sources`.
 - Recordings (:mod:`.voice_recordings`): from the first plan with ``record``, fed by
   the call's taps (tap id = call id), closed at the call's end with a
-  ``RecordingFinished`` event.
+  ``RecordingFinished`` event; the caller's message (``plan.message``, a tap on the
+  caller's leg alone) likewise, with ``kind="message"``.
 - Standing legs (:mod:`.standing`, :meth:`SipVoice.keep_phone`): a plan that rings an
   agent whose standing leg is up bridges the call into it and says ``PhoneAnswered`` at
   once; withdrawing that agent gives the leg back (silence); the phone ending it is
@@ -33,7 +34,6 @@ call, the caller's leg, its :class:`~.phone_legs.PhoneLeg` s, the engine's last
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +51,7 @@ from cti.protocol import (
 from telephony_adapters.base import CALLER, AudioPlan
 from telephony_adapters.media.bridge import DtmfHeard, LegSilent, PlayFinished, RecordFrame
 from telephony_adapters.media.relay import MediaRelay, RelayHooks
-from telephony_adapters.media.wiring import Wiring, apply, wiring
+from telephony_adapters.media.wiring import Wiring, apply, leg_tap, wiring
 from telephony_adapters.sipline.caller_sources import CallerHears, CallerSources
 from telephony_adapters.sipline.effects import AgentLegProgress, MediaStart, MediaStop
 from telephony_adapters.sipline.params import SipLineParams
@@ -63,6 +63,7 @@ from telephony_adapters.sipline.transfer_out import OutLegs
 from telephony_adapters.sipline.useragent import leg_id
 from telephony_adapters.sipline.voice_recordings import REASON_CHARS as _REASON_CHARS
 from telephony_adapters.sipline.voice_recordings import VoiceRecordings
+from telephony_adapters.sipline.voicemail import MESSAGE_LEG
 
 log = logging.getLogger(__name__)
 
@@ -215,8 +216,9 @@ class SipVoice:
             call = self._calls[call_id] = _Call(call_id)
         elif self.outs.bridged(call_id):
             return  # it talks to its second trunk leg: no agents' plans any more
-        await self.sources.load(plan)
+        prompt = await self.sources.load(plan)
         call.plan = plan
+        self.sources.take(call.hears, plan, prompt)
         call.display = next((r.display for r in plan.ring if r.display), call.display)
         for step in phone_steps(plan, call.legs, call.display):
             if isinstance(step, WithdrawLeg):
@@ -284,22 +286,33 @@ class SipVoice:
         new = sources.aside(call.hears, caller, call.plan, wiring(call.plan, up))
         new = self.outs.rewired(caller, new)
         music = sources.players(call.hears, caller, call.plan)
+        old = sources.restarted(call.hears, caller, new, call.wiring)
         try:
-            apply(self.relay, new, call.wiring, music, tap=caller)
+            apply(self.relay, new, old, music, tap=caller)
         except TelephonyError as exc:  # a leg that went meanwhile: wired again when told
             log.info("line %s: call %s not wired: %s", self._line.name, caller, exc)
         call.wiring = new
         self.recordings.follow(caller, call.plan)
+        self._keep_message(call)
+
+    def _keep_message(self, call: _Call) -> None:
+        """The caller's message recorded while the plan names one (a tap on its leg)."""
+        tap = leg_tap(call.call_id, MESSAGE_LEG)
+        try:
+            if self.recordings.message(call.call_id, call.plan.message) and call.caller_up:
+                self.relay.tap(call.call_id, tap, "caller")
+            else:
+                self.relay.untap(call.call_id, tap)
+        except TelephonyError as exc:  # the caller's leg went meanwhile
+            log.info("line %s: call %s: message not tapped: %s", self._line.name,
+                     call.call_id, exc)  # fmt: skip
 
     def _play_finished(self, done: PlayFinished) -> None:
-        """The announcement ended: the caller joins its room (or hears its music)."""
+        """The prompt or the announcement ended: the caller hears its music or silence,
+        or joins its room."""
         call = self._calls.get(done.leg_id)
-        if call is None or not self.sources.finished(call.hears):
-            return
-        if call.wiring is not None:  # the caller's "music" is over: played again if due
-            call.wiring = dataclasses.replace(call.wiring,
-                                              music=call.wiring.music - {done.leg_id})  # fmt: skip
-        self._rewire(call)
+        if call is not None and self.sources.finished(call.hears):
+            self._rewire(call)
 
     # --- the user agent's effects --------------------------------------------------
 
