@@ -82,6 +82,8 @@ _DIAL_ENDS = {
 }
 #: Our dials whose end :meth:`SipLine.dial_outcome` can still tell.
 _DIALS_KEPT = 10_000
+_UP = frozenset({"connecting", "confirmed"})
+"""Call states of an answered call (a second ``answer`` is a no-op)."""
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -253,6 +255,8 @@ class SipLine(TelephonyAdapter):
 
     async def answer(self, call_id: str) -> None:
         ua = self.ua
+        if ua.call_state(call_id) in _UP:
+            return  # answered already (for the caller's flow): the agent's accept joins it
         if ua.call_state(call_id) != "ringing":
             state = ua.call_state(call_id) or "not live"
             raise TelephonyError(
