@@ -159,6 +159,7 @@ class CallFlow(_Strict):
                         i,
                         *where,
                     )
+        self._after_retries_end()
         if self.menu and not any(t.kind in ("queue", "voicemail") for t in self._reachable()):
             raise LocatedError(
                 f"flow for {self.dnis[0]!r} never reaches a queue or voicemail from menu "
@@ -166,6 +167,23 @@ class CallFlow(_Strict):
                 "menu",
             )
         return self
+
+    def _after_retries_end(self) -> None:
+        """A caller who never presses a key must leave: after_retries may not go round."""
+        for i, m in enumerate(self.menus):
+            seen = [m.name]
+            target = self.after_retries(m)
+            while target.kind == "menu":
+                if target.name in seen:
+                    raise LocatedError(
+                        f"after_retries go round ({' -> '.join([*seen, target.name])}): a "
+                        "caller who presses no key would never leave the menus",
+                        "menus",
+                        i,
+                        "after_retries",
+                    )
+                seen.append(target.name)
+                target = self.after_retries(self.menu_named(target.name))
 
     def menu_named(self, name: str) -> Menu:
         return next(m for m in self.menus if m.name == name)

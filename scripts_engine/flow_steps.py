@@ -38,6 +38,14 @@ class Enqueue:
 
 
 @dataclass(frozen=True, slots=True)
+class LeaveMessage:
+    """The flow is done: start the voicemail dialogue for ``queue`` (a menu key, or the
+    queue closed with ``closed = "voicemail"``); its own prompt and beep come from it."""
+
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
 class RecordMessage:
     """Start recording the caller's message (voicemail for ``queue``), at most ``max_s``
     seconds; the beep has been said before this step."""
@@ -70,4 +78,4 @@ class HangUp:
     reason: str
 
 
-FlowStep = Say | Enqueue | RecordMessage | MessageDone | CallMeBack | HangUp
+FlowStep = Say | Enqueue | LeaveMessage | RecordMessage | MessageDone | CallMeBack | HangUp
