@@ -14,7 +14,9 @@ answered during the call and in wrap-up. The number keys choose script answers w
 the script has the focus (during the call) and dispositions while the disposition list
 has it (in wrap-up); the footer says which. Wrap-up cannot finish before the script has
 reached its end; the answers, the path and the script's actions go with the wrap-up.
-The customer keys are :class:`~agent_console.customer_actions.CustomerActions`'.
+The call keys are :class:`~agent_console.desk_calls.CallKeys`', the customer keys
+:class:`~agent_console.customer_actions.CustomerActions`', the palette's entries
+:mod:`agent_console.desk_palette`'s.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from functools import partial
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -36,9 +37,9 @@ from textual.widgets import ContentSwitcher, Footer, Input, Label, Static
 
 from agent_console.customer_actions import CUSTOMER_ACTIONS, CUSTOMER_BINDINGS, CustomerActions
 from agent_console.customer_search import CustomerSearchScreen
+from agent_console.desk_calls import CallKeys
 from agent_console.desk_model import (
     BUSY,
-    EXTEND_WRAP_UP_S,
     NOT_READY_REASON,
     VIEW_OF,
     ClearScript,
@@ -51,12 +52,10 @@ from agent_console.desk_model import (
     View,
     agent_id_problem,
 )
+from agent_console.desk_palette import desk_commands
 from agent_console.dialogs import (
     ChoiceDialog,
-    Prompt,
     open_dialog,
-    transfer_target,
-    transfer_target_problem,
 )
 from agent_console.script_panel import ScriptPanel
 from agent_console.widgets import (
@@ -79,48 +78,19 @@ from cti.protocol import (
     CancelConsult,
     CompleteConsult,
     ConferenceCall,
-    ConsultCall,
-    DialNumber,
-    ExtendWrapUp,
     HangUp,
-    HoldCall,
     Login,
     Logout,
     Message,
-    MuteCall,
-    PauseRecording,
     QueueStatus,
     RejectOffer,
-    ResumeCall,
     SetNotReady,
     SetReady,
-    TransferCall,
 )
 from scripts_engine.runner import RunState
 
 __all__ = ["AgentDesktop", "agent_id_problem"]
 
-#: How long a command may take to get onto the bus before the agent is told.
-PUBLISH_TIMEOUT_S = 5.0
-#: What the command palette lists: action, its key, title, what it does.
-_PALETTE: tuple[tuple[str, str, str, str], ...] = (
-    ("ready", "r", "Ready", "Take calls"),
-    ("not_ready", "n", "Not ready", "Choose a reason; during a call: not ready after it"),
-    ("answer", "a", "Answer", "Take the call offered"),
-    ("reject", "x", "Reject", "Let the call offered go to another agent"),
-    ("hang_up", "h", "Hang up", "End the call"),
-    ("hold", "o", "Hold / resume", "Put the caller on hold, or take them off it"),
-    ("mute", "m", "Mute / unmute", "Keep your voice from the caller"),
-    ("pause_recording", "p", "Pause / resume recording", "While card details are given"),
-    ("transfer", "w", "Transfer", "Blind transfer to a queue or an agent"),
-    ("consult", "k", "Consult", "Hold the caller and call an agent first"),
-    ("hand_over", "y", "Hand over", "Give the caller to the agent consulted"),
-    ("back_to_caller", "g", "Go back to the caller", "End the consultation"),
-    ("conference", "j", "Join all (conference)", "Caller and both agents talk together"),
-    ("dial", "d", "Dial", "Call a number (the last caller's, or one you type)"),
-    ("extend_wrap_up", "e", "More wrap-up time", f"{EXTEND_WRAP_UP_S:g} s more"),
-    ("focus_script", "s", "Script", "Put the focus on the call's script"),
-)
 _SWITCHER_CHILD: dict[View, str] = {
     "login": "login",
     "idle": "idle",
@@ -128,11 +98,6 @@ _SWITCHER_CHILD: dict[View, str] = {
     "talking": "call",
     "wrap_up": "wrap-up",
 }
-
-
-def _no_spaces(value: str) -> str | None:
-    """A queue or agent id has no spaces (the prompt's check)."""
-    return f"{value!r} has a space: a queue name or an agent id has none." if " " in value else None
 
 
 class AgentDesktop(App[None]):
@@ -184,6 +149,7 @@ class AgentDesktop(App[None]):
         self.queues = tuple(queues)
         self._clock = clock
         self.model = DeskModel(agent_id)
+        self.calls = CallKeys(self, bus, self.model, clock=clock)
         self.customers = CustomerActions(self, bus, self.model, clock=clock, dial=self.dial_number)
         self._shown_view: View | None = None
         self._picker_key: tuple[str | None, int] | None = None
@@ -303,28 +269,14 @@ class AgentDesktop(App[None]):
             self.apply(message)
 
     async def _send(self, command: AnyCommand, *, awaits_answer: bool = False) -> None:
-        try:
-            async with asyncio.timeout(PUBLISH_TIMEOUT_S):
-                await self.bus.publish(topics.agent_commands(command.agent_id), command)
-        except TimeoutError:
-            self.notify(
-                f"Could not send {command.type} within {PUBLISH_TIMEOUT_S:g} s: "
-                "is the engine's bus reachable?",
-                severity="error",
-                markup=False,
-            )
-            return
-        if awaits_answer:
-            self.model.sent(command, self._clock())
-            self.refresh_bindings()
+        await self.calls.send(command, awaits_answer=awaits_answer)
 
     async def _send_all(self, sends: list[Send]) -> None:
-        for send in sends:  # in order: a wrap-up goes after the callbacks it carries
-            await self._send(send.command, awaits_answer=send.awaits_answer)
+        await self.calls.send_all(sends)
 
     def _command(self, command: AnyCommand, name: str) -> None:
         """Send ``command`` and wait for its answer before the keys work again."""
-        self.run_worker(self._send(command, awaits_answer=True), name=name)
+        self.calls.command(command, name)
 
     # --- what the engine says ----------------------------------------------------
 
@@ -484,18 +436,7 @@ class AgentDesktop(App[None]):
     def get_system_commands(self, screen: Screen[Any]) -> Iterator[SystemCommand]:
         """Every desk action with its key; one that cannot be used now says why."""
         yield from super().get_system_commands(screen)
-        for action, key, title, help_text in _PALETTE:
-            if self.check_action(action, ()):
-                run = partial(self.call_later, self.run_action, action)
-                yield SystemCommand(f"{title} ({key})", help_text, run)
-            else:
-                why = self.model.why_not(action)
-                yield SystemCommand(
-                    f"{title} ({key}) · not now", why, partial(self._tell_why, title, why)
-                )
-
-    def _tell_why(self, title: str, why: str) -> None:
-        self.notify(why, title=title, severity="warning", markup=False)
+        yield from desk_commands(self)
 
     # --- the agent's state -------------------------------------------------------
 
@@ -528,126 +469,49 @@ class AgentDesktop(App[None]):
 
     # --- the call ----------------------------------------------------------------
 
-    async def _call_command(
-        self,
-        kind: type[
-            AcceptOffer | RejectOffer | HangUp | CompleteConsult | CancelConsult | ConferenceCall
-        ],
-    ) -> None:
-        """A command about the call in hand (nothing when there is none)."""
-        call_id = self.model.call_id
-        if call_id is not None:
-            await self._send(kind(agent_id=self.agent_id, call_id=call_id), awaits_answer=True)
-
     async def action_answer(self) -> None:
-        await self._call_command(AcceptOffer)
+        await self.calls.call_command(AcceptOffer)
 
     async def action_reject(self) -> None:
-        await self._call_command(RejectOffer)
+        await self.calls.call_command(RejectOffer)
 
     async def action_hang_up(self) -> None:
-        await self._call_command(HangUp)
+        await self.calls.call_command(HangUp)
 
     async def action_hold(self) -> None:
-        call_id = self.model.call_id
-        if call_id is None:
-            return
-        held = self.model.control is not None and self.model.control.held
-        kind = ResumeCall if held else HoldCall
-        await self._send(kind(agent_id=self.agent_id, call_id=call_id), awaits_answer=True)
+        await self.calls.hold()
 
     async def action_mute(self) -> None:
-        call_id = self.model.call_id
-        if call_id is None:
-            return
-        if not self.model.line.mute:
-            if self.model.toggle_local_mute():
-                self.notify(
-                    "Muted on this desk only: the line cannot mute, so the caller may still "
-                    "hear you. Use your headset's mute too.",
-                    title="Mute",
-                    severity="warning",
-                    markup=False,
-                )
-            self._refresh()
-            return
-        muted = self.model.control is not None and self.model.control.muted
-        command = MuteCall(agent_id=self.agent_id, call_id=call_id, muted=not muted)
-        await self._send(command, awaits_answer=True)
+        await self.calls.mute()
+        self._refresh()
 
     async def action_pause_recording(self) -> None:
-        call_id = self.model.call_id
-        if call_id is not None:
-            paused = not self.model.recording_paused
-            command = PauseRecording(agent_id=self.agent_id, call_id=call_id, paused=paused)
-            await self._send(command, awaits_answer=True)
+        await self.calls.pause_recording()
 
     def action_transfer(self) -> None:
-        queues = sorted(self.model.queue_statuses)
-        shown = ", ".join(queues[:6]) or "general"
-        prompt = Prompt(
-            "Transfer to (blind)",
-            f"A queue ({shown}), an agent id (e.g. 1002) or a phone number (+86 138..., "
-            "7 digits or more). Enter: transfer · Esc: cancel",
-            check=transfer_target_problem,
-        )
-        open_dialog(self, prompt, self._on_transfer_target)
-
-    def _on_transfer_target(self, target: str | None) -> None:
-        call_id = self.model.call_id
-        if not target or call_id is None:
-            return
-        queues = set(self.model.queue_statuses)
-        if self.model.offer is not None:
-            queues.add(self.model.offer.pop.queue)
-        queue, to_agent, number = transfer_target(target, queues)
-        command = TransferCall(agent_id=self.agent_id, call_id=call_id, queue=queue,
-                               to_agent=to_agent, number=number)  # fmt: skip
-        self._command(command, "desk-transfer")
+        self.calls.transfer()
 
     def action_consult(self) -> None:
-        prompt = Prompt(
-            "Consult an agent",
-            "The agent id (e.g. 1002): the caller waits on hold. Enter: call · Esc: cancel",
-            check=_no_spaces,
-        )
-        open_dialog(self, prompt, self._on_consult_target)
-
-    def _on_consult_target(self, agent: str | None) -> None:
-        call_id = self.model.call_id
-        if agent and call_id is not None:
-            command = ConsultCall(agent_id=self.agent_id, call_id=call_id, to_agent=agent)
-            self._command(command, "desk-consult")
+        self.calls.consult()
 
     async def action_hand_over(self) -> None:
-        await self._call_command(CompleteConsult)
+        await self.calls.call_command(CompleteConsult)
 
     async def action_back_to_caller(self) -> None:
-        await self._call_command(CancelConsult)
+        await self.calls.call_command(CancelConsult)
 
     async def action_conference(self) -> None:
-        await self._call_command(ConferenceCall)
+        await self.calls.call_command(ConferenceCall)
 
     async def action_extend_wrap_up(self) -> None:
-        call_id = self.model.call_id
-        if call_id is not None:
-            command = ExtendWrapUp(
-                agent_id=self.agent_id, call_id=call_id, seconds=EXTEND_WRAP_UP_S
-            )
-            await self._send(command, awaits_answer=True)
+        await self.calls.extend_wrap_up()
 
     def action_dial(self) -> None:
-        prompt = Prompt(
-            "Dial",
-            "The number to call (e.g. +86 138 0000 0001). Enter: dial · Esc: cancel",
-            self.model.last_number,
-        )
-        open_dialog(self, prompt, self.dial_number)
+        self.calls.dial()
 
     def dial_number(self, number: str | None) -> None:
         """Call ``number`` for this agent (Ready or Not Ready); a customer card may use it."""
-        if number:
-            self._command(DialNumber(agent_id=self.agent_id, number=number), "desk-dial")
+        self.calls.dial_number(number)
 
     # --- wrap-up and the script --------------------------------------------------
 
