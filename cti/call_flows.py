@@ -306,9 +306,23 @@ class CallerSettings(_Strict):
     the queue changed."""
     callback_offer: bool = True
     callback_key: Annotated[str, Field(min_length=1, max_length=1, pattern=r"^[0-9*#]$")] = "1"
+    voicemail_key: Annotated[str, Field(max_length=1, pattern=r"^[0-9*#]?$")] = ""
+    """A key that leaves a message from the queue (offered with the callback); empty: none."""
+    key_timeout_s: float = Field(8.0, gt=0, le=120)
+    """Time for a key in the callback dialogue (confirm, enter the number)."""
+    max_retries: int = Field(2, ge=0, le=10)
+    """Wrong keys or silences in the callback dialogue before it gives up."""
     voicemail_max_s: float = Field(120.0, gt=0, le=3600)
     prompts_dir: str = Field("", max_length=4096)
     """A folder of the center's own recordings (<lang>/<clip>.wav); empty: shipped only."""
+
+    @model_validator(mode="after")
+    def _keys_apart(self) -> CallerSettings:
+        if self.voicemail_key and self.voicemail_key == self.callback_key:
+            raise LocatedError(
+                f"voicemail_key {self.voicemail_key!r} is the callback_key too", "voicemail_key"
+            )
+        return self
 
 
 def check_flows(flows: Sequence[CallFlow], hours: Sequence[Hours], queues: set[str]) -> None:

@@ -221,6 +221,8 @@ def test_bad_hours_are_named_with_their_line(
         ('callback_key = "A"', "caller.callback_key", "should match pattern"),
         ('language = "customer"', "caller.language", "'en' or 'zh'"),
         ("voicemail_max_s = 0", "caller.voicemail_max_s", "greater than 0"),
+        ('voicemail_key = "1"', "caller.voicemail_key", "is the callback_key too"),
+        ('voicemail_key = "99"', "caller.voicemail_key", "at most 1 character"),
     ],
 )
 def test_bad_caller_settings_are_named_with_their_line(
