@@ -42,7 +42,8 @@ async def greeted(tmp_path: Path) -> AsyncIterator[Center]:
         phones={"1001": f"sip:1001@127.0.0.1:{ends[2].port}"},
     )  # fmt: skip
     try:
-        yield Center(*ends, params=params, journal=tmp_path / "cti.journal.db")
+        trunk, trunk_rtp, phone, phone_rtp = ends
+        yield Center(trunk, trunk_rtp, phone, phone_rtp, params, tmp_path / "cti.journal.db")
     finally:
         for end in ends:
             assert end.transport is not None
@@ -80,9 +81,16 @@ async def test_the_engine_answers_for_the_greeting_and_the_agent_joins_later(
         port = parse_sdp(ok.body).media[0].port
         menu = AudioPlan(music=frozenset({CALLER}), prompt=Prompt(1, (str(greeting),)))
         await line.plan_audio(call_id, menu)
-        # The greeting's tone (0.4 s: 20 frames), then the music.
-        await until(lambda: sum(frames_of(heard(center), 1000)) >= 18 and
-                    not frames_of(heard(center), 1000)[-1])  # fmt: skip
+        # The greeting's tone (0.4 s: 20 frames), then the music (10 frames of it).
+        await until(lambda: sum(frames_of(heard(center), 1000)) >= 18)
+        start = frames_of(heard(center), 1000).index(True)
+        await until(lambda: len(heard(center)) >= (start + 31) * 160)
+        samples = heard(center)
+        tones = frames_of(samples, 1000)
+        assert all(tones[start + 1 : start + 19])  # the prompt as its file says, unbroken
+        after = samples[(start + 21) * 160 : (start + 31) * 160]
+        assert max(abs(s) for s in after) > 500  # then the music, not silence
+        assert tone_power_ratio(after, 1000) < 0.1
         for data in dtmf_packets("2", payload_type=101, ssrc=77, sequence=1, timestamp=160):
             center.trunk_rtp.send(data, port)
         await until(lambda: any(isinstance(e, DtmfReceived) for e in center.events))
@@ -103,10 +111,3 @@ async def test_the_engine_answers_for_the_greeting_and_the_agent_joins_later(
         assert voice.relay.core.source_of(call_id) == HearLeg(f"{call_id}~1001")
         assert len({r.headers.get("CSeq") for r in oks(center.trunk)}) == 1  # one answer
         assert line.ua.call_state(call_id) == "confirmed"
-    samples = heard(center)
-    tones = frames_of(samples, 1000)
-    start = tones.index(True)
-    assert all(tones[start + 1 : start + 19])  # the prompt as its file says, unbroken
-    after = samples[(start + 21) * 160 : (start + 31) * 160]
-    assert max(abs(s) for s in after) > 500  # then the music, not silence
-    assert tone_power_ratio(after, 1000) < 0.1
