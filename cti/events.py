@@ -207,6 +207,17 @@ class LineFeatures(WireMessage):
     dial: bool = False
 
 
+class VoiceMessage(WireMessage):
+    """A voicemail the caller left, returned by the callback offered: the desk plays or
+    exports it (``cti recordings export RECORDING_ID``)."""
+
+    recording_id: EventLine
+    path: EventLine = ""
+    """Its file, relative to the recordings folder ('' while it is being recorded)."""
+    duration_s: WireFloat = 0.0
+    status: Literal["recording", "recorded", "failed", "deleted"] = "recording"
+
+
 class ScreenPop(WireMessage):
     """What the agent sees when a call is offered."""
 
@@ -236,6 +247,8 @@ class ScreenPop(WireMessage):
     (:mod:`cti.engine.card_budget`); likewise open items and matches."""
     items_left_out: int = 0
     matches_left_out: int = 0
+    message: VoiceMessage | None = None
+    """A callback's voicemail, to hear before calling back (None: it has none)."""
 
 
 class AgentStateChanged(WireMessage):

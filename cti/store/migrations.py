@@ -368,6 +368,25 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    (
+        71,
+        """
+        -- Voicemail (issue 20): a row is a recording, keyed by its id (its file's name: a
+        -- call's recording is its call id, a message '<call_id>.message'); kind: call or
+        -- message. A message is attached to the callback that will return it.
+        ALTER TABLE call_recordings RENAME COLUMN call_id TO recording_id;
+        ALTER TABLE call_recordings ADD COLUMN call_id TEXT NOT NULL DEFAULT '';
+        UPDATE call_recordings SET call_id = recording_id;
+        ALTER TABLE call_recordings ADD COLUMN kind TEXT NOT NULL DEFAULT 'call';
+        CREATE INDEX idx_call_recordings_call ON call_recordings (call_id);
+        CREATE TABLE callback_messages (
+            callback_id   TEXT PRIMARY KEY,   -- the callback's call id in the router
+            recording_id  TEXT NOT NULL,      -- call_recordings.recording_id (either first)
+            attached_wall REAL NOT NULL
+        );
+        CREATE INDEX idx_callback_messages_recording ON callback_messages (recording_id);
+        """,
+    ),
 )
 
 JOURNAL_MIGRATIONS: tuple[Migration, ...] = (

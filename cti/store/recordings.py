@@ -1,10 +1,15 @@
-"""The calls' recordings in the store: per call id its file (relative to the recordings
-folder), length, the spans it was paused, why it failed, and when its file was deleted.
+"""The calls' recordings and the voicemail messages callers leave, in the store: per
+recording its file (relative to the recordings folder), length, the spans it was paused,
+why it failed, and when its file was deleted; per callback the message it returns.
 
-A row sits beside the call's record (same call id, no foreign key): a recording may
-close before or after its call's record is written, and deleting the file keeps both
-rows. :class:`RecordingRows` works over a :class:`~cti.store.database.Store`'s
-connection, like :class:`~cti.store.campaigns.CampaignStore`.
+A row is keyed by its recording id, its file's name: a call's recording is its call id,
+a message ``<call_id>.message`` (:func:`recording_id`), so a call may have both. A row
+sits beside the call's record (same call id, no foreign key): a recording may close
+before or after its call's record is written, and deleting the file keeps both rows.
+A message is attached to its callback (:meth:`RecordingRows.attach_message`) before or
+after its row is written. :class:`RecordingRows` works over a
+:class:`~cti.store.database.Store`'s connection, like
+:class:`~cti.store.campaigns.CampaignStore`.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import aiosqlite
 
@@ -22,29 +27,59 @@ if TYPE_CHECKING:
     from cti.store.database import Store
 
 Span = tuple[float, float]
+RecordingKind = Literal["call", "message"]
+KINDS: Final[tuple[RecordingKind, ...]] = ("call", "message")
+#: What a message's recording id adds to its call id (the file is ``<id>.wav``).
+MESSAGE_SUFFIX: Final = ".message"
 
-_FIELDS = "call_id, path, duration_s, paused, error, finished_wall, deleted_wall, deleted_by"
+_FIELDS = (
+    "recording_id, call_id, kind, path, duration_s, paused, error, finished_wall,"
+    " deleted_wall, deleted_by"
+)
 #: A recording closed again (a line that reports twice) keeps its deletion.
 _SAVE = (
-    f"INSERT INTO call_recordings ({_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, NULL, '')"
-    " ON CONFLICT (call_id) DO UPDATE SET path = excluded.path,"
+    f"INSERT INTO call_recordings ({_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, '')"
+    " ON CONFLICT (recording_id) DO UPDATE SET path = excluded.path,"
     " duration_s = excluded.duration_s, paused = excluded.paused, error = excluded.error,"
     " finished_wall = excluded.finished_wall"
 )
-_OF_CALLS = (
-    f"SELECT {_FIELDS} FROM call_recordings WHERE call_id IN (SELECT value FROM json_each(?))"
+_BY_IDS = (
+    f"SELECT {_FIELDS} FROM call_recordings WHERE recording_id IN (SELECT value FROM json_each(?))"
 )
 _MARK_DELETED = (
     "UPDATE call_recordings SET deleted_wall = ?, deleted_by = ?"
-    " WHERE deleted_wall IS NULL AND call_id IN (SELECT value FROM json_each(?))"
+    " WHERE deleted_wall IS NULL AND recording_id IN (SELECT value FROM json_each(?))"
+)
+_ATTACH = (
+    "INSERT INTO callback_messages (callback_id, recording_id, attached_wall) VALUES (?, ?, ?)"
+    " ON CONFLICT (callback_id) DO UPDATE SET recording_id = excluded.recording_id,"
+    " attached_wall = excluded.attached_wall"
+)
+_ATTACHED = (
+    "SELECT callback_id, recording_id FROM callback_messages"
+    " ORDER BY attached_wall DESC, rowid DESC LIMIT ?"
+)
+_CALLBACKS_OF = (
+    "SELECT recording_id, callback_id FROM callback_messages"
+    " WHERE recording_id IN (SELECT value FROM json_each(?)) ORDER BY attached_wall"
 )
 _CDR_FIELDS = CallDetailRecord.field_names()
 _RECORD_OF_CALL = f"SELECT {', '.join(_CDR_FIELDS)} FROM call_records WHERE call_id = ?"
 
 
+def recording_id(call_id: str, kind: RecordingKind = "call") -> str:
+    """The id (and file name, without ``.wav``) of ``call_id``'s recording of ``kind``."""
+    return call_id + MESSAGE_SUFFIX if kind == "message" else call_id
+
+
+def kind_of(recording: str) -> RecordingKind:
+    """The kind a recording id names (a file the store has no row for is told by its name)."""
+    return "message" if recording.endswith(MESSAGE_SUFFIX) else "call"
+
+
 @dataclass(frozen=True, slots=True)
 class CallRecording:
-    """One call's recording as the store keeps it."""
+    """One call's recording, or a message the caller left, as the store keeps it."""
 
     call_id: str
     path: str = ""
@@ -56,6 +91,13 @@ class CallRecording:
     deleted_wall: float | None = None
     deleted_by: str = ""
     """What deleted the file: ``retention`` or ``cti recordings delete``."""
+    kind: RecordingKind = "call"
+    """``call`` (the conversation, stereo) or ``message`` (a voicemail, the caller alone)."""
+
+    @property
+    def recording_id(self) -> str:
+        """Its key in the store and its file's name (:func:`recording_id`)."""
+        return recording_id(self.call_id, self.kind)
 
     @property
     def status(self) -> str:
@@ -79,6 +121,9 @@ class CallRecording:
 
     def to_json(self) -> dict[str, object]:
         return {
+            "recording_id": self.recording_id,
+            "call_id": self.call_id,
+            "kind": self.kind,
             "path": self.path,
             "duration_s": self.duration_s,
             "paused": [list(span) for span in self.paused],
@@ -97,9 +142,12 @@ class RecordingRows:
         self.store = store
 
     async def save(self, recording: CallRecording) -> None:
-        """Keep a call's closed recording (again: its fields are replaced, a deletion kept)."""
+        """Keep a closed recording or message (again: its fields are replaced, a deletion
+        and an attachment kept)."""
         row = (
+            recording.recording_id,
             recording.call_id,
+            recording.kind,
             recording.path,
             recording.duration_s,
             json.dumps([list(span) for span in recording.paused]),
@@ -110,12 +158,13 @@ class RecordingRows:
         async def upsert(connection: aiosqlite.Connection) -> None:
             await connection.execute(_SAVE, row)
 
-        await self.store.write(f"keeping the recording of call {recording.call_id!r}", upsert)
+        what = "message" if recording.kind == "message" else "recording"
+        await self.store.write(f"keeping the {what} of call {recording.call_id!r}", upsert)
 
-    async def mark_deleted(self, call_ids: Iterable[str], wall: float, by: str) -> int:
-        """Mark the recordings of ``call_ids`` deleted (their rows stay); how many were
+    async def mark_deleted(self, recording_ids: Iterable[str], wall: float, by: str) -> int:
+        """Mark the recordings ``recording_ids`` deleted (their rows stay); how many were
         marked now (a recording the store does not know, or deleted already, is not)."""
-        ids = sorted(set(call_ids))
+        ids = sorted(set(recording_ids))
         if not ids:
             return 0
 
@@ -123,24 +172,53 @@ class RecordingRows:
             cursor = await connection.execute(_MARK_DELETED, (wall, by, json.dumps(ids)))
             return cursor.rowcount
 
-        doing = f"marking the recording of call {ids[0]!r}" if len(ids) == 1 else (
+        doing = f"marking the recording {ids[0]!r}" if len(ids) == 1 else (
             f"marking {len(ids)} recordings")  # fmt: skip
         return await self.store.write(f"{doing} deleted", update)
 
-    async def of_calls(self, call_ids: Sequence[str]) -> dict[str, CallRecording]:
-        """The recordings kept for these calls, by call id (calls without one left out)."""
-        if not call_ids:
+    async def by_ids(self, recording_ids: Sequence[str]) -> dict[str, CallRecording]:
+        """The recordings kept of these ids, by id (ids the store does not know left out);
+        a call's recording id is its call id."""
+        if not recording_ids:
             return {}
         rows = await self.store.fetch(
-            f"reading the recordings of {len(call_ids)} calls",
-            _OF_CALLS,
-            (json.dumps(list(call_ids)),),
+            f"reading {len(recording_ids)} recordings",
+            _BY_IDS,
+            (json.dumps(list(recording_ids)),),
         )
         return {str(row[0]): _recording(row) for row in rows}
 
-    async def get(self, call_id: str) -> CallRecording | None:
-        """The recording kept for ``call_id``, or None."""
-        return (await self.of_calls([call_id])).get(call_id)
+    async def get(self, call_id: str, kind: RecordingKind = "call") -> CallRecording | None:
+        """``call_id``'s recording (or its message, ``kind="message"``), or None."""
+        key = recording_id(call_id, kind)
+        return (await self.by_ids([key])).get(key)
+
+    async def attach_message(self, callback_id: str, message_id: str, wall: float) -> None:
+        """The callback ``callback_id`` returns the message ``message_id`` (a recording id;
+        its row may be written before or after). Attaching again replaces it."""
+
+        async def upsert(connection: aiosqlite.Connection) -> None:
+            await connection.execute(_ATTACH, (callback_id, message_id, wall))
+
+        await self.store.write(
+            f"attaching the message {message_id!r} to callback {callback_id!r}", upsert
+        )
+
+    async def attached(self, limit: int) -> list[tuple[str, str]]:
+        """The newest ``limit`` attachments, newest first: (callback id, message id)."""
+        rows = await self.store.fetch("reading the callbacks' messages", _ATTACHED, (limit,))
+        return [(str(row[0]), str(row[1])) for row in rows]
+
+    async def callbacks_of(self, recording_ids: Sequence[str]) -> dict[str, str]:
+        """The callback each of these messages is attached to, by message id."""
+        if not recording_ids:
+            return {}
+        rows = await self.store.fetch(
+            f"reading the callbacks of {len(recording_ids)} messages",
+            _CALLBACKS_OF,
+            (json.dumps(list(recording_ids)),),
+        )
+        return {str(row[0]): str(row[1]) for row in rows}
 
     async def call_record(self, call_id: str) -> CallDetailRecord | None:
         """The call's record (the one under its own id), or None: to show it in full."""
@@ -153,10 +231,11 @@ class RecordingRows:
 
 
 def _recording(row: Sequence[Any]) -> CallRecording:
-    call_id, path, duration, paused, error, finished, deleted, by = row
+    _id, call_id, kind, path, duration, paused, error, finished, deleted, by = row
     spans = tuple((float(a), float(b)) for a, b in json.loads(str(paused or "[]")))
     return CallRecording(
         call_id=str(call_id),
+        kind="message" if kind == "message" else "call",
         path=str(path),
         duration_s=float(duration),
         paused=spans,

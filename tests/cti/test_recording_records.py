@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from cti.clock import VIRTUAL_EPOCH
+from cti.engine.recordings import message_file, message_id
 from cti.errors import StoreError
-from cti.models import AgentConfig, AgentState
-from cti.protocol import PhoneHungUp, RecordingFinished
+from cti.events import VoiceMessage
+from cti.models import AgentConfig, AgentState, CallerKind
+from cti.protocol import CallOffered, PhoneHungUp, RecordingFinished, ScreenPop, decode, encode
 from cti.store.database import Store
 from cti.store.recordings import CallRecording, RecordingRows
 from telephony_adapters.media import recording_files
@@ -142,9 +145,21 @@ class FlakyRows:
         self._check()
         await self.rows.save(recording)
 
-    async def mark_deleted(self, call_ids: Iterable[str], wall: float, by: str) -> int:
+    async def mark_deleted(self, recording_ids: Iterable[str], wall: float, by: str) -> int:
         self._check()
-        return await self.rows.mark_deleted(call_ids, wall, by)
+        return await self.rows.mark_deleted(recording_ids, wall, by)
+
+    async def attach_message(self, callback_id: str, message_id: str, wall: float) -> None:
+        self._check()
+        await self.rows.attach_message(callback_id, message_id, wall)
+
+    async def attached(self, limit: int) -> list[tuple[str, str]]:
+        self._check()
+        return await self.rows.attached(limit)
+
+    async def by_ids(self, recording_ids: Sequence[str]) -> dict[str, CallRecording]:
+        self._check()
+        return await self.rows.by_ids(recording_ids)
 
 
 def test_a_store_failure_is_retried_in_order_and_routing_never_waits(tmp_path: Path) -> None:
@@ -163,7 +178,7 @@ def test_a_store_failure_is_retried_in_order_and_routing_never_waits(tmp_path: P
             await until(lambda: c.service.router.agent("1001").state is AgentState.WRAP_UP)
             flaky.down = False
             await elapse_until(lambda: not keeper.pending)
-            kept = await RecordingRows(c.store).of_calls([call_id, "earlier-call"])
+            kept = await RecordingRows(c.store).by_ids([call_id, "earlier-call"])
             assert {k: r.duration_s for k, r in kept.items()} == {
                 call_id: 3.0, "earlier-call": 9.0}  # fmt: skip
             assert keeper.error == ""
@@ -230,3 +245,92 @@ def test_a_sweep_that_fails_is_logged_and_the_engine_goes_on(
     failures = [r for r in caplog.records if "retention of the recordings" in r.getMessage()]
     assert len(failures) == 2
     assert "Permission denied" in failures[0].getMessage()
+
+
+def test_a_message_is_stored_attached_to_its_callback_and_shown_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """A voicemail (RecordingFinished kind message) is stored beside the call's recording;
+    the callback it is attached to (before the line closes it) offers it with its file
+    and length; an engine started again on the store still does."""
+    path = message_file("caller-1", TODAY)
+    assert path == f"{TODAY.isoformat()}/caller-1.message.wav"
+
+    async def body() -> None:
+        async with recorded_center(tmp_path) as (c, trunk):
+            keeper = c.service.recordings
+            assert keeper.message_for("cb-1") is None
+            keeper.attach_message("cb-1", message_id("caller-1"))
+            shown = keeper.message_for("cb-1")
+            assert shown == VoiceMessage(recording_id="caller-1.message", status="recording")
+            trunk.phone(finished("caller-1", path=path, duration_s=21.5, kind="message"))
+            kept = await until_async(
+                lambda: RecordingRows(c.store).get("caller-1", "message"), what="the message"
+            )
+            assert (kept.kind, kept.path, kept.duration_s) == ("message", path, 21.5)
+            assert await RecordingRows(c.store).get("caller-1") is None  # not a call's
+            assert keeper.message_for("cb-1") == VoiceMessage(
+                recording_id="caller-1.message", path=path, duration_s=21.5, status="recorded"
+            )
+            await elapse_until(lambda: not keeper.pending)
+        async with recorded_center(tmp_path) as (c, _trunk):
+            keeper = c.service.recordings
+            await until(lambda: "cb-1" in keeper.attached)
+            assert keeper.message_for("cb-1") == VoiceMessage(
+                recording_id="caller-1.message", path=path, duration_s=21.5, status="recorded"
+            )
+            assert keeper.message_for("cb-2") is None
+
+    virtual(body)
+
+
+def test_the_retention_sweeps_messages_and_their_callbacks_show_it(tmp_path: Path) -> None:
+    root = tmp_path / "rec"
+    old_day = TODAY - timedelta(days=10)
+    old = make(root, old_day, "left-old.message", 1.0)
+    fresh = make(root, TODAY, "left-new.message", 1.0)
+
+    async def body() -> None:
+        async with await Store.open(tmp_path / "cti.db") as store:
+            rows = RecordingRows(store)
+            for day, path in ((old_day, old), (TODAY, fresh)):
+                call_id = path.stem.removesuffix(".message")
+                await rows.save(CallRecording(call_id, message_file(call_id, day), 1.0,
+                                              finished_wall=1.0, kind="message"))  # fmt: skip
+            await rows.attach_message("cb-old", "left-old.message", 1.0)
+            await rows.attach_message("cb-new", "left-new.message", 2.0)
+        async with recorded_center(tmp_path, retention_days=1) as (c, _trunk):
+            rows = RecordingRows(c.store)
+
+            async def swept() -> bool:
+                kept = await rows.get("left-old", "message")
+                return kept is not None and kept.status == "deleted"
+
+            await until_async(swept, what="the sweep at start")
+            assert not old.exists()
+            assert fresh.exists()
+            keeper = c.service.recordings
+            gone = keeper.message_for("cb-old")
+            assert gone is not None
+            assert gone.status == "deleted"
+            kept = keeper.message_for("cb-new")
+            assert kept is not None
+            assert kept.status == "recorded"
+
+    virtual(body)
+
+
+def test_an_offer_carries_the_callbacks_message_within_one_bus_message() -> None:
+    long_id = "x" * 5000
+    pop = ScreenPop(call_id="cb-1", queue="general", ani="+15550100",
+                    caller_kind=CallerKind.UNKNOWN,
+                    message=VoiceMessage(recording_id=long_id, path="d/x.message.wav",
+                                         duration_s=3.0, status="recorded"))  # fmt: skip
+    assert pop.message is not None
+    assert len(pop.message.recording_id) < 1000  # the engine's text is clipped
+    offer = CallOffered(agent_id="1001", pop=pop, timeout_s=10.0, deadline_wall=1.0)
+    again = decode(encode(offer))
+    assert isinstance(again, CallOffered)
+    assert again.pop.message == pop.message
+    with pytest.raises(ValidationError):
+        VoiceMessage.model_validate({"recording_id": "c1.message", "status": "lost"})

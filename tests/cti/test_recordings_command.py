@@ -160,3 +160,61 @@ def test_sweep_marks_the_swept_deleted_in_the_store(
     kept = asyncio.run(read())
     assert kept is not None
     assert kept.deleted_by == "retention"
+
+
+def test_messages_are_listed_by_kind_exported_and_shown_with_their_callback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, root = stored_center(tmp_path)
+    make(root, date.today(), "call-1.message", 3.0)  # call-1 has both
+    make(root, date.today(), "call-3.message", 1.0)  # a file the store has no row of
+
+    async def fill() -> None:
+        async with await Store.open(tmp_path / "cti.db") as store:
+            rows = RecordingRows(store)
+            await rows.save(CallRecording("call-1", "call-1.message.wav", 3.0,
+                                          finished_wall=3.0, kind="message"))  # fmt: skip
+            await rows.attach_message("cb-7", "call-1.message", 4.0)
+
+    asyncio.run(fill())
+    assert main(["recordings", "--config", str(config), "list", "--json"]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["recording_id"], r["call_id"], r["kind"], r["callback"]) for r in listed] == [
+        ("call-1.message", "call-1", "message", "cb-7"),  # by file name
+        ("call-1", "call-1", "call", None),
+        ("call-2", "call-2", "call", None),
+        ("call-3.message", "call-3", "message", None),
+    ]
+    assert main(["recordings", "--config", str(config), "list", "--kind", "message"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert all("  message " in line for line in lines)
+    assert lines[0].endswith("[for callback cb-7]")
+    assert main(["recordings", "--dir", str(root), "list", "--kind", "call"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[1:3] for line in lines] == [["call", "call-1"], ["call", "call-2"]]
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ["recordings", "--dir", str(root), "export"]
+    assert main([*args, "call-1", str(out), "--kind", "message"]) == 0
+    assert main([*args, "call-3.message", str(out / "three.wav")]) == 0
+    assert main([*args, "call-3.message", str(out / "again.wav"), "--kind", "message"]) == 0
+    assert "exported" in capsys.readouterr().out
+    assert (out / "call-1.message.wav").read_bytes() == (
+        root / date.today().isoformat() / "call-1.message.wav").read_bytes()  # fmt: skip
+    assert (out / "three.wav").read_bytes()[:4] == b"RIFF"
+    assert main([*args, "call-2", str(out), "--kind", "message"]) == 2
+    assert "no recording of call 'call-2.message'" in capsys.readouterr().err
+    assert main(["recordings", "--config", str(config), "show", "call-1"]) == 0
+    shown = capsys.readouterr().out
+    assert "recording              2.0 s, paused 0.5-1.0 s" in shown
+    assert "message                3.0 s; [for callback cb-7]" in shown
+    assert "message file" in shown
+    assert main(["recordings", "--config", str(config), "delete", "call-1", "--kind",
+                 "message"]) == 0  # fmt: skip
+    assert "1 marked deleted" in capsys.readouterr().out
+    assert (root / date.today().isoformat() / "call-1.wav").exists()  # the call's stays
+    assert main(["recordings", "--config", str(config), "show", "call-1", "--json"]) == 0
+    both = json.loads(capsys.readouterr().out)
+    assert both["recording"]["status"] == "recorded"
+    assert (both["message"]["status"], both["message"]["callback"]) == ("deleted", "cb-7")
