@@ -47,6 +47,11 @@ def _bindings(cls: type[DOMNode]) -> list[Binding]:
     return out
 
 
+def _has_action(target: object, name: str) -> bool:
+    """Textual runs ``_action_<name>`` or ``action_<name>``."""
+    return any(callable(getattr(target, f"{p}action_{name}", None)) for p in ("_", ""))
+
+
 def _unresolved(node: object, binding: Binding) -> str | None:
     namespace, name, _ = parse(binding.action)
     target = node
@@ -54,7 +59,7 @@ def _unresolved(node: object, binding: Binding) -> str | None:
         target = getattr(node, "app", node)
     elif namespace == "screen":
         target = getattr(node, "screen", node)
-    if callable(getattr(target, f"action_{name}", None)):
+    if _has_action(target, name):
         return None
     return f"{type(node).__name__}: {binding.key} -> {binding.action}"
 
@@ -124,3 +129,77 @@ async def test_every_key_in_the_wallboards_footer_resolves() -> None:
         await pilot.pause()
         shown["campaigns"] = _shown_unresolved(pilot)
     assert shown == {view: [] for view in shown}
+
+
+def _apps() -> list[type[DOMNode]]:
+    from textual.app import App
+
+    return [cls for cls in _console_classes() if issubclass(cls, App)]
+
+
+@pytest.mark.parametrize("cls", _console_classes(), ids=lambda cls: cls.__name__)
+def test_every_namespaced_key_names_an_action_of_its_namespace(cls: type[DOMNode]) -> None:
+    """``app.x`` names an action of the consoles' apps; ``screen.x`` of the screen class."""
+    from textual.screen import Screen
+
+    missing = []
+    for binding in _bindings(cls):
+        namespace, name, _ = parse(binding.action)
+        if namespace == "app":
+            hosts = _apps()
+        elif namespace == "screen":
+            hosts = [cls] if issubclass(cls, Screen) else []
+        else:
+            continue
+        if not hosts or not all(_has_action(h, name) for h in hosts):
+            missing.append(f"{cls.__name__}: {binding.key} -> {binding.action}")
+    assert not missing
+
+
+def test_every_palette_entry_names_a_desk_action_and_the_key_that_runs_it() -> None:
+    from agent_console.desk_palette import PALETTE
+
+    keys = {b.action: b.key for b in _bindings(AgentDesktop)}
+    wrong = [
+        f"{action} ({key}): {keys.get(action)!r}"
+        for action, key, _title, _help in PALETTE
+        if not callable(getattr(AgentDesktop, f"action_{action}", None)) or keys.get(action) != key
+    ]
+    assert not wrong
+
+
+async def test_every_key_in_the_footer_of_the_desks_dialogs_resolves() -> None:
+    """The footers over the desk: the Not ready reasons, a new service item's form, the
+    command palette."""
+    from agent_console.dialogs import ChoiceDialog, FormScreen
+
+    bus = InMemoryBus()
+    app = AgentDesktop(bus, AGENT)
+    async with FakeEngine(bus) as engine, app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        views: dict[str, list[str]] = {}
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        views["palette"] = _shown_unresolved(pilot)
+        await pilot.press("escape")
+        await pilot.pause()
+        await engine.offer("c1", known_pop("c1"))
+        await settle(pilot, lambda: app.view == "offer")
+        await pilot.press("a")
+        await settle(pilot, lambda: app.view == "talking")
+        await pilot.press("t")
+        await settle(pilot, lambda: isinstance(app.screen, FormScreen))
+        views["new item"] = _shown_unresolved(pilot)
+        await pilot.press("escape")
+        await settle(pilot, lambda: not isinstance(app.screen, FormScreen))
+        await engine.caller_hangs_up("c1")
+        await settle(pilot, lambda: app.view == "wrap_up")
+        await pilot.press("1")
+        await settle(pilot, lambda: app.view == "idle")
+        app.model.state = app.model.state.model_copy(  # type: ignore[union-attr]
+            update={"not_ready_reasons": ("lunch", "training")}
+        )
+        await pilot.press("n")
+        await settle(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        views["not ready"] = _shown_unresolved(pilot)
+    assert views == {view: [] for view in views}

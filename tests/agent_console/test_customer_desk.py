@@ -235,3 +235,21 @@ async def test_a_plain_agents_search_is_refused_with_the_reason_on_the_desk(
         await settle(pilot, lambda: "may not search" in str(status.render()))
         assert str(status.render()).startswith("search: your role (agent) may not search")
         assert app.screen.query_one("#search-results", OptionList).option_count == 0
+
+
+async def test_i_opens_the_callers_details_during_the_call(center: Center) -> None:
+    from agent_console.dialogs import CustomerInfoScreen
+
+    app = AgentDesktop(center.bus, "1001", queues=["general"])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot, app)
+        center.trunk.ring("138 0000 0001")
+        await settle(pilot, lambda: app.offer is not None)
+        await pilot.press("c")
+        await settle(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await pilot.press("1")
+        card = app.query_one(CustomerCardView)
+        await settle(pilot, lambda: card.details is not None)
+        await pilot.press("i")
+        await settle(pilot, lambda: isinstance(app.screen, CustomerInfoScreen))
+        assert "北京星辰科技" in str(app.screen.query_one(Static).render())
