@@ -71,7 +71,9 @@ PINYIN: dict[str, str] = {
     "wei4 zhi4, qing3 an4 yi1.",
     "we_will_call_you_at": "wo3 men5 jiang1 hui2 dian4 zhi4 yi3 xia4 hao4 ma3.",
     "confirm_or_other": "que4 ren4 qing3 an4 yi1, shi3 yong4 qi2 ta1 hao4 ma3 qing3 an4 er4.",
-    "enter_number": "qing3 shu1 ru4 nin2 de5 dian4 hua4 hao4 ma3, yi2 jing3 hao4 jian4 jie2 shu4.",
+    "enter_number": "qing3 shu1 ru4 nin2 de5 dian4 hua4 hao4 ma3, yi2 jing3 hao4 jian4 "
+    "jie2 shu4; chong2 xin1 shu1 ru4 qing3 an4 xing1 hao4 jian4.",
+    "voicemail_offer": "liu2 yan2 qing3 an4 jiu3.",
     "callback_confirmed": "xie4 xie5, wo3 men5 hui4 gei3 nin2 hui2 dian4, nin2 de5 pai2 dui4 "
     "wei4 zhi4 jiang1 hui4 bao3 liu2. zai4 jian4.",
     "voicemail_prompt": "qing3 zai4 ti2 shi4 yin1 hou4 liu2 yan2, jie2 shu4 qing3 an4 "

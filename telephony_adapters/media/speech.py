@@ -73,9 +73,11 @@ _EN_FLOW: Final = {
     "callback_offer": "To be called back without losing your place in line, press 1.",
     "we_will_call_you_at": "We will call you back at",
     "confirm_or_other": "To confirm this number, press 1. To enter another number, press 2.",
-    "enter_number": "Please enter your phone number, then press the hash key.",
+    "enter_number": "Please enter your phone number, then press the hash key. "
+    "To start again, press star.",
     "callback_confirmed": "Thank you. We will call you back, and you keep your place in "
     "line. Goodbye.",
+    "voicemail_offer": "To leave a message, press 9.",
     "voicemail_prompt": "Please leave a message after the tone. "
     "Press the hash key when you have finished.",
     "beep": "(a tone: 1 kHz, 0.4 s)",
@@ -123,8 +125,9 @@ _ZH_FLOW: Final = {
     "callback_offer": "如需我们回电并保留您的排队位置，请按1。",
     "we_will_call_you_at": "我们将回电至以下号码：",
     "confirm_or_other": "确认请按1，使用其他号码请按2。",
-    "enter_number": "请输入您的电话号码，以井号键结束。",
+    "enter_number": "请输入您的电话号码，以井号键结束；重新输入请按星号键。",
     "callback_confirmed": "谢谢，我们会给您回电，您的排队位置将会保留。再见。",
+    "voicemail_offer": "留言请按9。",
     "voicemail_prompt": "请在提示音后留言，结束请按井号键。",
     "beep": "（提示音：1 kHz，0.4 秒）",
     "message_thanks": "谢谢，您的留言已收到，我们会尽快给您回电。",
