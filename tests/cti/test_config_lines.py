@@ -5,6 +5,8 @@ from __future__ import annotations
 import tomllib
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError, model_validator
 
 from cti.config_lines import LocatedError, error_path, key_lines, line_of
@@ -81,6 +83,12 @@ def test_a_path_maps_to_its_deepest_part_in_the_file() -> None:
 def test_text_it_cannot_follow_gives_fewer_lines_never_an_error() -> None:
     for text in ("[", "[[", "= 1", 'a = "unterminated', "a = [\n", "a = '''\n", "\x00=\x00"):
         assert isinstance(key_lines(text), dict)
+
+
+@given(st.text(alphabet="[]{}\"'=.#\\ \nab1", max_size=120))
+def test_no_text_makes_it_raise(text: str) -> None:
+    lines = key_lines(text)
+    assert all(1 <= n <= text.count("\n") + 1 for n in lines.values())
 
 
 class _Inner(BaseModel):
