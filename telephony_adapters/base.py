@@ -17,7 +17,8 @@ Contract:
   the engine's journal and records keep the ids of earlier processes. ``ani`` is the
   number exactly as the line received it: possibly empty, a privacy marker, or
   garbage; the engine normalises it.
-* :meth:`answer` connects a ringing call. :meth:`hang_up` ends a call from our side
+* :meth:`answer` connects a ringing call (a call answered already, e.g. by the engine
+  for its greeting, stays as it is). :meth:`hang_up` ends a call from our side
   and produces no ``CallerHungUp``. Both raise :class:`~cti.errors.TelephonyError` for
   a call the line does not have (it may have just ended), and never anything else.
 * Capabilities say what the line can do; a request beyond them raises

@@ -95,13 +95,14 @@ class SimTrunk(TelephonyAdapter):
 
     # --- the simulator's side ------------------------------------------------------
 
-    def ring(self, ani: str, *, caller_name: str = "") -> str:
-        """A caller rings in; returns the new call id."""
+    def ring(self, ani: str, *, caller_name: str = "", dnis: str = "") -> str:
+        """A caller rings in (to ``dnis``; empty: the trunk's number); returns the new
+        call id."""
         call_id = next(self._ids)
         self._note({"ring": call_id, "ani": ani, "name": caller_name})
         self._state[call_id] = SimCallState.RINGING
         self._answered[call_id] = asyncio.Event()
-        self._announce(call_id, ani, caller_name)
+        self._announce(call_id, ani, caller_name, dnis or self._dnis)
         return call_id
 
     def caller_hangs_up(self, call_id: str) -> bool:
@@ -143,6 +144,8 @@ class SimTrunk(TelephonyAdapter):
             yield await self._events.get()
 
     async def answer(self, call_id: str) -> None:
+        if self._state.get(call_id) is SimCallState.ANSWERED:
+            return  # answered already (for its greeting): the agent's accept changes nothing
         if self._state.get(call_id) is not SimCallState.RINGING:
             raise TelephonyError(
                 f"line {self.name!r}: cannot answer call {call_id!r}: "
@@ -220,7 +223,7 @@ class SimTrunk(TelephonyAdapter):
                 # The engine never heard of it: it rang as the engine died.
                 self._state[call_id] = SimCallState.RINGING
                 self._answered[call_id].clear()
-                self._announce(call_id, ani, caller_name)
+                self._announce(call_id, ani, caller_name, self._dnis)
         self._restored.clear()
         return kept
 
@@ -231,10 +234,10 @@ class SimTrunk(TelephonyAdapter):
 
     # --- internals -----------------------------------------------------------------
 
-    def _announce(self, call_id: str, ani: str, caller_name: str) -> None:
+    def _announce(self, call_id: str, ani: str, caller_name: str, dnis: str) -> None:
         self._events.put_nowait(
             CallArrived(
-                call_id=call_id, ani=ani, dnis=self._dnis, line=self.name, caller_name=caller_name
+                call_id=call_id, ani=ani, dnis=dnis, line=self.name, caller_name=caller_name
             )
         )
 

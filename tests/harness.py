@@ -179,7 +179,8 @@ class Center(Generic[B]):
 
 
 def center_config(
-    queues: Sequence[Mapping[str, Any]] | None = None, **sections: Mapping[str, Any]
+    queues: Sequence[Mapping[str, Any]] | None = None,
+    **sections: Mapping[str, Any] | Sequence[Mapping[str, Any]],
 ) -> Config:
     """The default configuration with these queues (one "general" if none) and other
     sections (``engine={...}``, ``access={...}``) laid over it."""

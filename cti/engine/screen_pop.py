@@ -17,6 +17,7 @@ from cti.engine.card_budget import fit_card
 from cti.engine.directory import CustomerCards, CustomerDirectory
 from cti.engine.line_book import LineBook
 from cti.errors import StoreError
+from cti.events import VoiceMessage
 from cti.models import CallerInfo, CallerKind, Customer
 from cti.phone import classify
 from cti.protocol import CallOffered, CallScript, CustomerDetails, ScreenPop
@@ -82,8 +83,12 @@ class ScreenPops:
         scripts: ScriptCatalog,
         lines: LineBook,
         agent_names: dict[str, str],
+        *,
+        messages: Callable[[str], VoiceMessage | None] = lambda call_id: None,
     ) -> None:
         self._router = router
+        self._messages = messages
+        """Call -> the voicemail it returns (a callback for a message left), for its card."""
         self._config = config
         self._scripts = scripts
         self._lines = lines
@@ -118,6 +123,7 @@ class ScreenPops:
             value_explanation=caller.value_explanation,
             script=self.call_script(queue, call_id),
             line=self._lines.features(call_id),
+            message=self._messages(call_id),
         )
         offer = CallOffered(
             agent_id=agent_id,

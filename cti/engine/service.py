@@ -36,6 +36,7 @@ from cti.config import Config, watch_config
 from cti.customers.base import CustomerBase
 from cti.engine.call_control import CallController
 from cti.engine.callbacks import CallbackScheduler
+from cti.engine.caller_flows import CallerFlows
 from cti.engine.customer_desk import CustomerDesk
 from cti.engine.directory import CallRecorder, CustomerDirectory
 from cti.engine.dispatch import CampaignControl, CommandDispatcher, Parts
@@ -152,7 +153,10 @@ class EngineService:
     def _build_parts(self, agents: list[AgentConfig]) -> None:
         names = {a.id: a.name for a in (*agents, *self.config.agents) if a.name}
         config = self._config
-        self.pops = ScreenPops(self.router, config, self.scripts, self.line_book, names)
+        rows = RecordingRows(self.recorder) if isinstance(self.recorder, Store) else None
+        self.recordings = RecordingKeeper(rows, self.now, lambda: self._config().voice)
+        self.pops = ScreenPops(self.router, config, self.scripts, self.line_book, names,
+                               messages=self.recordings.message_for)  # fmt: skip
         # The customer base behind the desk's commands (none without a store: refused).
         base = CustomerBase(self.directory, self.config.customers) if isinstance(
             self.directory, Store) else None  # fmt: skip
@@ -171,20 +175,24 @@ class EngineService:
         if isinstance(self.recorder, Store):
             self.recorder.calls.conflict_listeners.append(self.records.on_conflict)
         self.health_watch = HealthWatch(self.journal, self.records, self._send)
-        rows = RecordingRows(self.recorder) if isinstance(self.recorder, Store) else None
-        self.recordings = RecordingKeeper(rows, self.now, lambda: self._config().voice)
+        self.callbacks = CallbackScheduler(self.router, self.route, self.now, config,
+                                           self.identify)  # fmt: skip
+        replan = lambda call_id: self._effects.put_nowait(VoiceUpdate(call_id))  # noqa: E731
+        self.flows = CallerFlows(self.router, self.line_book, config, self.route, self.now,
+            replan=replan, finished=self._call_over,
+            schedule_callback=lambda number, queue: self.callbacks.schedule(number, queue=queue),
+            attach_message=self.recordings.attach_message,
+        )  # fmt: skip
         self.voice = Voice(self.router, self.line_book, lambda: self._config().voice, self.route,
                            seed=self.config.engine.seed, recording_closed=self.recordings.take,
+                           caller_audio=self.flows.caller_audio,
                            persistent={a.id for a in (*agents, *self.config.agents)
                                        if a.phone_mode == "persistent"})  # fmt: skip
         self.views = AgentViews(self.router, config, self.pops, self.calls, self._send,
                                 phone_reachable=self.voice.phone_reachable)  # fmt: skip
-        self.callbacks = CallbackScheduler(self.router, self.route, self.now, config,
-                                           self.identify)  # fmt: skip
         parts = Parts(self.route, self.calls, self.desk, self.runs, self.callbacks,
                       lambda agent_id: self.views.resend(agent_id, self.now()),
-                      self.voice.ready_refusal, self.voice,
-                      lambda call_id: self._effects.put_nowait(VoiceUpdate(call_id)))  # fmt: skip
+                      self.voice.ready_refusal, self.voice, replan)  # fmt: skip
         self.dispatch = CommandDispatcher(parts, self._send)
         self.tending = (
             JournalTending(self.journal, self.router, self.records)
@@ -250,6 +258,7 @@ class EngineService:
                 tg.create_task(self._serve_commands(commands), name="engine:commands")
                 tg.create_task(self._serve_commands(supervision), name="engine:supervision")
                 tg.create_task(self._serve_timers(), name="engine:timers")
+                tg.create_task(self.flows.serve(), name="engine:flows")
                 tg.create_task(self._serve_effects(), name="engine:effects")
                 tg.create_task(self._serve_records(), name="engine:records")
                 tg.create_task(self.recordings.serve(), name="engine:recordings")
@@ -370,9 +379,11 @@ class EngineService:
                                      line.name, event, key=line.name)  # fmt: skip
 
     async def handle_line_event(self, event: LineEvent) -> None:
+        if await self.flows.line_event(event, self.identify):
+            return  # a caller in its flow (:mod:`cti.engine.caller_flows`)
         if isinstance(event, CallArrived):
             caller = await self.identify(event.ani)
-            queue = self._queue_for(event)
+            queue = self.flows.queue_for(event)
             self.line_book[event.call_id] = event.line
             self.route(ri.CallArrives(call_id=event.call_id, queue=queue, caller=caller))
         elif isinstance(event, CallerHungUp):
@@ -391,18 +402,6 @@ class EngineService:
                 log.debug("call %s: DTMF %r with no agent on the call", event.call_id, event.key)
                 return
             self._send(topics.agent_events(agent_id), event)  # in order with CallConnected
-
-    def _queue_for(self, event: CallArrived) -> str:
-        """The dialled number's queue ([engine.dnis_queues]), else the line's own
-        (``queue`` of its [[lines]] table), else the default queue."""
-        engine = self.config.engine
-        queue = engine.dnis_queues.get(event.dnis)
-        if queue is not None:
-            return queue
-        for line in self.config.lines:
-            if line.name == event.line and line.queue:
-                return line.queue
-        return engine.default_queue
 
     async def route_answered_outbound(
         self, call_id: str, line: str, number: str, queue: str, *, script: str = ""
@@ -592,7 +591,8 @@ class EngineService:
                 await self.line_book.line_for(call_id).hang_up(call_id)
             case ExitCall(call_id=call_id, action=exit_action, reason=reason):
                 log.info("call %s leaves for %s (%s)", call_id, exit_action.value, reason)
-                await self.line_book.line_for(call_id).hang_up(call_id)
+                if not await self.flows.exit_call(call_id, exit_action):  # else: a message
+                    await self.line_book.line_for(call_id).hang_up(call_id)
             case MoveCall(call_id=call_id, from_queue=source, to_queue=target, reason=reason):
                 log.info("call %s moved from %s to %s (%s)", call_id, source, target, reason)
 
@@ -631,6 +631,7 @@ class EngineService:
         if chosen is not None:  # the agent said who the caller is
             record.customer_id = chosen.id
         self.pops.call_over(record.agent_id or "", record.call_id)
+        self.flows.call_over(record)
         for listener in self.record_listeners:
             listener(record)
         self._records.put_nowait(record)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING
 
 from cti.config import RecordShare, VoiceSettings
 from cti.engine.line_book import LineBook
@@ -37,6 +38,9 @@ from cti.protocol import (
 from queue_engine import inputs as ri
 from queue_engine.router import CallPhase, Router
 from telephony_adapters.base import CALLER, AudioPlan, Ring
+
+if TYPE_CHECKING:
+    from cti.engine.caller_flows import CallerAudio
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,7 @@ class Voice:
         seed: int = 0,
         recording_closed: Callable[[RecordingFinished], None] | None = None,
         persistent: Collection[str] = (),
+        caller_audio: Callable[[str], CallerAudio | None] = lambda call_id: None,
     ) -> None:
         self._router = router
         self._lines = lines
@@ -87,6 +92,8 @@ class Voice:
         self._recording_closed = recording_closed
         """Takes each closed recording to the store (:mod:`cti.engine.recordings`)."""
         self._random = random.Random(seed)
+        self._caller_audio = caller_audio
+        """What a caller in a flow hears while no agent talks with it (:mod:`.caller_flows`)."""
         self.persistent = set(persistent)
         """Agents whose phone is kept connected from login to logout (``phone_mode``)."""
         self._kept: set[str] = set()
@@ -147,20 +154,28 @@ class Voice:
 
     def plan(self, call_id: str) -> AudioPlan:
         """Who should hear whom on ``call_id`` now, from the router's state."""
+        heard = self._caller_audio(call_id)
         try:
             phase = self._router.call_phase(call_id)
             agent = self._router.call_agent(call_id)
         except RoutingError:
-            return AudioPlan()  # over
+            if heard is None:
+                return AudioPlan()  # over
+            return AudioPlan(prompt=heard.prompt, message=heard.message)  # in the menu
         ring = tuple(self._rings.get(call_id, {}).values())
         queue = self._router.call_queue(call_id)
         music_file = self._settings().queue_music.get(queue, self._settings().hold_music)
         if phase is not CallPhase.TALKING or agent is None:
-            # A caller who was talking and waits again (a transfer) hears the queue's music;
-            # after the conversation (wrap-up) there is no caller left to play to.
+            # A caller who was talking and waits again (a transfer) hears the queue's music,
+            # as does one answered by its flow; after the conversation (wrap-up) there is
+            # no caller left to play to.
             waits = phase in (CallPhase.QUEUED, CallPhase.OFFERED)
-            music = frozenset({CALLER}) if waits and call_id in self._connected else frozenset()
-            return AudioPlan(ring=ring, music=music, music_file=music_file)
+            answered = call_id in self._connected or (heard is not None and heard.music)
+            music = frozenset({CALLER}) if waits and answered else frozenset()
+            if heard is None or not waits:
+                return AudioPlan(ring=ring, music=music, music_file=music_file)
+            return AudioPlan(ring=ring, music=music, music_file=music_file,
+                             prompt=heard.prompt, message=heard.message)  # fmt: skip
         self._connected.add(call_id)
         if self._router.call_kind(call_id) in _DIALLED_KINDS and agent not in {
             r.agent_id for r in ring
