@@ -206,6 +206,11 @@ class CallerFlows:
         if call is None:
             return False
         self._wake.set()
+        confirmed = call.waiting.confirmed_number if call.waiting is not None else None
+        if call.routed and confirmed and self._queued(call_id):
+            # Gone after confirming, before hearing the confirmation: still a callback.
+            self._route(ri.CallerAsksCallback(call_id=call_id, number=confirmed))
+            return True
         if call.routed:
             return False  # the router counts it (abandoned, or over)
         if call.message and not call.callback:

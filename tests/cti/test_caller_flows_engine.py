@@ -192,3 +192,25 @@ def test_an_agent_answering_stops_the_announcements(tmp_path: Path) -> None:
             assert call_id not in c.service.flows
 
     virtual(body)
+
+
+def test_a_caller_gone_after_confirming_is_still_called_back(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with flow_center(tmp_path) as (c, trunk, _records):
+            head = trunk.ring("13822222222", dnis="800")
+            await until(lambda: bool(files(trunk, head)))
+            press(trunk, head, "2")  # the head is told nothing: a second caller is
+            await until(lambda: phase(c, head) is CallPhase.QUEUED)
+            call_id = trunk.ring("13811111111", dnis="800")
+            await until(lambda: bool(files(trunk, call_id)))
+            press(trunk, call_id, "2")
+            await elapse_until(lambda: "en/callback_offer" in files(trunk, call_id))
+            press(trunk, call_id, "1")
+            await until(lambda: "en/confirm_or_other" in files(trunk, call_id))
+            press(trunk, call_id, "1")
+            await until(lambda: files(trunk, call_id) == ["en/callback_confirmed"])
+            trunk.caller_hangs_up(call_id)
+            await until(lambda: c.service.router.call_kind(call_id) == "callback")
+            assert phase(c, call_id) is CallPhase.QUEUED  # its place kept, not abandoned
+
+    virtual(body)
