@@ -74,7 +74,8 @@ FOR_ANYONE = "for anyone"
 
 class CustomerActions:
     """Customer keys for the agent desktop (see the module docstring). ``dial`` calls a
-    number for the agent (the desk's call control)."""
+    number for the agent (the desk's call control); ``identified`` is told the customer
+    the caller is, once chosen or created (the script reads it)."""
 
     def __init__(
         self,
@@ -84,12 +85,14 @@ class CustomerActions:
         *,
         clock: Callable[[], float],
         dial: Callable[[str], None],
+        identified: Callable[[Customer], None] = lambda _customer: None,
     ) -> None:
         self.app = app
         self.bus = bus
         self.model = model
         self.clock = clock
         self.dial = dial
+        self.identified = identified
 
     # --- the caller's customer -----------------------------------------------------
 
@@ -151,6 +154,8 @@ class CustomerActions:
     def _show_on_card(self, details: CustomerDetails, call_id: str) -> None:
         card = self.app.query_one(CustomerCardView)
         card.details = details.model_copy(update={"call_id": call_id})
+        if call_id == self.model.call_id:
+            self.identified(details.customer)
 
     async def _ask(self, command: Any) -> Answer:
         return await ask(self.bus, command)

@@ -18,8 +18,14 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from agent_console.desk_script import ScriptCache, callbacks_asked, script_context, script_fields
-from cti.models import AgentState, CallerKind
+from agent_console.desk_script import (
+    ScriptCache,
+    callbacks_asked,
+    outbox_refusals,
+    script_context,
+    script_fields,
+)
+from cti.models import AgentState, CallerKind, Customer
 from cti.protocol import (
     AgentStateChanged,
     AnyCommand,
@@ -147,7 +153,14 @@ class ClearScript:
     """The call has no script (any more)."""
 
 
-Reaction = Notify | LoginStatus | Send | LoadScript | ClearScript
+@dataclass(frozen=True, slots=True)
+class Recontext:
+    """The running script reads these variables from now on (the caller identified)."""
+
+    context: dict[str, Scalar]
+
+
+Reaction = Notify | LoginStatus | Send | LoadScript | ClearScript | Recontext
 
 
 # --- the model -----------------------------------------------------------------------
@@ -164,6 +177,8 @@ class DeskModel:
         self.call_id: str | None = None
         self.offer: CallOffered | None = None
         """The offer of the call in hand (kept through talking and wrap-up)."""
+        self.caller: Customer | None = None
+        """The customer the agent identified the caller as during this call, if any."""
         self.card_version = 0
         """Counts the offers the desk took in: a new one brings its own dispositions."""
         self.control: CallControl | None = None
@@ -529,6 +544,7 @@ class DeskModel:
         self.after_call = False
         self._run_sent = None
         self.run = None
+        self.caller = None
         out.append(ClearScript())
 
     def _remember_left(self, call_id: str) -> None:
@@ -557,8 +573,17 @@ class DeskModel:
         self._effects_seen = 0
         self.run = None
         script, problems = self._scripts.parse(sent)
-        context = script_context(offer, self.agent_id) if script is not None else {}
+        context = script_context(offer, self.agent_id, self.caller) if script is not None else {}
         out.append(LoadScript(f"{sent.name} {sent.version}", script, tuple(problems), context))
+
+    def caller_identified(self, customer: Customer) -> list[Reaction]:
+        """The agent chose or created the caller's customer: the script reads it now."""
+        if self.offer is None or self.call_id is None:
+            return []
+        self.caller = customer
+        if self.run is None:
+            return []
+        return [Recontext(script_context(self.offer, self.agent_id, customer))]
 
     def script_moved(self, state: RunState) -> list[Reaction]:
         """The run moved (an answer, a step): carry out what it asks of the call, and
@@ -566,9 +591,11 @@ class DeskModel:
         call before the agent finishes)."""
         out: list[Reaction] = []
         self.run = state
-        for effect in state.effects[self._effects_seen :]:
+        new = state.effects[self._effects_seen :]
+        for effect in new:
             if effect.action == "transfer_queue":
                 self._script_transfer(str(effect.args.get("queue") or ""), out)
+        out.extend(Notify(why, title="Script", severity="warning") for why in outbox_refusals(new))
         self._effects_seen = len(state.effects)
         self._save_run(out)
         return out

@@ -5,10 +5,11 @@ run (answers, path, actions, the callbacks it scheduled)."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from cti.models import CallerKind, ScriptAction
+from cti.models import CallerKind, Customer, ScriptAction
 from cti.protocol import (
     MAX_SCRIPT_ACTIONS,
     MAX_SCRIPT_ANSWERS,
@@ -61,10 +62,14 @@ class ScriptCache:
         return result
 
 
-def script_context(offer: CallOffered, agent_id: str) -> dict[str, Scalar]:
-    """The variables a script reads, from the offer (what the engine knows)."""
+def script_context(
+    offer: CallOffered, agent_id: str, caller: Customer | None = None
+) -> dict[str, Scalar]:
+    """The variables a script reads, from the offer (what the engine knows) and the
+    customer the agent identified the caller as (``caller``), if any."""
     pop = offer.pop
     customer = pop.customer if pop.caller_kind is CallerKind.KNOWN else None
+    customer = caller if caller is not None else customer
     context = runner.context_for(
         customer,
         agent_id=agent_id,
@@ -103,6 +108,21 @@ def script_fields(state: RunState | None, sent: CallScript | None) -> dict[str, 
         "script_path": tuple(step.node for step in state.path)[-MAX_SCRIPT_STEPS:],
         "script_actions": actions,
     }
+
+
+def outbox_refusals(effects: Sequence[runner.Effect]) -> list[str]:
+    """Why each outbox action among ``effects`` (mail, do-not-call) will not be carried
+    out: an argument has no value. Such an action is never sent or queued."""
+    out = []
+    for effect in effects:
+        missing = runner.unfilled(effect)
+        if effect.action in runner.OUTBOX_ACTIONS and missing:
+            shown = ", ".join(f"{name} = {value}" for name, value in missing.items())
+            out.append(
+                f"The script's {effect.action} is not queued: {shown} has no value. "
+                "Identify the caller (c or f) and it is filled in."
+            )
+    return out
 
 
 def callbacks_asked(

@@ -48,6 +48,7 @@ from agent_console.desk_model import (
     LoginStatus,
     Notify,
     Reaction,
+    Recontext,
     Send,
     View,
     agent_id_problem,
@@ -150,7 +151,14 @@ class AgentDesktop(App[None]):
         self._clock = clock
         self.model = DeskModel(agent_id)
         self.calls = CallKeys(self, bus, self.model, clock=clock)
-        self.customers = CustomerActions(self, bus, self.model, clock=clock, dial=self.dial_number)
+        self.customers = CustomerActions(
+            self,
+            bus,
+            self.model,
+            clock=clock,
+            dial=self.dial_number,
+            identified=lambda customer: self._carry_out(self.model.caller_identified(customer)),
+        )
         self._shown_view: View | None = None
         self._picker_key: tuple[str | None, int] | None = None
         """(call, card version) the disposition list was filled for."""
@@ -294,6 +302,7 @@ class AgentDesktop(App[None]):
             LoginStatus: lambda r: self._login_status(r.text),
             LoadScript: self._show_script,
             ClearScript: self._show_script,
+            Recontext: lambda r: self.query_one(ScriptPanel).recontext(r.context),
             Send: sends.append,
         }
         with contextlib.suppress(NoMatches):  # as the app shuts down: no screen

@@ -213,6 +213,12 @@ class ScriptPanel(Vertical, can_focus=True):
         self._problems = ()
         self._moved()
 
+    def recontext(self, context: Mapping[str, Scalar]) -> None:
+        """The run reads these call variables from now on (the caller identified)."""
+        if self._state is not None:
+            self._state = runner.with_context(self._state, context)
+            self._moved()
+
     def show_problems(self, title: str, problems: list[str]) -> None:
         """Show why a script cannot run instead of it (the call goes on without it)."""
         self._state = None

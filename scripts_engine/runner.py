@@ -21,6 +21,7 @@ from cti.models import CallerInfo, Customer
 from scripts_engine import expr
 from scripts_engine.expr import Scalar
 from scripts_engine.model import (
+    ActionKind,
     ActionNode,
     BranchNode,
     Choice,
@@ -31,11 +32,14 @@ from scripts_engine.model import (
     SayNode,
     Script,
 )
-from scripts_engine.text import TextSpan, render, segments
+from scripts_engine.text import TextSpan, has_placeholder, render, segments
 
 _PHONE = re.compile(r"^\+?[0-9]{3,15}$")
 _YES = {"yes", "y", "true", "1", "是", "是的", "对"}
 _NO = {"no", "n", "false", "0", "否", "不", "不是"}
+#: Actions left in the outbox for other systems to carry out (mail, the do-not-call list):
+#: never with an argument missing its value (:func:`unfilled`).
+OUTBOX_ACTIONS = frozenset({ActionKind.ADD_TO_DNC.value, ActionKind.SEND_EMAIL.value})
 #: Passes through branch/action nodes at most this many times in one move (a loop guard).
 _MAX_AUTO_STEPS = 1000
 
@@ -203,6 +207,33 @@ def start(script: Script, context: Mapping[str, Scalar] | None = None) -> RunSta
     return _settle(state)
 
 
+def with_context(state: RunState, context: Mapping[str, Scalar]) -> RunState:
+    """The run with the call's variables as they are now (the caller identified during
+    the call): its text reads them from here on, and an action passed while a value it
+    needs was missing is filled again (the path taken stays as it was)."""
+    state = replace(state, context=dict(context))
+    values = state.values()
+    path = tuple(_refilled(state.script, step, values) for step in state.path)
+    return replace(state, path=path)
+
+
+def unfilled(effect: Effect) -> dict[str, str]:
+    """The arguments of ``effect`` that show a missing value (``‹customer.email?›``)."""
+    return {k: v for k, v in effect.args.items() if isinstance(v, str) and has_placeholder(v)}
+
+
+def _action_args(node: ActionNode, values: Mapping[str, Scalar]) -> dict[str, Scalar]:
+    return {k: render(v, values) if isinstance(v, str) else v for k, v in node.args.items()}
+
+
+def _refilled(script: Script, step: Step, values: Mapping[str, Scalar]) -> Step:
+    node = script.nodes[step.node]
+    if not isinstance(node, ActionNode) or not any(unfilled(e) for e in step.effects):
+        return step
+    args = _action_args(node, values)
+    return replace(step, effects=tuple(replace(e, args=args) for e in step.effects))
+
+
 def _goto(state: RunState, target: str) -> RunState:
     if target not in state.script.nodes:
         raise ScriptError(f"node {state.node_id!r} goes to {target!r}, which is not a node")
@@ -224,11 +255,7 @@ def _settle(state: RunState) -> RunState:
                     break
             state = _goto(state, target)
         elif isinstance(node, ActionNode):
-            values = state.values()
-            args: dict[str, Scalar] = {
-                k: render(v, values) if isinstance(v, str) else v for k, v in node.args.items()
-            }
-            effect = Effect(state.node_id, node.action.value, args)
+            effect = Effect(state.node_id, node.action.value, _action_args(node, state.values()))
             last = replace(state.path[-1], effects=(effect,))
             state = replace(state, path=(*state.path[:-1], last))
             state = _goto(state, node.next)

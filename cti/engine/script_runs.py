@@ -4,18 +4,21 @@ do-not-call and e-mail actions left in the outbox for other systems to carry out
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Callable
 
 from cti.clock import wall_time
 from cti.engine.directory import CallRecorder, ScriptRunRecorder
 from cti.errors import CtiError, RoutingError, StoreError
-from cti.models import AgentState, Customer, OutboxItem, Scalar, ScriptRun
+from cti.models import AgentState, Customer, OutboxItem, Scalar, ScriptAction, ScriptRun
 from cti.protocol import CompleteWrapUp, SaveScriptRun
 from queue_engine.router import Router
+from scripts_engine.runner import OUTBOX_ACTIONS
+from scripts_engine.text import has_placeholder
 
-#: Script actions the service leaves in the outbox for other systems to carry out.
-OUTBOX_ACTIONS = frozenset({"add_to_dnc", "send_email"})
+log = logging.getLogger(__name__)
+
 #: Calls whose last saved run is kept in memory at most (oldest forgotten first).
 MAX_PARTIAL_RUNS = 10_000
 
@@ -131,6 +134,20 @@ class ScriptRuns:
                 created_wall=wall,
             )
             for action in source.script_actions
-            if outbox and action.action in OUTBOX_ACTIONS
+            if outbox and action.action in OUTBOX_ACTIONS and _filled(run.call_id, action)
         ]
         await self._recorder.script_runs.record(run, items)
+
+
+def _filled(call_id: str, action: ScriptAction) -> bool:
+    """Whether every argument of an outbox action has its value: one that reads
+    ``‹customer.email?›`` is never queued (the desk told the agent why)."""
+    missing = [k for k, v in action.args.items() if isinstance(v, str) and has_placeholder(v)]
+    if missing:
+        log.warning(
+            "call %s: the script's %s is not queued: %s has no value",
+            call_id,
+            action.action,
+            ", ".join(missing),
+        )
+    return not missing

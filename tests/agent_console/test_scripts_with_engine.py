@@ -350,3 +350,108 @@ async def test_a_call_keeps_the_script_version_it_started_with(tmp_path: Path) -
         assert stored.sha256 == text_sha256(GOOD.format(version="1"))
         assert stored.answers == {}
         assert stored.path == ("hello", "bye")
+
+
+MAILING = """\
+[script]
+name = "Mailing"
+version = "1"
+direction = "inbound"
+start = "hello"
+
+[nodes.hello]
+kind = "say"
+text = "Hello {customer.name}"
+next = "mail"
+
+[nodes.mail]
+kind = "action"
+action = "send_email"
+args = { template = "summary", to = "{customer.email}" }
+next = "bye"
+
+[nodes.bye]
+kind = "say"
+text = "Goodbye {customer.name}"
+next = "end"
+
+[nodes.end]
+kind = "end"
+"""
+
+
+async def mailing_call(tmp_path: Path, *, identify: bool) -> tuple[list[str], list[Any], str]:
+    """An unknown number calls; the script passes its send_email before the caller is
+    known; with ``identify`` the agent finds Ann (f) and attaches her (a). What the
+    script read last, the outbox and the desk's notices."""
+    from agent_console.customer_search import CustomerSearchScreen
+
+    path = tmp_path / "mailing.toml"
+    path.write_text(MAILING, encoding="utf-8")
+    config = center_config(
+        [{"name": "general", "wrap_up_s": 600, "script": str(path)}],
+        access={"roles": {"supervisor": {"members": ["1001"]}}},
+    )
+    agents = [AgentConfig(id="1001", queues={"general": 0})]
+    async with engine_center(
+        tmp_path / "cti.db", config=config, agents=agents, customers=[ANN, WANG]
+    ) as c:
+        app = AgentDesktop(c.bus, "1001", queues=["general"])
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("enter")
+            await settle(pilot, lambda: app.agent_state is AgentState.NOT_READY)
+            await pilot.press("r")
+            await settle(pilot, lambda: app.agent_state is AgentState.READY)
+            c.trunk.ring("139 0000 0009")  # nobody's number
+            await settle(pilot, lambda: app.script_run is not None)
+            await pilot.press("a")
+            await settle(pilot, lambda: app.agent_state is AgentState.TALKING)
+            await settle(pilot, lambda: node(app) == "hello")
+            await pilot.press("enter")  # hello -> mail (unfilled) -> bye
+            await settle(pilot, lambda: node(app) == "bye")
+            if identify:
+                await pilot.press("f")
+                await settle(pilot, lambda: isinstance(app.screen, CustomerSearchScreen))
+                app.screen.query_one("#search-query", Input).value = "Ann"
+                await pilot.press("enter")
+                results = app.screen.query_one("#search-results", OptionList)
+                await settle(pilot, lambda: results.option_count == 1)
+                await pilot.press("enter")  # show her
+                screen = app.screen
+                await settle(pilot, lambda: getattr(screen, "details", None) is not None)
+                await pilot.press("a")  # she is the caller
+                await settle(pilot, lambda: "Ann" in read(app))
+                await pilot.press("escape")
+                await settle(pilot, lambda: not isinstance(app.screen, CustomerSearchScreen))
+            said = read(app)
+            await pilot.press("enter")  # bye -> end
+            await pilot.press("h")
+            await settle(pilot, lambda: app.agent_state is AgentState.WRAP_UP)
+            await settle(pilot, lambda: app.query_one(DispositionPicker).has_focus_within)
+            await pilot.press("1")
+            await settle(pilot, lambda: app.agent_state is AgentState.READY)
+            shown = notices(app)
+        await c.service.flush()
+        return shown, await c.store.script_runs.outbox(), said
+
+
+def read(app: AgentDesktop) -> str:
+    run = app.script_run
+    return "".join(s.text for s in run.text()) if run is not None else ""
+
+
+async def test_an_unfilled_mail_is_refused_on_the_desk_and_never_queued(tmp_path: Path) -> None:
+    shown, outbox, said = await mailing_call(tmp_path, identify=False)
+    assert said == "Goodbye ‹customer.name?›"
+    assert outbox == []
+    assert any("send_email is not queued: to = ‹customer.email?› has no value" in n for n in shown)
+
+
+async def test_the_caller_identified_during_the_call_is_what_the_script_reads_and_mails(
+    tmp_path: Path,
+) -> None:
+    shown, outbox, said = await mailing_call(tmp_path, identify=True)
+    assert any("send_email is not queued" in n for n in shown)  # until she was known
+    assert said == "Goodbye Ann Lee"
+    [mail] = outbox
+    assert (mail.action, mail.args["to"], mail.customer_id) == ("send_email", "ann@example.com", 1)

@@ -279,3 +279,51 @@ def test_run_loops_through_actions_are_caught() -> None:
     assert any("loop with no exit" in p.message for p in found)
     with pytest.raises(ScriptError, match="loops"):
         runner.start(script)
+
+
+MAIL_THEN_BYE = """\
+[script]
+name = "Mail"
+version = "1"
+direction = "inbound"
+start = "hello"
+
+[nodes.hello]
+kind = "say"
+text = "Hello {customer.name}"
+next = "mail"
+
+[nodes.mail]
+kind = "action"
+action = "send_email"
+args = { template = "summary", to = "{customer.email}" }
+next = "bye"
+
+[nodes.bye]
+kind = "say"
+text = "Goodbye {customer.name}"
+next = "end"
+
+[nodes.end]
+kind = "end"
+"""
+
+
+def test_a_caller_identified_during_the_run_is_read_and_fills_the_actions_missing_it() -> None:
+    script, problems = parse_script(MAIL_THEN_BYE, "mail.toml")
+    assert script is not None, problems
+    unknown = {"call.id": "c1"}
+    s = runner.advance(runner.start(script, unknown))  # hello -> mail -> bye
+    [mail] = s.effects
+    assert runner.unfilled(mail) == {"to": "‹customer.email?›"}
+    assert render_text(s) == "Goodbye ‹customer.name?›"
+    s = runner.with_context(s, gold_context())
+    assert render_text(s) == "Goodbye Ann"
+    [mail] = s.effects
+    assert mail.args == {"template": "summary", "to": "ann@example.com"}
+    assert runner.unfilled(mail) == {}
+    assert [step.node for step in s.path] == ["hello", "mail", "bye"]  # the path stays
+
+
+def render_text(state: RunState) -> str:
+    return "".join(span.text for span in state.text())
