@@ -31,6 +31,7 @@ from textual.widgets import Input, OptionList
 
 from agent_console.desk_model import DeskModel
 from cti.clock import wall_time
+from cti.events import VoiceMessage
 from cti.models import (
     AgentState,
     CallerKind,
@@ -211,6 +212,17 @@ def _left_out(card: Text, count: int, what: str) -> None:
         card.append(f"  … {count:,} {what} not sent (too much for one message)\n", style="dim")
 
 
+def message_text(message: VoiceMessage) -> str:
+    """The voicemail a callback returns, as its card says it: how long, and how to hear
+    it (the desk does not play audio: the engine exports it)."""
+    if message.status == "recording":
+        return "being left now"
+    if message.status != "recorded":
+        return f"{message.status} ({message.recording_id})"
+    return (f"{format_duration(message.duration_s)} left · listen: "
+            f"cti recordings export {message.recording_id}")  # fmt: skip
+
+
 def screen_pop_text(
     pop: ScreenPop, details: CustomerDetails | None = None, now: float | None = None
 ) -> Text:
@@ -253,6 +265,8 @@ def screen_pop_text(
     _row(card, "Queue", f"{pop.queue} · waited {format_duration(pop.waited_s)}")
     if pop.priority_reason:
         _row(card, "Priority", pop.priority_reason)
+    if pop.message is not None:
+        _row(card, "Voicemail", message_text(pop.message))
     if customer is not None:
         _items(card, items, now, ITEM_ROWS, items_out)
         _history(card, history, HISTORY_ROWS, answers=False, left_out=history_out)

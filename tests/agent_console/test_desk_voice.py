@@ -15,8 +15,9 @@ from textual.pilot import Pilot
 from textual.widgets._footer import FooterKey
 
 from agent_console.desktop import AgentDesktop
-from agent_console.widgets import StateBar
+from agent_console.widgets import StateBar, screen_pop_text
 from cti.bus.memory import InMemoryBus
+from cti.events import VoiceMessage
 from cti.models import AgentState
 from cti.protocol import PauseRecording, PhoneReachability
 from tests.agent_console.fake_engine import FakeEngine
@@ -136,3 +137,18 @@ async def test_without_a_voice_line_no_phone_and_no_pause_key() -> None:
         await pilot.press("p")
         await pilot.pause()
         assert engine.commands_of(PauseRecording) == []
+
+
+def test_a_callbacks_voicemail_is_on_its_card_with_how_to_hear_it() -> None:
+    pop = known_pop()
+    left = VoiceMessage(recording_id="sip-1.message", path="2026-12-07/sip-1.message.wav",
+                        duration_s=75.0, status="recorded")  # fmt: skip
+    card = screen_pop_text(pop.model_copy(update={"message": left})).plain
+    assert "Voicemail" in card
+    assert "01:15 left · listen: cti recordings export sip-1.message" in card
+    assert "Voicemail" not in screen_pop_text(pop).plain
+    failed = left.model_copy(update={"status": "failed"})
+    assert (
+        "failed (sip-1.message)"
+        in screen_pop_text(pop.model_copy(update={"message": failed})).plain
+    )
