@@ -47,6 +47,11 @@ one core with no packet lost and added latency p99 <= 2 ms; ``goal_met`` says wh
 the 200-call line meets it (only on lines of 200 calls; null when the generator did
 not keep up).
 
+``--compiled``: after the runs on the interpreted media core, the same runs again in a
+child process whose ``sys.path`` starts with the core compiled by mypyc
+(:mod:`telephony_adapters.media.compiled`; built into the cache on first use); each JSON
+line says its ``core``. ``--no-interpreted`` leaves the interpreted runs out.
+
 The whole run is made on each event loop of ``--loops`` in turn (default: asyncio, then
 uvloop when it is installed, as the engine then runs on it; ``--quick``: the engine's
 loop only), the relay and the forwarder alike.
@@ -555,7 +560,23 @@ async def main(args: argparse.Namespace, loop: str = "asyncio") -> list[dict[str
 
 
 def run(args: argparse.Namespace) -> None:
-    """The sizes on each loop of ``--loops``, in turn; the JSON lines at the end."""
+    """The sizes on each loop of ``--loops``, in turn, on the interpreted core and (with
+    ``--compiled``) then on the compiled one in a child; the JSON lines at the end."""
+    lines = []
+    if args.compiled_child:
+        from telephony_adapters.media.compiled import is_compiled
+
+        if not is_compiled():
+            sys.exit("the media core is not the compiled one (the build did not load)")
+    if args.interpreted or args.compiled_child:
+        lines += _on_loops(args, "compiled" if args.compiled_child else "interpreted")
+    if args.compiled:
+        lines += _compiled_child()
+    for line in lines:
+        print(json.dumps(line), flush=True)
+
+
+def _on_loops(args: argparse.Namespace, core: str) -> list[dict[str, Any]]:
     lines = []
     for loop in args.loops:
         factory = None
@@ -563,10 +584,36 @@ def run(args: argparse.Namespace) -> None:
             import uvloop
 
             factory = uvloop.new_event_loop
+        print(f"media core: {core}")
         with asyncio.Runner(loop_factory=factory) as runner:
-            lines += runner.run(main(args, loop))
-    for line in lines:
-        print(json.dumps(line))
+            lines += [{"core": core} | line for line in runner.run(main(args, loop))]
+    return lines
+
+
+def _compiled_child() -> list[dict[str, Any]]:
+    """This run again in a child with the compiled media core first on its path: its
+    table passed through, its JSON lines returned."""
+    import subprocess
+
+    from telephony_adapters.media.compiled import compiled_env, compiled_tree
+
+    argv = [a for a in sys.argv[1:] if a not in ("--compiled", "--no-interpreted")]
+    child = subprocess.Popen(
+        [sys.executable, __file__, *argv, "--compiled-child"],
+        env=compiled_env(compiled_tree()),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    lines = []
+    for text in child.stdout:
+        if text.startswith("{"):
+            lines.append(json.loads(text))
+        else:
+            print(text, end="", flush=True)
+    if child.wait() != 0:
+        raise SystemExit(f"the compiled run failed (status {child.returncode})")
+    return lines
 
 
 def _loops(text: str) -> list[str]:
@@ -625,6 +672,15 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="event loops of this process, in turn (default: asyncio, and uvloop if installed)",
     )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="10 calls, 1 s: a smoke test")
+    parser.add_argument(
+        "--compiled", action="store_true",
+        help="then the same runs with the media core compiled by mypyc (in a child process)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-interpreted", dest="interpreted", action="store_false",
+        help="with --compiled: the compiled core only",
+    )  # fmt: skip
+    parser.add_argument("--compiled-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--generator", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--generator-cpu", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

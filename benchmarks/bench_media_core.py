@@ -18,9 +18,13 @@ Under ``valgrind --tool=callgrind --dump-before=getppid`` the worker calls
 interpreter start-up, imports or set-up). The kernel's side of ``sendto`` is not
 counted, its user-space path is; the event loop's ``recvfrom`` path is not exercised.
 ``--against REV`` runs the same worker with the ``telephony_adapters`` package of REV
-(``git archive`` into a temporary directory, first on ``PYTHONPATH``).
+(``git archive`` into a temporary directory, first on ``PYTHONPATH``). ``--compiled``
+adds a row for the media core compiled by mypyc (:mod:`telephony_adapters.media.compiled`:
+built into the cache on first use, its tree first on ``PYTHONPATH``; the worker refuses
+to run on plain Python there).
 
     .venv/bin/python benchmarks/bench_media_core.py [--calls 100] [--frames 50] [--against HEAD]
+        [--compiled]
 
 About 1-2 min per tree under valgrind; ``--no-valgrind`` times the same sections with
 ``time.process_time`` instead (seconds, noisy). Prints a table and one JSON line.
@@ -342,12 +346,16 @@ def _totals(out: Path) -> list[int]:
     return counts
 
 
-def measure(name: str, pythonpath: Path | None, args: argparse.Namespace) -> dict[str, Any]:
+def measure(
+    name: str, pythonpath: Path | None, args: argparse.Namespace, *, compiled: bool = False
+) -> dict[str, Any]:
     env = dict(os.environ, PYTHONHASHSEED="0")  # the same dict and set layouts each run
     if pythonpath is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), str(ROOT)])
     command = [sys.executable, __file__, "--worker", f"--calls={args.calls}"]
     command.append(f"--frames={args.frames}")
+    if compiled:
+        command.append("--expect-compiled")
     if not args.record:
         command.append("--no-record")
     with tempfile.TemporaryDirectory(prefix="bench-media-core-") as tmp:
@@ -387,6 +395,10 @@ def main(args: argparse.Namespace) -> None:
         for rev in args.against:
             runs.append(measure(rev, _tree(rev, Path(tmp) / rev.replace("/", "_")), args))
         runs.append(measure("working tree", None, args))
+        if args.compiled:
+            from telephony_adapters.media.compiled import compiled_tree
+
+            runs.append(measure("compiled", compiled_tree(), args, compiled=True))
     unit = "instructions" if args.valgrind else "cpu_us"
     key = "instructions_per_packet" if args.valgrind else "cpu_us_per_packet"
     recording = "recording on" if args.record else "no recording"
@@ -427,13 +439,22 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--no-record", dest="record", action="store_false", help="the relay without recording"
     )
+    parser.add_argument(
+        "--compiled", action="store_true", help="add the media core compiled by mypyc"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--expect-compiled", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
     options = parse()
     if options.worker:
+        if options.expect_compiled:
+            from telephony_adapters.media.compiled import is_compiled
+
+            if not is_compiled():
+                sys.exit("worker: the media core is not the compiled one")
         print(json.dumps(worker(options.calls, options.frames, options.record)))
     else:
         main(options)
