@@ -48,11 +48,13 @@ class Phone(Baresip):
 
 @asynccontextmanager
 async def voice_center(
-    tmp_path: Path, agents: Sequence[str], *, persistent: Sequence[str] = ()
-) -> AsyncIterator[Center]:
+    tmp_path: Path, agents: Sequence[str], *, persistent: Sequence[str] = (),
+    queues: Sequence[str] = ("general",), **sections: Any,
+) -> AsyncIterator[Center]:  # fmt: skip
     """The engine with one SIP line whose phones are ``agents``, every call recorded
     (MD5 digest: baresip 1.0 answers only the first challenge); ``persistent``: agents
-    with ``phone_mode = "persistent"``."""
+    with ``phone_mode = "persistent"``; the agents are in every one of ``queues``;
+    ``sections``: more of the configuration (``flows=[...]``, ``caller={...}``)."""
     line = SipLine(
         SipLineParams(
             name="sip",
@@ -65,8 +67,8 @@ async def voice_center(
             recordings_dir=str(tmp_path / "recordings"),
         )
     )
-    config = center_config(voice={"record": "all"})
-    configs = [AgentConfig(id=a, queues={"general": 0.0},
+    config = center_config([{"name": q} for q in queues], voice={"record": "all"}, **sections)
+    configs = [AgentConfig(id=a, queues=dict.fromkeys(queues, 0.0),
                            phone_mode="persistent" if a in persistent else "ring")
                for a in agents]  # fmt: skip
     async with engine_center(tmp_path / "cti.db", config=config, agents=configs,
@@ -98,10 +100,10 @@ async def agent_phone(
         yield phone
 
 
-async def call_in(c: Center, caller: Baresip) -> None:
-    """The caller dials the line."""
+async def call_in(c: Center, caller: Baresip, number: str = "800") -> None:
+    """The caller dials the line (``number``: the user part, the dialled number)."""
     host, port = sip_line(c).local_address
-    await caller.dial(f"sip:800@{host}:{port}")
+    await caller.dial(f"sip:{number}@{host}:{port}")
 
 
 async def answered_call(c: Center, caller: Baresip, agent: Baresip) -> str:
