@@ -4,20 +4,33 @@ The per-packet path of the relay (:mod:`.bridge`, :mod:`.stream`, :mod:`.g711`, 
 recording's :mod:`.recorder`, and :mod:`.wiring`) is built by :mod:`cti.compiled_build`
 into the user's cache directory, with a copy of the two packages it lives in. A process
 runs it when that tree comes first on its ``sys.path``: ``cti serve --compiled-media``
-re-runs itself so (``docs/voice.md``), and ``benchmarks/bench_media.py --compiled`` /
-``bench_media_core.py --compiled`` measure it beside the interpreted core. The compiled
-core is the same code: the same packets in give the same packets and recordings out
-(``tests/telephony_adapters/media/test_compiled_media.py``).
+replaces itself (:func:`run_compiled`: the same process id, arguments and environment)
+by the same command with the build first on ``PYTHONPATH`` (``docs/voice.md``); ``python
+-m telephony_adapters.media.compiled`` builds it ahead (at install) and prints where;
+``benchmarks/bench_media.py --compiled`` and ``bench_media_core.py --compiled`` measure
+it beside the interpreted core. The compiled core is the same code: the same packets in
+give the same packets and recordings out (``tests/.../media/test_compiled_media.py``).
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from cti import compiled_build
 from cti.compiled_build import CompileError, compiled_env
 
-__all__ = ["BUILD", "COMPILED", "CompileError", "compiled_env", "compiled_tree", "is_compiled"]
+__all__ = [
+    "BUILD",
+    "COMPILED",
+    "CompileError",
+    "compiled_env",
+    "compiled_tree",
+    "is_compiled",
+    "run_compiled",
+]
 
 COMPILED = (
     "telephony_adapters/media/g711.py",
@@ -42,3 +55,46 @@ def is_compiled() -> bool:
     from telephony_adapters.media import bridge, g711, recorder, stream
 
     return compiled_build.is_compiled(bridge, g711, recorder, stream)
+
+
+#: Set in the process :func:`run_compiled` starts (the tree it was given): it must not
+#: start another.
+CHILD_MARK = "CTI_COMPILED_MEDIA_TREE"
+
+
+def run_compiled(argv: Sequence[str], module: str = "cti.app.cli") -> None:
+    """Return if this process runs the compiled media core; else build it (first time:
+    a message on stderr) and replace this process by ``python -P -m module argv`` with
+    the build first on its path (``-P``: a checkout as working directory must not come
+    before it). Raises :class:`~cti.compiled_build.CompileError` when it cannot be built
+    (no mypy, no C compiler) or did not load."""
+    if is_compiled():
+        return
+    if os.environ.get(CHILD_MARK):
+        raise CompileError(
+            f"the compiled media core did not load from {os.environ[CHILD_MARK]} "
+            "(PYTHONPATH changed, or the build is unusable: delete it to build it again)"
+        )
+    tree = compiled_tree()
+    env = compiled_env(tree) | {CHILD_MARK: str(tree)}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-P", "-m", module, *argv], env)
+
+
+def main(argv: Sequence[str]) -> int:
+    """``python -m telephony_adapters.media.compiled``: build (if needed) and print the
+    tree; ``--check``: print whether this process runs the compiled core."""
+    if list(argv) == ["--check"]:
+        print("compiled" if is_compiled() else "interpreted")
+        return 0
+    try:
+        print(compiled_tree())
+    except CompileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import shutil
 import struct
@@ -25,6 +26,7 @@ from telephony_adapters.media.bridge import (
     SendPacket,
 )
 from telephony_adapters.media.compiled import (
+    CHILD_MARK,
     PACKAGES,
     compiled_env,
     compiled_tree,
@@ -218,3 +220,35 @@ def test_the_media_core_tests_pass_on_the_compiled_build(tmp_path: Path) -> None
     )
     tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-30:])
     assert done.returncode == 0, tail
+
+
+_RUN_COMPILED = """
+from telephony_adapters.media.compiled import run_compiled
+print("before", flush=True)
+run_compiled(["--check"], module="telephony_adapters.media.compiled")
+print("not replaced")
+"""
+
+
+def test_run_compiled_replaces_the_process_by_one_on_the_compiled_core(tmp_path: Path) -> None:
+    compiled_tree(quiet=True)  # built here, not in the child (no message to read past)
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN_COMPILED], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["before", "compiled"]
+
+
+def test_serve_compiled_media_refuses_a_build_that_does_not_load(tmp_path: Path) -> None:
+    """The re-run process finds plain Python (here: a mark without a build): it stops
+    with the reason, instead of re-running itself for ever or running uncompiled."""
+    env = {**os.environ, CHILD_MARK: str(tmp_path / "no-build")}
+    done = subprocess.run(
+        [sys.executable, "-m", "cti.app.cli", "serve", "--compiled-media"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0
+    assert f"did not load from {tmp_path / 'no-build'}" in done.stderr
