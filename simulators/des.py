@@ -44,6 +44,7 @@ from queue_engine.actions import (
 from queue_engine.members import LOGGED_OUT, NOT_READY, READY, RESERVED, TALKING, WRAP_UP
 from queue_engine.router import Router
 from queue_engine.stats import BUSY_STATES, AgentTime
+from simulators.flow_calls import CallerFlows, FlowCounts
 from simulators.scenario import AgentGroup, Scenario, Traffic
 
 _Input = TypeVar("_Input", bound=BaseModel)
@@ -87,6 +88,8 @@ class DayResult:
     agent_queues: dict[str, list[str]]
     samples: list[Sample]
     events: int
+    flows: FlowCounts | None = None
+    """What the call flows did (None: no traffic has a flow)."""
 
 
 @dataclass
@@ -103,12 +106,14 @@ class _Agent:
 
 
 class _Call:
-    __slots__ = ("traffic", "waiting")
+    __slots__ = ("rng", "traffic", "waiting")
 
-    def __init__(self, traffic: Traffic) -> None:
+    def __init__(self, traffic: Traffic, rng: random.Random | None = None) -> None:
         self.traffic = traffic
         self.waiting = True
         """Still waiting for an agent (so patience and callback offers apply)."""
+        self.rng = rng
+        """The caller's own random stream (a flow's caller), else the day's is used."""
 
 
 @dataclass
@@ -195,6 +200,7 @@ def _run_day(scenario: Scenario, seed: int) -> DayResult:
         agent_queues={a: list(ag.group.queues) for a, ag in w.agents.items()},
         samples=w.samples,
         events=w.events,
+        flows=sim.flows.counts if sim.flows is not None else None,
     )
 
 
@@ -214,6 +220,17 @@ class _Simulation:
             DisconnectCall: self._wrap_up,
             RecordCall: self._record,
         }
+        self.flows: CallerFlows | None = None
+        self._streams: dict[int, random.Random] = {}
+        self._flow_seed = 0
+        if any(t.flow for t in world.scenario.traffic):
+            # Common random numbers: a flow's arrivals and each of its callers draw from
+            # streams of their own, so two variants of a day (with and without virtual
+            # hold) get the same callers making the same choices.
+            self.flows = CallerFlows(world.scenario, _FlowWorld(self), world.router)
+            self._flow_seed = world.rng.randrange(2**62)
+            for i, t in enumerate(world.scenario.traffic):
+                self._streams[id(t)] = random.Random(self._flow_seed + i)
 
     # --- the event loop ------------------------------------------------------------
 
@@ -288,7 +305,7 @@ class _Simulation:
 
     def schedule_arrival(self, traffic: Traffic, t: float) -> None:
         """The next Poisson arrival after ``t``, across changes of rate."""
-        rng = self.w.rng
+        rng = self._streams.get(id(traffic), self.w.rng) if self._streams else self.w.rng
         constant = traffic.rate_per_hour
         if constant is not None:
             # One rate all day (next_change is never): the loop below in one step.
@@ -316,6 +333,9 @@ class _Simulation:
         w = self.w
         n = next(self._ids)
         call_id = f"c{n}"
+        if traffic.flow and self.flows is not None:
+            self._arrive_in_flow(traffic, n, self.flows)
+            return
         value, label = traffic.draw_value(w.rng)
         caller, segment = self._caller(value)
         w.labels[call_id] = label or segment
@@ -347,9 +367,34 @@ class _Simulation:
                 self._callers[value] = known
         return known
 
+    def _arrive_in_flow(self, traffic: Traffic, n: int, flows: CallerFlows) -> None:
+        """A caller of a dialled number with a flow: the flow has it until its queue."""
+        w = self.w
+        call_id = f"c{n}"
+        rng = random.Random((self._flow_seed << 32) + n)
+        value, label = traffic.draw_value(rng)
+        caller, segment = self._caller(value)
+        w.labels[call_id] = label or segment
+        call = w.calls[call_id] = _Call(traffic, rng)
+        call.waiting = False  # in the flow: no patience, no router yet
+        flows.arrive(call_id, traffic, caller, rng)
+        self.schedule_arrival(traffic, w.now)
+
+    def enqueue(self, call_id: str, queue: str, caller: CallerInfo) -> None:
+        """A flow's caller joins ``queue``: its patience starts now (menu time is no wait)."""
+        w = self.w
+        call = w.calls[call_id]
+        call.waiting = True
+        patience = call.traffic.patience.draw(call.rng or w.rng)
+        if math.isfinite(patience):
+            self.at(w.now + patience, lambda: self._give_up(call_id))
+        self._ask(_CALL_ARRIVES({"call_id": call_id, "queue": queue, "caller": caller}))
+
     def _give_up(self, call_id: str) -> None:
         call = self.w.calls.get(call_id)
         if call is not None and call.waiting:
+            if self.flows is not None and self.flows.holds(call_id):
+                return  # asking for a callback: it waits for the confirmation
             call.waiting = False
             self._ask(ri.CallerHangsUp(call_id=call_id))
 
@@ -357,8 +402,26 @@ class _Simulation:
         call = self.w.calls.get(call_id)
         if call is None or not call.waiting or self.w.rng.random() >= take_up:
             return
+        self.ask_callback(call_id, f"+861990{call_id[1:]}")
+
+    def ask_callback(self, call_id: str, number: str) -> None:
+        """Virtual hold: the waiting caller hangs up and keeps its place."""
+        call = self.w.calls.get(call_id)
+        if call is None or not call.waiting:
+            return
         call.waiting = False  # hangs up and keeps the place: no more abandoning
-        self._ask(ri.CallerAsksCallback(call_id=call_id, number=f"+861990{call_id[1:]}"))
+        self._ask(ri.CallerAsksCallback(call_id=call_id, number=number))
+
+    def add_task(self, task: ri.CallbackScheduled, traffic: Traffic) -> None:
+        """A callback task (a flow's message) joins its queue."""
+        call = _Call(traffic)
+        call.waiting = False
+        self.w.calls[task.call_id] = call
+        self._ask(task)
+
+    def flow_over(self, call_id: str) -> None:
+        """A flow's caller left before any queue (hung up in the menu, message left)."""
+        self.w.calls.pop(call_id, None)
 
     # --- agents --------------------------------------------------------------------
 
@@ -430,7 +493,7 @@ class _Simulation:
         w = self.w
         call = w.calls[action.call_id]
         call.waiting = False
-        handle = call.traffic.handle.draw(w.rng)
+        handle = call.traffic.handle.draw(w.rng if call.rng is None else call.rng)
         self.at(w.now + handle, partial(self._hang_up, action.agent_id, action.call_id))
 
     def _hang_up(self, agent_id: str, call_id: str) -> None:
@@ -455,7 +518,8 @@ class _Simulation:
 
     def _record(self, action: RecordCall) -> None:
         cdr = action.cdr
-        self.w.records.append(cdr)
+        if self.flows is None or not self.flows.take_record(cdr):
+            self.w.records.append(cdr)
         self.w.calls.pop(cdr.call_id, None)
 
     # --- samples -------------------------------------------------------------------
@@ -468,3 +532,33 @@ class _Simulation:
         w.samples.append(Sample(w.now, waiting, staffed, busy))
         if w.now + SAMPLE_EVERY_S <= self._end:
             self.at(w.now + SAMPLE_EVERY_S, self.sample)
+
+
+class _FlowWorld:
+    """The day as the call flows see it (:class:`simulators.flow_calls.FlowWorld`)."""
+
+    def __init__(self, sim: _Simulation) -> None:
+        self._sim = sim
+
+    @property
+    def now(self) -> float:
+        return self._sim.w.now
+
+    def at(self, t: float, fn: Callable[[], None]) -> None:
+        self._sim.at(t, fn)
+
+    def enqueue(self, call_id: str, queue: str, caller: CallerInfo) -> None:
+        self._sim.enqueue(call_id, queue, caller)
+
+    def waiting(self, call_id: str) -> bool:
+        call = self._sim.w.calls.get(call_id)
+        return call is not None and call.waiting
+
+    def ask_callback(self, call_id: str, number: str) -> None:
+        self._sim.ask_callback(call_id, number)
+
+    def add_task(self, task: ri.CallbackScheduled, traffic: Traffic) -> None:
+        self._sim.add_task(task, traffic)
+
+    def flow_over(self, call_id: str) -> None:
+        self._sim.flow_over(call_id)

@@ -24,6 +24,7 @@ from cti.bus.memory import InMemoryBus
 from cti.config import Config, EngineSettings
 from cti.engine.running import running_engine
 from cti.engine.service import EngineService
+from cti.errors import SimulationError
 from cti.models import (
     AgentConfig,
     AgentState,
@@ -87,6 +88,11 @@ async def run_live(
     progress: Callable[[float], None] | None = None,
 ) -> DayResult:
     """Run ``scenario`` (or its first ``minutes``) in real time through the engine."""
+    if any(t.flow for t in scenario.traffic):
+        raise SimulationError(
+            "--live sends calls to queues; a traffic with a flow (menus, virtual hold) "
+            "runs in the discrete-event day only"
+        )
     rng = random.Random(seed)
     duration = scenario.duration_s if minutes is None else min(scenario.duration_s, minutes * 60)
     queues = [q.name for q in scenario.queues]

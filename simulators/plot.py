@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 SL_GOAL = 0.8
 
 
-def _tick_step(span_s: float) -> float:
+def tick_step(span_s: float) -> float:
     """A tick spacing giving at most about 10 ticks over ``span_s`` seconds."""
     for minutes in (5, 10, 15, 30, 60, 120, 180, 240, 360):
         if span_s / (minutes * 60.0) <= 10:
@@ -48,9 +48,9 @@ def plot_day(report: SimulationReport, path: str | Path, *, sl_goal: float = SL_
     _plot_waiting(ax_wait, report)
     _plot_service_level(ax_sl, report, sl_goal)
     _plot_agents(ax_agents, report)
-    _shade_warm_up((ax_wait, ax_sl, ax_agents), sc.warm_up_s)
+    shade_warm_up((ax_wait, ax_sl, ax_agents), sc.warm_up_s)
     ax_agents.set_xlim(0, sc.duration_s)
-    ax_agents.xaxis.set_major_locator(MultipleLocator(_tick_step(sc.duration_s)))
+    ax_agents.xaxis.set_major_locator(MultipleLocator(tick_step(sc.duration_s)))
     ax_agents.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: clock(report, x)))
 
     fig.savefig(path, format="png", dpi=100)
@@ -115,7 +115,7 @@ def _plot_agents(ax: Axes, report: SimulationReport) -> None:
     ax.set_xlabel(f"time of day (start {report.scenario.start})")
 
 
-def _shade_warm_up(axes: tuple[Axes, ...], warm_up_s: float) -> None:
+def shade_warm_up(axes: tuple[Axes, ...], warm_up_s: float) -> None:
     """The warm-up shaded on every panel (named on the first); a grid on each."""
     for ax in axes:
         if warm_up_s > 0:

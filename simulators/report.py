@@ -40,6 +40,7 @@ from cti.models import CallDetailRecord, Segment
 from queue_engine.stats import Tally
 from simulators.des import DayResult, run_day
 from simulators.estimates import Estimate, estimate
+from simulators.flow_calls import FlowCounts
 from simulators.scenario import Scenario
 
 #: Default width of the report's intervals.
@@ -105,6 +106,7 @@ class DayFigures:
     samples: list[tuple[float, int, int, int]]
     """(t, waiting, staffed, busy) over the day."""
     events: int
+    flows: FlowCounts | None = None
 
 
 def _occupancy(day: DayResult, agents: Iterable[str]) -> float | None:
@@ -151,6 +153,7 @@ def measure_day(
         intervals=_interval_figures(day, tallies.by_interval, interval_s, scenario.duration_s),
         samples=[(s.t, s.waiting, s.staffed, s.busy) for s in day.samples],
         events=day.events,
+        flows=day.flows,
     )
 
 
@@ -282,6 +285,8 @@ class SimulationReport:
     """Simulation events, summed over the replications."""
     wall_s: float
     interval_s: float = INTERVAL_S
+    flows: dict[str, Estimate] | None = None
+    """Per day, what the call flows did (:data:`FLOW_FIGURES`); None without flows."""
 
     @property
     def calls(self) -> int:
@@ -308,6 +313,34 @@ def _group(
         sl_target_s=sl_target_s,
         short_abandon_s=short_abandon_s,
     )
+
+
+#: What the call flows did, per day: figure -> its text in the report.
+FLOW_FIGURES = {
+    "callers": "callers in a flow",
+    "menu_hang_ups": "hung up in the menu (no abandon)",
+    "goodbyes": "ended by the flow",
+    "messages": "voicemail messages",
+    "callbacks_asked": "callbacks taken (virtual hold)",
+    "message_callbacks": "messages called back",
+}
+
+
+def _flow_count(counts: FlowCounts, name: str) -> float:
+    if name == "message_callbacks":
+        return float(sum(r.outcome == "answered" for r in counts.message_callbacks))
+    return float(getattr(counts, name))
+
+
+def _flow_figures(days: Sequence[DayFigures]) -> dict[str, Estimate] | None:
+    """Per day means of the flows' counts, and of the callers each queue received."""
+    counts = [d.flows for d in days if d.flows is not None]
+    if not counts:
+        return None
+    out = {name: estimate(_flow_count(c, name) for c in counts) for name in FLOW_FIGURES}
+    for queue in sorted({q for c in counts for q in c.queued}):
+        out[f"queued:{queue}"] = estimate(float(c.queued.get(queue, 0)) for c in counts)
+    return out
 
 
 def _segment_order(scenario: Scenario, labels: Iterable[str]) -> list[str]:
@@ -365,6 +398,7 @@ def aggregate(
         events=sum(d.events for d in days),
         wall_s=wall_s,
         interval_s=interval_s,
+        flows=_flow_figures(days),
     )
 
 
@@ -500,6 +534,8 @@ def to_json(report: SimulationReport, *, intervals: bool = False) -> dict[str, A
         "events": report.events,
         "wall_s": round(report.wall_s, 3),
     }
+    if report.flows is not None:
+        out["flows"] = {name: _est_json(e) for name, e in report.flows.items()}
     if intervals:
         out["interval_s"] = report.interval_s
         out["intervals"] = [
@@ -540,6 +576,8 @@ def _cell(e: Estimate, kind: str, replications: int) -> str:
 def format_text(report: SimulationReport, *, intervals: bool = False) -> str:
     """A readable summary: overall, per queue and per segment; per interval on request."""
     lines = [*_summary_head(report), "", *_group_rows(report)]
+    if report.flows is not None:
+        lines += ["", *_flow_rows(report, report.flows)]
     if intervals:
         lines += ["", *_interval_rows(report)]
     return "\n".join(lines)
@@ -595,6 +633,16 @@ def _group_rows(report: SimulationReport) -> list[str]:
         f"(short abandons, left out of SL: {report.overall.short_abandoned:,}; "
         f"abandoned: {report.overall.abandoned:,}; answered: {report.overall.answered:,})"
     )
+    return lines
+
+
+def _flow_rows(report: SimulationReport, flows: dict[str, Estimate]) -> list[str]:
+    """The call flows, per day: callers, menu hang-ups, messages, callbacks, queues."""
+    reps = report.replications
+    names = {**FLOW_FIGURES, **{k: f"put in queue {k[7:]}" for k in flows if k[:7] == "queued:"}}
+    lines = ["call flows, per day (menu time is no queue wait; menu hang-ups no abandons)"]
+    for key, e in flows.items():
+        lines.append(f"  {names[key]:<34} {_cell(e, 'n', reps)}")
     return lines
 
 

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from cti.call_flows import KEYS, CallerSettings, CallFlow, check_flows, flow_for
 from cti.errors import SimulationError
 from cti.models import QueueConfig, SkillLevel
 
@@ -115,10 +116,31 @@ class CallbackOffer(_Model):
     take_up: float = Field(ge=0, le=1)
 
 
-class Traffic(_Model):
-    """The calls one queue receives."""
+#: In ``Traffic.keys``: the share of callers who hang up in that menu.
+HANG_UP = "hang_up"
 
-    queue: str
+
+class Traffic(_Model):
+    """The calls one queue receives, or (``flow``) the calls of one dialled number whose
+    flow (greeting, menus) chooses the queue."""
+
+    queue: str = ""
+    """The queue the calls join; or give ``flow``."""
+    flow: str = ""
+    """A dialled number of one of the scenario's ``[[flows]]``: callers hear its greeting
+    and menus (the shipped prompts' lengths) and press keys as ``keys`` says."""
+    keys: dict[str, dict[str, float]] = Field(default_factory=dict)
+    """With ``flow``: menu name -> {key: share of callers who press it each time the
+    menu's prompt plays}; ``hang_up``: the share who hang up there; the rest press
+    nothing (the menu's no-key prompt, then its ``after_retries``)."""
+    key_delay_s: float = Field(2.0, ge=0)
+    """With ``flow``: seconds after a prompt ends that a caller presses its key."""
+    callback_take_up: float = Field(0.0, ge=0, le=1)
+    """With ``flow``: the share of callers who accept each callback offer they hear
+    (``[caller] callback_offer``: at each announcement, from ``first_announce_s``)."""
+    message_s: HandleTime = Fixed(value_s=30.0)
+    """With ``flow``: how long a voicemail message is (then ``#``; ``voicemail_max_s``
+    cuts it)."""
     rate_per_hour: float | None = Field(None, ge=0)
     """A constant Poisson rate; or give ``rates_per_hour`` per interval."""
     interval_minutes: Literal[15, 30, 60] = 30
@@ -133,6 +155,24 @@ class Traffic(_Model):
     def _one_rate(self) -> Traffic:
         if (self.rate_per_hour is None) == (not self.rates_per_hour):
             raise ValueError("give either rate_per_hour or rates_per_hour, not both or neither")
+        if bool(self.queue) == bool(self.flow):
+            raise ValueError("give either queue or flow (a dialled number), not both or neither")
+        if not self.flow and (self.keys or self.callback_take_up):
+            raise ValueError("keys and callback_take_up need a flow")
+        if self.flow and self.callback is not None:
+            raise ValueError(
+                "with a flow the callback is offered at the [caller] announcements: "
+                "give callback_take_up instead of callback"
+            )
+        for menu, shares in self.keys.items():
+            for key, share in shares.items():
+                if key != HANG_UP and (len(key) != 1 or key not in KEYS):
+                    raise ValueError(f"keys.{menu}: {key!r} is no phone key (0-9, * or #) "
+                                     f"nor {HANG_UP}")  # fmt: skip
+                if not 0 <= share <= 1:
+                    raise ValueError(f"keys.{menu}.{key}: share {share} is not in [0, 1]")
+            if math.fsum(shares.values()) > 1 + 1e-9:
+                raise ValueError(f"keys.{menu}: the shares add up to more than 1")
         return self
 
     def rate_at(self, t: float) -> float:
@@ -238,14 +278,22 @@ class Scenario(_Model):
     queues: tuple[QueueConfig, ...]
     traffic: tuple[Traffic, ...]
     agents: tuple[AgentGroup, ...]
+    flows: tuple[CallFlow, ...] = ()
+    """Call flows as in the configuration file (``[[flows]]``); a traffic's ``flow``
+    names one by a dialled number."""
+    caller: CallerSettings = CallerSettings()
+    """What queued callers of a flow hear (``[caller]``: announcements, callback offer)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
         names = [q.name for q in self.queues]
         if len(set(names)) != len(names):
             raise ValueError(f"queue names must be unique, got {names}")
+        check_flows(self.flows, (), set(names))
         for i, t in enumerate(self.traffic):
-            if t.queue not in names:
+            if t.flow:
+                _check_flow_traffic(i, t, self.flows)
+            elif t.queue not in names:
                 raise ValueError(f"traffic[{i}].queue {t.queue!r} is not one of {names}")
         for i, group in enumerate(self.agents):
             if not group.queues:
@@ -289,6 +337,26 @@ class Scenario(_Model):
             ]
             out.append((_clock(shift.start) - base, _clock(shift.end) - base, breaks))
         return out
+
+
+def _check_flow_traffic(i: int, traffic: Traffic, flows: tuple[CallFlow, ...]) -> None:
+    flow = flow_for(flows, traffic.flow)
+    if flow is None:
+        numbers = [n for f in flows for n in f.dnis]
+        raise ValueError(f"traffic[{i}].flow {traffic.flow!r} is no dialled number of the "
+                         f"[[flows]] {numbers}")  # fmt: skip
+    menus = [m.name for m in flow.menus]
+    for menu in traffic.keys:
+        if menu not in menus:
+            raise ValueError(f"traffic[{i}].keys names menu {menu!r}, not one of {menus}")
+
+
+def scenario_flow(scenario: Scenario, traffic: Traffic) -> CallFlow:
+    """The flow of a traffic that has one (the scenario checked it exists)."""
+    flow = flow_for(scenario.flows, traffic.flow)
+    if flow is None:
+        raise SimulationError(f"no flow has the dialled number {traffic.flow!r}")
+    return flow
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -7,10 +7,13 @@ import asyncio
 import json
 import logging
 import sys
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from simulators.report import SimulationReport
     from simulators.scenario import Scenario
 
@@ -46,6 +49,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="run the router and the event loop compiled to C by mypyc (about twice as "
         "fast; the same days; not with --live); built on first use, needs gcc and mypy",
     )
+    sim.add_argument(
+        "--compare-virtual-hold",
+        action="store_true",
+        help="run the scenario without and with the callback offer (virtual hold) on the "
+        "same seeds and print one table of both days (abandons, the longest wait...); "
+        "--plot draws both (e.g. simulators/scenarios/virtual_hold.toml)",
+    )
 
     sim.set_defaults(handler=run)
 
@@ -66,12 +76,9 @@ def run(args: argparse.Namespace) -> int:
         raise SimulationError(f"--replications must be at least 1, got {replications}")
     seed = scenario.seed if args.seed is None else args.seed
     show = sys.stderr.isatty()
-
-    def progress(done: int, total: int) -> None:
-        if show:
-            bar = "#" * (done * 30 // total)
-            print(f"\r[{bar:<30}] {done}/{total} replications", end="", file=sys.stderr, flush=True)
-
+    progress = partial(_progress, show)
+    if args.compare_virtual_hold:
+        return _compare(args, scenario, replications, seed, progress, show)
     if args.live:
         report = _simulate_live(scenario, seed, args.minutes, show)
     else:
@@ -90,6 +97,40 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(format_text(report, intervals=args.intervals))
     if args.plot is not None:
+        print(f"chart: {args.plot}")
+    return 0
+
+
+def _progress(show: bool, done: int, total: int) -> None:
+    if show:
+        bar = "#" * (done * 30 // total)
+        print(f"\r[{bar:<30}] {done}/{total} replications", end="", file=sys.stderr, flush=True)
+
+
+def _compare(
+    args: argparse.Namespace,
+    scenario: Scenario,
+    replications: int,
+    seed: int,
+    progress: Callable[[int, int], None],
+    show: bool,
+) -> int:
+    """``--compare-virtual-hold``: one table of both days, and the chart with --plot."""
+    from cti.errors import SimulationError
+    from simulators.compare import compare_virtual_hold, format_comparison, plot_comparison
+
+    if args.live or args.json or args.intervals:
+        raise SimulationError("--compare-virtual-hold prints its own table: not with "
+                              "--live, --json or --intervals")  # fmt: skip
+    comparison = compare_virtual_hold(scenario, replications, seed, progress)
+    if show:
+        print(file=sys.stderr)
+    print(format_comparison(comparison))
+    if args.plot is not None:
+        try:
+            plot_comparison(comparison, args.plot)
+        except OSError as exc:
+            raise SimulationError(f"cannot write the chart to {args.plot}: {exc}") from None
         print(f"chart: {args.plot}")
     return 0
 
