@@ -6,7 +6,8 @@ demo center in the same process: the engine, the simulator trunk and bot agents 
 ``cti demo`` (:func:`cti.app.demo.running_demo`), with the wallboard instead of a desktop.
 
 ``--web`` serves the same wallboard to browsers with textual-serve: each browser
-session starts ``cti supervisor`` (these options, less ``--web``) as its own process.
+session starts ``cti supervisor`` (these options, less ``--web``) as its own process,
+which ends when its browser goes or the server stops (:mod:`cti.app.web_board`).
 """
 
 from __future__ import annotations
@@ -150,13 +151,13 @@ def web_command(args: argparse.Namespace) -> list[str]:
 
 
 def _serve_web(args: argparse.Namespace, broker_url: str) -> int:
-    from textual_serve.server import Server
+    from cti.app.web_board import BoardServer
 
     if broker_url:
         os.environ["CTI_BROKER_URL"] = broker_url  # inherited by every session
     # One client id for every session would have them take each other's connection over.
     os.environ.pop("CTI_BROKER_CLIENT_ID", None)
-    server = Server(
+    server = BoardServer(
         shlex.join(web_command(args)), host=args.host, port=args.port, title="CTI Desk wallboard"
     )
     server.serve()
