@@ -563,6 +563,7 @@ def run(args: argparse.Namespace) -> None:
     """The sizes on each loop of ``--loops``, in turn, on the interpreted core and (with
     ``--compiled``) then on the compiled one in a child; the JSON lines at the end."""
     lines = []
+    cpus = os.sched_getaffinity(0)  # --pin narrows it: the compiled child pins itself
     if args.compiled_child:
         from telephony_adapters.media.compiled import is_compiled
 
@@ -571,6 +572,7 @@ def run(args: argparse.Namespace) -> None:
     if args.interpreted or args.compiled_child:
         lines += _on_loops(args, "compiled" if args.compiled_child else "interpreted")
     if args.compiled:
+        os.sched_setaffinity(0, cpus)
         lines += _compiled_child()
     for line in lines:
         print(json.dumps(line), flush=True)
