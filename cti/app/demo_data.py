@@ -19,6 +19,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 
 import phonenumbers
 
@@ -37,8 +38,17 @@ from cti.models import (
 from cti.scoring import DAY_S, ValueInputs, ValueModel, value_of
 from cti.store.database import Store
 
-#: Wall-clock epoch the demo history is dated back from: 2026-01-05 08:00 UTC.
+#: A fixed day for the generators' defaults (tests): 2026-01-05 08:00 UTC.
 DEMO_NOW = 1767600000.0
+
+
+def demo_now(day: date | None = None) -> float:
+    """The moment a demo base seeded on ``day`` (default: today, UTC) is dated back
+    from: that day's midnight UTC, so the same seed gives the same base all day long
+    and none of its history is in the future."""
+    day = day or datetime.now(UTC).date()
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+
 
 #: Names every dataset starts with (when ``n`` allows): display traps and sound-alikes.
 SPECIAL_NAMES: tuple[tuple[str, str, bool], ...] = (
@@ -129,23 +139,29 @@ class _Draft:
     phones: list[tuple[str, str, PhoneType]] = field(default_factory=list)
 
 
-def generate_customers(n: int = 2000, seed: int = 7, default_region: str = "CN") -> list[Customer]:
+def generate_customers(
+    n: int = 2000, seed: int = 7, default_region: str = "CN", now: float = DEMO_NOW
+) -> list[Customer]:
     """``n`` demo customers with ids 1..n, the same for the same seed.
 
     Phones are entered as a clerk in ``default_region`` would: national form for that
     region's numbers, international otherwise. ``n / 200`` home numbers (one at least)
     are each shared by two customers, as a family phone. Values are the scores of
-    :func:`generate_orders` and :func:`generate_interactions` at :data:`DEMO_NOW`.
+    :func:`generate_orders` and :func:`generate_interactions` at ``now``.
     """
-    return _generate(n, seed, default_region)[0]
+    return _generate(n, seed, default_region, now)[0]
 
 
-def generate_orders(n: int = 2000, seed: int = 7, default_region: str = "CN") -> list[Order]:
-    """The orders behind the values of ``generate_customers(n, seed)``."""
-    return _generate(n, seed, default_region)[1]
+def generate_orders(
+    n: int = 2000, seed: int = 7, default_region: str = "CN", now: float = DEMO_NOW
+) -> list[Order]:
+    """The orders behind the values of ``generate_customers(n, seed)``, dated before ``now``."""
+    return _generate(n, seed, default_region, now)[1]
 
 
-def _generate(n: int, seed: int, default_region: str) -> tuple[list[Customer], list[Order]]:
+def _generate(
+    n: int, seed: int, default_region: str, now: float
+) -> tuple[list[Customer], list[Order]]:
     rng = random.Random(seed)
     numbers = _NumberDrawer(rng, default_region)
     drafts = [_draft(rng, numbers, i) for i in range(n)]
@@ -164,16 +180,16 @@ def _generate(n: int, seed: int, default_region: str) -> tuple[list[Customer], l
         )
         for i, d in enumerate(drafts, start=1)
     ]
-    contacts = Counter(cid for cid, _ in generate_interactions(unscored, seed))
+    contacts = Counter(cid for cid, _ in generate_interactions(unscored, seed, now))
     extras = random.Random(f"{seed}:contacts")
     order_rng = random.Random(f"{seed}:orders")
     model = ValueModel()
     customers: list[Customer] = []
     orders: list[Order] = []
     for customer, draft in zip(unscored, drafts, strict=True):
-        mine = _orders_for(order_rng, customer.id, draft.value, contacts[customer.id], model)
+        mine = _orders_for(order_rng, customer.id, draft.value, contacts[customer.id], model, now)
         orders += mine
-        value = value_of(_inputs(mine, contacts[customer.id]), model)
+        value = value_of(_inputs(mine, contacts[customer.id], now), model)
         customers.append(
             customer.model_copy(
                 update={"value": value, "segment": Segment.for_value(value)}
@@ -183,7 +199,7 @@ def _generate(n: int, seed: int, default_region: str) -> tuple[list[Customer], l
     return customers, orders
 
 
-def _inputs(orders: list[Order], contacts: int, now: float = DEMO_NOW) -> ValueInputs:
+def _inputs(orders: list[Order], contacts: int, now: float) -> ValueInputs:
     """What the store measures of these orders (all within the window) at ``now``."""
     ordered = sorted(orders, key=lambda o: o.ordered_at)
     return ValueInputs(
@@ -196,7 +212,12 @@ def _inputs(orders: list[Order], contacts: int, now: float = DEMO_NOW) -> ValueI
 
 
 def _orders_for(
-    rng: random.Random, customer_id: int, target: float, contacts: int, model: ValueModel
+    rng: random.Random,
+    customer_id: int,
+    target: float,
+    contacts: int,
+    model: ValueModel,
+    now: float,
 ) -> list[Order]:
     """Orders within the window whose score, with ``contacts``, is about ``target``.
 
@@ -214,10 +235,9 @@ def _orders_for(
     rest = goal - model.recency_weight * recency - model.frequency_weight * frequency
     monetary = min(max(rest / model.monetary_weight, 0.0), 100.0)
     spent = max(math.expm1(monetary / 100.0 * math.log1p(model.monetary_cap)), count * 1.0)
-    last = round(DEMO_NOW - days * DAY_S)
+    last = round(now - days * DAY_S)
     times = [last] + [
-        round(rng.uniform(DEMO_NOW - (model.window_days - 1) * DAY_S, last))
-        for _ in range(count - 1)
+        round(rng.uniform(now - (model.window_days - 1) * DAY_S, last)) for _ in range(count - 1)
     ]
     weights = [rng.uniform(0.5, 1.5) for _ in range(count)]
     return [
@@ -316,15 +336,19 @@ def generate_interactions(
     return history
 
 
-async def seed_store(store: Store, n: int = 2000, seed: int = 7, *, now: float = DEMO_NOW) -> int:
+async def seed_store(
+    store: Store, n: int = 2000, seed: int = 7, *, now: float | None = None
+) -> int:
     """Load the demo customers, their history, orders and service items into an empty
-    store, and score them at ``now``; return how many.
+    store, dated back from ``now`` (default: :func:`demo_now`, today), and score them
+    then; return how many.
 
     A store that already has customers is left alone (returns 0).
     """
     if await store.customer_count():
         return 0
-    customers, orders = _generate(n, seed, "CN")
+    now = demo_now() if now is None else now
+    customers, orders = _generate(n, seed, "CN", now)
     base = CustomerBase(store)
     await base.add_customers(customers)
     await store.add_interactions(generate_interactions(customers, seed, now))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from cti.app.demo_data import (
     DEMO_NOW,
+    demo_now,
     generate_customers,
     generate_orders,
     generate_service_items,
@@ -22,7 +25,7 @@ pytestmark = pytest.mark.customers
 async def test_seeded_values_are_the_scores_of_the_seeded_orders(tmp_path: Path) -> None:
     customers = generate_customers(300)
     async with await Store.open(tmp_path / "cti.db") as store:
-        assert await seed_store(store, n=300) == 300
+        assert await seed_store(store, n=300, now=DEMO_NOW) == 300
         base = CustomerBase(store)
         for customer in customers[:60]:
             explanation = await base.explain(customer.id)
@@ -50,3 +53,26 @@ def test_demo_customers_have_contact_details_and_orders() -> None:
     assert any(i.escalation_level for i in items)
     assert any(i.overdue(DEMO_NOW) for i in items)
     assert any(not i.status.is_open for i in items)
+
+
+async def segments_in(store: Store) -> Counter[str]:
+    rows = await store.fetch("segments", "SELECT segment FROM customers")
+    return Counter(str(row[0]) for row in rows)
+
+
+@pytest.mark.parametrize("day", [date(2027, 3, 1), None], ids=["a later day", "today"])
+async def test_a_demo_base_rescored_on_its_day_keeps_its_segments(
+    tmp_path: Path, day: date | None
+) -> None:
+    """The demo's history is dated from the day it is seeded (issue 21): rescoring it
+    that day (``cti customers rescore`` scores at the wall clock) changes no segment."""
+    now = demo_now(day)
+    async with await Store.open(tmp_path / "cti.db") as store:
+        assert await seed_store(store, n=300, now=None if day is None else now) == 300
+        seeded = await segments_in(store)
+        assert len(seeded) >= 3  # a pyramid, not one flat segment
+        report = await CustomerBase(store).rescore(now + 6 * 3600.0)
+        assert report.customers == 300
+        assert await segments_in(store) == seeded
+        orders = await CustomerBase(store).orders(generate_orders(300)[0].customer_id)
+        assert all(now - 366 * 86400.0 < o.ordered_at <= now for o in orders)
