@@ -22,8 +22,7 @@ from pathlib import Path
 import phonenumbers
 from phonenumbers import timezone as phone_zones
 
-from cti.models import CallerKind
-from cti.phone import classify
+from cti.phone import PhoneError, parse_phone
 from queue_engine.campaign import CampaignError, zone_info
 
 #: Header names (case and spaces ignored) for each known column; others are custom fields.
@@ -201,10 +200,10 @@ def _lead_row(
     number = values.get("number", "")
     if not number:
         return LeadRowError(line, "no number")
-    kind, e164 = classify(number, default_region)
-    if e164 is None:
-        why = "withheld or empty" if kind is CallerKind.PRIVATE else "not a phone number"
-        return LeadRowError(line, f"number {number!r} is {why}")
+    try:
+        e164 = parse_phone(number, default_region).e164
+    except PhoneError as exc:
+        return LeadRowError(line, f"number {number!r} is not a phone number: {exc}")
     if e164 in seen:
         return LeadRowError(line, f"number {number!r} ({e164}) repeats line {seen[e164]}")
     try:

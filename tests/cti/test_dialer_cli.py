@@ -67,3 +67,30 @@ def test_campaign_errors_name_what_was_wrong(
     assert "no number column" in capsys.readouterr().err
     assert main([*base, "import", "c", str(tmp_path / "missing.csv")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_campaign_import_checks_numbers_as_customers_import_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One phone validation for every importer (issue 21): ``12345`` is no lead, no
+    do-not-call entry and no customer number; each names the line and the reason."""
+    db = tmp_path / "cti.db"
+    leads = tmp_path / "short.csv"
+    leads.write_text("number,name\n12345,Short\n13800000001,Good\n", "utf-8")
+    base = ["campaign", "--db", str(db)]
+    assert main([*base, "import", "short", str(leads), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["imported"] == 1
+    assert f"{leads}:2: number '12345' is not a phone number: '12345'" in err
+
+    dnc = tmp_path / "dnc.txt"
+    dnc.write_text("12345\n13800000002\n", "utf-8")
+    assert main([*base, "dnc", str(dnc)]) == 0
+    out, err = capsys.readouterr()
+    assert "1 numbers added" in out
+    assert f"{dnc}:1: '12345' is not a phone number: '12345'" in err
+
+    customers = tmp_path / "customers.csv"
+    customers.write_text("id,name,mobile\n1,Short,12345\n", "utf-8")
+    assert main(["customers", "import", str(customers), "--db", str(db)]) != 0
+    assert "'12345'" in capsys.readouterr().err

@@ -174,7 +174,7 @@ async def _import(c: _Call) -> int:
 
 
 async def _dnc(c: _Call) -> int:
-    from cti.phone import normalise
+    from cti.phone import PhoneError, parse_phone
 
     args = c.args
     numbers, bad = [], 0
@@ -182,12 +182,11 @@ async def _dnc(c: _Call) -> int:
         cell = raw.split(",")[0].strip()
         if not cell or cell.casefold() in ("number", "phone"):
             continue
-        e164 = normalise(cell, c.region)
-        if e164 is None:
+        try:
+            numbers.append(parse_phone(cell, c.region).e164)
+        except PhoneError as exc:
             bad += 1
-            print(f"{args.file}:{line_no}: {cell!r} is not a phone number", file=sys.stderr)
-        else:
-            numbers.append(e164)
+            print(f"{args.file}:{line_no}: {cell!r} is not a phone number: {exc}", file=sys.stderr)
     added = await c.campaigns.add_do_not_call(numbers, c.now, campaign=args.campaign)
     scope = f"campaign {args.campaign!r}" if args.campaign else "the global list"
     print(f"{added} numbers added to {scope} ({bad} bad lines left out)")
