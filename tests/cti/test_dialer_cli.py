@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -43,10 +44,19 @@ def test_campaign_import_simulate_status_and_report(
     assert report["dials_on_dnc"] == 0
     assert report["within_rules"] is True
 
-    assert main([*base, "status", "spring"]) == 0
+    assert main([*base, "status", "spring", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["state"] == "stopped"
     assert sum(status["attempts"].values()) == run["dials"]
+    # without --json: tables a person reads (issue 21), with the same figures
+    assert main([*base, "status", "spring"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("campaign 'spring': stopped, predictive, queue general")
+    for state, count in status["leads"].items():
+        assert re.search(rf"^  {state} +{count}$", text, re.MULTILINE), (state, text)
+    for outcome, count in status["attempts"].items():
+        assert re.search(rf"^  {outcome} +{count}$", text, re.MULTILINE), (outcome, text)
+    assert re.search(r"^  spring +active +59 +0$", text, re.MULTILINE), text
 
     assert main([*base, "list", "spring", "spring", "pause"]) == 0
     assert "is paused" in capsys.readouterr().out
@@ -94,3 +104,20 @@ def test_campaign_import_checks_numbers_as_customers_import_does(
     customers.write_text("id,name,mobile\n1,Short,12345\n", "utf-8")
     assert main(["customers", "import", str(customers), "--db", str(db)]) != 0
     assert "'12345'" in capsys.readouterr().err
+
+
+def test_campaign_import_refuses_a_queue_that_does_not_exist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    leads = tmp_path / "leads.csv"
+    leads.write_text("number\n13800000001\n", "utf-8")
+    base = ["campaign", "--db", str(tmp_path / "cti.db")]
+    assert main([*base, "import", "c", str(leads), "--queue", "nowhere"]) == 2
+    assert "no queue named 'nowhere' (the queues: general)" in capsys.readouterr().err
+    assert main([*base, "status", "c"]) == 2  # nothing was created
+    capsys.readouterr()
+    # without --queue: the configured queue (here the default configuration's only one)
+    assert main([*base, "import", "c", str(leads)]) == 0
+    capsys.readouterr()
+    assert main([*base, "status", "c", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["queue"] == "general"

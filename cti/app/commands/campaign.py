@@ -50,6 +50,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     status = cmds.add_parser("status", help="leads by state, attempts by outcome, lists")
     status.add_argument("name")
+    status.add_argument("--json", action="store_true", help="one JSON object")
 
     report = cmds.add_parser(
         "report",
@@ -75,7 +76,11 @@ def _register_import(cmds: argparse._SubParsersAction[argparse.ArgumentParser]) 
     imp.add_argument(
         "--mode", choices=["preview", "progressive", "power", "predictive"], default="predictive"
     )
-    imp.add_argument("--queue", default="outbound", help="router queue of its answered calls")
+    imp.add_argument(
+        "--queue",
+        help="router queue of its answered calls, one of the configured queues (default: "
+        "'outbound' if configured, else the first)",
+    )
     imp.add_argument("--script", default="", help="the call script the agents run")
     imp.add_argument(
         "--line", default="", help="the line it dials on under `cti serve` (default: the first "
@@ -124,6 +129,8 @@ class _Call:
     campaigns: CampaignStore
     region: str
     now: float
+    queues: tuple[str, ...]
+    """The configured queues."""
 
 
 async def _run(args: argparse.Namespace, config: Config, db_path: Path) -> int:
@@ -137,7 +144,8 @@ async def _run(args: argparse.Namespace, config: Config, db_path: Path) -> int:
         raise StoreError(f"unknown campaign command {args.campaign_command!r}")
     region = getattr(args, "region", None) or config.engine.default_region
     async with await Store.open(db_path) as store:
-        return await handler(_Call(args, CampaignStore(store), region, wall_time()))
+        queues = tuple(q.name for q in config.queues)
+        return await handler(_Call(args, CampaignStore(store), region, wall_time(), queues))
 
 
 async def _import(c: _Call) -> int:
@@ -145,10 +153,12 @@ async def _import(c: _Call) -> int:
     from cti.store.leads import parse_leads
 
     args, cs = c.args, c.campaigns
+    new = args.name not in await cs.campaign_names()
+    queue = _queue_of(args.queue, c.queues) if new else ""
     lead_file = parse_leads(_read(args.file), c.region)
-    if args.name not in await cs.campaign_names():
+    if new:
         settings = CampaignSettings(
-            name=args.name, mode=args.mode, queue=args.queue, script=args.script, line=args.line
+            name=args.name, mode=args.mode, queue=queue, script=args.script, line=args.line
         )
         await cs.create_campaign(settings, c.now)
     list_name = args.list_name or args.file.stem
@@ -171,6 +181,18 @@ async def _import(c: _Call) -> int:
             f"{len(report.errors)} bad rows left out"
         )
     return 1 if report.errors and not report.imported else 0
+
+
+def _queue_of(asked: str | None, queues: tuple[str, ...]) -> str:
+    """The queue a new campaign's answered calls go to: ``asked`` if it is configured."""
+    from cti.errors import ConfigError
+
+    queue = asked or ("outbound" if "outbound" in queues or not queues else queues[0])
+    if queue not in queues:
+        raise ConfigError(
+            f"--queue: no queue named {queue!r} (the queues: {', '.join(queues) or 'none'})"
+        )
+    return queue
 
 
 async def _dnc(c: _Call) -> int:
@@ -213,8 +235,32 @@ async def _set_state(c: _Call) -> int:
 
 
 async def _status(c: _Call) -> int:
-    print(json.dumps(await c.campaigns.status(c.args.name), ensure_ascii=False, indent=2))
+    status = await c.campaigns.status(c.args.name)
+    if c.args.json:
+        print(json.dumps(status, ensure_ascii=False, indent=2))
+    else:
+        _print_status(status)
     return 0
+
+
+def _print_status(s: dict[str, Any]) -> None:
+    from cti.app.commands.customers import print_table
+
+    script = s["script"] or "none"
+    print(
+        f"campaign {s['campaign']!r}: {s['state']}, {s['mode']}, queue {s['queue']}, "
+        f"script {script}"
+    )
+    for title, counts, what in (
+        ("leads", s["leads"], "state"),
+        ("attempts", s["attempts"], "outcome"),
+    ):
+        print(f"\n{title} ({sum(counts.values())})")
+        rows = [[f"  {k}", str(n)] for k, n in sorted(counts.items())]
+        print_table([f"  {what}", "count"], rows)
+    print(f"\nlists ({len(s['lists'])})")
+    rows = [[f"  {x['name']}", x["state"], str(x["leads"]), str(x["recycled"])] for x in s["lists"]]
+    print_table(["  list", "state", "leads", "recycled"], rows)
 
 
 async def _report(c: _Call) -> int:
