@@ -115,10 +115,12 @@ def find_clips(
         places = [first]
         for before, clip in itertools.pairwise(clips):
             expected = places[-1] + len(before)
-            found = find_clip(received, clip, start=max(0, expected - gap), rate=rate)
-            if found is None or found > expected + gap:
+            lo = max(0, expected - gap)
+            near = received[lo : expected + gap + len(clip) + rate // 10]  # only there
+            found = find_clip(near, clip, rate=rate)
+            if found is None or lo + found > expected + gap:
                 break
-            places.append(found)
+            places.append(lo + found)
         else:
             return places
         at = first + 1

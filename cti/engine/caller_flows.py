@@ -50,12 +50,22 @@ from scripts_engine.flow_steps import (
     RecordMessage,
     Say,
 )
-from scripts_engine.waiting_caller import MessageTaking, WaitingCaller, WaitingSettings
+from scripts_engine.waiting_caller import (
+    MessageTaking,
+    WaitingCaller,
+    WaitingSettings,
+    play_time,
+)
 from telephony_adapters.base import LineEvent, Prompt
 from telephony_adapters.media import speech
 from telephony_adapters.media.prompt_files import PromptFiles
 
 log = logging.getLogger(__name__)
+
+#: Seconds a hang-up (or the release of a caller who asked for a callback) waits after
+#: the last prompt's end: the line starts playing a moment after the Say and the phone's
+#: jitter buffer holds some, so a hang-up at the clip's end would cut its last words.
+PLAYOUT_TAIL_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +100,11 @@ class _Caller:
     callback: str = ""
     """The callback task its message was attached to."""
     said: list[str] = field(default_factory=list)
+    said_until: float = 0.0
+    """When the last prompt ends (engine time, by the clips' lengths)."""
+    ending: list[FlowStep] = field(default_factory=list)
+    """A HangUp or CallMeBack (and what followed it) held until ``ending_at``."""
+    ending_at: float | None = None
 
 
 class CallerFlows:
@@ -280,8 +295,14 @@ class CallerFlows:
 
     # --- the cores' steps ------------------------------------------------------------
 
-    async def _do(self, call: _Caller, steps: list[FlowStep]) -> None:
-        for step in steps:
+    async def _do(self, call: _Caller, steps: list[FlowStep], *, held: bool = False) -> None:
+        now = self._now()
+        for i, step in enumerate(steps):
+            if not held and isinstance(step, HangUp | CallMeBack):
+                end = call.said_until + PLAYOUT_TAIL_S
+                if end > now:  # let the last prompt reach the caller first
+                    call.ending, call.ending_at = steps[i:], end
+                    break
             try:
                 await self._step(call, step)
             except CtiError as exc:
@@ -293,6 +314,7 @@ class CallerFlows:
         match step:
             case Say(language=language, clips=clips):
                 call.said.extend(clips)
+                call.said_until = self._now() + play_time(self._length, language, clips)
                 self._serial += 1
                 files = tuple(p for p in (self._path(language, c) for c in clips) if p)
                 call.prompt = Prompt(self._serial, files) if files else None
@@ -398,6 +420,11 @@ class CallerFlows:
         """Everything due at ``now``."""
         estimates: dict[str, dict[str, tuple[int, float]]] = {}
         for call in list(self._callers.values()):
+            if call.ending_at is not None:
+                if now >= call.ending_at:
+                    steps, call.ending, call.ending_at = call.ending, [], None
+                    await self._do(call, steps, held=True)
+                continue
             if call.taking is not None:
                 steps = call.taking.tick(now)
             elif call.run is not None:
@@ -424,9 +451,11 @@ class CallerFlows:
         return call.waiting.tick(now, place, wait if wait != float("inf") else None, queue)
 
     def _next_deadline(self) -> float | None:
-        times = []
+        times: list[float | None] = []
         for call in self._callers.values():
-            if call.taking is not None:
+            if call.ending_at is not None:
+                times.append(call.ending_at)
+            elif call.taking is not None:
                 times.append(call.taking.next_deadline())
             elif call.run is not None:
                 times.append(call.run.next_deadline())

@@ -7,12 +7,14 @@ the plans the engine sends and presses the caller's keys."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from cti import topics
+from cti.engine.caller_flows import PLAYOUT_TAIL_S
 from cti.errors import RoutingError
 from cti.models import AgentConfig, CallDetailRecord
 from cti.protocol import CallOffered, DtmfReceived, RecordingFinished
@@ -140,7 +142,13 @@ def test_a_queued_caller_hears_its_place_and_wait_then_is_offered_a_callback(
             assert files(trunk, second)[1:4] == ["en/one", "en/three", "en/eight"]
             press(trunk, second, "1")
             await until(lambda: files(trunk, second) == ["en/callback_confirmed"])
-            await elapse_until(lambda: trunk.state(second) is None)  # released
+            # Released once the confirmation has reached the caller, not at its last sample.
+            said_at = asyncio.get_running_loop().time()
+            ends = said_at + c.service.flows.prompts.length("en", "callback_confirmed")
+            await elapse_until(lambda: asyncio.get_running_loop().time() >= ends, step_s=0.1)
+            assert trunk.state(second) is SimCallState.ANSWERED
+            await elapse_until(lambda: trunk.state(second) is None, step_s=0.1)  # released
+            assert asyncio.get_running_loop().time() >= ends + PLAYOUT_TAIL_S
             router = c.service.router
             assert router.call_kind(second) == "callback"
             assert router.waiting_in_order("general") == [first, second]  # its place kept

@@ -12,17 +12,21 @@ the callback task it became."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cti import topics
+from cti.protocol import CallOffered
+from telephony_adapters.media import speech
 from telephony_adapters.media.prompt_files import PromptFiles
 from tests.audio import find_clip, find_clips
-from tests.harness import Center, until
-from tests.media.center import call_in, voice_center
+from tests.harness import LIMIT_S, Center, until, until_async
+from tests.media.center import AGENT_HZ, agent_phone, call_in, voice_center
 from tests.phones import Baresip, wav_samples
 
 pytestmark = pytest.mark.media
@@ -60,18 +64,18 @@ async def flow_center(tmp_path: Path) -> AsyncIterator[Center]:
         yield c
 
 
-async def heard(phone: Baresip, clips: Sequence[list[int]], what: str) -> list[int]:
-    """Wait until ``phone`` heard ``clips`` in a row: where they begin."""
-    found: list[int] | None = None
+async def heard(
+    phone: Baresip, clips: Sequence[list[int]], what: str, *, since: int = 0
+) -> list[int]:
+    """Wait until ``phone`` heard ``clips`` in a row (from sample ``since`` on): where
+    they begin. The search runs off the event loop, which the engine's media shares."""
 
-    def done() -> bool:
-        nonlocal found
-        found = find_clips(phone.received_audio(), clips)
-        return found is not None
+    async def search() -> list[int] | None:
+        audio = phone.received_audio()[since:]
+        found = await asyncio.to_thread(find_clips, audio, clips)
+        return None if found is None else [since + at for at in found]
 
-    await until(done, every_s=0.1, what=f"{phone.user} hearing {what}")
-    assert found is not None
-    return found
+    return await until_async(search, every_s=0.2, what=f"{phone.user} hearing {what}")
 
 
 async def press(phone: Baresip, key: str) -> None:
@@ -143,3 +147,53 @@ async def test_the_second_caller_hears_its_place_in_line(
     assert find_clips(second.received_audio(), [clip(language, n) for n in not_said]) is None
     # The head of the queue is told nothing.
     assert find_clip(first.received_audio(), clip(language, said[0])) is None
+
+
+async def test_a_callback_asked_for_keeps_the_place_and_is_offered_first(tmp_path: Path) -> None:
+    number = "13822222222"
+    async with (
+        flow_center(tmp_path) as c,
+        Baresip(tmp_path, user="13811111111") as first,
+        Baresip(tmp_path, user=number) as second,
+        Baresip(tmp_path, user="13833333333") as later,
+    ):
+        router = c.service.router
+        ahead = await queued(c, first)
+        call_id = await queued(c, second)
+        said = ["you_are_caller_number", "two"]
+        await heard(second, [*(clip("en", n) for n in said), clip("en", "callback_offer", 1.0)],
+                    "its place, then the callback offer")  # fmt: skip
+        mark = len(second.received_audio())
+        await press(second, "1")
+        read_back = ["we_will_call_you_at", *speech.digits(number, "en"), "confirm_or_other"]
+        clips = [clip("en", n) for n in read_back]
+        clips[-1] = clips[-1][:8000]  # its first second: the key barges in
+        await heard(second, clips, "its number read back", since=mark)
+        mark = len(second.received_audio())
+        await press(second, "1")
+        await heard(second, [clip("en", "callback_confirmed")], "the confirmation", since=mark)
+        await second.wait_event("CALL_CLOSED")  # the line hangs up: the router calls back
+        assert router.call_kind(call_id) == "callback"
+        assert router.waiting_in_order("general") == [ahead, call_id]  # its place kept
+        await first.hangup()  # the caller ahead gives up
+        await until(lambda: router.waiting_in_order("general") == [call_id])
+        came_later = await queued(c, later)
+        assert router.waiting_in_order("general") == [call_id, came_later]
+        async with (
+            c.bus.subscribe(topics.agent_events("1001")) as events,
+            agent_phone(c, tmp_path, "1001", AGENT_HZ),
+        ):
+            offer = await asyncio.wait_for(first_offer(events), LIMIT_S)
+            assert offer.pop.call_id == call_id  # the callback, before the later call
+            assert offer.pop.e164 == "+86" + number  # whom the agent calls back
+            assert router.agent("1001").call_id == call_id
+            # (The phone rings once the agent accepts and the line dials the customer.)
+        await later.hangup()
+        await later.wait_event("CALL_CLOSED")
+
+
+async def first_offer(events: AsyncIterable[tuple[str, object]]) -> CallOffered:
+    async for _topic, event in events:
+        if isinstance(event, CallOffered):
+            return event
+    raise AssertionError("the agent's events ended without an offer")
