@@ -484,6 +484,24 @@ def test_cli_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert "29.429 s" in out
 
 
+@pytest.mark.parametrize("patience", [None, 120.0])
+def test_cli_sizes_the_team_without_agents(
+    patience: float | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --agents (issue 21): the fewest agents that meet --goal, and their figures."""
+    argv = ["erlang", "--rate", "600", "--aht", "180", "--target", "20", "--goal", "0.8"]
+    argv += [] if patience is None else ["--patience", str(patience)]
+    assert main([*argv, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    needed = agents_for_goal(RATE, AHT, 0.8, TARGET, patience)
+    assert out["agents"] == out["agents_for_goal"] == needed == (35 if patience is None else 32)
+    assert out["service_level"] >= 0.8
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert f"on {needed} agents" in text
+    assert f"agents for SL20 >= 0.8   {needed}" in text
+
+
 @pytest.mark.parametrize(
     ("argv", "option"),
     [

@@ -15,14 +15,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "erlang",
         help="queueing-theory staffing figures: Erlang C, or Erlang A with --patience",
         description="Steady-state service level, ASA, abandonment and occupancy of one "
-        "queue: Erlang C (M/M/c), or Erlang A (M/M/c+M) when --patience is given.",
+        "queue: Erlang C (M/M/c), or Erlang A (M/M/c+M) when --patience is given. Without "
+        "--agents, the team is sized: the fewest agents that meet --goal.",
     )
     erl.add_argument("--rate", type=float, required=True, help="calls offered per hour")
     erl.add_argument("--aht", type=float, required=True, help="mean handle time, seconds")
-    erl.add_argument("--agents", type=int, required=True, help="agents staffed")
+    erl.add_argument(
+        "--agents", type=int, help="agents staffed (default: the fewest that meet --goal)"
+    )
     erl.add_argument("--patience", type=float, help="mean patience, seconds (Erlang A)")
     erl.add_argument("--target", type=float, default=20.0, help="SL threshold, seconds")
-    erl.add_argument("--sl-goal", type=float, default=0.8, help="SL goal for agents_for_goal")
+    erl.add_argument(
+        "--goal",
+        "--sl-goal",
+        dest="sl_goal",
+        type=float,
+        default=0.8,
+        help="service-level goal, a fraction: the share answered within --target (default 0.8)",
+    )
     erl.add_argument("--json", action="store_true", help="print one JSON object")
 
     erl.set_defaults(handler=run)
@@ -43,8 +53,12 @@ def run(args: argparse.Namespace) -> int:
             f"--target must be a finite number of seconds >= 0, got {args.target}"
         )
     if not 0 < args.sl_goal < 1:
-        raise SimulationError(f"--sl-goal must be a fraction in (0, 1), got {args.sl_goal}")
+        raise SimulationError(
+            f"--goal (--sl-goal) must be a fraction in (0, 1), got {args.sl_goal}"
+        )
     load = offered_load(args.rate, args.aht)
+    if args.agents is None:  # size the team
+        args.agents = agents_for_goal(args.rate, args.aht, args.sl_goal, args.target, args.patience)
     if args.patience is None and load >= args.agents:
         raise SimulationError(
             f"--agents {args.agents} is not above the offered load {load:.4g} Erlangs "
