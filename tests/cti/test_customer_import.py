@@ -356,3 +356,26 @@ def test_cli_rescore_aligns_wide_segment_names(
     # the counts line up in terminal cells: a Chinese character takes two
     ends = {cell_len(row[: row.index("%") + 1]) for row in rows}
     assert len(ends) == 1, rows
+
+
+def test_cli_search_says_when_more_match_than_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``customers search`` stopped at 20 silently (issue 21): it says more match and how
+    to see them; ``--limit`` shows more."""
+    db = str(tmp_path / "cli.db")
+    rows = "".join(f",王小{i},1381234{i:04d},,,,zh,\n" for i in range(25))
+    assert main(["customers", "import", str(write(tmp_path, HEADER + rows)), "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["customers", "search", "王小", "--db", db]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 1 + 20
+    assert "the first 20 shown: more match (--limit to see more)" in err
+    assert main(["customers", "search", "王小", "--db", db, "--limit", "30"]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 1 + 25
+    assert not err
+    assert main(["customers", "search", "王小", "--db", db, "--json", "--limit", "5"]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 5
+    assert "the first 5 shown: more match" in err

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from cti.config import Config, load_config
-from cti.customers.base import AuditEntry, CustomerBase
-from cti.errors import CtiError
+from cti.customers.base import MAX_RESULTS, AuditEntry, CustomerBase
+from cti.errors import ConfigError, CtiError
 from cti.fields import CONTROL
 from cti.models import Customer, Interaction, Order, ServiceItem, ValueExplanation
 from cti.store.database import Store
@@ -73,7 +73,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="find customers by number (any format), #id, e-mail, or part of a name",
     )
     find.add_argument("text")
-    find.add_argument("--limit", type=int, default=20)
+    find.add_argument(
+        "--limit", type=int, default=20, help="show at most this many (default %(default)s)"
+    )
     find.add_argument("--json", action="store_true", help="one JSON object per line")
     find.set_defaults(handler=run_search)
 
@@ -193,12 +195,19 @@ def run_rescore(args: argparse.Namespace) -> int:
 def run_search(args: argparse.Namespace) -> int:
     config = load_config(args.config)
 
+    if not 0 < args.limit <= MAX_RESULTS:
+        raise ConfigError(f"--limit must be 1-{MAX_RESULTS}, got {args.limit}")
+
     async def work(base: CustomerBase) -> list[Customer]:
+        # one more than shown: to tell the person that more match
         return await base.search(
-            args.text, default_region=config.engine.default_region, limit=args.limit
+            args.text, default_region=config.engine.default_region, limit=args.limit + 1
         )
 
     found = _run(config, args.db, work)
+    if len(found) > args.limit:
+        found = found[: args.limit]
+        print(f"the first {args.limit} shown: more match (--limit to see more)", file=sys.stderr)
     if args.json:
         for customer in found:
             print(_safe_json(customer.model_dump_json()))
