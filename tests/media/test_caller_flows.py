@@ -13,6 +13,7 @@ the callback task it became."""
 from __future__ import annotations
 
 import asyncio
+import wave
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,9 +25,9 @@ from cti import topics
 from cti.protocol import CallOffered
 from telephony_adapters.media import speech
 from telephony_adapters.media.prompt_files import PromptFiles
-from tests.audio import find_clip, find_clips
+from tests.audio import find_clip, find_clips, tone_power_ratio
 from tests.harness import LIMIT_S, Center, until, until_async
-from tests.media.center import AGENT_HZ, agent_phone, call_in, voice_center
+from tests.media.center import AGENT_HZ, SECOND, agent_phone, call_in, voice_center
 from tests.phones import Baresip, wav_samples
 
 pytestmark = pytest.mark.media
@@ -47,6 +48,8 @@ FLOWS: list[dict[str, Any]] = [
 ]
 CALLER: dict[str, Any] = {"first_announce_s": 0.5, "announce_every_s": 60.0, "key_timeout_s": 20.0}
 PROMPTS = PromptFiles()
+MESSAGE_HZ = 700.0
+"""What the caller says in its message (not the beep's 1 kHz)."""
 
 
 def clip(language: str, name: str, seconds: float | None = None) -> list[int]:
@@ -197,3 +200,44 @@ async def first_offer(events: AsyncIterable[tuple[str, object]]) -> CallOffered:
         if isinstance(event, CallOffered):
             return event
     raise AssertionError("the agent's events ended without an offer")
+
+
+async def test_a_message_left_is_recorded_and_attached_to_its_callback(tmp_path: Path) -> None:
+    async with (
+        flow_center(tmp_path) as c,
+        Baresip(tmp_path, user="13812345678", tone_hz=MESSAGE_HZ) as caller,
+    ):
+        await call_in(c, caller)
+        await caller.wait_event("CALL_ESTABLISHED")
+        await heard(caller, [clip("en", "greeting"), clip("en", "menu_main", 1.0)], "the menu")
+        mark = len(caller.received_audio())
+        await press(caller, "9")
+        prompt = [clip("en", "voicemail_prompt"), clip("en", "beep")]
+        beep = (await heard(caller, prompt, "the voicemail prompt and the beep", since=mark))[1]
+        # It talks (its tone) for two seconds after the beep, then presses #.
+        await caller.wait_heard((beep + len(prompt[1]) + 2 * SECOND) / SECOND)
+        mark = len(caller.received_audio())
+        await press(caller, "#")
+        await heard(caller, [clip("en", "message_thanks")], "the thanks", since=mark)
+        await caller.wait_event("CALL_CLOSED")  # hung up after the thanks
+        recordings = c.service.recordings
+        await until(lambda: len(recordings.attached) == 1, what="the message attached")
+        [callback_id] = recordings.attached
+        assert c.service.router.call_kind(callback_id) == "callback"
+
+        def closed() -> bool:
+            message = recordings.message_for(callback_id)
+            return message is not None and message.status == "recorded"
+
+        await until(closed, what="the message closed")
+        message = recordings.message_for(callback_id)
+    assert message is not None
+    path = tmp_path / "recordings" / message.path
+    assert path.name == f"{message.recording_id}.wav"
+    with wave.open(str(path)) as w:
+        assert (w.getnchannels(), w.getframerate(), w.getsampwidth()) == (1, 8000, 2)
+    said = list(wav_samples(path))
+    assert len(said) >= 1.5 * SECOND
+    middle = said[len(said) // 4 : 3 * len(said) // 4]
+    assert tone_power_ratio(middle, MESSAGE_HZ) > 0.8  # the caller's voice
+    assert tone_power_ratio(said, 1000.0) < 0.01  # not the beep it heard
