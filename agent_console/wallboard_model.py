@@ -100,14 +100,15 @@ class AlertEvent:
         """One line for a person, e.g. ``general: service level 62% is below 70%``."""
         if self.kind == "service_level":
             value, limit = format_percent(self.value), format_percent(self.threshold)
-            if self.raised:
-                return f"{self.queue}: service level {value} is below {limit}"
+            if self.raised:  # the figure just crossed: it may round to the threshold
+                value = f"{self.value:.1%}" if value == limit else value
+                return f"{self.queue}: service level fell below the {limit} alert (now {value})"
             if math.isnan(self.value):
                 return f"{self.queue}: service level no longer measured; alert cleared"
             return f"{self.queue}: service level back to {value} (alert below {limit})"
         value, limit = format_duration(self.value), format_duration(self.threshold)
         if self.raised:
-            return f"{self.queue}: longest wait {value} is over {limit}"
+            return f"{self.queue}: longest wait passed the {limit} alert (now {value})"
         return f"{self.queue}: longest wait back to {value} (alert over {limit})"
 
 

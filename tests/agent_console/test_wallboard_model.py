@@ -385,3 +385,28 @@ def test_a_board_started_mid_trouble_shows_its_real_start_and_refreshes_log_noth
     assert cleared.since_wall == start
     assert model.engine_trouble is None
     assert [e.raised for e in model.log if isinstance(e, EngineTrouble)] == [True, True, False]
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "threshold", "says"),
+    [
+        (
+            "longest_wait",
+            60.4,
+            60.0,
+            "general: longest wait passed the 01:00 alert (now 01:00)",
+        ),
+        (
+            "service_level",
+            0.695,
+            0.70,
+            "general: service level fell below the 70% alert (now 69.5%)",
+        ),
+    ],
+)
+def test_an_alert_names_the_threshold_it_crossed(
+    kind: str, value: float, threshold: float, says: str
+) -> None:
+    """Not "longest wait 01:00 is over 01:00" (issue 21): which threshold, and the figure."""
+    event = AlertEvent(0.0, "general", kind, True, value, threshold)  # type: ignore[arg-type]
+    assert event.text() == says
