@@ -39,9 +39,13 @@ from cti.errors import ConfigError
 from telephony_adapters.sipline.line import SipLine
 
 CONFIG_FILE = "voice-demo.toml"
-#: The user part of the URI callers dial (any user reaches the line's queue).
+#: The user part of the URI callers dial: its flow greets them and offers the menu
+#: (another user part reaches the line's queue without them).
 DIALLED = "support"
 QUEUE = "general"
+#: The demo flow's menu (the shipped ``menu_main`` prompt says these keys).
+MENU_KEYS = {"1": "queue:sales", "2": "queue:support", "9": f"voicemail:{QUEUE}", "*": "repeat"}
+QUEUES = (QUEUE, "sales", "support")
 
 
 def default_workdir() -> Path:
@@ -80,7 +84,8 @@ class Softphone:
             f"sip:{self.user}@{self.registrar})",
             "Then call the center from a second softphone (no account needed, dial directly):",
             f"  call       {self.call_uri}",
-            "The call rings the agent's phone once the agent is Ready on the desk (r);",
+            "The caller hears a greeting and a menu (1 sales, 2 support, 9 a message);",
+            "then the call rings the agent's phone once the agent is Ready on the desk (r);",
             "answer on the phone (or with a on the desk) and talk.",
         ))  # fmt: skip
 
@@ -95,17 +100,35 @@ def phone_password(options: VoiceDemoOptions) -> str:
 
 
 def config_text(options: VoiceDemoOptions) -> str:
-    """The demo's configuration: one SIP line with the agent's phone, one queue."""
+    """The demo's configuration: one SIP line with the agent's phone, the queues of the
+    demo flow (greeting, then the menu: 1 sales, 2 support, 9 a message)."""
     work = options.workdir.absolute()
     q = json.dumps
+    keys = ", ".join(f"{q(k)} = {q(v)}" for k, v in MENU_KEYS.items())
     return "\n".join((
         "# Written by `cti voice-demo` (written again on every run).",
-        "[[queues]]",
-        f"name = {q(QUEUE)}",
-        "",
+        *(line for name in QUEUES for line in ("[[queues]]", f"name = {q(name)}", "")),
         "[[agents]]",
         f"id = {q(options.agent)}",
-        f"queues = {{ {q(QUEUE)} = 0.0 }}",
+        f"queues = {{ {', '.join(f'{q(name)} = 0.0' for name in QUEUES)} }}",
+        "",
+        "# What a caller dialling the center hears before an agent (docs/voice.md,",
+        '# "Call flows"): the greeting, then the menu; queued, the place in line and the',
+        "# offer of a callback every so often.",
+        "[[flows]]",
+        f"dnis = [{q(DIALLED)}]",
+        'language = "en"  # "zh": the Mandarin prompts',
+        f"queue = {q(QUEUE)}",
+        'menu = "main"',
+        "",
+        "[[flows.menus]]",
+        'name = "main"',
+        'prompt = "menu_main"',
+        f"keys = {{ {keys} }}",
+        "",
+        "[caller]",
+        "first_announce_s = 15.0",
+        "announce_every_s = 30.0",
         "",
         "[[lines]]",
         'kind = "sip"',
@@ -172,5 +195,5 @@ async def run_voice_demo(options: VoiceDemoOptions, out: TextIO, *, desk: bool) 
         await asyncio.to_thread(sys.stdin.readline)
         from agent_console.desktop import AgentDesktop
 
-        app = AgentDesktop(demo.bus, options.agent, queues=[QUEUE])
+        app = AgentDesktop(demo.bus, options.agent, queues=list(QUEUES))
         await app.run_async()

@@ -27,6 +27,10 @@ def test_the_config_has_one_sip_line_with_the_agent_as_its_md5_phone(tmp_path: P
     assert (line.bind_host, line.bind_port, line.phone_algorithms) == ("127.0.0.2", 5070, ("MD5",))
     assert Path(line.phone_credentials) == (tmp_path / "work" / HA1_FILE).absolute()
     assert [a.id for a in config.agents] == ["2001"]
+    (flow,) = config.flows  # the demo flow: greeting, then the menu
+    assert (flow.dnis, flow.greeting, flow.menu_named(flow.menu).prompt) == (
+        ("support",), "greeting", "menu_main")  # fmt: skip
+    assert flow.queues() == {"general", "sales", "support"}  # general: no key at all
     assert config.voice.recordings_dir == str((tmp_path / "work" / "recordings").absolute())
     assert (tmp_path / "work" / CONFIG_FILE).is_file()
 

@@ -1,6 +1,7 @@
 """``cti voice-demo`` (marker ``media``): a softphone set up with exactly what the demo
 prints registers to its SIP line, the agent goes Ready, and a caller dialling the
-printed URI talks with the agent (each hears the other's tone)."""
+printed URI hears the demo flow's greeting and menu, presses 2 and talks with the agent
+(each hears the other's tone)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from cti.protocol import Login, SetReady
 from tests.audio import tone_power_ratio
 from tests.cti.test_voice_room import do
 from tests.harness import Center, until
+from tests.media.center import heard_next
+from tests.media.test_caller_flows import clip, heard
 from tests.phones import Baresip, Registration
 
 pytestmark = pytest.mark.media
@@ -49,12 +52,15 @@ async def test_a_softphone_set_up_as_printed_registers_and_talks(tmp_path: Path)
             assert (await do(c, Login(agent_id=said["user"]))).ok
             assert (await do(c, SetReady(agent_id=said["user"]))).ok
             await caller.dial(said["call"])
+            await caller.wait_event("CALL_ESTABLISHED")  # answered by the demo flow
+            await heard(caller, [clip("en", "greeting"), clip("en", "menu_main", 1.0)],
+                        "the greeting and the menu")  # fmt: skip
+            await caller.command("sndcode", "2")  # support
             await agent.wait_event("CALL_INCOMING")
             await agent.accept()
-            await caller.wait_event("CALL_ESTABLISHED")
-            # The last of two seconds each heard (8 kHz samples).
-            caller_heard = list((await caller.wait_heard(2.0))[-8000:])
-            agent_heard = list((await agent.wait_heard(2.0))[-8000:])
+            await agent.wait_event("CALL_ESTABLISHED")
+            caller_heard = await heard_next(caller)  # a second, once the agent is on
+            agent_heard = await heard_next(agent)
             await caller.hangup()
             await agent.wait_event("CALL_CLOSED")
     assert tone_power_ratio(caller_heard, AGENT_HZ) > 0.8

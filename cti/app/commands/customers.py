@@ -73,9 +73,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="find customers by number (any format), #id, e-mail, or part of a name",
     )
     find.add_argument("text")
-    find.add_argument(
-        "--limit", type=int, default=20, help="show at most this many (default %(default)s)"
-    )
+    find.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     find.add_argument("--json", action="store_true", help="one JSON object per line")
     find.set_defaults(handler=run_search)
 

@@ -42,28 +42,9 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from cti.errors import SimulationError
-    from queue_engine.erlang import agents_for_goal, erlang_a, erlang_c, offered_load
+    from queue_engine.erlang import agents_for_goal, erlang_a, erlang_c
 
-    for opt in ("rate", "aht", "agents", "patience"):
-        v = getattr(args, opt)
-        if v is not None and not (math.isfinite(v) and v > 0):
-            raise SimulationError(f"--{opt} must be a finite number > 0, got {v}")
-    if not (math.isfinite(args.target) and args.target >= 0):
-        raise SimulationError(
-            f"--target must be a finite number of seconds >= 0, got {args.target}"
-        )
-    if not 0 < args.sl_goal < 1:
-        raise SimulationError(
-            f"--goal (--sl-goal) must be a fraction in (0, 1), got {args.sl_goal}"
-        )
-    load = offered_load(args.rate, args.aht)
-    if args.agents is None:  # size the team
-        args.agents = agents_for_goal(args.rate, args.aht, args.sl_goal, args.target, args.patience)
-    if args.patience is None and load >= args.agents:
-        raise SimulationError(
-            f"--agents {args.agents} is not above the offered load {load:.4g} Erlangs "
-            "(--rate x --aht / 3600): Erlang C has no steady state; add agents or give --patience"
-        )
+    _check(args)
     if args.patience is None:
         res = erlang_c(args.rate, args.aht, args.agents, args.target)
     else:
@@ -99,3 +80,30 @@ def run(args: argparse.Namespace) -> int:
     for label, value in rows:
         print(f"{label:<24} {value}")
     return 0
+
+
+def _check(args: argparse.Namespace) -> None:
+    """Refuse bad figures, naming the option; without --agents, size the team."""
+    from cti.errors import SimulationError
+    from queue_engine.erlang import agents_for_goal, offered_load
+
+    for opt in ("rate", "aht", "agents", "patience"):
+        v = getattr(args, opt)
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise SimulationError(f"--{opt} must be a finite number > 0, got {v}")
+    if not (math.isfinite(args.target) and args.target >= 0):
+        raise SimulationError(
+            f"--target must be a finite number of seconds >= 0, got {args.target}"
+        )
+    if not 0 < args.sl_goal < 1:
+        raise SimulationError(
+            f"--goal (--sl-goal) must be a fraction in (0, 1), got {args.sl_goal}"
+        )
+    load = offered_load(args.rate, args.aht)
+    if args.agents is None:  # size the team
+        args.agents = agents_for_goal(args.rate, args.aht, args.sl_goal, args.target, args.patience)
+    if args.patience is None and load >= args.agents:
+        raise SimulationError(
+            f"--agents {args.agents} is not above the offered load {load:.4g} Erlangs "
+            "(--rate x --aht / 3600): Erlang C has no steady state; add agents or give --patience"
+        )
