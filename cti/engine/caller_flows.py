@@ -82,6 +82,7 @@ class CallerAudio:
 @dataclass(slots=True)
 class _Caller:
     call_id: str
+    line: str
     caller: CallerInfo
     language: Language
     flow: CallFlow
@@ -196,8 +197,8 @@ class CallerFlows:
         config = self._config()
         self._lines[event.call_id] = event.line
         customer = caller.customer.language if caller.customer is not None else None
-        call = _Caller(event.call_id, caller, language_for(flow, config.caller, customer), flow,
-                       self._now(), wall_time())  # fmt: skip
+        language = language_for(flow, config.caller, customer)
+        call = _Caller(event.call_id, event.line, caller, language, flow, self._now(), wall_time())
         self._callers[call.call_id] = call
         try:
             await self._lines.line_for(call.call_id).answer(call.call_id)
@@ -261,6 +262,7 @@ class CallerFlows:
         call = self._callers.get(event.call_id)
         if call is not None and not call.message and call.recorded:
             self._callers.pop(event.call_id, None)
+            self._lines.pop(event.call_id, None)
 
     async def exit_call(self, call_id: str, action: ExitAction) -> bool:
         """The router let the call leave its queue (an exit rule); a caller answered by
@@ -275,10 +277,13 @@ class CallerFlows:
         return True
 
     def call_over(self, record: CallDetailRecord) -> None:
-        """The router finished a call; forget it unless it is leaving a message."""
+        """The router finished a call; forget it unless it is leaving a message (then
+        its line, which the record let go, is kept until the message is done)."""
         call = self._callers.get(record.call_id)
         if call is not None and call.taking is None:
             del self._callers[record.call_id]
+        elif call is not None and record.call_id not in self._lines:
+            self._lines[record.call_id] = call.line
 
     # --- the voice room's side -------------------------------------------------------
 
@@ -386,6 +391,8 @@ class CallerFlows:
         if not call.recorded and not call.routed:  # the record forgets the call's line
             outcome = "voicemail" if call.taking is not None else "menu"
             self._record(call, outcome, reason)
+        elif not call.routed:
+            self._lines.pop(call.call_id, None)  # kept for its message after the record
         if call.taking is None:
             self._callers.pop(call.call_id, None)
 

@@ -222,3 +222,39 @@ def test_a_caller_gone_after_confirming_is_still_called_back(tmp_path: Path) -> 
             assert phase(c, call_id) is CallPhase.QUEUED  # its place kept, not abandoned
 
     virtual(body)
+
+
+def test_a_queue_exit_to_voicemail_takes_a_message_instead_of_hanging_up(
+    tmp_path: Path,
+) -> None:
+    async def body() -> None:
+        trunk = VoiceTrunk()
+        general = {
+            "name": "general",
+            "exits": {"max_wait": {"after_s": 20.0, "action": "voicemail"}},
+        }
+        config = center_config(
+            [general, {"name": "sales"}],
+            flows=[FLOW],
+            caller={"first_announce_s": 10.0, "announce_every_s": 30.0},
+            voice={"record": "none", "recordings_dir": str(tmp_path / "rec")},
+        )
+        agents = [AgentConfig(id="1001", queues={"general": 0.0})]
+        async with engine_center(tmp_path / "cti.db", config=config, agents=agents,
+                                 lines=[trunk]) as c:  # fmt: skip
+            records: list[CallDetailRecord] = []
+            c.service.record_listeners.append(records.append)
+            call_id = trunk.ring("13812345678", dnis="800")
+            await until(lambda: bool(files(trunk, call_id)))
+            press(trunk, call_id, "2")
+            await elapse_until(lambda: bool(records))  # the router's exit record
+            assert records[0].outcome == "exited"
+            await elapse_until(lambda: bool(trunk.plan(call_id).message), step_s=0.1)
+            assert trunk.state(call_id) is SimCallState.ANSWERED  # not hung up: a message
+            press(trunk, call_id, "#")
+            await elapse_until(lambda: trunk.state(call_id) is None, step_s=0.5)
+            (callback,) = c.service.recordings.attached
+            assert c.service.router.call_queue(callback) == "general"
+            assert len(records) == 1  # no second record for the message
+
+    virtual(body)
