@@ -315,6 +315,9 @@ class CallerSettings(_Strict):
     voicemail_max_s: float = Field(120.0, gt=0, le=3600)
     prompts_dir: str = Field("", max_length=4096)
     """A folder of the center's own recordings (<lang>/<clip>.wav); empty: shipped only."""
+    queue_languages: dict[str, Literal["en", "zh"]] = Field(default_factory=dict, max_length=1000)
+    """Per queue, the language its waiting callers hear (a known customer's own language,
+    under a flow with language = "customer", comes first)."""
 
     @model_validator(mode="after")
     def _keys_apart(self) -> CallerSettings:
@@ -325,7 +328,12 @@ class CallerSettings(_Strict):
         return self
 
 
-def check_flows(flows: Sequence[CallFlow], hours: Sequence[Hours], queues: set[str]) -> None:
+def check_flows(
+    flows: Sequence[CallFlow],
+    hours: Sequence[Hours],
+    queues: set[str],
+    languages: Iterable[str] = (),
+) -> None:
     """What one flow alone cannot check: dialled numbers in two flows, queues that do not
     exist, a queue with two ``[[hours]]``. Raises :class:`LocatedError` (from
     ``Config``'s validator, so its place is from the top: ``flows.1.queue``)."""
@@ -350,6 +358,15 @@ def check_flows(flows: Sequence[CallFlow], hours: Sequence[Hours], queues: set[s
                     i,
                     *where,
                 )
+    for queue in languages:
+        if queue not in queues:
+            raise LocatedError(
+                f"[caller] queue_languages names queue {queue!r}, not among the [[queues]] "
+                f"{sorted(queues)}",
+                "caller",
+                "queue_languages",
+                queue,
+            )
     ruled: dict[str, int] = {}
     for i, h in enumerate(hours):
         for j, queue in enumerate(h.queues):

@@ -371,7 +371,7 @@ class Config(_Section):
         line_names = [line.name for line in self.lines]
         if len(set(line_names)) != len(line_names):
             raise ValueError(f"line names must be unique, got {line_names}")
-        check_flows(self.flows, self.hours, set(names))
+        check_flows(self.flows, self.hours, set(names), self.caller.queue_languages)
         return self
 
     def queue(self, name: str) -> QueueConfig:

@@ -197,7 +197,7 @@ class CallerFlows:
         config = self._config()
         self._lines[event.call_id] = event.line
         customer = caller.customer.language if caller.customer is not None else None
-        language = language_for(flow, config.caller, customer)
+        language = language_for(flow, config.caller, customer)  # the queue's may follow
         call = _Caller(event.call_id, event.line, caller, language, flow, self._now(), wall_time())
         self._callers[call.call_id] = call
         try:
@@ -345,6 +345,9 @@ class CallerFlows:
         call.queue = queue
         call.routed = True
         caller = self._config().caller
+        customer = call.caller.customer
+        if not (call.flow.language == "customer" and customer is not None):
+            call.language = caller.queue_languages.get(queue, call.language)
         settings = WaitingSettings(
             announce_every_s=caller.announce_every_s,
             first_announce_s=caller.first_announce_s,

@@ -271,3 +271,12 @@ def test_targets_parse_or_say_what_is_accepted() -> None:
 def test_language_of_a_call(flow_language: str, customer: str | None, expected: str) -> None:
     flow = CallFlow.model_validate({"dnis": ["1"], "queue": "q", "language": flow_language})
     assert language_for(flow, CallerSettings(language="zh"), customer) == expected
+
+
+def test_a_queue_language_must_name_a_queue_and_its_line(tmp_path: Path) -> None:
+    bad = 'queue_languages = { sales = "zh", nowhere = "en" }'
+    text = GOOD.replace('time_zone = "Europe/London"\n', f'time_zone = "Europe/London"\n{bad}\n')
+    error = _load(tmp_path, text)
+    assert "queue_languages names queue 'nowhere'" in error
+    line = text.splitlines().index(bad) + 1
+    assert f"line {line}:" in error

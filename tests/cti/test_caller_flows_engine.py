@@ -258,3 +258,18 @@ def test_a_queue_exit_to_voicemail_takes_a_message_instead_of_hanging_up(
             assert len(records) == 1  # no second record for the message
 
     virtual(body)
+
+
+def test_a_queued_caller_hears_its_queues_language(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with flow_center(tmp_path, queue_languages={"general": "zh"}) as (c, trunk, _r):
+            head = trunk.ring("13822222222", dnis="800")
+            second = trunk.ring("13811111111", dnis="800")
+            await until(lambda: files(trunk, second) == ["en/greeting", "en/menu_main"])
+            press(trunk, head, "2")
+            await until(lambda: phase(c, head) is CallPhase.QUEUED)
+            press(trunk, second, "2")
+            await elapse_until(lambda: "zh/nin_qianmian_haiyou" in files(trunk, second))
+            assert files(trunk, second)[1] == "zh/yi"  # one caller ahead: 您前面还有一位
+
+    virtual(body)
