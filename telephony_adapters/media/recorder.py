@@ -112,8 +112,10 @@ class Recorder:
         self._paused_at: float | None = None
         self._dropped = 0
         self._header_sent = False
-        width = 2 if encoding is Encoding.PCM16 else 1
-        self._silence = bytes(FRAME_SAMPLES * width)
+        # a slot neither side filled: samples of 0 (mu-law 0xFF; its 0x00 is -32124)
+        self._silence = bytes(2 * FRAME_SAMPLES) if encoding is Encoding.PCM16 else (
+            bytes([g711.SILENCE_CODE[g711.PCMU]]) * FRAME_SAMPLES
+        )  # fmt: skip
 
     # --- the call side ----------------------------------------------------------------
 

@@ -269,3 +269,20 @@ def test_frames_taken_without_emit_are_written_by_the_ticks_alike() -> None:
         shell.out += shell.recorder.close(end).tail
     assert len(ticked.out) > 50 * 640
     assert ticked.out == each.out
+
+
+@pytest.mark.parametrize("encoding", list(Encoding))
+def test_time_with_no_audio_from_either_side_is_written_as_zero_samples(
+    encoding: Encoding,
+) -> None:
+    """Held or paused, neither side sends: the file holds samples of 0 (a mu-law file
+    held code 0x00 there, which is -32124: a full-scale step, not silence)."""
+    shell = Shell(Recorder(T0, encoding))
+    shell.add(Side.CALLER, frame_of(5), T0)
+    shell.tick(T0 + 1.0)
+    data, summary = shell.close(T0 + 1.0)
+    left, right = channels(data)
+    assert summary.duration_s == 1.0
+    assert len(left) == 50 * 160
+    assert set(left[160:]) == {0}
+    assert set(right) == {0}
