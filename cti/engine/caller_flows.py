@@ -34,7 +34,7 @@ from cti.engine.line_book import LineBook
 from cti.engine.recordings import message_file, message_id
 from cti.errors import CtiError, RoutingError, TelephonyError
 from cti.models import CallDetailRecord, CallerInfo, ExitAction
-from cti.protocol import CallArrived, CallerHungUp, DtmfReceived, RecordingFinished
+from cti.protocol import CallArrived, CallerHungUp, DtmfReceived
 from queue_engine import inputs as ri
 from queue_engine.business_hours import BusinessHours
 from queue_engine.router import CallPhase, Router
@@ -185,12 +185,9 @@ class CallerFlows:
                 await self._arrived(event, flow, await identify(event.ani))
                 return True
             case CallerHungUp(call_id=call_id):
-                return self._hung_up(call_id)
+                return await self._hung_up(call_id)
             case DtmfReceived(call_id=call_id, key=key):
                 return await self._key(call_id, key)
-            case RecordingFinished(kind="message"):
-                self._message_saved(event)
-                return False  # the recordings room stores it as well
         return False
 
     async def _arrived(self, event: CallArrived, flow: CallFlow, caller: CallerInfo) -> None:
@@ -217,7 +214,7 @@ class CallerFlows:
         )
         await self._do(call, call.run.start(self._now()))
 
-    def _hung_up(self, call_id: str) -> bool:
+    async def _hung_up(self, call_id: str) -> bool:
         call = self._callers.pop(call_id, None)
         if call is None:
             return False
@@ -229,14 +226,13 @@ class CallerFlows:
             return True
         if call.routed:
             return False  # the router counts it (abandoned, or over)
-        if call.message and not call.callback:
-            # Hung up while leaving a message: the line closes the file; it is kept.
-            self._callers[call_id] = call
-            call.message = ""
-            self._replan(call_id)
-            return True
+        if call.message:
+            # Gone while leaving a message, as most callers end one: the line closes the
+            # file, and the message is called back as if they had pressed #.
+            await self._message_done(call, call.caller.e164 or "")
         if not call.recorded:
             self._record(call, "voicemail" if call.taking is not None else "menu", "caller hung up")
+        self._lines.pop(call_id, None)
         self._replan(call_id)
         return True
 
@@ -255,14 +251,6 @@ class CallerFlows:
             return False  # talking with an agent: the agent's desk hears it
         await self._do(call, steps)
         return True
-
-    def _message_saved(self, event: RecordingFinished) -> None:
-        """The line closed a message (the recordings room stores it): a caller who hung
-        up while leaving it is forgotten now."""
-        call = self._callers.get(event.call_id)
-        if call is not None and not call.message and call.recorded:
-            self._callers.pop(event.call_id, None)
-            self._lines.pop(event.call_id, None)
 
     async def exit_call(self, call_id: str, action: ExitAction) -> bool:
         """The router let the call leave its queue (an exit rule); a caller answered by

@@ -273,3 +273,22 @@ def test_a_queued_caller_hears_its_queues_language(tmp_path: Path) -> None:
             assert files(trunk, second)[1] == "zh/yi"  # one caller ahead: 您前面还有一位
 
     virtual(body)
+
+
+def test_a_caller_who_hangs_up_while_leaving_a_message_is_called_back(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with flow_center(tmp_path) as (c, trunk, records):
+            call_id = trunk.ring("13812345678", dnis="800")
+            await until(lambda: bool(files(trunk, call_id)))
+            press(trunk, call_id, "9")
+            await elapse_until(lambda: bool(trunk.plan(call_id).message), step_s=0.1)
+            trunk.caller_hangs_up(call_id)  # no #: most callers end a message so
+            await until(lambda: bool(records))
+            assert records[0].outcome == "voicemail"
+            (callback,) = c.service.recordings.attached
+            assert c.service.recordings.attached[callback] == f"{call_id}.message"
+            assert c.service.router.call_kind(callback) == "callback"
+            assert call_id not in c.service.flows
+            assert call_id not in c.service.line_book
+
+    virtual(body)
