@@ -178,6 +178,8 @@ class DeskModel:
         self.offer: CallOffered | None = None
         """The offer of the call in hand (kept through talking and wrap-up)."""
         self.caller: Customer | None = None
+        self.ended_by: str | None = None
+        """Who ended the conversation (``CallEnded.by``), once it ended."""
         """The customer the agent identified the caller as during this call, if any."""
         self.card_version = 0
         """Counts the offers the desk took in: a new one brings its own dispositions."""
@@ -499,6 +501,7 @@ class DeskModel:
         if message.call_id in self._left_calls:
             return
         self._start_call(message.call_id, "wrap_up", out)
+        self.ended_by = message.by
         self.recording_paused = False  # the recording closed with the conversation
         if message.by == "caller":
             out.append(Notify("The caller hung up."))
@@ -545,6 +548,7 @@ class DeskModel:
         self._run_sent = None
         self.run = None
         self.caller = None
+        self.ended_by = None
         out.append(ClearScript())
 
     def _remember_left(self, call_id: str) -> None:
@@ -575,6 +579,13 @@ class DeskModel:
         script, problems = self._scripts.parse(sent)
         context = script_context(offer, self.agent_id, self.caller) if script is not None else {}
         out.append(LoadScript(f"{sent.name} {sent.version}", script, tuple(problems), context))
+
+    @property
+    def script_ended(self) -> bool:
+        """The call ended or left the agent before the agent did (the caller hung up, or
+        it was handed on): its script ends where it was, and wrap-up needs only the
+        disposition. An agent who hung up finishes the script first."""
+        return self.ended_by is not None and self.ended_by != "agent"
 
     def caller_identified(self, customer: Customer) -> list[Reaction]:
         """The agent chose or created the caller's customer: the script reads it now."""

@@ -359,11 +359,13 @@ class AgentDesktop(App[None]):
         panel.display = view in ("offer", "talking", "wrap_up") and (
             panel.has_script or bool(panel.problems)
         )
-        panel.active = view in ("talking", "wrap_up")
+        panel.active = view == "talking" or (view == "wrap_up" and not model.script_ended)
         self.query_one(ContentSwitcher).current = _SWITCHER_CHILD[view]
         if view != self._shown_view:
             self._shown_view = view
             self._focus_for(view)
+            # Again after a dialog closing now has put the focus back where it was.
+            self.call_after_refresh(self._refocus_for, view)
         if view == "wrap_up":
             self._draw_wrap_up_hint()
         self.refresh_clock()
@@ -388,7 +390,7 @@ class AgentDesktop(App[None]):
         if view == "login":
             self.query_one("#agent-id", Input).focus()
         elif view == "wrap_up":
-            if panel.display and panel.unfinished_reason() is not None:
+            if panel.display and self._script_unfinished() is not None:
                 panel.focus_script()  # finish the script first
             else:
                 self.query_one(DispositionPicker).focus_list()
@@ -397,15 +399,30 @@ class AgentDesktop(App[None]):
         else:
             self.screen.set_focus(None)
 
+    def _refocus_for(self, view: View) -> None:
+        with contextlib.suppress(NoMatches):
+            if view == self.view and self.focused is None:
+                self._focus_for(view)
+
     def _draw_wrap_up_hint(self) -> None:
         hint = Text()
-        reason = self.query_one(ScriptPanel).unfinished_reason()
+        reason = self._script_unfinished()
         if reason is not None:
             hint.append("Finish the script first (s): ", style="bold")
             hint.append(reason.removeprefix("the script is not finished: "))
+        elif self.model.script_ended and self.query_one(ScriptPanel).unfinished_reason():
+            hint.append("The call ended before its script: ", style="bold")
+            hint.append("1-9 or ↑↓ Enter: choose the disposition · Tab: type a note first")
         else:
             hint.append("1-9 or ↑↓ Enter: choose · Tab: type a note first")
         self.query_one("#wrap-up-hint", Static).update(hint)
+
+    def _script_unfinished(self) -> str | None:
+        """Why wrap-up must wait for the script, or ``None`` (it ended, or the call ended
+        or left the agent before it: then the disposition is all wrap-up needs)."""
+        if self.model.script_ended:
+            return None
+        return self.query_one(ScriptPanel).unfinished_reason()
 
     def refresh_clock(self) -> None:
         """Redraw what counts with the clock (time in state, countdowns); runs every second."""
@@ -531,7 +548,7 @@ class AgentDesktop(App[None]):
         event.stop()
         if self.view != "wrap_up" or self.model.call_id is None or self.model.pending is not None:
             return
-        reason = self.query_one(ScriptPanel).unfinished_reason()
+        reason = self._script_unfinished()
         if reason is not None:
             message = f"Not yet: {reason}. Press s to go to the script."
             self.notify(message, title="Wrap-up", severity="warning", markup=False)

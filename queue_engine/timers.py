@@ -15,6 +15,10 @@ from queue_engine.router_core import MISSED_OFFER
 from queue_engine.router_state import AgentEntry, CallEntry, QueueEntry
 from queue_engine.transitions import AgentEvent, CallPhase
 
+#: The disposition of a call whose wrap-up time ran out before the agent chose one: the
+#: record says so (reports count these) rather than nothing.
+WRAP_UP_TIMED_OUT = "wrap-up timed out"
+
 
 class Timers(CallDesk):
     """The router's deadlines (see the module docstring)."""
@@ -35,7 +39,7 @@ class Timers(CallDesk):
                 if agent.state is RESERVED:
                     self._offer_lapsed(agent, now, out)
                 elif agent.state is WRAP_UP:
-                    self._finish_wrap_up(agent, "", "", now, out)
+                    self._finish_wrap_up(agent, WRAP_UP_TIMED_OUT, "", now, out)
             else:
                 call = self._calls.get(ref)
                 if call is not None:

@@ -524,7 +524,7 @@ async def test_script_answers_are_kept_when_the_wrap_up_timer_ends_first(
             # The queue's wrap-up (0.2 s) ends before the agent finishes the script.
             await asyncio.wait_for(done.wait(), timeout=10)
         [record] = await records(center)
-        assert (record.call_id, record.disposition) == (call_id, "")
+        assert (record.call_id, record.disposition) == (call_id, "wrap-up timed out")
         stored = await center.store.script_runs.get(call_id)
         assert stored is not None
         assert stored.answers == {"happy": "yes"}

@@ -26,6 +26,7 @@ from queue_engine.router import (
     CallPhase,
     Router,
 )
+from queue_engine.timers import WRAP_UP_TIMED_OUT
 
 SALES = QueueConfig(name="sales", offer_timeout_s=15.0, wrap_up_s=30.0)
 
@@ -315,7 +316,7 @@ def test_wrap_up_times_out_via_advance() -> None:
     record = only_record(out)
     assert (record.cdr.outcome, record.cdr.disposition, record.cdr.wrap_up_s) == (
         "answered",
-        "",
+        WRAP_UP_TIMED_OUT,  # the time ran out: the record says so
         30.0,
     )
     assert out[-1] == AgentStateSet("a1", AgentState.READY)

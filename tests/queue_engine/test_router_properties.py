@@ -31,6 +31,7 @@ from queue_engine.actions import (
 )
 from queue_engine.priority import rank, starvation_bound_s
 from queue_engine.router import MISSED_OFFER, NOT_READY_AFTER_CALL, CallPhase, Router
+from queue_engine.timers import WRAP_UP_TIMED_OUT
 from tests.queue_engine import machine_base as mb
 from tests.queue_engine.requests import agent_input, call_input
 
@@ -200,7 +201,7 @@ class RouterMachine(mb.MachineBase):
             assert cdr.offered_at is not None
             assert cdr.answered_at is not None
             assert cdr.arrived_at <= cdr.offered_at <= cdr.answered_at <= cdr.ended_at
-            assert cdr.disposition == self.dispositions.pop(cdr.agent_id, "")
+            assert cdr.disposition == self.dispositions.pop(cdr.agent_id, WRAP_UP_TIMED_OUT)
         else:
             assert cdr.outcome == "abandoned"
             assert cdr.agent_id is None

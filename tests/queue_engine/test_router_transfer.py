@@ -28,6 +28,7 @@ from queue_engine.actions import (
     WithdrawOffer,
 )
 from queue_engine.router import CallPhase, Router
+from queue_engine.timers import WRAP_UP_TIMED_OUT
 
 A = TypeVar("A")
 
@@ -150,7 +151,7 @@ def test_extend_wrap_up_of_a_transferred_call_uses_its_queue_cap_even_once_it_en
     with pytest.raises(RoutingError, match="cap of 60"):
         router.handle(inputs.AgentExtendsWrapUp(agent_id="1001", call_id="c1", seconds=5.0), 43.0)
     out = router.handle(inputs.TimePasses(), 100.0)  # the wrap-up timer ends the leg like a wrap-up
-    assert RecordLeg("c1", "1001", "general", 1, "", "") in out
+    assert RecordLeg("c1", "1001", "general", 1, WRAP_UP_TIMED_OUT, "") in out
 
 
 def test_an_old_transferred_call_does_not_take_the_max_wait_exit() -> None:
