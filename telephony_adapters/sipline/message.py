@@ -18,16 +18,20 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from cti.errors import TelephonyError
+from telephony_adapters.sipline.syntax import TOKEN, format_params, split_params
+from telephony_adapters.sipline.syntax import SipSyntaxError as SipSyntaxError
+from telephony_adapters.sipline.syntax import is_number as is_number
+from telephony_adapters.sipline.syntax import quote as quote
+from telephony_adapters.sipline.syntax import unquote as unquote
+from telephony_adapters.sipline.uri import Address as Address
+from telephony_adapters.sipline.uri import Uri as Uri
+from telephony_adapters.sipline.uri import parse_address as parse_address
+from telephony_adapters.sipline.uri import parse_uri as parse_uri
 
 MAX_DATAGRAM = 65_535
 """Nothing larger arrives over UDP; a larger input is refused before it is looked at."""
 MAX_HEADERS = 256
 """More header lines than this is hostile, not a telephone."""
-
-
-class SipSyntaxError(TelephonyError):
-    """A SIP message is malformed: the text says what and where."""
 
 
 COMPACT_FORMS: dict[str, str] = {
@@ -60,6 +64,7 @@ _SPECIAL_NAMES = {
         "CSeq",
         "WWW-Authenticate",
         "MIME-Version",
+        "Min-SE",
         "P-Asserted-Identity",
         "P-Preferred-Identity",
         "RSeq",
@@ -69,9 +74,22 @@ _SPECIAL_NAMES = {
     )
 }
 
-_TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 _STATUS_LINE = re.compile(r"SIP/2\.0 ([1-6][0-9][0-9])(?: (.*))?", re.IGNORECASE)
-_VIA_SENT = re.compile(r"\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z0-9\-]+)\s+(\S+?)\s*$", re.IGNORECASE)
+_VERSION = re.compile(r"SIP/[0-9]{1,3}\.[0-9]{1,3}", re.IGNORECASE)
+_VIA_SENT = re.compile(
+    r"\s*SIP\s*/\s*([0-9]{1,3}\.[0-9]{1,3})\s*/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s+(\S+?)\s*$",
+    re.IGNORECASE,
+)
+SINGLE_VALUED = frozenset(
+    {
+        "Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Length", "Content-Type",
+        "Content-Disposition", "Date", "Expires", "Min-Expires", "MIME-Version",
+        "Organization", "Priority", "Reply-To", "Retry-After", "Server", "Subject",
+        "Timestamp", "User-Agent", "RSeq", "RAck", "Refer-To", "Referred-By", "Replaces",
+        "Session-Expires", "Min-SE", "Event", "Subscription-State",
+    }
+)  # fmt: skip
+"""Headers a message carries at most once (RFC 3261 §20 and the extensions we read)."""
 
 REASONS: dict[int, str] = {
     100: "Trying",
@@ -86,9 +104,11 @@ REASONS: dict[int, str] = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    406: "Not Acceptable",
     407: "Proxy Authentication Required",
     408: "Request Timeout",
     415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme",
     420: "Bad Extension",
     480: "Temporarily Unavailable",
     481: "Call/Transaction Does Not Exist",
@@ -102,15 +122,10 @@ REASONS: dict[int, str] = {
     501: "Not Implemented",
     503: "Service Unavailable",
     504: "Server Time-out",
+    505: "Version Not Supported",
     603: "Decline",
     600: "Busy Everywhere",
 }
-
-
-def is_number(text: str, max_digits: int = 10) -> bool:
-    """``text`` is 1 to ``max_digits`` ASCII digits: safe for ``int()``. (``str.isdigit``
-    alone accepts ``"³"``, on which ``int()`` raises, and any length.)"""
-    return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
 
 
 def canonical_name(name: str) -> str:
@@ -123,8 +138,9 @@ def canonical_name(name: str) -> str:
     return "-".join(part[:1].upper() + part[1:] for part in lower.split("-"))
 
 
-def split_commas(value: str) -> list[str]:
-    """Split a header value at commas outside quotes and ``<...>``; drop empty parts."""
+def split_commas(value: str, *, keep_empty: bool = False) -> list[str]:
+    """Split a header value at commas outside quotes and ``<...>``; drop empty parts
+    (keep them with ``keep_empty``, to refuse them)."""
     parts: list[str] = []
     start, depth, quoted, escaped = 0, 0, False, False
     for i, ch in enumerate(value):
@@ -145,7 +161,7 @@ def split_commas(value: str) -> list[str]:
             parts.append(value[start:i].strip())
             start = i + 1
     parts.append(value[start:].strip())
-    return [p for p in parts if p]
+    return parts if keep_empty else [p for p in parts if p]
 
 
 class Headers:
@@ -289,7 +305,10 @@ Message = Request | Response
 
 
 def parse(data: bytes) -> Message:
-    """One SIP message from one datagram. Raises :class:`SipSyntaxError` if it is not one."""
+    """One SIP message from one datagram. Raises :class:`SipSyntaxError` if it is not one:
+    with the message as far as it was read (``partial``) when only its start line, a
+    header line, a repeated single-valued header or its length was wrong, so that a
+    request can still be answered (400, or 505 for another SIP version)."""
     if len(data) > MAX_DATAGRAM:
         raise SipSyntaxError(f"datagram of {len(data)} bytes is larger than any SIP message")
     data = data.lstrip(b"\r\n")  # RFC 3261 §7.5: ignore CRLFs before a message
@@ -308,31 +327,53 @@ def parse(data: bytes) -> Message:
     start = lines[0]
     if not start or start[0] in " \t":
         raise SipSyntaxError(f"bad start line {start[:80]!r}")
-    headers = _parse_header_lines(lines[1:])
-    body = _body(headers, rest)
-    msg: Message
-    if start[:8].upper() == "SIP/2.0 ":
-        m = _STATUS_LINE.fullmatch(start)
-        if m is None:
-            raise SipSyntaxError(f"bad status line {start[:80]!r} (expected SIP/2.0 NNN Reason)")
-        msg = Response(headers=headers, body=body, status=int(m.group(1)), reason=m.group(2) or "")
-    else:
-        parts = start.split(" ")
-        if len(parts) != 3 or parts[2].upper() != "SIP/2.0":
-            raise SipSyntaxError(
-                f"bad request line {start[:80]!r} (expected METHOD Request-URI SIP/2.0)"
-            )
-        method, uri, _ = parts
-        if not _TOKEN.fullmatch(method):
-            raise SipSyntaxError(f"bad method {method[:40]!r} in the request line")
-        if not uri or ":" not in uri:
-            raise SipSyntaxError(f"bad Request-URI {uri[:80]!r}")
-        msg = Request(headers=headers, body=body, method=method, uri=uri)
+    headers, fault = _parse_header_lines(lines[1:])
+    msg = _start(start, headers)
+    fault = fault or _repeated(headers)
+    if fault is None:
+        try:
+            msg.body = _body(headers, rest)
+        except SipSyntaxError as exc:
+            fault = str(exc)
+    if fault is not None:
+        raise SipSyntaxError(fault, partial=msg)
     return msg
 
 
-def _parse_header_lines(lines: list[str]) -> Headers:
+def _start(start: str, headers: Headers) -> Message:
+    """The message of this start line; raises SipSyntaxError (with the message as far as
+    it goes) if the line is bad."""
+    if start[:4].upper() == "SIP/" and " " in start:
+        m = _STATUS_LINE.fullmatch(start)
+        if m is None:
+            raise SipSyntaxError(f"bad status line {start[:80]!r} (expected SIP/2.0 NNN Reason)")
+        return Response(headers=headers, status=int(m.group(1)), reason=m.group(2) or "")
+    parts = start.split(" ")
+    method = parts[0] if TOKEN.fullmatch(parts[0]) else ""
+    uri = parts[1] if len(parts) > 1 else ""
+    msg = Request(headers=headers, method=method, uri=uri)
+    version = parts[-1] if len(parts) > 2 else ""
+    if _VERSION.fullmatch(version) and version.upper() != "SIP/2.0":
+        raise SipSyntaxError(
+            f"SIP version {version[:20]!r} is not SIP/2.0", status=505, partial=msg
+        )
+    if len(parts) != 3 or version.upper() != "SIP/2.0":
+        raise SipSyntaxError(
+            f"bad request line {start[:80]!r} (expected METHOD SP Request-URI SP SIP/2.0)",
+            partial=msg,
+        )
+    if not method:
+        raise SipSyntaxError(f"bad method {parts[0][:40]!r} in the request line", partial=msg)
+    if ":" not in uri:
+        raise SipSyntaxError(f"bad Request-URI {uri[:80]!r}", partial=msg)
+    return msg
+
+
+def _parse_header_lines(lines: list[str]) -> tuple[Headers, str | None]:
+    """The header fields, and the first fault among the lines (a line that is no header
+    field is left out), if any."""
     items: list[tuple[str, str]] = []
+    fault: str | None = None
     for number, line in enumerate(lines, start=2):
         if line[:1] in (" ", "\t"):
             if not items:
@@ -344,21 +385,29 @@ def _parse_header_lines(lines: list[str]) -> Headers:
             continue
         name, colon, value = line.partition(":")
         name = name.rstrip(" \t")
-        if not colon or not _TOKEN.fullmatch(name):
-            raise SipSyntaxError(f"line {number}: not a header field: {line[:80]!r}")
+        if not colon or not TOKEN.fullmatch(name):
+            fault = fault or f"line {number}: not a header field: {line[:80]!r}"
+            continue
         items.append((name, value.strip()))
         if len(items) > MAX_HEADERS:
             raise SipSyntaxError(f"more than {MAX_HEADERS} header fields")
-    return Headers(items)
+    return Headers(items), fault
+
+
+def _repeated(headers: Headers) -> str | None:
+    """The fault of a single-valued header given twice (RFC 3261 §7.3.1), if any."""
+    seen: set[str] = set()
+    for name, _ in headers:
+        if name in SINGLE_VALUED and name in seen:
+            return f"more than one {name} header"
+        seen.add(name)
+    return None
 
 
 def _body(headers: Headers, rest: bytes) -> bytes:
-    lengths = {v.strip() for v in headers.get_all("Content-Length")}
-    if not lengths:
+    text = headers.get("Content-Length")
+    if text is None:
         return rest
-    if len(lengths) > 1:
-        raise SipSyntaxError(f"conflicting Content-Length headers {sorted(lengths)}")
-    text = lengths.pop()
     if not is_number(text, 6):
         raise SipSyntaxError(f"bad Content-Length {text[:20]!r}")
     length = int(text)
@@ -379,184 +428,12 @@ def parse_cseq(value: str) -> tuple[int, str]:
     if len(parts) != 2 or not is_number(parts[0]):
         raise SipSyntaxError(f"bad CSeq {value[:40]!r} (expected a number and a method)")
     number = int(parts[0])
-    if number >= 2**31 or not _TOKEN.fullmatch(parts[1]):
+    if number >= 2**31 or not TOKEN.fullmatch(parts[1]):
         raise SipSyntaxError(f"bad CSeq {value[:40]!r}")
     return number, parts[1]
 
 
 # --- structured values -----------------------------------------------------------------
-
-
-def _split_params(text: str) -> dict[str, str | None]:
-    """``;a=1;b;c="x;y"`` -> {"a": "1", "b": None, "c": '"x;y"'} (names lower-cased)."""
-    params: dict[str, str | None] = {}
-    for part in _split_outside_quotes(text, ";"):
-        part = part.strip()
-        if not part:
-            continue
-        name, eq, value = part.partition("=")
-        name = name.strip().lower()
-        if not name:
-            raise SipSyntaxError(f"bad parameter {part[:40]!r}")
-        params[name] = value.strip() if eq else None
-    return params
-
-
-def _split_outside_quotes(text: str, sep: str) -> list[str]:
-    parts: list[str] = []
-    start, quoted, escaped = 0, False, False
-    for i, ch in enumerate(text):
-        if escaped:
-            escaped = False
-        elif ch == "\\" and quoted:
-            escaped = True
-        elif ch == '"':
-            quoted = not quoted
-        elif ch == sep and not quoted:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return parts
-
-
-def _format_params(params: dict[str, str | None]) -> str:
-    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
-
-
-def unquote(text: str) -> str:
-    """A quoted-string's content (``"a \\"b\\""`` -> ``a "b"``); other text stripped."""
-    text = text.strip()
-    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
-        return re.sub(r"\\(.)", r"\1", text[1:-1])
-    return text
-
-
-def quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-@dataclass(frozen=True, slots=True)
-class Uri:
-    """A ``sip:``, ``sips:`` or ``tel:`` URI. ``params`` are the URI's own parameters."""
-
-    scheme: str
-    user: str = ""
-    host: str = ""
-    port: int | None = None
-    params: dict[str, str | None] = field(default_factory=dict, hash=False)
-    headers: str = ""
-    password: str = ""
-
-    def __str__(self) -> str:
-        if self.scheme == "tel":
-            return f"tel:{self.user}{_format_params(self.params)}"
-        userinfo = self.user + (f":{self.password}" if self.password else "")
-        text = f"{self.scheme}:{userinfo + '@' if userinfo else ''}{self.host}"
-        if self.port is not None:
-            text += f":{self.port}"
-        text += _format_params(self.params)
-        return text + (f"?{self.headers}" if self.headers else "")
-
-    @property
-    def host_port(self) -> tuple[str, int]:
-        """Where to send to when resolving by the URI alone (no DNS SRV): 5060 by default."""
-        return self.host.strip("[]"), self.port or (5061 if self.scheme == "sips" else 5060)
-
-    def with_params(self, **params: str | None) -> Uri:
-        return Uri(
-            self.scheme,
-            self.user,
-            self.host,
-            self.port,
-            {**self.params, **params},
-            self.headers,
-            self.password,
-        )
-
-
-def parse_uri(text: str) -> Uri:
-    text = text.strip()
-    scheme, colon, rest = text.partition(":")
-    scheme = scheme.lower()
-    if not colon or scheme not in ("sip", "sips", "tel") or not rest:
-        raise SipSyntaxError(f"bad URI {text[:80]!r} (expected sip:, sips: or tel:)")
-    if scheme == "tel":
-        number, _, params = rest.partition(";")
-        if not number:
-            raise SipSyntaxError(f"bad tel URI {text[:80]!r}")
-        return Uri("tel", user=number, params=_split_params(params))
-    rest, _, uri_headers = rest.partition("?")
-    userinfo, at, hostpart = rest.rpartition("@")
-    if not at:
-        userinfo, hostpart = "", rest
-    user, _, password = userinfo.partition(":")
-    if any(c in userinfo for c in ' \t<>"'):
-        raise SipSyntaxError(f"bad user part in URI {text[:80]!r}")
-    hostport, _, params = hostpart.partition(";")
-    if hostport.startswith("["):
-        end = hostport.find("]")
-        if end < 0:
-            raise SipSyntaxError(f"bad IPv6 host in URI {text[:80]!r}")
-        host, port_text = hostport[: end + 1], hostport[end + 1 :].removeprefix(":")
-    else:
-        host, _, port_text = hostport.partition(":")
-    if not host or any(c in host for c in " \t<>\"'"):
-        raise SipSyntaxError(f"bad host in URI {text[:80]!r}")
-    port: int | None = None
-    if port_text:
-        if not is_number(port_text, 5) or not 0 < int(port_text) < 65536:
-            raise SipSyntaxError(f"bad port {port_text[:10]!r} in URI {text[:80]!r}")
-        port = int(port_text)
-    return Uri(scheme, user, host.lower(), port, _split_params(params), uri_headers, password)
-
-
-@dataclass(frozen=True, slots=True)
-class Address:
-    """A name-addr or addr-spec with header params: From, To, Contact, Route, PAI."""
-
-    uri: Uri
-    display: str = ""
-    params: dict[str, str | None] = field(default_factory=dict, hash=False)
-
-    @property
-    def tag(self) -> str:
-        return self.params.get("tag") or ""
-
-    def with_tag(self, tag: str) -> Address:
-        return Address(self.uri, self.display, {**self.params, "tag": tag})
-
-    def __str__(self) -> str:
-        name = f"{quote(self.display)} " if self.display else ""
-        return f"{name}<{self.uri}>{_format_params(self.params)}"
-
-
-def parse_address(text: str) -> Address:
-    """``"Name" <sip:a@b>;tag=1``, ``Name <sip:a@b>``, ``sip:a@b;tag=1`` (in the last form
-    the parameters belong to the header, RFC 3261 §20.10)."""
-    text = text.strip()
-    display = ""
-    if text.startswith('"'):
-        end = 1
-        while end < len(text) and text[end] != '"':
-            end += 2 if text[end] == "\\" else 1
-        if end >= len(text):
-            raise SipSyntaxError(f"unterminated display name in {text[:80]!r}")
-        display = unquote(text[: end + 1])
-        text = text[end + 1 :].lstrip()
-        if not text.startswith("<"):
-            raise SipSyntaxError(f"display name without <URI> in {text[:80]!r}")
-    lt = text.find("<")
-    if lt >= 0:
-        gt = text.find(">", lt)
-        if gt < 0:
-            raise SipSyntaxError(f"unterminated <URI> in {text[:80]!r}")
-        if not display:
-            display = text[:lt].strip()
-        uri = parse_uri(text[lt + 1 : gt])
-        params = _split_params(text[gt + 1 :].strip().removeprefix(";"))
-        return Address(uri, display, params)
-    uri_text, _, params_text = text.partition(";")
-    return Address(parse_uri(uri_text), "", _split_params(params_text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -565,6 +442,8 @@ class Via:
     host: str
     port: int | None = None
     params: dict[str, str | None] = field(default_factory=dict, hash=False)
+    version: str = "2.0"
+    """The SIP version in ``SIP/2.0/UDP`` (another one is read, and refused with 505)."""
 
     @property
     def branch(self) -> str:
@@ -583,29 +462,31 @@ class Via:
 
     def __str__(self) -> str:
         port = f":{self.port}" if self.port is not None else ""
-        return f"SIP/2.0/{self.transport} {self.host}{port}{_format_params(self.params)}"
+        sent = f"SIP/{self.version}/{self.transport} {self.host}{port}"
+        return sent + format_params(self.params)
 
 
 def parse_via(text: str) -> Via:
-    sent, _, params = text.partition(";")
+    """One Via value, ``SIP/2.0/UDP host[:port];params`` (whitespace allowed around the
+    slashes, RFC 4475 §3.1.1.1); an empty value or parameter raises SipSyntaxError."""
+    sent, semi, params = text.partition(";")
     m = _VIA_SENT.match(sent)
     if m is None:
         raise SipSyntaxError(f"bad Via {text[:80]!r} (expected SIP/2.0/UDP host[:port];...)")
-    transport, hostport = m.group(1).upper(), m.group(2)
-    if hostport.startswith("["):
-        end = hostport.find("]")
-        host, port_text = hostport[: end + 1], hostport[end + 1 :].removeprefix(":")
-    else:
-        host, _, port_text = hostport.partition(":")
-    if not host or _bad_host(host):
-        raise SipSyntaxError(f"bad host in Via {text[:80]!r}")
-    if port_text and (not is_number(port_text, 5) or not 0 < int(port_text) < 65536):
-        raise SipSyntaxError(f"bad port in Via {text[:80]!r}")
-    return Via(transport, host, int(port_text) if port_text else None, _split_params(params))
+    version, transport, hostport = m.group(1), m.group(2).upper(), m.group(3)
+    try:
+        host, port = _via_host(hostport)
+        return Via(transport, host, port, split_params(semi + params), version)
+    except SipSyntaxError as exc:
+        raise SipSyntaxError(f"bad Via {text[:80]!r}: {exc}") from None
 
 
-def _bad_host(host: str) -> bool:
-    return any(c in host for c in " \t<>\"',")
+def _via_host(hostport: str) -> tuple[str, int | None]:
+    uri = parse_uri(f"sip:{hostport}")
+    if uri.params or uri.headers or uri.user:
+        raise SipSyntaxError(f"bad sent-by {hostport[:60]!r}")
+    host = hostport if uri.port is None else hostport.rsplit(":", 1)[0]
+    return host, uri.port  # the host as it came: the peer's own spelling
 
 
 # --- building --------------------------------------------------------------------------
@@ -648,13 +529,16 @@ def stamp_received(request: Request, source: tuple[str, int]) -> None:
     vias = request.headers.get_all("Via")
     if not vias:
         return
-    first, *others = split_commas(vias[0])
+    parts = split_commas(vias[0])
+    if not parts:
+        raise SipSyntaxError("empty Via header")
+    first, *others = parts
     via = parse_via(first)
     params = dict(via.params)
     params["received"] = source[0]
     if "rport" in params:
         params["rport"] = str(source[1])
-    stamped = str(Via(via.transport, via.host, via.port, params))
+    stamped = str(Via(via.transport, via.host, via.port, params, via.version))
     rebuilt = [", ".join([stamped, *others]), *vias[1:]]
     request.headers.remove("Via")
     items = list(request.headers)

@@ -314,10 +314,11 @@ Transaction = ClientTransaction | ServerTransaction
 def server_key(request: Request) -> tuple[str, ...]:
     """The key matching a request to its server transaction (RFC 3261 §17.2.3): the top
     Via's branch and sent-by and the method (an ACK matches its INVITE); for a branch
-    without the magic cookie (RFC 2543 peers), the older fields."""
+    without the magic cookie (RFC 2543 peers), or that is only the cookie (RFC 4475
+    §3.2.1), the older fields."""
     via = request.top_via
     method = "INVITE" if request.method == "ACK" else request.method
-    if via.branch.startswith(MAGIC_COOKIE):
+    if via.branch.startswith(MAGIC_COOKIE) and len(via.branch) > len(MAGIC_COOKIE):
         return (via.branch, via.sent_by, method)
     number, _ = request.cseq
     return (

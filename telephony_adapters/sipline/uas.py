@@ -12,6 +12,7 @@ from cti.errors import TelephonyError
 from cti.protocol import CallArrived
 from telephony_adapters.sipline.agent_core import AgentCore
 from telephony_adapters.sipline.call import SipCall
+from telephony_adapters.sipline.checks import warning_value
 from telephony_adapters.sipline.dialog import Dialog
 from telephony_adapters.sipline.effects import Datagram, Effect, MediaStart
 from telephony_adapters.sipline.in_dialog import InDialog
@@ -20,7 +21,6 @@ from telephony_adapters.sipline.message import (
     SipSyntaxError,
     parse_address,
     parse_uri,
-    split_commas,
 )
 from telephony_adapters.sipline.sdp import (
     NotAcceptableError,
@@ -30,13 +30,13 @@ from telephony_adapters.sipline.sdp import (
     make_offer,
     parse_sdp,
 )
+from telephony_adapters.sipline.syntax import has_control, unescape
 from telephony_adapters.sipline.transaction import ServerTransaction
 
 log = logging.getLogger(__name__)
 
 PRIVATE_ANI = "anonymous"
-_SUPPORTED = ("replaces",)
-"""The SIP extensions an INVITE may require of us."""
+_SDP_RANGES = ("application/sdp", "application/*", "*/*")
 
 
 class UasCalls:
@@ -51,9 +51,12 @@ class UasCalls:
         refused, offer = self._check_invite(request, txn, now)
         if refused is not None:
             return refused
-        if not request.headers.values("Contact"):
-            raise SipSyntaxError("INVITE without Contact")
-        parse_address(request.headers.values("Contact")[0])
+        _take_contact(request)
+        dnis = unescape(parse_uri(request.uri).user or request.to.uri.user)
+        if has_control(dnis):
+            why = f"the number dialled {dnis!r} holds control characters"
+            warning = [("Warning", warning_value(core.host, why))]
+            return core.reply(txn, request, 404, now, extra=warning)
         call = SipCall(
             call_id=next(core.ids),
             inbound=True,
@@ -85,14 +88,14 @@ class UasCalls:
     def _check_invite(
         self, request: Request, txn: ServerTransaction, now: float
     ) -> tuple[list[Effect] | None, Session | None]:
-        """(our refusal, None) of an INVITE we cannot take (420, 415, 488), else
+        """(our refusal, None) of an INVITE we cannot take (406, 415, 488), else
         (None, its SDP offer if it has one)."""
         core = self.core
-        required = (e.lower() for v in request.headers.get_all("Require") for e in split_commas(v))
-        unsupported = [ext for ext in required if ext not in _SUPPORTED]
-        if unsupported:
-            extra = [("Unsupported", ", ".join(unsupported))]
-            return core.reply(txn, request, 420, now, extra=extra), None
+        accept = [a.split(";")[0].strip().lower() for a in request.headers.values("Accept")]
+        if "Accept" in request.headers and not any(a in _SDP_RANGES for a in accept):
+            why = warning_value(core.host, "our answer is SDP, which the Accept header refuses")
+            extra = [("Accept", "application/sdp"), ("Warning", why)]
+            return core.reply(txn, request, 406, now, extra=extra), None
         if not request.body:
             return None, None
         content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
@@ -109,7 +112,7 @@ class UasCalls:
     def arrival(self, call: SipCall) -> CallArrived:
         """The engine's news of an inbound call (who calls, which number they dialled)."""
         ani, name = caller_identity(call.invite)
-        dnis = parse_uri(call.invite.uri).user or call.invite.to.uri.user
+        dnis = unescape(parse_uri(call.invite.uri).user or call.invite.to.uri.user)
         return CallArrived(
             call_id=call.call_id, ani=ani, dnis=dnis, line=self.core.line, caller_name=name
         )
@@ -234,7 +237,9 @@ def caller_identity(request: Request) -> tuple[str, str]:
         if asserted.uri.scheme in ("sip", "sips", "tel"):
             source = asserted
             break
-    user = source.uri.user.split(";")[0]
+    user = unescape(source.uri.user.split(";")[0])
+    if has_control(user):
+        user = source.uri.user.split(";")[0]  # kept escaped: never a control character
     anonymous = (
         source.uri.host.endswith("anonymous.invalid")
         or user.lower() in ("anonymous", "restricted", "unavailable")
@@ -243,3 +248,14 @@ def caller_identity(request: Request) -> tuple[str, str]:
     if "id" in privacy or "user" in privacy or "header" in privacy or anonymous:
         return PRIVATE_ANI, ""
     return user, source.display
+
+
+def _take_contact(request: Request) -> None:
+    """An INVITE needs a Contact (RFC 3261 §8.1.1.8): the dialog's target. One from an
+    RFC 2543 peer (no ``z9hG4bK`` branch) may lack it: the From is the target then
+    (RFC 2543 §6.13, RFC 4475 §3.4.1)."""
+    if request.headers.values("Contact"):
+        return
+    if request.top_via.branch.startswith("z9hG4bK"):
+        raise SipSyntaxError("INVITE without Contact")
+    request.headers.add("Contact", f"<{request.from_.uri}>")

@@ -34,6 +34,12 @@ from cti.log_limits import LogLimiter
 from telephony_adapters.call_ids import boot_call_ids
 from telephony_adapters.sipline.agent_core import ALLOW, AgentCore, UaSettings
 from telephony_adapters.sipline.call import SipCall
+from telephony_adapters.sipline.checks import (
+    check_request,
+    check_response,
+    unsupported_extensions,
+    warning_value,
+)
 from telephony_adapters.sipline.effects import (
     AgentLegProgress,
     Datagram,
@@ -51,10 +57,11 @@ from telephony_adapters.sipline.message import (
     Request,
     Response,
     SipSyntaxError,
-    is_number,
+    Via,
     make_response,
     parse,
-    parse_uri,
+    parse_via,
+    split_commas,
     stamp_received,
 )
 from telephony_adapters.sipline.registrar import Ping, Registrar
@@ -376,73 +383,60 @@ class UserAgent:
         try:
             msg = parse(data)
         except SipSyntaxError as exc:
-            self.core.refused(now, f"datagram of {len(data)} bytes", source, f"dropped: {exc}")
-            return []
+            return self._refuse(exc.partial, exc, source, now, f"datagram of {len(data)} bytes")
         except Exception:  # a parser bug: the datagram is lost, never the line
-            self.core.dropped += 1
-            self.core.warn(
-                now,
-                "line %s: unreadable datagram of %d bytes from %s:%d; dropped",
-                self.settings.line,
-                len(data),
-                *source,
-                exc_info=True,
-            )
-            return []
+            return self._failed(f"datagram of {len(data)} bytes", source, now)
         try:
             if isinstance(msg, Response):
+                check_response(msg)
                 return self._on_response(msg, now)
+            check_request(msg)
             return self._on_request(msg, source, now)
         except SipSyntaxError as exc:
-            self.core.refused(now, msg.start_line()[:60], source, f"refused: {exc}")
-            if isinstance(msg, Request) and msg.method != "ACK":
-                return self._stateless(msg, source, 400, warning=str(exc))
-            return []
+            return self._refuse(msg, exc, source, now, msg.start_line()[:60])
         except Exception:
-            self.core.dropped += 1
-            self.core.warn(
-                now,
-                "line %s: unexpected failure on %s from %s:%d; the line goes on",
-                self.settings.line,
-                msg.start_line()[:60],
-                *source,
-                exc_info=True,
-            )
-            return []
+            return self._failed(msg.start_line()[:60], source, now)
 
-    def _check(self, request: Request) -> None:
-        """The fields every request needs (RFC 3261 §8.1.1); SipSyntaxError names a bad one."""
-        request.top_via  # noqa: B018 - parses, or raises naming the fault
-        if not request.call_id:
-            raise SipSyntaxError("no Call-ID header")
-        _number, method = request.cseq
-        if method != request.method:
-            raise SipSyntaxError(f"CSeq method {method!r} differs from the request's")
-        request.from_  # noqa: B018
-        request.to  # noqa: B018
-        parse_uri(request.uri)
-        forwards = request.headers.get("Max-Forwards")
-        if forwards is not None and not is_number(forwards.strip()):
-            raise SipSyntaxError(f"bad Max-Forwards {forwards[:20]!r}")
+    def _failed(self, what: str, source: Addr, now: float) -> list[Effect]:
+        self.core.dropped += 1
+        self.core.warn(
+            now,
+            "line %s: unexpected failure on %s from %s:%d; the line goes on",
+            self.settings.line,
+            what,
+            *source,
+            exc_info=True,
+        )
+        return []
+
+    def _refuse(
+        self,
+        msg: Request | Response | None,
+        exc: SipSyntaxError,
+        source: Addr,
+        now: float,
+        what: str,
+    ) -> list[Effect]:
+        """A message we cannot take: a request we can answer gets ``exc.status`` with a
+        Warning saying why; anything else (a response, an ACK, a request without a Via we
+        can read) is dropped. Both are counted and logged, rate-limited."""
+        answer = isinstance(msg, Request) and msg.method != "ACK" and _top_via(msg) is not None
+        self.core.refused(now, what, source, f"{'refused' if answer else 'dropped'}: {exc}")
+        if not isinstance(msg, Request) or not answer:
+            return []
+        return self._stateless(msg, source, exc.status, warning=str(exc))
 
     def _stateless(
         self, request: Request, source: Addr, status: int, *, warning: str = ""
     ) -> list[Effect]:
         """A response with no transaction (to a request too broken for one)."""
-        text = warning[:120].replace('"', "'").replace("\\", "/")
-        headers = [("Warning", f'399 {self.core.host} "{text}"')] if warning else []
-        try:
-            dest = request.top_via.response_address(source)
-        except SipSyntaxError:
-            dest = source
-        try:
-            response = make_response(request, status, to_tag=self.core.token(4), headers=headers)
-        except SipSyntaxError:
-            return []
+        via = _top_via(request)
+        dest = via.response_address(source) if via is not None else source
+        headers = [("Warning", warning_value(self.core.host, warning))] if warning else []
+        response = make_response(request, status, to_tag=self.core.token(4), headers=headers)
         return [Datagram(bytes(response), dest)]
 
     def _on_request(self, request: Request, source: Addr, now: float) -> list[Effect]:
-        self._check(request)
         stamp_received(request, source)
         # Max-Forwards: 0 is no fault here: we are where the request ends, never a hop
         # (483 is a proxy's answer, RFC 3261 §16.3; an OPTIONS ping often carries 0).
@@ -452,13 +446,16 @@ class UserAgent:
         if request.method == "ACK":
             return self.uas.on_ack(request, now)
         txn = self.table.create_server(request, source, now)
+        unsupported = unsupported_extensions(request)
+        if unsupported:
+            extra = [("Unsupported", ", ".join(unsupported))]
+            return self.core.reply(txn, request, 420, now, extra=extra)
         try:
             return self._dispatch(request, txn, now)
         except SipSyntaxError as exc:
             self.core.refused(now, request.start_line()[:60], txn.peer, f"refused: {exc}")
-            text = str(exc)[:120].replace('"', "'").replace("\\", "/")
-            warning = [("Warning", f'399 {self.core.host} "{text}"')]
-            return self.core.reply(txn, request, 400, now, extra=warning)
+            warning = [("Warning", warning_value(self.core.host, str(exc)))]
+            return self.core.reply(txn, request, exc.status, now, extra=warning)
         except Exception:
             self.core.warn(
                 now,
@@ -492,7 +489,6 @@ class UserAgent:
     # --- responses, deliveries and time-outs -------------------------------------------
 
     def _on_response(self, response: Response, now: float) -> list[Effect]:
-        response.top_via  # noqa: B018
         _number, method = response.cseq
         outputs = self.table.receive_response(response, now)
         if outputs is not None:
@@ -563,3 +559,12 @@ class UserAgent:
         if method == "REFER":
             return self.in_dialog.on_refer_timeout(call)
         return []
+
+
+def _top_via(request: Request) -> Via | None:
+    """The request's first Via, if it can be read: where a response would go."""
+    lines = request.headers.get_all("Via")
+    try:
+        return parse_via(split_commas(lines[0], keep_empty=True)[0]) if lines else None
+    except SipSyntaxError:
+        return None

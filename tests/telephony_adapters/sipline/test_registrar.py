@@ -272,8 +272,9 @@ def test_malformed_register_gets_400_and_bounds_hold() -> None:
     ua = registrar_ua()
     phone = Phone()
     long_contact = "<sip:a1@10.0.0.7:5080;x=" + "y" * 600 + ">"
+    # A bad Expires is refused before any challenge (as every request's is).
+    assert one_response(ua.receive(phone.register(expires="soon"), PHONE, 0.0)).status == 400
     for kw in (
-        {"expires": "soon"},
         {"contacts": [long_contact]},
         {"contacts": ["*"], "expires": "60"},
         {"contacts": [f"<sip:a1@10.0.0.7:{5000 + i}>" for i in range(20)]},

@@ -202,7 +202,8 @@ def test_chinese_display_names_arrive_intact() -> None:
     ("data", "status"),
     [
         (request("OPTIONS"), 200),
-        (request("FOO"), 405),
+        (request("FOO"), 501),
+        (request("MESSAGE"), 405),
         (request("SUBSCRIBE"), 405),
         (request("BYE", to_tag="nope"), 481),
         (request("CANCEL", branch="z9hG4bKnothing"), 481),
