@@ -294,6 +294,59 @@ class SipLineSettings(_Section):
         return names
 
 
+def _one_line(what: str, text: str) -> None:
+    if "\r" in text or "\n" in text:
+        raise ValueError(f"{what} must be one line (no CR or LF): a mail header")
+
+
+class MailTemplate(_Section):
+    """A mail a script's ``send_email`` names (``[mail.templates.NAME]``; docs/scripts.md):
+    subject and body with the call's variables (``{customer.name}``), the body given here
+    or read from a UTF-8 file (relative to the working folder) when the mail is sent."""
+
+    subject: str = Field(min_length=1, max_length=200)
+    body: str = Field("", max_length=100_000)
+    body_file: str = Field("", max_length=4096)
+
+    @model_validator(mode="after")
+    def _one_body(self) -> MailTemplate:
+        _one_line("a template's subject", self.subject)
+        if bool(self.body) == bool(self.body_file):
+            raise ValueError("a mail template has body or body_file (one of them)")
+        return self
+
+
+class MailSettings(_Section):
+    """``[mail]``: the SMTP server that sends scripts' ``send_email`` (cti/engine/mail.py).
+    Empty ``host``: nothing is sent (the mails wait in the outbox)."""
+
+    host: str = Field("", max_length=253)
+    port: int = Field(0, ge=0, le=65535)
+    """0: 25, 587 with starttls, 465 with tls."""
+    tls: Literal["none", "starttls", "tls"] = "starttls"
+    ca_file: str = Field("", max_length=4096)
+    user: str = Field("", max_length=256)
+    password_file: str = Field("", max_length=4096)
+    """The password, read from this file when sending (never kept in the config)."""
+    from_address: str = Field("", max_length=254)
+    from_name: str = Field("", max_length=100)
+    timeout_s: float = Field(30.0, gt=0, le=600)
+    max_attempts: int = Field(5, ge=1, le=50)
+    retry_first_s: float = Field(60.0, gt=0)
+    retry_most_s: float = Field(3600.0, gt=0)
+    templates: dict[str, MailTemplate] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _complete(self) -> MailSettings:
+        _one_line("[mail] from_address", self.from_address)
+        _one_line("[mail] from_name", self.from_name)
+        if self.host and not self.from_address:
+            raise ValueError("[mail] host is set: set from_address too")
+        if bool(self.user) != bool(self.password_file):
+            raise ValueError("[mail] user and password_file go together (both or neither)")
+        return self
+
+
 RecordShare = Literal["all", "none"] | Annotated[float, Field(ge=0, le=100)]
 """Which calls to record: all, none, or a percentage of them (chosen per call)."""
 
@@ -343,6 +396,7 @@ class Config(_Section):
     flows: tuple[CallFlow, ...] = ()
     hours: tuple[Hours, ...] = ()
     caller: CallerSettings = CallerSettings()
+    mail: MailSettings = MailSettings()
 
     @model_validator(mode="after")
     def _queues_consistent(self) -> Config:

@@ -269,6 +269,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX idx_outbox_pending ON outbox (created_wall) WHERE done_wall IS NULL;
         """,
     ),
+    (
+        21,
+        """
+        -- The mailer's state of a send_email row (cti/engine/mail.py): state pending |
+        -- sent | failed; attempts made; next_wall: not tried again before (the backoff);
+        -- error: why the last attempt failed (why it failed, once failed). done_wall:
+        -- when it was sent or given up.
+        ALTER TABLE outbox ADD COLUMN state TEXT NOT NULL DEFAULT 'pending';
+        ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE outbox ADD COLUMN next_wall REAL NOT NULL DEFAULT 0;
+        ALTER TABLE outbox ADD COLUMN error TEXT NOT NULL DEFAULT '';
+        """,
+    ),
     # 30-39: outbound campaigns (the dialer: cti/store/campaigns.py).
     (
         30,
