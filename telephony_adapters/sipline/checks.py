@@ -56,7 +56,7 @@ def check_request(request: Request) -> None:
     if uri.headers:
         raise SipSyntaxError("headers in the Request-URI (RFC 3261 §19.1.1)")
     forwards = request.headers.get("Max-Forwards")
-    if forwards is not None and not (is_number(forwards, 3) and int(forwards) <= 255):
+    if forwards is not None and not (is_number(forwards) and int(forwards) <= 255):
         raise SipSyntaxError(f"bad Max-Forwards {forwards[:20]!r} (0 to 255)")
     expires = request.headers.get("Expires")
     if expires is not None and not (is_number(expires) and int(expires) < 2**32):

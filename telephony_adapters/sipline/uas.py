@@ -100,7 +100,9 @@ class UasCalls:
             return None, None
         content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if content_type != "application/sdp":
-            return core.reply(txn, request, 415, now, extra=[("Accept", "application/sdp")]), None
+            why = warning_value(core.host, f"a body of type {content_type[:40]!r}, not SDP")
+            extra = [("Accept", "application/sdp"), ("Warning", why)]
+            return core.reply(txn, request, 415, now, extra=extra), None
         try:
             offer = parse_sdp(request.body)
             answer_offer(offer, core.host, 9, core.settings.codecs, session_id="0", version=0)

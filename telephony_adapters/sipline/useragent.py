@@ -448,7 +448,9 @@ class UserAgent:
         txn = self.table.create_server(request, source, now)
         unsupported = unsupported_extensions(request)
         if unsupported:
-            extra = [("Unsupported", ", ".join(unsupported))]
+            lacking = ", ".join(unsupported)
+            why = warning_value(self.core.host, f"Require of extensions we lack: {lacking}")
+            extra = [("Unsupported", lacking), ("Warning", why)]
             return self.core.reply(txn, request, 420, now, extra=extra)
         try:
             return self._dispatch(request, txn, now)
@@ -562,9 +564,14 @@ class UserAgent:
 
 
 def _top_via(request: Request) -> Via | None:
-    """The request's first Via, if it can be read: where a response would go."""
+    """The request's first Via, if it can be read: where a response would go. Its
+    parameters are read if they can be (``rport``), else left out (RFC 4475 §3.1.2.1:
+    a Via with empty parameters still gets its 400)."""
     lines = request.headers.get_all("Via")
-    try:
-        return parse_via(split_commas(lines[0], keep_empty=True)[0]) if lines else None
-    except SipSyntaxError:
-        return None
+    first = split_commas(lines[0], keep_empty=True)[0] if lines else ""
+    for text in (first, first.partition(";")[0]):
+        try:
+            return parse_via(text)
+        except SipSyntaxError:
+            continue
+    return None
