@@ -390,7 +390,7 @@ class _Recordings:
     def frame(self, out: RecordFrame) -> None:
         call_id, leg_id = self.tap_parts(out.tap)
         recorder, _ = self.calls[call_id]
-        recorder.add(out.side, out.samples, out.at, leg_id, emit=False)
+        recorder.add_g711(out.side, out.payload, out.payload_type, out.at, leg_id, emit=False)
 
     async def tick(self) -> None:
         loop = asyncio.get_running_loop()

@@ -124,6 +124,7 @@ class _Recordings:
         params = inspect.signature(Recorder.add).parameters
         self.per_leg = "source" in params  # the engine's since 0bb613f
         self.frame: Callable[[Any], None] = self._legs if self.per_leg else self._calls
+        self.codes = hasattr(Recorder, "add_g711")
         if not emit:
             self.frame = self._taken
 
@@ -144,7 +145,11 @@ class _Recordings:
 
     def _taken(self, out: Any) -> None:
         call_id, _, leg_id = out.tap.partition("|")
-        self.calls[call_id][0].add(out.side, out.samples, out.at, leg_id, emit=False)
+        recorder = self.calls[call_id][0]
+        if self.codes:  # the frame's G.711 codes, as the SIP voice records since they exist
+            recorder.add_g711(out.side, out.payload, out.payload_type, out.at, leg_id, emit=False)
+        else:
+            recorder.add(out.side, out.samples, out.at, leg_id, emit=False)
 
     def tick(self, now: float) -> None:
         for recorder, sink in self.calls.values():

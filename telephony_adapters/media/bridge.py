@@ -12,8 +12,8 @@ that no phone times out.
 
 A muted leg reaches no one (not forwarded, not mixed, not recorded); its DTMF is still
 reported. RFC 4733 events are forwarded to the legs that hear the sender by relay, and
-reported once per key (:class:`DtmfHeard`). Recording taps turn what a leg says into
-linear frames with the time of their first sample (:class:`RecordFrame`). A leg with a
+reported once per key (:class:`DtmfHeard`). Recording taps hand on what a leg says, its
+G.711 codes, with the time of their first sample (:class:`RecordFrame`). A leg with a
 time-out that sends nothing valid for that long is reported once (:class:`LegSilent`).
 
 Input is never trusted: a datagram that is not RTP, too large, of another payload type,
@@ -102,12 +102,19 @@ class LegSilent:
 
 @dataclass(slots=True)
 class RecordFrame:
-    """What a tapped leg said: linear samples (16-bit little-endian, 8 kHz) starting at ``at``."""
+    """What a tapped leg said, starting at ``at``: the G.711 ``payload`` as it came, of
+    ``payload_type`` (a recorder takes the codes: ``Recorder.add_g711``); ``samples``
+    decodes them (16-bit little-endian linear, 8 kHz)."""
 
     tap: str
     side: Side
     at: float
-    samples: bytes
+    payload: bytes
+    payload_type: int
+
+    @property
+    def samples(self) -> bytes:
+        return g711.decode(self.payload, self.payload_type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,14 +465,12 @@ class MediaCore:
         self, leg: _Leg, sequence: int, timestamp: int, ssrc: int, payload: bytes,
         verdict: Verdict, now: float, out: list[Out], send: Sender | None,
     ) -> None:  # fmt: skip
-        if leg.taps or leg.mix_buffer is not None:
-            linear = g711.decode(payload, leg.payload_type)
-            if leg.taps:
-                at = self._media_time(leg, timestamp, now)
-                for tap, side in leg.taps.items():
-                    out.append(RecordFrame(tap, side, at, linear))
-            if leg.mix_buffer is not None and verdict is Verdict.NEW:
-                self._buffer(leg.mix_buffer, linear)
+        if leg.taps:  # the codes: a recorder decodes them as it writes
+            at = self._media_time(leg, timestamp, now)
+            for tap, side in leg.taps.items():
+                out.append(RecordFrame(tap, side, at, payload, leg.payload_type))
+        if leg.mix_buffer is not None and verdict is Verdict.NEW:
+            self._buffer(leg.mix_buffer, g711.decode(payload, leg.payload_type))
         origin = leg.origin
         if origin is None or origin[1] != ssrc:
             origin = leg.origin = (leg.leg_id, ssrc)

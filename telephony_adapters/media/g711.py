@@ -99,6 +99,8 @@ _DECODE_BYTES = {
 }
 """Per law, the low and the high byte of each code's sample (for ``bytes.translate``)."""
 _TRANSLATE = {(PCMU, PCMA): ULAW_TO_ALAW, (PCMA, PCMU): ALAW_TO_ULAW}
+_TO_ULAW = {PCMU: bytes(ULAW_ENCODE[v & 0xFFFF] for v in ULAW_DECODE), PCMA: ALAW_TO_ULAW}
+"""Per law, the mu-law code of each code's sample (mu-law's negative zero 0x7F: 0xFF)."""
 
 
 def check_payload_type(payload_type: int) -> int:
@@ -131,6 +133,18 @@ def decode(payload: bytes, payload_type: int) -> bytes:
     out[0::2] = payload.translate(low)
     out[1::2] = payload.translate(high)
     return bytes(out)
+
+
+def decode_lanes(payload: bytes, payload_type: int) -> tuple[bytes, bytes]:
+    """The low bytes and the high bytes of the codes' 16-bit samples: :func:`decode`
+    before its interleave (a stereo writer interleaves four lanes in one go)."""
+    low, high = _DECODE_BYTES[payload_type]
+    return payload.translate(low), payload.translate(high)
+
+
+def to_ulaw(payload: bytes, payload_type: int) -> bytes:
+    """G.711 codes as mu-law codes, exactly ``encode(decode(payload, payload_type), PCMU)``."""
+    return payload.translate(_TO_ULAW[payload_type])
 
 
 def encode(linear: bytes, payload_type: int) -> bytes:

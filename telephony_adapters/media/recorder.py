@@ -7,6 +7,12 @@ last one (jitter and bursts do not shift it), unless it came more than
 gap stays silence). A slot is written once both sides passed it, or ``LAG_SLOTS``
 after its time if one side is quiet, so the file lags the call by at most 100 ms.
 
+Frames come as linear samples (:meth:`Recorder.add`) or as the G.711 codes of the RTP
+payload (:meth:`Recorder.add_g711`, the media relay's: half the bytes, and no decode per
+packet); both give the same file. Codes are decoded when written, a block of slots at a
+time: per side two ``bytes.translate`` (the samples' low and high bytes), then one
+interleave of the four lanes, with no Python loop per sample.
+
 Output is the WAV header (sizes zero until :meth:`Recorder.header_at_close`, which the
 shell writes at offset 0), then interleaved samples, then at close a ``LIST/INFO``
 chunk whose ``ICMT`` comment lists the paused spans. Audio that arrives during a pause
@@ -19,7 +25,7 @@ import struct
 from array import array
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
-from typing import Literal
+from typing import Literal, cast
 
 from telephony_adapters.media import g711
 from telephony_adapters.media.player import (
@@ -37,6 +43,11 @@ MAX_SOURCES = 16
 """Speakers kept apart on one side (a conference's agents); more share a track."""
 #: A side more than this many slots ahead of real time (a sender too fast) loses frames.
 AHEAD_SLOTS = 10
+#: Slots written in one block (1 s): bounds the temporary lanes of a long catch-up.
+BLOCK_SLOTS = 50
+_NO_LAW = -1
+_ULAW_SILENCE = bytes([g711.SILENCE_CODE[g711.PCMU]]) * FRAME_SAMPLES
+"""Mu-law codes whose samples are 0 (a PCMU side's missing frames, still one lane)."""
 
 
 class Side(StrEnum):
@@ -75,7 +86,9 @@ class RecordingSummary:
 @dataclass(slots=True)
 class _Track:
     slots: dict[int, bytes] = field(default_factory=dict)
+    """Slot -> its frame: 320 bytes of linear samples, or 160 G.711 codes of ``law``."""
     next_slot: int = 0
+    law: int = _NO_LAW
     partial: bytes = b""  # less than a frame, waiting for the rest
     partial_at: float = 0.0
 
@@ -112,10 +125,8 @@ class Recorder:
         self._paused_at: float | None = None
         self._dropped = 0
         self._header_sent = False
-        # a slot neither side filled: samples of 0 (mu-law 0xFF; its 0x00 is -32124)
-        self._silence = bytes(2 * FRAME_SAMPLES) if encoding is Encoding.PCM16 else (
-            bytes([g711.SILENCE_CODE[g711.PCMU]]) * FRAME_SAMPLES
-        )  # fmt: skip
+        self._stereo_frame = 2 * (2 if encoding is Encoding.PCM16 else 1)
+        """Bytes of one stereo sample."""
 
     # --- the call side ----------------------------------------------------------------
 
@@ -147,6 +158,29 @@ class Recorder:
                 self._place(track, samples, now)
             else:
                 self._place_pieces(track, samples, now)
+        return self.tick(now) if emit else b""
+
+    def add_g711(
+        self,
+        side: Side | Literal["caller", "agent"],
+        payload: bytes,
+        payload_type: int,
+        now: float,
+        source: str = "",
+        *,
+        emit: bool = True,
+    ) -> bytes:
+        """:meth:`add` for G.711 codes (``payload_type`` PCMU or PCMA, as RTP carries
+        them): kept as codes and decoded as they are written, the same file as adding
+        ``g711.decode(payload, payload_type)``. Raises ValueError for another type."""
+        if self.closed:
+            return b""
+        if self._paused_at is None:
+            track = self._track(side, source)
+            if payload_type == track.law and len(payload) == FRAME_SAMPLES and not track.partial:
+                self._place(track, payload, now)  # the usual: one 20 ms packet
+            else:
+                self._add_codes(track, payload, g711.check_payload_type(payload_type), now)
         return self.tick(now) if emit else b""
 
     def tick(self, now: float) -> bytes:
@@ -191,7 +225,7 @@ class Recorder:
     def header(self, *, data_size: int = 0, riff_extra: int = 0) -> bytes:
         """The WAV header: ``fmt`` (and ``fact`` for G.711), then the ``data`` chunk's
         header. With the default sizes it is the placeholder written first."""
-        stereo_frame = 2 * (2 if self.encoding is Encoding.PCM16 else 1)
+        stereo_frame = self._stereo_frame
         if self.encoding is Encoding.PCM16:
             fmt = struct.pack(
                 "<HHIIHH", FORMAT_PCM, 2, SAMPLE_RATE, SAMPLE_RATE * stereo_frame, 4, 16
@@ -216,7 +250,7 @@ class Recorder:
     def header_at_close(self) -> bytes:
         """The header with the final sizes (same length as the first one); before
         :meth:`close` it describes what was written so far."""
-        data_size = self._written * len(self._silence) * 2
+        data_size = self._written * FRAME_SAMPLES * self._stereo_frame
         comment = len(_info_chunk(pause_comment(self._pauses))) if self.closed else 0
         return self.header(data_size=data_size, riff_extra=comment)
 
@@ -262,6 +296,19 @@ class Recorder:
         track.slots[slot] = samples
         track.next_slot = slot + 1
 
+    def _add_codes(self, track: _Track, payload: bytes, law: int, now: float) -> None:
+        """Codes off the usual path: a whole frame kept as codes (a new law first turns
+        the codes the track holds linear), anything else decoded and cut as samples are."""
+        if len(payload) == FRAME_SAMPLES and not track.partial:
+            if track.law != law:
+                for slot, frame in track.slots.items():
+                    if len(frame) == FRAME_SAMPLES:
+                        track.slots[slot] = g711.decode(frame, track.law)
+                track.law = law
+            self._place(track, payload, now)
+        else:
+            self._place_pieces(track, g711.decode(payload, law), now)
+
     def _place_pieces(self, track: _Track, samples: bytes, now: float) -> None:
         if not track.partial:
             track.partial_at = now
@@ -274,31 +321,71 @@ class Recorder:
 
     def _emit(self, until: int) -> bytes:
         """The bytes of slots ``_written`` .. ``until - 1`` (with the header first)."""
-        out = [] if self._header_sent else [self.header()]
+        out: list[bytes | bytearray] = [] if self._header_sent else [self.header()]
         self._header_sent = True
-        left, right = self._sides
-        for slot in range(self._written, until):
-            out.append(self._interleave(_mixed(left, slot), _mixed(right, slot)))
+        for first in range(self._written, until, BLOCK_SLOTS):
+            out.append(self._block(first, min(until, first + BLOCK_SLOTS)))
         self._written = max(self._written, until)
         return b"".join(out)
 
-    def _interleave(self, left: bytes | None, right: bytes | None) -> bytes:
-        if left is None and right is None:
-            return self._silence * 2
-        both = g711.samples((left or bytes(FRAME_BYTES)) + (right or bytes(FRAME_BYTES)))
-        mixed = both[:FRAME_SAMPLES] * 2
-        mixed[0::2] = both[:FRAME_SAMPLES]
-        mixed[1::2] = both[FRAME_SAMPLES:]
-        pcm = g711.to_bytes(mixed)
-        return pcm if self.encoding is Encoding.PCM16 else g711.linear_to_ulaw(pcm)
+    def _block(self, first: int, end: int) -> bytearray:
+        """Slots ``first`` .. ``end - 1`` interleaved: per side its lanes (the samples'
+        low and high bytes, or mu-law codes), laid in at a stride (C loops, not Python)."""
+        count = (end - first) * FRAME_SAMPLES
+        pcm = self.encoding is Encoding.PCM16
+        left = _lanes(self._sides[0], first, end, pcm)
+        right = _lanes(self._sides[1], first, end, pcm)
+        if pcm:
+            out = bytearray(4 * count)  # a missing side: zeros
+            if left is not None:
+                out[0::4], out[1::4] = left
+            if right is not None:
+                out[2::4], out[3::4] = right
+        else:
+            out = bytearray(_ULAW_SILENCE[:1]) * (2 * count)
+            if left is not None:
+                out[0::2] = left[0]
+            if right is not None:
+                out[1::2] = right[0]
+        return out
+
+
+def _lanes(tracks: dict[str, _Track], first: int, end: int, pcm: bool) -> tuple[bytes, ...] | None:
+    """A side's slots ``first`` .. ``end - 1`` (taken out of its tracks): for 16-bit PCM
+    the low bytes and the high bytes of its samples, for mu-law its codes; None when the
+    side has no frame there. The usual, one speaker sending 20 ms codes: two translates."""
+    if not tracks:
+        return None  # not heard yet (a message's right side: never)
+    if len(tracks) == 1:
+        (track,) = tracks.values()
+        pop, law = track.slots.pop, track.law
+        frames: list[bytes | None] = [pop(slot, None) for slot in range(first, end)]
+        if law == g711.PCMU and None in frames:  # a gap: codes whose samples are 0
+            frames = [_ULAW_SILENCE if f is None else f for f in frames]
+        if None not in frames:
+            codes = b"".join(cast("list[bytes]", frames))
+            if len(codes) == (end - first) * FRAME_SAMPLES:  # every frame codes of law
+                return g711.decode_lanes(codes, law) if pcm else (g711.to_ulaw(codes, law),)
+        linear = [None if f is None else _linear(f, law) for f in frames]
+    else:
+        linear = [_mixed(tracks, slot) for slot in range(first, end)]
+    if all(f is None for f in linear):
+        return None
+    joined = b"".join(bytes(FRAME_BYTES) if f is None else f for f in linear)
+    return (joined[0::2], joined[1::2]) if pcm else (g711.linear_to_ulaw(joined),)
+
+
+def _linear(frame: bytes, law: int) -> bytes:
+    """A slot's frame as linear samples (held as codes: decoded)."""
+    return g711.decode(frame, law) if len(frame) == FRAME_SAMPLES else frame
 
 
 def _mixed(tracks: dict[str, _Track], slot: int) -> bytes | None:
-    """The side's frame at ``slot``: its one speaker's, or the sum of several (clipped)."""
-    if len(tracks) == 1:
-        (track,) = tracks.values()
-        return track.slots.pop(slot, None)
-    frames = [f for f in (t.slots.pop(slot, None) for t in tracks.values()) if f is not None]
+    """The side's frame at ``slot`` as linear samples: its one speaker's, or the sum of
+    several (clipped)."""
+    frames = [
+        _linear(f, t.law) for t in tracks.values() if (f := t.slots.pop(slot, None)) is not None
+    ]
     if len(frames) <= 1:
         return frames[0] if frames else None
     total = [sum(column) for column in zip(*(g711.samples(f) for f in frames), strict=True)]

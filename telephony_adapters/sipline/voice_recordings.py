@@ -143,7 +143,9 @@ class VoiceRecordings:
             return
         rec = self._calls.get(call_id)
         if rec is not None:
-            rec.recorder.add(frame.side, frame.samples, frame.at, source=leg, emit=False)
+            rec.recorder.add_g711(
+                frame.side, frame.payload, frame.payload_type, frame.at, leg, emit=False
+            )
 
     def _tick_soon(self) -> None:
         if self._ticking is None or self._ticking.done():

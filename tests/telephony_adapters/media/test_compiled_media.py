@@ -65,7 +65,8 @@ def _out(out: Out) -> list[Any]:
     if isinstance(out, SendPacket):
         return ["send", out.leg_id, out.data.hex(), list(out.addr)]
     if isinstance(out, RecordFrame):
-        return ["record", out.tap, out.side, round(out.at, 9), out.samples.hex()]
+        return ["record", out.tap, out.side, round(out.at, 9), out.payload.hex(),
+                out.payload_type, out.samples.hex()]  # fmt: skip
     if isinstance(out, DtmfHeard):
         return ["dtmf", out.leg_id, out.key, out.duration_ms]
     if isinstance(out, LegSilent):
@@ -87,7 +88,9 @@ def scenario() -> dict[str, Any]:
     core.connect("a", "b")
     core.connect("c", "d")
     core.play("e", _Tone(8))
+    # each recording twice: from the frames' codes (as the SIP line records) and samples
     recorders = {"ab": Recorder(0.0), "cd": Recorder(0.0, Encoding.MULAW)}
+    recorders |= {f"{tap}-linear": Recorder(0.0, r.encoding) for tap, r in recorders.items()}
     for leg, tap, side in (("a", "ab", "caller"), ("b", "ab", "agent"), ("c", "cd", "caller")):
         core.tap(leg, tap, side)  # type: ignore[arg-type]
     core.tap("d", "cd", "agent")
@@ -102,7 +105,9 @@ def scenario() -> dict[str, Any]:
         for out in outs:
             log.append(_out(out))
             if isinstance(out, RecordFrame):
-                wav[out.tap] += recorders[out.tap].add(out.side, out.samples, out.at, out.tap)
+                codes, linear = recorders[out.tap], recorders[f"{out.tap}-linear"]
+                wav[out.tap] += codes.add_g711(out.side, out.payload, out.payload_type, out.at)
+                wav[f"{out.tap}-linear"] += linear.add(out.side, out.samples, out.at)
 
     for step in range(100):
         now = step * 0.02
@@ -172,6 +177,8 @@ def test_the_compiled_core_sends_and_records_exactly_what_the_interpreted_one_do
     assert {"send", "record", "dtmf", "silent", "finished"} <= kinds
     assert interpreted["sent"]
     assert dict(interpreted["dropped"])["not_rtp"] == 100
+    for tap in ("ab", "cd"):  # the recording from codes is the one from samples
+        assert interpreted["wav"][tap] == interpreted["wav"][f"{tap}-linear"], tap
     tree = compiled_tree(quiet=True)
     done = subprocess.run(
         [sys.executable, "-c", _CHILD],

@@ -4,6 +4,7 @@ and the WAV it writes (placeholder header patched at close, the pause comment)."
 from __future__ import annotations
 
 import io
+import random
 import struct
 import wave
 from typing import Literal
@@ -286,3 +287,56 @@ def test_time_with_no_audio_from_either_side_is_written_as_zero_samples(
     assert len(left) == 50 * 160
     assert set(left[160:]) == {0}
     assert set(right) == {0}
+
+
+@pytest.mark.parametrize("encoding", list(Encoding))
+@pytest.mark.parametrize("laws", [(g711.PCMU, g711.PCMU), (g711.PCMA, g711.PCMU)])
+def test_codes_make_the_file_their_samples_make(encoding: Encoding, laws: tuple[int, int]) -> None:
+    """add_g711 (the relay's codes, decoded as written) and add (the same decoded first)
+    write the same bytes: through losses and gaps, a codec change, 10 and 30 ms packets, a
+    second agent, a pause, a tick at any time, an odd payload and a bad payload type."""
+    rng = random.Random(f"{encoding}{laws}")
+    codes, linear = Recorder(T0, encoding), Recorder(T0, encoding)
+    got = [bytearray(), bytearray()]
+    law = {"caller": laws[0], "agent": laws[1], "agent2": g711.PCMU}
+
+    def both(
+        side: Literal["caller", "agent"], payload: bytes, pt: int, at: float, src: str
+    ) -> None:
+        got[0] += codes.add_g711(side, payload, pt, at, src, emit=False)
+        got[1] += linear.add(side, g711.decode(payload, pt), at, src, emit=False)
+
+    for k in range(150):
+        now = T0 + k * 0.02
+        if k == 60:
+            law["caller"] ^= g711.PCMA  # re-INVITE: PCMU <-> PCMA
+        for src, side in (("caller", "caller"), ("agent", "agent"), ("agent2", "agent")):
+            if rng.random() < 0.1 or (src == "agent2" and not 40 <= k < 90):
+                continue  # a loss; the second agent is in for two seconds only
+            if 20 <= k < 40 and src == "caller":
+                continue  # a gap of the caller's
+            size = 80 if src == "agent" and 100 <= k < 110 else 160
+            payload = bytes(rng.getrandbits(8) for _ in range(size))
+            pt = law[src]
+            both(side, payload, pt, now + rng.random() * 0.01, src)  # type: ignore[arg-type]
+            if size == 80:
+                both(side, payload[::-1], pt, now + 0.01, src)  # type: ignore[arg-type]
+        if k in (70, 75):
+            (codes.pause if k == 70 else codes.resume)(now)
+            (linear.pause if k == 70 else linear.resume)(now)
+        if k % 5 == 4 or rng.random() < 0.05:
+            got[0] += codes.tick(now + 0.003)
+            got[1] += linear.tick(now + 0.003)
+    got[0] += codes.add_g711("caller", b"\x01" * 241, g711.PCMU, T0 + 3.0)  # 30 ms and a bit
+    got[1] += linear.add("caller", g711.decode(b"\x01" * 241, g711.PCMU), T0 + 3.0)
+    with pytest.raises(ValueError, match=r"not G\.711"):
+        codes.add_g711("caller", bytes(160), 18, T0 + 3.0)
+    for recorder, out in zip((codes, linear), got, strict=True):
+        summary = recorder.close(T0 + 4.0)
+        out += summary.tail
+        out[: len(summary.header)] = summary.header
+    assert got[0] == got[1]
+    left, right = channels(bytes(got[0]))
+    assert len(left) == 200 * 160
+    assert any(left)
+    assert any(right)
