@@ -8,7 +8,9 @@ import asyncio
 import email
 import email.policy
 import socket
+import ssl
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from agent_console.widgets import details_text
 from cti.config import Config, MailSettings, MailTemplate, load_config
@@ -31,6 +33,11 @@ NOW = 1_780_000_000.0
 NAME = "王小明"
 SUBJECT = "{customer.name}，您好：您要的资料"
 BODY = "{customer.name}您好：\n\n附上{answers.product}的资料。客服 {agent.name}\n"
+#: The test server's certificate (self-signed for 127.0.0.1, made with openssl for these
+#: tests) and its key.
+CERT = Path(__file__).with_name("mail_test_cert.pem")
+KEY = Path(__file__).with_name("mail_test_key.pem")
+PASSWORD = "s3cret 密码"
 
 
 def free_port() -> int:
@@ -73,16 +80,40 @@ class Smtp:
     port: int
 
 
-@pytest.fixture
-def smtp() -> Iterator[Smtp]:
+@contextmanager
+def smtp_server(**options: Any) -> Iterator[Smtp]:
+    """aiosmtpd on 127.0.0.1 at a free port (``options``: TLS, login), stopped after."""
     handler = Handler()
     port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
     controller.start()
     try:
         yield Smtp(handler, port)
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[Smtp]:
+    with smtp_server() as server:
+        yield server
+
+
+def server_tls() -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(CERT, KEY)
+    return context
+
+
+def desk_login(
+    server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: object
+) -> AuthResult:
+    """aiosmtpd's authenticator: user desk with :data:`PASSWORD`."""
+    ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
+        b"desk",
+        PASSWORD.encode(),
+    )
+    return AuthResult(success=ok, handled=False)
 
 
 @pytest.fixture
@@ -254,6 +285,7 @@ async def test_an_unfilled_variable_refuses_the_mail(smtp: Smtp, store: Store) -
     assert entry.note == f"e-mail failed: {state.error}"
 
 
+@pytest.mark.security
 @pytest.mark.parametrize(
     ("customer_id", "to", "why"),
     [
@@ -339,3 +371,49 @@ def test_mail_config_never_holds_a_password(tmp_path: Path) -> None:
     ]:
         with pytest.raises(ConfigError, match=why):
             load_config(overrides={"mail": bad})
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(("password", "state"), [(PASSWORD, "sent"), ("wrong", "failed")])
+async def test_starttls_and_login_with_the_password_file(
+    store: Store, tmp_path: Path, password: str, state: str
+) -> None:
+    secret = tmp_path / "smtp-password"
+    secret.write_text(password + "\n", encoding="utf-8")
+    options = {
+        "tls_context": server_tls(),
+        "require_starttls": True,
+        "authenticator": desk_login,
+        "auth_required": True,
+    }
+    with smtp_server(**options) as server:
+        item = await queue_mail(store, "t1")
+        settings = {"tls": "starttls", "ca_file": str(CERT), "user": "desk"}
+        mailer = Mailer(store, lambda: config(server.port, password_file=str(secret), **settings))
+        await mailer.send_due(NOW)
+        state_now = await store.script_runs.mail_state(item.id)
+    assert state_now is not None
+    assert state_now.state == state
+    if state == "sent":
+        assert [m["Subject"] for m in server.handler.received] == [f"{NAME}，您好：您要的资料"]
+    else:
+        assert server.handler.received == []
+        assert "535" in state_now.error  # the login refused: final
+        assert password not in state_now.error
+
+
+async def test_tls_from_the_start_and_a_certificate_not_trusted(store: Store) -> None:
+    with smtp_server(ssl_context=server_tls()) as server:
+        trusted = await queue_mail(store, "t2")
+        await Mailer(store, lambda: config(server.port, tls="tls", ca_file=str(CERT))).send_due(NOW)
+        assert len(server.handler.received) == 1
+        untrusted = await queue_mail(store, "t3")  # the system's trust store: not this one
+        await Mailer(store, lambda: config(server.port, tls="tls")).send_due(NOW)
+        assert len(server.handler.received) == 1
+    sent = await store.script_runs.mail_state(trusted.id)
+    refused = await store.script_runs.mail_state(untrusted.id)
+    assert sent is not None
+    assert refused is not None
+    assert sent.state == "sent"
+    assert (refused.state, refused.attempts) == ("pending", 1)  # tried again later
+    assert "certificate" in refused.error.lower()
