@@ -38,6 +38,7 @@ from cti.engine.mail_message import (
     mail_values,
     pick_template,
     retry_delay,
+    template_problems,
 )
 from cti.errors import CtiError, StoreError
 from cti.models import Interaction, OutboxItem
@@ -70,6 +71,8 @@ class Mailer:
         """Send what is due, then wait for the next due mail or a new one; until
         cancelled. Nothing here stops the engine: a failure is logged and tried again."""
         self._rows.queued.append(self._wake.set)
+        for problem in template_problems(self._config().mail):
+            log.error("mail template: %s (its mails are refused)", problem)
         try:
             while True:
                 self._wake.clear()  # before the round: a mail queued during it wakes the next

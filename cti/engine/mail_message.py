@@ -26,7 +26,7 @@ from cti.config import MailSettings, MailTemplate
 from cti.errors import CtiError
 from cti.models import Customer, OutboxItem, Scalar, ScriptRun
 from scripts_engine.runner import context_for
-from scripts_engine.text import TemplateError, has_placeholder, segments
+from scripts_engine.text import TemplateError, has_placeholder, segments, template_variables
 
 #: The longest address taken (RFC 5321's path limit, less the brackets).
 MAX_ADDRESS = 254
@@ -82,6 +82,19 @@ def pick_template(
         if key in templates:
             return key, templates[key]
     raise MailRefusedError(f"no mail template {name!r} in [mail.templates]")
+
+
+def template_problems(settings: MailSettings) -> list[str]:
+    """What is wrong with the configured templates' text (a body file is checked when
+    it is read), each naming its template: said at start, not only when a mail fails."""
+    out = []
+    for name, template in settings.templates.items():
+        for part, text in (("subject", template.subject), ("body", template.body)):
+            try:
+                template_variables(text)
+            except TemplateError as exc:
+                out.append(f"[mail.templates.{name}] {part}: {exc}")
+    return out
 
 
 def mail_values(

@@ -27,7 +27,7 @@ from cti.errors import ConfigError
 from cti.events import CustomerDetails
 from cti.models import Customer, OutboxItem, ScriptRun
 from cti.store.database import Store
-from tests.harness import until_async
+from tests.harness import until, until_async
 
 NOW = 1_780_000_000.0
 NAME = "王小明"
@@ -417,3 +417,24 @@ async def test_tls_from_the_start_and_a_certificate_not_trusted(store: Store) ->
     assert sent.state == "sent"
     assert (refused.state, refused.attempts) == ("pending", 1)  # tried again later
     assert "certificate" in refused.error.lower()
+
+
+async def test_a_broken_template_is_said_at_start_and_its_mail_refused(
+    smtp: Smtp, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    templates = {"materials": MailTemplate(subject="For {customer.name", body="Hello")}
+    mailer = Mailer(store, lambda: config(smtp.port, templates=templates))
+    task = asyncio.create_task(mailer.serve())
+    try:
+        await until(lambda: "[mail.templates.materials] subject" in caplog.text)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    item = await queue_mail(store, "b1")
+    await mailer.send_due(NOW)
+    state = await store.script_runs.mail_state(item.id)
+    assert state is not None
+    assert state.state == "failed"
+    assert "'{' is never closed" in state.error
+    assert smtp.handler.received == []
