@@ -6,9 +6,9 @@ it is applied at, and keeps:
 
 * the latest :class:`~cti.protocol.QueueStatus` and waiting calls of each queue, with a
   colour level for service level and longest wait (:class:`Level`);
-* one :class:`AgentRow` per agent (state with reason, since when, current call, calls
-  handled, whether its phone is reachable), and which rows changed since the screen
-  last drew them;
+* one :class:`AgentRow` per agent (name, state with reason, since when, current call and
+  its caller, calls handled, whether its phone is reachable), and which rows changed
+  since the screen last drew them;
 * a history of waiting calls and service level per queue and for the whole center, one
   point per bucket over the configured span (the chart);
 * alerts: raised once when a queue's service level falls below the alert level or its
@@ -207,6 +207,9 @@ class AgentRow:
     calls_handled: int = 0
     phone_reachable: bool | None = None
     """Whether the agent's phone can be rung; ``None``: no line carries the voice."""
+    caller_name: str = ""
+    """The customer on ``call_id`` when known; the number it came from or dials."""
+    caller_number: str = ""
 
     def state_label(self) -> str:
         """``Ready``, ``Not ready (lunch)``, ``not seen``..."""
@@ -586,6 +589,10 @@ class WallboardModel:
         row.call_id = message.call_id
         row.calls_handled = message.calls_handled
         row.phone_reachable = message.phone_reachable
+        row.name = message.agent_name or self._names.get(message.agent_id, "")
+        row.caller_name, row.caller_number = message.caller_name, message.caller_number
+        if message.call_id is not None and not (row.caller_name or row.caller_number):
+            row.caller_name = self.caller_of(message.call_id)  # an older engine
         self.changed_agents.add(message.agent_id)
 
     # --- supervisor commands -----------------------------------------------------

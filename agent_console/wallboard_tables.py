@@ -27,12 +27,14 @@ COLUMNS: dict[str, tuple[tuple[str, str, int, int], ...]] = {
         ("handled", "Calls", 5, 6),
     ),
     "calls": (
-        ("queue", "Queue", 9, 14),
+        ("queue", "Queue", 8, 14),
         ("position", "#", 3, 3),
         ("waited", "Waited", 6, 8),
-        ("estimate", "Est.", 6, 8),
-        ("call", "Call", 10, 14),
-        ("caller", "Caller", 17, 28),
+        ("estimate", "Est.", 5, 8),
+        ("priority", "Prio", 5, 7),
+        ("rank", "Rank", 5, 7),
+        ("call", "Call", 8, 14),
+        ("caller", "Caller", 12, 28),
         ("segment", "Segment", 7, 10),
     ),
     "campaigns": (
@@ -58,7 +60,7 @@ _STATE_STYLE: dict[AgentState | None, str] = {
     AgentState.WRAP_UP: "bold magenta",
 }
 
-_AGENT_COLUMNS = ("agent", "state", "phone", "time", "call", "handled")
+_AGENT_COLUMNS = tuple(key for key, *_ in COLUMNS["agents"])
 _TIME = _AGENT_COLUMNS.index("time")
 #: The phone column: reachable, not reachable, or nothing (no line carries the voice).
 _PHONE: dict[bool | None, Text] = {
@@ -66,10 +68,7 @@ _PHONE: dict[bool | None, Text] = {
     False: Text("✗", style="bold red"),
     None: Text(""),
 }
-_CALL_COLUMNS = ("queue", "position", "waited", "estimate", "call", "caller", "segment")
-_STATE_OF_CAMPAIGN = {"running": "bold green", "paused": "bold yellow", "stopped": "dim"}
-
-
+_CALL_COLUMNS = tuple(key for key, *_ in COLUMNS["calls"])
 _STATE_OF_CAMPAIGN = {"running": "bold green", "paused": "bold yellow", "stopped": "dim"}
 
 
@@ -89,7 +88,7 @@ def calls_note_text(cut: Sequence[tuple[str, int, int]]) -> Text:
     return text
 
 
-def agent_cells(row: AgentRow, now: float, caller: str) -> tuple[Text, ...]:
+def agent_cells(row: AgentRow, now: float) -> tuple[Text, ...]:
     """The agent grid's cells for one agent, in :data:`_AGENT_COLUMNS` order."""
     who = Text(row.agent_id, no_wrap=True, overflow="ellipsis")
     if row.name:
@@ -97,14 +96,26 @@ def agent_cells(row: AgentRow, now: float, caller: str) -> tuple[Text, ...]:
         who.append(row.name)
     state = Text(row.state_label(), style=_STATE_STYLE[row.state], overflow="ellipsis")
     timer = Text("" if row.state is None else format_duration(now - row.since_wall))
-    call = Text(overflow="ellipsis")
+    call = Text(no_wrap=True, overflow="ellipsis")
     if row.call_id is not None:
-        call.append(row.call_id)
-        if caller:
-            call.append(" · ")
-            call.append(caller)
+        call.append(row.caller_name)
+        if row.caller_number:
+            call.append(" " if row.caller_name else "")
+            call.append(row.caller_number, style="dim" if row.caller_name else "")
+        if not call.plain:  # nothing known of the caller: the call, to find it by
+            call.append(row.call_id, style="dim")
     handled = Text(str(row.calls_handled), justify="right")
     return (who, state, _PHONE[row.phone_reachable].copy(), timer, call, handled)
+
+
+def priority_text(call: WaitingCall) -> Text:
+    """The call's priority, ``*`` after it when a supervisor set it (not its queue's)."""
+    if call.priority is None:
+        return Text("-", justify="right")
+    text = Text(f"{call.priority:g}", justify="right", overflow="ellipsis")
+    if call.own_priority:
+        text.append("*", style="bold yellow")
+    return text
 
 
 def call_cells(queue: str, call: WaitingCall, waited: float) -> tuple[Text, ...]:
@@ -115,6 +126,8 @@ def call_cells(queue: str, call: WaitingCall, waited: float) -> tuple[Text, ...]
         Text(str(call.position), justify="right"),
         Text(format_duration(waited)),
         Text(estimate),
+        priority_text(call),
+        Text("-" if call.rank is None else f"{call.rank:.0f}", justify="right"),
         Text(call.call_id, overflow="ellipsis"),
         Text(call.customer or call.ani or "no number", overflow="ellipsis"),
         Text(
@@ -247,7 +260,7 @@ class BoardTables:
         table = self._table("agents")
         for agent_id in changed:
             row = self.model.agents[agent_id]
-            cells = agent_cells(row, now, self.model.caller_of(row.call_id))
+            cells = agent_cells(row, now)
             plain = tuple(cell.plain for cell in cells)
             before = self._agent_cells.get(agent_id, ("",) * len(plain))
             for column, cell, now_shows, showed in zip(
@@ -266,7 +279,7 @@ class BoardTables:
         self._agent_cells.clear()
         for agent_id in self.agent_order:
             row = self.model.agents[agent_id]
-            cells = agent_cells(row, now, self.model.caller_of(row.call_id))
+            cells = agent_cells(row, now)
             table.add_row(*cells, key=agent_id)
             self._agent_cells[agent_id] = tuple(cell.plain for cell in cells)
         if selected in self.agent_order:
@@ -302,7 +315,7 @@ class BoardTables:
                 table.remove_row(call_id)
             for call_id, cells in rows.items():
                 if call_id in shown:
-                    for column in ("position", "waited", "estimate"):
+                    for column in ("position", "waited", "estimate", "priority", "rank"):
                         index = _CALL_COLUMNS.index(column)
                         table.update_cell(call_id, column, cells[index])
                 else:

@@ -6,9 +6,9 @@ union of every message, and how one is encoded and decoded, is :mod:`cti.protoco
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from cti.fields import (
     EventLine,
@@ -18,6 +18,7 @@ from cti.fields import (
     OptionalId,
     WireFloat,
     WireInt,
+    clean_text,
 )
 from cti.models import (
     AgentState,
@@ -251,6 +252,17 @@ class ScreenPop(WireMessage):
     """A callback's voicemail, to hear before calling back (None: it has none)."""
 
 
+#: Most characters of a name or number an agent's state carries for wallboards (clipped).
+MAX_SHOWN_NAME_CHARS = 64
+ShownName = Annotated[
+    str,
+    BeforeValidator(
+        lambda v: clean_text(v, max_length=MAX_SHOWN_NAME_CHARS) if isinstance(v, str) else v
+    ),
+]
+"""A name or number shown on a wallboard: cleaned and clipped (:func:`clean_text`)."""
+
+
 class AgentStateChanged(WireMessage):
     """An agent's state; published retained on the agent's state topic."""
 
@@ -267,6 +279,13 @@ class AgentStateChanged(WireMessage):
     """The Not Ready reasons configured, for the agent to choose from."""
     phone_reachable: bool | None = None
     """Whether the agent's phone can be rung (``None``: the center has no voice line)."""
+    agent_name: ShownName = ""
+    """The agent's configured name ("": none, or an older engine)."""
+    caller_name: ShownName = ""
+    """The customer on ``call_id``, when known (for wallboards; text, never markup)."""
+    caller_number: ShownName = ""
+    """The number ``call_id`` came from or dials (E.164 when it is one, else as the line
+    gave it); "" with no call, no number, or from an older engine."""
 
 
 class AgentPresence(WireMessage):
@@ -385,6 +404,13 @@ class WaitingCall(WireMessage):
     customer: str = ""
     segment: str = ""
     kind: str = "inbound"
+    priority: WireFloat | None = None
+    """Its priority in rank points: its own when ``own_priority`` (a supervisor set it),
+    else its queue's; None from an older engine."""
+    own_priority: bool = False
+    rank: WireFloat | None = None
+    """Its rank when sent (priority + value x weight + seconds waited x aging rate): the
+    queue serves the highest first; None from an older engine."""
 
 
 #: Most waiting calls one :class:`QueueCalls` carries, and most bytes they take (as JSON):

@@ -160,6 +160,15 @@ class Router(Timers):
     def call_kind(self, call_id: str) -> str:
         return self._call(call_id).kind
 
+    def call_priority(self, call_id: str, now: float) -> tuple[float, bool, float]:
+        """A call's priority (its own, set by a supervisor, else its queue's), whether it
+        is its own, and its rank at ``now`` as the queue orders it (higher: sooner)."""
+        call = self._call(call_id)
+        q = self._queue(call.queue)
+        own = call.priority is not None
+        rank = call.key + q.aging_rate * now
+        return (call.priority if call.priority is not None else q.priority), own, rank
+
     def call_ring(self, call_id: str) -> int:
         return self._call(call_id).ring
 

@@ -190,7 +190,8 @@ class EngineService:
                            persistent={a.id for a in (*agents, *self.config.agents)
                                        if a.phone_mode == "persistent"})  # fmt: skip
         self.views = AgentViews(self.router, config, self.pops, self.calls, self._send,
-                                phone_reachable=self.voice.phone_reachable)  # fmt: skip
+                                phone_reachable=self.voice.phone_reachable,
+                                call_customer=self.desk.call_customer.get)  # fmt: skip
         parts = Parts(self.route, self.calls, self.desk, self.runs, self.callbacks,
                       lambda agent_id: self.views.resend(agent_id, self.now()),
                       self.voice.ready_refusal, self.voice, replan)  # fmt: skip

@@ -6,6 +6,7 @@ call in hand again when its console asks for a snapshot."""
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 
 from cti import topics
@@ -16,6 +17,7 @@ from cti.engine.call_control import CallController
 from cti.engine.records import RecordKeeper
 from cti.engine.screen_pop import ScreenPops
 from cti.errors import RoutingError
+from cti.models import Customer
 from cti.protocol import (
     MAX_QUEUE_CALLS_BYTES,
     MAX_QUEUE_CALLS_SENT,
@@ -80,6 +82,7 @@ def waiting_calls(router: Router, queue: str, now: float, wall: float) -> QueueC
     size = 0
     for estimate in estimates[:MAX_QUEUE_CALLS_SENT]:
         caller = router.call_caller(estimate.call_id)
+        priority, own, rank = router.call_priority(estimate.call_id, now)
         call = WaitingCall(
             call_id=estimate.call_id,
             position=estimate.position,
@@ -89,12 +92,20 @@ def waiting_calls(router: Router, queue: str, now: float, wall: float) -> QueueC
             customer=caller.customer.name if caller.customer else "",
             segment=caller.segment.value if caller.customer else "",
             kind=router.call_kind(estimate.call_id),
+            priority=_on_wire(priority),
+            own_priority=own,
+            rank=_on_wire(rank),
         )
         size += len(encode(call)) + 1
         if size > MAX_QUEUE_CALLS_BYTES:
             break
         calls.append(call)
     return QueueCalls(queue=queue, calls=tuple(calls), at_wall=wall, total=len(estimates))
+
+
+def _on_wire(figure: float) -> float | None:
+    """``figure`` if a message can carry it (finite, within WireFloat's range), else None."""
+    return figure if math.isfinite(figure) and abs(figure) <= 1e15 else None
 
 
 class HealthWatch:
@@ -185,8 +196,11 @@ class AgentViews:
         send: Send,
         *,
         phone_reachable: Callable[[str], bool | None] = lambda _agent_id: None,
+        call_customer: Callable[[str], Customer | None] = lambda _call_id: None,
     ) -> None:
+        """``call_customer``: the customer an agent chose for a call (else its caller's)."""
         self._router = router
+        self._call_customer = call_customer
         self._config = config
         self._pops = pops
         self._calls = calls
@@ -196,6 +210,7 @@ class AgentViews:
     def state(self, agent_id: str, now: float, wall: float) -> AgentStateChanged:
         a = self._router.agent(agent_id)
         deadline_wall = None if a.deadline is None else wall + (a.deadline - now)
+        caller_name, caller_number = self._caller(a.call_id)
         return AgentStateChanged(
             agent_id=agent_id,
             state=a.state,
@@ -206,7 +221,21 @@ class AgentViews:
             calls_handled=a.calls_handled,
             not_ready_reasons=self._config().engine.not_ready_reasons,
             phone_reachable=self._phone_reachable(agent_id),
+            agent_name=self._pops.agent_names.get(agent_id, ""),
+            caller_name=caller_name,
+            caller_number=caller_number,
         )
+
+    def _caller(self, call_id: str | None) -> tuple[str, str]:
+        """The name and number of the caller on ``call_id``, for wallboards."""
+        if call_id is None:
+            return "", ""
+        try:
+            caller = self._router.call_caller(call_id)
+        except RoutingError:  # over already
+            return "", ""
+        customer = self._call_customer(call_id) or caller.customer
+        return (customer.name if customer is not None else "", caller.e164 or caller.ani)
 
     def resend(self, agent_id: str, now: float) -> None:
         """The agent's state (retained), offer, call in hand and its control state."""

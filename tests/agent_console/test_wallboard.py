@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.cells import cell_len
 from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import DataTable, RichLog, Static, TabbedContent, Tabs
@@ -23,10 +24,12 @@ from agent_console.wallboard_tiles import QueueTile
 from cti import topics
 from cti.bus.memory import InMemoryBus
 from cti.config import WallboardSettings
-from cti.models import AgentState, Customer, PhoneNumber, Segment
+from cti.models import AgentConfig, AgentState, Customer, PhoneNumber, Segment
 from cti.protocol import (
     MAX_QUEUE_CALLS_SENT,
+    AcceptOffer,
     AgentStateChanged,
+    ChangeCallPriority,
     EngineHealth,
     Login,
     QueueCalls,
@@ -130,7 +133,7 @@ async def test_tiles_show_calls_as_they_arrive(center: Center) -> None:
         await pilot.press("v")  # the waiting calls
         calls: DataTable[Any] = app.query_one("#calls", DataTable)
         await settle(pilot, lambda: calls.row_count == 2)
-        callers = {str(calls.get_row_at(i)[5]) for i in range(2)}
+        callers = {str(calls.get_cell(row.key, "caller")) for row in calls.ordered_rows}
         assert callers == {"张伟", "Ada Lovelace"}
 
 
@@ -148,7 +151,9 @@ async def test_agent_row_follows_the_engine(center: Center) -> None:
 
         call_id = center.trunk.ring("138 0000 0001")
         await settle(pilot, lambda: str(table.get_cell("1001", "state")) == "Reserved")
-        assert str(table.get_cell("1001", "call")).startswith(call_id)
+        # the caller, though the board never saw the call wait (it went straight to 1001)
+        await settle(pilot, lambda: str(table.get_cell("1001", "call")) == "张伟 +8613800000001")
+        assert center.service.router.call_agent(call_id) == "1001"
 
 
 async def test_change_priority_reorders_the_queue(center: Center) -> None:
@@ -353,6 +358,9 @@ async def _fill(pilot: Pilot[Any]) -> None:
                     ani="+8613800000001",
                     customer="张伟",
                     segment="gold",
+                    priority=500.0,
+                    own_priority=True,
+                    rank=665.0,
                 ),
             ),
             at_wall=at,
@@ -506,3 +514,92 @@ def test_wallboard_snapshot_80x24(snap_compare: Callable[..., bool], utc: None) 
 
 def test_wallboard_snapshot_120x40(snap_compare: Callable[..., bool], utc: None) -> None:
     assert snap_compare(_snapshot_board(), terminal_size=(120, 40), run_before=_fill)
+
+
+# --- the agent grid names agents and callers (issue 21) ------------------------------
+
+
+async def test_the_grid_names_the_agent_and_the_caller_of_a_call_never_seen_waiting(
+    tmp_path: Path,
+) -> None:
+    """The board has no names configured and never saw the call wait (offered at once to
+    a Ready agent): the engine's state messages name the agent and the caller."""
+    customers = [
+        Customer(
+            id=1,
+            name="[red]欧阳[/red] 娜娜",
+            phones=(PhoneNumber(raw="+8613800000001", e164="+8613800000001"),),
+            value=50.0,
+            segment=Segment.GOLD,
+        )
+    ]
+    agents = [
+        AgentConfig(id="1001", name="王伟", queues={"general": 0.0}),
+        AgentConfig(id="1002", name="Ada", queues={"general": 0.0}),
+    ]
+    async with engine_center(tmp_path / "cti.db", agents=agents, customers=customers) as center:
+        app = Wallboard(center.bus, "sup1")
+        async with app.run_test(size=(120, 30)) as pilot:
+            table: DataTable[Any] = app.query_one("#agents", DataTable)
+            await ready_agent(pilot, center, "1001")
+            await ready_agent(pilot, center, "1002")
+            call_id = center.trunk.ring("138 0000 0001")
+            router = center.service.router
+            await settle(
+                pilot,
+                lambda: call_id in router.active_call_ids() and bool(router.call_agent(call_id)),
+            )
+            agent = router.call_agent(call_id)
+            assert agent is not None
+            other = "1002" if agent == "1001" else "1001"
+            await settle(pilot, lambda: "Reserved" in str(table.get_cell(agent, "state")))
+            await settle(pilot, lambda: "+8613800000001" in str(table.get_cell(agent, "call")))
+            call = table.get_cell(agent, "call")
+            assert call.plain.startswith("[red]欧阳[/red] 娜娜")  # as stored: never markup
+            assert call_id not in call.plain
+            assert str(table.get_cell("1001", "agent")) == "1001 王伟"
+            assert str(table.get_cell("1002", "agent")) == "1002 Ada"
+            assert str(table.get_cell(other, "call")) == ""
+            # wide names take two cells each: the columns after them stay aligned
+            rows = {line.split()[0]: line for line in drawn(table).splitlines()[1:3]}
+            states = {agent: "Reserved", other: "Ready"}
+            starts = {cell_len(rows[a][: rows[a].index(states[a])]) for a in states}
+            assert len(starts) == 1, rows
+            await center.send(AcceptOffer(agent_id=agent, call_id=call_id))
+            await settle(pilot, lambda: "Talking" in str(table.get_cell(agent, "state")))
+            assert "+8613800000001" in str(table.get_cell(agent, "call"))
+
+
+async def test_waiting_calls_show_their_rank_and_priority(center: Center) -> None:
+    """Each waiting call shows its place, its priority (its own, marked, once a supervisor
+    set it) and its rank in points, as the router ranks it."""
+    app = board(center)
+    async with app.run_test(size=(80, 24)) as pilot:
+        router = center.service.router
+        first = center.trunk.ring("138 0000 0001")  # value 90
+        second = center.trunk.ring("138 0000 0002")  # value 10
+        await settle(pilot, lambda: router.waiting("general") == 2)
+        change = ChangeCallPriority(supervisor_id="sup1", call_id=second, priority=500.0)
+        await center.bus.publish(topics.supervisor_commands("sup1"), change)
+        await settle(pilot, lambda: router.waiting_in_order("general") == [second, first])
+        await center.service.publish_status()
+        await settle(pilot, lambda: len(app.model.waiting_calls()) == 2)
+        calls = {call.call_id: call for _, call in app.model.waiting_calls()}
+        queue_priority = router.queue_config("general").priority
+        assert (calls[second].priority, calls[second].own_priority) == (500.0, True)
+        assert (calls[first].priority, calls[first].own_priority) == (queue_priority, False)
+        ranks = [calls[second].rank, calls[first].rank]
+        assert None not in ranks
+        assert ranks == sorted(ranks, reverse=True)  # type: ignore[type-var]
+        assert ranks[0] != ranks[1]
+        assert (calls[second].position, calls[first].position) == (1, 2)
+
+        await pilot.press("v")
+        table: DataTable[Any] = app.query_one("#calls", DataTable)
+        await settle(pilot, lambda: table.row_count == 2)
+        assert str(table.get_cell(second, "priority")) == "500*"
+        assert str(table.get_cell(first, "priority")) == f"{queue_priority:g}"
+        assert str(table.get_cell(second, "rank")) == f"{calls[second].rank:.0f}"
+        assert str(table.get_cell(second, "position")) == "1"
+        header = drawn(table).splitlines()[0]
+        assert {"#", "Prio", "Rank", "Caller"} <= set(header.split()), header
