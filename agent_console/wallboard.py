@@ -112,6 +112,16 @@ def priority_problem(value: str) -> str | None:
     return None
 
 
+def priority_now(call: WaitingCall) -> str:
+    """``, now 50 (the queue's)``, ``(set by a supervisor)``, with its place and rank;
+    empty from an older engine (which does not send them)."""
+    if call.priority is None:
+        return ""
+    whose = "set by a supervisor" if call.own_priority else "the queue's"
+    rank = "" if call.rank is None else f", rank {call.rank:.0f}"
+    return f", place {call.position}{rank}; priority now {call.priority:g} ({whose})"
+
+
 def reason_problem(value: str) -> str | None:
     if not value:
         return "type a reason the agent will see, e.g. supervisor"
@@ -561,8 +571,10 @@ class Wallboard(App[None]):
             Prompt(
                 f"Priority of call {call.call_id}",
                 _SEND_HINT,
-                intro=f"{caller}, waiting in {queue} for {format_duration(call.waited_s)}. "
-                "New priority in rank points (higher is served sooner); it keeps its age.",
+                "" if call.priority is None else f"{call.priority:g}",
+                intro=f"{caller}, waiting in {queue} for {format_duration(call.waited_s)}"
+                f"{priority_now(call)}. New priority in rank points (higher is served "
+                "sooner); it keeps its age.",
                 check=priority_problem,
             ),
             chosen,

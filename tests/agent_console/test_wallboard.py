@@ -16,8 +16,9 @@ import pytest
 from rich.cells import cell_len
 from textual.pilot import Pilot
 from textual.widget import Widget
-from textual.widgets import DataTable, RichLog, Static, TabbedContent, Tabs
+from textual.widgets import DataTable, Input, RichLog, Static, TabbedContent, Tabs
 
+from agent_console.dialogs import Prompt
 from agent_console.wallboard import Wallboard
 from agent_console.wallboard_model import ActionOutcome
 from agent_console.wallboard_tiles import QueueTile
@@ -603,3 +604,34 @@ async def test_waiting_calls_show_their_rank_and_priority(center: Center) -> Non
         assert str(table.get_cell(second, "position")) == "1"
         header = drawn(table).splitlines()[0]
         assert {"#", "Prio", "Rank", "Caller"} <= set(header.split()), header
+
+
+async def test_the_priority_dialog_shows_the_current_priority(center: Center) -> None:
+    """The dialog opens with the call's priority in the line (typing replaces it) and says
+    whose it is: the queue's, then the supervisor's once one was set."""
+    app = board(center)
+    async with app.run_test(size=(100, 30)) as pilot:
+        router = center.service.router
+        call_id = center.trunk.ring("138 0000 0002")
+        await settle(pilot, lambda: router.waiting("general") == 1)
+        await center.service.publish_status()
+        await highlight(pilot, "calls", call_id)
+        await pilot.press("p")
+        await settle(pilot, lambda: isinstance(app.screen, Prompt))
+        line = app.screen.query_one(Input)
+        queue_priority = router.queue_config("general").priority
+        assert line.value == f"{queue_priority:g}"
+        intro = drawn(app.screen.query_one(".hint"))
+        assert f"priority now {queue_priority:g} (the queue's)" in intro, intro
+
+        await pilot.press(*"250", "enter")  # typed over the value shown
+        await settle(pilot, lambda: len(outcomes(app)) == 1)
+        assert outcomes(app)[0].ok
+        assert router.call_priority(call_id, 0.0)[:2] == (250.0, True)
+        await center.service.publish_status()
+        await settle(pilot, lambda: app.model.waiting_calls()[0][1].own_priority)
+        await highlight(pilot, "calls", call_id)
+        await pilot.press("p")
+        await settle(pilot, lambda: isinstance(app.screen, Prompt))
+        assert app.screen.query_one(Input).value == "250"
+        assert "priority now 250 (set by a supervisor)" in drawn(app.screen.query_one(".hint"))
