@@ -27,6 +27,7 @@ from telephony_adapters.sipline.message import (
     Uri,
     make_response,
     parse_uri,
+    quote,
 )
 from telephony_adapters.sipline.phone_auth import PhoneSettings
 from telephony_adapters.sipline.transaction import (
@@ -135,7 +136,7 @@ class AgentCore:
         return ""
 
     def local_uri(self) -> str:
-        name = f'"{self.settings.display_name}" ' if self.settings.display_name else ""
+        name = f"{quote(self.settings.display_name)} " if self.settings.display_name else ""
         return f"{name}<sip:{self.user}@{self.domain or self.host}>"
 
     def dial_uri(self, number: str, peer: str = "") -> Uri:
