@@ -47,6 +47,11 @@ one core with no packet lost and added latency p99 <= 2 ms; ``goal_met`` says wh
 the 200-call line meets it (only on lines of 200 calls; null when the generator did
 not keep up).
 
+Stalls of this process's event loop in each measured window: ``loop_lag_p99_ms`` and
+``loop_lag_max_ms`` (a 1 ms timer's lateness: what a packet arriving then waited too),
+``gc_pause_max_ms`` and ``gc_collections`` (per generation). The relay's set-up is
+frozen out of the collector (``gc.freeze()``, as ``cti serve`` does; ``--no-gc-freeze``).
+
 ``--compiled``: after the runs on the interpreted media core, the same runs again in a
 child process whose ``sys.path`` starts with the core compiled by mypyc
 (:mod:`telephony_adapters.media.compiled`; built into the cache on first use); each JSON
@@ -69,6 +74,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import select
@@ -287,6 +293,52 @@ class _Generator:
         await self.proc.wait()
 
 
+class _Stalls:
+    """How long the event loop of this process stalled in a window: a 1 ms timer's
+    lateness (``loop_lag_*``: what any packet waiting then also waited; uvloop's timers
+    count whole milliseconds, so up to 1 ms of it is the timer's), and the collector's
+    pauses (``gc_*``, from ``gc.callbacks``)."""
+
+    PERIOD_S = 0.001
+
+    def __init__(self, start_at: float, stop_at: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.start_at, self.stop_at = start_at, stop_at
+        self.lags = array("d")
+        self.pauses = array("d")
+        self.collections = [0, 0, 0]
+        self._gc_at = 0.0
+        self._due = start_at
+        self.loop.call_at(start_at, self._tick)
+        gc.callbacks.append(self._gc)
+
+    def _tick(self) -> None:
+        now = time.monotonic()  # the loop's clock, finer (uvloop's counts whole ms)
+        self.lags.append(max(0.0, now - self._due))
+        self._due = max(self._due + self.PERIOD_S, now)
+        if self._due < self.stop_at:
+            self.loop.call_at(self._due, self._tick)
+        else:
+            gc.callbacks.remove(self._gc)
+
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._gc_at = now
+        elif self.start_at <= time.monotonic() < self.stop_at:
+            self.pauses.append(now - self._gc_at)
+            self.collections[info["generation"]] += 1
+
+    def figures(self) -> dict[str, Any]:
+        lags = sorted(self.lags)
+        return {
+            "loop_lag_p99_ms": _ms(_percentile(lags, 0.99)),
+            "loop_lag_max_ms": _ms(lags[-1] if lags else 0.0),
+            "gc_pause_max_ms": _ms(max(self.pauses, default=0.0)),
+            "gc_collections": self.collections,
+        }
+
+
 class _CpuWindow:
     """This process's CPU time, the wall time and the packets its relay took in between
     two instants of the loop's clock (the generator's clock too: ``time.monotonic``)."""
@@ -320,9 +372,10 @@ async def _measured(
     start_at = time.monotonic() + 0.3
     measured = start_at + args.warmup
     window = _CpuWindow(measured, measured + args.seconds, packets)
+    stalls = _Stalls(measured, measured + args.seconds)
     result: dict[str, Any] = await gen.run(targets, start_at, args)
     await window.done  # the generator may be done first (everything back at once)
-    return result | window.figures()
+    return result | window.figures() | stalls.figures()
 
 
 async def run_direct(gen: _Generator, calls: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -436,12 +489,15 @@ async def run_relay(
                     relay.tap(b, leg_tap(call_id, b), "agent")
             core = relay.core
             ticking = loop.create_task(recordings.tick())
+            if args.gc_freeze:
+                gc.freeze()  # as cti serve does once the engine is up
             try:
                 result = await _measured(
                     gen, targets, args, lambda: sum(core.stats(leg).received for leg in leg_ids)
                 )
             finally:
                 ticking.cancel()
+                gc.unfreeze()
             result["dropped"] = sum(relay.core.dropped.values())
         result["recorded_bytes"], result["recording_errors"] = await recordings.close(loop.time())
     return result
@@ -467,6 +523,10 @@ def _line(
             f"{prefix}p50_ms": run["p50_ms"],
             f"{prefix}p99_ms": run["p99_ms"],
             f"{prefix}max_ms": run["max_ms"],
+            f"{prefix}loop_lag_p99_ms": run["loop_lag_p99_ms"],
+            f"{prefix}loop_lag_max_ms": run["loop_lag_max_ms"],
+            f"{prefix}gc_pause_max_ms": run["gc_pause_max_ms"],
+            f"{prefix}gc_collections": run["gc_collections"],
         }
 
     line: dict[str, Any] = {"calls": calls, "loop": loop}
@@ -669,6 +729,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-record", dest="record", action="store_false", help="the relay without recording"
     )
     parser.add_argument("--pin", action="store_true", help="relay on CPU 0, generator on CPU 1")
+    parser.add_argument(
+        "--no-gc-freeze", dest="gc_freeze", action="store_false",
+        help="no gc.freeze() after the relay's set-up (cti serve freezes once it is up)",
+    )  # fmt: skip
     parser.add_argument(
         "--loops", type=_loops, default=None,
         help="event loops of this process, in turn (default: asyncio, and uvloop if installed)",

@@ -39,3 +39,6 @@ def test_quick_run_prints_the_figures_of_relay_and_baseline() -> None:
     assert line["recording_errors"] == 0
     assert line["recorded_bytes"] >= 10 * 32_000
     assert line["cpu_per_call_ms_per_s"] > 0
+    # the loop's stalls were probed (a 1 ms timer through the measured second)
+    assert line["loop_lag_max_ms"] >= line["loop_lag_p99_ms"] >= 0
+    assert len(line["gc_collections"]) == 3
