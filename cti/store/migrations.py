@@ -238,6 +238,59 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX idx_call_records_agent ON call_records (agent_id, started_wall);
         """,
     ),
+    (
+        12,
+        """
+        -- The customer base's generation: bumped by every change a lookup by number can
+        -- see (customers, their phones and e-mails), so the screen-pop reader's cache of
+        -- hot numbers (cti.store.customers_read) knows when to drop, whichever process
+        -- wrote. A bulk load (cti.store.customers_bulk) holds a row of customer_bulk_load
+        -- inside its own transaction (never seen by others): these triggers and the search
+        -- index's skip its rows, and it bumps the generation and fills the index itself.
+        CREATE TABLE customer_generation (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            n  INTEGER NOT NULL
+        );
+        INSERT INTO customer_generation (id, n) VALUES (1, 0);
+        CREATE TABLE customer_bulk_load (id INTEGER PRIMARY KEY);
+        CREATE TRIGGER customer_generation_customer_insert AFTER INSERT ON customers
+        WHEN NOT EXISTS (SELECT 1 FROM customer_bulk_load) BEGIN
+            UPDATE customer_generation SET n = n + 1;
+        END;
+        CREATE TRIGGER customer_generation_customer_update AFTER UPDATE ON customers
+        WHEN NOT EXISTS (SELECT 1 FROM customer_bulk_load) BEGIN
+            UPDATE customer_generation SET n = n + 1;
+        END;
+        CREATE TRIGGER customer_generation_customer_delete AFTER DELETE ON customers BEGIN
+            UPDATE customer_generation SET n = n + 1;
+        END;
+        CREATE TRIGGER customer_generation_phone_insert AFTER INSERT ON customer_phones
+        WHEN NOT EXISTS (SELECT 1 FROM customer_bulk_load) BEGIN
+            UPDATE customer_generation SET n = n + 1;
+        END;
+        CREATE TRIGGER customer_generation_phone_update AFTER UPDATE ON customer_phones BEGIN
+            UPDATE customer_generation SET n = n + 1;
+        END;
+        CREATE TRIGGER customer_generation_phone_delete AFTER DELETE ON customer_phones BEGIN
+            UPDATE customer_generation SET n = n + 1;
+        END;
+        CREATE TRIGGER customer_generation_email_insert AFTER INSERT ON customer_emails
+        WHEN NOT EXISTS (SELECT 1 FROM customer_bulk_load) BEGIN
+            UPDATE customer_generation SET n = n + 1;
+        END;
+        CREATE TRIGGER customer_generation_email_update AFTER UPDATE ON customer_emails BEGIN
+            UPDATE customer_generation SET n = n + 1;
+        END;
+        CREATE TRIGGER customer_generation_email_delete AFTER DELETE ON customer_emails BEGIN
+            UPDATE customer_generation SET n = n + 1;
+        END;
+        DROP TRIGGER customer_search_insert;
+        CREATE TRIGGER customer_search_insert AFTER INSERT ON customers
+        WHEN NOT EXISTS (SELECT 1 FROM customer_bulk_load) BEGIN
+            INSERT INTO customer_search (rowid, search_text) VALUES (new.id, new.search_text);
+        END;
+        """,
+    ),
     # 20-29: call scripts. Keep the numbers rising down this tuple (the store checks).
     (
         20,
