@@ -22,7 +22,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from cti.models import Customer, PhoneNumber, PhoneType, Segment
-from cti.store.database import FIND_BY_NUMBER_SQL, Store
+from cti.store.customers_read import FIND_BY_NUMBER_SQL
+from cti.store.database import Store
 
 CHUNK = 100_000
 

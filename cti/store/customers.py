@@ -14,7 +14,7 @@ import json
 import unicodedata
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
@@ -108,10 +108,37 @@ SERVICE_COLUMNS = (
     "id, customer_id, title, detail, status, priority, created_at, updated_at, due_at,"
     " assignee, escalation_level, escalated_at, escalated_to"
 )
-_PRIORITY_ORDER = (
+PRIORITY_ORDER = (
     "CASE priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END"
 )
 OPEN_STATUSES = "('open', 'in_progress', 'waiting')"
+VALUE_INPUTS_SQL = (
+    "SELECT scored_at, last_order_at, window_orders, window_spent, window_contacts"
+    " FROM customers WHERE id = ?"
+)
+
+
+def service_items_sql(open_only: bool) -> str:
+    """A customer's service items (``customer_id``, ``limit``), most urgent first."""
+    where = f" AND status IN {OPEN_STATUSES}" if open_only else ""
+    return (
+        f"SELECT {SERVICE_COLUMNS} FROM service_items WHERE customer_id = ?{where}"
+        f" ORDER BY {PRIORITY_ORDER}, due_at IS NULL, due_at, id LIMIT ?"
+    )
+
+
+def value_inputs_from_row(row: Sequence[Any]) -> ValueInputs | None:
+    """A row of :data:`VALUE_INPUTS_SQL` as what the score came from (None: never scored)."""
+    scored_at, last, orders, spent, contacts = row
+    if scored_at is None:
+        return None
+    return ValueInputs(
+        scored_at=scored_at,
+        last_order_at=last,
+        orders=int(orders),
+        spent=float(spent),
+        contacts=int(contacts),
+    )
 
 
 class CustomerRows:
@@ -259,11 +286,9 @@ class CustomerRows:
         self, customer_id: int, *, open_only: bool = True, limit: int = 50
     ) -> tuple[ServiceItem, ...]:
         """A customer's service items, most urgent first (priority, then due time)."""
-        where = f" AND status IN {OPEN_STATUSES}" if open_only else ""
         rows = await self.store.fetch(
             f"reading the service items of customer {customer_id}",
-            f"SELECT {SERVICE_COLUMNS} FROM service_items WHERE customer_id = ?{where}"
-            f" ORDER BY {_PRIORITY_ORDER}, due_at IS NULL, due_at, id LIMIT ?",
+            service_items_sql(open_only),
             (customer_id, limit),
         )
         return tuple(service_item_from_row(row) for row in rows)
@@ -271,21 +296,9 @@ class CustomerRows:
     async def stored_value_inputs(self, customer_id: int) -> ValueInputs | None:
         """What the customer's stored score was computed from (None: never scored)."""
         rows = await self.store.fetch(
-            f"reading the value inputs of customer {customer_id}",
-            "SELECT scored_at, last_order_at, window_orders, window_spent, window_contacts"
-            " FROM customers WHERE id = ?",
-            (customer_id,),
+            f"reading the value inputs of customer {customer_id}", VALUE_INPUTS_SQL, (customer_id,)
         )
-        if not rows or rows[0][0] is None:
-            return None
-        scored_at, last, orders, spent, contacts = rows[0]
-        return ValueInputs(
-            scored_at=scored_at,
-            last_order_at=last,
-            orders=int(orders),
-            spent=float(spent),
-            contacts=int(contacts),
-        )
+        return value_inputs_from_row(rows[0]) if rows else None
 
     async def card(self, customer_id: int, history_limit: int = 5) -> CustomerCard:
         """Recent history, open service items and the value inputs of one customer."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import os
 import random
@@ -28,9 +27,17 @@ import aiosqlite
 
 from cti.clock import real_io
 from cti.errors import StoreError
-from cti.models import Customer, Interaction, PhoneNumber, PhoneType, Scalar
+from cti.models import Customer, Interaction
 from cti.store.calls import CallRecords
 from cti.store.customers import CustomerCard, CustomerRows
+from cti.store.customers_read import (
+    CUSTOMERS_BY_IDS_SQL,
+    FIND_BY_NUMBER_SQL,
+    RECENT_INTERACTIONS_SQL,
+    CustomerReader,
+    customers_from_rows,
+    interactions_from_rows,
+)
 from cti.store.migrations import MIGRATIONS, Migration
 from cti.store.script_runs import ScriptRunRows
 
@@ -48,31 +55,10 @@ CREATE TABLE IF NOT EXISTS schema_version (
 )
 """
 
-_SELECT_CUSTOMERS = """
-SELECT c.id, c.name, c.value, c.segment, c.language, c.time_zone, c.email,
-       c.company, c.address, c.owner,
-       (SELECT json_group_array(e.email) FROM customer_emails AS e  -- in key order
-        WHERE e.customer_id = c.id AND e.position > 0),
-       p.raw, p.e164, p.kind, p.extension
-FROM customers AS c LEFT JOIN customer_phones AS p ON p.customer_id = c.id
-WHERE {where}
-ORDER BY c.id, p.rowid
-"""
-
-#: The customers holding one E.164 number, with all their phones: one indexed query.
-FIND_BY_NUMBER_SQL = _SELECT_CUSTOMERS.format(
-    where="c.id IN (SELECT customer_id FROM customer_phones WHERE e164 = ?)"
-)
-_CUSTOMERS_BY_IDS_SQL = _SELECT_CUSTOMERS.format(where="c.id IN (SELECT value FROM json_each(?))")
-
 _INSERT_INTERACTION = (
     "INSERT INTO interactions"
     " (customer_id, at, channel, disposition, agent_id, note, call_id, script_answers)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_RECENT_INTERACTIONS = (
-    "SELECT at, channel, disposition, agent_id, note, call_id, script_answers FROM interactions"
-    " WHERE customer_id = ? ORDER BY at DESC, id DESC LIMIT ?"
 )
 
 
@@ -106,6 +92,9 @@ class Store:
         """The call records and their conflicts (:mod:`cti.store.calls`)."""
         self.script_runs = ScriptRunRows(self)
         """What calls' scripts recorded, and the outbox (:mod:`cti.store.script_runs`)."""
+        self.reader: CustomerReader | None = None
+        """The screen-pop's read path on the caller's thread (:mod:`cti.store.customers_read`);
+        None for an in-memory store."""
 
     @classmethod
     async def open(
@@ -127,6 +116,8 @@ class Store:
             await store._migrate(migrations)
             if any(number == _SEARCH_MIGRATION for number, _ in migrations):
                 await store._index_for_search()
+            if str(path) != ":memory:":
+                store.reader = CustomerReader.open(db_path)
         except BaseException:
             await store.close()
             raise
@@ -135,6 +126,9 @@ class Store:
     async def close(self) -> None:
         """Close the store after the writes under way; closing twice is harmless."""
         connection, self._connection = self._connection, None
+        reader, self.reader = self.reader, None
+        if reader is not None:
+            reader.close()
         if connection is not None:
             await _io(f"closing the store at {self.path}", connection.close, self._write_lock)
 
@@ -167,10 +161,14 @@ class Store:
 
     async def find_by_number(self, e164: str) -> list[Customer]:
         """Every customer with a phone of this E.164 number, each with all its phones."""
+        if self.reader is not None:
+            found = self.reader.find_by_number(e164)
+            if found is not None:
+                return found
         rows = await self.fetch(
             f"looking up customers by number {e164!r}", FIND_BY_NUMBER_SQL, (e164,)
         )
-        return _customers_from_rows(rows)
+        return customers_from_rows(rows)
 
     async def get_customer(self, customer_id: int) -> Customer | None:
         """The customer with this id, or None."""
@@ -183,6 +181,10 @@ class Store:
 
     async def customer_card(self, customer_id: int) -> CustomerCard:
         """History, open service items and value inputs for the screen-pop."""
+        if self.reader is not None:
+            card = self.reader.card(customer_id)
+            if card is not None:
+                return card
         return await CustomerRows(self).card(customer_id)
 
     async def sample_customers(self, n: int, seed: int) -> list[Customer]:
@@ -236,21 +238,10 @@ class Store:
         """A customer's latest ``limit`` interactions, newest first."""
         rows = await self.fetch(
             f"reading the interactions of customer {customer_id}",
-            _RECENT_INTERACTIONS,
+            RECENT_INTERACTIONS_SQL,
             (customer_id, limit),
         )
-        return tuple(
-            Interaction(
-                at=at,
-                channel=channel,
-                disposition=disp,
-                agent_id=agent,
-                note=note,
-                call_id=call_id,
-                script_answers=_answers(answers),
-            )
-            for at, channel, disp, agent, note, call_id, answers in rows
-        )
+        return interactions_from_rows(rows)
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -288,8 +279,8 @@ class Store:
     async def _customers_by_ids(self, doing: str, ids: Sequence[int]) -> list[Customer]:
         if not ids:
             return []
-        rows = await self.fetch(doing, _CUSTOMERS_BY_IDS_SQL, (json.dumps(list(ids)),))
-        return _customers_from_rows(rows)
+        rows = await self.fetch(doing, CUSTOMERS_BY_IDS_SQL, (json.dumps(list(ids)),))
+        return customers_from_rows(rows)
 
     async def _index_for_search(self) -> None:
         """Give customers stored before the search migration their search keys."""
@@ -362,52 +353,3 @@ def _statements(script: str) -> list[str]:
     if pending.strip(" \t\r\n;"):
         statements.append(pending)  # unterminated: let sqlite report it
     return statements
-
-
-def _customers_from_rows(rows: Iterable[sqlite3.Row]) -> list[Customer]:
-    """Customers from rows of ``_SELECT_CUSTOMERS`` (one row per phone, by customer)."""
-    customers: list[Customer] = []
-    for _, group in itertools.groupby(rows, key=lambda row: row[0]):
-        customer_rows = list(group)
-        cid, name, value, segment, language, time_zone, email, company, address, owner = (
-            customer_rows[0][:10]
-        )
-        stored = {
-            "value": value,
-            "segment": segment,
-            "language": language,
-            "time_zone": time_zone,
-            "email": email,
-            "company": company,
-            "address": address,
-            "owner": owner,
-        }
-        phones = tuple(
-            PhoneNumber(
-                raw=raw or "",
-                e164=e164,
-                kind=PhoneType(kind or PhoneType.OTHER),
-                extension=extension or "",
-            )
-            for *_, raw, e164, kind, extension in customer_rows
-            if e164 is not None
-        )
-        other_emails = tuple(json.loads(customer_rows[0][10] or "[]"))
-        customers.append(
-            Customer.model_validate(
-                {"id": cid, "name": name, "phones": phones, "other_emails": other_emails}
-                | {key: v for key, v in stored.items() if v is not None}
-            )
-        )
-    return customers
-
-
-def _answers(text: str | None) -> dict[str, Scalar]:
-    """Script answers stored as a JSON object (anything else reads as none)."""
-    try:
-        answers = json.loads(text or "{}")
-    except ValueError:
-        return {}
-    if not isinstance(answers, dict):
-        return {}
-    return {str(k): v for k, v in answers.items() if v is None or isinstance(v, str | int | float)}

@@ -25,7 +25,8 @@ from cti.models import (
     Segment,
 )
 from cti.phone import normalise
-from cti.store.database import FIND_BY_NUMBER_SQL, Store
+from cti.store.customers_read import FIND_BY_NUMBER_SQL
+from cti.store.database import Store
 from cti.store.migrations import MIGRATIONS
 
 MARKUP = Customer(
