@@ -18,6 +18,7 @@ import contextlib
 import logging
 import math
 import shutil
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -129,20 +130,30 @@ class _Op:
     header: bytes | None  # set: the last op, patch the header and close
 
 
-WRITE_CHUNK = 8
-"""Recordings written between two turns of the event loop (see :func:`write_due`)."""
+WRITE_BUDGET_S = 0.0005
+"""Time :func:`write_due` writes for before it gives the event loop a turn."""
 
 
-async def write_due(recordings: Iterable[tuple[Recorder, Recording]], now: float) -> None:
-    """Append what each recording has ready by ``now``, a few recordings at a time with a
-    turn of the event loop between: writing 200 calls' last 100 ms in one go held every
-    packet waiting behind it for milliseconds (the relay's p99)."""
-    for done, (recorder, recording) in enumerate(list(recordings), start=1):
+async def write_due(
+    recordings: Iterable[tuple[Recorder, Recording]],
+    now: float,
+    *,
+    budget_s: float = WRITE_BUDGET_S,
+    clock: Callable[[], float] = time.perf_counter,
+) -> None:
+    """Append what each recording has ready by ``now``, with a turn of the event loop
+    whenever it wrote for ``budget_s``: writing 200 calls' last 100 ms in one go held
+    every packet waiting behind it for milliseconds (the relay's p99). A budget, not a
+    count of recordings: a conference's recording (mixed as written) costs several
+    plain ones."""
+    started = clock()
+    for recorder, recording in list(recordings):
         data = recorder.tick(now)
         if data:
             recording.write(data)
-        if done % WRITE_CHUNK == 0:
+        if clock() - started >= budget_s:
             await asyncio.sleep(0)
+            started = clock()
 
 
 class RecordingFiles:

@@ -4,8 +4,10 @@ the retention sweep."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import io
+import itertools
 import logging
 from datetime import date
 from pathlib import Path
@@ -27,6 +29,7 @@ from telephony_adapters.media.recording_files import (
     open_new,
     recording_path,
     sweep,
+    write_due,
 )
 from tests.audio import tone_power_ratio
 from tests.telephony_adapters.media._recordings import channels
@@ -169,6 +172,45 @@ async def test_an_existing_recording_is_never_overwritten(tmp_path: Path) -> Non
     assert outcome.error is not None
     assert "exists" in outcome.error
     assert recording_path(tmp_path, "same", DAY).stat().st_size == size
+
+
+class _CountedRecorder(Recorder):
+    ticked = 0  # over all of them
+
+    def tick(self, now: float) -> bytes:
+        _CountedRecorder.ticked += 1
+        return super().tick(now)
+
+
+@pytest.mark.parametrize(("budget", "seen"), [(2.0, {2, 4}), (1e9, set())])
+async def test_the_flush_gives_the_loop_a_turn_each_time_its_budget_is_spent(
+    tmp_path: Path, budget: float, seen: set[int]
+) -> None:
+    """write_due writes every recording, and lets the loop run whenever it wrote for its
+    budget (a clock that moves 1 a reading: a turn after every second recording)."""
+    async with RecordingFiles(tmp_path) as files:
+        calls = [(_CountedRecorder(T0), files.open(f"c{n}", DAY)) for n in range(6)]
+        _CountedRecorder.ticked = 0
+        observed: list[int] = []
+
+        async def other_work() -> None:
+            for _ in range(10):
+                observed.append(_CountedRecorder.ticked)
+                await asyncio.sleep(0)
+
+        other = asyncio.create_task(other_work())
+        await asyncio.sleep(0)  # it runs first
+        clock = itertools.count()
+        await write_due(calls, T0 + 1.0, budget_s=budget, clock=lambda: float(next(clock)))
+        await other
+        for recorder, recording in calls:
+            summary = recorder.close(T0 + 1.0)
+            recording.write(summary.tail)
+            recording.close(summary.header)
+        outcomes = [await recording.outcome() for _, recording in calls]
+    assert _CountedRecorder.ticked == 6
+    assert {n for n in observed if 0 < n < 6} == seen
+    assert all(o.ok and o.bytes_written > 8000 * 4 for o in outcomes)
 
 
 @pytest.mark.parametrize("call_id", ["", "a/b", "a\\b", "nul\0", ".hidden", "..", "tab\tid"])
