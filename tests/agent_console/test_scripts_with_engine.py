@@ -409,6 +409,9 @@ async def mailing_call(tmp_path: Path, *, identify: bool) -> tuple[list[str], li
             await settle(pilot, lambda: node(app) == "hello")
             await pilot.press("enter")  # hello -> mail (unfilled) -> bye
             await settle(pilot, lambda: node(app) == "bye")
+            # Read the notice while it shows (notifications expire).
+            await settle(pilot, lambda: any("is not queued" in n for n in notices(app)))
+            shown = notices(app)
             if identify:
                 await pilot.press("f")
                 await settle(pilot, lambda: isinstance(app.screen, CustomerSearchScreen))
@@ -430,7 +433,6 @@ async def mailing_call(tmp_path: Path, *, identify: bool) -> tuple[list[str], li
             await settle(pilot, lambda: app.query_one(DispositionPicker).has_focus_within)
             await pilot.press("1")
             await settle(pilot, lambda: app.agent_state is AgentState.READY)
-            shown = notices(app)
         await c.service.flush()
         return shown, await c.store.script_runs.outbox(), said
 
