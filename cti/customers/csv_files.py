@@ -19,28 +19,53 @@ files saved by Chinese Excel).
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import itertools
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cti.customers.base import (
-    CustomerBase,
-    PhoneError,
-    SearchKind,
-    fold,
-    parse_phone,
-    plan_search,
-    text_problem,
+from cti.customers.base import CustomerBase, SearchKind, fold, plan_search, text_problem
+from cti.customers.merge import (
+    CustomerRow,
+    ImportReport,
+    KeptApart,
+    Merge,
+    RowError,
+    import_batch,
+    merge_row,
 )
+from cti.customers.phones import PhoneError, parse_customer_phone
 from cti.errors import CtiError
-from cti.models import Customer, Order, PhoneNumber, PhoneType
+from cti.models import Order, PhoneNumber, PhoneType
+
+__all__ = [
+    "BATCH_ROWS",
+    "CUSTOMER_COLUMNS",
+    "ORDER_COLUMNS",
+    "PHONE_COLUMNS",
+    "CsvImportError",
+    "CustomerRow",
+    "ImportReport",
+    "KeptApart",
+    "Merge",
+    "RowError",
+    "check_header",
+    "from_cell",
+    "import_customers",
+    "import_orders",
+    "merge_row",
+    "parse_customer_row",
+    "parse_order_row",
+    "read_csv",
+    "records",
+    "to_cell",
+]
 
 #: Phone columns and the type of number each holds.
 PHONE_COLUMNS: dict[str, PhoneType] = {
@@ -66,7 +91,10 @@ CUSTOMER_COLUMNS: tuple[str, ...] = (
 )
 ORDER_COLUMNS: tuple[str, ...] = ("customer", "ordered_at", "amount", "currency", "reference")
 #: Rows handled per transaction.
-BATCH_ROWS = 2000
+BATCH_ROWS = 10_000
+#: Rows checked between two turns of the event loop, in which the batch before, being
+#: written meanwhile, sends its next statement to the store's thread.
+YIELD_ROWS = 500
 #: The longest text a field may hold.
 MAX_FIELD = 500
 #: The most lines one quoted field may run over before its quote counts as unterminated.
@@ -86,63 +114,6 @@ _AMOUNT_JUNK = re.compile(r"[,\s¥￥$€£]|^(?:CNY|RMB|USD|GBP|EUR)|(?:CNY|RMB
 
 class CsvImportError(CtiError):
     """A file that cannot be imported at all (missing, unreadable, a bad header)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RowError:
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}"
-
-
-@dataclass(frozen=True, slots=True)
-class Merge:
-    """A row that went into a customer already there (or earlier in the file)."""
-
-    line: int
-    customer_id: int
-    by: str
-    """The number it matched, or ``id``."""
-
-
-@dataclass(frozen=True, slots=True)
-class KeptApart:
-    """A new customer who shares a number with customers of other names."""
-
-    line: int
-    customer_id: int
-    others: tuple[int, ...]
-
-
-@dataclass
-class ImportReport:
-    kind: str
-    rows: int = 0
-    created: int = 0
-    updated: int = 0
-    """Customer rows merged into an existing customer; order rows already present."""
-    errors: list[RowError] = field(default_factory=list)
-    merges: list[Merge] = field(default_factory=list)
-    kept_apart: list[KeptApart] = field(default_factory=list)
-    rescored: int = 0
-
-    @property
-    def imported(self) -> int:
-        return self.created + self.updated
-
-
-@dataclass
-class CustomerRow:
-    """One customer row, checked: what it says, not yet matched to the base."""
-
-    line: int
-    id: int | None
-    phones: list[PhoneNumber]
-    emails: list[str]
-    fields: dict[str, str]
-    """Non-empty single-valued fields: name, company, address, language, time_zone, owner."""
 
 
 # --- reading -------------------------------------------------------------------------
@@ -209,6 +180,9 @@ def records(
     quotes = 0
     while True:
         step = again.pop(0) if again else next(numbered, None)
+        if step is not None and not pending and _plain(step[1]):
+            yield step[0], step[1].rstrip("\r\n").split(",") if step[1].strip("\r\n") else []
+            continue
         if step is not None:
             pending.append(step)
             quotes += step[1].count('"')
@@ -238,6 +212,11 @@ def records(
         first = pending[0][0]
         yield first, RowError(first, why)
         again, pending, quotes = pending[1:] + again, [], 0
+
+
+def _plain(line: str) -> bool:
+    """A line the csv module would split at its commas: no quote, NUL or inner CR."""
+    return '"' not in line and "\x00" not in line and "\r" not in line.rstrip("\r\n")
 
 
 def _rows(
@@ -336,6 +315,7 @@ def parse_customer_row(
         phones=phones,
         emails=emails,
         fields={k: cells[k] for k in single if cells.get(k)},
+        name_key=fold(cells["name"]) if cells.get("name") else "",
     )
 
 
@@ -347,7 +327,7 @@ def _row_phones(
     for column, kind in PHONE_COLUMNS.items():
         for raw in _split(cells.get(column, "")):
             try:
-                phone = parse_phone(raw, default_region, kind)
+                phone = parse_customer_phone(raw, default_region, kind)
             except PhoneError as exc:
                 problems.append(f"{column}: {exc}")
                 continue
@@ -398,26 +378,6 @@ def _split(cell: str) -> list[str]:
     return [part.strip() for part in _SEPARATOR.split(cell) if part.strip()]
 
 
-def merge_row(current: Customer, row: CustomerRow) -> Customer:
-    """``current`` with the row applied: the row's non-empty fields replace, its numbers
-    and e-mail addresses are added."""
-    phones = list(current.phones)
-    for phone in row.phones:
-        if all(p.e164 != phone.e164 for p in phones):
-            phones.append(phone)
-    emails = [e for e in (current.email, *current.other_emails) if e]
-    for email in row.emails:
-        if email.lower() not in (e.lower() for e in emails):
-            emails.append(email)
-    changes: dict[str, object] = dict(row.fields)
-    changes |= {
-        "phones": tuple(phones),
-        "email": emails[0] if emails else "",
-        "other_emails": tuple(emails[1:]),
-    }
-    return current.model_copy(update=changes)
-
-
 async def import_customers(
     base: CustomerBase,
     rows: Iterator[tuple[int, dict[str, str] | RowError]],
@@ -433,9 +393,38 @@ async def import_customers(
     New customers without a ``time_zone`` get ``time_zone``. ``on_batch`` is called with
     the last line read after each batch.
     """
-    while chunk := list(itertools.islice(rows, BATCH_ROWS)):
-        batch: list[CustomerRow] = []
-        for line, cells in chunk:
+    writing: asyncio.Future[None] | None = None
+    last_line = 0
+    try:
+        while chunk := list(itertools.islice(rows, BATCH_ROWS)):
+            batch = await _checked(chunk, default_region, report)
+            if writing is not None:  # the batch before, written while this one was read
+                await writing
+            if on_batch is not None and last_line:
+                on_batch(last_line)
+            writing = None
+            if batch:
+                merging = import_batch(base, batch, time_zone, now, report)
+                writing = asyncio.ensure_future(merging)
+            last_line = chunk[-1][0]
+        if writing is not None:
+            await writing
+    finally:
+        if writing is not None and not writing.done():
+            writing.cancel()
+    if on_batch is not None and last_line:
+        on_batch(last_line)
+    report.errors.sort(key=lambda error: error.line)
+
+
+async def _checked(
+    chunk: list[tuple[int, dict[str, str] | RowError]], default_region: str, report: ImportReport
+) -> list[CustomerRow]:
+    """The rows of ``chunk`` that pass :func:`parse_customer_row`; the others go to the
+    report. The loop turns every :data:`YIELD_ROWS` rows."""
+    batch: list[CustomerRow] = []
+    for start in range(0, len(chunk), YIELD_ROWS):
+        for line, cells in chunk[start : start + YIELD_ROWS]:
             report.rows += 1
             parsed = (
                 cells
@@ -446,121 +435,8 @@ async def import_customers(
                 report.errors.append(parsed)
             else:
                 batch.append(parsed)
-        if batch:
-            await _import_batch(base, batch, time_zone, now, report)
-        if on_batch is not None:
-            on_batch(chunk[-1][0])
-
-
-async def _import_batch(
-    base: CustomerBase,
-    batch: Sequence[CustomerRow],
-    time_zone: str,
-    now: float,
-    report: ImportReport,
-) -> None:
-    holders = await base.holders(p.e164 for row in batch for p in row.phones)
-    names = await base.name_keys({key for keys in holders.values() for key in keys})
-    targets, kept_apart = _targets(batch, holders, names, report)
-    stored = {c.id: c for c in await base.get_many(sorted({k for _, k, _ in targets if k > 0}))}
-    pending, merges = _merged(targets, stored, time_zone, report)
-    keys = list(pending)
-    ids = await base.save_customers([pending[k] for k in keys])
-    assigned = dict(zip(keys, ids, strict=True))
-    report.merges += [Merge(m.line, assigned[m.customer_id], m.by) for m in merges]
-    report.kept_apart += [
-        KeptApart(n.line, assigned[n.customer_id], tuple(assigned.get(k, k) for k in n.others))
-        for n in kept_apart
-        if n.customer_id in assigned
-    ]
-    report.rescored += (await base.rescore(now, ids)).customers
-
-
-_Target = tuple[CustomerRow, int, str]
-"""A row, the customer it goes to (an id, or -n for the n-th new one of the batch) and how
-it was found (``id`` or the number it shares)."""
-
-
-def _targets(
-    batch: Sequence[CustomerRow],
-    holders: dict[str, set[int]],
-    names: dict[int, str],
-    report: ImportReport,
-) -> tuple[list[_Target], list[KeptApart]]:
-    """Each row's target: an existing id, an id the row gives, or -n for the n-th new
-    customer of the batch (so later rows with its numbers merge into it). A row that
-    could go to several customers is an error in ``report``."""
-    targets: list[_Target] = []
-    kept_apart: list[KeptApart] = []
-    new_lines: dict[int, int] = {}
-    for row in batch:
-        key, by, apart = _target(row, holders, names)
-        if key is None:
-            who = " and ".join(
-                f"customer {k}" if k > 0 else f"the new customer of line {new_lines[k]}"
-                for k in sorted(apart, key=lambda k: (k < 0, abs(k)))
-            )
-            report.errors.append(
-                RowError(row.line, f"its numbers belong to {who}; give the id of the one to update")
-            )
-            continue
-        if key == 0:
-            key = -(len(new_lines) + 1)
-            new_lines[key] = row.line
-        if apart:
-            kept_apart.append(KeptApart(row.line, key, tuple(apart)))
-        if "name" in row.fields:
-            names[key] = fold(row.fields["name"])
-        for phone in row.phones:
-            holders.setdefault(phone.e164, set()).add(key)
-        targets.append((row, key, by))
-    return targets, kept_apart
-
-
-def _merged(
-    targets: list[_Target], stored: dict[int, Customer], time_zone: str, report: ImportReport
-) -> tuple[dict[int, Customer], list[Merge]]:
-    """The customers to save (by target) with the rows merged in, and the merges."""
-    pending: dict[int, Customer] = {}
-    merges: list[Merge] = []
-    for row, key, by in targets:
-        known = key in pending or key in stored
-        if not known and "name" not in row.fields:
-            report.errors.append(RowError(row.line, "name is empty (a new customer needs a name)"))
-            continue
-        template = Customer(id=max(key, 0), name="", time_zone=time_zone)
-        pending[key] = merge_row(pending.get(key) or stored.get(key) or template, row)
-        if known:
-            merges.append(Merge(row.line, key, by))
-            report.updated += 1
-        else:
-            report.created += 1
-    return pending, merges
-
-
-def _target(
-    row: CustomerRow, holders: dict[str, set[int]], names: dict[int, str]
-) -> tuple[int | None, str, list[int]]:
-    """Which customer a row goes to: ``(key, how, others)``.
-
-    The key is the row's id; else the one customer holding one of its numbers under the
-    same (folded) name, or under any name if the row gives none; else 0, a new customer,
-    kept apart from the holders whose names differ (``others``: a family phone, or a
-    sound-alike name: 张伟 is not 章伟). None when the row could go to several
-    customers (``others``)."""
-    if row.id is not None:
-        return row.id, "id", []
-    found: dict[int, str] = {}
-    for phone in row.phones:
-        for key in sorted(holders.get(phone.e164, ())):
-            found.setdefault(key, phone.e164)
-    name = fold(row.fields.get("name", ""))
-    same = [key for key in found if not name or names.get(key) == name]
-    if len(same) > 1:
-        return None, "", sorted(same)
-    if same:
-        return same[0], found[same[0]], []
-    return 0, "", sorted(found)
+        await asyncio.sleep(0)
+    return batch
 
 
 # --- order rows ----------------------------------------------------------------------

@@ -34,6 +34,8 @@ BATCH = 5000
 def fold(text: str) -> str:
     """``text`` as search compares it: NFKC width, accents dropped, case folded,
     whitespace collapsed. ``"José  NÚÑEZ"`` -> ``"jose nunez"``; ``"ＡＢＣ"`` -> ``"abc"``."""
+    if text.isascii():  # nothing to decompose; casefold is lower
+        return " ".join(text.lower().split())
     decomposed = unicodedata.normalize("NFKD", text)
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(unicodedata.normalize("NFC", bare).casefold().split())
@@ -67,8 +69,26 @@ def name_grams(name_key: str) -> set[str]:
 
 def search_text(customer: Customer) -> str:
     """The folded text the trigram index holds: name, company and e-mail addresses."""
-    parts = [customer.name, customer.company, customer.email, *customer.other_emails]
-    return "\n".join(fold(part) for part in parts if part)
+    return search_keys(customer)[1]
+
+
+def search_keys(customer: Customer) -> tuple[str, str, set[str]]:
+    """The folded name, the folded text the trigram index holds (name, company, e-mail
+    addresses) and the CJK grams of name and company: each part folded once."""
+    emails = (customer.email, *customer.other_emails)
+    return search_keys_of(customer.name, customer.company, emails)
+
+
+def search_keys_of(
+    name: str, company: str, emails: Sequence[str], name_key: str | None = None
+) -> tuple[str, str, set[str]]:
+    """:func:`search_keys` of a customer with this name (folded: ``name_key``, if known),
+    company and e-mail addresses."""
+    name_key = fold(name) if name_key is None else name_key
+    company_key = fold(company)
+    parts = [(name, name_key), (company, company_key), *((e, fold(e)) for e in emails)]
+    grams = name_grams(name_key) | name_grams(company_key) if company_key else name_grams(name_key)
+    return name_key, "\n".join(key for part, key in parts if part), grams
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,24 +339,12 @@ async def _write_customers(
             await connection.execute(
                 f"DELETE FROM {table} WHERE customer_id IN ({JSON_IDS})", (ids,)
             )
-    # Rows are made as sqlite consumes them: no list of a million tuples to hold.
-    customer_rows = (
-        (
-            c.id,
-            c.name,
-            c.value,
-            c.segment,
-            c.language,
-            c.time_zone,
-            c.email,
-            c.company,
-            c.address,
-            c.owner,
-            fold(c.name),
-            search_text(c),
-        )
-        for c in customers
-    )
+    keys = [search_keys(c) for c in customers]
+    customer_rows = [
+        (c.id, c.name, c.value, c.segment, c.language, c.time_zone, c.email, c.company,
+         c.address, c.owner, name_key, text)
+        for c, (name_key, text, _) in zip(customers, keys, strict=True)
+    ]  # fmt: skip
     await connection.executemany(_UPSERT_CUSTOMER if replace else _INSERT_CUSTOMER, customer_rows)
     await connection.executemany(
         _INSERT_PHONE,
@@ -353,7 +361,10 @@ async def _write_customers(
             )
         ),
     )
-    await connection.executemany(_INSERT_GRAM, _gram_rows(customers))
+    await connection.executemany(
+        _INSERT_GRAM,
+        [(gram, c.id) for c, (_, _, grams) in zip(customers, keys, strict=True) for gram in grams],
+    )
 
 
 def _gram_rows(customers: Iterable[Customer]) -> Iterable[tuple[str, int]]:

@@ -203,6 +203,7 @@ async def test_merges_across_batches(
     base: CustomerBase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(customer_import, "BATCH_ROWS", 2)
+    monkeypatch.setattr(customer_import, "YIELD_ROWS", 1)
     rows = "".join(f",客户{i},1380000000{i % 3},,,,,\n" for i in range(7))
     report = await load(base, write(tmp_path, HEADER + rows))
     # Same number, different names: kept apart across batches too.
@@ -379,3 +380,21 @@ def test_cli_search_says_when_more_match_than_shown(
     out, err = capsys.readouterr()
     assert len(out.splitlines()) == 5
     assert "the first 5 shown: more match" in err
+
+
+async def test_new_customers_in_bulk_are_searchable_and_scored_as_a_rescore_would(
+    base: CustomerBase, tmp_path: Path
+) -> None:
+    rows = "".join(f",欧阳明月{i},1390000000{i},,m{i}@example.com,星辰科技,,\n" for i in range(5))
+    report = await load(base, write(tmp_path, HEADER + rows))
+    assert (report.created, report.rescored) == (5, 5)
+    assert len(await base.search("明月")) == 5  # the 1-2 character index
+    assert len(await base.search("欧阳明")) == 5  # the trigram index
+    assert len(await base.search("星辰科")) == 5  # the company
+    assert [c.id for c in await base.search("m3@example.com")] == [4]
+    imported = await base.get_many([1, 2, 3, 4, 5])
+    await base.rescore(NOW)
+    assert await base.get_many([1, 2, 3, 4, 5]) == imported
+    inputs = await base.stored_value_inputs(1)
+    assert inputs is not None
+    assert inputs.scored_at == NOW

@@ -190,3 +190,16 @@ async def test_an_in_memory_store_has_no_reader_and_still_finds() -> None:
         await store.add_customers([customer(1, "张伟", NUMBER)])
         assert store.reader is None
         assert [c.id for c in await store.find_by_number(NUMBER)] == [1]
+
+
+async def test_a_bulk_import_of_new_customers_drops_the_cache(base: CustomerBase) -> None:
+    assert await cached(base.store, "+8613700000000") == []
+    path = base.store.path.parent / "new.csv"
+    path.write_text("name,mobile\n欧阳明月,137 0000 0000\n", encoding="utf-8")
+    _, rows, _ = read_csv(path)
+    report = ImportReport("customers")
+    await import_customers(
+        base, rows, default_region="CN", time_zone="Asia/Shanghai", now=NOW, report=report
+    )
+    assert report.created == 1
+    assert [c.name for c in await base.store.find_by_number("+8613700000000")] == ["欧阳明月"]

@@ -1,0 +1,263 @@
+"""Customer rows merged into the base (a CSV import's, :mod:`cti.customers.csv_files`):
+which customer each row goes to, the rows merged, and the report.
+
+A row goes to the customer its id names, else to the one customer holding one of its
+numbers under the same name; else it is a new customer. Rows for customers already
+there are merged into them and saved (and those customers rescored); new customers go
+to the store in bulk (:mod:`cti.store.customers_bulk`), scored as they are written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cti.customers.base import CustomerBase
+from cti.models import Customer, PhoneNumber
+from cti.scoring import ValueInputs, ValueModel, value_of
+from cti.store.customers import search_keys_of
+from cti.store.customers_bulk import NewCustomer, add_new_customers
+
+_DEFAULT_LANGUAGE: str = Customer.model_fields["language"].default
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """What rescoring gives a customer without orders or contacts, at ``scored_at``."""
+
+    value: float
+    segment: str
+    scored_at: float
+
+    @classmethod
+    def of_new(cls, model: ValueModel, now: float) -> Score:
+        value = value_of(ValueInputs(scored_at=now), model)
+        return cls(value, model.segment(value).value, now)
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """A row that went into a customer already there (or earlier in the file)."""
+
+    line: int
+    customer_id: int
+    by: str
+    """The number it matched, or ``id``."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeptApart:
+    """A new customer who shares a number with customers of other names."""
+
+    line: int
+    customer_id: int
+    others: tuple[int, ...]
+
+
+@dataclass
+class ImportReport:
+    kind: str
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    """Customer rows merged into an existing customer; order rows already present."""
+    errors: list[RowError] = field(default_factory=list)
+    merges: list[Merge] = field(default_factory=list)
+    kept_apart: list[KeptApart] = field(default_factory=list)
+    rescored: int = 0
+
+    @property
+    def imported(self) -> int:
+        return self.created + self.updated
+
+
+@dataclass
+class CustomerRow:
+    """One customer row, checked: what it says, not yet matched to the base."""
+
+    line: int
+    id: int | None
+    phones: list[PhoneNumber]
+    emails: list[str]
+    fields: dict[str, str]
+    """Non-empty single-valued fields: name, company, address, language, time_zone, owner."""
+    name_key: str = ""
+    """The name folded (:func:`~cti.store.customers.fold`), as merging compares names."""
+
+
+def merge_row(current: Customer, row: CustomerRow) -> Customer:
+    """``current`` with the row applied: the row's non-empty fields replace, its numbers
+    and e-mail addresses are added."""
+    phones = list(current.phones)
+    for phone in row.phones:
+        if all(p.e164 != phone.e164 for p in phones):
+            phones.append(phone)
+    emails = [e for e in (current.email, *current.other_emails) if e]
+    for email in row.emails:
+        if email.lower() not in (e.lower() for e in emails):
+            emails.append(email)
+    changes: dict[str, object] = dict(row.fields)
+    changes |= {
+        "phones": tuple(phones),
+        "email": emails[0] if emails else "",
+        "other_emails": tuple(emails[1:]),
+    }
+    return current.model_copy(update=changes)
+
+
+def new_customer(rows: Sequence[CustomerRow], time_zone: str, score: Score) -> NewCustomer:
+    """A new customer from its rows, as :func:`merge_row` would make it from an empty
+    customer in ``time_zone`` (later fields replace, numbers and addresses add up),
+    scored as a customer without orders or contacts."""
+    fields: dict[str, str] = {}
+    phones: dict[str, PhoneNumber] = {}
+    emails: dict[str, str] = {}
+    for row in rows:
+        fields |= row.fields
+        for phone in row.phones:
+            phones.setdefault(phone.e164, phone)
+        for email in row.emails:
+            emails.setdefault(email.lower(), email)
+    name, company = fields.get("name", ""), fields.get("company", "")
+    named = [row for row in rows if "name" in row.fields]
+    name_key = named[-1].name_key if named else None
+    name_key, text, grams = search_keys_of(name, company, list(emails.values()), name_key)
+    columns = (
+        name, score.value, score.segment, fields.get("language", _DEFAULT_LANGUAGE),
+        fields.get("time_zone", time_zone), next(iter(emails.values()), ""), company,
+        fields.get("address", ""), fields.get("owner", ""), name_key, text, score.scored_at,
+    )  # fmt: skip
+    return NewCustomer(
+        columns=columns,
+        phones=tuple((p.raw, p.e164, p.kind.value, p.extension) for p in phones.values()),
+        emails=tuple(emails.values()),
+        grams=tuple(grams),
+    )
+
+
+async def import_batch(
+    base: CustomerBase,
+    batch: Sequence[CustomerRow],
+    time_zone: str,
+    now: float,
+    report: ImportReport,
+) -> None:
+    holders = await base.holders(p.e164 for row in batch for p in row.phones)
+    names = await base.name_keys({key for keys in holders.values() for key in keys})
+    targets, kept_apart = _targets(batch, holders, names, report)
+    stored = {c.id: c for c in await base.get_many(sorted({k for _, k, _ in targets if k > 0}))}
+    pending, new, merges = _merged(targets, stored, time_zone, report)
+    assigned = dict(zip(pending, await base.save_customers(list(pending.values())), strict=True))
+    if pending:
+        report.rescored += (await base.rescore(now, list(assigned.values()))).customers
+    score = Score.of_new(base.model, now)
+    news = [new_customer(rows, time_zone, score) for rows in new.values()]
+    assigned |= zip(new, await add_new_customers(base.store, news), strict=True)
+    report.rescored += len(news)
+    report.merges += [Merge(m.line, assigned[m.customer_id], m.by) for m in merges]
+    report.kept_apart += [
+        KeptApart(n.line, assigned[n.customer_id], tuple(assigned.get(k, k) for k in n.others))
+        for n in kept_apart
+        if n.customer_id in assigned
+    ]
+
+
+_Target = tuple[CustomerRow, int, str]
+"""A row, the customer it goes to (an id, or -n for the n-th new one of the batch) and how
+it was found (``id`` or the number it shares)."""
+
+
+def _targets(
+    batch: Sequence[CustomerRow],
+    holders: dict[str, set[int]],
+    names: dict[int, str],
+    report: ImportReport,
+) -> tuple[list[_Target], list[KeptApart]]:
+    """Each row's target: an existing id, an id the row gives, or -n for the n-th new
+    customer of the batch (so later rows with its numbers merge into it). A row that
+    could go to several customers is an error in ``report``."""
+    targets: list[_Target] = []
+    kept_apart: list[KeptApart] = []
+    new_lines: dict[int, int] = {}
+    for row in batch:
+        key, by, apart = _target(row, holders, names)
+        if key is None:
+            who = " and ".join(
+                f"customer {k}" if k > 0 else f"the new customer of line {new_lines[k]}"
+                for k in sorted(apart, key=lambda k: (k < 0, abs(k)))
+            )
+            report.errors.append(
+                RowError(row.line, f"its numbers belong to {who}; give the id of the one to update")
+            )
+            continue
+        if key == 0:
+            key = -(len(new_lines) + 1)
+            new_lines[key] = row.line
+        if apart:
+            kept_apart.append(KeptApart(row.line, key, tuple(apart)))
+        if "name" in row.fields:
+            names[key] = row.name_key
+        for phone in row.phones:
+            holders.setdefault(phone.e164, set()).add(key)
+        targets.append((row, key, by))
+    return targets, kept_apart
+
+
+def _merged(
+    targets: list[_Target], stored: dict[int, Customer], time_zone: str, report: ImportReport
+) -> tuple[dict[int, Customer], dict[int, list[CustomerRow]], list[Merge]]:
+    """The customers to save (by id) with the rows merged in, the rows of each new
+    customer without an id (by key), and the merges."""
+    pending: dict[int, Customer] = {}
+    new: dict[int, list[CustomerRow]] = {}
+    merges: list[Merge] = []
+    for row, key, by in targets:
+        known = key in pending or key in stored or key in new
+        if not known and "name" not in row.fields:
+            report.errors.append(RowError(row.line, "name is empty (a new customer needs a name)"))
+            continue
+        if key < 0:
+            new.setdefault(key, []).append(row)
+        else:
+            template = stored.get(key) or Customer(id=key, name="", time_zone=time_zone)
+            pending[key] = merge_row(pending.get(key) or template, row)
+        if known:
+            merges.append(Merge(row.line, key, by))
+            report.updated += 1
+        else:
+            report.created += 1
+    return pending, new, merges
+
+
+def _target(
+    row: CustomerRow, holders: dict[str, set[int]], names: dict[int, str]
+) -> tuple[int | None, str, list[int]]:
+    """Which customer a row goes to: ``(key, how, others)``.
+
+    The key is the row's id; else the one customer holding one of its numbers under the
+    same (folded) name, or under any name if the row gives none; else 0, a new customer,
+    kept apart from the holders whose names differ (``others``: a family phone, or a
+    sound-alike name: 张伟 is not 章伟). None when the row could go to several
+    customers (``others``)."""
+    if row.id is not None:
+        return row.id, "id", []
+    found: dict[int, str] = {}
+    for phone in row.phones:
+        for key in sorted(holders.get(phone.e164, ())):
+            found.setdefault(key, phone.e164)
+    name = row.name_key
+    same = [key for key in found if not name or names.get(key) == name]
+    if len(same) > 1:
+        return None, "", sorted(same)
+    if same:
+        return same[0], found[same[0]], []
+    return 0, "", sorted(found)
