@@ -13,6 +13,13 @@ next to baselines in the same run: the same numbers with the phones index switch
 (``NOT INDEXED``), and the same names by ``LIKE '%...%'`` on the name column. Prints a
 table and one JSON line.
 
+Then the two figures of issue 23, each with its baseline in the same run and a JSON
+line of its own: the screen-pop lookup (``Store.find_by_number``, the reader on the
+event loop's thread) p99 while a writer saves customers and records contacts through
+the store, beside plain sqlite3 on the same file and the store's aiosqlite connection
+under the same writer; and the import's rows/s beside reading the same file with the
+csv module alone (the floor). The load average is printed with them.
+
     .venv/bin/python benchmarks/bench_customers.py [--customers N]
 """
 
@@ -22,6 +29,7 @@ import argparse
 import asyncio
 import csv
 import json
+import os
 import random
 import sqlite3
 import statistics
@@ -240,6 +248,7 @@ async def run(n: int, lookups: int, searches: int, baseline: int, seed: int) -> 
             for error in report.errors[:5]:
                 print(f"  {error}")
             searched = await search(base, rng, n, lookups, searches)
+            await issue_23(base, csv_path, n, report.rows / import_s, seed)
         scans, size_mb = baselines(db_path, rng, n, baseline, searched)
 
     lookup = ms_summary(searched.lookup_ns)
@@ -277,6 +286,98 @@ async def run(n: int, lookups: int, searches: int, baseline: int, seed: int) -> 
         )
     print(json.dumps(result, ensure_ascii=False))
     return result
+
+
+async def writer(base: CustomerBase, n: int, stop: asyncio.Event, rng: random.Random) -> int:
+    """Contacts recorded and customers edited through the store until ``stop``; how many."""
+    from cti.models import Interaction
+
+    done = 0
+    while not stop.is_set():
+        cid = rng.randint(1, n)
+        if done % 5 == 0:
+            [current] = await base.get_many([cid])
+            await base.save_customers([current.model_copy(update={"address": f"edit {done}"})])
+        else:
+            await base.add_interaction(cid, Interaction(at=time.time(), note="bench"))
+        done += 1
+        await asyncio.sleep(0.002)
+    return done
+
+
+async def lookups_under_writes(
+    base: CustomerBase, numbers: list[str], rng: random.Random, n: int
+) -> tuple[list[int], list[int], list[int], float]:
+    """find_by_number p99 on the reader, on plain sqlite3 and on aiosqlite, each while
+    the writer runs; and the writes per second."""
+    from cti.store.customers_read import FIND_BY_NUMBER_SQL
+
+    store = base.store
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(writer(base, n, stop, rng))
+    start = time.perf_counter()
+    reader_ns = await timed(numbers, store.find_by_number)
+    plain = sqlite3.connect(store.path)
+    sqlite_ns = []
+    for query in numbers:
+        begin = time.perf_counter_ns()
+        plain.execute(FIND_BY_NUMBER_SQL, (query,)).fetchall()
+        sqlite_ns.append(time.perf_counter_ns() - begin)
+        await asyncio.sleep(0)  # the writer goes on
+    plain.close()
+    reader, store.reader = store.reader, None
+    aiosqlite_ns = await timed(numbers, store.find_by_number)
+    store.reader = reader
+    stop.set()
+    writes = await task
+    return reader_ns, sqlite_ns, aiosqlite_ns, writes / (time.perf_counter() - start)
+
+
+def csv_floor(csv_path: Path) -> float:
+    """Rows per second of reading the file with the csv module alone."""
+    start = time.perf_counter()
+    with csv_path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = sum(1 for _ in csv.reader(handle)) - 1
+    return rows / (time.perf_counter() - start)
+
+
+async def issue_23(
+    base: CustomerBase, csv_path: Path, n: int, rows_per_s: float, seed: int
+) -> None:
+    """The lookup under writes and the import, each beside its baseline (docstring)."""
+    rng = random.Random(seed + 23)
+    numbers = [f"+86{mobile(rng.randint(1, n))}" for _ in range(3000)]
+    numbers += [rng.choice(numbers[:300]) for _ in range(1000)]  # repeat callers
+    rng.shuffle(numbers)
+    reader_ns, sqlite_ns, aiosqlite_ns, writes_per_s = await lookups_under_writes(
+        base, numbers, rng, n
+    )
+    load = os.getloadavg()
+    lookup = {
+        "bench": "customer_lookup_under_writes", "customers": n,
+        "writes_per_s": round(writes_per_s), "load_1min": round(load[0], 1),
+        "reader": ms_summary(reader_ns), "baseline_plain_sqlite3": ms_summary(sqlite_ns),
+        "before_aiosqlite": ms_summary(aiosqlite_ns),
+        "cache_hits": base.store.reader.hits if base.store.reader else 0,
+    }  # fmt: skip
+    floor = csv_floor(csv_path)
+    imported = {
+        "bench": "customer_import", "rows": n, "rows_per_s": round(rows_per_s),
+        "baseline_csv_read_rows_per_s": round(floor), "load_1min": round(load[0], 1),
+    }  # fmt: skip
+    print()
+    print(f"lookup by number under writes ({writes_per_s:,.0f} writes/s, load {load[0]:.1f}):")
+    for label, key in (("reader (on the loop, cached)", "reader"),
+                       ("baseline: plain sqlite3, same file", "baseline_plain_sqlite3"),
+                       ("before: the store's aiosqlite", "before_aiosqlite")):  # fmt: skip
+        figures = lookup[key]
+        assert isinstance(figures, dict)
+        print(f"  {label:<36} p50 {figures['p50_ms']:.3f} ms  p99 {figures['p99_ms']:.3f} ms")
+    print(
+        f"import: {rows_per_s:,.0f} rows/s; baseline: csv module reading alone {floor:,.0f} rows/s"
+    )
+    print(json.dumps(lookup))
+    print(json.dumps(imported))
 
 
 def main() -> None:
