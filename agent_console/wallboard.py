@@ -30,6 +30,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -47,6 +48,12 @@ from textual.widgets import (
 )
 
 from agent_console.dialogs import ChoiceDialog, Prompt
+from agent_console.wallboard_checks import (
+    priority_now,
+    priority_problem,
+    ratio_problem,
+    reason_problem,
+)
 from agent_console.wallboard_model import (
     ALL_QUEUES,
     AgentRow,
@@ -90,46 +97,6 @@ _DIAL_MODES = ("preview", "progressive", "power", "predictive")
 _CALL_AND_AGENT_ACTIONS = ("change_priority", "move_call", "force_not_ready", "force_logout")
 
 
-def ratio_problem(value: str) -> str | None:
-    """Why ``value`` is not a power ratio (lines per free agent), or None."""
-    try:
-        ratio = float(value)
-    except ValueError:
-        return f"{value!r} is not a number: type lines per free agent, e.g. 2 or 2.5"
-    if not 1.0 <= ratio <= 20.0:
-        return f"{ratio:g} is out of range: 1 to 20 lines per free agent"
-    return None
-
-
-def priority_problem(value: str) -> str | None:
-    """Why ``value`` is not a call priority, or ``None`` if it is one."""
-    try:
-        number = float(value)
-    except ValueError:
-        return f"{value!r} is not a number: type rank points, e.g. 50 or -10"
-    if number != number or abs(number) == float("inf"):
-        return "the priority must be a finite number, e.g. 50"
-    return None
-
-
-def priority_now(call: WaitingCall) -> str:
-    """``, now 50 (the queue's)``, ``(set by a supervisor)``, with its place and rank;
-    empty from an older engine (which does not send them)."""
-    if call.priority is None:
-        return ""
-    whose = "set by a supervisor" if call.own_priority else "the queue's"
-    rank = "" if call.rank is None else f", rank {call.rank:.0f}"
-    return f", place {call.position}{rank}; priority now {call.priority:g} ({whose})"
-
-
-def reason_problem(value: str) -> str | None:
-    if not value:
-        return "type a reason the agent will see, e.g. supervisor"
-    if len(value) > 40:
-        return f"the reason is {len(value)} characters long; 40 at most"
-    return None
-
-
 # --- the app -------------------------------------------------------------------------
 
 
@@ -162,11 +129,14 @@ class Wallboard(App[None]):
         agent_names: Mapping[str, str] | None = None,
         queues: Iterable[str] = (),
         clock: Callable[[], float] = wall_time,
+        watching: str = "",
     ) -> None:
         """``agent_names`` (agent id -> name, from the configuration) lists agents before
         the engine says anything of them; ``queues`` orders the tiles; ``clock`` gives
-        wall-clock epoch seconds (fix it for snapshots)."""
+        wall-clock epoch seconds (fix it for snapshots); ``watching`` says which centre
+        the bus leads to (told when the board opens, and on the log)."""
         super().__init__()
+        self.watching = watching
         self.bus = bus
         self.supervisor_id = supervisor_id
         self.settings = settings or WallboardSettings()
@@ -207,6 +177,9 @@ class Wallboard(App[None]):
         self.watch(agents, "scroll_y", lambda _: self.tables.sync(self._clock()), init=False)
         self.set_interval(1.0, self.tick, name="wallboard-clock")
         self._sync()
+        if self.watching:
+            self.notify(f"Watching {self.watching}", title="Centre", markup=False)
+            self.query_one("#log", RichLog).write(Text(f"Watching {self.watching}"))
 
     def on_resize(self, event: Resize) -> None:
         self._layout_tiles(event.size.width)

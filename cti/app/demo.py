@@ -1,4 +1,5 @@
-"""``cti demo``: engine, simulator and console in one process, on the in-memory bus.
+"""``cti demo``: engine, simulator and console in one process, on the in-memory bus
+(shared on a local socket, so ``cti supervisor`` boards watch the same centre).
 
 Interactive, the person at the keyboard is the human agent (1001 by default) in the
 Textual desktop, and bot agents take the rest of the traffic. Headless, there is no
@@ -22,11 +23,13 @@ from typing import Any
 import platformdirs
 
 from cti.app.demo_data import numbers_for_callers, seed_store
+from cti.bus import local as local_bus
 from cti.bus.memory import InMemoryBus
 from cti.clock import is_virtual, run_virtual
 from cti.config import Config, RoleSettings
 from cti.engine.running import running_engine
 from cti.engine.service import EngineService
+from cti.errors import CtiError
 from cti.models import AgentConfig, CallDetailRecord, Segment
 from cti.store.database import Store
 from queue_engine.priority import starvation_bound_s
@@ -117,12 +120,17 @@ async def running_demo(
     bots: int,
     human: str | None,
     config_path: Path | None = None,
+    share: bool = False,
 ) -> AsyncIterator[DemoCenter]:
     """A demo center for the body of the ``async with``: the store at ``db_path``
     seeded with the demo's customers, the engine running (:func:`running_engine`, with
     the callback endpoint when ``[web] callbacks_port`` is set, following
     ``config_path`` when given), the bots at work. ``human``: the person's agent id (a
-    role that may search customers is given to them)."""
+    role that may search customers is given to them). ``share``: its bus is served on a
+    local socket beside ``db_path`` (:mod:`cti.bus.local`) for ``cti supervisor`` to watch;
+    refused when another demo centre serves there already."""
+    if share and await local_bus.centre_answers(db_path):  # before its store is touched
+        raise CtiError(f"a demo centre already runs on {db_path}: watch it with cti supervisor")
     store = await Store.open(db_path)
     try:
         demo = config.demo
@@ -137,16 +145,22 @@ async def running_demo(
         if human:
             config = _may_search(config, human)
         bus = InMemoryBus()
+        shared: contextlib.AbstractAsyncContextManager[object] = (
+            local_bus.serving(bus, db_path) if share else contextlib.nullcontext()
+        )
         trunk = SimTrunk("sim")
         robots = _bots(config, bus, bots)
-        async with running_engine(
-            config,
-            bus,
-            directory=store,
-            lines=[trunk],
-            agents=_agents(config, human, bots),
-            config_path=config_path,
-        ) as service:
+        async with (
+            shared,
+            running_engine(
+                config,
+                bus,
+                directory=store,
+                lines=[trunk],
+                agents=_agents(config, human, bots),
+                config_path=config_path,
+            ) as service,
+        ):
             center = DemoCenter(config, store, bus, trunk, service, robots, pool, rng)
             for bot in robots:
                 center.spawn(bot.run(), f"bot:{bot.agent_id}")
@@ -299,7 +313,7 @@ async def run_interactive(config: Config, db_path: Path, config_path: Path | Non
     human = config.demo.human_agent
     config = with_demo_script(config)
     async with running_demo(
-        config, db_path, bots=config.demo.bots, human=human, config_path=config_path
+        config, db_path, bots=config.demo.bots, human=human, config_path=config_path, share=True
     ) as center:
         # The center is already busy when you log in: every bot has a call and a few
         # callers wait, so the first call is offered to you as soon as you are Ready.

@@ -17,6 +17,7 @@ import os
 import shlex
 import signal
 from asyncio.subprocess import Process
+from collections.abc import Callable
 from functools import partial
 
 from aiohttp import web
@@ -78,15 +79,49 @@ class BoardSession(AppService):
             process.stdin.close()
 
 
-class BoardServer(Server):
-    """textual-serve's server with :class:`BoardSession` sessions, all ended on exit."""
+Centre = Callable[[], contextlib.AbstractAsyncContextManager[object]]
+"""Opens the centre the sessions watch, for as long as the server runs."""
 
-    def __init__(self, command: str, *, host: str, port: int, title: str) -> None:
+
+class BoardServer(Server):
+    """textual-serve's server with :class:`BoardSession` sessions, all ended on exit.
+    With ``centre``, the server runs it (a demo centre sharing its bus) from before the
+    first session until after the last one."""
+
+    def __init__(
+        self, command: str, *, host: str, port: int, title: str, centre: Centre | None = None
+    ) -> None:
         super().__init__(command, host=host, port=port, title=title)
         self.sessions: set[BoardSession] = set()
+        self._centre = centre
+        self._centre_task: asyncio.Task[None] | None = None
+        self._centre_stop = asyncio.Event()
+
+    async def on_startup(self, app: web.Application) -> None:
+        if self._centre is not None:
+            started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._centre_task = asyncio.create_task(
+                self._run_centre(self._centre, started), name="board-centre"
+            )
+            await started  # the centre's error, if it cannot start, stops the server
+        await super().on_startup(app)
+
+    async def _run_centre(self, centre: Centre, started: asyncio.Future[None]) -> None:
+        try:
+            async with centre():
+                started.set_result(None)
+                await self._centre_stop.wait()
+        except Exception as exc:
+            if not started.done():
+                started.set_exception(exc)
+                return
+            raise
 
     async def on_shutdown(self, app: web.Application) -> None:
         await asyncio.gather(*(session.stop() for session in list(self.sessions)))
+        if self._centre_task is not None:
+            self._centre_stop.set()
+            await self._centre_task
 
     async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
         websocket = web.WebSocketResponse(heartbeat=15)

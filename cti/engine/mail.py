@@ -30,7 +30,6 @@ import aiosmtplib
 from cti import log_limits
 from cti.clock import real_io, wall_time
 from cti.config import Config, MailSettings
-from cti.engine.directory import CallRecorder
 from cti.engine.mail_message import (
     MailRefusedError,
     compose,
@@ -242,15 +241,3 @@ async def _read_password(path: str) -> str:
             f"[mail] password_file {path} cannot be read: {type(exc).__name__}"
         ) from None
     return text.splitlines()[0] if text else ""
-
-
-def mailer_for(recorder: CallRecorder | None, config: Callable[[], Config]) -> Mailer | None:
-    """The engine's mailer when it keeps a store (without one there is no outbox)."""
-    return Mailer(recorder, config) if isinstance(recorder, Store) else None
-
-
-async def serve_mail(recorder: CallRecorder | None, config: Callable[[], Config]) -> None:
-    """The engine's mail task (:meth:`Mailer.serve`); returns at once without a store."""
-    mailer = mailer_for(recorder, config)
-    if mailer is not None:
-        await mailer.serve()

@@ -14,6 +14,7 @@ from cti.errors import CtiError, RoutingError, StoreError
 from cti.models import AgentState, Customer, OutboxItem, Scalar, ScriptAction, ScriptRun
 from cti.protocol import CompleteWrapUp, SaveScriptRun
 from queue_engine.router import Router
+from scripts_engine.model import ActionKind
 from scripts_engine.runner import OUTBOX_ACTIONS
 from scripts_engine.text import has_placeholder
 
@@ -106,9 +107,11 @@ class ScriptRuns:
             return
         call_id = source.call_id
         try:
-            caller: Customer | None = self._router.call_caller(call_id).customer
+            info = self._router.call_caller(call_id)
+            caller: Customer | None = info.customer
+            number = info.e164 or ""
         except RoutingError:
-            caller = None
+            caller, number = None, ""
         chosen = self._chosen(call_id)
         customer = chosen if chosen is not None else caller
         customer_id = customer.id if customer is not None else customer_id
@@ -130,13 +133,21 @@ class ScriptRuns:
                 call_id=run.call_id,
                 customer_id=customer_id,
                 action=action.action,
-                args=action.args,
+                args=_with_number(action, number),
                 created_wall=wall,
             )
             for action in source.script_actions
             if outbox and action.action in OUTBOX_ACTIONS and _filled(run.call_id, action)
         ]
         await self._recorder.script_runs.record(run, items)
+
+
+def _with_number(action: ScriptAction, number: str) -> dict[str, str | int | float | bool]:
+    """A do-not-call request keeps the number the call came from (the outbox is carried
+    out after the router has forgotten the call: :mod:`cti.engine.do_not_call`)."""
+    if action.action == ActionKind.ADD_TO_DNC and number and "number" not in action.args:
+        return {**action.args, "number": number}
+    return dict(action.args)
 
 
 def _filled(call_id: str, action: ScriptAction) -> bool:

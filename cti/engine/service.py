@@ -42,7 +42,7 @@ from cti.engine.directory import CallRecorder, CustomerDirectory
 from cti.engine.dispatch import CampaignControl, CommandDispatcher, Parts
 from cti.engine.effects import Effect, Publish, StateOf, VoiceUpdate
 from cti.engine.line_book import LineBook
-from cti.engine.mail import serve_mail
+from cti.engine.outbox import serve_outbox
 from cti.engine.recordings import RecordingKeeper
 from cti.engine.records import RecordKeeper
 from cti.engine.recovery import JournalTending, Recovery
@@ -264,7 +264,7 @@ class EngineService:
                 tg.create_task(self._serve_effects(), name="engine:effects")
                 tg.create_task(self._serve_records(), name="engine:records")
                 tg.create_task(self.recordings.serve(), name="engine:recordings")
-                tg.create_task(serve_mail(self.recorder, self._config), name="engine:mail")
+                tg.create_task(serve_outbox(self.recorder, self._config), name="engine:outbox")
                 tg.create_task(self._serve_retries(), name="engine:retries")
                 tg.create_task(self._serve_status(), name="engine:status")
                 if self.desk.trail is not None:

@@ -31,6 +31,7 @@ _ADD_OUTBOX = (
 )
 _OUTBOX_FIELDS = "id, call_id, customer_id, action, args, created_wall, done_wall"
 _MAIL = ActionKind.SEND_EMAIL.value
+_DNC = ActionKind.ADD_TO_DNC.value
 #: A mail's outcome on its customer's history (a customer deleted since: none).
 _ADD_HISTORY = (
     "INSERT INTO interactions (customer_id, at, channel, disposition, agent_id, note, call_id)"
@@ -169,6 +170,47 @@ class ScriptRunRows:
             (_MAIL,),
         )
         return None if not rows or rows[0][0] is None else float(rows[0][0])
+
+    # --- do-not-call requests (add_to_dnc rows) ---------------------------------------
+
+    async def dnc_pending(self, limit: int = 100) -> list[OutboxItem]:
+        """``add_to_dnc`` requests not carried out yet, oldest first."""
+        rows = await self.store.fetch(
+            "reading the do-not-call requests in the outbox",
+            f"SELECT {_OUTBOX_FIELDS} FROM outbox WHERE action = ? AND done_wall IS NULL"
+            " ORDER BY created_wall, id LIMIT ?",
+            (_DNC, limit),
+        )
+        return [_item(row) for row in rows]
+
+    async def dnc_done(
+        self,
+        item_id: int,
+        numbers: Sequence[str],
+        wall: float,
+        reason: str,
+        history: tuple[int, Interaction] | None = None,
+    ) -> None:
+        """Request ``item_id`` carried out: ``numbers`` on the global do-not-call list
+        (none: nothing to add, ``reason`` says why), the request done and the entry on the
+        customer's history, in one transaction."""
+
+        async def done(connection: aiosqlite.Connection) -> None:
+            await connection.executemany(
+                "INSERT OR IGNORE INTO do_not_call (e164, campaign_id, added_wall, reason)"
+                " VALUES (?, 0, ?, ?)",
+                [(number, wall, reason) for number in numbers],
+            )
+            await connection.execute(
+                "UPDATE outbox SET state = ?, error = ?, done_wall = ? WHERE id = ?",
+                ("done" if numbers else "failed", "" if numbers else reason, wall, item_id),
+            )
+            if history is not None:
+                cid, i = history
+                entry = (cid, i.at, i.channel, i.disposition, i.agent_id, i.note, i.call_id, cid)
+                await connection.execute(_ADD_HISTORY, entry)
+
+        await self.store.write(f"carrying out do-not-call request {item_id}", done)
 
     async def mail_state(self, item_id: int) -> MailState | None:
         """Where the mail of outbox row ``item_id`` stands (None: no such mail)."""

@@ -15,7 +15,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, OptionList, TabbedContent
 
-from agent_console.wallboard import Wallboard, ratio_problem
+from agent_console.wallboard import Wallboard
+from agent_console.wallboard_checks import ratio_problem
 from agent_console.wallboard_model import ActionOutcome
 from agent_console.wallboard_tables import campaign_cells
 from cti.bus.memory import InMemoryBus

@@ -120,6 +120,7 @@ def web_wallboard(tmp_path: Path) -> Iterator[str]:
             "cti.app.cli",
             "supervisor",
             "--web",
+            "--own-demo",
             "--host",
             "127.0.0.1",
             "--port",

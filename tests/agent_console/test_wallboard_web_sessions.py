@@ -19,6 +19,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from cti.bus import local
 from tests.agent_console.test_wallboard_web import free_port, served, stop
 from tests.harness import until_async
 
@@ -83,6 +84,7 @@ def web_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
             "cti.app.cli",
             "supervisor",
             "--web",
+            "--own-demo",
             "--port",
             str(port),
             "--config",
@@ -132,9 +134,17 @@ async def test_dropped_browsers_leave_no_session(
     async with aiohttp.ClientSession() as http, http.ws_connect(ws_url) as socket:
         message = await socket.receive(timeout=LIMIT_S)
         assert message.type == aiohttp.WSMsgType.BINARY
-        assert children_of(server.pid)
+        sessions = children_of(server.pid)
+        assert sessions
+        # the sessions watch the server's one centre (--own-demo), never start their own
+        assert await local.centre_answers(tmp_path / "cti.db")
+        commands = processes_naming(marker)
+        for pid in sessions:
+            assert " supervisor " in commands[pid]
+            assert "--own-demo" not in commands[pid]
         server.send_signal(signal.SIGTERM)  # to the server alone, as a service manager may
         assert server.wait(timeout=LIMIT_S) == 0
+    assert not local.socket_path(tmp_path / "cti.db").exists()  # the centre stopped with it
 
     await nothing_left(marker)
 
