@@ -251,11 +251,14 @@ class Store:
         return self._connection
 
     async def fetch(self, doing: str, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
-        """Run one statement and return its rows."""
+        """Run one statement and return its rows. It waits for a transaction under way:
+        on the one connection it would see that transaction's rows before they are
+        committed (or rolled back)."""
         connection = self._open_connection(doing)
         rows = await _io(
             f"{doing} in the store at {self.path}",
             lambda: connection.execute_fetchall(sql, params),
+            self._write_lock,
         )
         return list(rows)
 
