@@ -50,6 +50,9 @@ class EngineSettings(_Section):
     time_zone: str = "Asia/Shanghai"
     callback_max_days_ahead: float = Field(366.0, gt=0)
     """Callbacks further ahead are refused (a far date would keep the journal uncut)."""
+    console_grace_s: float = Field(10.0, ge=0)
+    """An agent's console gone offline (its last will) this long with the agent logged
+    in: the engine logs the agent out, the call handed back (cti/engine/presence.py)."""
 
 
 class StoreSettings(_Section):

@@ -371,6 +371,11 @@ class QueueConfig(BaseModel):
         description="a due callback reserved for one agent waits this long for that agent "
         "to be Ready, then joins the queue for anyone",
     )
+    on_agent_logout: Literal["requeue", "hang_up"] = Field(
+        "requeue",
+        description="an agent who logs out (or whose console vanishes) talking on this "
+        "queue's call: requeue hands the caller back to the queue, hang_up ends the call",
+    )
     script: str = Field(
         "",
         description="the call script offered with this queue's calls: a shipped example's "

@@ -11,8 +11,11 @@ from queue_engine.actions import Action, ConnectCall, DisconnectCall, WithdrawOf
 from queue_engine.call_control import CallControl, Handlers
 from queue_engine.members import LOGGED_OUT, NOT_READY, READY, RESERVED, TALKING, WRAP_UP
 from queue_engine.router_core import REJECTED_OFFER
-from queue_engine.router_state import BUSY, AgentEntry
+from queue_engine.router_state import BUSY, AgentEntry, CallEntry
 from queue_engine.transitions import AgentEvent, CallEvent, CallPhase
+
+#: The reason and note of what an agent logging out with a call leaves behind.
+LOGGED_OUT_NOTE = "agent logged out"
 
 
 class AgentDesk(CallControl):
@@ -74,12 +77,9 @@ class AgentDesk(CallControl):
 
     def _logout(self, e: inputs.AgentLogsOut, now: float) -> list[Action]:
         agent = self._agent(e.agent_id)
-        if agent.state in BUSY:
-            raise RoutingError(
-                f"agent {e.agent_id!r} is {agent.state.value} with call {agent.call_id}; "
-                "finish the call and its wrap-up before logging out"
-            )
         out: list[Action] = []
+        if agent.state in BUSY:
+            self._let_go(agent, now, out)
         if agent.state is not LOGGED_OUT:
             self._set_state(agent, AgentEvent.LOG_OUT, "", now, out)
             self._check_staffing(agent, now, out)
@@ -88,6 +88,49 @@ class AgentDesk(CallControl):
                 if call is not None and call.phase is CallPhase.SCHEDULED:
                     self._enter(call, self._queues[call.queue], now, out)
         return out
+
+    def _let_go(self, agent: AgentEntry, now: float, out: list[Action]) -> None:
+        """An agent logs out with a call in hand (docs/acd.md, "Logging out with a
+        call"): an offer goes back (the caller to its place), a consultation ends (one
+        that answered takes the caller), the caller is handed back to the queue or hung
+        up by the queue's ``on_agent_logout``, and wrap-up ends with no disposition. The
+        agent is Not Ready after it."""
+        agent.not_ready_after_call = True
+        call_id = agent.call_id
+        assert call_id is not None
+        call = self._calls.get(call_id)
+        if agent.state is RESERVED:
+            out.extend(self._reject(agent.agent_id, call_id, now, reason=LOGGED_OUT_NOTE))
+        elif agent.state is TALKING and call is not None:
+            if call.consult is not None and call.consult.agent == agent.agent_id:
+                note = f"{agent.agent_id} logged out"
+                out.extend(self._drop_consult(call, "cancelled", note, now))
+            else:
+                self._leave_talking(call, agent, now, out)
+        if agent.state is WRAP_UP:
+            self._finish_wrap_up(agent, "", LOGGED_OUT_NOTE, now, out)
+        agent.not_ready_after_call = False
+
+    def _leave_talking(
+        self, call: CallEntry, agent: AgentEntry, now: float, out: list[Action]
+    ) -> None:
+        """The caller of an agent logging out: to the agent consulted if it answered,
+        else back to its queue (``requeue``, not a call the agent dialled) or hung up."""
+        consult = call.consult
+        if consult is not None and consult.state in ("talking", "conference"):
+            out.extend(self._complete_consult(agent.agent_id, call.call_id, now))
+            return
+        if consult is not None:  # still ringing: it ends; the caller is off hold
+            call.held = False
+            out.extend(self._drop_consult(call, "cancelled", LOGGED_OUT_NOTE, now))
+        q = self._queues[call.queue]
+        if q.config.on_agent_logout == "requeue" and call.kind != "manual":
+            self._hand_off(call, agent, f"queue {q.name} ({LOGGED_OUT_NOTE})", now, out)
+            call.version += 1
+            self._enter(call, q, now, out)
+        else:
+            out.append(DisconnectCall(call.call_id, agent.agent_id, "agent"))
+            self._end_conversation(call, agent, now, out)
 
     def _go_ready(self, e: inputs.AgentGoesReady, now: float) -> list[Action]:
         agent = self._agent(e.agent_id)

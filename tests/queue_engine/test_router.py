@@ -638,11 +638,6 @@ REFUSED: list[tuple[str, Callable[[Router], object], tuple[str, ...]]] = [
         ),
         ("a1", "c1"),
     ),
-    (
-        "log out while talking",
-        lambda r: r.handle(ri.AgentLogsOut(agent_id="a1"), 5.0),
-        ("a1", "c1"),
-    ),
     ("ready while talking", lambda r: r.handle(ri.AgentGoesReady(agent_id="a1"), 5.0), ("a1",)),
     ("ready while logged out", lambda r: r.handle(ri.AgentGoesReady(agent_id="a3"), 5.0), ("a3",)),
     (
