@@ -23,10 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from cti import log_limits, protocol
 from cti.clock import RetryBackoff, wait_for_timer
@@ -44,13 +42,13 @@ from telephony_adapters.base import (
 from telephony_adapters.changes import Changes
 from telephony_adapters.sipline.dialog_store import DialogStore, dialogs_path_for
 from telephony_adapters.sipline.media import DtmfListener, MediaPorts
-from telephony_adapters.sipline.message import REASONS, SipSyntaxError, parse_uri
+from telephony_adapters.sipline.message import REASONS
 from telephony_adapters.sipline.params import SipLineParams
 from telephony_adapters.sipline.phone_auth import PhoneSettings
 from telephony_adapters.sipline.rtp import DTMF_EVENTS, DtmfEvent
-from telephony_adapters.sipline.sdp import is_ip
 from telephony_adapters.sipline.transaction import Addr, Timers
 from telephony_adapters.sipline.transfer_out import bridge_out, refer_refused
+from telephony_adapters.sipline.transports import SipTransports, advertised
 from telephony_adapters.sipline.useragent import (
     AgentLegProgress,
     Datagram,
@@ -86,17 +84,6 @@ _UP = frozenset({"connecting", "confirmed"})
 """Call states of an answered call (a second ``answer`` is a no-op)."""
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, line: SipLine) -> None:
-        self.line = line
-
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, ...]) -> None:
-        self.line._received(data, (str(addr[0]), int(addr[1])))
-
-    def error_received(self, exc: Exception) -> None:
-        log.info("line %s: UDP error (a peer gone?): %s", self.line.name, exc)
-
-
 class SipLine(TelephonyAdapter):
     """A SIP trunk or PBX connection over UDP (see the module docstring).
 
@@ -129,14 +116,13 @@ class SipLine(TelephonyAdapter):
         self._media_enabled = media
         self._events: asyncio.Queue[LineEvent] = asyncio.Queue()
         self._ua: UserAgent | None = None
-        self._transport: asyncio.DatagramTransport | None = None
+        self._net: SipTransports | None = None
         self._media: MediaPorts | None = None
         self._voice: SipVoice | None = None
         """The media relay and the calls' audio (``carries_voice``), else ``_media``."""
         self._wake = asyncio.Event()
         self._timer_retry = RetryBackoff(first_s=0.1, most_s=5.0)
         self._timer_task: asyncio.Task[None] | None = None
-        self._resolved: dict[str, str] = {}
         self.outcomes: dict[str, DialProgress] = {}
         """The latest outcome of each outbound call (``ringing``, then the final one)."""
         self.transfers: dict[str, list[TransferOutcome]] = {}
@@ -168,27 +154,20 @@ class SipLine(TelephonyAdapter):
     @property
     def local_address(self) -> Addr:
         """Where the line listens (the port is the real one when configured as 0)."""
-        if self._transport is None:
+        if self._net is None:
             raise TelephonyError(f"line {self.name!r} is not started")
-        host, port = self._transport.get_extra_info("sockname")[:2]
-        return str(host), int(port)
+        return self._net.local_address
 
     async def start(self) -> None:
-        if self._transport is not None:
+        if self._net is not None:
             return
         s = self.settings
         loop = asyncio.get_running_loop()
-        try:
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: _Protocol(self), local_addr=(s.bind_host, s.bind_port)
-            )
-        except OSError as exc:
-            raise TelephonyError(
-                f"line {self.name!r}: cannot listen on {s.bind_host}:{s.bind_port}: {exc}"
-            ) from exc
-        self._transport = transport
+        net = SipTransports(self.name, self._received)
+        await net.open(s.bind_host, s.bind_port)
+        self._net = net
         host, port = self.local_address
-        advertised = s.public_host or _advertised(host)
+        public = s.public_host or advertised(host)
         if self.capabilities.carries_voice:
             self._voice = SipVoice(self, s)
             self._voice.start()
@@ -201,11 +180,11 @@ class SipLine(TelephonyAdapter):
                 on_dtmf=self.heard_dtmf,
             )
         for name in (s.registrar, s.outbound_proxy):
-            await self._resolve_later(name)
+            await net.resolve_later(name)
         self._ua = UserAgent(
             UaSettings(
                 line=s.name,
-                host=advertised,
+                host=public,
                 port=port,
                 username=s.username,
                 password=s.password,
@@ -224,11 +203,11 @@ class SipLine(TelephonyAdapter):
             bad = self.ua.restore(self._dialogs.load(), loop.time())
             self._dialogs.write({}, bad)
         self._timer_task = loop.create_task(self._run_timers(), name=f"sip:{self.name}:timers")
-        log.info("line %s: SIP on %s:%d (advertised as %s)", self.name, host, port, advertised)
+        log.info("line %s: SIP on %s:%d (advertised as %s)", self.name, host, port, public)
         self._apply(self.ua.start(loop.time()))
 
     async def stop(self) -> None:
-        if self._transport is None:
+        if self._net is None:
             return
         loop = asyncio.get_running_loop()
         with contextlib.suppress(Exception):
@@ -241,8 +220,8 @@ class SipLine(TelephonyAdapter):
             await self._media.close_all()
         if self._voice is not None:
             await self._voice.stop()
-        transport, self._transport = self._transport, None
-        transport.close()
+        net, self._net = self._net, None
+        net.close()
         dialogs, self._dialogs = self._dialogs, None
         if dialogs is not None:
             dialogs.close()
@@ -513,7 +492,7 @@ class SipLine(TelephonyAdapter):
 
     def _carry_out(self, effect: Effect) -> None:
         if isinstance(effect, Datagram):
-            self._send(effect.data, effect.dest)
+            self._send(effect)
         elif isinstance(effect, CallArrived):
             self._events.put_nowait(effect)
         elif isinstance(effect, CallerHungUp):
@@ -558,56 +537,9 @@ class SipLine(TelephonyAdapter):
         if len(self.outcomes) > 10_000:
             del self.outcomes[next(iter(self.outcomes))]
 
-    def _send(self, data: bytes, dest: Addr) -> None:
-        transport = self._transport
-        if transport is None:
-            return
-        host = self._resolved.get(dest[0], dest[0])
-        if not is_ip(host):
-            asyncio.get_running_loop().create_task(self._send_resolved(data, dest))
-            return
-        try:
-            transport.sendto(data, (host, dest[1]))
-        except (OSError, ValueError) as exc:
-            log_limits.warning(
-                log,
-                "line %s: cannot send to %s:%d: %s",
-                self.name,
-                host,
-                dest[1],
-                exc,
-                key=self.name,
-            )
-
-    async def _send_resolved(self, data: bytes, dest: Addr) -> None:
-        await self._resolve_later(dest[0])
-        if is_ip(self._resolved.get(dest[0], "")):
-            self._send(data, dest)
-        else:
-            log_limits.warning(
-                log,
-                "line %s: cannot resolve %r; message dropped",
-                self.name,
-                dest[0],
-                key=self.name,
-            )
-
-    async def _resolve_later(self, text: str) -> None:
-        try:
-            host = parse_uri(text if text.startswith("sip") else f"sip:{text}").host.strip("[]")
-        except SipSyntaxError:
-            host = text
-        if not host or is_ip(host) or host in self._resolved:
-            return
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, None, family=socket.AF_INET, type=socket.SOCK_DGRAM
-            )
-            self._resolved[host] = str(infos[0][4][0])
-        except (OSError, IndexError) as exc:
-            log_limits.warning(
-                log, "line %s: cannot resolve %r: %s", self.name, host, exc, key=self.name
-            )
+    def _send(self, datagram: Datagram) -> None:
+        if self._net is not None:
+            self._net.send(datagram.data, datagram.dest)
 
     async def _open_media(self, call_id: str, prefer: int = 0) -> int:
         if self._voice is not None:
@@ -662,16 +594,6 @@ class SipLine(TelephonyAdapter):
             if effects:
                 self._apply(effects)
                 self._wake.clear()
-
-
-def _advertised(bound: str) -> str:
-    """The address to put in Via, Contact and SDP when ``public_host`` is not set."""
-    if bound not in ("0.0.0.0", "::", ""):
-        return bound
-    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the route's address
-        return str(s.getsockname()[0])
-    return "127.0.0.1"
 
 
 def _phone_settings(params: SipLineParams) -> PhoneSettings | None:

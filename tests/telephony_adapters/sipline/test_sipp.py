@@ -237,7 +237,7 @@ async def test_dtmf_from_sipp_reaches_the_agent_through_the_engine(sipp: Sipp) -
         finally:
             delivery.cancel()
             await asyncio.gather(delivery, return_exceptions=True)
-    assert line._transport is None  # the engine stopped its line on the way out
+    assert line._net is None  # the engine stopped its line on the way out
 
 
 async def test_registration_with_digest_refresh_and_withdrawal_at_sipp(sipp: Sipp) -> None:
