@@ -10,10 +10,10 @@ from typing import Any
 
 from cti.errors import RoutingError
 from queue_engine import inputs
-from queue_engine.actions import Action, ConsultChanged, JoinCall, OfferCall
+from queue_engine.actions import Action, ConsultChanged, DisconnectCall, JoinCall, OfferCall
 from queue_engine.matching import Matching
 from queue_engine.members import NOT_READY, READY, RESERVED
-from queue_engine.router_state import AgentEntry, CallEntry, Consultation
+from queue_engine.router_state import AgentEntry, CallEntry, Consultation, dialling
 from queue_engine.transitions import AgentEvent, CallPhase
 
 Handlers = dict[type[Any], Callable[[Any, float], list[Action]]]
@@ -36,6 +36,7 @@ class CallControl(Matching):
             inputs.AgentCancelsConsult: self._cancel_consult,
             inputs.AgentConferences: self._conference,
             inputs.AgentDials: self._dial,
+            inputs.DialEnds: self._dial_ends,
         }
 
     # --- hold and mute ---------------------------------------------------------------
@@ -138,8 +139,10 @@ class CallControl(Matching):
 
     def _dial(self, e: inputs.AgentDials, now: float) -> list[Action]:
         """The line placed ``call_id`` to ``number`` for the agent (Ready or Not Ready):
-        it talks at once. Recorded as kind ``manual`` under ``queue`` (default: the
-        agent's first)."""
+        the agent is on it at once (Talking), the call rings until :class:`DialEnds` if
+        ``ringing``. Recorded as kind ``manual`` under ``queue`` (default: the agent's
+        first). After it (and its wrap-up) the agent is back as it dialled: Not Ready
+        with its reason, or Ready."""
         agent = self._agent(e.agent_id)
         if agent.state not in (READY, NOT_READY):
             raise RoutingError(
@@ -151,11 +154,35 @@ class CallControl(Matching):
         call = CallEntry(e.call_id, name, e.caller, now, seq, "manual", CallPhase.TALKING)
         call.key = self._key(call)
         call.agents.current = call.agents.handled_by = e.agent_id
-        call.times.offered_at = call.times.answered_at = call.times.leg_started = now
+        call.times.offered_at = call.times.leg_started = now
+        if not e.ringing:
+            call.times.answered_at = now
         call.agents.offered_to = {e.agent_id}
         self._calls[e.call_id] = call
+        if agent.state is NOT_READY:
+            agent.not_ready_after_call = True
+            agent.after_call_reason = agent.reason
         out: list[Action] = []
         self._set_state(agent, AgentEvent.DIAL, "", now, out, call_id=e.call_id)
+        return out
+
+    def _dial_ends(self, e: inputs.DialEnds, now: float) -> list[Action]:
+        """The far end answered the agent's dial (the conversation starts; if the far end
+        has left already, it ends at once), or did not (:meth:`_dial_over`)."""
+        call = self._calls.get(e.call_id)
+        if call is None and e.call_id in self._finished:
+            return []  # over already: the agent hung up while it rang
+        if call is None or not dialling(call):
+            raise RoutingError(f"call {e.call_id!r} is not a dial that is ringing")
+        agent = self._agents[call.agents.current or ""]
+        out: list[Action] = []
+        if e.end != "answered":
+            self._dial_over(call, agent, e.end, now, out)
+            return out
+        call.times.answered_at = call.times.leg_started = now
+        if call.times.ended_at is not None:  # the far end hung up as it answered
+            out.append(DisconnectCall(call.call_id, agent.agent_id, "caller"))
+            self._end_conversation(call, agent, now, out)
         return out
 
     # --- checks ----------------------------------------------------------------------
@@ -177,6 +204,8 @@ class CallControl(Matching):
             or call.phase is not CallPhase.TALKING
         ):
             raise RoutingError(f"agent {agent.agent_id!r} is not talking on call {call_id!r}")
+        if dialling(call):
+            raise RoutingError(f"call {call_id!r} is still ringing: wait for an answer")
         if any_consult:
             return call
         if consulting and call.consult is None:

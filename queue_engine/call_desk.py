@@ -13,7 +13,7 @@ from queue_engine.actions import Action, DisconnectCall, ReleaseLine
 from queue_engine.agent_desk import AgentDesk
 from queue_engine.call_control import Handlers
 from queue_engine.members import READY
-from queue_engine.router_state import AgentEntry, Callback, CallEntry, QueueEntry
+from queue_engine.router_state import AgentEntry, Callback, CallEntry, QueueEntry, dialling
 from queue_engine.transitions import CallPhase
 
 
@@ -97,6 +97,8 @@ class CallDesk(AgentDesk):
             agents = self._withdraw_offers(call, "caller_hung_up", out)
             self._finish_call(call, now, "abandoned", out)
             self._free_all(agents, now, out)  # not their fault: Ready, maybe for the next
+        elif dialling(call):  # the line's dial outcome says how it ended (DialEnds)
+            call.times.ended_at = call.times.ended_at or now
         elif call.phase is CallPhase.TALKING:
             agent = self._agent(call.agents.current or "")
             out.append(DisconnectCall(call_id, agent.agent_id, "caller"))

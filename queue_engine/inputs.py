@@ -150,6 +150,23 @@ class AgentDials(_Input):
     number: str
     caller: CallerInfo
     queue: str = ""
+    ringing: bool = False
+    """The line tells how the dial ends: the call rings until :class:`DialEnds` (or the
+    agent hangs up). False, as in older journals: answered as soon as it is placed."""
+
+
+DialEndName = Literal["answered", "no_answer", "busy", "failed"]
+"""How a manual dial ended, as the agent is told (the line's ends, folded)."""
+
+
+class DialEnds(_Input):
+    """The line says how the manual dial ``call_id`` ended: answered (its agent talks),
+    or not (the call is over, recorded with ``end`` as its disposition, and its agent is
+    back in the state it dialled from, with no wrap-up)."""
+
+    kind: Literal["dial_ends"] = "dial_ends"
+    call_id: str
+    end: DialEndName
 
 
 class AgentConfigured(_Input):
@@ -244,6 +261,7 @@ AnyInput = (
     | AgentCancelsConsult
     | AgentConferences
     | AgentDials
+    | DialEnds
     | AgentConfigured
     | CallArrives
     | CallerHangsUp

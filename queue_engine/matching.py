@@ -26,7 +26,7 @@ from queue_engine.actions import (
 )
 from queue_engine.members import LOGGED_OUT, READY, RING_ALL, ROUND_ROBIN
 from queue_engine.router_core import NOT_READY_AFTER_CALL, REJECTED_OFFER, RouterCore
-from queue_engine.router_state import AgentEntry, Callback, CallEntry, QueueEntry
+from queue_engine.router_state import AgentEntry, Callback, CallEntry, QueueEntry, dialling
 from queue_engine.transitions import AgentEvent, CallEvent, CallPhase
 
 #: A call may be moved by exit rules at most this many times (guards against loops).
@@ -274,6 +274,9 @@ class Matching(RouterCore):
     def _end_conversation(
         self, call: CallEntry, agent: AgentEntry, now: float, out: list[Action]
     ) -> None:
+        if dialling(call):  # the agent hung up a dial still ringing
+            self._dial_over(call, agent, "cancelled", now, out)
+            return
         if call.consult is not None:
             out.extend(self._drop_consult(call, "caller_hung_up", "the call ended", now))
         self._move(call, CallEvent.END)
@@ -318,14 +321,27 @@ class Matching(RouterCore):
         )
         self._wrap_up_over(agent, now, out)
 
+    def _dial_over(
+        self, call: CallEntry, agent: AgentEntry, end: str, now: float, out: list[Action]
+    ) -> None:
+        """A manual dial never answered is over: recorded as ``unanswered`` with ``end``
+        (no answer, busy, failed, cancelled) as its disposition; its agent goes back to
+        the state it dialled from, with no wrap-up."""
+        self._move(call, CallEvent.END)
+        self._finish_call(call, call.times.ended_at or now, "unanswered", out, disposition=end)
+        self._wrap_up_over(agent, now, out)
+
     def _wrap_up_over(self, agent: AgentEntry, now: float, out: list[Action]) -> None:
-        """The agent's wrap-up is over: Not Ready if it asked to be after this call, else
-        Ready (and maybe offered the next call at once)."""
+        """The agent's wrap-up is over: Not Ready if it asked to be after this call (or
+        dialled it from Not Ready: with the reason it had), else Ready (and maybe offered
+        the next call at once)."""
         agent.call_id = None
         agent.wrap_started = None
+        reason, agent.after_call_reason = agent.after_call_reason, ""
         if agent.not_ready_after_call:
             agent.not_ready_after_call = False
-            self._set_state(agent, AgentEvent.AFTER_CALL, NOT_READY_AFTER_CALL, now, out)
+            reason = reason or NOT_READY_AFTER_CALL
+            self._set_state(agent, AgentEvent.AFTER_CALL, reason, now, out)
             self._check_staffing(agent, now, out)
         else:
             self._make_ready(agent, now, out)

@@ -39,6 +39,7 @@ from queue_engine.router_state import (
     AgentSnapshot,
     QueueSnapshot,
     WaitEstimate,
+    dialling,
 )
 from queue_engine.timers import Timers
 from queue_engine.transitions import CallPhase
@@ -159,6 +160,10 @@ class Router(Timers):
 
     def call_kind(self, call_id: str) -> str:
         return self._call(call_id).kind
+
+    def call_dialling(self, call_id: str) -> bool:
+        """Whether the call is an agent's dial still ringing (not answered yet)."""
+        return dialling(self._call(call_id))
 
     def call_priority(self, call_id: str, now: float) -> tuple[float, bool, float]:
         """A call's priority (its own, set by a supervisor, else its queue's), whether it

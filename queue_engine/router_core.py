@@ -409,7 +409,11 @@ class RouterCore:
             offered_at=times.offered_at,
             answered_at=times.answered_at,
             ended_at=times.ended_at,
-            agent_id=call.agents.handled_by if times.answered_at is not None else None,
+            agent_id=(
+                call.agents.handled_by
+                if times.answered_at is not None or call.kind == "manual"  # who dialled
+                else None
+            ),
             outcome=outcome,
             disposition=disposition,
             wrap_up_s=wrap_up_s,

@@ -148,6 +148,13 @@ class CallEntry:
         self.held = False
 
 
+def dialling(call: CallEntry) -> bool:
+    """Whether ``call`` is an agent's dial the far end has not answered yet (it rings)."""
+    return (
+        call.kind == "manual" and call.times.answered_at is None and call.phase is CallPhase.TALKING
+    )
+
+
 @dataclass(slots=True)
 class AgentEntry:
     agent_id: str
@@ -166,6 +173,8 @@ class AgentEntry:
     wrap_started: float | None = None
     missed: int = 0
     not_ready_after_call: bool = False
+    after_call_reason: str = ""
+    """The Not Ready reason to go back to after the call (one it dialled from a break)."""
     muted: bool = False
     """The line keeps the agent's voice from the caller (while it talks)."""
     calls_handled: int = 0

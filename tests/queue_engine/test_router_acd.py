@@ -1488,6 +1488,7 @@ def test_handle_accepts_every_input_kind_after_a_json_round_trip() -> None:
         inputs.AgentCancelsConsult,
         inputs.AgentConferences,
         inputs.AgentDials,
+        inputs.DialEnds,
     }
     assert {type(event) for _, event in steps} == set(get_args(inputs.AnyInput)) - transfers
 

@@ -41,6 +41,7 @@ TRANSFER_INPUTS = {
     inputs.AgentCancelsConsult,
     inputs.AgentConferences,
     inputs.AgentDials,
+    inputs.DialEnds,
 }
 
 
@@ -395,7 +396,7 @@ def test_a_consultation_holds_the_caller_until_it_ends() -> None:
 
 
 def test_every_transfer_input_round_trips_through_json_and_handle() -> None:
-    router = make_router("1001", "1002", idle=("1003",))
+    router = make_router("1001", "1002", idle=("1003", "1004"))
     talking(router, "1001")
     steps: list[tuple[float, inputs.AnyInput]] = [
         (20.0, inputs.AgentConsults(agent_id="1001", call_id="c1", to_agent="1002")),
@@ -407,6 +408,13 @@ def test_every_transfer_input_round_trips_through_json_and_handle() -> None:
         (26.0, inputs.AgentCompletesConsult(agent_id="1001", call_id="c1")),
         (27.0, inputs.AgentTransfers(agent_id="1002", call_id="c1", queue="billing")),
         (28.0, inputs.AgentDials(agent_id="1003", call_id="d1", number="+1", caller=caller())),
+        (
+            29.0,
+            inputs.AgentDials(
+                agent_id="1004", call_id="d2", number="+1", caller=caller(), ringing=True
+            ),
+        ),
+        (30.0, inputs.DialEnds(call_id="d2", end="busy")),
     ]
     assert {type(event) for _, event in steps} >= TRANSFER_INPUTS
     assert set(get_args(inputs.AnyInput)) >= TRANSFER_INPUTS
@@ -415,8 +423,9 @@ def test_every_transfer_input_round_trips_through_json_and_handle() -> None:
         assert again == event
         router.handle(again, now)
     assert router.call_queue("c1") == "billing"
-    assert [router.agent(a).state for a in ("1001", "1002", "1003")] == [
+    assert [router.agent(a).state for a in ("1001", "1002", "1003", "1004")] == [
         AgentState.WRAP_UP,
         AgentState.WRAP_UP,
         AgentState.TALKING,
+        AgentState.NOT_READY,
     ]
