@@ -298,6 +298,17 @@ class AgentPresence(WireMessage):
     client_id: OptionalId = ""
 
 
+class EnginePresence(WireMessage):
+    """Whether the engine serves: published retained on :func:`cti.topics.engine_presence`
+    once it is ready (``online``) and as it stops (``online=False``, also its MQTT last
+    will, so a killed engine shows offline within the broker's keepalive)."""
+
+    type: Literal["engine_presence"] = "engine_presence"
+    online: bool
+    at_wall: float = 0.0
+    """When it was said (0: a last will, written before the engine started)."""
+
+
 class CallOffered(WireMessage):
     """A call is offered to an agent; it must accept before ``deadline_wall``."""
 
@@ -564,6 +575,7 @@ AnyEvent = (
     | QueueCalls
     | AgentStateChanged
     | AgentPresence
+    | EnginePresence
     | CallOffered
     | OfferWithdrawn
     | CallConnected

@@ -13,6 +13,7 @@
 | ``cti/v1/lines/{line}/events`` | adapter -> all | no | calls arriving and ending |
 | ``cti/v1/campaigns/{campaign}/status`` | engine -> all | yes | an outbound campaign's figures |
 | ``cti/v1/engine/health`` | engine -> all | yes | the engine's alerts (a full disk) |
+| ``cti/v1/engine/presence`` | engine -> all | yes | ``online``/``offline`` (last will) |
 
 Patterns use MQTT wildcards: ``+`` matches one level, ``#`` the rest.
 
@@ -80,8 +81,13 @@ def engine_health() -> str:
     return f"{PREFIX}/engine/health"
 
 
+def engine_presence() -> str:
+    return f"{PREFIX}/engine/presence"
+
+
 ALL_AGENT_COMMANDS = f"{PREFIX}/agents/+/commands"
 ALL_AGENT_STATES = f"{PREFIX}/agents/+/state"
+ALL_AGENT_PRESENCE = f"{PREFIX}/agents/+/presence"
 ALL_QUEUE_STATUS = f"{PREFIX}/queues/+/status"
 ALL_QUEUE_CALLS = f"{PREFIX}/queues/+/calls"
 ALL_SUPERVISOR_COMMANDS = f"{PREFIX}/supervisors/+/commands"

@@ -15,7 +15,9 @@ unchanged. ``docs/mqtt.md`` tells the whole story; in short:
   reconnection, so a broker that restarted without persistence gets its state back.
 * **Presence.** A console's bus announces ``AgentPresence(online=True)`` (retained) on
   connecting, leaves ``online=False`` as its last will, and publishes that itself on a
-  clean close.
+  clean close. The engine's bus leaves ``EnginePresence(online=False)`` as its will
+  (``last_will``); the engine announces itself online once ready (a retained publish,
+  so sent again on every reconnection) and offline as it stops.
 * **In flight.** At most ``max_in_flight`` publishes await the broker's acknowledgement;
   while the window is full, :meth:`MqttBus.publish` waits (back-pressure).
 * **Offline.** While the broker is unreachable, publishes wait in an *outbox* (bounded,
@@ -168,6 +170,8 @@ class MqttBus:
     was not running at all, wait for it there); give it a ``client_id`` stable across
     restarts (:func:`installation_client_id`). ``answer_refusals``: a command that does
     not decode is answered with a refusal on its sender's events topic (the engine).
+    ``last_will``: (topic, message) the broker publishes, retained, if the connection
+    dies (the engine's offline presence); a console's ``presence`` has its own.
     """
 
     def __init__(
@@ -183,6 +187,7 @@ class MqttBus:
         presence: str | None = None,
         persistent: bool = False,
         answer_refusals: bool = False,
+        last_will: tuple[str, Message] | None = None,
         offline_limit: int = DEFAULT_OFFLINE_LIMIT,
         connector: Connector | None = None,
         rng: random.Random | None = None,
@@ -195,6 +200,7 @@ class MqttBus:
         self.persistent = persistent
         self.answer_refusals = answer_refusals
         self.presence_agent = presence
+        self.last_will = last_will
         self._connector = connector or self._aiomqtt_connector
         self._backoff = Backoff(reconnect_min_s, reconnect_max_s, rng=rng)
         self.takeover_wait_s = takeover_wait_s
@@ -633,6 +639,8 @@ class MqttBus:
 
     def _aiomqtt_connector(self) -> contextlib.AbstractAsyncContextManager[Link]:
         will = None if self.presence_agent is None else self._presence_message(online=False)
+        if will is None and self.last_will is not None:
+            will = Outgoing(self.last_will[0], encode(self.last_will[1]), 1, True)
         return aiomqtt_link(
             LinkSettings(
                 self.address,

@@ -10,14 +10,19 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from cti import topics
 from cti.bus.broker import BrokerError, default_client_id
 from cti.bus.memory import InMemoryBus
 from cti.bus.mqtt import MqttBus
 from cti.bus.outbox import DEFAULT_OFFLINE_LIMIT
 from cti.config import BrokerSettings
 from cti.errors import ConfigError
+from cti.protocol import EnginePresence
 
 ROLES = ("engine", "console", "supervisor", "tool")
+#: The engine's last will: offline, published by the broker if the engine's connection
+#: dies (the engine announces itself online once ready: cti/engine/presence.py).
+ENGINE_WILL = (topics.engine_presence(), EnginePresence(online=False))
 
 
 def make_bus(
@@ -31,7 +36,8 @@ def make_bus(
     """The bus for ``settings``: in memory when ``url`` is empty, else MQTT (not started).
 
     ``role`` is one of :data:`ROLES`; a ``console`` with ``agent_id`` announces the
-    agent's presence; the ``engine`` keeps a persistent session (pass its
+    agent's presence; the ``engine`` leaves its offline presence as its last will, keeps
+    a persistent session (pass its
     :func:`installation_client_id` in ``settings.client_id``) and answers commands that
     do not decode with a refusal.
     """
@@ -50,6 +56,7 @@ def make_bus(
         presence=agent_id if role == "console" else None,
         persistent=role == "engine",
         answer_refusals=role == "engine",
+        last_will=ENGINE_WILL if role == "engine" else None,
         offline_limit=offline_limit,
     )
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from cti.config import Config
 from cti.engine.directory import CallRecorder, CustomerDirectory
+from cti.engine.presence import announce_engine, watch_presence
 from cti.engine.service import EngineService
 from cti.models import AgentConfig
 from cti.store.database import Store
@@ -76,10 +77,11 @@ async def running_engine(
     start the callback endpoint when ``[web] callbacks_port`` is set. ``config_path``:
     reload the configuration when it changes.
 
-    Yields once the engine is ready. On the way out: the web endpoint stops, every
-    effect and record decided is carried out, then the engine and its helpers are
-    cancelled (calls in progress stay in the journal). An engine that fails ends the
-    body with its error (the task group's).
+    Yields once the engine is ready (announced online on the bus, and watching the
+    consoles' presence: :mod:`cti.engine.presence`). On the way out: the web endpoint
+    stops, every effect and record decided is carried out, the engine is announced
+    offline, then the engine and its helpers are cancelled (calls in progress stay in
+    the journal). An engine that fails ends the body with its error (the task group's).
     """
     async with contextlib.AsyncExitStack() as stack:
         store = directory
@@ -97,7 +99,10 @@ async def running_engine(
             engine = group.create_task(service.run(), name="engine")
             await _ready(service, engine)
             tasks = [group.create_task(h, name="engine:helper") for h in helpers]
+            # Consoles gone: their agents logged out (made here: the engine is ready).
+            tasks.append(group.create_task(watch_presence(service), name="engine:presence"))
             callbacks = await _start_web(config, service) if web else None
+            await announce_engine(bus, online=True)
             try:
                 yield service
             finally:
@@ -105,6 +110,7 @@ async def running_engine(
                     await callbacks.stop()  # no new callback requests while stopping
                 if not engine.done():
                     await service.flush()
+                await announce_engine(bus, online=False)  # on MQTT also its last will
                 for task in (*tasks, engine):
                     task.cancel()
 

@@ -131,6 +131,7 @@ def acl_rules(user: BrokerUser) -> list[tuple[str, str]]:
             ("read", topics.agent_state(name)),
             ("readwrite", topics.agent_presence(name)),
             ("read", topics.ALL_QUEUE_STATUS),
+            ("read", topics.engine_presence()),
         ]
     if user.role == "supervisor":
         return [
@@ -139,6 +140,7 @@ def acl_rules(user: BrokerUser) -> list[tuple[str, str]]:
             ("read", f"{topics.PREFIX}/queues/#"),
             ("read", topics.ALL_CAMPAIGN_STATUS),
             ("read", topics.engine_health()),
+            ("read", topics.engine_presence()),
             ("read", topics.ALL_AGENT_STATES),
             ("read", f"{topics.PREFIX}/agents/+/presence"),
         ]
