@@ -139,10 +139,29 @@ class CustomerActions:
             return self.model.view in ("talking", "wrap_up") and self._offer() is not None
         return True
 
-    def _not_now(self, action: str, why: str) -> bool:
+    def why_not(self, action: str) -> str:
+        """Why a customer action does not apply now, for this call (the key's notice
+        and the command palette say it)."""
+        view = self.model.view
+        if view == "login":
+            return "Log in first (type your agent id, Enter)."
+        if action == "callback" and view not in ("talking", "wrap_up"):
+            return "A callback is scheduled during or after a call."
+        if self._offer() is None:
+            if action == "customer":
+                return "No call in hand: c works on the caller's card."
+            return "No call in hand: f finds a customer, with its details and items."
+        if action in ("customer_info", "service_item", "escalate_item"):
+            if self.call_customer() is None:
+                return "The caller is not known yet: c (the number's customers) or f first."
+            if action == "escalate_item":
+                return "The caller has no open service item (t: a new one)."
+        return "Not now."
+
+    def _not_now(self, action: str) -> bool:
         if self.enabled(action):
             return False
-        self._tell(why, severity="warning")
+        self._tell(self.why_not(action), severity="warning")
         return True
 
     def _tell(self, text: str, *, title: str = "", severity: SeverityLevel = "information") -> None:
@@ -162,7 +181,7 @@ class CustomerActions:
 
     def customer(self) -> None:
         """Several customers hold the number: choose; none: the new-customer form."""
-        if self._not_now("customer", "No call in hand: c works on the caller's card."):
+        if self._not_now("customer"):
             return
         offer = self._offer()
         assert offer is not None
@@ -215,7 +234,7 @@ class CustomerActions:
     # --- search --------------------------------------------------------------------
 
     def find(self, query: str = "") -> None:
-        if self._not_now("find_customer", "Log in first."):
+        if self._not_now("find_customer"):
             return
         agent_id = self.model.agent_id
 
@@ -246,7 +265,7 @@ class CustomerActions:
     # --- details -------------------------------------------------------------------
 
     def info(self) -> None:
-        if self._not_now("customer_info", "No known caller: c or f first."):
+        if self._not_now("customer_info"):
             return
         found = self.call_customer()
         assert found is not None
@@ -264,7 +283,7 @@ class CustomerActions:
     # --- service items -------------------------------------------------------------
 
     def service_item(self) -> None:
-        if self._not_now("service_item", "No known caller: c or f first."):
+        if self._not_now("service_item"):
             return
         found = self.call_customer()
         assert found is not None
@@ -320,7 +339,7 @@ class CustomerActions:
         self._tell(message)
 
     def escalate_item(self) -> None:
-        if self._not_now("escalate_item", "The caller has no open service item."):
+        if self._not_now("escalate_item"):
             return
         found = self.call_customer()
         assert found is not None
@@ -358,7 +377,7 @@ class CustomerActions:
     # --- callbacks -----------------------------------------------------------------
 
     def callback(self) -> None:
-        if self._not_now("callback", "A callback is scheduled during or after a call."):
+        if self._not_now("callback"):
             return
         offer = self._offer()
         assert offer is not None

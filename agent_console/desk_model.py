@@ -72,7 +72,7 @@ BUSY = frozenset({AgentState.RESERVED, AgentState.TALKING, AgentState.WRAP_UP})
 #: command palette still lists it, as "not now").
 VIEW_OF: dict[str, tuple[View, ...]] = {
     "ready": ("idle",),
-    "not_ready": ("idle", "wrap_up"),
+    "not_ready": ("idle", "talking", "wrap_up"),
     "answer": ("offer",),
     "reject": ("offer",),
     "hang_up": ("talking",),

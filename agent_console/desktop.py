@@ -390,7 +390,7 @@ class AgentDesktop(App[None]):
         if view == "login":
             self.query_one("#agent-id", Input).focus()
         elif view == "wrap_up":
-            if panel.display and self._script_unfinished() is not None:
+            if panel.display and self.script_unfinished() is not None:
                 panel.focus_script()  # finish the script first
             else:
                 self.query_one(DispositionPicker).focus_list()
@@ -406,7 +406,7 @@ class AgentDesktop(App[None]):
 
     def _draw_wrap_up_hint(self) -> None:
         hint = Text()
-        reason = self._script_unfinished()
+        reason = self.script_unfinished()
         if reason is not None:
             hint.append("Finish the script first (s): ", style="bold")
             hint.append(reason.removeprefix("the script is not finished: "))
@@ -417,7 +417,7 @@ class AgentDesktop(App[None]):
             hint.append("1-9 or ↑↓ Enter: choose · Tab: type a note first")
         self.query_one("#wrap-up-hint", Static).update(hint)
 
-    def _script_unfinished(self) -> str | None:
+    def script_unfinished(self) -> str | None:
         """Why wrap-up must wait for the script, or ``None`` (it ended, or the call ended
         or left the agent before it: then the disposition is all wrap-up needs)."""
         if self.model.script_ended:
@@ -460,9 +460,14 @@ class AgentDesktop(App[None]):
         return True
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterator[SystemCommand]:
-        """Every desk action with its key; one that cannot be used now says why."""
-        yield from super().get_system_commands(screen)
+        """Every desk action with its key; one that cannot be used now says why (the
+        desk's own Quit replaces Textual's)."""
+        yield from (c for c in super().get_system_commands(screen) if c.title != "Quit")
         yield from desk_commands(self)
+
+    def has_call_script(self) -> bool:
+        """Whether the call in hand has a script running in the panel."""
+        return self.query_one(ScriptPanel).has_script
 
     # --- the agent's state -------------------------------------------------------
 
@@ -548,7 +553,7 @@ class AgentDesktop(App[None]):
         event.stop()
         if self.view != "wrap_up" or self.model.call_id is None or self.model.pending is not None:
             return
-        reason = self._script_unfinished()
+        reason = self.script_unfinished()
         if reason is not None:
             message = f"Not yet: {reason}. Press s to go to the script."
             self.notify(message, title="Wrap-up", severity="warning", markup=False)

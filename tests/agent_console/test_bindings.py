@@ -159,7 +159,7 @@ def test_every_namespaced_key_names_an_action_of_its_namespace(cls: type[DOMNode
 def test_every_palette_entry_names_a_desk_action_and_the_key_that_runs_it() -> None:
     from agent_console.desk_palette import PALETTE
 
-    keys = {b.action: b.key for b in _bindings(AgentDesktop)}
+    keys = {parse(b.action)[1]: b.key_display or b.key for b in _bindings(AgentDesktop) if b.show}
     wrong = [
         f"{action} ({key}): {keys.get(action)!r}"
         for action, key, _title, _help in PALETTE
