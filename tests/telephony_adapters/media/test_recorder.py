@@ -340,3 +340,14 @@ def test_codes_make_the_file_their_samples_make(encoding: Encoding, laws: tuple[
     assert len(left) == 200 * 160
     assert any(left)
     assert any(right)
+
+
+def test_the_grid_rounds_a_time_to_its_slot_half_to_even() -> None:
+    """The slot of a time is round()'s (half to even; before the start: 0), written in
+    plain arithmetic for the compiled core."""
+    recorder = Recorder(T0)
+    rng = random.Random(5)
+    times = [T0 + k * 0.01 for k in range(-100, 5000)]  # every half slot
+    times += [T0 + rng.uniform(-3.0, 600.0) for _ in range(20_000)]
+    for now in times:
+        assert recorder._slot(now) == max(0, round((now - T0) / 0.02)), now
