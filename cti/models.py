@@ -381,6 +381,11 @@ class QueueConfig(BaseModel):
         description="the call script offered with this queue's calls: a shipped example's "
         "name (inbound_service_zh) or a .toml path; empty: none",
     )
+    outbound_script: str = Field(
+        "",
+        description="the call script of the numbers agents dial themselves under this "
+        "queue (as script; empty: none, never the inbound one)",
+    )
 
     @model_validator(mode="after")
     def _relaxation_only_loosens(self) -> QueueConfig:
