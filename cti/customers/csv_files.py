@@ -43,6 +43,7 @@ from cti.customers.merge import (
 from cti.customers.phones import PhoneError, parse_customer_phone
 from cti.errors import CtiError
 from cti.models import Order, PhoneNumber, PhoneType
+from cti.store.customers_bulk import bulk_settings, deferred_indexes
 
 __all__ = [
     "BATCH_ROWS",
@@ -50,6 +51,7 @@ __all__ = [
     "ORDER_COLUMNS",
     "PHONE_COLUMNS",
     "CsvImportError",
+    "CsvRows",
     "CustomerRow",
     "ImportReport",
     "KeptApart",
@@ -150,7 +152,19 @@ def read_csv(
         raise CsvImportError(f"{path} line 1: the header is not CSV: {first[1].reason}")
     names = [column.strip().lower() for column in first[1]]
     spans.update(i for i, name in enumerate(names) if name in MULTI_LINE_COLUMNS)
-    return names, _rows(handle, reader, names), lines
+    return names, CsvRows(_rows(handle, reader, names), lines), lines
+
+
+class CsvRows(Iterator[tuple[int, dict[str, str] | RowError]]):
+    """The rows :func:`read_csv` reads, and how many lines the file has (the header's
+    included): what an import expects before it starts."""
+
+    def __init__(self, rows: Iterator[tuple[int, dict[str, str] | RowError]], lines: int) -> None:
+        self._rows = rows
+        self.lines = lines
+
+    def __next__(self) -> tuple[int, dict[str, str] | RowError]:
+        return next(self._rows)
 
 
 def _count_lines(path: Path) -> int:
@@ -393,6 +407,26 @@ async def import_customers(
     New customers without a ``time_zone`` get ``time_zone``. ``on_batch`` is called with
     the last line read after each batch.
     """
+    expected = rows.lines - 1 if isinstance(rows, CsvRows) else 0
+    async with bulk_settings(base.store), deferred_indexes(base.store, expected):
+        last_line = await _import_batches(
+            base, rows, default_region, time_zone, now, report, on_batch
+        )
+    if on_batch is not None and last_line:
+        on_batch(last_line)
+    report.errors.sort(key=lambda error: error.line)
+
+
+async def _import_batches(
+    base: CustomerBase,
+    rows: Iterator[tuple[int, dict[str, str] | RowError]],
+    default_region: str,
+    time_zone: str,
+    now: float,
+    report: ImportReport,
+    on_batch: Callable[[int], None] | None,
+) -> int:
+    """Each batch checked while the one before is written; the last line read."""
     writing: asyncio.Future[None] | None = None
     last_line = 0
     try:
@@ -412,9 +446,7 @@ async def import_customers(
     finally:
         if writing is not None and not writing.done():
             writing.cancel()
-    if on_batch is not None and last_line:
-        on_batch(last_line)
-    report.errors.sort(key=lambda error: error.line)
+    return last_line
 
 
 async def _checked(

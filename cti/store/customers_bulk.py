@@ -6,15 +6,29 @@ The transaction holds a row of ``customer_bulk_load`` (migration 12), so the per
 triggers (the search index, the customer generation) skip its rows; it fills the index
 for its id range and bumps the generation once. Nobody else sees that row: it is
 deleted before the commit.
+
+A load large beside the base (:func:`deferred_indexes`) drops the name, e-mail and gram
+indexes first (not the phones': merging looks numbers up) and builds them after, with
+the search index rebuilt once. A row of ``customer_bulk_pending`` (migration 13) says
+so meanwhile, committed with the drop: a load that died half-way is finished by the
+next :meth:`~cti.store.database.Store.open` (:func:`finish_bulk_load`). The loading
+process holds a lock on a file beside the store (``<store>-bulk``) so that another
+process opening the store meanwhile leaves its load alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import fcntl
+import time
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 import aiosqlite
+
+from cti.errors import StoreError
 
 if TYPE_CHECKING:
     from cti.store.database import Store
@@ -34,7 +48,42 @@ _INSERT_GRAM = "INSERT OR IGNORE INTO customer_name_grams (gram, customer_id) VA
 _INDEX = (
     "INSERT INTO customer_search (rowid, search_text)"
     " SELECT id, search_text FROM customers WHERE id BETWEEN ? AND ?"
+    " AND NOT EXISTS (SELECT 1 FROM customer_bulk_pending)"  # rebuilt at the end
 )
+#: The indexes a large load drops and builds after it, with the statements that make them.
+DEFERRED_INDEXES = {
+    "idx_customers_name_key": "CREATE INDEX IF NOT EXISTS idx_customers_name_key"
+    " ON customers (name_key)",
+    "idx_customer_emails_key": "CREATE INDEX IF NOT EXISTS idx_customer_emails_key"
+    " ON customer_emails (email_key)",
+    "idx_customer_name_grams_customer": "CREATE INDEX IF NOT EXISTS"
+    " idx_customer_name_grams_customer ON customer_name_grams (customer_id)",
+}
+#: A load defers the indexes when it brings at least this many rows, and more than the
+#: base holds (building them again costs about what the base holds).
+DEFER_MIN_ROWS = 50_000
+
+
+#: The page cache of the writing connection during a bulk load (KiB, as ``cache_size``
+#: takes a negative figure): the indexes' pages a batch touches stay in memory as the
+#: base grows (the default 2 MB spills them from ~100,000 customers on).
+BULK_CACHE_KIB = 256 * 1024
+
+
+@contextlib.asynccontextmanager
+async def bulk_settings(store: Store) -> AsyncIterator[None]:
+    """The writing connection's page cache raised and temporary tables in memory while
+    the body runs; the previous settings back after."""
+    pragmas = ("cache_size", "temp_store")
+    before = [(await store.fetch(f"reading {p}", f"PRAGMA {p}"))[0][0] for p in pragmas]
+    await store.fetch("raising the cache for a bulk load", f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+    await store.fetch("raising the cache for a bulk load", "PRAGMA temp_store = MEMORY")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(StoreError):  # closed: the settings went with it
+            for pragma, value in zip(pragmas, before, strict=True):
+                await store.fetch(f"restoring {pragma}", f"PRAGMA {pragma} = {int(value)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +136,89 @@ async def add_new_customers(store: Store, customers: Sequence[NewCustomer]) -> l
     if not customers:
         return []
     return await store.write(f"adding {len(customers)} new customers", insert)
+
+
+@contextlib.asynccontextmanager
+async def deferred_indexes(store: Store, rows: int) -> AsyncIterator[bool]:
+    """The body runs with the indexes of :data:`DEFERRED_INDEXES` dropped and the search
+    index left behind, if the load is large (``rows``: about how many it brings, see
+    :data:`DEFER_MIN_ROWS`) and no other process is loading; it yields whether. They are
+    built again after the body, whether it finished or failed."""
+    lock = await _start_deferring(store, rows)
+    try:
+        yield lock is not None
+    finally:
+        if lock is not None:
+            try:
+                await _build_deferred(store)
+            finally:
+                lock.close()
+
+
+async def finish_bulk_load(store: Store) -> bool:
+    """Build what a load that died half-way left dropped (the store's open calls this);
+    whether there was such a load. A load still running in another process is left."""
+    tables = await store.fetch(
+        "looking for a bulk load left half-way",
+        "SELECT 1 FROM sqlite_master WHERE name = 'customer_bulk_pending'",
+    )
+    if not tables:
+        return False  # an older schema (migrations given by hand)
+    if not await store.fetch("looking for a bulk load", "SELECT 1 FROM customer_bulk_pending"):
+        return False
+    lock = _try_lock(store.path)
+    if lock is None:
+        return False
+    try:
+        await _build_deferred(store)
+    finally:
+        lock.close()
+    return True
+
+
+async def _start_deferring(store: Store, rows: int) -> IO[bytes] | None:
+    if rows < DEFER_MIN_ROWS or str(store.path) == ":memory:":
+        return None
+    count = await store.fetch("counting customers", "SELECT count(*) FROM customers")
+    if rows <= int(count[0][0]):
+        return None
+    lock = _try_lock(store.path)
+    if lock is None:
+        return None
+
+    async def drop(connection: aiosqlite.Connection) -> None:
+        await connection.execute(
+            "INSERT OR REPLACE INTO customer_bulk_pending (id, started_at) VALUES (1, ?)",
+            (time.time(),),
+        )
+        for name in DEFERRED_INDEXES:
+            await connection.execute(f"DROP INDEX IF EXISTS {name}")
+
+    try:
+        await store.write("dropping the customer indexes for a bulk load", drop)
+    except BaseException:
+        lock.close()
+        raise
+    return lock
+
+
+async def _build_deferred(store: Store) -> None:
+    async def build(connection: aiosqlite.Connection) -> None:
+        for create in DEFERRED_INDEXES.values():
+            await connection.execute(create)
+        await connection.execute("INSERT INTO customer_search (customer_search) VALUES ('rebuild')")
+        await connection.execute("DELETE FROM customer_bulk_pending")
+
+    await store.write("building the customer indexes after a bulk load", build)
+
+
+def _try_lock(path: Path) -> IO[bytes] | None:
+    """The bulk-load lock of the store at ``path``, held until closed; None if another
+    process holds it."""
+    handle = open(f"{path}-bulk", "ab")  # noqa: SIM115 (held past this function)
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle

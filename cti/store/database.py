@@ -30,6 +30,7 @@ from cti.errors import StoreError
 from cti.models import Customer, Interaction
 from cti.store.calls import CallRecords
 from cti.store.customers import CustomerCard, CustomerRows
+from cti.store.customers_bulk import finish_bulk_load
 from cti.store.customers_read import (
     CUSTOMERS_BY_IDS_SQL,
     FIND_BY_NUMBER_SQL,
@@ -116,6 +117,7 @@ class Store:
             await store._migrate(migrations)
             if any(number == _SEARCH_MIGRATION for number, _ in migrations):
                 await store._index_for_search()
+            await finish_bulk_load(store)
             if str(path) != ":memory:":
                 store.reader = CustomerReader.open(db_path)
         except BaseException:

@@ -291,6 +291,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         END;
         """,
     ),
+    (
+        13,
+        """
+        -- A large bulk load (cti.store.customers_bulk) drops the name, e-mail and gram
+        -- indexes and leaves the search index for later; this row says so until it has
+        -- built them again (Store.open finishes a load that died half-way).
+        CREATE TABLE customer_bulk_pending (
+            id         INTEGER PRIMARY KEY CHECK (id = 1),
+            started_at REAL NOT NULL
+        );
+        """,
+    ),
     # 20-29: call scripts. Keep the numbers rising down this tuple (the store checks).
     (
         20,

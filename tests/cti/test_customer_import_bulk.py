@@ -1,0 +1,195 @@
+"""A large customer import into a small base (issue 23): the name, e-mail and gram
+indexes dropped while it loads and built after, the search index rebuilt once; a load
+that died half-way is finished by the next open; the bulk-load settings restored."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+import cti.customers.csv_files as customer_import
+import cti.store.customers_bulk as bulk
+from cti.customers.base import CustomerBase
+from cti.customers.csv_files import ImportReport, check_header, import_customers, read_csv
+from cti.store.customers_bulk import NewCustomer
+from cti.store.database import Store
+
+pytestmark = pytest.mark.customers
+
+NOW = 1_767_600_000.0
+HEADER = "id,name,mobile,home_phone,email,company,language,time_zone\n"
+
+
+@pytest.fixture
+async def base(tmp_path: Path) -> AsyncIterator[CustomerBase]:
+    async with await Store.open(tmp_path / "cti.db") as store:
+        yield CustomerBase(store)
+
+
+def customers_csv(tmp_path: Path, rows: int) -> Path:
+    path = tmp_path / "in.csv"
+    lines = "".join(
+        f",欧阳明月{i},139{i:08d},,m{i}@example.com,星辰科技,zh,\n" for i in range(rows)
+    )
+    path.write_text(HEADER + lines + ",Bad Phone,12345,,,,,\n", encoding="utf-8")
+    return path
+
+
+async def load(base: CustomerBase, path: Path) -> ImportReport:
+    names, rows, _ = read_csv(path)
+    report = ImportReport(check_header(names, path))
+    await import_customers(
+        base, rows, default_region="CN", time_zone="Asia/Shanghai", now=NOW, report=report
+    )
+    return report
+
+
+async def indexes(store: Store) -> set[str]:
+    rows = await store.fetch("listing", "SELECT name FROM sqlite_master WHERE type = 'index'")
+    return {str(row[0]) for row in rows}
+
+
+async def pending(store: Store) -> int:
+    rows = await store.fetch("reading", "SELECT count(*) FROM customer_bulk_pending")
+    return int(rows[0][0])
+
+
+async def assert_searchable(base: CustomerBase, n: int) -> None:
+    assert len(await base.search("明月", limit=50)) == n  # the 1-2 character index
+    assert len(await base.search("欧阳明", limit=50)) == n  # the trigram index
+    assert len(await base.search("星辰科", limit=50)) == n  # the company
+    assert [c.name for c in await base.search("m3@example.com")] == ["欧阳明月3"]
+    assert [c.name for c in await base.search("+8613900000004")] == ["欧阳明月4"]
+
+
+async def test_a_large_import_drops_the_indexes_while_it_loads_and_builds_them_after(
+    base: CustomerBase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk, "DEFER_MIN_ROWS", 10)
+    monkeypatch.setattr(customer_import, "BATCH_ROWS", 7)
+    seen: list[tuple[set[str], int]] = []
+    add = bulk.add_new_customers
+
+    async def spy(store: Store, customers: list[NewCustomer]) -> list[int]:
+        seen.append((await indexes(store), await pending(store)))
+        return await add(store, customers)
+
+    monkeypatch.setattr("cti.customers.merge.add_new_customers", spy)
+    before = await indexes(base.store)
+    report = await load(base, customers_csv(tmp_path, 20))
+    assert (report.created, [e.line for e in report.errors]) == (20, [22])
+    assert len(seen) == 3
+    for during, marker in seen:
+        assert marker == 1
+        assert not during & set(bulk.DEFERRED_INDEXES)
+        assert "idx_customer_phones_e164" in during  # merging looks numbers up
+    assert await indexes(base.store) == before
+    assert await pending(base.store) == 0
+    await assert_searchable(base, 20)
+
+
+async def test_a_small_import_or_one_into_a_larger_base_keeps_the_indexes(
+    base: CustomerBase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk, "DEFER_MIN_ROWS", 11)
+    calls: list[int] = []
+    build = bulk._build_deferred
+
+    async def spy(store: Store) -> None:
+        calls.append(1)
+        await build(store)
+
+    monkeypatch.setattr(bulk, "_build_deferred", spy)
+    await load(base, customers_csv(tmp_path, 9))  # 10 rows: below the threshold
+    assert calls == []
+    monkeypatch.setattr(bulk, "DEFER_MIN_ROWS", 5)
+    (tmp_path / "more").mkdir()
+    await load(base, customers_csv(tmp_path / "more", 8))  # 9 rows: no more than the base
+    assert calls == []
+    await load(base, customers_csv(tmp_path / "more", 30))
+    assert calls == [1]
+
+
+async def test_an_import_that_fails_half_way_still_builds_the_indexes(
+    base: CustomerBase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk, "DEFER_MIN_ROWS", 10)
+    monkeypatch.setattr(customer_import, "BATCH_ROWS", 7)
+    add = bulk.add_new_customers
+    written: list[int] = []
+
+    async def failing(store: Store, customers: list[NewCustomer]) -> list[int]:
+        if written:
+            raise RuntimeError("disk gone")
+        written.extend(await add(store, customers))
+        return written
+
+    monkeypatch.setattr("cti.customers.merge.add_new_customers", failing)
+    before = await indexes(base.store)
+    with pytest.raises(RuntimeError, match="disk gone"):
+        await load(base, customers_csv(tmp_path, 20))
+    assert await indexes(base.store) == before
+    assert await pending(base.store) == 0
+    assert len(await base.search("欧阳明", limit=50)) == 7  # the first batch, indexed
+
+
+async def test_a_load_that_died_half_way_is_finished_by_the_next_open(tmp_path: Path) -> None:
+    db = tmp_path / "cti.db"
+    async with await Store.open(db) as store:
+        before = await indexes(store)
+        lock = await bulk._start_deferring(store, 10**6)  # as a large import starts
+        assert lock is not None
+        names = [(f"欧阳明月{i}", f"m{i}@example.com") for i in range(5)]
+        await bulk.add_new_customers(
+            store, [new(name, email, i) for i, (name, email) in enumerate(names)]
+        )
+        # The process dies here: its lock goes with it, the indexes stay dropped.
+        lock.close()
+        assert not await indexes(store) & set(bulk.DEFERRED_INDEXES)
+    async with await Store.open(db) as store:
+        assert await indexes(store) == before
+        assert await pending(store) == 0
+        assert len(await CustomerBase(store).search("欧阳明")) == 5
+        assert len(await CustomerBase(store).search("明月")) == 5
+
+
+async def test_an_open_leaves_alone_a_load_another_process_is_running(tmp_path: Path) -> None:
+    db = tmp_path / "cti.db"
+    async with await Store.open(db) as store:
+        lock = await bulk._start_deferring(store, 10**6)
+        assert lock is not None
+        async with await Store.open(db) as other:  # another process opens the store
+            assert await pending(other) == 1
+            assert not await indexes(other) & set(bulk.DEFERRED_INDEXES)
+        assert bulk._try_lock(db) is None  # held: by the load
+        lock.close()
+        free = bulk._try_lock(db)
+        assert free is not None
+        free.close()
+    async with await Store.open(db) as store:
+        assert await pending(store) == 0
+
+
+async def test_the_bulk_settings_are_restored_after_an_import(
+    base: CustomerBase, tmp_path: Path
+) -> None:
+    async def settings() -> list[int]:
+        return [
+            int((await base.store.fetch("reading", f"PRAGMA {p}"))[0][0])
+            for p in ("cache_size", "temp_store")
+        ]
+
+    before = await settings()
+    await load(base, customers_csv(tmp_path, 3))
+    assert await settings() == before
+
+
+def new(name: str, email: str, i: int) -> NewCustomer:
+    from cti.store.customers import search_keys_of
+
+    name_key, text, grams = search_keys_of(name, "", [email])
+    columns = (name, 0.0, "basic", "zh", "Asia/Shanghai", email, "", "", "", name_key, text, NOW)
+    phone = (f"139{i:08d}", f"+86139{i:08d}", "mobile", "")
+    return NewCustomer(columns=columns, phones=(phone,), emails=(email,), grams=tuple(grams))
