@@ -250,6 +250,10 @@ class ScreenPop(WireMessage):
     matches_left_out: int = 0
     message: VoiceMessage | None = None
     """A callback's voicemail, to hear before calling back (None: it has none)."""
+    direction: Literal["inbound", "outbound"] = "inbound"
+    """``outbound``: a number the agent dialled (the card says when, not a wait or rank)."""
+    dialled_wall: float = 0.0
+    """When the agent dialled it (wall-clock epoch; outbound only)."""
 
 
 #: Most characters of a name or number an agent's state carries for wallboards (clipped).
@@ -377,6 +381,23 @@ class CallControl(WireMessage):
     consult_state: Literal["", "ringing", "talking", "conference"] = ""
     note: EventLine = ""
     """What just happened, for the agent (e.g. "1002 did not answer the consultation")."""
+
+
+DialState = Literal["dialling", "ringing", "answered", "no_answer", "busy", "failed"]
+"""How far an agent's dial has come: the last three end it, and so does ``answered``
+(the conversation starts)."""
+
+
+class DialProgress(WireMessage):
+    """How the agent's own dial (``DialNumber``) goes, sent to that agent at each step.
+    ``detail``: the line's words (``486 Busy Here``), for people."""
+
+    type: Literal["dial_progress"] = "dial_progress"
+    agent_id: str
+    call_id: str
+    number: EventLine
+    state: DialState
+    detail: EventLine = ""
 
 
 class QueueStatus(WireMessage):
@@ -582,6 +603,7 @@ AnyEvent = (
     | CurrentCall
     | CallEnded
     | CallControl
+    | DialProgress
     | QueueStatus
     | CommandResult
     | CampaignStatus

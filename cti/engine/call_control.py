@@ -10,7 +10,15 @@ is held or its agent muted is the router's to say.
 A transfer to a number is the line's (REFER on a SIP trunk): the command is answered
 once the line has sent it, the caller stays with the agent meanwhile, and a task waits
 for the line's outcome: transferred, the call ends for the agent (wrap-up); failed, the
-agent's desk gets the reason (a :class:`CallControl` note) and the call goes on."""
+agent's desk gets the reason (a :class:`CallControl` note) and the call goes on.
+
+A manual dial puts the agent on the call as the line places it, with the dialled
+customer's card (outbound: when it was dialled, no wait or rank) and the queue's
+``outbound_script``; the agent is told how it goes (:class:`DialProgress`: dialling,
+ringing, then answered, no answer, busy or failed). A line that reports how its dials
+end rings until it says (a task waits); the router then has the agent talk, or ends the
+call at once and puts the agent back as it dialled (:class:`~queue_engine.inputs.DialEnds`).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +32,7 @@ from cti.clock import wall_time
 from cti.engine.line_book import LineBook
 from cti.engine.screen_pop import ScreenPops
 from cti.errors import CtiError, RoutingError, TelephonyError
+from cti.events import DialState
 from cti.models import AgentState, CallerInfo
 from cti.protocol import (
     CallConnected,
@@ -33,6 +42,7 @@ from cti.protocol import (
     ConferenceCall,
     ConsultCall,
     CurrentCall,
+    DialProgress,
     HoldCall,
     Message,
     MuteCall,
@@ -42,9 +52,22 @@ from cti.protocol import (
 from queue_engine import inputs as ri
 from queue_engine.actions import ConsultChanged
 from queue_engine.router import CallPhase, Router
-from telephony_adapters.base import TelephonyAdapter, TransferResult
+from telephony_adapters.base import DialEnd, DialOutcome, TelephonyAdapter, TransferResult
 
 log = logging.getLogger(__name__)
+
+#: Longest wait for a line to say how a manual dial ended: its own ring time-out comes
+#: first; this only ends a dial the line never reports (as no answer, hung up).
+DIAL_OUTCOME_LIMIT_S = 300.0
+#: The line's end of a dial as the agent and the router know it.
+DIAL_ENDS: dict[DialEnd, ri.DialEndName] = {
+    DialEnd.ANSWERED: "answered",
+    DialEnd.MACHINE: "answered",  # the agent hears it and may leave a message
+    DialEnd.BUSY: "busy",
+    DialEnd.NO_ANSWER: "no_answer",
+    DialEnd.REJECTED: "no_answer",  # declined: the detail says so
+    DialEnd.FAILED: "failed",
+}
 
 ControlCommand = (
     HoldCall
@@ -80,6 +103,8 @@ class CallController:
         self._now = now
         self._transfers_out: dict[str, asyncio.Task[None]] = {}
         """Call id -> the task waiting for its transfer to a number (one at a time)."""
+        self._dials: dict[str, asyncio.Task[None]] = {}
+        """Call id -> the task waiting for how the agent's dial ends."""
 
     def talking_on(self, call_id: str) -> str | None:
         """The agent talking on ``call_id``, if any."""
@@ -125,8 +150,7 @@ class CallController:
         """Carry out one call-control command (the agent must be talking on the call:
         its owner, not an agent consulted). Raises CtiError saying what was wrong."""
         a, call_id = command.agent_id, command.call_id
-        if self.talking_on(call_id) != a:
-            raise CtiError(f"agent {a!r} is not talking on call {call_id!r}")
+        self._check_in_hand(a, call_id)
         line = self._lines.line_for(call_id)
         consult, state = self._router.call_consult(call_id)
         match command:
@@ -163,6 +187,14 @@ class CallController:
         self._send(
             topics.agent_events(a), self.message(ConsultChanged(call_id, a, consult or "", state))
         )
+
+    def _check_in_hand(self, agent_id: str, call_id: str) -> None:
+        """Refuse unless ``agent_id`` talks on ``call_id`` (a dial answered): before the
+        line is asked anything."""
+        if self.talking_on(call_id) != agent_id:
+            raise CtiError(f"agent {agent_id!r} is not talking on call {call_id!r}")
+        if self._router.call_dialling(call_id):
+            raise CtiError(f"call {call_id!r} is still ringing: wait for an answer")
 
     async def _transfer(self, command: TransferCall, line: TelephonyAdapter) -> None:
         a, call_id = command.agent_id, command.call_id
@@ -225,8 +257,8 @@ class CallController:
         self._send(topics.agent_events(agent_id), told)
 
     def cancel_transfers(self) -> None:
-        """The engine stops: stop waiting for transfers' outcomes."""
-        for task in list(self._transfers_out.values()):
+        """The engine stops: stop waiting for transfers' and dials' outcomes."""
+        for task in [*self._transfers_out.values(), *self._dials.values()]:
             task.cancel()
 
     async def _consult(
@@ -255,33 +287,95 @@ class CallController:
                 await line.resume(call_id)
 
     async def dial(self, agent_id: str, number: str, queue: str, command_id: str) -> None:
-        """Manual dial: the line places the call, then the agent talks on it (its card
-        comes as :class:`CurrentCall`). A line that cannot place it refuses the command."""
+        """Manual dial (module docstring): the line places the call and the agent is on
+        it with its outbound card (:class:`CurrentCall`) and script; the agent is told
+        how it goes (:class:`DialProgress`). A line that cannot place it: ``failed``."""
         agent = self._router.agent(agent_id)
         if agent.state not in (AgentState.READY, AgentState.NOT_READY):
             raise CtiError(
                 f"agent {agent_id!r} is {agent.state.value}: dial when Ready or Not Ready"
             )
         caller = await self._identify(number)
-        if caller.e164 is None:
+        e164 = caller.e164
+        if e164 is None:
             raise CtiError(f"cannot dial {number!r}: not a phone number (e.g. +86 138 0000 0001)")
         call_id = f"dial-{command_id[:16]}"
         line = self._lines.dialling_line(call_id)
-        await line.dial(caller.e164, call_id=call_id)
-        self._lines[call_id] = line.name
+        self._progress(agent_id, call_id, e164, "dialling")
         try:
-            self._route(ri.AgentDials(agent_id=agent_id, call_id=call_id, number=caller.e164,
-                                      caller=caller, queue=queue))  # fmt: skip
+            await line.dial(e164, call_id=call_id)
+        except TelephonyError as exc:
+            self._progress(agent_id, call_id, e164, "failed", str(exc))
+            return  # the agent stays as it was, told why
+        self._lines[call_id] = line.name
+        ringing = line.capabilities.reports_dial_outcomes
+        try:
+            self._route(ri.AgentDials(agent_id=agent_id, call_id=call_id, number=e164,
+                                      caller=caller, queue=queue, ringing=ringing))  # fmt: skip
         except CtiError:
             with contextlib.suppress(TelephonyError):
                 await line.hang_up(call_id)
             raise
-        now = self._now()
+        self._outbound_card(agent_id, call_id)
+        if not ringing:  # all the line says is that it placed the call
+            self._answered(agent_id, call_id, e164, "")
+            return
+        self._progress(agent_id, call_id, e164, "ringing")
+        task = asyncio.create_task(self._dial_ends(agent_id, call_id, e164, line),
+                                   name=f"dial:{call_id}")  # fmt: skip
+        self._dials[call_id] = task
+        task.add_done_callback(lambda _t: self._dials.pop(call_id, None))
+
+    def _outbound_card(self, agent_id: str, call_id: str) -> None:
+        """The dialled customer's card, with the queue's outbound script: when it was
+        dialled instead of a wait and a rank."""
+        now, wall = self._now(), wall_time()
         queue = self._router.call_queue(call_id)
-        placed = self._pops.offer(call_id, agent_id, queue, now, now, wall_time())
+        self._pops.call_scripts[call_id] = self._router.queue_config(queue).outbound_script
+        placed = self._pops.offer(call_id, agent_id, queue, now, now, wall)
+        pop = placed.pop.model_copy(update={"direction": "outbound", "dialled_wall": wall,
+                                            "waited_s": 0.0, "priority_reason": ""})  # fmt: skip
+        placed = placed.model_copy(update={"pop": pop})
         self._pops.current[agent_id] = placed
-        events = topics.agent_events(agent_id)
-        self._send(events, CurrentCall(agent_id=agent_id, call_id=call_id, pop=placed.pop,
-                                       dispositions=placed.dispositions,
-                                       agent_name=placed.agent_name))  # fmt: skip
-        self._send(events, CallConnected(agent_id=agent_id, call_id=call_id))
+        self._send(topics.agent_events(agent_id),
+                   CurrentCall(agent_id=agent_id, call_id=call_id, pop=pop,
+                               dispositions=placed.dispositions,
+                               agent_name=placed.agent_name))  # fmt: skip
+
+    async def _dial_ends(
+        self, agent_id: str, call_id: str, e164: str, line: TelephonyAdapter
+    ) -> None:
+        """Wait for the line to say how the dial ended, and carry it out."""
+        try:
+            async with asyncio.timeout(DIAL_OUTCOME_LIMIT_S):
+                outcome = await line.dial_outcome(call_id)
+        except TelephonyError as exc:
+            outcome = DialOutcome(call_id, DialEnd.FAILED, str(exc))
+        except TimeoutError:
+            outcome = DialOutcome(call_id, DialEnd.NO_ANSWER, "the line never said how it ended")
+            with contextlib.suppress(TelephonyError):
+                await line.hang_up(call_id)
+        end = DIAL_ENDS[outcome.end]
+        log.info("call %s: dial to %s: %s (%s)", call_id, e164, end, outcome.detail)
+        try:
+            if not self._router.call_dialling(call_id):
+                return  # the agent hung up while it rang: over already
+            self._route(ri.DialEnds(call_id=call_id, end=end))
+        except CtiError:
+            return  # over meanwhile
+        if end == "answered":
+            self._answered(agent_id, call_id, e164, outcome.detail)
+        else:
+            self._progress(agent_id, call_id, e164, end, outcome.detail)
+
+    def _answered(self, agent_id: str, call_id: str, e164: str, detail: str) -> None:
+        self._send(topics.agent_events(agent_id), CallConnected(agent_id=agent_id, call_id=call_id))
+        self._progress(agent_id, call_id, e164, "answered", detail)
+
+    def _progress(
+        self, agent_id: str, call_id: str, number: str, state: DialState, detail: str = ""
+    ) -> None:
+        told = DialProgress(
+            agent_id=agent_id, call_id=call_id, number=number, state=state, detail=detail
+        )
+        self._send(topics.agent_events(agent_id), told)

@@ -149,10 +149,11 @@ class ScreenPops:
             del self.current[agent_id]
 
     def call_script(self, queue: str, call_id: str = "") -> CallScript | None:
-        """The call's script as sent with an offer (its campaign's, else its queue's), or
-        None (none, or it cannot be used)."""
+        """The call's script as sent with an offer (its own, e.g. a campaign's or a manual
+        dial's, else its queue's), or None (none, or it cannot be used)."""
         try:
-            ref = self.call_scripts.get(call_id) or self._router.queue_config(queue).script
+            own = self.call_scripts.get(call_id)
+            ref = self._router.queue_config(queue).script if own is None else own
             loaded = self._scripts.get(ref)
         except Exception:  # a script never stops an offer
             log_limits.exception(log, "script of call %s (queue %r) not loaded; it goes without",
