@@ -40,7 +40,10 @@ from telephony_adapters.sipline.transaction import (
 
 log = logging.getLogger(__name__)
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY, INFO"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, NOTIFY, INFO, PRACK, UPDATE, REFER"
+SUPPORTED = "100rel, timer, replaces"
+"""What our requests and OPTIONS answers say we support: reliable provisionals to our
+INVITEs (we send none: a ``Require: 100rel`` INVITE gets 420), session timers, Replaces."""
 MAX_CHALLENGES = 3
 """Fresh nonces answered for one request before giving up: a peer that challenges
 again and again (even with ``stale=true``, whose nonce must be new) is refused."""
@@ -68,6 +71,15 @@ class UaSettings:
     timers: Timers = field(default_factory=Timers)
     phones: PhoneSettings | None = None
     """The agents' phones (registrar, fixed URIs); None: the line rings no phones."""
+    session_expires_s: int = 1800
+    """The session interval our INVITEs ask for (RFC 4028)."""
+    min_se_s: int = 90
+    """The smallest session interval we accept (422 below it; 90 is RFC 4028's floor)."""
+    accept_refer: bool = False
+    """A peer's REFER is accepted (202) and given to the shell as ``TransferRequested``,
+    which must report :meth:`.UserAgent.refer_outcome`; False: 603 with a Warning."""
+    refer_timeout_s: float = 120.0
+    """A transfer asked by REFER with no final outcome by then is reported failed (408)."""
 
 
 class AgentCore:
@@ -219,11 +231,18 @@ class AgentCore:
         return self.respond(txn, response, now)
 
     def dialog_response(
-        self, request: Request, status: int, call: SipCall, *, body: bytes = b""
+        self,
+        request: Request,
+        status: int,
+        call: SipCall,
+        *,
+        body: bytes = b"",
+        extra: list[tuple[str, str]] | None = None,
     ) -> Response:
         """A response of the call's dialog: our tag, Contact, Record-Route copied."""
-        headers = [("Contact", self.contact()), ("Allow", ALLOW)]
+        headers = [("Contact", self.contact()), ("Allow", ALLOW), ("Supported", SUPPORTED)]
         headers += [("Record-Route", rr) for rr in request.headers.get_all("Record-Route")]
+        headers += extra or []
         headers.append(("User-Agent", self.settings.user_agent))
         if body:
             headers.append(("Content-Type", "application/sdp"))
@@ -252,14 +271,18 @@ class AgentCore:
 
     def authorized(self, request: Request, challenge: Challenge) -> Request:
         """``request`` again with credentials, CSeq+1 and a new branch (RFC 3261 §22.2)."""
+        again = self.authorized_again(request)
+        again.headers.remove(challenge.header_name)
+        again.headers.add(*self.credentials(again, challenge))
+        return again
+
+    def authorized_again(self, request: Request) -> Request:
+        """``request`` again with CSeq+1 and a new branch (credentials it had kept)."""
         h = request.headers.copy()
         h.set("Via", self.via())
         number, method = request.cseq
         h.set("CSeq", f"{number + 1} {method}")
-        h.remove(challenge.header_name)
-        again = Request(headers=h, body=request.body, method=request.method, uri=request.uri)
-        h.add(*self.credentials(again, challenge))
-        return again
+        return Request(headers=h, body=request.body, method=request.method, uri=request.uri)
 
     def credentials(self, request: Request, challenge: Challenge) -> tuple[str, str]:
         """The (Proxy-)Authorization header answering ``challenge`` for ``request``."""
@@ -301,8 +324,8 @@ class AgentCore:
                 out.append(CallerHungUp(call_id=call.call_id, line=self.line))
         call.reported_end = True
         out += self.media_stop(call)
-        self.cancel_timer("ring", call.call_id)
-        self.cancel_timer("cancel", call.call_id)
+        for kind in ("ring", "cancel", "st-refresh", "st-expire"):  # st-: .session_timer
+            self.cancel_timer(kind, call.call_id)
         if keep:
             call.hung_up_by_us = True
             return out

@@ -23,6 +23,15 @@ class PendingOk:
     give_up_at: float
 
 
+@dataclass(slots=True)
+class SessionTimer:
+    """The session timer of a call (RFC 4028, :mod:`.session_timer`)."""
+
+    interval: int
+    we_refresh: bool
+    expires_at: float = 0.0
+
+
 @dataclass(eq=False)
 class SipCall:
     call_id: str
@@ -61,3 +70,13 @@ class SipCall:
     number: str = ""
     agent: str = ""
     """An agent leg (a call to this agent's phone); "": a call on the trunk."""
+    session: SessionTimer | None = None
+    peer_update: bool = False
+    """The peer's Allow lists UPDATE (a session refresh may use it)."""
+    refreshing: bool = False
+    """``reinvite_txn`` (or ``update_txn``) is a session refresh, not a hold."""
+    update_txn: ClientTransaction | None = None
+    referred: bool = False
+    """A transfer the peer asked by REFER is under way (:mod:`.refer_in`)."""
+    rseq: int = 0
+    """The RSeq of the last reliable provisional response we acknowledged (PRACK)."""

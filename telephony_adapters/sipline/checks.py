@@ -36,8 +36,9 @@ KNOWN_METHODS = frozenset(
 """Methods we know (RFC 3261 and its extensions): one we do not take gets 405 with
 Allow; any other 501 (RFC 3261 §21.5.2, RFC 4475 §3.1.2.18)."""
 
-SUPPORTED = frozenset({"replaces"})
-"""The extensions a request may require of us."""
+SUPPORTED = frozenset({"replaces", "timer"})
+"""The extensions a request may require of us (not ``100rel``: we send no reliable
+provisional responses, so an INVITE requiring them gets 420)."""
 
 _CALL_ID_WORD = r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+"
 _CALL_ID = re.compile(rf"{_CALL_ID_WORD}(?:@{_CALL_ID_WORD})?")

@@ -61,6 +61,31 @@ class TransferOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class Replaces:
+    """A ``Replaces`` (RFC 3891): the dialog a new INVITE takes the place of.
+    ``to_tag`` is the tag of the side that receives the INVITE, ``from_tag`` the other."""
+
+    call_id: str
+    to_tag: str
+    from_tag: str
+    early_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRequested:
+    """The peer of call ``call_id`` asks us, by REFER (RFC 3515), to transfer it to
+    ``target`` (a SIP or tel URI): blind, or attended when ``replaces`` names the dialog
+    (at the target) the call is to take the place of. The line carries it out and
+    reports how it went with :meth:`.UserAgent.refer_outcome` (a SIP status: the
+    peer's NOTIFY says it)."""
+
+    call_id: str
+    target: str
+    replaces: Replaces | None
+    referred_by: str
+
+
+@dataclass(frozen=True, slots=True)
 class PhoneReachability:
     """An agent's phone became reachable or unreachable (registered, expired, removed,
     answering OPTIONS or not). ``contact``: the URI calls to the agent now go to
@@ -99,6 +124,7 @@ Effect = (
     | MediaStop
     | DialProgress
     | TransferOutcome
+    | TransferRequested
     | PhoneReachability
     | AgentLegProgress
 )

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from telephony_adapters.sipline.agent_core import ALLOW, AgentCore
+from telephony_adapters.sipline.agent_core import ALLOW, SUPPORTED, AgentCore
 from telephony_adapters.sipline.effects import Effect
 from telephony_adapters.sipline.message import Headers, Request, Uri
 from telephony_adapters.sipline.transaction import Addr, ClientTransaction, ServerTransaction
@@ -46,7 +46,7 @@ class KeepAlive:
         capabilities = [
             ("Allow", ALLOW),
             ("Accept", "application/sdp"),
-            ("Supported", "replaces"),
+            ("Supported", SUPPORTED),
             ("Contact", self.core.contact()),
         ]
         return self.core.reply(txn, request, 200, now, extra=capabilities)

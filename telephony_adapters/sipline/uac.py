@@ -1,5 +1,7 @@
 """Calls we make (the UAC side): the INVITE with our SDP offer; 401/407 answered once
-per nonce with digest credentials (CSeq+1, new branch); 18x reported as ``ringing``;
+per nonce with digest credentials (CSeq+1, new branch); a session timer asked
+(RFC 4028: a 422 is answered by asking its Min-SE); reliable 18x (RFC 3262: Require
+100rel, RSeq) acknowledged by PRACK; 18x reported as ``ringing``;
 the 2xx ACKed (new branch, to the Contact, along the route set) and media started;
 busy, no answer and failures end the call with a :class:`~.effects.DialProgress` and
 ``CallerHungUp``. Hanging up a ringing call sends CANCEL (only after a provisional
@@ -17,7 +19,7 @@ import logging
 from collections.abc import Sequence
 
 from cti.errors import TelephonyError
-from telephony_adapters.sipline.agent_core import ALLOW, AgentCore
+from telephony_adapters.sipline.agent_core import ALLOW, SUPPORTED, AgentCore
 from telephony_adapters.sipline.call import SipCall
 from telephony_adapters.sipline.dialog import Dialog
 from telephony_adapters.sipline.digest import choose_challenge
@@ -37,9 +39,12 @@ from telephony_adapters.sipline.message import (
     Response,
     SipSyntaxError,
     Uri,
+    is_number,
     quote,
+    split_commas,
 )
 from telephony_adapters.sipline.sdp import accept_answer, make_offer, parse_sdp
+from telephony_adapters.sipline.session_timer import min_se, session_expires
 from telephony_adapters.sipline.transaction import Addr
 
 log = logging.getLogger(__name__)
@@ -137,6 +142,9 @@ class UacCalls:
             h.add(name, value)
         h.add("Contact", core.contact())
         h.add("Allow", ALLOW)
+        h.add("Supported", SUPPORTED)
+        for name, value in self.in_dialog.timers.request_headers(None):
+            h.add(name, value)
         h.add("User-Agent", core.settings.user_agent)
         session_id = str(int(now * 1000) % 10**9 + 1)
         offer = make_offer(
@@ -187,6 +195,11 @@ class UacCalls:
         ):
             call.provisional = False  # a CANCEL waits for a provisional to the new INVITE
             return self._send_invite(call, self.core.authorized(call.invite, challenge), now)
+        if status == 422 and call.state == "dialling" and not call.hung_up_by_us:
+            again = self._longer_session(call, response)
+            if again is not None:
+                call.provisional = False
+                return self._send_invite(call, again, now)
         outcome = dial_outcome_of(status)
         if status == 487 and call.cancel_reason:
             outcome = call.cancel_reason
@@ -201,18 +214,57 @@ class UacCalls:
         )
         return [progress(call, outcome, status), *self.core.end(call, by_peer=True)]
 
+    def _longer_session(self, call: SipCall, response: Response) -> Request | None:
+        """Our INVITE again asking the session interval a 422 names (RFC 4028 §7.4;
+        CSeq+1, new branch); None if it names none larger than we asked."""
+        try:
+            floor = min_se(response)
+            asked = session_expires(call.invite)
+        except SipSyntaxError:
+            return None
+        if asked is None or not asked[0] < floor <= 86400:
+            return None
+        again = self.core.authorized_again(call.invite)
+        again.headers.set("Session-Expires", str(floor))
+        again.headers.set("Min-SE", str(floor))
+        return again
+
     def _on_provisional(self, call: SipCall, response: Response, now: float) -> list[Effect]:
         status = response.status
         if status > 100 and response.to.tag and call.dialog is None:
             with contextlib.suppress(SipSyntaxError):  # an 18x without Contact: no dialog
                 call.dialog = Dialog.as_uac(call.invite, response)
+        out: list[Effect] = []
+        if status > 100 and "100rel" in response_requires(response):
+            fresh, out = self._prack(call, response, now)
+            if not fresh:
+                return out  # a retransmission, or out of order: no news (RFC 3262 §4)
         if not call.provisional:
             call.provisional = True
             if call.cancel_pending:
-                return self._send_cancel(call, now)
+                return out + self._send_cancel(call, now)
         if status in (180, 183) and call.state == "dialling" and not call.hung_up_by_us:
-            return [progress(call, "ringing", status)]
-        return []
+            out.append(progress(call, "ringing", status))
+        return out
+
+    def _prack(self, call: SipCall, response: Response, now: float) -> tuple[bool, list[Effect]]:
+        """Acknowledge a reliable provisional response (RFC 3262 §4) with PRACK in its
+        early dialog: (whether it was new, what to send). Only the next RSeq in order is
+        acknowledged; a retransmission of one acknowledged is dropped (the PRACK's own
+        transaction retransmits)."""
+        rseq_text = (response.headers.get("RSeq") or "").strip()
+        if not is_number(rseq_text) or call.dialog is None:
+            return True, []  # no RSeq or no dialog: taken as unreliable
+        rseq = int(rseq_text)
+        if call.rseq and rseq != call.rseq + 1:
+            return False, []
+        call.rseq = rseq
+        number, method = call.invite.cseq
+        prack = call.dialog.request(
+            "PRACK", self.core.via(), headers=[("RAck", f"{rseq} {number} {method}")]
+        )
+        _, out = self.core.send(prack, call.dest, now, context=call)
+        return True, out
 
     def _on_ok(self, call: SipCall, response: Response, now: float) -> list[Effect]:
         core = self.core
@@ -249,6 +301,10 @@ class UacCalls:
             return (
                 out + self.in_dialog.send_bye(call, now) + core.end(call, by_peer=True, keep=True)
             )
+        timers = self.in_dialog.timers
+        timers.may_update(call, response)
+        timers.answered(call, call.invite, response)
+        timers.start(call, now)
         out.append(progress(call, "answered", response.status))
         if call.plan is not None:
             out.append(MediaStart(call.call_id, call.rtp_port, call.plan))
@@ -335,6 +391,11 @@ def caller_display(name: str, number: str) -> str:
     if name and number:
         return f"{name} <{number}>"
     return name or number
+
+
+def response_requires(response: Response) -> set[str]:
+    """The extensions a response's Require names, lower-cased."""
+    return {e.lower() for v in response.headers.get_all("Require") for e in split_commas(v)}
 
 
 def progress(call: SipCall, outcome: str, status: int) -> Effect:

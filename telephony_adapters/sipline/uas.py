@@ -1,6 +1,7 @@
 """Calls that come in (the UAS side): 100 and 180 at once and ``CallArrived``; the
-answer's 200 with SDP, retransmitted (T1 doubling to T2) until the ACK, the call ended
-with a BYE after 64xT1 without one; CANCEL before the answer (200 and 487). Caller
+answer's 200 with SDP (and the session timer the INVITE asked for, RFC 4028; 422 for
+an interval below our Min-SE), retransmitted (T1 doubling to T2) until the ACK, the
+call ended with a BYE after 64xT1 without one; CANCEL before the answer (200 and 487). Caller
 number and name come from P-Asserted-Identity, else From; ``Privacy: id`` (or an
 anonymous From) makes the caller private."""
 
@@ -48,10 +49,12 @@ class UasCalls:
 
     def on_invite(self, request: Request, txn: ServerTransaction, now: float) -> list[Effect]:
         core = self.core
-        refused, offer = self._check_invite(request, txn, now)
+        refused, offer = self.check_invite(request, txn, now)
         if refused is not None:
             return refused
-        _take_contact(request)
+        if (small := self.in_dialog.timers.too_small(request, txn, now)) is not None:
+            return small
+        take_contact(request)
         dnis = unescape(parse_uri(request.uri).user or request.to.uri.user)
         if has_control(dnis):
             why = f"the number dialled {dnis!r} holds control characters"
@@ -85,7 +88,7 @@ class UasCalls:
         )
         return out
 
-    def _check_invite(
+    def check_invite(
         self, request: Request, txn: ServerTransaction, now: float
     ) -> tuple[list[Effect] | None, Session | None]:
         """(our refusal, None) of an INVITE we cannot take (406, 415, 488), else
@@ -151,7 +154,10 @@ class UasCalls:
                 session_id=call.session_id,
                 version=call.sdp_version,
             )
-        ok = core.dialog_response(call.invite, 200, call, body=bytes(call.local_sdp))
+        timers = self.in_dialog.timers
+        timers.may_update(call, call.invite)
+        extra = timers.answer_headers(call, call.invite)
+        ok = core.dialog_response(call.invite, 200, call, body=bytes(call.local_sdp), extra=extra)
         call.state = "connecting"
         out = core.respond(txn, ok, now)
         core.start_ok(call, ok, txn.peer, call.invite.cseq[0], now)
@@ -192,6 +198,7 @@ class UasCalls:
             except SipSyntaxError as exc:
                 core.warn(now, "line %s: call %s: bad SDP in ACK: %s", core.line, call.call_id, exc)
         call.state = "confirmed"
+        self.in_dialog.timers.start(call, now)
         out: list[Effect] = []
         if call.plan is not None:
             out.append(MediaStart(call.call_id, call.rtp_port, call.plan))
@@ -252,7 +259,7 @@ def caller_identity(request: Request) -> tuple[str, str]:
     return user, source.display
 
 
-def _take_contact(request: Request) -> None:
+def take_contact(request: Request) -> None:
     """An INVITE needs a Contact (RFC 3261 §8.1.1.8): the dialog's target. One from an
     RFC 2543 peer (no ``z9hG4bK`` branch) may lack it: the From is the target then
     (RFC 2543 §6.13, RFC 4475 §3.4.1)."""

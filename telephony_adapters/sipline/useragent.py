@@ -49,6 +49,7 @@ from telephony_adapters.sipline.effects import (
     MediaStop,
     PhoneReachability,
     TransferOutcome,
+    TransferRequested,
     dial_outcome_of,
 )
 from telephony_adapters.sipline.in_dialog import InDialog
@@ -64,6 +65,7 @@ from telephony_adapters.sipline.message import (
     split_commas,
     stamp_received,
 )
+from telephony_adapters.sipline.refer_in import ReferIn
 from telephony_adapters.sipline.registrar import Ping, Registrar
 from telephony_adapters.sipline.registration import Registration
 from telephony_adapters.sipline.saved_calls import SavedCalls
@@ -90,6 +92,7 @@ __all__ = [
     "MediaStop",
     "PhoneReachability",
     "TransferOutcome",
+    "TransferRequested",
     "UaSettings",
     "UserAgent",
     "caller_identity",
@@ -122,6 +125,7 @@ class UserAgent:
         self.in_dialog = InDialog(self.core)
         self.uas = UasCalls(self.core, self.in_dialog)
         self.uac = UacCalls(self.core, self.in_dialog)
+        self.refer_in = ReferIn(self.core, self.in_dialog, self.uas)
         self.saved = SavedCalls(self.core)
         phones = settings.phones
         self.registrar = Registrar(self.core, phones) if phones is not None else None
@@ -196,6 +200,10 @@ class UserAgent:
             return self.uac.ring_expired(call, now)
         if kind == "cancel" and call.state == "dialling":
             return self.uac.cancel_expired(call, now)
+        if kind.startswith("st-"):
+            return self.in_dialog.fire(kind, call, now)
+        if kind.startswith("refer-"):
+            return self.refer_in.fire(kind, call, now)
         return []
 
     # --- start and stop ------------------------------------------------------------
@@ -296,6 +304,12 @@ class UserAgent:
     def transfer(self, call_id: str, target: str, now: float) -> list[Effect]:
         """Blind transfer by REFER (RFC 3515): progress comes as :class:`TransferOutcome`."""
         return self.in_dialog.transfer(self._live_call(call_id, "transfer"), target, now)
+
+    def refer_outcome(self, call_id: str, status: int, now: float) -> list[Effect]:
+        """How a transfer the peer asked (:class:`TransferRequested`) went: a SIP status
+        (1xx under way, 2xx done, else failed), told to the peer by NOTIFY."""
+        call = self.calls.get(call_id)
+        return self.refer_in.outcome(call, status, now) if call is not None else []
 
     def transfer_uri(self, call_id: str, target: str) -> str:
         """Where :meth:`transfer` sends the call (the Refer-To's URI)."""
@@ -473,6 +487,8 @@ class UserAgent:
         if method == "INVITE":
             if request.to.tag:
                 return self.in_dialog.on_reinvite(request, txn, now)
+            if "Replaces" in request.headers:
+                return self.refer_in.on_replacing_invite(request, txn, now)
             return self.uas.on_invite(request, txn, now)
         handlers = {
             "CANCEL": self.uas.on_cancel,
@@ -480,6 +496,9 @@ class UserAgent:
             "BYE": self.in_dialog.on_bye,
             "NOTIFY": self.in_dialog.on_notify,
             "INFO": self.in_dialog.on_info,
+            "UPDATE": self.in_dialog.on_update,
+            "PRACK": self.in_dialog.on_prack,
+            "REFER": self.refer_in.on_refer,
         }
         if self.registrar is not None and self.registrar.settings.ha1:
             handlers["REGISTER"] = self.registrar.on_register
@@ -538,6 +557,10 @@ class UserAgent:
             return self.in_dialog.on_bye_response(call, response, txn, now)
         if method == "REFER" and response.status >= 200:
             return self.in_dialog.on_refer_response(call, response)
+        if method == "UPDATE":
+            return self.in_dialog.on_update_response(call, response, txn, now)
+        if method == "NOTIFY":
+            return self.refer_in.on_notify_response(call, response, txn, now)
         return []
 
     def _on_timeout(self, timeout: Timeout, now: float) -> list[Effect]:
@@ -560,6 +583,8 @@ class UserAgent:
             return self.core.end(call, by_peer=False)
         if method == "REFER":
             return self.in_dialog.on_refer_timeout(call)
+        if method == "UPDATE" and txn is call.update_txn:
+            return self.in_dialog.on_update_timeout(call, now)
         return []
 
 

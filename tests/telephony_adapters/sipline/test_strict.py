@@ -130,10 +130,10 @@ def test_a_contact_with_spaces_in_its_parameters_never_becomes_a_target() -> Non
 @pytest.mark.parametrize("method", ["OPTIONS", "INFO", "NOTIFY", "INVITE", "REGISTER"])
 def test_require_of_an_unknown_extension_is_420_on_every_request(method: str) -> None:
     ua = make_ua()
-    out = ua.receive(request(method, headers=["Require: timer, 100rel"]), PEER, 0.0)
+    out = ua.receive(request(method, headers=["Require: precondition, 100rel"]), PEER, 0.0)
     [response] = sent(out)
     assert isinstance(response, Response)
-    assert (response.status, response.headers.get("Unsupported")) == (420, "timer, 100rel")
+    assert (response.status, response.headers.get("Unsupported")) == (420, "precondition, 100rel")
 
 
 def test_require_on_cancel_and_ack_is_not_checked() -> None:
