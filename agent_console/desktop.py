@@ -39,7 +39,6 @@ from agent_console.customer_actions import CUSTOMER_ACTIONS, CUSTOMER_BINDINGS, 
 from agent_console.customer_search import CustomerSearchScreen
 from agent_console.desk_calls import CallKeys
 from agent_console.desk_model import (
-    BUSY,
     NOT_READY_REASON,
     VIEW_OF,
     ClearScript,
@@ -57,6 +56,8 @@ from agent_console.desk_palette import desk_commands
 from agent_console.dialogs import (
     ChoiceDialog,
     open_dialog,
+    quit_dialog,
+    quit_question,
 )
 from agent_console.script_panel import ScriptPanel
 from agent_console.widgets import (
@@ -492,9 +493,20 @@ class AgentDesktop(App[None]):
         self._command(SetNotReady(agent_id=self.agent_id, reason=reason), "desk-not-ready")
 
     async def action_quit(self) -> None:
-        """Log out first unless a call is in hand, then leave."""
-        state = self.agent_state
-        if state is not None and state is not AgentState.LOGGED_OUT and state not in BUSY:
+        """Log out and leave; with a call in hand, ask first, saying what happens to it."""
+        question = quit_question(self.view, self.model.offer)
+        if question is None:
+            await self._log_out_and_leave()
+        else:
+            open_dialog(self, quit_dialog(question), self._quit_answered)
+
+    def _quit_answered(self, leave: bool | None) -> None:
+        if leave:
+            self.run_worker(self._log_out_and_leave(), name="desk-quit", group="quit")
+
+    async def _log_out_and_leave(self) -> None:
+        """The engine hands the call back by its queue's rule (docs/acd.md)."""
+        if self.agent_state not in (None, AgentState.LOGGED_OUT):
             await self._send(Logout(agent_id=self.agent_id))
         self.exit()
 

@@ -7,6 +7,8 @@
 - :class:`FormScreen`: a small form whose ``submit`` sends a command and shows the
   engine's refusal under its fields (new customer, service item, escalation, callback).
 - :class:`CustomerInfoScreen`: one customer in full.
+- :func:`quit_dialog`: quitting with a call in hand, asked first (:func:`quit_question`
+  says what happens to the call).
 
 All are modal: Enter (or a number key) gives the answer, Esc gives ``None``. What the
 agent types and what the engine sends are shown as :class:`rich.text.Text`, never markup.
@@ -29,9 +31,9 @@ from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, OptionList, Select, Static
 
 from agent_console.customer_link import Answer
-from agent_console.widgets import details_text
+from agent_console.widgets import WrappedCard, details_text
 from cti.clock import wall_time
-from cti.protocol import CustomerDetails
+from cti.protocol import CallOffered, CustomerDetails
 
 #: Longest line a prompt takes (a phone number, a queue or an agent id, a reason).
 PROMPT_MAX_CHARS = 40
@@ -383,7 +385,48 @@ class CustomerInfoScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:
             box.border_title = Text(self.details.customer.name)
-            yield Static(details_text(self.details, wall_time()))
+            now = wall_time()
+            yield WrappedCard(lambda width: details_text(self.details, now, width))
 
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).focus()
+
+
+# --- quitting with a call ------------------------------------------------------------
+
+
+def quit_question(view: str, offer: CallOffered | None) -> str | None:
+    """What quitting does to the call in hand (``view`` is the desk's), or ``None`` when
+    there is none and quitting just logs out (docs/acd.md, "Logging out with a call")."""
+    queue = f"queue {offer.pop.queue}" if offer is not None else "its queue"
+    if offer is not None and offer.consult_from and view in ("offer", "talking"):
+        return (
+            f"You are in a consultation with {offer.consult_from}. Quitting logs you out "
+            "and ends it; the caller stays with them."
+        )
+    if view == "offer":
+        return (
+            "A call is ringing for you. Quitting logs you out; the caller goes back to "
+            f"their place in {queue}."
+        )
+    if view == "talking":
+        return (
+            "You are on a call. Quitting logs you out and hands the caller back to "
+            f"{queue} for the next agent (or hangs up, if the queue is set to "
+            "on_agent_logout = hang_up; a call you dialled is hung up)."
+        )
+    if view == "wrap_up":
+        return (
+            "You are in wrap-up. Quitting logs you out and ends it with no disposition "
+            "(the call is recorded without one)."
+        )
+    return None
+
+
+def quit_dialog(question: str) -> ChoiceDialog[bool]:
+    """Ask before quitting with a call in hand: True to log out and quit."""
+    return ChoiceDialog(
+        "Quit with a call in hand?",
+        [(False, "Stay (Esc)"), (True, "Log out and quit")],
+        intro=question,
+    )
