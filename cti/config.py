@@ -280,6 +280,23 @@ class SipLineSettings(_Section):
     )
     """Digest algorithms offered to the phones, in order (``["MD5"]`` for phones that
     answer only the first challenge and know only MD5, such as baresip 1.0)."""
+    transports: tuple[Literal["udp", "tcp", "tls"], ...] = Field(("udp",), min_length=1)
+    """What the line listens on (docs/sip.md, Transports): udp and tcp at ``bind_port``,
+    tls at ``tls_port``; it sends by whichever the target asks for."""
+    tls_port: int = Field(5061, ge=0, le=65535)
+    tls_cert_file: str = ""
+    """Our certificate chain (PEM), needed to listen for TLS."""
+    tls_key_file: str = ""
+    tls_ca_file: str = ""
+    """Trust this CA (PEM) for the peers' certificates instead of the system's."""
+    tls_pin_sha256: tuple[str, ...] = ()
+    """Accept only peer certificates with these SHA-256 fingerprints (hex, colons allowed)."""
+    tls_verify: bool = True
+    """false: peers' certificates are not checked at all (tests only)."""
+    dns_servers: tuple[str, ...] = ()
+    """``host[:port]`` name servers for NAPTR/SRV/A (RFC 3263); empty: the system's."""
+    stream_idle_s: float = Field(600.0, gt=0)
+    """A TCP or TLS connection idle this long is closed."""
 
     @field_validator("codecs")
     @classmethod

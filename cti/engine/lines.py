@@ -118,6 +118,15 @@ def _sip_line(
         recordings_dir=voice.recordings_dir,
         recording_format=voice.recording_format,
         phone_silence_s=voice.phone_silence_s,
+        transports=settings.transports,
+        tls_port=settings.tls_port,
+        tls_cert_file=settings.tls_cert_file,
+        tls_key_file=settings.tls_key_file,
+        tls_ca_file=settings.tls_ca_file,
+        tls_pin_sha256=settings.tls_pin_sha256,
+        tls_verify=settings.tls_verify,
+        dns_servers=settings.dns_servers,
+        stream_idle_s=settings.stream_idle_s,
     )
     return SipLine(params)
 

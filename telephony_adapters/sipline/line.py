@@ -158,13 +158,23 @@ class SipLine(TelephonyAdapter):
             raise TelephonyError(f"line {self.name!r} is not started")
         return self._net.local_address
 
+    def address(self, transport: str) -> Addr:
+        """Where the line listens for ``udp``, ``tcp`` or ``tls``."""
+        if self._net is None:
+            raise TelephonyError(f"line {self.name!r} is not started")
+        return self._net.address(transport)
+
     async def start(self) -> None:
         if self._net is not None:
             return
         s = self.settings
         loop = asyncio.get_running_loop()
-        net = SipTransports(self.name, self._received)
-        await net.open(s.bind_host, s.bind_port)
+        net = SipTransports(s, self._received)
+        try:
+            await net.open()
+        except TelephonyError:
+            await net.close()
+            raise
         self._net = net
         host, port = self.local_address
         public = s.public_host or advertised(host)
@@ -198,12 +208,15 @@ class SipLine(TelephonyAdapter):
                 phones=_phone_settings(s),
             )
         )
+        net.host = self.ua.core.host
+        self.ua.core.table.stamp = net.stamp
         if self._dialogs_path is not None:
             self._dialogs = DialogStore(self._dialogs_path)
             bad = self.ua.restore(self._dialogs.load(), loop.time())
             self._dialogs.write({}, bad)
         self._timer_task = loop.create_task(self._run_timers(), name=f"sip:{self.name}:timers")
-        log.info("line %s: SIP on %s:%d (advertised as %s)", self.name, host, port, public)
+        log.info("line %s: SIP on %s %s (advertised as %s)", self.name, host,
+                 ", ".join(f"{t} {p}" for t, p in net.ports.items()), public)  # fmt: skip
         self._apply(self.ua.start(loop.time()))
 
     async def stop(self) -> None:
@@ -221,7 +234,7 @@ class SipLine(TelephonyAdapter):
         if self._voice is not None:
             await self._voice.stop()
         net, self._net = self._net, None
-        net.close()
+        await net.close()
         dialogs, self._dialogs = self._dialogs, None
         if dialogs is not None:
             dialogs.close()

@@ -456,8 +456,9 @@ class Via:
 
     def response_address(self, source: tuple[str, int]) -> tuple[str, int]:
         """Where responses go (RFC 3261 §18.2.2, RFC 3581): the packet's source address if
-        ``rport`` was asked, else its source host at the Via's port."""
-        if "rport" in self.params:
+        ``rport`` was asked, else its source host at the Via's port; over TCP and TLS
+        the source, the connection it came on."""
+        if "rport" in self.params or self.transport != "UDP":
             return source
         return source[0], self.port or 5060
 

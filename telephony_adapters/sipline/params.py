@@ -50,3 +50,19 @@ class SipLineParams:
     """``pcm16`` or ``g711`` (mu-law)."""
     phone_silence_s: float = 30.0
     """An answered agent's phone that sends no audio this long is lost."""
+    transports: tuple[str, ...] = ("udp",)
+    """What we listen on: ``udp`` and ``tcp`` at ``bind_port``, ``tls`` at ``tls_port``
+    (docs/sip.md, Transports). We send by any of them, as the target asks."""
+    tls_port: int = 5061
+    """0: any free port (tests)."""
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_ca_file: str = ""
+    """Trust this CA for the peers' certificates instead of the system's."""
+    tls_pin_sha256: tuple[str, ...] = ()
+    """Accept only peer certificates with these SHA-256 fingerprints."""
+    tls_verify: bool = True
+    dns_servers: tuple[str, ...] = ()
+    """``host[:port]`` of the name servers for RFC 3263; empty: the system's."""
+    stream_idle_s: float = 600.0
+    """A TCP or TLS connection idle this long is closed."""

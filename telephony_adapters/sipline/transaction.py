@@ -15,6 +15,11 @@ Four state machines over an unreliable transport (UDP):
 * server non-INVITE: Trying, Proceeding, Completed (Timer J, 64xT1, answers
   retransmissions with the final response).
 
+Over TCP and TLS (the request's top Via says so) nothing is retransmitted and timers D,
+I, J and K are zero (§17.1.1.2, §17.1.2.2, §17.2.1, §17.2.2); the shell's transport
+layer may stamp a request's Via and Contact for the transport it picks
+(:attr:`TransactionTable.stamp`, :mod:`.routing`) before the transaction keeps it.
+
 Nothing here reads a clock or touches a socket: every call takes ``now`` (monotonic
 seconds) and returns what to do (:class:`Transmit`, :class:`Deliver`, :class:`Timeout`).
 :class:`TransactionTable` matches messages to transactions (§17.1.3, §17.2.3), keeps
@@ -27,6 +32,7 @@ from __future__ import annotations
 import enum
 import heapq
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from telephony_adapters.sipline.message import (
@@ -40,6 +46,9 @@ from telephony_adapters.sipline.message import (
 
 Addr = tuple[str, int]
 MAGIC_COOKIE = "z9hG4bK"
+Stamp = Callable[[Message, Addr, str | None], None]
+"""The transport layer's: make a request (transport None: its pick) or a response (the
+request's transport) say the transport it goes by."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +139,8 @@ class _Base:
     intervals: dict[str, float] = field(default_factory=dict)
     scheduled: float | None = None
     """The deadline last put in the table's heap (to push each deadline once)."""
+    reliable: bool = False
+    """Over TCP or TLS: no retransmissions, no waiting for them (set by ``start``)."""
 
     @property
     def method(self) -> str:
@@ -147,6 +158,10 @@ class _Base:
         return min(self.deadlines.values(), default=None)
 
     def _start(self, name: str, now: float, interval: float) -> None:
+        if self.reliable and name in "AEG":
+            return
+        if self.reliable and name in "DIJK":
+            interval = 0.0
         self.intervals[name] = interval
         self.deadlines[name] = now + interval
 
@@ -173,6 +188,7 @@ class ClientTransaction(_Base):
 
     def start(self, now: float) -> list[Output]:
         t = self.timers
+        self.reliable = self.request.top_via.transport != "UDP"
         if self.is_invite:
             self.state = State.CALLING
             self._start("A", now, t.t1)
@@ -246,6 +262,7 @@ class ServerTransaction(_Base):
     last_response: Response | None = None
 
     def start(self, now: float) -> list[Output]:
+        self.reliable = self.request.top_via.transport != "UDP"
         self.state = State.PROCEEDING if self.is_invite else State.TRYING
         return []
 
@@ -357,6 +374,8 @@ class TransactionTable:
         self.servers: dict[tuple[str, ...], ServerTransaction] = {}
         self._heap: list[tuple[float, int, Transaction]] = []
         self._seq = itertools.count()
+        self.stamp: Stamp | None = None
+        """Set by the shell when it speaks more than UDP (see the module docstring)."""
 
     def __len__(self) -> int:
         return len(self.clients) + len(self.servers)
@@ -367,6 +386,8 @@ class TransactionTable:
         self, request: Request, dest: Addr, now: float, context: object = None
     ) -> tuple[ClientTransaction, list[Output]]:
         """Start a client transaction for ``request`` (its top Via has a fresh branch)."""
+        if self.stamp is not None:
+            self.stamp(request, dest, None)
         txn = ClientTransaction(request, self.timers, dest, context)
         if txn.key in self.clients:
             raise SipSyntaxError(f"a client transaction with branch {txn.key[0]!r} exists")
@@ -432,6 +453,8 @@ class TransactionTable:
         return txn
 
     def respond(self, txn: ServerTransaction, response: Response, now: float) -> list[Output]:
+        if self.stamp is not None:
+            self.stamp(response, txn.peer, txn.request.top_via.transport)
         out = txn.respond(response, now)
         self._settle(txn)
         return out
