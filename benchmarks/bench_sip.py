@@ -18,7 +18,10 @@ Prints, per rate, one JSON line: ``rate_cps``, ``offered`` (INVITEs SIPp placed)
 its exit rules), ``failed`` (calls SIPp counts as failed: an unexpected message or a
 time-out), ``stuck``, ``unaccounted`` (offered minus the engine's records), ``sipp_ok``
 (SIPp's successful calls), ``cpu_s`` (this process's CPU time for the rate) and
-``wall_s``; the 100 calls/s line last. About 2 x (``--seconds`` + 10) s.
+``wall_s``, ``cpu_ms_per_call``; per transport (``--transports udp,tcp,tls``: SIPp
+``-t u1`` and ``-t t1``, one connection for all calls over TCP; TLS is reported as not
+run, since Debian's SIPp has no OpenSSL), the 100 calls/s lines last. About
+2 x 2 x (``--seconds`` + 10) s.
 
     .venv/bin/python benchmarks/bench_sip.py [--rates 20,100] [--seconds 30] [--agents 200]
 """
@@ -47,6 +50,13 @@ from cti.protocol import AgentStateChanged
 from simulators.bots import BotAgent, BotBehaviour
 from telephony_adapters.sipline.line import SipLine
 from telephony_adapters.sipline.params import SipLineParams
+
+MODES = {"udp": "u1", "tcp": "t1"}
+"""SIPp's ``-t`` per transport: one socket (a TCP connection) for all calls."""
+NO_TLS = (
+    "SIPp (Debian sip-tester 3.6.1) is built without OpenSSL: -t l1 cannot run; TLS is "
+    "tested line to line (tests/telephony_adapters/sipline/test_sipp_streams.py)"
+)
 
 SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
@@ -190,12 +200,17 @@ async def _all_ready(states: Subscription, agents: set[str]) -> None:
         raise SystemExit(f"bots not Ready within a minute: {sorted(agents)}") from None
 
 
-async def run_rate(rate: int, args: argparse.Namespace, workdir: Path) -> dict[str, float | int]:
+async def run_rate(
+    rate: int, transport: str, args: argparse.Namespace, workdir: Path
+) -> dict[str, float | int | str]:
     sipp = shutil.which("sipp")
     if sipp is None:
         raise SystemExit("sipp is not installed (Debian package sip-tester): deploy/system-deps.sh")
     cpu0, wall0 = time.process_time(), time.monotonic()
-    line = SipLine(SipLineParams(name="sip", bind_host="127.0.0.1", bind_port=0), media=False)
+    params = SipLineParams(
+        name="sip", bind_host="127.0.0.1", bind_port=0, transports=("udp", "tcp")
+    )
+    line = SipLine(params, media=False)
     bus = InMemoryBus()
     agents = {f"b{i:03d}": ["general"] for i in range(args.agents)}
     service = EngineService(Config(), bus, _NoCustomers(), [line], agents)
@@ -220,11 +235,13 @@ async def run_rate(rate: int, args: argparse.Namespace, workdir: Path) -> dict[s
     scenario = workdir / f"caller_{rate}.xml"
     scenario.write_text(SCENARIO.replace("PATIENCE_MS", str(int(args.patience * 1000))))
     stat_file = workdir / f"stats_{rate}.csv"
-    host, port = line.local_address
+    host, port = line.address(transport)
     calls = rate * args.seconds
     process = await asyncio.create_subprocess_exec(
         sipp,
         f"{host}:{port}",
+        "-t",
+        MODES[transport],
         "-sf",
         str(scenario),
         "-i",
@@ -267,7 +284,9 @@ async def run_rate(rate: int, args: argparse.Namespace, workdir: Path) -> dict[s
     await asyncio.gather(*bots, engine, return_exceptions=True)
     totals = _sipp_totals(stat_file)
     outcomes = [r.outcome for r in records]
+    cpu_s = time.process_time() - cpu0
     return {
+        "transport": transport,
         "rate_cps": rate,
         "offered": totals["created"],
         "answered": outcomes.count("answered"),
@@ -278,7 +297,8 @@ async def run_rate(rate: int, args: argparse.Namespace, workdir: Path) -> dict[s
         "unaccounted": totals["created"] - len(records),
         "sipp_ok": totals["ok"],
         "sipp_exit": process.returncode if process.returncode is not None else -1,
-        "cpu_s": round(time.process_time() - cpu0, 1),
+        "cpu_s": round(cpu_s, 1),
+        "cpu_ms_per_call": round(1000 * cpu_s / max(1, totals["created"]), 2),
         "wall_s": round(time.monotonic() - wall0, 1),
     }
 
@@ -292,13 +312,19 @@ async def main() -> None:
     parser.add_argument("--handle", type=float, default=1.0, help="mean talk time (s)")
     parser.add_argument("--wrap-up", type=float, default=0.1)
     parser.add_argument("--patience", type=float, default=15.0, help="caller waits (s)")
+    parser.add_argument("--transports", default="udp,tcp,tls", help="comma-separated")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     rates = sorted(int(r) for r in args.rates.split(","))
     with tempfile.TemporaryDirectory(prefix="bench_sip_") as tmp:
         for rate in rates:
-            result = await run_rate(rate, args, Path(tmp))
-            print(json.dumps(result), flush=True)
+            for transport in args.transports.split(","):
+                if transport not in MODES:
+                    print(json.dumps({"transport": transport, "rate_cps": rate,
+                                      "skipped": NO_TLS}), flush=True)  # fmt: skip
+                    continue
+                result = await run_rate(rate, transport, args, Path(tmp))
+                print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":
