@@ -63,9 +63,9 @@ def target_uri(request: Request) -> Uri | None:
 def stamp(message: Message, transport: str, host: str, ports: Mapping[str, int]) -> None:
     """Make our top Via (a request's) and our Contact (``host`` at our UDP port) say
     ``transport`` and its port. Other messages' headers are left as they are."""
-    if transport == "UDP" or transport not in ports:
+    if transport == "UDP":
         return
-    port = ports[transport]
+    port = ports.get(transport) or ports.get("UDP", 5060)  # not listening: the connection's
     if isinstance(message, Request):
         vias = message.headers.get_all("Via")
         first, *others = split_commas(vias[0]) if vias else [""]
