@@ -146,8 +146,7 @@ class ConnectionTable:
             lambda: Connection(self, transport, outbound=False), host, port, ssl=server_ssl
         )
         self._servers.append(server)
-        if self._sweeper is None:
-            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+        self._sweeping()
         bound = server.sockets[0].getsockname()
         return str(bound[0]), int(bound[1])
 
@@ -185,7 +184,6 @@ class ConnectionTable:
         for key in conn.keys:
             if self.conns.get(key) is conn:
                 del self.conns[key]
-        conn.stream = None if conn.stream is None or conn.stream.is_closing() else conn.stream
 
     def received(self, conn: Connection, data: bytes) -> None:
         sent_by = wire_sent_by(data) if not data.startswith(b"SIP/") else None
@@ -216,6 +214,7 @@ class ConnectionTable:
             self._pending[key].append(data)
             return
         self._pending[key] = [data]
+        self._sweeping()
         task = asyncio.get_running_loop().create_task(
             self._connect(key, server_name or addr[0], failed)
         )
@@ -247,6 +246,10 @@ class ConnectionTable:
         for data in self._pending.pop(key, []):
             if not conn.write(data):
                 break
+
+    def _sweeping(self) -> None:
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
 
     async def _sweep(self) -> None:
         limits = self.limits

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from telephony_adapters.sipline.line import SipLine
 from telephony_adapters.sipline.message import Request, parse
+from telephony_adapters.sipline.params import SipLineParams
 from telephony_adapters.sipline.routing import stamp, wire_sent_by, wire_transport
 from telephony_adapters.sipline.stream import FramingError, Ping, StreamFramer
 
@@ -64,3 +68,20 @@ def test_stamp_makes_our_via_and_contact_say_the_transport() -> None:
     stamp(request, "TCP", "192.0.2.1", {"UDP": 5060, "TCP": 5062})
     assert request.headers.get("Contact") == "<sip:cti@192.0.2.1:5062;transport=tcp>"
     assert request.top_via.transport == "TCP"
+
+
+async def test_the_line_answers_a_ping_and_closes_a_stream_of_garbage() -> None:
+    line = SipLine(SipLineParams(name="sip", bind_host="127.0.0.1", bind_port=0,
+                                 transports=("tcp",)), media=False)  # fmt: skip
+    await line.start()
+    try:
+        reader, writer = await asyncio.open_connection(*line.address("tcp"))
+        writer.write(b"\r\n\r\n")
+        assert await asyncio.wait_for(reader.readexactly(2), 10) == b"\r\n"
+        writer.write(b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 1\r\nl: 2\r\n\r\n")
+        assert await asyncio.wait_for(reader.read(), 10) == b""  # closed, not answered
+        writer.close()
+        assert line._net is not None
+        assert not line._net.streams.conns  # forgotten as it was closed, before our EOF
+    finally:
+        await line.stop()
