@@ -12,9 +12,15 @@ command once per id, so nothing is applied twice, and wrap-up work done while th
 broker was unreachable is not lost: it waits in the bus and in the link until the
 engine has it.
 
+The link also follows the engine's own presence (:class:`~cti.protocol.EnginePresence`,
+retained, offline as the engine stops or as its last will): the broker may be up with
+no engine behind it, and then nothing the agent does is answered and no call comes.
+
 :class:`ConnectionBanner` shows "offline" (why, when the next attempt is, how many
-actions wait to be sent); :class:`NetworkedDesktop` is the agent desktop with the link
-and the banner, used by ``cti console``.
+actions wait to be sent) and "engine offline" (since when, what waits); "Back online"
+only once the broker or the engine is really back. :class:`NetworkedDesktop` is the agent
+desktop with the link and the banner, used by ``cti console``; while the engine is
+offline its state bar is struck through (the state shown is the last the engine said).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
@@ -33,11 +40,13 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from agent_console.desktop import AgentDesktop
+from agent_console.widgets import StateBar
 from cti import log_limits, topics
 from cti.bus.memory import Bus, Subscription
 from cti.bus.mqtt import BusStatus, ConnectionState, MqttBus
 from cti.bus.status_feed import StatusFeed
-from cti.protocol import CommandResult, Message, RequestSnapshot, is_command
+from cti.clock import wall_time
+from cti.protocol import CommandResult, EnginePresence, Message, RequestSnapshot, is_command
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +59,25 @@ RETRY_S = 5.0
 @dataclass(frozen=True, slots=True)
 class LinkStatus:
     """What the banner shows: the bus's connection (None on the in-process bus), the
-    commands not yet answered, and whether a resync is under way."""
+    commands not yet answered, whether a resync is under way, and the engine's presence
+    (None: not heard, an older engine; else whether it serves, and since when)."""
 
     bus: BusStatus | None
     unanswered: int = 0
     resyncing: bool = False
+    engine: bool | None = None
+    engine_since_wall: float | None = None
+    back: bool = False
+    """The broker or the engine came back: the resync under way follows a real return."""
+
+    @property
+    def broker_online(self) -> bool:
+        return self.bus is None or self.bus.online
 
     @property
     def online(self) -> bool:
-        return self.bus is None or self.bus.online
+        """The broker is reachable and the engine behind it not known to be gone."""
+        return self.broker_online and self.engine is not False
 
 
 class ConsoleLink:
@@ -75,6 +94,9 @@ class ConsoleLink:
         self._snapshot_asked = 0.0
         self._resync_due = False
         self._was_online = False
+        self._engine: bool | None = None
+        self._engine_since = 0.0
+        self._back = False
         self._active = False
         """Set once the agent sent anything: before that there is nothing to resync."""
         self._feed: StatusFeed[LinkStatus] = StatusFeed(lambda: self.status)
@@ -112,7 +134,9 @@ class ConsoleLink:
     @property
     def status(self) -> LinkStatus:
         bus = self.bus.status if isinstance(self.bus, MqttBus) else None
-        return LinkStatus(bus, len(self._unanswered), self._snapshot_id is not None)
+        resyncing = self._snapshot_id is not None
+        return LinkStatus(bus, len(self._unanswered), resyncing, self._engine,
+                          self._engine_since or None, resyncing and self._back)  # fmt: skip
 
     @property
     def unanswered(self) -> list[Message]:
@@ -140,29 +164,46 @@ class ConsoleLink:
         try:
             async with (
                 self.bus.subscribe(topics.agent_events(self.agent_id)) as events,
+                self.bus.subscribe(topics.engine_presence()) as engine,
                 asyncio.TaskGroup() as group,
             ):
                 group.create_task(self._follow(events), name=f"link-events-{self.agent_id}")
+                group.create_task(self._follow(engine), name=f"link-engine-{self.agent_id}")
                 group.create_task(self._tend(), name=f"link-resync-{self.agent_id}")
         finally:
             stop_bus_listener()
 
     def _on_bus_status(self, status: BusStatus) -> None:
         if status.online and not self._was_online:
-            self._resync_due = True  # a new connection: get the state again
-            self._snapshot_id = None
-            self._wake.set()
+            self._came_back(again=status.connects > 1)  # a new connection: the state again
         self._was_online = status.online
         self._notify()
+
+    def _came_back(self, *, again: bool) -> None:
+        self._resync_due = True
+        self._snapshot_id = None
+        self._back = self._back or again
+        self._wake.set()
 
     async def _follow(self, events: Subscription) -> None:
         async for _topic, message in events:
             if isinstance(message, CommandResult):
                 self._answered(message.command_id)
+            elif isinstance(message, EnginePresence):
+                self._engine_said(message)
+
+    def _engine_said(self, presence: EnginePresence) -> None:
+        was, self._engine = self._engine, presence.online
+        if was is not presence.online:
+            self._engine_since = presence.at_wall or wall_time()  # a will has no time
+            if presence.online and was is False:
+                self._came_back(again=True)  # the engine restarted: the state again
+        self._notify()
 
     def _answered(self, command_id: str) -> None:
         if command_id == self._snapshot_id:
             self._snapshot_id = None
+            self._back = False
             self.resyncs += 1
             self._resend()
         elif self._unanswered.pop(command_id, None) is None:
@@ -283,23 +324,35 @@ def banner_text(status: LinkStatus) -> Text:
         elif bus.gave_up:
             text.append("; not reconnecting: close the other one, then restart this console")
         text.append(".")
-        if waiting:
-            text.append(f" {actions} kept, sent when it is back.")
-        else:
-            text.append(" Your work is kept.")
+        _kept(text, waiting, actions)
+    elif status.engine is False:
+        text.append("Engine offline", style="bold")
+        if status.engine_since_wall is not None:
+            since = time.strftime("%H:%M", time.localtime(status.engine_since_wall))
+            text.append(f" since {since}")
+        text.append(": no calls come and the state shown is the last it sent.")
+        _kept(text, waiting, actions)
     elif status.resyncing:
-        text.append("Back online", style="bold")
-        text.append(": getting your state from the engine")
+        text.append("Back online" if status.back else "Waiting for the engine", style="bold")
+        text.append(": getting your state from it")
         if waiting:
             text.append(f"; {actions} to send")
         text.append("…")
     return text
 
 
+def _kept(text: Text, waiting: int, actions: str) -> None:
+    if waiting:
+        text.append(f" {actions} kept, sent when it is back.")
+    else:
+        text.append(" Your work is kept.")
+
+
 class NetworkedDesktop(AgentDesktop):
     """The agent desktop over a broker: the link under it, the banner above it."""
 
     CSS_PATH = AgentDesktop.CSS_PATH
+    CSS = "StateBar.-stale { background: $error 40%; text-style: strike; }"
 
     def __init__(
         self, bus: Bus, agent_id: str, *, queues: Sequence[str] = (), **kwargs: Any
@@ -313,3 +366,8 @@ class NetworkedDesktop(AgentDesktop):
 
     def on_mount(self) -> None:
         self.run_worker(self.link.run(), name="console-link", group="connection")
+        self.link.add_listener(self._mark_state)
+
+    def _mark_state(self, status: LinkStatus) -> None:
+        """The state bar shows the engine's last word: struck through while it is gone."""
+        self.query_one(StateBar).set_class(status.engine is False, "-stale")
