@@ -77,11 +77,9 @@ async def running_engine(
     start the callback endpoint when ``[web] callbacks_port`` is set. ``config_path``:
     reload the configuration when it changes.
 
-    Yields once the engine is ready (announced online on the bus, and watching the
-    consoles' presence: :mod:`cti.engine.presence`). On the way out: the web endpoint
-    stops, every effect and record decided is carried out, the engine is announced
-    offline, then the engine and its helpers are cancelled (calls in progress stay in
-    the journal). An engine that fails ends the body with its error (the task group's).
+    Yields once the engine is ready (:func:`_present`). On the way out: the web endpoint
+    stops, what was decided is carried out, the engine says it is offline, it and its
+    helpers are cancelled (calls go on in the journal); a failing engine raises its error.
     """
     async with contextlib.AsyncExitStack() as stack:
         store = directory
@@ -99,10 +97,8 @@ async def running_engine(
             engine = group.create_task(service.run(), name="engine")
             await _ready(service, engine)
             tasks = [group.create_task(h, name="engine:helper") for h in helpers]
-            # Consoles gone: their agents logged out (made here: the engine is ready).
-            tasks.append(group.create_task(watch_presence(service), name="engine:presence"))
+            tasks.append(await _present(group, service, bus))
             callbacks = await _start_web(config, service) if web else None
-            await announce_engine(bus, online=True)
             try:
                 yield service
             finally:
@@ -180,6 +176,16 @@ async def _ready(service: EngineService, engine: asyncio.Task[None]) -> None:
     if not service.ready.is_set():
         engine.result()  # its exception; or it returned, which run() never does
         raise RuntimeError("the engine stopped before it was ready")
+
+
+async def _present(
+    group: asyncio.TaskGroup, service: EngineService, bus: Bus
+) -> asyncio.Task[None]:
+    """The engine is ready: it follows the consoles' presence (their agents logged out
+    when one is gone) and announces itself online (:mod:`cti.engine.presence`)."""
+    task = group.create_task(watch_presence(service), name="engine:presence")
+    await announce_engine(bus, online=True)
+    return task
 
 
 async def _start_web(config: Config, service: EngineService) -> WebCallbacks | None:
