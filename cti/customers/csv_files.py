@@ -20,11 +20,13 @@ files saved by Chinese Excel).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
+import gc
 import io
 import itertools
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -39,10 +41,11 @@ from cti.customers.merge import (
     RowError,
     import_batch,
     merge_row,
+    row_keys,
 )
-from cti.customers.phones import PhoneError, parse_customer_phone
+from cti.customers.phones import Phone, PhoneError, customer_phone
 from cti.errors import CtiError
-from cti.models import Order, PhoneNumber, PhoneType
+from cti.models import Order, PhoneType
 from cti.store.customers_bulk import bulk_settings, deferred_indexes
 
 __all__ = [
@@ -94,6 +97,9 @@ CUSTOMER_COLUMNS: tuple[str, ...] = (
 ORDER_COLUMNS: tuple[str, ...] = ("customer", "ordered_at", "amount", "currency", "reference")
 #: Rows handled per transaction.
 BATCH_ROWS = 10_000
+#: A file of at least this many rows is read and checked in a process of its own
+#: (:mod:`cti.customers.csv_worker`) while this one writes.
+PARALLEL_MIN_ROWS = 20_000
 #: Rows checked between two turns of the event loop, in which the batch before, being
 #: written meanwhile, sends its next statement to the store's thread.
 YIELD_ROWS = 500
@@ -152,19 +158,33 @@ def read_csv(
         raise CsvImportError(f"{path} line 1: the header is not CSV: {first[1].reason}")
     names = [column.strip().lower() for column in first[1]]
     spans.update(i for i, name in enumerate(names) if name in MULTI_LINE_COLUMNS)
-    return names, CsvRows(_rows(handle, reader, names), lines), lines
+    return names, CsvRows(_rows(handle, reader, names), path, encoding, lines), lines
 
 
 class CsvRows(Iterator[tuple[int, dict[str, str] | RowError]]):
-    """The rows :func:`read_csv` reads, and how many lines the file has (the header's
-    included): what an import expects before it starts."""
+    """The rows :func:`read_csv` reads, with the file they come from and how many lines
+    it has (the header's included): what an import knows before it starts, and what a
+    worker process needs to read the file again (:mod:`cti.customers.csv_worker`)."""
 
-    def __init__(self, rows: Iterator[tuple[int, dict[str, str] | RowError]], lines: int) -> None:
+    def __init__(
+        self,
+        rows: Generator[tuple[int, dict[str, str] | RowError], None, None],
+        path: Path,
+        encoding: str,
+        lines: int,
+    ) -> None:
         self._rows = rows
-        self.lines = lines
+        self.path, self.encoding, self.lines = path, encoding, lines
+        self.started = False
+        """Whether a row was taken (a worker would read them again)."""
 
     def __next__(self) -> tuple[int, dict[str, str] | RowError]:
+        self.started = True
         return next(self._rows)
+
+    def close(self) -> None:
+        """Close the file (the rows not read are left)."""
+        self._rows.close()
 
 
 def _count_lines(path: Path) -> int:
@@ -235,7 +255,7 @@ def _plain(line: str) -> bool:
 
 def _rows(
     handle: IO[str], reader: Iterator[tuple[int, list[str] | RowError]], names: list[str]
-) -> Iterator[tuple[int, dict[str, str] | RowError]]:
+) -> Generator[tuple[int, dict[str, str] | RowError], None, None]:
     with handle:
         for first, cells in reader:
             if isinstance(cells, RowError):
@@ -323,29 +343,26 @@ def parse_customer_row(
     if problems:
         return RowError(line, "; ".join(problems))
     single = ("name", "company", "address", "language", "time_zone", "owner")
-    return CustomerRow(
-        line=line,
-        id=customer_id,
-        phones=phones,
-        emails=emails,
-        fields={k: cells[k] for k in single if cells.get(k)},
-        name_key=fold(cells["name"]) if cells.get("name") else "",
-    )
+    fields = {k: cells[k] for k in single if cells.get(k)}
+    name_key = fold(cells["name"]) if cells.get("name") else ""
+    keys = row_keys(fields, emails, name_key) if customer_id is None else None
+    return CustomerRow(line, customer_id, phones, emails, fields, name_key, keys)
 
 
-def _row_phones(
-    cells: dict[str, str], default_region: str, problems: list[str]
-) -> list[PhoneNumber]:
+def _row_phones(cells: dict[str, str], default_region: str, problems: list[str]) -> list[Phone]:
     """The row's phones, each number once; a bad one is added to ``problems``."""
-    phones: list[PhoneNumber] = []
+    phones: list[Phone] = []
     for column, kind in PHONE_COLUMNS.items():
-        for raw in _split(cells.get(column, "")):
+        cell = cells.get(column)
+        if not cell:
+            continue
+        for raw in _split(cell):
             try:
-                phone = parse_customer_phone(raw, default_region, kind)
+                phone = customer_phone(raw, default_region, kind)
             except PhoneError as exc:
                 problems.append(f"{column}: {exc}")
                 continue
-            if all(p.e164 != phone.e164 for p in phones):
+            if all(p[1] != phone[1] for p in phones):
                 phones.append(phone)
     return phones
 
@@ -408,19 +425,46 @@ async def import_customers(
     the last line read after each batch.
     """
     expected = rows.lines - 1 if isinstance(rows, CsvRows) else 0
-    async with bulk_settings(base.store), deferred_indexes(base.store, expected):
-        last_line = await _import_batches(
-            base, rows, default_region, time_zone, now, report, on_batch
-        )
+    batches = _checked_batches(rows, default_region)
+    if isinstance(rows, CsvRows) and not rows.started and expected >= PARALLEL_MIN_ROWS:
+        from cti.customers.csv_worker import checked_in_worker  # it imports this module
+
+        rows.close()
+        batches = checked_in_worker(rows.path, rows.encoding, default_region, BATCH_ROWS)
+    async with (
+        bulk_settings(base.store),
+        deferred_indexes(base.store, expected),
+        contextlib.aclosing(batches),
+    ):
+        with collector_paused():
+            last_line = await _import_batches(base, batches, time_zone, now, report, on_batch)
     if on_batch is not None and last_line:
         on_batch(last_line)
     report.errors.sort(key=lambda error: error.line)
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector off for the body: an import makes rows by the thousand,
+    none in a cycle, and would have it run over and over, scanning everything alive
+    (most of the import's time once the parsing is elsewhere); it runs again after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+CheckedBatch = tuple[int, int, list[CustomerRow], list[RowError]]
+"""Rows checked: how many were read, the last line read, the rows that passed and the
+errors."""
+
+
 async def _import_batches(
     base: CustomerBase,
-    rows: Iterator[tuple[int, dict[str, str] | RowError]],
-    default_region: str,
+    batches: AsyncGenerator[CheckedBatch, None],
     time_zone: str,
     now: float,
     report: ImportReport,
@@ -430,8 +474,9 @@ async def _import_batches(
     writing: asyncio.Future[None] | None = None
     last_line = 0
     try:
-        while chunk := list(itertools.islice(rows, BATCH_ROWS)):
-            batch = await _checked(chunk, default_region, report)
+        async for count, last, batch, errors in batches:
+            report.rows += count
+            report.errors += errors
             if writing is not None:  # the batch before, written while this one was read
                 await writing
             if on_batch is not None and last_line:
@@ -440,7 +485,7 @@ async def _import_batches(
             if batch:
                 merging = import_batch(base, batch, time_zone, now, report)
                 writing = asyncio.ensure_future(merging)
-            last_line = chunk[-1][0]
+            last_line = last
         if writing is not None:
             await writing
     finally:
@@ -449,26 +494,38 @@ async def _import_batches(
     return last_line
 
 
-async def _checked(
-    chunk: list[tuple[int, dict[str, str] | RowError]], default_region: str, report: ImportReport
-) -> list[CustomerRow]:
-    """The rows of ``chunk`` that pass :func:`parse_customer_row`; the others go to the
-    report. The loop turns every :data:`YIELD_ROWS` rows."""
-    batch: list[CustomerRow] = []
-    for start in range(0, len(chunk), YIELD_ROWS):
-        for line, cells in chunk[start : start + YIELD_ROWS]:
-            report.rows += 1
-            parsed = (
-                cells
-                if isinstance(cells, RowError)
-                else parse_customer_row(line, cells, default_region)
-            )
-            if isinstance(parsed, RowError):
-                report.errors.append(parsed)
-            else:
-                batch.append(parsed)
-        await asyncio.sleep(0)
-    return batch
+async def _checked_batches(
+    rows: Iterator[tuple[int, dict[str, str] | RowError]], default_region: str
+) -> AsyncGenerator[CheckedBatch, None]:
+    """The rows a batch at a time, checked here (:func:`check_rows`); the loop turns
+    every :data:`YIELD_ROWS` rows."""
+    while chunk := list(itertools.islice(rows, BATCH_ROWS)):
+        batch: list[CustomerRow] = []
+        errors: list[RowError] = []
+        for start in range(0, len(chunk), YIELD_ROWS):
+            check_rows(chunk[start : start + YIELD_ROWS], default_region, batch, errors)
+            await asyncio.sleep(0)
+        yield len(chunk), chunk[-1][0], batch, errors
+
+
+def check_rows(
+    rows: Iterable[tuple[int, dict[str, str] | RowError]],
+    default_region: str,
+    batch: list[CustomerRow],
+    errors: list[RowError],
+) -> None:
+    """Each row checked by :func:`parse_customer_row`: to ``batch`` if it passes, else
+    to ``errors``."""
+    for line, cells in rows:
+        parsed: CustomerRow | RowError = (
+            cells
+            if isinstance(cells, RowError)
+            else (parse_customer_row(line, cells, default_region))
+        )
+        if isinstance(parsed, RowError):
+            errors.append(parsed)
+        else:
+            batch.append(parsed)
 
 
 # --- order rows ----------------------------------------------------------------------

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cti.customers.base import CustomerBase
-from cti.models import Customer, PhoneNumber
+from cti.customers.phones import Phone
+from cti.models import Customer, PhoneNumber, PhoneType
 from cti.scoring import ValueInputs, ValueModel, value_of
 from cti.store.customers import search_keys_of
 from cti.store.customers_bulk import NewCustomer, add_new_customers
@@ -86,21 +87,39 @@ class CustomerRow:
 
     line: int
     id: int | None
-    phones: list[PhoneNumber]
+    phones: list[Phone]
     emails: list[str]
     fields: dict[str, str]
     """Non-empty single-valued fields: name, company, address, language, time_zone, owner."""
     name_key: str = ""
     """The name folded (:func:`~cti.store.customers.fold`), as merging compares names."""
+    keys: SearchKeys | None = None
+    """The search keys of a customer made of this row alone, if worked out beforehand
+    (:func:`new_customer` takes them; see :func:`row_keys`)."""
+
+
+SearchKeys = tuple[str, str, tuple[str, ...]]
+"""What :func:`~cti.store.customers.search_keys_of` gives: the folded name, the folded
+search text, the CJK grams."""
+
+
+def row_keys(fields: dict[str, str], emails: list[str], name_key: str) -> SearchKeys:
+    """The search keys of a new customer made of one row (as :func:`new_customer` would
+    work them out)."""
+    name, company = fields.get("name", ""), fields.get("company", "")
+    key, text, grams = search_keys_of(name, company, emails, name_key if name else None)
+    return key, text, tuple(grams)
 
 
 def merge_row(current: Customer, row: CustomerRow) -> Customer:
     """``current`` with the row applied: the row's non-empty fields replace, its numbers
     and e-mail addresses are added."""
     phones = list(current.phones)
-    for phone in row.phones:
-        if all(p.e164 != phone.e164 for p in phones):
-            phones.append(phone)
+    for raw, e164, kind, extension in row.phones:
+        if all(p.e164 != e164 for p in phones):
+            phones.append(
+                PhoneNumber(raw=raw, e164=e164, kind=PhoneType(kind), extension=extension)
+            )
     emails = [e for e in (current.email, *current.other_emails) if e]
     for email in row.emails:
         if email.lower() not in (e.lower() for e in emails):
@@ -119,28 +138,27 @@ def new_customer(rows: Sequence[CustomerRow], time_zone: str, score: Score) -> N
     customer in ``time_zone`` (later fields replace, numbers and addresses add up),
     scored as a customer without orders or contacts."""
     fields: dict[str, str] = {}
-    phones: dict[str, PhoneNumber] = {}
+    phones: dict[str, Phone] = {}
     emails: dict[str, str] = {}
     for row in rows:
         fields |= row.fields
         for phone in row.phones:
-            phones.setdefault(phone.e164, phone)
+            phones.setdefault(phone[1], phone)
         for email in row.emails:
             emails.setdefault(email.lower(), email)
+    keys = rows[0].keys if len(rows) == 1 else None  # most: worked out with the row
+    if keys is None:
+        named = [row for row in rows if "name" in row.fields]
+        keys = row_keys(fields, list(emails.values()), named[-1].name_key if named else "")
     name, company = fields.get("name", ""), fields.get("company", "")
-    named = [row for row in rows if "name" in row.fields]
-    name_key = named[-1].name_key if named else None
-    name_key, text, grams = search_keys_of(name, company, list(emails.values()), name_key)
+    name_key, text, grams = keys
     columns = (
         name, score.value, score.segment, fields.get("language", _DEFAULT_LANGUAGE),
         fields.get("time_zone", time_zone), next(iter(emails.values()), ""), company,
         fields.get("address", ""), fields.get("owner", ""), name_key, text, score.scored_at,
     )  # fmt: skip
     return NewCustomer(
-        columns=columns,
-        phones=tuple((p.raw, p.e164, p.kind.value, p.extension) for p in phones.values()),
-        emails=tuple(emails.values()),
-        grams=tuple(grams),
+        columns=columns, phones=tuple(phones.values()), emails=tuple(emails.values()), grams=grams
     )
 
 
@@ -151,7 +169,7 @@ async def import_batch(
     now: float,
     report: ImportReport,
 ) -> None:
-    holders = await base.holders(p.e164 for row in batch for p in row.phones)
+    holders = await base.holders(p[1] for row in batch for p in row.phones)
     names = await base.name_keys({key for keys in holders.values() for key in keys})
     targets, kept_apart = _targets(batch, holders, names, report)
     stored = {c.id: c for c in await base.get_many(sorted({k for _, k, _ in targets if k > 0}))}
@@ -207,7 +225,7 @@ def _targets(
         if "name" in row.fields:
             names[key] = row.name_key
         for phone in row.phones:
-            holders.setdefault(phone.e164, set()).add(key)
+            holders.setdefault(phone[1], set()).add(key)
         targets.append((row, key, by))
     return targets, kept_apart
 
@@ -251,9 +269,9 @@ def _target(
     if row.id is not None:
         return row.id, "id", []
     found: dict[int, str] = {}
-    for phone in row.phones:
-        for key in sorted(holders.get(phone.e164, ())):
-            found.setdefault(key, phone.e164)
+    for _, e164, _, _ in row.phones:
+        for key in sorted(holders.get(e164, ())):
+            found.setdefault(key, e164)
     name = row.name_key
     same = [key for key in found if not name or names.get(key) == name]
     if len(same) > 1:

@@ -20,7 +20,17 @@ import phonenumbers
 from cti.models import PhoneNumber, PhoneType
 from cti.phone import CHINESE_EXTENSION, PhoneError, parse_phone
 
-__all__ = ["CHINESE_EXTENSION", "PhoneError", "parse_customer_phone", "parse_phone"]
+__all__ = [
+    "CHINESE_EXTENSION",
+    "Phone",
+    "PhoneError",
+    "customer_phone",
+    "parse_customer_phone",
+    "parse_phone",
+]
+
+Phone = tuple[str, str, str, str]
+"""A number as the import carries it (no model per number): raw, E.164, kind, extension."""
 
 #: Digits with spaces or hyphens between, after an optional ``+`` (ASCII digits only:
 #: other digits are libphonenumber's to read).
@@ -101,9 +111,16 @@ def parse_customer_phone(
 ) -> PhoneNumber:
     """:func:`cti.phone.parse_phone`'s answer, sooner for the common shapes (module
     docstring). Raises :class:`PhoneError` saying what is wrong."""
+    text, e164, kind_value, extension = customer_phone(raw, default_region, kind)
+    return PhoneNumber(raw=text, e164=e164, kind=PhoneType(kind_value), extension=extension)
+
+
+def customer_phone(raw: str, default_region: str, kind: PhoneType = PhoneType.MOBILE) -> Phone:
+    """:func:`parse_customer_phone`'s answer as a :data:`Phone`."""
     text = raw.strip()
     if default_region == "CN" and _SIMPLE.fullmatch(text):
         national = _cn_national(text.translate(_SEPARATORS).lstrip("+"), text[0] == "+")
         if national is not None:
-            return PhoneNumber(raw=text, e164="+86" + national, kind=kind)
-    return parse_phone(raw, default_region, kind)
+            return text, "+86" + national, kind.value, ""
+    phone = parse_phone(raw, default_region, kind)
+    return phone.raw, phone.e164, phone.kind.value, phone.extension

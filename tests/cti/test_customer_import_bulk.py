@@ -12,7 +12,14 @@ import pytest
 import cti.customers.csv_files as customer_import
 import cti.store.customers_bulk as bulk
 from cti.customers.base import CustomerBase
-from cti.customers.csv_files import ImportReport, check_header, import_customers, read_csv
+from cti.customers.csv_files import (
+    ImportReport,
+    KeptApart,
+    Merge,
+    check_header,
+    import_customers,
+    read_csv,
+)
 from cti.store.customers_bulk import NewCustomer
 from cti.store.database import Store
 
@@ -193,3 +200,83 @@ def new(name: str, email: str, i: int) -> NewCustomer:
     columns = (name, 0.0, "basic", "zh", "Asia/Shanghai", email, "", "", "", name_key, text, NOW)
     phone = (f"139{i:08d}", f"+86139{i:08d}", "mobile", "")
     return NewCustomer(columns=columns, phones=(phone,), emails=(email,), grams=tuple(grams))
+
+
+MIXED = (
+    HEADER
+    + ",张伟,138 1234 5678,,zhang.wei@example.com,星辰科技,zh,\n"  # 2
+    + ",Bad Phone,12345,,,,,\n"  # 3
+    + ",Two Errors,139 0000 1111,,not-mail,,,Mars/Base\n"  # 4
+    + ",Five,13700000009,,,,,\n"  # 5
+    + "\n"  # 6: blank
+    + ",张伟,+86 138-1234-5678,010-6234 5678,zw@example.com,,,\n"  # 7: merged into line 2
+    + ",章伟,13812345678,,,,,\n"  # 8: a family phone, kept apart
+    + ",'=HYPERLINK(1),13700000001,,,,,\n"  # 9: a neutralised formula, kept as text
+    + ',"Quote Open,13700000002,,,,,\n'  # 10: a quote never closed
+    + ",Ni\x00l,13700000003,,,,,\n"  # 11: a NUL
+    + f",Evil{chr(0x202E)}txt,13700000004,,,,,\n"  # 12: a bidi override
+    + ",Latin \xff,13700000005,,,,,\n"  # 13: not UTF-8 (below)
+    + "42,Given Id,13700000006,,,,,\n"  # 14
+    + ",,13600000000,,,,,\n"  # 15: a new customer needs a name
+    + ",欧阳明月,0086 139 0000 2222,,OY@example.com;oy@example.com,,zh,\n"  # 16
+)
+
+
+def mixed_csv(path: Path) -> Path:
+    path.write_bytes(MIXED.encode("utf-8").replace("\xff".encode(), b"\xff"))
+    return path
+
+
+Summary = tuple[int, int, int, int, list[tuple[int, str]], list[Merge], list[KeptApart]]
+
+
+def summary(report: ImportReport) -> Summary:
+    return (
+        report.rows,
+        report.created,
+        report.updated,
+        report.rescored,
+        [(e.line, e.reason) for e in report.errors],
+        report.merges,
+        report.kept_apart,
+    )
+
+
+async def test_a_file_read_in_a_worker_process_imports_as_one_read_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results = []
+    for parallel_from in (10**9, 1):  # here; in a worker
+        monkeypatch.setattr(customer_import, "PARALLEL_MIN_ROWS", parallel_from)
+        monkeypatch.setattr(customer_import, "BATCH_ROWS", 4)
+        folder = tmp_path / str(parallel_from)
+        folder.mkdir()
+        async with await Store.open(folder / "cti.db") as store:
+            base = CustomerBase(store)
+            report = await load(base, mixed_csv(folder / "in.csv"))
+            customers = await base.get_many(range(1, 60))
+            found = [c.name for c in await base.search("明月")]
+            results.append((summary(report), customers, found))
+    assert results[0] == results[1]
+    (rows, created, updated, _, errors, merges, kept_apart), customers, found = results[1]
+    assert (rows, created, updated) == (14, 6, 1)
+    assert [line for line, _ in errors] == [3, 4, 10, 11, 12, 13, 15]  # sorted by line
+    assert [m.line for m in merges] == [7]
+    assert [k.line for k in kept_apart] == [8]
+    assert "=HYPERLINK(1)" in [c.name for c in customers]  # text, as given
+    assert found == ["欧阳明月"]
+
+
+async def test_a_worker_that_cannot_read_the_file_stops_the_import_saying_why(
+    base: CustomerBase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(customer_import, "PARALLEL_MIN_ROWS", 1)
+    path = customers_csv(tmp_path, 5)
+    _, rows, _ = read_csv(path)
+    path.unlink()  # gone before the worker reads it
+    with pytest.raises(customer_import.CsvImportError, match=r"reading .*in\.csv: cannot read"):
+        await import_customers(
+            base, rows, default_region="CN", time_zone="Asia/Shanghai", now=NOW,
+            report=ImportReport("customers"),
+        )  # fmt: skip
+    assert await base.store.customer_count() == 0
