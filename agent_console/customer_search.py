@@ -24,7 +24,7 @@ from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from agent_console.customer_link import Answer
-from agent_console.widgets import customer_line, details_text
+from agent_console.widgets import WrappedCard, customer_line, details_text
 from cti.clock import wall_time
 from cti.models import Customer
 from cti.protocol import CustomerDetails
@@ -84,7 +84,10 @@ class CustomerSearchScreen(Screen[None]):
         yield OptionList(id="search-results")
         with VerticalScroll(id="search-details") as box:
             box.border_title = Text("Customer")
-            yield Static(Text("Choose a result (↑↓ Enter) to see the history."), id="details")
+            yield WrappedCard(
+                lambda _width: Text("Choose a result (↑↓ Enter) to see the history."),
+                id="details",
+            )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -135,7 +138,10 @@ class CustomerSearchScreen(Screen[None]):
 
     def set_details(self, details: CustomerDetails) -> None:
         self.details = details
-        self.query_one("#details", Static).update(details_text(details, wall_time()))
+        now = wall_time()
+        self.query_one("#details", WrappedCard).show(
+            lambda width: details_text(details, now, width)
+        )
         self.query_one("#search-details").border_title = Text(details.customer.name)
         self.refresh_bindings()
 

@@ -134,6 +134,8 @@ class AgentDesktop(App[None]):
         Binding("e", "extend_wrap_up", "More time"),
         Binding("q", "quit", "Quit"),
         *CUSTOMER_BINDINGS,
+        # At the right of the footer whatever its width: every key is in the palette.
+        Binding("ctrl+p", "command_palette", "more keys", show=False, priority=True),
     ]
 
     def __init__(
@@ -219,7 +221,7 @@ class AgentDesktop(App[None]):
                     yield DispositionPicker(id="disposition-picker")
                     yield Static(id="wrap-up-hint")
             yield ScriptPanel(id="script")
-        yield Footer(show_command_palette=False)
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#login-box").border_title = "CTI Desk · agent login"

@@ -15,11 +15,13 @@ width (:func:`rich.cells.set_cell_size`) so wide characters (Chinese names) stay
 
 from __future__ import annotations
 
+import io
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from rich.cells import cell_len, set_cell_size
+from rich.console import Console
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -27,7 +29,7 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import Input, OptionList
+from textual.widgets import Input, OptionList, Static
 
 from agent_console.desk_model import DeskModel
 from cti.clock import wall_time
@@ -84,10 +86,31 @@ def state_label(state: AgentStateChanged) -> str:
 # --- the customer card ---------------------------------------------------------------
 
 
-def _row(card: Text, label: str, value: str | Text) -> None:
+#: Narrowest value column a row wraps to (narrower: cut, the card is that small).
+_WRAP_MIN = 12
+_MEASURE = Console(width=200, file=io.StringIO(), color_system=None, legacy_windows=False)
+
+
+def _row(card: Text, label: str, value: str | Text, width: int | None = None) -> None:
+    """``label`` then ``value``; with the card's ``width``, a long value wraps under
+    itself (nothing a person needs is cut)."""
     card.append(fit(label, LABEL_WIDTH), style="bold")
-    card.append(value)
-    card.append("\n")
+    _wrapped(card, value, width, LABEL_WIDTH)
+
+
+def _wrapped(card: Text, value: str | Text, width: int | None, indent: int) -> None:
+    """``value`` from column ``indent`` to ``width``, its further lines indented."""
+    room = (width or 0) - indent
+    if room < _WRAP_MIN:
+        card.append(value)
+        card.append("\n")
+        return
+    text = value if isinstance(value, Text) else Text(value)
+    for number, line in enumerate(text.wrap(_MEASURE, room, overflow="fold")):
+        if number:
+            card.append(" " * indent)
+        card.append_text(line)
+        card.append("\n")
 
 
 def caller_number(pop: ScreenPop) -> str:
@@ -168,19 +191,24 @@ def _history(
 
 
 def _customer_rows(
-    card: Text, customer: Customer, explanation: ValueExplanation | None, factors: bool
+    card: Text,
+    customer: Customer,
+    explanation: ValueExplanation | None,
+    factors: bool,
+    width: int | None = None,
 ) -> None:
     if customer.company or customer.owner:
         company = customer.company or "-"
-        _row(card, "Company", f"{company} · owner {customer.owner}" if customer.owner else company)
+        owner = f"{company} · owner {customer.owner}" if customer.owner else company
+        _row(card, "Company", owner, width)
     if customer.address:
-        _row(card, "Address", customer.address)
+        _row(card, "Address", customer.address, width)
     emails = [e for e in (customer.email, *customer.other_emails) if e]
     if emails:
-        _row(card, "E-mail", ", ".join(emails))
-    _row(card, "Segment", f"{customer.segment.value} · value {customer.value:g}")
+        _row(card, "E-mail", ", ".join(emails), width)
+    _row(card, "Segment", f"{customer.segment.value} · value {customer.value:g}", width)
     if explanation is not None:
-        _row(card, "Why", explanation.summary)
+        _row(card, "Why", explanation.summary, width)
         if factors:
             for factor in sorted(explanation.factors, key=lambda f: -f.points):
                 card.append("  ")
@@ -224,12 +252,16 @@ def message_text(message: VoiceMessage) -> str:
 
 
 def screen_pop_text(
-    pop: ScreenPop, details: CustomerDetails | None = None, now: float | None = None
+    pop: ScreenPop,
+    details: CustomerDetails | None = None,
+    now: float | None = None,
+    width: int | None = None,
 ) -> Text:
     """The card for one screen-pop as plain text: never markup, columns cell-aligned.
 
     ``details``: the customer the agent chose or created for this call (it replaces the
-    pop's customer, history, items and value explanation)."""
+    pop's customer, history, items and value explanation). ``width``: the card's, in
+    cells: its rows (why this priority, the number, the e-mails...) wrap to it."""
     now = wall_time() if now is None else now
     card = Text(no_wrap=True, overflow="ellipsis", end="")
     chosen = details if details is not None and details.call_id == pop.call_id else None
@@ -241,12 +273,12 @@ def screen_pop_text(
         items, why = chosen.service_items, chosen.value_explanation
         history_out, items_out = chosen.history_left_out, chosen.items_left_out
     if customer is None:
-        card.append("New caller", style="bold")
+        heading = Text("New caller", style="bold")
         if pop.caller_kind is CallerKind.UNKNOWN and pop.e164:
-            card.append(" · c: new-customer form (number filled in), f: find")
-        card.append("\n")
+            heading.append(" · c: new-customer form (number filled in), f: find")
+        _wrapped(card, heading, width, 0)
     else:
-        _row(card, "Name", customer.name)
+        _row(card, "Name", customer.name, width)
     if len(pop.matches) + pop.matches_left_out > 1:
         holders = len(pop.matches) + pop.matches_left_out
         card.append(f"{holders:,} customers hold this number", style="bold")
@@ -259,14 +291,14 @@ def screen_pop_text(
         if len(pop.matches) > MATCH_ROWS:
             card.append(f"  … {len(pop.matches) - MATCH_ROWS} more (c)\n")
         _left_out(card, pop.matches_left_out, "more")
-    _row(card, "Number", caller_number(pop))
+    _row(card, "Number", caller_number(pop), width)
     if customer is not None:
-        _customer_rows(card, customer, why, factors=False)
-    _row(card, "Queue", f"{pop.queue} · waited {format_duration(pop.waited_s)}")
+        _customer_rows(card, customer, why, factors=False, width=width)
+    _row(card, "Queue", f"{pop.queue} · waited {format_duration(pop.waited_s)}", width)
     if pop.priority_reason:
-        _row(card, "Priority", pop.priority_reason)
+        _row(card, "Priority", pop.priority_reason, width)
     if pop.message is not None:
-        _row(card, "Voicemail", message_text(pop.message))
+        _row(card, "Voicemail", message_text(pop.message), width)
     if customer is not None:
         _items(card, items, now, ITEM_ROWS, items_out)
         _history(card, history, HISTORY_ROWS, answers=False, left_out=history_out)
@@ -274,16 +306,18 @@ def screen_pop_text(
     return card
 
 
-def details_text(details: CustomerDetails, now: float | None = None) -> Text:
+def details_text(
+    details: CustomerDetails, now: float | None = None, width: int | None = None
+) -> Text:
     """One customer in full (search, ``i``): contact data, the value's factors, every
-    open item, and history with script answers."""
+    open item, and history with script answers; the rows wrap to ``width``."""
     now = wall_time() if now is None else now
     card = Text(no_wrap=True, overflow="ellipsis", end="")
     customer = details.customer
-    _row(card, "Name", f"{customer.name}  (#{customer.id})")
-    _row(card, "Numbers", numbers_of(customer))
-    _row(card, "Language", f"{customer.language} · time zone {customer.time_zone}")
-    _customer_rows(card, customer, details.value_explanation, factors=True)
+    _row(card, "Name", f"{customer.name}  (#{customer.id})", width)
+    _row(card, "Numbers", numbers_of(customer), width)
+    _row(card, "Language", f"{customer.language} · time zone {customer.time_zone}", width)
+    _customer_rows(card, customer, details.value_explanation, factors=True, width=width)
     _items(card, details.service_items, now, len(details.service_items), details.items_left_out)
     _history(
         card, details.history, len(details.history), answers=True, left_out=details.history_left_out
@@ -301,6 +335,26 @@ def fit_lines(text: Text, height: int) -> Text:
     kept.append("\n")
     kept.append(f"… {len(lines) - height + 1} more lines (i: all details)", style="dim")
     return kept
+
+
+class WrappedCard(Static):
+    """Card text built for the width it is drawn at (its rows wrap): ``build`` takes the
+    width in cells."""
+
+    def __init__(self, build: Callable[[int | None], Text], *, id: str | None = None) -> None:
+        super().__init__(build(None), id=id)
+        self.build = build
+
+    def show(self, build: Callable[[int | None], Text]) -> None:
+        """Draw what ``build`` gives from now on."""
+        self.build = build
+        self.refresh(layout=True)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self.build(width or None).split("\n", allow_blank=True))
+
+    def render(self) -> Text:
+        return self.build(self.content_region.width or None)
 
 
 class CustomerCardView(Widget):
@@ -330,13 +384,13 @@ class CustomerCardView(Widget):
     def on_mount(self) -> None:
         self.border_title = "Caller"
 
-    def _full(self) -> Text:
+    def _full(self, width: int | None = None) -> Text:
         if self.pop is None:
             return Text("No caller details yet.", style="italic")
-        return screen_pop_text(self.pop, self.details, self.clock())
+        return screen_pop_text(self.pop, self.details, self.clock(), width)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        lines = len(self._full().split("\n", allow_blank=True))
+        lines = len(self._full(width).split("\n", allow_blank=True))
         room = self._room()
         return min(lines, room) if room > 0 else lines
 
@@ -354,8 +408,25 @@ class CustomerCardView(Widget):
         return max(3, parent.content_region.height - used - self.styles.gutter.height)
 
     def render(self) -> Text:
-        height = self.content_region.height
-        return fit_lines(self._full(), height) if height > 0 else self._full()
+        height, width = self.content_region.height, self.content_region.width
+        full = self._full(width or None)
+        return fit_lines(full, height) if height > 0 else full
+
+    def watch_pop(self) -> None:
+        self._mark_cut()
+
+    def watch_details(self) -> None:
+        self._mark_cut()
+
+    def on_resize(self) -> None:
+        self._mark_cut()
+
+    def _mark_cut(self) -> None:
+        """A history note or an item cut at this width: the border says where it is whole."""
+        width = self.content_region.width
+        lines = self._full(width or None).split("\n", allow_blank=True)
+        cut = width > 0 and any(cell_len(line.plain) > width for line in lines)
+        self.border_subtitle = "… i: all details" if cut and self.pop is not None else ""
 
 
 # --- the state bar -------------------------------------------------------------------
