@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final, Protocol
 
+from cti.call_flows import CallerSettings
 from scripts_engine.flow_steps import (
     CallMeBack,
     ClipLength,
@@ -131,6 +132,21 @@ class WaitingSettings:
                 raise ValueError(f"{name} {key!r}: must be one of the keys 0-9, * or #")
         if self.voicemail_key is not None and self.voicemail_key == self.callback_key:
             raise ValueError(f"voicemail_key {self.voicemail_key!r}: is the callback_key too")
+
+
+def waiting_settings(caller: CallerSettings) -> WaitingSettings:
+    """The waiting caller's settings from ``[caller]`` (the engine's and the simulator's)."""
+    return WaitingSettings(
+        announce_every_s=caller.announce_every_s,
+        first_announce_s=caller.first_announce_s,
+        wait_tolerance_s=caller.wait_tolerance_s,
+        callback_offer=caller.callback_offer,
+        callback_key=caller.callback_key,
+        voicemail_max_s=caller.voicemail_max_s,
+        voicemail_key=caller.voicemail_key or None,
+        key_timeout_s=caller.key_timeout_s,
+        max_retries=caller.max_retries,
+    )
 
 
 def _positive(name: str, value: float, *, zero: bool = False) -> None:

@@ -48,8 +48,8 @@ from scripts_engine.waiting_caller import (
     END_KEY,
     MessageTaking,
     WaitingCaller,
-    WaitingSettings,
     play_time,
+    waiting_settings,
 )
 from simulators.scenario import HANG_UP, Scenario, Traffic, scenario_flow
 from telephony_adapters.media import speech
@@ -123,17 +123,7 @@ class CallerFlows:
         self._router = router
         self._prompts = PromptFiles(scenario.caller.prompts_dir)
         c = scenario.caller
-        self._settings = WaitingSettings(
-            announce_every_s=c.announce_every_s,
-            first_announce_s=c.first_announce_s,
-            wait_tolerance_s=c.wait_tolerance_s,
-            callback_offer=c.callback_offer,
-            callback_key=c.callback_key,
-            voicemail_max_s=c.voicemail_max_s,
-            voicemail_key=c.voicemail_key or None,
-            key_timeout_s=c.key_timeout_s,
-            max_retries=c.max_retries,
-        )
+        self._settings = waiting_settings(c)
         self._callers: dict[str, _Caller] = {}
         self._tasks: set[str] = set()
         self.counts = FlowCounts()

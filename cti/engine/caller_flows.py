@@ -53,8 +53,8 @@ from scripts_engine.flow_steps import (
 from scripts_engine.waiting_caller import (
     MessageTaking,
     WaitingCaller,
-    WaitingSettings,
     play_time,
+    waiting_settings,
 )
 from telephony_adapters.base import LineEvent, Prompt
 from telephony_adapters.media import speech
@@ -336,17 +336,7 @@ class CallerFlows:
         customer = call.caller.customer
         if not (call.flow.language == "customer" and customer is not None):
             call.language = caller.queue_languages.get(queue, call.language)
-        settings = WaitingSettings(
-            announce_every_s=caller.announce_every_s,
-            first_announce_s=caller.first_announce_s,
-            wait_tolerance_s=caller.wait_tolerance_s,
-            callback_offer=caller.callback_offer,
-            callback_key=caller.callback_key,
-            voicemail_max_s=caller.voicemail_max_s,
-            voicemail_key=caller.voicemail_key or None,
-            key_timeout_s=caller.key_timeout_s,
-            max_retries=caller.max_retries,
-        )
+        settings = waiting_settings(caller)
         call.waiting = WaitingCaller(settings, call.language, call.caller.ani or None, speech,
                                      self._length)  # fmt: skip
         self._route(ri.CallArrives(call_id=call.call_id, queue=queue, caller=call.caller))
