@@ -5,26 +5,15 @@ request with no number to add is closed, and says why."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from cti.bus.memory import InMemoryBus
 from cti.engine.do_not_call import ADDED, NOT_ADDED, DoNotCall
 from cti.models import Customer, Interaction, OutboxItem, PhoneNumber, ScriptAction, ScriptRun
-from cti.protocol import (
-    AcceptOffer,
-    CallConnected,
-    CallEnded,
-    CallOffered,
-    CompleteWrapUp,
-    HangUp,
-    Login,
-    SetReady,
-)
 from cti.store.campaigns import CampaignStore
 from cti.store.database import Store
 from telephony_adapters.sim import SimTrunk
-from tests.cti.test_service import Agent
+from tests.cti.scripted_call import wrapped_up_call
 from tests.harness import center_config, engine_center, until_async
 
 LI = Customer(
@@ -39,40 +28,11 @@ LI = Customer(
 
 async def test_the_engine_puts_a_caller_who_asked_on_do_not_call(tmp_path: Path) -> None:
     bus, trunk = InMemoryBus(), SimTrunk()
-    agent = Agent(bus, "1001")
-    async with (
-        bus.subscribe("cti/v1/agents/1001/+") as sub,
-        engine_center(
-            tmp_path / "cti.db", config=center_config(), customers=[LI], lines=[trunk], bus=bus
-        ) as c,  # fmt: skip
-    ):
-
-        async def route() -> None:
-            async for topic, message in sub:
-                if not topic.endswith("/commands"):
-                    agent.inbox.put_nowait(message)
-
-        router = asyncio.create_task(route())
-        try:
-            await agent.send(Login(agent_id="1001"))
-            await agent.send(SetReady(agent_id="1001"))
-            call_id = trunk.ring("138-1234-5678")
-            assert (await agent.expect(CallOffered)).pop.customer == LI
-            await agent.send(AcceptOffer(agent_id="1001", call_id=call_id))
-            await agent.expect(CallConnected)
-            await agent.send(HangUp(agent_id="1001", call_id=call_id))
-            await agent.expect(CallEnded)
-            done = await agent.do(
-                CompleteWrapUp(
-                    agent_id="1001", call_id=call_id, disposition="do_not_call",
-                    script="survey", script_version="1", script_path=("dnc",),
-                    script_actions=(ScriptAction(node="dnc", action="add_to_dnc"),),
-                )
-            )  # fmt: skip
-            assert done.ok, done.error
-        finally:
-            router.cancel()
-            await asyncio.gather(router, return_exceptions=True)
+    async with engine_center(tmp_path / "cti.db", config=center_config(), customers=[LI],
+                             lines=[trunk], bus=bus) as c:  # fmt: skip
+        dnc = ScriptAction(node="dnc", action="add_to_dnc")
+        call_id = await wrapped_up_call(bus, trunk, "138-1234-5678", LI, [dnc],
+                                        disposition="do_not_call")  # fmt: skip
         store = c.store
 
         async def said() -> list[Interaction]:  # with the numbers, in one transaction

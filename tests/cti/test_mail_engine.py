@@ -4,24 +4,13 @@ server the test starts; the customer's history says so."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from cti.bus.memory import InMemoryBus
 from cti.models import Customer, PhoneNumber, ScriptAction
-from cti.protocol import (
-    AcceptOffer,
-    CallConnected,
-    CallEnded,
-    CallOffered,
-    CompleteWrapUp,
-    HangUp,
-    Login,
-    SetReady,
-)
 from telephony_adapters.sim import SimTrunk
+from tests.cti.scripted_call import wrapped_up_call
 from tests.cti.test_mail import NAME, Smtp, smtp  # noqa: F401 (the fixture)
-from tests.cti.test_service import Agent
 from tests.harness import center_config, engine_center, until, until_async
 
 WANG = Customer(
@@ -49,51 +38,17 @@ async def test_the_engine_mails_what_the_wrap_up_asked_for(smtp: Smtp, tmp_path:
         }
     )
     bus, trunk = InMemoryBus(), SimTrunk()
-    agent = Agent(bus, "1001")
-    async with (
-        bus.subscribe("cti/v1/agents/1001/+") as sub,
-        engine_center(
-            tmp_path / "cti.db", config=config, customers=[WANG], lines=[trunk], bus=bus
-        ) as c,
-    ):
-
-        async def route() -> None:
-            async for topic, message in sub:
-                if not topic.endswith("/commands"):
-                    agent.inbox.put_nowait(message)
-
-        router = asyncio.create_task(route())
-        try:
-            await agent.send(Login(agent_id="1001"))
-            await agent.send(SetReady(agent_id="1001"))
-            call_id = trunk.ring("138-1234-5678")
-            assert (await agent.expect(CallOffered)).pop.customer == WANG
-            await agent.send(AcceptOffer(agent_id="1001", call_id=call_id))
-            await agent.expect(CallConnected)
-            await agent.send(HangUp(agent_id="1001", call_id=call_id))
-            await agent.expect(CallEnded)
-            action = ScriptAction(
-                node="email",
-                action="send_email",
-                args={"template": "materials", "to": "xiaoming@example.com"},
-            )
-            done = await agent.do(
-                CompleteWrapUp(
-                    agent_id="1001",
-                    call_id=call_id,
-                    disposition="resolved",
-                    script="service",
-                    script_version="1",
-                    answers={"product": "宽带套餐"},
-                    script_path=("email",),
-                    script_actions=(action,),
-                )
-            )
-            assert done.ok, done.error
-            await until(lambda: bool(smtp.handler.received), what="the mail at the server")
-        finally:
-            router.cancel()
-            await asyncio.gather(router, return_exceptions=True)
+    async with engine_center(
+        tmp_path / "cti.db", config=config, customers=[WANG], lines=[trunk], bus=bus
+    ) as c:
+        action = ScriptAction(
+            node="email",
+            action="send_email",
+            args={"template": "materials", "to": "xiaoming@example.com"},
+        )
+        await wrapped_up_call(bus, trunk, "138-1234-5678", WANG, [action],
+                              answers={"product": "宽带套餐"})  # fmt: skip
+        await until(lambda: bool(smtp.handler.received), what="the mail at the server")
         [message] = smtp.handler.received
         assert message["Subject"] == f"{NAME}，您好"
         body = message.get_body(("plain",))
