@@ -16,6 +16,7 @@ from typing import Any
 
 from textual.app import App
 
+from agent_console.desk_dial import number_to_dial
 from agent_console.desk_model import EXTEND_WRAP_UP_S, DeskModel, Send
 from agent_console.dialogs import Prompt, open_dialog, transfer_target, transfer_target_problem
 from cti import topics
@@ -185,7 +186,7 @@ class CallKeys:
         prompt = Prompt(
             "Dial",
             "The number to call (e.g. +86 138 0000 0001). Enter: dial · Esc: cancel",
-            self.model.last_number,
+            number_to_dial(self.model),
         )
         open_dialog(self.app, prompt, self.dial_number)
 

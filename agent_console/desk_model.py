@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from agent_console.desk_dial import dial_end_text, ringing
 from agent_console.desk_script import (
     ScriptCache,
     callbacks_asked,
@@ -25,7 +26,7 @@ from agent_console.desk_script import (
     script_context,
     script_fields,
 )
-from cti.models import AgentState, CallerKind, Customer
+from cti.models import AgentState, Customer
 from cti.protocol import (
     AgentStateChanged,
     AnyCommand,
@@ -36,6 +37,8 @@ from cti.protocol import (
     CommandResult,
     CompleteWrapUp,
     CurrentCall,
+    DialNumber,
+    DialProgress,
     LineFeatures,
     Message,
     OfferWithdrawn,
@@ -194,6 +197,8 @@ class DeskModel:
         self.after_call = False
         """Not ready after this call was asked."""
         self.notice = ""
+        self.dial: DialProgress | None = None
+        self._dialled_from: AgentState | None = None
         self.last_pop: ScreenPop | None = None
         """The card of the last call (dial from the card)."""
         self.pending: str | None = None
@@ -220,6 +225,7 @@ class DeskModel:
             CallEnded: self._on_ended,
             CommandResult: self._on_result,
             QueueStatus: self._on_queue,
+            DialProgress: self._on_dial,
         }
 
     # --- what the desk shows -------------------------------------------------------
@@ -280,14 +286,6 @@ class DeskModel:
             return True
         return self.control is not None and not self.control.consult_state
 
-    @property
-    def last_number(self) -> str:
-        """The number of the card shown last (dial from the card)."""
-        pop = self.offer.pop if self.offer is not None else self.last_pop
-        if pop is None:
-            return ""
-        return pop.e164 or (pop.ani if pop.caller_kind is CallerKind.UNKNOWN else "")
-
     # --- what the agent does -------------------------------------------------------
 
     def log_in(self, agent_id: str) -> list[Reaction]:
@@ -305,6 +303,8 @@ class DeskModel:
         self.pending_since = now
         if isinstance(command, PauseRecording):
             self._pause_asked = (command.command_id, command.paused)
+        if isinstance(command, DialNumber):  # the engine puts it back after the call
+            self._dialled_from = self.agent_state
 
     def answer_overdue(self, now: float) -> bool:
         """Give up waiting for an answer after :data:`ANSWER_TIMEOUT_S`; whether it did."""
@@ -348,6 +348,7 @@ class DeskModel:
             return self._state_action_applies(action, state, view)
         if action in _IN_CALL:
             usable = view == "talking" and self.call_id is not None and self.owner
+            usable = usable and not ringing(self.dial, self.call_id)
             if action == "hold":
                 return usable and self.line.hold and not self.consulting
             if action == "consult":
@@ -384,6 +385,8 @@ class DeskModel:
         line = self.line
         if self.pending is not None:
             return "Waiting for the engine's answer to your last action."
+        if action in _IN_CALL and ringing(self.dial, self.call_id):
+            return "The number you dialled is still ringing."
         if action == "hold" and not line.hold and self.view == "talking":
             return "This call's line cannot hold calls."
         if action == "consult" and not line.hold and self.view == "talking":
@@ -500,6 +503,9 @@ class DeskModel:
     def _on_ended(self, message: CallEnded, now: float, out: list[Reaction]) -> None:
         if message.call_id in self._left_calls:
             return
+        if message.call_id == self.call_id and ringing(self.dial, self.call_id):
+            self._dial_over("You hung up before anyone answered.", message.call_id, out)
+            return
         self._start_call(message.call_id, "wrap_up", out)
         self.ended_by = message.by
         self.recording_paused = False  # the recording closed with the conversation
@@ -520,6 +526,22 @@ class DeskModel:
             out.append(Notify(error, title="Refused", severity="error"))
             if self.view == "login":
                 out.append(LoginStatus(f"Login refused: {error}"))
+
+    def _on_dial(self, message: DialProgress, now: float, out: list[Reaction]) -> None:
+        text = dial_end_text(message)  # None: under way, or answered
+        if text is None and message.call_id in self._left_calls:
+            return  # stale news of a dial left behind
+        self.dial = message
+        if message.state == "dialling":
+            self.after_call = self._dialled_from is AgentState.NOT_READY
+        if text is not None:  # its end may come after the state it put the agent back in
+            self._dial_over(text, message.call_id, out)
+
+    def _dial_over(self, text: str, call_id: str, out: list[Reaction]) -> None:
+        if self.call_id in (None, call_id):  # nobody answered: no wrap-up
+            self._end_call(out)
+        self.notice = text
+        out.append(Notify(text, title="Dial", severity="warning"))
 
     def _on_queue(self, message: QueueStatus, now: float, out: list[Reaction]) -> None:
         self.queue_statuses[message.queue] = message

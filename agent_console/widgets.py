@@ -31,6 +31,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Input, OptionList, Static
 
+from agent_console.desk_dial import banner_word, heading_of, queue_row
 from agent_console.desk_model import DeskModel
 from cti.clock import wall_time
 from cti.events import VoiceMessage
@@ -273,7 +274,7 @@ def screen_pop_text(
         items, why = chosen.service_items, chosen.value_explanation
         history_out, items_out = chosen.history_left_out, chosen.items_left_out
     if customer is None:
-        heading = Text("New caller", style="bold")
+        heading = Text(heading_of(pop), style="bold")
         if pop.caller_kind is CallerKind.UNKNOWN and pop.e164:
             heading.append(" · c: new-customer form (number filled in), f: find")
         _wrapped(card, heading, width, 0)
@@ -294,7 +295,7 @@ def screen_pop_text(
     _row(card, "Number", caller_number(pop), width)
     if customer is not None:
         _customer_rows(card, customer, why, factors=False, width=width)
-    _row(card, "Queue", f"{pop.queue} · waited {format_duration(pop.waited_s)}", width)
+    _row(card, *queue_row(pop, format_duration(pop.waited_s)), width)
     if pop.priority_reason:
         _row(card, "Priority", pop.priority_reason, width)
     if pop.message is not None:
@@ -654,6 +655,8 @@ def call_banner_text(model: DeskModel, now: float) -> Text:
 
 
 def _talking_text(model: DeskModel, now: float) -> Text:
+    if (dialling := banner_word(model.dial, model.call_id)) is not None:  # not answered yet
+        return Text.assemble((dialling, "bold"), " · h: hang up")
     text = Text()  # wraps: hold, mute and a consultation must show at 80 columns
     text.append("Talking", style="bold")
     if model.state is not None and model.state.state is AgentState.TALKING:

@@ -360,13 +360,13 @@ class CallController:
         try:
             if not self._router.call_dialling(call_id):
                 return  # the agent hung up while it rang: over already
-            self._route(ri.DialEnds(call_id=call_id, end=end))
         except CtiError:
-            return  # over meanwhile
-        if end == "answered":
+            return  # over, and forgotten
+        if end == "answered":  # the agent hears of it before its state changes
             self._answered(agent_id, call_id, e164, outcome.detail)
         else:
             self._progress(agent_id, call_id, e164, end, outcome.detail)
+        self._route(ri.DialEnds(call_id=call_id, end=end))
 
     def _answered(self, agent_id: str, call_id: str, e164: str, detail: str) -> None:
         self._send(topics.agent_events(agent_id), CallConnected(agent_id=agent_id, call_id=call_id))
