@@ -436,6 +436,7 @@ class _Recordings:
         self.files = files
         self.calls: dict[str, tuple[Recorder, Recording]] = {}
         self.tap_parts = tap_parts
+        self.codes = hasattr(Recorder, "add_g711")
 
     def open(self, call_id: str, now: float) -> None:
         self.calls[call_id] = (Recorder(now), self.files.open(call_id, date.today()))
@@ -443,7 +444,10 @@ class _Recordings:
     def frame(self, out: RecordFrame) -> None:
         call_id, leg_id = self.tap_parts(out.tap)
         recorder, _ = self.calls[call_id]
-        recorder.add_g711(out.side, out.payload, out.payload_type, out.at, leg_id, emit=False)
+        if self.codes:  # the frame's G.711 codes, as the SIP voice records
+            recorder.add_g711(out.side, out.payload, out.payload_type, out.at, leg_id, emit=False)
+        else:  # a media package from before them (PYTHONPATH)
+            recorder.add(out.side, out.samples, out.at, leg_id, emit=False)
 
     async def tick(self) -> None:
         loop = asyncio.get_running_loop()
