@@ -240,6 +240,7 @@ async def run(n: int, lookups: int, searches: int, baseline: int, seed: int) -> 
         async with await Store.open(db_path) as store:
             base = CustomerBase(store)
             report, import_s = await import_rows(base, csv_path)
+            import_load = os.getloadavg()[0]  # the import's worker process and this one
             count = await store.customer_count()
             print(
                 f"imported {report.rows:,} rows in {import_s:.1f} s: {report.created:,} customers,"
@@ -248,7 +249,7 @@ async def run(n: int, lookups: int, searches: int, baseline: int, seed: int) -> 
             for error in report.errors[:5]:
                 print(f"  {error}")
             searched = await search(base, rng, n, lookups, searches)
-            await issue_23(base, csv_path, n, report.rows / import_s, seed)
+            await issue_23(base, csv_path, n, report.rows / import_s, import_load, seed)
         scans, size_mb = baselines(db_path, rng, n, baseline, searched)
 
     lookup = ms_summary(searched.lookup_ns)
@@ -342,7 +343,7 @@ def csv_floor(csv_path: Path) -> float:
 
 
 async def issue_23(
-    base: CustomerBase, csv_path: Path, n: int, rows_per_s: float, seed: int
+    base: CustomerBase, csv_path: Path, n: int, rows_per_s: float, import_load: float, seed: int
 ) -> None:
     """The lookup under writes and the import, each beside its baseline (docstring)."""
     rng = random.Random(seed + 23)
@@ -364,6 +365,7 @@ async def issue_23(
     imported = {
         "bench": "customer_import", "rows": n, "rows_per_s": round(rows_per_s),
         "baseline_csv_read_rows_per_s": round(floor), "load_1min": round(load[0], 1),
+        "load_1min_after_import": round(import_load, 1), "cpus": os.cpu_count(),
     }  # fmt: skip
     print()
     print(f"lookup by number under writes ({writes_per_s:,.0f} writes/s, load {load[0]:.1f}):")
