@@ -390,8 +390,11 @@ class CustomerActions:
             tz = None
         start = datetime.fromtimestamp(self.clock(), tz) + timedelta(days=1)
         suggested = start.replace(hour=10, minute=0).strftime("%Y-%m-%d %H:%M")
+        asked: dict[str, str] = {}
 
         async def submit(values: dict[str, str]) -> Answer:
+            asked.clear()
+            asked.update(values)
             return await self._ask(
                 ScheduleCallback(
                     agent_id=self.model.agent_id,
@@ -419,12 +422,21 @@ class CustomerActions:
                 "queue calls, or joins this call's queue (for anyone). Yours goes to anyone "
                 "if you log out or are not Ready in time. Empty time: now.",
             ),
-            self._callback_saved,
+            lambda answer: self._callback_saved(answer, pop.call_id, asked, zone),
         )
 
-    def _callback_saved(self, answer: Answer | None) -> None:
-        if answer is not None:
-            self._tell("Callback scheduled.")
+    def _callback_saved(
+        self, answer: Answer | None, call_id: str, asked: dict[str, str], zone: str
+    ) -> None:
+        """Scheduled: said, and shown on the call's card."""
+        if answer is None:
+            return
+        when = asked.get("when", "").strip() or "now"
+        where = asked.get("time_zone", "").strip() or zone
+        line = f"{when}{f' ({where})' if where else ''} · {asked.get('for', FOR_ME)}"
+        line += f" · {asked['number']}" if asked.get("number") else ""
+        self.app.query_one(CustomerCardView).add_callback(call_id, line)
+        self._tell(f"Callback scheduled: {line}.")
 
 
 def new_customer_form(

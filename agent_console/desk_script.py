@@ -78,6 +78,9 @@ def script_context(
         queue=pop.queue,
     )
     context["call.ani"] = pop.ani
+    # The number to call back on (a phone field starts with it): never a withheld one.
+    known = pop.caller_kind in (CallerKind.KNOWN, CallerKind.UNKNOWN)
+    context["call.number"] = pop.e164 or (pop.ani if known else "")
     context["call.caller_kind"] = pop.caller_kind.value
     context["call.wait_s"] = round(pop.waited_s)
     return {k: v for k, v in context.items() if v != ""}

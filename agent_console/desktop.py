@@ -126,9 +126,17 @@ class AgentDesktop(App[None]):
         Binding("j", "conference", "Join"),
         Binding("d", "dial", "Dial"),
         Binding("s", "focus_script", "Script"),
-        Binding("1", "disposition(1)", "Disposition", key_display="1-9"),
+        # Priority: in wrap-up the digits go to one place whatever has the focus (a text
+        # field keeps them; check_action).
+        Binding("1", "disposition(1)", "Disposition", key_display="1-9", priority=True),
         *(
-            Binding(str(number), f"disposition({number})", f"Disposition {number}", show=False)
+            Binding(
+                str(number),
+                f"disposition({number})",
+                f"Disposition {number}",
+                show=False,
+                priority=True,
+            )
             for number in range(2, 10)
         ),
         Binding("e", "extend_wrap_up", "More time"),
@@ -449,6 +457,9 @@ class AgentDesktop(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Actions that do not apply now are shown disabled (``None``); another view's
         are hidden (``False``)."""
+        if action == "disposition":
+            allowed = self.model.allows(action, parameters)
+            return None if allowed and not self._digits_are_keys() else allowed
         if action == "focus_script":
             panel = self.query_one(ScriptPanel)
             return (
@@ -461,6 +472,11 @@ class AgentDesktop(App[None]):
         if action in CUSTOMER_ACTIONS:
             return True if self.customers.enabled(action) else None
         return True
+
+    def _digits_are_keys(self) -> bool:
+        """Whether 1-9 are the desk's keys now: not while a text field has the focus or
+        a dialog is open (they type, or choose in it)."""
+        return self.screen is self.screen_stack[0] and not isinstance(self.focused, Input)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterator[SystemCommand]:
         """Every desk action with its key; one that cannot be used now says why (the
@@ -561,7 +577,17 @@ class AgentDesktop(App[None]):
     # --- wrap-up and the script --------------------------------------------------
 
     def action_disposition(self, number: int) -> None:
-        self.query_one(DispositionPicker).choose(number - 1)
+        """1-9 in wrap-up: the script's answer while the script must be finished first,
+        then the disposition, whatever has the focus."""
+        if self.script_unfinished() is None:
+            self.query_one(DispositionPicker).choose(number - 1)
+        elif not self.query_one(ScriptPanel).choose(number):
+            self.notify(
+                f"Not yet: {self.script_unfinished()}. Press s to go to the script.",
+                title="Wrap-up",
+                severity="warning",
+                markup=False,
+            )
 
     async def on_disposition_picker_chosen(self, event: DispositionPicker.Chosen) -> None:
         event.stop()

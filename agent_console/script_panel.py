@@ -415,7 +415,9 @@ class ScriptPanel(Vertical, can_focus=True):
         typed = isinstance(node, InputNode) and not self._options
         if len(state.path) != self._field_step:
             self._field_step = len(state.path)
-            field.value = ""  # a new step starts with an empty field
+            # A new step starts empty; a phone field with the caller's number.
+            phone = isinstance(node, InputNode) and node.type is FieldType.PHONE
+            field.value = str(state.values().get("call.number", "")) if phone else ""
         if isinstance(node, InputNode):
             field.placeholder = field_hint(node)
         field.display = typed

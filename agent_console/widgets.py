@@ -257,12 +257,14 @@ def screen_pop_text(
     details: CustomerDetails | None = None,
     now: float | None = None,
     width: int | None = None,
+    callbacks: Sequence[str] = (),
 ) -> Text:
     """The card for one screen-pop as plain text: never markup, columns cell-aligned.
 
     ``details``: the customer the agent chose or created for this call (it replaces the
     pop's customer, history, items and value explanation). ``width``: the card's, in
-    cells: its rows (why this priority, the number, the e-mails...) wrap to it."""
+    cells: its rows (why this priority, the number, the e-mails...) wrap to it.
+    ``callbacks``: those the agent scheduled during the call (``b``)."""
     now = wall_time() if now is None else now
     card = Text(no_wrap=True, overflow="ellipsis", end="")
     chosen = details if details is not None and details.call_id == pop.call_id else None
@@ -300,6 +302,8 @@ def screen_pop_text(
         _row(card, "Priority", pop.priority_reason, width)
     if pop.message is not None:
         _row(card, "Voicemail", message_text(pop.message), width)
+    for callback in callbacks:
+        _row(card, "Callback", callback, width)
     if customer is not None:
         _items(card, items, now, ITEM_ROWS, items_out)
         _history(card, history, HISTORY_ROWS, answers=False, left_out=history_out)
@@ -381,6 +385,13 @@ class CustomerCardView(Widget):
     """The customer chosen or created for the pop's call (ignored for another call)."""
     clock: Callable[[], float] = staticmethod(wall_time)
     """Wall-clock epoch seconds, for overdue items (the desk sets its own)."""
+    callbacks: reactive[tuple[tuple[str, str], ...]] = reactive((), layout=True)
+    """(call id, what was scheduled) of the callbacks the agent scheduled (``b``)."""
+
+    def add_callback(self, call_id: str, line: str) -> None:
+        """A callback scheduled during ``call_id``: shown on its card."""
+        kept = tuple(c for c in self.callbacks if c[0] == call_id)
+        self.callbacks = (*kept, (call_id, line))
 
     def on_mount(self) -> None:
         self.border_title = "Caller"
@@ -388,7 +399,8 @@ class CustomerCardView(Widget):
     def _full(self, width: int | None = None) -> Text:
         if self.pop is None:
             return Text("No caller details yet.", style="italic")
-        return screen_pop_text(self.pop, self.details, self.clock(), width)
+        scheduled = [line for call_id, line in self.callbacks if call_id == self.pop.call_id]
+        return screen_pop_text(self.pop, self.details, self.clock(), width, scheduled)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         lines = len(self._full(width).split("\n", allow_blank=True))
