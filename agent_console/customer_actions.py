@@ -198,7 +198,7 @@ class CustomerActions:
                 lambda chosen: self._choose(pop.call_id, chosen),
             )
         elif pop.customer is None or pop.caller_kind is not CallerKind.KNOWN:
-            self.open_new_customer_form(pop.call_id, pop.e164 or "")
+            self.open_new_customer_form(pop.call_id, pop.e164 or "", pop.caller_name)
         else:
             self._tell(f"The number is {pop.customer.name}'s only. f: find another customer.")
 
@@ -216,8 +216,9 @@ class CustomerActions:
         self._show_on_card(answer.details, call_id)
         self._tell(f"The caller is {answer.details.customer.name}.")
 
-    def open_new_customer_form(self, call_id: str, number: str) -> None:
-        """The new-customer form, the number filled in; saved, it is the call's."""
+    def open_new_customer_form(self, call_id: str, number: str, name: str = "") -> None:
+        """The new-customer form, the number (and the line's caller-id name) filled in;
+        saved, it is the call's."""
 
         async def submit(values: dict[str, str]) -> Answer:
             return await self._ask(
@@ -229,7 +230,7 @@ class CustomerActions:
                 self._show_on_card(answer.details, call_id)
                 self._tell(f"{answer.details.customer.name} is a customer now.")
 
-        self._open(new_customer_form(number, submit), done)
+        self._open(new_customer_form(number, submit, name), done)
 
     # --- search --------------------------------------------------------------------
 
@@ -440,13 +441,14 @@ class CustomerActions:
 
 
 def new_customer_form(
-    number: str, submit: Callable[[dict[str, str]], Awaitable[Answer]]
+    number: str, submit: Callable[[dict[str, str]], Awaitable[Answer]], name: str = ""
 ) -> FormScreen:
-    """The new-customer form for an unknown caller, the number filled in."""
+    """The new-customer form for an unknown caller, the number (and ``name``, the line's
+    caller-id name) filled in."""
     return FormScreen(
         "New customer",
         [
-            FormField("name", "Name", placeholder="e.g. 欧阳雨桐 or José Núñez"),
+            FormField("name", "Name", name, placeholder="e.g. 欧阳雨桐 or José Núñez"),
             FormField("number", "Number", number, max_length=64),
             FormField("email", "E-mail", placeholder="name@example.com", max_length=254),
             FormField("company", "Company"),

@@ -73,7 +73,7 @@ def script_context(
     context = runner.context_for(
         customer,
         agent_id=agent_id,
-        agent_name=offer.agent_name,
+        agent_name=offer.agent_name or agent_id,  # never ‹agent.name?› read aloud
         call_id=pop.call_id,
         queue=pop.queue,
     )

@@ -252,6 +252,21 @@ def message_text(message: VoiceMessage) -> str:
             f"cti recordings export {message.recording_id}")  # fmt: skip
 
 
+def _caller_heading(
+    card: Text, pop: ScreenPop, customer: Customer | None, width: int | None
+) -> None:
+    """The customer's name, or "New caller" with the line's caller-id name if it gave one."""
+    if customer is not None:
+        _row(card, "Name", customer.name, width)
+        return
+    heading = Text(heading_of(pop), style="bold")
+    if pop.caller_kind is CallerKind.UNKNOWN and pop.e164:
+        heading.append(" · c: new-customer form (number filled in), f: find")
+    _wrapped(card, heading, width, 0)
+    if pop.caller_name:
+        _row(card, "Name", f"{pop.caller_name} (caller ID)", width)
+
+
 def screen_pop_text(
     pop: ScreenPop,
     details: CustomerDetails | None = None,
@@ -275,13 +290,7 @@ def screen_pop_text(
         customer, history = chosen.customer, chosen.history
         items, why = chosen.service_items, chosen.value_explanation
         history_out, items_out = chosen.history_left_out, chosen.items_left_out
-    if customer is None:
-        heading = Text(heading_of(pop), style="bold")
-        if pop.caller_kind is CallerKind.UNKNOWN and pop.e164:
-            heading.append(" · c: new-customer form (number filled in), f: find")
-        _wrapped(card, heading, width, 0)
-    else:
-        _row(card, "Name", customer.name, width)
+    _caller_heading(card, pop, customer, width)
     if len(pop.matches) + pop.matches_left_out > 1:
         holders = len(pop.matches) + pop.matches_left_out
         card.append(f"{holders:,} customers hold this number", style="bold")

@@ -254,6 +254,8 @@ class ScreenPop(WireMessage):
     """``outbound``: a number the agent dialled (the card says when, not a wait or rank)."""
     dialled_wall: float = 0.0
     """When the agent dialled it (wall-clock epoch; outbound only)."""
+    caller_name: EventLine = ""
+    """The caller-id name the line gave (``WANG JUN``), shown for an unknown caller."""
 
 
 #: Most characters of a name or number an agent's state carries for wallboards (clipped).

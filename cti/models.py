@@ -215,6 +215,11 @@ class CallerKind(StrEnum):
     """The line gave something that is not a phone number."""
 
 
+#: Longest caller-id name kept from the line (CNAM is 15 characters; SIP display names
+#: are longer).
+CALLER_NAME_MAX_CHARS = 64
+
+
 class CallerInfo(BaseModel):
     """What the engine knows about the caller when the call is routed."""
 
@@ -232,6 +237,8 @@ class CallerInfo(BaseModel):
     """The open service items of ``customer``."""
     value_explanation: ValueExplanation | None = None
     """Why ``customer`` has its value."""
+    caller_name: str = Field("", max_length=CALLER_NAME_MAX_CHARS)
+    """The caller-id name the line gave (e.g. ``WANG JUN`` from a modem); "" if none."""
 
     @property
     def value(self) -> float:

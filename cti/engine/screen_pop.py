@@ -18,7 +18,8 @@ from cti.engine.directory import CustomerCards, CustomerDirectory
 from cti.engine.line_book import LineBook
 from cti.errors import StoreError
 from cti.events import VoiceMessage
-from cti.models import CallerInfo, CallerKind, Customer
+from cti.fields import clean_text
+from cti.models import CALLER_NAME_MAX_CHARS, CallerInfo, CallerKind, Customer
 from cti.phone import classify
 from cti.protocol import CallOffered, CallScript, CustomerDetails, ScreenPop
 from cti.scoring import score
@@ -29,14 +30,23 @@ from scripts_engine.catalog import ScriptCatalog
 log = logging.getLogger(__name__)
 
 
-async def identify(directory: CustomerDirectory, ani: str, config: Config) -> CallerInfo:
+async def identify(
+    directory: CustomerDirectory, ani: str, config: Config, caller_name: str = ""
+) -> CallerInfo:
     """Classify the number the line gave and look the customer up (one indexed query).
 
     Every customer holding the number comes back in ``matches``, most valuable first;
     the first sets the call's priority (a family phone: the agent chooses on the
     screen-pop). With a directory that gives cards, the pop also gets the open
-    service items and the value explanation.
+    service items and the value explanation. ``caller_name``: the caller-id name the
+    line gave, kept (cleaned, cut) for the card of a caller no customer matches.
     """
+    caller = await _look_up(directory, ani, config)
+    name = clean_text(caller_name.strip(), max_length=CALLER_NAME_MAX_CHARS)
+    return caller.model_copy(update={"caller_name": name}) if name else caller
+
+
+async def _look_up(directory: CustomerDirectory, ani: str, config: Config) -> CallerInfo:
     kind, e164 = classify(ani, config.engine.default_region)
     if e164 is None:
         return CallerInfo(ani=ani, kind=kind)
@@ -118,6 +128,7 @@ class ScreenPops:
             history=caller.history,
             waited_s=waited,
             priority_reason=explain(self._router.queue_config(queue), caller.value, waited),
+            caller_name=caller.caller_name,
             matches=caller.matches,
             service_items=caller.service_items,
             value_explanation=caller.value_explanation,

@@ -385,7 +385,7 @@ class EngineService:
         if await self.flows.line_event(event, self.identify):
             return  # a caller in its flow (:mod:`cti.engine.caller_flows`)
         if isinstance(event, CallArrived):
-            caller = await self.identify(event.ani)
+            caller = await identify(self.directory, event.ani, self.config, event.caller_name)
             queue = self.flows.queue_for(event)
             self.line_book[event.call_id] = event.line
             self.route(ri.CallArrives(call_id=event.call_id, queue=queue, caller=caller))

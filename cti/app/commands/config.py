@@ -36,4 +36,11 @@ def run(args: argparse.Namespace) -> int:
         f"{args.check}: valid ({len(config.queues)} queues, {len(config.agents)} agents); "
         f"{len(config.flows)} call flows, {len(config.hours)} opening hours"
     )
+    for agent in config.agents:
+        if not agent.name.strip():
+            print(
+                f"{args.check}: warning: agent {agent.id!r} has no name: its scripts say "
+                f'its id ({agent.id}) where they read agent.name; give it name = "..."',
+                file=sys.stderr,
+            )
     return 0
