@@ -272,7 +272,9 @@ def _rows(
                     ),
                 )
                 continue
-            yield first, dict(zip(names, (from_cell(c.strip()) for c in cells), strict=False))
+            stripped = map(str.strip, cells)
+            values = [from_cell(c) if c.startswith("'") else c for c in stripped]
+            yield first, dict(zip(names, values, strict=False))
 
 
 def to_cell(text: str) -> str:
@@ -395,6 +397,9 @@ def _code_problems(cells: dict[str, str]) -> list[str]:
 
 def _text_problems(cells: dict[str, str]) -> list[str]:
     """What is wrong with the text of each field (unsafe characters, length)."""
+    texts = cells.values()
+    if text_problem("".join(texts)) is None and max(map(len, texts), default=0) <= MAX_FIELD:
+        return []  # most rows: one look at all their text
     problems: list[str] = []
     for column, text in cells.items():
         problem = text_problem(text)
@@ -406,6 +411,9 @@ def _text_problems(cells: dict[str, str]) -> list[str]:
 
 
 def _split(cell: str) -> list[str]:
+    if ";" not in cell and "；" not in cell:  # most cells: one value
+        part = cell.strip()
+        return [part] if part else []
     return [part.strip() for part in _SEPARATOR.split(cell) if part.strip()]
 
 

@@ -137,6 +137,26 @@ def new_customer(rows: Sequence[CustomerRow], time_zone: str, score: Score) -> N
     """A new customer from its rows, as :func:`merge_row` would make it from an empty
     customer in ``time_zone`` (later fields replace, numbers and addresses add up),
     scored as a customer without orders or contacts."""
+    keys = rows[0].keys if len(rows) == 1 else None
+    if keys is not None:  # most: one row, its numbers and addresses each once already
+        fields, phones, emails = rows[0].fields, tuple(rows[0].phones), tuple(rows[0].emails)
+    else:
+        fields, phones, emails, keys = _merged_rows(rows)
+    name, company = fields.get("name", ""), fields.get("company", "")
+    name_key, text, grams = keys
+    columns = (
+        name, score.value, score.segment, fields.get("language", _DEFAULT_LANGUAGE),
+        fields.get("time_zone", time_zone), emails[0] if emails else "", company,
+        fields.get("address", ""), fields.get("owner", ""), name_key, text, score.scored_at,
+    )  # fmt: skip
+    return NewCustomer(columns=columns, phones=phones, emails=emails, grams=grams)
+
+
+def _merged_rows(
+    rows: Sequence[CustomerRow],
+) -> tuple[dict[str, str], tuple[Phone, ...], tuple[str, ...], SearchKeys]:
+    """The fields, numbers and addresses of rows taken in order (later fields replace,
+    numbers and addresses add up), and their search keys."""
     fields: dict[str, str] = {}
     phones: dict[str, Phone] = {}
     emails: dict[str, str] = {}
@@ -146,20 +166,9 @@ def new_customer(rows: Sequence[CustomerRow], time_zone: str, score: Score) -> N
             phones.setdefault(phone[1], phone)
         for email in row.emails:
             emails.setdefault(email.lower(), email)
-    keys = rows[0].keys if len(rows) == 1 else None  # most: worked out with the row
-    if keys is None:
-        named = [row for row in rows if "name" in row.fields]
-        keys = row_keys(fields, list(emails.values()), named[-1].name_key if named else "")
-    name, company = fields.get("name", ""), fields.get("company", "")
-    name_key, text, grams = keys
-    columns = (
-        name, score.value, score.segment, fields.get("language", _DEFAULT_LANGUAGE),
-        fields.get("time_zone", time_zone), next(iter(emails.values()), ""), company,
-        fields.get("address", ""), fields.get("owner", ""), name_key, text, score.scored_at,
-    )  # fmt: skip
-    return NewCustomer(
-        columns=columns, phones=tuple(phones.values()), emails=tuple(emails.values()), grams=grams
-    )
+    named = [row for row in rows if "name" in row.fields]
+    keys = row_keys(fields, list(emails.values()), named[-1].name_key if named else "")
+    return fields, tuple(phones.values()), tuple(emails.values()), keys
 
 
 async def import_batch(

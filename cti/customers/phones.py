@@ -39,6 +39,7 @@ _SEPARATORS = str.maketrans("", "", " -")
 #: A carrier-selection or international prefix of China (``1[12]xx``, ``179xx``):
 #: libphonenumber strips it, so these are left to it.
 _CN_CARRIER = re.compile(r"1(?:[12][0-9]|79)")
+_KIND_VALUES = {kind: kind.value for kind in PhoneType}  # an enum's .value is a lookup
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,6 @@ def customer_phone(raw: str, default_region: str, kind: PhoneType = PhoneType.MO
     if default_region == "CN" and _SIMPLE.fullmatch(text):
         national = _cn_national(text.translate(_SEPARATORS).lstrip("+"), text[0] == "+")
         if national is not None:
-            return text, "+86" + national, kind.value, ""
+            return text, "+86" + national, _KIND_VALUES[kind], ""
     phone = parse_phone(raw, default_region, kind)
     return phone.raw, phone.e164, phone.kind.value, phone.extension
