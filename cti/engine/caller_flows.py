@@ -173,7 +173,7 @@ class CallerFlows:
     # --- the line's side -------------------------------------------------------------
 
     async def line_event(
-        self, event: LineEvent, identify: Callable[[str], Awaitable[CallerInfo]]
+        self, event: LineEvent, identify: Callable[[str, str], Awaitable[CallerInfo]]
     ) -> bool:
         """Take the line event if it is this room's (True: the service does nothing more
         with it)."""
@@ -182,7 +182,7 @@ class CallerFlows:
                 flow = self._flow(event)
                 if flow is None:
                     return False
-                await self._arrived(event, flow, await identify(event.ani))
+                await self._arrived(event, flow, await identify(event.ani, event.caller_name))
                 return True
             case CallerHungUp(call_id=call_id):
                 return await self._hung_up(call_id)

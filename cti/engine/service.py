@@ -421,9 +421,9 @@ class EngineService:
             ri.CallArrives(call_id=call_id, queue=queue, caller=caller, direction="outbound")
         )
 
-    async def identify(self, ani: str) -> CallerInfo:
+    async def identify(self, ani: str, caller_name: str = "") -> CallerInfo:
         """Classify the number and look the customer up (:func:`cti.engine.screen_pop.identify`)."""
-        return await identify(self.directory, ani, self.config)
+        return await identify(self.directory, ani, self.config, caller_name)
 
     async def _serve_commands(self, commands: Subscription) -> None:
         async for topic, message in commands:

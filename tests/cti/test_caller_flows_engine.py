@@ -292,3 +292,15 @@ def test_a_caller_who_hangs_up_while_leaving_a_message_is_called_back(tmp_path: 
             assert call_id not in c.service.line_book
 
     virtual(body)
+
+
+def test_the_caller_id_name_reaches_the_card_through_the_flow(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with flow_center(tmp_path) as (c, trunk, _records):
+            call_id = trunk.ring("13812345678", dnis="800", caller_name="WANG JUN")
+            await until(lambda: bool(files(trunk, call_id)))
+            press(trunk, call_id, "2")
+            await until(lambda: phase(c, call_id) is CallPhase.QUEUED)
+            assert c.service.router.call_caller(call_id).caller_name == "WANG JUN"
+
+    virtual(body)
