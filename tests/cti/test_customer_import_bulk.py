@@ -4,6 +4,8 @@ that died half-way is finished by the next open; the bulk-load settings restored
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -280,3 +282,49 @@ async def test_a_worker_that_cannot_read_the_file_stops_the_import_saying_why(
             report=ImportReport("customers"),
         )  # fmt: skip
     assert await base.store.customer_count() == 0
+
+
+ROOT = Path(__file__).resolve().parents[2]
+KILLED_LOAD = """
+import asyncio, sys
+from cti.store import customers_bulk as bulk
+from cti.store.database import Store
+from tests.cti.test_customer_import_bulk import new
+
+async def main() -> None:
+    store = await Store.open(sys.argv[1])
+    lock = await bulk._start_deferring(store, 10**6)  # held until the process dies
+    assert lock is not None
+    names = [(f"欧阳明月{i}", f"m{i}@example.com") for i in range(5)]
+    await bulk.add_new_customers(store, [new(n, e, i) for i, (n, e) in enumerate(names)])
+    print("loading", flush=True)
+    sys.stdin.read()  # until killed
+
+asyncio.run(main())
+"""
+
+
+async def test_a_load_killed_half_way_is_finished_by_the_next_open(tmp_path: Path) -> None:
+    db = tmp_path / "cti.db"
+    async with await Store.open(db) as store:
+        before = await indexes(store)
+    loader = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", KILLED_LOAD, str(db),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )  # fmt: skip
+    assert loader.stdout is not None
+    try:
+        assert await loader.stdout.readline() == b"loading\n"
+        async with await Store.open(db) as store:  # while it loads: left alone
+            assert await pending(store) == 1
+            assert not await indexes(store) & set(bulk.DEFERRED_INDEXES)
+    finally:
+        loader.kill()
+        await loader.wait()
+    async with await Store.open(db) as store:
+        assert await indexes(store) == before
+        assert await pending(store) == 0
+        assert len(await CustomerBase(store).search("欧阳明")) == 5
+        assert len(await CustomerBase(store).search("明月")) == 5
+        assert [c.name for c in await CustomerBase(store).search("m3@example.com")] == ["欧阳明月3"]
