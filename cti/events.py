@@ -133,6 +133,22 @@ class PhoneDisconnected(WireMessage):
     line: str = ""
 
 
+class TransferAsked(WireMessage):
+    """An agent's phone asked to transfer the call the agent talks on (its own transfer
+    key: a SIP REFER on the agent's leg); the engine carries it out as the desk's
+    :class:`TransferCall` and tells the line how it went
+    (:meth:`~telephony_adapters.base.TelephonyAdapter.transfer_asked_outcome`).
+    ``target``: what the phone dialled (an agent id, a queue, a number); ``to_agent``:
+    the agent whose phone that target is, when the line knows it (an extension)."""
+
+    type: Literal["transfer_asked"] = "transfer_asked"
+    call_id: str
+    agent_id: Id
+    target: EventLine = ""
+    to_agent: OptionalId = ""
+    line: str = ""
+
+
 class PhoneReachability(WireMessage):
     """Whether an agent's phone can be rung now (registered and answering, or a fixed
     address that answers). Sent on every change and once per phone when the line starts."""
@@ -594,6 +610,7 @@ AnyEvent = (
     | PhoneHungUp
     | PhoneDisconnected
     | PhoneReachability
+    | TransferAsked
     | RecordingFinished
     | QueueCalls
     | AgentStateChanged

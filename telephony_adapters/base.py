@@ -33,6 +33,11 @@ Contract:
   into that leg and the line reports ``PhoneAnswered`` at once; the agent leaving the
   call leaves the leg up (silence); the phone ending it is
   :class:`~cti.protocol.PhoneDisconnected`.
+* A line whose agents' phones can transfer their calls themselves (a transfer key: a
+  SIP REFER) yields :class:`~cti.events.TransferAsked` (the call, the agent, what the
+  phone dialled) and leaves the call as it is; the engine carries it out as the
+  desk's transfer and answers with :meth:`transfer_asked_outcome`, which the line
+  tells the phone.
 * After a restart of the engine, :meth:`adopt` is called once (after ``start``, before
   ``events`` is read) with the calls the engine's journal says are still on this line;
   the line keeps those it still has. See :meth:`adopt`.
@@ -47,6 +52,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from cti.errors import TelephonyError
+from cti.events import TransferAsked
 from cti.protocol import (
     CallArrived,
     CallbackRequested,
@@ -70,6 +76,7 @@ LineEvent = (
     | PhoneHungUp
     | PhoneDisconnected
     | PhoneReachability
+    | TransferAsked
     | RecordingFinished
 )
 
@@ -310,6 +317,15 @@ class TelephonyAdapter(ABC):
         raise TelephonyError(
             f"line {self.name!r} carries no voice (asked to keep the phone of {agent_id!r})"
         )
+
+    async def transfer_asked_outcome(  # noqa: B027 - optional hook
+        self, call_id: str, agent_id: str, status: int, reason: str = ""
+    ) -> None:
+        """How the transfer ``agent_id``'s phone asked (:class:`~cti.events.TransferAsked`)
+        went, for the line to tell the phone: ``status`` 200 transferred, 480 the target
+        cannot take it now (an agent not Ready, a number that did not answer), 603
+        refused (no such target, not allowed); ``reason`` says why for people. The
+        default does nothing (a line that never yields ``TransferAsked``)."""
 
     async def conference(self, call_id: str) -> None:
         """Bring a held caller back into a consultation, so caller and both agents talk

@@ -78,6 +78,9 @@ class UaSettings:
     accept_refer: bool = False
     """A peer's REFER is accepted (202) and given to the shell as ``TransferRequested``,
     which must report :meth:`.UserAgent.refer_outcome`; False: 603 with a Warning."""
+    refer_from_trunk: bool = True
+    """False: only agents' phones may ask a transfer (a REFER on an agent leg); one on a
+    trunk call gets 603 with a Warning saying so."""
     refer_timeout_s: float = 120.0
     """A transfer asked by REFER with no final outcome by then is reported failed (408)."""
 

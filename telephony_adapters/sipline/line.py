@@ -16,6 +16,10 @@ A line with agent phones (HA1 credentials or fixed phone URIs) carries the voice
 (``carries_voice``): its RTP goes through one media relay, and the engine's audio plans,
 the phones' answers and refusals, music and recordings are :mod:`.voice`'s; hold, mute
 and conference are then the plans' (no re-INVITE to the trunk).
+
+A REFER from an agent's phone (its transfer key) becomes a ``TransferAsked`` line event
+(:mod:`.phone_refer`); the engine's :meth:`SipLine.transfer_asked_outcome` is told to the
+phone. A REFER from the trunk is refused (603 with a Warning, docs/sip.md).
 """
 
 from __future__ import annotations
@@ -45,6 +49,12 @@ from telephony_adapters.sipline.media import DtmfListener, MediaPorts
 from telephony_adapters.sipline.message import REASONS
 from telephony_adapters.sipline.params import SipLineParams
 from telephony_adapters.sipline.phone_auth import PhoneSettings
+from telephony_adapters.sipline.phone_refer import (
+    PhoneRefers,
+    Refusal,
+    dialog_named,
+    left_by_transfer,
+)
 from telephony_adapters.sipline.rtp import DTMF_EVENTS, DtmfEvent
 from telephony_adapters.sipline.transaction import Addr, Timers
 from telephony_adapters.sipline.transfer_out import bridge_out, refer_refused
@@ -58,6 +68,7 @@ from telephony_adapters.sipline.useragent import (
     MediaStop,
     PhoneReachability,
     TransferOutcome,
+    TransferRequested,
     UaSettings,
     UserAgent,
     leg_id,
@@ -80,6 +91,7 @@ _DIAL_ENDS = {
 }
 #: Our dials whose end :meth:`SipLine.dial_outcome` can still tell.
 _DIALS_KEPT = 10_000
+_PhoneEffect = PhoneReachability | AgentLegProgress | TransferRequested
 _UP = frozenset({"connecting", "confirmed"})
 """Call states of an answered call (a second ``answer`` is a no-op)."""
 
@@ -142,6 +154,8 @@ class SipLine(TelephonyAdapter):
         """Our dials: None while under way, then how each ended (the last 10,000)."""
         self._dialogs_path: Path | None = None
         self._dialogs: DialogStore | None = None
+        self._refers = PhoneRefers(settings.name, settings.phones)
+        """The agents' phones' REFERs the engine has not answered yet."""
 
     # --- life ----------------------------------------------------------------------
 
@@ -206,6 +220,8 @@ class SipLine(TelephonyAdapter):
                 dial_timeout_s=self._dial_timeout_s,
                 timers=self._timers,
                 phones=_phone_settings(s),
+                accept_refer=True,
+                refer_from_trunk=False,
             )
         )
         net.host = self.ua.core.host
@@ -518,18 +534,50 @@ class SipLine(TelephonyAdapter):
         elif isinstance(effect, TransferOutcome):
             self.transfers.setdefault(effect.call_id, []).append(effect)
             log.info("line %s: call %s transfer: %d", self.name, effect.call_id, effect.status)
-        elif isinstance(effect, PhoneReachability):
+        elif isinstance(effect, _PhoneEffect):
+            self._phone_effect(effect)
+
+    def _phone_effect(self, effect: _PhoneEffect) -> None:
+        """What the agents' phones did: reachable or not, a leg's progress, a REFER."""
+        if isinstance(effect, PhoneReachability):
             self.phones[effect.agent_id] = effect
             self._events.put_nowait(protocol.PhoneReachability(
                 agent_id=effect.agent_id, reachable=effect.reachable,
                 contact=effect.contact[:200], line=self.name,
             ))  # fmt: skip
-        elif isinstance(effect, AgentLegProgress):
+        elif isinstance(effect, TransferRequested):
+            self._phone_refer(effect)
+        else:
+            if effect.final:
+                self._refers.over(effect.call_id)
             self.agent_legs[effect.call_id] = effect
             while len(self.agent_legs) > _DIALS_KEPT:
                 del self.agent_legs[next(iter(self.agent_legs))]
             if self._voice is not None:
                 self._voice.leg_progress(effect)
+
+    def _phone_refer(self, effect: TransferRequested) -> None:
+        """An agent's phone asks to transfer its call: the engine is told, or the phone
+        is refused at once (:mod:`.phone_refer`)."""
+        voice, core = self._voice, self.ua.core
+        owner_of = voice.owner if voice is not None else lambda leg: None
+        asked = self._refers.asked(effect, owner_of(effect.call_id),
+                                   lambda r: dialog_named(core.by_dialog, r, owner_of))  # fmt: skip
+        if isinstance(asked, Refusal):
+            log.info("line %s: leg %s: the phone's transfer to %s refused: %d %s", self.name,
+                     effect.call_id, effect.target, asked.status, asked.reason)  # fmt: skip
+            self._apply(self.ua.refer_outcome(effect.call_id, asked.status, self._now(),
+                                              asked.reason))  # fmt: skip
+        else:
+            self._events.put_nowait(asked)
+
+    async def transfer_asked_outcome(
+        self, call_id: str, agent_id: str, status: int, reason: str = ""
+    ) -> None:
+        """The engine's answer to a ``TransferAsked``: told to the phone (NOTIFY)."""
+        leg = self._refers.outcome_leg(call_id, agent_id)
+        if leg is not None and self._ua is not None:
+            self._apply(self._ua.refer_outcome(leg, status, self._now(), reason))
 
     def _media_effect(self, effect: MediaStart | MediaStop) -> None:
         if isinstance(effect, MediaStop):
@@ -573,7 +621,13 @@ class SipLine(TelephonyAdapter):
         self._changes.notify()
 
     def end_leg(self, leg: str) -> None:
-        """CANCEL or BYE an agent leg; one that is over already is no error."""
+        """CANCEL or BYE an agent leg; one that is over already is no error. A phone
+        whose REFER the engine has not answered hears first how it ended."""
+        if (owner := self._refers.ending(leg)) is not None and self._ua is not None:
+            caller = owner[0]
+            said = left_by_transfer(self._ua.live(caller), self.transfers.get(caller, []))
+            status, reason = (200, "") if said is None else (said.status, said.reason)
+            self._apply(self._ua.refer_outcome(leg, status, self._now(), reason))
         if self._ua is not None and self._ua.live(leg):
             self._apply(self._ua.hang_up(leg, self._now()))
 

@@ -9,7 +9,8 @@ transfer machinery) and reports each status with :meth:`ReferIn.outcome`, which 
 peer hears as NOTIFY ``message/sipfrag`` (a final one ends the subscription). No final
 outcome within ``refer_timeout_s``: 408. Without ``accept_refer`` the REFER gets 603
 with a Warning; a Refer-To with a method other than INVITE 501; a second REFER while one
-is under way 491; a REFER outside an established call 603.
+is under way 491; a REFER outside an established call 603; with ``refer_from_trunk``
+off, a REFER on a trunk call (not an agent leg) 603 with a Warning.
 
 **Replaces.** An INVITE with ``Replaces`` naming one of our established dialogs takes
 its place: the new dialog is answered at once (our SDP answer on the call's RTP port,
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 
 EXPIRE = "refer-expire"
 SIPFRAG = "message/sipfrag;version=2.0"
+_REASON_CHARS = 120
 
 
 def parse_replaces(value: str) -> Replaces:
@@ -115,6 +117,9 @@ class ReferIn:
         if not core.settings.accept_refer:
             why = "this line does not carry out transfers its peers ask for"
             return self._refuse(txn, request, 603, why, now, to_tag=tag)
+        if not call.agent and not core.settings.refer_from_trunk:
+            why = "the caller's side is not transferred by REFER here; only agents' phones ask"
+            return self._refuse(txn, request, 603, why, now, to_tag=tag)
         if call.referred or call.transferring:
             why = "a transfer of this call is already under way"
             return self._refuse(txn, request, 491, why, now, to_tag=tag)
@@ -135,14 +140,15 @@ class ReferIn:
         out.append(TransferRequested(call.call_id, str(target), replaces, referred_by[:200]))
         return out
 
-    def outcome(self, call: SipCall, status: int, now: float) -> list[Effect]:
-        """How the transfer the peer asked went (a SIP status; 1xx: under way)."""
+    def outcome(self, call: SipCall, status: int, now: float, reason: str = "") -> list[Effect]:
+        """How the transfer the peer asked went (a SIP status; 1xx: under way; ``reason``:
+        the sipfrag's reason phrase, else the status's own)."""
         if not call.referred or call.state != "confirmed":
             return []
         if status >= 200:
             call.referred = False
             self.core.cancel_timer(EXPIRE, call.call_id)
-        return self._notify(call, status, now)
+        return self._notify(call, status, now, reason)
 
     def fire(self, kind: str, call: SipCall, now: float) -> list[Effect]:
         if kind != EXPIRE or not call.referred:
@@ -155,13 +161,14 @@ class ReferIn:
         )
         return self.outcome(call, 408, now)
 
-    def _notify(self, call: SipCall, status: int, now: float) -> list[Effect]:
+    def _notify(self, call: SipCall, status: int, now: float, reason: str = "") -> list[Effect]:
         core = self.core
         if call.dialog is None:
             return []
         final = status >= 200
         state = "terminated;reason=noresource" if final else "active;expires=120"
-        reason = make_response(call.invite, status).reason or "Unknown"
+        said = " ".join("".join(c for c in reason if c.isprintable()).split())[:_REASON_CHARS]
+        reason = said or make_response(call.invite, status).reason or "Unknown"
         request = call.dialog.request(
             "NOTIFY",
             core.via(),

@@ -305,11 +305,14 @@ class UserAgent:
         """Blind transfer by REFER (RFC 3515): progress comes as :class:`TransferOutcome`."""
         return self.in_dialog.transfer(self._live_call(call_id, "transfer"), target, now)
 
-    def refer_outcome(self, call_id: str, status: int, now: float) -> list[Effect]:
+    def refer_outcome(
+        self, call_id: str, status: int, now: float, reason: str = ""
+    ) -> list[Effect]:
         """How a transfer the peer asked (:class:`TransferRequested`) went: a SIP status
-        (1xx under way, 2xx done, else failed), told to the peer by NOTIFY."""
+        (1xx under way, 2xx done, else failed; ``reason``: why, in the sipfrag's reason
+        phrase), told to the peer by NOTIFY."""
         call = self.calls.get(call_id)
-        return self.refer_in.outcome(call, status, now) if call is not None else []
+        return self.refer_in.outcome(call, status, now, reason) if call is not None else []
 
     def transfer_uri(self, call_id: str, target: str) -> str:
         """Where :meth:`transfer` sends the call (the Refer-To's URI)."""

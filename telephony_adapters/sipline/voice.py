@@ -192,6 +192,14 @@ class SipVoice:
         if leg not in self.standing:
             self._agent_legs[leg] = (call_id, agent_id)
 
+    def owner(self, leg: str) -> tuple[str, str] | None:
+        """(call id, agent id) of an agent leg in a call now; None: not one (a caller's
+        leg, a withdrawn leg, a standing leg between calls)."""
+        found = self._agent_legs.get(leg)
+        if found is None or leg in self._withdrawn or found[0] not in self._calls:
+            return None
+        return found
+
     def take_up(self, leg_id: str, call_id: str, agent_id: str, n: int) -> None:
         """An answered leg to the agent's phone kept across a restart (:mod:`.voice_adopt`,
         its ``n``-th leg to that phone): the call's answered leg, up once its media
