@@ -12,6 +12,13 @@ once the line has sent it, the caller stays with the agent meanwhile, and a task
 for the line's outcome: transferred, the call ends for the agent (wrap-up); failed, the
 agent's desk gets the reason (a :class:`CallControl` note) and the call goes on.
 
+An agent's phone may ask a transfer itself (its transfer key, :class:`TransferAsked`):
+it is carried out as the desk's :class:`TransferCall` by that agent, to the agent the
+target names (its id, or the phone's extension the line knew; the agent consulted and
+talking: the consultation completes), else to the queue of that name, else to the
+number; the line hears how it went (200; 480 the target cannot take it now; 603
+refused) and tells the phone, and the desk gets a refusal's reason as for its own.
+
 A manual dial puts the agent on the call as the line places it, with the dialled
 customer's card (outbound: when it was dialled, no wait or rank) and the queue's
 ``outbound_script``; the agent is told how it goes (:class:`DialProgress`: dialling,
@@ -32,7 +39,7 @@ from cti.clock import wall_time
 from cti.engine.line_book import LineBook
 from cti.engine.screen_pop import ScreenPops
 from cti.errors import CtiError, RoutingError, TelephonyError
-from cti.events import DialState
+from cti.events import DialState, TransferAsked
 from cti.models import AgentState, CallerInfo
 from cti.protocol import (
     CallConnected,
@@ -101,10 +108,12 @@ class CallController:
         self._pops = pops
         self._identify = identify
         self._now = now
-        self._transfers_out: dict[str, asyncio.Task[None]] = {}
+        self._transfers_out: dict[str, asyncio.Task[TransferResult | None]] = {}
         """Call id -> the task waiting for its transfer to a number (one at a time)."""
         self._dials: dict[str, asyncio.Task[None]] = {}
         """Call id -> the task waiting for how the agent's dial ends."""
+        self._asked: dict[str, asyncio.Task[None]] = {}
+        """Call id -> the task carrying out a transfer an agent's phone asked."""
 
     def talking_on(self, call_id: str) -> str | None:
         """The agent talking on ``call_id``, if any."""
@@ -237,7 +246,7 @@ class CallController:
 
     async def _transfer_ends(
         self, agent_id: str, call_id: str, e164: str, line: TelephonyAdapter
-    ) -> None:
+    ) -> TransferResult | None:
         try:
             result = await line.transfer_outcome(call_id)
         except TelephonyError as exc:
@@ -245,20 +254,88 @@ class CallController:
         log.info("call %s: transfer to %s %s (%s)", call_id, e164,
                  "done" if result.transferred else "failed", result.detail)  # fmt: skip
         if self.talking_on(call_id) != agent_id:
-            return  # the call ended, or moved on meanwhile
+            return None  # the call ended, or moved on meanwhile
         if result.transferred:
             with contextlib.suppress(CtiError):
                 self._route(ri.AgentHangsUp(agent_id=agent_id, call_id=call_id))
-            return
+            return result
+        why = result.detail or "no reason given"
+        self._note(agent_id, call_id,
+                   f"transfer to {e164} failed ({why}); the caller is still with you")  # fmt: skip
+        return result
+
+    def _note(self, agent_id: str, call_id: str, note: str) -> None:
         consult, state = self._router.call_consult(call_id)
-        note = (f"transfer to {e164} failed ({result.detail or 'no reason given'}); "
-                "the caller is still with you")  # fmt: skip
         told = self.message(ConsultChanged(call_id, agent_id, consult or "", state, note))
         self._send(topics.agent_events(agent_id), told)
 
+    def transfer_asked(self, event: TransferAsked) -> None:
+        """An agent's phone asked to transfer its call (module docstring): carried out
+        in a task of its own (a transfer to a number waits for the line)."""
+        if event.call_id in self._asked:
+            log.info("call %s: a transfer from the phone is under way already", event.call_id)
+            return
+        task = asyncio.create_task(self._phone_transfer(event),
+                                   name=f"phone-transfer:{event.call_id}")  # fmt: skip
+        self._asked[event.call_id] = task
+        task.add_done_callback(lambda _t: self._asked.pop(event.call_id, None))
+
+    async def _phone_transfer(self, event: TransferAsked) -> None:
+        a, call_id = event.agent_id, event.call_id
+        try:
+            line = self._lines.line_for(call_id)
+        except CtiError as exc:
+            log.info("call %s: transfer from %s's phone: %s", call_id, a, exc)
+            return
+        status, reason = await self._carry_out_asked(event)
+        log.info("call %s: transfer from %s's phone to %r: %d %s", call_id, a, event.target,
+                 status, reason)  # fmt: skip
+        try:
+            await line.transfer_asked_outcome(call_id, a, status, reason)
+        except TelephonyError as exc:
+            log.info("call %s: the phone not told how its transfer went: %s", call_id, exc)
+
+    async def _carry_out_asked(self, event: TransferAsked) -> tuple[int, str]:
+        """The desk's transfer for the phone's: (200, "") or (480 or 603, why)."""
+        a, call_id = event.agent_id, event.call_id
+        try:
+            command = self._asked_command(event)
+            await self.control(command)
+        except CtiError as exc:
+            agent = event.to_agent or event.target
+            busy = isinstance(exc, RoutingError) and self._router.has_agent(agent)
+            if self.talking_on(call_id) == a:
+                self._note(a, call_id, f"transfer from your phone to {event.target!r} "
+                           f"refused: {exc}")  # fmt: skip
+            return (480 if busy else 603), str(exc)
+        if isinstance(command, TransferCall) and command.number:
+            waiting = self._transfers_out.get(call_id)
+            result = await waiting if waiting is not None else None
+            if result is None or not result.transferred:
+                return 480, result.detail if result is not None else "the call moved on"
+        return 200, ""
+
+    def _asked_command(self, event: TransferAsked) -> TransferCall | CompleteConsult:
+        a, call_id, target = event.agent_id, event.call_id, event.target
+        agent = event.to_agent or (target if self._router.has_agent(target) else "")
+        if agent == a:
+            raise CtiError(f"{target!r} is your own phone: a call is not transferred to itself")
+        if agent:
+            consult, state = self._router.call_consult(call_id)
+            if consult == agent and state in ("talking", "conference"):
+                return CompleteConsult(agent_id=a, call_id=call_id)
+            return TransferCall(agent_id=a, call_id=call_id, to_agent=agent)
+        if target in self._router.queue_names:
+            return TransferCall(agent_id=a, call_id=call_id, queue=target)
+        try:
+            return TransferCall(agent_id=a, call_id=call_id, number=target)
+        except ValueError:  # not even the text of a number
+            raise CtiError(f"{target!r} is no agent, queue or phone number") from None
+
     def cancel_transfers(self) -> None:
         """The engine stops: stop waiting for transfers' and dials' outcomes."""
-        for task in [*self._transfers_out.values(), *self._dials.values()]:
+        for task in [*self._transfers_out.values(), *self._dials.values(),
+                     *self._asked.values()]:  # fmt: skip
             task.cancel()
 
     async def _consult(

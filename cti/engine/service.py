@@ -186,7 +186,7 @@ class EngineService:
         )  # fmt: skip
         self.voice = Voice(self.router, self.line_book, lambda: self._config().voice, self.route,
                            seed=self.config.engine.seed, recording_closed=self.recordings.take,
-                           caller_audio=self.flows.caller_audio,
+                           caller_audio=self.flows.caller_audio, asked=self.calls.transfer_asked,
                            persistent={a.id for a in (*agents, *self.config.agents)
                                        if a.phone_mode == "persistent"})  # fmt: skip
         self.views = AgentViews(self.router, config, self.pops, self.calls, self._send,

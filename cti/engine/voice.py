@@ -14,6 +14,9 @@ Agents with ``phone_mode = "persistent"`` have a standing connection to their ph
 agent goes Ready (idempotent on the line; a phone that dropped it is called again), and
 to release it at logout. A call offered to such an agent is bridged into it and the line
 says ``PhoneAnswered`` at once, which accepts the offer as a phone answering would.
+
+A phone's own transfer key (:class:`~cti.events.TransferAsked`) goes to ``asked``: the
+desk's transfer carries it out (:meth:`cti.engine.call_control.CallController.transfer_asked`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING
 from cti.config import RecordShare, VoiceSettings
 from cti.engine.line_book import LineBook
 from cti.errors import CtiError, RoutingError, TelephonyError
+from cti.events import TransferAsked
 from cti.models import AgentState
 from cti.protocol import (
     PhoneAnswered,
@@ -51,6 +55,7 @@ PhoneEvent = (
     | PhoneDisconnected
     | PhoneReachability
     | RecordingFinished
+    | TransferAsked
 )
 
 #: Longest caller name put on a phone's screen (the rest is cut).
@@ -74,6 +79,7 @@ class Voice:
         recording_closed: Callable[[RecordingFinished], None] | None = None,
         persistent: Collection[str] = (),
         caller_audio: Callable[[str], CallerAudio | None] = lambda call_id: None,
+        asked: Callable[[TransferAsked], None] = lambda event: None,
     ) -> None:
         self._router = router
         self._lines = lines
@@ -93,6 +99,8 @@ class Voice:
         """Takes each closed recording to the store (:mod:`cti.engine.recordings`)."""
         self._random = random.Random(seed)
         self._caller_audio = caller_audio
+        self._asked = asked
+        """Carries out a transfer a phone asked (the desk's transfer, :mod:`.call_control`)."""
         """What a caller in a flow hears while no agent talks with it (:mod:`.caller_flows`)."""
         self.persistent = set(persistent)
         """Agents whose phone is kept connected from login to logout (``phone_mode``)."""
@@ -294,11 +302,16 @@ class Voice:
                 self._disconnected(agent, reason)
             case PhoneReachability(agent_id=agent, reachable=reachable, contact=contact):
                 self._reachability(agent, reachable, contact)
-            case RecordingFinished(call_id=call_id):
-                if self._recording_closed is not None:
-                    self._recording_closed(event)
-                elif event.error:
-                    log.warning("call %s: recording failed: %s", call_id, event.error)
+            case TransferAsked():
+                self._asked(event)
+            case RecordingFinished():
+                self._recording_over(event)
+
+    def _recording_over(self, event: RecordingFinished) -> None:
+        if self._recording_closed is not None:
+            self._recording_closed(event)
+        elif event.error:
+            log.warning("call %s: recording failed: %s", event.call_id, event.error)
 
     def _phone_lost(self, call_id: str, agent: str, reason: str) -> None:
         """The phone went away mid-call: the caller goes back to its place in its queue
