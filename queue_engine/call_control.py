@@ -12,7 +12,7 @@ from cti.errors import RoutingError
 from queue_engine import inputs
 from queue_engine.actions import Action, ConsultChanged, DisconnectCall, JoinCall, OfferCall
 from queue_engine.matching import Matching
-from queue_engine.members import NOT_READY, READY, RESERVED
+from queue_engine.members import LOGGED_OUT, NOT_READY, READY, RESERVED, TALKING, WRAP_UP
 from queue_engine.router_state import AgentEntry, CallEntry, Consultation, dialling
 from queue_engine.transitions import AgentEvent, CallPhase
 
@@ -87,7 +87,7 @@ class CallControl(Matching):
         """Consult transfer, first step: hold the caller, ring ``to_agent`` (Ready)."""
         agent = self._agent(e.agent_id)
         call = self._talking(agent, e.call_id)
-        target = self._free_agent(e.to_agent, e.agent_id)
+        target = self._free_agent(e.to_agent, e.agent_id, consult=True)
         call.consult = Consultation(e.to_agent, "ringing")
         call.held = True
         deadline = now + self._queues[call.queue].offer_timeout_s
@@ -217,15 +217,20 @@ class CallControl(Matching):
             )
         return call
 
-    def _free_agent(self, agent_id: str, asking: str) -> AgentEntry:
+    def _free_agent(self, agent_id: str, asking: str, *, consult: bool = False) -> AgentEntry:
+        """``agent_id``, Ready to take a transfer (or be consulted); else refused naming
+        the state it is in (and its Not Ready reason)."""
         if agent_id == asking:
-            raise RoutingError(f"agent {asking!r} cannot transfer a call to itself")
+            doing = "consult itself" if consult else "transfer a call to itself"
+            raise RoutingError(f"agent {asking!r} cannot {doing}")
         target = self._agent(agent_id)
         if target.state is not READY:
-            raise RoutingError(
-                f"agent {agent_id!r} is {target.state.value.replace('_', ' ')}: only a Ready "
-                "agent can take a transfer (or transfer to a queue)"
+            rule = (
+                "only a Ready agent can be consulted"
+                if consult
+                else "only a Ready agent can take a transfer; transfer to a queue instead"
             )
+            raise RoutingError(f"agent {agent_id!r} {_busy_as(target)}: {rule}")
         return target
 
     def _consulted(self, agent: AgentEntry, call_id: str) -> CallEntry | None:
@@ -251,3 +256,18 @@ class CallControl(Matching):
         assert call.agents.current is not None
         out.append(ConsultChanged(call.call_id, call.agents.current, agent.agent_id, "talking"))
         return out
+
+
+_BUSY_AS = {
+    LOGGED_OUT: "is logged out",
+    RESERVED: "is being offered a call",
+    TALKING: "is talking on a call",
+    WRAP_UP: "is in wrap-up",
+}
+
+
+def _busy_as(agent: AgentEntry) -> str:
+    """What ``agent`` (not Ready) is doing, as a refusal says it."""
+    if agent.state is NOT_READY:
+        return f"is Not Ready ({agent.reason})" if agent.reason else "is Not Ready"
+    return _BUSY_AS.get(agent.state, f"is {agent.state.value.replace('_', ' ')}")

@@ -205,7 +205,9 @@ def test_transfer_to_an_agent_who_lets_it_ring_goes_back_to_the_queue() -> None:
 def test_transfers_the_router_refuses_change_nothing() -> None:
     router = make_router("1001", idle=("1002",))
     talking(router, "1001")
-    with pytest.raises(RoutingError, match=r"1002.*not ready: only a Ready agent"):
+    with pytest.raises(
+        RoutingError, match=r"1002. is Not Ready \(logged in\): only a Ready agent can take a tr"
+    ):
         router.handle(inputs.AgentTransfers(agent_id="1001", call_id="c1", to_agent="1002"), 20.0)
     with pytest.raises(RoutingError, match="to itself"):
         router.handle(inputs.AgentTransfers(agent_id="1001", call_id="c1", to_agent="1001"), 20.0)
@@ -216,6 +218,31 @@ def test_transfers_the_router_refuses_change_nothing() -> None:
     with pytest.raises(RoutingError, match="not talking on call 'c9'"):
         router.handle(inputs.AgentTransfers(agent_id="1002", call_id="c9", queue="billing"), 20.0)
     assert router.agent("1001").state is AgentState.TALKING
+    assert router.call_phase("c1") is CallPhase.TALKING
+
+
+def test_a_refused_transfer_or_consult_names_the_agents_real_state_and_reason() -> None:
+    router = make_router("1001", "1003", idle=("1002", "1004"))
+    router.handle(inputs.AgentGoesNotReady(agent_id="1002", reason="lunch"), 1.0)
+    router.handle(inputs.AgentLogsOut(agent_id="1004"), 1.0)
+    talking(router, "1001")
+    talking(router, "1003", call_id="c2", at=12.0)
+    transfer = "only a Ready agent can take a transfer; transfer to a queue instead"
+    consult = "only a Ready agent can be consulted"
+    cases = [
+        ("1002", "is Not Ready (lunch)"),
+        ("1003", "is talking on a call"),
+        ("1004", "is logged out"),
+    ]
+    for to, state in cases:
+        with pytest.raises(RoutingError) as refused:
+            router.handle(inputs.AgentTransfers(agent_id="1001", call_id="c1", to_agent=to), 20.0)
+        assert str(refused.value) == f"agent {to!r} {state}: {transfer}"
+        with pytest.raises(RoutingError) as refused:
+            router.handle(inputs.AgentConsults(agent_id="1001", call_id="c1", to_agent=to), 20.0)
+        assert str(refused.value) == f"agent {to!r} {state}: {consult}"
+    with pytest.raises(RoutingError, match="cannot consult itself"):
+        router.handle(inputs.AgentConsults(agent_id="1001", call_id="c1", to_agent="1001"), 20.0)
     assert router.call_phase("c1") is CallPhase.TALKING
 
 
