@@ -37,6 +37,7 @@ from textual.widgets import ContentSwitcher, Footer, Input, Label, Static
 
 from agent_console.customer_actions import CUSTOMER_ACTIONS, CUSTOMER_BINDINGS, CustomerActions
 from agent_console.customer_search import CustomerSearchScreen
+from agent_console.desk_banners import call_banner_text, idle_text, wrap_up_banner_text
 from agent_console.desk_calls import CallKeys
 from agent_console.desk_model import (
     NOT_READY_REASON,
@@ -65,9 +66,6 @@ from agent_console.widgets import (
     DispositionPicker,
     QueueStatusLine,
     StateBar,
-    call_banner_text,
-    idle_text,
-    wrap_up_banner_text,
 )
 from cti import topics
 from cti.bus.memory import Bus, Subscription
