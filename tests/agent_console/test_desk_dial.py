@@ -131,7 +131,12 @@ async def test_a_dial_nobody_answers_leaves_the_desk_idle_as_it_was_and_says_why
             await log_in_as(pilot, before)
             await pilot.press("d")
             await type_into_prompt(pilot, UNKNOWN)
-            await settle(pilot, lambda: bool(views.append(app.view)) or said in notices(app))
+
+            def told() -> bool:
+                views.append(app.view)
+                return said in notices(app)
+
+            await settle(pilot, told)
             await settle(pilot, lambda: app.view == "idle" and state_of(app) == BACK[before])
             assert "wrap_up" not in views  # no wrap-up asked for
             assert said in str(app.query_one("#idle").render())
