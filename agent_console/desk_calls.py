@@ -16,6 +16,7 @@ from typing import Any
 
 from textual.app import App
 
+from agent_console.colleagues import Colleagues
 from agent_console.desk_dial import number_to_dial
 from agent_console.desk_model import EXTEND_WRAP_UP_S, DeskModel, Send
 from agent_console.dialogs import Prompt, open_dialog, transfer_target, transfer_target_problem
@@ -62,6 +63,13 @@ class CallKeys:
         self.bus = bus
         self.model = model
         self.clock = clock
+        self.colleagues = Colleagues()
+
+    def follow_colleagues(self) -> None:
+        """Follow the other agents' states (from the desk's start: they are retained)."""
+        self.app.run_worker(
+            self.colleagues.follow(self.bus), name="desk-colleagues", group="colleagues"
+        )
 
     @property
     def agent_id(self) -> str:
@@ -137,14 +145,20 @@ class CallKeys:
             command = PauseRecording(agent_id=self.agent_id, call_id=call_id, paused=paused)
             await self.send(command, awaits_answer=True)
 
+    def _queues(self) -> set[str]:
+        """The queues the desk knows: those with figures, and the call's own."""
+        queues = set(self.model.queue_statuses)
+        if self.model.offer is not None:
+            queues.add(self.model.offer.pop.queue)
+        return queues
+
     def transfer(self) -> None:
-        queues = sorted(self.model.queue_statuses)
-        shown = ", ".join(queues[:6]) or "general"
         prompt = Prompt(
             "Transfer to (blind)",
-            f"A queue ({shown}), an agent id (e.g. 1002) or a phone number (+86 138..., "
-            "7 digits or more). Enter: transfer · Esc: cancel",
+            "Type a queue, an agent id (e.g. 1002) or a phone number (+86 138..., 7 digits "
+            "or more), or ↓ to choose below. Enter: transfer · Esc: cancel",
             check=transfer_target_problem,
+            choices=self.colleagues.targets(self.agent_id, self._queues(), consult=False),
         )
         open_dialog(self.app, prompt, self._on_transfer_target)
 
@@ -152,10 +166,7 @@ class CallKeys:
         call_id = self.model.call_id
         if not target or call_id is None:
             return
-        queues = set(self.model.queue_statuses)
-        if self.model.offer is not None:
-            queues.add(self.model.offer.pop.queue)
-        queue, to_agent, number = transfer_target(target, queues)
+        queue, to_agent, number = transfer_target(target, self._queues())
         command = TransferCall(agent_id=self.agent_id, call_id=call_id, queue=queue,
                                to_agent=to_agent, number=number)  # fmt: skip
         self.command(command, "desk-transfer")
@@ -163,8 +174,10 @@ class CallKeys:
     def consult(self) -> None:
         prompt = Prompt(
             "Consult an agent",
-            "The agent id (e.g. 1002): the caller waits on hold. Enter: call · Esc: cancel",
+            "Type the agent id (e.g. 1002) or ↓ to choose below: the caller waits on hold. "
+            "Enter: call · Esc: cancel",
             check=_no_spaces,
+            choices=self.colleagues.targets(self.agent_id, (), consult=True),
         )
         open_dialog(self.app, prompt, self._on_consult_target)
 

@@ -4,7 +4,8 @@ call script, hang up, wrap up with a disposition.
 The app talks to the engine only through the bus and the wire protocol
 (:mod:`cti.protocol`): it publishes commands on ``topics.agent_commands(id)`` and
 follows ``topics.agent_events(id)``, ``topics.agent_state(id)`` and
-``topics.ALL_QUEUE_STATUS``. What the desk knows is the
+``topics.ALL_QUEUE_STATUS`` (and, for the transfer and consult dialogs,
+``topics.ALL_AGENT_STATES``: :mod:`agent_console.colleagues`). What the desk knows is the
 :class:`~agent_console.desk_model.DeskModel`, built from those messages alone; this
 module draws it and turns the agent's keys into commands.
 
@@ -235,6 +236,7 @@ class AgentDesktop(App[None]):
         self.query_one(CustomerCardView).clock = self._clock
         self.query_one("#agent-id", Input).focus()
         self._follow_queues()
+        self.calls.follow_colleagues()
         self.set_interval(1.0, self.refresh_clock, name="desk-clock")
         self.refresh_clock()
 

@@ -1,7 +1,8 @@
 """Every dialog of the consoles (the agent desk and the wallboard).
 
 - :class:`Prompt`: one line to type (a number to dial, a transfer target, a priority,
-  a reason), checked before it is given back.
+  a reason), checked before it is given back; with ``choices`` (a transfer's or a
+  consultation's agents and queues) a list under the line to pick from instead (↓).
 - :class:`ChoiceDialog`: one of a few options, on the number keys or with the arrows
   (a Not ready reason, which customer holds the caller's number, a dial mode, yes/no).
 - :class:`FormScreen`: a small form whose ``submit`` sends a command and shows the
@@ -29,7 +30,9 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
 
+from agent_console.colleagues import Target
 from agent_console.customer_link import Answer
 from agent_console.widgets import WrappedCard, details_text
 from cti.clock import wall_time
@@ -113,10 +116,15 @@ def open_dialog(
 
 class Prompt(ModalScreen[str | None]):
     """One line to type: Enter gives it (once ``check`` finds no problem), Esc cancels.
-    ``intro`` is shown above the line, ``hint`` under it."""
+    ``intro`` is shown above the line, ``hint`` under it. ``choices`` are listed under
+    the hint (↓ from the line goes to them; Enter on one gives its value; those not
+    free are shown dimmed and cannot be chosen)."""
 
-    DEFAULT_CSS = _BOX_CSS.format(name="Prompt")
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = _BOX_CSS.format(name="Prompt") + "Prompt OptionList { max-height: 8; }"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("down", "to_choices", "Choose", show=False),
+    ]
 
     def __init__(
         self,
@@ -126,6 +134,7 @@ class Prompt(ModalScreen[str | None]):
         *,
         intro: str = "",
         check: Callable[[str], str | None] | None = None,
+        choices: Sequence[Target] = (),
     ) -> None:
         super().__init__()
         self.title_text = title
@@ -133,6 +142,7 @@ class Prompt(ModalScreen[str | None]):
         self.intro = intro
         self.value = value
         self.check = check
+        self.choices = tuple(choices)
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
@@ -142,9 +152,22 @@ class Prompt(ModalScreen[str | None]):
             yield Input(self.value, max_length=PROMPT_MAX_CHARS, id="prompt-input")
             yield Static(Text(self.hint), classes="hint")
             yield Static(id="prompt-problem", classes="problem")
+            if self.choices:
+                yield OptionList(
+                    *(Option(c.label, disabled=not c.free) for c in self.choices),
+                    id="prompt-choices",
+                )
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
+
+    def action_to_choices(self) -> None:
+        if self.choices and isinstance(self.focused, Input):
+            self.query_one(OptionList).focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(self.choices[event.option_index].value)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
