@@ -57,6 +57,7 @@ def test_acl_model() -> None:
     rules = acl_rules(BrokerUser("1001", "agent", "p"))
     assert ("write", "cti/v1/agents/1001/commands") in rules
     assert ("read", "cti/v1/agents/1001/events") in rules
+    assert ("read", "cti/v1/agents/+/state") in rules  # colleagues, in the transfer dialog
     assert all("1002" not in pattern for _, pattern in rules)
     assert all(access == "read" or "1001" in pattern for access, pattern in rules)
     sup = acl_rules(BrokerUser("sup1", "supervisor", "p"))

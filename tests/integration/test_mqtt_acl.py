@@ -82,6 +82,8 @@ async def test_agent_cannot_read_another_agents_offers(mosquitto: Mosquitto) -> 
             await engine.publish(topics.agent_events("1002"), _offer("1002", "call-2"))
             for sub in (everything, everything_cti, all_events):
                 topic, message = await _next(aiter(sub))
+                if topic == topics.agent_state("1001"):  # a colleague's state is readable
+                    topic, message = await _next(aiter(sub))
                 assert topic == topics.agent_events("1002"), f"{sub.pattern} got {topic}"
                 assert isinstance(message, CallOffered)
                 assert message.pop.call_id == "call-2"
@@ -118,24 +120,22 @@ async def test_agent_cannot_command_as_another_and_supervisor_only_its_own(
             await sup.publish(topics.supervisor_commands("sup1"), allowed)
             topic, message = await _next(aiter(supervisor_commands))
             assert (topic, message) == (topics.supervisor_commands("sup1"), allowed)
-        # A supervisor reads every agent's state; an agent only its own.
+        # A supervisor and an agent (its colleagues, for the transfer dialog) read every
+        # agent's state; an agent can still not write one.
         for agent in ("1001", "1002"):
             result = CommandResult(command_id=f"state-{agent}", ok=True)
             await engine.publish(topics.agent_state(agent), result, retain=True)
-        async with sup.subscribe(topics.ALL_AGENT_STATES) as states:
-            seen = {(await _next(aiter(states)))[0] for _ in range(2)}
-            assert seen == {topics.agent_state("1001"), topics.agent_state("1002")}
-        async with a1002.subscribe(topics.ALL_AGENT_STATES) as states:
-            topic, _ = await _next(aiter(states))
-            assert topic == topics.agent_state("1002")
-            await engine.publish(
-                topics.agent_state("1002"), CommandResult(command_id="again", ok=True)
-            )
-            topic, message = await _next(aiter(states))
-            assert (topic, message) == (
-                topics.agent_state("1002"),
-                CommandResult(command_id="again", ok=True),
-            )
+        for reader in (sup, a1002):
+            async with reader.subscribe(topics.ALL_AGENT_STATES) as states:
+                seen = {(await _next(aiter(states)))[0] for _ in range(2)}
+                assert seen == {topics.agent_state("1001"), topics.agent_state("1002")}
+        async with sup.subscribe(topics.agent_state("1001")) as states:
+            await _next(aiter(states))  # the retained one
+            forged = CommandResult(command_id="forged", ok=True)
+            await a1002.publish(topics.agent_state("1001"), forged)
+            again = CommandResult(command_id="again", ok=True)
+            await engine.publish(topics.agent_state("1001"), again)
+            assert await _next(aiter(states)) == (topics.agent_state("1001"), again)
 
 
 async def test_wrong_password_is_refused_and_shown(mosquitto: Mosquitto) -> None:
