@@ -84,8 +84,9 @@ def wrap_up_banner_text(model: DeskModel, now: float) -> Text:
     text.append("Wrap-up", style="bold")
     if model.offer is not None:
         pop = model.offer.pop
+        known = model.caller or pop.customer  # the customer identified during the call first
         text.append(" · ")
-        text.append(pop.customer.name if pop.customer else caller_number(pop))
+        text.append(known.name if known else caller_number(pop))
     deadline = model.state.wrap_up_deadline_wall if model.state is not None else None
     if deadline is not None and model.agent_state is AgentState.WRAP_UP:
         then = "not ready" if model.after_call else "ready"

@@ -101,8 +101,11 @@ def open_dialog(
     back where it was (the screen below would otherwise focus its first field, and the
     desk's keys would type into it)."""
     before = app.focused
+    opener = app.screen
 
     def refocus(widget: Widget | None) -> None:
+        if app.screen is not opener:
+            return  # another dialog opened meanwhile: its field keeps the focus
         if widget is None or widget.is_attached:
             app.screen.set_focus(widget)
 

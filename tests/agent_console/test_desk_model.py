@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agent_console.desk_banners import wrap_up_banner_text
 from agent_console.desk_dial import number_to_dial
 from agent_console.desk_model import (
     ANSWER_TIMEOUT_S,
@@ -13,7 +14,7 @@ from agent_console.desk_model import (
     Send,
     agent_id_problem,
 )
-from cti.models import AgentState
+from cti.models import AgentState, Customer
 from cti.protocol import (
     AgentStateChanged,
     CallConnected,
@@ -255,3 +256,15 @@ def test_agent_ids_that_cannot_be_topics_are_refused() -> None:
     assert agent_id_problem("1001") is None
     assert agent_id_problem("") is not None
     assert "'/'" in (agent_id_problem("a/b") or "")
+
+
+def test_the_wrap_up_banner_names_the_customer_identified_during_the_call() -> None:
+    model = talking_model()
+    chosen = Customer(id=77, name="王军")
+    model.caller_identified(chosen)
+    model.apply(state(AgentState.WRAP_UP, "c1"), T0 + 60)
+    banner = wrap_up_banner_text(model, T0 + 61).plain
+    assert "王军" in banner
+    assert model.offer is not None
+    assert model.offer.pop.customer is not None
+    assert model.offer.pop.customer.name not in banner
