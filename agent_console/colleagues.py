@@ -1,7 +1,8 @@
 """The other agents as the desk sees them, for the transfer and consult dialogs.
 
-The desk follows ``topics.ALL_AGENT_STATES`` (every agent's retained state, which names
-the agent) into :class:`Colleagues`; :meth:`Colleagues.targets` lists whom a call can go
+The desk follows ``topics.ALL_COLLEAGUE_STATES`` (every agent's retained name and state,
+without its call: the broker lets an agent read no other agent's state topic, which names
+its caller) into :class:`Colleagues`; :meth:`Colleagues.targets` lists whom a call can go
 to: the Ready agents first (with their names), then the queues (a transfer only), then
 the agents who cannot take it now, dimmed, saying why. Logged-out agents are left out.
 """
@@ -16,7 +17,7 @@ from rich.text import Text
 from cti import topics
 from cti.bus.memory import Bus
 from cti.models import AgentState
-from cti.protocol import AgentStateChanged
+from cti.protocol import ColleagueState
 
 #: What an agent who is not Ready is doing, as the dialogs say it.
 _BUSY_AS = {
@@ -36,14 +37,14 @@ class Target:
     """Whether it can take the call now (a Ready agent, or a queue)."""
 
 
-def busy_as(state: AgentStateChanged) -> str:
+def busy_as(state: ColleagueState) -> str:
     """Why an agent who is not Ready cannot take a call ("Not Ready (lunch)", ...)."""
     if state.state is AgentState.NOT_READY:
         return f"Not Ready ({state.reason})" if state.reason else "Not Ready"
     return _BUSY_AS.get(state.state, state.state.value.replace("_", " "))
 
 
-def _agent_label(state: AgentStateChanged, why: str) -> Text:
+def _agent_label(state: ColleagueState, why: str) -> Text:
     label = Text(state.agent_id, style="bold" if not why else "")
     if state.agent_name:
         label.append(f"  {state.agent_name}")
@@ -57,15 +58,15 @@ class Colleagues:
     """The latest state of every agent the desk has heard of (module docstring)."""
 
     def __init__(self) -> None:
-        self.states: dict[str, AgentStateChanged] = {}
+        self.states: dict[str, ColleagueState] = {}
 
     def apply(self, message: object) -> None:
-        if isinstance(message, AgentStateChanged):
+        if isinstance(message, ColleagueState):
             self.states[message.agent_id] = message
 
     async def follow(self, bus: Bus) -> None:
         """Keep up with every agent's state on ``bus`` (until cancelled)."""
-        async with bus.subscribe(topics.ALL_AGENT_STATES) as states:
+        async with bus.subscribe(topics.ALL_COLLEAGUE_STATES) as states:
             async for _topic, message in states:
                 self.apply(message)
 

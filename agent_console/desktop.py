@@ -5,7 +5,7 @@ The app talks to the engine only through the bus and the wire protocol
 (:mod:`cti.protocol`): it publishes commands on ``topics.agent_commands(id)`` and
 follows ``topics.agent_events(id)``, ``topics.agent_state(id)`` and
 ``topics.ALL_QUEUE_STATUS`` (and, for the transfer and consult dialogs,
-``topics.ALL_AGENT_STATES``: :mod:`agent_console.colleagues`). What the desk knows is the
+``topics.ALL_COLLEAGUE_STATES``: :mod:`agent_console.colleagues`). What the desk knows is the
 :class:`~agent_console.desk_model.DeskModel`, built from those messages alone; this
 module draws it and turns the agent's keys into commands.
 

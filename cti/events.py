@@ -310,6 +310,20 @@ class AgentStateChanged(WireMessage):
     gave it); "" with no call, no number, or from an older engine."""
 
 
+class ColleagueState(WireMessage):
+    """What another agent's desk may know of an agent (the transfer and consult dialogs):
+    published retained on :func:`cti.topics.colleague_state` beside the agent's full
+    :class:`AgentStateChanged`, which agents cannot read (its caller is the customer's
+    personal data). Never add a call's or a caller's field here."""
+
+    type: Literal["colleague_state"] = "colleague_state"
+    agent_id: Id
+    agent_name: ShownName = ""
+    state: AgentState
+    reason: EventLine = ""
+    """The Not Ready reason ("": none, or not Not Ready)."""
+
+
 class AgentPresence(WireMessage):
     """Whether an agent's console is connected to the broker; published retained on the
     agent's presence topic, ``online=False`` also as the console's MQTT last will."""
@@ -614,6 +628,7 @@ AnyEvent = (
     | RecordingFinished
     | QueueCalls
     | AgentStateChanged
+    | ColleagueState
     | AgentPresence
     | EnginePresence
     | CallOffered

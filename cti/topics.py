@@ -6,6 +6,7 @@
 | ``cti/v1/agents/{agent}/events`` | engine -> console | no | offers, call events, results |
 | ``cti/v1/agents/{agent}/state`` | engine -> all | yes | the agent's current state |
 | ``cti/v1/agents/{agent}/presence`` | console -> all | yes | ``online``/``offline`` (last will) |
+| ``cti/v1/colleagues/{agent}`` | engine -> all | yes | the agent's state as colleagues see it |
 | ``cti/v1/queues/{queue}/status`` | engine -> all | yes | live queue figures |
 | ``cti/v1/queues/{queue}/calls`` | engine -> all | yes | waiting calls, positions, waits |
 | ``cti/v1/supervisors/{id}/commands`` | wallboard -> engine | no | supervisor actions |
@@ -53,6 +54,11 @@ def agent_presence(agent_id: str) -> str:
     return f"{PREFIX}/agents/{agent_id}/presence"
 
 
+def colleague_state(agent_id: str) -> str:
+    """An agent's name and state without its call (other agents may read it)."""
+    return f"{PREFIX}/colleagues/{agent_id}"
+
+
 def queue_status(queue: str) -> str:
     return f"{PREFIX}/queues/{queue}/status"
 
@@ -88,6 +94,7 @@ def engine_presence() -> str:
 ALL_AGENT_COMMANDS = f"{PREFIX}/agents/+/commands"
 ALL_AGENT_STATES = f"{PREFIX}/agents/+/state"
 ALL_AGENT_PRESENCE = f"{PREFIX}/agents/+/presence"
+ALL_COLLEAGUE_STATES = f"{PREFIX}/colleagues/+"
 ALL_QUEUE_STATUS = f"{PREFIX}/queues/+/status"
 ALL_QUEUE_CALLS = f"{PREFIX}/queues/+/calls"
 ALL_SUPERVISOR_COMMANDS = f"{PREFIX}/supervisors/+/commands"

@@ -565,8 +565,7 @@ class EngineService:
             case RecordLeg():
                 await self._record_leg(action, wall)
             case AgentStateSet():
-                state = self.views.state(action.agent_id, now, wall)
-                await self.bus.publish(topics.agent_state(action.agent_id), state, retain=True)
+                await self.views.publish_state(self.bus, action.agent_id, now, wall)
                 await self.voice.agent_state(action.agent_id, action.state)
             case RecordCall(cdr=cdr):
                 self._call_over(replace(cdr, started_wall=wall - (now - cdr.arrived_at)))
@@ -577,8 +576,7 @@ class EngineService:
         if isinstance(action, VoiceUpdate):
             await self.voice.update(action.call_id)
         else:
-            state = self.views.state(action.agent_id, now, wall)
-            await self.bus.publish(topics.agent_state(action.agent_id), state, retain=True)
+            await self.views.publish_state(self.bus, action.agent_id, now, wall)
 
     async def _call_leaves(
         self, action: DisconnectCall | ReleaseLine | ExitCall | MoveCall

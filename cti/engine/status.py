@@ -1,7 +1,9 @@
 """What the engine tells the wallboards and the desks of its state: each queue's live
 figures and waiting calls (retained, every status interval), the engine's health
 (retained, on change and refreshed while a trouble lasts), and an agent's state and
-call in hand again when its console asks for a snapshot."""
+call in hand again when its console asks for a snapshot. An agent's state goes out
+twice: whole (with its caller) for the supervisors and the agent's own desk, and as
+:class:`~cti.protocol.ColleagueState` (no call, no caller) for the other agents."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from cti.protocol import (
     MAX_QUEUE_CALLS_BYTES,
     MAX_QUEUE_CALLS_SENT,
     AgentStateChanged,
+    ColleagueState,
     CurrentCall,
     EngineHealth,
     QueueCalls,
@@ -184,6 +187,12 @@ class HealthWatch:
         self._send(topics.engine_health(), health, retain=True)
 
 
+def colleague_view(state: AgentStateChanged) -> ColleagueState:
+    """What other agents may see of ``state``: who, and whether free (not with whom)."""
+    return ColleagueState(agent_id=state.agent_id, agent_name=state.agent_name,
+                          state=state.state, reason=state.reason)  # fmt: skip
+
+
 class AgentViews:
     """An agent's state message, and all its desk shows sent again on a snapshot."""
 
@@ -226,6 +235,19 @@ class AgentViews:
             caller_number=caller_number,
         )
 
+    def retained(
+        self, agent_id: str, now: float, wall: float
+    ) -> list[tuple[str, AgentStateChanged | ColleagueState]]:
+        """The agent's state messages, each with its topic (both published retained)."""
+        state = self.state(agent_id, now, wall)
+        return [(topics.agent_state(agent_id), state),
+                (topics.colleague_state(agent_id), colleague_view(state))]  # fmt: skip
+
+    async def publish_state(self, bus: Bus, agent_id: str, now: float, wall: float) -> None:
+        """Publish the agent's state messages on ``bus`` (retained) now."""
+        for topic, message in self.retained(agent_id, now, wall):
+            await bus.publish(topic, message, retain=True)
+
     def _caller(self, call_id: str | None) -> tuple[str, str]:
         """The name and number of the caller on ``call_id``, for wallboards."""
         if call_id is None:
@@ -240,7 +262,8 @@ class AgentViews:
     def resend(self, agent_id: str, now: float) -> None:
         """The agent's state (retained), offer, call in hand and its control state."""
         wall = wall_time()
-        self._send(topics.agent_state(agent_id), self.state(agent_id, now, wall), retain=True)
+        for topic, message in self.retained(agent_id, now, wall):
+            self._send(topic, message, retain=True)
         events = topics.agent_events(agent_id)
         offer = self._pops.offers.get(agent_id)
         if offer is not None:

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from agent_console.colleagues import Colleagues
 from cti.models import AgentState
-from cti.protocol import AgentStateChanged
+from cti.protocol import ColleagueState
 
 
-def state(agent: str, now: AgentState, reason: str = "", name: str = "") -> AgentStateChanged:
-    return AgentStateChanged(
-        agent_id=agent, state=now, reason=reason, since_wall=0.0, agent_name=name
-    )
+def state(agent: str, now: AgentState, reason: str = "", name: str = "") -> ColleagueState:
+    return ColleagueState(agent_id=agent, state=now, reason=reason, agent_name=name)
 
 
 def test_ready_first_then_queues_then_the_others_with_why_and_never_oneself() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from cti import topics
 from cti.app.cli import main
 from cti.app.commands.broker_config import (
     BrokerUser,
@@ -57,7 +58,10 @@ def test_acl_model() -> None:
     rules = acl_rules(BrokerUser("1001", "agent", "p"))
     assert ("write", "cti/v1/agents/1001/commands") in rules
     assert ("read", "cti/v1/agents/1001/events") in rules
-    assert ("read", "cti/v1/agents/+/state") in rules  # colleagues, in the transfer dialog
+    assert ("read", "cti/v1/agents/1001/state") in rules
+    # Another agent's state names its caller: an agent reads only its colleague view.
+    assert not any(topics.matches(pattern, "cti/v1/agents/1002/state") for _, pattern in rules)
+    assert ("read", "cti/v1/colleagues/+") in rules  # the transfer and consult dialogs
     assert all("1002" not in pattern for _, pattern in rules)
     assert all(access == "read" or "1001" in pattern for access, pattern in rules)
     sup = acl_rules(BrokerUser("sup1", "supervisor", "p"))

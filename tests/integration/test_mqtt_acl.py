@@ -6,7 +6,9 @@ message. So the proof is what arrives: 1002 subscribed to everything it may name
 (``#``, ``cti/v1/#``, 1001's own topics) gets 1001's offer and state never, while 1001
 gets them, and a message published after them to 1002's own topic is the first thing
 1002 sees (one publisher, one broker: had the offer reached 1002, it came first).
-Nor can 1002 send commands as 1001, or a supervisor send any command but its own.
+Nor can 1002 send commands as 1001, or a supervisor send any command but its own. 1002
+reads its colleagues only as ``cti/v1/colleagues/+`` (name and state, never the caller
+that 1001's state names for the wallboard).
 (A broker that refuses in the SUBACK, MQTT v5 reason 0x87, makes
 :class:`~cti.bus.mqtt.MqttBus` raise :class:`~cti.bus.broker.BrokerError`; see
 ``tests/cti/test_mqtt_bus.py``.)
@@ -21,15 +23,19 @@ import pytest
 
 from cti import topics
 from cti.bus.mqtt import ConnectionState, MqttBus
-from cti.models import CallerKind
+from cti.engine.status import colleague_view
+from cti.models import AgentState, CallerKind
 from cti.protocol import (
+    AgentStateChanged,
     CallOffered,
+    ColleagueState,
     CommandResult,
     EngineHealth,
     ForceLogout,
     Message,
     ScreenPop,
     SetReady,
+    encode,
 )
 from tests.integration.conftest import Mosquitto
 
@@ -82,8 +88,6 @@ async def test_agent_cannot_read_another_agents_offers(mosquitto: Mosquitto) -> 
             await engine.publish(topics.agent_events("1002"), _offer("1002", "call-2"))
             for sub in (everything, everything_cti, all_events):
                 topic, message = await _next(aiter(sub))
-                if topic == topics.agent_state("1001"):  # a colleague's state is readable
-                    topic, message = await _next(aiter(sub))
                 assert topic == topics.agent_events("1002"), f"{sub.pattern} got {topic}"
                 assert isinstance(message, CallOffered)
                 assert message.pop.call_id == "call-2"
@@ -120,22 +124,56 @@ async def test_agent_cannot_command_as_another_and_supervisor_only_its_own(
             await sup.publish(topics.supervisor_commands("sup1"), allowed)
             topic, message = await _next(aiter(supervisor_commands))
             assert (topic, message) == (topics.supervisor_commands("sup1"), allowed)
-        # A supervisor and an agent (its colleagues, for the transfer dialog) read every
-        # agent's state; an agent can still not write one.
+        # A supervisor reads every agent's state (with its caller); an agent only its own,
+        # and every agent's colleague view (name and state, no caller); none writes one.
         for agent in ("1001", "1002"):
-            result = CommandResult(command_id=f"state-{agent}", ok=True)
-            await engine.publish(topics.agent_state(agent), result, retain=True)
-        for reader in (sup, a1002):
-            async with reader.subscribe(topics.ALL_AGENT_STATES) as states:
-                seen = {(await _next(aiter(states)))[0] for _ in range(2)}
-                assert seen == {topics.agent_state("1001"), topics.agent_state("1002")}
-        async with sup.subscribe(topics.agent_state("1001")) as states:
-            await _next(aiter(states))  # the retained one
-            forged = CommandResult(command_id="forged", ok=True)
-            await a1002.publish(topics.agent_state("1001"), forged)
-            again = CommandResult(command_id="again", ok=True)
-            await engine.publish(topics.agent_state("1001"), again)
-            assert await _next(aiter(states)) == (topics.agent_state("1001"), again)
+            state = _talking(agent)
+            await engine.publish(topics.agent_state(agent), state, retain=True)
+            await engine.publish(topics.colleague_state(agent), colleague_view(state), retain=True)
+        async with sup.subscribe(topics.ALL_AGENT_STATES) as states:
+            seen = {(await _next(aiter(states)))[0] for _ in range(2)}
+            assert seen == {topics.agent_state("1001"), topics.agent_state("1002")}
+        async with a1002.subscribe(topics.ALL_AGENT_STATES) as states:
+            topic, message = await _next(aiter(states))
+            assert topic == topics.agent_state("1002")
+            assert isinstance(message, AgentStateChanged)
+            assert message.caller_name == "Wang Xiu"  # its own caller
+            await engine.publish(topics.agent_state("1001"), _talking("1001"))
+            latest = _talking("1002")
+            await engine.publish(topics.agent_state("1002"), latest)
+            # One publisher: had 1001's state reached 1002, it came first.
+            assert await _next(aiter(states)) == (topics.agent_state("1002"), latest)
+        async with a1002.subscribe(topics.ALL_COLLEAGUE_STATES) as colleagues:
+            got = dict([await _next(aiter(colleagues)) for _ in range(2)])
+        assert set(got) == {topics.colleague_state("1001"), topics.colleague_state("1002")}
+        for agent in ("1001", "1002"):
+            message = got[topics.colleague_state(agent)]
+            assert message == ColleagueState(
+                agent_id=agent, agent_name=f"Agent {agent}", state=AgentState.TALKING
+            )
+            assert "Wang Xiu" not in encode(message).decode()
+            assert "13800138000" not in encode(message).decode()
+        for topic in (topics.agent_state("1001"), topics.colleague_state("1001")):
+            async with engine.subscribe(topic) as states:
+                await _next(aiter(states))  # the retained one
+                forged = CommandResult(command_id="forged", ok=True)
+                await a1002.publish(topic, forged)
+                again = CommandResult(command_id="again", ok=True)
+                await engine.publish(topic, again)
+                assert await _next(aiter(states)) == (topic, again)
+
+
+def _talking(agent: str) -> AgentStateChanged:
+    """``agent`` on a call with a named caller (what a wallboard shows, not a colleague)."""
+    return AgentStateChanged(
+        agent_id=agent,
+        agent_name=f"Agent {agent}",
+        state=AgentState.TALKING,
+        since_wall=0.0,
+        call_id=f"call-{agent}",
+        caller_name="Wang Xiu",
+        caller_number="+8613800138000",
+    )
 
 
 async def test_wrong_password_is_refused_and_shown(mosquitto: Mosquitto) -> None:

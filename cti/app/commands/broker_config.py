@@ -5,9 +5,10 @@ Writes three files into ``--out``:
 * ``passwd``: Mosquitto's password file (``user:$7$iterations$salt$hash``, PBKDF2-SHA512,
   the format of ``mosquitto_passwd`` in Mosquitto 2.0), made here in Python;
 * ``acl``: Mosquitto's ACL file. The engine's user owns ``cti/v1/#``. An agent reads only
-  its own events and presence, every agent's state (its colleagues, for the transfer
-  and consult dialogs) and the queue figures its status line shows, and writes only
-  its own commands and presence. A supervisor reads the queues and
+  its own events, state and presence, every agent's colleague view (name and state,
+  no caller: for the transfer and consult dialogs) and the queue figures its status
+  line shows, and writes only its own commands and presence. A supervisor reads the
+  queues and
   every agent's state and presence, and writes only its own commands;
 * ``credentials.toml``: each user's password in clear, for handing out (mode 0600).
   Run again after adding agents: passwords already in it are kept;
@@ -129,7 +130,8 @@ def acl_rules(user: BrokerUser) -> list[tuple[str, str]]:
         return [
             ("write", topics.agent_commands(name)),
             ("read", topics.agent_events(name)),
-            ("read", topics.ALL_AGENT_STATES),  # colleagues, for transfer/consult
+            ("read", topics.agent_state(name)),  # names its caller: its own only
+            ("read", topics.ALL_COLLEAGUE_STATES),  # for transfer/consult, no caller
             ("readwrite", topics.agent_presence(name)),
             ("read", topics.ALL_QUEUE_STATUS),
             ("read", topics.engine_presence()),
