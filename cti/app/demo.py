@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
+import os
 import random
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -303,6 +306,28 @@ def with_demo_script(config: Config) -> Config:
     return config.model_copy(update={"queues": queues})
 
 
+#: Seconds the demo may take to stop once its desk has closed (the engine, the store).
+STOP_LIMIT_S = 20.0
+
+
+def ends_within(limit_s: float) -> None:
+    """End the process ``limit_s`` from now if it has not ended by then: a stop that
+    hangs (a task that ignores its cancellation, a worker thread the interpreter waits
+    for) is logged with every thread's stack, for the next person, and the process
+    exits. The journal keeps what the store had not taken; a restart stores it."""
+
+    def stop() -> None:
+        log.error("the demo did not stop within %g s of its desk closing; every "
+                  "thread's stack follows, then it exits", limit_s)  # fmt: skip
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        sys.stderr.flush()
+        os._exit(0)  # the person's quit is done; what hung is in the log above
+
+    timer = threading.Timer(limit_s, stop)
+    timer.daemon = True
+    timer.start()
+
+
 async def run_interactive(config: Config, db_path: Path, config_path: Path | None = None) -> None:
     """The human agent's desktop, with bots and simulated callers behind it.
 
@@ -320,3 +345,4 @@ async def run_interactive(config: Config, db_path: Path, config_path: Path | Non
         center.spawn(center.arrivals(until=None, initial=config.demo.bots + 2), "arrivals")
         app = AgentDesktop(center.bus, human, queues=[q.name for q in config.queues])
         await app.run_async()
+        ends_within(STOP_LIMIT_S)  # the person quit: the program ends, whatever hangs
