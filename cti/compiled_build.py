@@ -9,9 +9,12 @@ process imports the build only when the tree is first on its ``sys.path``
 (:func:`compiled_env` for a child process). Needs a C compiler and mypy (which brings
 mypyc); nothing is downloaded.
 
-Users: the simulator's router and event loop (:mod:`simulators.compiled`), the media
-relay's core (:mod:`telephony_adapters.media.compiled`). What costs in compiled code,
-and how their hot paths avoid it, is in :mod:`simulators.compiled`'s docstring.
+The named module sets live here, so that every user names the same modules without
+importing another's package: :data:`ROUTER_MODULES` (the simulator's build adds its
+event loop: :mod:`simulators.compiled`), :data:`MEDIA_MODULES` (the media relay's core:
+:mod:`telephony_adapters.media.compiled`), and :data:`ENGINE`, both in one build, which
+``cti serve --compiled`` runs (:func:`run_compiled`). What costs in compiled code, and
+how their hot paths avoid it, is in :mod:`simulators.compiled`'s docstring.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 from types import ModuleType
 
@@ -47,6 +52,39 @@ class Build:
 
     def module_names(self) -> list[str]:
         return [path.removesuffix(".py").replace("/", ".") for path in self.modules]
+
+
+#: The router (its parts), its priority keys, actions and tallies: where a routing
+#: decision spends its time.
+ROUTER_MODULES = (
+    "queue_engine/router.py",
+    "queue_engine/router_state.py",
+    "queue_engine/transitions.py",
+    "queue_engine/router_core.py",
+    "queue_engine/matching.py",
+    "queue_engine/call_control.py",
+    "queue_engine/agent_desk.py",
+    "queue_engine/call_desk.py",
+    "queue_engine/timers.py",
+    "queue_engine/members.py",
+    "queue_engine/priority.py",
+    "queue_engine/actions.py",
+    "queue_engine/stats.py",
+)
+#: The media relay's per-packet path and its recorder.
+MEDIA_MODULES = (
+    "telephony_adapters/media/g711.py",
+    "telephony_adapters/media/stream.py",
+    "telephony_adapters/media/bridge.py",
+    "telephony_adapters/media/recorder.py",
+    "telephony_adapters/media/wiring.py",
+)
+#: What ``cti serve --compiled`` runs compiled: the router and the media core.
+ENGINE = Build(
+    "engine's router and media core",
+    ROUTER_MODULES + MEDIA_MODULES,
+    ("cti", "queue_engine", "telephony_adapters"),
+)
 
 
 def source_root() -> Path:
@@ -134,3 +172,35 @@ def compiled_env(tree: Path) -> dict[str, str]:
 def is_compiled(*modules: ModuleType) -> bool:
     """Whether every one of ``modules`` was loaded from an extension module."""
     return all((module.__file__ or "").endswith((".so", ".pyd")) for module in modules)
+
+
+def loaded(build: Build) -> bool:
+    """Whether this process runs every module of ``build`` compiled (imports them)."""
+    return is_compiled(*(import_module(name) for name in build.module_names()))
+
+
+#: Set in the process :func:`run_compiled` starts (the tree it was given): it must not
+#: start another.
+CHILD_MARK = "CTI_COMPILED_TREE"
+
+
+def run_compiled(build: Build, argv: Sequence[str], module: str = "cti.app.cli") -> Path | None:
+    """Return if this process runs ``build`` compiled (the tree it came from, or None if
+    not started here); else build it (first time: a message on stderr) and replace this
+    process (the same id, arguments and environment) by ``python -P -m module argv``
+    with the build first on its path (``-P``: a checkout as working directory must not
+    come before it). Raises :class:`CompileError` when it cannot be built (no mypy, no
+    C compiler) or did not load."""
+    mark = os.environ.get(CHILD_MARK)
+    if loaded(build):
+        return Path(mark) if mark else None
+    if mark:
+        raise CompileError(
+            f"the compiled {build.name} did not load from {mark} "
+            "(PYTHONPATH changed, or the build is unusable: delete it to build it again)"
+        )
+    tree = compiled_tree(build)
+    env = compiled_env(tree) | {CHILD_MARK: str(tree)}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-P", "-m", module, *argv], env)

@@ -33,24 +33,10 @@ from cti.errors import SimulationError
 
 __all__ = ["COMPILED", "PACKAGES", "compiled_env", "compiled_tree", "is_compiled", "source_root"]
 
-#: The modules compiled: the router (its parts), its priority keys, actions and tallies,
-#: and the simulator's event loop (where a simulated day spends its time).
-COMPILED = (
-    "queue_engine/router.py",
-    "queue_engine/router_state.py",
-    "queue_engine/transitions.py",
-    "queue_engine/router_core.py",
-    "queue_engine/matching.py",
-    "queue_engine/call_control.py",
-    "queue_engine/agent_desk.py",
-    "queue_engine/call_desk.py",
-    "queue_engine/timers.py",
-    "queue_engine/members.py",
-    "queue_engine/priority.py",
-    "queue_engine/actions.py",
-    "queue_engine/stats.py",
-    "simulators/des.py",
-)
+#: The modules compiled: the router (:data:`cti.compiled_build.ROUTER_MODULES`, the same
+#: set ``cti serve --compiled`` runs) and the simulator's event loop (where a simulated
+#: day spends its time).
+COMPILED = (*compiled_build.ROUTER_MODULES, "simulators/des.py")
 #: The packages copied beside them (the compiled modules import from these).
 PACKAGES = ("cti", "queue_engine", "simulators")
 BUILD = compiled_build.Build("simulator", COMPILED, PACKAGES)

@@ -3,9 +3,11 @@
 The per-packet path of the relay (:mod:`.bridge`, :mod:`.stream`, :mod:`.g711`, the
 recording's :mod:`.recorder`, and :mod:`.wiring`) is built by :mod:`cti.compiled_build`
 into the user's cache directory, with a copy of the two packages it lives in. A process
-runs it when that tree comes first on its ``sys.path``: ``cti serve --compiled-media``
-replaces itself (:func:`run_compiled`: the same process id, arguments and environment)
-by the same command with the build first on ``PYTHONPATH`` (``docs/voice.md``); ``python
+runs it when that tree comes first on its ``sys.path``: :func:`run_compiled` replaces
+the process (the same process id, arguments and environment) by the same command with
+the build first on ``PYTHONPATH``. ``cti serve --compiled`` (or ``--compiled-media``)
+does that with :data:`cti.compiled_build.ENGINE`, this core and the router in one
+build (``docs/voice.md``, ``docs/acd.md``); ``python
 -m telephony_adapters.media.compiled`` builds it ahead (at install) and prints where;
 ``benchmarks/bench_media.py --compiled`` and ``bench_media_core.py --compiled`` measure
 it beside the interpreted core. The compiled core is the same code: the same packets in
@@ -14,16 +16,16 @@ give the same packets and recordings out (``tests/.../media/test_compiled_media.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from cti import compiled_build
-from cti.compiled_build import CompileError, compiled_env
+from cti.compiled_build import CHILD_MARK, MEDIA_MODULES, CompileError, compiled_env
 
 __all__ = [
     "BUILD",
+    "CHILD_MARK",
     "COMPILED",
     "CompileError",
     "compiled_env",
@@ -32,13 +34,7 @@ __all__ = [
     "run_compiled",
 ]
 
-COMPILED = (
-    "telephony_adapters/media/g711.py",
-    "telephony_adapters/media/stream.py",
-    "telephony_adapters/media/bridge.py",
-    "telephony_adapters/media/recorder.py",
-    "telephony_adapters/media/wiring.py",
-)
+COMPILED = MEDIA_MODULES
 #: The packages copied beside them (the compiled modules import from these).
 PACKAGES = ("cti", "telephony_adapters")
 BUILD = compiled_build.Build("media core", COMPILED, PACKAGES)
@@ -57,29 +53,12 @@ def is_compiled() -> bool:
     return compiled_build.is_compiled(bridge, g711, recorder, stream)
 
 
-#: Set in the process :func:`run_compiled` starts (the tree it was given): it must not
-#: start another.
-CHILD_MARK = "CTI_COMPILED_MEDIA_TREE"
-
-
 def run_compiled(argv: Sequence[str], module: str = "cti.app.cli") -> None:
-    """Return if this process runs the compiled media core; else build it (first time:
-    a message on stderr) and replace this process by ``python -P -m module argv`` with
-    the build first on its path (``-P``: a checkout as working directory must not come
-    before it). Raises :class:`~cti.compiled_build.CompileError` when it cannot be built
-    (no mypy, no C compiler) or did not load."""
-    if is_compiled():
-        return
-    if os.environ.get(CHILD_MARK):
-        raise CompileError(
-            f"the compiled media core did not load from {os.environ[CHILD_MARK]} "
-            "(PYTHONPATH changed, or the build is unusable: delete it to build it again)"
-        )
-    tree = compiled_tree()
-    env = compiled_env(tree) | {CHILD_MARK: str(tree)}
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, "-P", "-m", module, *argv], env)
+    """Return if this process runs the compiled media core; else replace it by
+    ``python -P -m module argv`` on the build (:func:`cti.compiled_build.run_compiled`).
+    Raises :class:`~cti.compiled_build.CompileError` when it cannot be built or did not
+    load."""
+    compiled_build.run_compiled(BUILD, argv, module)
 
 
 def main(argv: Sequence[str]) -> int:

@@ -29,6 +29,7 @@ import gc
 import logging
 import random
 import signal
+import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -68,10 +69,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--seed", type=int, help="random seed of --simulate (default: [demo] seed)")
     p.add_argument(
+        "--compiled",
         "--compiled-media",
+        dest="compiled",
         action="store_true",
-        help="run the media relay's core compiled to C by mypyc (about a third less CPU a "
-        "packet: docs/voice.md); built on first start, needs gcc and mypy",
+        help="run the router and the media relay's core compiled to C by mypyc (the same "
+        "code, less CPU a decision and a packet: docs/acd.md, docs/voice.md); built on "
+        "first start, needs gcc and mypy",
     )
     p.set_defaults(handler=run)
 
@@ -80,10 +84,16 @@ def run(args: argparse.Namespace) -> int:
     from cti.app.demo import default_db_path
     from cti.bus.broker import parse_broker_url, resolve_broker_settings
 
-    if args.compiled_media:
-        from telephony_adapters.media.compiled import run_compiled
+    if args.compiled:
+        from cti import compiled_build
 
-        run_compiled(args.argv)  # returns in the process that runs the compiled core
+        # returns in the process that runs the build (else replaces this one by it)
+        tree = compiled_build.run_compiled(compiled_build.ENGINE, args.argv)
+        print(
+            f"the router and the media core run compiled (mypyc) from {tree or 'sys.path'}",
+            file=sys.stderr,
+            flush=True,
+        )
     config = load_config(args.config)
     settings = resolve_broker_settings(config.broker, url=args.broker)
     if not settings.url:
