@@ -47,13 +47,22 @@ are mostly Not Ready, at 200, 2,000 and 20,000 members.
 
     .venv/bin/python benchmarks/bench_router.py [--sizes 1000,10000,100000]
         [--rounds 20000] [--naive-sizes 1000,10000] [--naive-work N] [--agents 2000]
+        [--build both|interpreted]
 
 **Timing.** All routers are filled first; ``--warmup`` rounds are then played untimed
 (the fill makes no decisions, so calls that moved outwards during it left stale heap
 entries that the first decisions clear; in steady state a decision clears about one).
 Then the sizes take turns, one slice of their rounds each, ``--slices`` times, so that
 other work on the machine hits every size alike. A figure is the median of the slices'
-means. The garbage collector is off while timing. Prints a table, then one JSON line.
+means. The garbage collector is off while timing. Prints a table.
+
+**Compiled, in the same run** (``--build both``, the default): the same set-up, seed and
+rounds then run in a child process on the router built by mypyc as ``cti serve
+--compiled`` runs it (:data:`cti.compiled_build.ENGINE`, built on first use, about a
+minute; without gcc or mypy the line says why it did not run). The two builds' costs per
+decision are printed side by side with the naive router's, the run checks that both
+builds chose the same calls and agents, and it ends with one JSON line each:
+``interpreted``, ``compiled``, ``naive``. ``--build interpreted`` skips the child.
 This is a measurement, not a test: nothing here asserts a time. About 50 s at the
 defaults on the reference machine (2 cores, shared with other work at the time).
 """
@@ -62,15 +71,20 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
+import importlib
 import itertools
 import json
 import random
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cti import compiled_build
 from cti.models import (
     AgentConfig,
     CallerInfo,
@@ -721,6 +735,12 @@ def _parse(argv: Iterable[str] | None) -> argparse.Namespace:
     parser.add_argument("--slices", type=int, default=10, help="time slices (interleaved)")
     parser.add_argument("--seed", type=int, default=20_240_601)
     parser.add_argument("--no-probes", action="store_true", help="skip the probes")
+    parser.add_argument(
+        "--build",
+        choices=("both", "interpreted", "worker"),
+        default="both",
+        help="both: the interpreted router, then the compiled one in a child (default)",
+    )
     return parser.parse_args(None if argv is None else list(argv))
 
 
@@ -835,11 +855,85 @@ def _probes(routers: dict[int, Bench], scn: Scenario) -> None:
     print("  " + ", ".join(f"{us:,.1f} µs at {m:,} members" for m, us in night.items()))
 
 
+def _choices_digest(bench: Bench) -> str:
+    """The decisions' choices, hashed: equal on two builds when they chose alike."""
+    return hashlib.sha256(repr(bench.choices).encode()).hexdigest()[:16]
+
+
+def _result(
+    build: str, per: dict[int, float], naive_per: dict[int, float], headline: int
+) -> dict[str, Any]:
+    growth = per[max(per)] / per[min(per)]
+    return {
+        "build": build,
+        "decisions_per_s": round(1e6 / per[headline]),
+        "per_decision_us": {str(n): round(us, 2) for n, us in sorted(per.items())},
+        "naive_ratio": (
+            round(naive_per[headline] / per[headline], 1) if headline in naive_per else None
+        ),
+        "growth_ratio": round(growth, 2),
+        "at_waiting": headline,
+    }
+
+
+def _worker_argv(args: argparse.Namespace) -> list[str]:
+    """This run's set-up and rounds, for the compiled router in a child process."""
+    return [
+        *("--sizes", args.sizes, "--rounds", str(args.rounds), "--warmup", str(args.warmup)),
+        *("--agents", str(args.agents), "--queues", str(args.queues)),
+        *("--slices", str(args.slices), "--seed", str(args.seed)),
+        *("--naive-sizes", "", "--no-probes", "--build", "worker"),
+    ]
+
+
+def run_compiled(args: argparse.Namespace) -> dict[str, Any]:
+    """The same rounds on the router built by mypyc as ``cti serve --compiled`` runs it
+    (:data:`cti.compiled_build.ENGINE`), in a child with the build first on its path:
+    the child's result (its JSON line), or ``{"error": why}`` when it cannot be built."""
+    try:
+        tree = compiled_build.compiled_tree(compiled_build.ENGINE)
+    except compiled_build.CompileError as exc:
+        return {"error": str(exc)}
+    done = subprocess.run(
+        [sys.executable, "-P", __file__, *_worker_argv(args)],
+        env=compiled_build.compiled_env(tree),
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        return {"error": f"the compiled run failed: {done.stderr.strip()[-2000:]}"}
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _side_by_side(
+    per: dict[int, float], naive_per: dict[int, float], compiled: dict[str, Any]
+) -> None:
+    """Print each size's decision cost on both builds and the naive router's."""
+    on_c = {int(n): us for n, us in compiled.get("per_decision_us", {}).items()}
+    print(
+        f"\n{'waiting':>8} | {'interpreted':>11} {'compiled':>9} {'speed-up':>8}"
+        f" | {'naive':>10}   (µs per decision)"
+    )
+    for n in sorted(per):
+        c = on_c.get(n)
+        print(
+            f"{n:>8,} | {per[n]:>11,.2f} {_fmt(c, 9, ',.2f')}"
+            f" {_fmt(per[n] / c if c else None, 7, ',.1f')}{'x' if c else ' '}"
+            f" | {_fmt(naive_per.get(n), 10, ',.0f')}"
+        )
+
+
 def main(argv: Iterable[str] | None = None) -> None:
     args = _parse(argv)
     sizes, naive_sizes = _ints(args.sizes), _ints(args.naive_sizes)
     headline = 10_000 if 10_000 in sizes else sizes[len(sizes) // 2]
     slices = max(1, args.slices)
+    worker = args.build == "worker"
+    if worker:  # the child of run_compiled: refuse to measure plain Python as compiled
+        names = compiled_build.Build("router", compiled_build.ROUTER_MODULES, ()).module_names()
+        if not compiled_build.is_compiled(*(importlib.import_module(n) for n in names)):
+            sys.exit("bench_router worker: the router is not the compiled one")
 
     t_start = time.perf_counter()
     scn = scenario(args.seed, args.agents, args.queues)
@@ -849,37 +943,51 @@ def main(argv: Iterable[str] | None = None) -> None:
         f" two); {args.rounds:,} rounds per size (a round: 3 decisions, 2 queued arrivals),"
         f" sizes interleaved in {slices} slices, median of the slices' means\n"
     )
-
     routers = {n: Bench(RouterSubject(scn), scn, n, args.seed + n) for n in sizes}
     naives = {n: Bench(NaiveRouter(scn), scn, n, args.seed + n) for n in naive_sizes}
     _play([*routers.values(), *naives.values()], args, slices)
     per, naive_per = _table(routers, naives)
     _notes(routers, naives)
+    choices = {str(n): _choices_digest(b) for n, b in routers.items()}
+    if worker:
+        print(json.dumps(_result("compiled", per, {}, headline) | {"choices": choices}))
+        return
 
     lo, hi = min(per), max(per)
-    growth = per[hi] / per[lo]
     print(
-        f"\ngrowth of the cost per decision, {hi:,} / {lo:,} waiting: {growth:.2f}x"
+        f"\ngrowth of the cost per decision, {hi:,} / {lo:,} waiting: {per[hi] / per[lo]:.2f}x"
         f" (logarithmic stays small; linear would be about {hi / lo:,.0f}x)"
     )
     if not args.no_probes:
         _probes(routers, scn)
+    compiled: dict[str, Any] = {}
+    if args.build == "both":
+        print("\nthe same rounds on the compiled router (cti serve --compiled's build) ...")
+        compiled = run_compiled(args)
+        _side_by_side(per, naive_per, compiled)
+        if "error" in compiled:
+            print(f"compiled: not run: {compiled['error']}")
+        else:
+            same = compiled.pop("choices") == choices
+            print(f"compiled and interpreted chose the same calls and agents: {same}")
+            compiled["same_choices"] = same
+            compiled["naive_ratio"] = (
+                round(naive_per[headline] / compiled["per_decision_us"][str(headline)], 1)
+                if headline in naive_per
+                else None
+            )
+            compiled["vs_interpreted"] = round(
+                per[headline] / compiled["per_decision_us"][str(headline)], 2
+            )
     print(f"total {time.perf_counter() - t_start:.0f} s\n")
 
-    result = {
-        "decisions_per_s": round(1e6 / per[headline]),
-        "per_decision_us": {str(n): round(us, 2) for n, us in sorted(per.items())},
-        "naive_ratio": (
-            round(naive_per[headline] / per[headline], 1) if headline in naive_per else None
-        ),
-        "growth_ratio": round(growth, 2),
-        "naive_per_decision_us": {str(n): round(us, 1) for n, us in sorted(naive_per.items())},
-        "at_waiting": headline,
-        "agents": len(scn.agents),
-        "skills": len(SKILLS),
-        "queues": len(scn.queues),
-    }
-    print(json.dumps(result))
+    setup = {"agents": len(scn.agents), "skills": len(SKILLS), "queues": len(scn.queues)}
+    print(json.dumps(_result("interpreted", per, naive_per, headline) | setup))
+    if args.build == "both":
+        print(json.dumps({"build": "compiled", **compiled, **setup}))
+    if naive_per:
+        naive = {str(n): round(us, 1) for n, us in sorted(naive_per.items())}
+        print(json.dumps({"build": "naive", "per_decision_us": naive, **setup}))
 
 
 if __name__ == "__main__":
