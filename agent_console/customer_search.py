@@ -20,10 +20,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from agent_console.customer_link import Answer
+from agent_console.desk_footer import DeskFooter
 from agent_console.widgets import WrappedCard, customer_line, details_text
 from cti.clock import wall_time
 from cti.models import Customer
@@ -88,7 +89,7 @@ class CustomerSearchScreen(Screen[None]):
                 lambda _width: Text("Choose a result (↑↓ Enter) to see the history."),
                 id="details",
             )
-        yield Footer()
+        yield DeskFooter(compact=True)  # its keys are in no palette: all fit at 80
 
     def on_mount(self) -> None:
         self.query_one("#search-query", Input).focus()

@@ -34,12 +34,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Input, Label, Static
+from textual.widgets import ContentSwitcher, Input, Label, Static
 
 from agent_console.customer_actions import CUSTOMER_ACTIONS, CUSTOMER_BINDINGS, CustomerActions
 from agent_console.customer_search import CustomerSearchScreen
 from agent_console.desk_banners import call_banner_text, idle_text, wrap_up_banner_text
 from agent_console.desk_calls import CallKeys
+from agent_console.desk_footer import DeskFooter
 from agent_console.desk_model import (
     NOT_READY_REASON,
     VIEW_OF,
@@ -228,7 +229,7 @@ class AgentDesktop(App[None]):
                     yield DispositionPicker(id="disposition-picker")
                     yield Static(id="wrap-up-hint")
             yield ScriptPanel(id="script")
-        yield Footer()
+        yield DeskFooter()
 
     def on_mount(self) -> None:
         self.query_one("#login-box").border_title = "CTI Desk · agent login"
