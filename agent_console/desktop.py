@@ -153,10 +153,13 @@ class AgentDesktop(App[None]):
         *,
         queues: Sequence[str] = (),
         clock: Callable[[], float] = wall_time,
+        on_leave: Callable[[], None] = lambda: None,
     ) -> None:
         """``queues`` limits the status line to those queues (all when empty);
-        ``clock`` gives wall-clock epoch seconds for the timers (fix it for snapshots)."""
+        ``clock`` gives wall-clock epoch seconds for the timers (fix it for snapshots);
+        ``on_leave`` is called as the agent quits (the demo bounds its stop from then)."""
         super().__init__()
+        self._on_leave = on_leave
         self.bus = bus
         self.queues = tuple(queues)
         self._clock = clock
@@ -527,6 +530,7 @@ class AgentDesktop(App[None]):
         """The engine hands the call back by its queue's rule (docs/acd.md)."""
         if self.agent_state not in (None, AgentState.LOGGED_OUT):
             await self._send(Logout(agent_id=self.agent_id))
+        self._on_leave()
         self.exit()
 
     # --- the call ----------------------------------------------------------------

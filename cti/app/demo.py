@@ -312,9 +312,9 @@ STOP_LIMIT_S = 20.0
 
 def ends_within(limit_s: float) -> None:
     """End the process ``limit_s`` from now if it has not ended by then: a stop that
-    hangs (a task that ignores its cancellation, a worker thread the interpreter waits
-    for) is logged with every thread's stack, for the next person, and the process
-    exits. The journal keeps what the store had not taken; a restart stores it."""
+    hangs (the desk's own shutdown, a task that ignores its cancellation, a worker thread
+    the interpreter waits for) is logged with every thread's stack, for the next person,
+    and the process exits. The journal keeps what the store had not taken."""
 
     def stop() -> None:
         log.error("the demo did not stop within %g s of its desk closing; every "
@@ -343,6 +343,7 @@ async def run_interactive(config: Config, db_path: Path, config_path: Path | Non
         # The center is already busy when you log in: every bot has a call and a few
         # callers wait, so the first call is offered to you as soon as you are Ready.
         center.spawn(center.arrivals(until=None, initial=config.demo.bots + 2), "arrivals")
-        app = AgentDesktop(center.bus, human, queues=[q.name for q in config.queues])
+        app = AgentDesktop(center.bus, human, queues=[q.name for q in config.queues],
+                           on_leave=lambda: ends_within(STOP_LIMIT_S))  # fmt: skip
         await app.run_async()
-        ends_within(STOP_LIMIT_S)  # the person quit: the program ends, whatever hangs
+        ends_within(STOP_LIMIT_S)  # the desk closed (also by ^c): the program ends
