@@ -1,9 +1,13 @@
 """``cti simulate --compiled``: the router and event loop built by mypyc give the same days,
-and the router's own tests (the property machines among them) pass on that build."""
+and the router's own tests (the property machines among them) pass on that build; the
+engine's build (``cti serve --compiled``) routes random inputs exactly as the interpreted
+router does."""
 
 from __future__ import annotations
 
 import json
+import os
+import random
 import shutil
 import subprocess
 import sys
@@ -11,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from cti import compiled_build
 from cti.app.cli import main
 from simulators.compiled import PACKAGES, compiled_env, compiled_tree, source_root
 from tests.simulators.test_report import TINY
@@ -81,3 +86,94 @@ def test_the_router_tests_pass_on_the_compiled_build(tmp_path: Path) -> None:
     )
     tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-30:])
     assert done.returncode == 0, tail
+
+
+def drive(seed: int, steps: int = 300) -> list[str]:
+    """Random inputs (arrivals, presence, offers answered or not, hang-ups, wrap-ups,
+    time) into one router: each input's actions or refusal, and the queues after it."""
+    from cti.errors import RoutingError
+    from cti.models import AgentConfig
+    from queue_engine import inputs as ri
+    from queue_engine.router import Router
+    from tests.queue_engine.test_router_properties import AGENTS, QUEUES, make_caller
+
+    rng = random.Random(seed)
+    router = Router(QUEUES, max_missed_offers=rng.choice([1, 3]))
+    now, n, log = 0.0, 0, []
+    for agent, queues in AGENTS.items():
+        config = AgentConfig(id=agent, queues=dict.fromkeys(queues, 0.0))
+        router.handle(ri.AgentConfigured(agent=config), now)
+    for _ in range(steps):
+        a = rng.choice(sorted(AGENTS))
+        call = f"c{rng.randrange(max(1, n))}"
+        own = router.agent(a).call_id or call
+        event: ri.AnyInput
+        match rng.randrange(12):
+            case 0:
+                value = rng.randint(0, 100)
+                queue = rng.choice(["q1", "q2"])
+                event = ri.CallArrives(call_id=f"c{n}", queue=queue, caller=make_caller(value, n))
+                n += 1
+            case 1:
+                event = ri.AgentLogsIn(agent_id=a)
+            case 2:
+                event = ri.AgentLogsOut(agent_id=a)
+            case 3 | 4:
+                event = ri.AgentGoesReady(agent_id=a)
+            case 5:
+                event = ri.AgentGoesNotReady(agent_id=a, reason="break")
+            case 6:
+                event = ri.AgentAccepts(agent_id=a, call_id=own)
+            case 7:
+                event = ri.AgentRejects(agent_id=a, call_id=own)
+            case 8:
+                event = ri.AgentHangsUp(agent_id=a, call_id=own)
+            case 9:
+                event = ri.AgentFinishesWrapUp(agent_id=a, call_id=own, disposition="ok")
+            case 10:
+                event = ri.CallerHangsUp(call_id=call)
+            case _:
+                now += rng.choice([0.5, 3.0, 17.0, 61.0])
+                event = ri.TimePasses()
+        try:
+            result = repr(router.handle(event, now))
+        except RoutingError as exc:
+            result = f"refused: {exc}"
+        log.append(f"{now} {event!r} -> {result}")
+        log.append(repr([router.snapshot(q, now) for q in router.queue_names]))
+    return log
+
+
+SEEDS = range(40)
+
+_DRIVE_ON_COMPILED = """
+import sys
+from cti import compiled_build
+if not compiled_build.loaded(compiled_build.ENGINE):
+    sys.exit("not the compiled engine build")
+from tests.simulators.test_compiled import SEEDS, drive
+for seed in SEEDS:
+    print("\\n".join(drive(seed)))
+"""
+
+
+def test_the_engine_build_routes_exactly_as_the_interpreted_router(tmp_path: Path) -> None:
+    """The same random inputs give the same actions, refusals and queues on both."""
+    interpreted = [line for seed in SEEDS for line in drive(seed)]
+    assert any("OfferCall(" in line for line in interpreted)
+    assert any("refused: " in line for line in interpreted)
+    tree = compiled_build.compiled_tree(compiled_build.ENGINE, quiet=True)
+    env = compiled_env(tree)
+    env["PYTHONPATH"] += f"{os.pathsep}{source_root()}"  # the tests package, after the build
+    done = subprocess.run(
+        [sys.executable, "-P", "-c", _DRIVE_ON_COMPILED],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    compiled = done.stdout.splitlines()
+    assert len(compiled) == len(interpreted)
+    for i, (mine, theirs) in enumerate(zip(compiled, interpreted, strict=True)):
+        assert mine == theirs, f"line {i}"
