@@ -27,6 +27,7 @@ from queue_engine.actions import (
     DisconnectCall,
     OfferCall,
     RecordCall,
+    RecordLeg,
     WithdrawOffer,
 )
 from queue_engine.priority import rank, starvation_bound_s
@@ -153,6 +154,11 @@ class RouterMachine(mb.MachineBase):
                 assert self.engaged[action.agent_id] == action.call_id
             elif isinstance(action, RecordCall):
                 self.on_record(action)
+            elif isinstance(action, RecordLeg):
+                # The agent left a call that goes on (it logged out while talking: the
+                # caller is back in its queue, with its age).
+                assert self.engaged.pop(action.agent_id) == action.call_id
+                self.waiting[self.queue_of[action.call_id]].add(action.call_id)
             elif isinstance(action, AgentStateSet):
                 self.on_state(action)
 
@@ -304,8 +310,17 @@ class RouterMachine(mb.MachineBase):
         agent=agent_ids,
     )
     def agent_request(self, request: str, agent: str) -> None:
-        """An idle-state request by any agent, in any state (so some are refused)."""
+        """An idle-state request by any agent, in any state (so some are refused).
+        Logging out in wrap-up ends it with no disposition (docs/acd.md)."""
+        leaves = request == "logout" and agent in self.engaged and agent not in self.dispositions
+        if leaves:  # on its way out, Not Ready after the call, with no disposition
+            self.dispositions[agent] = ""
+            self.not_ready_later.add(agent)
         self.request(agent_input(request, agent))
+        if leaves:  # no record if it was talking (the call went back to its queue)
+            if self.dispositions.get(agent) == "":
+                del self.dispositions[agent]
+            self.not_ready_later.discard(agent)
 
     @precondition(lambda self: self.in_state(AgentState.RESERVED))
     @rule(data=st.data())
