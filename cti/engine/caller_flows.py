@@ -100,7 +100,6 @@ class _Caller:
     """Its record is written (by the router, or here)."""
     callback: str = ""
     """The callback task its message was attached to."""
-    said: list[str] = field(default_factory=list)
     said_until: float = 0.0
     """When the last prompt ends (engine time, by the clips' lengths)."""
     ending: list[FlowStep] = field(default_factory=list)
@@ -306,7 +305,6 @@ class CallerFlows:
     async def _step(self, call: _Caller, step: FlowStep) -> None:
         match step:
             case Say(language=language, clips=clips):
-                call.said.extend(clips)
                 call.said_until = self._now() + play_time(self._length, language, clips)
                 self._serial += 1
                 files = tuple(p for p in (self._path(language, c) for c in clips) if p)
