@@ -70,6 +70,20 @@ def phase(c: Center, call_id: str) -> CallPhase | None:
         return None
 
 
+async def two_queued(c: Center, trunk: VoiceTrunk) -> tuple[str, str]:
+    """Two callers through the menu (key 2) into general, one behind the other: the
+    head is told nothing, so the announcements are the second's."""
+    head = trunk.ring("13822222222", dnis="800")
+    second = trunk.ring("13811111111", dnis="800")
+    menu = ["en/greeting", "en/menu_main"]  # the flow's language, whatever the queue's
+    await until(lambda: files(trunk, head) == menu and files(trunk, second) == menu)
+    press(trunk, head, "2")
+    await until(lambda: phase(c, head) is CallPhase.QUEUED)
+    press(trunk, second, "2")
+    await until(lambda: phase(c, second) is CallPhase.QUEUED)
+    return head, second
+
+
 def test_the_greeting_and_menu_answer_the_caller_and_a_key_routes_to_its_queue(
     tmp_path: Path,
 ) -> None:
@@ -124,13 +138,7 @@ def test_a_queued_caller_hears_its_place_and_wait_then_is_offered_a_callback(
 ) -> None:
     async def body() -> None:
         async with flow_center(tmp_path) as (c, trunk, _records):
-            first = trunk.ring("13811111111", dnis="800")
-            second = trunk.ring("13822222222", dnis="800")
-            await until(lambda: bool(files(trunk, first)) and bool(files(trunk, second)))
-            press(trunk, first, "2")
-            await until(lambda: phase(c, first) is CallPhase.QUEUED)
-            press(trunk, second, "2")
-            await until(lambda: phase(c, second) is CallPhase.QUEUED)
+            first, second = await two_queued(c, trunk)
             await elapse_until(lambda: "en/you_are_caller_number" in files(trunk, second))
             said = files(trunk, second)
             assert said[:2] == ["en/you_are_caller_number", "en/two"]
@@ -205,13 +213,7 @@ def test_an_agent_answering_stops_the_announcements(tmp_path: Path) -> None:
 def test_a_caller_gone_after_confirming_is_still_called_back(tmp_path: Path) -> None:
     async def body() -> None:
         async with flow_center(tmp_path) as (c, trunk, _records):
-            head = trunk.ring("13822222222", dnis="800")
-            await until(lambda: bool(files(trunk, head)))
-            press(trunk, head, "2")  # the head is told nothing: a second caller is
-            await until(lambda: phase(c, head) is CallPhase.QUEUED)
-            call_id = trunk.ring("13811111111", dnis="800")
-            await until(lambda: bool(files(trunk, call_id)))
-            press(trunk, call_id, "2")
+            _head, call_id = await two_queued(c, trunk)
             await elapse_until(lambda: "en/callback_offer" in files(trunk, call_id))
             press(trunk, call_id, "1")
             await until(lambda: "en/confirm_or_other" in files(trunk, call_id))
@@ -263,12 +265,7 @@ def test_a_queue_exit_to_voicemail_takes_a_message_instead_of_hanging_up(
 def test_a_queued_caller_hears_its_queues_language(tmp_path: Path) -> None:
     async def body() -> None:
         async with flow_center(tmp_path, queue_languages={"general": "zh"}) as (c, trunk, _r):
-            head = trunk.ring("13822222222", dnis="800")
-            second = trunk.ring("13811111111", dnis="800")
-            await until(lambda: files(trunk, second) == ["en/greeting", "en/menu_main"])
-            press(trunk, head, "2")
-            await until(lambda: phase(c, head) is CallPhase.QUEUED)
-            press(trunk, second, "2")
+            _head, second = await two_queued(c, trunk)
             await elapse_until(lambda: "zh/nin_qianmian_haiyou" in files(trunk, second))
             assert files(trunk, second)[1] == "zh/yi"  # one caller ahead: 您前面还有一位
 
