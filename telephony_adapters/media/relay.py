@@ -10,6 +10,11 @@ block (a recording is written off this path).
 
 Changing what a leg hears goes through the relay's methods (not the core's), which wake
 the task, since a leg that now hears music needs ticks it did not need before.
+
+SRTP stays at this edge (:meth:`MediaRelay.set_srtp`): a leg with an
+:class:`~telephony_adapters.media.srtp.SrtpLeg` has what it receives unprotected before
+the core sees it (a packet that fails is dropped, counted in the leg's ``garbage``, and
+never latches the leg's address) and what it sends protected; the core sees plain RTP.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from telephony_adapters.media.bridge import (
     SendPacket,
     Side,
 )
+from telephony_adapters.media.srtp import SrtpLeg
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +113,7 @@ class MediaRelay:
         """Packets not sent (a full send buffer, an unreachable address)."""
         self._send_now = self._sendto  # bound once: the core calls it for every packet
         self._latch: set[str] = set()
+        self._srtp: dict[str, SrtpLeg] = {}
         self._cursor = self.port_min
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -228,6 +235,7 @@ class MediaRelay:
         """The leg's port closes; legs that heard it hear silence. Unknown: no error."""
         self._ports.pop(leg_id, None)
         self._latch.discard(leg_id)
+        self._srtp.pop(leg_id, None)
         sock = self._sockets.pop(leg_id, None)
         if sock is not None and sock.transport is not None:
             sock.transport.close()
@@ -274,6 +282,19 @@ class MediaRelay:
     def set_codec(self, leg_id: str, payload_type: int, telephone_event: int | None) -> None:
         self.core.set_codec(leg_id, payload_type, telephone_event)
 
+    def set_srtp(self, leg_id: str, srtp: SrtpLeg | None) -> None:
+        """The leg's SRTP transform from now on (None: plain RTP). Raises TelephonyError
+        for an unknown leg."""
+        self.port_of(leg_id)
+        if srtp is None:
+            self._srtp.pop(leg_id, None)
+        else:
+            self._srtp[leg_id] = srtp
+
+    def srtp_of(self, leg_id: str) -> SrtpLeg | None:
+        """The leg's SRTP transform (its counters), None for plain RTP."""
+        return self._srtp.get(leg_id)
+
     def set_timeout(self, leg_id: str, timeout_s: float | None) -> None:
         loop = self._loop or asyncio.get_running_loop()
         self._changed(self.core.set_timeout, leg_id, timeout_s, loop.time())
@@ -286,6 +307,12 @@ class MediaRelay:
 
     def _received(self, leg_id: str, data: bytes, addr: tuple[str | object, ...]) -> None:
         loop = self._loop or asyncio.get_running_loop()
+        srtp = self._srtp.get(leg_id)
+        if srtp is not None:
+            plain = srtp.unprotect(data)
+            if plain is None:
+                return
+            data = plain
         if leg_id in self._latch and isinstance(addr[0], str) and isinstance(addr[1], int):
             self._latch.discard(leg_id)
             self.set_remote(leg_id, (addr[0], addr[1]))
@@ -323,6 +350,12 @@ class MediaRelay:
         leg = self._sockets.get(leg_id)
         if leg is None or leg.sock is None:
             return
+        srtp = self._srtp.get(leg_id)
+        if srtp is not None:
+            protected = srtp.protect(data)
+            if protected is None:
+                return
+            data = protected
         try:
             leg.sock.sendto(data, addr)
         except (OSError, ValueError, OverflowError) as exc:  # one leg's fault, not all's
