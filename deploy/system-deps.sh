@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The system programs the tests run against, as real peers: Mosquitto (MQTT broker),
-# SIPp (SIP peer, Debian package sip-tester), Kamailio (SIP proxy), tmux (the real-terminal
+# SIPp (SIP peer, Debian package sip-tester), Kamailio (SIP proxy, with its TLS module
+# kamailio-tls-modules), tmux (the real-terminal
 # test of the demo), Chromium (headless, the browser test of `cti supervisor --web`), and
 # for the voice path (tests marked media): baresip (Debian baresip-core, the softphone),
 # espeak-ng (spoken prompts) and sox (audio files).
@@ -14,6 +15,9 @@ missing=()
 for cmd in "${!pkg_of[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${pkg_of[$cmd]}")
 done
+# Kamailio's TLS module (the proxy over TLS in front of the line) is a file, not a command.
+compgen -G '/usr/lib/*/kamailio/modules/tls.so' >/dev/null || [ -e /usr/lib/kamailio/modules/tls.so ] \
+  || missing+=(kamailio-tls-modules)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ]; then

@@ -7,6 +7,11 @@ is proven behind a real proxy, not skipped. The test writes a minimal configurat
 other new request goes to the line; INVITEs are record-routed; in-dialog requests must
 carry the proxy's Route (loose routing) or get 404. Every request the proxy handles is
 logged as a ``cti-test:`` line, which the tests read to see the path a message took.
+
+With :class:`ProxyTls` (Debian package kamailio-tls-modules) the proxy also listens for
+TLS and reaches the line over TLS only: the line's certificate is checked against the
+test CA (the line's as a client too), and each request's ``over`` says the transport it
+came by (``$pr``) and each ``sent`` line the one it left by.
 """
 
 from __future__ import annotations
@@ -17,9 +22,12 @@ import os
 import shutil
 import signal
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.telephony_adapters.sipline.certs import TestPki
 
 #: Where Debian (bookworm, amd64 and arm64) keeps Kamailio's modules.
 MODULE_DIRS = (
@@ -48,17 +56,69 @@ def module_dir() -> str:
     pytest.fail(f"Kamailio's modules (tm.so) are not in any of {', '.join(MODULE_DIRS)}")
 
 
-def proxy_config(port: int, line_port: int, modules: str) -> str:
-    """A stateful proxy on 127.0.0.1:``port`` for a line on 127.0.0.1:``line_port``."""
+def free_tcp_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class ProxyTls:
+    """The proxy's TLS side: its certificate and CA, the port the line listens on for
+    TLS (every request to the line goes there), and the proxy's own TLS port."""
+
+    pki: TestPki
+    line_port: int
+    port: int = 0
+
+    def config(self) -> str:
+        """Kamailio's tls.cfg: its certificate as a server, the peer's verified against
+        the test CA both ways (TLSv1.2 and later)."""
+        files = f"private_key = {self.pki.key}\ncertificate = {self.pki.cert}\n"
+        ca = f"ca_list = {self.pki.ca}\n"
+        return (
+            "[server:default]\nmethod = TLSv1.2+\nverify_certificate = yes\n"
+            f"require_certificate = yes\n{files}{ca}\n"
+            f"[client:default]\nmethod = TLSv1.2+\nverify_certificate = yes\n"
+            f"require_certificate = yes\n{files}{ca}"
+        )
+
+
+def need_tls_module() -> None:
+    if not Path(module_dir(), "tls.so").exists():
+        pytest.fail(
+            "Kamailio's TLS module is not installed: run deploy/system-deps.sh as root "
+            "(Debian package kamailio-tls-modules)"
+        )
+
+
+def proxy_config(
+    port: int, line_port: int, modules: str, tls: ProxyTls | None = None, tls_cfg: str = ""
+) -> str:
+    """A stateful proxy on 127.0.0.1:``port`` for a line on 127.0.0.1:``line_port``
+    (over TLS at ``tls.line_port`` when ``tls`` is given: see the module docstring)."""
+    if tls is None:
+        sockets = "disable_tcp=yes\n" + f"listen=udp:127.0.0.1:{port}\n"
+        from_line = f'$si == "127.0.0.1" && $sp == {line_port}'
+        to_line = f'$rd = "127.0.0.1";\n        $rp = {line_port};'
+        tls_module = ""
+    else:
+        sockets = (
+            "enable_tls=yes\ntcp_children=1\n"
+            f"listen=udp:127.0.0.1:{port}\nlisten=tcp:127.0.0.1:{port}\n"
+            f"listen=tls:127.0.0.1:{tls.port}\n"
+        )
+        from_line = '$pr == "tls"'  # the line reaches the proxy over TLS only
+        to_line = f'$du = "sip:127.0.0.1:{tls.line_port};transport=tls";'
+        tls_module = f'loadmodule "tls.so"\nmodparam("tls", "config", "{tls_cfg}")\n'
     return f"""#!KAMAILIO
 debug=2
 log_stderror=yes
 children=1
 auto_aliases=no
-disable_tcp=yes
 disable_sctp=yes
-listen=udp:127.0.0.1:{port}
-mpath="{modules}"
+{sockets}mpath="{modules}"
 
 loadmodule "tm.so"
 loadmodule "sl.so"
@@ -68,9 +128,9 @@ loadmodule "maxfwd.so"
 loadmodule "siputils.so"
 loadmodule "textops.so"
 loadmodule "xlog.so"
-
+{tls_module}
 request_route {{
-    xlog("L_NOTICE", "cti-test: $rm $ru from $si:$sp\\n");
+    xlog("L_NOTICE", "cti-test: $rm $ru from $si:$sp over $pr\\n");
     if (!mf_process_maxfwd_header("10")) {{
         sl_send_reply("483", "Too Many Hops");
         exit;
@@ -81,7 +141,7 @@ request_route {{
     }}
     if (has_totag()) {{
         if (loose_route()) {{
-            xlog("L_NOTICE", "cti-test: loose-routed $rm from $si:$sp to $ru\\n");
+            xlog("L_NOTICE", "cti-test: loose-routed $rm from $si:$sp to $ru over $pr\\n");
             t_relay();
             exit;
         }}
@@ -106,14 +166,17 @@ request_route {{
     if (is_method("INVITE")) {{
         record_route();
     }}
-    if ($si != "127.0.0.1" || $sp != {line_port}) {{
-        $rd = "127.0.0.1";
-        $rp = {line_port};
+    if (!({from_line})) {{
+        {to_line}
     }}
     if (!t_relay()) {{
         sl_reply_error();
     }}
     exit;
+}}
+
+onsend_route {{
+    xlog("L_NOTICE", "cti-test: sent $rm to $sndto(ip):$sndto(port) over $sndto(sproto)\\n");
 }}
 """
 
@@ -121,12 +184,15 @@ request_route {{
 class Kamailio:
     """One Kamailio process (it forks workers; stopping the main one stops them all)."""
 
-    def __init__(self, workdir: Path, line_port: int) -> None:
+    def __init__(self, workdir: Path, line_port: int, tls: ProxyTls | None = None) -> None:
         self.workdir = workdir
         self.line_port = line_port
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
+        if tls is not None and not tls.port:
+            tls = ProxyTls(tls.pki, tls.line_port, free_tcp_port())
+        self.tls = tls
         self.process: asyncio.subprocess.Process | None = None
         self.log: list[str] = []
         self._reader: asyncio.Task[None] | None = None
@@ -134,7 +200,12 @@ class Kamailio:
     async def start(self) -> None:
         binary = kamailio_binary()
         config = self.workdir / "kamailio.cfg"
-        config.write_text(proxy_config(self.port, self.line_port, module_dir()), "utf-8")
+        tls_cfg = self.workdir / "tls.cfg"
+        if self.tls is not None:
+            need_tls_module()
+            tls_cfg.write_text(self.tls.config(), "utf-8")
+        text = proxy_config(self.port, self.line_port, module_dir(), self.tls, str(tls_cfg))
+        config.write_text(text, "utf-8")
         self.process = await asyncio.create_subprocess_exec(
             binary,
             "-f",
