@@ -226,6 +226,7 @@ class SipLine(TelephonyAdapter):
         )
         net.host = self.ua.core.host
         self.ua.core.table.stamp = net.stamp
+        self.ua.core.table.failover = net.failover
         if self._dialogs_path is not None:
             self._dialogs = DialogStore(self._dialogs_path)
             bad = self.ua.restore(self._dialogs.load(), loop.time())

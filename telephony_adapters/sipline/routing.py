@@ -62,19 +62,23 @@ def target_uri(request: Request) -> Uri | None:
 
 def stamp(message: Message, transport: str, host: str, ports: Mapping[str, int]) -> None:
     """Make our top Via (a request's) and our Contact (``host`` at our UDP port) say
-    ``transport`` and its port. Other messages' headers are left as they are."""
-    if transport == "UDP":
+    ``transport`` and its port. Other messages' headers are left as they are. A request
+    stamped before for another transport (failing over to a target of another one) gets
+    its Via again; its Contact stays (we listen where it says)."""
+    vias = message.headers.get_all("Via") if isinstance(message, Request) else []
+    if transport == "UDP" and (not vias or vias[0].startswith("SIP/2.0/UDP ")):
         return
     port = ports.get(transport) or ports.get("UDP", 5060)  # not listening: the connection's
-    if isinstance(message, Request):
-        vias = message.headers.get_all("Via")
-        first, *others = split_commas(vias[0]) if vias else [""]
+    if vias:
+        first, *others = split_commas(vias[0])
         via = parse_via(first) if first else None
-        if via is not None and via.transport == "UDP" and via.host == host:
+        if via is not None and via.transport != transport and via.host == host:
             again = str(Via(transport, via.host, port, dict(via.params), via.version))
             rebuilt = [", ".join([again, *others]), *vias[1:]]
             message.headers.remove("Via")
             message.headers = Headers([*(("Via", v) for v in rebuilt), *message.headers])
+    if transport == "UDP":
+        return
     contact = message.headers.get("Contact") or ""
     head, _, tail = contact.partition(">")
     user, at, hostport = head.removeprefix("<sip:").partition("@")

@@ -20,6 +20,13 @@ I, J and K are zero (§17.1.1.2, §17.1.2.2, §17.2.1, §17.2.2); the shell's tr
 layer may stamp a request's Via and Contact for the transport it picks
 (:attr:`TransactionTable.stamp`, :mod:`.routing`) before the transaction keeps it.
 
+A client transaction to a host name that RFC 3263 resolved fails over (§4.3): when it
+times out (Timer B or F) or gets a 503, the shell's :attr:`TransactionTable.failover`
+sets that target aside and says whether another is left; if so the same request goes
+again on a new branch (the same transaction object, so its user keeps it; an INVITE's
+503 stays absorbed on the old branch), instead of the time-out or the 503 reaching the
+user. A CANCEL never fails over (it goes where its INVITE went).
+
 Nothing here reads a clock or touches a socket: every call takes ``now`` (monotonic
 seconds) and returns what to do (:class:`Transmit`, :class:`Deliver`, :class:`Timeout`).
 :class:`TransactionTable` matches messages to transactions (§17.1.3, §17.2.3), keeps
@@ -41,7 +48,9 @@ from telephony_adapters.sipline.message import (
     Request,
     Response,
     SipSyntaxError,
+    Via,
     parse_via,
+    split_commas,
 )
 
 Addr = tuple[str, int]
@@ -49,6 +58,10 @@ MAGIC_COOKIE = "z9hG4bK"
 Stamp = Callable[[Message, Addr, str | None], None]
 """The transport layer's: make a request (transport None: its pick) or a response (the
 request's transport) say the transport it goes by."""
+Failover = Callable[[Request, Addr, str, int], bool]
+"""The transport layer's (RFC 3263 §4.3): ``request`` to ``dest`` failed (why: "timed
+out", "answered 503"), after this many targets tried: set its target aside; True when
+another target is left for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +194,8 @@ class ClientTransaction(_Base):
 
     last_response: Response | None = None
     ack: Request | None = None
+    tries: int = 1
+    """Targets tried (RFC 3263 failover: see the module docstring)."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -365,6 +380,19 @@ def ack_for(invite: Request, response: Response) -> Request:
     return Request(headers=h, method="ACK", uri=invite.uri)
 
 
+def rebranch(request: Request, branch: str) -> None:
+    """Give ``request``'s top Via a new branch (a new transaction for the same request)."""
+    lines = request.headers.get_all("Via")
+    first, *others = split_commas(lines[0])
+    via = parse_via(first)
+    again = str(Via(via.transport, via.host, via.port, {**via.params, "branch": branch},
+                    via.version))  # fmt: skip
+    request.headers = Headers(
+        [("Via", ", ".join([again, *others])), *(("Via", v) for v in lines[1:]),
+         *((n, v) for n, v in request.headers if n != "Via")]
+    )  # fmt: skip
+
+
 class TransactionTable:
     """Every live transaction, matched by key, with one heap of their deadlines."""
 
@@ -376,6 +404,8 @@ class TransactionTable:
         self._seq = itertools.count()
         self.stamp: Stamp | None = None
         """Set by the shell when it speaks more than UDP (see the module docstring)."""
+        self.failover: Failover | None = None
+        """Set by the shell that resolves host names (see the module docstring)."""
 
     def __len__(self) -> int:
         return len(self.clients) + len(self.servers)
@@ -420,6 +450,10 @@ class TransactionTable:
         if txn is None:
             return None
         out = txn.receive(response, now)
+        if response.status == 503 and Deliver(txn, response) in out:
+            again = self._fail_over(txn, "answered 503", now)
+            if again is not None:  # the 503's ACK (INVITE), then the request elsewhere
+                return [o for o in out if not isinstance(o, Deliver)] + again
         self._settle(txn)
         return out
 
@@ -498,8 +532,43 @@ class TransactionTable:
             if due is None or due > now:
                 self._schedule(txn)  # a stale entry: make sure the real one is there
                 continue
-            out.extend(txn.fire(now))
+            for o in txn.fire(now):
+                again = None
+                if isinstance(o, Timeout) and isinstance(txn, ClientTransaction):
+                    again = self._fail_over(txn, f"timed out (Timer {o.timer})", now)
+                out.extend([o] if again is None else again)
             self._settle(txn)
+        return out
+
+    def _fail_over(self, txn: ClientTransaction, why: str, now: float) -> list[Output] | None:
+        """``txn``'s request again on a new branch, to the next target if the shell has
+        one (RFC 3263 §4.3); None when not. A transaction still absorbing its final
+        response (an INVITE's 503: its ACK) leaves a stand-in on the old branch."""
+        request = txn.request
+        if (
+            self.failover is None
+            or request.method == "CANCEL"
+            or not self.failover(request, txn.peer, why, txn.tries)
+        ):
+            return None
+        if self.clients.get(txn.key) is txn:
+            del self.clients[txn.key]
+        if txn.deadlines and not txn.reliable:
+            old = Request(request.headers.copy(), request.body, request.method, request.uri)
+            stand_in = ClientTransaction(old, self.timers, txn.peer, None, txn.state)
+            stand_in.deadlines, stand_in.reliable = dict(txn.deadlines), txn.reliable
+            stand_in.ack = txn.ack
+            self.clients[stand_in.key] = stand_in
+            self._schedule(stand_in)
+        txn.tries += 1
+        rebranch(request, f"{request.top_via.branch}.{txn.tries}")
+        if self.stamp is not None:
+            self.stamp(request, txn.peer, None)
+        txn.deadlines.clear()
+        txn.scheduled = txn.ack = txn.last_response = None
+        out = txn.start(now)
+        self.clients[txn.key] = txn
+        self._schedule(txn)
         return out
 
     def _settle(self, txn: Transaction) -> None:

@@ -7,7 +7,8 @@ the one RFC 3263 gives for a host name (:mod:`.resolve`, looked up once and kept
 by an open TCP/TLS connection to that peer, else UDP; our top Via and Contact are made
 to say so (:mod:`.routing`) before the transaction layer keeps the request. A response
 goes by its request's transport (the connection it came on). When a connection to a
-resolved target fails, or that target answers 503, the target is set aside for
+resolved target fails, or a request to it times out or is answered 503 (the
+transaction layer asks :meth:`SipTransports.failover`), the target is set aside for
 :data:`DOWN_S` and the message goes to the next one (RFC 3263 §4.3).
 """
 
@@ -45,6 +46,8 @@ Deliver = Callable[[bytes, Addr], None]
 """Where received messages go: (bytes, source address)."""
 DOWN_S = 30.0
 """A target that failed is passed over this long."""
+SENT_KEPT = 4096
+"""Requests whose resolved target is remembered (by branch) for a failover."""
 _BIND_TRIES = 20
 
 
@@ -93,6 +96,8 @@ class SipTransports:
         self.resolver = Resolver(servers)
         self._targets: dict[str, list[Target]] = {}
         self._down: dict[Target, float] = {}
+        self._sent_to: dict[str, Target] = {}
+        """Branch -> the target a request went to (the latest :data:`SENT_KEPT`)."""
         self._resolving: dict[str, asyncio.Task[None]] = {}
 
     @property
@@ -163,8 +168,6 @@ class SipTransports:
     # --- receiving ---------------------------------------------------------------------
 
     def received(self, data: bytes, source: Addr) -> None:
-        if data.startswith(b"SIP/2.0 503 "):
-            self._set_aside(source, "answered 503")
         self.deliver(data, source)
 
     # --- choosing and stamping (the transaction layer's hook) ---------------------------
@@ -226,6 +229,8 @@ class SipTransports:
         chosen, target = self.choose(request, dest)
         if target is not None and target.transport != chosen:
             chosen = target.transport
+        if target is not None and request.method not in ("ACK", "CANCEL"):
+            self._remember(request, target)
         if chosen != transport:
             stamp(request, chosen, self.host, self.ports)
             data = bytes(request)
@@ -264,6 +269,39 @@ class SipTransports:
             if self._down.get(target, 0.0) <= now:
                 return target
         return usable[0] if usable else None  # all down: try again from the first
+
+    def _remember(self, request: Request, target: Target) -> None:
+        try:
+            branch = request.top_via.branch
+        except SipSyntaxError:
+            return
+        self._sent_to.pop(branch, None)
+        self._sent_to[branch] = target
+        if len(self._sent_to) > SENT_KEPT:
+            del self._sent_to[next(iter(self._sent_to))]
+
+    def failover(self, request: Request, dest: Addr, why: str, tries: int) -> bool:
+        """The transaction layer's hook (RFC 3263 §4.3): ``request`` to host name
+        ``dest`` failed (``why``) after ``tries`` targets: its target is set aside; True
+        when a target not set aside is left and fewer than all have been tried."""
+        if is_ip(dest[0]):
+            return False
+        try:
+            gone = self._sent_to.pop(request.top_via.branch, None)
+        except SipSyntaxError:
+            return False
+        uri = target_uri(request)
+        named = uri_transport(uri) if uri is not None else None
+        gone = gone or self._target(dest, named)
+        if gone is None:
+            return False
+        self._set_aside(gone.addr, why)
+        usable = [
+            t for t in self._targets.get(dest[0], []) if named is None or t.transport == named
+        ]
+        now = asyncio.get_running_loop().time()
+        left = [t for t in usable if self._down.get(t, 0.0) <= now]
+        return bool(left) and tries < len(usable)
 
     def _set_aside(self, addr: Addr, why: str) -> None:
         now = asyncio.get_running_loop().time()

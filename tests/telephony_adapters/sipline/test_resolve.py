@@ -1,6 +1,7 @@
 """RFC 3263 against a fake DNS server on 127.0.0.1 (started and stopped by the test):
 NAPTR -> SRV -> A, SRV without NAPTR, the plain A fallback, and the line failing over
-to the next target when a connection to the first is refused."""
+to the next target when a connection to the first is refused, when the first never
+answers (Timer B) and when it answers 503."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import pytest
 
 from cti.protocol import CallArrived
 from telephony_adapters.sipline.line import SipLine
+from telephony_adapters.sipline.message import Request, make_response, parse
 from telephony_adapters.sipline.params import SipLineParams
 from telephony_adapters.sipline.resolve import NAPTR, SRV, A, Resolver, Target, srv_order
+from telephony_adapters.sipline.transaction import Timers
 from telephony_adapters.sipline.uri import parse_uri
 
 Zone = dict[tuple[str, int], list[bytes]]
@@ -153,3 +156,70 @@ async def test_the_line_fails_over_to_the_next_target(dns: tuple[FakeDns, int]) 
     finally:
         await caller.stop()
         await callee.stop()
+
+
+class FirstTarget(asyncio.DatagramProtocol):
+    """The first SRV target: silent (never answers), or answering every request 503
+    (and taking the ACK of its 503 quietly)."""
+
+    def __init__(self, answer_503: bool) -> None:
+        self.answer_503 = answer_503
+        self.heard: list[Request] = []
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        request = parse(data)
+        assert isinstance(request, Request)
+        self.heard.append(request)
+        if self.answer_503 and request.method != "ACK" and self.transport is not None:
+            self.transport.sendto(bytes(make_response(request, 503, to_tag="down")), addr)
+
+
+@pytest.mark.parametrize("first", ["silent", "503"])
+async def test_a_dial_fails_over_when_the_first_target_times_out_or_answers_503(
+    dns: tuple[FakeDns, int], first: str
+) -> None:
+    """RFC 3263 §4.3 over UDP: the first SRV target never answers (Timer B, shortened
+    by T1) or answers 503; the INVITE goes again on a new branch to the second, whose
+    callee answers; either way the first is tried once."""
+    server, port = dns
+    callee = SipLine(SipLineParams(name="sip", bind_host="127.0.0.1", bind_port=0), media=False)
+    await callee.start()
+    target = FirstTarget(answer_503=first == "503")
+    dead, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+        lambda: target, local_addr=("127.0.0.1", 0)
+    )
+    server.zone.update({
+        ("_sip._udp.pbx.example", SRV): [srv(1, 0, dead.get_extra_info("sockname")[1],
+                                             "dead.pbx.example"),
+                                         srv(2, 0, callee.local_address[1], "live.pbx.example")],
+        ("dead.pbx.example", A): [ip("127.0.0.1")],
+        ("live.pbx.example", A): [ip("127.0.0.1")],
+    })  # fmt: skip
+    caller = SipLine(SipLineParams(name="sip", bind_host="127.0.0.1", bind_port=0,
+                                   dns_servers=(f"127.0.0.1:{port}",)), media=False,
+                     timers=Timers(t1=0.02), dial_timeout_s=30.0)  # fmt: skip
+    await caller.start()
+    try:
+        events = aiter(callee.events())
+        call_id = await caller.dial("sip:800@pbx.example")
+        arrived = await asyncio.wait_for(anext(events), 15)
+        assert isinstance(arrived, CallArrived)
+        await callee.answer(arrived.call_id)
+        await caller.wait_for(lambda: call_id in caller.outcomes and caller.outcomes[call_id].final)
+        assert caller.outcomes[call_id].outcome == "answered"
+        invites = [r for r in target.heard if r.method == "INVITE"]
+        assert invites, "the first target heard nothing"
+        assert len({r.top_via.branch for r in invites}) == 1  # tried once (retransmissions)
+        call = caller.ua.calls[call_id]
+        assert call.invite.top_via.branch != invites[0].top_via.branch
+        assert call.invite.call_id == invites[0].call_id
+        await caller.hang_up(call_id)
+        await callee.wait_for(lambda: not callee.ua.calls)
+    finally:
+        await caller.stop()
+        await callee.stop()
+        dead.close()
