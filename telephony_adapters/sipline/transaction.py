@@ -196,6 +196,8 @@ class ClientTransaction(_Base):
     ack: Request | None = None
     tries: int = 1
     """Targets tried (RFC 3263 failover: see the module docstring)."""
+    may_fail_over: bool = True
+    """False once its user gave up on it (a dial hung up before any provisional)."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -547,6 +549,7 @@ class TransactionTable:
         request = txn.request
         if (
             self.failover is None
+            or not txn.may_fail_over
             or request.method == "CANCEL"
             or not self.failover(request, txn.peer, why, txn.tries)
         ):

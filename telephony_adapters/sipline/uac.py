@@ -337,6 +337,8 @@ class UacCalls:
         call.cancel_reason = reason
         if not call.provisional:
             call.cancel_pending = True
+            if call.client_txn is not None:  # no answer at all: not tried elsewhere
+                call.client_txn.may_fail_over = False
             return []
         return self._send_cancel(call, now)
 

@@ -110,6 +110,15 @@ def test_with_no_target_left_the_time_out_and_the_503_reach_the_dial() -> None:
     assert DialProgress("c1", "failed", 0, True) in effects
 
 
+def test_a_dial_hung_up_before_any_answer_is_not_tried_elsewhere() -> None:
+    targets = Targets(left=1)
+    ua, _ = dialled(targets)
+    assert ua.hang_up("c1", 1.0) == []  # no provisional yet: the CANCEL waits
+    effects = run_until(ua, 40.0)
+    assert targets.asked == []
+    assert DialProgress("c1", "cancelled", 0, True) in effects
+
+
 def options(branch: str = "z9hG4bKo1", method: str = "OPTIONS") -> Request:
     h = Headers(
         [
