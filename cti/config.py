@@ -297,6 +297,21 @@ class SipLineSettings(_Section):
     """``host[:port]`` name servers for NAPTR/SRV/A (RFC 3263); empty: the system's."""
     stream_idle_s: float = Field(600.0, gt=0)
     """A TCP or TLS connection idle this long is closed."""
+    srtp: Literal["off", "offer", "require"] = "off"
+    """SRTP keyed by SDES on trunk calls (docs/sip.md, SRTP); needs "tls" in transports."""
+    phone_srtp: Literal["off", "offer", "require"] = "off"
+    """SRTP on the legs to the agents' phones, likewise."""
+
+    @model_validator(mode="after")
+    def _srtp_over_tls(self) -> SipLineSettings:
+        for key in ("srtp", "phone_srtp"):
+            mode = getattr(self, key)
+            if mode != "off" and "tls" not in self.transports:
+                raise ValueError(
+                    f"{key} = {mode!r} needs tls in transports: SRTP keys (SDES) travel "
+                    f"in the SDP, in clear over {' and '.join(self.transports)}"
+                )
+        return self
 
     @field_validator("codecs")
     @classmethod

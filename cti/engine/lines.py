@@ -127,6 +127,8 @@ def _sip_line(
         tls_verify=settings.tls_verify,
         dns_servers=settings.dns_servers,
         stream_idle_s=settings.stream_idle_s,
+        srtp=settings.srtp,
+        phone_srtp=settings.phone_srtp,
     )
     return SipLine(params)
 

@@ -30,6 +30,8 @@ from telephony_adapters.sipline.message import (
     quote,
 )
 from telephony_adapters.sipline.phone_auth import PhoneSettings
+from telephony_adapters.sipline.routing import target_uri, uri_transport
+from telephony_adapters.sipline.sdp import MediaPlan, SrtpPolicy, secure_offer
 from telephony_adapters.sipline.transaction import (
     Addr,
     ClientTransaction,
@@ -83,6 +85,10 @@ class UaSettings:
     trunk call gets 603 with a Warning saying so."""
     refer_timeout_s: float = 120.0
     """A transfer asked by REFER with no final outcome by then is reported failed (408)."""
+    srtp: str = "off"
+    """SRTP on trunk calls: ``off``, ``offer`` or ``require`` (:class:`.sdp.SrtpPolicy`)."""
+    phone_srtp: str = "off"
+    """SRTP on the agents' phones' legs, likewise."""
 
 
 class AgentCore:
@@ -209,8 +215,42 @@ class AgentCore:
     def send(
         self, request: Request, dest: Addr, now: float, *, context: object = None
     ) -> tuple[ClientTransaction, list[Effect]]:
+        if isinstance(context, SipCall) and request.method in ("INVITE", "UPDATE"):
+            self._secure(request, context)
         txn, outputs = self.table.send(request, dest, now, context=context)
         return txn, datagrams(outputs)
+
+    def _secure(self, request: Request, call: SipCall) -> None:
+        """Our SDP offer in ``request`` gets its ``a=crypto`` lines as the call's SRTP
+        policy says: every offer of ours (a call placed, a hold) passes here."""
+        offer = call.local_sdp
+        if offer is None or not request.body or request.body != bytes(offer):
+            return
+        secure_offer(offer, self.srtp(call))
+        request.body = bytes(offer)
+
+    def srtp(self, call: SipCall) -> SrtpPolicy:
+        """The SRTP policy of the call's offers and answers (the phones' on an agent leg,
+        keeping the call's keys), keys only when its INVITE went over TLS."""
+        return self.srtp_for(call.invite, inbound=call.inbound, agent=call.agent, keep=call.plan)
+
+    def srtp_for(
+        self, invite: Request, *, inbound: bool, agent: str = "", keep: MediaPlan | None = None
+    ) -> SrtpPolicy:
+        """The SRTP policy for ``invite``: over TLS when its top Via says so (one that came
+        in) or its target URI asks for TLS (``sips:``, ``;transport=tls``: one we send)."""
+        mode = self.settings.phone_srtp if agent else self.settings.srtp
+        if mode == "off":
+            return SrtpPolicy(keep=keep)
+        if inbound:
+            try:
+                tls = invite.top_via.transport == "TLS"
+            except SipSyntaxError:
+                tls = False
+        else:
+            uri = target_uri(invite)
+            tls = uri is not None and uri_transport(uri) == "TLS"
+        return SrtpPolicy(mode, tls, keep)
 
     def respond(self, txn: ServerTransaction, response: Response, now: float) -> list[Effect]:
         return datagrams(self.table.respond(txn, response, now))

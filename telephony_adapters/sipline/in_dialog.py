@@ -330,6 +330,7 @@ class InDialog:
             session_id=call.session_id,
             version=call.sdp_version + 1,
             hold=call.on_hold,
+            srtp=self.core.srtp(call),
         )
         call.sdp_version += 1
         call.local_sdp, call.plan, call.remote_offer = answer, plan, offer

@@ -121,6 +121,11 @@ class SipLine(TelephonyAdapter):
             can_dial=True, can_transfer=True, can_hold=True, reports_dial_outcomes=True,
             can_mute=voice, can_conference=voice, carries_voice=voice,
         )  # fmt: skip
+        if settings.srtp != "off" and not voice:
+            raise TelephonyError(
+                f"line {settings.name!r}: srtp = {settings.srtp!r} needs the line's voice path "
+                "(agents' phones): a line without phones does not encrypt its RTP"
+            )
         self.settings = settings
         self._timers = timers or Timers()
         self._dial_timeout_s = dial_timeout_s
@@ -222,6 +227,8 @@ class SipLine(TelephonyAdapter):
                 phones=_phone_settings(s),
                 accept_refer=True,
                 refer_from_trunk=False,
+                srtp=s.srtp,
+                phone_srtp=s.phone_srtp,
             )
         )
         net.host = self.ua.core.host

@@ -66,3 +66,7 @@ class SipLineParams:
     """``host[:port]`` of the name servers for RFC 3263; empty: the system's."""
     stream_idle_s: float = 600.0
     """A TCP or TLS connection idle this long is closed."""
+    srtp: str = "off"
+    """SRTP (SDES) on trunk calls: ``off``, ``offer`` or ``require`` (docs/sip.md, SRTP)."""
+    phone_srtp: str = "off"
+    """SRTP on the legs to the agents' phones, likewise."""

@@ -288,6 +288,7 @@ class ReferIn:
                 session_id=call.session_id,
                 version=call.sdp_version,
                 hold=call.on_hold,
+                srtp=core.srtp_for(request, inbound=True, agent=call.agent, keep=call.plan),
             )
         else:
             call.remote_offer, call.plan = None, None

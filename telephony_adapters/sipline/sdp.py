@@ -5,13 +5,21 @@ telephone-event (RFC 4733 DTMF) at a dynamic payload type. Only the first audio 
 is used; every other stream of an offer is declined with port 0, in its place.
 Direction follows RFC 3264 §6.1 (an offer's ``sendonly`` is answered ``recvonly``);
 hold is ``a=sendonly`` with the ``o=`` version bumped (RFC 3264 §8.4).
+
+SRTP keyed by SDES (RFC 4568) follows a :class:`SrtpPolicy` (docs/sip.md, SRTP): our
+offers carry ``a=crypto`` lines (``RTP/SAVP`` when SRTP is required), our answers take
+the first usable crypto line of an offer, and the agreed suite and keys ride in the
+:class:`MediaPlan` to the relay. Keys are offered and accepted only over TLS.
 """
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
 
+from telephony_adapters.media.srtp import SUITES, Crypto, choose_crypto, format_crypto, new_key
 from telephony_adapters.sipline.message import SipSyntaxError, is_number
 
 STATIC_CODECS: dict[str, int] = {"PCMU": 0, "PCMA": 8}
@@ -41,6 +49,8 @@ class Media:
     connection: str = ""
     ptime: int | None = None
     other: list[str] = field(default_factory=list)
+    crypto: list[str] = field(default_factory=list)
+    """The values of its ``a=crypto:`` lines (read when negotiated, RFC 4568)."""
 
     def codec(self, pt: int) -> tuple[str, int] | None:
         """(encoding name upper-cased, clock rate) of a payload type."""
@@ -83,6 +93,7 @@ class Session:
                 lines.append(f"a=rtpmap:{pt} {name}/{rate}")
             for pt, params in m.fmtp.items():
                 lines.append(f"a=fmtp:{pt} {params}")
+            lines.extend(f"a=crypto:{c}" for c in m.crypto)
             if m.ptime:
                 lines.append(f"a=ptime:{m.ptime}")
             if m.direction:
@@ -162,6 +173,8 @@ def _attribute(session: Session, media: Media | None, value: str) -> None:
         media.fmtp[int(pt)] = params
     elif name == "ptime":
         media.ptime = int(float(rest))
+    elif name == "crypto":
+        media.crypto.append(rest)
     else:
         media.other.append(value)
 
@@ -177,6 +190,12 @@ class MediaPlan:
     telephone_event: int | None
     direction: str
     """Our direction: ``sendrecv``, ``sendonly`` (we hold), ``recvonly`` (held), ``inactive``."""
+    srtp_suite: str = ""
+    """The SRTP crypto suite agreed (RFC 4568); "": plain RTP."""
+    srtp_send_key: str = field(default="", repr=False)
+    """Our master key and salt (base64), protecting what we send."""
+    srtp_recv_key: str = field(default="", repr=False)
+    """The peer's, unprotecting what we receive."""
 
     @property
     def sends(self) -> bool:
@@ -185,6 +204,95 @@ class MediaPlan:
     @property
     def on_hold(self) -> bool:
         return self.direction != "sendrecv"
+
+
+SRTP_MODES = ("off", "offer", "require")
+
+
+@dataclass(frozen=True, slots=True)
+class SrtpPolicy:
+    """Whether SDP offers and answers of a call carry SRTP keys (docs/sip.md, SRTP)."""
+
+    mode: str = "off"
+    """``off``: plain RTP, crypto offered by a peer declined; ``offer``: crypto offered
+    with RTP/AVP (best effort) and taken when offered; ``require``: RTP/SAVP, an offer
+    without usable crypto refused (488)."""
+    tls: bool = False
+    """The hop the SDP travels is TLS (SDES keys are written in the SDP in clear)."""
+    keep: MediaPlan | None = None
+    """The call's plan so far: a new offer or answer keeps our key for its suite."""
+
+    @property
+    def active(self) -> bool:
+        return self.mode != "off" and self.tls
+
+
+PLAIN = SrtpPolicy()
+
+
+def _b64(key: bytes) -> str:
+    return base64.b64encode(key).decode()
+
+
+def _our_key(srtp: SrtpPolicy, suite: str) -> bytes:
+    kept = srtp.keep
+    if kept is not None and kept.srtp_suite == suite and kept.srtp_send_key:
+        return base64.b64decode(kept.srtp_send_key)
+    return new_key()
+
+
+def secure_offer(offer: Session, srtp: SrtpPolicy) -> None:
+    """Our ``a=crypto`` lines into our offer's audio stream, as ``srtp`` says (a fresh
+    key per suite, or the call's key of its agreed suite); an offer that has them
+    already, a policy that is off or a hop that is not TLS: left as it is."""
+    if not srtp.active or not offer.media or offer.media[0].crypto:
+        return
+    media = offer.media[0]
+    media.proto = "RTP/SAVP" if srtp.mode == "require" else "RTP/AVP"
+    kept = srtp.keep.srtp_suite if srtp.keep is not None else ""
+    suites = [kept] if kept else list(SUITES)
+    media.crypto = [
+        format_crypto(Crypto(tag, suite, _our_key(srtp, suite)))
+        for tag, suite in enumerate(suites, start=1)
+    ]
+
+
+def _answer_srtp(offered: Media, srtp: SrtpPolicy) -> Crypto | None:
+    """The crypto line we answer with (our key, the offer's tag and suite), or None for
+    plain RTP. Raises NotAcceptableError when SRTP is required, by the offer
+    (RTP/SAVP) or by us, and cannot be had."""
+    savp = "SAVP" in offered.proto
+    if srtp.mode == "off" and savp:
+        raise NotAcceptableError("the offer requires SRTP (RTP/SAVP) and srtp is off here")
+    if not srtp.tls and (savp or srtp.mode == "require"):
+        raise NotAcceptableError("SRTP keys (SDES) are taken only over TLS; this was not")
+    if not srtp.active:
+        return None
+    theirs, why = choose_crypto(offered.crypto)
+    if theirs is None:
+        if savp or srtp.mode == "require":
+            raise NotAcceptableError(f"SRTP required and no usable crypto line: {why}"[:200])
+        return None
+    return Crypto(theirs.tag, theirs.suite, _our_key(srtp, theirs.suite))
+
+
+def _accepted_srtp(ours: Media, answer: Media) -> tuple[str, str, str]:
+    """(suite, our key, their key) of the answer to our offer's crypto; ("", "", "")
+    for plain RTP. Raises NotAcceptableError for an answer we cannot take."""
+    if not ours.crypto:
+        return "", "", ""
+    if not answer.crypto:
+        if "SAVP" in ours.proto:
+            raise NotAcceptableError("the answer has no crypto line for our RTP/SAVP offer")
+        return "", "", ""
+    theirs, why = choose_crypto(answer.crypto[:1])
+    if theirs is None:
+        raise NotAcceptableError(f"the answer's crypto line: {why}"[:200])
+    for value in ours.crypto:
+        mine, _ = choose_crypto([value])
+        if mine is not None and (mine.tag, mine.suite) == (theirs.tag, theirs.suite):
+            return theirs.suite, _b64(mine.key), _b64(theirs.key)
+    raise NotAcceptableError(f"the answer's crypto tag {theirs.tag} {theirs.suite} was not offered")
 
 
 def _audio_media(host: str, port: int, codecs: tuple[str, ...], direction: str) -> Media:
@@ -238,9 +346,11 @@ def answer_offer(
     session_id: str,
     version: int,
     hold: bool = False,
+    srtp: SrtpPolicy = PLAIN,
 ) -> tuple[Session, MediaPlan]:
     """Our answer to ``offer`` and the agreed plan. Raises :class:`NotAcceptableError` if no
-    audio stream has a codec we take."""
+    audio stream has a codec we take, or SRTP is required (by either side) and cannot be
+    had (:class:`SrtpPolicy`)."""
     answer = Session(session_id=session_id, version=version, address=host, connection=host)
     plan: MediaPlan | None = None
     for m in offer.media:
@@ -251,14 +361,22 @@ def answer_offer(
         remote_host = _remote_host(offer, m)
         ours = _our_direction(_remote_direction(offer, m), remote_host, hold=hold)
         pt, name = chosen
-        media = Media("audio", port, m.proto, [str(pt)], ptime=20, direction=ours)
+        crypto = _answer_srtp(m, srtp)
+        proto = m.proto if crypto is not None else m.proto.replace("SAVP", "AVP")
+        media = Media("audio", port, proto, [str(pt)], ptime=20, direction=ours)
         media.rtpmap[pt] = (name, 8000)
+        if crypto is not None:
+            media.crypto.append(format_crypto(crypto))
         if event_pt is not None:
             media.formats.append(str(event_pt))
             media.rtpmap[event_pt] = ("telephone-event", 8000)
             media.fmtp[event_pt] = m.fmtp.get(event_pt, "0-16")
         answer.media.append(media)
         plan = MediaPlan(remote_host, m.port, pt, name, event_pt, ours)
+        if crypto is not None:
+            theirs, _ = choose_crypto(m.crypto)
+            assert theirs is not None  # _answer_srtp chose it
+            plan = _with_srtp(plan, crypto.suite, _b64(crypto.key), _b64(theirs.key))
     if plan is None:
         raise NotAcceptableError(f"no audio stream with a codec among {codecs} in the offer")
     return answer, plan
@@ -317,10 +435,17 @@ def accept_answer(offer: Session, answer: Session) -> MediaPlan:
                 chosen = (int(fmt), codec[0])
         if chosen is None:
             break
+        suite, send_key, recv_key = _accepted_srtp(ours, m)
         theirs = _remote_direction(answer, m)
         direction = _ANSWER_DIRECTION.get(theirs, "sendrecv")
-        return MediaPlan(_remote_host(answer, m), m.port, chosen[0], chosen[1], event_pt, direction)
+        plan = MediaPlan(_remote_host(answer, m), m.port, chosen[0], chosen[1], event_pt, direction)
+        return _with_srtp(plan, suite, send_key, recv_key)
     raise NotAcceptableError("the answer accepts none of the audio codecs we offered")
+
+
+def _with_srtp(plan: MediaPlan, suite: str, send_key: str, recv_key: str) -> MediaPlan:
+    return dataclasses.replace(plan, srtp_suite=suite, srtp_send_key=send_key,
+                               srtp_recv_key=recv_key)  # fmt: skip
 
 
 def is_ip(host: str) -> bool:

@@ -30,6 +30,7 @@ from telephony_adapters.sipline.sdp import (
     answer_offer,
     make_offer,
     parse_sdp,
+    secure_offer,
 )
 from telephony_adapters.sipline.syntax import has_control, unescape
 from telephony_adapters.sipline.transaction import ServerTransaction
@@ -108,7 +109,9 @@ class UasCalls:
             return core.reply(txn, request, 415, now, extra=extra), None
         try:
             offer = parse_sdp(request.body)
-            answer_offer(offer, core.host, 9, core.settings.codecs, session_id="0", version=0)
+            srtp = core.srtp_for(request, inbound=True)
+            answer_offer(offer, core.host, 9, core.settings.codecs, session_id="0", version=0,
+                         srtp=srtp)  # fmt: skip
         except NotAcceptableError as exc:
             extra = [("Warning", f'304 {core.host} "{exc}"')]
             return core.reply(txn, request, 488, now, extra=extra), None
@@ -144,6 +147,7 @@ class UasCalls:
                 core.settings.codecs,
                 session_id=call.session_id,
                 version=call.sdp_version,
+                srtp=core.srtp(call),
             )
             call.local_sdp, call.plan = answer, plan
         else:  # no offer in the INVITE: ours goes in the 200, the answer in the ACK
@@ -154,6 +158,7 @@ class UasCalls:
                 session_id=call.session_id,
                 version=call.sdp_version,
             )
+            secure_offer(call.local_sdp, core.srtp(call))
         timers = self.in_dialog.timers
         timers.may_update(call, call.invite)
         extra = timers.answer_headers(call, call.invite)

@@ -68,6 +68,7 @@ from telephony_adapters.sipline.message import (
 from telephony_adapters.sipline.refer_in import ReferIn
 from telephony_adapters.sipline.registrar import Ping, Registrar
 from telephony_adapters.sipline.registration import Registration
+from telephony_adapters.sipline.routing import uri_transport
 from telephony_adapters.sipline.saved_calls import SavedCalls
 from telephony_adapters.sipline.transaction import (
     Addr,
@@ -283,6 +284,11 @@ class UserAgent:
         if target is None:
             raise TelephonyError(
                 f"line {self.settings.line!r}: the phone of agent {agent_id!r} is not reachable"
+            )
+        if self.settings.phone_srtp == "require" and uri_transport(target.uri) != "TLS":
+            raise TelephonyError(
+                f"line {self.settings.line!r}: phone_srtp = require and the phone of agent "
+                f"{agent_id!r} is not reached over TLS ({str(target.uri)[:80]})"
             )
         return self.uac.ring_agent(
             leg or leg_id(call_id, agent_id),

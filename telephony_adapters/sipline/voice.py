@@ -34,6 +34,8 @@ call, the caller's leg, its :class:`~.phone_legs.PhoneLeg` s, the engine's last
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +53,7 @@ from cti.protocol import (
 from telephony_adapters.base import CALLER, AudioPlan
 from telephony_adapters.media.bridge import DtmfHeard, LegSilent, PlayFinished, RecordFrame
 from telephony_adapters.media.relay import MediaRelay, RelayHooks
+from telephony_adapters.media.srtp import CryptoError, SrtpLeg
 from telephony_adapters.media.wiring import Wiring, apply, leg_tap, wiring
 from telephony_adapters.sipline.caller_sources import CallerHears, CallerSources
 from telephony_adapters.sipline.effects import AgentLegProgress, MediaStart, MediaStop
@@ -334,6 +337,7 @@ class SipVoice:
             if refusal is not None:
                 raise TelephonyError(refusal)
             self.relay.set_codec(leg, plan.payload_type, plan.telephone_event)
+            self._keep_srtp(leg, plan)
         except TelephonyError as exc:
             if leg in self.standing:
                 self._standing_over(leg, str(exc), end=True)
@@ -369,6 +373,22 @@ class SipVoice:
                 return
             call = found
         self._rewire(call)
+
+    def _keep_srtp(self, leg: str, plan: MediaPlan) -> None:
+        """The leg's SRTP transform as agreed (:mod:`~telephony_adapters.media.srtp`),
+        kept when its keys did not change (a hold), new when the peer re-keyed. Raises
+        TelephonyError for keys the transform cannot take."""
+        if not plan.srtp_suite:
+            self.relay.set_srtp(leg, None)
+            return
+        try:
+            send = base64.b64decode(plan.srtp_send_key, validate=True)
+            recv = base64.b64decode(plan.srtp_recv_key, validate=True)
+            now = self.relay.srtp_of(leg)
+            if now is None or not now.same_keys(plan.srtp_suite, send, recv):
+                self.relay.set_srtp(leg, SrtpLeg(plan.srtp_suite, send, recv))
+        except (CryptoError, binascii.Error) as exc:
+            raise TelephonyError(f"SRTP keys not usable: {exc}") from None
 
     def media_stop(self, effect: MediaStop) -> None:
         """A leg is over: an agent's (its call is wired again) or the caller's (the call
