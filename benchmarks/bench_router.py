@@ -43,7 +43,12 @@ same call or agent (all of them, so both measure the same decisions).
 **Probes** (not decisions, shown after the table): the per-second status publication
 (``snapshot`` and ``estimated_waits`` of every queue, as ``EngineService.publish_status``
 does) at each size, and ``enqueue`` into a queue with a ``no_agents`` exit whose members
-are mostly Not Ready, at 200, 2,000 and 20,000 members.
+are mostly Not Ready, at 200, 2,000 and 20,000 members. The estimated waits a
+publication sends (the first ``MAX_QUEUE_CALLS_SENT`` of every queue, from the order the
+router keeps between publications) are timed after 100 rounds played since the last
+one, beside the baseline in the same run: every waiting call's estimate recomputed (what
+a publication did before); the interpreted JSON line carries both per size
+(``estimated_waits_ms``).
 
     .venv/bin/python benchmarks/bench_router.py [--sizes 1000,10000,100000]
         [--rounds 20000] [--naive-sizes 1000,10000] [--naive-work N] [--agents 2000]
@@ -98,6 +103,7 @@ from cti.models import (
     RelaxStep,
     Strategy,
 )
+from cti.protocol import MAX_QUEUE_CALLS_SENT
 from queue_engine import inputs as ri
 from queue_engine.actions import Action, ExitCall, OfferCall
 from queue_engine.priority import fixed_key
@@ -644,32 +650,65 @@ class StatusProbe:
     snapshots_ms: float
     """``snapshot`` of every queue."""
     waits_ms: float
-    """``estimated_waits`` of every queue."""
+    """``estimated_waits`` of every queue, every waiting call: the full recomputation
+    (the baseline: what each status publication did before issue 23)."""
+    published_ms: float
+    """``estimated_waits(q, now, MAX_QUEUE_CALLS_SENT)`` of every queue, what a status
+    publication reads now, after ``between`` rounds played since the last one (median)."""
+    first_ms: float
+    """The same, the first time (every queue's heaps walked: nothing kept yet)."""
     empty_queue_ms: float
     """``estimated_waits`` of one queue with no call waiting."""
+    between: int
 
 
 def _best_ms(repeat: int, work: Callable[[], object]) -> float:
     best = float("inf")
     for _ in range(repeat):
-        gc.collect()
-        gc.disable()
-        try:
-            t0 = time.perf_counter()
-            work()
-            best = min(best, time.perf_counter() - t0)
-        finally:
-            gc.enable()
-    return best * 1e3
+        best = min(best, _once_ms(work))
+    return best
 
 
-def probe_status(router: Router, empty_queue: str, now: float, repeat: int = 3) -> StatusProbe:
-    """The router's share of one status publication (``EngineService.publish_status``)."""
-    names = router.queue_names
+def _once_ms(work: Callable[[], object]) -> float:
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        work()
+        return (time.perf_counter() - t0) * 1e3
+    finally:
+        gc.enable()
+
+
+def probe_status(
+    bench: Bench, empty_queue: str, repeat: int = 3, between: int = 100
+) -> StatusProbe:
+    """The router's share of one status publication (``EngineService.publish_status``):
+    the full recomputation of every estimate (the baseline) and the first
+    ``MAX_QUEUE_CALLS_SENT`` a publication sends, read from the order the router keeps
+    between publications, with ``between`` rounds (5 inputs, 3 decisions each: more
+    than a busy centre's second) played untimed before each."""
+    assert isinstance(bench.subject, RouterSubject)
+    router, names = bench.subject.router, bench.subject.router.queue_names
+    now = bench.now
+
+    def publication() -> object:
+        return [router.estimated_waits(q, bench.now, MAX_QUEUE_CALLS_SENT) for q in names]
+
+    full = _best_ms(repeat, lambda: [router.estimated_waits(q, now) for q in names])
+    first = _once_ms(publication)
+    published = []
+    for _ in range(5 * repeat):
+        bench.play(between, keep=False)
+        published.append(_once_ms(publication))
+    now = bench.now
     return StatusProbe(
         _best_ms(repeat, lambda: [router.snapshot(q, now) for q in names]),
-        _best_ms(repeat, lambda: [router.estimated_waits(q, now) for q in names]),
+        full,
+        statistics.median(published),
+        first,
         _best_ms(repeat, lambda: router.estimated_waits(empty_queue, now)),
+        between,
     )
 
 
@@ -837,12 +876,10 @@ def _notes(routers: dict[int, Bench], naives: dict[int, Bench]) -> None:
             )
 
 
-def _probes(routers: dict[int, Bench], scn: Scenario) -> None:
-    """Measure and print the status-publication and ``no_agents`` exit probes."""
-    status = {}
-    for n, b in routers.items():
-        assert isinstance(b.subject, RouterSubject)
-        status[n] = probe_status(b.subject.router, scn.open_queues[0], b.now)
+def _probes(routers: dict[int, Bench], scn: Scenario) -> dict[str, dict[str, float]]:
+    """Measure and print the status-publication and ``no_agents`` exit probes; the
+    estimated waits' figures per size (for the JSON line)."""
+    status = {n: probe_status(b, scn.open_queues[0]) for n, b in routers.items()}
     print(f"\nprobe: router work of one status publication ({len(scn.queues)} queues)")
     for n, p in sorted(status.items()):
         print(
@@ -850,9 +887,27 @@ def _probes(routers: dict[int, Bench], scn: Scenario) -> None:
             f" estimated_waits of all {p.waits_ms:7.1f} ms,"
             f" of one empty queue {p.empty_queue_ms:6.2f} ms"
         )
+    print(
+        f"probe: estimated waits a status publication sends (the first {MAX_QUEUE_CALLS_SENT}"
+        " of every queue), kept between publications, vs all of them recomputed"
+    )
+    for n, p in sorted(status.items()):
+        print(
+            f"  {n:>8,} waiting: {p.published_ms:6.2f} ms after {p.between} rounds"
+            f" ({p.first_ms:6.2f} ms the first time) | baseline, every estimate recomputed"
+            f" {p.waits_ms:7.1f} ms ({p.waits_ms / max(p.published_ms, 1e-9):,.0f}x)"
+        )
     night = {m: probe_no_agents_exit(m) for m in (200, 2000, 20_000)}
     print("probe: enqueue, no_agents exit, every member Not Ready but the last (on a call)")
     print("  " + ", ".join(f"{us:,.1f} µs at {m:,} members" for m, us in night.items()))
+    return {
+        str(n): {
+            "published_ms": round(p.published_ms, 3),
+            "first_ms": round(p.first_ms, 3),
+            "full_recompute_ms": round(p.waits_ms, 2),
+        }
+        for n, p in sorted(status.items())
+    }
 
 
 def _choices_digest(bench: Bench) -> str:
@@ -958,8 +1013,9 @@ def main(argv: Iterable[str] | None = None) -> None:
         f"\ngrowth of the cost per decision, {hi:,} / {lo:,} waiting: {per[hi] / per[lo]:.2f}x"
         f" (logarithmic stays small; linear would be about {hi / lo:,.0f}x)"
     )
+    waits: dict[str, dict[str, float]] = {}
     if not args.no_probes:
-        _probes(routers, scn)
+        waits = _probes(routers, scn)
     compiled: dict[str, Any] = {}
     if args.build == "both":
         print("\nthe same rounds on the compiled router (cti serve --compiled's build) ...")
@@ -982,7 +1038,10 @@ def main(argv: Iterable[str] | None = None) -> None:
     print(f"total {time.perf_counter() - t_start:.0f} s\n")
 
     setup = {"agents": len(scn.agents), "skills": len(SKILLS), "queues": len(scn.queues)}
-    print(json.dumps(_result("interpreted", per, naive_per, headline) | setup))
+    interpreted = _result("interpreted", per, naive_per, headline) | setup
+    if waits:
+        interpreted["estimated_waits_ms"] = waits
+    print(json.dumps(interpreted))
     if args.build == "both":
         print(json.dumps({"build": "compiled", **compiled, **setup}))
     if naive_per:

@@ -91,7 +91,7 @@ class CallDesk(AgentDesk):
         ):
             return out  # a callback's line is already released; the callback stands
         if call.phase is CallPhase.QUEUED:
-            self._queues[call.queue].waiting -= 1
+            self._unwait(self._queues[call.queue], call)
             self._finish_call(call, now, "abandoned", out)
         elif call.phase is CallPhase.OFFERED:
             agents = self._withdraw_offers(call, "caller_hung_up", out)
@@ -119,10 +119,10 @@ class CallDesk(AgentDesk):
     def _change_priority(self, e: inputs.CallPriorityChanged, now: float) -> list[Action]:
         """Give one waiting call its own priority instead of its queue's; age is kept."""
         call = self._waiting(e.call_id)
+        q = self._queues[call.queue]
+        self._unwait(q, call)
         call.priority = e.priority
         call.key = self._key(call)
-        q = self._queues[call.queue]
-        q.waiting -= 1
         out: list[Action] = []
         self._place(call, q, now, out)  # its ring may have moved on: offer if it can be
         return out
@@ -133,7 +133,7 @@ class CallDesk(AgentDesk):
         target = self._queue(e.queue)
         if e.queue == call.queue:
             return []
-        self._queues[call.queue].waiting -= 1
+        self._unwait(self._queues[call.queue], call)
         call.version += 1
         out: list[Action] = []
         self._to_queue(call, e.queue, "supervisor", out)
@@ -171,7 +171,7 @@ class CallDesk(AgentDesk):
             call = self._calls[call_id]
             agents = self._choose_agents(new, call.ring)
             if agents:
-                new.waiting -= 1
+                self._unwait(new, call)
                 call.version += 1
                 self._offer(call, agents, now, out)
         return out

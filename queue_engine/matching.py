@@ -47,7 +47,7 @@ class Matching(RouterCore):
         while (best := self._best_call_for(agent, now)) is not None:
             q = self._queues[best.queue]
             heapq.heappop(q.calls[best.ring])
-            q.waiting -= 1
+            self._unwait(q, best)
             due = self._max_wait_due(best, q)
             if due is not None and now >= due:  # its exit timer fires at this very moment
                 self._place(best, q, now, out)  # takes the exit; look again
@@ -135,7 +135,7 @@ class Matching(RouterCore):
             call = self._calls[call_id]
             if call.callback is not None:
                 continue  # a callback waits for agents to come back
-            q.waiting -= 1
+            self._unwait(q, call)
             call.version += 1
             self._take_exit(call, rule, "no agents", now, out)
 

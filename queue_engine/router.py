@@ -187,25 +187,39 @@ class Router(Timers):
         """
         return self._waiting_in_order(queue)
 
-    def estimated_waits(self, queue: str, now: float) -> list[WaitEstimate]:
-        """Position and estimated further wait of every waiting call of ``queue``.
+    def estimated_waits(
+        self, queue: str, now: float, limit: int | None = None
+    ) -> list[WaitEstimate]:
+        """Position and estimated further wait of every waiting call of ``queue`` (the
+        first ``limit`` of them if given).
 
         Position 1 is served next. With ``r`` Ready agents the first ``r`` wait nothing;
         after them, each place costs the queue's average handle time divided by the
         agents present (Ready or busy): ``wait(p) = (p - r) * AHT / n``. The average
         handle time starts at ``expected_aht_s`` and follows finished calls.
+
+        Without ``limit``, O(w log w) for w calls waiting. With it (a status
+        publication), O(limit + changes since the last such read): the order comes
+        from the queue's front kept between reads, the counts from those kept on every
+        change (the Ready agents are those in the queue's pools).
         """
         q = self._queue(queue)
-        order = self._waiting_in_order(queue)
-        states = [self._agents[a].state for a, ring in q.members.items() if ring is not None]
-        present = sum(s in PRESENT for s in states)
-        ready = sum(s is READY for s in states)
-        out = []
-        for i, call_id in enumerate(order, start=1):
-            ahead = i - ready
-            wait = float("inf") if present == 0 else max(0, ahead) * q.aht / present
-            out.append(WaitEstimate(call_id, i, wait))
-        return out
+        if limit is None:
+            order = self._waiting_in_order(queue)
+            states = [self._agents[a].state for a, ring in q.members.items() if ring is not None]
+            present = sum(s in PRESENT for s in states)
+            ready = sum(s is READY for s in states)
+        else:
+            order = self._first_waiting(q, limit)
+            present = q.present
+            ready = sum(len(pool.entries) for pool in q.pools)
+        places = range(1, len(order) + 1)
+        if present == 0:
+            waits = [float("inf")] * len(order)
+        else:
+            aht = q.aht
+            waits = [max(0, i - ready) * aht / present for i in places]
+        return list(map(WaitEstimate, order, places, waits))
 
     def active_call_ids(self) -> list[str]:
         """Calls not yet finished: scheduled, waiting, offered, talking or in wrap-up."""

@@ -7,6 +7,7 @@ steps here only keep the state consistent (counts, pools, heaps, timers).
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import random
@@ -34,6 +35,7 @@ from queue_engine.router_state import (
     PRESENT,
     AgentEntry,
     CallEntry,
+    HeapEntry,
     QueueEntry,
     ReadyPool,
 )
@@ -53,6 +55,9 @@ REJECTED_OFFER = "rejected offer"
 NOT_READY_AFTER_CALL = "not ready after call"
 
 _FINISHED_MEMORY = 100_000
+#: A queue's front (its first waiting calls, kept for the status publications) longer
+#: than this is cut to half (pushes of calls better than all but these made it grow).
+_FRONT_MAX = 2048
 
 
 class RouterCore:
@@ -319,12 +324,19 @@ class RouterCore:
         call.version += 1
         call.ring = q.ring_for(call.arrived_at, now)
         heap = q.calls[call.ring]
-        heapq.heappush(heap, (-call.key, call.seq, call.call_id, call.version))
+        entry = (-call.key, call.seq, call.call_id, call.version)
+        heapq.heappush(heap, entry)
+        front = q.front
+        if front is not None and (q.front_bound is None or entry < q.front_bound):
+            bisect.insort(front, (entry, call.ring))
+            if len(front) > _FRONT_MAX:  # keep its first half: still every entry below
+                del front[_FRONT_MAX // 2 :]
+                q.front_bound = front[-1][0]
         if len(heap) > 2 * q.waiting + 64:
             q.calls[call.ring] = [e for e in heap if self._head_valid(e, q, call.ring)]
             heapq.heapify(q.calls[call.ring])
 
-    def _head_valid(self, entry: tuple[float, int, str, int], q: QueueEntry, ring: int) -> bool:
+    def _head_valid(self, entry: HeapEntry, q: QueueEntry, ring: int) -> bool:
         call = self._calls.get(entry[2])
         return (
             call is not None
@@ -345,6 +357,52 @@ class RouterCore:
         ]
         live.sort()
         return [call_id for _, _, call_id, _ in live]
+
+    def _unwait(self, q: QueueEntry, call: CallEntry) -> None:
+        """``call`` no longer waits in ``q`` (called before its key, version or ring
+        change: its entry is found by them)."""
+        q.waiting -= 1
+        front = q.front
+        if front is not None:
+            item = ((-call.key, call.seq, call.call_id, call.version), call.ring)
+            i = bisect.bisect_left(front, item)
+            if i < len(front) and front[i] == item:
+                del front[i]
+
+    def _first_waiting(self, q: QueueEntry, limit: int) -> list[str]:
+        """The first ``limit`` waiting call ids of ``q``, best first: what
+        :meth:`_waiting_in_order` starts with, in O(limit). The queue's front is kept
+        from the first such read on (:meth:`_push`, :meth:`_unwait`: O(log) each); when
+        it runs short, the heaps' tops are walked again for twice ``limit``."""
+        if limit <= 0:
+            return []
+        front = q.front
+        if front is None or (len(front) < limit and q.front_bound is not None):
+            front, q.front_bound = self._walk_front(q, 2 * limit)
+            q.front = front
+        return [entry[2] for entry, _ in front[:limit]]
+
+    def _walk_front(
+        self, q: QueueEntry, count: int
+    ) -> tuple[list[tuple[HeapEntry, int]], HeapEntry | None]:
+        """The first ``count`` live entries of ``q``'s ring heaps in order, and the last
+        of them (None when there are no more): the heaps' tops merged through a heap of
+        candidates (a node's children enter when it leaves), stale entries skipped."""
+        heaps = q.calls
+        todo = [(heap[0], ring, 0) for ring, heap in enumerate(heaps) if heap]
+        heapq.heapify(todo)
+        out: list[tuple[HeapEntry, int]] = []
+        while todo:
+            entry, ring, i = heapq.heappop(todo)
+            heap = heaps[ring]
+            for child in (2 * i + 1, 2 * i + 2):
+                if child < len(heap):
+                    heapq.heappush(todo, (heap[child], ring, child))
+            if self._head_valid(entry, q, ring):
+                out.append((entry, ring))
+                if len(out) == count:
+                    return out, (entry if todo else None)
+        return out, None
 
     def _max_wait_due(self, call: CallEntry, q: QueueEntry) -> float | None:
         """When ``call`` takes ``q``'s max-wait exit: only callers on the line (not a

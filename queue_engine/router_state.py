@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from cti.models import (
     AgentState,
@@ -25,6 +25,9 @@ from cti.models import (
 from queue_engine.actions import ConsultState
 from queue_engine.members import LOGGED_OUT, READY, RESERVED, TALKING, WRAP_UP
 from queue_engine.transitions import CallPhase
+
+HeapEntry = tuple[float, int, str, int]
+"""A ring heap's entry: (-fixed_key, seq, call_id, version)."""
 
 BUSY = frozenset({RESERVED, TALKING, WRAP_UP})
 PRESENT = BUSY | {READY}
@@ -216,7 +219,7 @@ class ReadyPool:
 class QueueEntry:
     config: QueueConfig
     rings: list[tuple[float, dict[str, int]]]
-    calls: list[list[tuple[float, int, str, int]]]
+    calls: list[list[HeapEntry]]
     """Per ring, a heap of (-fixed_key, seq, call_id, version); stale entries skipped."""
     pools: list[ReadyPool]
     by_arrival: list[tuple[float, int, str]]
@@ -231,6 +234,11 @@ class QueueEntry:
     """Members who may take this queue's calls and are Ready or busy."""
     logged_in: int
     """Members who may take this queue's calls and are logged in."""
+    front: list[tuple[HeapEntry, int]] | None
+    """The first waiting calls in rank order, kept once a status publication read them
+    (:meth:`queue_engine.router.Router.estimated_waits` with a limit): (entry, ring) of
+    every live heap entry up to ``front_bound`` (None: all), sorted. None: not kept."""
+    front_bound: HeapEntry | None
     # The config's fields read on every call, copied once (a new config builds a new
     # entry): compiled, a native attribute is a load, a pydantic model's a lookup
     # through its class's ``__getattr__`` hook (some hundred instructions).
@@ -258,6 +266,8 @@ class QueueEntry:
         self.aht = config.expected_aht_s
         self.present = 0
         self.logged_in = 0
+        self.front = None
+        self.front_bound = None
         self.name = config.name
         self.strategy = config.strategy
         self.priority = config.priority
@@ -311,8 +321,10 @@ class AgentSnapshot:
     muted: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class WaitEstimate:
+class WaitEstimate(NamedTuple):
+    """A waiting call's place and estimated further wait (a named tuple: a publication
+    makes one per call it sends, and a tuple is the cheapest record to make)."""
+
     call_id: str
     position: int
     """1 for the call that will be served next."""

@@ -53,13 +53,13 @@ class Timers(CallDesk):
         elif kind == "ring" and call.phase is CallPhase.QUEUED:
             q = self._queues[call.queue]
             if q.ring_for(call.arrived_at, now) > call.ring:
-                q.waiting -= 1
+                self._unwait(q, call)
                 self._place(call, q, now, out)
         elif kind == "max_wait" and call.phase is CallPhase.QUEUED:
             q = self._queues[call.queue]
             due = self._max_wait_due(call, q)
             if due is not None and now >= due:  # else a later timer is armed
-                q.waiting -= 1
+                self._unwait(q, call)
                 self._place(call, q, now, out)  # takes the exit
 
     def _offer_lapsed(self, agent: AgentEntry, now: float, out: list[Action]) -> None:
@@ -119,7 +119,7 @@ class Timers(CallDesk):
             agents = self._choose_agents(q, call.ring)  # none freed took it: anyone Ready?
             if agents:
                 heapq.heappop(q.calls[call.ring])
-                q.waiting -= 1
+                self._unwait(q, call)
                 self._offer(call, agents, now, out)
         for agent in lapsed:
             if agent not in free:

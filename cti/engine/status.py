@@ -80,10 +80,10 @@ def waiting_calls(router: Router, queue: str, now: float, wall: float) -> QueueC
     """The first waiting calls of ``queue`` in rank order, as many as one message
     takes (:data:`~cti.protocol.MAX_QUEUE_CALLS_SENT` and ``_BYTES``: a flood's whole
     queue would be refused by the broker), and how many wait."""
-    estimates = router.estimated_waits(queue, now)
+    estimates = router.estimated_waits(queue, now, MAX_QUEUE_CALLS_SENT)  # O(sent)
     calls = []
     size = 0
-    for estimate in estimates[:MAX_QUEUE_CALLS_SENT]:
+    for estimate in estimates:
         caller = router.call_caller(estimate.call_id)
         priority, own, rank = router.call_priority(estimate.call_id, now)
         call = WaitingCall(
@@ -103,7 +103,7 @@ def waiting_calls(router: Router, queue: str, now: float, wall: float) -> QueueC
         if size > MAX_QUEUE_CALLS_BYTES:
             break
         calls.append(call)
-    return QueueCalls(queue=queue, calls=tuple(calls), at_wall=wall, total=len(estimates))
+    return QueueCalls(queue=queue, calls=tuple(calls), at_wall=wall, total=router.waiting(queue))
 
 
 def _on_wire(figure: float) -> float | None:

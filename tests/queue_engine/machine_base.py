@@ -282,3 +282,17 @@ def supervise_rule(priorities: Sequence[float]) -> Rule:
         self.supervise_some_call(data, action, priority)
 
     return supervise
+
+
+def read_waits_rule(queue_names: Sequence[str]) -> Rule:
+    """A status publication: the first estimates (the order kept between reads, the
+    counts kept on every change) are exactly the full computation's first ones."""
+
+    @precondition(lambda self: self.router is not None)
+    @rule(queue=st.sampled_from(queue_names), limit=st.integers(1, 5))
+    def read_waits(self: MachineBase, queue: str, limit: int) -> None:
+        full = self.r.estimated_waits(queue, self.now)
+        assert self.r.estimated_waits(queue, self.now, limit) == full[:limit]
+        assert self.r.waiting(queue) == len(full)
+
+    return read_waits

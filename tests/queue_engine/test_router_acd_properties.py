@@ -369,6 +369,7 @@ class RelaxationMachine(mb.MachineBase):
     tick = mb.tick_rule(time_steps, later_deadline=True)
     # a deadline may be past: a call moved into a queue it is too old for
     to_next_deadline = mb.to_next_deadline_rule(may_be_past=True)
+    read_waits = mb.read_waits_rule(QUEUE_NAMES)
 
     @precondition(lambda self: self.in_state(AgentState.RESERVED))
     @rule(data=st.data())

@@ -301,6 +301,7 @@ class RouterMachine(mb.MachineBase):
 
     tick = mb.tick_rule(time_steps, later_deadline=True)
     to_next_deadline = mb.to_next_deadline_rule(may_be_past=False)
+    read_waits = mb.read_waits_rule(QUEUE_NAMES)
 
     @rule(
         # repeated entries make the common requests more likely than logging out

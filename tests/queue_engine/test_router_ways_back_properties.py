@@ -151,6 +151,7 @@ class ExitAndRingAllMachine(mb.MachineBase):
 
     tick = mb.tick_rule(time_steps, later_deadline=False)
     to_next_deadline = mb.to_next_deadline_rule(may_be_past=False)
+    read_waits = mb.read_waits_rule(QUEUE_NAMES)
 
     @precondition(lambda self: self.in_state(AgentState.TALKING))
     @rule(data=st.data(), how=st.sampled_from(["hang up", "transfer"]), to=st.integers(0, 1))

@@ -1,0 +1,102 @@
+"""Estimated waits as a status publication reads them (the first ``limit`` of a queue,
+from the order the router keeps between reads) against the full computation."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+
+from cti.errors import RoutingError
+from cti.models import AgentConfig, QueueConfig
+from queue_engine import inputs as ri
+from queue_engine.router import Router
+from tests.queue_engine.machine_base import make_caller
+
+QUEUES = [
+    QueueConfig(name="q0", value_weight=1.0, aging_rate=0.001, expected_aht_s=90.0),
+    QueueConfig(name="q1", value_weight=2.0, aging_rate=1.0, skills={"x": 2}),
+]
+
+
+def agree(router: Router, now: float, limits: tuple[int, ...] = (1, 7, 200)) -> int:
+    """Every queue's first estimates read with each limit are the full computation's
+    first ones; returns how many calls wait in all."""
+    waiting = 0
+    for queue in router.queue_names:
+        full = router.estimated_waits(queue, now)
+        assert router.waiting(queue) == len(full)
+        for limit in limits:
+            assert router.estimated_waits(queue, now, limit) == full[:limit], (queue, limit)
+        waiting += len(full)
+    return waiting
+
+
+def test_first_estimates_stay_exact_while_thousands_of_better_calls_push_in() -> None:
+    router = Router(QUEUES)
+    for i in range(10):
+        router.handle(ri.CallArrives(call_id=f"low{i}", queue="q0", caller=make_caller(0, i)), 0.0)
+    assert agree(router, 0.0, (5,)) == 10  # the kept order starts: the first 10 of q0
+    # Every new call ranks above the 10 kept: the kept order grows past its cap, is cut.
+    for i in range(2500):
+        now = 1.0 + i / 100
+        caller = make_caller(100, 100 + i)
+        router.handle(ri.CallArrives(call_id=f"high{i}", queue="q0", caller=caller), now)
+        if i % 500 == 499:
+            agree(router, now, (5,))
+    assert agree(router, 30.0, (1, 200, 1100, 1600, 3000)) == 2510
+    assert [e.call_id for e in router.estimated_waits("q0", 30.0, 3)] == [
+        "high0",
+        "high1",
+        "high2",
+    ]
+
+
+def test_first_estimates_stay_exact_through_random_traffic_read_now_and_then() -> None:
+    """Arrivals, agents taking and finishing calls, hang-ups, priorities, moves, time:
+    read at random moments with several limits, the first estimates never differ."""
+    rng = random.Random(23)
+    router = Router(QUEUES)
+    agents = [f"a{i}" for i in range(6)]
+    for i, agent_id in enumerate(agents):
+        skills = {"x": 2} if i % 2 else {}
+        config = AgentConfig(id=agent_id, skills=skills, queues={"q0": 0.0, "q1": float(i)})
+        router.handle(ri.AgentConfigured(agent=config), 0.0)
+        router.handle(ri.AgentLogsIn(agent_id=agent_id), 0.0)
+    now, n, reads = 0.0, 0, 0
+    for step in range(4000):
+        agent_id = rng.choice(agents)
+        own = router.agent(agent_id).call_id or ""
+        waiting = [c for q in router.queue_names for c in router.waiting_in_order(q)]
+        some = rng.choice(waiting) if waiting else "none"
+        event: ri.AnyInput
+        match rng.randrange(10):
+            case 0 | 1 | 2:
+                queue = rng.choice(["q0", "q1"])
+                caller = make_caller(rng.randint(0, 100), n)
+                event = ri.CallArrives(call_id=f"c{n}", queue=queue, caller=caller)
+                n += 1
+            case 3:
+                event = ri.AgentGoesReady(agent_id=agent_id)
+            case 4:
+                event = ri.AgentAccepts(agent_id=agent_id, call_id=own)
+            case 5:
+                event = ri.AgentHangsUp(agent_id=agent_id, call_id=own)
+            case 6:
+                event = ri.AgentFinishesWrapUp(agent_id=agent_id, call_id=own, disposition="ok")
+            case 7:
+                event = ri.CallerHangsUp(call_id=some)
+            case 8:
+                if rng.random() < 0.5:
+                    event = ri.CallPriorityChanged(call_id=some, priority=rng.choice([-5.0, 50.0]))
+                else:
+                    event = ri.CallMoved(call_id=some, queue=rng.choice(["q0", "q1"]))
+            case _:
+                now += rng.choice([0.5, 7.0, 40.0])
+                event = ri.TimePasses()
+        with contextlib.suppress(RoutingError):  # an input the state does not allow
+            router.handle(event, now)
+        if rng.random() < 0.05 or step == 3999:
+            agree(router, now, (rng.randint(1, 4), rng.randint(5, 40)))
+            reads += 1
+    assert reads > 100
+    assert n > 1000
