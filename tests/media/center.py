@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import wave
 from array import array
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -49,11 +49,13 @@ class Phone(Baresip):
 @asynccontextmanager
 async def voice_center(
     tmp_path: Path, agents: Sequence[str], *, persistent: Sequence[str] = (),
-    queues: Sequence[str] = ("general",), **sections: Any,
+    queues: Sequence[str] = ("general",), params: Mapping[str, Any] | None = None,
+    **sections: Any,
 ) -> AsyncIterator[Center]:  # fmt: skip
     """The engine with one SIP line whose phones are ``agents``, every call recorded
     (MD5 digest: baresip 1.0 answers only the first challenge); ``persistent``: agents
     with ``phone_mode = "persistent"``; the agents are in every one of ``queues``;
+    ``params``: more of the line's parameters (``transports``, ``srtp``...);
     ``sections``: more of the configuration (``flows=[...]``, ``caller={...}``)."""
     line = SipLine(
         SipLineParams(
@@ -65,6 +67,7 @@ async def voice_center(
             phone_algorithms=("MD5",),
             phone_qualify_s=0,
             recordings_dir=str(tmp_path / "recordings"),
+            **(params or {}),
         )
     )
     config = center_config([{"name": q} for q in queues], voice={"record": "all"}, **sections)
@@ -85,13 +88,14 @@ def sip_line(c: Center) -> SipLine:
 @asynccontextmanager
 async def agent_phone(
     c: Center, tmp_path: Path, agent: str, tone_hz: float, *, auto_answer: bool = False,
-    codecs: str = "",
+    codecs: str = "", transport: str = "udp", make: Callable[..., Phone] = Phone,
 ) -> AsyncIterator[Phone]:  # fmt: skip
-    """The agent's baresip, registered to the line, the agent logged in and Ready."""
-    host, port = sip_line(c).local_address
+    """The agent's baresip, registered to the line (at its ``transport``'s address), the
+    agent logged in and Ready; ``make``: the phone's class (or a partial of it)."""
+    host, port = sip_line(c).address(transport)
     account = Registration(host, port, agent, PASSWORD)
-    phone = Phone(tmp_path, user=agent, tone_hz=tone_hz, register=account,
-                  auto_answer=auto_answer, codecs=codecs)  # fmt: skip
+    phone = make(tmp_path, user=agent, tone_hz=tone_hz, register=account,
+                 auto_answer=auto_answer, codecs=codecs)  # fmt: skip
     async with phone:
         await phone.wait_event("REGISTER_OK")
         await until(lambda: c.service.voice.reachable.get(agent) is True)

@@ -1,0 +1,141 @@
+"""SRTP with real phones (marker ``media``): baresip with its ``srtp`` module (SDES keys,
+RFC 4568) over TLS, as an agent's phone and as the far end of a trunk calling the line.
+Each side hears the other's tone (Goertzel), and the relay's counters show the secure
+leg's packets were SRTP that authenticated with the keys agreed (plain RTP there would
+fail authentication and be dropped as garbage), while the other leg stays plain RTP.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from telephony_adapters.media.relay import MediaRelay
+from telephony_adapters.media.srtp import SrtpLeg
+from telephony_adapters.sipline.useragent import leg_id
+from tests.audio import tone_power_ratio
+from tests.harness import until
+from tests.media.center import (
+    AGENT_HZ,
+    CALLER_HZ,
+    Phone,
+    agent_phone,
+    answered_call,
+    last_second,
+    sip_line,
+    voice_center,
+)
+from tests.phones import Baresip
+from tests.telephony_adapters.sipline.certs import TestPki, make_pki
+
+pytestmark = pytest.mark.media
+
+SECONDS = 2.0
+"""Audio each side hears before the checks: 100 packets of 20 ms."""
+
+
+class SrtpPhone(Phone):
+    """A baresip with the ``srtp`` module, trusting the test CA for TLS, its account
+    with ``mediaenc`` (``srtp``: RTP/AVP with crypto, best effort; ``srtp-mand``:
+    RTP/SAVP) and registered over TLS when it registers."""
+
+    def __init__(self, workdir: Path, *, ca: Path, mediaenc: str, **kw: Any) -> None:
+        super().__init__(workdir, **kw)
+        self.ca = ca
+        self.mediaenc = mediaenc
+
+    def _write_config(self) -> None:
+        super()._write_config()
+        config = self.folder / "config"
+        text = config.read_text().replace("module\t\t\tg711.so\n",
+                                          "module\t\t\tg711.so\nmodule\t\t\tsrtp.so\n")  # fmt: skip
+        config.write_text(f"{text}sip_cafile\t\t{self.ca}\n")
+
+    def _account(self) -> str:
+        account = super()._account()
+        if self.register is not None:
+            account = account.replace(">", ";transport=tls>", 1)
+        return f"{account};mediaenc={self.mediaenc}"
+
+
+def tls_line(pki: TestPki, **srtp: str) -> dict[str, Any]:
+    return {"transports": ("udp", "tls"), "tls_port": 0, "tls_cert_file": str(pki.cert),
+            "tls_key_file": str(pki.key), "tls_ca_file": str(pki.ca), **srtp}  # fmt: skip
+
+
+def relay_of(c: Any) -> MediaRelay:
+    voice = sip_line(c)._voice
+    assert voice is not None
+    return voice.relay
+
+
+def heard_both_ways(caller_heard: list[int], agent_heard: list[int]) -> None:
+    assert tone_power_ratio(caller_heard, AGENT_HZ) > 0.8
+    assert tone_power_ratio(caller_heard, CALLER_HZ) < 0.05
+    assert tone_power_ratio(agent_heard, CALLER_HZ) > 0.8
+    assert tone_power_ratio(agent_heard, AGENT_HZ) < 0.05
+
+
+def authenticated(srtp: SrtpLeg) -> None:
+    """The leg's packets, both ways, went through SRTP, none refused."""
+    assert srtp.unprotected >= SECONDS * 50 * 0.8, srtp.unprotected
+    assert srtp.protected >= SECONDS * 50 * 0.8, srtp.protected
+    assert srtp.garbage == 0
+
+
+async def test_an_agent_phone_with_srtp_over_tls_talks_to_a_plain_caller(
+    tmp_path: Path,
+) -> None:
+    pki = make_pki(tmp_path / "pki")
+    secure = partial(SrtpPhone, ca=pki.ca, mediaenc="srtp-mand")
+    async with (
+        voice_center(tmp_path, ["1001"], params=tls_line(pki, phone_srtp="require")) as c,
+        agent_phone(c, tmp_path, "1001", AGENT_HZ, transport="tls", make=secure) as agent,
+        Baresip(tmp_path, user="caller", tone_hz=CALLER_HZ) as caller,
+    ):
+        call_id = await answered_call(c, caller, agent)
+        relay = relay_of(c)
+        srtp = relay.srtp_of(leg_id(call_id, "1001"))
+        assert srtp is not None
+        assert srtp.suite == "AES_CM_128_HMAC_SHA1_80"
+        assert relay.srtp_of(call_id) is None  # the caller's leg is plain RTP
+        caller_heard = last_second(await caller.wait_heard(SECONDS))
+        agent_heard = last_second(await agent.wait_heard(SECONDS))
+        authenticated(srtp)
+        await caller.hangup()
+        await agent.wait_event("CALL_CLOSED")
+    heard_both_ways(caller_heard, agent_heard)
+
+
+@pytest.mark.parametrize(("srtp", "mediaenc"), [("require", "srtp-mand"), ("offer", "srtp")])
+async def test_a_trunk_far_end_calling_over_tls_with_srtp_talks_to_a_plain_agent(
+    tmp_path: Path, srtp: str, mediaenc: str
+) -> None:
+    pki = make_pki(tmp_path / "pki")
+    async with (
+        voice_center(tmp_path, ["1001"], params=tls_line(pki, srtp=srtp)) as c,
+        agent_phone(c, tmp_path, "1001", AGENT_HZ) as agent,
+        SrtpPhone(tmp_path, user="caller", tone_hz=CALLER_HZ, ca=pki.ca,
+                  mediaenc=mediaenc) as caller,
+    ):  # fmt: skip
+        host, port = sip_line(c).address("tls")
+        await caller.dial(f"sip:800@{host}:{port};transport=tls")
+        await agent.wait_event("CALL_INCOMING")
+        await agent.accept()
+        await caller.wait_event("CALL_ESTABLISHED")
+        call_id = c.service.router.agent("1001").call_id
+        assert call_id is not None
+        relay = relay_of(c)
+        keyed = relay.srtp_of(call_id)
+        assert keyed is not None
+        assert relay.srtp_of(leg_id(call_id, "1001")) is None  # the agent's leg is plain
+        caller_heard = last_second(await caller.wait_heard(SECONDS))
+        agent_heard = last_second(await agent.wait_heard(SECONDS))
+        authenticated(keyed)
+        await caller.hangup()
+        await agent.wait_event("CALL_CLOSED")
+        await until(lambda: relay.srtp_of(call_id) is None, what="the caller's leg closed")
+    heard_both_ways(caller_heard, agent_heard)
