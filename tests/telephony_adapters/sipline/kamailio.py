@@ -94,7 +94,13 @@ def need_tls_module() -> None:
 
 
 def proxy_config(
-    port: int, line_port: int, modules: str, tls: ProxyTls | None = None, tls_cfg: str = ""
+    port: int,
+    line_port: int,
+    modules: str,
+    tls: ProxyTls | None = None,
+    tls_cfg: str = "",
+    *,
+    debug: int = 2,
 ) -> str:
     """A stateful proxy on 127.0.0.1:``port`` for a line on 127.0.0.1:``line_port``
     (over TLS at ``tls.line_port`` when ``tls`` is given: see the module docstring)."""
@@ -113,7 +119,7 @@ def proxy_config(
         to_line = f'$du = "sip:127.0.0.1:{tls.line_port};transport=tls";'
         tls_module = f'loadmodule "tls.so"\nmodparam("tls", "config", "{tls_cfg}")\n'
     return f"""#!KAMAILIO
-debug=2
+debug={debug}
 log_stderror=yes
 children=1
 auto_aliases=no
@@ -184,9 +190,20 @@ onsend_route {{
 class Kamailio:
     """One Kamailio process (it forks workers; stopping the main one stops them all)."""
 
-    def __init__(self, workdir: Path, line_port: int, tls: ProxyTls | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        line_port: int,
+        tls: ProxyTls | None = None,
+        *,
+        debug: int = 2,
+        shm_mb: int = 16,
+    ) -> None:
+        """``debug``: Kamailio's log level (2 logs each request; 0 only warnings, for a
+        benchmark); ``shm_mb``: its shared memory."""
         self.workdir = workdir
         self.line_port = line_port
+        self.debug, self.shm_mb = debug, shm_mb
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
@@ -204,7 +221,9 @@ class Kamailio:
         if self.tls is not None:
             need_tls_module()
             tls_cfg.write_text(self.tls.config(), "utf-8")
-        text = proxy_config(self.port, self.line_port, module_dir(), self.tls, str(tls_cfg))
+        text = proxy_config(
+            self.port, self.line_port, module_dir(), self.tls, str(tls_cfg), debug=self.debug
+        )
         config.write_text(text, "utf-8")
         self.process = await asyncio.create_subprocess_exec(
             binary,
@@ -213,7 +232,7 @@ class Kamailio:
             "-DD",  # stay in the foreground (the workers are still forked)
             "-E",  # log to stderr
             "-m",
-            "16",
+            str(self.shm_mb),
             "-M",
             "4",
             "-Y",
