@@ -4,12 +4,14 @@ require), the TLS-only rule, and the user agent's offers and answers carrying ke
 from __future__ import annotations
 
 import base64
+import dataclasses
 
 import pytest
 from pydantic import ValidationError
 
 from cti.config import SipLineSettings
 from cti.errors import TelephonyError
+from cti.protocol import PhoneRefused
 from telephony_adapters.media.srtp import Crypto, format_crypto, new_key, parse_crypto
 from telephony_adapters.sipline.line import SipLine
 from telephony_adapters.sipline.message import Request, Response
@@ -26,6 +28,7 @@ from telephony_adapters.sipline.sdp import (
     secure_offer,
 )
 from telephony_adapters.sipline.useragent import MediaStart, UserAgent
+from telephony_adapters.sipline.voice import SipVoice
 from tests.telephony_adapters.sipline.peer import (
     PEER,
     invite,
@@ -35,6 +38,13 @@ from tests.telephony_adapters.sipline.peer import (
     request,
     sent,
     statuses,
+)
+from tests.telephony_adapters.sipline.test_voice import (  # noqa: F401 (the fixture)
+    CALL,
+    RING,
+    FakeLine,
+    media,
+    voiced,
 )
 
 KEY = new_key()
@@ -314,3 +324,62 @@ def test_srtp_on_a_line_without_tls_is_a_configuration_error(key: str) -> None:
 def test_srtp_on_a_trunk_line_without_a_voice_path_is_refused() -> None:
     with pytest.raises(TelephonyError, match="srtp = 'offer' needs the line's voice path"):
         SipLine(SipLineParams(name="sip", transports=("tls",), srtp="offer"))
+
+
+def test_an_invite_without_offer_over_tls_gets_our_keys_and_the_ack_gives_theirs() -> None:
+    ua = make_ua(srtp="offer")
+    out = ua.receive(tls_invite(body=b""), PEER, 0.0)
+    call_id = next(e.call_id for e in out if hasattr(e, "call_id") and e.call_id)
+    [ok] = sent(ua.answer(call_id, 10000, 0.1))
+    assert isinstance(ok, Response)
+    offered = parse_sdp(ok.body).media[0]
+    assert offered.proto == "RTP/AVP"
+    mine = parse_crypto(offered.crypto[1])
+    theirs = format_crypto(Crypto(mine.tag, mine.suite, KEY))
+    ack = request("ACK", to_tag=ok.to.tag, branch="z9hG4bKack", body=bytes(peer_answer(
+        "RTP/AVP", theirs))).replace(b"SIP/2.0/UDP", b"SIP/2.0/TLS")  # fmt: skip
+    [media] = of_type(ua.receive(ack, PEER, 0.2), MediaStart)
+    assert media.plan.srtp_suite == "AES_CM_128_HMAC_SHA1_32"
+    assert (media.plan.srtp_send_key, media.plan.srtp_recv_key) == (b64(mine.key), b64(KEY))
+
+
+# --- the voice: the relay leg follows the plan's keys ---------------------------------
+
+
+async def test_the_callers_relay_leg_keeps_re_keys_and_drops_srtp_as_the_plan_says(
+    voiced: tuple[SipVoice, FakeLine],  # noqa: F811 (the fixture)
+) -> None:
+    voice, _ = voiced
+    port = await voice.open(CALL)
+    suite = "AES_CM_128_HMAC_SHA1_80"
+    keyed = dataclasses.replace(media(), srtp_suite=suite, srtp_send_key=b64(KEY),
+                                srtp_recv_key=b64(other := new_key()))  # fmt: skip
+    voice.media_start(MediaStart(CALL, port, keyed))
+    first = voice.relay.srtp_of(CALL)
+    assert first is not None
+    assert first.same_keys(suite, KEY, other)
+    voice.media_start(MediaStart(CALL, port, dataclasses.replace(keyed, direction="sendonly")))
+    assert voice.relay.srtp_of(CALL) is first  # a hold: the same context goes on
+    rekeyed = dataclasses.replace(keyed, srtp_recv_key=b64(new := new_key()))
+    voice.media_start(MediaStart(CALL, port, rekeyed))
+    second = voice.relay.srtp_of(CALL)
+    assert second is not None
+    assert second is not first
+    assert second.same_keys(suite, KEY, new)
+    voice.media_start(MediaStart(CALL, port, media()))
+    assert voice.relay.srtp_of(CALL) is None
+
+
+async def test_keys_the_relay_cannot_take_end_the_phones_leg_not_the_engine(
+    voiced: tuple[SipVoice, FakeLine],  # noqa: F811 (the fixture)
+) -> None:
+    voice, line = voiced
+    await voice.plan_audio(CALL, RING, live=True)
+    [(leg, *_)] = line.rung
+    bad = dataclasses.replace(media(), srtp_suite="AES_CM_128_HMAC_SHA1_80",
+                              srtp_send_key=b64(KEY), srtp_recv_key="AAAA")  # fmt: skip
+    voice.media_start(MediaStart(leg, voice.relay.port_of(leg), bad))
+    assert leg in line.ended
+    [refused] = line.events
+    assert isinstance(refused, PhoneRefused)
+    assert "SRTP keys not usable" in refused.reason
