@@ -10,6 +10,7 @@ import pylibsrtp
 import pytest
 
 from telephony_adapters.media import g711
+from telephony_adapters.media.player import ToneSource
 from telephony_adapters.media.relay import MediaRelay
 from telephony_adapters.media.srtp import (
     SUITES,
@@ -171,3 +172,25 @@ async def test_the_relay_carries_srtp_on_one_leg_and_plain_rtp_on_the_other() ->
         assert relay.core.dropped == {}
         relay.close_leg("a")
         assert relay.srtp_of("a") is None
+
+
+async def test_a_packet_that_fails_authentication_never_latches_the_legs_address() -> None:
+    forger, peer = await phone(), await phone()
+    key, relay_key = new_key(), new_key()
+    suite = "AES_CM_128_HMAC_SHA1_32"
+    low, high = free_range(20)
+    async with MediaRelay("127.0.0.1", low, high) as relay:
+        port = await relay.open_leg("a", payload_type=0, latch=True)
+        leg = SrtpLeg(suite, relay_key, key)
+        relay.set_srtp("a", leg)
+        relay.play("a", ToneSource(1000))
+        forged = SrtpLeg(suite, new_key(), new_key()).protect(rtp(1))
+        assert forged is not None
+        forger.send(forged, port)
+        await until(lambda: leg.garbage == 1)
+        genuine = SrtpLeg(suite, key, relay_key).protect(rtp(2))
+        assert genuine is not None
+        peer.send(genuine, port)
+        await until(lambda: len(peer.got) > 0)
+        assert forger.got == []  # the leg answers only where authentic packets come from
+        assert leg.unprotected == 1
