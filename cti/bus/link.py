@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import random
 import socket
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cti.bus.batching_socket import batching_sockets
 from cti.bus.broker import BrokerAddress, BrokerError
 from cti.bus.outbox import Outgoing
 from cti.errors import ConfigError, CtiError
@@ -32,8 +32,9 @@ class TakenOverError(BrokerError):
 class Link(Protocol):
     """One live connection to the broker (the part of aiomqtt the bus uses)."""
 
-    async def publish(self, item: Outgoing) -> None:
-        """Send and return once acknowledged (QoS 1) or written (QoS 0)."""
+    def publish(self, item: Outgoing) -> Awaitable[None]:
+        """Send; the awaitable completes once acknowledged (QoS 1) or written (QoS 0),
+        and fails if the publish cannot be sent (a future: no task per publish)."""
         ...
 
     async def subscribe(self, pattern: str, ident: int) -> None:
@@ -137,6 +138,7 @@ async def aiomqtt_link(settings: LinkSettings) -> AsyncIterator[Link]:
     )
     # aiomqtt warns (a log line per publish) above 10 pending: ours are bounded anyway
     client.pending_calls_threshold = settings.max_in_flight + 10
+    batching_sockets(client._client, asyncio.get_running_loop())
     try:
         async with client:
             yield _AiomqttLink(client, address.display)
@@ -145,14 +147,36 @@ async def aiomqtt_link(settings: LinkSettings) -> AsyncIterator[Link]:
 
 
 class _AiomqttLink:
+    """Publishes go to paho directly, each with a future its acknowledgement completes
+    (aiomqtt's publish costs an event, a ``wait_for`` and a task per message)."""
+
     def __init__(self, client: Any, display: str) -> None:
         self._client = client
+        self._paho = client._client
         self._display = display
+        self._loop = asyncio.get_running_loop()
+        self._acks: dict[int, asyncio.Future[None]] = {}
+        self._on_publish = self._paho.on_publish
+        self._paho.on_publish = self._acknowledged
 
-    async def publish(self, item: Outgoing) -> None:
-        await self._client.publish(
-            item.topic, item.payload, qos=item.qos, retain=item.retain, timeout=math.inf
-        )
+    def publish(self, item: Outgoing) -> asyncio.Future[None]:
+        ack = self._loop.create_future()
+        info = self._paho.publish(item.topic, item.payload, item.qos, item.retain)
+        if info.rc != 0:
+            error = f"broker {self._display}: could not publish on {item.topic!r} (rc {info.rc})"
+            ack.set_exception(ConnectionError(error))
+        elif info.is_published():
+            ack.set_result(None)
+        else:
+            self._acks[info.mid] = ack
+        return ack
+
+    def _acknowledged(self, client: Any, userdata: Any, mid: int, *rest: Any) -> None:
+        ack = self._acks.pop(mid, None)
+        if ack is None:
+            self._on_publish(client, userdata, mid, *rest)  # one of aiomqtt's own
+        elif not ack.done():
+            ack.set_result(None)
 
     async def subscribe(self, pattern: str, ident: int) -> None:
         from paho.mqtt.packettypes import PacketTypes

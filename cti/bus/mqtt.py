@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -212,6 +213,8 @@ class MqttBus:
         """The last retained publish handed to the broker, per topic (sent again on reconnect)."""
         self._subs: list[_Sub] = []
         self._routes: dict[str, list[_Sub]] = {}
+        self._topics: dict[str, tuple[str | None, int]] = {}
+        """Topic -> why it cannot be published on (None: it can) and its QoS."""
         self._link: Link | None = None
         self._subscribed: set[str] = set()
         self._idents: dict[str, int] = {}
@@ -285,14 +288,19 @@ class MqttBus:
         """Queue raw bytes for ``topic``. A topic the broker would disconnect us for
         (:func:`cti.topics.topic_problem`) or a payload over
         :data:`~cti.protocol.MAX_MESSAGE_BYTES` is dropped with an error, never sent."""
-        problem = topics.topic_problem(topic)
+        known = self._topics.get(topic)
+        if known is None:
+            if len(self._topics) > 100_000:
+                self._topics.clear()
+            known = self._topics[topic] = (topics.topic_problem(topic), qos_for(topic))
+        problem, qos = known
         if problem is None and len(payload) > MAX_MESSAGE_BYTES:
             problem = f"a payload of {len(payload)} bytes (at most {MAX_MESSAGE_BYTES})"
         if problem is not None:
             shown = topic.encode("unicode_escape").decode("ascii")[:200]
             log_limits.error(log, "publish on %s refused: %s; dropped", shown, problem)
             return
-        self._put(Outgoing(topic, payload, qos_for(topic), retain))
+        self._put(Outgoing(topic, payload, qos, retain))
 
     def subscribe(self, pattern: str) -> _Sub:
         return _Sub(self, pattern)
@@ -554,7 +562,7 @@ class MqttBus:
         self._link = link
         reader = asyncio.create_task(self._read(link), name=f"mqtt-read:{self.client_id}")
         sender: asyncio.Task[None] | None = None
-        deliveries: set[asyncio.Task[None]] = set()
+        deliveries: set[asyncio.Future[None]] = set()
         try:
             # Subscribe again (also to what was subscribed meanwhile) before going online.
             while pending := {s.pattern for s in self._subs} - self._subscribed:
@@ -593,10 +601,11 @@ class MqttBus:
                     return describe(failure)
             return "the connection ended"
         finally:
-            tasks = [reader, *deliveries] + ([sender] if sender is not None else [])
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            running: list[asyncio.Future[None]] = [reader, *deliveries]
+            running += [sender] if sender is not None else []
+            for future in running:
+                future.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
 
     async def _read(self, link: Link) -> None:
         async for topic, payload, idents in link.messages():
@@ -606,7 +615,7 @@ class MqttBus:
                 log_limits.exception(log, "message on %s not delivered; going on", topic)
         raise BrokerError("the broker closed the connection")
 
-    async def _send(self, link: Link, deliveries: set[asyncio.Task[None]]) -> None:
+    async def _send(self, link: Link, deliveries: set[asyncio.Future[None]]) -> None:
         while True:
             while not (len(self._outbox) and self._window.has_room):
                 self._changed.clear()
@@ -615,27 +624,25 @@ class MqttBus:
             if item.retain:
                 self._retained[item.topic] = item
             ticket = self._window.add(item)
-            task = asyncio.create_task(self._deliver(link, ticket, item))
-            deliveries.add(task)
-            task.add_done_callback(deliveries.discard)
+            ack = asyncio.ensure_future(link.publish(item))
+            deliveries.add(ack)
+            ack.add_done_callback(functools.partial(self._delivered, link, ticket, item))
+            ack.add_done_callback(deliveries.discard)
             self._changed.set()
 
-    async def _deliver(self, link: Link, ticket: int, item: Outgoing) -> None:
-        try:
-            await link.publish(item)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if self._link is link and self._status.online:
-                # The link lives but refused this one: sending it again would not help.
-                log_limits.error(
-                    log, "publish on %s failed: %s; dropped", item.topic, describe(exc)
-                )
-                self._window.done(ticket)
-                self._changed.set()  # its place in the window is free: the sender goes on
-            return  # otherwise the connection broke: it goes back to the outbox
+    def _delivered(
+        self, link: Link, ticket: int, item: Outgoing, ack: asyncio.Future[None]
+    ) -> None:
+        if ack.cancelled():
+            return  # the connection broke: it goes back to the outbox
+        exc = ack.exception()
+        if exc is not None:
+            if not (self._link is link and self._status.online):
+                return  # the connection broke: it goes back to the outbox
+            # The link lives but refused this one: sending it again would not help.
+            log_limits.error(log, "publish on %s failed: %s; dropped", item.topic, describe(exc))
         self._window.done(ticket)
-        self._changed.set()
+        self._changed.set()  # its place in the window is free: the sender goes on
 
     def _aiomqtt_connector(self) -> contextlib.AbstractAsyncContextManager[Link]:
         will = None if self.presence_agent is None else self._presence_message(online=False)

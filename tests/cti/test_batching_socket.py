@@ -1,0 +1,156 @@
+"""The broker connection's batching socket (cti/bus/batching_socket.py): the writes of
+one loop turn go out in one system call and in order, reads are served from one large
+recv, nothing is lost when the peer is slow or the socket closes, and what waits for a
+peer that does not read stays bounded (and is logged)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import select
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from cti.bus import batching_socket
+from cti.bus.batching_socket import BatchingSocket, batching_sockets
+from tests.harness import until
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    ours, peer = socket.socketpair()
+    ours.setblocking(False)
+    peer.setblocking(False)
+    yield ours, peer
+    ours.close()
+    peer.close()
+
+
+def _read_all(peer: socket.socket) -> bytes:
+    data = b""
+    while True:
+        try:
+            chunk = peer.recv(1 << 16)
+        except BlockingIOError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
+async def test_writes_of_one_turn_go_out_in_one_send_in_order(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    ours, peer = pair
+    sock = BatchingSocket(ours, asyncio.get_running_loop())
+    for packet in (b"1", b"22", b"333"):
+        assert sock.send(packet) == len(packet)
+    assert sock.sends == 0  # nothing yet: at the end of this turn
+    received = b""
+
+    def arrived() -> bool:
+        nonlocal received
+        received += _read_all(peer)
+        return received == b"122333"
+
+    await until(arrived, what="the three packets, in order")
+    assert sock.sends == 1
+    sock.send(b"4444")
+    await until(lambda: sock.sends == 2)
+    assert _read_all(peer) == b"4444"
+
+
+async def test_reads_come_from_one_recv_and_pending_tells_what_is_left(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    ours, peer = pair
+    sock = BatchingSocket(ours, asyncio.get_running_loop())
+    peer.sendall(b"abcdef")
+    await until(lambda: _readable(ours))
+    assert sock.recv(1) == b"a"
+    assert sock.pending() == 5
+    assert sock.recv(2) == b"bc"
+    assert sock.recv(10) == b"def"
+    assert sock.pending() == 0
+    with pytest.raises(BlockingIOError):
+        sock.recv(1)
+    peer.close()
+    await until(lambda: _readable(ours))
+    assert sock.recv(1) == b""  # the peer closed: paho sees the connection lost
+
+
+def _readable(sock: socket.socket) -> bool:
+    return bool(select.select([sock], [], [], 0)[0])
+
+
+async def test_a_peer_that_does_not_read_bounds_what_waits_and_loses_nothing(
+    pair: tuple[socket.socket, socket.socket],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ours, peer = pair
+    monkeypatch.setattr(batching_socket, "HIGH_WATER", 64 * 1024)
+    sock = BatchingSocket(ours, asyncio.get_running_loop())
+    chunk, sent, refused = bytes(range(256)) * 64, bytearray(), False
+    while not refused:  # one chunk a turn, as paho would, until sending must wait
+        try:
+            sock.send(chunk)
+            sent += chunk
+        except BlockingIOError:
+            refused = True
+        assert sock.waiting <= batching_socket.HIGH_WATER + len(chunk)
+        await asyncio.sleep(0)
+    assert "does not read" in caplog.text
+    received = bytearray()
+
+    def drained() -> bool:
+        received.extend(_read_all(peer))
+        return len(received) >= len(sent)
+
+    await until(drained, what="everything sent once the peer reads")
+    assert received == sent
+    assert sock.waiting == 0
+
+
+async def test_close_sends_what_waits_first(pair: tuple[socket.socket, socket.socket]) -> None:
+    ours, peer = pair
+    sock = BatchingSocket(ours, asyncio.get_running_loop())
+    sock.send(b"disconnect")
+    sock.close()
+    assert _read_all(peer) == b"disconnect"
+
+
+async def test_a_send_from_another_thread_goes_straight_out(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    ours, peer = pair
+    sock = BatchingSocket(ours, asyncio.get_running_loop())
+    await asyncio.to_thread(sock.send, b"connect")  # paho's CONNECT, from aiomqtt's thread
+    assert sock.sends == 1
+    assert _read_all(peer) == b"connect"
+
+
+async def test_only_plain_sockets_are_wrapped(pair: tuple[socket.socket, socket.socket]) -> None:
+    ours, _peer = pair
+
+    class Paho:
+        def __init__(self, sock: object) -> None:
+            self.sock = sock
+
+        def _create_socket(self) -> object:
+            return self.sock
+
+    loop = asyncio.get_running_loop()
+    plain, other = Paho(ours), Paho(object())
+    batching_sockets(plain, loop)
+    batching_sockets(other, loop)
+    assert isinstance(plain._create_socket(), BatchingSocket)
+    assert not isinstance(other._create_socket(), BatchingSocket)
+
+
+async def test_a_paho_without_the_hook_is_left_alone(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    batching_sockets(object(), asyncio.get_running_loop())
+    assert "not batched" in caplog.text
