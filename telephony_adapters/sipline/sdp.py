@@ -206,9 +206,6 @@ class MediaPlan:
         return self.direction != "sendrecv"
 
 
-SRTP_MODES = ("off", "offer", "require")
-
-
 @dataclass(frozen=True, slots=True)
 class SrtpPolicy:
     """Whether SDP offers and answers of a call carry SRTP keys (docs/sip.md, SRTP)."""
@@ -257,10 +254,10 @@ def secure_offer(offer: Session, srtp: SrtpPolicy) -> None:
     ]
 
 
-def _answer_srtp(offered: Media, srtp: SrtpPolicy) -> Crypto | None:
-    """The crypto line we answer with (our key, the offer's tag and suite), or None for
-    plain RTP. Raises NotAcceptableError when SRTP is required, by the offer
-    (RTP/SAVP) or by us, and cannot be had."""
+def _answer_srtp(offered: Media, srtp: SrtpPolicy) -> tuple[Crypto, Crypto] | None:
+    """The crypto line we answer with (our key, the offer's tag and suite) and the
+    offer's line it answers, or None for plain RTP. Raises NotAcceptableError when SRTP
+    is required, by the offer (RTP/SAVP) or by us, and cannot be had."""
     savp = "SAVP" in offered.proto
     if srtp.mode == "off" and savp:
         raise NotAcceptableError("the offer requires SRTP (RTP/SAVP) and srtp is off here")
@@ -273,7 +270,7 @@ def _answer_srtp(offered: Media, srtp: SrtpPolicy) -> Crypto | None:
         if savp or srtp.mode == "require":
             raise NotAcceptableError(f"SRTP required and no usable crypto line: {why}"[:200])
         return None
-    return Crypto(theirs.tag, theirs.suite, _our_key(srtp, theirs.suite))
+    return Crypto(theirs.tag, theirs.suite, _our_key(srtp, theirs.suite)), theirs
 
 
 def _accepted_srtp(ours: Media, answer: Media) -> tuple[str, str, str]:
@@ -361,22 +358,20 @@ def answer_offer(
         remote_host = _remote_host(offer, m)
         ours = _our_direction(_remote_direction(offer, m), remote_host, hold=hold)
         pt, name = chosen
-        crypto = _answer_srtp(m, srtp)
-        proto = m.proto if crypto is not None else m.proto.replace("SAVP", "AVP")
-        media = Media("audio", port, proto, [str(pt)], ptime=20, direction=ours)
+        keys = _answer_srtp(m, srtp)  # RTP/SAVP is answered only with crypto
+        media = Media("audio", port, m.proto, [str(pt)], ptime=20, direction=ours)
         media.rtpmap[pt] = (name, 8000)
-        if crypto is not None:
-            media.crypto.append(format_crypto(crypto))
+        if keys is not None:
+            media.crypto.append(format_crypto(keys[0]))
         if event_pt is not None:
             media.formats.append(str(event_pt))
             media.rtpmap[event_pt] = ("telephone-event", 8000)
             media.fmtp[event_pt] = m.fmtp.get(event_pt, "0-16")
         answer.media.append(media)
         plan = MediaPlan(remote_host, m.port, pt, name, event_pt, ours)
-        if crypto is not None:
-            theirs, _ = choose_crypto(m.crypto)
-            assert theirs is not None  # _answer_srtp chose it
-            plan = _with_srtp(plan, crypto.suite, _b64(crypto.key), _b64(theirs.key))
+        if keys is not None:
+            mine, theirs = keys
+            plan = _with_srtp(plan, mine.suite, _b64(mine.key), _b64(theirs.key))
     if plan is None:
         raise NotAcceptableError(f"no audio stream with a codec among {codecs} in the offer")
     return answer, plan
