@@ -20,7 +20,7 @@ the store, beside plain sqlite3 on the same file and the store's aiosqlite conne
 under the same writer; and the import's rows/s beside reading the same file with the
 csv module alone (the floor). The load average is printed with them.
 
-    .venv/bin/python benchmarks/bench_customers.py [--customers N]
+    .venv/bin/python benchmarks/bench_customers.py [--customers N] [--import-only]
 """
 
 from __future__ import annotations
@@ -228,6 +228,30 @@ def baselines(
     }, size_mb
 
 
+async def import_only(n: int, seed: int) -> None:
+    """The import's figure alone (``--import-only``): rows/s, the CPU of this process and
+    of its worker, beside the csv module reading the same file; one JSON line."""
+    with tempfile.TemporaryDirectory(prefix="cti-bench-customers-") as folder:
+        csv_path = Path(folder) / "customers.csv"
+        write_csv(csv_path, n, random.Random(seed))
+        async with await Store.open(Path(folder) / "cti.db") as store:
+            cpu = os.times()
+            report, import_s = await import_rows(CustomerBase(store), csv_path)
+            used = [b - a for a, b in zip(cpu, os.times(), strict=True)]
+            load = os.getloadavg()[0]
+        floor = csv_floor(csv_path)
+    rows_per_s = report.rows / import_s
+    print(f"import: {rows_per_s:,.0f} rows/s ({report.rows:,} rows, {len(report.errors)} rejected,"
+          f" load {load:.1f}); baseline: csv module reading alone {floor:,.0f} rows/s")  # fmt: skip
+    print(json.dumps({
+        "bench": "customer_import", "rows": report.rows, "rows_per_s": round(rows_per_s),
+        "baseline_csv_read_rows_per_s": round(floor), "load_1min_after_import": round(load, 1),
+        "cpu_us_per_row_importer": round((used[0] + used[1]) / report.rows * 1e6, 1),
+        "cpu_us_per_row_worker": round((used[2] + used[3]) / report.rows * 1e6, 1),
+        "cpus": os.cpu_count(),
+    }))  # fmt: skip
+
+
 async def run(n: int, lookups: int, searches: int, baseline: int, seed: int) -> dict[str, object]:
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="cti-bench-customers-") as folder:
@@ -389,7 +413,11 @@ def main() -> None:
     parser.add_argument("--searches", type=int, default=4000, help="name searches in all")
     parser.add_argument("--baseline", type=int, default=100, help="baseline queries of each kind")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--import-only", action="store_true", help="the import's figure alone")
     args = parser.parse_args()
+    if args.import_only:
+        asyncio.run(import_only(args.customers, args.seed))
+        return
     asyncio.run(run(args.customers, args.lookups, args.searches, args.baseline, args.seed))
 
 

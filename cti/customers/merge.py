@@ -216,7 +216,12 @@ def _targets(
     kept_apart: list[KeptApart] = []
     new_lines: dict[int, int] = {}
     for row in batch:
-        key, by, apart = _target(row, holders, names)
+        key: int | None
+        apart: list[int]
+        if row.id is None and all(phone[1] not in holders for phone in row.phones):
+            key, by, apart = 0, "", []  # most rows of a large file: no number seen yet
+        else:
+            key, by, apart = _target(row, holders, names)
         if key is None:
             who = " and ".join(
                 f"customer {k}" if k > 0 else f"the new customer of line {new_lines[k]}"
@@ -234,7 +239,11 @@ def _targets(
         if "name" in row.fields:
             names[key] = row.name_key
         for phone in row.phones:
-            holders.setdefault(phone[1], set()).add(key)
+            held = holders.get(phone[1])
+            if held is None:
+                holders[phone[1]] = {key}
+            else:
+                held.add(key)
         targets.append((row, key, by))
     return targets, kept_apart
 

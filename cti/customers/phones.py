@@ -47,8 +47,20 @@ class _Desc:
     pattern: re.Pattern[str]
     lengths: frozenset[int]
 
-    def matches(self, nsn: str) -> bool:
-        return (not self.lengths or len(nsn) in self.lengths) and bool(self.pattern.fullmatch(nsn))
+
+@cache
+def _cn_valid(length: int) -> re.Pattern[str] | None:
+    """One pattern a Chinese national significant number of ``length`` digits matches
+    when libphonenumber finds it valid: China's general description (as a lookahead)
+    and any of the number types that allow the length; None if none does."""
+    general, types = _cn_descs()
+    if general.lengths and length not in general.lengths:
+        return None
+    allowed = [t.pattern.pattern for t in types if not t.lengths or length in t.lengths]
+    if not allowed:
+        return None
+    alternatives = "|".join(f"(?:{pattern})" for pattern in allowed)
+    return re.compile(f"(?=(?:{general.pattern.pattern})\\Z)(?:{alternatives})")
 
 
 @cache
@@ -101,10 +113,8 @@ def _cn_national(digits: str, plus: bool) -> str | None:
         national = national[1:]
     if not national or national[0] == "0" or _CN_CARRIER.match(national):
         return None
-    general, types = _cn_descs()
-    if not general.matches(national) or not any(t.matches(national) for t in types):
-        return None
-    return national
+    valid = _cn_valid(len(national))
+    return national if valid is not None and valid.fullmatch(national) else None
 
 
 def parse_customer_phone(

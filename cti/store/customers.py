@@ -11,6 +11,7 @@ pairs of each name and company (``customer_name_grams``, for 1-2 character queri
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
@@ -52,18 +53,18 @@ def is_cjk(ch: str) -> bool:
     )
 
 
+#: A run of the characters :func:`is_cjk` accepts.
+_CJK_RUN = re.compile("[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003ffff]+")
+
+
 def name_grams(name_key: str) -> set[str]:
     """Every CJK character and every pair of adjacent CJK characters of a folded name."""
+    if name_key.isascii():  # a Latin name: none (and no loop over its characters)
+        return set()
     grams: set[str] = set()
-    previous = ""
-    for ch in name_key:
-        if is_cjk(ch):
-            grams.add(ch)
-            if previous:
-                grams.add(previous + ch)
-            previous = ch
-        else:
-            previous = ""
+    for run in _CJK_RUN.findall(name_key):
+        grams.update(run)
+        grams.update(run[i : i + 2] for i in range(len(run) - 1))
     return grams
 
 

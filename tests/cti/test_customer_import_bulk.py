@@ -187,10 +187,11 @@ async def test_the_bulk_settings_are_restored_after_an_import(
     async def settings() -> list[int]:
         return [
             int((await base.store.fetch("reading", f"PRAGMA {p}"))[0][0])
-            for p in ("cache_size", "temp_store")
+            for p in ("cache_size", "temp_store", "foreign_keys")
         ]
 
     before = await settings()
+    assert before[2] == 1  # the store checks foreign keys
     await load(base, customers_csv(tmp_path, 3))
     assert await settings() == before
 

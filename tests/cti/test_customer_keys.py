@@ -1,0 +1,43 @@
+"""The search keys a customer import works out per row give what the plain definitions
+give: the CJK grams of a name (cti.store.customers.name_grams, a regex over runs of
+CJK characters) against a loop over its characters with is_cjk."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cti.store.customers import is_cjk, name_grams
+
+pytestmark = pytest.mark.customers
+
+#: Characters at and around each edge of is_cjk's ranges, and some plain ones.
+EDGES = [chr(c) for b in (0x2E80, 0x9FFF, 0xAC00, 0xD7AF, 0xF900, 0xFAFF, 0x20000, 0x3FFFF)
+         for c in (b - 1, b, b + 1)] + list("ab é王伟欧阳-·　")  # fmt: skip
+
+
+def grams_by_loop(key: str) -> set[str]:
+    grams: set[str] = set()
+    previous = ""
+    for ch in key:
+        if is_cjk(ch):
+            grams.add(ch)
+            if previous:
+                grams.add(previous + ch)
+            previous = ch
+        else:
+            previous = ""
+    return grams
+
+
+@given(st.text(st.sampled_from(EDGES) | st.characters(exclude_categories=["Cs"]), max_size=12))
+def test_name_grams_are_the_loops(key: str) -> None:
+    assert name_grams(key) == grams_by_loop(key)
+
+
+def test_name_grams_of_edges() -> None:
+    assert name_grams("\u2e7f\u2e80\u9fff\ua000") == {"\u2e80", "\u9fff", "\u2e80\u9fff"}
+    assert name_grams("\U0001ffff\U00020000\U0003ffff\U00040000") == {
+        "\U00020000", "\U0003ffff", "\U00020000\U0003ffff"
+    }  # fmt: skip
