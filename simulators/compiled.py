@@ -34,9 +34,9 @@ from cti.errors import SimulationError
 __all__ = ["COMPILED", "PACKAGES", "compiled_env", "compiled_tree", "is_compiled", "source_root"]
 
 #: The modules compiled: the router (:data:`cti.compiled_build.ROUTER_MODULES`, the same
-#: set ``cti serve --compiled`` runs) and the simulator's event loop (where a simulated
-#: day spends its time).
-COMPILED = (*compiled_build.ROUTER_MODULES, "simulators/des.py")
+#: set ``cti serve --compiled`` runs) and the simulator's event loop and its parts (where
+#: a simulated day spends its time).
+COMPILED = (*compiled_build.ROUTER_MODULES, "simulators/des.py", "simulators/des_parts.py")
 #: The packages copied beside them (the compiled modules import from these).
 PACKAGES = ("cti", "queue_engine", "simulators")
 BUILD = compiled_build.Build("simulator", COMPILED, PACKAGES)
@@ -58,5 +58,6 @@ def is_compiled() -> bool:
     """Whether this process runs the compiled router and event loop."""
     import queue_engine.router
     import simulators.des
+    import simulators.des_parts
 
-    return compiled_build.is_compiled(queue_engine.router, simulators.des)
+    return compiled_build.is_compiled(queue_engine.router, simulators.des, simulators.des_parts)

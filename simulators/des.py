@@ -44,6 +44,7 @@ from queue_engine.actions import (
 from queue_engine.members import LOGGED_OUT, NOT_READY, READY, RESERVED, TALKING, WRAP_UP
 from queue_engine.router import Router
 from queue_engine.stats import BUSY_STATES, AgentTime
+from simulators.des_parts import Draw, Stream, expovariate
 from simulators.flow_calls import CallerFlows, FlowCounts
 from simulators.scenario import AgentGroup, Scenario, Traffic
 
@@ -60,6 +61,9 @@ def _validator(model: type[_Input]) -> Callable[[dict[str, Any]], _Input]:
 _CALL_ARRIVES: Final = _validator(ri.CallArrives)
 _AGENT_ACCEPTS: Final = _validator(ri.AgentAccepts)
 _AGENT_HANGS_UP: Final = _validator(ri.AgentHangsUp)
+_AGENT_FINISHES_WRAP_UP: Final = _validator(ri.AgentFinishesWrapUp)
+_PUSH: Final = heapq.heappush
+_POP: Final = heapq.heappop
 
 #: After arrivals stop, calls still in progress get at most this long to finish.
 DRAIN_LIMIT_S = 6 * 3600.0
@@ -96,6 +100,9 @@ class DayResult:
 class _Agent:
     agent_id: str
     group: AgentGroup
+    time: AgentTime
+    """Its time by kind (the day's ``agent_time`` holds the same object)."""
+    wrap_up: Draw
     state: AgentState = LOGGED_OUT
     since: float = 0.0
     on_break_until: float | None = None
@@ -106,14 +113,70 @@ class _Agent:
 
 
 class _Call:
-    __slots__ = ("rng", "traffic", "waiting")
+    __slots__ = ("rng", "stream", "waiting")
 
-    def __init__(self, traffic: Traffic, rng: random.Random | None = None) -> None:
-        self.traffic = traffic
+    def __init__(self, stream: Stream, rng: random.Random | None = None) -> None:
+        self.stream = stream
         self.waiting = True
         """Still waiting for an agent (so patience and callback offers apply)."""
         self.rng = rng
         """The caller's own random stream (a flow's caller), else the day's is used."""
+
+
+class _Event:
+    """Something due at a time. Events of their own for what every call does (no
+    closure, and a compiled call to ``fire``); :class:`_Do` for the rest."""
+
+    next: _Event | None = None
+    """The event due at the same time after this one (scheduled after it)."""
+
+    def fire(self, sim: _Simulation) -> None:
+        raise NotImplementedError
+
+
+class _Do(_Event):
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self.fn = fn
+
+    def fire(self, sim: _Simulation) -> None:
+        self.fn()
+
+
+class _Arrival(_Event):
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+
+    def fire(self, sim: _Simulation) -> None:
+        sim.arrive(self.stream)
+
+
+class _GiveUp(_Event):
+    def __init__(self, call_id: str) -> None:
+        self.call_id = call_id
+
+    def fire(self, sim: _Simulation) -> None:
+        sim.give_up(self.call_id)
+
+
+class _AgentCall(_Event):
+    def __init__(self, agent_id: str, call_id: str) -> None:
+        self.agent_id = agent_id
+        self.call_id = call_id
+
+
+class _HangUp(_AgentCall):
+    """The agent hangs up its call (the handle time is over)."""
+
+    def fire(self, sim: _Simulation) -> None:
+        sim.ask(_AGENT_HANGS_UP({"agent_id": self.agent_id, "call_id": self.call_id}))
+
+
+class _WrapUpDone(_AgentCall):
+    """The agent finishes its wrap-up (before the queue's cap)."""
+
+    def fire(self, sim: _Simulation) -> None:
+        done = {"agent_id": self.agent_id, "call_id": self.call_id, "disposition": "done"}
+        sim.ask(_AGENT_FINISHES_WRAP_UP(done))
 
 
 @dataclass
@@ -127,11 +190,19 @@ class _World:
     records: list[CallDetailRecord] = field(default_factory=list)
     time: dict[str, AgentTime] = field(default_factory=dict)
     samples: list[Sample] = field(default_factory=list)
-    heap: list[tuple[float, int, Callable[[], None]]] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    """The event queue: a heap of the distinct times something is due (heapq on plain
+    floats: a tuple per event costs its allocation and two comparisons a step)..."""
+    due: dict[float, _Event] = field(default_factory=dict)
+    """...and the first event due at each (the others follow it, by ``next``)."""
     now: float = 0.0
     events: int = 0
     streams_open: int = 0
     """Traffic streams whose arrivals have not yet reached the end of the day."""
+    staffed: int = 0
+    """Agents logged in now."""
+    busy: int = 0
+    """Agents talking or in wrap-up now."""
 
 
 def add_measured(
@@ -184,11 +255,12 @@ def _run_day(scenario: Scenario, seed: int) -> DayResult:
     w = _World(scenario, rng, router)
     sim = _Simulation(w)
     for group in scenario.agents:
+        wrap_up = Draw(group.wrap_up)
         for i in range(1, group.count + 1):
-            sim.add_agent(_Agent(f"{group.name}-{i}", group))
-    for traffic in scenario.traffic:
+            sim.add_agent(_Agent(f"{group.name}-{i}", group, AgentTime(), wrap_up))
+    for stream in sim.streams:
         w.streams_open += 1
-        sim.schedule_arrival(traffic, 0.0)
+        sim.schedule_arrival(stream, 0.0)
     sim.at(0.0, sim.sample)
     sim.run()
     for agent in w.agents.values():
@@ -207,22 +279,15 @@ def _run_day(scenario: Scenario, seed: int) -> DayResult:
 class _Simulation:
     def __init__(self, world: _World) -> None:
         self.w = world
-        self._seq = itertools.count()
         self._ids = itertools.count(1)
         self._end = world.scenario.duration_s
         self._warm = world.scenario.warm_up_s
         self._callers: dict[float, tuple[CallerInfo, str]] = {}
         self._wrap_caps: dict[str, float] = {}
         """Queue -> its wrap_up_s (the runner never reconfigures a queue)."""
-        self._handlers: dict[type, Callable[[Any], None]] = {
-            AgentStateSet: self._state,
-            ConnectCall: self._connected,
-            DisconnectCall: self._wrap_up,
-            RecordCall: self._record,
-        }
         self.flows: CallerFlows | None = None
-        self._streams: dict[int, random.Random] = {}
         self._flow_seed = 0
+        self.streams: list[Stream] = []
         if any(t.flow for t in world.scenario.traffic):
             # Common random numbers: a flow's arrivals and each of its callers draw from
             # streams of their own, so two variants of a day (with and without virtual
@@ -230,37 +295,59 @@ class _Simulation:
             self.flows = CallerFlows(world.scenario, _FlowWorld(self), world.router)
             self._flow_seed = world.rng.randrange(2**62)
             for i, t in enumerate(world.scenario.traffic):
-                self._streams[id(t)] = random.Random(self._flow_seed + i)
+                self.streams.append(Stream(t, random.Random(self._flow_seed + i)))
+        else:
+            self.streams = [Stream(t, world.rng) for t in world.scenario.traffic]
+        self._stream_of = {id(s.traffic): s for s in self.streams}
 
     # --- the event loop ------------------------------------------------------------
 
     def at(self, t: float, fn: Callable[[], None]) -> None:
-        heapq.heappush(self.w.heap, (t, next(self._seq), fn))
+        """Call ``fn`` at ``t``, after everything already due then."""
+        self.schedule(t, _Do(fn))
+
+    def schedule(self, t: float, event: _Event) -> None:
+        """``event`` fires at ``t``, after everything already due then."""
+        w = self.w
+        first = w.due.get(t)
+        if first is None:
+            w.due[t] = event
+            _PUSH(w.times, t)
+        else:  # rare: two events at the same moment
+            while first.next is not None:
+                first = first.next
+            first.next = event
 
     def run(self) -> None:
-        # The hot loop: names looked up once, the clock moved inline (as _clock does).
+        # The hot loop: the clock moved inline (as _clock does). Compiled, the router's
+        # methods are called on it (a bound method taken once would be called through
+        # Python's calling convention every time).
         w = self.w
-        heap, calls = w.heap, w.calls
-        pop = heapq.heappop
-        next_deadline, handle, apply = w.router.next_deadline, w.router.handle, self.apply
+        times, due, calls, router = w.times, w.due, w.calls, w.router
         tick = ri.TimePasses()  # one for the day: inputs are immutable
         limit = self._end + DRAIN_LIMIT_S
         events = 0
         while True:
-            deadline = next_deadline()
-            if heap and (deadline is None or heap[0][0] < deadline):
-                t, _, fn = pop(heap)
+            deadline = router.next_deadline()
+            if times and (deadline is None or times[0] < deadline):
+                t = times[0]
                 if t > limit:
                     break
+                event = due[t]
+                if event.next is None:
+                    _POP(times)
+                    del due[t]
+                else:
+                    due[t] = event.next
                 if t > w.now:
                     w.now = t
-                fn()
+                event.fire(self)
             elif deadline is not None:
                 if deadline > limit:
                     break
                 if deadline > w.now:
                     w.now = deadline
-                apply(handle(tick, deadline))
+                self.apply(router.handle(tick, deadline))
             else:
                 break
             events += 1
@@ -276,24 +363,34 @@ class _Simulation:
 
     def apply(self, actions: list[Action]) -> None:
         """Carry out the router's actions; the agents' reactions may add more."""
-        todo = list(actions)
-        handlers = self._handlers
-        for action in todo:  # the list grows while it is walked: accepting adds actions
-            if isinstance(action, OfferCall):
+        todo = actions
+        i = 0
+        while i < len(todo):  # the list grows while it is walked: accepting adds actions
+            action = todo[i]
+            i += 1
+            # the action classes are final: isinstance is their exact type
+            if isinstance(action, AgentStateSet):
+                self._state(action)
+            elif isinstance(action, OfferCall):
                 try:
-                    fields = {"agent_id": action.agent_id, "call_id": action.call_id}
-                    accepts = _AGENT_ACCEPTS(fields)
+                    accepts = _AGENT_ACCEPTS(
+                        {"agent_id": action.agent_id, "call_id": action.call_id}
+                    )
                     more = self.w.router.handle(accepts, self.w.now)
                 except RoutingError:
                     continue  # e.g. accepting a ring-all offer another agent took first
-                todo.extend(more)
-            else:
-                # by exact type: the action classes are final (no subclasses to match)
-                handler = handlers.get(type(action))
-                if handler is not None:
-                    handler(action)
+                if more:
+                    if todo is actions:
+                        todo = list(actions)  # the router's list is its own
+                    todo.extend(more)
+            elif isinstance(action, ConnectCall):
+                self._connected(action)
+            elif isinstance(action, DisconnectCall):
+                self._wrap_up(action)
+            elif isinstance(action, RecordCall):
+                self._record(action)
 
-    def _ask(self, event: ri.AnyInput) -> None:
+    def ask(self, event: ri.AnyInput) -> None:
         """Give the router an input now and carry out its actions (none if it refuses)."""
         try:
             actions = self.w.router.handle(event, self.w.now)
@@ -303,53 +400,53 @@ class _Simulation:
 
     # --- callers -------------------------------------------------------------------
 
-    def schedule_arrival(self, traffic: Traffic, t: float) -> None:
+    def schedule_arrival(self, stream: Stream, t: float) -> None:
         """The next Poisson arrival after ``t``, across changes of rate."""
-        rng = self._streams.get(id(traffic), self.w.rng) if self._streams else self.w.rng
-        constant = traffic.rate_per_hour
-        if constant is not None:
+        rng = stream.rng
+        if stream.rate >= 0:
             # One rate all day (next_change is never): the loop below in one step.
-            if t < self._end and constant > 0:
-                gap = rng.expovariate(constant / 3600.0)
+            if t < self._end and stream.rate > 0:
+                gap = expovariate(rng, stream.rate)
                 if t + gap < self._end:
-                    self.at(t + gap, partial(self._arrive, traffic))
+                    self.schedule(t + gap, _Arrival(stream))
                     return
             self.w.streams_open -= 1
             return
+        traffic = stream.traffic
         while t < self._end:
             rate = traffic.rate_at(t)
             change = min(traffic.next_change(t), self._end)
             if rate <= 0:
                 t = change
                 continue
-            gap = rng.expovariate(rate / 3600.0)
+            gap = expovariate(rng, rate / 3600.0)
             if t + gap < change:
-                self.at(t + gap, partial(self._arrive, traffic))
+                self.schedule(t + gap, _Arrival(stream))
                 return
             t = change  # memoryless: draw afresh at the new rate
         self.w.streams_open -= 1
 
-    def _arrive(self, traffic: Traffic) -> None:
+    def arrive(self, stream: Stream) -> None:
         w = self.w
         n = next(self._ids)
         call_id = f"c{n}"
-        if traffic.flow and self.flows is not None:
-            self._arrive_in_flow(traffic, n, self.flows)
+        if stream.flow and self.flows is not None:
+            self._arrive_in_flow(stream, n, self.flows)
             return
-        value, label = traffic.draw_value(w.rng)
+        value, label = stream.draw_value(w.rng)
         caller, segment = self._caller(value)
         w.labels[call_id] = label or segment
-        w.calls[call_id] = _Call(traffic)
-        patience = traffic.patience.draw(w.rng)
+        w.calls[call_id] = _Call(stream)
+        patience = stream.patience.draw(w.rng)
         if math.isfinite(patience):
-            self.at(w.now + patience, lambda: self._give_up(call_id))
-        if traffic.callback is not None:
-            offer = traffic.callback
+            self.schedule(w.now + patience, _GiveUp(call_id))
+        offer = stream.callback
+        if offer is not None:
             self.at(
                 w.now + offer.offer_after_s, partial(self._maybe_callback, call_id, offer.take_up)
             )
-        self._ask(_CALL_ARRIVES({"call_id": call_id, "queue": traffic.queue, "caller": caller}))
-        self.schedule_arrival(traffic, w.now)
+        self.ask(_CALL_ARRIVES({"call_id": call_id, "queue": stream.queue, "caller": caller}))
+        self.schedule_arrival(stream, w.now)
 
     def _caller(self, value: float) -> tuple[CallerInfo, str]:
         """A simulated caller of ``value`` and its segment's name: one per distinct value
@@ -367,36 +464,36 @@ class _Simulation:
                 self._callers[value] = known
         return known
 
-    def _arrive_in_flow(self, traffic: Traffic, n: int, flows: CallerFlows) -> None:
+    def _arrive_in_flow(self, stream: Stream, n: int, flows: CallerFlows) -> None:
         """A caller of a dialled number with a flow: the flow has it until its queue."""
         w = self.w
         call_id = f"c{n}"
         rng = random.Random((self._flow_seed << 32) + n)
-        value, label = traffic.draw_value(rng)
+        value, label = stream.draw_value(rng)
         caller, segment = self._caller(value)
         w.labels[call_id] = label or segment
-        call = w.calls[call_id] = _Call(traffic, rng)
+        call = w.calls[call_id] = _Call(stream, rng)
         call.waiting = False  # in the flow: no patience, no router yet
-        flows.arrive(call_id, traffic, caller, rng)
-        self.schedule_arrival(traffic, w.now)
+        flows.arrive(call_id, stream.traffic, caller, rng)
+        self.schedule_arrival(stream, w.now)
 
     def enqueue(self, call_id: str, queue: str, caller: CallerInfo) -> None:
         """A flow's caller joins ``queue``: its patience starts now (menu time is no wait)."""
         w = self.w
         call = w.calls[call_id]
         call.waiting = True
-        patience = call.traffic.patience.draw(call.rng or w.rng)
+        patience = call.stream.patience.draw(call.rng or w.rng)
         if math.isfinite(patience):
-            self.at(w.now + patience, lambda: self._give_up(call_id))
-        self._ask(_CALL_ARRIVES({"call_id": call_id, "queue": queue, "caller": caller}))
+            self.schedule(w.now + patience, _GiveUp(call_id))
+        self.ask(_CALL_ARRIVES({"call_id": call_id, "queue": queue, "caller": caller}))
 
-    def _give_up(self, call_id: str) -> None:
+    def give_up(self, call_id: str) -> None:
         call = self.w.calls.get(call_id)
         if call is not None and call.waiting:
             if self.flows is not None and self.flows.holds(call_id):
                 return  # asking for a callback: it waits for the confirmation
             call.waiting = False
-            self._ask(ri.CallerHangsUp(call_id=call_id))
+            self.ask(ri.CallerHangsUp(call_id=call_id))
 
     def _maybe_callback(self, call_id: str, take_up: float) -> None:
         call = self.w.calls.get(call_id)
@@ -410,14 +507,14 @@ class _Simulation:
         if call is None or not call.waiting:
             return
         call.waiting = False  # hangs up and keeps the place: no more abandoning
-        self._ask(ri.CallerAsksCallback(call_id=call_id, number=number))
+        self.ask(ri.CallerAsksCallback(call_id=call_id, number=number))
 
     def add_task(self, task: ri.CallbackScheduled, traffic: Traffic) -> None:
         """A callback task (a flow's message) joins its queue."""
-        call = _Call(traffic)
+        call = _Call(self._stream_of[id(traffic)])
         call.waiting = False
         self.w.calls[task.call_id] = call
-        self._ask(task)
+        self.ask(task)
 
     def flow_over(self, call_id: str) -> None:
         """A flow's caller left before any queue (hung up in the menu, message left)."""
@@ -428,7 +525,7 @@ class _Simulation:
     def add_agent(self, agent: _Agent) -> None:
         w = self.w
         w.agents[agent.agent_id] = agent
-        w.time[agent.agent_id] = AgentTime()
+        w.time[agent.agent_id] = agent.time
         for login, logout, breaks in w.scenario.on_duty(agent.group):
             self.at(login, partial(self._login, agent))
             if math.isfinite(logout):
@@ -439,19 +536,19 @@ class _Simulation:
 
     def _login(self, agent: _Agent) -> None:
         agent.leaving = False
-        self._ask(ri.AgentLogsIn(agent_id=agent.agent_id))
-        self._ask(ri.AgentGoesReady(agent_id=agent.agent_id))
+        self.ask(ri.AgentLogsIn(agent_id=agent.agent_id))
+        self.ask(ri.AgentGoesReady(agent_id=agent.agent_id))
 
     def _logout(self, agent: _Agent) -> None:
         if agent.state in (READY, NOT_READY):
-            self._ask(ri.AgentLogsOut(agent_id=agent.agent_id))
+            self.ask(ri.AgentLogsOut(agent_id=agent.agent_id))
         elif agent.state is not LOGGED_OUT:
             agent.leaving = True  # after the call in hand
 
     def _break(self, agent: _Agent, end: float) -> None:
         if agent.state is READY:
             agent.on_break_until = end
-            self._ask(ri.AgentGoesNotReady(agent_id=agent.agent_id, reason="break"))
+            self.ask(ri.AgentGoesNotReady(agent_id=agent.agent_id, reason="break"))
         elif agent.state in (RESERVED, TALKING, WRAP_UP):
             agent.break_pending = end
 
@@ -459,62 +556,58 @@ class _Simulation:
         agent.break_pending = None
         if agent.on_break_until is not None and agent.state is NOT_READY:
             agent.on_break_until = None
-            self._ask(ri.AgentGoesReady(agent_id=agent.agent_id))
+            self.ask(ri.AgentGoesReady(agent_id=agent.agent_id))
 
     def _state(self, action: AgentStateSet) -> None:
         w = self.w
         agent = w.agents[action.agent_id]
         if agent.since != w.now:  # else no time passed since its last change: nothing to add
             self.account(agent, w.now)
+        was = agent.state
         agent.state = action.state
         agent.since = w.now
+        # the day's counts for its samples, kept as agents change
+        w.staffed += (action.state is not LOGGED_OUT) - (was is not LOGGED_OUT)
+        w.busy += (action.state in BUSY_STATES) - (was in BUSY_STATES)
         if action.state is READY:
             if agent.leaving:
-                self._ask(ri.AgentLogsOut(agent_id=agent.agent_id))
+                self.ask(ri.AgentLogsOut(agent_id=agent.agent_id))
             elif agent.break_pending is not None and agent.break_pending > w.now:
                 end, agent.break_pending = agent.break_pending, None
                 agent.on_break_until = end
-                self._ask(ri.AgentGoesNotReady(agent_id=agent.agent_id, reason="break"))
+                self.ask(ri.AgentGoesNotReady(agent_id=agent.agent_id, reason="break"))
         elif action.state is NOT_READY and agent.on_break_until is None:
             if agent.leaving:
-                self._ask(ri.AgentLogsOut(agent_id=agent.agent_id))
+                self.ask(ri.AgentLogsOut(agent_id=agent.agent_id))
             elif action.reason not in ("logged in", "break"):
                 # a missed or rejected offer: back to work at once
-                self._ask(ri.AgentGoesReady(agent_id=agent.agent_id))
+                self.ask(ri.AgentGoesReady(agent_id=agent.agent_id))
 
     def account(self, agent: _Agent, now: float) -> None:
         """Add the agent's time since its last change to its buckets, counting only the
         measured part of the day (after the warm-up, before the end of arrivals)."""
-        add_measured(
-            self.w.time[agent.agent_id], agent.state, agent.since, now, self._warm, self._end
-        )
+        add_measured(agent.time, agent.state, agent.since, now, self._warm, self._end)
 
     def _connected(self, action: ConnectCall) -> None:
         w = self.w
         call = w.calls[action.call_id]
         call.waiting = False
-        handle = call.traffic.handle.draw(w.rng if call.rng is None else call.rng)
-        self.at(w.now + handle, partial(self._hang_up, action.agent_id, action.call_id))
-
-    def _hang_up(self, agent_id: str, call_id: str) -> None:
-        self._ask(_AGENT_HANGS_UP({"agent_id": agent_id, "call_id": call_id}))
+        handle = call.stream.handle.draw(w.rng if call.rng is None else call.rng)
+        self.schedule(w.now + handle, _HangUp(action.agent_id, action.call_id))
 
     def _wrap_up(self, action: DisconnectCall) -> None:
         """The agent finishes wrap-up after its own time, unless the queue's wrap-up
         timer (which the router keeps) ends it first."""
         w = self.w
         agent = w.agents[action.agent_id]
-        wrap = agent.group.wrap_up.draw(w.rng)
+        wrap = agent.wrap_up.draw(w.rng)
         queue = w.router.call_queue(action.call_id)
         cap = self._wrap_caps.get(queue)
         if cap is None:
             cap = self._wrap_caps[queue] = w.router.queue_config(queue).wrap_up_s
         if wrap >= cap:
             return  # the router's timer makes the agent Ready at the cap
-        self.at(w.now + wrap, partial(self._wrap_up_done, action.agent_id, action.call_id))
-
-    def _wrap_up_done(self, agent_id: str, call_id: str) -> None:
-        self._ask(ri.AgentFinishesWrapUp(agent_id=agent_id, call_id=call_id, disposition="done"))
+        self.schedule(w.now + wrap, _WrapUpDone(action.agent_id, action.call_id))
 
     def _record(self, action: RecordCall) -> None:
         cdr = action.cdr
@@ -527,9 +620,7 @@ class _Simulation:
     def sample(self) -> None:
         w = self.w
         waiting = sum(w.router.waiting(q) for q in w.router.queue_names)
-        staffed = sum(a.state is not LOGGED_OUT for a in w.agents.values())
-        busy = sum(a.state in BUSY_STATES for a in w.agents.values())
-        w.samples.append(Sample(w.now, waiting, staffed, busy))
+        w.samples.append(Sample(w.now, waiting, w.staffed, w.busy))
         if w.now + SAMPLE_EVERY_S <= self._end:
             self.at(w.now + SAMPLE_EVERY_S, self.sample)
 

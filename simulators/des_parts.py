@@ -1,0 +1,96 @@
+"""Parts of the discrete-event runner (:mod:`simulators.des`), compiled with it.
+
+Each does what a pydantic model of the scenario does, with the same results, in code
+mypyc compiles: a traffic's draws and the fields its calls read (:class:`Stream`), a
+distribution's draws (:class:`Draw`). A simulated day calls them for every call; the
+models' own methods are interpreted Python (``random.expovariate`` too, and a model's
+field is a hooked attribute lookup), which cost the compiled day about a sixth of its
+instructions. The tests hold each to its model: the same draws from the same seeds
+(``tests/simulators/test_des_parts.py``), and the golden days.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from simulators.scenario import Exponential, Fixed, Lognormal, Never, Traffic
+
+
+def expovariate(rng: random.Random, lambd: float) -> float:
+    """``rng.expovariate(lambd)``: the same draw by the same formula, in compiled code
+    (``random.expovariate`` is Python: two interpreted calls a draw)."""
+    return -math.log(1.0 - rng.random()) / lambd
+
+
+class Draw:
+    """Draws of one handle, wrap-up or patience distribution, equal to its ``draw``:
+    exponential by :func:`expovariate`, fixed and none without a call, others by the
+    model's own ``draw``."""
+
+    __slots__ = ("_dist", "_kind", "_lambd", "_value")
+
+    def __init__(self, dist: Exponential | Lognormal | Fixed | Never) -> None:
+        self._dist = dist
+        self._lambd = 1.0
+        self._value = 0.0
+        self._kind = 0  # the model's draw
+        if isinstance(dist, Exponential):
+            self._kind, self._lambd = 1, 1.0 / dist.mean_s
+        elif isinstance(dist, Fixed):
+            self._kind, self._value = 2, dist.value_s
+        elif isinstance(dist, Never):
+            self._kind, self._value = 2, math.inf
+
+    def draw(self, rng: random.Random) -> float:
+        kind = self._kind
+        if kind == 1:
+            return expovariate(rng, self._lambd)
+        if kind == 2:
+            return self._value
+        value: float = self._dist.draw(rng)
+        return value
+
+
+class Stream:
+    """One traffic of the scenario, with what its calls read at every arrival and
+    answer (a pydantic model's field is a hooked attribute lookup each time)."""
+
+    __slots__ = (
+        "_total",
+        "_values",
+        "callback",
+        "flow",
+        "handle",
+        "patience",
+        "queue",
+        "rate",
+        "rng",
+        "traffic",
+    )
+
+    def __init__(self, traffic: Traffic, rng: random.Random) -> None:
+        self.traffic = traffic
+        self.queue = traffic.queue
+        self.flow = bool(traffic.flow)
+        self.rng = rng
+        """The arrivals' stream: the day's, or the flow's own."""
+        constant = traffic.rate_per_hour
+        self.rate = -1.0 if constant is None else constant / 3600.0
+        """Arrivals per second all day, or -1: rates per interval."""
+        self.handle = Draw(traffic.handle)
+        self.patience = Draw(traffic.patience)
+        self.callback = traffic.callback
+        # the same sum as Traffic.draw_value's (builtins.sum, not a compiled loop)
+        self._total: float = sum([v.share for v in traffic.values])
+        self._values = [(v.share, v.low, v.high, v.label) for v in traffic.values]
+
+    def draw_value(self, rng: random.Random) -> tuple[float, str]:
+        """``traffic.draw_value(rng)``: the same draws in the same order."""
+        u = rng.random() * self._total
+        last = len(self._values) - 1
+        for i, (share, low, high, label) in enumerate(self._values):
+            u -= share
+            if u <= 0 or i == last:
+                return (low if high == low else rng.uniform(low, high)), label
+        raise AssertionError("a traffic has at least one value share")
