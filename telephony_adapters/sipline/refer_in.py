@@ -39,7 +39,7 @@ from telephony_adapters.sipline.message import (
     make_response,
     parse_address,
 )
-from telephony_adapters.sipline.sdp import Session, answer_offer, make_offer
+from telephony_adapters.sipline.sdp import Session, answer_offer, make_offer, secure_offer
 from telephony_adapters.sipline.syntax import split_params
 from telephony_adapters.sipline.transaction import ClientTransaction, ServerTransaction
 from telephony_adapters.sipline.uas import UasCalls, take_contact
@@ -213,7 +213,7 @@ class ReferIn:
             return self._refuse(txn, request, 603, why, now)
         if replaces.early_only:
             return self._refuse(txn, request, 486, "the call to replace is established", now)
-        refused, offer = self.uas.check_invite(request, txn, now)
+        refused, offer = self.uas.check_invite(request, txn, now, agent=old.agent)
         if refused is not None:
             return refused
         if (small := self.in_dialog.timers.too_small(request, txn, now)) is not None:
@@ -278,6 +278,7 @@ class ReferIn:
         core = self.core
         call.sdp_version += 1
         s = core.settings
+        srtp = core.srtp_for(request, inbound=True, agent=call.agent, keep=call.plan)
         if offer is not None:
             call.remote_offer = offer
             call.local_sdp, call.plan = answer_offer(
@@ -288,7 +289,7 @@ class ReferIn:
                 session_id=call.session_id,
                 version=call.sdp_version,
                 hold=call.on_hold,
-                srtp=core.srtp_for(request, inbound=True, agent=call.agent, keep=call.plan),
+                srtp=srtp,
             )
         else:
             call.remote_offer, call.plan = None, None
@@ -300,6 +301,7 @@ class ReferIn:
                 version=call.sdp_version,
                 direction="sendonly" if call.on_hold else "sendrecv",
             )
+            secure_offer(call.local_sdp, srtp)
         self.in_dialog.timers.may_update(call, request)
         extra = self.in_dialog.timers.answer_headers(call, request)
         ok = core.dialog_response(request, 200, call, body=bytes(call.local_sdp), extra=extra)

@@ -90,10 +90,11 @@ class UasCalls:
         return out
 
     def check_invite(
-        self, request: Request, txn: ServerTransaction, now: float
+        self, request: Request, txn: ServerTransaction, now: float, *, agent: str = ""
     ) -> tuple[list[Effect] | None, Session | None]:
         """(our refusal, None) of an INVITE we cannot take (406, 415, 488), else
-        (None, its SDP offer if it has one)."""
+        (None, its SDP offer if it has one). ``agent``: it replaces a leg to that agent's
+        phone (the phones' SRTP policy applies)."""
         core = self.core
         accept = [a.split(";")[0].strip().lower() for a in request.headers.values("Accept")]
         if "Accept" in request.headers and not any(a in _SDP_RANGES for a in accept):
@@ -109,7 +110,7 @@ class UasCalls:
             return core.reply(txn, request, 415, now, extra=extra), None
         try:
             offer = parse_sdp(request.body)
-            srtp = core.srtp_for(request, inbound=True)
+            srtp = core.srtp_for(request, inbound=True, agent=agent)
             answer_offer(offer, core.host, 9, core.settings.codecs, session_id="0", version=0,
                          srtp=srtp)  # fmt: skip
         except NotAcceptableError as exc:

@@ -383,3 +383,29 @@ async def test_keys_the_relay_cannot_take_end_the_phones_leg_not_the_engine(
     [refused] = line.events
     assert isinstance(refused, PhoneRefused)
     assert "SRTP keys not usable" in refused.reason
+
+
+def test_an_invite_with_replaces_gets_keys_over_tls_and_488_over_udp_under_require() -> None:
+    ua = make_ua(srtp="require")
+    call_id, tag = connect_tls(ua)
+    headers = [f"Replaces: call-1;to-tag={tag};from-tag=ft"]
+    plain_hop = invite(call_id="new-1", from_tag="nt", branch="z9hG4bKnew", headers=headers,
+                       body=TLS_OFFER)  # fmt: skip
+    [refusal] = sent(ua.receive(plain_hop, PEER, 2.0))
+    assert isinstance(refusal, Response)
+    assert refusal.status == 488
+    assert "only over TLS" in (refusal.headers.get("Warning") or "")
+    assert ua.call_state(call_id) == "confirmed"  # the call goes on as it was
+    tls = plain_hop.replace(b"SIP/2.0/UDP", b"SIP/2.0/TLS").replace(b"z9hG4bKnew", b"z9hG4bKn2")
+    ok = sent(ua.receive(tls, PEER, 2.1))[0]
+    assert isinstance(ok, Response)
+    assert ok.status == 200
+    [line] = parse_sdp(ok.body).media[0].crypto
+    assert parse_crypto(line).tag == 1
+
+
+def connect_tls(ua: UserAgent) -> tuple[str, str]:
+    """An inbound call over TLS with SRTP, answered and ACKed: (call id, our tag)."""
+    ok, media = answered(ua, tls_invite(body=TLS_OFFER))
+    assert media.plan.srtp_suite
+    return media.call_id, ok.to.tag
