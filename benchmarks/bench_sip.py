@@ -45,6 +45,7 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import socket
 import sys
@@ -230,17 +231,16 @@ def _group_cpu_s(group: int) -> float:
 
 
 def _sipp_errors(workdir: Path, transport: str, rate: int) -> dict[str, int]:
-    """What SIPp's error log says went wrong (its messages without the time stamps and
-    call numbers), with how often: why calls failed."""
+    """The kinds of SIPp's logged errors (numbers as #, the message quoted in them left
+    out) with how often each came: why calls failed."""
     path = workdir / f"errors_{transport}_{rate}.log"
     if not path.exists():
         return {}
+    text = path.read_text("utf-8", "replace")
     kinds: dict[str, int] = {}
-    for line in path.read_text("utf-8", "replace").splitlines():
-        text = line.rsplit("\t", 1)[-1].split(": ", 1)[-1]
-        text = " ".join("#" if w.strip(".,'()[]").isdigit() else w for w in text.split())[:120]
-        if text:
-            kinds[text] = kinds.get(text, 0) + 1
+    for found in re.findall(r"\d{4}-\d\d-\d\d\t[\d:.]+\t[\d.]+: ([^\n']*)", text):
+        kind = re.sub(r"\d+", "#", found).strip()[:100]
+        kinds[kind] = kinds.get(kind, 0) + 1
     return dict(sorted(kinds.items(), key=lambda kv: -kv[1])[:5])
 
 
