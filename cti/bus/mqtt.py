@@ -626,13 +626,20 @@ class MqttBus:
             ticket = self._window.add(item)
             ack = asyncio.ensure_future(link.publish(item))
             deliveries.add(ack)
-            ack.add_done_callback(functools.partial(self._delivered, link, ticket, item))
-            ack.add_done_callback(deliveries.discard)
+            ack.add_done_callback(
+                functools.partial(self._delivered, link, ticket, item, deliveries)
+            )
             self._changed.set()
 
     def _delivered(
-        self, link: Link, ticket: int, item: Outgoing, ack: asyncio.Future[None]
+        self,
+        link: Link,
+        ticket: int,
+        item: Outgoing,
+        deliveries: set[asyncio.Future[None]],
+        ack: asyncio.Future[None],
     ) -> None:
+        deliveries.discard(ack)
         if ack.cancelled():
             return  # the connection broke: it goes back to the outbox
         exc = ack.exception()
