@@ -234,6 +234,7 @@ class SipLine(TelephonyAdapter):
         net.host = self.ua.core.host
         self.ua.core.table.stamp = net.stamp
         self.ua.core.table.failover = net.failover
+        net.unsent = self._unsent
         if self._dialogs_path is not None:
             self._dialogs = DialogStore(self._dialogs_path)
             bad = self.ua.restore(self._dialogs.load(), loop.time())
@@ -508,6 +509,10 @@ class SipLine(TelephonyAdapter):
         if ua is None:
             return
         self._apply(ua.receive(data, source, self._now()))
+
+    def _unsent(self, data: bytes) -> None:
+        if self._ua is not None:
+            self._apply(self._ua.transport_failed(data, self._now()))
 
     def _apply(self, effects: list[Effect]) -> None:
         if self._dialogs is not None and self._ua is not None:

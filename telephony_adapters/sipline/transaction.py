@@ -542,6 +542,19 @@ class TransactionTable:
             self._settle(txn)
         return out
 
+    def transport_error(self, branch: str, method: str, now: float) -> list[Output]:
+        """The transport could not send the request of client transaction (``branch``,
+        ``method``): its connection failed (RFC 3261 §17.1.4, §8.1.3.1: as a 503). It
+        fails over to the next target as on a time-out, else ends with a
+        :class:`Timeout` ("transport") now rather than at Timer B or F."""
+        txn = self.clients.get((branch, method))
+        if txn is None or txn.terminated:
+            return []
+        txn._terminate()
+        again = self._fail_over(txn, "cannot be reached", now)
+        self._settle(txn)
+        return [Timeout(txn, "transport")] if again is None else again
+
     def _fail_over(self, txn: ClientTransaction, why: str, now: float) -> list[Output] | None:
         """``txn``'s request again on a new branch, to the next target if the shell has
         one (RFC 3263 §4.3); None when not. A transaction still absorbing its final

@@ -9,7 +9,9 @@ to say so (:mod:`.routing`) before the transaction layer keeps the request. A re
 goes by its request's transport (the connection it came on). When a connection to a
 resolved target fails, or a request to it times out or is answered 503 (the
 transaction layer asks :meth:`SipTransports.failover`), the target is set aside for
-:data:`DOWN_S` and the message goes to the next one (RFC 3263 §4.3).
+:data:`DOWN_S` and the message goes to the next one (RFC 3263 §4.3). A request that
+could not be sent at all (its connection failed) goes back to its transaction
+(:attr:`SipTransports.unsent`), which fails over or ends at once.
 """
 
 from __future__ import annotations
@@ -96,6 +98,8 @@ class SipTransports:
         self.resolver = Resolver(servers)
         self._targets: dict[str, list[Target]] = {}
         self._down: dict[Target, float] = {}
+        self.unsent: Callable[[bytes], None] | None = None
+        """Set by the line: a request whose connection could not be made goes here."""
         self._sent_to: dict[str, Target] = {}
         """Branch -> the target a request went to (the latest :data:`SENT_KEPT`)."""
         self._resolving: dict[str, asyncio.Task[None]] = {}
@@ -243,7 +247,10 @@ class SipTransports:
             def failed(waiting: list[bytes], why: str) -> None:
                 if target is not None:
                     self._set_aside(target.addr, why)
-                    for message in waiting:
+                for message in waiting:
+                    if self.unsent is not None and not message.startswith((b"SIP/", b"ACK ")):
+                        self.unsent(message)  # its transaction fails over, or ends now
+                    elif target is not None:
                         self.send(message, (target.name, dest[1]))
 
             self.streams.send(transport, dest, data, name, failed)

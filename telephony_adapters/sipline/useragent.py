@@ -530,6 +530,18 @@ class UserAgent:
                 return [Datagram(bytes(call.ack), call.dest)]
         return []
 
+    def transport_failed(self, data: bytes, now: float) -> list[Effect]:
+        """The shell could not send ``data`` (its connection failed): a request's
+        transaction fails over or ends now (:meth:`TransactionTable.transport_error`)."""
+        try:
+            request = parse(data)
+            if not isinstance(request, Request) or request.method == "ACK":
+                return []
+            outputs = self.table.transport_error(request.top_via.branch, request.method, now)
+        except SipSyntaxError:
+            return []
+        return self._process(outputs, now)
+
     def _process(self, outputs: list[Output], now: float) -> list[Effect]:
         out: list[Effect] = []
         for o in outputs:

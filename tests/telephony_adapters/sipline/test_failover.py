@@ -166,3 +166,20 @@ def test_a_response_on_the_new_branch_is_delivered_to_the_same_transaction() -> 
     assert [type(o) for o in out] == [Transmit]  # the request again, no Deliver of the 503
     ok = response(txn.request, 200)
     assert table.receive_response(ok, 0.2) == [Deliver(txn, ok)]
+
+
+def test_a_request_that_cannot_be_sent_fails_over_or_ends_at_once() -> None:
+    """A connection that failed (RFC 3261 §17.1.4): the request's transaction is asked
+    to fail over as for a time-out; with no target left the dial fails now, not at
+    Timer B."""
+    targets = Targets(left=1)
+    ua, first = dialled(targets)
+    out = ua.transport_failed(bytes(first), 0.1)
+    assert targets.asked == [("INVITE", PBX, "cannot be reached", 1)]
+    [again] = invites(out)
+    assert again.top_via.branch != first.top_via.branch
+    out = ua.transport_failed(bytes(again), 0.2)
+    assert DialProgress("c1", "failed", 0, True) in out
+    assert CallerHungUp(call_id="c1", line="sip") in out
+    assert ua.transport_failed(bytes(again), 0.3) == []  # its transaction is gone
+    assert len(ua.core.table) == 0

@@ -38,7 +38,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
     return make_pki(tmp_path_factory.mktemp("pki"))
 
 
-def tls_line(pki: TestPki, **settings: Any) -> SipLine:
+def tls_line(pki: TestPki, t1: float = 0.5, **settings: Any) -> SipLine:
     """A line listening for TLS with the test certificate, trusting the test CA (no RTP:
     SIPp sends none here; keepalive_s=0: SIPp would take an OPTIONS for a new call)."""
     params = SipLineParams(
@@ -48,7 +48,7 @@ def tls_line(pki: TestPki, **settings: Any) -> SipLine:
     )  # fmt: skip
     return SipLine(
         dataclasses.replace(params, **settings), media=False, dial_timeout_s=5.0,
-        timers=Timers(t1=0.05),  # the untrusted dial's INVITE times out in 3.2 s
+        timers=Timers(t1=t1),
     )  # fmt: skip
 
 
@@ -158,19 +158,23 @@ async def test_the_line_dials_through_kamailio_over_tls(
 async def test_a_line_that_does_not_trust_the_proxys_ca_sends_it_nothing(
     tmp_path: Path, pki: TestPki, sipp: Sipp, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The same dial, the line trusting another CA: no TLS connection, the call fails,
-    and nothing reaches the proxy."""
+    """The same dial, the line trusting another CA: no TLS connection, and the call
+    fails at once (the transport error ends its INVITE's transaction), not at Timer B
+    (640 s here); nothing reaches the proxy."""
     other = make_pki(tmp_path / "other")
     proxy_port = free_tcp_port()
     line = tls_line(
-        pki, outbound_proxy=f"sip:127.0.0.1:{proxy_port};transport=tls", tls_ca_file=str(other.ca)
-    )
+        pki, 10.0, outbound_proxy=f"sip:127.0.0.1:{proxy_port};transport=tls",
+        tls_ca_file=str(other.ca),
+    )  # fmt: skip
     proxy = Kamailio(tmp_path, 0, ProxyTls(pki, line.settings.tls_port, proxy_port))
     try:
         await proxy.start()
         await line.start()
         call_id = await line.dial(f"sip:callee@127.0.0.1:{sipp.port}", call_id="out-untrusted")
-        await line.wait_for(lambda: call_id in line.outcomes and line.outcomes[call_id].final)
+        await asyncio.wait_for(  # the limit is a safety net: Timer B would be 640 s
+            line.wait_for(lambda: call_id in line.outcomes and line.outcomes[call_id].final), 60
+        )
         assert line.outcomes[call_id].outcome == "failed"
         assert not [r for r in proxy.lines() if r.startswith("INVITE")]
         assert f"cannot connect over TLS to 127.0.0.1:{proxy_port}" in caplog.text
