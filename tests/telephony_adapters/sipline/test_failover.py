@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from cti.protocol import CallerHungUp
 from telephony_adapters.sipline.effects import Effect
 from telephony_adapters.sipline.message import Headers, Request, Response, parse
+from telephony_adapters.sipline.routing import stamp
 from telephony_adapters.sipline.transaction import (
     Addr,
     Deliver,
@@ -183,3 +184,15 @@ def test_a_request_that_cannot_be_sent_fails_over_or_ends_at_once() -> None:
     assert CallerHungUp(call_id="c1", line="sip") in out
     assert ua.transport_failed(bytes(again), 0.3) == []  # its transaction is gone
     assert len(ua.core.table) == 0
+
+
+def test_a_request_failing_over_to_a_target_of_another_transport_gets_its_via_again() -> None:
+    """A TLS target failed, the next is UDP: the Via says UDP and our UDP port again (the
+    Contact stays: we listen where it says)."""
+    request = options()
+    ports = {"UDP": 5060, "TLS": 5061}
+    stamp(request, "TLS", "10.0.0.1", ports)
+    assert (request.top_via.transport, request.top_via.port) == ("TLS", 5061)
+    stamp(request, "UDP", "10.0.0.1", ports)
+    assert (request.top_via.transport, request.top_via.port) == ("UDP", 5060)
+    assert request.top_via.branch == "z9hG4bKo1"
