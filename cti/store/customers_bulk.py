@@ -9,11 +9,16 @@ deleted before the commit.
 
 A load large beside the base (:func:`deferred_indexes`) drops the name, e-mail and gram
 indexes first (not the phones': merging looks numbers up) and builds them after, with
-the search index rebuilt once. A row of ``customer_bulk_pending`` (migration 13) says
-so meanwhile, committed with the drop: a load that died half-way is finished by the
-next :meth:`~cti.store.database.Store.open` (:func:`finish_bulk_load`). The loading
-process holds a lock on a file beside the store (``<store>-bulk``) so that another
-process opening the store meanwhile leaves its load alone.
+the search index rebuilt once. It drops the per-row insert triggers too (kept in
+``customer_bulk_triggers``, migration 14, and created again from there): even skipping
+the load's rows, each ran for every row written: some 30% of the writing. Meanwhile a
+customer another connection adds reaches the search index with the rebuild and bumps
+the generation with the next batch (each bumps it, and so does the end). A row of
+``customer_bulk_pending`` (migration 13) says so meanwhile, committed with the drop: a
+load that died half-way is finished by the next
+:meth:`~cti.store.database.Store.open` (:func:`finish_bulk_load`). The loading process
+holds a lock on a file beside the store (``<store>-bulk``) so that another process
+opening the store meanwhile leaves its load alone.
 """
 
 from __future__ import annotations
@@ -59,6 +64,13 @@ DEFERRED_INDEXES = {
     "idx_customer_name_grams_customer": "CREATE INDEX IF NOT EXISTS"
     " idx_customer_name_grams_customer ON customer_name_grams (customer_id)",
 }
+#: The per-row insert triggers a large load drops with them (migrations 2 and 12).
+DEFERRED_TRIGGERS = (
+    "customer_search_insert",
+    "customer_generation_customer_insert",
+    "customer_generation_phone_insert",
+    "customer_generation_email_insert",
+)
 #: A load defers the indexes when it brings at least this many rows, and more than the
 #: base holds (building them again costs about what the base holds).
 DEFER_MIN_ROWS = 50_000
@@ -199,6 +211,14 @@ async def _start_deferring(store: Store, rows: int) -> IO[bytes] | None:
         )
         for name in DEFERRED_INDEXES:
             await connection.execute(f"DROP INDEX IF EXISTS {name}")
+        if await _has_table(connection, "customer_bulk_triggers"):
+            names = ", ".join(f"'{name}'" for name in DEFERRED_TRIGGERS)
+            await connection.execute(
+                "INSERT OR REPLACE INTO customer_bulk_triggers (name, sql)"
+                f" SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ({names})"
+            )
+            for name in DEFERRED_TRIGGERS:
+                await connection.execute(f"DROP TRIGGER IF EXISTS {name}")
 
     try:
         await store.write("dropping the customer indexes for a bulk load", drop)
@@ -212,10 +232,22 @@ async def _build_deferred(store: Store) -> None:
     async def build(connection: aiosqlite.Connection) -> None:
         for create in DEFERRED_INDEXES.values():
             await connection.execute(create)
+        if await _has_table(connection, "customer_bulk_triggers"):
+            cursor = await connection.execute("SELECT sql FROM customer_bulk_triggers")
+            for (create,) in await cursor.fetchall():
+                await connection.execute(create)
+            await connection.execute("DELETE FROM customer_bulk_triggers")
+            await connection.execute("UPDATE customer_generation SET n = n + 1")
         await connection.execute("INSERT INTO customer_search (customer_search) VALUES ('rebuild')")
         await connection.execute("DELETE FROM customer_bulk_pending")
 
     await store.write("building the customer indexes after a bulk load", build)
+
+
+async def _has_table(connection: aiosqlite.Connection, name: str) -> bool:
+    """Whether the store has the table (not in a schema of migrations given by hand)."""
+    cursor = await connection.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,))
+    return await cursor.fetchone() is not None
 
 
 def _try_lock(path: Path) -> IO[bytes] | None:

@@ -303,6 +303,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    (
+        14,
+        """
+        -- The per-row insert triggers such a load drops with the indexes (it fills the
+        -- search index and bumps the generation itself), kept here to be created again.
+        CREATE TABLE customer_bulk_triggers (
+            name TEXT PRIMARY KEY,
+            sql  TEXT NOT NULL
+        );
+        """,
+    ),
     # 20-29: call scripts. Keep the numbers rising down this tuple (the store checks).
     (
         20,

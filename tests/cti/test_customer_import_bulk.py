@@ -22,6 +22,7 @@ from cti.customers.csv_files import (
     import_customers,
     read_csv,
 )
+from cti.models import Customer, PhoneNumber, PhoneType
 from cti.store.customers_bulk import NewCustomer
 from cti.store.database import Store
 
@@ -56,8 +57,14 @@ async def load(base: CustomerBase, path: Path) -> ImportReport:
 
 
 async def indexes(store: Store) -> set[str]:
-    rows = await store.fetch("listing", "SELECT name FROM sqlite_master WHERE type = 'index'")
-    return {str(row[0]) for row in rows}
+    """The names of the store's indexes and triggers (each trigger's with its text)."""
+    rows = await store.fetch(
+        "listing", "SELECT name, sql FROM sqlite_master WHERE type IN ('index', 'trigger')"
+    )
+    return {str(name) for name, _ in rows} | {f"{name}: {sql}" for name, sql in rows}
+
+
+DEFERRED = set(bulk.DEFERRED_INDEXES) | set(bulk.DEFERRED_TRIGGERS)
 
 
 async def pending(store: Store) -> int:
@@ -92,11 +99,30 @@ async def test_a_large_import_drops_the_indexes_while_it_loads_and_builds_them_a
     assert len(seen) == 3
     for during, marker in seen:
         assert marker == 1
-        assert not during & set(bulk.DEFERRED_INDEXES)
+        assert not during & DEFERRED
         assert "idx_customer_phones_e164" in during  # merging looks numbers up
     assert await indexes(base.store) == before
     assert await pending(base.store) == 0
     await assert_searchable(base, 20)
+
+
+async def test_after_a_large_import_its_triggers_index_and_count_customers_again(
+    base: CustomerBase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def generation() -> int:
+        rows = await base.store.fetch("reading", "SELECT n FROM customer_generation")
+        return int(rows[0][0])
+
+    monkeypatch.setattr(bulk, "DEFER_MIN_ROWS", 10)
+    first = await generation()
+    await load(base, customers_csv(tmp_path, 20))
+    loaded = await generation()
+    assert loaded > first
+    phone = PhoneNumber(raw="13700000001", e164="+8613700000001", kind=PhoneType.MOBILE)
+    await base.save_customers([Customer(id=0, name="司马新客", phones=(phone,))])
+    assert await generation() > loaded  # the triggers, not the load, bumped it
+    assert [c.name for c in await base.search("司马新")] == ["司马新客"]  # trigram index
+    assert await base.store.fetch("reading", "SELECT * FROM customer_bulk_triggers") == []
 
 
 async def test_a_small_import_or_one_into_a_larger_base_keeps_the_indexes(
@@ -156,7 +182,7 @@ async def test_a_load_that_died_half_way_is_finished_by_the_next_open(tmp_path: 
         )
         # The process dies here: its lock goes with it, the indexes stay dropped.
         lock.close()
-        assert not await indexes(store) & set(bulk.DEFERRED_INDEXES)
+        assert not await indexes(store) & DEFERRED
     async with await Store.open(db) as store:
         assert await indexes(store) == before
         assert await pending(store) == 0
@@ -171,7 +197,7 @@ async def test_an_open_leaves_alone_a_load_another_process_is_running(tmp_path: 
         assert lock is not None
         async with await Store.open(db) as other:  # another process opens the store
             assert await pending(other) == 1
-            assert not await indexes(other) & set(bulk.DEFERRED_INDEXES)
+            assert not await indexes(other) & DEFERRED
         assert bulk._try_lock(db) is None  # held: by the load
         lock.close()
         free = bulk._try_lock(db)
@@ -319,7 +345,7 @@ async def test_a_load_killed_half_way_is_finished_by_the_next_open(tmp_path: Pat
         assert await loader.stdout.readline() == b"loading\n"
         async with await Store.open(db) as store:  # while it loads: left alone
             assert await pending(store) == 1
-            assert not await indexes(store) & set(bulk.DEFERRED_INDEXES)
+            assert not await indexes(store) & DEFERRED
     finally:
         loader.kill()
         await loader.wait()
