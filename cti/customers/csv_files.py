@@ -39,6 +39,7 @@ from cti.customers.merge import (
     KeptApart,
     Merge,
     RowError,
+    Score,
     import_batch,
     merge_row,
     row_keys,
@@ -438,7 +439,8 @@ async def import_customers(
         from cti.customers.csv_worker import checked_in_worker  # it imports this module
 
         rows.close()
-        batches = checked_in_worker(rows.path, rows.encoding, default_region, BATCH_ROWS)
+        alone = (time_zone, Score.of_new(base.model, now))
+        batches = checked_in_worker(rows.path, rows.encoding, default_region, BATCH_ROWS, alone)
     async with (
         bulk_settings(base.store),
         deferred_indexes(base.store, expected),

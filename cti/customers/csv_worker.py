@@ -5,7 +5,11 @@ program is run again in it); the batches come back on its standard output as pla
 tuples (``marshal``, no model per row, each behind its length), the errors with their
 lines. It is stopped with the import, however that ends.
 
-    python -m cti.customers.csv_worker PATH ENCODING REGION BATCH_ROWS
+    python -m cti.customers.csv_worker PATH ENCODING REGION BATCH_ROWS TIME_ZONE VALUE SEGMENT AT
+
+A row without an id comes with the new customer it alone makes (``CustomerRow.alone``:
+the import's time zone and score, ``VALUE SEGMENT AT``, are given for it), the work
+:func:`~cti.customers.merge.new_customer` would do per row in the importer.
 """
 
 from __future__ import annotations
@@ -24,16 +28,26 @@ from typing import Any, BinaryIO
 import cti
 from cti.clock import real_io
 from cti.customers.csv_files import CheckedBatch, CsvImportError, check_rows, read_csv
-from cti.customers.merge import CustomerRow, RowError
+from cti.customers.merge import CustomerRow, RowError, Score, new_customer
+from cti.store.customers_bulk import NewCustomer
 
 _LENGTH = struct.Struct("<Q")
 #: Where the ``cti`` package is, for the worker's imports.
 _ROOT = str(Path(cti.__file__).resolve().parent.parent)
 
 
-def work(path: Path, encoding: str, default_region: str, batch_rows: int, out: BinaryIO) -> None:
+def work(
+    path: Path,
+    encoding: str,
+    default_region: str,
+    batch_rows: int,
+    alone: tuple[str, Score],
+    out: BinaryIO,
+) -> None:
     """Each batch of the file checked and written to ``out``; then None, or the error
-    that stopped the reading as text."""
+    that stopped the reading as text. ``alone``: the import's time zone and the score of
+    a new customer (module docstring)."""
+    time_zone, score = alone
 
     def send(message: Any) -> None:
         data = marshal.dumps(message, 2)  # no sharing of objects: quicker to write
@@ -46,7 +60,13 @@ def work(path: Path, encoding: str, default_region: str, batch_rows: int, out: B
             batch: list[CustomerRow] = []
             errors: list[RowError] = []
             check_rows(chunk, default_region, batch, errors)
-            good = [(r.line, r.id, r.phones, r.emails, r.fields, r.name_key, r.keys) for r in batch]
+            good = [
+                (r.line, r.id, r.phones, r.emails, r.fields, r.name_key, None, None)
+                if r.id is not None
+                else (r.line, None, r.phones, r.emails, r.fields, r.name_key, None,
+                      tuple(new_customer([r], time_zone, score)))
+                for r in batch
+            ]  # fmt: skip
             send((len(chunk), chunk[-1][0], good, [(e.line, e.reason) for e in errors]))
         send(None)
     except Exception as exc:
@@ -54,13 +74,15 @@ def work(path: Path, encoding: str, default_region: str, batch_rows: int, out: B
 
 
 async def checked_in_worker(
-    path: Path, encoding: str, default_region: str, batch_rows: int
+    path: Path, encoding: str, default_region: str, batch_rows: int, alone: tuple[str, Score]
 ) -> AsyncGenerator[CheckedBatch, None]:
     """The rows of the customers file at ``path`` (header checked), ``batch_rows`` at a
-    time, checked in a worker process."""
+    time, checked in a worker process; ``alone`` as :func:`work` takes it."""
     paths = [_ROOT, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     env = os.environ | {"PYTHONPATH": os.pathsep.join(paths)}
-    args = (str(path), encoding, default_region, str(batch_rows))
+    time_zone, score = alone
+    args = (str(path), encoding, default_region, str(batch_rows), time_zone,
+            repr(score.value), score.segment, repr(score.scored_at))  # fmt: skip
     async with real_io():
         worker = await asyncio.create_subprocess_exec(
             sys.executable, "-m", __name__, *args, stdout=asyncio.subprocess.PIPE, env=env
@@ -83,7 +105,12 @@ async def checked_in_worker(
             if isinstance(message, str):
                 raise CsvImportError(f"reading {path}: {message}")
             count, last, good, bad = message
-            yield count, last, [CustomerRow(*row) for row in good], [RowError(*e) for e in bad]
+            rows = [
+                CustomerRow(line, cid, phones, emails, fields, name_key, None,
+                            NewCustomer(*alone) if alone else None)
+                for line, cid, phones, emails, fields, name_key, _, alone in good
+            ]  # fmt: skip
+            yield count, last, rows, [RowError(*e) for e in bad]
     finally:
         if worker.returncode is None:
             worker.kill()  # stopped early: the rest is not wanted
@@ -94,4 +121,6 @@ async def checked_in_worker(
 if __name__ == "__main__":
     gc.freeze()  # what the imports made: out of every collection's scan
     gc.set_threshold(100_000)  # rows are made by the thousand, without cycles
-    work(Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.stdout.buffer)
+    path, encoding, region, batch, zone, value, segment, at = sys.argv[1:]
+    given = (zone, Score(float(value), segment, float(at)))
+    work(Path(path), encoding, region, int(batch), given, sys.stdout.buffer)

@@ -96,6 +96,9 @@ class CustomerRow:
     keys: SearchKeys | None = None
     """The search keys of a customer made of this row alone, if worked out beforehand
     (:func:`new_customer` takes them; see :func:`row_keys`)."""
+    alone: NewCustomer | None = None
+    """The new customer this row alone makes, if worked out beforehand (by the import's
+    worker process, with the import's time zone and score: :func:`new_customer`)."""
 
 
 SearchKeys = tuple[str, str, tuple[str, ...]]
@@ -137,6 +140,8 @@ def new_customer(rows: Sequence[CustomerRow], time_zone: str, score: Score) -> N
     """A new customer from its rows, as :func:`merge_row` would make it from an empty
     customer in ``time_zone`` (later fields replace, numbers and addresses add up),
     scored as a customer without orders or contacts."""
+    if len(rows) == 1 and rows[0].alone is not None:
+        return rows[0].alone
     keys = rows[0].keys if len(rows) == 1 else None
     if keys is not None:  # most: one row, its numbers and addresses each once already
         fields, phones, emails = rows[0].fields, tuple(rows[0].phones), tuple(rows[0].emails)
