@@ -64,19 +64,30 @@ class Matching(RouterCore):
     def _best_call_for(self, agent: AgentEntry, now: float) -> CallEntry | None:
         """The best waiting call ``agent`` may take: rank + its bonus, then arrival."""
         best: CallEntry | None = None
-        best_rank: tuple[float, float, int] = (0.0, 0.0, 0)
+        best_rank = 0.0
+        agent_id = agent.agent_id
         for name, bonus in agent.queues.items():
             q = self._queues[name]
-            first = q.members.get(agent.agent_id)
+            first = q.members.get(agent_id)
             if first is None:
                 continue
+            aging = q.aging_rate * now
             for ring in range(first, len(q.rings)):
                 head = self._head(q, ring)
                 if head is None:
                     continue
-                r = (-(head.key + q.aging_rate * now + bonus), head.arrived_at, head.seq)
-                if best is None or r < best_rank:
-                    best, best_rank = head, r
+                # Higher rank first, then earlier arrival, then earlier seq: the tuple
+                # (-rank, arrived_at, seq) compared, without making one per head.
+                rank = head.key + aging + bonus  # summed in this order, as ever
+                if (
+                    best is None
+                    or rank > best_rank
+                    or (
+                        rank == best_rank
+                        and (head.arrived_at, head.seq) < (best.arrived_at, best.seq)
+                    )
+                ):
+                    best, best_rank = head, rank
         return best
 
     def _offer_personal(self, agent: AgentEntry, now: float, out: list[Action]) -> bool:
@@ -217,11 +228,17 @@ class Matching(RouterCore):
     ) -> None:
         q = self._queues[call.queue]
         self._move(call, CallEvent.OFFER)
-        call.agents.offered_to = {a.agent_id for a in agents}
-        call.agents.current = agents[0].agent_id if len(agents) == 1 else None
-        call.agents.offers += 1
-        if call.times.offered_at is None:
-            call.times.offered_at = now
+        held = call.agents
+        if len(agents) == 1:
+            held.current = agents[0].agent_id
+            held.offered_to = {held.current}
+        else:
+            held.current = None
+            held.offered_to = {a.agent_id for a in agents}
+        held.offers += 1
+        times = call.times
+        if times.offered_at is None:
+            times.offered_at = now
         deadline = now + q.offer_timeout_s
         if q.strategy is ROUND_ROBIN:
             q.rr_last = q.order[agents[0].agent_id]

@@ -245,22 +245,22 @@ class RouterCore:
 
     def _choose_agents(self, q: QueueEntry, ring: int) -> list[AgentEntry]:
         """The agent(s) to offer a call of ``ring`` to, by the queue's strategy."""
-        pools = q.pools[: ring + 1]
         strategy = q.strategy
+        if strategy is not RING_ALL and strategy is not RANDOM and strategy is not ROUND_ROBIN:
+            best: tuple[tuple[Any, ...], str] | None = None
+            for i in range(ring + 1):  # the best first entry of the rings' pools
+                entries = q.pools[i].entries
+                if entries and (best is None or entries[0] < best):
+                    best = entries[0]
+            return [] if best is None else [self._agents[best[1]]]
+        pools = q.pools[: ring + 1]
         if strategy is RING_ALL:
             ids = sorted({a for pool in pools for _, a in pool.entries})
             return [self._agents[a] for a in ids]
         if strategy is RANDOM:
             return self._draw(pools)
-        best: tuple[tuple[Any, ...], str] | None = None
-        if strategy is ROUND_ROBIN:
-            best = self._next_in_turn(q, pools)
-        else:
-            for pool in pools:
-                entry = pool.first()
-                if entry is not None and (best is None or entry < best):
-                    best = entry
-        return [] if best is None else [self._agents[best[1]]]
+        turn = self._next_in_turn(q, pools)
+        return [] if turn is None else [self._agents[turn[1]]]
 
     @staticmethod
     def _next_in_turn(q: QueueEntry, pools: list[ReadyPool]) -> tuple[tuple[Any, ...], str] | None:

@@ -200,12 +200,10 @@ class ReadyPool:
         bisect.insort(self.entries, (key, agent_id))
 
     def remove(self, key: tuple[Any, ...], agent_id: str) -> None:
-        i = bisect.bisect_left(self.entries, (key, agent_id))
-        if i < len(self.entries) and self.entries[i] == (key, agent_id):
-            del self.entries[i]
-
-    def first(self) -> tuple[tuple[Any, ...], str] | None:
-        return self.entries[0] if self.entries else None
+        entries, item = self.entries, (key, agent_id)
+        i = bisect.bisect_left(entries, item)
+        if i < len(entries) and entries[i] == item:
+            del entries[i]
 
     def first_after(self, index: int) -> tuple[tuple[Any, ...], str] | None:
         """Round robin: the first entry whose key (member index) is above ``index``."""

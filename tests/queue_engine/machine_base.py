@@ -13,6 +13,7 @@ from typing import ClassVar
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
+from cti import compiled_build
 from cti.errors import RoutingError
 from cti.models import (
     AgentConfig,
@@ -25,9 +26,20 @@ from cti.models import (
     Strategy,
 )
 from queue_engine import inputs as ri
+from queue_engine import router as router_module
 from queue_engine.actions import Action
 from queue_engine.router import Router
 from tests.queue_engine.requests import agent_input, call_input
+
+#: These tests run on the compiled router too (``tests/simulators/test_compiled.py``):
+#: there the property tests draw a quarter of their examples, the same properties
+#: checked on that build at a modest cost in CI.
+ON_COMPILED_BUILD = compiled_build.is_compiled(router_module)
+
+
+def examples(n: int) -> int:
+    """``n`` examples, or a quarter of them (at least 10) on the compiled build."""
+    return max(10, n // 4) if ON_COMPILED_BUILD else n
 
 
 def make_caller(value: int, n: int) -> CallerInfo:

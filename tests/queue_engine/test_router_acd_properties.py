@@ -159,7 +159,7 @@ def expected_choice(
     return None if best is None else best[3]
 
 
-@settings(SETTINGS, max_examples=400)
+@settings(SETTINGS, max_examples=mb.examples(400))
 @given(world=cross_queue_worlds(), data=st.data())
 def test_a_freed_agent_takes_the_argmax_of_rank_plus_bonus_over_its_queues_and_rings(
     world: tuple[list[QueueConfig], list[AgentConfig], list[tuple[str, int, float]], float],
@@ -422,5 +422,7 @@ class RelaxationMachine(mb.MachineBase):
             assert self.r.snapshot(queue, self.now).waiting == len(self.r.waiting_in_order(queue))
 
 
-RelaxationMachine.TestCase.settings = settings(SETTINGS, max_examples=300, stateful_step_count=80)
+RelaxationMachine.TestCase.settings = settings(
+    SETTINGS, max_examples=mb.examples(300), stateful_step_count=80
+)
 TestRelaxationMachine = RelaxationMachine.TestCase

@@ -444,7 +444,7 @@ class RouterMachine(mb.MachineBase):
 
 
 RouterMachine.TestCase.settings = settings(
-    max_examples=200,
+    max_examples=mb.examples(200),
     stateful_step_count=50,
     derandomize=True,
     database=None,

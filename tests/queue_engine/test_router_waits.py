@@ -7,9 +7,10 @@ import contextlib
 import random
 
 from cti.errors import RoutingError
-from cti.models import AgentConfig, QueueConfig
+from cti.models import QueueConfig
 from queue_engine import inputs as ri
 from queue_engine.router import Router
+from tests.queue_engine import traffic
 from tests.queue_engine.machine_base import make_caller
 
 QUEUES = [
@@ -52,51 +53,20 @@ def test_first_estimates_stay_exact_while_thousands_of_better_calls_push_in() ->
 
 
 def test_first_estimates_stay_exact_through_random_traffic_read_now_and_then() -> None:
-    """Arrivals, agents taking and finishing calls, hang-ups, priorities, moves, time:
-    read at random moments with several limits, the first estimates never differ."""
+    """Arrivals, agents taking and finishing calls, hang-ups, priorities, moves, exits,
+    time: read at random moments with several limits, the first estimates never differ."""
+    router = Router(traffic.QUEUES)
+    for event in traffic.staffing():
+        router.handle(event, 0.0)
     rng = random.Random(23)
-    router = Router(QUEUES)
-    agents = [f"a{i}" for i in range(6)]
-    for i, agent_id in enumerate(agents):
-        skills = {"x": 2} if i % 2 else {}
-        config = AgentConfig(id=agent_id, skills=skills, queues={"q0": 0.0, "q1": float(i)})
-        router.handle(ri.AgentConfigured(agent=config), 0.0)
-        router.handle(ri.AgentLogsIn(agent_id=agent_id), 0.0)
-    now, n, reads = 0.0, 0, 0
-    for step in range(4000):
-        agent_id = rng.choice(agents)
-        own = router.agent(agent_id).call_id or ""
-        waiting = [c for q in router.queue_names for c in router.waiting_in_order(q)]
-        some = rng.choice(waiting) if waiting else "none"
-        event: ri.AnyInput
-        match rng.randrange(10):
-            case 0 | 1 | 2:
-                queue = rng.choice(["q0", "q1"])
-                caller = make_caller(rng.randint(0, 100), n)
-                event = ri.CallArrives(call_id=f"c{n}", queue=queue, caller=caller)
-                n += 1
-            case 3:
-                event = ri.AgentGoesReady(agent_id=agent_id)
-            case 4:
-                event = ri.AgentAccepts(agent_id=agent_id, call_id=own)
-            case 5:
-                event = ri.AgentHangsUp(agent_id=agent_id, call_id=own)
-            case 6:
-                event = ri.AgentFinishesWrapUp(agent_id=agent_id, call_id=own, disposition="ok")
-            case 7:
-                event = ri.CallerHangsUp(call_id=some)
-            case 8:
-                if rng.random() < 0.5:
-                    event = ri.CallPriorityChanged(call_id=some, priority=rng.choice([-5.0, 50.0]))
-                else:
-                    event = ri.CallMoved(call_id=some, queue=rng.choice(["q0", "q1"]))
-            case _:
-                now += rng.choice([0.5, 7.0, 40.0])
-                event = ri.TimePasses()
+    now, reads, arrived = 0.0, 0, 0
+    for now, event in traffic.random_traffic(router, seed=23, steps=4000):
         with contextlib.suppress(RoutingError):  # an input the state does not allow
             router.handle(event, now)
-        if rng.random() < 0.05 or step == 3999:
+        arrived += isinstance(event, ri.CallArrives)
+        if rng.random() < 0.05:
             agree(router, now, (rng.randint(1, 4), rng.randint(5, 40)))
             reads += 1
+    agree(router, now)
     assert reads > 100
-    assert n > 1000
+    assert arrived > 1000

@@ -231,7 +231,7 @@ class ExitAndRingAllMachine(mb.MachineBase):
 
 
 ExitAndRingAllMachine.TestCase.settings = settings(
-    SETTINGS, max_examples=150, stateful_step_count=50
+    SETTINGS, max_examples=mb.examples(150), stateful_step_count=50
 )
 TestExitAndRingAllMachine = ExitAndRingAllMachine.TestCase
 
@@ -249,7 +249,7 @@ def note(went_ready: dict[str, int], out: list[Action]) -> list[OfferCall]:
     return [a for a in out if isinstance(a, OfferCall)]
 
 
-@settings(SETTINGS, max_examples=12)
+@settings(SETTINGS, max_examples=mb.examples(12))
 @given(
     k=st.integers(2, 5),
     history=st.lists(st.sampled_from([0.0, 1.0, 3.0]), max_size=6),
@@ -317,7 +317,7 @@ def test_random_gives_each_ready_agent_the_next_call_with_frequency_one_in_k(
 # --- timers at fractional seconds fire with effect -----------------------------------
 
 
-@settings(SETTINGS, max_examples=200)
+@settings(SETTINGS, max_examples=mb.examples(200))
 @given(
     t0=st.one_of(
         st.floats(0.0, 1e4, allow_nan=False),
