@@ -80,6 +80,7 @@ PHONE_COLUMNS: dict[str, PhoneType] = {
     "work_phone": PhoneType.WORK,
     "other_phone": PhoneType.OTHER,
 }
+_PHONE_KINDS = tuple(PHONE_COLUMNS.items())
 #: Every column of a customers file, in the order export writes them. ``value`` and
 #: ``segment`` are written for reading and ignored on import: they come from orders.
 CUSTOMER_COLUMNS: tuple[str, ...] = (
@@ -355,7 +356,7 @@ def parse_customer_row(
 def _row_phones(cells: dict[str, str], default_region: str, problems: list[str]) -> list[Phone]:
     """The row's phones, each number once; a bad one is added to ``problems``."""
     phones: list[Phone] = []
-    for column, kind in PHONE_COLUMNS.items():
+    for column, kind in _PHONE_KINDS:
         cell = cells.get(column)
         if not cell:
             continue
@@ -365,7 +366,7 @@ def _row_phones(cells: dict[str, str], default_region: str, problems: list[str])
             except PhoneError as exc:
                 problems.append(f"{column}: {exc}")
                 continue
-            if all(p[1] != phone[1] for p in phones):
+            if not phones or phone[1] not in [p[1] for p in phones]:
                 phones.append(phone)
     return phones
 

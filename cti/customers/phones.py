@@ -35,7 +35,6 @@ Phone = tuple[str, str, str, str]
 #: Digits with spaces or hyphens between, after an optional ``+`` (ASCII digits only:
 #: other digits are libphonenumber's to read).
 _SIMPLE = re.compile(r"\+?[0-9][0-9 \-]*")
-_SEPARATORS = str.maketrans("", "", " -")
 #: A carrier-selection or international prefix of China (``1[12]xx``, ``179xx``):
 #: libphonenumber strips it, so these are left to it.
 _CN_CARRIER = re.compile(r"1(?:[12][0-9]|79)")
@@ -49,18 +48,21 @@ class _Desc:
 
 
 @cache
-def _cn_valid(length: int) -> re.Pattern[str] | None:
-    """One pattern a Chinese national significant number of ``length`` digits matches
-    when libphonenumber finds it valid: China's general description (as a lookahead)
-    and any of the number types that allow the length; None if none does."""
+def _cn_valid() -> dict[int, re.Pattern[str]]:
+    """By length, one pattern a Chinese national significant number (trunk prefix
+    dropped) matches when libphonenumber finds it valid and reads it as this shortcut
+    does: not a second trunk ``0`` nor a carrier prefix (:data:`_CN_CARRIER`), China's
+    general description (a lookahead), and any number type that allows the length."""
     general, types = _cn_descs()
-    if general.lengths and length not in general.lengths:
-        return None
-    allowed = [t.pattern.pattern for t in types if not t.lengths or length in t.lengths]
-    if not allowed:
-        return None
-    alternatives = "|".join(f"(?:{pattern})" for pattern in allowed)
-    return re.compile(f"(?=(?:{general.pattern.pattern})\\Z)(?:{alternatives})")
+    patterns = {}
+    for length in general.lengths or range(1, 18):
+        allowed = [t.pattern.pattern for t in types if not t.lengths or length in t.lengths]
+        if allowed:
+            alternatives = "|".join(f"(?:{pattern})" for pattern in allowed)
+            patterns[length] = re.compile(
+                f"(?!0|{_CN_CARRIER.pattern})(?=(?:{general.pattern.pattern})\\Z)(?:{alternatives})"
+            )
+    return patterns
 
 
 @cache
@@ -107,13 +109,11 @@ def _cn_national(digits: str, plus: bool) -> str | None:
         national = None  # another country's international prefix
     else:
         national = digits
-    if national is None or _CN_CARRIER.match(national):
+    if national is None:
         return None
     if national.startswith("0"):  # the trunk prefix
         national = national[1:]
-    if not national or national[0] == "0" or _CN_CARRIER.match(national):
-        return None
-    valid = _cn_valid(len(national))
+    valid = _cn_valid().get(len(national))
     return national if valid is not None and valid.fullmatch(national) else None
 
 
@@ -129,8 +129,14 @@ def parse_customer_phone(
 def customer_phone(raw: str, default_region: str, kind: PhoneType = PhoneType.MOBILE) -> Phone:
     """:func:`parse_customer_phone`'s answer as a :data:`Phone`."""
     text = raw.strip()
-    if default_region == "CN" and _SIMPLE.fullmatch(text):
-        national = _cn_national(text.translate(_SEPARATORS).lstrip("+"), text[0] == "+")
+    if default_region == "CN":
+        if text.isdigit() and text.isascii():  # most: digits alone
+            national = _cn_national(text, False)
+        elif _SIMPLE.fullmatch(text):
+            digits = text.replace(" ", "").replace("-", "")
+            national = _cn_national(digits.lstrip("+"), text[0] == "+")
+        else:
+            national = None
         if national is not None:
             return text, "+86" + national, _KIND_VALUES[kind], ""
     phone = parse_phone(raw, default_region, kind)
