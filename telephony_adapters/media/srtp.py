@@ -113,6 +113,23 @@ def choose_crypto(values: list[str]) -> tuple[Crypto | None, str]:
     return None, "; ".join(reasons) if reasons else "no crypto attribute"
 
 
+def keyed(suite: str, send_key: str, recv_key: str, current: SrtpLeg | None) -> SrtpLeg | None:
+    """The transform for keys agreed in SDP (base64, as a media plan holds them): None
+    without a suite (plain RTP), ``current`` when its keys did not change (a hold keeps
+    the stream's replay window and counters), else a new one. Raises
+    :class:`CryptoError` for keys the transform cannot take."""
+    if not suite:
+        return None
+    try:
+        send = base64.b64decode(send_key, validate=True)
+        recv = base64.b64decode(recv_key, validate=True)
+    except (binascii.Error, ValueError):
+        raise CryptoError("SRTP key of the media plan is not base64") from None
+    if current is not None and current.same_keys(suite, send, recv):
+        return current
+    return SrtpLeg(suite, send, recv)
+
+
 class SrtpLeg:
     """The SRTP transform of one leg: protect with ``send_key``, unprotect with
     ``recv_key``, both of ``suite``."""

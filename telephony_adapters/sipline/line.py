@@ -44,6 +44,7 @@ from telephony_adapters.base import (
     TransferResult,
 )
 from telephony_adapters.changes import Changes
+from telephony_adapters.media.srtp import SrtpLeg
 from telephony_adapters.sipline.dialog_store import DialogStore, dialogs_path_for
 from telephony_adapters.sipline.media import DtmfListener, MediaPorts
 from telephony_adapters.sipline.message import REASONS
@@ -121,11 +122,6 @@ class SipLine(TelephonyAdapter):
             can_dial=True, can_transfer=True, can_hold=True, reports_dial_outcomes=True,
             can_mute=voice, can_conference=voice, carries_voice=voice,
         )  # fmt: skip
-        if settings.srtp != "off" and not voice:
-            raise TelephonyError(
-                f"line {settings.name!r}: srtp = {settings.srtp!r} needs the line's voice path "
-                "(agents' phones): a line without phones does not encrypt its RTP"
-            )
         self.settings = settings
         self._timers = timers or Timers()
         self._dial_timeout_s = dial_timeout_s
@@ -620,6 +616,12 @@ class SipLine(TelephonyAdapter):
             return await self._voice.open(call_id, prefer=prefer)
         assert self._media is not None
         return await self._media.open(call_id, prefer=prefer)
+
+    def srtp_of(self, call_id: str) -> SrtpLeg | None:
+        """The SRTP transform of a leg's RTP (its counters), None for plain RTP."""
+        if self._voice is not None:
+            return self._voice.relay.srtp_of(call_id)
+        return None if self._media is None else self._media.srtp_of(call_id)
 
     def _close_media(self, call_id: str) -> None:
         if self._voice is not None:

@@ -5,6 +5,12 @@ RTP convention), starts sending 20 ms packets of silence once the call's media p
 says so (one ticker task for every stream), reads what the peer sends for RFC 4733
 DTMF events, and closes the port when the call ends. Without ``enabled`` it hands out
 port numbers without opening anything (for load tests whose peers send no media).
+
+A plan with SRTP keys (docs/sip.md, SRTP) puts the stream's
+:class:`~telephony_adapters.media.srtp.SrtpLeg` at its edge, as the relay does for a
+line with phones: what it receives is unprotected first (a packet failing
+authentication or the replay check is dropped and counted in ``garbage``), what it sends
+is protected. Keys the transform cannot take silence the stream both ways.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import cast
 
 from cti import log_limits
 from cti.errors import TelephonyError
+from telephony_adapters.media.srtp import CryptoError, SrtpLeg, keyed
 from telephony_adapters.sipline.message import SipSyntaxError
 from telephony_adapters.sipline.rtp import (
     PACKET_INTERVAL_S,
@@ -41,12 +48,20 @@ class _Stream(asyncio.DatagramProtocol):
         self.dest: tuple[str, int] | None = None
         self.source: SilenceSource | None = None
         self.dtmf: DtmfReceiver | None = None
+        self.srtp: SrtpLeg | None = None
+        self.refused = False
+        """The plan's SRTP keys were unusable: nothing is sent or taken."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        if self.dtmf is None:
+        if self.srtp is not None:
+            plain = self.srtp.unprotect(data)  # counted and dropped when it fails
+            if plain is None:
+                return
+            data = plain
+        if self.dtmf is None or self.refused:
             return
         try:
             packet = parse_rtp(data)
@@ -59,6 +74,15 @@ class _Stream(asyncio.DatagramProtocol):
         log.debug("call %s: RTP send failed: %s", self.call_id, exc)
 
     def play(self, plan: MediaPlan) -> None:
+        try:
+            self.srtp = keyed(plan.srtp_suite, plan.srtp_send_key, plan.srtp_recv_key,
+                              self.srtp)  # fmt: skip
+            self.refused = False
+        except CryptoError as exc:
+            log_limits.warning(log, "call %s: SRTP keys not usable (%s); no audio either way",
+                               self.call_id, exc)  # fmt: skip
+            self.srtp, self.refused, self.dest = None, True, None
+            return
         self.dest = (plan.remote_host, plan.remote_port) if plan.sends else None
         if self.dest is not None and not is_ip(plan.remote_host):
             # A name would be looked up (blocking) on every packet: send nothing.
@@ -85,8 +109,14 @@ class _Stream(asyncio.DatagramProtocol):
     def tick(self) -> None:
         if self.transport is None or self.dest is None or self.source is None:
             return
+        packet = self.source.next_packet()
+        if self.srtp is not None:
+            protected = self.srtp.protect(packet)
+            if protected is None:
+                return  # counted in send_failures
+            packet = protected
         try:
-            self.transport.sendto(self.source.next_packet(), self.dest)
+            self.transport.sendto(packet, self.dest)
         except (OSError, ValueError, OverflowError) as exc:  # one call's fault, not all's
             log.debug("call %s: RTP to %s failed: %s", self.call_id, self.dest, exc)
 
@@ -154,6 +184,11 @@ class MediaPorts:
         stream.play(plan)
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="sip:rtp")
+
+    def srtp_of(self, call_id: str) -> SrtpLeg | None:
+        """The call's SRTP transform (its counters), None for plain RTP or no stream."""
+        stream = self._streams.get(call_id)
+        return None if stream is None else stream.srtp
 
     def close(self, call_id: str) -> None:
         self._ports.pop(call_id, None)

@@ -34,8 +34,6 @@ call, the caller's leg, its :class:`~.phone_legs.PhoneLeg` s, the engine's last
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +51,7 @@ from cti.protocol import (
 from telephony_adapters.base import CALLER, AudioPlan
 from telephony_adapters.media.bridge import DtmfHeard, LegSilent, PlayFinished, RecordFrame
 from telephony_adapters.media.relay import MediaRelay, RelayHooks
-from telephony_adapters.media.srtp import CryptoError, SrtpLeg
+from telephony_adapters.media.srtp import CryptoError, keyed
 from telephony_adapters.media.wiring import Wiring, apply, leg_tap, wiring
 from telephony_adapters.sipline.caller_sources import CallerHears, CallerSources
 from telephony_adapters.sipline.effects import AgentLegProgress, MediaStart, MediaStop
@@ -375,20 +373,15 @@ class SipVoice:
         self._rewire(call)
 
     def _keep_srtp(self, leg: str, plan: MediaPlan) -> None:
-        """The leg's SRTP transform as agreed (:mod:`~telephony_adapters.media.srtp`),
-        kept when its keys did not change (a hold), new when the peer re-keyed. Raises
+        """The leg's SRTP transform as agreed (:func:`~telephony_adapters.media.srtp.keyed`:
+        kept when its keys did not change, new when the peer re-keyed). Raises
         TelephonyError for keys the transform cannot take."""
-        if not plan.srtp_suite:
-            self.relay.set_srtp(leg, None)
-            return
         try:
-            send = base64.b64decode(plan.srtp_send_key, validate=True)
-            recv = base64.b64decode(plan.srtp_recv_key, validate=True)
-            now = self.relay.srtp_of(leg)
-            if now is None or not now.same_keys(plan.srtp_suite, send, recv):
-                self.relay.set_srtp(leg, SrtpLeg(plan.srtp_suite, send, recv))
-        except (CryptoError, binascii.Error) as exc:
+            srtp = keyed(plan.srtp_suite, plan.srtp_send_key, plan.srtp_recv_key,
+                         self.relay.srtp_of(leg))  # fmt: skip
+        except CryptoError as exc:
             raise TelephonyError(f"SRTP keys not usable: {exc}") from None
+        self.relay.set_srtp(leg, srtp)
 
     def media_stop(self, effect: MediaStop) -> None:
         """A leg is over: an agent's (its call is wired again) or the caller's (the call

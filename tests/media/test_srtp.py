@@ -2,22 +2,27 @@
 RFC 4568) over TLS, as an agent's phone and as the far end of a trunk calling the line.
 Each side hears the other's tone (Goertzel), and the relay's counters show the secure
 leg's packets were SRTP that authenticated with the keys agreed (plain RTP there would
-fail authentication and be dropped as garbage), while the other leg stays plain RTP.
+fail authentication and be dropped as garbage), while the other leg stays plain RTP, or
+is SRTP too with keys of its own. A line without phones (no relay) keys its own stream.
 """
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cti.protocol import CallArrived
 from telephony_adapters.media.relay import MediaRelay
 from telephony_adapters.media.srtp import SrtpLeg
+from telephony_adapters.sipline.line import SipLine
+from telephony_adapters.sipline.params import SipLineParams
 from telephony_adapters.sipline.useragent import leg_id
 from tests.audio import tone_power_ratio
-from tests.harness import until
+from tests.harness import LIMIT_S, until
 from tests.media.center import (
     AGENT_HZ,
     CALLER_HZ,
@@ -25,6 +30,7 @@ from tests.media.center import (
     agent_phone,
     answered_call,
     last_second,
+    rms,
     sip_line,
     voice_center,
 )
@@ -79,8 +85,9 @@ def heard_both_ways(caller_heard: list[int], agent_heard: list[int]) -> None:
     assert tone_power_ratio(agent_heard, AGENT_HZ) < 0.05
 
 
-def authenticated(srtp: SrtpLeg) -> None:
+def authenticated(srtp: SrtpLeg | None) -> None:
     """The leg's packets, both ways, went through SRTP, none refused."""
+    assert srtp is not None
     assert srtp.unprotected >= SECONDS * 50 * 0.8, srtp.unprotected
     assert srtp.protected >= SECONDS * 50 * 0.8, srtp.protected
     assert srtp.garbage == 0
@@ -110,14 +117,25 @@ async def test_an_agent_phone_with_srtp_over_tls_talks_to_a_plain_caller(
     heard_both_ways(caller_heard, agent_heard)
 
 
-@pytest.mark.parametrize(("srtp", "mediaenc"), [("require", "srtp-mand"), ("offer", "srtp")])
-async def test_a_trunk_far_end_calling_over_tls_with_srtp_talks_to_a_plain_agent(
-    tmp_path: Path, srtp: str, mediaenc: str
+@pytest.mark.parametrize(
+    ("srtp", "mediaenc", "phone_srtp"),
+    [("require", "srtp-mand", "off"), ("offer", "srtp", "off"),
+     ("require", "srtp-mand", "require")],
+    ids=["required", "offered", "both-legs"],
+)  # fmt: skip
+async def test_a_trunk_far_end_calling_over_tls_with_srtp_talks_to_an_agent(
+    tmp_path: Path, srtp: str, mediaenc: str, phone_srtp: str
 ) -> None:
+    """The agent's phone is plain over UDP, or (``phone_srtp``) SRTP over TLS itself:
+    then both legs are SRTP at once, each with keys of its own."""
     pki = make_pki(tmp_path / "pki")
+    secure = phone_srtp != "off"
+    make = partial(SrtpPhone, ca=pki.ca, mediaenc="srtp-mand") if secure else Phone
+    params = tls_line(pki, srtp=srtp, phone_srtp=phone_srtp)
     async with (
-        voice_center(tmp_path, ["1001"], params=tls_line(pki, srtp=srtp)) as c,
-        agent_phone(c, tmp_path, "1001", AGENT_HZ) as agent,
+        voice_center(tmp_path, ["1001"], params=params) as c,
+        agent_phone(c, tmp_path, "1001", AGENT_HZ, transport="tls" if secure else "udp",
+                    make=make) as agent,
         SrtpPhone(tmp_path, user="caller", tone_hz=CALLER_HZ, ca=pki.ca,
                   mediaenc=mediaenc) as caller,
     ):  # fmt: skip
@@ -130,12 +148,50 @@ async def test_a_trunk_far_end_calling_over_tls_with_srtp_talks_to_a_plain_agent
         assert call_id is not None
         relay = relay_of(c)
         keyed = relay.srtp_of(call_id)
+        phone_leg = relay.srtp_of(leg_id(call_id, "1001"))
         assert keyed is not None
-        assert relay.srtp_of(leg_id(call_id, "1001")) is None  # the agent's leg is plain
+        assert (phone_leg is not None) == secure  # a plain phone's leg stays plain
+        if phone_leg is not None:
+            assert phone_leg.send_key not in (keyed.send_key, keyed.recv_key)
         caller_heard = last_second(await caller.wait_heard(SECONDS))
         agent_heard = last_second(await agent.wait_heard(SECONDS))
         authenticated(keyed)
+        if secure:
+            authenticated(phone_leg)
         await caller.hangup()
         await agent.wait_event("CALL_CLOSED")
         await until(lambda: relay.srtp_of(call_id) is None, what="the caller's leg closed")
     heard_both_ways(caller_heard, agent_heard)
+
+
+async def test_a_trunk_far_end_with_srtp_over_tls_calls_a_line_without_phones(
+    tmp_path: Path,
+) -> None:
+    """A line without phones answers on its own RTP stream (silence out, DTMF in, no
+    relay): that stream is SRTP too. The caller decodes only packets that authenticate,
+    so hearing two seconds of the line's silence means they did; its key press arrives
+    through the line's SRTP."""
+    pki = make_pki(tmp_path / "pki")
+    line = SipLine(SipLineParams(name="sip", bind_host="127.0.0.1", bind_port=0,
+                                 **tls_line(pki, srtp="require")))  # fmt: skip
+    await line.start()
+    try:
+        async with SrtpPhone(tmp_path, user="caller", tone_hz=CALLER_HZ, ca=pki.ca,
+                             mediaenc="srtp-mand") as caller:  # fmt: skip
+            host, port = line.address("tls")
+            await caller.dial(f"sip:800@{host}:{port};transport=tls")
+            arrived = await asyncio.wait_for(anext(aiter(line.events())), LIMIT_S)
+            assert isinstance(arrived, CallArrived)
+            await line.answer(arrived.call_id)
+            await caller.wait_event("CALL_ESTABLISHED")
+            srtp = line.srtp_of(arrived.call_id)
+            assert srtp is not None
+            heard = last_second(await caller.wait_heard(SECONDS))
+            await caller.command("sndcode", "5")
+            await until(lambda: (arrived.call_id, "5") in line.dtmf, what="the key, decrypted")
+            authenticated(srtp)
+            await caller.hangup()
+            await until(lambda: line.srtp_of(arrived.call_id) is None, what="the stream closed")
+    finally:
+        await line.stop()
+    assert rms(heard) < 50  # the line's G.711 silence, decoded

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import dataclasses
 
+import pylibsrtp
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from cti.config import SIP_CODECS
+from telephony_adapters.media.srtp import SUITES, new_key
 from telephony_adapters.sipline.media import _Stream
 from telephony_adapters.sipline.message import SipSyntaxError
 from telephony_adapters.sipline.rtp import (
@@ -192,17 +196,22 @@ def test_a_format_with_unicode_digits_is_skipped_not_a_crash() -> None:
     assert plan.payload_type == 0
 
 
+class Transport:
+    """What a stream sends (a bad port raises as asyncio's does)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, tuple[str, int]]] = []
+
+    def sendto(self, data: bytes, dest: tuple[str, int]) -> None:
+        if not 0 <= dest[1] < 65536:
+            raise OverflowError("port must be 0-65535.")
+        self.sent.append((data, dest))
+
+
 def test_a_stream_to_a_host_name_or_a_bad_port_sends_nothing_and_never_raises() -> None:
-    sent: list[tuple[bytes, object]] = []
-
-    class Transport:
-        def sendto(self, data: bytes, dest: tuple[str, int]) -> None:
-            if not 0 <= dest[1] < 65536:
-                raise OverflowError("port must be 0-65535.")
-            sent.append((data, dest))
-
     stream = _Stream("c1", lambda call_id, event: None)
-    stream.transport = Transport()  # type: ignore[assignment]
+    stream.transport = transport = Transport()  # type: ignore[assignment]
+    sent = transport.sent
     stream.play(MediaPlan("media.example.com", 4000, 0, "PCMU", None, "sendrecv"))
     stream.tick()  # a name would be resolved, blocking, on every packet: nothing is sent
     assert stream.dest is None
@@ -212,3 +221,68 @@ def test_a_stream_to_a_host_name_or_a_bad_port_sends_nothing_and_never_raises() 
     stream.play(MediaPlan("10.0.0.2", 4000, 0, "PCMU", None, "sendrecv"))
     stream.tick()
     assert [dest for _, dest in sent] == [("10.0.0.2", 4000)]
+
+
+SUITE = "AES_CM_128_HMAC_SHA1_80"
+
+
+def peer_session(key: bytes, direction: int) -> pylibsrtp.Session:
+    policy = pylibsrtp.Policy(key, direction, srtp_profile=SUITES[SUITE])
+    return pylibsrtp.Session(policy)
+
+
+def test_a_line_stream_with_srtp_keys_protects_its_silence_and_unprotects_dtmf() -> None:
+    ours, theirs = new_key(), new_key()
+    keys = base64.b64encode(ours).decode(), base64.b64encode(theirs).decode()
+    keyed = MediaPlan("10.0.0.2", 4000, 0, "PCMU", 101, "sendrecv", SUITE, *keys)
+    heard: list[str] = []
+    stream = _Stream("c1", lambda call_id, event: heard.append(event.key))
+    stream.transport = transport = Transport()  # type: ignore[assignment]
+    stream.play(keyed)
+    srtp = stream.srtp
+    assert srtp is not None
+    stream.tick()
+    stream.tick()
+    peer_in = peer_session(ours, pylibsrtp.Policy.SSRC_ANY_INBOUND)
+    packets = [data for data, _ in transport.sent]
+    assert len(packets) == 2
+    assert all(len(p) == 12 + 160 + 10 for p in packets)  # the 80-bit tag appended
+    plain = [parse_rtp(peer_in.unprotect(p)) for p in packets]
+    assert [p.payload for p in plain] == [b"\xff" * 160] * 2  # PCMU silence, encrypted
+    assert all(p[12:172] != b"\xff" * 160 for p in packets)
+
+    peer_out = peer_session(theirs, pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
+    press = dtmf_packets("5", payload_type=101, ssrc=9, sequence=100, timestamp=800)
+    for packet in dtmf_packets("7", payload_type=101, ssrc=9, sequence=10, timestamp=80):
+        stream.datagram_received(packet, ("10.0.0.2", 4000))  # plain RTP: not taken
+    other = dtmf_packets("9", payload_type=101, ssrc=9, sequence=50, timestamp=400)[0]
+    tampered = bytearray(peer_out.protect(other))
+    tampered[20] ^= 1
+    stream.datagram_received(bytes(tampered), ("10.0.0.2", 4000))
+    assert heard == []
+    assert srtp.garbage == 7
+    protected = [peer_out.protect(p) for p in press]
+    for packet in protected:
+        stream.datagram_received(packet, ("10.0.0.2", 4000))
+    stream.datagram_received(protected[-1], ("10.0.0.2", 4000))  # a replay
+    assert heard == ["5"]
+    assert (srtp.unprotected, srtp.garbage, srtp.protected) == (6, 8, 2)
+
+    stream.play(dataclasses.replace(keyed, direction="recvonly"))  # held: same keys
+    assert stream.srtp is srtp
+    stream.play(dataclasses.replace(keyed, srtp_recv_key=base64.b64encode(new_key()).decode()))
+    assert stream.srtp is not srtp  # the peer re-keyed
+    stream.play(dataclasses.replace(keyed, srtp_suite=""))
+    assert stream.srtp is None  # plain again
+
+
+def test_a_line_stream_with_keys_it_cannot_take_is_silent_both_ways() -> None:
+    heard: list[str] = []
+    stream = _Stream("c1", lambda call_id, event: heard.append(event.key))
+    stream.transport = transport = Transport()  # type: ignore[assignment]
+    stream.play(MediaPlan("10.0.0.2", 4000, 0, "PCMU", 101, "sendrecv", SUITE, "c2hvcnQ=",
+                          base64.b64encode(new_key()).decode()))  # fmt: skip
+    stream.tick()
+    for packet in dtmf_packets("5", payload_type=101, ssrc=9, sequence=1, timestamp=8):
+        stream.datagram_received(packet, ("10.0.0.2", 4000))
+    assert (transport.sent, heard, stream.srtp) == ([], [], None)  # never plain instead

@@ -10,7 +10,6 @@ import pytest
 from pydantic import ValidationError
 
 from cti.config import SipLineSettings
-from cti.errors import TelephonyError
 from cti.protocol import PhoneRefused
 from telephony_adapters.media.srtp import Crypto, format_crypto, new_key, parse_crypto
 from telephony_adapters.sipline.line import SipLine
@@ -321,9 +320,9 @@ def test_srtp_on_a_line_without_tls_is_a_configuration_error(key: str) -> None:
         SipLineSettings(name="sip", transports=("tls",), **{key: "yes"})
 
 
-def test_srtp_on_a_trunk_line_without_a_voice_path_is_refused() -> None:
-    with pytest.raises(TelephonyError, match="srtp = 'offer' needs the line's voice path"):
-        SipLine(SipLineParams(name="sip", transports=("tls",), srtp="offer"))
+def test_srtp_on_a_trunk_line_without_a_voice_path_is_taken() -> None:
+    line = SipLine(SipLineParams(name="sip", transports=("tls",), srtp="require"))
+    assert not line.capabilities.carries_voice  # its own streams protect (test_media.py)
 
 
 def test_an_invite_without_offer_over_tls_gets_our_keys_and_the_ack_gives_theirs() -> None:
