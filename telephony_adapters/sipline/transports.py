@@ -51,6 +51,8 @@ DOWN_S = 30.0
 SENT_KEPT = 4096
 """Requests whose resolved target is remembered (by branch) for a failover."""
 _BIND_TRIES = 20
+SDES_KEYS = b"\na=crypto:"
+"""An SDP body carrying SRTP keys (RFC 4568) has this line."""
 
 
 class _Datagrams(asyncio.DatagramProtocol):
@@ -103,6 +105,8 @@ class SipTransports:
         self._sent_to: dict[str, Target] = {}
         """Branch -> the target a request went to (the latest :data:`SENT_KEPT`)."""
         self._resolving: dict[str, asyncio.Task[None]] = {}
+        self.keys_kept = 0
+        """Messages with SDES keys not sent because their hop was not TLS."""
 
     @property
     def local_address(self) -> Addr:
@@ -208,9 +212,27 @@ class SipTransports:
         if target is not None:
             dest = target.addr
         elif not is_ip(dest[0]):
-            self._resolve_then(data, dest)
+            # Not resolved yet; or resolved without a target of the transport the URI
+            # names (a sips: host whose NAPTR lists only plain ones): asked for that.
+            named = transport if dest[0] in self._targets else None
+            self._resolve_then(data, dest, named)
+            return
+        if transport != "TLS" and SDES_KEYS in data:
+            self._keys_kept(data, transport, dest)
             return
         self._send_on(transport, dest, data, target)
+
+    def _keys_kept(self, data: bytes, transport: str, dest: Addr) -> None:
+        """A message with SDES keys in its SDP that would go by ``transport``, not TLS:
+        never sent (the keys would be readable on the way). A request other than an ACK
+        goes back to its transaction, which ends as if unreachable (docs/sip.md, SRTP)."""
+        self.keys_kept += 1
+        first = data[:80].split(b"\r\n", 1)[0].decode("ascii", "replace")
+        log_limits.warning(log, "line %s: %r with SRTP keys not sent to %s:%d over %s (SDES "
+                           "keys go over TLS only)", self.name, first, dest[0], dest[1],
+                           transport, key=f"{self.name}:sdes")  # fmt: skip
+        if self.unsent is not None and not data.startswith((b"SIP/", b"ACK ")):
+            asyncio.get_running_loop().call_soon(self.unsent, data)
 
     def _request_route(
         self, data: bytes, dest: Addr, transport: str
@@ -320,36 +342,55 @@ class SipTransports:
                                        "%g s", self.name, target.transport, *addr, why, DOWN_S,
                                        key=f"{self.name}:failover")  # fmt: skip
 
-    def _resolve_then(self, data: bytes, dest: Addr) -> None:
+    def _resolve_then(self, data: bytes, dest: Addr, transport: str | None) -> None:
+        """Resolve host name ``dest`` (for ``transport``: a URI naming it), then send;
+        with no target (of that transport) found, a request goes back to its
+        transaction (it fails over or ends now) and anything else is dropped."""
+
         async def later() -> None:
-            await self.resolve_later(dest[0], dest[1])
-            if self._targets.get(dest[0]):
+            await self.resolve_later(dest[0], dest[1], transport)
+            targets = self._targets.get(dest[0], [])
+            if any(transport in (None, t.transport) for t in targets):
                 self.send(data, dest)
-            else:
-                log_limits.warning(log, "line %s: cannot resolve %r; message dropped",
-                                   self.name, dest[0], key=self.name)  # fmt: skip
+                return
+            log_limits.warning(log, "line %s: %r has no %starget; message dropped",
+                               self.name, dest[0], f"{transport} " if transport else "",
+                               key=self.name)  # fmt: skip
+            if self.unsent is not None and not data.startswith((b"SIP/", b"ACK ")):
+                self.unsent(data)
 
         asyncio.get_running_loop().create_task(later())
 
-    async def resolve_later(self, text: str, port: int | None = None) -> None:
-        """Resolve ``text`` (``host[:port]`` or a URI) by RFC 3263, for later sends."""
+    async def resolve_later(
+        self, text: str, port: int | None = None, transport: str | None = None
+    ) -> None:
+        """Resolve ``text`` (``host[:port]`` or a URI) by RFC 3263, for later sends;
+        ``transport``: for a URI that names it (``TLS``: as ``sips:``, only ``SIPS+D2T``,
+        ``_sips._tcp`` and port 5061), its targets added to the host's."""
         try:
             uri = parse_uri(text if text.startswith("sip") else f"sip:{text}")
         except SipSyntaxError:
             return
         host = uri.host.strip("[]")
-        if not host or is_ip(host) or host in self._targets:
+        known = self._targets.get(host, [])
+        if not host or is_ip(host) or any(transport in (None, t.transport) for t in known):
             return
         if port is not None and port not in (5060, 5061):
             uri = replace(uri, port=port)
+        if transport == "TLS":
+            uri = replace(uri, scheme="sips", params={})
+        elif transport is not None:
+            uri = replace(uri, params={"transport": transport.lower()})
         try:
             targets = await self.resolver.targets(uri, ("UDP", "TCP", "TLS"))
         except OSError as exc:
             targets = []
             log_limits.warning(log, "line %s: cannot resolve %r: %s", self.name, host, exc,
                                key=self.name)  # fmt: skip
+        if transport is not None:
+            targets = [t for t in targets if t.transport == transport]
         if targets:
-            self._targets[host] = targets
+            self._targets[host] = known + [t for t in targets if t not in known]
             log.info("line %s: %s resolves to %s", self.name, host,
                      ", ".join(f"{t.transport} {t.host}:{t.port}" for t in targets))  # fmt: skip
 

@@ -35,7 +35,7 @@ from tests.media.center import (
     voice_center,
 )
 from tests.phones import Baresip
-from tests.telephony_adapters.sipline.certs import TestPki, make_pki
+from tests.telephony_adapters.sipline.certs import make_pki, tls_params
 
 pytestmark = pytest.mark.media
 
@@ -67,11 +67,6 @@ class SrtpPhone(Phone):
         return f"{account};mediaenc={self.mediaenc}"
 
 
-def tls_line(pki: TestPki, **srtp: str) -> dict[str, Any]:
-    return {"transports": ("udp", "tls"), "tls_port": 0, "tls_cert_file": str(pki.cert),
-            "tls_key_file": str(pki.key), "tls_ca_file": str(pki.ca), **srtp}  # fmt: skip
-
-
 def relay_of(c: Any) -> MediaRelay:
     voice = sip_line(c)._voice
     assert voice is not None
@@ -99,7 +94,7 @@ async def test_an_agent_phone_with_srtp_over_tls_talks_to_a_plain_caller(
     pki = make_pki(tmp_path / "pki")
     secure = partial(SrtpPhone, ca=pki.ca, mediaenc="srtp-mand")
     async with (
-        voice_center(tmp_path, ["1001"], params=tls_line(pki, phone_srtp="require")) as c,
+        voice_center(tmp_path, ["1001"], params=tls_params(pki, phone_srtp="require")) as c,
         agent_phone(c, tmp_path, "1001", AGENT_HZ, transport="tls", make=secure) as agent,
         Baresip(tmp_path, user="caller", tone_hz=CALLER_HZ) as caller,
     ):
@@ -131,7 +126,7 @@ async def test_a_trunk_far_end_calling_over_tls_with_srtp_talks_to_an_agent(
     pki = make_pki(tmp_path / "pki")
     secure = phone_srtp != "off"
     make = partial(SrtpPhone, ca=pki.ca, mediaenc="srtp-mand") if secure else Phone
-    params = tls_line(pki, srtp=srtp, phone_srtp=phone_srtp)
+    params = tls_params(pki, srtp=srtp, phone_srtp=phone_srtp)
     async with (
         voice_center(tmp_path, ["1001"], params=params) as c,
         agent_phone(c, tmp_path, "1001", AGENT_HZ, transport="tls" if secure else "udp",
@@ -173,7 +168,7 @@ async def test_a_trunk_far_end_with_srtp_over_tls_calls_a_line_without_phones(
     through the line's SRTP."""
     pki = make_pki(tmp_path / "pki")
     line = SipLine(SipLineParams(name="sip", bind_host="127.0.0.1", bind_port=0,
-                                 **tls_line(pki, srtp="require")))  # fmt: skip
+                                 **tls_params(pki, srtp="require")))  # fmt: skip
     await line.start()
     try:
         async with SrtpPhone(tmp_path, user="caller", tone_hz=CALLER_HZ, ca=pki.ca,
