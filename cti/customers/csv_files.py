@@ -263,7 +263,7 @@ def _rows(
             if isinstance(cells, RowError):
                 yield first, cells
                 continue
-            if not any(cell.strip() for cell in cells):
+            if not "".join(cells).strip():
                 continue  # blank line
             if len(cells) > len(names):
                 extra = len(cells) - len(names)

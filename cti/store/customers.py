@@ -86,10 +86,13 @@ def search_keys_of(
     """:func:`search_keys` of a customer with this name (folded: ``name_key``, if known),
     company and e-mail addresses."""
     name_key = fold(name) if name_key is None else name_key
-    company_key = fold(company)
-    parts = [(name, name_key), (company, company_key), *((e, fold(e)) for e in emails)]
+    company_key = fold(company) if company else ""
+    keys = [name_key] if name else []
+    if company:
+        keys.append(company_key)
+    keys += [fold(e) for e in emails if e]
     grams = name_grams(name_key) | name_grams(company_key) if company_key else name_grams(name_key)
-    return name_key, "\n".join(key for part, key in parts if part), grams
+    return name_key, "\n".join(keys), grams
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 """The search keys a customer import works out per row give what the plain definitions
 give: the CJK grams of a name (cti.store.customers.name_grams, a regex over runs of
-CJK characters) against a loop over its characters with is_cjk."""
+CJK characters) against a loop over its characters with is_cjk; the keys of a name,
+company and addresses (search_keys_of) against each part folded and joined."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cti.store.customers import is_cjk, name_grams
+from cti.store.customers import fold, is_cjk, name_grams, search_keys_of
 
 pytestmark = pytest.mark.customers
 
@@ -41,3 +42,16 @@ def test_name_grams_of_edges() -> None:
     assert name_grams("\U0001ffff\U00020000\U0003ffff\U00040000") == {
         "\U00020000", "\U0003ffff", "\U00020000\U0003ffff"
     }  # fmt: skip
+
+
+TEXT = st.text(st.sampled_from(EDGES) | st.sampled_from(list("  \tÉé司马")), max_size=8)
+
+
+@given(TEXT, TEXT, st.lists(TEXT, max_size=3))
+def test_search_keys_are_each_part_folded_and_joined(
+    name: str, company: str, emails: list[str]
+) -> None:
+    parts = [(name, fold(name)), (company, fold(company)), *((e, fold(e)) for e in emails)]
+    grams = name_grams(fold(name)) | name_grams(fold(company))
+    text = "\n".join(key for part, key in parts if part)
+    assert search_keys_of(name, company, emails) == (fold(name), text, grams)
