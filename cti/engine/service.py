@@ -514,6 +514,8 @@ class EngineService:
 
     def _apply(self, actions: list[Action]) -> None:
         for action in actions:
+            if isinstance(action, AgentStateSet):
+                self.views.queued(action.agent_id)  # a later one publishes the same state
             self._effects.put_nowait(action)
         if self.router.next_deadline() != self._timer_deadline:
             self._wake.set()  # the timer task sleeps until another moment: wake it
@@ -565,7 +567,7 @@ class EngineService:
             case RecordLeg():
                 await self._record_leg(action, wall)
             case AgentStateSet():
-                await self.views.publish_state(self.bus, action.agent_id, now, wall)
+                await self.views.publish_queued_state(self.bus, action.agent_id, now, wall)
                 await self.voice.agent_state(action.agent_id, action.state)
             case RecordCall(cdr=cdr):
                 self._call_over(replace(cdr, started_wall=wall - (now - cdr.arrived_at)))

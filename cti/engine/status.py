@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from collections.abc import Callable
 
 from cti import topics
@@ -215,6 +216,8 @@ class AgentViews:
         self._calls = calls
         self._send = send
         self._phone_reachable = phone_reachable
+        self._due: Counter[str] = Counter()
+        """Agent -> its state publications queued and not yet made (:meth:`queued`)."""
 
     def state(self, agent_id: str, now: float, wall: float) -> AgentStateChanged:
         a = self._router.agent(agent_id)
@@ -247,6 +250,20 @@ class AgentViews:
         """Publish the agent's state messages on ``bus`` (retained) now."""
         for topic, message in self.retained(agent_id, now, wall):
             await bus.publish(topic, message, retain=True)
+
+    def queued(self, agent_id: str) -> None:
+        """A state publication of the agent was queued (the router changed its state)."""
+        self._due[agent_id] += 1
+
+    async def publish_queued_state(self, bus: Bus, agent_id: str, now: float, wall: float) -> None:
+        """The queued state publication of the agent, unless another is queued behind it.
+        The state is read from the router when published, so both would send the same:
+        when the engine is behind, an agent's state goes out once, not once per change."""
+        left = self._due.pop(agent_id, 0) - 1
+        if left > 0:
+            self._due[agent_id] = left
+            return
+        await self.publish_state(bus, agent_id, now, wall)
 
     def _caller(self, call_id: str | None) -> tuple[str, str]:
         """The name and number of the caller on ``call_id``, for wallboards."""
