@@ -104,16 +104,18 @@ async def agent_phone(
         yield phone
 
 
-async def call_in(c: Center, caller: Baresip, number: str = "800") -> None:
-    """The caller dials the line (``number``: the user part, the dialled number)."""
-    host, port = sip_line(c).local_address
-    await caller.dial(f"sip:{number}@{host}:{port}")
+async def call_in(c: Center, caller: Baresip, number: str = "800", transport: str = "udp") -> None:
+    """The caller dials the line (``number``: the user part, the dialled number) at its
+    ``transport``'s address."""
+    host, port = sip_line(c).address(transport)
+    named = "" if transport == "udp" else f";transport={transport}"
+    await caller.dial(f"sip:{number}@{host}:{port}{named}")
 
 
-async def answered_call(c: Center, caller: Baresip, agent: Baresip) -> str:
-    """The caller dials, the agent's phone rings and is answered on the phone: the call's
-    id once the caller is connected."""
-    await call_in(c, caller)
+async def answered_call(c: Center, caller: Baresip, agent: Baresip, transport: str = "udp") -> str:
+    """The caller dials (over ``transport``), the agent's phone rings and is answered on
+    the phone: the call's id once the caller is connected."""
+    await call_in(c, caller, transport=transport)
     await agent.wait_event("CALL_INCOMING")
     await agent.accept()
     await caller.wait_event("CALL_ESTABLISHED")

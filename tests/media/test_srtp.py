@@ -29,6 +29,7 @@ from tests.media.center import (
     Phone,
     agent_phone,
     answered_call,
+    heard_next,
     last_second,
     rms,
     sip_line,
@@ -134,13 +135,7 @@ async def test_a_trunk_far_end_calling_over_tls_with_srtp_talks_to_an_agent(
         SrtpPhone(tmp_path, user="caller", tone_hz=CALLER_HZ, ca=pki.ca,
                   mediaenc=mediaenc) as caller,
     ):  # fmt: skip
-        host, port = sip_line(c).address("tls")
-        await caller.dial(f"sip:800@{host}:{port};transport=tls")
-        await agent.wait_event("CALL_INCOMING")
-        await agent.accept()
-        await caller.wait_event("CALL_ESTABLISHED")
-        call_id = c.service.router.agent("1001").call_id
-        assert call_id is not None
+        call_id = await answered_call(c, caller, agent, transport="tls")
         relay = relay_of(c)
         keyed = relay.srtp_of(call_id)
         phone_leg = relay.srtp_of(leg_id(call_id, "1001"))
@@ -190,3 +185,43 @@ async def test_a_trunk_far_end_with_srtp_over_tls_calls_a_line_without_phones(
     finally:
         await line.stop()
     assert rms(heard) < 50  # the line's G.711 silence, decoded
+
+
+async def test_a_trunk_caller_holding_and_resuming_an_srtp_call_keeps_the_audio(
+    tmp_path: Path,
+) -> None:
+    """baresip's ``hold`` and ``resume``: re-INVITEs over TLS with crypto (sendonly, then
+    sendrecv). The caller's leg stays SRTP (its keys kept or taken anew, never plain),
+    nothing fails authentication, the relay goes on protecting what the caller is sent,
+    and after the resume the agent hears the caller again. (What the caller hears after
+    its own resume is not checked: baresip 1.0 writes no more of it to its dump after a
+    hold, with plain RTP too.)"""
+    pki = make_pki(tmp_path / "pki")
+    async with (
+        voice_center(tmp_path, ["1001"], params=tls_params(pki, srtp="require")) as c,
+        agent_phone(c, tmp_path, "1001", AGENT_HZ) as agent,
+        SrtpPhone(tmp_path, user="caller", tone_hz=CALLER_HZ, ca=pki.ca,
+                  mediaenc="srtp-mand") as caller,
+    ):  # fmt: skip
+        call_id = await answered_call(c, caller, agent, transport="tls")
+        relay, ua = relay_of(c), sip_line(c).ua
+
+        def direction() -> str:
+            plan = ua.calls[call_id].plan
+            return "" if plan is None else plan.direction
+
+        await agent.wait_heard(SECONDS)
+        await caller.command("hold")
+        await until(lambda: direction() == "recvonly", what="the caller's hold taken")
+        await caller.command("resume")
+        await until(lambda: direction() == "sendrecv", what="the caller's resume taken")
+        srtp = relay.srtp_of(call_id)
+        assert srtp is not None
+        received, sent = srtp.unprotected, srtp.protected
+        agent_heard = await heard_next(agent, 1.0)
+        assert srtp.unprotected >= received + 40  # the caller's audio after the resume
+        assert srtp.protected >= sent + 40
+        assert srtp.garbage == 0
+        await caller.hangup()
+        await agent.wait_event("CALL_CLOSED")
+    assert tone_power_ratio(agent_heard, CALLER_HZ) > 0.8
