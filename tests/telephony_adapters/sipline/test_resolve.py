@@ -20,6 +20,7 @@ from telephony_adapters.sipline.params import SipLineParams
 from telephony_adapters.sipline.resolve import NAPTR, SRV, A, Resolver, Target, srv_order
 from telephony_adapters.sipline.transaction import Timers
 from telephony_adapters.sipline.uri import parse_uri
+from tests.harness import LIMIT_S
 
 Zone = dict[tuple[str, int], list[bytes]]
 
@@ -223,3 +224,30 @@ async def test_a_dial_fails_over_when_the_first_target_times_out_or_answers_503(
         await caller.stop()
         await callee.stop()
         dead.close()
+
+
+async def dial_ended(line: SipLine, call_id: str) -> str:
+    """How the dial ended (within the tests' limit, far below a long Timer B)."""
+
+    def ended() -> bool:
+        progress = line.outcomes.get(call_id)
+        return progress is not None and progress.final
+
+    await asyncio.wait_for(line.wait_for(ended), LIMIT_S)
+    return line.outcomes[call_id].outcome
+
+
+async def test_a_dial_to_a_name_without_any_record_fails_at_once(dns: tuple[FakeDns, int]) -> None:
+    """No NAPTR, SRV or A: the INVITE goes back to its transaction, so the dial fails
+    now, not at Timer B (640 s here)."""
+    server, port = dns
+    caller = SipLine(SipLineParams(name="sip", bind_host="127.0.0.1", bind_port=0,
+                                   dns_servers=(f"127.0.0.1:{port}",)), media=False,
+                     timers=Timers(t1=10.0))  # fmt: skip
+    await caller.start()
+    try:
+        call_id = await caller.dial("sip:800@nowhere.example")
+        assert await dial_ended(caller, call_id) == "failed"
+        assert ("nowhere.example", A) in server.asked
+    finally:
+        await caller.stop()

@@ -19,11 +19,12 @@ from telephony_adapters.sipline.params import SipLineParams
 from telephony_adapters.sipline.resolve import NAPTR, SRV, A
 from telephony_adapters.sipline.transaction import Timers
 from telephony_adapters.sipline.transports import SipTransports
-from tests.harness import LIMIT_S, until
+from tests.harness import until
 from tests.telephony_adapters.sipline.certs import TestPki, make_pki, tls_params
 from tests.telephony_adapters.sipline.test_resolve import (
     FakeDns,
     FirstTarget,
+    dial_ended,
     dns,
     ip,
     naptr,
@@ -107,17 +108,6 @@ async def caller(pki: TestPki, dns: tuple[FakeDns, int]) -> AsyncIterator[SipLin
         yield line
     finally:
         await line.stop()
-
-
-async def dial_ended(line: SipLine, call_id: str) -> str:
-    """How the dial ended (within the tests' limit, far below Timer B)."""
-
-    def ended() -> bool:
-        progress = line.outcomes.get(call_id)
-        return progress is not None and progress.final
-
-    await asyncio.wait_for(line.wait_for(ended), LIMIT_S)
-    return line.outcomes[call_id].outcome
 
 
 @pytest.mark.parametrize("uri", [f"sips:800@{PBX}", f"sip:800@{PBX};transport=tls"])
