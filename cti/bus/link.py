@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from cti.bus.batching_socket import batching_sockets
 from cti.bus.broker import BrokerAddress, BrokerError
 from cti.bus.outbox import Outgoing
+from cti.bus.paho_tables import share_property_tables
 from cti.errors import ConfigError, CtiError
 
 #: A persistent engine session lasts this long at the broker after a disconnection.
@@ -108,6 +109,7 @@ async def aiomqtt_link(settings: LinkSettings) -> AsyncIterator[Link]:
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
+    share_property_tables()
     properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     if settings.persistent:
         properties.SessionExpiryInterval = ENGINE_SESSION_EXPIRY_S
