@@ -18,12 +18,16 @@ DEFAULT_OFFLINE_LIMIT = 10_000
 #: row is dropped: the broker disconnects for it (a topic or size it refuses), and sending
 #: it first on every reconnection would keep the client off the broker for good.
 MAX_DELIVERY_ATTEMPTS = 3
-#: Patterns of the topics published at QoS 0 (superseded every status interval).
-QOS0_PATTERNS = (topics.ALL_QUEUE_STATUS, topics.ALL_QUEUE_CALLS)
+#: Patterns of the topics published at QoS 0: retained and superseded by the next, so a
+#: lost one costs nothing the next (or the bus's resend of its retained state on every
+#: reconnection) does not give back: the queue snapshots (every status interval) and
+#: the colleague states (advisory; no PUBACK to read, 4 a call: issue 23).
+QOS0_PATTERNS = (topics.ALL_QUEUE_STATUS, topics.ALL_QUEUE_CALLS, topics.ALL_COLLEAGUE_STATES)
 
 
 def qos_for(topic: str) -> int:
-    """QoS 0 for the queue snapshots (superseded every second), QoS 1 for the rest."""
+    """QoS 0 for the queue snapshots and colleague states (retained, each superseded by
+    the next), QoS 1 for the rest."""
     return 0 if any(topics.matches(p, topic) for p in QOS0_PATTERNS) else 1
 
 

@@ -26,7 +26,16 @@ from cti.bus.outbox import InFlightWindow, Outbox, Outgoing, qos_for
 from cti.bus.roles import make_bus, open_bus
 from cti.config import BrokerSettings
 from cti.errors import ConfigError
-from cti.protocol import AgentPresence, CommandResult, Login, decode, encode
+from cti.models import AgentState
+from cti.protocol import (
+    AgentPresence,
+    ColleagueState,
+    CommandResult,
+    Login,
+    Message,
+    decode,
+    encode,
+)
 from tests.harness import until
 
 # --- outbox ---------------------------------------------------------------------------
@@ -177,6 +186,8 @@ def test_qos_policy() -> None:
     assert qos_for(topics.agent_events("1001")) == 1
     assert qos_for(topics.agent_state("1001")) == 1
     assert qos_for(topics.agent_commands("1001")) == 1
+    # Advisory and retained, superseded by the next: no acknowledgement to wait for.
+    assert qos_for(topics.colleague_state("1001")) == 0
 
 
 def test_make_bus_in_memory_for_empty_url() -> None:
@@ -398,15 +409,24 @@ async def test_a_refused_publish_frees_its_place_in_the_window() -> None:
     assert _payloads(broker) == ["no", "yes"]
 
 
-async def test_retained_state_is_sent_again_after_reconnecting() -> None:
+@pytest.mark.parametrize(
+    ("topic", "message", "qos"),
+    [
+        (topics.agent_events("1"), CommandResult(command_id="s", ok=True), 1),
+        # QoS 0: one lost with the connection is made good by this resend.
+        (topics.colleague_state("1"), ColleagueState(agent_id="1", state=AgentState.READY), 0),
+    ],
+)
+async def test_retained_state_is_sent_again_after_reconnecting(
+    topic: str, message: Message, qos: int
+) -> None:
     broker = FakeBroker()
     async with _bus(broker) as bus:
         async with asyncio.timeout(5):
             await bus.wait_online()
-        await bus.publish(
-            topics.agent_events("1"), CommandResult(command_id="s", ok=True), retain=True
-        )
+        await bus.publish(topic, message, retain=True)
         await until(lambda: len(broker.published) == 1)
+        assert (broker.published[0].qos, broker.published[0].retain) == (qos, True)
         broker.crash()
         await until(lambda: not bus.status.online)
         broker.up.set()
