@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from cti.bus.batching_socket import batching_sockets
 from cti.bus.broker import BrokerAddress, BrokerError
 from cti.bus.outbox import Outgoing
-from cti.bus.paho_tables import share_property_tables
+from cti.bus.paho_tables import quiet_debug_lines, share_property_tables
 from cti.errors import ConfigError, CtiError
 
 #: A persistent engine session lasts this long at the broker after a disconnection.
@@ -141,6 +141,7 @@ async def aiomqtt_link(settings: LinkSettings) -> AsyncIterator[Link]:
     # aiomqtt warns (a log line per publish) above 10 pending: ours are bounded anyway
     client.pending_calls_threshold = settings.max_in_flight + 10
     batching_sockets(client._client, asyncio.get_running_loop())
+    quiet_debug_lines(client._client)
     try:
         async with client:
             yield _AiomqttLink(client, address.display)
