@@ -42,18 +42,23 @@ tool is the **median** over the replications; the best (minimum) is printed besi
 **Compiled.** A fourth column, *CTI Desk (mypyc)*, runs the same ``run_day`` with the
 router and the event loop compiled to C by mypyc (the modules of
 ``simulators.compiled.COMPILED``: the router's parts, its state records, priority keys,
-actions, the kernel enum members it tests, tallies and ``simulators/des.py``, in one
-group; the same source, no second copy: :mod:`simulators.compiled`, as ``cti simulate
---compiled`` does). The build goes to the user's cache directory under a hash of the
-sources on the first run (about 30 s, with gcc) and is reused while the sources are
-unchanged. The compiled days run in a worker process that takes its turn in every
-replication like the others. ``--no-compiled`` leaves it out.
+actions, the kernel enum members it tests, tallies, ``simulators/des.py`` and its
+parts ``simulators/des_parts.py``, in one group; the same source, no second copy:
+:mod:`simulators.compiled`, as ``cti simulate --compiled`` does). The build goes to
+the user's cache directory under a hash of the sources on the first run (about 30 s,
+with gcc) and is reused while the sources are unchanged. The compiled days run in a
+worker process that takes its turn in every replication like the others.
+``--no-compiled`` leaves it out.
 
 On a shared machine wall-clock medians move by tens of percent from run to run; the
 ratios within one run (the tools take turns) are what to compare, and an instruction
 count settles a change to the router: ``valgrind --tool=callgrind
 --collect-atstart=no --toggle-collect='CPyDef_des____run_day'`` on a process that runs
 one compiled day (see :mod:`simulators.compiled` for what costs in compiled code).
+SimPy's day is pure Python: count it as the difference between a process that runs
+one day and one that runs three. ``--cache-sim=yes`` adds cache misses: in valgrind's
+model the compiled day (about 490M instructions) misses the instruction cache about
+twice as often as SimPy's (about 540M), which its wall-clock time shows.
 
     .venv/bin/python benchmarks/bench_simulator.py [--replications 30] [--seed 1]
 
@@ -417,12 +422,15 @@ def main(argv: Iterable[str] | None = None) -> None:
     print(f"{'seconds per simulated day':<28}{'median':>9}{'best':>9}")
     for tool in tools:
         print(f"{NAMES[tool]:<28}{statistics.median(times[tool]):>9.4f}{min(times[tool]):>9.4f}")
-    for tool in tools[: tools.index("ciw")]:
-        mine = statistics.median(times[tool])
-        print(
-            f"{NAMES[tool]} / Ciw {mine / statistics.median(times['ciw']):.2f}x, "
-            f"/ SimPy {mine / statistics.median(times['simpy']):.2f}x (medians)"
-        )
+    ratios = {
+        tool: {
+            base: round(statistics.median(times[tool]) / statistics.median(times[base]), 3)
+            for base in ("ciw", "simpy")
+        }
+        for tool in tools[: tools.index("ciw")]
+    }
+    for tool, over in ratios.items():
+        print(f"{NAMES[tool]} / Ciw {over['ciw']:.2f}x, / SimPy {over['simpy']:.2f}x (medians)")
     if same is not None:
         print(f"compiled days identical to the interpreted ones: {'yes' if same else 'NO'}")
 
@@ -442,6 +450,7 @@ def main(argv: Iterable[str] | None = None) -> None:
         "timing": "median",
         **{f"{t}_s_per_day": round(statistics.median(times[t]), 5) for t in tools},
         **{f"{t}_best_s_per_day": round(min(times[t]), 5) for t in tools},
+        "ratios": ratios,
         "compiled_same_days": same,
         "erlang_c": ERLANG_C,
         "stats": {t: stats_json(t) for t in TOOLS},

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gc
 import heapq
-import itertools
 import math
 import random
 from collections.abc import Callable
@@ -64,6 +63,9 @@ _AGENT_HANGS_UP: Final = _validator(ri.AgentHangsUp)
 _AGENT_FINISHES_WRAP_UP: Final = _validator(ri.AgentFinishesWrapUp)
 _PUSH: Final = heapq.heappush
 _POP: Final = heapq.heappop
+_INF: Final = math.inf
+_BUSY: Final = BUSY_STATES
+"""Compiled, a Final is a C constant (a module global is a dict lookup each time)."""
 
 #: After arrivals stop, calls still in progress get at most this long to finish.
 DRAIN_LIMIT_S = 6 * 3600.0
@@ -279,7 +281,8 @@ def _run_day(scenario: Scenario, seed: int) -> DayResult:
 class _Simulation:
     def __init__(self, world: _World) -> None:
         self.w = world
-        self._ids = itertools.count(1)
+        self._calls = 0
+        """Calls that arrived so far (the next one's id is c{this + 1})."""
         self._end = world.scenario.duration_s
         self._warm = world.scenario.warm_up_s
         self._callers: dict[float, tuple[CallerInfo, str]] = {}
@@ -309,9 +312,8 @@ class _Simulation:
     def schedule(self, t: float, event: _Event) -> None:
         """``event`` fires at ``t``, after everything already due then."""
         w = self.w
-        first = w.due.get(t)
-        if first is None:
-            w.due[t] = event
+        first = w.due.setdefault(t, event)
+        if first is event:
             _PUSH(w.times, t)
         else:  # rare: two events at the same moment
             while first.next is not None:
@@ -333,10 +335,9 @@ class _Simulation:
                 t = times[0]
                 if t > limit:
                     break
-                event = due[t]
+                event = due.pop(t)
                 if event.next is None:
                     _POP(times)
-                    del due[t]
                 else:
                     due[t] = event.next
                 if t > w.now:
@@ -428,7 +429,8 @@ class _Simulation:
 
     def arrive(self, stream: Stream) -> None:
         w = self.w
-        n = next(self._ids)
+        self._calls += 1
+        n = self._calls
         call_id = f"c{n}"
         if stream.flow and self.flows is not None:
             self._arrive_in_flow(stream, n, self.flows)
@@ -438,7 +440,7 @@ class _Simulation:
         w.labels[call_id] = label or segment
         w.calls[call_id] = _Call(stream)
         patience = stream.patience.draw(w.rng)
-        if math.isfinite(patience):
+        if patience < _INF:
             self.schedule(w.now + patience, _GiveUp(call_id))
         offer = stream.callback
         if offer is not None:
@@ -483,7 +485,7 @@ class _Simulation:
         call = w.calls[call_id]
         call.waiting = True
         patience = call.stream.patience.draw(call.rng or w.rng)
-        if math.isfinite(patience):
+        if patience < _INF:
             self.schedule(w.now + patience, _GiveUp(call_id))
         self.ask(_CALL_ARRIVES({"call_id": call_id, "queue": queue, "caller": caller}))
 
@@ -568,7 +570,7 @@ class _Simulation:
         agent.since = w.now
         # the day's counts for its samples, kept as agents change
         w.staffed += (action.state is not LOGGED_OUT) - (was is not LOGGED_OUT)
-        w.busy += (action.state in BUSY_STATES) - (was in BUSY_STATES)
+        w.busy += (action.state in _BUSY) - (was in _BUSY)
         if action.state is READY:
             if agent.leaving:
                 self.ask(ri.AgentLogsOut(agent_id=agent.agent_id))
