@@ -221,6 +221,7 @@ class MqttBus:
         """Pattern -> its MQTT subscription identifier (stable for the bus's life)."""
         self._patterns: dict[int, str] = {}
         self._changed = asyncio.Event()  # the outbox or the window changed
+        self._draining = False  # close() waits for the window to empty
         self._status = BusStatus(ConnectionState.CLOSED, self.address.display)
         self._feed: StatusFeed[BusStatus] = StatusFeed(lambda: self.status)
         self._task: asyncio.Task[None] | None = None
@@ -259,12 +260,13 @@ class MqttBus:
         if self.presence_agent is not None:
             self._put(self._presence_message(online=False))
         if self._status.online:
+            self._draining = True
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(drain_s):
                     while (len(self._outbox) or len(self._window)) and self._status.online:
                         self._changed.clear()
                         await self._changed.wait()
-        task, self._task = self._task, None
+        task, self._task, self._draining = self._task, None, False
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -624,7 +626,9 @@ class MqttBus:
             if item.retain:
                 self._retained[item.topic] = item
             ticket = self._window.add(item)
-            ack = asyncio.ensure_future(link.publish(item))
+            sent = link.publish(item)
+            # The real link's is a future already (ensure_future: 4 Python calls more)
+            ack = sent if isinstance(sent, asyncio.Future) else asyncio.ensure_future(sent)
             deliveries.add(ack)
             ack.add_done_callback(
                 functools.partial(self._delivered, link, ticket, item, deliveries)
@@ -649,7 +653,11 @@ class MqttBus:
             # The link lives but refused this one: sending it again would not help.
             log_limits.error(log, "publish on %s failed: %s; dropped", item.topic, describe(exc))
         self._window.done(ticket)
-        self._changed.set()  # its place in the window is free: the sender goes on
+        # Its place in the window is free: only the sender with publishes waiting, or
+        # close(), waits for that (waking the idle sender at every PUBACK cost ~15
+        # Python calls each).
+        if len(self._outbox) or self._draining:
+            self._changed.set()
 
     def _aiomqtt_connector(self) -> contextlib.AbstractAsyncContextManager[Link]:
         will = None if self.presence_agent is None else self._presence_message(online=False)

@@ -394,6 +394,28 @@ async def test_in_flight_window_limits_unacknowledged_publishes() -> None:
     assert _payloads(broker) == ["0", "1", "2", "3", "4", "late"]
 
 
+async def test_close_waits_for_the_last_acknowledgement() -> None:
+    # Acknowledgements wake only a sender with publishes waiting, or close(): here the
+    # outbox is empty and close() must still see the window empty.
+    broker = FakeBroker()
+    bus = _bus(broker)
+    await bus.start()
+    async with asyncio.timeout(5):
+        await bus.wait_online()
+    broker.hold_acks = asyncio.Event()
+    bus.publish_payload(topics.agent_events("1"), encode(CommandResult(command_id="a", ok=True)))
+    await until(lambda: len(broker.published) == 1)
+    closing = asyncio.create_task(bus.close(drain_s=60))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not closing.done()
+    assert bus.status.in_flight == 1
+    broker.hold_acks.set()
+    async with asyncio.timeout(5):  # not the 60 s of drain_s
+        await closing
+    assert bus.status.in_flight == 0
+
+
 async def test_a_refused_publish_frees_its_place_in_the_window() -> None:
     broker = FakeBroker()
     refused, fine = topics.agent_events("1"), topics.agent_events("2")
