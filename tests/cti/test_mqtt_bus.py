@@ -341,6 +341,31 @@ async def test_offline_publishes_queue_and_go_out_in_order_on_reconnect() -> Non
     assert any(s.queued == 3 and not s.online for s in seen)
 
 
+async def test_a_call_s_states_queued_offline_go_out_once_each_topic() -> None:
+    # An agent's states through one call (offered, talking, wrap-up, ready) with the
+    # call's events between them, queued while the broker is away: the events go out in
+    # order, the state and the colleague state once each (the last, in its place).
+    broker = FakeBroker()
+    broker.up.clear()
+    async with _bus(broker) as bus:
+        await until(lambda: bus.status.state is ConnectionState.OFFLINE)
+        for n, state in enumerate(("reserved", "talking", "wrap_up", "ready")):
+            for topic in (topics.agent_state("1"), topics.colleague_state("1")):
+                bus.publish_payload(topic, state.encode(), retain=True)
+            bus.publish_payload(topics.agent_events("1"), f"event {n}".encode())
+        assert bus.status.queued == 6
+        broker.up.set()
+        await until(lambda: len(broker.published) == 6)
+    sent = [(item.topic, item.payload.decode(), item.qos) for item in broker.published]
+    events = [(topics.agent_events("1"), f"event {n}", 1) for n in range(4)]
+    assert sent == [
+        *events[:3],
+        (topics.agent_state("1"), "ready", 1),
+        (topics.colleague_state("1"), "ready", 0),
+        events[3],
+    ]
+
+
 async def test_resubscribes_and_resends_unacknowledged_after_the_link_breaks() -> None:
     broker = FakeBroker()
     async with _bus(broker) as bus:
