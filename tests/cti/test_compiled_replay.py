@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from cti import compiled_build
 from cti.errors import RoutingError
 from cti.store.journal import Journal
 from queue_engine.actions import RecordCall
 from queue_engine.router import Router
+from tests.engine_build import assert_same_on_engine_build
 from tests.queue_engine import traffic
 
 
@@ -68,18 +65,4 @@ def test_a_recorded_journal_replays_to_the_same_records_on_both_builds(tmp_path:
     interpreted = replay(path)
     assert [line for line in interpreted if "RecordCall(" in line]
     assert [r for line in interpreted for r in recorded if r in line] == recorded
-    tree = compiled_build.compiled_tree(compiled_build.ENGINE, quiet=True)
-    env = compiled_build.compiled_env(tree)
-    env["PYTHONPATH"] += f"{os.pathsep}{compiled_build.source_root()}"  # tests, after the build
-    done = subprocess.run(
-        [sys.executable, "-P", "-c", _REPLAY_ON_COMPILED, str(path)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    compiled = done.stdout.splitlines()
-    assert len(compiled) == len(interpreted)
-    for i, (mine, theirs) in enumerate(zip(compiled, interpreted, strict=True)):
-        assert mine == theirs, f"input {i}"
+    assert_same_on_engine_build(_REPLAY_ON_COMPILED, interpreted, tmp_path, str(path), what="input")

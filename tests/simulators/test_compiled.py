@@ -6,7 +6,6 @@ router does."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -15,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from cti import compiled_build
 from cti.app.cli import main
 from simulators.compiled import PACKAGES, compiled_env, compiled_tree, source_root
+from tests.engine_build import assert_same_on_engine_build
 from tests.simulators.test_report import TINY
 
 
@@ -162,18 +161,4 @@ def test_the_engine_build_routes_exactly_as_the_interpreted_router(tmp_path: Pat
     interpreted = [line for seed in SEEDS for line in drive(seed)]
     assert any("OfferCall(" in line for line in interpreted)
     assert any("refused: " in line for line in interpreted)
-    tree = compiled_build.compiled_tree(compiled_build.ENGINE, quiet=True)
-    env = compiled_env(tree)
-    env["PYTHONPATH"] += f"{os.pathsep}{source_root()}"  # the tests package, after the build
-    done = subprocess.run(
-        [sys.executable, "-P", "-c", _DRIVE_ON_COMPILED],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    compiled = done.stdout.splitlines()
-    assert len(compiled) == len(interpreted)
-    for i, (mine, theirs) in enumerate(zip(compiled, interpreted, strict=True)):
-        assert mine == theirs, f"line {i}"
+    assert_same_on_engine_build(_DRIVE_ON_COMPILED, interpreted, tmp_path)
