@@ -125,6 +125,18 @@ def test_srv_order_by_priority_then_weight() -> None:
     assert all(srv_order(records, random.Random(s))[-1][3] == "c" for s in range(20))
 
 
+async def answered_dial(caller: SipLine, callee: SipLine) -> str:
+    """``caller`` dials sip:800@pbx.example, ``callee`` answers: the call's id, answered."""
+    events = aiter(callee.events())
+    call_id = await caller.dial("sip:800@pbx.example")
+    arrived = await asyncio.wait_for(anext(events), 15)
+    assert isinstance(arrived, CallArrived)
+    await callee.answer(arrived.call_id)
+    await caller.wait_for(lambda: call_id in caller.outcomes and caller.outcomes[call_id].final)
+    assert caller.outcomes[call_id].outcome == "answered"
+    return call_id
+
+
 async def test_the_line_fails_over_to_the_next_target(dns: tuple[FakeDns, int]) -> None:
     """The first SRV target refuses TCP; the INVITE goes to the second, which answers."""
     server, port = dns
@@ -145,13 +157,7 @@ async def test_the_line_fails_over_to_the_next_target(dns: tuple[FakeDns, int]) 
                                    dns_servers=(f"127.0.0.1:{port}",)), media=False)  # fmt: skip
     await caller.start()
     try:
-        events = aiter(callee.events())
-        call_id = await caller.dial("sip:800@pbx.example")
-        arrived = await asyncio.wait_for(anext(events), 15)
-        assert isinstance(arrived, CallArrived)
-        await callee.answer(arrived.call_id)
-        await caller.wait_for(lambda: call_id in caller.outcomes and caller.outcomes[call_id].final)
-        assert caller.outcomes[call_id].outcome == "answered"
+        call_id = await answered_dial(caller, callee)
         await caller.hang_up(call_id)
         await callee.wait_for(lambda: not callee.ua.calls)
     finally:
@@ -205,13 +211,7 @@ async def test_a_dial_fails_over_when_the_first_target_times_out_or_answers_503(
                      timers=Timers(t1=0.02), dial_timeout_s=30.0)  # fmt: skip
     await caller.start()
     try:
-        events = aiter(callee.events())
-        call_id = await caller.dial("sip:800@pbx.example")
-        arrived = await asyncio.wait_for(anext(events), 15)
-        assert isinstance(arrived, CallArrived)
-        await callee.answer(arrived.call_id)
-        await caller.wait_for(lambda: call_id in caller.outcomes and caller.outcomes[call_id].final)
-        assert caller.outcomes[call_id].outcome == "answered"
+        call_id = await answered_dial(caller, callee)
         invites = [r for r in target.heard if r.method == "INVITE"]
         assert invites, "the first target heard nothing"
         assert len({r.top_via.branch for r in invites}) == 1  # tried once (retransmissions)
