@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from cti.models import AgentState, Strategy
+from cti.models import AgentState, Segment, Strategy
 
 LOGGED_OUT: Final = AgentState.LOGGED_OUT
 NOT_READY: Final = AgentState.NOT_READY
@@ -27,3 +27,5 @@ ROUND_ROBIN: Final = Strategy.ROUND_ROBIN
 RANDOM: Final = Strategy.RANDOM
 BEST_PROFICIENCY: Final = Strategy.BEST_PROFICIENCY
 RING_ALL: Final = Strategy.RING_ALL
+
+BASIC: Final = Segment.BASIC

@@ -23,7 +23,7 @@ from cti.models import (
     Strategy,
 )
 from queue_engine.actions import ConsultState
-from queue_engine.members import LOGGED_OUT, READY, RESERVED, TALKING, WRAP_UP
+from queue_engine.members import BASIC, LOGGED_OUT, READY, RESERVED, TALKING, WRAP_UP
 from queue_engine.transitions import CallPhase
 
 HeapEntry = tuple[float, int, str, int]
@@ -134,8 +134,15 @@ class CallEntry:
         self.caller = caller
         self.kind = kind
         self.phase = phase
-        self.value = caller.value
-        self.segment = caller.segment
+        # CallerInfo.value and .segment read without its properties (interpreted code,
+        # and each a model attribute lookup): the same values, one lookup.
+        customer = caller.customer
+        if customer is None:
+            self.value = 0.0
+            self.segment = BASIC
+        else:
+            self.value = customer.value
+            self.segment = customer.segment
         self.arrived_at = arrived_at
         self.priority = None
         self.key = 0.0

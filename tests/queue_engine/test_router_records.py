@@ -1,0 +1,58 @@
+"""The call records the router makes, whole: every field as the class's own constructor
+makes it (the router builds them by ``__new__`` and ``__init__`` apart, and reads the
+caller's value and segment without the model's properties)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from cti.models import CallDetailRecord, CallerInfo, CallerKind, Customer, Segment
+from queue_engine import inputs as ri
+from tests.queue_engine.test_router import make_router, only_record, ready
+
+GOLD = Customer(id=9, name="Gold", value=88.0, segment=Segment.PLATINUM)
+ANONYMOUS = CallerInfo(ani="P", kind=CallerKind.PRIVATE)
+
+
+@pytest.mark.parametrize(
+    "caller",
+    [CallerInfo(ani="+442070000009", kind=CallerKind.KNOWN, customer=GOLD), ANONYMOUS],
+    ids=["customer", "no-customer"],
+)
+def test_an_answered_calls_record_has_every_field_as_the_constructor_makes_it(
+    caller: CallerInfo,
+) -> None:
+    router = make_router()
+    ready(router, "a1", 0.0)
+    router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller), 1.0)
+    router.handle(ri.AgentAccepts(agent_id="a1", call_id="c1"), 3.0)
+    router.handle(ri.AgentHangsUp(agent_id="a1", call_id="c1"), 60.0)
+    done = ri.AgentFinishesWrapUp(agent_id="a1", call_id="c1", disposition="sale", note="n")
+
+    cdr = only_record(router.handle(done, 72.0)).cdr
+
+    customer = caller.customer
+    expected = CallDetailRecord(
+        call_id="c1",
+        queue="sales",
+        ani=caller.ani,
+        caller_kind=caller.kind,
+        customer_id=customer.id if customer else None,
+        segment=caller.segment,
+        value=caller.value,
+        arrived_at=1.0,
+        offered_at=1.0,
+        answered_at=3.0,
+        ended_at=60.0,
+        agent_id="a1",
+        outcome="answered",
+        disposition="sale",
+        wrap_up_s=12.0,
+        offers=1,
+        note="n",
+    )
+    assert dataclasses.asdict(cdr) == dataclasses.asdict(expected)
+    assert type(cdr.segment) is Segment
+    assert type(cdr.value) is float
