@@ -21,6 +21,12 @@ under the same writer; and the import's rows/s beside reading the same file with
 csv module alone (the floor). The load average is printed with them.
 
     .venv/bin/python benchmarks/bench_customers.py [--customers N] [--import-only]
+    .venv/bin/python benchmarks/bench_customers.py --callgrind 20000 [--against REV]
+
+``--callgrind ROWS``: the instructions per imported row of the importer and of its
+worker process under callgrind (an import of ROWS rows less one of one row, both by
+the large-file path), for the working tree and each ``--against`` revision's ``cti``;
+one JSON line each, the same on a loaded machine (about 5 min at 20,000 rows).
 """
 
 from __future__ import annotations
@@ -31,11 +37,15 @@ import csv
 import json
 import os
 import random
+import re
 import sqlite3
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +53,7 @@ from cti.customers.base import CustomerBase
 from cti.customers.csv_files import ImportReport, check_header, import_customers, read_csv
 from cti.store.database import Store
 
+ROOT = Path(__file__).resolve().parents[1]
 CN_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗郑梁谢宋唐许韩冯邓曹章汪叶苏范"
 CN_DOUBLE_SURNAMES = ("欧阳", "司马", "诸葛", "上官")
 CN_GIVEN = (
@@ -252,6 +263,79 @@ async def import_only(n: int, seed: int) -> None:
     }))  # fmt: skip
 
 
+async def count_import(csv_path: Path) -> None:
+    """Import ``csv_path`` into a new store by the large-file path whatever its size (a
+    worker process, the indexes and triggers deferred): what ``--callgrind`` counts."""
+    import cti.customers.csv_files as files
+    import cti.store.customers_bulk as bulk
+
+    files.PARALLEL_MIN_ROWS = bulk.DEFER_MIN_ROWS = 1
+    with tempfile.TemporaryDirectory(prefix="cti-bench-customers-") as folder:
+        async with await Store.open(Path(folder) / "cti.db") as store:
+            await import_rows(CustomerBase(store), csv_path)
+
+
+def counted(csv_path: Path, tree: Path, folder: Path) -> tuple[int, int]:
+    """The instructions of the importing process and of its worker importing
+    ``csv_path`` with the ``cti`` package under ``tree`` (callgrind)."""
+    folder.mkdir()
+    subprocess.run(
+        ["valgrind", "--tool=callgrind", "--trace-children=yes", "--dump-before=marshal_dumps*",
+         f"--callgrind-out-file={folder}/cg.%p", sys.executable, __file__,
+         "--count-import", str(csv_path)],
+        env=os.environ | {"PYTHONPATH": str(tree)}, cwd=tree, check=True, capture_output=True,
+    )  # fmt: skip
+    importer = worker = 0
+    for out in folder.glob("cg.*"):  # the worker's in parts, dumped as it sends each batch
+        text = out.read_text(errors="replace")
+        total = re.search(r"^(?:summary|totals): (\d+)", text, re.MULTILINE)
+        command = re.search(r"^cmd: (.*)$", text, re.MULTILINE)
+        if total is None or command is None:  # the worker's last part: killed at its end
+            continue
+        if "csv_worker" in command[1]:
+            worker += int(total[1])
+        else:
+            importer += int(total[1])
+    return importer, worker
+
+
+def cti_tree(rev: str, into: Path) -> Path:
+    """The ``cti`` package of git revision ``rev`` under ``into``."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "cti"], check=True, capture_output=True
+    ).stdout
+    into.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def callgrind(rows: int, against: list[str], seed: int) -> None:
+    """Instructions per imported row, of the importer and of its worker, for the
+    working tree and each revision of ``against``: callgrind's counts of an import of
+    ``rows`` rows less those of one row, so the start-up cancels (no load dependence)."""
+    with tempfile.TemporaryDirectory(prefix="cti-bench-customers-cg-") as name:
+        folder = Path(name)
+        write_csv(folder / "rows.csv", rows, random.Random(seed))
+        write_csv(folder / "one.csv", 1, random.Random(seed))
+        trees = {rev: cti_tree(rev, folder / f"tree{i}") for i, rev in enumerate(against)}
+        trees["working tree"] = ROOT
+        jobs = [(label, csv) for label in trees for csv in ("rows.csv", "one.csv")]
+
+        def count(job: tuple[str, str]) -> tuple[int, int]:
+            return counted(folder / job[1], trees[job[0]], folder / f"cg-{jobs.index(job)}")
+
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            counts = dict(zip(jobs, pool.map(count, jobs), strict=True))
+    for label in trees:
+        importer, worker = counts[label, "rows.csv"]
+        importer_1, worker_1 = counts[label, "one.csv"]
+        print(json.dumps({
+            "bench": "customer_import_instructions", "tree": label, "rows": rows,
+            "importer_per_row": round((importer - importer_1) / (rows - 1)),
+            "worker_per_row": round((worker - worker_1) / (rows - 1)),
+        }))  # fmt: skip
+
+
 async def run(n: int, lookups: int, searches: int, baseline: int, seed: int) -> dict[str, object]:
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="cti-bench-customers-") as folder:
@@ -414,7 +498,18 @@ def main() -> None:
     parser.add_argument("--baseline", type=int, default=100, help="baseline queries of each kind")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--import-only", action="store_true", help="the import's figure alone")
+    parser.add_argument(
+        "--callgrind", type=int, metavar="ROWS", help="instructions per imported row (valgrind)"
+    )
+    parser.add_argument("--against", action="append", default=[], help="a git revision too")
+    parser.add_argument("--count-import", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.count_import:
+        asyncio.run(count_import(args.count_import))
+        return
+    if args.callgrind:
+        callgrind(args.callgrind, args.against, args.seed)
+        return
     if args.import_only:
         asyncio.run(import_only(args.customers, args.seed))
         return
