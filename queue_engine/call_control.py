@@ -150,7 +150,8 @@ class CallControl(Matching):
             )
         self._new_call_id(e.call_id)
         name = self._queue(e.queue).name if e.queue else next(iter(agent.queues))
-        seq = next(self._seq)
+        seq = self._seq
+        self._seq += 1
         call = CallEntry(e.call_id, name, e.caller, now, seq, "manual", CallPhase.TALKING)
         call.key = self._key(call)
         call.agents.current = call.agents.handled_by = e.agent_id

@@ -35,7 +35,9 @@ class CallDesk(AgentDesk):
         self, call_id: str, queue: str, caller: CallerInfo, arrived_at: float, kind: str
     ) -> CallEntry:
         phase = CallPhase.SCHEDULED if kind == "callback" else CallPhase.QUEUED
-        call = CallEntry(call_id, queue, caller, arrived_at, next(self._seq), kind, phase)
+        seq = self._seq
+        self._seq = seq + 1
+        call = CallEntry(call_id, queue, caller, arrived_at, seq, kind, phase)
         call.key = self._key(call)
         self._calls[call_id] = call
         return call

@@ -25,7 +25,13 @@ from queue_engine.actions import (
     WithdrawReason,
 )
 from queue_engine.members import LOGGED_OUT, READY, RING_ALL, ROUND_ROBIN
-from queue_engine.router_core import NOT_READY_AFTER_CALL, REJECTED_OFFER, RouterCore
+from queue_engine.router_core import (
+    HEAP_POP,
+    HEAP_PUSH,
+    NOT_READY_AFTER_CALL,
+    REJECTED_OFFER,
+    RouterCore,
+)
 from queue_engine.router_state import AgentEntry, Callback, CallEntry, QueueEntry, dialling
 from queue_engine.transitions import AgentEvent, CallEvent, CallPhase
 
@@ -46,7 +52,7 @@ class Matching(RouterCore):
             return  # a callback it promised comes before its queues' calls
         while (best := self._best_call_for(agent, now)) is not None:
             q = self._queues[best.queue]
-            heapq.heappop(q.calls[best.ring])
+            HEAP_POP(q.calls[best.ring])
             self._unwait(q, best)
             due = self._max_wait_due(best, q)
             if due is not None and now >= due:  # its exit timer fires at this very moment
@@ -95,7 +101,7 @@ class Matching(RouterCore):
         heap = self._personal.get(agent.agent_id)
         call = None
         while heap and call is None:
-            call = self._calls.get(heapq.heappop(heap)[2])
+            call = self._calls.get(HEAP_POP(heap)[2])
             if call is not None and call.phase is not CallPhase.SCHEDULED:
                 call = None  # gone to anyone meanwhile: a stale entry
         if heap is not None and not heap:
@@ -155,7 +161,7 @@ class Matching(RouterCore):
     def _enter(self, call: CallEntry, q: QueueEntry, now: float, out: list[Action]) -> None:
         """A call arrives in ``q`` (new, due, or moved): exit rules first, then place it."""
         self._move(call, CallEvent.QUEUE)
-        heapq.heappush(q.by_arrival, (call.arrived_at, call.seq, call.call_id))
+        HEAP_PUSH(q.by_arrival, (call.arrived_at, call.seq, call.call_id))
         if len(q.by_arrival) > 2 * q.waiting + 64:
             q.by_arrival = [e for e in q.by_arrival if self._is_queued(e[2], q.name)]
             heapq.heapify(q.by_arrival)
@@ -220,7 +226,7 @@ class Matching(RouterCore):
     def _requeue(self, call: CallEntry, now: float, out: list[Action]) -> None:
         """Back to the queue at its old place (its fixed key never changed)."""
         q = self._queues[call.queue]
-        heapq.heappush(q.by_arrival, (call.arrived_at, call.seq, call.call_id))
+        HEAP_PUSH(q.by_arrival, (call.arrived_at, call.seq, call.call_id))
         self._place(call, q, now, out)
 
     def _offer(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 import heapq
-import itertools
 import random
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -55,6 +54,10 @@ REJECTED_OFFER = "rejected offer"
 NOT_READY_AFTER_CALL = "not ready after call"
 
 _FINISHED_MEMORY = 100_000
+#: heapq's functions as constants: compiled, ``heapq.heappush`` is a module attribute
+#: looked up on every call, a ``Final`` a C static.
+HEAP_PUSH: Final = heapq.heappush
+HEAP_POP: Final = heapq.heappop
 #: A call's record is made by its class's ``__new__`` and ``__init__`` called apart: the
 #: same record, but compiled, calling the class goes through ``type_call``, which packs
 #: the keyword arguments into a dict (some 12k instructions a record); ``__init__``
@@ -85,7 +88,9 @@ class RouterCore:
         """Recently finished call ids, so that a repeated hang-up is recognised."""
         self._timers: list[tuple[float, int, str, str, int]] = []
         """Heap of (when, seq, kind, agent or call id, token)."""
-        self._seq = itertools.count()
+        self._seq = 0
+        """The next sequence number (ties in heaps and pools; an int, not an itertools.count:
+        compiled, ``next()`` on one is a builtin looked up and called)."""
         self._rng = random.Random(seed)
         self._personal: dict[str, list[tuple[float, int, str]]] = {}
         """Agent id -> heap of (-fixed_key, seq, call_id): due callbacks reserved for it."""
@@ -149,7 +154,9 @@ class RouterCore:
     # --- timers ----------------------------------------------------------------------
 
     def _timer(self, when: float, kind: str, ref: str, token: int = 0) -> None:
-        heapq.heappush(self._timers, (when, next(self._seq), kind, ref, token))
+        seq = self._seq
+        self._seq = seq + 1
+        HEAP_PUSH(self._timers, (when, seq, kind, ref, token))
 
     def next_deadline(self) -> float | None:
         """When time passing next has something to do."""
@@ -157,7 +164,7 @@ class RouterCore:
             when, _, kind, ref, token = self._timers[0]
             if kind != "agent" or self._agents[ref].token == token:
                 return when
-            heapq.heappop(self._timers)
+            HEAP_POP(self._timers)
         return None
 
     # --- agents' states and Ready pools ----------------------------------------------
@@ -191,7 +198,8 @@ class RouterCore:
         agent.reason = reason
         agent.since = now
         if state is READY:
-            agent.ready_seq = next(self._seq)
+            agent.ready_seq = self._seq
+            self._seq += 1
         elif state is not TALKING:
             agent.muted = False
         agent.token += 1
@@ -323,7 +331,7 @@ class RouterCore:
                 and call.ring == ring
             ):
                 return call
-            heapq.heappop(heap)
+            HEAP_POP(heap)
         return None
 
     def _push(self, call: CallEntry, q: QueueEntry, now: float) -> None:
@@ -331,7 +339,7 @@ class RouterCore:
         call.ring = q.ring_for(call.arrived_at, now)
         heap = q.calls[call.ring]
         entry = (-call.key, call.seq, call.call_id, call.version)
-        heapq.heappush(heap, entry)
+        HEAP_PUSH(heap, entry)
         front = q.front
         if front is not None and (q.front_bound is None or entry < q.front_bound):
             bisect.insort(front, (entry, call.ring))

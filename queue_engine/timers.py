@@ -11,7 +11,7 @@ from queue_engine.actions import Action, WithdrawOffer
 from queue_engine.call_control import Handlers
 from queue_engine.call_desk import CallDesk
 from queue_engine.members import RESERVED, RING_ALL, WRAP_UP
-from queue_engine.router_core import MISSED_OFFER
+from queue_engine.router_core import HEAP_POP, MISSED_OFFER
 from queue_engine.router_state import AgentEntry, CallEntry, QueueEntry
 from queue_engine.transitions import AgentEvent, CallPhase
 
@@ -33,7 +33,7 @@ class Timers(CallDesk):
             deadline = self.next_deadline()
             if deadline is None or deadline > now:
                 return out
-            _, _, kind, ref, _ = heapq.heappop(self._timers)
+            _, _, kind, ref, _ = HEAP_POP(self._timers)
             if kind == "agent":
                 agent = self._agents[ref]
                 if agent.state is RESERVED:
