@@ -4,6 +4,8 @@ declining an offer, hanging up, wrap-up; and an agent's configuration.
 
 from __future__ import annotations
 
+from typing import Final
+
 from cti.errors import RoutingError
 from cti.models import AgentConfig
 from queue_engine import inputs
@@ -15,7 +17,7 @@ from queue_engine.router_state import BUSY, AgentEntry, CallEntry
 from queue_engine.transitions import AgentEvent, CallEvent, CallPhase
 
 #: The reason and note of what an agent logging out with a call leaves behind.
-LOGGED_OUT_NOTE = "agent logged out"
+LOGGED_OUT_NOTE: Final = "agent logged out"
 
 
 class AgentDesk(CallControl):

@@ -10,6 +10,7 @@ rules are in the module docstring of :mod:`queue_engine.router` and in docs/acd.
 from __future__ import annotations
 
 import heapq
+from typing import Final
 
 from cti.models import ExitAction, QueueExit
 from queue_engine.actions import (
@@ -36,9 +37,9 @@ from queue_engine.router_state import AgentEntry, Callback, CallEntry, QueueEntr
 from queue_engine.transitions import AgentEvent, CallEvent, CallPhase
 
 #: A call may be moved by exit rules at most this many times (guards against loops).
-_MAX_EXIT_MOVES = 8
+_MAX_EXIT_MOVES: Final = 8
 #: Weight of the newest handle time in a queue's running average (for wait estimates).
-_AHT_SMOOTHING = 0.05
+_AHT_SMOOTHING: Final = 0.05
 
 
 class Matching(RouterCore):

@@ -22,11 +22,13 @@ seconds later: that is the most extra waiting that customer value can cost anyon
 
 from __future__ import annotations
 
+from typing import Final
+
 from cti.models import QueueConfig
 
 #: The value scale: customer value scores lie in [VALUE_MIN, VALUE_MAX].
-VALUE_MIN = 0.0
-VALUE_MAX = 100.0
+VALUE_MIN: Final = 0.0
+VALUE_MAX: Final = 100.0
 
 
 def clamp_value(value: float) -> float:

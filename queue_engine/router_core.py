@@ -7,7 +7,6 @@ steps here only keep the state consistent (counts, pools, heaps, timers).
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import random
 from collections import OrderedDict
@@ -31,6 +30,8 @@ from queue_engine.members import (
 )
 from queue_engine.priority import key_of
 from queue_engine.router_state import (
+    BISECT_LEFT,
+    INSORT,
     PRESENT,
     AgentEntry,
     CallEntry,
@@ -49,11 +50,11 @@ from queue_engine.transitions import (
 )
 
 #: Reason given when an agent goes Not Ready on their own after missing offers.
-MISSED_OFFER = "missed offer"
-REJECTED_OFFER = "rejected offer"
-NOT_READY_AFTER_CALL = "not ready after call"
+MISSED_OFFER: Final = "missed offer"
+REJECTED_OFFER: Final = "rejected offer"
+NOT_READY_AFTER_CALL: Final = "not ready after call"
 
-_FINISHED_MEMORY = 100_000
+_FINISHED_MEMORY: Final = 100_000
 #: heapq's functions as constants: compiled, ``heapq.heappush`` is a module attribute
 #: looked up on every call, a ``Final`` a C static.
 HEAP_PUSH: Final = heapq.heappush
@@ -66,7 +67,7 @@ _NEW_RECORD: Final = CallDetailRecord.__new__
 _INIT_RECORD: Final = CallDetailRecord.__init__
 #: A queue's front (its first waiting calls, kept for the status publications) longer
 #: than this is cut to half (pushes of calls better than all but these made it grow).
-_FRONT_MAX = 2048
+_FRONT_MAX: Final = 2048
 
 
 class RouterCore:
@@ -342,7 +343,7 @@ class RouterCore:
         HEAP_PUSH(heap, entry)
         front = q.front
         if front is not None and (q.front_bound is None or entry < q.front_bound):
-            bisect.insort(front, (entry, call.ring))
+            INSORT(front, (entry, call.ring))
             if len(front) > _FRONT_MAX:  # keep its first half: still every entry below
                 del front[_FRONT_MAX // 2 :]
                 q.front_bound = front[-1][0]
@@ -379,7 +380,7 @@ class RouterCore:
         front = q.front
         if front is not None:
             item = ((-call.key, call.seq, call.call_id, call.version), call.ring)
-            i = bisect.bisect_left(front, item)
+            i = BISECT_LEFT(front, item)
             if i < len(front) and front[i] == item:
                 del front[i]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from cti.models import (
     AgentState,
@@ -29,8 +29,13 @@ from queue_engine.transitions import CallPhase
 HeapEntry = tuple[float, int, str, int]
 """A ring heap's entry: (-fixed_key, seq, call_id, version)."""
 
-BUSY = frozenset({RESERVED, TALKING, WRAP_UP})
-PRESENT = BUSY | {READY}
+# Final: compiled, a module constant is a C static, a plain global (or a module's
+# attribute: ``bisect.insort``) a dict lookup per read.
+BUSY: Final = frozenset({RESERVED, TALKING, WRAP_UP})
+PRESENT: Final = BUSY | {READY}
+INSORT: Final = bisect.insort
+BISECT_LEFT: Final = bisect.bisect_left
+BISECT_RIGHT: Final = bisect.bisect_right
 
 
 @dataclass(slots=True, init=False)
@@ -204,17 +209,17 @@ class ReadyPool:
         self.entries: list[tuple[tuple[Any, ...], str]] = []
 
     def add(self, key: tuple[Any, ...], agent_id: str) -> None:
-        bisect.insort(self.entries, (key, agent_id))
+        INSORT(self.entries, (key, agent_id))
 
     def remove(self, key: tuple[Any, ...], agent_id: str) -> None:
         entries, item = self.entries, (key, agent_id)
-        i = bisect.bisect_left(entries, item)
+        i = BISECT_LEFT(entries, item)
         if i < len(entries) and entries[i] == item:
             del entries[i]
 
     def first_after(self, index: int) -> tuple[tuple[Any, ...], str] | None:
         """Round robin: the first entry whose key (member index) is above ``index``."""
-        i = bisect.bisect_right(self.entries, ((index, "\U0010ffff"), ""))
+        i = BISECT_RIGHT(self.entries, ((index, "\U0010ffff"), ""))
         if i < len(self.entries):
             return self.entries[i]
         return self.entries[0] if self.entries else None

@@ -5,6 +5,7 @@ that reach their next ring or their max-wait exit.
 from __future__ import annotations
 
 import heapq
+from typing import Final
 
 from queue_engine import inputs
 from queue_engine.actions import Action, WithdrawOffer
@@ -17,7 +18,7 @@ from queue_engine.transitions import AgentEvent, CallPhase
 
 #: The disposition of a call whose wrap-up time ran out before the agent chose one: the
 #: record says so (reports count these) rather than nothing.
-WRAP_UP_TIMED_OUT = "wrap-up timed out"
+WRAP_UP_TIMED_OUT: Final = "wrap-up timed out"
 
 
 class Timers(CallDesk):
