@@ -184,6 +184,10 @@ def batching_sockets(paho_client: Any, loop: asyncio.AbstractEventLoop) -> None:
     def create_batching() -> Any:
         sock = create()
         if type(sock) is socket.socket and not isinstance(sock, ssl.SSLSocket):
+            # One send a turn already batches; Nagle would hold the next turn's small
+            # send until the broker's delayed ACK (~40 ms at low rates).
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             return BatchingSocket(sock, loop)
         return sock
 
