@@ -25,7 +25,7 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from cti import log_limits
@@ -173,9 +173,16 @@ class BatchingSocket:
         self._sock.close()
 
 
-def batching_sockets(paho_client: Any, loop: asyncio.AbstractEventLoop) -> None:
+def batching_sockets(
+    paho_client: Any,
+    loop: asyncio.AbstractEventLoop,
+    options: Iterable[tuple[int, int, int]] = (),
+) -> None:
     """Make ``paho_client`` (aiomqtt's ``_client``) open its plain TCP connections as
-    :class:`BatchingSocket`; a paho without the expected method is left as it is."""
+    :class:`BatchingSocket` with ``options`` set (aiomqtt sets its ``socket_options``
+    only on a ``socket.socket``, so the wrapped one would lose them); a paho without the
+    expected method is left as it is."""
+    options = tuple(options)
     create: Callable[[], Any] | None = getattr(paho_client, "_create_socket", None)
     if create is None:
         log.warning("paho has no _create_socket: broker writes are not batched")
@@ -184,10 +191,8 @@ def batching_sockets(paho_client: Any, loop: asyncio.AbstractEventLoop) -> None:
     def create_batching() -> Any:
         sock = create()
         if type(sock) is socket.socket and not isinstance(sock, ssl.SSLSocket):
-            # One send a turn already batches; Nagle would hold the next turn's small
-            # send until the broker's delayed ACK (~40 ms at low rates).
-            if sock.family in (socket.AF_INET, socket.AF_INET6):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for option in options:  # TCP_NODELAY lost cost ~40 ms a message (Nagle)
+                sock.setsockopt(*option)
             return BatchingSocket(sock, loop)
         return sock
 

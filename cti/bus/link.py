@@ -23,6 +23,8 @@ from cti.errors import ConfigError, CtiError
 ENGINE_SESSION_EXPIRY_S = 3600
 #: MQTT v5 DISCONNECT reason: another connection with this client id took the session.
 SESSION_TAKEN_OVER = 0x8E
+#: Small messages at once: Nagle's algorithm with delayed ACKs adds ~40 ms a message.
+SOCKET_OPTIONS = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 
 
 class TakenOverError(BrokerError):
@@ -135,12 +137,11 @@ async def aiomqtt_link(settings: LinkSettings) -> AsyncIterator[Link]:
         tls_context=tls,
         # paho's own window (20 by default) would hold back what ours lets through
         max_inflight_messages=settings.max_in_flight,
-        # Small messages at once: Nagle's algorithm with delayed ACKs adds ~40 ms.
-        socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
+        socket_options=SOCKET_OPTIONS,
     )
     # aiomqtt warns (a log line per publish) above 10 pending: ours are bounded anyway
     client.pending_calls_threshold = settings.max_in_flight + 10
-    batching_sockets(client._client, asyncio.get_running_loop())
+    batching_sockets(client._client, asyncio.get_running_loop(), SOCKET_OPTIONS)
     quiet_debug_lines(client._client)
     try:
         async with client:

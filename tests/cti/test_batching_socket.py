@@ -15,6 +15,7 @@ import pytest
 
 from cti.bus import batching_socket
 from cti.bus.batching_socket import BatchingSocket, batching_sockets
+from cti.bus.link import SOCKET_OPTIONS
 from tests.harness import until
 
 
@@ -150,9 +151,10 @@ async def test_only_plain_sockets_are_wrapped(pair: tuple[socket.socket, socket.
     assert not isinstance(other._create_socket(), BatchingSocket)
 
 
-async def test_a_tcp_connection_sends_without_nagle() -> None:
-    """Each turn's batch goes at once: with Nagle, a small send waiting for the broker's
-    delayed ACK made a call's offer ~10-40 ms late at 50 calls/s."""
+async def test_the_wrapped_connection_keeps_the_links_socket_options() -> None:
+    """aiomqtt sets its socket options only on a ``socket.socket``: without them on the
+    wrapped one, Nagle held each small send for the broker's delayed ACK (a call's offer
+    ~10-40 ms late at 50 calls/s)."""
     server = socket.create_server(("127.0.0.1", 0))
     client = socket.create_connection(server.getsockname())
     accepted, _ = server.accept()
@@ -164,7 +166,7 @@ async def test_a_tcp_connection_sends_without_nagle() -> None:
 
         paho = Paho()
         assert client.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
-        batching_sockets(paho, asyncio.get_running_loop())
+        batching_sockets(paho, asyncio.get_running_loop(), SOCKET_OPTIONS)
         wrapped = paho._create_socket()
         assert isinstance(wrapped, BatchingSocket)
         assert client.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
