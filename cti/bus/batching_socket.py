@@ -14,6 +14,10 @@ largest share of the engine's CPU. :class:`BatchingSocket` wraps the plain TCP s
   :meth:`pending` tells aiomqtt's reader there is more buffered (the hook it has for
   TLS sockets), so nothing waits for the socket to become readable again.
 
+With a :class:`~cti.bus.packets.Demux` (the link's), the PUBLISH and PUBACK packets read
+are taken by it and paho reads only the rest; the link writes its PUBLISHes with
+:meth:`BatchingSocket.write` (:mod:`cti.bus.packets`).
+
 TLS and websocket connections are not wrapped (:func:`batching_sockets`).
 """
 
@@ -29,6 +33,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from cti import log_limits
+from cti.bus.packets import Demux
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,10 @@ class BatchingSocket:
         self._in_at = 0
         self._error: OSError | None = None
         self._dup: socket.socket | None = None
+        self.demux: Demux | None = None
+        """Takes the packets read that are not paho's (set before the connection opens)."""
+        self.drained: Callable[[], None] | None = None
+        """Called once what waits to be sent falls below :data:`HIGH_WATER` again."""
         self.sends = 0
         """System calls made to send (a test counts them)."""
 
@@ -90,6 +99,20 @@ class BatchingSocket:
         self._schedule_flush()
         return len(data)
 
+    def write(self, data: bytes) -> None:
+        """Queue a packet of ours (on the loop) for the end of this turn, whatever waits:
+        the caller bounds it (:attr:`over_high_water`, the bus's window); the socket's
+        error if it failed."""
+        if self._error is not None:
+            raise self._error
+        self._out += data
+        self._schedule_flush()
+
+    @property
+    def over_high_water(self) -> bool:
+        """More than :data:`HIGH_WATER` bytes wait for the kernel (the broker does not read)."""
+        return len(self._out) >= HIGH_WATER
+
     def _on_loop(self) -> bool:
         if self._loop_thread is None:
             try:
@@ -123,6 +146,8 @@ class BatchingSocket:
                 break
             del self._out[:sent]
         self._watch(bool(self._out) and self._error is None)
+        if self.drained is not None and len(self._out) < HIGH_WATER:
+            self.drained()
 
     def _watch(self, on: bool) -> None:
         if on == self._watching:
@@ -147,6 +172,10 @@ class BatchingSocket:
             data = self._sock.recv(max(size, READ_SIZE))
             if not data:
                 return data  # the broker closed the connection
+            if self.demux is not None:
+                data = self.demux.feed(data)
+                if not data:  # all taken: paho has nothing to read now
+                    raise BlockingIOError("nothing for paho")
             self._in, self._in_at = data, 0
         chunk = self._in[self._in_at : self._in_at + size]
         self._in_at += len(chunk)
@@ -177,10 +206,12 @@ def batching_sockets(
     paho_client: Any,
     loop: asyncio.AbstractEventLoop,
     options: Iterable[tuple[int, int, int]] = (),
+    opened: Callable[[BatchingSocket], None] | None = None,
 ) -> None:
     """Make ``paho_client`` (aiomqtt's ``_client``) open its plain TCP connections as
     :class:`BatchingSocket` with ``options`` set (aiomqtt sets its ``socket_options``
-    only on a ``socket.socket``, so the wrapped one would lose them); a paho without the
+    only on a ``socket.socket``, so the wrapped one would lose them) and handed to
+    ``opened`` before anything is read (the link sets its demux); a paho without the
     expected method is left as it is."""
     options = tuple(options)
     create: Callable[[], Any] | None = getattr(paho_client, "_create_socket", None)
@@ -193,7 +224,10 @@ def batching_sockets(
         if type(sock) is socket.socket and not isinstance(sock, ssl.SSLSocket):
             for option in options:  # TCP_NODELAY lost cost ~40 ms a message (Nagle)
                 sock.setsockopt(*option)
-            return BatchingSocket(sock, loop)
+            wrapped = BatchingSocket(sock, loop)
+            if opened is not None:
+                opened(wrapped)
+            return wrapped
         return sock
 
     paho_client._create_socket = create_batching

@@ -6,18 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import socket
 import ssl
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cti.bus.batching_socket import batching_sockets
+from cti import log_limits
+from cti.bus.batching_socket import BatchingSocket, batching_sockets
 from cti.bus.broker import BrokerAddress, BrokerError
 from cti.bus.outbox import Outgoing
+from cti.bus.packets import Demux, publish_packet, topic_head
 from cti.bus.paho_tables import quiet_debug_lines, share_property_tables
 from cti.errors import ConfigError, CtiError
+
+log = logging.getLogger(__name__)
 
 #: A persistent engine session lasts this long at the broker after a disconnection.
 ENGINE_SESSION_EXPIRY_S = 3600
@@ -141,18 +148,26 @@ async def aiomqtt_link(settings: LinkSettings) -> AsyncIterator[Link]:
     )
     # aiomqtt warns (a log line per publish) above 10 pending: ours are bounded anyway
     client.pending_calls_threshold = settings.max_in_flight + 10
-    batching_sockets(client._client, asyncio.get_running_loop(), SOCKET_OPTIONS)
+    link = _AiomqttLink(client, address.display)
+    batching_sockets(client._client, asyncio.get_running_loop(), SOCKET_OPTIONS, link.opened)
     quiet_debug_lines(client._client)
     try:
         async with client:
-            yield _AiomqttLink(client, address.display)
+            link.connected()
+            yield link
     except aiomqtt.MqttCodeError as exc:
         raise BrokerError(f"broker {address.display}: {_reason(exc)}") from exc
 
 
 class _AiomqttLink:
-    """Publishes go to paho directly, each with a future its acknowledgement completes
-    (aiomqtt's publish costs an event, a ``wait_for`` and a task per message)."""
+    """One connection through aiomqtt and paho, with the hot packets kept out of them.
+
+    On a plain TCP connection (a :class:`BatchingSocket`) the PUBLISHes are written and
+    the PUBACKs and PUBLISHes read here (:mod:`cti.bus.packets`); paho keeps the rest
+    (connecting, subscribing, pings, disconnecting). Over TLS, publishes go to paho
+    directly, each with a future its acknowledgement completes (aiomqtt's publish costs
+    an event, a ``wait_for`` and a task per message). Either way what is received waits
+    in one inbox (no task per message, as aiomqtt's iterator has)."""
 
     def __init__(self, client: Any, display: str) -> None:
         self._client = client
@@ -162,8 +177,54 @@ class _AiomqttLink:
         self._acks: dict[int, asyncio.Future[None]] = {}
         self._on_publish = self._paho.on_publish
         self._paho.on_publish = self._acknowledged
+        self._paho.on_message = self._from_paho
+        self._sock: BatchingSocket | None = None
+        self._heads: dict[str, bytes] = {}
+        self._held: list[asyncio.Future[None]] = []
+        """QoS 0 publishes written while the broker does not read: done once it does."""
+        self._inbox: deque[tuple[str, bytes, tuple[int, ...]]] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._ended: BaseException | None = None
+
+    def opened(self, sock: BatchingSocket) -> None:
+        """paho opened a plain TCP connection (before anything is read from it)."""
+        self._sock = sock
+        sock.demux = Demux(self._received, self._acked, sock.write, self._heard)
+        sock.drained = self._drained
+
+    def connected(self) -> None:
+        """aiomqtt is connected: its end of the connection ends the inbox."""
+        self._client._disconnected.add_done_callback(self._disconnected)
+
+    # --- publishing -------------------------------------------------------------------
 
     def publish(self, item: Outgoing) -> asyncio.Future[None]:
+        sock = self._sock
+        if sock is None:
+            return self._publish_through_paho(item)
+        ack = self._loop.create_future()
+        head = self._heads.get(item.topic)
+        if head is None:
+            if len(self._heads) > 100_000:
+                self._heads.clear()
+            head = self._heads[item.topic] = topic_head(item.topic)
+        mid = self._paho._mid_generate() if item.qos else 0
+        try:
+            sock.write(publish_packet(head, item.payload, item.qos, item.retain, mid))
+        except OSError:
+            return ack  # the connection broke: never done, sent again on the next one
+        if mid:
+            self._acks[mid] = ack
+        elif sock.over_high_water:
+            self._held.append(ack)  # the bus's window bounds what is written meanwhile
+            log_limits.warning(
+                log, "the broker does not read: %d bytes wait to be sent", sock.waiting
+            )
+        else:
+            ack.set_result(None)
+        return ack
+
+    def _publish_through_paho(self, item: Outgoing) -> asyncio.Future[None]:
         ack = self._loop.create_future()
         info = self._paho.publish(item.topic, item.payload, item.qos, item.retain)
         if info.rc != 0:
@@ -175,12 +236,57 @@ class _AiomqttLink:
             self._acks[info.mid] = ack
         return ack
 
-    def _acknowledged(self, client: Any, userdata: Any, mid: int, *rest: Any) -> None:
+    def _acked(self, mid: int) -> bool:
         ack = self._acks.pop(mid, None)
         if ack is None:
-            self._on_publish(client, userdata, mid, *rest)  # one of aiomqtt's own
-        elif not ack.done():
+            return False  # not ours: paho's to see
+        if not ack.done():
             ack.set_result(None)
+        return True
+
+    def _acknowledged(self, client: Any, userdata: Any, mid: int, *rest: Any) -> None:
+        if not self._acked(mid):
+            self._on_publish(client, userdata, mid, *rest)  # one of aiomqtt's own
+
+    def _drained(self) -> None:
+        held, self._held = self._held, []
+        for ack in held:
+            if not ack.done():
+                ack.set_result(None)
+
+    def _heard(self) -> None:
+        # paho's keepalive counts what it read; the packets read here count too
+        self._paho._last_bytes_received = time.monotonic()
+
+    # --- receiving ------------------------------------------------------------------
+
+    def _received(self, topic: str, payload: bytes, idents: tuple[int, ...]) -> None:
+        self._inbox.append((topic, payload, idents))
+        self._wake()
+
+    def _from_paho(self, client: Any, userdata: Any, message: Any) -> None:
+        """A PUBLISH paho read (over TLS, or one the demux left to paho)."""
+        payload = message.payload
+        if isinstance(payload, str):
+            payload = payload.encode("utf-8")
+        elif not isinstance(payload, bytes | bytearray):
+            payload = str(payload).encode("utf-8")
+        idents = getattr(message.properties, "SubscriptionIdentifier", None) or ()
+        self._received(message.topic, bytes(payload), tuple(idents))
+
+    def _disconnected(self, done: asyncio.Future[None]) -> None:
+        import aiomqtt
+
+        cause = None if done.cancelled() else done.exception()
+        ended = aiomqtt.MqttError("Disconnected during message iteration")
+        ended.__cause__ = cause
+        self._ended = ended
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def subscribe(self, pattern: str, ident: int) -> None:
         from paho.mqtt.packettypes import PacketTypes
@@ -201,25 +307,19 @@ class _AiomqttLink:
         await self._client.unsubscribe(pattern)
 
     async def messages(self) -> AsyncIterator[tuple[str, bytes, tuple[int, ...]]]:
-        try:
-            async for message in self._messages():
-                yield message
-        except Exception as exc:
-            if taken_over(exc):
-                raise TakenOverError(
-                    f"broker {self._display}: session taken over by another connection"
-                ) from exc
-            raise
-
-    async def _messages(self) -> AsyncIterator[tuple[str, bytes, tuple[int, ...]]]:
-        async for message in self._client.messages:
-            payload = message.payload
-            if isinstance(payload, str):
-                payload = payload.encode("utf-8")
-            elif not isinstance(payload, bytes | bytearray):
-                payload = str(payload).encode("utf-8")
-            idents = getattr(message.properties, "SubscriptionIdentifier", None) or ()
-            yield message.topic.value, bytes(payload), tuple(idents)
+        inbox = self._inbox
+        while True:
+            while inbox:
+                yield inbox.popleft()
+            ended = self._ended
+            if ended is not None:
+                if taken_over(ended):
+                    raise TakenOverError(
+                        f"broker {self._display}: session taken over by another connection"
+                    ) from ended
+                raise ended
+            self._waiter = self._loop.create_future()
+            await self._waiter
 
 
 def taken_over(exc: BaseException | None) -> bool:

@@ -16,6 +16,7 @@ import pytest
 from cti.bus import batching_socket
 from cti.bus.batching_socket import BatchingSocket, batching_sockets
 from cti.bus.link import SOCKET_OPTIONS
+from cti.bus.packets import Demux
 from tests.harness import until
 
 
@@ -179,3 +180,52 @@ async def test_a_paho_without_the_hook_is_left_alone(caplog: pytest.LogCaptureFi
     caplog.set_level(logging.WARNING)
     batching_sockets(object(), asyncio.get_running_loop())
     assert "not batched" in caplog.text
+
+
+async def test_with_a_demux_paho_reads_only_what_it_leaves(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    ours, peer = pair
+    sock = BatchingSocket(ours, asyncio.get_running_loop())
+    acked: list[int] = []
+
+    def ack(mid: int) -> bool:
+        acked.append(mid)
+        return True
+
+    sock.demux = Demux(lambda *message: None, ack, sock.write)
+    peer.sendall(b"\x40\x02\x00\x05")  # a PUBACK: the link's
+    await until(lambda: _readable(ours))
+    with pytest.raises(BlockingIOError):  # nothing for paho in that read
+        sock.recv(1)
+    assert acked == [5]
+    peer.sendall(b"\xd0\x00\x40\x02\x00\x06")  # PINGRESP (paho's) and a PUBACK
+    await until(lambda: _readable(ours))
+    assert sock.recv(1) == b"\xd0"
+    assert sock.recv(1) == b"\x00"
+    assert acked == [5, 6]
+
+
+async def test_written_packets_past_the_high_water_say_so_and_drain(
+    pair: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours, peer = pair
+    monkeypatch.setattr(batching_socket, "HIGH_WATER", 64 * 1024)
+    sock = BatchingSocket(ours, asyncio.get_running_loop())
+    drained: list[int] = []
+    sock.drained = lambda: drained.append(sock.waiting)
+    chunk, sent = bytes(range(256)) * 64, bytearray()
+    while not sock.over_high_water:  # the link holds its QoS 0 acks from here
+        sock.write(chunk)
+        sent += chunk
+        await asyncio.sleep(0)
+    received = bytearray()
+
+    def all_read() -> bool:
+        received.extend(_read_all(peer))
+        return len(received) >= len(sent)
+
+    await until(all_read, what="everything written once the peer reads")
+    assert received == sent
+    assert drained
+    assert drained[-1] < batching_socket.HIGH_WATER

@@ -5,6 +5,7 @@ arrived ~10-40 ms late at 50 calls/s (issue 23)."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from cti.bus.batching_socket import BatchingSocket
 from cti.bus.broker import BrokerAddress
 from cti.bus.link import LinkSettings, aiomqtt_link
+from cti.bus.outbox import Outgoing
 from tests.integration.conftest import Mosquitto
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.integration]
@@ -29,3 +31,33 @@ async def test_the_broker_connection_is_batched_and_sends_without_nagle(
         sock = link._paho._sock  # type: ignore[attr-defined]
         assert isinstance(sock, BatchingSocket)
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+async def test_the_link_writes_and_reads_the_hot_packets_itself(mosquitto: Mosquitto) -> None:
+    """PUBLISHes written, their PUBACKs and the PUBLISHes received are taken by the
+    link's demux (cti/bus/packets.py), in order, with the subscription identifier;
+    paho holds none of them (issue 23)."""
+    user = "cti-engine"
+    address = BrokerAddress(
+        "127.0.0.1", mosquitto.port, username=user, password=mosquitto.users[user].password
+    )
+    settings = LinkSettings(address=address, client_id="test-hot-packets", keepalive_s=30)
+    async with aiomqtt_link(settings) as link:
+        sock = link._paho._sock  # type: ignore[attr-defined]
+        assert isinstance(sock, BatchingSocket)
+        assert sock.demux is not None
+        await link.subscribe("cti/v1/test/+", 7)
+        sent = [
+            Outgoing(f"cti/v1/test/{n % 3}", f'{{"n": {n}}}'.encode(), qos=n % 2, retain=False)
+            for n in range(40)
+        ]
+        async with asyncio.timeout(10):
+            await asyncio.gather(*(link.publish(item) for item in sent))
+            received = []
+            async for message in link.messages():
+                received.append(message)
+                if len(received) == len(sent):
+                    break
+        assert received == [(item.topic, item.payload, (7,)) for item in sent]
+        assert sock.demux.taken == len(sent) + sum(item.qos for item in sent)
+        assert not link._paho._out_messages  # type: ignore[attr-defined]
