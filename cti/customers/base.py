@@ -12,8 +12,9 @@ Search, at a million customers, never scans the table:
 * ``#123`` or ``id:123``: the primary key; an e-mail address: the e-mail index;
 * a name, company or e-mail part of 3 characters or more: the FTS5 **trigram** index of
   the folded text (substring match, Chinese or Latin);
-* 1 or 2 Chinese (CJK) characters: ``customer_name_grams``, every CJK character and pair
-  of characters of each name and company (trigrams need 3 characters);
+* 1 or 2 Chinese (CJK) characters: ``customer_grams``, an FTS5 index of every CJK
+  character and pair of characters of each name and company (trigrams need 3
+  characters);
 * 1 or 2 other characters: a prefix of the folded name, on its index.
 
 Exact and prefix matches of the name come first in every name search.
@@ -195,10 +196,10 @@ class CustomerBase(CustomerRows):
             return await self._ids(doing, sql, (fts_phrase(key), limit))
         if all(is_cjk(ch) for ch in key):
             sql = (
-                "SELECT customer_id FROM customer_name_grams WHERE gram = ?"
-                " ORDER BY customer_id LIMIT ?"
+                "SELECT rowid FROM customer_grams WHERE customer_grams MATCH ?"
+                " ORDER BY rowid LIMIT ?"
             )
-            return await self._ids(doing, sql, (key, limit))
+            return await self._ids(doing, sql, (fts_phrase(key), limit))
         return []  # 1-2 Latin characters: the name prefix only
 
     async def _ids(self, doing: str, sql: str, params: Sequence[object]) -> list[int]:

@@ -16,7 +16,7 @@ from cti.customers.base import CustomerBase
 from cti.customers.phones import Phone
 from cti.models import Customer, PhoneNumber, PhoneType
 from cti.scoring import ValueInputs, ValueModel, value_of
-from cti.store.customers import search_keys_of
+from cti.store.customers import gram_text, search_keys_of
 from cti.store.customers_bulk import NewCustomer, add_new_customers
 
 _DEFAULT_LANGUAGE: str = Customer.model_fields["language"].default
@@ -101,9 +101,9 @@ class CustomerRow:
     worker process, with the import's time zone and score: :func:`new_customer`)."""
 
 
-SearchKeys = tuple[str, str, tuple[str, ...]]
+SearchKeys = tuple[str, str, str]
 """What :func:`~cti.store.customers.search_keys_of` gives: the folded name, the folded
-search text, the CJK grams."""
+search text, the CJK grams (as the column holds them: :func:`~cti.store.customers.gram_text`)."""
 
 
 def row_keys(fields: dict[str, str], emails: list[str], name_key: str) -> SearchKeys:
@@ -111,7 +111,7 @@ def row_keys(fields: dict[str, str], emails: list[str], name_key: str) -> Search
     work them out)."""
     name, company = fields.get("name", ""), fields.get("company", "")
     key, text, grams = search_keys_of(name, company, emails, name_key if name else None)
-    return key, text, tuple(grams)
+    return key, text, gram_text(grams)
 
 
 def merge_row(current: Customer, row: CustomerRow) -> Customer:
@@ -152,9 +152,10 @@ def new_customer(rows: Sequence[CustomerRow], time_zone: str, score: Score) -> N
     columns = (
         name, score.value, score.segment, fields.get("language", _DEFAULT_LANGUAGE),
         fields.get("time_zone", time_zone), emails[0] if emails else "", company,
-        fields.get("address", ""), fields.get("owner", ""), name_key, text, score.scored_at,
+        fields.get("address", ""), fields.get("owner", ""), name_key, text, grams,
+        score.scored_at,
     )  # fmt: skip
-    return NewCustomer(columns=columns, phones=phones, emails=emails, grams=grams)
+    return NewCustomer(columns=columns, phones=phones, emails=emails)
 
 
 def _merged_rows(

@@ -5,7 +5,8 @@ connection; the customer base (:mod:`cti.customers.base`) builds on it.
 
 The search keys are written with the rows: the folded name (a prefix index), the folded
 text of name, company and e-mails (an FTS5 trigram index), and the CJK characters and
-pairs of each name and company (``customer_name_grams``, for 1-2 character queries).
+pairs of each name and company (the ``grams`` column, separated by spaces, indexed by the
+FTS5 table ``customer_grams``, for 1-2 character queries; see :func:`gram_text`).
 """
 
 from __future__ import annotations
@@ -68,6 +69,13 @@ def name_grams(name_key: str) -> set[str]:
     return grams
 
 
+def gram_text(grams: Iterable[str]) -> str:
+    """The ``grams`` column of a customer with these grams: each once, in order, separated
+    by spaces (one token each for ``customer_grams``' ascii tokenizer, as a gram has no
+    ASCII character)."""
+    return " ".join(sorted(grams))
+
+
 def search_text(customer: Customer) -> str:
     """The folded text the trigram index holds: name, company and e-mail addresses."""
     return search_keys(customer)[1]
@@ -106,18 +114,18 @@ class CustomerCard:
 
 _CUSTOMER_COLUMNS = (
     "id, name, value, segment, language, time_zone, email, company, address, owner,"
-    " name_key, search_text"
+    " name_key, search_text, grams"
 )
 _UPSERT_CUSTOMER = (
-    f"INSERT INTO customers ({_CUSTOMER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO customers ({_CUSTOMER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (id) DO UPDATE SET name = excluded.name, value = excluded.value,"
     " segment = excluded.segment, language = excluded.language,"
     " time_zone = excluded.time_zone, email = excluded.email, company = excluded.company,"
     " address = excluded.address, owner = excluded.owner, name_key = excluded.name_key,"
-    " search_text = excluded.search_text"
+    " search_text = excluded.search_text, grams = excluded.grams"
 )
 _INSERT_CUSTOMER = (
-    f"INSERT INTO customers ({_CUSTOMER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO customers ({_CUSTOMER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_PHONE = (
     "INSERT INTO customer_phones (customer_id, raw, e164, kind, extension) VALUES (?, ?, ?, ?, ?)"
@@ -125,7 +133,6 @@ _INSERT_PHONE = (
 _INSERT_EMAIL = (
     "INSERT INTO customer_emails (customer_id, position, email, email_key) VALUES (?, ?, ?, ?)"
 )
-_INSERT_GRAM = "INSERT OR IGNORE INTO customer_name_grams (gram, customer_id) VALUES (?, ?)"
 JSON_IDS = "SELECT value FROM json_each(?)"
 
 SERVICE_COLUMNS = (
@@ -284,15 +291,14 @@ class CustomerRows:
             async def index(
                 connection: aiosqlite.Connection, customers: list[Customer] = customers
             ) -> None:
-                ids = json.dumps([c.id for c in customers])
-                await connection.execute(
-                    f"DELETE FROM customer_name_grams WHERE customer_id IN ({JSON_IDS})", (ids,)
-                )
+                keys = [search_keys(c) for c in customers]
                 await connection.executemany(
-                    "UPDATE customers SET name_key = ?, search_text = ? WHERE id = ?",
-                    ((fold(c.name), search_text(c), c.id) for c in customers),
+                    "UPDATE customers SET name_key = ?, search_text = ?, grams = ? WHERE id = ?",
+                    [
+                        (key, text, gram_text(grams), c.id)
+                        for c, (key, text, grams) in zip(customers, keys, strict=True)
+                    ],
                 )
-                await connection.executemany(_INSERT_GRAM, _gram_rows(customers))
 
             await self.store.write(f"indexing {len(customers)} customers for search", index)
             done += len(customers)
@@ -339,15 +345,15 @@ async def _write_customers(
     """Write customers with their phones, e-mails and search keys (inside a transaction)."""
     if replace and customers:
         ids = json.dumps([c.id for c in customers])
-        for table in ("customer_phones", "customer_emails", "customer_name_grams"):
+        for table in ("customer_phones", "customer_emails"):
             await connection.execute(
                 f"DELETE FROM {table} WHERE customer_id IN ({JSON_IDS})", (ids,)
             )
     keys = [search_keys(c) for c in customers]
     customer_rows = [
         (c.id, c.name, c.value, c.segment, c.language, c.time_zone, c.email, c.company,
-         c.address, c.owner, name_key, text)
-        for c, (name_key, text, _) in zip(customers, keys, strict=True)
+         c.address, c.owner, name_key, text, gram_text(grams))
+        for c, (name_key, text, grams) in zip(customers, keys, strict=True)
     ]  # fmt: skip
     await connection.executemany(_UPSERT_CUSTOMER if replace else _INSERT_CUSTOMER, customer_rows)
     await connection.executemany(
@@ -364,19 +370,6 @@ async def _write_customers(
                 [c.email, *c.other_emails] if c.email else c.other_emails, start=0 if c.email else 1
             )
         ),
-    )
-    await connection.executemany(
-        _INSERT_GRAM,
-        [(gram, c.id) for c, (_, _, grams) in zip(customers, keys, strict=True) for gram in grams],
-    )
-
-
-def _gram_rows(customers: Iterable[Customer]) -> Iterable[tuple[str, int]]:
-    """The short-query index rows: CJK grams of each name and company."""
-    return (
-        (gram, c.id)
-        for c in customers
-        for gram in name_grams(fold(c.name)) | name_grams(fold(c.company))
     )
 
 

@@ -1,15 +1,16 @@
 """New customers written in bulk (a CSV import's new rows): one transaction per batch,
-prepared statements over ready tuples, the search keys computed once per customer, the
-score written with the row, the search index filled by one statement per batch.
+prepared statements over ready tuples, the search keys computed once per customer (the
+CJK grams a column of the customer's row), the score written with the row, the search
+and gram indexes filled by one statement each per batch.
 
 The transaction holds a row of ``customer_bulk_load`` (migration 12), so the per-row
 triggers (the search index, the customer generation) skip its rows; it fills the index
 for its id range and bumps the generation once. Nobody else sees that row: it is
 deleted before the commit.
 
-A load large beside the base (:func:`deferred_indexes`) drops the name, e-mail and gram
+A load large beside the base (:func:`deferred_indexes`) drops the name and e-mail
 indexes first (not the phones': merging looks numbers up) and builds them after, with
-the search index rebuilt once. It drops the per-row insert triggers too (kept in
+the search and gram indexes rebuilt once. It drops the per-row insert triggers too (kept in
 ``customer_bulk_triggers``, migration 14, and created again from there): even skipping
 the load's rows, each ran for every row written: some 30% of the writing. Meanwhile a
 customer another connection adds reaches the search index with the rebuild and bumps
@@ -39,8 +40,8 @@ if TYPE_CHECKING:
 
 _INSERT = (
     "INSERT INTO customers (id, name, value, segment, language, time_zone, email, company,"
-    " address, owner, name_key, search_text, scored_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " address, owner, name_key, search_text, grams, scored_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_PHONE = (
     "INSERT INTO customer_phones (customer_id, raw, e164, kind, extension) VALUES (?, ?, ?, ?, ?)"
@@ -48,10 +49,14 @@ _INSERT_PHONE = (
 _INSERT_EMAIL = (
     "INSERT INTO customer_emails (customer_id, position, email, email_key) VALUES (?, ?, ?, ?)"
 )
-_INSERT_GRAM = "INSERT OR IGNORE INTO customer_name_grams (gram, customer_id) VALUES (?, ?)"
 _INDEX = (
     "INSERT INTO customer_search (rowid, search_text)"
     " SELECT id, search_text FROM customers WHERE id BETWEEN ? AND ?"
+    " AND NOT EXISTS (SELECT 1 FROM customer_bulk_pending)"  # rebuilt at the end
+)
+_INDEX_GRAMS = (
+    "INSERT INTO customer_grams (rowid, grams)"
+    " SELECT id, grams FROM customers WHERE id BETWEEN ? AND ? AND grams <> ''"
     " AND NOT EXISTS (SELECT 1 FROM customer_bulk_pending)"  # rebuilt at the end
 )
 #: The indexes a large load drops and builds after it, with the statements that make them.
@@ -60,12 +65,11 @@ DEFERRED_INDEXES = {
     " ON customers (name_key)",
     "idx_customer_emails_key": "CREATE INDEX IF NOT EXISTS idx_customer_emails_key"
     " ON customer_emails (email_key)",
-    "idx_customer_name_grams_customer": "CREATE INDEX IF NOT EXISTS"
-    " idx_customer_name_grams_customer ON customer_name_grams (customer_id)",
 }
-#: The per-row insert triggers a large load drops with them (migrations 2 and 12).
+#: The per-row insert triggers a large load drops with them (migrations 2, 12 and 15).
 DEFERRED_TRIGGERS = (
     "customer_search_insert",
+    "customer_grams_insert",
     "customer_generation_customer_insert",
     "customer_generation_phone_insert",
     "customer_generation_email_insert",
@@ -109,12 +113,11 @@ class NewCustomer(NamedTuple):
 
     columns: tuple[object, ...]
     """name, value, segment, language, time_zone, email, company, address, owner,
-    name_key, search_text, scored_at."""
+    name_key, search_text, grams (:func:`~cti.store.customers.gram_text`), scored_at."""
     phones: tuple[tuple[str, str, str, str], ...]
     """raw, e164, kind, extension."""
     emails: tuple[str, ...]
     """The primary address first."""
-    grams: tuple[str, ...]
 
 
 async def add_new_customers(store: Store, customers: Sequence[NewCustomer]) -> list[int]:
@@ -141,11 +144,8 @@ async def add_new_customers(store: Store, customers: Sequence[NewCustomer]) -> l
                 for position, email in enumerate(c.emails)
             ],
         )
-        await connection.executemany(
-            _INSERT_GRAM,
-            [(gram, cid) for cid, c in zip(ids, customers, strict=True) for gram in c.grams],
-        )
         await connection.execute(_INDEX, (first, ids[-1]))
+        await connection.execute(_INDEX_GRAMS, (first, ids[-1]))
         await connection.execute("UPDATE customer_generation SET n = n + 1")
         await connection.execute("DELETE FROM customer_bulk_load")
         return ids
@@ -238,6 +238,10 @@ async def _build_deferred(store: Store) -> None:
             await connection.execute("DELETE FROM customer_bulk_triggers")
             await connection.execute("UPDATE customer_generation SET n = n + 1")
         await connection.execute("INSERT INTO customer_search (customer_search) VALUES ('rebuild')")
+        if await _has_table(connection, "customer_grams"):
+            await connection.execute(
+                "INSERT INTO customer_grams (customer_grams) VALUES ('rebuild')"
+            )
         await connection.execute("DELETE FROM customer_bulk_pending")
 
     await store.write("building the customer indexes after a bulk load", build)

@@ -274,8 +274,8 @@ async def test_search_queries_use_indexes_not_scans(base: CustomerBase) -> None:
         plans = {
             "prefix": "SELECT id FROM customers WHERE name_key >= ? AND name_key < ?"
             " ORDER BY name_key, id LIMIT 20",
-            "grams": "SELECT customer_id FROM customer_name_grams WHERE gram = ?"
-            " ORDER BY customer_id LIMIT 20",
+            "grams": "SELECT rowid FROM customer_grams WHERE customer_grams MATCH ?"
+            " ORDER BY rowid LIMIT 20",
             "trigram": "SELECT rowid FROM customer_search WHERE customer_search MATCH ? LIMIT 20",
             "email": "SELECT customer_id FROM customer_emails WHERE email_key = ?"
             " ORDER BY customer_id LIMIT 20",
