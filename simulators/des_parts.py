@@ -1,18 +1,23 @@
 """Parts of the discrete-event runner (:mod:`simulators.des`), compiled with it.
 
-Each does what a pydantic model of the scenario does, with the same results, in code
-mypyc compiles: a traffic's draws and the fields its calls read (:class:`Stream`), a
-distribution's draws (:class:`Draw`). A simulated day calls them for every call; the
-models' own methods are interpreted Python (``random.expovariate`` too, and a model's
-field is a hooked attribute lookup), which cost the compiled day about a sixth of its
-instructions. The tests hold each to its model: the same draws from the same seeds
-(``tests/simulators/test_des_parts.py``), and the golden days.
+Each does what a pydantic model does, with the same results, in code mypyc compiles: a
+traffic's draws and the fields its calls read (:class:`Stream`), a distribution's draws
+(:class:`Draw`), the router's inputs without validating each (:class:`Inputs`). A
+simulated day calls them for every call; the models' own methods are interpreted Python
+(``random.expovariate`` too, and a model's field is a hooked attribute lookup), which
+cost the compiled day about a sixth of its instructions, and validating the inputs a
+fifth. The tests hold each to its model: the same draws from the same seeds, the same
+inputs as validated ones (``tests/simulators/test_des_parts.py``), and the golden days.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import sys
+from typing import Any, Final, Generic, TypeVar
+
+from pydantic import BaseModel
 
 from simulators.scenario import Exponential, Fixed, Lognormal, Never, Traffic
 
@@ -94,3 +99,54 @@ class Stream:
             if u <= 0 or i == last:
                 return (low if high == low else rng.uniform(low, high)), label
         raise AssertionError("a traffic has at least one value share")
+
+
+_Input = TypeVar("_Input", bound=BaseModel)
+
+_REFS: Final = sys.getrefcount
+
+
+class Inputs(Generic[_Input]):
+    """Inputs of one kind for the router, made without validating each (pydantic-core
+    validating one cost ~6k instructions, three a call, and even setting a model's
+    four slots from compiled code costs ~4k: each is a call of ``object.__setattr__``).
+
+    One instance, what ``model``'s validator makes of ``example``, is handed to the
+    router again and again with its fields' values replaced in its own ``__dict__``:
+    the same type, fields (defaults too, in pydantic's order) and set of fields given
+    as a validated one, from values the runner makes itself. The router reads an
+    input's fields and keeps no reference to it; should anything hold the instance
+    (its reference count says so), it is left alone and a fresh one validated.
+    """
+
+    __slots__ = ("_alone", "_fields", "_keys", "_made", "_model")
+
+    def __init__(self, model: type[_Input], example: dict[str, Any]) -> None:
+        self._model = model
+        self._keys = tuple(example)
+        """The fields ``make`` replaces (the first of the example's keys)."""
+        self._made = self._validated(example)
+        self._fields: dict[str, Any] = self._made.__dict__
+        self._alone = self._refs()
+        """The instance's references while only this holds it."""
+
+    def _validated(self, fields: dict[str, Any]) -> _Input:
+        made: _Input = self._model.__pydantic_validator__.validate_python(fields)
+        # a model with private attributes or extra fields would need them kept too
+        assert made.__pydantic_private__ is None
+        assert made.__pydantic_extra__ is None
+        return made
+
+    def _refs(self) -> int:
+        return _REFS(self._made)
+
+    def make(self, *values: object) -> _Input:
+        """The input with these values for the first of the example's keys, the
+        example's for the others: equal to the validated one in every field."""
+        if self._refs() != self._alone:  # held elsewhere: never changed under a holder
+            self._made = self._validated({key: self._fields[key] for key in self._keys})
+            self._fields = self._made.__dict__
+        fields = self._fields
+        for i, value in enumerate(values):
+            fields[self._keys[i]] = value
+        return self._made

@@ -1,13 +1,18 @@
 """The simulator's compiled parts draw exactly what the scenario's models draw: the same
-numbers from the same seeds, leaving the random stream where the model leaves it."""
+numbers from the same seeds, leaving the random stream where the model leaves it; the
+router's inputs it makes are the ones the models' validators make."""
 
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
-from simulators.des_parts import Draw, Stream, expovariate
+from cti.models import CallerInfo, CallerKind
+from queue_engine import inputs as ri
+from simulators.des_parts import Draw, Inputs, Stream, expovariate
 from simulators.scenario import Exponential, Fixed, Lognormal, Never, Traffic, ValueShare
 
 SEEDS = range(5)
@@ -75,3 +80,55 @@ def test_a_stream_holds_its_traffics_fields() -> None:
     assert stream.traffic is constant
     by_interval = Stream(Traffic(flow="4000", rates_per_hour=(60.0, 120.0)), random.Random(0))
     assert (by_interval.rate, by_interval.flow) == (-1.0, True)
+
+
+_CALLER = CallerInfo(ani="+8613800000000", kind=CallerKind.UNKNOWN)
+
+
+@pytest.mark.parametrize(
+    ("model", "example", "values"),
+    [
+        (
+            ri.CallArrives,
+            {"call_id": "c0", "queue": "q", "caller": _CALLER},
+            ("c7", "sales", _CALLER),
+        ),
+        (ri.AgentAccepts, {"agent_id": "a", "call_id": "c0"}, ("agent-3", "c7")),
+        (ri.AgentHangsUp, {"agent_id": "a", "call_id": "c0"}, ("agent-3", "c7")),
+        (
+            ri.AgentFinishesWrapUp,
+            {"agent_id": "a", "call_id": "c0", "disposition": "done"},
+            ("agent-3", "c7"),
+        ),
+    ],
+    ids=lambda x: x.__name__ if isinstance(x, type) else "",
+)
+def test_an_input_is_the_validated_one(
+    model: type[BaseModel], example: dict[str, Any], values: tuple[object, ...]
+) -> None:
+    """Field by field, in order, with the same set of fields given: what the model's
+    validator makes of the same fields (the example's, these values replacing the first)."""
+    inputs = Inputs(model, example)
+    fields = dict(example) | dict(zip(example, values, strict=False))
+    for _ in range(3):  # made again from the one instance: still the validated one
+        made = inputs.make(*values)
+        valid = model.__pydantic_validator__.validate_python(fields)
+        assert type(made) is model
+        assert list(made.__dict__.items()) == list(valid.__dict__.items())
+        assert made.__pydantic_fields_set__ == valid.__pydantic_fields_set__
+        assert (made.__pydantic_extra__, made.__pydantic_private__) == (None, None)
+        assert made == valid
+        del made
+
+
+def test_an_input_held_elsewhere_is_not_changed() -> None:
+    inputs = Inputs(ri.AgentHangsUp, {"agent_id": "a", "call_id": "c0"})
+    held = inputs.make("agent-1", "c1")
+    other = inputs.make("agent-2", "c2")
+    assert other is not held
+    assert (held.agent_id, held.call_id) == ("agent-1", "c1")
+    assert (other.agent_id, other.call_id) == ("agent-2", "c2")
+    assert other.__pydantic_fields_set__ == {"agent_id", "call_id"}
+    first = id(other)
+    del other
+    assert id(inputs.make("agent-3", "c3")) == first  # alone again: the same one reused
