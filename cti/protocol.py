@@ -214,11 +214,16 @@ Message = Annotated[AnyEvent | AnyCommand | SupervisorCommand, Field(discriminat
 
 
 _MESSAGE: TypeAdapter[Message] = TypeAdapter(Message)
+#: Its validator, called directly: TypeAdapter.validate_json's own Python costs ~1.4 us
+#: a message (issue 23); the validation is the same.
+_VALIDATOR = _MESSAGE.validator
 
 
 def encode(message: WireMessage) -> bytes:
-    """Serialise a message to JSON bytes (UTF-8, non-ASCII kept as is)."""
-    return message.model_dump_json().encode("utf-8")
+    """Serialise a message to JSON bytes (UTF-8, non-ASCII kept as is): the bytes of
+    ``model_dump_json()``, straight from pydantic's serializer (no str made and encoded
+    again, ~1 us a message less: issue 23)."""
+    return message.__pydantic_serializer__.to_json(message)
 
 
 def decode(payload: bytes | str, *, where: str = "") -> Message:
@@ -235,7 +240,8 @@ def decode(payload: bytes | str, *, where: str = "") -> Message:
             f"bad message{place}: {size} bytes, more than the {MAX_MESSAGE_BYTES} allowed"
         )
     try:
-        return _MESSAGE.validate_json(payload)
+        message: Message = _VALIDATOR.validate_json(payload)
+        return message
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(_shown(str(part)) for part in first["loc"]) or "(message)"

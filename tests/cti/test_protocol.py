@@ -100,6 +100,7 @@ EVERY_MESSAGE = [
 @pytest.mark.parametrize("message", EVERY_MESSAGE, ids=lambda m: m.type)
 def test_every_message_round_trips_through_json(message: object) -> None:
     data = encode(message)  # type: ignore[arg-type]
+    assert data == message.model_dump_json().encode("utf-8")  # type: ignore[attr-defined]
     back = decode(data)
     assert back == message
     assert type(back) is type(message)

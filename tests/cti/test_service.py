@@ -300,6 +300,33 @@ def test_unanswered_offer_goes_to_the_next_agent_and_the_first_goes_not_ready() 
     virtual(body)
 
 
+def test_offers_time_out_on_time_whether_the_timer_slept_to_an_earlier_or_later_moment() -> None:
+    # The timer task is woken only for a deadline earlier than the one it sleeps to; a
+    # later one is read when it wakes (issue 23). Here it first sleeps to an offer's
+    # deadline that goes away (accepted), then to a wrap-up's 60 s away when an offer
+    # due in 10 s comes.
+    async def body() -> None:
+        async with center(["1001", "1002"], offer_timeout_s=10.0, wrap_up_s=60.0) as c:
+            first, second = c.agents["1001"], c.agents["1002"]
+            await ready(first)
+            await ready(second)
+            loop = asyncio.get_running_loop()
+            call_id = c.trunk.ring("13812345678")
+            offer = await first.expect(CallOffered)
+            assert (await first.do(AcceptOffer(agent_id="1001", call_id=call_id))).ok
+            assert (await first.do(HangUp(agent_id="1001", call_id=call_id))).ok
+            await asyncio.sleep(20)  # past the accepted offer's deadline: nothing due
+            rung = loop.time()
+            later = c.trunk.ring("13812345679")
+            assert (await second.expect(CallOffered)).pop.call_id == later
+            withdrawn = await second.expect(OfferWithdrawn)
+            assert withdrawn.reason == "timeout"
+            assert loop.time() - rung == pytest.approx(10.0, abs=0.01)
+            assert offer.pop.call_id == call_id
+
+    virtual(body)
+
+
 def test_repeated_command_is_applied_once_and_a_foreign_one_refused() -> None:
     async def body() -> None:
         async with center(["1001"]) as c:
