@@ -24,7 +24,9 @@ invariants the property tests check are in docs/acd.md ("The router's rules").
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from itertools import repeat
+from typing import Any, Final
 
 from cti.errors import RoutingError
 from cti.models import AgentConfig, CallerInfo, QueueConfig
@@ -43,6 +45,9 @@ from queue_engine.router_state import (
 )
 from queue_engine.timers import Timers
 from queue_engine.transitions import CallPhase
+
+#: Makes a named tuple from its class and a tuple of its fields, in C (estimated_waits).
+_NEW_TUPLE: Final[Callable[[type[WaitEstimate], tuple[str, int, float]], Any]] = tuple.__new__
 
 __all__ = [
     "MISSED_OFFER",
@@ -213,13 +218,21 @@ class Router(Timers):
             order = self._first_waiting(q, limit)
             present = q.present
             ready = sum(len(pool.entries) for pool in q.pools)
-        places = range(1, len(order) + 1)
+        n = len(order)
         if present == 0:
-            waits = [float("inf")] * len(order)
+            waits = [float("inf")] * n
         else:
-            aht = q.aht
-            waits = [max(0, i - ready) * aht / present for i in places]
-        return list(map(WaitEstimate, order, places, waits))
+            # max(0, p - r) * AHT / n: the first r places all get 0 * AHT / n, made once.
+            aht, head = q.aht, min(ready, n)
+            waits = [0 * aht / present] * head
+            waits += [(i - ready) * aht / present for i in range(head + 1, n + 1)]
+        # WaitEstimate's own constructor is a Python function (namedtuple's __new__);
+        # tuple.__new__ through map makes the same named tuples in C, about half the cost
+        # of a publication's 200 estimates a queue.
+        made: list[WaitEstimate] = list(
+            map(_NEW_TUPLE, repeat(WaitEstimate), zip(order, range(1, n + 1), waits, strict=True))
+        )
+        return made
 
     def active_call_ids(self) -> list[str]:
         """Calls not yet finished: scheduled, waiting, offered, talking or in wrap-up."""

@@ -7,9 +7,9 @@ import contextlib
 import random
 
 from cti.errors import RoutingError
-from cti.models import QueueConfig
+from cti.models import AgentConfig, QueueConfig, RelaxStep
 from queue_engine import inputs as ri
-from queue_engine.router import Router
+from queue_engine.router import Router, WaitEstimate
 from tests.queue_engine import traffic
 from tests.queue_engine.machine_base import make_caller
 
@@ -70,3 +70,40 @@ def test_first_estimates_stay_exact_through_random_traffic_read_now_and_then() -
     agree(router, now)
     assert reads > 100
     assert arrived > 1000
+
+
+def test_estimates_are_named_tuples_with_the_formula_s_values() -> None:
+    """``wait(p) = max(0, p - r) * AHT / n`` for each place, with r Ready agents (who
+    cannot reach the calls' ring yet) and n present, in :class:`WaitEstimate` records
+    (made by ``tuple.__new__``: the same named tuples as the class's constructor)."""
+    queue = QueueConfig(
+        name="late",
+        skills={"x": 1},
+        relax=(RelaxStep(after_s=1000.0, skills={}),),
+        expected_aht_s=70.0,
+    )
+    skilled = [AgentConfig(id=f"s{i}", queues={"late": 0}, skills={"x": 1}) for i in range(2)]
+    others = [AgentConfig(id=f"o{i}", queues={"late": 0}) for i in range(3)]
+    router = Router([queue], agents=[*skilled, *others])
+    for a in [*skilled, *others]:
+        router.handle(ri.AgentLogsIn(agent_id=a.id), 0.0)
+    for a in skilled:  # on a call each: present, not Ready
+        router.handle(ri.AgentGoesReady(agent_id=a.id), 0.0)
+        caller = make_caller(0, len(a.id))
+        router.handle(ri.CallArrives(call_id=f"t{a.id}", queue="late", caller=caller), 0.0)
+    for i in range(9):
+        caller = make_caller(i * 10, 100 + i)
+        router.handle(ri.CallArrives(call_id=f"w{i}", queue="late", caller=caller), 1.0 + i)
+    order = router.waiting_in_order("late")
+    assert len(order) == 9
+    for ready in range(4):
+        if ready:  # one more agent Ready who may take none of the calls (ring 0 needs x)
+            router.handle(ri.AgentGoesReady(agent_id=f"o{ready - 1}"), 20.0)
+        assert router.waiting_in_order("late") == order
+        present = 2 + ready
+        want = [(c, p, max(0, p - ready) * 70.0 / present) for p, c in enumerate(order, 1)]
+        for limit in (None, 1, 2, 4, 200):
+            got = router.estimated_waits("late", 20.0, limit)
+            assert got == want[:limit]
+            assert all(type(e) is WaitEstimate for e in got)
+            assert [(e.call_id, e.position, e.wait_s) for e in got] == want[:limit]
