@@ -212,7 +212,9 @@ class MqttBus:
         self._retained: dict[str, Outgoing] = {}
         """The last retained publish handed to the broker, per topic (sent again on reconnect)."""
         self._subs: list[_Sub] = []
-        self._routes: dict[str, list[_Sub]] = {}
+        self._routes: dict[str | tuple[int, ...], list[_Sub]] = {}
+        """Topic, or subscription identifiers, -> the subscriptions a message is for
+        (cleared when one comes or goes)."""
         self._topics: dict[str, tuple[str | None, int]] = {}
         """Topic -> why it cannot be published on (None: it can) and its QoS."""
         self._link: Link | None = None
@@ -285,7 +287,7 @@ class MqttBus:
         """Publish ``message``. Online, waits while the in-flight window is full;
         offline, it waits in the outbox and this returns at once."""
         self.publish_payload(topic, encode(message), retain=retain)
-        while self._status.online and len(self._outbox) >= self._window.size:
+        while len(self._outbox) >= self._window.size and self._status.online:
             self._changed.clear()
             await self._changed.wait()
 
@@ -435,11 +437,13 @@ class MqttBus:
             self.dropped += 1
             self._refuse(topic, payload, exc)
             return
-        if idents and all(i in self._patterns for i in idents):
-            patterns = {self._patterns[i] for i in idents}
-            targets = [sub for sub in self._subs if sub.pattern in patterns]
-        else:  # no identifiers, or a former process's (a persistent session's backlog)
-            targets = self._subs_for(topic)
+        targets = self._routes.get(idents) if idents else None
+        if targets is None:
+            if idents and all(i in self._patterns for i in idents):
+                patterns = {self._patterns[i] for i in idents}
+                targets = self._routes[idents] = [s for s in self._subs if s.pattern in patterns]
+            else:  # no identifiers, or a former process's (a persistent session's backlog)
+                targets = self._subs_for(topic)
         if not targets and self.persistent:
             # The session's backlog can come before anyone here has subscribed again.
             if len(self._early) >= EARLY_LIMIT:

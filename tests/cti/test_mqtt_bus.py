@@ -556,3 +556,26 @@ async def test_open_bus_in_memory_and_unreachable_broker() -> None:
     with pytest.raises(BrokerError, match="cannot reach the broker"):
         async with open_bus(settings, "tool", wait_online_s=0.5):
             pass
+
+
+async def test_messages_follow_subscriptions_that_come_and_go_after_the_first() -> None:
+    # The subscriptions a message's identifiers name are kept between messages; one that
+    # comes (same pattern) or goes must be seen by the next message.
+    broker = FakeBroker()
+    topic = topics.agent_events("1")
+    async with _bus(broker) as bus:
+        async with asyncio.timeout(5):
+            await bus.wait_online()
+        async with bus.subscribe(topic) as first:
+            messages = aiter(first)
+            await bus.publish(topic, CommandResult(command_id="a", ok=True))
+            assert (await anext(messages))[1] == CommandResult(command_id="a", ok=True)
+            async with bus.subscribe(topic) as second:
+                await bus.publish(topic, CommandResult(command_id="b", ok=True))
+                async with asyncio.timeout(5):
+                    got = await anext(aiter(second))
+                assert got[1] == CommandResult(command_id="b", ok=True)
+                assert (await anext(messages))[1] == CommandResult(command_id="b", ok=True)
+            await bus.publish(topic, CommandResult(command_id="c", ok=True))
+            assert (await anext(messages))[1] == CommandResult(command_id="c", ok=True)
+            assert second.queue.empty()
