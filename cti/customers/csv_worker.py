@@ -57,20 +57,34 @@ def work(
     try:
         _, rows, _ = read_csv(path, encoding)
         while chunk := list(itertools.islice(rows, batch_rows)):
-            batch: list[CustomerRow] = []
-            errors: list[RowError] = []
-            check_rows(chunk, default_region, batch, errors)
-            good = [
-                (r.line, r.id, r.phones, r.emails, r.fields, r.name_key, None, None)
-                if r.id is not None
-                else (r.line, None, r.phones, r.emails, r.fields, r.name_key, None,
-                      tuple(new_customer([r], time_zone, score)))
-                for r in batch
-            ]  # fmt: skip
-            send((len(chunk), chunk[-1][0], good, [(e.line, e.reason) for e in errors]))
+            send(_checked(chunk, default_region, time_zone, score))
+            del chunk
+            # The batch's rows are freed (no cycles): what is left young is little, and
+            # any cycle it made (an exception's) is collected with it.
+            gc.collect(0)
         send(None)
     except Exception as exc:
         send(str(exc))
+
+
+def _checked(
+    chunk: list[tuple[int, dict[str, str] | RowError]],
+    default_region: str,
+    time_zone: str,
+    score: Score,
+) -> tuple[int, int, list[tuple[Any, ...]], list[tuple[int, str]]]:
+    """A batch's message: rows read, the last line, the rows that passed (a row without
+    an id with the columns of the new customer it alone makes, whose numbers and
+    addresses are the row's: sent once) and the errors."""
+    batch: list[CustomerRow] = []
+    errors: list[RowError] = []
+    check_rows(chunk, default_region, batch, errors)
+    good = [
+        (r.line, r.id, tuple(r.phones), tuple(r.emails), r.fields, r.name_key,
+         None if r.id is not None else new_customer([r], time_zone, score).columns)
+        for r in batch
+    ]  # fmt: skip
+    return len(chunk), chunk[-1][0], good, [(e.line, e.reason) for e in errors]
 
 
 async def checked_in_worker(
@@ -107,8 +121,8 @@ async def checked_in_worker(
             count, last, good, bad = message
             rows = [
                 CustomerRow(line, cid, phones, emails, fields, name_key, None,
-                            NewCustomer(*alone) if alone else None)
-                for line, cid, phones, emails, fields, name_key, _, alone in good
+                            None if columns is None else NewCustomer(columns, phones, emails))
+                for line, cid, phones, emails, fields, name_key, columns in good
             ]  # fmt: skip
             yield count, last, rows, [RowError(*e) for e in bad]
     finally:
@@ -119,8 +133,10 @@ async def checked_in_worker(
 
 
 if __name__ == "__main__":
-    gc.freeze()  # what the imports made: out of every collection's scan
-    gc.set_threshold(100_000)  # rows are made by the thousand, without cycles
+    # Rows are made by the thousand, without cycles: the collector runs once a batch
+    # (work), never over a batch's live rows, and never over what the imports made.
+    gc.disable()
+    gc.freeze()
     path, encoding, region, batch, zone, value, segment, at = sys.argv[1:]
     given = (zone, Score(float(value), segment, float(at)))
     work(Path(path), encoding, region, int(batch), given, sys.stdout.buffer)

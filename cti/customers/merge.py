@@ -16,7 +16,7 @@ from cti.customers.base import CustomerBase
 from cti.customers.phones import Phone
 from cti.models import Customer, PhoneNumber, PhoneType
 from cti.scoring import ValueInputs, ValueModel, value_of
-from cti.store.customers import gram_text, search_keys_of
+from cti.store.customers import search_keys_of
 from cti.store.customers_bulk import NewCustomer, add_new_customers
 
 _DEFAULT_LANGUAGE: str = Customer.model_fields["language"].default
@@ -81,14 +81,14 @@ class ImportReport:
         return self.created + self.updated
 
 
-@dataclass
+@dataclass(slots=True)
 class CustomerRow:
     """One customer row, checked: what it says, not yet matched to the base."""
 
     line: int
     id: int | None
-    phones: list[Phone]
-    emails: list[str]
+    phones: Sequence[Phone]
+    emails: Sequence[str]
     fields: dict[str, str]
     """Non-empty single-valued fields: name, company, address, language, time_zone, owner."""
     name_key: str = ""
@@ -103,15 +103,14 @@ class CustomerRow:
 
 SearchKeys = tuple[str, str, str]
 """What :func:`~cti.store.customers.search_keys_of` gives: the folded name, the folded
-search text, the CJK grams (as the column holds them: :func:`~cti.store.customers.gram_text`)."""
+search text, the CJK grams (:func:`~cti.store.customers.gram_text`)."""
 
 
-def row_keys(fields: dict[str, str], emails: list[str], name_key: str) -> SearchKeys:
+def row_keys(fields: dict[str, str], emails: Sequence[str], name_key: str) -> SearchKeys:
     """The search keys of a new customer made of one row (as :func:`new_customer` would
     work them out)."""
     name, company = fields.get("name", ""), fields.get("company", "")
-    key, text, grams = search_keys_of(name, company, emails, name_key if name else None)
-    return key, text, gram_text(grams)
+    return search_keys_of(name, company, emails, name_key if name else None)
 
 
 def merge_row(current: Customer, row: CustomerRow) -> Customer:
@@ -222,12 +221,16 @@ def _targets(
     kept_apart: list[KeptApart] = []
     new_lines: dict[int, int] = {}
     for row in batch:
-        key: int | None
-        apart: list[int]
-        if row.id is None and all(phone[1] not in holders for phone in row.phones):
-            key, by, apart = 0, "", []  # most rows of a large file: no number seen yet
-        else:
+        key: int | None = 0
+        apart: Sequence[int] = ()
+        by = ""  # most rows of a large file: a new customer, no number seen yet
+        if row.id is not None:
             key, by, apart = _target(row, holders, names)
+        else:
+            for phone in row.phones:  # a loop, not all() over a generator: made per row
+                if phone[1] in holders:
+                    key, by, apart = _target(row, holders, names)
+                    break
         if key is None:
             who = " and ".join(
                 f"customer {k}" if k > 0 else f"the new customer of line {new_lines[k]}"

@@ -16,6 +16,7 @@ import re
 import unicodedata
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
+from operator import add
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
@@ -69,11 +70,19 @@ def name_grams(name_key: str) -> set[str]:
     return grams
 
 
-def gram_text(grams: Iterable[str]) -> str:
-    """The ``grams`` column of a customer with these grams: each once, in order, separated
-    by spaces (one token each for ``customer_grams``' ascii tokenizer, as a gram has no
-    ASCII character)."""
-    return " ".join(sorted(grams))
+def gram_text(*keys: str) -> str:
+    """The ``grams`` column of a customer with these folded keys (name, company): the
+    :func:`name_grams` of each, each run's characters then its pairs, separated by spaces
+    (one token each for ``customer_grams``' ascii tokenizer, as a gram has no ASCII
+    character). A gram may come twice (a character of the name in the company): the
+    index finds the customer all the same, and no set is made and sorted per row."""
+    grams: list[str] = []
+    for key in keys:
+        if not key.isascii():  # a Latin key: none (and no loop over its characters)
+            for run in _CJK_RUN.findall(key):
+                grams += run
+                grams += map(add, run, run[1:])
+    return " ".join(grams)
 
 
 def search_text(customer: Customer) -> str:
@@ -81,16 +90,17 @@ def search_text(customer: Customer) -> str:
     return search_keys(customer)[1]
 
 
-def search_keys(customer: Customer) -> tuple[str, str, set[str]]:
+def search_keys(customer: Customer) -> tuple[str, str, str]:
     """The folded name, the folded text the trigram index holds (name, company, e-mail
-    addresses) and the CJK grams of name and company: each part folded once."""
+    addresses) and the CJK grams of name and company (:func:`gram_text`): each part
+    folded once."""
     emails = (customer.email, *customer.other_emails)
     return search_keys_of(customer.name, customer.company, emails)
 
 
 def search_keys_of(
     name: str, company: str, emails: Sequence[str], name_key: str | None = None
-) -> tuple[str, str, set[str]]:
+) -> tuple[str, str, str]:
     """:func:`search_keys` of a customer with this name (folded: ``name_key``, if known),
     company and e-mail addresses."""
     name_key = fold(name) if name_key is None else name_key
@@ -99,7 +109,7 @@ def search_keys_of(
     if company:
         keys.append(company_key)
     keys += [fold(e) for e in emails if e]
-    grams = name_grams(name_key) | name_grams(company_key) if company_key else name_grams(name_key)
+    grams = gram_text(name_key, company_key) if company_key else gram_text(name_key)
     return name_key, "\n".join(keys), grams
 
 
@@ -295,7 +305,7 @@ class CustomerRows:
                 await connection.executemany(
                     "UPDATE customers SET name_key = ?, search_text = ?, grams = ? WHERE id = ?",
                     [
-                        (key, text, gram_text(grams), c.id)
+                        (key, text, grams, c.id)
                         for c, (key, text, grams) in zip(customers, keys, strict=True)
                     ],
                 )
@@ -352,7 +362,7 @@ async def _write_customers(
     keys = [search_keys(c) for c in customers]
     customer_rows = [
         (c.id, c.name, c.value, c.segment, c.language, c.time_zone, c.email, c.company,
-         c.address, c.owner, name_key, text, gram_text(grams))
+         c.address, c.owner, name_key, text, grams)
         for c, (name_key, text, grams) in zip(customers, keys, strict=True)
     ]  # fmt: skip
     await connection.executemany(_UPSERT_CUSTOMER if replace else _INSERT_CUSTOMER, customer_rows)

@@ -39,9 +39,9 @@ if TYPE_CHECKING:
     from cti.store.database import Store
 
 _INSERT = (
-    "INSERT INTO customers (id, name, value, segment, language, time_zone, email, company,"
+    "INSERT INTO customers (name, value, segment, language, time_zone, email, company,"
     " address, owner, name_key, search_text, grams, scored_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_PHONE = (
     "INSERT INTO customer_phones (customer_id, raw, e164, kind, extension) VALUES (?, ?, ?, ?, ?)"
@@ -129,9 +129,12 @@ async def add_new_customers(store: Store, customers: Sequence[NewCustomer]) -> l
         first = (int(row[0]) if row else 0) + 1
         ids = list(range(first, first + len(customers)))
         await connection.execute("INSERT INTO customer_bulk_load (id) VALUES (1)")
-        await connection.executemany(
-            _INSERT, [(cid, *c.columns) for cid, c in zip(ids, customers, strict=True)]
-        )
+        # Each row takes the largest id plus one (an INTEGER PRIMARY KEY without
+        # AUTOINCREMENT): the ids above, without a tuple made per row to give them.
+        await connection.executemany(_INSERT, [c.columns for c in customers])
+        cursor = await connection.execute("SELECT max(id) FROM customers")
+        if await cursor.fetchone() != (ids[-1],):
+            raise StoreError(f"new customers did not take the ids {first} to {ids[-1]}")
         await connection.executemany(
             _INSERT_PHONE,
             [(cid, *p) for cid, c in zip(ids, customers, strict=True) for p in c.phones],

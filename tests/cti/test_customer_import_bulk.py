@@ -223,11 +223,11 @@ async def test_the_bulk_settings_are_restored_after_an_import(
 
 
 def new(name: str, email: str, i: int) -> NewCustomer:
-    from cti.store.customers import gram_text, search_keys_of
+    from cti.store.customers import search_keys_of
 
     name_key, text, grams = search_keys_of(name, "", [email])
     columns = (name, 0.0, "basic", "zh", "Asia/Shanghai", email, "", "", "", name_key, text,
-               gram_text(grams), NOW)  # fmt: skip
+               grams, NOW)  # fmt: skip
     phone = (f"139{i:08d}", f"+86139{i:08d}", "mobile", "")
     return NewCustomer(columns=columns, phones=(phone,), emails=(email,))
 

@@ -54,4 +54,7 @@ def test_search_keys_are_each_part_folded_and_joined(
     parts = [(name, fold(name)), (company, fold(company)), *((e, fold(e)) for e in emails)]
     grams = name_grams(fold(name)) | name_grams(fold(company))
     text = "\n".join(key for part, key in parts if part)
-    assert search_keys_of(name, company, emails) == (fold(name), text, grams)
+    name_key, search_text, gram_text = search_keys_of(name, company, emails)
+    assert (name_key, search_text) == (fold(name), text)
+    assert set(gram_text.split()) == grams
+    assert " ".join(gram_text.split()) == gram_text  # one space between two grams
