@@ -59,6 +59,7 @@ class AgentDesk(CallControl):
             q = self._queues[name]
             q.members[agent.agent_id] = q.first_ring(agent.skills)
             q.order.setdefault(agent.agent_id, len(q.order))
+        self._link(agent)
         out: list[Action] = []
         for name in sorted(touched):  # sorted: replay must not depend on hashing
             self._recount(self._queues[name])

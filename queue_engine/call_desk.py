@@ -93,8 +93,10 @@ class CallDesk(AgentDesk):
         ):
             return out  # a callback's line is already released; the callback stands
         if call.phase is CallPhase.QUEUED:
-            self._unwait(self._queues[call.queue], call)
+            q = self._queues[call.queue]
+            self._unwait(q, call)
             self._finish_call(call, now, "abandoned", out)
+            self._head(q, call.ring)  # its entry, stale now (see RouterCore._head)
         elif call.phase is CallPhase.OFFERED:
             agents = self._withdraw_offers(call, "caller_hung_up", out)
             self._finish_call(call, now, "abandoned", out)
@@ -157,6 +159,8 @@ class CallDesk(AgentDesk):
             agent = self._agents[agent_id]
             agent.pool_keys.pop(config.name, None)
             new.members[agent_id] = new.first_ring(agent.skills)
+        for agent_id in new.members:
+            self._link(self._agents[agent_id])
         self._recount(new)
         out: list[Action] = []
         overdue = self._rewait(new, now)

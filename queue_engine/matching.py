@@ -72,12 +72,7 @@ class Matching(RouterCore):
         """The best waiting call ``agent`` may take: rank + its bonus, then arrival."""
         best: CallEntry | None = None
         best_rank = 0.0
-        agent_id = agent.agent_id
-        for name, bonus in agent.queues.items():
-            q = self._queues[name]
-            first = q.members.get(agent_id)
-            if first is None:
-                continue
+        for q, bonus, first in agent.links:
             aging = q.aging_rate * now
             for ring in range(first, len(q.rings)):
                 head = self._head(q, ring)
@@ -147,7 +142,7 @@ class Matching(RouterCore):
     def _exit_unstaffed(self, q: QueueEntry, now: float, out: list[Action]) -> None:
         """If ``q`` has a no-agents exit and nobody is there, its waiting calls take it."""
         rule = q.no_agents
-        if rule is None or q.waiting == 0 or self._staffed(q, rule.when):
+        if rule is None or q.waiting == 0 or self._staffed(q):
             return
         for call_id in self._waiting_in_order(q.name):
             call = self._calls[call_id]
@@ -167,10 +162,10 @@ class Matching(RouterCore):
             q.by_arrival = [e for e in q.by_arrival if self._is_queued(e[2], q.name)]
             heapq.heapify(q.by_arrival)
         if call.callback is None:  # exits are for callers on the line
-            if q.max_length is not None and q.waiting >= q.max_length.calls:
+            if q.max_length is not None and q.waiting >= q.max_calls:
                 self._take_exit(call, q.max_length, "queue full", now, out)
                 return
-            if q.no_agents is not None and not self._staffed(q, q.no_agents.when):
+            if q.no_agents is not None and not self._staffed(q):
                 self._take_exit(call, q.no_agents, "no agents", now, out)
                 return
         self._place(call, q, now, out)  # max_wait: there, on every way into the queue

@@ -11,7 +11,7 @@ import heapq
 import random
 from collections import OrderedDict
 from collections.abc import Iterable
-from typing import Any, Final
+from typing import Final
 
 from cti.errors import RoutingError
 from cti.models import CallDetailRecord, QueueConfig
@@ -36,6 +36,7 @@ from queue_engine.router_state import (
     AgentEntry,
     CallEntry,
     HeapEntry,
+    PoolEntry,
     QueueEntry,
     ReadyPool,
 )
@@ -190,11 +191,9 @@ class RouterCore:
         present_delta = (state in PRESENT) - (agent.state in PRESENT)
         in_delta = (state is not LOGGED_OUT) - (agent.state is not LOGGED_OUT)
         if present_delta or in_delta:
-            for name in agent.queues:
-                q = self._queues[name]
-                if q.members.get(agent.agent_id) is not None:
-                    q.present += present_delta
-                    q.logged_in += in_delta
+            for q, _, _ in agent.links:
+                q.present += present_delta
+                q.logged_in += in_delta
         agent.state = state
         agent.reason = reason
         agent.since = now
@@ -215,42 +214,51 @@ class RouterCore:
         phase = CALL_NEXT[event].get(call.phase)
         call.phase = call_next(call.call_id, call.phase, event) if phase is None else phase
 
-    def _leave_pools(self, agent: AgentEntry) -> None:
-        for name, key in agent.pool_keys.items():
+    def _link(self, agent: AgentEntry) -> None:
+        """Make the agent's :attr:`~AgentEntry.links` anew (after it or a queue of its
+        changed): its queues in order, those whose calls it may take."""
+        links = []
+        for name, bonus in agent.queues.items():
             q = self._queues[name]
-            ring = q.members.get(agent.agent_id)
-            if ring is not None:
-                q.pools[ring].remove(key, agent.agent_id)
+            first = q.members.get(agent.agent_id)
+            if first is not None:
+                links.append((q, bonus, first))
+        agent.links = links
+
+    def _leave_pools(self, agent: AgentEntry) -> None:
+        for pool, entry in agent.pool_keys.values():
+            pool.remove(entry)
         agent.pool_keys.clear()
 
-    def _pool_key(self, q: QueueEntry, agent: AgentEntry) -> tuple[Any, ...]:
+    def _pool_entry(self, q: QueueEntry, agent: AgentEntry) -> PoolEntry:
+        """The agent's entry in ``q``'s pools: the strategy's key, then its id."""
         strategy = q.strategy
-        tie = (agent.since, agent.ready_seq, agent.agent_id)  # kept across reconfiguration
+        agent_id = agent.agent_id
+        # (since, ready_seq, agent_id) breaks ties; kept across reconfiguration.
         if strategy is FEWEST_CALLS:
-            return (agent.calls_handled, *tie)
+            return (agent.calls_handled, agent.since, agent.ready_seq, agent_id)
         if strategy is LEAST_TALK_TIME:
-            return (agent.talk_time, *tie)
+            return (agent.talk_time, agent.since, agent.ready_seq, agent_id)
         if strategy is BEST_PROFICIENCY:
             required = q.rings[0][1]
             score = sum(agent.skills.get(s, 0) for s in required) / max(1, len(required))
-            return (-score, *tie)
+            return (-score, agent.since, agent.ready_seq, agent_id)
         if strategy is ROUND_ROBIN:
-            return (q.order[agent.agent_id], agent.agent_id)
-        return tie  # longest idle, ring-all, and random (drawn per call)
+            return (q.order[agent_id], agent_id)
+        return (agent.since, agent.ready_seq, agent_id)  # longest idle, ring-all, random
 
     def _join_pools(self, agent: AgentEntry) -> None:
         """A Ready agent waits in the pool of its first ring in every queue it serves."""
-        for name in agent.queues:
-            q = self._queues[name]
-            home = q.members.get(agent.agent_id)
-            if home is None:
-                continue
-            key = self._pool_key(q, agent)
-            q.pools[home].add(key, agent.agent_id)
-            agent.pool_keys[name] = key
+        for q, _, home in agent.links:
+            entry = self._pool_entry(q, agent)
+            pool = q.pools[home]
+            pool.add(entry)
+            agent.pool_keys[q.name] = (pool, entry)
 
-    def _staffed(self, q: QueueEntry, when: str) -> bool:
-        return (q.present if when == "none_available" else q.logged_in) > 0
+    @staticmethod
+    def _staffed(q: QueueEntry) -> bool:
+        """Whether ``q`` has the members its ``no_agents`` exit asks for."""
+        return (q.present if q.staffed_by_present else q.logged_in) > 0
 
     def _recount(self, q: QueueEntry) -> None:
         """Recount a queue's present and logged-in members (after membership changes)."""
@@ -262,32 +270,32 @@ class RouterCore:
         """The agent(s) to offer a call of ``ring`` to, by the queue's strategy."""
         strategy = q.strategy
         if strategy is not RING_ALL and strategy is not RANDOM and strategy is not ROUND_ROBIN:
-            best: tuple[tuple[Any, ...], str] | None = None
+            best: PoolEntry | None = None
             for i in range(ring + 1):  # the best first entry of the rings' pools
                 entries = q.pools[i].entries
                 if entries and (best is None or entries[0] < best):
                     best = entries[0]
-            return [] if best is None else [self._agents[best[1]]]
+            return [] if best is None else [self._agents[best[-1]]]
         pools = q.pools[: ring + 1]
         if strategy is RING_ALL:
-            ids = sorted({a for pool in pools for _, a in pool.entries})
+            ids = sorted({entry[-1] for pool in pools for entry in pool.entries})
             return [self._agents[a] for a in ids]
         if strategy is RANDOM:
             return self._draw(pools)
         turn = self._next_in_turn(q, pools)
-        return [] if turn is None else [self._agents[turn[1]]]
+        return [] if turn is None else [self._agents[turn[-1]]]
 
     @staticmethod
-    def _next_in_turn(q: QueueEntry, pools: list[ReadyPool]) -> tuple[tuple[Any, ...], str] | None:
+    def _next_in_turn(q: QueueEntry, pools: list[ReadyPool]) -> PoolEntry | None:
         """Round robin: the Ready member next after the one offered the last call."""
-        best: tuple[tuple[Any, ...], str] | None = None
+        best: PoolEntry | None = None
         n = max(1, len(q.order))
         best_distance = n + 1
         for pool in pools:
             entry = pool.first_after(q.rr_last)
             if entry is None:
                 continue
-            distance = (entry[0][0] - q.rr_last - 1) % n
+            distance = (entry[0] - q.rr_last - 1) % n
             if distance < best_distance:
                 best, best_distance = entry, distance
         return best
@@ -302,7 +310,7 @@ class RouterCore:
         i = self._rng.randrange(total) if total > 1 else 0
         for pool, size in zip(pools, sizes, strict=True):
             if i < size:
-                return [self._agents[pool.entries[i][1]]]
+                return [self._agents[pool.entries[i][-1]]]
             i -= size
         raise AssertionError("unreachable: the draw is below the total")  # pragma: no cover
 
@@ -320,6 +328,11 @@ class RouterCore:
     # --- the queues' heaps -----------------------------------------------------------
 
     def _head(self, q: QueueEntry, ring: int) -> CallEntry | None:
+        """The best call waiting in ``q``'s ``ring``, its heap's stale entries on top
+        popped. Also called, for the popping alone, where a call stops waiting other
+        than by being taken (its ring widens, it takes the max-wait exit, its caller
+        hangs up): a stale entry then on top is popped by time passing or the hang-up,
+        not by the next agent who frees up (a routing decision)."""
         heap = q.calls[ring]
         while heap:
             _, _, call_id, version = heap[0]

@@ -170,6 +170,11 @@ def dialling(call: CallEntry) -> bool:
     )
 
 
+PoolEntry = tuple[Any, ...]
+"""A Ready pool's entry: the strategy's key, flat, ending with the agent id (flat: a
+comparison compares plain values, not a key tuple inside an entry tuple)."""
+
+
 @dataclass(slots=True)
 class AgentEntry:
     agent_id: str
@@ -194,8 +199,13 @@ class AgentEntry:
     """The line keeps the agent's voice from the caller (while it talks)."""
     calls_handled: int = 0
     talk_time: float = 0.0
-    pool_keys: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-    """Queue -> the key under which this Ready agent sits in that queue's pool."""
+    pool_keys: dict[str, tuple[ReadyPool, PoolEntry]] = field(default_factory=dict)
+    """Queue -> the pool this Ready agent sits in for that queue, and its entry there
+    (the pool kept, not looked up again through the queue and the agent's ring)."""
+    links: list[QueueLink] = field(default_factory=list)
+    """The queues whose calls the agent may take (it meets a ring), in the order of
+    ``queues``, with its bonus and first ring: made when the agent or one of its queues
+    is configured, so that a decision does not look them up by name again."""
     handed_off: tuple[str, int | None] | None = None
     """In wrap-up of a call it transferred: (the call's queue then, its customer id)."""
 
@@ -206,20 +216,20 @@ class ReadyPool:
     __slots__ = ("entries",)
 
     def __init__(self) -> None:
-        self.entries: list[tuple[tuple[Any, ...], str]] = []
+        self.entries: list[PoolEntry] = []
 
-    def add(self, key: tuple[Any, ...], agent_id: str) -> None:
-        INSORT(self.entries, (key, agent_id))
+    def add(self, entry: PoolEntry) -> None:
+        INSORT(self.entries, entry)
 
-    def remove(self, key: tuple[Any, ...], agent_id: str) -> None:
-        entries, item = self.entries, (key, agent_id)
-        i = BISECT_LEFT(entries, item)
-        if i < len(entries) and entries[i] == item:
+    def remove(self, entry: PoolEntry) -> None:
+        entries = self.entries
+        i = BISECT_LEFT(entries, entry)
+        if i < len(entries) and entries[i] == entry:
             del entries[i]
 
-    def first_after(self, index: int) -> tuple[tuple[Any, ...], str] | None:
+    def first_after(self, index: int) -> PoolEntry | None:
         """Round robin: the first entry whose key (member index) is above ``index``."""
-        i = BISECT_RIGHT(self.entries, ((index, "\U0010ffff"), ""))
+        i = BISECT_RIGHT(self.entries, (index, "\U0010ffff"))
         if i < len(self.entries):
             return self.entries[i]
         return self.entries[0] if self.entries else None
@@ -262,6 +272,11 @@ class QueueEntry:
     max_wait: MaxWaitExit | None
     max_length: MaxLengthExit | None
     no_agents: NoAgentsExit | None
+    max_calls: int
+    """``max_length``'s calls (0 without it: then never read)."""
+    staffed_by_present: bool
+    """``no_agents`` counts the members present (``none_available``), else those
+    logged in: read at every arrival, so kept out of the model."""
 
     def __init__(self, config: QueueConfig) -> None:
         self.config = config
@@ -288,6 +303,10 @@ class QueueEntry:
         self.max_wait = config.exits.max_wait
         self.max_length = config.exits.max_length
         self.no_agents = config.exits.no_agents
+        self.max_calls = 0 if self.max_length is None else self.max_length.calls
+        self.staffed_by_present = (
+            self.no_agents is not None and self.no_agents.when == "none_available"
+        )
 
     def ring_for(self, arrived_at: float, now: float) -> int:
         if len(self.rings) == 1:
@@ -305,6 +324,10 @@ class QueueEntry:
             if all(skills.get(s, 0) >= level for s, level in required.items()):
                 return i
         return None
+
+
+QueueLink = tuple[QueueEntry, float, int]
+"""A queue an agent may take calls of: (the queue, the agent's bonus there, its first ring)."""
 
 
 @dataclass(frozen=True, slots=True)

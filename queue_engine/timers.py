@@ -54,14 +54,18 @@ class Timers(CallDesk):
         elif kind == "ring" and call.phase is CallPhase.QUEUED:
             q = self._queues[call.queue]
             if q.ring_for(call.arrived_at, now) > call.ring:
+                ring = call.ring
                 self._unwait(q, call)
                 self._place(call, q, now, out)
+                self._head(q, ring)  # its old entry, stale now (see RouterCore._head)
         elif kind == "max_wait" and call.phase is CallPhase.QUEUED:
             q = self._queues[call.queue]
             due = self._max_wait_due(call, q)
             if due is not None and now >= due:  # else a later timer is armed
+                ring = call.ring
                 self._unwait(q, call)
                 self._place(call, q, now, out)  # takes the exit
+                self._head(q, ring)
 
     def _offer_lapsed(self, agent: AgentEntry, now: float, out: list[Action]) -> None:
         assert agent.call_id is not None
