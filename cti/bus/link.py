@@ -60,6 +60,10 @@ class Link(Protocol):
         ...
 
 
+Acknowledged = Callable[[BaseException | None], None]
+"""Told a publish's fate: None once acknowledged (or written at QoS 0), else why it
+cannot be sent."""
+
 Connector = Callable[[], contextlib.AbstractAsyncContextManager[Link]]
 """Opens one connection (used once per attempt); tests pass a fake one."""
 
@@ -174,13 +178,13 @@ class _AiomqttLink:
         self._paho = client._client
         self._display = display
         self._loop = asyncio.get_running_loop()
-        self._acks: dict[int, asyncio.Future[None]] = {}
+        self._acks: dict[int, Acknowledged] = {}
         self._on_publish = self._paho.on_publish
         self._paho.on_publish = self._acknowledged
         self._paho.on_message = self._from_paho
         self._sock: BatchingSocket | None = None
         self._heads: dict[str, bytes] = {}
-        self._held: list[asyncio.Future[None]] = []
+        self._held: list[Acknowledged] = []
         """QoS 0 publishes written while the broker does not read: done once it does."""
         self._inbox: deque[tuple[str, bytes, tuple[int, ...]]] = deque()
         self._waiter: asyncio.Future[None] | None = None
@@ -199,10 +203,27 @@ class _AiomqttLink:
     # --- publishing -------------------------------------------------------------------
 
     def publish(self, item: Outgoing) -> asyncio.Future[None]:
+        ack = self._loop.create_future()
+
+        def done(error: BaseException | None) -> None:
+            if ack.done():
+                return
+            if error is None:
+                ack.set_result(None)
+            else:
+                ack.set_exception(error)
+
+        self.publish_then(item, done)
+        return ack
+
+    def publish_then(self, item: Outgoing, done: Acknowledged) -> None:
+        """Send; ``done(None)`` once acknowledged (QoS 1) or written (QoS 0),
+        ``done(error)`` if it cannot be sent, never if the connection broke first (the
+        bus sends it again on the next). No future: the bus's per-publish cost."""
         sock = self._sock
         if sock is None:
-            return self._publish_through_paho(item)
-        ack = self._loop.create_future()
+            self._publish_through_paho(item, done)
+            return
         head = self._heads.get(item.topic)
         if head is None:
             if len(self._heads) > 100_000:
@@ -212,36 +233,32 @@ class _AiomqttLink:
         try:
             sock.write(publish_packet(head, item.payload, item.qos, item.retain, mid))
         except OSError:
-            return ack  # the connection broke: never done, sent again on the next one
+            return  # the connection broke: sent again on the next one
         if mid:
-            self._acks[mid] = ack
+            self._acks[mid] = done
         elif sock.over_high_water:
-            self._held.append(ack)  # the bus's window bounds what is written meanwhile
+            self._held.append(done)  # the bus's window bounds what is written meanwhile
             log_limits.warning(
                 log, "the broker does not read: %d bytes wait to be sent", sock.waiting
             )
         else:
-            ack.set_result(None)
-        return ack
+            done(None)
 
-    def _publish_through_paho(self, item: Outgoing) -> asyncio.Future[None]:
-        ack = self._loop.create_future()
+    def _publish_through_paho(self, item: Outgoing, done: Acknowledged) -> None:
         info = self._paho.publish(item.topic, item.payload, item.qos, item.retain)
         if info.rc != 0:
             error = f"broker {self._display}: could not publish on {item.topic!r} (rc {info.rc})"
-            ack.set_exception(ConnectionError(error))
+            done(ConnectionError(error))
         elif info.is_published():
-            ack.set_result(None)
+            done(None)
         else:
-            self._acks[info.mid] = ack
-        return ack
+            self._acks[info.mid] = done
 
     def _acked(self, mid: int) -> bool:
-        ack = self._acks.pop(mid, None)
-        if ack is None:
+        done = self._acks.pop(mid, None)
+        if done is None:
             return False  # not ours: paho's to see
-        if not ack.done():
-            ack.set_result(None)
+        done(None)
         return True
 
     def _acknowledged(self, client: Any, userdata: Any, mid: int, *rest: Any) -> None:
@@ -250,9 +267,8 @@ class _AiomqttLink:
 
     def _drained(self) -> None:
         held, self._held = self._held, []
-        for ack in held:
-            if not ack.done():
-                ack.set_result(None)
+        for done in held:
+            done(None)
 
     def _heard(self) -> None:
         # paho's keepalive counts what it read; the packets read here count too

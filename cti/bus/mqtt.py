@@ -646,12 +646,12 @@ class MqttBus:
         if item.retain:
             self._retained[item.topic] = item
         ticket = self._window.add(item)
-        sent = link.publish(item)
-        # The real link's is a future already (ensure_future: 4 Python calls more)
-        ack = sent if isinstance(sent, asyncio.Future) else asyncio.ensure_future(sent)
-        if ack.done() and not ack.cancelled() and ack.exception() is None:
-            self._window.done(ticket)  # written at QoS 0: no callback a loop turn later
+        then = getattr(link, "publish_then", None)
+        if then is not None:  # the real link: told by a callback, no future (~3 us less)
+            then(item, functools.partial(self._acknowledged, link, ticket, item))
             return
+        sent = link.publish(item)
+        ack = sent if isinstance(sent, asyncio.Future) else asyncio.ensure_future(sent)
         deliveries.add(ack)
         ack.add_done_callback(functools.partial(self._delivered, link, ticket, item, deliveries))
 
@@ -664,14 +664,17 @@ class MqttBus:
         ack: asyncio.Future[None],
     ) -> None:
         deliveries.discard(ack)
-        if ack.cancelled():
-            return  # the connection broke: it goes back to the outbox
-        exc = ack.exception()
-        if exc is not None:
+        if not ack.cancelled():  # cancelled: the connection broke, it goes back to the outbox
+            self._acknowledged(link, ticket, item, ack.exception())
+
+    def _acknowledged(
+        self, link: Link, ticket: int, item: Outgoing, error: BaseException | None
+    ) -> None:
+        if error is not None:
             if not (self._link is link and self._status.online):
                 return  # the connection broke: it goes back to the outbox
             # The link lives but refused this one: sending it again would not help.
-            log_limits.error(log, "publish on %s failed: %s; dropped", item.topic, describe(exc))
+            log_limits.error(log, "publish on %s failed: %s; dropped", item.topic, describe(error))
         self._window.done(ticket)
         # Its place in the window is free: only the sender with publishes waiting, or
         # close(), waits for that (waking the idle sender at every PUBACK cost ~15

@@ -59,10 +59,17 @@ def _length(value: int) -> bytes:
 def publish_packet(head: bytes, payload: bytes, qos: int, retain: bool, mid: int) -> bytes:
     """One MQTT v5 PUBLISH: ``head`` from :func:`topic_head`, packet id ``mid`` for QoS 1,
     no properties (the property length, one 0 byte)."""
-    ident = mid.to_bytes(2, "big") if qos else b""
-    remaining = len(head) + len(ident) + 1 + len(payload)
     first = 0x30 | (qos << 1) | (1 if retain else 0)
-    return b"".join((bytes((first,)), _length(remaining), head, ident, b"\x00", payload))
+    size = len(head) + len(payload) + (3 if qos else 1)
+    if size < 0x80:  # one length byte (most messages), two below 16 KiB
+        fixed = bytes((first, size))
+    elif size < 0x4000:
+        fixed = bytes((first, size & 0x7F | 0x80, size >> 7))
+    else:
+        fixed = bytes((first,)) + _length(size)
+    if qos:
+        return b"".join((fixed, head, mid.to_bytes(2, "big"), b"\x00", payload))
+    return b"".join((fixed, head, b"\x00", payload))
 
 
 def puback_packet(mid: int) -> bytes:

@@ -131,3 +131,17 @@ def test_a_remaining_length_paho_refuses_stops_the_split() -> None:
     later = b"\x40\x02\x00\x07"
     assert taken.demux.feed(later) == later  # paho disconnects; the rest is paho's
     assert taken.acked == []
+
+
+@pytest.mark.parametrize("size", [0, 1, 119, 120, 121, 122, 16369, 16370, 16371, 16372, 70_000])
+def test_remaining_lengths_at_their_boundaries_read_back(size: int) -> None:
+    # topic "cti/v1/t": 10 bytes, id 2, properties 1: 122 and 16371 are where the
+    # remaining length takes its second and third byte
+    packet = publish_packet(topic_head("cti/v1/t"), b"p" * size, 1, False, 5)
+    taken = Taken()
+    assert taken.demux.feed(packet) == b""
+    assert taken.received == [("cti/v1/t", b"p" * size, ())]
+    length_bytes = 1 + (size + 13 >= 0x80) + (size + 13 >= 0x4000)
+    body = packet[1 + length_bytes :]
+    read = decode_publish(packet[0], body, MQTTProtocolVersion.MQTTv5)
+    assert (read.payload, read.mid) == (b"p" * size, 5)
