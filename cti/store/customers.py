@@ -34,11 +34,23 @@ BATCH = 5000
 # --- search keys ---------------------------------------------------------------------
 
 
+#: Han characters (CJK unified ideographs and extension A): none decomposes, has a case,
+#: combines or is a space, so a text of these alone folds to itself (a Chinese name).
+_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]+")
+
+
 def fold(text: str) -> str:
     """``text`` as search compares it: NFKC width, accents dropped, case folded,
     whitespace collapsed. ``"José  NÚÑEZ"`` -> ``"jose nunez"``; ``"ＡＢＣ"`` -> ``"abc"``."""
     if text.isascii():  # nothing to decompose; casefold is lower
         return " ".join(text.lower().split())
+    if _HAN.fullmatch(text):  # most Chinese names and companies: unchanged
+        return text
+    return fold_unicode(text)
+
+
+def fold_unicode(text: str) -> str:
+    """:func:`fold` by the Unicode tables, whatever the text."""
     decomposed = unicodedata.normalize("NFKD", text)
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(unicodedata.normalize("NFC", bare).casefold().split())

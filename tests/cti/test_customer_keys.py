@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cti.store.customers import fold, is_cjk, name_grams, search_keys_of
+from cti.store.customers import fold, fold_unicode, is_cjk, name_grams, search_keys_of
 
 pytestmark = pytest.mark.customers
 
@@ -58,3 +58,15 @@ def test_search_keys_are_each_part_folded_and_joined(
     assert (name_key, search_text) == (fold(name), text)
     assert set(gram_text.split()) == grams
     assert " ".join(gram_text.split()) == gram_text  # one space between two grams
+
+
+def test_han_characters_fold_to_themselves() -> None:
+    """fold's shortcut for a text of Han characters alone: each is its own key."""
+    han = [chr(c) for c in (*range(0x3400, 0x4DC0), *range(0x4E00, 0xA000))]
+    assert [ch for ch in han if fold_unicode(ch) != ch] == []
+    assert fold_unicode("".join(han)) == "".join(han)
+
+
+@given(st.text(st.sampled_from([*EDGES, "\u33ff", "\u3400", "\u4dbf", "\u4dc0", "\u4e00"])))
+def test_fold_is_the_unicode_tables(text: str) -> None:
+    assert fold(text) == fold_unicode(text)
