@@ -11,7 +11,6 @@ time and wrap up. Time jumps from event to event; nothing sleeps.
 from __future__ import annotations
 
 import gc
-import heapq
 import math
 import random
 from collections.abc import Callable
@@ -41,7 +40,7 @@ from queue_engine.actions import (
 from queue_engine.members import LOGGED_OUT, NOT_READY, READY, RESERVED, TALKING, WRAP_UP
 from queue_engine.router import Router
 from queue_engine.stats import BUSY_STATES, AgentTime
-from simulators.des_parts import Draw, Inputs, Stream, expovariate
+from simulators.des_parts import Agenda, Draw, Inputs, Stream, expovariate
 from simulators.flow_calls import CallerFlows, FlowCounts
 from simulators.scenario import AgentGroup, Scenario, Traffic
 
@@ -54,8 +53,6 @@ _AGENT_HANGS_UP: Final = Inputs(ri.AgentHangsUp, {"agent_id": "a", "call_id": "c
 _AGENT_FINISHES_WRAP_UP: Final = Inputs(
     ri.AgentFinishesWrapUp, {"agent_id": "a", "call_id": "c0", "disposition": "done"}
 )
-_PUSH: Final = heapq.heappush
-_POP: Final = heapq.heappop
 _INF: Final = math.inf
 _BUSY: Final = BUSY_STATES
 """Compiled, a Final is a C constant (a module global is a dict lookup each time)."""
@@ -122,9 +119,6 @@ class _Event:
     """Something due at a time. Events of their own for what every call does (no
     closure, and a compiled call to ``fire``); :class:`_Do` for the rest."""
 
-    next: _Event | None = None
-    """The event due at the same time after this one (scheduled after it)."""
-
     def fire(self, sim: _Simulation) -> None:
         raise NotImplementedError
 
@@ -184,11 +178,8 @@ class _World:
     records: list[CallDetailRecord] = field(default_factory=list)
     time: dict[str, AgentTime] = field(default_factory=dict)
     samples: list[Sample] = field(default_factory=list)
-    times: list[float] = field(default_factory=list)
-    """The event queue: a heap of the distinct times something is due (heapq on plain
-    floats: a tuple per event costs its allocation and two comparisons a step)..."""
-    due: dict[float, _Event] = field(default_factory=dict)
-    """...and the first event due at each (the others follow it, by ``next``)."""
+    due: Agenda[_Event] = field(default_factory=Agenda)
+    """The event queue."""
     now: float = 0.0
     events: int = 0
     streams_open: int = 0
@@ -303,35 +294,24 @@ class _Simulation:
 
     def schedule(self, t: float, event: _Event) -> None:
         """``event`` fires at ``t``, after everything already due then."""
-        w = self.w
-        first = w.due.setdefault(t, event)
-        if first is event:
-            _PUSH(w.times, t)
-        else:  # rare: two events at the same moment
-            while first.next is not None:
-                first = first.next
-            first.next = event
+        self.w.due.add(t, event)
 
     def run(self) -> None:
         # The hot loop: the clock moved inline (as _clock does). Compiled, the router's
         # methods are called on it (a bound method taken once would be called through
         # Python's calling convention every time).
         w = self.w
-        times, due, calls, router = w.times, w.due, w.calls, w.router
+        due, calls, router = w.due, w.calls, w.router
         tick = ri.TimePasses()  # one for the day: inputs are immutable
         limit = self._end + DRAIN_LIMIT_S
         events = 0
         while True:
             deadline = router.next_deadline()
-            if times and (deadline is None or times[0] < deadline):
-                t = times[0]
+            if due and (deadline is None or due.first_time() < deadline):
+                t = due.first_time()
                 if t > limit:
                     break
-                event = due.pop(t)
-                if event.next is None:
-                    _POP(times)
-                else:
-                    due[t] = event.next
+                event = due.pop()
                 if t > w.now:
                     w.now = t
                 event.fire(self)

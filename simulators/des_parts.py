@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import random
 import sys
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar, cast, final
 
 from pydantic import BaseModel
 
@@ -99,6 +99,92 @@ class Stream:
             if u <= 0 or i == last:
                 return (low if high == low else rng.uniform(low, high)), label
         raise AssertionError("a traffic has at least one value share")
+
+
+_Item = TypeVar("_Item")
+
+
+@final
+class _Entry:
+    """An item of an :class:`Agenda`, with when it is due and when it was added (a
+    class of its own, final: compiled, an entry read from the heap is checked by its
+    exact type, where an item of a class with subclasses took a walk of its bases)."""
+
+    __slots__ = ("item", "seq", "t")
+
+    def __init__(self, t: float, seq: int, item: object) -> None:
+        self.t = t
+        self.seq = seq
+        self.item = item
+
+
+class Agenda(Generic[_Item]):
+    """Things due, by time, then by the order they were added: a binary heap (heapq's
+    algorithm: the same order), written out so that compiled each comparison reads two
+    native fields (~1.5k instructions an item added and taken). A heap of the distinct
+    times with a dict of what is due at each cost ~2.8k; heapq on the events, compared
+    by a ``__lt__``, ~2.2k (rich comparison and subtype checks between event classes).
+    Interpreted, this heap in Python costs an interpreted day ~8% more than heapq did."""
+
+    __slots__ = ("_added", "_heap")
+
+    def __init__(self) -> None:
+        self._heap: list[_Entry] = []
+        self._added = 0
+
+    def __bool__(self) -> bool:
+        return bool(self._heap)
+
+    def first_time(self) -> float:
+        """When the first item is due (the agenda must not be empty)."""
+        return self._heap[0].t
+
+    def add(self, t: float, item: _Item) -> None:
+        """``item`` is due at ``t``, after everything already due then."""
+        entry = _Entry(t, self._added, item)
+        self._added += 1
+        heap = self._heap
+        heap.append(entry)
+        self._up(len(heap) - 1, entry)
+
+    def pop(self) -> _Item:
+        """The item due first, taken out (the agenda must not be empty)."""
+        heap = self._heap
+        last = heap.pop()
+        if not heap:
+            return cast(_Item, last.item)
+        first = heap[0]
+        # heapq's _siftup: the smaller child up, down to a leaf, then the last entry up
+        # from there (fewer comparisons than stopping where it fits: it belongs low)
+        n = len(heap)
+        pos = 0
+        child = 1
+        while child < n:
+            below = heap[child]
+            right = child + 1
+            if right < n:
+                other = heap[right]
+                if not (below.t < other.t or (below.t == other.t and below.seq < other.seq)):
+                    below = other
+                    child = right
+            heap[pos] = below
+            pos = child
+            child = 2 * pos + 1
+        self._up(pos, last)
+        return cast(_Item, first.item)
+
+    def _up(self, pos: int, entry: _Entry) -> None:
+        """Put ``entry`` at ``pos`` or above, below the first parent due before it."""
+        heap = self._heap
+        t, seq = entry.t, entry.seq
+        while pos > 0:
+            up = (pos - 1) >> 1
+            parent = heap[up]
+            if not (t < parent.t or (t == parent.t and seq < parent.seq)):
+                break
+            heap[pos] = parent
+            pos = up
+        heap[pos] = entry
 
 
 _Input = TypeVar("_Input", bound=BaseModel)

@@ -1,9 +1,11 @@
 """The simulator's compiled parts draw exactly what the scenario's models draw: the same
 numbers from the same seeds, leaving the random stream where the model leaves it; the
-router's inputs it makes are the ones the models' validators make."""
+router's inputs it makes are the ones the models' validators make; its event queue keeps
+heapq's order."""
 
 from __future__ import annotations
 
+import heapq
 import random
 from typing import Any
 
@@ -12,7 +14,7 @@ from pydantic import BaseModel
 
 from cti.models import CallerInfo, CallerKind
 from queue_engine import inputs as ri
-from simulators.des_parts import Draw, Inputs, Stream, expovariate
+from simulators.des_parts import Agenda, Draw, Inputs, Stream, expovariate
 from simulators.scenario import Exponential, Fixed, Lognormal, Never, Traffic, ValueShare
 
 SEEDS = range(5)
@@ -132,3 +134,28 @@ def test_an_input_held_elsewhere_is_not_changed() -> None:
     first = id(other)
     del other
     assert id(inputs.make("agent-3", "c3")) == first  # alone again: the same one reused
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_an_agenda_gives_its_items_by_time_then_as_added(seed: int) -> None:
+    """The order of heapq on (time, order added): adds and takes interleaved, with many
+    items due at the same moment (the runner's samples, logins and breaks)."""
+    rng = random.Random(seed)
+    agenda: Agenda[int] = Agenda()
+    reference: list[tuple[float, int]] = []
+    taken: list[int] = []
+    expected: list[int] = []
+    for n in range(3000):
+        if reference and rng.random() < 0.45:
+            taken.append(agenda.pop())
+            expected.append(heapq.heappop(reference)[1])
+            continue
+        t = float(rng.randrange(40)) if rng.random() < 0.5 else rng.uniform(0.0, 40.0)
+        agenda.add(t, n)
+        heapq.heappush(reference, (t, n))
+        assert agenda.first_time() == reference[0][0]
+    while agenda:
+        taken.append(agenda.pop())
+        expected.append(heapq.heappop(reference)[1])
+    assert taken == expected
+    assert not reference
