@@ -377,7 +377,7 @@ def _row_emails(cells: dict[str, str], problems: list[str]) -> list[str]:
     for email in _split(cells.get("email", "")):
         if not _EMAIL.match(email):
             problems.append(f"email {email!r} is not an e-mail address")
-        elif email.lower() not in (e.lower() for e in emails):
+        elif not emails or email.lower() not in (e.lower() for e in emails):
             emails.append(email)
     return emails
 
@@ -400,8 +400,11 @@ def _code_problems(cells: dict[str, str]) -> list[str]:
 def _text_problems(cells: dict[str, str]) -> list[str]:
     """What is wrong with the text of each field (unsafe characters, length)."""
     texts = cells.values()
-    if text_problem("".join(texts)) is None and max(map(len, texts), default=0) <= MAX_FIELD:
-        return []  # most rows: one look at all their text
+    text = "".join(texts)
+    if text_problem(text) is None and (
+        len(text) <= MAX_FIELD or max(map(len, texts), default=0) <= MAX_FIELD
+    ):
+        return []  # most rows: one look at all their text (short enough for any field)
     problems: list[str] = []
     for column, text in cells.items():
         problem = text_problem(text)
