@@ -263,7 +263,8 @@ def _rows(
             if isinstance(cells, RowError):
                 yield first, cells
                 continue
-            if not "".join(cells).strip():
+            joined = "".join(cells)
+            if not joined.strip():
                 continue  # blank line
             if len(cells) > len(names):
                 extra = len(cells) - len(names)
@@ -275,8 +276,11 @@ def _rows(
                 )
                 continue
             stripped = map(str.strip, cells)
-            values = [from_cell(c) if c.startswith("'") else c for c in stripped]
-            yield first, dict(zip(names, values, strict=False))
+            if "'" in joined:  # a cell may start with export's quote
+                values = [from_cell(c) if c.startswith("'") else c for c in stripped]
+                yield first, dict(zip(names, values, strict=False))
+            else:
+                yield first, dict(zip(names, stripped, strict=False))
 
 
 def to_cell(text: str) -> str:
