@@ -40,7 +40,7 @@ from cti.engine.caller_flows import CallerFlows
 from cti.engine.customer_desk import CustomerDesk
 from cti.engine.directory import CallRecorder, CustomerDirectory
 from cti.engine.dispatch import CampaignControl, CommandDispatcher, Parts
-from cti.engine.effects import Effect, Publish, StateOf, VoiceUpdate
+from cti.engine.effects import Effect, EffectQueue, Publish, StateOf, VoiceUpdate
 from cti.engine.line_book import LineBook
 from cti.engine.outbox import serve_outbox
 from cti.engine.recordings import RecordingKeeper
@@ -137,7 +137,7 @@ class EngineService:
         self.clock = EngineClock()
         self.line_book = LineBook(lines, journal)
         self.lines = self.line_book.lines
-        self._effects: asyncio.Queue[Effect] = asyncio.Queue()
+        self._effects: EffectQueue[Effect] = EffectQueue()
         self._records: asyncio.Queue[CallDetailRecord] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._retry_now = asyncio.Event()
