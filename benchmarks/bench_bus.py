@@ -19,7 +19,9 @@ Mosquitto runs beside them (started here on 127.0.0.1 at a free port, stopped at
 end). In process, engine and bots share this process and the in-memory bus.
 
 Both processes run on the event loop ``cti serve`` runs on (uvloop when installed;
-``--loop asyncio`` for asyncio's). Each row also gives this process's CPU per call while
+``--loop asyncio`` for asyncio's) and, as ``cti serve`` does, freeze what start-up
+built out of the garbage collector's scans once running (a full collection of it
+stalled the loop for tens of milliseconds). Each row also gives this process's CPU per call while
 the calls ran (over MQTT: the engine's alone; in process: engine and bots). Saturation:
 if the broker's p99 at 500 calls/s is within :data:`SATURATION_P99_MS`, the rates of
 :data:`SATURATION_RATES` are run in turn until one is not; the highest that was is the
@@ -30,7 +32,9 @@ saturation figure (``< 500`` when 500 is not).
 
 Prints a table and one JSON line with ``inprocess_p99_ms``, ``mqtt_p99_ms`` (at 500
 calls/s) and ``broker_rtt_p99_ms``, the p50s and the 50 calls/s figures beside them,
-``mqtt_cpu_us_per_call`` and ``mqtt_saturation_calls_s``.
+``mqtt_cpu_us_per_call``, the messages the engine sent to and received from the broker
+per call (``mqtt_sent_per_call``, ``mqtt_received_per_call``) and
+``mqtt_saturation_calls_s``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import random
 import shutil
@@ -237,6 +242,7 @@ async def consoles_only(url: str, agents: int, connections: int) -> None:
         ]
         tasks = [asyncio.create_task(bot.run()) for bot in bots]
         await all_ready(bots)
+        gc.freeze()  # as the engine's process: a full collection is no stall of the bots
         print("ready", flush=True)
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
@@ -261,10 +267,12 @@ async def run_rate(
     engine = asyncio.create_task(service.run(), name="engine")
     await service.ready.wait()
     await consoles.start()
+    gc.freeze()  # as cti serve does once up: start-up's objects out of every collection
     try:
         rng = random.Random(seed)
         loop = asyncio.get_running_loop()
         start = loop.time()
+        counts_start = _message_counts(engine_bus)
         cpu_start = time.process_time()
         next_at = start
         n = 0
@@ -280,6 +288,8 @@ async def run_rate(
             async with asyncio.timeout(60):
                 await finished.reached.wait()
         cpu = time.process_time() - cpu_start
+        counts = _message_counts(engine_bus)
+        sent, received = counts[0] - counts_start[0], counts[1] - counts_start[1]
         offered = await consoles.offered()
     finally:
         await consoles.stop()
@@ -297,7 +307,17 @@ async def run_rate(
         "p99_ms": _pct(latencies, 99),
         "max_ms": round(max(latencies), 3) if latencies else None,
         "cpu_us_per_call": round(cpu / max(1, len(rung)) * 1e6),
+        "sent_per_call": round(sent / max(1, len(rung)), 2),
+        "received_per_call": round(received / max(1, len(rung)), 2),
     }
+
+
+def _message_counts(bus: Bus) -> tuple[int, int]:
+    """Messages the engine's bus sent to and received from the broker so far (0, 0 in
+    process)."""
+    if isinstance(bus, MqttBus):
+        return bus.sent, bus.received
+    return 0, 0
 
 
 class Countdown:
@@ -461,8 +481,8 @@ def _within(row: dict[str, Any]) -> bool:
 
 def print_rows(rows: list[tuple[str, dict[str, Any]]], results: dict[str, Any]) -> None:
     head = ("bus", "rate/s", "achieved", "calls", "offered", "p50 ms", "p99 ms", "max ms",
-            "CPU us/call")  # fmt: skip
-    print("{:<11} {:>7} {:>9} {:>6} {:>8} {:>9} {:>9} {:>9} {:>12}".format(*head))
+            "CPU us/call", "out/call", "in/call")  # fmt: skip
+    print("{:<11} {:>7} {:>9} {:>6} {:>8} {:>9} {:>9} {:>9} {:>12} {:>9} {:>8}".format(*head))
     for name, r in rows:
         cells = (name, r["rate"], r["achieved_rate"], r["calls"], r["offered"])
         times = (r["p50_ms"], r["p99_ms"], r["max_ms"])
@@ -470,6 +490,8 @@ def print_rows(rows: list[tuple[str, dict[str, Any]]], results: dict[str, Any]) 
             "{:<11} {:>7} {:>9} {:>6} {:>8}".format(*cells),
             *(f"{t!s:>9}" for t in times),
             f"{r['cpu_us_per_call']:>12}",
+            f"{r['sent_per_call']:>9}",
+            f"{r['received_per_call']:>8}",
         )
         key = "inprocess" if name == "in-process" else "mqtt"
         suffix = "" if r["rate"] == 500 else f"_at_{r['rate']}"
@@ -478,6 +500,9 @@ def print_rows(rows: list[tuple[str, dict[str, Any]]], results: dict[str, Any]) 
         results[f"{key}_achieved_rate{suffix}"] = r["achieved_rate"]
         results[f"{key}_offered{suffix}"] = f"{r['offered']}/{r['calls']}"
         results[f"{key}_cpu_us_per_call{suffix}"] = r["cpu_us_per_call"]
+        if key == "mqtt":
+            results[f"mqtt_sent_per_call{suffix}"] = r["sent_per_call"]
+            results[f"mqtt_received_per_call{suffix}"] = r["received_per_call"]
 
 
 def load_average() -> str:

@@ -235,6 +235,10 @@ class MqttBus:
         """A persistent session's messages that came before anyone subscribed to them."""
         self.dropped = 0
         """How many received payloads were dropped because they did not decode."""
+        self.sent = 0
+        """Publishes handed to the broker (one sent again after a reconnection counts again)."""
+        self.received = 0
+        """Messages received from the broker (those that did not decode too)."""
         self.refused = 0
 
     # --- life ------------------------------------------------------------------------
@@ -431,6 +435,7 @@ class MqttBus:
         each of our subscriptions sees it once. Without identifiers, every local
         subscription matching the topic gets it.
         """
+        self.received += 1
         try:
             message = decode(payload, where=topic)
         except ProtocolError as exc:
@@ -645,6 +650,7 @@ class MqttBus:
         """Publish ``item`` on ``link`` (the window has room): in flight until acknowledged."""
         if item.retain:
             self._retained[item.topic] = item
+        self.sent += 1
         ticket = self._window.add(item)
         then = getattr(link, "publish_then", None)
         if then is not None:  # the real link: told by a callback, no future (~3 us less)

@@ -312,6 +312,7 @@ async def test_round_trip_and_status() -> None:
             topic, message = await anext(aiter(sub))
         assert topic == topics.agent_events("1001")
         assert message == CommandResult(command_id="a", ok=True)
+        assert (bus.sent, bus.received) == (1, 1)  # bench_bus's messages a call
     assert bus.status.state is ConnectionState.CLOSED
 
 
