@@ -66,6 +66,7 @@ from cti.bus.link import (
     describe,
 )
 from cti.bus.outbox import DEFAULT_OFFLINE_LIMIT, InFlightWindow, Outbox, Outgoing, qos_for, strike
+from cti.bus.queues import OneReaderQueue
 from cti.bus.status_feed import StatusFeed
 from cti.errors import ProtocolError
 from cti.protocol import MAX_MESSAGE_BYTES, AgentPresence, Message, decode, encode, refusal
@@ -135,7 +136,7 @@ class _Sub:
     def __init__(self, bus: MqttBus, pattern: str) -> None:
         self._bus = bus
         self.pattern = pattern
-        self.queue: asyncio.Queue[tuple[str, Message] | BrokerError] = asyncio.Queue()
+        self.queue: OneReaderQueue[tuple[str, Message] | BrokerError] = OneReaderQueue()
 
     async def __aenter__(self) -> Self:
         await self._bus._attach(self)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from cti import log_limits, topics
 from cti.bus.memory import Bus, Subscription
+from cti.bus.queues import OneReaderQueue
 from cti.clock import EngineClock, RetryBackoff, wait_for_timer, wall_time
 from cti.config import Config, watch_config
 from cti.customers.base import CustomerBase
@@ -40,7 +41,7 @@ from cti.engine.caller_flows import CallerFlows
 from cti.engine.customer_desk import CustomerDesk
 from cti.engine.directory import CallRecorder, CustomerDirectory
 from cti.engine.dispatch import CampaignControl, CommandDispatcher, Parts
-from cti.engine.effects import Effect, EffectQueue, Publish, StateOf, VoiceUpdate
+from cti.engine.effects import Effect, Publish, StateOf, VoiceUpdate
 from cti.engine.line_book import LineBook
 from cti.engine.outbox import serve_outbox
 from cti.engine.recordings import RecordingKeeper
@@ -137,7 +138,7 @@ class EngineService:
         self.clock = EngineClock()
         self.line_book = LineBook(lines, journal)
         self.lines = self.line_book.lines
-        self._effects: EffectQueue[Effect] = EffectQueue()
+        self._effects: OneReaderQueue[Effect] = OneReaderQueue()
         self._records: asyncio.Queue[CallDetailRecord] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._retry_now = asyncio.Event()

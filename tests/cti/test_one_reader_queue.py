@@ -1,6 +1,7 @@
-"""The engine's effects queue (cti/engine/effects.py EffectQueue) behaves as the part
-of asyncio.Queue the engine used: order, a waiting get woken by a put, join until every
-item is done, get_nowait and empty, a cancelled get leaves the queue usable."""
+"""The engine's effects queue and the MQTT bus's subscriptions' (cti/bus/queues.py
+OneReaderQueue) behave as the part of asyncio.Queue they used: order, a waiting get
+woken by a put, join until every item is done, get_nowait and empty, a cancelled get
+leaves the queue usable."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import asyncio
 
 import pytest
 
-from cti.engine.effects import EffectQueue
+from cti.bus.queues import OneReaderQueue
 
 
 async def test_items_come_out_in_order_and_a_waiting_get_is_woken() -> None:
-    queue: EffectQueue[int] = EffectQueue()
+    queue: OneReaderQueue[int] = OneReaderQueue()
     waiting = asyncio.create_task(queue.get())
     await asyncio.sleep(0)
     assert not waiting.done()
@@ -26,7 +27,7 @@ async def test_items_come_out_in_order_and_a_waiting_get_is_woken() -> None:
 
 
 async def test_join_waits_until_every_item_is_done() -> None:
-    queue: EffectQueue[str] = EffectQueue()
+    queue: OneReaderQueue[str] = OneReaderQueue()
     await asyncio.wait_for(queue.join(), 1)  # nothing put: at once
     queue.put_nowait("a")
     queue.put_nowait("b")
@@ -43,7 +44,7 @@ async def test_join_waits_until_every_item_is_done() -> None:
 
 
 async def test_a_cancelled_get_leaves_the_queue_usable() -> None:
-    queue: EffectQueue[int] = EffectQueue()
+    queue: OneReaderQueue[int] = OneReaderQueue()
     waiting = asyncio.create_task(queue.get())
     await asyncio.sleep(0)
     waiting.cancel()
