@@ -39,6 +39,7 @@ from cti.protocol import (
     CallEnded,
     CallOffered,
     ChangeCallPriority,
+    ColleagueState,
     CommandResult,
     CompleteWrapUp,
     CurrentCall,
@@ -54,6 +55,7 @@ from cti.protocol import (
     QueueStatus,
     RequestSnapshot,
     ScheduleCallback,
+    SetNotReady,
     SetReady,
     SupervisorCommand,
     encode,
@@ -323,6 +325,38 @@ def test_offers_time_out_on_time_whether_the_timer_slept_to_an_earlier_or_later_
             assert withdrawn.reason == "timeout"
             assert loop.time() - rung == pytest.approx(10.0, abs=0.01)
             assert offer.pop.call_id == call_id
+
+    virtual(body)
+
+
+def test_colleague_states_follow_each_state_and_reason_the_agent_goes_through() -> None:
+    # Colleague views are kept by what they say and used again (issue 23): each change,
+    # back to one already seen too, is published as it is.
+    async def body() -> None:
+        async with center(["1001"]) as c:
+            a = c.agents["1001"]
+            await ready(a)
+            topic = topics.colleague_state("1001")
+            seen = []
+            for command in (
+                SetNotReady(agent_id="1001", reason="lunch"),
+                SetReady(agent_id="1001"),
+                SetNotReady(agent_id="1001", reason="break"),
+                SetNotReady(agent_id="1001", reason="lunch"),
+                SetReady(agent_id="1001"),
+            ):
+                assert (await a.do(command)).ok
+                await c.service.flush()
+                view = c.bus.retained(topic)
+                assert isinstance(view, ColleagueState)
+                seen.append((view.state, view.reason))
+            assert seen == [
+                (AgentState.NOT_READY, "lunch"),
+                (AgentState.READY, ""),
+                (AgentState.NOT_READY, "break"),
+                (AgentState.NOT_READY, "lunch"),
+                (AgentState.READY, ""),
+            ]
 
     virtual(body)
 
