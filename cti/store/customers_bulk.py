@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -77,6 +78,14 @@ DEFERRED_TRIGGERS = (
 #: A load defers the indexes when it brings at least this many rows, and more than the
 #: base holds (building them again costs about what the base holds).
 DEFER_MIN_ROWS = 50_000
+
+
+#: The terms an FTS5 index rebuilt after a large load gathers in memory before it writes
+#: them as a segment. With FTS5's default (:data:`FTS5_HASH_BYTES`) a rebuild writes a
+#: small segment every few thousand customers and merges them again and again: the
+#: search index's rebuild of 200,000 customers took 6.9 G instructions, 4.2 G with 16 MB.
+REBUILD_HASH_BYTES = 16 << 20
+FTS5_HASH_BYTES = 1 << 20
 
 
 #: The page cache of the writing connection during a bulk load (KiB, as ``cache_size``
@@ -240,14 +249,28 @@ async def _build_deferred(store: Store) -> None:
                 await connection.execute(create)
             await connection.execute("DELETE FROM customer_bulk_triggers")
             await connection.execute("UPDATE customer_generation SET n = n + 1")
-        await connection.execute("INSERT INTO customer_search (customer_search) VALUES ('rebuild')")
+        await _rebuild(connection, "customer_search")
         if await _has_table(connection, "customer_grams"):
-            await connection.execute(
-                "INSERT INTO customer_grams (customer_grams) VALUES ('rebuild')"
-            )
+            await _rebuild(connection, "customer_grams")
         await connection.execute("DELETE FROM customer_bulk_pending")
 
     await store.write("building the customer indexes after a bulk load", build)
+
+
+async def _rebuild(connection: aiosqlite.Connection, table: str) -> None:
+    """Rebuild the FTS5 index ``table`` from its content, with :data:`REBUILD_HASH_BYTES`
+    of terms gathered before each segment is written (FTS5's ``hashsize``, kept in the
+    index's settings: set back to FTS5's default after)."""
+    await _set_hash_size(connection, table, REBUILD_HASH_BYTES)
+    await connection.execute(f"INSERT INTO {table} ({table}) VALUES ('rebuild')")
+    await _set_hash_size(connection, table, FTS5_HASH_BYTES)
+
+
+async def _set_hash_size(connection: aiosqlite.Connection, table: str, size: int) -> None:
+    with contextlib.suppress(sqlite3.OperationalError):  # an SQLite without the setting
+        await connection.execute(
+            f"INSERT INTO {table} ({table}, rank) VALUES ('hashsize', ?)", (size,)
+        )
 
 
 async def _has_table(connection: aiosqlite.Connection, name: str) -> bool:

@@ -61,8 +61,13 @@ async def assert_grams_answer(base: CustomerBase) -> None:
         key = fold(query)
         found = await base._contains("searching", key, 7)
         assert found == ([] if key.isascii() else await expected(base.store, key, 7)), query
-    check = "INSERT INTO customer_grams (customer_grams) VALUES ('integrity-check')"
-    await base.store.write("checking", lambda connection: connection.execute(check))
+    await integrity_check(base.store, "customer_grams")
+
+
+async def integrity_check(store: Store, table: str) -> None:
+    """FTS5's check of the index ``table`` against its content (raises if they differ)."""
+    check = f"INSERT INTO {table} ({table}) VALUES ('integrity-check')"
+    await store.write("checking", lambda connection: connection.execute(check))
 
 
 @pytest.mark.parametrize("large", [False, True], ids=["small import", "large import"])
@@ -77,6 +82,11 @@ async def test_grams_find_what_the_gram_rows_found(
         base = CustomerBase(store)
         await load(base, rows_csv(tmp_path / "in.csv", 60))
         await assert_grams_answer(base)
+        if large:  # both indexes rebuilt with a larger hash, FTS5's default set back
+            for table in ("customer_search", "customer_grams"):
+                rows = await store.fetch("reading", f"SELECT k, v FROM {table}_config")
+                assert ("hashsize", bulk.FTS5_HASH_BYTES) in rows
+                await integrity_check(store, table)
         # Saved (the upsert's update trigger), renamed, given a company, deleted.
         first, second, third = await base.get_many([1, 2, 3])
         await base.save_customers(
