@@ -10,6 +10,7 @@ import socket
 
 import pytest
 
+from cti.bus import link as link_module
 from cti.bus.batching_socket import BatchingSocket
 from cti.bus.broker import BrokerAddress
 from cti.bus.link import LinkSettings, aiomqtt_link
@@ -61,3 +62,32 @@ async def test_the_link_writes_and_reads_the_hot_packets_itself(mosquitto: Mosqu
         assert received == [(item.topic, item.payload, (7,)) for item in sent]
         assert sock.demux.taken == len(sent) + sum(item.qos for item in sent)
         assert not link._paho._out_messages  # type: ignore[attr-defined]
+
+
+async def test_an_unwrapped_connection_publishes_and_receives_through_paho(
+    mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection the batching socket does not wrap (TLS) goes through paho both
+    ways, into the same inbox: publishes acknowledged, messages in order with their
+    subscription identifier."""
+    monkeypatch.setattr(link_module, "batching_sockets", lambda *args: None)
+    user = "cti-engine"
+    address = BrokerAddress(
+        "127.0.0.1", mosquitto.port, username=user, password=mosquitto.users[user].password
+    )
+    settings = LinkSettings(address=address, client_id="test-through-paho", keepalive_s=30)
+    async with aiomqtt_link(settings) as link:
+        assert not isinstance(link._paho._sock, BatchingSocket)  # type: ignore[attr-defined]
+        await link.subscribe("cti/v1/test/+", 3)
+        sent = [
+            Outgoing(f"cti/v1/test/{n % 2}", f'{{"n": {n}}}'.encode(), qos=n % 2, retain=False)
+            for n in range(20)
+        ]
+        async with asyncio.timeout(10):
+            await asyncio.gather(*(link.publish(item) for item in sent))
+            received = []
+            async for message in link.messages():
+                received.append(message)
+                if len(received) == len(sent):
+                    break
+        assert received == [(item.topic, item.payload, (3,)) for item in sent]
