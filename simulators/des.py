@@ -335,31 +335,36 @@ class _Simulation:
     # --- routing -------------------------------------------------------------------
 
     def apply(self, actions: list[Action]) -> None:
-        """Carry out the router's actions; the agents' reactions may add more."""
+        """Carry out the router's actions; the agents' reactions may add more, carried
+        out after these, in the order they came (the router's lists are left as they
+        are: no copy to extend)."""
+        later: list[list[Action]] | None = None
         todo = actions
-        i = 0
-        while i < len(todo):  # the list grows while it is walked: accepting adds actions
-            action = todo[i]
-            i += 1
-            # the action classes are final: isinstance is their exact type
-            if isinstance(action, AgentStateSet):
-                self._state(action)
-            elif isinstance(action, OfferCall):
-                try:
-                    accepts = _AGENT_ACCEPTS.make(action.agent_id, action.call_id)
-                    more = self.w.router.handle(accepts, self.w.now)
-                except RoutingError:
-                    continue  # e.g. accepting a ring-all offer another agent took first
-                if more:
-                    if todo is actions:
-                        todo = list(actions)  # the router's list is its own
-                    todo.extend(more)
-            elif isinstance(action, ConnectCall):
-                self._connected(action)
-            elif isinstance(action, DisconnectCall):
-                self._wrap_up(action)
-            elif isinstance(action, RecordCall):
-                self._record(action)
+        while True:
+            for action in todo:
+                # the action classes are final: isinstance is their exact type
+                if isinstance(action, AgentStateSet):
+                    self._state(action)
+                elif isinstance(action, OfferCall):
+                    try:
+                        accepts = _AGENT_ACCEPTS.make(action.agent_id, action.call_id)
+                        more = self.w.router.handle(accepts, self.w.now)
+                    except RoutingError:
+                        continue  # e.g. accepting a ring-all offer another agent took first
+                    if more:
+                        if later is None:
+                            later = [more]
+                        else:
+                            later.append(more)
+                elif isinstance(action, ConnectCall):
+                    self._connected(action)
+                elif isinstance(action, DisconnectCall):
+                    self._wrap_up(action)
+                elif isinstance(action, RecordCall):
+                    self._record(action)
+            if not later:
+                return
+            todo = later.pop(0)
 
     def ask(self, event: ri.AnyInput) -> None:
         """Give the router an input now and carry out its actions (none if it refuses)."""
@@ -585,7 +590,9 @@ class _Simulation:
         cdr = action.cdr
         if self.flows is None or not self.flows.take_record(cdr):
             self.w.records.append(cdr)
-        self.w.calls.pop(cdr.call_id, None)
+        calls, call_id = self.w.calls, cdr.call_id
+        if call_id in calls:  # compiled, two dict primitives: dict.pop is a method call
+            del calls[call_id]
 
     # --- samples -------------------------------------------------------------------
 
