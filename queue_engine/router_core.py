@@ -21,6 +21,7 @@ from queue_engine.members import (
     FEWEST_CALLS,
     LEAST_TALK_TIME,
     LOGGED_OUT,
+    NOT_READY,
     RANDOM,
     READY,
     RESERVED,
@@ -163,9 +164,9 @@ class RouterCore:
     def next_deadline(self) -> float | None:
         """When time passing next has something to do."""
         while self._timers:
-            when, _, kind, ref, token = self._timers[0]
-            if kind != "agent" or self._agents[ref].token == token:
-                return when
+            timer = self._timers[0]  # indexed: see _head
+            if timer[2] != "agent" or self._agents[timer[3]].token == timer[4]:
+                return timer[0]
             HEAP_POP(self._timers)
         return None
 
@@ -188,10 +189,16 @@ class RouterCore:
             state = agent_next(agent.agent_id, agent.state, event)
         if agent.state is READY:
             self._leave_pools(agent)
-        present_delta = (state in PRESENT) - (agent.state in PRESENT)
-        in_delta = (state is not LOGGED_OUT) - (agent.state is not LOGGED_OUT)
+        # ``in PRESENT`` by identity: present is neither logged out nor Not Ready (two
+        # pointer comparisons; compiled, a frozenset's lookup hashes the member).
+        was = agent.state
+        present_delta = (state is not LOGGED_OUT and state is not NOT_READY) - (
+            was is not LOGGED_OUT and was is not NOT_READY
+        )
+        in_delta = (state is not LOGGED_OUT) - (was is not LOGGED_OUT)
         if present_delta or in_delta:
-            for q, _, _ in agent.links:
+            for link in agent.links:  # indexed, not unpacked (see _head)
+                q = link[0]
                 q.present += present_delta
                 q.logged_in += in_delta
         agent.state = state
@@ -249,9 +256,10 @@ class RouterCore:
 
     def _join_pools(self, agent: AgentEntry) -> None:
         """A Ready agent waits in the pool of its first ring in every queue it serves."""
-        for q, _, home in agent.links:
+        for link in agent.links:  # indexed, not unpacked (see _head)
+            q = link[0]
             entry = self._pool_entry(q, agent)
-            pool = q.pools[home]
+            pool = q.pools[link[2]]
             pool.add(entry)
             agent.pool_keys[q.name] = (pool, entry)
 
@@ -335,12 +343,14 @@ class RouterCore:
         not by the next agent who frees up (a routing decision)."""
         heap = q.calls[ring]
         while heap:
-            _, _, call_id, version = heap[0]
-            call = self._calls.get(call_id)
+            # Indexed, not unpacked into ``_, _, call_id, version``: compiled, each ``_``
+            # boxes its item again (a float and an int made per look).
+            entry = heap[0]
+            call = self._calls.get(entry[2])
             if (
                 call is not None
                 and call.phase is CallPhase.QUEUED
-                and call.version == version
+                and call.version == entry[3]
                 and call.queue == q.name
                 and call.ring == ring
             ):
@@ -384,7 +394,7 @@ class RouterCore:
             if self._head_valid(entry, q, ring)
         ]
         live.sort()
-        return [call_id for _, _, call_id, _ in live]
+        return [entry[2] for entry in live]
 
     def _unwait(self, q: QueueEntry, call: CallEntry) -> None:
         """``call`` no longer waits in ``q`` (called before its key, version or ring
@@ -408,7 +418,7 @@ class RouterCore:
         if front is None or (len(front) < limit and q.front_bound is not None):
             front, q.front_bound = self._walk_front(q, 2 * limit)
             q.front = front
-        return [entry[2] for entry, _ in front[:limit]]
+        return [item[0][2] for item in front[:limit]]
 
     def _walk_front(
         self, q: QueueEntry, count: int

@@ -314,8 +314,8 @@ class QueueEntry:
         # ``now >= arrived_at + after``, the very sum the ring timer is set for: with
         # ``now - arrived_at >= after`` rounding can make the timer fire without effect.
         ring = 0
-        for i, (after, _) in enumerate(self.rings):
-            if now >= arrived_at + after:
+        for i, ring_rule in enumerate(self.rings):
+            if now >= arrived_at + ring_rule[0]:
                 ring = i
         return ring
 

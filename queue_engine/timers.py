@@ -34,7 +34,8 @@ class Timers(CallDesk):
             deadline = self.next_deadline()
             if deadline is None or deadline > now:
                 return out
-            _, _, kind, ref, _ = HEAP_POP(self._timers)
+            timer = HEAP_POP(self._timers)
+            kind, ref = timer[2], timer[3]  # indexed: see RouterCore._head
             if kind == "agent":
                 agent = self._agents[ref]
                 if agent.state is RESERVED:

@@ -89,3 +89,13 @@ def test_links_and_pools_follow_every_configuration_change() -> None:
             else:
                 router.handle(ri.TimePasses(), now)
             _check(router)
+
+
+def test_present_is_every_state_but_logged_out_and_not_ready() -> None:
+    """``RouterCore._set_state`` counts an agent present by two identity checks; they
+    must mean :data:`~queue_engine.router_state.PRESENT`."""
+    from cti.models import AgentState
+    from queue_engine.members import LOGGED_OUT
+    from queue_engine.router_state import PRESENT
+
+    assert set(AgentState) - {LOGGED_OUT, NOT_READY} == PRESENT
