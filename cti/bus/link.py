@@ -60,6 +60,9 @@ class Link(Protocol):
         ...
 
 
+Deliver = Callable[[str, bytes, tuple[int, ...]], None]
+"""Takes one message received: topic, payload, subscription identifiers."""
+
 Acknowledged = Callable[[BaseException | None], None]
 """Told a publish's fate: None once acknowledged (or written at QoS 0), else why it
 cannot be sent."""
@@ -187,6 +190,7 @@ class _AiomqttLink:
         self._held: list[Acknowledged] = []
         """QoS 0 publishes written while the broker does not read: done once it does."""
         self._inbox: deque[tuple[str, bytes, tuple[int, ...]]] = deque()
+        self._deliver: Deliver | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._ended: BaseException | None = None
 
@@ -276,7 +280,18 @@ class _AiomqttLink:
 
     # --- receiving ------------------------------------------------------------------
 
+    def deliver_to(self, deliver: Deliver) -> None:
+        """Hand each message to ``deliver`` as it is read, those waiting first (no inbox,
+        no task woken per message); :meth:`messages` then only ends with the link."""
+        self._deliver = deliver
+        while self._inbox:
+            deliver(*self._inbox.popleft())
+
     def _received(self, topic: str, payload: bytes, idents: tuple[int, ...]) -> None:
+        deliver = self._deliver
+        if deliver is not None:
+            deliver(topic, payload, idents)
+            return
         self._inbox.append((topic, payload, idents))
         self._wake()
 

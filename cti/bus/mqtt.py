@@ -632,12 +632,18 @@ class MqttBus:
             await asyncio.gather(*running, return_exceptions=True)
 
     async def _read(self, link: Link) -> None:
+        deliver_to = getattr(link, "deliver_to", None)
+        if deliver_to is not None:  # the real link: each message as it is read (no task hop)
+            deliver_to(self._deliver)
         async for topic, payload, idents in link.messages():
-            try:
-                self._dispatch(topic, payload, idents)
-            except Exception:
-                log_limits.exception(log, "message on %s not delivered; going on", topic)
+            self._deliver(topic, payload, idents)
         raise BrokerError("the broker closed the connection")
+
+    def _deliver(self, topic: str, payload: bytes, idents: tuple[int, ...]) -> None:
+        try:
+            self._dispatch(topic, payload, idents)
+        except Exception:
+            log_limits.exception(log, "message on %s not delivered; going on", topic)
 
     async def _send(self, link: Link, deliveries: set[asyncio.Future[None]]) -> None:
         while True:
