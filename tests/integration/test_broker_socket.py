@@ -15,6 +15,7 @@ from cti.bus.batching_socket import BatchingSocket
 from cti.bus.broker import BrokerAddress
 from cti.bus.link import LinkSettings, aiomqtt_link
 from cti.bus.outbox import Outgoing
+from tests.harness import until
 from tests.integration.conftest import Mosquitto
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.integration]
@@ -91,3 +92,27 @@ async def test_an_unwrapped_connection_publishes_and_receives_through_paho(
                 if len(received) == len(sent):
                     break
         assert received == [(item.topic, item.payload, (3,)) for item in sent]
+
+
+async def test_deliver_to_takes_what_waits_first_then_each_message_as_read(
+    mosquitto: Mosquitto,
+) -> None:
+    user = "cti-engine"
+    address = BrokerAddress(
+        "127.0.0.1", mosquitto.port, username=user, password=mosquitto.users[user].password
+    )
+    settings = LinkSettings(address=address, client_id="test-deliver-to", keepalive_s=30)
+    async with aiomqtt_link(settings) as link:
+        await link.subscribe("cti/v1/test/+", 4)
+        first = [Outgoing("cti/v1/test/a", f"{n}".encode()) for n in range(5)]
+        later = [Outgoing("cti/v1/test/b", f"{n}".encode()) for n in range(5, 10)]
+        delivered: list[tuple[str, bytes, tuple[int, ...]]] = []
+        async with asyncio.timeout(10):
+            await asyncio.gather(*(link.publish(item) for item in first))
+            inbox = link._inbox  # type: ignore[attr-defined]
+            await until(lambda: len(inbox) == len(first), what="read, waiting in the inbox")
+            link.deliver_to(lambda *message: delivered.append(message))  # type: ignore[attr-defined]
+            assert len(delivered) == len(first)
+            await asyncio.gather(*(link.publish(item) for item in later))
+            await until(lambda: len(delivered) == len(first) + len(later))
+        assert delivered == [(item.topic, item.payload, (4,)) for item in first + later]
