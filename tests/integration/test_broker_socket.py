@@ -10,13 +10,15 @@ import socket
 
 import pytest
 
+from cti import topics
 from cti.bus import link as link_module
 from cti.bus.batching_socket import BatchingSocket
 from cti.bus.broker import BrokerAddress
 from cti.bus.link import LinkSettings, aiomqtt_link
 from cti.bus.outbox import Outgoing
+from cti.protocol import Login
 from tests.harness import until
-from tests.integration.conftest import Mosquitto
+from tests.integration.conftest import Mosquitto, mqtt_bus
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.integration]
 
@@ -116,3 +118,38 @@ async def test_deliver_to_takes_what_waits_first_then_each_message_as_read(
             await asyncio.gather(*(link.publish(item) for item in later))
             await until(lambda: len(delivered) == len(first) + len(later))
         assert delivered == [(item.topic, item.payload, (4,)) for item in first + later]
+
+
+async def test_publishes_across_a_broker_restart_all_arrive(mosquitto: Mosquitto) -> None:
+    """At least once through the link's own packets: 300 commands published by a
+    console while the broker restarts (those in flight, in the outbox and written to a
+    socket that broke) all reach the engine's persistent session (issue 23)."""
+    received: set[str] = set()
+    async with (
+        mqtt_bus(mosquitto, "cti-engine", persistent=True) as engine,
+        mqtt_bus(mosquitto, "1001") as console,
+    ):
+        async with asyncio.timeout(10):
+            await engine.wait_online()
+            await console.wait_online()
+        async with engine.subscribe(topics.agent_commands("1001")) as commands:
+
+            async def take() -> None:
+                async for _topic, message in commands:
+                    received.add(getattr(message, "command_id", ""))
+
+            taker = asyncio.create_task(take())
+            topic = topics.agent_commands("1001")
+            restarted = None
+            for n in range(300):
+                await console.publish(topic, Login(agent_id="1001", command_id=f"c{n}"))
+                if n == 100:  # publishing goes on while the broker stops and starts
+                    restarted = asyncio.create_task(asyncio.to_thread(mosquitto.restart))
+                if n % 10 == 0:
+                    await asyncio.sleep(0.005)
+            assert restarted is not None
+            await restarted
+            wanted = {f"c{n}" for n in range(300)}
+            await until(lambda: received >= wanted, limit_s=30, what="every command")
+            taker.cancel()
+    assert console.status.connects >= 2
