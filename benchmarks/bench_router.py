@@ -70,6 +70,17 @@ builds chose the same calls and agents, and it ends with one JSON line each:
 ``interpreted``, ``compiled``, ``naive``. ``--build interpreted`` skips the child.
 This is a measurement, not a test: nothing here asserts a time. About 50 s at the
 defaults on the reference machine (2 cores, shared with other work at the time).
+
+**Instructions, not time** (``--callgrind ROUNDS``): the router alone under callgrind,
+which other work on the machine does not change. This process fills a router at the
+first of ``--sizes``, plays ``--warmup`` rounds and records the inputs of ``ROUNDS``
+more; then, for each build (``--build both``: interpreted and compiled), a child under
+``valgrind --tool=callgrind`` fills its own router the same way and replays those inputs
+between two marks (``os.getppid``, where callgrind dumps its counts). Prints the
+instructions per round (16 inputs; 3 decisions among them) and per input of each build,
+and whether both gave the same actions. About 2 minutes a build at 10,000 waiting.
+
+    .venv/bin/python benchmarks/bench_router.py --callgrind 200 --sizes 10000
 """
 
 from __future__ import annotations
@@ -80,13 +91,17 @@ import hashlib
 import importlib
 import itertools
 import json
+import os
+import pickle
 import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from cti import compiled_build
@@ -743,6 +758,105 @@ def probe_no_agents_exit(members: int, calls: int = 200) -> float:
     return dt / calls * 1e6
 
 
+# --- instructions under callgrind -----------------------------------------------------------
+
+Recorded = list[tuple[ri.AnyInput, float]]
+
+
+def _filled(args: argparse.Namespace, size: int) -> Bench:
+    """A router filled to ``size`` waiting calls and warmed up, as a timed run's."""
+    scn = scenario(args.seed, args.agents, args.queues)
+    bench = Bench(RouterSubject(scn), scn, size, args.seed + size)
+    bench.fill()
+    gc.collect()
+    gc.disable()
+    bench.play(args.warmup, keep=False)
+    return bench
+
+
+def record_rounds(args: argparse.Namespace, size: int, rounds: int) -> Recorded:
+    """The router's inputs, with their times, of ``rounds`` rounds after the warm-up."""
+    bench = _filled(args, size)
+    assert isinstance(bench.subject, RouterSubject)
+    router, log = bench.subject.router, []
+    handle = router.handle
+
+    def recording(event: ri.AnyInput, now: float) -> list[Action]:
+        log.append((event, now))
+        return handle(event, now)
+
+    router.handle = recording  # type: ignore[method-assign]
+    bench.play(rounds, keep=False)
+    return log
+
+
+def replay_marked(args: argparse.Namespace, size: int, path: str) -> None:
+    """The child under callgrind: fill, warm up, then replay the recorded inputs between
+    two ``os.getppid()`` marks; prints the actions' digest."""
+    bench = _filled(args, size)
+    assert isinstance(bench.subject, RouterSubject)
+    handle = bench.subject.router.handle
+    recorded: Recorded = pickle.loads(Path(path).read_bytes())
+    os.getppid()  # callgrind dumps here (--dump-before=getppid): the set-up ends
+    outs = [handle(event, now) for event, now in recorded]
+    os.getppid()  # and here: what lies between is the replay alone
+    names = compiled_build.Build("router", compiled_build.ROUTER_MODULES, ()).module_names()
+    compiled = compiled_build.is_compiled(*(importlib.import_module(n) for n in names))
+    print(hashlib.sha256(repr(outs).encode()).hexdigest()[:16], compiled)
+
+
+def _callgrind_child(
+    args: argparse.Namespace, build: str, env: dict[str, str], path: str, folder: str
+) -> tuple[int, str]:
+    """Instructions of the replay in a child under callgrind, and its actions' digest."""
+    out = f"{folder}/cg.%p"
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--dump-before=getppid",
+         f"--callgrind-out-file={out}", sys.executable, "-P", __file__,
+         *_worker_argv(args), "--sizes", args.sizes, "--replay", path],
+        env=env | {"PYTHONHASHSEED": "0"}, capture_output=True, text=True,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"the callgrind child failed: {done.stderr.strip()[-2000:]}")
+    parts = sorted(Path(folder).glob("cg.*.2"))
+    if len(parts) != 1:
+        raise RuntimeError(f"expected one dump of the replay in {folder}, found {parts}")
+    summary = next(x for x in parts[0].read_text().splitlines() if x.startswith("summary:"))
+    for f in Path(folder).glob("cg.*"):
+        f.unlink()
+    digest, compiled = done.stdout.strip().splitlines()[-1].split()
+    if (compiled == "True") != (build == "compiled"):
+        raise RuntimeError(f"the callgrind child ran the wrong build (compiled: {compiled})")
+    return int(summary.split()[1]), digest
+
+
+def callgrind(args: argparse.Namespace, rounds: int) -> None:
+    """Print the router's instructions per round on each build (see the docstring)."""
+    size = _ints(args.sizes)[0]
+    recorded = record_rounds(args, size, rounds)
+    builds: dict[str, dict[str, str]] = {"interpreted": dict(os.environ)}
+    if args.build == "both":
+        try:
+            tree = compiled_build.compiled_tree(compiled_build.ENGINE)
+            builds["compiled"] = compiled_build.compiled_env(tree)
+        except compiled_build.CompileError as exc:
+            print(f"compiled: not run: {exc}")
+    with tempfile.TemporaryDirectory(prefix="bench-router-cg-") as folder:
+        path = f"{folder}/inputs.pickle"
+        Path(path).write_bytes(pickle.dumps(recorded))
+        digests = {}
+        for build, env in builds.items():
+            total, digests[build] = _callgrind_child(args, build, env, path, folder)
+            print(
+                f"{build}: {total / rounds:,.0f} instructions a round"
+                f" ({total / len(recorded):,.0f} an input; {len(recorded) / rounds:.0f} inputs"
+                f" a round, {rounds} rounds at {size:,} waiting, the router alone)"
+            )
+            print(json.dumps({"build": build, "callgrind_per_round": round(total / rounds)}))
+    if len(digests) > 1:
+        print(f"same actions on both builds: {len(set(digests.values())) == 1}")
+
+
 # --- report -------------------------------------------------------------------------------
 
 
@@ -781,6 +895,13 @@ def _parse(argv: Iterable[str] | None) -> argparse.Namespace:
         default="both",
         help="both: the interpreted router, then the compiled one in a child (default)",
     )
+    parser.add_argument(
+        "--callgrind",
+        type=int,
+        metavar="ROUNDS",
+        help="instructions per round of the router alone, under callgrind (valgrind)",
+    )
+    parser.add_argument("--replay", help=argparse.SUPPRESS)  # the --callgrind child
     return parser.parse_args(None if argv is None else list(argv))
 
 
@@ -983,6 +1104,16 @@ def _side_by_side(
 
 def main(argv: Iterable[str] | None = None) -> None:
     args = _parse(argv)
+    if args.replay:  # the child of --callgrind
+        replay_marked(args, _ints(args.sizes)[0], args.replay)
+    elif args.callgrind:
+        callgrind(args, args.callgrind)
+    else:
+        measure(args)
+
+
+def measure(args: argparse.Namespace) -> None:
+    """The timed run (see the module docstring)."""
     sizes, naive_sizes = _ints(args.sizes), _ints(args.naive_sizes)
     headline = 10_000 if 10_000 in sizes else sizes[len(sizes) // 2]
     slices = max(1, args.slices)
