@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 import cti
 from cti.clock import real_io
 from cti.customers.csv_files import CheckedBatch, CsvImportError, check_rows, read_csv
-from cti.customers.merge import CustomerRow, RowError, Score, new_customer
+from cti.customers.merge import CustomerRow, RowError, Score, alone_columns
 from cti.store.customers_bulk import NewCustomer
 
 _LENGTH = struct.Struct("<Q")
@@ -85,7 +85,7 @@ def _checked(
     check_rows(chunk, default_region, batch, errors)
     good = [
         (r.line, r.id, tuple(r.phones), tuple(r.emails), r.fields, r.name_key,
-         None if r.id is not None else new_customer([r], time_zone, score).columns)
+         None if r.id is not None else alone_columns(r, time_zone, score))
         for r in batch
     ]  # fmt: skip
     return len(chunk), chunk[-1][0], good, [(e.line, e.reason) for e in errors]

@@ -146,15 +146,32 @@ def new_customer(rows: Sequence[CustomerRow], time_zone: str, score: Score) -> N
         fields, phones, emails = rows[0].fields, tuple(rows[0].phones), tuple(rows[0].emails)
     else:
         fields, phones, emails, keys = _merged_rows(rows)
-    name, company = fields.get("name", ""), fields.get("company", "")
-    name_key, text, grams = keys
-    columns = (
-        name, score.value, score.segment, fields.get("language", _DEFAULT_LANGUAGE),
-        fields.get("time_zone", time_zone), emails[0] if emails else "", company,
-        fields.get("address", ""), fields.get("owner", ""), name_key, text, grams,
-        score.scored_at,
-    )  # fmt: skip
+    columns = _columns(fields, emails, keys, time_zone, score)
     return NewCustomer(columns=columns, phones=phones, emails=emails)
+
+
+def alone_columns(row: CustomerRow, time_zone: str, score: Score) -> tuple[object, ...]:
+    """The columns of the new customer ``row`` alone makes (:func:`new_customer`'s, the
+    row's search keys worked out: :attr:`CustomerRow.keys`)."""
+    assert row.keys is not None
+    return _columns(row.fields, row.emails, row.keys, time_zone, score)
+
+
+def _columns(
+    fields: dict[str, str],
+    emails: Sequence[str],
+    keys: SearchKeys,
+    time_zone: str,
+    score: Score,
+) -> tuple[object, ...]:
+    """A new customer's columns (:attr:`NewCustomer.columns`)."""
+    name_key, text, grams = keys
+    return (
+        fields.get("name", ""), score.value, score.segment,
+        fields.get("language", _DEFAULT_LANGUAGE), fields.get("time_zone", time_zone),
+        emails[0] if emails else "", fields.get("company", ""), fields.get("address", ""),
+        fields.get("owner", ""), name_key, text, grams, score.scored_at,
+    )  # fmt: skip
 
 
 def _merged_rows(
