@@ -269,6 +269,9 @@ class _Simulation:
         self._end = world.scenario.duration_s
         self._warm = world.scenario.warm_up_s
         self._callers: dict[float, tuple[CallerInfo, str]] = {}
+        self._last_value = 0.0
+        self._last_caller: tuple[CallerInfo, str] | None = None
+        """The caller made or found last, and its value (one value all day: every one)."""
         self._wrap_caps: dict[str, float] = {}
         """Queue -> its wrap_up_s (the runner never reconfigures a queue)."""
         self.flows: CallerFlows | None = None
@@ -429,6 +432,9 @@ class _Simulation:
         """A simulated caller of ``value`` and its segment's name: one per distinct value
         (the router reads only the value, segment and customer id; the call id tells
         calls apart)."""
+        last = self._last_caller
+        if last is not None and value == self._last_value:
+            return last  # compiled, a float compared: the dict hashes it
         known = self._callers.get(value)
         if known is None:
             n = len(self._callers) + 1
@@ -439,6 +445,7 @@ class _Simulation:
             known = (caller, segment.value)
             if len(self._callers) < 10_000:
                 self._callers[value] = known
+        self._last_value, self._last_caller = value, known
         return known
 
     def _arrive_in_flow(self, stream: Stream, n: int, flows: CallerFlows) -> None:

@@ -131,11 +131,14 @@ class Agenda(Generic[_Item]):
     by a ``__lt__``, ~2.2k (rich comparison and subtype checks between event classes).
     Interpreted, this heap in Python costs an interpreted day ~8% more than heapq did."""
 
-    __slots__ = ("_added", "_heap")
+    __slots__ = ("_added", "_heap", "_spare")
 
     def __init__(self) -> None:
         self._heap: list[_Entry] = []
         self._added = 0
+        self._spare: _Entry | None = None
+        """The entry taken last, for the next item added (not one made and freed an
+        event)."""
 
     def __bool__(self) -> bool:
         return bool(self._heap)
@@ -146,7 +149,12 @@ class Agenda(Generic[_Item]):
 
     def add(self, t: float, item: _Item) -> None:
         """``item`` is due at ``t``, after everything already due then."""
-        entry = _Entry(t, self._added, item)
+        entry = self._spare
+        if entry is None:
+            entry = _Entry(t, self._added, item)
+        else:
+            self._spare = None
+            entry.t, entry.seq, entry.item = t, self._added, item
         self._added += 1
         heap = self._heap
         heap.append(entry)
@@ -157,7 +165,7 @@ class Agenda(Generic[_Item]):
         heap = self._heap
         last = heap.pop()
         if not heap:
-            return cast(_Item, last.item)
+            return self._taken(last)
         first = heap[0]
         # heapq's _siftup: the smaller child up, down to a leaf, then the last entry up
         # from there (fewer comparisons than stopping where it fits: it belongs low)
@@ -176,7 +184,13 @@ class Agenda(Generic[_Item]):
             pos = child
             child = 2 * pos + 1
         self._up(pos, last)
-        return cast(_Item, first.item)
+        return self._taken(first)
+
+    def _taken(self, entry: _Entry) -> _Item:
+        item = cast(_Item, entry.item)
+        entry.item = None  # kept as the spare: not holding what it held
+        self._spare = entry
+        return item
 
     def _up(self, pos: int, entry: _Entry) -> None:
         """Put ``entry`` at ``pos`` or above, below the first parent due before it."""
