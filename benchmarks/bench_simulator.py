@@ -57,7 +57,7 @@ count settles a change to the router: ``valgrind --tool=callgrind
 one compiled day (see :mod:`simulators.compiled` for what costs in compiled code).
 SimPy's day is pure Python: count it as the difference between a process that runs
 one day and one that runs three. ``--cache-sim=yes`` adds cache misses: in valgrind's
-model the compiled day (about 490M instructions then; 281M since issue 23's simulator
+model the compiled day (about 490M instructions then; 276M since issue 23's simulator
 work, docs/simulator.md "Speed") missed the instruction cache about twice as often as
 SimPy's (about 540M), which its wall-clock time showed.
 
