@@ -14,7 +14,7 @@ from cti import topics
 from cti.bus import link as link_module
 from cti.bus.batching_socket import BatchingSocket
 from cti.bus.broker import BrokerAddress
-from cti.bus.link import LinkSettings, aiomqtt_link
+from cti.bus.link import Link, LinkSettings, aiomqtt_link
 from cti.bus.outbox import Outgoing
 from cti.protocol import Login
 from tests.harness import until
@@ -23,15 +23,38 @@ from tests.integration.conftest import Mosquitto, mqtt_bus
 pytestmark = [pytest.mark.mosquitto, pytest.mark.integration]
 
 
-async def test_the_broker_connection_is_batched_and_sends_without_nagle(
-    mosquitto: Mosquitto,
-) -> None:
+def _settings(mosquitto: Mosquitto, client_id: str) -> LinkSettings:
+    """The engine's user on this broker, as ``client_id``."""
     user = "cti-engine"
     address = BrokerAddress(
         "127.0.0.1", mosquitto.port, username=user, password=mosquitto.users[user].password
     )
-    settings = LinkSettings(address=address, client_id="test-socket", keepalive_s=30)
-    async with aiomqtt_link(settings) as link:
+    return LinkSettings(address=address, client_id=client_id, keepalive_s=30)
+
+
+async def _round_trip(
+    link: Link, topics_used: int, count: int
+) -> tuple[list[Outgoing], list[tuple[str, bytes, tuple[int, ...]]]]:
+    """``count`` publishes (QoS 0 and 1 in turn) over ``topics_used`` topics of the link's
+    own subscription, and the messages the link then reads, as many."""
+    sent = [
+        Outgoing(f"cti/v1/test/{n % topics_used}", f'{{"n": {n}}}'.encode(), qos=n % 2)
+        for n in range(count)
+    ]
+    received: list[tuple[str, bytes, tuple[int, ...]]] = []
+    async with asyncio.timeout(10):
+        await asyncio.gather(*(link.publish(item) for item in sent))
+        async for message in link.messages():
+            received.append(message)
+            if len(received) == len(sent):
+                break
+    return sent, received
+
+
+async def test_the_broker_connection_is_batched_and_sends_without_nagle(
+    mosquitto: Mosquitto,
+) -> None:
+    async with aiomqtt_link(_settings(mosquitto, "test-socket")) as link:
         sock = link._paho._sock  # type: ignore[attr-defined]
         assert isinstance(sock, BatchingSocket)
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
@@ -41,27 +64,12 @@ async def test_the_link_writes_and_reads_the_hot_packets_itself(mosquitto: Mosqu
     """PUBLISHes written, their PUBACKs and the PUBLISHes received are taken by the
     link's demux (cti/bus/packets.py), in order, with the subscription identifier;
     paho holds none of them (issue 23)."""
-    user = "cti-engine"
-    address = BrokerAddress(
-        "127.0.0.1", mosquitto.port, username=user, password=mosquitto.users[user].password
-    )
-    settings = LinkSettings(address=address, client_id="test-hot-packets", keepalive_s=30)
-    async with aiomqtt_link(settings) as link:
+    async with aiomqtt_link(_settings(mosquitto, "test-hot-packets")) as link:
         sock = link._paho._sock  # type: ignore[attr-defined]
         assert isinstance(sock, BatchingSocket)
         assert sock.demux is not None
         await link.subscribe("cti/v1/test/+", 7)
-        sent = [
-            Outgoing(f"cti/v1/test/{n % 3}", f'{{"n": {n}}}'.encode(), qos=n % 2, retain=False)
-            for n in range(40)
-        ]
-        async with asyncio.timeout(10):
-            await asyncio.gather(*(link.publish(item) for item in sent))
-            received = []
-            async for message in link.messages():
-                received.append(message)
-                if len(received) == len(sent):
-                    break
+        sent, received = await _round_trip(link, topics_used=3, count=40)
         assert received == [(item.topic, item.payload, (7,)) for item in sent]
         assert sock.demux.taken == len(sent) + sum(item.qos for item in sent)
         assert not link._paho._out_messages  # type: ignore[attr-defined]
@@ -74,37 +82,17 @@ async def test_an_unwrapped_connection_publishes_and_receives_through_paho(
     ways, into the same inbox: publishes acknowledged, messages in order with their
     subscription identifier."""
     monkeypatch.setattr(link_module, "batching_sockets", lambda *args: None)
-    user = "cti-engine"
-    address = BrokerAddress(
-        "127.0.0.1", mosquitto.port, username=user, password=mosquitto.users[user].password
-    )
-    settings = LinkSettings(address=address, client_id="test-through-paho", keepalive_s=30)
-    async with aiomqtt_link(settings) as link:
+    async with aiomqtt_link(_settings(mosquitto, "test-through-paho")) as link:
         assert not isinstance(link._paho._sock, BatchingSocket)  # type: ignore[attr-defined]
         await link.subscribe("cti/v1/test/+", 3)
-        sent = [
-            Outgoing(f"cti/v1/test/{n % 2}", f'{{"n": {n}}}'.encode(), qos=n % 2, retain=False)
-            for n in range(20)
-        ]
-        async with asyncio.timeout(10):
-            await asyncio.gather(*(link.publish(item) for item in sent))
-            received = []
-            async for message in link.messages():
-                received.append(message)
-                if len(received) == len(sent):
-                    break
+        sent, received = await _round_trip(link, topics_used=2, count=20)
         assert received == [(item.topic, item.payload, (3,)) for item in sent]
 
 
 async def test_deliver_to_takes_what_waits_first_then_each_message_as_read(
     mosquitto: Mosquitto,
 ) -> None:
-    user = "cti-engine"
-    address = BrokerAddress(
-        "127.0.0.1", mosquitto.port, username=user, password=mosquitto.users[user].password
-    )
-    settings = LinkSettings(address=address, client_id="test-deliver-to", keepalive_s=30)
-    async with aiomqtt_link(settings) as link:
+    async with aiomqtt_link(_settings(mosquitto, "test-deliver-to")) as link:
         await link.subscribe("cti/v1/test/+", 4)
         first = [Outgoing("cti/v1/test/a", f"{n}".encode()) for n in range(5)]
         later = [Outgoing("cti/v1/test/b", f"{n}".encode()) for n in range(5, 10)]
