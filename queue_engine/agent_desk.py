@@ -168,7 +168,9 @@ class AgentDesk(CallControl):
     # --- offers and conversations ----------------------------------------------------
 
     def _accept(self, e: inputs.AgentAccepts, now: float) -> list[Action]:
-        agent_id, call_id = e.agent_id, e.call_id  # an input's fields: read once each
+        fields = e.__dict__  # one read through pydantic's attribute hook (see _arrive)
+        agent_id: str = fields["agent_id"]
+        call_id: str = fields["call_id"]
         agent = self._agent(agent_id)
         consulted = self._consulted(agent, call_id)
         if consulted is not None:
@@ -212,7 +214,9 @@ class AgentDesk(CallControl):
         return out
 
     def _hang_up(self, e: inputs.AgentHangsUp, now: float) -> list[Action]:
-        agent_id, call_id = e.agent_id, e.call_id
+        fields = e.__dict__  # one read through pydantic's attribute hook (see _arrive)
+        agent_id: str = fields["agent_id"]
+        call_id: str = fields["call_id"]
         agent = self._agent(agent_id)
         call = self._calls.get(call_id)
         if call is not None and call.consult is not None and call.consult.agent == agent_id:
@@ -235,9 +239,10 @@ class AgentDesk(CallControl):
         return agent
 
     def _finish_own_wrap_up(self, e: inputs.AgentFinishesWrapUp, now: float) -> list[Action]:
-        agent = self._in_wrap_up(e.agent_id, e.call_id)
+        fields = e.__dict__  # one read through pydantic's attribute hook (see _arrive)
+        agent = self._in_wrap_up(fields["agent_id"], fields["call_id"])
         out: list[Action] = []
-        self._finish_wrap_up(agent, e.disposition, e.note, now, out)
+        self._finish_wrap_up(agent, fields["disposition"], fields["note"], now, out)
         return out
 
     def _extend_wrap_up(self, e: inputs.AgentExtendsWrapUp, now: float) -> list[Action]:

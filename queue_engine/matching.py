@@ -375,9 +375,8 @@ class Matching(RouterCore):
         out.append(DisconnectCall(call.call_id, agent.agent_id, "transfer"))
         agent.calls_handled += 1
         agent.talk_time += now - call.times.leg_started
-        customer = call.caller.customer.id if call.caller.customer else None
         self._start_wrap_up(call, agent, now, out)
-        agent.handed_off = (call.queue, customer)
+        agent.handed_off = (call.queue, call.customer_id)
 
     def _finish_leg(
         self, agent: AgentEntry, disposition: str, note: str, now: float, out: list[Action]

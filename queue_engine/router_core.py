@@ -445,10 +445,9 @@ class RouterCore:
     def _max_wait_due(self, call: CallEntry, q: QueueEntry) -> float | None:
         """When ``call`` takes ``q``'s max-wait exit: only callers on the line (not a
         callback) who were never answered (not a transfer)."""
-        rule = q.max_wait
-        if rule is None or call.callback is not None or call.times.answered_at is not None:
+        if q.max_wait is None or call.callback is not None or call.times.answered_at is not None:
             return None
-        return call.arrived_at + rule.after_s  # the very sum the check compares with
+        return call.arrived_at + q.max_wait_s  # the very sum the check compares with
 
     # --- records ---------------------------------------------------------------------
 
@@ -493,15 +492,15 @@ class RouterCore:
     ) -> CallDetailRecord:
         caller, times, agents, callback = call.caller, call.times, call.agents, call.callback
         assert times.ended_at is not None
-        customer = caller.customer
+        fields = caller.__dict__  # one read through pydantic's attribute hook, not two
         record = _NEW_RECORD(CallDetailRecord)
         _INIT_RECORD(
             record,
             call_id=call.call_id,
             queue=call.queue,
-            ani=caller.ani,
-            caller_kind=caller.kind,
-            customer_id=customer.id if customer else None,
+            ani=fields["ani"],
+            caller_kind=fields["kind"],
+            customer_id=call.customer_id,
             segment=call.segment,
             value=call.value,
             arrived_at=call.arrived_at,
