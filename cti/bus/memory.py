@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from cti import log_limits, topics
+from cti.bus.subscriptions import SubscriptionTable
 from cti.errors import ProtocolError
 from cti.protocol import Message, decode, encode
 
@@ -77,9 +78,7 @@ class InMemoryBus:
     way through so that a message that could not cross a broker cannot cross it either."""
 
     def __init__(self) -> None:
-        self._subs: list[_MemorySubscription] = []
-        self._routes: dict[str, list[_MemorySubscription]] = {}
-        """Topic -> the subscriptions it matches; cleared when one comes or goes."""
+        self._subs: SubscriptionTable[_MemorySubscription] = SubscriptionTable()
         self._retained: dict[str, Message] = {}
         self.dropped = 0
         """How many payloads were dropped because they did not decode."""
@@ -104,13 +103,7 @@ class InMemoryBus:
             return
         if retain:
             self._retained[topic] = message
-        subs = self._routes.get(topic)
-        if subs is None:
-            subs = [sub for sub in self._subs if topics.matches(sub.pattern, topic)]
-            if len(self._routes) > 100_000:
-                self._routes.clear()
-            self._routes[topic] = subs
-        for sub in subs:
+        for sub in self._subs.targets(topic, ()):
             sub.queue.put_nowait((topic, message))
 
     def subscribe(self, pattern: str) -> _MemorySubscription:
@@ -120,13 +113,10 @@ class InMemoryBus:
         return self._retained.get(topic)
 
     def _attach(self, sub: _MemorySubscription) -> None:
-        self._subs.append(sub)
-        self._routes.clear()
+        self._subs.add(sub)
         for topic, message in self._retained.items():
             if topics.matches(sub.pattern, topic):
                 sub.queue.put_nowait((topic, message))
 
     def _detach(self, sub: _MemorySubscription) -> None:
-        if sub in self._subs:
-            self._subs.remove(sub)
-            self._routes.clear()
+        self._subs.remove(sub)

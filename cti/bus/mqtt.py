@@ -68,6 +68,7 @@ from cti.bus.link import (
 from cti.bus.outbox import DEFAULT_OFFLINE_LIMIT, InFlightWindow, Outbox, Outgoing, qos_for, strike
 from cti.bus.queues import OneReaderQueue
 from cti.bus.status_feed import StatusFeed
+from cti.bus.subscriptions import SubscriptionTable
 from cti.errors import ProtocolError
 from cti.protocol import MAX_MESSAGE_BYTES, AgentPresence, Message, decode, encode, refusal
 
@@ -212,17 +213,11 @@ class MqttBus:
         self._window = InFlightWindow(max_in_flight)
         self._retained: dict[str, Outgoing] = {}
         """The last retained publish handed to the broker, per topic (sent again on reconnect)."""
-        self._subs: list[_Sub] = []
-        self._routes: dict[str | tuple[int, ...], list[_Sub]] = {}
-        """Topic, or subscription identifiers, -> the subscriptions a message is for
-        (cleared when one comes or goes)."""
+        self._subs: SubscriptionTable[_Sub] = SubscriptionTable()
         self._topics: dict[str, tuple[str | None, int]] = {}
         """Topic -> why it cannot be published on (None: it can) and its QoS."""
         self._link: Link | None = None
         self._subscribed: set[str] = set()
-        self._idents: dict[str, int] = {}
-        """Pattern -> its MQTT subscription identifier (stable for the bus's life)."""
-        self._patterns: dict[int, str] = {}
         self._changed = asyncio.Event()  # the outbox or the window changed
         self._draining = False  # close() waits for the window to empty
         self._sending: tuple[Link, set[asyncio.Future[None]]] | None = None
@@ -381,8 +376,7 @@ class MqttBus:
     # --- subscriptions ---------------------------------------------------------------
 
     async def _attach(self, sub: _Sub) -> None:
-        self._subs.append(sub)
-        self._routes.clear()
+        self._subs.add(sub)
         if self._early:
             early, self._early = self._early, deque()
             for topic, message in early:
@@ -394,21 +388,16 @@ class MqttBus:
         if link is None or not self._status.online:
             return  # subscribed on connecting
         try:
-            await link.subscribe(sub.pattern, self._ident(sub.pattern))
+            await link.subscribe(sub.pattern, self._subs.ident(sub.pattern))
             self._subscribed.add(sub.pattern)
         except BrokerError:
             self._subs.remove(sub)
-            self._routes.clear()
             raise
         except Exception as exc:  # the link broke meanwhile: subscribed on reconnecting
             log.debug("subscribe %s while the link broke: %r", sub.pattern, exc)
 
     async def _detach(self, sub: _Sub) -> None:
-        if sub not in self._subs:
-            return
-        self._subs.remove(sub)
-        self._routes.clear()
-        if any(other.pattern == sub.pattern for other in self._subs):
+        if not self._subs.remove(sub) or self._subs.has_pattern(sub.pattern):
             return
         if self.persistent:
             # The session keeps it: what arrives while nobody here listens (the engine
@@ -420,13 +409,6 @@ class MqttBus:
         if link is not None and self._status.online:
             with contextlib.suppress(Exception):
                 await link.unsubscribe(sub.pattern)
-
-    def _ident(self, pattern: str) -> int:
-        ident = self._idents.get(pattern)
-        if ident is None:
-            ident = self._idents[pattern] = len(self._idents) + 1
-            self._patterns[ident] = pattern
-        return ident
 
     def _dispatch(self, topic: str, payload: bytes, idents: tuple[int, ...] = ()) -> None:
         """Hand one message to the subscriptions it is for.
@@ -443,13 +425,7 @@ class MqttBus:
             self.dropped += 1
             self._refuse(topic, payload, exc)
             return
-        targets = self._routes.get(idents) if idents else None
-        if targets is None:
-            if idents and all(i in self._patterns for i in idents):
-                patterns = {self._patterns[i] for i in idents}
-                targets = self._routes[idents] = [s for s in self._subs if s.pattern in patterns]
-            else:  # no identifiers, or a former process's (a persistent session's backlog)
-                targets = self._subs_for(topic)
+        targets = self._subs.targets(topic, idents)
         if not targets and self.persistent:
             # The session's backlog can come before anyone here has subscribed again.
             if len(self._early) >= EARLY_LIMIT:
@@ -472,15 +448,6 @@ class MqttBus:
             if answer is not None:
                 reply, result = answer
                 self._put(Outgoing(reply, encode(result), qos_for(reply)))
-
-    def _subs_for(self, topic: str) -> list[_Sub]:
-        subs = self._routes.get(topic)
-        if subs is None:
-            subs = [sub for sub in self._subs if topics.matches(sub.pattern, topic)]
-            if len(self._routes) > 100_000:
-                self._routes.clear()
-            self._routes[topic] = subs
-        return subs
 
     # --- the connection loop ---------------------------------------------------------
 
@@ -587,16 +554,14 @@ class MqttBus:
         deliveries: set[asyncio.Future[None]] = set()
         try:
             # Subscribe again (also to what was subscribed meanwhile) before going online.
-            while pending := {s.pattern for s in self._subs} - self._subscribed:
+            while pending := self._subs.patterns() - self._subscribed:
                 for pattern in sorted(pending):
                     try:
-                        await link.subscribe(pattern, self._ident(pattern))
+                        await link.subscribe(pattern, self._subs.ident(pattern))
                     except BrokerError as exc:
                         log_limits.error(log, "%s", exc)
-                        for sub in [s for s in self._subs if s.pattern == pattern]:
+                        for sub in self._subs.remove_pattern(pattern):
                             sub.queue.put_nowait(exc)
-                            self._subs.remove(sub)
-                        self._routes.clear()
                         continue
                     self._subscribed.add(pattern)
             # The retained state we own, again (a broker that restarted empty gets it

@@ -13,11 +13,9 @@ logged (and, for a command, answered with a :class:`~cti.protocol.CommandResult`
 that says what was wrong) and the service goes on.
 
 This module is the core (construction, :meth:`EngineService.run`, ``route``, the
-effects and records loops); the parts it composes each have their own module:
-:mod:`~cti.engine.dispatch` (commands, once each), :mod:`~cti.engine.call_control`,
-:mod:`~cti.engine.customer_desk` (and the audit trail), :mod:`~cti.engine.screen_pop`,
-:mod:`~cti.engine.script_runs`, :mod:`~cti.engine.records`, :mod:`~cti.engine.recovery`,
-:mod:`~cti.engine.status`, :mod:`~cti.engine.callbacks`, :mod:`~cti.engine.line_book`.
+effects and records loops); the parts it composes each have their own module: dispatch
+(commands, once each), call_control, customer_desk (and the audit trail), screen_pop,
+script_runs, records, recovery, status, callbacks, line_book (all in :mod:`cti.engine`).
 """
 
 from __future__ import annotations
@@ -520,9 +518,8 @@ class EngineService:
             self._effects.put_nowait(action)
         deadline, sleeping_to = self.router.next_deadline(), self._timer_deadline
         if deadline is not None and (sleeping_to is None or deadline < sleeping_to):
-            # Due before the timer task wakes: wake it. A later (or no) deadline is read
-            # when it wakes (one wake early, nothing due): an offer made sets a later one
-            # at almost every call, and each wake cost ~60 Python calls (issue 23).
+            # Due before the timer task wakes. A later one is read when it wakes: an
+            # offer sets one at almost every call, a wake cost ~60 Python calls (issue 23).
             self._wake.set()
 
     def _send(self, topic: str, message: Message, *, retain: bool = False) -> None:
@@ -544,8 +541,7 @@ class EngineService:
             self._effects.task_done()
 
     async def _carry_out(self, action: Effect) -> None:
-        # The commonest first (a call has ~4 state publications, ~4 publishes, one
-        # offer, connection and end each): each case is a class test (issue 23).
+        # The commonest first: each case is a class test (issue 23).
         match action:
             case Publish(topic=topic, message=message, retain=retain):
                 await self.bus.publish(topic, message, retain=retain)
@@ -565,7 +561,7 @@ class EngineService:
                 wall = wall_time()
                 self._call_over(replace(cdr, started_wall=wall - (self.now() - cdr.arrived_at)))
             case VoiceUpdate() | StateOf():
-                await self._voice_effect(action, self.now(), wall_time())
+                await self._voice_effect(action)
             case WithdrawOffer(call_id=call_id, agent_id=agent_id, reason=reason):
                 self.voice.offer_over(call_id, agent_id)
                 self.pops.offers.pop(agent_id, None)
@@ -580,14 +576,16 @@ class EngineService:
                 await self.bus.publish(
                     topics.agent_events(action.agent_id), self.calls.message(action)
                 )
-            case RecordLeg():
-                await self._record_leg(action, wall_time())
+            case RecordLeg(agent_id=agent_id):
+                # An agent who handed a call on finished its wrap-up: its card is put away.
+                self.pops.current.pop(agent_id, None)
+                await self.records.add_leg(action, wall_time())
 
-    async def _voice_effect(self, action: VoiceUpdate | StateOf, now: float, wall: float) -> None:
+    async def _voice_effect(self, action: VoiceUpdate | StateOf) -> None:
         if isinstance(action, VoiceUpdate):
             await self.voice.update(action.call_id)
         else:
-            await self.views.publish_state(self.bus, action.agent_id, now, wall)
+            await self.views.publish_state(self.bus, action.agent_id, self.now(), wall_time())
 
     async def _call_leaves(
         self, action: DisconnectCall | ReleaseLine | ExitCall | MoveCall
@@ -648,11 +646,6 @@ class EngineService:
             listener(record)
         self._records.put_nowait(record)
 
-    async def _record_leg(self, leg: RecordLeg, wall: float) -> None:
-        """An agent who handed a call on finished its wrap-up (its card is put away)."""
-        self.pops.current.pop(leg.agent_id, None)
-        await self.records.add_leg(leg, wall)
-
     async def _serve_records(self) -> None:
         while True:
             cdr = await self._records.get()
@@ -662,8 +655,7 @@ class EngineService:
                 self._records.task_done()
 
     def retry_writes(self) -> None:
-        """Try the journal and the store again at once (space was freed), not at the
-        next backoff."""
+        """Try the journal and the store again now (space was freed), not at next backoff."""
         self.records.retry.now_due()
         self._journal_retry.now_due()
         self._retry_now.set()
