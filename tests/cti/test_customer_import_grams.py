@@ -14,13 +14,12 @@ import pytest
 import cti.customers.csv_files as customer_import
 import cti.store.customers_bulk as bulk
 from cti.customers.base import CustomerBase, fold, name_grams
-from cti.customers.csv_files import ImportReport, check_header, import_customers, read_csv
 from cti.store.database import Store
 from cti.store.migrations import MIGRATIONS
+from tests.cti.test_customer_import_bulk import load as import_file
 
 pytestmark = pytest.mark.customers
 
-NOW = 1_767_600_000.0
 HEADER = "id,name,mobile,email,company\n"
 NAMES = ("欧阳雨桐", "王伟", "王芳", "雨桐", "José Núñez", "李 静x婧", "ＡＢ王", "张伟", "章伟")
 COMPANIES = ("北京星辰科技", "", "Acme Ltd", "王府井百货", "")
@@ -37,11 +36,7 @@ def rows_csv(path: Path, n: int) -> Path:
 
 
 async def load(base: CustomerBase, path: Path) -> None:
-    names, rows, _ = read_csv(path)
-    report = ImportReport(check_header(names, path))
-    await import_customers(
-        base, rows, default_region="CN", time_zone="Asia/Shanghai", now=NOW, report=report
-    )
+    report = await import_file(base, path)
     assert not report.errors
 
 
