@@ -103,8 +103,7 @@ def _cn_national(digits: str, plus: bool) -> str | None:
     elif digits.startswith("0086"):
         national = digits[4:]
     elif digits.startswith("86"):
-        # libphonenumber drops a leading 86 here only as it makes the rest too long.
-        national = digits[2:] if len(digits) == 13 else None
+        national = _cn_after_86(digits)
     elif digits.startswith("00"):
         national = None  # another country's international prefix
     else:
@@ -115,6 +114,21 @@ def _cn_national(digits: str, plus: bool) -> str | None:
         national = national[1:]
     valid = _cn_valid().get(len(national))
     return national if valid is not None and valid.fullmatch(national) else None
+
+
+def _cn_after_86(digits: str) -> str | None:
+    """The rest of a number written ``86...`` without ``+`` when libphonenumber reads
+    the 86 as China's country code, or None when it may not: it does when the whole is
+    too long for China, or when the whole does not fit China's general pattern and the
+    rest does (``861062345678``). A rest that starts with a trunk ``0`` or a carrier
+    prefix, which libphonenumber would strip first, is left to it."""
+    rest = digits[2:]
+    if len(digits) == 13:
+        return rest
+    if rest.startswith("0") or _CN_CARRIER.match(rest):
+        return None
+    general = _cn_descs()[0].pattern
+    return rest if general.fullmatch(rest) and not general.fullmatch(digits) else None
 
 
 def parse_customer_phone(

@@ -54,6 +54,11 @@ def test_the_shortcut_answers_as_libphonenumber_does(seed: int) -> None:
         f"{p}{m}" for p in ("", "+86", "0086", "86", "+86 ", "+86-")
         for m in (f"1{rng.randint(3, 9)}{rng.randrange(10**9):09d}" for _ in range(200))
     ]  # fmt: skip
+    numbers += [  # an 86 before a national number of any length (86 10 6234 5678)
+        f"86{lead}{rng.randrange(10**9):09d}"[: rng.randint(7, 14)]
+        for lead in LEADS
+        for _ in range(40)
+    ]
     wrong = [(n, shortcut(n, "CN"), reference(n, "CN")) for n in numbers
              if shortcut(n, "CN") != reference(n, "CN")]  # fmt: skip
     assert wrong == []
@@ -66,7 +71,7 @@ def test_the_common_shapes_take_the_shortcut(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr("cti.customers.phones.parse_phone", refused)
     for raw in ("13812345678", "138 1234 5678", "138-1234-5678", "+86 138 1234 5678",
                 "+8613812345678", "0086 138 1234 5678", "8613812345678", "010-6234 5678",
-                "01062345678", "+86 10 6234 5678"):  # fmt: skip
+                "01062345678", "+86 10 6234 5678", "861062345678", "86 10 6234 5678"):  # fmt: skip
         phone = parse_customer_phone(raw, "CN")
         assert phone.e164 in ("+8613812345678", "+861062345678")
         assert (phone.raw, phone.extension) == (raw, "")
