@@ -113,6 +113,12 @@ class BatchingSocket:
         """More than :data:`HIGH_WATER` bytes wait for the kernel (the broker does not read)."""
         return len(self._out) >= HIGH_WATER
 
+    def flush_now(self) -> None:
+        """Send what waits now rather than at the end of this turn (one more ``send``):
+        for a packet someone waits on, ahead of work that would delay it."""
+        if self._flush_due and not self._watching:
+            self._flush()
+
     def _on_loop(self) -> bool:
         if self._loop_thread is None:
             try:

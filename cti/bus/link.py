@@ -248,6 +248,11 @@ class _AiomqttLink:
         else:
             done(None)
 
+    def send_now(self) -> None:
+        """Write the PUBLISHes queued in this turn now (a plain TCP connection)."""
+        if self._sock is not None:
+            self._sock.flush_now()
+
     def _publish_through_paho(self, item: Outgoing, done: Acknowledged) -> None:
         info = self._paho.publish(item.topic, item.payload, item.qos, item.retain)
         if info.rc != 0:

@@ -309,6 +309,15 @@ class MqttBus:
             return
         self._put(Outgoing(topic, payload, qos, retain))
 
+    def send_now(self) -> None:
+        """Write what was published so far now, not at the end of the loop's turn (the
+        engine's offer, before the rest of its call's messages are made)."""
+        link = self._link
+        if link is not None and self._status.online:
+            send_now = getattr(link, "send_now", None)
+            if send_now is not None:
+                send_now()
+
     def subscribe(self, pattern: str) -> _Sub:
         return _Sub(self, pattern)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cti.protocol import Message
-from queue_engine.actions import Action
+from queue_engine.actions import Action, AgentStateSet, OfferCall
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,3 +35,21 @@ class Publish:
 
 Effect = Action | Publish | VoiceUpdate | StateOf
 """What the effects task carries out, in order."""
+
+
+def offers_first(actions: list[Action]) -> list[Action]:
+    """``actions`` with each offer moved ahead of the agent's state change decided just
+    before it (Ready -> Reserved): the offer is what the agent waits for, and its
+    state's two publications cost about as long again (issue 23). The state is read from
+    the router when it is published, so it says the same either way; a desk takes an
+    offer before the state that goes with it (``agent_console.desk_model``)."""
+    moved = list(actions)
+    for n in range(1, len(moved)):
+        offer, state = moved[n], moved[n - 1]
+        if (
+            isinstance(offer, OfferCall)
+            and isinstance(state, AgentStateSet)
+            and state.agent_id == offer.agent_id
+        ):
+            moved[n - 1], moved[n] = offer, state
+    return moved

@@ -39,7 +39,7 @@ from cti.engine.caller_flows import CallerFlows
 from cti.engine.customer_desk import CustomerDesk
 from cti.engine.directory import CallRecorder, CustomerDirectory
 from cti.engine.dispatch import CampaignControl, CommandDispatcher, Parts
-from cti.engine.effects import Effect, Publish, StateOf, VoiceUpdate
+from cti.engine.effects import Effect, Publish, StateOf, VoiceUpdate, offers_first
 from cti.engine.line_book import LineBook
 from cti.engine.outbox import serve_outbox
 from cti.engine.recordings import RecordingKeeper
@@ -107,6 +107,7 @@ class EngineService:
     ) -> None:
         self.config = config
         self.bus = bus
+        self._send_now: Callable[[], None] = getattr(bus, "send_now", lambda: None)  # MqttBus
         self.directory = directory
         self.recorder = recorder
         self.journal = journal
@@ -512,7 +513,7 @@ class EngineService:
     # --- outputs -------------------------------------------------------------------
 
     def _apply(self, actions: list[Action]) -> None:
-        for action in actions:
+        for action in offers_first(actions):
             if isinstance(action, AgentStateSet):
                 self.views.queued(action.agent_id)  # a later one publishes the same state
             self._effects.put_nowait(action)
@@ -607,8 +608,7 @@ class EngineService:
                 log.info("call %s moved from %s to %s (%s)", call_id, source, target, reason)
 
     async def _offer(self, action: OfferCall, now: float, wall: float) -> None:
-        """Ring the agent with the call's card; the card's customers go to the audit trail
-        (queued: the routing never waits for the store)."""
+        """Ring the agent with the call's card; its customers go to the audit trail, queued."""
         agent_id = action.agent_id
         offer = self.pops.offer(action.call_id, agent_id, action.queue, action.deadline, now,
                                 wall)  # fmt: skip
@@ -616,6 +616,7 @@ class EngineService:
             offer = offer.model_copy(update={"consult_from": action.consult_from})
         self.pops.offers[agent_id] = offer
         await self.bus.publish(topics.agent_events(agent_id), offer)
+        self._send_now()  # on its way before the agent's state is made and published
         if self.desk.trail is not None:
             self.desk.trail.offered(offer, wall)
 

@@ -229,3 +229,21 @@ async def test_written_packets_past_the_high_water_say_so_and_drain(
     assert received == sent
     assert drained
     assert drained[-1] < batching_socket.HIGH_WATER
+
+
+async def test_flush_now_sends_what_this_turn_wrote_so_far_and_the_rest_after(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    ours, peer = pair
+    sock = BatchingSocket(ours, asyncio.get_running_loop())
+    sock.write(b"offer")
+    sock.flush_now()  # the engine's offer: out before the rest of its call's messages
+    assert sock.sends == 1
+    assert _read_all(peer) == b"offer"
+    sock.write(b"state")
+    assert sock.sends == 1  # the rest at the end of the turn, as before
+    await until(lambda: sock.sends == 2)
+    assert _read_all(peer) == b"state"
+    sock.flush_now()  # nothing waits: no send
+    await asyncio.sleep(0)
+    assert sock.sends == 2
