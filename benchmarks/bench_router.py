@@ -94,6 +94,7 @@ import json
 import os
 import pickle
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -822,6 +823,8 @@ def _callgrind_child(
     if len(parts) != 1:
         raise RuntimeError(f"expected one dump of the replay in {folder}, found {parts}")
     summary = next(x for x in parts[0].read_text().splitlines() if x.startswith("summary:"))
+    if args.callgrind_keep:  # the replay's dump, for callgrind_annotate
+        shutil.copy(parts[0], Path(args.callgrind_keep) / f"callgrind.{build}")
     for f in Path(folder).glob("cg.*"):
         f.unlink()
     digest, compiled = done.stdout.strip().splitlines()[-1].split()
@@ -900,6 +903,9 @@ def _parse(argv: Iterable[str] | None) -> argparse.Namespace:
         type=int,
         metavar="ROUNDS",
         help="instructions per round of the router alone, under callgrind (valgrind)",
+    )
+    parser.add_argument(
+        "--callgrind-keep", metavar="DIR", help="keep the replay's dumps there (callgrind.BUILD)"
     )
     parser.add_argument("--replay", help=argparse.SUPPRESS)  # the --callgrind child
     return parser.parse_args(None if argv is None else list(argv))

@@ -35,11 +35,13 @@ from queue_engine.router_state import (
     INSORT,
     PRESENT,
     AgentEntry,
+    AgentTimer,
     CallEntry,
     HeapEntry,
     PoolEntry,
     QueueEntry,
     ReadyPool,
+    TimerLane,
 )
 from queue_engine.transitions import (
     AGENT_NEXT,
@@ -67,6 +69,12 @@ HEAP_POP: Final = heapq.heappop
 #: called as a function takes them as they are (docs/acd.md §13).
 _NEW_RECORD: Final = CallDetailRecord.__new__
 _INIT_RECORD: Final = CallDetailRecord.__init__
+#: At most this many timer lanes (each is looked at for every timer): the agents'
+#: deadlines come in a run per fixed delay (offer, wrap-up); more runs than lanes go
+#: to the heap.
+_MAX_LANES: Final = 4
+Timer = tuple[float, int, str, str, int]
+"""The heap's timer: (when, seq, kind, agent or call id, token)."""
 #: A queue's front (its first waiting calls, kept for the status publications) longer
 #: than this is cut to half (pushes of calls better than all but these made it grow).
 _FRONT_MAX: Final = 2048
@@ -89,8 +97,13 @@ class RouterCore:
         """Calls not yet finished. Heap entries of calls no longer here are stale."""
         self._finished: OrderedDict[str, None] = OrderedDict()
         """Recently finished call ids, so that a repeated hang-up is recognised."""
-        self._timers: list[tuple[float, int, str, str, int]] = []
-        """Heap of (when, seq, kind, agent or call id, token)."""
+        self._timers: list[Timer] = []
+        """Heap of (when, seq, kind, agent or call id, token): calls' timers, and agents'
+        that fit no lane."""
+        self._lanes: list[TimerLane] = []
+        """Agents' deadlines in runs of (when, seq) order (:class:`TimerLane`)."""
+        self._max_lanes = _MAX_LANES
+        """At most this many lanes (0: every timer on the heap, as the tests compare)."""
         self._seq = 0
         """The next sequence number (ties in heaps and pools; an int, not an itertools.count:
         compiled, ``next()`` on one is a builtin looked up and called)."""
@@ -156,19 +169,63 @@ class RouterCore:
 
     # --- timers ----------------------------------------------------------------------
 
-    def _timer(self, when: float, kind: str, ref: str, token: int = 0) -> None:
+    def _timer(self, when: float, kind: str, call_id: str) -> None:
+        """A call's timer (a token only an agent's timer needs)."""
         seq = self._seq
         self._seq = seq + 1
-        HEAP_PUSH(self._timers, (when, seq, kind, ref, token))
+        HEAP_PUSH(self._timers, (when, seq, kind, call_id, 0))
+
+    def _agent_timer(self, when: float, agent: AgentEntry) -> None:
+        """The agent's deadline, into the first lane it fits at the end of (first fit:
+        the fewest lanes for runs in order, as patience sorting), else a new lane, else
+        (more lanes than ``_max_lanes``) the heap."""
+        seq = self._seq
+        self._seq = seq + 1
+        for lane in self._lanes:
+            if lane.last <= when:
+                lane.last = when
+                lane.items.append((when, seq, agent, agent.token))
+                return
+        if len(self._lanes) < self._max_lanes:
+            lane = TimerLane()
+            lane.last = when
+            lane.items.append((when, seq, agent, agent.token))
+            self._lanes.append(lane)
+            return
+        HEAP_PUSH(self._timers, (when, seq, "agent", agent.agent_id, agent.token))
+
+    def _first_lane(self) -> TimerLane | None:
+        """The lane whose live head comes first by (when, seq), if any has one."""
+        best: TimerLane | None = None
+        first: AgentTimer | None = None
+        for lane in self._lanes:
+            timer = lane.live_head()
+            if timer is not None and (
+                first is None
+                or timer[0] < first[0]
+                or (timer[0] == first[0] and timer[1] < first[1])
+            ):
+                best, first = lane, timer
+        return best
+
+    def _heap_head(self) -> Timer | None:
+        """The heap's first timer, stale agents' timers popped."""
+        timers = self._timers
+        while timers:
+            timer = timers[0]  # indexed: see _head
+            if timer[2] != "agent" or self._agents[timer[3]].token == timer[4]:
+                return timer
+            HEAP_POP(timers)
+        return None
 
     def next_deadline(self) -> float | None:
         """When time passing next has something to do."""
-        while self._timers:
-            timer = self._timers[0]  # indexed: see _head
-            if timer[2] != "agent" or self._agents[timer[3]].token == timer[4]:
-                return timer[0]
-            HEAP_POP(self._timers)
-        return None
+        lane = self._first_lane()
+        timer = self._heap_head()
+        if lane is None:
+            return None if timer is None else timer[0]
+        when = lane.items[lane.head][0]
+        return when if timer is None or when < timer[0] else timer[0]
 
     # --- agents' states and Ready pools ----------------------------------------------
 
@@ -213,7 +270,7 @@ class RouterCore:
         agent.call_id = call_id
         agent.deadline = deadline
         if deadline is not None:
-            self._timer(deadline, "agent", agent.agent_id, agent.token)
+            self._agent_timer(deadline, agent)
         out.append(AgentStateSet(agent.agent_id, state, reason, call_id, deadline))
 
     def _move(self, call: CallEntry, event: CallEvent) -> None:

@@ -36,6 +36,9 @@ PRESENT: Final = BUSY | {READY}
 INSORT: Final = bisect.insort
 BISECT_LEFT: Final = bisect.bisect_left
 BISECT_RIGHT: Final = bisect.bisect_right
+INF: Final = float("inf")
+#: A timer lane's popped entries are cut off once this many lie before its head.
+_LANE_COMPACT: Final = 1024
 
 
 @dataclass(slots=True, init=False)
@@ -239,6 +242,52 @@ class ReadyPool:
         if i < len(self.entries):
             return self.entries[i]
         return self.entries[0] if self.entries else None
+
+
+AgentTimer = tuple[float, int, AgentEntry, int]
+"""An agent's deadline in a :class:`TimerLane`: (when, seq, agent, the token it saw)."""
+
+
+class TimerLane:
+    """Agents' deadlines pushed in (when, seq) order: a first-in first-out list.
+
+    An agent's deadline is now plus its queue's fixed offer or wrap-up time, so most
+    arrive in order: such a run costs a list append and a step of :attr:`head` where a
+    heap of every timer walks its depth (the router's own timers, docs/acd.md §13).
+    The router merges the lanes' heads with its heap's by (when, seq): the same order.
+    """
+
+    __slots__ = ("head", "items", "last")
+
+    def __init__(self) -> None:
+        self.items: list[AgentTimer] = []
+        self.head = 0
+        """Index of the first timer not yet popped."""
+        self.last = -INF
+        """The latest ``when`` appended; a timer before it does not fit."""
+
+    def live_head(self) -> AgentTimer | None:
+        """The first timer whose agent has not changed state since (stale ones dropped)."""
+        items, head = self.items, self.head
+        n = len(items)
+        while head < n:
+            timer = items[head]
+            if timer[2].token == timer[3]:  # indexed: see RouterCore._head
+                self.head = head
+                return timer
+            head += 1
+        items.clear()  # all popped or stale: the lane takes any timer again
+        self.head = 0
+        self.last = -INF
+        return None
+
+    def pop(self) -> None:
+        """Drop the head (:meth:`live_head` found it)."""
+        head = self.head + 1
+        if head >= _LANE_COMPACT and 2 * head >= len(self.items):
+            del self.items[:head]  # amortised: the list does not grow without end
+            head = 0
+        self.head = head
 
 
 @dataclass(slots=True, init=False)

@@ -31,21 +31,40 @@ class Timers(CallDesk):
         """Fire every deadline at or before ``now``."""
         out: list[Action] = []
         while True:
-            deadline = self.next_deadline()
-            if deadline is None or deadline > now:
+            # The first of the lanes' heads and the heap's by (when, seq): the order of
+            # one heap of them all (RouterCore._agent_timer).
+            lane = self._first_lane()
+            timer = self._heap_head()
+            if lane is not None:
+                head = lane.items[lane.head]  # indexed: see RouterCore._head
+                if (
+                    timer is None
+                    or head[0] < timer[0]
+                    or (head[0] == timer[0] and head[1] < timer[1])
+                ):
+                    if head[0] > now:
+                        return out
+                    lane.pop()
+                    self._agent_due(head[2], now, out)
+                    continue
+            if timer is None or timer[0] > now:
                 return out
-            timer = HEAP_POP(self._timers)
-            kind, ref = timer[2], timer[3]  # indexed: see RouterCore._head
+            HEAP_POP(self._timers)
+            kind, ref = timer[2], timer[3]
             if kind == "agent":
-                agent = self._agents[ref]
-                if agent.state is RESERVED:
-                    self._offer_lapsed(agent, now, out)
-                elif agent.state is WRAP_UP:
-                    self._finish_wrap_up(agent, WRAP_UP_TIMED_OUT, "", now, out)
+                self._agent_due(self._agents[ref], now, out)
             else:
                 call = self._calls.get(ref)
                 if call is not None:
                     self._call_timer(kind, call, now, out)
+
+    def _agent_due(self, agent: AgentEntry, now: float, out: list[Action]) -> None:
+        """The agent's deadline came (its state unchanged since): its offer lapsed or its
+        wrap-up ran out."""
+        if agent.state is RESERVED:
+            self._offer_lapsed(agent, now, out)
+        elif agent.state is WRAP_UP:
+            self._finish_wrap_up(agent, WRAP_UP_TIMED_OUT, "", now, out)
 
     def _call_timer(self, kind: str, call: CallEntry, now: float, out: list[Action]) -> None:
         if kind == "due" and call.phase is CallPhase.SCHEDULED:
