@@ -37,6 +37,12 @@ Effect = Action | Publish | VoiceUpdate | StateOf
 """What the effects task carries out, in order."""
 
 
+def calls_touched(event: object, actions: list[Action]) -> list[str]:
+    """The calls an input and its actions name, once each, in order."""
+    named = (getattr(event, "call_id", None), *(getattr(a, "call_id", None) for a in actions))
+    return list(dict.fromkeys(call_id for call_id in named if call_id is not None))
+
+
 def offers_first(actions: list[Action]) -> list[Action]:
     """``actions`` with each offer moved ahead of the agent's state change decided just
     before it (Ready -> Reserved): the offer is what the agent waits for, and its

@@ -39,7 +39,7 @@ from cti.engine.caller_flows import CallerFlows
 from cti.engine.customer_desk import CustomerDesk
 from cti.engine.directory import CallRecorder, CustomerDirectory
 from cti.engine.dispatch import CampaignControl, CommandDispatcher, Parts
-from cti.engine.effects import Effect, Publish, StateOf, VoiceUpdate, offers_first
+from cti.engine.effects import Effect, Publish, StateOf, VoiceUpdate, calls_touched, offers_first
 from cti.engine.line_book import LineBook
 from cti.engine.outbox import serve_outbox
 from cti.engine.recordings import RecordingKeeper
@@ -318,6 +318,7 @@ class EngineService:
     async def flush(self) -> None:
         """Wait until every effect, record and audit entry decided so far is carried out;
         once the engine has stopped, carry out here what its tasks left queued."""
+        self.views.colleagues.send_due()  # not at their tick
         if not self._serving:
             await self._drain()
         await self._effects.join()
@@ -497,13 +498,7 @@ class EngineService:
         self.records.unstored += sum(isinstance(action, RecordCall) for action in actions)
         self._apply(actions)
         if self.voice.active:  # after the actions: the plan follows the router's new state
-            touched = dict.fromkeys(
-                call_id
-                for call_id in (getattr(event, "call_id", None),
-                                *(getattr(a, "call_id", None) for a in actions))
-                if call_id is not None
-            )  # fmt: skip
-            for call_id in touched:
+            for call_id in calls_touched(event, actions):
                 self._effects.put_nowait(VoiceUpdate(call_id))
 
     def now(self) -> float:

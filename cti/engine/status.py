@@ -7,6 +7,7 @@ twice: whole (with its caller) for the supervisors and the agent's own desk, and
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections import Counter
@@ -190,12 +191,69 @@ class HealthWatch:
 
 #: Colleague views kept at most (agents x states x Not Ready reasons in use).
 MAX_COLLEAGUE_VIEWS = 4096
+#: How long an agent's colleague view waits for the next of its changes (issue 23).
+COLLEAGUE_TICK_S = 0.2
 
 
 def colleague_view(state: AgentStateChanged) -> ColleagueState:
     """What other agents may see of ``state``: who, and whether free (not with whom)."""
     return ColleagueState(agent_id=state.agent_id, agent_name=state.agent_name,
                           state=state.state, reason=state.reason)  # fmt: skip
+
+
+class ColleagueViews:
+    """The agents' colleague views, published in a batch per tick (issue 23).
+
+    An agent's own state goes out at once (its desk, the wallboards); what its
+    colleagues see of it (a dialog's list, advisory, QoS 0) goes out
+    :data:`COLLEAGUE_TICK_S` after the first change not yet sent, the last view of each
+    agent once, and not at all if it is back to what was last sent: a call's Reserved,
+    Talking, Wrap-up and Ready, four messages when each state is sent, are as many as
+    its changes a tick apart and none when it is all over within one."""
+
+    def __init__(self, send: Send, tick_s: float = COLLEAGUE_TICK_S) -> None:
+        self._send = send
+        self._tick_s = tick_s
+        self._views: dict[tuple[str, str, AgentState, str], ColleagueState] = {}
+        """Views made, by what they say: an agent goes round the same few (~6 us of
+        validation each)."""
+        self._due: dict[str, ColleagueState] = {}
+        """Agent -> its view to send at the tick."""
+        self._sent: dict[str, ColleagueState] = {}
+        """Agent -> its view last sent."""
+        self._timer: asyncio.TimerHandle | None = None
+
+    def view(self, state: AgentStateChanged) -> ColleagueState:
+        """``state``'s colleague view (one made before, if it said the same)."""
+        key = (state.agent_id, state.agent_name, state.state, state.reason)
+        view = self._views.get(key)
+        if view is None:
+            if len(self._views) >= MAX_COLLEAGUE_VIEWS:
+                self._views.clear()
+            view = self._views[key] = colleague_view(state)
+        return view
+
+    def changed(self, state: AgentStateChanged) -> None:
+        """The agent's state was published: its view goes out at the next tick."""
+        self._due[state.agent_id] = self.view(state)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._tick_s, self.send_due)
+
+    def sent(self, agent_id: str, view: ColleagueState) -> None:
+        """The agent's view was sent now (a snapshot): nothing of it waits for the tick."""
+        self._due.pop(agent_id, None)
+        self._sent[agent_id] = view
+
+    def send_due(self) -> None:
+        """Send the views waiting for the tick now (the tick, or a flush)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        due, self._due = self._due, {}
+        for agent_id, view in due.items():
+            if self._sent.get(agent_id) is not view:
+                self._sent[agent_id] = view
+                self._send(topics.colleague_state(agent_id), view, retain=True)
 
 
 class AgentViews:
@@ -222,9 +280,8 @@ class AgentViews:
         self._phone_reachable = phone_reachable
         self._due: Counter[str] = Counter()
         """Agent -> its state publications queued and not yet made (:meth:`queued`)."""
-        self._colleagues: dict[tuple[str, str, AgentState, str], ColleagueState] = {}
-        """Colleague views made, by what they say: an agent goes round the same few
-        (~6 us of validation each, four a call: issue 23)."""
+        self.colleagues = ColleagueViews(send)
+        """What the other agents see of each, sent a tick after it changes."""
 
     def state(self, agent_id: str, now: float, wall: float) -> AgentStateChanged:
         a = self._router.agent(agent_id)
@@ -250,19 +307,15 @@ class AgentViews:
     ) -> list[tuple[str, AgentStateChanged | ColleagueState]]:
         """The agent's state messages, each with its topic (both published retained)."""
         state = self.state(agent_id, now, wall)
-        key = (state.agent_id, state.agent_name, state.state, state.reason)
-        colleague = self._colleagues.get(key)
-        if colleague is None:
-            if len(self._colleagues) >= MAX_COLLEAGUE_VIEWS:
-                self._colleagues.clear()
-            colleague = self._colleagues[key] = colleague_view(state)
         return [(topics.agent_state(agent_id), state),
-                (topics.colleague_state(agent_id), colleague)]  # fmt: skip
+                (topics.colleague_state(agent_id), self.colleagues.view(state))]  # fmt: skip
 
     async def publish_state(self, bus: Bus, agent_id: str, now: float, wall: float) -> None:
-        """Publish the agent's state messages on ``bus`` (retained) now."""
-        for topic, message in self.retained(agent_id, now, wall):
-            await bus.publish(topic, message, retain=True)
+        """Publish the agent's state on ``bus`` (retained) now, its colleague view at the
+        next tick (:class:`ColleagueViews`)."""
+        state = self.state(agent_id, now, wall)
+        await bus.publish(topics.agent_state(agent_id), state, retain=True)
+        self.colleagues.changed(state)
 
     def queued(self, agent_id: str) -> None:
         """A state publication of the agent was queued (the router changed its state)."""
@@ -294,6 +347,8 @@ class AgentViews:
         wall = wall_time()
         for topic, message in self.retained(agent_id, now, wall):
             self._send(topic, message, retain=True)
+            if isinstance(message, ColleagueState):
+                self.colleagues.sent(agent_id, message)
         events = topics.agent_events(agent_id)
         offer = self._pops.offers.get(agent_id)
         if offer is not None:

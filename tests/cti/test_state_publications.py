@@ -5,11 +5,13 @@ goes out."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from cti import topics
 from cti.bus.memory import InMemoryBus
 from cti.engine.effects import offers_first
+from cti.engine.status import ColleagueViews
 from cti.models import AgentState
 from cti.protocol import AgentStateChanged, ColleagueState, Message
 from queue_engine import inputs as ri
@@ -78,15 +80,57 @@ async def test_an_arriving_call_is_offered_before_the_agents_reserved_state_is_m
         await center.service.flush()
         mark = len(bus.order)
         center.trunk.ring("13800138000")
-        await until(lambda: len(bus.order) >= mark + 3, what="the offer and the states")
-        assert bus.order[mark : mark + 3] == [
+
+        def mine() -> list[tuple[str, str]]:
+            return [o for o in bus.order[mark:] if o[0].split("/")[3] == "1001"]
+
+        await until(lambda: len(mine()) >= 3, what="the offer and the states")
+        assert mine()[:3] == [
             (topics.agent_events("1001"), "CallOffered"),
             (topics.agent_state("1001"), "AgentStateChanged"),
-            (topics.colleague_state("1001"), "ColleagueState"),
+            (topics.colleague_state("1001"), "ColleagueState"),  # at the colleagues' tick
         ]
-        state = bus.retained(topics.agent_state("1001"))
-        assert isinstance(state, AgentStateChanged)
-        assert state.state is AgentState.RESERVED
+        for topic in (topics.agent_state("1001"), topics.colleague_state("1001")):
+            state = bus.retained(topic)
+            assert isinstance(state, AgentStateChanged | ColleagueState)
+            assert state.state is AgentState.RESERVED
+
+
+async def test_colleague_views_go_out_a_tick_after_a_change_the_last_of_each_agent_once() -> None:
+    sent: list[tuple[str, ColleagueState]] = []
+
+    def send(topic: str, message: Message, *, retain: bool = False) -> None:
+        assert isinstance(message, ColleagueState)
+        assert retain
+        sent.append((topic, message))
+
+    views = ColleagueViews(send, tick_s=0.05)
+
+    def state(agent_id: str, now: AgentState, reason: str = "") -> AgentStateChanged:
+        return AgentStateChanged(agent_id=agent_id, state=now, reason=reason, since_wall=0.0)
+
+    for now in (AgentState.READY, AgentState.RESERVED, AgentState.TALKING):
+        views.changed(state("1001", now))
+    views.changed(state("1002", AgentState.NOT_READY, "lunch"))
+    assert sent == []  # nothing until the tick
+    await until(lambda: len(sent) == 2, what="the tick's views")
+    assert [(t, m.state) for t, m in sent] == [
+        (topics.colleague_state("1001"), AgentState.TALKING),
+        (topics.colleague_state("1002"), AgentState.NOT_READY),
+    ]
+    # A call over within a tick: back to what colleagues saw, nothing is sent.
+    for now in (AgentState.WRAP_UP, AgentState.TALKING):
+        views.changed(state("1001", now))
+    await asyncio.sleep(0.1)
+    assert len(sent) == 2
+    # A flush sends what waits at once; a snapshot's view sent is not sent again.
+    views.changed(state("1001", AgentState.READY))
+    views.send_due()
+    assert sent[-1][1] == ColleagueState(agent_id="1001", state=AgentState.READY)
+    views.changed(state("1002", AgentState.READY))
+    views.sent("1002", views.view(state("1002", AgentState.READY)))
+    await asyncio.sleep(0.1)
+    assert len(sent) == 3
 
 
 class OrderRecorder(InMemoryBus):
