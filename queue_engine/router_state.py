@@ -231,7 +231,11 @@ class ReadyPool:
         INSORT(self.entries, entry)
 
     def remove(self, entry: PoolEntry) -> None:
+        """Take out ``entry`` (the very tuple added: the agent keeps it)."""
         entries = self.entries
+        if entries and entries[0] is entry:  # the pool's best: the agent a call just chose
+            del entries[0]  # no bisection (each of its steps compares two tuples)
+            return
         i = BISECT_LEFT(entries, entry)
         if i < len(entries) and entries[i] == entry:
             del entries[i]
