@@ -129,9 +129,7 @@ class CsvImportError(CtiError):
 # --- reading -------------------------------------------------------------------------
 
 
-def read_csv(
-    path: Path, encoding: str = "utf-8-sig"
-) -> tuple[list[str], Iterator[tuple[int, dict[str, str] | RowError]], int]:
+def read_csv(path: Path, encoding: str = "utf-8-sig") -> tuple[list[str], CsvRows, int]:
     """The header, the rows as ``(first line, fields or error)``, and the line count.
 
     Undecodable bytes and NUL characters do not stop the reading: the row holding them
@@ -184,6 +182,12 @@ class CsvRows(Iterator[tuple[int, dict[str, str] | RowError]]):
         self.started = True
         return next(self._rows)
 
+    def rest(self) -> Generator[tuple[int, dict[str, str] | RowError], None, None]:
+        """The rows not yet taken, without this iterator's step per row (for a reader
+        that takes them all: :mod:`cti.customers.csv_worker`)."""
+        self.started = True
+        return self._rows
+
     def close(self) -> None:
         """Close the file (the rows not read are left)."""
         self._rows.close()
@@ -216,9 +220,13 @@ def records(
     quotes = 0
     while True:
         step = again.pop(0) if again else next(numbered, None)
-        if step is not None and not pending and _plain(step[1]):
-            yield step[0], step[1].rstrip("\r\n").split(",") if step[1].strip("\r\n") else []
-            continue
+        if step is not None and not pending:
+            # A line the csv module would split at its commas (no quote, NUL or inner
+            # CR): most lines, looked at once without the line end.
+            body = step[1].rstrip("\r\n")
+            if '"' not in body and "\x00" not in body and "\r" not in body:
+                yield step[0], body.split(",") if body else []
+                continue
         if step is not None:
             pending.append(step)
             quotes += step[1].count('"')
@@ -248,11 +256,6 @@ def records(
         first = pending[0][0]
         yield first, RowError(first, why)
         again, pending, quotes = pending[1:] + again, [], 0
-
-
-def _plain(line: str) -> bool:
-    """A line the csv module would split at its commas: no quote, NUL or inner CR."""
-    return '"' not in line and "\x00" not in line and "\r" not in line.rstrip("\r\n")
 
 
 def _rows(

@@ -59,7 +59,7 @@ def work(
         out.flush()
 
     try:
-        _, rows, _ = read_csv(path, encoding)
+        rows = read_csv(path, encoding)[1].rest()
         while chunk := list(itertools.islice(rows, batch_rows)):
             send(_checked(chunk, default_region, time_zone, score))
             del chunk

@@ -200,7 +200,7 @@ async def import_batch(
     now: float,
     report: ImportReport,
 ) -> None:
-    holders = await base.holders(p[1] for row in batch for p in row.phones)
+    holders = await base.holders({p[1] for row in batch for p in row.phones})
     names = await base.name_keys({key for keys in holders.values() for key in keys})
     targets, kept_apart = _targets(batch, holders, names, report)
     stored = {c.id: c for c in await base.get_many(sorted({k for _, k, _ in targets if k > 0}))}
@@ -282,21 +282,26 @@ def _merged(
     pending: dict[int, Customer] = {}
     new: dict[int, list[CustomerRow]] = {}
     merges: list[Merge] = []
+    created = 0
     for row, key, by in targets:
-        known = key in pending or key in stored or key in new
+        rows = new.get(key) if key < 0 else None
+        known = (rows is not None) if key < 0 else (key in pending or key in stored)
         if not known and "name" not in row.fields:
             report.errors.append(RowError(row.line, "name is empty (a new customer needs a name)"))
             continue
-        if key < 0:
-            new.setdefault(key, []).append(row)
+        if rows is not None:
+            rows.append(row)
+        elif key < 0:
+            new[key] = [row]  # most rows of a large file: a new customer of one row
         else:
             template = stored.get(key) or Customer(id=key, name="", time_zone=time_zone)
             pending[key] = merge_row(pending.get(key) or template, row)
         if known:
             merges.append(Merge(row.line, key, by))
-            report.updated += 1
         else:
-            report.created += 1
+            created += 1
+    report.created += created
+    report.updated += len(merges)
     return pending, new, merges
 
 
