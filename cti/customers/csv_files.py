@@ -97,6 +97,8 @@ CUSTOMER_COLUMNS: tuple[str, ...] = (
     "segment",
 )
 ORDER_COLUMNS: tuple[str, ...] = ("customer", "ordered_at", "amount", "currency", "reference")
+#: The single-valued columns a checked row keeps (:attr:`CustomerRow.fields`) when not empty.
+_SINGLE_COLUMNS = ("name", "company", "address", "language", "time_zone", "owner")
 #: Rows handled per transaction.
 BATCH_ROWS = 10_000
 #: A file of at least this many rows is read and checked in a process of its own
@@ -353,9 +355,9 @@ def parse_customer_row(
     problems += _code_problems(cells)
     if problems:
         return RowError(line, "; ".join(problems))
-    single = ("name", "company", "address", "language", "time_zone", "owner")
-    fields = {k: cells[k] for k in single if cells.get(k)}
-    name_key = fold(cells["name"]) if cells.get("name") else ""
+    fields = {k: v for k in _SINGLE_COLUMNS if (v := cells.get(k))}
+    name = fields.get("name")
+    name_key = fold(name) if name else ""
     keys = row_keys(fields, emails, name_key) if customer_id is None else None
     return CustomerRow(line, customer_id, phones, emails, fields, name_key, keys)
 
