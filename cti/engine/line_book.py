@@ -13,6 +13,9 @@ from cti.protocol import LineFeatures
 from cti.store.journal import Journal
 from telephony_adapters.base import TelephonyAdapter
 
+_FEATURES: dict[tuple[bool, bool, bool, bool], LineFeatures] = {}
+"""The line features sent with offers, by what they say (issue 23)."""
+
 
 class LineBook(dict[str, str]):
     """Call id -> the name of the line that carries it; ``lines`` by name."""
@@ -54,9 +57,16 @@ class LineBook(dict[str, str]):
         if line is None:
             return None
         caps = line.capabilities
-        return LineFeatures(
-            hold=caps.can_hold,
-            mute=caps.can_mute,
-            conference=caps.can_conference and caps.can_hold,
-            dial=any(other.capabilities.can_dial for other in self.lines.values()),
+        key = (
+            caps.can_hold,
+            caps.can_mute,
+            caps.can_conference and caps.can_hold,
+            any(other.capabilities.can_dial for other in self.lines.values()),
         )
+        features = _FEATURES.get(key)
+        if features is None:  # frozen: one of each (at most 16), not one validated an offer
+            hold, mute, conference, dial = key
+            features = _FEATURES[key] = LineFeatures(
+                hold=hold, mute=mute, conference=conference, dial=dial
+            )
+        return features
