@@ -1,7 +1,7 @@
 """The broker connection's hot packets, written and read here instead of in paho
 (``docs/mqtt.md``, "Python work per packet"; issue 23).
 
-Per call the engine writes about fourteen PUBLISH packets and reads about ten PUBACKs
+Per call the engine writes about ten PUBLISH packets and reads about ten PUBACKs
 and three PUBLISHes. paho spends about a hundred Python calls on each (a message info
 object with its own lock and condition, its in-flight tables, three reads a packet,
 a reason code and properties objects per PUBACK), and aiomqtt a task per message
