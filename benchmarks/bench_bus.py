@@ -33,7 +33,11 @@ if the broker's p99 at 500 calls/s is within :data:`SATURATION_P99_MS`, the rate
 saturation figure (``< 500`` when 500 is not).
 
     .venv/bin/python benchmarks/bench_bus.py [--seconds S] [--agents N] [--connections N]
-        [--loop uvloop|asyncio] [--bots lean|bus]
+        [--loop uvloop|asyncio] [--bots lean|bus] [--trace RATE]
+
+``--trace RATE`` runs that rate alone over the broker and prints the time of each hop
+from ring to offer (:class:`HopTrace`: the line task, the caller identified, the router,
+the effects task, the offer published, its bytes sent, the console's decoding).
 
 Prints a table and one JSON line with ``inprocess_p99_ms``, ``mqtt_p99_ms`` (at 500
 calls/s) and ``broker_rtt_p99_ms``, the p50s and the 50 calls/s figures beside them,
@@ -49,6 +53,7 @@ import asyncio
 import contextlib
 import functools
 import gc
+import itertools
 import json
 import random
 import shutil
@@ -629,6 +634,164 @@ async def main(
     return results
 
 
+# --- the path hop by hop (--trace) ------------------------------------------------------
+
+HOPS = ("ring", "line task", "identified", "routed", "offer taken", "offer published",
+        "sent", "console")  # fmt: skip
+
+
+class HopTrace:
+    """Stamps (``time.monotonic``, one clock for both processes) at each hop of an
+    arriving call's way to its offer, by wrapping the engine's steps while it is open:
+    the trunk's ring, the line task taking the event, the caller identified, the
+    router's actions queued, the effects task taking the offer, the offer published,
+    its bytes sent (the broker connection's first write after it), and the console's
+    decoding (its offer time)."""
+
+    def __init__(self) -> None:
+        self.stamps: dict[str, dict[str, float]] = {}
+        self._arriving: str | None = None
+        self._offer: str | None = None
+        self._undo: list[tuple[object, str, object]] = []
+
+    def __enter__(self) -> HopTrace:
+        from cti.bus import batching_socket
+        from cti.engine import service
+
+        for owner, name, make in (
+            (SimTrunk, "ring", self._ring),
+            (EngineService, "handle_line_event", self._line_event),
+            (service, "identify", self._identify),
+            (EngineService, "route", self._route),
+            (EngineService, "_carry_out", self._carry_out),
+            (MqttBus, "publish", self._publish),
+            (batching_socket.BatchingSocket, "_flush", self._flush),
+        ):
+            original = getattr(owner, name)
+            self._undo.append((owner, name, original))
+            setattr(owner, name, make(original))
+        return self
+
+    def _stamp(self, call_id: str | None, hop: str) -> None:
+        if call_id in self.stamps:
+            self.stamps[call_id].setdefault(hop, time.monotonic())
+
+    def _ring(self, original: Any) -> Any:
+        def traced(trunk: SimTrunk, ani: str, **kw: Any) -> str:
+            at = time.monotonic()
+            call_id: str = original(trunk, ani, **kw)
+            self.stamps[call_id] = {"ring": at}
+            return call_id
+
+        return traced
+
+    def _line_event(self, original: Any) -> Any:
+        async def traced(engine: EngineService, event: Any) -> None:
+            if getattr(event, "type", "") == "call_arrived":
+                self._arriving = event.call_id
+                self._stamp(event.call_id, "line task")
+            await original(engine, event)
+
+        return traced
+
+    def _identify(self, original: Any) -> Any:
+        async def traced(*args: Any, **kw: Any) -> Any:
+            caller = await original(*args, **kw)
+            self._stamp(self._arriving, "identified")
+            return caller
+
+        return traced
+
+    def _route(self, original: Any) -> Any:
+        def traced(engine: EngineService, event: Any) -> None:
+            original(engine, event)
+            if type(event).__name__ == "CallArrives":
+                self._stamp(event.call_id, "routed")
+
+        return traced
+
+    def _carry_out(self, original: Any) -> Any:
+        async def traced(engine: EngineService, action: Any) -> None:
+            if type(action).__name__ == "OfferCall":
+                self._stamp(action.call_id, "offer taken")
+            await original(engine, action)
+
+        return traced
+
+    def _publish(self, original: Any) -> Any:
+        async def traced(bus: MqttBus, topic: str, message: Any, **kw: Any) -> None:
+            await original(bus, topic, message, **kw)
+            if isinstance(message, CallOffered):
+                self._offer = message.pop.call_id
+                self._stamp(self._offer, "offer published")
+
+        return traced
+
+    def _flush(self, original: Any) -> Any:
+        def traced(sock: Any) -> None:
+            if self._offer is not None:
+                self._stamp(self._offer, "sent")
+                self._offer = None
+            original(sock)
+
+        return traced
+
+    def __exit__(self, *exc: object) -> None:
+        for owner, name, original in reversed(self._undo):
+            setattr(owner, name, original)
+
+    def table(self, offered: dict[str, float]) -> list[tuple[str, float, float, float]]:
+        """Each hop's p50, p90 and p99 in microseconds, and the engine's and the whole
+        path's, over the calls after the warm-up stamped at every hop."""
+        order = sorted(self.stamps, key=lambda c: self.stamps[c]["ring"])
+        rows = []
+        for call_id in order[int(len(order) * WARM_UP) :]:
+            stamps = self.stamps[call_id]
+            if call_id in offered:
+                stamps["console"] = offered[call_id]
+            if all(hop in stamps for hop in HOPS):
+                rows.append(stamps)
+        spans = [*itertools.pairwise(HOPS), ("ring", "sent"), ("ring", "console")]
+        out = []
+        for start, end in spans:
+            times = [(row[end] - row[start]) * 1e6 for row in rows]
+            if len(times) > 1:
+                q = statistics.quantiles(times, n=100, method="inclusive")
+                out.append((f"{start} -> {end}", q[49], q[89], q[98]))
+        return out
+
+
+async def trace_rate(
+    url: str, rate: float, seconds: float, agents: int, consoles: Consoles
+) -> None:
+    """One rate over the broker with :class:`HopTrace`: the hop table."""
+    times: dict[str, float] = {}
+    report = consoles.offered
+
+    async def offered() -> dict[str, float]:
+        times.update(await report())
+        return times
+
+    consoles.offered = offered  # type: ignore[method-assign]
+    with HopTrace() as trace:
+        async with MqttBus(url, client_id="bench-engine", persistent=True) as engine:
+            async with asyncio.timeout(10):
+                await engine.wait_online()
+            row = await run_rate(engine, consoles, rate, seconds, agents, seed=int(rate))
+    print(f"{rate:g} calls/s over the broker: {row['offered']}/{row['calls']} offered, p50 "
+          f"{row['p50_ms']} ms, p99 {row['p99_ms']} ms; hops in us (p50, p90, p99):")  # fmt: skip
+    for name, p50, p90, p99 in trace.table(times):
+        print(f"  {name:<36} {p50:8.0f} {p90:8.0f} {p99:8.0f}")
+
+
+async def trace_only(
+    rate: float, seconds: float, agents: int, connections: int, loop: str, bots: str
+) -> None:
+    with mosquitto() as url:
+        consoles = ChildConsoles(url, agents, connections, loop, bots)
+        await trace_rate(url, rate, seconds, agents, consoles)
+
+
 async def saturation_rate(
     at_500: dict[str, Any],
     over_broker: Callable[[int], Awaitable[dict[str, Any]]],
@@ -722,11 +885,20 @@ if __name__ == "__main__":
         help="the consoles over the broker: lean (the engine's packet reader and writer, "
         "default) or bus (an MqttBus per connection, a task per bot)",
     )
+    parser.add_argument(
+        "--trace",
+        type=float,
+        metavar="RATE",
+        help="only this rate over the broker, with the time of each hop from ring to offer",
+    )
     parser.add_argument("--consoles-only", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
         if args.consoles_only:
             runner.run(consoles_only(args.consoles_only, args.agents, args.connections, args.bots))
+        elif args.trace:
+            runner.run(trace_only(args.trace, args.seconds, args.agents, args.connections,
+                                  args.loop, args.bots))  # fmt: skip
         else:
             runner.run(
                 main(args.seconds, args.agents, args.pings, args.connections, args.loop, args.bots)
