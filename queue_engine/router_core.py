@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from cti.errors import RoutingError
-from cti.models import CallDetailRecord, QueueConfig
+from cti.models import CallDetailRecord, QueueConfig, new_call_record
 from queue_engine.actions import Action, AgentStateSet, RecordCall, WithdrawOffer, WithdrawReason
 from queue_engine.members import (
     BEST_PROFICIENCY,
@@ -63,12 +63,6 @@ _FINISHED_MEMORY: Final = 100_000
 #: looked up on every call, a ``Final`` a C static.
 HEAP_PUSH: Final = heapq.heappush
 HEAP_POP: Final = heapq.heappop
-#: A call's record is made by its class's ``__new__`` and ``__init__`` called apart: the
-#: same record, but compiled, calling the class goes through ``type_call``, which packs
-#: the keyword arguments into a dict (some 12k instructions a record); ``__init__``
-#: called as a function takes them as they are (docs/acd.md §13).
-_NEW_RECORD: Final = CallDetailRecord.__new__
-_INIT_RECORD: Final = CallDetailRecord.__init__
 #: At most this many timer lanes (each is looked at for every timer): the agents'
 #: deadlines come in a run per fixed delay (offer, wrap-up); more runs than lanes go
 #: to the heap.
@@ -550,32 +544,27 @@ class RouterCore:
         caller, times, agents, callback = call.caller, call.times, call.agents, call.callback
         assert times.ended_at is not None
         fields = caller.__dict__  # one read through pydantic's attribute hook, not two
-        record = _NEW_RECORD(CallDetailRecord)
-        _INIT_RECORD(
-            record,
-            call_id=call.call_id,
-            queue=call.queue,
-            ani=fields["ani"],
-            caller_kind=fields["kind"],
-            customer_id=call.customer_id,
-            segment=call.segment,
-            value=call.value,
-            arrived_at=call.arrived_at,
-            offered_at=times.offered_at,
-            answered_at=times.answered_at,
-            ended_at=times.ended_at,
-            agent_id=(
-                agents.handled_by
-                if times.answered_at is not None or call.kind == "manual"  # who dialled
-                else None
-            ),
-            outcome=outcome,
-            disposition=disposition,
-            wrap_up_s=wrap_up_s,
-            offers=agents.offers,
-            note=note,
-            kind=call.kind,
-            exit_action=exit_action,
-            callback_requested_at=callback.requested_at if callback else None,
+        return new_call_record(
+            call.call_id,
+            call.queue,
+            fields["ani"],
+            fields["kind"],
+            call.customer_id,
+            call.segment,
+            call.value,
+            call.arrived_at,
+            times.offered_at,
+            times.answered_at,
+            times.ended_at,
+            agents.handled_by
+            if times.answered_at is not None or call.kind == "manual"  # who dialled
+            else None,
+            outcome,
+            disposition,
+            wrap_up_s,
+            agents.offers,
+            note,
+            call.kind,
+            exit_action,
+            callback.requested_at if callback else None,
         )
-        return record

@@ -5,10 +5,19 @@ caller's value and segment without the model's properties)."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
+from typing import Any
 
 import pytest
 
-from cti.models import CallDetailRecord, CallerInfo, CallerKind, Customer, Segment
+from cti.models import (
+    CallDetailRecord,
+    CallerInfo,
+    CallerKind,
+    Customer,
+    Segment,
+    new_call_record,
+)
 from queue_engine import inputs as ri
 from tests.queue_engine.test_router import make_router, only_record, ready
 
@@ -56,3 +65,21 @@ def test_an_answered_calls_record_has_every_field_as_the_constructor_makes_it(
     assert dataclasses.asdict(cdr) == dataclasses.asdict(expected)
     assert type(cdr.segment) is Segment
     assert type(cdr.value) is float
+
+
+def test_the_routers_record_maker_sets_every_field_the_constructor_does() -> None:
+    """``new_call_record`` takes every field but ``started_wall`` (0), in the fields'
+    order: a field added to the class and not to it fails here."""
+    names = [f.name for f in dataclasses.fields(CallDetailRecord) if f.name != "started_wall"]
+    assert list(inspect.signature(new_call_record).parameters) == names
+    values: dict[str, Any] = dict(
+        call_id="c7", queue="q", ani="+4420", caller_kind=CallerKind.PRIVATE, customer_id=3,
+        segment=Segment.GOLD, value=9.5, arrived_at=1.0, offered_at=2.0, answered_at=None,
+        ended_at=4.0, agent_id=None, outcome="exited", disposition="d", wrap_up_s=0.5,
+        offers=2, note="x", kind="callback", exit_action="voicemail: max wait",
+        callback_requested_at=3.0,
+    )  # fmt: skip
+    made = new_call_record(*values.values())
+    expected = CallDetailRecord(**values)
+    assert dataclasses.asdict(made) == dataclasses.asdict(expected)
+    assert made == expected
