@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -41,15 +42,13 @@ if TYPE_CHECKING:
 
 _INSERT = (
     "INSERT INTO customers (name, value, segment, language, time_zone, email, company,"
-    " address, owner, name_key, search_text, grams, scored_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " address, owner, name_key, search_text, grams, scored_at) VALUES"
 )
-_INSERT_PHONE = (
-    "INSERT INTO customer_phones (customer_id, raw, e164, kind, extension) VALUES (?, ?, ?, ?, ?)"
-)
-_INSERT_EMAIL = (
-    "INSERT INTO customer_emails (customer_id, position, email, email_key) VALUES (?, ?, ?, ?)"
-)
+_INSERT_PHONE = "INSERT INTO customer_phones (customer_id, raw, e164, kind, extension) VALUES"
+_INSERT_EMAIL = "INSERT INTO customer_emails (customer_id, position, email, email_key) VALUES"
+#: The most parameters one statement of :func:`_insert_rows` takes (SQLite's limit
+#: before 3.32; 32,766 since).
+MAX_PARAMETERS = 999
 _INDEX = (
     "INSERT INTO customer_search (rowid, search_text)"
     " SELECT id, search_text FROM customers WHERE id BETWEEN ? AND ?"
@@ -139,16 +138,19 @@ async def add_new_customers(store: Store, customers: Sequence[NewCustomer]) -> l
         ids = list(range(first, first + len(customers)))
         await connection.execute("INSERT INTO customer_bulk_load (id) VALUES (1)")
         # Each row takes the largest id plus one (an INTEGER PRIMARY KEY without
-        # AUTOINCREMENT): the ids above, without a tuple made per row to give them.
-        await connection.executemany(_INSERT, [c.columns for c in customers])
+        # AUTOINCREMENT), in the order of the VALUES: the ids above, without a tuple
+        # made per row to give them.
+        await _insert_rows(connection, _INSERT, [c.columns for c in customers])
         cursor = await connection.execute("SELECT max(id) FROM customers")
         if await cursor.fetchone() != (ids[-1],):
             raise StoreError(f"new customers did not take the ids {first} to {ids[-1]}")
-        await connection.executemany(
+        await _insert_rows(
+            connection,
             _INSERT_PHONE,
             [(cid, *p) for cid, c in zip(ids, customers, strict=True) for p in c.phones],
         )
-        await connection.executemany(
+        await _insert_rows(
+            connection,
             _INSERT_EMAIL,
             [
                 (cid, position, email, email.lower())
@@ -165,6 +167,29 @@ async def add_new_customers(store: Store, customers: Sequence[NewCustomer]) -> l
     if not customers:
         return []
     return await store.write(f"adding {len(customers)} new customers", insert)
+
+
+async def _insert_rows(
+    connection: aiosqlite.Connection, insert: str, rows: Sequence[tuple[object, ...]]
+) -> None:
+    """``rows`` (of one width) inserted in their order by ``insert`` (``INSERT INTO t
+    (columns) VALUES``), as many to a statement as :data:`MAX_PARAMETERS` allows: a
+    statement's start and end (its cursors opened and closed, its halt) cost about
+    as much as the row it inserts, and executemany runs one statement a row."""
+    if not rows:
+        return
+    width = len(rows[0])
+    per = MAX_PARAMETERS // width
+    one = "(" + ", ".join("?" * width) + ")"
+    values = list(itertools.chain.from_iterable(rows))
+    size = per * width
+    full = len(values) - len(values) % size
+    if full:
+        chunks = [values[start : start + size] for start in range(0, full, size)]
+        await connection.executemany(f"{insert} {', '.join([one] * per)}", chunks)
+    if full < len(values):
+        rest = (len(values) - full) // width
+        await connection.execute(f"{insert} {', '.join([one] * rest)}", values[full:])
 
 
 @contextlib.asynccontextmanager

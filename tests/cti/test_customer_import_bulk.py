@@ -356,3 +356,41 @@ async def test_a_load_killed_half_way_is_finished_by_the_next_open(tmp_path: Pat
         assert len(await CustomerBase(store).search("欧阳明")) == 5
         assert len(await CustomerBase(store).search("明月")) == 5
         assert [c.name for c in await CustomerBase(store).search("m3@example.com")] == ["欧阳明月3"]
+
+
+async def test_new_customers_written_many_to_a_statement_keep_their_order(
+    base: CustomerBase,
+) -> None:
+    """More customers, numbers and addresses than one statement takes, and a remainder:
+    each written in the order given, under the id its customer was given."""
+    made = []
+    for i in range(1, 401):
+        one = new(f"客户{i}", f"c{i}@example.com", i)
+        phones = tuple(
+            (f"137{i:04d}{k:04d}", f"+86137{i:04d}{k:04d}", "home", "") for k in range(i % 4)
+        )
+        emails = tuple(f"c{i}.{k}@Example.com" for k in range(i % 3))
+        made.append(one._replace(phones=one.phones + phones, emails=one.emails + emails))
+    ids = await bulk.add_new_customers(base.store, made)
+
+    assert ids == list(range(1, 401))
+    store = base.store
+    assert [
+        tuple(r) for r in await store.fetch("", "SELECT id, name FROM customers ORDER BY id")
+    ] == [(cid, c.columns[0]) for cid, c in zip(ids, made, strict=True)]
+    written = await store.fetch(
+        "", "SELECT customer_id, raw, e164 FROM customer_phones ORDER BY rowid"
+    )
+    assert [tuple(r) for r in written] == [
+        (cid, raw, e164) for cid, c in zip(ids, made, strict=True) for raw, e164, _, _ in c.phones
+    ]
+    addresses = await store.fetch(
+        "",
+        "SELECT customer_id, position, email, email_key FROM customer_emails"
+        " ORDER BY customer_id, position",
+    )
+    assert [tuple(r) for r in addresses] == [
+        (cid, k, e, e.lower())
+        for cid, c in zip(ids, made, strict=True)
+        for k, e in enumerate(c.emails)
+    ]
