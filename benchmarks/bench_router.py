@@ -79,6 +79,9 @@ more; then, for each build (``--build both``: interpreted and compiled), a child
 between two marks (``os.getppid``, where callgrind dumps its counts). Prints the
 instructions per round (16 inputs; 3 decisions among them) and per input of each build,
 and whether both gave the same actions. About 2 minutes a build at 10,000 waiting.
+``--callgrind-keep DIR`` keeps each build's dump of the replay there
+(``callgrind.interpreted``, ``callgrind.compiled``: ``callgrind_annotate --inclusive=yes``
+gives each input's handler, e.g. ``AgentDesk._go_ready``, compiled).
 
     .venv/bin/python benchmarks/bench_router.py --callgrind 200 --sizes 10000
 """
