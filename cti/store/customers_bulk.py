@@ -181,15 +181,16 @@ async def _insert_rows(
     width = len(rows[0])
     per = MAX_PARAMETERS // width
     one = "(" + ", ".join("?" * width) + ")"
-    values = list(itertools.chain.from_iterable(rows))
-    size = per * width
-    full = len(values) - len(values) % size
+    full = len(rows) - len(rows) % per
     if full:
-        chunks = [values[start : start + size] for start in range(0, full, size)]
+        chunks = [tuple(_flat(rows[start : start + per])) for start in range(0, full, per)]
         await connection.executemany(f"{insert} {', '.join([one] * per)}", chunks)
-    if full < len(values):
-        rest = (len(values) - full) // width
-        await connection.execute(f"{insert} {', '.join([one] * rest)}", values[full:])
+    if full < len(rows):
+        rest = tuple(_flat(rows[full:]))
+        await connection.execute(f"{insert} {', '.join([one] * (len(rows) - full))}", rest)
+
+
+_flat = itertools.chain.from_iterable
 
 
 @contextlib.asynccontextmanager
