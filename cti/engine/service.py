@@ -41,6 +41,7 @@ from cti.engine.directory import CallRecorder, CustomerDirectory
 from cti.engine.dispatch import CampaignControl, CommandDispatcher, Parts
 from cti.engine.effects import Effect, Publish, StateOf, VoiceUpdate, calls_touched, offers_first
 from cti.engine.line_book import LineBook
+from cti.engine.live_figures import DeferredFigures
 from cti.engine.outbox import serve_outbox
 from cti.engine.recordings import RecordingKeeper
 from cti.engine.records import RecordKeeper
@@ -127,11 +128,10 @@ class EngineService:
             agents=agents,
             seed=config.engine.seed,
         )
-        self.stats = LiveStats(
+        self.figures = DeferredFigures(LiveStats(
             {q.name: q for q in config.queues},
             {a: self.router.agent_queues(a) for a in self.router.agent_ids()},
-        )
-        """Live figures per queue and per 15-minute interval (docs/acd.md)."""
+        ))  # fmt: skip
         self.record_listeners: list[Callable[[CallDetailRecord], None]] = []
         """Called with every call record as the call finishes (before it is stored)."""
         self.clock = EngineClock()
@@ -204,6 +204,11 @@ class EngineService:
 
     def _config(self) -> Config:
         return self.config
+
+    @property
+    def stats(self) -> LiveStats:
+        """Live figures per queue and 15-minute interval (docs/acd.md), all actions observed."""
+        return self.figures.stats
 
     @property
     def campaign_control(self) -> CampaignControl | None:
@@ -493,10 +498,9 @@ class EngineService:
             elif self.journal.lost.count and "journal_lost" not in self.health_watch.alerts:
                 self.health_watch.check()
         actions = self.router.handle(event, now)
-        for action in actions:
-            self.stats.observe(action, now)
         self.records.unstored += sum(isinstance(action, RecordCall) for action in actions)
         self._apply(actions)
+        self.figures.later(actions, now)  # after the effects task's turn, which this wakes
         if self.voice.active:  # after the actions: the plan follows the router's new state
             for call_id in calls_touched(event, actions):
                 self._effects.put_nowait(VoiceUpdate(call_id))
