@@ -49,6 +49,7 @@ _INSERT_EMAIL = "INSERT INTO customer_emails (customer_id, position, email, emai
 #: The most parameters one statement of :func:`_insert_rows` takes (SQLite's limit
 #: before 3.32; 32,766 since).
 MAX_PARAMETERS = 999
+_flat = itertools.chain.from_iterable  # rows' values one after the other, for one statement
 _INDEX = (
     "INSERT INTO customer_search (rowid, search_text)"
     " SELECT id, search_text FROM customers WHERE id BETWEEN ? AND ?"
@@ -188,9 +189,6 @@ async def _insert_rows(
     if full < len(rows):
         rest = tuple(_flat(rows[full:]))
         await connection.execute(f"{insert} {', '.join([one] * (len(rows) - full))}", rest)
-
-
-_flat = itertools.chain.from_iterable
 
 
 @contextlib.asynccontextmanager
