@@ -665,6 +665,7 @@ class HopTrace:
             (EngineService, "route", self._route),
             (EngineService, "_carry_out", self._carry_out),
             (MqttBus, "publish", self._publish),
+            (MqttBus, "publish_encoded", self._publish),  # the offer, encoded once
             (batching_socket.BatchingSocket, "_flush", self._flush),
         ):
             original = getattr(owner, name)
@@ -719,8 +720,8 @@ class HopTrace:
         return traced
 
     def _publish(self, original: Any) -> Any:
-        async def traced(bus: MqttBus, topic: str, message: Any, **kw: Any) -> None:
-            await original(bus, topic, message, **kw)
+        async def traced(bus: MqttBus, topic: str, message: Any, *args: Any, **kw: Any) -> None:
+            await original(bus, topic, message, *args, **kw)
             if isinstance(message, CallOffered):
                 self._offer = message.pop.call_id
                 self._stamp(self._offer, "offer published")
@@ -779,7 +780,8 @@ async def trace_rate(
                 await engine.wait_online()
             row = await run_rate(engine, consoles, rate, seconds, agents, seed=int(rate))
     print(f"{rate:g} calls/s over the broker: {row['offered']}/{row['calls']} offered, p50 "
-          f"{row['p50_ms']} ms, p99 {row['p99_ms']} ms; hops in us (p50, p90, p99):")  # fmt: skip
+          f"{row['p50_ms']} ms, p99 {row['p99_ms']} ms, engine CPU {row['cpu_us_per_call']} us a "
+          "call; hops in us (p50, p90, p99):")  # fmt: skip
     for name, p50, p90, p99 in trace.table(times):
         print(f"  {name:<36} {p50:8.0f} {p90:8.0f} {p99:8.0f}")
 

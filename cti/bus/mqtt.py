@@ -287,6 +287,21 @@ class MqttBus:
         """Publish ``message``. Online, waits while the in-flight window is full;
         offline, it waits in the outbox and this returns at once."""
         self.publish_payload(topic, encode(message), retain=retain)
+        if len(self._outbox) >= self._window.size:  # no coroutine made while there is room
+            await self._window_room()
+
+    async def publish_encoded(
+        self, topic: str, message: Message, payload: bytes, *, retain: bool = False
+    ) -> None:
+        """:meth:`publish` of ``message`` encoded already: ``payload`` is its
+        :func:`~cti.protocol.encode`, sent as it is (the engine's offer, encoded once to
+        measure its card and to send it)."""
+        self.publish_payload(topic, payload, retain=retain)
+        if len(self._outbox) >= self._window.size:
+            await self._window_room()
+
+    async def _window_room(self) -> None:
+        """Online, wait while the in-flight window is full."""
         while len(self._outbox) >= self._window.size and self._status.online:
             self._changed.clear()
             await self._changed.wait()

@@ -61,9 +61,16 @@ def clip(text: str, chars: int) -> str:
 def fit_card(message: Card, limit: int = MAX_MESSAGE_BYTES) -> Card:
     """``message`` as is if it fits in ``limit`` bytes (less :data:`ENVELOPE_BYTES`),
     else with its card cut to fit (the counts of rows left out set)."""
+    return fit_card_encoded(message, limit)[0]
+
+
+def fit_card_encoded(message: Card, limit: int = MAX_MESSAGE_BYTES) -> tuple[Card, bytes]:
+    """:func:`fit_card`'s answer and its :func:`~cti.protocol.encode`: an offer is
+    encoded once, to measure it and to send it (issue 23)."""
     target = limit - ENVELOPE_BYTES
-    if len(encode(message)) <= target:
-        return message
+    payload = encode(message)
+    if len(payload) <= target:
+        return message, payload
     card: ScreenPop | CustomerDetails = (
         message if isinstance(message, CustomerDetails) else message.pop
     )
@@ -95,9 +102,10 @@ def fit_card(message: Card, limit: int = MAX_MESSAGE_BYTES) -> Card:
         update["matches"] = tuple(kept_matches)
         update["matches_left_out"] = card.matches_left_out + len(matches) - len(kept_matches)
     fitted = _with_card(message, card.model_copy(update=update))
-    if len(encode(fitted)) > target:  # the sums above say it cannot be; a guard all the same
-        return bare
-    return fitted
+    payload = encode(fitted)
+    if len(payload) > target:  # the sums above say it cannot be; a guard all the same
+        return bare, encode(bare)
+    return fitted, payload
 
 
 def fit_search_results(

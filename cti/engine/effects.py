@@ -4,8 +4,10 @@ so that each keeps its place after the actions decided before it."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from cti.bus.memory import Bus
 from cti.protocol import Message
 from queue_engine.actions import Action, AgentStateSet, OfferCall
 
@@ -59,3 +61,20 @@ def offers_first(actions: list[Action]) -> list[Action]:
         ):
             moved[n - 1], moved[n] = offer, state
     return moved
+
+
+PublishEncoded = Callable[[str, Message, bytes], Awaitable[None]]
+"""Publish a message on a topic with its bytes (:func:`cti.protocol.encode`) made already."""
+
+
+def publish_encoded(bus: Bus) -> PublishEncoded:
+    """``bus``'s own ``publish_encoded`` (:class:`~cti.bus.mqtt.MqttBus`: the bytes sent as
+    they are), else its ``publish``, which encodes the message itself."""
+    own: PublishEncoded | None = getattr(bus, "publish_encoded", None)
+    if own is not None:
+        return own
+
+    async def publish(topic: str, message: Message, payload: bytes) -> None:
+        await bus.publish(topic, message)
+
+    return publish

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from cti import log_limits
 from cti.config import Config
 from cti.customers.base import CustomerCard
-from cti.engine.card_budget import fit_card
+from cti.engine.card_budget import fit_card, fit_card_encoded
 from cti.engine.directory import CustomerCards, CustomerDirectory
 from cti.engine.line_book import LineBook
 from cti.errors import StoreError
@@ -22,7 +22,7 @@ from cti.events import VoiceMessage
 from cti.fields import clean_text
 from cti.models import CALLER_NAME_MAX_CHARS, CallerInfo, CallerKind, Customer
 from cti.phone import classify
-from cti.protocol import CallOffered, CallScript, CustomerDetails, ScreenPop
+from cti.protocol import CallOffered, CallScript, CustomerDetails, ScreenPop, encode
 from cti.scoring import score
 from queue_engine.priority import explain
 from queue_engine.router import Router
@@ -129,6 +129,31 @@ class ScreenPops:
         self, call_id: str, agent_id: str, queue: str, deadline: float, now: float, wall: float
     ) -> CallOffered:
         """The offer of ``call_id`` to ``agent_id`` with its card, ringing until ``deadline``."""
+        return self.offer_encoded(call_id, agent_id, queue, deadline, now, wall)[0]
+
+    def offer_encoded(
+        self,
+        call_id: str,
+        agent_id: str,
+        queue: str,
+        deadline: float,
+        now: float,
+        wall: float,
+        consult_from: str = "",
+    ) -> tuple[CallOffered, bytes]:
+        """:meth:`offer` (from ``consult_from``'s consultation, if named) and its bytes on
+        the bus (:func:`~cti.protocol.encode`), made once for its size and to send."""
+        offer, payload = fit_card_encoded(self._made(call_id, agent_id, queue, deadline, now, wall))
+        if consult_from:  # room was kept for it (card_budget.ENVELOPE_BYTES)
+            offer = offer.model_copy(update={"consult_from": consult_from})
+            payload = encode(offer)
+        return offer, payload
+
+    def _made(
+        self, call_id: str, agent_id: str, queue: str, deadline: float, now: float, wall: float
+    ) -> CallOffered:
+        """The offer as built, its card not yet fitted to one message (the bus would drop
+        one over its limit: :meth:`offer_encoded` cuts it)."""
         caller = self._router.call_caller(call_id)
         waited = now - self._router.call_arrived_at(call_id)
         pop = ScreenPop(
@@ -149,7 +174,7 @@ class ScreenPops:
             line=self._lines.features(call_id),
             message=self._messages(call_id),
         )
-        offer = CallOffered(
+        return CallOffered(
             agent_id=agent_id,
             pop=pop,
             timeout_s=deadline - now,
@@ -157,7 +182,6 @@ class ScreenPops:
             dispositions=self._config().engine.dispositions,
             agent_name=self.agent_names.get(agent_id, ""),
         )
-        return fit_card(offer)  # the card cut to one message, else the bus would drop it
 
     def connected(self, agent_id: str) -> None:
         """The agent took the offer: its card becomes the call in hand."""

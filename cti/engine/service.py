@@ -33,6 +33,7 @@ from cti.bus.queues import OneReaderQueue
 from cti.clock import EngineClock, RetryBackoff, wait_for_timer, wall_time
 from cti.config import Config, watch_config
 from cti.customers.base import CustomerBase
+from cti.engine import effects
 from cti.engine.call_control import CallController
 from cti.engine.callbacks import CallbackScheduler
 from cti.engine.caller_flows import CallerFlows
@@ -109,6 +110,7 @@ class EngineService:
         self.config = config
         self.bus = bus
         self._send_now: Callable[[], None] = getattr(bus, "send_now", lambda: None)  # MqttBus
+        self._publish_encoded = effects.publish_encoded(bus)  # the offer's bytes made once
         self.directory = directory
         self.recorder = recorder
         self.journal = journal
@@ -609,12 +611,11 @@ class EngineService:
     async def _offer(self, action: OfferCall, now: float, wall: float) -> None:
         """Ring the agent with the call's card; its customers go to the audit trail, queued."""
         agent_id = action.agent_id
-        offer = self.pops.offer(action.call_id, agent_id, action.queue, action.deadline, now,
-                                wall)  # fmt: skip
-        if action.consult_from:
-            offer = offer.model_copy(update={"consult_from": action.consult_from})
+        offer, payload = self.pops.offer_encoded(
+            action.call_id, agent_id, action.queue, action.deadline, now, wall, action.consult_from
+        )
         self.pops.offers[agent_id] = offer
-        await self.bus.publish(topics.agent_events(agent_id), offer)
+        await self._publish_encoded(topics.agent_events(agent_id), offer, payload)
         self._send_now()  # on its way before the agent's state is made and published
         if self.desk.trail is not None:
             self.desk.trail.offered(offer, wall)

@@ -7,7 +7,13 @@ from __future__ import annotations
 import pytest
 
 from agent_console.widgets import details_text, screen_pop_text
-from cti.engine.card_budget import ENVELOPE_BYTES, NOTE_CHARS, fit_card, fit_search_results
+from cti.engine.card_budget import (
+    ENVELOPE_BYTES,
+    NOTE_CHARS,
+    fit_card,
+    fit_card_encoded,
+    fit_search_results,
+)
 from cti.models import (
     CallerKind,
     Customer,
@@ -185,6 +191,23 @@ def test_an_offer_and_the_call_in_hand_keep_the_customer_and_script_and_cut_the_
     shown = screen_pop_text(sent, now=T0).plain
     assert "2,000 customers hold this number" in shown
     assert f"… {sent.matches_left_out:,} more not sent" in shown
+
+
+def test_a_card_fitted_comes_with_the_bytes_it_goes_as() -> None:
+    """fit_card_encoded (issue 23: the engine sends these bytes): fit_card's answer and
+    its encoding, for a card as it is and a card cut."""
+    small = CallOffered(agent_id="1001", pop=_pop(1, []), timeout_s=15, deadline_wall=T0)
+    big = CallOffered(
+        agent_id="1001",
+        pop=_pop(matches=2000, history=worst_contacts(5, answers=MAX_SCRIPT_ANSWERS)),
+        timeout_s=15,
+        deadline_wall=T0,
+    )
+    for offer in (small, big):
+        fitted, payload = fit_card_encoded(offer)
+        assert fitted == fit_card(offer)
+        assert payload == encode(fitted)
+    assert fit_card_encoded(small)[0] is small
 
 
 def test_search_results_too_big_for_one_message_send_the_first_and_say_more() -> None:
