@@ -39,7 +39,6 @@ from cti.customers.merge import (
     KeptApart,
     Merge,
     RowError,
-    Score,
     import_batch,
     merge_row,
     row_keys,
@@ -452,8 +451,8 @@ async def import_customers(
         from cti.customers.csv_worker import checked_in_worker  # it imports this module
 
         rows.close()
-        alone = (time_zone, Score.of_new(base.model, now))
-        batches = checked_in_worker(rows.path, rows.encoding, default_region, BATCH_ROWS, alone)
+        path, encoding = rows.path, rows.encoding
+        batches = checked_in_worker(path, encoding, default_region, BATCH_ROWS, time_zone)
     async with (
         bulk_settings(base.store),
         deferred_indexes(base.store, expected),

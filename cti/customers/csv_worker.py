@@ -5,11 +5,11 @@ program is run again in it); the batches come back on its standard output as pla
 tuples (``marshal``, no model per row, each behind its length), the errors with their
 lines. It is stopped with the import, however that ends.
 
-    python -m cti.customers.csv_worker PATH ENCODING REGION BATCH_ROWS TIME_ZONE VALUE SEGMENT AT
+    python -m cti.customers.csv_worker PATH ENCODING REGION BATCH_ROWS TIME_ZONE
 
 A row without an id comes with the new customer it alone makes (``CustomerRow.alone``:
-the import's time zone and score, ``VALUE SEGMENT AT``, are given for it), the work
-:func:`~cti.customers.merge.new_customer` would do per row in the importer.
+the import's time zone, ``TIME_ZONE``, is given for it; the store gives the score), the
+work :func:`~cti.customers.merge.new_customer` would do per row in the importer.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 import cti
 from cti.clock import real_io
 from cti.customers.csv_files import CheckedBatch, CsvImportError, check_rows, read_csv
-from cti.customers.merge import CustomerRow, RowError, Score, alone_columns
+from cti.customers.merge import CustomerRow, RowError, alone_columns
 from cti.store.customers_bulk import NewCustomer
 
 _LENGTH = struct.Struct("<Q")
@@ -41,13 +41,12 @@ def work(
     encoding: str,
     default_region: str,
     batch_rows: int,
-    alone: tuple[str, Score],
+    time_zone: str,
     out: BinaryIO,
 ) -> None:
     """Each batch of the file checked and written to ``out``; then None, or the error
-    that stopped the reading as text. ``alone``: the import's time zone and the score of
-    a new customer (module docstring)."""
-    time_zone, score = alone
+    that stopped the reading as text. ``time_zone``: the import's, a new customer's
+    when its row gives none (module docstring)."""
 
     def send(message: Any) -> None:
         # Version 4: short ASCII strings and small tuples in their own forms and objects
@@ -61,7 +60,7 @@ def work(
     try:
         rows = read_csv(path, encoding)[1].rest()
         while chunk := list(itertools.islice(rows, batch_rows)):
-            send(_checked(chunk, default_region, time_zone, score))
+            send(_checked(chunk, default_region, time_zone))
             del chunk
             # The batch's rows are freed (no cycles): what is left young is little, and
             # any cycle it made (an exception's) is collected with it.
@@ -75,7 +74,6 @@ def _checked(
     chunk: list[tuple[int, dict[str, str] | RowError]],
     default_region: str,
     time_zone: str,
-    score: Score,
 ) -> tuple[int, int, list[tuple[Any, ...]], list[tuple[int, str]]]:
     """A batch's message: rows read, the last line, the rows that passed (a row without
     an id with the columns of the new customer it alone makes, whose numbers and
@@ -85,22 +83,20 @@ def _checked(
     check_rows(chunk, default_region, batch, errors)
     good = [
         (r.line, r.id, tuple(r.phones), tuple(r.emails), r.fields, r.name_key,
-         None if r.id is not None else alone_columns(r, time_zone, score))
+         None if r.id is not None else alone_columns(r, time_zone))
         for r in batch
     ]  # fmt: skip
     return len(chunk), chunk[-1][0], good, [(e.line, e.reason) for e in errors]
 
 
 async def checked_in_worker(
-    path: Path, encoding: str, default_region: str, batch_rows: int, alone: tuple[str, Score]
+    path: Path, encoding: str, default_region: str, batch_rows: int, time_zone: str
 ) -> AsyncGenerator[CheckedBatch, None]:
     """The rows of the customers file at ``path`` (header checked), ``batch_rows`` at a
-    time, checked in a worker process; ``alone`` as :func:`work` takes it."""
+    time, checked in a worker process; ``time_zone`` as :func:`work` takes it."""
     paths = [_ROOT, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     env = os.environ | {"PYTHONPATH": os.pathsep.join(paths)}
-    time_zone, score = alone
-    args = (str(path), encoding, default_region, str(batch_rows), time_zone,
-            repr(score.value), score.segment, repr(score.scored_at))  # fmt: skip
+    args = (str(path), encoding, default_region, str(batch_rows), time_zone)
     async with real_io():
         worker = await asyncio.create_subprocess_exec(
             sys.executable, "-m", __name__, *args, stdout=asyncio.subprocess.PIPE, env=env
@@ -141,6 +137,5 @@ if __name__ == "__main__":
     # (work), never over a batch's live rows, and never over what the imports made.
     gc.disable()
     gc.freeze()
-    path, encoding, region, batch, zone, value, segment, at = sys.argv[1:]
-    given = (zone, Score(float(value), segment, float(at)))
-    work(Path(path), encoding, region, int(batch), given, sys.stdout.buffer)
+    path, encoding, region, batch, zone = sys.argv[1:]
+    work(Path(path), encoding, region, int(batch), zone, sys.stdout.buffer)

@@ -135,10 +135,10 @@ def merge_row(current: Customer, row: CustomerRow) -> Customer:
     return current.model_copy(update=changes)
 
 
-def new_customer(rows: Sequence[CustomerRow], time_zone: str, score: Score) -> NewCustomer:
+def new_customer(rows: Sequence[CustomerRow], time_zone: str) -> NewCustomer:
     """A new customer from its rows, as :func:`merge_row` would make it from an empty
-    customer in ``time_zone`` (later fields replace, numbers and addresses add up),
-    scored as a customer without orders or contacts."""
+    customer in ``time_zone`` (later fields replace, numbers and addresses add up); the
+    store scores it as a customer without orders or contacts."""
     if len(rows) == 1 and rows[0].alone is not None:
         return rows[0].alone
     keys = rows[0].keys if len(rows) == 1 else None
@@ -146,15 +146,15 @@ def new_customer(rows: Sequence[CustomerRow], time_zone: str, score: Score) -> N
         fields, phones, emails = rows[0].fields, tuple(rows[0].phones), tuple(rows[0].emails)
     else:
         fields, phones, emails, keys = _merged_rows(rows)
-    columns = _columns(fields, emails, keys, time_zone, score)
+    columns = _columns(fields, emails, keys, time_zone)
     return NewCustomer(columns=columns, phones=phones, emails=emails)
 
 
-def alone_columns(row: CustomerRow, time_zone: str, score: Score) -> tuple[object, ...]:
+def alone_columns(row: CustomerRow, time_zone: str) -> tuple[object, ...]:
     """The columns of the new customer ``row`` alone makes (:func:`new_customer`'s, the
     row's search keys worked out: :attr:`CustomerRow.keys`)."""
     assert row.keys is not None
-    return _columns(row.fields, row.emails, row.keys, time_zone, score)
+    return _columns(row.fields, row.emails, row.keys, time_zone)
 
 
 def _columns(
@@ -162,15 +162,14 @@ def _columns(
     emails: Sequence[str],
     keys: SearchKeys,
     time_zone: str,
-    score: Score,
 ) -> tuple[object, ...]:
     """A new customer's columns (:attr:`NewCustomer.columns`)."""
     name_key, text, grams = keys
     return (
-        fields.get("name", ""), score.value, score.segment,
-        fields.get("language", _DEFAULT_LANGUAGE), fields.get("time_zone", time_zone),
-        emails[0] if emails else "", fields.get("company", ""), fields.get("address", ""),
-        fields.get("owner", ""), name_key, text, grams, score.scored_at,
+        fields.get("name", ""), fields.get("language", _DEFAULT_LANGUAGE),
+        fields.get("time_zone", time_zone), emails[0] if emails else "",
+        fields.get("company", ""), fields.get("address", ""), fields.get("owner", ""),
+        name_key, text, grams,
     )  # fmt: skip
 
 
@@ -209,8 +208,9 @@ async def import_batch(
     if pending:
         report.rescored += (await base.rescore(now, list(assigned.values()))).customers
     score = Score.of_new(base.model, now)
-    news = [new_customer(rows, time_zone, score) for rows in new.values()]
-    assigned |= zip(new, await add_new_customers(base.store, news), strict=True)
+    news = [new_customer(rows, time_zone) for rows in new.values()]
+    scored = (score.value, score.segment, score.scored_at)
+    assigned |= zip(new, await add_new_customers(base.store, news, scored), strict=True)
     report.rescored += len(news)
     report.merges += [Merge(m.line, assigned[m.customer_id], m.by) for m in merges]
     report.kept_apart += [

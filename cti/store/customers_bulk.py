@@ -40,9 +40,11 @@ from cti.errors import StoreError
 if TYPE_CHECKING:
     from cti.store.database import Store
 
+#: The score columns first: each row takes the batch's score as ?1-?3 (bound once a
+#: statement), and its own values after by plain ``?`` (numbered on from the largest).
 _INSERT = (
-    "INSERT INTO customers (name, value, segment, language, time_zone, email, company,"
-    " address, owner, name_key, search_text, grams, scored_at) VALUES"
+    "INSERT INTO customers (value, segment, scored_at, name, language, time_zone, email,"
+    " company, address, owner, name_key, search_text, grams) VALUES"
 )
 _INSERT_PHONE = "INSERT INTO customer_phones (customer_id, raw, e164, kind, extension) VALUES"
 _INSERT_EMAIL = "INSERT INTO customer_emails (customer_id, position, email, email_key) VALUES"
@@ -121,16 +123,25 @@ class NewCustomer(NamedTuple):
     tuple: made by the hundred thousand, and sent by the import's worker as one."""
 
     columns: tuple[object, ...]
-    """name, value, segment, language, time_zone, email, company, address, owner,
-    name_key, search_text, grams (:func:`~cti.store.customers.gram_text`), scored_at."""
+    """name, language, time_zone, email, company, address, owner, name_key,
+    search_text, grams (:func:`~cti.store.customers.gram_text`); the score is the
+    batch's (:data:`NewScore`)."""
     phones: tuple[tuple[str, str, str, str], ...]
     """raw, e164, kind, extension."""
     emails: tuple[str, ...]
     """The primary address first."""
 
 
-async def add_new_customers(store: Store, customers: Sequence[NewCustomer]) -> list[int]:
-    """Write new customers in one transaction; their ids, which follow the largest id."""
+NewScore = tuple[float, str, float]
+"""value, segment, scored_at: what every new customer of a batch is scored (one without
+orders or contacts, scored at the import's time)."""
+
+
+async def add_new_customers(
+    store: Store, customers: Sequence[NewCustomer], score: NewScore
+) -> list[int]:
+    """Write new customers in one transaction, each scored ``score``; their ids, which
+    follow the largest id."""
 
     async def insert(connection: aiosqlite.Connection) -> list[int]:
         cursor = await connection.execute("SELECT coalesce(max(id), 0) FROM customers")
@@ -141,7 +152,7 @@ async def add_new_customers(store: Store, customers: Sequence[NewCustomer]) -> l
         # Each row takes the largest id plus one (an INTEGER PRIMARY KEY without
         # AUTOINCREMENT), in the order of the VALUES: the ids above, without a tuple
         # made per row to give them.
-        await _insert_rows(connection, _INSERT, [c.columns for c in customers])
+        await _insert_rows(connection, _INSERT, [c.columns for c in customers], score)
         cursor = await connection.execute("SELECT max(id) FROM customers")
         if await cursor.fetchone() != (ids[-1],):
             raise StoreError(f"new customers did not take the ids {first} to {ids[-1]}")
@@ -171,23 +182,28 @@ async def add_new_customers(store: Store, customers: Sequence[NewCustomer]) -> l
 
 
 async def _insert_rows(
-    connection: aiosqlite.Connection, insert: str, rows: Sequence[tuple[object, ...]]
+    connection: aiosqlite.Connection,
+    insert: str,
+    rows: Sequence[tuple[object, ...]],
+    shared: tuple[object, ...] = (),
 ) -> None:
     """``rows`` (of one width) inserted in their order by ``insert`` (``INSERT INTO t
     (columns) VALUES``), as many to a statement as :data:`MAX_PARAMETERS` allows: a
     statement's start and end (its cursors opened and closed, its halt) cost about
-    as much as the row it inserts, and executemany runs one statement a row."""
+    as much as the row it inserts, and executemany runs one statement a row. The first
+    columns take ``shared``, the same for every row: bound once a statement (?1, ?2...),
+    not once a row (a text bind is some 800 instructions)."""
     if not rows:
         return
     width = len(rows[0])
-    per = MAX_PARAMETERS // width
-    one = "(" + ", ".join("?" * width) + ")"
+    per = (MAX_PARAMETERS - len(shared)) // width
+    one = "(" + ", ".join([f"?{i}" for i in range(1, len(shared) + 1)] + ["?"] * width) + ")"
     full = len(rows) - len(rows) % per
     if full:
-        chunks = [tuple(_flat(rows[start : start + per])) for start in range(0, full, per)]
+        chunks = [(*shared, *_flat(rows[start : start + per])) for start in range(0, full, per)]
         await connection.executemany(f"{insert} {', '.join([one] * per)}", chunks)
     if full < len(rows):
-        rest = tuple(_flat(rows[full:]))
+        rest = (*shared, *_flat(rows[full:]))
         await connection.execute(f"{insert} {', '.join([one] * (len(rows) - full))}", rest)
 
 

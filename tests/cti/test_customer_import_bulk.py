@@ -23,12 +23,13 @@ from cti.customers.csv_files import (
     read_csv,
 )
 from cti.models import Customer, PhoneNumber, PhoneType
-from cti.store.customers_bulk import NewCustomer
+from cti.store.customers_bulk import NewCustomer, NewScore
 from cti.store.database import Store
 
 pytestmark = pytest.mark.customers
 
 NOW = 1_767_600_000.0
+SCORE: NewScore = (0.0, "basic", NOW)
 HEADER = "id,name,mobile,home_phone,email,company,language,time_zone\n"
 
 
@@ -88,9 +89,9 @@ async def test_a_large_import_drops_the_indexes_while_it_loads_and_builds_them_a
     seen: list[tuple[set[str], int]] = []
     add = bulk.add_new_customers
 
-    async def spy(store: Store, customers: list[NewCustomer]) -> list[int]:
+    async def spy(store: Store, customers: list[NewCustomer], score: NewScore) -> list[int]:
         seen.append((await indexes(store), await pending(store)))
-        return await add(store, customers)
+        return await add(store, customers, score)
 
     monkeypatch.setattr("cti.customers.merge.add_new_customers", spy)
     before = await indexes(base.store)
@@ -155,10 +156,10 @@ async def test_an_import_that_fails_half_way_still_builds_the_indexes(
     add = bulk.add_new_customers
     written: list[int] = []
 
-    async def failing(store: Store, customers: list[NewCustomer]) -> list[int]:
+    async def failing(store: Store, customers: list[NewCustomer], score: NewScore) -> list[int]:
         if written:
             raise RuntimeError("disk gone")
-        written.extend(await add(store, customers))
+        written.extend(await add(store, customers, score))
         return written
 
     monkeypatch.setattr("cti.customers.merge.add_new_customers", failing)
@@ -178,7 +179,7 @@ async def test_a_load_that_died_half_way_is_finished_by_the_next_open(tmp_path: 
         assert lock is not None
         names = [(f"欧阳明月{i}", f"m{i}@example.com") for i in range(5)]
         await bulk.add_new_customers(
-            store, [new(name, email, i) for i, (name, email) in enumerate(names)]
+            store, [new(name, email, i) for i, (name, email) in enumerate(names)], SCORE
         )
         # The process dies here: its lock goes with it, the indexes stay dropped.
         lock.close()
@@ -226,8 +227,7 @@ def new(name: str, email: str, i: int) -> NewCustomer:
     from cti.store.customers import search_keys_of
 
     name_key, text, grams = search_keys_of(name, "", [email])
-    columns = (name, 0.0, "basic", "zh", "Asia/Shanghai", email, "", "", "", name_key, text,
-               grams, NOW)  # fmt: skip
+    columns = (name, "zh", "Asia/Shanghai", email, "", "", "", name_key, text, grams)
     phone = (f"139{i:08d}", f"+86139{i:08d}", "mobile", "")
     return NewCustomer(columns=columns, phones=(phone,), emails=(email,))
 
@@ -317,14 +317,14 @@ KILLED_LOAD = """
 import asyncio, sys
 from cti.store import customers_bulk as bulk
 from cti.store.database import Store
-from tests.cti.test_customer_import_bulk import new
+from tests.cti.test_customer_import_bulk import SCORE, new
 
 async def main() -> None:
     store = await Store.open(sys.argv[1])
     lock = await bulk._start_deferring(store, 10**6)  # held until the process dies
     assert lock is not None
     names = [(f"欧阳明月{i}", f"m{i}@example.com") for i in range(5)]
-    await bulk.add_new_customers(store, [new(n, e, i) for i, (n, e) in enumerate(names)])
+    await bulk.add_new_customers(store, [new(n, e, i) for i, (n, e) in enumerate(names)], SCORE)
     print("loading", flush=True)
     sys.stdin.read()  # until killed
 
@@ -371,13 +371,16 @@ async def test_new_customers_written_many_to_a_statement_keep_their_order(
         )
         emails = tuple(f"c{i}.{k}@Example.com" for k in range(i % 3))
         made.append(one._replace(phones=one.phones + phones, emails=one.emails + emails))
-    ids = await bulk.add_new_customers(base.store, made)
+    ids = await bulk.add_new_customers(base.store, made, SCORE)
 
     assert ids == list(range(1, 401))
     store = base.store
-    assert [
-        tuple(r) for r in await store.fetch("", "SELECT id, name FROM customers ORDER BY id")
-    ] == [(cid, c.columns[0]) for cid, c in zip(ids, made, strict=True)]
+    customers = await store.fetch(
+        "", "SELECT id, name, time_zone, value, segment, scored_at FROM customers ORDER BY id"
+    )
+    assert [tuple(r) for r in customers] == [
+        (cid, c.columns[0], c.columns[2], *SCORE) for cid, c in zip(ids, made, strict=True)
+    ]  # each its own columns and the score bound once a statement
     written = await store.fetch(
         "", "SELECT customer_id, raw, e164 FROM customer_phones ORDER BY rowid"
     )
