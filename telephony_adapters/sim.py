@@ -80,6 +80,8 @@ class SimTrunk(TelephonyAdapter):
         self._events: asyncio.Queue[LineEvent] = asyncio.Queue()
         self._state: dict[str, SimCallState] = {}
         self._answered: dict[str, asyncio.Event] = {}
+        """The ringing calls someone waits to see answered (:meth:`wait_answered`): made
+        for a waiter only, not for every call that rings (issue 23: ring -> offer)."""
         self._ids = boot_call_ids(name)
         """New calls' ids (unique across restarts: the engine's journal keeps old ones)."""
         self.dialled: list[tuple[str, str]] = []
@@ -101,7 +103,6 @@ class SimTrunk(TelephonyAdapter):
         call_id = next(self._ids)
         self._note({"ring": call_id, "ani": ani, "name": caller_name})
         self._state[call_id] = SimCallState.RINGING
-        self._answered[call_id] = asyncio.Event()
         self._announce(call_id, ani, caller_name, dnis or self._dnis)
         return call_id
 
@@ -114,8 +115,11 @@ class SimTrunk(TelephonyAdapter):
         return True
 
     async def wait_answered(self, call_id: str) -> None:
-        """Return once the engine has answered the call."""
-        await self._answered[call_id].wait()
+        """Return once the engine has answered the call. Raises ``KeyError`` for a call
+        the trunk does not have (ended, or never rung)."""
+        state = self._state[call_id]
+        if state is SimCallState.RINGING:
+            await self._answered.setdefault(call_id, asyncio.Event()).wait()
 
     def state(self, call_id: str) -> SimCallState | None:
         """The live call's state; None once it ended (or never existed)."""
@@ -153,7 +157,9 @@ class SimTrunk(TelephonyAdapter):
             )
         self._note({"answer": call_id})
         self._state[call_id] = SimCallState.ANSWERED
-        self._answered[call_id].set()
+        waited = self._answered.pop(call_id, None)
+        if waited is not None:
+            waited.set()
 
     async def hang_up(self, call_id: str) -> None:
         if call_id not in self._state:
@@ -222,7 +228,6 @@ class SimTrunk(TelephonyAdapter):
             if call_id not in named and call_id in self._state:
                 # The engine never heard of it: it rang as the engine died.
                 self._state[call_id] = SimCallState.RINGING
-                self._answered[call_id].clear()
                 self._announce(call_id, ani, caller_name, self._dnis)
         self._restored.clear()
         return kept
@@ -293,10 +298,6 @@ class SimTrunk(TelephonyAdapter):
             except (ValueError, KeyError, TypeError, AttributeError):
                 # A line cut short when the process died: the write never happened.
                 log_limits.warning(log, "ledger %s: line %d ignored: %r", path, line_no, raw[:80])
-        for call_id, state in self._state.items():
-            self._answered[call_id] = asyncio.Event()
-            if state is SimCallState.ANSWERED:
-                self._answered[call_id].set()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._ledger = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

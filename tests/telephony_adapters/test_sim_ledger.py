@@ -52,6 +52,11 @@ async def test_live_calls_the_engine_did_not_name_are_announced_again(tmp_path: 
         call_id=unheard, ani="13912345678", dnis="800", line="sim", caller_name="李"
     )
     assert after.state(unheard) is SimCallState.RINGING
+    waiter = asyncio.create_task(after.wait_answered(unheard))
+    await asyncio.sleep(0)
+    assert not waiter.done()  # announced again: it rings until answered
+    await after.answer(unheard)
+    await asyncio.wait_for(waiter, 1)
     assert await after.adopt([]) == []  # only once: the announcement is not repeated
     after.ring("P")
     rung = await anext(events)

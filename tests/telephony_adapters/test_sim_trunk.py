@@ -43,6 +43,28 @@ async def test_answer_wakes_the_caller_and_hang_up_ends_the_call() -> None:
     assert trunk.caller_hangs_up(call_id) is False  # our hang-up makes no CallerHungUp
 
 
+async def test_waiting_for_an_answer_whenever_one_waits() -> None:
+    """Issue 23: a ring makes no event to wait on; a waiter gets one. Every waiter wakes
+    at the answer, a call answered already (or dialled) returns at once, and a call the
+    trunk does not have raises KeyError, as before."""
+    trunk = SimTrunk()
+    call_id = trunk.ring("1")
+    assert not trunk._answered  # nothing made for a call no one waits on
+    waiters = [asyncio.create_task(trunk.wait_answered(call_id)) for _ in range(2)]
+    await asyncio.sleep(0)
+    assert not any(w.done() for w in waiters)  # ringing: they wait
+    await trunk.answer(call_id)
+    await asyncio.wait_for(asyncio.gather(*waiters), 1)
+    await asyncio.wait_for(trunk.wait_answered(call_id), 1)  # answered: at once
+    dialled = await trunk.dial("+8613812345678")
+    await asyncio.wait_for(trunk.wait_answered(dialled), 1)
+    await trunk.hang_up(call_id)
+    for gone in (call_id, "never"):
+        with pytest.raises(KeyError):
+            await trunk.wait_answered(gone)
+    assert not trunk._answered
+
+
 async def test_requests_for_calls_the_line_does_not_have_raise_telephony_error() -> None:
     trunk = SimTrunk()
     gone = trunk.ring("1")
