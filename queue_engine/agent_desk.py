@@ -14,7 +14,16 @@ from queue_engine.call_control import CallControl, Handlers
 from queue_engine.members import LOGGED_OUT, NOT_READY, READY, RESERVED, TALKING, WRAP_UP
 from queue_engine.router_core import REJECTED_OFFER
 from queue_engine.router_state import BUSY, AgentEntry, CallEntry
-from queue_engine.transitions import AgentEvent, CallEvent, CallPhase
+from queue_engine.transitions import (
+    AGENT_ANSWER,
+    AGENT_DECLINE,
+    AGENT_EXTEND,
+    AGENT_LOG_IN,
+    AGENT_LOG_OUT,
+    AGENT_PAUSE,
+    CALL_ANSWER,
+    CallPhase,
+)
 
 #: The reason and note of what an agent logging out with a call leaves behind.
 LOGGED_OUT_NOTE: Final = "agent logged out"
@@ -75,7 +84,7 @@ class AgentDesk(CallControl):
         if agent.state is not LOGGED_OUT:
             return []
         out: list[Action] = []
-        self._set_state(agent, AgentEvent.LOG_IN, "logged in", now, out)
+        self._set_state(agent, AGENT_LOG_IN, "logged in", now, out)
         return out
 
     def _logout(self, e: inputs.AgentLogsOut, now: float) -> list[Action]:
@@ -84,7 +93,7 @@ class AgentDesk(CallControl):
         if agent.state in BUSY:
             self._let_go(agent, now, out)
         if agent.state is not LOGGED_OUT:
-            self._set_state(agent, AgentEvent.LOG_OUT, "", now, out)
+            self._set_state(agent, AGENT_LOG_OUT, "", now, out)
             self._check_staffing(agent, now, out)
             for _, _, call_id in sorted(self._personal.pop(e.agent_id, [])):
                 call = self._calls.get(call_id)  # its due personal callbacks: for anyone
@@ -154,7 +163,7 @@ class AgentDesk(CallControl):
         agent = self._agent(agent_id)
         out: list[Action] = []
         if agent.state in (READY, NOT_READY):
-            self._set_state(agent, AgentEvent.PAUSE, reason, now, out)
+            self._set_state(agent, AGENT_PAUSE, reason, now, out)
             self._check_staffing(agent, now, out)
         elif agent.state in (TALKING, WRAP_UP):
             agent.not_ready_after_call = True
@@ -183,7 +192,7 @@ class AgentDesk(CallControl):
             for peer in peers:
                 out.append(WithdrawOffer(call_id, peer.agent_id, "answered_elsewhere"))
             self._free_all(peers, now, out)
-        self._move(call, CallEvent.ANSWER)
+        self._move(call, CALL_ANSWER)
         call.agents.current = call.agents.handled_by = agent_id
         times = call.times
         answered = times.answered_at is not None  # transferred: connected already
@@ -193,7 +202,7 @@ class AgentDesk(CallControl):
         agent.missed = 0
         dial = None if answered or call.callback is None else call.callback.number
         out.insert(0, ConnectCall(call_id, agent_id, dial, answered))
-        self._set_state(agent, AgentEvent.ANSWER, "", now, out, call_id=call_id)
+        self._set_state(agent, AGENT_ANSWER, "", now, out, call_id=call_id)
         return out
 
     def _reject(
@@ -206,7 +215,7 @@ class AgentDesk(CallControl):
             return self._drop_consult(consulted, "rejected", note, now, not_ready=reason)
         call = self._offered_to(agent, call_id)
         out: list[Action] = [WithdrawOffer(call_id, agent_id, "rejected")]
-        self._set_state(agent, AgentEvent.DECLINE, reason, now, out)
+        self._set_state(agent, AGENT_DECLINE, reason, now, out)
         call.agents.offered_to.discard(agent_id)
         if not call.agents.offered_to:
             self._requeue(call, now, out)
@@ -261,7 +270,7 @@ class AgentDesk(CallControl):
         out: list[Action] = []
         started = agent.wrap_started
         self._set_state(
-            agent, AgentEvent.EXTEND, "", agent.since, out, call_id=e.call_id, deadline=deadline
+            agent, AGENT_EXTEND, "", agent.since, out, call_id=e.call_id, deadline=deadline
         )
         agent.wrap_started = started
         return out

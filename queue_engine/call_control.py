@@ -14,7 +14,7 @@ from queue_engine.actions import Action, ConsultChanged, DisconnectCall, JoinCal
 from queue_engine.matching import Matching
 from queue_engine.members import LOGGED_OUT, NOT_READY, READY, RESERVED, TALKING, WRAP_UP
 from queue_engine.router_state import AgentEntry, CallEntry, Consultation, dialling
-from queue_engine.transitions import AgentEvent, CallPhase
+from queue_engine.transitions import AGENT_ANSWER, AGENT_DIAL, AGENT_OFFER, CallPhase
 
 Handlers = dict[type[Any], Callable[[Any, float], list[Action]]]
 """Input type -> the step that applies it (``step(input, now)``)."""
@@ -92,9 +92,7 @@ class CallControl(Matching):
         call.held = True
         deadline = now + self._queues[call.queue].offer_timeout_s
         out: list[Action] = []
-        self._set_state(
-            target, AgentEvent.OFFER, "", now, out, call_id=e.call_id, deadline=deadline
-        )
+        self._set_state(target, AGENT_OFFER, "", now, out, call_id=e.call_id, deadline=deadline)
         out.append(OfferCall(e.call_id, e.to_agent, call.queue, deadline, consult_from=e.agent_id))
         out.append(ConsultChanged(e.call_id, e.agent_id, e.to_agent, "ringing"))
         return out
@@ -164,7 +162,7 @@ class CallControl(Matching):
             agent.not_ready_after_call = True
             agent.after_call_reason = agent.reason
         out: list[Action] = []
-        self._set_state(agent, AgentEvent.DIAL, "", now, out, call_id=e.call_id)
+        self._set_state(agent, AGENT_DIAL, "", now, out, call_id=e.call_id)
         return out
 
     def _dial_ends(self, e: inputs.DialEnds, now: float) -> list[Action]:
@@ -253,7 +251,7 @@ class CallControl(Matching):
         call.consult.state = "talking"
         agent.missed = 0
         out: list[Action] = [JoinCall(call.call_id, agent.agent_id)]
-        self._set_state(agent, AgentEvent.ANSWER, "", now, out, call_id=call.call_id)
+        self._set_state(agent, AGENT_ANSWER, "", now, out, call_id=call.call_id)
         assert call.agents.current is not None
         out.append(ConsultChanged(call.call_id, call.agents.current, agent.agent_id, "talking"))
         return out

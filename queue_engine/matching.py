@@ -34,7 +34,17 @@ from queue_engine.router_core import (
     RouterCore,
 )
 from queue_engine.router_state import AgentEntry, Callback, CallEntry, QueueEntry, dialling
-from queue_engine.transitions import AgentEvent, CallEvent, CallPhase
+from queue_engine.transitions import (
+    AGENT_AFTER_CALL,
+    AGENT_DECLINE,
+    AGENT_END,
+    AGENT_FREE,
+    AGENT_OFFER,
+    CALL_END,
+    CALL_OFFER,
+    CALL_QUEUE,
+    CallPhase,
+)
 
 #: A call may be moved by exit rules at most this many times (guards against loops).
 _MAX_EXIT_MOVES: Final = 8
@@ -65,7 +75,7 @@ class Matching(RouterCore):
             self._offer(best, agents, now, out)
             return
         if agent.state is not READY:
-            self._set_state(agent, AgentEvent.FREE, "", now, out)
+            self._set_state(agent, AGENT_FREE, "", now, out)
         self._join_pools(agent)
 
     def _best_call_for(self, agent: AgentEntry, now: float) -> CallEntry | None:
@@ -123,7 +133,7 @@ class Matching(RouterCore):
         """Ready and in the pools, not yet choosing a call (see :meth:`_take_next`)."""
         for agent in agents:
             agent.call_id = None
-            self._set_state(agent, AgentEvent.FREE, "", now, out)
+            self._set_state(agent, AGENT_FREE, "", now, out)
             self._join_pools(agent)
 
     def _take_next(self, agents: list[AgentEntry], now: float, out: list[Action]) -> None:
@@ -156,7 +166,7 @@ class Matching(RouterCore):
 
     def _enter(self, call: CallEntry, q: QueueEntry, now: float, out: list[Action]) -> None:
         """A call arrives in ``q`` (new, due, or moved): exit rules first, then place it."""
-        self._move(call, CallEvent.QUEUE)
+        self._move(call, CALL_QUEUE)
         HEAP_PUSH(q.by_arrival, (call.arrived_at, call.seq, call.call_id))
         if len(q.by_arrival) > 2 * q.waiting + 64:
             q.by_arrival = [e for e in q.by_arrival if self._is_queued(e[2], q.name)]
@@ -207,7 +217,7 @@ class Matching(RouterCore):
 
     def _wait(self, call: CallEntry, q: QueueEntry, now: float) -> None:
         """``call`` waits in ``q``: counted, on its ring's heap, its timers armed."""
-        self._move(call, CallEvent.QUEUE)
+        self._move(call, CALL_QUEUE)
         call.agents.current = None
         call.agents.offered_to = set()
         q.waiting += 1
@@ -229,7 +239,7 @@ class Matching(RouterCore):
         self, call: CallEntry, agents: list[AgentEntry], now: float, out: list[Action]
     ) -> None:
         q = self._queues[call.queue]
-        self._move(call, CallEvent.OFFER)
+        self._move(call, CALL_OFFER)
         held = call.agents
         if len(agents) == 1:
             held.current = agents[0].agent_id
@@ -246,7 +256,7 @@ class Matching(RouterCore):
             q.rr_last = q.order[agents[0].agent_id]
         for agent in agents:
             self._set_state(
-                agent, AgentEvent.OFFER, "", now, out, call_id=call.call_id, deadline=deadline
+                agent, AGENT_OFFER, "", now, out, call_id=call.call_id, deadline=deadline
             )
             out.append(OfferCall(call.call_id, agent.agent_id, call.queue, deadline))
 
@@ -298,7 +308,7 @@ class Matching(RouterCore):
             return
         if call.consult is not None:
             out.extend(self._drop_consult(call, "caller_hung_up", "the call ended", now))
-        self._move(call, CallEvent.END)
+        self._move(call, CALL_END)
         call.times.ended_at = now
         call.held = False
         agent.calls_handled += 1
@@ -310,9 +320,7 @@ class Matching(RouterCore):
         self, call: CallEntry, agent: AgentEntry, now: float, out: list[Action]
     ) -> None:
         wrap = self._queues[call.queue].wrap_up_s
-        self._set_state(
-            agent, AgentEvent.END, "", now, out, call_id=call.call_id, deadline=now + wrap
-        )
+        self._set_state(agent, AGENT_END, "", now, out, call_id=call.call_id, deadline=now + wrap)
         agent.wrap_started = now
 
     def _finish_wrap_up(
@@ -346,7 +354,7 @@ class Matching(RouterCore):
         """A manual dial never answered is over: recorded as ``unanswered`` with ``end``
         (no answer, busy, failed, cancelled) as its disposition; its agent goes back to
         the state it dialled from, with no wrap-up."""
-        self._move(call, CallEvent.END)
+        self._move(call, CALL_END)
         self._finish_call(call, call.times.ended_at or now, "unanswered", out, disposition=end)
         self._wrap_up_over(agent, now, out)
 
@@ -360,7 +368,7 @@ class Matching(RouterCore):
         if agent.not_ready_after_call:
             agent.not_ready_after_call = False
             reason = reason or NOT_READY_AFTER_CALL
-            self._set_state(agent, AgentEvent.AFTER_CALL, reason, now, out)
+            self._set_state(agent, AGENT_AFTER_CALL, reason, now, out)
             self._check_staffing(agent, now, out)
         else:
             self._make_ready(agent, now, out)
@@ -410,12 +418,12 @@ class Matching(RouterCore):
         call.consult = None
         out: list[Action] = [WithdrawOffer(call.call_id, target.agent_id, reason)]
         target.call_id = None
-        event = AgentEvent.DECLINE
+        move = AGENT_DECLINE
         if target.not_ready_after_call:
             target.not_ready_after_call = False
-            not_ready, event = NOT_READY_AFTER_CALL, AgentEvent.AFTER_CALL
+            not_ready, move = NOT_READY_AFTER_CALL, AGENT_AFTER_CALL
         if not_ready != REJECTED_OFFER:
-            self._set_state(target, event, not_ready, now, out)
+            self._set_state(target, move, not_ready, now, out)
             self._check_staffing(target, now, out)
         else:
             self._make_ready(target, now, out)

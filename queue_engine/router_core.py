@@ -44,10 +44,9 @@ from queue_engine.router_state import (
     TimerLane,
 )
 from queue_engine.transitions import (
-    AGENT_NEXT,
-    CALL_NEXT,
-    AgentEvent,
-    CallEvent,
+    CALL_FINISH,
+    AgentMove,
+    CallMove,
     CallPhase,
     agent_next,
     call_next,
@@ -226,7 +225,7 @@ class RouterCore:
     def _set_state(
         self,
         agent: AgentEntry,
-        event: AgentEvent,
+        move: AgentMove,
         reason: str,
         now: float,
         out: list[Action],
@@ -234,10 +233,10 @@ class RouterCore:
         call_id: str | None = None,
         deadline: float | None = None,
     ) -> None:
-        """Move the agent by ``event`` (:data:`queue_engine.transitions.AGENT_TRANSITIONS`)."""
-        state = AGENT_NEXT[event].get(agent.state)
+        """Move the agent by ``move`` (:data:`queue_engine.transitions.AGENT_TRANSITIONS`)."""
+        state = move.to.get(agent.state)
         if state is None:  # the table has no such move: say which
-            state = agent_next(agent.agent_id, agent.state, event)
+            state = agent_next(agent.agent_id, agent.state, move.event)
         if agent.state is READY:
             self._leave_pools(agent)
         # ``in PRESENT`` by identity: present is neither logged out nor Not Ready (two
@@ -267,10 +266,10 @@ class RouterCore:
             self._agent_timer(deadline, agent)
         out.append(AgentStateSet(agent.agent_id, state, reason, call_id, deadline))
 
-    def _move(self, call: CallEntry, event: CallEvent) -> None:
-        """Move the call by ``event`` (:data:`queue_engine.transitions.CALL_TRANSITIONS`)."""
-        phase = CALL_NEXT[event].get(call.phase)
-        call.phase = call_next(call.call_id, call.phase, event) if phase is None else phase
+    def _move(self, call: CallEntry, move: CallMove) -> None:
+        """Move the call by ``move`` (:data:`queue_engine.transitions.CALL_TRANSITIONS`)."""
+        phase = move.to.get(call.phase)
+        call.phase = call_next(call.call_id, call.phase, move.event) if phase is None else phase
 
     def _link(self, agent: AgentEntry) -> None:
         """Make the agent's :attr:`~AgentEntry.links` anew (after it or a queue of its
@@ -523,7 +522,7 @@ class RouterCore:
         callback = call.callback
         if callback is not None and callback.reserved_for is not None:
             note = f"callback for {callback.reserved_for}" + (f" · {note}" if note else "")
-        self._move(call, CallEvent.FINISH)
+        self._move(call, CALL_FINISH)
         call.times.ended_at = ended_at
         del self._calls[call.call_id]
         self._finished[call.call_id] = None

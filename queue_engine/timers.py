@@ -14,7 +14,7 @@ from queue_engine.call_desk import CallDesk
 from queue_engine.members import RESERVED, RING_ALL, WRAP_UP
 from queue_engine.router_core import HEAP_POP, MISSED_OFFER
 from queue_engine.router_state import AgentEntry, CallEntry, QueueEntry
-from queue_engine.transitions import AgentEvent, CallPhase
+from queue_engine.transitions import AGENT_MISS, CallPhase
 
 #: The disposition of a call whose wrap-up time ran out before the agent chose one: the
 #: record says so (reports count these) rather than nothing.
@@ -104,7 +104,7 @@ class Timers(CallDesk):
         call.agents.offered_to.discard(agent.agent_id)
         agent.missed += 1
         if agent.missed >= self.max_missed_offers:
-            self._set_state(agent, AgentEvent.MISS, MISSED_OFFER, now, out)
+            self._set_state(agent, AGENT_MISS, MISSED_OFFER, now, out)
             if not call.agents.offered_to:
                 self._requeue(call, now, out)
             self._check_staffing(agent, now, out)
@@ -131,7 +131,7 @@ class Timers(CallDesk):
             call.agents.offered_to.discard(agent.agent_id)
             agent.missed += 1
             if agent.missed >= self.max_missed_offers:
-                self._set_state(agent, AgentEvent.MISS, MISSED_OFFER, now, out)
+                self._set_state(agent, AGENT_MISS, MISSED_OFFER, now, out)
             else:
                 free.append(agent)
         self._ready_together(free, now, out)

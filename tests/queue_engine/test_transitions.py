@@ -7,16 +7,32 @@ import pytest
 
 from cti.errors import RoutingError
 from cti.models import AgentConfig, AgentState, CallerInfo, QueueConfig
-from queue_engine import inputs
+from queue_engine import inputs, transitions
 from queue_engine.actions import AgentStateSet
 from queue_engine.router import Router
 from queue_engine.transitions import (
     AGENT_TRANSITIONS,
     CALL_TRANSITIONS,
     AgentEvent,
+    CallEvent,
     CallPhase,
+    Move,
     agent_next,
 )
+
+
+def test_each_named_move_is_its_events_rows() -> None:
+    """The router moves by the ``AGENT_*``/``CALL_*`` constants: each is its event's
+    rows of the table, and no more, and every event has one."""
+    for prefix, events, rows in (
+        ("AGENT_", AgentEvent, AGENT_TRANSITIONS),
+        ("CALL_", CallEvent, CALL_TRANSITIONS),
+    ):
+        for event in events:
+            move = getattr(transitions, prefix + event.name)
+            assert isinstance(move, Move)
+            assert move.event is event
+            assert move.to == {r.source: r.target for r in rows if r.event is event}
 
 
 def reachable(start: object, rows: tuple[tuple[object, object, object], ...]) -> set[object]:
