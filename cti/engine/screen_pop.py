@@ -26,7 +26,7 @@ from cti.protocol import CallOffered, CallScript, CustomerDetails, ScreenPop, en
 from cti.scoring import score
 from queue_engine.priority import explain
 from queue_engine.router import Router
-from scripts_engine.catalog import ScriptCatalog
+from scripts_engine.catalog import LoadedScript, ScriptCatalog
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,9 @@ async def identify(
     return caller.model_copy(update={"caller_name": name}) if name else caller
 
 
+#: Scripts whose offered form is kept (:meth:`ScreenPops.call_script`): queues' and
+#: campaigns' scripts, a few; a bound all the same.
+SCRIPTS_KEPT = 256
 #: Caller numbers whose classification is kept (:func:`classify_caller`).
 CALLER_NUMBERS_KEPT = 4096
 
@@ -124,6 +127,9 @@ class ScreenPops:
         again as :class:`CurrentCall` when the console asks for a snapshot."""
         self.call_scripts: dict[str, str] = {}
         """Call -> the script its offer carries instead of its queue's (a campaign's)."""
+        self._sent_scripts: dict[str, tuple[LoadedScript, CallScript]] = {}
+        """Script reference -> the script loaded and what offers send of it, made again
+        only when the catalog reads the file again (issue 23: not every offer)."""
 
     def offer(
         self, call_id: str, agent_id: str, queue: str, deadline: float, now: float, wall: float
@@ -209,13 +215,20 @@ class ScreenPops:
             return None
         if loaded is None:
             return None
-        return CallScript(
+        kept = self._sent_scripts.get(ref)
+        if kept is not None and kept[0] is loaded:
+            return kept[1]
+        sent = CallScript(
             name=loaded.name,
             version=loaded.version,
             sha256=loaded.sha256,
             file=loaded.file,
             text=loaded.text,
         )
+        if len(self._sent_scripts) >= SCRIPTS_KEPT:
+            self._sent_scripts.clear()
+        self._sent_scripts[ref] = (loaded, sent)
+        return sent
 
     def chosen(
         self, agent_id: str, call_id: str, customer: Customer, card: CustomerDetails
