@@ -167,10 +167,6 @@ class Matching(RouterCore):
     def _enter(self, call: CallEntry, q: QueueEntry, now: float, out: list[Action]) -> None:
         """A call arrives in ``q`` (new, due, or moved): exit rules first, then place it."""
         self._move(call, CALL_QUEUE)
-        HEAP_PUSH(q.by_arrival, (call.arrived_at, call.seq, call.call_id))
-        if len(q.by_arrival) > 2 * q.waiting + 64:
-            q.by_arrival = [e for e in q.by_arrival if self._is_queued(e[2], q.name)]
-            heapq.heapify(q.by_arrival)
         if call.callback is None:  # exits are for callers on the line
             if q.max_length is not None and q.waiting >= q.max_calls:
                 self._take_exit(call, q.max_length, "queue full", now, out)
@@ -178,7 +174,7 @@ class Matching(RouterCore):
             if q.no_agents is not None and not self._staffed(q):
                 self._take_exit(call, q.no_agents, "no agents", now, out)
                 return
-        self._place(call, q, now, out)  # max_wait: there, on every way into the queue
+        self._place(call, q, now, out, entering=True)  # max_wait: there, on every way in
 
     def _due(self, call: CallEntry, now: float, out: list[Action]) -> None:
         """A scheduled callback is due: into its queue, or to the agent it is reserved for."""
@@ -197,11 +193,20 @@ class Matching(RouterCore):
             self._timer(call.arrived_at + wait, "personal", call.call_id)
 
     def _place(
-        self, call: CallEntry, q: QueueEntry, now: float, out: list[Action], *, offer: bool = True
+        self,
+        call: CallEntry,
+        q: QueueEntry,
+        now: float,
+        out: list[Action],
+        *,
+        offer: bool = True,
+        entering: bool = False,
     ) -> None:
         """Offer ``call`` to the best Ready agent of its ring (unless not ``offer``), or
         queue it. Every way into or back into a queue comes here: a caller past the
-        queue's ``max_wait`` takes the exit at once instead."""
+        queue's ``max_wait`` takes the exit at once instead. ``entering``: the call was
+        not waiting in ``q`` (new, moved, back from an offer): if it waits, it joins the
+        arrival order too (only then: a call offered at once needs no entry there)."""
         due = self._max_wait_due(call, q)
         if due is not None and now >= due:
             rule = q.max_wait
@@ -214,6 +219,15 @@ class Matching(RouterCore):
             self._offer(call, agents, now, out)
             return
         self._wait(call, q, now)
+        if entering:
+            self._by_arrival(call, q)
+
+    def _by_arrival(self, call: CallEntry, q: QueueEntry) -> None:
+        """``call``, now waiting in ``q``, into its arrival order (the longest wait)."""
+        HEAP_PUSH(q.by_arrival, (call.arrived_at, call.seq, call.call_id))
+        if len(q.by_arrival) > 2 * q.waiting + 64:  # stale entries dropped
+            q.by_arrival = [e for e in q.by_arrival if self._is_queued(e[2], q.name)]
+            heapq.heapify(q.by_arrival)
 
     def _wait(self, call: CallEntry, q: QueueEntry, now: float) -> None:
         """``call`` waits in ``q``: counted, on its ring's heap, its timers armed."""
@@ -231,9 +245,7 @@ class Matching(RouterCore):
 
     def _requeue(self, call: CallEntry, now: float, out: list[Action]) -> None:
         """Back to the queue at its old place (its fixed key never changed)."""
-        q = self._queues[call.queue]
-        HEAP_PUSH(q.by_arrival, (call.arrived_at, call.seq, call.call_id))
-        self._place(call, q, now, out)
+        self._place(call, self._queues[call.queue], now, out, entering=True)
 
     def _offer(
         self, call: CallEntry, agents: list[AgentEntry], now: float, out: list[Action]
@@ -283,7 +295,8 @@ class Matching(RouterCore):
             # to voicemail instead.
             self._become_callback(call, call.caller.e164, now)
             out.append(ReleaseLine(call.call_id))
-            self._place(call, self._queues[call.queue], now, out)
+            # entering: it may come from _enter, which left the arrival order to _place
+            self._place(call, self._queues[call.queue], now, out, entering=True)
             return
         action = rule.action
         if action in (ExitAction.QUEUE, ExitAction.CALLBACK):

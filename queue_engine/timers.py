@@ -136,8 +136,7 @@ class Timers(CallDesk):
                 free.append(agent)
         self._ready_together(free, now, out)
         if not call.agents.offered_to:  # back at its place (or its exit); the freed choose
-            heapq.heappush(q.by_arrival, (call.arrived_at, call.seq, call.call_id))
-            self._place(call, q, now, out, offer=False)
+            self._place(call, q, now, out, offer=False, entering=True)
         self._take_next(free, now, out)
         q = self._queues[call.queue]  # its exit may have moved it
         if call.phase is CallPhase.QUEUED and self._head(q, call.ring) is call:

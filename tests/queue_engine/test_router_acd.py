@@ -1072,6 +1072,32 @@ def test_no_agents_callback_releases_the_line_and_keeps_the_place() -> None:
     assert (cdr.kind, cdr.callback_requested_at, cdr.outcome) == ("callback", 1.0, "answered")
 
 
+def test_the_longest_wait_counts_calls_that_came_to_wait_other_than_at_arrival() -> None:
+    """A call joins its queue's arrival order when it waits, not when it arrives (one
+    offered at once needs no entry there): a callback by an exit as it arrives, a call
+    back from a rejected offer and one back from a lapsed one still count."""
+    rule = NoAgentsExit(action=ExitAction.CALLBACK, when="none_available")
+    router = Router([exits_queue(no_agents=rule)])
+    agent(router, "x", ("q",), 0.0, is_ready=False)
+    router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller(10, 1)), 1.0)
+    assert router.snapshot("q", 10.0).longest_wait_s == 9.0
+
+    router = Router([exits_queue()])
+    agent(router, "x", ("q",), 0.0)
+    agent(router, "y", ("q",), 0.0)
+    assert offers(
+        router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller(0, 1)), 1.0)
+    ) == [("c1", "x")]
+    router.handle(inputs.AgentGoesNotReady(agent_id="y", reason="break"), 1.5)
+    router.handle(inputs.AgentRejects(agent_id="x", call_id="c1"), 2.0)
+    assert router.waiting_in_order("q") == ["c1"]
+    assert router.snapshot("q", 5.0).longest_wait_s == 4.0
+    router.handle(inputs.AgentGoesReady(agent_id="y"), 6.0)  # offered again, lapses
+    router.handle(inputs.TimePasses(), 6.0 + router.queue_config("q").offer_timeout_s)
+    assert router.waiting_in_order("q") == ["c1"]
+    assert router.snapshot("q", 100.0).longest_wait_s == 99.0
+
+
 def test_max_wait_callback_keeps_the_place_ahead_of_later_callers() -> None:
     rule = MaxWaitExit(action=ExitAction.CALLBACK, after_s=30.0)
     router = Router([exits_queue(max_wait=rule)])
