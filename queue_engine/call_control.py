@@ -76,7 +76,7 @@ class CallControl(Matching):
         self._hand_off(call, agent, to, now, out)
         call.version += 1
         if target is not None:
-            self._offer(call, [target], now, out)
+            self._offer(call, self._queues[call.queue], [target], now, out)
         else:
             if q.name != call.queue:
                 self._to_queue(call, q.name, "transfer", out)

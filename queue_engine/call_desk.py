@@ -183,7 +183,7 @@ class CallDesk(AgentDesk):
             if agents:
                 self._unwait(new, call)
                 call.version += 1
-                self._offer(call, agents, now, out)
+                self._offer(call, new, agents, now, out)
         return out
 
     def _rewait(self, q: QueueEntry, now: float) -> list[CallEntry]:

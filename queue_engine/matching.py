@@ -72,7 +72,7 @@ class Matching(RouterCore):
             agents = [agent]
             if q.strategy is RING_ALL:  # others Ready with it (_free_all)
                 agents += self._choose_agents(q, best.ring)
-            self._offer(best, agents, now, out)
+            self._offer(best, q, agents, now, out)
             return
         if agent.state is not READY:
             self._set_state(agent, AGENT_FREE, "", now, out)
@@ -114,8 +114,9 @@ class Matching(RouterCore):
             del self._personal[agent.agent_id]
         if call is None:
             return False
-        call.ring = self._queues[call.queue].ring_for(call.arrived_at, now)
-        self._offer(call, [agent], now, out)
+        q = self._queues[call.queue]
+        call.ring = q.ring_for(call.arrived_at, now)
+        self._offer(call, q, [agent], now, out)
         return True
 
     def _free_all(self, agents: list[AgentEntry], now: float, out: list[Action]) -> None:
@@ -185,7 +186,7 @@ class Matching(RouterCore):
             self._enter(call, q, now, out)
         elif owner.state is READY:
             call.ring = q.ring_for(call.arrived_at, now)
-            self._offer(call, [owner], now, out)
+            self._offer(call, q, [owner], now, out)
         else:  # stays scheduled until the owner frees up or the wait is over
             entry = (-call.key, call.seq, call.call_id)
             heapq.heappush(self._personal.setdefault(owner.agent_id, []), entry)
@@ -216,7 +217,7 @@ class Matching(RouterCore):
         call.ring = q.ring_for(call.arrived_at, now)
         agents = self._choose_agents(q, call.ring) if offer else []
         if agents:
-            self._offer(call, agents, now, out)
+            self._offer(call, q, agents, now, out)
             return
         self._wait(call, q, now)
         if entering:
@@ -248,9 +249,14 @@ class Matching(RouterCore):
         self._place(call, self._queues[call.queue], now, out, entering=True)
 
     def _offer(
-        self, call: CallEntry, agents: list[AgentEntry], now: float, out: list[Action]
+        self,
+        call: CallEntry,
+        q: QueueEntry,
+        agents: list[AgentEntry],
+        now: float,
+        out: list[Action],
     ) -> None:
-        q = self._queues[call.queue]
+        """Offer ``call`` of ``q`` (its queue, which the caller has at hand) to ``agents``."""
         self._move(call, CALL_OFFER)
         held = call.agents
         if len(agents) == 1:

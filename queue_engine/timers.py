@@ -144,7 +144,7 @@ class Timers(CallDesk):
             if agents:
                 heapq.heappop(q.calls[call.ring])
                 self._unwait(q, call)
-                self._offer(call, agents, now, out)
+                self._offer(call, q, agents, now, out)
         for agent in lapsed:
             if agent not in free:
                 self._check_staffing(agent, now, out)
