@@ -286,9 +286,7 @@ class MqttBus:
     async def publish(self, topic: str, message: Message, *, retain: bool = False) -> None:
         """Publish ``message``. Online, waits while the in-flight window is full;
         offline, it waits in the outbox and this returns at once."""
-        self.publish_payload(topic, encode(message), retain=retain)
-        if len(self._outbox) >= self._window.size:  # no coroutine made while there is room
-            await self._window_room()
+        await self.publish_encoded(topic, message, encode(message), retain=retain)
 
     async def publish_encoded(
         self, topic: str, message: Message, payload: bytes, *, retain: bool = False
@@ -297,7 +295,7 @@ class MqttBus:
         :func:`~cti.protocol.encode`, sent as it is (the engine's offer, encoded once to
         measure its card and to send it)."""
         self.publish_payload(topic, payload, retain=retain)
-        if len(self._outbox) >= self._window.size:
+        if len(self._outbox) >= self._window.size:  # no coroutine made while there is room
             await self._window_room()
 
     async def _window_room(self) -> None:
