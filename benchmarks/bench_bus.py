@@ -71,7 +71,7 @@ from cti import topics
 from cti.app.commands.serve import loop_factory as serve_loop_factory
 from cti.bus.memory import Bus, InMemoryBus
 from cti.bus.mqtt import MqttBus
-from cti.bus.packets import Demux, publish_packet, topic_head
+from cti.bus.packets import Demux, publish_packet, read_variable_int, topic_head, variable_int
 from cti.config import Config, load_config
 from cti.engine.service import EngineService
 from cti.models import AgentConfig, Customer, Interaction
@@ -274,12 +274,12 @@ class LeanConnection(asyncio.Protocol):
         self._write(bytes((0x10, len(body))) + body)  # CONNECT, MQTT v5, clean start, no keepalive
         filters = b"".join(topic_head(topics.agent_events(a)) + b"\x01" for a in self.agents)
         body = b"\x00\x01\x00" + filters  # SUBSCRIBE, packet id 1, at QoS 1
-        self._write(b"\x82" + _mqtt_length(len(body)) + body)
+        self._write(b"\x82" + variable_int(len(body)) + body)
 
     def data_received(self, data: bytes) -> None:
         rest = self.demux.feed(data)  # PUBLISH and PUBACK; the rest: CONNACK, SUBACK
         while rest:
-            kind, (length, at) = rest[0] >> 4, _read_mqtt_length(rest)
+            kind, (length, at) = rest[0] >> 4, read_variable_int(rest, 1, len(rest))
             if kind == 9:  # SUBACK
                 self.subscribed.set()
             rest = rest[at + length :]
@@ -342,27 +342,6 @@ class LeanConnection(asyncio.Protocol):
 
 def _same(link: LeanConnection) -> LeanConnection:
     return link
-
-
-def _mqtt_length(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _read_mqtt_length(packet: bytes) -> tuple[int, int]:
-    """A packet's remaining length and where its body starts."""
-    value, shift, at = 0, 0, 1
-    while True:
-        byte = packet[at]
-        at += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, at
-        shift += 7
 
 
 async def lean_consoles(url: str, agents: int, connections: int, times: dict[str, float]) -> None:

@@ -43,7 +43,7 @@ def topic_head(topic: str) -> bytes:
     return len(data).to_bytes(2, "big") + data
 
 
-def _length(value: int) -> bytes:
+def variable_int(value: int) -> bytes:
     """MQTT's variable byte integer (remaining lengths, property lengths)."""
     out = bytearray()
     while True:
@@ -66,7 +66,7 @@ def publish_packet(head: bytes, payload: bytes, qos: int, retain: bool, mid: int
     elif size < 0x4000:
         fixed = bytes((first, size & 0x7F | 0x80, size >> 7))
     else:
-        fixed = bytes((first,)) + _length(size)
+        fixed = bytes((first,)) + variable_int(size)
     if qos:
         return b"".join((fixed, head, mid.to_bytes(2, "big"), b"\x00", payload))
     return b"".join((fixed, head, b"\x00", payload))
@@ -77,7 +77,7 @@ def puback_packet(mid: int) -> bytes:
     return b"\x40\x02" + mid.to_bytes(2, "big")
 
 
-def _read_length(data: bytes, at: int, end: int) -> tuple[int, int]:
+def read_variable_int(data: bytes, at: int, end: int) -> tuple[int, int]:
     """A variable byte integer at ``at``: (value, where it ends); PacketError if it
     runs past ``end`` or over four bytes."""
     value, shift = 0, 0
@@ -116,7 +116,7 @@ def parse_publish(
             raise PacketError("packet id")
         mid = int.from_bytes(data[at : at + 2], "big")
         at += 2
-    size, at = _read_length(data, at, end)
+    size, at = read_variable_int(data, at, end)
     if at + size > end:
         raise PacketError("properties")
     idents = _subscription_identifiers(data, at, at + size) if size else ()
@@ -133,7 +133,7 @@ def _subscription_identifiers(data: bytes, at: int, end: int) -> tuple[int, ...]
             raise PacketError(f"property {prop:#x}")
         at += 1
         if kind == -1:
-            value, at = _read_length(data, at, end)
+            value, at = read_variable_int(data, at, end)
             if prop == SUBSCRIPTION_IDENTIFIER:
                 idents += (value,)
         elif kind > 0:
@@ -178,7 +178,7 @@ class Demux:
         at, size, taken = 0, len(data), self.taken
         while at < size:
             try:
-                length, body = _read_length(data, at + 1, size)
+                length, body = read_variable_int(data, at + 1, size)
             except PacketError:
                 if size - at > 4:  # over four bytes: paho refuses it and disconnects
                     self._stopped = True
