@@ -233,8 +233,9 @@ class Matching(RouterCore):
     def _wait(self, call: CallEntry, q: QueueEntry, now: float) -> None:
         """``call`` waits in ``q``: counted, on its ring's heap, its timers armed."""
         self._move(call, CALL_QUEUE)
-        call.agents.current = None
-        call.agents.offered_to = set()
+        held = call.agents
+        held.current = None
+        held.offered_to.clear()  # emptied, not replaced: no set made and freed (§13)
         q.waiting += 1
         self._push(call, q, now)
         if call.ring + 1 < len(q.rings):
@@ -260,8 +261,11 @@ class Matching(RouterCore):
         self._move(call, CALL_OFFER)
         held = call.agents
         if len(agents) == 1:
-            held.current = agents[0].agent_id
-            held.offered_to = {held.current}
+            agent_id = agents[0].agent_id
+            held.current = agent_id
+            offered = held.offered_to  # the call's own set, refilled (no set made and freed)
+            offered.clear()
+            offered.add(agent_id)
         else:
             held.current = None
             held.offered_to = {a.agent_id for a in agents}

@@ -602,8 +602,30 @@ def test_ring_all_timeout_with_everyone_missing_requeues_the_call() -> None:
     assert [state(router, a) for a in "abc"] == [AgentState.NOT_READY] * 3
     assert router.call_phase("c1") is CallPhase.QUEUED
     assert router.waiting_in_order("q") == ["c1"]
+    assert router.offered_to("c1") == []  # the call's set emptied in place (docs/acd.md §13)
     out = router.handle(inputs.AgentGoesReady(agent_id="c"), 16.0)
     assert offers(out) == [("c1", "c")]
+    assert router.offered_to("c1") == ["c"]
+
+
+def test_a_call_offered_again_is_offered_to_the_new_agent_alone() -> None:
+    """The offer refills the call's own set of agents: none of an earlier offer stays,
+    and no other call's set changes with it."""
+    router = Router([QueueConfig(name="q")])
+    for n, name in enumerate("ab"):
+        agent(router, name, ("q",), float(n))
+    router.handle(inputs.CallArrives(call_id="c1", queue="q", caller=caller()), 5.0)
+    router.handle(inputs.CallArrives(call_id="c2", queue="q", caller=caller(n=2)), 5.0)
+    assert (router.offered_to("c1"), router.offered_to("c2")) == (["a"], ["b"])
+
+    router.handle(inputs.AgentRejects(agent_id="a", call_id="c1"), 6.0)
+    assert router.offered_to("c1") == []
+    router.handle(inputs.AgentRejects(agent_id="b", call_id="c2"), 6.5)
+    router.handle(inputs.AgentGoesReady(agent_id="b"), 7.0)
+
+    assert router.offered_to("c1") == ["b"]
+    assert router.offered_to("c2") == []
+    assert router.call_phase("c2") is CallPhase.QUEUED
 
 
 def test_ring_all_one_reject_leaves_the_others_ringing() -> None:
