@@ -10,7 +10,7 @@ deleted before the commit.
 
 A load large beside the base (:func:`deferred_indexes`) drops the name and e-mail
 indexes first (not the phones': merging looks numbers up) and builds them after, with
-the search and gram indexes rebuilt once. It drops the per-row insert triggers too (kept in
+the search and gram indexes rebuilt once. It drops the per-row triggers too (kept in
 ``customer_bulk_triggers``, migration 14, and created again from there): even skipping
 the load's rows, each ran for every row written: some 30% of the writing. Meanwhile a
 customer another connection adds reaches the search index with the rebuild and bumps
@@ -69,10 +69,18 @@ DEFERRED_INDEXES = {
     "idx_customer_emails_key": "CREATE INDEX IF NOT EXISTS idx_customer_emails_key"
     " ON customer_emails (email_key)",
 }
-#: The per-row insert triggers a large load drops with them (migrations 2, 12 and 15).
+#: The per-row triggers a large load drops with them (migrations 2, 12 and 15): the
+#: insert triggers, and the search and gram indexes' update and delete triggers, whose
+#: 'delete' of a customer's old text from an index that never had it (one loaded
+#: earlier in the same load: the index is rebuilt at the end) FTS5 takes for a corrupt
+#: index, stopping the import ("database disk image is malformed").
 DEFERRED_TRIGGERS = (
     "customer_search_insert",
+    "customer_search_update",
+    "customer_search_delete",
     "customer_grams_insert",
+    "customer_grams_update",
+    "customer_grams_delete",
     "customer_generation_customer_insert",
     "customer_generation_phone_insert",
     "customer_generation_email_insert",
