@@ -30,6 +30,7 @@ import itertools
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, NamedTuple
 
@@ -262,69 +263,144 @@ async def _start_deferring(store: Store, rows: int) -> IO[bytes] | None:
     lock = _try_lock(store.path)
     if lock is None:
         return None
-
-    async def drop(connection: aiosqlite.Connection) -> None:
-        await connection.execute(
-            "INSERT OR REPLACE INTO customer_bulk_pending (id, started_at) VALUES (1, ?)",
-            (time.time(),),
-        )
-        for name in DEFERRED_INDEXES:
-            await connection.execute(f"DROP INDEX IF EXISTS {name}")
-        if await _has_table(connection, "customer_bulk_triggers"):
-            names = ", ".join(f"'{name}'" for name in DEFERRED_TRIGGERS)
-            await connection.execute(
-                "INSERT OR REPLACE INTO customer_bulk_triggers (name, sql)"
-                f" SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ({names})"
-            )
-            for name in DEFERRED_TRIGGERS:
-                await connection.execute(f"DROP TRIGGER IF EXISTS {name}")
-
     try:
-        await store.write("dropping the customer indexes for a bulk load", drop)
+        await store.write_apart("dropping the customer indexes for a bulk load", _drop)
     except BaseException:
         lock.close()
         raise
     return lock
 
 
+def _drop(connection: sqlite3.Connection) -> None:
+    connection.execute("BEGIN IMMEDIATE")
+    connection.execute(
+        "INSERT OR REPLACE INTO customer_bulk_pending (id, started_at) VALUES (1, ?)",
+        (time.time(),),
+    )
+    for name in DEFERRED_INDEXES:
+        connection.execute(f"DROP INDEX IF EXISTS {name}")
+    if _has_table(connection, "customer_bulk_triggers"):
+        names = ", ".join(f"'{name}'" for name in DEFERRED_TRIGGERS)
+        connection.execute(
+            "INSERT OR REPLACE INTO customer_bulk_triggers (name, sql)"
+            f" SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ({names})"
+        )
+        for name in DEFERRED_TRIGGERS:
+            connection.execute(f"DROP TRIGGER IF EXISTS {name}")
+    connection.execute("COMMIT")
+
+
 async def _build_deferred(store: Store) -> None:
-    async def build(connection: aiosqlite.Connection) -> None:
-        for create in DEFERRED_INDEXES.values():
-            await connection.execute(create)
-        if await _has_table(connection, "customer_bulk_triggers"):
-            cursor = await connection.execute("SELECT sql FROM customer_bulk_triggers")
-            for (create,) in await cursor.fetchall():
-                await connection.execute(create)
-            await connection.execute("DELETE FROM customer_bulk_triggers")
-            await connection.execute("UPDATE customer_generation SET n = n + 1")
-        await _rebuild(connection, "customer_search")
-        if await _has_table(connection, "customer_grams"):
-            await _rebuild(connection, "customer_grams")
-        await connection.execute("DELETE FROM customer_bulk_pending")
-
-    await store.write("building the customer indexes after a bulk load", build)
+    path = store.path
+    await store.write_apart(
+        "building the customer indexes after a bulk load", lambda c: _build(c, path)
+    )
 
 
-async def _rebuild(connection: aiosqlite.Connection, table: str) -> None:
-    """Rebuild the FTS5 index ``table`` from its content, with :data:`REBUILD_HASH_BYTES`
-    of terms gathered before each segment is written (FTS5's ``hashsize``, kept in the
-    index's settings: set back to FTS5's default after)."""
-    await _set_hash_size(connection, table, REBUILD_HASH_BYTES)
-    await connection.execute(f"INSERT INTO {table} ({table}) VALUES ('rebuild')")
-    await _set_hash_size(connection, table, FTS5_HASH_BYTES)
+def _build(connection: sqlite3.Connection, path: Path) -> None:
+    """The indexes and triggers a large load dropped built again, in one transaction.
+
+    The search index, the largest part, is built meanwhile in a thread of its own into a
+    temporary database (:func:`_search_index_apart`) and its rows copied in: SQLite runs
+    both builds with the GIL released, one on each core, where the import's worker is
+    done and its core idle."""
+    connection.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+    connection.execute("BEGIN IMMEDIATE")
+    with ThreadPoolExecutor(1) as pool:
+        # Begun after BEGIN IMMEDIATE: no one else commits before this transaction does,
+        # so it reads the customers this one sees.
+        apart = pool.submit(_search_index_apart, path)
+        try:
+            _build_the_rest(connection)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                apart.result().close()
+            raise
+        built = apart.result()
+    try:
+        _copy_index(built, connection, "customer_search")
+    finally:
+        built.close()
+    connection.execute("DELETE FROM customer_bulk_pending")
+    connection.execute("COMMIT")
 
 
-async def _set_hash_size(connection: aiosqlite.Connection, table: str, size: int) -> None:
-    with contextlib.suppress(sqlite3.OperationalError):  # an SQLite without the setting
-        await connection.execute(
-            f"INSERT INTO {table} ({table}, rank) VALUES ('hashsize', ?)", (size,)
+def _build_the_rest(connection: sqlite3.Connection) -> None:
+    """What :func:`_build` builds in the store's file: the indexes, the triggers and the
+    gram index."""
+    for create in DEFERRED_INDEXES.values():
+        connection.execute(create)
+    if _has_table(connection, "customer_bulk_triggers"):
+        for (create,) in connection.execute("SELECT sql FROM customer_bulk_triggers").fetchall():
+            connection.execute(create)
+        connection.execute("DELETE FROM customer_bulk_triggers")
+        connection.execute("UPDATE customer_generation SET n = n + 1")
+    if _has_table(connection, "customer_grams"):
+        _rebuild(connection, "customer_grams")
+
+
+def _search_index_apart(path: Path) -> sqlite3.Connection:
+    """The search index (``customer_search``, the store's definition) of the customers of
+    the store at ``path``, built in a temporary database (deleted when the connection
+    returned closes), as FTS5's rebuild would build it with :data:`REBUILD_HASH_BYTES`."""
+    built = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+    try:
+        built.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+        built.execute("ATTACH ? AS store", (str(path),))
+        (definition,) = built.execute(
+            "SELECT sql FROM store.sqlite_master WHERE name = 'customer_search'"
+        ).fetchone()
+        built.execute("BEGIN")
+        built.execute(definition)  # external content: an insert indexes what it is given
+        _set_hash_size(built, "customer_search", REBUILD_HASH_BYTES)
+        built.execute(
+            "INSERT INTO main.customer_search (rowid, search_text)"
+            " SELECT id, search_text FROM store.customers"
+        )
+        built.execute("COMMIT")
+        built.execute("DETACH store")
+    except BaseException:
+        built.close()
+        raise
+    return built
+
+
+def _copy_index(built: sqlite3.Connection, connection: sqlite3.Connection, table: str) -> None:
+    """The FTS5 index ``table`` of ``connection`` replaced by ``built``'s: the rows of its
+    shadow tables (segments, their index, sizes if kept) but its settings (``_config``:
+    the cookie FTS5 finds changed in the index's structure makes it read them again)."""
+    shadows = built.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? ESCAPE '!'"
+        " AND name <> ?",
+        (f"{table}!_%", f"{table}_config"),
+    ).fetchall()
+    for (name,) in shadows:
+        width = len(built.execute(f"PRAGMA table_info({name})").fetchall())
+        connection.execute(f"DELETE FROM {name}")
+        connection.executemany(
+            f"INSERT INTO {name} VALUES ({', '.join(['?'] * width)})",
+            built.execute(f"SELECT * FROM {name}"),
         )
 
 
-async def _has_table(connection: aiosqlite.Connection, name: str) -> bool:
+def _rebuild(connection: sqlite3.Connection, table: str) -> None:
+    """Rebuild the FTS5 index ``table`` from its content, with :data:`REBUILD_HASH_BYTES`
+    of terms gathered before each segment is written (FTS5's ``hashsize``, kept in the
+    index's settings: set back to FTS5's default after)."""
+    _set_hash_size(connection, table, REBUILD_HASH_BYTES)
+    connection.execute(f"INSERT INTO {table} ({table}) VALUES ('rebuild')")
+    _set_hash_size(connection, table, FTS5_HASH_BYTES)
+
+
+def _set_hash_size(connection: sqlite3.Connection, table: str, size: int) -> None:
+    with contextlib.suppress(sqlite3.OperationalError):  # an SQLite without the setting
+        connection.execute(f"INSERT INTO {table} ({table}, rank) VALUES ('hashsize', ?)", (size,))
+
+
+def _has_table(connection: sqlite3.Connection, name: str) -> bool:
     """Whether the store has the table (not in a schema of migrations given by hand)."""
-    cursor = await connection.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,))
-    return await cursor.fetchone() is not None
+    cursor = connection.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,))
+    return cursor.fetchone() is not None
 
 
 def _try_lock(path: Path) -> IO[bytes] | None:

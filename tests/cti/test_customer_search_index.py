@@ -15,8 +15,8 @@ from cti.customers.base import CustomerBase, fold
 from cti.models import Customer
 from cti.store.database import Store
 from cti.store.migrations import MIGRATIONS
-from tests.cti.test_customer_import_bulk import load
-from tests.cti.test_customer_import_grams import integrity_check, rows_csv
+from tests.cti.test_customer_import_bulk import integrity_check, load
+from tests.cti.test_customer_import_grams import rows_csv
 
 pytestmark = pytest.mark.customers
 
@@ -77,4 +77,34 @@ async def test_the_index_without_sizes_is_consistent_after_a_large_import(
         await load(base, rows_csv(tmp_path / "rows.csv", 40))  # rebuilt after the load
         await load(base, rows_csv(tmp_path / "more.csv", 5))  # merged: the triggers
         assert len(await base._contains("searching", "example", 100)) == 40
+        await integrity_check(store, "customer_search")
+
+
+async def test_the_index_built_apart_after_a_large_import_answers_as_a_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After a large load the search index is built in a temporary database by a thread of
+    # its own and its rows copied in (customers_bulk._build): the store's connection,
+    # which read the index before, must read the new one, and keep it whole as it writes.
+    monkeypatch.setattr(bulk, "DEFER_MIN_ROWS", 10)
+    async with await Store.open(tmp_path / "cti.db") as store:
+        base = CustomerBase(store)
+        await load(base, rows_csv(tmp_path / "few.csv", 3))  # indexed by the triggers
+        assert await answers(base)  # the store's connection has read the index
+        await load(base, rows_csv(tmp_path / "rows.csv", 40))  # built apart
+        for query in ("exa", "ple", "欧阳雨", "núñ", "doe", "xyz"):
+            key = fold(query)
+            scan = await store.fetch(
+                "scanning",
+                "SELECT id FROM customers WHERE instr(search_text, ?) ORDER BY id",
+                (key,),
+            )
+            assert await base._contains("searching", key, 1000) == [r[0] for r in scan]
+        await integrity_check(store, "customer_search")
+        first, second = await base.get_many([1, 2])
+        await base.save_customers([first.model_copy(update={"name": "Zed Quux"}), second])
+        await store.write(
+            "deleting", lambda connection: connection.execute("DELETE FROM customers WHERE id = 5")
+        )
+        assert await base._contains("searching", "quux", 10) == [1]
         await integrity_check(store, "customer_search")
