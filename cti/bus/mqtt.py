@@ -33,7 +33,8 @@ unchanged. ``docs/mqtt.md`` tells the whole story; in short:
   a screen show "offline" and how much waits to be sent.
 
 Its parts: the broker's address and the client ids (:mod:`cti.bus.broker`), the outbox
-and in-flight window (:mod:`cti.bus.outbox`), one connection (:mod:`cti.bus.link`).
+and in-flight window (:mod:`cti.bus.outbox`), one connection (:mod:`cti.bus.link`), the
+status a screen shows (:mod:`cti.bus.bus_status`).
 Use :func:`cti.bus.roles.open_bus` to get the in-memory bus (empty URL) or a running MQTT
 bus from :class:`~cti.config.BrokerSettings`.
 """
@@ -49,13 +50,15 @@ import time
 import uuid
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from dataclasses import dataclass, replace
-from enum import StrEnum
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, Self
 
 from cti import log_limits, topics
 from cti.bus.broker import BrokerAddress, BrokerError, parse_broker_url
+from cti.bus.bus_status import MAX_TAKEOVERS as MAX_TAKEOVERS
+from cti.bus.bus_status import BusStatus as BusStatus
+from cti.bus.bus_status import ConnectionState as ConnectionState
 from cti.bus.link import (
     Backoff,
     Connector,
@@ -76,10 +79,6 @@ log = logging.getLogger(__name__)
 
 #: Messages a persistent session delivers before anyone here subscribed, kept for them.
 EARLY_LIMIT = 1000
-#: Takeovers in a row after which the bus stops reconnecting: with the broker's
-#: ``use_username_as_clientid``, two clients of one user (a console opened twice) would
-#: otherwise throw each other off for ever. The newer one keeps the session.
-MAX_TAKEOVERS = 3
 #: Wait before reconnecting after a takeover (doubled at each one in a row).
 TAKEOVER_WAIT_S = 60.0
 #: A broker that does not say 0x8E (Mosquitto 2.0.11 just closes the socket) shows a
@@ -88,47 +87,10 @@ TAKEOVER_WAIT_S = 60.0
 QUICK_LOSS_S = 5.0
 QUICK_LOSSES = 2
 
-
-# --- the connection --------------------------------------------------------------------
-
-
-class ConnectionState(StrEnum):
-    CONNECTING = "connecting"
-    ONLINE = "online"
-    OFFLINE = "offline"
-    CLOSED = "closed"
-
-
-@dataclass(frozen=True, slots=True)
-class BusStatus:
-    """What a screen shows of the connection."""
-
-    state: ConnectionState
-    broker: str
-    """The broker's address, without the password."""
-    queued: int = 0
-    """Publishes waiting for the connection (the outbox)."""
-    in_flight: int = 0
-    error: str = ""
-    """Why the last connection failed or broke ("" when none did)."""
-    retry_in_s: float | None = None
-    """While offline: the delay before the next attempt."""
-    connects: int = 0
-    """Successful connections so far (more than 1: it reconnected)."""
-    dropped: int = 0
-    """Publishes dropped because the outbox was full."""
-    taken_over: int = 0
-    """Times in a row another client of the same broker user took this session over;
-    at :data:`MAX_TAKEOVERS` the bus stops reconnecting (:attr:`gave_up`)."""
-
-    @property
-    def online(self) -> bool:
-        return self.state is ConnectionState.ONLINE
-
-    @property
-    def gave_up(self) -> bool:
-        """Offline for good: taken over too often (:meth:`MqttBus.reconnect` resumes)."""
-        return self.taken_over >= MAX_TAKEOVERS and not self.online
+_Sending = tuple[Link, set[asyncio.Future[None]], Callable[[Outgoing, Any], None] | None]
+"""While a connection's sender runs: its link, its deliveries' futures and its
+``publish_then`` if it has one (publishes go straight out while nothing waits in the
+outbox)."""
 
 
 class _Sub:
@@ -210,7 +172,9 @@ class MqttBus:
         self._resume = asyncio.Event()
         self._quick_losses = 0
         self._outbox = Outbox(offline_limit)
+        self._waiting = self._outbox.items  # read on every publish: no __len__ call
         self._window = InFlightWindow(max_in_flight)
+        self._in_flight = self._window.items
         self._retained: dict[str, Outgoing] = {}
         """The last retained publish handed to the broker, per topic (sent again on reconnect)."""
         self._subs: SubscriptionTable[_Sub] = SubscriptionTable()
@@ -220,9 +184,7 @@ class MqttBus:
         self._subscribed: set[str] = set()
         self._changed = asyncio.Event()  # the outbox or the window changed
         self._draining = False  # close() waits for the window to empty
-        self._sending: tuple[Link, set[asyncio.Future[None]]] | None = None
-        """The link and its deliveries while the sender runs (publishes go straight out
-        while nothing waits in the outbox)."""
+        self._sending: _Sending | None = None  # while the sender runs: see _Sending
         self._status = BusStatus(ConnectionState.CLOSED, self.address.display)
         self._feed: StatusFeed[BusStatus] = StatusFeed(lambda: self.status)
         self._task: asyncio.Task[None] | None = None
@@ -286,7 +248,10 @@ class MqttBus:
     async def publish(self, topic: str, message: Message, *, retain: bool = False) -> None:
         """Publish ``message``. Online, waits while the in-flight window is full;
         offline, it waits in the outbox and this returns at once."""
-        await self.publish_encoded(topic, message, encode(message), retain=retain)
+        # publish_encoded's two lines, not a call to it: a coroutine made a publish less
+        self.publish_payload(topic, encode(message), retain=retain)
+        if len(self._waiting) >= self._window.size:
+            await self._window_room()
 
     async def publish_encoded(
         self, topic: str, message: Message, payload: bytes, *, retain: bool = False
@@ -295,12 +260,12 @@ class MqttBus:
         :func:`~cti.protocol.encode`, sent as it is (the engine's offer, encoded once to
         measure its card and to send it)."""
         self.publish_payload(topic, payload, retain=retain)
-        if len(self._outbox) >= self._window.size:  # no coroutine made while there is room
+        if len(self._waiting) >= self._window.size:  # no coroutine made while there is room
             await self._window_room()
 
     async def _window_room(self) -> None:
         """Online, wait while the in-flight window is full."""
-        while len(self._outbox) >= self._window.size and self._status.online:
+        while len(self._waiting) >= self._window.size and self._status.online:
             self._changed.clear()
             await self._changed.wait()
 
@@ -372,10 +337,10 @@ class MqttBus:
 
     def _put(self, item: Outgoing) -> None:
         sending = self._sending
-        if sending is not None and not len(self._outbox) and self._window.has_room:
+        if sending is not None and not self._waiting and len(self._in_flight) < self._window.size:
             # Nothing waits before it: handed to the link now, without waking the sender
-            # (a task switch and the outbox's round trip for each of ~14 publishes a call).
-            self._hand(*sending, item)
+            # (a task switch and the outbox's round trip for each of ~10 publishes a call).
+            self._hand(sending, item)
             return
         dropped = self._outbox.put(item)
         if dropped is not None:
@@ -598,10 +563,8 @@ class MqttBus:
                 state=ConnectionState.ONLINE, error="", connects=self._status.connects + 1
             )
             log.info("broker %s: connected as %s", self.address.display, self.client_id)
-            sender = asyncio.create_task(
-                self._send(link, deliveries), name=f"mqtt-send:{self.client_id}"
-            )
-            self._sending = (link, deliveries)
+            self._sending = sending = (link, deliveries, getattr(link, "publish_then", None))
+            sender = asyncio.create_task(self._send(sending), name=f"mqtt-send:{self.client_id}")
             done, _ = await asyncio.wait({reader, sender}, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 failure = task.exception()
@@ -632,21 +595,21 @@ class MqttBus:
         except Exception:
             log_limits.exception(log, "message on %s not delivered; going on", topic)
 
-    async def _send(self, link: Link, deliveries: set[asyncio.Future[None]]) -> None:
+    async def _send(self, sending: _Sending) -> None:
         while True:
-            while not (len(self._outbox) and self._window.has_room):
+            while not (self._waiting and len(self._in_flight) < self._window.size):
                 self._changed.clear()
                 await self._changed.wait()
-            self._hand(link, deliveries, self._outbox.pop())
+            self._hand(sending, self._outbox.pop())
             self._changed.set()
 
-    def _hand(self, link: Link, deliveries: set[asyncio.Future[None]], item: Outgoing) -> None:
-        """Publish ``item`` on ``link`` (the window has room): in flight until acknowledged."""
+    def _hand(self, sending: _Sending, item: Outgoing) -> None:
+        """Publish ``item`` on the link (the window has room): in flight until acknowledged."""
         if item.retain:
             self._retained[item.topic] = item
         self.sent += 1
         ticket = self._window.add(item)
-        then = getattr(link, "publish_then", None)
+        link, deliveries, then = sending
         if then is not None:  # the real link: told by a callback, no future (~3 us less)
             then(item, functools.partial(self._acknowledged, link, ticket, item))
             return
@@ -675,11 +638,11 @@ class MqttBus:
                 return  # the connection broke: it goes back to the outbox
             # The link lives but refused this one: sending it again would not help.
             log_limits.error(log, "publish on %s failed: %s; dropped", item.topic, describe(error))
-        self._window.done(ticket)
+        self._in_flight.pop(ticket, None)
         # Its place in the window is free: only the sender with publishes waiting, or
         # close(), waits for that (waking the idle sender at every PUBACK cost ~15
         # Python calls each).
-        if len(self._outbox) or self._draining:
+        if self._waiting or self._draining:
             self._changed.set()
 
     def _aiomqtt_connector(self) -> contextlib.AbstractAsyncContextManager[Link]:

@@ -31,9 +31,12 @@ def qos_for(topic: str) -> int:
     return 0 if any(topics.matches(p, topic) for p in QOS0_PATTERNS) else 1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outgoing:
-    """One publish on its way to the broker (already encoded)."""
+    """One publish on its way to the broker (already encoded). Never changed once made
+    (:func:`strike` makes another): not frozen only because a frozen dataclass's
+    ``__init__`` sets each field through ``object.__setattr__``, ~1 us a publish (issue 23).
+    """
 
     topic: str
     payload: bytes
@@ -55,27 +58,28 @@ class Outbox:
         if limit < 1:
             raise ValueError(f"outbox limit must be at least 1, got {limit}")
         self.limit = limit
-        self._items: deque[Outgoing] = deque()
+        self.items: deque[Outgoing] = deque()
+        """Oldest first, never replaced: the bus reads it on every publish (no ``__len__``)."""
         self.dropped = 0
         """How many publishes were dropped because the outbox was full."""
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.items)
 
     def __iter__(self) -> Any:
-        return iter(tuple(self._items))
+        return iter(tuple(self.items))
 
     def put(self, item: Outgoing) -> Outgoing | None:
         """Append ``item``; return the publish dropped to make room, if any."""
         if item.retain:
-            for old in self._items:
+            for old in self.items:
                 if old.retain and old.topic == item.topic:
-                    self._items.remove(old)
+                    self.items.remove(old)
                     break
-        self._items.append(item)
-        if len(self._items) > self.limit:
+        self.items.append(item)
+        if len(self.items) > self.limit:
             self.dropped += 1
-            return self._items.popleft()
+            return self.items.popleft()
         return None
 
     def put_back(self, items: Sequence[Outgoing]) -> list[Outgoing]:
@@ -83,19 +87,19 @@ class Outbox:
 
         If that overfills the outbox, the oldest are dropped, as in :meth:`put`; returns
         those."""
-        self._items.extendleft(reversed(items))
+        self.items.extendleft(reversed(items))
         dropped = []
-        while len(self._items) > self.limit:
+        while len(self.items) > self.limit:
             self.dropped += 1
-            dropped.append(self._items.popleft())
+            dropped.append(self.items.popleft())
         return dropped
 
     def pop(self) -> Outgoing:
         """The oldest waiting publish (``IndexError`` when empty)."""
-        return self._items.popleft()
+        return self.items.popleft()
 
     def waiting_topics(self) -> set[str]:
-        return {item.topic for item in self._items}
+        return {item.topic for item in self.items}
 
 
 class InFlightWindow:
@@ -110,30 +114,31 @@ class InFlightWindow:
             raise ValueError(f"in-flight window must be at least 1, got {size}")
         self.size = size
         self._next = 0
-        self._items: dict[int, Outgoing] = {}
+        self.items: dict[int, Outgoing] = {}
+        """Ticket -> publish, never replaced: the bus reads it on every publish."""
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.items)
 
     @property
     def has_room(self) -> bool:
-        return len(self._items) < self.size
+        return len(self.items) < self.size
 
     def add(self, item: Outgoing) -> int:
-        if not self.has_room:
+        if len(self.items) >= self.size:
             raise RuntimeError("in-flight window is full")
         ticket = self._next
         self._next += 1
-        self._items[ticket] = item
+        self.items[ticket] = item
         return ticket
 
     def done(self, ticket: int) -> None:
-        self._items.pop(ticket, None)
+        self.items.pop(ticket, None)
 
     def take_all(self) -> list[Outgoing]:
         """Every unacknowledged publish, oldest first; the window is empty after."""
-        items = [self._items[t] for t in sorted(self._items)]
-        self._items.clear()
+        items = [self.items[t] for t in sorted(self.items)]
+        self.items.clear()
         return items
 
 

@@ -175,8 +175,18 @@ class Demux:
         if self._partial:
             data, self._partial = self._partial + data, b""
         rest: list[bytes] = []
-        at, size, taken = 0, len(data), self.taken
+        at, size, taken, acks = 0, len(data), self.taken, 0
+        acked = self.acked
         while at < size:
+            if data[at] == 0x40 and at + 4 <= size and data[at + 1] == 2:
+                # A PUBACK with no reason code (success), most of what is read: taken in
+                # this loop, without a call to parse it (issue 23).
+                if acked((data[at + 2] << 8) | data[at + 3]):
+                    acks += 1
+                else:
+                    rest.append(data[at : at + 4])
+                at += 4
+                continue
             try:
                 length, body = read_variable_int(data, at + 1, size)
             except PacketError:
@@ -193,6 +203,7 @@ class Demux:
             at = end
         if at < size:
             self._partial = data[at:]
+        self.taken += acks
         if self.taken != taken:
             self.heard()
         return rest[0] if len(rest) == 1 else b"".join(rest)

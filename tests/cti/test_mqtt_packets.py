@@ -145,3 +145,25 @@ def test_remaining_lengths_at_their_boundaries_read_back(size: int) -> None:
     body = packet[1 + length_bytes :]
     read = decode_publish(packet[0], body, MQTTProtocolVersion.MQTTv5)
     assert (read.payload, read.mid) == (b"p" * size, 5)
+
+
+@pytest.mark.parametrize("cut", range(1, 30))
+def test_pubacks_with_and_without_a_reason_are_taken_alike_wherever_cut(cut: int) -> None:
+    """The demux's quick path for a bare PUBACK (4 bytes) takes what its parser took: ours
+    acknowledged in order, one not ours left whole to paho, one with a reason code (and
+    properties) through the parser, wherever the read is cut."""
+    stream = (
+        b"\x40\x02\x00\x07"  # ours
+        + b"\x40\x03\x00\x0b\x10"  # ours, reason 0x10 (no matching subscribers)
+        + b"\x40\x02\x00\x08"  # not ours: paho's
+        + b"\x40\x04\x01\x00\x00\x00"  # ours (256), reason 0 and empty properties
+        + PINGRESP
+        + b"\x40\x02\xff\xff"  # ours (65535)
+    )
+    taken = Taken(ours={7, 11, 256, 65535})
+    cut = min(cut, len(stream) - 1)
+    for_paho = taken.demux.feed(stream[:cut]) + taken.demux.feed(stream[cut:])
+    assert for_paho == b"\x40\x02\x00\x08" + PINGRESP
+    assert taken.acked == [7, 11, 256, 65535]
+    assert taken.demux.taken == 4
+    assert taken.heard >= 1
