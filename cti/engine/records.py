@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cti import log_limits
+from cti.bus.queues import OneReaderQueue
 from cti.clock import RetryBackoff
 from cti.engine.directory import CallRecorder
 from cti.engine.script_runs import ScriptRuns
@@ -73,6 +74,31 @@ class RecordKeeper:
         self.error = ""
         """Why the store last refused a record ('' while it takes them)."""
         self.retry = RetryBackoff()
+        self._queue: OneReaderQueue[CallDetailRecord] = OneReaderQueue()
+        """Records put and not yet taken (:meth:`serve`)."""
+
+    def put(self, cdr: CallDetailRecord) -> None:
+        """A finished call's record, to be taken in turn by :meth:`serve`."""
+        self._queue.put_nowait(cdr)
+
+    async def serve(self) -> None:
+        """Take the records put, in order (the engine's records task)."""
+        while True:
+            cdr = await self._queue.get()
+            try:
+                await self.take(cdr)
+            finally:
+                self._queue.task_done()
+
+    async def join(self) -> None:
+        """Wait until every record put so far is taken."""
+        await self._queue.join()
+
+    async def drain(self) -> None:
+        """Take here the records put that no task took (the engine has stopped)."""
+        while not self._queue.empty():
+            await self.take(self._queue.get_nowait())
+            self._queue.task_done()
 
     async def take(self, cdr: CallDetailRecord) -> None:
         """Write a finished call's record now, or hold it behind those waiting."""

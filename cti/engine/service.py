@@ -140,7 +140,6 @@ class EngineService:
         self.line_book = LineBook(lines, journal)
         self.lines = self.line_book.lines
         self._effects: OneReaderQueue[Effect] = OneReaderQueue()
-        self._records: asyncio.Queue[CallDetailRecord] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._retry_now = asyncio.Event()
         self._timer_deadline: float | None = None
@@ -269,7 +268,7 @@ class EngineService:
                 tg.create_task(self._serve_timers(), name="engine:timers")
                 tg.create_task(self.flows.serve(), name="engine:flows")
                 tg.create_task(self._serve_effects(), name="engine:effects")
-                tg.create_task(self._serve_records(), name="engine:records")
+                tg.create_task(self.records.serve(), name="engine:records")
                 tg.create_task(self.recordings.serve(), name="engine:recordings")
                 tg.create_task(serve_outbox(self.recorder, self._config), name="engine:outbox")
                 tg.create_task(self._serve_retries(), name="engine:retries")
@@ -329,7 +328,7 @@ class EngineService:
         if not self._serving:
             await self._drain()
         await self._effects.join()
-        await self._records.join()
+        await self.records.join()
         await self.recordings.flush()
         if self.desk.trail is not None:
             await self.desk.trail.flush()
@@ -337,9 +336,7 @@ class EngineService:
     async def _drain(self) -> None:
         while not self._effects.empty():
             await self._effect(self._effects.get_nowait())
-        while not self._records.empty():
-            await self.records.take(self._records.get_nowait())
-            self._records.task_done()
+        await self.records.drain()
         if self.desk.trail is not None:
             await self.desk.trail.drain()
 
@@ -500,7 +497,6 @@ class EngineService:
             elif self.journal.lost.count and "journal_lost" not in self.health_watch.alerts:
                 self.health_watch.check()
         actions = self.router.handle(event, now)
-        self.records.unstored += sum(isinstance(action, RecordCall) for action in actions)
         self._apply(actions)
         self.figures.later(actions, now)  # after the effects task's turn, which this wakes
         if self.voice.active:  # after the actions: the plan follows the router's new state
@@ -517,6 +513,8 @@ class EngineService:
         for action in offers_first(actions):
             if isinstance(action, AgentStateSet):
                 self.views.queued(action.agent_id)  # a later one publishes the same state
+            elif isinstance(action, RecordCall):
+                self.records.unstored += 1
             self._effects.put_nowait(action)
         deadline, sleeping_to = self.router.next_deadline(), self._timer_deadline
         if deadline is not None and (sleeping_to is None or deadline < sleeping_to):
@@ -645,15 +643,7 @@ class EngineService:
         self.flows.call_over(record)
         for listener in self.record_listeners:
             listener(record)
-        self._records.put_nowait(record)
-
-    async def _serve_records(self) -> None:
-        while True:
-            cdr = await self._records.get()
-            try:
-                await self.records.take(cdr)
-            finally:
-                self._records.task_done()
+        self.records.put(record)
 
     def retry_writes(self) -> None:
         """Try the journal and the store again now (space was freed), not at next backoff."""

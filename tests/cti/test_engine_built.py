@@ -1,0 +1,188 @@
+"""The agent states and offers the engine makes without validating them again
+(:mod:`cti.engine.built`, issue 23) are the messages validation makes of the same
+values: equal field by field, and the same bytes on the wire, hostile text included."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cti.config import Config, load_config
+from cti.engine.built import built
+from cti.engine.line_book import LineBook
+from cti.engine.screen_pop import ScreenPops
+from cti.engine.status import AgentViews
+from cti.errors import RoutingError
+from cti.models import (
+    AgentState,
+    CallerInfo,
+    CallerKind,
+    Customer,
+    Interaction,
+    QueueConfig,
+    Segment,
+)
+from cti.protocol import AgentStateChanged, CallConnected, CallOffered, ScreenPop, encode
+from queue_engine.priority import explain
+from queue_engine.router_state import AgentSnapshot
+from scripts_engine.catalog import ScriptCatalog
+from telephony_adapters.sim import SimTrunk
+
+HOSTILE = st.sampled_from(
+    ["", "WANG JUN", "王小明", "a\u202eb\x00c\n", "x" * 300, "\x1b[31mred", "tab\there"]
+) | st.text(max_size=80)
+TIMES = st.floats(min_value=-1e9, max_value=2e9, allow_nan=False) | st.integers(0, 10**9)
+
+
+@dataclass
+class FakeRouter:
+    snapshot: AgentSnapshot
+    caller: CallerInfo | None
+    arrived_at: float = 0.0
+    queue: QueueConfig = field(default_factory=lambda: QueueConfig(name="general"))
+
+    def agent(self, agent_id: str) -> AgentSnapshot:
+        return self.snapshot
+
+    def call_caller(self, call_id: str) -> CallerInfo:
+        if self.caller is None:
+            raise RoutingError(f"no call {call_id}")
+        return self.caller
+
+    def call_arrived_at(self, call_id: str) -> float:
+        return self.arrived_at
+
+    def queue_config(self, queue: str) -> QueueConfig:
+        return self.queue
+
+
+@dataclass
+class FakePops:
+    agent_names: dict[str, str]
+
+
+def _config(reasons: tuple[str, ...] = ("lunch", "break")) -> Config:
+    return load_config(None, {"engine": {"not_ready_reasons": list(reasons),
+                                         "dispositions": ["ok", "later"]}})  # fmt: skip
+
+
+def _same(made: Any, validated: Any) -> None:
+    assert type(made) is type(validated)
+    assert made == validated
+    assert list(made.__dict__) == list(type(made).model_fields)
+    assert encode(made) == encode(validated)
+
+
+def _caller(ani: str, name: str, known: bool) -> CallerInfo:
+    customer = Customer(id=7, name="Alice 李", value=81.25, segment=Segment.GOLD)
+    history = (Interaction(at=1.5, channel="call", disposition="ok", note="n\x07ote"),)
+    return CallerInfo(
+        ani=ani, e164="+8613900001234" if ani else None, caller_name=name[:64],
+        kind=CallerKind.KNOWN if known else CallerKind.UNKNOWN,
+        customer=customer if known else None, matches=(customer,) if known else (),
+        history=history if known else (),
+    )  # fmt: skip
+
+
+@settings(max_examples=300)
+@given(
+    state=st.sampled_from(list(AgentState)),
+    reason=HOSTILE,
+    agent_name=HOSTILE,
+    ani=HOSTILE,
+    name=HOSTILE,
+    known=st.booleans(),
+    on_call=st.sampled_from(["call-1", None, "gone"]),
+    since=TIMES,
+    deadline=st.none() | TIMES,
+    now=TIMES,
+    wall=TIMES,
+    handled=st.integers(0, 10**6),
+    reachable=st.sampled_from([None, True, False]),
+)
+def test_an_agents_state_is_what_validation_makes(
+    state: AgentState, reason: str, agent_name: str, ani: str, name: str, known: bool,
+    on_call: str | None, since: float, deadline: float | None, now: float, wall: float,
+    handled: int, reachable: bool | None,
+) -> None:  # fmt: skip
+    config = _config()
+    snapshot = AgentSnapshot("1001", state, reason, since, on_call, deadline, handled)
+    caller = None if on_call == "gone" else _caller(ani, name, known)
+    router = FakeRouter(snapshot, caller)
+    views = AgentViews(router, lambda: config, FakePops({"1001": agent_name}), None, print,  # type: ignore[arg-type]
+                       phone_reachable=lambda _agent_id: reachable)  # fmt: skip
+    # What the engine sent before: the same values, validated.
+    number = name_shown = ""
+    if on_call is not None and caller is not None:
+        name_shown = caller.customer.name if caller.customer is not None else ""
+        number = caller.e164 or caller.ani
+    validated = AgentStateChanged(
+        agent_id="1001", state=state, reason=reason, since_wall=wall - (now - since),
+        call_id=on_call,
+        wrap_up_deadline_wall=None if deadline is None or state is not AgentState.WRAP_UP
+        else wall + (deadline - now),
+        calls_handled=handled, not_ready_reasons=config.engine.not_ready_reasons,
+        phone_reachable=reachable, agent_name=agent_name, caller_name=name_shown,
+        caller_number=number,
+    )  # fmt: skip
+    _same(views.state("1001", now, wall), validated)
+
+
+@settings(max_examples=200)
+@given(
+    ani=HOSTILE,
+    name=HOSTILE,
+    known=st.booleans(),
+    agent_name=HOSTILE,
+    arrived=TIMES,
+    now=TIMES,
+    wall=TIMES,
+    ring_s=st.floats(min_value=0, max_value=120) | st.integers(0, 120),
+)
+def test_an_offer_is_what_validation_makes(
+    ani: str, name: str, known: bool, agent_name: str, arrived: float, now: float,
+    wall: float, ring_s: float,
+) -> None:  # fmt: skip
+    config = _config()
+    caller = _caller(ani, name, known)
+    snapshot = AgentSnapshot("1001", AgentState.RESERVED, "", 0.0, "call-1", None, 0)
+    router = FakeRouter(snapshot, caller, arrived_at=arrived)
+    lines = LineBook([SimTrunk("sim")], None)
+    lines["call-1"] = "sim"
+    pops = ScreenPops(router, lambda: config, ScriptCatalog(), lines, {"1001": agent_name})  # type: ignore[arg-type]
+    deadline = now + ring_s
+    waited = now - arrived
+
+    pop = ScreenPop(
+        call_id="call-1", queue="general", ani=caller.ani, e164=caller.e164,
+        caller_kind=caller.kind, customer=caller.customer, history=caller.history,
+        waited_s=waited, priority_reason=explain(router.queue, caller.value, waited),
+        caller_name=caller.caller_name, matches=caller.matches,
+        service_items=caller.service_items, value_explanation=caller.value_explanation,
+        script=None, line=lines.features("call-1"), message=None,
+    )  # fmt: skip
+    validated = CallOffered(
+        agent_id="1001", pop=pop, timeout_s=deadline - now,
+        deadline_wall=wall + (deadline - now), dispositions=config.engine.dispositions,
+        agent_name=agent_name,
+    )  # fmt: skip
+    offer, payload = pops.offer_encoded("call-1", "1001", "general", deadline, now, wall)
+    _same(offer.pop, validated.pop)
+    _same(offer, validated)
+    assert payload == encode(validated)
+    consulted, payload = pops.offer_encoded(
+        "call-1", "1001", "general", deadline, now, wall, consult_from="1002"
+    )
+    assert consulted == validated.model_copy(update={"consult_from": "1002"})
+    assert payload == encode(consulted)
+
+
+def test_a_built_message_copies_and_compares_as_a_validated_one() -> None:
+    values = {"type": "call_connected", "agent_id": "1001", "call_id": "c1"}
+    made = built(CallConnected, dict(values))
+    assert made == CallConnected(agent_id="1001", call_id="c1")
+    assert made.model_copy(update={"call_id": "c2"}) == CallConnected(agent_id="1001", call_id="c2")
+    assert hash(made) == hash(CallConnected(agent_id="1001", call_id="c1"))
