@@ -178,14 +178,20 @@ class Demux:
         at, size, taken, acks = 0, len(data), self.taken, 0
         acked = self.acked
         while at < size:
-            if data[at] == 0x40 and at + 4 <= size and data[at + 1] == 2:
-                # A PUBACK with no reason code (success), most of what is read: taken in
-                # this loop, without a call to parse it (issue 23).
+            if (
+                data[at] == 0x40
+                and at + 4 <= size
+                and 2 <= data[at + 1] < 0x80
+                and (end := at + 2 + data[at + 1]) <= size
+            ):
+                # A whole PUBACK (its reason code, if any, ignored as _take does: 0x10, no
+                # subscriber, for every agent state), most of what is read: taken in this
+                # loop, without a call to parse it (issue 23).
                 if acked((data[at + 2] << 8) | data[at + 3]):
                     acks += 1
                 else:
-                    rest.append(data[at : at + 4])
-                at += 4
+                    rest.append(data[at:end])
+                at = end
                 continue
             try:
                 length, body = read_variable_int(data, at + 1, size)

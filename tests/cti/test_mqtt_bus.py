@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 from collections.abc import AsyncIterator
 
@@ -580,3 +581,23 @@ async def test_messages_follow_subscriptions_that_come_and_go_after_the_first() 
             await bus.publish(topic, CommandResult(command_id="c", ok=True))
             assert (await anext(messages))[1] == CommandResult(command_id="c", ok=True)
             assert second.queue.empty()
+
+
+async def test_a_payload_that_does_not_decode_is_logged_with_its_topic(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The log line (and a command's refusal) names the topic, escaped, though the bus
+    decodes a message without it (issue 23)."""
+    broker = FakeBroker()
+    async with _bus(broker) as bus:
+        async with asyncio.timeout(5):
+            await bus.wait_online()
+        async with bus.subscribe("cti/v1/agents/+/events") as sub:
+            ident = broker.links[0].subscribed["cti/v1/agents/+/events"]
+            with caplog.at_level(logging.ERROR, logger="cti.bus.mqtt"):
+                topic = "cti/v1/agents/b\u202e1/events"
+                broker.links[0].incoming.put_nowait((topic, b'{"type": "nope"}', (ident,)))
+                await bus.publish(topics.agent_events("1"), CommandResult(command_id="a", ok=True))
+                await anext(aiter(sub))
+    assert bus.dropped == 1
+    assert "bad message on cti/v1/agents/b\\u202e1/events: " in caplog.text

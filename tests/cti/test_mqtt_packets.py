@@ -147,7 +147,7 @@ def test_remaining_lengths_at_their_boundaries_read_back(size: int) -> None:
     assert (read.payload, read.mid) == (b"p" * size, 5)
 
 
-@pytest.mark.parametrize("cut", range(1, 30))
+@pytest.mark.parametrize("cut", range(1, 35))
 def test_pubacks_with_and_without_a_reason_are_taken_alike_wherever_cut(cut: int) -> None:
     """The demux's quick path for a bare PUBACK (4 bytes) takes what its parser took: ours
     acknowledged in order, one not ours left whole to paho, one with a reason code (and
@@ -159,11 +159,12 @@ def test_pubacks_with_and_without_a_reason_are_taken_alike_wherever_cut(cut: int
         + b"\x40\x04\x01\x00\x00\x00"  # ours (256), reason 0 and empty properties
         + PINGRESP
         + b"\x40\x02\xff\xff"  # ours (65535)
+        + b"\x40\x03\x00\x0c\x87"  # ours, reason 0x87 (not authorised): done, as paho does
     )
-    taken = Taken(ours={7, 11, 256, 65535})
+    taken = Taken(ours={7, 11, 256, 65535, 12})
     cut = min(cut, len(stream) - 1)
     for_paho = taken.demux.feed(stream[:cut]) + taken.demux.feed(stream[cut:])
     assert for_paho == b"\x40\x02\x00\x08" + PINGRESP
-    assert taken.acked == [7, 11, 256, 65535]
-    assert taken.demux.taken == 4
+    assert taken.acked == [7, 11, 256, 65535, 12]
+    assert taken.demux.taken == 5
     assert taken.heard >= 1
