@@ -5,7 +5,11 @@ program is run again in it); the batches come back on its standard output as pla
 tuples (``marshal``, no model per row, each behind its length), the errors with their
 lines. It is stopped with the import, however that ends.
 
-    python -m cti.customers.csv_worker PATH ENCODING REGION BATCH_ROWS TIME_ZONE
+    python -m cti.customers.csv_worker PATH ENCODING REGION BATCH_ROWS TIME_ZONE SKIP
+
+It reads (without checking) the file's first ``SKIP`` rows and leaves them out: the
+importer checks its first batch itself while this process starts. An empty batch comes
+first, once the file is open and its header read.
 
 A row without an id comes with the new customer it alone makes (``CustomerRow.alone``:
 the import's time zone, ``TIME_ZONE``, is given for it; the store gives the score), the
@@ -43,10 +47,11 @@ def work(
     batch_rows: int,
     time_zone: str,
     out: BinaryIO,
+    skip: int = 0,
 ) -> None:
-    """Each batch of the file checked and written to ``out``; then None, or the error
-    that stopped the reading as text. ``time_zone``: the import's, a new customer's
-    when its row gives none (module docstring)."""
+    """Each batch of the file after its first ``skip`` rows checked and written to
+    ``out``; then None, or the error that stopped the reading as text. ``time_zone``:
+    the import's, a new customer's when its row gives none (module docstring)."""
 
     def send(message: Any) -> None:
         # Version 4: short ASCII strings and small tuples in their own forms and objects
@@ -59,6 +64,9 @@ def work(
 
     try:
         rows = read_csv(path, encoding)[1].rest()
+        send((0, 0, [], []))  # an empty batch: the file is open and its header read
+        for _ in itertools.islice(rows, skip):
+            pass
         while chunk := list(itertools.islice(rows, batch_rows)):
             send(_checked(chunk, default_region, time_zone))
             del chunk
@@ -90,13 +98,19 @@ def _checked(
 
 
 async def checked_in_worker(
-    path: Path, encoding: str, default_region: str, batch_rows: int, time_zone: str
+    path: Path,
+    encoding: str,
+    default_region: str,
+    batch_rows: int,
+    time_zone: str,
+    skip: int = 0,
 ) -> AsyncGenerator[CheckedBatch, None]:
-    """The rows of the customers file at ``path`` (header checked), ``batch_rows`` at a
-    time, checked in a worker process; ``time_zone`` as :func:`work` takes it."""
+    """The rows of the customers file at ``path`` (header checked) after its first
+    ``skip``, ``batch_rows`` at a time, checked in a worker process; ``time_zone`` as
+    :func:`work` takes it."""
     paths = [_ROOT, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     env = os.environ | {"PYTHONPATH": os.pathsep.join(paths)}
-    args = (str(path), encoding, default_region, str(batch_rows), time_zone)
+    args = (str(path), encoding, default_region, str(batch_rows), time_zone, str(skip))
     async with real_io():
         worker = await asyncio.create_subprocess_exec(
             sys.executable, "-m", __name__, *args, stdout=asyncio.subprocess.PIPE, env=env
@@ -137,5 +151,5 @@ if __name__ == "__main__":
     # (work), never over a batch's live rows, and never over what the imports made.
     gc.disable()
     gc.freeze()
-    path, encoding, region, batch, zone = sys.argv[1:]
-    work(Path(path), encoding, region, int(batch), zone, sys.stdout.buffer)
+    path, encoding, region, batch, zone, skip = sys.argv[1:]
+    work(Path(path), encoding, region, int(batch), zone, sys.stdout.buffer, int(skip))

@@ -5,9 +5,12 @@ that died half-way is finished by the next open; the bulk-load settings restored
 from __future__ import annotations
 
 import asyncio
+import io
+import marshal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 import pytest
@@ -23,6 +26,7 @@ from cti.customers.csv_files import (
     import_customers,
     read_csv,
 )
+from cti.customers.csv_worker import work
 from cti.models import Customer, PhoneNumber, PhoneType
 from cti.store.customers_bulk import NewCustomer, NewScore
 from cti.store.database import Store
@@ -327,6 +331,32 @@ async def test_a_file_read_in_a_worker_process_imports_as_one_read_here(
     assert [k.line for k in kept_apart] == [8]
     assert "=HYPERLINK(1)" in [c.name for c in customers]  # text, as given
     assert found == ["欧阳明月"]
+
+
+async def test_the_first_batch_is_checked_here_while_the_worker_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(customer_import, "PARALLEL_MIN_ROWS", 1)
+    monkeypatch.setattr(customer_import, "BATCH_ROWS", 4)
+    checked_here: list[int] = []
+    check = customer_import.check_rows
+
+    def spy(rows: list[tuple[int, object]], *args: Any) -> None:
+        checked_here.extend(line for line, _ in rows)
+        check(rows, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(customer_import, "check_rows", spy)
+    path = mixed_csv(tmp_path / "in.csv")
+    async with await Store.open(tmp_path / "cti.db") as store:
+        report = await load(CustomerBase(store), path)
+    assert report.rows == 14
+    assert checked_here == [2, 3, 4, 5]  # the rest in the worker, which skipped these
+    out = io.BytesIO()
+    work(path, "utf-8-sig", "CN", 4, "Asia/Shanghai", out, skip=4)
+    started_size = int.from_bytes(out.getvalue()[:8], "little")
+    assert marshal.loads(out.getvalue()[8 : 8 + started_size]) == (0, 0, [], [])
+    first = marshal.loads(out.getvalue()[16 + started_size :])
+    assert (first[0], [row[0] for row in first[2]][:1]) == (4, [7])  # line 6 is blank
 
 
 async def test_a_worker_that_cannot_read_the_file_stops_the_import_saying_why(
