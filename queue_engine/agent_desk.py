@@ -186,19 +186,18 @@ class AgentDesk(CallControl):
             return self._join_consult(consulted, agent, now)
         call = self._offered_to(agent, call_id)
         out: list[Action] = []
-        if len(call.agents.offered_to) > 1:  # ring-all: the others are free again
-            peers = [self._agents[a] for a in sorted(call.agents.offered_to - {agent_id})]
-            call.agents.offered_to = {agent_id}
+        if len(call.offered_to) > 1:  # ring-all: the others are free again
+            peers = [self._agents[a] for a in sorted(call.offered_to - {agent_id})]
+            call.offered_to = {agent_id}
             for peer in peers:
                 out.append(WithdrawOffer(call_id, peer.agent_id, "answered_elsewhere"))
             self._free_all(peers, now, out)
         self._move(call, CALL_ANSWER)
-        call.agents.current = call.agents.handled_by = agent_id
-        times = call.times
-        answered = times.answered_at is not None  # transferred: connected already
+        call.current = call.handled_by = agent_id
+        answered = call.answered_at is not None  # transferred: connected already
         if not answered:
-            times.answered_at = now
-        times.leg_started = now
+            call.answered_at = now
+        call.leg_started = now
         agent.missed = 0
         dial = None if answered or call.callback is None else call.callback.number
         out.insert(0, ConnectCall(call_id, agent_id, dial, answered))
@@ -216,8 +215,8 @@ class AgentDesk(CallControl):
         call = self._offered_to(agent, call_id)
         out: list[Action] = [WithdrawOffer(call_id, agent_id, "rejected")]
         self._set_state(agent, AGENT_DECLINE, reason, now, out)
-        call.agents.offered_to.discard(agent_id)
-        if not call.agents.offered_to:
+        call.offered_to.discard(agent_id)
+        if not call.offered_to:
             self._requeue(call, now, out)
         self._check_staffing(agent, now, out)
         return out
@@ -231,7 +230,7 @@ class AgentDesk(CallControl):
         if call is not None and call.consult is not None and call.consult.agent == agent_id:
             note = f"{agent_id} left the consultation"
             return self._drop_consult(call, "cancelled", note, now)
-        if call is None or call.agents.current != agent_id or call.phase is not CallPhase.TALKING:
+        if call is None or call.current != agent_id or call.phase is not CallPhase.TALKING:
             raise RoutingError(f"agent {agent_id!r} is not talking on call {call_id!r}")
         if call.consult is not None and call.consult.state == "conference":
             return self._complete_consult(agent_id, call_id, now)  # the caller stays

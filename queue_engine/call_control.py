@@ -109,9 +109,9 @@ class CallControl(Matching):
         call.held = False
         out: list[Action] = []
         self._hand_off(call, agent, f"agent {target.agent_id} (consulted)", now, out)
-        call.agents.current = call.agents.handled_by = target.agent_id
-        call.agents.offered_to = {target.agent_id}
-        call.times.leg_started = now
+        call.current = call.handled_by = target.agent_id
+        call.offered_to = {target.agent_id}
+        call.leg_started = now
         note = f"{agent_id} handed you the caller"
         out.append(ConsultChanged(call_id, target.agent_id, agent_id, "", note))
         return out
@@ -152,11 +152,11 @@ class CallControl(Matching):
         self._seq += 1
         call = CallEntry(e.call_id, name, e.caller, now, seq, "manual", CallPhase.TALKING)
         call.key = self._key(call)
-        call.agents.current = call.agents.handled_by = e.agent_id
-        call.times.offered_at = call.times.leg_started = now
+        call.current = call.handled_by = e.agent_id
+        call.offered_at = call.leg_started = now
         if not e.ringing:
-            call.times.answered_at = now
-        call.agents.offered_to = {e.agent_id}
+            call.answered_at = now
+        call.offered_to = {e.agent_id}
         self._calls[e.call_id] = call
         if agent.state is NOT_READY:
             agent.not_ready_after_call = True
@@ -173,13 +173,13 @@ class CallControl(Matching):
             return []  # over already: the agent hung up while it rang
         if call is None or not dialling(call):
             raise RoutingError(f"call {e.call_id!r} is not a dial that is ringing")
-        agent = self._agents[call.agents.current or ""]
+        agent = self._agents[call.current or ""]
         out: list[Action] = []
         if e.end != "answered":
             self._dial_over(call, agent, e.end, now, out)
             return out
-        call.times.answered_at = call.times.leg_started = now
-        if call.times.ended_at is not None:  # the far end hung up as it answered
+        call.answered_at = call.leg_started = now
+        if call.ended_at is not None:  # the far end hung up as it answered
             out.append(DisconnectCall(call.call_id, agent.agent_id, "caller"))
             self._end_conversation(call, agent, now, out)
         return out
@@ -197,11 +197,7 @@ class CallControl(Matching):
         """The call ``agent`` talks on (with a consultation under way if ``consulting``,
         else with none, unless ``any_consult``)."""
         call = self._calls.get(call_id)
-        if (
-            call is None
-            or call.agents.current != agent.agent_id
-            or call.phase is not CallPhase.TALKING
-        ):
+        if call is None or call.current != agent.agent_id or call.phase is not CallPhase.TALKING:
             raise RoutingError(f"agent {agent.agent_id!r} is not talking on call {call_id!r}")
         if dialling(call):
             raise RoutingError(f"call {call_id!r} is still ringing: wait for an answer")
@@ -252,8 +248,8 @@ class CallControl(Matching):
         agent.missed = 0
         out: list[Action] = [JoinCall(call.call_id, agent.agent_id)]
         self._set_state(agent, AGENT_ANSWER, "", now, out, call_id=call.call_id)
-        assert call.agents.current is not None
-        out.append(ConsultChanged(call.call_id, call.agents.current, agent.agent_id, "talking"))
+        assert call.current is not None
+        out.append(ConsultChanged(call.call_id, call.current, agent.agent_id, "talking"))
         return out
 
 

@@ -106,9 +106,9 @@ class CallDesk(AgentDesk):
             self._finish_call(call, now, "abandoned", out)
             self._free_all(agents, now, out)  # not their fault: Ready, maybe for the next
         elif dialling(call):  # the line's dial outcome says how it ended (DialEnds)
-            call.times.ended_at = call.times.ended_at or now
+            call.ended_at = call.ended_at or now
         elif call.phase is CallPhase.TALKING:
-            agent = self._agent(call.agents.current or "")
+            agent = self._agent(call.current or "")
             out.append(DisconnectCall(call_id, agent.agent_id, "caller"))
             self._end_conversation(call, agent, now, out)
         # In wrap-up the caller is already gone: a repeated event changes nothing.

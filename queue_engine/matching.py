@@ -233,9 +233,8 @@ class Matching(RouterCore):
     def _wait(self, call: CallEntry, q: QueueEntry, now: float) -> None:
         """``call`` waits in ``q``: counted, on its ring's heap, its timers armed."""
         self._move(call, CALL_QUEUE)
-        held = call.agents
-        held.current = None
-        held.offered_to.clear()  # emptied, not replaced: no set made and freed (§13)
+        call.current = None
+        call.offered_to.clear()  # emptied, not replaced: no set made and freed (§13)
         q.waiting += 1
         self._push(call, q, now)
         if call.ring + 1 < len(q.rings):
@@ -259,20 +258,18 @@ class Matching(RouterCore):
     ) -> None:
         """Offer ``call`` of ``q`` (its queue, which the caller has at hand) to ``agents``."""
         self._move(call, CALL_OFFER)
-        held = call.agents
         if len(agents) == 1:
             agent_id = agents[0].agent_id
-            held.current = agent_id
-            offered = held.offered_to  # the call's own set, refilled (no set made and freed)
+            call.current = agent_id
+            offered = call.offered_to  # the call's own set, refilled (no set made and freed)
             offered.clear()
             offered.add(agent_id)
         else:
-            held.current = None
-            held.offered_to = {a.agent_id for a in agents}
-        held.offers += 1
-        times = call.times
-        if times.offered_at is None:
-            times.offered_at = now
+            call.current = None
+            call.offered_to = {a.agent_id for a in agents}
+        call.offers += 1
+        if call.offered_at is None:
+            call.offered_at = now
         deadline = now + q.offer_timeout_s
         if q.strategy is ROUND_ROBIN:
             q.rr_last = q.order[agents[0].agent_id]
@@ -332,11 +329,11 @@ class Matching(RouterCore):
         if call.consult is not None:
             out.extend(self._drop_consult(call, "caller_hung_up", "the call ended", now))
         self._move(call, CALL_END)
-        call.times.ended_at = now
+        call.ended_at = now
         call.held = False
         agent.calls_handled += 1
-        if call.times.answered_at is not None:
-            agent.talk_time += now - call.times.leg_started
+        if call.answered_at is not None:
+            agent.talk_time += now - call.leg_started
         self._start_wrap_up(call, agent, now, out)
 
     def _start_wrap_up(
@@ -354,7 +351,7 @@ class Matching(RouterCore):
             self._finish_leg(agent, disposition, note, now, out)
             return
         call = self._calls[agent.call_id]
-        ended_at, answered_at = call.times.ended_at, call.times.answered_at
+        ended_at, answered_at = call.ended_at, call.answered_at
         assert ended_at is not None
         assert answered_at is not None
         q = self._queues[call.queue]
@@ -378,7 +375,7 @@ class Matching(RouterCore):
         (no answer, busy, failed, cancelled) as its disposition; its agent goes back to
         the state it dialled from, with no wrap-up."""
         self._move(call, CALL_END)
-        self._finish_call(call, call.times.ended_at or now, "unanswered", out, disposition=end)
+        self._finish_call(call, call.ended_at or now, "unanswered", out, disposition=end)
         self._wrap_up_over(agent, now, out)
 
     def _wrap_up_over(self, agent: AgentEntry, now: float, out: list[Action]) -> None:
@@ -402,10 +399,10 @@ class Matching(RouterCore):
         self, call: CallEntry, agent: AgentEntry, target: str, now: float, out: list[Action]
     ) -> None:
         """``agent`` hands the call on to ``target`` and goes to wrap-up of its part."""
-        call.agents.trail.append(f"transferred by {agent.agent_id} to {target}")
+        call.trail.append(f"transferred by {agent.agent_id} to {target}")
         out.append(DisconnectCall(call.call_id, agent.agent_id, "transfer"))
         agent.calls_handled += 1
-        agent.talk_time += now - call.times.leg_started
+        agent.talk_time += now - call.leg_started
         self._start_wrap_up(call, agent, now, out)
         agent.handed_off = (call.queue, call.customer_id)
 
@@ -420,7 +417,7 @@ class Matching(RouterCore):
         call = self._calls.get(agent.call_id)
         if call is not None and (disposition or note):
             said = " ".join(filter(None, (disposition, note)))
-            call.agents.trail.append(f"{agent.agent_id}: {said}")
+            call.trail.append(f"{agent.agent_id}: {said}")
         out.append(RecordLeg(agent.call_id, agent.agent_id, queue, customer, disposition, note))
         agent.handed_off = None
         self._wrap_up_over(agent, now, out)
@@ -450,7 +447,7 @@ class Matching(RouterCore):
             self._check_staffing(target, now, out)
         else:
             self._make_ready(target, now, out)
-        current = call.agents.current
+        current = call.current
         if current is not None and reason != "caller_hung_up":
             out.append(ConsultChanged(call.call_id, current, target.agent_id, "", note))
         return out

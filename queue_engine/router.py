@@ -149,7 +149,7 @@ class Router(Timers):
 
     def call_agent(self, call_id: str) -> str | None:
         """The agent the call is offered to (one), talking with, or wrapping up."""
-        return self._call(call_id).agents.current
+        return self._call(call_id).current
 
     def call_consult(self, call_id: str) -> tuple[str | None, ConsultState]:
         """The agent consulted about the call and how far (ringing, talking, conference)."""
@@ -183,7 +183,7 @@ class Router(Timers):
         return self._call(call_id).ring
 
     def offered_to(self, call_id: str) -> list[str]:
-        return sorted(self._call(call_id).agents.offered_to)
+        return sorted(self._call(call_id).offered_to)
 
     def waiting_in_order(self, queue: str) -> list[str]:
         """Waiting call ids of ``queue``, best first (for the wallboard and tests).

@@ -150,7 +150,7 @@ class RouterCore:
             or agent.state is not RESERVED
             or agent.call_id != call_id
             or call.phase is not CallPhase.OFFERED
-            or agent.agent_id not in call.agents.offered_to
+            or agent.agent_id not in call.offered_to
         ):
             raise RoutingError(f"agent {agent.agent_id!r} has no offer of call {call_id!r}")
         return call
@@ -376,8 +376,8 @@ class RouterCore:
         self, call: CallEntry, reason: WithdrawReason, out: list[Action]
     ) -> list[AgentEntry]:
         """Withdraw every offer of ``call``; returns the agents, now without a call."""
-        agents = [self._agents[a] for a in sorted(call.agents.offered_to)]
-        call.agents.offered_to = set()
+        agents = [self._agents[a] for a in sorted(call.offered_to)]
+        call.offered_to = set()
         for agent in agents:
             out.append(WithdrawOffer(call.call_id, agent.agent_id, reason))
             agent.call_id = None
@@ -495,7 +495,7 @@ class RouterCore:
     def _max_wait_due(self, call: CallEntry, q: QueueEntry) -> float | None:
         """When ``call`` takes ``q``'s max-wait exit: only callers on the line (not a
         callback) who were never answered (not a transfer)."""
-        if q.max_wait is None or call.callback is not None or call.times.answered_at is not None:
+        if q.max_wait is None or call.callback is not None or call.answered_at is not None:
             return None
         return call.arrived_at + q.max_wait_s  # the very sum the check compares with
 
@@ -513,7 +513,7 @@ class RouterCore:
         wrap_up_s: float = 0.0,
         exit_action: str = "",
     ) -> None:
-        trail = call.agents.trail
+        trail = call.trail
         if trail:  # a transferred call: answered by its first agent, whatever came after
             if outcome != "answered":
                 trail.append(f"then {outcome} ({exit_action or 'caller hung up'})")
@@ -523,7 +523,7 @@ class RouterCore:
         if callback is not None and callback.reserved_for is not None:
             note = f"callback for {callback.reserved_for}" + (f" · {note}" if note else "")
         self._move(call, CALL_FINISH)
-        call.times.ended_at = ended_at
+        call.ended_at = ended_at
         del self._calls[call.call_id]
         self._finished[call.call_id] = None
         if len(self._finished) > _FINISHED_MEMORY:
@@ -540,8 +540,8 @@ class RouterCore:
         wrap_up_s: float,
         exit_action: str,
     ) -> CallDetailRecord:
-        caller, times, agents, callback = call.caller, call.times, call.agents, call.callback
-        assert times.ended_at is not None
+        caller, callback = call.caller, call.callback
+        assert call.ended_at is not None
         fields = caller.__dict__  # one read through pydantic's attribute hook, not two
         return new_call_record(
             call.call_id,
@@ -552,16 +552,16 @@ class RouterCore:
             call.segment,
             call.value,
             call.arrived_at,
-            times.offered_at,
-            times.answered_at,
-            times.ended_at,
-            agents.handled_by
-            if times.answered_at is not None or call.kind == "manual"  # who dialled
+            call.offered_at,
+            call.answered_at,
+            call.ended_at,
+            call.handled_by
+            if call.answered_at is not None or call.kind == "manual"  # who dialled
             else None,
             outcome,
             disposition,
             wrap_up_s,
-            agents.offers,
+            call.offers,
             note,
             call.kind,
             exit_action,

@@ -41,44 +41,6 @@ INF: Final = float("inf")
 _LANE_COMPACT: Final = 1024
 
 
-@dataclass(slots=True, init=False)
-class CallTimes:
-    """When the call was first offered, answered and ended, and its current agent's
-    part began (talk time)."""
-
-    offered_at: float | None
-    answered_at: float | None
-    ended_at: float | None
-    leg_started: float
-
-    def __init__(self) -> None:
-        self.offered_at = None
-        self.answered_at = None
-        self.ended_at = None
-        self.leg_started = 0.0
-
-
-@dataclass(slots=True, init=False)
-class CallAgents:
-    """Who has the call: offered to, talking with, and who handed it on (the record's)."""
-
-    current: str | None
-    """The agent the call is offered to (one), talking with, or wrapping up."""
-    offered_to: set[str]
-    offers: int
-    handled_by: str | None
-    """The agent who talks (or last talked) with the caller: the record's agent."""
-    trail: list[str]
-    """Transfers and the dispositions of agents who handed the call on (record's note)."""
-
-    def __init__(self) -> None:
-        self.current = None
-        self.offered_to = set()
-        self.offers = 0
-        self.handled_by = None
-        self.trail = []
-
-
 @dataclass(slots=True)
 class Callback:
     """The caller's line is released: the call is a callback to ``number``."""
@@ -121,9 +83,23 @@ class CallEntry:
     exit_at: float | None
     """When the max-wait timer last armed for this call fires (not armed twice)."""
     exit_moves: int
-    # The parts by concern
-    times: CallTimes
-    agents: CallAgents
+    # When the call was first offered, answered and ended, and its current agent's part
+    # began (talk time). Its fields, not a record of their own: a call is made at every
+    # arrival, and each record more is an object made and freed (docs/acd.md §13).
+    offered_at: float | None
+    answered_at: float | None
+    ended_at: float | None
+    leg_started: float
+    # Who has the call: offered to, talking with, and who handed it on (the record's)
+    current: str | None
+    """The agent the call is offered to (one), talking with, or wrapping up."""
+    offered_to: set[str]
+    offers: int
+    handled_by: str | None
+    """The agent who talks (or last talked) with the caller: the record's agent."""
+    trail: list[str]
+    """Transfers and the dispositions of agents who handed the call on (record's note)."""
+    # Its other parts
     callback: Callback | None
     consult: Consultation | None
     held: bool
@@ -165,8 +141,15 @@ class CallEntry:
         self.version = 0
         self.exit_at = None
         self.exit_moves = 0
-        self.times = CallTimes()
-        self.agents = CallAgents()
+        self.offered_at = None
+        self.answered_at = None
+        self.ended_at = None
+        self.leg_started = 0.0
+        self.current = None
+        self.offered_to = set()
+        self.offers = 0
+        self.handled_by = None
+        self.trail = []
         self.callback = None
         self.consult = None
         self.held = False
@@ -174,9 +157,7 @@ class CallEntry:
 
 def dialling(call: CallEntry) -> bool:
     """Whether ``call`` is an agent's dial the far end has not answered yet (it rings)."""
-    return (
-        call.kind == "manual" and call.times.answered_at is None and call.phase is CallPhase.TALKING
-    )
+    return call.kind == "manual" and call.answered_at is None and call.phase is CallPhase.TALKING
 
 
 PoolEntry = tuple[Any, ...]

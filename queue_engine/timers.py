@@ -101,16 +101,16 @@ class Timers(CallDesk):
         # One agent rang: the call goes back first, so that another Ready agent takes it
         # before the one who let it lapse (who is then Ready, or Not Ready, itself).
         out.append(WithdrawOffer(call.call_id, agent.agent_id, "timeout"))
-        call.agents.offered_to.discard(agent.agent_id)
+        call.offered_to.discard(agent.agent_id)
         agent.missed += 1
         if agent.missed >= self.max_missed_offers:
             self._set_state(agent, AGENT_MISS, MISSED_OFFER, now, out)
-            if not call.agents.offered_to:
+            if not call.offered_to:
                 self._requeue(call, now, out)
             self._check_staffing(agent, now, out)
         else:
             agent.call_id = None
-            if not call.agents.offered_to:
+            if not call.offered_to:
                 self._requeue(call, now, out)
             self._make_ready(agent, now, out)
 
@@ -122,20 +122,20 @@ class Timers(CallDesk):
         it rings all of them again (app_queue's ringall) or a better call does."""
         lapsed = [
             a
-            for a in (self._agents[i] for i in sorted(call.agents.offered_to))
+            for a in (self._agents[i] for i in sorted(call.offered_to))
             if a.deadline is not None and a.deadline <= now
         ]
         free: list[AgentEntry] = []
         for agent in lapsed:
             out.append(WithdrawOffer(call.call_id, agent.agent_id, "timeout"))
-            call.agents.offered_to.discard(agent.agent_id)
+            call.offered_to.discard(agent.agent_id)
             agent.missed += 1
             if agent.missed >= self.max_missed_offers:
                 self._set_state(agent, AGENT_MISS, MISSED_OFFER, now, out)
             else:
                 free.append(agent)
         self._ready_together(free, now, out)
-        if not call.agents.offered_to:  # back at its place (or its exit); the freed choose
+        if not call.offered_to:  # back at its place (or its exit); the freed choose
             self._place(call, q, now, out, offer=False, entering=True)
         self._take_next(free, now, out)
         q = self._queues[call.queue]  # its exit may have moved it
