@@ -3,7 +3,8 @@
 :class:`ConsoleLink` sits between the desktop and the bus and keeps the
 :class:`cti.bus.memory.Bus` interface, so the desktop does not change. It remembers each of
 the agent's commands until the engine answers it (a :class:`~cti.protocol.CommandResult`
-with its ``command_id``). Whenever the bus comes back online (and now and then while
+with its ``command_id``, or the event an accept, reject or hang-up caused, naming it:
+:func:`~cti.protocol.answer`). Whenever the bus comes back online (and now and then while
 commands go unanswered) it asks the engine for a snapshot
 (:class:`~cti.protocol.RequestSnapshot`: the engine publishes the agent's state again,
 retained, and its offer if one is pending), and once the engine has answered that, it
@@ -46,7 +47,7 @@ from cti.bus.memory import Bus, Subscription
 from cti.bus.mqtt import BusStatus, ConnectionState, MqttBus
 from cti.bus.status_feed import StatusFeed
 from cti.clock import wall_time
-from cti.protocol import CommandResult, EnginePresence, Message, RequestSnapshot, is_command
+from cti.protocol import EnginePresence, Message, RequestSnapshot, answer, is_command
 
 log = logging.getLogger(__name__)
 
@@ -187,10 +188,10 @@ class ConsoleLink:
 
     async def _follow(self, events: Subscription) -> None:
         async for _topic, message in events:
-            if isinstance(message, CommandResult):
-                self._answered(message.command_id)
-            elif isinstance(message, EnginePresence):
+            if isinstance(message, EnginePresence):
                 self._engine_said(message)
+            elif (result := answer(message)) is not None:
+                self._answered(result.command_id)
 
     def _engine_said(self, presence: EnginePresence) -> None:
         was, self._engine = self._engine, presence.online

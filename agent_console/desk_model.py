@@ -48,6 +48,7 @@ from cti.protocol import (
     SaveScriptRun,
     ScreenPop,
     TransferCall,
+    answer,
 )
 from scripts_engine.expr import Scalar
 from scripts_engine.model import Script
@@ -409,6 +410,8 @@ class DeskModel:
         # Results and queue figures name no agent; everything else must be this one's.
         if getattr(message, "agent_id", self.agent_id) == self.agent_id:
             handler(message, now, out)
+            if not isinstance(message, CommandResult) and (result := answer(message)) is not None:
+                self._on_result(result, now, out)  # an event that answers the agent's command
         return out
 
     def _on_state(self, message: AgentStateChanged, now: float, out: list[Reaction]) -> None:

@@ -43,7 +43,9 @@ Prints a table and one JSON line with ``inprocess_p99_ms``, ``mqtt_p99_ms`` (at 
 calls/s) and ``broker_rtt_p99_ms``, the p50s and the 50 calls/s figures beside them,
 ``mqtt_cpu_us_per_call`` (and the bots' process's, ``mqtt_bots_cpu_us_per_call``),
 the messages the engine sent to and received from the broker per call
-(``mqtt_sent_per_call``, ``mqtt_received_per_call``) and ``mqtt_saturation_calls_s``.
+(``mqtt_sent_per_call``, ``mqtt_received_per_call``), the bots' commands the engine had
+not answered when the calls were over (``*_unanswered``; an accept or hang-up is
+answered by the event it causes) and ``mqtt_saturation_calls_s``.
 """
 
 from __future__ import annotations
@@ -76,7 +78,9 @@ from cti.config import Config, load_config
 from cti.engine.service import EngineService
 from cti.models import AgentConfig, Customer, Interaction
 from cti.protocol import (
+    ANSWERS,
     AcceptOffer,
+    AnyCommand,
     CallConnected,
     CallEnded,
     CallOffered,
@@ -84,14 +88,16 @@ from cti.protocol import (
     CompleteWrapUp,
     HangUp,
     Login,
-    Message,
     SetReady,
+    answer,
     decode,
     encode,
 )
 from telephony_adapters.sim import SimTrunk
 
 RATES = (50, 500)
+#: What answers a command: its result, or the event an accept or hang-up causes.
+ANSWERING = (CommandResult, *ANSWERS)
 WARM_UP = 0.1
 #: Rates tried over the broker after 500 calls/s, while p99 stays within the goal.
 SATURATION_RATES = (1000, 1500, 2000, 3000)
@@ -111,34 +117,41 @@ class NoCustomers:
 class BotConsole:
     """An agent's console that accepts, hangs up and wraps up at once, and notes when
     (``time.monotonic``) each offer arrived. :attr:`ready` is set once the engine has
-    answered its ``SetReady``."""
+    answered its ``SetReady``; :attr:`unanswered` holds the commands the engine has not
+    answered yet (by a ``CommandResult``, or, an accept or hang-up, by the event that
+    names it: :func:`cti.protocol.answer`)."""
 
     def __init__(self, bus: Bus, agent: str, offered: dict[str, float]) -> None:
         self.bus, self.agent, self.offered = bus, agent, offered
         self.ready = asyncio.Event()
+        self.unanswered: set[str] = set()
 
     async def run(self) -> None:
         agent = self.agent
-        commands = topics.agent_commands(agent)
         async with self.bus.subscribe(topics.agent_events(agent)) as events:
             set_ready = SetReady(agent_id=agent)
-            await self.bus.publish(commands, Login(agent_id=agent))
-            await self.bus.publish(commands, set_ready)
+            await self._send(Login(agent_id=agent))
+            await self._send(set_ready)
             async for _topic, message in events:
+                if (result := answer(message)) is not None:
+                    self.unanswered.discard(result.command_id)
                 if isinstance(message, CommandResult):
                     if message.command_id == set_ready.command_id:
                         self.ready.set()
                 elif isinstance(message, CallOffered):
                     call_id = message.pop.call_id
                     self.offered.setdefault(call_id, time.monotonic())
-                    await self.bus.publish(commands, AcceptOffer(agent_id=agent, call_id=call_id))
+                    await self._send(AcceptOffer(agent_id=agent, call_id=call_id))
                 elif isinstance(message, CallConnected):
-                    await self.bus.publish(
-                        commands, HangUp(agent_id=agent, call_id=message.call_id)
-                    )
+                    await self._send(HangUp(agent_id=agent, call_id=message.call_id))
                 elif isinstance(message, CallEnded):
-                    done = CompleteWrapUp(agent_id=agent, call_id=message.call_id, disposition="ok")
-                    await self.bus.publish(commands, done)
+                    await self._send(
+                        CompleteWrapUp(agent_id=agent, call_id=message.call_id, disposition="ok")
+                    )
+
+    async def _send(self, command: AnyCommand) -> None:
+        self.unanswered.add(command.command_id)
+        await self.bus.publish(topics.agent_commands(self.agent), command)
 
 
 async def all_ready(bots: list[BotConsole]) -> None:
@@ -162,7 +175,10 @@ def center(agents: int) -> tuple[Config, list[AgentConfig]]:
 
 
 class Consoles(Protocol):
-    """Where the bot consoles run; :meth:`offered` gives the arrival time of each offer."""
+    """Where the bot consoles run; :meth:`offered` gives the arrival time of each offer,
+    and :attr:`unanswered` then the bots' commands the engine has not answered."""
+
+    unanswered: int
 
     async def start(self) -> None: ...
 
@@ -177,6 +193,7 @@ class LocalConsoles:
     def __init__(self, bus: Bus, agents: int) -> None:
         self.times: dict[str, float] = {}
         self.bots = [BotConsole(bus, a, self.times) for a in agent_ids(agents)]
+        self.unanswered = 0
         self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -184,6 +201,7 @@ class LocalConsoles:
         await all_ready(self.bots)
 
     async def offered(self) -> dict[str, float]:
+        self.unanswered = sum(len(bot.unanswered) for bot in self.bots)
         return self.times
 
     async def stop(self) -> None:
@@ -213,6 +231,7 @@ class ChildConsoles:
         self.process: asyncio.subprocess.Process | None = None
         self.cpu_s: float | None = None
         """The process's CPU time from ready to the report."""
+        self.unanswered = 0
 
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
@@ -234,7 +253,7 @@ class ChildConsoles:
         await self.process.stdin.drain()
         line = await asyncio.wait_for(self.process.stdout.readline(), 60)
         report = json.loads(line)
-        self.cpu_s = report["cpu_s"]
+        self.cpu_s, self.unanswered = report["cpu_s"], report["unanswered"]
         times: dict[str, float] = report["offered"]
         return times
 
@@ -252,12 +271,15 @@ class LeanConnection(asyncio.Protocol):
     and the figure is the engine's. Each bot still behaves as a console: every message
     on its events topic is decoded and checked (:func:`cti.protocol.decode`); it logs
     in, goes Ready, accepts each offer, hangs up once connected and wraps up once the
-    call ended, each command at QoS 1 with its own ``command_id``."""
+    call ended, each command at QoS 1 with its own ``command_id``, and takes each answer
+    (a ``CommandResult``, or the event that names an accept or hang-up)."""
 
     def __init__(self, agents: list[str], offered: dict[str, float], name: str) -> None:
         self.agents, self.offered, self.name = agents, offered, name
         self.waiting_ready = {a: "" for a in agents}
         """Agent -> its SetReady's command id, until the engine has answered it."""
+        self.unanswered: set[str] = set()
+        """The commands sent that the engine has not answered yet."""
         self.ready = asyncio.Event()
         self.subscribed = asyncio.Event()
         self.transport: asyncio.Transport | None = None
@@ -299,6 +321,8 @@ class LeanConnection(asyncio.Protocol):
 
     def _received(self, topic: str, payload: bytes, _idents: tuple[int, ...]) -> None:
         message = decode(payload, where=topic)
+        if isinstance(message, ANSWERING):  # cti.protocol.answer, without a result made
+            self.unanswered.discard(message.command_id)
         agent = topic.split("/")[3]
         commands = topics.agent_commands(agent)
         if isinstance(message, CallOffered):
@@ -318,12 +342,13 @@ class LeanConnection(asyncio.Protocol):
             if not self.waiting_ready:
                 self.ready.set()
 
-    def _publish(self, topic: str, message: Message) -> None:
+    def _publish(self, topic: str, command: AnyCommand) -> None:
         head = self.heads.get(topic)
         if head is None:
             head = self.heads[topic] = topic_head(topic)
         self.mid = self.mid % 65535 + 1
-        self._write(publish_packet(head, encode(message), 1, False, self.mid))
+        self.unanswered.add(command.command_id)
+        self._write(publish_packet(head, encode(command), 1, False, self.mid))
 
     def _acked(self, mid: int) -> bool:
         return True  # a command's PUBACK: nothing waits for it
@@ -344,7 +369,9 @@ def _same(link: LeanConnection) -> LeanConnection:
     return link
 
 
-async def lean_consoles(url: str, agents: int, connections: int, times: dict[str, float]) -> None:
+async def lean_consoles(
+    url: str, agents: int, connections: int, times: dict[str, float]
+) -> list[LeanConnection]:
     """Bots on ``connections`` lean connections (:class:`LeanConnection`), all Ready."""
     host, port = url.removeprefix("mqtt://").rsplit(":", 1)
     loop = asyncio.get_running_loop()
@@ -359,6 +386,7 @@ async def lean_consoles(url: str, agents: int, connections: int, times: dict[str
             link.start()
         for link in links:
             await link.ready.wait()
+    return links
 
 
 async def consoles_only(url: str, agents: int, connections: int, bots: str) -> None:
@@ -367,8 +395,8 @@ async def consoles_only(url: str, agents: int, connections: int, bots: str) -> N
     on stdin prints the offers' arrival times as one JSON line; end of stdin stops."""
     times: dict[str, float] = {}
     if bots == "lean":
-        await lean_consoles(url, agents, connections, times)
-        await _serve_reports(times)
+        links = await lean_consoles(url, agents, connections, times)
+        await _serve_reports(times, lambda: sum(len(link.unanswered) for link in links))
         return
     async with contextlib.AsyncExitStack() as stack:
         buses = [
@@ -383,14 +411,15 @@ async def consoles_only(url: str, agents: int, connections: int, bots: str) -> N
         ]
         tasks = [asyncio.create_task(bot.run()) for bot in consoles]
         await all_ready(consoles)
-        await _serve_reports(times)
+        await _serve_reports(times, lambda: sum(len(bot.unanswered) for bot in consoles))
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _serve_reports(times: dict[str, float]) -> None:
-    """Ready: answer "report" on stdin with the offers' times until stdin ends."""
+async def _serve_reports(times: dict[str, float], unanswered: Callable[[], int]) -> None:
+    """Ready: answer "report" on stdin with the offers' times (and the CPU time, and the
+    commands not answered) until stdin ends."""
     gc.freeze()  # as the engine's process: a full collection is no stall of the bots
     print("ready", flush=True)
     loop = asyncio.get_running_loop()
@@ -400,7 +429,8 @@ async def _serve_reports(times: dict[str, float]) -> None:
     while line := await reader.readline():
         if line.strip() == b"report":
             cpu_s = time.process_time() - cpu_start
-            print(json.dumps({"offered": times, "cpu_s": cpu_s}), flush=True)
+            report = {"offered": times, "cpu_s": cpu_s, "unanswered": unanswered()}
+            print(json.dumps(report), flush=True)
 
 
 async def run_rate(
@@ -438,6 +468,8 @@ async def run_rate(
         cpu = time.process_time() - cpu_start
         counts = _message_counts(engine_bus)
         sent, received = counts[0] - counts_start[0], counts[1] - counts_start[1]
+        await service.flush()
+        await asyncio.sleep(0.2)  # the last wrap-up's answer on its way to its console
         offered = await consoles.offered()
         consoles_cpu = getattr(consoles, "cpu_s", None)
         if consoles_cpu is not None:
@@ -461,6 +493,7 @@ async def run_rate(
         "sent_per_call": round(sent / max(1, len(rung)), 2),
         "received_per_call": round(received / max(1, len(rung)), 2),
         "consoles_cpu_us_per_call": None if consoles_cpu is None else round(consoles_cpu * 1e6),
+        "unanswered": consoles.unanswered,
     }
 
 
@@ -798,9 +831,9 @@ def _within(row: dict[str, Any]) -> bool:
 
 def print_rows(rows: list[tuple[str, dict[str, Any]]], results: dict[str, Any]) -> None:
     head = ("bus", "rate/s", "achieved", "calls", "offered", "p50 ms", "p99 ms", "max ms",
-            "CPU us/call", "out/call", "in/call", "bots us/call")  # fmt: skip
-    print("{:<11} {:>7} {:>9} {:>6} {:>8} {:>9} {:>9} {:>9} {:>12} {:>9} {:>8} {:>13}".format(
-        *head))  # fmt: skip
+            "CPU us/call", "out/call", "in/call", "bots us/call", "unanswered")  # fmt: skip
+    print("{:<11} {:>7} {:>9} {:>6} {:>8} {:>9} {:>9} {:>9} {:>12} {:>9} {:>8} {:>13} {:>10}"
+          .format(*head))  # fmt: skip
     for name, r in rows:
         cells = (name, r["rate"], r["achieved_rate"], r["calls"], r["offered"])
         times = (r["p50_ms"], r["p99_ms"], r["max_ms"])
@@ -811,6 +844,7 @@ def print_rows(rows: list[tuple[str, dict[str, Any]]], results: dict[str, Any]) 
             f"{r['sent_per_call']:>9}",
             f"{r['received_per_call']:>8}",
             f"{r['consoles_cpu_us_per_call']!s:>13}",
+            f"{r['unanswered']:>10}",
         )
         key = "inprocess" if name == "in-process" else "mqtt"
         suffix = "" if r["rate"] == 500 else f"_at_{r['rate']}"
@@ -819,6 +853,7 @@ def print_rows(rows: list[tuple[str, dict[str, Any]]], results: dict[str, Any]) 
         results[f"{key}_achieved_rate{suffix}"] = r["achieved_rate"]
         results[f"{key}_offered{suffix}"] = f"{r['offered']}/{r['calls']}"
         results[f"{key}_cpu_us_per_call{suffix}"] = r["cpu_us_per_call"]
+        results[f"{key}_unanswered{suffix}"] = r["unanswered"]
         if key == "mqtt":
             results[f"mqtt_sent_per_call{suffix}"] = r["sent_per_call"]
             results[f"mqtt_received_per_call{suffix}"] = r["received_per_call"]

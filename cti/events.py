@@ -368,12 +368,18 @@ class OfferWithdrawn(WireMessage):
     agent_id: str
     call_id: str
     reason: EventLine
+    command_id: str = ""
+    """The agent's ``RejectOffer`` that withdrew it, if one did: this is its answer (no
+    CommandResult follows). "": none, or an older engine (its CommandResult follows)."""
 
 
 class CallConnected(WireMessage):
     type: Literal["call_connected"] = "call_connected"
     agent_id: str
     call_id: str
+    command_id: str = ""
+    """The agent's ``AcceptOffer`` that connected it, if one did: this is its answer (no
+    CommandResult follows). "": none, or an older engine (its CommandResult follows)."""
 
 
 class CurrentCall(WireMessage):
@@ -397,6 +403,9 @@ class CallEnded(WireMessage):
     agent_id: str
     call_id: str
     by: Literal["agent", "caller", "transfer"]
+    command_id: str = ""
+    """The agent's ``HangUp`` that ended it, if one did: this is its answer (no
+    CommandResult follows). "": none, or an older engine (its CommandResult follows)."""
 
 
 class CallControl(WireMessage):
@@ -563,7 +572,9 @@ class EngineHealth(WireMessage):
 
 
 class CommandResult(WireMessage):
-    """The engine's answer to a command: applied, or refused with a reason."""
+    """The engine's answer to a command: applied, or refused with a reason. An agent's
+    command applied whose event goes to the agent anyway is answered by that event
+    instead (:data:`ANSWERS`), and a repeat of it by a CommandResult."""
 
     type: Literal["command_result"] = "command_result"
     command_id: str
@@ -646,3 +657,7 @@ AnyEvent = (
     | EngineHealth
 )
 """Every event a line or the engine may publish."""
+
+ANSWERS = (CallConnected, CallEnded, OfferWithdrawn)
+"""The events that answer the agent's command that caused them, when they name it
+(``command_id``): the command was applied, and no :class:`CommandResult` follows."""

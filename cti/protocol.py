@@ -9,7 +9,9 @@ apart. The protocol version lives in the topic (``cti/v1/...``), see :mod:`cti.t
   :mod:`cti.events`.
 * **Commands** go from consoles to the engine (:mod:`cti.commands`). Each carries a
   ``command_id``; the engine applies a command once however often it arrives, and
-  answers with a :class:`CommandResult` naming that id.
+  answers with a :class:`CommandResult` naming that id, or, for an agent's command
+  applied whose event goes to the agent anyway (accept, reject, hang up), with that
+  event naming it (:data:`~cti.events.ANSWERS`, :func:`answer`).
 
 Every event and command is importable from here too: ``from cti.protocol import
 CallOffered, Login`` is the usual way in.
@@ -65,6 +67,7 @@ from cti.commands import (
 )
 from cti.errors import ProtocolError
 from cti.events import (
+    ANSWERS,
     MAX_DETAIL_HISTORY,
     MAX_QUEUE_CALLS_BYTES,
     MAX_QUEUE_CALLS_SENT,
@@ -113,6 +116,7 @@ from cti.events import (
 from cti.fields import Id
 
 __all__ = [
+    "ANSWERS",
     "COMMAND_TYPES",
     "MAX_DETAIL_HISTORY",
     "MAX_MESSAGE_BYTES",
@@ -199,6 +203,7 @@ __all__ = [
     "TransferCall",
     "WaitingCall",
     "WireMessage",
+    "answer",
     "decode",
     "encode",
     "is_command",
@@ -311,6 +316,17 @@ class CommandMemory:
     def size(command_id: str, result: CommandResult) -> int:
         """Bytes a kept result takes, roughly (its strings and the objects around them)."""
         return 2 * len(command_id) + len(result.command_id) + len(result.error) + 400
+
+
+def answer(message: Message) -> CommandResult | None:
+    """What ``message`` answers of a command: a :class:`CommandResult` as it is; an event
+    naming the agent's command that caused it (:data:`~cti.events.ANSWERS`) as that
+    command applied; None for anything else."""
+    if isinstance(message, CommandResult):
+        return message
+    if isinstance(message, ANSWERS) and message.command_id:
+        return CommandResult(command_id=message.command_id, ok=True)
+    return None
 
 
 def is_command(message: Message) -> TypeGuard[AnyCommand]:

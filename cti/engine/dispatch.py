@@ -1,6 +1,7 @@
 """Commands from the bus: each applied once per ``command_id`` (a repeat gets the same
 answer, from :class:`~cti.protocol.CommandMemory`), answered on the sender's reply
-topic, and handed to the part of the engine that carries it out."""
+topic, and handed to the part of the engine that carries it out. An agent's accept,
+reject or hang-up applied is answered by the event it causes (:class:`Answers`)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from cti.protocol import (
     AcceptOffer,
     AddServiceItem,
     AnyCommand,
+    CallConnected,
+    CallEnded,
     CancelConsult,
     ChangeCallPriority,
     ChooseCustomer,
@@ -41,6 +44,7 @@ from cti.protocol import (
     Message,
     MoveWaitingCall,
     MuteCall,
+    OfferWithdrawn,
     PauseRecording,
     RejectOffer,
     RequestSnapshot,
@@ -59,6 +63,7 @@ from cti.protocol import (
     is_supervisor_command,
 )
 from queue_engine import inputs as ri
+from queue_engine.actions import ConnectCall, DisconnectCall, JoinCall, WithdrawOffer
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +100,87 @@ def router_input(message: Command) -> ri.AnyInput | None:
     return None
 
 
+Answered = tuple[type[Message], str, str]
+"""The event that answers a command: its type, agent and call."""
+
+
+class Answers:
+    """The agent's commands answered by the event they cause (:data:`cti.events.ANSWERS`)
+    rather than by a :class:`CommandResult` of their own: an accept by its
+    ``CallConnected``, a hang-up by its ``CallEnded``, a reject by its ``OfferWithdrawn``
+    (two messages, and two acknowledgements, a call fewer over a broker: issue 23).
+
+    A command is noted here (:meth:`expect`) once the router has applied it, before the
+    effects task carries its actions out; the first event of its kind for its agent and
+    call that the effects task builds then (:meth:`connected`, :meth:`ended`,
+    :meth:`withdrawn`) names it. Its result is queued after those actions, as every
+    command's is: :meth:`due` holds it back if an event answered the command, and lets it
+    go if none did (a consultation's hang-up or reject, whose events are others; an
+    effect that failed). So every command is answered, once, in order with its events;
+    a repeat is answered by its remembered result. Nothing here is journaled: the
+    answer is an effect, as before."""
+
+    def __init__(self) -> None:
+        self._awaited: dict[Answered, str] = {}
+        """The event to answer a command -> the command's id, until it is built."""
+        self._open: dict[str, Answered | None] = {}
+        """Command id -> the event awaited (None: it answered), until the result's turn."""
+
+    def expect(self, command: Command) -> None:
+        """``command`` was applied: its event, if it is one that answers, names it."""
+        match command:
+            case AcceptOffer(agent_id=a, call_id=call_id):
+                event: Answered = (CallConnected, a, call_id)
+            case HangUp(agent_id=a, call_id=call_id):
+                event = (CallEnded, a, call_id)
+            case RejectOffer(agent_id=a, call_id=call_id):
+                event = (OfferWithdrawn, a, call_id)
+            case _:
+                return
+        if event not in self._awaited:  # else an earlier command's: this one gets its result
+            self._awaited[event] = command.command_id
+            self._open[command.command_id] = event
+
+    def _answering(self, event: Answered) -> str:
+        command_id = self._awaited.pop(event, "") if self._awaited else ""
+        if command_id:
+            self._open[command_id] = None
+        return command_id
+
+    def connected(self, action: ConnectCall | JoinCall) -> CallConnected:
+        """The agent is connected to the call (its accept's answer, if one is awaited)."""
+        a, call_id = action.agent_id, action.call_id
+        command_id = self._answering((CallConnected, a, call_id))
+        return CallConnected(agent_id=a, call_id=call_id, command_id=command_id)
+
+    def ended(self, action: DisconnectCall) -> CallEnded:
+        """The call is over for the agent (its hang-up's answer, if one is awaited)."""
+        a, call_id = action.agent_id, action.call_id
+        command_id = self._answering((CallEnded, a, call_id))
+        return CallEnded(agent_id=a, call_id=call_id, by=action.by, command_id=command_id)
+
+    def withdrawn(self, action: WithdrawOffer) -> OfferWithdrawn:
+        """The agent's offer is withdrawn (its reject's answer, if one is awaited)."""
+        a, call_id = action.agent_id, action.call_id
+        command_id = self._answering((OfferWithdrawn, a, call_id))
+        return OfferWithdrawn(
+            agent_id=a, call_id=call_id, reason=action.reason, command_id=command_id
+        )
+
+    def due(self, message: Message) -> bool:
+        """Whether a message queued to be published is still to be sent: every one but
+        the result of a command that its event answered already."""
+        if not self._open or not isinstance(message, CommandResult):
+            return True
+        if message.command_id not in self._open:
+            return True  # not awaited: a command of another kind, a repeat
+        event = self._open.pop(message.command_id)
+        if event is None:
+            return False
+        del self._awaited[event]  # no event answered it: its result does
+        return True
+
+
 @dataclass(slots=True)
 class Parts:
     """The parts of the engine that carry commands out."""
@@ -121,6 +207,8 @@ class CommandDispatcher:
         self._parts = parts
         self._send = send
         self.memory = CommandMemory(COMMAND_MEMORY)
+        self.answers = Answers()
+        """The commands answered by their events, and the events that answer them."""
         self.campaign_control: CampaignControl | None = None
         """Carries out the supervisor's campaign commands (``SetCampaignState``,
         ``SetCampaignPacing``): the dialer's, when one runs in this engine
@@ -166,6 +254,7 @@ class CommandDispatcher:
                     raise CtiError(refusal)
             if simple is not None:
                 self._parts.route(simple)
+                self.answers.expect(message)  # before the effects task builds its event
             else:
                 await self._carry_out(message)
         except CtiError as exc:

@@ -56,13 +56,10 @@ from cti.models import AgentConfig, CallDetailRecord, CallerInfo
 from cti.protocol import (
     CallArrived,
     CallbackRequested,
-    CallConnected,
-    CallEnded,
     CallerHungUp,
     DtmfReceived,
     EngineHealth,
     Message,
-    OfferWithdrawn,
     PhoneReachability,
 )
 from cti.store.database import Store
@@ -197,6 +194,7 @@ class EngineService:
                       lambda agent_id: self.views.resend(agent_id, self.now()),
                       self.voice.ready_refusal, self.voice, replan)  # fmt: skip
         self.dispatch = CommandDispatcher(parts, self._send)
+        self.answers = self.dispatch.answers  # accepts, rejects, hang-ups answered by events
         self.tending = (
             JournalTending(self.journal, self.router, self.records)
             if self.journal is not None
@@ -543,7 +541,8 @@ class EngineService:
     async def _carry_out(self, action: Effect) -> None:
         # The commonest first: each case is a class test (issue 23).
         match action:
-            case Publish(topic=topic, message=message, retain=retain):
+            # A command's result that its event gave already (Answers.due) matches no case.
+            case Publish(topic=topic, message=message, retain=retain) if self.answers.due(message):
                 await self.bus.publish(topic, message, retain=retain)
             case AgentStateSet():
                 await self.views.publish_queued_state(
@@ -562,15 +561,15 @@ class EngineService:
                 self._call_over(replace(cdr, started_wall=wall - (self.now() - cdr.arrived_at)))
             case VoiceUpdate() | StateOf():
                 await self._voice_effect(action)
-            case WithdrawOffer(call_id=call_id, agent_id=agent_id, reason=reason):
+            case WithdrawOffer(call_id=call_id, agent_id=agent_id):
                 self.voice.offer_over(call_id, agent_id)
                 self.pops.offers.pop(agent_id, None)
-                withdrawn = OfferWithdrawn(agent_id=agent_id, call_id=call_id, reason=reason)
+                withdrawn = self.answers.withdrawn(action)  # a reject's answer
                 await self.bus.publish(topics.agent_events(agent_id), withdrawn)
             case JoinCall(call_id=call_id, agent_id=agent_id):
                 self.voice.offer_over(call_id, agent_id)
                 self.pops.connected(agent_id)
-                connected = CallConnected(agent_id=agent_id, call_id=call_id)
+                connected = self.answers.connected(action)  # an accept's answer
                 await self.bus.publish(topics.agent_events(agent_id), connected)
             case ConsultChanged():
                 await self.bus.publish(
@@ -593,7 +592,7 @@ class EngineService:
         """The call leaves its agent, its line or its queue."""
         match action:
             case DisconnectCall(call_id=call_id, agent_id=agent_id, by=by):
-                ended = CallEnded(agent_id=agent_id, call_id=call_id, by=by)
+                ended = self.answers.ended(action)  # a hang-up's answer
                 await self.bus.publish(topics.agent_events(agent_id), ended)
                 if by == "agent":
                     await self.line_book.line_for(call_id).hang_up(call_id)
@@ -630,7 +629,7 @@ class EngineService:
             line = self.line_book.dialling_line(call_id)
             self.line_book[call_id] = line.name
             await line.dial(action.dial, call_id=call_id)
-        connected = CallConnected(agent_id=agent_id, call_id=call_id)
+        connected = self.answers.connected(action)  # an accept's answer
         await self.bus.publish(topics.agent_events(agent_id), connected)
 
     def _call_over(self, record: CallDetailRecord) -> None:

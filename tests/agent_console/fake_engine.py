@@ -2,11 +2,13 @@
 
 It follows ``topics.ALL_AGENT_COMMANDS`` and answers each command the way the engine
 would in the happy path, publishing the agent's state retained on its state topic and a
-:class:`CommandResult` on its events topic:
+:class:`CommandResult` on its events topic, or, as the engine answers an accept, reject
+or hang-up, the event naming the command (``command_id``) and no result:
 
 * ``Login`` -> not ready, ``SetReady`` -> ready, ``SetNotReady`` -> not ready (reason);
 * ``AcceptOffer`` -> ``CallConnected`` + talking; ``RejectOffer`` -> ``OfferWithdrawn``
-  + ready; ``HangUp`` -> ``CallEnded`` + wrap-up; ``CompleteWrapUp`` -> ready;
+  + ready; ``HangUp`` -> ``CallEnded`` + wrap-up (each its command's answer);
+  ``CompleteWrapUp`` -> ready;
 * ``Logout`` -> logged out.
 
 :meth:`FakeEngine.offer` offers a call (``CallOffered`` + reserved). A command can be
@@ -121,12 +123,14 @@ class FakeEngine:
         await self._set_state(agent_id, AgentState.RESERVED, call_id=call_id)
         return offered
 
-    async def withdraw(self, call_id: str, reason: str, *, agent_id: str = "1001") -> None:
+    async def withdraw(
+        self, call_id: str, reason: str, *, agent_id: str = "1001", command_id: str = ""
+    ) -> None:
         """The offer is gone (timeout, caller hung up): ``OfferWithdrawn``, then ready."""
-        await self.bus.publish(
-            topics.agent_events(agent_id),
-            OfferWithdrawn(agent_id=agent_id, call_id=call_id, reason=reason),
+        withdrawn = OfferWithdrawn(
+            agent_id=agent_id, call_id=call_id, reason=reason, command_id=command_id
         )
+        await self.bus.publish(topics.agent_events(agent_id), withdrawn)
         await self._set_state(agent_id, AgentState.READY)
 
     async def caller_hangs_up(self, call_id: str, *, agent_id: str = "1001") -> None:
@@ -179,23 +183,25 @@ class FakeEngine:
         elif isinstance(command, SetNotReady):
             await self._set_state(agent, AgentState.NOT_READY, reason=command.reason)
         elif isinstance(command, AcceptOffer):
-            events = topics.agent_events(agent)
-            await self.bus.publish(events, CallConnected(agent_id=agent, call_id=command.call_id))
+            connected = CallConnected(agent_id=agent, call_id=command.call_id,
+                                      command_id=command.command_id)  # fmt: skip
+            await self.bus.publish(topics.agent_events(agent), connected)
             await self._set_state(agent, AgentState.TALKING, call_id=command.call_id)
         elif isinstance(command, RejectOffer):
-            await self.withdraw(command.call_id, "rejected", agent_id=agent)
+            await self.withdraw(command.call_id, "rejected", agent_id=agent,
+                                command_id=command.command_id)  # fmt: skip
         elif isinstance(command, HangUp):
-            await self._end_call(agent, command.call_id, by="agent")
+            await self._end_call(agent, command.call_id, by="agent", command_id=command.command_id)
         elif isinstance(command, CompleteWrapUp):
             await self._set_state(agent, AgentState.READY)
-        await self._result(agent, command.command_id)
+        if not isinstance(command, AcceptOffer | RejectOffer | HangUp):  # else: its event
+            await self._result(agent, command.command_id)
 
     async def _end_call(
-        self, agent_id: str, call_id: str, *, by: Literal["agent", "caller"]
+        self, agent_id: str, call_id: str, *, by: Literal["agent", "caller"], command_id: str = ""
     ) -> None:
-        await self.bus.publish(
-            topics.agent_events(agent_id), CallEnded(agent_id=agent_id, call_id=call_id, by=by)
-        )
+        ended = CallEnded(agent_id=agent_id, call_id=call_id, by=by, command_id=command_id)
+        await self.bus.publish(topics.agent_events(agent_id), ended)
         deadline = None if self.wrap_up_s is None else self.clock() + self.wrap_up_s
         await self._set_state(
             agent_id, AgentState.WRAP_UP, call_id=call_id, wrap_up_deadline_wall=deadline

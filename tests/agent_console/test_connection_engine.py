@@ -9,7 +9,19 @@ import asyncio
 from agent_console.connection import ConsoleLink, LinkStatus, banner_text
 from cti import topics
 from cti.bus.memory import InMemoryBus
-from cti.protocol import CommandResult, EnginePresence, Message, RequestSnapshot, SetReady
+from cti.protocol import (
+    AcceptOffer,
+    CallConnected,
+    CallEnded,
+    CommandResult,
+    EnginePresence,
+    HangUp,
+    Message,
+    OfferWithdrawn,
+    RejectOffer,
+    RequestSnapshot,
+    SetReady,
+)
 from tests.harness import until
 
 AGENT = "1001"
@@ -67,3 +79,35 @@ def test_a_first_resync_is_no_return() -> None:
     assert banner_text(back).plain.startswith("Back online")
     assert banner_text(LinkStatus(None, engine=True)).plain == ""
     assert banner_text(LinkStatus(None)).plain == ""  # an older engine says nothing
+
+
+async def test_the_event_a_command_causes_answers_it_and_a_refusal_still_does() -> None:
+    bus = InMemoryBus()
+    link = ConsoleLink(bus, AGENT, retry_s=60)
+    events = topics.agent_events(AGENT)
+    runner = asyncio.create_task(link.run())
+    try:
+        await asyncio.sleep(0)  # the link's first step subscribes
+        accept = AcceptOffer(agent_id=AGENT, call_id="c1")
+        hang_up = HangUp(agent_id=AGENT, call_id="c1")
+        reject = RejectOffer(agent_id=AGENT, call_id="c2")
+        refused = AcceptOffer(agent_id=AGENT, call_id="c3")
+        for command in (accept, hang_up, reject, refused):
+            await link.publish(topics.agent_commands(AGENT), command)
+        assert link.status.unanswered == 4
+        # An event that names no command (a caller's hang-up, an older engine) is none's.
+        await bus.publish(events, CallConnected(agent_id=AGENT, call_id="c1"))
+        await bus.publish(events, CallConnected(agent_id=AGENT, call_id="c1",
+                                                command_id=accept.command_id))  # fmt: skip
+        await until(lambda: link.status.unanswered == 3)
+        assert link.unanswered == [hang_up, reject, refused]
+        ended = CallEnded(agent_id=AGENT, call_id="c1", by="agent", command_id=hang_up.command_id)
+        await bus.publish(events, ended)
+        withdrawn = OfferWithdrawn(agent_id=AGENT, call_id="c2", reason="rejected",
+                                   command_id=reject.command_id)  # fmt: skip
+        await bus.publish(events, withdrawn)
+        no = CommandResult(command_id=refused.command_id, ok=False, error="not offered")
+        await bus.publish(events, no)
+        await until(lambda: link.status.unanswered == 0)
+    finally:
+        runner.cancel()

@@ -16,6 +16,7 @@ from agent_console.desk_model import (
 )
 from cti.models import AgentState, Customer
 from cti.protocol import (
+    AcceptOffer,
     AgentStateChanged,
     CallConnected,
     CallControl,
@@ -24,6 +25,7 @@ from cti.protocol import (
     CommandResult,
     CompleteWrapUp,
     CurrentCall,
+    HangUp,
     LineFeatures,
     OfferWithdrawn,
     QueueStatus,
@@ -157,6 +159,31 @@ def test_a_pending_command_disables_the_keys_until_answered_or_overdue() -> None
     refused = model.apply(CommandResult(command_id=command.command_id, ok=False, error="no"), T0)
     assert model.pending is None
     assert Notify("no", title="Refused", severity="error") in refused
+
+
+def test_the_event_an_accept_or_hang_up_causes_is_its_answer() -> None:
+    model = DeskModel(AGENT)
+    pop = known_pop("c1")
+    model.apply(state(AgentState.READY), T0)
+    model.apply(offered(pop), T0)
+    accept = AcceptOffer(agent_id=AGENT, call_id="c1")
+    model.sent(accept, T0)
+    assert model.allows("hang_up") is False
+    model.apply(CallConnected(agent_id=AGENT, call_id="c1", command_id="another"), T0)
+    assert model.pending == accept.command_id  # not this command's answer
+    reactions = model.apply(
+        CallConnected(agent_id=AGENT, call_id="c1", command_id=accept.command_id), T0
+    )
+    assert model.pending is None  # answered, before the Talking state comes
+    assert view(model) == "talking"
+    assert not any(isinstance(r, Notify) and r.severity == "error" for r in reactions)
+    hang_up = HangUp(agent_id=AGENT, call_id="c1")
+    model.sent(hang_up, T0)
+    model.apply(
+        CallEnded(agent_id=AGENT, call_id="c1", by="agent", command_id=hang_up.command_id), T0
+    )
+    assert model.pending is None
+    assert view(model) == "wrap_up"
 
 
 def test_a_refused_login_is_said_under_the_form() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cti import topics
+from cti import protocol, topics
 from cti.bus.memory import InMemoryBus, Subscription
 from cti.config import load_config
 from cti.customers.base import CustomerBase, CustomerFormError, new_customer
@@ -62,13 +62,15 @@ class Engine:
     bus: InMemoryBus
 
     async def send(self, command: AnyCommand) -> tuple[CommandResult, list[Message]]:
-        """Send ``command`` and collect what the engine says until its CommandResult."""
+        """Send ``command`` and collect what the engine says until its answer (its result,
+        or the event that answers it: :func:`cti.protocol.answer`)."""
         await self.bus.publish(topics.agent_commands(command.agent_id), command)
         seen: list[Message] = []
         async with asyncio.timeout(5):
             async for _topic, message in self.events:
-                if isinstance(message, CommandResult) and message.command_id == command.command_id:
-                    return message, seen
+                result = protocol.answer(message)
+                if result is not None and result.command_id == command.command_id:
+                    return result, seen
                 seen.append(message)
         raise AssertionError("no answer")  # pragma: no cover
 

@@ -42,13 +42,13 @@ from cti.protocol import (
     AgentStateChanged,
     AnyCommand,
     CallOffered,
-    CommandResult,
     CompleteWrapUp,
     HangUp,
     Login,
     Logout,
     SetNotReady,
     SetReady,
+    answer,
 )
 from cti.store.database import Store
 from cti.store.journal import Journal, is_configuration, journal_path_for
@@ -382,17 +382,16 @@ class Hand:
         self.agent_id = agent_id
 
     async def send(self, *commands: AnyCommand) -> None:
-        """Send each command in turn once the engine has answered the one before; return
-        with the last one answered."""
+        """Send each command in turn once the engine has answered the one before (its
+        result, or the event that answers it: :func:`cti.protocol.answer`); return with
+        the last one answered."""
         async with self.bus.subscribe(topics.agent_events(self.agent_id)) as events:
             for command in commands:
                 await self.bus.publish(topics.agent_commands(self.agent_id), command)
                 async with asyncio.timeout(60):  # a safety net
                     async for _, message in events:
-                        if (
-                            isinstance(message, CommandResult)
-                            and message.command_id == command.command_id
-                        ):
+                        result = answer(message)
+                        if result is not None and result.command_id == command.command_id:
                             break
 
 

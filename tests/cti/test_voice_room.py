@@ -27,7 +27,6 @@ from cti.protocol import (
     HoldCall,
     Login,
     Logout,
-    Message,
     MuteCall,
     PhoneAnswered,
     PhoneDisconnected,
@@ -38,6 +37,7 @@ from cti.protocol import (
     SetNotReady,
     SetReady,
     TransferCall,
+    answer,
 )
 from queue_engine.router import CallPhase
 from telephony_adapters.base import CALLER, AudioPlan, LineEvent
@@ -94,14 +94,14 @@ async def voice_center(
 
 
 async def do(c: Center, command: AnyCommand) -> CommandResult:
-    """Send an agent's command and wait for the engine's answer."""
-    results: list[Message] = []
+    """Send an agent's command and wait for the engine's answer (its result, or the event
+    that answers it: :func:`cti.protocol.answer`)."""
     async with c.bus.subscribe(topics.agent_events(command.agent_id)) as sub:
         await c.send(command)
         async for _topic, message in sub:
-            results.append(message)
-            if isinstance(message, CommandResult) and message.command_id == command.command_id:
-                return message
+            result = answer(message)
+            if result is not None and result.command_id == command.command_id:
+                return result
     raise AssertionError("no answer")  # pragma: no cover
 
 

@@ -25,11 +25,12 @@ from cti.protocol import (
     CallConnected,
     CallEnded,
     CallOffered,
-    CommandResult,
     CompleteWrapUp,
     HangUp,
     Login,
+    Message,
     SetReady,
+    answer,
 )
 
 
@@ -50,7 +51,7 @@ async def main(broker: str, agent: str, disposition: str) -> int:
             link.subscribe(topics.agent_events(agent)) as events,
             link.subscribe(topics.agent_state(agent)) as states,
         ):
-            merged: asyncio.Queue[object] = asyncio.Queue()
+            merged: asyncio.Queue[Message] = asyncio.Queue()
 
             async def pump(sub: object) -> None:
                 async for _topic, message in sub:  # type: ignore[attr-defined]
@@ -80,9 +81,9 @@ async def main(broker: str, agent: str, disposition: str) -> int:
                     )
                     wrap_up = done.command_id
                     await link.publish(commands, done)
-                elif isinstance(message, CommandResult):
-                    say("result", command_id=message.command_id, ok=message.ok, error=message.error)
-                    if message.command_id == wrap_up and message.ok:
+                if (result := answer(message)) is not None:  # its own, or its event's
+                    say("result", command_id=result.command_id, ok=result.ok, error=result.error)
+                    if result.command_id == wrap_up and result.ok:
                         say("done")
                         break
             for task in (*pumps, follower):

@@ -35,6 +35,7 @@ from cti.protocol import (
     Login,
     Message,
     SetReady,
+    answer,
 )
 from cti.store.database import Store
 from tests.integration.conftest import WAIT_S, Engine, Mosquitto, center, mqtt_bus
@@ -123,8 +124,8 @@ class Console:
             self.state = message
         elif isinstance(message, CallOffered):
             self.offers.append(message)
-        elif isinstance(message, CommandResult):
-            self.results[message.command_id] = message
+        if (result := answer(message)) is not None:  # a result, or an event answering one
+            self.results[result.command_id] = result
         self.changed.set()
 
     async def until(self, what: str, predicate: Callable[[], bool]) -> None:
