@@ -37,7 +37,7 @@ class AgentDesk(CallControl):
             inputs.AgentLogsIn: self._login,
             inputs.AgentLogsOut: self._logout,
             inputs.AgentGoesReady: self._go_ready,
-            inputs.AgentGoesNotReady: lambda e, now: self._go_not_ready(e.agent_id, e.reason, now),
+            inputs.AgentGoesNotReady: self._pause,
             inputs.AgentAccepts: self._accept,
             inputs.AgentRejects: lambda e, now: self._reject(e.agent_id, e.call_id, now),
             inputs.AgentHangsUp: self._hang_up,
@@ -157,6 +157,10 @@ class AgentDesk(CallControl):
         out: list[Action] = []
         self._make_ready(agent, now, out)
         return out
+
+    def _pause(self, e: inputs.AgentGoesNotReady, now: float) -> list[Action]:
+        fields = e.__dict__  # one read through pydantic's attribute hook (see _arrive)
+        return self._go_not_ready(fields["agent_id"], fields["reason"], now)
 
     def _go_not_ready(self, agent_id: str, reason: str, now: float) -> list[Action]:
         """Ready or Not Ready: go Not Ready now. Busy: go Not Ready after this call."""

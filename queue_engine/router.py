@@ -30,6 +30,7 @@ from typing import Any, Final
 
 from cti.errors import RoutingError
 from cti.models import AgentConfig, CallerInfo, QueueConfig
+from queue_engine import inputs
 from queue_engine.actions import Action, ConsultState
 from queue_engine.inputs import AnyInput
 from queue_engine.members import LOGGED_OUT, READY
@@ -49,7 +50,32 @@ from queue_engine.transitions import CallPhase
 #: Makes a named tuple from its class and a tuple of its fields, in C (estimated_waits).
 _NEW_TUPLE: Final[Callable[[type[WaitEstimate], tuple[str, int, float]], Any]] = tuple.__new__
 
+# The inputs of every call's life and of the routing decisions, handled by a direct call
+# in Router.handle: compiled, a native call, where the table's bound method is a Python
+# call (its arguments parsed, ``now`` boxed and unboxed: some 300 instructions an
+# input, docs/acd.md §13). ``Final``: a C static, not a module attribute looked up.
+_TIME_PASSES: Final = inputs.TimePasses
+_CALL_ARRIVES: Final = inputs.CallArrives
+_ACCEPTS: Final = inputs.AgentAccepts
+_HANGS_UP: Final = inputs.AgentHangsUp
+_FINISHES_WRAP_UP: Final = inputs.AgentFinishesWrapUp
+_GOES_READY: Final = inputs.AgentGoesReady
+_GOES_NOT_READY: Final = inputs.AgentGoesNotReady
+_CALLER_HANGS_UP: Final = inputs.CallerHangsUp
+#: What :meth:`Router.handle` calls directly (each also in the table, the same method).
+DIRECT_INPUTS: Final = (
+    _TIME_PASSES,
+    _CALL_ARRIVES,
+    _ACCEPTS,
+    _HANGS_UP,
+    _FINISHES_WRAP_UP,
+    _GOES_READY,
+    _GOES_NOT_READY,
+    _CALLER_HANGS_UP,
+)
+
 __all__ = [
+    "DIRECT_INPUTS",
     "MISSED_OFFER",
     "NOT_READY_AFTER_CALL",
     "REJECTED_OFFER",
@@ -84,7 +110,26 @@ class Router(Timers):
 
     def handle(self, event: AnyInput, now: float) -> list[Action]:
         """Apply one input (see :mod:`queue_engine.inputs`) at ``now``."""
-        step = self._handlers.get(type(event))
+        kind = type(event)
+        # ``type(event) is``: the table's exact type, and narrowed without a cast (a
+        # call of typing.cast, interpreted).
+        if type(event) is _TIME_PASSES:
+            return self._advance(now)
+        if type(event) is _CALL_ARRIVES:
+            return self._arrive(event, now)
+        if type(event) is _ACCEPTS:
+            return self._accept(event, now)
+        if type(event) is _HANGS_UP:
+            return self._hang_up(event, now)
+        if type(event) is _FINISHES_WRAP_UP:
+            return self._finish_own_wrap_up(event, now)
+        if type(event) is _GOES_READY:
+            return self._go_ready(event, now)
+        if type(event) is _GOES_NOT_READY:
+            return self._pause(event, now)
+        if type(event) is _CALLER_HANGS_UP:
+            return self._caller_hung_up(event, now)
+        step = self._handlers.get(kind)
         if step is None:
             raise RoutingError(f"unknown router input {event!r}")
         return step(event, now)

@@ -25,7 +25,10 @@ class Timers(CallDesk):
     """The router's deadlines (see the module docstring)."""
 
     def _timer_inputs(self) -> Handlers:
-        return {inputs.TimePasses: lambda e, now: self._advance(now)}
+        return {inputs.TimePasses: self._time_passes}
+
+    def _time_passes(self, e: inputs.TimePasses, now: float) -> list[Action]:
+        return self._advance(now)
 
     def _advance(self, now: float) -> list[Action]:
         """Fire every deadline at or before ``now``."""
