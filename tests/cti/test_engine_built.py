@@ -4,6 +4,7 @@ values: equal field by field, and the same bytes on the wire, hostile text inclu
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,10 +14,12 @@ from hypothesis import strategies as st
 from cti.config import Config, load_config
 from cti.engine.built import built
 from cti.engine.line_book import LineBook
-from cti.engine.screen_pop import ScreenPops
+from cti.engine.screen_pop import ScreenPops, identify
 from cti.engine.status import AgentViews
-from cti.errors import RoutingError
+from cti.errors import RoutingError, StoreError
+from cti.fields import clean_text
 from cti.models import (
+    CALLER_NAME_MAX_CHARS,
     AgentState,
     CallerInfo,
     CallerKind,
@@ -25,6 +28,7 @@ from cti.models import (
     QueueConfig,
     Segment,
 )
+from cti.phone import classify
 from cti.protocol import AgentStateChanged, CallConnected, CallOffered, ScreenPop, encode
 from queue_engine.priority import explain
 from queue_engine.router_state import AgentSnapshot
@@ -186,3 +190,34 @@ def test_a_built_message_copies_and_compares_as_a_validated_one() -> None:
     assert made == CallConnected(agent_id="1001", call_id="c1")
     assert made.model_copy(update={"call_id": "c2"}) == CallConnected(agent_id="1001", call_id="c2")
     assert hash(made) == hash(CallConnected(agent_id="1001", call_id="c1"))
+
+
+class _NoOne:
+    def __init__(self, fails: bool) -> None:
+        self.fails = fails
+
+    async def find_by_number(self, e164: str) -> list[Customer]:
+        if self.fails:
+            raise StoreError("down")
+        return []
+
+    async def recent_interactions(self, customer_id: int, limit: int = 5) -> tuple[()]:
+        return ()
+
+
+@settings(max_examples=200)
+@given(ani=HOSTILE | st.sampled_from(["13900001234", "P", "+1 212 555 0143"]), name=HOSTILE,
+       fails=st.booleans())  # fmt: skip
+def test_a_caller_no_customer_matches_is_what_validation_makes(
+    ani: str, name: str, fails: bool
+) -> None:
+    config = _config()
+    kind, e164 = classify(ani, config.engine.default_region)
+    validated = CallerInfo(ani=ani, e164=e164, kind=kind)
+    shown_name = clean_text(name.strip(), max_length=CALLER_NAME_MAX_CHARS)
+    if shown_name:
+        validated = validated.model_copy(update={"caller_name": shown_name})
+    made = asyncio.run(identify(_NoOne(fails), ani, config, name))
+    assert made == validated
+    assert list(made.__dict__) == list(CallerInfo.model_fields)
+    assert made.model_dump_json() == validated.model_dump_json()
