@@ -63,9 +63,9 @@ class Link(Protocol):
 Deliver = Callable[[str, bytes, tuple[int, ...]], None]
 """Takes one message received: topic, payload, subscription identifiers."""
 
-Acknowledged = Callable[[BaseException | None], None]
-"""Told a publish's fate: None once acknowledged (or written at QoS 0), else why it
-cannot be sent."""
+Acknowledged = Callable[[int, BaseException | None], None]
+"""Told a publish's fate, by the ticket given with it: None once acknowledged (or written
+at QoS 0), else why it cannot be sent. One for many publishes (no object made for each)."""
 
 Connector = Callable[[], contextlib.AbstractAsyncContextManager[Link]]
 """Opens one connection (used once per attempt); tests pass a fake one."""
@@ -181,13 +181,13 @@ class _AiomqttLink:
         self._paho = client._client
         self._display = display
         self._loop = asyncio.get_running_loop()
-        self._acks: dict[int, Acknowledged] = {}
+        self._acks: dict[int, tuple[Acknowledged, int]] = {}
         self._on_publish = self._paho.on_publish
         self._paho.on_publish = self._acknowledged
         self._paho.on_message = self._from_paho
         self._sock: BatchingSocket | None = None
         self._heads: dict[str, bytes] = {}
-        self._held: list[Acknowledged] = []
+        self._held: list[tuple[Acknowledged, int]] = []
         """QoS 0 publishes written while the broker does not read: done once it does."""
         self._inbox: deque[tuple[str, bytes, tuple[int, ...]]] = deque()
         self._deliver: Deliver | None = None
@@ -209,7 +209,7 @@ class _AiomqttLink:
     def publish(self, item: Outgoing) -> asyncio.Future[None]:
         ack = self._loop.create_future()
 
-        def done(error: BaseException | None) -> None:
+        def done(_ticket: int, error: BaseException | None) -> None:
             if ack.done():
                 return
             if error is None:
@@ -217,16 +217,16 @@ class _AiomqttLink:
             else:
                 ack.set_exception(error)
 
-        self.publish_then(item, done)
+        self.publish_then(item, done, 0)
         return ack
 
-    def publish_then(self, item: Outgoing, done: Acknowledged) -> None:
-        """Send; ``done(None)`` once acknowledged (QoS 1) or written (QoS 0),
-        ``done(error)`` if it cannot be sent, never if the connection broke first (the
-        bus sends it again on the next). No future: the bus's per-publish cost."""
+    def publish_then(self, item: Outgoing, done: Acknowledged, ticket: int) -> None:
+        """Send; ``done(ticket, None)`` once acknowledged (QoS 1) or written (QoS 0),
+        ``done(ticket, error)`` if it cannot be sent, never if the connection broke first
+        (the bus sends it again on the next). No future: the bus's per-publish cost."""
         sock = self._sock
         if sock is None:
-            self._publish_through_paho(item, done)
+            self._publish_through_paho(item, done, ticket)
             return
         head = self._heads.get(item.topic)
         if head is None:
@@ -244,35 +244,36 @@ class _AiomqttLink:
         except OSError:
             return  # the connection broke: sent again on the next one
         if mid:
-            self._acks[mid] = done
+            self._acks[mid] = (done, ticket)
         elif sock.over_high_water:
-            self._held.append(done)  # the bus's window bounds what is written meanwhile
+            self._held.append((done, ticket))  # the bus's window bounds what is written meanwhile
             log_limits.warning(
                 log, "the broker does not read: %d bytes wait to be sent", sock.waiting
             )
         else:
-            done(None)
+            done(ticket, None)
 
     def send_now(self) -> None:
         """Write the PUBLISHes queued in this turn now (a plain TCP connection)."""
         if self._sock is not None:
             self._sock.flush_now()
 
-    def _publish_through_paho(self, item: Outgoing, done: Acknowledged) -> None:
+    def _publish_through_paho(self, item: Outgoing, done: Acknowledged, ticket: int) -> None:
         info = self._paho.publish(item.topic, item.payload, item.qos, item.retain)
         if info.rc != 0:
             error = f"broker {self._display}: could not publish on {item.topic!r} (rc {info.rc})"
-            done(ConnectionError(error))
+            done(ticket, ConnectionError(error))
         elif info.is_published():
-            done(None)
+            done(ticket, None)
         else:
-            self._acks[info.mid] = done
+            self._acks[info.mid] = (done, ticket)
 
     def _acked(self, mid: int) -> bool:
-        done = self._acks.pop(mid, None)
-        if done is None:
+        waiting = self._acks.pop(mid, None)
+        if waiting is None:
             return False  # not ours: paho's to see
-        done(None)
+        done, ticket = waiting
+        done(ticket, None)
         return True
 
     def _acknowledged(self, client: Any, userdata: Any, mid: int, *rest: Any) -> None:
@@ -281,8 +282,8 @@ class _AiomqttLink:
 
     def _drained(self) -> None:
         held, self._held = self._held, []
-        for done in held:
-            done(None)
+        for done, ticket in held:
+            done(ticket, None)
 
     def _heard(self) -> None:
         # paho's keepalive counts what it read; the packets read here count too

@@ -60,6 +60,7 @@ from cti.bus.bus_status import MAX_TAKEOVERS as MAX_TAKEOVERS
 from cti.bus.bus_status import BusStatus as BusStatus
 from cti.bus.bus_status import ConnectionState as ConnectionState
 from cti.bus.link import (
+    Acknowledged,
     Backoff,
     Connector,
     Link,
@@ -87,7 +88,9 @@ TAKEOVER_WAIT_S = 60.0
 QUICK_LOSS_S = 5.0
 QUICK_LOSSES = 2
 
-_Sending = tuple[Link, set[asyncio.Future[None]], Callable[[Outgoing, Any], None] | None]
+_Sending = tuple[
+    Link, set[asyncio.Future[None]], Callable[[Outgoing, Acknowledged, int], None] | None
+]
 """While a connection's sender runs: its link, its deliveries' futures and its
 ``publish_then`` if it has one (publishes go straight out while nothing waits in the
 outbox)."""
@@ -194,6 +197,7 @@ class MqttBus:
         self._changed = asyncio.Event()  # the outbox or the window changed
         self._draining = False  # close() waits for the window to empty
         self._sending: _Sending | None = None  # while the sender runs: see _Sending
+        self._acked_on: Acknowledged = lambda ticket, error: None  # the link's, once it runs
         self._status = BusStatus(ConnectionState.CLOSED, self.address.display)
         self._feed: StatusFeed[BusStatus] = StatusFeed(lambda: self.status)
         self._task: asyncio.Task[None] | None = None
@@ -573,6 +577,7 @@ class MqttBus:
             )
             log.info("broker %s: connected as %s", self.address.display, self.client_id)
             self._sending = sending = (link, deliveries, getattr(link, "publish_then", None))
+            self._acked_on = functools.partial(self._acknowledged, link)
             sender = asyncio.create_task(self._send(sending), name=f"mqtt-send:{self.client_id}")
             done, _ = await asyncio.wait({reader, sender}, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -619,34 +624,28 @@ class MqttBus:
         self.sent += 1
         ticket = self._window.add(item)
         link, deliveries, then = sending
-        if then is not None:  # the real link: told by a callback, no future (~3 us less)
-            then(item, functools.partial(self._acknowledged, link, ticket, item))
+        if then is not None:  # the real link: told by the connection's callback, no future
+            then(item, self._acked_on, ticket)  # and no object made a publish
             return
         sent = link.publish(item)
         ack = sent if isinstance(sent, asyncio.Future) else asyncio.ensure_future(sent)
         deliveries.add(ack)
-        ack.add_done_callback(functools.partial(self._delivered, link, ticket, item, deliveries))
+        ack.add_done_callback(functools.partial(self._delivered, link, ticket, deliveries))
 
     def _delivered(
-        self,
-        link: Link,
-        ticket: int,
-        item: Outgoing,
-        deliveries: set[asyncio.Future[None]],
-        ack: asyncio.Future[None],
+        self, link: Link, ticket: int, deliveries: set[asyncio.Future[None]], ack: Any
     ) -> None:
         deliveries.discard(ack)
         if not ack.cancelled():  # cancelled: the connection broke, it goes back to the outbox
-            self._acknowledged(link, ticket, item, ack.exception())
+            self._acknowledged(link, ticket, ack.exception())
 
-    def _acknowledged(
-        self, link: Link, ticket: int, item: Outgoing, error: BaseException | None
-    ) -> None:
+    def _acknowledged(self, link: Link, ticket: int, error: BaseException | None) -> None:
         if error is not None:
             if not (self._link is link and self._status.online):
                 return  # the connection broke: it goes back to the outbox
             # The link lives but refused this one: sending it again would not help.
-            log_limits.error(log, "publish on %s failed: %s; dropped", item.topic, describe(error))
+            topic = getattr(self._in_flight.get(ticket), "topic", "?")
+            log_limits.error(log, "publish on %s failed: %s; dropped", topic, describe(error))
         self._in_flight.pop(ticket, None)
         # Its place in the window is free: only the sender with publishes waiting, or
         # close(), waits for that (waking the idle sender at every PUBACK cost ~15

@@ -25,9 +25,15 @@ async def test_publish_ids_follow_pahos_sequence_and_wrap_as_it_does() -> None:
     sock = BatchingSocket(ours, asyncio.get_running_loop())
     link.opened(sock)
     done: list[str] = []
+    sent: list[str] = []
 
     def publish(topic: str, qos: int = 1) -> None:
-        link.publish_then(Outgoing(topic, b"{}", qos), lambda error: done.append(topic))
+        sent.append(topic)  # its ticket: its place in sent
+        link.publish_then(Outgoing(topic, b"{}", qos), told, len(sent) - 1)
+
+    def told(ticket: int, error: BaseException | None) -> None:
+        assert error is None
+        done.append(sent[ticket])
 
     try:
         paho._last_mid = 65533
