@@ -245,7 +245,9 @@ class CommandDispatcher:
         self._send(reply, result)
 
     async def execute(self, message: Command) -> CommandResult:
-        """Carry one command out; its result says what was wrong, if anything."""
+        """Carry one command out; its result says what was wrong, if anything. The result
+        is to be sent (:meth:`handle` does): an accept, reject or hang-up applied is noted
+        in :attr:`answers`, which holds the result back at its turn if the event answered."""
         try:
             simple = router_input(message)
             if isinstance(simple, ri.AgentGoesReady):
