@@ -130,8 +130,12 @@ class CsvImportError(CtiError):
 # --- reading -------------------------------------------------------------------------
 
 
-def read_csv(path: Path, encoding: str = "utf-8-sig") -> tuple[list[str], CsvRows, int]:
-    """The header, the rows as ``(first line, fields or error)``, and the line count.
+def read_csv(
+    path: Path, encoding: str = "utf-8-sig", skip: int = 0
+) -> tuple[list[str], CsvRows, int]:
+    """The header, the rows as ``(first line, fields or error)``, and the line count;
+    the first ``skip`` rows read but left out (the import's worker: the importer checks
+    those), without the fields made for them.
 
     Undecodable bytes and NUL characters do not stop the reading: the row holding them
     is reported. A quote left open is reported on its line and the lines after it are
@@ -159,7 +163,7 @@ def read_csv(path: Path, encoding: str = "utf-8-sig") -> tuple[list[str], CsvRow
         raise CsvImportError(f"{path} line 1: the header is not CSV: {first[1].reason}")
     names = [column.strip().lower() for column in first[1]]
     spans.update(i for i, name in enumerate(names) if name in MULTI_LINE_COLUMNS)
-    return names, CsvRows(_rows(handle, reader, names), path, encoding, lines), lines
+    return names, CsvRows(_rows(handle, reader, names, skip), path, encoding, lines), lines
 
 
 class CsvRows(Iterator[tuple[int, dict[str, str] | RowError]]):
@@ -260,16 +264,25 @@ def records(
 
 
 def _rows(
-    handle: IO[str], reader: Iterator[tuple[int, list[str] | RowError]], names: list[str]
+    handle: IO[str],
+    reader: Iterator[tuple[int, list[str] | RowError]],
+    names: list[str],
+    skip: int = 0,
 ) -> Generator[tuple[int, dict[str, str] | RowError], None, None]:
     with handle:
         for first, cells in reader:
             if isinstance(cells, RowError):
+                if skip:
+                    skip -= 1
+                    continue
                 yield first, cells
                 continue
             joined = "".join(cells)
             if not joined.strip():
                 continue  # blank line
+            if skip:  # a row, as the caller counts them: left out
+                skip -= 1
+                continue
             if len(cells) > len(names):
                 extra = len(cells) - len(names)
                 yield (

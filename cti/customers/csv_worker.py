@@ -63,10 +63,8 @@ def work(
         out.flush()
 
     try:
-        rows = read_csv(path, encoding)[1].rest()
+        rows = read_csv(path, encoding, skip)[1].rest()
         send((0, 0, [], []))  # an empty batch: the file is open and its header read
-        for _ in itertools.islice(rows, skip):
-            pass
         while chunk := list(itertools.islice(rows, batch_rows)):
             send(_checked(chunk, default_region, time_zone))
             del chunk

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import marshal
 import sys
 from collections.abc import AsyncIterator
@@ -351,12 +352,14 @@ async def test_the_first_batch_is_checked_here_while_the_worker_starts(
         report = await load(CustomerBase(store), path)
     assert report.rows == 14
     assert checked_here == [2, 3, 4, 5]  # the rest in the worker, which skipped these
-    out = io.BytesIO()
-    work(path, "utf-8-sig", "CN", 4, "Asia/Shanghai", out, skip=4)
-    started_size = int.from_bytes(out.getvalue()[:8], "little")
-    assert marshal.loads(out.getvalue()[8 : 8 + started_size]) == (0, 0, [], [])
-    first = marshal.loads(out.getvalue()[16 + started_size :])
-    assert (first[0], [row[0] for row in first[2]][:1]) == (4, [7])  # line 6 is blank
+    for skip in (4, 9):  # past a blank line; past a quote never closed (line 10)
+        out = io.BytesIO()
+        work(path, "utf-8-sig", "CN", 4, "Asia/Shanghai", out, skip=skip)
+        size = int.from_bytes(out.getvalue()[:8], "little")
+        assert marshal.loads(out.getvalue()[8 : 8 + size]) == (0, 0, [], [])  # started
+        count, _, good, bad = marshal.loads(out.getvalue()[16 + size :])
+        expected = [line for line, _ in itertools.islice(read_csv(path)[1], skip, skip + 4)]
+        assert (count, sorted([g[0] for g in good] + [b[0] for b in bad])) == (4, expected)
 
 
 async def test_a_worker_that_cannot_read_the_file_stops_the_import_saying_why(
