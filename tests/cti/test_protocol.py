@@ -38,6 +38,7 @@ from cti.protocol import (
     ScreenPop,
     SetNotReady,
     SetReady,
+    answer,
     decode,
     encode,
     is_command,
@@ -69,7 +70,9 @@ EVERY_MESSAGE = [
     CallOffered(agent_id="1001", pop=POP, timeout_s=15, deadline_wall=20.0, dispositions=("a",)),
     OfferWithdrawn(agent_id="1001", call_id="c", reason="timeout"),
     CallConnected(agent_id="1001", call_id="c"),
+    CallConnected(agent_id="1001", call_id="c", command_id="accept-1"),
     CallEnded(agent_id="1001", call_id="c", by="caller"),
+    CallEnded(agent_id="1001", call_id="c", by="agent", command_id="hang-up-1"),
     QueueStatus(
         queue="general",
         waiting=3,
@@ -116,6 +119,23 @@ def test_commands_carry_distinct_ids_and_are_recognised() -> None:
     assert a.command_id != b.command_id
     assert is_command(a)
     assert not is_command(CallConnected(agent_id="1", call_id="c"))
+
+
+def test_what_a_message_answers() -> None:
+    result = CommandResult(command_id="x", ok=False, error="no")
+    assert answer(result) is result
+    applied = CommandResult(command_id="a", ok=True)
+    assert answer(CallConnected(agent_id="1", call_id="c", command_id="a")) == applied
+    assert answer(CallEnded(agent_id="1", call_id="c", by="agent", command_id="a")) == applied
+    withdrawn = OfferWithdrawn(agent_id="1", call_id="c", reason="rejected", command_id="a")
+    assert answer(withdrawn) == applied
+    # An event that names no command answers none: an older engine's, as it comes on the
+    # wire (its CommandResult follows), or one no command caused.
+    older = decode(b'{"type": "call_connected", "agent_id": "1", "call_id": "c"}')
+    assert older == CallConnected(agent_id="1", call_id="c")
+    assert answer(older) is None
+    assert answer(CallEnded(agent_id="1", call_id="c", by="caller")) is None
+    assert answer(SetReady(agent_id="1")) is None  # a command is no answer
 
 
 @pytest.mark.parametrize(
