@@ -32,13 +32,20 @@ class CallDesk(AgentDesk):
         }
 
     def _new_call(
-        self, call_id: str, queue: str, caller: CallerInfo, arrived_at: float, kind: str
+        self,
+        call_id: str,
+        queue: str,
+        q: QueueEntry,
+        caller: CallerInfo,
+        arrived_at: float,
+        kind: str,
     ) -> CallEntry:
+        """A call into ``queue`` (named by its input), whose entry ``q`` its caller has."""
         phase = CallPhase.SCHEDULED if kind == "callback" else CallPhase.QUEUED
         seq = self._seq
         self._seq = seq + 1
         call = CallEntry(call_id, queue, caller, arrived_at, seq, kind, phase)
-        call.key = self._key(call)
+        call.key = self._key_in(call, q)
         self._calls[call_id] = call
         return call
 
@@ -53,7 +60,7 @@ class CallDesk(AgentDesk):
         queue: str = fields["queue"]
         self._new_call_id(call_id)
         q = self._queue(queue)
-        call = self._new_call(call_id, queue, fields["caller"], now, fields["direction"])
+        call = self._new_call(call_id, queue, q, fields["caller"], now, fields["direction"])
         out: list[Action] = []
         self._enter(call, q, now, out)
         return out
@@ -72,7 +79,7 @@ class CallDesk(AgentDesk):
                 f"agent {agent_id!r} does not serve queue {e.queue!r}; "
                 f"a callback for them must be in one of their queues ({theirs})"
             )
-        call = self._new_call(e.call_id, e.queue, e.caller, max(e.due, now), "callback")
+        call = self._new_call(e.call_id, e.queue, q, e.caller, max(e.due, now), "callback")
         call.callback = Callback(e.number, now, agent_id)
         out: list[Action] = []
         if e.due <= now:

@@ -232,7 +232,8 @@ class Matching(RouterCore):
 
     def _wait(self, call: CallEntry, q: QueueEntry, now: float) -> None:
         """``call`` waits in ``q``: counted, on its ring's heap, its timers armed."""
-        self._move(call, CALL_QUEUE)
+        if call.phase is not CallPhase.QUEUED:  # a call entering is queued already
+            self._move(call, CALL_QUEUE)
         call.current = None
         call.offered_to.clear()  # emptied, not replaced: no set made and freed (§13)
         q.waiting += 1

@@ -156,7 +156,11 @@ class RouterCore:
         return call
 
     def _key(self, call: CallEntry) -> float:
-        q = self._queues[call.queue]
+        return self._key_in(call, self._queues[call.queue])
+
+    @staticmethod
+    def _key_in(call: CallEntry, q: QueueEntry) -> float:
+        """:meth:`_key` with the call's queue at hand (not looked up by name again)."""
         priority = q.priority if call.priority is None else call.priority
         return key_of(priority, q.value_weight, q.aging_rate, call.value, call.arrived_at)
 
