@@ -724,10 +724,10 @@ class HopTrace:
         return traced
 
     def _carry_out(self, original: Any) -> Any:
-        async def traced(engine: EngineService, action: Any) -> None:
+        def traced(engine: EngineService, action: Any) -> Any:  # what's left to await, or None
             if type(action).__name__ == "OfferCall":
                 self._stamp(action.call_id, "offer taken")
-            await original(engine, action)
+            return original(engine, action)
 
         return traced
 

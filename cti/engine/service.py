@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -44,6 +44,7 @@ from cti.engine.effects import Effect, Publish, StateOf, VoiceUpdate, calls_touc
 from cti.engine.line_book import LineBook
 from cti.engine.live_figures import DeferredFigures
 from cti.engine.outbox import serve_outbox
+from cti.engine.reconfigure import reconfigured
 from cti.engine.recordings import RecordingKeeper
 from cti.engine.records import RecordKeeper
 from cti.engine.recovery import JournalTending, Recovery
@@ -54,6 +55,7 @@ from cti.engine.voice import PhoneEvent, Voice
 from cti.errors import CtiError
 from cti.models import AgentConfig, CallDetailRecord, CallerInfo
 from cti.protocol import (
+    AgentStateChanged,
     CallArrived,
     CallbackRequested,
     CallerHungUp,
@@ -87,6 +89,14 @@ from scripts_engine.catalog import ScriptCatalog
 from telephony_adapters.base import LineEvent, TelephonyAdapter
 
 log = logging.getLogger(__name__)
+
+
+def _failed(action: Effect, exc: Exception) -> None:
+    """An effect that could not be carried out is logged; the engine goes on."""
+    if isinstance(exc, CtiError):
+        log_limits.warning(log, "%s", exc)
+    else:
+        log_limits.exception(log, "could not carry out %r; the engine goes on", action)
 
 
 class EngineService:
@@ -290,26 +300,7 @@ class EngineService:
         next offer. A queue or agent that disappeared from the file stays until a
         restart (calls may be waiting in it), with a warning in the log.
         """
-        now = self.now()
-        old_queues = {q.name: q for q in self.config.queues}
-        new_queues = {q.name: q for q in config.queues}
-        for name in sorted(set(old_queues) - set(new_queues)):
-            log.warning("queue %r is no longer configured; it stays until a restart", name)
-        for name, queue in new_queues.items():
-            if old_queues.get(name) != queue:
-                self.route(ri.QueueConfigured(queue=queue))
-                self.stats.configure_queue(queue)
-        old_agents = {a.id: a for a in self.config.agents}
-        for agent in config.agents:
-            if old_agents.get(agent.id) != agent:
-                self.route(ri.AgentConfigured(agent=agent))
-                self.stats.set_agent_queues(agent.id, list(agent.queues), now)
-        for agent_id in sorted(set(old_agents) - {a.id for a in config.agents}):
-            log.warning("agent %r is no longer configured; it stays until a restart", agent_id)
-        self.pops.agent_names.update({a.id: a.name for a in config.agents if a.name})
-        for queue in config.queues:
-            self.scripts.get(queue.script)  # a broken script is logged at once
-        self.config = config
+        reconfigured(self, config)
 
     async def follow_config(self, path: str | Path, interval_s: float = 2.0) -> None:
         """Reload the configuration whenever ``path`` changes (run it as a task)."""
@@ -332,8 +323,7 @@ class EngineService:
             await self.desk.trail.flush()
 
     async def _drain(self) -> None:
-        while not self._effects.empty():
-            await self._effect(self._effects.get_nowait())
+        await self._serve_effects(until_empty=True)
         await self.records.drain()
         if self.desk.trail is not None:
             await self.desk.trail.drain()
@@ -524,67 +514,85 @@ class EngineService:
         """Publish after every effect decided so far (keeps each agent's events in order)."""
         self._effects.put_nowait(Publish(topic, message, retain))
 
-    async def _serve_effects(self) -> None:
-        while True:
-            await self._effect(await self._effects.get())
+    async def _serve_effects(self, *, until_empty: bool = False) -> None:
+        """Carry the effects out in turn (``until_empty``: those left once the engine
+        stopped). No coroutine an effect but what it awaits (issue 23)."""
+        effects = self._effects
+        while not until_empty or not effects.empty():
+            action = await effects.get()
+            try:
+                pending = self._carry_out(action)
+                if pending is not None:
+                    await pending
+            except Exception as exc:
+                _failed(action, exc)
+            finally:
+                effects.task_done()
 
-    async def _effect(self, action: Effect) -> None:
-        try:
-            await self._carry_out(action)
-        except CtiError as exc:
-            log_limits.warning(log, "%s", exc)
-        except Exception:
-            log_limits.exception(log, "could not carry out %r; the engine goes on", action)
-        finally:
-            self._effects.task_done()
-
-    async def _carry_out(self, action: Effect) -> None:
+    def _carry_out(self, action: Effect) -> Awaitable[None] | None:
+        """Carry ``action`` out: its steps that need no await here, and the rest (a
+        publish, a line's request) returned to be awaited in turn. Most effects of a call
+        are one publish, or nothing at all (issue 23: a coroutine or two fewer each)."""
         # The commonest first: each case is a class test (issue 23).
         match action:
-            # A command's result that its event gave already (Answers.due) matches no case.
-            case Publish(topic=topic, message=message, retain=retain) if self.answers.due(message):
-                await self.bus.publish(topic, message, retain=retain)
-            case AgentStateSet():
-                await self.views.publish_queued_state(
-                    self.bus, action.agent_id, self.now(), wall_time()
-                )
-                await self.voice.agent_state(action.agent_id, action.state)
+            case Publish(topic=topic, message=message, retain=retain):
+                # A command's result that its event gave already (Answers.due) is not sent.
+                return self.bus.publish(topic, message, retain=retain) if self.answers.due(
+                    message) else None  # fmt: skip
+            case AgentStateSet(agent_id=agent_id):
+                state = self.views.queued_state(agent_id, self.now(), wall_time())
+                if self.voice.active:
+                    return self._state_published(state, action)
+                if state is None:
+                    return None
+                return self.bus.publish(topics.agent_state(agent_id), state, retain=True)
             case OfferCall():
-                self.voice.offered(action.call_id, action.agent_id)
-                await self._offer(action, self.now(), wall_time())
+                if self.voice.active:  # its ring is read by audio plans alone
+                    self.voice.offered(action.call_id, action.agent_id)
+                return self._offer(action, self.now(), wall_time())
             case ConnectCall():
-                await self._connect(action)
+                return self._connect(action)
             case DisconnectCall() | ReleaseLine() | ExitCall() | MoveCall():
-                await self._call_leaves(action)
+                return self._call_leaves(action)
             case RecordCall(cdr=cdr):
                 wall = wall_time()
                 self._call_over(replace(cdr, started_wall=wall - (self.now() - cdr.arrived_at)))
-            case VoiceUpdate() | StateOf():
-                await self._voice_effect(action)
+                return None
+        return self._carry_out_other(action)
+
+    def _carry_out_other(self, action: Effect) -> Awaitable[None] | None:
+        match action:
+            case VoiceUpdate(call_id=call_id):
+                return self.voice.update(call_id)
+            case StateOf(agent_id=agent_id):
+                return self.views.publish_state(self.bus, agent_id, self.now(), wall_time())
             case WithdrawOffer(call_id=call_id, agent_id=agent_id):
                 self.voice.offer_over(call_id, agent_id)
                 self.pops.offers.pop(agent_id, None)
                 withdrawn = self.answers.withdrawn(action)  # a reject's answer
-                await self.bus.publish(topics.agent_events(agent_id), withdrawn)
+                return self.bus.publish(topics.agent_events(agent_id), withdrawn)
             case JoinCall(call_id=call_id, agent_id=agent_id):
                 self.voice.offer_over(call_id, agent_id)
                 self.pops.connected(agent_id)
                 connected = self.answers.connected(action)  # an accept's answer
-                await self.bus.publish(topics.agent_events(agent_id), connected)
+                return self.bus.publish(topics.agent_events(agent_id), connected)
             case ConsultChanged():
-                await self.bus.publish(
-                    topics.agent_events(action.agent_id), self.calls.message(action)
-                )
+                message = self.calls.message(action)
+                return self.bus.publish(topics.agent_events(action.agent_id), message)
             case RecordLeg(agent_id=agent_id):
                 # An agent who handed a call on finished its wrap-up: its card is put away.
                 self.pops.current.pop(agent_id, None)
-                await self.records.add_leg(action, wall_time())
+                return self.records.add_leg(action, wall_time())
+        return None
 
-    async def _voice_effect(self, action: VoiceUpdate | StateOf) -> None:
-        if isinstance(action, VoiceUpdate):
-            await self.voice.update(action.call_id)
-        else:
-            await self.views.publish_state(self.bus, action.agent_id, self.now(), wall_time())
+    async def _state_published(
+        self, state: AgentStateChanged | None, action: AgentStateSet
+    ) -> None:
+        """The agent's state published (None: a later change publishes it), then its
+        phone kept or released (:meth:`Voice.agent_state`)."""
+        if state is not None:
+            await self.bus.publish(topics.agent_state(action.agent_id), state, retain=True)
+        await self.voice.agent_state(action.agent_id, action.state)
 
     async def _call_leaves(
         self, action: DisconnectCall | ReleaseLine | ExitCall | MoveCall
