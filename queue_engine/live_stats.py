@@ -29,11 +29,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import Final
 
 from cti.models import AgentState, CallDetailRecord, QueueConfig
 from queue_engine.actions import Action, AgentStateSet, RecordCall
-from queue_engine.stats import AgentTime, Tally
+from queue_engine.members import NOT_READY
+from queue_engine.stats import BUSY_STATES, IDLE_STATES, AgentTime, Tally
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +111,28 @@ class IntervalFigures:
     figures: QueueFigures
 
 
+_SLOT: dict[AgentState, int] = {
+    **dict.fromkeys(BUSY_STATES, 0),
+    **dict.fromkeys(IDLE_STATES, 1),
+    NOT_READY: 2,
+}
+"""Where an agent's seconds in a state count: busy, idle or Not Ready (AgentTime's three,
+as indexes of a bucket's ``time``); a state not here (logged out) is not staffed."""
+_UNSTAFFED = -1
+
+OBSERVED: Final = (AgentStateSet, RecordCall)
+"""The actions :meth:`LiveStats.observe` takes into account (it ignores the others)."""
+
+
 @dataclass(slots=True)
 class _Bucket:
     calls: Tally = field(default_factory=Tally)
-    time: AgentTime = field(default_factory=AgentTime)
+    time: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    """Busy, idle and Not Ready seconds, by slot (:data:`_SLOT`): added to in place."""
+
+    def agent_time(self) -> AgentTime:
+        busy, idle, not_ready = self.time
+        return AgentTime(busy, idle, not_ready)
 
 
 @dataclass(slots=True)
@@ -125,15 +145,15 @@ class _Ledger:
     def bucket(self, queue: str | None) -> _Bucket | None:
         return self.overall if queue is None else self.queues.get(queue)
 
-    def add_call(self, cdr: CallDetailRecord, config: QueueConfig) -> None:
-        queue = self.queues.setdefault(cdr.queue, _Bucket())
-        for b in (self.overall, queue):
-            b.calls.add(cdr, sl_target_s=config.sl_target_s, short_abandon_s=config.short_abandon_s)
+    def queue(self, name: str) -> _Bucket:
+        bucket = self.queues.get(name)
+        if bucket is None:
+            bucket = self.queues[name] = _Bucket()
+        return bucket
 
-    def add_time(self, state: AgentState, seconds: float, queues: Sequence[str]) -> None:
-        self.overall.time.add(state, seconds)
-        for name in queues:
-            self.queues.setdefault(name, _Bucket()).time.add(state, seconds)
+    def times(self, queues: Sequence[str]) -> list[list[float]]:
+        """The time counters an agent serving ``queues`` adds to: overall, then its queues'."""
+        return [self.overall.time, *(self.queue(name).time for name in queues)]
 
 
 @dataclass(slots=True)
@@ -141,6 +161,14 @@ class _Agent:
     queues: tuple[str, ...]
     state: AgentState = AgentState.LOGGED_OUT
     since: float = 0.0
+    slot: int = _UNSTAFFED
+    """``state``'s slot in the time counters."""
+    totals: list[list[float]] = field(default_factory=list)
+    """The run's time counters the agent adds to."""
+    ledger: _Ledger | None = None
+    """The interval whose counters ``counters`` holds besides the run's (None: none yet)."""
+    counters: list[list[float]] = field(default_factory=list)
+    """``totals`` and ``ledger``'s: where time within that interval goes, all at once."""
 
 
 class LiveStats:
@@ -149,6 +177,13 @@ class LiveStats:
     ``queues`` maps a queue's name to its configuration (its SL target and short-abandon
     threshold judge its calls); ``agent_queues`` maps an agent's id to the queues the
     agent serves.
+
+    Incremental (issue 23): an event adds to its counters in place and nothing else,
+    as long as it falls in the interval of the event before (``_lo <= now < _hi``, the
+    interval found, dropped ones pruned and ``_first`` touched once when it changes).
+    Each agent keeps the counters its time goes to (the run's and the current
+    interval's, for its queues); time reaching back over a boundary takes the
+    piecewise path. The sums are those of the plain recomputation, in the same order.
     """
 
     def __init__(
@@ -168,18 +203,23 @@ class LiveStats:
         self.origin = origin
         self.keep_intervals = keep_intervals
         self._config: dict[str, QueueConfig] = dict(queues)
-        self._agents: dict[str, _Agent] = {}
-        self._serving: dict[str, set[str]] = {}
-        """Queue name -> ids of the agents serving it."""
-        for agent_id, served in agent_queues.items():
-            self._agents[agent_id] = agent = _Agent(())
-            self._assign(agent_id, agent, served)
         self._total = _Ledger()
         self._intervals: dict[int, _Ledger] = {}
         self._first: int | None = None
         """Index of the earliest interval anything happened in."""
         self._kept_from = -math.inf
         """Intervals before this index have been dropped."""
+        self._k = 0
+        """The interval of the latest event's ``now``, ``[_lo, _hi)`` (empty: none yet)."""
+        self._lo, self._hi = math.inf, -math.inf
+        self._ledger = _Ledger()
+        """Interval ``_k``'s ledger (once there is an event)."""
+        self._agents: dict[str, _Agent] = {}
+        self._serving: dict[str, set[str]] = {}
+        """Queue name -> ids of the agents serving it."""
+        for agent_id, served in agent_queues.items():
+            self._agents[agent_id] = agent = _Agent(())
+            self._assign(agent_id, agent, served)
 
     # --- configuration -------------------------------------------------------------
 
@@ -189,28 +229,42 @@ class LiveStats:
 
     def set_agent_queues(self, agent_id: str, queues: Sequence[str], now: float) -> None:
         """The agent serves ``queues`` from ``now`` on; its time so far stays where it was."""
+        if not self._lo <= now < self._hi:
+            self._move(now)
         agent = self._agents.get(agent_id)
         if agent is None:
             self._agents[agent_id] = agent = _Agent((), since=now)
         else:
             self._close(agent, now)
         self._assign(agent_id, agent, queues)
-        self._touch(self._index(now))
-        self._prune(now)
 
     # --- input ---------------------------------------------------------------------
 
     def observe(self, action: Action, now: float) -> None:
         """Take one of the router's actions into account; all but calls recorded and
         agent state changes are ignored."""
-        if isinstance(action, RecordCall):
+        if isinstance(action, AgentStateSet):
+            if not self._lo <= now < self._hi:
+                self._move(now)
+            agent = self._agents.get(action.agent_id)
+            if agent is None:
+                agent = self._stranger(action.agent_id, now)
+            else:
+                since = agent.since
+                slot = agent.slot
+                if since < now and slot >= 0 and since >= self._lo and agent.ledger is self._ledger:
+                    seconds = now - since  # all of it in the current interval: add it
+                    for counter in agent.counters:
+                        counter[slot] += seconds
+                    agent.since = now
+                else:
+                    self._close(agent, now)
+            agent.state = state = action.state
+            agent.slot = _SLOT.get(state, _UNSTAFFED)
+        elif isinstance(action, RecordCall):
+            if not self._lo <= now < self._hi:
+                self._move(now)
             self._record(action.cdr, now)
-        elif isinstance(action, AgentStateSet):
-            self._agent_state(action.agent_id, action.state, now)
-        else:
-            return
-        self._touch(self._index(now))
-        self._prune(now)
 
     # --- output --------------------------------------------------------------------
 
@@ -219,10 +273,11 @@ class LiveStats:
         self._check(queue)
         bucket = self._total.bucket(queue)
         calls = bucket.calls if bucket else Tally()
-        time = replace(bucket.time) if bucket else AgentTime()
+        time = bucket.time[:] if bucket else [0.0, 0.0, 0.0]
         for agent in self._agents_serving(queue):
-            time.add(agent.state, max(0.0, now - agent.since))
-        return QueueFigures.of(queue, calls, time)
+            if agent.slot >= 0:  # the time so far in the state it is in
+                time[agent.slot] += max(0.0, now - agent.since)
+        return QueueFigures.of(queue, calls, AgentTime(*time))
 
     def intervals(self, queue: str | None, now: float) -> list[IntervalFigures]:
         """The kept intervals, oldest first, from the first one anything happened in to
@@ -236,7 +291,7 @@ class LiveStats:
         for k in range(first, current + 1):
             ledger = self._intervals.get(k)
             bucket = ledger.bucket(queue) if ledger else None
-            times[k] = replace(bucket.time) if bucket else AgentTime()
+            times[k] = bucket.agent_time() if bucket else AgentTime()
         for agent in self._agents_serving(queue):
             for k, seconds in self._split(agent.since, now, now):
                 if k in times:
@@ -262,7 +317,25 @@ class LiveStats:
 
     # --- internals -----------------------------------------------------------------
 
+    def _move(self, now: float) -> None:
+        """The events are in the interval of ``now`` from here: find it, drop those too
+        old to keep, and count it as one something happened in."""
+        k = self._index(now)
+        self._k, self._lo, self._hi = k, self._start(k), self._start(k + 1)
+        if not self._lo <= now < self._hi:  # rounding beyond _index's reach: no shortcut
+            self._lo, self._hi = math.inf, -math.inf
+        oldest = k - self.keep_intervals + 1
+        if oldest > self._kept_from:
+            self._intervals = {i: v for i, v in self._intervals.items() if i >= oldest}
+            self._kept_from = oldest
+        ledger = self._intervals.get(k)
+        if ledger is None:
+            ledger = self._intervals[k] = _Ledger()
+        self._ledger = ledger
+        self._touch(k)
+
     def _record(self, cdr: CallDetailRecord, now: float) -> None:
+        """Count a finished call (``now``'s interval is ``_k``)."""
         if cdr.kind == "manual":
             return  # the agent's own dial: no caller waited in a queue
         config = self._config.get(cdr.queue)
@@ -274,34 +347,50 @@ class LiveStats:
                 cdr.queue,
             )
             config = self._config[cdr.queue] = QueueConfig(name=cdr.queue)
-        k = self._index(cdr.arrived_at)
-        self._total.add_call(cdr, config)
-        if k >= self._oldest(now):
-            self._intervals.setdefault(k, _Ledger()).add_call(cdr, config)
+        arrived = cdr.arrived_at
+        tallies = [self._total.overall.calls, self._total.queue(cdr.queue).calls]
+        k = self._k if self._lo <= arrived < self._hi else self._index(arrived)
+        if k == self._k:
+            tallies += (self._ledger.overall.calls, self._ledger.queue(cdr.queue).calls)
+        elif k >= self._k - self.keep_intervals + 1:  # an interval still kept
+            ledger = self._intervals.get(k)
+            if ledger is None:
+                ledger = self._intervals[k] = _Ledger()
+            tallies += (ledger.overall.calls, ledger.queue(cdr.queue).calls)
             self._touch(k)
+        _count(tallies, cdr, config)
 
-    def _agent_state(self, agent_id: str, state: AgentState, now: float) -> None:
-        agent = self._agents.get(agent_id)
-        if agent is None:
-            log.warning(
-                "agent %r serves no queue the statistics know of: counted in the overall "
-                "figures only",
-                agent_id,
-            )
-            self._agents[agent_id] = agent = _Agent((), since=now)
-        else:
-            self._close(agent, now)
-        agent.state = state
+    def _stranger(self, agent_id: str, now: float) -> _Agent:
+        log.warning(
+            "agent %r serves no queue the statistics know of: counted in the overall figures only",
+            agent_id,
+        )
+        self._agents[agent_id] = agent = _Agent((), since=now)
+        agent.totals = self._total.times(())
+        return agent
 
     def _close(self, agent: _Agent, now: float) -> None:
-        """Account the agent's time in its current state up to ``now``."""
-        end = max(now, agent.since)
-        if agent.state is not AgentState.LOGGED_OUT and end > agent.since:
-            self._total.add_time(agent.state, end - agent.since, agent.queues)
-            for k, seconds in self._split(agent.since, end, now):
-                ledger = self._intervals.setdefault(k, _Ledger())
-                ledger.add_time(agent.state, seconds, agent.queues)
-        agent.since = end
+        """Account the agent's time in its current state up to ``now`` (in interval
+        ``_k``)."""
+        since = agent.since
+        slot = agent.slot
+        if since < now and slot >= 0:
+            if since >= self._lo:  # within the current interval
+                if agent.ledger is not self._ledger:
+                    agent.ledger = self._ledger
+                    agent.counters = agent.totals + self._ledger.times(agent.queues)
+                for counter in agent.counters:
+                    counter[slot] += now - since
+            else:
+                for counter in agent.totals:
+                    counter[slot] += now - since
+                for k, seconds in self._split(since, now, now):
+                    ledger = self._intervals.get(k)
+                    if ledger is None:
+                        ledger = self._intervals[k] = _Ledger()
+                    for counter in ledger.times(agent.queues):
+                        counter[slot] += seconds
+        agent.since = max(now, since)
 
     def _assign(self, agent_id: str, agent: _Agent, queues: Sequence[str]) -> None:
         for name in agent.queues:
@@ -309,6 +398,8 @@ class LiveStats:
         agent.queues = tuple(dict.fromkeys(queues))
         for name in agent.queues:
             self._serving.setdefault(name, set()).add(agent_id)
+        agent.totals = self._total.times(agent.queues)
+        agent.ledger = None
 
     def _agents_serving(self, queue: str | None) -> Iterator[_Agent]:
         if queue is None:
@@ -356,8 +447,33 @@ class LiveStats:
         if self._first is None or k < self._first:
             self._first = k
 
-    def _prune(self, now: float) -> None:
-        oldest = self._oldest(now)
-        if oldest > self._kept_from:
-            self._intervals = {k: v for k, v in self._intervals.items() if k >= oldest}
-            self._kept_from = oldest
+
+def _count(tallies: list[Tally], cdr: CallDetailRecord, config: QueueConfig) -> None:
+    """Count a finished call in each of ``tallies``, judged by ``config``'s thresholds
+    (:meth:`Tally.add`'s sums, with the call's figures worked out once)."""
+    answered_at = cdr.answered_at
+    wait = (answered_at if answered_at is not None else cdr.ended_at) - cdr.arrived_at
+    outcome = cdr.outcome
+    if outcome == "answered":
+        talk = cdr.ended_at - answered_at if answered_at is not None else 0.0
+        handle = talk + cdr.wrap_up_s
+        within = wait <= config.sl_target_s
+        for t in tallies:
+            t.offered += 1
+            if wait > t.max_wait_s:
+                t.max_wait_s = wait
+            t.answered += 1
+            t.answered_wait_total_s += wait
+            t.answered_handle_total_s += handle
+            if within:
+                t.answered_within_target += 1
+    else:
+        short = outcome == "abandoned" and wait <= config.short_abandon_s
+        for t in tallies:
+            t.offered += 1
+            if wait > t.max_wait_s:
+                t.max_wait_s = wait
+            if outcome == "abandoned":
+                t.abandoned += 1
+                if short:
+                    t.short_abandoned += 1

@@ -17,7 +17,7 @@ import logging
 
 from cti import log_limits
 from queue_engine.actions import Action
-from queue_engine.live_stats import LiveStats
+from queue_engine.live_stats import OBSERVED, LiveStats
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,8 @@ class DeferredFigures:
         observe = self._stats.observe
         for actions, now in waiting:
             for action in actions:
-                try:
-                    observe(action, now)
-                except Exception:  # the figures never stop the calls
-                    log_limits.exception(log, "live figures: %r not observed; going on", action)
+                if isinstance(action, OBSERVED):  # the others would be ignored: no call
+                    try:
+                        observe(action, now)
+                    except Exception:  # the figures never stop the calls
+                        log_limits.exception(log, "live figures: %r not observed; going on", action)
