@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -111,14 +111,17 @@ class IntervalFigures:
     figures: QueueFigures
 
 
+_STATES: Final = tuple(AgentState)
+"""Every state, in order (iterating the enum class itself costs ~3 us)."""
+_UNSTAFFED = -1
 _SLOT: dict[AgentState, int] = {
+    **dict.fromkeys(AgentState, _UNSTAFFED),
     **dict.fromkeys(BUSY_STATES, 0),
     **dict.fromkeys(IDLE_STATES, 1),
     NOT_READY: 2,
 }
 """Where an agent's seconds in a state count: busy, idle or Not Ready (AgentTime's three,
-as indexes of a bucket's ``time``); a state not here (logged out) is not staffed."""
-_UNSTAFFED = -1
+as indexes of a bucket's ``time``), or none (logged out: not staffed)."""
 
 OBSERVED: Final = (AgentStateSet, RecordCall)
 """The actions :meth:`LiveStats.observe` takes into account (it ignores the others)."""
@@ -214,6 +217,9 @@ class LiveStats:
         self._lo, self._hi = math.inf, -math.inf
         self._ledger = _Ledger()
         """Interval ``_k``'s ledger (once there is an event)."""
+        self._tallies: dict[str, list[Tally]] = {}
+        """Queue name -> the tallies a call of the queue arrived in interval ``_k`` counts
+        in: the run's and the interval's, overall and the queue's."""
         self._agents: dict[str, _Agent] = {}
         self._serving: dict[str, set[str]] = {}
         """Queue name -> ids of the agents serving it."""
@@ -246,8 +252,9 @@ class LiveStats:
         if isinstance(action, AgentStateSet):
             if not self._lo <= now < self._hi:
                 self._move(now)
-            agent = self._agents.get(action.agent_id)
-            if agent is None:
+            try:
+                agent = self._agents[action.agent_id]
+            except KeyError:
                 agent = self._stranger(action.agent_id, now)
             else:
                 since = agent.since
@@ -260,7 +267,7 @@ class LiveStats:
                 else:
                     self._close(agent, now)
             agent.state = state = action.state
-            agent.slot = _SLOT.get(state, _UNSTAFFED)
+            agent.slot = _SLOT[state]
         elif isinstance(action, RecordCall):
             if not self._lo <= now < self._hi:
                 self._move(now)
@@ -275,8 +282,9 @@ class LiveStats:
         calls = bucket.calls if bucket else Tally()
         time = bucket.time[:] if bucket else [0.0, 0.0, 0.0]
         for agent in self._agents_serving(queue):
-            if agent.slot >= 0:  # the time so far in the state it is in
-                time[agent.slot] += max(0.0, now - agent.since)
+            slot = agent.slot
+            if slot >= 0 and now > agent.since:  # the time so far in the state it is in
+                time[slot] += now - agent.since
         return QueueFigures.of(queue, calls, AgentTime(*time))
 
     def intervals(self, queue: str | None, now: float) -> list[IntervalFigures]:
@@ -310,7 +318,7 @@ class LiveStats:
         the latest state change observed (every state is a key). An agent never seen
         is logged out. ``now`` is taken for symmetry with the other views."""
         self._check(queue)
-        counts = dict.fromkeys(AgentState, 0)
+        counts = dict.fromkeys(_STATES, 0)
         for agent in self._agents_serving(queue):
             counts[agent.state] += 1
         return counts
@@ -332,6 +340,7 @@ class LiveStats:
         if ledger is None:
             ledger = self._intervals[k] = _Ledger()
         self._ledger = ledger
+        self._tallies = {}
         self._touch(k)
 
     def _record(self, cdr: CallDetailRecord, now: float) -> None:
@@ -348,17 +357,26 @@ class LiveStats:
             )
             config = self._config[cdr.queue] = QueueConfig(name=cdr.queue)
         arrived = cdr.arrived_at
-        tallies = [self._total.overall.calls, self._total.queue(cdr.queue).calls]
-        k = self._k if self._lo <= arrived < self._hi else self._index(arrived)
-        if k == self._k:
-            tallies += (self._ledger.overall.calls, self._ledger.queue(cdr.queue).calls)
-        elif k >= self._k - self.keep_intervals + 1:  # an interval still kept
-            ledger = self._intervals.get(k)
-            if ledger is None:
-                ledger = self._intervals[k] = _Ledger()
-            tallies += (ledger.overall.calls, ledger.queue(cdr.queue).calls)
-            self._touch(k)
+        if self._lo <= arrived < self._hi:  # arrived in the current interval
+            tallies = self._tallies.get(cdr.queue) or self._tallies_of(cdr.queue)
+        else:
+            tallies = [self._total.overall.calls, self._total.queue(cdr.queue).calls]
+            k = self._index(arrived)
+            if k >= self._k - self.keep_intervals + 1:  # an interval still kept
+                ledger = self._intervals.get(k)
+                if ledger is None:
+                    ledger = self._intervals[k] = _Ledger()
+                tallies += (ledger.overall.calls, ledger.queue(cdr.queue).calls)
+                self._touch(k)
         _count(tallies, cdr, config)
+
+    def _tallies_of(self, queue: str) -> list[Tally]:
+        """The tallies a call of ``queue`` arrived in the current interval counts in."""
+        total, ledger = self._total, self._ledger
+        tallies = [total.overall.calls, total.queue(queue).calls]
+        tallies += (ledger.overall.calls, ledger.queue(queue).calls)
+        self._tallies[queue] = tallies
+        return tallies
 
     def _stranger(self, agent_id: str, now: float) -> _Agent:
         log.warning(
@@ -401,12 +419,11 @@ class LiveStats:
         agent.totals = self._total.times(agent.queues)
         agent.ledger = None
 
-    def _agents_serving(self, queue: str | None) -> Iterator[_Agent]:
+    def _agents_serving(self, queue: str | None) -> Iterable[_Agent]:
         if queue is None:
-            yield from self._agents.values()
-        else:
-            for agent_id in self._serving.get(queue, ()):
-                yield self._agents[agent_id]
+            return self._agents.values()
+        agents = self._agents
+        return [agents[agent_id] for agent_id in self._serving.get(queue, ())]
 
     def _check(self, queue: str | None) -> None:
         if (
