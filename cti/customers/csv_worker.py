@@ -25,13 +25,14 @@ import marshal
 import os
 import struct
 import sys
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import cti
 from cti.clock import real_io
-from cti.customers.csv_files import CheckedBatch, CsvImportError, check_rows, read_csv
+from cti.customers.csv_files import CheckedBatch, CsvImportError, parse_customer_row, read_csv
+from cti.customers.csv_quick import Checked, quick_checker
 from cti.customers.merge import CustomerRow, RowError, alone_columns
 from cti.store.customers_bulk import NewCustomer
 
@@ -63,10 +64,12 @@ def work(
         out.flush()
 
     try:
-        rows = read_csv(path, encoding, skip)[1].rest()
+        names, read, _ = read_csv(path, encoding, skip)
+        rows = read.rest()
+        quick = quick_checker(names, default_region, time_zone)
         send((0, 0, [], []))  # an empty batch: the file is open and its header read
         while chunk := list(itertools.islice(rows, batch_rows)):
-            send(_checked(chunk, default_region, time_zone))
+            send(_checked(chunk, default_region, time_zone, quick))
             del chunk
             # The batch's rows are freed (no cycles): what is left young is little, and
             # any cycle it made (an exception's) is collected with it.
@@ -80,19 +83,25 @@ def _checked(
     chunk: list[tuple[int, dict[str, str] | RowError]],
     default_region: str,
     time_zone: str,
-) -> tuple[int, int, list[tuple[Any, ...]], list[tuple[int, str]]]:
+    quick: Callable[[int, dict[str, str]], Checked | None],
+) -> tuple[int, int, list[Checked], list[tuple[int, str]]]:
     """A batch's message: rows read, the last line, the rows that passed (a row without
     an id with the columns of the new customer it alone makes, whose numbers and
-    addresses are the row's: sent once) and the errors."""
-    batch: list[CustomerRow] = []
-    errors: list[RowError] = []
-    check_rows(chunk, default_region, batch, errors)
-    good = [
-        (r.line, r.id, tuple(r.phones), tuple(r.emails), r.fields, r.name_key,
-         None if r.id is not None else alone_columns(r, time_zone))
-        for r in batch
-    ]  # fmt: skip
-    return len(chunk), chunk[-1][0], good, [(e.line, e.reason) for e in errors]
+    addresses are the row's: sent once) and the errors. Each row by ``quick``
+    (:mod:`cti.customers.csv_quick`) if it answers, else by ``parse_customer_row``."""
+    good: list[Checked] = []
+    errors: list[tuple[int, str]] = []
+    for line, cells in chunk:
+        if isinstance(cells, RowError):
+            errors.append((cells.line, cells.reason))
+        elif (row := quick(line, cells)) is not None:
+            good.append(row)
+        elif isinstance(r := parse_customer_row(line, cells, default_region), RowError):
+            errors.append((r.line, r.reason))
+        else:
+            good.append((r.line, r.id, tuple(r.phones), tuple(r.emails), r.fields, r.name_key,
+                         None if r.id is not None else alone_columns(r, time_zone)))  # fmt: skip
+    return len(chunk), chunk[-1][0], good, errors
 
 
 async def checked_in_worker(

@@ -146,7 +146,7 @@ def new_customer(rows: Sequence[CustomerRow], time_zone: str) -> NewCustomer:
         fields, phones, emails = rows[0].fields, tuple(rows[0].phones), tuple(rows[0].emails)
     else:
         fields, phones, emails, keys = _merged_rows(rows)
-    columns = _columns(fields, emails, keys, time_zone)
+    columns = new_customer_columns(fields, emails, keys, time_zone)
     return NewCustomer(columns=columns, phones=phones, emails=emails)
 
 
@@ -154,10 +154,10 @@ def alone_columns(row: CustomerRow, time_zone: str) -> tuple[object, ...]:
     """The columns of the new customer ``row`` alone makes (:func:`new_customer`'s, the
     row's search keys worked out: :attr:`CustomerRow.keys`)."""
     assert row.keys is not None
-    return _columns(row.fields, row.emails, row.keys, time_zone)
+    return new_customer_columns(row.fields, row.emails, row.keys, time_zone)
 
 
-def _columns(
+def new_customer_columns(
     fields: dict[str, str],
     emails: Sequence[str],
     keys: SearchKeys,

@@ -24,6 +24,7 @@ __all__ = [
     "CHINESE_EXTENSION",
     "Phone",
     "PhoneError",
+    "cn_shortcut",
     "customer_phone",
     "parse_customer_phone",
     "parse_phone",
@@ -143,15 +144,21 @@ def parse_customer_phone(
 def customer_phone(raw: str, default_region: str, kind: PhoneType = PhoneType.MOBILE) -> Phone:
     """:func:`parse_customer_phone`'s answer as a :data:`Phone`."""
     text = raw.strip()
-    if default_region == "CN":
-        if text.isdigit() and text.isascii():  # most: digits alone
-            national = _cn_national(text, False)
-        elif _SIMPLE.fullmatch(text):
-            digits = text.replace(" ", "").replace("-", "")
-            national = _cn_national(digits.lstrip("+"), text[0] == "+")
-        else:
-            national = None
-        if national is not None:
-            return text, "+86" + national, _KIND_VALUES[kind], ""
+    if default_region == "CN" and (e164 := cn_shortcut(text)) is not None:
+        return text, e164, _KIND_VALUES[kind], ""
     phone = parse_phone(raw, default_region, kind)
     return phone.raw, phone.e164, phone.kind.value, phone.extension
+
+
+def cn_shortcut(text: str) -> str | None:
+    """The E.164 form of ``text`` (stripped), a number of default region CN without an
+    extension, when the shortcut answers it (module docstring); else None: then
+    :func:`parse_phone` must (a valid number in another shape, or an invalid one)."""
+    if text.isdigit() and text.isascii():  # most: digits alone
+        national = _cn_national(text, False)
+    elif _SIMPLE.fullmatch(text):
+        digits = text.replace(" ", "").replace("-", "")
+        national = _cn_national(digits.lstrip("+"), text[0] == "+")
+    else:
+        return None
+    return None if national is None else "+86" + national

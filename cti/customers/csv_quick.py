@@ -1,0 +1,104 @@
+"""A customer row of the common shape checked at once (the import's worker process,
+:mod:`cti.customers.csv_worker`): most rows of a large file.
+
+:func:`~cti.customers.csv_files.parse_customer_row` names every problem of a row, and the
+worker then makes the row's message (:data:`Checked`) from what it gives; that is some
+30 Python calls a row. :func:`quick_checker` gives a check that makes the message of a
+row in fewer, and gives up (None) on any row that is not plain: an id, an address,
+several values in a cell, a number the phone shortcut does not answer
+(:func:`~cti.customers.phones.cn_shortcut`), a field too long, a character or code that
+is not allowed. Such a row goes to ``parse_customer_row`` as before, so the message of
+any row, and the errors, are the same (``tests/cti/test_customer_csv_quick.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cti.customers.csv_files import (
+    _EMAIL,
+    _LANGUAGE,
+    _PHONE_KINDS,
+    _SINGLE_COLUMNS,
+    MAX_FIELD,
+)
+from cti.customers.form import text_problem
+from cti.customers.merge import new_customer_columns
+from cti.customers.phones import Phone, cn_shortcut
+from cti.store.customers import fold, search_keys_of
+
+Checked = tuple[Any, ...]
+"""A checked row as the worker sends it: line, id, phones, e-mail addresses, fields, the
+folded name, and the columns of the new customer it alone makes (None with an id)."""
+
+
+def quick_checker(
+    names: list[str], default_region: str, time_zone: str
+) -> Callable[[int, dict[str, str]], Checked | None]:
+    """The check of one row of a file with these columns (module docstring): the row's
+    message, or None for ``parse_customer_row`` to check it."""
+    phone_columns = tuple((c, kind.value) for c, kind in _PHONE_KINDS if c in names)
+    singles = tuple(c for c in _SINGLE_COLUMNS if c in names)
+    zones: set[str] = set()  # known good: ZoneInfo once each
+
+    def check(line: int, cells: dict[str, str]) -> Checked | None:
+        if cells.get("id") or cells.get("address"):
+            return None
+        text = "".join(cells.values())
+        if len(text) > MAX_FIELD or text_problem(text) is not None:
+            return None
+        phones = _phones(cells, phone_columns)
+        if phones is None or not _codes_ok(cells, zones):
+            return None
+        email = cells.get("email", "").strip()
+        if email and (";" in email or "；" in email or not _EMAIL.match(email)):
+            return None
+        emails = (email,) if email else ()
+        fields = {k: v for k in singles if (v := cells.get(k))}
+        name = fields.get("name")
+        name_key = fold(name) if name else ""
+        company = fields.get("company", "")
+        keys = search_keys_of(name or "", company, emails, name_key if name else None)
+        columns = new_customer_columns(fields, emails, keys, time_zone)
+        return line, None, phones, emails, fields, name_key, columns
+
+    if default_region != "CN":  # the phone shortcut is China's
+        return lambda line, cells: None
+    return check
+
+
+def _phones(
+    cells: dict[str, str], phone_columns: tuple[tuple[str, str], ...]
+) -> tuple[Phone, ...] | None:
+    """The row's numbers, each once, or None if one is not for the shortcut."""
+    phones: list[Phone] = []
+    for column, kind in phone_columns:
+        cell = cells.get(column)
+        if not cell:
+            continue
+        if ";" in cell or "；" in cell:
+            return None
+        text = cell.strip()
+        e164 = cn_shortcut(text)
+        if e164 is None:
+            return None
+        if not phones or e164 not in [p[1] for p in phones]:
+            phones.append((text, e164, kind, ""))
+    return tuple(phones)
+
+
+def _codes_ok(cells: dict[str, str], zones: set[str]) -> bool:
+    """Whether the row's language and time zone are good (``zones``: known good)."""
+    language = cells.get("language")
+    if language and not _LANGUAGE.match(language):
+        return False
+    zone = cells.get("time_zone")
+    if zone and zone not in zones:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            return False
+        zones.add(zone)
+    return True
