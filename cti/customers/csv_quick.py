@@ -27,7 +27,7 @@ from cti.customers.csv_files import (
 from cti.customers.form import text_problem
 from cti.customers.merge import new_customer_columns
 from cti.customers.phones import Phone, cn_shortcut
-from cti.store.customers import fold, search_keys_of
+from cti.store.customers import search_keys_cached
 
 Checked = tuple[Any, ...]
 """A checked row as the worker sends it: line, id, phones, e-mail addresses, fields, the
@@ -42,6 +42,7 @@ def quick_checker(
     phone_columns = tuple((c, kind.value) for c, kind in _PHONE_KINDS if c in names)
     singles = tuple(c for c in _SINGLE_COLUMNS if c in names)
     zones: set[str] = set()  # known good: ZoneInfo once each
+    folded: dict[str, tuple[str, str]] = {}  # names and companies: search_keys_cached
 
     def check(line: int, cells: dict[str, str]) -> Checked | None:
         if cells.get("id") or cells.get("address"):
@@ -57,12 +58,9 @@ def quick_checker(
             return None
         emails = (email,) if email else ()
         fields = {k: v for k in singles if (v := cells.get(k))}
-        name = fields.get("name")
-        name_key = fold(name) if name else ""
-        company = fields.get("company", "")
-        keys = search_keys_of(name or "", company, emails, name_key if name else None)
+        keys = search_keys_cached(fields.get("name", ""), fields.get("company", ""), emails, folded)
         columns = new_customer_columns(fields, emails, keys, time_zone)
-        return line, None, phones, emails, fields, name_key, columns
+        return line, None, phones, emails, fields, keys[0], columns
 
     if default_region != "CN":  # the phone shortcut is China's
         return lambda line, cells: None

@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cti.store.customers import fold, fold_unicode, is_cjk, name_grams, search_keys_of
+from cti.store import customers
+from cti.store.customers import (
+    fold,
+    fold_unicode,
+    is_cjk,
+    name_grams,
+    search_keys_cached,
+    search_keys_of,
+)
 
 pytestmark = pytest.mark.customers
 
@@ -58,6 +66,28 @@ def test_search_keys_are_each_part_folded_and_joined(
     assert (name_key, search_text) == (fold(name), text)
     assert set(gram_text.split()) == grams
     assert " ".join(gram_text.split()) == gram_text  # one space between two grams
+
+
+KEY_CACHE: dict[str, tuple[str, str]] = {}  # kept across examples, as an import keeps it
+
+
+@given(TEXT, TEXT, st.lists(TEXT, max_size=3))
+def test_search_keys_cached_are_search_keys_of(name: str, company: str, emails: list[str]) -> None:
+    cached = search_keys_cached(name, company, emails, KEY_CACHE)
+    assert cached == search_keys_of(name, company, emails)
+    assert search_keys_cached(name, company, emails, KEY_CACHE) == cached  # from the cache
+
+
+def test_a_full_key_cache_starts_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(customers, "KEY_CACHE_SIZE", 2)
+    cache: dict[str, tuple[str, str]] = {}
+    for name in ("王伟", "José", "欧阳雨桐", "王伟"):
+        assert search_keys_cached(name, "", [], cache) == search_keys_of(name, "", [])
+        assert len(cache) <= 2
+    assert cache == {
+        "欧阳雨桐": ("欧阳雨桐", "欧 阳 雨 桐 欧阳 阳雨 雨桐"),
+        "王伟": ("王伟", "王 伟 王伟"),
+    }
 
 
 def test_han_characters_fold_to_themselves() -> None:
