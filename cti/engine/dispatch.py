@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from cti import log_limits, topics
+from cti.engine.built import built, event_line
 from cti.engine.call_control import CallController
 from cti.engine.callbacks import CallbackScheduler
 from cti.engine.customer_desk import CustomerDesk
@@ -69,14 +70,27 @@ log = logging.getLogger(__name__)
 
 #: How many recent command ids are remembered to make repeats harmless.
 COMMAND_MEMORY = 10_000
+#: Command topics whose reply topic and sender are kept (one or two an agent); a bound.
+TOPICS_KEPT = 4096
 
 Command = AnyCommand | SupervisorCommand
 CampaignControl = Callable[[SupervisorCommand], Awaitable[None]]
 
 
 def router_input(message: Command) -> ri.AnyInput | None:
-    """The router input a command is, for those that are one and nothing more."""
+    """The router input a command is, for those that are one and nothing more. A call's
+    accept and hang-up first, each made of the command's validated ids as they are
+    (:mod:`cti.engine.built`: the input validation makes of them, issue 23)."""
     match message:
+        case AcceptOffer(agent_id=a, call_id=call_id):
+            return built(ri.AgentAccepts, {"kind": "agent_accepts", "agent_id": a,
+                                           "call_id": call_id})  # fmt: skip
+        case HangUp(agent_id=a, call_id=call_id):
+            return built(ri.AgentHangsUp, {"kind": "agent_hangs_up", "agent_id": a,
+                                           "call_id": call_id})  # fmt: skip
+        case RejectOffer(agent_id=a, call_id=call_id):
+            return built(ri.AgentRejects, {"kind": "agent_rejects", "agent_id": a,
+                                           "call_id": call_id})  # fmt: skip
         case Login(agent_id=a):
             return ri.AgentLogsIn(agent_id=a)
         case Logout(agent_id=a) | ForceLogout(agent_id=a):
@@ -85,12 +99,6 @@ def router_input(message: Command) -> ri.AnyInput | None:
             return ri.AgentGoesReady(agent_id=a)
         case SetNotReady(agent_id=a, reason=reason) | ForceNotReady(agent_id=a, reason=reason):
             return ri.AgentGoesNotReady(agent_id=a, reason=reason)
-        case AcceptOffer(agent_id=a, call_id=call_id):
-            return ri.AgentAccepts(agent_id=a, call_id=call_id)
-        case RejectOffer(agent_id=a, call_id=call_id):
-            return ri.AgentRejects(agent_id=a, call_id=call_id)
-        case HangUp(agent_id=a, call_id=call_id):
-            return ri.AgentHangsUp(agent_id=a, call_id=call_id)
         case ExtendWrapUp(agent_id=a, call_id=call_id, seconds=seconds):
             return ri.AgentExtendsWrapUp(agent_id=a, call_id=call_id, seconds=seconds)
         case ChangeCallPriority(call_id=call_id, priority=priority):
@@ -98,6 +106,13 @@ def router_input(message: Command) -> ri.AnyInput | None:
         case MoveWaitingCall(call_id=call_id, queue=queue):
             return ri.CallMoved(call_id=call_id, queue=queue)
     return None
+
+
+def applied(command_id: str) -> CommandResult:
+    """The result of a command applied, made of its validated id as it is
+    (:mod:`cti.engine.built`, issue 23)."""
+    return built(CommandResult, {"type": "command_result", "command_id": command_id,
+                                 "ok": True, "error": ""})  # fmt: skip
 
 
 Answered = tuple[type[Message], str, str]
@@ -147,25 +162,30 @@ class Answers:
             self._open[command_id] = None
         return command_id
 
+    # The events below are made of the router's values (ids and reasons it was given
+    # validated) as they are: cti.engine.built (issue 23).
+
     def connected(self, action: ConnectCall | JoinCall) -> CallConnected:
         """The agent is connected to the call (its accept's answer, if one is awaited)."""
         a, call_id = action.agent_id, action.call_id
         command_id = self._answering((CallConnected, a, call_id))
-        return CallConnected(agent_id=a, call_id=call_id, command_id=command_id)
+        return built(CallConnected, {"type": "call_connected", "agent_id": a,
+                                     "call_id": call_id, "command_id": command_id})  # fmt: skip
 
     def ended(self, action: DisconnectCall) -> CallEnded:
         """The call is over for the agent (its hang-up's answer, if one is awaited)."""
         a, call_id = action.agent_id, action.call_id
         command_id = self._answering((CallEnded, a, call_id))
-        return CallEnded(agent_id=a, call_id=call_id, by=action.by, command_id=command_id)
+        return built(CallEnded, {"type": "call_ended", "agent_id": a, "call_id": call_id,
+                                 "by": action.by, "command_id": command_id})  # fmt: skip
 
     def withdrawn(self, action: WithdrawOffer) -> OfferWithdrawn:
         """The agent's offer is withdrawn (its reject's answer, if one is awaited)."""
         a, call_id = action.agent_id, action.call_id
         command_id = self._answering((OfferWithdrawn, a, call_id))
-        return OfferWithdrawn(
-            agent_id=a, call_id=call_id, reason=action.reason, command_id=command_id
-        )
+        return built(OfferWithdrawn, {"type": "offer_withdrawn", "agent_id": a, "call_id": call_id,
+                                      "reason": event_line(action.reason),
+                                      "command_id": command_id})  # fmt: skip
 
     def due(self, message: Message) -> bool:
         """Whether a message queued to be published is still to be sent: every one but
@@ -207,6 +227,8 @@ class CommandDispatcher:
         self._parts = parts
         self._send = send
         self.memory = CommandMemory(COMMAND_MEMORY)
+        self._topics: dict[str, tuple[str | None, str | None, str | None]] = {}
+        """Command topic -> its reply topic, and the agent or supervisor it names."""
         self.answers = Answers()
         """The commands answered by their events, and the events that answer them."""
         self.campaign_control: CampaignControl | None = None
@@ -218,11 +240,20 @@ class CommandDispatcher:
         """Apply one command from ``topic``, once per ``command_id``, and answer it."""
         # The answer goes to the topic's owner (the broker let only them publish there),
         # never to an id the sender wrote in the payload.
-        reply = topics.reply_topic(topic)
+        known = self._topics.get(topic)
+        if known is None:  # read once a topic: every agent sends on its own (issue 23)
+            if len(self._topics) >= TOPICS_KEPT:
+                self._topics.clear()
+            known = self._topics[topic] = (
+                topics.reply_topic(topic),
+                topics.agent_of(topic),
+                topics.supervisor_of(topic),
+            )
+        reply, agent, supervisor = known
         if is_command(message):
-            sender, claimed = message.agent_id, topics.agent_of(topic)
+            sender, claimed = message.agent_id, agent
         elif is_supervisor_command(message):
-            sender, claimed = message.supervisor_id, topics.supervisor_of(topic)
+            sender, claimed = message.supervisor_id, supervisor
         else:
             log_limits.warning(log, "%s: %s is not a command; ignored", topic, message.type)
             return
@@ -261,16 +292,17 @@ class CommandDispatcher:
                 await self._carry_out(message)
         except CtiError as exc:
             return CommandResult(command_id=message.command_id, ok=False, error=str(exc))
-        return CommandResult(command_id=message.command_id, ok=True)
+        return applied(message.command_id)
 
     async def _carry_out(self, message: Command) -> None:
         parts = self._parts
         match message:
             case CompleteWrapUp(agent_id=a, call_id=call_id, disposition=d, note=note):
                 await parts.runs.keep_wrap_up(message)
-                parts.route(
-                    ri.AgentFinishesWrapUp(agent_id=a, call_id=call_id, disposition=d, note=note)
-                )
+                parts.route(built(ri.AgentFinishesWrapUp, {
+                    "kind": "agent_finishes_wrap_up", "agent_id": a, "call_id": call_id,
+                    "disposition": d, "note": note,
+                }))  # fmt: skip
             case (
                 HoldCall()
                 | ResumeCall()

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from cti.config import Config, load_config
 from cti.engine.built import built
+from cti.engine.dispatch import Answers, CommandDispatcher, Parts, applied, router_input
 from cti.engine.line_book import LineBook
 from cti.engine.screen_pop import ScreenPops, identify
 from cti.engine.status import AgentViews
@@ -29,7 +30,22 @@ from cti.models import (
     Segment,
 )
 from cti.phone import classify
-from cti.protocol import AgentStateChanged, CallConnected, CallOffered, ScreenPop, encode
+from cti.protocol import (
+    AcceptOffer,
+    AgentStateChanged,
+    CallConnected,
+    CallEnded,
+    CallOffered,
+    CommandResult,
+    CompleteWrapUp,
+    HangUp,
+    OfferWithdrawn,
+    RejectOffer,
+    ScreenPop,
+    encode,
+)
+from queue_engine import inputs as ri
+from queue_engine.actions import ConnectCall, DisconnectCall, WithdrawOffer
 from queue_engine.priority import explain
 from queue_engine.router_state import AgentSnapshot
 from scripts_engine.catalog import ScriptCatalog
@@ -222,3 +238,59 @@ def test_a_caller_no_customer_matches_is_what_validation_makes(
     assert made == validated
     assert list(made.__dict__) == list(CallerInfo.model_fields)
     assert made.model_dump_json() == validated.model_dump_json()
+
+
+IDS = st.from_regex(r"[A-Za-z0-9_.:@~=\-]{1,40}", fullmatch=True)
+
+
+@settings(max_examples=200)
+@given(agent=IDS, call=IDS, command_id=IDS, reason=HOSTILE, by=st.sampled_from(
+    ["agent", "caller", "transfer"]), disposition=HOSTILE, note=HOSTILE)  # fmt: skip
+def test_the_commands_inputs_and_answers_are_what_validation_makes(
+    agent: str, call: str, command_id: str, reason: str, by: str, disposition: str, note: str
+) -> None:
+    """The router inputs of a call's accept, reject and hang-up, the events that answer
+    them and a command's result applied (cti.engine.dispatch, issue 23)."""
+    accept = AcceptOffer(agent_id=agent, call_id=call, command_id=command_id)
+    reject = RejectOffer(agent_id=agent, call_id=call, command_id=command_id)
+    hang_up = HangUp(agent_id=agent, call_id=call, command_id=command_id)
+    _same(router_input(accept), ri.AgentAccepts(agent_id=agent, call_id=call))
+    _same(router_input(reject), ri.AgentRejects(agent_id=agent, call_id=call))
+    _same(router_input(hang_up), ri.AgentHangsUp(agent_id=agent, call_id=call))
+    _same(applied(command_id), CommandResult(command_id=command_id, ok=True))
+    answers = Answers()
+    for command in (accept, hang_up, reject):
+        answers.expect(command)
+    ended = DisconnectCall(call, agent, by)  # type: ignore[arg-type]
+    withdrawn = WithdrawOffer(call, agent, reason)  # type: ignore[arg-type]
+    for command_id_named in (command_id, ""):  # an accept's answer, then no command's
+        _same(
+            answers.connected(ConnectCall(call, agent)),
+            CallConnected(agent_id=agent, call_id=call, command_id=command_id_named),
+        )
+        _same(
+            answers.ended(ended),
+            CallEnded(agent_id=agent, call_id=call, by=by, command_id=command_id_named),
+        )
+        _same(
+            answers.withdrawn(withdrawn),
+            OfferWithdrawn(
+                agent_id=agent, call_id=call, reason=reason, command_id=command_id_named
+            ),
+        )
+        answers = Answers()  # fmt: skip
+
+
+def test_a_wrap_up_is_routed_as_validation_makes_its_input() -> None:
+    routed: list[ri.AnyInput] = []
+    parts = Parts(routed.append, None, None, _Runs(), None, lambda _a: None)  # type: ignore[arg-type]
+    done = CompleteWrapUp(agent_id="1001", call_id="c1", disposition="ok", note="a\tnote")
+    result = asyncio.run(CommandDispatcher(parts, lambda *_: None).execute(done))
+    assert result.ok
+    _same(routed[0], ri.AgentFinishesWrapUp(agent_id="1001", call_id="c1", disposition="ok",
+                                            note="a\tnote"))  # fmt: skip
+
+
+class _Runs:
+    async def keep_wrap_up(self, message: CompleteWrapUp) -> None:
+        pass
