@@ -33,7 +33,16 @@ from queue_engine.router_core import (
     REJECTED_OFFER,
     RouterCore,
 )
-from queue_engine.router_state import AgentEntry, Callback, CallEntry, QueueEntry, dialling
+from queue_engine.router_state import (
+    COMPILED,
+    AgentEntry,
+    Callback,
+    CallEntry,
+    QueueEntry,
+    dialling,
+    heap_pop,
+    heap_push,
+)
 from queue_engine.transitions import (
     AGENT_AFTER_CALL,
     AGENT_DECLINE,
@@ -63,7 +72,10 @@ class Matching(RouterCore):
             return  # a callback it promised comes before its queues' calls
         while (best := self._best_call_for(agent, now)) is not None:
             q = self._queues[best.queue]
-            HEAP_POP(q.calls[best.ring])
+            if COMPILED:  # the compiled heap (router_state.heap_pop)
+                heap_pop(q.calls[best.ring])
+            else:
+                HEAP_POP(q.calls[best.ring])
             self._unwait(q, best)
             due = self._max_wait_due(best, q)
             if due is not None and now >= due:  # its exit timer fires at this very moment
@@ -225,7 +237,10 @@ class Matching(RouterCore):
 
     def _by_arrival(self, call: CallEntry, q: QueueEntry) -> None:
         """``call``, now waiting in ``q``, into its arrival order (the longest wait)."""
-        HEAP_PUSH(q.by_arrival, (call.arrived_at, call.seq, call.call_id))
+        if COMPILED:
+            heap_push(q.by_arrival, (call.arrived_at, call.seq, call.call_id))
+        else:
+            HEAP_PUSH(q.by_arrival, (call.arrived_at, call.seq, call.call_id))
         if len(q.by_arrival) > 2 * q.waiting + 64:  # stale entries dropped
             q.by_arrival = [e for e in q.by_arrival if self._is_queued(e[2], q.name)]
             heapq.heapify(q.by_arrival)

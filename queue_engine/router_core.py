@@ -32,6 +32,7 @@ from queue_engine.members import (
 from queue_engine.priority import key_of
 from queue_engine.router_state import (
     BISECT_LEFT,
+    COMPILED,
     INSORT,
     PRESENT,
     AgentEntry,
@@ -42,6 +43,8 @@ from queue_engine.router_state import (
     QueueEntry,
     ReadyPool,
     TimerLane,
+    heap_pop,
+    heap_push,
 )
 from queue_engine.transitions import (
     CALL_FINISH,
@@ -170,7 +173,10 @@ class RouterCore:
         """A call's timer (a token only an agent's timer needs)."""
         seq = self._seq
         self._seq = seq + 1
-        HEAP_PUSH(self._timers, (when, seq, kind, call_id, 0))
+        if COMPILED:  # the compiled heap's steps compare the floats in C (router_state)
+            heap_push(self._timers, (when, seq, kind, call_id, 0))
+        else:
+            HEAP_PUSH(self._timers, (when, seq, kind, call_id, 0))
 
     def _agent_timer(self, when: float, agent: AgentEntry) -> None:
         """The agent's deadline, into the first lane it fits at the end of (first fit:
@@ -189,7 +195,10 @@ class RouterCore:
             lane.items.append((when, seq, agent, agent.token))
             self._lanes.append(lane)
             return
-        HEAP_PUSH(self._timers, (when, seq, "agent", agent.agent_id, agent.token))
+        if COMPILED:
+            heap_push(self._timers, (when, seq, "agent", agent.agent_id, agent.token))
+        else:
+            HEAP_PUSH(self._timers, (when, seq, "agent", agent.agent_id, agent.token))
 
     def _first_lane(self) -> TimerLane | None:
         """The lane whose live head comes first by (when, seq), if any has one."""
@@ -212,7 +221,10 @@ class RouterCore:
             timer = timers[0]  # indexed: see _head
             if timer[2] != "agent" or self._agents[timer[3]].token == timer[4]:
                 return timer
-            HEAP_POP(timers)
+            if COMPILED:
+                heap_pop(timers)
+            else:
+                HEAP_POP(timers)
         return None
 
     def next_deadline(self) -> float | None:
@@ -409,7 +421,10 @@ class RouterCore:
                 and call.ring == ring
             ):
                 return call
-            HEAP_POP(heap)
+            if COMPILED:
+                heap_pop(heap)
+            else:
+                HEAP_POP(heap)
         return None
 
     def _push(self, call: CallEntry, q: QueueEntry, now: float) -> None:
@@ -417,7 +432,10 @@ class RouterCore:
         call.ring = q.ring_for(call.arrived_at, now)
         heap = q.calls[call.ring]
         entry = (-call.key, call.seq, call.call_id, call.version)
-        HEAP_PUSH(heap, entry)
+        if COMPILED:
+            heap_push(heap, entry)
+        else:
+            HEAP_PUSH(heap, entry)
         front = q.front
         if front is not None and (q.front_bound is None or entry < q.front_bound):
             INSORT(front, (entry, call.ring))

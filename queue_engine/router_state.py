@@ -8,8 +8,10 @@ with mypyc, a generated ``__init__`` stays interpreted.
 from __future__ import annotations
 
 import bisect
+import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import FunctionType
 from typing import Any, Final, NamedTuple
 
 from cti.models import (
@@ -39,6 +41,72 @@ BISECT_RIGHT: Final = bisect.bisect_right
 INF: Final = float("inf")
 #: A timer lane's popped entries are cut off once this many lie before its head.
 _LANE_COMPACT: Final = 1024
+
+
+def _probe() -> None:
+    """Compiled by mypyc, a module's function is no Python function (:data:`COMPILED`)."""
+
+
+COMPILED: Final = not isinstance(_probe, FunctionType)
+"""Whether this module runs compiled: then the router's heaps (timers, ring heaps) use
+:func:`heap_push` and :func:`heap_pop`, else heapq's (the same order, the same layout)."""
+HEAPQ_PUSH: Final = heapq.heappush
+HEAPQ_POP: Final = heapq.heappop
+
+
+def _before(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """``a < b`` for heap entries whose first item is a float: compiled, two C double
+    comparisons where the tuples' comparison dispatches two ``float_richcompare`` calls
+    (equality, then order: some 300 instructions). A tie, or a NaN, compares the tuples
+    as ever."""
+    x: float = a[0]
+    y: float = b[0]
+    if x < y:
+        return True
+    if y < x:
+        return False
+    return a < b
+
+
+def heap_push(heap: list[Any], item: tuple[Any, ...]) -> None:
+    """heapq.heappush, compiled (its algorithm: the same layout), by :func:`_before`."""
+    heap.append(item)
+    pos = len(heap) - 1
+    while pos > 0:
+        parentpos = (pos - 1) >> 1
+        parent: tuple[Any, ...] = heap[parentpos]
+        if not _before(item, parent):
+            break
+        heap[pos] = parent
+        pos = parentpos
+    heap[pos] = item
+
+
+def heap_pop(heap: list[Any]) -> tuple[Any, ...]:
+    """heapq.heappop, compiled (its algorithm: the same layout), by :func:`_before`."""
+    last: tuple[Any, ...] = heap.pop()
+    if not heap:
+        return last
+    top: tuple[Any, ...] = heap[0]
+    endpos = len(heap)
+    pos = 0
+    childpos = 1
+    while childpos < endpos:  # the smaller child up, to a leaf
+        rightpos = childpos + 1
+        if rightpos < endpos and not _before(heap[childpos], heap[rightpos]):
+            childpos = rightpos
+        heap[pos] = heap[childpos]
+        pos = childpos
+        childpos = 2 * pos + 1
+    while pos > 0:  # then the last item down from there to its place
+        parentpos = (pos - 1) >> 1
+        parent: tuple[Any, ...] = heap[parentpos]
+        if not _before(last, parent):
+            break
+        heap[pos] = parent
+        pos = parentpos
+    heap[pos] = last
+    return top
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ from queue_engine.call_control import Handlers
 from queue_engine.call_desk import CallDesk
 from queue_engine.members import RESERVED, RING_ALL, WRAP_UP
 from queue_engine.router_core import HEAP_POP, MISSED_OFFER
-from queue_engine.router_state import AgentEntry, CallEntry, QueueEntry
+from queue_engine.router_state import COMPILED, AgentEntry, CallEntry, QueueEntry, heap_pop
 from queue_engine.transitions import AGENT_MISS, CallPhase
 
 #: The disposition of a call whose wrap-up time ran out before the agent chose one: the
@@ -52,7 +52,10 @@ class Timers(CallDesk):
                     continue
             if timer is None or timer[0] > now:
                 return out
-            HEAP_POP(self._timers)
+            if COMPILED:  # the compiled heap (router_state.heap_pop)
+                heap_pop(self._timers)
+            else:
+                HEAP_POP(self._timers)
             kind, ref = timer[2], timer[3]
             if kind == "agent":
                 self._agent_due(self._agents[ref], now, out)
