@@ -9,6 +9,8 @@ to the store in bulk (:mod:`cti.store.customers_bulk`), scored as they are writt
 
 from __future__ import annotations
 
+import bisect
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -199,18 +201,23 @@ async def import_batch(
     now: float,
     report: ImportReport,
 ) -> None:
-    holders = await base.holders({p[1] for row in batch for p in row.phones})
+    numbers = [p[1] for row in batch for p in row.phones]
+    holders = await base.holders(set(numbers))
     names = await base.name_keys({key for keys in holders.values() for key in keys})
-    targets, kept_apart = _targets(batch, holders, names, report)
+    alone, rest = _alone(batch, holders, numbers)
+    alone_lines = [row.line for row in alone]
+    targets, kept_apart = _targets(rest, holders, names, report, alone_lines)
     stored = {c.id: c for c in await base.get_many(sorted({k for _, k, _ in targets if k > 0}))}
     pending, new, merges = _merged(targets, stored, time_zone, report)
+    report.created += len(alone)
     assigned = dict(zip(pending, await base.save_customers(list(pending.values())), strict=True))
     if pending:
         report.rescored += (await base.rescore(now, list(assigned.values()))).customers
     score = Score.of_new(base.model, now)
-    news = [new_customer(rows, time_zone) for rows in new.values()]
+    news, at = _in_order(alone, alone_lines, new, time_zone)
     scored = (score.value, score.segment, score.scored_at)
-    assigned |= zip(new, await add_new_customers(base.store, news, scored), strict=True)
+    ids = await add_new_customers(base.store, news, scored)
+    assigned |= {key: ids[i] for key, i in at.items()}
     report.rescored += len(news)
     report.merges += [Merge(m.line, assigned[m.customer_id], m.by) for m in merges]
     report.kept_apart += [
@@ -218,6 +225,53 @@ async def import_batch(
         for n in kept_apart
         if n.customer_id in assigned
     ]
+
+
+def _alone(
+    batch: Sequence[CustomerRow], holders: dict[str, set[int]], numbers: list[str]
+) -> tuple[list[CustomerRow], list[CustomerRow]]:
+    """The rows that make a new customer of their own (no id, a name, and no number that a
+    customer holds or another row of the batch gives: nothing can go to them or they to
+    anything, which :func:`_targets` and :func:`_merged` would find row by row), and the
+    rest, each in the batch's order."""
+    taken = holders.keys() | {n for n, count in Counter(numbers).items() if count > 1}
+    alone: list[CustomerRow] = []
+    rest: list[CustomerRow] = []
+    for row in batch:
+        if row.id is None and "name" in row.fields:
+            for phone in row.phones:
+                if phone[1] in taken:
+                    rest.append(row)
+                    break
+            else:
+                alone.append(row)
+        else:
+            rest.append(row)
+    return alone, rest
+
+
+def _in_order(
+    alone: list[CustomerRow],
+    lines: list[int],
+    new: dict[int, list[CustomerRow]],
+    time_zone: str,
+) -> tuple[list[NewCustomer], dict[int, int]]:
+    """The new customers in the order of their first rows (so they take their ids in the
+    file's order, as when every row went through :func:`_merged`), and where each of
+    ``new``'s keys is among them; ``lines``: the ``alone`` rows' lines."""
+    news = [row.alone or new_customer([row], time_zone) for row in alone]
+    if not new:
+        return news, {}
+    ordered: list[NewCustomer] = []
+    at: dict[int, int] = {}
+    done = 0
+    for key, rows in new.items():  # in the order of their first rows
+        upto = bisect.bisect(lines, rows[0].line)
+        ordered += news[done:upto]
+        at[key] = len(ordered)
+        ordered.append(new_customer(rows, time_zone))
+        done = upto
+    return ordered + news[done:], at
 
 
 _Target = tuple[CustomerRow, int, str]
@@ -230,10 +284,12 @@ def _targets(
     holders: dict[str, set[int]],
     names: dict[int, str],
     report: ImportReport,
+    alone_lines: Sequence[int] = (),
 ) -> tuple[list[_Target], list[KeptApart]]:
     """Each row's target: an existing id, an id the row gives, or -n for the n-th new
-    customer of the batch (so later rows with its numbers merge into it). A row that
-    could go to several customers is an error in ``report``."""
+    customer of the batch (so later rows with its numbers merge into it; the rows left
+    out as :func:`_alone`, at ``alone_lines``, counted: a key left unresolved shows in
+    the report). A row that could go to several customers is an error in ``report``."""
     targets: list[_Target] = []
     kept_apart: list[KeptApart] = []
     new_lines: dict[int, int] = {}
@@ -258,7 +314,7 @@ def _targets(
             )
             continue
         if key == 0:
-            key = -(len(new_lines) + 1)
+            key = -(len(new_lines) + 1 + bisect.bisect(alone_lines, row.line))
             new_lines[key] = row.line
         if apart:
             kept_apart.append(KeptApart(row.line, key, tuple(apart)))

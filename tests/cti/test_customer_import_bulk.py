@@ -17,6 +17,7 @@ import aiosqlite
 import pytest
 
 import cti.customers.csv_files as customer_import
+import cti.customers.merge as merge
 import cti.store.customers_bulk as bulk
 from cti.customers.base import CustomerBase
 from cti.customers.csv_files import (
@@ -462,3 +463,48 @@ async def test_new_customers_written_many_to_a_statement_keep_their_order(
         for cid, c in zip(ids, made, strict=True)
         for k, e in enumerate(c.emails)
     ]
+
+
+INTERLEAVED = (
+    HEADER
+    + ",Ann,13700000001,,,,,\n"  # 2: alone
+    + ",张伟,13800000001,,,,,\n"  # 3: its number comes again (line 5)
+    + ",Bob,13700000002,,,,,\n"  # 4: alone
+    + ",张伟,13800000001,13700000003,,,,\n"  # 5: merged into line 3
+    + ",,13800000002,,,,,\n"  # 6: no name, its number comes again: refused
+    + ",Eve,13800000002,,,,,\n"  # 7: kept apart from line 6's (refused) key
+    + ",Cy,13700000004,,,,,\n"  # 8: alone
+    + "42,Given,13700000005,,,,,\n"  # 9: an id
+    + ",Dee,13700000005,13700000006,,,,\n"  # 10: kept apart from 42
+    + ",Fay,,,,,,\n"  # 11: alone, no number
+)
+
+
+@pytest.mark.parametrize("parallel_from", [10**9, 1])  # here; in a worker
+async def test_rows_that_make_a_customer_alone_import_as_through_the_matching(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel_from: int
+) -> None:
+    """merge._alone takes the rows no other row or customer can meet past the row by
+    row matching; with every row matched, the report and customers are the same."""
+    monkeypatch.setattr(customer_import, "PARALLEL_MIN_ROWS", parallel_from)
+    results = []
+    for matched in (False, True):
+        if matched:
+            monkeypatch.setattr(merge, "_alone", lambda batch, *_: ([], list(batch)))
+        path = tmp_path / f"{matched}.csv"
+        path.write_text(INTERLEAVED, encoding="utf-8")
+        async with await Store.open(tmp_path / f"{matched}.db") as store:
+            base = CustomerBase(store)
+            report = await load(base, path)
+            customers = [(c.id, c.name, c.phones) for c in await base.get_many(range(1, 50))]
+            results.append((summary(report), customers))
+    assert results[0] == results[1]
+    (rows, created, updated, _, errors, merges, kept_apart), customers = results[0]
+    # 42 is saved first, then the new customers take the ids after it in the file's order
+    assert sorted((cid, name) for cid, name, _ in customers) == [
+        (42, "Given"), (43, "Ann"), (44, "张伟"), (45, "Bob"), (46, "Eve"), (47, "Cy"),
+        (48, "Dee"), (49, "Fay"),
+    ]  # fmt: skip
+    assert [(m.line, m.customer_id) for m in merges] == [(5, 44)]
+    assert [(k.line, k.customer_id) for k in kept_apart] == [(7, 46), (10, 48)]
+    assert (rows, created, updated, [line for line, _ in errors]) == (10, 8, 1, [6])
