@@ -34,9 +34,21 @@ def built(cls: type[Model], values: dict[str, Any]) -> Model:
     return message
 
 
+#: Texts whose shown form is kept (:func:`shown`): agents' names and callers' numbers.
+SHOWN_KEPT = 4096
+_shown: dict[str, str] = {}
+
+
 def shown(text: str) -> str:
-    """``text`` as a :data:`~cti.events.ShownName` field's validator leaves it."""
-    return clean_text(text, max_length=MAX_SHOWN_NAME_CHARS) if text else text
+    """``text`` as a :data:`~cti.events.ShownName` field's validator leaves it. Kept for
+    the texts shown again (an agent's name and its caller's number in each of a call's
+    four states: issue 23)."""
+    kept = _shown.get(text)
+    if kept is None:
+        if len(_shown) >= SHOWN_KEPT:
+            _shown.clear()
+        kept = _shown[text] = clean_text(text, max_length=MAX_SHOWN_NAME_CHARS) if text else text
+    return kept
 
 
 def event_line(text: str) -> str:

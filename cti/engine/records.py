@@ -5,6 +5,7 @@ held in memory and written back with backoff (docs/durability.md)."""
 from __future__ import annotations
 
 import logging
+import operator
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,21 @@ log = logging.getLogger(__name__)
 
 #: Call records held in memory at most while the store cannot take them.
 MAX_HELD_RECORDS = 100_000
+
+_FIELDS = CallDetailRecord.__slots__  # a slotted dataclass: its fields, in order
+_values = operator.attrgetter(*_FIELDS)
+
+
+def started(cdr: CallDetailRecord, started_wall: float) -> CallDetailRecord:
+    """A copy of the router's record with its wall-clock start: what
+    ``dataclasses.replace(cdr, started_wall=...)`` makes (the class has no
+    ``__post_init__``), without its look at every field's definition (~2.7 -> 1.1 us
+    warm, once a call: issue 23)."""
+    record = object.__new__(CallDetailRecord)
+    for name, value in zip(_FIELDS, _values(cdr), strict=True):
+        setattr(record, name, value)
+    record.started_wall = started_wall
+    return record
 
 
 @dataclass(slots=True)

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from cti import log_limits, topics
@@ -46,7 +45,7 @@ from cti.engine.live_figures import DeferredFigures
 from cti.engine.outbox import serve_outbox
 from cti.engine.reconfigure import reconfigured
 from cti.engine.recordings import RecordingKeeper
-from cti.engine.records import RecordKeeper
+from cti.engine.records import RecordKeeper, started
 from cti.engine.recovery import JournalTending, Recovery
 from cti.engine.screen_pop import ScreenPops, identify
 from cti.engine.script_runs import ScriptRuns
@@ -381,7 +380,7 @@ class EngineService:
             caller = await identify(self.directory, event.ani, self.config, event.caller_name)
             queue = self.flows.queue_for(event)
             self.line_book[event.call_id] = event.line
-            self.route(ri.CallArrives(call_id=event.call_id, queue=queue, caller=caller))
+            self.route(effects.arrives(event.call_id, queue, caller))
         elif isinstance(event, CallerHungUp):
             self.route(ri.CallerHangsUp(call_id=event.call_id))
         elif isinstance(event, CallbackRequested):
@@ -473,7 +472,7 @@ class EngineService:
         does not allow the input, and :class:`~cti.errors.StoreError` (nothing changed)
         if the journal cannot be written: an input that is not journaled is not applied.
         """
-        now = self.now()
+        now = self.clock.now()  # the clock's, not through now(): ~10 reads a call (issue 23)
         if self.journal is not None:
             if not self._recovered:
                 raise CtiError("the engine takes inputs once run() has replayed its journal")
@@ -540,7 +539,7 @@ class EngineService:
                 return self.bus.publish(topic, message, retain=retain) if self.answers.due(
                     message) else None  # fmt: skip
             case AgentStateSet(agent_id=agent_id):
-                state = self.views.queued_state(agent_id, self.now(), wall_time())
+                state = self.views.queued_state(agent_id, self.clock.now(), wall_time())
                 if self.voice.active:
                     return self._state_published(state, action)
                 if state is None:
@@ -549,14 +548,14 @@ class EngineService:
             case OfferCall():
                 if self.voice.active:  # its ring is read by audio plans alone
                     self.voice.offered(action.call_id, action.agent_id)
-                return self._offer(action, self.now(), wall_time())
+                return self._offer(action, self.clock.now(), wall_time())
             case ConnectCall():
                 return self._connect(action)
             case DisconnectCall() | ReleaseLine() | ExitCall() | MoveCall():
                 return self._call_leaves(action)
             case RecordCall(cdr=cdr):
                 wall = wall_time()
-                self._call_over(replace(cdr, started_wall=wall - (self.now() - cdr.arrived_at)))
+                self._call_over(started(cdr, wall - (self.clock.now() - cdr.arrived_at)))
                 return None
         return self._carry_out_other(action)
 

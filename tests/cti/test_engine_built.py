@@ -5,16 +5,18 @@ values: equal field by field, and the same bytes on the wire, hostile text inclu
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cti.config import Config, load_config
-from cti.engine.built import built
+from cti.engine.built import built, shown
 from cti.engine.dispatch import Answers, CommandDispatcher, Parts, applied, router_input
+from cti.engine.effects import arrives, offers_first
 from cti.engine.line_book import LineBook
+from cti.engine.records import started
 from cti.engine.screen_pop import ScreenPops, identify
 from cti.engine.status import AgentViews
 from cti.errors import RoutingError, StoreError
@@ -22,6 +24,7 @@ from cti.fields import clean_text
 from cti.models import (
     CALLER_NAME_MAX_CHARS,
     AgentState,
+    CallDetailRecord,
     CallerInfo,
     CallerKind,
     Customer,
@@ -45,7 +48,15 @@ from cti.protocol import (
     encode,
 )
 from queue_engine import inputs as ri
-from queue_engine.actions import ConnectCall, DisconnectCall, WithdrawOffer
+from queue_engine.actions import (
+    Action,
+    AgentStateSet,
+    ConnectCall,
+    DisconnectCall,
+    OfferCall,
+    WithdrawOffer,
+)
+from queue_engine.inputs import INPUT
 from queue_engine.priority import explain
 from queue_engine.router_state import AgentSnapshot
 from scripts_engine.catalog import ScriptCatalog
@@ -294,3 +305,53 @@ def test_a_wrap_up_is_routed_as_validation_makes_its_input() -> None:
 class _Runs:
     async def keep_wrap_up(self, message: CompleteWrapUp) -> None:
         pass
+
+
+@settings(max_examples=100)
+@given(text=HOSTILE)
+def test_a_shown_text_kept_is_what_validation_makes(text: str) -> None:
+    validated = AgentStateChanged(agent_id="1001", state=AgentState.READY, since_wall=0.0,
+                                  agent_name=text).agent_name  # fmt: skip
+    assert shown(text) == validated
+    assert shown(text) == validated  # kept, the same
+
+
+def test_an_arrival_is_the_input_validation_makes() -> None:
+    for caller in (_caller("13900001234", "", known=False), _caller("", "王", known=True)):
+        _same(arrives("sim-1", "general", caller),
+              ri.CallArrives(call_id="sim-1", queue="general", caller=caller))  # fmt: skip
+        assert INPUT.dump_json(arrives("c", "q", caller)) == INPUT.dump_json(
+            ri.CallArrives(call_id="c", queue="q", caller=caller))  # fmt: skip
+
+
+@given(
+    offered=st.none() | TIMES,
+    answered=st.none() | TIMES,
+    agent=st.none() | IDS,
+    customer=st.none() | st.integers(1, 2**63 - 1),
+    wall=TIMES,
+)
+def test_a_records_copy_with_its_start_is_what_replace_makes(
+    offered: float | None, answered: float | None, agent: str | None, customer: int | None,
+    wall: float,
+) -> None:  # fmt: skip
+    cdr = CallDetailRecord(
+        call_id="c1", queue="general", ani="139", caller_kind=CallerKind.KNOWN,
+        customer_id=customer, segment=Segment.GOLD, value=3.5, arrived_at=1.0,
+        offered_at=offered, answered_at=answered, ended_at=9.0, agent_id=agent,
+        outcome="answered", disposition="ok", note="n", callback_requested_at=offered,
+    )  # fmt: skip
+    copy = started(cdr, wall)
+    assert copy == replace(cdr, started_wall=wall)
+    assert copy is not cdr
+    assert cdr.started_wall == 0.0
+
+
+def test_an_offer_goes_ahead_of_its_agents_state_alone() -> None:
+    state, offer = AgentStateSet("1001", AgentState.RESERVED), OfferCall("c1", "1001", "q", 5.0)
+    other = AgentStateSet("1002", AgentState.READY)
+    none_moved: list[Action] = [other, state]
+    assert offers_first(none_moved) is none_moved  # nothing moved: not copied
+    actions: list[Action] = [other, state, offer]
+    assert offers_first(actions) == [other, offer, state]
+    assert actions == [other, state, offer]  # the router's list as it was
