@@ -254,7 +254,7 @@ class Matching(RouterCore):
         q.waiting += 1
         self._push(call, q, now)
         if call.ring + 1 < len(q.rings):
-            self._timer(call.arrived_at + q.rings[call.ring + 1][0], "ring", call.call_id)
+            self._timer(call.arrived_at + q.afters[call.ring + 1], "ring", call.call_id)
         due = self._max_wait_due(call, q)
         if due is not None and call.exit_at != due:  # a timer for ``due`` is pending else
             call.exit_at = due

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Final
 
@@ -91,8 +90,14 @@ class RouterCore:
         self._agents: dict[str, AgentEntry] = {}
         self._calls: dict[str, CallEntry] = {}
         """Calls not yet finished. Heap entries of calls no longer here are stale."""
-        self._finished: OrderedDict[str, None] = OrderedDict()
-        """Recently finished call ids, so that a repeated hang-up is recognised."""
+        self._finished: set[str] = set()
+        """Recently finished call ids (the last ``_FINISHED_MEMORY``), so that a repeated
+        hang-up is recognised. A set and the ids in the order finished (each finishes
+        once: a known id is refused), not an ``OrderedDict``: compiled, ``in`` on one is
+        the generic protocol and a store keeps a linked list too."""
+        self._finished_order: list[str] = []
+        self._finished_head = 0
+        """Index in ``_finished_order`` of the oldest id still remembered."""
         self._timers: list[Timer] = []
         """Heap of (when, seq, kind, agent or call id, token): calls' timers, and agents'
         that fit no lane."""
@@ -547,11 +552,23 @@ class RouterCore:
         self._move(call, CALL_FINISH)
         call.ended_at = ended_at
         del self._calls[call.call_id]
-        self._finished[call.call_id] = None
-        if len(self._finished) > _FINISHED_MEMORY:
-            self._finished.popitem(last=False)
+        self._remember_finished(call.call_id)
         out.append(RecordCall(self._record(call, outcome, disposition, note, wrap_up_s,
                                            exit_action)))  # fmt: skip
+
+    def _remember_finished(self, call_id: str) -> None:
+        """``call_id`` into the finished ids, the oldest forgotten past the memory's size."""
+        finished, order = self._finished, self._finished_order
+        finished.add(call_id)
+        order.append(call_id)
+        if len(finished) > _FINISHED_MEMORY:
+            head = self._finished_head
+            finished.discard(order[head])
+            head += 1
+            if 2 * head >= len(order):  # amortised: the list does not grow without end
+                del order[:head]
+                head = 0
+            self._finished_head = head
 
     @staticmethod
     def _record(

@@ -347,6 +347,8 @@ class TimerLane:
 class QueueEntry:
     config: QueueConfig
     rings: list[tuple[float, dict[str, int]]]
+    afters: list[float]
+    """Each ring's wait after arrival (``rings``' first items, read at every placing)."""
     calls: list[list[HeapEntry]]
     """Per ring, a heap of (-fixed_key, seq, call_id, version); stale entries skipped."""
     pools: list[ReadyPool]
@@ -391,6 +393,7 @@ class QueueEntry:
     def __init__(self, config: QueueConfig) -> None:
         self.config = config
         self.rings = [(after, dict(skills)) for after, skills in config.rings]
+        self.afters = [after for after, _ in self.rings]
         self.calls = [[] for _ in self.rings]
         self.pools = [ReadyPool() for _ in self.rings]
         self.by_arrival = []
@@ -420,13 +423,13 @@ class QueueEntry:
         )
 
     def ring_for(self, arrived_at: float, now: float) -> int:
-        if len(self.rings) == 1:
-            return 0
         # ``now >= arrived_at + after``, the very sum the ring timer is set for: with
         # ``now - arrived_at >= after`` rounding can make the timer fire without effect.
+        # The first ring is the call's whatever its wait: from the second on.
+        afters = self.afters
         ring = 0
-        for i, ring_rule in enumerate(self.rings):
-            if now >= arrived_at + ring_rule[0]:
+        for i in range(1, len(afters)):
+            if now >= arrived_at + afters[i]:
                 ring = i
         return ring
 

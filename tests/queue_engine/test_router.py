@@ -703,6 +703,32 @@ def test_finished_call_id_cannot_be_reused() -> None:
         router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(50)), 2.0)
 
 
+def test_the_last_finished_ids_are_remembered_and_older_ones_forgotten() -> None:
+    """The router remembers the last 100,000 finished call ids (a repeated hang-up of one
+    changes nothing; it cannot come again), the oldest forgotten first: two rounds of
+    its memory, so that its list was cut once between."""
+    from queue_engine.router_core import _FINISHED_MEMORY
+
+    router = make_router()
+    for n in range(2 * _FINISHED_MEMORY + 7):
+        router._remember_finished(f"old{n}")  # as _finish_call does, without the calls
+    router.handle(ri.CallArrives(call_id="c1", queue="sales", caller=caller(50)), 0.0)
+    router.handle(ri.CallerHangsUp(call_id="c1"), 1.0)
+
+    assert router.handle(ri.CallerHangsUp(call_id="c1"), 2.0) == []
+    first_kept = _FINISHED_MEMORY + 8  # c1 came after them and pushed one more out
+    assert router.handle(ri.CallerHangsUp(call_id=f"old{first_kept}"), 2.0) == []
+    with pytest.raises(RoutingError, match="never saw"):
+        router.handle(ri.CallerHangsUp(call_id=f"old{first_kept - 1}"), 2.0)
+    with pytest.raises(RoutingError, match="already known"):
+        router.handle(
+            ri.CallArrives(call_id=f"old{first_kept}", queue="sales", caller=caller(1)), 3.0
+        )
+    forgotten = f"old{first_kept - 1}"
+    router.handle(ri.CallArrives(call_id=forgotten, queue="sales", caller=caller(1)), 3.0)
+    assert router.call_queue(forgotten) == "sales"  # a new call of that id
+
+
 def test_router_config_errors() -> None:
     with pytest.raises(RoutingError, match="at least one queue"):
         Router([])
