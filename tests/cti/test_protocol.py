@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -119,6 +120,14 @@ def test_commands_carry_distinct_ids_and_are_recognised() -> None:
     assert a.command_id != b.command_id
     assert is_command(a)
     assert not is_command(CallConnected(agent_id="1", call_id="c"))
+
+
+def test_a_command_id_is_a_version_4_uuid_as_uuid4_hex_writes_it() -> None:
+    ids = {SetReady(agent_id="1").command_id for _ in range(2000)}
+    assert len(ids) == 2000
+    for command_id in ids:
+        made = uuid.UUID(command_id)
+        assert (made.hex, made.version, made.variant) == (command_id, 4, uuid.RFC_4122)
 
 
 def test_what_a_message_answers() -> None:
