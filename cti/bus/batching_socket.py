@@ -187,6 +187,30 @@ class BatchingSocket:
         self._in_at += len(chunk)
         return chunk
 
+    def read_for_paho(self) -> bool:
+        """Read what the kernel has (the demux taking its packets); whether paho has
+        anything to read now: bytes left to it, the end of the connection or an error.
+        False when everything read was taken (or nothing was there): the link's
+        ``loop_read`` then skips paho's read, four frames and an exception raised and
+        caught for each read of PUBACKs and PUBLISHes (issue 23)."""
+        if self._error is not None or self._in_at < len(self._in):
+            return True
+        try:
+            data = self._sock.recv(READ_SIZE)
+        except BlockingIOError:
+            return False
+        except OSError as exc:
+            self._error = exc  # paho's recv raises it
+            return True
+        if not data:
+            return True  # the broker closed: paho's recv reads the end again
+        if self.demux is not None:
+            data = self.demux.feed(data)
+            if not data:
+                return False
+        self._in, self._in_at = data, 0
+        return True
+
     def pending(self) -> int:
         """Bytes read and not yet handed to paho (aiomqtt's reader reads on while > 0)."""
         return len(self._in) - self._in_at

@@ -199,6 +199,17 @@ class _AiomqttLink:
         self._sock = sock
         sock.demux = Demux(self._received, self._acked, sock.write, self._heard)
         sock.drained = self._drained
+        paho = self._paho
+        read = paho.loop_read
+
+        def loop_read(max_packets: int = 1) -> Any:
+            # aiomqtt's reader calls this at every readable event: paho reads only when
+            # the demux left it something (MQTT_ERR_SUCCESS, 0, as paho's when none)
+            if paho._sock is sock and not sock.read_for_paho():
+                return 0
+            return read(max_packets)
+
+        paho.loop_read = loop_read
 
     def connected(self) -> None:
         """aiomqtt is connected: its end of the connection ends the inbox."""

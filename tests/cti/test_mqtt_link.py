@@ -5,6 +5,7 @@ paho's ``_mid_generate`` does and in the same sequence, so paho's own packets
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 from types import SimpleNamespace
 
@@ -58,3 +59,49 @@ async def test_publish_ids_follow_pahos_sequence_and_wrap_as_it_does() -> None:
     finally:
         sock.close()
         broker.close()
+
+
+async def test_paho_reads_only_what_the_demux_leaves_it() -> None:
+    """aiomqtt's reader calls paho's loop_read at every readable event; a read whose
+    packets the demux took all (PUBACKs, PUBLISHes) goes no further (issue 23), and paho
+    still reads its own packets and the end of the connection."""
+    paho = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    link = _AiomqttLink(SimpleNamespace(_client=paho), "test")
+    ours, broker = socket.socketpair()
+    ours.setblocking(False)
+    sock = BatchingSocket(ours, asyncio.get_running_loop())
+    paho._sock = sock
+    link.opened(sock)
+    reads: list[int] = []
+    packet_read = paho._packet_read
+
+    def counted() -> object:
+        reads.append(sock.pending())
+        return packet_read()
+
+    paho._packet_read = counted
+    told: list[tuple[int, BaseException | None]] = []
+    try:
+        link.publish_then(Outgoing("cti/v1/t/a", b"{}", 1), lambda *fate: told.append(fate), 7)
+        await asyncio.sleep(0)  # the turn ends: written
+        broker.recv(65536)
+        broker.sendall(puback_packet(1))
+        select.select([ours], [], [], 5)
+        assert paho.loop_read() == 0
+        assert (reads, told) == ([], [(7, None)])  # taken: paho did not read
+        assert paho.loop_read() == 0  # nothing there
+        assert reads == []
+        broker.sendall(b"\xd0\x00" + puback_packet(9))  # a PINGRESP (paho's), one not ours
+        select.select([ours], [], [], 5)
+        paho.loop_read()
+        while sock.pending():  # as aiomqtt's reader: one packet a loop_read here
+            paho.loop_read()
+        assert len(reads) == 2  # paho read what was left to it
+        reads.clear()
+        broker.close()
+        select.select([ours], [], [], 5)
+        paho.loop_read()
+        assert reads  # paho read the end and closed its socket
+        assert paho._sock is None
+    finally:
+        sock.close()
