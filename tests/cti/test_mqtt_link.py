@@ -10,7 +10,7 @@ import socket
 from types import SimpleNamespace
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from cti.bus.batching_socket import BatchingSocket
 from cti.bus.link import _AiomqttLink
@@ -75,11 +75,11 @@ async def test_paho_reads_only_what_the_demux_leaves_it() -> None:
     reads: list[int] = []
     packet_read = paho._packet_read
 
-    def counted() -> object:
+    def counted() -> MQTTErrorCode:
         reads.append(sock.pending())
         return packet_read()
 
-    paho._packet_read = counted
+    paho._packet_read = counted  # type: ignore[method-assign]
     told: list[tuple[int, BaseException | None]] = []
     try:
         link.publish_then(Outgoing("cti/v1/t/a", b"{}", 1), lambda *fate: told.append(fate), 7)
