@@ -284,9 +284,13 @@ class LeanConnection(asyncio.Protocol):
         self.subscribed = asyncio.Event()
         self.transport: asyncio.Transport | None = None
         self.demux = Demux(self._received, self._acked, self._write)
-        self.heads: dict[str, bytes] = {}
+        self.bots = {
+            topics.agent_events(a): (a, topic_head(topics.agent_commands(a))) for a in agents
+        }
+        """Events topic -> its agent and the agent's commands topic as a PUBLISH carries it."""
         self.mid = 0
         self.out = bytearray()
+        self.loop = asyncio.get_running_loop()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # asyncio's and uvloop's TCP transports set TCP_NODELAY themselves.
@@ -312,8 +316,7 @@ class LeanConnection(asyncio.Protocol):
 
     def start(self) -> None:
         """Log every bot in and make it Ready."""
-        for agent in self.agents:
-            commands = topics.agent_commands(agent)
+        for agent, commands in self.bots.values():
             self._publish(commands, Login(agent_id=agent))
             set_ready = SetReady(agent_id=agent)
             self.waiting_ready[agent] = set_ready.command_id
@@ -323,8 +326,7 @@ class LeanConnection(asyncio.Protocol):
         message = decode(payload, where=topic)
         if isinstance(message, ANSWERING):  # cti.protocol.answer, without a result made
             self.unanswered.discard(message.command_id)
-        agent = topic.split("/")[3]
-        commands = topics.agent_commands(agent)
+        agent, commands = self.bots[topic]  # its subscriptions: one events topic a bot
         if isinstance(message, CallOffered):
             call_id = message.pop.call_id
             self.offered.setdefault(call_id, time.monotonic())
@@ -342,10 +344,7 @@ class LeanConnection(asyncio.Protocol):
             if not self.waiting_ready:
                 self.ready.set()
 
-    def _publish(self, topic: str, command: AnyCommand) -> None:
-        head = self.heads.get(topic)
-        if head is None:
-            head = self.heads[topic] = topic_head(topic)
+    def _publish(self, head: bytes, command: AnyCommand) -> None:
         self.mid = self.mid % 65535 + 1
         self.unanswered.add(command.command_id)
         self._write(publish_packet(head, encode(command), 1, False, self.mid))
@@ -356,7 +355,7 @@ class LeanConnection(asyncio.Protocol):
     def _write(self, packet: bytes) -> None:
         # What one turn writes (the PUBACKs and commands of a read) goes in one send.
         if not self.out:
-            asyncio.get_running_loop().call_soon(self._flush)
+            self.loop.call_soon(self._flush)
         self.out += packet
 
     def _flush(self) -> None:
