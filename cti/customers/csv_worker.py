@@ -37,6 +37,8 @@ from cti.customers.merge import CustomerRow, RowError, alone_columns
 from cti.store.customers_bulk import NewCustomer
 
 _LENGTH = struct.Struct("<Q")
+#: A NamedTuple made by tuple's own constructor: its class's ``__new__`` is a Python call.
+_new = tuple.__new__
 #: Where the ``cti`` package is, for the worker's imports.
 _ROOT = str(Path(cti.__file__).resolve().parent.parent)
 
@@ -142,7 +144,7 @@ async def checked_in_worker(
             count, last, good, bad = message
             rows = [
                 CustomerRow(line, cid, phones, emails, fields, name_key, None,
-                            None if columns is None else NewCustomer(columns, phones, emails))
+                            columns and _new(NewCustomer, (columns, phones, emails)))
                 for line, cid, phones, emails, fields, name_key, columns in good
             ]  # fmt: skip
             yield count, last, rows, [RowError(*e) for e in bad]
