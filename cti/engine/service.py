@@ -47,6 +47,7 @@ from cti.engine.reconfigure import reconfigured
 from cti.engine.recordings import RecordingKeeper
 from cti.engine.records import RecordKeeper, started
 from cti.engine.recovery import JournalTending, Recovery
+from cti.engine.retries import serve_retries
 from cti.engine.screen_pop import ScreenPops, identify
 from cti.engine.script_runs import ScriptRuns
 from cti.engine.status import AgentViews, HealthWatch, publish_queues
@@ -145,7 +146,9 @@ class EngineService:
         self.clock = EngineClock()
         self.line_book = LineBook(lines, journal)
         self.lines = self.line_book.lines
-        self._effects: OneReaderQueue[Effect] = OneReaderQueue()
+        self._effects: OneReaderQueue[Effect | list[Action]] = OneReaderQueue()
+        """Effects in turn; a router step's actions one item (one queue turn, issue 23)."""
+        self._left: list[Effect] = []  # of a step's actions when its task was cancelled
         self._wake = asyncio.Event()
         self._retry_now = asyncio.Event()
         self._timer_deadline: float | None = None
@@ -278,7 +281,7 @@ class EngineService:
                 tg.create_task(self.records.serve(), name="engine:records")
                 tg.create_task(self.recordings.serve(), name="engine:recordings")
                 tg.create_task(serve_outbox(self.recorder, self._config), name="engine:outbox")
-                tg.create_task(self._serve_retries(), name="engine:retries")
+                tg.create_task(serve_retries(self), name="engine:retries")
                 tg.create_task(self._serve_status(), name="engine:status")
                 if self.desk.trail is not None:
                     tg.create_task(self.desk.trail.serve(), name="engine:audit")
@@ -497,12 +500,14 @@ class EngineService:
     # --- outputs -------------------------------------------------------------------
 
     def _apply(self, actions: list[Action]) -> None:
-        for action in offers_first(actions):
+        ordered = offers_first(actions)
+        for action in ordered:
             if isinstance(action, AgentStateSet):
                 self.views.queued(action.agent_id)  # a later one publishes the same state
             elif isinstance(action, RecordCall):
                 self.records.unstored += 1
-            self._effects.put_nowait(action)
+        if ordered:
+            self._effects.put_nowait(ordered)
         deadline, sleeping_to = self.router.next_deadline(), self._timer_deadline
         if deadline is not None and (sleeping_to is None or deadline < sleeping_to):
             # Due before the timer task wakes. A later one is read when it wakes: an
@@ -517,16 +522,27 @@ class EngineService:
         """Carry the effects out in turn (``until_empty``: those left once the engine
         stopped). No coroutine an effect but what it awaits (issue 23)."""
         effects = self._effects
-        while not until_empty or not effects.empty():
-            action = await effects.get()
+        while not until_empty or self._left or not effects.empty():
+            batch: Sequence[Effect]
+            if self._left:  # what a cancelled task left of a step's actions: first, in order
+                batch, self._left, taken = self._left, [], False
+            else:
+                item = await effects.get()
+                batch, taken = (item if isinstance(item, list) else (item,)), True
             try:
-                pending = self._carry_out(action)
-                if pending is not None:
-                    await pending
-            except Exception as exc:
-                _failed(action, exc)
+                for n, action in enumerate(batch):
+                    try:
+                        pending = self._carry_out(action)
+                        if pending is not None:
+                            await pending
+                    except Exception as exc:
+                        _failed(action, exc)
+                    except BaseException:
+                        self._left = list(batch[n + 1 :])
+                        raise
             finally:
-                effects.task_done()
+                if taken:
+                    effects.task_done()
 
     def _carry_out(self, action: Effect) -> Awaitable[None] | None:
         """Carry ``action`` out: its steps that need no await here, and the rest (a
@@ -656,27 +672,6 @@ class EngineService:
         self.records.retry.now_due()
         self._journal_retry.now_due()
         self._retry_now.set()
-
-    async def _serve_retries(self) -> None:
-        """Write back, with backoff, what the journal and the store could not take."""
-        while True:
-            now = self.now()
-            waits = [self.records.retry.delay(now), self._journal_retry.delay(now)]
-            delay = min((w for w in waits if w is not None), default=None)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._retry_now.wait()
-            self._retry_now.clear()
-            now = self.now()
-            journal = self.journal
-            if journal is not None and self._journal_retry.due(now):
-                if journal.write_back():
-                    self._journal_retry.succeeded()
-                else:
-                    self._journal_retry.failed(now)
-            if self.records.retry.due(now):
-                await self.records.write_back()
-            self.health_watch.check()
 
     def health(self) -> EngineHealth:
         """The engine's troubles now (what it publishes on its health topic on change)."""
