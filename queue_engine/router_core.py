@@ -417,10 +417,9 @@ class RouterCore:
             # Indexed, not unpacked into ``_, _, call_id, version``: compiled, each ``_``
             # boxes its item again (a float and an int made per look).
             entry = heap[0]
-            call = self._calls.get(entry[2])
+            call = entry[2]  # a finished call is DONE: no lookup by id (docs/acd.md §13)
             if (
-                call is not None
-                and call.phase is CallPhase.QUEUED
+                call.phase is CallPhase.QUEUED
                 and call.version == entry[3]
                 and call.queue == q.name
                 and call.ring == ring
@@ -436,7 +435,7 @@ class RouterCore:
         call.version += 1
         call.ring = q.ring_for(call.arrived_at, now)
         heap = q.calls[call.ring]
-        entry = (-call.key, call.seq, call.call_id, call.version)
+        entry = (-call.key, call.seq, call, call.version)
         if COMPILED:
             heap_push(heap, entry)
         else:
@@ -451,11 +450,11 @@ class RouterCore:
             q.calls[call.ring] = [e for e in heap if self._head_valid(e, q, call.ring)]
             heapq.heapify(q.calls[call.ring])
 
-    def _head_valid(self, entry: HeapEntry, q: QueueEntry, ring: int) -> bool:
-        call = self._calls.get(entry[2])
+    @staticmethod
+    def _head_valid(entry: HeapEntry, q: QueueEntry, ring: int) -> bool:
+        call = entry[2]
         return (
-            call is not None
-            and call.phase is CallPhase.QUEUED
+            call.phase is CallPhase.QUEUED
             and call.version == entry[3]
             and call.queue == q.name
             and call.ring == ring
@@ -470,8 +469,8 @@ class RouterCore:
             for entry in heap
             if self._head_valid(entry, q, ring)
         ]
-        live.sort()
-        return [entry[2] for entry in live]
+        live.sort()  # distinct calls: the tuples differ by (key, seq), never compare calls
+        return [entry[2].call_id for entry in live]
 
     def _unwait(self, q: QueueEntry, call: CallEntry) -> None:
         """``call`` no longer waits in ``q`` (called before its key, version or ring
@@ -479,7 +478,7 @@ class RouterCore:
         q.waiting -= 1
         front = q.front
         if front is not None:
-            item = ((-call.key, call.seq, call.call_id, call.version), call.ring)
+            item = ((-call.key, call.seq, call, call.version), call.ring)
             i = BISECT_LEFT(front, item)
             if i < len(front) and front[i] == item:
                 del front[i]
@@ -495,7 +494,7 @@ class RouterCore:
         if front is None or (len(front) < limit and q.front_bound is not None):
             front, q.front_bound = self._walk_front(q, 2 * limit)
             q.front = front
-        return [item[0][2] for item in front[:limit]]
+        return [item[0][2].call_id for item in front[:limit]]
 
     def _walk_front(
         self, q: QueueEntry, count: int

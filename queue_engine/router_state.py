@@ -28,8 +28,12 @@ from queue_engine.actions import ConsultState
 from queue_engine.members import BASIC, LOGGED_OUT, READY, RESERVED, TALKING, WRAP_UP
 from queue_engine.transitions import CallPhase
 
-HeapEntry = tuple[float, int, str, int]
-"""A ring heap's entry: (-fixed_key, seq, call_id, version)."""
+HeapEntry = tuple[float, int, "CallEntry", int]
+"""A ring heap's entry: (-fixed_key, seq, the call, version). The call itself, not its
+id: a look at a head reads it without a lookup in the router's calls (a finished call
+is DONE, so its entries are stale like those of a call moved on). Tuples of two entries
+never compare the calls: a call's seq is its own, so equal seqs are the same call
+(compared by identity) and its versions differ."""
 
 # Final: compiled, a module constant is a C static, a plain global (or a module's
 # attribute: ``bisect.insort``) a dict lookup per read.
@@ -350,7 +354,7 @@ class QueueEntry:
     afters: list[float]
     """Each ring's wait after arrival (``rings``' first items, read at every placing)."""
     calls: list[list[HeapEntry]]
-    """Per ring, a heap of (-fixed_key, seq, call_id, version); stale entries skipped."""
+    """Per ring, a heap of (-fixed_key, seq, call, version); stale entries skipped."""
     pools: list[ReadyPool]
     by_arrival: list[tuple[float, int, str]]
     waiting: int

@@ -729,6 +729,24 @@ def test_the_last_finished_ids_are_remembered_and_older_ones_forgotten() -> None
     assert router.call_queue(forgotten) == "sales"  # a new call of that id
 
 
+def test_a_forgotten_call_id_come_again_waits_once_at_its_own_place() -> None:
+    """A waiting call's heap entry names the call itself, not its id: an entry left
+    behind when its caller hung up is stale for good, even once the id is forgotten and
+    a new call of that id comes (it would wait twice, once at the old call's rank)."""
+    from queue_engine.router_core import _FINISHED_MEMORY
+
+    router = make_router()
+    router.handle(ri.CallArrives(call_id="y", queue="sales", caller=caller(90)), 0.0)
+    router.handle(ri.CallArrives(call_id="x", queue="sales", caller=caller(10)), 0.0)
+    router.handle(ri.CallerHangsUp(call_id="x"), 1.0)  # its entry stays, below y's
+    for n in range(_FINISHED_MEMORY):
+        router._remember_finished(f"other{n}")  # x forgotten
+    router.handle(ri.CallArrives(call_id="x", queue="sales", caller=caller(10)), 2.0)
+
+    assert router.waiting_in_order("sales") == ["y", "x"]
+    assert router.estimated_waits("sales", 3.0, 10) == router.estimated_waits("sales", 3.0)
+
+
 def test_router_config_errors() -> None:
     with pytest.raises(RoutingError, match="at least one queue"):
         Router([])
