@@ -106,7 +106,9 @@ class BatchingSocket:
         if self._error is not None:
             raise self._error
         self._out += data
-        self._schedule_flush()
+        if not self._flush_due and not self._watching:  # _schedule_flush, a frame less
+            self._flush_due = True
+            self._loop.call_soon(self._flush)
 
     @property
     def over_high_water(self) -> bool:

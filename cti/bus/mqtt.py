@@ -289,6 +289,10 @@ class MqttBus:
             shown = topic.encode("unicode_escape").decode("ascii")[:200]
             log_limits.error(log, "publish on %s refused: %s; dropped", shown, problem)
             return
+        sending = self._sending
+        if sending is not None and not self._waiting and len(self._in_flight) < self._window.size:
+            self._hand(sending, Outgoing(topic, payload, qos, retain))  # _put's first case
+            return
         self._put(Outgoing(topic, payload, qos, retain))
 
     def send_now(self) -> None:
