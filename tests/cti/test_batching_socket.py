@@ -247,3 +247,35 @@ async def test_flush_now_sends_what_this_turn_wrote_so_far_and_the_rest_after(
     sock.flush_now()  # nothing waits: no send
     await asyncio.sleep(0)
     assert sock.sends == 2
+
+
+async def test_read_for_paho_says_whether_paho_has_anything_to_read(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    ours, peer = pair
+    sock = BatchingSocket(ours, asyncio.get_running_loop())
+    sock.demux = Demux(lambda *message: None, lambda mid: True, sock.write)
+    assert not sock.read_for_paho()  # nothing there
+    peer.sendall(b"\x40\x02\x00\x05")  # a PUBACK: the demux's
+    await until(lambda: _readable(ours))
+    assert not sock.read_for_paho()
+    peer.sendall(b"\xd0\x00")  # a PINGRESP: paho's
+    await until(lambda: _readable(ours))
+    assert sock.read_for_paho()
+    assert sock.read_for_paho()  # still there until paho reads it
+    assert sock.recv(2) == b"\xd0\x00"
+    peer.close()
+    await until(lambda: _readable(ours))
+    assert sock.read_for_paho()  # the end: paho's recv reads it
+    assert sock.recv(1) == b""
+
+
+async def test_read_for_paho_keeps_a_read_error_for_paho() -> None:
+    class Broken:
+        def recv(self, size: int) -> bytes:
+            raise ConnectionResetError("reset by the broker")
+
+    sock = BatchingSocket(Broken(), asyncio.get_running_loop())  # type: ignore[arg-type]
+    assert sock.read_for_paho()
+    with pytest.raises(ConnectionResetError):
+        sock.recv(1)
