@@ -255,7 +255,9 @@ class RouterCore:
         deadline: float | None = None,
     ) -> None:
         """Move the agent by ``move`` (:data:`queue_engine.transitions.AGENT_TRANSITIONS`)."""
-        state = move.to.get(agent.state)
+        # Compiled, by identity among the move's sources (Move.after); interpreted, the
+        # dict's lookup is one C call where the method is a Python call.
+        state = move.after(agent.state) if COMPILED else move.to.get(agent.state)
         if state is None:  # the table has no such move: say which
             state = agent_next(agent.agent_id, agent.state, move.event)
         if agent.state is READY:
@@ -289,7 +291,7 @@ class RouterCore:
 
     def _move(self, call: CallEntry, move: CallMove) -> None:
         """Move the call by ``move`` (:data:`queue_engine.transitions.CALL_TRANSITIONS`)."""
-        phase = move.to.get(call.phase)
+        phase = move.after(call.phase) if COMPILED else move.to.get(call.phase)
         call.phase = call_next(call.call_id, call.phase, move.event) if phase is None else phase
 
     def _link(self, agent: AgentEntry) -> None:

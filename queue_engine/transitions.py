@@ -134,6 +134,24 @@ class Move(Generic[S, E]):
     def __init__(self, event: E, to: dict[S, S]) -> None:
         self.event: E = event
         self.to: dict[S, S] = to
+        targets = set(to.values())
+        self.sources: tuple[S, ...] = tuple(to)
+        """The states the move comes from, in the table's order."""
+        self.target: S | None = targets.pop() if len(targets) == 1 else None
+        """Where it goes from each of them, when that is one state (every event's is)."""
+
+    def after(self, state: S) -> S | None:
+        """Where the move takes ``state``; None if the table has no such row. By identity
+        among its sources (the states are the enums' members): compiled, a dict's lookup
+        by a ``StrEnum`` member costs some 140 instructions, a look at two or three
+        pointers a few."""
+        target = self.target
+        if target is None:
+            return self.to.get(state)
+        for source in self.sources:
+            if source is state:
+                return target
+        return None
 
 
 AGENT_LOG_IN: Final = Move(AgentEvent.LOG_IN, AGENT_NEXT[AgentEvent.LOG_IN])

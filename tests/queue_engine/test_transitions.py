@@ -24,15 +24,27 @@ from queue_engine.transitions import (
 def test_each_named_move_is_its_events_rows() -> None:
     """The router moves by the ``AGENT_*``/``CALL_*`` constants: each is its event's
     rows of the table, and no more, and every event has one."""
-    for prefix, events, rows in (
-        ("AGENT_", AgentEvent, AGENT_TRANSITIONS),
-        ("CALL_", CallEvent, CALL_TRANSITIONS),
+    for prefix, events, rows, states in (
+        ("AGENT_", AgentEvent, AGENT_TRANSITIONS, tuple(AgentState)),
+        ("CALL_", CallEvent, CALL_TRANSITIONS, tuple(CallPhase)),
     ):
         for event in events:
             move = getattr(transitions, prefix + event.name)
             assert isinstance(move, Move)
             assert move.event is event
             assert move.to == {r.source: r.target for r in rows if r.event is event}
+            assert move.target is not None  # one target an event: found by identity
+            for state in states:  # Move.after, as the router looks it up, is the table
+                assert move.after(state) is move.to.get(state)
+
+
+def test_a_move_of_several_targets_looks_them_up() -> None:
+    move = Move(AgentEvent.FREE, {AgentState.READY: AgentState.READY,
+                                  AgentState.WRAP_UP: AgentState.NOT_READY})  # fmt: skip
+    assert move.target is None
+    assert move.after(AgentState.WRAP_UP) is AgentState.NOT_READY
+    assert move.after(AgentState.READY) is AgentState.READY
+    assert move.after(AgentState.TALKING) is None
 
 
 def reachable(start: object, rows: tuple[tuple[object, object, object], ...]) -> set[object]:
