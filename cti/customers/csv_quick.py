@@ -29,6 +29,10 @@ from cti.customers.merge import new_customer_columns
 from cti.customers.phones import Phone, cn_shortcut
 from cti.store.customers import search_keys_cached
 
+#: The most (language, time zone) pairs a check keeps as known good (a hostile file may
+#: give a new one each row).
+_MAX_CODES = 1024
+
 Checked = tuple[Any, ...]
 """A checked row as the worker sends it: line, id, phones, e-mail addresses, fields, the
 folded name, and the columns of the new customer it alone makes (None with an id)."""
@@ -42,22 +46,29 @@ def quick_checker(
     phone_columns = tuple((c, kind.value) for c, kind in _PHONE_KINDS if c in names)
     singles = tuple(c for c in _SINGLE_COLUMNS if c in names)
     zones: set[str] = set()  # known good: ZoneInfo once each
+    codes: set[tuple[str | None, str | None]] = set()  # (language, zone) pairs known good
     folded: dict[str, tuple[str, str]] = {}  # names and companies: search_keys_cached
 
     def check(line: int, cells: dict[str, str]) -> Checked | None:
-        if cells.get("id") or cells.get("address"):
+        get = cells.get
+        if get("id") or get("address"):
             return None
         text = "".join(cells.values())
         if len(text) > MAX_FIELD or text_problem(text) is not None:
             return None
         phones = _phones(cells, phone_columns)
-        if phones is None or not _codes_ok(cells, zones):
+        if phones is None:
             return None
-        email = cells.get("email", "").strip()
+        if (pair := (get("language"), get("time_zone"))) not in codes:
+            if not _codes_ok(cells, zones):
+                return None
+            if len(codes) < _MAX_CODES:  # a file has a few: each checked once
+                codes.add(pair)
+        email = get("email", "").strip()
         if email and (";" in email or "；" in email or not _EMAIL.match(email)):
             return None
         emails = (email,) if email else ()
-        fields = {k: v for k in singles if (v := cells.get(k))}
+        fields = {k: v for k in singles if (v := get(k))}
         keys = search_keys_cached(fields.get("name", ""), fields.get("company", ""), emails, folded)
         columns = new_customer_columns(fields, emails, keys, time_zone)
         return line, None, phones, emails, fields, keys[0], columns

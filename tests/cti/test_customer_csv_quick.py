@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cti.customers import csv_quick
 from cti.customers.csv_files import RowError, parse_customer_row
 from cti.customers.csv_quick import quick_checker
 from cti.customers.merge import alone_columns
@@ -130,3 +131,22 @@ def test_plain_rows_are_checked_quickly_and_others_left_to_the_full_check() -> N
                          ("time_zone", "Mars/Base"), ("mobile", "+44 20 7946 0958")]:  # fmt: skip
         assert quick(2, plain | {column: cell}) is None
     assert quick_checker(names, "GB", ZONE)(2, plain) is None  # the shortcut is China's
+
+
+def test_the_codes_known_good_are_checked_once_and_kept_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(csv_quick, "_MAX_CODES", 2)
+    checked: list[str] = []
+    codes_ok = csv_quick._codes_ok
+
+    def spy(cells: dict[str, str], zones: set[str]) -> bool:
+        checked.append(cells["language"])
+        return codes_ok(cells, zones)
+
+    monkeypatch.setattr(csv_quick, "_codes_ok", spy)
+    quick = quick_checker(["name", "language"], "CN", ZONE)
+    for language in ["zh", "en", "de", "zh", "en", "de", "x"]:
+        row = quick(2, {"name": "Ann", "language": language})
+        assert (row is None) == (language == "x")
+    assert checked == ["zh", "en", "de", "de", "x"]  # a third pair is not kept (a bound)
