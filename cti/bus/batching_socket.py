@@ -61,7 +61,8 @@ class BatchingSocket:
         self.demux: Demux | None = None
         """Takes the packets read that are not paho's (set before the connection opens)."""
         self.drained: Callable[[], None] | None = None
-        """Called once what waits to be sent falls below :data:`HIGH_WATER` again."""
+        """Called once what waits to be sent falls below :data:`HIGH_WATER` again (at
+        every flush below it while set: the link sets it only while it holds publishes)."""
         self.sends = 0
         """System calls made to send (a test counts them)."""
 
@@ -153,7 +154,9 @@ class BatchingSocket:
                 log.debug("broker socket: %r", exc)
                 break
             del self._out[:sent]
-        self._watch(bool(self._out) and self._error is None)
+        watch = bool(self._out) and self._error is None
+        if watch != self._watching:  # _watch's own test, its frame only when it changes
+            self._watch(watch)
         if self.drained is not None and len(self._out) < HIGH_WATER:
             self.drained()
 

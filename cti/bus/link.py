@@ -198,7 +198,6 @@ class _AiomqttLink:
         """paho opened a plain TCP connection (before anything is read from it)."""
         self._sock = sock
         sock.demux = Demux(self._received, self._acked, sock.write, self._heard)
-        sock.drained = self._drained
         paho = self._paho
         read = paho.loop_read
 
@@ -258,6 +257,7 @@ class _AiomqttLink:
             self._acks[mid] = (done, ticket)
         elif sock.over_high_water:
             self._held.append((done, ticket))  # the bus's window bounds what is written meanwhile
+            sock.drained = self._drained  # only while some are held: not a call every flush
             log_limits.warning(
                 log, "the broker does not read: %d bytes wait to be sent", sock.waiting
             )
@@ -292,6 +292,8 @@ class _AiomqttLink:
             self._on_publish(client, userdata, mid, *rest)  # one of aiomqtt's own
 
     def _drained(self) -> None:
+        if self._sock is not None:
+            self._sock.drained = None  # until a publish is held again
         held, self._held = self._held, []
         for done, ticket in held:
             done(ticket, None)

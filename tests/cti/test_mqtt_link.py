@@ -5,17 +5,21 @@ paho's ``_mid_generate`` does and in the same sequence, so paho's own packets
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import select
 import socket
 from types import SimpleNamespace
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
+from cti.bus import batching_socket
 from cti.bus.batching_socket import BatchingSocket
 from cti.bus.link import _AiomqttLink
 from cti.bus.outbox import Outgoing
 from cti.bus.packets import Demux, puback_packet
+from tests.harness import until
 
 
 async def test_publish_ids_follow_pahos_sequence_and_wrap_as_it_does() -> None:
@@ -105,3 +109,44 @@ async def test_paho_reads_only_what_the_demux_leaves_it() -> None:
         assert paho._sock is None
     finally:
         sock.close()
+
+
+async def test_a_qos_0_publish_written_past_the_high_water_is_done_once_the_broker_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(batching_socket, "HIGH_WATER", 64 * 1024)
+    paho = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    link = _AiomqttLink(SimpleNamespace(_client=paho), "test")
+    ours, broker = socket.socketpair()
+    ours.setblocking(False)
+    broker.setblocking(False)
+    sock = BatchingSocket(ours, asyncio.get_running_loop())
+    link.opened(sock)
+    done: list[int] = []
+
+    def told(ticket: int, error: BaseException | None) -> None:
+        assert error is None
+        done.append(ticket)
+
+    try:
+        assert sock.drained is None  # nothing held: no call at every flush
+        ticket = 0
+        while not done or done[-1] == ticket:  # QoS 0: done once written, while it reads
+            ticket += 1
+            link.publish_then(Outgoing("cti/v1/t/q0", bytes(16 * 1024), 0), told, ticket)
+            await asyncio.sleep(0)
+        held = ticket  # written past the high water: held until the broker reads
+        assert held not in done
+        assert sock.drained is not None
+
+        def read() -> bool:
+            with contextlib.suppress(BlockingIOError):
+                while broker.recv(1 << 20):
+                    pass
+            return held in done
+
+        await until(read, what="the held publish done once the broker reads")
+        assert sock.drained is None  # released: unset until one is held again
+    finally:
+        sock.close()
+        broker.close()
