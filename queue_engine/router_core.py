@@ -35,7 +35,6 @@ from queue_engine.router_state import (
     INSORT,
     PRESENT,
     AgentEntry,
-    AgentTimer,
     CallEntry,
     HeapEntry,
     PoolEntry,
@@ -208,38 +207,41 @@ class RouterCore:
     def _first_lane(self) -> TimerLane | None:
         """The lane whose live head comes first by (when, seq), if any has one."""
         best: TimerLane | None = None
-        first: AgentTimer | None = None
+        best_when = 0.0
+        best_seq = 0
         for lane in self._lanes:
-            timer = lane.live_head()
-            if timer is not None and (
-                first is None
-                or timer[0] < first[0]
-                or (timer[0] == first[0] and timer[1] < first[1])
-            ):
-                best, first = lane, timer
+            if lane.live():
+                timer = lane.items[lane.head]
+                when = timer[0]
+                if best is None or when < best_when or (when == best_when and timer[1] < best_seq):
+                    best, best_when, best_seq = lane, when, timer[1]
         return best
 
-    def _heap_head(self) -> Timer | None:
-        """The heap's first timer, stale agents' timers popped."""
+    def _heap_live(self) -> bool:
+        """Whether the heap holds a live timer, then first (``_timers[0]``): stale agents'
+        timers popped. A bool, not the timer: see :meth:`TimerLane.live`."""
         timers = self._timers
         while timers:
             timer = timers[0]  # indexed: see _head
             if timer[2] != "agent" or self._agents[timer[3]].token == timer[4]:
-                return timer
+                return True
             if COMPILED:
                 heap_pop(timers)
             else:
                 HEAP_POP(timers)
-        return None
+        return False
 
     def next_deadline(self) -> float | None:
         """When time passing next has something to do."""
         lane = self._first_lane()
-        timer = self._heap_head()
+        live = self._heap_live()
         if lane is None:
-            return None if timer is None else timer[0]
+            return self._timers[0][0] if live else None
         when = lane.items[lane.head][0]
-        return when if timer is None or when < timer[0] else timer[0]
+        if not live:
+            return when
+        first = self._timers[0][0]
+        return when if when < first else first
 
     # --- agents' states and Ready pools ----------------------------------------------
 

@@ -323,23 +323,25 @@ class TimerLane:
         self.last = -INF
         """The latest ``when`` appended; a timer before it does not fit."""
 
-    def live_head(self) -> AgentTimer | None:
-        """The first timer whose agent has not changed state since (stale ones dropped)."""
+    def live(self) -> bool:
+        """Whether :attr:`head` is at a timer whose agent has not changed state since
+        (stale ones dropped before it). Not the timer itself: compiled, a tuple read
+        from the list is unboxed, and returning it makes a new one (floats, ints)."""
         items, head = self.items, self.head
         n = len(items)
         while head < n:
             timer = items[head]
             if timer[2].token == timer[3]:  # indexed: see RouterCore._head
                 self.head = head
-                return timer
+                return True
             head += 1
         items.clear()  # all popped or stale: the lane takes any timer again
         self.head = 0
         self.last = -INF
-        return None
+        return False
 
     def pop(self) -> None:
-        """Drop the head (:meth:`live_head` found it)."""
+        """Drop the head (:meth:`live` found it)."""
         head = self.head + 1
         if head >= _LANE_COMPACT and 2 * head >= len(self.items):
             del self.items[:head]  # amortised: the list does not grow without end

@@ -37,20 +37,23 @@ class Timers(CallDesk):
             # The first of the lanes' heads and the heap's by (when, seq): the order of
             # one heap of them all (RouterCore._agent_timer).
             lane = self._first_lane()
-            timer = self._heap_head()
+            live = self._heap_live()
             if lane is not None:
                 head = lane.items[lane.head]  # indexed: see RouterCore._head
-                if (
-                    timer is None
-                    or head[0] < timer[0]
-                    or (head[0] == timer[0] and head[1] < timer[1])
-                ):
+                first = not live
+                if live:
+                    timer = self._timers[0]
+                    first = head[0] < timer[0] or (head[0] == timer[0] and head[1] < timer[1])
+                if first:
                     if head[0] > now:
                         return out
                     lane.pop()
                     self._agent_due(head[2], now, out)
                     continue
-            if timer is None or timer[0] > now:
+            if not live:
+                return out
+            timer = self._timers[0]
+            if timer[0] > now:
                 return out
             if COMPILED:  # the compiled heap (router_state.heap_pop)
                 heap_pop(self._timers)
