@@ -40,7 +40,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from revisions import ROOT, callgrind_totals, packages_at
+
 START = 100.0
 """Engine time of the first call: the calls arrived within the same 15-minute interval."""
 
@@ -123,30 +124,6 @@ def worker(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
-def _tree(rev: str, into: Path) -> Path:
-    """``queue_engine`` and ``cti`` of ``rev`` under ``into`` (for PYTHONPATH)."""
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "queue_engine", "cti"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    into.mkdir(parents=True)
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into
-
-
-def _totals(out: Path) -> list[int]:
-    """Instructions of each dumped part, in order (``out.1``, ``out.2``, ...)."""
-    parts = sorted(out.parent.glob(out.name + ".*"), key=lambda p: int(p.suffix[1:]))
-    counts = []
-    for part in parts:
-        for line in part.read_text().splitlines():
-            if line.startswith("totals:"):
-                counts.append(int(line.split()[1]))
-                break
-    return counts
-
-
 def _run(pythonpath: Path | None, args: argparse.Namespace, valgrind: bool) -> dict[str, Any]:
     env = dict(os.environ, PYTHONHASHSEED="0")  # the same dict and set layouts each run
     env["PYTHONPATH"] = os.pathsep.join([str(p) for p in (pythonpath, ROOT) if p is not None])
@@ -165,7 +142,7 @@ def _run(pythonpath: Path | None, args: argparse.Namespace, valgrind: bool) -> d
             raise RuntimeError(f"the worker failed:\n{done.stderr[-3000:]}")
         result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
         if valgrind:
-            counts = _totals(out)
+            counts = callgrind_totals(out)
             if len(counts) != 4:
                 raise RuntimeError(f"{len(counts)} callgrind parts, not 4")
             result["feed_instructions"], result["publish_instructions"] = counts[1], counts[3]
@@ -194,7 +171,9 @@ def main(args: argparse.Namespace) -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-live-stats-tree-") as tmp:
         for rev in args.against:
-            rows.append(measure(rev, _tree(rev, Path(tmp) / rev), args))
+            rows.append(
+                measure(rev, packages_at(rev, ("queue_engine", "cti"), Path(tmp) / rev), args)
+            )
         rows.append(measure("working tree", None, args))
     keys = [k for k in rows[-1] if k != "tree"]
     print(f"{'tree':<14}" + "".join(f"{k:>32}" for k in keys))

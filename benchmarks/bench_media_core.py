@@ -47,7 +47,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
-ROOT = Path(__file__).resolve().parents[1]
+from revisions import ROOT, callgrind_totals, packages_at
+
 HOST = "127.0.0.1"
 Addr = tuple[str, int]
 FRAME_S = 0.02
@@ -327,30 +328,6 @@ def worker(calls: int, frames: int, record: bool) -> dict[str, Any]:
 # --- the parent: one worker per tree, under callgrind ------------------------------------
 
 
-def _tree(rev: str, into: Path) -> Path:
-    """``telephony_adapters`` of ``rev`` under ``into`` (for PYTHONPATH)."""
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "telephony_adapters"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    into.mkdir(parents=True)
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into
-
-
-def _totals(out: Path) -> list[int]:
-    """Instructions of each dumped part, in order (``out.1``, ``out.2``, ...)."""
-    parts = sorted(out.parent.glob(out.name + ".*"), key=lambda p: int(p.suffix[1:]))
-    counts = []
-    for part in parts:
-        for line in part.read_text().splitlines():
-            if line.startswith("totals:"):
-                counts.append(int(line.split()[1]))
-                break
-    return counts
-
-
 def measure(
     name: str, pythonpath: Path | None, args: argparse.Namespace, *, compiled: bool = False
 ) -> dict[str, Any]:
@@ -375,7 +352,7 @@ def measure(
             raise RuntimeError(f"{name}: the worker failed:\n{done.stderr[-3000:]}")
         result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
         if args.valgrind:
-            counts, sections = _totals(out), result["sections"]
+            counts, sections = callgrind_totals(out), result["sections"]
             if len(counts) != 2 * len(sections):
                 raise RuntimeError(f"{name}: {len(counts)} callgrind parts for {sections}")
             for section, count in zip(sections, counts[1::2], strict=True):
@@ -398,7 +375,13 @@ def main(args: argparse.Namespace) -> None:
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-media-tree-") as tmp:
         for rev in args.against:
-            runs.append(measure(rev, _tree(rev, Path(tmp) / rev.replace("/", "_")), args))
+            runs.append(
+                measure(
+                    rev,
+                    packages_at(rev, ("telephony_adapters",), Path(tmp) / rev.replace("/", "_")),
+                    args,
+                )
+            )
         runs.append(measure("working tree", None, args))
         if args.compiled:
             from telephony_adapters.media.compiled import compiled_tree
