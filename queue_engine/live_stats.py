@@ -287,14 +287,19 @@ class LiveStats:
                 time[slot] += now - agent.since
         return QueueFigures.of(queue, calls, AgentTime(*time))
 
-    def intervals(self, queue: str | None, now: float) -> list[IntervalFigures]:
+    def intervals(
+        self, queue: str | None, now: float, last: int | None = None
+    ) -> list[IntervalFigures]:
         """The kept intervals, oldest first, from the first one anything happened in to
-        the one holding ``now`` (which runs up to ``now``). Empty ones are included."""
+        the one holding ``now`` (which runs up to ``now``). Empty ones are included.
+        ``last``: only the last ones of those (the dialer's pacing reads two of 96)."""
         self._check(queue)
         current = self._index(now)
         if self._first is None:
             return []
         first = max(self._first, self._oldest(now))
+        if last is not None:
+            first = max(first, current - last + 1)
         times: dict[int, AgentTime] = {}
         for k in range(first, current + 1):
             ledger = self._intervals.get(k)

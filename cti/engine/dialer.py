@@ -539,7 +539,7 @@ class CampaignRunner:
         for q in queues:
             config = self.service.router.queue_config(q)
             target = min(target, config.sl_target_s)
-            intervals = self.service.stats.intervals(q, now)[-2:]
+            intervals = self.service.stats.intervals(q, now, last=2)
             if intervals:
                 offered += sum(i.figures.offered for i in intervals)
                 span = max(span, now - intervals[0].start)

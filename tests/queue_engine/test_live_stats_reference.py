@@ -309,7 +309,10 @@ def _same(mine: LiveStats, theirs: Reference, now: float) -> None:
                 mine.snapshot(queue, now)
             continue
         assert mine.snapshot(queue, now) == theirs.snapshot(queue, now), queue
-        assert mine.intervals(queue, now) == theirs.intervals(queue, now), queue
+        every = theirs.intervals(queue, now)
+        assert mine.intervals(queue, now) == every, queue
+        for last in (1, 2):  # the dialer's pacing reads the last two
+            assert mine.intervals(queue, now, last=last) == every[-last:], (queue, last)
         assert mine.agents_by_state(queue, now) == theirs.agents_by_state(queue, now), queue
 
 
