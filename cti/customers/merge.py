@@ -220,11 +220,19 @@ async def import_batch(
     assigned |= {key: ids[i] for key, i in at.items()}
     report.rescored += len(news)
     report.merges += [Merge(m.line, assigned[m.customer_id], m.by) for m in merges]
-    report.kept_apart += [
-        KeptApart(n.line, assigned[n.customer_id], tuple(assigned.get(k, k) for k in n.others))
-        for n in kept_apart
-        if n.customer_id in assigned
-    ]
+    report.kept_apart += _kept_apart(kept_apart, assigned)
+
+
+def _kept_apart(notes: list[KeptApart], assigned: dict[int, int]) -> list[KeptApart]:
+    """``notes`` by the ids their customers took. A refused row of the batch (a key of
+    its own that no customer took) is no customer to be kept apart from: it leaves the
+    note, and a note left with no one leaves the report."""
+    out = []
+    for note in notes:
+        others = tuple(assigned.get(k, k) for k in note.others if k > 0 or k in assigned)
+        if note.customer_id in assigned and others:
+            out.append(KeptApart(note.line, assigned[note.customer_id], others))
+    return out
 
 
 def _alone(

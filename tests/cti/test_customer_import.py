@@ -199,6 +199,21 @@ async def test_a_number_shared_under_another_name_is_kept_apart(
     assert first.company == "国美"
 
 
+async def test_a_refused_row_is_no_customer_to_be_kept_apart_from(
+    base: CustomerBase, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        HEADER
+        + ",,138 1234 5678,,,,,\n"  # 2: no name, a new customer: refused
+        + ",张伟,138 1234 5678,,,,,\n"  # 3: the same number: nobody else holds it
+        + ",李娜,138 1234 5678,,,,,\n",  # 4: kept apart from 张伟 alone
+    )
+    report = await load(base, path)
+    assert [e.line for e in report.errors] == [2]
+    assert [(n.line, n.customer_id, n.others) for n in report.kept_apart] == [(4, 2, (1,))]
+
+
 async def test_merges_across_batches(
     base: CustomerBase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

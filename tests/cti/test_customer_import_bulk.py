@@ -472,7 +472,7 @@ INTERLEAVED = (
     + ",Bob,13700000002,,,,,\n"  # 4: alone
     + ",张伟,13800000001,13700000003,,,,\n"  # 5: merged into line 3
     + ",,13800000002,,,,,\n"  # 6: no name, its number comes again: refused
-    + ",Eve,13800000002,,,,,\n"  # 7: kept apart from line 6's (refused) key
+    + ",Eve,13800000002,,,,,\n"  # 7: line 6 refused, no one to be kept apart from
     + ",Cy,13700000004,,,,,\n"  # 8: alone
     + "42,Given,13700000005,,,,,\n"  # 9: an id
     + ",Dee,13700000005,13700000006,,,,\n"  # 10: kept apart from 42
@@ -506,5 +506,5 @@ async def test_rows_that_make_a_customer_alone_import_as_through_the_matching(
         (48, "Dee"), (49, "Fay"),
     ]  # fmt: skip
     assert [(m.line, m.customer_id) for m in merges] == [(5, 44)]
-    assert [(k.line, k.customer_id) for k in kept_apart] == [(7, 46), (10, 48)]
+    assert [(k.line, k.customer_id, k.others) for k in kept_apart] == [(10, 48, (42,))]
     assert (rows, created, updated, [line for line, _ in errors]) == (10, 8, 1, [6])
