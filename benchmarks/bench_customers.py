@@ -49,11 +49,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from revisions import ROOT, packages_at
+
 from cti.customers.base import CustomerBase
 from cti.customers.csv_files import ImportReport, check_header, import_customers, read_csv
 from cti.store.database import Store
 
-ROOT = Path(__file__).resolve().parents[1]
 CN_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗郑梁谢宋唐许韩冯邓曹章汪叶苏范"
 CN_DOUBLE_SURNAMES = ("欧阳", "司马", "诸葛", "上官")
 CN_GIVEN = (
@@ -299,16 +300,6 @@ def counted(csv_path: Path, tree: Path, folder: Path) -> tuple[int, int]:
     return importer, worker
 
 
-def cti_tree(rev: str, into: Path) -> Path:
-    """The ``cti`` package of git revision ``rev`` under ``into``."""
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "cti"], check=True, capture_output=True
-    ).stdout
-    into.mkdir(parents=True)
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into
-
-
 def callgrind(rows: int, against: list[str], seed: int) -> None:
     """Instructions per imported row, of the importer and of its worker, for the
     working tree and each revision of ``against``: callgrind's counts of an import of
@@ -317,7 +308,9 @@ def callgrind(rows: int, against: list[str], seed: int) -> None:
         folder = Path(name)
         write_csv(folder / "rows.csv", rows, random.Random(seed))
         write_csv(folder / "one.csv", 1, random.Random(seed))
-        trees = {rev: cti_tree(rev, folder / f"tree{i}") for i, rev in enumerate(against)}
+        trees = {
+            rev: packages_at(rev, ("cti",), folder / f"tree{i}") for i, rev in enumerate(against)
+        }
         trees["working tree"] = ROOT
         jobs = [(label, csv) for label in trees for csv in ("rows.csv", "one.csv")]
 
