@@ -16,19 +16,19 @@ async def serve_retries(service: EngineService) -> None:
     (:meth:`EngineService.retry_writes` makes it try at once)."""
     while True:
         now = service.now()
-        waits = [service.records.retry.delay(now), service._journal_retry.delay(now)]
+        waits = [service.records.retry.delay(now), service.journal_retry.delay(now)]
         delay = min((w for w in waits if w is not None), default=None)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay):
-                await service._retry_now.wait()
-        service._retry_now.clear()
+                await service.retry_now.wait()
+        service.retry_now.clear()
         now = service.now()
         journal = service.journal
-        if journal is not None and service._journal_retry.due(now):
+        if journal is not None and service.journal_retry.due(now):
             if journal.write_back():
-                service._journal_retry.succeeded()
+                service.journal_retry.succeeded()
             else:
-                service._journal_retry.failed(now)
+                service.journal_retry.failed(now)
         if service.records.retry.due(now):
             await service.records.write_back()
         service.health_watch.check()

@@ -150,10 +150,10 @@ class EngineService:
         """Effects in turn; a router step's actions one item (one queue turn, issue 23)."""
         self._left: list[Effect] = []  # of a step's actions when its task was cancelled
         self._wake = asyncio.Event()
-        self._retry_now = asyncio.Event()
+        self.retry_now = asyncio.Event()  # wakes the write-back task (cti.engine.retries)
         self._timer_deadline: float | None = None
         self._serving = False
-        self._journal_retry = RetryBackoff()
+        self.journal_retry = RetryBackoff()  # the journal's write-back, by that task
         self._timer_retry = RetryBackoff(first_s=0.1, most_s=5.0)
         self._build_parts(agents)
         self.ready = asyncio.Event()
@@ -181,7 +181,7 @@ class EngineService:
             self.now,
             forget=lambda call_id: self.desk.call_customer.pop(call_id, None),
             trouble=lambda: self.health_watch.check(),
-            wake=self._retry_now.set,
+            wake=self.retry_now.set,
         )
         if isinstance(self.recorder, Store):
             self.recorder.calls.conflict_listeners.append(self.records.on_conflict)
@@ -480,9 +480,9 @@ class EngineService:
             if not self._recovered:
                 raise CtiError("the engine takes inputs once run() has replayed its journal")
             self.journal.append(now, event)
-            if self.journal.spooled and not self._journal_retry.failing:
-                self._journal_retry.failed(now)  # routing goes on; written back later
-                self._retry_now.set()
+            if self.journal.spooled and not self.journal_retry.failing:
+                self.journal_retry.failed(now)  # routing goes on; written back later
+                self.retry_now.set()
                 self.health_watch.check()
             elif self.journal.lost.count and "journal_lost" not in self.health_watch.alerts:
                 self.health_watch.check()
@@ -670,8 +670,8 @@ class EngineService:
     def retry_writes(self) -> None:
         """Try the journal and the store again now (space was freed), not at next backoff."""
         self.records.retry.now_due()
-        self._journal_retry.now_due()
-        self._retry_now.set()
+        self.journal_retry.now_due()
+        self.retry_now.set()
 
     def health(self) -> EngineHealth:
         """The engine's troubles now (what it publishes on its health topic on change)."""
