@@ -34,13 +34,12 @@ import json
 import os
 import pstats
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from revisions import ROOT, callgrind_totals, packages_at
+from revisions import ROOT, packages_at, run_worker
 
 START = 100.0
 """Engine time of the first call: the calls arrived within the same 15-minute interval."""
@@ -130,22 +129,11 @@ def _run(pythonpath: Path | None, args: argparse.Namespace, valgrind: bool) -> d
     command = [sys.executable, __file__, "--worker", *args.passed]
     if not valgrind:
         command.append("--profile")
-    with tempfile.TemporaryDirectory(prefix="bench-live-stats-") as tmp:
-        out = Path(tmp) / "cg.out"
-        if valgrind:
-            command = [
-                "valgrind", "--tool=callgrind", "--dump-before=getppid",
-                f"--callgrind-out-file={out}", *command,
-            ]  # fmt: skip
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"the worker failed:\n{done.stderr[-3000:]}")
-        result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
-        if valgrind:
-            counts = callgrind_totals(out)
-            if len(counts) != 4:
-                raise RuntimeError(f"{len(counts)} callgrind parts, not 4")
-            result["feed_instructions"], result["publish_instructions"] = counts[1], counts[3]
+    result, counts = run_worker(command, env, callgrind=valgrind)
+    if valgrind:
+        if len(counts) != 4:
+            raise RuntimeError(f"{len(counts)} callgrind parts, not 4")
+        result["feed_instructions"], result["publish_instructions"] = counts[1], counts[3]
     return result
 
 

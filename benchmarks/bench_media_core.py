@@ -39,7 +39,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,7 +46,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
-from revisions import ROOT, callgrind_totals, packages_at
+from revisions import ROOT, packages_at, run_worker
 
 HOST = "127.0.0.1"
 Addr = tuple[str, int]
@@ -340,23 +339,13 @@ def measure(
         command.append("--expect-compiled")
     if not args.record:
         command.append("--no-record")
-    with tempfile.TemporaryDirectory(prefix="bench-media-core-") as tmp:
-        out = Path(tmp) / "cg.out"
-        if args.valgrind:
-            command = [
-                "valgrind", "--tool=callgrind", "--dump-before=getppid",
-                f"--callgrind-out-file={out}", *command,
-            ]  # fmt: skip
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"{name}: the worker failed:\n{done.stderr[-3000:]}")
-        result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
-        if args.valgrind:
-            counts, sections = callgrind_totals(out), result["sections"]
-            if len(counts) != 2 * len(sections):
-                raise RuntimeError(f"{name}: {len(counts)} callgrind parts for {sections}")
-            for section, count in zip(sections, counts[1::2], strict=True):
-                result[f"{section}_instructions"] = count
+    result, counts = run_worker(command, env, callgrind=args.valgrind, name=f"{name}: the worker")
+    if args.valgrind:
+        sections = result["sections"]
+        if len(counts) != 2 * len(sections):
+            raise RuntimeError(f"{name}: {len(counts)} callgrind parts for {sections}")
+        for section, count in zip(sections, counts[1::2], strict=True):
+            result[f"{section}_instructions"] = count
     for section in result["sections"]:
         packets = result[f"{section}_packets"]
         if args.valgrind:

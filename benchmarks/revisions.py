@@ -1,10 +1,14 @@
 """What the benchmarks that compare revisions share: a revision's packages unpacked
-for ``PYTHONPATH``, and the instruction totals of a callgrind run's dumps."""
+for ``PYTHONPATH``, a worker process run under callgrind (its parts dumped at each
+``os.getppid()``) and the instruction totals of its dumps."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,3 +33,23 @@ def callgrind_totals(out: Path) -> list[int]:
                 counts.append(int(line.split()[1]))
                 break
     return counts
+
+
+def run_worker(
+    command: list[str], env: dict[str, str], *, callgrind: bool, name: str = "the worker"
+) -> tuple[dict[str, Any], list[int]]:
+    """Run ``command`` (under callgrind when ``callgrind``, a part dumped at each of its
+    ``os.getppid()`` calls): the JSON of its last line of output, and the instructions
+    of each part (none without callgrind)."""
+    with tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
+        out = Path(tmp) / "cg.out"
+        if callgrind:
+            command = [
+                "valgrind", "--tool=callgrind", "--dump-before=getppid",
+                f"--callgrind-out-file={out}", *command,
+            ]  # fmt: skip
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{name} failed:\n{done.stderr[-3000:]}")
+        result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+        return result, callgrind_totals(out) if callgrind else []
